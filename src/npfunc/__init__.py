@@ -1,0 +1,19 @@
+"""npfunc: torch.func for NumPy.
+
+Composable function transforms over plain NumPy code: ``grad``, ``vjp``,
+``jvp``, ``vmap``, ``jacrev``, ``jacfwd`` and ``hessian``, nesting in any order.
+
+>>> import numpy as np, npfunc
+>>> f = lambda x: np.tanh(x).sum()
+>>> x = np.array([0.0, 0.5])
+>>> np.allclose(npfunc.grad(f)(x), 1 - np.tanh(x) ** 2)
+True
+"""
+from . import primitives as _primitives  # noqa: F401  (fills the registry)
+from .api import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp, vmap
+from .core import errors
+from .primitives.elementwise import stop_gradient
+
+__version__ = "0.1.0"
+__all__ = ["grad", "grad_and_value", "vjp", "jvp", "vmap", "jacrev", "jacfwd", "hessian",
+           "stop_gradient", "errors"]

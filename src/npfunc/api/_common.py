@@ -1,0 +1,121 @@
+"""Argument checking and pytree plumbing shared by the transforms."""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import optree
+
+from ..core.errors import (ArgnumsError, AuxOutputError, NonDifferentiableInputError,
+                           OutputTypeError)
+from ..core.tracer import Tracer
+from ..core.values import dtype_of, is_python_scalar
+
+
+def tree_flatten(tree, none_is_leaf: bool = False):
+    return optree.tree_flatten(tree, none_is_leaf=none_is_leaf)
+
+
+def tree_unflatten(spec, leaves):
+    return optree.tree_unflatten(spec, leaves)
+
+
+def as_array(x):
+    """Arrays and traced values as they are; NumPy/Python scalars as 0-d arrays."""
+    if isinstance(x, (np.ndarray, Tracer)):
+        return x
+    if isinstance(x, np.generic) or is_python_scalar(x):
+        return np.asarray(x)
+    return x
+
+
+def is_array(x) -> bool:
+    return isinstance(x, (np.ndarray, np.generic, Tracer)) or (is_python_scalar(x) and not isinstance(x, bool))
+
+
+def normalize_argnums(argnums, nargs: int, transform: str) -> tuple[int, ...]:
+    """``argnums`` as a tuple of non-negative ints, or a clear error."""
+    nums = (argnums,) if isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool) else argnums
+    if not isinstance(nums, tuple) or not nums or not all(
+            isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in nums):
+        raise ArgnumsError(
+            f"{transform}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    out = []
+    for i in nums:
+        if not -nargs <= i < nargs:
+            raise ArgnumsError(
+                f"{transform}: argnums={argnums!r} is out of range for a function called with "
+                f"{nargs} positional argument(s); valid values are {-nargs}..{nargs - 1}")
+        out.append(int(i) % nargs)
+    if len(set(out)) != len(out):
+        raise ArgnumsError(f"{transform}: argnums={argnums!r} names the same argument more than once")
+    return tuple(out)
+
+
+def select_args(func: Callable, args: Sequence, nums: tuple[int, ...], kwargs: dict):
+    """The differentiated arguments and a function of them alone."""
+    args = list(args)
+
+    def partial(*diff):
+        full = list(args)
+        for i, v in zip(nums, diff):
+            full[i] = v
+        return func(*full, **kwargs)
+
+    return tuple(args[i] for i in nums), partial
+
+
+def check_differentiable(leaves, transform: str, where: Callable[[int], str]) -> list:
+    """Leaves as arrays; integer/bool (or non-array) leaves are an error."""
+    out = []
+    for k, leaf in enumerate(leaves):
+        if not is_array(leaf):
+            raise NonDifferentiableInputError(
+                f"{transform}: {where(k)} is a {type(leaf).__name__}, not an array; only "
+                "floating-point (or complex) arrays can be differentiated. Close over it, or "
+                "leave it out of argnums.")
+        leaf = as_array(leaf)
+        if dtype_of(leaf).kind not in "fc":
+            raise NonDifferentiableInputError(
+                f"{transform}: {where(k)} has dtype {dtype_of(leaf)}; only floating-point (or "
+                "complex) arrays can be differentiated. Convert it with x.astype(float), or "
+                "close over it / leave it out of argnums if it is a constant.")
+        out.append(leaf)
+    return out
+
+
+def arg_name(nums: tuple[int, ...], leaf_counts: Sequence[int] | None = None) -> Callable[[int], str]:
+    """Describe the k-th differentiated leaf in terms of the caller's arguments."""
+
+    def describe(k: int) -> str:
+        if leaf_counts is None:
+            return f"argument {nums[k]}"
+        for num, n in zip(nums, leaf_counts):
+            if k < n:
+                return f"argument {num}" + (f" (leaf {k})" if n > 1 else "")
+            k -= n
+        return f"leaf {k}"
+
+    return describe
+
+
+def split_aux(out: Any, transform: str):
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise AuxOutputError(
+            f"{transform}(..., has_aux=True): the function must return a pair (output, aux), "
+            f"but it returned {type(out).__name__}"
+            + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
+            + ". Return (output, aux), or drop has_aux=True.")
+    return out[0], out[1]
+
+
+def check_outputs(leaves, transform: str) -> list:
+    out = []
+    for k, leaf in enumerate(leaves):
+        if not is_array(leaf):
+            raise OutputTypeError(
+                f"{transform}: the function must return arrays (or a pytree of arrays), but "
+                f"output {k} is a {type(leaf).__name__}. Return np arrays, or use has_aux=True "
+                "to return other values alongside.")
+        out.append(as_array(leaf))
+    return out

@@ -1,0 +1,81 @@
+"""Forward-mode transform: jvp."""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..core.context import describe_stack
+from ..core.errors import IndependenceError, TangentError
+from ..core.values import dtype_of, shape_of
+from ..core.zeros import zero
+from ..interpreters.jvp import JVPInterpreter, JVPTracer
+from ..primitives.elementwise import astype, zeros_like
+from ._common import check_differentiable, check_outputs, split_aux, tree_flatten, tree_unflatten
+
+
+def lower(tree, interp):
+    leaves, spec = tree_flatten(tree)
+    return tree_unflatten(spec, [
+        leaf.primal if isinstance(leaf, JVPTracer) and leaf._interp is interp else leaf
+        for leaf in leaves])
+
+
+def trace_jvp(func: Callable, primal_leaves, tangent_leaves, in_spec, has_aux: bool, transform: str):
+    """Run ``func`` under a JVP interpreter; returns flat outputs and tangents
+    (``zero`` where an output does not depend on the inputs)."""
+    with JVPInterpreter(transform) as interp:
+        tracers = [JVPTracer(interp, p, t) for p, t in zip(primal_leaves, tangent_leaves)]
+        out = func(*tree_unflatten(in_spec, tracers))
+        aux = None
+        if has_aux:
+            out, aux = split_aux(out, transform)
+    out_leaves, out_spec = tree_flatten(out)
+    out_leaves = check_outputs(out_leaves, transform)
+    primals = [interp.primal_of(o) for o in out_leaves]
+    tangents = [interp.tangent_of(o) for o in out_leaves]
+    if has_aux:
+        aux = lower(aux, interp)
+    return primals, tangents, out_spec, aux
+
+
+def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False, has_aux: bool = False):
+    """``func(*primals)`` and its Jacobian-vector product with ``tangents``.
+
+    ``primals`` and ``tangents`` are tuples with the same structure and
+    shapes.  Returns ``(output, jvp_out)`` (plus ``aux`` with ``has_aux``).
+    With ``strict=True`` an output that does not depend on the inputs raises
+    instead of getting a zero tangent.
+
+    >>> import numpy as np, npfunc
+    >>> x = np.array([0.0, 1.0])
+    >>> out, t = npfunc.jvp(np.sin, (x,), (np.ones(2),))
+    >>> np.allclose(t, np.cos(x))
+    True
+    """
+    for name, value in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(value, tuple):
+            raise TangentError(
+                f"jvp: {name} must be a tuple with one entry per argument of the function, got "
+                f"{type(value).__name__}. Write jvp(f, (x,), (t,)) for a single argument.")
+    p_leaves, p_spec = tree_flatten(primals)
+    t_leaves, t_spec = tree_flatten(tangents)
+    if p_spec != t_spec:
+        raise TangentError(f"jvp: tangents must have the structure of primals, {p_spec}, but got {t_spec}")
+    p_leaves = check_differentiable(p_leaves, "jvp", lambda k: f"primal leaf {k}")
+    fitted = []
+    for k, (p, t) in enumerate(zip(p_leaves, t_leaves)):
+        if tuple(shape_of(t)) != tuple(shape_of(p)):
+            raise TangentError(
+                f"jvp: tangent leaf {k} has shape {tuple(shape_of(t))} but its primal has shape "
+                f"{tuple(shape_of(p))}; pass tangents shaped like the primals")
+        fitted.append(astype(t, dtype_of(p)) if dtype_of(t) != dtype_of(p) else t)
+    outs, touts, out_spec, aux = trace_jvp(func, p_leaves, fitted, p_spec, has_aux, "jvp")
+    if strict:
+        for k, t in enumerate(touts):
+            if t is zero:
+                raise IndependenceError(
+                    f"{describe_stack('jvp')}: output {k} does not depend on the inputs "
+                    "(strict=True). Drop strict=True to get a zero tangent.")
+    touts = [zeros_like(o) if t is zero else t for o, t in zip(outs, touts)]
+    result = (tree_unflatten(out_spec, outs), tree_unflatten(out_spec, touts))
+    return result + (aux,) if has_aux else result
+

@@ -1,0 +1,170 @@
+"""Reverse-mode transforms: vjp, grad, grad_and_value."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from ..core.errors import NonScalarOutputError, OutputTypeError, TangentError
+from ..core.values import dtype_of, shape_of
+from ..core.zeros import zero
+from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
+from ..primitives.elementwise import astype, ones_like, zeros_like
+from ._common import (arg_name, check_differentiable, check_outputs, normalize_argnums, select_args,
+                      split_aux, tree_flatten, tree_unflatten)
+
+
+def lower(tree, interp):
+    """Strip this level's tracers from a pytree (for aux values)."""
+    leaves, spec = tree_flatten(tree)
+    return tree_unflatten(spec, [
+        leaf.primal if isinstance(leaf, ReverseTracer) and leaf._interp is interp else leaf
+        for leaf in leaves])
+
+
+class _Pullback:
+    """The linear map ``vjp`` returns: callable many times, and transformable."""
+
+    def __init__(self, transform, in_spec, in_leaves, in_nodes, out_spec, out_leaves, seeds):
+        self._transform = transform
+        self._in_spec = in_spec
+        self._in_leaves = in_leaves
+        self._in_nodes = in_nodes
+        self._out_spec = out_spec
+        self._out_leaves = out_leaves
+        self._seeds = seeds
+
+    def flat(self, ct_leaves):
+        """Cotangents of the input leaves (``zero`` where independent)."""
+        seeds = [(node, index, ct) for (node, index), ct in zip(self._seeds, ct_leaves)]
+        return backward(seeds, self._in_nodes)
+
+    def __call__(self, cotangents, *, retain_graph=True, create_graph=True):
+        leaves, spec = tree_flatten(cotangents)
+        if spec != self._out_spec:
+            if len(self._out_leaves) == 1 and len(leaves) == 1:
+                pass  # a lone output: accept the cotangent in any single-leaf wrapping
+            else:
+                raise TangentError(
+                    f"vjp_fn: the cotangents must have the structure of the function's output, "
+                    f"{self._out_spec}, but got {spec}")
+        fitted = []
+        for k, (ct, out) in enumerate(zip(leaves, self._out_leaves)):
+            if tuple(shape_of(ct)) != tuple(shape_of(out)):
+                raise TangentError(
+                    f"vjp_fn: cotangent {k} has shape {tuple(shape_of(ct))} but output {k} has "
+                    f"shape {tuple(shape_of(out))}; pass a cotangent shaped like the output")
+            fitted.append(astype(ct, dtype_of(out)) if dtype_of(ct) != dtype_of(out) else ct)
+        cts = self.flat(fitted)
+        return tree_unflatten(self._in_spec, [
+            zeros_like(p) if c is zero else c for c, p in zip(cts, self._in_leaves)])
+
+
+def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, describe=None):
+    """Run ``func`` under a reverse interpreter: (output, pullback, aux)."""
+    in_leaves, in_spec = tree_flatten(primals)
+    in_leaves = check_differentiable(in_leaves, transform, describe or (lambda k: f"primal leaf {k}"))
+    with ReverseInterpreter(transform) as interp:
+        tracers = [interp.new_input(x) for x in in_leaves]
+        out = func(*tree_unflatten(in_spec, tracers))
+        aux = None
+        if has_aux:
+            out, aux = split_aux(out, transform)
+    out_leaves, out_spec = tree_flatten(out)
+    out_leaves = check_outputs(out_leaves, transform)
+    seeds = []
+    primal_outs = []
+    for leaf in out_leaves:
+        p, node, index = interp.unwrap(leaf)
+        primal_outs.append(p)
+        seeds.append((node, index))
+    pullback = _Pullback(transform, in_spec, in_leaves, [t.node for t in tracers], out_spec,
+                         primal_outs, seeds)
+    if has_aux:
+        aux = lower(aux, interp)
+    return tree_unflatten(out_spec, primal_outs), pullback, aux
+
+
+def vjp(func: Callable, *primals: Any, has_aux: bool = False):
+    """The output of ``func(*primals)`` and its vector-Jacobian product function.
+
+    Returns ``(output, vjp_fn)`` (or ``(output, vjp_fn, aux)`` with
+    ``has_aux=True``).  ``vjp_fn(cotangents)`` takes cotangents shaped like
+    the output and returns a tuple with one cotangent per primal; it can be
+    called many times and transformed (``vmap(vjp_fn)``).
+
+    >>> import numpy as np, npfunc
+    >>> x = np.array([1.0, 2.0, 3.0])
+    >>> y, vjp_fn = npfunc.vjp(np.sin, x)
+    >>> (g,) = vjp_fn(np.ones(3))
+    >>> np.allclose(g, np.cos(x))
+    True
+    """
+    out, pullback, aux = trace_vjp(func, primals, has_aux, "vjp",
+                                   lambda k: f"primal {k}" if len(primals) > 1 else "the primal")
+    return (out, pullback, aux) if has_aux else (out, pullback)
+
+
+def grad_and_value(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False) -> Callable:
+    """Like ``grad``, but the new function returns ``(gradient, value)``
+    (``(gradient, (value, aux))`` with ``has_aux=True``).
+
+    >>> import numpy as np, npfunc
+    >>> g, v = npfunc.grad_and_value(lambda x: (x ** 2).sum())(np.array([1.0, 2.0]))
+    >>> g, v
+    (array([2., 4.]), np.float64(5.0))
+    """
+    return _make_grad(func, argnums, has_aux, "grad_and_value", with_value=True)
+
+
+def grad(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False) -> Callable:
+    """The gradient of a function returning a real scalar, w.r.t. ``argnums``.
+
+    With a tuple ``argnums`` the gradient is a tuple; with ``has_aux=True``
+    ``func`` returns ``(output, aux)`` and the new function ``(gradient, aux)``.
+
+    >>> import numpy as np, npfunc
+    >>> x = np.float64(0.5)
+    >>> np.isclose(npfunc.grad(np.sin)(x), np.cos(x))
+    np.True_
+    >>> np.isclose(npfunc.grad(npfunc.grad(np.sin))(x), -np.sin(x))
+    np.True_
+    """
+    return _make_grad(func, argnums, has_aux, "grad", with_value=False)
+
+
+def _make_grad(func, argnums, has_aux, transform, with_value):
+    normalize_argnums(argnums, 1 << 30, transform)  # type errors now, range at call time
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        nums = normalize_argnums(argnums, len(args), transform)
+        diff_args, partial = select_args(func, args, nums, kwargs)
+        out, pullback, aux = trace_vjp(partial, diff_args, has_aux, transform, arg_name(nums))
+        _check_scalar(out, transform)
+        cts = pullback.flat([ones_like(out)])
+        grads = tuple(zeros_like(p) if c is zero else c for c, p in zip(cts, pullback._in_leaves))
+        grads = tree_unflatten(pullback._in_spec, list(grads))
+        result = grads[0] if isinstance(argnums, int) else grads
+        if with_value:
+            return (result, (out, aux)) if has_aux else (result, out)
+        return (result, aux) if has_aux else result
+
+    return wrapper
+
+
+def _check_scalar(out, transform):
+    leaves, _ = tree_flatten(out)
+    if len(leaves) != 1 or isinstance(out, (tuple, list, dict)):
+        raise OutputTypeError(
+            f"{transform}: the function must return a single scalar array, but it returned "
+            f"{type(out).__name__}. Return one value (use has_aux=True to return more).")
+    shape = tuple(shape_of(out))
+    if shape != ():
+        raise NonScalarOutputError(
+            f"{transform}: the function must return a scalar, but its output has shape {shape}. "
+            "Reduce it (e.g. .sum()), or use npfunc.vjp / npfunc.jacrev for non-scalar outputs.")
+    if dtype_of(out).kind != "f":
+        raise NonScalarOutputError(
+            f"{transform}: the function must return a real floating-point scalar, but it "
+            f"returned dtype {dtype_of(out)}. Take np.real / np.abs of a complex loss, or use "
+            "npfunc.vjp.")

@@ -1,0 +1,196 @@
+"""The batching transform: vmap."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+import optree
+
+from ..core.errors import BatchSizeError, ChunkSizeError, InDimsError, OutDimsError
+from ..core.tracer import Tracer
+from ..core.values import ndim_of, shape_of
+from ..interpreters.batching import BatchInterpreter, BatchTracer
+from ..primitives.indexing import getitem
+from ..primitives.shape import broadcast_to, concatenate_arrays, expand_dims, moveaxis
+from ._common import as_array, check_outputs, is_array, tree_flatten, tree_unflatten
+
+RANDOMNESS = ("error", "different", "same")
+
+
+def _leaf_paths(tree) -> list[str]:
+    paths = optree.tree_paths(tree, none_is_leaf=True)
+    return ["args" + "".join(f"[{p!r}]" for p in path) for path in paths]
+
+
+def check_chunk_size(chunk_size, transform: str) -> None:
+    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer))
+                                   or isinstance(chunk_size, bool) or chunk_size <= 0):
+        raise ChunkSizeError(
+            f"{transform}: chunk_size must be a positive int or None, got {chunk_size!r}")
+
+
+def _broadcast_dims(dims_tree, tree, what: str, transform: str) -> list:
+    """``dims_tree`` (a prefix of ``tree``) as one dim per leaf of ``tree``."""
+    if isinstance(dims_tree, (int, np.integer)) and not isinstance(dims_tree, bool) or dims_tree is None:
+        n = len(tree_flatten(tree, none_is_leaf=True)[0])
+        return [dims_tree] * n
+    try:
+        dims = optree.broadcast_prefix(dims_tree, tree, none_is_leaf=True)
+    except ValueError as err:
+        raise (InDimsError if what == "in_dims" else OutDimsError)(
+            f"{transform}: {what}={dims_tree!r} does not match the structure of the "
+            f"{'arguments' if what == 'in_dims' else 'outputs'} "
+            f"({optree.tree_structure(tree, none_is_leaf=True)}). Give one int or None per "
+            f"{'argument' if what == 'in_dims' else 'output'}, or a single int for all ({err}).") from None
+    for d in dims:
+        if d is not None and (not isinstance(d, (int, np.integer)) or isinstance(d, bool)):
+            raise (InDimsError if what == "in_dims" else OutDimsError)(
+                f"{transform}: {what} entries must be int or None, got {d!r} in {dims_tree!r}")
+    return dims
+
+
+def vmap(func: Callable, in_dims: Any = 0, out_dims: Any = 0, randomness: str = "error", *,
+         chunk_size: int | None = None) -> Callable:
+    """Map ``func`` over an axis of its inputs, as vectorised NumPy.
+
+    ``in_dims`` says which axis of each argument is mapped (an int, ``None``
+    for "not mapped", or a pytree matching the arguments); ``out_dims`` where
+    the mapped axis goes in each output.  ``chunk_size`` processes the batch
+    in pieces of that size to bound memory.
+
+    >>> import numpy as np, npfunc
+    >>> batched_dot = npfunc.vmap(np.dot)
+    >>> batched_dot(np.ones((4, 3)), np.arange(12.0).reshape(4, 3))
+    array([ 3., 12., 21., 30.])
+    >>> npfunc.vmap(np.add, in_dims=(0, None))(np.zeros((2, 3)), np.arange(3.0))
+    array([[0., 1., 2.],
+           [0., 1., 2.]])
+    """
+    if randomness not in RANDOMNESS:
+        raise ValueError(f"vmap: randomness must be one of {RANDOMNESS}, got {randomness!r}")
+    check_chunk_size(chunk_size, "vmap")
+    if not callable(func):
+        raise TypeError(f"vmap: func must be callable, got {type(func).__name__}")
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        leaves, spec = tree_flatten(args, none_is_leaf=True)
+        if not isinstance(in_dims, (int, tuple, type(None))) or isinstance(in_dims, bool):
+            raise InDimsError(
+                f"vmap: in_dims must be an int, None or a tuple with one entry per argument, got "
+                f"{type(in_dims).__name__}")
+        if isinstance(in_dims, tuple) and len(in_dims) != len(args):
+            raise InDimsError(
+                f"vmap: in_dims has {len(in_dims)} entries but the function was called with "
+                f"{len(args)} positional argument(s); give one int or None per argument")
+        dims = _broadcast_dims(in_dims, args, "in_dims", "vmap")
+        size = _batch_size(leaves, dims, args)
+        if chunk_size is None or chunk_size >= size:
+            return _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness)
+        return _chunked(func, leaves, dims, spec, kwargs, size, out_dims, randomness, chunk_size)
+
+    return wrapper
+
+
+def _batch_size(leaves, dims, args) -> int:
+    paths = None
+    sizes = {}
+    for k, (leaf, d) in enumerate(zip(leaves, dims)):
+        if d is None or leaf is None:
+            continue
+        if paths is None:
+            paths = _leaf_paths(args)
+        if not is_array(leaf) or isinstance(leaf, bool):
+            raise InDimsError(
+                f"vmap: in_dims says to map {paths[k]} over axis {d}, but it is a "
+                f"{type(leaf).__name__}, not an array. Use None for it in in_dims.")
+        nd = ndim_of(leaf)
+        if not -nd <= d < nd:
+            raise InDimsError(
+                f"vmap: in_dims maps {paths[k]} over axis {d}, but it has {nd} dimension(s) "
+                f"(shape {tuple(shape_of(leaf))}); valid axes are {-nd}..{nd - 1}"
+                if nd else
+                f"vmap: in_dims maps {paths[k]} over axis {d}, but it is 0-dimensional and has "
+                "no axis to map over. Use None for it in in_dims.")
+        sizes[paths[k]] = shape_of(leaf)[d % nd]
+    if not sizes:
+        raise BatchSizeError(
+            "vmap: no input is mapped: in_dims is None for every argument (or there are no "
+            "array arguments). Map at least one array input.")
+    if len(set(sizes.values())) > 1:
+        listing = ", ".join(f"{p} has size {n}" for p, n in sizes.items())
+        raise BatchSizeError(
+            f"vmap: the mapped axes of the inputs have different sizes: {listing}. All mapped "
+            "inputs must have the same size along their in_dims axis.")
+    return next(iter(sizes.values()))
+
+
+def _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness, transform="vmap"):
+    with BatchInterpreter(size, randomness, transform) as interp:
+        wrapped = [
+            leaf if d is None or leaf is None else BatchTracer(interp, as_array(leaf), d % ndim_of(leaf))
+            for leaf, d in zip(leaves, dims)
+        ]
+        out = func(*tree_unflatten(spec, wrapped), **kwargs)
+    return _unbatch_outputs(out, interp, size, out_dims, transform)
+
+
+def _unbatch_outputs(out, interp, size, out_dims, transform):
+    out_leaves, out_spec = tree_flatten(out, none_is_leaf=True)
+    dims = _broadcast_dims(out_dims, out, "out_dims", transform)
+    results = []
+    for k, (leaf, d) in enumerate(zip(out_leaves, dims)):
+        if leaf is None:
+            results.append(None)
+            continue
+        leaf = check_outputs([leaf], transform)[0] if not isinstance(leaf, Tracer) else leaf
+        batched = isinstance(leaf, BatchTracer) and leaf._interp is interp
+        if d is None:
+            if batched:
+                raise OutDimsError(
+                    f"{transform}: out_dims is None for output {k}, but that output varies over "
+                    "the batch. Give it an int out_dim, or return a value that does not depend "
+                    "on the mapped inputs.")
+            results.append(leaf)
+            continue
+        nd = ndim_of(leaf) + 1
+        if not -nd <= d < nd:
+            raise OutDimsError(
+                f"{transform}: out_dims={d} is out of range for output {k}, which has "
+                f"{nd} dimension(s) with the batch axis; valid values are {-nd}..{nd - 1}")
+        d %= nd
+        if batched:
+            results.append(moveaxis(leaf.val, leaf.bdim, d))
+        else:
+            value = broadcast_to(expand_dims(leaf, d), _insert(shape_of(leaf), d, size))
+            results.append(np.ascontiguousarray(value) if not isinstance(value, Tracer) else value)
+    return tree_unflatten(out_spec, results)
+
+
+def _insert(shape, axis, n):
+    shape = list(shape)
+    shape.insert(axis, n)
+    return tuple(shape)
+
+
+def _chunked(func, leaves, dims, spec, kwargs, size, out_dims, randomness, chunk_size):
+    pieces = []
+    for start in range(0, size, chunk_size):
+        stop = min(start + chunk_size, size)
+        chunk = [
+            leaf if d is None or leaf is None else getitem(leaf, (slice(None),) * (d % ndim_of(leaf)) + (slice(start, stop),))
+            for leaf, d in zip(leaves, dims)
+        ]
+        pieces.append(_vmap_call(func, chunk, dims, spec, kwargs, stop - start, out_dims, randomness))
+    _, out_spec = tree_flatten(pieces[0], none_is_leaf=True)
+    dims_out = _broadcast_dims(out_dims, pieces[0], "out_dims", "vmap")
+    flat = [tree_flatten(p, none_is_leaf=True)[0] for p in pieces]
+    merged = []
+    for k, d in enumerate(dims_out):
+        parts = [f[k] for f in flat]
+        if d is None or parts[0] is None:
+            merged.append(parts[0])
+        else:
+            merged.append(concatenate_arrays(parts, d % ndim_of(parts[0])))
+    return tree_unflatten(out_spec, merged)

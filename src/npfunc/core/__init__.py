@@ -1,0 +1,1 @@
+"""The engine's core: primitives, the interpreter stack, traced values, zeros, errors."""

@@ -1,0 +1,74 @@
+"""The per-thread stack of transform levels.
+
+Every transform call (``grad``, ``vmap``, ...) pushes one ``Interpreter`` for
+the duration of the user's function.  Levels come from a global counter, so
+an interpreter pushed later always outranks every live one: this is what
+keeps nested transforms apart (no perturbation confusion) even when a
+``vjp_fn`` is called long after the ``vjp`` that made it.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+
+_next_level = itertools.count(1).__next__
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[Interpreter] = []
+
+
+_state = _ThreadState()
+
+
+class Interpreter:
+    """One transform level.  Subclasses implement ``process``.
+
+    ``process(prim, args, params)`` is called by ``Primitive.bind`` when this
+    is the highest level among the arguments.  Arguments that are not this
+    level's own tracers are constants from its point of view.
+    """
+
+    __slots__ = ("level", "alive", "transform")
+
+    def __init__(self, transform: str) -> None:
+        self.level = _next_level()
+        self.alive = True
+        self.transform = transform
+
+    def __enter__(self) -> "Interpreter":
+        _state.stack.append(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.alive = False
+        stack = _state.stack
+        while stack:  # also drops anything a failed inner transform left
+            if stack.pop() is self:
+                break
+
+    def process(self, prim, args, params):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        state = "live" if self.alive else "exited"
+        return f"<{type(self).__name__} {self.transform} level={self.level} {state}>"
+
+
+def current_stack() -> tuple[Interpreter, ...]:
+    """The live interpreters of this thread, outermost first."""
+    return tuple(_state.stack)
+
+
+def describe_stack(innermost: str | None = None) -> str:
+    """The active transforms as the user composed them, e.g. ``vmap(grad(f))``."""
+    names = [interp.transform for interp in _state.stack]
+    if innermost is not None:
+        names.append(innermost)
+    if not names:
+        return "npfunc"
+    text = "f"
+    for name in reversed(names):
+        text = f"{name}({text})"
+    return text

@@ -1,0 +1,91 @@
+"""How a plain NumPy call on a traced value reaches npfunc.
+
+Traced values implement ``__array_ufunc__`` and ``__array_function__``; both
+look the NumPy callable up in the tables below.  The tables are filled by the
+primitive modules (``implements(np.tanh)``), so a NumPy function is supported
+exactly when some definition registered it.  The same Python functions form
+the explicit ``npfunc.numpy`` namespace.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .errors import UnsupportedFunctionError, UnsupportedOperationError
+
+UFUNCS: dict[Any, Callable] = {}
+UFUNC_REDUCTIONS: dict[Any, Callable] = {}
+FUNCTIONS: dict[Any, Callable] = {}
+
+COVERAGE_HINT = "see docs/coverage.md for what npfunc supports"
+
+
+def implements(*numpy_callables: Any) -> Callable[[Callable], Callable]:
+    """Register ``fn`` as the traced-value implementation of NumPy callables."""
+
+    def register(fn: Callable) -> Callable:
+        for target in numpy_callables:
+            if type(target).__name__ == "ufunc":
+                UFUNCS[target] = fn
+            else:
+                FUNCTIONS[target] = fn
+        return fn
+
+    return register
+
+
+def implements_reduce(ufunc: Any) -> Callable[[Callable], Callable]:
+    """Register ``fn`` as ``ufunc.reduce`` for traced values."""
+
+    def register(fn: Callable) -> Callable:
+        UFUNC_REDUCTIONS[ufunc] = fn
+        return fn
+
+    return register
+
+
+def _describe(fn: Any) -> str:
+    module = getattr(fn, "__module__", None) or "numpy"
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
+    if module.startswith("numpy"):
+        module = "np" + module[len("numpy"):] if module != "numpy" else "np"
+        module = module.replace("np._core.", "np.").replace("np.core.", "np.")
+        if module.startswith("np.") and module.count(".") >= 1 and "linalg" not in module and "fft" not in module:
+            module = "np"
+    return f"{module}.{name}"
+
+
+def ufunc_call(ufunc, method: str, inputs, kwargs):
+    from .context import describe_stack
+
+    if "out" in kwargs and kwargs["out"] is not None:
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: np.{ufunc.__name__}(..., out=...) writes into an existing "
+            "array, which a traced value cannot be. Assign the result instead: y = "
+            f"np.{ufunc.__name__}(...)."
+        )
+    kwargs.pop("out", None)
+    if method == "__call__":
+        fn = UFUNCS.get(ufunc)
+        if fn is not None:
+            return fn(*inputs, **kwargs)
+    elif method == "reduce":
+        fn = UFUNC_REDUCTIONS.get(ufunc)
+        if fn is not None:
+            return fn(*inputs, **kwargs)
+    what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    raise UnsupportedFunctionError(
+        f"{describe_stack()}: {what} is not supported on traced values ({COVERAGE_HINT}). "
+        "Express it with supported functions, or file an issue."
+    )
+
+
+def function_call(func, args, kwargs):
+    fn = FUNCTIONS.get(func)
+    if fn is None:
+        from .context import describe_stack
+
+        raise UnsupportedFunctionError(
+            f"{describe_stack()}: {_describe(func)} is not supported on traced values "
+            f"({COVERAGE_HINT}). Express it with supported functions, or file an issue."
+        )
+    return fn(*args, **kwargs)

@@ -1,0 +1,108 @@
+"""Primitives: the one place an operation and all its rules are defined.
+
+A ``Primitive`` holds
+
+* ``impl(*args, **params)`` -- the NumPy computation on plain arrays;
+* ``jvp(primals, tangents, out, **params)`` -- the tangent of the output;
+  tangents may be the symbolic ``zero``;
+* ``vjp(cotangent, primals, out, needs, **params)`` -- a tuple with one
+  cotangent (or ``zero``) per argument; ``needs[i]`` says whether argument
+  ``i`` wants one;
+* ``batch(values, dims, **params)`` -- ``(out, out_dim)`` for arguments whose
+  batch axis is ``dims[i]`` (``None`` = not batched);
+* ``samples(rng)`` -- example ``Sample``s the generated tests run on.
+
+Rules are written with npfunc's own operations, so every rule is itself
+differentiable and batchable.  That is what makes ``grad(grad(f))``,
+``jacfwd(jacrev(f))`` and ``vmap(vjp_fn)`` work without extra code.  A
+future staging interpreter only needs a new ``Interpreter.process``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from .tracer import Tracer
+
+REGISTRY: dict[str, "Primitive"] = {}
+
+
+class Sample:
+    """One example call of a primitive: positional ``args`` and static ``params``.
+
+    ``argnums`` lists the arguments the generated derivative tests perturb
+    (default: every floating-point array argument).
+    """
+
+    __slots__ = ("args", "params", "argnums", "label")
+
+    def __init__(self, *args: Any, argnums: tuple[int, ...] | None = None,
+                 label: str = "", **params: Any) -> None:
+        self.args = args
+        self.params = params
+        self.argnums = argnums
+        self.label = label
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(
+            f"{getattr(a, 'dtype', type(a).__name__)}{list(getattr(a, 'shape', ()))}"
+            for a in self.args
+        )
+        extra = f" {self.params}" if self.params else ""
+        return f"Sample({shapes}{extra}{' ' + self.label if self.label else ''})"
+
+
+class Primitive:
+    """An operation with its implementation and its rules (see module doc)."""
+
+    __slots__ = ("name", "impl", "jvp", "vjp", "batch", "samples",
+                 "differentiable", "multiple_results", "notes")
+
+    def __init__(
+        self,
+        name: str,
+        impl: Callable,
+        *,
+        jvp: Callable | None = None,
+        vjp: Callable | None = None,
+        batch: Callable | None = None,
+        samples: Callable[..., Iterable[Sample]] | None = None,
+        differentiable: bool = True,
+        multiple_results: bool = False,
+        notes: str = "",
+    ) -> None:
+        if differentiable and (jvp is None or vjp is None):
+            raise ValueError(f"primitive {name!r}: a differentiable primitive needs jvp and vjp rules")
+        if name in REGISTRY:
+            raise ValueError(f"primitive {name!r} is already registered")
+        self.name = name
+        self.impl = impl
+        self.jvp = jvp
+        self.vjp = vjp
+        self.batch = batch
+        self.samples = samples
+        self.differentiable = differentiable
+        self.multiple_results = multiple_results
+        self.notes = notes
+        REGISTRY[name] = self
+
+    def bind(self, *args: Any, **params: Any) -> Any:
+        """Apply the primitive: the highest-level traced argument decides who runs it."""
+        top = None
+        for arg in args:
+            if isinstance(arg, Tracer):
+                interp = arg._interp
+                if top is None or interp.level > top.level:
+                    top = interp
+        if top is None:
+            return self.impl(*args, **params)
+        if not top.alive:
+            raise next(a for a in args if isinstance(a, Tracer) and a._interp is top)._escaped()
+        return top.process(self, args, params)
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name})"
+
+
+def unregister(name: str) -> None:
+    """Remove a primitive from the registry (used by tests that define broken rules)."""
+    REGISTRY.pop(name, None)

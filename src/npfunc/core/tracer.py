@@ -1,0 +1,267 @@
+"""The traced value: an object that behaves like an ndarray.
+
+A ``Tracer`` belongs to exactly one interpreter (``_interp``).  Everything a
+NumPy user does with it -- ufuncs, ``np.*`` functions, operators, methods,
+indexing -- is routed through the dispatch tables to a primitive's ``bind``.
+Subclasses (one per interpreter) only say how to read their shape and dtype
+and what Python conversions (``bool``, ``float``...) mean for them.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import dispatch
+from .context import describe_stack
+from .errors import EscapedTracerError, UnsupportedOperationError
+
+
+def _ufunc(ufunc):
+    def forward(self, other):
+        return dispatch.ufunc_call(ufunc, "__call__", (self, other), {})
+
+    def reflected(self, other):
+        return dispatch.ufunc_call(ufunc, "__call__", (other, self), {})
+
+    forward.__name__ = reflected.__name__ = ufunc.__name__
+    return forward, reflected
+
+
+def _fn(np_func):
+    def call(*args, **kwargs):
+        return dispatch.function_call(np_func, args, kwargs)
+
+    return call
+
+
+class Tracer:
+    """Base class of the traced values made by npfunc's interpreters."""
+
+    __slots__ = ("_interp",)
+    __array_priority__ = 1000
+
+    # ---- what subclasses provide -------------------------------------------
+    shape: tuple
+    dtype: np.dtype
+
+    def _concrete(self, kind: str):
+        """The value for ``bool``/``int``/``float``/... or a clear error."""
+        raise NotImplementedError
+
+    # ---- array protocol ----------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return dispatch.ufunc_call(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return dispatch.function_call(func, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        return self._concrete("array")
+
+    # ---- shape-like attributes ---------------------------------------------
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __len__(self) -> int:
+        shape = self.shape
+        if not shape:
+            raise TypeError("len() of a 0-d traced array")
+        return shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    # ---- Python conversions ------------------------------------------------
+    def __bool__(self) -> bool:
+        return self._concrete("bool")
+
+    def __int__(self) -> int:
+        return self._concrete("int")
+
+    def __index__(self) -> int:
+        return self._concrete("index")
+
+    def __float__(self) -> float:
+        return self._concrete("float")
+
+    def __complex__(self) -> complex:
+        return self._concrete("complex")
+
+    def item(self, *args):
+        return self._concrete("item")
+
+    def tolist(self):
+        return self._concrete("tolist")
+
+    # ---- operators -----------------------------------------------------------
+    __add__, __radd__ = _ufunc(np.add)
+    __sub__, __rsub__ = _ufunc(np.subtract)
+    __mul__, __rmul__ = _ufunc(np.multiply)
+    __truediv__, __rtruediv__ = _ufunc(np.true_divide)
+    __floordiv__, __rfloordiv__ = _ufunc(np.floor_divide)
+    __mod__, __rmod__ = _ufunc(np.remainder)
+    __pow__, __rpow__ = _ufunc(np.power)
+    __matmul__, __rmatmul__ = _ufunc(np.matmul)
+    __and__, __rand__ = _ufunc(np.bitwise_and)
+    __or__, __ror__ = _ufunc(np.bitwise_or)
+    __xor__, __rxor__ = _ufunc(np.bitwise_xor)
+    __lt__, _ = _ufunc(np.less)
+    __le__, _ = _ufunc(np.less_equal)
+    __gt__, _ = _ufunc(np.greater)
+    __ge__, _ = _ufunc(np.greater_equal)
+    __eq__, _ = _ufunc(np.equal)  # type: ignore[assignment]
+    __ne__, _ = _ufunc(np.not_equal)  # type: ignore[assignment]
+    del _
+    __hash__ = None  # type: ignore[assignment]
+
+    def __neg__(self):
+        return dispatch.ufunc_call(np.negative, "__call__", (self,), {})
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return dispatch.ufunc_call(np.absolute, "__call__", (self,), {})
+
+    def __invert__(self):
+        return dispatch.ufunc_call(np.invert, "__call__", (self,), {})
+
+    def __getitem__(self, index):
+        from ..primitives.indexing import getitem
+
+        return getitem(self, index)
+
+    def __setitem__(self, index, value):
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: item assignment on a traced array is not supported yet. "
+            "Build the new array functionally, e.g. with np.where or np.concatenate."
+        )
+
+    # ---- methods (the ndarray ones users reach for) --------------------------
+    @property
+    def T(self):
+        return dispatch.FUNCTIONS[np.transpose](self)
+
+    @property
+    def mT(self):
+        return dispatch.FUNCTIONS[np.swapaxes](self, -1, -2)
+
+    @property
+    def real(self):
+        return dispatch.FUNCTIONS[np.real](self)
+
+    @property
+    def imag(self):
+        return dispatch.FUNCTIONS[np.imag](self)
+
+    def conj(self):
+        return dispatch.ufunc_call(np.conjugate, "__call__", (self,), {})
+
+    conjugate = conj
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = shape[0]
+        return dispatch.FUNCTIONS[np.reshape](self, shape, order=order)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], int)):
+            axes = axes[0]
+        return dispatch.FUNCTIONS[np.transpose](self, axes or None)
+
+    def swapaxes(self, axis1, axis2):
+        return dispatch.FUNCTIONS[np.swapaxes](self, axis1, axis2)
+
+    def astype(self, dtype, copy=True):
+        from ..primitives.elementwise import astype
+
+        return astype(self, dtype)
+
+    def copy(self, order="C"):
+        return self
+
+    def ravel(self, order="C"):
+        return dispatch.FUNCTIONS[np.ravel](self, order=order)
+
+    def flatten(self, order="C"):
+        return dispatch.FUNCTIONS[np.ravel](self, order=order)
+
+    def squeeze(self, axis=None):
+        return dispatch.FUNCTIONS[np.squeeze](self, axis)
+
+    def dot(self, other):
+        return dispatch.FUNCTIONS[np.dot](self, other)
+
+    sum = _fn(np.sum)
+    mean = _fn(np.mean)
+    max = _fn(np.max)
+    min = _fn(np.min)
+    prod = _fn(np.prod)
+    var = _fn(np.var)
+    std = _fn(np.std)
+    cumsum = _fn(np.cumsum)
+    cumprod = _fn(np.cumprod)
+    argmax = _fn(np.argmax)
+    argmin = _fn(np.argmin)
+    all = _fn(np.all)
+    any = _fn(np.any)
+    clip = _fn(np.clip)
+    trace = _fn(np.trace)
+    diagonal = _fn(np.diagonal)
+    repeat = _fn(np.repeat)
+    round = _fn(np.round)
+    __round__ = _fn(np.round)
+
+    def _escaped(self):
+        return EscapedTracerError(
+            f"a value traced by {self._interp.transform} was used after that transform "
+            "returned (it escaped, e.g. through a global, a list or a closure). Return "
+            "it from the transformed function instead of storing it."
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<{self._interp.transform}>(shape={self.shape}, dtype={self.dtype})"
+
+
+class PrimalTracer(Tracer):
+    """A tracer of a differentiating interpreter: it wraps a primal value.
+
+    Shape and dtype are the primal's.  ``bool``/``int`` of it are the primal's
+    (data-dependent control flow works under grad and jvp, as values are
+    concrete), but ``float``/``complex``/``np.asarray`` would silently drop the
+    derivative, so they raise and point to ``npfunc.stop_gradient``.
+    """
+
+    __slots__ = ("primal",)
+
+    @property
+    def shape(self) -> tuple:
+        return self.primal.shape if hasattr(self.primal, "shape") else ()
+
+    @property
+    def dtype(self):
+        return self.primal.dtype
+
+    def _concrete(self, kind: str):
+        if not self._interp.alive:
+            raise self._escaped()
+        if kind == "bool":
+            return bool(self.primal)
+        if kind in ("int", "index"):
+            return int(self.primal) if kind == "int" else self.primal.__index__()
+        from .errors import ConcretizationError
+
+        what = {"array": "np.asarray(x)", "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")
+        raise ConcretizationError(
+            f"{describe_stack()}: {what} on a value differentiated by {self._interp.transform} "
+            "would silently drop its derivative. If a constant is what you want, write it "
+            "explicitly with npfunc.stop_gradient(x); to build an array from traced values "
+            "use np.stack instead of np.array."
+        )

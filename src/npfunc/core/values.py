@@ -1,0 +1,42 @@
+"""Small helpers that read shape and dtype of any value npfunc meets:
+plain ndarrays, NumPy and Python scalars, and traced values."""
+from __future__ import annotations
+
+import numpy as np
+
+from .tracer import Tracer
+
+_PY_SCALARS = (bool, int, float, complex)
+
+
+def shape_of(x) -> tuple:
+    if isinstance(x, (np.ndarray, Tracer, np.generic)):
+        return x.shape
+    return np.shape(x)
+
+
+def ndim_of(x) -> int:
+    return len(shape_of(x))
+
+
+def dtype_of(x) -> np.dtype:
+    if isinstance(x, (np.ndarray, Tracer, np.generic)):
+        return x.dtype
+    return np.result_type(x)
+
+
+def is_inexact_dtype(dtype) -> bool:
+    return dtype.kind in "fc"
+
+
+def is_inexact(x) -> bool:
+    """True for floating or complex values: the only ones that carry derivatives."""
+    return dtype_of(x).kind in "fc"
+
+
+def is_python_scalar(x) -> bool:
+    return isinstance(x, _PY_SCALARS)
+
+
+def is_array_like(x) -> bool:
+    return isinstance(x, (np.ndarray, np.generic, Tracer) + _PY_SCALARS)

@@ -1,0 +1,1 @@
+"""The interpreters: forward mode (jvp), reverse mode (reverse) and batching (batching)."""

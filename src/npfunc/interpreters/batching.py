@@ -1,0 +1,133 @@
+"""Batching (vmap): each traced value is an array with one extra batch axis.
+
+A ``BatchTracer`` holds the stacked value and the position of its batch
+axis (``bdim``).  Values not batched are simply not wrapped, so ``None``
+means "not batched" everywhere.  Batch rules receive the unwrapped values
+and their dims and return ``(out, out_dim)``; they keep the batch axis where
+it is when they can, which saves transposes.
+"""
+from __future__ import annotations
+
+from ..core.context import Interpreter, describe_stack
+from ..core.errors import BatchedConversionError
+from ..core.tracer import Tracer
+from ..core.values import ndim_of
+
+
+class BatchTracer(Tracer):
+    __slots__ = ("val", "bdim")
+
+    def __init__(self, interp: "BatchInterpreter", val, bdim: int) -> None:
+        self._interp = interp
+        self.val = val
+        self.bdim = bdim
+
+    @property
+    def shape(self) -> tuple:
+        shape = self.val.shape
+        return shape[: self.bdim] + shape[self.bdim + 1:]
+
+    @property
+    def dtype(self):
+        return self.val.dtype
+
+    def _concrete(self, kind: str):
+        if not self._interp.alive:
+            raise self._escaped()
+        what = {"array": "np.asarray(x)", "index": "using it as an index"}.get(kind, f"{kind}(x)")
+        raise BatchedConversionError(
+            f"{describe_stack()}: {what} needs a single value, but under vmap x holds one "
+            "value per batch element (data-dependent Python control flow cannot be "
+            "batched). Use np.where(cond, a, b) instead of if/else, or move the "
+            "computation outside vmap."
+        )
+
+
+class BatchInterpreter(Interpreter):
+    __slots__ = ("axis_size", "randomness")
+
+    def __init__(self, axis_size: int, randomness: str = "error", transform: str = "vmap") -> None:
+        super().__init__(transform)
+        self.axis_size = axis_size
+        self.randomness = randomness
+
+    def process(self, prim, args, params):
+        vals = []
+        dims = []
+        for arg in args:
+            if isinstance(arg, BatchTracer) and arg._interp is self:
+                vals.append(arg.val)
+                dims.append(arg.bdim)
+            else:
+                vals.append(arg)
+                dims.append(None)
+        out, out_dim = prim.batch(vals, dims, **params)
+        if prim.multiple_results:
+            return tuple(self.wrap(o, d) for o, d in zip(out, out_dim))
+        return self.wrap(out, out_dim)
+
+    def wrap(self, val, bdim):
+        if bdim is None:
+            return val
+        return BatchTracer(self, val, bdim)
+
+
+# ---- helpers for batch rules ------------------------------------------------
+
+def move_to_front(x, dim):
+    """``x`` with its batch axis first (unbatched values are returned as they are)."""
+    if dim is None or dim == 0:
+        return x
+    from ..primitives.shape import moveaxis
+
+    return moveaxis(x, dim, 0)
+
+
+def materialize_front(x, dim, size):
+    """``x`` with a batch axis of ``size`` first, broadcasting it if unbatched."""
+    if dim is not None:
+        return move_to_front(x, dim)
+    from ..primitives.shape import broadcast_to
+    from ..core.values import shape_of
+
+    return broadcast_to(x, (size,) + tuple(shape_of(x)))
+
+
+def align_front(vals, dims):
+    """Batch axes to the front and logical ranks padded to a common rank, so
+    that NumPy broadcasting lines the batch axes up (the elementwise case).
+
+    Unbatched values are left alone: right-aligned broadcasting already
+    places them correctly.  Returns the new values and the common logical rank.
+    """
+    from ..primitives.shape import reshape
+
+    rank = max(ndim_of(v) - (d is not None) for v, d in zip(vals, dims))
+    out = []
+    for v, d in zip(vals, dims):
+        if d is None:
+            out.append(v)
+            continue
+        v = move_to_front(v, d)
+        pad = rank - (ndim_of(v) - 1)
+        if pad:
+            shape = v.shape
+            v = reshape(v, (shape[0],) + (1,) * pad + tuple(shape[1:]))
+        out.append(v)
+    return out, rank
+
+
+def broadcast_batch(vals, dims):
+    """Elementwise batching: (aligned values, out_dim).
+
+    Fast path: when every batched operand has the same rank and batch axis,
+    and every unbatched operand only spans axes right of that batch axis,
+    the arrays already broadcast correctly and nothing moves.
+    """
+    batched = [(ndim_of(v), d) for v, d in zip(vals, dims) if d is not None]
+    nd, bd = batched[0]
+    if all(b == batched[0] for b in batched):
+        if all(d is not None or ndim_of(v) <= nd - 1 - bd for v, d in zip(vals, dims)):
+            return list(vals), bd
+    aligned, _ = align_front(vals, dims)
+    return aligned, 0

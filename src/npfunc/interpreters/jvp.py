@@ -1,0 +1,58 @@
+"""Forward mode: each traced value carries a tangent alongside its primal."""
+from __future__ import annotations
+
+from ..core.context import Interpreter
+from ..core.tracer import PrimalTracer
+from ..core.values import is_inexact
+from ..core.zeros import zero
+
+
+class JVPTracer(PrimalTracer):
+    __slots__ = ("tangent",)
+
+    def __init__(self, interp: "JVPInterpreter", primal, tangent) -> None:
+        self._interp = interp
+        self.primal = primal
+        self.tangent = tangent
+
+
+class JVPInterpreter(Interpreter):
+    """Runs each primitive on the primals (one level down) and its JVP rule
+    on the tangents.  A primitive whose tangents are all symbolic zeros never
+    reaches this interpreter: its arguments are not this level's tracers."""
+
+    __slots__ = ()
+
+    def process(self, prim, args, params):
+        primals = []
+        tangents = []
+        for arg in args:
+            if isinstance(arg, JVPTracer) and arg._interp is self:
+                primals.append(arg.primal)
+                tangents.append(arg.tangent)
+            else:
+                primals.append(arg)
+                tangents.append(zero)
+        out = prim.bind(*primals, **params)
+        if not prim.differentiable:
+            return out
+        tangent_out = prim.jvp(primals, tangents, out, **params)
+        if prim.multiple_results:
+            return tuple(self.wrap(o, t) for o, t in zip(out, tangent_out))
+        return self.wrap(out, tangent_out)
+
+    def wrap(self, primal, tangent):
+        if tangent is zero or not is_inexact(primal):
+            return primal
+        return JVPTracer(self, primal, tangent)
+
+    def tangent_of(self, value):
+        """The tangent of ``value`` at this level (``zero`` if it has none)."""
+        if isinstance(value, JVPTracer) and value._interp is self:
+            return value.tangent
+        return zero
+
+    def primal_of(self, value):
+        if isinstance(value, JVPTracer) and value._interp is self:
+            return value.primal
+        return value

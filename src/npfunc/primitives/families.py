@@ -1,0 +1,236 @@
+"""Rule families: the bookkeeping shared by many primitives, written once.
+
+* ``unary``    -- elementwise f(x): one derivative ``deriv(x, out)``.
+* ``nary``     -- broadcasting elementwise f(x, y, ...): per-argument rules;
+                  cotangents are un-broadcast and cast back here, not in rules.
+* ``reduction``-- f(x, axes, keepdims): axis normalisation and batching here.
+* ``nondiff``  -- outputs with no derivative (comparisons, sign, ...).
+
+Each family returns the user-facing function (also registered for the NumPy
+callables it implements) with the ``Primitive`` at ``fn.primitive``.
+
+Conventions for complex numbers follow torch: the cotangent of a real loss
+is the conjugate Wirtinger derivative, so a holomorphic ``f`` has
+``vjp(g) = g * conj(f'(x))`` while ``jvp(t) = t * f'(x)``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..core.dispatch import implements
+from ..core.primitive import Primitive
+from ..core.tracer import Tracer
+from ..core.values import dtype_of, shape_of
+from ..core.zeros import zero
+from ..interpreters.batching import broadcast_batch
+
+
+def _public(fn: Callable, prim: Primitive, name: str, numpy: Sequence) -> Callable:
+    fn.__name__ = fn.__qualname__ = name
+    fn.primitive = prim  # type: ignore[attr-defined]
+    if numpy:
+        implements(*numpy)(fn)
+    return fn
+
+
+# ---- casting and un-broadcasting, used by every family -----------------------
+
+def cast_like(ct, dtype):
+    """``ct`` as ``dtype``: real part for real targets, no silent up/down casts."""
+    ct_dtype = dtype_of(ct)
+    if ct_dtype == dtype:
+        return ct
+    from .elementwise import astype, real
+
+    if ct_dtype.kind == "c" and dtype.kind != "c":
+        ct = real(ct)
+    return astype(ct, dtype)
+
+
+def sum_to_shape(x, shape):
+    """Sum ``x`` over the axes that broadcasting added to reach its shape."""
+    xshape = shape_of(x)
+    if tuple(xshape) == tuple(shape):
+        return x
+    from .reductions import reduce_sum
+    from .shape import reshape
+
+    lead = len(xshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and xshape[lead + i] != 1
+    )
+    if axes:
+        x = reduce_sum(x, axes=axes, keepdims=True)
+    return reshape(x, tuple(shape))
+
+
+def fit_cotangent(ct, primal):
+    """Un-broadcast and cast a cotangent to the primal's shape and dtype."""
+    if ct is zero:
+        return zero
+    return cast_like(sum_to_shape(ct, shape_of(primal)), dtype_of(primal))
+
+
+def fit_tangent(t, out):
+    """Broadcast and cast a tangent to the output's shape and dtype."""
+    from .shape import broadcast_to
+
+    out_shape = shape_of(out)
+    if tuple(shape_of(t)) != tuple(out_shape):
+        t = broadcast_to(t, out_shape)
+    return cast_like(t, dtype_of(out))
+
+
+def conj(x):
+    """Complex conjugate, free for real values (used all over the VJP rules)."""
+    if dtype_of(x).kind != "c":
+        return x
+    from .elementwise import conjugate
+
+    return conjugate(x)
+
+
+# ---- elementwise ------------------------------------------------------------
+
+def elementwise_batch(prim: Primitive) -> Callable:
+    def batch(vals, dims, **params):
+        vals, out_dim = broadcast_batch(vals, dims)
+        return prim.bind(*vals, **params), out_dim
+
+    return batch
+
+
+def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[Callable],
+         samples=None, numpy: Sequence = (), notes: str = "") -> Callable:
+    """A broadcasting elementwise primitive with one JVP and VJP rule per argument.
+
+    ``jvps[i](t, *args, out)`` is the output tangent contributed by argument
+    ``i`` (it may broadcast); ``vjps[i](g, *args, out)`` its cotangent, before
+    un-broadcasting and casting, which happen here.
+    """
+
+    def jvp(primals, tangents, out, **params):
+        total = zero
+        for rule, t in zip(jvps, tangents):
+            if t is not zero:
+                contrib = rule(t, *primals, out)
+                total = contrib if total is zero else total + contrib
+        return zero if total is zero else fit_tangent(total, out)
+
+    def vjp(g, primals, out, needs, **params):
+        return tuple(
+            fit_cotangent(rule(g, *primals, out), p) if need else zero
+            for rule, need, p in zip(vjps, needs, primals)
+        )
+
+    prim = Primitive(name, impl, jvp=jvp, vjp=vjp, samples=samples, notes=notes)
+    prim.batch = elementwise_batch(prim)
+    bind = prim.bind
+    if len(jvps) == 1:
+        def fn(x, /):
+            return bind(x)
+    elif len(jvps) == 2:
+        def fn(x, y, /):
+            return bind(x, y)
+    else:
+        def fn(*args):
+            return bind(*args)
+    return _public(fn, prim, name, numpy)
+
+
+def unary(name: str, impl: Callable, *, deriv: Callable | None = None, jvp: Callable | None = None,
+          vjp: Callable | None = None, samples=None, numpy: Sequence = (), notes: str = "") -> Callable:
+    """An elementwise f(x) given ``deriv(x, out)`` = f'(x), or explicit rules."""
+    if deriv is not None:
+        def jvp(t, x, out):  # noqa: F811 - built from deriv
+            return t * deriv(x, out)
+
+        def vjp(g, x, out):  # noqa: F811
+            return g * conj(deriv(x, out))
+    return nary(name, impl, jvps=(jvp,), vjps=(vjp,), samples=samples, numpy=numpy, notes=notes)
+
+
+def binary(name: str, impl: Callable, *, partials: Sequence[Callable] | None = None,
+           jvps: Sequence[Callable] | None = None, vjps: Sequence[Callable] | None = None,
+           samples=None, numpy: Sequence = (), notes: str = "") -> Callable:
+    """A broadcasting f(x, y) given ``partials[i](x, y, out)`` or explicit rules."""
+    if partials is not None:
+        px, py = partials
+        jvps = (lambda t, x, y, out: t * px(x, y, out), lambda t, x, y, out: t * py(x, y, out))
+        vjps = (lambda g, x, y, out: g * conj(px(x, y, out)), lambda g, x, y, out: g * conj(py(x, y, out)))
+    return nary(name, impl, jvps=jvps, vjps=vjps, samples=samples, numpy=numpy, notes=notes)
+
+
+def nondiff(name: str, impl: Callable, *, samples=None, numpy: Sequence = (), batch=None,
+            notes: str = "") -> Callable:
+    """A primitive whose outputs carry no derivative (zero tangents).
+
+    The default batching rule is the elementwise one."""
+    prim = Primitive(name, impl, differentiable=False, batch=batch,
+                     samples=samples, notes=notes)
+    if batch is None:
+        prim.batch = elementwise_batch(prim)
+    bind = prim.bind
+
+    def fn(*args, **params):
+        return bind(*args, **params)
+
+    return _public(fn, prim, name, numpy)
+
+
+# ---- reductions ----------------------------------------------------------------
+
+def normalize_axes(axis, ndim: int, fn_name: str) -> tuple[int, ...]:
+    """``axis`` (None, int or tuple, negatives allowed) as a sorted tuple of ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (int, np.integer)):
+        axis = (axis,)
+    out = []
+    for a in axis:
+        a = int(a)
+        if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+            raise np.exceptions.AxisError(
+                f"{fn_name}: axis {a} is out of bounds for an array of dimension {ndim}")
+        out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{fn_name}: duplicate value in 'axis': {axis}")
+    return tuple(sorted(out)) if ndim else ()
+
+
+def reduction_batch(prim: Primitive) -> Callable:
+    """Reduce the same logical axes, leaving the batch axis where it is."""
+
+    def batch(vals, dims, *, axes, keepdims, **params):
+        (x,), (d,) = vals, dims
+        phys = tuple(a + (a >= d) for a in axes)
+        out_dim = d if keepdims else d - sum(a < d for a in axes)
+        return prim.bind(x, axes=phys, keepdims=keepdims, **params), out_dim
+
+    return batch
+
+
+def reduction(name: str, impl: Callable, *, jvp: Callable, vjp: Callable, samples=None,
+              notes: str = "") -> Primitive:
+    """A reduction primitive with params ``axes`` (sorted tuple) and ``keepdims``."""
+    prim = Primitive(name, impl, jvp=jvp, vjp=vjp, samples=samples, notes=notes)
+    prim.batch = reduction_batch(prim)
+    return prim
+
+
+def expand_reduced(g, axes, keepdims, shape):
+    """Broadcast a reduced value back over the reduced axes of ``shape``."""
+    from .shape import broadcast_to, reshape
+
+    if not keepdims:
+        kept = list(shape)
+        for a in axes:
+            kept[a] = 1
+        g = reshape(g, tuple(kept))
+    return broadcast_to(g, tuple(shape))
+
+
+def is_traced(x) -> bool:
+    return isinstance(x, Tracer)

@@ -1,0 +1,242 @@
+"""Products: matmul and einsum (primitives), dot (composite).
+
+Both primitives are multilinear: the JVP is a sum of products with one
+operand replaced by its tangent, the VJP contracts the cotangent with the
+other operands.  Neither forms anything larger than the result needs.
+"""
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from ..core.dispatch import implements
+from ..core.primitive import Primitive, Sample
+from ..core.values import dtype_of, ndim_of, shape_of
+from ..core.zeros import zero
+from ..interpreters.batching import move_to_front
+from .families import conj, fit_cotangent, sum_to_shape
+from .sampling import FLOATS, array
+from .shape import broadcast_to, reshape, swapaxes
+
+# ---- matmul -------------------------------------------------------------------------
+
+
+def _matmul_shape(sa, sb):
+    """The shape ``np.matmul`` gives for operand shapes ``sa`` and ``sb``."""
+    a2 = (1,) + tuple(sa) if len(sa) == 1 else tuple(sa)
+    b2 = tuple(sb) + (1,) if len(sb) == 1 else tuple(sb)
+    lead = np.broadcast_shapes(a2[:-2], b2[:-2])
+    core = ((a2[-2],) if len(sa) > 1 else ()) + ((b2[-1],) if len(sb) > 1 else ())
+    return tuple(lead) + core
+
+
+def _matmul_jvp(primals, tangents, out):
+    a, b = primals
+    ta, tb = tangents
+    t = zero
+    if ta is not zero:
+        t = matmul(ta, b)
+    if tb is not zero:
+        t = matmul(a, tb) if t is zero else t + matmul(a, tb)
+    return t
+
+
+def _matmul_vjp(g, primals, out, needs):
+    a, b = primals
+    sa, sb = shape_of(a), shape_of(b)
+    a2 = sa if len(sa) > 1 else (1,) + tuple(sa)
+    b2 = sb if len(sb) > 1 else tuple(sb) + (1,)
+    sg = shape_of(g)
+    lead = sg[: len(sg) - (len(sa) > 1) - (len(sb) > 1)]
+    g2 = reshape(g, tuple(lead) + (a2[-2], b2[-1]))
+    ga = gb = zero
+    if needs[0]:
+        bb = reshape(b, b2) if len(sb) == 1 else b
+        ga2 = g2 @ swapaxes(conj(bb), -1, -2)
+        ga = fit_cotangent(reshape(sum_to_shape(ga2, a2), sa), a)
+    if needs[1]:
+        aa = reshape(a, a2) if len(sa) == 1 else a
+        gb2 = swapaxes(conj(aa), -1, -2) @ g2
+        gb = fit_cotangent(reshape(sum_to_shape(gb2, b2), sb), b)
+    return ga, gb
+
+
+def _matmul_batch(vals, dims):
+    (a, b), (da, db) = vals, dims
+    size = shape_of(a)[da] if da is not None else shape_of(b)[db]
+    sa = shape_of(a)[:da] + shape_of(a)[da + 1:] if da is not None else shape_of(a)
+    sb = shape_of(b)[:db] + shape_of(b)[db + 1:] if db is not None else shape_of(b)
+    out_shape = (size,) + _matmul_shape(sa, sb)
+    lead = max(len(sa), 2) - 2, max(len(sb), 2) - 2
+    rank = max(lead)
+    if da is not None:
+        a = move_to_front(a, da)
+        a = reshape(a, (size,) + (1,) * (rank - lead[0]) + ((1,) if len(sa) == 1 else ()) + tuple(sa))
+    if db is not None:
+        b = move_to_front(b, db)
+        b = reshape(b, (size,) + (1,) * (rank - lead[1]) + tuple(sb) + ((1,) if len(sb) == 1 else ()))
+    return reshape(_matmul.bind(a, b), out_shape), 0
+
+
+def _matmul_samples(rng):
+    pairs = [((2, 3), (3, 4)), ((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,)),
+             ((2, 2, 3), (3, 4)), ((4, 1, 2, 3), (2, 3, 2)), ((3,), (2, 3, 4))]
+    out = [Sample(array(rng, sa, dt), array(rng, sb, dt)) for dt in FLOATS for sa, sb in pairs]
+    out.append(Sample(array(rng, (2, 3), np.float32), array(rng, (3,)), label="mixed precision"))
+    return out
+
+
+_matmul = Primitive("matmul", np.matmul, jvp=_matmul_jvp, vjp=_matmul_vjp, batch=_matmul_batch,
+                    samples=_matmul_samples)
+
+
+@implements(np.matmul)
+def matmul(a, b, /):
+    """``a @ b`` for traced and plain values (NumPy's stacking and 1-D rules)."""
+    if ndim_of(a) == 0 or ndim_of(b) == 0:
+        raise ValueError("matmul: input operand does not have enough dimensions (use * for scalars)")
+    return _matmul.bind(a, b)
+
+
+@implements(np.dot)
+def dot(a, b, out=None):
+    """``np.dot`` for traced and plain values."""
+    if out is not None:
+        from ..core.errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError("np.dot(..., out=...) is not supported on traced values")
+    na, nb = ndim_of(a), ndim_of(b)
+    if na == 0 or nb == 0:
+        return a * b
+    if nb <= 2:
+        return _matmul.bind(a, b)
+    letters = string.ascii_letters
+    sa = letters[:na]
+    sb = letters[na:na + nb - 2] + sa[-1] + letters[na + nb - 2]
+    return einsum(f"{sa},{sb}->{sa[:-1]}{sb[:-2]}{sb[-1]}", a, b)
+
+
+# ---- einsum ---------------------------------------------------------------------------
+
+def _fresh(used: set) -> str:
+    for ch in string.ascii_letters:
+        if ch not in used:
+            used.add(ch)
+            return ch
+    raise ValueError("einsum: ran out of subscript letters (at most 52 distinct indices)")
+
+
+def _einsum_impl(*operands, inputs, output):
+    return np.einsum(",".join(inputs) + "->" + output, *operands, optimize=len(operands) > 1)
+
+
+def _einsum_jvp(primals, tangents, out, *, inputs, output):
+    total = zero
+    for k, t in enumerate(tangents):
+        if t is zero:
+            continue
+        ops = list(primals)
+        ops[k] = t
+        term = _einsum.bind(*ops, inputs=inputs, output=output)
+        total = term if total is zero else total + term
+    return total
+
+
+def _einsum_vjp(g, primals, out, needs, *, inputs, output):
+    sizes = {}
+    for subs, op in zip(inputs, primals):
+        for ch, n in zip(subs, shape_of(op)):
+            sizes[ch] = max(sizes.get(ch, 1), n)
+    cts = []
+    for k, need in enumerate(needs):
+        if not need:
+            cts.append(zero)
+            continue
+        used = set("".join(inputs) + output)
+        others = [(s, conj(p)) for i, (s, p) in enumerate(zip(inputs, primals)) if i != k]
+        target = list(inputs[k])
+        seen = set()
+        for pos, ch in enumerate(target):  # a repeated index is a diagonal: embed with eye
+            if ch in seen:
+                new = _fresh(used)
+                target[pos] = new
+                others.append((ch + new, np.eye(sizes[ch], dtype=dtype_of(g))))
+            seen.add(ch)
+        available = set(output).union(*(set(s) for s, _ in others))
+        kept = "".join(ch for ch in target if ch in available)
+        ct = _einsum.bind(g, *(p for _, p in others), inputs=(output,) + tuple(s for s, _ in others), output=kept)
+        if len(kept) != len(target):  # indices summed in operand k alone: constant along them
+            full = tuple(sizes[ch] for ch in inputs[k])
+            ct = reshape(ct, tuple(n if ch in available else 1 for ch, n in zip(target, full)))
+            ct = broadcast_to(ct, full)
+        cts.append(fit_cotangent(sum_to_shape(ct, shape_of(primals[k])), primals[k]))
+    return tuple(cts)
+
+
+def _einsum_batch(vals, dims, *, inputs, output):
+    used = set("".join(inputs) + output)
+    b = _fresh(used)
+    new_inputs = tuple(s[:d] + b + s[d:] if d is not None else s for s, d in zip(inputs, dims))
+    return _einsum.bind(*vals, inputs=new_inputs, output=b + output), 0
+
+
+def _einsum_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out += [
+            Sample(array(rng, (2, 3), dt), array(rng, (3, 4), dt), inputs=("ij", "jk"), output="ik"),
+            Sample(array(rng, (2, 3), dt), array(rng, (2, 3), dt), inputs=("ij", "ij"), output=""),
+            Sample(array(rng, (3, 3), dt), inputs=("ii",), output="", label="trace"),
+            Sample(array(rng, (2, 3), dt), array(rng, (4,), dt), inputs=("ij", "k"), output="jk",
+                   label="summed alone"),
+            Sample(array(rng, (2, 3, 4), dt), array(rng, (4, 3), dt), array(rng, (2,), dt),
+                   inputs=("bij", "jk", "b"), output="bik"),
+            Sample(array(rng, (3, 3), dt), inputs=("ii",), output="i", label="diagonal"),
+        ]
+    return out
+
+
+_einsum = Primitive("einsum", _einsum_impl, jvp=_einsum_jvp, vjp=_einsum_vjp, batch=_einsum_batch,
+                    samples=_einsum_samples)
+
+
+def _parse_einsum(subscripts: str, shapes):
+    subscripts = subscripts.replace(" ", "")
+    if "->" in subscripts:
+        lhs, output = subscripts.split("->")
+        explicit = True
+    else:
+        lhs, output, explicit = subscripts, "", False
+    inputs = lhs.split(",")
+    if len(inputs) != len(shapes):
+        raise ValueError(f"einsum: {len(inputs)} operand subscripts for {len(shapes)} operands")
+    used = set(ch for ch in subscripts if ch.isalpha())
+    ell_rank = max((len(s) - (len(t) - 3) for t, s in zip(inputs, shapes) if "..." in t), default=0)
+    ell = "".join(_fresh(used) for _ in range(ell_rank))
+    expanded = []
+    for t, s in zip(inputs, shapes):
+        if "..." in t:
+            n = len(s) - (len(t) - 3)
+            t = t.replace("...", ell[ell_rank - n:] if n else "")
+        if len(t) != len(s):
+            raise ValueError(f"einsum: subscripts {t!r} do not match an operand of rank {len(s)}")
+        expanded.append(t)
+    if explicit:
+        output = output.replace("...", ell)
+    else:
+        counts = {}
+        for t in expanded:
+            for ch in t:
+                counts[ch] = counts.get(ch, 0) + 1
+        output = ell + "".join(sorted(ch for ch, n in counts.items() if n == 1 and ch not in ell))
+    return tuple(expanded), output
+
+
+@implements(np.einsum)
+def einsum(subscripts, *operands, optimize=False, **kwargs):
+    """``np.einsum`` (explicit, implicit and ellipsis forms) for traced and plain values."""
+    if not isinstance(subscripts, str):
+        raise TypeError("einsum: only the subscripts-string form is supported on traced values")
+    inputs, output = _parse_einsum(subscripts, [shape_of(op) for op in operands])
+    return _einsum.bind(*operands, inputs=inputs, output=output)
