@@ -1,0 +1,48 @@
+"""``npfunc.numpy``: the NumPy functions npfunc supports, as an explicit namespace.
+
+Any name is looked up on NumPy and mapped to npfunc's implementation, so
+``npfunc.numpy.abs`` is the function ``np.abs`` dispatches to on traced
+values.  Plain arrays work too.
+
+>>> import npfunc.numpy as jnp
+>>> float(jnp.sum(jnp.tanh(jnp.zeros(3))))
+0.0
+"""
+from __future__ import annotations
+
+import numpy as _np
+
+from .core import dispatch as _dispatch
+from .core.errors import UnsupportedFunctionError as _Unsupported
+from .primitives.elementwise import stop_gradient  # noqa: F401
+from .primitives.indexing import getitem as _getitem  # noqa: F401
+
+
+def __getattr__(name: str):
+    target = getattr(_np, name, None)
+    fn = None
+    if target is not None:
+        try:
+            fn = _dispatch.UFUNCS.get(target) or _dispatch.FUNCTIONS.get(target)
+        except TypeError:  # unhashable attribute (not a function)
+            fn = None
+    if fn is None:
+        if target is not None and (not callable(target) or isinstance(target, type)):
+            return target  # constants and types: np.pi, np.float64, np.newaxis, np.ndarray ...
+        raise AttributeError(
+            f"npfunc.numpy has no function {name!r}" +
+            (f" (np.{name} is not supported yet; {_dispatch.COVERAGE_HINT})" if target is not None else ""))
+    return fn
+
+
+def __dir__():
+    names = set()
+    for table in (_dispatch.UFUNCS, _dispatch.FUNCTIONS):
+        for target in table:
+            name = getattr(target, "__name__", None)
+            if name and getattr(_np, name, None) is target:
+                names.add(name)
+    return sorted(names | {"stop_gradient"})
+
+
+del _Unsupported
