@@ -30,17 +30,20 @@ class Sample:
     """One example call of a primitive: positional ``args`` and static ``params``.
 
     ``argnums`` lists the arguments the generated derivative tests perturb
-    (default: every floating-point array argument).
+    (default: every floating-point array argument).  ``kink=True`` marks a
+    sample at a non-differentiable point (ties, kinks): its first-order
+    convention is checked, but the gradient is not differentiated there.
     """
 
-    __slots__ = ("args", "params", "argnums", "label")
+    __slots__ = ("args", "params", "argnums", "label", "kink")
 
     def __init__(self, *args: Any, argnums: tuple[int, ...] | None = None,
-                 label: str = "", **params: Any) -> None:
+                 label: str = "", kink: bool = False, **params: Any) -> None:
         self.args = args
         self.params = params
         self.argnums = argnums
         self.label = label
+        self.kink = kink
 
     def __repr__(self) -> str:
         shapes = ", ".join(

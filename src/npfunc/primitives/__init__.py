@@ -1,3 +1,3 @@
 """The primitive definitions.  Importing this package fills the registry
 and the NumPy dispatch tables."""
-from . import elementwise, indexing, linalg, reductions, shape  # noqa: F401
+from . import elementwise, indexing, linalg, metadata, reductions, shape  # noqa: F401

@@ -19,6 +19,7 @@ from ..core.primitive import Primitive, Sample
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, shape_of
 from ..interpreters.batching import align_front, move_to_front
+from .shape import expand_dims, moveaxis, transpose
 from .sampling import FLOATS, array
 
 _FULL = ("s", None, None, None)
@@ -67,26 +68,36 @@ def _dims_before(spec, stop: int, ndim: int) -> int:
 
 
 def _batched_spec(spec, arrays, arr_dims, x_batched: bool, x_ndim: int, size: int):
-    """Spec, array operands and output batch axis of the batched indexing.
+    """How to index when something is batched.
 
-    ``x_batched``: the indexed value has its batch axis first.
+    Returns ``(spec, arrays, out_dim, perm)``: index the value (batch axis
+    first if ``x_batched``) with the new spec and arrays; the result has its
+    batch axis at ``out_dim`` once transposed by ``perm`` (None: no transpose).
     """
+    positions = _advanced_positions(spec)
     if all(d is None for d in arr_dims):
-        positions = _advanced_positions(spec)
         new_spec = (_FULL,) + tuple(spec)
         if positions and not _adjacent(positions):
             out_dim = len(np.broadcast_shapes(*[shape_of(a) for a in arrays]))
         else:
             out_dim = 0
-        return new_spec, list(arrays), out_dim
+        return new_spec, list(arrays), out_dim, None
     new_arrays, rank = align_front(list(arrays), list(arr_dims))
-    if x_batched:
-        batch_index = np.arange(size).reshape((size,) + (1,) * rank)
-        new_spec = (("a", len(new_arrays)),) + tuple(spec)
-        return new_spec, new_arrays + [batch_index], 0
-    positions = _advanced_positions(spec)
-    out_dim = _dims_before(spec, positions[0], x_ndim) if _adjacent(positions) else 0
-    return tuple(spec), new_arrays, out_dim
+    if not x_batched:
+        out_dim = _dims_before(spec, positions[0], x_ndim) if _adjacent(positions) else 0
+        return tuple(spec), new_arrays, out_dim, None
+    # A leading batch index makes every advanced index non-adjacent, so NumPy
+    # puts the advanced block first; move it back to where x[spec] has it.
+    batch_index = np.arange(size).reshape((size,) + (1,) * rank)
+    new_spec = (("a", len(new_arrays)),) + tuple(spec)
+    perm = None
+    if _adjacent(positions):
+        before = _dims_before(spec, positions[0], x_ndim)
+        rest = _dims_before(spec, len(spec), x_ndim)
+        if before:
+            perm = ((0,) + tuple(1 + rank + i for i in range(before)) + tuple(1 + i for i in range(rank))
+                    + tuple(1 + rank + i for i in range(before, rest)))
+    return new_spec, new_arrays + [batch_index], 0, perm
 
 
 # ---- gather --------------------------------------------------------------------------
@@ -101,8 +112,9 @@ def _gather_batch(vals, dims, *, spec):
     size = next(shape_of(v)[d] for v, d in zip(vals, dims) if d is not None)
     x = move_to_front(x, dims[0])
     x_ndim = len(shape_of(x)) - x_batched
-    new_spec, new_arrays, out_dim = _batched_spec(spec, arrays, dims[1:], x_batched, x_ndim, size)
-    return _gather.bind(x, *new_arrays, spec=new_spec), out_dim
+    new_spec, new_arrays, out_dim, perm = _batched_spec(spec, arrays, dims[1:], x_batched, x_ndim, size)
+    out = _gather.bind(x, *new_arrays, spec=new_spec)
+    return (out if perm is None else transpose(out, perm)), out_dim
 
 
 def _gather_vjp(g, primals, out, needs, *, spec):
@@ -121,11 +133,11 @@ def _gather_samples(rng):
             Sample(x, spec=(("i", 1),)),
             Sample(x, spec=(("s", 1, None, 2), ("n",), ("e",), ("i", -1))),
             Sample(x, np.array([0, 2, 2, 3]), spec=(("a", 0),), argnums=(0,), label="repeated"),
-            Sample(x, np.array([[0, 1], [3, 3]]), np.array([4, 0]), spec=(("s", None, None, None), ("a", 0), ("a", 1)),
+            Sample(x, np.array([[0, 1], [3, 3]]), np.array([2, 0]), spec=(("s", None, None, None), ("a", 0), ("a", 1)),
                    argnums=(0,)),
             Sample(x, np.array([1, 0, 1]), np.array([2, 2, 0]), spec=(("a", 0), ("s", None, None, None), ("a", 1)),
                    argnums=(0,), label="non-adjacent"),
-            Sample(x, np.array([1, 3]), spec=(("i", 0), ("s", None, None, None), ("a", 0)),
+            Sample(x, np.array([1, 2]), spec=(("i", 0), ("s", None, None, None), ("a", 0)),
                    argnums=(0,), label="int and array apart"),
         ]
     return out
@@ -153,10 +165,10 @@ def _scatter_impl(g, *arrays, spec, shape):
 def _scatter_batch(vals, dims, *, spec, shape):
     g, arrays = vals[0], vals[1:]
     size = next(shape_of(v)[d] for v, d in zip(vals, dims) if d is not None)
-    new_spec, new_arrays, out_dim = _batched_spec(spec, arrays, dims[1:], True, len(shape), size)
-    from .shape import expand_dims, moveaxis
-
+    new_spec, new_arrays, out_dim, perm = _batched_spec(spec, arrays, dims[1:], True, len(shape), size)
     g = expand_dims(g, out_dim) if dims[0] is None else moveaxis(g, dims[0], out_dim)
+    if perm is not None:  # into the layout the batched index produces
+        g = transpose(g, tuple(np.argsort(perm)))
     return _scatter.bind(g, *new_arrays, spec=new_spec, shape=(size,) + tuple(shape)), 0
 
 

@@ -31,8 +31,8 @@ def _reduction_samples(rng):
 
 def _tied_samples(rng):
     x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]])
-    return _reduction_samples(rng) + [Sample(x, axes=(1,), keepdims=False, label="ties"),
-                                      Sample(x, axes=(0, 1), keepdims=True, label="ties")]
+    return _reduction_samples(rng) + [Sample(x, axes=(1,), keepdims=False, label="ties", kink=True),
+                                      Sample(x, axes=(0, 1), keepdims=True, label="ties", kink=True)]
 
 
 # ---- sum ---------------------------------------------------------------------------

@@ -1,0 +1,408 @@
+"""Core npfunc benchmarks, as ratios to hand-written vectorised NumPy.
+
+Every workload computes one quantity twice: once with npfunc transforms over
+plain NumPy code, once with a hand-written, fully vectorised NumPy formula
+for the same quantity (the practical speed limit on this substrate).  The
+two results are compared with ``np.testing.assert_allclose`` *before* any
+timing, so a wrong fast answer can never look like a win.
+
+Timing: one warm-up call, then the median over several repeats of
+``time.perf_counter`` measurements; fast calls are looped inside a repeat so
+that each measurement lasts at least a few milliseconds.
+
+    python benchmarks/bench_core.py            # full sizes (about a minute)
+    python benchmarks/bench_core.py --quick    # small sizes, few repeats
+    python benchmarks/bench_core.py --only hessian
+
+The table's last column is the target from SPEC.md (time / hand-written).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+import npfunc
+from npfunc import grad, hessian, jacfwd, jacrev, jvp, vmap
+
+# ---------------------------------------------------------------------------
+# timing and reporting helpers
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    quick: bool
+    repeats: int
+    min_time: float  # seconds one measurement should last at least
+
+
+@dataclass
+class Row:
+    workload: str
+    t_npfunc: float  # seconds
+    t_hand: float  # seconds
+    target: str
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.t_npfunc / self.t_hand
+
+
+def measure(fn: Callable[[], object], cfg: Config) -> float:
+    """Median seconds per call of ``fn`` (after a warm-up call)."""
+    fn()  # warm up (first-call imports, caches, allocator)
+    # Find how many calls make one measurement last >= cfg.min_time.
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    number = max(1, int(cfg.min_time / max(once, 1e-9)))
+    samples = []
+    for _ in range(cfg.repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        samples.append((time.perf_counter() - start) / number)
+    return statistics.median(samples)
+
+
+def check(name: str, got, expected, rtol=1e-7, atol=1e-9) -> None:
+    """Assert that two (pytrees of) arrays agree; name the workload if not."""
+    got_leaves = got if isinstance(got, (tuple, list)) else (got,)
+    exp_leaves = expected if isinstance(expected, (tuple, list)) else (expected,)
+    assert len(got_leaves) == len(exp_leaves), f"{name}: {len(got_leaves)} outputs vs {len(exp_leaves)}"
+    for k, (g, e) in enumerate(zip(got_leaves, exp_leaves)):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=rtol, atol=atol,
+                                   err_msg=f"{name}: output {k} differs from the hand-written result")
+
+
+def compare(name: str, npfunc_fn, hand_fn, target: str, cfg: Config, note: str = "",
+            rtol=1e-7, atol=1e-9) -> Row:
+    """Check ``npfunc_fn() == hand_fn()``, then time both."""
+    check(name, npfunc_fn(), hand_fn(), rtol=rtol, atol=atol)
+    return Row(name, measure(npfunc_fn, cfg), measure(hand_fn, cfg), target, note)
+
+
+# ---------------------------------------------------------------------------
+# (a) per-sample gradients of an MLP
+# ---------------------------------------------------------------------------
+
+
+def mlp_params(rng, d_in, d_hidden, d_out):
+    return (rng.standard_normal((d_in, d_hidden)) / np.sqrt(d_in), 0.1 * rng.standard_normal(d_hidden),
+            rng.standard_normal((d_hidden, d_out)) / np.sqrt(d_hidden), 0.1 * rng.standard_normal(d_out))
+
+
+def mlp_loss(params, x, y):
+    """Cross-entropy of a tanh MLP on ONE example (x: features, y: one-hot)."""
+    w1, b1, w2, b2 = params
+    h = np.tanh(x @ w1 + b1)
+    logits = h @ w2 + b2
+    m = np.max(logits)
+    log_z = np.log(np.sum(np.exp(logits - m))) + m
+    return log_z - np.sum(logits * y)
+
+
+def mlp_per_sample_grads_by_hand(params, X, Y):
+    """The same per-sample gradients, batch-vectorised by hand."""
+    w1, b1, w2, b2 = params
+    H = np.tanh(X @ w1 + b1)
+    logits = H @ w2 + b2
+    P = np.exp(logits - logits.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    d_logits = P - Y  # (B, out)
+    d_pre = (d_logits @ w2.T) * (1.0 - H * H)  # (B, hidden)
+    return (np.einsum("bi,bj->bij", X, d_pre), d_pre,
+            np.einsum("bi,bj->bij", H, d_logits), d_logits)
+
+
+def bench_per_sample_grads(cfg: Config, rng) -> list[Row]:
+    dims = (784, 128, 10)
+    rows = []
+    for batch in ((8,) if cfg.quick else (64, 512)):
+        params = mlp_params(rng, *dims)
+        X = rng.standard_normal((batch, dims[0]))
+        Y = np.eye(dims[2])[rng.integers(0, dims[2], batch)]
+        per_sample = vmap(grad(mlp_loss), in_dims=(None, 0, 0))
+        rows.append(compare(
+            f"per-sample grads MLP 784-128-10, B={batch}",
+            lambda: per_sample(params, X, Y),
+            lambda: mlp_per_sample_grads_by_hand(params, X, Y),
+            "<= 1.3x", cfg))
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# (b) jacrev / jacfwd of tanh(W x + b)
+# ---------------------------------------------------------------------------
+
+
+def bench_jacobians(cfg: Config, rng) -> list[Row]:
+    rows = []
+    for n in ((16,) if cfg.quick else (64, 512)):
+        W = rng.standard_normal((n, n)) / np.sqrt(n)
+        b = rng.standard_normal(n)
+        x = rng.standard_normal(n)
+
+        def f(x):
+            return np.tanh(W @ x + b)
+
+        def by_hand():
+            y = np.tanh(W @ x + b)
+            return (1.0 - y * y)[:, None] * W
+
+        for name, transform in (("jacrev", jacrev), ("jacfwd", jacfwd)):
+            jac = transform(f)
+            rows.append(compare(f"{name} tanh(Wx+b), n={n}", lambda: jac(x), by_hand, "<= 3x", cfg))
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# (c) hessian of logsumexp(A x), (g) Hessian-vector product
+# ---------------------------------------------------------------------------
+
+
+def logsumexp(z):
+    m = np.max(z)
+    return np.log(np.sum(np.exp(z - m))) + m
+
+
+def softmax_by_hand(z):
+    p = np.exp(z - z.max())
+    return p / p.sum()
+
+
+def bench_hessian(cfg: Config, rng) -> list[Row]:
+    rows = []
+    for n in ((16,) if cfg.quick else (64, 256)):
+        A = rng.standard_normal((n, n)) / np.sqrt(n)
+        x = rng.standard_normal(n)
+
+        def f(x):
+            return logsumexp(A @ x)
+
+        def by_hand():
+            p = softmax_by_hand(A @ x)
+            u = A.T @ p
+            # A^T (diag(p) - p p^T) A
+            return (A.T * p) @ A - np.outer(u, u)
+
+        hess = hessian(f)
+        rows.append(compare(f"hessian logsumexp(Ax), n={n}", lambda: hess(x), by_hand, "<= 5x", cfg))
+    return rows
+
+
+def bench_hvp(cfg: Config, rng) -> list[Row]:
+    n = 32 if cfg.quick else 512
+    A = rng.standard_normal((n, n)) / np.sqrt(n)
+    x = rng.standard_normal(n)
+    v = rng.standard_normal(n)
+
+    def f(x):
+        return logsumexp(A @ x)
+
+    grad_f = grad(f)
+
+    def hvp():  # forward-over-reverse: (gradient, H v)
+        return jvp(grad_f, (x,), (v,))
+
+    def by_hand():
+        p = softmax_by_hand(A @ x)
+        Av = A @ v
+        return A.T @ p, A.T @ (p * (Av - p @ Av))
+
+    return [compare(f"HVP jvp(grad) logsumexp(Ax), n={n}", hvp, by_hand, "<= 1.5x", cfg,
+                    note="both return (grad, Hv)")]
+
+
+# ---------------------------------------------------------------------------
+# (d) grad of a 50-op elementwise chain on R^8
+# ---------------------------------------------------------------------------
+
+# One cycle of five elementwise ops: (forward on x, derivative given x and y=f(x)).
+_CYCLE = (
+    (np.sin, lambda x, y: np.cos(x)),
+    (lambda x: x * 1.5, lambda x, y: 1.5),
+    (np.tanh, lambda x, y: 1.0 - y * y),
+    (lambda x: x + 0.25, lambda x, y: 1.0),
+    (np.exp, lambda x, y: y),
+)
+CHAIN = _CYCLE * 10  # 50 ops, each one NumPy call
+
+
+def chain(x):
+    for op, _ in CHAIN:
+        x = op(x)
+    return np.sum(x)
+
+
+def chain_grad_by_hand(x):
+    """Plain NumPy forward (keeping intermediates) + hand-written backward."""
+    inputs, outputs = [], []
+    for op, _ in CHAIN:
+        y = op(x)
+        inputs.append(x)
+        outputs.append(y)
+        x = y
+    g = np.ones_like(x)
+    for (_, deriv), xi, yi in zip(reversed(CHAIN), reversed(inputs), reversed(outputs)):
+        g = g * deriv(xi, yi)
+    return g
+
+
+def bench_chain(cfg: Config, rng) -> list[Row]:
+    x = 0.5 * rng.standard_normal(8)
+    g = grad(chain)
+    row = compare("grad of 50-op elementwise chain, R^8", lambda: g(x), lambda: chain_grad_by_hand(x),
+                  "<= 5x", cfg)
+    per_op = row.t_npfunc / len(CHAIN) * 1e6  # one transform level (grad)
+    row.note = f"{per_op:.1f} us/op/level (hand: {row.t_hand / len(CHAIN) * 1e6:.1f} us/op)"
+    return [row]
+
+
+# ---------------------------------------------------------------------------
+# (e) ensemble: vmap over 16 stacked MLPs
+# ---------------------------------------------------------------------------
+
+
+def mlp_forward(params, X):
+    w1, b1, w2, b2 = params
+    return np.tanh(X @ w1 + b1) @ w2 + b2
+
+
+def bench_ensemble(cfg: Config, rng) -> list[Row]:
+    n_models, batch = (4, 8) if cfg.quick else (16, 64)
+    models = [mlp_params(rng, 784, 128, 10) for _ in range(n_models)]
+    stacked = tuple(np.stack(leaves) for leaves in zip(*models))  # each leaf gets a leading model axis
+    X = rng.standard_normal((batch, 784))
+    ensemble = vmap(mlp_forward, in_dims=(0, None))
+
+    def by_hand():
+        w1, b1, w2, b2 = stacked
+        return np.tanh(X @ w1 + b1[:, None, :]) @ w2 + b2[:, None, :]
+
+    return [compare(f"ensemble vmap {n_models} MLPs 784-128-10, B={batch}",
+                    lambda: ensemble(stacked, X), by_hand, "<= 1.1x", cfg)]
+
+
+# ---------------------------------------------------------------------------
+# (f) batched Jacobians: vmap(jacrev) of tanh(W x)
+# ---------------------------------------------------------------------------
+
+
+def bench_batched_jacobian(cfg: Config, rng) -> list[Row]:
+    batch, n = (16, 8) if cfg.quick else (256, 32)
+    W = rng.standard_normal((n, n)) / np.sqrt(n)
+    X = rng.standard_normal((batch, n))
+    batched_jac = vmap(jacrev(lambda x: np.tanh(W @ x)))
+
+    def by_hand():
+        Y = np.tanh(X @ W.T)
+        return (1.0 - Y * Y)[:, :, None] * W
+
+    return [compare(f"vmap(jacrev) tanh(Wx), B={batch}, n={n}", lambda: batched_jac(X), by_hand,
+                    "<= 2x", cfg)]
+
+
+# ---------------------------------------------------------------------------
+# (h) import time
+# ---------------------------------------------------------------------------
+
+
+def _subprocess_seconds(code: str, repeats: int) -> float:
+    env = dict(os.environ)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def bench_import(cfg: Config, rng) -> list[Row]:
+    repeats = 3 if cfg.quick else 9
+    bare = _subprocess_seconds("pass", repeats)
+    numpy_only = _subprocess_seconds("import numpy", repeats) - bare
+    with_npfunc = _subprocess_seconds("import npfunc", repeats) - bare
+    return [Row("import npfunc (vs import numpy)", with_npfunc, numpy_only, "<= 120 ms",
+                note=f"interpreter start-up ({bare * 1e3:.0f} ms) subtracted; npfunc "
+                     f"adds {(with_npfunc - numpy_only) * 1e3:.0f} ms over numpy")]
+
+
+# ---------------------------------------------------------------------------
+# driver
+# ---------------------------------------------------------------------------
+
+BENCHMARKS = {
+    "per-sample": bench_per_sample_grads,
+    "jacobian": bench_jacobians,
+    "hessian": bench_hessian,
+    "chain": bench_chain,
+    "ensemble": bench_ensemble,
+    "batched-jacobian": bench_batched_jacobian,
+    "hvp": bench_hvp,
+    "import": bench_import,
+}
+
+
+def _fmt_time(seconds: float) -> str:
+    if seconds >= 1.0:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ("workload", "npfunc", "hand-written", "ratio", "target")
+    lines = [(r.workload, _fmt_time(r.t_npfunc), _fmt_time(r.t_hand), f"{r.ratio:.2f}x", r.target)
+             for r in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+
+    def fmt(cells):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    print(fmt(header))
+    print("  ".join("-" * w for w in widths))
+    for line in lines:
+        print(fmt(line))
+    notes = [(r.workload, r.note) for r in rows if r.note]
+    if notes:
+        print()
+        for workload, note in notes:
+            print(f"  {workload}: {note}")
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes and few repeats (a correctness smoke run)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement")
+    parser.add_argument("--only", action="append", default=None, metavar="NAME",
+                        help=f"run only benchmarks whose name contains NAME ({', '.join(BENCHMARKS)})")
+    args = parser.parse_args(argv)
+    cfg = Config(quick=args.quick,
+                 repeats=args.repeats or (3 if args.quick else 15),
+                 min_time=0.002 if args.quick else 0.05)
+    rng = np.random.default_rng(0)
+    rows: list[Row] = []
+    for name, bench in BENCHMARKS.items():
+        if args.only and not any(sel in name for sel in args.only):
+            continue
+        rows.extend(bench(cfg, rng))
+    print(f"npfunc {npfunc.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}, "
+          f"{'quick' if cfg.quick else 'full'} run, median of {cfg.repeats} repeats, float64")
+    print_table(rows)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

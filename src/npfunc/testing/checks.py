@@ -1,0 +1,248 @@
+"""Checks every primitive must pass, run on its registry samples.
+
+These are the generated tests' building blocks, public so that whoever adds
+a primitive can run them on it directly::
+
+    from npfunc.testing import check_primitive
+    check_primitive(my_prim)
+
+Each check raises ``AssertionError`` naming the primitive, the sample and
+what disagreed.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..api import grad, jacfwd, jacrev, jvp, vjp, vmap
+from ..core.primitive import Primitive, Sample
+
+RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 2e-4,
+        np.dtype(np.complex128): 1e-9, np.dtype(np.complex64): 2e-4}
+FD_EPS = 1e-6
+FD_RTOL, FD_ATOL = 2e-6, 2e-7
+
+
+def _dtype(x):
+    return np.result_type(x)
+
+
+def _tol(*values) -> float:
+    tol = 1e-9
+    for v in values:
+        for leaf in (v if isinstance(v, (tuple, list)) else (v,)):
+            tol = max(tol, RTOL.get(np.result_type(leaf), 1e-9))
+    return tol
+
+
+def diff_argnums(sample: Sample) -> tuple[int, ...]:
+    """The arguments the derivative checks perturb."""
+    if sample.argnums is not None:
+        return sample.argnums
+    return tuple(i for i, a in enumerate(sample.args)
+                 if isinstance(a, (np.ndarray, np.generic)) and np.result_type(a).kind in "fc")
+
+
+def as_function(prim: Primitive, sample: Sample, argnums: Sequence[int]) -> Callable:
+    """``prim`` as a function of the arguments in ``argnums`` (others fixed)."""
+    args = list(sample.args)
+
+    def f(*diff):
+        full = list(args)
+        for i, v in zip(argnums, diff):
+            full[i] = v
+        return prim.bind(*full, **sample.params)
+
+    return f
+
+
+def _leaves(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _assert_close(actual, expected, rtol, atol, what):
+    for k, (a, e) in enumerate(zip(_leaves(actual), _leaves(expected))):
+        a, e = np.asarray(a), np.asarray(e)
+        if a.shape != e.shape:
+            raise AssertionError(f"{what}: output {k} has shape {a.shape}, expected {e.shape}")
+        if not np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=True):
+            err = np.max(np.abs(a - e)) if a.size else 0.0
+            raise AssertionError(f"{what}: output {k} differs (max abs err {err:.3g})\n"
+                                 f"got\n{a}\nexpected\n{e}")
+
+
+def _direction(rng, x):
+    t = rng.standard_normal(np.shape(x))
+    if np.result_type(x).kind == "c":
+        t = t + 1j * rng.standard_normal(np.shape(x))
+    return np.asarray(t, dtype=np.result_type(x))
+
+
+def _inner(a, b) -> float:
+    """Real inner product <a, b> = Re(sum(conj(a) * b)): C is treated as R^2."""
+    return float(np.real(np.vdot(np.asarray(a).ravel(), np.asarray(b).ravel())))
+
+
+# ---- the checks ---------------------------------------------------------------
+
+def check_value(prim: Primitive, sample: Sample) -> None:
+    """The primal output under jvp, vjp and vmap equals the plain NumPy value."""
+    expected = prim.impl(*sample.args, **sample.params)
+    direct = prim.bind(*sample.args, **sample.params)
+    _assert_close(direct, expected, 0, 0, f"{prim.name} {sample} value")
+    for k, e in enumerate(_leaves(expected)):
+        if _dtype(_leaves(direct)[k]) != _dtype(e):
+            raise AssertionError(f"{prim.name} {sample}: dtype {_dtype(_leaves(direct)[k])}, expected {_dtype(e)}")
+    nums = diff_argnums(sample)
+    if not nums or not prim.differentiable:
+        return
+    f = as_function(prim, sample, nums)
+    primals = tuple(sample.args[i] for i in nums)
+    out, _ = jvp(f, primals, tuple(np.zeros_like(p) for p in primals))
+    _assert_close(out, expected, 0, 0, f"{prim.name} {sample} value under jvp")
+    out, _ = vjp(f, *primals)
+    _assert_close(out, expected, 0, 0, f"{prim.name} {sample} value under vjp")
+
+
+def check_jvp_fd(prim: Primitive, sample: Sample, rng) -> None:
+    """JVP against central finite differences (float64 samples)."""
+    nums = diff_argnums(sample)
+    if not prim.differentiable or not nums:
+        return
+    primals = tuple(np.asarray(sample.args[i]) for i in nums)
+    if any(p.dtype not in (np.float64, np.complex128) for p in primals):
+        return
+    f = as_function(prim, sample, nums)
+    if any(np.result_type(o) not in (np.float64, np.complex128) for o in _leaves(f(*primals))):
+        return  # differences in a lower precision say nothing about the rule
+    tangents = tuple(_direction(rng, p) for p in primals)
+    _, t_out = jvp(f, primals, tangents)
+    plus = f(*(p + FD_EPS * t for p, t in zip(primals, tangents)))
+    minus = f(*(p - FD_EPS * t for p, t in zip(primals, tangents)))
+    fd = [(np.asarray(a) - np.asarray(b)) / (2 * FD_EPS) for a, b in zip(_leaves(plus), _leaves(minus))]
+    _assert_close(t_out, fd if isinstance(t_out, (tuple, list)) else fd[0], FD_RTOL, FD_ATOL,
+                  f"{prim.name} {sample} jvp vs finite differences")
+
+
+def check_adjoint(prim: Primitive, sample: Sample, rng) -> None:
+    """<u, J v> == <J^T u, v>, and tangents/cotangents keep their primal's dtype."""
+    nums = diff_argnums(sample)
+    if not prim.differentiable or not nums:
+        return
+    f = as_function(prim, sample, nums)
+    primals = tuple(np.asarray(sample.args[i]) for i in nums)
+    tangents = tuple(_direction(rng, p) for p in primals)
+    out, t_out = jvp(f, primals, tangents)
+    out2, pullback = vjp(f, *primals)
+    cts = [_direction(rng, o) for o in _leaves(out)]
+    c_in = pullback(tuple(cts) if isinstance(out, (tuple, list)) else cts[0])
+    for k, (o, t) in enumerate(zip(_leaves(out), _leaves(t_out))):
+        if _dtype(t) != _dtype(o):
+            raise AssertionError(f"{prim.name} {sample}: tangent {k} has dtype {_dtype(t)}, output {_dtype(o)}")
+    for k, (p, c) in enumerate(zip(primals, c_in)):
+        if _dtype(c) != _dtype(p) or np.shape(c) != np.shape(p):
+            raise AssertionError(f"{prim.name} {sample}: cotangent {k} is {_dtype(c)}{np.shape(c)}, "
+                                 f"input is {_dtype(p)}{np.shape(p)}")
+    lhs = sum(_inner(u, jv) for u, jv in zip(cts, _leaves(t_out)))
+    rhs = sum(_inner(c, v) for c, v in zip(c_in, tangents))
+    tol = _tol(*primals, *_leaves(out)) * 10
+    if not np.isclose(lhs, rhs, rtol=tol, atol=tol):
+        raise AssertionError(f"{prim.name} {sample}: <u, Jv> = {lhs!r} but <J^T u, v> = {rhs!r}")
+
+
+def _batched(rng, x, d, size):
+    """``size`` variations of ``x`` stacked on axis ``d``."""
+    x = np.asarray(x)
+    if x.dtype.kind in "fc":
+        copies = [x * (1 + 0.05 * rng.uniform(-1, 1, x.shape)).astype(x.dtype) for _ in range(size)]
+    else:  # bool masks and integer indices: permute entries so they stay valid
+        copies = [rng.permutation(x.ravel()).reshape(x.shape) for _ in range(size)]
+    return np.moveaxis(np.stack([c.astype(x.dtype) for c in copies]), 0, d)
+
+
+def in_dims_cases(sample: Sample) -> list[tuple]:
+    """in_dims combinations: all 0, all last, all 1, and each array left unmapped."""
+    arrays = [isinstance(a, (np.ndarray, np.generic)) for a in sample.args]
+    ndims = [np.ndim(a) for a in sample.args]
+    cases = [tuple(0 if is_arr else None for is_arr in arrays),
+             tuple(-1 if is_arr else None for is_arr in arrays),
+             tuple((1 if n >= 1 else 0) if is_arr else None for is_arr, n in zip(arrays, ndims))]
+    if sum(arrays) > 1:
+        for i, is_arr in enumerate(arrays):
+            if is_arr:
+                cases.append(tuple(None if j == i or not a else (j % 2) * -1 for j, a in enumerate(arrays)))
+    seen = []
+    for c in cases:
+        if c not in seen and any(d is not None for d in c):
+            seen.append(c)
+    return seen
+
+
+def check_vmap(prim: Primitive, sample: Sample, rng, size: int = 3) -> None:
+    """vmap over every in_dims case equals a Python loop over the batch."""
+    for dims in in_dims_cases(sample):
+        args = [a if d is None else _batched(rng, a, d, size) for a, d in zip(sample.args, dims)]
+
+        def f(*xs):
+            return prim.bind(*xs, **sample.params)
+
+        got = vmap(f, in_dims=dims)(*args)
+        rows = [f(*[a if d is None else np.take(a, b, axis=d) for a, d in zip(args, dims)])
+                for b in range(size)]
+        if isinstance(rows[0], (tuple, list)):
+            expected = [np.stack([r[k] for r in rows]) for k in range(len(rows[0]))]
+        else:
+            expected = np.stack(rows)
+        _assert_close(got, expected, _tol(expected) * 10, _tol(expected) * 10,
+                      f"{prim.name} {sample} vmap in_dims={dims}")
+
+
+def check_second_order(prim: Primitive, sample: Sample, rng) -> None:
+    """jacfwd(jacrev(.)) of a scalarised output against differences of the gradient."""
+    nums = diff_argnums(sample)
+    if not prim.differentiable or not nums or sample.kink:
+        return
+    primals = tuple(np.asarray(sample.args[i]) for i in nums)
+    if any(p.dtype != np.float64 for p in primals):
+        return
+    f = as_function(prim, sample, nums)
+    weights = [rng.standard_normal(np.shape(o)) for o in _leaves(f(*primals))]
+
+    def scalar(*xs):
+        total = 0.0
+        for w, o in zip(weights, _leaves(f(*xs))):
+            o = o.real if np.result_type(o).kind == "c" else o
+            total = total + (o * w).sum()
+        return total
+
+    for k in range(len(primals)):
+        def g_k(x, k=k):
+            xs = list(primals)
+            xs[k] = x
+            return grad(scalar, argnums=k)(*xs)
+
+        x = primals[k]
+        H = jacfwd(jacrev(lambda x, k=k: scalar(*[x if j == k else p for j, p in enumerate(primals)])))(x)
+        n = x.size
+        fd = np.empty((n, n)) if n else np.empty((0, 0))
+        for i in range(n):
+            e = np.zeros(n)
+            e[i] = FD_EPS
+            e = e.reshape(x.shape)
+            fd[:, i] = ((np.asarray(g_k(x + e)) - np.asarray(g_k(x - e))) / (2 * FD_EPS)).ravel()
+        _assert_close(np.asarray(H).reshape(n, n), fd, 1e-5, 1e-6,
+                      f"{prim.name} {sample} second order (argument {nums[k]})")
+
+
+def check_primitive(prim: Primitive, seed: int = 0) -> None:
+    """Run every check on every sample of ``prim``."""
+    if prim.samples is None:
+        raise AssertionError(f"primitive {prim.name!r} has no registry samples")
+    rng = np.random.default_rng(seed)
+    for sample in prim.samples(rng):
+        check_value(prim, sample)
+        check_jvp_fd(prim, sample, rng)
+        check_adjoint(prim, sample, rng)
+        check_vmap(prim, sample, rng)
+        check_second_order(prim, sample, rng)
