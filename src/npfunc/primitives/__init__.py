@@ -1,3 +1,4 @@
 """The primitive definitions.  Importing this package fills the registry
 and the NumPy dispatch tables."""
-from . import elementwise, indexing, linalg, metadata, reductions, shape  # noqa: F401
+from . import (decompositions, elementwise, fft, indexing, linalg, metadata,  # noqa: F401
+               reductions, shape, sorting, special)

@@ -1,0 +1,1 @@
+"""``npfunc.scipy``: SciPy functions that cannot dispatch to traced values on their own."""
