@@ -57,21 +57,34 @@ class Row:
         return self.t_npfunc / self.t_hand
 
 
-def measure(fn: Callable[[], object], cfg: Config) -> float:
-    """Median seconds per call of ``fn`` (after a warm-up call)."""
+def _calibrate(fn: Callable[[], object], cfg: Config) -> int:
+    """How many calls of ``fn`` make one measurement last >= ``cfg.min_time``."""
     fn()  # warm up (first-call imports, caches, allocator)
-    # Find how many calls make one measurement last >= cfg.min_time.
     start = time.perf_counter()
     fn()
     once = time.perf_counter() - start
-    number = max(1, int(cfg.min_time / max(once, 1e-9)))
-    samples = []
+    return max(1, int(cfg.min_time / max(once, 1e-9)))
+
+
+def _sample(fn: Callable[[], object], number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+def measure_pair(fn_a, fn_b, cfg: Config) -> tuple[float, float]:
+    """Median seconds per call of ``fn_a`` and ``fn_b``.
+
+    The two are measured alternately, so that machine noise and drift (other
+    processes, page-fault storms from large allocations) hit both alike.
+    """
+    n_a, n_b = _calibrate(fn_a, cfg), _calibrate(fn_b, cfg)
+    samples_a, samples_b = [], []
     for _ in range(cfg.repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - start) / number)
-    return statistics.median(samples)
+        samples_a.append(_sample(fn_a, n_a))
+        samples_b.append(_sample(fn_b, n_b))
+    return statistics.median(samples_a), statistics.median(samples_b)
 
 
 def check(name: str, got, expected, rtol=1e-7, atol=1e-9) -> None:
@@ -88,7 +101,8 @@ def compare(name: str, npfunc_fn, hand_fn, target: str, cfg: Config, note: str =
             rtol=1e-7, atol=1e-9) -> Row:
     """Check ``npfunc_fn() == hand_fn()``, then time both."""
     check(name, npfunc_fn(), hand_fn(), rtol=rtol, atol=atol)
-    return Row(name, measure(npfunc_fn, cfg), measure(hand_fn, cfg), target, note)
+    t_npfunc, t_hand = measure_pair(npfunc_fn, hand_fn, cfg)
+    return Row(name, t_npfunc, t_hand, target, note)
 
 
 # ---------------------------------------------------------------------------
@@ -317,24 +331,49 @@ def bench_batched_jacobian(cfg: Config, rng) -> list[Row]:
 # ---------------------------------------------------------------------------
 
 
-def _subprocess_seconds(code: str, repeats: int) -> float:
+def _import_env() -> dict:
     env = dict(os.environ)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, env=env)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    # Measure an installed package as users run it: with its bytecode cached.
+    # (Some environments set PYTHONDONTWRITEBYTECODE=1, which would make every
+    # import recompile npfunc's sources from scratch.)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _import_seconds(module: str, env: dict) -> float:
+    """In-process cumulative import time of ``module`` (``python -X importtime``)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
+                          check=True, env=env, capture_output=True, text=True)
+    for line in proc.stderr.splitlines():
+        # "import time: self [us] | cumulative | imported package"
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 3 and parts[2] == module:
+            return int(parts[1]) * 1e-6
+    raise RuntimeError(f"no importtime line for {module!r} in:\n{proc.stderr[-2000:]}")
+
+
+def _wall_seconds(code: str, env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    return time.perf_counter() - start
 
 
 def bench_import(cfg: Config, rng) -> list[Row]:
-    repeats = 3 if cfg.quick else 9
-    bare = _subprocess_seconds("pass", repeats)
-    numpy_only = _subprocess_seconds("import numpy", repeats) - bare
-    with_npfunc = _subprocess_seconds("import npfunc", repeats) - bare
-    return [Row("import npfunc (vs import numpy)", with_npfunc, numpy_only, "<= 120 ms",
-                note=f"interpreter start-up ({bare * 1e3:.0f} ms) subtracted; npfunc "
-                     f"adds {(with_npfunc - numpy_only) * 1e3:.0f} ms over numpy")]
+    repeats = 3 if cfg.quick else 11
+    env = _import_env()
+    _wall_seconds("import npfunc", env)  # writes the bytecode cache if missing
+    t_npfunc, t_numpy, wall_npfunc, wall_bare = [], [], [], []
+    for _ in range(repeats):  # interleaved, like the other measurements
+        t_npfunc.append(_import_seconds("npfunc", env))
+        t_numpy.append(_import_seconds("numpy", env))
+        wall_npfunc.append(_wall_seconds("import npfunc", env))
+        wall_bare.append(_wall_seconds("pass", env))
+    med = statistics.median
+    return [Row("import npfunc (hand: import numpy)", med(t_npfunc), med(t_numpy), "<= 120 ms",
+                note=f"python -X importtime, cumulative, fresh process each time; npfunc adds "
+                     f"{(med(t_npfunc) - med(t_numpy)) * 1e3:.0f} ms over numpy; wall time of "
+                     f"`python -c 'import npfunc'` {med(wall_npfunc) * 1e3:.0f} ms vs "
+                     f"{med(wall_bare) * 1e3:.0f} ms for `python -c pass`")]
 
 
 # ---------------------------------------------------------------------------

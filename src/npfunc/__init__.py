@@ -10,6 +10,7 @@ Composable function transforms over plain NumPy code: ``grad``, ``vjp``,
 True
 """
 from . import primitives as _primitives  # noqa: F401  (fills the registry)
+from . import numpy  # noqa: F401  (the explicit namespace npfunc.numpy)
 from .api import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp, vmap
 from .core import errors
 from .primitives.elementwise import stop_gradient

@@ -15,7 +15,8 @@ from ._common import (arg_name, check_differentiable, normalize_argnums, select_
                       tree_unflatten)
 from .forward import trace_jvp
 from .reverse import trace_vjp
-from .vmap import RANDOMNESS, check_chunk_size, vmap
+from ..interpreters.structured import OneHot
+from .vmap import RANDOMNESS, _vmap_call, check_chunk_size, vmap
 
 
 def _basis(leaves, dtype_from=None):
@@ -31,6 +32,15 @@ def _basis(leaves, dtype_from=None):
         blocks.append(block.reshape((total,) + tuple(shape_of(x))))
         start += n
     return blocks, sizes
+
+
+def _map_basis(fn, like, transform, out_dims=0, randomness="error"):
+    """``vmap(fn)`` over the standard basis of ``like``'s space, kept
+    structured (``OneHot``) so products with it cost what their result costs."""
+    basis = OneHot(np.ones(shape_of(like), dtype=dtype_of(like)))
+    leaves, spec = tree_flatten(([basis],), none_is_leaf=True)
+    return _vmap_call(fn, leaves, [0], spec, {}, basis.size, out_dims, randomness, transform,
+                      structured=True)
 
 
 def _split_rows(value, sizes, index):
@@ -85,6 +95,8 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
         if chunk_size == 1:
             rows = [pull([b[i] for b in basis]) for i in range(sum(sizes))]
             stacked = [stack([r[j] for r in rows]) if rows else None for j in range(len(in_leaves))]
+        elif chunk_size is None and len(out_leaves) == 1:
+            stacked = _map_basis(pull, out_leaves[0], "jacrev")
         else:
             stacked = vmap(pull, chunk_size=chunk_size)(basis)
         entries = []
@@ -130,7 +142,11 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
             box["spec"] = out_spec
             return [zeros_like(o) if t is zero else t for o, t in zip(outs, touts)], outs, aux
 
-        columns, outs, aux = vmap(push, out_dims=(0, None, None), randomness=randomness)(basis)
+        if len(in_leaves) == 1:
+            columns, outs, aux = _map_basis(push, in_leaves[0], "jacfwd", out_dims=(0, None, None),
+                                            randomness=randomness)
+        else:
+            columns, outs, aux = vmap(push, out_dims=(0, None, None), randomness=randomness)(basis)
         entries = []
         for i, o in enumerate(outs):
             row = []

@@ -11,6 +11,7 @@ from ..core.errors import BatchSizeError, ChunkSizeError, InDimsError, OutDimsEr
 from ..core.tracer import Tracer
 from ..core.values import ndim_of, shape_of
 from ..interpreters.batching import BatchInterpreter, BatchTracer
+from ..interpreters.structured import dense
 from ..primitives.indexing import getitem
 from ..primitives.shape import broadcast_to, concatenate_arrays, expand_dims, moveaxis
 from ._common import as_array, check_outputs, is_array, tree_flatten, tree_unflatten
@@ -126,8 +127,9 @@ def _batch_size(leaves, dims, args) -> int:
     return next(iter(sizes.values()))
 
 
-def _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness, transform="vmap"):
-    with BatchInterpreter(size, randomness, transform) as interp:
+def _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness, transform="vmap",
+               structured=False):
+    with BatchInterpreter(size, randomness, transform, structured) as interp:
         wrapped = [
             leaf if d is None or leaf is None else BatchTracer(interp, as_array(leaf), d % ndim_of(leaf))
             for leaf, d in zip(leaves, dims)
@@ -161,7 +163,7 @@ def _unbatch_outputs(out, interp, size, out_dims, transform):
                 f"{nd} dimension(s) with the batch axis; valid values are {-nd}..{nd - 1}")
         d %= nd
         if batched:
-            results.append(moveaxis(leaf.val, leaf.bdim, d))
+            results.append(moveaxis(dense(leaf.val), leaf.bdim, d))
         else:
             value = broadcast_to(expand_dims(leaf, d), _insert(shape_of(leaf), d, size))
             results.append(np.ascontiguousarray(value) if not isinstance(value, Tracer) else value)

@@ -12,7 +12,8 @@ _PY_SCALARS = (bool, int, float, complex)
 def shape_of(x) -> tuple:
     if isinstance(x, (np.ndarray, Tracer, np.generic)):
         return x.shape
-    return np.shape(x)
+    shape = getattr(x, "shape", None)  # e.g. a structured batch value
+    return shape if shape is not None else np.shape(x)
 
 
 def ndim_of(x) -> int:
@@ -22,7 +23,8 @@ def ndim_of(x) -> int:
 def dtype_of(x) -> np.dtype:
     if isinstance(x, (np.ndarray, Tracer, np.generic)):
         return x.dtype
-    return np.result_type(x)
+    dtype = getattr(x, "dtype", None)
+    return dtype if dtype is not None else np.result_type(x)
 
 
 def is_inexact_dtype(dtype) -> bool:

@@ -12,6 +12,7 @@ from ..core.context import Interpreter, describe_stack
 from ..core.errors import BatchedConversionError
 from ..core.tracer import Tracer
 from ..core.values import ndim_of
+from . import structured
 
 
 class BatchTracer(Tracer):
@@ -44,12 +45,17 @@ class BatchTracer(Tracer):
 
 
 class BatchInterpreter(Interpreter):
-    __slots__ = ("axis_size", "randomness")
+    """``structured=True`` when some values are ``structured.OneHot`` bases
+    (set by jacrev/jacfwd); only then are structured fast paths looked for."""
 
-    def __init__(self, axis_size: int, randomness: str = "error", transform: str = "vmap") -> None:
+    __slots__ = ("axis_size", "randomness", "structured")
+
+    def __init__(self, axis_size: int, randomness: str = "error", transform: str = "vmap",
+                 structured: bool = False) -> None:
         super().__init__(transform)
         self.axis_size = axis_size
         self.randomness = randomness
+        self.structured = structured
 
     def process(self, prim, args, params):
         vals = []
@@ -61,6 +67,11 @@ class BatchInterpreter(Interpreter):
             else:
                 vals.append(arg)
                 dims.append(None)
+        if self.structured:
+            result = structured.apply(prim, vals, dims, params)
+            if result is not None:
+                return self.wrap(*result)
+            vals = [structured.dense(v) for v in vals]
         out, out_dim = prim.batch(vals, dims, **params)
         if prim.multiple_results:
             return tuple(self.wrap(o, d) for o, d in zip(out, out_dim))

@@ -1,0 +1,196 @@
+"""Structured batches: the standard basis without the O(n²) zeros.
+
+``jacrev`` and ``jacfwd`` push the rows of an identity matrix through a
+vjp/jvp under vmap.  Stored densely, the first matrix product turns an O(n²)
+Jacobian into O(n³) work.  ``OneHot(scale)`` stands for the batch whose
+element ``k`` is ``scale.flat[k]`` times the k-th unit array of
+``scale.shape`` -- a scaled identity.  It stays structured through the
+operations that keep it one-hot (scaling, reshaping, casting) and becomes a
+dense result, at the cost of the result, in products and full sums.  Any
+other primitive sees it materialised, so this is purely a fast path: every
+rule remains correct without it.
+
+The rules below are keyed by primitive name; each returns ``(out, out_dim)``
+or ``None`` to decline (the interpreter then materialises and runs the
+ordinary batch rule).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..core.values import dtype_of, is_python_scalar, shape_of
+
+
+class OneHot:
+    """Batch value with element k = ``scale.flat[k] * e_k``; batch axis 0."""
+
+    __slots__ = ("scale",)
+
+    def __init__(self, scale) -> None:
+        self.scale = scale
+
+    @property
+    def size(self) -> int:
+        return math.prod(shape_of(self.scale))
+
+    @property
+    def shape(self) -> tuple:
+        return (self.size,) + tuple(shape_of(self.scale))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def dtype(self):
+        return dtype_of(self.scale)
+
+    def dense(self):
+        from ..primitives.shape import reshape
+
+        n = self.size
+        eye = np.eye(n, dtype=self.dtype)
+        if isinstance(self.scale, np.ndarray) and np.all(self.scale == 1):
+            return eye.reshape(self.shape)
+        return reshape(eye * reshape(self.scale, (1, n)), self.shape)
+
+    def __repr__(self) -> str:
+        return f"OneHot(shape={self.shape}, dtype={self.dtype})"
+
+
+def dense(value):
+    return value.dense() if isinstance(value, OneHot) else value
+
+
+def _scalable(value, scale_shape) -> bool:
+    """True if multiplying by ``value`` keeps the shape of the scale (no broadcast growth)."""
+    if is_python_scalar(value):
+        return True
+    shape = tuple(shape_of(value))
+    try:
+        return np.broadcast_shapes(shape, tuple(scale_shape)) == tuple(scale_shape)
+    except ValueError:
+        return False
+
+
+def _scaled(fn):
+    """Rule for x (OneHot) op u (not batched), or u op x for commutative ops."""
+
+    def rule(vals, dims, commutative):
+        (a, b), (da, db) = vals, dims
+        if isinstance(a, OneHot) and db is None and _scalable(b, shape_of(a.scale)):
+            return OneHot(fn(a.scale, b)), 0
+        if commutative and isinstance(b, OneHot) and da is None and _scalable(a, shape_of(b.scale)):
+            return OneHot(fn(b.scale, a)), 0
+        return None
+
+    return rule
+
+
+def _multiply(vals, dims):
+    from ..primitives.elementwise import multiply
+
+    return _scaled(multiply)(vals, dims, True)
+
+
+def _divide(vals, dims):
+    from ..primitives.elementwise import divide
+
+    return _scaled(divide)(vals, dims, False)
+
+
+def _add_like(name):
+    def rule(vals, dims):
+        (a, b) = vals
+        if isinstance(a, OneHot) and isinstance(b, OneHot) and shape_of(a.scale) == shape_of(b.scale):
+            from ..primitives import elementwise
+
+            return OneHot(getattr(elementwise, name)(a.scale, b.scale)), 0
+        return None
+
+    return rule
+
+
+def _unary(name):
+    def rule(vals, dims, **params):
+        (a,) = vals
+        if not isinstance(a, OneHot):
+            return None
+        from ..primitives import elementwise
+
+        return OneHot(getattr(elementwise, name)(a.scale, **params)), 0
+
+    return rule
+
+
+def _reshape(vals, dims, *, shape):
+    from ..primitives.shape import reshape
+
+    if len(vals) != 1:
+        return None
+    return OneHot(reshape(vals[0].scale, shape)), 0  # C order keeps flat indices
+
+
+def _astype(vals, dims, *, dtype):
+    from ..primitives.elementwise import astype
+
+    return OneHot(astype(vals[0].scale, dtype)), 0
+
+
+def _reduce_sum(vals, dims, *, axes, keepdims):
+    (a,) = vals
+    if len(axes) != a.ndim - 1:
+        return None
+    from ..primitives.shape import reshape
+
+    # element k sums to scale.flat[k]
+    kept = (1,) * len(axes) if keepdims else ()
+    return reshape(a.scale, (a.size,) + kept), 0
+
+
+def _matmul(vals, dims):
+    """A @ e_k picks column k of A; e_k @ A picks row k.  Only 2-D A, and
+    one-hot vectors or single-column / single-row matrices."""
+    (a, b), (da, db) = vals, dims
+    from ..primitives.elementwise import multiply
+    from ..primitives.shape import reshape, transpose
+
+    if isinstance(b, OneHot) and da is None and len(shape_of(a)) == 2:
+        s = b.scale
+        sshape = tuple(shape_of(s))
+        if len(sshape) == 1 or (len(sshape) == 2 and sshape[1] == 1):
+            cols = transpose(multiply(a, reshape(s, (1, -1) if len(sshape) == 1 else (1, sshape[0]))))
+            p = shape_of(a)[0]
+            return (cols if len(sshape) == 1 else reshape(cols, (sshape[0], p, 1))), 0
+    if isinstance(a, OneHot) and db is None and len(shape_of(b)) == 2:
+        s = a.scale
+        sshape = tuple(shape_of(s))
+        if len(sshape) == 1 or (len(sshape) == 2 and sshape[0] == 1):
+            n = sshape[-1]
+            rows = multiply(reshape(s, (n, 1)), b)
+            return (rows if len(sshape) == 1 else reshape(rows, (n, 1, shape_of(b)[1]))), 0
+    return None
+
+
+RULES = {
+    "multiply": _multiply,
+    "divide": _divide,
+    "add": _add_like("add"),
+    "subtract": _add_like("subtract"),
+    "negative": _unary("negative"),
+    "conjugate": _unary("conjugate"),
+    "reshape": _reshape,
+    "astype": _astype,
+    "reduce_sum": _reduce_sum,
+    "matmul": _matmul,
+}
+
+
+def apply(prim, vals, dims, params):
+    """The structured result of ``prim`` or None."""
+    rule = RULES.get(prim.name)
+    if rule is None or not any(isinstance(v, OneHot) for v in vals):
+        return None
+    return rule(vals, dims, **params)
