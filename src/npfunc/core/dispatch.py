@@ -55,6 +55,10 @@ def _describe(fn: Any) -> str:
 
 
 def ufunc_call(ufunc, method: str, inputs, kwargs):
+    if method == "__call__" and not kwargs:
+        fn = UFUNCS.get(ufunc)
+        if fn is not None:
+            return fn(*inputs)
     from .context import describe_stack
 
     if "out" in kwargs and kwargs["out"] is not None:

@@ -18,11 +18,19 @@ from .errors import EscapedTracerError, UnsupportedOperationError
 
 
 def _ufunc(ufunc):
+    table = dispatch.UFUNCS
+
     def forward(self, other):
-        return dispatch.ufunc_call(ufunc, "__call__", (self, other), {})
+        fn = table.get(ufunc)
+        if fn is None:
+            return dispatch.ufunc_call(ufunc, "__call__", (self, other), {})
+        return fn(self, other)
 
     def reflected(self, other):
-        return dispatch.ufunc_call(ufunc, "__call__", (other, self), {})
+        fn = table.get(ufunc)
+        if fn is None:
+            return dispatch.ufunc_call(ufunc, "__call__", (other, self), {})
+        return fn(other, self)
 
     forward.__name__ = reflected.__name__ = ufunc.__name__
     return forward, reflected

@@ -20,9 +20,14 @@ def ndim_of(x) -> int:
     return len(shape_of(x))
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 def dtype_of(x) -> np.dtype:
     if isinstance(x, (np.ndarray, Tracer, np.generic)):
         return x.dtype
+    if type(x) is float:
+        return _FLOAT64
     dtype = getattr(x, "dtype", None)
     return dtype if dtype is not None else np.result_type(x)
 

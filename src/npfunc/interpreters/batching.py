@@ -58,15 +58,12 @@ class BatchInterpreter(Interpreter):
         self.structured = structured
 
     def process(self, prim, args, params):
-        vals = []
-        dims = []
-        for arg in args:
-            if isinstance(arg, BatchTracer) and arg._interp is self:
-                vals.append(arg.val)
-                dims.append(arg.bdim)
-            else:
-                vals.append(arg)
-                dims.append(None)
+        vals = list(args)
+        dims = [None] * len(args)
+        for i, arg in enumerate(args):
+            if type(arg) is BatchTracer and arg._interp is self:
+                vals[i] = arg.val
+                dims[i] = arg.bdim
         if self.structured:
             result = structured.apply(prim, vals, dims, params)
             if result is not None:

@@ -24,15 +24,12 @@ class JVPInterpreter(Interpreter):
     __slots__ = ()
 
     def process(self, prim, args, params):
-        primals = []
-        tangents = []
-        for arg in args:
-            if isinstance(arg, JVPTracer) and arg._interp is self:
-                primals.append(arg.primal)
-                tangents.append(arg.tangent)
-            else:
-                primals.append(arg)
-                tangents.append(zero)
+        primals = list(args)
+        tangents = [zero] * len(args)
+        for i, arg in enumerate(args):
+            if type(arg) is JVPTracer and arg._interp is self:
+                primals[i] = arg.primal
+                tangents[i] = arg.tangent
         out = prim.bind(*primals, **params)
         if not prim.differentiable:
             return out

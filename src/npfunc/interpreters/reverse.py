@@ -10,6 +10,7 @@ runs under whatever interpreters are live when it is called.
 """
 from __future__ import annotations
 
+import heapq
 import itertools
 
 from ..core.context import Interpreter
@@ -52,14 +53,12 @@ class ReverseInterpreter(Interpreter):
         return ReverseTracer(self, value, Node(None, None, (), value, ()))
 
     def process(self, prim, args, params):
-        primals = []
+        primals = list(args)
         parents = []
         for i, arg in enumerate(args):
-            if isinstance(arg, ReverseTracer) and arg._interp is self:
-                primals.append(arg.primal)
+            if type(arg) is ReverseTracer and arg._interp is self:
+                primals[i] = arg.primal
                 parents.append((i, arg.node, arg.index))
-            else:
-                primals.append(arg)
         out = prim.bind(*primals, **params)
         if not prim.differentiable:
             return out
@@ -68,9 +67,9 @@ class ReverseInterpreter(Interpreter):
             return tuple(
                 ReverseTracer(self, o, node, k) if is_inexact(o) else o for k, o in enumerate(out)
             )
-        if not is_inexact(out):
+        if out.dtype.kind not in "fc" if hasattr(out, "dtype") else not is_inexact(out):
             return out
-        return ReverseTracer(self, out, Node(prim, params, tuple(primals), out, tuple(parents)))
+        return ReverseTracer(self, out, Node(prim, params, primals, out, parents))
 
     def unwrap(self, value):
         """(primal, node, index) of ``value`` at this level; node is None for constants."""
@@ -84,50 +83,46 @@ def backward(seeds, inputs):
 
     ``seeds``: list of (node, output index, cotangent); ``inputs``: list of
     input nodes.  Returns one cotangent (or ``zero``) per input node.
+
+    Nodes are visited newest first (a max-heap on creation order): a node's
+    cotangent is complete once every later node has been processed.  Only
+    nodes that actually receive a non-zero cotangent are ever visited.
     """
     cts: dict[Node, list] = {}
+    heap = []
     for node, index, ct in seeds:
         if node is None or ct is zero:
             continue
-        slot = cts.setdefault(node, [zero] * node.n_out)
+        slot = cts.get(node)
+        if slot is None:
+            slot = cts[node] = [zero] * node.n_out
+            heap.append((-node.seq, node))
         slot[index] = add_any(slot[index], ct)
+    heapq.heapify(heap)
 
-    # Reachable nodes, processed from the newest: a node's cotangent is
-    # complete once every node created after it has been processed.
-    seen = set()
-    stack = list(cts)
-    order = []
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        order.append(node)
-        for _, parent, _ in node.parents:
-            if parent not in seen:
-                stack.append(parent)
-    order.sort(key=lambda n: n.seq, reverse=True)
-
-    input_set = set(inputs)
     results = {}
-    for node in order:
-        ct = cts.pop(node, None)
-        if node in input_set:
-            results[node] = ct[0] if ct is not None else zero
+    while heap:
+        node = heapq.heappop(heap)[1]
+        ct = cts.pop(node)
+        prim = node.prim
+        if prim is None:  # an input
+            results[node] = ct[0]
             continue
-        if ct is None or node.prim is None:
-            continue
-        g = tuple(ct) if node.n_out > 1 or node.prim.multiple_results else ct[0]
-        if g is zero or (isinstance(g, tuple) and all(c is zero for c in g)):
-            continue
+        if prim.multiple_results:
+            g = tuple(ct)
+        else:
+            g = ct[0]
         needs = [False] * len(node.primals)
         for i, _, _ in node.parents:
             needs[i] = True
-        arg_cts = node.prim.vjp(g, node.primals, node.out, needs, **node.params)
+        arg_cts = prim.vjp(g, node.primals, node.out, needs, **node.params)
         for i, parent, index in node.parents:
             c = arg_cts[i]
             if c is zero:
                 continue
-            slot = cts.setdefault(parent, [zero] * parent.n_out)
+            slot = cts.get(parent)
+            if slot is None:
+                slot = cts[parent] = [zero] * parent.n_out
+                heapq.heappush(heap, (-parent.seq, parent))
             slot[index] = add_any(slot[index], c)
     return [results.get(node, zero) for node in inputs]

@@ -70,6 +70,9 @@ def fit_cotangent(ct, primal):
     """Un-broadcast and cast a cotangent to the primal's shape and dtype."""
     if ct is zero:
         return zero
+    if type(ct) is np.ndarray and type(primal) is np.ndarray and ct.shape == primal.shape \
+            and ct.dtype == primal.dtype:
+        return ct
     return cast_like(sum_to_shape(ct, shape_of(primal)), dtype_of(primal))
 
 
@@ -85,7 +88,7 @@ def fit_tangent(t, out):
 
 def conj(x):
     """Complex conjugate, free for real values (used all over the VJP rules)."""
-    if dtype_of(x).kind != "c":
+    if type(x) is float or type(x) is int or dtype_of(x).kind != "c":
         return x
     from .elementwise import conjugate
 
@@ -119,11 +122,17 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
                 total = contrib if total is zero else total + contrib
         return zero if total is zero else fit_tangent(total, out)
 
-    def vjp(g, primals, out, needs, **params):
-        return tuple(
-            fit_cotangent(rule(g, *primals, out), p) if need else zero
-            for rule, need, p in zip(vjps, needs, primals)
-        )
+    if len(vjps) == 1:
+        (only,) = vjps
+
+        def vjp(g, primals, out, needs, **params):
+            return (fit_cotangent(only(g, primals[0], out), primals[0]),)
+    else:
+        def vjp(g, primals, out, needs, **params):
+            return tuple(
+                fit_cotangent(rule(g, *primals, out), p) if need else zero
+                for rule, need, p in zip(vjps, needs, primals)
+            )
 
     prim = Primitive(name, impl, jvp=jvp, vjp=vjp, samples=samples, notes=notes)
     prim.batch = elementwise_batch(prim)
