@@ -11,8 +11,9 @@ True
 """
 from . import primitives as _primitives  # noqa: F401  (fills the registry)
 from . import numpy  # noqa: F401  (the explicit namespace npfunc.numpy)
+from . import random  # noqa: F401
 from .api import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp, vmap
-from .core import errors
+from . import errors
 from .primitives.elementwise import stop_gradient
 
 __version__ = "0.1.0"

@@ -7,6 +7,27 @@ nested transform still says where it came from.
 """
 from __future__ import annotations
 
+__all__ = [
+    "NpfuncError",
+    "InDimsError",
+    "OutDimsError",
+    "BatchSizeError",
+    "ArgnumsError",
+    "NonDifferentiableInputError",
+    "NonScalarOutputError",
+    "OutputTypeError",
+    "AuxOutputError",
+    "TangentError",
+    "ChunkSizeError",
+    "IndependenceError",
+    "BatchedConversionError",
+    "ConcretizationError",
+    "EscapedTracerError",
+    "UnsupportedFunctionError",
+    "RandomnessError",
+    "UnsupportedOperationError",
+]
+
 
 class NpfuncError(Exception):
     """Base class of every error npfunc raises on purpose."""
