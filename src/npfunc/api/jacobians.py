@@ -19,7 +19,7 @@ from ..interpreters.structured import OneHot
 from .vmap import RANDOMNESS, _vmap_call, check_chunk_size, vmap
 
 
-def _basis(leaves, dtype_from=None):
+def _basis(leaves):
     """Rows of the identity, split into one block per leaf: block k has shape
     ``(total, *shape_k)``.  Together they enumerate every unit direction."""
     sizes = [math.prod(shape_of(x)) for x in leaves]
@@ -31,7 +31,7 @@ def _basis(leaves, dtype_from=None):
         block[np.arange(start, start + n), np.arange(n)] = 1
         blocks.append(block.reshape((total,) + tuple(shape_of(x))))
         start += n
-    return blocks, sizes
+    return blocks
 
 
 def _map_basis(fn, like, transform, out_dims=0, randomness="error"):
@@ -87,18 +87,19 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
         out, pullback, aux = trace_vjp(partial, diff_args, has_aux, "jacrev", arg_name(nums))
         out_leaves, out_spec = tree_flatten(out)
         in_leaves = pullback._in_leaves
-        basis, sizes = _basis(out_leaves)
+        sizes = [math.prod(shape_of(o)) for o in out_leaves]
 
         def pull(cts):
             return [zeros_like(p) if c is zero else c for c, p in zip(pullback.flat(cts), in_leaves)]
 
         if chunk_size == 1:
+            basis = _basis(out_leaves)
             rows = [pull([b[i] for b in basis]) for i in range(sum(sizes))]
             stacked = [stack([r[j] for r in rows]) if rows else None for j in range(len(in_leaves))]
         elif chunk_size is None and len(out_leaves) == 1:
             stacked = _map_basis(pull, out_leaves[0], "jacrev")
         else:
-            stacked = vmap(pull, chunk_size=chunk_size)(basis)
+            stacked = vmap(pull, chunk_size=chunk_size)(_basis(out_leaves))
         entries = []
         for i, o in enumerate(out_leaves):
             row = []
@@ -134,7 +135,7 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
         diff_args, partial = select_args(func, args, nums, kwargs)
         in_leaves, in_spec = tree_flatten(diff_args)
         in_leaves = check_differentiable(in_leaves, "jacfwd", arg_name(nums))
-        basis, sizes = _basis(in_leaves)
+        sizes = [math.prod(shape_of(x)) for x in in_leaves]
         box = {}
 
         def push(tangents):
@@ -146,7 +147,8 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
             columns, outs, aux = _map_basis(push, in_leaves[0], "jacfwd", out_dims=(0, None, None),
                                             randomness=randomness)
         else:
-            columns, outs, aux = vmap(push, out_dims=(0, None, None), randomness=randomness)(basis)
+            columns, outs, aux = vmap(push, out_dims=(0, None, None), randomness=randomness)(
+                _basis(in_leaves))
         entries = []
         for i, o in enumerate(outs):
             row = []
