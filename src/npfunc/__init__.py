@@ -11,11 +11,13 @@ True
 """
 from . import primitives as _primitives  # noqa: F401  (fills the registry)
 from . import numpy  # noqa: F401  (the explicit namespace npfunc.numpy)
-from . import random  # noqa: F401
+from . import nn, optim, random  # noqa: F401
+from .nn.utils import functional_call, replace_all_batch_norm_modules_, stack_module_state
 from .api import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp, vmap
 from . import errors
 from .primitives.elementwise import stop_gradient
 
 __version__ = "0.1.0"
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "vmap", "jacrev", "jacfwd", "hessian",
-           "stop_gradient", "errors"]
+           "stop_gradient", "errors", "functional_call", "stack_module_state",
+           "replace_all_batch_norm_modules_", "nn", "optim", "random", "numpy"]
