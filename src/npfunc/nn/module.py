@@ -78,10 +78,12 @@ class Module:
                 "in __init__")
         params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
-            self._forget(name)
-            params[name] = value.data
+            if name not in params:
+                self._forget(name)
+            params[name] = value.data  # re-assignment keeps the registration order
         elif isinstance(value, Module):
-            self._forget(name)
+            if name not in modules:
+                self._forget(name)
             modules[name] = value
         elif name in params:
             params[name] = value
