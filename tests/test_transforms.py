@@ -442,8 +442,6 @@ def test_jacobians_with_empty_outputs_or_inputs(x):
     assert jacrev(lambda a: a[:0], chunk_size=2)(x).shape == (0, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: jacrev(chunk_size=1) of a zero-size output "
-                                       "reshapes None and raises ValueError")
 def test_jacrev_chunk_size_1_of_an_empty_output(x):
     assert jacrev(lambda a: a[:0], chunk_size=1)(x).shape == (0, 3)
 

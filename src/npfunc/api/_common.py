@@ -40,6 +40,10 @@ def normalize_argnums(argnums, nargs: int, transform: str) -> tuple[int, ...]:
             isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in nums):
         raise ArgnumsError(
             f"{transform}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    if nargs == 0:
+        raise ArgnumsError(
+            f"{transform}(f) was called with no positional arguments; pass the value(s) to "
+            "differentiate as positional arguments")
     out = []
     for i in nums:
         if not -nargs <= i < nargs:
@@ -48,8 +52,17 @@ def normalize_argnums(argnums, nargs: int, transform: str) -> tuple[int, ...]:
                 f"{nargs} positional argument(s); valid values are {-nargs}..{nargs - 1}")
         out.append(int(i) % nargs)
     if len(set(out)) != len(out):
-        raise ArgnumsError(f"{transform}: argnums={argnums!r} names the same argument more than once")
+        unique = tuple(dict.fromkeys(nums))
+        raise ArgnumsError(
+            f"{transform}: argnums={argnums!r} names the same argument more than once; list each "
+            f"argument once, e.g. argnums={unique if len(unique) > 1 else unique[0]!r}")
     return tuple(out)
+
+
+def check_callable(func, transform: str) -> None:
+    if not callable(func):
+        raise TypeError(f"{transform}: the function to transform must be callable, got "
+                        f"{type(func).__name__} ({func!r}); write {transform}(f) with a function f")
 
 
 def select_args(func: Callable, args: Sequence, nums: tuple[int, ...], kwargs: dict):
@@ -99,23 +112,32 @@ def arg_name(nums: tuple[int, ...], leaf_counts: Sequence[int] | None = None) ->
     return describe
 
 
+def describe_value(x) -> str:
+    """How a user would describe ``x`` (no internal class names)."""
+    if isinstance(x, (np.ndarray, np.generic, Tracer)):
+        return f"a single array of shape {tuple(x.shape)}"
+    if isinstance(x, (tuple, list)):
+        return f"a {type(x).__name__} of length {len(x)}"
+    return f"a {type(x).__name__}"
+
+
 def split_aux(out: Any, transform: str):
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
         raise AuxOutputError(
             f"{transform}(..., has_aux=True): the function must return a pair (output, aux), "
-            f"but it returned {type(out).__name__}"
-            + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-            + ". Return (output, aux), or drop has_aux=True.")
+            f"but it returned {describe_value(out)}. Return (output, aux), or drop has_aux=True.")
     return out[0], out[1]
 
 
-def check_outputs(leaves, transform: str) -> list:
+def check_outputs(leaves, transform: str, first: int = 0) -> list:
     out = []
-    for k, leaf in enumerate(leaves):
+    for k, leaf in enumerate(leaves, first):
         if not is_array(leaf):
+            fix = ("return only arrays from the mapped function, and handle other values outside vmap"
+                   if transform == "vmap" else
+                   "return np arrays, or use has_aux=True to return other values alongside")
             raise OutputTypeError(
                 f"{transform}: the function must return arrays (or a pytree of arrays), but "
-                f"output {k} is a {type(leaf).__name__}. Return np arrays, or use has_aux=True "
-                "to return other values alongside.")
+                f"output {k} is a {type(leaf).__name__}. To fix it, {fix}.")
         out.append(as_array(leaf))
     return out

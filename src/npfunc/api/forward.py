@@ -9,7 +9,7 @@ from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.jvp import JVPInterpreter, JVPTracer
 from ..primitives.elementwise import astype, zeros_like
-from ._common import check_differentiable, check_outputs, split_aux, tree_flatten, tree_unflatten
+from ._common import check_callable, check_differentiable, check_outputs, split_aux, tree_flatten, tree_unflatten
 
 
 def lower(tree, interp):
@@ -19,10 +19,13 @@ def lower(tree, interp):
         for leaf in leaves])
 
 
-def trace_jvp(func: Callable, primal_leaves, tangent_leaves, in_spec, has_aux: bool, transform: str):
+def trace_jvp(func: Callable, primal_leaves, tangent_leaves, in_spec, has_aux: bool, transform: str,
+              hidden: bool = False):
     """Run ``func`` under a JVP interpreter; returns flat outputs and tangents
-    (``zero`` where an output does not depend on the inputs)."""
-    with JVPInterpreter(transform) as interp:
+    (``zero`` where an output does not depend on the inputs).  ``hidden``
+    leaves the level out of error messages' transform stack (for jacfwd,
+    whose batching level already carries the name)."""
+    with JVPInterpreter(transform, hidden) as interp:
         tracers = [JVPTracer(interp, p, t) for p, t in zip(primal_leaves, tangent_leaves)]
         out = func(*tree_unflatten(in_spec, tracers))
         aux = None
@@ -51,6 +54,7 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
     >>> np.allclose(t, np.cos(x))
     True
     """
+    check_callable(func, "jvp")
     for name, value in (("primals", primals), ("tangents", tangents)):
         if not isinstance(value, tuple):
             raise TangentError(

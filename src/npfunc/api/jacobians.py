@@ -11,7 +11,7 @@ from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..primitives.elementwise import zeros_like
 from ..primitives.shape import reshape, stack, transpose
-from ._common import (arg_name, check_differentiable, normalize_argnums, select_args, tree_flatten,
+from ._common import (arg_name, check_callable, check_differentiable, normalize_argnums, select_args, tree_flatten,
                       tree_unflatten)
 from .forward import trace_jvp
 from .reverse import trace_vjp
@@ -77,6 +77,7 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
     >>> np.allclose(J, np.diag(np.cos(x)))
     True
     """
+    check_callable(func, "jacrev")
     check_chunk_size(chunk_size, "jacrev")
     normalize_argnums(argnums, 1 << 30, "jacrev")
 
@@ -95,7 +96,8 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
         if chunk_size == 1:
             basis = _basis(out_leaves)
             rows = [pull([b[i] for b in basis]) for i in range(sum(sizes))]
-            stacked = [stack([r[j] for r in rows]) if rows else None for j in range(len(in_leaves))]
+            stacked = [stack([r[j] for r in rows]) if rows else np.zeros((0,) + tuple(shape_of(x)), dtype_of(x))
+                       for j, x in enumerate(in_leaves)]
         elif chunk_size is None and len(out_leaves) == 1:
             stacked = _map_basis(pull, out_leaves[0], "jacrev")
         else:
@@ -125,6 +127,7 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
     >>> np.allclose(J, np.diag(np.cos(x)))
     True
     """
+    check_callable(func, "jacfwd")
     if randomness not in RANDOMNESS:
         raise ValueError(f"jacfwd: randomness must be one of {RANDOMNESS}, got {randomness!r}")
     normalize_argnums(argnums, 1 << 30, "jacfwd")
@@ -139,7 +142,8 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
         box = {}
 
         def push(tangents):
-            outs, touts, out_spec, aux = trace_jvp(partial, in_leaves, tangents, in_spec, has_aux, "jacfwd")
+            outs, touts, out_spec, aux = trace_jvp(partial, in_leaves, tangents, in_spec, has_aux, "jacfwd",
+                                                   hidden=True)
             box["spec"] = out_spec
             return [zeros_like(o) if t is zero else t for o, t in zip(outs, touts)], outs, aux
 
@@ -175,4 +179,5 @@ def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
+    check_callable(func, "hessian")
     return jacfwd(jacrev(func, argnums), argnums)

@@ -9,7 +9,7 @@ from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
 from ..primitives.elementwise import astype, ones_like, zeros_like
-from ._common import (arg_name, check_differentiable, check_outputs, normalize_argnums, select_args,
+from ._common import (arg_name, check_callable, check_differentiable, check_outputs, normalize_argnums, select_args,
                       split_aux, tree_flatten, tree_unflatten)
 
 
@@ -99,6 +99,7 @@ def vjp(func: Callable, *primals: Any, has_aux: bool = False):
     >>> np.allclose(g, np.cos(x))
     True
     """
+    check_callable(func, "vjp")
     out, pullback, aux = trace_vjp(func, primals, has_aux, "vjp",
                                    lambda k: f"primal {k}" if len(primals) > 1 else "the primal")
     return (out, pullback, aux) if has_aux else (out, pullback)
@@ -133,6 +134,7 @@ def grad(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fal
 
 
 def _make_grad(func, argnums, has_aux, transform, with_value):
+    check_callable(func, transform)
     normalize_argnums(argnums, 1 << 30, transform)  # type errors now, range at call time
 
     @functools.wraps(func)
@@ -163,8 +165,11 @@ def _check_scalar(out, transform):
         raise NonScalarOutputError(
             f"{transform}: the function must return a scalar, but its output has shape {shape}. "
             "Reduce it (e.g. .sum()), or use npfunc.vjp / npfunc.jacrev for non-scalar outputs.")
-    if dtype_of(out).kind != "f":
+    kind = dtype_of(out).kind
+    if kind != "f":
+        fix = ("take np.real or np.abs of a complex loss, or use npfunc.vjp" if kind == "c" else
+               "integer and boolean outputs have no gradient: compute the loss in floating point "
+               "(e.g. x.astype(float))")
         raise NonScalarOutputError(
             f"{transform}: the function must return a real floating-point scalar, but it "
-            f"returned dtype {dtype_of(out)}. Take np.real / np.abs of a complex loss, or use "
-            "npfunc.vjp.")
+            f"returned dtype {dtype_of(out)}; {fix}.")

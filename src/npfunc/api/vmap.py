@@ -39,11 +39,14 @@ def _broadcast_dims(dims_tree, tree, what: str, transform: str) -> list:
     try:
         dims = optree.broadcast_prefix(dims_tree, tree, none_is_leaf=True)
     except ValueError as err:
+        reason = str(err).split(";")[0].split(":")[0].strip()
+        structure = optree.tree_structure(tree, none_is_leaf=True)
+        shape = str(optree.tree_unflatten(structure, ["*"] * structure.num_leaves)).replace("'*'", "*")
         raise (InDimsError if what == "in_dims" else OutDimsError)(
             f"{transform}: {what}={dims_tree!r} does not match the structure of the "
-            f"{'arguments' if what == 'in_dims' else 'outputs'} "
-            f"({optree.tree_structure(tree, none_is_leaf=True)}). Give one int or None per "
-            f"{'argument' if what == 'in_dims' else 'output'}, or a single int for all ({err}).") from None
+            f"{'arguments' if what == 'in_dims' else 'outputs'}, {shape} ({reason}). Give one int "
+            f"or None per {'argument' if what == 'in_dims' else 'output'}, or a single int for "
+            "all.") from None
     for d in dims:
         if d is not None and (not isinstance(d, (int, np.integer)) or isinstance(d, bool)):
             raise (InDimsError if what == "in_dims" else OutDimsError)(
@@ -146,7 +149,7 @@ def _unbatch_outputs(out, interp, size, out_dims, transform):
         if leaf is None:
             results.append(None)
             continue
-        leaf = check_outputs([leaf], transform)[0] if not isinstance(leaf, Tracer) else leaf
+        leaf = check_outputs([leaf], transform, k)[0] if not isinstance(leaf, Tracer) else leaf
         batched = isinstance(leaf, BatchTracer) and leaf._interp is interp
         if d is None:
             if batched:

@@ -30,12 +30,13 @@ class Interpreter:
     level's own tracers are constants from its point of view.
     """
 
-    __slots__ = ("level", "alive", "transform")
+    __slots__ = ("level", "alive", "transform", "hidden")
 
-    def __init__(self, transform: str) -> None:
+    def __init__(self, transform: str, hidden: bool = False) -> None:
         self.level = _next_level()
         self.alive = True
         self.transform = transform
+        self.hidden = hidden  # an inner level of a composite transform (jacfwd's jvp)
 
     def __enter__(self) -> "Interpreter":
         _state.stack.append(self)
@@ -63,7 +64,7 @@ def current_stack() -> tuple[Interpreter, ...]:
 
 def describe_stack(innermost: str | None = None) -> str:
     """The active transforms as the user composed them, e.g. ``vmap(grad(f))``."""
-    names = [interp.transform for interp in _state.stack]
+    names = [interp.transform for interp in _state.stack if not interp.hidden]
     if innermost is not None:
         names.append(innermost)
     if not names:

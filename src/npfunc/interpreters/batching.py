@@ -35,12 +35,19 @@ class BatchTracer(Tracer):
     def _concrete(self, kind: str):
         if not self._interp.alive:
             raise self._escaped()
-        what = {"array": "np.asarray(x)", "index": "using it as an index"}.get(kind, f"{kind}(x)")
+        what = {"array": "np.asarray(x)", "index": "using it as an index of a NumPy array",
+                "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")
+        if kind == "array":
+            fix = ("To build an array from traced values use np.stack([...]) instead of "
+                   "np.array([...]); for data-dependent choices use np.where(cond, a, b).")
+        elif kind == "index":
+            fix = "Use np.take(a, i, axis=...) or index a traced array instead."
+        else:
+            fix = ("Use np.where(cond, a, b) instead of if/else (data-dependent Python control "
+                   "flow cannot be batched), or move the computation outside vmap.")
         raise BatchedConversionError(
             f"{describe_stack()}: {what} needs a single value, but under vmap x holds one "
-            "value per batch element (data-dependent Python control flow cannot be "
-            "batched). Use np.where(cond, a, b) instead of if/else, or move the "
-            "computation outside vmap."
+            f"value per batch element. {fix}"
         )
 
 
