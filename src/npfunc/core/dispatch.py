@@ -14,6 +14,7 @@ from .errors import UnsupportedFunctionError, UnsupportedOperationError
 
 UFUNCS: dict[Any, Callable] = {}
 UFUNC_REDUCTIONS: dict[Any, Callable] = {}
+UFUNC_ACCUMULATIONS: dict[Any, Callable] = {}
 FUNCTIONS: dict[Any, Callable] = {}
 
 COVERAGE_HINT = "see docs/coverage.md for what npfunc supports"
@@ -38,6 +39,16 @@ def implements_reduce(ufunc: Any) -> Callable[[Callable], Callable]:
 
     def register(fn: Callable) -> Callable:
         UFUNC_REDUCTIONS[ufunc] = fn
+        return fn
+
+    return register
+
+
+def implements_accumulate(ufunc: Any) -> Callable[[Callable], Callable]:
+    """Register ``fn`` as ``ufunc.accumulate`` for traced values."""
+
+    def register(fn: Callable) -> Callable:
+        UFUNC_ACCUMULATIONS[ufunc] = fn
         return fn
 
     return register
@@ -72,8 +83,9 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
         fn = UFUNCS.get(ufunc)
         if fn is not None:
             return fn(*inputs, **kwargs)
-    elif method == "reduce":
-        fn = UFUNC_REDUCTIONS.get(ufunc)
+    elif method in ("reduce", "accumulate"):
+        table = UFUNC_REDUCTIONS if method == "reduce" else UFUNC_ACCUMULATIONS
+        fn = table.get(ufunc)
         if fn is not None:
             return fn(*inputs, **kwargs)
     what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
