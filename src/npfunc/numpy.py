@@ -5,7 +5,9 @@ Any name is looked up on NumPy and mapped to npfunc's implementation, so
 values.  Plain arrays work too.
 
 >>> import npfunc.numpy as jnp
->>> float(jnp.sum(jnp.tanh(jnp.zeros(3))))
+
+>>> import numpy as np
+>>> float(jnp.sum(jnp.tanh(np.zeros(3))))
 0.0
 """
 from __future__ import annotations

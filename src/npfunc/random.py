@@ -139,7 +139,7 @@ class Generator:
                 order = np.argsort(_draw("choice", self._rng.random, (n,)))
             idx = reshape(getitem(order, slice(0, count)), shape)
         elif p is None:
-            idx = self.integers(0, n, size=shape)
+            idx = _draw("choice", lambda s: self._rng.integers(0, n, size=s), shape)
         else:
             cdf = np.cumsum(np.asarray(p, dtype=np.float64))
             u = _draw("choice", self._rng.random, shape)

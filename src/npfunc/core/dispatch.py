@@ -79,6 +79,26 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
             f"np.{ufunc.__name__}(...)."
         )
     kwargs.pop("out", None)
+    if kwargs.get("where", True) is not True:
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: np.{ufunc.__name__}(..., where=...) leaves entries "
+            "uninitialised, which a traced value cannot be. Use np.where(mask, "
+            f"np.{ufunc.__name__}(...), fallback) instead.")
+    kwargs.pop("where", None)
+    dtype = kwargs.pop("dtype", None)
+    if kwargs.pop("casting", "same_kind") != "same_kind" or kwargs.pop("order", "K") != "K" or \
+            kwargs.pop("subok", True) is not True:
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: np.{ufunc.__name__}: the casting/order/subok arguments are not "
+            "supported on traced values; drop them")
+    if method == "__call__" and not kwargs:
+        fn = UFUNCS.get(ufunc)
+        if fn is not None:
+            if dtype is None:
+                return fn(*inputs)
+            from ..primitives.elementwise import astype
+
+            return fn(*[astype(x, dtype) if hasattr(x, "dtype") else x for x in inputs])
     if method == "__call__":
         fn = UFUNCS.get(ufunc)
         if fn is not None:

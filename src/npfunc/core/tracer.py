@@ -120,6 +120,8 @@ class Tracer:
     __and__, __rand__ = _ufunc(np.bitwise_and)
     __or__, __ror__ = _ufunc(np.bitwise_or)
     __xor__, __rxor__ = _ufunc(np.bitwise_xor)
+    __lshift__, __rlshift__ = _ufunc(np.left_shift)
+    __rshift__, __rrshift__ = _ufunc(np.right_shift)
     __lt__, _ = _ufunc(np.less)
     __le__, _ = _ufunc(np.less_equal)
     __gt__, _ = _ufunc(np.greater)
@@ -135,6 +137,21 @@ class Tracer:
     def __pos__(self):
         return self
 
+    def __divmod__(self, other):
+        return dispatch.ufunc_call(np.divmod, "__call__", (self, other), {})
+
+    def __rdivmod__(self, other):
+        return dispatch.ufunc_call(np.divmod, "__call__", (other, self), {})
+
+    def __floor__(self) -> int:
+        return self._concrete("floor")
+
+    def __ceil__(self) -> int:
+        return self._concrete("ceil")
+
+    def __trunc__(self) -> int:
+        return self._concrete("trunc")
+
     def __abs__(self):
         return dispatch.ufunc_call(np.absolute, "__call__", (self,), {})
 
@@ -147,10 +164,35 @@ class Tracer:
         return getitem(self, index)
 
     def __setitem__(self, index, value):
-        raise UnsupportedOperationError(
-            f"{describe_stack()}: item assignment on a traced array is not supported yet. "
-            "Build the new array functionally, e.g. with np.where or np.concatenate."
-        )
+        """``x[index] = value``: x now holds the updated array (computed
+        functionally; arrays derived from x earlier keep their values -- there
+        are no views).  See npfunc/primitives/inplace.py."""
+        from ..primitives.inplace import setitem
+
+        setitem(self, index, value)
+
+    # ---- in-place operators: x += y makes x hold NumPy's result (x's shape and dtype)
+    def _inplace(ufunc, name):  # noqa: N805 - builds the methods below, deleted after use
+        def method(self, other):
+            from ..primitives.inplace import inplace_binary
+
+            return inplace_binary(self, ufunc, other)
+
+        method.__name__ = method.__qualname__ = name
+        return method
+
+    __iadd__ = _inplace(np.add, "__iadd__")
+    __isub__ = _inplace(np.subtract, "__isub__")
+    __imul__ = _inplace(np.multiply, "__imul__")
+    __itruediv__ = _inplace(np.true_divide, "__itruediv__")
+    __ifloordiv__ = _inplace(np.floor_divide, "__ifloordiv__")
+    __imod__ = _inplace(np.remainder, "__imod__")
+    __ipow__ = _inplace(np.power, "__ipow__")
+    __imatmul__ = _inplace(np.matmul, "__imatmul__")
+    __iand__ = _inplace(np.bitwise_and, "__iand__")
+    __ior__ = _inplace(np.bitwise_or, "__ior__")
+    __ixor__ = _inplace(np.bitwise_xor, "__ixor__")
+    del _inplace
 
     # ---- methods (the ndarray ones users reach for) --------------------------
     @property
@@ -229,10 +271,10 @@ class Tracer:
 
     def _escaped(self):
         return EscapedTracerError(
-            f"a value traced by {self._interp.transform} was used after that transform "
-            "returned (it escaped, e.g. through a global, a list or a closure). Return "
-            "it from the transformed function instead of storing it."
-        )
+            f"a value (shape {self.shape}, dtype {self.dtype}) traced by "
+            f"{self._interp.transform} was used after that transform returned: it escaped from "
+            "the transformed function, e.g. through a global, a list, an attribute or a "
+            "closure. Return it from the transformed function instead of storing it.")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}<{self._interp.transform}>(shape={self.shape}, dtype={self.dtype})"
@@ -264,6 +306,10 @@ class PrimalTracer(Tracer):
             return bool(self.primal)
         if kind in ("int", "index"):
             return int(self.primal) if kind == "int" else self.primal.__index__()
+        if kind in ("floor", "ceil", "trunc"):  # piecewise constant: nothing is lost
+            import math
+
+            return getattr(math, kind)(self.primal)
         from .errors import ConcretizationError
 
         what = {"array": "np.asarray(x)", "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")

@@ -111,15 +111,17 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
 
     ``jvps[i](t, *args, out)`` is the output tangent contributed by argument
     ``i`` (it may broadcast); ``vjps[i](g, *args, out)`` its cotangent, before
-    un-broadcasting and casting, which happen here.
+    un-broadcasting and casting, which happen here.  A rule may be ``None``
+    (or return ``zero``): the output does not depend on that argument.
     """
 
     def jvp(primals, tangents, out, **params):
         total = zero
         for rule, t in zip(jvps, tangents):
-            if t is not zero:
+            if t is not zero and rule is not None:
                 contrib = rule(t, *primals, out)
-                total = contrib if total is zero else total + contrib
+                if contrib is not zero:
+                    total = contrib if total is zero else total + contrib
         return zero if total is zero else fit_tangent(total, out)
 
     if len(vjps) == 1:
@@ -130,7 +132,7 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
     else:
         def vjp(g, primals, out, needs, **params):
             return tuple(
-                fit_cotangent(rule(g, *primals, out), p) if need else zero
+                fit_cotangent(rule(g, *primals, out), p) if need and rule is not None else zero
                 for rule, need, p in zip(vjps, needs, primals)
             )
 

@@ -79,7 +79,8 @@ def render() -> str:
         prim = REGISTRY[name]
         n = len(list(prim.samples(np.random.default_rng(0)))) if prim.samples else 0
         deriv = "yes" if prim.differentiable else "none"
-        lines.append(f"| `{name}` | {deriv} | {n} | {prim.notes} |")
+        notes = prim.notes.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{name}` | {deriv} | {n} | {notes} |")
     return "\n".join(lines) + "\n"
 
 
