@@ -11,7 +11,7 @@ True
 """
 from . import primitives as _primitives  # noqa: F401  (fills the registry)
 from . import numpy  # noqa: F401  (the explicit namespace npfunc.numpy)
-from . import nn, optim, random  # noqa: F401
+from . import autograd, nn, optim, random, scipy  # noqa: F401
 from .nn.utils import functional_call, replace_all_batch_norm_modules_, stack_module_state
 from .api import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp, vmap
 from . import errors

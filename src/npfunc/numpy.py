@@ -21,6 +21,10 @@ from .primitives.indexing import getitem as _getitem  # noqa: F401
 
 
 def __getattr__(name: str):
+    if name == "fft":
+        from . import numpy_fft
+
+        return numpy_fft
     target = getattr(_np, name, None)
     fn = None
     if target is not None:
@@ -44,7 +48,7 @@ def __dir__():
             name = getattr(target, "__name__", None)
             if name and getattr(_np, name, None) is target:
                 names.add(name)
-    return sorted(names | {"stop_gradient"})
+    return sorted(names | {"stop_gradient", "fft"})
 
 
 del _Unsupported

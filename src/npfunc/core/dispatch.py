@@ -15,6 +15,9 @@ from .errors import UnsupportedFunctionError, UnsupportedOperationError
 UFUNCS: dict[Any, Callable] = {}
 UFUNC_REDUCTIONS: dict[Any, Callable] = {}
 UFUNC_ACCUMULATIONS: dict[Any, Callable] = {}
+#: Code objects of foreign functions (SciPy's) that convert their inputs with
+#: np.asarray, mapped to the npfunc twin to call instead; filled by npfunc.scipy.
+TWINS: dict[Any, str] = {}
 FUNCTIONS: dict[Any, Callable] = {}
 
 COVERAGE_HINT = "see docs/coverage.md for what npfunc supports"
@@ -52,6 +55,25 @@ def implements_accumulate(ufunc: Any) -> Callable[[Callable], Callable]:
         return fn
 
     return register
+
+
+def twin_hint() -> str:
+    """If a registered foreign function is on the call stack, a sentence naming its twin.
+
+    Only called while building an error message, so walking frames is fine."""
+    if not TWINS:
+        return ""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = TWINS.get(frame.f_code)
+        if name is not None:
+            where = f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_name}"
+            return (f" ({where} converts its input with np.asarray, which a traced value cannot go "
+                    f"through: call {name} instead.)")
+        frame = frame.f_back
+    return ""
 
 
 def _describe(fn: Any) -> str:

@@ -317,5 +317,5 @@ class PrimalTracer(Tracer):
             f"{describe_stack()}: {what} on a value differentiated by {self._interp.transform} "
             "would silently drop its derivative. If a constant is what you want, write it "
             "explicitly with npfunc.stop_gradient(x); to build an array from traced values "
-            "use np.stack instead of np.array."
+            "use np.stack instead of np.array." + (dispatch.twin_hint() if kind == "array" else "")
         )

@@ -38,8 +38,11 @@ class BatchTracer(Tracer):
         what = {"array": "np.asarray(x)", "index": "using it as an index of a NumPy array",
                 "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")
         if kind == "array":
+            from ..core.dispatch import twin_hint
+
             fix = ("To build an array from traced values use np.stack([...]) instead of "
-                   "np.array([...]); for data-dependent choices use np.where(cond, a, b).")
+                   "np.array([...]); for data-dependent choices use np.where(cond, a, b)."
+                   + twin_hint())
         elif kind == "index":
             fix = "Use np.take(a, i, axis=...) or index a traced array instead."
         else:

@@ -55,6 +55,11 @@ def _derivative(fn) -> str:
 
 def rows() -> list[tuple[str, str, str]]:
     """(NumPy name(s), how npfunc implements it, derivative) per supported callable."""
+    for _, module_name in NAMESPACES:  # importing SciPy's modules registers their ufuncs
+        try:
+            importlib.import_module(module_name)
+        except ImportError:  # pragma: no cover
+            pass
     out = []
     tables = [(t, fn, "") for t, fn in dispatch.UFUNCS.items()]
     tables += [(t, fn, ".reduce") for t, fn in dispatch.UFUNC_REDUCTIONS.items()]
