@@ -71,7 +71,7 @@ def partial_nary(name: str, impl: Callable, *, jvps: Sequence, vjps: Sequence, s
 
 _ROUNDING_NOTE = "piecewise constant: derivative 0 everywhere, also at the jumps"
 _rounding_samples = combined(unary_samples(domain=(-3.0, 3.0)),
-                             points([-1.5, -1.0, 0.5, 2.0], label="ties and integers", kink=False))
+                             points([-1.5, -1.0, 0.5, 2.0], label="ties and integers", kink=True))
 
 floor = nondiff("floor", np.floor, samples=_rounding_samples, numpy=[np.floor], notes=_ROUNDING_NOTE)
 ceil = nondiff("ceil", np.ceil, samples=_rounding_samples, numpy=[np.ceil], notes=_ROUNDING_NOTE)
