@@ -67,6 +67,43 @@ def _dims_before(spec, stop: int, ndim: int) -> int:
     return count
 
 
+def index_shape(spec, arrays, shape) -> tuple[int, ...]:
+    """The shape of ``x[index]`` for ``x`` of ``shape`` (``arrays``: the index
+    arrays or anything with their shapes), following NumPy's placement of
+    the advanced-index block."""
+    shape = tuple(shape)
+    nd = len(shape)
+    consumed = sum(c[0] in ("s", "i", "a") for c in spec)
+    if consumed > nd:
+        raise IndexError(f"too many indices for array: array is {nd}-dimensional, but {consumed} were indexed")
+    positions = _advanced_positions(spec)
+    block = tuple(np.broadcast_shapes(*[tuple(shape_of(a)) for a in arrays])) if arrays else ()
+    adjacent = bool(positions) and _adjacent(positions)
+    out: list[int] = []
+    axis = 0
+    placed = False
+    for c in spec:
+        kind = c[0]
+        if kind == "s":
+            out.append(len(range(*slice(c[1], c[2], c[3]).indices(shape[axis]))))
+            axis += 1
+        elif kind == "n":
+            out.append(1)
+        elif kind == "e":
+            count = nd - consumed
+            out.extend(shape[axis:axis + count])
+            axis += count
+        else:
+            if adjacent and not placed:
+                out.extend(block)
+                placed = True
+            axis += 1
+    out.extend(shape[axis:])
+    if positions and not adjacent:
+        out = list(block) + out
+    return tuple(out)
+
+
 def _batched_spec(spec, arrays, arr_dims, x_batched: bool, x_ndim: int, size: int):
     """How to index when something is batched.
 
@@ -140,6 +177,21 @@ def _gather_samples(rng):
             Sample(x, np.array([1, 2]), spec=(("i", 0), ("s", None, None, None), ("a", 0)),
                    argnums=(0,), label="int and array apart"),
         ]
+    x = array(rng, (4, 5, 3))
+    rows, cols = np.nonzero(rng.uniform(size=(4, 5)) > 0.5)
+    out += [
+        Sample(x, np.array([-1, 0, -3]), spec=(("e",), ("a", 0)), argnums=(0,), label="negative, ellipsis"),
+        Sample(x, rows, cols, spec=(("a", 0), ("a", 1), ("s", None, None, -1)), argnums=(0,),
+               label="2-d mask, reversed slice"),
+        Sample(x, np.array([0, 2, 2]), spec=(("i", -2), ("n",), ("a", 0)), argnums=(0,),
+               label="int, None, array"),
+        Sample(x, np.array([1, 3]), np.array([[0], [2]]), spec=(("a", 0), ("n",), ("a", 1)), argnums=(0,),
+               label="None between arrays"),
+        Sample(x, np.array([2, 0]), spec=(("s", 1, None, None), ("a", 0), ("i", 1)), argnums=(0,),
+               label="slice, array, int"),
+        Sample(x, np.array([0, 0, 2]), spec=(("n",), ("e",), ("a", 0), ("n",)), argnums=(0,),
+               label="None, ellipsis, repeated array"),
+    ]
     return out
 
 
@@ -186,6 +238,12 @@ def _scatter_samples(rng):
             Sample(array(rng, (4, 5, 3), dt), np.array([0, 2, 2, 1]), spec=(("a", 0),), shape=(3, 5, 3),
                    argnums=(0,)),
         ]
+    out += [
+        Sample(array(rng, (2, 3, 1, 4)), np.array([1, -1, 1]), np.array([[0], [2]]), spec=(("a", 0), ("n",), ("a", 1)),
+               shape=(3, 5, 4), argnums=(0,), label="None between arrays, repeated"),
+        Sample(array(rng, (5, 2)), np.array([2, 0]), spec=(("e",), ("a", 0), ("i", -1)), shape=(5, 3, 2),
+               argnums=(0,), label="ellipsis, array, int"),
+    ]
     return out
 
 
@@ -271,6 +329,42 @@ def take(a, indices, axis=None, out=None, mode=None):
     return getitem(a, (slice(None),) * axis + (indices,))
 
 
+def along_axis_index(arr, indices, axis, fn_name):
+    """The index ``arr[index]`` that np.take_along_axis / put_along_axis use,
+    and whether it applies to the flattened ``arr`` (``axis=None``)."""
+    indices = indices if isinstance(indices, Tracer) else np.asarray(indices)
+    if dtype_of(indices).kind not in "iu":
+        raise IndexError(f"{fn_name}: `indices` must be an integer array")
+    if axis is None:
+        if len(shape_of(indices)) != 1:
+            raise ValueError(f"{fn_name}: when axis=None, `indices` must have a single dimension.")
+        return (indices,), True
+    shape = tuple(shape_of(arr))
+    nd = len(shape)
+    if len(shape_of(indices)) != nd:
+        raise ValueError(f"{fn_name}: `indices` and `arr` must have the same number of dimensions")
+    from .families import normalize_axes
+
+    axis = normalize_axes(axis, nd, fn_name)[0]
+    index = tuple(indices if i == axis else np.arange(n).reshape((1,) * i + (n,) + (1,) * (nd - i - 1))
+                  for i, n in enumerate(shape))
+    return index, False
+
+
+@implements(np.take_along_axis)
+def take_along_axis(arr, indices, axis=-1):
+    """``np.take_along_axis`` for traced and plain values (also traced integer
+    ``indices``, e.g. under vmap): a gather, so repeated indices accumulate in
+    the gradient."""
+    arr = arr if isinstance(arr, Tracer) else np.asarray(arr)
+    index, flat = along_axis_index(arr, indices, axis, "take_along_axis")
+    if flat:
+        from .shape import ravel
+
+        arr = ravel(arr)
+    return getitem(arr, index)
+
+
 @implements(np.nonzero)
 def nonzero(a):
     """``np.nonzero``: only for concrete values (the result's shape depends on the data)."""
@@ -279,3 +373,6 @@ def nonzero(a):
             f"{describe_stack()}: np.nonzero of a traced value has a data-dependent shape. "
             "Use np.where(cond, x, y) with three arguments instead.")
     return np.nonzero(a)
+
+
+from . import arranging, inplace, updates, windows  # noqa: E402,F401  (flip/roll/pad...; set_at; windows)

@@ -10,10 +10,11 @@ import numpy as np
 
 from ..core.dispatch import implements
 from ..core.primitive import Primitive, Sample
+from ..core.tracer import Tracer
 from ..core.values import ndim_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.batching import materialize_front, move_to_front
-from .families import normalize_axes, sum_to_shape
+from .families import fit_cotangent, normalize_axes, sum_to_shape
 from .sampling import FLOATS, array
 
 # ---- reshape -------------------------------------------------------------------
@@ -92,6 +93,8 @@ _transpose = Primitive(
 def transpose(a, axes=None):
     """``np.transpose`` for traced and plain values."""
     nd = ndim_of(a)
+    if axes is not None and any(not -nd <= int(p) < nd for p in axes):
+        raise np.exceptions.AxisError(f"transpose: axes {tuple(axes)} out of range for an array of dimension {nd}")
     perm = tuple(range(nd))[::-1] if axes is None else tuple(int(p) % nd for p in axes)
     if sorted(perm) != list(range(nd)):
         raise ValueError(f"transpose: axes {axes} do not match an array of dimension {nd}")
@@ -131,9 +134,8 @@ def swapaxes(a, axis1, axis2):
 def expand_dims(a, axis):
     """``np.expand_dims`` for traced and plain values."""
     shape = list(shape_of(a))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    nd = len(shape) + len(axes)
-    for ax in sorted(a_ % nd for a_ in axes):
+    count = 1 if isinstance(axis, (int, np.integer)) else len(axis)
+    for ax in normalize_axes(axis, len(shape) + count, "expand_dims"):
         shape.insert(ax, 1)
     return reshape(a, tuple(shape))
 
@@ -198,7 +200,7 @@ def _concat_vjp(g, primals, out, needs, *, axis):
     start = 0
     for p, need in zip(primals, needs):
         stop = start + shape_of(p)[axis]
-        cts.append(getitem(g, (slice(None),) * axis + (slice(start, stop),)) if need else zero)
+        cts.append(fit_cotangent(getitem(g, (slice(None),) * axis + (slice(start, stop),)), p) if need else zero)
         start = stop
     return tuple(cts)
 
@@ -213,7 +215,8 @@ _concat = Primitive(
     jvp=_concat_jvp, vjp=_concat_vjp, batch=_concat_batch,
     samples=lambda rng: [s for dt in FLOATS for s in (
         Sample(array(rng, (2, 3), dt), array(rng, (1, 3), dt), axis=0),
-        Sample(array(rng, (2, 3), dt), array(rng, (2, 2), dt), array(rng, (2, 1), dt), axis=1))],
+        Sample(array(rng, (2, 3), dt), array(rng, (2, 2), dt), array(rng, (2, 1), dt), axis=1))] + [
+        Sample(array(rng, (2, 3), np.float32), array(rng, (1, 3)), axis=0, label="mixed precision")],
 )
 
 
@@ -227,22 +230,136 @@ def concatenate_arrays(arrays, axis: int):
 @implements(np.concatenate)
 def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     """``np.concatenate`` for traced and plain values."""
-    arrays = list(arrays)
+    arrays = [a if isinstance(a, Tracer) else np.asarray(a) for a in arrays]
+    if not arrays:
+        raise ValueError("concatenate: need at least one array to concatenate")
+    if dtype is not None:
+        arrays = [_as_dtype(a, dtype) for a in arrays]
     if axis is None:
         arrays = [ravel(a) for a in arrays]
         axis = 0
     nd = ndim_of(arrays[0])
     if nd == 0:
         raise ValueError("concatenate: zero-dimensional arrays cannot be concatenated")
-    return concatenate_arrays(arrays, axis % nd)
+    if any(ndim_of(a) != nd for a in arrays):
+        raise ValueError("concatenate: all the input arrays must have same number of dimensions")
+    axis = normalize_axes(axis, nd, "concatenate")[0]
+    if len(arrays) == 1:
+        return copy(arrays[0])
+    return concatenate_arrays(arrays, axis)
+
+
+def _as_dtype(a, dtype):
+    from .elementwise import astype
+
+    return astype(a, dtype) if isinstance(a, Tracer) else np.asarray(a, dtype=dtype)
 
 
 @implements(np.stack)
 def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     """``np.stack`` for traced and plain values."""
-    arrays = list(arrays)
+    arrays = [a if isinstance(a, Tracer) else np.asarray(a) for a in arrays]
     if not arrays:
         raise ValueError("stack: need at least one array to stack")
+    if dtype is not None:
+        arrays = [_as_dtype(a, dtype) for a in arrays]
+    shapes = {tuple(shape_of(a)) for a in arrays}
+    if len(shapes) != 1:
+        raise ValueError("stack: all input arrays must have the same shape")
     nd = ndim_of(arrays[0]) + 1
-    axis = axis % nd
+    axis = normalize_axes(axis, nd, "stack")[0]
     return concatenate_arrays([expand_dims(a, axis) for a in arrays], axis)
+
+
+# ---- more axis bookkeeping (composites) ---------------------------------------------
+
+@implements(np.permute_dims)
+def permute_dims(a, axes=None):
+    """``np.permute_dims`` (the array-API name of ``np.transpose``)."""
+    return transpose(a, axes)
+
+
+@implements(np.matrix_transpose)
+def matrix_transpose(x, /):
+    """``np.matrix_transpose``: swap the last two axes."""
+    if ndim_of(x) < 2:
+        raise ValueError("matrix_transpose: Input array must be at least 2-dimensional")
+    return swapaxes(x, -1, -2)
+
+
+@implements(np.rollaxis)
+def rollaxis(a, axis, start=0):
+    """``np.rollaxis`` for traced and plain values (prefer ``np.moveaxis``)."""
+    nd = ndim_of(a)
+    axis = normalize_axes(axis, nd, "rollaxis")[0]
+    if start < 0:
+        start += nd
+    if not 0 <= start < nd + 1:
+        raise np.exceptions.AxisError(f"rollaxis: 'start' arg requires {-nd} <= start < {nd + 1}")
+    if axis < start:
+        start -= 1
+    if axis == start:
+        return a
+    perm = [i for i in range(nd) if i != axis]
+    perm.insert(start, axis)
+    return transpose(a, perm)
+
+
+def _atleast(arys, nd: int, lift):
+    out = []
+    for a in arys:
+        a = a if isinstance(a, Tracer) else np.asarray(a)
+        if ndim_of(a) < nd:
+            a = reshape(a, lift(tuple(shape_of(a))))
+        out.append(a)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@implements(np.atleast_1d)
+def atleast_1d(*arys):
+    """``np.atleast_1d`` for traced and plain values."""
+    return _atleast(arys, 1, lambda s: (1,))
+
+
+@implements(np.atleast_2d)
+def atleast_2d(*arys):
+    """``np.atleast_2d`` for traced and plain values."""
+    return _atleast(arys, 2, lambda s: (1,) * (2 - len(s)) + s)
+
+
+@implements(np.atleast_3d)
+def atleast_3d(*arys):
+    """``np.atleast_3d`` for traced and plain values (1-D ``(n,)`` becomes ``(1, n, 1)``)."""
+    return _atleast(arys, 3, lambda s: {0: (1, 1, 1), 1: (1,) + s + (1,), 2: s + (1,)}[len(s)])
+
+
+@implements(np.broadcast_arrays)
+def broadcast_arrays(*args, subok=False):
+    """``np.broadcast_arrays`` for traced and plain values (a tuple, as in NumPy 2)."""
+    shape = np.broadcast_shapes(*[tuple(shape_of(a)) for a in args])
+    return tuple(broadcast_to(a if isinstance(a, Tracer) else np.asarray(a), shape) for a in args)
+
+
+@implements(np.copy)
+def copy(a, order="K", subok=False):
+    """``np.copy``: for a traced value, a new object holding the same value, so
+    that in-place updates of the copy (``y[0] = 1``) leave ``a`` alone."""
+    from .inplace import clone
+
+    return clone(a)
+
+
+_copy_value = copy
+
+
+@implements(np.astype)
+def astype(x, dtype, /, *, copy=True, device=None):
+    """``np.astype`` (NumPy 2) for traced and plain values; with ``copy=True``
+    the result is a new object even when the dtype already matches."""
+    from .elementwise import astype as cast
+
+    out = cast(x if isinstance(x, Tracer) else np.asarray(x), dtype)
+    return _copy_value(out) if copy and out is x else out
+
+
+from . import joining  # noqa: E402,F401  (stack family, split, tile, repeat, meshgrid, array)
