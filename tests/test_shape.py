@@ -182,8 +182,6 @@ def test_copy_is_independent_of_the_original():
     np.testing.assert_allclose(npfunc.grad(f)(x), np.r_[0.0, 2 * x[1:]])
 
 
-@pytest.mark.xfail(reason="Tracer.copy returns self (core/tracer.py, owned by the lead): "
-                          "it should return primitives.inplace.clone(self)", strict=False)
 def test_copy_method_is_independent_of_the_original():
     def f(x):
         y = x.copy()

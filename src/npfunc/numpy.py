@@ -20,7 +20,18 @@ from .primitives.elementwise import stop_gradient  # noqa: F401
 from .primitives.indexing import getitem as _getitem  # noqa: F401
 
 
+_EXTRAS = {  # functions NumPy cannot dispatch (they take lists, or are npfunc's own)
+    "array": ("joining", "array"), "asarray": ("joining", "asarray"),
+    "set_at": ("updates", "set_at"), "add_at": ("updates", "add_at"),
+}
+
+
 def __getattr__(name: str):
+    if name in _EXTRAS:
+        import importlib
+
+        module, attr = _EXTRAS[name]
+        return getattr(importlib.import_module(f"npfunc.primitives.{module}"), attr)
     if name == "fft":
         from . import numpy_fft
 
@@ -48,7 +59,7 @@ def __dir__():
             name = getattr(target, "__name__", None)
             if name and getattr(_np, name, None) is target:
                 names.add(name)
-    return sorted(names | {"stop_gradient", "fft"})
+    return sorted(names | {"stop_gradient", "fft"} | set(_EXTRAS))
 
 
 del _Unsupported

@@ -65,6 +65,7 @@ def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, des
     in_leaves = check_differentiable(in_leaves, transform, describe or (lambda k: f"primal leaf {k}"))
     with ReverseInterpreter(transform) as interp:
         tracers = [interp.new_input(x) for x in in_leaves]
+        in_nodes = [t.node for t in tracers]  # before func: an in-place update rebinds t.node
         out = func(*tree_unflatten(in_spec, tracers))
         aux = None
         if has_aux:
@@ -77,7 +78,7 @@ def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, des
         p, node, index = interp.unwrap(leaf)
         primal_outs.append(p)
         seeds.append((node, index))
-    pullback = _Pullback(transform, in_spec, in_leaves, [t.node for t in tracers], out_spec,
+    pullback = _Pullback(transform, in_spec, in_leaves, in_nodes, out_spec,
                          primal_outs, seeds)
     if has_aux:
         aux = lower(aux, interp)

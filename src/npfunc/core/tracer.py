@@ -14,7 +14,7 @@ import numpy as np
 
 from . import dispatch
 from .context import describe_stack
-from .errors import EscapedTracerError, UnsupportedOperationError
+from .errors import EscapedTracerError
 
 
 def _ufunc(ufunc):
@@ -135,7 +135,9 @@ class Tracer:
         return dispatch.ufunc_call(np.negative, "__call__", (self,), {})
 
     def __pos__(self):
-        return self
+        from ..primitives.inplace import clone
+
+        return clone(self)
 
     def __divmod__(self, other):
         return dispatch.ufunc_call(np.divmod, "__call__", (self, other), {})
@@ -231,11 +233,16 @@ class Tracer:
 
     def astype(self, dtype, copy=True):
         from ..primitives.elementwise import astype
+        from ..primitives.inplace import clone
 
-        return astype(self, dtype)
+        out = astype(self, dtype)
+        return clone(out) if copy and out is self else out
 
     def copy(self, order="C"):
-        return self
+        """A new traced array with the same value (in-place updates of one leave the other)."""
+        from ..primitives.inplace import clone
+
+        return clone(self)
 
     def ravel(self, order="C"):
         return dispatch.FUNCTIONS[np.ravel](self, order=order)
@@ -317,5 +324,7 @@ class PrimalTracer(Tracer):
             f"{describe_stack()}: {what} on a value differentiated by {self._interp.transform} "
             "would silently drop its derivative. If a constant is what you want, write it "
             "explicitly with npfunc.stop_gradient(x); to build an array from traced values "
-            "use np.stack instead of np.array." + (dispatch.twin_hint() if kind == "array" else "")
+            "use np.stack or npfunc.numpy.array instead of np.array, and instead of writing a "
+            "traced value into a NumPy array (a[i] = x) use npfunc.numpy.set_at(a, i, x)."
+            + (dispatch.twin_hint() if kind == "array" else "")
         )
