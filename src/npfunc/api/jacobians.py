@@ -9,8 +9,8 @@ import numpy as np
 
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
-from ..primitives.elementwise import zeros_like
-from ..primitives.shape import reshape, stack, transpose
+from ..primitives.elementwise import ones_like, zeros_like
+from ..primitives.shape import expand_dims, reshape, stack, transpose
 from ._common import (arg_name, check_callable, check_differentiable, normalize_argnums, select_args, tree_flatten,
                       tree_unflatten)
 from .forward import trace_jvp
@@ -93,7 +93,10 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
         def pull(cts):
             return [zeros_like(p) if c is zero else c for c, p in zip(pullback.flat(cts), in_leaves)]
 
-        if chunk_size == 1:
+        if sum(sizes) == 1:  # one output element: a single pullback, no vmap level
+            seed = [ones_like(o) if n else zeros_like(o) for o, n in zip(out_leaves, sizes)]
+            stacked = [expand_dims(c, 0) for c in pull(seed)]
+        elif chunk_size == 1:
             basis = _basis(out_leaves)
             rows = [pull([b[i] for b in basis]) for i in range(sum(sizes))]
             stacked = [stack([r[j] for r in rows]) if rows else np.zeros((0,) + tuple(shape_of(x)), dtype_of(x))

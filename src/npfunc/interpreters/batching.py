@@ -142,10 +142,23 @@ def broadcast_batch(vals, dims):
     and every unbatched operand only spans axes right of that batch axis,
     the arrays already broadcast correctly and nothing moves.
     """
-    batched = [(ndim_of(v), d) for v, d in zip(vals, dims) if d is not None]
-    nd, bd = batched[0]
-    if all(b == batched[0] for b in batched):
-        if all(d is not None or ndim_of(v) <= nd - 1 - bd for v, d in zip(vals, dims)):
-            return list(vals), bd
+    nd = bd = None
+    uniform = True
+    for v, d in zip(vals, dims):
+        if d is not None:
+            n = len(v.shape)
+            if nd is None:
+                nd, bd = n, d
+            elif n != nd or d != bd:
+                uniform = False
+                break
+    if uniform:
+        limit = nd - 1 - bd
+        for v, d in zip(vals, dims):
+            if d is None and type(v) is not float and type(v) is not int and ndim_of(v) > limit:
+                uniform = False
+                break
+        if uniform:
+            return vals, bd
     aligned, _ = align_front(vals, dims)
     return aligned, 0

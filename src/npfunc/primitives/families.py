@@ -78,17 +78,21 @@ def fit_cotangent(ct, primal):
 
 def fit_tangent(t, out):
     """Broadcast and cast a tangent to the output's shape and dtype."""
-    from .shape import broadcast_to
-
+    if type(t) is np.ndarray and type(out) is np.ndarray and t.shape == out.shape \
+            and t.dtype == out.dtype:
+        return t
     out_shape = shape_of(out)
     if tuple(shape_of(t)) != tuple(out_shape):
+        from .shape import broadcast_to
+
         t = broadcast_to(t, out_shape)
     return cast_like(t, dtype_of(out))
 
 
 def conj(x):
     """Complex conjugate, free for real values (used all over the VJP rules)."""
-    if type(x) is float or type(x) is int or dtype_of(x).kind != "c":
+    tx = type(x)
+    if tx is float or tx is int or (x.dtype.kind != "c" if tx is np.ndarray else dtype_of(x).kind != "c"):
         return x
     from .elementwise import conjugate
 
@@ -105,6 +109,19 @@ def elementwise_batch(prim: Primitive) -> Callable:
     return batch
 
 
+def _nary_jvp(jvps):
+    def jvp(primals, tangents, out, **params):
+        total = zero
+        for rule, t in zip(jvps, tangents):
+            if t is not zero and rule is not None:
+                contrib = rule(t, *primals, out)
+                if contrib is not zero:
+                    total = contrib if total is zero else total + contrib
+        return zero if total is zero else fit_tangent(total, out)
+
+    return jvp
+
+
 def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[Callable],
          samples=None, numpy: Sequence = (), notes: str = "") -> Callable:
     """A broadcasting elementwise primitive with one JVP and VJP rule per argument.
@@ -114,15 +131,15 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
     un-broadcasting and casting, which happen here.  A rule may be ``None``
     (or return ``zero``): the output does not depend on that argument.
     """
+    if len(jvps) == 1:
+        (only_jvp,) = jvps
 
-    def jvp(primals, tangents, out, **params):
-        total = zero
-        for rule, t in zip(jvps, tangents):
-            if t is not zero and rule is not None:
-                contrib = rule(t, *primals, out)
-                if contrib is not zero:
-                    total = contrib if total is zero else total + contrib
-        return zero if total is zero else fit_tangent(total, out)
+        def jvp(primals, tangents, out, **params):
+            return fit_tangent(only_jvp(tangents[0], primals[0], out), out)
+
+        jvp.__name__ = f"{name}_jvp"
+    else:
+        jvp = _nary_jvp(jvps)
 
     if len(vjps) == 1:
         (only,) = vjps
