@@ -3,6 +3,10 @@
 Both primitives are multilinear: the JVP is a sum of products with one
 operand replaced by its tangent, the VJP contracts the cotangent with the
 other operands.  Neither forms anything larger than the result needs.
+einsum takes every NumPy subscript form (explicit, implicit, ellipsis,
+repeated indices for diagonals, size-1 broadcasting, the sublist form).
+The other products (vdot, inner, outer, kron, tensordot, cross, multi_dot)
+are composites in ``linalg_products``.
 """
 from __future__ import annotations
 
@@ -193,7 +197,19 @@ def _einsum_samples(rng):
             Sample(array(rng, (2, 3, 4), dt), array(rng, (4, 3), dt), array(rng, (2,), dt),
                    inputs=("bij", "jk", "b"), output="bik"),
             Sample(array(rng, (3, 3), dt), inputs=("ii",), output="i", label="diagonal"),
+            Sample(array(rng, (2, 2, 3), dt), inputs=("iij",), output="ij", label="diagonal, kept axis"),
+            Sample(array(rng, (3,), dt), array(rng, (4,), dt), inputs=("i", "j"), output="ij", label="outer"),
+            Sample(array(rng, (2, 1, 3), dt), array(rng, (4, 3), dt), inputs=("abi", "bi"), output="abi",
+                   label="size-1 broadcasting"),
+            Sample(array(rng, (5, 2, 3), dt), array(rng, (2, 3, 4), dt), array(rng, (4, 2), dt),
+                   inputs=("abc", "bcd", "de"), output="ae", label="chain"),
+            Sample(array(rng, (3, 3), dt), array(rng, (3,), dt), inputs=("ii", "i"), output="",
+                   label="diagonal times vector"),
         ]
+    z = array(rng, (2, 3)) + 1j * array(rng, (2, 3))
+    out.append(Sample(z, array(rng, (3, 2)) - 0.5j, inputs=("ij", "jk"), output="ik", label="complex"))
+    out.append(Sample(array(rng, (2, 3), np.float32), array(rng, (3,)), inputs=("ij", "j"), output="i",
+                      label="mixed precision"))
     return out
 
 
@@ -233,10 +249,56 @@ def _parse_einsum(subscripts: str, shapes):
     return tuple(expanded), output
 
 
+_SUBLIST_LABELS = string.ascii_uppercase + string.ascii_lowercase  # ascending, as NumPy sorts
+
+
+def _sublist_text(sublist) -> str:
+    parts = []
+    for label in sublist:
+        if label is Ellipsis:
+            parts.append("...")
+        elif isinstance(label, (int, np.integer)) and 0 <= label < 52:
+            parts.append(_SUBLIST_LABELS[int(label)])
+        else:
+            raise ValueError(f"einsum: subscript labels must be integers in [0, 52) or Ellipsis, got {label!r}")
+    return "".join(parts)
+
+
+def _from_sublists(args):
+    """``einsum(op0, sub0, op1, sub1, ..., [out])`` as (subscripts, operands)."""
+    args = list(args)
+    output = None
+    if len(args) % 2:
+        output = args.pop()
+    operands = args[0::2]
+    text = ",".join(_sublist_text(sub) for sub in args[1::2])
+    if output is not None:
+        text += "->" + _sublist_text(output)
+    return text, operands
+
+
 @implements(np.einsum)
-def einsum(subscripts, *operands, optimize=False, **kwargs):
-    """``np.einsum`` (explicit, implicit and ellipsis forms) for traced and plain values."""
-    if not isinstance(subscripts, str):
-        raise TypeError("einsum: only the subscripts-string form is supported on traced values")
+def einsum(*operands, out=None, dtype=None, optimize=False, **kwargs):
+    """``np.einsum`` for traced and plain values: explicit and implicit
+    output, ellipsis, repeated indices (diagonals), size-1 broadcasting and
+    the sublist form ``einsum(op0, [0, 1], op1, [1, 2], [0, 2])``.
+    ``optimize`` is accepted (contractions of several operands are always
+    optimised); ``dtype`` casts the operands first."""
+    if out is not None:
+        from ..core.errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError("np.einsum(..., out=...) is not supported on traced values; "
+                                        "assign the result instead")
+    if operands and isinstance(operands[0], str):
+        subscripts, operands = operands[0], list(operands[1:])
+    else:
+        subscripts, operands = _from_sublists(operands)
+    if dtype is not None:
+        from .elementwise import astype
+
+        operands = [astype(op, dtype) for op in operands]
     inputs, output = _parse_einsum(subscripts, [shape_of(op) for op in operands])
     return _einsum.bind(*operands, inputs=inputs, output=output)
+
+
+from . import linalg_products  # noqa: E402,F401  (registers the composite products)

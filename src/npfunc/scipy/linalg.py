@@ -1,0 +1,235 @@
+"""``npfunc.scipy.linalg``: twins of ``scipy.linalg`` functions that work on
+traced values (under every transform) and on plain arrays.
+
+SciPy's linalg functions are not NumPy array functions, so they cannot
+dispatch to npfunc: ``scipy.linalg.expm(x)`` on a traced ``x`` fails when
+SciPy converts ``x`` to an ndarray (npfunc's ``ConcretizationError`` or
+``BatchedConversionError``).  Call the twin instead::
+
+    import npfunc.scipy.linalg as sla
+    npfunc.grad(lambda a: sla.expm(a).trace())(a)
+
+Signatures and defaults follow SciPy (e.g. ``cholesky`` returns the upper
+factor unless ``lower=True``).  ``overwrite_*`` and ``check_finite`` are
+accepted and ignored.  Decompositions are computed with the same LAPACK
+routines as ``np.linalg``, so the signs of eigenvectors and singular
+vectors can differ from SciPy's choice of driver; everything else agrees.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as _sl
+
+from ..core import dispatch as _dispatch
+from ..core.errors import UnsupportedOperationError
+from ..core.values import dtype_of, ndim_of, shape_of
+from ..primitives import decompositions_norms as _norms
+from ..primitives import decompositions_solve as _solve
+from ..primitives import decompositions_spectral as _spectral
+from ..primitives.decompositions_common import (as_inexact, check_square, diag_part, herm_from_triangle, mT,
+                                                 tri_mask)
+from ..primitives.decompositions_expm import expm as _expm
+from ..primitives.decompositions_expm import frechet as _frechet
+from ..primitives.shape import concatenate_arrays
+
+__all__ = ["solve_triangular", "cho_factor", "cho_solve", "cholesky", "expm", "expm_frechet", "inv",
+           "det", "solve", "eigh", "eigvalsh", "svd", "svdvals", "qr", "norm", "lstsq", "pinv"]
+
+_TRANS = {0: 0, 1: 1, 2: 2, "N": 0, "T": 1, "C": 2}
+
+
+def _unsupported(msg: str):
+    return UnsupportedOperationError(f"npfunc.scipy.linalg.{msg}")
+
+
+def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False,
+                     check_finite=True):
+    """Solve ``op(a) x = b`` reading one triangle of ``a`` (``lower``);
+    ``trans`` is 0/'N', 1/'T' or 2/'C'.  Stacks of matrices broadcast."""
+    if trans not in _TRANS:
+        raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got {trans!r}")
+    return _solve.triangular_solve(a, b, lower=bool(lower), trans=_TRANS[trans],
+                                   unit_diagonal=bool(unit_diagonal))
+
+
+def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
+    """The Cholesky factor (upper by default, as in SciPy)."""
+    return _solve.cholesky(a, upper=not lower)
+
+
+def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
+    """``(c, lower)``: the factor in one triangle of ``c``; like SciPy, the
+    other triangle holds the entries of ``a`` (cho_solve never reads them)."""
+    check_square(a, "cho_factor")
+    a = as_inexact(a)
+    factor = _solve.cholesky(a, upper=not lower)
+    rest = a * tri_mask(shape_of(a)[-1], not lower, True, dtype_of(a))
+    return factor + rest, bool(lower)
+
+
+def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
+    """Solve ``a x = b`` given ``cho_factor(a)``: two triangular solves."""
+    c, lower = c_and_lower
+    if lower:  # a = L L^H
+        y = _solve.triangular_solve(c, b, lower=True, trans=0)
+        return _solve.triangular_solve(c, y, lower=True, trans=2)
+    y = _solve.triangular_solve(c, b, lower=False, trans=2)  # a = U^H U
+    return _solve.triangular_solve(c, y, lower=False, trans=0)
+
+
+def expm(A):
+    """The matrix exponential (stacks allowed); its derivative is the
+    Fréchet derivative (block-triangular formula), its VJP the adjoint."""
+    return _expm(A)
+
+
+def expm_frechet(A, E, method=None, compute_expm=True, check_finite=True):
+    """``(expm(A), L(A, E))`` (or ``L(A, E)`` alone), differentiable in both."""
+    check_square(A, "expm_frechet")
+    A, E = as_inexact(A), as_inexact(E)
+    if tuple(shape_of(A)) != tuple(shape_of(E)):
+        raise ValueError("expm_frechet: A and E must have the same shape")
+    lfrechet = _frechet(A, E)
+    return (_expm(A), lfrechet) if compute_expm else lfrechet
+
+
+def inv(a, overwrite_a=False, check_finite=True, **kwargs):
+    """The inverse of a (stack of) square matrices."""
+    return _solve.inv(a)
+
+
+def det(a, overwrite_a=False, check_finite=True):
+    """The determinant of a (stack of) square matrices."""
+    return _solve.det(a)
+
+
+def _symmetric_from_triangle(a, lower: bool):
+    """Complex *symmetric* (not Hermitian) matrix read from one triangle."""
+    n = shape_of(a)[-1]
+    strict = a * tri_mask(n, lower, True, dtype_of(a))
+    return strict + mT(strict) + a * np.eye(n, dtype=np.finfo(dtype_of(a)).dtype)
+
+
+_ASSUME = {None: "gen", "gen": "gen", "general": "gen", "sym": "sym", "symmetric": "sym",
+           "her": "her", "hermitian": "her", "pos": "her", "positive definite": "her",
+           "diagonal": "diagonal", "lower triangular": "lower", "upper triangular": "upper"}
+
+
+def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=True, assume_a=None,
+          transposed=False):
+    """``scipy.linalg.solve`` for assume_a in gen/sym/her/pos/diagonal/lower
+    triangular/upper triangular (sym/her/pos read one triangle, as SciPy)."""
+    kind = _ASSUME.get(assume_a)
+    if kind is None:
+        raise _unsupported(f"solve: assume_a={assume_a!r} is not supported; use 'gen', 'sym', 'her', "
+                           "'pos', 'diagonal' or a triangular structure")
+    check_square(a, "solve")
+    a, b = as_inexact(a), as_inexact(b)
+    if kind in ("lower", "upper"):
+        return _solve.triangular_solve(a, b, lower=kind == "lower", trans=1 if transposed else 0)
+    if kind == "diagonal":
+        d = diag_part(a)
+        return b / (d if ndim_of(b) == 1 else d[..., :, None])
+    if kind == "her":
+        a = herm_from_triangle(a, lower=bool(lower))
+    elif kind == "sym":
+        a = _symmetric_from_triangle(a, bool(lower)) if dtype_of(a).kind == "c" else herm_from_triangle(a, bool(lower))
+    if transposed:
+        a = mT(a)
+    return _solve.solve(a, b)
+
+
+def _check_standard_eigh(b, kwargs):
+    if b is not None:
+        raise _unsupported("eigh: the generalized problem (b given) is not supported on traced values")
+    bad = [k for k in ("subset_by_index", "subset_by_value", "eigvals") if kwargs.get(k) is not None]
+    if bad or kwargs.get("type", 1) != 1:
+        raise _unsupported(f"eigh: {(bad or ['type'])[0]} is not supported on traced values")
+
+
+def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False,
+         check_finite=True, driver=None, **kwargs):
+    """Eigenvalues (and eigenvectors) of a Hermitian matrix read from one triangle."""
+    _check_standard_eigh(b, kwargs)
+    uplo = "L" if lower else "U"
+    if eigvals_only:
+        return _spectral.eigvalsh(a, UPLO=uplo)
+    w, v = _spectral.eigh(a, UPLO=uplo)
+    return w, v
+
+
+def eigvalsh(a, b=None, *, lower=True, overwrite_a=False, overwrite_b=False, check_finite=True,
+             driver=None, **kwargs):
+    """Eigenvalues of a Hermitian matrix (exact derivatives with repeats)."""
+    _check_standard_eigh(b, kwargs)
+    return _spectral.eigvalsh(a, UPLO="L" if lower else "U")
+
+
+def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=True,
+        lapack_driver="gesdd"):
+    """``(U, s, Vh)`` or ``s``; see ``np.linalg.svd`` for the derivative conventions."""
+    out = _spectral.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+    return tuple(out) if compute_uv else out
+
+
+def svdvals(a, overwrite_a=False, check_finite=True):
+    """Singular values (exact derivatives with repeats)."""
+    return _spectral.svd(a, compute_uv=False)
+
+
+def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_finite=True):
+    """``scipy.linalg.qr`` for modes 'economic', 'r', and 'full' when the
+    matrix is not tall (where it equals 'economic'); no pivoting."""
+    if pivoting:
+        raise _unsupported("qr: pivoting=True is not supported on traced values")
+    m, n = shape_of(a)[-2:]
+    if mode == "economic" or (mode == "full" and m <= n):
+        return tuple(_spectral.qr(a, mode="reduced"))
+    if mode == "r":
+        r = _spectral.qr(a, mode="r")
+        if m > n:  # SciPy's full-size R: zero rows below
+            r = concatenate_arrays([r, np.zeros(tuple(shape_of(r)[:-2]) + (m - n, n), dtype_of(r))],
+                                   ndim_of(r) - 2)
+        return (r,)
+    raise _unsupported(f"qr: mode={mode!r} is not supported for this shape on traced values; use "
+                       "mode='economic'")
+
+
+def norm(a, ord=None, axis=None, keepdims=False, check_finite=True):
+    """Vector and matrix norms (``np.linalg.norm``); gradient 0 at 0."""
+    return _norms.norm(a, ord=ord, axis=axis, keepdims=keepdims)
+
+
+def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
+    """The pseudo-inverse with SciPy's cutoff ``atol + rtol * max(s)``
+    (``atol`` must be 0/None on traced values)."""
+    if atol not in (None, 0, 0.0):
+        raise _unsupported("pinv: atol is not supported on traced values; use rtol")
+    m, n = shape_of(a)[-2:]
+    if rtol is None:
+        rtol = max(m, n) * np.finfo(np.finfo(dtype_of(as_inexact(a))).dtype).eps
+    out = _norms.pinv(a, rcond=rtol)
+    if return_rank:
+        return out, _norms.matrix_rank(a, rtol=rtol)
+    return out
+
+
+def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=True, lapack_driver=None):
+    """``(x, residues, rank, s)`` as ``np.linalg.lstsq``; ``cond`` is the
+    relative cutoff for small singular values."""
+    return _norms.lstsq(a, b, rcond=cond)
+
+
+#: The SciPy functions (keyed by their code objects) that cannot see traced
+#: values, with the twin to call instead -- for error messages that name the
+#: replacement (the same scheme as ``npfunc.scipy.special.TWINS``).
+TWINS: dict = {}
+for _name in __all__:
+    _target = getattr(_sl, _name, None)
+    _target = getattr(_target, "__wrapped__", _target)
+    _code = getattr(_target, "__code__", None)
+    if _code is not None:
+        TWINS[_code] = f"npfunc.scipy.linalg.{_name}"
+if getattr(_dispatch, "TWINS", None) is not None:
+    _dispatch.TWINS.update(TWINS)
+del _name, _target, _code
