@@ -248,16 +248,26 @@ def reduction(name: str, impl: Callable, *, jvp: Callable, vjp: Callable, sample
     return prim
 
 
+def keep_reduced_dims(g, axes, keepdims, shape):
+    """A reduced value with its reduced axes kept (size 1), so that it
+    broadcasts against the unreduced array of ``shape``."""
+    if keepdims:
+        return g
+    if axes == tuple(range(len(axes))):  # leading axes: broadcasting adds them back
+        return g
+    from .shape import reshape
+
+    kept = list(shape)
+    for a in axes:
+        kept[a] = 1
+    return reshape(g, tuple(kept))
+
+
 def expand_reduced(g, axes, keepdims, shape):
     """Broadcast a reduced value back over the reduced axes of ``shape``."""
-    from .shape import broadcast_to, reshape
+    from .shape import broadcast_to
 
-    if not keepdims:
-        kept = list(shape)
-        for a in axes:
-            kept[a] = 1
-        g = reshape(g, tuple(kept))
-    return broadcast_to(g, tuple(shape))
+    return broadcast_to(keep_reduced_dims(g, axes, keepdims, shape), tuple(shape))
 
 
 def is_traced(x) -> bool:

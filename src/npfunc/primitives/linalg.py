@@ -21,7 +21,7 @@ from ..core.zeros import zero
 from ..interpreters.batching import move_to_front
 from .families import conj, fit_cotangent, sum_to_shape
 from .sampling import FLOATS, array
-from .shape import broadcast_to, reshape, swapaxes
+from .shape import broadcast_to, reshape, swapaxes, transpose
 
 # ---- matmul -------------------------------------------------------------------------
 
@@ -49,6 +49,8 @@ def _matmul_jvp(primals, tangents, out):
 def _matmul_vjp(g, primals, out, needs):
     a, b = primals
     sa, sb = shape_of(a), shape_of(b)
+    if len(sa) <= 2 and len(sb) <= 2 and (len(sa) == 2 or len(sb) == 2):
+        return _matmul_vjp_small(g, a, b, sa, sb, needs)
     a2 = sa if len(sa) > 1 else (1,) + tuple(sa)
     b2 = sb if len(sb) > 1 else tuple(sb) + (1,)
     sg = shape_of(g)
@@ -63,6 +65,24 @@ def _matmul_vjp(g, primals, out, needs):
         aa = reshape(a, a2) if len(sa) == 1 else a
         gb2 = swapaxes(conj(aa), -1, -2) @ g2
         gb = fit_cotangent(reshape(sum_to_shape(gb2, b2), sb), b)
+    return ga, gb
+
+
+def _matmul_vjp_small(g, a, b, sa, sb, needs):
+    """matrix @ matrix, matrix @ vector and vector @ matrix: no reshaping of g."""
+    ga = gb = zero
+    if needs[0]:
+        if len(sb) == 2:
+            ga = _matmul.bind(g, transpose(conj(b))) if len(sa) == 2 else _matmul.bind(conj(b), g)
+        else:  # (n, k) @ (k,): the outer product g bᴴ
+            ga = reshape(g, (sa[0], 1)) * conj(b)
+        ga = fit_cotangent(ga, a)
+    if needs[1]:
+        if len(sa) == 2:
+            gb = _matmul.bind(transpose(conj(a)), g)
+        else:  # (k,) @ (k, m): the outer product conj(a) g
+            gb = reshape(conj(a), (sa[0], 1)) * g
+        gb = fit_cotangent(gb, b)
     return ga, gb
 
 

@@ -17,7 +17,7 @@ from ..core.errors import UnsupportedOperationError
 from ..core.primitive import Sample
 from ..core.values import dtype_of, ndim_of, shape_of
 from .elementwise import astype, equal, maximum, minimum, multiply, ones_like, where
-from .families import conj, expand_reduced, normalize_axes, reduction
+from .families import conj, expand_reduced, keep_reduced_dims, normalize_axes, reduction
 from .shape import broadcast_to, reshape, transpose
 from .sampling import FLOATS, array
 
@@ -205,7 +205,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where
 def _tie_weights(x, out, axes, keepdims):
     """Where each entry equals the extremum, divided by the number of ties."""
     dt = dtype_of(x)
-    hits = astype(equal(x, expand_reduced(out, axes, keepdims, shape_of(x))), dt)
+    hits = astype(equal(x, keep_reduced_dims(out, axes, keepdims, shape_of(x))), dt)
     count = reduce_sum(hits, axes=axes, keepdims=True)
     return hits / count
 
@@ -217,7 +217,7 @@ def _extremum_jvp(primals, tangents, out, *, axes, keepdims):
 
 def _extremum_vjp(g, primals, out, needs, *, axes, keepdims):
     (x,) = primals
-    return (multiply(expand_reduced(g, axes, keepdims, shape_of(x)), _tie_weights(x, out, axes, keepdims)),)
+    return (multiply(keep_reduced_dims(g, axes, keepdims, shape_of(x)), _tie_weights(x, out, axes, keepdims)),)
 
 
 _max = reduction("reduce_max", lambda x, *, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),

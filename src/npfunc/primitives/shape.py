@@ -54,6 +54,8 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     """``np.reshape`` (C or F order) for traced and plain values."""
     shape = newshape if shape is None else shape
     current = shape_of(a)
+    if type(shape) is tuple and order == "C" and shape == current:
+        return a
     shape = _resolve_shape(shape, math.prod(current), "reshape")
     if order == "F":
         return transpose(reshape(transpose(a), shape[::-1]))
