@@ -1,4 +1,4 @@
 """The primitive definitions.  Importing this package fills the registry
 and the NumPy dispatch tables."""
-from . import (decompositions, elementwise, fft, indexing, linalg, metadata,  # noqa: F401
-               reductions, shape, sorting, special)
+from . import (convolution, decompositions, elementwise, fft, indexing, linalg, metadata,  # noqa: F401
+               reductions, shape, sorting, special, special_incomplete)
