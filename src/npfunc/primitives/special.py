@@ -20,7 +20,6 @@ x = 0.  ``polygamma`` is not differentiable in its integer order ``n``.
 """
 from __future__ import annotations
 
-import importlib.abc
 import math
 import sys
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from ..core import dispatch as _dispatch
 from ..core.dispatch import implements
+from ..core.imports import when_imported
 from ..core.errors import UnsupportedOperationError
 from ..core.primitive import Sample
 from ..core.values import dtype_of
@@ -98,38 +98,6 @@ def register_scipy_special(sc=None) -> None:
     core_twins = getattr(_dispatch, "TWINS", None)  # where core looks replacements up, if it does
     if core_twins is not None:
         core_twins.update(TWINS)
-
-
-class _RegisterOnImport(importlib.abc.MetaPathFinder):
-    """Registers the ufuncs right after ``scipy.special`` finishes importing.
-
-    It finds no module itself: it asks the other finders for the spec and
-    wraps the loader's ``exec_module``."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != "scipy.special" or "module" in _SCIPY:
-            return None
-        for finder in list(sys.meta_path):
-            find = getattr(finder, "find_spec", None)
-            if finder is self or find is None:
-                continue
-            spec = find(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        exec_module = getattr(spec.loader, "exec_module", None)
-        if exec_module is None:
-            return spec
-
-        def exec_and_register(module):
-            exec_module(module)
-            if self in sys.meta_path:
-                sys.meta_path.remove(self)
-            register_scipy_special(module)
-
-        spec.loader.exec_module = exec_and_register
-        return spec
 
 
 def _scipy_unary(name, *, deriv=None, jvp=None, vjp=None, samples=None, notes=""):
@@ -384,7 +352,4 @@ from .special_logsumexp import log_softmax, logsumexp, softmax  # noqa: E402,F40
 
 # ---- dispatch: now, or as soon as scipy.special is imported ---------------------------
 
-if "scipy.special" in sys.modules and hasattr(sys.modules["scipy.special"], "expit"):
-    register_scipy_special(sys.modules["scipy.special"])
-elif not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
-    sys.meta_path.insert(0, _RegisterOnImport())
+when_imported("scipy.special", register_scipy_special)

@@ -7,10 +7,8 @@ table is filled when it is (now, or when the user imports it later).
 """
 from __future__ import annotations
 
-import importlib.abc
-import sys
-
 from ...core import dispatch as _dispatch
+from ...core.imports import when_imported
 
 _CONTINUOUS = ("pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf")
 _DISCRETE = ("pmf", "logpmf", "cdf", "logcdf", "sf", "logsf")
@@ -42,37 +40,6 @@ def register(st) -> None:
     _dispatch.TWINS.update(table)
 
 
-class _RegisterOnImport(importlib.abc.MetaPathFinder):
-    """Fills the table right after ``scipy.stats`` finishes importing (finds no module itself)."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != "scipy.stats" or _DONE:
-            return None
-        for finder in list(sys.meta_path):
-            find = getattr(finder, "find_spec", None)
-            if finder is self or find is None:
-                continue
-            spec = find(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        exec_module = getattr(spec.loader, "exec_module", None)
-        if exec_module is None:
-            return spec
-
-        def exec_and_register(module):
-            exec_module(module)
-            if self in sys.meta_path:
-                sys.meta_path.remove(self)
-            register(module)
-
-        spec.loader.exec_module = exec_and_register
-        return spec
-
-
 def install() -> None:
-    if "scipy.stats" in sys.modules and hasattr(sys.modules["scipy.stats"], "rv_continuous"):
-        register(sys.modules["scipy.stats"])
-    elif not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterOnImport())
+    """Fill the table now, or as soon as ``scipy.stats`` is imported."""
+    when_imported("scipy.stats", register)
