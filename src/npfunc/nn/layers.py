@@ -1,14 +1,14 @@
-"""Layers: convolution, pooling, normalisation, dropout, embedding,
-activations, containers and loss modules (thin wrappers of ``functional``)."""
+"""Layers: linear products, convolution, pooling, normalisation, dropout,
+embedding and shape modules (thin wrappers of ``functional``).  Activations,
+containers and losses live in ``activation.py``, ``container.py`` and ``loss.py``."""
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
-from typing import Iterable
 
 import numpy as np
 
 from ..core.context import current_stack
+from ..core.tracer import Tracer
 from ..interpreters.batching import BatchInterpreter
 from . import functional as F
 from .linear import uniform_init
@@ -38,171 +38,317 @@ class Bilinear(Module):
         return f"in1_features={self.in1_features}, in2_features={self.in2_features}, out_features={self.out_features}"
 
 
+def _ntuple(v, n: int):
+    """An int repeated n times; a sequence as a tuple; a string (a padding mode) unchanged."""
+    return (v,) * n if isinstance(v, (int, np.integer)) else tuple(v) if not isinstance(v, str) else v
+
+
+def _rank_error(x, ranks: str, example: str) -> ModuleError:
+    return ModuleError(f"expected {ranks}, got shape {tuple(np.shape(x))}. {example}")
+
+
 class _ConvNd(Module):
     n: int = 2
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, *, rng=None) -> None:
+                 groups: int = 1, bias: bool = True, *, rng=None, dtype=np.float64) -> None:
         super().__init__()
-        if in_channels % groups or out_channels % groups:
-            raise ModuleError(f"{type(self).__name__}: channels ({in_channels}, {out_channels}) must be "
-                              f"divisible by groups={groups}")
+        name = type(self).__name__
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ModuleError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must "
+                              f"be divisible by groups={groups}")
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise ModuleError(f"{name}: padding must be 'same', 'valid', an int or a tuple, got {padding!r}")
+        if padding == "same" and any(s != 1 for s in _ntuple(stride, self.n)):
+            raise ModuleError(f"{name}: padding='same' needs stride 1, got stride={stride}")
         gen = make_rng(rng)
-        kernel = (kernel_size,) * self.n if isinstance(kernel_size, int) else tuple(kernel_size)
+        kernel = _ntuple(kernel_size, self.n)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel
-        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.stride, self.dilation = _ntuple(stride, self.n), _ntuple(dilation, self.n)
+        self.padding, self.groups = _ntuple(padding, self.n), groups
         fan_in = in_channels // groups * math.prod(kernel)
-        self.weight = Parameter(uniform_init(gen, (out_channels, in_channels // groups) + kernel, fan_in))
+        self.weight = Parameter(uniform_init(gen, (out_channels, in_channels // groups) + kernel, fan_in, dtype))
         if bias:
-            self.bias = Parameter(uniform_init(gen, (out_channels,), fan_in))
+            self.bias = Parameter(uniform_init(gen, (out_channels,), fan_in, dtype))
         else:
             self.register_parameter("bias", None)
 
     def forward(self, x):
-        conv = F.conv1d if self.n == 1 else F.conv2d
+        n = self.n
+        spatial = "L" if n == 1 else "H, W"
+        if np.ndim(x) not in (n + 1, n + 2):
+            raise _rank_error(x, f"a {n + 2}-d input (N, C, {spatial}) or a {n + 1}-d input (C, {spatial})",
+                              "Add the channel axis with x[:, None] (or x[None] for one sample).")
+        if np.shape(x)[-n - 1] != self.in_channels:
+            hint = ("Check the previous layer's out_channels, or the axis order (channels first, as "
+                    f"(N, C, {spatial})).")
+            if self.in_channels == 1 and np.ndim(x) == n + 1:
+                hint = "For a batch of single-channel inputs, add the channel axis: x[:, None]. " + hint
+            raise ModuleError(f"expected {self.in_channels} input channel{'s' * (self.in_channels != 1)} "
+                              f"on axis {np.ndim(x) - n - 1}, got shape {tuple(np.shape(x))}. {hint}")
+        conv = F.conv1d if n == 1 else F.conv2d
         return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding not in ((0,) * self.n, "valid"):
+            s += f", padding={self.padding if isinstance(self.padding, str) else self.padding!r}"
+        if self.dilation != (1,) * self.n:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
 
 
 class Conv1d(_ConvNd):
+    """1-d convolution over (N, C, L) or (C, L) input (torch's cross-correlation)."""
+
     n = 1
 
 
 class Conv2d(_ConvNd):
+    """2-d convolution over (N, C, H, W) or (C, H, W) input (torch's cross-correlation).
+
+    ``padding`` may be an int, a pair, ``'valid'`` or ``'same'``; ``rng`` (a seed
+    or ``np.random.Generator``) makes the initialisation deterministic.
+    """
+
     n = 2
 
 
 # ---- pooling -----------------------------------------------------------------------------
 
-class MaxPool2d(Module):
+class _PoolNd(Module):
+    n = 2
+    fn = staticmethod(F.max_pool2d)
+
     def __init__(self, kernel_size, stride=None, padding=0) -> None:
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
+
+    def _check(self, x):
+        n = self.n
+        spatial = "L" if n == 1 else "H, W"
+        if np.ndim(x) not in (n + 1, n + 2):
+            raise _rank_error(x, f"a {n + 2}-d input (N, C, {spatial}) or a {n + 1}-d input (C, {spatial})",
+                              "Add the channel axis with x[:, None] (or x[None] for one sample).")
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        self._check(x)
+        return type(self).fn(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AvgPool2d(MaxPool2d):
+class MaxPool1d(_PoolNd):
+    n, fn = 1, staticmethod(F.max_pool1d)
+
+
+class MaxPool2d(_PoolNd):
+    n, fn = 2, staticmethod(F.max_pool2d)
+
+
+class _AvgPoolNd(_PoolNd):
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> None:
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = count_include_pad
+
     def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        self._check(x)
+        return type(self).fn(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
 
 
-class AdaptiveAvgPool2d(Module):
+class AvgPool1d(_AvgPoolNd):
+    n, fn = 1, staticmethod(F.avg_pool1d)
+
+
+class AvgPool2d(_AvgPoolNd):
+    n, fn = 2, staticmethod(F.avg_pool2d)
+
+
+class _AdaptivePool(_PoolNd):
     def __init__(self, output_size) -> None:
-        super().__init__()
+        Module.__init__(self)
         self.output_size = output_size
 
     def forward(self, x):
-        return F.adaptive_avg_pool2d(x, self.output_size)
+        self._check(x)
+        return type(self).fn(x, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 
+class AdaptiveAvgPool1d(_AdaptivePool):
+    n, fn = 1, staticmethod(F.adaptive_avg_pool1d)
+
+
+class AdaptiveAvgPool2d(_AdaptivePool):
+    n, fn = 2, staticmethod(F.adaptive_avg_pool2d)
+
+
+class AdaptiveMaxPool2d(_AdaptivePool):
+    n, fn = 2, staticmethod(F.adaptive_max_pool2d)
+
+
 # ---- normalisation --------------------------------------------------------------------------
 
-class _BatchNorm(Module):
-    expected_ndims: tuple[int, ...] = (2, 3)
+def _under_vmap() -> bool:
+    return any(isinstance(i, BatchInterpreter) for i in current_stack())
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
-                 track_running_stats: bool = True) -> None:
+
+class _BatchNorm(Module):
+    expected: str = ""
+    ndims: tuple[int, ...] = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, *, dtype=np.float64) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
-            self.weight = Parameter(np.ones(num_features))
-            self.bias = Parameter(np.zeros(num_features))
+            self.weight = Parameter(np.ones(num_features, dtype=dtype))
+            self.bias = Parameter(np.zeros(num_features, dtype=dtype))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(num_features))
-            self.register_buffer("running_var", np.ones(num_features))
+            self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean[...] = 0.0
+            self.running_var[...] = 1.0
+            self.num_batches_tracked[...] = 0
 
     def forward(self, x):
-        if np.ndim(x) not in self.expected_ndims:
-            raise ModuleError(
-                f"{type(self).__name__}({self.num_features}): expected a {' or '.join(map(str, self.expected_ndims))}"
-                f"-d input (N, C, ...), got shape {np.shape(x)}")
-        updating = self.training and self.running_mean is not None
-        if updating and any(isinstance(i, BatchInterpreter) for i in current_stack()):
-            raise ModuleError(
-                f"{type(self).__name__}({self.num_features}) is in training mode and updates its running "
-                "statistics, which cannot be done per batch element under vmap. Call "
-                "npfunc.replace_all_batch_norm_modules_(model) to stop tracking them, or model.eval() "
-                "to use the stored statistics.")
-        use_batch_stats = self.training or self.running_mean is None
-        y, mean, var = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                                    training=use_batch_stats, momentum=self.momentum, eps=self.eps)
-        if updating:
-            self.running_mean, self.running_var = mean, var
+        if np.ndim(x) not in self.ndims:
+            hint = ("Under vmap each element has no batch axis, so batch statistics cannot be computed "
+                    "per element: call model.eval() to use the running statistics, use GroupNorm / "
+                    "LayerNorm, or map over whole minibatches." if _under_vmap() else
+                    "Batch norm needs the batch axis N first.")
+            raise _rank_error(x, self.expected, hint)
+        if np.shape(x)[1] != self.num_features:
+            raise ModuleError(f"expected {self.num_features} channels on axis 1, got shape "
+                              f"{tuple(np.shape(x))}. Check the previous layer's output channels.")
+        # torch: batch statistics in training mode, or when there are no running statistics.
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        # (Under vmap, F.batch_norm refuses to update running statistics from batched values; it
+        # checks before writing anything, and the counter below only moves after it succeeded.)
+        updating = self.training and self.track_running_stats and self.running_mean is not None
+        factor = 0.0 if self.momentum is None else self.momentum
+        counter = self.num_batches_tracked if updating else None
+        if counter is not None and self.momentum is None:
+            if isinstance(counter, Tracer):  # stacked buffers under vmap
+                raise ModuleError("training mode with running statistics, inside vmap. " + F._VMAP_BN_HINT)
+            factor = 1.0 / (float(counter) + 1.0)  # cumulative moving average
+        y = F.batch_norm(x, self.running_mean if (updating or not self.training) else None,
+                         self.running_var if (updating or not self.training) else None,
+                         self.weight, self.bias, training=use_batch_stats, momentum=factor, eps=self.eps)
+        if counter is not None:
+            if isinstance(counter, np.ndarray) and counter.flags.writeable:
+                counter[...] += 1
+            else:
+                self.num_batches_tracked = np.asarray(counter) + 1
         return y
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
-    expected_ndims = (2, 3)
+    """Batch norm over (N, C) or (N, C, L) input, torch's semantics: batch
+    statistics in training mode (running statistics updated in place with
+    ``momentum`` and the unbiased variance; ``momentum=None`` is a cumulative
+    average), running statistics in eval mode."""
+
+    expected, ndims = "a 2-d input (N, C) or a 3-d input (N, C, L)", (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
-    expected_ndims = (4,)
+    """Batch norm over (N, C, H, W) input (see ``BatchNorm1d``)."""
+
+    expected, ndims = "a 4-d input (N, C, H, W)", (4,)
 
 
 class LayerNorm(Module):
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True) -> None:
+    """Normalise over the trailing ``normalized_shape`` axes, with an optional elementwise affine map."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 *, dtype=np.float64) -> None:
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-        self.normalized_shape, self.eps = shape, eps
-        if elementwise_affine:
-            self.weight = Parameter(np.ones(shape))
-            self.bias = Parameter(np.zeros(shape))
-        else:
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        self.weight = Parameter(np.ones(shape, dtype=dtype)) if elementwise_affine else None
+        if self.weight is None:
             self.register_parameter("weight", None)
+        if elementwise_affine and bias:
+            self.bias = Parameter(np.zeros(shape, dtype=dtype))
+        else:
             self.register_parameter("bias", None)
 
     def forward(self, x):
+        k = len(self.normalized_shape)
+        if np.ndim(x) < k or tuple(np.shape(x)[np.ndim(x) - k:]) != self.normalized_shape:
+            raise ModuleError(f"expected an input whose last axes are {self.normalized_shape}, got shape "
+                              f"{tuple(np.shape(x))}. Pass normalized_shape = the trailing feature axes.")
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}"
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
 class GroupNorm(Module):
-    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True) -> None:
+    """Normalise each sample over groups of channels of (N, C, *spatial) input
+    (per-sample statistics: unlike batch norm it works under vmap)."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *,
+                 dtype=np.float64) -> None:
         super().__init__()
-        if num_channels % num_groups:
-            raise ModuleError(f"GroupNorm: {num_channels} channels are not divisible into {num_groups} groups")
-        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        if num_groups < 1 or num_channels % num_groups:
+            raise ModuleError(f"GroupNorm: num_channels={num_channels} is not divisible into "
+                              f"num_groups={num_groups} groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         if affine:
-            self.weight = Parameter(np.ones(num_channels))
-            self.bias = Parameter(np.zeros(num_channels))
+            self.weight = Parameter(np.ones(num_channels, dtype=dtype))
+            self.bias = Parameter(np.zeros(num_channels, dtype=dtype))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
 
     def forward(self, x):
+        if np.ndim(x) < 2:
+            raise _rank_error(x, "an input (N, C, *spatial)", "Add the batch axis with x[None].")
+        if np.shape(x)[1] != self.num_channels:
+            raise ModuleError(f"expected {self.num_channels} channels on axis 1, got shape {tuple(np.shape(x))}. "
+                              "GroupNorm needs the batch axis N first: add it with x[None] for one sample.")
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
 # ---- dropout, embedding, shape --------------------------------------------------------------
 
 class Dropout(Module):
-    """Dropout with draws from ``npfunc.random`` (vmap's ``randomness`` applies)."""
+    """Zero entries with probability ``p`` in training mode (scaling the rest
+    by 1/(1-p)); the identity in eval mode.
+
+    Draws come from ``npfunc.random`` with the generator made from ``rng``, so
+    a seed makes the masks reproducible and vmap's ``randomness`` applies:
+    ``'error'`` raises, ``'different'`` gives each batch element its own mask,
+    ``'same'`` shares one mask.
+    """
 
     def __init__(self, p: float = 0.5, *, rng=None) -> None:
         super().__init__()
@@ -221,168 +367,76 @@ class Dropout(Module):
 
 
 class Embedding(Module):
-    def __init__(self, num_embeddings: int, embedding_dim: int, *, rng=None) -> None:
+    """A lookup table: integer indices of any shape -> rows of ``weight`` (num_embeddings, embedding_dim).
+
+    Initialised N(0, 1) as torch; the row ``padding_idx`` starts at zero and gets no gradient.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, *, rng=None,
+                 dtype=np.float64) -> None:
         super().__init__()
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = Parameter(make_rng(rng).standard_normal((num_embeddings, embedding_dim)))
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ModuleError(f"Embedding: padding_idx={padding_idx} must be within num_embeddings "
+                                  f"({num_embeddings})")
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
+        weight = make_rng(rng).standard_normal((num_embeddings, embedding_dim)).astype(dtype)
+        if padding_idx is not None:
+            weight[padding_idx] = 0.0
+        self.weight = Parameter(weight)
 
     def forward(self, indices):
-        return F.embedding(indices, self.weight)
+        if not hasattr(indices, "dtype"):
+            indices = np.asarray(indices)
+        if indices.dtype.kind not in "iu":
+            raise ModuleError(f"expected integer indices, got dtype {indices.dtype}. Convert with "
+                              "indices.astype(np.int64).")
+        return F.embedding(indices, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        return s if self.padding_idx is None else s + f", padding_idx={self.padding_idx}"
 
 
 class Flatten(Module):
+    """Flatten axes ``start_dim`` .. ``end_dim`` into one (default: all but the batch axis)."""
+
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        shape = np.shape(x)
+        shape = tuple(np.shape(x))
         nd = len(shape)
+        if nd == 0:
+            return np.reshape(x, (1,))
         start, end = self.start_dim % nd, self.end_dim % nd
-        return np.reshape(x, shape[:start] + (-1,) + shape[end + 1:])
+        if start > end:
+            raise ModuleError(f"start_dim={self.start_dim} comes after end_dim={self.end_dim} for an input of "
+                              f"shape {shape}")
+        return np.reshape(x, shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split axis ``dim`` into ``unflattened_size``."""
+
+    def __init__(self, dim: int, unflattened_size) -> None:
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        shape = tuple(np.shape(x))
+        d = self.dim % len(shape)
+        return np.reshape(x, shape[:d] + self.unflattened_size + shape[d + 1:])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Identity(Module):
     def forward(self, x):
         return x
-
-
-# ---- activations --------------------------------------------------------------------------------
-
-def _activation(name: str, fn, **defaults):
-    def __init__(self, **kwargs):
-        Module.__init__(self)
-        unknown = set(kwargs) - set(defaults)
-        if unknown:
-            raise TypeError(f"{name}: unexpected arguments {sorted(unknown)}")
-        for key, value in {**defaults, **kwargs}.items():
-            object.__setattr__(self, key, value)
-
-    def forward(self, x):
-        return fn(x, **{k: getattr(self, k) for k in defaults})
-
-    def extra_repr(self):
-        return ", ".join(f"{k}={getattr(self, k)}" for k in defaults)
-
-    return type(name, (Module,), {"__init__": __init__, "forward": forward, "extra_repr": extra_repr,
-                                  "__doc__": f"Module form of ``functional.{fn.__name__}``."})
-
-
-ReLU = _activation("ReLU", F.relu)
-LeakyReLU = _activation("LeakyReLU", F.leaky_relu, negative_slope=0.01)
-GELU = _activation("GELU", F.gelu, approximate="none")
-SiLU = _activation("SiLU", F.silu)
-Tanh = _activation("Tanh", F.tanh)
-Sigmoid = _activation("Sigmoid", F.sigmoid)
-Softplus = _activation("Softplus", F.softplus, beta=1.0, threshold=20.0)
-Softmax = _activation("Softmax", F.softmax, axis=-1)
-LogSoftmax = _activation("LogSoftmax", F.log_softmax, axis=-1)
-
-
-# ---- containers -----------------------------------------------------------------------------------
-
-class Sequential(Module):
-    """Modules applied in order; indexable."""
-
-    def __init__(self, *modules: Module) -> None:
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
-            for name, m in modules[0].items():
-                self.add_module(name, m)
-        else:
-            for i, m in enumerate(modules):
-                self.add_module(str(i), m)
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def __getitem__(self, i):
-        values = list(self._modules.values())
-        return Sequential(*values[i]) if isinstance(i, slice) else values[i]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-
-class ModuleList(Module):
-    def __init__(self, modules: Iterable[Module] = ()) -> None:
-        super().__init__()
-        for m in modules:
-            self.append(m)
-
-    def append(self, module: Module) -> "ModuleList":
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def __getitem__(self, i):
-        return list(self._modules.values())[i]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-
-class ModuleDict(Module):
-    def __init__(self, modules: dict | None = None) -> None:
-        super().__init__()
-        for name, m in (modules or {}).items():
-            self.add_module(name, m)
-
-    def __getitem__(self, name: str) -> Module:
-        return self._modules[name]
-
-    def __setitem__(self, name: str, module: Module) -> None:
-        self.add_module(name, module)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def keys(self):
-        return self._modules.keys()
-
-    def values(self):
-        return self._modules.values()
-
-    def items(self):
-        return self._modules.items()
-
-
-# ---- losses ------------------------------------------------------------------------------------------
-
-def _loss(name: str, fn, **defaults):
-    def __init__(self, **kwargs):
-        Module.__init__(self)
-        for key, value in {**defaults, **kwargs}.items():
-            object.__setattr__(self, key, value)
-
-    def forward(self, input, target):
-        return fn(input, target, **{k: getattr(self, k) for k in defaults})
-
-    return type(name, (Module,), {"__init__": __init__, "forward": forward,
-                                  "__doc__": f"Module form of ``functional.{fn.__name__}``."})
-
-
-MSELoss = _loss("MSELoss", F.mse_loss, reduction="mean")
-L1Loss = _loss("L1Loss", F.l1_loss, reduction="mean")
-SmoothL1Loss = _loss("SmoothL1Loss", F.smooth_l1_loss, reduction="mean", beta=1.0)
-HuberLoss = _loss("HuberLoss", F.huber_loss, reduction="mean", delta=1.0)
-CrossEntropyLoss = _loss("CrossEntropyLoss", F.cross_entropy, weight=None, ignore_index=-100,
-                         reduction="mean", label_smoothing=0.0)
-NLLLoss = _loss("NLLLoss", F.nll_loss, weight=None, ignore_index=-100, reduction="mean")
-BCELoss = _loss("BCELoss", F.binary_cross_entropy, weight=None, reduction="mean")
-BCEWithLogitsLoss = _loss("BCEWithLogitsLoss", F.binary_cross_entropy_with_logits, weight=None,
-                          reduction="mean", pos_weight=None)
-KLDivLoss = _loss("KLDivLoss", F.kl_div, reduction="mean", log_target=False)

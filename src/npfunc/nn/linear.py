@@ -33,10 +33,11 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
-        if np.shape(x)[-1:] != (self.in_features,):
+        if tuple(np.shape(x)[-1:]) != (self.in_features,):
             raise ModuleError(
-                f"Linear({self.in_features}, {self.out_features}): expected input with last "
-                f"dimension {self.in_features}, got shape {tuple(np.shape(x))}")
+                f"expected an input whose last axis has in_features={self.in_features} entries, got "
+                f"shape {tuple(np.shape(x))}. Check the previous layer's output size (after a Flatten "
+                "it is channels * height * width) or flatten the input first.")
         y = x @ self.weight.T
         return y if self.bias is None else y + self.bias
 

@@ -32,7 +32,11 @@ from ..core.errors import NpfuncError
 
 
 class ModuleError(NpfuncError, ValueError):
-    """A module was used or configured wrongly (names the module path and the fix)."""
+    """A module was used or configured wrongly.
+
+    Raised inside a submodule's ``forward``, the message starts with the
+    submodule's dotted path from the module that was called and its class,
+    e.g. ``features.0 (Conv2d): expected ...``, and says how to fix it."""
 
 
 class Parameter:
@@ -108,6 +112,10 @@ class Module:
                 return d[table][name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
+    def __dir__(self):
+        extra = [k for t in (self._parameters, self._buffers, self._modules) for k in t]
+        return sorted(set(super().__dir__()) | set(extra))
+
     def __delattr__(self, name: str) -> None:
         if any(name in t for t in (self._parameters, self._buffers, self._modules)):
             self._forget(name)
@@ -120,14 +128,25 @@ class Module:
         self._parameters[name] = None if value is None else Parameter(value).data
 
     def register_buffer(self, name: str, value: Any, persistent: bool = True) -> None:
-        """Add a buffer: state that is not trained (e.g. running statistics)."""
+        """Add a buffer: state that is not trained (e.g. running statistics);
+        ``persistent=False`` leaves it out of ``state_dict``."""
         self._forget(name)
         self._buffers[name] = None if value is None else np.asarray(value)
-        if not persistent:
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: "Module | None") -> None:
-        self._forget(name)
+        """Register a submodule (replacing one of the same name keeps its position)."""
+        if not isinstance(name, str) or "." in name or not name:
+            raise ModuleError(f"{type(self).__name__}.add_module: the name must be a non-empty string "
+                              f"without '.', got {name!r}")
+        if module is not None and not isinstance(module, Module):
+            raise ModuleError(f"{type(self).__name__}.add_module('{name}'): expected a Module, got "
+                              f"{type(module).__name__}")
+        if name not in self._modules:
+            self._forget(name)
         self._modules[name] = module
 
     register_module = add_module
@@ -186,38 +205,73 @@ class Module:
             yield b
 
     # ---- state ----------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Parameters and persistent buffers by dotted name (copies)."""
+    def state_dict(self, *, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, np.ndarray]":
+        """Parameters and persistent buffers by dotted name: copies (the arrays
+        themselves with ``keep_vars=True``).  Tied arrays appear under every name."""
         out = OrderedDict()
-        for path, module in self.named_modules():
+        for path, module in self.named_modules(prefix):
             for table in (module._parameters, module._buffers):
                 for name, value in table.items():
                     if value is None or (table is module._buffers and name in module._non_persistent):
                         continue
-                    out[f"{path}.{name}" if path else name] = np.array(value, copy=True)
+                    out[f"{path}.{name}" if path else name] = value if keep_vars else np.array(value, copy=True)
         return out
 
     def load_state_dict(self, state_dict: dict, strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays into the module; with ``strict`` the keys must match exactly."""
-        own = self.state_dict()
+        """Copy arrays into the module's own arrays (in place, as torch: tied
+        parameters stay tied); with ``strict`` the keys must match exactly."""
+        own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
             raise ModuleError(
                 f"load_state_dict({type(self).__name__}): missing keys {missing}, unexpected "
                 f"keys {unexpected}. Pass the state_dict of the same architecture, or strict=False.")
+        for key in state_dict:
+            if key in own and tuple(np.shape(state_dict[key])) != tuple(np.shape(own[key])):
+                raise ModuleError(
+                    f"load_state_dict({type(self).__name__}): '{key}' has shape "
+                    f"{tuple(np.shape(state_dict[key]))} in the state dict but {tuple(np.shape(own[key]))} "
+                    "in the module")
         for key, value in state_dict.items():
             if key not in own:
                 continue
-            value = np.asarray(value)
-            if value.shape != own[key].shape:
-                raise ModuleError(
-                    f"load_state_dict: '{key}' has shape {value.shape} in the state dict but "
-                    f"{own[key].shape} in the module")
-            owner, leaf = self._locate(key)
-            table = owner._parameters if leaf in owner._parameters else owner._buffers
-            table[leaf] = np.array(value, dtype=own[key].dtype, copy=True)
+            current = own[key]
+            if isinstance(current, np.ndarray) and current.flags.writeable:
+                current[...] = np.asarray(value)
+            else:
+                owner, leaf = self._locate(key)
+                table = owner._parameters if leaf in owner._parameters else owner._buffers
+                table[leaf] = np.array(value, dtype=np.asarray(current).dtype, copy=True)
         return IncompatibleKeys(missing, unexpected)
+
+    def get_submodule(self, target: str) -> "Module":
+        """The submodule at dotted path ``target`` (``""`` is the module itself)."""
+        if not target:
+            return self
+        module, leaf = self._locate(target)
+        child = module._modules.get(leaf)
+        if child is None:
+            raise ModuleError(f"{type(self).__name__} has no submodule '{target}'")
+        return child
+
+    def to(self, dtype) -> "Module":
+        """Cast every floating parameter and buffer to ``dtype`` (in place; returns self)."""
+        dtype = np.dtype(dtype)
+        for module in self.modules():
+            for table in (module._parameters, module._buffers):
+                for name, value in table.items():
+                    if value is not None and np.asarray(value).dtype.kind in "fc":
+                        table[name] = np.asarray(value).astype(dtype)
+        return self
+
+    def float(self) -> "Module":
+        """Cast floating parameters and buffers to float32."""
+        return self.to(np.float32)
+
+    def double(self) -> "Module":
+        """Cast floating parameters and buffers to float64."""
+        return self.to(np.float64)
 
     def _locate(self, dotted: str) -> tuple["Module", str]:
         """The submodule owning ``dotted`` and the attribute name within it."""
@@ -252,7 +306,11 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        try:
+            return self.forward(*args, **kwargs)
+        except Exception as err:
+            _record_module_path(self, err)
+            raise
 
     def extra_repr(self) -> str:
         return ""
@@ -267,6 +325,70 @@ class Module:
             return f"{type(self).__name__}({extra})"
         body = "\n  ".join(([extra] if extra else []) + lines)
         return f"{type(self).__name__}(\n  {body}\n)"
+
+
+class _Where:
+    """Where in a module tree an exception was raised (kept on the exception)."""
+
+    __slots__ = ("module", "path", "origin", "base", "detached")
+
+    def __init__(self, module: Module, base) -> None:
+        self.module, self.path, self.origin = module, "", type(module).__name__
+        self.base, self.detached = base, False
+
+    @property
+    def label(self) -> str:
+        return f"{self.path} ({self.origin})" if self.path else self.origin
+
+
+def _relative_path(parent: Module, child: Module) -> str | None:
+    for name, m in parent._modules.items():
+        if m is child:
+            return name
+    for path, m in parent.named_modules():
+        if m is child:
+            return path
+    return None
+
+
+_NOTE_PREFIX = "(raised in module "
+
+
+def _record_module_path(module: Module, err: Exception) -> None:
+    """Name the module (and its dotted path from the outermost module called)
+    in an error raised inside ``forward``.
+
+    A ``ModuleError`` gets its message prefixed with ``path (Class)``; any
+    other exception raised inside a submodule gets a note with the path (so
+    its type, which callers may catch, is unchanged).  Called once per level
+    as the exception travels up through the ``Module.__call__``s.
+    """
+    where = getattr(err, "_npfunc_where", None)
+    if where is None:
+        base = err.args[0] if isinstance(err, ModuleError) and err.args else None
+        where = _Where(module, base)
+        try:
+            err._npfunc_where = where
+        except AttributeError:  # pragma: no cover - exceptions without a __dict__
+            return
+    elif where.detached or where.module is module:
+        return
+    else:
+        rel = _relative_path(module, where.module)
+        if rel is None:  # called from forward without being registered as a submodule
+            where.detached = True
+            return
+        where.path = f"{rel}.{where.path}" if where.path else rel
+        where.module = module
+    if isinstance(err, ModuleError) and isinstance(where.base, str):
+        err.args = (f"{where.label}: {where.base}",) + err.args[1:]
+    elif where.path and hasattr(err, "add_note"):
+        notes = getattr(err, "__notes__", None)
+        note = f"{_NOTE_PREFIX}{where.label})"
+        if notes and notes[-1].startswith(_NOTE_PREFIX):
+            notes[-1] = note
+        else:
+            err.add_note(note)
 
 
 def make_rng(rng: Any) -> np.random.Generator:

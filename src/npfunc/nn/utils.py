@@ -3,6 +3,7 @@ stack_module_state, replace_all_batch_norm_modules_."""
 from __future__ import annotations
 
 import contextlib
+import difflib
 from typing import Any, Sequence
 
 import numpy as np
@@ -30,55 +31,74 @@ def _merge(dicts, fn_name: str) -> dict:
     return merged
 
 
-def _tied_names(module: Module) -> dict[str, list[str]]:
-    """Dotted names sharing one array (tied weights), keyed by the first name."""
+def _slots(module: Module) -> dict:
+    """Every parameter and buffer slot in one traversal: dotted name -> (owner, leaf, table).
+
+    Tied arrays appear under each of their names."""
+    slots = {}
+    modules = list(module.named_modules())
+    for kind in ("_parameters", "_buffers"):  # parameters first, as named_parameters + named_buffers
+        for path, owner in modules:
+            table = getattr(owner, kind)
+            for leaf, value in table.items():
+                if value is not None:
+                    slots[f"{path}.{leaf}" if path else leaf] = (owner, leaf, table)
+    return slots
+
+
+def _tied_groups(slots: dict) -> list[list[str]]:
+    """Dotted names sharing one array (tied weights)."""
     groups: dict[int, list[str]] = {}
-    for table in ("_parameters", "_buffers"):
-        for path, value in module._named(table, "", True, False):
-            groups.setdefault(id(value), []).append(path)
-    return {names[0]: names for names in groups.values() if len(names) > 1}
+    for name, (_, leaf, table) in slots.items():
+        groups.setdefault(id(table[leaf]), []).append(name)
+    return [names for names in groups.values() if len(names) > 1]
+
+
+def _attribute_slot(module: Module, dotted: str):
+    """(owner, leaf) of an existing plain (non-parameter) attribute named ``dotted``, else None:
+    torch lets functional_call replace those too."""
+    *path, leaf = dotted.split(".")
+    for part in path:
+        module = module._modules.get(part) if isinstance(module, Module) else None
+        if module is None:
+            return None
+    return (module, leaf) if leaf in module.__dict__ else None
 
 
 @contextlib.contextmanager
-def _swapped(module: Module, values: dict):
-    """Temporarily put ``values`` into the module's parameter/buffer slots."""
+def _swapped(slots: dict, attributes: dict, values: dict):
+    """Temporarily put ``values`` into the module's slots (and plain attributes)."""
     saved = []
     try:
         for key, value in values.items():
-            owner, leaf = module._locate(key)
-            if leaf in owner._parameters:
-                table = owner._parameters
-            elif leaf in owner._buffers:
-                table = owner._buffers
+            if key in slots:
+                owner, leaf, table = slots[key]
             else:
-                table = None
-            if table is None:
-                saved.append((owner, leaf, None, owner.__dict__.get(leaf, _MISSING)))
-                object.__setattr__(owner, leaf, value)
-            else:
-                saved.append((owner, leaf, table, table[leaf]))
-                table[leaf] = value
+                owner, leaf = attributes[key]
+                table = owner.__dict__
+            saved.append((table, leaf, table[leaf]))
+            table[leaf] = value
         yield
     finally:
-        for owner, leaf, table, old in reversed(saved):
-            if table is not None:
-                table[leaf] = old
-            elif old is _MISSING:
-                owner.__dict__.pop(leaf, None)
-            else:
-                object.__setattr__(owner, leaf, old)
-
-
-_MISSING = object()
+        for table, leaf, old in reversed(saved):
+            table[leaf] = old
 
 
 def functional_call(module: Module, parameter_and_buffer_dicts, args: Any = (), kwargs: dict | None = None,
                     *, tie_weights: bool = True, strict: bool = False):
     """Call ``module`` with its parameters and buffers replaced by the given ones.
 
-    The module itself is unchanged afterwards, even if ``forward`` raises, so
-    the call is a pure function of the dicts -- which is what lets ``grad``,
-    ``vmap`` and friends transform it.
+    ``parameter_and_buffer_dicts`` is a dict (or a tuple of dicts) from dotted
+    names to arrays -- traced values under transforms; names not given keep
+    the module's own arrays.  The module's slots are restored afterwards, even
+    if ``forward`` raises, so the call is a pure function of the dicts --
+    which is what lets ``grad``, ``vmap`` and friends transform it.  (As in
+    torch, buffers a module updates in place -- batch norm's running
+    statistics in training mode -- are updated in the arrays passed in.)
+
+    Errors name the problem and the fix: keys for another module, keys that
+    match nothing (with the closest valid name), arrays of the wrong shape
+    (and stacked ones from ``stack_module_state`` used outside ``vmap``).
 
     >>> import numpy as np, npfunc
     >>> from npfunc import nn
@@ -88,10 +108,9 @@ def functional_call(module: Module, parameter_and_buffer_dicts, args: Any = (), 
     array([0.])
     """
     values = _merge(parameter_and_buffer_dicts, "functional_call")
-    expected = {name: value for table in ("_parameters", "_buffers")
-                for name, value in module._named(table, "", True, False)}
+    slots = _slots(module)
     if tie_weights:
-        for first, names in _tied_names(module).items():
+        for names in _tied_groups(slots):
             given = [n for n in names if n in values]
             if len(given) > 1 and any(values[n] is not values[given[0]] for n in given[1:]):
                 raise ModuleError(
@@ -100,21 +119,21 @@ def functional_call(module: Module, parameter_and_buffer_dicts, args: Any = (), 
             if given:
                 for n in names:
                     values.setdefault(n, values[given[0]])
-    missing = [k for k in expected if k not in values]
-    unexpected = [k for k in values if k not in expected]
-    if strict and (missing or unexpected):
-        raise ModuleError(
-            f"functional_call({type(module).__name__}, strict=True): missing keys {missing}, "
-            f"unexpected keys {unexpected}. Pass exactly the module's named_parameters() and "
-            "named_buffers().")
-    if unexpected and len(unexpected) == len(values):
-        raise ModuleError(
-            f"functional_call: none of the keys {unexpected[:5]} name a parameter or buffer of "
-            f"{type(module).__name__} (whose keys are {list(expected)[:5]}...). Is the dict "
-            "for another module?")
+    unexpected = [k for k in values if k not in slots]
+    if strict:
+        missing = [k for k in slots if k not in values]
+        if missing or unexpected:
+            raise ModuleError(
+                f"functional_call({type(module).__name__}, strict=True): missing keys {missing}, "
+                f"unexpected keys {unexpected}. Pass exactly the module's named_parameters() and "
+                "named_buffers().")
+    attributes: dict = {}
+    if unexpected:
+        _check_unexpected(module, slots, values, unexpected, attributes)
     for key, value in values.items():
-        if key in expected and expected[key] is not None and value is not None:
-            want, got = tuple(np.shape(expected[key])), tuple(shape_of(value))
+        if key in slots and value is not None:
+            owner, leaf, table = slots[key]
+            want, got = tuple(np.shape(table[leaf])), tuple(shape_of(value))
             if want != got:
                 hint = (" It looks stacked (from stack_module_state): call it under npfunc.vmap."
                         if got[1:] == want else "")
@@ -123,8 +142,34 @@ def functional_call(module: Module, parameter_and_buffer_dicts, args: Any = (), 
                     f"'{key}' has shape {want}.{hint}")
     if not isinstance(args, tuple):
         args = (args,)
-    with _swapped(module, values):
+    with _swapped(slots, attributes, values):
         return module(*args, **(kwargs or {}))
+
+
+def _check_unexpected(module: Module, slots: dict, values: dict, unexpected: list, attributes: dict) -> None:
+    """Accept keys naming plain attributes (filling ``attributes``); explain every other key."""
+    if len(unexpected) == len(values):
+        raise ModuleError(
+            f"functional_call: none of the keys {unexpected[:5]} name a parameter or buffer of "
+            f"{type(module).__name__} (whose keys are {list(slots)[:5]}...). Is the dict "
+            "for another module? Build it from this module: dict(model.named_parameters()).")
+    unknown = []
+    for key in unexpected:
+        slot = _attribute_slot(module, key)
+        if slot is None:
+            unknown.append(key)
+        else:
+            attributes[key] = slot
+    if unknown:
+        hints = []
+        for key in unknown[:3]:
+            close = difflib.get_close_matches(key, list(slots), n=1)
+            if close:
+                hints.append(f"'{key}' -> did you mean '{close[0]}'?")
+        raise ModuleError(
+            f"functional_call: {unknown[:5]} name no parameter, buffer or attribute of "
+            f"{type(module).__name__}. {' '.join(hints)} Its parameters and buffers are "
+            f"{list(slots)[:8]}{'...' if len(slots) > 8 else ''}.")
 
 
 def stack_module_state(models: Sequence[Module]) -> tuple[dict, dict]:
@@ -144,20 +189,19 @@ def stack_module_state(models: Sequence[Module]) -> tuple[dict, dict]:
     models = list(models)
     if not models:
         raise ModuleError("stack_module_state: expected a non-empty list of modules")
-    first = models[0]
     out = []
     for table in ("_parameters", "_buffers"):
-        names = [n for n, _ in first._named(table, "", True, True)]
-        for i, m in enumerate(models[1:], 1):
-            other = [n for n, _ in m._named(table, "", True, True)]
-            if other != names:
+        per_model = [dict(m._named(table, "", True, True)) for m in models]
+        names = list(per_model[0])
+        for i, (m, named) in enumerate(zip(models[1:], per_model[1:]), 1):
+            if list(named) != names:
                 raise ModuleError(
                     f"stack_module_state: model {i} ({type(m).__name__}) has "
-                    f"{'parameters' if table == '_parameters' else 'buffers'} {other}, model 0 has "
+                    f"{'parameters' if table == '_parameters' else 'buffers'} {list(named)}, model 0 has "
                     f"{names}; all models must have the same structure")
         stacked = {}
         for name in names:
-            arrays = [dict(m._named(table, "", True, True))[name] for m in models]
+            arrays = [named[name] for named in per_model]
             if any(isinstance(a, Tracer) for a in arrays):
                 from ..primitives.shape import stack
 
@@ -175,7 +219,12 @@ def stack_module_state(models: Sequence[Module]) -> tuple[dict, dict]:
 
 def replace_all_batch_norm_modules_(root: Module) -> Module:
     """Make every batch-norm module of ``root`` stop tracking running statistics
-    (in place), so that it can run under vmap.  Returns ``root``."""
+    (in place), so that it can run under vmap.  Returns ``root``.
+
+    Batch norm in training mode then normalises with each batch's own
+    statistics and updates nothing -- what vmap over an ensemble of models
+    (or over minibatches) needs.  In eval mode, too, it uses batch statistics
+    (there are no running ones any more)."""
     for module in root.modules():
         if getattr(module, "track_running_stats", None) is not None and hasattr(module, "num_features"):
             module.running_mean = None
