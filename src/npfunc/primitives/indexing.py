@@ -207,10 +207,17 @@ _gather = Primitive(
 def _scatter_impl(g, *arrays, spec, shape):
     out = np.zeros(shape, dtype=dtype_of(g))
     index = _build(spec, arrays)
-    if arrays:
-        np.add.at(out, index, g)
-    else:  # basic indexing never repeats an element
+    if not arrays:  # basic indexing never repeats an element
         out[index] = g
+    elif all(c[0] in ("a", "i") for c in spec):
+        # Only integer indices: flatten them to 1-d, where np.add.at is fast
+        # (with multi-dimensional index arrays it is an order of magnitude slower).
+        lead = np.broadcast_shapes(*[np.shape(i) for i in index])
+        flat = tuple(np.broadcast_to(i, lead).ravel() for i in index)
+        rest = shape[len(index):]
+        np.add.at(out, flat, np.reshape(np.broadcast_to(g, lead + tuple(rest)), (-1,) + tuple(rest)))
+    else:
+        np.add.at(out, index, g)
     return out
 
 

@@ -21,7 +21,7 @@ from ..core.zeros import zero
 from ..interpreters.batching import move_to_front
 from .families import conj, fit_cotangent, sum_to_shape
 from .sampling import FLOATS, array
-from .shape import broadcast_to, reshape, swapaxes, transpose
+from .shape import broadcast_to, moveaxis, reshape, swapaxes, transpose
 
 # ---- matmul -------------------------------------------------------------------------
 
@@ -86,11 +86,25 @@ def _matmul_vjp_small(g, a, b, sa, sb, needs):
     return ga, gb
 
 
+def _matmul_batch_one_gemm(a, b, da, db, size, sa, sb):
+    """A batch of matrices times one matrix is one matrix product: stack the
+    batch into the rows (left operand batched) or the columns (right operand
+    batched).  One large GEMM beats a stacked matmul of small ones."""
+    (n, k), m = sa, sb[1]
+    if da is not None:  # (B, n, k) @ (k, m): rows
+        a = move_to_front(a, da)
+        return reshape(_matmul.bind(reshape(a, (size * n, k)), b), (size, n, m)), 0
+    b = moveaxis(b, db, 1)  # (k, B, m) -> (k, B*m): columns
+    return reshape(_matmul.bind(a, reshape(b, (k, size * m))), (n, size, m)), 1
+
+
 def _matmul_batch(vals, dims):
     (a, b), (da, db) = vals, dims
     size = shape_of(a)[da] if da is not None else shape_of(b)[db]
     sa = shape_of(a)[:da] + shape_of(a)[da + 1:] if da is not None else shape_of(a)
     sb = shape_of(b)[:db] + shape_of(b)[db + 1:] if db is not None else shape_of(b)
+    if len(sa) == 2 and len(sb) == 2 and (da is None) != (db is None):
+        return _matmul_batch_one_gemm(a, b, da, db, size, sa, sb)
     out_shape = (size,) + _matmul_shape(sa, sb)
     lead = max(len(sa), 2) - 2, max(len(sb), 2) - 2
     rank = max(lead)
