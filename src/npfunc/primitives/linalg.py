@@ -86,16 +86,31 @@ def _matmul_vjp_small(g, a, b, sa, sb, needs):
     return ga, gb
 
 
+def _as_view(x, shape):
+    """``x`` reshaped without copying, or None (traced values, or a copy would be needed)."""
+    if type(x) is not np.ndarray:
+        return None
+    try:
+        return np.reshape(x, shape, copy=False)
+    except (ValueError, TypeError):  # TypeError: NumPy < 2.1 has no copy=
+        return None
+
+
 def _matmul_batch_one_gemm(a, b, da, db, size, sa, sb):
-    """A batch of matrices times one matrix is one matrix product: stack the
-    batch into the rows (left operand batched) or the columns (right operand
-    batched).  One large GEMM beats a stacked matmul of small ones."""
+    """A batch of matrices times one matrix is one matrix product when the
+    batch can be folded into the rows (left operand batched) or the columns
+    (right operand batched) without copying: one large GEMM beats a stacked
+    matmul of small ones.  Returns None when folding would copy."""
     (n, k), m = sa, sb[1]
     if da is not None:  # (B, n, k) @ (k, m): rows
-        a = move_to_front(a, da)
-        return reshape(_matmul.bind(reshape(a, (size * n, k)), b), (size, n, m)), 0
-    b = moveaxis(b, db, 1)  # (k, B, m) -> (k, B*m): columns
-    return reshape(_matmul.bind(a, reshape(b, (k, size * m))), (n, size, m)), 1
+        rows = _as_view(np.moveaxis(a, da, 0) if type(a) is np.ndarray else a, (size * n, k))
+        if rows is None:
+            return None
+        return reshape(_matmul.bind(rows, b), (size, n, m)), 0
+    cols = _as_view(np.moveaxis(b, db, 1) if type(b) is np.ndarray else b, (k, size * m))
+    if cols is None:
+        return None
+    return reshape(_matmul.bind(a, cols), (n, size, m)), 1
 
 
 def _matmul_batch(vals, dims):
@@ -104,7 +119,9 @@ def _matmul_batch(vals, dims):
     sa = shape_of(a)[:da] + shape_of(a)[da + 1:] if da is not None else shape_of(a)
     sb = shape_of(b)[:db] + shape_of(b)[db + 1:] if db is not None else shape_of(b)
     if len(sa) == 2 and len(sb) == 2 and (da is None) != (db is None):
-        return _matmul_batch_one_gemm(a, b, da, db, size, sa, sb)
+        folded = _matmul_batch_one_gemm(a, b, da, db, size, sa, sb)
+        if folded is not None:
+            return folded
     out_shape = (size,) + _matmul_shape(sa, sb)
     lead = max(len(sa), 2) - 2, max(len(sb), 2) - 2
     rank = max(lead)
