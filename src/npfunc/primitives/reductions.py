@@ -14,9 +14,10 @@ import numpy as np
 
 from ..core.dispatch import implements, implements_reduce
 from ..core.errors import UnsupportedOperationError
-from ..core.primitive import Sample
+from ..core.primitive import Primitive, Sample
 from ..core.values import dtype_of, ndim_of, shape_of
-from .elementwise import astype, equal, maximum, minimum, multiply, ones_like, where
+from .elementwise import astype, maximum, minimum, multiply, ones_like, where
+from ..interpreters.batching import broadcast_batch
 from .families import conj, expand_reduced, keep_reduced_dims, normalize_axes, reduction
 from .shape import broadcast_to, reshape, transpose
 from .sampling import FLOATS, array
@@ -202,12 +203,38 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where
 
 # ---- max / min ---------------------------------------------------------------------
 
+def _weights_impl(x, extremum, *, axes):
+    """1/(number of ties) where ``x`` equals its slice's extremum, else 0 (NaN
+    for a slice whose extremum is NaN: nothing equals it)."""
+    hits = (x == extremum).astype(x.dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return hits / np.sum(hits, axis=axes, keepdims=True)
+
+
+def _weights_batch(vals, dims, *, axes):
+    vals, d = broadcast_batch(vals, dims)
+    return _weights.bind(*vals, axes=tuple(a + (a >= d) for a in axes)), d
+
+
+def _weights_samples(rng):
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]])
+    y = array(rng, (2, 3, 4), np.float32)
+    # piecewise constant, and every sample sits on its jumps (x == extremum)
+    return [Sample(x, np.max(x, axis=1, keepdims=True), axes=(1,), kink=True),
+            Sample(x, np.min(x, keepdims=True), axes=(0, 1), kink=True),
+            Sample(y, np.max(y, axis=(0, 2), keepdims=True), axes=(0, 2), kink=True)]
+
+
+# The tie weights are piecewise constant, so one non-differentiable primitive
+# computes them (instead of five differentiable ones every rule would trace).
+_weights = Primitive("extremum_weights", _weights_impl, differentiable=False, batch=_weights_batch,
+                     samples=_weights_samples,
+                     notes="where x equals its slice's extremum, 1/(number of ties); else 0")
+
+
 def _tie_weights(x, out, axes, keepdims):
     """Where each entry equals the extremum, divided by the number of ties."""
-    dt = dtype_of(x)
-    hits = astype(equal(x, keep_reduced_dims(out, axes, keepdims, shape_of(x))), dt)
-    count = reduce_sum(hits, axes=axes, keepdims=True)
-    return hits / count
+    return _weights.bind(x, keep_reduced_dims(out, axes, keepdims, shape_of(x)), axes=axes)
 
 
 def _extremum_jvp(primals, tangents, out, *, axes, keepdims):
