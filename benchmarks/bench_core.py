@@ -437,6 +437,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
         if args.only and not any(sel in name for sel in args.only):
             continue
         rows.extend(bench(cfg, rng))
+    if not rows:
+        parser.error(f"--only {args.only} matches no benchmark; choose from {', '.join(BENCHMARKS)}")
     print(f"npfunc {npfunc.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}, "
           f"{'quick' if cfg.quick else 'full'} run, median of {cfg.repeats} repeats, float64")
     print_table(rows)
