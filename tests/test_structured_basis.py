@@ -72,3 +72,18 @@ def test_structure_survives_scaling_and_becomes_dense_in_products():
     assert isinstance(out, np.ndarray)
     np.testing.assert_allclose(out, np.stack([M @ row for row in scaled.dense()]))
     assert structured.apply(REGISTRY["exp"], [s], [0], {}) is None  # declines: densified
+
+
+@pytest.mark.parametrize("transform", [npfunc.jacrev, npfunc.jacfwd])
+@pytest.mark.parametrize("x_dtype,w_dtype", [(np.float64, np.float32), (np.float32, np.float64),
+                                              (np.float32, np.float32)])
+def test_unit_basis_keeps_dtypes(transform, x_dtype, w_dtype):
+    Wd = W.astype(w_dtype)
+    f = lambda x: Wd @ x  # noqa: E731
+    g = lambda x: x @ Wd  # noqa: E731
+    x = rng.standard_normal(6).astype(x_dtype)
+    for fn in (f, g):
+        J = transform(fn)(x)
+        expected = loop_jacobian(fn, x)
+        assert J.dtype == expected.dtype == np.result_type(x_dtype, w_dtype)
+        np.testing.assert_allclose(J, expected, rtol=1e-6)

@@ -37,7 +37,7 @@ def _basis(leaves):
 def _map_basis(fn, like, transform, out_dims=0, randomness="error"):
     """``vmap(fn)`` over the standard basis of ``like``'s space, kept
     structured (``OneHot``) so products with it cost what their result costs."""
-    basis = OneHot(np.ones(shape_of(like), dtype=dtype_of(like)))
+    basis = OneHot(np.ones(shape_of(like), dtype=dtype_of(like)), unit=True)
     leaves, spec = tree_flatten(([basis],), none_is_leaf=True)
     return _vmap_call(fn, leaves, [0], spec, {}, basis.size, out_dims, randomness, transform,
                       structured=True)

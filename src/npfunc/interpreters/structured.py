@@ -24,12 +24,16 @@ from ..core.values import dtype_of, is_python_scalar, shape_of
 
 
 class OneHot:
-    """Batch value with element k = ``scale.flat[k] * e_k``; batch axis 0."""
+    """Batch value with element k = ``scale.flat[k] * e_k``; batch axis 0.
 
-    __slots__ = ("scale",)
+    ``unit=True`` records that the scale is all ones (the plain basis), so
+    products can skip multiplying by it."""
 
-    def __init__(self, scale) -> None:
+    __slots__ = ("scale", "unit")
+
+    def __init__(self, scale, unit: bool = False) -> None:
         self.scale = scale
+        self.unit = unit
 
     @property
     def size(self) -> int:
@@ -52,7 +56,7 @@ class OneHot:
 
         n = self.size
         eye = np.eye(n, dtype=self.dtype)
-        if isinstance(self.scale, np.ndarray) and np.all(self.scale == 1):
+        if self.unit:
             return eye.reshape(self.shape)
         return reshape(eye * reshape(self.scale, (1, n)), self.shape)
 
@@ -130,13 +134,13 @@ def _reshape(vals, dims, *, shape):
 
     if len(vals) != 1:
         return None
-    return OneHot(reshape(vals[0].scale, shape)), 0  # C order keeps flat indices
+    return OneHot(reshape(vals[0].scale, shape), vals[0].unit), 0  # C order keeps flat indices
 
 
 def _astype(vals, dims, *, dtype):
     from ..primitives.elementwise import astype
 
-    return OneHot(astype(vals[0].scale, dtype)), 0
+    return OneHot(astype(vals[0].scale, dtype), vals[0].unit), 0
 
 
 def _reduce_sum(vals, dims, *, axes, keepdims):
@@ -150,6 +154,11 @@ def _reduce_sum(vals, dims, *, axes, keepdims):
     return reshape(a.scale, (a.size,) + kept), 0
 
 
+def _unit_for(basis: OneHot, other) -> bool:
+    """True when multiplying ``other`` by the basis' scale changes nothing, dtype included."""
+    return basis.unit and np.result_type(basis.dtype, dtype_of(other)) == dtype_of(other)
+
+
 def _matmul(vals, dims):
     """A @ e_k picks column k of A; e_k @ A picks row k.  Only 2-D A, and
     one-hot vectors or single-column / single-row matrices."""
@@ -161,7 +170,9 @@ def _matmul(vals, dims):
         s = b.scale
         sshape = tuple(shape_of(s))
         if len(sshape) == 1 or (len(sshape) == 2 and sshape[1] == 1):
-            cols = transpose(multiply(a, reshape(s, (1, -1) if len(sshape) == 1 else (1, sshape[0]))))
+            scaled = a if _unit_for(b, a) else multiply(
+                a, reshape(s, (1, -1) if len(sshape) == 1 else (1, sshape[0])))
+            cols = transpose(scaled)
             p = shape_of(a)[0]
             return (cols if len(sshape) == 1 else reshape(cols, (sshape[0], p, 1))), 0
     if isinstance(a, OneHot) and db is None and len(shape_of(b)) == 2:
@@ -169,7 +180,7 @@ def _matmul(vals, dims):
         sshape = tuple(shape_of(s))
         if len(sshape) == 1 or (len(sshape) == 2 and sshape[0] == 1):
             n = sshape[-1]
-            rows = multiply(reshape(s, (n, 1)), b)
+            rows = b if _unit_for(a, b) else multiply(reshape(s, (n, 1)), b)
             return (rows if len(sshape) == 1 else reshape(rows, (n, 1, shape_of(b)[1]))), 0
     return None
 
