@@ -200,6 +200,18 @@ def _under_vmap() -> bool:
     return any(isinstance(i, BatchInterpreter) for i in current_stack())
 
 
+def _register_affine(module: Module, shape, weight: bool, bias: bool, dtype) -> None:
+    """A normalisation layer's scale (ones) and shift (zeros), or absent (None) ones."""
+    if weight:
+        module.weight = Parameter(np.ones(shape, dtype=dtype))
+    else:
+        module.register_parameter("weight", None)
+    if bias:
+        module.bias = Parameter(np.zeros(shape, dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
+
+
 class _BatchNorm(Module):
     expected: str = ""
     ndims: tuple[int, ...] = ()
@@ -209,12 +221,7 @@ class _BatchNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(np.ones(num_features, dtype=dtype))
-            self.bias = Parameter(np.zeros(num_features, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, (num_features,), affine, affine, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
             self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
@@ -289,13 +296,7 @@ class LayerNorm(Module):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
-        self.weight = Parameter(np.ones(shape, dtype=dtype)) if elementwise_affine else None
-        if self.weight is None:
-            self.register_parameter("weight", None)
-        if elementwise_affine and bias:
-            self.bias = Parameter(np.zeros(shape, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        _register_affine(self, shape, elementwise_affine, elementwise_affine and bias, dtype)
 
     def forward(self, x):
         k = len(self.normalized_shape)
@@ -319,12 +320,7 @@ class GroupNorm(Module):
             raise ModuleError(f"GroupNorm: num_channels={num_channels} is not divisible into "
                               f"num_groups={num_groups} groups")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        if affine:
-            self.weight = Parameter(np.ones(num_channels, dtype=dtype))
-            self.bias = Parameter(np.zeros(num_channels, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, (num_channels,), affine, affine, dtype)
 
     def forward(self, x):
         if np.ndim(x) < 2:
