@@ -29,27 +29,19 @@ class OneHot:
     ``unit=True`` records that the scale is all ones (the plain basis), so
     products can skip multiplying by it."""
 
-    __slots__ = ("scale", "unit")
+    __slots__ = ("scale", "unit", "size", "shape", "dtype")
 
     def __init__(self, scale, unit: bool = False) -> None:
         self.scale = scale
         self.unit = unit
-
-    @property
-    def size(self) -> int:
-        return math.prod(shape_of(self.scale))
-
-    @property
-    def shape(self) -> tuple:
-        return (self.size,) + tuple(shape_of(self.scale))
+        scale_shape = tuple(shape_of(scale))
+        self.size = math.prod(scale_shape)
+        self.shape = (self.size,) + scale_shape
+        self.dtype = dtype_of(scale)
 
     @property
     def ndim(self) -> int:
         return len(self.shape)
-
-    @property
-    def dtype(self):
-        return dtype_of(self.scale)
 
     def dense(self):
         from ..primitives.shape import reshape
