@@ -362,12 +362,7 @@ SKIP = {"stop_gradient": "a constant by definition: finite differences see the i
 # are not differentiable there (the samples should carry kink=True).
 AT_JUMPS = {(name, "ties and integers") for name in ("floor", "ceil", "rint", "trunc")}
 # Engine faults these checks found (see the report); non-strict so a fix does not fail the suite.
-KNOWN = {
-    ("gradcheck", "slogdet", "complex"):
-        "slogdet VJP fails for a complex input when the sign output has a cotangent "
-        "(_solve_identity indexes a Python complex)",
-    ("gradgradcheck", "slogdet", "complex"): "same slogdet VJP fault",
-}
+KNOWN: dict = {}
 # Documented limitations: skipped.
 LIMITS = {
     ("gradgradcheck", "gamma", "complex"):

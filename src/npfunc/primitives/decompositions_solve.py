@@ -232,6 +232,8 @@ inv.primitive = _inv  # type: ignore[attr-defined]
 
 def _solve_identity(a, scale):
     """``a^{-1} * scale[..., None, None]`` computed as one solve."""
+    if isinstance(scale, (int, float, complex, np.generic)):  # scalar arithmetic drops to Python
+        scale = np.asarray(scale)
     n = shape_of(a)[-1]
     return _solve.bind(a, diag_embed(broadcast_to(scale[..., None], tuple(shape_of(scale)) + (n,))))
 
