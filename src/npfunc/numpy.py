@@ -17,7 +17,6 @@ import numpy as _np
 from .core import dispatch as _dispatch
 from .core.errors import UnsupportedFunctionError as _Unsupported
 from .primitives.elementwise import stop_gradient  # noqa: F401
-from .primitives.indexing import getitem as _getitem  # noqa: F401
 
 
 _EXTRAS = {  # functions NumPy cannot dispatch (they take lists, or are npfunc's own)

@@ -14,7 +14,7 @@ from ..core.tracer import Tracer
 from ..core.values import dtype_of, ndim_of, shape_of
 from ..core.zeros import zero
 from .families import normalize_axes
-from .indexing import getitem, take
+from .indexing import take
 from .sampling import FLOATS, array as sample_array
 from .shape import (atleast_1d, atleast_2d, atleast_3d, broadcast_to, concatenate, concatenate_arrays,
                     ravel, reshape, stack)

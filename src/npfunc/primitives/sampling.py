@@ -6,7 +6,7 @@ broadcasting, and the parameters of the primitive (axis, keepdims, ...).
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -52,17 +52,3 @@ def binary_samples(domain=(-2.0, 2.0), domain_y=None, shapes=BINARY_SHAPES, dtyp
         return out
 
     return make
-
-
-def listed(*builders: Callable[[np.random.Generator], Iterable[Sample]]) -> Callable:
-    """Concatenate several sample builders."""
-
-    def make(rng):
-        return [s for build in builders for s in build(rng)]
-
-    return make
-
-
-def fixed(factory: Callable[[np.random.Generator], Sequence[Sample]]) -> Callable:
-    """A sample builder written out by hand (identity, for readability)."""
-    return factory

@@ -18,7 +18,7 @@ from ..core.dispatch import implements
 from ..core.errors import UnsupportedOperationError
 from ..core.primitive import Primitive, Sample
 from ..core.tracer import Tracer
-from ..core.values import dtype_of, ndim_of, shape_of
+from ..core.values import ndim_of, shape_of
 from ..interpreters.batching import materialize_front, move_to_front
 from .families import normalize_axes
 from .indexing import take, take_along_axis

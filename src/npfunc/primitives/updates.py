@@ -26,7 +26,7 @@ from ..core.primitive import Primitive, Sample
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, ndim_of, shape_of
 from ..core.zeros import zero
-from ..interpreters.batching import materialize_front, move_to_front
+from ..interpreters.batching import materialize_front
 from .elementwise import astype, where, zeros_like
 from .families import fit_cotangent
 from .indexing import _FULL, _batched_spec, _build, _gather, _parse_index, _scatter, index_shape
