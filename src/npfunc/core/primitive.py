@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from . import debug
 from .tracer import Tracer
 
 REGISTRY: dict[str, "Primitive"] = {}
@@ -97,6 +98,8 @@ class Primitive:
                 if top is None or interp.level > top.level:
                     top = interp
         if top is None:
+            if debug.FLAGS.nans:
+                return debug.apply_checked(self, args, params)
             return self.impl(*args, **params)
         if not top.alive:
             raise next(a for a in args if isinstance(a, Tracer) and a._interp is top)._escaped()
