@@ -1,8 +1,6 @@
 """Forward mode: each traced value carries a tangent alongside its primal."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..core.context import Interpreter
 from ..core.tracer import PrimalTracer
 from ..core.values import is_inexact
@@ -41,9 +39,7 @@ class JVPInterpreter(Interpreter):
         return self.wrap(out, tangent_out)
 
     def wrap(self, primal, tangent):
-        if tangent is zero:
-            return primal
-        if (primal.dtype.kind not in "fc") if type(primal) is np.ndarray else not is_inexact(primal):
+        if tangent is zero or not is_inexact(primal):
             return primal
         return JVPTracer(self, primal, tangent)
 

@@ -67,7 +67,7 @@ class ReverseInterpreter(Interpreter):
             return tuple(
                 ReverseTracer(self, o, node, k) if is_inexact(o) else o for k, o in enumerate(out)
             )
-        if out.dtype.kind not in "fc" if hasattr(out, "dtype") else not is_inexact(out):
+        if not is_inexact(out):
             return out
         return ReverseTracer(self, out, Node(prim, params, primals, out, parents))
 
