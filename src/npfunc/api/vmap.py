@@ -39,7 +39,7 @@ def _broadcast_dims(dims_tree, tree, what: str, transform: str) -> list:
     try:
         dims = optree.broadcast_prefix(dims_tree, tree, none_is_leaf=True)
     except ValueError as err:
-        reason = str(err).split(";")[0].split(":")[0].strip()
+        reason = str(err).split(";")[0].split(":")[0].split(", got")[0].strip()
         structure = optree.tree_structure(tree, none_is_leaf=True)
         shape = str(optree.tree_unflatten(structure, ["*"] * structure.num_leaves)).replace("'*'", "*")
         raise (InDimsError if what == "in_dims" else OutDimsError)(

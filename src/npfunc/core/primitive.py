@@ -73,10 +73,11 @@ class Primitive:
         differentiable: bool = True,
         multiple_results: bool = False,
         notes: str = "",
+        register: bool = True,
     ) -> None:
         if differentiable and (jvp is None or vjp is None):
             raise ValueError(f"primitive {name!r}: a differentiable primitive needs jvp and vjp rules")
-        if name in REGISTRY:
+        if register and name in REGISTRY:
             raise ValueError(f"primitive {name!r} is already registered")
         self.name = name
         self.impl = impl
@@ -87,7 +88,8 @@ class Primitive:
         self.differentiable = differentiable
         self.multiple_results = multiple_results
         self.notes = notes
-        REGISTRY[name] = self
+        if register:  # per-function primitives (custom rules) stay out of the registry
+            REGISTRY[name] = self
 
     def bind(self, *args: Any, **params: Any) -> Any:
         """Apply the primitive: the highest-level traced argument decides who runs it."""
