@@ -1,0 +1,62 @@
+"""``linearize``: the JVP of a function at a point, recorded once."""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..core.errors import TangentError
+from ..core.values import dtype_of, shape_of
+from ..core.zeros import zero
+from ..interpreters.staging import StagedTracer, StagingInterpreter, replay
+from ..primitives.elementwise import astype, zeros_like
+from ._common import check_callable, check_differentiable, tree_flatten, tree_unflatten
+from .forward import trace_jvp
+
+
+def linearize(func: Callable, *primals):
+    """``(func(*primals), jvp_fn)`` where ``jvp_fn(*tangents)`` is the JVP at
+    ``primals``, evaluated without re-running the non-linear primal work.
+
+    The tangent computation is recorded once (a staging interpreter under a
+    JVP) and replayed on each call; ``jvp_fn`` can be transformed
+    (``vmap(jvp_fn)`` gives many directions at once).
+
+    >>> import numpy as np, npfunc
+    >>> x = np.array([0.0, 1.0])
+    >>> out, jvp_fn = npfunc.linearize(np.sin, x)
+    >>> np.allclose(jvp_fn(np.ones(2)), np.cos(x))
+    True
+    """
+    check_callable(func, "linearize")
+    leaves, in_spec = tree_flatten(primals)
+    leaves = check_differentiable(leaves, "linearize", lambda k: f"primal leaf {k}")
+    with StagingInterpreter("linearize") as stage:
+        tangents = [stage.new_var(shape_of(p), dtype_of(p)) for p in leaves]
+        outs, touts, out_spec, _ = trace_jvp(func, leaves, tangents, in_spec, False, "linearize",
+                                             hidden=True)
+    in_vars = [t.var for t in tangents]
+    eqns = stage.eqns
+
+    def jvp_fn(*tangent_args):
+        t_leaves, t_spec = tree_flatten(tangent_args)
+        if t_spec != in_spec:
+            raise TangentError(
+                f"linearize's jvp_fn: the tangents must have the structure of the primals, {in_spec}, "
+                f"but got {t_spec}")
+        for k, (t, p) in enumerate(zip(t_leaves, leaves)):
+            if tuple(shape_of(t)) != tuple(shape_of(p)):
+                raise TangentError(
+                    f"linearize's jvp_fn: tangent leaf {k} has shape {tuple(shape_of(t))}, its primal "
+                    f"{tuple(shape_of(p))}")
+        env = {v: (astype(t, v.dtype) if dtype_of(t) != v.dtype else t) for v, t in zip(in_vars, t_leaves)}
+        replay(eqns, env)
+        results = []
+        for o, t in zip(outs, touts):
+            if t is zero:
+                results.append(zeros_like(o))
+            elif isinstance(t, StagedTracer):
+                results.append(env[t.var])
+            else:  # not recorded: a constant tangent (never depends on the inputs')
+                results.append(t)
+        return tree_unflatten(out_spec, results)
+
+    return tree_unflatten(out_spec, outs), jvp_fn

@@ -1,0 +1,109 @@
+"""Staging: the fourth interpreter.  Instead of computing, it records.
+
+A ``StagedTracer`` stands for a value not known yet (a variable); applying a
+primitive to one appends an equation ``(prim, inputs, params, outputs)`` to
+the interpreter's list, and the outputs are new variables.  Output shapes
+and dtypes come from running the primitive once on zeros of the inputs'
+shapes.  ``replay`` evaluates the equations on real values later, through
+``bind``, so a replay can itself be transformed.  ``linearize`` uses it to
+record the tangent half of a JVP once and re-run only that.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ..core.context import Interpreter, describe_stack
+from ..core.errors import ConcretizationError
+from ..core.tracer import Tracer
+from ..core.values import dtype_of, shape_of
+
+_next_id = itertools.count().__next__
+
+
+class Var:
+    """A staged value: its shape and dtype are known, its contents are not."""
+
+    __slots__ = ("shape", "dtype", "id")
+
+    def __init__(self, shape, dtype) -> None:
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.id = _next_id()
+
+    def __repr__(self) -> str:
+        return f"v{self.id}:{self.dtype}{list(self.shape)}"
+
+
+class Const:
+    """An equation input that is known while staging (a primal, a parameter)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+
+class StagedTracer(Tracer):
+    __slots__ = ("var",)
+
+    def __init__(self, interp: "StagingInterpreter", var: Var) -> None:
+        self._interp = interp
+        self.var = var
+
+    @property
+    def shape(self) -> tuple:
+        return self.var.shape
+
+    @property
+    def dtype(self):
+        return self.var.dtype
+
+    def _concrete(self, kind: str):
+        if not self._interp.alive:
+            raise self._escaped()
+        raise ConcretizationError(
+            f"{describe_stack()}: the {self._interp.transform} computation needs the value of a "
+            "tangent (through bool/float/np.asarray), which is not known while it is recorded. "
+            "Derivative rules must not branch on tangent values.")
+
+
+class StagingInterpreter(Interpreter):
+    __slots__ = ("eqns",)
+
+    def __init__(self, transform: str) -> None:
+        super().__init__(transform)
+        self.eqns: list = []
+
+    def new_var(self, shape, dtype) -> StagedTracer:
+        return StagedTracer(self, Var(shape, dtype))
+
+    def process(self, prim, args, params):
+        inputs = []
+        stand_ins = []
+        for arg in args:
+            if type(arg) is StagedTracer and arg._interp is self:
+                inputs.append(arg.var)
+                stand_ins.append(np.zeros(arg.var.shape, arg.var.dtype))
+            else:
+                inputs.append(Const(arg))
+                stand_ins.append(arg)
+        with np.errstate(all="ignore"):  # zeros are stand-ins: their warnings mean nothing
+            out = prim.bind(*stand_ins, **params)
+        outs = out if prim.multiple_results else (out,)
+        out_vars = [Var(shape_of(o), dtype_of(o)) for o in outs]
+        self.eqns.append((prim, inputs, params, out_vars))
+        tracers = tuple(StagedTracer(self, v) for v in out_vars)
+        return tracers if prim.multiple_results else tracers[0]
+
+
+def replay(eqns, env: dict):
+    """Evaluate recorded equations; ``env`` maps input ``Var``s to values and
+    receives every computed one."""
+    for prim, inputs, params, out_vars in eqns:
+        args = [env[i] if type(i) is Var else i.value for i in inputs]
+        out = prim.bind(*args, **params)
+        for var, value in zip(out_vars, out if prim.multiple_results else (out,)):
+            env[var] = value
+    return env
