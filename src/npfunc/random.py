@@ -34,6 +34,11 @@ def _batch_axes(call: str) -> list[BatchInterpreter]:
     """The live vmaps that need a separate draw per element (outermost first)."""
     levels = []
     for interp in current_stack():
+        if interp.transform == "jit" and not isinstance(interp, BatchInterpreter):
+            raise RandomnessError(
+                f"{describe_stack()}: {call} draws random numbers inside jit, where the draw "
+                "would be recorded once and replayed unchanged. Draw outside the jitted function "
+                "and pass the numbers in as an argument.")
         if not isinstance(interp, BatchInterpreter):
             continue
         if interp.randomness == "error":

@@ -1,12 +1,12 @@
 """Staging: the fourth interpreter.  Instead of computing, it records.
 
-A ``StagedTracer`` stands for a value not known yet (a variable); applying a
-primitive to one appends an equation ``(prim, inputs, params, outputs)`` to
-the interpreter's list, and the outputs are new variables.  Output shapes
-and dtypes come from running the primitive once on zeros of the inputs'
-shapes.  ``replay`` evaluates the equations on real values later, through
-``bind``, so a replay can itself be transformed.  ``linearize`` uses it to
-record the tangent half of a JVP once and re-run only that.
+A ``StagedTracer`` stands for a variable; applying a primitive to one
+appends an equation ``(prim, inputs, params, outputs)`` to the interpreter's
+list, and the outputs are new variables.  Output shapes and dtypes come from
+running the primitive once: on the example values the tracers carry (``jit``
+traces with the first call's arguments), or on zeros of the right shapes
+when no value is known (``linearize``'s tangents).  ``replay`` evaluates the
+equations later through ``bind``, so a replay can itself be transformed.
 """
 from __future__ import annotations
 
@@ -46,11 +46,14 @@ class Const:
 
 
 class StagedTracer(Tracer):
-    __slots__ = ("var",)
+    """A variable being recorded; ``value`` is an example value (or None)."""
 
-    def __init__(self, interp: "StagingInterpreter", var: Var) -> None:
+    __slots__ = ("var", "value")
+
+    def __init__(self, interp: "StagingInterpreter", var: Var, value=None) -> None:
         self._interp = interp
         self.var = var
+        self.value = value
 
     @property
     def shape(self) -> tuple:
@@ -63,6 +66,11 @@ class StagedTracer(Tracer):
     def _concrete(self, kind: str):
         if not self._interp.alive:
             raise self._escaped()
+        if self._interp.transform == "jit":
+            raise ConcretizationError(
+                f"{describe_stack()}: {kind}(x) of a value inside jit: the function is recorded "
+                "once and replayed, so Python control flow cannot depend on array values. Use "
+                "np.where(cond, a, b), or keep that part outside jit.")
         raise ConcretizationError(
             f"{describe_stack()}: the {self._interp.transform} computation needs the value of a "
             "tangent (through bool/float/np.asarray), which is not known while it is recorded. "
@@ -76,25 +84,33 @@ class StagingInterpreter(Interpreter):
         super().__init__(transform)
         self.eqns: list = []
 
-    def new_var(self, shape, dtype) -> StagedTracer:
-        return StagedTracer(self, Var(shape, dtype))
+    def new_var(self, shape, dtype, value=None) -> StagedTracer:
+        return StagedTracer(self, Var(shape, dtype), value)
 
     def process(self, prim, args, params):
         inputs = []
-        stand_ins = []
+        examples = []
+        known = True
         for arg in args:
             if type(arg) is StagedTracer and arg._interp is self:
                 inputs.append(arg.var)
-                stand_ins.append(np.zeros(arg.var.shape, arg.var.dtype))
+                if arg.value is None:
+                    known = False
+                    examples.append(np.zeros(arg.var.shape, arg.var.dtype))
+                else:
+                    examples.append(arg.value)
             else:
                 inputs.append(Const(arg))
-                stand_ins.append(arg)
-        with np.errstate(all="ignore"):  # zeros are stand-ins: their warnings mean nothing
-            out = prim.bind(*stand_ins, **params)
+                examples.append(arg)
+        if known:
+            out = prim.bind(*examples, **params)
+        else:
+            with np.errstate(all="ignore"):  # zeros are stand-ins: their warnings mean nothing
+                out = prim.bind(*examples, **params)
         outs = out if prim.multiple_results else (out,)
         out_vars = [Var(shape_of(o), dtype_of(o)) for o in outs]
         self.eqns.append((prim, inputs, params, out_vars))
-        tracers = tuple(StagedTracer(self, v) for v in out_vars)
+        tracers = tuple(StagedTracer(self, v, o if known else None) for v, o in zip(out_vars, outs))
         return tracers if prim.multiple_results else tracers[0]
 
 
