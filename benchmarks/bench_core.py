@@ -380,6 +380,38 @@ def bench_import(cfg: Config, rng) -> list[Row]:
 # driver
 # ---------------------------------------------------------------------------
 
+def bench_jit(cfg: Config, rng) -> list[Row]:
+    """The small-problem rows again under npfunc.jit (not an eager target: for comparison
+    with JAX jit; the trace is recorded before timing)."""
+    from npfunc import jit
+
+    rows = []
+    n = 16 if cfg.quick else 64
+    W = rng.standard_normal((n, n)) / np.sqrt(n)
+    b = rng.standard_normal(n)
+    x = rng.standard_normal(n)
+    tanh_layer = lambda x: np.tanh(W @ x + b)  # noqa: E731
+
+    def jac_by_hand():
+        y = np.tanh(W @ x + b)
+        return (1.0 - y * y)[:, None] * W
+
+    for name, transform in (("jacrev", jacrev), ("jacfwd", jacfwd)):
+        jac = jit(transform(tanh_layer))
+        rows.append(compare(f"jit({name}) tanh(Wx+b), n={n}", lambda: jac(x), jac_by_hand, "(jit)", cfg))
+    A = rng.standard_normal((n, n)) / np.sqrt(n)
+    f = lambda x: logsumexp(A @ x)  # noqa: E731
+
+    def hess_by_hand():
+        p = softmax_by_hand(A @ x)
+        u = A.T @ p
+        return (A.T * p) @ A - np.outer(u, u)
+
+    hess = jit(hessian(f))
+    rows.append(compare(f"jit(hessian) logsumexp(Ax), n={n}", lambda: hess(x), hess_by_hand, "(jit)", cfg))
+    return rows
+
+
 BENCHMARKS = {
     "per-sample": bench_per_sample_grads,
     "jacobian": bench_jacobians,
@@ -388,6 +420,7 @@ BENCHMARKS = {
     "ensemble": bench_ensemble,
     "batched-jacobian": bench_batched_jacobian,
     "hvp": bench_hvp,
+    "jit": bench_jit,
     "import": bench_import,
 }
 

@@ -114,12 +114,13 @@ class StagingInterpreter(Interpreter):
         return tracers if prim.multiple_results else tracers[0]
 
 
-def replay(eqns, env: dict):
+def replay(eqns, env: dict, plain: bool = False):
     """Evaluate recorded equations; ``env`` maps input ``Var``s to values and
-    receives every computed one."""
+    receives every computed one.  ``plain``: every input and constant is a
+    plain array, so each primitive's implementation is called directly."""
     for prim, inputs, params, out_vars in eqns:
         args = [env[i] if type(i) is Var else i.value for i in inputs]
-        out = prim.bind(*args, **params)
+        out = prim.impl(*args, **params) if plain else prim.bind(*args, **params)
         for var, value in zip(out_vars, out if prim.multiple_results else (out,)):
             env[var] = value
     return env
