@@ -94,13 +94,15 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
             return fn(*inputs)
     from .context import describe_stack
 
-    if "out" in kwargs and kwargs["out"] is not None:
-        raise UnsupportedOperationError(
-            f"{describe_stack()}: np.{ufunc.__name__}(..., out=...) writes into an existing "
-            "array, which a traced value cannot be. Assign the result instead: y = "
-            f"np.{ufunc.__name__}(...)."
-        )
-    kwargs.pop("out", None)
+    out = kwargs.pop("out", None)
+    if out is not None:
+        if method != "__call__" or len(out) != 1:
+            raise UnsupportedOperationError(
+                f"{describe_stack()}: np.{ufunc.__name__}.{method}(..., out=...) is not supported on "
+                f"traced values. Assign the result instead: y = np.{ufunc.__name__}(...).")
+        from ..primitives.inplace import into_out
+
+        return into_out(ufunc, inputs, out[0], kwargs)
     if kwargs.get("where", True) is not True:
         raise UnsupportedOperationError(
             f"{describe_stack()}: np.{ufunc.__name__}(..., where=...) leaves entries "

@@ -112,10 +112,8 @@ def setitem(x: Tracer, index, value) -> None:
     assign(x, set_at(x, index, value), "x[index] = v", "x = npfunc.numpy.set_at(x, index, v)")
 
 
-def inplace_binary(x: Tracer, ufunc, other):
-    """``x <op>= other`` for a traced ``x``: NumPy's result (shape and dtype of
-    ``x``, same-kind casting), held by the object ``x`` when it can be."""
-    new = dispatch.ufunc_call(ufunc, "__call__", (x, other), {})
+def _cast_into(x, new, ufunc):
+    """``new`` as it would be stored into ``x``: same shape, same-kind cast to its dtype."""
     if tuple(shape_of(new)) != tuple(shape_of(x)):
         raise ValueError(
             f"non-broadcastable output operand with shape {tuple(shape_of(x))} doesn't match the "
@@ -128,9 +126,26 @@ def inplace_binary(x: Tracer, ufunc, other):
                 "with casting rule 'same_kind' (in-place update of a traced value); write "
                 f"x = x.astype({dtype_of(new)}) first, or use the out-of-place operator")
         new = astype(new, dtype)
+    return new
+
+
+def inplace_binary(x: Tracer, ufunc, other):
+    """``x <op>= other`` for a traced ``x``: NumPy's result (shape and dtype of
+    ``x``, same-kind casting), held by the object ``x`` when it can be."""
+    new = _cast_into(x, dispatch.ufunc_call(ufunc, "__call__", (x, other), {}), ufunc)
     if _commit(x, new):
         return x
     return new
+
+
+def into_out(ufunc, inputs, out, kwargs):
+    """``np.<ufunc>(..., out=out)`` with traced values: computed out of place,
+    then held by ``out`` (a traced array updated in place, or a plain one
+    receiving a plain result)."""
+    new = _cast_into(out, dispatch.ufunc_call(ufunc, "__call__", tuple(inputs), kwargs), ufunc)
+    assign(out, new, f"np.{ufunc.__name__}(..., out=x)",
+           f"x = np.{ufunc.__name__}(...) (or npfunc.functionalize around the function)")
+    return out
 
 
 # ---- NumPy's in-place functions ----------------------------------------------------------

@@ -1,0 +1,72 @@
+"""functionalize: code that mutates arrays runs as a pure function under every
+transform, and mutated arguments are written back like the plain function."""
+import numpy as np
+import pytest
+
+import npfunc
+from npfunc.errors import UnsupportedOperationError
+
+
+def scale_in_place(x, w):
+    x *= w            # operator
+    x[0] = x[1] + 1.0  # item assignment
+    np.add(x, 1.0, out=x)  # out=
+    return (x ** 2).sum()
+
+
+def pure(x, w):
+    y = x * w
+    y = np.concatenate([y[1:2] + 1.0, y[1:]])
+    y = y + 1.0
+    return (y ** 2).sum()
+
+
+X = np.array([1.0, 2.0, 3.0])
+W = np.array([0.5, -1.0, 2.0])
+
+
+def test_plain_call_writes_mutations_back():
+    x, w = X.copy(), W.copy()
+    out = npfunc.functionalize(scale_in_place)(x, w)
+    x_ref, w_ref = X.copy(), W.copy()
+    assert out == scale_in_place(x_ref, w_ref)
+    np.testing.assert_array_equal(x, x_ref)
+    np.testing.assert_array_equal(w, W)  # not mutated, not touched
+
+
+def test_transforms_see_a_pure_function_and_leave_inputs_alone():
+    f = npfunc.functionalize(scale_in_place)
+    x = X.copy()
+    g = npfunc.grad(f, argnums=(0, 1))(x, W)
+    g_ref = npfunc.grad(pure, argnums=(0, 1))(X, W)
+    for a, b in zip(g, g_ref):
+        np.testing.assert_allclose(a, b)
+    np.testing.assert_array_equal(x, X)
+    xs = np.stack([X, 2 * X])
+    np.testing.assert_allclose(npfunc.vmap(f, in_dims=(0, None))(xs.copy(), W), [pure(v, W) for v in xs])
+    np.testing.assert_allclose(npfunc.jacrev(f)(X.copy(), W), npfunc.jacrev(pure)(X, W))
+
+
+def test_integer_arrays_and_returned_arguments():
+    def bump(counts, i):
+        counts[i] += 1
+        return counts
+
+    counts = np.zeros(3, dtype=int)
+    out = npfunc.functionalize(bump)(counts, 2)
+    np.testing.assert_array_equal(counts, [0, 0, 1])
+    np.testing.assert_array_equal(out, [0, 0, 1])
+    assert type(out) is np.ndarray
+
+
+def test_remove_argument_and_plain_buffers():
+    with pytest.raises(ValueError, match="mutations"):
+        npfunc.functionalize(pure, remove="mutations_and_views")
+    buffer = np.zeros(3)
+
+    def writes_traced_into_buffer(x):
+        np.multiply(x, 2.0, out=buffer)
+        return buffer.sum()
+
+    with pytest.raises(UnsupportedOperationError, match="plain ndarray"):
+        npfunc.grad(writes_traced_into_buffer)(X)
