@@ -57,3 +57,15 @@ def test_debug_unwrap():
     assert type(seen["all"]) is np.ndarray and seen["all"].shape == (3, 2)  # with the batch axis
     assert isinstance(seen["one"], npfunc.core.tracer.Tracer) and seen["one"].shape == (2,)
     assert npfunc.debug_unwrap(xs) is xs
+
+
+def test_the_flag_is_per_thread():
+    import threading
+
+    seen = []
+    with npfunc.debug_nans():
+        t = threading.Thread(target=lambda: seen.append(debug.FLAGS.nans))
+        t.start()
+        t.join()
+        assert debug.FLAGS.nans is True
+    assert seen == [False]

@@ -11,6 +11,7 @@ FloatingPointError: grad(f): debug_nans: 'log' made a NaN from inputs without Na
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from .context import describe_stack
 from .tracer import Tracer
 
 
-class _Flags:
+class _Flags(threading.local):  # per thread, like the transform stack
     nans = False
 
 
