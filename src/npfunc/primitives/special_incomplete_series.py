@@ -142,6 +142,16 @@ def _gamma_series(a, x, I):
     return _mul(_exp(lead), total)
 
 
+def _lentz_step(d, c, h):
+    """One step of the modified Lentz continued-fraction evaluation, given the
+    step's new ``d`` (before inversion) and ``c``: (d, c, h, converged)."""
+    d[0, 0] = np.where(np.abs(d[0, 0]) < _TINY, _TINY, d[0, 0])
+    c[0, 0] = np.where(np.abs(c[0, 0]) < _TINY, _TINY, c[0, 0])
+    d = _recip(d)
+    delta = _mul(d, c)
+    return d, c, _mul(h, delta), _converged(delta, 1.0)
+
+
 def _gamma_fraction(a, x, I):
     """Coefficients of Q(a + e, x) by Legendre's continued fraction (x >= a + 1)."""
     logx = np.log(x)
@@ -158,14 +168,8 @@ def _gamma_fraction(a, x, I):
         an[1, 0] = n
         b = b.copy()
         b[0, 0] = b[0, 0] + 2.0
-        d = _mul(an, d) + b
-        d[0, 0] = np.where(np.abs(d[0, 0]) < _TINY, _TINY, d[0, 0])
-        c = b + _mul(an, _recip(c))
-        c[0, 0] = np.where(np.abs(c[0, 0]) < _TINY, _TINY, c[0, 0])
-        d = _recip(d)
-        delta = _mul(d, c)
-        h = _mul(h, delta)
-        if _converged(delta, 1.0):
+        d, c, h, done = _lentz_step(_mul(an, d) + b, b + _mul(an, _recip(c)), h)
+        if done:
             break
     return _mul(_exp(lead), h)
 
@@ -236,14 +240,8 @@ def _beta_fraction(a, b, x, I, J):
         abm[0, 0] = abm[0, 0] + m
         ra = _mul(_shift_recip(a + 2 * m, I, J, 0), _shift_recip(a + 2 * m + 1.0, I, J, 0))
         aa = -_mul(_mul(am, abm), ra) * x
-        d = one + _mul(aa, d)
-        d[0, 0] = np.where(np.abs(d[0, 0]) < _TINY, _TINY, d[0, 0])
-        c = one + _mul(aa, _recip(c))
-        c[0, 0] = np.where(np.abs(c[0, 0]) < _TINY, _TINY, c[0, 0])
-        d = _recip(d)
-        delta = _mul(d, c)
-        h = _mul(h, delta)
-        if _converged(delta, 1.0):
+        d, c, h, done = _lentz_step(one + _mul(aa, d), one + _mul(aa, _recip(c)), h)
+        if done:
             break
     return _mul(_exp(lead), h)
 
