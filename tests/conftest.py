@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from npfunc.core import context
+from npfunc.testing import numerical_jacobian as _numerical_jacobian
 
 
 @pytest.fixture(autouse=True)
@@ -31,22 +32,6 @@ def rng():
     return np.random.default_rng(1234)
 
 
-def central_jacobian(f, x, eps=1e-6):
-    """Jacobian of ``f`` at ``x`` by central differences, shape
-    ``f(x).shape + x.shape``.  The differencing itself is plain NumPy, so it
-    checks npfunc independently (``f`` may itself be a transformed function)."""
-    x = np.asarray(x, dtype=np.float64)
-    out_shape = np.shape(f(x))
-    jac = np.zeros(out_shape + x.shape)
-    flat = jac.reshape(out_shape + (x.size,))
-    for k in range(x.size):
-        step = np.zeros(x.size)
-        step[k] = eps
-        step = step.reshape(x.shape)
-        flat[..., k] = (np.asarray(f(x + step)) - np.asarray(f(x - step))) / (2 * eps)
-    return jac
-
-
 @pytest.fixture
 def numerical_jacobian():
-    return central_jacobian
+    return _numerical_jacobian

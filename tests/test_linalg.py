@@ -155,7 +155,7 @@ def test_einsum_second_order_and_vmap_of_grad(r):
     a, b = _rand(r, 3, 3), _rand(r, 3)
     f = lambda a: np.einsum("ii,i,ij->", a, b, a)  # noqa: E731
     H = hessian(f)(a)
-    from tests.conftest import central_jacobian
+    from npfunc.testing import numerical_jacobian as central_jacobian
     np.testing.assert_allclose(H, central_jacobian(grad(f), a), rtol=1e-5, atol=1e-6)
     stack = np.stack([a, 2 * a])
     np.testing.assert_allclose(vmap(grad(f))(stack), np.stack([grad(f)(a), grad(f)(2 * a)]))
@@ -601,7 +601,7 @@ def test_scipy_twins_under_transforms(r):
 
 def test_expm_second_order_and_adjoint(r):
     a = _rand(r, 3, 3) / 2
-    from tests.conftest import central_jacobian
+    from npfunc.testing import numerical_jacobian as central_jacobian
     f = lambda a: (sla.expm(a) ** 2).sum()  # noqa: E731
     np.testing.assert_allclose(hessian(f)(a), central_jacobian(grad(f), a), rtol=1e-5, atol=1e-6)
     e = _rand(r, 3, 3)

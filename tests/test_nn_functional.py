@@ -13,20 +13,10 @@ import scipy.signal
 import scipy.special
 
 import npfunc
+from npfunc.testing import numerical_jacobian as fd_grad
 from npfunc.nn import functional as F
 
 RNG = np.random.default_rng(20240607)
-
-
-def fd_grad(f, x, eps=1e-6):
-    """Gradient of the scalar function ``f`` at ``x`` by central differences (plain NumPy)."""
-    x = np.asarray(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[i] = eps
-        g[i] = (float(f(x + step)) - float(f(x - step))) / (2 * eps)
-    return g
 
 
 def check_grad(f, x, rtol=1e-5, atol=1e-7):

@@ -10,21 +10,12 @@ import pytest
 import scipy.signal
 
 import npfunc
+from npfunc.testing import numerical_jacobian as fd_grad
 from npfunc import nn
 from npfunc.nn import ModuleError
 from npfunc.nn import functional as F
 
 RNG = np.random.default_rng(7)
-
-
-def fd_grad(f, x, eps=1e-6):
-    x = np.asarray(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[i] = eps
-        g[i] = (float(f(x + step)) - float(f(x - step))) / (2 * eps)
-    return g
 
 
 class SmallCNN(nn.Module):

@@ -17,21 +17,11 @@ import pytest
 import scipy.special as sc
 
 import npfunc
+from npfunc.testing import numerical_jacobian as fd_grad
 from npfunc.core.errors import NpfuncError
 from npfunc.scipy import special as S
 
 EPS = 1e-6
-
-
-def fd_grad(f, x, eps=EPS):
-    """Central differences of a scalar function, entry by entry."""
-    x = np.asarray(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = eps
-        g[i] = (f(x + e) - f(x - e)) / (2 * eps)
-    return g
 
 
 UNARY = [  # (name, domain)
