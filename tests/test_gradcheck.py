@@ -15,7 +15,7 @@ from npfunc.core.errors import ArgnumsError, NonDifferentiableInputError, Npfunc
 from npfunc.core.primitive import REGISTRY, Primitive, unregister
 from npfunc.gradcheck import (GradcheckError, GradcheckUsageError, get_analytical_jacobian,
                               get_numerical_jacobian, gradcheck, gradgradcheck)
-from npfunc.primitives.elementwise import astype, cos, sin
+from npfunc.primitives.elementwise.arithmetic import astype, cos, sin
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 X = np.array([0.1, 0.4, -0.9, 1.3])

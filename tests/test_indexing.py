@@ -9,8 +9,8 @@ from npfunc.core.dispatch import FUNCTIONS
 from npfunc.core.errors import (BatchedConversionError, ConcretizationError, UnsupportedOperationError)
 from npfunc.core.primitive import Sample
 from npfunc.core.tracer import Tracer
-from npfunc.primitives.joining import array as np_array
-from npfunc.primitives.updates import add_at, set_at
+from npfunc.primitives.shape.joining import array as np_array
+from npfunc.primitives.indexing.updates import add_at, set_at
 from npfunc.testing import checks
 
 RNG = np.random.default_rng(0)

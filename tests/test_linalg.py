@@ -13,8 +13,8 @@ import scipy.linalg as sl
 import npfunc.scipy.linalg as sla
 from npfunc import errors, grad, hessian, jacfwd, jacrev, jvp, vjp, vmap
 from npfunc.core.primitive import REGISTRY
-from npfunc.primitives import decompositions_norms as ours_norms
-from npfunc.primitives import decompositions_solve as ours
+from npfunc.primitives.linalg import norms as ours_norms
+from npfunc.primitives.linalg import solve as ours
 
 EPS = 1e-6
 

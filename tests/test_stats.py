@@ -369,7 +369,7 @@ def test_incomplete_gamma_shape_derivative_against_mpmath():
     a = np.array([1e-3, 0.3, 2.0, 30.0, 30.0, 200.0, 1e4])
     x = np.array([1e-5, 2.0, 1e-3, 31.0, 80.0, 190.0, 1.01e4])
     for order in (1, 2):
-        got = npfunc.primitives.special_incomplete.gammainc_shape_derivative(a, x, order)
+        got = npfunc.primitives.special.incomplete.gammainc_shape_derivative(a, x, order)
         ref = [float(mp.diff(lambda s: mp.gammainc(s, 0, xi, regularized=True), ai, order))
                for ai, xi in zip(a, x)]
         np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-300)
@@ -379,7 +379,7 @@ def test_incomplete_beta_shape_derivatives_against_mpmath():
     mp = pytest.importorskip("mpmath")
     mp.mp.dps = 30
     a, b, x = np.array([0.5, 2.0, 40.0, 3.0]), np.array([0.5, 7.0, 30.0, 1e-2]), np.array([0.3, 0.9, 0.6, 0.2])
-    from npfunc.primitives.special_incomplete import betainc_shape_derivative as d
+    from npfunc.primitives.special.incomplete import betainc_shape_derivative as d
     for da, db in ((1, 0), (0, 1), (1, 1), (2, 0)):
         got = d(a, b, x, da, db)
         ref = [float(mp.diff(lambda s, u: mp.betainc(s, u, 0, xi, regularized=True), (ai, bi), (da, db)))

@@ -20,7 +20,7 @@ from .api.jit import jit
 from .api.linearize import linearize
 from . import errors
 from .core.debug import debug_nans, debug_unwrap
-from .primitives.elementwise import stop_gradient
+from .primitives.elementwise.arithmetic import stop_gradient
 
 __version__ = "0.1.0"
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "vmap", "jacrev", "jacfwd", "hessian",

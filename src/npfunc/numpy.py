@@ -16,12 +16,12 @@ import numpy as _np
 
 from .core import dispatch as _dispatch
 from .core.errors import UnsupportedFunctionError as _Unsupported
-from .primitives.elementwise import stop_gradient  # noqa: F401
+from .primitives.elementwise.arithmetic import stop_gradient  # noqa: F401
 
 
 _EXTRAS = {  # functions NumPy cannot dispatch (they take lists, or are npfunc's own)
-    "array": ("joining", "array"), "asarray": ("joining", "asarray"),
-    "set_at": ("updates", "set_at"), "add_at": ("updates", "add_at"),
+    "array": ("shape.joining", "array"), "asarray": ("shape.joining", "asarray"),
+    "set_at": ("indexing.updates", "set_at"), "add_at": ("indexing.updates", "add_at"),
 }
 
 

@@ -120,7 +120,7 @@ class Generator:
 
     def permutation(self, x):
         """A random permutation of ``range(x)`` (int ``x``) or of ``x`` along axis 0."""
-        from .primitives.indexing import getitem
+        from .primitives.indexing.gather import getitem
 
         n = int(x) if isinstance(x, (int, np.integer)) else shape_of(x)[0]
         order = np.argsort(_draw("permutation", self._rng.random, (n,)))
@@ -128,8 +128,8 @@ class Generator:
 
     def choice(self, a, size=None, replace=True, p=None):
         """Random samples of ``a`` (an int ``n`` means ``range(n)``), with or without replacement."""
-        from .primitives.indexing import getitem
-        from .primitives.shape import reshape
+        from .primitives.indexing.gather import getitem
+        from .primitives.shape.basic import reshape
 
         n = int(a) if isinstance(a, (int, np.integer)) else shape_of(a)[0]
         shape = _shape(size)

@@ -32,9 +32,9 @@ from ..core.errors import NpfuncError
 from ..core.primitive import Primitive
 from ..core.values import is_inexact
 from ..core.zeros import zero
-from ..primitives.elementwise import zeros_like
-from ..primitives.reductions import reduce_sum
-from ..primitives.shape import moveaxis
+from ..primitives.elementwise.arithmetic import zeros_like
+from ..primitives.reductions.basic import reduce_sum
+from ..primitives.shape.basic import moveaxis
 from ._common import tree_flatten, tree_unflatten
 
 

@@ -8,7 +8,7 @@ from ..core.errors import IndependenceError, TangentError
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.jvp import JVPInterpreter, JVPTracer
-from ..primitives.elementwise import astype, zeros_like
+from ..primitives.elementwise.arithmetic import astype, zeros_like
 from ._common import check_callable, check_differentiable, check_outputs, split_aux, tree_flatten, tree_unflatten
 
 

@@ -2,7 +2,7 @@
 
 Under ``functionalize`` every array the function touches is a traced value
 of an identity interpreter, so ``x[i] = v``, ``x += y`` and ``out=`` are
-functional updates (``primitives/inplace.py``) that any enclosing transform
+functional updates (``primitives/indexing/inplace.py``) that any enclosing transform
 can differentiate or batch.  When the function returns, each argument it
 mutated is written back, so the caller sees what the plain function would
 have done to its arrays.
@@ -111,7 +111,7 @@ def functionalize(func: Callable, *, remove: str = "mutations") -> Callable:
 
 def _write_back(target, value) -> None:
     """Give the caller's argument the mutated value, as the plain function would have."""
-    from ..primitives.inplace import assign
+    from ..primitives.indexing.inplace import assign
 
     assign(target, value, "writing a functionalized mutation back to its argument",
            "a function that returns the new value instead of mutating its argument")

@@ -9,8 +9,8 @@ import numpy as np
 
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
-from ..primitives.elementwise import ones_like, zeros_like
-from ..primitives.shape import expand_dims, reshape, stack, transpose
+from ..primitives.elementwise.arithmetic import ones_like, zeros_like
+from ..primitives.shape.basic import expand_dims, reshape, stack, transpose
 from ._common import (arg_name, check_callable, check_differentiable, normalize_argnums, select_args, tree_flatten,
                       tree_unflatten)
 from .forward import trace_jvp
@@ -45,7 +45,7 @@ def _map_basis(fn, like, transform, out_dims=0, randomness="error"):
 
 def _split_rows(value, sizes, index):
     """Rows ``[start, start + sizes[index])`` of a batched value."""
-    from ..primitives.indexing import getitem
+    from ..primitives.indexing.gather import getitem
 
     start = sum(sizes[:index])
     if len(sizes) == 1:

@@ -7,7 +7,7 @@ from ..core.errors import TangentError
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.staging import StagedTracer, StagingInterpreter, replay
-from ..primitives.elementwise import astype, zeros_like
+from ..primitives.elementwise.arithmetic import astype, zeros_like
 from ._common import check_callable, check_differentiable, tree_flatten, tree_unflatten
 from .forward import trace_jvp
 

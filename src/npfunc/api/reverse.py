@@ -8,7 +8,7 @@ from ..core.errors import NonScalarOutputError, OutputTypeError, TangentError
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
-from ..primitives.elementwise import astype, ones_like, zeros_like
+from ..primitives.elementwise.arithmetic import astype, ones_like, zeros_like
 from ._common import (arg_name, check_callable, check_differentiable, check_outputs, normalize_argnums, select_args,
                       split_aux, tree_flatten, tree_unflatten)
 

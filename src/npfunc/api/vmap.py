@@ -12,8 +12,8 @@ from ..core.tracer import Tracer
 from ..core.values import ndim_of, shape_of
 from ..interpreters.batching import BatchInterpreter, BatchTracer
 from ..interpreters.structured import dense
-from ..primitives.indexing import getitem
-from ..primitives.shape import broadcast_to, concatenate_arrays, expand_dims, moveaxis
+from ..primitives.indexing.gather import getitem
+from ..primitives.shape.basic import broadcast_to, concatenate_arrays, expand_dims, moveaxis
 from ._common import as_array, check_outputs, is_array, tree_flatten, tree_unflatten
 
 RANDOMNESS = ("error", "different", "same")

@@ -37,8 +37,8 @@ from ..core.errors import (IndependenceError, NonDifferentiableInputError, NonSc
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
-from ..primitives.elementwise import astype, ones_like, stop_gradient, zeros_like
-from ..primitives.shape import reshape, stack, transpose
+from ..primitives.elementwise.arithmetic import astype, ones_like, stop_gradient, zeros_like
+from ..primitives.shape.basic import reshape, stack, transpose
 
 try:  # the structured (one-hot) basis jacrev uses, when the engine provides it
     from ..api.jacobians import _map_basis

@@ -100,7 +100,7 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
             raise UnsupportedOperationError(
                 f"{describe_stack()}: np.{ufunc.__name__}.{method}(..., out=...) is not supported on "
                 f"traced values. Assign the result instead: y = np.{ufunc.__name__}(...).")
-        from ..primitives.inplace import into_out
+        from ..primitives.indexing.inplace import into_out
 
         return into_out(ufunc, inputs, out[0], kwargs)
     if kwargs.get("where", True) is not True:
@@ -120,7 +120,7 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
         if fn is not None:
             if dtype is None:
                 return fn(*inputs)
-            from ..primitives.elementwise import astype
+            from ..primitives.elementwise.arithmetic import astype
 
             return fn(*[astype(x, dtype) if hasattr(x, "dtype") else x for x in inputs])
     if method == "__call__":

@@ -135,7 +135,7 @@ class Tracer:
         return dispatch.ufunc_call(np.negative, "__call__", (self,), {})
 
     def __pos__(self):
-        from ..primitives.inplace import clone
+        from ..primitives.indexing.inplace import clone
 
         return clone(self)
 
@@ -161,22 +161,22 @@ class Tracer:
         return dispatch.ufunc_call(np.invert, "__call__", (self,), {})
 
     def __getitem__(self, index):
-        from ..primitives.indexing import getitem
+        from ..primitives.indexing.gather import getitem
 
         return getitem(self, index)
 
     def __setitem__(self, index, value):
         """``x[index] = value``: x now holds the updated array (computed
         functionally; arrays derived from x earlier keep their values -- there
-        are no views).  See npfunc/primitives/inplace.py."""
-        from ..primitives.inplace import setitem
+        are no views).  See npfunc/primitives/indexing/inplace.py."""
+        from ..primitives.indexing.inplace import setitem
 
         setitem(self, index, value)
 
     # ---- in-place operators: x += y makes x hold NumPy's result (x's shape and dtype)
     def _inplace(ufunc, name):  # noqa: N805 - builds the methods below, deleted after use
         def method(self, other):
-            from ..primitives.inplace import inplace_binary
+            from ..primitives.indexing.inplace import inplace_binary
 
             return inplace_binary(self, ufunc, other)
 
@@ -232,15 +232,15 @@ class Tracer:
         return dispatch.FUNCTIONS[np.swapaxes](self, axis1, axis2)
 
     def astype(self, dtype, copy=True):
-        from ..primitives.elementwise import astype
-        from ..primitives.inplace import clone
+        from ..primitives.elementwise.arithmetic import astype
+        from ..primitives.indexing.inplace import clone
 
         out = astype(self, dtype)
         return clone(out) if copy and out is self else out
 
     def copy(self, order="C"):
         """A new traced array with the same value (in-place updates of one leave the other)."""
-        from ..primitives.inplace import clone
+        from ..primitives.indexing.inplace import clone
 
         return clone(self)
 

@@ -36,6 +36,6 @@ def add_any(a, b):
         return b
     if b is zero:
         return a
-    from ..primitives.elementwise import add
+    from ..primitives.elementwise.arithmetic import add
 
     return add(a, b)

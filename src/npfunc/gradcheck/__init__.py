@@ -36,7 +36,7 @@ import numpy as np
 from ..api._common import normalize_argnums, tree_flatten, tree_unflatten
 from ..api.reverse import trace_vjp
 from ..core.zeros import zero
-from ..primitives.elementwise import zeros_like
+from ..primitives.elementwise.arithmetic import zeros_like
 from .problem import GradcheckError, GradcheckUsageError, _Problem, _SEED
 from .checker import _Checker, _random_like, _strided
 from .jacobians import get_analytical_jacobian, get_numerical_jacobian

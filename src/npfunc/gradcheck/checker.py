@@ -8,7 +8,7 @@ import numpy as np
 from ..api._common import tree_flatten
 from ..api.vmap import vmap
 from ..core.zeros import zero
-from ..primitives.elementwise import zeros_like
+from ..primitives.elementwise.arithmetic import zeros_like
 from .problem import GradcheckError, _Problem, _SEED
 from .jacobians import _Backward, _Forward, _Numerical, _by_output, _directions, _entry, _project
 

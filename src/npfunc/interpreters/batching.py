@@ -96,7 +96,7 @@ def move_to_front(x, dim):
     """``x`` with its batch axis first (unbatched values are returned as they are)."""
     if dim is None or dim == 0:
         return x
-    from ..primitives.shape import moveaxis
+    from ..primitives.shape.basic import moveaxis
 
     return moveaxis(x, dim, 0)
 
@@ -105,7 +105,7 @@ def materialize_front(x, dim, size):
     """``x`` with a batch axis of ``size`` first, broadcasting it if unbatched."""
     if dim is not None:
         return move_to_front(x, dim)
-    from ..primitives.shape import broadcast_to
+    from ..primitives.shape.basic import broadcast_to
     from ..core.values import shape_of
 
     return broadcast_to(x, (size,) + tuple(shape_of(x)))
@@ -118,7 +118,7 @@ def align_front(vals, dims):
     Unbatched values are left alone: right-aligned broadcasting already
     places them correctly.  Returns the new values and the common logical rank.
     """
-    from ..primitives.shape import reshape
+    from ..primitives.shape.basic import reshape
 
     rank = max(ndim_of(v) - (d is not None) for v, d in zip(vals, dims))
     out = []

@@ -44,7 +44,7 @@ class OneHot:
         return len(self.shape)
 
     def dense(self):
-        from ..primitives.shape import reshape
+        from ..primitives.shape.basic import reshape
 
         n = self.size
         eye = np.eye(n, dtype=self.dtype)
@@ -86,13 +86,13 @@ def _scaled(fn):
 
 
 def _multiply(vals, dims):
-    from ..primitives.elementwise import multiply
+    from ..primitives.elementwise.arithmetic import multiply
 
     return _scaled(multiply)(vals, dims, True)
 
 
 def _divide(vals, dims):
-    from ..primitives.elementwise import divide
+    from ..primitives.elementwise.arithmetic import divide
 
     return _scaled(divide)(vals, dims, False)
 
@@ -101,7 +101,7 @@ def _add_like(name):
     def rule(vals, dims):
         (a, b) = vals
         if isinstance(a, OneHot) and isinstance(b, OneHot) and shape_of(a.scale) == shape_of(b.scale):
-            from ..primitives import elementwise
+            from ..primitives.elementwise import arithmetic as elementwise
 
             return OneHot(getattr(elementwise, name)(a.scale, b.scale)), 0
         return None
@@ -114,7 +114,7 @@ def _unary(name):
         (a,) = vals
         if not isinstance(a, OneHot):
             return None
-        from ..primitives import elementwise
+        from ..primitives.elementwise import arithmetic as elementwise
 
         return OneHot(getattr(elementwise, name)(a.scale, **params)), 0
 
@@ -122,7 +122,7 @@ def _unary(name):
 
 
 def _reshape(vals, dims, *, shape):
-    from ..primitives.shape import reshape
+    from ..primitives.shape.basic import reshape
 
     if len(vals) != 1:
         return None
@@ -130,7 +130,7 @@ def _reshape(vals, dims, *, shape):
 
 
 def _astype(vals, dims, *, dtype):
-    from ..primitives.elementwise import astype
+    from ..primitives.elementwise.arithmetic import astype
 
     return OneHot(astype(vals[0].scale, dtype), vals[0].unit), 0
 
@@ -139,7 +139,7 @@ def _reduce_sum(vals, dims, *, axes, keepdims):
     (a,) = vals
     if len(axes) != a.ndim - 1:
         return None
-    from ..primitives.shape import reshape
+    from ..primitives.shape.basic import reshape
 
     # element k sums to scale.flat[k]
     kept = (1,) * len(axes) if keepdims else ()
@@ -155,8 +155,8 @@ def _matmul(vals, dims):
     """A @ e_k picks column k of A; e_k @ A picks row k.  Only 2-D A, and
     one-hot vectors or single-column / single-row matrices."""
     (a, b), (da, db) = vals, dims
-    from ..primitives.elementwise import multiply
-    from ..primitives.shape import reshape, transpose
+    from ..primitives.elementwise.arithmetic import multiply
+    from ..primitives.shape.basic import reshape, transpose
 
     if isinstance(b, OneHot) and da is None and len(shape_of(a)) == 2:
         s = b.scale

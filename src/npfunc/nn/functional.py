@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core.tracer import Tracer
 from ..core.values import dtype_of
-from ..primitives.elementwise import stop_gradient
+from ..primitives.elementwise.arithmetic import stop_gradient
 from .module import ModuleError
 
 __all__ = [

@@ -203,7 +203,7 @@ def stack_module_state(models: Sequence[Module]) -> tuple[dict, dict]:
         for name in names:
             arrays = [named[name] for named in per_model]
             if any(isinstance(a, Tracer) for a in arrays):
-                from ..primitives.shape import stack
+                from ..primitives.shape.basic import stack
 
                 stacked[name] = stack(arrays)
                 continue

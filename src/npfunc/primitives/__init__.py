@@ -1,4 +1,8 @@
-"""The primitive definitions.  Importing this package fills the registry
-and the NumPy dispatch tables."""
-from . import (convolution, decompositions, elementwise, fft, indexing, linalg, metadata,  # noqa: F401
-               reductions, shape, sorting, special, special_incomplete)
+"""The primitive definitions, grouped as NumPy's documentation groups its
+routines.  Importing this package fills the registry and the dispatch tables.
+
+``families`` (rule families) and ``sampling`` (sample builders) are the
+shared machinery; every other module defines primitives and the NumPy
+functions built on them."""
+from . import (convolution, elementwise, fft, indexing, linalg, reductions, shape, sorting,  # noqa: F401
+               special)

@@ -45,7 +45,7 @@ from ..core.zeros import zero
 from ..interpreters.batching import move_to_front
 from .families import fit_cotangent
 from .sampling import FLOATS, array
-from .shape import reshape
+from .shape.basic import reshape
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 

@@ -42,7 +42,7 @@ def cast_like(ct, dtype):
     ct_dtype = dtype_of(ct)
     if ct_dtype == dtype:
         return ct
-    from .elementwise import astype, real
+    from .elementwise.arithmetic import astype, real
 
     if ct_dtype.kind == "c" and dtype.kind != "c":
         ct = real(ct)
@@ -54,8 +54,8 @@ def sum_to_shape(x, shape):
     xshape = shape_of(x)
     if tuple(xshape) == tuple(shape):
         return x
-    from .reductions import reduce_sum
-    from .shape import reshape
+    from .reductions.basic import reduce_sum
+    from .shape.basic import reshape
 
     lead = len(xshape) - len(shape)
     axes = tuple(range(lead)) + tuple(
@@ -83,7 +83,7 @@ def fit_tangent(t, out):
         return t
     out_shape = shape_of(out)
     if tuple(shape_of(t)) != tuple(out_shape):
-        from .shape import broadcast_to
+        from .shape.basic import broadcast_to
 
         t = broadcast_to(t, out_shape)
     return cast_like(t, dtype_of(out))
@@ -94,7 +94,7 @@ def conj(x):
     tx = type(x)
     if tx is float or tx is int or (x.dtype.kind != "c" if tx is np.ndarray else dtype_of(x).kind != "c"):
         return x
-    from .elementwise import conjugate
+    from .elementwise.arithmetic import conjugate
 
     return conjugate(x)
 
@@ -255,7 +255,7 @@ def keep_reduced_dims(g, axes, keepdims, shape):
         return g
     if axes == tuple(range(len(axes))):  # leading axes: broadcasting adds them back
         return g
-    from .shape import reshape
+    from .shape.basic import reshape
 
     kept = list(shape)
     for a in axes:
@@ -265,7 +265,7 @@ def keep_reduced_dims(g, axes, keepdims, shape):
 
 def expand_reduced(g, axes, keepdims, shape):
     """Broadcast a reduced value back over the reduced axes of ``shape``."""
-    from .shape import broadcast_to
+    from .shape.basic import broadcast_to
 
     return broadcast_to(keep_reduced_dims(g, axes, keepdims, shape), tuple(shape))
 

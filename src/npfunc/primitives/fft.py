@@ -27,11 +27,11 @@ from ..core.dispatch import implements
 from ..core.errors import UnsupportedOperationError
 from ..core.primitive import Primitive, Sample
 from ..core.values import dtype_of, ndim_of, shape_of
-from .elementwise import conjugate
+from .elementwise.arithmetic import conjugate
 from .families import fit_cotangent
-from .indexing import getitem, index_add
+from .indexing.gather import getitem, index_add
 from .sampling import array
-from .shape import concatenate_arrays
+from .shape.basic import concatenate_arrays
 
 _SWAP = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
 

@@ -21,9 +21,9 @@ from ..core.tracer import Tracer
 from ..core.values import ndim_of, shape_of
 from ..interpreters.batching import materialize_front, move_to_front
 from .families import normalize_axes
-from .indexing import take, take_along_axis
+from .indexing.gather import take, take_along_axis
 from .sampling import FLOATS, array
-from .shape import ravel, reshape
+from .shape.basic import ravel, reshape
 
 # ---- argsort -----------------------------------------------------------------------------
 
@@ -149,8 +149,8 @@ def _searchsorted_batch(vals, dims, *, side):
     (a, v), (da, dv) = vals, dims
     if da is None:
         return _searchsorted.bind(a, v, side=side), dv
-    from .elementwise import isnan, less, less_equal, logical_and, logical_not, logical_or
-    from .reductions import sum as reduce_sum
+    from .elementwise.arithmetic import isnan, less, less_equal, logical_and, logical_not, logical_or
+    from .reductions.basic import sum as reduce_sum
 
     a = move_to_front(a, da)
     size, n = shape_of(a)
@@ -164,7 +164,7 @@ def _searchsorted_batch(vals, dims, *, side):
     else:
         before = logical_or(less_equal(row, col), isnan(col))
     count = reduce_sum(before, axis=-1)
-    from .elementwise import astype
+    from .elementwise.arithmetic import astype
 
     return reshape(astype(count, np.intp), vshape), 0
 
@@ -249,7 +249,7 @@ def _unique_batch(vals, dims, *, axis, equal_nan, batch_ndim):
     x = vals[0]
     d = dims[0]
     if d >= batch_ndim:  # batch axes stay in front
-        from .shape import moveaxis
+        from .shape.basic import moveaxis
 
         x = moveaxis(x, d, 0)
         d = 0

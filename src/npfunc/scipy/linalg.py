@@ -23,14 +23,14 @@ import scipy.linalg as _sl
 from ..core import dispatch as _dispatch
 from ..core.errors import UnsupportedOperationError
 from ..core.values import dtype_of, ndim_of, shape_of
-from ..primitives import decompositions_norms as _norms
-from ..primitives import decompositions_solve as _solve
-from ..primitives import decompositions_spectral as _spectral
-from ..primitives.decompositions_common import (as_inexact, check_square, diag_part, herm_from_triangle, mT,
+from ..primitives.linalg import norms as _norms
+from ..primitives.linalg import solve as _solve
+from ..primitives.linalg import spectral as _spectral
+from ..primitives.linalg.common import (as_inexact, check_square, diag_part, herm_from_triangle, mT,
                                                  tri_mask)
-from ..primitives.decompositions_expm import expm as _expm
-from ..primitives.decompositions_expm import frechet as _frechet
-from ..primitives.shape import concatenate_arrays
+from ..primitives.linalg.expm import expm as _expm
+from ..primitives.linalg.expm import frechet as _frechet
+from ..primitives.shape.basic import concatenate_arrays
 
 __all__ = ["solve_triangular", "cho_factor", "cho_solve", "cholesky", "expm", "expm_frechet", "inv",
            "det", "solve", "eigh", "eigvalsh", "svd", "svdvals", "qr", "norm", "lstsq", "pinv"]

@@ -21,8 +21,8 @@ from __future__ import annotations
 import scipy.special as _sc
 
 from ..core import dispatch as _dispatch
-from ..primitives import special as _special_primitives
-from ..primitives.special import (beta, betaln, digamma, entr, erf, erfc, erfcinv, erfcx,  # noqa: F401
+from ..primitives.special import functions as _special_primitives
+from ..primitives.special.functions import (beta, betaln, digamma, entr, erf, erfc, erfcinv, erfcx,  # noqa: F401
                                   erfinv, expit, gamma, gammaln, i0, i0e, i1, i1e, kl_div, log_expit,
                                   log_ndtr, log_softmax, logit, logsumexp, ndtr, ndtri, polygamma,
                                   register_scipy_special, rel_entr, softmax, softplus, xlog1py, xlogy)

@@ -23,7 +23,7 @@ import scipy.special as sc
 
 from ...core.errors import UnsupportedOperationError
 from ...core.values import ndim_of, shape_of
-from ...primitives.decompositions_solve import triangular_solve
+from ...primitives.linalg.solve import triangular_solve
 from ._base import Frozen, as_float, is_traced, squeeze_scalar
 
 _LOG_2PI = math.log(2 * math.pi)

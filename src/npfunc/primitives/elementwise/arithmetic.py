@@ -1,0 +1,402 @@
+"""Elementwise primitives: arithmetic, transcendental functions, comparisons.
+
+Conventions at special points (tested in tests/test_conventions.py, table in
+docs/conventions.md): ``abs`` and ``sign`` have derivative 0 at 0;
+``maximum``/``minimum`` split the derivative equally at ties; ``sqrt`` has
+derivative +inf at 0; ``x ** y`` has no NaN at ``x = 0`` for ``y >= 1`` or
+integer ``y`` and uses ``log(x)`` with zeros replaced in ∂/∂y; ``where``
+lets a NaN made in the untaken branch reach that branch's inputs (as JAX).
+
+Complex numbers follow torch: a real loss L of z = x + iy has gradient
+dL/dx + i dL/dy, so a holomorphic f has ``vjp(g) = g * conj(f'(z))``.
+
+More elementwise functions live in ``transcendental`` (powers, logs,
+inverse trigonometry, sinc, angle...), ``piecewise`` (clip,
+rounding, remainders, fmax...) and ``logic`` (predicates and
+bitwise operations); they are imported at the bottom of this module.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.dispatch import implements
+from ...core.primitive import Primitive, Sample
+from ...core.values import dtype_of, is_python_scalar
+from ...core.zeros import zero
+from ..families import binary, conj, elementwise_batch, nary, nondiff, unary
+from .samples import (COMPLEX, combined, complex_array, complex_binary, complex_unary,
+                                  pair_points, points, real_and_complex_binary,
+                                  real_and_complex_unary)
+from ..sampling import FLOATS, array, binary_samples, unary_samples
+
+# ---- linear and arithmetic ----------------------------------------------------------
+
+
+def _keep(t, *_):
+    return t
+
+
+def _negate(t, *_):
+    return negative(t)
+
+
+add = binary("add", np.add, jvps=(_keep, _keep), vjps=(_keep, _keep),
+             samples=real_and_complex_binary(), numpy=[np.add])
+subtract = binary("subtract", np.subtract, jvps=(_keep, _negate), vjps=(_keep, _negate),
+                  samples=real_and_complex_binary(), numpy=[np.subtract])
+multiply = binary("multiply", np.multiply,
+                  partials=(lambda x, y, out: y, lambda x, y, out: x),
+                  samples=real_and_complex_binary(), numpy=[np.multiply])
+
+
+def _div_jvp_y(t, x, y, out):
+    return -t * out / y
+
+
+def _div_vjp_y(g, x, y, out):
+    return -g * conj(out / y)
+
+
+divide = binary("divide", np.true_divide,
+                jvps=(lambda t, x, y, out: t / y, _div_jvp_y),
+                vjps=(lambda g, x, y, out: g / conj(y), _div_vjp_y),
+                samples=real_and_complex_binary(domain_y=(0.5, 2.0)), numpy=[np.true_divide])
+
+
+def _pow_dx(x, y, out):
+    """y * x**(y-1), with no 0 * inf at x == 0: for y >= 1 it is finite, and at
+    x == y == 0 (where 0 * 0**-1 would be NaN) the base is replaced by 1, which
+    gives the limit 0 while keeping every higher derivative exact elsewhere."""
+    if is_python_scalar(y):
+        if y == 0:
+            return zeros_like(x)
+        if y == 1:
+            return ones_like(x)
+        if y == 2:
+            return 2 * x
+        return y * power(x, y - 1)
+    both_zero = logical_and(equal(x, 0), equal(y, 0))
+    return y * power(where(both_zero, ones_like(x), x), y - 1)
+
+
+def _pow_dy(x, y, out):
+    """out * log(x), with log(0) replaced so that 0 ** y (y > 0) has ∂/∂y = 0."""
+    if is_python_scalar(x):  # 2.0 ** y: keep log(x) a weak Python scalar
+        return out * (np.log(x).item() if x != 0 else 0.0)
+    safe = where(x == 0, ones_like(x), x)
+    return out * log(safe)
+
+
+def _power_samples(rng):
+    zeros = np.zeros(3)
+    ys = np.array([1.0, 2.0, 3.0])
+    return [Sample(zeros, ys, argnums=(0,), label="x = 0, integer y, d/dx"),
+            Sample(zeros, ys, argnums=(1,), label="x = 0, integer y, d/dy"),
+            Sample(zeros, 3.0, label="x = 0, python scalar y"),
+            Sample(array(rng, (3,)), np.array([0, 1, 3]), label="integer array y"),
+            Sample(array(rng, (2, 3), np.float32, (0.5, 2.0)), 2, label="float32, python int y")]
+
+
+power = binary("power", np.power, partials=(_pow_dx, _pow_dy),
+               samples=combined(
+                   binary_samples(domain=(0.5, 2.0), domain_y=(-2.0, 2.0), scalar=3.0),
+                   complex_binary(re=(0.5, 2.0), re_y=(-2.0, 2.0), im_y=(-0.5, 0.5),
+                                  scalar=2.0 - 0.5j),
+                   _power_samples),
+               numpy=[np.power],
+               notes="no NaN at x == 0 for y >= 1 or integer y; d/dy uses log(x) with "
+                     "zeros replaced by 1")
+
+negative = unary("negative", np.negative, jvp=_negate, vjp=_negate,
+                 samples=real_and_complex_unary(), numpy=[np.negative])
+
+
+def _abs_jvp(t, x, out):
+    if dtype_of(x).kind == "c":  # d|z| = Re(conj(z) dz) / |z|, 0 at z == 0
+        safe = where(out == 0, ones_like(out), out)
+        return real(conj(x) * t) / safe
+    return t * sign(x)
+
+
+def _abs_vjp(g, x, out):
+    if dtype_of(x).kind == "c":
+        safe = where(out == 0, ones_like(out), out)
+        return g * x / safe
+    return g * sign(x)
+
+
+absolute = unary("absolute", np.absolute, jvp=_abs_jvp, vjp=_abs_vjp,
+                 samples=combined(real_and_complex_unary(),
+                                  points([0.0, -1.0, 2.0], [[0.0], [0.5]], label="zeros"),
+                                  points([0.0, 1 - 1j], dtype=np.complex128, label="complex zero")),
+                 numpy=[np.absolute],
+                 notes="derivative 0 at x == 0 (real and complex)")
+
+# ---- transcendental -------------------------------------------------------------------
+
+exp = unary("exp", np.exp, deriv=lambda x, out: out, samples=real_and_complex_unary(),
+            numpy=[np.exp])
+log = unary("log", np.log, deriv=lambda x, out: 1 / x,
+            samples=real_and_complex_unary(domain=(0.2, 3.0)), numpy=[np.log])
+log1p = unary("log1p", np.log1p, deriv=lambda x, out: 1 / (1 + x),
+              samples=real_and_complex_unary(domain=(-0.7, 3.0)), numpy=[np.log1p])
+expm1 = unary("expm1", np.expm1, deriv=lambda x, out: out + 1,
+              samples=real_and_complex_unary(), numpy=[np.expm1])
+sqrt = unary("sqrt", np.sqrt, deriv=lambda x, out: 0.5 / out,
+             samples=real_and_complex_unary(domain=(0.2, 3.0)), numpy=[np.sqrt],
+             notes="derivative +inf at 0")
+sin = unary("sin", np.sin, deriv=lambda x, out: cos(x), samples=real_and_complex_unary(),
+            numpy=[np.sin])
+cos = unary("cos", np.cos, deriv=lambda x, out: -sin(x), samples=real_and_complex_unary(),
+            numpy=[np.cos])
+tan = unary("tan", np.tan, deriv=lambda x, out: 1 + out * out,
+            samples=real_and_complex_unary(domain=(-1.2, 1.2)), numpy=[np.tan])
+tanh = unary("tanh", np.tanh, deriv=lambda x, out: 1 - out * out,
+             samples=real_and_complex_unary(im=(-0.7, 0.7)), numpy=[np.tanh])
+sinh = unary("sinh", np.sinh, deriv=lambda x, out: cosh(x), samples=real_and_complex_unary(),
+             numpy=[np.sinh])
+cosh = unary("cosh", np.cosh, deriv=lambda x, out: sinh(x), samples=real_and_complex_unary(),
+             numpy=[np.cosh])
+arctan = unary("arctan", np.arctan, deriv=lambda x, out: 1 / (1 + x * x),
+               samples=real_and_complex_unary(im=(-0.5, 0.5)), numpy=[np.arctan])
+
+
+# ---- maximum / minimum: ties split the derivative equally -----------------------------
+
+def _tie_weight(x, y, out, wins):
+    """1 where ``x`` wins, 0.5 at ties, 0 where it loses, in ``out``'s dtype."""
+    dt = dtype_of(out)
+    return astype(wins(x, y), dt) + astype(equal(x, y), dt) * 0.5
+
+
+_TIES = pair_points(([1.0, 2.0, -3.0], [1.0, 0.5, -3.0]), ([[0.0, 1.0]], [[0.0], [1.0]]),
+                    label="ties")
+maximum = binary(
+    "maximum", np.maximum,
+    partials=(lambda x, y, out: _tie_weight(x, y, out, greater),
+              lambda x, y, out: _tie_weight(y, x, out, greater)),
+    samples=combined(binary_samples(), _TIES), numpy=[np.maximum],
+    notes="ties split the derivative equally")
+minimum = binary(
+    "minimum", np.minimum,
+    partials=(lambda x, y, out: _tie_weight(x, y, out, less),
+              lambda x, y, out: _tie_weight(y, x, out, less)),
+    samples=combined(binary_samples(), _TIES), numpy=[np.minimum],
+    notes="ties split the derivative equally")
+
+
+# ---- where ------------------------------------------------------------------------
+
+def _where_samples(rng):
+    out = []
+    for dt in FLOATS:
+        c = rng.uniform(size=(2, 3)) > 0.5
+        out.append(Sample(c, array(rng, (2, 3), dt), array(rng, (2, 3), dt), argnums=(1, 2)))
+        out.append(Sample(c[0], array(rng, (2, 3), dt), array(rng, (3,), dt), argnums=(1, 2)))
+    out.append(Sample(rng.uniform(size=(3,)) > 0.5, array(rng, (3,)), 0.0, argnums=(1,)))
+    for dt in COMPLEX:
+        c = rng.uniform(size=(2, 3)) > 0.5
+        out.append(Sample(c, complex_array(rng, (2, 3), dt), complex_array(rng, (3,), dt),
+                          argnums=(1, 2), label=np.dtype(dt).name))
+    out.append(Sample(c, complex_array(rng, (2, 3)), array(rng, (2, 3)), argnums=(1, 2),
+                      label="complex, real"))
+    return out
+
+
+def _where_jvp_x(t, c, x, y, out):
+    return where(c, t, zeros_like(t))
+
+
+def _where_jvp_y(t, c, x, y, out):
+    return where(c, zeros_like(t), t)
+
+
+where = nary("where", np.where,
+             jvps=(None, _where_jvp_x, _where_jvp_y),
+             vjps=(None, lambda g, c, x, y, out: where(c, g, zeros_like(g)),
+                   lambda g, c, x, y, out: where(c, zeros_like(g), g)),
+             samples=_where_samples,
+             notes="the branch not taken gets a zero cotangent, but a NaN or inf made while "
+                   "computing that branch still poisons its own derivative (0 * inf = NaN, "
+                   "as in JAX); guard its input with an inner where (the 'double where' fix)")
+implements(np.where)(lambda condition, x=None, y=None: _where_dispatch(condition, x, y))
+
+
+def _where_dispatch(condition, x, y):
+    if x is None and y is None:
+        from ..indexing.gather import nonzero
+
+        return nonzero(condition)
+    return where(condition, x, y)
+
+
+# ---- comparisons and other outputs without derivatives --------------------------
+
+def _compare_samples(rng):
+    x = array(rng, (2, 3))
+    return [Sample(x, array(rng, (3,))), Sample(x, x.copy()), Sample(x, 0.5)]
+
+
+equal = nondiff("equal", np.equal, samples=_compare_samples, numpy=[np.equal])
+not_equal = nondiff("not_equal", np.not_equal, samples=_compare_samples, numpy=[np.not_equal])
+less = nondiff("less", np.less, samples=_compare_samples, numpy=[np.less])
+less_equal = nondiff("less_equal", np.less_equal, samples=_compare_samples, numpy=[np.less_equal])
+greater = nondiff("greater", np.greater, samples=_compare_samples, numpy=[np.greater])
+greater_equal = nondiff("greater_equal", np.greater_equal, samples=_compare_samples,
+                        numpy=[np.greater_equal])
+_sign_real = nondiff("sign", np.sign, samples=combined(unary_samples(), points([0.0, -1.0, 2.0])),
+                     numpy=[], notes="real: piecewise constant, derivative 0 everywhere (0 at the jump)")
+
+
+def _sign_complex_rule(v, x, out):
+    """d(z/|z|) applied to v: (v - s Re(conj(s) v)) / |z|, 0 at z == 0.  The map is
+    self-adjoint for the real inner product, so it is both the JVP and the VJP."""
+    r = absolute(x)
+    is_zero = equal(r, 0)
+    inv = where(is_zero, zeros_like(r), 1 / where(is_zero, ones_like(r), r))
+    return (v - out * real(conjugate(out) * v)) * inv
+
+
+_sign_complex = unary("sign_complex", np.sign, jvp=_sign_complex_rule, vjp=_sign_complex_rule,
+                      samples=combined(complex_unary(),
+                                       points([0.5, 1 + 1j, -2j], dtype=np.complex128,
+                                              kink=False)),
+                      notes="z / abs(z), not holomorphic; derivative 0 at z == 0")
+
+
+def sign(x, /):
+    """``np.sign``: -1, 0 or 1 for real ``x`` (zero derivative everywhere, as in JAX);
+    ``z / |z|`` for complex ``z`` (NumPy 2), differentiated as such, 0 at ``z == 0``."""
+    if dtype_of(x).kind == "c":
+        return _sign_complex(x)
+    return _sign_real(x)
+
+
+sign.primitive = _sign_real.primitive  # type: ignore[attr-defined]
+implements(np.sign)(sign)
+
+_BOOLS2 = lambda rng: [Sample(rng.uniform(size=(2, 3)) > .5, rng.uniform(size=(3,)) > .5)]  # noqa: E731
+logical_not = nondiff("logical_not", np.logical_not,
+                      samples=lambda rng: [Sample(rng.uniform(size=(3,)) > 0.5)], numpy=[np.logical_not])
+logical_and = nondiff("logical_and", np.logical_and, numpy=[np.logical_and], samples=_BOOLS2)
+logical_or = nondiff("logical_or", np.logical_or, numpy=[np.logical_or], samples=_BOOLS2)
+isfinite = nondiff("isfinite", np.isfinite, samples=unary_samples(), numpy=[np.isfinite])
+isnan = nondiff("isnan", np.isnan, samples=unary_samples(), numpy=[np.isnan])
+
+
+# ---- constants, casts, stop_gradient ------------------------------------------------
+
+def _unbatched_like(fill):
+    """Batch rule for *_like: the result does not vary over the batch."""
+
+    def batch(vals, dims, **params):
+        (x,), (d,) = vals, dims
+        logical = x.shape[:d] + x.shape[d + 1:]
+        return fill(logical, dtype_of(x)), None
+
+    return batch
+
+
+zeros_like = nondiff("zeros_like", lambda x: np.zeros(np.shape(x), dtype_of(x)),
+                     batch=_unbatched_like(np.zeros), samples=unary_samples(), numpy=[])
+ones_like = nondiff("ones_like", lambda x: np.ones(np.shape(x), dtype_of(x)),
+                    batch=_unbatched_like(np.ones), samples=unary_samples(), numpy=[])
+
+
+def _stop_batch(vals, dims):
+    return stop_gradient.primitive.bind(vals[0]), dims[0]
+
+
+stop_gradient = nondiff("stop_gradient", lambda x: x, batch=_stop_batch,
+                        samples=unary_samples(), numpy=[])
+stop_gradient.__doc__ = """The value of ``x`` as a constant: derivatives do not flow through it.
+
+    >>> import numpy as np, npfunc
+    >>> npfunc.grad(lambda x: x * npfunc.stop_gradient(x))(np.float64(3.0))
+    np.float64(3.0)
+    """
+
+
+def _astype_impl(x, *, dtype):
+    return np.asarray(x).astype(dtype, copy=False) if not isinstance(x, np.generic) else x.astype(dtype)
+
+
+def _astype_jvp(primals, tangents, out, *, dtype):
+    (t,) = tangents
+    return astype(t, dtype) if np.dtype(dtype).kind in "fc" else zero
+
+
+def _astype_vjp(g, primals, out, needs, *, dtype):
+    (x,) = primals
+    from ..families import cast_like
+
+    return (cast_like(g, dtype_of(x)),)
+
+
+def _astype_batch(vals, dims, *, dtype):
+    return _astype.bind(vals[0], dtype=dtype), dims[0]
+
+
+_astype = Primitive("astype", _astype_impl, jvp=_astype_jvp, vjp=_astype_vjp, batch=_astype_batch,
+                    samples=lambda rng: [Sample(array(rng, (2, 3)), dtype=np.float32),
+                                         Sample(array(rng, (3,), np.float32), dtype=np.float64)])
+
+
+def astype(x, dtype):
+    """``x`` converted to ``dtype`` (a no-op when it already has it)."""
+    dtype = np.dtype(dtype)
+    if dtype_of(x) == dtype:
+        return x
+    return _astype.bind(x, dtype=dtype)
+
+
+astype.primitive = _astype  # type: ignore[attr-defined]
+
+# ---- complex parts ---------------------------------------------------------------------
+
+def _real_part_samples(rng):
+    return [Sample(array(rng, (2, 3)), label="float64"), Sample(array(rng, (3,), np.float32),
+                                                                 label="float32")]
+
+
+conjugate = unary("conjugate", np.conjugate, jvp=lambda t, x, out: conjugate(t),
+                  vjp=lambda g, x, out: conjugate(g),
+                  samples=combined(complex_unary(), _real_part_samples),
+                  numpy=[np.conjugate])
+conjugate.__doc__ = "``np.conjugate`` / ``np.conj``: linear, its VJP conjugates the cotangent."
+real = unary("real", np.real, jvp=lambda t, x, out: real(t),
+             vjp=lambda g, x, out: g,
+             samples=combined(complex_unary(), _real_part_samples),
+             numpy=[np.real])
+real.__doc__ = "``np.real``: the cotangent g of the real part becomes the (real) cotangent g."
+
+
+def _imag_vjp(g, x, out):
+    if dtype_of(x).kind != "c":
+        return zeros_like(g)
+    return g * 1j
+
+
+imag = unary("imag", np.imag, jvp=lambda t, x, out: imag(t), vjp=_imag_vjp,
+             samples=combined(complex_unary(), _real_part_samples),
+             numpy=[np.imag])
+imag.__doc__ = "``np.imag``: the cotangent g of the imaginary part becomes i * g."
+
+def document(namespace: dict) -> None:
+    """Give every family-made public function of a module a docstring naming the
+    NumPy function it implements and its convention (the primitive's notes)."""
+    for name, fn in list(namespace.items()):
+        prim = getattr(fn, "primitive", None)
+        if name.startswith("_") or prim is None or not callable(fn) or fn.__doc__:
+            continue
+        numpy_name = prim.name if hasattr(np, prim.name) else name
+        fn.__doc__ = (f"``np.{numpy_name}`` for traced and plain values"
+                      + (f"; {prim.notes}." if prim.notes else ".")
+                      + ("" if prim.differentiable else " The result carries no derivative."))
+
+
+zeros_like.__doc__ = "Zeros shaped like ``x`` in its dtype, constant under every transform (for rules)."
+ones_like.__doc__ = "Ones shaped like ``x`` in its dtype, constant under every transform (for rules)."
+document(globals())
+
+# The rest of the elementwise functions (they import the definitions above).

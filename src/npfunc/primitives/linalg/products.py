@@ -1,0 +1,354 @@
+"""Products: matmul and einsum (primitives), dot (composite).
+
+Both primitives are multilinear: the JVP is a sum of products with one
+operand replaced by its tangent, the VJP contracts the cotangent with the
+other operands.  Neither forms anything larger than the result needs.
+einsum takes every NumPy subscript form (explicit, implicit, ellipsis,
+repeated indices for diagonals, size-1 broadcasting, the sublist form).
+The other products (vdot, inner, outer, kron, tensordot, cross, multi_dot)
+are composites in ``product_family``.
+"""
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from ...core.dispatch import implements
+from ...core.primitive import Primitive, Sample
+from ...core.values import dtype_of, ndim_of, shape_of
+from ...core.zeros import zero
+from ...interpreters.batching import move_to_front
+from ..families import conj, fit_cotangent, sum_to_shape
+from ..sampling import FLOATS, array
+from ..shape.basic import broadcast_to, moveaxis, reshape, swapaxes, transpose
+
+# ---- matmul -------------------------------------------------------------------------
+
+
+def _matmul_shape(sa, sb):
+    """The shape ``np.matmul`` gives for operand shapes ``sa`` and ``sb``."""
+    a2 = (1,) + tuple(sa) if len(sa) == 1 else tuple(sa)
+    b2 = tuple(sb) + (1,) if len(sb) == 1 else tuple(sb)
+    lead = np.broadcast_shapes(a2[:-2], b2[:-2])
+    core = ((a2[-2],) if len(sa) > 1 else ()) + ((b2[-1],) if len(sb) > 1 else ())
+    return tuple(lead) + core
+
+
+def _matmul_jvp(primals, tangents, out):
+    a, b = primals
+    ta, tb = tangents
+    t = zero
+    if ta is not zero:
+        t = matmul(ta, b)
+    if tb is not zero:
+        t = matmul(a, tb) if t is zero else t + matmul(a, tb)
+    return t
+
+
+def _matmul_vjp(g, primals, out, needs):
+    a, b = primals
+    sa, sb = shape_of(a), shape_of(b)
+    if len(sa) <= 2 and len(sb) <= 2 and (len(sa) == 2 or len(sb) == 2):
+        return _matmul_vjp_small(g, a, b, sa, sb, needs)
+    a2 = sa if len(sa) > 1 else (1,) + tuple(sa)
+    b2 = sb if len(sb) > 1 else tuple(sb) + (1,)
+    sg = shape_of(g)
+    lead = sg[: len(sg) - (len(sa) > 1) - (len(sb) > 1)]
+    g2 = reshape(g, tuple(lead) + (a2[-2], b2[-1]))
+    ga = gb = zero
+    if needs[0]:
+        bb = reshape(b, b2) if len(sb) == 1 else b
+        ga2 = g2 @ swapaxes(conj(bb), -1, -2)
+        ga = fit_cotangent(reshape(sum_to_shape(ga2, a2), sa), a)
+    if needs[1]:
+        aa = reshape(a, a2) if len(sa) == 1 else a
+        gb2 = swapaxes(conj(aa), -1, -2) @ g2
+        gb = fit_cotangent(reshape(sum_to_shape(gb2, b2), sb), b)
+    return ga, gb
+
+
+def _matmul_vjp_small(g, a, b, sa, sb, needs):
+    """matrix @ matrix, matrix @ vector and vector @ matrix: no reshaping of g."""
+    ga = gb = zero
+    if needs[0]:
+        if len(sb) == 2:
+            ga = _matmul.bind(g, transpose(conj(b))) if len(sa) == 2 else _matmul.bind(conj(b), g)
+        else:  # (n, k) @ (k,): the outer product g bᴴ
+            ga = reshape(g, (sa[0], 1)) * conj(b)
+        ga = fit_cotangent(ga, a)
+    if needs[1]:
+        if len(sa) == 2:
+            gb = _matmul.bind(transpose(conj(a)), g)
+        else:  # (k,) @ (k, m): the outer product conj(a) g
+            gb = reshape(conj(a), (sa[0], 1)) * g
+        gb = fit_cotangent(gb, b)
+    return ga, gb
+
+
+def _as_view(x, shape):
+    """``x`` reshaped without copying, or None (traced values, or a copy would be needed)."""
+    if type(x) is not np.ndarray:
+        return None
+    try:
+        return np.reshape(x, shape, copy=False)
+    except (ValueError, TypeError):  # TypeError: NumPy < 2.1 has no copy=
+        return None
+
+
+def _matmul_batch_one_gemm(a, b, da, db, size, sa, sb):
+    """A batch of matrices times one matrix is one matrix product when the
+    batch can be folded into the rows (left operand batched) or the columns
+    (right operand batched) without copying: one large GEMM beats a stacked
+    matmul of small ones.  Returns None when folding would copy."""
+    (n, k), m = sa, sb[1]
+    if da is not None:  # (B, n, k) @ (k, m): rows
+        rows = _as_view(np.moveaxis(a, da, 0) if type(a) is np.ndarray else a, (size * n, k))
+        if rows is None:
+            return None
+        return reshape(_matmul.bind(rows, b), (size, n, m)), 0
+    cols = _as_view(np.moveaxis(b, db, 1) if type(b) is np.ndarray else b, (k, size * m))
+    if cols is None:
+        return None
+    return reshape(_matmul.bind(a, cols), (n, size, m)), 1
+
+
+def _matmul_batch(vals, dims):
+    (a, b), (da, db) = vals, dims
+    size = shape_of(a)[da] if da is not None else shape_of(b)[db]
+    sa = shape_of(a)[:da] + shape_of(a)[da + 1:] if da is not None else shape_of(a)
+    sb = shape_of(b)[:db] + shape_of(b)[db + 1:] if db is not None else shape_of(b)
+    if len(sa) == 2 and len(sb) == 2 and (da is None) != (db is None):
+        folded = _matmul_batch_one_gemm(a, b, da, db, size, sa, sb)
+        if folded is not None:
+            return folded
+    out_shape = (size,) + _matmul_shape(sa, sb)
+    lead = max(len(sa), 2) - 2, max(len(sb), 2) - 2
+    rank = max(lead)
+    if da is not None:
+        a = move_to_front(a, da)
+        a = reshape(a, (size,) + (1,) * (rank - lead[0]) + ((1,) if len(sa) == 1 else ()) + tuple(sa))
+    if db is not None:
+        b = move_to_front(b, db)
+        b = reshape(b, (size,) + (1,) * (rank - lead[1]) + tuple(sb) + ((1,) if len(sb) == 1 else ()))
+    return reshape(_matmul.bind(a, b), out_shape), 0
+
+
+def _matmul_samples(rng):
+    pairs = [((2, 3), (3, 4)), ((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,)),
+             ((2, 2, 3), (3, 4)), ((4, 1, 2, 3), (2, 3, 2)), ((3,), (2, 3, 4))]
+    out = [Sample(array(rng, sa, dt), array(rng, sb, dt)) for dt in FLOATS for sa, sb in pairs]
+    out.append(Sample(array(rng, (2, 3), np.float32), array(rng, (3,)), label="mixed precision"))
+    return out
+
+
+_matmul = Primitive("matmul", np.matmul, jvp=_matmul_jvp, vjp=_matmul_vjp, batch=_matmul_batch,
+                    samples=_matmul_samples)
+
+
+@implements(np.matmul)
+def matmul(a, b, /):
+    """``a @ b`` for traced and plain values (NumPy's stacking and 1-D rules)."""
+    if ndim_of(a) == 0 or ndim_of(b) == 0:
+        raise ValueError("matmul: input operand does not have enough dimensions (use * for scalars)")
+    return _matmul.bind(a, b)
+
+
+@implements(np.dot)
+def dot(a, b, out=None):
+    """``np.dot`` for traced and plain values."""
+    if out is not None:
+        from ...core.errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError("np.dot(..., out=...) is not supported on traced values")
+    na, nb = ndim_of(a), ndim_of(b)
+    if na == 0 or nb == 0:
+        return a * b
+    if nb <= 2:
+        return _matmul.bind(a, b)
+    letters = string.ascii_letters
+    sa = letters[:na]
+    sb = letters[na:na + nb - 2] + sa[-1] + letters[na + nb - 2]
+    return einsum(f"{sa},{sb}->{sa[:-1]}{sb[:-2]}{sb[-1]}", a, b)
+
+
+# ---- einsum ---------------------------------------------------------------------------
+
+def _fresh(used: set) -> str:
+    for ch in string.ascii_letters:
+        if ch not in used:
+            used.add(ch)
+            return ch
+    raise ValueError("einsum: ran out of subscript letters (at most 52 distinct indices)")
+
+
+def _einsum_impl(*operands, inputs, output):
+    return np.einsum(",".join(inputs) + "->" + output, *operands, optimize=len(operands) > 1)
+
+
+def _einsum_jvp(primals, tangents, out, *, inputs, output):
+    total = zero
+    for k, t in enumerate(tangents):
+        if t is zero:
+            continue
+        ops = list(primals)
+        ops[k] = t
+        term = _einsum.bind(*ops, inputs=inputs, output=output)
+        total = term if total is zero else total + term
+    return total
+
+
+def _einsum_vjp(g, primals, out, needs, *, inputs, output):
+    sizes = {}
+    for subs, op in zip(inputs, primals):
+        for ch, n in zip(subs, shape_of(op)):
+            sizes[ch] = max(sizes.get(ch, 1), n)
+    cts = []
+    for k, need in enumerate(needs):
+        if not need:
+            cts.append(zero)
+            continue
+        used = set("".join(inputs) + output)
+        others = [(s, conj(p)) for i, (s, p) in enumerate(zip(inputs, primals)) if i != k]
+        target = list(inputs[k])
+        seen = set()
+        for pos, ch in enumerate(target):  # a repeated index is a diagonal: embed with eye
+            if ch in seen:
+                new = _fresh(used)
+                target[pos] = new
+                others.append((ch + new, np.eye(sizes[ch], dtype=dtype_of(g))))
+            seen.add(ch)
+        available = set(output).union(*(set(s) for s, _ in others))
+        kept = "".join(ch for ch in target if ch in available)
+        ct = _einsum.bind(g, *(p for _, p in others), inputs=(output,) + tuple(s for s, _ in others), output=kept)
+        if len(kept) != len(target):  # indices summed in operand k alone: constant along them
+            full = tuple(sizes[ch] for ch in inputs[k])
+            ct = reshape(ct, tuple(n if ch in available else 1 for ch, n in zip(target, full)))
+            ct = broadcast_to(ct, full)
+        cts.append(fit_cotangent(sum_to_shape(ct, shape_of(primals[k])), primals[k]))
+    return tuple(cts)
+
+
+def _einsum_batch(vals, dims, *, inputs, output):
+    used = set("".join(inputs) + output)
+    b = _fresh(used)
+    new_inputs = tuple(s[:d] + b + s[d:] if d is not None else s for s, d in zip(inputs, dims))
+    return _einsum.bind(*vals, inputs=new_inputs, output=b + output), 0
+
+
+def _einsum_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out += [
+            Sample(array(rng, (2, 3), dt), array(rng, (3, 4), dt), inputs=("ij", "jk"), output="ik"),
+            Sample(array(rng, (2, 3), dt), array(rng, (2, 3), dt), inputs=("ij", "ij"), output=""),
+            Sample(array(rng, (3, 3), dt), inputs=("ii",), output="", label="trace"),
+            Sample(array(rng, (2, 3), dt), array(rng, (4,), dt), inputs=("ij", "k"), output="jk",
+                   label="summed alone"),
+            Sample(array(rng, (2, 3, 4), dt), array(rng, (4, 3), dt), array(rng, (2,), dt),
+                   inputs=("bij", "jk", "b"), output="bik"),
+            Sample(array(rng, (3, 3), dt), inputs=("ii",), output="i", label="diagonal"),
+            Sample(array(rng, (2, 2, 3), dt), inputs=("iij",), output="ij", label="diagonal, kept axis"),
+            Sample(array(rng, (3,), dt), array(rng, (4,), dt), inputs=("i", "j"), output="ij", label="outer"),
+            Sample(array(rng, (2, 1, 3), dt), array(rng, (4, 3), dt), inputs=("abi", "bi"), output="abi",
+                   label="size-1 broadcasting"),
+            Sample(array(rng, (5, 2, 3), dt), array(rng, (2, 3, 4), dt), array(rng, (4, 2), dt),
+                   inputs=("abc", "bcd", "de"), output="ae", label="chain"),
+            Sample(array(rng, (3, 3), dt), array(rng, (3,), dt), inputs=("ii", "i"), output="",
+                   label="diagonal times vector"),
+        ]
+    z = array(rng, (2, 3)) + 1j * array(rng, (2, 3))
+    out.append(Sample(z, array(rng, (3, 2)) - 0.5j, inputs=("ij", "jk"), output="ik", label="complex"))
+    out.append(Sample(array(rng, (2, 3), np.float32), array(rng, (3,)), inputs=("ij", "j"), output="i",
+                      label="mixed precision"))
+    return out
+
+
+_einsum = Primitive("einsum", _einsum_impl, jvp=_einsum_jvp, vjp=_einsum_vjp, batch=_einsum_batch,
+                    samples=_einsum_samples)
+
+
+def _parse_einsum(subscripts: str, shapes):
+    subscripts = subscripts.replace(" ", "")
+    if "->" in subscripts:
+        lhs, output = subscripts.split("->")
+        explicit = True
+    else:
+        lhs, output, explicit = subscripts, "", False
+    inputs = lhs.split(",")
+    if len(inputs) != len(shapes):
+        raise ValueError(f"einsum: {len(inputs)} operand subscripts for {len(shapes)} operands")
+    used = set(ch for ch in subscripts if ch.isalpha())
+    ell_rank = max((len(s) - (len(t) - 3) for t, s in zip(inputs, shapes) if "..." in t), default=0)
+    ell = "".join(_fresh(used) for _ in range(ell_rank))
+    expanded = []
+    for t, s in zip(inputs, shapes):
+        if "..." in t:
+            n = len(s) - (len(t) - 3)
+            t = t.replace("...", ell[ell_rank - n:] if n else "")
+        if len(t) != len(s):
+            raise ValueError(f"einsum: subscripts {t!r} do not match an operand of rank {len(s)}")
+        expanded.append(t)
+    if explicit:
+        output = output.replace("...", ell)
+    else:
+        counts = {}
+        for t in expanded:
+            for ch in t:
+                counts[ch] = counts.get(ch, 0) + 1
+        output = ell + "".join(sorted(ch for ch, n in counts.items() if n == 1 and ch not in ell))
+    return tuple(expanded), output
+
+
+_SUBLIST_LABELS = string.ascii_uppercase + string.ascii_lowercase  # ascending, as NumPy sorts
+
+
+def _sublist_text(sublist) -> str:
+    parts = []
+    for label in sublist:
+        if label is Ellipsis:
+            parts.append("...")
+        elif isinstance(label, (int, np.integer)) and 0 <= label < 52:
+            parts.append(_SUBLIST_LABELS[int(label)])
+        else:
+            raise ValueError(f"einsum: subscript labels must be integers in [0, 52) or Ellipsis, got {label!r}")
+    return "".join(parts)
+
+
+def _from_sublists(args):
+    """``einsum(op0, sub0, op1, sub1, ..., [out])`` as (subscripts, operands)."""
+    args = list(args)
+    output = None
+    if len(args) % 2:
+        output = args.pop()
+    operands = args[0::2]
+    text = ",".join(_sublist_text(sub) for sub in args[1::2])
+    if output is not None:
+        text += "->" + _sublist_text(output)
+    return text, operands
+
+
+@implements(np.einsum)
+def einsum(*operands, out=None, dtype=None, optimize=False, **kwargs):
+    """``np.einsum`` for traced and plain values: explicit and implicit
+    output, ellipsis, repeated indices (diagonals), size-1 broadcasting and
+    the sublist form ``einsum(op0, [0, 1], op1, [1, 2], [0, 2])``.
+    ``optimize`` is accepted (contractions of several operands are always
+    optimised); ``dtype`` casts the operands first."""
+    if out is not None:
+        from ...core.errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError("np.einsum(..., out=...) is not supported on traced values; "
+                                        "assign the result instead")
+    if operands and isinstance(operands[0], str):
+        subscripts, operands = operands[0], list(operands[1:])
+    else:
+        subscripts, operands = _from_sublists(operands)
+    if dtype is not None:
+        from ..elementwise.arithmetic import astype
+
+        operands = [astype(op, dtype) for op in operands]
+    inputs, output = _parse_einsum(subscripts, [shape_of(op) for op in operands])
+    return _einsum.bind(*operands, inputs=inputs, output=output)
+
+

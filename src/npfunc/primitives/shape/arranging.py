@@ -1,0 +1,302 @@
+"""Rearranging entries: flip, roll, rot90, pad, the diagonal family
+(diagonal, diag, diagflat) and triangles (tril, triu).
+
+All are composites: slices and gathers (whose VJPs scatter), concatenation
+and ``where`` with a constant mask, so derivatives and batching come from
+those primitives.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.dispatch import implements
+from ...core.errors import UnsupportedOperationError
+from ...core.tracer import Tracer
+from ...core.values import dtype_of, ndim_of, shape_of
+from ..elementwise.arithmetic import astype, where, zeros_like
+from ..families import normalize_axes
+from ..indexing.gather import getitem, index_add, take
+from .basic import broadcast_to, concatenate_arrays, moveaxis, ravel, reshape, transpose
+
+
+def _array(x):
+    return x if isinstance(x, Tracer) else np.asarray(x)
+
+
+def _along(axis: int, index):
+    return (slice(None),) * axis + (index,)
+
+
+# ---- flip, roll, rot90 --------------------------------------------------------------
+
+@implements(np.flip)
+def flip(m, axis=None):
+    """``np.flip`` for traced and plain values (``axis`` None, int or tuple)."""
+    m = _array(m)
+    axes = normalize_axes(axis, ndim_of(m), "flip")
+    if not axes:
+        return m
+    index = [slice(None)] * (max(axes) + 1)
+    for a in axes:
+        index[a] = slice(None, None, -1)
+    return getitem(m, tuple(index))
+
+
+@implements(np.fliplr)
+def fliplr(m):
+    """``np.fliplr`` for traced and plain values."""
+    if ndim_of(m) < 2:
+        raise ValueError("fliplr: Input must be >= 2-d.")
+    return flip(m, 1)
+
+
+@implements(np.flipud)
+def flipud(m):
+    """``np.flipud`` for traced and plain values."""
+    if ndim_of(m) < 1:
+        raise ValueError("flipud: Input must be >= 1-d.")
+    return flip(m, 0)
+
+
+@implements(np.roll)
+def roll(a, shift, axis=None):
+    """``np.roll`` for traced and plain values (``shift`` and ``axis`` ints or tuples)."""
+    a = source = _array(a)
+    if axis is None:
+        return reshape(roll(ravel(a), shift, 0), tuple(shape_of(a)))
+    nd = ndim_of(a)
+    totals: dict[int, int] = {}
+    for s, ax in np.broadcast(shift, axis):
+        ax = normalize_axes(int(ax), nd, "roll")[0]
+        totals[ax] = totals.get(ax, 0) + int(s)
+    for ax, s in totals.items():
+        n = shape_of(a)[ax]
+        s = s % n if n else 0
+        if s:
+            a = concatenate_arrays([getitem(a, _along(ax, slice(n - s, None))),
+                                    getitem(a, _along(ax, slice(None, n - s)))], ax)
+    return _fresh(a, source)
+
+
+def _fresh(out, source):
+    """``out``, never the very object ``source`` (NumPy returns a new array, and
+    an in-place update of the result must not change the input)."""
+    if out is source:
+        from ..indexing.inplace import clone
+
+        return clone(out)
+    return out
+
+
+@implements(np.rot90)
+def rot90(m, k=1, axes=(0, 1)):
+    """``np.rot90`` for traced and plain values."""
+    m = _array(m)
+    axes = tuple(axes)
+    nd = ndim_of(m)
+    if len(axes) != 2:
+        raise ValueError("rot90: len(axes) must be 2.")
+    if nd < 2 or axes[0] % nd == axes[1] % nd:
+        raise ValueError("rot90: Axes must be different.")
+    if not all(-nd <= ax < nd for ax in axes):
+        raise ValueError(f"rot90: Axes={axes} out of range for array of ndim={nd}.")
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return flip(flip(m, axes[0]), axes[1])
+    perm = list(range(nd))
+    i, j = axes[0] % nd, axes[1] % nd
+    perm[i], perm[j] = perm[j], perm[i]
+    if k == 1:
+        return transpose(flip(m, axes[1]), perm)
+    return flip(transpose(m, perm), axes[1])
+
+
+# ---- pad ------------------------------------------------------------------------------
+
+def _pairs(x, nd: int, as_index: bool, what: str):
+    """NumPy's ``pad_width`` / ``constant_values`` forms as one pair per axis."""
+    x = np.asarray(x)
+    if as_index:
+        if x.dtype.kind not in "iu":
+            x = np.round(x)
+        x = x.astype(np.intp)
+        if x.size and x.min() < 0:
+            raise ValueError(f"pad: {what} can't contain negative values")
+    if x.ndim < 3 and x.size == 1:
+        v = x.ravel()[0]
+        return [(v, v)] * nd
+    if x.ndim < 3 and x.size == 2 and x.shape != (2, 1):
+        v = x.ravel()
+        return [(v[0], v[1])] * nd
+    return [tuple(row) for row in np.broadcast_to(x, (nd, 2))]
+
+
+def _traced_pairs(c, nd: int):
+    """Per-axis (before, after) constants from a traced ``constant_values``."""
+    size = int(np.prod(shape_of(c)))
+    if size == 1:
+        c = reshape(c, (1, 1))
+    elif size == 2 and tuple(shape_of(c)) != (2, 1):
+        c = reshape(c, (1, 2))
+    c = broadcast_to(c, (nd, 2))
+    return [(getitem(c, (i, 0)), getitem(c, (i, 1))) for i in range(nd)]
+
+
+def _block(value, shape, dtype):
+    if isinstance(value, Tracer):
+        return broadcast_to(astype(value, dtype), shape)
+    return np.full(shape, value, dtype=dtype)
+
+
+def _rev(x, axis, start, stop):
+    """``x[start:stop]`` along ``axis``, reversed."""
+    return getitem(getitem(x, _along(axis, slice(start, stop))), _along(axis, slice(None, None, -1)))
+
+
+def _pad_axis(x, axis, before, after, mode, reflect_type):
+    n = shape_of(x)[axis]
+    if n == 0:
+        raise ValueError(f"pad: can't extend empty axis {axis} using modes other than 'constant' or 'empty'")
+    parts = None
+    if mode == "edge":
+        edge = tuple(shape_of(x))
+        parts = [broadcast_to(getitem(x, _along(axis, slice(0, 1))), edge[:axis] + (before,) + edge[axis + 1:]),
+                 broadcast_to(getitem(x, _along(axis, slice(n - 1, n))), edge[:axis] + (after,) + edge[axis + 1:])]
+    elif mode == "wrap" and before <= n and after <= n:
+        parts = [getitem(x, _along(axis, slice(n - before, n))), getitem(x, _along(axis, slice(0, after)))]
+    elif mode == "reflect" and before < n and after < n:
+        parts = [_rev(x, axis, 1, before + 1), _rev(x, axis, n - 1 - after, n - 1)]
+    elif mode == "symmetric" and before <= n and after <= n:
+        parts = [_rev(x, axis, 0, before), _rev(x, axis, n - after, n)]
+    if parts is None:  # widths beyond one period: index arrays (NumPy's own pattern)
+        index = np.pad(np.arange(n), (before, after), mode=mode,
+                       **({"reflect_type": reflect_type} if mode in ("reflect", "symmetric") else {}))
+        return take(x, index, axis=axis)
+    pieces = ([parts[0]] if before else []) + [x] + ([parts[1]] if after else [])
+    return concatenate_arrays(pieces, axis)
+
+
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+@implements(np.pad)
+def pad(array, pad_width, mode="constant", **kwargs):
+    """``np.pad`` for traced and plain values.
+
+    Modes ``constant`` (``constant_values``, which may be traced), ``edge``,
+    ``reflect``, ``symmetric`` (``reflect_type='even'``) and ``wrap``; every
+    ``pad_width`` form NumPy accepts.
+    """
+    x = source = _array(array)
+    if callable(mode) or mode not in _PAD_MODES:
+        raise UnsupportedOperationError(
+            f"np.pad: mode {mode!r} is not supported on traced values; supported modes are "
+            f"{', '.join(_PAD_MODES)}")
+    allowed = {"constant": {"constant_values"}, "reflect": {"reflect_type"},
+               "symmetric": {"reflect_type"}}.get(mode, set())
+    unexpected = set(kwargs) - allowed
+    if unexpected:
+        raise ValueError(f"pad: unsupported keyword arguments for mode '{mode}': {unexpected}")
+    reflect_type = kwargs.get("reflect_type", "even")
+    if reflect_type != "even":
+        raise UnsupportedOperationError("np.pad: reflect_type='odd' is not supported on traced values")
+    nd = ndim_of(x)
+    if isinstance(pad_width, dict):  # {axis: width} (NumPy >= 2.3); other axes unpadded
+        widths = [(0, 0)] * nd
+        for ax, w in pad_width.items():
+            widths[normalize_axes(ax, nd, "pad")[0]] = _pairs(w, 1, True, "index")[0]
+    else:
+        widths = _pairs(pad_width, nd, True, "index")
+    if mode == "constant":
+        values = kwargs.get("constant_values", 0)
+        consts = _traced_pairs(values, nd) if isinstance(values, Tracer) else _pairs(values, nd, False, "")
+        dtype = dtype_of(x)
+        for axis, ((before, after), (cb, ca)) in enumerate(zip(widths, consts)):
+            if not before and not after:
+                continue
+            shape = tuple(shape_of(x))
+            pieces = [_block(cb, shape[:axis] + (int(before),) + shape[axis + 1:], dtype)] if before else []
+            pieces.append(x)
+            if after:
+                pieces.append(_block(ca, shape[:axis] + (int(after),) + shape[axis + 1:], dtype))
+            x = concatenate_arrays(pieces, axis)
+        return _fresh(x, source)
+    for axis, (before, after) in enumerate(widths):
+        if before or after:
+            x = _pad_axis(x, axis, int(before), int(after), mode, reflect_type)
+    return _fresh(x, source)
+
+
+# ---- diagonals and triangles ------------------------------------------------------------
+
+def _diagonal_index(n1: int, n2: int, offset: int):
+    if offset >= 0:
+        length = max(0, min(n1, n2 - offset))
+        return np.arange(length), np.arange(length) + offset
+    length = max(0, min(n1 + offset, n2))
+    return np.arange(length) - offset, np.arange(length)
+
+
+@implements(np.diagonal)
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """``np.diagonal`` for traced and plain values (the diagonal is the last axis)."""
+    a = _array(a)
+    nd = ndim_of(a)
+    if nd < 2:
+        raise ValueError("diagonal: diag requires an array of at least two dimensions")
+    ax1 = normalize_axes(axis1, nd, "diagonal")[0]
+    ax2 = normalize_axes(axis2, nd, "diagonal")[0]
+    if ax1 == ax2:
+        raise ValueError("diagonal: axis1 and axis2 cannot be the same")
+    shape = shape_of(a)
+    rows, cols = _diagonal_index(shape[ax1], shape[ax2], int(offset))
+    index = [slice(None)] * nd
+    index[ax1], index[ax2] = rows, cols
+    out = getitem(a, tuple(index))
+    position = min(ax1, ax2) if abs(ax1 - ax2) == 1 else 0
+    return moveaxis(out, position, -1)
+
+
+@implements(np.diag)
+def diag(v, k=0):
+    """``np.diag`` for traced and plain values: a 1-D input becomes a (k-th)
+    diagonal matrix, a 2-D input gives its k-th diagonal."""
+    v = _array(v)
+    nd = ndim_of(v)
+    if nd == 2:
+        return diagonal(v, k)
+    if nd != 1:
+        raise ValueError("diag: Input must be 1- or 2-d.")
+    k = int(k)
+    n = shape_of(v)[0]
+    size = n + abs(k)
+    rows = np.arange(n) + max(-k, 0)
+    cols = np.arange(n) + max(k, 0)
+    return index_add(v, (rows, cols), (size, size))
+
+
+@implements(np.diagflat)
+def diagflat(v, k=0):
+    """``np.diagflat`` for traced and plain values."""
+    return diag(ravel(_array(v)), k)
+
+
+def _triangle(m, mask_fn):
+    m = _array(m)
+    shape = tuple(shape_of(m))
+    mask = mask_fn(*shape[-2:]) if len(shape) >= 2 else mask_fn(shape[0], shape[0])
+    return where(mask, m, zeros_like(m))
+
+
+@implements(np.tril)
+def tril(m, k=0):
+    """``np.tril`` for traced and plain values (over the last two axes)."""
+    return _triangle(m, lambda n, p: np.tri(n, p, k=int(k), dtype=bool))
+
+
+@implements(np.triu)
+def triu(m, k=0):
+    """``np.triu`` for traced and plain values (over the last two axes)."""
+    return _triangle(m, lambda n, p: ~np.tri(n, p, k=int(k) - 1, dtype=bool))

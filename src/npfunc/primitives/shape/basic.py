@@ -1,0 +1,366 @@
+"""Shape primitives (reshape, transpose, broadcast_to, concatenate) and the
+composites built on them (moveaxis, swapaxes, expand_dims, squeeze, ravel,
+stack).  All are linear: the JVP applies the primitive to the tangent and
+the VJP applies its transpose to the cotangent."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...core.dispatch import implements
+from ...core.primitive import Primitive, Sample
+from ...core.tracer import Tracer
+from ...core.values import ndim_of, shape_of
+from ...core.zeros import zero
+from ...interpreters.batching import materialize_front, move_to_front
+from ..families import fit_cotangent, normalize_axes, sum_to_shape
+from ..sampling import FLOATS, array
+
+# ---- reshape -------------------------------------------------------------------
+
+
+def _reshape_batch(vals, dims, *, shape):
+    x = move_to_front(vals[0], dims[0])
+    return _reshape.bind(x, shape=(shape_of(x)[0],) + shape), 0
+
+
+_reshape = Primitive(
+    "reshape", lambda x, *, shape: np.reshape(x, shape),
+    jvp=lambda primals, tangents, out, *, shape: reshape(tangents[0], shape),
+    vjp=lambda g, primals, out, needs, *, shape: (reshape(g, shape_of(primals[0])),),
+    batch=_reshape_batch,
+    samples=lambda rng: [s for dt in FLOATS for s in (
+        Sample(array(rng, (2, 3, 4), dt), shape=(6, 4)),
+        Sample(array(rng, (6,), dt), shape=(3, 1, 2)),
+        Sample(array(rng, (), dt), shape=(1, 1)))],
+)
+
+
+def _resolve_shape(shape, size: int, fn_name: str) -> tuple[int, ...]:
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise ValueError(f"{fn_name}: can only specify one unknown dimension")
+    if -1 in shape:
+        known = math.prod(s for s in shape if s != -1)
+        shape = tuple(size // known if s == -1 and known else s for s in shape)
+    if math.prod(shape) != size:
+        raise ValueError(f"{fn_name}: cannot reshape array of size {size} into shape {shape}")
+    return shape
+
+
+@implements(np.reshape)
+def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
+    """``np.reshape`` (C or F order) for traced and plain values."""
+    shape = newshape if shape is None else shape
+    current = shape_of(a)
+    if type(shape) is tuple and order == "C" and shape == current:
+        return a
+    shape = _resolve_shape(shape, math.prod(current), "reshape")
+    if order == "F":
+        return transpose(reshape(transpose(a), shape[::-1]))
+    if order not in ("C", "A"):
+        raise ValueError(f"reshape: order must be 'C' or 'F', got {order!r}")
+    if tuple(current) == shape:
+        return a
+    return _reshape.bind(a, shape=shape)
+
+
+@implements(np.ravel)
+def ravel(a, order="C"):
+    """``np.ravel`` for traced and plain values."""
+    return reshape(a, (-1,), order=order)
+
+
+# ---- transpose ---------------------------------------------------------------------
+
+def _transpose_batch(vals, dims, *, perm):
+    d = dims[0]
+    physical = (d,) + tuple(p + (p >= d) for p in perm)
+    return _transpose.bind(vals[0], perm=physical), 0
+
+
+_transpose = Primitive(
+    "transpose", lambda x, *, perm: np.transpose(x, perm),
+    jvp=lambda primals, tangents, out, *, perm: _transpose.bind(tangents[0], perm=perm),
+    vjp=lambda g, primals, out, needs, *, perm: (_transpose.bind(g, perm=tuple(np.argsort(perm))),),
+    batch=_transpose_batch,
+    samples=lambda rng: [s for dt in FLOATS for s in (
+        Sample(array(rng, (2, 3, 4), dt), perm=(2, 0, 1)),
+        Sample(array(rng, (2, 3), dt), perm=(1, 0)))],
+)
+
+
+@implements(np.transpose)
+def transpose(a, axes=None):
+    """``np.transpose`` for traced and plain values."""
+    nd = ndim_of(a)
+    if axes is not None and any(not -nd <= int(p) < nd for p in axes):
+        raise np.exceptions.AxisError(f"transpose: axes {tuple(axes)} out of range for an array of dimension {nd}")
+    perm = tuple(range(nd))[::-1] if axes is None else tuple(int(p) % nd for p in axes)
+    if sorted(perm) != list(range(nd)):
+        raise ValueError(f"transpose: axes {axes} do not match an array of dimension {nd}")
+    if perm == tuple(range(nd)):
+        return a
+    return _transpose.bind(a, perm=perm)
+
+
+def _axis_list(axis, nd: int) -> list[int]:
+    return [int(a) % nd for a in (axis if isinstance(axis, (list, tuple)) else (axis,))]
+
+
+@implements(np.moveaxis)
+def moveaxis(a, source, destination):
+    """``np.moveaxis`` for traced and plain values."""
+    nd = ndim_of(a)
+    src, dst = _axis_list(source, nd), _axis_list(destination, nd)
+    if len(src) != len(dst):
+        raise ValueError("moveaxis: source and destination must have the same number of elements")
+    rest = [i for i in range(nd) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        rest.insert(d, s)
+    return transpose(a, rest)
+
+
+@implements(np.swapaxes)
+def swapaxes(a, axis1, axis2):
+    """``np.swapaxes`` for traced and plain values."""
+    nd = ndim_of(a)
+    perm = list(range(nd))
+    i, j = axis1 % nd, axis2 % nd
+    perm[i], perm[j] = perm[j], perm[i]
+    return transpose(a, perm)
+
+
+@implements(np.expand_dims)
+def expand_dims(a, axis):
+    """``np.expand_dims`` for traced and plain values."""
+    shape = list(shape_of(a))
+    count = 1 if isinstance(axis, (int, np.integer)) else len(axis)
+    for ax in normalize_axes(axis, len(shape) + count, "expand_dims"):
+        shape.insert(ax, 1)
+    return reshape(a, tuple(shape))
+
+
+@implements(np.squeeze)
+def squeeze(a, axis=None):
+    """``np.squeeze`` for traced and plain values."""
+    shape = shape_of(a)
+    if axis is None:
+        axes = tuple(i for i, n in enumerate(shape) if n == 1)
+    else:
+        axes = normalize_axes(axis, len(shape), "squeeze")
+        if any(shape[i] != 1 for i in axes):
+            raise ValueError("squeeze: cannot select an axis to squeeze out which has size not equal to one")
+    return reshape(a, tuple(n for i, n in enumerate(shape) if i not in axes))
+
+
+# ---- broadcast_to -------------------------------------------------------------------
+
+def _broadcast_batch(vals, dims, *, shape):
+    x = move_to_front(vals[0], dims[0])
+    xs = shape_of(x)
+    pad = len(shape) - (len(xs) - 1)
+    if pad:
+        x = reshape(x, (xs[0],) + (1,) * pad + tuple(xs[1:]))
+    return _broadcast.bind(x, shape=(xs[0],) + shape), 0
+
+
+_broadcast = Primitive(
+    "broadcast_to", lambda x, *, shape: np.broadcast_to(x, shape),
+    jvp=lambda primals, tangents, out, *, shape: broadcast_to(tangents[0], shape),
+    vjp=lambda g, primals, out, needs, *, shape: (sum_to_shape(g, shape_of(primals[0])),),
+    batch=_broadcast_batch,
+    samples=lambda rng: [s for dt in FLOATS for s in (
+        Sample(array(rng, (3,), dt), shape=(2, 3)),
+        Sample(array(rng, (2, 1), dt), shape=(4, 2, 3)),
+        Sample(array(rng, (), dt), shape=(2,)))],
+)
+
+
+@implements(np.broadcast_to)
+def broadcast_to(array, shape, subok=False):
+    """``np.broadcast_to`` for traced and plain values (the result is read-only for ndarrays)."""
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    if tuple(shape_of(array)) == shape:
+        return array
+    return _broadcast.bind(array, shape=shape)
+
+
+# ---- concatenate / stack -----------------------------------------------------------
+
+def _concat_jvp(primals, tangents, out, *, axis):
+    from ..elementwise.arithmetic import zeros_like
+
+    return concatenate_arrays([zeros_like(p) if t is zero else t for p, t in zip(primals, tangents)], axis)
+
+
+def _concat_vjp(g, primals, out, needs, *, axis):
+    from ..indexing.gather import getitem
+
+    cts = []
+    start = 0
+    for p, need in zip(primals, needs):
+        stop = start + shape_of(p)[axis]
+        cts.append(fit_cotangent(getitem(g, (slice(None),) * axis + (slice(start, stop),)), p) if need else zero)
+        start = stop
+    return tuple(cts)
+
+
+def _concat_batch(vals, dims, *, axis):
+    size = next(shape_of(v)[d] for v, d in zip(vals, dims) if d is not None)
+    return _concat.bind(*[materialize_front(v, d, size) for v, d in zip(vals, dims)], axis=axis + 1), 0
+
+
+_concat = Primitive(
+    "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
+    jvp=_concat_jvp, vjp=_concat_vjp, batch=_concat_batch,
+    samples=lambda rng: [s for dt in FLOATS for s in (
+        Sample(array(rng, (2, 3), dt), array(rng, (1, 3), dt), axis=0),
+        Sample(array(rng, (2, 3), dt), array(rng, (2, 2), dt), array(rng, (2, 1), dt), axis=1))] + [
+        Sample(array(rng, (2, 3), np.float32), array(rng, (1, 3)), axis=0, label="mixed precision")],
+)
+
+
+def concatenate_arrays(arrays, axis: int):
+    """Concatenate a list of values along a non-negative ``axis`` (rule helper)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    return _concat.bind(*arrays, axis=axis)
+
+
+@implements(np.concatenate)
+def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    """``np.concatenate`` for traced and plain values."""
+    arrays = [a if isinstance(a, Tracer) else np.asarray(a) for a in arrays]
+    if not arrays:
+        raise ValueError("concatenate: need at least one array to concatenate")
+    if dtype is not None:
+        arrays = [_as_dtype(a, dtype) for a in arrays]
+    if axis is None:
+        arrays = [ravel(a) for a in arrays]
+        axis = 0
+    nd = ndim_of(arrays[0])
+    if nd == 0:
+        raise ValueError("concatenate: zero-dimensional arrays cannot be concatenated")
+    if any(ndim_of(a) != nd for a in arrays):
+        raise ValueError("concatenate: all the input arrays must have same number of dimensions")
+    axis = normalize_axes(axis, nd, "concatenate")[0]
+    if len(arrays) == 1:
+        return copy(arrays[0])
+    return concatenate_arrays(arrays, axis)
+
+
+def _as_dtype(a, dtype):
+    from ..elementwise.arithmetic import astype
+
+    return astype(a, dtype) if isinstance(a, Tracer) else np.asarray(a, dtype=dtype)
+
+
+@implements(np.stack)
+def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    """``np.stack`` for traced and plain values."""
+    arrays = [a if isinstance(a, Tracer) else np.asarray(a) for a in arrays]
+    if not arrays:
+        raise ValueError("stack: need at least one array to stack")
+    if dtype is not None:
+        arrays = [_as_dtype(a, dtype) for a in arrays]
+    shapes = {tuple(shape_of(a)) for a in arrays}
+    if len(shapes) != 1:
+        raise ValueError("stack: all input arrays must have the same shape")
+    nd = ndim_of(arrays[0]) + 1
+    axis = normalize_axes(axis, nd, "stack")[0]
+    return concatenate_arrays([expand_dims(a, axis) for a in arrays], axis)
+
+
+# ---- more axis bookkeeping (composites) ---------------------------------------------
+
+@implements(np.permute_dims)
+def permute_dims(a, axes=None):
+    """``np.permute_dims`` (the array-API name of ``np.transpose``)."""
+    return transpose(a, axes)
+
+
+@implements(np.matrix_transpose)
+def matrix_transpose(x, /):
+    """``np.matrix_transpose``: swap the last two axes."""
+    if ndim_of(x) < 2:
+        raise ValueError("matrix_transpose: Input array must be at least 2-dimensional")
+    return swapaxes(x, -1, -2)
+
+
+@implements(np.rollaxis)
+def rollaxis(a, axis, start=0):
+    """``np.rollaxis`` for traced and plain values (prefer ``np.moveaxis``)."""
+    nd = ndim_of(a)
+    axis = normalize_axes(axis, nd, "rollaxis")[0]
+    if start < 0:
+        start += nd
+    if not 0 <= start < nd + 1:
+        raise np.exceptions.AxisError(f"rollaxis: 'start' arg requires {-nd} <= start < {nd + 1}")
+    if axis < start:
+        start -= 1
+    if axis == start:
+        return a
+    perm = [i for i in range(nd) if i != axis]
+    perm.insert(start, axis)
+    return transpose(a, perm)
+
+
+def _atleast(arys, nd: int, lift):
+    out = []
+    for a in arys:
+        a = a if isinstance(a, Tracer) else np.asarray(a)
+        if ndim_of(a) < nd:
+            a = reshape(a, lift(tuple(shape_of(a))))
+        out.append(a)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@implements(np.atleast_1d)
+def atleast_1d(*arys):
+    """``np.atleast_1d`` for traced and plain values."""
+    return _atleast(arys, 1, lambda s: (1,))
+
+
+@implements(np.atleast_2d)
+def atleast_2d(*arys):
+    """``np.atleast_2d`` for traced and plain values."""
+    return _atleast(arys, 2, lambda s: (1,) * (2 - len(s)) + s)
+
+
+@implements(np.atleast_3d)
+def atleast_3d(*arys):
+    """``np.atleast_3d`` for traced and plain values (1-D ``(n,)`` becomes ``(1, n, 1)``)."""
+    return _atleast(arys, 3, lambda s: {0: (1, 1, 1), 1: (1,) + s + (1,), 2: s + (1,)}[len(s)])
+
+
+@implements(np.broadcast_arrays)
+def broadcast_arrays(*args, subok=False):
+    """``np.broadcast_arrays`` for traced and plain values (a tuple, as in NumPy 2)."""
+    shape = np.broadcast_shapes(*[tuple(shape_of(a)) for a in args])
+    return tuple(broadcast_to(a if isinstance(a, Tracer) else np.asarray(a), shape) for a in args)
+
+
+@implements(np.copy)
+def copy(a, order="K", subok=False):
+    """``np.copy``: for a traced value, a new object holding the same value, so
+    that in-place updates of the copy (``y[0] = 1``) leave ``a`` alone."""
+    from ..indexing.inplace import clone
+
+    return clone(a)
+
+
+_copy_value = copy
+
+
+@implements(np.astype)
+def astype(x, dtype, /, *, copy=True, device=None):
+    """``np.astype`` (NumPy 2) for traced and plain values; with ``copy=True``
+    the result is a new object even when the dtype already matches."""
+    from ..elementwise.arithmetic import astype as cast
+
+    out = cast(x if isinstance(x, Tracer) else np.asarray(x), dtype)
+    return _copy_value(out) if copy and out is x else out
+
+

@@ -1,0 +1,325 @@
+"""Joining and splitting: the stack family, split (a primitive whose VJP is a
+concatenation), tile, repeat, meshgrid, and ``array`` for lists of traced
+values.  Everything but ``split`` is a composite of reshape, broadcast_to,
+concatenate and gather, so derivatives and batching come from those."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.context import describe_stack
+from ...core.dispatch import implements
+from ...core.errors import UnsupportedOperationError
+from ...core.primitive import Primitive, Sample
+from ...core.tracer import Tracer
+from ...core.values import dtype_of, ndim_of, shape_of
+from ...core.zeros import zero
+from ..families import normalize_axes
+from ..indexing.gather import take
+from ..sampling import FLOATS, array as sample_array
+from .basic import (atleast_1d, atleast_2d, atleast_3d, broadcast_to, concatenate, concatenate_arrays,
+                    ravel, reshape, stack)
+from .basic import copy as _copy
+
+
+def _arrays(tup, fn_name):
+    arrays = [a if isinstance(a, Tracer) else np.asarray(a) for a in tup]
+    if not arrays:
+        raise ValueError(f"{fn_name}: need at least one array to concatenate")
+    return arrays
+
+
+def _as_list(x):
+    return [x] if not isinstance(x, tuple) else list(x)
+
+
+@implements(np.vstack, np.row_stack)
+def vstack(tup, *, dtype=None, casting="same_kind"):
+    """``np.vstack`` for traced and plain values."""
+    return concatenate(_as_list(atleast_2d(*_arrays(tup, "vstack"))), axis=0, dtype=dtype)
+
+
+@implements(np.hstack)
+def hstack(tup, *, dtype=None, casting="same_kind"):
+    """``np.hstack`` for traced and plain values."""
+    arrays = _as_list(atleast_1d(*_arrays(tup, "hstack")))
+    return concatenate(arrays, axis=0 if ndim_of(arrays[0]) == 1 else 1, dtype=dtype)
+
+
+@implements(np.dstack)
+def dstack(tup):
+    """``np.dstack`` for traced and plain values."""
+    return concatenate(_as_list(atleast_3d(*_arrays(tup, "dstack"))), axis=2)
+
+
+@implements(np.column_stack)
+def column_stack(tup):
+    """``np.column_stack`` for traced and plain values (1-D inputs become columns)."""
+    arrays = [reshape(a, (-1, 1)) if ndim_of(a) < 2 else a for a in _arrays(tup, "column_stack")]
+    return concatenate(arrays, axis=1)
+
+
+@implements(np.unstack)
+def unstack(x, /, *, axis=0):
+    """``np.unstack`` for traced and plain values: a tuple of the slices along ``axis``."""
+    x = x if isinstance(x, Tracer) else np.asarray(x)
+    axis = normalize_axes(axis, ndim_of(x), "unstack")[0]
+    shape = tuple(shape_of(x))
+    pieces = _split.bind(x, axis=axis, bounds=tuple((i, i + 1) for i in range(shape[axis])))
+    rest = shape[:axis] + shape[axis + 1:]
+    return tuple(reshape(p, rest) for p in pieces)
+
+
+# ---- split (primitive) --------------------------------------------------------------
+
+def _piece(x, axis, start, stop):
+    return x[(slice(None),) * axis + (slice(start, stop),)]
+
+
+def _split_impl(x, *, axis, bounds):
+    return tuple(_piece(x, axis, a, b) for a, b in bounds)
+
+
+def _split_jvp(primals, tangents, out, *, axis, bounds):
+    return _split.bind(tangents[0], axis=axis, bounds=bounds)
+
+
+def _contiguous(bounds, n):
+    return bounds[0][0] == 0 and bounds[-1][1] == n and all(
+        b[1] == c[0] for b, c in zip(bounds, bounds[1:]))
+
+
+def _split_vjp(g, primals, out, needs, *, axis, bounds):
+    (x,) = primals
+    shape, dtype = tuple(shape_of(x)), dtype_of(x)
+    pieces = []
+    for (a, b), ct in zip(bounds, g):
+        if ct is zero:
+            ct = np.zeros(shape[:axis] + (b - a,) + shape[axis + 1:], dtype)
+        pieces.append(ct)
+    if _contiguous(bounds, shape[axis]):
+        return (concatenate_arrays(pieces, axis),)
+    from ..indexing.gather import index_add
+
+    total = zero
+    for (a, b), ct in zip(bounds, pieces):  # overlapping or partial pieces
+        part = index_add(ct, (slice(None),) * axis + (slice(a, b),), shape)
+        total = part if total is zero else total + part
+    return (total,)
+
+
+def _split_batch(vals, dims, *, axis, bounds):
+    (x,), (d,) = vals, dims
+    outs = _split.bind(x, axis=axis + (axis >= d), bounds=bounds)
+    return outs, (d,) * len(outs)
+
+
+def _split_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out += [Sample(sample_array(rng, (5, 3), dt), axis=0, bounds=((0, 2), (2, 3), (3, 5))),
+                Sample(sample_array(rng, (2, 4), dt), axis=1, bounds=((0, 2), (2, 4)))]
+    out += [Sample(sample_array(rng, (4, 3)), axis=0, bounds=((0, 3), (3, 3), (1, 4)), label="overlap"),
+            Sample(sample_array(rng, (2, 5)), axis=1, bounds=((0, 0), (0, 5)), label="empty piece")]
+    return out
+
+
+_split = Primitive("split", _split_impl, jvp=_split_jvp, vjp=_split_vjp, batch=_split_batch,
+                   samples=_split_samples, multiple_results=True,
+                   notes="pieces are the slices bounds[i] of axis; the VJP concatenates")
+
+
+def _split_at(ary, points, axis, fn_name):
+    ary = ary if isinstance(ary, Tracer) else np.asarray(ary)
+    nd = ndim_of(ary)
+    axis = normalize_axes(axis, nd, fn_name)[0]
+    n = shape_of(ary)[axis]
+    edges = [0] + [int(p) for p in points] + [n]
+    bounds = []
+    for st, end in zip(edges, edges[1:]):
+        a, b, _ = slice(st, end).indices(n)
+        bounds.append((a, max(a, b)))
+    return list(_split.bind(ary, axis=axis, bounds=tuple(bounds)))
+
+
+def _sections(n, sections, fn_name, equal):
+    sections = int(sections)
+    if sections <= 0:
+        raise ValueError(f"{fn_name}: number sections must be larger than 0.")
+    if equal and n % sections:
+        raise ValueError(f"{fn_name}: array split does not result in an equal division")
+    each, extra = divmod(n, sections)
+    sizes = [each + 1] * extra + [each] * (sections - extra)
+    return list(np.cumsum(sizes)[:-1])
+
+
+@implements(np.array_split)
+def array_split(ary, indices_or_sections, axis=0):
+    """``np.array_split`` for traced and plain values."""
+    if np.ndim(indices_or_sections) == 0:
+        n = shape_of(ary)[normalize_axes(axis, ndim_of(ary), "array_split")[0]]
+        points = _sections(n, indices_or_sections, "array_split", equal=False)
+    else:
+        points = list(indices_or_sections)
+    return _split_at(ary, points, axis, "array_split")
+
+
+@implements(np.split)
+def split(ary, indices_or_sections, axis=0):
+    """``np.split`` for traced and plain values (each piece is a slice of ``ary``)."""
+    if np.ndim(indices_or_sections) == 0:
+        n = shape_of(ary)[normalize_axes(axis, ndim_of(ary), "split")[0]]
+        points = _sections(n, indices_or_sections, "split", equal=True)
+    else:
+        points = list(indices_or_sections)
+    return _split_at(ary, points, axis, "split")
+
+
+def _split_fixed(name, axis, min_ndim):
+    def fn(ary, indices_or_sections):
+        nd = ndim_of(ary)
+        if nd < min_ndim:
+            raise ValueError(f"{name} only works on arrays of {min_ndim} or more dimensions")
+        return split(ary, indices_or_sections, axis if axis is not None else (1 if nd > 1 else 0))
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``np.{name}`` for traced and plain values."
+    return fn
+
+
+hsplit = implements(np.hsplit)(_split_fixed("hsplit", None, 1))
+vsplit = implements(np.vsplit)(_split_fixed("vsplit", 0, 2))
+dsplit = implements(np.dsplit)(_split_fixed("dsplit", 2, 3))
+
+
+# ---- tile, repeat --------------------------------------------------------------------
+
+@implements(np.tile)
+def tile(A, reps):
+    """``np.tile`` for traced and plain values (a broadcast, so the VJP is a sum)."""
+    A = A if isinstance(A, Tracer) else np.asarray(A)
+    reps = (int(reps),) if np.ndim(reps) == 0 else tuple(int(r) for r in reps)
+    shape = tuple(shape_of(A))
+    nd = max(len(shape), len(reps))
+    shape = (1,) * (nd - len(shape)) + shape
+    reps = (1,) * (nd - len(reps)) + reps
+    if all(r == 1 for r in reps):
+        return _copy(reshape(A, shape))
+    inter = tuple(v for n in shape for v in (1, n))
+    wide = tuple(v for r, n in zip(reps, shape) for v in (r, n))
+    out = broadcast_to(reshape(A, inter), wide)
+    return reshape(out, tuple(r * n for r, n in zip(reps, shape)))
+
+
+@implements(np.repeat)
+def repeat(a, repeats, axis=None):
+    """``np.repeat`` for traced and plain values: a scalar count (a broadcast)
+    or one count per element (a gather, so repeated gradients accumulate)."""
+    if isinstance(repeats, Tracer):
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: np.repeat with traced repeats has a data-dependent shape; "
+            "pass the counts as a plain array")
+    a = a if isinstance(a, Tracer) else np.asarray(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    axis = normalize_axes(axis, ndim_of(a), "repeat")[0]
+    shape = tuple(shape_of(a))
+    counts = np.asarray(repeats)
+    if counts.dtype.kind not in "iu" and counts.size:
+        counts = counts.astype(np.intp, casting="safe")
+    if (counts < 0).any():
+        raise ValueError("repeat: repeats may not contain negative values")
+    if counts.size == 1 and counts.ndim <= 1:
+        r = int(counts.reshape(()))
+        expanded = reshape(a, shape[:axis + 1] + (1,) + shape[axis + 1:])
+        wide = broadcast_to(expanded, shape[:axis + 1] + (r,) + shape[axis + 1:])
+        return reshape(wide, shape[:axis] + (shape[axis] * r,) + shape[axis + 1:])
+    if counts.shape != (shape[axis],):
+        raise ValueError(f"repeat: operands could not be broadcast together with shape "
+                         f"({shape[axis]},) ({', '.join(map(str, counts.shape))},)")
+    return take(a, np.repeat(np.arange(shape[axis]), counts), axis=axis)
+
+
+# ---- meshgrid ---------------------------------------------------------------------------
+
+@implements(np.meshgrid)
+def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    """``np.meshgrid`` for traced and plain values (``indexing`` 'xy' or 'ij', ``sparse``)."""
+    if indexing not in ("xy", "ij"):
+        raise ValueError("meshgrid: Valid values for `indexing` are 'xy' and 'ij'.")
+    xs = [ravel(x if isinstance(x, Tracer) else np.asarray(x)) for x in xi]
+    nd = len(xs)
+    sizes = [shape_of(x)[0] for x in xs]
+    if indexing == "xy" and nd > 1:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for k, x in enumerate(xs):
+        pos = k
+        if indexing == "xy" and nd > 1 and k < 2:
+            pos = 1 - k
+        shape = [1] * nd
+        shape[pos] = shape_of(x)[0]
+        g = reshape(x, tuple(shape))
+        g = g if sparse else broadcast_to(g, tuple(sizes))
+        out.append(_copy(g) if copy and g is xi[k] else g)
+    return tuple(out)
+
+
+# ---- array / asarray of (nested) lists of traced values ---------------------------------
+
+def _has_tracer(obj) -> bool:
+    if isinstance(obj, Tracer):
+        return True
+    if isinstance(obj, (list, tuple)):
+        return any(_has_tracer(o) for o in obj)
+    return False
+
+
+def _build(obj):
+    if isinstance(obj, Tracer):
+        return obj
+    if not isinstance(obj, (list, tuple)) or not _has_tracer(obj):
+        return np.asarray(obj)
+    parts = [_build(o) for o in obj]
+    dtype = np.result_type(*[dtype_of(p) for p in parts])
+    shapes = {tuple(shape_of(p)) for p in parts}
+    if len(shapes) != 1:
+        raise ValueError("array: setting an array element with a sequence. The requested array has "
+                         f"an inhomogeneous shape (elements of shapes {sorted(shapes)})")
+    from ..elementwise.arithmetic import astype
+
+    return stack([astype(p, dtype) if dtype_of(p) != dtype else p for p in parts])
+
+
+def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=None):
+    """``np.array`` that also accepts (nested) lists and tuples of traced values
+    and scalars: they are stacked (``np.array`` itself would try to convert each
+    traced value to a plain number and raise).  Without traced values it is
+    ``np.array``.
+
+    >>> import numpy as np, npfunc
+    >>> npfunc.grad(lambda x: array([[x, 2 * x], [x * x, 1.0]]).sum())(np.float64(3.0))
+    np.float64(9.0)
+    """
+    if not _has_tracer(object):
+        return np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin)
+    out = _build(object)
+    if dtype is not None and dtype_of(out) != np.dtype(dtype):
+        from ..elementwise.arithmetic import astype
+
+        out = astype(out, dtype)
+    elif out is object and copy:
+        from ..indexing.inplace import clone
+
+        out = clone(out)
+    nd = ndim_of(out)
+    if ndmin > nd:
+        out = reshape(out, (1,) * (ndmin - nd) + tuple(shape_of(out)))
+    return out
+
+
+def asarray(a, dtype=None, order=None, *, copy=None, like=None):
+    """``np.asarray`` that also accepts (nested) lists of traced values; a traced
+    value itself is returned as it is (no copy)."""
+    if not _has_tracer(a):
+        return np.asarray(a, dtype=dtype, order=order, copy=copy)
+    return array(a, dtype=dtype, copy=bool(copy))
