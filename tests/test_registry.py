@@ -1,20 +1,21 @@
-"""Tests generated from the primitive registry: every primitive, every sample,
-every check (value, JVP vs finite differences, adjoint identity, vmap vs a
-loop over in_dims combinations, second order)."""
+"""Tests generated from the registries: every primitive and every composite
+NumPy function, every sample, every check (value, JVP vs finite differences,
+adjoint identity, vmap vs a loop over in_dims combinations, second order)."""
 import numpy as np
 import pytest
 
 import npfunc  # noqa: F401  (fills the registry)
-from npfunc.core.primitive import REGISTRY
+from npfunc.core.primitive import COMPOSITES, REGISTRY
 from npfunc.testing import checks
 
 
 def _cases():
-    for name in sorted(REGISTRY):
-        prim = REGISTRY[name]
-        samples = prim.samples(np.random.default_rng(0)) if prim.samples else []
-        for k, sample in enumerate(samples):
-            yield pytest.param(prim, k, id=f"{name}-{k}")
+    for registry in (REGISTRY, COMPOSITES):
+        for name in sorted(registry):
+            prim = registry[name]
+            samples = prim.samples(np.random.default_rng(0)) if prim.samples else []
+            for k, sample in enumerate(samples):
+                yield pytest.param(prim, k, id=f"{name}-{k}")
 
 
 CASES = list(_cases())

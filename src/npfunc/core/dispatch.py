@@ -76,7 +76,8 @@ def twin_hint() -> str:
     return ""
 
 
-def _describe(fn: Any) -> str:
+def describe(fn: Any) -> str:
+    """How a user writes ``fn``: ``np.diff``, ``np.linalg.norm``, ``scipy.special.gammaln``."""
     module = getattr(fn, "__module__", None) or "numpy"
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
     if module.startswith("numpy"):
@@ -145,7 +146,7 @@ def function_call(func, args, kwargs):
         from .context import describe_stack
 
         raise UnsupportedFunctionError(
-            f"{describe_stack()}: {_describe(func)} is not supported on traced values "
+            f"{describe_stack()}: {describe(func)} is not supported on traced values "
             f"({COVERAGE_HINT}). Express it with supported functions, or file an issue."
         )
     return fn(*args, **kwargs)

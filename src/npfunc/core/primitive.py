@@ -25,6 +25,10 @@ from . import debug
 from .tracer import Tracer
 
 REGISTRY: dict[str, "Primitive"] = {}
+#: NumPy (and SciPy) functions npfunc implements by composing primitives,
+#: keyed by name; each carries samples, so the generated tests cover the
+#: function exactly as a user calls it.
+COMPOSITES: dict[str, "Composite"] = {}
 
 
 class Sample:
@@ -109,6 +113,41 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"Primitive({self.name})"
+
+
+class Composite:
+    """A NumPy function implemented from primitives, as the generated tests see it.
+
+    ``target`` is the callable a user writes (``np.diff``, or a lambda
+    calling an ndarray method): on plain arrays it is NumPy's own function,
+    on traced values it dispatches to npfunc.  So ``impl`` (the reference)
+    and ``bind`` (what the transforms run) are both ``target``, and the
+    primitive checks in ``npfunc.testing.checks`` apply unchanged: values
+    under every transform are compared with NumPy's, derivatives with
+    finite differences of NumPy's.
+    """
+
+    __slots__ = ("name", "target", "samples", "differentiable", "notes")
+    multiple_results = False
+
+    def __init__(self, name: str, target: Callable, *, samples: Callable[..., Iterable[Sample]],
+                 differentiable: bool = True, notes: str = "") -> None:
+        if name in COMPOSITES:
+            raise ValueError(f"composite {name!r} is already registered")
+        self.name = name
+        self.target = target
+        self.samples = samples
+        self.differentiable = differentiable
+        self.notes = notes
+        COMPOSITES[name] = self
+
+    def bind(self, *args: Any, **params: Any) -> Any:
+        return self.target(*args, **params)
+
+    impl = bind
+
+    def __repr__(self) -> str:
+        return f"Composite({self.name})"
 
 
 def unregister(name: str) -> None:

@@ -19,8 +19,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..core.dispatch import implements
-from ..core.primitive import Primitive
+from ..core.dispatch import describe, implements
+from ..core.primitive import Composite, Primitive
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
@@ -30,9 +30,29 @@ from ..interpreters.batching import broadcast_batch
 def _public(fn: Callable, prim: Primitive, name: str, numpy: Sequence) -> Callable:
     fn.__name__ = fn.__qualname__ = name
     fn.primitive = prim  # type: ignore[attr-defined]
+    fn.direct = True  # type: ignore[attr-defined]  # NumPy's call is the primitive's: its samples test it
     if numpy:
         implements(*numpy)(fn)
     return fn
+
+
+def composite(*numpy_callables: Callable, samples: Callable, differentiable: bool = True,
+              notes: str = "") -> Callable[[Callable], Callable]:
+    """Register ``fn`` as npfunc's implementation of NumPy callables it builds
+    from primitives, with ``samples`` (``rng -> [Sample]``) for the generated
+    tests, which call the first callable exactly as a user would::
+
+        @composite(np.diff, samples=diff_samples)
+        def diff(a, n=1, axis=-1, prepend=None, append=None): ...
+    """
+
+    def register(fn: Callable) -> Callable:
+        implements(*numpy_callables)(fn)
+        fn.composite = Composite(describe(numpy_callables[0]), numpy_callables[0],  # type: ignore[attr-defined]
+                                 samples=samples, differentiable=differentiable, notes=notes)
+        return fn
+
+    return register
 
 
 # ---- casting and un-broadcasting, used by every family -----------------------
