@@ -29,6 +29,18 @@ def as_array(x):
     return x
 
 
+def as_input(x):
+    """A transform's input as an array.  A NumPy or Python scalar becomes a
+    read-only 0-d array, which marks it as a scalar: immutable, as NumPy's
+    scalars are (see primitives/indexing/aliasing.py)."""
+    if isinstance(x, (np.ndarray, Tracer)):
+        return x
+    if isinstance(x, np.generic) or is_python_scalar(x):
+        x = np.array(x)
+        x.flags.writeable = False
+    return x
+
+
 def is_array(x) -> bool:
     return isinstance(x, (np.ndarray, np.generic, Tracer)) or (is_python_scalar(x) and not isinstance(x, bool))
 
@@ -87,7 +99,7 @@ def check_differentiable(leaves, transform: str, where: Callable[[int], str]) ->
                 f"{transform}: {where(k)} is a {type(leaf).__name__}, not an array; only "
                 "floating-point (or complex) arrays can be differentiated. Close over it, or "
                 "leave it out of argnums.")
-        leaf = as_array(leaf)
+        leaf = as_input(leaf)
         if dtype_of(leaf).kind not in "fc":
             raise NonDifferentiableInputError(
                 f"{transform}: {where(k)} has dtype {dtype_of(leaf)}; only floating-point (or "

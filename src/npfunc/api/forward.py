@@ -8,7 +8,9 @@ from ..core.errors import IndependenceError, TangentError
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.jvp import JVPInterpreter, JVPTracer
+from ..core.tracer import snapshot
 from ..primitives.elementwise.arithmetic import astype, zeros_like
+from ..primitives.indexing.aliasing import mark_input
 from ._common import check_callable, check_differentiable, check_outputs, split_aux, tree_flatten, tree_unflatten
 
 
@@ -26,7 +28,8 @@ def trace_jvp(func: Callable, primal_leaves, tangent_leaves, in_spec, has_aux: b
     leaves the level out of error messages' transform stack (for jacfwd,
     whose batching level already carries the name)."""
     with JVPInterpreter(transform, hidden) as interp:
-        tracers = [JVPTracer(interp, p, t) for p, t in zip(primal_leaves, tangent_leaves)]
+        tracers = [mark_input(JVPTracer(interp, snapshot(p), snapshot(t)), p)
+                   for p, t in zip(primal_leaves, tangent_leaves)]
         out = func(*tree_unflatten(in_spec, tracers))
         aux = None
         if has_aux:

@@ -9,6 +9,7 @@ from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
 from ..primitives.elementwise.arithmetic import astype, ones_like, zeros_like
+from ..primitives.indexing.aliasing import mark_input
 from ._common import (arg_name, check_callable, check_differentiable, check_outputs, normalize_argnums, select_args,
                       split_aux, tree_flatten, tree_unflatten)
 
@@ -64,7 +65,7 @@ def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, des
     in_leaves, in_spec = tree_flatten(primals)
     in_leaves = check_differentiable(in_leaves, transform, describe or (lambda k: f"primal leaf {k}"))
     with ReverseInterpreter(transform) as interp:
-        tracers = [interp.new_input(x) for x in in_leaves]
+        tracers = [mark_input(interp.new_input(x), x) for x in in_leaves]
         in_nodes = [t.node for t in tracers]  # before func: an in-place update rebinds t.node
         out = func(*tree_unflatten(in_spec, tracers))
         aux = None

@@ -8,10 +8,11 @@ import numpy as np
 import optree
 
 from ..core.errors import BatchSizeError, ChunkSizeError, InDimsError, OutDimsError
-from ..core.tracer import Tracer
+from ..core.tracer import Tracer, snapshot
 from ..core.values import ndim_of, shape_of
 from ..interpreters.batching import BatchInterpreter, BatchTracer
 from ..interpreters.structured import dense
+from ..primitives.indexing.aliasing import mark_input
 from ..primitives.indexing.gather import getitem
 from ..primitives.shape.basic import broadcast_to, concatenate_arrays, expand_dims, moveaxis
 from ._common import as_array, check_outputs, is_array, tree_flatten, tree_unflatten
@@ -133,12 +134,18 @@ def _batch_size(leaves, dims, args) -> int:
 def _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness, transform="vmap",
                structured=False):
     with BatchInterpreter(size, randomness, transform, structured) as interp:
-        wrapped = [
-            leaf if d is None or leaf is None else BatchTracer(interp, as_array(leaf), d % ndim_of(leaf))
-            for leaf, d in zip(leaves, dims)
-        ]
+        wrapped = [leaf if d is None or leaf is None else _batched_input(interp, leaf, d % ndim_of(leaf))
+                   for leaf, d in zip(leaves, dims)]
         out = func(*tree_unflatten(spec, wrapped), **kwargs)
     return _unbatch_outputs(out, interp, size, out_dims, transform)
+
+
+def _batched_input(interp, leaf, d):
+    """The traced value standing for one element of ``leaf`` mapped over axis ``d``:
+    an array view of ``leaf`` when it has axes left, else a scalar (as iterating
+    over a 1-d array gives scalars)."""
+    tracer = BatchTracer(interp, snapshot(as_array(leaf)), d)
+    return mark_input(tracer, leaf, d) if ndim_of(leaf) > 1 else tracer
 
 
 def _unbatch_outputs(out, interp, size, out_dims, transform):

@@ -73,3 +73,17 @@ def describe_stack(innermost: str | None = None) -> str:
     for name in reversed(names):
         text = f"{name}({text})"
     return text
+
+
+class Invalidated:
+    """Stands in for the interpreter of a traced value that must not be used
+    any more, with the reason; any use raises it (like an escaped value)."""
+
+    __slots__ = ("level", "transform", "hidden", "message")
+    alive = False
+
+    def __init__(self, interp, message: str) -> None:
+        self.level = interp.level
+        self.transform = interp.transform
+        self.hidden = interp.hidden
+        self.message = message

@@ -52,8 +52,8 @@ class Sample:
 
     def __repr__(self) -> str:
         shapes = ", ".join(
-            f"{getattr(a, 'dtype', type(a).__name__)}{list(getattr(a, 'shape', ()))}"
-            for a in self.args
+            f"{a.dtype}{list(a.shape)}" if hasattr(a, "dtype") and hasattr(a, "shape") and not isinstance(a, type)
+            else repr(a) for a in self.args
         )
         extra = f" {self.params}" if self.params else ""
         return f"Sample({shapes}{extra}{' ' + self.label if self.label else ''})"

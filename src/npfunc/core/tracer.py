@@ -44,9 +44,12 @@ def _fn(np_func):
 
 
 class Tracer:
-    """Base class of the traced values made by npfunc's interpreters."""
+    """Base class of the traced values made by npfunc's interpreters.
 
-    __slots__ = ("_interp",)
+    ``_alias`` (often unset) records how the value shares memory with others
+    the way a NumPy array would (see primitives/indexing/aliasing.py)."""
+
+    __slots__ = ("_interp", "_alias", "__weakref__")
     __array_priority__ = 1000
 
     # ---- what subclasses provide -------------------------------------------
@@ -135,9 +138,7 @@ class Tracer:
         return dispatch.ufunc_call(np.negative, "__call__", (self,), {})
 
     def __pos__(self):
-        from ..primitives.indexing.inplace import clone
-
-        return clone(self)
+        return dispatch.ufunc_call(np.positive, "__call__", (self,), {})
 
     def __divmod__(self, other):
         return dispatch.ufunc_call(np.divmod, "__call__", (self, other), {})
@@ -161,14 +162,14 @@ class Tracer:
         return dispatch.ufunc_call(np.invert, "__call__", (self,), {})
 
     def __getitem__(self, index):
-        from ..primitives.indexing.gather import getitem
+        from ..primitives.shape.views import getitem
 
         return getitem(self, index)
 
     def __setitem__(self, index, value):
-        """``x[index] = value``: x now holds the updated array (computed
-        functionally; arrays derived from x earlier keep their values -- there
-        are no views).  See npfunc/primitives/indexing/inplace.py."""
+        """``x[index] = value``: x, and every view sharing its memory, now hold
+        the updated values (computed functionally).  See
+        npfunc/primitives/indexing/inplace.py."""
         from ..primitives.indexing.inplace import setitem
 
         setitem(self, index, value)
@@ -209,9 +210,21 @@ class Tracer:
     def real(self):
         return dispatch.FUNCTIONS[np.real](self)
 
+    @real.setter
+    def real(self, value):
+        from ..primitives.indexing.inplace import setitem
+
+        setitem(self.real, Ellipsis, value)
+
     @property
     def imag(self):
         return dispatch.FUNCTIONS[np.imag](self)
+
+    @imag.setter
+    def imag(self, value):
+        from ..primitives.indexing.inplace import setitem
+
+        setitem(self.imag, Ellipsis, value)
 
     def conj(self):
         return dispatch.ufunc_call(np.conjugate, "__call__", (self,), {})
@@ -231,24 +244,42 @@ class Tracer:
     def swapaxes(self, axis1, axis2):
         return dispatch.FUNCTIONS[np.swapaxes](self, axis1, axis2)
 
-    def astype(self, dtype, copy=True):
-        from ..primitives.elementwise.arithmetic import astype
-        from ..primitives.indexing.inplace import clone
-
-        out = astype(self, dtype)
-        return clone(out) if copy and out is self else out
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        return dispatch.FUNCTIONS[np.astype](self, dtype, copy=copy)
 
     def copy(self, order="C"):
         """A new traced array with the same value (in-place updates of one leave the other)."""
-        from ..primitives.indexing.inplace import clone
+        from ..primitives.shape.views import copy
 
-        return clone(self)
+        return copy(self)
+
+    def view(self, dtype=None, type=None):
+        """A view of the same values (``x.view()``); reinterpreting the bytes as
+        another dtype is not supported on traced values."""
+        from ..primitives.shape.views import view
+
+        return view(self, dtype, type)
 
     def ravel(self, order="C"):
         return dispatch.FUNCTIONS[np.ravel](self, order=order)
 
     def flatten(self, order="C"):
-        return dispatch.FUNCTIONS[np.ravel](self, order=order)
+        """A flattened copy (never a view, as in NumPy)."""
+        from ..primitives.shape.views import flatten
+
+        return flatten(self, order)
+
+    def fill(self, value):
+        """Set every entry to ``value`` in place (the array's views see it)."""
+        from ..primitives.indexing.inplace import setitem
+
+        setitem(self, Ellipsis, value)
+
+    def sort(self, axis=-1, kind=None, order=None, *, stable=None):
+        """Sort in place along ``axis`` (the array's views see it)."""
+        from ..primitives.indexing.inplace import sort_inplace
+
+        sort_inplace(self, axis, kind, order, stable)
 
     def squeeze(self, axis=None):
         return dispatch.FUNCTIONS[np.squeeze](self, axis)
@@ -277,6 +308,11 @@ class Tracer:
     __round__ = _fn(np.round)
 
     def _escaped(self):
+        message = getattr(self._interp, "message", None)
+        if message is not None:  # invalidated (see core.context.Invalidated)
+            from .errors import UnsupportedOperationError
+
+            return UnsupportedOperationError(f"{describe_stack()}: {message}")
         return EscapedTracerError(
             f"a value (shape {self.shape}, dtype {self.dtype}) traced by "
             f"{self._interp.transform} was used after that transform returned: it escaped from "
@@ -328,3 +364,45 @@ class PrimalTracer(Tracer):
             "traced value into a NumPy array (a[i] = x) use npfunc.numpy.set_at(a, i, x)."
             + (dispatch.twin_hint() if kind == "array" else "")
         )
+
+
+# ---- tracer objects as NumPy arrays: copies and in-place updates ---------------------------
+
+_VALUE_SLOTS: dict[type, tuple[str, ...]] = {}
+_NOT_VALUES = ("__weakref__", "__dict__", "_alias")
+
+
+def _value_slots(cls: type) -> tuple[str, ...]:
+    """The slots that hold a tracer's value (its interpreter's fields)."""
+    names = _VALUE_SLOTS.get(cls)
+    if names is None:
+        found: list[str] = []
+        for klass in cls.__mro__:
+            slots = klass.__dict__.get("__slots__", ())
+            for name in ((slots,) if isinstance(slots, str) else slots):
+                if name not in found and name not in _NOT_VALUES:
+                    found.append(name)
+        names = _VALUE_SLOTS[cls] = tuple(found)
+    return names
+
+
+def clone(x: Tracer) -> Tracer:
+    """A new tracer object holding the value of ``x``: updating one in place
+    leaves the other alone (a copy, in NumPy's terms, at no cost)."""
+    out = object.__new__(type(x))
+    for name in _value_slots(type(x)):
+        setattr(out, name, getattr(x, name))
+    return out
+
+
+def snapshot(x):
+    """``x`` as an interpreter keeps it for later (a tape, a staged program):
+    a private copy of a traced object, which the user's code may update in
+    place afterwards; plain values as they are."""
+    return clone(x) if isinstance(x, Tracer) else x
+
+
+def become(x: Tracer, new: Tracer) -> None:
+    """Give the object ``x`` the value of ``new`` (every name bound to ``x`` sees it)."""
+    for name in _value_slots(type(x)):
+        setattr(x, name, getattr(new, name))

@@ -89,6 +89,10 @@ class BatchInterpreter(Interpreter):
             return val
         return BatchTracer(self, val, bdim)
 
+    def lift(self, value) -> BatchTracer:
+        """``value`` (the same for every batch element) as this level's tracer."""
+        return BatchTracer(self, materialize_front(value, None, self.axis_size), 0)
+
 
 # ---- helpers for batch rules ------------------------------------------------
 

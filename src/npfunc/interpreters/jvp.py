@@ -38,6 +38,13 @@ class JVPInterpreter(Interpreter):
             return tuple(self.wrap(o, t) for o, t in zip(out, tangent_out))
         return self.wrap(out, tangent_out)
 
+    def lift(self, value) -> JVPTracer:
+        """``value`` as this level's tracer, with a zero tangent (for in-place
+        writes of values that do not depend on this level's inputs)."""
+        from ..primitives.elementwise.arithmetic import zeros_like
+
+        return JVPTracer(self, value, zeros_like(value))
+
     def wrap(self, primal, tangent):
         if tangent is zero or not is_inexact(primal):
             return primal

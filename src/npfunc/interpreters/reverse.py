@@ -14,7 +14,7 @@ import heapq
 import itertools
 
 from ..core.context import Interpreter
-from ..core.tracer import PrimalTracer
+from ..core.tracer import PrimalTracer, Tracer, snapshot
 from ..core.values import is_inexact
 from ..core.zeros import add_any, zero
 
@@ -50,7 +50,10 @@ class ReverseInterpreter(Interpreter):
     __slots__ = ()
 
     def new_input(self, value) -> ReverseTracer:
+        value = snapshot(value)
         return ReverseTracer(self, value, Node(None, None, (), value, ()))
+
+    lift = new_input  # a constant is an input nobody asks the cotangent of
 
     def process(self, prim, args, params):
         primals = list(args)
@@ -59,6 +62,8 @@ class ReverseInterpreter(Interpreter):
             if type(arg) is ReverseTracer and arg._interp is self:
                 primals[i] = arg.primal
                 parents.append((i, arg.node, arg.index))
+            elif isinstance(arg, Tracer):  # an outer value kept on the tape: later writes must not reach it
+                primals[i] = snapshot(arg)
         out = prim.bind(*primals, **params)
         if not prim.differentiable:
             return out

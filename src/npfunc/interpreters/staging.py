@@ -16,7 +16,8 @@ import numpy as np
 
 from ..core.context import Interpreter, describe_stack
 from ..core.errors import ConcretizationError
-from ..core.tracer import Tracer
+from ..core.primitive import Primitive
+from ..core.tracer import Tracer, snapshot
 from ..core.values import dtype_of, shape_of
 
 _next_id = itertools.count().__next__
@@ -77,6 +78,11 @@ class StagedTracer(Tracer):
             "Derivative rules must not branch on tangent values.")
 
 
+_identity = Primitive("identity", lambda x: x, jvp=lambda primals, tangents, out: tangents[0],
+                      vjp=lambda g, primals, out, needs: (g,), batch=lambda vals, dims: (vals[0], dims[0]),
+                      register=False)
+
+
 class StagingInterpreter(Interpreter):
     __slots__ = ("eqns",)
 
@@ -86,6 +92,13 @@ class StagingInterpreter(Interpreter):
 
     def new_var(self, shape, dtype, value=None) -> StagedTracer:
         return StagedTracer(self, Var(shape, dtype), value)
+
+    def lift(self, value) -> StagedTracer:
+        """A variable holding the constant ``value`` (for in-place writes of values
+        that do not depend on the recorded inputs)."""
+        tracer = self.new_var(shape_of(value), dtype_of(value), value)
+        self.eqns.append((_identity, [Const(snapshot(value))], {}, [tracer.var]))
+        return tracer
 
     def process(self, prim, args, params):
         inputs = []
@@ -99,8 +112,8 @@ class StagingInterpreter(Interpreter):
                     examples.append(np.zeros(arg.var.shape, arg.var.dtype))
                 else:
                     examples.append(arg.value)
-            else:
-                inputs.append(Const(arg))
+            else:  # kept in the program: a private copy, which later writes cannot reach
+                inputs.append(Const(snapshot(arg)))
                 examples.append(arg)
         if known:
             out = prim.bind(*examples, **params)

@@ -57,6 +57,13 @@ def as_function(prim: Primitive, sample: Sample, argnums: Sequence[int]) -> Call
     return f
 
 
+def _like(out, leaves):
+    """``leaves`` in the container type of ``out`` (tuple, list or named tuple)."""
+    if hasattr(out, "_fields"):
+        return type(out)(*leaves)
+    return type(out)(leaves)
+
+
 def _leaves(out):
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
@@ -136,7 +143,7 @@ def check_adjoint(prim: Primitive, sample: Sample, rng) -> None:
     out, t_out = jvp(f, primals, tangents)
     out2, pullback = vjp(f, *primals)
     cts = [_direction(rng, o) for o in _leaves(out)]
-    c_in = pullback(tuple(cts) if isinstance(out, (tuple, list)) else cts[0])
+    c_in = pullback(_like(out, cts) if isinstance(out, (tuple, list)) else cts[0])
     for k, (o, t) in enumerate(zip(_leaves(out), _leaves(t_out))):
         if _dtype(t) != _dtype(o):
             raise AssertionError(f"{prim.name} {sample}: tangent {k} has dtype {_dtype(t)}, output {_dtype(o)}")

@@ -366,8 +366,7 @@ conjugate = unary("conjugate", np.conjugate, jvp=lambda t, x, out: conjugate(t),
 conjugate.__doc__ = "``np.conjugate`` / ``np.conj``: linear, its VJP conjugates the cotangent."
 real = unary("real", np.real, jvp=lambda t, x, out: real(t),
              vjp=lambda g, x, out: g,
-             samples=combined(complex_unary(), _real_part_samples),
-             numpy=[np.real])
+             samples=combined(complex_unary(), _real_part_samples))
 real.__doc__ = "``np.real``: the cotangent g of the real part becomes the (real) cotangent g."
 
 
@@ -378,9 +377,31 @@ def _imag_vjp(g, x, out):
 
 
 imag = unary("imag", np.imag, jvp=lambda t, x, out: imag(t), vjp=_imag_vjp,
-             samples=combined(complex_unary(), _real_part_samples),
-             numpy=[np.imag])
+             samples=combined(complex_unary(), _real_part_samples))
 imag.__doc__ = "``np.imag``: the cotangent g of the imaginary part becomes i * g."
+
+
+def _make_complex_impl(re, im):
+    """``re + 1j * im`` exactly (the sum would turn an infinite part into NaN)."""
+    out = np.empty(np.broadcast_shapes(np.shape(re), np.shape(im)),
+                   np.result_type(re, im, np.complex64))
+    out.real = re
+    out.imag = im
+    return out
+
+
+def _make_complex_samples(rng):
+    return [Sample(array(rng, (2, 3)), array(rng, (2, 3))),
+            Sample(array(rng, (3,), np.float32), array(rng, (2, 1), np.float32), label="broadcast float32"),
+            Sample(array(rng, (3,)), np.array([np.inf, -np.inf, 0.0]), argnums=(), label="infinite imaginary part")]
+
+
+make_complex = binary(
+    "make_complex", _make_complex_impl,
+    jvps=(lambda t, re, im, out: t, lambda t, re, im, out: t * 1j),
+    vjps=(lambda g, re, im, out: real(g), lambda g, re, im, out: imag(g)),
+    samples=_make_complex_samples,
+    notes="re + 1j * im, exactly; writes through x.real / x.imag are made of it")
 
 def document(namespace: dict) -> None:
     """Give every family-made public function of a module a docstring naming the

@@ -1,90 +1,51 @@
-"""In-place syntax on traced values: ``x[i] = v``, ``x[i] += v``, ``x += y``, ``x *= y``...
+"""In-place syntax on traced values: ``x[i] = v``, ``x[i] += v``, ``x += y``,
+``np.f(..., out=x)``, ``x.fill``, ``x.sort``, ``np.copyto``, ``np.put``...
 
 A traced value cannot be written into, so these statements compute the
 updated array functionally (``set_at``, or the ufunc followed by NumPy's
 casting back to ``x.dtype``) and then make the Python object ``x`` hold the
-new value: the fields of the tracer object are replaced by those of the
-result.  Every name bound to that same object sees the new value, as in
-NumPy.
+new value; when ``x`` shares memory with other arrays (views, see
+``aliasing.py``) their values follow, exactly as NumPy's would.  Every name
+bound to ``x`` or to one of its views sees the write.
 
-Difference from NumPy: there are no views.  ``y = x[:2]`` (or ``x.T``, a
-reshape...) computed before ``x[0] = 5`` keeps the old values, whereas a
-NumPy view would change with ``x``.
-
-The object can only be updated in place when ``x`` belongs to the innermost
-running transform.  If ``x`` comes from an outer transform (a closure over
-an outer traced value), an inner transform may already have recorded it, and
-the updated value may depend on the inner transform's values, which ``x``
-cannot hold.  Then ``x[i] = v`` raises with the functional fix
-(``x = npfunc.numpy.set_at(x, i, v)``), and ``x += y`` simply rebinds the
-name ``x`` to the new array.
+Where the object cannot hold the new value, the statement raises with the
+functional fix (``x = npfunc.numpy.set_at(x, i, v)``): when the value
+written is traced by a transform running inside the one that traces ``x``
+(under ``vmap``, a batched value cannot be stored into an unbatched array),
+or when ``x`` stands for a NumPy scalar (``s = x.sum()``), which NumPy cannot
+write into either (``s += 1`` simply rebinds ``s``, as in NumPy).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ...core import dispatch
+from ...core.context import describe_stack
 from ...core.dispatch import implements
-from ...core.context import current_stack, describe_stack
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, shape_of
 from ..elementwise.arithmetic import astype
+from .aliasing import is_scalar, write
 from .updates import set_at
 
-_SLOTS: dict[type, tuple[str, ...]] = {}
 
-
-def _slots(cls: type) -> tuple[str, ...]:
-    """Every slot of a tracer class, the inherited ones included."""
-    names = _SLOTS.get(cls)
-    if names is None:
-        found: list[str] = []
-        for klass in cls.__mro__:
-            slots = klass.__dict__.get("__slots__", ())
-            for name in ((slots,) if isinstance(slots, str) else slots):
-                if name not in found and name not in ("__weakref__", "__dict__"):
-                    found.append(name)
-        names = _SLOTS[cls] = tuple(found)
-    return names
-
-
-def clone(x):
-    """A new tracer object holding the same value as ``x`` (an independent copy
-    for in-place updates); plain values are copied with ``np.copy``."""
-    if not isinstance(x, Tracer):
-        return np.copy(x)
-    out = object.__new__(type(x))
-    for name in _slots(type(x)):
-        setattr(out, name, getattr(x, name))
-    return out
-
-
-def _become(x: Tracer, new: Tracer) -> None:
-    for name in _slots(type(x)):
-        setattr(x, name, getattr(new, name))
-
-
-def _updatable(x: Tracer) -> bool:
-    """True when the object ``x`` can take a new value in place (see module doc)."""
+def _lifted(x: Tracer, new):
+    """``new`` as a value of ``x``'s interpreter and tracer type, or None when
+    it is traced by a transform running inside that one (x cannot hold it)."""
     interp = x._interp
-    if not interp.alive:
-        raise x._escaped()
-    stack = current_stack()
-    return bool(stack) and stack[-1] is interp
-
-
-def _commit(x: Tracer, new) -> bool:
-    """Make ``x`` hold ``new`` if possible; False if it cannot."""
-    if _updatable(x) and isinstance(new, Tracer) and new._interp is x._interp and type(new) is type(x):
-        _become(x, new)
-        return True
-    return False
+    if isinstance(new, Tracer):
+        if new._interp is interp and type(new) is type(x):
+            return new
+        if new._interp.level > interp.level:
+            return None
+    return interp.lift(new)
 
 
 def assign(x, new, what: str, fix: str) -> None:
     """Make the array object ``x`` hold ``new`` (the result of the in-place
-    operation ``what``), or raise naming the functional ``fix``."""
+    operation ``what``: same shape, ``x``'s dtype), or raise naming the
+    functional ``fix``."""
     if not isinstance(x, Tracer):
         if not isinstance(new, Tracer):
             np.copyto(x, new)
@@ -93,18 +54,21 @@ def assign(x, new, what: str, fix: str) -> None:
             f"{describe_stack()}: {what} writes a traced value into a plain ndarray, which cannot "
             f"hold it (it would silently drop the derivative or the batch). Use {fix}, which "
             "returns a new array.")
-    if _commit(x, new):
-        return
-    if isinstance(new, Tracer) and new._interp is not x._interp and new._interp.alive:
-        why = (f"the value written is traced by {new._interp.transform}, which runs inside the "
-               f"{x._interp.transform} that traces the array, so the array cannot hold the result")
-    else:
-        top = current_stack()[-1].transform if current_stack() else "another transform"
-        why = (f"the array is traced by an outer {x._interp.transform} while {top} runs inside it, "
-               "and changing it in place could change values the inner transform already recorded")
-    raise UnsupportedOperationError(
-        f"{describe_stack()}: {what} cannot update the array in place: {why}. Use {fix}, which "
-        "returns a new array (or np.where(mask, v, x) for a mask).")
+    if not x._interp.alive:
+        raise x._escaped()
+    if is_scalar(x):
+        raise TypeError(
+            f"{what}: the target stands for a NumPy scalar (a 0-d result such as x.sum() or x[0] of "
+            f"a 1-d x), which cannot be written into; NumPy raises here too. Use {fix}, or make it a "
+            "0-d array first with np.array(s).")
+    lifted = _lifted(x, new)
+    if lifted is None:
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: {what} cannot update the array in place: the value written is "
+            f"traced by {new._interp.transform}, which runs inside the {x._interp.transform} that "
+            f"traces the array, so the array cannot hold it. Use {fix}, which returns a new array "
+            "(or np.where(mask, v, x) for a mask).")
+    write(x, lifted, what)
 
 
 def setitem(x: Tracer, index, value) -> None:
@@ -131,11 +95,19 @@ def _cast_into(x, new, ufunc):
 
 def inplace_binary(x: Tracer, ufunc, other):
     """``x <op>= other`` for a traced ``x``: NumPy's result (shape and dtype of
-    ``x``, same-kind casting), held by the object ``x`` when it can be."""
-    new = _cast_into(x, dispatch.ufunc_call(ufunc, "__call__", (x, other), {}), ufunc)
-    if _commit(x, new):
-        return x
-    return new
+    ``x``, same-kind casting), held by the object ``x`` and its views.  A
+    scalar ``x`` is rebound instead, as NumPy scalars are."""
+    new = dispatch.ufunc_call(ufunc, "__call__", (x, other), {})
+    if is_scalar(x):
+        return new
+    assign(x, _cast_into(x, new, ufunc), f"x {_OPERATORS.get(ufunc, ufunc.__name__)}= y",
+           f"x = x {_OPERATORS.get(ufunc, ufunc.__name__)} y")
+    return x
+
+
+_OPERATORS = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "/", np.floor_divide: "//",
+              np.remainder: "%", np.power: "**", np.matmul: "@", np.bitwise_and: "&", np.bitwise_or: "|",
+              np.bitwise_xor: "^", np.left_shift: "<<", np.right_shift: ">>"}
 
 
 def into_out(ufunc, inputs, out, kwargs):
@@ -143,9 +115,15 @@ def into_out(ufunc, inputs, out, kwargs):
     then held by ``out`` (a traced array updated in place, or a plain one
     receiving a plain result)."""
     new = _cast_into(out, dispatch.ufunc_call(ufunc, "__call__", tuple(inputs), kwargs), ufunc)
-    assign(out, new, f"np.{ufunc.__name__}(..., out=x)",
-           f"x = np.{ufunc.__name__}(...) (or npfunc.functionalize around the function)")
+    assign(out, new, f"np.{ufunc.__name__}(..., out=x)", f"x = np.{ufunc.__name__}(...)")
     return out
+
+
+def sort_inplace(x: Tracer, axis=-1, kind=None, order=None, stable=None) -> None:
+    """``x.sort(...)``: ``x`` (and its views) now hold the sorted values."""
+    from ..sorting import sort
+
+    assign(x, sort(x, axis=axis, kind=kind, order=order, stable=stable), "x.sort()", "x = np.sort(x)")
 
 
 # ---- NumPy's in-place functions ----------------------------------------------------------

@@ -158,34 +158,12 @@ def linalg_matmul(x1, x2, /):
     return matmul(x1, x2)
 
 
-@implements(np.linalg.matrix_transpose)
-def matrix_transpose(x, /):
-    """``np.linalg.matrix_transpose``: swap the last two axes."""
-    if ndim_of(x) < 2:
-        raise ValueError("matrix_transpose: the input must be at least 2-dimensional")
-    return swapaxes(x, -1, -2)
-
-
-def _offset_diagonal(x, offset: int):
-    n, m = shape_of(x)[-2:]
-    if offset == 0 and n == m:
-        return einsum("...ii->...i", x)
-    rows = np.arange(max(0, -offset), min(n, m - offset))
-    return x[..., rows, rows + offset]
-
-
-@implements(np.linalg.diagonal)
-def linalg_diagonal(x, /, *, offset=0):
-    """``np.linalg.diagonal``: the diagonal of the last two axes."""
-    if ndim_of(x) < 2:
-        raise ValueError("linalg.diagonal: the input must be at least 2-dimensional")
-    return _offset_diagonal(x, int(offset))
-
-
 @implements(np.linalg.trace)
 def linalg_trace(x, /, *, offset=0, dtype=None):
     """``np.linalg.trace``: the trace of the last two axes."""
-    d = linalg_diagonal(x, offset=offset)
+    from ..shape.arranging import diagonal
+
+    d = diagonal(x, int(offset), -2, -1)
     if dtype is not None:
         d = astype(d, dtype)
     return einsum("...i->...", d)

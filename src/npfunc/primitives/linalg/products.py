@@ -349,6 +349,11 @@ def einsum(*operands, out=None, dtype=None, optimize=False, **kwargs):
 
         operands = [astype(op, dtype) for op in operands]
     inputs, output = _parse_einsum(subscripts, [shape_of(op) for op in operands])
-    return _einsum.bind(*operands, inputs=inputs, output=output)
+    out = _einsum.bind(*operands, inputs=inputs, output=output)
+    if len(operands) == 1:  # permutations and diagonals of one operand are views in NumPy
+        from ..shape.views import einsum_view
+
+        out = einsum_view(subscripts, operands[0], out)
+    return out
 
 

@@ -29,9 +29,8 @@ def _along(axis: int, index):
 
 # ---- flip, roll, rot90 --------------------------------------------------------------
 
-@implements(np.flip)
 def flip(m, axis=None):
-    """``np.flip`` for traced and plain values (``axis`` None, int or tuple)."""
+    """The values of ``np.flip``, for traced and plain values (``axis`` None, int or tuple)."""
     m = _array(m)
     axes = normalize_axes(axis, ndim_of(m), "flip")
     if not axes:
@@ -41,21 +40,6 @@ def flip(m, axis=None):
         index[a] = slice(None, None, -1)
     return getitem(m, tuple(index))
 
-
-@implements(np.fliplr)
-def fliplr(m):
-    """``np.fliplr`` for traced and plain values."""
-    if ndim_of(m) < 2:
-        raise ValueError("fliplr: Input must be >= 2-d.")
-    return flip(m, 1)
-
-
-@implements(np.flipud)
-def flipud(m):
-    """``np.flipud`` for traced and plain values."""
-    if ndim_of(m) < 1:
-        raise ValueError("flipud: Input must be >= 1-d.")
-    return flip(m, 0)
 
 
 @implements(np.roll)
@@ -82,18 +66,15 @@ def _fresh(out, source):
     """``out``, never the very object ``source`` (NumPy returns a new array, and
     an in-place update of the result must not change the input)."""
     if out is source:
-        from ..indexing.inplace import clone
+        from ...core.tracer import clone
 
-        return clone(out)
+        return clone(out) if isinstance(out, Tracer) else np.copy(out)
     return out
 
 
-@implements(np.rot90)
-def rot90(m, k=1, axes=(0, 1)):
-    """``np.rot90`` for traced and plain values."""
-    m = _array(m)
+def rot90_plan(nd: int, k, axes) -> list[tuple[str, object]]:
+    """``np.rot90`` as steps: ("flip", axis) and ("transpose", perm), in order."""
     axes = tuple(axes)
-    nd = ndim_of(m)
     if len(axes) != 2:
         raise ValueError("rot90: len(axes) must be 2.")
     if nd < 2 or axes[0] % nd == axes[1] % nd:
@@ -101,16 +82,11 @@ def rot90(m, k=1, axes=(0, 1)):
     if not all(-nd <= ax < nd for ax in axes):
         raise ValueError(f"rot90: Axes={axes} out of range for array of ndim={nd}.")
     k %= 4
-    if k == 0:
-        return m
-    if k == 2:
-        return flip(flip(m, axes[0]), axes[1])
     perm = list(range(nd))
     i, j = axes[0] % nd, axes[1] % nd
     perm[i], perm[j] = perm[j], perm[i]
-    if k == 1:
-        return transpose(flip(m, axes[1]), perm)
-    return flip(transpose(m, perm), axes[1])
+    return {0: [], 1: [("flip", axes[1]), ("transpose", perm)],
+            2: [("flip", axes[0]), ("flip", axes[1])], 3: [("transpose", perm), ("flip", axes[1])]}[k]
 
 
 # ---- pad ------------------------------------------------------------------------------
@@ -239,9 +215,8 @@ def _diagonal_index(n1: int, n2: int, offset: int):
     return np.arange(length) - offset, np.arange(length)
 
 
-@implements(np.diagonal)
 def diagonal(a, offset=0, axis1=0, axis2=1):
-    """``np.diagonal`` for traced and plain values (the diagonal is the last axis)."""
+    """The values of ``np.diagonal``, for traced and plain values (the diagonal is the last axis)."""
     a = _array(a)
     nd = ndim_of(a)
     if nd < 2:
@@ -259,10 +234,9 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     return moveaxis(out, position, -1)
 
 
-@implements(np.diag)
 def diag(v, k=0):
-    """``np.diag`` for traced and plain values: a 1-D input becomes a (k-th)
-    diagonal matrix, a 2-D input gives its k-th diagonal."""
+    """The values of ``np.diag``, for traced and plain values: a 1-D input
+    becomes a (k-th) diagonal matrix, a 2-D input gives its k-th diagonal."""
     v = _array(v)
     nd = ndim_of(v)
     if nd == 2:

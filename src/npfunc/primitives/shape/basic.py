@@ -37,7 +37,7 @@ _reshape = Primitive(
 )
 
 
-def _resolve_shape(shape, size: int, fn_name: str) -> tuple[int, ...]:
+def resolve_shape(shape, size: int, fn_name: str) -> tuple[int, ...]:
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
     if shape.count(-1) > 1:
         raise ValueError(f"{fn_name}: can only specify one unknown dimension")
@@ -49,14 +49,13 @@ def _resolve_shape(shape, size: int, fn_name: str) -> tuple[int, ...]:
     return shape
 
 
-@implements(np.reshape)
 def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
-    """``np.reshape`` (C or F order) for traced and plain values."""
+    """The values of ``np.reshape`` (C or F order), for traced and plain values."""
     shape = newshape if shape is None else shape
     current = shape_of(a)
     if type(shape) is tuple and order == "C" and shape == current:
         return a
-    shape = _resolve_shape(shape, math.prod(current), "reshape")
+    shape = resolve_shape(shape, math.prod(current), "reshape")
     if order == "F":
         return transpose(reshape(transpose(a), shape[::-1]))
     if order not in ("C", "A"):
@@ -66,9 +65,8 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     return _reshape.bind(a, shape=shape)
 
 
-@implements(np.ravel)
 def ravel(a, order="C"):
-    """``np.ravel`` for traced and plain values."""
+    """The values of ``np.ravel``, for traced and plain values."""
     return reshape(a, (-1,), order=order)
 
 
@@ -91,16 +89,20 @@ _transpose = Primitive(
 )
 
 
-@implements(np.transpose)
-def transpose(a, axes=None):
-    """``np.transpose`` for traced and plain values."""
-    nd = ndim_of(a)
+def transpose_perm(nd: int, axes=None) -> tuple[int, ...]:
+    """The permutation ``np.transpose(x, axes)`` applies to an ``nd``-d array."""
     if axes is not None and any(not -nd <= int(p) < nd for p in axes):
         raise np.exceptions.AxisError(f"transpose: axes {tuple(axes)} out of range for an array of dimension {nd}")
     perm = tuple(range(nd))[::-1] if axes is None else tuple(int(p) % nd for p in axes)
     if sorted(perm) != list(range(nd)):
         raise ValueError(f"transpose: axes {axes} do not match an array of dimension {nd}")
-    if perm == tuple(range(nd)):
+    return perm
+
+
+def transpose(a, axes=None):
+    """The values of ``np.transpose``, for traced and plain values."""
+    perm = transpose_perm(ndim_of(a), axes)
+    if perm == tuple(range(len(perm))):
         return a
     return _transpose.bind(a, perm=perm)
 
@@ -109,32 +111,37 @@ def _axis_list(axis, nd: int) -> list[int]:
     return [int(a) % nd for a in (axis if isinstance(axis, (list, tuple)) else (axis,))]
 
 
-@implements(np.moveaxis)
-def moveaxis(a, source, destination):
-    """``np.moveaxis`` for traced and plain values."""
-    nd = ndim_of(a)
+def moveaxis_perm(nd: int, source, destination) -> list[int]:
+    """The permutation ``np.moveaxis`` applies to an ``nd``-d array."""
     src, dst = _axis_list(source, nd), _axis_list(destination, nd)
     if len(src) != len(dst):
         raise ValueError("moveaxis: source and destination must have the same number of elements")
     rest = [i for i in range(nd) if i not in src]
     for d, s in sorted(zip(dst, src)):
         rest.insert(d, s)
-    return transpose(a, rest)
+    return rest
 
 
-@implements(np.swapaxes)
-def swapaxes(a, axis1, axis2):
-    """``np.swapaxes`` for traced and plain values."""
-    nd = ndim_of(a)
+def moveaxis(a, source, destination):
+    """The values of ``np.moveaxis``, for traced and plain values."""
+    return transpose(a, moveaxis_perm(ndim_of(a), source, destination))
+
+
+def swapaxes_perm(nd: int, axis1, axis2) -> list[int]:
+    """The permutation ``np.swapaxes`` applies to an ``nd``-d array."""
     perm = list(range(nd))
-    i, j = axis1 % nd, axis2 % nd
+    i, j = normalize_axes(axis1, nd, "swapaxes")[0], normalize_axes(axis2, nd, "swapaxes")[0]
     perm[i], perm[j] = perm[j], perm[i]
-    return transpose(a, perm)
+    return perm
 
 
-@implements(np.expand_dims)
+def swapaxes(a, axis1, axis2):
+    """The values of ``np.swapaxes``, for traced and plain values."""
+    return transpose(a, swapaxes_perm(ndim_of(a), axis1, axis2))
+
+
 def expand_dims(a, axis):
-    """``np.expand_dims`` for traced and plain values."""
+    """The values of ``np.expand_dims``, for traced and plain values."""
     shape = list(shape_of(a))
     count = 1 if isinstance(axis, (int, np.integer)) else len(axis)
     for ax in normalize_axes(axis, len(shape) + count, "expand_dims"):
@@ -142,9 +149,8 @@ def expand_dims(a, axis):
     return reshape(a, tuple(shape))
 
 
-@implements(np.squeeze)
 def squeeze(a, axis=None):
-    """``np.squeeze`` for traced and plain values."""
+    """The values of ``np.squeeze``, for traced and plain values."""
     shape = shape_of(a)
     if axis is None:
         axes = tuple(i for i, n in enumerate(shape) if n == 1)
@@ -178,9 +184,8 @@ _broadcast = Primitive(
 )
 
 
-@implements(np.broadcast_to)
 def broadcast_to(array, shape, subok=False):
-    """``np.broadcast_to`` for traced and plain values (the result is read-only for ndarrays)."""
+    """The values of ``np.broadcast_to``, for traced and plain values."""
     shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
     if tuple(shape_of(array)) == shape:
         return array
@@ -275,24 +280,8 @@ def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 
 # ---- more axis bookkeeping (composites) ---------------------------------------------
 
-@implements(np.permute_dims)
-def permute_dims(a, axes=None):
-    """``np.permute_dims`` (the array-API name of ``np.transpose``)."""
-    return transpose(a, axes)
-
-
-@implements(np.matrix_transpose)
-def matrix_transpose(x, /):
-    """``np.matrix_transpose``: swap the last two axes."""
-    if ndim_of(x) < 2:
-        raise ValueError("matrix_transpose: Input array must be at least 2-dimensional")
-    return swapaxes(x, -1, -2)
-
-
-@implements(np.rollaxis)
-def rollaxis(a, axis, start=0):
-    """``np.rollaxis`` for traced and plain values (prefer ``np.moveaxis``)."""
-    nd = ndim_of(a)
+def rollaxis_perm(nd: int, axis, start=0) -> list[int]:
+    """The permutation ``np.rollaxis`` applies to an ``nd``-d array."""
     axis = normalize_axes(axis, nd, "rollaxis")[0]
     if start < 0:
         start += nd
@@ -300,11 +289,9 @@ def rollaxis(a, axis, start=0):
         raise np.exceptions.AxisError(f"rollaxis: 'start' arg requires {-nd} <= start < {nd + 1}")
     if axis < start:
         start -= 1
-    if axis == start:
-        return a
     perm = [i for i in range(nd) if i != axis]
     perm.insert(start, axis)
-    return transpose(a, perm)
+    return perm
 
 
 def _atleast(arys, nd: int, lift):
@@ -317,50 +304,34 @@ def _atleast(arys, nd: int, lift):
     return out[0] if len(out) == 1 else tuple(out)
 
 
-@implements(np.atleast_1d)
 def atleast_1d(*arys):
     """``np.atleast_1d`` for traced and plain values."""
     return _atleast(arys, 1, lambda s: (1,))
 
 
-@implements(np.atleast_2d)
 def atleast_2d(*arys):
     """``np.atleast_2d`` for traced and plain values."""
     return _atleast(arys, 2, lambda s: (1,) * (2 - len(s)) + s)
 
 
-@implements(np.atleast_3d)
 def atleast_3d(*arys):
     """``np.atleast_3d`` for traced and plain values (1-D ``(n,)`` becomes ``(1, n, 1)``)."""
     return _atleast(arys, 3, lambda s: {0: (1, 1, 1), 1: (1,) + s + (1,), 2: s + (1,)}[len(s)])
 
 
-@implements(np.broadcast_arrays)
 def broadcast_arrays(*args, subok=False):
     """``np.broadcast_arrays`` for traced and plain values (a tuple, as in NumPy 2)."""
     shape = np.broadcast_shapes(*[tuple(shape_of(a)) for a in args])
     return tuple(broadcast_to(a if isinstance(a, Tracer) else np.asarray(a), shape) for a in args)
 
 
-@implements(np.copy)
-def copy(a, order="K", subok=False):
-    """``np.copy``: for a traced value, a new object holding the same value, so
-    that in-place updates of the copy (``y[0] = 1``) leave ``a`` alone."""
-    from ..indexing.inplace import clone
+def copy(a):
+    """A copy of ``a``: a new traced object (in-place updates of one leave the
+    other alone), or ``np.copy`` of a plain value."""
+    if isinstance(a, Tracer):
+        from ...core.tracer import clone
 
-    return clone(a)
-
-
-_copy_value = copy
-
-
-@implements(np.astype)
-def astype(x, dtype, /, *, copy=True, device=None):
-    """``np.astype`` (NumPy 2) for traced and plain values; with ``copy=True``
-    the result is a new object even when the dtype already matches."""
-    from ..elementwise.arithmetic import astype as cast
-
-    out = cast(x if isinstance(x, Tracer) else np.asarray(x), dtype)
-    return _copy_value(out) if copy and out is x else out
+        return clone(a)
+    return np.copy(a)
 
 

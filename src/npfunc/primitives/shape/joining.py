@@ -58,9 +58,8 @@ def column_stack(tup):
     return concatenate(arrays, axis=1)
 
 
-@implements(np.unstack)
 def unstack(x, /, *, axis=0):
-    """``np.unstack`` for traced and plain values: a tuple of the slices along ``axis``."""
+    """The values of ``np.unstack``, for traced and plain values: a tuple of the slices along ``axis``."""
     x = x if isinstance(x, Tracer) else np.asarray(x)
     axis = normalize_axes(axis, ndim_of(x), "unstack")[0]
     shape = tuple(shape_of(x))
@@ -152,9 +151,8 @@ def _sections(n, sections, fn_name, equal):
     return list(np.cumsum(sizes)[:-1])
 
 
-@implements(np.array_split)
 def array_split(ary, indices_or_sections, axis=0):
-    """``np.array_split`` for traced and plain values."""
+    """The values of ``np.array_split``, for traced and plain values."""
     if np.ndim(indices_or_sections) == 0:
         n = shape_of(ary)[normalize_axes(axis, ndim_of(ary), "array_split")[0]]
         points = _sections(n, indices_or_sections, "array_split", equal=False)
@@ -163,32 +161,14 @@ def array_split(ary, indices_or_sections, axis=0):
     return _split_at(ary, points, axis, "array_split")
 
 
-@implements(np.split)
 def split(ary, indices_or_sections, axis=0):
-    """``np.split`` for traced and plain values (each piece is a slice of ``ary``)."""
+    """The values of ``np.split``, for traced and plain values (each piece is a slice of ``ary``)."""
     if np.ndim(indices_or_sections) == 0:
         n = shape_of(ary)[normalize_axes(axis, ndim_of(ary), "split")[0]]
         points = _sections(n, indices_or_sections, "split", equal=True)
     else:
         points = list(indices_or_sections)
     return _split_at(ary, points, axis, "split")
-
-
-def _split_fixed(name, axis, min_ndim):
-    def fn(ary, indices_or_sections):
-        nd = ndim_of(ary)
-        if nd < min_ndim:
-            raise ValueError(f"{name} only works on arrays of {min_ndim} or more dimensions")
-        return split(ary, indices_or_sections, axis if axis is not None else (1 if nd > 1 else 0))
-
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"``np.{name}`` for traced and plain values."
-    return fn
-
-
-hsplit = implements(np.hsplit)(_split_fixed("hsplit", None, 1))
-vsplit = implements(np.vsplit)(_split_fixed("vsplit", 0, 2))
-dsplit = implements(np.dsplit)(_split_fixed("dsplit", 2, 3))
 
 
 # ---- tile, repeat --------------------------------------------------------------------
@@ -308,7 +288,7 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
 
         out = astype(out, dtype)
     elif out is object and copy:
-        from ..indexing.inplace import clone
+        from ...core.tracer import clone
 
         out = clone(out)
     nd = ndim_of(out)

@@ -100,7 +100,6 @@ _window_sum = Primitive(
     notes="the transpose of sliding_window: windows added back into place")
 
 
-@implements(np.lib.stride_tricks.sliding_window_view)
 def sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
     """``np.lib.stride_tricks.sliding_window_view`` for traced and plain values.
 
