@@ -59,9 +59,39 @@ def test_integer_arrays_and_returned_arguments():
     assert type(out) is np.ndarray
 
 
-def test_remove_argument_and_plain_buffers():
-    with pytest.raises(ValueError, match="mutations"):
-        npfunc.functionalize(pure, remove="mutations_and_views")
+def test_remove_mutations_and_views_returns_no_aliases():
+    def parts(x):
+        x[0] += 1.0
+        return x, x[1:], x * 2.0
+
+    for remove, aliased in (("mutations", True), ("mutations_and_views", False)):
+        x = X.copy()
+        whole, tail, doubled = npfunc.functionalize(parts, remove=remove)(x)
+        np.testing.assert_array_equal(x, [2.0, 2.0, 3.0])
+        assert (whole is x) == aliased and np.shares_memory(tail, x) == aliased
+        assert not np.shares_memory(doubled, x)
+    with pytest.raises(ValueError, match="mutations_and_views"):
+        npfunc.functionalize(pure, remove="views")
+
+
+def test_copies_arguments_passed_twice_and_shuffles_follow_numpy():
+    def f(a, b):
+        old = a.copy()
+        a += 1.0  # b is the same array: it changes too
+        np.random.default_rng(0).shuffle(old)  # shuffles the copy only
+        return old, b
+
+    for transform in (lambda g: g, npfunc.functionalize, npfunc.jit):
+        x = X.copy()
+        old, b = transform(f)(x, x)
+        y = X.copy()
+        old_ref, b_ref = f(y, y)
+        np.testing.assert_array_equal(old, old_ref)
+        np.testing.assert_array_equal(b, b_ref)
+        np.testing.assert_array_equal(x, y)
+
+
+def test_plain_buffers():
     buffer = np.zeros(3)
 
     def writes_traced_into_buffer(x):

@@ -325,7 +325,7 @@ def layouts(x):
 
 def _member_layouts(alias: Alias):
     roots = alias.storage.layouts
-    if roots is None:
+    if roots is None or alias.uncertain:  # uncertain: the candidates disagree about it
         return None
     out = []
     for s in roots:

@@ -550,6 +550,7 @@ def _register_samples() -> None:
         np.transpose: lambda r: [Sample(x(r, (2, 3, 4)), axes=(1, 2, 0)), Sample(x(r, (2, 3), np.float32))],
         np.permute_dims: lambda r: [Sample(x(r, (2, 3, 4)), axes=(2, 0, 1))],
         np.matrix_transpose: lambda r: [Sample(x(r, (2, 3, 4)))],
+        np.linalg.matrix_transpose: lambda r: [Sample(x(r, (3, 2)))],
         np.swapaxes: lambda r: [Sample(x(r, (2, 3, 4)), axis1=0, axis2=-1)],
         np.moveaxis: lambda r: [Sample(x(r, (2, 3, 4)), source=0, destination=-1),
                                 Sample(x(r, (2, 3, 4)), source=(0, 1), destination=(2, 0))],
