@@ -88,11 +88,27 @@ def describe(fn: Any) -> str:
     return f"{module}.{name}"
 
 
+#: NumPy functions that return their argument itself in some cases (an array
+#: already of the dimensions asked for, the real part of a real array...).
+RETURNS_ITS_ARGUMENT: set = set()
+
+
+def _new_object(out, inputs):
+    """``out``, but never one of the traced ``inputs`` themselves: NumPy returns a
+    new array, so an in-place update of the result must not change an input."""
+    for x in inputs:
+        if out is x:
+            from .tracer import Tracer, clone
+
+            return clone(out) if isinstance(out, Tracer) else out
+    return out
+
+
 def ufunc_call(ufunc, method: str, inputs, kwargs):
     if method == "__call__" and not kwargs:
         fn = UFUNCS.get(ufunc)
         if fn is not None:
-            return fn(*inputs)
+            return _new_object(fn(*inputs), inputs)
     from .context import describe_stack
 
     out = kwargs.pop("out", None)
@@ -120,19 +136,19 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
         fn = UFUNCS.get(ufunc)
         if fn is not None:
             if dtype is None:
-                return fn(*inputs)
+                return _new_object(fn(*inputs), inputs)
             from ..primitives.elementwise.arithmetic import astype
 
-            return fn(*[astype(x, dtype) if hasattr(x, "dtype") else x for x in inputs])
+            return _new_object(fn(*[astype(x, dtype) if hasattr(x, "dtype") else x for x in inputs]), inputs)
     if method == "__call__":
         fn = UFUNCS.get(ufunc)
         if fn is not None:
-            return fn(*inputs, **kwargs)
+            return _new_object(fn(*inputs, **kwargs), inputs)
     elif method in ("reduce", "accumulate"):
         table = UFUNC_REDUCTIONS if method == "reduce" else UFUNC_ACCUMULATIONS
         fn = table.get(ufunc)
         if fn is not None:
-            return fn(*inputs, **kwargs)
+            return _new_object(fn(*inputs, **kwargs), inputs)
     what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     raise UnsupportedFunctionError(
         f"{describe_stack()}: {what} is not supported on traced values ({COVERAGE_HINT}). "
@@ -149,4 +165,7 @@ def function_call(func, args, kwargs):
             f"{describe_stack()}: {describe(func)} is not supported on traced values "
             f"({COVERAGE_HINT}). Express it with supported functions, or file an issue."
         )
-    return fn(*args, **kwargs)
+    out = fn(*args, **kwargs)
+    if args and out is args[0] and func not in RETURNS_ITS_ARGUMENT:
+        return _new_object(out, args[:1])
+    return out

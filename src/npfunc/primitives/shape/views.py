@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.dispatch import implements
+from ...core.dispatch import RETURNS_ITS_ARGUMENT, implements
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer, clone
 from ...core.values import dtype_of, ndim_of, shape_of
@@ -530,6 +530,9 @@ def einsum_view(subscripts: str, operand, out):
     if not np.shares_memory(mapped, positions):
         return out
     return make_view(operand, out, Positions(np.array(mapped)))
+
+
+RETURNS_ITS_ARGUMENT.update({np.squeeze, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.real, np.astype})
 
 
 # ---- samples: the generated tests call each function as users do ------------------------
