@@ -360,23 +360,42 @@ def test_writing_a_traced_value_into_a_plain_array_raises():
         a[:2] = x[:2]
         return a
 
-    with pytest.raises(ConcretizationError, match="np.stack"):
+    with pytest.raises(ConcretizationError, match=r"like=x"):
         npfunc.grad(lambda x: slice_write(x).sum())(arr(3))
-    with pytest.raises(BatchedConversionError):
+    with pytest.raises(BatchedConversionError, match=r"like=x"):
         npfunc.vmap(slice_write)(arr(2, 3))
     # A 0-d traced value: NumPy replaces our error by its own ValueError but keeps ours as the cause.
     with pytest.raises(ValueError) as info:
         npfunc.grad(lambda x: scalar_write(x).sum())(arr(3))
     assert isinstance(info.value.__cause__, ConcretizationError)
+    assert "like=x" in str(info.value.__cause__)
+
+    def fixed(x):  # the fix the messages name
+        a = np.zeros(3, like=x)
+        a[0] = x[0]
+        a[1:] = x[1:] * 2.0
+        return a
+
+    run_checks(fixed, arr(3))
+    xs = arr(2, 3)
+    np.testing.assert_array_equal(npfunc.vmap(fixed)(xs), np.stack([fixed(v) for v in xs]))
     with pytest.raises(UnsupportedOperationError, match="out="):
         npfunc.grad(lambda x: _iadd(np.zeros(3), x).sum())(arr(3))
 
 
-def test_np_array_of_traced_values_names_stack():
-    with pytest.raises(ConcretizationError, match="np.stack"):
-        npfunc.grad(lambda x: np.array([x[0], x[1]]).sum())(arr(3))
-    with pytest.raises(ConcretizationError, match="np.stack"):
-        npfunc.grad(lambda x: np.asarray([x[0], 2 * x[1]]).sum())(arr(3))
+def test_np_array_of_traced_values_works_and_imported_names_point_to_stack():
+    def f(x):
+        return np.array([x[0], 2 * x[1], 1.0]) * np.asarray([x[1], x[0], x[0] * x[1]])
+
+    run_checks(f, arr(3))
+    xs = arr(2, 3)
+    np.testing.assert_array_equal(npfunc.vmap(f)(xs), np.stack([f(v) for v in xs]))
+    np.testing.assert_array_equal(npfunc.jit(f)(xs[0]), f(xs[0]))
+    with pytest.raises(ConcretizationError, match=r"from numpy import array.*np\.stack"):
+        npfunc.grad(lambda x: _numpy_array([x[0], x[1]]).sum())(arr(3))
+
+
+_numpy_array = np.array  # as `from numpy import array` binds it: NumPy's own function
 
 
 def test_npfunc_array_builds_from_traced_values():

@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import threading
 
+from . import array_hooks
+
 _next_level = itertools.count(1).__next__
 
 
@@ -39,6 +41,7 @@ class Interpreter:
         self.hidden = hidden  # an inner level of a composite transform (jacfwd's jvp)
 
     def __enter__(self) -> "Interpreter":
+        array_hooks.enter()
         _state.stack.append(self)
         return self
 
@@ -48,6 +51,7 @@ class Interpreter:
         while stack:  # also drops anything a failed inner transform left
             if stack.pop() is self:
                 break
+        array_hooks.exit()
 
     def process(self, prim, args, params):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -353,17 +353,15 @@ class PrimalTracer(Tracer):
             import math
 
             return getattr(math, kind)(self.primal)
+        from .conversions import conversion_fix
         from .errors import ConcretizationError
 
         what = {"array": "np.asarray(x)", "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")
+        fix = conversion_fix(kind)
         raise ConcretizationError(
             f"{describe_stack()}: {what} on a value differentiated by {self._interp.transform} "
-            "would silently drop its derivative. If a constant is what you want, write it "
-            "explicitly with npfunc.stop_gradient(x); to build an array from traced values "
-            "use np.stack or npfunc.numpy.array instead of np.array, and instead of writing a "
-            "traced value into a NumPy array (a[i] = x) use npfunc.numpy.set_at(a, i, x)."
-            + (dispatch.twin_hint() if kind == "array" else "")
-        )
+            "would silently drop its derivative (if a constant is what you want, say so with "
+            "npfunc.stop_gradient(x)). " + (fix or "") + (dispatch.twin_hint() if kind == "array" else ""))
 
 
 # ---- tracer objects as NumPy arrays: copies and in-place updates ---------------------------

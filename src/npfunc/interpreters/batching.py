@@ -37,14 +37,11 @@ class BatchTracer(Tracer):
             raise self._escaped()
         what = {"array": "np.asarray(x)", "index": "using it as an index of a NumPy array",
                 "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")
-        if kind == "array":
+        if kind in ("array", "index"):
+            from ..core.conversions import conversion_fix
             from ..core.dispatch import twin_hint
 
-            fix = ("To build an array from traced values use np.stack([...]) instead of "
-                   "np.array([...]); for data-dependent choices use np.where(cond, a, b)."
-                   + twin_hint())
-        elif kind == "index":
-            fix = "Use np.take(a, i, axis=...) or index a traced array instead."
+            fix = (conversion_fix(kind) or "For data-dependent choices use np.where(cond, a, b).") + twin_hint()
         else:
             fix = ("Use np.where(cond, a, b) instead of if/else (data-dependent Python control "
                    "flow cannot be batched), or move the computation outside vmap.")

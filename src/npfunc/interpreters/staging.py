@@ -67,6 +67,14 @@ class StagedTracer(Tracer):
     def _concrete(self, kind: str):
         if not self._interp.alive:
             raise self._escaped()
+        if kind in ("array", "index"):
+            from ..core.conversions import conversion_fix
+            from ..core.dispatch import twin_hint
+
+            fix = conversion_fix(kind)
+            if fix is not None:
+                raise ConcretizationError(f"{describe_stack()}: np.asarray(x) of a value inside "
+                                          f"{self._interp.transform}. {fix}{twin_hint()}")
         if self._interp.transform == "jit":
             raise ConcretizationError(
                 f"{describe_stack()}: {kind}(x) of a value inside jit: the function is recorded "

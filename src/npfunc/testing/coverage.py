@@ -69,6 +69,8 @@ def rows() -> list[tuple[str, str, str]]:
     tables += [(t, fn, ".reduce") for t, fn in dispatch.UFUNC_REDUCTIONS.items()]
     tables += [(t, fn, "") for t, fn in dispatch.FUNCTIONS.items()]
     for target, fn, suffix in tables:
+        if (getattr(target, "__module__", "") or "").startswith("npfunc"):
+            continue  # npfunc's stand-ins for np.array & co. while a transform runs
         names = _qualified_names(target) or [getattr(target, "__name__", repr(target))]
         label = ", ".join(f"`{n}{suffix}`" for n in names)
         prim = getattr(fn, "primitive", None)

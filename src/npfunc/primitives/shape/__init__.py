@@ -1,3 +1,3 @@
 """Array manipulation: reshape and transpose, broadcasting, joining and splitting,
 rearranging (flip, roll, pad, the diagonal family), sliding windows, metadata."""
-from . import basic, joining, arranging, windows, metadata  # noqa: F401
+from . import basic, joining, arranging, windows, metadata, like  # noqa: F401

@@ -283,14 +283,17 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
     if not _has_tracer(object):
         return np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin)
     out = _build(object)
+    if out is object:  # a traced value itself: NumPy copies it (or, for asarray, returns it)
+        if copy:
+            from .views import copy as copy_of
+
+            out = copy_of(out, order="C" if order == "C" else "K")
+    elif isinstance(out, Tracer):
+        out._alias = "C"  # a new C-contiguous array (aliasing.FRESH_C)
     if dtype is not None and dtype_of(out) != np.dtype(dtype):
         from ..elementwise.arithmetic import astype
 
         out = astype(out, dtype)
-    elif out is object and copy:
-        from ...core.tracer import clone
-
-        out = clone(out)
     nd = ndim_of(out)
     if ndmin > nd:
         out = reshape(out, (1,) * (ndmin - nd) + tuple(shape_of(out)))

@@ -593,3 +593,21 @@ def _register_samples() -> None:
 
 
 _register_samples()
+
+
+def ascontiguousarray(a, dtype=None):
+    """``np.ascontiguousarray`` of a traced value: the array itself when it is
+    C-contiguous, else a C-ordered copy (at least 1-d, as NumPy gives)."""
+    if dtype is not None and np.dtype(dtype) != dtype_of(a):
+        from ..elementwise.arithmetic import astype as cast
+
+        out = cast(a, dtype)
+        return _fresh_c(reshape(out, (1,)) if ndim_of(out) == 0 else out)
+    if ndim_of(a) == 0:
+        return reshape(a, (1,))
+    contiguous = aliasing.decide(a, lambda s: s.flags.c_contiguous)
+    if contiguous:
+        return a
+    if contiguous is False:
+        return copy(a, order="C")
+    return make_view(a, clone(a), Reshape(shape_of(a)), uncertain=True)

@@ -1,0 +1,92 @@
+"""``np.array``, ``np.asarray`` & co. on traced values, while a transform runs.
+
+NumPy's constructors take no ``__array_function__`` dispatch, so
+``np.array([omega, -g / L * np.sin(theta)])`` would ask each traced value
+for a plain array and fail.  While a transform runs in any thread, the
+constructors in the ``numpy`` module namespace are replaced by wrappers that
+call NumPy's own function first and, only when a traced value refused to be
+converted, build the traced array (stacking nested lists, copying or
+returning a traced value as NumPy would).  Plain data goes straight to NumPy
+(one extra Python call while a transform runs, nothing otherwise), NumPy's
+own internals keep their direct references, and code that imported the
+constructor itself (``from numpy import array``) is not affected: it gets
+NumPy's error, whose message names ``np.stack``.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .errors import BatchedConversionError, ConcretizationError
+
+_lock = threading.Lock()
+_active = 0
+_REFUSALS = (ConcretizationError, BatchedConversionError)
+_ORIGINAL = {name: getattr(np, name) for name in ("array", "asarray", "asanyarray", "ascontiguousarray")}
+
+
+def _traced_array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=None):
+    try:
+        return _ORIGINAL["array"](object, dtype, copy=copy, order=order, subok=subok, ndmin=ndmin, like=like)
+    except _REFUSALS:  # a traced value inside: it refused to become a plain array
+        from ..primitives.shape.joining import array
+
+        return array(object, dtype=dtype, copy=copy is not False, ndmin=ndmin)
+
+
+def _traced_asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
+    try:
+        return _ORIGINAL["asarray"](a, dtype, order, device=device, copy=copy, like=like)
+    except _REFUSALS:
+        from ..primitives.shape.joining import array
+
+        return array(a, dtype=dtype, copy=bool(copy))
+
+
+def _traced_asanyarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
+    try:
+        return _ORIGINAL["asanyarray"](a, dtype, order, device=device, copy=copy, like=like)
+    except _REFUSALS:
+        from ..primitives.shape.joining import array
+
+        return array(a, dtype=dtype, copy=bool(copy))
+
+
+def _traced_ascontiguousarray(a, dtype=None, *, like=None):
+    try:
+        return _ORIGINAL["ascontiguousarray"](a, dtype, like=like)
+    except _REFUSALS:
+        from ..primitives.shape.views import ascontiguousarray
+
+        return ascontiguousarray(a, dtype)
+
+
+#: NumPy passes the function bound in its namespace to ``like=`` dispatch, so
+#: the like= implementations are registered for these as well.
+WRAPPERS = {"array": _traced_array, "asarray": _traced_asarray, "asanyarray": _traced_asanyarray,
+             "ascontiguousarray": _traced_ascontiguousarray}
+for _name, _fn in WRAPPERS.items():
+    _fn.__name__ = _fn.__qualname__ = _name
+    _fn.__doc__ = _ORIGINAL[_name].__doc__
+    _fn.__wrapped__ = _ORIGINAL[_name]
+
+
+def enter() -> None:
+    """A transform starts (any thread): install the wrappers if none runs yet."""
+    global _active
+    with _lock:
+        _active += 1
+        if _active == 1:
+            for name, fn in WRAPPERS.items():
+                setattr(np, name, fn)
+
+
+def exit() -> None:
+    """A transform ends: restore NumPy's own functions when none runs any more."""
+    global _active
+    with _lock:
+        _active -= 1
+        if _active == 0:
+            for name, fn in _ORIGINAL.items():
+                setattr(np, name, fn)

@@ -1,0 +1,73 @@
+"""What to tell a user whose code asked a traced value for a plain NumPy value.
+
+NumPy gives no hook for writing a traced value into a plain array
+(``a[i] = x``), indexing a plain array with a traced index (``table[i]``) or
+converting a list of traced values inside its own functions
+(``np.sum([x, y])``): it asks the traced value for a plain array and the
+traced value must refuse.  Which fix applies depends on where that happened,
+so the error looks at the code that asked (only when building the message).
+"""
+from __future__ import annotations
+
+import dis
+import sys
+
+_STORES = ("STORE_SUBSCR", "STORE_SLICE")
+_LOADS = ("BINARY_SUBSCR", "BINARY_SLICE")
+_OURS = ("npfunc.", "optree")
+
+
+def _asking_frames():
+    """(the user's frame, the library function it called or None)."""
+    frame = sys._getframe(2)
+    entry = None
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "") or ""
+        if module.startswith(_OURS) and not module.startswith("npfunc.tour"):
+            frame = frame.f_back
+            continue
+        if module.split(".")[0] in ("numpy", "scipy"):
+            entry = frame
+            frame = frame.f_back
+            continue
+        return frame, entry
+    return None, entry
+
+
+def _instruction(frame) -> str:
+    for ins in dis.get_instructions(frame.f_code):
+        if ins.offset == frame.f_lasti:
+            return ins.opname
+    return ""
+
+
+def conversion_fix(kind: str) -> str | None:
+    """The fix for the operation that asked for a plain value of ``kind``
+    (``"array"`` or ``"index"``), or None when nothing specific applies."""
+    user, entry = _asking_frames()
+    if entry is not None and kind == "array":
+        name = f"{entry.f_globals.get('__name__', '?')}.{entry.f_code.co_name}"
+        if name.startswith("scipy"):
+            return None  # dispatch.twin_hint names the twin
+        short = "np." + entry.f_code.co_name if name.startswith("numpy") else name
+        return (f"{short} (called from your code) turned its argument into a plain array, which a traced "
+                f"value cannot become: pass arrays, e.g. build a list of traced values into one with "
+                f"np.stack([...]) first ({short}(np.stack([x, y])) instead of {short}([x, y])).")
+    if user is None or (entry is not None and kind != "array"):
+        return None
+    op = _instruction(user)
+    if op in _STORES:
+        return ("Writing a traced value into a plain NumPy array (a[i] = x) cannot work, the array cannot "
+                "hold it: create the array traced, e.g. a = np.zeros(shape, like=x), and writes of traced "
+                "values into it work; or build the result functionally with npfunc.numpy.set_at(a, i, x).")
+    if op in _LOADS:
+        return ("Indexing a plain NumPy array with a traced index (table[i]) cannot work: make the table a "
+                "traced constant first, table = np.asarray(table, like=i), then table[i] works; or use "
+                "npfunc.numpy.take(table, i).")
+    if kind == "array":
+        return ("A NumPy function or method turned a traced value into a plain array. Call NumPy's functions "
+                "through the module (np.array(...), which accepts traced values while a transform runs, not "
+                "a name imported with `from numpy import array`), and pass traced values to np.* functions "
+                "rather than to methods of plain arrays (np.dot(a, x) instead of a.dot(x)); to build an "
+                "array from traced values use np.stack([...]).")
+    return None
