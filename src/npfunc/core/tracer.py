@@ -15,6 +15,7 @@ import numpy as np
 from . import dispatch
 from .context import describe_stack
 from .errors import EscapedTracerError
+from .ndarray_methods import NDArrayMethods
 
 
 def _ufunc(ufunc):
@@ -36,14 +37,7 @@ def _ufunc(ufunc):
     return forward, reflected
 
 
-def _fn(np_func):
-    def call(*args, **kwargs):
-        return dispatch.function_call(np_func, args, kwargs)
-
-    return call
-
-
-class Tracer:
+class Tracer(NDArrayMethods):
     """Base class of the traced values made by npfunc's interpreters.
 
     ``_alias`` (often unset) records how the value shares memory with others
@@ -196,116 +190,6 @@ class Tracer:
     __ior__ = _inplace(np.bitwise_or, "__ior__")
     __ixor__ = _inplace(np.bitwise_xor, "__ixor__")
     del _inplace
-
-    # ---- methods (the ndarray ones users reach for) --------------------------
-    @property
-    def T(self):
-        return dispatch.FUNCTIONS[np.transpose](self)
-
-    @property
-    def mT(self):
-        return dispatch.FUNCTIONS[np.swapaxes](self, -1, -2)
-
-    @property
-    def real(self):
-        return dispatch.FUNCTIONS[np.real](self)
-
-    @real.setter
-    def real(self, value):
-        from ..primitives.indexing.inplace import setitem
-
-        setitem(self.real, Ellipsis, value)
-
-    @property
-    def imag(self):
-        return dispatch.FUNCTIONS[np.imag](self)
-
-    @imag.setter
-    def imag(self, value):
-        from ..primitives.indexing.inplace import setitem
-
-        setitem(self.imag, Ellipsis, value)
-
-    def conj(self):
-        return dispatch.ufunc_call(np.conjugate, "__call__", (self,), {})
-
-    conjugate = conj
-
-    def reshape(self, *shape, order="C"):
-        if len(shape) == 1 and not isinstance(shape[0], int):
-            shape = shape[0]
-        return dispatch.FUNCTIONS[np.reshape](self, shape, order=order)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], int)):
-            axes = axes[0]
-        return dispatch.FUNCTIONS[np.transpose](self, axes or None)
-
-    def swapaxes(self, axis1, axis2):
-        return dispatch.FUNCTIONS[np.swapaxes](self, axis1, axis2)
-
-    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
-        return dispatch.FUNCTIONS[np.astype](self, dtype, copy=copy)
-
-    def copy(self, order="C"):
-        """A new traced array with the same value (in-place updates of one leave the other)."""
-        from ..primitives.shape.views import copy
-
-        return copy(self)
-
-    def view(self, dtype=None, type=None):
-        """A view of the same values (``x.view()``); reinterpreting the bytes as
-        another dtype is not supported on traced values."""
-        from ..primitives.shape.views import view
-
-        return view(self, dtype, type)
-
-    def ravel(self, order="C"):
-        return dispatch.FUNCTIONS[np.ravel](self, order=order)
-
-    def flatten(self, order="C"):
-        """A flattened copy (never a view, as in NumPy)."""
-        from ..primitives.shape.views import flatten
-
-        return flatten(self, order)
-
-    def fill(self, value):
-        """Set every entry to ``value`` in place (the array's views see it)."""
-        from ..primitives.indexing.inplace import setitem
-
-        setitem(self, Ellipsis, value)
-
-    def sort(self, axis=-1, kind=None, order=None, *, stable=None):
-        """Sort in place along ``axis`` (the array's views see it)."""
-        from ..primitives.indexing.inplace import sort_inplace
-
-        sort_inplace(self, axis, kind, order, stable)
-
-    def squeeze(self, axis=None):
-        return dispatch.FUNCTIONS[np.squeeze](self, axis)
-
-    def dot(self, other):
-        return dispatch.FUNCTIONS[np.dot](self, other)
-
-    sum = _fn(np.sum)
-    mean = _fn(np.mean)
-    max = _fn(np.max)
-    min = _fn(np.min)
-    prod = _fn(np.prod)
-    var = _fn(np.var)
-    std = _fn(np.std)
-    cumsum = _fn(np.cumsum)
-    cumprod = _fn(np.cumprod)
-    argmax = _fn(np.argmax)
-    argmin = _fn(np.argmin)
-    all = _fn(np.all)
-    any = _fn(np.any)
-    clip = _fn(np.clip)
-    trace = _fn(np.trace)
-    diagonal = _fn(np.diagonal)
-    repeat = _fn(np.repeat)
-    round = _fn(np.round)
-    __round__ = _fn(np.round)
 
     def _escaped(self):
         message = getattr(self._interp, "message", None)

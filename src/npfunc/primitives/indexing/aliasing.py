@@ -43,6 +43,7 @@ import weakref
 import numpy as np
 
 from ...core.context import Invalidated, current_stack, describe_stack
+from ...core.dispatch import twin_hint
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer, become, clone
 from ...core.values import dtype_of, shape_of
@@ -293,10 +294,10 @@ def _logical_layouts(source):
         if outer is None:
             return None
         return tuple(_element(s, axis) for s in outer)
+    if isinstance(source, Tracer):  # before ndarray: a traced value answers isinstance(x, np.ndarray)
+        return layouts(source)
     if isinstance(source, np.ndarray):
         return (source,)
-    if isinstance(source, Tracer):
-        return layouts(source)
     return None
 
 
@@ -457,3 +458,147 @@ def _stale_message() -> str:
             "it came from was written to since, so its value depends on that layout, which npfunc "
             "does not track. Take .copy() of the reshaped array if you want a copy made before the "
             "write, or reshape again after it.")
+
+
+# ---- what NumPy's memory attributes would say -------------------------------------------------
+
+def known_layout(x, what: str):
+    """The one layout shadow of ``x`` (for ``x.strides``), or a clear error."""
+    candidates = layouts(x)
+    if candidates is not None:
+        strides = {s.strides for s in candidates}
+        if len(strides) == 1:
+            return candidates[0]
+    raise UnsupportedOperationError(
+        f"{describe_stack()}: {what} of an array computed inside the function depends on a memory "
+        "layout npfunc does not track (NumPy lays out a new array following its inputs). Use "
+        "np.ascontiguousarray(x) first if code needs a known layout." + twin_hint())
+
+
+class TracedFlags:
+    """``x.flags`` of a traced value: NumPy's flags of the array it stands for."""
+
+    def __init__(self, x) -> None:
+        self._x = x
+
+    def _layout(self, test, name):
+        answer = decide(self._x, test)
+        if answer is None:
+            raise UnsupportedOperationError(
+                f"{describe_stack()}: x.flags.{name} of an array computed inside the function depends on a "
+                "memory layout npfunc does not track. Use np.ascontiguousarray(x) first if code needs a "
+                "known layout." + twin_hint())
+        return answer
+
+    @property
+    def c_contiguous(self) -> bool:
+        return self._layout(lambda s: s.flags.c_contiguous, "c_contiguous")
+
+    @property
+    def f_contiguous(self) -> bool:
+        return self._layout(lambda s: s.flags.f_contiguous, "f_contiguous")
+
+    @property
+    def forc(self) -> bool:
+        return self._layout(lambda s: s.flags.forc, "forc")
+
+    @property
+    def fnc(self) -> bool:
+        return self._layout(lambda s: s.flags.fnc, "fnc")
+
+    contiguous = c_contiguous
+    aligned = True
+    writebackifcopy = False
+
+    @property
+    def writeable(self) -> bool:
+        alias = alias_of(self._x)
+        return alias is None or alias.writeable
+
+    @writeable.setter
+    def writeable(self, value: bool) -> None:
+        if value and not self.writeable:
+            raise ValueError("cannot set WRITEABLE flag to True of this array")
+        if not value:
+            family(self._x).writeable = False
+
+    @property
+    def owndata(self) -> bool:
+        alias = alias_of(self._x)
+        return alias is None or not alias.chain
+
+    @property
+    def behaved(self) -> bool:
+        return self.writeable
+
+    @property
+    def carray(self) -> bool:
+        return self.c_contiguous and self.writeable
+
+    @property
+    def farray(self) -> bool:
+        return self.f_contiguous and not self.c_contiguous and self.writeable
+
+    _KEYS = {"C_CONTIGUOUS": "c_contiguous", "C": "c_contiguous", "CONTIGUOUS": "c_contiguous",
+             "F_CONTIGUOUS": "f_contiguous", "F": "f_contiguous", "FORTRAN": "f_contiguous",
+             "WRITEABLE": "writeable", "W": "writeable", "OWNDATA": "owndata", "O": "owndata",
+             "ALIGNED": "aligned", "A": "aligned", "WRITEBACKIFCOPY": "writebackifcopy", "X": "writebackifcopy",
+             "FNC": "fnc", "FORC": "forc", "BEHAVED": "behaved", "B": "behaved", "CARRAY": "carray",
+             "CA": "carray", "FARRAY": "farray", "FA": "farray"}
+
+    def __getitem__(self, key: str):
+        return getattr(self, self._KEYS[key.upper()])
+
+    def __setitem__(self, key: str, value) -> None:
+        if self._KEYS.get(key.upper()) != "writeable":
+            raise ValueError(f"flags: only WRITEABLE can be set on a traced value, not {key!r}")
+        self.writeable = value
+
+    def __repr__(self) -> str:
+        return f"TracedFlags(writeable={self.writeable}, owndata={self.owndata})"
+
+
+def base_of(x):
+    """``x.base``: the array owning the memory ``x`` views, or None."""
+    alias = alias_of(x)
+    if alias is None or not alias.chain:
+        return None
+    for ref in alias.storage.members:
+        member = ref()
+        if member is not None and not member._alias.chain:
+            return member
+    return alias.storage.value
+
+
+class FlatIterator:
+    """``x.flat`` of a traced value: C-order reads (``x.flat[i]``, iteration)
+    and writes (``x.flat[i] = v`` updates ``x`` and its views)."""
+
+    def __init__(self, x) -> None:
+        self._x = x
+
+    def _flat(self):
+        from ..shape.basic import reshape
+
+        return reshape(self._x, (self._x.size,))
+
+    def __getitem__(self, index):
+        return self._flat()[index]
+
+    def __setitem__(self, index, value) -> None:
+        from ..shape.basic import reshape
+        from .inplace import assign
+        from .updates import set_at
+
+        new = reshape(set_at(self._flat(), index, value), tuple(self._x.shape))
+        assign(self._x, new, "x.flat[i] = v", "x = npfunc.numpy.set_at(x.ravel(), i, v).reshape(x.shape)")
+
+    def __iter__(self):
+        return iter(self._flat())
+
+    def __len__(self) -> int:
+        return self._x.size
+
+    @property
+    def base(self):
+        return self._x
