@@ -5,4 +5,4 @@ routines.  Importing this package fills the registry and the dispatch tables.
 shared machinery; every other module defines primitives and the NumPy
 functions built on them."""
 from . import (convolution, elementwise, fft, indexing, linalg, reductions, shape, sorting,  # noqa: F401
-               special, searching, selection)
+               special, searching, selection, sets)
