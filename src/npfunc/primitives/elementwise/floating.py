@@ -23,6 +23,7 @@ nextafter = partial_nary(
     "nextafter", np.nextafter, jvps=(_keep, None), vjps=(_keep, None),
     samples=binary_samples(), numpy=[np.nextafter],
     notes="x1 moved one ulp towards x2: derivative 1 in x1, 0 in x2")
+nextafter.direct = True  # type: ignore[attr-defined]  # np.nextafter(x1, x2) is the primitive's call
 
 spacing = nondiff("spacing", np.spacing,
                   samples=combined(unary_samples(), points([0.0, -1.0, np.inf, np.nan, 1e300], kink=False,
