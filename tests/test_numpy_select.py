@@ -544,3 +544,36 @@ def test_grad_of_code_that_merely_uses_the_non_differentiable_functions():
     w = np.array([0.4, -1.2, 2.3, 1.7])
     close(npfunc.grad(loss)(w), numerical_jacobian(loss, w))
     close(npfunc.jacrev(npfunc.grad(loss))(w), numerical_jacobian(npfunc.grad(loss), w), 1e-6)
+
+
+def test_unique_under_jit_raises_instead_of_freezing_its_length():
+    f = lambda x: np.unique(x).sum() + len(np.unique(x))  # len would be frozen at the first call
+    with pytest.raises(DataDependentShapeError, match=r"jit\(f\).*np\.unique.*union1d\(ar, ar\[:0\], size=k\)"):
+        npfunc.jit(f)(np.array([1.0, 1.0, 2.0]))
+    fixed = npfunc.jit(lambda x: jnp.union1d(x, x[:0], size=3, fill_value=np.nan))
+    close(fixed(np.array([1.0, 1.0, 2.0])), [1.0, 2.0, np.nan])
+    close(fixed(np.array([1.0, 3.0, 2.0])), [1.0, 2.0, 3.0])
+    close(npfunc.grad(f)(np.array([1.0, 3.0, 2.0])), np.zeros(3))  # grad: values are concrete
+
+
+def test_out_arguments_and_linearize():
+    a = np.array([0, 1, 1, 0])
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+
+    def chosen(x):
+        out = x * 0.0  # a traced buffer takes the result
+        np.choose(a, [x, x ** 2], out=out)
+        return out
+
+    close(chosen(x), np.choose(a, [x, x ** 2]))
+    close(npfunc.jacfwd(chosen)(x), np.diag(np.choose(a, [np.ones(4), 2 * x])))
+
+    def compressed(x):
+        out = np.zeros(2) + 0.0 * x[:2]
+        np.compress([True, False, False, True], x, out=out)
+        return out
+
+    close(npfunc.jacrev(compressed)(x), np.eye(4)[[0, 3]])
+    out, lin = npfunc.linearize(mean_of_valid, np.array([0.5, -1.0, 2.0]))
+    close(out, 1.25)
+    close(lin(np.ones(3)), 1.0)

@@ -29,7 +29,7 @@ from ..core.primitive import Primitive, Sample
 from ..core.tracer import Tracer
 from ..core.values import shape_of
 
-__all__ = ["concrete", "first_true", "fixed_size", "ensure", "is_traced", "as_array"]
+__all__ = ["concrete", "recorded", "first_true", "fixed_size", "ensure", "is_traced", "as_array"]
 
 
 def is_traced(*values) -> bool:
@@ -64,6 +64,19 @@ def concrete(x, what: str, fix: str) -> np.ndarray:
     raise DataDependentShapeError(
         f"{describe_stack()}: the shape of {what} depends on the values of its input, and "
         f"{reason}. {fix}") from None
+
+
+def recorded(x) -> str | None:
+    """The recording transform (``"jit"``) behind ``x``, if one records it: its
+    shapes are frozen at the first call.  Looks through every wrapping tracer."""
+    from ..core.tracer import PrimalTracer
+    from ..interpreters.staging import StagedTracer
+
+    while isinstance(x, Tracer):
+        if isinstance(x, StagedTracer):  # a variable: shapes and dtypes only
+            return x._interp.transform
+        x = x.primal if isinstance(x, PrimalTracer) else getattr(x, "val", None)  # batch, functionalize
+    return None
 
 
 def fixed_size(size, fn_name: str) -> int:

@@ -16,11 +16,12 @@ import numpy as np
 
 from ..core.context import describe_stack
 from ..core.dispatch import implements
-from ..core.errors import UnsupportedOperationError
+from ..core.errors import DataDependentShapeError, UnsupportedOperationError
 from ..core.primitive import Primitive, Sample
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, ndim_of, shape_of
 from ..interpreters.batching import materialize_front, move_to_front
+from .data_dependent import recorded
 from .families import composite, composite_via, normalize_axes
 from .indexing.gather import take, take_along_axis
 from .sampling import FLOATS, array
@@ -277,6 +278,13 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
     """``np.unique`` for traced and plain values.  No derivative; under vmap only
     with ``axis=None`` and when every batch element has as many unique values."""
     ar = ar if isinstance(ar, Tracer) else np.asarray(ar)
+    stage = recorded(ar)
+    if stage is not None:
+        raise DataDependentShapeError(
+            f"{describe_stack()}: the shape of np.unique(ar) depends on the values of its input, and "
+            f"{stage} records every shape at the first call, so a later call would reuse it. Compute "
+            "np.unique outside jit, or use np.sort and a mask of first occurrences (fixed shape), or "
+            "npfunc.numpy.union1d(ar, ar[:0], size=k) for exactly k sorted unique values.")
     if axis is not None:
         axis = normalize_axes(axis, ndim_of(ar), "unique")[0]
     values, index, inverse, counts = _unique.bind(ar, axis=axis, equal_nan=bool(equal_nan), batch_ndim=0)
