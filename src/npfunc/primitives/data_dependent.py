@@ -119,11 +119,11 @@ def _ensure_impl(x, *, test, low, high, error, message):
     if not TESTS[test](np.asarray(x), low, high):
         where = describe_stack()
         raise error(message if where == "npfunc" else f"{where}: {message}")
-    return np.True_
+    return x
 
 
 def _ensure_batch(vals, dims, **params):
-    return _ensure_impl(vals[0], **params), None  # the whole batch at once
+    return _ensure.bind(vals[0], **params), dims[0]  # the whole batch at once
 
 
 _ensure = Primitive(
@@ -132,13 +132,14 @@ _ensure = Primitive(
         Sample(np.array([0, 2, 1]), test="in_range", low=0, high=3, error=ValueError, message="bad"),
         Sample(np.array([[False, False]]), test="all_false", low=0, high=0, error=IndexError,
                message="bad")],
-    notes="raises error(message) when the test fails on the values (the primal under grad, the "
-          "whole batch under vmap, every replay under jit); no derivative")
+    notes="x itself, after raising error(message) when the test fails on its values (the primal "
+          "under grad, the whole batch under vmap, every replay under jit); no derivative")
 
 
-def ensure(x, test: str, message: str, error: type = ValueError, low=0, high=0) -> None:
-    """Raise ``error(message)`` unless ``TESTS[test]`` holds for the values of ``x``."""
+def ensure(x, test: str, message: str, error: type = ValueError, low=0, high=0):
+    """``x`` (an index or mask), after raising ``error(message)`` unless ``TESTS[test]``
+    holds for its values.  Use the returned value: a recorded computation then
+    depends on the check, so no optimisation can drop it."""
     if isinstance(x, Tracer):
-        _ensure.bind(x, test=test, low=low, high=high, error=error, message=message)
-    else:
-        _ensure_impl(x, test=test, low=low, high=high, error=error, message=message)
+        return _ensure.bind(x, test=test, low=low, high=high, error=error, message=message)
+    return _ensure_impl(x, test=test, low=low, high=high, error=error, message=message)

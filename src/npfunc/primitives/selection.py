@@ -13,7 +13,9 @@ it was taken from, and every transform applies.
   are evaluated on the whole array, which assumes they act elementwise, as
   piecewise-defined laws do; the entries outside a piece are replaced by an
   entry inside it first, so a branch that is singular elsewhere (``1 / x``
-  for ``x > 0``) gives no NaN in the value or the derivative.
+  for ``x > 0``) gives no NaN in the value or the derivative.  (Where no
+  entry lies in a piece, its function still runs, on the first entry, and
+  the result is discarded; NumPy may warn about that call.)
 * ``compress``/``extract``: the output's length depends on the condition;
   under vmap and jit a traced condition raises, naming the fix
   (``np.where(condition, a, 0)`` or npfunc's ``size=`` keyword).
@@ -197,7 +199,7 @@ def choose(a, choices, out=None, mode="raise"):
     index = astype(a, np.intp) if dtype_of(a) != np.intp else a
     n = len(items)
     if mode == "raise":
-        ensure(index, "in_range", "invalid entry in choice array", ValueError, low=0, high=n)
+        index = ensure(index, "in_range", "invalid entry in choice array", ValueError, low=0, high=n)
     elif mode == "wrap":
         index = remainder(index, n)
     else:
@@ -302,8 +304,9 @@ def place(arr, mask, vals):
     mask = _flat_mask(arr, mask, "place")
     vals = ravel(as_array(vals))
     count = shape_of(vals)[0]
-    if count == 0:
-        ensure(mask, "all_false", "Cannot insert from an empty array!", ValueError)
+    if count == 0:  # nothing to write, unless the mask selects something: then NumPy raises
+        mask = ensure(mask, "all_false", "Cannot insert from an empty array!", ValueError)
+        _update(arr, mask, ravel(arr), "place")
         return
     from .reductions.scans import cumsum
 

@@ -43,6 +43,8 @@ def _isin_rows(element, test, batch_ndim, invert):
     element, test = np.asarray(element), np.asarray(test)
     lead = element.shape[:batch_ndim]
     rows = math.prod(lead)
+    if rows == 0 or element.size == 0:
+        return np.zeros(element.shape, bool) ^ bool(invert)
     e = element.reshape(rows, -1)
     t = test.reshape(rows, -1)
     both = np.concatenate([e.ravel(), t.ravel()])
@@ -107,6 +109,10 @@ def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None
         return np.isin(element, test_elements, assume_unique=assume_unique, invert=invert, kind=kind)
     if kind not in (None, "sort", "table"):
         raise ValueError(f"Invalid kind: '{kind}'. Please use None, 'sort' or 'table'.")
+    if kind == "table" and any(dtype_of(v).kind not in "biu" for v in (as_array(element),
+                                                                       as_array(test_elements))):
+        raise ValueError("The 'table' method is only supported for boolean or integer arrays. Please "
+                         "select 'sort' or None for kind.")
     return _isin.bind(as_array(element), as_array(test_elements), assume_unique=bool(assume_unique),
                       invert=bool(invert), kind=kind, batch_ndim=0)
 

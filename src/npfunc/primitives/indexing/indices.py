@@ -52,7 +52,8 @@ def unravel_index(indices, shape, order="C"):
     strides = _strides(dims, order)
     flat = _index_array(indices, "unravel_index")
     size = int(np.prod(dims))
-    ensure(flat, "in_range", f"index out of bounds for array with size {size}", ValueError, low=0, high=size)
+    flat = ensure(flat, "in_range", f"index out of bounds for array with size {size}", ValueError,
+                  low=0, high=size)
     return tuple(remainder(floor_divide(flat, s), n) for s, n in zip(strides, dims))
 
 
@@ -80,7 +81,8 @@ def ravel_multi_index(multi_index, dims, mode="raise", order="C"):
     for coord, n, m, s in zip(multi_index, dims, modes, _strides(dims, order)):
         coord = _index_array(coord, "ravel_multi_index")
         if m == "raise":
-            ensure(coord, "in_range", "invalid entry in coordinates array", ValueError, low=0, high=n)
+            coord = ensure(coord, "in_range", "invalid entry in coordinates array", ValueError,
+                           low=0, high=n)
         elif m == "wrap":
             coord = remainder(coord, n)
         elif m == "clip":

@@ -52,14 +52,13 @@ def append(arr, values, axis=None):
 
 # ---- insert -------------------------------------------------------------------------------
 
-def _int_index(obj, fn_name):
+def _int_index(obj, fn_name, fix):
     """A traced ``obj`` as an integer index (booleans select positions: data-dependent)."""
     kind = dtype_of(obj).kind
     if kind == "b":
         if ndim_of(obj) != 1:
             raise ValueError(f"boolean array argument obj to {fn_name} must be one dimensional")
-        return np.flatnonzero(concrete(obj, f"np.{fn_name}(arr, mask)",
-                                       "Pass the positions as integers (a fixed number of them)."))
+        return np.flatnonzero(concrete(obj, f"np.{fn_name}(arr, mask)", fix))
     if kind not in "iu":
         raise IndexError("arrays used as indices must be of integer (or boolean) type")
     return obj
@@ -71,7 +70,7 @@ def _insert_positions(indices, n: int, axis: int):
     from ..sorting import _invert, argsort
 
     count = shape_of(indices)[0]
-    ensure(indices, "in_range", f"index out of bounds for axis {axis} with size {n}", IndexError,
+    indices = ensure(indices, "in_range", f"index out of bounds for axis {axis} with size {n}", IndexError,
            low=-n, high=n + 1)
     indices = where(less(indices, 0), indices + n, indices)
     rank = _invert.bind(argsort(indices, kind="stable"), axis=0)
@@ -97,7 +96,7 @@ def insert(arr, obj, values, axis=None):
     if isinstance(obj, slice):
         indices = np.arange(*obj.indices(n), dtype=np.intp)
     elif isinstance(obj, Tracer):
-        indices = _int_index(obj, "insert")
+        indices = _int_index(obj, "insert", "Pass the positions as integers (a fixed number of them).")
     else:
         indices = np.array(obj)
         if indices.dtype == bool:
@@ -139,6 +138,9 @@ def insert(arr, obj, values, axis=None):
 
 # ---- delete -------------------------------------------------------------------------------
 
+_DELETE_FIX = ("Delete one position per call (np.delete(arr, i) with a traced integer i keeps the "
+               "shape fixed), or keep the shape and mask the entries with np.where.")
+
 @composite(np.delete, samples=delete_samples)
 def delete(arr, obj, axis=None):
     """``np.delete`` for traced and plain values: ``obj`` an int (a traced one
@@ -148,16 +150,15 @@ def delete(arr, obj, axis=None):
     arr, axis = _flat_axis(arr, axis, "delete")
     n = shape_of(arr)[axis]
     if isinstance(obj, Tracer):
-        obj = _int_index(obj, "delete")
+        obj = _int_index(obj, "delete", _DELETE_FIX)
         if isinstance(obj, Tracer) and ndim_of(obj) == 0:  # one position: the shape is fixed
-            ensure(obj, "in_range", f"index out of bounds for axis {axis} with size {n}", IndexError,
+            obj = ensure(obj, "in_range", f"index out of bounds for axis {axis} with size {n}", IndexError,
                    low=-n, high=n)
             obj = where(less(obj, 0), obj + n, obj)
             kept = np.arange(n - 1)
             return take(arr, where(less(kept, obj), kept, kept + 1), axis=axis)
         if isinstance(obj, Tracer):  # repeated positions count once: data-dependent
-            obj = concrete(obj, "np.delete(arr, positions)",
-                           "Delete one position per call, or mask the entries with np.where.")
+            obj = concrete(obj, "np.delete(arr, positions)", _DELETE_FIX)
     keep = np.ones(n, dtype=bool)
     if isinstance(obj, slice):
         keep[obj] = False
