@@ -26,8 +26,8 @@ nextafter = partial_nary(
 nextafter.direct = True  # type: ignore[attr-defined]  # np.nextafter(x1, x2) is the primitive's call
 
 spacing = nondiff("spacing", np.spacing,
-                  samples=combined(unary_samples(), points([0.0, -1.0, np.inf, np.nan, 1e300], kink=False,
-                                                           label="zero, inf, nan, huge")),
+                  samples=combined(unary_samples(), points([0.0, -1.0, np.inf, np.nan, 1e300], kink=True,
+                                                           label="jumps at 0 and powers of 2; inf, nan")),
                   numpy=[np.spacing], notes="the ulp of x: piecewise constant, no derivative")
 
 
