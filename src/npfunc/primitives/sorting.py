@@ -450,7 +450,8 @@ def _lexsort_call(k1, k2, *, axis=-1):
 
 def _lexsort_samples(rng):
     ties = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
-    return [Sample(array(rng, (5,)), ties), Sample(np.round(array(rng, (2, 4))), np.round(array(rng, (2, 4))), axis=0),
+    return [Sample(array(rng, (5,)), ties),
+            Sample(np.round(array(rng, (2, 4))), np.round(array(rng, (2, 4))), axis=0),
             Sample(np.arange(5)[::-1].copy(), ties.astype(np.float32), label="integer and float32 keys")]
 
 

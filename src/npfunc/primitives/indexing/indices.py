@@ -39,7 +39,8 @@ def _strides(dims, order):
 
 
 def _unravel_samples(rng):
-    return [Sample(np.array([5, 7, 0, 11]), shape=(3, 4)), Sample(np.array([[1, 2], [3, 0]]), shape=(2, 2), order="F"),
+    return [Sample(np.array([5, 7, 0, 11]), shape=(3, 4)),
+            Sample(np.array([[1, 2], [3, 0]]), shape=(2, 2), order="F"),
             Sample(np.array([23, 6]), shape=(2, 3, 4))]
 
 
