@@ -51,7 +51,7 @@ NO_SAMPLES_YET = frozenset({
     "np.linalg.vector_norm", "np.matmul", "np.matvec", "np.max", "np.mean",
     "np.meshgrid", "np.min", "np.modf", "np.nan_to_num", "np.nanargmax",
     "np.nanargmin", "np.nancumprod", "np.nancumsum", "np.nanmax", "np.nanmean", "np.nanmin",
-    "np.nanprod", "np.nanstd", "np.nansum", "np.nanvar", "np.ndim", "np.nonzero", "np.outer",
+    "np.nanprod", "np.nanstd", "np.nansum", "np.nanvar", "np.ndim", "np.outer",
     "np.pad", "np.prod", "np.ptp", "np.put", "np.put_along_axis", "np.remainder",
     "np.repeat", "np.result_type", "np.roll", "np.round",
     "np.row_stack", "np.searchsorted", "np.shape", "np.sign", "np.sinc", "np.size",

@@ -26,6 +26,7 @@ __all__ = [
     "UnsupportedFunctionError",
     "RandomnessError",
     "UnsupportedOperationError",
+    "DataDependentShapeError",
 ]
 
 
@@ -100,3 +101,9 @@ class RandomnessError(NpfuncError, RuntimeError):
 
 class UnsupportedOperationError(NpfuncError, TypeError):
     """An operation a traced value cannot support (e.g. ``out=``)."""
+
+
+class DataDependentShapeError(UnsupportedOperationError):
+    """A function whose output shape depends on array values (``np.argwhere``,
+    ``np.union1d``...) met a transform that fixes every shape: ``vmap`` (one
+    shape for the whole batch) or ``jit`` (shapes recorded at the first call)."""

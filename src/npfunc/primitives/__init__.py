@@ -5,5 +5,5 @@ routines.  Importing this package fills the registry and the dispatch tables.
 shared machinery; every other module defines primitives and the NumPy
 functions built on them."""
 from . import (convolution, elementwise, fft, indexing, linalg, reductions, shape, sorting,  # noqa: F401
-               special)
+               special, searching, selection, sets)
 from .shape import views  # noqa: F401,E402  (last: the view-returning front ends of NumPy's functions)

@@ -292,3 +292,23 @@ def expand_reduced(g, axes, keepdims, shape):
 
 def is_traced(x) -> bool:
     return isinstance(x, Tracer)
+
+
+def composite_via(numpy_callable: Callable, *, target: Callable, samples: Callable,
+                  differentiable: bool = True, notes: str = "") -> Callable[[Callable], Callable]:
+    """Like ``composite``, for NumPy functions whose arguments the generated
+    tests cannot perturb or batch as NumPy takes them (lists of arrays, as in
+    ``np.select``; npfunc's own keywords, as ``size=`` in ``np.argwhere``):
+    the tests call ``target`` instead, which calls the NumPy function::
+
+        @composite_via(np.select, target=lambda c, x, y: np.select([c], [x], y), samples=...)
+        def select(condlist, choicelist, default=0): ...
+    """
+
+    def register(fn: Callable) -> Callable:
+        implements(numpy_callable)(fn)
+        fn.composite = Composite(describe(numpy_callable), target,  # type: ignore[attr-defined]
+                                 samples=samples, differentiable=differentiable, notes=notes)
+        return fn
+
+    return register

@@ -28,7 +28,7 @@ from ..core.errors import UnsupportedOperationError
 from ..core.primitive import Primitive, Sample
 from ..core.values import dtype_of, ndim_of, shape_of
 from .elementwise.arithmetic import conjugate
-from .families import fit_cotangent
+from .families import composite, fit_cotangent
 from .indexing.gather import getitem, index_add
 from .sampling import array
 from .shape.basic import concatenate_arrays
@@ -435,3 +435,27 @@ def ifftshift(x, axes=None):
     axes = _shift_axes(x, axes, "ifftshift")
     shape = shape_of(x)
     return _roll(x, [-(shape[ax] // 2) for ax in axes], axes)
+
+
+# ---- sample frequencies ------------------------------------------------------------------------
+#
+# NumPy computes them as integers times 1 / (n * d) and does not dispatch them:
+# a traced spacing ``d`` flows through NumPy's own arithmetic, so the values
+# and the derivatives in ``d`` are NumPy's.  These definitions give the
+# explicit namespace (npfunc.numpy.fft.fftfreq) and the registry samples.
+
+def _freq_samples(rng):
+    return [Sample(8, np.float64(0.1)), Sample(7, np.float64(2.5)), Sample(5, np.float32(0.5), label="float32 d"),
+            Sample(1, np.float64(3.0), label="n = 1")]
+
+
+@composite(np.fft.fftfreq, samples=_freq_samples)
+def fftfreq(n, d=1.0, device=None):
+    """``np.fft.fftfreq`` with a traced sample spacing ``d`` (derivative in ``d``)."""
+    return np.fft.fftfreq(n, d, device=device)
+
+
+@composite(np.fft.rfftfreq, samples=_freq_samples)
+def rfftfreq(n, d=1.0, device=None):
+    """``np.fft.rfftfreq`` with a traced sample spacing ``d`` (derivative in ``d``)."""
+    return np.fft.rfftfreq(n, d, device=device)

@@ -1,5 +1,6 @@
-"""Sorting: ``sort`` (a primitive, differentiable through its permutation),
-``argsort``, ``searchsorted`` and ``unique`` (non-differentiable primitives).
+"""Sorting: ``sort`` and ``partition`` (primitives, differentiable through their
+permutation), ``sort_complex``, and ``argsort``, ``argpartition``, ``lexsort``,
+``searchsorted`` and ``unique`` (non-differentiable primitives).
 
 The derivative of ``sort`` moves each tangent with its entry: the JVP gathers
 the tangent with the stable argsort permutation, the VJP gathers the
@@ -15,12 +16,13 @@ import numpy as np
 
 from ..core.context import describe_stack
 from ..core.dispatch import implements
-from ..core.errors import UnsupportedOperationError
+from ..core.errors import DataDependentShapeError, UnsupportedOperationError
 from ..core.primitive import Primitive, Sample
 from ..core.tracer import Tracer
-from ..core.values import ndim_of, shape_of
+from ..core.values import dtype_of, ndim_of, shape_of
 from ..interpreters.batching import materialize_front, move_to_front
-from .families import normalize_axes
+from .data_dependent import recorded
+from .families import composite, composite_via, normalize_axes
 from .indexing.gather import take, take_along_axis
 from .sampling import FLOATS, array
 from .shape.basic import ravel, reshape
@@ -276,6 +278,13 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
     """``np.unique`` for traced and plain values.  No derivative; under vmap only
     with ``axis=None`` and when every batch element has as many unique values."""
     ar = ar if isinstance(ar, Tracer) else np.asarray(ar)
+    stage = recorded(ar)
+    if stage is not None:
+        raise DataDependentShapeError(
+            f"{describe_stack()}: the shape of np.unique(ar) depends on the values of its input, and "
+            f"{stage} records every shape at the first call, so a later call would reuse it. Compute "
+            "np.unique outside jit, or use np.sort and a mask of first occurrences (fixed shape), or "
+            "npfunc.numpy.union1d(ar, ar[:0], size=k) for exactly k sorted unique values.")
     if axis is not None:
         axis = normalize_axes(axis, ndim_of(ar), "unique")[0]
     values, index, inverse, counts = _unique.bind(ar, axis=axis, equal_nan=bool(equal_nan), batch_ndim=0)
@@ -322,3 +331,164 @@ del _fn
 def _result_type(fn):
     """The named tuple class NumPy's ``fn`` returns (found from a tiny call)."""
     return type(fn(np.zeros(1)))
+
+
+# ---- partition, argpartition ------------------------------------------------------------------
+#
+# NumPy leaves the order inside each part unspecified, so the values are
+# NumPy's own (``np.partition``).  The derivative moves each tangent with its
+# entry, as for ``sort``: the permutation is recovered by matching the output
+# with the input in sorted order (equal values in the stable order, as at the
+# ties of ``sort``).
+
+
+def _matching(x, out, axis):
+    """``p`` with ``x[p] == out`` along ``axis`` (``out`` a rearrangement of ``x``)."""
+    ranks = _invert.bind(_argsort.bind(out, axis=axis, stable=True), axis=axis)
+    return take_along_axis(_argsort.bind(x, axis=axis, stable=True), ranks, axis)
+
+
+def _partition_jvp(primals, tangents, out, *, kth, axis):
+    return take_along_axis(tangents[0], _matching(primals[0], out, axis), axis)
+
+
+def _partition_vjp(g, primals, out, needs, *, kth, axis):
+    back = _invert.bind(_matching(primals[0], out, axis), axis=axis)
+    return (take_along_axis(g, back, axis),)
+
+
+def _partition_prim_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out += [Sample(array(rng, (7,), dt), kth=(3,), axis=0),
+                Sample(array(rng, (3, 5), dt), kth=(0, 4), axis=1)]
+    out.append(Sample(np.array([2.0, 1.0, 2.0, 1.0, 0.5, 2.0]), kth=(2,), axis=0, kink=True, label="ties"))
+    return out
+
+
+_partition = Primitive("partition", lambda x, *, kth, axis: np.partition(x, kth, axis=axis),
+                       jvp=_partition_jvp, vjp=_partition_vjp, samples=_partition_prim_samples,
+                       notes="values are NumPy's; the derivative follows each entry (ties: stable order)")
+_partition.batch = _axis_batch(_partition)
+_argpartition = Primitive("argpartition", lambda x, *, kth, axis: np.argpartition(x, kth, axis=axis),
+                          differentiable=False, samples=_partition_prim_samples,
+                          notes="integer indices: no derivative")
+_argpartition.batch = _axis_batch(_argpartition)
+
+
+def _kth(kth, fn_name):
+    if isinstance(kth, Tracer):
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: np.{fn_name} with a traced kth is not supported (it decides which "
+            "entries are compared). Pass kth as a plain int or sequence of ints, or use np.sort.")
+    return tuple(int(k) for k in np.atleast_1d(kth))
+
+
+def _partition_args(a, kth, axis, kind, order, fn_name):
+    if order is not None:
+        raise UnsupportedOperationError(f"np.{fn_name}: 'order' (structured arrays) is not supported")
+    if kind != "introselect":
+        raise ValueError(f"select kind must be 'introselect' (got {kind!r})")
+    a, axis = _flat_axis(a, axis, fn_name)
+    if ndim_of(a) == 0:
+        raise np.exceptions.AxisError("axis -1 is out of bounds for array of dimension 0")
+    n = shape_of(a)[axis]
+    kth = _kth(kth, fn_name)
+    for k in kth:
+        if not -n <= k < n:
+            raise ValueError(f"kth(={k}) out of bounds ({n})")
+    return a, tuple(k % n for k in kth), axis
+
+
+def _partition_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out += [Sample(array(rng, (7,), dt), 3), Sample(array(rng, (3, 5), dt), [0, -1], axis=1),
+                Sample(array(rng, (4, 3), dt), 2, axis=0)]
+    out += [Sample(array(rng, (2, 3)), 4, axis=None, label="flattened"),
+            Sample(np.array([[3, 1, 2, 1], [0, 5, 5, 1]]), 1, label="integers")]
+    return out
+
+
+@composite(np.partition, samples=_partition_samples)
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """``np.partition`` for traced and plain values: NumPy's arrangement, each
+    entry carrying its own derivative."""
+    a, kth, axis = _partition_args(a, kth, axis, kind, order, "partition")
+    return _partition.bind(a, kth=kth, axis=axis)
+
+
+@composite(np.argpartition, samples=_partition_samples, differentiable=False)
+def argpartition(a, kth, axis=-1, kind="introselect", order=None):
+    """``np.argpartition`` for traced and plain values (integer output, no derivative)."""
+    a, kth, axis = _partition_args(a, kth, axis, kind, order, "argpartition")
+    return _argpartition.bind(a, kth=kth, axis=axis)
+
+
+# ---- lexsort, sort_complex ----------------------------------------------------------------
+
+
+def _lexsort_batch(vals, dims, *, axis):
+    size = next(shape_of(v)[d] for v, d in zip(vals, dims) if d is not None)
+    keys = [materialize_front(v, d, size) for v, d in zip(vals, dims)]
+    return _lexsort.bind(*keys, axis=axis + 1), 0
+
+
+def _lexsort_prim_samples(rng):
+    return [Sample(np.round(array(rng, (6,))), np.array([1, 0, 1, 1, 0, 0]), axis=0),
+            Sample(np.round(array(rng, (3, 4), np.float32)), np.round(array(rng, (3, 4))), axis=1)]
+
+
+_lexsort = Primitive("lexsort", lambda *keys, axis: np.lexsort(keys, axis=axis), differentiable=False,
+                     batch=_lexsort_batch, samples=_lexsort_prim_samples,
+                     notes="integer indices: no derivative; the last key is the primary one")
+
+
+def _lexsort_call(k1, k2, *, axis=-1):
+    return np.lexsort((k1, k2), axis=axis)
+
+
+def _lexsort_samples(rng):
+    ties = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
+    return [Sample(array(rng, (5,)), ties),
+            Sample(np.round(array(rng, (2, 4))), np.round(array(rng, (2, 4))), axis=0),
+            Sample(np.arange(5)[::-1].copy(), ties.astype(np.float32), label="integer and float32 keys")]
+
+
+@composite_via(np.lexsort, target=_lexsort_call, samples=_lexsort_samples, differentiable=False)
+def lexsort(keys, axis=-1):
+    """``np.lexsort`` for traced and plain keys (integer output, no derivative)."""
+    if isinstance(keys, (np.ndarray, Tracer)):
+        keys = [keys[i] for i in range(shape_of(keys)[0])] if ndim_of(keys) > 0 else [keys]
+    keys = [k if isinstance(k, Tracer) else np.asarray(k) for k in keys]
+    if not keys:
+        raise TypeError("need sequence of keys with len > 0 in lexsort")
+    if len({tuple(shape_of(k)) for k in keys}) != 1:
+        raise ValueError("all keys need to be the same shape")
+    nd = ndim_of(keys[0])
+    if nd == 0:  # one entry: index 0
+        return np.lexsort([np.zeros(())])
+    return _lexsort.bind(*keys, axis=normalize_axes(axis, nd, "lexsort")[0])
+
+
+def _sort_complex_samples(rng):
+    from .elementwise.samples import complex_array
+
+    ties = np.array([1 + 2j, 1 - 1j, -1 + 0j, 1 + 2j])
+    return [Sample(complex_array(rng, (5,))), Sample(complex_array(rng, (2, 3), np.complex64)),
+            Sample(array(rng, (4,)), label="float64 input"), Sample(array(rng, (4,), np.float32), label="float32"),
+            Sample(ties, kink=True, label="ties"), Sample(np.array([3, 1, 2], np.int16), label="int16")]
+
+
+@composite(np.sort_complex, samples=_sort_complex_samples)
+def sort_complex(a):
+    """``np.sort_complex``: sorted by real part, then imaginary part, as a complex
+    array (NumPy's dtype rules); entries keep their derivatives."""
+    from .elementwise.arithmetic import astype
+
+    out = sort(a)
+    dtype = dtype_of(out)
+    if dtype.kind == "c":
+        return out
+    target = "F" if dtype.char in "bhBH" else ("G" if dtype.char == "g" else "D")
+    return astype(out, np.dtype(target))

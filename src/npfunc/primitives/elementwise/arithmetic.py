@@ -224,7 +224,7 @@ implements(np.where)(lambda condition, x=None, y=None: _where_dispatch(condition
 
 def _where_dispatch(condition, x, y):
     if x is None and y is None:
-        from ..indexing.gather import nonzero
+        from ..searching import nonzero
 
         return nonzero(condition)
     return where(condition, x, y)

@@ -1,3 +1,4 @@
 """Indexing: gathers (``x[i]``, ``take``), functional updates (``set_at``,
-``add_at``) and NumPy's in-place syntax on traced values."""
-from . import gather, updates, inplace  # noqa: F401
+``add_at``), NumPy's in-place syntax on traced values and index arithmetic
+(``unravel_index``, ``ravel_multi_index``, ``ix_``, ``*_indices_from``)."""
+from . import gather, updates, inplace, indices  # noqa: F401

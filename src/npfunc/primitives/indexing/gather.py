@@ -370,15 +370,3 @@ def take_along_axis(arr, indices, axis=-1):
 
         arr = ravel(arr)
     return getitem(arr, index)
-
-
-@implements(np.nonzero)
-def nonzero(a):
-    """``np.nonzero``: only for concrete values (the result's shape depends on the data)."""
-    if isinstance(a, Tracer):
-        raise UnsupportedOperationError(
-            f"{describe_stack()}: np.nonzero of a traced value has a data-dependent shape. "
-            "Use np.where(cond, x, y) with three arguments instead.")
-    return np.nonzero(a)
-
-

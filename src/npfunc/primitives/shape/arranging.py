@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core import dispatch
 from ...core.dispatch import implements
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer
@@ -44,11 +45,14 @@ def flip(m, axis=None):
 
 @implements(np.roll)
 def roll(a, shift, axis=None):
-    """``np.roll`` for traced and plain values (``shift`` and ``axis`` ints or tuples)."""
+    """``np.roll`` for traced and plain values (``shift`` and ``axis`` ints or tuples;
+    a traced integer ``shift``, e.g. one per batch element under vmap, too)."""
     a = source = _array(a)
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), tuple(shape_of(a)))
     nd = ndim_of(a)
+    if isinstance(shift, Tracer):
+        return _fresh(_roll_traced(a, shift, axis, nd), source)
     totals: dict[int, int] = {}
     for s, ax in np.broadcast(shift, axis):
         ax = normalize_axes(int(ax), nd, "roll")[0]
@@ -60,6 +64,32 @@ def roll(a, shift, axis=None):
             a = concatenate_arrays([getitem(a, _along(ax, slice(n - s, None))),
                                     getitem(a, _along(ax, slice(None, n - s)))], ax)
     return _fresh(a, source)
+
+
+# NumPy hands np.roll to npfunc only for a traced ``a``: with a plain ``a`` and a
+# traced shift, NumPy's own roll converts the shift, and the error names this.
+dispatch.TWINS[np.roll._implementation.__code__] = "npfunc.numpy.roll"
+
+
+def _roll_traced(a, shift, axis, nd):
+    """Roll by traced integer shifts: a gather at (i - shift) mod n along each axis."""
+    from ..elementwise.piecewise import remainder
+
+    if dtype_of(shift).kind not in "iu":
+        raise TypeError(f"roll: shift must be an integer, got a traced {dtype_of(shift)} value")
+    pairs = np.broadcast_shapes(tuple(shape_of(shift)), np.shape(axis))
+    shifts = ravel(broadcast_to(shift, pairs))
+    axes = np.broadcast_to(np.asarray(axis), pairs).ravel()
+    totals: dict = {}
+    for k, ax in enumerate(axes):
+        ax = normalize_axes(int(ax), nd, "roll")[0]
+        s = getitem(shifts, k)
+        totals[ax] = s if ax not in totals else totals[ax] + s
+    for ax, s in totals.items():
+        n = shape_of(a)[ax]
+        if n:
+            a = take(a, remainder(np.arange(n) - s, n), axis=ax)
+    return a
 
 
 def _fresh(out, source):
