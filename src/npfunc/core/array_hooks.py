@@ -23,7 +23,11 @@ from .errors import BatchedConversionError, ConcretizationError
 _lock = threading.Lock()
 _active = 0
 _REFUSALS = (ConcretizationError, BatchedConversionError)
+
+#: NumPy's own ``np.asarray``, whatever the ``numpy`` namespace holds: for code
+#: that needs a plain array (and the refusal of a traced value).
 _ORIGINAL = {name: getattr(np, name) for name in ("array", "asarray", "asanyarray", "ascontiguousarray")}
+numpy_asarray = _ORIGINAL["asarray"]
 
 
 def _traced_array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=None):

@@ -80,8 +80,8 @@ class Tracer(NDArrayMethods):
         return shape[0]
 
     def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
+        n = len(self)  # raises for a 0-d value, as iter() of a 0-d array does
+        return (self[i] for i in range(n))
 
     # ---- Python conversions ------------------------------------------------
     def __bool__(self) -> bool:

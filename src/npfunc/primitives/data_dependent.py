@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.array_hooks import numpy_asarray
 from ..core.context import describe_stack
 from ..core.errors import BatchedConversionError, ConcretizationError, DataDependentShapeError
 from ..core.primitive import Primitive, Sample
@@ -56,7 +57,7 @@ def concrete(x, what: str, fix: str) -> np.ndarray:
     if not isinstance(value, Tracer):
         return np.asarray(value)
     try:
-        return np.asarray(value)  # functionalize holds plain values too
+        return numpy_asarray(value)  # NumPy's own: a batched or recorded value refuses
     except BatchedConversionError:
         reason = "vmap needs one output shape for the whole batch"
     except ConcretizationError:

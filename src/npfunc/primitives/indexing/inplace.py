@@ -21,7 +21,7 @@ import numpy as np
 
 from ...core import dispatch
 from ...core.context import describe_stack
-from ...core.dispatch import implements
+from ...core.dispatch import implements, twin_hint
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, shape_of
@@ -53,7 +53,7 @@ def assign(x, new, what: str, fix: str) -> None:
         raise UnsupportedOperationError(
             f"{describe_stack()}: {what} writes a traced value into a plain ndarray, which cannot "
             f"hold it (it would silently drop the derivative or the batch). Use {fix}, which "
-            "returns a new array.")
+            "returns a new array, or create the array traced (np.zeros(shape, like=x))." + twin_hint())
     if not x._interp.alive:
         raise x._escaped()
     if is_scalar(x):

@@ -252,7 +252,9 @@ def trim_zeros(filt, trim="fb", axis=None, *, size=None, fill_value=0):
             start = (None,) * nd
         if "b" not in trim:
             stop = (None,) * nd
-    return getitem(x, tuple(slice(start[ax], stop[ax]) if ax in axes else slice(None) for ax in range(nd)))
+    from .views import getitem as view  # NumPy returns a slice of filt: a view
+
+    return view(x, tuple(slice(start[ax], stop[ax]) if ax in axes else slice(None) for ax in range(nd)))
 
 
 # ---- block -------------------------------------------------------------------------------
