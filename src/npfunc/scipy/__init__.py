@@ -6,6 +6,9 @@ use, so ``import npfunc`` does not import SciPy.
 """
 import importlib
 
+from . import _routing
+
+_routing.register()  # unmodified SciPy calls with traced values reach the twins
 _SUBMODULES = ("special", "linalg", "stats", "signal")
 
 
