@@ -1,3 +1,3 @@
 """Reductions, scans and statistics: sum/prod/max/min, arg-reductions,
 mean/var/std/average and the nan-functions, cumulative sums and products."""
-from . import basic, index, statistics, scans, quantiles  # noqa: F401
+from . import basic, index, statistics, scans, quantiles, covariance  # noqa: F401
