@@ -6,4 +6,4 @@ shared machinery; every other module defines primitives and the NumPy
 functions built on them."""
 from . import (convolution, elementwise, fft, indexing, linalg, reductions, shape, sorting,  # noqa: F401
                special)
-from . import creation, differences, guards  # noqa: F401,E402  (after the families they build on)
+from . import creation, differences, guards, interpolation  # noqa: F401,E402  (after the families they build on)
