@@ -58,7 +58,7 @@ def _like_samples(rng):
     return out
 
 
-@composite(np.zeros_like, samples=_like_samples)
+@composite(np.zeros_like, samples=_like_samples, differentiable=False)
 def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
     """``np.zeros_like``: a constant (no derivative, not batched under vmap).
 
@@ -79,10 +79,10 @@ def empty_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None)
 # NumPy's entries are arbitrary: the tests compare shapes and dtypes, through zeros_like.
 empty_like.composite = Composite(  # type: ignore[attr-defined]
     "np.empty_like", lambda *args, **params: np.zeros_like(np.empty_like(*args, **params)),
-    samples=_like_samples)
+    samples=_like_samples, differentiable=False)
 
 
-@composite(np.ones_like, samples=_like_samples)
+@composite(np.ones_like, samples=_like_samples, differentiable=False)
 def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
     """``np.ones_like``: a constant (no derivative, not batched under vmap)."""
     return _constant_like(_ones_like, 1, "ones_like", a, dtype, shape, device)
