@@ -30,13 +30,13 @@ import math
 import numpy as np
 
 from ...core.errors import UnsupportedOperationError
-from ...core.primitive import Composite, Sample
+from ...core.primitive import Composite, Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import astype
 from ..families import composite, normalize_axes
 from ..guards import check, static_value
-from ..indexing.gather import getitem, take, take_along_axis
+from ..indexing.gather import getitem, index_add, take, take_along_axis
 from ..sampling import FLOATS, array
 from ..shape.basic import moveaxis, reshape
 from ..sorting import argsort, sort
@@ -70,6 +70,96 @@ def _keepdims(r, a_shape, axes, nd, lead: int):
     return reshape(r, shape)
 
 
+# ---- selected order statistics (np.partition) --------------------------------------------
+
+
+def _order_impl(x, *, ranks, axis):
+    return np.take(np.partition(x, ranks, axis=axis), ranks, axis=axis)
+
+
+def _order_index_impl(x, *, ranks, axis):
+    return np.take(np.argpartition(x, ranks, axis=axis), ranks, axis=axis)
+
+
+def _axis_batch(prim):
+    def batch(vals, dims, *, ranks, axis):
+        (x,), (d,) = vals, dims
+        return prim.bind(x, ranks=ranks, axis=axis + (axis >= d)), d
+
+    return batch
+
+
+def _order_jvp(primals, tangents, out, *, ranks, axis):
+    index = _order_index.bind(primals[0], ranks=ranks, axis=axis)
+    return take_along_axis(tangents[0], index, axis)
+
+
+def _order_vjp(g, primals, out, needs, *, ranks, axis):
+    x = primals[0]
+    index = _order_index.bind(x, ranks=ranks, axis=axis)
+    shape = tuple(shape_of(index))
+    grid = tuple(index if i == axis else np.arange(k).reshape((1,) * i + (k,) + (1,) * (len(shape) - i - 1))
+                 for i, k in enumerate(shape))
+    return (index_add(g, grid, tuple(shape_of(x))),)
+
+
+def _order_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out += [Sample(array(rng, (7,), dt), ranks=(3,), axis=0),
+                Sample(array(rng, (5, 4), dt), ranks=(0, 2, 4), axis=0)]
+    out += [Sample(array(rng, (3, 6)), ranks=(1, 5), axis=1, label="axis 1"),
+            Sample(np.array([2.0, 1.0, 2.0, 3.0, 2.0]), ranks=(1, 2), axis=0, kink=True, label="ties"),
+            Sample(np.array([1.0, np.nan, 0.5]), ranks=(0, 2), axis=0, kink=True, label="nan last")]
+    return out
+
+
+_order_index = Primitive("order_statistic_index", _order_index_impl, differentiable=False,
+                         samples=lambda rng: [Sample(array(rng, (6, 2)), ranks=(2, 5), axis=0)],
+                         notes="where np.argpartition finds the order statistics of given ranks")
+_order_index.batch = _axis_batch(_order_index)
+_order = Primitive("order_statistics", _order_impl, jvp=_order_jvp, vjp=_order_vjp, samples=_order_samples,
+                   notes="the sorted values at static ranks along an axis, by np.partition (O(n)); "
+                         "the derivative goes to the entries np.argpartition puts there (at ties one "
+                         "of the equal entries)")
+_order.batch = _axis_batch(_order)
+
+
+class _Sorted:
+    """The order statistics of ``x`` along axis 0 that a computation reads.
+
+    With indices known in advance (plain arrays) only those ranks are
+    selected, by ``np.partition``; traced indices (a batched ``q``) read a
+    full sort.  ``take(index)`` gathers ranks, ``last`` is the largest entry
+    (NaN if the slice has one), ``safe`` gathers with NaNs replaced by 0.
+    """
+
+    def __init__(self, x, *indices):
+        self.n = n = shape_of(x)[0]
+        self.inexact = dtype_of(x).kind in "fc"
+        if any(isinstance(i, Tracer) for i in indices) or n == 0:
+            self.values, self.ranks = sort(x, axis=0), None
+        else:
+            wanted = {n - 1}
+            for i in indices:
+                wanted.update(int(r) % n for r in np.unique(np.asarray(i)))
+            self.ranks = tuple(sorted(wanted))
+            self.values = _order.bind(x, ranks=self.ranks, axis=0)
+        self.last = getitem(self.values, -1)
+        v = self.values
+        self.safe_values = np.where(np.isnan(v), 0, v) if self.inexact else v
+
+    def _position(self, index):
+        if self.ranks is None:
+            return index
+        lookup = np.zeros(self.n, np.intp)
+        lookup[list(self.ranks)] = np.arange(len(self.ranks))
+        return lookup[np.asarray(index) % self.n]
+
+    def take(self, index, safe=False):
+        return take(self.safe_values if safe else self.values, self._position(index), axis=0)
+
+
 # ---- median --------------------------------------------------------------------------------
 
 
@@ -86,12 +176,12 @@ def _median_samples(rng):
     return out
 
 
-def _nan_slices(sorted_, result):
+def _nan_slices(s, result):
     """NaN where the slice holds one (NaN sorts last), as NumPy's _median_nancheck;
-    the derivative there is zero."""
-    if dtype_of(sorted_).kind not in "fc" or shape_of(sorted_)[0] == 0:
+    the derivative there is zero.  ``s``: a ``_Sorted``."""
+    if not s.inexact or s.n == 0:
         return result
-    return np.where(np.isnan(getitem(sorted_, -1)), np.nan, result)
+    return np.where(np.isnan(s.last), np.nan, result)
 
 
 @composite(np.median, samples=_median_samples)
@@ -107,12 +197,9 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     a = _operand(a)
     x, axes, nd = _front(a, axis, "median")
     n = shape_of(x)[0]
-    s = sort(x, axis=0)
-    if n % 2:
-        mid = getitem(s, slice(n // 2, n // 2 + 1))
-    else:
-        mid = getitem(s, slice(n // 2 - 1, n // 2 + 1))
-    r = np.mean(mid, axis=0)
+    middle = np.array([n // 2] if n % 2 else [n // 2 - 1, n // 2], np.intp)
+    s = _Sorted(x, middle[middle >= 0])
+    r = np.mean(s.take(middle) if n else getitem(x, slice(0, 0)), axis=0)
     r = _nan_slices(s, r)
     return _keepdims(r, shape_of(a), axes, nd, 0) if keepdims else r
 
@@ -237,37 +324,23 @@ def _order_statistics(x, q, method, weak_q, weights, nan_policy):
         virtual_index, fix_gamma = _METHODS[method]
     except KeyError:
         raise ValueError(f"{method!r} is not a valid method. Use one of: {_METHODS.keys()}") from None
-    s = sort(x, axis=0)
-    # NaN entries never reach a result that is not NaN (they sort last and the
-    # indices stay below them, or the slice's result is NaN anyway): gathering
-    # from zeros in their place keeps 0 * NaN out of the derivative in q.
-    picked = np.where(np.isnan(s), 0, s) if inexact else s
-    rest = tuple(shape_of(s)[1:])
-    qn = ndim_of(q)
-    if omit:  # the count of non-NaN entries of each slice, typed as NumPy's Python int would be
-        valid = np.sum(np.logical_not(np.isnan(s)), axis=0)
-        count = astype(valid, np.result_type(dtype_of(q), 1))
-        count = reshape(count, (1,) * qn + rest)
-        q = reshape(q, tuple(shape_of(q)) + (1,) * len(rest))
-    else:
-        count = n
-    vi = virtual_index(count, q)
+    if omit:
+        return _nan_order_statistics(x, q, virtual_index, fix_gamma, method, weak_q)
+    rest = tuple(shape_of(x)[1:])
+    vi = virtual_index(n, q)
+    # NaN entries never reach a result that is not NaN (they sort last, or the
+    # slice's result is NaN anyway): reading zeros in their place (safe=True)
+    # keeps 0 * NaN out of the derivative in q.
     if fix_gamma is None or (method == "linear" and dtype_of(vi).kind in "iu"):
-        index = vi if not omit else np.where(vi == -1, astype(valid, np.intp) - 1, vi)
-        result = _gather(picked, _clamp(index, n) if omit else index, omit)
+        s = _Sorted(x, vi)
+        result = s.take(vi, safe=True)
     else:
-        previous, nxt = _indexes(vi, count, inexact)
+        previous, nxt = _indexes(vi, n, inexact)
         gamma = astype(fix_gamma(vi - previous, vi), dtype_of(vi))
-        if omit:  # -1 means the last entry of the slice once NaNs are dropped
-            last = astype(reshape(valid, (1,) * qn + rest), np.intp) - 1
-            previous = _clamp(np.where(previous == -1, last, previous), n)
-            nxt = _clamp(np.where(nxt == -1, last, nxt), n)
-        elif not weak_q:
+        if not weak_q:
             gamma = reshape(gamma, tuple(shape_of(vi)) + (1,) * len(rest))
-        result = _lerp(_gather(picked, previous, omit), _gather(picked, nxt, omit), gamma, weak_q)
-    if omit:  # an all-NaN slice gives NaN
-        empty = reshape(valid == 0, (1,) * qn + rest)
-        return np.where(empty, np.nan, result)
+        s = _Sorted(x, previous, nxt)
+        result = _lerp(s.take(previous, safe=True), s.take(nxt, safe=True), gamma, weak_q)
     if not inexact:
         return result
     result = _nan_slices(s, result)
@@ -275,12 +348,39 @@ def _order_statistics(x, q, method, weak_q, weights, nan_policy):
         # NumPy returns the NaN entry itself for a 0-d result, in the data's dtype.
         # The dtype then depends on the data: known under grad/jvp, not under vmap/jit.
         try:
-            has_nan = static_value(np.isnan(getitem(s, -1)), "", "")
+            has_nan = static_value(np.isnan(s.last), "", "")
         except UnsupportedOperationError:
             has_nan = False
         if has_nan:
             result = astype(result, dtype_of(x))
     return result
+
+
+def _nan_order_statistics(x, q, virtual_index, fix_gamma, method, weak_q):
+    """The nan-functions: each slice's quantiles among its non-NaN entries
+    (one sort; per-slice counts and indices)."""
+    n = shape_of(x)[0]
+    s = sort(x, axis=0)
+    picked = np.where(np.isnan(s), 0, s)
+    rest = tuple(shape_of(s)[1:])
+    qn = ndim_of(q)
+    # the count of non-NaN entries of each slice, typed as NumPy's Python int would be
+    valid = np.sum(np.logical_not(np.isnan(s)), axis=0)
+    count = reshape(astype(valid, np.result_type(dtype_of(q), 1)), (1,) * qn + rest)
+    q = reshape(q, tuple(shape_of(q)) + (1,) * len(rest))
+    vi = virtual_index(count, q)
+    last = astype(reshape(valid, (1,) * qn + rest), np.intp) - 1
+    if fix_gamma is None or (method == "linear" and dtype_of(vi).kind in "iu"):
+        result = _gather(picked, _clamp(np.where(vi == -1, last, vi), n), True)
+    else:
+        previous, nxt = _indexes(vi, count, True)
+        gamma = astype(fix_gamma(vi - previous, vi), dtype_of(vi))
+        # -1 means the last entry of the slice once NaNs are dropped
+        previous = _clamp(np.where(previous == -1, last, previous), n)
+        nxt = _clamp(np.where(nxt == -1, last, nxt), n)
+        result = _lerp(_gather(picked, previous, True), _gather(picked, nxt, True), gamma, weak_q)
+    empty = reshape(valid == 0, (1,) * qn + rest)  # an all-NaN slice gives NaN
+    return np.where(empty, np.nan, result)
 
 
 def _clamp(index, n):
@@ -310,8 +410,8 @@ def _weighted(x, q, w, omit):
     below = reshape(cdf, (n,) + (1,) * qn + rest) < reshape(q, (1,) + tuple(shape_of(q)) + (1,) * len(rest))
     index = np.minimum(astype(np.sum(below, axis=0), np.intp), n - 1)
     result = _gather(s, index, True)
-    if dtype_of(x).kind in "fc" and not omit:
-        return _nan_slices(s, result)
+    if dtype_of(x).kind in "fc" and not omit and n:
+        return np.where(np.isnan(getitem(s, -1)), np.nan, result)
     return result
 
 
