@@ -363,6 +363,32 @@ def test_interp_complex_table():
     assert npfunc.jacfwd(power)(x) == pytest.approx(central(power, x), rel=1e-6)
 
 
+# ---- the conventions of docs/conventions.md (statistics, interpolation, ...) ------------------
+
+def test_conventions_at_special_points():
+    g = npfunc.grad
+    tied = g(lambda x: np.median(x))(np.array([2.0, 1.0, 2.0, 3.0, 2.0]))
+    assert sorted(tied.tolist()) == [0, 0, 0, 0, 1] and tied[[1, 3]].sum() == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        nan_slice = g(lambda x: np.nansum(np.quantile(x, 0.5, axis=1)))(np.array([[1.0, np.nan, 2.0],
+                                                                                   [1.0, 4.0, 2.0]]))
+        assert np.array_equal(nan_slice, [[0, 0, 0], [0, 0, 1]])
+        all_nan = g(lambda x: np.nansum(np.nanmedian(x, axis=1)))(np.array([[np.nan, np.nan], [1.0, 3.0]]))
+        assert np.array_equal(all_nan, [[0, 0], [0.5, 0.5]])
+    xp, fp = np.array([0.0, 1.0, 3.0]), np.array([0.0, 2.0, 3.0])
+    d = npfunc.vmap(g(lambda x: np.interp(x, xp, fp)))(np.array([-1.0, 0.0, 1.0, 3.0, 4.0]))
+    assert np.array_equal(d, [0.0, 2.0, 0.5, 0.5, 0.0])   # right segment at knots, last at xp[-1]
+    table_and_ends = g(lambda v: np.interp(np.array([-1.0, 5.0, 5.5]), xp, v[:3], v[3], v[4]).sum())
+    assert np.array_equal(table_and_ends(np.array([0.0, 2.0, 3.0, -1.0, 9.0])), [0, 0, 0, 1, 2])
+    p = np.array([0.0, 3.0, -3.0, 0.5])
+    assert np.allclose(npfunc.jacfwd(np.unwrap)(p), np.eye(4))
+    edges = npfunc.jacrev(lambda x: np.histogram_bin_edges(x, 2))(np.array([3.0, 1.0, 3.0]))
+    assert np.array_equal(edges[-1], [0.5, 0.0, 0.5]) and np.array_equal(edges[0], [0.0, 1.0, 0.0])
+    r = npfunc.jacrev(lambda x: np.diagonal(np.corrcoef(x)))(np.random.default_rng(0).standard_normal((2, 5)))
+    assert np.allclose(r, 0.0, atol=1e-12)
+
+
 # ---- every function of this family: NumPy's dtypes, and vmap bit for bit ------------------------
 
 FAMILY = sorted(name for name in COMPOSITES if any(name.startswith(p) for p in (
@@ -466,3 +492,17 @@ def test_full_like_of_a_plain_array_with_a_traced_fill_reports_numpys_copy():
     with pytest.raises(NpfuncError):
         npfunc.grad(lambda c: np.full_like(np.ones(3), c).sum())(2.0)
     assert float(npfunc.grad(lambda c: np.full_like(c * np.ones(3), c).sum())(2.0)) == 3.0
+
+
+def test_benchmark_correctness_checks_pass_in_quick_mode(capsys):
+    """benchmarks/bench_numpy_functions.py compares npfunc with the hand-written
+    derivatives before timing; timings are never asserted."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_numpy_functions.py"
+    spec = importlib.util.spec_from_file_location("bench_numpy_functions", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.main(["--quick", "--repeats", "1"])
+    assert {r[0] for r in rows} == set(module.WORKLOADS)
