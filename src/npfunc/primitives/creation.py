@@ -109,8 +109,11 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
     result is the fill value's), a constant otherwise.
 
     >>> import numpy as np, npfunc
-    >>> float(npfunc.grad(lambda c: np.full_like(np.ones(4), c).sum())(2.0))
+    >>> float(npfunc.grad(lambda c: np.full_like(c * np.ones(4), c).sum())(2.0))
     4.0
+
+    NumPy dispatches ``np.full_like`` on ``a`` only: with a plain ``a`` and a
+    traced fill, NumPy's own code runs and its ``np.copyto`` raises.
     """
     _check_device("full_like", device)
     dt = dtype_of(a) if dtype is None else np.dtype(dtype)

@@ -277,7 +277,7 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     >>> import numpy as np, npfunc
     >>> x = np.linspace(0.0, 1.0, 5)
     >>> npfunc.grad(lambda h: np.gradient(x ** 2, h).sum())(0.25)
-    np.float64(-16.0)
+    np.float64(-20.0)
     """
     f = _operand(f)
     nd = ndim_of(f)

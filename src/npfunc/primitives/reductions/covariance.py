@@ -84,8 +84,8 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     >>> import numpy as np, npfunc
     >>> x = np.array([[0.0, 1.0, 3.0], [1.0, 0.0, 2.0]])
     >>> npfunc.grad(lambda x: np.cov(x)[0, 1])(x)
-    array([[-0.25, -0.75,  1.  ],
-           [-0.5 , -0.5 ,  1.  ]])
+    array([[ 0.        , -0.5       ,  0.5       ],
+           [-0.66666667, -0.16666667,  0.83333333]])
     """
     if ddof is not None and ddof != int(ddof):
         raise ValueError("ddof must be integer")
