@@ -137,7 +137,8 @@ def _check(got, want):
 
 
 def main(argv=None) -> list[tuple[str, int, float, float]]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, 3 short repeats")
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)

@@ -464,7 +464,8 @@ def test_numpy_value_errors_are_raised_under_every_transform(transform):
     with pytest.raises(ValueError, match="monotonically increasing or decreasing"):
         wrap(lambda s: np.digitize(1.0, np.stack([s[0], s[1], s[0]])) * s)(v)
     with pytest.raises(TypeError, match="fweights must be integer"):
-        wrap(lambda s: np.cov(np.arange(6.0).reshape(2, 3) * s[1], fweights=np.stack([s[1], s[1] + 0.5, s[1]])))(v)
+        wrap(lambda s: np.cov(np.arange(6.0).reshape(2, 3) * s[1],
+                              fweights=np.stack([s[1], s[1] + 0.5, s[1]])))(v)
 
 
 def test_shape_and_argument_errors_match_numpy():
@@ -506,3 +507,30 @@ def test_benchmark_correctness_checks_pass_in_quick_mode(capsys):
     spec.loader.exec_module(module)
     rows = module.main(["--quick", "--repeats", "1"])
     assert {r[0] for r in rows} == set(module.WORKLOADS)
+
+
+def test_arguments_numpy_does_not_dispatch_on_name_npfuncs_function():
+    """np.histogram dispatches on a, bins and weights, np.interp on x, xp and fp:
+    with those plain, NumPy's own code meets a traced range / period, and the
+    error names npfunc.numpy's function, which takes them."""
+    import npfunc.numpy as fnp
+
+    x = np.random.default_rng(7).standard_normal(50)
+    with pytest.raises(NpfuncError, match=r"call npfunc\.numpy\.histogram instead"):
+        npfunc.grad(lambda lo: np.histogram(x, 5, range=(lo, 2.0), density=True)[0].sum())(-1.0)
+
+    def first_density(lo):
+        return fnp.histogram(x, 5, range=(lo, 2.0), density=True)[0][1]
+
+    assert float(npfunc.grad(first_density)(-1.0)) == pytest.approx(central(first_density, -1.0), rel=1e-6)
+    lows = np.array([-1.0, -2.0])
+    assert np.array_equal(npfunc.vmap(lambda lo: fnp.histogram(x, 5, range=(lo, 2.0))[0])(lows),
+                          [np.histogram(x, 5, range=(lo, 2.0))[0] for lo in lows])
+    with pytest.raises(NpfuncError, match=r"call npfunc\.numpy\.interp instead"):
+        npfunc.grad(lambda p: np.interp(np.array([0.5, 7.0]), np.arange(4.0), np.arange(4.0),
+                                        period=p).sum())(4.0)
+
+    def wrapped(p):
+        return fnp.interp(np.array([0.5, 7.0]), np.arange(4.0), np.arange(4.0) ** 2, period=p).sum()
+
+    assert float(npfunc.grad(wrapped)(4.5)) == pytest.approx(central(wrapped, 4.5), rel=1e-6)

@@ -35,7 +35,8 @@ _PY_SCALARS = (bool, int, float, complex)
 
 def _check_device(fn_name, device):
     if device not in (None, "cpu"):
-        raise ValueError(f"np.{fn_name}: Device not understood. Only \"cpu\" is allowed, but received: {device}")
+        raise ValueError(f"np.{fn_name}: Device not understood. Only \"cpu\" is allowed, but "
+                         f"received: {device}")
 
 
 # ---- *_like ----------------------------------------------------------------------------
@@ -261,7 +262,8 @@ def _geomspace_samples(rng):
         Sample(np.float32(1.0), np.float32(3.0), 4),
         Sample(np.float64(-2.0), np.float64(-20.0), 4, label="negative"),
         Sample(np.float64(1.0), np.float64(10.0), 4, False, label="no endpoint"),
-        Sample(np.array([1.0, 2.0]), np.array([[4.0, 3.0], [0.5, 7.0]]), 3, True, None, -1, label="arrays, axis"),
+        Sample(np.array([1.0, 2.0]), np.array([[4.0, 3.0], [0.5, 7.0]]), 3, True, None, -1,
+               label="arrays, axis"),
         Sample(np.complex128(1 + 1j), np.complex128(-2 + 3j), 4, label="complex"),
         Sample(np.float64(2.0), np.float64(5.0), 1, label="one point"),
         Sample(np.float64(2.0), np.float64(5.0), 3, dtype=np.float32, label="dtype"),

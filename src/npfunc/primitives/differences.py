@@ -204,7 +204,8 @@ def _uniform(f, dx, axis, edge_order, otype):
         last = (at(slice(-1, None)) - at(slice(-2, -1))) / dx
     else:
         first = (-1.5 / dx) * at(slice(0, 1)) + (2. / dx) * at(slice(1, 2)) + (-0.5 / dx) * at(slice(2, 3))
-        last = (0.5 / dx) * at(slice(-3, -2)) + (-2. / dx) * at(slice(-2, -1)) + (1.5 / dx) * at(slice(-1, None))
+        last = ((0.5 / dx) * at(slice(-3, -2)) + (-2. / dx) * at(slice(-2, -1))
+                + (1.5 / dx) * at(slice(-1, None)))
     return _assemble(first, interior, last, axis, otype)
 
 
@@ -281,8 +282,8 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     """
     f = _operand(f)
     nd = ndim_of(f)
-    axes = tuple(range(nd)) if axis is None else tuple(
-        normalize_axes(a, nd, "gradient")[0] for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis))
+    given = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    axes = tuple(range(nd)) if axis is None else tuple(normalize_axes(a, nd, "gradient")[0] for a in given)
     if len(set(axes)) != len(axes):
         raise ValueError("repeated axis")
     spacings = _spacings(varargs, f, axes)
@@ -401,7 +402,9 @@ def unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
         flip = (ddmod == interval_low) & (dd > 0)
         if isinstance(boundary_ambiguous, Tracer):
             flip = flip & boundary_ambiguous
-        high = interval_high if type(interval_high) in (int, float) else astype(interval_high, dtype_of(ddmod))
+        high = interval_high
+        if type(high) not in (int, float):
+            high = astype(high, dtype_of(ddmod))
         ddmod = np.where(flip, high, ddmod)
     ph_correct = ddmod - dd
     ph_correct = np.where(np.abs(dd) < discont, 0, ph_correct)

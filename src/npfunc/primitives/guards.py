@@ -57,7 +57,8 @@ _check = Primitive(
     "value_check", _check_impl, differentiable=False, batch=_check_batch,
     samples=lambda rng: [
         Sample(np.array([1.0, -2.0]), test="nonzero", message="zero", error=ValueError),
-        Sample(np.array([[0.1, 0.5], [0.9, 0.25]]), test="unit_interval", message="outside", error=ValueError),
+        Sample(np.array([[0.1, 0.5], [0.9, 0.25]]), test="unit_interval", message="outside",
+               error=ValueError),
         Sample(np.array([3, 0]), test="nonnegative", message="negative", error=ValueError),
     ],
     notes="raises `error(message)` when `test` fails on the value (on the primal under "

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from ..core.dispatch import implements
+from ..core.dispatch import TWINS, implements
 from ..core.primitive import Composite, Primitive, Sample
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, ndim_of, shape_of
@@ -196,7 +196,8 @@ def _interp_jvp(primals, tangents, out, *, batch_ndim):
     if tx is not zero:
         terms.append(p.s * reshape(tx, p.lead + (-1,)))
     if txp is not zero:
-        terms += [p.s * (p.w - 1) * take_along_axis(txp, p.lo, -1), -(p.s * p.w) * take_along_axis(txp, p.hi, -1)]
+        terms += [p.s * (p.w - 1) * take_along_axis(txp, p.lo, -1),
+                  -(p.s * p.w) * take_along_axis(txp, p.hi, -1)]
     for term in terms:
         inner = term if inner is zero else inner + term
     total = zero if inner is zero else np.where(p.inside, inner, 0)
@@ -303,7 +304,8 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         xp = xp % period
         order = argsort(xp)
         xp, fp = getitem(xp, order), getitem(fp, order)
-        xp = concatenate_arrays([getitem(xp, slice(-1, None)) - period, xp, getitem(xp, slice(0, 1)) + period], 0)
+        xp = concatenate_arrays([getitem(xp, slice(-1, None)) - period, xp,
+                                 getitem(xp, slice(0, 1)) + period], 0)
         fp = concatenate_arrays([getitem(fp, slice(-1, None)), fp, getitem(fp, slice(0, 1))], 0)
     _table(xp, "xp")
     _table(fp, "fp")
@@ -317,6 +319,9 @@ def interp(x, xp, fp, left=None, right=None, period=None):
 
 
 interp.primitive = _interp  # type: ignore[attr-defined]
+# NumPy dispatches np.interp on x, xp and fp: with those plain and a traced
+# left/right/period, NumPy's own code converts them; the error names npfunc's.
+TWINS[np.interp._implementation.__code__] = "npfunc.numpy.interp"
 
 
 def _np_interp_samples(rng):
