@@ -32,6 +32,7 @@ import numpy as np
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Composite, Primitive, Sample
 from ...core.tracer import Tracer
+from ...core.zeros import zero
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import astype
 from ..families import composite, normalize_axes
@@ -70,37 +71,31 @@ def _keepdims(r, a_shape, axes, nd, lead: int):
     return reshape(r, shape)
 
 
-# ---- selected order statistics (np.partition) --------------------------------------------
+# ---- selected order statistics (np.argpartition) ------------------------------------------
 
 
 def _order_impl(x, *, ranks, axis):
-    return np.take(np.partition(x, ranks, axis=axis), ranks, axis=axis)
+    index = np.take(np.argpartition(x, ranks, axis=axis), ranks, axis=axis)
+    return np.take_along_axis(x, index, axis=axis), index
 
 
-def _order_index_impl(x, *, ranks, axis):
-    return np.take(np.argpartition(x, ranks, axis=axis), ranks, axis=axis)
-
-
-def _axis_batch(prim):
-    def batch(vals, dims, *, ranks, axis):
-        (x,), (d,) = vals, dims
-        return prim.bind(x, ranks=ranks, axis=axis + (axis >= d)), d
-
-    return batch
+def _order_batch(vals, dims, *, ranks, axis):
+    (x,), (d,) = vals, dims
+    return _order.bind(x, ranks=ranks, axis=axis + (axis >= d)), (d, d)
 
 
 def _order_jvp(primals, tangents, out, *, ranks, axis):
-    index = _order_index.bind(primals[0], ranks=ranks, axis=axis)
-    return take_along_axis(tangents[0], index, axis)
+    return take_along_axis(tangents[0], out[1], axis), zero
 
 
 def _order_vjp(g, primals, out, needs, *, ranks, axis):
-    x = primals[0]
-    index = _order_index.bind(x, ranks=ranks, axis=axis)
+    if g[0] is zero:
+        return (zero,)
+    index = out[1]
     shape = tuple(shape_of(index))
     grid = tuple(index if i == axis else np.arange(k).reshape((1,) * i + (k,) + (1,) * (len(shape) - i - 1))
                  for i, k in enumerate(shape))
-    return (index_add(g, grid, tuple(shape_of(x))),)
+    return (index_add(g[0], grid, tuple(shape_of(primals[0]))),)
 
 
 def _order_samples(rng):
@@ -114,24 +109,20 @@ def _order_samples(rng):
     return out
 
 
-_order_index = Primitive("order_statistic_index", _order_index_impl, differentiable=False,
-                         samples=lambda rng: [Sample(array(rng, (6, 2)), ranks=(2, 5), axis=0)],
-                         notes="where np.argpartition finds the order statistics of given ranks")
-_order_index.batch = _axis_batch(_order_index)
-_order = Primitive("order_statistics", _order_impl, jvp=_order_jvp, vjp=_order_vjp, samples=_order_samples,
-                   notes="the sorted values at static ranks along an axis, by np.partition (O(n)); "
-                         "the derivative goes to the entries np.argpartition puts there (at ties one "
-                         "of the equal entries)")
-_order.batch = _axis_batch(_order)
+_order = Primitive("order_statistics", _order_impl, jvp=_order_jvp, vjp=_order_vjp, batch=_order_batch,
+                   samples=_order_samples, multiple_results=True,
+                   notes="(values, positions) of the order statistics of static ranks along an axis, "
+                         "by one np.argpartition (O(n)); the derivative goes to those positions (at "
+                         "ties one of the equal entries)")
 
 
 class _Sorted:
     """The order statistics of ``x`` along axis 0 that a computation reads.
 
     With indices known in advance (plain arrays) only those ranks are
-    selected, by ``np.partition``; traced indices (a batched ``q``) read a
-    full sort.  ``take(index)`` gathers ranks, ``last`` is the largest entry
-    (NaN if the slice has one), ``safe`` gathers with NaNs replaced by 0.
+    selected (``np.argpartition``); traced indices (a batched ``q``) read a
+    full sort.  ``take(index)`` gathers ranks (``safe``: NaNs read as 0),
+    ``has_nan`` marks the slices holding a NaN.
     """
 
     def __init__(self, x, *indices):
@@ -140,13 +131,13 @@ class _Sorted:
         if any(isinstance(i, Tracer) for i in indices) or n == 0:
             self.values, self.ranks = sort(x, axis=0), None
         else:
-            wanted = {n - 1}
+            wanted = set()
             for i in indices:
                 wanted.update(int(r) % n for r in np.unique(np.asarray(i)))
             self.ranks = tuple(sorted(wanted))
-            self.values = _order.bind(x, ranks=self.ranks, axis=0)
-        self.last = getitem(self.values, -1)
+            self.values = _order.bind(x, ranks=self.ranks, axis=0)[0]
         v = self.values
+        self.has_nan = np.any(np.isnan(x), axis=0) if self.inexact else None
         self.safe_values = np.where(np.isnan(v), 0, v) if self.inexact else v
 
     def _position(self, index):
@@ -177,11 +168,11 @@ def _median_samples(rng):
 
 
 def _nan_slices(s, result):
-    """NaN where the slice holds one (NaN sorts last), as NumPy's _median_nancheck;
+    """NaN where the slice holds one, as NumPy's _median_nancheck;
     the derivative there is zero.  ``s``: a ``_Sorted``."""
     if not s.inexact or s.n == 0:
         return result
-    return np.where(np.isnan(s.last), np.nan, result)
+    return np.where(s.has_nan, np.nan, result)
 
 
 @composite(np.median, samples=_median_samples)
@@ -348,7 +339,7 @@ def _order_statistics(x, q, method, weak_q, weights, nan_policy):
         # NumPy returns the NaN entry itself for a 0-d result, in the data's dtype.
         # The dtype then depends on the data: known under grad/jvp, not under vmap/jit.
         try:
-            has_nan = static_value(np.isnan(s.last), "", "")
+            has_nan = static_value(s.has_nan, "", "")
         except UnsupportedOperationError:
             has_nan = False
         if has_nan:
