@@ -52,6 +52,9 @@ def _derivative(fn) -> str:
     prim = getattr(fn, "primitive", None)
     if prim is not None and not prim.differentiable:
         return "none"
+    comp = getattr(fn, "composite", None)
+    if comp is not None and not comp.differentiable:
+        return "none"
     return "yes"
 
 
