@@ -61,6 +61,12 @@ class CodeTracer(Tracer):
     def dtype(self):
         return dtype_of(self.val)
 
+    def sort(self, axis=-1, kind=None, order=None):
+        """``a.sort()``: ``a`` holds its sorted values (NumPy code sorts its own copies)."""
+        from .indexing.inplace import assign
+
+        assign(self, np.sort(self, axis=axis, kind=kind, order=order), "a.sort()", "a = np.sort(a)")
+
     def _concrete(self, kind: str):
         if not self._interp.alive:
             raise self._escaped()
@@ -277,12 +283,23 @@ def _joining(fn):
     return join
 
 
-class TracedNumpy(types.ModuleType):
+class Namespace(types.ModuleType):
+    """A module seen through ``overrides``: other names are the module's own."""
+
+    def __init__(self, base: types.ModuleType, **overrides: Any) -> None:
+        super().__init__(base.__name__)
+        self.__dict__["_base"] = base
+        self.__dict__.update(overrides)
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["_base"], name)
+
+
+class TracedNumpy(Namespace):
     """``numpy`` as NumPy code run by ``run`` sees it: the constructors above,
     everything else NumPy's own (which dispatches traced values to npfunc)."""
 
-    def __init__(self, name: str = "numpy", **overrides: Any) -> None:
-        super().__init__(name)
+    def __init__(self, **overrides: Any) -> None:
         base = dict(array=array, asarray=asarray, asanyarray=asanyarray, ndarray=ndarray,
                     common_type=common_type, nonzero=nonzero,
                     concatenate=_joining(np.concatenate), hstack=_joining(np.hstack),
@@ -291,10 +308,7 @@ class TracedNumpy(types.ModuleType):
                     full=_buffer(np.full), empty_like=_buffer_like(np.empty_like),
                     zeros_like=_buffer_like(np.zeros_like), ones_like=_buffer_like(np.ones_like))
         base.update(overrides)
-        self.__dict__.update(base)
-
-    def __getattr__(self, name: str):
-        return getattr(np, name)
+        super().__init__(np, **base)
 
 
 # ---- rebinding and running -------------------------------------------------------------------
@@ -364,4 +378,20 @@ def traced_entry(original: Callable, copy: Callable) -> Callable:
         return original(*args, **kwargs)
 
     entry.npfunc_original = original  # type: ignore[attr-defined]
+    return entry
+
+
+#: NumPy callables that have no dispatch protocol and whose module attribute
+#: now holds a ``traced_entry`` (qualified name -> entry), for docs/coverage.md.
+HOOKED: dict[str, Callable] = {}
+
+
+def hook(owner: Any, attr: str, copy: Callable, label: str) -> Callable:
+    """Replace ``owner.attr`` (a NumPy function without a dispatch protocol)
+    by its ``traced_entry``: plain calls still run NumPy's function itself."""
+    original = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
+    original = getattr(original, "npfunc_original", original)
+    entry = traced_entry(original, copy)
+    setattr(owner, attr, entry)
+    HOOKED[label] = entry
     return entry

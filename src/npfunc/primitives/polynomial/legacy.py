@@ -35,7 +35,7 @@ from ...core.values import dtype_of, ndim_of, shape_of
 from ..families import composite
 from ..linalg.eig import complex_spectrum_matrix, real_spectrum_matrix
 from ..linalg.lstsq import least_squares
-from ..numpy_code import TracedNumpy, numpy_code, run
+from ..numpy_code import TracedNumpy, has_tracer, numpy_code, run
 from ..sampling import FLOATS, array
 
 
@@ -78,7 +78,7 @@ def polymul(a1, a2):
     return np.poly1d(val) if truepoly else val
 
 
-_NX = TracedNumpy("numpy._core.numeric")
+_NX = TracedNumpy()
 _OVERRIDES = {"NX": _NX, "array": _NX.array, "ones": _NX.ones, "hstack": _NX.hstack,
               "vander": vander, "lstsq": least_squares, "polymul": polymul}
 _CODE = numpy_code(_impl, _OVERRIDES)
@@ -223,7 +223,7 @@ def _polyint_k_samples(rng):
 # NumPy dispatches np.polyint on p only: with a plain p and a traced k, NumPy's own code runs and
 # stops at np.asarray(k).  The conversion error then names npfunc.numpy.polyint, which takes it.
 _dispatch.TWINS[_impl.polyint._implementation.__code__] = "npfunc.numpy.polyint"
-Composite("npfunc.numpy.polyint", lambda p, m, k: _runner("polyint")(p, m, k),
+Composite("npfunc.numpy.polyint", lambda p, m, k: (_runner("polyint") if has_tracer(k) else np.polyint)(p, m, k),
           samples=_polyint_k_samples, notes="integration constants k traced, p plain")
 
 Composite("np.polyfit(full=True)", polyfit_full, samples=_polyfit_full_samples,

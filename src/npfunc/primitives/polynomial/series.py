@@ -1,0 +1,158 @@
+"""The ``numpy.polynomial`` package on traced values: the module functions of
+``polynomial``, ``chebyshev``, ``legendre``, ``hermite``, ``hermite_e`` and
+``laguerre`` (``chebval``, ``chebfit``, ``chebder``, ``chebvander2d`` ...),
+``polyutils``, and the ``Polynomial``, ``Chebyshev``, ``Legendre``,
+``Hermite``, ``HermiteE`` and ``Laguerre`` series (evaluation, ``fit``,
+``deriv``, ``integ``, ``roots``, arithmetic).
+
+Why this route.  These functions are plain Python, not NumPy array
+functions, so a traced argument never reaches npfunc's dispatch; and they
+convert their inputs with ``np.array`` and fill ``np.empty`` buffers item by
+item, so they stop on traced values.  Rewriting each of them (about 180)
+would duplicate NumPy and drift from it.  Instead, importing npfunc replaces
+each public function of those modules (and the series classes' ``_val``,
+``_fit``, ``_der`` ... hooks) by an entry that calls NumPy's function itself
+for plain arguments -- nothing changes without traced values -- and runs a
+copy of NumPy's own code under ``primitives/numpy_code.py`` when an argument
+is traced.  The series classes' methods are NumPy's, unchanged: they reach
+the traced path through those module functions.  Values are NumPy's bit for
+bit, every keyword is NumPy's, and the fits differentiate through the least
+squares solve (``primitives/linalg/lstsq.py``) with respect to ``x``, ``y``
+and ``w``, including the data-dependent domain ``Polynomial.fit`` chooses
+(``[min(x), max(x)]``).
+
+A name bound before ``import npfunc`` (``from numpy.polynomial.chebyshev
+import chebval`` executed first) keeps NumPy's unhooked function.
+
+>>> import numpy as np, npfunc
+>>> from numpy.polynomial import Chebyshev
+>>> x = np.linspace(-1.0, 1.0, 20)
+>>> def peak(y):            # where the fitted cubic has its value at 0.5
+...     return Chebyshev.fit(x, y, 3)(0.5)
+>>> g = npfunc.grad(peak)(np.exp(x))
+>>> bool(np.isclose(g.sum(), 1.0))   # a fit reproduces constants: weights sum to 1
+True
+"""
+from __future__ import annotations
+
+import numpy as np
+import numpy.polynomial as _P
+from numpy.polynomial import polyutils as _pu
+
+from ...core.dispatch import implements
+from ..linalg.lstsq import least_squares
+from ..numpy_code import Namespace, TracedNumpy, hook, numpy_code, run, writable
+
+FAMILIES = (  # module, prefix, series class
+    (_P.polynomial, "poly", _P.Polynomial), (_P.chebyshev, "cheb", _P.Chebyshev),
+    (_P.legendre, "leg", _P.Legendre), (_P.hermite, "herm", _P.Hermite),
+    (_P.hermite_e, "herme", _P.HermiteE), (_P.laguerre, "lag", _P.Laguerre),
+)
+_SKIP = {"format_float"}  # printing: never sees a traced value usefully
+
+_NP = TracedNumpy(linalg=Namespace(np.linalg, lstsq=least_squares))
+_PU_CODE = numpy_code(_pu, {"np": _NP})
+_PU = Namespace(_pu, **_PU_CODE)
+CODE = {_pu.__name__: _PU_CODE}
+
+
+# ---- companion matrices -----------------------------------------------------------------
+# NumPy writes the sub- and super-diagonals through views of a flattened buffer
+# (``mat.reshape(-1)[1::n + 1]``), which a traced buffer cannot alias yet.  The
+# matrix is a constant of the degree plus a last column computed from the
+# coefficients, so the constant comes from NumPy's own function on coefficients
+# that leave the last column alone, and the column from NumPy's expression.
+
+def _scaled_cheb(c, n):
+    scl = np.array([1.] + [np.sqrt(.5)] * (n - 1))
+    return (c[:-1] / c[-1]) * (scl / scl[-1]) * .5
+
+
+def _scaled_leg(c, n):
+    scl = 1. / np.sqrt(2 * np.arange(n) + 1)
+    return (c[:-1] / c[-1]) * (scl / scl[-1]) * (n / (2 * n - 1))
+
+
+def _herm_scale(n, two):
+    steps = 1. / np.sqrt(two * np.arange(n - 1, 0, -1))
+    return np.multiply.accumulate(np.hstack((1., steps)))[::-1]
+
+
+_COLUMN = {  # prefix -> the term NumPy subtracts from the last column (Laguerre: adds)
+    "poly": lambda c, n: c[:-1] / c[-1],
+    "cheb": _scaled_cheb,
+    "leg": _scaled_leg,
+    "herm": lambda c, n: _herm_scale(n, 2.) * c[:-1] / (2.0 * c[-1]),
+    "herme": lambda c, n: _herm_scale(n, 1.) * c[:-1] / c[-1],
+    "lag": lambda c, n: (c[:-1] / c[-1]) * n,
+}
+
+
+def _companion(module, prefix):
+    name = f"{prefix}companion"
+    original = getattr(getattr(module, name), "npfunc_original", getattr(module, name))
+    small = CODE[module.__name__][name]  # NumPy's code: checks and the 1 x 1 case
+    column = _COLUMN[prefix]
+
+    def companion(c):
+        [c] = _PU.as_series([c])
+        if len(c) <= 2:
+            return small(c)
+        n = len(c) - 1
+        neutral = np.zeros(n + 1, c.dtype)
+        neutral[-1] = 1
+        mat = writable(original(neutral))
+        if prefix == "lag":
+            mat[:, -1] += column(c, n)
+        else:
+            mat[:, -1] -= column(c, n)
+        return mat
+
+    companion.__name__ = companion.__qualname__ = name
+    return companion
+
+
+for _module, _prefix, _ in FAMILIES:
+    _copies = CODE[_module.__name__] = numpy_code(_module, {"np": _NP, "pu": _PU})
+    _name = f"{_prefix}companion"
+    _copies[_name] = _copies[f"{_prefix}val"].__globals__[_name] = _companion(_module, _prefix)
+
+
+def _dispatched(target, copy, label):
+    """Functions NumPy does dispatch (``polyval2d``, ``polygrid2d``): registered as usual."""
+
+    def fn(*args, **kwargs):
+        return run(copy, args, kwargs, label)
+
+    fn.__name__ = fn.__qualname__ = target.__name__
+    implements(target)(fn)
+    return fn
+
+
+def _install() -> None:
+    entries = {}
+    for module in (_pu,) + tuple(m for m, _, _ in FAMILIES):
+        copies = CODE[module.__name__]
+        for name in module.__all__:
+            value = getattr(module, name)
+            if name in _SKIP or not callable(value) or isinstance(value, type):
+                continue  # constants, classes
+            original = getattr(value, "npfunc_original", value)
+            owner = CODE.get(getattr(original, "__module__", None), {})
+            copy = copies.get(name) or owner.get(getattr(original, "__name__", None))
+            if copy is None:
+                continue
+            label = f"{module.__name__}.{name}"
+            if hasattr(value, "_implementation"):
+                entries[original] = _dispatched(value, copy, label)
+            else:
+                entries[original] = hook(module, name, copy, label)
+    for _, _, cls in FAMILIES:
+        for attr, value in list(vars(cls).items()):
+            if isinstance(value, staticmethod):
+                fn = getattr(value.__func__, "npfunc_original", value.__func__)
+                if fn in entries:
+                    setattr(cls, attr, staticmethod(entries[fn]))
+
+
+_install()
