@@ -320,6 +320,14 @@ def _implementation(fn):
     return impl if isinstance(impl, types.FunctionType) else fn
 
 
+def copy_function(fn: types.FunctionType, namespace: dict) -> types.FunctionType:
+    """``fn`` with ``namespace`` as its globals (same code, defaults and closure)."""
+    copy = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    copy.__doc__, copy.__qualname__ = fn.__doc__, fn.__qualname__
+    return copy
+
+
 def numpy_code(module: types.ModuleType, overrides: dict[str, Any]) -> dict[str, Callable]:
     """Copies of the functions defined in ``module`` whose globals are the
     module's with ``overrides`` (e.g. ``{"np": TracedNumpy()}``); they call
@@ -331,11 +339,7 @@ def numpy_code(module: types.ModuleType, overrides: dict[str, Any]) -> dict[str,
         fn = _implementation(value)
         if isinstance(fn, types.FunctionType) and fn.__module__ == module.__name__ \
                 and name not in overrides:
-            copy = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__,
-                                      fn.__closure__)
-            copy.__kwdefaults__ = fn.__kwdefaults__
-            copy.__doc__, copy.__qualname__ = fn.__doc__, fn.__qualname__
-            copies[name] = namespace[name] = copy
+            copies[name] = namespace[name] = copy_function(fn, namespace)
     return copies
 
 
@@ -358,6 +362,11 @@ def _unwrap(x, interp):
         return type(x)(_unwrap(e, interp) for e in x)
     if isinstance(x, dict):
         return {k: _unwrap(v, interp) for k, v in x.items()}
+    if hasattr(x, "__dict__") and not isinstance(x, (type, types.ModuleType, types.FunctionType)):
+        for name, value in list(vars(x).items()):  # an object the code made (a fitted series)
+            new = _unwrap(value, interp)
+            if new is not value:
+                setattr(x, name, new)
     return x
 
 

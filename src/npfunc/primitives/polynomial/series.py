@@ -37,11 +37,12 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.polynomial as _P
-from numpy.polynomial import polyutils as _pu
+from numpy.polynomial import _polybase, polyutils as _pu
 
 from ...core.dispatch import implements
 from ..linalg.lstsq import least_squares
-from ..numpy_code import Namespace, TracedNumpy, hook, numpy_code, run, writable
+from ..numpy_code import (HOOKED, Namespace, TracedNumpy, copy_function, hook, numpy_code, run,
+                          traced_entry, writable)
 
 FAMILIES = (  # module, prefix, series class
     (_P.polynomial, "poly", _P.Polynomial), (_P.chebyshev, "cheb", _P.Chebyshev),
@@ -155,4 +156,16 @@ def _install() -> None:
                     setattr(cls, attr, staticmethod(entries[fn]))
 
 
+def _install_fit() -> None:
+    """``Series.fit`` picks its domain from the data (``if domain[0] == domain[1]``):
+    run as NumPy code, that test may be batched when the batch agrees on it."""
+    fit = vars(_polybase.ABCPolyBase)["fit"].__func__
+    fit = getattr(fit, "npfunc_original", fit)
+    namespace = dict(vars(_polybase), np=_NP, pu=_PU)
+    entry = traced_entry(fit, copy_function(fit, namespace))
+    _polybase.ABCPolyBase.fit = classmethod(entry)
+    HOOKED["numpy.polynomial._polybase.ABCPolyBase.fit"] = entry
+
+
 _install()
+_install_fit()
