@@ -6,4 +6,4 @@ shared machinery; every other module defines primitives and the NumPy
 functions built on them."""
 from . import (convolution, elementwise, fft, indexing, linalg, reductions, shape, sorting,  # noqa: F401
                special)
-from . import polynomial  # noqa: F401,E402  (uses linalg)
+from . import functional, polynomial  # noqa: F401,E402  (use linalg, shape ...)

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.polynomial as P
 from numpy.polynomial import polyutils as pu
 
+from ...core.dispatch import FUNCTIONS
 from ...core.primitive import Composite, Sample
 from ..sampling import FLOATS, array
 from .series import FAMILIES
@@ -116,8 +117,10 @@ def _function_samples():
             two = name.startswith("poly2") or name.endswith("2poly")
             suffix = "2poly" if two else name[len(prefix):]
             if suffix not in _NO_ARRAYS:
-                Composite(f"np.polynomial.{short}.{name}", value,
-                          samples=_samples_for(suffix, prefix in ("poly", "cheb")))
+                registered = Composite(f"np.polynomial.{short}.{name}", value,
+                                       samples=_samples_for(suffix, prefix in ("poly", "cheb")))
+                if value in FUNCTIONS:  # polyval2d, polygrid2d: NumPy dispatches them
+                    FUNCTIONS[value].composite = registered
 
 
 _function_samples()
