@@ -366,7 +366,7 @@ def _unwrap(x, interp):
         for name, value in list(vars(x).items()):  # an object the code made (a fitted series)
             new = _unwrap(value, interp)
             if new is not value:
-                setattr(x, name, new)
+                vars(x)[name] = new  # not setattr: properties may refuse it (np.poly1d)
     return x
 
 
@@ -374,6 +374,9 @@ def run(fn: Callable, args: tuple, kwargs: dict, name: str = "NumPy code"):
     """Call ``fn`` (a ``numpy_code`` copy) under a fresh ``CodeInterpreter``."""
     with CodeInterpreter(name) as interp:
         out = fn(*_wrap_inputs(args, interp), **{k: _wrap_inputs(v, interp) for k, v in kwargs.items()})
+        for arg in args:  # objects the code updated (``self`` of a constructor)
+            if hasattr(arg, "__dict__") and not isinstance(arg, (type, types.ModuleType, Tracer)):
+                _unwrap(arg, interp)
         return _unwrap(out, interp)
 
 

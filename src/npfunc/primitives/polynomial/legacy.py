@@ -35,7 +35,7 @@ from ...core.values import dtype_of, ndim_of, shape_of
 from ..families import composite
 from ..linalg.eig import complex_spectrum_matrix, real_spectrum_matrix
 from ..linalg.lstsq import least_squares
-from ..numpy_code import TracedNumpy, has_tracer, numpy_code, run
+from ..numpy_code import TracedNumpy, copy_function, has_tracer, hook, numpy_code, run
 from ..sampling import FLOATS, array
 
 
@@ -78,11 +78,27 @@ def polymul(a1, a2):
     return np.poly1d(val) if truepoly else val
 
 
+def trim_zeros(filt, trim="fb", axis=None):
+    """``np.trim_zeros`` of a 1-D array, as ``np.poly1d`` uses it (where the zeros
+    are carries no derivative; under vmap the batch must agree on it)."""
+    nonzero = _NX.nonzero(filt)[0]
+    if len(nonzero) == 0:
+        return filt[:0]
+    start = int(nonzero[0]) if "f" in trim.lower() else 0
+    stop = int(nonzero[-1]) + 1 if "b" in trim.lower() else len(filt)
+    return filt[start:stop]
+
+
 _NX = TracedNumpy()
 _OVERRIDES = {"NX": _NX, "array": _NX.array, "ones": _NX.ones, "hstack": _NX.hstack,
-              "vander": vander, "lstsq": least_squares, "polymul": polymul}
+              "vander": vander, "lstsq": least_squares, "polymul": polymul, "trim_zeros": trim_zeros}
 _CODE = numpy_code(_impl, _OVERRIDES)
 _CODE["polymul"] = polymul
+# np.poly1d(c) with traced coefficients: its constructor runs as NumPy code (the methods
+# then call np.polyval, np.polyder ... which dispatch as usual)
+hook(np.poly1d, "__init__", copy_function(getattr(np.poly1d.__init__, "npfunc_original",
+                                                  np.poly1d.__init__), _CODE["polyval"].__globals__),
+     "numpy.poly1d.__init__")
 
 
 def _runner(name: str):
@@ -228,3 +244,14 @@ Composite("npfunc.numpy.polyint", lambda p, m, k: (_runner("polyint") if has_tra
 
 Composite("np.polyfit(full=True)", polyfit_full, samples=_polyfit_full_samples,
           notes="residuals and singular values of the scaled Vandermonde matrix")
+
+
+def _poly1d_samples(rng):
+    return [Sample(_coef(rng, 4), array(rng, (3,))),
+            Sample(np.array([0.0, 1.5, -2.0]), np.float64(0.4), kink=True, label="leading zero dropped")]
+
+
+Composite("np.poly1d(c)(x)", lambda c, x: np.poly1d(c)(x), samples=_poly1d_samples)
+Composite("np.poly1d arithmetic, deriv, integ",
+          lambda a, b: ((np.poly1d(a) * np.poly1d(b)).deriv() + np.poly1d(a).integ(k=1.0) - b[0]).coeffs,
+          samples=lambda rng: [Sample(_coef(rng, 3), _coef(rng, 2))])
