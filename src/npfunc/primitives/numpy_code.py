@@ -82,11 +82,7 @@ class CodeTracer(Tracer):
                     return convert(_peek(val))
                 except _NoValue:
                     pass
-                raise BatchedConversionError(
-                    f"{describe_stack()}: {self._interp.transform} (NumPy's own code, run on traced "
-                    f"values) makes a data-dependent choice here ({kind}(x)), and the elements of the "
-                    "vmapped batch do not agree on it, so they cannot run as one batch. Call the "
-                    "function in a Python loop over the batch instead.") from None
+                raise disagreement(f"{kind}(x)", self._interp.transform) from None
         return convert(val)
 
 
@@ -124,7 +120,19 @@ class CodeInterpreter(Interpreter):
 
 
 class _NoValue(Exception):
-    pass
+    """The value is not known yet (a staged value under jit)."""
+
+
+class _Disagree(_NoValue):
+    """The elements of a vmapped batch hold different values."""
+
+
+def disagreement(what: str, transform: str = "NumPy code") -> BatchedConversionError:
+    return BatchedConversionError(
+        f"{describe_stack()}: {transform} (NumPy's own code, run on traced values) makes a "
+        f"data-dependent choice here ({what}), and the elements of the vmapped batch do not agree "
+        "on it, so they cannot run as one batch. Call the function in a Python loop over the "
+        "batch instead.")
 
 
 def _peek(x):
@@ -141,7 +149,7 @@ def _peek(x):
             first = np.take(arr, 0, axis=x.bdim)
             same = (arr == np.expand_dims(first, x.bdim)) | (arr != arr)  # NaN equals NaN here
             if not np.all(same):
-                raise _NoValue
+                raise _Disagree
             return first
         if isinstance(x, PrimalTracer):
             x = x.primal
@@ -153,7 +161,7 @@ def _peek(x):
             return np.asarray(x)
 
 
-def uniform_value(x, kind: str = "bool") -> np.ndarray:
+def uniform_value(x, kind: str = "bool", what: str = "") -> np.ndarray:
     """The plain value of ``x`` when every batch element holds the same one.
 
     Sound for control flow and for integer results (sizes, indices, ranks):
@@ -165,6 +173,8 @@ def uniform_value(x, kind: str = "bool") -> np.ndarray:
         return np.asarray(x)
     try:
         return _peek(x)
+    except _Disagree:
+        raise disagreement(what or f"{kind}(x)") from None
     except _NoValue:
         pass
     inner = x
@@ -267,10 +277,49 @@ def common_type(*arrays):
 
 def nonzero(a):
     """``np.nonzero`` in NumPy code: indices carry no derivative, so a traced
-    ``a`` whose zeros are the same in every batch element gives plain indices."""
-    if isinstance(a, Tracer):
-        return np.nonzero(uniform_value(a != 0, "index"))
-    return np.nonzero(a)
+    ``a`` whose zeros are the same in every batch element gives plain indices.
+    When they differ, a 1-D ``a`` gives ``_Positions``: NumPy code often uses
+    only the count and the first or last position (``np.roots``)."""
+    if not isinstance(a, Tracer):
+        return np.nonzero(a)
+    mask = a != 0
+    try:
+        return np.nonzero(_peek(mask))
+    except _Disagree:
+        if len(shape_of(a)) != 1:
+            raise disagreement("the positions of the nonzero entries") from None
+        return (_Positions(mask),)
+    except _NoValue:
+        return np.nonzero(uniform_value(mask, "index"))
+
+
+class _Positions:
+    """The nonzero positions of a batched 1-D mask, read one at a time (each
+    read must agree across the batch)."""
+
+    def __init__(self, mask) -> None:
+        self.mask = mask
+
+    def __len__(self) -> int:
+        from .reductions.basic import sum as total
+
+        return int(uniform_value(total(self.mask), "int", "the number of nonzero entries"))
+
+    def __getitem__(self, k):
+        from .reductions.index import argmax
+        from .reductions.scans import cumsum
+
+        if not isinstance(k, (int, np.integer)):
+            raise disagreement("the positions of the nonzero entries")
+        n = shape_of(self.mask)[0]
+        if k < 0:
+            pos = n - 1 - argmax(cumsum(self.mask[::-1]) == -k)
+        else:
+            pos = argmax(cumsum(self.mask) == k + 1)
+        return np.intp(uniform_value(pos, "index", f"the position of nonzero entry {k}"))
+
+    def __array__(self, dtype=None, copy=None):
+        raise disagreement("the positions of the nonzero entries")
 
 
 def _joining(fn):

@@ -78,6 +78,32 @@ def polymul(a1, a2):
     return np.poly1d(val) if truepoly else val
 
 
+def roots(p):
+    """``np.roots`` as NumPy computes it (eigenvalues of the companion matrix of
+    ``p`` stripped of leading and trailing zeros, one root 0 per trailing
+    zero), reading only the first and last nonzero positions: under vmap the
+    batch must agree on those, not on zeros inside ``p``."""
+    p = np.atleast_1d(p)
+    if ndim_of(p) != 1:
+        raise ValueError("Input must be a rank-1 array.")
+    if not _NX.any(p != 0):
+        return _NX.array([])
+    positions = _NX.nonzero(_NX.ravel(p))[0]
+    first, last = int(positions[0]), int(positions[-1])
+    trailing = shape_of(p)[0] - last - 1
+    p = p[first:last + 1]
+    if dtype_of(p).kind not in "fc":
+        p = p.astype(float)
+    n = shape_of(p)[0]
+    if n > 1:
+        companion = np.diag(_NX.ones((n - 2,), dtype_of(p)), -1)
+        companion[0, :] = -p[1:] / p[0]
+        found = np.linalg.eigvals(companion)
+    else:
+        found = _NX.array([])
+    return _NX.hstack((found, _NX.zeros(trailing, dtype_of(found))))
+
+
 def trim_zeros(filt, trim="fb", axis=None):
     """``np.trim_zeros`` of a 1-D array, as ``np.poly1d`` uses it (where the zeros
     are carries no derivative; under vmap the batch must agree on it)."""
@@ -91,9 +117,10 @@ def trim_zeros(filt, trim="fb", axis=None):
 
 _NX = TracedNumpy()
 _OVERRIDES = {"NX": _NX, "array": _NX.array, "ones": _NX.ones, "hstack": _NX.hstack,
-              "vander": vander, "lstsq": least_squares, "polymul": polymul, "trim_zeros": trim_zeros}
+              "vander": vander, "lstsq": least_squares, "polymul": polymul, "trim_zeros": trim_zeros,
+              "roots": roots}
 _CODE = numpy_code(_impl, _OVERRIDES)
-_CODE["polymul"] = polymul
+_CODE.update(polymul=polymul, roots=roots)
 # np.poly1d(c) with traced coefficients: its constructor runs as NumPy code (the methods
 # then call np.polyval, np.polyder ... which dispatch as usual)
 hook(np.poly1d, "__init__", copy_function(getattr(np.poly1d.__init__, "npfunc_original",
