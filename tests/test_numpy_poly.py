@@ -366,3 +366,13 @@ def test_polyfit_rank_warning_is_numpys():
         warnings.simplefilter("always")
         grad(lambda y: np.polyfit(x, y, 3).sum())(np.arange(4.0))
     assert any(issubclass(w.category, np.exceptions.RankWarning) for w in caught)
+
+
+def test_eig_at_repeated_and_defective_eigenvalues_follows_the_documented_convention():
+    repeated = np.diag([2.0, 2.0, 1.0])              # diagonalizable, a repeated eigenvalue
+    np.testing.assert_allclose(grad(lambda a: (np.linalg.eigvals(a).real ** 2).sum())(repeated),
+                               2 * repeated)        # symmetric functions: exact (d tr(A^2) = 2 A^T)
+    assert np.isfinite(grad(lambda a: np.linalg.eig(a)[1].real.sum())(repeated)).all()
+    jordan = np.array([[1.0, 1.0], [0.0, 1.0]])      # defective: only the trace stays exact
+    np.testing.assert_allclose(grad(lambda a: np.linalg.eigvals(a).real.sum())(jordan), np.eye(2))
+    assert np.abs(grad(lambda a: np.linalg.eigvals(a).real[0])(jordan)).max() > 1e10

@@ -24,7 +24,8 @@ eigenvalue derivatives are then exact for functions symmetric in the
 repeated group (their sum, ``trace``, ``prod``...), and the eigenvectors
 lose the terms inside the group (any basis of the eigenspace is an answer).
 A defective matrix (a Jordan block, where ``V`` is singular) has no
-eigenvalue derivative: the rules divide by ``V`` and give inf/NaN there.
+eigenvalue derivatives: the rules solve with ``V`` and give huge values (or
+inf/NaN) there; only the sum of the group (the trace) stays exact.
 See docs/linalg.md.
 """
 from __future__ import annotations

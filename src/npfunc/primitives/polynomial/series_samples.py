@@ -182,6 +182,8 @@ def _class_samples(cls, full: bool):
     if full:
         Composite(f"{name}.roots", lambda c: cls(c, domain=dom).roots(),
                   samples=_one(lambda rng: Sample(_c(rng, 4))))
+        Composite(f"{name}.convert", lambda c: cls(c, domain=[0.0, 2.0]).convert(kind=P.Polynomial).coef,
+                  samples=_one(lambda rng: Sample(_c(rng, 4))))
         Composite(f"{name} arithmetic", lambda a, b: (cls(a) * cls(b) - 2.0 * cls(a) + cls(b) ** 2).coef,
                   samples=_one(lambda rng: Sample(_c(rng, 3), _c(rng, 2))))
 
