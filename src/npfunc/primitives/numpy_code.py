@@ -44,6 +44,25 @@ from ..core.values import dtype_of, shape_of
 # ---- the identity level and its tracer ---------------------------------------------------
 
 
+def _defer_to_opt_outs(cls):
+    """``a * q`` where ``q`` opts out of ufuncs (``__array_ufunc__ = None``, e.g. a
+    ``Polynomial`` in ``p.convert()``, which evaluates a series at a series):
+    return NotImplemented so that Python calls ``q.__rmul__``, as for ndarrays."""
+    for name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
+        for method in (f"__{name}__", f"__r{name}__"):
+            base = getattr(Tracer, method)
+
+            def op(self, other, base=base):
+                if getattr(type(other), "__array_ufunc__", True) is None:
+                    return NotImplemented
+                return base(self, other)
+
+            op.__name__ = method
+            setattr(cls, method, op)
+    return cls
+
+
+@_defer_to_opt_outs
 class CodeTracer(Tracer):
     """An array inside NumPy code run by ``run``: it holds the current value ``val``."""
 
@@ -84,27 +103,6 @@ class CodeTracer(Tracer):
                     pass
                 raise disagreement(f"{kind}(x)", self._interp.transform) from None
         return convert(val)
-
-
-def _defer_to_opt_outs(cls):
-    """``a * q`` where ``q`` opts out of ufuncs (``__array_ufunc__ = None``, e.g. a
-    ``Polynomial`` in ``p.convert()``, which evaluates a series at a series):
-    return NotImplemented so that Python calls ``q.__rmul__``, as for ndarrays."""
-    for name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
-        for method in (f"__{name}__", f"__r{name}__"):
-            base = getattr(Tracer, method)
-
-            def op(self, other, base=base):
-                if getattr(type(other), "__array_ufunc__", True) is None:
-                    return NotImplemented
-                return base(self, other)
-
-            op.__name__ = method
-            setattr(cls, method, op)
-    return cls
-
-
-CodeTracer = _defer_to_opt_outs(CodeTracer)
 
 
 def _math(name):
