@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.errors import UnsupportedOperationError
+from ...core.errors import BatchedConversionError, ConcretizationError, UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
@@ -118,7 +118,7 @@ def _batch(vals, dims, *, rcond):
     try:
         ranks = uniform_value(_rank(s, rcond), "int")  # one per matrix of the stack
         rank = int(ranks.flat[0]) if ranks.size and np.all(ranks == ranks.flat[0]) else None
-    except Exception:  # noqa: BLE001 - no value yet (jit) or differing inner batches
+    except (BatchedConversionError, ConcretizationError):  # differing inner batches, or jit
         rank = None
     if rank is None:
         if m <= n:
@@ -178,6 +178,6 @@ def least_squares(a, b, rcond=None):
         from ..numpy_code import uniform_value
 
         rank = np.intc(uniform_value(rank, "int"))
-    except Exception:  # noqa: BLE001 - ranks differ across a batch: keep the traced integers
+    except (BatchedConversionError, ConcretizationError):  # ranks differ, or jit: keep them traced
         pass
     return x, resid, rank, s
