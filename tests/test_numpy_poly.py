@@ -376,3 +376,29 @@ def test_eig_at_repeated_and_defective_eigenvalues_follows_the_documented_conven
     jordan = np.array([[1.0, 1.0], [0.0, 1.0]])      # defective: only the trace stays exact
     np.testing.assert_allclose(grad(lambda a: np.linalg.eigvals(a).real.sum())(jordan), np.eye(2))
     assert np.abs(grad(lambda a: np.linalg.eigvals(a).real[0])(jordan)).max() > 1e10
+
+
+def test_every_numpy_polynomial_array_function_is_hooked_and_has_samples():
+    from npfunc.core.primitive import COMPOSITES
+    from npfunc.primitives.numpy_code import HOOKED
+
+    for module in (P.polynomial, P.chebyshev, P.legendre, P.hermite, P.hermite_e, P.laguerre):
+        short = module.__name__.rsplit(".", 1)[1]
+        for name in module.__all__:
+            value = getattr(module, name)
+            if not callable(value) or isinstance(value, type):
+                continue
+            assert hasattr(value, "npfunc_original") or value in npfunc.core.dispatch.FUNCTIONS, name
+            if name.endswith(("gauss", "pts1", "pts2", "interpolate")):
+                continue  # sizes or a function, no array arguments
+            assert f"np.polynomial.{short}.{name}" in COMPOSITES, name
+    assert "numpy.vectorize.__call__" in HOOKED and "numpy.polynomial.chebyshev.chebval" in HOOKED
+
+
+def test_import_npfunc_does_not_import_numpy_polynomial():
+    import subprocess
+    import sys
+
+    code = "import sys, npfunc; print('numpy.polynomial' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -59,7 +59,7 @@ def rows() -> list[tuple[str, str, str]]:
     """(NumPy name(s), how npfunc implements it, derivative) per supported callable."""
     # Importing SciPy's modules and npfunc's twins registers what they add, so
     # the table does not depend on what happened to be imported before.
-    for module_name in [m for _, m in NAMESPACES] + TWIN_MODULES:
+    for module_name in [m for _, m in NAMESPACES] + TWIN_MODULES + ["numpy.polynomial"]:
         try:
             importlib.import_module(module_name)
         except ImportError:  # pragma: no cover

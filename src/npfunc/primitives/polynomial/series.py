@@ -35,26 +35,28 @@ True
 """
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
-import numpy.polynomial as _P
-from numpy.polynomial import _polybase, polyutils as _pu
 
 from ...core.dispatch import implements
+from ...core.imports import when_imported
+from ...core.primitive import COMPOSITES
 from ..linalg.lstsq import least_squares
 from ..numpy_code import (HOOKED, Namespace, TracedNumpy, copy_function, hook, numpy_code, run,
                           traced_entry, writable)
 
 FAMILIES = (  # module, prefix, series class
-    (_P.polynomial, "poly", _P.Polynomial), (_P.chebyshev, "cheb", _P.Chebyshev),
-    (_P.legendre, "leg", _P.Legendre), (_P.hermite, "herm", _P.Hermite),
-    (_P.hermite_e, "herme", _P.HermiteE), (_P.laguerre, "lag", _P.Laguerre),
+    ("polynomial", "poly", "Polynomial"), ("chebyshev", "cheb", "Chebyshev"),
+    ("legendre", "leg", "Legendre"), ("hermite", "herm", "Hermite"),
+    ("hermite_e", "herme", "HermiteE"), ("laguerre", "lag", "Laguerre"),
 )
 _SKIP = {"format_float"}  # printing: never sees a traced value usefully
 
 _NP = TracedNumpy(linalg=Namespace(np.linalg, lstsq=least_squares))
-_PU_CODE = numpy_code(_pu, {"np": _NP})
-_PU = Namespace(_pu, **_PU_CODE)
-CODE = {_pu.__name__: _PU_CODE}
+#: module name -> {function name: copy of NumPy's function}, filled by ``install``
+CODE: dict[str, dict] = {}
+_PU = None  # polyutils as the copies see it
 
 
 # ---- companion matrices -----------------------------------------------------------------
@@ -113,10 +115,20 @@ def _companion(module, prefix):
     return companion
 
 
-for _module, _prefix, _ in FAMILIES:
-    _copies = CODE[_module.__name__] = numpy_code(_module, {"np": _NP, "pu": _PU})
-    _name = f"{_prefix}companion"
-    _copies[_name] = _copies[f"{_prefix}val"].__globals__[_name] = _companion(_module, _prefix)
+def _modules():
+    """(module, prefix, series class) of the six families."""
+    return [(importlib.import_module(f"numpy.polynomial.{m}"), prefix,
+             getattr(importlib.import_module("numpy.polynomial"), cls)) for m, prefix, cls in FAMILIES]
+
+
+def _copy_code(pu) -> None:
+    global _PU
+    CODE[pu.__name__] = copies = numpy_code(pu, {"np": _NP})
+    _PU = Namespace(pu, **copies)
+    for module, prefix, _ in _modules():
+        copies = CODE[module.__name__] = numpy_code(module, {"np": _NP, "pu": _PU})
+        name = f"{prefix}companion"
+        copies[name] = copies[f"{prefix}val"].__globals__[name] = _companion(module, prefix)
 
 
 def _dispatched(target, copy, label):
@@ -126,13 +138,14 @@ def _dispatched(target, copy, label):
         return run(copy, args, kwargs, label)
 
     fn.__name__ = fn.__qualname__ = target.__name__
+    fn.composite = COMPOSITES.get(f"np.polynomial.polynomial.{target.__name__}")  # its samples
     implements(target)(fn)
     return fn
 
 
-def _install() -> None:
+def _hook_functions(pu) -> None:
     entries = {}
-    for module in (_pu,) + tuple(m for m, _, _ in FAMILIES):
+    for module in [pu] + [m for m, _, _ in _modules()]:
         copies = CODE[module.__name__]
         for name in module.__all__:
             value = getattr(module, name)
@@ -148,7 +161,7 @@ def _install() -> None:
                 entries[original] = _dispatched(value, copy, label)
             else:
                 entries[original] = hook(module, name, copy, label)
-    for _, _, cls in FAMILIES:
+    for _, _, cls in _modules():
         for attr, value in list(vars(cls).items()):
             if isinstance(value, staticmethod):
                 fn = getattr(value.__func__, "npfunc_original", value.__func__)
@@ -156,16 +169,25 @@ def _install() -> None:
                     setattr(cls, attr, staticmethod(entries[fn]))
 
 
-def _install_fit() -> None:
+def _hook_fit() -> None:
     """``Series.fit`` picks its domain from the data (``if domain[0] == domain[1]``):
     run as NumPy code, that test may be batched when the batch agrees on it."""
-    fit = vars(_polybase.ABCPolyBase)["fit"].__func__
+    polybase = importlib.import_module("numpy.polynomial._polybase")
+    fit = vars(polybase.ABCPolyBase)["fit"].__func__
     fit = getattr(fit, "npfunc_original", fit)
-    namespace = dict(vars(_polybase), np=_NP, pu=_PU)
+    namespace = dict(vars(polybase), np=_NP, pu=_PU)
     entry = traced_entry(fit, copy_function(fit, namespace))
-    _polybase.ABCPolyBase.fit = classmethod(entry)
+    polybase.ABCPolyBase.fit = classmethod(entry)
     HOOKED["numpy.polynomial._polybase.ABCPolyBase.fit"] = entry
 
 
-_install()
-_install_fit()
+def install(package) -> None:
+    """Hook ``numpy.polynomial`` (run once it is imported: ``import npfunc``
+    does not import it, NumPy loads it on first use)."""
+    pu = importlib.import_module("numpy.polynomial.polyutils")
+    _copy_code(pu)
+    _hook_functions(pu)
+    _hook_fit()
+
+
+when_imported("numpy.polynomial", install)

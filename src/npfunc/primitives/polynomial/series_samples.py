@@ -7,14 +7,45 @@ ones.  The power series and Chebyshev families get every variant; the
 other four run the same code paths with fewer samples each."""
 from __future__ import annotations
 
-import numpy as np
-import numpy.polynomial as P
-from numpy.polynomial import polyutils as pu
+import importlib
 
-from ...core.dispatch import FUNCTIONS
+import numpy as np
+
 from ...core.primitive import Composite, Sample
 from ..sampling import FLOATS, array
 from .series import FAMILIES
+
+#: The functions of each family that take arrays (NumPy's ``__all__`` less the
+#: constants, the class, and ``*gauss``/``chebpts*``, which take sizes).
+SUFFIXES = ("line", "add", "sub", "mulx", "mul", "div", "pow", "val", "der", "int", "fromroots",
+            "vander", "fit", "trim", "roots", "val2d", "val3d", "grid2d", "grid3d", "vander2d",
+            "vander3d", "companion")
+
+
+def family_functions():
+    """(module name, function name, sample kind) of every sampled module function."""
+    for module, prefix, _ in FAMILIES:
+        names = [(prefix + s, s) for s in SUFFIXES]
+        if prefix == "poly":
+            names.append(("polyvalfromroots", "valfromroots"))
+        else:
+            names += [(f"{prefix}weight", "weight"), (f"{prefix}2poly", "2poly"), (f"poly2{prefix}", "2poly")]
+        for name, kind in names:
+            yield f"numpy.polynomial.{module}", name, kind
+
+
+def _lazy(module: str, name: str):
+    """``module.name`` looked up at call time: npfunc does not import numpy.polynomial."""
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _P():
+    return importlib.import_module("numpy.polynomial")
 
 
 def _c(rng, n, dt=np.float64, shape=()):
@@ -104,23 +135,10 @@ def _samples_for(fn: str, full: bool):
     return make
 
 
-_NO_ARRAYS = {"gauss", "pts1", "pts2", "interpolate"}  # take sizes or a function: see below
-
-
 def _function_samples():
-    for module, prefix, _ in FAMILIES:
-        short = module.__name__.rsplit(".", 1)[1]
-        for name in module.__all__:
-            value = getattr(module, name)
-            if not callable(value) or isinstance(value, type):
-                continue  # the constants (chebzero, chebdomain ...) and the class
-            two = name.startswith("poly2") or name.endswith("2poly")
-            suffix = "2poly" if two else name[len(prefix):]
-            if suffix not in _NO_ARRAYS:
-                registered = Composite(f"np.polynomial.{short}.{name}", value,
-                                       samples=_samples_for(suffix, prefix in ("poly", "cheb")))
-                if value in FUNCTIONS:  # polyval2d, polygrid2d: NumPy dispatches them
-                    FUNCTIONS[value].composite = registered
+    for module, name, kind in family_functions():
+        full = name.startswith(("poly", "cheb")) and not name.startswith("poly2")
+        Composite(f"np.{module[len('numpy.'):]}.{name}", _lazy(module, name), samples=_samples_for(kind, full))
 
 
 _function_samples()
@@ -132,23 +150,24 @@ def _one(maker):
     return lambda rng: [maker(rng)]
 
 
-Composite("np.polynomial.polyutils.as_series", lambda a, b: tuple(pu.as_series([a, b])),
+_PU = "numpy.polynomial.polyutils"
+Composite("np.polynomial.polyutils.as_series", lambda a, b: tuple(_lazy(_PU, "as_series")([a, b])),
           samples=_one(lambda rng: Sample(_c(rng, 3), _c(rng, 2, np.float32))))
-Composite("np.polynomial.polyutils.trimseq", pu.trimseq,
+Composite("np.polynomial.polyutils.trimseq", _lazy(_PU, "trimseq"),
           samples=lambda rng: [Sample(np.concatenate([_c(rng, 3), [0.0, 0.0]]), kink=True,
                                       label="trailing zeros")])
-Composite("np.polynomial.polyutils.trimcoef", pu.trimcoef,
+Composite("np.polynomial.polyutils.trimcoef", _lazy(_PU, "trimcoef"),
           samples=_one(lambda rng: Sample(np.concatenate([_c(rng, 3), [1e-3]]), 0.01)))
-Composite("np.polynomial.polyutils.getdomain", pu.getdomain, samples=_one(lambda rng: Sample(_x(rng, 6))))
-Composite("np.polynomial.polyutils.mapdomain", pu.mapdomain,
+Composite("np.polynomial.polyutils.getdomain", _lazy(_PU, "getdomain"), samples=_one(lambda rng: Sample(_x(rng, 6))))
+Composite("np.polynomial.polyutils.mapdomain", _lazy(_PU, "mapdomain"),
           samples=_one(lambda rng: Sample(_x(rng, 4), np.array([-1.0, 2.0]), np.array([0.0, 1.5]))))
-Composite("np.polynomial.polyutils.mapparms", pu.mapparms,
+Composite("np.polynomial.polyutils.mapparms", _lazy(_PU, "mapparms"),
           samples=_one(lambda rng: Sample(np.array([-1.0, 2.0]), np.array([0.0, 1.5]))))
 
 
 def _interpolate(theta):
     """Chebyshev interpolant of a function with a traced parameter (passed in ``args``)."""
-    return P.chebyshev.chebinterpolate(lambda x, t: np.exp(t * x) * np.sin(3 * x), 6, args=(theta,))
+    return _P().chebyshev.chebinterpolate(lambda x, t: np.exp(t * x) * np.sin(3 * x), 6, args=(theta,))
 
 
 Composite("np.polynomial.chebyshev.chebinterpolate", _interpolate,
@@ -157,8 +176,13 @@ Composite("np.polynomial.chebyshev.chebinterpolate", _interpolate,
 
 # ---- the series classes ------------------------------------------------------------------
 
-def _class_samples(cls, full: bool):
-    name = f"np.polynomial.{cls.__name__}"
+def _class_samples(cls_name: str, full: bool):
+    name = f"np.polynomial.{cls_name}"
+
+    def cls(*args, **kwargs):
+        return getattr(_P(), cls_name)(*args, **kwargs)
+
+    cls.fit = lambda *a, **k: getattr(_P(), cls_name).fit(*a, **k)
     dom = [-1.0, 2.0]
     Composite(f"{name}(c)(x)", lambda c, x: cls(c, domain=dom)(x),
               samples=lambda rng: [Sample(_c(rng, 4, dt), array(rng, (5,), dt, (-1, 2))) for dt in
@@ -182,7 +206,7 @@ def _class_samples(cls, full: bool):
     if full:
         Composite(f"{name}.roots", lambda c: cls(c, domain=dom).roots(),
                   samples=_one(lambda rng: Sample(_c(rng, 4))))
-        Composite(f"{name}.convert", lambda c: cls(c, domain=[0.0, 2.0]).convert(kind=P.Polynomial).coef,
+        Composite(f"{name}.convert", lambda c: cls(c, domain=[0.0, 2.0]).convert(kind=_P().Polynomial).coef,
                   samples=_one(lambda rng: Sample(_c(rng, 4))))
         Composite(f"{name} arithmetic", lambda a, b: (cls(a) * cls(b) - 2.0 * cls(a) + cls(b) ** 2).coef,
                   samples=_one(lambda rng: Sample(_c(rng, 3), _c(rng, 2))))
