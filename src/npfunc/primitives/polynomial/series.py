@@ -9,13 +9,15 @@ Why this route.  These functions are plain Python, not NumPy array
 functions, so a traced argument never reaches npfunc's dispatch; and they
 convert their inputs with ``np.array`` and fill ``np.empty`` buffers item by
 item, so they stop on traced values.  Rewriting each of them (about 180)
-would duplicate NumPy and drift from it.  Instead, importing npfunc replaces
+would duplicate NumPy and drift from it.  Instead, once NumPy loads
+``numpy.polynomial`` (``import npfunc`` does not import it), npfunc replaces
 each public function of those modules (and the series classes' ``_val``,
 ``_fit``, ``_der`` ... hooks) by an entry that calls NumPy's function itself
 for plain arguments -- nothing changes without traced values -- and runs a
 copy of NumPy's own code under ``primitives/numpy_code.py`` when an argument
-is traced.  The series classes' methods are NumPy's, unchanged: they reach
-the traced path through those module functions.  Values are NumPy's bit for
+is traced.  The series classes' methods are NumPy's and reach the traced
+path through those functions; ``fit`` also runs as NumPy code when traced
+(its domain test then batches when the batch agrees on it).  Values are NumPy's bit for
 bit, every keyword is NumPy's, and the fits differentiate through the least
 squares solve (``primitives/linalg/lstsq.py``) with respect to ``x``, ``y``
 and ``w``, including the data-dependent domain ``Polynomial.fit`` chooses
