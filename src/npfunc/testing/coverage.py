@@ -62,7 +62,7 @@ def rows() -> list[tuple[str, str, str]]:
     """(NumPy name(s), how npfunc implements it, derivative) per supported callable."""
     # Importing SciPy's modules and npfunc's twins registers what they add, so
     # the table does not depend on what happened to be imported before.
-    for module_name in [m for _, m in NAMESPACES] + TWIN_MODULES:
+    for module_name in [m for _, m in NAMESPACES] + TWIN_MODULES + ["numpy.polynomial"]:
         try:
             importlib.import_module(module_name)
         except ImportError:  # pragma: no cover
@@ -86,6 +86,14 @@ def render() -> str:
     lines = [HEADER, "## NumPy and SciPy functions", "",
              "| function | implemented as | derivative |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows()]
+    from ..primitives.numpy_code import HOOKED
+
+    lines += ["", "## NumPy functions without a dispatch protocol", "",
+              "Plain Python in NumPy that a traced value never reaches through `__array_function__`;",
+              "importing npfunc gives each an entry that runs NumPy's own function for plain",
+              "arguments and a traced-aware copy of NumPy's code when one is traced",
+              "(`primitives/numpy_code.py`). Derivative: yes.", ""]
+    lines += [f"- `{name.replace('numpy.', 'np.', 1)}`" for name in sorted(HOOKED)]
     lines += ["", "## Primitives", "",
               "Each is one registry definition (implementation, JVP, VJP, batching rule, samples).",
               "", "| primitive | derivative | samples | conventions |", "|---|---|---|---|"]
