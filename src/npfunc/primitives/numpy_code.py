@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..core.array_hooks import numpy_asarray
 from ..core.context import Interpreter, current_stack, describe_stack
 from ..core.errors import BatchedConversionError
 from ..core.tracer import PrimalTracer, Tracer
@@ -91,7 +92,7 @@ class CodeTracer(Tracer):
             raise self._escaped()
         val = self.val
         if kind == "array":
-            return np.asarray(val)
+            return numpy_asarray(val)  # NumPy's own: a lower-level traced value refuses
         convert = _CONVERSIONS[kind]
         if kind in _CONTROL:
             try:
