@@ -263,10 +263,43 @@ def _out_spec(store: dict, name: str):
     return store["out"]
 
 
-def _vmapped(fn, in_dims):
-    from .vmap import vmap
+def map_call(fn: Callable, dims: Sequence, cell: dict) -> Callable:
+    """``fn`` mapped over ``dims`` (one per flat argument, None = not mapped), as
+    a function of the unwrapped values: what a batch rule binds one level down.
 
-    return vmap(fn, in_dims=in_dims, out_dims=0)
+    Outputs (any pytree) come back with the batch axis first where they vary
+    over the batch and unbatched where they do not; ``cell["dims"]`` receives
+    one dim (0 or None) per output leaf and ``cell["size"]`` the batch size.
+    """
+    from ..interpreters.batching import BatchInterpreter, BatchTracer, move_to_front
+    from ..interpreters.structured import dense
+
+    dims = tuple(dims)
+
+    def run(*vals):
+        size = next(shape_of(v)[d] for v, d in zip(vals, dims) if d is not None)
+        with BatchInterpreter(size, "error", "vmap") as interp:
+            out = fn(*[v if d is None else BatchTracer(interp, v, d) for v, d in zip(vals, dims)])
+        leaves, spec = tree_flatten(out)
+        new, out_dims = [], []
+        for o in leaves:
+            if isinstance(o, BatchTracer) and o._interp is interp:
+                new.append(move_to_front(dense(o.val), o.bdim))
+                out_dims.append(0)
+            else:
+                new.append(o)
+                out_dims.append(None)
+        cell["dims"], cell["size"] = out_dims, size
+        return tree_unflatten(spec, new)
+
+    return run
+
+
+def batched_front(x, d, size):
+    """``x`` with a batch axis of ``size`` first (broadcast if unbatched)."""
+    from ..interpreters.batching import materialize_front
+
+    return materialize_front(x, d, size)
 
 
 # ---- custom_jvp -----------------------------------------------------------------------------
@@ -396,11 +429,25 @@ class _JVPCall(CallPrimitive):
         return rule.bind(*leaves, *outs)
 
     def _batch_rule(self, vals, dims):
-        dims = tuple(dims)
-        b_fun = _vmapped(self.flat_fun, dims)
-        b_rule = _vmapped(self.flat_rule, (dims, dims))  # tangents are laid out as primals
+        dims, n = tuple(dims), len(vals)
+        cell: dict = {}
+        b_fun = map_call(self.flat_fun, dims, cell)
+        flat_rule = self.flat_rule
+        b_pair = map_call(lambda *pt: flat_rule(pt[:n], pt[n:]), dims + dims, cell)  # tangents laid out as primals
+
+        def b_rule(primals, tangents):
+            outs, t_outs = b_pair(*primals, *tangents)
+            m, ds, size = len(outs), cell["dims"], cell["size"]
+            outs, t_outs = list(outs), list(t_outs)
+            for k in range(m):  # an output and its tangent share their batch layout
+                if ds[k] != ds[m + k]:
+                    outs[k], t_outs[k] = batched_front(outs[k], ds[k], size), batched_front(t_outs[k], ds[m + k], size)
+                    ds[k] = 0
+            cell["dims"] = ds[:m]
+            return tuple(outs), tuple(t_outs)
+
         outs = _JVPCall(self.fname, b_fun, b_rule).bind(*vals)
-        return outs, (0,) * len(outs)
+        return outs, tuple(cell["dims"])
 
 
 # ---- custom_vjp -----------------------------------------------------------------------------
@@ -526,26 +573,35 @@ class _VJPCall(CallPrimitive):
         dims = tuple(dims)
         flat_fwd, flat_bwd = self.flat_fwd, self.flat_bwd
         cell: dict = {}
+        fwd_cell: dict = {}
 
         def fwd_arrays(*leaves):
             outs, res, rebuild = flat_fwd(*leaves)
-            cell["rebuild"] = rebuild  # static residuals: one per batched run
+            fwd_cell["rebuild"] = rebuild  # static residuals: one per batched run
             return outs, res
 
-        b_fun = _vmapped(self.flat_fun, dims)
-        b_fwd_arrays = _vmapped(fwd_arrays, dims)
+        b_fun = map_call(self.flat_fun, dims, cell)
+        b_fwd_arrays = map_call(fwd_arrays, dims, fwd_cell)
 
         def b_fwd(*leaves):
             outs, res = b_fwd_arrays(*leaves)
-            return outs, res, lambda arrays: list(arrays)
+            ds = fwd_cell["dims"]
+            fwd_cell["outs"], fwd_cell["res"] = ds[:len(outs)], ds[len(outs):]
+            cell["dims"] = ds[:len(outs)]
+            return outs, res, list
 
-        def b_bwd(res, cts):  # residuals and cotangents are batched first (out_dims=0 above)
-            rebuild = cell["rebuild"]
-            grads = _vmapped(lambda r, c: flat_bwd(rebuild(list(r)), c), (0, 0))(tuple(res), list(cts))
-            return tuple(None if g_ is None else batched_to(g_, d) for g_, d in zip(grads, dims))
+        def b_bwd(res, cts):
+            size, rebuild, nr = fwd_cell["size"], fwd_cell["rebuild"], len(res)
+            cts = [batched_front(c, d, size) for c, d in zip(cts, fwd_cell["outs"])]
+            g_cell: dict = {}
+            grads = map_call(lambda *rc: flat_bwd(rebuild(list(rc[:nr])), rc[nr:]),
+                             tuple(fwd_cell["res"]) + (0,) * len(cts), g_cell)(*res, *cts)
+            g_dims = iter(g_cell["dims"])
+            return tuple(None if g_ is None else batched_to(batched_front(g_, next(g_dims), size), d)
+                         for g_, d in zip(grads, dims))
 
         outs = _VJPCall(self.fname, b_fun, b_fwd, b_bwd).bind(*vals)
-        return outs, (0,) * len(outs)
+        return outs, tuple(cell["dims"])
 
 
 def _transpose_bwd(vjp_args, args, res_vals, out, tangents):
