@@ -10,6 +10,9 @@ import importlib
 _SUBMODULES = ("special", "linalg", "stats", "signal", "optimize", "integrate")
 
 
+from .integrate import _quadrature  # noqa: E402,F401  (registers the quadrature composites; no SciPy import)
+
+
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
