@@ -173,6 +173,7 @@ def integrate(problem: OdeProblem, rec, g, ps, floats, t0: float):
     from ...api.jacobians import jacfwd
     from ...api.reverse import vjp
     from ...api.vmap import vmap
+    from .._replay import replayed
 
     s = problem.settings
     n, rhs = problem.n, problem.rhs
@@ -189,17 +190,24 @@ def integrate(problem: OdeProblem, rec, g, ps, floats, t0: float):
             full[i] = v
         return rhs(t, y, *full)
 
-    def adj_rhs(t, z):
-        y = state["seg"](t)
-        a = z.reshape(c, width)[:, :n]
-        _, pull = vjp(lambda y, *p: f(t, y, *p), y, *pf)
+    def cotangents(t, y, a, *p):  # aᵀ f_(y, p) for the c adjoints, as one flat row each
+        _, pull = vjp(lambda y, *p: f(t, y, *p), y, *p)
         cts = pull(a[0]) if c == 1 else vmap(pull)(a)
-        parts = [np.reshape(cts[0], (c, n))] + [np.reshape(ct, (c, -1)) for ct in cts[1:]]
-        return -np.concatenate(parts, axis=1).ravel()
+        return np.concatenate([np.reshape(cts[0], (c, n))] + [np.reshape(ct, (c, -1)) for ct in cts[1:]], axis=1)
+
+    def jacobian(t, y, *p):
+        jy, *jp = jacfwd(lambda y, *p: f(t, y, *p), argnums=tuple(range(1 + len(p))))(y, *p)
+        return jy, jp
+
+    fast_cts, fast_jac = replayed(cotangents), replayed(jacobian)
+
+    def adj_rhs(t, z):
+        y = np.asarray(state["seg"](t), dtype=float)
+        a = z.reshape(c, width)[:, :n]
+        return -np.asarray(fast_cts(np.float64(t), y, a, *pf)).ravel()
 
     def adj_jac(t, z):
-        y = state["seg"](t)
-        jy, *jp = jacfwd(lambda y, *p: f(t, y, *p), argnums=tuple(range(1 + len(pf))))(y, *pf)
+        jy, jp = fast_jac(np.float64(t), np.asarray(state["seg"](t), dtype=float), *pf)
         block = np.zeros((width, width))
         block[:n, :n] = -np.asarray(jy).T
         if jp:

@@ -65,19 +65,28 @@ class OdeProblem:
     methods use npfunc's Jacobian (for the systems npfunc derives itself)."""
 
     def __init__(self, rhs, n: int, settings: OdeSettings, cell: dict, exact_jac: bool = False,
-                 batch: int = 1) -> None:
+                 batch: int = 1, derived: bool = False) -> None:
         self.rhs, self.n, self.settings, self.cell = rhs, n, settings, cell
-        self.exact_jac, self.batch = exact_jac, batch
+        self.exact_jac, self.batch, self.derived = exact_jac, batch, derived
 
     def plain_rhs(self, params):
+        """The right-hand side for SciPy.  The user's own is called as written;
+        the systems npfunc derives (sensitivities, stacks) are replayed."""
         rhs = self.rhs
-        return lambda t, y: np.asarray(rhs(t, y, *params), dtype=float)
+        if not self.derived:
+            return lambda t, y: np.asarray(rhs(t, y, *params), dtype=float)
+        from .._replay import replayed
+
+        fast = replayed(rhs)
+        return lambda t, y: np.asarray(fast(np.float64(t), np.asarray(y, dtype=float), *params), dtype=float)
 
     def jacobian(self, params):
         from ...api.jacobians import jacfwd
+        from .._replay import replayed
 
         rhs = self.rhs
-        return lambda t, y: np.asarray(jacfwd(lambda y: rhs(t, y, *params))(np.asarray(y, dtype=float)))
+        fast = replayed(lambda t, y, *ps: jacfwd(lambda y: rhs(t, y, *ps))(y))
+        return lambda t, y: np.asarray(fast(np.float64(t), np.asarray(y, dtype=float), *params))
 
     def solve(self, y0, t0: float, tf: float, t_eval, params) -> "OdeRecord":
         import scipy.integrate as si
@@ -297,7 +306,7 @@ def stacked_problem(problem: OdeProblem, size: int) -> OdeProblem:
         opts[hi] = s.options.get(hi, n - 1) if s.options.get(hi) is not None else n - 1
     atol = np.tile(s.atol, size) if np.ndim(s.atol) else s.atol
     return OdeProblem(rhs_s, size * n, s.replace(atol=atol, options=opts), problem.cell, exact_jac=False,
-                      batch=size)
+                      batch=size, derived=True)
 
 
 def tangent_problem(problem: OdeProblem, live) -> OdeProblem:
@@ -324,4 +333,4 @@ def tangent_problem(problem: OdeProblem, live) -> OdeProblem:
     opts = {k: v for k, v in s.options.items() if k not in ("jac", "Dfun", "jac_sparsity", "lband", "uband",
                                                             "ml", "mu", "col_deriv")}
     atol = np.concatenate([s.atol, s.atol]) if np.ndim(s.atol) else s.atol
-    return OdeProblem(rhs_aug, 2 * n, s.replace(atol=atol, options=opts), {}, exact_jac=True)
+    return OdeProblem(rhs_aug, 2 * n, s.replace(atol=atol, options=opts), {}, exact_jac=True, derived=True)
