@@ -41,8 +41,8 @@ from ..core.errors import NpfuncError
 from ..core.tracer import Tracer
 from ..core.values import is_inexact
 from ..core.zeros import zero
-from .custom import (CallPrimitive, RulePrimitive, _flat_fun, _out_spec, _Static, check_closure_levels,
-                     instantiate, lower, map_call)
+from ._calls import (CallPrimitive, RulePrimitive, Static, check_closure_levels, flat_fun, instantiate, lower,
+                     map_call, out_spec)
 from ._common import tree_flatten, tree_unflatten
 
 __all__ = ["checkpoint", "NondeterministicCheckpointError"]
@@ -59,7 +59,7 @@ def checkpoint(fun: Callable, *, static_argnums: int | Sequence[int] = (),
     ``static_argnums`` marks arguments that are not arrays (settings,
     functions).  See the module docstring for the semantics.
     """
-    static_split = _Static(f"checkpoint {getattr(fun, '__name__', 'f')}", static_argnums)
+    static_split = Static(f"checkpoint {getattr(fun, '__name__', 'f')}", static_argnums)
     name = getattr(fun, "__name__", "f")
 
     @functools.wraps(fun)
@@ -67,9 +67,9 @@ def checkpoint(fun: Callable, *, static_argnums: int | Sequence[int] = (),
         static, dyn, nums = static_split.split(args)
         leaves, in_spec = tree_flatten(dyn)
         store: dict = {}
-        flat = _flat_fun(lambda *d: fun(*_Static.merge(static, d, nums)), in_spec, store)
+        flat = flat_fun(lambda *d: fun(*Static.merge(static, d, nums)), in_spec, store)
         outs = _Remat(name, flat, preserve_rng_state).bind(*leaves)
-        return tree_unflatten(_out_spec(store, name), list(outs))
+        return tree_unflatten(out_spec(store, name), list(outs))
 
     return wrapper
 

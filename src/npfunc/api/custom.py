@@ -43,263 +43,17 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..core.context import describe_stack
-from ..core.errors import ConcretizationError, NpfuncError
-from ..core.primitive import Primitive
-from ..core.tracer import PrimalTracer, Tracer
-from ..core.values import dtype_of, is_inexact, shape_of
+from ..core.errors import ConcretizationError
+from ..core.tracer import Tracer
+from ..core.values import is_inexact
 from ..core.zeros import add_any, zero
-from ..interpreters.jvp import JVPInterpreter
-from ..interpreters.reverse import ReverseInterpreter
-from ..primitives.elementwise.arithmetic import astype, zeros_like
-from ..primitives.reductions.basic import reduce_sum
-from ..primitives.shape.basic import moveaxis
-from ._common import as_array, tree_flatten, tree_unflatten
+from ..primitives.elementwise.arithmetic import zeros_like
+from ._calls import (CallPrimitive, CustomRuleError, RulePrimitive, Static, as_out, batched_front, batched_to,
+                     check_closure_levels, fit, flat_fun, instantiate, lower, map_call, out_spec)
+from ._common import tree_flatten, tree_unflatten
+from .closure import closure_convert  # noqa: F401  (re-exported: custom rules and closures go together)
 
 __all__ = ["custom_jvp", "custom_vjp", "closure_convert", "CustomRuleError"]
-
-
-class CustomRuleError(NpfuncError, TypeError):
-    """A custom_jvp / custom_vjp function is used in a way its rules do not cover."""
-
-
-# ---- the machinery shared by custom_jvp, custom_vjp and checkpoint ---------------------------
-
-def top_interpreter(values: Sequence):
-    """The highest-level interpreter among the tracers in ``values`` (None if none)."""
-    top = None
-    for x in values:
-        if isinstance(x, Tracer):
-            interp = x._interp
-            if top is None or interp.level > top.level:
-                top = interp
-    return top
-
-
-def lower(top, x):
-    """``x`` one level below ``top``: its primal if it is ``top``'s tracer."""
-    if isinstance(x, PrimalTracer) and x._interp is top:
-        return x.primal
-    return x
-
-
-def _unused_rule(*_, **__):  # pragma: no cover - call primitives never reach generic jvp/vjp
-    raise AssertionError("a call primitive's rules are applied by its bind")
-
-
-class CallPrimitive(Primitive):
-    """A per-call primitive whose ``bind`` chooses by the kind of the top interpreter.
-
-    Subclasses give ``impl`` (the plain computation on flat leaves), ``batch``,
-    and ``reverse(top, leaves)`` / ``forward(top, leaves)`` for reverse and
-    forward mode on top.  Every other interpreter (vmap, staging,
-    functionalize) gets the generic ``process``.
-    """
-
-    def __init__(self, name: str, impl: Callable, batch: Callable) -> None:
-        super().__init__(name, impl, jvp=_unused_rule, vjp=_unused_rule, batch=batch,
-                         multiple_results=True, register=False)
-
-    def bind(self, *args, **params):
-        top = top_interpreter(args)
-        if top is None:
-            return self.impl(*args)
-        if not top.alive:
-            raise next(a for a in args if isinstance(a, Tracer) and a._interp is top)._escaped()
-        if isinstance(top, ReverseInterpreter):
-            return self.reverse(top, args)
-        if isinstance(top, JVPInterpreter):
-            return self.forward(top, args)
-        return top.process(self, args, params)
-
-    def reverse(self, top, leaves):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def forward(self, top, leaves):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-class RulePrimitive(Primitive):
-    """Records a call at the interpreter ``owner`` with its custom rules.
-
-    Operands are ``(args..., outs..., residuals...)``: ``args`` are the call's
-    arguments (``owner``'s tracers), ``outs`` its outputs computed one level
-    below, ``residuals`` whatever the rules need (kept in the tape node).  At
-    ``owner`` the derivative with respect to ``args`` is the custom one
-    (``vjp_args(args, residuals, outs, cotangents)`` /
-    ``jvp_args(args, residuals, outs, tangents)``); an output that is itself
-    ``owner``'s tracer (a closure over a traced value) also passes its own
-    derivative through.  Anywhere else the primitive is the identity on
-    ``outs``: the lower levels already saw the forward computation as code.
-    """
-
-    def __init__(self, name: str, owner, n_args: int, n_outs: int,
-                 vjp_args: Callable | None, jvp_args: Callable | None) -> None:
-        super().__init__(name, self._outs, jvp=self._jvp, vjp=self._vjp, batch=self._batch,
-                         multiple_results=True, register=False)
-        self.owner, self.n_args, self.n_outs = owner, n_args, n_outs
-        self.vjp_args, self.jvp_args = vjp_args, jvp_args
-
-    def _outs(self, *ops):
-        return tuple(ops[self.n_args:self.n_args + self.n_outs])
-
-    def bind(self, *ops, **params):
-        owner = self.owner
-        if any(isinstance(x, Tracer) and x._interp is owner for x in ops):
-            return Primitive.bind(self, *ops)
-        return self._outs(*ops)
-
-    def _vjp(self, g, primals, out, needs):
-        n, m = self.n_args, self.n_outs
-        result = [zero] * len(primals)
-        if any(needs[:n]):
-            if self.vjp_args is None:
-                raise CustomRuleError(f"{describe_stack()}: {self.name} has no reverse-mode rule")
-            cts = self.vjp_args(primals[:n], primals[n + m:], out, g)
-            for i in range(n):
-                if needs[i]:
-                    result[i] = cts[i]
-        for k in range(m):
-            if needs[n + k]:
-                result[n + k] = g[k]
-        return tuple(result)
-
-    def _jvp(self, primals, tangents, out):
-        n, m = self.n_args, self.n_outs
-        t_out = [zero] * m
-        if any(t is not zero for t in tangents[:n]):
-            if self.jvp_args is None:
-                raise CustomRuleError(f"{describe_stack()}: {self.name} has no forward-mode rule")
-            t_out = list(self.jvp_args(primals[:n], primals[n + m:], out, tangents[:n]))
-        return tuple(add_any(t, tangents[n + k]) for k, t in enumerate(t_out))
-
-    def _batch(self, vals, dims):
-        raise CustomRuleError(
-            f"{describe_stack()}: {self.name} closes over a value batched by a vmap inside the "
-            "transform that differentiates it. Pass that value to the function as an argument.")
-
-
-def check_closure_levels(name: str, top, values) -> None:
-    """Closures over tracers of levels above ``top`` cannot be attributed to a rule."""
-    for v in values:
-        if isinstance(v, Tracer) and v._interp.level > top.level:
-            raise CustomRuleError(
-                f"{describe_stack()}: {name} closes over a value traced by "
-                f"{v._interp.transform} inside the transform ({top.transform}) that differentiates "
-                "its arguments. Pass that value to the function as an argument instead.")
-
-
-def instantiate(tangents, primals) -> list:
-    """Symbolic zeros as zero arrays shaped like the primals."""
-    return [zeros_like(p) if t is zero or t is None else t for t, p in zip(tangents, primals)]
-
-
-def batched_to(value, d):
-    """A value computed with its batch axis first, moved to ``d`` (summed away if None)."""
-    if d is None:
-        return reduce_sum(value, axes=(0,))
-    return moveaxis(value, 0, d)
-
-
-def _as_out(x):
-    """Python numbers as 0-d arrays (interpreters wrap arrays, not Python scalars)."""
-    return as_array(x) if isinstance(x, (float, int, complex)) and not isinstance(x, bool) else x
-
-
-def _fit(ct, primal, name: str, k: int):
-    """A rule's cotangent/tangent for leaf ``k`` checked against its primal's shape and cast to its dtype."""
-    if tuple(shape_of(ct)) != tuple(shape_of(primal)):
-        raise CustomRuleError(
-            f"{describe_stack()}: {name}: the rule returned shape {tuple(shape_of(ct))} for leaf {k}, "
-            f"whose primal has shape {tuple(shape_of(primal))}")
-    if is_inexact(primal) and dtype_of(ct) != dtype_of(primal):
-        return astype(ct, dtype_of(primal))
-    return ct
-
-
-class _Static:
-    """Arguments at ``nondiff_argnums``: never traced, passed to the rules first."""
-
-    def __init__(self, owner: str, nondiff_argnums) -> None:
-        nums = (nondiff_argnums,) if isinstance(nondiff_argnums, int) else tuple(nondiff_argnums)
-        self.owner, self.nums = owner, tuple(sorted(set(nums)))
-
-    def split(self, args: tuple):
-        nums = [i % len(args) if -len(args) <= i < len(args) else None for i in self.nums]
-        if None in nums:
-            raise CustomRuleError(f"{self.owner}: nondiff_argnums={self.nums} is out of range for a call "
-                                  f"with {len(args)} positional argument(s)")
-        static = tuple(args[i] for i in nums)
-        for i, s in zip(nums, static):
-            if any(isinstance(leaf, Tracer) for leaf in tree_flatten(s)[0]):
-                raise CustomRuleError(
-                    f"{describe_stack()}: {self.owner}: argument {i} is in nondiff_argnums but holds a "
-                    "traced value. nondiff_argnums is for functions and static settings; pass arrays "
-                    "as ordinary arguments (a custom_vjp bwd returns None for one without a cotangent).")
-        dyn = tuple(a for i, a in enumerate(args) if i not in nums)
-        return static, dyn, nums
-
-    @staticmethod
-    def merge(static, dyn, nums):
-        args = list(dyn)
-        for i, s in sorted(zip(nums, static)):
-            args.insert(i, s)
-        return tuple(args)
-
-
-def _flat_fun(fun: Callable, in_spec, store: dict) -> Callable:
-    """``fun`` on flat leaves returning a tuple of leaves; records the output structure."""
-
-    def flat(*leaves):
-        out_leaves, out_spec = tree_flatten(fun(*tree_unflatten(in_spec, list(leaves))))
-        store.setdefault("out", out_spec)
-        return tuple(_as_out(o) for o in out_leaves)
-
-    return flat
-
-
-def _out_spec(store: dict, name: str):
-    if "out" not in store:  # pragma: no cover - the function always ran first
-        raise CustomRuleError(f"{name}: output structure unknown")
-    return store["out"]
-
-
-def map_call(fn: Callable, dims: Sequence, cell: dict) -> Callable:
-    """``fn`` mapped over ``dims`` (one per flat argument, None = not mapped), as
-    a function of the unwrapped values: what a batch rule binds one level down.
-
-    Outputs (any pytree) come back with the batch axis first where they vary
-    over the batch and unbatched where they do not; ``cell["dims"]`` receives
-    one dim (0 or None) per output leaf and ``cell["size"]`` the batch size.
-    """
-    from ..interpreters.batching import BatchInterpreter, BatchTracer, move_to_front
-    from ..interpreters.structured import dense
-
-    dims = tuple(dims)
-
-    def run(*vals):
-        size = next(shape_of(v)[d] for v, d in zip(vals, dims) if d is not None)
-        with BatchInterpreter(size, "error", "vmap") as interp:
-            out = fn(*[v if d is None else BatchTracer(interp, v, d) for v, d in zip(vals, dims)])
-        leaves, spec = tree_flatten(out)
-        new, out_dims = [], []
-        for o in leaves:
-            if isinstance(o, BatchTracer) and o._interp is interp:
-                new.append(move_to_front(dense(o.val), o.bdim))
-                out_dims.append(0)
-            else:
-                new.append(o)
-                out_dims.append(None)
-        cell["dims"], cell["size"] = out_dims, size
-        return tree_unflatten(spec, new)
-
-    return run
-
-
-def batched_front(x, d, size):
-    """``x`` with a batch axis of ``size`` first (broadcast if unbatched)."""
-    from ..interpreters.batching import materialize_front
-
-    return materialize_front(x, d, size)
 
 
 # ---- custom_jvp -----------------------------------------------------------------------------
@@ -320,7 +74,7 @@ class custom_jvp:
         self.fun = fun
         self.nondiff_argnums = nondiff_argnums
         self.rule: Callable | None = None
-        self._static = _Static(f"custom_jvp {getattr(fun, '__name__', 'f')}", nondiff_argnums)
+        self._static = Static(f"custom_jvp {getattr(fun, '__name__', 'f')}", nondiff_argnums)
 
     def defjvp(self, rule: Callable, *, symbolic_zeros: bool = False) -> Callable:
         if symbolic_zeros:
@@ -335,7 +89,7 @@ class custom_jvp:
         def rule(*pargs):
             static, primals, tangents = pargs[:-2], pargs[-2], pargs[-1]
             n = len(static) + len(primals)
-            out = self(*_Static.merge(static, primals, [i % n for i in self._static.nums]))
+            out = self(*Static.merge(static, primals, [i % n for i in self._static.nums]))
             t_out = None
             for fn, p, t in zip(fns, primals, tangents):
                 if fn is not None:
@@ -353,10 +107,10 @@ class custom_jvp:
         fun, rule = self.fun, self.rule
         leaves, in_spec = tree_flatten(dyn)
         store: dict = {}
-        flat_fun = _flat_fun(lambda *d: fun(*_Static.merge(static, d, nums)), in_spec, store)
+        flat = flat_fun(lambda *d: fun(*Static.merge(static, d, nums)), in_spec, store)
         flat_rule = _flat_jvp_rule(lambda p, t: rule(*static, p, t), in_spec, store, name)
-        outs = _JVPCall(name, flat_fun, flat_rule).bind(*leaves)
-        return tree_unflatten(_out_spec(store, name), list(outs))
+        outs = _JVPCall(name, flat, flat_rule).bind(*leaves)
+        return tree_unflatten(out_spec(store, name), list(outs))
 
 
 def _flat_jvp_rule(rule: Callable, in_spec, store: dict, name: str) -> Callable:
@@ -372,8 +126,8 @@ def _flat_jvp_rule(rule: Callable, in_spec, store: dict, name: str) -> Callable:
             raise CustomRuleError(
                 f"custom_jvp {name}: tangent_out has structure {t_spec}, the output {spec}")
         store.setdefault("out", spec)
-        outs = tuple(_as_out(o) for o in outs)
-        return outs, tuple(_fit(t, o, f"custom_jvp {name}", k) for k, (t, o) in enumerate(zip(t_outs, outs)))
+        outs = tuple(as_out(o) for o in outs)
+        return outs, tuple(fit(t, o, f"custom_jvp {name}", k) for k, (t, o) in enumerate(zip(t_outs, outs)))
 
     return flat
 
@@ -472,7 +226,7 @@ class custom_vjp:
         self.nondiff_argnums = nondiff_argnums
         self.fwd: Callable | None = None
         self.bwd: Callable | None = None
-        self._static = _Static(f"custom_vjp {getattr(fun, '__name__', 'f')}", nondiff_argnums)
+        self._static = Static(f"custom_vjp {getattr(fun, '__name__', 'f')}", nondiff_argnums)
 
     def defvjp(self, fwd: Callable, bwd: Callable, *, symbolic_zeros: bool = False) -> None:
         if symbolic_zeros:
@@ -488,11 +242,11 @@ class custom_vjp:
         fun, fwd, bwd = self.fun, self.fwd, self.bwd
         leaves, in_spec = tree_flatten(dyn)
         store: dict = {}
-        flat_fun = _flat_fun(lambda *d: fun(*_Static.merge(static, d, nums)), in_spec, store)
-        flat_fwd = _flat_fwd(lambda *d: fwd(*_Static.merge(static, d, nums)), in_spec, store, name)
+        flat = flat_fun(lambda *d: fun(*Static.merge(static, d, nums)), in_spec, store)
+        flat_fwd = _flat_fwd(lambda *d: fwd(*Static.merge(static, d, nums)), in_spec, store, name)
         flat_bwd = _flat_bwd(lambda res, g: bwd(*static, res, g), in_spec, store, name)
-        outs = _VJPCall(name, flat_fun, flat_fwd, flat_bwd).bind(*leaves)
-        return tree_unflatten(_out_spec(store, name), list(outs))
+        outs = _VJPCall(name, flat, flat_fwd, flat_bwd).bind(*leaves)
+        return tree_unflatten(out_spec(store, name), list(outs))
 
 
 def split_residuals(res):
@@ -522,7 +276,7 @@ def _flat_fwd(fwd: Callable, in_spec, store: dict, name: str) -> Callable:
             raise CustomRuleError(f"custom_vjp {name}: fwd's output has structure {spec}, the "
                                   f"function's {store['out']}")
         arrays, rebuild = split_residuals(pair[1])
-        return tuple(_as_out(o) for o in outs), tuple(arrays), rebuild
+        return tuple(as_out(o) for o in outs), tuple(arrays), rebuild
 
     return flat
 
@@ -559,7 +313,7 @@ class _VJPCall(CallPrimitive):
 
         def vjp_args(args, res_vals, out, g):
             cts = flat_bwd(rebuild(list(res_vals)), [zeros_like(o) if c is zero else c for c, o in zip(g, out)])
-            return [zero if c is None else _fit(c, a, name, i) for i, (c, a) in enumerate(zip(cts, args))]
+            return [zero if c is None else fit(c, a, name, i) for i, (c, a) in enumerate(zip(cts, args))]
 
         def jvp_args(args, res_vals, out, tangents):
             return _transpose_bwd(vjp_args, args, res_vals, out, tangents)
@@ -629,114 +383,3 @@ def _transpose_bwd(vjp_args, args, res_vals, out, tangents):
     for k, t in zip(inexact, t_in):
         result[k] = t
     return result
-
-
-# ---- closure conversion ---------------------------------------------------------------------
-
-def concrete_example(x):
-    """A plain array with the value (or, when unknown, the shape) of ``x`` for one batch element."""
-    from ..interpreters.batching import BatchTracer
-    from ..interpreters.staging import StagedTracer
-    from ..interpreters.structured import dense
-    from ..primitives.indexing.gather import getitem
-
-    while isinstance(x, Tracer):
-        if isinstance(x, PrimalTracer):
-            x = x.primal
-        elif isinstance(x, BatchTracer):
-            val = dense(x.val)
-            if shape_of(val)[x.bdim] == 0:
-                return np.zeros(x.shape, x.dtype)
-            x = getitem(val, (slice(None),) * x.bdim + (0,))
-        elif isinstance(x, StagedTracer):
-            x = x.value if x.value is not None else np.zeros(x.shape, x.dtype)
-        elif hasattr(x, "val"):  # functionalize
-            x = x.val
-        else:  # pragma: no cover - every interpreter's tracer is handled above
-            return np.zeros(x.shape, x.dtype)
-    return x
-
-
-def closure_convert(fun: Callable, *example_args) -> tuple[Callable, list]:
-    """``(converted, consts)`` with ``converted(*args, *consts) == fun(*args)``,
-    where ``consts`` are the traced values ``fun`` closes over (as
-    ``jax.closure_convert``).  Solvers pass ``consts`` on as explicit inputs,
-    so their derivative rules see every traced value the function depends on.
-
-    If ``fun`` closes over no traced value it is returned as it is (called as
-    written, so Python control flow on argument values keeps working) with
-    ``consts == []``.  Otherwise it is recorded once with the staging
-    interpreter and replayed; control flow on argument values then raises
-    and the message says to pass the traced values as arguments instead.
-
-    >>> import numpy as np, npfunc
-    >>> from npfunc.api.custom import closure_convert
-    >>> def outer(w):
-    ...     f, consts = closure_convert(lambda x: w * x, np.ones(2))
-    ...     return f(np.arange(2.0), *consts).sum()
-    >>> npfunc.grad(outer)(np.array([1.0, 2.0]))
-    array([0., 1.])
-    """
-    from ..interpreters.staging import Const, StagedTracer, StagingInterpreter, Var, replay
-
-    leaves, in_spec = tree_flatten(example_args)
-    plain = [concrete_example(x) for x in leaves]
-    with np.errstate(all="ignore"):
-        probe = fun(*tree_unflatten(in_spec, plain))
-    if not any(isinstance(o, Tracer) for o in tree_flatten(probe)[0]):
-        return fun, []
-    try:
-        with StagingInterpreter("closure_convert") as stage:
-            wrapped = [stage.new_var(shape_of(x), dtype_of(x), None) if _is_arraylike(x) else x
-                       for x in plain]
-            out = fun(*tree_unflatten(in_spec, wrapped))
-    except ConcretizationError as err:
-        raise CustomRuleError(
-            f"{describe_stack()}: {getattr(fun, '__name__', 'the function')} closes over a traced "
-            "value and branches on the value of its arguments (if/while/float on them), so npfunc "
-            "cannot separate the two. Pass the traced values it closes over as arguments (args=...) "
-            "instead of closing over them.") from err
-    out_leaves, out_spec = tree_flatten(out)
-    const_vars: dict[int, Var] = {}
-    consts: list = []
-
-    def hoist(value):
-        var = const_vars.get(id(value))
-        if var is None:
-            var = const_vars[id(value)] = Var(shape_of(value), dtype_of(value))
-            consts.append(value)
-        return var
-
-    eqns = []
-    for prim, inputs, params, out_vars in stage.eqns:
-        inputs = [hoist(i.value) if type(i) is Const and isinstance(i.value, Tracer) else i for i in inputs]
-        eqns.append((prim, inputs, params, out_vars))
-    outputs = []
-    for o in out_leaves:
-        if isinstance(o, StagedTracer) and o._interp is stage:
-            outputs.append(o.var)
-        elif isinstance(o, Tracer):
-            outputs.append(hoist(o))
-        else:
-            outputs.append(Const(o))
-    in_vars = [w.var if isinstance(w, StagedTracer) else None for w in wrapped]
-    hoisted = [const_vars[id(c)] for c in consts]
-    n_in = len(leaves)
-
-    def converted(*args):
-        arg_leaves, spec = tree_flatten(args[:len(args) - len(consts)])
-        if spec != in_spec:
-            raise CustomRuleError(f"closure_convert: called with structure {spec}, recorded {in_spec}")
-        env = {v: x for v, x in zip(in_vars, arg_leaves) if v is not None}
-        env.update(zip(hoisted, args[len(args) - len(consts):]))
-        replay(eqns, env)
-        return tree_unflatten(out_spec, [env[o] if type(o) is Var else o.value for o in outputs])
-
-    converted.__name__ = getattr(fun, "__name__", "converted")
-    assert n_in == len(in_vars)
-    return converted, consts
-
-
-def _is_arraylike(x) -> bool:
-    return isinstance(x, (np.ndarray, np.generic)) or (isinstance(x, (int, float, complex)) and not isinstance(x, bool))
-

@@ -10,7 +10,10 @@ import importlib
 _SUBMODULES = ("special", "linalg", "stats", "signal", "optimize", "integrate")
 
 
+from . import _hints  # noqa: E402
 from .integrate import _quadrature  # noqa: E402,F401  (registers the quadrature composites; no SciPy import)
+
+_hints.register()
 
 
 def __getattr__(name: str):

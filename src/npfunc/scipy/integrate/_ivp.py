@@ -14,11 +14,12 @@ from typing import Callable
 import numpy as np
 
 from ...api._common import tree_flatten, tree_unflatten
-from ...api.custom import closure_convert
+from ...api.closure import closure_convert
 from ...core.context import current_stack, describe_stack
 from ...core.tracer import Tracer
 from ...core.values import dtype_of
-from ._ode import OdeProblem, OdeSettings, UnsupportedOdeError, check_grid_mode, ode_primitive, record_of
+from ._ode import (OdeProblem, OdeSettings, UnsupportedOdeError, UserCallable, check_grid_mode, ode_primitive,
+                   record_of)
 
 
 def _is_array(x) -> bool:
@@ -43,6 +44,10 @@ def _rhs_problem(fun: Callable, t0, y0, args, settings: OdeSettings, order: str)
 
     converted, consts = closure_convert(call, t0, y0, *arrays)
     n = int(np.size(y0)) if not isinstance(y0, Tracer) else int(np.prod(y0.shape))
+    for key in ("jac", "Dfun"):  # the user's Jacobian gets the plain values of their args
+        if callable(settings.options.get(key)):
+            settings.options[key] = UserCallable(settings.options[key], lambda ps: rebuild(ps[:len(arrays)]),
+                                                 "ty" if key == "jac" or order == "ty" else "yt")
     return OdeProblem(converted, n, settings, {}), list(arrays) + list(consts)
 
 
@@ -53,7 +58,7 @@ def _as_vector(y0, name: str):
     if dtype_of(y0).kind == "c":
         raise UnsupportedOdeError(f"{describe_stack()}: {name}: complex y0 cannot be differentiated; solve for the "
                                   "real and imaginary parts as a real system of twice the size")
-    return y0 if dtype_of(y0).kind == "f" else y0.astype(float)
+    return y0 if dtype_of(y0) == np.float64 else y0.astype(np.float64)  # SciPy solves in float64
 
 
 class TracedOdeSolution:
@@ -110,6 +115,12 @@ def solve_ivp(fun: Callable, t_span, y0, method="RK45", t_eval=None, dense_outpu
     atol = options.pop("atol", 1e-6)
     settings = OdeSettings("ivp", method, rtol, np.asarray(atol, dtype=float) if np.ndim(atol) else atol, options)
     args = () if args is None else (args if isinstance(args, tuple) else (args,))
+    if callable(options.get("jac")):  # a closure over traced values gets plain ones
+        from ..optimize._problem import plain_callable
+
+        settings.options["jac"] = plain_callable(options["jac"], "solve_ivp", "jac")
+    if t_eval is not None and not isinstance(t_eval, Tracer):
+        t_eval = np.asarray(t_eval, dtype=float)
     problem, params = _rhs_problem(fun, t0, y0, args, settings, "ty")
     if t_eval is None:
         check_grid_mode([y0, t0, tf, *params])
@@ -151,19 +162,13 @@ def odeint(func: Callable, y0, t, args=(), Dfun=None, col_deriv=0, full_output=0
     if Dfun is not None:
         from ..optimize._problem import plain_callable
 
-        user_dfun = plain_callable(Dfun, "odeint", "Dfun")
-        options["Dfun"] = (lambda t_, y_, *a: user_dfun(t_, y_, *a)) if tfirst else \
-            (lambda t_, y_, *a: user_dfun(y_, t_, *a))
+        options["Dfun"] = plain_callable(Dfun, "odeint", "Dfun")
         options["col_deriv"] = col_deriv
     settings = OdeSettings("odeint", "LSODA", tol if rtol is None else rtol,
                            tol if atol is None else (np.asarray(atol, dtype=float) if np.ndim(atol) else atol), options)
     args = args if isinstance(args, tuple) else (args,)
     t = t if isinstance(t, Tracer) else np.asarray(t, dtype=float)
     problem, params = _rhs_problem(func, t[0], y0, args, settings, "ty" if tfirst else "yt")
-    if Dfun is not None:  # the user's Jacobian sees the user's args
-        user_args = args
-        dfun = options["Dfun"]
-        settings.options["Dfun"] = lambda t_, y_: dfun(t_, y_, *user_args)
     ys, _ = ode_primitive(problem, False).bind(y0, t[0], t[-1], t, *params)
     if full_output:
         return ys, problem.cell["record"].report

@@ -60,6 +60,20 @@ class OdeSettings:
         return self.family == "odeint" or self.method in IMPLICIT
 
 
+class UserCallable:
+    """A user's ``jac``/``Dfun``: SciPy calls it with the plain values of the
+    user's ``args`` (rebuilt from the solve's plain parameters)."""
+
+    def __init__(self, fn, rebuild_args, order: str = "ty") -> None:
+        self.fn, self.rebuild_args, self.order = fn, rebuild_args, order
+
+    def bind(self, params):
+        fn, args = self.fn, self.rebuild_args(params)
+        if self.order == "ty":
+            return lambda t, y: fn(t, y, *args)
+        return lambda t, y: fn(y, t, *args)
+
+
 class OdeProblem:
     """``rhs(t, y, *params)`` with its settings; ``exact_jac`` lets implicit
     methods use npfunc's Jacobian (for the systems npfunc derives itself)."""
@@ -93,7 +107,7 @@ class OdeProblem:
 
         s = self.settings
         f = self.plain_rhs(params)
-        opts = dict(s.options)
+        opts = {k: v.bind(params) if isinstance(v, UserCallable) else v for k, v in s.options.items()}
         if self.exact_jac and s.implicit():
             opts.pop("jac_sparsity", None)
             opts["Dfun" if s.family == "odeint" else "jac"] = self.jacobian(params)

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ...api._common import tree_flatten, tree_unflatten
-from ...api.custom import closure_convert
+from ...api.closure import closure_convert
 from ...core.context import current_stack, describe_stack
 from ...core.primitive import Primitive
 from ...core.tracer import Tracer
@@ -127,9 +127,9 @@ def _integral(ig: _Integrand) -> Primitive:
         da, db, *dps = dims
         ps_f = front(ps, dps, size)
         n = ig.size
-        if da is None and db is None:
-            from ...api.vmap import vmap
+        from ...api.vmap import vmap
 
+        if da is None and db is None:
             def f_s(x, *pf):
                 return np.reshape(vmap(ig.f, in_dims=(None,) + (0,) * len(pf))(x, *pf), (size * n,))
 
@@ -143,8 +143,6 @@ def _integral(ig: _Integrand) -> Primitive:
         def f_u(u, lo, hi, *pf):
             return ig.f(lo + (hi - lo) * u, *pf) * (hi - lo)
 
-        from ...api.vmap import vmap
-
         def f_s(u, lo, hi, *pf):
             return np.reshape(vmap(f_u, in_dims=(None, 0, 0) + (0,) * len(pf))(u, lo, hi, *pf), (size * n,))
 
@@ -156,7 +154,7 @@ def _integral(ig: _Integrand) -> Primitive:
 
 
 def _value(x):
-    from ...api.custom import concrete_example
+    from ...api.closure import concrete_example
 
     return np.asarray(concrete_example(x), dtype=float)
 
@@ -178,7 +176,7 @@ def _prepare(func: Callable, a, b, args, family: str, settings: dict, name: str)
                            (va if np.isfinite(va) else vb if np.isfinite(vb) else 0.0))
     converted, consts = closure_convert(call, x_example, *arrays)
     params = list(arrays) + list(consts)
-    from ...api.custom import concrete_example
+    from ...api.closure import concrete_example
 
     probe = np.asarray(converted(x_example, *[concrete_example(p) for p in params]))
     if family == "quad" and probe.size != 1:

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ...api.custom import custom_jvp, map_call  # noqa: F401  (map_call used by solvers)
+from ...api.custom import custom_jvp
 from ...core.context import describe_stack
 from ...core.errors import NpfuncError
 from ...core.primitive import Primitive
@@ -130,7 +130,7 @@ def _linear_solve_primitive(matvec: Callable, symmetric: bool, nb: int) -> Primi
     def jvp(primals, tangents, out):
         from ...api.forward import jvp as fwd
 
-        b, ops = primals[0], primals[1:]
+        ops = primals[1:]
         rhs = tangents[0]
         live = [i for i, t in enumerate(tangents[1:]) if t is not zero]
         if live:

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.optimize as so
 import scipy.sparse as sp
 
-from ...api.custom import closure_convert
+from ...api.closure import closure_convert
 from ...core.context import current_stack
 from ...core.tracer import Tracer
 from ._implicit import UnsupportedSolverError, implicit_solution, mapped
@@ -128,8 +128,8 @@ def least_squares(fun: Callable, x0, jac="2-point", bounds=(-np.inf, np.inf), me
 
     def solve(x0, *params):
         user_args = pb.user_args_of(params)
-        j = plain_callable(jac, "least_squares", "jac") if callable(jac) else jac
-        j = (lambda x: j(x, *user_args, **kwargs)) if callable(j) else j
+        user_jac = plain_callable(jac, "least_squares", "jac") if callable(jac) else None
+        j = (lambda x: user_jac(x, *user_args, **kwargs)) if user_jac is not None else jac
         res = so.least_squares(lambda x: np.asarray(residuals(x, *params)), x0, jac=j, bounds=bounds, method=method,
                                jac_sparsity=jac_sparsity, callback=plain_callable(callback, "least_squares", "callback"),
                                workers=workers, **options)

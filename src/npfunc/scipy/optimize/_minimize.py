@@ -139,13 +139,13 @@ def minimize(fun: Callable, x0, args=(), method=None, jac=None, hess=None, hessp
 
     def solve(x0, *params):
         user_args = pb.user_args_of(params)
-        j = plain_callable(jac, "minimize", "jac") if callable(jac) else jac
-        j = (lambda x: j(x.reshape(shape), *user_args)) if callable(j) else j
+        user_jac = plain_callable(jac, "minimize", "jac") if callable(jac) else None
+        j = (lambda x: user_jac(x.reshape(shape), *user_args)) if user_jac is not None else jac
         j, h, hp = _derivatives(lambda x: objective(x, *params), m, j, _bind(hess, user_args, shape, "hess"),
                                 _bind(hessp, user_args, shape, "hessp"))
         res = _scipy_minimize(lambda x: pb(x.reshape(shape), params), x0, (), method, j, h, hp, bounds, (), tol,
                               plain_callable(callback, "minimize", "callback"), options)
-        return res.x, {"success": bool(res.success), "message": res.message, "result": res}
+        return res.x, {"success": _stationary(res, m, options), "message": res.message, "result": res}
 
     stacked = None if m not in _USES_JAC else _stacked_minimize(objective, m, lim, tol, options)
     x, cell = implicit_solution("minimize", residual, solve, np.ravel(x0), pb.params, stacked,
@@ -156,6 +156,17 @@ def minimize(fun: Callable, x0, args=(), method=None, jac=None, hess=None, hessp
     if "jac" in res:
         res.jac = np.reshape(gradient(x, *pb.params), shape)
     return res
+
+
+def _stationary(res, method: str, options) -> bool:
+    """SciPy's success, or a stop (e.g. on precision loss) where the gradient is within gtol."""
+    if res.success:
+        return True
+    g = res.get("jac")
+    if method not in _USES_JAC or g is None or res.get("status") not in (2, 4):
+        return False
+    gtol = (options or {}).get("gtol", 1e-5)
+    return bool(np.all(np.isfinite(g)) and np.max(np.abs(g)) <= gtol)
 
 
 def _bind(fn, user_args, shape, what):
@@ -185,22 +196,23 @@ def _stacked_minimize(objective: Callable, method: str, lim, tol, options):
             g, v = grad_and_value(total)(x)
             return float(v), np.asarray(g)
 
-        hess = hessp = None
-        if method in _HESS:
-            h_b = mapped(lambda x, *p: hessian(lambda x: objective(x, *p))(x), 1)
-            rows, cols = np.arange(b * n).reshape(b, n, 1), np.arange(b * n).reshape(b, 1, n)
+        h_b = mapped(lambda x, *p: hessian(lambda x: objective(x, *p))(x), 1)
+        rows, cols = np.arange(b * n).reshape(b, n, 1), np.arange(b * n).reshape(b, 1, n)
 
-            def hess(x):
-                full = np.zeros((b * n, b * n))
-                full[rows, cols] = np.asarray(h_b(x.reshape(b, n), *params))
-                return full
-        elif method in _HESSP:
-            def hessp(x, p):
-                return np.asarray(jvp(grad(total), (x,), (np.asarray(p, dtype=float),))[1])
+        def hess_fn(x):  # block-diagonal: the batch's problems are independent
+            full = np.zeros((b * n, b * n))
+            full[rows, cols] = np.asarray(h_b(x.reshape(b, n), *params))
+            return full
+
+        def hessp_fn(x, p):
+            return np.asarray(jvp(grad(total), (x,), (np.asarray(p, dtype=float),))[1])
+
         bounds = None if lim is None else so.Bounds(np.tile(lim[0], b), np.tile(lim[1], b))
-        res = so.minimize(value_and_grad, x0.ravel(), method=method, jac=True, hess=hess, hessp=hessp,
+        res = so.minimize(value_and_grad, x0.ravel(), method=method, jac=True,
+                          hess=hess_fn if method in _HESS else None, hessp=hessp_fn if method in _HESSP else None,
                           bounds=bounds, tol=tol, options=options)
-        return res.x.reshape(b, n), {"success": bool(res.success), "message": res.message, "result": res}
+        return res.x.reshape(b, n), {"success": _stationary(res, method, options), "message": res.message,
+                                     "result": res}
 
     return stacked
 

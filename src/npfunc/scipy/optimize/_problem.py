@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ...api._common import tree_flatten, tree_unflatten
-from ...api.custom import closure_convert
+from ...api.closure import closure_convert
 from ...core.context import current_stack, describe_stack
 from ...core.tracer import PrimalTracer, Tracer
 from ...core.values import shape_of

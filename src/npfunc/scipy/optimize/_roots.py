@@ -67,8 +67,8 @@ def root(fun: Callable, x0, args=(), method: str = "hybr", jac=None, tol=None, c
                 return np.ravel(out[0]), np.asarray(out[1])
             return np.ravel(out)
 
-        j = plain_callable(jac, "root", "jac")
-        j = (lambda x: j(x.reshape(shape), *user_args)) if callable(j) else jac
+        user_jac = plain_callable(jac, "root", "jac")
+        j = (lambda x: user_jac(x.reshape(shape), *user_args)) if callable(user_jac) else jac
         res = so.root(f, x0, method=method, jac=j, tol=tol, callback=plain_callable(callback, "root", "callback"),
                       options=options)
         return res.x, {"success": bool(res.success), "message": res.message, "result": res}
@@ -116,7 +116,7 @@ def _scalar_root(name: str, f: Callable, args, start, solve_scalar: Callable, st
 
 
 def _finite(start) -> float:
-    from ...api.custom import concrete_example
+    from ...api.closure import concrete_example
 
     values = np.asarray(concrete_example(start), dtype=float)
     finite = values[np.isfinite(values)]
