@@ -157,8 +157,6 @@ def _newton_stacked(tol, maxiter, rtol, use_fprime, use_fprime2):
     from ...api.reverse import grad
 
     def stacked(f_b, start, params):
-        idx = np.arange(start.shape[0])
-
         def scalar(x, *p):
             return f_b(np.reshape(x, (1, 1)), *[q[None] for q in p]).reshape(())
 
@@ -173,7 +171,6 @@ def _newton_stacked(tol, maxiter, rtol, use_fprime, use_fprime2):
         x1 = start[:, 1] if np.all(np.isfinite(start[:, 1])) and not use_fprime else None
         out = so.newton(f, x0, fprime=fp, fprime2=fp2, x1=x1, tol=tol, maxiter=maxiter, rtol=rtol,
                         full_output=True, disp=False)
-        del idx
         return np.asarray(out.root).reshape(-1, 1), {"success": bool(np.all(out.converged)),
                                                       "message": "newton (array)", "result": out}
 
