@@ -22,6 +22,7 @@ first checks its derivative against the reference.
 
     python benchmarks/bench_solvers.py            # full (~1-2 min on 2 cores)
     python benchmarks/bench_solvers.py --quick    # small sizes, correctness smoke run (no memory)
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_solvers.py --only newton   # steadier on a loaded machine
 """
 from __future__ import annotations
 
@@ -142,8 +143,8 @@ def newton_problem(n: int):
         return (np.sin(x) ** 2).sum()
 
     @npfunc.custom_jvp
-    def solve(th):  # the same Newton solver, run on plain values
-        return newton(th, 30)
+    def solve(th):  # the same 8 Newton steps, run on plain values
+        return newton(th)
 
     @solve.defjvp
     def solve_jvp(primals, tangents):  # implicit function theorem: J dx = dθ
@@ -219,11 +220,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--only", action="append", choices=["ode", "newton", "checkpoint"],
+                        help="run only these sections (repeatable)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 5)
     QUICK["on"] = args.quick
-    sections = [bench_ode(args.quick, repeats), bench_newton(args.quick, repeats),
-                bench_checkpoint(args.quick, repeats)]
+    benches = {"ode": bench_ode, "newton": bench_newton, "checkpoint": bench_checkpoint}
+    sections = [fn(args.quick, repeats) for name, fn in benches.items() if not args.only or name in args.only]
     rows = []
     for title, entries in sections:
         print(f"\n{title}")
