@@ -1,15 +1,20 @@
 """``npfunc.scipy``: twins of SciPy functions that cannot run on traced values
 themselves (they convert their inputs with ``np.asarray``).
 
-The submodules (``special``, ``linalg``, ``stats``, ``signal``) load on first
+The submodules (``special``, ``linalg``, ``stats``, ``signal``, ``optimize``,
+``integrate``) load on first
 use, so ``import npfunc`` does not import SciPy.
 """
 import importlib
 
-from . import _routing
+_SUBMODULES = ("special", "linalg", "stats", "signal", "optimize", "integrate")
 
+
+from . import _hints, _routing  # noqa: E402
+from .integrate import _quadrature  # noqa: E402,F401  (registers the quadrature composites; no SciPy import)
+
+_hints.register()
 _routing.register()  # unmodified SciPy calls with traced values reach the twins
-_SUBMODULES = ("special", "linalg", "stats", "signal")
 
 
 def __getattr__(name: str):
