@@ -19,8 +19,10 @@ the conversion error, which names the twin.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib
+import sys
 import types
 
 from ..core.context import current_stack
@@ -59,8 +61,24 @@ def _takes_functions(args, kwargs) -> bool:
         for v in (*args, *kwargs.values()))
 
 
+def _from_npfunc() -> bool:
+    """True when npfunc itself calls SciPy (a twin running SciPy's solver)."""
+    caller = sys._getframe(2).f_globals.get("__name__", "")
+    return caller.startswith("npfunc.")
+
+
 def _should_route(args, kwargs) -> bool:
     return _traced(args) or _traced(kwargs.values()) or _takes_functions(args, kwargs)
+
+
+_ROUTED = contextvars.ContextVar("npfunc_routed_from_scipy", default=False)
+
+
+def routed() -> bool:
+    """True inside a twin reached from an unmodified SciPy call: the twin then
+    adds nothing of its own (e.g. ``minimize`` does not fill in ``jac``), so
+    its values are the ones SciPy's call would give."""
+    return _ROUTED.get()
 
 
 def routed_function(original, twin):
@@ -68,8 +86,12 @@ def routed_function(original, twin):
 
     @functools.wraps(original)
     def route(*args, **kwargs):
-        if _should_route(args, kwargs):
-            return twin(*args, **kwargs)
+        if _should_route(args, kwargs) and not _from_npfunc():
+            token = _ROUTED.set(True)
+            try:
+                return twin(*args, **kwargs)
+            finally:
+                _ROUTED.reset(token)
         return original(*args, **kwargs)
 
     route.npfunc_twin = twin  # type: ignore[attr-defined]
@@ -78,7 +100,7 @@ def routed_function(original, twin):
 
 def _routed_method(routed_cls, name, twin):
     def method(self, *args, **kwargs):
-        if _traced(args) or _traced(kwargs.values()):
+        if (_traced(args) or _traced(kwargs.values())) and not _from_npfunc():
             return getattr(twin, name)(*args, **kwargs)
         return getattr(super(routed_cls, self), name)(*args, **kwargs)
 

@@ -48,7 +48,10 @@ def _derivatives(f: Callable, method: str, jac, hess, hessp):
     from ...api.forward import jvp
     from ...api.jacobians import hessian
     from ...api.reverse import grad, grad_and_value
+    from .._routing import routed
 
+    if routed():  # reached from scipy.optimize.minimize itself: SciPy's own steps, SciPy's values
+        return jac, hess, hessp
     if jac is None and method in _USES_JAC:
         def value_and_grad(x, *a):
             g, v = grad_and_value(lambda x: f(x, *a))(np.asarray(x, dtype=float))
