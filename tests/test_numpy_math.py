@@ -516,8 +516,11 @@ def test_arguments_numpy_does_not_dispatch_on_name_npfuncs_function():
     import npfunc.numpy as fnp
 
     x = np.random.default_rng(7).standard_normal(50)
-    with pytest.raises(NpfuncError, match=r"call npfunc\.numpy\.histogram instead"):
-        npfunc.grad(lambda lo: np.histogram(x, 5, range=(lo, 2.0), density=True)[0].sum())(-1.0)
+    # NumPy's own histogram code runs on a traced range (np.asarray accepts it while a
+    # transform runs) and agrees with npfunc's function
+    unmodified = npfunc.grad(lambda lo: np.histogram(x, 5, range=(lo, 2.0), density=True)[0][1])(-1.0)
+    assert float(unmodified) == pytest.approx(central(lambda lo: np.histogram(x, 5, range=(lo, 2.0),
+                                                                             density=True)[0][1], -1.0), rel=1e-6)
 
     def first_density(lo):
         return fnp.histogram(x, 5, range=(lo, 2.0), density=True)[0][1]
