@@ -54,5 +54,10 @@ def test_vmap_matches_loop(prim, k):
 
 
 @pytest.mark.parametrize("prim,k", CASES)
+def test_jit_matches_numpy(prim, k):
+    checks.check_jit(prim, _sample(prim, k), np.random.default_rng(k))
+
+
+@pytest.mark.parametrize("prim,k", CASES)
 def test_second_order(prim, k):
     checks.check_second_order(prim, _sample(prim, k), np.random.default_rng(k))

@@ -40,7 +40,7 @@ def composite(*numpy_callables: Callable, samples: Callable, differentiable: boo
               notes: str = "") -> Callable[[Callable], Callable]:
     """Register ``fn`` as npfunc's implementation of NumPy callables it builds
     from primitives, with ``samples`` (``rng -> [Sample]``) for the generated
-    tests, which call the first callable exactly as a user would::
+    tests, which call each callable exactly as a user would::
 
         @composite(np.diff, samples=diff_samples)
         def diff(a, n=1, axis=-1, prepend=None, append=None): ...
@@ -48,8 +48,10 @@ def composite(*numpy_callables: Callable, samples: Callable, differentiable: boo
 
     def register(fn: Callable) -> Callable:
         implements(*numpy_callables)(fn)
-        fn.composite = Composite(describe(numpy_callables[0]), numpy_callables[0],  # type: ignore[attr-defined]
-                                 samples=samples, differentiable=differentiable, notes=notes)
+        # Aliases (np.max and np.amax) are distinct callables: each is tested.
+        made = [Composite(describe(target), target, samples=samples, differentiable=differentiable,
+                          notes=notes) for target in numpy_callables]
+        fn.composite = made[0]  # type: ignore[attr-defined]
         return fn
 
     return register
