@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+import numpy as np
+
 from . import debug
 from .tracer import Tracer
 
@@ -52,7 +54,7 @@ class Sample:
 
     def __repr__(self) -> str:
         shapes = ", ".join(
-            f"{getattr(a, 'dtype', type(a).__name__)}{list(getattr(a, 'shape', ()))}"
+            f"{a.dtype}{list(a.shape)}" if isinstance(a, (np.ndarray, np.generic)) else repr(a)
             for a in self.args
         )
         extra = f" {self.params}" if self.params else ""

@@ -62,6 +62,15 @@ def _leaves(out):
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
+def _like(out, leaves):
+    """``leaves`` in the container ``out`` came in (list, tuple, namedtuple, or one array)."""
+    if isinstance(out, list):
+        return list(leaves)
+    if isinstance(out, tuple):
+        return type(out)(*leaves) if hasattr(out, "_fields") else tuple(leaves)
+    return leaves[0]
+
+
 def _assert_close(actual, expected, rtol, atol, what):
     for k, (a, e) in enumerate(zip(_leaves(actual), _leaves(expected))):
         a, e = np.asarray(a), np.asarray(e)
@@ -158,7 +167,7 @@ def check_adjoint(prim: Primitive, sample: Sample, rng) -> None:
     out, t_out = jvp(f, primals, tangents)
     out2, pullback = vjp(f, *primals)
     cts = [_direction(rng, o) for o in _leaves(out)]
-    c_in = pullback(tuple(cts) if isinstance(out, (tuple, list)) else cts[0])
+    c_in = pullback(_like(out, cts))
     for k, (o, t) in enumerate(zip(_leaves(out), _leaves(t_out))):
         if _dtype(t) != _dtype(o):
             raise AssertionError(f"{prim.name} {sample}: tangent {k} has dtype {_dtype(t)}, output {_dtype(o)}")

@@ -11,27 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.primitive import Sample
-from ..sampling import FLOATS, array
+from ..sampling import FLOATS, array, bool_array, int8_array, with_nans
 from ..sampling import array as _array
 
 AXES = (None, 1, -1, (0, 2), (2, 0), ())
-
-
-def int8_array(rng, shape) -> np.ndarray:
-    """Entries of both signs large enough that an int8 sum or product overflows."""
-    return rng.integers(-100, 100, size=shape).astype(np.int8)
-
-
-def bool_array(rng, shape) -> np.ndarray:
-    return rng.uniform(size=shape) > 0.4
-
-
-def with_nans(rng, shape, dtype=np.float64, domain=(-2.0, 2.0)) -> np.ndarray:
-    """A random array with a few NaNs, none of its slices entirely NaN."""
-    x = _array(rng, shape, dtype, domain)
-    flat = x.reshape(-1)
-    flat[:: 3] = np.nan
-    return x
 
 
 def reduce_samples(*, domain=(-2.0, 2.0), dtype_kw: bool = True, initial=None, where: bool = True,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import astype, where, zeros_like
-from ..families import normalize_axes
+from ..families import composite, normalize_axes
+from . import samples
 from ..indexing.gather import getitem, index_add, take
 from .basic import broadcast_to, concatenate_arrays, moveaxis, ravel, reshape, transpose
 
@@ -29,7 +29,7 @@ def _along(axis: int, index):
 
 # ---- flip, roll, rot90 --------------------------------------------------------------
 
-@implements(np.flip)
+@composite(np.flip, samples=samples.flip)
 def flip(m, axis=None):
     """``np.flip`` for traced and plain values (``axis`` None, int or tuple)."""
     m = _array(m)
@@ -42,7 +42,7 @@ def flip(m, axis=None):
     return getitem(m, tuple(index))
 
 
-@implements(np.fliplr)
+@composite(np.fliplr, samples=samples.fliplr)
 def fliplr(m):
     """``np.fliplr`` for traced and plain values."""
     if ndim_of(m) < 2:
@@ -50,7 +50,7 @@ def fliplr(m):
     return flip(m, 1)
 
 
-@implements(np.flipud)
+@composite(np.flipud, samples=samples.flipud)
 def flipud(m):
     """``np.flipud`` for traced and plain values."""
     if ndim_of(m) < 1:
@@ -58,7 +58,7 @@ def flipud(m):
     return flip(m, 0)
 
 
-@implements(np.roll)
+@composite(np.roll, samples=samples.roll)
 def roll(a, shift, axis=None):
     """``np.roll`` for traced and plain values (``shift`` and ``axis`` ints or tuples)."""
     a = source = _array(a)
@@ -88,7 +88,7 @@ def _fresh(out, source):
     return out
 
 
-@implements(np.rot90)
+@composite(np.rot90, samples=samples.rot90)
 def rot90(m, k=1, axes=(0, 1)):
     """``np.rot90`` for traced and plain values."""
     m = _array(m)
@@ -181,7 +181,7 @@ def _pad_axis(x, axis, before, after, mode, reflect_type):
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
 
 
-@implements(np.pad)
+@composite(np.pad, samples=samples._pad)
 def pad(array, pad_width, mode="constant", **kwargs):
     """``np.pad`` for traced and plain values.
 
@@ -239,7 +239,7 @@ def _diagonal_index(n1: int, n2: int, offset: int):
     return np.arange(length) - offset, np.arange(length)
 
 
-@implements(np.diagonal)
+@composite(np.diagonal, samples=samples.diagonal)
 def diagonal(a, offset=0, axis1=0, axis2=1):
     """``np.diagonal`` for traced and plain values (the diagonal is the last axis)."""
     a = _array(a)
@@ -259,7 +259,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     return moveaxis(out, position, -1)
 
 
-@implements(np.diag)
+@composite(np.diag, samples=samples._diag)
 def diag(v, k=0):
     """``np.diag`` for traced and plain values: a 1-D input becomes a (k-th)
     diagonal matrix, a 2-D input gives its k-th diagonal."""
@@ -277,7 +277,7 @@ def diag(v, k=0):
     return index_add(v, (rows, cols), (size, size))
 
 
-@implements(np.diagflat)
+@composite(np.diagflat, samples=samples._diagflat)
 def diagflat(v, k=0):
     """``np.diagflat`` for traced and plain values."""
     return diag(ravel(_array(v)), k)
@@ -290,13 +290,13 @@ def _triangle(m, mask_fn):
     return where(mask, m, zeros_like(m))
 
 
-@implements(np.tril)
+@composite(np.tril, samples=samples.triangle)
 def tril(m, k=0):
     """``np.tril`` for traced and plain values (over the last two axes)."""
     return _triangle(m, lambda n, p: np.tri(n, p, k=int(k), dtype=bool))
 
 
-@implements(np.triu)
+@composite(np.triu, samples=samples.triangle)
 def triu(m, k=0):
     """``np.triu`` for traced and plain values (over the last two axes)."""
     return _triangle(m, lambda n, p: ~np.tri(n, p, k=int(k) - 1, dtype=bool))

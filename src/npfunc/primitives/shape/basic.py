@@ -9,13 +9,15 @@ import math
 import numpy as np
 
 from ...core.dispatch import implements
+from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import ndim_of, shape_of
 from ...core.zeros import zero
 from ...interpreters.batching import materialize_front, move_to_front
-from ..families import fit_cotangent, normalize_axes, sum_to_shape
-from ..sampling import FLOATS, array
+from ..families import composite, fit_cotangent, normalize_axes, sum_to_shape
+from ..sampling import FLOATS, array, sequence_call
+from . import samples
 
 # ---- reshape -------------------------------------------------------------------
 
@@ -49,7 +51,7 @@ def _resolve_shape(shape, size: int, fn_name: str) -> tuple[int, ...]:
     return shape
 
 
-@implements(np.reshape)
+@composite(np.reshape, samples=samples.reshape)
 def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     """``np.reshape`` (C or F order) for traced and plain values."""
     shape = newshape if shape is None else shape
@@ -57,19 +59,40 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     if type(shape) is tuple and order == "C" and shape == current:
         return a
     shape = _resolve_shape(shape, math.prod(current), "reshape")
+    order = _layout_order(order, a, "reshape")
     if order == "F":
         return transpose(reshape(transpose(a), shape[::-1]))
-    if order not in ("C", "A"):
-        raise ValueError(f"reshape: order must be 'C' or 'F', got {order!r}")
+    if order != "C":
+        raise ValueError(f"reshape: order must be 'C', 'F' or 'A', got {order!r}")
     if tuple(current) == shape:
         return a
     return _reshape.bind(a, shape=shape)
 
 
-@implements(np.ravel)
+@composite(np.ravel, samples=samples.ravel)
 def ravel(a, order="C"):
     """``np.ravel`` for traced and plain values."""
-    return reshape(a, (-1,), order=order)
+    return reshape(a, (-1,), order=_layout_order(order, a, "ravel", ("C", "F", "A", "K")))
+
+
+def _layout_order(order, a, fn_name, valid=("C", "F", "A")):
+    """``order`` as 'C' or 'F'.  'A' and 'K' follow the memory layout, which
+    only a plain array has; for traced values with more than one dimension
+    they would silently pick one, so they raise."""
+    if order not in valid:
+        raise ValueError(f"{fn_name}: order must be one of {', '.join(map(repr, valid))}, got {order!r}")
+    if order in ("A", "K"):
+        if not isinstance(a, Tracer):
+            a = np.asarray(a)
+            return "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
+        if ndim_of(a) > 1:
+            from ...core.context import describe_stack
+
+            raise UnsupportedOperationError(
+                f"{describe_stack()}: np.{fn_name}(..., order={order!r}) follows the memory layout "
+                "of the array, which a traced value does not have; pass order='C' or order='F'.")
+        return "C"
+    return order
 
 
 # ---- transpose ---------------------------------------------------------------------
@@ -91,7 +114,7 @@ _transpose = Primitive(
 )
 
 
-@implements(np.transpose)
+@composite(np.transpose, samples=samples.transpose)
 def transpose(a, axes=None):
     """``np.transpose`` for traced and plain values."""
     nd = ndim_of(a)
@@ -109,7 +132,7 @@ def _axis_list(axis, nd: int) -> list[int]:
     return [int(a) % nd for a in (axis if isinstance(axis, (list, tuple)) else (axis,))]
 
 
-@implements(np.moveaxis)
+@composite(np.moveaxis, samples=samples.moveaxis)
 def moveaxis(a, source, destination):
     """``np.moveaxis`` for traced and plain values."""
     nd = ndim_of(a)
@@ -122,7 +145,7 @@ def moveaxis(a, source, destination):
     return transpose(a, rest)
 
 
-@implements(np.swapaxes)
+@composite(np.swapaxes, samples=samples.swapaxes)
 def swapaxes(a, axis1, axis2):
     """``np.swapaxes`` for traced and plain values."""
     nd = ndim_of(a)
@@ -132,7 +155,7 @@ def swapaxes(a, axis1, axis2):
     return transpose(a, perm)
 
 
-@implements(np.expand_dims)
+@composite(np.expand_dims, samples=samples.expand_dims)
 def expand_dims(a, axis):
     """``np.expand_dims`` for traced and plain values."""
     shape = list(shape_of(a))
@@ -142,7 +165,7 @@ def expand_dims(a, axis):
     return reshape(a, tuple(shape))
 
 
-@implements(np.squeeze)
+@composite(np.squeeze, samples=samples._squeeze)
 def squeeze(a, axis=None):
     """``np.squeeze`` for traced and plain values."""
     shape = shape_of(a)
@@ -178,7 +201,7 @@ _broadcast = Primitive(
 )
 
 
-@implements(np.broadcast_to)
+@composite(np.broadcast_to, samples=samples._broadcast_to)
 def broadcast_to(array, shape, subok=False):
     """``np.broadcast_to`` for traced and plain values (the result is read-only for ndarrays)."""
     shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
@@ -229,7 +252,7 @@ def concatenate_arrays(arrays, axis: int):
     return _concat.bind(*arrays, axis=axis)
 
 
-@implements(np.concatenate)
+@composite(np.concatenate, samples=samples.concatenate, call=sequence_call)
 def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     """``np.concatenate`` for traced and plain values."""
     arrays = [a if isinstance(a, Tracer) else np.asarray(a) for a in arrays]
@@ -257,7 +280,7 @@ def _as_dtype(a, dtype):
     return astype(a, dtype) if isinstance(a, Tracer) else np.asarray(a, dtype=dtype)
 
 
-@implements(np.stack)
+@composite(np.stack, samples=samples.stack, call=sequence_call)
 def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     """``np.stack`` for traced and plain values."""
     arrays = [a if isinstance(a, Tracer) else np.asarray(a) for a in arrays]
@@ -281,7 +304,7 @@ def permute_dims(a, axes=None):
     return transpose(a, axes)
 
 
-@implements(np.matrix_transpose)
+@composite(np.matrix_transpose, samples=samples.matrix_transpose)
 def matrix_transpose(x, /):
     """``np.matrix_transpose``: swap the last two axes."""
     if ndim_of(x) < 2:
@@ -289,7 +312,7 @@ def matrix_transpose(x, /):
     return swapaxes(x, -1, -2)
 
 
-@implements(np.rollaxis)
+@composite(np.rollaxis, samples=samples.rollaxis)
 def rollaxis(a, axis, start=0):
     """``np.rollaxis`` for traced and plain values (prefer ``np.moveaxis``)."""
     nd = ndim_of(a)
@@ -317,32 +340,32 @@ def _atleast(arys, nd: int, lift):
     return out[0] if len(out) == 1 else tuple(out)
 
 
-@implements(np.atleast_1d)
+@composite(np.atleast_1d, samples=samples.atleast_nd)
 def atleast_1d(*arys):
     """``np.atleast_1d`` for traced and plain values."""
     return _atleast(arys, 1, lambda s: (1,))
 
 
-@implements(np.atleast_2d)
+@composite(np.atleast_2d, samples=samples.atleast_nd)
 def atleast_2d(*arys):
     """``np.atleast_2d`` for traced and plain values."""
     return _atleast(arys, 2, lambda s: (1,) * (2 - len(s)) + s)
 
 
-@implements(np.atleast_3d)
+@composite(np.atleast_3d, samples=samples.atleast_nd)
 def atleast_3d(*arys):
     """``np.atleast_3d`` for traced and plain values (1-D ``(n,)`` becomes ``(1, n, 1)``)."""
     return _atleast(arys, 3, lambda s: {0: (1, 1, 1), 1: (1,) + s + (1,), 2: s + (1,)}[len(s)])
 
 
-@implements(np.broadcast_arrays)
+@composite(np.broadcast_arrays, samples=samples._broadcast_arrays)
 def broadcast_arrays(*args, subok=False):
     """``np.broadcast_arrays`` for traced and plain values (a tuple, as in NumPy 2)."""
     shape = np.broadcast_shapes(*[tuple(shape_of(a)) for a in args])
     return tuple(broadcast_to(a if isinstance(a, Tracer) else np.asarray(a), shape) for a in args)
 
 
-@implements(np.copy)
+@composite(np.copy, samples=samples.copy)
 def copy(a, order="K", subok=False):
     """``np.copy``: for a traced value, a new object holding the same value, so
     that in-place updates of the copy (``y[0] = 1``) leave ``a`` alone."""
@@ -354,7 +377,7 @@ def copy(a, order="K", subok=False):
 _copy_value = copy
 
 
-@implements(np.astype)
+@composite(np.astype, samples=samples._astype)
 def astype(x, dtype, /, *, copy=True, device=None):
     """``np.astype`` (NumPy 2) for traced and plain values; with ``copy=True``
     the result is a new object even when the dtype already matches."""

@@ -13,9 +13,10 @@ from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
-from ..families import normalize_axes
+from ..families import composite, normalize_axes
 from ..indexing.gather import take
-from ..sampling import FLOATS, array as sample_array
+from ..sampling import FLOATS, array as sample_array, sequence_call
+from . import samples
 from .basic import (atleast_1d, atleast_2d, atleast_3d, broadcast_to, concatenate, concatenate_arrays,
                     ravel, reshape, stack)
 from .basic import copy as _copy
@@ -32,33 +33,33 @@ def _as_list(x):
     return [x] if not isinstance(x, tuple) else list(x)
 
 
-@implements(np.vstack, np.row_stack)
+@composite(np.vstack, np.row_stack, samples=samples.vstack, call=sequence_call)
 def vstack(tup, *, dtype=None, casting="same_kind"):
     """``np.vstack`` for traced and plain values."""
     return concatenate(_as_list(atleast_2d(*_arrays(tup, "vstack"))), axis=0, dtype=dtype)
 
 
-@implements(np.hstack)
+@composite(np.hstack, samples=samples.hstack, call=sequence_call)
 def hstack(tup, *, dtype=None, casting="same_kind"):
     """``np.hstack`` for traced and plain values."""
     arrays = _as_list(atleast_1d(*_arrays(tup, "hstack")))
     return concatenate(arrays, axis=0 if ndim_of(arrays[0]) == 1 else 1, dtype=dtype)
 
 
-@implements(np.dstack)
+@composite(np.dstack, samples=samples.dstack, call=sequence_call)
 def dstack(tup):
     """``np.dstack`` for traced and plain values."""
     return concatenate(_as_list(atleast_3d(*_arrays(tup, "dstack"))), axis=2)
 
 
-@implements(np.column_stack)
+@composite(np.column_stack, samples=samples.column_stack, call=sequence_call)
 def column_stack(tup):
     """``np.column_stack`` for traced and plain values (1-D inputs become columns)."""
     arrays = [reshape(a, (-1, 1)) if ndim_of(a) < 2 else a for a in _arrays(tup, "column_stack")]
     return concatenate(arrays, axis=1)
 
 
-@implements(np.unstack)
+@composite(np.unstack, samples=samples._unstack)
 def unstack(x, /, *, axis=0):
     """``np.unstack`` for traced and plain values: a tuple of the slices along ``axis``."""
     x = x if isinstance(x, Tracer) else np.asarray(x)
@@ -152,7 +153,7 @@ def _sections(n, sections, fn_name, equal):
     return list(np.cumsum(sizes)[:-1])
 
 
-@implements(np.array_split)
+@composite(np.array_split, samples=samples.split("array_split"))
 def array_split(ary, indices_or_sections, axis=0):
     """``np.array_split`` for traced and plain values."""
     if np.ndim(indices_or_sections) == 0:
@@ -163,7 +164,7 @@ def array_split(ary, indices_or_sections, axis=0):
     return _split_at(ary, points, axis, "array_split")
 
 
-@implements(np.split)
+@composite(np.split, samples=samples.split())
 def split(ary, indices_or_sections, axis=0):
     """``np.split`` for traced and plain values (each piece is a slice of ``ary``)."""
     if np.ndim(indices_or_sections) == 0:
@@ -186,14 +187,14 @@ def _split_fixed(name, axis, min_ndim):
     return fn
 
 
-hsplit = implements(np.hsplit)(_split_fixed("hsplit", None, 1))
-vsplit = implements(np.vsplit)(_split_fixed("vsplit", 0, 2))
-dsplit = implements(np.dsplit)(_split_fixed("dsplit", 2, 3))
+hsplit = composite(np.hsplit, samples=samples.split("hsplit"))(_split_fixed("hsplit", None, 1))
+vsplit = composite(np.vsplit, samples=samples.split("vsplit"))(_split_fixed("vsplit", 0, 2))
+dsplit = composite(np.dsplit, samples=samples.split("dsplit"))(_split_fixed("dsplit", 2, 3))
 
 
 # ---- tile, repeat --------------------------------------------------------------------
 
-@implements(np.tile)
+@composite(np.tile, samples=samples._tile)
 def tile(A, reps):
     """``np.tile`` for traced and plain values (a broadcast, so the VJP is a sum)."""
     A = A if isinstance(A, Tracer) else np.asarray(A)
@@ -210,7 +211,7 @@ def tile(A, reps):
     return reshape(out, tuple(r * n for r, n in zip(reps, shape)))
 
 
-@implements(np.repeat)
+@composite(np.repeat, samples=samples._repeat)
 def repeat(a, repeats, axis=None):
     """``np.repeat`` for traced and plain values: a scalar count (a broadcast)
     or one count per element (a gather, so repeated gradients accumulate)."""
@@ -241,7 +242,7 @@ def repeat(a, repeats, axis=None):
 
 # ---- meshgrid ---------------------------------------------------------------------------
 
-@implements(np.meshgrid)
+@composite(np.meshgrid, samples=samples._meshgrid)
 def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     """``np.meshgrid`` for traced and plain values (``indexing`` 'xy' or 'ij', ``sparse``)."""
     if indexing not in ("xy", "ij"):

@@ -5,8 +5,9 @@ import math
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.tracer import Tracer
+from ..families import composite, normalize_axes
+from . import samples
 
 
 def _plain(x):
@@ -14,33 +15,36 @@ def _plain(x):
     return x.dtype if isinstance(x, Tracer) else x
 
 
-@implements(np.result_type)
+@composite(np.result_type, samples=samples.result_type, differentiable=False, call=samples.uses_metadata)
 def result_type(*arrays_and_dtypes):
     return np.result_type(*[_plain(a) for a in arrays_and_dtypes])
 
 
-@implements(np.shape)
+@composite(np.shape, samples=samples.metadata, differentiable=False, call=samples.uses_metadata)
 def shape(a):
     return tuple(a.shape) if isinstance(a, Tracer) else np.shape(a)
 
 
-@implements(np.ndim)
+@composite(np.ndim, samples=samples.metadata, differentiable=False, call=samples.uses_metadata)
 def ndim(a):
     return a.ndim if isinstance(a, Tracer) else np.ndim(a)
 
 
-@implements(np.size)
+@composite(np.size, samples=samples.size, differentiable=False, call=samples.uses_metadata)
 def size(a, axis=None):
     if not isinstance(a, Tracer):
         return np.size(a, axis)
-    return math.prod(a.shape) if axis is None else a.shape[axis]
+    if axis is None:
+        return math.prod(a.shape)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return math.prod(a.shape[i] for i in normalize_axes(axes, len(a.shape), "size"))
 
 
-@implements(np.iscomplexobj)
+@composite(np.iscomplexobj, samples=samples.metadata, differentiable=False, call=samples.uses_metadata)
 def iscomplexobj(x):
     return np.dtype(_plain(x) if isinstance(x, Tracer) else np.result_type(x)).kind == "c"
 
 
-@implements(np.isrealobj)
+@composite(np.isrealobj, samples=samples.metadata, differentiable=False, call=samples.uses_metadata)
 def isrealobj(x):
     return not iscomplexobj(x)

@@ -18,8 +18,9 @@ from ...core.dispatch import implements
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import ndim_of, shape_of
-from ..families import normalize_axes
+from ..families import composite, normalize_axes
 from ..sampling import FLOATS, array
+from . import samples
 
 
 def _window_impl(x, *, window_shape, axis):
@@ -100,7 +101,7 @@ _window_sum = Primitive(
     notes="the transpose of sliding_window: windows added back into place")
 
 
-@implements(np.lib.stride_tricks.sliding_window_view)
+@composite(np.lib.stride_tricks.sliding_window_view, samples=samples._sliding_window_view)
 def sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
     """``np.lib.stride_tricks.sliding_window_view`` for traced and plain values.
 
