@@ -102,7 +102,8 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 def array_equal(a1, a2, equal_nan=False):
     """``np.array_equal``: same shape and equal entries (NaN == NaN with ``equal_nan``)."""
     if tuple(shape_of(a1)) != tuple(shape_of(a2)):
-        return np.False_  # a NumPy scalar, so that transforms can return it
+        # NumPy's Python bool; for traced inputs a NumPy one, which a transform can return
+        return np.False_ if isinstance(a1, Tracer) or isinstance(a2, Tracer) else False
     same = equal(a1, a2)
     if equal_nan:
         from .arithmetic import isnan, logical_and, logical_or
