@@ -129,11 +129,11 @@ class Composite:
     finite differences of NumPy's.
     """
 
-    __slots__ = ("name", "target", "samples", "differentiable", "notes")
+    __slots__ = ("name", "target", "samples", "differentiable", "notes", "shape_from_values")
     multiple_results = False
 
     def __init__(self, name: str, target: Callable, *, samples: Callable[..., Iterable[Sample]],
-                 differentiable: bool = True, notes: str = "") -> None:
+                 differentiable: bool = True, notes: str = "", shape_from_values: bool = False) -> None:
         if name in COMPOSITES:
             raise ValueError(f"composite {name!r} is already registered")
         self.name = name
@@ -141,6 +141,9 @@ class Composite:
         self.samples = samples
         self.differentiable = differentiable
         self.notes = notes
+        #: the output's shape depends on the input's values (np.nonzero): vmap
+        #: and jit must raise an error naming the function
+        self.shape_from_values = shape_from_values
         COMPOSITES[name] = self
 
     def bind(self, *args: Any, **params: Any) -> Any:

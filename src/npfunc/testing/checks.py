@@ -210,8 +210,30 @@ def in_dims_cases(sample: Sample) -> list[tuple]:
     return seen
 
 
+def _must_raise(prim, run, what) -> bool:
+    """For a function whose output shape depends on values (np.nonzero): ``run``
+    raises npfunc's error naming the function.  False for any other function."""
+    if not getattr(prim, "shape_from_values", False):
+        return False
+    from ..core.errors import NpfuncError
+
+    try:
+        run()
+    except NpfuncError as err:
+        if prim.name not in str(err):
+            raise AssertionError(f"{what}: the error does not name {prim.name}: {err}") from err
+        return True
+    raise AssertionError(f"{what}: the output's shape depends on the values, so this must raise")
+
+
 def check_vmap(prim: Primitive, sample: Sample, rng, size: int = 3) -> None:
     """vmap over every in_dims case equals a Python loop over the batch."""
+    if getattr(prim, "shape_from_values", False):
+        dims = in_dims_cases(sample)[0]
+        args = [a if d is None else _batched(rng, a, d, size) for a, d in zip(sample.args, dims)]
+        _must_raise(prim, lambda: vmap(lambda *xs: prim.bind(*xs, **sample.params), in_dims=dims)(*args),
+                    f"{prim.name} {sample} vmap")
+        return
     for dims in in_dims_cases(sample):
         args = [a if d is None else _batched(rng, a, d, size) for a, d in zip(sample.args, dims)]
 
@@ -243,6 +265,8 @@ def check_jit(prim: Primitive, sample: Sample, rng) -> None:
         return prim.bind(*xs, **sample.params)
 
     jitted = jit(f)
+    if _must_raise(prim, lambda: jitted(*sample.args), f"{prim.name} {sample} jit"):
+        return
     arrays = [isinstance(a, (np.ndarray, np.generic)) for a in sample.args]
     calls = [sample.args, tuple(_batched(rng, a, 0, 1)[0] if is_arr else a
                                 for a, is_arr in zip(sample.args, arrays))]
