@@ -40,22 +40,22 @@ class Sample:
     (default: every floating-point array argument).  ``kink=True`` marks a
     sample at a non-differentiable point (ties, kinks): its convention is
     checked by the adjoint identity and by hand, not by differences.
-    ``order`` is the highest derivative order compared with differences
+    ``fd_order`` is the highest derivative order compared with differences
     (default 2; 0 with ``kink``): 1 at a point where central differences
     still give the convention but the gradient jumps (a norm at 0), 3 near
     special points of functions whose higher derivatives are delicate.
     """
 
-    __slots__ = ("args", "params", "argnums", "label", "kink", "order")
+    __slots__ = ("args", "params", "argnums", "label", "kink", "fd_order")
 
     def __init__(self, *args: Any, argnums: tuple[int, ...] | None = None,
-                 label: str = "", kink: bool = False, order: int | None = None, **params: Any) -> None:
+                 label: str = "", kink: bool = False, fd_order: int | None = None, **params: Any) -> None:
         self.args = args
         self.params = params
         self.argnums = argnums
         self.label = label
         self.kink = kink
-        self.order = (0 if kink else 2) if order is None else order
+        self.fd_order = (0 if kink else 2) if fd_order is None else fd_order
 
     def __repr__(self) -> str:
         shapes = ", ".join(

@@ -135,7 +135,7 @@ def check_value(prim: Primitive, sample: Sample) -> None:
 def check_jvp_fd(prim: Primitive, sample: Sample, rng) -> None:
     """JVP against central finite differences (float64 samples)."""
     nums = diff_argnums(sample)
-    if not prim.differentiable or not nums or sample.order < 1:
+    if not prim.differentiable or not nums or sample.fd_order < 1:
         return  # at a kink the convention is tested by hand, not by differences
     primals = tuple(np.asarray(sample.args[i]) for i in nums)
     if any(p.dtype not in (np.float64, np.complex128) for p in primals):
@@ -281,7 +281,7 @@ def check_jit(prim: Primitive, sample: Sample, rng) -> None:
 def check_second_order(prim: Primitive, sample: Sample, rng) -> None:
     """jacfwd(jacrev(.)) of a scalarised output against differences of the gradient."""
     nums = diff_argnums(sample)
-    if not prim.differentiable or not nums or sample.order < 2:
+    if not prim.differentiable or not nums or sample.fd_order < 2:
         return
     primals = tuple(np.asarray(sample.args[i]) for i in nums)
     if any(p.dtype != np.float64 for p in primals):

@@ -284,9 +284,9 @@ def norm(rng):
             Sample(int8_array(rng, (3, 4)), "nuc", label="int8")]
     # the conventions: gradient 0 at 0 (central differences of a norm at 0 are 0)
     zeros_m = np.zeros((3, 2))
-    out += [Sample(zeros_m, o, label="zero matrix", order=1) for o in MATRIX_ORDS]
-    out += [Sample(np.zeros((4,)), o, label="zero vector", order=1) for o in (None, 2, 1, np.inf, 3, -1)]
-    out += [Sample(np.zeros((2, 3, 3)), o, (1, 2), label="stack of zero matrices", order=1) for o in ("nuc", 2)]
+    out += [Sample(zeros_m, o, label="zero matrix", fd_order=1) for o in MATRIX_ORDS]
+    out += [Sample(np.zeros((4,)), o, label="zero vector", fd_order=1) for o in (None, 2, 1, np.inf, 3, -1)]
+    out += [Sample(np.zeros((2, 3, 3)), o, (1, 2), label="stack of zero matrices", fd_order=1) for o in ("nuc", 2)]
     zero_entries = np.array([[0.0, 1.5, -2.0], [0.0, 0.0, 0.0]])
     out += [Sample(zero_entries, o, 1, label="zero entries", kink=True) for o in (None, 1, 3, -1, -np.inf)]
     out += [Sample(np.zeros((0,)), o, label="empty vector", kink=True) for o in (None, 1, 2, 3, np.inf, 0, -1, -2)]
@@ -302,7 +302,7 @@ def vector_norm(rng):
                 Sample(x, ord=np.inf), Sample(x, ord=3, axis=(1, 2))]
     out += [Sample(array(rng, (5,)), ord=o) for o in VECTOR_ORDS if o is not None]
     return out + [Sample(int8_array(rng, (3, 4)), label="int8"), Sample(_complex(rng, (4,)), ord=1),
-                  Sample(np.zeros((3, 2)), label="zero", order=1), Sample(np.zeros((3, 2)), ord=1, order=1),
+                  Sample(np.zeros((3, 2)), label="zero", fd_order=1), Sample(np.zeros((3, 2)), ord=1, fd_order=1),
                   Sample(np.zeros((0,)), ord=-1, label="empty", kink=True)]
 
 
@@ -312,7 +312,7 @@ def matrix_norm(rng):
         x = array(rng, (2, 3, 4), dt)
         out += [Sample(x), Sample(x, keepdims=True), Sample(x, ord="nuc"), Sample(x, ord=2, keepdims=True)]
     out += [Sample(array(rng, (3, 4)), ord=o) for o in MATRIX_ORDS if o is not None]
-    out += [Sample(np.zeros((2, 3, 2)), ord=o, label="zero matrices", order=1) for o in ("fro", "nuc", 2, -2, 1)]
+    out += [Sample(np.zeros((2, 3, 2)), ord=o, label="zero matrices", fd_order=1) for o in ("fro", "nuc", 2, -2, 1)]
     return out + [Sample(int8_array(rng, (3, 3)), ord="nuc", label="int8"), Sample(_complex(rng, (2, 2)), ord=2)]
 
 
