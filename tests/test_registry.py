@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import npfunc  # noqa: F401  (fills the registry)
+import npfunc.scipy.stats  # noqa: F401  (the stats twins' samples)
 from npfunc.core.primitive import COMPOSITES, REGISTRY
 from npfunc.testing import checks
 
@@ -68,3 +69,11 @@ def test_jit_matches_numpy(prim, k):
 @pytest.mark.parametrize("prim,k", CASES)
 def test_second_order(prim, k):
     checks.check_second_order(prim, _sample(prim, k), np.random.default_rng(k))
+
+
+THIRD_ORDER = [case for case in CASES if _sample(*case.values).fd_order >= 3]
+
+
+@pytest.mark.parametrize("prim,k", THIRD_ORDER)
+def test_third_order_near_special_points(prim, k):
+    checks.check_third_order(prim, _sample(prim, k), np.random.default_rng(k))

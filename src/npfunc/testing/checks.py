@@ -148,9 +148,10 @@ def check_jvp_fd(prim: Primitive, sample: Sample, rng) -> None:
     plus = f(*(p + FD_EPS * t for p, t in zip(primals, tangents)))
     minus = f(*(p - FD_EPS * t for p, t in zip(primals, tangents)))
     fd = [(np.asarray(a) - np.asarray(b)) / (2 * FD_EPS) for a, b in zip(_leaves(plus), _leaves(minus))]
-    # Differences of a NaN output say nothing: there the rule's convention
-    # (a zero derivative for NaN entries of the nan-functions) stands.
-    fd = [np.where(np.isnan(o), t, d) if np.shape(o) == np.shape(d) else d
+    # Differences of a NaN or infinite output say nothing: there the rule's
+    # convention (a zero derivative for the NaN entries of the nan-functions,
+    # for a log-density of -inf outside a support) stands.
+    fd = [np.where(np.isfinite(o), d, t) if np.shape(o) == np.shape(d) else d
           for o, t, d in zip(_leaves(f(*primals)), _leaves(t_out), fd)]
     _assert_close(t_out, fd if isinstance(t_out, (tuple, list)) else fd[0], FD_RTOL, FD_ATOL,
                   f"{prim.name} {sample} jvp vs finite differences")
@@ -317,6 +318,47 @@ def check_second_order(prim: Primitive, sample: Sample, rng) -> None:
                       f"{prim.name} {sample} second order (argument {nums[k]})")
 
 
+def check_third_order(prim: Primitive, sample: Sample, rng) -> None:
+    """For samples with ``fd_order >= 3`` (near special points): the third
+    directional derivative ``D^3 s[u, v, w]`` of a scalarised output, by
+    forward-over-forward-over-forward and by forward-over-forward-over-reverse,
+    against central differences (along ``w``) of the exact ``D^2 s[u, v]``."""
+    nums = diff_argnums(sample)
+    if not prim.differentiable or not nums or sample.fd_order < 3:
+        return
+    primals = tuple(np.asarray(sample.args[i]) for i in nums)
+    if any(p.dtype != np.float64 for p in primals):
+        return
+    f = as_function(prim, sample, nums)
+    weights = [rng.standard_normal(np.shape(o)) for o in _leaves(f(*primals))]
+
+    def scalar(*xs):
+        total = 0.0
+        for w, o in zip(weights, _leaves(f(*xs))):
+            total = total + ((o.real if np.result_type(o).kind == "c" else o) * w).sum()
+        return total
+
+    u, v, w = ([_direction(rng, p) for p in primals] for _ in range(3))
+
+    def d1(xs, a):
+        return jvp(scalar, xs, tuple(a))[1]
+
+    def d2(*xs):  # D^2 s[u, v], forward over forward
+        return jvp(lambda *ys: d1(ys, u), xs, tuple(v))[1]
+
+    def d2_rev(*xs):  # D^2 s[u, v] as <u, H v>, forward over reverse
+        hv = jvp(lambda *ys: grad(scalar, argnums=tuple(range(len(ys))))(*ys), xs, tuple(v))[1]
+        return sum((a * b).sum() for a, b in zip(u, hv))  # real float64 inputs only
+
+    fd = (float(d2(*(p + FD_EPS * t for p, t in zip(primals, w))))
+          - float(d2(*(p - FD_EPS * t for p, t in zip(primals, w))))) / (2 * FD_EPS)
+    for how, second in (("jvp(jvp(jvp))", d2), ("jvp(jvp(grad))", d2_rev)):
+        third = float(jvp(second, primals, tuple(w))[1])
+        if not np.isclose(third, fd, rtol=1e-5, atol=1e-6):
+            raise AssertionError(f"{prim.name} {sample} third order by {how}: {third!r}, "
+                                 f"central differences of the second derivative: {fd!r}")
+
+
 def check_primitive(prim: Primitive, seed: int = 0) -> None:
     """Run every check on every sample of ``prim``."""
     if prim.samples is None:
@@ -329,3 +371,4 @@ def check_primitive(prim: Primitive, seed: int = 0) -> None:
         check_vmap(prim, sample, rng)
         check_jit(prim, sample, rng)
         check_second_order(prim, sample, rng)
+        check_third_order(prim, sample, rng)

@@ -225,7 +225,7 @@ def float_power_samples(rng):
 
 def sinc_samples(rng):
     return (unary_samples()(rng)
-            + points([0.0, 1e-3, -0.05, 0.099, 0.101, 1.0], kink=False, label="near and at 0")(rng)
+            + [Sample(np.array([0.0, 1e-3, -0.05, 0.099, 0.101, 1.0]), label="near and at 0", fd_order=3)]
             + complex_unary()(rng) + _ints_and_bools(rng, 1)[:1])
 
 
