@@ -1,4 +1,5 @@
-"""docs/coverage.md is generated from the registry and must be up to date."""
+"""docs/coverage.md is generated from NumPy's namespaces and the registry: it
+must be up to date, and classify every public NumPy function."""
 import numpy as np
 
 import npfunc  # noqa: F401
@@ -43,3 +44,25 @@ def test_every_supported_function_has_samples():
     missing = {dispatch.describe(target) for target, fn in _dispatched()
                if not getattr(fn, "direct", False) and dispatch.describe(target) not in COMPOSITES}
     assert not missing, f"supported without samples: {sorted(missing)}"
+
+
+def test_every_public_numpy_function_is_classified():
+    """Supported, or listed in npfunc/testing/unsupported.py (with a reason, or as planned)."""
+    coverage._import_all()
+    missing = coverage.unclassified()
+    assert not missing, (f"public NumPy functions npfunc neither supports nor lists in "
+                         f"npfunc/testing/unsupported.py: {missing}")
+
+
+def test_unsupported_lists_hold_only_unsupported_numpy_functions():
+    coverage._import_all()
+    problems = coverage.stale_entries()
+    assert not problems, "npfunc/testing/unsupported.py: " + "; ".join(problems)
+
+
+def test_unsupported_reasons_are_sentences():
+    from npfunc.testing import unsupported
+
+    for table in (unsupported.UNSUPPORTED, unsupported.NO_TRACED_INPUTS):
+        for name, reason in table.items():
+            assert name.startswith("np.") and len(reason) > 20, (name, reason)

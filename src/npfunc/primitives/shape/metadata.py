@@ -48,3 +48,30 @@ def iscomplexobj(x):
 @composite(np.isrealobj, samples=samples.metadata, differentiable=False, call=samples.uses_metadata)
 def isrealobj(x):
     return not iscomplexobj(x)
+
+
+# ---- index arrays from an array's shape ----------------------------------------------------
+
+def _shape_only(a):
+    return np.empty(tuple(a.shape), dtype=bool) if isinstance(a, Tracer) else a
+
+
+@composite(np.diag_indices_from, samples=samples.diag_indices_from, differentiable=False,
+           call=samples.uses_indices)
+def diag_indices_from(arr):
+    """``np.diag_indices_from``: reads only the shape (plain integer index arrays)."""
+    return np.diag_indices_from(_shape_only(arr))
+
+
+@composite(np.tril_indices_from, samples=samples.tri_indices_from, differentiable=False,
+           call=samples.uses_indices)
+def tril_indices_from(arr, k=0):
+    """``np.tril_indices_from``: reads only the shape (plain integer index arrays)."""
+    return np.tril_indices_from(_shape_only(arr), k)
+
+
+@composite(np.triu_indices_from, samples=samples.tri_indices_from, differentiable=False,
+           call=samples.uses_indices)
+def triu_indices_from(arr, k=0):
+    """``np.triu_indices_from``: reads only the shape (plain integer index arrays)."""
+    return np.triu_indices_from(_shape_only(arr), k)

@@ -296,3 +296,23 @@ def uses_metadata(target):
 metadata = _metadata
 size = _size
 result_type = _result_type
+
+
+def diag_indices_from(rng):
+    return [Sample(x) for x in _typed(rng, (3, 3))] + [Sample(array(rng, (2, 2, 2)), label="3-d cube")]
+
+
+def tri_indices_from(rng):
+    out = []
+    for x in _typed(rng, (3, 3)):
+        out += [Sample(x), Sample(x, 1), Sample(x, k=-1)]
+    return out + [Sample(array(rng, (3, 4)), 2, label="rectangular")]
+
+
+def uses_indices(target):
+    """``np.*_indices_from`` called as code uses its answer: to index the array."""
+    def call(x, *args, **kwargs):
+        return x[target(x, *args, **kwargs)]
+
+    call.__name__ = f"uses_{target.__name__}"
+    return call
