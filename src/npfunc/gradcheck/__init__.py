@@ -225,3 +225,7 @@ def _grad_outputs(prob: _Problem, grad_outputs, non_contiguous: bool) -> list:
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "GradcheckUsageError",
            "get_numerical_jacobian", "get_analytical_jacobian"]
+
+
+def __dir__():
+    return __all__

@@ -4,14 +4,15 @@ themselves (they convert their inputs with ``np.asarray``).
 The submodules (``special``, ``linalg``, ``stats``, ``signal``) load on first
 use, so ``import npfunc`` does not import SciPy.
 """
-import importlib
+import importlib as _importlib
 
 _SUBMODULES = ("special", "linalg", "stats", "signal")
+__all__ = list(_SUBMODULES)
 
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        return _importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'npfunc.scipy' has no attribute {name!r}")
 
 

@@ -5,9 +5,10 @@ Whoever adds a function removes its name from ``NOT_YET`` (the test in
 ``tests/test_coverage.py`` fails while a supported function is still listed
 here, and when NumPy has a public function that is neither supported nor
 listed).  ``NO_TRACED_INPUTS`` holds functions that work unchanged inside
-every transform because they never receive a traced value (shapes, sizes,
-dtypes, global settings); ``UNSUPPORTED`` those that cannot be supported,
-with the reason a user would accept.
+every transform, NumPy's own function, because they never receive a traced
+value (shapes, sizes, dtypes, global settings) or only do Python arithmetic
+on it; ``npfunc.numpy`` offers them too.  ``UNSUPPORTED`` holds those that
+cannot be supported, with the reason a user would accept.
 """
 from __future__ import annotations
 
@@ -38,7 +39,6 @@ NOT_YET = frozenset({
     "np.apply_along_axis", "np.apply_over_axes", "np.vectorize", "np.einsum_path",
     # linear algebra and FFT helpers
     "np.linalg.eig", "np.linalg.eigvals", "np.linalg.tensorinv", "np.linalg.tensorsolve",
-    "np.fft.fftfreq", "np.fft.rfftfreq",
 })
 
 _SHAPES = "takes sizes, shapes or dtypes, never a traced value: works unchanged (plain result)"
@@ -53,6 +53,8 @@ NO_TRACED_INPUTS = {
         "np.isscalar", "np.iterable", "np.__array_namespace_info__")},
     "np.arange": ("takes Python numbers: works unchanged (with a traced bound the length would depend on "
                   "values: use np.linspace, or a plain arange scaled by the traced value)"),
+    **{name: ("NumPy's own function: Python arithmetic on its arguments, so a traced spacing d "
+              "works (with its derivative)") for name in ("np.fft.fftfreq", "np.fft.rfftfreq")},
     **{name: _INDEX for name in (
         "np.tril_indices", "np.triu_indices", "np.diag_indices", "np.mask_indices", "np.ix_")},
     **{name: _SETTINGS for name in (

@@ -30,3 +30,7 @@ from . import _samples, _twins  # noqa: E402
 
 _twins.install()
 _samples.register()
+
+
+def __dir__():
+    return __all__
