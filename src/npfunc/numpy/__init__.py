@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as _np
 
 from . import _namespace
-from ..primitives.elementwise.arithmetic import stop_gradient
-from ..primitives.indexing.updates import add_at, set_at
-from ..primitives.shape.joining import array, asarray
+from ..primitives.elementwise.arithmetic import stop_gradient  # noqa: F401  (in __all__)
+from ..primitives.indexing.updates import add_at, set_at  # noqa: F401
+from ..primitives.shape.joining import array, asarray  # noqa: F401
 
 __all__ = sorted(set(_namespace.fill(globals(), _np, "np"))
                  | {"stop_gradient", "set_at", "add_at", "array", "asarray", "linalg", "fft"})

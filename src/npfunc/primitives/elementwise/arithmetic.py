@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.primitive import Primitive, Sample
 from ...core.values import dtype_of, is_python_scalar
 from ...core.zeros import zero

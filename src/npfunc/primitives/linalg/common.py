@@ -17,7 +17,6 @@ from ...interpreters.batching import align_front, move_to_front
 from ..elementwise.arithmetic import real, where
 from ..families import conj
 from .products import einsum
-from ..sampling import array
 from ..shape.basic import swapaxes
 
 # ---- matrix helpers (rule-writing vocabulary) -------------------------------------------

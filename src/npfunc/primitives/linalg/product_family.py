@@ -13,7 +13,7 @@ import numpy as np
 
 from ...core.errors import UnsupportedOperationError
 from ...core.values import dtype_of, ndim_of, shape_of
-from ..elementwise.arithmetic import astype, multiply
+from ..elementwise.arithmetic import multiply
 from ..families import composite, conj
 from ..sampling import sequence_call
 from . import samples

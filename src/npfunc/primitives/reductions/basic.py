@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ...core.dispatch import implements, implements_reduce
+from ...core.dispatch import implements_reduce
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
