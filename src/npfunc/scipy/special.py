@@ -25,9 +25,9 @@ from ..primitives.special import functions as _special_primitives
 from ..primitives.special.functions import (beta, betaln, digamma, entr, erf, erfc, erfcinv, erfcx,  # noqa: F401
                                   erfinv, expit, gamma, gammaln, i0, i0e, i1, i1e, kl_div, log_expit,
                                   log_ndtr, log_softmax, logit, logsumexp, ndtr, ndtri, polygamma,
-                                  register_scipy_special, rel_entr, softmax, softplus, xlog1py, xlogy)
+                                  rel_entr, softmax, softplus, xlog1py, xlogy)
 
-register_scipy_special(_sc)
+_special_primitives.register_scipy_special(_sc)
 psi = digamma
 
 __all__ = ["beta", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfcx", "erfinv", "expit",
@@ -37,7 +37,11 @@ __all__ = ["beta", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfcx
 
 #: SciPy functions that cannot see traced values (they call ``np.asarray``),
 #: keyed by their code object, with the npfunc function to call instead.
-TWINS = _special_primitives.TWINS
+_TWINS = _special_primitives.TWINS
+
+
+def __dir__():
+    return __all__
 
 
 def __getattr__(name: str):

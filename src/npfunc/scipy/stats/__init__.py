@@ -26,6 +26,11 @@ from ._multivariate import dirichlet, multivariate_normal  # noqa: F401
 __all__ = ["norm", "t", "cauchy", "laplace", "logistic", "gamma", "beta", "chi2", "expon", "poisson", "binom",
            "multivariate_normal", "dirichlet"]
 
-from . import _twins  # noqa: E402
+from . import _samples, _twins  # noqa: E402
 
 _twins.install()
+_samples.register()
+
+
+def __dir__():
+    return __all__

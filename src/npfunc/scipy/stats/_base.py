@@ -200,6 +200,14 @@ class Continuous(Distribution):
         bounded = not (is_const(lo, -INF) and is_const(hi, INF))
         inside = both(z >= lo, z <= hi) if bounded else True
         zs = safe(inside, z, self.inner)
+        if bounded:
+            # At an edge of the support the density may vanish for every nearby
+            # shape (gamma's at 0 for a > 1): log-density -inf, whose derivative
+            # in the shapes is -inf (log 0), and exp(-inf) * -inf is NaN.  Such
+            # points join the outside: the constant 0 (-inf), derivative 0.
+            vanishes = self._logpdf(zs, *shapes) == -INF
+            inside = both(inside, ~vanishes)
+            zs = safe(inside, z, self.inner)
         if log:
             val = self._logpdf(zs, *shapes)
             if not (isinstance(scale, float) and scale == 1):
