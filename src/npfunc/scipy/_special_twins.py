@@ -88,9 +88,9 @@ def comb(N, k, *, exact=False, repetition=False):
     if exact:
         _no_exact("comb", N, k)
         return _sc.comb(N, k, exact=True, repetition=repetition)
-    if repetition:
+    if repetition:  # SciPy: binom(N + k - 1, k), 1 at k = 0 (no masking otherwise)
         one = (k == 0) & (N >= 0)
-        return _scalar(np.where(one, 1.0, comb(N + k - 1, k)))
+        return _scalar(np.where(one, 1.0, binom(N + k - 1, k)))
     inside = (k <= N) & (N >= 0) & (k >= 0)
     n_safe = np.where(inside, N, 1.0)
     k_safe = np.where(inside, k, 0.0)

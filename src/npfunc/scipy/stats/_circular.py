@@ -124,10 +124,12 @@ class vonmises_gen(Continuous):
         return vonmises_logpdf(z, kappa)
 
     def _cdf(self, z, kappa):
-        return vonmises_cdf(z, kappa)
+        finite = np.isfinite(z)  # SciPy: 0 at -inf, 1 at +inf (the support's ends)
+        value = vonmises_cdf(np.where(finite, z, 0.0), kappa)
+        return np.where(finite, value, np.where(z > 0, 1.0, np.where(z < 0, 0.0, np.nan)))
 
     def _sf(self, z, kappa):
-        return 1.0 - vonmises_cdf(z, kappa)
+        return 1.0 - self._cdf(z, kappa)
 
     def _ppf(self, q, kappa):
         return _vonmises_ppf.bind(q, kappa)
