@@ -6,6 +6,13 @@ with ``np.asarray`` and so cannot see traced values: ``spherical_jn``,
 Each is registered as a composite with samples, so the generated registry
 tests run it under every transform; ``tests/test_scipy_special_more.py``
 compares its values with SciPy's.
+
+>>> import npfunc
+>>> from npfunc.scipy import special
+>>> float(special.comb(5.0, 2.0)), float(npfunc.grad(lambda n: special.comb(n, 2.0))(5.0))
+(10.0, 4.5)
+>>> round(float(npfunc.grad(lambda z: special.spherical_jn(0, z))(1.0)), 6)
+-0.301169
 """
 from __future__ import annotations
 

@@ -20,6 +20,12 @@ real order ``v`` (``jv iv kv yv ive kve jn``) has no closed form in terms of
 these functions: asking for it raises ``UnsupportedOperationError`` -- the
 order is not differentiated when it is a constant.  The integer orders of
 ``yn`` and the spherical functions have no derivative (zero tangent).
+
+>>> import npfunc, scipy.special as sc
+>>> round(float(npfunc.grad(lambda x: sc.jv(1.0, x))(2.0)), 6)
+-0.064472
+>>> float(npfunc.grad(npfunc.grad(npfunc.grad(lambda x: sc.iv(1.0, x))))(0.0))  # 3/8, exact at 0
+0.375
 """
 from __future__ import annotations
 

@@ -20,6 +20,12 @@ Conventions and stable forms:
   arithmetic, ``zeta_series``), defined for ``q > 0`` and the x where SciPy
   defines the value (Hurwitz: x > 1; Riemann: every x != 1, with the
   reflection formula for x < -1/2).  Complex x: not differentiable (error).
+
+>>> import npfunc, scipy.special as sc
+>>> float(npfunc.grad(sc.rgamma)(-2.0))   # at a pole of Gamma: (-1)^n n!
+2.0
+>>> round(float(npfunc.grad(sc.zeta)(2.0)), 6)
+-0.937548
 """
 from __future__ import annotations
 

@@ -15,6 +15,11 @@ kink at theta = 0 that central differences see.  The integer degree ``n`` and or
 differentiated.  SciPy's ``sph_harm_y`` is not a ufunc (it converts its
 inputs with ``np.asarray``): ``npfunc.scipy.special.sph_harm_y`` calls this
 primitive.
+
+>>> import npfunc
+>>> from npfunc.scipy import special
+>>> round(float(npfunc.grad(lambda t: special.sph_harm_y(1, 0, t, 0.0).real)(0.5)), 6)
+-0.234249
 """
 from __future__ import annotations
 

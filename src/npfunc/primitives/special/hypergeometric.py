@@ -11,6 +11,10 @@
   the formulas above, so every order and nesting works.  2F1's parameter
   derivatives need z < 1 (NaN for z >= 1, an error where the series does not
   converge: z within ~1e-4 of 1); complex z raises for the parameters.
+
+>>> import npfunc, scipy.special as sc
+>>> round(float(npfunc.grad(lambda a: sc.hyp1f1(a, 2.0, 0.5))(1.0)), 6)
+0.323241
 """
 from __future__ import annotations
 

@@ -16,6 +16,10 @@ uses ``-sum (-u)^k / (k+1)``, u = z - 1, for |u| < 0.1.  ``expn``'s integer
 order is not differentiated; ``expn(0, x) = e^-x / x`` has derivative
 ``-(1 + 1/x) expn(0, x)``.  ``fresnel`` and ``sici`` return two outputs: each
 is its own primitive (``fresnel_s``, ``fresnel_c``, ``sici_si``, ``sici_ci``).
+
+>>> import npfunc, scipy.special as sc
+>>> float(npfunc.grad(lambda x: sc.fresnel(x)[0])(1.0)), float(npfunc.grad(sc.spence)(1.0))
+(1.0, -1.0)
 """
 from __future__ import annotations
 

@@ -15,6 +15,11 @@ derivatives (``vonmises_ppf``).
 ``wrapcauchy``'s cdf and ppf are SciPy's ``arctan(r tan(x/2))`` forms
 written with ``arctan2``, which joins SciPy's two branches at x = pi
 smoothly; ``sf(x) = cdf(2 pi - x)`` (the density is symmetric about pi).
+
+>>> import npfunc
+>>> from npfunc.scipy import stats
+>>> round(float(npfunc.grad(lambda k: stats.vonmises.cdf(0.5, k))(2.0)), 6)
+0.06281
 """
 from __future__ import annotations
 

@@ -9,6 +9,11 @@ cusp, as ``abs``), and its cdf there is the first-order model
 ``1/2 + z pdf(0)`` (the incomplete-gamma form is 0 * inf at 0), so the
 derivative of the cdf at the median is the density, not NaN; ``ppf`` at
 q = 1/2 likewise is ``(q - 1/2) / pdf(0)``.
+
+>>> import npfunc
+>>> from npfunc.scipy import stats
+>>> round(float(npfunc.grad(lambda c: stats.weibull_min.logsf(2.0, c, scale=1.5))(1.2)), 6)
+-0.406293
 """
 from __future__ import annotations
 

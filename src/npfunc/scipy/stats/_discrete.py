@@ -10,6 +10,11 @@ derivative).  ``betabinom``'s cdf/sf sum the pmf over 0..n, so its ``n``
 must be a plain (not traced) integer there.  ``ppf`` is a step function
 (derivative 0, 1 in ``loc``); ``entropy`` exists in closed form for
 ``geom`` and ``bernoulli`` only.
+
+>>> import npfunc
+>>> from npfunc.scipy import stats
+>>> round(float(npfunc.grad(lambda p: stats.geom.logpmf(3, p))(0.4)), 6)
+-0.833333
 """
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ class gaussian_kde:
     >>> from npfunc.scipy import stats
     >>> data = np.array([0.0, 0.4, 1.1, 2.0])
     >>> npfunc.grad(lambda d: stats.gaussian_kde(d).logpdf(0.5)[0])(data).round(3)
-    array([ 0.226,  0.239,  0.076, -0.541])
+    array([ 0.51 ,  0.181, -0.406, -0.322])
     """
 
     def __init__(self, dataset, bw_method=None, weights=None):

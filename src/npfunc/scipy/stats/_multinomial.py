@@ -7,6 +7,11 @@ entries.  Counts ``x`` that are not non-negative integers summing to ``n``
 give -inf (derivative 0); invalid ``n`` or ``p`` give NaN.  ``x`` is
 differentiated through the continuous extension of the formula, as for the
 other discrete distributions.
+
+>>> import numpy as np, npfunc
+>>> from npfunc.scipy import stats
+>>> npfunc.grad(lambda p: stats.multinomial.logpmf(np.array([1., 2., 2.]), 5, p))(np.array([0.2, 0.3, 0.5]))
+array([5.        , 6.66666667, 4.        ])
 """
 from __future__ import annotations
 

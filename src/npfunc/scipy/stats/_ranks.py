@@ -2,6 +2,11 @@
 derivative.  SciPy computes them on the plain values; under ``vmap`` the
 batch axis is moved to the front and the reduction axis shifted past it,
 so one SciPy call handles the whole batch.
+
+>>> import numpy as np
+>>> from npfunc.scipy import stats
+>>> stats.rankdata(np.array([3.0, 1.0, 2.0]))
+array([3., 1., 2.])
 """
 from __future__ import annotations
 

@@ -10,6 +10,11 @@ Infinite bounds (one-sided truncation) are exact, with derivative 0 in the
 infinite bound: ``log_ndtr(-inf)`` is replaced by a constant -inf before
 the formula sees it.  ``entropy`` uses the log-space mass and
 ``x phi(x) -> 0`` at infinite bounds (SciPy's formula gives NaN there).
+
+>>> import npfunc
+>>> from npfunc.scipy import stats
+>>> round(float(npfunc.grad(lambda b: stats.truncnorm.logpdf(0.3, -1.0, b))(2.0)), 6)
+-0.065956
 """
 from __future__ import annotations
 
