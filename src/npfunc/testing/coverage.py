@@ -12,7 +12,7 @@ import pathlib
 import numpy as np
 
 from ..core import dispatch
-from ..core.primitive import REGISTRY
+from ..core.primitive import COMPOSITES, REGISTRY
 
 NAMESPACES = (
     ("np", "numpy"), ("np.linalg", "numpy.linalg"), ("np.fft", "numpy.fft"),
@@ -81,6 +81,15 @@ def render() -> str:
     lines = [HEADER, "## NumPy and SciPy functions", "",
              "| function | implemented as | derivative |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows()]
+    lines += ["", "## SciPy twins", "",
+              "Functions of `npfunc.scipy.*` with SciPy's signatures, for SciPy code that converts its inputs "
+              "with `np.asarray`; each is tested through its registry samples as a composite.",
+              "", "| twin | derivative | samples | conventions |", "|---|---|---|---|"]
+    for name in sorted(n for n in COMPOSITES if n.startswith("npfunc.scipy.")):
+        comp = COMPOSITES[name]
+        n = len(list(comp.samples(np.random.default_rng(0))))
+        notes = comp.notes.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{name}` | {'yes' if comp.differentiable else 'none'} | {n} | {notes} |")
     lines += ["", "## Primitives", "",
               "Each is one registry definition (implementation, JVP, VJP, batching rule, samples).",
               "", "| primitive | derivative | samples | conventions |", "|---|---|---|---|"]

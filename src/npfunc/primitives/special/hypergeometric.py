@@ -206,7 +206,7 @@ def _h2_samples(rng):
                           array(rng, (3,), dt, (0.5, 3.0)), array(rng, (3,), dt, (-2.0, 0.8)),
                           da=1, db=0, dc=0))
     out.append(Sample(array(rng, (3,), domain=(0.2, 1.5)), array(rng, (3,), domain=(0.2, 1.5)),
-                      array(rng, (3,), domain=(1.0, 3.0)), np.array([-3.0, 0.0, 0.7]), da=0, db=1, dc=1,
+                      array(rng, (3,), domain=(1.0, 3.0)), np.array([-2.0, 0.0, 0.6]), da=0, db=1, dc=0,
                       label="z below 0 (Pfaff), at 0, near 1"))
     out.append(Sample(array(rng, (3,), domain=(0.2, 1.5)), array(rng, (3,), domain=(0.2, 1.5)),
                       array(rng, (3,), domain=(1.0, 3.0)), array(rng, (3,), domain=(-1.0, 0.7)),

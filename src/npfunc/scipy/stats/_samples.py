@@ -104,8 +104,9 @@ _EDGES = {
                                     label="beyond [-pi, pi], small and large kappa")],
 }
 
+_ALL = "logpdf pdf cdf logcdf sf logsf ppf entropy; derivative 0 outside the support"
 for _name, (_dist, _shapes, _z) in _CONTINUOUS.items():
-    _register(_name, _method_call(_dist), _continuous_samples(_dist, _shapes, _z, _EDGES.get(_name)))
+    _register(_name, _method_call(_dist), _continuous_samples(_dist, _shapes, _z, _EDGES.get(_name)), notes=_ALL)
 
 
 def _truncnorm_samples(rng):
@@ -125,7 +126,8 @@ def _truncnorm_samples(rng):
     return out
 
 
-_register("truncnorm", _method_call(_truncnorm.truncnorm), _truncnorm_samples)
+_register("truncnorm", _method_call(_truncnorm.truncnorm), _truncnorm_samples,
+          notes=_ALL + "; log-space masses, infinite bounds exact")
 
 
 def _entropy_samples(dist, shape_domains):
@@ -140,7 +142,7 @@ for _name, _domains in {"norm": (), "t": ((0.8, 150.0),), "cauchy": (), "laplace
                         "gamma": ((0.5, 5.0),), "beta": ((0.6, 4.0), (0.6, 4.0)), "chi2": ((0.8, 8.0),),
                         "expon": ()}.items():
     _register(f"{_name}.entropy", _method_call(getattr(_continuous, _name)), _entropy_samples(
-        getattr(_continuous, _name), _domains))
+        getattr(_continuous, _name), _domains), notes="closed form")
 
 # ---- discrete -----------------------------------------------------------------------------------------
 
@@ -161,17 +163,25 @@ def _ints(lo, hi):
     return lambda rng: rng.integers(lo, hi, 3).astype(np.float64)
 
 
-_register("geom", _method_call(_discrete.geom),
-          lambda rng: _discrete_samples(_discrete.geom, lambda r: [_u(r, 0.2, 0.8)], _ints(1, 6), (1,))(rng)
-          + [Sample(np.array([0.3, 0.9, 0.6]), method="entropy")])
-_register("nbinom", _method_call(_discrete.nbinom),
-          _discrete_samples(_discrete.nbinom, lambda r: [_u(r, 1.5, 5.0), _u(r, 0.2, 0.8)], _ints(0, 8), (1, 2)))
-_register("betabinom", _method_call(_discrete.betabinom),
-          _discrete_samples(_discrete.betabinom, lambda r: [6.0, _u(r, 0.5, 3.0), _u(r, 0.5, 3.0)], _ints(0, 6),
-                            (2, 3)))
-_register("bernoulli", _method_call(_discrete.bernoulli),
-          lambda rng: _discrete_samples(_discrete.bernoulli, lambda r: [_u(r, 0.1, 0.9)], _ints(0, 1), (1,))(rng)
-          + [Sample(np.array([0.1, 0.5, 0.8]), method="entropy")])
+_DISCRETE = "logpmf pmf cdf logcdf sf logsf ppf; ppf and cdf steps have derivative 0"
+
+
+def _with_entropy(make, *p):
+    return lambda rng: make(rng) + [Sample(np.array(p), method="entropy")]
+
+
+_register("geom", _method_call(_discrete.geom), notes=_DISCRETE + "; entropy",
+          samples=_with_entropy(_discrete_samples(_discrete.geom, lambda r: [_u(r, 0.2, 0.8)], _ints(1, 6), (1,)),
+                                0.3, 0.9, 0.6))
+_register("nbinom", _method_call(_discrete.nbinom), notes=_DISCRETE + "; cdf through betainc (n, p)",
+          samples=_discrete_samples(_discrete.nbinom, lambda r: [_u(r, 1.5, 5.0), _u(r, 0.2, 0.8)], _ints(0, 8),
+                                    (1, 2)))
+_register("betabinom", _method_call(_discrete.betabinom), notes=_DISCRETE + "; cdf sums the pmf (plain n)",
+          samples=_discrete_samples(_discrete.betabinom, lambda r: [6.0, _u(r, 0.5, 3.0), _u(r, 0.5, 3.0)],
+                                    _ints(0, 6), (2, 3)))
+_register("bernoulli", _method_call(_discrete.bernoulli), notes=_DISCRETE + "; entropy",
+          samples=_with_entropy(_discrete_samples(_discrete.bernoulli, lambda r: [_u(r, 0.1, 0.9)], _ints(0, 1),
+                                                  (1,)), 0.1, 0.5, 0.8))
 
 # ---- multivariate ---------------------------------------------------------------------------------------
 
@@ -187,7 +197,8 @@ def _multinomial_samples(rng):
                    kink=True, label="x off the support")]
 
 
-_register("multinomial", _method_call(_multinomial.multinomial), _multinomial_samples)
+_register("multinomial", _method_call(_multinomial.multinomial), _multinomial_samples,
+          notes="logpmf pmf; SciPy's replacement of the last p when p does not sum to 1")
 
 
 def _spd(rng, n):
@@ -210,12 +221,12 @@ def _kde_call(points, dataset, *weights, method="evaluate", bw_method=None):
 
 
 def _kde_samples(rng):
-    data1 = rng.standard_normal(7)
-    data2 = rng.standard_normal((2, 9))
+    data1 = rng.standard_normal(5)
+    data2 = rng.standard_normal((2, 5))
     return [Sample(rng.uniform(-2, 2, 4), data1, method="evaluate"),
             Sample(rng.uniform(-2, 2, 4), data1, method="logpdf", bw_method="silverman"),
-            Sample(rng.uniform(-2, 2, (2, 3)), data2, method="logpdf"),
-            Sample(rng.uniform(-2, 2, 3), data1, rng.uniform(0.5, 2.0, 7), method="pdf", label="weights"),
+            Sample(rng.uniform(-2, 2, (2, 2)), data2, method="logpdf"),
+            Sample(rng.uniform(-2, 2, 3), data1, rng.uniform(0.5, 2.0, 5), method="pdf", label="weights"),
             Sample(rng.uniform(-2, 2, 3), data1, method="logpdf", bw_method=0.4, label="scalar bandwidth")]
 
 
