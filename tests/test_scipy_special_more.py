@@ -338,3 +338,17 @@ def test_von_mises_mixture_with_scipy_special():
     mu, kappa = fit.x[:2], np.exp(fit.x[2:4])
     assert abs(mu[0] + 1.0) < 0.2 and abs(mu[1] - 2.0) < 0.2
     assert abs(kappa[0] - 4.0) < 1.5 and abs(kappa[1] - 8.0) < 3.0
+
+
+def test_scipy_benchmark_quick_correctness():
+    """benchmarks/bench_scipy.py --quick: npfunc's gradients equal the hand-written ones (no timing asserted)."""
+    import pathlib
+    import subprocess
+    import sys
+
+    bench = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scipy.py"
+    proc = subprocess.run([sys.executable, str(bench), "--quick", "--repeats", "1"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for workload in ("rician", "von Mises mixture", "censored Weibull"):
+        assert workload in proc.stdout
