@@ -13,6 +13,7 @@ import numpy as np
 
 from ...core.tracer import Tracer
 from ...core.values import dtype_of
+from ._quantiles import discrete_ppf
 
 INF = np.inf
 
@@ -412,8 +413,6 @@ class Discrete(Distribution):
     def ppf(self, q, *args, **kwds):
         """Percent point function: the smallest k with cdf(k) >= q.  A step function of
         ``q`` and the shape parameters (derivative 0); derivative 1 in ``loc``."""
-        from ._quantiles import discrete_ppf
-
         shapes, (loc,) = self._parse(args, kwds)
         out = discrete_ppf(self.name, as_float(q), *shapes)
         if not (isinstance(loc, float) and loc == 0):
