@@ -103,11 +103,16 @@ def test_float32_and_complex_kept():
     out, t = npfunc.jvp(lambda x: sc.jv(1.0, x), (x32,), (np.ones_like(x32),))
     assert out.dtype == np.float32 and t.dtype == np.float32
     z = np.array([0.5 + 0.3j, 2.0 - 1.0j])
+    h = 1e-6
     for name in ("jv", "iv", "kv", "yv"):
         f = getattr(sc, name)
         _, t = npfunc.jvp(lambda z: f(1.5, z), (z,), (np.ones_like(z),))
-        h = 1e-6
         np.testing.assert_allclose(t, (f(1.5, z + h) - f(1.5, z - h)) / (2 * h), rtol=1e-7)
+    for f in (sc.loggamma, sc.rgamma, sc.exp1, sc.dawsn, sc.wofz, sc.spence):  # holomorphic: first order
+        _, t = npfunc.jvp(f, (z,), (np.ones_like(z),))
+        np.testing.assert_allclose(t, (f(z + h) - f(z - h)) / (2 * h), rtol=1e-7)
+        (ct,) = npfunc.vjp(f, z)[1](np.ones_like(z))
+        np.testing.assert_allclose(ct, np.conj(t), rtol=1e-12)
 
 
 # ---- modified Bessel functions near 0, to third order ---------------------------------------------
