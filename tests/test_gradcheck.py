@@ -409,6 +409,10 @@ KNOWN: dict = {}
 LIMITS = {
     ("gradgradcheck", "gamma", "complex"):
         "second derivatives of gamma need polygamma(1, z), which SciPy has for real z only",
+    ("gradgradcheck", "loggamma", "complex"):
+        "second derivatives of loggamma need polygamma(1, z), which SciPy has for real z only",
+    ("gradgradcheck", "rgamma", "complex"):
+        "second derivatives of rgamma need polygamma(1, z), which SciPy has for real z only",
 }
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import npfunc  # noqa: F401  (fills the registry)
-import npfunc.scipy.stats  # noqa: F401  (the stats twins' samples)
+import npfunc.scipy.special  # noqa: F401  (registers the twins' composites)
+import npfunc.scipy.stats  # noqa: F401
 from npfunc.core.primitive import COMPOSITES, REGISTRY
 from npfunc.testing import checks
 

@@ -342,7 +342,7 @@ def test_namespace():
     assert S.erf is npfunc.primitives.special.functions.erf
     assert S.__getattr__("expit") is S.expit
     with pytest.raises(AttributeError, match="not supported"):
-        S.hyp2f1  # noqa: B018
+        S.struve  # noqa: B018  (not supported)
 
 
 # ---- lazy registration -----------------------------------------------------------------
