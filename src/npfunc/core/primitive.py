@@ -70,7 +70,7 @@ class Primitive:
     """An operation with its implementation and its rules (see module doc)."""
 
     __slots__ = ("name", "impl", "jvp", "vjp", "batch", "samples",
-                 "differentiable", "multiple_results", "notes")
+                 "differentiable", "multiple_results", "notes", "effect")
 
     def __init__(
         self,
@@ -85,6 +85,7 @@ class Primitive:
         multiple_results: bool = False,
         notes: str = "",
         register: bool = True,
+        effect: bool = False,
     ) -> None:
         if differentiable and (jvp is None or vjp is None):
             raise ValueError(f"primitive {name!r}: a differentiable primitive needs jvp and vjp rules")
@@ -99,6 +100,9 @@ class Primitive:
         self.differentiable = differentiable
         self.multiple_results = multiple_results
         self.notes = notes
+        #: an application matters even when its output is unused (it raises on
+        #: bad values): program optimisations must keep it
+        self.effect = effect
         if register:  # per-function primitives (custom rules) stay out of the registry
             REGISTRY[name] = self
 
