@@ -73,9 +73,18 @@ def test_density_shape_derivative_at_a_support_edge_is_zero():
     assert npfunc.grad(lambda b: stats.beta.pdf(1.0, 2.0, b))(2.5) == 0.0
 
 
-def test_layout_orders_raise_for_traced_matrices():
+def test_layout_orders_follow_known_layouts_and_raise_for_unknown_ones():
+    weights = np.arange(6.0)
+
+    def f(x):
+        return np.ravel(x, order="K") @ weights
+
+    for x, order in ((np.arange(6.0).reshape(2, 3), "C"), (np.arange(6.0).reshape(3, 2).T, "F")):
+        # order='K' reads memory order: a C-ordered argument row by row, a transposed one column by column
+        np.testing.assert_array_equal(npfunc.vjp(f, x)[0], f(x))
+        np.testing.assert_array_equal(npfunc.grad(f)(x), weights.reshape(x.shape, order=order))
     with pytest.raises(errors.UnsupportedOperationError, match="order='K'.*order='C'"):
-        npfunc.grad(lambda x: np.ravel(x, order="K").sum())(np.ones((2, 2)))
+        npfunc.grad(lambda x: np.ravel(np.sin(x), order="K") @ weights)(np.ones((2, 3)))
     assert npfunc.grad(lambda x: np.ravel(x, order="K").sum())(np.ones(3)).shape == (3,)
 
 

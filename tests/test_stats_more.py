@@ -316,9 +316,9 @@ def test_rankdata_and_mode():
     np.testing.assert_array_equal(m, [st.mode(r).mode for r in a])
 
 
-def test_scipy_itself_names_the_twin():
-    with pytest.raises(ConcretizationError, match=r"npfunc\.scipy\.stats\.<distribution>\.logpdf"):
-        npfunc.grad(lambda k: st.vonmises.logpdf(0.3, k))(2.0)
+def test_scipy_itself_reaches_the_twin():
+    assert npfunc.grad(lambda k: st.vonmises.logpdf(0.3, k))(2.0) == \
+        npfunc.grad(lambda k: S.vonmises.logpdf(0.3, k))(2.0)
 
 
 # ---- natural programs ----------------------------------------------------------------------------------

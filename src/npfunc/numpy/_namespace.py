@@ -41,13 +41,20 @@ def fill(namespace: dict, module, prefix: str) -> list[str]:
 
     bound = []
     for name in public_names(module):
-        obj = getattr(module, name, None)
+        # vars, not getattr: NumPy imports a submodule (np.ma, np.f2py...) when it is
+        # first looked up, which import npfunc must not trigger
+        obj = vars(module).get(name)
         if obj is None:
             continue
         fn = implementation(obj)
+        if fn is not None and getattr(fn, "like", False):  # np.zeros & co.: NumPy's own (like= dispatches)
+            fn = None
+            obj_works_unchanged = True
+        else:
+            obj_works_unchanged = False
         if fn is not None:
             namespace[name] = fn
-        elif is_value(obj) or f"{prefix}.{name}" in NO_TRACED_INPUTS:
+        elif obj_works_unchanged or is_value(obj) or f"{prefix}.{name}" in NO_TRACED_INPUTS:
             namespace[name] = obj
         else:
             continue

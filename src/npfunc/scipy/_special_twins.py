@@ -117,7 +117,9 @@ def factorial(n, exact=False, extend="zero"):
         return gamma(n + 1)
     keep = n >= 0
     value = np.where(keep, gamma(np.where(keep, n, 0.0) + 1), 0.0)
-    return np.where(np.isnan(n), np.nan, value)
+    value = np.where(np.isnan(n), np.nan, value)
+    # SciPy computes arrays in double precision (a scalar keeps its own precision)
+    return value.astype(np.float64) if np.ndim(n) and value.dtype == np.float32 else value
 
 
 def bernoulli(n):

@@ -28,12 +28,11 @@ from ..primitives.special import functions as _special_primitives
 from ..primitives.special.functions import (beta, betaln, digamma, entr, erf, erfc, erfcinv, erfcx,  # noqa: F401
                                   erfinv, expit, gamma, gammaln, i0, i0e, i1, i1e, kl_div, log_expit,
                                   log_ndtr, log_softmax, logit, logsumexp, ndtr, ndtri, polygamma,
-                                  register_scipy_special, rel_entr, softmax, softplus, xlog1py, xlogy)
+                                  rel_entr, softmax, softplus, xlog1py, xlogy)
 from ..primitives.special.bessel import (iv, ive, j0, j1, jn, jv, k0, k0e, k1, k1e, kv, kve, y0, y1,  # noqa: F401
                                          yn, yv)
 from ..primitives.special.boxcox import boxcox, boxcox1p, inv_boxcox  # noqa: F401
-from ..primitives.special.gamma_zeta import (binom, gammasgn, hurwitz_zeta, loggamma, rgamma,  # noqa: F401
-                                             riemann_zeta, zeta_x_derivative)
+from ..primitives.special.gamma_zeta import binom, gammasgn, loggamma, rgamma, zeta_x_derivative  # noqa: F401
 from ..primitives.special.hypergeometric import (hyp1f1, hyp1f1_parameter_derivative, hyp2f1,  # noqa: F401
                                                  hyp2f1_parameter_derivative)
 from ..primitives.special.incomplete import (betainc, betaincc, gammainc, gammaincc,  # noqa: F401

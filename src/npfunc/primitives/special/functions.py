@@ -335,20 +335,27 @@ _I1_OVER_X_SERIES = tuple(0.5 / (math.factorial(k) * math.factorial(k + 1)) for 
 _I1_OVER_X_RADIUS = 1.0
 
 
-def i1_over_x(x):
-    """``i1(x) / x`` (1/2 at 0), accurate with all its derivatives near 0."""
+def _i1_over_x_series(x):
+    """(near 0, the Taylor series of i1(x)/x there, the points away from 0)."""
     small = np.abs(x) < _I1_OVER_X_RADIUS
     near = np.where(small, x, 0)
     u = near * near * 0.25
     series = _I1_OVER_X_SERIES[-1]
     for c in reversed(_I1_OVER_X_SERIES[:-1]):
         series = series * u + c
-    far = np.where(small, 1, x)
+    return small, series, np.where(small, 1, x)
+
+
+def i1_over_x(x):
+    """``i1(x) / x`` (1/2 at 0), accurate with all its derivatives near 0."""
+    small, series, far = _i1_over_x_series(x)
     return np.where(small, series, i1(far) / far)
 
 
 def _i1e_over_x(x):
-    return np.exp(-np.abs(x)) * i1_over_x(x)
+    """``exp(-|x|) i1(x) / x``, with i1e away from 0 (i1 itself overflows for large x)."""
+    small, series, far = _i1_over_x_series(x)
+    return np.where(small, np.exp(-np.abs(x)) * series, i1e(far) / far)
 
 
 def _bessel_samples(at_zero: bool, extra=()):
