@@ -33,7 +33,7 @@ def linearize(func: Callable, *primals):
         tangents = [stage.new_var(shape_of(p), dtype_of(p)) for p in leaves]
         outs, touts, out_spec, _ = trace_jvp(func, leaves, tangents, in_spec, False, "linearize",
                                              hidden=True)
-    in_vars = [t.var for t in tangents]
+    in_vars = [t._var for t in tangents]
     eqns = stage.eqns
 
     def jvp_fn(*tangent_args):
@@ -54,7 +54,7 @@ def linearize(func: Callable, *primals):
             if t is zero:
                 results.append(zeros_like(o))
             elif isinstance(t, StagedTracer):
-                results.append(env[t.var])
+                results.append(env[t._var])
             else:  # not recorded: a constant tangent (never depends on the inputs')
                 results.append(t)
         return tree_unflatten(out_spec, results)

@@ -26,6 +26,7 @@ __all__ = [
     "UnsupportedFunctionError",
     "RandomnessError",
     "UnsupportedOperationError",
+    "RetraceWarning",
 ]
 
 
@@ -100,3 +101,7 @@ class RandomnessError(NpfuncError, RuntimeError):
 
 class UnsupportedOperationError(NpfuncError, TypeError):
     """An operation a traced value cannot support (e.g. ``out=``)."""
+
+
+class RetraceWarning(UserWarning):
+    """``jit`` recorded the function again on several calls in a row (see its message)."""
