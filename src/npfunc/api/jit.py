@@ -351,7 +351,7 @@ class Jitted:
             return
         self._warned = True
         warnings.warn(RetraceWarning(
-            f"jit({_identifier(self._func)}) recorded the function again on {self._streak} calls "
+            f"jit({getattr(self._func, '__name__', 'f')}) recorded the function again on {self._streak} calls "
             f"in a row: {self._what_changed(previous, key, args, kwargs)}. Each recording costs a "
             "full trace and compile."), stacklevel=4)
 
@@ -396,6 +396,8 @@ class Jitted:
 
 def _identifier(func) -> str:
     name = getattr(func, "__name__", "f")
+    if name == "<lambda>":
+        return "lambda_"
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
     return name if name and not name[0].isdigit() else "f"
 

@@ -24,13 +24,14 @@ or returned.
 >>> program = trace_program(lambda x: np.tanh(x).sum(), np.ones(3))
 >>> print(generate(program).source)
 def program(a):
-    b = tanh(a)
-    c = add_reduce(b, (0,), None, None, False)
+    b = _tanh(a)
+    c = _add_reduce(b, (0,), None, None, False)
     return c,
 <BLANKLINE>
 """
 from __future__ import annotations
 
+import keyword
 import math
 
 import numpy as np
@@ -80,8 +81,9 @@ class _Namespace:
         hit = self.by_id.get(key)
         if hit is not None:
             return hit[0]
-        hint = "".join(c if c.isalnum() else "_" for c in hint) or "k"
-        name = hint if hint not in self.globals and not hint[0].isdigit() else f"{hint}_{len(self.globals)}"
+        # globals start with "_": never a generated variable name (letters only)
+        hint = "_" + "".join(c if c.isalnum() else "_" for c in hint)
+        name = hint if hint not in self.globals else f"{hint}_{len(self.globals)}"
         self.globals[name] = value
         self.by_id[key] = (name, value)  # keep value alive: ids stay unique
         return name
@@ -99,8 +101,10 @@ class _Namespace:
 
 
 def _reduction(ufunc):
+    reduce = ufunc.reduce  # one bound method, so every use shares one global
+
     def lower(ns, args, params, out):
-        fn = ns.bind(ufunc.reduce, f"{ufunc.__name__}_reduce")
+        fn = ns.bind(reduce, f"{ufunc.__name__}_reduce")
         return f"{fn}({args[0]}, {ns.literal(tuple(params['axes']))}, None, None, {params['keepdims']!r})"
 
     return lower
@@ -185,7 +189,8 @@ def generate(program: Program, *, reuse_min_size: int | None = REUSE_MIN_SIZE,
 
     def var(v: Var) -> str:
         if v not in names:
-            names[v] = _letters(len(names))
+            text = _letters(len(names))
+            names[v] = text + "_" if keyword.iskeyword(text) else text
         return names[v]
 
     def atom(a) -> str:

@@ -126,10 +126,15 @@ def record(call, leaves: list, names: list, transform: str = "jit") -> Recording
 
     out_leaves, out_spec = tree_flatten(out)
     outputs, first = [], []
+    seen = {var for _, _, var in staged}
     for leaf in out_leaves:
         if type(leaf) is StagedTracer and leaf._interp is stage:
+            value = leaf._example
+            if leaf._var in seen and isinstance(value, np.ndarray):
+                value = value.copy()  # an input returned, or one value twice: independent arrays
+            seen.add(leaf._var)
             outputs.append(leaf._var)
-            first.append(leaf._example)
+            first.append(value)
         else:
             outputs.append(Const(leaf))
             first.append(leaf)
