@@ -307,6 +307,9 @@ def test_the_same_array_passed_twice_is_one_array():
         expect = g(y, y)
         np.testing.assert_array_equal(jg(x, x), expect)
         np.testing.assert_array_equal(x, y)
+    pure = npfunc.jit(lambda a, b: a * b)   # aliasing does not matter without updates
+    for first, second in ((x, x), (x, y), (y, y)):
+        np.testing.assert_array_equal(pure(first, second), first * second)
     base = np.zeros(4)
     with pytest.raises(UnsupportedOperationError, match="share memory"):
         for _ in range(2):

@@ -203,6 +203,7 @@ class Jitted:
     # ---- calls ----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         if not kwargs and not self._static_nums:
+            # fast path: plain arrays, flat or in a pytree, seen before
             key = []
             for a in args:
                 if type(a) is not np.ndarray:
@@ -214,6 +215,20 @@ class Jitted:
                 if entry is not None:
                     self._streak = 0
                     outs = entry.fn(*args)
+                    return outs[0] if entry.single else tree_unflatten(entry.out_spec, list(outs))
+                return self._call(args, kwargs)
+            leaves, spec = optree.tree_flatten(args)
+            key = [spec]
+            for a in leaves:
+                if type(a) is not np.ndarray:
+                    break
+                key.append(a.shape)
+                key.append(a.dtype)
+            else:
+                entry = self._fast.get(tuple(key))
+                if entry is not None:
+                    self._streak = 0
+                    outs = entry.fn(*leaves)
                     return outs[0] if entry.single else tree_unflatten(entry.out_spec, list(outs))
         return self._call(args, kwargs)
 
@@ -237,10 +252,16 @@ class Jitted:
         return out
 
     def _fast_key(self, args, kwargs, entry):
-        if kwargs or self._static_nums or entry.mutated or not all(type(a) is np.ndarray for a in args):
+        """The fast path's key for these arguments, if they may take it: a pure function
+        (no argument updated) of plain arrays, each its own input."""
+        if kwargs or self._static_nums or entry.mutated:
             return None
-        key = []
-        for a in args:
+        flat = all(type(a) is np.ndarray for a in args)
+        leaves, spec = (args, None) if flat else optree.tree_flatten(args)
+        if entry.inputs != list(range(len(leaves))) or not all(type(a) is np.ndarray for a in leaves):
+            return None
+        key = [] if flat else [spec]
+        for a in leaves:
             key.append(a.shape)
             key.append(a.dtype)
         return tuple(key)

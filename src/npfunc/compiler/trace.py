@@ -40,7 +40,7 @@ from ..interpreters.staging import StagedTracer, StagingInterpreter, describe_sr
 from .program import Const, Eqn, Program, Var
 from .randomness import RandomWatch
 
-__all__ = ["record", "Recording", "is_traced_leaf", "snapshot"]
+__all__ = ["record", "Recording", "is_traced_leaf", "snapshot", "holds_tracer"]
 
 
 def is_traced_leaf(x) -> bool:
@@ -87,7 +87,8 @@ def snapshot(program: Program) -> Program:
     return Program(program.in_vars, eqns, [frozen(o) for o in program.outputs])
 
 
-def _holds_tracer(program: Program) -> bool:
+def holds_tracer(program: Program) -> bool:
+    """True if a constant of the program is a value traced by some transform."""
     for eqn in program.eqns:
         for i in eqn.inputs:
             if type(i) is Const and isinstance(i.value, Tracer):
@@ -145,7 +146,7 @@ def record(call, leaves: list, names: list, transform: str = "jit") -> Recording
             outputs.append(tracer._var)
     in_vars = [var for _, _, var in staged]
     program = Program(in_vars, stage.eqns, outputs)
-    cacheable = not _holds_tracer(program)
+    cacheable = not holds_tracer(program)
     return Recording(snapshot(program), len(out_leaves), out_spec, first, mutated, cacheable)
 
 
