@@ -253,3 +253,19 @@ def test_jit_of_every_primitive(name, k):
         for g, w in zip(checks._leaves(got), checks._leaves(want)):
             np.testing.assert_allclose(g, w, rtol=1e-13, atol=0, equal_nan=True)
             assert np.result_type(g) == np.result_type(w)
+
+
+def test_lowering_merges_products_of_one_large_matrix():
+    from npfunc.compiler import lower
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((300, 300))
+    x, v = rng.standard_normal(300), rng.standard_normal(300)
+    program = trace_program(lambda x, v: (A @ x, np.sin(A @ v), A @ np.cos(x)), x, v)
+    low = lower(program)
+    names = [e.prim.name for e in low.eqns]
+    assert names.count("stacked_matvec") == 1 and names.count("matmul") == 1  # A @ cos(x) reads a later value
+    for got, want in zip(generate(low).fn(x, v), (A @ x, np.sin(A @ v), A @ np.cos(x))):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    small = trace_program(lambda x: (np.eye(3) @ x, np.eye(3) @ -x), np.ones(3))
+    assert lower(small) is small

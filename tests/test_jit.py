@@ -338,3 +338,35 @@ def test_lower_and_make_graph_show_what_the_passes_did():
     assert set(lowered.times) == {"trace", "optimize", "codegen"}
     text = str(npfunc.make_graph(g)(np.ones((2, 3))))
     assert text.startswith("staged (") and "optimized (" in text
+
+
+# ---- composition with every transform, both ways ---------------------------------------------
+
+def _sq(x):
+    return np.tanh(A @ x) ** 2
+
+
+_TRANSFORMS = {
+    "grad": lambda g: npfunc.grad(lambda x: g(x).sum()),
+    "vjp": lambda g: lambda x: npfunc.vjp(g, x)[1](np.ones(5))[0],
+    "jvp": lambda g: lambda x: npfunc.jvp(g, (x,), (np.ones(4),))[1],
+    "jacrev": npfunc.jacrev,
+    "jacfwd": npfunc.jacfwd,
+    "hessian": lambda g: npfunc.hessian(lambda x: g(x).sum()),
+    "vmap": lambda g: lambda x: npfunc.vmap(g)(np.stack([x, -x])),
+    "linearize": lambda g: lambda x: npfunc.linearize(g, x)[1](np.ones(4)),
+    "functionalize": npfunc.functionalize,
+}
+
+
+@pytest.mark.parametrize("name", sorted(_TRANSFORMS))
+def test_jit_composes_both_ways(name):
+    T = _TRANSFORMS[name]
+    want = T(_sq)(X)
+    inside = npfunc.jit(T(_sq))
+    outside = T(npfunc.jit(_sq))
+    for value in (X, X, X + 0.25):
+        expect = want if value is X else T(_sq)(value)
+        np.testing.assert_allclose(inside(value), expect, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(outside(value), expect, rtol=1e-12, atol=1e-14)
+    assert inside.trace_count == 1

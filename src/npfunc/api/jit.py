@@ -65,6 +65,7 @@ import optree
 
 from ..compiler import DEFAULT_PASSES, generate, optimize
 from ..compiler.keys import Unhashable, exact_key
+from ..compiler.lower import lower
 from ..compiler.program import Program, format_program
 from ..compiler.trace import is_traced_leaf, record
 from ..core import debug
@@ -340,7 +341,7 @@ class Jitted:
             return rec, rec.program, None, {"trace": traced - start}
         program = optimize(rec.program, self._passes)
         optimised = time.perf_counter()
-        generated = generate(program, name=_identifier(self._func))
+        generated = generate(lower(program), name=_identifier(self._func))
         done = time.perf_counter()
         times = {"trace": traced - start, "optimize": optimised - traced, "codegen": done - optimised}
         return rec, program, generated, times

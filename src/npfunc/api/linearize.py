@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..compiler import generate, optimize
+from ..compiler.lower import lower
 from ..compiler.program import Program, Var
 from ..compiler.trace import holds_tracer
 from ..core import debug
@@ -48,7 +49,7 @@ def linearize(func: Callable, *primals):
         compiled = None
     else:
         program = optimize(program)
-        compiled = generate(program, name="jvp_fn").fn
+        compiled = generate(lower(program), name="jvp_fn").fn
     position = {var: k for k, var in enumerate(staged_outs)}
 
     def jvp_fn(*tangent_args):

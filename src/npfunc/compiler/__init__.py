@@ -14,7 +14,9 @@ function ``Program -> Program`` in a module of its own:
 ``dce``      dead-code elimination
 ========== ==============================================================
 
-``generate`` (``codegen.py``) then writes the program as one Python
+``lower`` (``lower.py``) applies rewrites meant for the generated code only
+(merging products of one large matrix with several vectors), and
+``generate`` (``codegen.py``) writes the program as one Python
 function of NumPy calls, reusing dead buffers for large elementwise
 results.  ``trace_program`` records a function of plain arrays, for tests
 and exploration.
@@ -36,11 +38,12 @@ from .contract import contract
 from .cse import cse
 from .dce import dce
 from .fold import fold
+from .lower import lower
 from .program import Program, format_program
 from .simplify import simplify
 
 __all__ = ["Program", "PASSES", "DEFAULT_PASSES", "optimize", "generate", "Generated",
-           "trace_program", "format_program", "fold", "simplify", "cse", "contract", "dce"]
+           "trace_program", "format_program", "lower", "fold", "simplify", "cse", "contract", "dce"]
 
 PASSES: dict[str, Callable[[Program], Program]] = {
     "fold": fold, "simplify": simplify, "cse": cse, "contract": contract, "dce": dce,
