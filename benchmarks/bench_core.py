@@ -458,6 +458,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and few repeats (a correctness smoke run)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="also write the rows as JSON (for benchmarks/plot_jit.py)")
     parser.add_argument("--only", action="append", default=None, metavar="NAME",
                         help=f"run only benchmarks whose name contains NAME ({', '.join(BENCHMARKS)})")
     args = parser.parse_args(argv)
@@ -472,10 +474,31 @@ def main(argv: list[str] | None = None) -> list[Row]:
         rows.extend(bench(cfg, rng))
     if not rows:
         parser.error(f"--only {args.only} matches no benchmark; choose from {', '.join(BENCHMARKS)}")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
     print(f"npfunc {npfunc.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}, "
-          f"{'quick' if cfg.quick else 'full'} run, median of {cfg.repeats} repeats, float64")
+          f"{'quick' if cfg.quick else 'full'} run, median of {cfg.repeats} repeats, float64, "
+          f"{os.cpu_count()} cpus, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end")
     print_table(rows)
+    if args.json:
+        import json
+
+        with open(args.json, "w") as fh:
+            json.dump({"machine": machine_info(cfg),
+                       "rows": [{"workload": r.workload, "npfunc_s": r.t_npfunc, "hand_s": r.t_hand,
+                                 "ratio": r.ratio, "target": r.target, "note": r.note} for r in rows]},
+                      fh, indent=1)
     return rows
+
+
+def machine_info(cfg: Config) -> dict:
+    """Versions, cores and load: the context a table of timings needs."""
+    import platform
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"npfunc": npfunc.__version__, "numpy": np.__version__, "python": sys.version.split()[0],
+            "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "load_average": load, "repeats": cfg.repeats,
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def test_fold_computes_what_does_not_depend_on_the_inputs():
     (lambda x: x + 0.0, [], ["add"]),            # -0.0 + 0.0 is +0.0
     (lambda x: x - (-0.0), [], ["subtract"]),    # likewise
     (lambda x: x * 0.0, [], ["multiply"]),       # inf * 0 is nan
+    (lambda x: -np.ones(8) * x, ["multiply"], ["negative"]),
     (lambda x: -(-x), ["negative"], []),
     (lambda x: x + -np.sin(x), ["negative"], ["subtract"]),
     (lambda x: x - -np.sin(x), ["negative", "subtract"], ["add"]),
@@ -269,3 +270,23 @@ def test_lowering_merges_products_of_one_large_matrix():
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     small = trace_program(lambda x: (np.eye(3) @ x, np.eye(3) @ -x), np.ones(3))
     assert lower(small) is small
+
+
+@pytest.mark.parametrize("backend", ["numba", "numexpr"])
+def test_fusion_backends_give_the_values_and_stay_transformable(backend):
+    pytest.importorskip(backend)
+
+    def chain(x):
+        y = np.exp(np.tanh(np.sin(x) * 1.5 + 0.25))
+        return (y * y - x).sum() + np.cos(x).max()
+
+    x = np.linspace(-1.0, 2.0, 7)
+    g = npfunc.grad(chain)
+    fused = npfunc.jit(g, fuse=backend)
+    assert f"fused_{backend}" in fused.lower(x).source
+    for value in (x, x, x + 0.5):
+        np.testing.assert_allclose(fused(value), g(value), rtol=1e-12, atol=1e-14)
+    # under a transform the unfused program is replayed through the primitives
+    np.testing.assert_allclose(npfunc.jacrev(fused)(x), npfunc.hessian(chain)(x), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="fuse must be one of"):
+        npfunc.jit(g, fuse="cuda")

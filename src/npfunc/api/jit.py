@@ -64,6 +64,8 @@ import numpy as np
 import optree
 
 from ..compiler import DEFAULT_PASSES, generate, optimize
+from ..compiler.fusion import BACKENDS
+from ..compiler.fusion import fuse as fuse_regions
 from ..compiler.keys import Unhashable, exact_key
 from ..compiler.lower import lower
 from ..compiler.program import Program, format_program
@@ -164,8 +166,11 @@ class Jitted:
     """A function compiled by ``jit`` (see the module doc)."""
 
     def __init__(self, func: Callable, static_argnums=(), static_argnames=(),
-                 passes: Sequence[str] = DEFAULT_PASSES, cache_size: int = 64) -> None:
+                 passes: Sequence[str] = DEFAULT_PASSES, cache_size: int = 64, fuse: str | None = None) -> None:
         check_callable(func, "jit")
+        if fuse is not None and fuse not in BACKENDS:
+            raise ValueError(f"jit: fuse must be one of {BACKENDS} or None, got {fuse!r}")
+        self._fuse = fuse
         functools.update_wrapper(self, func)
         self._func = func
         self._passes = tuple(passes)
@@ -341,7 +346,10 @@ class Jitted:
             return rec, rec.program, None, {"trace": traced - start}
         program = optimize(rec.program, self._passes)
         optimised = time.perf_counter()
-        generated = generate(lower(program), name=_identifier(self._func))
+        code = lower(program)
+        if self._fuse is not None:
+            code = fuse_regions(code, self._fuse)
+        generated = generate(code, name=_identifier(self._func))
         done = time.perf_counter()
         times = {"trace": traced - start, "optimize": optimised - traced, "codegen": done - optimised}
         return rec, program, generated, times
@@ -426,14 +434,17 @@ def _identifier(func) -> str:
 
 def jit(func: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
         static_argnames: str | Sequence[str] = (), optimize: bool | Sequence[str] = True,
-        cache_size: int = 64):
+        cache_size: int = 64, fuse: str | None = None):
     """``func`` recorded, optimised and compiled to NumPy code (see the module doc).
 
     ``static_argnums`` / ``static_argnames``: arguments keyed by value instead
     of traced.  ``optimize``: ``True`` for the default passes, ``False`` to run
     the program as recorded, or a sequence of pass names
-    (``npfunc.compiler.PASSES``).  ``cache_size``: recordings kept.  Usable as
-    a decorator, with or without arguments.
+    (``npfunc.compiler.PASSES``).  ``cache_size``: recordings kept.
+    ``fuse``: ``None`` (plain NumPy, the default), or ``"numba"`` /
+    ``"numexpr"`` to compile elementwise chains into one kernel (optional
+    dependencies; see ``npfunc.compiler.fusion`` and docs/performance.md for
+    when that pays).  Usable as a decorator, with or without arguments.
 
     >>> import numpy as np, npfunc
     >>> @npfunc.jit(static_argnums=1)
@@ -444,8 +455,8 @@ def jit(func: Callable | None = None, *, static_argnums: int | Sequence[int] = (
     """
     passes = DEFAULT_PASSES if optimize is True else () if optimize is False else tuple(optimize)
     if func is None:
-        return lambda f: Jitted(f, static_argnums, static_argnames, passes, cache_size)
-    return Jitted(func, static_argnums, static_argnames, passes, cache_size)
+        return lambda f: Jitted(f, static_argnums, static_argnames, passes, cache_size, fuse)
+    return Jitted(func, static_argnums, static_argnames, passes, cache_size, fuse)
 
 
 def make_graph(func: Callable, *, static_argnums: int | Sequence[int] = (),

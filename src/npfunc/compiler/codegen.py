@@ -179,11 +179,13 @@ def _plan_reuse(program: Program, min_size: int):
     return plan
 
 
-def generate(program: Program, *, reuse_min_size: int | None = REUSE_MIN_SIZE,
-             name: str = "program") -> Generated:
+def generate(program: Program, *, reuse_min_size: int | None = -1, name: str = "program") -> Generated:
     """Compile ``program`` into a Python function (see the module doc).
 
-    ``reuse_min_size=None`` turns buffer reuse off."""
+    ``reuse_min_size``: smallest result written into a dead buffer (default
+    ``REUSE_MIN_SIZE``); ``None`` turns buffer reuse off."""
+    if reuse_min_size == -1:
+        reuse_min_size = REUSE_MIN_SIZE
     ns = _Namespace()
     names: dict = {}
 

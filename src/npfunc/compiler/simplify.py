@@ -5,7 +5,7 @@ inputs) and either replaces its output by an existing value or by a cheaper
 equation.  Only identities that hold exactly in IEEE arithmetic, NaN and
 the sign of zero included, are used:
 
-* ``x * 1``, ``1 * x``, ``x / 1`` are ``x``; ``x + (-0.0)``, ``x - 0.0`` are
+* ``x * 1``, ``1 * x``, ``x / 1`` are ``x``; ``x * -1`` is ``-x``; ``x + (-0.0)``, ``x - 0.0`` are
   ``x`` (and ``x + 0``, ``x - 0`` for integers).  Not ``x + 0.0`` (``-0.0 +
   0.0`` is ``+0.0``) and not ``x * 0`` (``inf * 0`` is NaN): those stay.
 * ``-(-x)`` is ``x``; ``a + (-b)`` is ``a - b``; ``a - (-b)`` is ``a + b``.
@@ -108,6 +108,9 @@ def _multiply(eqn, ins, ctx):
         return a
     if ctx.facts.all_equal(a, 1) and _keeps(b, out):
         return b
+    for x, c in ((a, b), (b, a)):  # x * -1 is -x, bit for bit
+        if ctx.facts.all_equal(c, -1) and _keeps(x, out):
+            return [Eqn(REGISTRY["negative"], [x], {}, eqn.outs)]
     na, nb = ctx.negated(a), ctx.negated(b)
     if na is not None and nb is not None:  # (-a)(-b) = ab exactly
         return [Eqn(eqn.prim, [na, nb], eqn.params, eqn.outs)]
