@@ -92,6 +92,7 @@ def test_fold_computes_what_does_not_depend_on_the_inputs():
     (lambda x: x - (-0.0), [], ["subtract"]),    # likewise
     (lambda x: x * 0.0, [], ["multiply"]),       # inf * 0 is nan
     (lambda x: -np.ones(8) * x, ["multiply"], ["negative"]),
+    (lambda x: (-np.outer(x, x)).sum(axis=1), [], ["negative"]),
     (lambda x: -(-x), ["negative"], []),
     (lambda x: x + -np.sin(x), ["negative"], ["subtract"]),
     (lambda x: x - -np.sin(x), ["negative", "subtract"], ["add"]),

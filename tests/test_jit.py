@@ -128,6 +128,7 @@ def test_static_argnums_and_argnames():
     assert jg(x, 2) == 1.0 and jg(x, 3) == 3.0 and jg(x, 3, mode="max") == 2.0
     assert jg(x, n=3, mode="max") == 2.0     # the static positional, passed by keyword
     assert jg.trace_count == 4
+    assert npfunc.jit(g, static_argnums=-1)(x, 2) == 1.0
     # a static array: keyed by its contents, so a mask from it is concrete
     masked = npfunc.jit(lambda x, mask: x[mask].sum(), static_argnums=1)
     m = np.array([True, False, True, False, True])
@@ -370,3 +371,11 @@ def test_jit_composes_both_ways(name):
         np.testing.assert_allclose(inside(value), expect, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(outside(value), expect, rtol=1e-12, atol=1e-14)
     assert inside.trace_count == 1
+
+
+def test_debug_nans_checks_replays_too():
+    g = npfunc.jit(lambda x: np.log(x - 2.0))
+    g(np.array([3.0, 4.0]))      # recorded without NaN
+    with npfunc.debug_nans():
+        with pytest.raises(FloatingPointError, match="log"):
+            g(np.array([1.0, 4.0]))

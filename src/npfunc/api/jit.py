@@ -208,7 +208,7 @@ class Jitted:
 
     # ---- calls ----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not kwargs and not self._static_nums:
+        if not kwargs and not self._static_nums and not debug.FLAGS.nans:
             # fast path: plain arrays, flat or in a pytree, seen before
             key = []
             for a in args:
@@ -275,9 +275,8 @@ class Jitted:
     def _key(self, args, kwargs):
         statics = []
         dyn_args = list(args)
-        for i in sorted(self._static_nums):
-            if i >= len(args) or i < -len(args):
-                continue  # passed by keyword (or not at all)
+        for i in sorted({i % len(args) for i in self._static_nums if -len(args) <= i < len(args)}):
+            # (a static argument not passed by position is passed by keyword, or not at all)
             statics.append((i, self._static_key(args[i], f"static argument {i}{self._pname(i)}")))
             dyn_args[i] = None
         dyn_kwargs = {}
@@ -316,7 +315,7 @@ class Jitted:
     def _rebuild(self, spec, args, kwargs):
         """A function of the leaves that calls the user's function with the static values back."""
         func = self._func
-        nums = self._static_nums
+        nums = {i % len(args) for i in self._static_nums if -len(args) <= i < len(args)}
 
         def call(leaves):
             dyn_args, dyn_kwargs = tree_unflatten(spec, leaves)

@@ -8,7 +8,8 @@ the sign of zero included, are used:
 * ``x * 1``, ``1 * x``, ``x / 1`` are ``x``; ``x * -1`` is ``-x``; ``x + (-0.0)``, ``x - 0.0`` are
   ``x`` (and ``x + 0``, ``x - 0`` for integers).  Not ``x + 0.0`` (``-0.0 +
   0.0`` is ``+0.0``) and not ``x * 0`` (``inf * 0`` is NaN): those stay.
-* ``-(-x)`` is ``x``; ``a + (-b)`` is ``a - b``; ``a - (-b)`` is ``a + b``.
+* ``-(-x)`` is ``x``; ``a + (-b)`` is ``a - b``; ``a - (-b)`` is ``a + b``;
+  ``sum(-x)`` is ``-sum(x)`` (the negation moves to the smaller array).
 * transposes compose, reshapes and broadcasts chain into one, and one that
   keeps the shape is dropped; ``astype`` to the same dtype is dropped.
 * an explicit ``broadcast_to`` feeding an elementwise operation that would
@@ -29,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.primitive import REGISTRY
-from .program import Const, Eqn, Program, Var, substitute
+from .program import Const, Eqn, Program, Var, substitute, use_counts
 
 __all__ = ["simplify", "RULES"]
 
@@ -163,6 +164,17 @@ def _negative(eqn, ins, ctx):
     return None
 
 
+def _reduce_sum(eqn, ins, ctx):
+    """sum(-x) is -sum(x) bit for bit (same order of additions, rounding symmetric in sign):
+    negate the smaller array when the negation has no other reader."""
+    inner = ctx.negated(ins[0])
+    if inner is None or ctx.uses.get(ins[0], 0) != 1:
+        return None
+    out = eqn.outs[0]
+    mid = Var(out.shape, out.dtype, out.src)
+    return [Eqn(eqn.prim, [inner], eqn.params, [mid]), Eqn(REGISTRY["negative"], [mid], {}, eqn.outs)]
+
+
 def _transpose(eqn, ins, ctx):
     (x,) = ins
     perm = tuple(eqn.params["perm"])
@@ -252,6 +264,7 @@ RULES = {
     "subtract": _subtract,
     "negative": _negative,
     "transpose": _transpose,
+    "reduce_sum": _reduce_sum,
     "reshape": _chain("reshape", "shape"),
     "broadcast_to": _chain("broadcast_to", "shape"),
     "astype": _astype,
@@ -260,9 +273,10 @@ RULES = {
 
 
 class _Context:
-    def __init__(self) -> None:
+    def __init__(self, uses: dict) -> None:
         self.producers: dict = {}
         self.facts = _Facts()
+        self.uses = uses
 
     def producer(self, atom, name):
         """The equation of primitive ``name`` that computed ``atom`` (single output), or None."""
@@ -288,7 +302,7 @@ def simplify(program: Program, rounds: int = 4) -> Program:
 
 
 def _simplify_once(program: Program) -> Program:
-    ctx = _Context()
+    ctx = _Context(use_counts(program))
     mapping: dict = {}
     eqns = []
     changed = False
