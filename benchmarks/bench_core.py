@@ -42,6 +42,7 @@ class Config:
     quick: bool
     repeats: int
     min_time: float  # seconds one measurement should last at least
+    clock: Callable[[], float] = time.perf_counter  # time.process_time: CPU time, for a loaded machine
 
 
 @dataclass
@@ -66,11 +67,11 @@ def _calibrate(fn: Callable[[], object], cfg: Config) -> int:
     return max(1, int(cfg.min_time / max(once, 1e-9)))
 
 
-def _sample(fn: Callable[[], object], number: int) -> float:
-    start = time.perf_counter()
+def _sample(fn: Callable[[], object], number: int, clock=time.perf_counter) -> float:
+    start = clock()
     for _ in range(number):
         fn()
-    return (time.perf_counter() - start) / number
+    return (clock() - start) / number
 
 
 def measure_pair(fn_a, fn_b, cfg: Config) -> tuple[float, float]:
@@ -82,8 +83,8 @@ def measure_pair(fn_a, fn_b, cfg: Config) -> tuple[float, float]:
     n_a, n_b = _calibrate(fn_a, cfg), _calibrate(fn_b, cfg)
     samples_a, samples_b = [], []
     for _ in range(cfg.repeats):
-        samples_a.append(_sample(fn_a, n_a))
-        samples_b.append(_sample(fn_b, n_b))
+        samples_a.append(_sample(fn_a, n_a, cfg.clock))
+        samples_b.append(_sample(fn_b, n_b, cfg.clock))
     return statistics.median(samples_a), statistics.median(samples_b)
 
 
@@ -458,6 +459,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and few repeats (a correctness smoke run)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time (default) or this process's CPU time (steadier on a machine "
+                             "shared with other jobs; BLAS threads add up)")
     parser.add_argument("--json", default=None, metavar="PATH",
                         help="also write the rows as JSON (for benchmarks/plot_jit.py)")
     parser.add_argument("--only", action="append", default=None, metavar="NAME",
@@ -465,7 +469,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     args = parser.parse_args(argv)
     cfg = Config(quick=args.quick,
                  repeats=args.repeats or (3 if args.quick else 15),
-                 min_time=0.002 if args.quick else 0.05)
+                 min_time=0.002 if args.quick else 0.05,
+                 clock=time.process_time if args.clock == "cpu" else time.perf_counter)
     rng = np.random.default_rng(0)
     rows: list[Row] = []
     for name, bench in BENCHMARKS.items():
@@ -476,7 +481,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         parser.error(f"--only {args.only} matches no benchmark; choose from {', '.join(BENCHMARKS)}")
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
     print(f"npfunc {npfunc.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}, "
-          f"{'quick' if cfg.quick else 'full'} run, median of {cfg.repeats} repeats, float64, "
+          f"{'quick' if cfg.quick else 'full'} run, median of {cfg.repeats} repeats, {args.clock} clock, float64, "
           f"{os.cpu_count()} cpus, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end")
     print_table(rows)
     if args.json:
@@ -498,6 +503,7 @@ def machine_info(cfg: Config) -> dict:
     return {"npfunc": npfunc.__version__, "numpy": np.__version__, "python": sys.version.split()[0],
             "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "load_average": load, "repeats": cfg.repeats,
+            "clock": "cpu" if cfg.clock is time.process_time else "wall",
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
 
 

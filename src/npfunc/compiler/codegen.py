@@ -117,8 +117,28 @@ def _method(name, param):
     return lower
 
 
+def _extremum_weights(x, extremum, axes):
+    """``extremum_weights``' implementation without ``np.errstate`` (which costs more
+    than the arithmetic on small arrays) in the usual case, where every slice has a hit."""
+    hits = (x == extremum).astype(x.dtype)
+    count = np.add.reduce(hits, axis=axes, keepdims=True)
+    if count.all():
+        return hits / count
+    with np.errstate(invalid="ignore", divide="ignore"):  # a NaN slice: nothing equals its max
+        return hits / count
+
+
+def _call(fn, name):
+    def lower(ns, args, params, out):
+        kw = [f"{k}={ns.literal(v)}" for k, v in params.items()]
+        return f"{ns.bind(fn, name)}({', '.join(args + kw)})"
+
+    return lower
+
+
 #: Primitive name -> writer of the expression for it (same computation as ``impl``).
 LOWERINGS = {
+    "extremum_weights": _call(_extremum_weights, "extremum_weights"),
     "reshape": _method("reshape", "shape"),
     "transpose": _method("transpose", "perm"),
     "reduce_sum": _reduction(np.add),
