@@ -273,7 +273,7 @@ def test_lowering_merges_products_of_one_large_matrix():
     assert lower(small) is small
 
 
-@pytest.mark.parametrize("backend", ["numba", "numexpr"])
+@pytest.mark.parametrize("backend", ["numba"])
 def test_fusion_backends_give_the_values_and_stay_transformable(backend):
     pytest.importorskip(backend)
 

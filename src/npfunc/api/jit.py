@@ -245,9 +245,9 @@ class Jitted:
             self._cache.move_to_end(key)
             self._streak = 0
             return entry.run(leaves)
-        self._note_retrace(key, args, kwargs)
         entry, out = self._compile(leaves, spec, statics, args, kwargs)
-        if entry is not None:
+        if entry is not None:  # (a recording that reads an outer traced value is never cached)
+            self._note_retrace(key)
             self._cache[key] = entry
             if len(self._cache) > self._cache_size:
                 _, evicted = self._cache.popitem(last=False)
@@ -288,12 +288,10 @@ class Jitted:
         leaves, spec = optree.tree_flatten((tuple(dyn_args), dyn_kwargs))
         leaf_keys = []
         ids: dict = {}
-        aliased = False
         for k, x in enumerate(leaves):
             if isinstance(x, (np.ndarray, np.generic, Tracer)):
-                first = ids.setdefault(id(x), k)
-                aliased = aliased or first != k
-                leaf_keys.append((x.shape, x.dtype, first))
+                # the first leaf that is this same object: aliasing is part of the key
+                leaf_keys.append((x.shape, x.dtype, ids.setdefault(id(x), k)))
             else:
                 leaf_keys.append(self._static_key(x, f"argument leaf {k}"))
         key = (spec, tuple(leaf_keys), tuple(statics))
@@ -373,7 +371,7 @@ class Jitted:
         return entry, out
 
     # ---- retracing ---------------------------------------------------------------------------
-    def _note_retrace(self, key, args, kwargs) -> None:
+    def _note_retrace(self, key) -> None:
         previous, self._previous = self._previous, key
         self._streak += 1
         if self._streak < RETRACE_WARN_AFTER or self._warned or previous is None:
@@ -381,10 +379,10 @@ class Jitted:
         self._warned = True
         warnings.warn(RetraceWarning(
             f"jit({getattr(self._func, '__name__', 'f')}) recorded the function again on {self._streak} calls "
-            f"in a row: {self._what_changed(previous, key, args, kwargs)}. Each recording costs a "
+            f"in a row: {self._what_changed(previous, key)}. Each recording costs a "
             "full trace and compile."), stacklevel=4)
 
-    def _what_changed(self, old, new, args, kwargs) -> str:
+    def _what_changed(self, old, new) -> str:
         if old[0] != new[0]:
             return "the structure of the arguments changed (a different pytree)"
         if old[2] != new[2]:
@@ -440,10 +438,9 @@ def jit(func: Callable | None = None, *, static_argnums: int | Sequence[int] = (
     of traced.  ``optimize``: ``True`` for the default passes, ``False`` to run
     the program as recorded, or a sequence of pass names
     (``npfunc.compiler.PASSES``).  ``cache_size``: recordings kept.
-    ``fuse``: ``None`` (plain NumPy, the default), or ``"numba"`` /
-    ``"numexpr"`` to compile elementwise chains into one kernel (optional
-    dependencies; see ``npfunc.compiler.fusion`` and docs/performance.md for
-    when that pays).  Usable as a decorator, with or without arguments.
+    ``fuse``: ``None`` (plain NumPy, the default), or ``"numba"`` to compile
+    elementwise chains into one kernel (an optional dependency; see
+    ``npfunc.compiler.fusion`` and docs/performance.md for when that pays).  Usable as a decorator, with or without arguments.
 
     >>> import numpy as np, npfunc
     >>> @npfunc.jit(static_argnums=1)
