@@ -32,6 +32,8 @@ What jit keeps from the plain function, and how:
   static argument).
 * **Random draws raise** (``npfunc.random``, ``np.random.*``, ``Generator``,
   ``RandomState``, Python's ``random``): a replay would repeat them.
+* **Python side effects happen once**, when recording: ``print``, appending
+  to a list, writing into an array that is not an argument.
 * **In-place updates of arguments work**: ``x += y``, ``x[i] = v``,
   ``np.copyto(x, v)`` and ``out=x`` update the caller's array on every call,
   as the plain function does.
