@@ -111,6 +111,7 @@ def test_simplify_keeps_what_is_not_exact():
            kept=["multiply"])                                                     # changes dtype
     _check(lambda x: x * np.ones((2, 8)), ["simplify", "dce"], SPECIAL, kept=["multiply"])  # broadcasts
     _check(lambda x: x + 0, ["simplify", "dce"], np.arange(8), removed=["add"])  # integers: exact
+    _check(lambda x: x * 0 + x, ["simplify", "dce"], np.arange(8), removed=["multiply"])
 
 
 def test_simplify_shape_chains():

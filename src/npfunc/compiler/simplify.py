@@ -6,8 +6,9 @@ equation.  Only identities that hold exactly in IEEE arithmetic, NaN and
 the sign of zero included, are used:
 
 * ``x * 1``, ``1 * x``, ``x / 1`` are ``x``; ``x * -1`` is ``-x``; ``x + (-0.0)``, ``x - 0.0`` are
-  ``x`` (and ``x + 0``, ``x - 0`` for integers).  Not ``x + 0.0`` (``-0.0 +
-  0.0`` is ``+0.0``) and not ``x * 0`` (``inf * 0`` is NaN): those stay.
+  ``x`` (and ``x + 0``, ``x - 0`` for integers, and ``x * 0`` is ``0``).
+  Not ``x + 0.0`` (``-0.0 + 0.0`` is ``+0.0``) and not a float ``x * 0``
+  (``inf * 0`` is NaN): those stay.
 * ``-(-x)`` is ``x``; ``a + (-b)`` is ``a - b``; ``a - (-b)`` is ``a + b``;
   ``sum(-x)`` is ``-sum(x)`` (the negation moves to the smaller array).
 * transposes compose, reshapes and broadcasts chain into one, and one that
@@ -112,6 +113,9 @@ def _multiply(eqn, ins, ctx):
     for x, c in ((a, b), (b, a)):  # x * -1 is -x, bit for bit
         if ctx.facts.all_equal(c, -1) and _keeps(x, out):
             return [Eqn(REGISTRY["negative"], [x], {}, eqn.outs)]
+    for x, c in ((a, b), (b, a)):  # integers have no inf or NaN: x * 0 is 0
+        if type(x) is Var and x.dtype.kind in "iu" and out.dtype.kind in "iu" and ctx.facts.all_equal(c, 0):
+            return Const(np.zeros(out.shape, out.dtype))
     na, nb = ctx.negated(a), ctx.negated(b)
     if na is not None and nb is not None:  # (-a)(-b) = ab exactly
         return [Eqn(eqn.prim, [na, nb], eqn.params, eqn.outs)]
