@@ -47,8 +47,11 @@ def main(src: str, dst: str) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("time / hand-written NumPy (log scale; red tick: jit target)")
     m = data.get("machine", {})
-    ax.set_title(f"npfunc {m.get('npfunc', '')}, numpy {m.get('numpy', '')}, {m.get('cpus', '?')} cpus, "
-                 f"median of {m.get('repeats', '?')} repeats", fontsize=9)
+    load = m.get("load_average") or ["?"]
+    load = f"{load[0]:.1f}" if isinstance(load[0], float) else load[0]
+    ax.set_title(f"npfunc {m.get('npfunc', '')}, numpy {m.get('numpy', '')}, {m.get('cpus', '?')} cpus "
+                 f"(load average {load}), {m.get('clock', 'wall')} clock, median of {m.get('repeats', '?')} "
+                 "repeats", fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(dst, dpi=110)
