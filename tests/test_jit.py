@@ -379,3 +379,25 @@ def test_debug_nans_checks_replays_too():
     with npfunc.debug_nans():
         with pytest.raises(FloatingPointError, match="log"):
             g(np.array([1.0, 4.0]))
+
+
+def test_keyword_arguments_and_methods():
+    g = npfunc.jit(lambda x, *, w, scale=2.0: (x * w).sum() * scale)
+    x, w = np.arange(3.0), np.ones(3)
+    for _ in range(2):
+        assert g(x, w=w) == 6.0 and g(x, w=w, scale=3.0) == 9.0
+    assert g.trace_count == 2   # scale is a Python float: static
+
+    class Model:
+        def __init__(self):
+            self.W = np.eye(3) * 2.0
+
+        @npfunc.jit
+        def __call__(self, x):
+            return self.W @ x
+
+    m = Model()
+    for _ in range(2):
+        np.testing.assert_array_equal(m(x), 2.0 * x)
+    with pytest.raises(ConcretizationError, match=r"keyword argument 'w'"):
+        npfunc.jit(lambda x, *, w: x if w.sum() > 0 else -x)(x, w=w)

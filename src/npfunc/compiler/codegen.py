@@ -129,6 +129,36 @@ def _extremum_weights(x, extremum, axes):
         return hits / count
 
 
+def _static_index(params):
+    """The index tuple of a gather/scatter whose index has no arrays, else None."""
+    from ..primitives.indexing.gather import _build
+
+    spec = params["spec"]
+    return None if any(c[0] == "a" for c in spec) else _build(spec, ())
+
+
+def _gather(ns, args, params, out):
+    index = _static_index(params) if len(args) == 1 else None
+    if index is None:
+        return None
+    return f"{args[0]}[{ns.bind(index, 'index')}]"
+
+
+def _scatter_into_zeros(g, index, shape, dtype):
+    out = np.zeros(shape, dtype=dtype)
+    out[index] = g  # basic indexing never repeats an element
+    return out
+
+
+def _scatter_add(ns, args, params, out):
+    index = _static_index(params) if len(args) == 1 else None
+    if index is None:
+        return None
+    fn = ns.bind(_scatter_into_zeros, "scatter_into_zeros")
+    return (f"{fn}({args[0]}, {ns.bind(index, 'index')}, {ns.literal(tuple(params['shape']))}, "
+            f"{ns.bind(out.dtype, 'dtype')})")
+
+
 def _call(fn, name):
     def lower(ns, args, params, out):
         kw = [f"{k}={ns.literal(v)}" for k, v in params.items()]
@@ -140,12 +170,19 @@ def _call(fn, name):
 #: Primitive name -> writer of the expression for it (same computation as ``impl``).
 LOWERINGS = {
     "extremum_weights": _call(_extremum_weights, "extremum_weights"),
+    "gather": _gather,
+    "scatter_add": _scatter_add,
     "reshape": _method("reshape", "shape"),
     "transpose": _method("transpose", "perm"),
     "reduce_sum": _reduction(np.add),
     "reduce_max": _reduction(np.maximum),
     "reduce_min": _reduction(np.minimum),
 }
+
+
+#: Elementwise primitives written as Python operators: the same ufunc for arrays, and
+#: NumPy's scalar fast path (several times quicker than a ufunc call) for 0-d values.
+OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
 
 
 def _fresh(eqn) -> bool:
@@ -227,14 +264,17 @@ def generate(program: Program, *, reuse_min_size: int | None = -1, name: str = "
     plan = _plan_reuse(program, reuse_min_size) if reuse_min_size is not None else {}
     params_in = ", ".join(var(v) for v in program.in_vars)
     lines = [f"def {name}({params_in}):"]
-    buffers: dict = {}
     for k, eqn in enumerate(program.eqns):
         prim = eqn.prim
         args = [atom(i) for i in eqn.inputs]
         lower = LOWERINGS.get(prim.name)
-        if lower is not None and not prim.multiple_results:
-            expr = lower(ns, args, eqn.params, eqn.outs[0])
-        else:
+        expr = lower(ns, args, eqn.params, eqn.outs[0]) if lower and not prim.multiple_results else None
+        if expr is None and k not in plan and not eqn.params and prim.impl is getattr(np, prim.name, None):
+            if prim.name in OPERATORS and len(args) == 2:
+                expr = f"{args[0]} {OPERATORS[prim.name]} {args[1]}"
+            elif prim.name == "negative" and len(args) == 1:
+                expr = f"-{args[0]}"
+        if expr is None:
             fn = ns.bind(prim.impl, prim.name)
             kw = [f"{key}={ns.literal(value, f'{prim.name}_{key}')}" for key, value in eqn.params.items()]
             if k in plan:
@@ -245,8 +285,6 @@ def generate(program: Program, *, reuse_min_size: int | None = -1, name: str = "
         else:
             lhs = var(eqn.outs[0])
         lines.append(f"    {lhs} = {expr}")
-        if k in plan:
-            buffers[eqn.outs[0]] = plan[k]
     outs = []
     seen = set(program.in_vars)
     for o in program.outputs:
