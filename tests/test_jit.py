@@ -318,6 +318,9 @@ def test_the_same_array_passed_twice_is_one_array():
 
 
 def test_ndarray_methods_are_not_shadowed():
+    from npfunc.interpreters.staging import StagedTracer
+
+    assert not set(StagedTracer.__slots__) & set(dir(np.ndarray))
     x = rng.standard_normal(6)
     g = npfunc.jit(lambda x: (x.var(), x.std(), x.mean(), x.T, x.real))
     for _ in range(2):

@@ -9,8 +9,11 @@ interpreter loop, no dictionary of values, no dispatch.
 Most primitives are called through their implementation (``prim.impl``,
 often a NumPy ufunc itself).  A few hot ones are written as the ndarray
 method or ufunc reduction their implementation calls (``x.reshape(s)``,
-``np.add.reduce(x, axes)``): the same computation, without a Python-level
-wrapper around it.
+``np.add.reduce(x, axes)``, ``x[index]`` for a static index): the same
+computation, without a Python-level wrapper around it.  ``+ - * /`` and
+unary ``-`` are written as Python operators: the same ufunc on arrays, and
+NumPy's scalar fast path on 0-d values (a ufunc call costs several times
+more than the arithmetic on a NumPy scalar).
 
 Buffer reuse: an elementwise ufunc whose result has the shape and dtype of
 a dead intermediate writes into it (``out=``) instead of allocating (not
