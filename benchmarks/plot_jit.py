@@ -47,8 +47,8 @@ def main(src: str, dst: str) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("time / hand-written NumPy (log scale; red tick: jit target)")
     m = data.get("machine", {})
-    load = m.get("load_average") or ["?"]
-    load = f"{load[0]:.1f}" if isinstance(load[0], float) else load[0]
+    load = m.get("load_average")
+    load = " / ".join(f"{x:.1f}" for x in load) + " over 1/5/15 min" if load else "?"
     ax.set_title(f"npfunc {m.get('npfunc', '')}, numpy {m.get('numpy', '')}, {m.get('cpus', '?')} cpus "
                  f"(load average {load}), {m.get('clock', 'wall')} clock, median of {m.get('repeats', '?')} "
                  "repeats", fontsize=9)
