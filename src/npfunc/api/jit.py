@@ -272,6 +272,7 @@ class Jitted:
         for a in leaves:
             key.append(a.shape)
             key.append(a.dtype)
+            key.append(a.strides)  # the layout decides which reshapes are views
         return tuple(key)
 
     def _key(self, args, kwargs):
@@ -293,7 +294,8 @@ class Jitted:
         for k, x in enumerate(leaves):
             if isinstance(x, (np.ndarray, np.generic, Tracer)):
                 # the first leaf that is this same object: aliasing is part of the key
-                leaf_keys.append((x.shape, x.dtype, ids.setdefault(id(x), k)))
+                leaf_keys.append((x.shape, x.dtype, x.strides if type(x) is np.ndarray else None,
+                                  ids.setdefault(id(x), k)))
             else:
                 leaf_keys.append(self._static_key(x, f"argument leaf {k}"))
         key = (spec, tuple(leaf_keys), tuple(statics))

@@ -39,6 +39,7 @@ from ..core.values import dtype_of, shape_of
 from ..interpreters.staging import StagedTracer, StagingInterpreter, describe_src
 from .program import Const, Eqn, Program, Var
 from .randomness import RandomWatch
+from ..primitives.indexing.aliasing import mark_input
 
 __all__ = ["record", "Recording", "is_traced_leaf", "snapshot", "holds_tracer"]
 
@@ -110,6 +111,7 @@ def record(call, leaves: list, names: list, transform: str = "jit") -> Recording
             same = by_id.get(id(x))
             if same is None:
                 same = by_id[id(x)] = stage.new_var(shape_of(x), dtype_of(x), x, names[k])
+                mark_input(same, x)  # its layout decides NumPy's views and copies (part of the key)
                 staged.append((k, same, same._var))
             wrapped.append(same)
         out = call(wrapped)

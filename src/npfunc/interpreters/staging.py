@@ -162,6 +162,7 @@ _identity = Primitive("identity", lambda x: x, jvp=lambda primals, tangents, out
 
 
 class StagingInterpreter(Interpreter):
+    copies_values = True  # the generated program returns plain arrays: x.copy() must copy
     """Records equations.  ``refused`` keeps the first concretization refused
     while recording, so a caller can tell that a function swallowed it (and
     took a different path than the plain function would)."""

@@ -326,10 +326,24 @@ def broadcast_arrays(*args, subok=False):
     return tuple(broadcast_to(a if isinstance(a, Tracer) else np.asarray(a), shape) for a in args)
 
 
+_copy = Primitive(
+    "copy", lambda x: np.array(x, copy=True),
+    jvp=lambda primals, tangents, out: tangents[0],
+    vjp=lambda g, primals, out, needs: (g,),
+    batch=lambda vals, dims: (_copy.bind(vals[0]), dims[0]),
+    samples=lambda rng: [Sample(array(rng, (2, 3), dt)) for dt in FLOATS],
+    notes="a new array with the same values; traced values are only copied where a staged program "
+          "could hand the result out as an array the user writes into")
+
+
 def copy(a):
     """A copy of ``a``: a new traced object (in-place updates of one leave the
-    other alone), or ``np.copy`` of a plain value."""
+    other alone), or ``np.copy`` of a plain value.  Traced values never change
+    in place, so a new object is enough, except under a transform whose program
+    returns plain arrays (jit): there the copy is recorded."""
     if isinstance(a, Tracer):
+        if a._interp.copies_values:
+            return _copy.bind(a)
         from ...core.tracer import clone
 
         return clone(a)

@@ -493,7 +493,7 @@ def copy(a, order="K", subok=False):
     """``np.copy``: a new array (updating one leaves the other alone)."""
     if not _traced(a):
         return np.copy(a, order=order, subok=subok)
-    out = clone(a)
+    out = basic.copy(a)
     out._alias = FRESH_C if order == "C" or ndim_of(a) <= 1 else None
     if out._alias is None and ndim_of(a) == 0:
         out._alias = FRESH_C
