@@ -4,20 +4,97 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import optree
 
 from ..core.errors import (ArgnumsError, AuxOutputError, NonDifferentiableInputError,
                            OutputTypeError)
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, is_python_scalar
 
+_optree = None
+
+
+def optree():
+    """The ``optree`` module, imported on first use (``import npfunc`` does not need it)."""
+    global _optree
+    if _optree is None:
+        import optree as module
+
+        _optree = module
+    return _optree
+
+
+class ArgsSpec:
+    """optree's structure of one leaf (``n is None``) or of a tuple of ``n``
+    leaves, made without optree: the common case of transform arguments and
+    outputs.  Two of them compare by value; everything else (printing, hashing,
+    ``num_leaves``, comparing with optree's own specs) is optree's spec."""
+
+    __slots__ = ("n", "none_is_leaf", "_real")
+
+    def __init__(self, n: int | None, none_is_leaf: bool) -> None:
+        self.n = n
+        self.none_is_leaf = none_is_leaf
+        self._real = None
+
+    def real(self):
+        real = self._real
+        if real is None:
+            example = 0 if self.n is None else (0,) * self.n
+            real = self._real = optree().tree_structure(example, none_is_leaf=self.none_is_leaf)
+        return real
+
+    def __eq__(self, other):
+        if type(other) is ArgsSpec:
+            return self.n == other.n and self.none_is_leaf == other.none_is_leaf
+        return self.real() == other
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash(self.real())
+
+    def __repr__(self) -> str:
+        return repr(self.real())
+
+    def __str__(self) -> str:
+        return str(self.real())
+
+    def __getattr__(self, name):
+        return getattr(self.real(), name)
+
+
+def _is_leaf(x) -> bool:
+    tx = type(x)
+    return tx is np.ndarray or tx is float or tx is int or isinstance(x, (Tracer, np.generic))
+
 
 def tree_flatten(tree, none_is_leaf: bool = False):
-    return optree.tree_flatten(tree, none_is_leaf=none_is_leaf)
+    """optree's ``tree_flatten``: (list of leaves, structure)."""
+    if type(tree) is tuple:
+        for x in tree:
+            if not _is_leaf(x):
+                break
+        else:
+            return list(tree), ArgsSpec(len(tree), none_is_leaf)
+    elif _is_leaf(tree):
+        return [tree], ArgsSpec(None, none_is_leaf)
+    return optree().tree_flatten(tree, none_is_leaf=none_is_leaf)
 
 
 def tree_unflatten(spec, leaves):
-    return optree.tree_unflatten(spec, leaves)
+    """optree's ``tree_unflatten``."""
+    if type(spec) is ArgsSpec:
+        if type(leaves) is not list and type(leaves) is not tuple:
+            leaves = list(leaves)
+        n = spec.n
+        if n is None:
+            if len(leaves) == 1:
+                return leaves[0]
+        elif len(leaves) == n:
+            return tuple(leaves)
+        spec = spec.real()  # optree's error
+    return optree().tree_unflatten(spec, leaves)
 
 
 def as_array(x):

@@ -5,7 +5,6 @@ import functools
 from typing import Any, Callable
 
 import numpy as np
-import optree
 
 from ..core.errors import BatchSizeError, ChunkSizeError, InDimsError, OutDimsError
 from ..core.tracer import Tracer, snapshot
@@ -15,13 +14,13 @@ from ..interpreters.structured import dense
 from ..primitives.indexing.aliasing import mark_input
 from ..primitives.indexing.gather import getitem
 from ..primitives.shape.basic import broadcast_to, concatenate_arrays, expand_dims, moveaxis
-from ._common import as_array, check_outputs, is_array, tree_flatten, tree_unflatten
+from ._common import as_array, check_outputs, is_array, optree, tree_flatten, tree_unflatten
 
 RANDOMNESS = ("error", "different", "same")
 
 
 def _leaf_paths(tree) -> list[str]:
-    paths = optree.tree_paths(tree, none_is_leaf=True)
+    paths = optree().tree_paths(tree, none_is_leaf=True)
     return ["args" + "".join(f"[{p!r}]" for p in path) for path in paths]
 
 
@@ -38,11 +37,11 @@ def _broadcast_dims(dims_tree, tree, what: str, transform: str) -> list:
         n = len(tree_flatten(tree, none_is_leaf=True)[0])
         return [dims_tree] * n
     try:
-        dims = optree.broadcast_prefix(dims_tree, tree, none_is_leaf=True)
+        dims = optree().broadcast_prefix(dims_tree, tree, none_is_leaf=True)
     except ValueError as err:
         reason = str(err).split(";")[0].split(":")[0].split(", got")[0].strip()
-        structure = optree.tree_structure(tree, none_is_leaf=True)
-        shape = str(optree.tree_unflatten(structure, ["*"] * structure.num_leaves)).replace("'*'", "*")
+        structure = optree().tree_structure(tree, none_is_leaf=True)
+        shape = str(optree().tree_unflatten(structure, ["*"] * structure.num_leaves)).replace("'*'", "*")
         raise (InDimsError if what == "in_dims" else OutDimsError)(
             f"{transform}: {what}={dims_tree!r} does not match the structure of the "
             f"{'arguments' if what == 'in_dims' else 'outputs'}, {shape} ({reason}). Give one int "
@@ -99,32 +98,35 @@ def vmap(func: Callable, in_dims: Any = 0, out_dims: Any = 0, randomness: str = 
 
 
 def _batch_size(leaves, dims, args) -> int:
-    paths = None
-    sizes = {}
+    sizes = {}  # leaf number -> size of its mapped axis (the leaves' paths only name them in errors)
     for k, (leaf, d) in enumerate(zip(leaves, dims)):
         if d is None or leaf is None:
             continue
-        if paths is None:
-            paths = _leaf_paths(args)
-        if not is_array(leaf) or isinstance(leaf, bool):
+        if type(leaf) is np.ndarray or isinstance(leaf, Tracer):
+            shape = leaf.shape
+        elif not is_array(leaf) or isinstance(leaf, bool):
             raise InDimsError(
-                f"vmap: in_dims says to map {paths[k]} over axis {d}, but it is a "
+                f"vmap: in_dims says to map {_leaf_paths(args)[k]} over axis {d}, but it is a "
                 f"{type(leaf).__name__}, not an array. Use None for it in in_dims.")
-        nd = ndim_of(leaf)
+        else:
+            shape = shape_of(leaf)
+        nd = len(shape)
         if not -nd <= d < nd:
+            path = _leaf_paths(args)[k]
             raise InDimsError(
-                f"vmap: in_dims maps {paths[k]} over axis {d}, but it has {nd} dimension(s) "
-                f"(shape {tuple(shape_of(leaf))}); valid axes are {-nd}..{nd - 1}"
+                f"vmap: in_dims maps {path} over axis {d}, but it has {nd} dimension(s) "
+                f"(shape {tuple(shape)}); valid axes are {-nd}..{nd - 1}"
                 if nd else
-                f"vmap: in_dims maps {paths[k]} over axis {d}, but it is 0-dimensional and has "
+                f"vmap: in_dims maps {path} over axis {d}, but it is 0-dimensional and has "
                 "no axis to map over. Use None for it in in_dims.")
-        sizes[paths[k]] = shape_of(leaf)[d % nd]
+        sizes[k] = shape[d % nd]
     if not sizes:
         raise BatchSizeError(
             "vmap: no input is mapped: in_dims is None for every argument (or there are no "
             "array arguments). Map at least one array input.")
     if len(set(sizes.values())) > 1:
-        listing = ", ".join(f"{p} has size {n}" for p, n in sizes.items())
+        paths = _leaf_paths(args)
+        listing = ", ".join(f"{paths[k]} has size {n}" for k, n in sizes.items())
         raise BatchSizeError(
             f"vmap: the mapped axes of the inputs have different sizes: {listing}. All mapped "
             "inputs must have the same size along their in_dims axis.")

@@ -12,13 +12,34 @@ from typing import Any, Callable
 
 from .errors import UnsupportedFunctionError, UnsupportedOperationError
 
-UFUNCS: dict[Any, Callable] = {}
-UFUNC_REDUCTIONS: dict[Any, Callable] = {}
-UFUNC_ACCUMULATIONS: dict[Any, Callable] = {}
+
+
+class Table(dict):
+    """A registry keyed by NumPy callables (or names).  A key it lacks may be
+    defined by a module that has not been loaded yet: ``table[key]`` loads it
+    (see ``core/lazy.py``); ``table.get(key)`` only reads what is loaded."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def __missing__(self, key):
+        from .lazy import load_for
+
+        if load_for(self.kind, key) and key in self:
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+
+UFUNCS: dict[Any, Callable] = Table("ufunc")
+UFUNC_REDUCTIONS: dict[Any, Callable] = Table("reduce")
+UFUNC_ACCUMULATIONS: dict[Any, Callable] = Table("accumulate")
 #: Code objects of foreign functions (SciPy's) that convert their inputs with
 #: np.asarray, mapped to the npfunc twin to call instead; filled by npfunc.scipy.
 TWINS: dict[Any, str] = {}
-FUNCTIONS: dict[Any, Callable] = {}
+FUNCTIONS: dict[Any, Callable] = Table("function")
 
 COVERAGE_HINT = "see docs/coverage.md for what npfunc supports"
 
@@ -105,6 +126,17 @@ def _new_object(out, inputs):
     return out
 
 
+def _lookup(table: Table, key):
+    """``table.get(key)``, loading the module that defines it if need be."""
+    fn = table.get(key)
+    if fn is None:
+        from .lazy import load_for
+
+        if load_for(table.kind, key):
+            fn = table.get(key)
+    return fn
+
+
 def ufunc_call(ufunc, method: str, inputs, kwargs):
     if method == "__call__" and not kwargs:
         fn = UFUNCS.get(ufunc)
@@ -134,7 +166,7 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
             f"{describe_stack()}: np.{ufunc.__name__}: the casting/order/subok arguments are not "
             "supported on traced values; drop them")
     if method == "__call__" and not kwargs:
-        fn = UFUNCS.get(ufunc)
+        fn = _lookup(UFUNCS, ufunc)
         if fn is not None:
             if dtype is None:
                 return _new_object(fn(*inputs), inputs)
@@ -142,12 +174,12 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
 
             return _new_object(fn(*[astype(x, dtype) if hasattr(x, "dtype") else x for x in inputs]), inputs)
     if method == "__call__":
-        fn = UFUNCS.get(ufunc)
+        fn = _lookup(UFUNCS, ufunc)
         if fn is not None:
             return _new_object(fn(*inputs, **kwargs), inputs)
     elif method in ("reduce", "accumulate"):
         table = UFUNC_REDUCTIONS if method == "reduce" else UFUNC_ACCUMULATIONS
-        fn = table.get(ufunc)
+        fn = _lookup(table, ufunc)
         if fn is not None:
             return _new_object(fn(*inputs, **kwargs), inputs)
     what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
@@ -159,6 +191,8 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
 
 def function_call(func, args, kwargs):
     fn = FUNCTIONS.get(func)
+    if fn is None:
+        fn = _lookup(FUNCTIONS, func)
     if fn is None:
         from .context import describe_stack
 

@@ -12,11 +12,14 @@ import sys
 from typing import Callable
 
 _PENDING: dict[str, list[Callable]] = {}
+#: Modules whose code has run (their callbacks are running or ran): a callback
+#: registered for one of them from inside such a callback runs at once.
+_EXECUTED: set[str] = set()
 
 
 def _loaded(module) -> bool:
     spec = getattr(module, "__spec__", None)
-    return module is not None and not getattr(spec, "_initializing", False)
+    return module is not None and (not getattr(spec, "_initializing", False) or module.__name__ in _EXECUTED)
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -41,6 +44,7 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
         def exec_then_run(module):
             exec_module(module)
+            _EXECUTED.add(fullname)
             for callback in _PENDING.pop(fullname, []):
                 callback(module)
 

@@ -24,13 +24,16 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import debug
+from .dispatch import Table
 from .tracer import Tracer
 
-REGISTRY: dict[str, "Primitive"] = {}
+#: Every primitive by name.  Modules load on first use (core/lazy.py), so
+#: ``REGISTRY[name]`` may load one; iterate it after ``core.lazy.load_all()``.
+REGISTRY: dict[str, "Primitive"] = Table("primitive")
 #: NumPy (and SciPy) functions npfunc implements by composing primitives,
 #: keyed by name; each carries samples, so the generated tests cover the
 #: function exactly as a user calls it.
-COMPOSITES: dict[str, "Composite"] = {}
+COMPOSITES: dict[str, "Composite"] = Table("composite")
 
 
 class Sample:

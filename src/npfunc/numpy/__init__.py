@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import numpy as _np
 
-from . import _namespace
+from ..core.lazy import load_all as _load_all
+
+_load_all()  # the namespace offers every supported function: load every definition
+
+from . import _namespace  # noqa: E402
 from ..primitives.elementwise.arithmetic import stop_gradient  # noqa: F401  (in __all__)
 from ..primitives.indexing.updates import add_at, set_at  # noqa: F401
 from ..primitives.shape.joining import array, asarray  # noqa: F401

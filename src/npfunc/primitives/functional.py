@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from ..core.dispatch import TWINS, implements
+from ..core.dispatch import implements
 from ..core.errors import BatchedConversionError
 from ..core.primitive import Composite, Sample
 from ..core.values import ndim_of, shape_of
@@ -262,9 +262,6 @@ _W = np.array([0.5, -2.0])
 Composite("np.apply_along_axis(matrix, -1, a, extra)",
           lambda a: np.apply_along_axis(lambda r, w: np.outer(r, w), -1, a, _W),
           samples=lambda rng: [Sample(array(rng, (2, 3)))])
-# NumPy dispatches np.apply_along_axis on arr only: a traced extra argument with a plain arr
-# reaches NumPy's loop, whose conversion error then names npfunc.numpy.apply_along_axis.
-TWINS[np.apply_along_axis._implementation.__code__] = "npfunc.numpy.apply_along_axis"
 apply_over_axes.composite = Composite(  # type: ignore[attr-defined]
     "np.apply_over_axes(np.sum, a, [0, 2])", lambda a: np.apply_over_axes(np.sum, a, [0, 2]),
     samples=lambda rng: [Sample(array(rng, (2, 3, 4), dt)) for dt in FLOATS])

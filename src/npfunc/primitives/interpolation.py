@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from ..core.dispatch import TWINS, implements
+from ..core.dispatch import implements
 from ..core.primitive import Composite, Primitive, Sample
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, ndim_of, shape_of
@@ -319,9 +319,6 @@ def interp(x, xp, fp, left=None, right=None, period=None):
 
 
 interp.primitive = _interp  # type: ignore[attr-defined]
-# NumPy dispatches np.interp on x, xp and fp: with those plain and a traced
-# left/right/period, NumPy's own code converts them; the error names npfunc's.
-TWINS[np.interp._implementation.__code__] = "npfunc.numpy.interp"
 
 
 def _np_interp_samples(rng):

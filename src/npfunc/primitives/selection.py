@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import dispatch
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, ndim_of, shape_of
 from .data_dependent import as_array, concrete, ensure, first_true, fixed_size, is_traced
@@ -85,9 +84,6 @@ def select(condlist, choicelist, default=0):
         out = where(cond, _cast(choice, dtype), out)
     return out if tuple(shape_of(out)) == shape else broadcast_to(out, shape)
 
-
-# NumPy runs np.select itself when only ``default`` is traced; the conversion error names this.
-dispatch.TWINS[np.select._implementation.__code__] = "npfunc.numpy.select"
 
 
 # ---- piecewise ------------------------------------------------------------------------------
@@ -159,10 +155,6 @@ def piecewise(x, condlist, funclist, *args, **kw):
         y = where(cond, _cast(value, dtype), y)
     return y if tuple(shape_of(y)) == shape else broadcast_to(y, shape)
 
-
-# NumPy runs np.piecewise itself when only the functions see traced values (a
-# closure over a differentiated parameter); the conversion error then names this.
-dispatch.TWINS[np.piecewise._implementation.__code__] = "npfunc.numpy.piecewise"
 
 
 # ---- choose ---------------------------------------------------------------------------------

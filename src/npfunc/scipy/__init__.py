@@ -12,7 +12,6 @@ __all__ = list(_SUBMODULES)
 
 
 from . import _hints, _routing  # noqa: E402
-from .integrate import _quadrature  # noqa: E402,F401  (registers the quadrature composites; no SciPy import)
 
 _hints.register()
 _routing.register()  # unmodified SciPy calls with traced values reach the twins

@@ -1,3 +1,8 @@
 """Linear algebra (``np.linalg`` and the products): matmul/einsum and the
-products built on them, solves, decompositions, norms, the matrix exponential."""
-from . import products, product_family, solve, spectral, norms, expm, eig, tensor, lstsq  # noqa: F401
+products built on them, solves, decompositions, norms, the matrix exponential.
+
+Importing the package loads none of its modules: each loads when first
+needed (see ``npfunc.primitives``)."""
+from ...core.lazy import submodules_on_access
+
+__getattr__ = submodules_on_access(__name__)

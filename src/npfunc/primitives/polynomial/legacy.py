@@ -29,7 +29,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.lib._polynomial_impl as _impl
 
-from ...core import dispatch as _dispatch
 from ...core.primitive import Composite, Sample
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..families import composite
@@ -263,9 +262,6 @@ def _polyint_k_samples(rng):
             Sample(_coef(rng, 4), 1, np.array([2.0]), label="one constant")]
 
 
-# NumPy dispatches np.polyint on p only: with a plain p and a traced k, NumPy's own code runs and
-# stops at np.asarray(k).  The conversion error then names npfunc.numpy.polyint, which takes it.
-_dispatch.TWINS[_impl.polyint._implementation.__code__] = "npfunc.numpy.polyint"
 Composite("npfunc.numpy.polyint", lambda p, m, k: (_runner("polyint") if has_tracer(k) else np.polyint)(p, m, k),
           samples=_polyint_k_samples, notes="integration constants k traced, p plain")
 

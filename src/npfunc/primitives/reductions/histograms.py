@@ -33,7 +33,6 @@ import operator
 import numpy as np
 
 from ...core.context import describe_stack
-from ...core import dispatch
 from ...core.dispatch import implements
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Composite, Primitive, Sample
@@ -406,10 +405,6 @@ def _weighted_histogram_samples(rng):
             Sample(a, rng.uniform(0.5, 2, 10), bins=np.array([-2.0, 0.0, 0.5, 2.0])),
             Sample(a.astype(np.float32), rng.uniform(0.5, 2, 10).astype(np.float32), bins=3)]
 
-
-# NumPy dispatches np.histogram on a, bins and weights: with those plain and a
-# traced range, NumPy's own code meets the traced edges; the error names npfunc's.
-dispatch.TWINS[np.histogram._implementation.__code__] = "npfunc.numpy.histogram"
 
 # weights is the differentiable argument; tested as a keyword call with traced weights.
 Composite("np.histogram(weights=)", lambda a, w, **params: np.histogram(a, weights=w, **params),

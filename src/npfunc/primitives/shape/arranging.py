@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core import dispatch
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
@@ -65,10 +64,6 @@ def roll(a, shift, axis=None):
                                     getitem(a, _along(ax, slice(None, n - s)))], ax)
     return _fresh(a, source)
 
-
-# NumPy hands np.roll to npfunc only for a traced ``a``: with a plain ``a`` and a
-# traced shift, NumPy's own roll converts the shift, and the error names this.
-dispatch.TWINS[np.roll._implementation.__code__] = "npfunc.numpy.roll"
 
 
 def _roll_traced(a, shift, axis, nd):
