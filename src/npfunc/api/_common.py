@@ -124,6 +124,8 @@ def is_array(x) -> bool:
 
 def normalize_argnums(argnums, nargs: int, transform: str) -> tuple[int, ...]:
     """``argnums`` as a tuple of non-negative ints, or a clear error."""
+    if type(argnums) is int and 0 <= argnums < nargs:  # the common case
+        return (argnums,)
     nums = (argnums,) if isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool) else argnums
     if not isinstance(nums, tuple) or not nums or not all(
             isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in nums):
@@ -156,6 +158,8 @@ def check_callable(func, transform: str) -> None:
 
 def select_args(func: Callable, args: Sequence, nums: tuple[int, ...], kwargs: dict):
     """The differentiated arguments and a function of them alone."""
+    if not kwargs and len(nums) == len(args) and nums == tuple(range(len(args))):
+        return tuple(args), func  # every argument, in order: the function itself
     args = list(args)
 
     def partial(*diff):
@@ -171,6 +175,9 @@ def check_differentiable(leaves, transform: str, where: Callable[[int], str]) ->
     """Leaves as arrays; integer/bool (or non-array) leaves are an error."""
     out = []
     for k, leaf in enumerate(leaves):
+        if type(leaf) is np.ndarray and leaf.dtype.kind in "fc":  # the common case, checked at once
+            out.append(leaf)
+            continue
         if not is_array(leaf):
             raise NonDifferentiableInputError(
                 f"{transform}: {where(k)} is a {type(leaf).__name__}, not an array; only "
@@ -221,6 +228,9 @@ def split_aux(out: Any, transform: str):
 def check_outputs(leaves, transform: str, first: int = 0) -> list:
     out = []
     for k, leaf in enumerate(leaves, first):
+        if type(leaf) is np.ndarray or isinstance(leaf, Tracer):
+            out.append(leaf)
+            continue
         if not is_array(leaf):
             fix = ("return only arrays from the mapped function, and handle other values outside vmap"
                    if transform == "vmap" else

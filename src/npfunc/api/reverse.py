@@ -4,6 +4,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+import numpy as np
+
 from ..core.errors import NonScalarOutputError, OutputTypeError, TangentError
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
@@ -146,8 +148,8 @@ def _make_grad(func, argnums, has_aux, transform, with_value):
         out, pullback, aux = trace_vjp(partial, diff_args, has_aux, transform, arg_name(nums))
         _check_scalar(out, transform)
         cts = pullback.flat([ones_like(out)])
-        grads = tuple(zeros_like(p) if c is zero else c for c, p in zip(cts, pullback._in_leaves))
-        grads = tree_unflatten(pullback._in_spec, list(grads))
+        grads = tree_unflatten(pullback._in_spec,
+                               [zeros_like(p) if c is zero else c for c, p in zip(cts, pullback._in_leaves)])
         result = grads[0] if isinstance(argnums, int) else grads
         if with_value:
             return (result, (out, aux)) if has_aux else (result, out)
@@ -157,6 +159,9 @@ def _make_grad(func, argnums, has_aux, transform, with_value):
 
 
 def _check_scalar(out, transform):
+    tout = type(out)
+    if (tout is np.float64 or tout is np.ndarray) and out.shape == () and out.dtype.kind == "f":
+        return  # a real scalar: the checks below would pass
     leaves, _ = tree_flatten(out)
     if len(leaves) != 1 or isinstance(out, (tuple, list, dict)):
         raise OutputTypeError(

@@ -88,7 +88,8 @@ def vmap(func: Callable, in_dims: Any = 0, out_dims: Any = 0, randomness: str = 
             raise InDimsError(
                 f"vmap: in_dims has {len(in_dims)} entries but the function was called with "
                 f"{len(args)} positional argument(s); give one int or None per argument")
-        dims = _broadcast_dims(in_dims, args, "in_dims", "vmap")
+        dims = [in_dims] * len(leaves) if in_dims is None or type(in_dims) is int else \
+            _broadcast_dims(in_dims, args, "in_dims", "vmap")
         size = _batch_size(leaves, dims, args)
         if chunk_size is None or chunk_size >= size:
             return _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness)
@@ -152,7 +153,8 @@ def _batched_input(interp, leaf, d):
 
 def _unbatch_outputs(out, interp, size, out_dims, transform):
     out_leaves, out_spec = tree_flatten(out, none_is_leaf=True)
-    dims = _broadcast_dims(out_dims, out, "out_dims", transform)
+    dims = [out_dims] * len(out_leaves) if out_dims is None or type(out_dims) is int else \
+        _broadcast_dims(out_dims, out, "out_dims", transform)
     results = []
     for k, (leaf, d) in enumerate(zip(out_leaves, dims)):
         if leaf is None:
@@ -175,7 +177,7 @@ def _unbatch_outputs(out, interp, size, out_dims, transform):
                 f"{nd} dimension(s) with the batch axis; valid values are {-nd}..{nd - 1}")
         d %= nd
         if batched:
-            results.append(moveaxis(dense(leaf.val), leaf.bdim, d))
+            results.append(dense(leaf.val) if leaf.bdim == d else moveaxis(dense(leaf.val), leaf.bdim, d))
         else:
             value = broadcast_to(expand_dims(leaf, d), _insert(shape_of(leaf), d, size))
             results.append(np.ascontiguousarray(value) if not isinstance(value, Tracer) else value)

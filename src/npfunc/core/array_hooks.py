@@ -77,20 +77,22 @@ for _name, _fn in WRAPPERS.items():
 
 
 def enter() -> None:
-    """A transform starts (any thread): install the wrappers if none runs yet."""
+    """A thread starts running transforms: install the wrappers if no thread runs one yet."""
     global _active
     with _lock:
         _active += 1
         if _active == 1:
-            for name, fn in WRAPPERS.items():
-                setattr(np, name, fn)
+            np.array, np.asarray, np.asanyarray, np.ascontiguousarray = _INSTALL
 
 
 def exit() -> None:
-    """A transform ends: restore NumPy's own functions when none runs any more."""
+    """A thread's transforms ended: restore NumPy's own functions when no thread runs one."""
     global _active
     with _lock:
         _active -= 1
         if _active == 0:
-            for name, fn in _ORIGINAL.items():
-                setattr(np, name, fn)
+            np.array, np.asarray, np.asanyarray, np.ascontiguousarray = _RESTORE
+
+
+_INSTALL = (_traced_array, _traced_asarray, _traced_asanyarray, _traced_ascontiguousarray)
+_RESTORE = (_ORIGINAL["array"], _ORIGINAL["asarray"], _ORIGINAL["asanyarray"], _ORIGINAL["ascontiguousarray"])

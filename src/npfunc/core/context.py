@@ -44,17 +44,21 @@ class Interpreter:
         self.hidden = hidden  # an inner level of a composite transform (jacfwd's jvp)
 
     def __enter__(self) -> "Interpreter":
-        array_hooks.enter()
-        _state.stack.append(self)
+        stack = _state.stack
+        if not stack:  # this thread's outermost transform: NumPy's constructors take traced values
+            array_hooks.enter()
+        stack.append(self)
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.alive = False
         stack = _state.stack
-        while stack:  # also drops anything a failed inner transform left
-            if stack.pop() is self:
-                break
-        array_hooks.exit()
+        if stack:
+            while stack:  # also drops anything a failed inner transform left
+                if stack.pop() is self:
+                    break
+            if not stack:
+                array_hooks.exit()
 
     def process(self, prim, args, params):  # pragma: no cover - abstract
         raise NotImplementedError

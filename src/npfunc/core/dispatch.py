@@ -44,6 +44,12 @@ FUNCTIONS: dict[Any, Callable] = Table("function")
 COVERAGE_HINT = "see docs/coverage.md for what npfunc supports"
 
 
+#: ufunc -> what traced values call for it: ``UFUNCS[ufunc]``, or the same call
+#: one step shorter (a rule family's function is its primitive's ``bind``,
+#: ``fn.positional_bind``).  Kept by ``implements``.
+UFUNC_CALLS: dict[Any, Callable] = {}
+
+
 def implements(*numpy_callables: Any) -> Callable[[Callable], Callable]:
     """Register ``fn`` as the traced-value implementation of NumPy callables."""
 
@@ -51,6 +57,7 @@ def implements(*numpy_callables: Any) -> Callable[[Callable], Callable]:
         for target in numpy_callables:
             if type(target).__name__ == "ufunc":
                 UFUNCS[target] = fn
+                UFUNC_CALLS[target] = getattr(fn, "positional_bind", fn)
             else:
                 FUNCTIONS[target] = fn
         return fn

@@ -27,6 +27,8 @@ from . import debug
 from .dispatch import Table
 from .tracer import Tracer
 
+_FLAGS = debug.FLAGS  # per-thread debug switches, read by every plain application
+
 #: Every primitive by name.  Modules load on first use (core/lazy.py), so
 #: ``REGISTRY[name]`` may load one; iterate it after ``core.lazy.load_all()``.
 REGISTRY: dict[str, "Primitive"] = Table("primitive")
@@ -118,7 +120,7 @@ class Primitive:
                 if top is None or interp.level > top.level:
                     top = interp
         if top is None:
-            if debug.FLAGS.nans:
+            if _FLAGS.nans:
                 return debug.apply_checked(self, args, params)
             return self.impl(*args, **params)
         if not top.alive:

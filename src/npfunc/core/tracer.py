@@ -15,20 +15,26 @@ import numpy as np
 from . import dispatch
 from .context import describe_stack
 from .errors import EscapedTracerError
+from .lazy import deferred
 from .ndarray_methods import NDArrayMethods
+
+_getitem = deferred("npfunc.primitives.shape.views:getitem", globals(), "_getitem")
+_setitem = deferred("npfunc.primitives.indexing.inplace:setitem", globals(), "_setitem")
+_inplace_binary = deferred("npfunc.primitives.indexing.inplace:inplace_binary", globals(), "_inplace_binary")
+
+
+_ufunc_calls_get = dispatch.UFUNC_CALLS.get
 
 
 def _ufunc(ufunc):
-    table = dispatch.UFUNCS
-
     def forward(self, other):
-        fn = table.get(ufunc)
+        fn = _ufunc_calls_get(ufunc)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (self, other), {})
         return fn(self, other)
 
     def reflected(self, other):
-        fn = table.get(ufunc)
+        fn = _ufunc_calls_get(ufunc)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (other, self), {})
         return fn(other, self)
@@ -56,6 +62,14 @@ class Tracer(NDArrayMethods):
 
     # ---- array protocol ----------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__" and not kwargs:  # the hot case of dispatch.ufunc_call, inline
+            fn = _ufunc_calls_get(ufunc)
+            if fn is not None:
+                out = fn(*inputs)
+                for x in inputs:
+                    if out is x:
+                        return dispatch._new_object(out, inputs)
+                return out
         return dispatch.ufunc_call(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -156,24 +170,18 @@ class Tracer(NDArrayMethods):
         return dispatch.ufunc_call(np.invert, "__call__", (self,), {})
 
     def __getitem__(self, index):
-        from ..primitives.shape.views import getitem
-
-        return getitem(self, index)
+        return _getitem(self, index)
 
     def __setitem__(self, index, value):
         """``x[index] = value``: x, and every view sharing its memory, now hold
         the updated values (computed functionally).  See
         npfunc/primitives/indexing/inplace.py."""
-        from ..primitives.indexing.inplace import setitem
-
-        setitem(self, index, value)
+        _setitem(self, index, value)
 
     # ---- in-place operators: x += y makes x hold NumPy's result (x's shape and dtype)
     def _inplace(ufunc, name):  # noqa: N805 - builds the methods below, deleted after use
         def method(self, other):
-            from ..primitives.indexing.inplace import inplace_binary
-
-            return inplace_binary(self, ufunc, other)
+            return _inplace_binary(self, ufunc, other)
 
         method.__name__ = method.__qualname__ = name
         return method

@@ -10,7 +10,7 @@ _PY_SCALARS = (bool, int, float, complex)
 
 
 def shape_of(x) -> tuple:
-    if isinstance(x, (np.ndarray, Tracer, np.generic)):
+    if type(x) is np.ndarray or isinstance(x, (np.ndarray, Tracer, np.generic)):
         return x.shape
     shape = getattr(x, "shape", None)  # e.g. a structured batch value
     return shape if shape is not None else np.shape(x)
@@ -24,7 +24,7 @@ _FLOAT64 = np.dtype(np.float64)
 
 
 def dtype_of(x) -> np.dtype:
-    if isinstance(x, (np.ndarray, Tracer, np.generic)):
+    if type(x) is np.ndarray or isinstance(x, (np.ndarray, Tracer, np.generic)):
         return x.dtype
     if type(x) is float:
         return _FLOAT64
@@ -38,8 +38,11 @@ def is_inexact_dtype(dtype) -> bool:
 
 def is_inexact(x) -> bool:
     """True for floating or complex values: the only ones that carry derivatives."""
-    if type(x) is np.ndarray:  # the hot case, without the generic lookup
+    tx = type(x)
+    if tx is np.ndarray:  # the hot cases, without the generic lookup
         return x.dtype.kind in "fc"
+    if tx is np.float64:
+        return True
     return dtype_of(x).kind in "fc"
 
 

@@ -8,6 +8,8 @@ therefore a structural fact, which is what ``strict=True`` checks.
 """
 from __future__ import annotations
 
+from .lazy import deferred
+
 
 class Zero:
     """The symbolic zero.  Use the module-level singleton ``zero``."""
@@ -36,6 +38,7 @@ def add_any(a, b):
         return b
     if b is zero:
         return a
-    from ..primitives.elementwise.arithmetic import add
+    return _add(a, b)
 
-    return add(a, b)
+
+_add = deferred("npfunc.primitives.elementwise.arithmetic:add", globals(), "_add")

@@ -11,8 +11,13 @@ from __future__ import annotations
 from ..core.context import Interpreter, describe_stack
 from ..core.errors import BatchedConversionError
 from ..core.tracer import Tracer
-from ..core.values import ndim_of
+from ..core.lazy import deferred
+from ..core.values import ndim_of, shape_of
 from . import structured
+
+_moveaxis = deferred("npfunc.primitives.shape.basic:moveaxis", globals(), "_moveaxis")
+_broadcast_to = deferred("npfunc.primitives.shape.basic:broadcast_to", globals(), "_broadcast_to")
+_reshape = deferred("npfunc.primitives.shape.basic:reshape", globals(), "_reshape")
 
 
 class BatchTracer(Tracer):
@@ -97,19 +102,14 @@ def move_to_front(x, dim):
     """``x`` with its batch axis first (unbatched values are returned as they are)."""
     if dim is None or dim == 0:
         return x
-    from ..primitives.shape.basic import moveaxis
-
-    return moveaxis(x, dim, 0)
+    return _moveaxis(x, dim, 0)
 
 
 def materialize_front(x, dim, size):
     """``x`` with a batch axis of ``size`` first, broadcasting it if unbatched."""
     if dim is not None:
         return move_to_front(x, dim)
-    from ..primitives.shape.basic import broadcast_to
-    from ..core.values import shape_of
-
-    return broadcast_to(x, (size,) + tuple(shape_of(x)))
+    return _broadcast_to(x, (size,) + tuple(shape_of(x)))
 
 
 def align_front(vals, dims):
@@ -119,8 +119,6 @@ def align_front(vals, dims):
     Unbatched values are left alone: right-aligned broadcasting already
     places them correctly.  Returns the new values and the common logical rank.
     """
-    from ..primitives.shape.basic import reshape
-
     rank = max(ndim_of(v) - (d is not None) for v, d in zip(vals, dims))
     out = []
     for v, d in zip(vals, dims):
@@ -131,7 +129,7 @@ def align_front(vals, dims):
         pad = rank - (ndim_of(v) - 1)
         if pad:
             shape = v.shape
-            v = reshape(v, (shape[0],) + (1,) * pad + tuple(shape[1:]))
+            v = _reshape(v, (shape[0],) + (1,) * pad + tuple(shape[1:]))
         out.append(v)
     return out, rank
 

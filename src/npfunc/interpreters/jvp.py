@@ -1,8 +1,12 @@
 """Forward mode: each traced value carries a tangent alongside its primal."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..core.context import Interpreter
-from ..core.tracer import PrimalTracer
+from ..core.debug import FLAGS
+from ..core.primitive import Primitive
+from ..core.tracer import PrimalTracer, Tracer
 from ..core.values import is_inexact
 from ..core.zeros import zero
 
@@ -26,17 +30,27 @@ class JVPInterpreter(Interpreter):
     def process(self, prim, args, params):
         primals = list(args)
         tangents = [zero] * len(args)
+        plain = type(prim) is Primitive  # and no primal is traced: prim.bind is prim.impl
         for i, arg in enumerate(args):
             if type(arg) is JVPTracer and arg._interp is self:
-                primals[i] = arg.primal
+                primal = primals[i] = arg.primal
                 tangents[i] = arg.tangent
-        out = prim.bind(*primals, **params)
+                if plain and isinstance(primal, Tracer):
+                    plain = False
+            elif plain and isinstance(arg, Tracer):
+                plain = False
+        out = prim.impl(*primals, **params) if plain and not FLAGS.nans else prim.bind(*primals, **params)
         if not prim.differentiable:
             return out
         tangent_out = prim.jvp(primals, tangents, out, **params)
         if prim.multiple_results:
             return tuple(self.wrap(o, t) for o, t in zip(out, tangent_out))
-        return self.wrap(out, tangent_out)
+        if tangent_out is zero:
+            return out
+        tout = type(out)
+        if tout is np.float64 or (out.dtype.kind in "fc" if tout is np.ndarray else is_inexact(out)):
+            return JVPTracer(self, out, tangent_out)
+        return out
 
     def lift(self, value) -> JVPTracer:
         """``value`` as this level's tracer, with a zero tangent (for in-place

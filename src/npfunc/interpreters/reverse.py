@@ -13,7 +13,11 @@ from __future__ import annotations
 import heapq
 import itertools
 
+import numpy as np
+
 from ..core.context import Interpreter
+from ..core.debug import FLAGS
+from ..core.primitive import Primitive
 from ..core.tracer import PrimalTracer, Tracer, snapshot
 from ..core.values import is_inexact
 from ..core.zeros import add_any, zero
@@ -58,13 +62,17 @@ class ReverseInterpreter(Interpreter):
     def process(self, prim, args, params):
         primals = list(args)
         parents = []
+        plain = type(prim) is Primitive  # and no primal is traced: prim.bind is prim.impl
         for i, arg in enumerate(args):
             if type(arg) is ReverseTracer and arg._interp is self:
-                primals[i] = arg.primal
+                primal = primals[i] = arg.primal
                 parents.append((i, arg.node, arg.index))
+                if plain and isinstance(primal, Tracer):
+                    plain = False
             elif isinstance(arg, Tracer):  # an outer value kept on the tape: later writes must not reach it
                 primals[i] = snapshot(arg)
-        out = prim.bind(*primals, **params)
+                plain = False
+        out = prim.impl(*primals, **params) if plain and not FLAGS.nans else prim.bind(*primals, **params)
         if not prim.differentiable:
             return out
         if prim.multiple_results:
@@ -72,7 +80,8 @@ class ReverseInterpreter(Interpreter):
             return tuple(
                 ReverseTracer(self, o, node, k) if is_inexact(o) else o for k, o in enumerate(out)
             )
-        if not is_inexact(out):
+        tout = type(out)
+        if not (tout is np.float64 or (out.dtype.kind in "fc" if tout is np.ndarray else is_inexact(out))):
             return out
         return ReverseTracer(self, out, Node(prim, params, primals, out, parents))
 
@@ -106,28 +115,29 @@ def backward(seeds, inputs):
     heapq.heapify(heap)
 
     results = {}
+    pop, push = heapq.heappop, heapq.heappush
     while heap:
-        node = heapq.heappop(heap)[1]
+        node = pop(heap)[1]
         ct = cts.pop(node)
         prim = node.prim
         if prim is None:  # an input
             results[node] = ct[0]
             continue
-        if prim.multiple_results:
-            g = tuple(ct)
-        else:
-            g = ct[0]
+        g = tuple(ct) if prim.multiple_results else ct[0]
+        parents = node.parents
         needs = [False] * len(node.primals)
-        for i, _, _ in node.parents:
+        for i, _, _ in parents:
             needs[i] = True
         arg_cts = prim.vjp(g, node.primals, node.out, needs, **node.params)
-        for i, parent, index in node.parents:
+        for i, parent, index in parents:
             c = arg_cts[i]
             if c is zero:
                 continue
             slot = cts.get(parent)
             if slot is None:
                 slot = cts[parent] = [zero] * parent.n_out
-                heapq.heappush(heap, (-parent.seq, parent))
-            slot[index] = add_any(slot[index], c)
+                push(heap, (-parent.seq, parent))
+                slot[index] = c
+            else:
+                slot[index] = add_any(slot[index], c)
     return [results.get(node, zero) for node in inputs]

@@ -16,11 +16,24 @@ ordinary batch rule).
 """
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 
 import numpy as np
 
+from ..core.lazy import deferred
 from ..core.values import dtype_of, is_python_scalar, shape_of
+
+# (imported on first use: the primitives are built with this module)
+reshape = deferred("npfunc.primitives.shape.basic:reshape", globals(), "reshape")
+transpose = deferred("npfunc.primitives.shape.basic:transpose", globals(), "transpose")
+_ARITHMETIC = "npfunc.primitives.elementwise.arithmetic"
+
+
+def _arithmetic(name: str):
+    """The elementwise function ``name`` (``multiply``, ``astype`` ...)."""
+    return getattr(sys.modules.get(_ARITHMETIC) or importlib.import_module(_ARITHMETIC), name)
 
 
 class OneHot:
@@ -44,8 +57,6 @@ class OneHot:
         return len(self.shape)
 
     def dense(self):
-        from ..primitives.shape.basic import reshape
-
         n = self.size
         eye = np.eye(n, dtype=self.dtype)
         if self.unit:
@@ -86,24 +97,18 @@ def _scaled(fn):
 
 
 def _multiply(vals, dims):
-    from ..primitives.elementwise.arithmetic import multiply
-
-    return _scaled(multiply)(vals, dims, True)
+    return _scaled(_arithmetic("multiply"))(vals, dims, True)
 
 
 def _divide(vals, dims):
-    from ..primitives.elementwise.arithmetic import divide
-
-    return _scaled(divide)(vals, dims, False)
+    return _scaled(_arithmetic("divide"))(vals, dims, False)
 
 
 def _add_like(name):
     def rule(vals, dims):
         (a, b) = vals
         if isinstance(a, OneHot) and isinstance(b, OneHot) and shape_of(a.scale) == shape_of(b.scale):
-            from ..primitives.elementwise import arithmetic as elementwise
-
-            return OneHot(getattr(elementwise, name)(a.scale, b.scale)), 0
+            return OneHot(_arithmetic(name)(a.scale, b.scale)), 0
         return None
 
     return rule
@@ -114,33 +119,25 @@ def _unary(name):
         (a,) = vals
         if not isinstance(a, OneHot):
             return None
-        from ..primitives.elementwise import arithmetic as elementwise
-
-        return OneHot(getattr(elementwise, name)(a.scale, **params)), 0
+        return OneHot(_arithmetic(name)(a.scale, **params)), 0
 
     return rule
 
 
 def _reshape(vals, dims, *, shape):
-    from ..primitives.shape.basic import reshape
-
     if len(vals) != 1:
         return None
     return OneHot(reshape(vals[0].scale, shape), vals[0].unit), 0  # C order keeps flat indices
 
 
 def _astype(vals, dims, *, dtype):
-    from ..primitives.elementwise.arithmetic import astype
-
-    return OneHot(astype(vals[0].scale, dtype), vals[0].unit), 0
+    return OneHot(_arithmetic("astype")(vals[0].scale, dtype), vals[0].unit), 0
 
 
 def _reduce_sum(vals, dims, *, axes, keepdims):
     (a,) = vals
     if len(axes) != a.ndim - 1:
         return None
-    from ..primitives.shape.basic import reshape
-
     # element k sums to scale.flat[k]
     kept = (1,) * len(axes) if keepdims else ()
     return reshape(a.scale, (a.size,) + kept), 0
@@ -155,8 +152,7 @@ def _matmul(vals, dims):
     """A @ e_k picks column k of A; e_k @ A picks row k.  Only 2-D A, and
     one-hot vectors or single-column / single-row matrices."""
     (a, b), (da, db) = vals, dims
-    from ..primitives.elementwise.arithmetic import multiply
-    from ..primitives.shape.basic import reshape, transpose
+    multiply = _arithmetic("multiply")
 
     if isinstance(b, OneHot) and da is None and len(shape_of(a)) == 2:
         s = b.scale

@@ -24,13 +24,23 @@ from ..core.primitive import Composite, Primitive
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
+from ..core.lazy import deferred
 from ..interpreters.batching import broadcast_batch
+
+# (imported on first use: these modules are built with this one)
+_astype = deferred("npfunc.primitives.elementwise.arithmetic:astype", globals(), "_astype")
+_real = deferred("npfunc.primitives.elementwise.arithmetic:real", globals(), "_real")
+_conjugate = deferred("npfunc.primitives.elementwise.arithmetic:conjugate", globals(), "_conjugate")
+_reduce_sum = deferred("npfunc.primitives.reductions.basic:reduce_sum", globals(), "_reduce_sum")
+_reshape = deferred("npfunc.primitives.shape.basic:reshape", globals(), "_reshape")
+_broadcast_to = deferred("npfunc.primitives.shape.basic:broadcast_to", globals(), "_broadcast_to")
 
 
 def _public(fn: Callable, prim: Primitive, name: str, numpy: Sequence) -> Callable:
     fn.__name__ = fn.__qualname__ = name
     fn.primitive = prim  # type: ignore[attr-defined]
     fn.direct = True  # type: ignore[attr-defined]  # NumPy's call is the primitive's: its samples test it
+    fn.positional_bind = prim.bind  # type: ignore[attr-defined]  # fn(*args) is bind(*args)
     if numpy:
         implements(*numpy)(fn)
     return fn
@@ -72,11 +82,9 @@ def cast_like(ct, dtype):
     ct_dtype = dtype_of(ct)
     if ct_dtype == dtype:
         return ct
-    from .elementwise.arithmetic import astype, real
-
     if ct_dtype.kind == "c" and dtype.kind != "c":
-        ct = real(ct)
-    return astype(ct, dtype)
+        ct = _real(ct)
+    return _astype(ct, dtype)
 
 
 def sum_to_shape(x, shape):
@@ -84,49 +92,46 @@ def sum_to_shape(x, shape):
     xshape = shape_of(x)
     if tuple(xshape) == tuple(shape):
         return x
-    from .reductions.basic import reduce_sum
-    from .shape.basic import reshape
-
     lead = len(xshape) - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and xshape[lead + i] != 1
     )
     if axes:
-        x = reduce_sum(x, axes=axes, keepdims=True)
-    return reshape(x, tuple(shape))
+        x = _reduce_sum(x, axes=axes, keepdims=True)
+    return _reshape(x, tuple(shape))
+
+
+#: NumPy's array and scalar types whose shape and dtype can be compared directly
+_PLAIN = frozenset({np.ndarray, np.float64, np.float32, np.float16, np.longdouble, np.complex128, np.complex64,
+                    np.clongdouble})
 
 
 def fit_cotangent(ct, primal):
     """Un-broadcast and cast a cotangent to the primal's shape and dtype."""
     if ct is zero:
         return zero
-    if type(ct) is np.ndarray and type(primal) is np.ndarray and ct.shape == primal.shape \
-            and ct.dtype == primal.dtype:
+    if type(ct) in _PLAIN and type(primal) in _PLAIN and ct.shape == primal.shape and ct.dtype == primal.dtype:
         return ct
     return cast_like(sum_to_shape(ct, shape_of(primal)), dtype_of(primal))
 
 
 def fit_tangent(t, out):
     """Broadcast and cast a tangent to the output's shape and dtype."""
-    if type(t) is np.ndarray and type(out) is np.ndarray and t.shape == out.shape \
-            and t.dtype == out.dtype:
+    if type(t) in _PLAIN and type(out) in _PLAIN and t.shape == out.shape and t.dtype == out.dtype:
         return t
     out_shape = shape_of(out)
     if tuple(shape_of(t)) != tuple(out_shape):
-        from .shape.basic import broadcast_to
-
-        t = broadcast_to(t, out_shape)
+        t = _broadcast_to(t, out_shape)
     return cast_like(t, dtype_of(out))
 
 
 def conj(x):
     """Complex conjugate, free for real values (used all over the VJP rules)."""
     tx = type(x)
-    if tx is float or tx is int or (x.dtype.kind != "c" if tx is np.ndarray else dtype_of(x).kind != "c"):
+    if tx is float or tx is np.float64 or tx is int or \
+            (x.dtype.kind != "c" if tx is np.ndarray else dtype_of(x).kind != "c"):
         return x
-    from .elementwise.arithmetic import conjugate
-
-    return conjugate(x)
+    return _conjugate(x)
 
 
 # ---- elementwise ------------------------------------------------------------
@@ -153,15 +158,19 @@ def _nary_jvp(jvps):
 
 
 def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[Callable],
-         samples=None, numpy: Sequence = (), notes: str = "") -> Callable:
+         samples=None, numpy: Sequence = (), notes: str = "", _rules=None) -> Callable:
     """A broadcasting elementwise primitive with one JVP and VJP rule per argument.
 
     ``jvps[i](t, *args, out)`` is the output tangent contributed by argument
     ``i`` (it may broadcast); ``vjps[i](g, *args, out)`` its cotangent, before
     un-broadcasting and casting, which happen here.  A rule may be ``None``
     (or return ``zero``): the output does not depend on that argument.
+    (``_rules``: the primitive's jvp and vjp rules made by ``unary`` from a
+    derivative, equivalent to those built here from ``jvps``/``vjps``, one call shorter.)
     """
-    if len(jvps) == 1:
+    if _rules is not None:
+        jvp, vjp = _rules
+    elif len(jvps) == 1:
         (only_jvp,) = jvps
 
         def jvp(primals, tangents, out, **params):
@@ -171,11 +180,20 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
     else:
         jvp = _nary_jvp(jvps)
 
-    if len(vjps) == 1:
+    if _rules is not None:
+        pass
+    elif len(vjps) == 1:
         (only,) = vjps
 
         def vjp(g, primals, out, needs, **params):
             return (fit_cotangent(only(g, primals[0], out), primals[0]),)
+    elif len(vjps) == 2:
+        vx, vy = vjps
+
+        def vjp(g, primals, out, needs, **params):
+            x, y = primals
+            return (fit_cotangent(vx(g, x, y, out), x) if needs[0] and vx is not None else zero,
+                    fit_cotangent(vy(g, x, y, out), y) if needs[1] and vy is not None else zero)
     else:
         def vjp(g, primals, out, needs, **params):
             return tuple(
@@ -201,24 +219,55 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
 def unary(name: str, impl: Callable, *, deriv: Callable | None = None, jvp: Callable | None = None,
           vjp: Callable | None = None, samples=None, numpy: Sequence = (), notes: str = "") -> Callable:
     """An elementwise f(x) given ``deriv(x, out)`` = f'(x), or explicit rules."""
+    rules = None
     if deriv is not None:
         def jvp(t, x, out):  # noqa: F811 - built from deriv
             return t * deriv(x, out)
 
         def vjp(g, x, out):  # noqa: F811
             return g * conj(deriv(x, out))
-    return nary(name, impl, jvps=(jvp,), vjps=(vjp,), samples=samples, numpy=numpy, notes=notes)
+
+        def jvp_rule(primals, tangents, out, **params):  # jvp above, as nary would apply it
+            return fit_tangent(tangents[0] * deriv(primals[0], out), out)
+
+        def vjp_rule(g, primals, out, needs, **params):  # vjp above, as nary would apply it
+            x = primals[0]
+            return (fit_cotangent(g * conj(deriv(x, out)), x),)
+
+        jvp_rule.__name__ = f"{name}_jvp"
+        rules = (jvp_rule, vjp_rule)
+    return nary(name, impl, jvps=(jvp,), vjps=(vjp,), samples=samples, numpy=numpy, notes=notes, _rules=rules)
 
 
 def binary(name: str, impl: Callable, *, partials: Sequence[Callable] | None = None,
            jvps: Sequence[Callable] | None = None, vjps: Sequence[Callable] | None = None,
            samples=None, numpy: Sequence = (), notes: str = "") -> Callable:
     """A broadcasting f(x, y) given ``partials[i](x, y, out)`` or explicit rules."""
+    rules = None
     if partials is not None:
         px, py = partials
         jvps = (lambda t, x, y, out: t * px(x, y, out), lambda t, x, y, out: t * py(x, y, out))
         vjps = (lambda g, x, y, out: g * conj(px(x, y, out)), lambda g, x, y, out: g * conj(py(x, y, out)))
-    return nary(name, impl, jvps=jvps, vjps=vjps, samples=samples, numpy=numpy, notes=notes)
+
+        def jvp_rule(primals, tangents, out, **params):  # jvps above, as nary would apply them
+            x, y = primals
+            tx, ty = tangents
+            total = zero
+            if tx is not zero:
+                total = tx * px(x, y, out)
+            if ty is not zero:
+                contrib = ty * py(x, y, out)
+                total = contrib if total is zero else total + contrib
+            return zero if total is zero else fit_tangent(total, out)
+
+        def vjp_rule(g, primals, out, needs, **params):  # vjps above, as nary would apply them
+            x, y = primals
+            return (fit_cotangent(g * conj(px(x, y, out)), x) if needs[0] else zero,
+                    fit_cotangent(g * conj(py(x, y, out)), y) if needs[1] else zero)
+
+        jvp_rule.__name__ = f"{name}_jvp"
+        rules = (jvp_rule, vjp_rule)
+    return nary(name, impl, jvps=jvps, vjps=vjps, samples=samples, numpy=numpy, notes=notes, _rules=rules)
 
 
 def nondiff(name: str, impl: Callable, *, samples=None, numpy: Sequence = (), batch=None,
@@ -285,19 +334,15 @@ def keep_reduced_dims(g, axes, keepdims, shape):
         return g
     if axes == tuple(range(len(axes))):  # leading axes: broadcasting adds them back
         return g
-    from .shape.basic import reshape
-
     kept = list(shape)
     for a in axes:
         kept[a] = 1
-    return reshape(g, tuple(kept))
+    return _reshape(g, tuple(kept))
 
 
 def expand_reduced(g, axes, keepdims, shape):
     """Broadcast a reduced value back over the reduced axes of ``shape``."""
-    from .shape.basic import broadcast_to
-
-    return broadcast_to(keep_reduced_dims(g, axes, keepdims, shape), tuple(shape))
+    return _broadcast_to(keep_reduced_dims(g, axes, keepdims, shape), tuple(shape))
 
 
 def is_traced(x) -> bool:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.primitive import Primitive, Sample
-from ...core.values import dtype_of, is_python_scalar
+from ...core.values import dtype_of, is_python_scalar, shape_of
 from ...core.zeros import zero
-from ..families import binary, composite, conj, elementwise_batch, nary, nondiff, unary
+from ..families import binary, cast_like, composite, conj, elementwise_batch, nary, nondiff, unary
 from .samples import (COMPLEX, combined, complex_array, complex_binary, complex_unary,
                       pair_points, points, real_and_complex_binary, real_and_complex_unary,
                       sign_samples, where_samples)
@@ -296,9 +296,9 @@ def _unbatched_like(fill):
     return batch
 
 
-zeros_like = nondiff("zeros_like", lambda x: np.zeros(np.shape(x), dtype_of(x)),
+zeros_like = nondiff("zeros_like", lambda x: np.zeros(shape_of(x), dtype_of(x)),
                      batch=_unbatched_like(np.zeros), samples=unary_samples(), numpy=[])
-ones_like = nondiff("ones_like", lambda x: np.ones(np.shape(x), dtype_of(x)),
+ones_like = nondiff("ones_like", lambda x: np.ones(shape_of(x), dtype_of(x)),
                     batch=_unbatched_like(np.ones), samples=unary_samples(), numpy=[])
 
 
@@ -327,8 +327,6 @@ def _astype_jvp(primals, tangents, out, *, dtype):
 
 def _astype_vjp(g, primals, out, needs, *, dtype):
     (x,) = primals
-    from ..families import cast_like
-
     return (cast_like(g, dtype_of(x)),)
 
 

@@ -19,6 +19,7 @@ from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, shape_of
+from ...core.zeros import zero
 from ...interpreters.batching import align_front, move_to_front
 from ..shape.basic import expand_dims, moveaxis, transpose
 from ..sampling import FLOATS, array
@@ -157,8 +158,6 @@ def _gather_batch(vals, dims, *, spec):
 
 def _gather_vjp(g, primals, out, needs, *, spec):
     x, arrays = primals[0], primals[1:]
-    from ...core.zeros import zero
-
     ct = _scatter.bind(g, *arrays, spec=spec, shape=tuple(shape_of(x)))
     return (ct,) + (zero,) * len(arrays)
 
@@ -233,8 +232,6 @@ def _scatter_batch(vals, dims, *, spec, shape):
 
 
 def _scatter_vjp(ct, primals, out, needs, *, spec, shape):
-    from ...core.zeros import zero
-
     return (_gather.bind(ct, *primals[1:], spec=spec),) + (zero,) * (len(primals) - 1)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 
 from ...core.primitive import Primitive, Sample
-from ...core.tracer import Tracer
+from ...core.tracer import Tracer, clone
 from ...core.values import ndim_of, shape_of
 from ...core.zeros import zero
 from ...interpreters.batching import materialize_front, move_to_front
@@ -344,8 +344,6 @@ def copy(a):
     if isinstance(a, Tracer):
         if a._interp.copies_values:
             return _copy.bind(a)
-        from ...core.tracer import clone
-
         return clone(a)
     return np.copy(a)
 

@@ -50,9 +50,8 @@ def getitem(x, index):
     out = _gather.bind(x, *arrays, spec=spec)
     if arrays or not _traced(x):
         return out
-    ints = sum(c[0] == "i" for c in spec)
-    if ints == ndim_of(x) and all(c[0] == "i" for c in spec):
-        return out  # NumPy returns a scalar: a copy
+    if len(spec) == ndim_of(x) and all(c[0] == "i" for c in spec):
+        return out  # every axis indexed by an integer: NumPy returns a scalar, a copy
     return make_view(x, out, Index(spec))
 
 
