@@ -84,7 +84,7 @@ class BatchInterpreter(Interpreter):
         out, out_dim = prim.batch(vals, dims, **params)
         if prim.multiple_results:
             return tuple(self.wrap(o, d) for o, d in zip(out, out_dim))
-        return self.wrap(out, out_dim)
+        return out if out_dim is None else BatchTracer(self, out, out_dim)
 
     def wrap(self, val, bdim):
         if bdim is None:

@@ -137,9 +137,13 @@ def conj(x):
 # ---- elementwise ------------------------------------------------------------
 
 def elementwise_batch(prim: Primitive) -> Callable:
+    bind = prim.bind
+
     def batch(vals, dims, **params):
+        if len(vals) == 1 and dims[0] is not None:  # what broadcast_batch would return
+            return bind(vals[0], **params), dims[0]
         vals, out_dim = broadcast_batch(vals, dims)
-        return prim.bind(*vals, **params), out_dim
+        return bind(*vals, **params), out_dim
 
     return batch
 

@@ -298,7 +298,14 @@ def _unbatched_like(fill):
 
 zeros_like = nondiff("zeros_like", lambda x: np.zeros(shape_of(x), dtype_of(x)),
                      batch=_unbatched_like(np.zeros), samples=unary_samples(), numpy=[])
-ones_like = nondiff("ones_like", lambda x: np.ones(shape_of(x), dtype_of(x)),
+def _ones(x):
+    """``np.ones(np.shape(x), x.dtype)``, without np.ones' Python layer (reverse mode's seed)."""
+    out = np.empty(shape_of(x), dtype_of(x))
+    out.fill(1)
+    return out
+
+
+ones_like = nondiff("ones_like", _ones,
                     batch=_unbatched_like(np.ones), samples=unary_samples(), numpy=[])
 
 
