@@ -61,6 +61,8 @@ class ArgsSpec:
         return str(self.real())
 
     def __getattr__(self, name):
+        if name.startswith("_"):  # not optree's (and no recursion while a copy is being built)
+            raise AttributeError(name)
         return getattr(self.real(), name)
 
 

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..core.debug import FLAGS
 from ..core.dispatch import describe, implements
 from ..core.primitive import Composite, Primitive
 from ..core.tracer import Tracer
@@ -208,12 +209,17 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
     prim = Primitive(name, impl, jvp=jvp, vjp=vjp, samples=samples, notes=notes)
     prim.batch = elementwise_batch(prim)
     bind = prim.bind
+    # Plain values (the rules' own arithmetic) go straight to impl, as bind would send them.
     if len(jvps) == 1:
         def fn(x, /):
-            return bind(x)
+            if isinstance(x, Tracer) or FLAGS.nans:
+                return bind(x)
+            return prim.impl(x)
     elif len(jvps) == 2:
         def fn(x, y, /):
-            return bind(x, y)
+            if isinstance(x, Tracer) or isinstance(y, Tracer) or FLAGS.nans:
+                return bind(x, y)
+            return prim.impl(x, y)
     else:
         def fn(*args):
             return bind(*args)
