@@ -11,10 +11,12 @@ _SUBMODULES = ("special", "linalg", "stats", "signal", "optimize", "integrate")
 
 
 from . import _hints, _routing  # noqa: E402
+from . import _array_api as _array_api_scipy  # noqa: E402
 from .integrate import _quadrature  # noqa: E402,F401  (registers the quadrature composites; no SciPy import)
 
 _hints.register()
 _routing.register()  # unmodified SciPy calls with traced values reach the twins
+_array_api_scipy.register()  # SCIPY_ARRAY_API=1: SciPy's array-API code runs on traced values
 
 
 def __getattr__(name: str):

@@ -8,6 +8,7 @@ in the sibling modules ``scans`` (cumsum, cumprod),
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -79,6 +80,20 @@ def _check_unsupported(name, **given):
             f"assign the result instead: y = np.{name}(...)")
 
 
+def accumulation_dtype(dtype: np.dtype, asked=None, ufunc=np.add) -> np.dtype:
+    """The dtype of NumPy's ``ufunc.reduce``/``accumulate`` of a ``dtype`` array:
+    ``asked`` when given (an explicit ``dtype=`` is kept, even ``uint8``), else
+    small integers and booleans widen to the platform integer."""
+    if asked is not None:
+        return np.dtype(asked)
+    return _widened(np.dtype(dtype), ufunc)
+
+
+@functools.lru_cache(maxsize=None)
+def _widened(dtype: np.dtype, ufunc) -> np.dtype:
+    return ufunc.reduce(np.zeros(1, dtype)).dtype
+
+
 def _masked(a, where_, fill):
     """``a`` with the entries outside the ``where=`` mask replaced by ``fill``."""
     if where_ is None or where_ is True:
@@ -90,11 +105,12 @@ def _masked(a, where_, fill):
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     """``np.sum`` for traced and plain values (``where=`` and ``initial=`` included)."""
     _check_unsupported("sum", out=out)
+    result_dtype = accumulation_dtype(dtype_of(a), dtype)
     if dtype is not None:
         a = astype(a, dtype)
     a = _masked(a, where, 0)
     axes = normalize_axes(axis, ndim_of(a), "sum")
-    total = reduce_sum(a, axes=axes, keepdims=bool(keepdims))
+    total = astype(reduce_sum(a, axes=axes, keepdims=bool(keepdims)), result_dtype)  # NumPy's dtype (0-d, uint8)
     return total if initial is None else total + initial
 
 
@@ -193,11 +209,12 @@ def reduce_prod(x, *, axes, keepdims=False):
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     """``np.prod`` for traced and plain values: exact, division-free derivatives at zeros."""
     _check_unsupported("prod", out=out)
+    result_dtype = accumulation_dtype(dtype_of(a), dtype, np.multiply)
     if dtype is not None:
         a = astype(a, dtype)
     a = _masked(a, where, 1)
     axes = normalize_axes(axis, ndim_of(a), "prod")
-    total = reduce_prod(a, axes=axes, keepdims=bool(keepdims))
+    total = astype(reduce_prod(a, axes=axes, keepdims=bool(keepdims)), result_dtype)
     return total if initial is None else total * initial
 
 

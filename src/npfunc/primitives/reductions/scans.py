@@ -23,6 +23,7 @@ from ..elementwise.arithmetic import astype, isnan, ones_like, where, zeros_like
 from ..families import conj, normalize_axes
 from ..indexing.gather import getitem
 from ..sampling import FLOATS, array
+from .basic import accumulation_dtype
 from ..shape.basic import concatenate_arrays, ravel
 
 # ---- slicing helpers ----------------------------------------------------------------
@@ -223,16 +224,18 @@ def _prepare(name, a, axis, dtype):
 def cumsum(a, axis=None, dtype=None, out=None):
     """``np.cumsum`` for traced and plain values (``axis=None`` flattens first)."""
     _reject_out("cumsum", out)
+    result_dtype = accumulation_dtype(dtype_of(a), dtype)
     a, axis = _prepare("cumsum", a, axis, dtype)
-    return scan_sum(a, axis)
+    return astype(scan_sum(a, axis), result_dtype)
 
 
 @implements(np.cumprod)
 def cumprod(a, axis=None, dtype=None, out=None):
     """``np.cumprod`` for traced and plain values: exact, division-free derivatives at zeros."""
     _reject_out("cumprod", out)
+    result_dtype = accumulation_dtype(dtype_of(a), dtype, np.multiply)
     a, axis = _prepare("cumprod", a, axis, dtype)
-    return scan_prod(a, axis)
+    return astype(scan_prod(a, axis), result_dtype)
 
 
 def _cumulative(name, scan, fill, x, axis, dtype, out, include_initial):
@@ -243,8 +246,9 @@ def _cumulative(name, scan, fill, x, axis, dtype, out, include_initial):
         axis = 0
     if ndim_of(x) == 0:
         raise ValueError(f"np.{name}: the input must have at least one dimension")
+    result_dtype = accumulation_dtype(dtype_of(x), dtype, np.add if fill == 0 else np.multiply)
     x, axis = _prepare(name, x, axis, dtype)
-    y = scan(x, axis)
+    y = astype(scan(x, axis), result_dtype)  # NumPy keeps an explicit dtype (uint8 stays uint8)
     if include_initial:
         shape = list(shape_of(y))
         shape[axis] = 1
