@@ -12,6 +12,7 @@ True
 from . import primitives as _primitives  # noqa: F401  (fills the registry)
 from . import numpy  # noqa: F401  (the explicit namespace npfunc.numpy)
 from . import autograd, nn, optim, random, scipy  # noqa: F401
+from . import array_api  # noqa: F401  (the Python Array API standard: x.__array_namespace__())
 from .nn.utils import functional_call, replace_all_batch_norm_modules_, stack_module_state
 from .api import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp, vmap
 from .api.checkpoint import checkpoint
@@ -27,4 +28,4 @@ __version__ = "0.1.0"
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "vmap", "jacrev", "jacfwd", "hessian",
            "stop_gradient", "errors", "functional_call", "stack_module_state",
            "replace_all_batch_norm_modules_", "nn", "optim", "random", "numpy", "debug_nans", "debug_unwrap",
-           "custom_jvp", "custom_vjp", "checkpoint", "linearize", "jit", "functionalize"]
+           "custom_jvp", "custom_vjp", "checkpoint", "linearize", "jit", "functionalize", "array_api"]

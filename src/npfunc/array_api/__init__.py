@@ -30,6 +30,7 @@ import math as _math
 
 from . import fft, linalg  # noqa: F401  (the extensions)
 from . import special  # noqa: F401  (not in the standard: where SciPy looks for special functions)
+from . import _samples  # noqa: F401  (registry samples of the functions that add to NumPy's)
 from ._creation import (arange, asarray, empty, empty_like, eye, from_dlpack, full, full_like,  # noqa: F401
                         linspace, meshgrid, ones, ones_like, tril, triu, zeros, zeros_like)
 from ._dtypes import (DTYPES as _DTYPES, astype, bool, can_cast, complex64, complex128, finfo,  # noqa: F401

@@ -7,6 +7,8 @@ integer dtype, and ``clip`` keeps ``x``'s dtype and shape.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ._base import array_out, fn
 
 _NAMES = {  # the standard's name -> NumPy's
@@ -71,7 +73,8 @@ def _is_float(x) -> bool:
 def floor_divide(x1, x2, /):
     """``floor(x1 / x2)``: as NumPy's ``//``, but with the standard's values where an
     operand is infinite (NumPy gives NaN for ``inf // 2`` and -1 for ``1 // -inf``)."""
-    out = fn("floor_divide")(x1, x2)
+    with np.errstate(invalid="ignore"):  # inf // 2 is NaN in NumPy, replaced below
+        out = fn("floor_divide")(x1, x2)
     if _is_float(out):
         infinite = fn("logical_or")(fn("isinf")(x1), fn("isinf")(x2))
         out = fn("where")(infinite, fn("floor")(fn("divide")(x1, x2)), out)
@@ -81,7 +84,10 @@ def floor_divide(x1, x2, /):
 def expm1(x, /):
     """``exp(x) - 1``, accurate near 0; complex infinities and NaNs give the
     standard's values (those of ``exp(x) - 1``)."""
-    out = fn("expm1")(x)
+    if x.dtype.kind != "c":
+        return array_out(fn("expm1")(x))
+    with np.errstate(invalid="ignore"):  # NumPy's complex expm1 at infinities, replaced below
+        out = fn("expm1")(x)
     if x.dtype.kind == "c":
         out = fn("where")(fn("isfinite")(x), out, fn("exp")(x) - 1)
     return array_out(out)

@@ -298,28 +298,29 @@ unique.primitive = _unique  # type: ignore[attr-defined]
 
 @implements(np.unique_values)
 def unique_values(x):
-    """``np.unique_values`` for traced and plain values (no derivative)."""
-    return unique(x)
+    """``np.unique_values`` for traced and plain values (no derivative; every NaN is distinct)."""
+    return unique(x, equal_nan=False)
 
 
 @implements(np.unique_counts)
 def unique_counts(x):
     """``np.unique_counts``: (values, counts) as NumPy's named tuple."""
-    values, counts = unique(x, return_counts=True)
+    values, counts = unique(x, equal_nan=False, return_counts=True)
     return _result_type(np.unique_counts)(values, counts)
 
 
 @implements(np.unique_inverse)
 def unique_inverse(x):
     """``np.unique_inverse``: (values, inverse_indices) as NumPy's named tuple."""
-    values, inverse = unique(x, return_inverse=True)
+    values, inverse = unique(x, equal_nan=False, return_inverse=True)
     return _result_type(np.unique_inverse)(values, inverse)
 
 
 @implements(np.unique_all)
 def unique_all(x):
     """``np.unique_all``: (values, indices, inverse_indices, counts) as NumPy's named tuple."""
-    values, index, inverse, counts = unique(x, return_index=True, return_inverse=True, return_counts=True)
+    values, index, inverse, counts = unique(x, equal_nan=False, return_index=True, return_inverse=True,
+                                            return_counts=True)
     return _result_type(np.unique_all)(values, index, inverse, counts)
 
 
