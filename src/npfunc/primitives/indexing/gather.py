@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.context import describe_stack
 from ...core.dispatch import implements
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
