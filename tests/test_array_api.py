@@ -59,6 +59,9 @@ TRANSFORMS = {
     "hessian": lambda f, x: npfunc.hessian(lambda x: f(x).sum())(x),
     "jit": lambda f, x: npfunc.jit(f)(x),
     "jit(grad)": lambda f, x: npfunc.jit(npfunc.grad(lambda x: f(x).sum()))(x),
+    "linearize": lambda f, x: npfunc.linearize(f, x)[1](np.ones_like(x)),
+    "vmap(jacrev)": lambda f, x: npfunc.vmap(npfunc.jacrev(f))(np.stack([x, x])),
+    "functionalize": lambda f, x: npfunc.grad(lambda x: npfunc.functionalize(f)(x).sum())(x),
 }
 
 

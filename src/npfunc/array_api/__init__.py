@@ -27,6 +27,7 @@ the remaining differences.
 from __future__ import annotations
 
 import math as _math
+import sys as _sys
 
 from . import fft, linalg  # noqa: F401  (the extensions)
 from . import special  # noqa: F401  (not in the standard: where SciPy looks for special functions)
@@ -74,6 +75,7 @@ def namespace_for(api_version: str | None = None):
     if api_version is not None and api_version not in SUPPORTED_VERSIONS:
         raise ValueError(f"npfunc.array_api supports the Array API standard versions {SUPPORTED_VERSIONS}, "
                          f"not {api_version!r}")
-    import sys
+    return _THIS
 
-    return sys.modules[__name__]
+
+_THIS = _sys.modules[__name__]

@@ -18,9 +18,15 @@ from ..core.tracer import Tracer
 CPU = "cpu"
 
 
+_FUNCTIONS: dict = {}
+
+
 def fn(name: str):
     """npfunc's implementation of ``np.<name>`` (plain and traced values)."""
-    return getattr(fnp, name)
+    found = _FUNCTIONS.get(name)
+    if found is None:
+        found = _FUNCTIONS[name] = getattr(fnp, name)
+    return found
 
 
 def traced(x) -> bool:
@@ -28,9 +34,18 @@ def traced(x) -> bool:
 
 
 def array_out(x):
-    """A result as an array: NumPy returns 0-d results as scalars (``np.float64``)."""
+    """A result as an array: NumPy returns 0-d results as scalars (``np.float64``),
+    and npfunc's 0-d traced results stand for those scalars (immutable); the
+    standard's are 0-d arrays, which code such as ``xpx.at(r, mask).set(v)``
+    updates in place."""
     if isinstance(x, np.generic):
         return np.asarray(x)
+    if isinstance(x, Tracer) and not x.shape and getattr(x, "_alias", None) is None:
+        from ..core.tracer import clone
+        from ..primitives.indexing.aliasing import FRESH_C
+
+        x = clone(x)  # a new object: whoever else holds the scalar keeps a scalar
+        x._alias = FRESH_C
     return x
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import check_device, fn, traced, writable_buffer
+from ._base import array_out, check_device, fn, traced, writable_buffer
 from ._dtypes import as_dtype
 
 
@@ -41,7 +41,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
             if copy is False:
                 raise ValueError("npfunc.array_api.asarray: copy=False, but a cast to another dtype copies")
             return fn("astype")(obj, dtype)
-        return fn("copy")(obj) if copy else obj
+        return array_out(fn("copy")(obj) if copy else obj)
     if _has_tracer(obj):
         if copy is False:
             raise ValueError("npfunc.array_api.asarray: copy=False, but building an array from a "

@@ -98,7 +98,7 @@ def _rounding(name: str):
 
     def function(x, /):
         if x.dtype.kind in "biu":  # already integral: NumPy would return floats
-            return fn("copy")(x)
+            return array_out(fn("copy")(x))
         return array_out(impl(x))
 
     function.__name__ = function.__qualname__ = name
@@ -124,7 +124,7 @@ def clip(x, /, min=None, max=None):  # noqa: A002 - the standard's names
     if min is not None:
         out = fn("maximum")(out, min)
     if out is x:
-        return fn("copy")(x)
+        return array_out(fn("copy")(x))
     return array_out(fn("astype")(out, x.dtype, copy=False))
 
 

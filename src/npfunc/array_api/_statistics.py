@@ -52,7 +52,7 @@ def _cumulative(name, x, axis, dtype, include_initial):
         if x.ndim > 1:
             raise ValueError(f"npfunc.array_api.{name}: axis is required when x has more than one dimension")
         axis = 0
-    return fn(name)(x, axis=axis, dtype=_accumulator(x, dtype, name), include_initial=include_initial)
+    return array_out(fn(name)(x, axis=axis, dtype=_accumulator(x, dtype, name), include_initial=include_initial))
 
 
 def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
@@ -99,7 +99,7 @@ def argsort(x, /, *, axis=-1, descending=False, stable=True):
     """Indices that sort ``x`` along ``axis``; ``descending`` keeps equal values in their
     original order when ``stable``."""
     if not descending:
-        return fn("argsort")(x, axis=axis, stable=stable)
+        return array_out(fn("argsort")(x, axis=axis, stable=stable))
     n = x.shape[axis]
     # sort the reversed values ascending (stably), reverse the result: descending, ties in order
     reversed_order = fn("argsort")(fn("flip")(x, axis=axis), axis=axis, stable=stable)
@@ -109,8 +109,8 @@ def argsort(x, /, *, axis=-1, descending=False, stable=True):
 def sort(x, /, *, axis=-1, descending=False, stable=True):
     """``x`` sorted along ``axis`` (NaNs last ascending, first descending)."""
     if not descending:
-        return fn("sort")(x, axis=axis, stable=stable)
-    return fn("take_along_axis")(x, argsort(x, axis=axis, descending=True, stable=stable), axis)
+        return array_out(fn("sort")(x, axis=axis, stable=stable))
+    return array_out(fn("take_along_axis")(x, argsort(x, axis=axis, descending=True, stable=stable), axis))
 
 
 # ---- sets --------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def unique_inverse(x, /):
 
 
 def unique_values(x, /):
-    return fn("unique_values")(x)
+    return array_out(fn("unique_values")(x))
 
 
 # ---- utility -----------------------------------------------------------------------------
@@ -156,4 +156,4 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
         kwargs["prepend"] = prepend
     if append is not None:
         kwargs["append"] = append
-    return fn("diff")(x, n=n, axis=axis, **kwargs)
+    return array_out(fn("diff")(x, n=n, axis=axis, **kwargs))
