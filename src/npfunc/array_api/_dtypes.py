@@ -9,7 +9,6 @@ wherever the standard specifies one.
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -92,26 +91,30 @@ def can_cast(from_, to, /) -> builtins.bool:
     return builtins.bool(np.can_cast(_dtype_of(from_, "can_cast"), as_dtype(to, "can_cast"), casting="safe"))
 
 
-@dataclass(frozen=True)
 class finfo_object:  # noqa: N801 - the standard's name
     """Machine limits of a floating dtype, as Python floats (the standard's ``finfo``)."""
 
-    bits: int
-    eps: float
-    max: float
-    min: float
-    smallest_normal: float
-    dtype: np.dtype
+    __slots__ = ("bits", "eps", "max", "min", "smallest_normal", "dtype")
+
+    def __init__(self, bits: int, eps: float, max: float, min: float, smallest_normal: float,  # noqa: A002
+                 dtype: np.dtype) -> None:
+        self.bits, self.eps, self.max, self.min = bits, eps, max, min
+        self.smallest_normal, self.dtype = smallest_normal, dtype
+
+    def __repr__(self) -> str:
+        return f"finfo_object(bits={self.bits}, eps={self.eps}, dtype={self.dtype})"
 
 
-@dataclass(frozen=True)
 class iinfo_object:  # noqa: N801
     """Machine limits of an integer dtype, as Python ints."""
 
-    bits: int
-    max: int
-    min: int
-    dtype: np.dtype
+    __slots__ = ("bits", "max", "min", "dtype")
+
+    def __init__(self, bits: int, max: int, min: int, dtype: np.dtype) -> None:  # noqa: A002
+        self.bits, self.max, self.min, self.dtype = bits, max, min, dtype
+
+    def __repr__(self) -> str:
+        return f"iinfo_object(bits={self.bits}, min={self.min}, max={self.max}, dtype={self.dtype})"
 
 
 def finfo(type, /) -> finfo_object:  # noqa: A002 - the standard's parameter name
