@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import numpy as fnp
+from ..core import dispatch
 from ..core.context import current_stack
 from ..core.tracer import Tracer
 
@@ -22,10 +23,14 @@ _FUNCTIONS: dict = {}
 
 
 def fn(name: str):
-    """npfunc's implementation of ``np.<name>`` (plain and traced values)."""
+    """npfunc's implementation of ``np.<name>`` (plain and traced values): the
+    function the dispatch tables give NumPy's callable (also for ``np.full`` and
+    ``np.asarray``, which ``npfunc.numpy`` leaves as NumPy's own)."""
     found = _FUNCTIONS.get(name)
     if found is None:
-        found = _FUNCTIONS[name] = getattr(fnp, name)
+        target = getattr(np, name, None)
+        found = dispatch.UFUNCS.get(target) or dispatch.FUNCTIONS.get(target) if target is not None else None
+        _FUNCTIONS[name] = found = found or getattr(fnp, name)
     return found
 
 

@@ -5,9 +5,10 @@ The submodules (``special``, ``linalg``, ``stats``, ``signal``, ``optimize``,
 ``integrate``) load on first
 use, so ``import npfunc`` does not import SciPy.
 """
-import importlib
+import importlib as _importlib
 
 _SUBMODULES = ("special", "linalg", "stats", "signal", "optimize", "integrate")
+__all__ = list(_SUBMODULES)
 
 
 from . import _hints, _routing  # noqa: E402
@@ -21,7 +22,7 @@ _array_api_scipy.register()  # SCIPY_ARRAY_API=1: SciPy's array-API code runs on
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        return _importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'npfunc.scipy' has no attribute {name!r}")
 
 
