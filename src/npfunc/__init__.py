@@ -30,7 +30,8 @@ __version__ = "0.1.0"
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "vmap", "jacrev", "jacfwd", "hessian",
            "stop_gradient", "errors", "functional_call", "stack_module_state",
            "replace_all_batch_norm_modules_", "nn", "optim", "random", "numpy", "debug_nans", "debug_unwrap",
-           "custom_jvp", "custom_vjp", "checkpoint", "linearize", "jit", "make_graph", "functionalize"]
+           "custom_jvp", "custom_vjp", "checkpoint", "linearize", "jit", "make_graph", "functionalize",
+           "array_api"]
 
 #: Names that load their module on first access: name -> (module, attribute or None for the module).
 _LAZY = {
@@ -47,7 +48,7 @@ _LAZY = {
 }
 #: Subpackages and modules loaded on first access (``npfunc.nn`` ...).
 _SUBMODULES = ("api", "autograd", "compiler", "core", "gradcheck", "interpreters", "nn", "numpy", "numpy_fft",
-               "optim", "primitives", "random", "scipy", "testing", "tour")
+               "optim", "primitives", "random", "scipy", "testing", "tour", "array_api")
 
 
 def __getattr__(name: str):

@@ -85,21 +85,30 @@ def implements_accumulate(ufunc: Any) -> Callable[[Callable], Callable]:
     return register
 
 
+#: Callables ``(code object) -> str | None`` giving another way to run a foreign
+#: function found on the stack; npfunc.array_api names ``SCIPY_ARRAY_API=1`` for
+#: SciPy's functions that support the Array API standard.
+ALTERNATIVES: list[Callable] = []
+
+
 def twin_hint() -> str:
-    """If a registered foreign function is on the call stack, a sentence naming its twin.
+    """If a registered foreign function is on the call stack, a sentence naming its
+    twin and/or the other way to run it (SciPy's array-API path).
 
     Only called while building an error message, so walking frames is fine."""
-    if not TWINS:
+    if not TWINS and not ALTERNATIVES:
         return ""
     import sys
 
     frame = sys._getframe(1)
     while frame is not None:
         name = TWINS.get(frame.f_code)
-        if name is not None:
+        other = next((s for s in (alt(frame.f_code) for alt in ALTERNATIVES) if s), None)
+        if name is not None or other is not None:
             where = f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_name}"
+            fix = f"call {name} instead" + (f", or {other}" if other else "") if name else other
             return (f" ({where} converts its input with np.asarray, which a traced value cannot go "
-                    f"through: call {name} instead.)")
+                    f"through: {fix}.)")
         frame = frame.f_back
     return ""
 

@@ -32,7 +32,7 @@ import sys
 INDEX_MODULE = "npfunc.primitives._index"
 #: Modules outside ``npfunc.primitives`` whose import registers definitions
 #: the generated tests and the coverage tables need.
-EXTRA_MODULES = ("npfunc.scipy.integrate._quadrature",)
+EXTRA_MODULES = ("npfunc.scipy.integrate._quadrature", "npfunc.array_api")
 
 _index: dict | None = None
 _all_loaded = False

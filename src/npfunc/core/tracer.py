@@ -199,6 +199,12 @@ class Tracer(NDArrayMethods):
     __ixor__ = _inplace(np.bitwise_xor, "__ixor__")
     del _inplace
 
+    def __array_namespace__(self, *, api_version=None):
+        """The Python Array API standard's namespace for traced values: ``npfunc.array_api``."""
+        from ..array_api import namespace_for
+
+        return namespace_for(api_version)
+
     def _escaped(self):
         message = getattr(self._interp, "message", None)
         if message is not None:  # invalidated (see core.context.Invalidated)

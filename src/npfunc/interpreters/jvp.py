@@ -40,7 +40,7 @@ class JVPInterpreter(Interpreter):
             elif plain and isinstance(arg, Tracer):
                 plain = False
         out = prim.impl(*primals, **params) if plain and not FLAGS.nans else prim.bind(*primals, **params)
-        if not prim.differentiable:
+        if not prim.differentiable or all(t is zero for t in tangents):  # e.g. lifted integer constants
             return out
         tangent_out = prim.jvp(primals, tangents, out, **params)
         if prim.multiple_results:
@@ -57,7 +57,8 @@ class JVPInterpreter(Interpreter):
         writes of values that do not depend on this level's inputs)."""
         from ..primitives.elementwise.arithmetic import zeros_like
 
-        return JVPTracer(self, value, zeros_like(value))
+        # integers and booleans carry no tangent: a symbolic zero, never an integer tangent
+        return JVPTracer(self, value, zeros_like(value) if is_inexact(value) else zero)
 
     def wrap(self, primal, tangent):
         if tangent is zero or not is_inexact(primal):

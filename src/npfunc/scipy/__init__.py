@@ -12,9 +12,11 @@ __all__ = list(_SUBMODULES)
 
 
 from . import _hints, _routing  # noqa: E402
+from . import _array_api as _array_api_scipy  # noqa: E402,F401  (SciPy's array_namespace hook, installed when SciPy imports it)
 
 _hints.register()
 _routing.register()  # unmodified SciPy calls with traced values reach the twins
+_array_api_scipy.register()  # SCIPY_ARRAY_API=1: SciPy's array-API code runs on traced values
 
 
 def __getattr__(name: str):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.context import describe_stack
 from .. import call_samples
 from ..families import composite
 from ...core.errors import UnsupportedOperationError
@@ -279,13 +278,10 @@ def _parse_index(index, fn_name: str):
         elif isinstance(c, (int, np.integer)):
             spec.append(("i", int(c)))
         else:
+            if isinstance(c, Tracer) and dtype_of(c).kind == "b":
+                c = _concrete_mask(c)  # its values exist under grad and jvp; vmap and jit raise
             if isinstance(c, Tracer):
                 kind = dtype_of(c).kind
-                if kind == "b":
-                    raise UnsupportedOperationError(
-                        f"{describe_stack()}: indexing with a traced boolean mask gives a "
-                        "data-dependent shape. Use np.where(mask, x, 0) (or a fixed-size "
-                        "index) instead, or compute the mask outside the transform.")
                 if kind not in "iu":
                     raise IndexError(f"{fn_name}: arrays used as indices must be of integer type, got {c.dtype}")
                 spec.append(("a", len(arrays)))
@@ -304,6 +300,50 @@ def _parse_index(index, fn_name: str):
     return tuple(spec), arrays
 
 
+def _concrete_mask(mask):
+    from ..data_dependent import concrete
+
+    return concrete(mask, "x[mask] with a traced boolean mask",
+                    "Use np.where(mask, x, 0) (or a fixed-size index) instead, or compute the mask outside "
+                    "the transform.")
+
+
+def _is_scalar_bool(c) -> bool:
+    if isinstance(c, (bool, np.bool_)):
+        return True
+    return isinstance(c, (np.ndarray, Tracer)) and dtype_of(c).kind == "b" and not shape_of(c)
+
+
+def split_scalar_bools(index):
+    """``(pre, rest)`` with ``x[index] == x[pre][rest]`` when ``index`` holds 0-d
+    booleans, else None.  NumPy reads a 0-d boolean as a new length-1 axis taken
+    at ``[0]`` (True) or ``[]`` (False): ``pre`` inserts those axes (a view),
+    ``rest`` indexes them with integer arrays and leaves the other axes as they are."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if not any(_is_scalar_bool(c) for c in parts):
+        return None
+    pre, rest = [], []
+    for c in parts:
+        if _is_scalar_bool(c):
+            value = bool(_concrete_mask(c)) if isinstance(c, Tracer) else bool(c)
+            pre.append(None)
+            rest.append(np.arange(int(value), dtype=np.intp))
+            continue
+        if c is None:
+            pre.append(None)
+            rest.append(slice(None))
+            continue
+        if c is Ellipsis:
+            pre.append(Ellipsis)
+        else:  # consumes one axis, or as many as a boolean array has
+            mask = not isinstance(c, (slice, int, np.integer)) and dtype_of(c if isinstance(c, Tracer)
+                                                                             else np.asarray(c)).kind == "b"
+            pre.extend([slice(None)] * (len(shape_of(c if isinstance(c, Tracer) else np.asarray(c)))
+                                        if mask else 1))
+        rest.append(c)
+    return tuple(pre), tuple(rest)
+
+
 def _static_int(v):
     return None if v is None else int(v)
 
@@ -311,6 +351,9 @@ def _static_int(v):
 def getitem(x, index):
     """``x[index]`` for traced and plain values (basic, integer-array and
     concrete boolean indices in any combination)."""
+    split = split_scalar_bools(index)
+    if split is not None:
+        return getitem(getitem(x, split[0]), split[1])
     spec, arrays = _parse_index(index, "indexing")
     return _gather.bind(x, *arrays, spec=spec)
 

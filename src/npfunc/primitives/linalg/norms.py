@@ -296,6 +296,8 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=_NO_VALUE):
         rcond = max(m, n) * np.finfo(real_dtype(dtype_of(a))).eps if rtol is None else rtol
     elif rcond is None:
         rcond = 1e-15
+    if np.ndim(rcond) != 0 and not isinstance(a, Tracer) and not isinstance(rcond, Tracer):
+        return np.linalg.pinv(a, rcond=rcond, hermitian=hermitian)  # a cutoff per matrix: NumPy's own
     if np.ndim(rcond) != 0 or isinstance(rcond, Tracer):
         from ...core.errors import UnsupportedOperationError
 

@@ -115,7 +115,7 @@ def _levi_civita(na: int, nb: int, dtype):
     the operands (2-vectors have a zero third component)."""
     eps = np.zeros((3, 3, 3), dtype=dtype)
     for i, j, k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
-        eps[i, j, k], eps[i, k, j] = 1, -1
+        eps[i, j, k], eps[i, k, j] = 1, np.array(-1).astype(dtype)  # wraps for unsigned dtypes, as NumPy's
     return eps[:, :na, :nb]
 
 
@@ -172,6 +172,9 @@ def linalg_trace(x, /, *, offset=0, dtype=None):
 @composite(np.linalg.vecdot, samples=samples.vecdot)
 def vecdot(x1, x2, /, *, axis=-1):
     """``np.linalg.vecdot``: ``sum(conj(x1) * x2, axis)`` with broadcasting."""
+    n1, n2 = shape_of(x1)[axis], shape_of(x2)[axis]
+    if n1 != n2:  # the vectors themselves are not broadcast
+        raise ValueError(f"vecdot: the vectors along axis {axis} have lengths {n1} and {n2}")
     prod = multiply(conj(x1), x2)
     return einsum("...i->...", moveaxis(prod, axis, -1))
 

@@ -343,6 +343,8 @@ def qr(a, mode="reduced"):
     for matrices with at least as many columns as rows, where it is the same)."""
     check_matrix(a, "qr")
     m, n = shape_of(a)[-2:]
+    if mode == "complete" and m > n and not is_traced(a):
+        return np.linalg.qr(a, mode="complete")  # plain values: NumPy's (the extra columns are LAPACK's)
     if mode not in ("reduced", "r", "complete") or (mode == "complete" and m > n):
         from ...core.errors import UnsupportedOperationError
 

@@ -24,6 +24,7 @@ from ..families import composite, conj, normalize_axes
 from ..indexing.gather import getitem
 from ..sampling import FLOATS, array
 from .samples import scan_samples
+from .basic import reduced_dtype
 from ..shape.basic import concatenate_arrays, ravel
 
 # ---- slicing helpers ----------------------------------------------------------------
@@ -224,16 +225,18 @@ def _prepare(name, a, axis, dtype):
 def cumsum(a, axis=None, dtype=None, out=None):
     """``np.cumsum`` for traced and plain values (``axis=None`` flattens first)."""
     _reject_out("cumsum", out)
+    result_dtype = np.dtype(dtype) if dtype is not None else reduced_dtype("sum", dtype_of(a))
     a, axis = _prepare("cumsum", a, axis, dtype)
-    return scan_sum(a, axis)
+    return astype(scan_sum(a, axis), result_dtype)
 
 
 @composite(np.cumprod, samples=scan_samples(domain=(-1.5, 1.5), with_zeros=True))
 def cumprod(a, axis=None, dtype=None, out=None):
     """``np.cumprod`` for traced and plain values: exact, division-free derivatives at zeros."""
     _reject_out("cumprod", out)
+    result_dtype = np.dtype(dtype) if dtype is not None else reduced_dtype("prod", dtype_of(a))
     a, axis = _prepare("cumprod", a, axis, dtype)
-    return scan_prod(a, axis)
+    return astype(scan_prod(a, axis), result_dtype)
 
 
 def _cumulative(name, scan, fill, x, axis, dtype, out, include_initial):
@@ -244,8 +247,10 @@ def _cumulative(name, scan, fill, x, axis, dtype, out, include_initial):
         axis = 0
     if ndim_of(x) == 0:
         raise ValueError(f"np.{name}: the input must have at least one dimension")
+    reduction = "sum" if fill == 0 else "prod"
+    result_dtype = np.dtype(dtype) if dtype is not None else reduced_dtype(reduction, dtype_of(x))
     x, axis = _prepare(name, x, axis, dtype)
-    y = scan(x, axis)
+    y = astype(scan(x, axis), result_dtype)  # NumPy keeps an explicit dtype (uint8 stays uint8)
     if include_initial:
         shape = list(shape_of(y))
         shape[axis] = 1

@@ -284,7 +284,9 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
         return np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin)
     out = _build(object)
     if out is object:  # a traced value itself: NumPy copies it (or, for asarray, returns it)
-        if copy:
+        from ..indexing.aliasing import is_scalar
+
+        if copy or is_scalar(out):  # np.asarray(np.float64(1)) is a new 0-d array
             from .views import copy as copy_of
 
             out = copy_of(out, order="C" if order == "C" else "K")
@@ -294,6 +296,8 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
         from ..elementwise.arithmetic import astype
 
         out = astype(out, dtype)
+        if isinstance(out, Tracer):
+            out._alias = "C"  # the cast is a new array too: a 0-d result is an array, not a scalar
     nd = ndim_of(out)
     if ndmin > nd:
         out = reshape(out, (1,) * (ndmin - nd) + tuple(shape_of(out)))

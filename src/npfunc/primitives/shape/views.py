@@ -31,7 +31,7 @@ from ..families import normalize_axes
 from ..indexing import aliasing
 from ..indexing.aliasing import (FRESH_C, ImagPart, Index, Positions, ReadOnly, RealPart, Reshape, Transpose,
                                  make_view)
-from ..indexing.gather import _gather, _parse_index
+from ..indexing.gather import _gather, _parse_index, split_scalar_bools
 from . import basic, joining
 from .arranging import diagonal as _diagonal
 from .windows import sliding_window_view as _sliding_window_view
@@ -46,6 +46,9 @@ def _traced(x) -> bool:
 def getitem(x, index):
     """``x[index]``: basic indices give a view; integer-array and boolean
     indices give a copy; indexing every axis with an integer gives a scalar."""
+    split = split_scalar_bools(index)
+    if split is not None:  # 0-d booleans: new axes (a view), then integer arrays on them
+        return getitem(getitem(x, split[0]), split[1])
     spec, arrays = _parse_index(index, "indexing")
     out = _gather.bind(x, *arrays, spec=spec)
     if arrays or not _traced(x):
@@ -509,7 +512,7 @@ def astype(x, dtype, /, *, copy=True, device=None):
     out = cast(x, dtype)
     if out is x:
         return globals()["copy"](x) if copy else x
-    if ndim_of(out) == 0 and not aliasing.is_scalar(x):
+    if ndim_of(out) == 0 and _traced(out) and not aliasing.is_scalar(x):
         out._alias = FRESH_C  # a 0-d array stays an array
     return out
 

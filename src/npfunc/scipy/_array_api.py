@@ -1,0 +1,124 @@
+"""SciPy's array-API code on traced values.
+
+With ``SCIPY_ARRAY_API=1`` set before SciPy is imported, SciPy asks
+``array_api_compat.array_namespace(*arrays)`` which namespace to compute
+with.  A traced value answers through ``__array_namespace__``; but arrays
+of different libraries make SciPy refuse ("Multiple namespaces"), and inside
+a transform a traced value usually meets plain NumPy arrays (weights,
+constants, closed-over data).  So, once SciPy's vendored
+``array_api_compat`` is imported, its ``array_namespace`` is wrapped: with a
+traced value among the arguments and otherwise only NumPy arrays and
+scalars, the namespace is ``npfunc.array_api`` (which takes both); every
+other call goes to SciPy's function unchanged.
+
+When the variable is not set, SciPy converts traced values with
+``np.asarray`` and the conversion error says so: ``array_api_alternative``
+lets it name ``SCIPY_ARRAY_API=1`` for the functions SciPy marks as
+supporting the standard (``xp_capabilities``).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from ..core import dispatch
+from ..core.imports import when_imported
+from ..core.tracer import Tracer
+
+_PLAIN = (np.ndarray, np.generic, bool, int, float, complex, type(None))
+
+
+def _wrap_array_namespace(original):
+    def array_namespace(*xs, api_version=None, use_compat=None):
+        for x in xs:
+            if isinstance(x, Tracer):
+                return _traced_namespace(xs, api_version)
+        return original(*xs, api_version=api_version, use_compat=use_compat)
+
+    array_namespace.__wrapped__ = original  # type: ignore[attr-defined]
+    array_namespace.__doc__ = original.__doc__
+    array_namespace.npfunc_hook = True  # type: ignore[attr-defined]
+    return array_namespace
+
+
+def _traced_namespace(xs, api_version):
+    for x in xs:
+        if not isinstance(x, (Tracer, *_PLAIN)) and hasattr(x, "__array_namespace__"):
+            raise TypeError(f"Multiple namespaces for array inputs: npfunc's traced values and "
+                            f"{type(x).__module__}.{type(x).__name__}")
+    from ..array_api import namespace_for
+
+    return namespace_for(api_version)
+
+
+def install(compat) -> None:
+    """Wrap ``compat.array_namespace`` (SciPy's vendored array_api_compat), and
+    the names SciPy's modules already bound to it."""
+    original = compat.array_namespace
+    if getattr(original, "npfunc_hook", False):
+        return
+    hooked = _wrap_array_namespace(original)
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == compat.__name__ or name.startswith("scipy.")):
+            continue
+        for attr in ("array_namespace", "get_namespace"):
+            if getattr(module, attr, None) is original:
+                setattr(module, attr, hooked)
+
+
+# ---- the conversion error, when SCIPY_ARRAY_API is not set -------------------------------------
+
+_CAPABLE: dict = {"entries": -1, "codes": {}}  # built from SciPy's table on first use
+
+
+def _capable_functions() -> dict:
+    """Code objects of the SciPy functions that support the standard -> their names."""
+    table = getattr(sys.modules.get("scipy._lib._array_api"), "xp_capabilities_table", None)
+    if table is None:
+        return {}
+    if _CAPABLE["entries"] != len(table):  # modules imported since add entries
+        codes = {}
+        for f, caps in list(table.items()):
+            if caps.get("np_only") or "array_api_strict" in {b for b, *_ in caps.get("skip_backends", ())}:
+                continue
+            target = f
+            while target is not None:
+                code = getattr(target, "__code__", None)
+                if code is not None:
+                    codes[code] = _public_name(f)
+                target = getattr(target, "__wrapped__", None)
+        _CAPABLE["entries"], _CAPABLE["codes"] = len(table), codes
+    return _CAPABLE["codes"]
+
+
+def _public_name(f) -> str:
+    """``scipy.stats.skew`` for the function defined in ``scipy.stats._stats_py``."""
+    module = ".".join(p for p in (getattr(f, "__module__", None) or "scipy").split(".") if not p.startswith("_"))
+    return f"{module}.{getattr(f, '__name__', '?')}"
+
+
+def _scipy_array_api_on() -> bool:
+    override = sys.modules.get("scipy._lib._array_api_override")
+    if override is not None:
+        return bool(override.SCIPY_ARRAY_API)
+    return bool(os.environ.get("SCIPY_ARRAY_API"))
+
+
+def array_api_alternative(code) -> str | None:
+    """For a SciPy function's code object: the sentence about ``SCIPY_ARRAY_API=1``
+    when SciPy marks the function as supporting the standard and the variable is unset."""
+    if _scipy_array_api_on():
+        return None
+    name = _capable_functions().get(code)
+    if name is None:
+        return None
+    return (f"set SCIPY_ARRAY_API=1 in the environment before SciPy is imported, and {name} runs "
+            "SciPy's own array-API code on traced values (see docs/scipy.md)")
+
+
+def register() -> None:
+    when_imported("scipy._lib.array_api_compat", install)
+    if array_api_alternative not in dispatch.ALTERNATIVES:
+        dispatch.ALTERNATIVES.append(array_api_alternative)

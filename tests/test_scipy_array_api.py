@@ -1,0 +1,93 @@
+"""SciPy's array-API path (SCIPY_ARRAY_API=1) and what users see without it.
+
+SciPy reads ``SCIPY_ARRAY_API`` once, when it is imported, and this test
+process has imported SciPy without it; so the checks of SciPy's array-API
+code on traced values (tests/scipy_array_api_checks.py) run in a subprocess
+with the variable set.  The tests here, in this process, check the
+conversion error users get without the variable and npfunc's hooks.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import npfunc
+import npfunc.array_api as xp
+from npfunc.errors import ConcretizationError
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SRC = pathlib.Path(npfunc.__file__).resolve().parents[1]
+
+
+def test_scipy_array_api_code_under_every_transform():
+    env = dict(os.environ, SCIPY_ARRAY_API="1",
+               PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         str(ROOT / "tests" / "scipy_array_api_checks.py")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    assert " passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1]
+
+
+def _array_api_on() -> bool:
+    from scipy._lib._array_api import SCIPY_ARRAY_API
+
+    return bool(SCIPY_ARRAY_API)
+
+
+@pytest.fixture
+def without_variable():
+    if _array_api_on():
+        pytest.skip("this process imported SciPy with SCIPY_ARRAY_API set")
+
+
+X = np.array([0.3, -1.2, 2.0, 0.7])
+
+
+def test_conversion_error_names_the_variable(without_variable):
+    import scipy.optimize as so
+
+    expected = r"SCIPY_ARRAY_API=1 .*scipy\.optimize\.rosen_der runs.*docs/scipy\.md"
+    with pytest.raises(ConcretizationError, match=expected):
+        npfunc.grad(lambda x: so.rosen_der(x).sum())(X)
+
+
+def test_conversion_error_names_the_twin_and_the_variable(without_variable):
+    import scipy.signal as sig
+
+    scipy_own = getattr(sig.fftconvolve, "__wrapped__", sig.fftconvolve)  # SciPy's, not npfunc's router
+    with pytest.raises(ConcretizationError, match=r"call npfunc\.scipy\.signal\.fftconvolve instead, or set "
+                                                  r"SCIPY_ARRAY_API=1"):
+        npfunc.grad(lambda x: scipy_own(x, np.ones(2)).sum())(X)
+
+
+def test_scipy_namespace_lookup_takes_numpy_arrays_beside_traced_values():
+    from scipy._lib import array_api_compat
+
+    seen = []
+    npfunc.grad(lambda x: seen.append(array_api_compat.array_namespace(x, np.ones(2), 1.0, None)) or x.sum())(X)
+    assert seen == [xp]
+    assert array_api_compat.array_namespace(np.ones(2)) is not xp
+
+    class Foreign:
+        def __array_namespace__(self, api_version=None):
+            return None
+
+    with pytest.raises(TypeError, match="Multiple namespaces"):
+        npfunc.grad(lambda x: array_api_compat.array_namespace(x, Foreign()) or x.sum())(X)
+
+
+def test_special_functions_for_scipy_array_api_code():
+    import scipy.special as sc
+
+    g = npfunc.grad(lambda x: xp.special.gammaln(x).sum() + xp.special.xlogy(x, x).sum())(X + 2)
+    np.testing.assert_allclose(g, sc.digamma(X + 2) + np.log(X + 2) + 1, rtol=1e-12)
+    assert xp.special.logsumexp is not None  # twins too
+    with pytest.raises(AttributeError, match="scipy.special.not_a_function"):
+        xp.special.not_a_function  # noqa: B018
