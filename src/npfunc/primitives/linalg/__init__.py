@@ -1,3 +1,3 @@
 """Linear algebra (``np.linalg`` and the products): matmul/einsum and the
 products built on them, solves, decompositions, norms, the matrix exponential."""
-from . import products, product_family, solve, spectral, norms, expm  # noqa: F401
+from . import products, product_family, solve, spectral, norms, expm, lu, schur, sylvester, matfuncs, banded, tridiagonal  # noqa: F401
