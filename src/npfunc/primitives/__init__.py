@@ -4,6 +4,6 @@ routines.  Importing this package fills the registry and the dispatch tables.
 ``families`` (rule families) and ``sampling`` (sample builders) are the
 shared machinery; every other module defines primitives and the NumPy
 functions built on them."""
-from . import (convolution, elementwise, fft, indexing, linalg, reductions, shape, sorting,  # noqa: F401
+from . import (convolution, elementwise, fft, filtering, indexing, linalg, reductions, shape, sorting,  # noqa: F401
                special, searching, selection, sets)
 from .shape import views  # noqa: F401,E402  (last: the view-returning front ends of NumPy's functions)
