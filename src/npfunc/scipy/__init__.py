@@ -1,12 +1,13 @@
 """``npfunc.scipy``: twins of SciPy functions that cannot run on traced values
 themselves (they convert their inputs with ``np.asarray``).
 
-The submodules (``special``, ``linalg``, ``stats``, ``signal``) load on first
+The submodules (``special``, ``linalg``, ``stats``, ``signal``, ``spatial``,
+``interpolate``) load on first
 use, so ``import npfunc`` does not import SciPy.
 """
 import importlib
 
-_SUBMODULES = ("special", "linalg", "stats", "signal")
+_SUBMODULES = ("special", "linalg", "stats", "signal", "spatial", "interpolate")
 
 
 def __getattr__(name: str):
