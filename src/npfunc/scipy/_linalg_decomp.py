@@ -70,17 +70,14 @@ def lu_factor(a, overwrite_a=False, check_finite=True):
     return lower + upper, piv
 
 
-_TRANS = {0: 0, 1: 1, 2: 2, "N": 0, "T": 1, "C": 2}
-
-
 def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
     """``scipy.linalg.lu_solve``: solve ``a x = b`` (``trans`` 0), ``a^T x = b`` (1)
     or ``a^H x = b`` (2) from ``lu_factor(a)``; differentiable in ``lu`` and ``b``."""
     lu_, piv = lu_and_piv
     check_square(lu_, "lu_solve")
-    if trans not in _TRANS:
-        raise ValueError(f"lu_solve: trans must be 0, 1, 2, 'N', 'T' or 'C', got {trans!r}")
-    trans = _TRANS[trans]
+    if isinstance(trans, bool) or trans not in (0, 1, 2):  # SciPy (LAPACK's getrs) takes ints only
+        raise ValueError(f"lu_solve: trans must be 0, 1 or 2, got {trans!r}")
+    trans = int(trans)
     n = shape_of(lu_)[-1]
     b = as_array(b)
     if shape_of(b)[0] != n:

@@ -62,7 +62,7 @@ def _lu_solve_samples(rng):
     for dt in FLOATS:
         out += [Sample(general_matrix(rng, (3, 3), dt), array(rng, (3,), dt)),
                 Sample(general_matrix(rng, (3, 3), dt), array(rng, (3, 2), dt), trans=1)]
-    out += [Sample(general_matrix(rng, (3, 3), np.float64), array(rng, (3, 2)), trans="C", label="trans C"),
+    out += [Sample(general_matrix(rng, (3, 3), np.float64), array(rng, (3, 2)), trans=2, label="trans 2"),
             Sample(complex_matrix(rng, (3, 3), general_matrix), array(rng, (3,)) + 1j, trans=2, label="complex")]
     return out
 
