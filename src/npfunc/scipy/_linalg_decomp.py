@@ -41,9 +41,9 @@ def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False
     >>> p, l, u = lu(a)
     >>> np.allclose(p @ l @ u, a)
     True
-    >>> npfunc.grad(lambda a: lu(a)[2][1, 1])(a)  # u[1, 1] = 2 - 4/3 * ... (pivot on row 1)
-    array([[ 1.        , -0.75      ],
-           [-0.33333333,  0.25      ]])
+    >>> npfunc.grad(lambda a: lu(a)[2][1, 1])(a)  # row 1 is the pivot: u[1, 1] = a01 - a00 a11 / a10
+    array([[-1.33333333,  1.        ],
+           [ 0.44444444, -0.33333333]])
     """
     perm, _, l_, u_ = lu_parts(a)
     if permute_l:
