@@ -17,14 +17,15 @@ root or logarithm (the Sylvester operator is singular).
 """
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
 
 from ...core.primitive import Primitive, Sample
-from ...core.values import ndim_of, shape_of
+from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
-from ..elementwise.arithmetic import zeros_like
+from ..elementwise.arithmetic import imag, real, zeros_like
 from ..families import fit_cotangent
 from ..sampling import FLOATS
 from ..shape.basic import concatenate_arrays
@@ -77,15 +78,32 @@ def sqrtm(a):
     return _sqrtm.bind(as_inexact(a))
 
 
+_GLOBAL_RNG = threading.Lock()
+
+
 def _logm_impl(a):
     from scipy.linalg import logm as _scipy_logm
 
-    with warnings.catch_warnings():
+    # SciPy's logm estimates 1-norms with random sign vectors drawn from NumPy's
+    # global generator, so two calls can differ in the last bit.  Derivatives call
+    # it again (and must be reproducible: a VJP evaluated twice gives the same
+    # bits), so the draws are fixed here and the global generator is restored.
+    with _GLOBAL_RNG, warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # SciPy's accuracy estimate; the value is returned
-        return np.asarray(_scipy_logm(a))
+        state = np.random.get_state()
+        try:
+            np.random.seed(0)
+            return np.asarray(_scipy_logm(a))
+        finally:
+            np.random.set_state(state)
 
 
 def _block_frechet(a, e):
+    if dtype_of(a).kind != "c" and dtype_of(e).kind == "c":
+        # L(A, .) is complex-linear: keep the block real, so that eigenvalues on the
+        # negative real axis stay exactly real (on one side of the branch cut) in
+        # LAPACK's real Schur form instead of being split to both sides by rounding.
+        return _block_frechet(a, real(e)) + 1j * _block_frechet(a, imag(e))
     n = shape_of(a)[-1]
     nd = max(ndim_of(a), ndim_of(e))
     top = concatenate_arrays([a, e], nd - 1)
