@@ -1,3 +1,5 @@
 """Linear algebra (``np.linalg`` and the products): matmul/einsum and the
-products built on them, solves, decompositions, norms, the matrix exponential."""
-from . import products, product_family, solve, spectral, norms, expm, lu, schur, sylvester, matfuncs, banded, tridiagonal  # noqa: F401
+products built on them, solves, decompositions, norms, the matrix exponential,
+and the primitives behind the ``npfunc.scipy.linalg`` twins."""
+from . import products, product_family, solve, spectral, norms, expm  # noqa: F401
+from . import banded, lu, matfuncs, schur, sylvester, tridiagonal  # noqa: F401
