@@ -269,6 +269,16 @@ def test_errors():
         npfunc.vmap(lambda d: L.eigh_tridiagonal(d, np.ones(2), select="v", select_range=(0, 1))[0])(np.ones((2, 3)))
 
 
+def test_funm_of_a_real_matrix_under_jit_names_the_fix():
+    from npfunc.errors import ConcretizationError
+
+    a = _mat(3)
+    with pytest.raises(ConcretizationError, match="astype\\(complex\\)"):
+        npfunc.jit(lambda a: L.funm(a, np.exp))(a)
+    out = npfunc.jit(lambda a: L.funm(a.astype(complex), np.exp))(a)
+    _close(out, sl.funm(a, np.exp), 1e-9)
+
+
 def test_scipy_function_names_its_twin():
     import npfunc.core.dispatch as dispatch
 

@@ -211,7 +211,17 @@ def _maybe_real(f):
     """SciPy's ``_maybe_real``: the real part when the imaginary part is negligible
     (decided on the values; under vmap for the whole batch)."""
     tol = 1e3 * np.finfo(np.float32).eps if dtype_of(f) == np.complex64 else 1e6 * np.finfo(np.float64).eps
-    return real(f) if bool(negligible_imag(f, tol)) else f
+    from ..core.context import describe_stack
+    from ..core.errors import ConcretizationError
+
+    try:
+        small = bool(negligible_imag(f, tol))
+    except ConcretizationError:
+        raise ConcretizationError(
+            f"{describe_stack()}: funm(A, func) of a real A returns a real or a complex array depending on the "
+            "values (SciPy's test of the imaginary part), which jit cannot record once for all calls. Pass "
+            "A.astype(complex) to always get the complex result, or call funm outside jit.") from None
+    return real(f) if small else f
 
 
 # ---- matrix equations ---------------------------------------------------------------------------
