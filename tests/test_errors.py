@@ -481,8 +481,7 @@ def test_a_traced_value_that_escapes_vmap_or_jvp(transform, X):
 
 @pytest.mark.parametrize("transform", ["grad", "vmap"])
 @pytest.mark.parametrize("name,call", [
-    ("np.polyfit", lambda a: np.polyfit(np.arange(3.0), a, 1)),
-    ("np.histogram", lambda a: np.histogram(a, bins=2)[0]),
+    ("np.array2string", lambda a: np.array2string(a)),
 ])
 def test_unsupported_numpy_function_is_named(transform, name, call, x, X):
     with pytest.raises(errors.UnsupportedFunctionError) as info:

@@ -14,9 +14,10 @@ from . import numpy  # noqa: F401  (the explicit namespace npfunc.numpy)
 from . import autograd, nn, optim, random, scipy  # noqa: F401
 from .nn.utils import functional_call, replace_all_batch_norm_modules_, stack_module_state
 from .api import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp, vmap
+from .api.checkpoint import checkpoint
 from .api.custom import custom_jvp, custom_vjp
 from .api.functionalize import functionalize
-from .api.jit import jit
+from .api.jit import jit, make_graph
 from .api.linearize import linearize
 from . import errors
 from .core.debug import debug_nans, debug_unwrap
@@ -26,4 +27,4 @@ __version__ = "0.1.0"
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "vmap", "jacrev", "jacfwd", "hessian",
            "stop_gradient", "errors", "functional_call", "stack_module_state",
            "replace_all_batch_norm_modules_", "nn", "optim", "random", "numpy", "debug_nans", "debug_unwrap",
-           "custom_jvp", "custom_vjp", "linearize", "jit", "functionalize"]
+           "custom_jvp", "custom_vjp", "checkpoint", "linearize", "jit", "make_graph", "functionalize"]

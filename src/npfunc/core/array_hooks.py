@@ -72,7 +72,7 @@ WRAPPERS = {"array": _traced_array, "asarray": _traced_asarray, "asanyarray": _t
              "ascontiguousarray": _traced_ascontiguousarray}
 for _name, _fn in WRAPPERS.items():
     _fn.__name__ = _fn.__qualname__ = _name
-    _fn.__doc__ = _ORIGINAL[_name].__doc__
+    _fn.__doc__ = f"NumPy's ``np.{_name}``, also for traced values (while a transform runs)."
     _fn.__wrapped__ = _ORIGINAL[_name]
 
 

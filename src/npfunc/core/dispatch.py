@@ -83,7 +83,8 @@ def describe(fn: Any) -> str:
     if module.startswith("numpy"):
         module = "np" + module[len("numpy"):] if module != "numpy" else "np"
         module = module.replace("np._core.", "np.").replace("np.core.", "np.")
-        if module.startswith("np.") and module.count(".") >= 1 and "linalg" not in module and "fft" not in module:
+        if module.startswith("np.") and module.count(".") >= 1 and "linalg" not in module and "fft" not in module \
+                and "polynomial" not in module:
             module = "np"
     return f"{module}.{name}"
 

@@ -24,9 +24,11 @@ import numpy as np
 import scipy.signal as _ss
 
 from ..core import dispatch as _dispatch
-from ..core.values import dtype_of, ndim_of, shape_of
-from ..primitives.convolution import signal_conv
-from ..primitives.data_dependent import as_array
+from ..core.values import dtype_of as _dtype_of
+from ..core.values import ndim_of as _ndim_of
+from ..core.values import shape_of as _shape_of
+from ..primitives.convolution import signal_conv as _signal_conv
+from ..primitives.data_dependent import as_array as _as_array
 from ._signal_filter import lfilter, sosfilt
 from ._signal_spectral import csd, detrend, istft, stft, welch
 
@@ -45,42 +47,42 @@ def convolve(in1, in2, mode="full", method="auto"):
     (shape of ``in1``, centred as in SciPy) or 'valid' (one input at least as
     large as the other in every dimension)."""
     _check_method("convolve", method)
-    return signal_conv(in1, in2, mode, method, False, "convolve")
+    return _signal_conv(in1, in2, mode, method, False, "convolve")
 
 
 def correlate(in1, in2, mode="full", method="auto"):
     """``scipy.signal.correlate``: n-d cross-correlation
     ``z[k] = sum_l in1[l + k] conj(in2[l])`` (lags as in SciPy)."""
     _check_method("correlate", method)
-    return signal_conv(in1, in2, mode, method, True, "correlate")
+    return _signal_conv(in1, in2, mode, method, True, "correlate")
 
 
 def _conv_axes(in1, in2, mode, axes, fn_name):
     """Convolution over ``axes`` only, through FFTs (the other axes broadcast, as in
     SciPy): ``irfftn(rfftn(in1) * rfftn(in2))`` cropped to the mode's window."""
-    in1, in2 = as_array(in1), as_array(in2)
-    nd = ndim_of(in1)
-    if ndim_of(in2) != nd:
+    in1, in2 = _as_array(in1), _as_array(in2)
+    nd = _ndim_of(in1)
+    if _ndim_of(in2) != nd:
         raise ValueError("in1 and in2 should have the same dimensionality")
     if mode not in ("full", "same", "valid"):
         raise ValueError("acceptable mode flags are 'valid', 'same', or 'full'")
     axes = sorted({int(a) % nd for a in np.atleast_1d(axes)}) if nd else []
-    s1, s2 = tuple(shape_of(in1)), tuple(shape_of(in2))
+    s1, s2 = tuple(_shape_of(in1)), tuple(_shape_of(in2))
     if any(s1[a] != s2[a] and 1 not in (s1[a], s2[a]) for a in range(nd) if a not in axes):
         raise ValueError("incompatible shapes for in1 and in2: " f"{s1} and {s2}")
     if 0 in s1 or 0 in s2:
-        return np.zeros(0, np.result_type(dtype_of(in1), dtype_of(in2)))
+        return np.zeros(0, np.result_type(_dtype_of(in1), _dtype_of(in2)))
     if mode == "valid" and not all(s1[a] >= s2[a] for a in axes):
         if all(s2[a] >= s1[a] for a in axes):
             in1, in2, s1, s2 = in2, in1, s2, s1
         else:
             raise ValueError("For 'valid' mode, one must be at least as large as the other in every dimension")
     full = [s1[a] + s2[a] - 1 for a in axes]
-    if dtype_of(in1).kind == "c" or dtype_of(in2).kind == "c":
+    if _dtype_of(in1).kind == "c" or _dtype_of(in2).kind == "c":
         out = np.fft.ifftn(np.fft.fftn(in1, full, axes) * np.fft.fftn(in2, full, axes), full, axes)
     else:
         out = np.fft.irfftn(np.fft.rfftn(in1, full, axes) * np.fft.rfftn(in2, full, axes), full, axes)
-    out = out.astype(np.result_type(dtype_of(in1), dtype_of(in2), np.float32))
+    out = out.astype(np.result_type(_dtype_of(in1), _dtype_of(in2), np.float32))
     index = [slice(None)] * nd
     for a, n in zip(axes, full):
         size = n if mode == "full" else s1[a] if mode == "same" else s1[a] - s2[a] + 1
@@ -93,7 +95,7 @@ def fftconvolve(in1, in2, mode="full", axes=None):
     """``scipy.signal.fftconvolve``: convolution through FFTs, over every axis or
     over ``axes`` (the others broadcast)."""
     if axes is None:
-        return signal_conv(in1, in2, mode, "fftconvolve", False, "fftconvolve")
+        return _signal_conv(in1, in2, mode, "fftconvolve", False, "fftconvolve")
     return _conv_axes(in1, in2, mode, axes, "fftconvolve")
 
 
@@ -101,7 +103,7 @@ def oaconvolve(in1, in2, mode="full", axes=None):
     """``scipy.signal.oaconvolve``: overlap-add convolution (the same values as
     ``fftconvolve`` up to rounding), over every axis or over ``axes``."""
     if axes is None:
-        return signal_conv(in1, in2, mode, "oaconvolve", False, "oaconvolve")
+        return _signal_conv(in1, in2, mode, "oaconvolve", False, "oaconvolve")
     return _conv_axes(in1, in2, mode, axes, "oaconvolve")
 
 
@@ -112,20 +114,20 @@ def _fill_only(fn_name, in1, in2, boundary, fillvalue):
         raise NotImplementedError(f"npfunc.scipy.signal.{fn_name}: only boundary='fill' with fillvalue=0 is "
                                   "supported; pad the input with np.pad(..., mode='wrap' / 'symmetric') and "
                                   "use mode='valid' instead")
-    if ndim_of(in1) != 2 or ndim_of(in2) != 2:
+    if _ndim_of(in1) != 2 or _ndim_of(in2) != 2:
         raise ValueError(f"scipy.signal.{fn_name}: inputs must both be 2-D arrays")
 
 
 def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
     """``scipy.signal.convolve2d`` with zero fill (the default boundary)."""
     _fill_only("convolve2d", in1, in2, boundary, fillvalue)
-    return signal_conv(in1, in2, mode, "convolve2d", False, "convolve2d")
+    return _signal_conv(in1, in2, mode, "convolve2d", False, "convolve2d")
 
 
 def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
     """``scipy.signal.correlate2d`` with zero fill (the default boundary)."""
     _fill_only("correlate2d", in1, in2, boundary, fillvalue)
-    return signal_conv(in1, in2, mode, "convolve2d", True, "correlate2d")
+    return _signal_conv(in1, in2, mode, "convolve2d", True, "correlate2d")
 
 
 #: SciPy's functions that cannot see traced values, with the twin to call
@@ -135,5 +137,10 @@ for _name in __all__:
     _code = getattr(getattr(_target, "__wrapped__", _target), "__code__", None)
     if _code is not None and getattr(_dispatch, "TWINS", None) is not None:
         _dispatch.TWINS[_code] = f"npfunc.scipy.signal.{_name}"
+
+
+def __dir__():
+    return __all__
+
 
 from . import _signal_samples  # noqa: E402,F401  (registry samples of the twins)

@@ -1,0 +1,151 @@
+"""Unmodified SciPy calls with traced values reach npfunc's twins.
+
+SciPy's Python functions convert their inputs with ``np.asarray`` and run
+compiled code, which traced values cannot go through.  When a SciPy module
+with twins is imported (and npfunc is), each of its functions that has a twin
+in ``npfunc.scipy`` is replaced, in SciPy's own namespace, by a small router:
+it calls SciPy's function unchanged unless an argument is traced (or, for
+functions that take a function, unless a transform is running), in which
+case it calls the twin.  A distribution object (``scipy.stats.t``) becomes an
+instance of a subclass of its own class sharing its state, whose public
+methods route the same way, so ``isinstance`` checks and frozen
+distributions keep working.
+
+Plain calls get SciPy's results, at the cost of one Python call (measured in
+``benchmarks/bench_scipy_routing.py``); code that never imports npfunc sees
+SciPy untouched.  Names bound before npfunc was imported (``from
+scipy.linalg import expm`` run first) keep SciPy's own function and raise
+the conversion error, which names the twin.
+"""
+from __future__ import annotations
+
+import contextvars
+import functools
+import importlib
+import sys
+import types
+
+from ..core.context import current_stack
+from ..core.imports import when_imported
+from ..core.tracer import Tracer
+
+#: SciPy module -> the npfunc module holding its twins.
+TWIN_MODULES = {
+    "scipy.linalg": "npfunc.scipy.linalg",
+    "scipy.special": "npfunc.scipy.special",
+    "scipy.stats": "npfunc.scipy.stats",
+    "scipy.signal": "npfunc.scipy.signal",
+    "scipy.integrate": "npfunc.scipy.integrate",
+    "scipy.optimize": "npfunc.scipy.optimize",
+    "scipy.interpolate": "npfunc.scipy.interpolate",
+    "scipy.spatial.distance": "npfunc.scipy.spatial.distance",
+}
+
+_DISTRIBUTION_METHODS = ("pdf", "logpdf", "pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf",
+                         "entropy", "mean", "var", "std", "median", "moment", "stats", "interval", "expect")
+
+
+def _traced(values) -> bool:
+    for v in values:
+        if isinstance(v, Tracer):
+            return True
+        if type(v) in (list, tuple) and any(isinstance(w, Tracer) for w in v):
+            return True
+    return False
+
+
+def _takes_functions(args, kwargs) -> bool:
+    """A solver or integrator given a function: it may close over traced values."""
+    return bool(current_stack()) and any(
+        isinstance(v, (types.FunctionType, types.MethodType, functools.partial))
+        for v in (*args, *kwargs.values()))
+
+
+def _from_npfunc() -> bool:
+    """True when npfunc itself calls SciPy (a twin running SciPy's solver)."""
+    caller = sys._getframe(2).f_globals.get("__name__", "")
+    return caller.startswith("npfunc.")
+
+
+def _should_route(args, kwargs) -> bool:
+    return _traced(args) or _traced(kwargs.values()) or _takes_functions(args, kwargs)
+
+
+_ROUTED = contextvars.ContextVar("npfunc_routed_from_scipy", default=False)
+
+
+def routed() -> bool:
+    """True inside a twin reached from an unmodified SciPy call: the twin then
+    adds nothing of its own (e.g. ``minimize`` does not fill in ``jac``), so
+    its values are the ones SciPy's call would give."""
+    return _ROUTED.get()
+
+
+def routed_function(original, twin):
+    """``original`` (SciPy's), calling ``twin`` when its arguments are traced."""
+
+    @functools.wraps(original)
+    def route(*args, **kwargs):
+        if _should_route(args, kwargs) and not _from_npfunc():
+            token = _ROUTED.set(True)
+            try:
+                return twin(*args, **kwargs)
+            finally:
+                _ROUTED.reset(token)
+        return original(*args, **kwargs)
+
+    route.npfunc_twin = twin  # type: ignore[attr-defined]
+    return route
+
+
+def _routed_method(routed_cls, name, twin):
+    def method(self, *args, **kwargs):
+        if (_traced(args) or _traced(kwargs.values())) and not _from_npfunc():
+            return getattr(twin, name)(*args, **kwargs)
+        return getattr(super(routed_cls, self), name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+def routed_distribution(original, twin):
+    """``original`` (a SciPy distribution object) whose methods call ``twin``'s
+    on traced arguments; an instance of a subclass of its class, sharing its state."""
+    cls = type(original)
+    routed_cls = type(cls.__name__, (cls,), {"__module__": cls.__module__, "npfunc_twin": twin})
+    for name in _DISTRIBUTION_METHODS:
+        if hasattr(twin, name):
+            setattr(routed_cls, name, _routed_method(routed_cls, name, twin))
+    out = object.__new__(routed_cls)
+    out.__dict__ = original.__dict__
+    return out
+
+
+def _is_distribution(obj) -> bool:
+    from scipy.stats import rv_continuous, rv_discrete
+    from scipy.stats._multivariate import multi_rv_generic
+
+    return isinstance(obj, (rv_continuous, rv_discrete, multi_rv_generic))
+
+
+def install(scipy_module) -> None:
+    """Route every function of ``scipy_module`` that has a twin."""
+    try:
+        twins = importlib.import_module(TWIN_MODULES[scipy_module.__name__])
+    except ModuleNotFoundError:  # no twins for this module yet
+        return
+    for name in getattr(twins, "__all__", ()):
+        original = getattr(scipy_module, name, None)
+        twin = getattr(twins, name, None)
+        if original is None or twin is None or twin is original or hasattr(original, "npfunc_twin"):
+            continue
+        if isinstance(original, types.FunctionType):
+            setattr(scipy_module, name, routed_function(original, twin))
+        elif scipy_module.__name__ == "scipy.stats" and _is_distribution(original):
+            setattr(scipy_module, name, routed_distribution(original, twin))
+
+
+def register() -> None:
+    """Install the routes for each SciPy module when it is (or once it is) imported."""
+    for module_name in TWIN_MODULES:
+        when_imported(module_name, install)

@@ -1,0 +1,27 @@
+"""``npfunc.scipy.optimize``: SciPy's solvers with derivatives of their solutions.
+
+Each twin has SciPy's signature and, called on plain values outside any
+transform, *is* SciPy's call.  Inside a transform the forward solve is still
+SciPy's; the solution is differentiable in ``args``, in every traced value
+the user's function closes over, and (``curve_fit``) in the data, through
+the implicit function theorem at the solution -- never through the
+solver's iterations.  See docs/solvers.md.
+
+>>> import numpy as np, npfunc
+>>> from npfunc.scipy import optimize
+>>> def sqrt_of(a):   # the root of x**2 - a, by SciPy's brentq
+...     return optimize.brentq(lambda x, a: x * x - a, 0.0, 10.0, args=(a,))
+>>> a = np.float64(2.0)
+>>> bool(np.isclose(npfunc.grad(sqrt_of)(a), 0.5 / np.sqrt(a)))
+True
+"""
+from scipy.optimize import OptimizeResult  # noqa: F401
+
+from ._implicit import NonConvergedError, UnsupportedSolverError, linear_solve
+from ._least_squares import curve_fit, least_squares
+from ._minimize import minimize, minimize_scalar
+from ._roots import brentq, fixed_point, newton, root, root_scalar
+
+__all__ = ["root", "root_scalar", "brentq", "newton", "fixed_point", "minimize", "minimize_scalar",
+           "least_squares", "curve_fit", "OptimizeResult", "NonConvergedError", "UnsupportedSolverError",
+           "linear_solve"]

@@ -1,0 +1,103 @@
+"""A solver's user function ``f(x, *args)`` as a function of explicit inputs.
+
+The arrays in ``args`` and every traced value ``f`` closes over become the
+``params`` whose derivatives the implicit function theorem gives; other
+leaves of ``args`` (numbers, strings, functions) stay static.  With no live
+transform and nothing traced, the twins call SciPy exactly as written.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ...api._common import tree_flatten, tree_unflatten
+from ...api.closure import closure_convert
+from ...core.context import current_stack, describe_stack
+from ...core.tracer import PrimalTracer, Tracer
+from ...core.values import shape_of
+from ._implicit import UnsupportedSolverError
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, (np.ndarray, np.generic, Tracer))
+
+
+def as_args(args) -> tuple:
+    return args if isinstance(args, tuple) else (args,)
+
+
+class Problem:
+    """``fun(x, *args)`` with the traced inputs gathered in ``params``."""
+
+    def __init__(self, name: str, fun: Callable, x0, args=(), example_x=None) -> None:
+        args = as_args(args)
+        self.name, self.user_fun, self.user_args = name, fun, args
+        leaves, self._spec = tree_flatten(args)
+        self._kinds = [_is_array(x) for x in leaves]
+        self._statics = [x for x, k in zip(leaves, self._kinds) if not k]
+        arrays = [x for x, k in zip(leaves, self._kinds) if k]
+        self.shape = tuple(shape_of(x0))
+        self.traced = bool(current_stack())  # no live transform: no value can be traced
+        if self.traced:
+            def call(x, *arr):
+                return fun(x, *self.rebuild(arr))
+
+            example = x0 if example_x is None else example_x
+            self.fun, consts = closure_convert(call, example, *arrays)
+        else:
+            self.fun, consts = (lambda x, *arr: fun(x, *self.rebuild(arr))), []
+        self.n_arrays = len(arrays)
+        self.params = list(arrays) + list(consts)
+
+    def rebuild(self, arrays) -> tuple:
+        it_a, it_s = iter(arrays), iter(self._statics)
+        return tree_unflatten(self._spec, [next(it_a) if k else next(it_s) for k in self._kinds])
+
+    def __call__(self, x, params):
+        return self.fun(x, *params)
+
+    def user_args_of(self, params) -> tuple:
+        """The user's ``args`` rebuilt from (plain) params, for user callables."""
+        return self.rebuild(params[:self.n_arrays])
+
+
+def plain_callable(fn: Callable | None, name: str, what: str) -> Callable | None:
+    """A user callable (jac, hess, callback) made safe for SciPy inside a transform:
+    a differentiated closure value is replaced by its value (the derivative of
+    the solution comes from the implicit function theorem, not from it)."""
+    if fn is None or not callable(fn):
+        return fn
+
+    def call(*a, **k):
+        return _strip(fn(*a, **k), name, what)
+
+    return call
+
+
+def _strip(out, name: str, what: str):
+    leaves, spec = tree_flatten(out)
+    plain = []
+    for x in leaves:
+        while isinstance(x, PrimalTracer):
+            x = x.primal
+        if isinstance(x, Tracer):
+            raise UnsupportedSolverError(
+                f"{describe_stack()}: the {what} given to {name} closes over a value batched by "
+                f"{x._interp.transform}, which SciPy cannot call it with. Leave {what} out: npfunc "
+                "computes the derivatives it needs itself.")
+        plain.append(x)
+    return tree_unflatten(spec, plain)
+
+
+def flat_residual(problem: Problem, post: Callable | None = None) -> Callable:
+    """``residual(x_flat, *params)``: the user's function on a flat ``x``, flattened."""
+    shape = problem.shape
+
+    def residual(x, *params):
+        out = problem(np.reshape(x, shape), params)
+        if post is not None:
+            out = post(out)
+        return np.reshape(out, (-1,))
+
+    return residual

@@ -1,0 +1,326 @@
+"""Roots and fixed points: ``root``, ``root_scalar``, ``brentq``, ``newton``, ``fixed_point``.
+
+The forward solve is SciPy's; the derivative of the root ``x*`` of
+``F(x, θ) = 0`` is ``-(∂F/∂x)⁻¹ ∂F/∂θ`` (``_implicit.py``).  Under ``vmap``
+one vectorised solve handles the batch: ``root`` solves the stacked system,
+bracketing scalar methods use ``scipy.optimize.elementwise.find_root``,
+``newton`` and ``fixed_point`` SciPy's own array iterations.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import numpy as np
+import scipy.optimize as so
+
+from ...core.values import shape_of
+from ._implicit import UnsupportedSolverError, implicit_solution, mapped
+from ._problem import Problem, flat_residual, plain_callable
+
+_BRACKETING = ("bisect", "brentq", "brenth", "ridder", "toms748")
+
+
+def _block_jacobian(residual: Callable, params, b: int, n: int) -> Callable:
+    """The (b*n, b*n) block-diagonal Jacobian of the stacked residual, from npfunc."""
+    from ...api.jacobians import jacfwd
+
+    jac_one = mapped(lambda x, *p: jacfwd(lambda x: residual(x, *p))(x), 1)
+    rows = np.arange(b * n).reshape(b, n, 1)
+    cols = np.arange(b * n).reshape(b, 1, n)
+
+    def jac(x):
+        blocks = np.asarray(jac_one(x.reshape(b, n), *params))
+        full = np.zeros((b * n, b * n))
+        full[rows, cols] = blocks
+        return full
+
+    return jac
+
+
+def _result(info, x, pb: Problem, post):
+    """SciPy's result with ``x`` and ``fun`` recomputed from the traced solution.
+    (Under vmap the other fields describe the one solve of the stacked problem.)"""
+    res = copy.copy(info["result"])
+    res.x = np.reshape(x, pb.shape)
+    out = pb(res.x, pb.params)
+    res.fun = post(out) if post is not None else out
+    return res
+
+
+def root(fun: Callable, x0, args=(), method: str = "hybr", jac=None, tol=None, callback=None, options=None):
+    """``scipy.optimize.root``; ``res.x`` (and ``res.fun``) are differentiable in
+    ``args`` and in any traced value ``fun`` closes over."""
+    pb = Problem("root", fun, x0, args)
+    if not pb.traced:
+        return so.root(fun, x0, args=args, method=method, jac=jac, tol=tol, callback=callback, options=options)
+    post = (lambda out: out[0]) if jac is True else None
+    residual = flat_residual(pb, post)
+    shape = pb.shape
+
+    def solve(x0, *params):
+        user_args = pb.user_args_of(params)
+
+        def f(x):
+            out = pb(x.reshape(shape), params)
+            if jac is True:
+                return np.ravel(out[0]), np.asarray(out[1])
+            return np.ravel(out)
+
+        user_jac = plain_callable(jac, "root", "jac")
+        j = (lambda x: user_jac(x.reshape(shape), *user_args)) if callable(user_jac) else jac
+        res = so.root(f, x0, method=method, jac=j, tol=tol, callback=plain_callable(callback, "root", "callback"),
+                      options=options)
+        return res.x, {"success": bool(res.success), "message": res.message, "result": res}
+
+    def stacked(x0, *params):
+        b, n = x0.shape
+        stacked_res = mapped(residual, 1)
+
+        def f(x):
+            return np.asarray(stacked_res(x.reshape(b, n), *params)).ravel()
+
+        j = _block_jacobian(residual, params, b, n) if method in ("hybr", "lm") else None
+        res = so.root(f, x0.ravel(), method=method, jac=j, tol=tol, options=options)
+        return res.x.reshape(b, n), {"success": bool(np.all(res.success)), "message": res.message, "result": res}
+
+    x, cell = implicit_solution("root", residual, solve, np.ravel(x0), pb.params, stacked)
+    return _result(cell["info"], x, pb, post)
+
+
+# ---- scalar roots ---------------------------------------------------------------------------
+
+def _scalar_root(name: str, f: Callable, args, start, solve_scalar: Callable, stacked: Callable | None,
+                 post: Callable | None = None):
+    """The differentiable root of a scalar ``f(x, *args)`` found by ``solve_scalar(fun, start)``.
+
+    ``start`` (a 1-d array: bracket ends or starting points) only starts the
+    solve.  Returns ``(x, info)``.
+    """
+    pb = Problem(name, f, np.float64(0.0), args, example_x=np.float64(_finite(start)))
+    residual = flat_residual(pb, post)
+
+    def solve(start, *params):
+        def fun(x):
+            return pb(np.float64(x), params)
+
+        x, info = solve_scalar(fun, start, pb.user_args_of(params))
+        return np.array([x], dtype=float), info
+
+    def run_stacked(start, *params):
+        return stacked(mapped(residual, 1), start, params)
+
+    x, cell = implicit_solution(name, residual, solve, start, pb.params,
+                                run_stacked if stacked is not None else None)
+    return np.reshape(x, ()), cell["info"]
+
+
+def _finite(start) -> float:
+    from ...api.closure import concrete_example
+
+    values = np.asarray(concrete_example(start), dtype=float)
+    finite = values[np.isfinite(values)]
+    return float(finite[0]) if finite.size else 0.0
+
+
+def _start(*values):
+    """The starting data as one 1-d array (NaN for what is missing); traced entries stay traced."""
+    from ...core.tracer import Tracer
+
+    values = [np.nan if v is None else v for v in values]
+    if any(isinstance(v, Tracer) for v in values):
+        return np.stack([np.asarray(v, dtype=float) if not isinstance(v, Tracer) else v.astype(float)
+                         for v in values])
+    return np.asarray(values, dtype=float)
+
+
+def _find_root_stacked(xtol, rtol, maxiter):
+    import scipy.optimize.elementwise as el
+
+    def stacked(f_b, start, params):  # start: (B, 2) brackets
+        idx = np.arange(start.shape[0])
+
+        def f(x, i):
+            return np.asarray(f_b(np.reshape(x, (-1, 1)), *[p[i] for p in params])).reshape(np.shape(x))
+
+        tolerances = {k: v for k, v in (("xatol", xtol), ("xrtol", rtol)) if v is not None}
+        res = el.find_root(f, (start[:, 0], start[:, 1]), args=(idx,), tolerances=tolerances or None,
+                           maxiter=maxiter)
+        ok = bool(np.all(res.success))
+        return res.x.reshape(-1, 1), {"success": ok, "message": "elementwise.find_root: " + str(res.status),
+                                      "result": res}
+
+    return stacked
+
+
+def _newton_stacked(tol, maxiter, rtol, use_fprime, use_fprime2):
+    from ...api.reverse import grad
+
+    def stacked(f_b, start, params):
+        def scalar(x, *p):
+            return f_b(np.reshape(x, (1, 1)), *[q[None] for q in p]).reshape(())
+
+        def f(x):
+            return np.asarray(f_b(np.reshape(x, (-1, 1)), *params)).reshape(-1)
+
+        d1 = mapped(grad(scalar), 1)
+        d2 = mapped(grad(grad(scalar)), 1)
+        fp = (lambda x: np.asarray(d1(x, *params))) if use_fprime else None
+        fp2 = (lambda x: np.asarray(d2(x, *params))) if use_fprime2 else None
+        x0 = start[:, 0]
+        x1 = start[:, 1] if np.all(np.isfinite(start[:, 1])) and not use_fprime else None
+        out = so.newton(f, x0, fprime=fp, fprime2=fp2, x1=x1, tol=tol, maxiter=maxiter, rtol=rtol,
+                        full_output=True, disp=False)
+        return np.asarray(out.root).reshape(-1, 1), {"success": bool(np.all(out.converged)),
+                                                      "message": "newton (array)", "result": out}
+
+    return stacked
+
+
+def root_scalar(f: Callable, args=(), method=None, bracket=None, fprime=None, fprime2=None, x0=None, x1=None,
+                xtol=None, rtol=None, maxiter=None, options=None):
+    """``scipy.optimize.root_scalar``; ``.root`` is differentiable in ``args``
+    and closed-over traced values (``RootResults`` otherwise unchanged)."""
+    if Problem("root_scalar", f, np.float64(0.0), args).traced is False:
+        return so.root_scalar(f, args=args, method=method, bracket=bracket, fprime=fprime, fprime2=fprime2,
+                              x0=x0, x1=x1, xtol=xtol, rtol=rtol, maxiter=maxiter, options=options)
+    a, b = (bracket if bracket is not None else (None, None))
+    kind = method or ("brentq" if bracket is not None else "newton" if fprime is not None else "secant")
+    start = _start(a, b) if kind in _BRACKETING else _start(x0, x1)
+    post = (lambda out: out[0]) if fprime is True or fprime2 is True else None
+
+    def solve_scalar(fun, start, user_args):
+        br = tuple(start) if kind in _BRACKETING else None
+        fp = _scalar_callable(fprime, user_args, "root_scalar", "fprime")
+        fp2 = _scalar_callable(fprime2, user_args, "root_scalar", "fprime2")
+        s0 = None if kind in _BRACKETING or np.isnan(start[0]) else float(start[0])
+        s1 = None if kind in _BRACKETING or np.isnan(start[1]) else float(start[1])
+        r = so.root_scalar(fun, method=method, bracket=br, fprime=fp, fprime2=fp2, x0=s0, x1=s1, xtol=xtol,
+                           rtol=rtol, maxiter=maxiter, options=options)
+        return r.root, {"success": bool(r.converged), "message": r.flag, "result": r}
+
+    if kind in _BRACKETING:
+        stacked = _find_root_stacked(xtol, rtol, maxiter)
+    else:
+        stacked = _newton_stacked(xtol or 1.48e-8, maxiter or 50, rtol or 0.0, fprime is not None,
+                                  kind == "halley")
+    x, info = _scalar_root("root_scalar", f, args, start, solve_scalar, stacked, post)
+    return _root_results(info, x, kind)
+
+
+def _root_results(info, x, method):
+    """A ``RootResults`` holding the traced root (under vmap: for the one vectorised solve)."""
+    from scipy.optimize._zeros_py import RootResults
+
+    result = info["result"]
+    if isinstance(result, RootResults):
+        r = copy.copy(result)
+        r.root = x
+        return r
+    nit = np.max(getattr(result, "nit", 0))
+    nfev = np.max(getattr(result, "nfev", 0))
+    return RootResults(x, int(nit), int(nfev), 0 if info["success"] else -2, method)
+
+
+def _scalar_callable(fn, user_args, name, what):
+    if fn is None or fn is True or fn is False:
+        return fn
+    fn = plain_callable(fn, name, what)
+    return lambda x: fn(x, *user_args)
+
+
+def brentq(f: Callable, a, b, args=(), xtol: float = 2e-12, rtol: float = 8.881784197001252e-16,
+           maxiter: int = 100, full_output: bool = False, disp: bool = True):
+    """``scipy.optimize.brentq``; the root is differentiable in ``args`` and in
+    closed-over traced values (not in the bracket, which it does not depend on)."""
+    if not Problem("brentq", f, np.float64(0.0), args).traced:
+        return so.brentq(f, a, b, args=args, xtol=xtol, rtol=rtol, maxiter=maxiter, full_output=full_output,
+                         disp=disp)
+
+    def solve_scalar(fun, start, user_args):
+        x, r = so.brentq(fun, start[0], start[1], xtol=xtol, rtol=rtol, maxiter=maxiter, full_output=True,
+                         disp=disp)
+        return x, {"success": bool(r.converged), "message": r.flag, "result": r}
+
+    x, info = _scalar_root("brentq", f, args, _start(a, b), solve_scalar, _find_root_stacked(xtol, rtol, maxiter))
+    if not full_output:
+        return x
+    return x, _root_results(info, x, "brentq")
+
+
+def newton(func: Callable, x0, fprime=None, args=(), tol: float = 1.48e-08, maxiter: int = 50, fprime2=None,
+           x1=None, rtol: float = 0.0, full_output: bool = False, disp: bool = True):
+    """``scipy.optimize.newton`` (scalar or array ``x0``, elementwise as in
+    SciPy); the root is differentiable in ``args`` and closed-over values."""
+    pb = Problem("newton", func, x0, args)
+    if not pb.traced:
+        return so.newton(func, x0, fprime=fprime, args=args, tol=tol, maxiter=maxiter, fprime2=fprime2, x1=x1,
+                         rtol=rtol, full_output=full_output, disp=disp)
+    if fprime is True or fprime2 is True:
+        raise UnsupportedSolverError("newton: fprime must be a callable or None")
+    scalar = np.ndim(x0) == 0
+    shape = tuple(shape_of(x0))
+    residual = flat_residual(pb)
+
+    def solve(x0, *params):
+        user_args = pb.user_args_of(params)
+        fun = lambda x: pb(np.reshape(x, shape), params)  # noqa: E731
+        fp = plain_callable(fprime, "newton", "fprime")
+        fp2 = plain_callable(fprime2, "newton", "fprime2")
+        start = x0[0] if scalar else x0.reshape(shape)
+        out = so.newton(fun, start, fprime=(lambda x: fp(x, *user_args)) if fp else None,
+                        fprime2=(lambda x: fp2(x, *user_args)) if fp2 else None,
+                        x1=None if x1 is None else np.asarray(x1, dtype=float), tol=tol, maxiter=maxiter, rtol=rtol,
+                        full_output=True, disp=disp)
+        if scalar:
+            return np.array([out[0]]), {"success": bool(out[1].converged), "message": out[1].flag, "result": out}
+        return np.ravel(out.root), {"success": bool(np.all(out.converged)), "message": "newton", "result": out}
+
+    def stacked(x0, *params):
+        b, n = x0.shape
+        f_b = mapped(residual, 1)
+
+        def fun(x):
+            return np.asarray(f_b(x.reshape(b, n), *params)).ravel()
+
+        out = so.newton(fun, x0.ravel(), tol=tol, maxiter=maxiter, rtol=rtol, full_output=True, disp=False)
+        return np.asarray(out.root).reshape(b, n), {"success": bool(np.all(out.converged)), "message": "newton",
+                                                     "result": out}
+
+    x, cell = implicit_solution("newton", residual, solve, np.ravel(x0), pb.params, stacked)
+    root_ = np.reshape(x, shape)
+    if not full_output:
+        return root_
+    result = cell["info"]["result"]
+    if scalar:
+        return root_, _root_results({"result": result[1] if isinstance(result, tuple) and len(result) == 2 else result,
+                                     "success": cell["info"]["success"]}, root_, "newton")
+    return type(result)(root_, result.converged, result.zero_der)
+
+
+def fixed_point(func: Callable, x0, args=(), xtol: float = 1e-08, maxiter: int = 500, method: str = "del2"):
+    """``scipy.optimize.fixed_point``; the fixed point ``x = func(x, *args)`` is
+    differentiable in ``args`` and closed-over values (through ``x - func(x)``)."""
+    pb = Problem("fixed_point", func, x0, args)
+    if not pb.traced:
+        return so.fixed_point(func, x0, args=args, xtol=xtol, maxiter=maxiter, method=method)
+    shape = tuple(shape_of(x0))
+    g = flat_residual(pb)
+
+    def residual(x, *params):
+        return g(x, *params) - x
+
+    def solve(x0, *params):
+        x = so.fixed_point(lambda x: pb(np.reshape(x, shape), params), x0.reshape(shape), xtol=xtol,
+                           maxiter=maxiter, method=method)
+        return np.ravel(x), {"success": True, "message": "converged"}
+
+    def stacked(x0, *params):
+        b, n = x0.shape
+        g_b = mapped(g, 1)
+        x = so.fixed_point(lambda x: np.asarray(g_b(x.reshape(b, n), *params)).ravel(), x0.ravel(), xtol=xtol,
+                           maxiter=maxiter, method=method)
+        return np.asarray(x).reshape(b, n), {"success": True, "message": "converged"}
+
+    x, _ = implicit_solution("fixed_point", residual, solve, np.ravel(x0), pb.params, stacked)
+    return np.reshape(x, shape)
