@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 
 import npfunc  # noqa: F401  (fills the registry)
-import npfunc.scipy.special  # noqa: F401  (registers the twins' composites)
+import npfunc.scipy.interpolate  # noqa: F401  (registers the twins' composites)
+import npfunc.scipy.linalg  # noqa: F401
+import npfunc.scipy.signal  # noqa: F401
+import npfunc.scipy.spatial.distance  # noqa: F401
+import npfunc.scipy.special  # noqa: F401
 import npfunc.scipy.stats  # noqa: F401
 from npfunc.core.primitive import COMPOSITES, REGISTRY
 from npfunc.testing import checks

@@ -15,13 +15,14 @@ functions built on them."""
 #: whole packages).  A new module goes here, and into the index:
 #: ``python -m npfunc.core.lazy_index --write``.
 MODULES = (
-    "convolution",
+    "convolution", "filtering",
     "elementwise.arithmetic", "elementwise.logic", "elementwise.transcendental", "elementwise.piecewise",
     "elementwise.floating",
     "fft",
     "indexing.gather", "indexing.updates", "indexing.inplace", "indexing.inplace_calls", "indexing.indices",
     "linalg.products", "linalg.product_family", "linalg.solve", "linalg.spectral", "linalg.norms", "linalg.expm",
     "linalg.eig", "linalg.tensor", "linalg.lstsq",
+    "linalg.banded", "linalg.lu", "linalg.matfuncs", "linalg.schur", "linalg.sylvester", "linalg.tridiagonal",
     "reductions.basic", "reductions.index", "reductions.statistics", "reductions.scans", "reductions.quantiles",
     "reductions.covariance", "reductions.histograms",
     "shape.basic", "shape.joining", "shape.arranging", "shape.windows", "shape.metadata", "shape.editing",

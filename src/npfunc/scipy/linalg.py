@@ -33,8 +33,18 @@ from ..primitives.linalg.expm import expm as _expm
 from ..primitives.linalg.expm import frechet as _frechet
 from ..primitives.shape.basic import concatenate_arrays as _concatenate_arrays
 
+from ._linalg_decomp import (eigh_tridiagonal, funm, hessenberg, logm, lu, lu_factor, lu_solve, polar, schur,
+                             solve_banded, solve_continuous_lyapunov, solve_discrete_lyapunov, solve_sylvester,
+                             solveh_banded, sqrtm)
+from ._linalg_special import block_diag, circulant, companion, hankel, toeplitz
+
 __all__ = ["solve_triangular", "cho_factor", "cho_solve", "cholesky", "expm", "expm_frechet", "inv",
-           "det", "solve", "eigh", "eigvalsh", "svd", "svdvals", "qr", "norm", "lstsq", "pinv"]
+           "det", "solve", "eigh", "eigvalsh", "svd", "svdvals", "qr", "norm", "lstsq", "pinv",
+           "lu", "lu_factor", "lu_solve", "schur", "hessenberg", "polar", "sqrtm", "logm", "funm",
+           "solve_sylvester", "solve_continuous_lyapunov", "solve_discrete_lyapunov", "solve_banded",
+           "solveh_banded", "eigh_tridiagonal", "block_diag", "toeplitz", "circulant", "hankel", "companion",
+           "solve_lyapunov"]
+solve_lyapunov = solve_continuous_lyapunov  # SciPy's alias
 
 
 
@@ -241,3 +251,5 @@ for _name in __all__:
 if getattr(_dispatch, "TWINS", None) is not None:
     _dispatch.TWINS.update(_TWINS)
 del _name, _target, _code
+
+from . import _linalg_samples  # noqa: E402,F401  (registry samples of the twins)

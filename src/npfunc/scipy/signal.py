@@ -1,5 +1,7 @@
-"""``npfunc.scipy.signal``: convolution and correlation that work on traced
-values (under every transform) and on plain arrays.
+"""``npfunc.scipy.signal``: convolution, correlation, filtering (``lfilter``,
+``sosfilt``), detrending and spectral analysis (``csd``, ``welch``, ``stft``,
+``istft``) that work on traced values (under every transform) and on plain
+arrays.
 
 SciPy's functions are not NumPy array functions, so ``scipy.signal.convolve(x, k)``
 on a traced ``x`` fails when SciPy converts ``x`` with ``np.asarray`` (npfunc's
@@ -18,12 +20,20 @@ with vectorised sliding windows (small kernels) or FFTs (large kernels).
 """
 from __future__ import annotations
 
+import numpy as np
 import scipy.signal as _ss
 
 from ..core import dispatch as _dispatch
+from ..core.values import dtype_of as _dtype_of
+from ..core.values import ndim_of as _ndim_of
+from ..core.values import shape_of as _shape_of
 from ..primitives.convolution import signal_conv as _signal_conv
+from ..primitives.data_dependent import as_array as _as_array
+from ._signal_filter import lfilter, sosfilt
+from ._signal_spectral import csd, detrend, istft, stft, welch
 
-__all__ = ["convolve", "correlate", "fftconvolve", "oaconvolve", "convolve2d", "correlate2d"]
+__all__ = ["convolve", "correlate", "fftconvolve", "oaconvolve", "convolve2d", "correlate2d", "lfilter",
+           "sosfilt", "detrend", "csd", "welch", "stft", "istft"]
 
 
 def _check_method(fn_name, method):
@@ -47,22 +57,54 @@ def correlate(in1, in2, mode="full", method="auto"):
     return _signal_conv(in1, in2, mode, method, True, "correlate")
 
 
-def _no_axes(fn_name, axes):
-    if axes is not None:
-        raise NotImplementedError(f"npfunc.scipy.signal.{fn_name}: axes=... is not supported; convolve over "
-                                  "every axis, or vmap over the axes that are not convolved")
+def _conv_axes(in1, in2, mode, axes, fn_name):
+    """Convolution over ``axes`` only, through FFTs (the other axes broadcast, as in
+    SciPy): ``irfftn(rfftn(in1) * rfftn(in2))`` cropped to the mode's window."""
+    in1, in2 = _as_array(in1), _as_array(in2)
+    nd = _ndim_of(in1)
+    if _ndim_of(in2) != nd:
+        raise ValueError("in1 and in2 should have the same dimensionality")
+    if mode not in ("full", "same", "valid"):
+        raise ValueError("acceptable mode flags are 'valid', 'same', or 'full'")
+    axes = sorted({int(a) % nd for a in np.atleast_1d(axes)}) if nd else []
+    s1, s2 = tuple(_shape_of(in1)), tuple(_shape_of(in2))
+    if any(s1[a] != s2[a] and 1 not in (s1[a], s2[a]) for a in range(nd) if a not in axes):
+        raise ValueError("incompatible shapes for in1 and in2: " f"{s1} and {s2}")
+    if 0 in s1 or 0 in s2:
+        return np.zeros(0, np.result_type(_dtype_of(in1), _dtype_of(in2)))
+    if mode == "valid" and not all(s1[a] >= s2[a] for a in axes):
+        if all(s2[a] >= s1[a] for a in axes):
+            in1, in2, s1, s2 = in2, in1, s2, s1
+        else:
+            raise ValueError("For 'valid' mode, one must be at least as large as the other in every dimension")
+    full = [s1[a] + s2[a] - 1 for a in axes]
+    if _dtype_of(in1).kind == "c" or _dtype_of(in2).kind == "c":
+        out = np.fft.ifftn(np.fft.fftn(in1, full, axes) * np.fft.fftn(in2, full, axes), full, axes)
+    else:
+        out = np.fft.irfftn(np.fft.rfftn(in1, full, axes) * np.fft.rfftn(in2, full, axes), full, axes)
+    out = out.astype(np.result_type(_dtype_of(in1), _dtype_of(in2), np.float32))
+    index = [slice(None)] * nd
+    for a, n in zip(axes, full):
+        size = n if mode == "full" else s1[a] if mode == "same" else s1[a] - s2[a] + 1
+        start = (n - size) // 2
+        index[a] = slice(start, start + size)
+    return out[tuple(index)]
 
 
 def fftconvolve(in1, in2, mode="full", axes=None):
-    """``scipy.signal.fftconvolve`` (``axes=None`` only): convolution through FFTs."""
-    _no_axes("fftconvolve", axes)
-    return _signal_conv(in1, in2, mode, "fftconvolve", False, "fftconvolve")
+    """``scipy.signal.fftconvolve``: convolution through FFTs, over every axis or
+    over ``axes`` (the others broadcast)."""
+    if axes is None:
+        return _signal_conv(in1, in2, mode, "fftconvolve", False, "fftconvolve")
+    return _conv_axes(in1, in2, mode, axes, "fftconvolve")
 
 
 def oaconvolve(in1, in2, mode="full", axes=None):
-    """``scipy.signal.oaconvolve`` (``axes=None`` only): overlap-add convolution."""
-    _no_axes("oaconvolve", axes)
-    return _signal_conv(in1, in2, mode, "oaconvolve", False, "oaconvolve")
+    """``scipy.signal.oaconvolve``: overlap-add convolution (the same values as
+    ``fftconvolve`` up to rounding), over every axis or over ``axes``."""
+    if axes is None:
+        return _signal_conv(in1, in2, mode, "oaconvolve", False, "oaconvolve")
+    return _conv_axes(in1, in2, mode, axes, "oaconvolve")
 
 
 def _fill_only(fn_name, in1, in2, boundary, fillvalue):
@@ -72,7 +114,7 @@ def _fill_only(fn_name, in1, in2, boundary, fillvalue):
         raise NotImplementedError(f"npfunc.scipy.signal.{fn_name}: only boundary='fill' with fillvalue=0 is "
                                   "supported; pad the input with np.pad(..., mode='wrap' / 'symmetric') and "
                                   "use mode='valid' instead")
-    if ndim_of(in1) != 2 or ndim_of(in2) != 2:
+    if _ndim_of(in1) != 2 or _ndim_of(in2) != 2:
         raise ValueError(f"scipy.signal.{fn_name}: inputs must both be 2-D arrays")
 
 
@@ -99,3 +141,6 @@ for _name in __all__:
 
 def __dir__():
     return __all__
+
+
+from . import _signal_samples  # noqa: E402,F401  (registry samples of the twins)

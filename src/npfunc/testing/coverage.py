@@ -29,9 +29,12 @@ from . import unsupported
 NUMPY_NAMESPACES = (("np", "numpy"), ("np.linalg", "numpy.linalg"), ("np.fft", "numpy.fft"))
 #: listed with their status; unsupported functions default to "not yet supported"
 OTHER_NAMESPACES = (("np.lib.stride_tricks", "numpy.lib.stride_tricks"), ("scipy.special", "scipy.special"),
-                    ("scipy.linalg", "scipy.linalg"), ("scipy.signal", "scipy.signal"))
+                    ("scipy.linalg", "scipy.linalg"), ("scipy.signal", "scipy.signal"),
+                    ("scipy.spatial.distance", "scipy.spatial.distance"), ("scipy.interpolate", "scipy.interpolate"))
 TWIN_MODULES = {"scipy.special": "npfunc.scipy.special", "scipy.linalg": "npfunc.scipy.linalg",
-                "scipy.signal": "npfunc.scipy.signal", "scipy.stats": "npfunc.scipy.stats"}
+                "scipy.signal": "npfunc.scipy.signal", "scipy.stats": "npfunc.scipy.stats",
+                "scipy.spatial.distance": "npfunc.scipy.spatial.distance",
+                "scipy.interpolate": "npfunc.scipy.interpolate"}
 DIFFERENTIABLE, NO_DERIVATIVE = "differentiable", "no derivative"
 UNCHANGED, UNSUPPORTED, NOT_YET, UNCLASSIFIED = ("works unchanged", "not supported", "not yet supported",
                                                  "UNCLASSIFIED")
@@ -209,6 +212,21 @@ def _stats_twins() -> list[str]:
     return lines + [""]
 
 
+def _twin_composites() -> list[str]:
+    """Every twin with registry samples (functions, and classes such as
+    ``npfunc.scipy.interpolate.CubicSpline`` that the sections above do not list)."""
+    lines = ["## SciPy twins with registry samples", "",
+             "Each is tested through its samples as a composite (value under every transform, JVP against "
+             "central differences, the adjoint identity, vmap against a loop, second order).", "",
+             "| twin | derivative | samples | conventions |", "|---|---|---|---|"]
+    for name in sorted(n for n in COMPOSITES if n.startswith("npfunc.scipy.")):
+        comp = COMPOSITES[name]
+        n = len(list(comp.samples(np.random.default_rng(0))))
+        notes = comp.notes.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{name}` | {'yes' if comp.differentiable else 'none'} | {n} | {notes} |")
+    return lines + [""]
+
+
 def render() -> str:
     _import_all()
     lines = [HEADER]
@@ -218,6 +236,7 @@ def render() -> str:
     for short, module_name in OTHER_NAMESPACES:
         lines += _section(f"`{module_name}`", short, module_name, False)
     lines += _stats_twins()
+    lines += _twin_composites()
     lines += _hooked()
     lines += ["## Primitives", "",
               "Each is one registry definition (implementation, JVP, VJP, batching rule, samples).",

@@ -17,7 +17,7 @@ from ..families import composite
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
-from ...core.values import dtype_of, shape_of
+from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
 from ...interpreters.batching import align_front, move_to_front
 from ..shape.basic import expand_dims, moveaxis, transpose
@@ -152,6 +152,8 @@ def _gather_batch(vals, dims, *, spec):
     x_ndim = len(shape_of(x)) - x_batched
     new_spec, new_arrays, out_dim, perm = _batched_spec(spec, arrays, dims[1:], x_batched, x_ndim, size)
     out = _gather.bind(x, *new_arrays, spec=new_spec)
+    if perm is not None and len(perm) < ndim_of(out):  # axes of x after the spec keep their order
+        perm = perm + tuple(range(len(perm), ndim_of(out)))
     return (out if perm is None else transpose(out, perm)), out_dim
 
 

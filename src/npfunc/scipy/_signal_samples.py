@@ -1,0 +1,131 @@
+"""Registry samples for the ``npfunc.scipy.signal`` twins (composites named
+``npfunc.scipy.signal.<name>``; see ``_linalg_samples`` for what the
+generated tests check)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.primitive import Composite, Sample
+from ..primitives.filtering import stable_denominator
+from ..primitives.sampling import FLOATS, array
+from . import _signal_filter as F
+from . import _signal_spectral as S
+
+
+def _register(name, target, samples, notes=""):
+    Composite(f"npfunc.scipy.signal.{name}", target, samples=samples, notes=notes)
+
+
+def _lfilter_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out += [Sample(array(rng, (3,), dt), stable_denominator(rng, 2, dt) * 2, array(rng, (8,), dt)),
+                Sample(array(rng, (2,), dt), stable_denominator(rng, 3, dt), array(rng, (6, 2), dt), axis=0,
+                       label="axis 0")]
+    out += [Sample(array(rng, (3,)), stable_denominator(rng, 2), array(rng, (2, 7)), array(rng, (2, 2)),
+                   label="zi"),
+            Sample(array(rng, (4,)), np.array([2.0]), array(rng, (6,)), label="FIR"),
+            Sample(array(rng, (2,)), stable_denominator(rng, 3), array(rng, (2,)), array(rng, (3,)),
+                   label="zi longer than the signal"),
+            Sample(array(rng, (2,)) + 0.5j, stable_denominator(rng, 1), array(rng, (5,)), label="complex")]
+    return out
+
+
+def _lfilter_call(b, a, x, zi=None, *, axis=-1):
+    return F.lfilter(b, a, x, axis=axis, zi=zi)
+
+
+def _sos(rng, sections, dt=np.float64):
+    """Sections without their a0 column (always 1, so the tests do not perturb it)."""
+    rows = []
+    for _ in range(sections):
+        rows.append(np.concatenate([array(rng, (3,)), stable_denominator(rng, 2)[1:]]))
+    return np.array(rows, dt)
+
+
+def _sosfilt_call(sos5, x, zi=None, *, axis=-1):
+    ones = np.ones((np.shape(sos5)[0], 1), np.result_type(sos5))
+    sos = np.concatenate([sos5[:, :3], ones, sos5[:, 3:]], axis=1)
+    return F.sosfilt(sos, x, axis=axis, zi=zi)
+
+
+_register("lfilter", _lfilter_call, _lfilter_samples,
+          "a * y = b * x + zi (causal convolutions after dividing by a[0]); derivatives in b, a, x, zi")
+_register("sosfilt", _sosfilt_call,
+          lambda rng: [Sample(_sos(rng, 2, dt), array(rng, (7,), dt)) for dt in FLOATS]
+          + [Sample(_sos(rng, 2), array(rng, (5, 2)), array(rng, (2, 2, 2)), axis=0, label="zi, axis 0")],
+          "cascade of lfilter sections; the a0 column must be ones")
+_register("detrend", S.detrend,
+          lambda rng: [Sample(array(rng, (9,), dt)) for dt in FLOATS]
+          + [Sample(array(rng, (3, 8)), type="constant", label="constant"),
+             Sample(array(rng, (10, 2)), axis=0, bp=[3, 7], label="breakpoints"),
+             Sample(array(rng, (6,)) + 1j * array(rng, (6,)), label="complex")],
+          "a projection with a constant design matrix")
+
+
+def _welch_call(x, **kw):
+    return S.welch(x, **kw)[1]
+
+
+def _csd_call(x, y, **kw):
+    return S.csd(x, y, **kw)[1]
+
+
+_register("welch", _welch_call,
+          lambda rng: [Sample(array(rng, (40,), dt), nperseg=16) for dt in FLOATS]
+          + [Sample(array(rng, (2, 33)), nperseg=10, noverlap=3, nfft=12, scaling="spectrum", detrend="linear",
+                    label="options"),
+             Sample(array(rng, (30,)), nperseg=8, average="median", label="median"),
+             Sample(array(rng, (30, 2)), nperseg=8, axis=0, window="hamming", label="axis 0"),
+             Sample(array(rng, (24,)) + 1j * array(rng, (24,)), nperseg=8, label="complex, two-sided")])
+_register("csd", _csd_call,
+          lambda rng: [Sample(array(rng, (32,), dt), array(rng, (32,), dt), nperseg=8) for dt in FLOATS]
+          + [Sample(array(rng, (2, 20)), array(rng, (24,)), nperseg=8, return_onesided=False, label="two-sided"),
+             Sample(array(rng, (30,)), array(rng, (30,)), nperseg=8, average="median", label="median")])
+
+
+def _stft_call(x, **kw):
+    return S.stft(x, **kw)[2]
+
+
+def _istft_call(z, **kw):
+    return S.istft(z, **kw)[1]
+
+
+_register("stft", _stft_call,
+          lambda rng: [Sample(array(rng, (30,), dt), nperseg=8) for dt in FLOATS]
+          + [Sample(array(rng, (2, 21)), nperseg=6, noverlap=2, boundary="even", padded=False, scaling="psd",
+                    label="options"),
+             Sample(array(rng, (20,)), nperseg=8, boundary="odd", detrend="constant", label="odd boundary"),
+             Sample(array(rng, (16,)) + 1j * array(rng, (16,)), nperseg=8, return_onesided=False,
+                    label="complex")])
+_register("istft", _istft_call,
+          lambda rng: [Sample((array(rng, (5, 6)) + 1j * array(rng, (5, 6))).astype(np.complex128), nperseg=8)]
+          + [Sample(array(rng, (2, 5, 4)) + 1j * array(rng, (2, 5, 4)), nperseg=8, noverlap=6, scaling="psd",
+                    label="stacked"),
+             Sample(array(rng, (4, 5)) + 1j * array(rng, (4, 5)), nperseg=4, input_onesided=False,
+                    label="two-sided")],
+          "weighted overlap-add (a scatter-add, the transpose of the segment gather)")
+
+
+def _conv_axes_samples(rng):
+    return [Sample(array(rng, (3, 6), dt), array(rng, (3, 2), dt), axes=1) for dt in FLOATS] + [
+        Sample(array(rng, (2, 5)), array(rng, (1, 3)), mode="same", axes=[-1], label="broadcast, same"),
+        Sample(array(rng, (4, 5)), array(rng, (4, 2)), mode="valid", axes=(1,), label="valid"),
+        Sample(array(rng, (3, 4)) + 1j, array(rng, (3, 3)), axes=1, label="complex")]
+
+
+def _fftconvolve(in1, in2, **kw):
+    from .signal import fftconvolve
+
+    return fftconvolve(in1, in2, **kw)
+
+
+def _oaconvolve(in1, in2, **kw):
+    from .signal import oaconvolve
+
+    return oaconvolve(in1, in2, **kw)
+
+
+_register("fftconvolve", _fftconvolve, _conv_axes_samples, "axes=...: FFTs over those axes only")
+_register("oaconvolve", _oaconvolve, _conv_axes_samples, "axes=...: FFTs over those axes only")

@@ -1,0 +1,40 @@
+"""``npfunc.scipy.interpolate``: SciPy's interpolators on traced values.
+
+Construct them with traced data and call them with traced points, under
+every transform: the objects hold npfunc values, and evaluation is written
+with npfunc's operations.  Derivatives flow to the evaluation points, the
+data values (splines are linear in them), the abscissae/knots where the
+math allows, and the boundary-condition values.  See docs/scipy_more.md.
+"""
+from ._ppoly import CubicHermiteSpline, PPoly
+from ._cubic import Akima1DInterpolator, CubicSpline, PchipInterpolator
+
+__all__ = ["PPoly", "CubicHermiteSpline", "CubicSpline", "PchipInterpolator", "Akima1DInterpolator"]
+from ._bspline import BSpline, make_interp_spline
+
+__all__ += ["BSpline", "make_interp_spline"]
+from ._interp1d import interp1d
+from ._rbf import RBFInterpolator
+from ._rgi import RegularGridInterpolator, interpn
+
+__all__ += ["interp1d", "RegularGridInterpolator", "interpn", "RBFInterpolator"]
+
+
+def _register_twins():
+    """Conversion errors inside SciPy's interpolators name these twins."""
+    import scipy.interpolate as _si
+
+    from ...core import dispatch as _dispatch
+
+    if getattr(_dispatch, "TWINS", None) is None:
+        return
+    for name in __all__:
+        target = getattr(_si, name, None)
+        for fn in ((target.__init__, getattr(target, "__call__", None)) if isinstance(target, type) else (target,)):
+            code = getattr(getattr(fn, "__wrapped__", fn), "__code__", None)
+            if code is not None:
+                _dispatch.TWINS.setdefault(code, f"npfunc.scipy.interpolate.{name}")
+
+
+_register_twins()
+from . import _samples  # noqa: E402,F401  (registry samples of the twins)
