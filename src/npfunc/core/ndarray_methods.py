@@ -101,9 +101,13 @@ class NDArrayMethods:
         return flatten(self, order)
 
     def fill(self, value):
-        """Set every entry to ``value`` in place (the array's views see it)."""
+        """Set every entry to ``value`` in place (the array's views see it).  On a
+        value that stands for a NumPy scalar it does nothing, as on NumPy's scalars."""
+        from ..primitives.indexing.aliasing import is_scalar
         from ..primitives.indexing.inplace import setitem
 
+        if is_scalar(self):
+            return
         setitem(self, Ellipsis, value)
 
     def sort(self, axis=-1, kind=None, order=None, *, stable=None):

@@ -67,8 +67,11 @@ def mark_input(tracer: Tracer, source, axis: int | None = None) -> Tracer:
     (one element of it, mapped over ``axis``, for vmap): an array keeps its
     layout (and 0-d arrays stay arrays), a NumPy or Python scalar stays a
     scalar."""
-    if isinstance(source, Tracer) or (isinstance(source, np.ndarray)
-                                       and (source.ndim or source.flags.writeable)):
+    # An outer traced value that stands for a NumPy scalar (a row of a 1-d
+    # array under vmap) stays a scalar inside the inner transform too.
+    # (isinstance(tracer, np.ndarray) is True: ask Tracer first.)
+    if (not is_scalar(source) if isinstance(source, Tracer) else
+            isinstance(source, np.ndarray) and (source.ndim or source.flags.writeable)):
         tracer._alias = source if axis is None else (source, axis)
     return tracer
 

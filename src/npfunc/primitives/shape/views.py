@@ -510,8 +510,10 @@ def astype(x, dtype, /, *, copy=True, device=None):
     out = cast(x, dtype)
     if out is x:
         return globals()["copy"](x) if copy else x
-    if ndim_of(out) == 0 and not aliasing.is_scalar(x):
-        out._alias = FRESH_C  # a 0-d array stays an array
+    # A 0-d array stays an array.  (A cast to an integer dtype may drop the
+    # derivative and give a plain 0-d ndarray, which is already an array.)
+    if ndim_of(out) == 0 and isinstance(out, Tracer) and not aliasing.is_scalar(x):
+        out._alias = FRESH_C
     return out
 
 

@@ -1,0 +1,100 @@
+"""Batches of differential tests and the command line (``python -m npfunc.testing.difftest``)."""
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import sys
+import time
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .checks import Report, check_program
+from .generator import generate_program
+from .program import Program
+
+__all__ = ["Summary", "program_for", "run", "main"]
+
+
+def program_for(seed: int, index: int) -> Program:
+    """Program ``index`` of the batch with ``seed``: reproducible on its own."""
+    return generate_program(np.random.default_rng([seed, index]), label=f"{seed}:{index}")
+
+
+class Summary:
+    """Counts over a batch: outcomes per check, refusals by kind, failing reports."""
+
+    def __init__(self) -> None:
+        self.programs = 0
+        self.status: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self.refusals: collections.Counter = collections.Counter()
+        self.notes: collections.Counter = collections.Counter()
+        self.failed: list[Report] = []
+        self.seconds = 0.0
+
+    def add(self, report: Report) -> None:
+        self.programs += 1
+        for o in report.outcomes:
+            self.status[o.transform][o.status] += 1
+            if o.status == "refused":
+                # group messages by their wording, not by names and numbers
+                text = re.sub(r"\b[a-zA-Z]\w*\d+\b|\d+|'[^']*'|\([^)]*\)", "_", o.detail)[:110]
+                self.refusals[(o.transform, o.error, text)] += 1
+        for key, value in report.notes.items():
+            self.notes[f"{key}: {value}"] += 1
+        if report.failures:
+            self.failed.append(report)
+
+    def format(self, top: int = 25) -> str:
+        lines = [f"{self.programs} programs in {self.seconds:.1f} s, {len(self.failed)} with failures", "",
+                 f"{'check':48} {'ok':>6} {'refused':>8} {'skipped':>8} {'mismatch':>9} {'crash':>6}"]
+        for name, c in self.status.items():
+            lines.append(f"{name:48} {c['ok']:6} {c['refused']:8} {c['skipped']:8} {c['mismatch']:9} {c['crash']:6}")
+        if self.refusals:
+            lines += ["", "most frequent refusals (check, error, message):"]
+            for (name, err, text), n in self.refusals.most_common(top):
+                lines.append(f"{n:6}  {name} | {err} | {text}")
+        if self.notes:
+            lines += ["", "notes:"] + [f"{n:6}  {k}" for k, n in self.notes.most_common()]
+        return "\n".join(lines)
+
+
+def run(seed: int, programs: int, start: int = 0, on_report: Callable[[Report], None] | None = None,
+        indices: Iterable[int] | None = None) -> Summary:
+    """Generate and check ``programs`` programs of batch ``seed``; the :class:`Summary`."""
+    summary = Summary()
+    t0 = time.perf_counter()
+    for index in (range(start, start + programs) if indices is None else indices):
+        report = check_program(program_for(seed, index))
+        summary.add(report)
+        if on_report is not None:
+            on_report(report)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m npfunc.testing.difftest",
+                                     description="Random NumPy programs under every npfunc transform, "
+                                                 "compared with NumPy and central differences.")
+    parser.add_argument("--programs", type=int, default=100, help="how many programs (default 100)")
+    parser.add_argument("--seed", type=int, default=0, help="the batch's seed (default 0)")
+    parser.add_argument("--start", type=int, default=0, help="index of the first program (default 0)")
+    parser.add_argument("--only", type=int, nargs="*", help="check only these program indices")
+    parser.add_argument("--show", action="store_true", help="print every program, not only failing ones")
+    parser.add_argument("--top", type=int, default=25, help="how many refusal kinds to list")
+    args = parser.parse_args(argv)
+
+    def on_report(report: Report) -> None:
+        if report.failures or args.show:
+            print(report.format(), flush=True)
+            print(flush=True)
+
+    summary = run(args.seed, args.programs, args.start, on_report, args.only)
+    print(summary.format(args.top))
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
