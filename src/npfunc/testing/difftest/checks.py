@@ -19,6 +19,7 @@ import numpy as np
 from ...api import grad, hessian, jacfwd, jacrev, jvp, vjp, vmap
 from ...api.functionalize import functionalize
 from ...api.jit import jit
+from ...api.linearize import linearize
 from ...core.errors import NpfuncError
 from .compare import FD_TOL, VALUE_RTOL, Mismatch, close, compare, compare_leaves, directional_difference
 from .program import Program, arrays_of, copy_leaves, leaves, run_plain
@@ -49,10 +50,10 @@ class Report:
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.status in FAILURES]
 
-    def format(self) -> str:
-        """The program as a script, then every failure: transform and mismatch."""
+    def format(self, failures: list[Outcome] | None = None) -> str:
+        """The program as a script, then every failure (or those given): transform and mismatch."""
         parts = [f"=== program {self.program.label} ===", self.program.script()]
-        for o in self.failures:
+        for o in self.failures if failures is None else failures:
             parts.append(f"--- {o.transform}: {o.status}" + (f" ({o.error})" if o.error else ""))
             parts.append(o.detail)
         return "\n".join(parts)
@@ -109,7 +110,8 @@ class _Checker:
         """Arguments of ``f`` from the differentiated ones (others: fresh copies of sample ``s``)."""
         args = [d[0]]
         if self.p.has_y:
-            args.append(d[0] if self.p.alias else d[1] if self.diff_y else self.p.samples[s]["y"].copy())
+            args.append(self.p.aliased(d[0]) if self.p.alias else d[1] if self.diff_y
+                        else self.p.samples[s]["y"].copy())
         if self.p.has_c:
             args.append(self.p.statics[0])
         return tuple(args)
@@ -241,6 +243,10 @@ class _Checker:
             if not close(a, b, FD_TOL[self.itemsize]):
                 raise Mismatch(f"jvp tangent of output {k} differs from central differences\n"
                                f"  jvp: {np.asarray(a).ravel()[:8]}\n  fd:  {np.asarray(b).ravel()[:8]}")
+        # linearize: the same tangents from the staged linear map
+        _, jvp_fn = linearize(self.Gf(s), *self.diff(s))
+        compare_leaves(leaves(jvp_fn(*t)), tang, "linearize's jvp_fn", rtol=ADJOINT_TOL[self.itemsize],
+                       expected="jvp")
         # vjp: values of every output, then the adjoint identity against this JVP
         d = self.diff(s)
         out, pullback = vjp(self.G(s), *d)
@@ -323,8 +329,8 @@ class _Checker:
         w = self.weights(0)
         X = np.stack([self.p.samples[r]["x"] for r in rows])
         L = self.loss_x(0, w)
-        got = vmap(grad(L))(X.copy())
         want = np.stack([reference(grad(L), X[r].copy()) for r in range(len(rows))])
+        got = vmap(grad(L))(X.copy())
         compare(got, want, "vmap(grad)", rtol=ADJOINT_TOL[self.itemsize], expected="a loop of grad")
 
     def _vmap_ref(self, rows: list[int], y_batched: bool, f: Callable) -> tuple:
@@ -336,7 +342,7 @@ class _Checker:
                 y = args[1] if y_batched else self.p.samples[0]["y"].copy()
                 args[1] = y
             if self.p.alias:
-                args[1] = args[0]
+                args[1] = self.p.aliased(args[0])
             per_row.append(reference(run_plain, f, tuple(args))[0])
         return tuple(np.stack([np.asarray(row[k]) for row in per_row]) for k in range(len(per_row[0])))
 
@@ -363,7 +369,7 @@ class _Checker:
 
         def V(*arrays):
             x = arrays[0]
-            head = (x, x) if p.alias else tuple(arrays)
+            head = (x, p.aliased(x)) if p.alias else tuple(arrays)
             return f(*(head + statics))
         originals = [a.copy() for a in batched]
         want = self._vmap_ref(rows, y_batched, self.f)
@@ -445,7 +451,7 @@ class _Checker:
         self.attempt("functionalize(remove='mutations_and_views')",
                      lambda s: self.check_functionalize(s, "mutations_and_views"))
         self.attempt("jit", self.check_jit)
-        self.attempt("vjp/jvp", self.check_first_order, fd_retry)
+        self.attempt("vjp/jvp/linearize", self.check_first_order, fd_retry)
         self.attempt("grad", self.check_grad, fd_retry)
         self.attempt("jacrev/jacfwd", self.check_jacobians)
         self.attempt("hessian, jacfwd(jacrev)", self.check_second_order, fd_retry)

@@ -310,7 +310,9 @@ class _Builder:
                     f"np.diff({{a}}, axis={ax})" if a.shape[int(ax)] > 1 else "np.squeeze({a})",
                     "np.squeeze({a})", f"np.concatenate([{{a}}, {{a}} * 2.0], axis={ax})",
                     f"np.stack([{{a}}, np.sin({{a}})], axis={ax})", "np.hstack([{a}, {a}])",
-                    "np.vstack([{a}, {a}])", "{a}.reshape(" + str(a.size) + ", 1)"]
+                    "np.vstack([{a}, {a}])", "{a}.reshape(" + str(a.size) + ", 1)",
+                    f"np.take_along_axis({{a}}, np.argsort({{a}}, axis={ax}), axis={ax})",
+                    "np.clip(0.3, -{a} * {a}, 1.0)" if a.dtype.kind == "f" else "np.ravel({a})"]
         if nd >= 2:
             ops += ["np.transpose({a})", "np.swapaxes({a}, 0, 1)", "np.moveaxis({a}, 0, -1)",
                     "{a}.reshape({a}.shape[0], -1)", "{a}.reshape(-1, order='F')", "np.rot90({a})",
@@ -338,7 +340,8 @@ class _Builder:
         if a is None:
             return None
         ops = [f"{{a}}[{self.basic_index(a.shape)}]", "{a}.T", "{a}.reshape(-1)", "np.ravel({a})",
-               "{a}[None]", "np.expand_dims({a}, -1)", "{a}[...]", "np.asarray({a})"]
+               "{a}[None]", "np.expand_dims({a}, -1)", "{a}[...]", "np.asarray({a})", "{a}.view()",
+               "np.flip({a}, 0)", "{a}[::-1][1:]", "np.atleast_2d({a})"]
         if a.ndim >= 2:
             ops += ["np.swapaxes({a}, 0, 1)", "{a}.reshape({a}.shape[0], -1)", "{a}[:, ::-1]"]
         if 1 in a.shape:
@@ -370,7 +373,9 @@ class _Builder:
             ops += [f"{{t}}[{idx}] = {self.operand((), real)}", f"{{t}}[{idx}] += {self.operand((), real)}",
                     f"{{t}}[{self.advanced_index(t.shape)}] = {self.operand((), real)}",
                     "{t}.sort()", "{t}.sort(axis=0)", "{t}[1:] += {t}[:-1]", "{t}[:-1] = {t}[1:] * 0.5",
-                    f"{{t}}[{{t}} > 0.5] = {self.choice(['0.0', '1.0'])}", f"{{t}}[0] = np.tanh({{t}}[-1])"]
+                    f"{{t}}[{{t}} > 0.5] = {self.choice(['0.0', '1.0'])}", f"{{t}}[0] = np.tanh({{t}}[-1])",
+                    f"{{t}}[[0, 0, -1]] += {self.operand((), real)}", f"np.add.at({{t}}, [0, 0, -1], {self.operand((), real)})",
+                    f"{{t}}[[-1, 0, -1]] = {self.operand((3,), real)}", f"np.copyto({{t}}, {e}, where={{t}} > 0)"]
         if t.ndim >= 2:
             ops += ["{t}.T[0] = {t}[:, -1]", "{t}[:, 0] *= 2.0"]
         if t.dtype.kind == "c":
@@ -382,7 +387,9 @@ class _Builder:
         if a is None:
             return None
         ops = ["{a}.copy()", "np.copy({a})", "{a}.astype({a}.dtype)", "np.array({a})", "+{a}",
-               "np.array({a}, copy=True)", "{a}[...].copy()", "np.ascontiguousarray({a})"]
+               "np.array({a}, copy=True)", "{a}[...].copy()", "np.ascontiguousarray({a})", "{a}.T.copy()",
+               "np.concatenate([{a}.reshape(-1)])", "np.roll({a}, 0)", "np.tile({a}, 1)", "{a}.flatten()",
+               "np.pad({a}, 0)", "{a}.astype({a}.dtype, copy=False)", "np.asarray({a}, dtype={a}.dtype)"]
         name = self.fresh("a")
         lines = [f"{name} = " + self.choice(ops).format(a=a.name)]
         if a.is_float() and not a.closure and a.writeable and self.rng.random() < 0.6:
@@ -513,9 +520,12 @@ class _Builder:
         if a is None:
             return None
         shape = a.shape
+        c0 = self.p.statics[0]
         ops = ["{a} * c", "{a} + c", "np.full({shape!r}, c)", "{a} + np.array(c)", "np.copysign(1.0, c) * {a}",
                "{a} ** c", "np.add({a}, c)", "np.arange(3) * c", "{a} * 2.0 if c else {a} + 1.0",
-               "np.asarray(c) * {a}", "np.zeros({shape!r}) + c", "{a} / (1.5 + c)", "np.array([c, 1])"]
+               "np.asarray(c) * {a}", "np.zeros({shape!r}) + c", "{a} / (1.5 + c)", "np.array([c, 1])",
+               "np.tile({a}, int(c) + 1)", "{a}[:int(c) + 1]" if a.ndim else "{a} - c",
+               "np.where({a} > c, {a}, c)", "np.sum({a}, dtype=type(c))" if not isinstance(c0, bool) else "{a} + c"]
         return [f"{self.fresh('a')} = " + self.choice(ops).format(a=a.name, shape=shape)]
 
     def _k_closure(self):
@@ -597,7 +607,10 @@ def generate_program(rng: np.random.Generator, statements: int | None = None, la
     shape = X_SHAPES[rng.choice(len(X_SHAPES), p=np.array(X_SHAPE_WEIGHTS) / sum(X_SHAPE_WEIGHTS))]
     dtype = X_DTYPES[rng.choice(len(X_DTYPES), p=np.array(X_DTYPE_WEIGHTS) / sum(X_DTYPE_WEIGHTS))]
     has_y = rng.random() < 0.55
-    alias = has_y and rng.random() < 0.3
+    alias = ""
+    if has_y and rng.random() < 0.3:
+        forms = ["x", "x"] + (["x[::-1]", "x[1:]"] if len(shape) >= 1 else []) + (["x.T"] if len(shape) >= 2 else [])
+        alias = forms[rng.integers(len(forms))]
     y_dtype = y_shape = None
     if has_y and not alias:
         y_dtype = [dtype, np.int8, np.bool_][rng.choice(3, p=[0.6, 0.2, 0.2])]

@@ -29,8 +29,9 @@ class Program:
     """A random program and the values it runs on.
 
     ``params`` are the parameter names: ``x`` (differentiated), optionally
-    ``y`` (a second array, or ``x`` itself when ``alias``) and ``c`` (a
-    static Python scalar).  ``samples`` are argument sets (the first is the
+    ``y`` (a second array, or, when ``alias`` is set, the expression in ``x``
+    it is passed as: ``"x"`` passes the same array twice, ``"x[::-1]"`` a
+    view of it) and ``c`` (a static Python scalar).  ``samples`` are argument sets (the first is the
     point the derivatives are checked at); ``statics`` the values of ``c``
     for successive calls; ``closures`` the initial values of the arrays the
     body reads as free variables, and ``closure_updates`` the new values
@@ -41,7 +42,7 @@ class Program:
     body: list[str]
     returns: list[str]
     samples: list[dict[str, np.ndarray]]
-    alias: bool = False
+    alias: str = ""
     has_y: bool = False
     has_c: bool = False
     statics: list = dataclasses.field(default_factory=list)
@@ -72,12 +73,17 @@ class Program:
         args = self.samples[sample]
         call = ["", f"x = {array_source(args['x'])}"]
         if self.has_y:
-            call.append("y = x  # the same array passed twice" if self.alias
+            call.append(f"y = {self.alias}  # " + ("the same array passed twice" if self.alias == "x"
+                                                     else "a view of x") if self.alias
                         else f"y = {array_source(args['y'])}")
         if self.has_c:
             call.append(f"c = {self.statics[0]!r}  # static; jit calls use {self.statics!r}")
         call.append(f"print(f({', '.join(self.params)}))")
         return "\n".join(head) + self.source() + "\n".join(call) + "\n"
+
+    def aliased(self, x):
+        """The second argument made from ``x`` (``x`` itself or a view of it)."""
+        return eval(self.alias, {"x": x})  # noqa: S307 -- one of the generator's expressions
 
     # ---- running ----------------------------------------------------------------------------
 
@@ -95,12 +101,12 @@ class Program:
         return ns["f"]
 
     def arguments(self, sample: int = 0, static_index: int = 0, arrays: dict | None = None) -> tuple:
-        """Fresh copies of the arguments of sample ``sample`` (``y is x`` when aliased)."""
+        """Fresh copies of the arguments of sample ``sample`` (``y`` made from ``x`` when aliased)."""
         src = self.samples[sample] if arrays is None else arrays
         x = np.array(src["x"], copy=True)
         args: list = [x]
         if self.has_y:
-            args.append(x if self.alias else np.array(src["y"], copy=True))
+            args.append(self.aliased(x) if self.alias else np.array(src["y"], copy=True))
         if self.has_c:
             args.append(self.statics[static_index % len(self.statics)])
         return tuple(args)

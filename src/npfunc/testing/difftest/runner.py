@@ -14,7 +14,26 @@ from .checks import Report, check_program
 from .generator import generate_program
 from .program import Program
 
-__all__ = ["Summary", "program_for", "run", "main"]
+__all__ = ["Summary", "program_for", "run", "main", "KNOWN_ISSUES", "known_issue"]
+
+
+# Failures with a known cause, each pinned by a strict xfail in
+# tests/test_difftest_regressions.py: counted apart so a batch shows new ones.
+# Remove an entry when its cause is fixed (the xfail turns into a failure then).
+KNOWN_ISSUES = {
+    "jit (old implementation)": (
+        {"jit", "vmap(jit(f))", "grad(jit(f)), jit(grad(f))"},
+        "jit is being rewritten (issue 10 item 1): in-place updates of arguments are not written back, "
+        "0-d array arguments are scalars, second calls fail on in-place updates"),
+}
+
+
+def known_issue(transform: str) -> str | None:
+    """The name of the known issue a failing check belongs to, or None."""
+    for name, (transforms, _) in KNOWN_ISSUES.items():
+        if transform in transforms:
+            return name
+    return None
 
 
 def program_for(seed: int, index: int) -> Program:
@@ -30,7 +49,8 @@ class Summary:
         self.status: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         self.refusals: collections.Counter = collections.Counter()
         self.notes: collections.Counter = collections.Counter()
-        self.failed: list[Report] = []
+        self.failed: list[Report] = []   # reports with failures no known issue explains
+        self.known: collections.Counter = collections.Counter()
         self.seconds = 0.0
 
     def add(self, report: Report) -> None:
@@ -43,11 +63,17 @@ class Summary:
                 self.refusals[(o.transform, o.error, text)] += 1
         for key, value in report.notes.items():
             self.notes[f"{key}: {value}"] += 1
-        if report.failures:
+        new = [o for o in report.failures if known_issue(o.transform) is None]
+        for o in report.failures:
+            if known_issue(o.transform) is not None:
+                self.known[known_issue(o.transform)] += 1
+        if new:
             self.failed.append(report)
 
     def format(self, top: int = 25) -> str:
-        lines = [f"{self.programs} programs in {self.seconds:.1f} s, {len(self.failed)} with failures", "",
+        lines = [f"{self.programs} programs in {self.seconds:.1f} s, {len(self.failed)} with new failures"]
+        lines += [f"  known issue {name!r}: {n} failing checks" for name, n in self.known.items()]
+        lines += ["",
                  f"{'check':48} {'ok':>6} {'refused':>8} {'skipped':>8} {'mismatch':>9} {'crash':>6}"]
         for name, c in self.status.items():
             lines.append(f"{name:48} {c['ok']:6} {c['refused']:8} {c['skipped']:8} {c['mismatch']:9} {c['crash']:6}")
@@ -84,11 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", type=int, nargs="*", help="check only these program indices")
     parser.add_argument("--show", action="store_true", help="print every program, not only failing ones")
     parser.add_argument("--top", type=int, default=25, help="how many refusal kinds to list")
+    parser.add_argument("--known", action="store_true", help="print failures of known issues too")
     args = parser.parse_args(argv)
 
     def on_report(report: Report) -> None:
-        if report.failures or args.show:
-            print(report.format(), flush=True)
+        new = [o for o in report.failures if known_issue(o.transform) is None]
+        if new or args.show or (args.known and report.failures):
+            print(report.format(None if args.known or args.show else new), flush=True)
             print(flush=True)
 
     summary = run(args.seed, args.programs, args.start, on_report, args.only)
