@@ -238,7 +238,7 @@ class _Checker:
         for k, (tk, ok) in enumerate(zip(tang, out)):
             if np.asarray(tk).dtype != np.asarray(ok).dtype:
                 raise Mismatch(f"jvp tangent {k}: dtype {np.asarray(tk).dtype}, its output has {np.asarray(ok).dtype}")
-        fd = directional_difference(self.Gf(s), self.diff(s), t, self.itemsize)
+        fd = reference(directional_difference, self.Gf(s), self.diff(s), t, self.itemsize)
         for k, (a, b) in enumerate(zip(tang, fd)):
             if not close(a, b, FD_TOL[self.itemsize]):
                 raise Mismatch(f"jvp tangent of output {k} differs from central differences\n"
@@ -274,7 +274,8 @@ class _Checker:
             if np.asarray(gj).dtype != a.dtype:
                 raise Mismatch(f"grad {j}: dtype {np.asarray(gj).dtype}, the input is {a.dtype}")
         got = sum(np.real(np.vdot(np.asarray(gj, complex), np.asarray(tj, complex))) for gj, tj in zip(g, t))
-        (want,) = directional_difference(lambda *z: (self.loss(s, w)(*z),), self.diff(s), t, self.itemsize)
+        (want,) = reference(directional_difference, lambda *z: (self.loss(s, w)(*z),), self.diff(s), t,
+                            self.itemsize)
         if not close(got, want, FD_TOL[self.itemsize]):
             raise Mismatch(f"grad . t = {got!r}, central differences give {float(want)!r}")
 
@@ -310,7 +311,7 @@ class _Checker:
         L = self.loss_x(s, w)
         t = self._draw(x.shape, x.dtype)
         H = np.asarray(hessian(L)(x.copy())).reshape(x.size, x.size)
-        (fd,) = directional_difference(lambda z: (grad(L)(z),), (x,), (t,), self.itemsize)
+        (fd,) = reference(directional_difference, lambda z: (grad(L)(z),), (x,), (t,), self.itemsize)
         if not close(H @ t.ravel(), np.ravel(fd), FD_TOL[self.itemsize] * 5):
             raise Mismatch(f"hessian @ t differs from central differences of grad\n"
                            f"  H t: {(H @ t.ravel())[:8]}\n  fd:  {np.ravel(fd)[:8]}")
