@@ -375,13 +375,18 @@ def make_view(parent, out, *ops, uncertain: bool = False):
         return out
     if out is parent:  # an identity view: a new object, as NumPy returns
         out = clone(out)
-    if is_scalar(parent) and all(op.writeable for op in ops):
+    if is_scalar(parent):
         # A NumPy scalar has no memory to share: what NumPy derives from it is a
         # new value -- a scalar again when 0-d (s.T, s.reshape(()), s.real), else
-        # a new array (np.ravel(s), s[None]).
-        if out.shape:
+        # a new array (np.ravel(s), s[None]); a read-only view (np.broadcast_to(s, n))
+        # reads a private copy, so the scalar itself never becomes an array.
+        if not all(op.writeable for op in ops):
+            parent = clone(parent)
+        elif out.shape:
             out._alias = FRESH_C
-        return out
+            return out
+        else:
+            return out
     base = family(parent)
     writeable = base.writeable and all(op.writeable for op in ops)
     out._alias = Alias(base.storage, base.chain + ops, writeable, base.uncertain or uncertain)
