@@ -207,11 +207,8 @@ def _plain_pair(f, x, view):
     return out, a
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "jit stages a 0-d array argument as a NumPy scalar (interpreters/staging.py does not mark its "
-    "inputs with aliasing.mark_input as the other transforms do): x[...] = v and out=x raise "
-    "TypeError, and a list holding x that updates it (L[1] *= 2) rebinds instead of updating x"))
 def test_jit_0d_array_arguments_are_arrays():
+    """Fixed on main by e5e6347 (jit marks its inputs): was a TypeError on x[...] = v."""
     def f(x):
         old = x.copy()
         x[...] = 0.5
@@ -224,11 +221,8 @@ def test_jit_0d_array_arguments_are_arrays():
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "jit elides the copy of a view of an argument: in the generated code v.copy() is v, a NumPy "
-    "view of the caller's array, so the write-back of the mutated argument changes the copy "
-    "(jit returns zeros, NumPy the reversed x)"))
 def test_jit_copy_of_a_view_of_an_argument_is_independent():
+    """Fixed on main by e5e6347: jit returned the written values (the copy was elided)."""
     def f(x):
         v = x[::-1]
         old = v.copy()
@@ -263,3 +257,33 @@ def test_weighted_quantile_of_a_vector_is_an_array():
         return b
 
     _under_transforms(f, X)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "jit's compiler treats copies that change nothing (x.flatten() of a 1-d x, np.roll(x, 0), "
+    "np.pad(x, 0), np.repeat(x, 1), np.stack([x])[0]) as the identity, so the result is the "
+    "caller's array and the write-back of the mutated argument changes it (npfunc/compiler)"))
+@pytest.mark.parametrize("copy", [
+    lambda x: x.flatten(), lambda x: np.roll(x, 0), lambda x: np.pad(x, 0), lambda x: np.repeat(x, 1),
+    lambda x: np.stack([x])[0]], ids=["flatten", "roll 0", "pad 0", "repeat 1", "stack"])
+def test_jit_copies_that_change_nothing_are_copies(copy):
+    def f(x):
+        old = copy(x)
+        view = old[...]  # (returning ``old`` itself happens to work)
+        x[...] = 0.0
+        return view
+
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(npfunc.jit(f)(x.copy()), f(x.copy()))
+
+
+def test_conj_method_of_a_real_array_is_the_array_itself():
+    """NumPy's x.conj() returns x itself for a real x (a later write shows through
+    both); npfunc returned a copy, so the value differed silently."""
+    def f(x):
+        a = x.conj()
+        x[...] = 0.0
+        return a
+
+    _under_transforms(f, X)
+    np.testing.assert_array_equal(npfunc.jit(f)(X.copy()), f(X.copy()))

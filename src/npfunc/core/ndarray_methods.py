@@ -58,6 +58,10 @@ class NDArrayMethods:
         setitem(self.imag, Ellipsis, value)
 
     def conj(self):
+        """``x.conj()``: the array itself when it is not complex (NumPy returns ``x``,
+        so a later write into either is seen through both), else its conjugate."""
+        if self.dtype.kind != "c":
+            return self
         return dispatch.ufunc_call(np.conjugate, "__call__", (self,), {})
 
     conjugate = conj

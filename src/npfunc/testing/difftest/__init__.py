@@ -35,5 +35,5 @@ from .generator import generate_program
 from .program import Program
 from .runner import KNOWN_ISSUES, Summary, known_issue, main, program_for, run
 
-__all__ = ["Program", "generate_program", "check_program", "Outcome", "Report", "Summary", "run", "KNOWN_ISSUES", "known_issue",
-           "program_for", "main"]
+__all__ = ["Program", "generate_program", "check_program", "Outcome", "Report", "Summary", "run",
+           "KNOWN_ISSUES", "known_issue", "program_for", "main"]
