@@ -182,6 +182,19 @@ def test_library_where_keeps_numpy_scalars_for_medians():
         assert is_scalar(seen["r"])
 
 
+def test_repeated_index_update_of_an_empty_view_under_grad():
+    """The VJP of a gather with an integer index into an empty axis reshaped its
+    cotangent with -1 next to a 0 (a ValueError from NumPy)."""
+    def f(x):
+        v = x[:, 1:]  # shape (3, 0)
+        v[[0, 0, -1]] += 0.75
+        return x * np.sin(x), v
+
+    x = np.array([[1.4], [0.37], [0.8]])
+    _under_transforms(f, x)
+    np.testing.assert_allclose(npfunc.grad(lambda z: f(z)[0].sum())(x), np.sin(x) + x * np.cos(x))
+
+
 # ---- not fixed (the lead's or another helper's area) --------------------------------------------
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -287,3 +300,19 @@ def test_conj_method_of_a_real_array_is_the_array_itself():
 
     _under_transforms(f, X)
     np.testing.assert_array_equal(npfunc.jit(f)(X.copy()), f(X.copy()))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "jit keeps a plain array made inside the function by reference in the recording: when the "
+    "function changes it after using it (y.fill), the next replay reads the changed value "
+    "(api/jit.py / interpreters/staging.py: constants should be snapshotted when recorded)"))
+def test_jit_plain_array_changed_after_its_use():
+    def f(x):
+        y = np.array([0.98, 0.5])
+        z = x + y
+        y.fill(0.25)
+        return z
+
+    jf = npfunc.jit(f)
+    np.testing.assert_array_equal(jf(np.zeros(2)), f(np.zeros(2)))
+    np.testing.assert_array_equal(jf(np.ones(2)), f(np.ones(2)))

@@ -33,7 +33,8 @@ True
 from .checks import Outcome, Report, check_program
 from .generator import generate_program
 from .program import Program
+from .reduce import reduce_program
 from .runner import KNOWN_ISSUES, Summary, known_issue, main, program_for, run
 
 __all__ = ["Program", "generate_program", "check_program", "Outcome", "Report", "Summary", "run",
-           "KNOWN_ISSUES", "known_issue", "program_for", "main"]
+           "KNOWN_ISSUES", "known_issue", "program_for", "reduce_program", "main"]

@@ -32,7 +32,7 @@ UNARY_ANY = ["np.sin({a})", "np.cos({a})", "np.tanh({a})", "np.exp({a})", "{a} *
              "{a} * 0.5 + 1.0", "np.positive({a})", "np.negative({a})"]
 UNARY_REAL = ["np.log1p({a} * {a})", "np.sqrt(1.0 + {a} * {a})", "1.0 / (1.0 + {a} * {a})",
               "np.arctan({a})", "np.hypot({a}, 1.0)", "np.abs({a})", "np.logaddexp({a}, 0.5)",
-              "np.cbrt({a})", "np.log(np.abs({a}) + 1.0)", "np.clip({a}, -0.5, 0.5)",
+              "np.cbrt({a} + 2.5)", "np.log(np.abs({a}) + 1.0)", "np.clip({a}, -0.5, 0.5)",
               "np.floor({a})", "np.sign({a}) * {a}", "np.exp2({a})", "np.sinc({a})",
               "np.maximum({a}, 0.1)", "np.deg2rad({a})", "np.fmod({a}, 0.7)", "np.round({a}, 1)"]
 UNARY_COMPLEX = ["np.real({a})", "np.imag({a})", "np.abs({a})", "{a} * (1 - 2j)", "np.angle({a})"]

@@ -13,6 +13,7 @@ import numpy as np
 from .checks import Report, check_program
 from .generator import generate_program
 from .program import Program
+from .reduce import reduce_program
 
 __all__ = ["Summary", "program_for", "run", "main", "KNOWN_ISSUES", "known_issue"]
 
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", action="store_true", help="print every program, not only failing ones")
     parser.add_argument("--top", type=int, default=25, help="how many refusal kinds to list")
     parser.add_argument("--known", action="store_true", help="print failures of known issues too")
+    parser.add_argument("--reduce", action="store_true",
+                        help="shrink each failing program to a smaller one that fails the same check")
     parser.add_argument("--progress", type=int, default=0, metavar="N",
                         help="print a progress line to stderr every N programs")
     args = parser.parse_args(argv)
@@ -129,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         new = [o for o in report.failures if known_issue(report.program, o) is None]
         if new or args.show or (args.known and report.failures):
             print(report.format(None if args.known or args.show else new), flush=True)
+        if args.reduce and new:
+            small = reduce_program(report.program, new[0].transform)
+            print(f"--- reduced, still failing {new[0].transform}:\n{small.script()}", flush=True)
             print(flush=True)
 
     summary = run(args.seed, args.programs, args.start, on_report, args.only)
