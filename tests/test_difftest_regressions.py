@@ -195,6 +195,31 @@ def test_repeated_index_update_of_an_empty_view_under_grad():
     np.testing.assert_allclose(npfunc.grad(lambda z: f(z)[0].sum())(x), np.sin(x) + x * np.cos(x))
 
 
+@pytest.mark.parametrize("fn", [
+    lambda y: y.mean(dtype=np.int64), lambda y: y.mean(dtype=np.uint8), lambda y: y.var(dtype=np.int64),
+    lambda y: np.var(y, ddof=1, dtype=np.int32, keepdims=True), lambda y: y.std(dtype=np.int64),
+    lambda y: np.nanstd(y, dtype=np.int64), lambda y: np.mean(y.astype(float), dtype=np.int8)],
+    ids=["mean int64", "mean uint8 (wraps)", "var int64", "var int32 ddof keepdims", "std int64",
+         "nanstd int64", "mean of floats into int8"])
+def test_integer_dtype_statistics_under_vmap(fn):
+    """np.mean/var/std(..., dtype=<integer>) compute in that dtype and truncate
+    (``np.var(bools, dtype=np.int64)`` is 0); the traced versions computed in
+    float64 and returned float64 (0.222...)."""
+    k = np.array([[3, -4, 7], [1, 2, 2], [True, True, False]], dtype=np.int8)
+    want = np.stack([fn(row) for row in k])
+    got = npfunc.vmap(fn)(k)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def test_integer_dtype_std_of_an_array_refuses_like_numpy():
+    k = np.array([[3, -4, 7], [1, 2, 2]], dtype=np.int8)
+    with pytest.raises(TypeError, match="Cannot cast ufunc 'sqrt'"):
+        np.std(k, axis=1, dtype=np.int64)
+    with pytest.raises(TypeError, match="Cannot cast ufunc 'sqrt'"):
+        npfunc.vmap(lambda y: np.std(y, dtype=np.int64, keepdims=True))(k)
+
+
 # ---- not fixed (the lead's or another helper's area) --------------------------------------------
 
 @pytest.mark.xfail(strict=True, reason=(
