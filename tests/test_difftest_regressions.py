@@ -223,9 +223,9 @@ def test_integer_dtype_std_of_an_array_refuses_like_numpy():
 # ---- not fixed (the lead's or another helper's area) --------------------------------------------
 
 @pytest.mark.xfail(strict=True, reason=(
-    "jit treats arguments that are views of one another (f(x, x.T), f(x, x[::-1]), f(x, x[1:])) as "
-    "independent arrays: a write through one is not seen through the other, and both are written "
-    "back, the last one winning (api/jit.py keys aliasing only by object identity)"))
+    "jit(f)(x, x[::-1]) where f updates x in place: later calls raise (api/jit.py _check_no_overlap, "
+    "'two arguments share memory'), but the first call -- the recording -- runs no such check and "
+    "returns y's old values, the arguments treated as independent arrays"))
 def test_jit_arguments_that_are_views_of_each_other():
     def f(x, y):
         x += 2.0

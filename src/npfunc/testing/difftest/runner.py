@@ -25,14 +25,32 @@ JIT_CHECKS = ("jit", "vmap(jit(f))", "grad(jit(f)), jit(grad(f))")
 KNOWN_ISSUES = {
     "jit: arguments that are views of one another": (
         lambda program, outcome: outcome.transform in JIT_CHECKS and program.alias not in ("", "x"),
-        "f(x, x.T) under jit: the arguments are independent arrays there, a write through one "
-        "is not seen through the other (test_jit_arguments_that_are_views_of_each_other)"),
+        "f(x, x.T) under jit, f updating x in place: the first call (the recording) treats the "
+        "arguments as independent arrays; later calls refuse (test_jit_arguments_that_are_views_of_each_other)"),
     "jit: copies that change nothing are elided": (
         lambda program, outcome: outcome.transform in JIT_CHECKS and any(
             op in program.source() for op in ("np.roll(", ".flatten(", "np.pad(", "np.repeat(", "np.stack(")),
         "x.flatten(), np.roll(x, 0)... of an argument under jit: the generated code returns the "
         "argument itself, which the write-back then changes (test_jit_copies_that_change_nothing_are_copies)"),
+    "jit: a plain array changed after its use": (
+        lambda program, outcome: outcome.transform == "grad(jit(f)), jit(grad(f))" and _mutates_y(program),
+        "jit keeps plain arrays the function uses by reference; when the function changes one "
+        "afterwards, later calls read the new values (test_jit_plain_array_changed_after_its_use)"),
 }
+
+
+def _mutates_y(program: Program) -> bool:
+    """True when the plain program writes into its second argument (a plain array
+    that grad(jit(f)) closes over: jit keeps it by reference)."""
+    if not program.has_y or program.alias:
+        return False
+    args = program.arguments(0)
+    before = args[1].copy()
+    try:
+        program.build()(*args)
+    except Exception:  # noqa: BLE001
+        return False
+    return not np.array_equal(before, args[1], equal_nan=True)
 
 
 def known_issue(program: Program, outcome) -> str | None:
