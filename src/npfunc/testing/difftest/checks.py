@@ -237,7 +237,8 @@ class _Checker:
         tang = leaves(tang)
         for k, (tk, ok) in enumerate(zip(tang, out)):
             if np.asarray(tk).dtype != np.asarray(ok).dtype:
-                raise Mismatch(f"jvp tangent {k}: dtype {np.asarray(tk).dtype}, its output has {np.asarray(ok).dtype}")
+                raise Mismatch(f"jvp tangent {k}: dtype {np.asarray(tk).dtype}, "
+                               f"its output has {np.asarray(ok).dtype}")
         fd = reference(directional_difference, self.Gf(s), self.diff(s), t, self.itemsize)
         for k, (a, b) in enumerate(zip(tang, fd)):
             if not close(a, b, FD_TOL[self.itemsize]):
@@ -408,7 +409,8 @@ class _Checker:
             args = p.arguments(sample, call)
             got = leaves(jf(*args)) + arrays_of(args)
             situation = (f"jit call {call} (sample {sample}" + (f", c={static!r}" if p.has_c else "")
-                         + (f", closures {p.closure_mode} changed" if change is not None and p.closures else "") + ")")
+                         + (f", closures {p.closure_mode} changed" if change is not None and p.closures else "")
+                         + ")")
             differ = not all(_same(a, b) for a, b in zip(live, snap))
             try:
                 compare_leaves(got, live, situation, rtol=self.rtol)

@@ -32,7 +32,8 @@ def compare_leaves(got, want, what: str, check_dtype: bool = True, rtol: float |
         compare(g, w, label, check_dtype, rtol, expected)
 
 
-def compare(g, w, label: str, check_dtype: bool = True, rtol: float | None = None, expected: str = "NumPy") -> None:
+def compare(g, w, label: str, check_dtype: bool = True, rtol: float | None = None,
+            expected: str = "NumPy") -> None:
     if isinstance(w, list) or isinstance(g, list):
         if not (isinstance(w, list) and isinstance(g, list)) or len(g) != len(w):
             raise Mismatch(f"{label}: got {type(g).__name__}, {expected} gives {type(w).__name__}")

@@ -16,45 +16,12 @@ import warnings
 
 import numpy as np
 
+from .catalog import (BINARY_ANY, BINARY_REAL, BOOL_OPS, BOUND, CASTS, INT_OPS, METHOD_REDUCTIONS, REDUCTIONS,
+                      STATICS, UNARY_ANY, UNARY_COMPLEX, UNARY_REAL, X_DTYPE_WEIGHTS, X_DTYPES,
+                      X_SHAPE_WEIGHTS, X_SHAPES, draw_argument)
 from .program import Program
 
 __all__ = ["generate_program"]
-
-BOUND = 1e3  # largest float magnitude a kept statement may produce
-X_SHAPES = [(3,), (4,), (2, 3), (3, 3), (3, 2), (2, 2, 3), (1, 3), (3, 1), (5,), ()]
-X_SHAPE_WEIGHTS = [4, 3, 4, 3, 2, 2, 1, 1, 1, 1]
-X_DTYPES = [np.float64, np.float32, np.complex128]
-X_DTYPE_WEIGHTS = [6, 2.5, 1.5]
-STATICS = [True, 1, 1.0, -0.0, 0.0, 2, 0.5, False, 0]
-
-UNARY_ANY = ["np.sin({a})", "np.cos({a})", "np.tanh({a})", "np.exp({a})", "{a} ** 2", "{a} ** 3",
-             "np.square({a})", "np.sinh({a})", "np.expm1({a})", "-{a}", "+{a}", "np.conj({a})",
-             "{a} * 0.5 + 1.0", "np.positive({a})", "np.negative({a})"]
-UNARY_REAL = ["np.log1p({a} * {a})", "np.sqrt(1.0 + {a} * {a})", "1.0 / (1.0 + {a} * {a})",
-              "np.arctan({a})", "np.hypot({a}, 1.0)", "np.abs({a})", "np.logaddexp({a}, 0.5)",
-              "np.cbrt({a} + 2.5)", "np.log(np.abs({a}) + 1.0)", "np.clip({a}, -0.5, 0.5)",
-              "np.floor({a})", "np.sign({a}) * {a}", "np.exp2({a})", "np.sinc({a})",
-              "np.maximum({a}, 0.1)", "np.deg2rad({a})", "np.fmod({a}, 0.7)", "np.round({a}, 1)"]
-UNARY_COMPLEX = ["np.real({a})", "np.imag({a})", "np.abs({a})", "{a} * (1 - 2j)", "np.angle({a})"]
-BINARY_ANY = ["{a} + {b}", "{a} - {b}", "{a} * {b}", "np.add({a}, {b})", "np.multiply({a}, {b})",
-              "{a} / (2.0 + np.cos({b}))"]
-BINARY_REAL = ["{a} / (1.5 + {b} * {b})", "np.maximum({a}, {b})", "np.minimum({a}, {b})",
-               "np.arctan2({a}, {b} + 2.0)", "np.hypot({a}, {b})", "np.logaddexp({a}, {b})",
-               "np.fmax({a}, {b})", "np.power(np.abs({a}) + 1.0, {b})", "np.copysign({a}, {b})",
-               "np.heaviside({a}, 0.5) * {b}"]
-INT_OPS = ["{k} + {k}", "{k} * 3", "{k} - 1", "{k} // 2", "{k} % 3", "np.int8(5) * {k}",
-           "{k} * {a}", "{a} * {k}", "{k} + 0.5", "np.abs({k})", "-{k}", "{k} ** 2",
-           "np.left_shift({k}, 1)", "{k}.astype(np.float32)", "np.maximum({k}, 0)"]
-BOOL_OPS = ["{a} > {b}", "{a} < 0.3", "np.logical_not({m})", "{m} & ({a} > 0)", "{m} | {m}",
-            "{m} ^ True", "{m}.astype(np.int8)", "{m} * {a}", "{a} * {m}", "np.isfinite({a})",
-            "{m} + {m}", "np.sum({m})", "{m}.any()", "np.count_nonzero({m})", "{m}.astype(float)"]
-CASTS = ["{a}.astype(np.int8)", "{a}.astype(np.float32)", "{a}.astype(np.float64)", "{a}.astype(bool)",
-         "{a}.astype(np.complex128)", "{a}.real.astype(np.int16)", "np.float32({a})"]
-REDUCTIONS = ["sum", "mean", "prod", "max", "min", "var", "std", "cumsum", "cumprod", "ptp",
-              "amax", "nansum", "average", "median", "any", "all", "argmax", "argmin", "trace"]
-METHOD_REDUCTIONS = {"sum", "mean", "prod", "max", "min", "var", "std", "cumsum", "cumprod", "any",
-                     "all", "argmax", "argmin", "trace"}
-
 
 @dataclasses.dataclass
 class _Val:
@@ -374,7 +341,8 @@ class _Builder:
                     f"{{t}}[{self.advanced_index(t.shape)}] = {self.operand((), real)}",
                     "{t}.sort()", "{t}.sort(axis=0)", "{t}[1:] += {t}[:-1]", "{t}[:-1] = {t}[1:] * 0.5",
                     f"{{t}}[{{t}} > 0.5] = {self.choice(['0.0', '1.0'])}", f"{{t}}[0] = np.tanh({{t}}[-1])",
-                    f"{{t}}[[0, 0, -1]] += {self.operand((), real)}", f"np.add.at({{t}}, [0, 0, -1], {self.operand((), real)})",
+                    f"{{t}}[[0, 0, -1]] += {self.operand((), real)}",
+                    f"np.add.at({{t}}, [0, 0, -1], {self.operand((), real)})",
                     f"{{t}}[[-1, 0, -1]] = {self.operand((3,), real)}", f"np.copyto({{t}}, {e}, where={{t}} > 0)"]
         if t.ndim >= 2:
             ops += ["{t}.T[0] = {t}[:, -1]", "{t}[:, 0] *= 2.0"]
@@ -427,7 +395,8 @@ class _Builder:
             return None
         b = self.operand(a.shape, real=True)
         m = self.pick(lambda v: v.dtype.kind == "b" and v.ndim <= a.ndim)
-        ops = [f"np.where({{a}} > {self.choice(['0', '0.3'])}, {{a}}, {b} * 2.0)", f"np.where({{a}} < {b}, {b}, 0.0)",
+        ops = [f"np.where({{a}} > {self.choice(['0', '0.3'])}, {{a}}, {b} * 2.0)",
+               f"np.where({{a}} < {b}, {b}, 0.0)",
                "np.where({a} > 0, np.sin({a}), np.cos({a}))"]
         if m is not None:
             ops.append(f"np.where({m.name}, {{a}}, {b})")
@@ -447,7 +416,8 @@ class _Builder:
         if a.ndim == 2:
             ops += ["{a}.T @ {a}", "np.einsum('ij,ik->jk', {a}, {a})", "np.einsum('ij->j', {a})"]
             if a.shape[0] == a.shape[1]:
-                ops += ["np.einsum('ii->i', {a})", "np.trace({a})", "np.einsum('ii', {a})", "np.diagonal({a}) * 1.0"]
+                ops += ["np.einsum('ii->i', {a})", "np.trace({a})", "np.einsum('ii', {a})",
+                        "np.diagonal({a}) * 1.0"]
         return [f"{self.fresh('a')} = " + self.choice(ops).format(a=a.name, n=n)]
 
     def _k_linalg(self):
@@ -494,7 +464,8 @@ class _Builder:
                             f"np.zeros({a.shape!r})", f"np.full({a.shape!r}, 0.5, like={a.name})"])
         lines = [f"{buf} = {make}"]
         if f"({n + 1}" in make:
-            lines.append(f"{buf}[1:] = {a.name}" if a.ndim == 1 else f"{buf}[1:] = {a.name}.sum(axis=tuple(range(1, {a.name}.ndim)))")
+            rows = a.name if a.ndim == 1 else f"{a.name}.sum(axis=tuple(range(1, {a.name}.ndim)))"
+            lines.append(f"{buf}[1:] = {rows}")
         else:
             lines.append(self.choice([f"{buf}[...] = np.sin({a.name})", f"{buf}[0] = {a.name}[-1]",
                                       f"{buf}[:] = {a.name}\n{buf} *= {a.name}"]))
@@ -510,7 +481,8 @@ class _Builder:
             return None
         n = self.fresh("a")
         return [self.choice([f"{n} = {a.name} * 2.0 if {a.name}.sum() > 0 else {a.name} - 1.0",
-                             f"if {a.name}.max() > 0.5:\n    {n} = np.sin({a.name})\nelse:\n    {n} = {a.name} ** 2"])
+                             f"if {a.name}.max() > 0.5:\n    {n} = np.sin({a.name})\n"
+                             f"else:\n    {n} = {a.name} ** 2"])
                 ][0].split("\n")
 
     def _k_static(self):
@@ -525,7 +497,8 @@ class _Builder:
                "{a} ** c", "np.add({a}, c)", "np.arange(3) * c", "{a} * 2.0 if c else {a} + 1.0",
                "np.asarray(c) * {a}", "np.zeros({shape!r}) + c", "{a} / (1.5 + c)", "np.array([c, 1])",
                "np.tile({a}, int(c) + 1)", "{a}[:int(c) + 1]" if a.ndim else "{a} - c",
-               "np.where({a} > c, {a}, c)", "np.sum({a}, dtype=type(c))" if not isinstance(c0, bool) else "{a} + c"]
+               "np.where({a} > c, {a}, c)",
+               "np.sum({a}, dtype=type(c))" if not isinstance(c0, bool) else "{a} + c"]
         return [f"{self.fresh('a')} = " + self.choice(ops).format(a=a.name, shape=shape)]
 
     def _k_closure(self):
@@ -583,19 +556,6 @@ def _check_moderate(v) -> None:
                 raise _Rejected("not finite or too large")
 
 
-def _draw(rng, shape, dtype) -> np.ndarray:
-    """An argument: always an ndarray (0-d included), values away from overflow."""
-    if dtype == np.complex128:
-        v = rng.uniform(-1.2, 1.2, shape) + 1j * rng.uniform(-1.2, 1.2, shape)
-    elif dtype == np.int8:
-        v = rng.integers(-5, 6, shape)
-    elif dtype == np.bool_:
-        v = rng.random(shape) < 0.5
-    else:
-        v = rng.uniform(-1.5, 1.5, shape)
-    return np.array(v, dtype=dtype)
-
-
 def generate_program(rng: np.random.Generator, statements: int | None = None, label: str = "") -> Program:
     """A random valid program of ``statements`` statements (3 to 8 by default).
 
@@ -609,7 +569,8 @@ def generate_program(rng: np.random.Generator, statements: int | None = None, la
     has_y = rng.random() < 0.55
     alias = ""
     if has_y and rng.random() < 0.3:
-        forms = ["x", "x"] + (["x[::-1]", "x[1:]"] if len(shape) >= 1 else []) + (["x.T"] if len(shape) >= 2 else [])
+        forms = ["x", "x"] + (["x[::-1]", "x[1:]"] if len(shape) >= 1 else [])
+        forms += ["x.T"] if len(shape) >= 2 else []
         alias = forms[rng.integers(len(forms))]
     y_dtype = y_shape = None
     if has_y and not alias:
@@ -617,9 +578,9 @@ def generate_program(rng: np.random.Generator, statements: int | None = None, la
         y_shape = shape if rng.random() < 0.6 or not shape else shape[1:]
     samples = []
     for _ in range(4):
-        s = {"x": _draw(rng, shape, dtype)}
+        s = {"x": draw_argument(rng, shape, dtype)}
         if y_dtype is not None:
-            s["y"] = _draw(rng, y_shape, y_dtype)
+            s["y"] = draw_argument(rng, y_shape, y_dtype)
         samples.append(s)
     has_c = rng.random() < 0.35
     statics = list(rng.permutation(np.array(STATICS, dtype=object))[:4]) if has_c else []

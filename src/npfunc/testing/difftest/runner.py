@@ -101,7 +101,8 @@ class Summary:
         lines += ["",
                  f"{'check':48} {'ok':>6} {'refused':>8} {'skipped':>8} {'mismatch':>9} {'crash':>6}"]
         for name, c in self.status.items():
-            lines.append(f"{name:48} {c['ok']:6} {c['refused']:8} {c['skipped']:8} {c['mismatch']:9} {c['crash']:6}")
+            counts = f"{c['ok']:6} {c['refused']:8} {c['skipped']:8} {c['mismatch']:9} {c['crash']:6}"
+            lines.append(f"{name:48} {counts}")
         if self.refusals:
             lines += ["", "most frequent refusals (check, error, message):"]
             for (name, err, text), n in self.refusals.most_common(top):
