@@ -43,18 +43,18 @@ def _traced_asarray(a, dtype=None, order=None, *, device=None, copy=None, like=N
     try:
         return _ORIGINAL["asarray"](a, dtype, order, device=device, copy=copy, like=like)
     except _REFUSALS:
-        from ..primitives.shape.joining import array
+        from ..primitives.shape.joining import asarray
 
-        return array(a, dtype=dtype, copy=bool(copy))
+        return asarray(a, dtype=dtype, copy=copy)  # a traced scalar becomes a new 0-d array
 
 
 def _traced_asanyarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
     try:
         return _ORIGINAL["asanyarray"](a, dtype, order, device=device, copy=copy, like=like)
     except _REFUSALS:
-        from ..primitives.shape.joining import array
+        from ..primitives.shape.joining import asarray
 
-        return array(a, dtype=dtype, copy=bool(copy))
+        return asarray(a, dtype=dtype, copy=copy)  # a traced scalar becomes a new 0-d array
 
 
 def _traced_ascontiguousarray(a, dtype=None, *, like=None):

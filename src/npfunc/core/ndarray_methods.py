@@ -58,6 +58,10 @@ class NDArrayMethods:
         setitem(self.imag, Ellipsis, value)
 
     def conj(self):
+        """``x.conj()``: the array itself when it is not complex (NumPy returns ``x``,
+        so a later write into either is seen through both), else its conjugate."""
+        if self.dtype.kind != "c":
+            return self
         return dispatch.ufunc_call(np.conjugate, "__call__", (self,), {})
 
     conjugate = conj
@@ -102,8 +106,19 @@ class NDArrayMethods:
 
     def fill(self, value):
         """Set every entry to ``value`` in place (the array's views see it)."""
+        from ..primitives.indexing.aliasing import is_scalar
         from ..primitives.indexing.inplace import setitem
 
+        if is_scalar(self):
+            # NumPy's scalars ignore fill; refusing is safer than ignoring it should
+            # NumPy give a 0-d array here (as np.where does) where npfunc has a scalar.
+            from .context import describe_stack
+            from .errors import UnsupportedOperationError
+
+            raise UnsupportedOperationError(
+                f"{describe_stack()}: x.fill(v) on a value that stands for a NumPy scalar (a 0-d result "
+                "such as x.sum() or x[0] of a 1-d x), on which NumPy does nothing. Bind a new value "
+                "instead (x = np.full_like(x, v)), or make x a 0-d array first with np.array(x).")
         setitem(self, Ellipsis, value)
 
     def sort(self, axis=-1, kind=None, order=None, *, stable=None):

@@ -32,6 +32,7 @@ from .data_dependent import as_array, concrete, ensure, first_true, fixed_size, 
 from .elementwise.arithmetic import astype, logical_not, minimum, stop_gradient, where
 from .elementwise.piecewise import clip, remainder
 from .families import composite_via, normalize_axes
+from .indexing.aliasing import array_result
 from .indexing.gather import getitem, take, take_along_axis
 from .indexing.inplace import assign
 from .indexing.updates import set_at
@@ -82,7 +83,8 @@ def select(condlist, choicelist, default=0):
     out = _cast(fallback, dtype)
     for cond, choice in zip(reversed(conds), reversed(choices)):  # the first condition wins
         out = where(cond, _cast(choice, dtype), out)
-    return out if tuple(shape_of(out)) == shape else broadcast_to(out, shape)
+    out = out if tuple(shape_of(out)) == shape else broadcast_to(out, shape)
+    return array_result(out, *choices, fallback)  # np.select gives an array, 0-d too
 
 
 

@@ -226,7 +226,11 @@ def _where_dispatch(condition, x, y):
         from ..searching import nonzero
 
         return nonzero(condition)
-    return where(condition, x, y)
+    from ..indexing.aliasing import array_result
+
+    # np.where returns an array, a 0-d one too (library code that wants NumPy's
+    # scalar for a 0-d result calls the primitive ``where`` instead)
+    return array_result(where(condition, x, y), x, y)
 
 
 # ---- comparisons and other outputs without derivatives --------------------------

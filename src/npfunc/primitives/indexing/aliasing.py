@@ -62,13 +62,29 @@ def is_scalar(x: Tracer) -> bool:
     return not x.shape and getattr(x, "_alias", None) is None
 
 
+def array_result(out, *inputs):
+    """``out``, a result NumPy returns as a new array even when it is 0-d
+    (``np.where``, ``np.asarray`` of a scalar, ``np.tensordot``...): a 0-d
+    traced ``out`` would otherwise stand for an immutable NumPy scalar, and
+    ``b = a; a += 1`` would rebind ``a`` instead of updating the array ``b``
+    shares.  ``out`` is copied first when it is one of ``inputs``."""
+    if isinstance(out, Tracer) and not out.shape and getattr(out, "_alias", None) is None:
+        if any(out is x for x in inputs):
+            out = clone(out)
+        out._alias = FRESH_C
+    return out
+
+
 def mark_input(tracer: Tracer, source, axis: int | None = None) -> Tracer:
     """Record that ``tracer`` stands for ``source`` passed into a transform
     (one element of it, mapped over ``axis``, for vmap): an array keeps its
     layout (and 0-d arrays stay arrays), a NumPy or Python scalar stays a
     scalar."""
-    if isinstance(source, Tracer) or (isinstance(source, np.ndarray)
-                                       and (source.ndim or source.flags.writeable)):
+    # An outer traced value that stands for a NumPy scalar (a row of a 1-d
+    # array under vmap) stays a scalar inside the inner transform too.
+    # (isinstance(tracer, np.ndarray) is True: ask Tracer first.)
+    if (not is_scalar(source) if isinstance(source, Tracer) else
+            isinstance(source, np.ndarray) and (source.ndim or source.flags.writeable)):
         tracer._alias = source if axis is None else (source, axis)
     return tracer
 
@@ -359,6 +375,18 @@ def make_view(parent, out, *ops, uncertain: bool = False):
         return out
     if out is parent:  # an identity view: a new object, as NumPy returns
         out = clone(out)
+    if is_scalar(parent):
+        # A NumPy scalar has no memory to share: what NumPy derives from it is a
+        # new value -- a scalar again when 0-d (s.T, s.reshape(()), s.real), else
+        # a new array (np.ravel(s), s[None]); a read-only view (np.broadcast_to(s, n))
+        # reads a private copy, so the scalar itself never becomes an array.
+        if not all(op.writeable for op in ops):
+            parent = clone(parent)
+        elif out.shape:
+            out._alias = FRESH_C
+            return out
+        else:
+            return out
     base = family(parent)
     writeable = base.writeable and all(op.writeable for op in ops)
     out._alias = Alias(base.storage, base.chain + ops, writeable, base.uncertain or uncertain)

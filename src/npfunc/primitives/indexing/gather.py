@@ -10,6 +10,8 @@ scatters with ``np.add.at``, so repeated indices accumulate.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import call_samples
@@ -216,7 +218,9 @@ def _scatter_impl(g, *arrays, spec, shape):
         lead = np.broadcast_shapes(*[np.shape(i) for i in index])
         flat = tuple(np.broadcast_to(i, lead).ravel() for i in index)
         rest = shape[len(index):]
-        np.add.at(out, flat, np.reshape(np.broadcast_to(g, lead + tuple(rest)), (-1,) + tuple(rest)))
+        # (the leading size spelled out: -1 is ambiguous when ``rest`` holds a 0)
+        size = math.prod(lead)
+        np.add.at(out, flat, np.reshape(np.broadcast_to(g, lead + tuple(rest)), (size,) + tuple(rest)))
     else:
         np.add.at(out, index, g)
     return out

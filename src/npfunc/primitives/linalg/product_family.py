@@ -18,6 +18,7 @@ from ..families import composite, conj
 from ..sampling import sequence_call
 from . import samples
 from .products import einsum, matmul
+from ..indexing.aliasing import array_result
 from ..shape.basic import moveaxis, ravel, reshape, swapaxes
 
 _LETTERS = string.ascii_letters
@@ -101,7 +102,8 @@ def tensordot(a, b, axes=2):
     for i, j in zip(ax_a, ax_b):
         sb[j] = sa[i]
     out = [sa[i] for i in range(na) if i not in ax_a] + [sb[j] for j in range(nb) if j not in ax_b]
-    return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+    # NumPy's tensordot returns an array, a 0-d one for a full contraction (einsum gives a scalar)
+    return array_result(einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b))
 
 
 @composite(np.linalg.tensordot, samples=samples.linalg_tensordot)
@@ -132,7 +134,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
         raise ValueError("cross: incompatible dimensions for cross product (dimension must be 2 or 3)")
     eps = _levi_civita(na, nb, np.result_type(dtype_of(a), dtype_of(b)))
     if na == nb == 2:
-        return einsum("...j,...k,jk->...", a, b, eps[2])
+        return array_result(einsum("...j,...k,jk->...", a, b, eps[2]))  # 0-d: still an array
     out = einsum("...j,...k,ijk->...i", a, b, eps)
     return moveaxis(out, -1, axisc)
 

@@ -23,7 +23,7 @@ from ...interpreters.batching import broadcast_batch
 from ..families import composite, conj, expand_reduced, keep_reduced_dims, normalize_axes, reduction
 from ..shape.basic import broadcast_to, reshape, transpose
 from ..sampling import FLOATS, array
-from .samples import reduce_samples
+from .samples import mean_integer_dtype, reduce_samples
 
 
 def _reduction_samples(rng):
@@ -125,10 +125,20 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
     return total if initial is None else total + cast_initial(initial, total)
 
 
-@composite(np.mean, samples=reduce_samples())
+@composite(np.mean, samples=reduce_samples(extra=mean_integer_dtype))
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     """``np.mean`` for traced and plain values (``where=`` included)."""
     _check_unsupported("mean", out=out)
+    if dtype is not None and np.dtype(dtype).kind in "iub":
+        # NumPy sums in the integer dtype (wrapping) and casts the quotient back to it (truncating)
+        a = astype(a, dtype)
+        total = sum(a, axis, dtype=dtype, keepdims=keepdims, where=where)
+        if where is not None and where is not True:
+            shape = np.broadcast_shapes(shape_of(a), shape_of(where))
+            return astype(divide_by_count(total, count_where(where, shape, axis, keepdims,
+                                                             np.dtype(np.float64))), dtype)
+        count = math.prod(shape_of(a)[i] for i in normalize_axes(axis, ndim_of(a), "mean"))
+        return astype(total / count, dtype)
     shape = shape_of(a)
     if dtype is not None:
         a = astype(a, dtype)

@@ -34,7 +34,7 @@ from ...core.primitive import Composite, Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.zeros import zero
 from ...core.values import dtype_of, ndim_of, shape_of
-from ..elementwise.arithmetic import astype
+from ..elementwise.arithmetic import astype, where
 from ..families import composite, normalize_axes
 from ..data_dependent import check, peek
 from ..indexing.gather import getitem, index_add, take, take_along_axis
@@ -138,7 +138,7 @@ class _Sorted:
             self.values = _order.bind(x, ranks=self.ranks, axis=0)[0]
         v = self.values
         self.has_nan = np.any(np.isnan(x), axis=0) if self.inexact else None
-        self.safe_values = np.where(np.isnan(v), 0, v) if self.inexact else v
+        self.safe_values = where(np.isnan(v), 0, v) if self.inexact else v
 
     def _position(self, index):
         if self.ranks is None:
@@ -172,7 +172,7 @@ def _nan_slices(s, result):
     the derivative there is zero.  ``s``: a ``_Sorted``."""
     if not s.inexact or s.n == 0:
         return result
-    return np.where(s.has_nan, np.nan, result)
+    return where(s.has_nan, np.nan, result)  # the primitive: a 0-d result stays a scalar
 
 
 @composite(np.median, samples=_median_samples)
@@ -212,8 +212,8 @@ def _boundaries(index, condition):
     """NumPy's _discrete_interpolation_to_boundaries: the previous or next integer."""
     previous = _floor(index)
     gamma = index - previous
-    res = astype(np.where(condition(gamma, index), previous, previous + 1), np.intp)
-    return np.where(res < 0, 0, res)
+    res = astype(where(condition(gamma, index), previous, previous + 1), np.intp)
+    return where(res < 0, 0, res)
 
 
 def _virtual(n, q, alpha, beta):
@@ -223,7 +223,7 @@ def _virtual(n, q, alpha, beta):
 _METHODS = {
     # name: (virtual index, gamma fix or None for an integer index)
     "inverted_cdf": (lambda n, q: _boundaries(n * q - 1, lambda g, i: g == 0), None),
-    "averaged_inverted_cdf": (lambda n, q: n * q - 1, lambda g, i: np.where(g == 0, 0.5, 1.0)),
+    "averaged_inverted_cdf": (lambda n, q: n * q - 1, lambda g, i: where(g == 0, 0.5, 1.0)),
     "closest_observation": (lambda n, q: _boundaries(
         n * q - 1 - 0.5, lambda g, i: (g == 0) & (_floor(i) % 2 == 1)), None),
     "interpolated_inverted_cdf": (lambda n, q: _virtual(n, q, 0, 1), lambda g, i: g),
@@ -235,7 +235,7 @@ _METHODS = {
     "lower": (lambda n, q: astype(_floor((n - 1) * q), np.intp), None),
     "higher": (lambda n, q: astype(np.ceil((n - 1) * q), np.intp), None),
     "midpoint": (lambda n, q: 0.5 * (_floor((n - 1) * q) + np.ceil((n - 1) * q)),
-                 lambda g, i: np.where(i % 1 == 0, 0.0, 0.5)),
+                 lambda g, i: where(i % 1 == 0, 0.0, 0.5)),
     "nearest": (lambda n, q: astype(np.around((n - 1) * q), np.intp), None),
 }
 
@@ -245,12 +245,12 @@ def _indexes(vi, n, inexact):
     previous = _floor(vi)
     nxt = previous + 1
     above = vi >= n - 1
-    previous, nxt = np.where(above, -1, previous), np.where(above, -1, nxt)
+    previous, nxt = where(above, -1, previous), where(above, -1, nxt)
     below = vi < 0
-    previous, nxt = np.where(below, 0, previous), np.where(below, 0, nxt)
+    previous, nxt = where(below, 0, previous), where(below, 0, nxt)
     if inexact:
         nan = np.isnan(vi)
-        previous, nxt = np.where(nan, -1, previous), np.where(nan, -1, nxt)
+        previous, nxt = where(nan, -1, previous), where(nan, -1, nxt)
     return astype(previous, np.intp), astype(nxt, np.intp)
 
 
@@ -264,7 +264,7 @@ def _lerp(a, b, t, t_weak):
     else:
         lo = a + diff * t
         hi = b - diff * (1 - t)
-    out = np.where(t >= 0.5, hi, lo)
+    out = where(t >= 0.5, hi, lo)
     return out if dtype_of(out) == dtype_of(lo) else astype(out, dtype_of(lo))
 
 
@@ -349,7 +349,7 @@ def _nan_order_statistics(x, q, virtual_index, fix_gamma, method, weak_q):
     (one sort; per-slice counts and indices)."""
     n = shape_of(x)[0]
     s = sort(x, axis=0)
-    picked = np.where(np.isnan(s), 0, s)
+    picked = where(np.isnan(s), 0, s)
     rest = tuple(shape_of(s)[1:])
     qn = ndim_of(q)
     # the count of non-NaN entries of each slice, typed as NumPy's Python int would be
@@ -359,16 +359,16 @@ def _nan_order_statistics(x, q, virtual_index, fix_gamma, method, weak_q):
     vi = virtual_index(count, q)
     last = astype(reshape(valid, (1,) * qn + rest), np.intp) - 1
     if fix_gamma is None or (method == "linear" and dtype_of(vi).kind in "iu"):
-        result = _gather(picked, _clamp(np.where(vi == -1, last, vi), n), True)
+        result = _gather(picked, _clamp(where(vi == -1, last, vi), n), True)
     else:
         previous, nxt = _indexes(vi, count, True)
         gamma = astype(fix_gamma(vi - previous, vi), dtype_of(vi))
         # -1 means the last entry of the slice once NaNs are dropped
-        previous = _clamp(np.where(previous == -1, last, previous), n)
-        nxt = _clamp(np.where(nxt == -1, last, nxt), n)
+        previous = _clamp(where(previous == -1, last, previous), n)
+        nxt = _clamp(where(nxt == -1, last, nxt), n)
         result = _lerp(_gather(picked, previous, True), _gather(picked, nxt, True), gamma, weak_q)
     empty = reshape(valid == 0, (1,) * qn + rest)  # an all-NaN slice gives NaN
-    return np.where(empty, np.nan, result)
+    return where(empty, np.nan, result)
 
 
 def _clamp(index, n):
@@ -385,21 +385,21 @@ def _weighted(x, q, w, omit):
     else:
         w = take(np.ravel(w), order, axis=0)
     if omit:  # NaN entries weigh nothing
-        w = np.where(np.isnan(s), 0, w)
+        w = where(np.isnan(s), 0, w)
     cdf = np.cumsum(w, axis=0, dtype=np.float64)
     total = getitem(cdf, slice(-1, None))
     cdf = cdf / total
     check(np.logical_not(np.isnan(getitem(cdf, -1))), "true", "Weights included NaN, inf or were all zero.")
     if dtype_of(q).kind == "f":
         cdf = astype(cdf, dtype_of(q))
-    cdf = np.where(cdf == 0, -1, cdf)
+    cdf = where(cdf == 0, -1, cdf)
     rest = tuple(shape_of(s)[1:])
     qn = ndim_of(q)
     below = reshape(cdf, (n,) + (1,) * qn + rest) < reshape(q, (1,) + tuple(shape_of(q)) + (1,) * len(rest))
     index = np.minimum(astype(np.sum(below, axis=0), np.intp), n - 1)
     result = _gather(s, index, True)
     if dtype_of(x).kind in "fc" and not omit and n:
-        return np.where(np.isnan(getitem(s, -1)), np.nan, result)
+        return where(np.isnan(getitem(s, -1)), np.nan, result)
     return result
 
 
@@ -583,8 +583,8 @@ def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=np._NoValu
     # NumPy: along an axis shorter than 600 of an n-d array, a masked median
     # (always (low + high) / 2); otherwise the median of each compacted slice.
     masked = axis is not None and ndim_of(a) > 1 and (axes is None or len(axes) < nd) and n < 600
-    r = pair if masked else np.where(valid % 2 == 1, low, pair)
-    r = np.where(valid == 0, np.nan, r)
+    r = pair if masked else where(valid % 2 == 1, low, pair)
+    r = where(valid == 0, np.nan, r)
     r = r if dtype_of(r) == dtype_of(pair) else astype(r, dtype_of(pair))
     return _keepdims(r, shape_of(a), axes, nd, 0) if keepdims else r
 

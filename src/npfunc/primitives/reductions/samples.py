@@ -121,9 +121,22 @@ def scan_samples(*, domain=(-2.0, 2.0), ints: bool = True, bools: bool = True, n
     return make
 
 
+def mean_integer_dtype(rng):
+    """``np.mean(..., dtype=<integer>)``: NumPy sums in that dtype (wrapping) and
+    truncates the quotient into it."""
+    xi = int8_array(rng, (3, 4))
+    return [Sample(xi, axis=1, dtype=np.int64, label="integer dtype"),
+            Sample(xi, dtype=np.uint8, label="wrapping integer dtype"),
+            Sample(array(rng, (3, 4)), axis=0, dtype=np.int16, label="float data, integer dtype")]
+
+
 def _var_extra(rng):
     x = array(rng, (3, 4))
     const = np.full((2, 3), 0.7)
+    xi = int8_array(rng, (3, 4))
+    # integer dtype= (NumPy computes in it, truncating); std refuses arrays there, so whole-array ones
+    integer = [Sample(xi, dtype=np.int64, label="integer dtype"),
+               Sample(xi, ddof=1, dtype=np.int32, label="integer dtype, ddof")]
     return [Sample(x, axis=1, ddof=1), Sample(x, axis=(0, 1), ddof=2, keepdims=True),
             Sample(x, axis=0, correction=1.5),
             Sample(x, axis=1, keepdims=True, mean=np.mean(x, axis=1, keepdims=True), label="mean="),
@@ -131,7 +144,7 @@ def _var_extra(rng):
                    .astype(np.float32), label="mean="),
             Sample(x[:, :1].copy(), axis=1, ddof=1, label="N - ddof = 0", kink=True),
             Sample(const, axis=1, label="zero variance", kink=True),
-            Sample(array(rng, (3,)) + 1j * array(rng, (3,)), label="complex")]
+            Sample(array(rng, (3,)) + 1j * array(rng, (3,)), label="complex")] + integer
 
 
 def var_samples(nans: bool = False):

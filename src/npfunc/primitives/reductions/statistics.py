@@ -71,6 +71,21 @@ def _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, name, dev
     (np.nanvar keeps them in the input's dtype even when ``dtype=`` is wider)."""
     _check_unsupported(name, out=out)
     ddof = _resolve_ddof(name, ddof, correction)
+    if dtype is not None and np.dtype(dtype).kind in "iub":
+        # NumPy works in the integer dtype: the mean, the deviations, their squares
+        # and the quotient are all cast to it (truncating)
+        a = astype(a, dtype)
+        if mean is None:
+            mean = _mean(a, axis, dtype, keepdims=True, where=where)
+        squares = _abs2(a - mean)
+        total = sum(squares, axis, dtype=dtype, keepdims=keepdims, where=where)
+        shape = np.broadcast_shapes(shape_of(a), shape_of(where)) if where is not None and where is not True \
+            else shape_of(a)
+        if where is not None and where is not True:
+            n = count_where(where, shape, axis, keepdims, np.dtype(np.float64))
+            return astype(total / maximum(n - ddof, 0), dtype)
+        n = math.prod(shape[i] for i in normalize_axes(axis, len(shape), name))
+        return astype(total / builtins.max(n - ddof, 0), dtype)
     if dtype is not None:
         a = astype(a, dtype)
     elif dtype_of(a).kind not in "fc":
@@ -103,7 +118,18 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
 
     Derivative 0 at zero variance (JAX gives NaN there, torch 0; see the module notes).
     """
-    v = var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction)
+    return _root(var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction))
+
+
+def _root(v):
+    """std from var: NumPy takes the square root into the variance's dtype, so an
+    integer scalar is cast (truncating) and an integer array refuses the cast,
+    as np.sqrt(..., out=ints) does."""
+    if dtype_of(v).kind in "iub":
+        if ndim_of(v):
+            raise TypeError(f"Cannot cast ufunc 'sqrt' output from dtype('float64') to "
+                            f"dtype('{dtype_of(v)}') with casting rule 'same_kind'")
+        return astype(sqrt(v), dtype_of(v))
     return safe_sqrt(v)
 
 
@@ -252,8 +278,7 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=
 def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
            correction=None):
     """``np.nanstd``: as ``std`` over the non-NaN entries (derivative 0 at zero variance)."""
-    return safe_sqrt(nanvar(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
-                            correction=correction))
+    return _root(nanvar(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction))
 
 
 # ---- trace ----------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def roll(a, shift, axis=None):
     a traced integer ``shift``, e.g. one per batch element under vmap, too)."""
     a = source = _array(a)
     if axis is None:
-        return reshape(roll(ravel(a), shift, 0), tuple(shape_of(a)))
+        return _fresh(reshape(roll(ravel(a), shift, 0), tuple(shape_of(a))), source)
     nd = ndim_of(a)
     if isinstance(shift, Tracer):
         return _fresh(_roll_traced(a, shift, axis, nd), source)
@@ -93,8 +93,10 @@ def _fresh(out, source):
     if out is source:
         from ...core.tracer import clone
 
-        return clone(out) if isinstance(out, Tracer) else np.copy(out)
-    return out
+        out = clone(out) if isinstance(out, Tracer) else np.copy(out)
+    from ..indexing.aliasing import array_result
+
+    return array_result(out)  # a 0-d result too is an array, not a scalar
 
 
 def rot90_plan(nd: int, k, axes) -> list[tuple[str, object]]:

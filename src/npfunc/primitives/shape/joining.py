@@ -13,6 +13,7 @@ from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
 from ..families import composite, normalize_axes
+from ..indexing import aliasing
 from ..indexing.gather import take
 from ..sampling import FLOATS, array as sample_array, sequence_call
 from . import samples
@@ -295,9 +296,7 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
     if dtype is not None and dtype_of(out) != np.dtype(dtype):
         from ..elementwise.arithmetic import astype
 
-        out = astype(out, dtype)
-        if isinstance(out, Tracer):
-            out._alias = "C"  # the cast is a new array too: a 0-d result is an array, not a scalar
+        out = aliasing.array_result(astype(out, dtype))  # a cast to a new array, 0-d included
     nd = ndim_of(out)
     if ndmin > nd:
         out = reshape(out, (1,) * (ndmin - nd) + tuple(shape_of(out)))
@@ -309,4 +308,6 @@ def asarray(a, dtype=None, order=None, *, copy=None, like=None):
     value itself is returned as it is (no copy)."""
     if not _has_tracer(a):
         return np.asarray(a, dtype=dtype, order=order, copy=copy)
+    if isinstance(a, Tracer) and aliasing.is_scalar(a):
+        copy = True  # a NumPy scalar becomes a new 0-d array
     return array(a, dtype=dtype, copy=bool(copy))

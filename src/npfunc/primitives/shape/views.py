@@ -53,8 +53,11 @@ def getitem(x, index):
     out = _gather.bind(x, *arrays, spec=spec)
     if arrays or not _traced(x):
         return out
-    if len(spec) == ndim_of(x) and all(c[0] == "i" for c in spec):
-        return out  # every axis indexed by an integer: NumPy returns a scalar, a copy
+    if aliasing.is_scalar(x) and (index is Ellipsis or isinstance(index, tuple) and Ellipsis in index):
+        return aliasing.array_result(out, x)  # s[...] of a NumPy scalar: a new 0-d array
+    ints = sum(c[0] == "i" for c in spec)
+    if ints == ndim_of(x) and all(c[0] == "i" for c in spec):
+        return out  # NumPy returns a scalar: a copy
     return make_view(x, out, Index(spec))
 
 
@@ -512,8 +515,10 @@ def astype(x, dtype, /, *, copy=True, device=None):
     out = cast(x, dtype)
     if out is x:
         return globals()["copy"](x) if copy else x
-    if ndim_of(out) == 0 and _traced(out) and not aliasing.is_scalar(x):
-        out._alias = FRESH_C  # a 0-d array stays an array
+    # A 0-d array stays an array.  (A cast to an integer dtype may drop the
+    # derivative and give a plain 0-d ndarray, which is already an array.)
+    if ndim_of(out) == 0 and isinstance(out, Tracer) and not aliasing.is_scalar(x):
+        out._alias = FRESH_C
     return out
 
 
