@@ -125,7 +125,7 @@ def dask_vmap(func, args: tuple, leaves: list, dims: list, spec, kwargs: dict, o
     token = f"vmap-{funcname(func)}"
     results = da.blockwise(block, (_BATCH,), *pairs, concatenate=True, align_arrays=True,
                            dtype=object, meta=np.empty((0,), dtype=object),
-                           name=f"{token}-{uuid.uuid4().hex}")
+                           name=f"{token}-chunks-{uuid.uuid4().hex}")
     outputs = []
     for k, (leaf, shape, d) in enumerate(zip(out_leaves, shapes, real_dims)):
         if leaf is None:
@@ -140,7 +140,7 @@ def dask_vmap(func, args: tuple, leaves: list, dims: list, spec, kwargs: dict, o
         index = tuple(_BATCH if i == d else f"o{i}" for i in range(len(shape)))
         new_axes = {f"o{i}": n for i, n in enumerate(shape) if i != d}
         outputs.append(da.blockwise(_Pick(k), index, results, (_BATCH,), new_axes=new_axes,
-                                    dtype=dtype, meta=meta, token=f"{token}-{k}"))
+                                    dtype=dtype, meta=meta, name=f"{token}-{uuid.uuid4().hex}"))
     return tree_unflatten(out_spec, outputs)
 
 
