@@ -309,6 +309,21 @@ def test_local_cluster_with_two_processes(data):
             npfunc.grad(lambda w: np.var(X @ w))(w)
 
 
+# ---- the example and the page ------------------------------------------------------------------
+
+def test_example_dask_per_sample_grads(capsys):
+    import importlib.util
+
+    path = ROOT / "examples" / "dask_per_sample_grads.py"
+    spec = importlib.util.spec_from_file_location("npfunc_example_dask_per_sample_grads", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = module.main(small=True)
+    assert out["norms"].shape == (20_000,) and out["sensitivity"].shape == (8, 4)
+    assert out["sens_error"] < 1e-12 and abs(out["shares"].sum() - 1) < 1e-12
+    assert "Completed" in capsys.readouterr().out  # Dask's progress bar ran
+
+
 # ---- the page ----------------------------------------------------------------------------------
 
 def test_docs_dask_examples_run():
