@@ -11,6 +11,7 @@ Nothing else about the function changes: same code, same other globals.
 """
 from __future__ import annotations
 
+import dis
 import functools
 import types
 from typing import Callable
@@ -32,12 +33,15 @@ class Hole:
         return (Hole, (self.index,))
 
 
-def _code_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
+@functools.lru_cache(maxsize=4096)
+def _global_names(code: types.CodeType) -> tuple[str, ...]:
+    """The globals ``code`` reads (not the attribute names that share ``co_names``)."""
+    names = {ins.argval for ins in dis.get_instructions(code)
+             if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):  # nested lambdas, comprehensions
-            names |= _code_names(const)
-    return names
+            names.update(_global_names(const))
+    return tuple(sorted(names))
 
 
 class Finder:
@@ -101,7 +105,7 @@ class Finder:
                 continue
             visit("cell", i, contents)
         g = func.__globals__
-        for name in sorted(_code_names(func.__code__)):
+        for name in _global_names(func.__code__):
             if name in g:
                 visit("global", name, g[name])
         for i, a in enumerate(func.__defaults__ or ()):

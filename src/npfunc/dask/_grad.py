@@ -188,9 +188,10 @@ def grad_and_value_over_chunks(func: Callable, args: tuple, kwargs: dict, argnum
 
     if reduction not in REDUCTIONS:
         raise ValueError(f"{transform}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not (any(is_dask_array(x) for x in optree.tree_leaves((args, kwargs), none_is_leaf=True))
+            or find(func, is_dask_array)[0]):
+        return NotImplemented  # the common case, kept cheap: this runs on every grad call
     data, hollow, hollow_args, hollow_kwargs = _data(func, args, kwargs)
-    if not data:
-        return NotImplemented
     where = describe_stack(transform)
     if has_aux:
         raise DaskTransformError(
