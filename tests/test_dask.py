@@ -248,6 +248,26 @@ def test_vjp_of_a_scalar_loss_over_dask_data(data):
     np.testing.assert_allclose(g, 3 * npfunc.grad(mean_loss)(w, Xn, yn), rtol=1e-12)
 
 
+def test_vjp_fn_is_transformable(data):
+    Xn, yn, w, X, y = data
+    _, vjp_fn = npfunc.vjp(lambda w: mean_loss(w, X, y), w)
+    (gs,) = npfunc.vmap(vjp_fn)(np.array([1.0, -2.0]))
+    g = npfunc.grad(mean_loss)(w, Xn, yn)
+    np.testing.assert_allclose(gs, np.stack([g, -2 * g]), rtol=1e-12)
+
+
+def test_data_npfunc_cannot_see_is_a_clear_error(data):
+    _, _, w, X, _ = data
+
+    class Holder:
+        pass
+
+    holder = Holder()
+    holder.X = X  # an attribute: not looked into
+    with pytest.raises(npfunc.errors.OutputTypeError, match="pass the dask arrays"):
+        npfunc.grad(lambda w: np.mean(holder.X @ w))(w)
+
+
 def test_float32_data_and_rows_in_differently_chunked_arrays():
     rng = np.random.default_rng(5)
     Xn = rng.standard_normal((60, 3)).astype(np.float32)
