@@ -42,6 +42,7 @@ class Config:
     quick: bool
     repeats: int
     min_time: float  # seconds one measurement should last at least
+    clock: Callable[[], float] = time.perf_counter  # time.process_time: CPU time, for a loaded machine
 
 
 @dataclass
@@ -66,11 +67,11 @@ def _calibrate(fn: Callable[[], object], cfg: Config) -> int:
     return max(1, int(cfg.min_time / max(once, 1e-9)))
 
 
-def _sample(fn: Callable[[], object], number: int) -> float:
-    start = time.perf_counter()
+def _sample(fn: Callable[[], object], number: int, clock=time.perf_counter) -> float:
+    start = clock()
     for _ in range(number):
         fn()
-    return (time.perf_counter() - start) / number
+    return (clock() - start) / number
 
 
 def measure_pair(fn_a, fn_b, cfg: Config) -> tuple[float, float]:
@@ -82,8 +83,8 @@ def measure_pair(fn_a, fn_b, cfg: Config) -> tuple[float, float]:
     n_a, n_b = _calibrate(fn_a, cfg), _calibrate(fn_b, cfg)
     samples_a, samples_b = [], []
     for _ in range(cfg.repeats):
-        samples_a.append(_sample(fn_a, n_a))
-        samples_b.append(_sample(fn_b, n_b))
+        samples_a.append(_sample(fn_a, n_a, cfg.clock))
+        samples_b.append(_sample(fn_b, n_b, cfg.clock))
     return statistics.median(samples_a), statistics.median(samples_b)
 
 
@@ -103,6 +104,22 @@ def compare(name: str, npfunc_fn, hand_fn, target: str, cfg: Config, note: str =
     check(name, npfunc_fn(), hand_fn(), rtol=rtol, atol=atol)
     t_npfunc, t_hand = measure_pair(npfunc_fn, hand_fn, cfg)
     return Row(name, t_npfunc, t_hand, target, note)
+
+
+def compare_jit(name: str, make: Callable[[], Callable], args: tuple, hand_fn, target: str, cfg: Config,
+                rtol=1e-7, atol=1e-9) -> Row:
+    """Like ``compare`` for ``npfunc.jit(make())(*args)``; the note gives the compile
+    time (trace + optimise + code generation) of the first call, taken before timing."""
+    jitted = npfunc.jit(make())
+    start = time.perf_counter()
+    jitted(*args)
+    first = time.perf_counter() - start
+    times = jitted.last_compile
+    row = compare(name, lambda: jitted(*args), hand_fn, target, cfg, rtol=rtol, atol=atol)
+    row.note = (f"compile {sum(times.values()) * 1e3:.1f} ms (trace {times['trace'] * 1e3:.1f}, "
+                f"optimise {times['optimize'] * 1e3:.1f}, codegen {times['codegen'] * 1e3:.1f}); "
+                f"first call {first * 1e3:.1f} ms")
+    return row
 
 
 # ---------------------------------------------------------------------------
@@ -151,6 +168,9 @@ def bench_per_sample_grads(cfg: Config, rng) -> list[Row]:
             lambda: per_sample(params, X, Y),
             lambda: mlp_per_sample_grads_by_hand(params, X, Y),
             "<= 1.3x", cfg))
+        rows.append(compare_jit(
+            f"jit(per-sample grads) MLP 784-128-10, B={batch}", lambda: per_sample, (params, X, Y),
+            lambda: mlp_per_sample_grads_by_hand(params, X, Y), "<= 1.1x", cfg))
     return rows
 
 
@@ -175,7 +195,9 @@ def bench_jacobians(cfg: Config, rng) -> list[Row]:
 
         for name, transform in (("jacrev", jacrev), ("jacfwd", jacfwd)):
             jac = transform(f)
-            rows.append(compare(f"{name} tanh(Wx+b), n={n}", lambda: jac(x), by_hand, "<= 3x", cfg))
+            rows.append(compare(f"{name} tanh(Wx+b), n={n}", lambda: jac(x), by_hand, "<= 6x", cfg))
+            rows.append(compare_jit(f"jit({name}) tanh(Wx+b), n={n}", lambda: transform(f), (x,), by_hand,
+                                    "<= 1.5x", cfg))
     return rows
 
 
@@ -210,7 +232,10 @@ def bench_hessian(cfg: Config, rng) -> list[Row]:
             return (A.T * p) @ A - np.outer(u, u)
 
         hess = hessian(f)
-        rows.append(compare(f"hessian logsumexp(Ax), n={n}", lambda: hess(x), by_hand, "<= 5x", cfg))
+        rows.append(compare(f"hessian logsumexp(Ax), n={n}", lambda: hess(x), by_hand,
+                            "<= 6x" if n < 256 else "<= 3x", cfg))
+        rows.append(compare_jit(f"jit(hessian) logsumexp(Ax), n={n}", lambda: hessian(f), (x,), by_hand,
+                                "<= 2x", cfg))
     return rows
 
 
@@ -233,8 +258,12 @@ def bench_hvp(cfg: Config, rng) -> list[Row]:
         Av = A @ v
         return A.T @ p, A.T @ (p * (Av - p @ Av))
 
+    def hvp_of(x, v):
+        return jvp(grad_f, (x,), (v,))
+
     return [compare(f"HVP jvp(grad) logsumexp(Ax), n={n}", hvp, by_hand, "<= 1.5x", cfg,
-                    note="both return (grad, Hv)")]
+                    note="both return (grad, Hv)"),
+            compare_jit(f"jit(HVP) logsumexp(Ax), n={n}", lambda: hvp_of, (x, v), by_hand, "<= 1.2x", cfg)]
 
 
 # ---------------------------------------------------------------------------
@@ -279,7 +308,8 @@ def bench_chain(cfg: Config, rng) -> list[Row]:
                   "<= 5x", cfg)
     per_op = row.t_npfunc / len(CHAIN) * 1e6  # one transform level (grad)
     row.note = f"{per_op:.1f} us/op/level (hand: {row.t_hand / len(CHAIN) * 1e6:.1f} us/op)"
-    return [row]
+    return [row, compare_jit("jit(grad) of 50-op elementwise chain, R^8", lambda: grad(chain), (x,),
+                             lambda: chain_grad_by_hand(x), "<= 1x", cfg)]
 
 
 # ---------------------------------------------------------------------------
@@ -304,7 +334,9 @@ def bench_ensemble(cfg: Config, rng) -> list[Row]:
         return np.tanh(X @ w1 + b1[:, None, :]) @ w2 + b2[:, None, :]
 
     return [compare(f"ensemble vmap {n_models} MLPs 784-128-10, B={batch}",
-                    lambda: ensemble(stacked, X), by_hand, "<= 1.1x", cfg)]
+                    lambda: ensemble(stacked, X), by_hand, "<= 1.1x", cfg),
+            compare_jit(f"jit(ensemble) {n_models} MLPs 784-128-10, B={batch}", lambda: ensemble, (stacked, X),
+                        by_hand, "<= 1.0x", cfg)]
 
 
 # ---------------------------------------------------------------------------
@@ -323,7 +355,9 @@ def bench_batched_jacobian(cfg: Config, rng) -> list[Row]:
         return (1.0 - Y * Y)[:, :, None] * W
 
     return [compare(f"vmap(jacrev) tanh(Wx), B={batch}, n={n}", lambda: batched_jac(X), by_hand,
-                    "<= 2x", cfg)]
+                    "<= 2x", cfg),
+            compare_jit(f"jit(vmap(jacrev)) tanh(Wx), B={batch}, n={n}", lambda: batched_jac, (X,), by_hand,
+                        "<= 1.1x", cfg)]
 
 
 # ---------------------------------------------------------------------------
@@ -380,38 +414,6 @@ def bench_import(cfg: Config, rng) -> list[Row]:
 # driver
 # ---------------------------------------------------------------------------
 
-def bench_jit(cfg: Config, rng) -> list[Row]:
-    """The small-problem rows again under npfunc.jit (not an eager target: for comparison
-    with JAX jit; the trace is recorded before timing)."""
-    from npfunc import jit
-
-    rows = []
-    n = 16 if cfg.quick else 64
-    W = rng.standard_normal((n, n)) / np.sqrt(n)
-    b = rng.standard_normal(n)
-    x = rng.standard_normal(n)
-    tanh_layer = lambda x: np.tanh(W @ x + b)  # noqa: E731
-
-    def jac_by_hand():
-        y = np.tanh(W @ x + b)
-        return (1.0 - y * y)[:, None] * W
-
-    for name, transform in (("jacrev", jacrev), ("jacfwd", jacfwd)):
-        jac = jit(transform(tanh_layer))
-        rows.append(compare(f"jit({name}) tanh(Wx+b), n={n}", lambda: jac(x), jac_by_hand, "(jit)", cfg))
-    A = rng.standard_normal((n, n)) / np.sqrt(n)
-    f = lambda x: logsumexp(A @ x)  # noqa: E731
-
-    def hess_by_hand():
-        p = softmax_by_hand(A @ x)
-        u = A.T @ p
-        return (A.T * p) @ A - np.outer(u, u)
-
-    hess = jit(hessian(f))
-    rows.append(compare(f"jit(hessian) logsumexp(Ax), n={n}", lambda: hess(x), hess_by_hand, "(jit)", cfg))
-    return rows
-
-
 BENCHMARKS = {
     "per-sample": bench_per_sample_grads,
     "jacobian": bench_jacobians,
@@ -420,7 +422,6 @@ BENCHMARKS = {
     "ensemble": bench_ensemble,
     "batched-jacobian": bench_batched_jacobian,
     "hvp": bench_hvp,
-    "jit": bench_jit,
     "import": bench_import,
 }
 
@@ -458,12 +459,18 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and few repeats (a correctness smoke run)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time (default) or this process's CPU time (steadier on a machine "
+                             "shared with other jobs; BLAS threads add up)")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="also write the rows as JSON (for benchmarks/plot_jit.py)")
     parser.add_argument("--only", action="append", default=None, metavar="NAME",
                         help=f"run only benchmarks whose name contains NAME ({', '.join(BENCHMARKS)})")
     args = parser.parse_args(argv)
     cfg = Config(quick=args.quick,
                  repeats=args.repeats or (3 if args.quick else 15),
-                 min_time=0.002 if args.quick else 0.05)
+                 min_time=0.002 if args.quick else 0.05,
+                 clock=time.process_time if args.clock == "cpu" else time.perf_counter)
     rng = np.random.default_rng(0)
     rows: list[Row] = []
     for name, bench in BENCHMARKS.items():
@@ -472,10 +479,32 @@ def main(argv: list[str] | None = None) -> list[Row]:
         rows.extend(bench(cfg, rng))
     if not rows:
         parser.error(f"--only {args.only} matches no benchmark; choose from {', '.join(BENCHMARKS)}")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
     print(f"npfunc {npfunc.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}, "
-          f"{'quick' if cfg.quick else 'full'} run, median of {cfg.repeats} repeats, float64")
+          f"{'quick' if cfg.quick else 'full'} run, median of {cfg.repeats} repeats, {args.clock} clock, float64, "
+          f"{os.cpu_count()} cpus, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end")
     print_table(rows)
+    if args.json:
+        import json
+
+        with open(args.json, "w") as fh:
+            json.dump({"machine": machine_info(cfg),
+                       "rows": [{"workload": r.workload, "npfunc_s": r.t_npfunc, "hand_s": r.t_hand,
+                                 "ratio": r.ratio, "target": r.target, "note": r.note} for r in rows]},
+                      fh, indent=1)
     return rows
+
+
+def machine_info(cfg: Config) -> dict:
+    """Versions, cores and load: the context a table of timings needs."""
+    import platform
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"npfunc": npfunc.__version__, "numpy": np.__version__, "python": sys.version.split()[0],
+            "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "load_average": load, "repeats": cfg.repeats,
+            "clock": "cpu" if cfg.clock is time.process_time else "wall",
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
 
 
 if __name__ == "__main__":

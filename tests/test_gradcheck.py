@@ -215,6 +215,13 @@ def broken():
            vjp=lambda g, ps, out, needs: (g * sin(ps[0]),))  # sign error
     define("second", np.sin, jvp=lambda ps, ts, out: ts[0] * p["badcos"].bind(ps[0]),
            vjp=lambda g, ps, out, needs: (g * p["badcos"].bind(ps[0]),))
+    # not linear in the cotangent / tangent: right for every unit direction
+    define("absvjp", np.sin, jvp=lambda ps, ts, out: ts[0] * cos(ps[0]),
+           vjp=lambda g, ps, out, needs: (np.abs(g) * cos(ps[0]),))
+    define("absjvp", np.sin, jvp=lambda ps, ts, out: np.abs(ts[0]) * cos(ps[0]),
+           vjp=lambda g, ps, out, needs: (g * cos(ps[0]),))
+    define("sqvjp", np.sin, jvp=lambda ps, ts, out: ts[0] * cos(ps[0]),
+           vjp=lambda g, ps, out, needs: (g * g * cos(ps[0]),))
     yield p
     for prim in p.values():
         unregister(prim.name)
@@ -249,6 +256,41 @@ def test_wrong_jvp_is_caught_in_forward_mode(broken):
     text = _fails(r"gradcheck \(forward mode\)", f, X, check_forward_ad=True)
     assert "output 0" in text and "input 0" in text
     _fails(r"\(fast forward mode\)", f, X, check_forward_ad=True, fast_mode=True)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_vjp_not_linear_in_the_cotangent_is_caught(broken, fast):
+    """abs(g) * cos(x) equals g * cos(x) for every unit cotangent, so only
+    signed directions and the linearity check can see it."""
+    for key in ("absvjp", "sqvjp"):
+        text = _fails(r"\(backward \(linearity\) mode\)", broken[key].bind, X, fast_mode=fast)
+        for piece in ("not linear in the cotangent", "output 0", "input 0", "abs(g)"):
+            assert piece in text
+    assert gradcheck(broken["absvjp"].bind, X, check_backward_ad=False, check_forward_ad=True,
+                     fast_mode=fast)  # the JVP is right
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_jvp_not_linear_in_the_tangent_is_caught(broken, fast):
+    f = broken["absjvp"].bind
+    assert gradcheck(f, X, fast_mode=fast)  # reverse mode alone does not use the JVP rule
+    text = _fails(r"\(forward \(linearity\) mode\)", f, X, check_forward_ad=True, fast_mode=fast)
+    assert "output 0" in text and "input 0" in text and "not linear in the tangent" in text
+
+
+def test_signed_fast_mode_directions_catch_a_rule_linearity_cannot(broken, monkeypatch):
+    """With the linearity check off, fast mode's signed random directions
+    still see abs(g) (all-positive directions would not)."""
+    from npfunc.gradcheck.checker import _Checker
+
+    monkeypatch.setattr(_Checker, "check_linear_backward", lambda self: None)
+    _fails(r"\(fast backward mode\)", broken["absvjp"].bind, X, fast_mode=True)
+
+
+def test_correct_rules_pass_the_linearity_checks():
+    for f, x in ((np.sin, X), (np.exp, Z), (lambda a, b: (a * b, np.linalg.norm(a)), (X, X + 1))):
+        assert gradcheck(f, x, check_forward_ad=True)
+        assert gradcheck(f, x, check_forward_ad=True, fast_mode=True)
 
 
 def test_wrong_batching_rule_is_caught_by_the_batched_checks(broken):
@@ -367,6 +409,10 @@ KNOWN: dict = {}
 LIMITS = {
     ("gradgradcheck", "gamma", "complex"):
         "second derivatives of gamma need polygamma(1, z), which SciPy has for real z only",
+    ("gradgradcheck", "loggamma", "complex"):
+        "second derivatives of loggamma need polygamma(1, z), which SciPy has for real z only",
+    ("gradgradcheck", "rgamma", "complex"):
+        "second derivatives of rgamma need polygamma(1, z), which SciPy has for real z only",
 }
 
 

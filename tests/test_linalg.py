@@ -145,8 +145,11 @@ def test_einsum_sublist_form_float32_and_complex(r):
     check(lambda a, b: np.einsum("ij,jk->ik", a, b), a.astype(np.float32), b.astype(np.float32))
     z = a + 1j * _rand(r, 2, 3)
     check(lambda z, b: np.einsum("ij,jk->ik", z, b), z, b + 0.5j)
-    out = grad(lambda a: np.einsum("ij,jk->", a, b, dtype=np.float32).astype(np.float64))(a)
+    out = grad(lambda a: np.einsum("ij,jk->", a, b, dtype=np.float32, casting="same_kind")
+               .astype(np.float64))(a)
     assert out.dtype == np.float64
+    with pytest.raises(TypeError, match="cast"):  # as NumPy: the default casting is 'safe'
+        grad(lambda a: np.einsum("ij,jk->", a, b, dtype=np.float32))(a)
     with pytest.raises(errors.UnsupportedOperationError):
         grad(lambda a: np.einsum("ij->", a, out=np.empty(())))(a)
 

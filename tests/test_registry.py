@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import npfunc  # noqa: F401  (fills the registry)
+import npfunc.scipy.special  # noqa: F401  (registers the twins' composites)
+import npfunc.scipy.stats  # noqa: F401
 from npfunc.core.primitive import COMPOSITES, REGISTRY
 from npfunc.testing import checks
 
@@ -21,8 +23,15 @@ def _cases():
 CASES = list(_cases())
 
 
+_BUILT: dict = {}
+
+
 def _sample(prim, k):
-    return prim.samples(np.random.default_rng(0))[k]
+    """The k-th sample (each builder runs once per process: the checks never
+    write into sample arrays)."""
+    if prim.name not in _BUILT:
+        _BUILT[prim.name] = prim.samples(np.random.default_rng(0))
+    return _BUILT[prim.name][k]
 
 
 def test_every_primitive_has_samples_and_rules():
@@ -54,5 +63,18 @@ def test_vmap_matches_loop(prim, k):
 
 
 @pytest.mark.parametrize("prim,k", CASES)
+def test_jit_matches_numpy(prim, k):
+    checks.check_jit(prim, _sample(prim, k), np.random.default_rng(k))
+
+
+@pytest.mark.parametrize("prim,k", CASES)
 def test_second_order(prim, k):
     checks.check_second_order(prim, _sample(prim, k), np.random.default_rng(k))
+
+
+THIRD_ORDER = [case for case in CASES if _sample(*case.values).fd_order >= 3]
+
+
+@pytest.mark.parametrize("prim,k", THIRD_ORDER)
+def test_third_order_near_special_points(prim, k):
+    checks.check_third_order(prim, _sample(prim, k), np.random.default_rng(k))

@@ -17,7 +17,7 @@ from .api import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp, vmap
 from .api.checkpoint import checkpoint
 from .api.custom import custom_jvp, custom_vjp
 from .api.functionalize import functionalize
-from .api.jit import jit
+from .api.jit import jit, make_graph
 from .api.linearize import linearize
 from . import errors
 from .core.debug import debug_nans, debug_unwrap
@@ -27,4 +27,4 @@ __version__ = "0.1.0"
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "vmap", "jacrev", "jacfwd", "hessian",
            "stop_gradient", "errors", "functional_call", "stack_module_state",
            "replace_all_batch_norm_modules_", "nn", "optim", "random", "numpy", "debug_nans", "debug_unwrap",
-           "custom_jvp", "custom_vjp", "checkpoint", "linearize", "jit", "functionalize"]
+           "custom_jvp", "custom_vjp", "checkpoint", "linearize", "jit", "make_graph", "functionalize"]

@@ -24,6 +24,8 @@ import optree
 
 from .core.errors import NpfuncError
 
+__all__ = ["SGD", "SGDState", "Adam", "AdamState", "AdamW", "OptimizerError"]
+
 
 class OptimizerError(NpfuncError, ValueError):
     """Bad optimizer hyper-parameters or mismatched parameter trees."""
@@ -127,3 +129,7 @@ class AdamW(Adam):
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
         super().__init__(lr, betas, eps, weight_decay, amsgrad, decoupled=True)
+
+
+def __dir__():
+    return __all__

@@ -29,6 +29,8 @@ from .core.errors import RandomnessError
 from .core.values import shape_of
 from .interpreters.batching import BatchInterpreter, BatchTracer
 
+__all__ = ["Generator", "default_rng"]
+
 
 def _batch_axes(call: str) -> list[BatchInterpreter]:
     """The live vmaps that need a separate draw per element (outermost first)."""
@@ -159,3 +161,7 @@ def default_rng(seed=None) -> Generator:
     if isinstance(seed, np.random.Generator):
         return Generator(seed)
     return Generator(np.random.default_rng(seed))
+
+
+def __dir__():
+    return __all__

@@ -3,7 +3,13 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..compiler import generate, optimize
+from ..compiler.lower import lower
+from ..compiler.program import Program, Var
+from ..compiler.trace import holds_tracer
+from ..core import debug
 from ..core.errors import TangentError
+from ..core.tracer import Tracer
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.staging import StagedTracer, StagingInterpreter, replay
@@ -17,8 +23,10 @@ def linearize(func: Callable, *primals):
     ``primals``, evaluated without re-running the non-linear primal work.
 
     The tangent computation is recorded once (a staging interpreter under a
-    JVP) and replayed on each call; ``jvp_fn`` can be transformed
-    (``vmap(jvp_fn)`` gives many directions at once).
+    JVP), optimised by jit's compiler passes, and run as generated NumPy code
+    on plain tangents; under a transform it is replayed through the
+    primitives, so ``jvp_fn`` can be transformed (``vmap(jvp_fn)`` gives many
+    directions at once).
 
     >>> import numpy as np, npfunc
     >>> x = np.array([0.0, 1.0])
@@ -33,8 +41,16 @@ def linearize(func: Callable, *primals):
         tangents = [stage.new_var(shape_of(p), dtype_of(p)) for p in leaves]
         outs, touts, out_spec, _ = trace_jvp(func, leaves, tangents, in_spec, False, "linearize",
                                              hidden=True)
-    in_vars = [t.var for t in tangents]
-    eqns = stage.eqns
+    in_vars = [t._var for t in tangents]
+    # the tangent program, optimised; its outputs are the staged output tangents
+    staged_outs = [t._var for t in touts if isinstance(t, StagedTracer) and t._interp is stage]
+    program = Program(in_vars, stage.eqns, staged_outs)
+    if holds_tracer(program):  # linearized at a traced point: replay as recorded
+        compiled = None
+    else:
+        program = optimize(program)
+        compiled = generate(lower(program), name="jvp_fn").fn
+    position = {var: k for k, var in enumerate(staged_outs)}
 
     def jvp_fn(*tangent_args):
         t_leaves, t_spec = tree_flatten(tangent_args)
@@ -47,14 +63,18 @@ def linearize(func: Callable, *primals):
                 raise TangentError(
                     f"linearize's jvp_fn: tangent leaf {k} has shape {tuple(shape_of(t))}, its primal "
                     f"{tuple(shape_of(p))}")
-        env = {v: (astype(t, v.dtype) if dtype_of(t) != v.dtype else t) for v, t in zip(in_vars, t_leaves)}
-        replay(eqns, env)
+        args = [astype(t, v.dtype) if dtype_of(t) != v.dtype else t for v, t in zip(in_vars, t_leaves)]
+        if compiled is None or debug.FLAGS.nans or any(isinstance(a, Tracer) for a in args):
+            env = replay(program.eqns, dict(zip(in_vars, args)))  # through bind: transformable
+            values = [env[o] if type(o) is Var else o.value for o in program.outputs]
+        else:
+            values = compiled(*args)
         results = []
         for o, t in zip(outs, touts):
             if t is zero:
                 results.append(zeros_like(o))
             elif isinstance(t, StagedTracer):
-                results.append(env[t.var])
+                results.append(values[position[t._var]])
             else:  # not recorded: a constant tangent (never depends on the inputs')
                 results.append(t)
         return tree_unflatten(out_spec, results)

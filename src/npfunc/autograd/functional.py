@@ -501,3 +501,7 @@ def vhp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
                 raise _independent(fn, f"no entry of the gradient depends on input {j}, so the "
                                        "vector-Hessian product for it is structurally zero")
     return _finish(out, create_graph), _finish(_unpack(_dense(result, xs), is_in_tuple), create_graph)
+
+
+def __dir__():
+    return __all__

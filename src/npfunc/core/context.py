@@ -33,6 +33,9 @@ class Interpreter:
     """
 
     __slots__ = ("level", "alive", "transform", "hidden")
+    #: True when the values this level makes can end up as plain arrays the user
+    #: may write into (a staged program): copies must then be real copies.
+    copies_values = False
 
     def __init__(self, transform: str, hidden: bool = False) -> None:
         self.level = _next_level()
@@ -85,6 +88,7 @@ class Invalidated:
 
     __slots__ = ("level", "transform", "hidden", "message")
     alive = False
+    copies_values = False
 
     def __init__(self, interp, message: str) -> None:
         self.level = interp.level

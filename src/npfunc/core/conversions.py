@@ -44,6 +44,10 @@ def _instruction(frame) -> str:
 def conversion_fix(kind: str) -> str | None:
     """The fix for the operation that asked for a plain value of ``kind``
     (``"array"`` or ``"index"``), or None when nothing specific applies."""
+    from .dispatch import twin_hint
+
+    if twin_hint():
+        return None  # a twin exists: its name is the fix (appended by the caller)
     user, entry = _asking_frames()
     if entry is not None and kind == "array":
         name = f"{entry.f_globals.get('__name__', '?')}.{entry.f_code.co_name}"

@@ -27,6 +27,7 @@ __all__ = [
     "RandomnessError",
     "UnsupportedOperationError",
     "DataDependentShapeError",
+    "RetraceWarning",
 ]
 
 
@@ -107,3 +108,7 @@ class DataDependentShapeError(UnsupportedOperationError):
     """A function whose output shape depends on array values (``np.argwhere``,
     ``np.union1d``...) met a transform that fixes every shape: ``vmap`` (one
     shape for the whole batch) or ``jit`` (shapes recorded at the first call)."""
+
+
+class RetraceWarning(UserWarning):
+    """``jit`` recorded the function again on several calls in a row (see its message)."""

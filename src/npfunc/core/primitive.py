@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+import numpy as np
+
 from . import debug
 from .tracer import Tracer
 
@@ -36,24 +38,29 @@ class Sample:
 
     ``argnums`` lists the arguments the generated derivative tests perturb
     (default: every floating-point array argument).  ``kink=True`` marks a
-    sample at a non-differentiable point (ties, kinks): its first-order
-    convention is checked, but the gradient is not differentiated there.
+    sample at a non-differentiable point (ties, kinks): its convention is
+    checked by the adjoint identity and by hand, not by differences.
+    ``fd_order`` is the highest derivative order compared with differences
+    (default 2; 0 with ``kink``): 1 at a point where central differences
+    still give the convention but the gradient jumps (a norm at 0), 3 near
+    special points of functions whose higher derivatives are delicate.
     """
 
-    __slots__ = ("args", "params", "argnums", "label", "kink")
+    __slots__ = ("args", "params", "argnums", "label", "kink", "fd_order")
 
     def __init__(self, *args: Any, argnums: tuple[int, ...] | None = None,
-                 label: str = "", kink: bool = False, **params: Any) -> None:
+                 label: str = "", kink: bool = False, fd_order: int | None = None, **params: Any) -> None:
         self.args = args
         self.params = params
         self.argnums = argnums
         self.label = label
         self.kink = kink
+        self.fd_order = (0 if kink else 2) if fd_order is None else fd_order
 
     def __repr__(self) -> str:
         shapes = ", ".join(
-            f"{a.dtype}{list(a.shape)}" if hasattr(a, "dtype") and hasattr(a, "shape") and not isinstance(a, type)
-            else repr(a) for a in self.args
+            f"{a.dtype}{list(a.shape)}" if isinstance(a, (np.ndarray, np.generic)) else repr(a)
+            for a in self.args
         )
         extra = f" {self.params}" if self.params else ""
         return f"Sample({shapes}{extra}{' ' + self.label if self.label else ''})"
@@ -63,7 +70,7 @@ class Primitive:
     """An operation with its implementation and its rules (see module doc)."""
 
     __slots__ = ("name", "impl", "jvp", "vjp", "batch", "samples",
-                 "differentiable", "multiple_results", "notes")
+                 "differentiable", "multiple_results", "notes", "effect")
 
     def __init__(
         self,
@@ -78,6 +85,7 @@ class Primitive:
         multiple_results: bool = False,
         notes: str = "",
         register: bool = True,
+        effect: bool = False,
     ) -> None:
         if differentiable and (jvp is None or vjp is None):
             raise ValueError(f"primitive {name!r}: a differentiable primitive needs jvp and vjp rules")
@@ -92,6 +100,9 @@ class Primitive:
         self.differentiable = differentiable
         self.multiple_results = multiple_results
         self.notes = notes
+        #: an application matters even when its output is unused (it raises on
+        #: bad values): program optimisations must keep it
+        self.effect = effect
         if register:  # per-function primitives (custom rules) stay out of the registry
             REGISTRY[name] = self
 
@@ -127,11 +138,11 @@ class Composite:
     finite differences of NumPy's.
     """
 
-    __slots__ = ("name", "target", "samples", "differentiable", "notes")
+    __slots__ = ("name", "target", "samples", "differentiable", "notes", "shape_from_values")
     multiple_results = False
 
     def __init__(self, name: str, target: Callable, *, samples: Callable[..., Iterable[Sample]],
-                 differentiable: bool = True, notes: str = "") -> None:
+                 differentiable: bool = True, notes: str = "", shape_from_values: bool = False) -> None:
         if name in COMPOSITES:
             raise ValueError(f"composite {name!r} is already registered")
         self.name = name
@@ -139,6 +150,9 @@ class Composite:
         self.samples = samples
         self.differentiable = differentiable
         self.notes = notes
+        #: the output's shape depends on the input's values (np.nonzero): vmap
+        #: and jit must raise an error naming the function
+        self.shape_from_values = shape_from_values
         COMPOSITES[name] = self
 
     def bind(self, *args: Any, **params: Any) -> Any:

@@ -90,7 +90,10 @@ def gradcheck(func: Callable, inputs, *, eps: float = 1e-6, atol: float = 1e-5, 
     pytree, and its floating/complex leaves are checked.  An entry passes when
     ``|analytical - numerical| <= atol + rtol * |numerical|``.
 
-    Checks, in order: the reverse-mode Jacobian (``check_backward_ad``; it is
+    Checks, in order: that the VJP is linear in the cotangent and the JVP in
+    the tangent (random signed directions: a rule such as ``abs(g) * f'(x)``
+    is right for every unit direction), the reverse-mode Jacobian
+    (``check_backward_ad``; it is
     computed twice and the runs must agree to ``nondet_tol``), the
     forward-mode one (``check_forward_ad``), gradient/tangent dtypes
     (``check_grad_dtypes``), the same derivatives with the inputs passed as
@@ -99,8 +102,8 @@ def gradcheck(func: Callable, inputs, *, eps: float = 1e-6, atol: float = 1e-5, 
     against a loop (``check_batched_forward_grad``, ``check_batched_grad``),
     a zero cotangent giving a zero gradient, and absent (symbolic-zero)
     cotangents giving zero gradients without error (``check_undefined_grad``).
-    ``fast_mode=True`` compares random projections ``v . J u`` instead of
-    whole Jacobians.
+    ``fast_mode=True`` compares random projections ``v . J u`` (signed
+    ``u``, ``v``) instead of whole Jacobians.
 
     Returns True, or raises ``GradcheckError`` naming the mode, the output
     and the input (returns False instead with ``raise_exception=False``).
@@ -222,3 +225,7 @@ def _grad_outputs(prob: _Problem, grad_outputs, non_contiguous: bool) -> list:
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "GradcheckUsageError",
            "get_numerical_jacobian", "get_analytical_jacobian"]
+
+
+def __dir__():
+    return __all__

@@ -145,12 +145,14 @@ class _Checker:
 
     # -- fast mode ---------------------------------------------------------------
     def random_vectors(self):
-        """Fixed-seed random unit vectors: ``(u_re, u_im)`` per input, ``v`` per output."""
+        """Fixed-seed random signed unit vectors: ``(u_re, u_im)`` per input, ``v``
+        per output.  Signed, so that a rule that is not linear in its tangent or
+        cotangent (``abs(g) * f'(x)``) cannot agree with the differences."""
         rng = np.random.default_rng(_SEED)
         prob = self.prob
 
         def unit(shape):
-            v = rng.uniform(0.0, 1.0, size=shape)
+            v = rng.uniform(-1.0, 1.0, size=shape)
             norm = np.linalg.norm(v)
             return np.asarray(v / norm if norm else v)
 
@@ -175,14 +177,14 @@ class _Checker:
         us, vs = vectors
         for p in range(len(analytical[i])):
             a, n = analytical[i][p][j], numerical[i][p][j]
-            atol = o["atol"] * float(np.sum(us[j][0])) * float(np.sum(vs[i]))
+            atol = o["atol"] * float(np.sum(np.abs(us[j][0]))) * float(np.sum(np.abs(vs[i])))
             if abs(a - n) <= atol + o["rtol"] * abs(n):
                 continue
             part = ("real", "imaginary")[p] if prob.out_complex(i) else None
             text = (f"the projection v.(J u) of the Jacobian of {prob.describe_output(i, part)} "
                     f"with respect to {prob.describe_input(j)} does not match finite "
                     f"differences: numerical {n:.6g}, analytical {a:.6g} (allowed difference "
-                    f"{atol + o['rtol'] * abs(n):.3g}; u, v are random unit vectors"
+                    f"{atol + o['rtol'] * abs(n):.3g}; u, v are random signed unit vectors"
                     + ("; the imaginary part of the projection is along the imaginary axis "
                        "of the input" if prob.in_complex(j) else "") + ").\n")
             self.fail(mode, text + self.slow_pair_report(mode.split()[-1], i, j))
@@ -200,6 +202,56 @@ class _Checker:
                     + _mismatch_text(prob, i, j, a, n, o["atol"], o["rtol"]))
         return ("  Slow mode finds no mismatch for this pair (the fast-mode tolerance may be too "
                 "tight; try fast_mode=False):\n" + _side_by_side(n, a))
+
+    # -- linearity ------------------------------------------------------------------
+    # Central differences only see the rules at the directions they are fed: a
+    # VJP ``abs(g) * f'(x)`` is right for every unit cotangent.  Every rule must
+    # be linear (over the reals) in its tangent / cotangent, so this checks
+    # rule(a u + b w) == a rule(u) + b rule(w) for random signed u, w and a
+    # negative b: exact up to rounding for a correct rule, O(1) off otherwise.
+    _SCALES = (1.75, -0.625)
+
+    def check_linear_backward(self):
+        prob = self.prob
+        back = _Backward(prob, self.caller)
+        rng = np.random.default_rng(_SEED + 5)
+        a, b = self._SCALES
+        for i, ref in enumerate(prob.out_values):
+            u, w = _random_like(ref, rng), _random_like(ref, rng)
+            pull = [back.pullback.flat(back.cotangents(i, c))
+                    for c in (u, w, np.asarray(a * u + b * w, ref.dtype))]
+            for j in range(len(prob.checked)):
+                gu, gw, combined = (_dense_like(g[j], prob.x(j)) for g in pull)
+                self.compare_linear("backward (linearity)", "VJP", "cotangent", i, j, a * gu + b * gw,
+                                    combined)
+
+    def check_linear_forward(self):
+        prob = self.prob
+        fwd = _Forward(prob, self.caller)
+        rng = np.random.default_rng(_SEED + 6)
+        a, b = self._SCALES
+        for j in range(len(prob.checked)):
+            x = np.asarray(prob.x(j))
+            u, w = _random_like(x, rng), _random_like(x, rng)
+            outs = [fwd.tangents(j, t) for t in (u, w, np.asarray(a * u + b * w, x.dtype))]
+            for i, ref in enumerate(prob.out_values):
+                tu, tw, combined = (_dense_like(t[i], ref) for t in outs)
+                self.compare_linear("forward (linearity)", "JVP", "tangent", i, j, a * tu + b * tw,
+                                    combined)
+
+    def compare_linear(self, mode, rule, what, i, j, expected, got):
+        o = self.o
+        scale = max(float(np.max(np.abs(expected), initial=0.0)), 1.0)
+        if expected.shape == got.shape and np.allclose(got, expected, rtol=o["rtol"], atol=o["atol"] * scale):
+            return
+        a, b = self._SCALES
+        self.fail(mode, f"the {rule} is not linear in the {what}: for random signed {what}s u and w "
+                        f"of {self.prob.describe_output(i) if rule == 'VJP' else self.prob.describe_input(j)}, "
+                        f"the derivative for {self.prob.describe_input(j) if rule == 'VJP' else self.prob.describe_output(i)} "
+                        f"from {a} u + ({b}) w differs from {a} (from u) + ({b}) (from w). A {rule} rule "
+                        f"must be linear in its {what} g (g * f'(x), never abs(g) * f'(x) or g ** 2); "
+                        "the unit directions of the Jacobian checks cannot see this.\n"
+                  + _side_by_side(expected, got, ("a*rule(u) + b*rule(w)", "rule(a*u + b*w)")))
 
     # -- memory layouts ------------------------------------------------------------
     def check_layouts(self, reference):
@@ -339,6 +391,12 @@ class _Checker:
         o = self.o
         if not self.prob.diff_out:
             return
+        # linearity first: a rule that is not linear may match the differences at
+        # some directions and not others, and this names the cause
+        if o["check_backward_ad"]:
+            self.check_linear_backward()
+        if o["check_forward_ad"]:
+            self.check_linear_forward()
         reference = self.derivatives()
         if o["check_noncontiguous"]:
             self.check_layouts(reference)
@@ -351,6 +409,15 @@ class _Checker:
         self.check_zero_cotangents()
         if o["check_undefined_grad"]:
             self.check_undefined()
+
+
+def _dense_like(value, ref) -> np.ndarray:
+    """A derivative as a widened array (zeros for a symbolic zero)."""
+    ref = np.asarray(ref)
+    if value is zero:
+        return np.zeros(ref.shape, np.complex128 if ref.dtype.kind == "c" else np.float64)
+    value = np.asarray(value)
+    return value.astype(np.complex128 if value.dtype.kind == "c" else np.float64)
 
 
 def _random_like(ref: np.ndarray, rng) -> np.ndarray:

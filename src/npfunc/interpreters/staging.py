@@ -1,12 +1,18 @@
 """Staging: the fourth interpreter.  Instead of computing, it records.
 
 A ``StagedTracer`` stands for a variable; applying a primitive to one
-appends an equation ``(prim, inputs, params, outputs)`` to the interpreter's
+appends an equation ``Eqn(prim, inputs, params, outs)`` to the interpreter's
 list, and the outputs are new variables.  Output shapes and dtypes come from
 running the primitive once: on the example values the tracers carry (``jit``
 traces with the first call's arguments), or on zeros of the right shapes
 when no value is known (``linearize``'s tangents).  ``replay`` evaluates the
-equations later through ``bind``, so a replay can itself be transformed.
+equations later through ``bind``, so a replay can itself be transformed;
+``npfunc.compiler`` optimises the equations and turns them into Python code.
+
+Each variable remembers which staged inputs it was computed from
+(``Var.src``), so an error raised while recording can name the argument.
+The tracer's own fields are ``_var`` and ``_example``: a staged value must
+keep every ndarray method (``x.var()``), so no slot may shadow one.
 """
 from __future__ import annotations
 
@@ -22,19 +28,42 @@ from ..core.values import dtype_of, shape_of
 
 _next_id = itertools.count().__next__
 
+#: Primitives whose output *shape* depends on the input values: a recording
+#: would freeze the first call's shape, so they cannot be staged.
+VALUE_DEPENDENT_SHAPES = frozenset({"unique"})
+
+_NO_SRC: frozenset = frozenset()
+
 
 class Var:
-    """A staged value: its shape and dtype are known, its contents are not."""
+    """A staged value: its shape and dtype are known, its contents are not.
 
-    __slots__ = ("shape", "dtype", "id")
+    ``src`` names the staged inputs it was computed from (for messages)."""
 
-    def __init__(self, shape, dtype) -> None:
+    __slots__ = ("shape", "dtype", "id", "src")
+
+    def __init__(self, shape, dtype, src: frozenset = _NO_SRC) -> None:
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.id = _next_id()
+        self.src = src
+
+    @property
+    def aval(self) -> str:
+        """``f64[3,4]``: the dtype and shape, as the program printer writes them."""
+        return f"{_short_dtype(self.dtype)}[{','.join(map(str, self.shape))}]"
 
     def __repr__(self) -> str:
-        return f"v{self.id}:{self.dtype}{list(self.shape)}"
+        return f"v{self.id}:{self.aval}"
+
+
+_SHORT = {"float64": "f64", "float32": "f32", "float16": "f16", "complex128": "c128",
+          "complex64": "c64", "int64": "i64", "int32": "i32", "int16": "i16", "int8": "i8",
+          "uint8": "u8", "bool": "bool"}
+
+
+def _short_dtype(dtype) -> str:
+    return _SHORT.get(np.dtype(dtype).name, np.dtype(dtype).name)
 
 
 class Const:
@@ -45,45 +74,86 @@ class Const:
     def __init__(self, value) -> None:
         self.value = value
 
+    def __repr__(self) -> str:
+        v = self.value
+        if isinstance(v, (np.ndarray, np.generic)) and np.ndim(v):
+            return f"const:{_short_dtype(v.dtype)}[{','.join(map(str, np.shape(v)))}]"
+        return repr(v.item() if isinstance(v, (np.ndarray, np.generic)) else v)
+
+
+class Eqn:
+    """One recorded primitive application: ``outs = prim(*inputs, **params)``."""
+
+    __slots__ = ("prim", "inputs", "params", "outs")
+
+    def __init__(self, prim, inputs, params, outs) -> None:
+        self.prim = prim
+        self.inputs = list(inputs)
+        self.params = params
+        self.outs = list(outs)
+
+    def __repr__(self) -> str:
+        return f"Eqn({self.outs} = {self.prim.name}{self.inputs})"
+
 
 class StagedTracer(Tracer):
-    """A variable being recorded; ``value`` is an example value (or None)."""
+    """A variable being recorded; ``_example`` is an example value (or None)."""
 
-    __slots__ = ("var", "value")
+    __slots__ = ("_var", "_example")
 
-    def __init__(self, interp: "StagingInterpreter", var: Var, value=None) -> None:
+    def __init__(self, interp: "StagingInterpreter", var: Var, example=None) -> None:
         self._interp = interp
-        self.var = var
-        self.value = value
+        self._var = var
+        self._example = example
 
     @property
     def shape(self) -> tuple:
-        return self.var.shape
+        return self._var.shape
 
     @property
     def dtype(self):
-        return self.var.dtype
+        return self._var.dtype
 
     def _concrete(self, kind: str):
-        if not self._interp.alive:
+        interp = self._interp
+        if not interp.alive:
             raise self._escaped()
+        what = {"array": "np.asarray(x)", "item": "x.item()", "tolist": "x.tolist()",
+                "index": "using x as an index"}.get(kind, f"{kind}(x)")
+        fix = None
         if kind in ("array", "index"):
             from ..core.conversions import conversion_fix
             from ..core.dispatch import twin_hint
 
             fix = conversion_fix(kind)
             if fix is not None:
-                raise ConcretizationError(f"{describe_stack()}: np.asarray(x) of a value inside "
-                                          f"{self._interp.transform}. {fix}{twin_hint()}")
-        if self._interp.transform == "jit":
-            raise ConcretizationError(
-                f"{describe_stack()}: {kind}(x) of a value inside jit: the function is recorded "
-                "once and replayed, so Python control flow cannot depend on array values. Use "
-                "np.where(cond, a, b), or keep that part outside jit.")
-        raise ConcretizationError(
-            f"{describe_stack()}: the {self._interp.transform} computation needs the value of a "
-            "tangent (through bool/float/np.asarray), which is not known while it is recorded. "
-            "Derivative rules must not branch on tangent values.")
+                fix += twin_hint()
+        if fix is not None:
+            err = ConcretizationError(f"{describe_stack()}: {what} of a value inside {interp.transform}. {fix}")
+        elif interp.transform == "jit":
+            err = ConcretizationError(
+                f"{describe_stack()}: {what} needs the value of an array computed from "
+                f"{describe_src(self._var.src)}, but jit records the function once and replays "
+                "it, so Python control flow and shapes cannot depend on array values. Use "
+                "np.where(cond, a, b) instead of if/else; if the value is a flag or a size, mark "
+                f"the argument static (jit(f, static_argnums=...)); or keep that part outside jit.")
+        else:
+            err = ConcretizationError(
+                f"{describe_stack()}: the {interp.transform} computation needs the value of a "
+                f"tangent (through {what}), which is not known while it is recorded. "
+                "Derivative rules must not branch on tangent values.")
+        interp.refused = interp.refused or str(err)
+        raise err
+
+
+def describe_src(src) -> str:
+    """``argument 0 ('x')`` / ``arguments 0 ('x') and 1 ('y')`` for a set of input names."""
+    names = sorted(src)
+    if not names:
+        return "the arguments"
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 _identity = Primitive("identity", lambda x: x, jvp=lambda primals, tangents, out: tangents[0],
@@ -92,56 +162,90 @@ _identity = Primitive("identity", lambda x: x, jvp=lambda primals, tangents, out
 
 
 class StagingInterpreter(Interpreter):
-    __slots__ = ("eqns",)
+    copies_values = True  # the generated program returns plain arrays: x.copy() must copy
+    """Records equations.  ``refused`` keeps the first concretization refused
+    while recording, so a caller can tell that a function swallowed it (and
+    took a different path than the plain function would)."""
+
+    __slots__ = ("eqns", "refused")
 
     def __init__(self, transform: str) -> None:
         super().__init__(transform)
-        self.eqns: list = []
+        self.eqns: list[Eqn] = []
+        self.refused: str | None = None
 
-    def new_var(self, shape, dtype, value=None) -> StagedTracer:
-        return StagedTracer(self, Var(shape, dtype), value)
+    def new_var(self, shape, dtype, example=None, name: str | None = None) -> StagedTracer:
+        return StagedTracer(self, Var(shape, dtype, frozenset((name,)) if name else _NO_SRC), example)
 
     def lift(self, value) -> StagedTracer:
         """A variable holding the constant ``value`` (for in-place writes of values
         that do not depend on the recorded inputs)."""
         tracer = self.new_var(shape_of(value), dtype_of(value), value)
-        self.eqns.append((_identity, [Const(snapshot(value))], {}, [tracer.var]))
+        self.eqns.append(Eqn(_identity, [Const(snapshot(value))], {}, [tracer._var]))
         return tracer
 
     def process(self, prim, args, params):
         inputs = []
         examples = []
         known = True
+        src = _NO_SRC
         for arg in args:
             if type(arg) is StagedTracer and arg._interp is self:
-                inputs.append(arg.var)
-                if arg.value is None:
+                var = arg._var
+                inputs.append(var)
+                if var.src:
+                    src = src | var.src if src else var.src
+                if arg._example is None:
                     known = False
-                    examples.append(np.zeros(arg.var.shape, arg.var.dtype))
+                    examples.append(np.zeros(var.shape, var.dtype))
                 else:
-                    examples.append(arg.value)
+                    examples.append(arg._example)
             else:  # kept in the program: a private copy, which later writes cannot reach
                 inputs.append(Const(snapshot(arg)))
                 examples.append(arg)
+        if prim.name in VALUE_DEPENDENT_SHAPES:
+            self._refuse_value_dependent(prim, src)
         if known:
             out = prim.bind(*examples, **params)
         else:
             with np.errstate(all="ignore"):  # zeros are stand-ins: their warnings mean nothing
                 out = prim.bind(*examples, **params)
         outs = out if prim.multiple_results else (out,)
-        out_vars = [Var(shape_of(o), dtype_of(o)) for o in outs]
-        self.eqns.append((prim, inputs, params, out_vars))
+        out_vars = [Var(shape_of(o), dtype_of(o), src) for o in outs]
+        self.eqns.append(Eqn(prim, inputs, params, out_vars))
         tracers = tuple(StagedTracer(self, v, o if known else None) for v, o in zip(out_vars, outs))
         return tracers if prim.multiple_results else tracers[0]
+
+    def _refuse_value_dependent(self, prim, src):
+        msg = (f"{describe_stack()}: np.{prim.name} of an array computed from {describe_src(src)} "
+               f"has a shape that depends on the values, which a recording cannot keep "
+               f"({self.transform} records once and replays). Mark the argument static "
+               "(jit(f, static_argnums=...)) if it is fixed, or keep that part outside jit.")
+        self.refused = self.refused or msg
+        raise ConcretizationError(msg)
 
 
 def replay(eqns, env: dict, plain: bool = False):
     """Evaluate recorded equations; ``env`` maps input ``Var``s to values and
     receives every computed one.  ``plain``: every input and constant is a
     plain array, so each primitive's implementation is called directly."""
-    for prim, inputs, params, out_vars in eqns:
-        args = [env[i] if type(i) is Var else i.value for i in inputs]
-        out = prim.impl(*args, **params) if plain else prim.bind(*args, **params)
-        for var, value in zip(out_vars, out if prim.multiple_results else (out,)):
-            env[var] = value
+    for eqn in eqns:
+        args = [env[i] if type(i) is Var else i.value for i in eqn.inputs]
+        prim = eqn.prim
+        out = prim.impl(*args, **eqn.params) if plain else prim.bind(*args, **eqn.params)
+        if prim.multiple_results:
+            for var, value in zip(eqn.outs, out):
+                env[var] = value
+        else:
+            env[eqn.outs[0]] = out
     return env
+
+
+def var_of(x):
+    """The ``Var`` of a staged value, or None for anything else."""
+    return x._var if type(x) is StagedTracer else None
+
+
+def example_of(x):
+    """The example value a staged value carries (None when not known)."""
+    return x._example

@@ -533,3 +533,7 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
 
 from .conv import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d,  # noqa: E402,F401
                    avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d)
+
+
+def __dir__():
+    return __all__

@@ -37,13 +37,13 @@ import math
 
 import numpy as np
 
-from ..core.dispatch import implements
+from . import call_samples
 from ..core.primitive import Primitive, Sample
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, ndim_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.batching import move_to_front
-from .families import fit_cotangent
+from .families import composite, fit_cotangent
 from .sampling import FLOATS, array
 from .shape.basic import reshape
 
@@ -301,7 +301,7 @@ def window_conv(a, v, *, start, shape, correlate=False, method="auto"):
                       shape=tuple(int(m) for m in shape), correlate=bool(correlate), method=method)
 
 
-@implements(np.convolve)
+@composite(np.convolve, samples=call_samples.convolve)
 def convolve(a, v, mode="full"):
     """``np.convolve`` for traced and plain values (1-d; modes full/same/valid)."""
     a, v = _vector(a, "convolve", "a"), _vector(v, "convolve", "v")
@@ -309,7 +309,7 @@ def convolve(a, v, mode="full"):
     return _conv.bind(a, v, start=(s,), shape=(n,), correlate=False, method="numpy")
 
 
-@implements(np.correlate)
+@composite(np.correlate, samples=call_samples.correlate)
 def correlate(a, v, mode="valid"):
     """``np.correlate`` for traced and plain values: ``c[k] = sum_n a[n+k] conj(v[n])``."""
     a, v = _vector(a, "correlate", "a"), _vector(v, "correlate", "v")

@@ -25,7 +25,7 @@ from ..core.tracer import Tracer
 from ..core.values import dtype_of, ndim_of, shape_of
 from .elementwise.arithmetic import astype, ones_like as _ones_like, zeros_like as _zeros_like
 from .families import composite
-from .guards import check
+from .data_dependent import check
 from .indexing.updates import set_at
 from .sampling import FLOATS, array
 from .shape.basic import broadcast_to, concatenate_arrays, moveaxis, reshape

@@ -17,7 +17,11 @@ built from ``first_true`` below, which every transform can batch and record.
 
 ``ensure`` checks a condition on values wherever they live (on the primal
 under grad, on the whole batch under vmap, at every replay under jit), for
-errors NumPy raises on values, such as an out-of-range ``np.choose`` index.
+errors NumPy raises on values, such as an out-of-range ``np.choose`` index,
+a zero in ``np.geomspace`` or a quantile outside [0, 1]; ``check`` is the
+same for call sites that do not use the value.  ``peek`` reads a value where
+one exists, for choices that only refine a result (a warning, NumPy's dtype
+of a 0-d NaN result) and may be skipped under vmap and jit.
 """
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ from ..core.primitive import Primitive, Sample
 from ..core.tracer import Tracer
 from ..core.values import shape_of
 
-__all__ = ["concrete", "recorded", "first_true", "fixed_size", "ensure", "is_traced", "as_array"]
+__all__ = ["concrete", "peek", "recorded", "first_true", "fixed_size", "ensure", "check", "is_traced",
+           "as_array"]
 
 
 def is_traced(*values) -> bool:
@@ -65,6 +70,15 @@ def concrete(x, what: str, fix: str) -> np.ndarray:
     raise DataDependentShapeError(
         f"{describe_stack()}: the shape of {what} depends on the values of its input, and "
         f"{reason}. {fix}") from None
+
+
+def peek(x):
+    """The plain value of ``x`` where every transform still has one (grad, jvp,
+    vjp), else None (vmap: one value per element; jit: none yet)."""
+    try:
+        return concrete(x, "", "")
+    except DataDependentShapeError:
+        return None
 
 
 def recorded(x) -> str | None:
@@ -113,6 +127,12 @@ def first_true(mask, size: int):
 TESTS = {
     "in_range": lambda x, low, high: not x.size or bool((x >= low).all() and (x < high).all()),
     "all_false": lambda x, low, high: not x.any(),
+    "true": lambda x, low, high: bool(np.all(x)),
+    "nonzero": lambda x, low, high: not np.any(x == 0),
+    "nonnegative": lambda x, low, high: not np.any(x < 0),
+    "unit_interval": lambda x, low, high: bool(np.all((0 <= x) & (x <= 1))),
+    "integral": lambda x, low, high: bool(np.all(x == np.around(x))),
+    "finite": lambda x, low, high: bool(np.all(np.isfinite(x))),
 }
 
 
@@ -128,11 +148,14 @@ def _ensure_batch(vals, dims, **params):
 
 
 _ensure = Primitive(
-    "ensure", _ensure_impl, differentiable=False, batch=_ensure_batch,
+    "ensure", _ensure_impl, differentiable=False, batch=_ensure_batch, effect=True,
     samples=lambda rng: [
         Sample(np.array([0, 2, 1]), test="in_range", low=0, high=3, error=ValueError, message="bad"),
         Sample(np.array([[False, False]]), test="all_false", low=0, high=0, error=IndexError,
-               message="bad")],
+               message="bad"),
+        Sample(np.array([1.0, -2.0]), test="nonzero", low=0, high=0, error=ValueError, message="zero"),
+        Sample(np.array([[0.1, 0.5], [0.9, 0.25]]), test="unit_interval", low=0, high=0, error=ValueError,
+               message="outside")],
     notes="x itself, after raising error(message) when the test fails on its values (the primal "
           "under grad, the whole batch under vmap, every replay under jit); no derivative")
 
@@ -144,3 +167,10 @@ def ensure(x, test: str, message: str, error: type = ValueError, low=0, high=0):
     if isinstance(x, Tracer):
         return _ensure.bind(x, test=test, low=low, high=high, error=error, message=message)
     return _ensure_impl(x, test=test, low=low, high=high, error=error, message=message)
+
+
+def check(x, test: str, message: str, error: type = ValueError) -> None:
+    """Raise ``error(message)`` unless ``TESTS[test]`` holds for the values of
+    ``x``, under whatever transforms run (``ensure`` without its result; the
+    primitive is marked as an effect, so no optimisation drops it)."""
+    ensure(x, test, message, error)

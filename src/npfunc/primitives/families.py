@@ -37,19 +37,29 @@ def _public(fn: Callable, prim: Primitive, name: str, numpy: Sequence) -> Callab
 
 
 def composite(*numpy_callables: Callable, samples: Callable, differentiable: bool = True,
-              notes: str = "") -> Callable[[Callable], Callable]:
+              notes: str = "", call: Callable | None = None,
+              shape_from_values: bool = False) -> Callable[[Callable], Callable]:
     """Register ``fn`` as npfunc's implementation of NumPy callables it builds
     from primitives, with ``samples`` (``rng -> [Sample]``) for the generated
-    tests, which call the first callable exactly as a user would::
+    tests, which call each callable exactly as a user would::
 
         @composite(np.diff, samples=diff_samples)
         def diff(a, n=1, axis=-1, prepend=None, append=None): ...
+
+    ``call(target)`` adapts a NumPy callable to the samples' positional
+    arrays when a user does not pass arrays positionally: ``np.concatenate``
+    takes a list (``call=sequence_call``), ``np.shape`` returns a tuple that
+    code then uses (see ``sampling.py``).  ``shape_from_values``: the output's
+    shape depends on the input's values, so vmap and jit must raise.
     """
 
     def register(fn: Callable) -> Callable:
         implements(*numpy_callables)(fn)
-        fn.composite = Composite(describe(numpy_callables[0]), numpy_callables[0],  # type: ignore[attr-defined]
-                                 samples=samples, differentiable=differentiable, notes=notes)
+        # Aliases (np.max and np.amax) are distinct callables: each is tested.
+        made = [Composite(describe(target), target if call is None else call(target), samples=samples,
+                          differentiable=differentiable, notes=notes, shape_from_values=shape_from_values)
+                for target in numpy_callables]
+        fn.composite = made[0]  # type: ignore[attr-defined]
         return fn
 
     return register

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.dispatch import implements
+from . import call_samples
 from ..core.errors import UnsupportedOperationError
 from ..core.primitive import Primitive, Sample
 from ..core.values import dtype_of, ndim_of, shape_of
@@ -295,87 +295,87 @@ def _one(n):
     return None if n is None else (n,)
 
 
-@implements(np.fft.fft)
+@composite(np.fft.fft, samples=call_samples.fft_1d())
 def fft(a, n=None, axis=-1, norm=None, out=None):
     """``np.fft.fft`` for traced and plain values."""
     return _c2c_nd(a, _one(n), (axis,), norm, out, False, "fft")
 
 
-@implements(np.fft.ifft)
+@composite(np.fft.ifft, samples=call_samples.fft_1d())
 def ifft(a, n=None, axis=-1, norm=None, out=None):
     """``np.fft.ifft`` for traced and plain values."""
     return _c2c_nd(a, _one(n), (axis,), norm, out, True, "ifft")
 
 
-@implements(np.fft.fft2)
+@composite(np.fft.fft2, samples=call_samples.fft_nd(True))
 def fft2(a, s=None, axes=(-2, -1), norm=None, out=None):
     """``np.fft.fft2`` for traced and plain values."""
     return _c2c_nd(a, s, axes, norm, out, False, "fft2")
 
 
-@implements(np.fft.ifft2)
+@composite(np.fft.ifft2, samples=call_samples.fft_nd(True))
 def ifft2(a, s=None, axes=(-2, -1), norm=None, out=None):
     """``np.fft.ifft2`` for traced and plain values."""
     return _c2c_nd(a, s, axes, norm, out, True, "ifft2")
 
 
-@implements(np.fft.fftn)
+@composite(np.fft.fftn, samples=call_samples.fft_nd(False))
 def fftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.fftn`` for traced and plain values."""
     return _c2c_nd(a, s, axes, norm, out, False, "fftn")
 
 
-@implements(np.fft.ifftn)
+@composite(np.fft.ifftn, samples=call_samples.fft_nd(False))
 def ifftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.ifftn`` for traced and plain values."""
     return _c2c_nd(a, s, axes, norm, out, True, "ifftn")
 
 
-@implements(np.fft.rfft)
+@composite(np.fft.rfft, samples=call_samples.fft_1d(real_only=True))
 def rfft(a, n=None, axis=-1, norm=None, out=None):
     """``np.fft.rfft`` for traced and plain real values."""
     return _rfft_nd(a, _one(n), (axis,), norm, out, "rfft")
 
 
-@implements(np.fft.irfft)
+@composite(np.fft.irfft, samples=call_samples.fft_1d(complex_only=True))
 def irfft(a, n=None, axis=-1, norm=None, out=None):
     """``np.fft.irfft`` for traced and plain values (output length ``n``,
     default ``2 * (m - 1)``)."""
     return _irfft_nd(a, _one(n), (axis,), norm, out, "irfft")
 
 
-@implements(np.fft.rfft2)
+@composite(np.fft.rfft2, samples=call_samples.fft_nd(True, real_only=True))
 def rfft2(a, s=None, axes=(-2, -1), norm=None, out=None):
     """``np.fft.rfft2`` for traced and plain real values."""
     return _rfft_nd(a, s, axes, norm, out, "rfft2")
 
 
-@implements(np.fft.irfft2)
+@composite(np.fft.irfft2, samples=call_samples.fft_nd(True, complex_only=True))
 def irfft2(a, s=None, axes=(-2, -1), norm=None, out=None):
     """``np.fft.irfft2`` for traced and plain values."""
     return _irfft_nd(a, s, axes, norm, out, "irfft2")
 
 
-@implements(np.fft.rfftn)
+@composite(np.fft.rfftn, samples=call_samples.fft_nd(False, real_only=True))
 def rfftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.rfftn`` for traced and plain real values."""
     return _rfft_nd(a, s, axes, norm, out, "rfftn")
 
 
-@implements(np.fft.irfftn)
+@composite(np.fft.irfftn, samples=call_samples.fft_nd(False, complex_only=True))
 def irfftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.irfftn`` for traced and plain values."""
     return _irfft_nd(a, s, axes, norm, out, "irfftn")
 
 
-@implements(np.fft.hfft)
+@composite(np.fft.hfft, samples=call_samples.fft_1d(complex_only=True))
 def hfft(a, n=None, axis=-1, norm=None, out=None):
     """``np.fft.hfft``: the real spectrum of a Hermitian-symmetric signal."""
     norm = _SWAP[_check_norm(norm, "hfft")]
     return _irfft_nd(conjugate(a), _one(n), (axis,), norm, out, "hfft")
 
 
-@implements(np.fft.ihfft)
+@composite(np.fft.ihfft, samples=call_samples.fft_1d(real_only=True))
 def ihfft(a, n=None, axis=-1, norm=None, out=None):
     """``np.fft.ihfft``: the inverse of ``hfft``, for real input."""
     norm = _SWAP[_check_norm(norm, "ihfft")]
@@ -421,7 +421,7 @@ def _shift_axes(x, axes, fn: str):
     return tuple(out)
 
 
-@implements(np.fft.fftshift)
+@composite(np.fft.fftshift, samples=call_samples.fftshift)
 def fftshift(x, axes=None):
     """``np.fft.fftshift`` for traced and plain values: frequency 0 to the centre."""
     axes = _shift_axes(x, axes, "fftshift")
@@ -429,7 +429,7 @@ def fftshift(x, axes=None):
     return _roll(x, [shape[ax] // 2 for ax in axes], axes)
 
 
-@implements(np.fft.ifftshift)
+@composite(np.fft.ifftshift, samples=call_samples.fftshift)
 def ifftshift(x, axes=None):
     """``np.fft.ifftshift`` for traced and plain values: the inverse of ``fftshift``."""
     axes = _shift_axes(x, axes, "ifftshift")

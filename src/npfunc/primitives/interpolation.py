@@ -34,7 +34,7 @@ from ..core.zeros import zero
 from ..interpreters.batching import materialize_front
 from .elementwise.arithmetic import astype
 from .families import conj, fit_cotangent, fit_tangent
-from .guards import check
+from .data_dependent import check
 from .indexing.gather import getitem, index_add, take_along_axis
 from .sampling import array
 from .shape.basic import concatenate_arrays, reshape

@@ -28,6 +28,23 @@ def array(rng: np.random.Generator, shape, dtype=np.float64, domain=(-2.0, 2.0))
     return rng.uniform(low, high, size=shape).astype(dtype)
 
 
+def int8_array(rng, shape) -> np.ndarray:
+    """Entries of both signs large enough that an int8 sum or product overflows."""
+    return rng.integers(-100, 100, size=shape).astype(np.int8)
+
+
+def bool_array(rng, shape) -> np.ndarray:
+    return rng.uniform(size=shape) > 0.4
+
+
+def with_nans(rng, shape, dtype=np.float64, domain=(-2.0, 2.0)) -> np.ndarray:
+    """A random array with a few NaNs, none of its slices entirely NaN."""
+    x = array(rng, shape, dtype, domain)
+    flat = x.reshape(-1)
+    flat[:: 3] = np.nan
+    return x
+
+
 def unary_samples(domain=(-2.0, 2.0), shapes=UNARY_SHAPES, dtypes=FLOATS) -> Callable:
     def make(rng):
         return [Sample(array(rng, s, dt, domain)) for dt in dtypes for s in shapes]
@@ -52,3 +69,14 @@ def binary_samples(domain=(-2.0, 2.0), domain_y=None, shapes=BINARY_SHAPES, dtyp
         return out
 
     return make
+
+
+def sequence_call(target: Callable) -> Callable:
+    """``target`` (``np.concatenate``, ``np.vstack`` ...) called with the sample's
+    arrays as one list, as users call it, so each array is an argument the
+    generated tests differentiate and batch."""
+    def call(*arrays, **params):
+        return target(list(arrays), **params)
+
+    call.__name__ = f"{getattr(target, '__name__', 'call')}_of_list"
+    return call

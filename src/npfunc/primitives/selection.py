@@ -289,8 +289,8 @@ def _flat_mask(a, mask, fn_name):
 def _update(a, mask, values, fn_name):
     new = where(mask, _cast(values, dtype_of(a)), ravel(a))
     assign(a, reshape(new, tuple(shape_of(a))), f"np.{fn_name}(arr, mask, vals)",
-           f"arr = np.where(mask, values, arr) with one value per entry (or npfunc.numpy.set_at(arr, "
-           f"mask, vals) with one value per masked entry)")
+           "arr = np.where(mask, values, arr) with one value per entry (or npfunc.numpy.set_at(arr, "
+           "mask, vals) with one value per masked entry)")
 
 
 @composite_via(np.place, target=lambda arr, vals, mask: _placed(np.place, arr, mask, vals),

@@ -15,12 +15,12 @@ import math
 import numpy as np
 
 from ..core.context import describe_stack
-from ..core.dispatch import implements
 from ..core.errors import DataDependentShapeError, UnsupportedOperationError
 from ..core.primitive import Primitive, Sample
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, ndim_of, shape_of
 from ..interpreters.batching import materialize_front, move_to_front
+from . import call_samples
 from .data_dependent import recorded
 from .families import composite, composite_via, normalize_axes
 from .indexing.gather import take, take_along_axis
@@ -73,7 +73,7 @@ def _flat_axis(a, axis, fn_name):
     return a, normalize_axes(axis, ndim_of(a), fn_name)[0]
 
 
-@implements(np.argsort)
+@composite(np.argsort, samples=call_samples.sort(), differentiable=False)
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     """``np.argsort`` for traced and plain values (integer output, no derivative)."""
     if order is not None:
@@ -125,7 +125,7 @@ _sort = Primitive("sort", lambda x, *, axis: np.sort(x, axis=axis), jvp=_sort_jv
 _sort.batch = _axis_batch(_sort)
 
 
-@implements(np.sort)
+@composite(np.sort, samples=call_samples.sort())
 def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     """``np.sort`` for traced and plain values; the sorted values carry the
     derivatives of the entries they came from."""
@@ -186,7 +186,7 @@ _searchsorted = Primitive("searchsorted", _searchsorted_impl, differentiable=Fal
                           batch=_searchsorted_batch, samples=_searchsorted_samples)
 
 
-@implements(np.searchsorted)
+@composite(np.searchsorted, samples=call_samples.searchsorted, differentiable=False)
 def searchsorted(a, v, side="left", sorter=None):
     """``np.searchsorted`` for traced and plain values (integer output, no derivative)."""
     if side not in ("left", "right"):
@@ -272,7 +272,7 @@ _unique = Primitive("unique", _unique_impl, differentiable=False, multiple_resul
                           "must have equally many unique values")
 
 
-@implements(np.unique)
+@composite(np.unique, samples=call_samples.unique(), differentiable=False)
 def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *,
            equal_nan=True, sorted=True):
     """``np.unique`` for traced and plain values.  No derivative; under vmap only
@@ -296,30 +296,42 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
 unique.primitive = _unique  # type: ignore[attr-defined]
 
 
-@implements(np.unique_values)
+def _sorted_values(target):
+    """NumPy's np.unique_values (>= 2.3) may return the values in any order;
+    npfunc's are sorted: the generated tests compare them sorted."""
+    def call(x):
+        return np.sort(target(x))
+
+    return call
+
+
+@composite(np.unique_values, samples=call_samples.unique(False), differentiable=False, call=_sorted_values,
+           notes="sorted (NumPy >= 2.3 leaves the order unspecified)")
 def unique_values(x):
-    """``np.unique_values`` for traced and plain values (no derivative)."""
-    return unique(x)
+    """``np.unique_values`` for traced and plain values (no derivative; sorted,
+    each NaN its own value)."""
+    return unique(x, equal_nan=False)
 
 
-@implements(np.unique_counts)
+@composite(np.unique_counts, samples=call_samples.unique(False), differentiable=False)
 def unique_counts(x):
     """``np.unique_counts``: (values, counts) as NumPy's named tuple."""
-    values, counts = unique(x, return_counts=True)
+    values, counts = unique(x, return_counts=True, equal_nan=False)
     return _result_type(np.unique_counts)(values, counts)
 
 
-@implements(np.unique_inverse)
+@composite(np.unique_inverse, samples=call_samples.unique(False), differentiable=False)
 def unique_inverse(x):
     """``np.unique_inverse``: (values, inverse_indices) as NumPy's named tuple."""
-    values, inverse = unique(x, return_inverse=True)
+    values, inverse = unique(x, return_inverse=True, equal_nan=False)
     return _result_type(np.unique_inverse)(values, inverse)
 
 
-@implements(np.unique_all)
+@composite(np.unique_all, samples=call_samples.unique(False), differentiable=False)
 def unique_all(x):
     """``np.unique_all``: (values, indices, inverse_indices, counts) as NumPy's named tuple."""
-    values, index, inverse, counts = unique(x, return_index=True, return_inverse=True, return_counts=True)
+    values, index, inverse, counts = unique(x, return_index=True, return_inverse=True, return_counts=True,
+                                            equal_nan=False)
     return _result_type(np.unique_all)(values, index, inverse, counts)
 
 

@@ -5,9 +5,10 @@ The submodules (``special``, ``linalg``, ``stats``, ``signal``, ``optimize``,
 ``integrate``) load on first
 use, so ``import npfunc`` does not import SciPy.
 """
-import importlib
+import importlib as _importlib
 
 _SUBMODULES = ("special", "linalg", "stats", "signal", "optimize", "integrate")
+__all__ = list(_SUBMODULES)
 
 
 from . import _hints, _routing  # noqa: E402
@@ -19,7 +20,7 @@ _routing.register()  # unmodified SciPy calls with traced values reach the twins
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        return _importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'npfunc.scipy' has no attribute {name!r}")
 
 

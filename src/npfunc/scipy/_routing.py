@@ -123,8 +123,9 @@ def routed_distribution(original, twin):
 
 def _is_distribution(obj) -> bool:
     from scipy.stats import rv_continuous, rv_discrete
+    from scipy.stats._multivariate import multi_rv_generic
 
-    return isinstance(obj, (rv_continuous, rv_discrete))
+    return isinstance(obj, (rv_continuous, rv_discrete, multi_rv_generic))
 
 
 def install(scipy_module) -> None:

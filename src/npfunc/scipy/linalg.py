@@ -17,29 +17,36 @@ vectors can differ from SciPy's choice of driver; everything else agrees.
 """
 from __future__ import annotations
 
-import numpy as np
+import numpy as _np
 import scipy.linalg as _sl
 
 from ..core import dispatch as _dispatch
-from ..core.errors import UnsupportedOperationError
-from ..core.values import dtype_of, ndim_of, shape_of
+from ..core.errors import UnsupportedOperationError as _UnsupportedOperationError
+from ..core.values import dtype_of as _dtype_of, ndim_of as _ndim_of, shape_of as _shape_of
 from ..primitives.linalg import norms as _norms
 from ..primitives.linalg import solve as _solve
 from ..primitives.linalg import spectral as _spectral
-from ..primitives.linalg.common import (as_inexact, check_square, diag_part, herm_from_triangle, mT,
-                                                 tri_mask)
+from ..primitives.linalg.common import as_inexact as _as_inexact, check_square as _check_square
+from ..primitives.linalg.common import diag_part as _diag_part, herm_from_triangle as _herm_from_triangle
+from ..primitives.linalg.common import mT as _mT, tri_mask as _tri_mask
 from ..primitives.linalg.expm import expm as _expm
 from ..primitives.linalg.expm import frechet as _frechet
-from ..primitives.shape.basic import concatenate_arrays
+from ..primitives.shape.basic import concatenate_arrays as _concatenate_arrays
 
 __all__ = ["solve_triangular", "cho_factor", "cho_solve", "cholesky", "expm", "expm_frechet", "inv",
            "det", "solve", "eigh", "eigvalsh", "svd", "svdvals", "qr", "norm", "lstsq", "pinv"]
+
+
+
+def __dir__():
+    return __all__
+
 
 _TRANS = {0: 0, 1: 1, 2: 2, "N": 0, "T": 1, "C": 2}
 
 
 def _unsupported(msg: str):
-    return UnsupportedOperationError(f"npfunc.scipy.linalg.{msg}")
+    return _UnsupportedOperationError(f"npfunc.scipy.linalg.{msg}")
 
 
 def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False,
@@ -60,10 +67,10 @@ def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
 def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
     """``(c, lower)``: the factor in one triangle of ``c``; like SciPy, the
     other triangle holds the entries of ``a`` (cho_solve never reads them)."""
-    check_square(a, "cho_factor")
-    a = as_inexact(a)
+    _check_square(a, "cho_factor")
+    a = _as_inexact(a)
     factor = _solve.cholesky(a, upper=not lower)
-    rest = a * tri_mask(shape_of(a)[-1], not lower, True, dtype_of(a))
+    rest = a * _tri_mask(_shape_of(a)[-1], not lower, True, _dtype_of(a))
     return factor + rest, bool(lower)
 
 
@@ -85,9 +92,9 @@ def expm(A):
 
 def expm_frechet(A, E, method=None, compute_expm=True, check_finite=True):
     """``(expm(A), L(A, E))`` (or ``L(A, E)`` alone), differentiable in both."""
-    check_square(A, "expm_frechet")
-    A, E = as_inexact(A), as_inexact(E)
-    if tuple(shape_of(A)) != tuple(shape_of(E)):
+    _check_square(A, "expm_frechet")
+    A, E = _as_inexact(A), _as_inexact(E)
+    if tuple(_shape_of(A)) != tuple(_shape_of(E)):
         raise ValueError("expm_frechet: A and E must have the same shape")
     lfrechet = _frechet(A, E)
     return (_expm(A), lfrechet) if compute_expm else lfrechet
@@ -105,9 +112,9 @@ def det(a, overwrite_a=False, check_finite=True):
 
 def _symmetric_from_triangle(a, lower: bool):
     """Complex *symmetric* (not Hermitian) matrix read from one triangle."""
-    n = shape_of(a)[-1]
-    strict = a * tri_mask(n, lower, True, dtype_of(a))
-    return strict + mT(strict) + a * np.eye(n, dtype=np.finfo(dtype_of(a)).dtype)
+    n = _shape_of(a)[-1]
+    strict = a * _tri_mask(n, lower, True, _dtype_of(a))
+    return strict + _mT(strict) + a * _np.eye(n, dtype=_np.finfo(_dtype_of(a)).dtype)
 
 
 _ASSUME = {None: "gen", "gen": "gen", "general": "gen", "sym": "sym", "symmetric": "sym",
@@ -123,19 +130,20 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
     if kind is None:
         raise _unsupported(f"solve: assume_a={assume_a!r} is not supported; use 'gen', 'sym', 'her', "
                            "'pos', 'diagonal' or a triangular structure")
-    check_square(a, "solve")
-    a, b = as_inexact(a), as_inexact(b)
+    _check_square(a, "solve")
+    a, b = _as_inexact(a), _as_inexact(b)
     if kind in ("lower", "upper"):
         return _solve.triangular_solve(a, b, lower=kind == "lower", trans=1 if transposed else 0)
     if kind == "diagonal":
-        d = diag_part(a)
-        return b / (d if ndim_of(b) == 1 else d[..., :, None])
+        d = _diag_part(a)
+        return b / (d if _ndim_of(b) == 1 else d[..., :, None])
     if kind == "her":
-        a = herm_from_triangle(a, lower=bool(lower))
+        a = _herm_from_triangle(a, lower=bool(lower))
     elif kind == "sym":
-        a = _symmetric_from_triangle(a, bool(lower)) if dtype_of(a).kind == "c" else herm_from_triangle(a, bool(lower))
+        a = (_symmetric_from_triangle(a, bool(lower)) if _dtype_of(a).kind == "c"
+             else _herm_from_triangle(a, bool(lower)))
     if transposed:
-        a = mT(a)
+        a = _mT(a)
     return _solve.solve(a, b)
 
 
@@ -182,14 +190,14 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
     matrix is not tall (where it equals 'economic'); no pivoting."""
     if pivoting:
         raise _unsupported("qr: pivoting=True is not supported on traced values")
-    m, n = shape_of(a)[-2:]
+    m, n = _shape_of(a)[-2:]
     if mode == "economic" or (mode == "full" and m <= n):
         return tuple(_spectral.qr(a, mode="reduced"))
     if mode == "r":
         r = _spectral.qr(a, mode="r")
         if m > n:  # SciPy's full-size R: zero rows below
-            r = concatenate_arrays([r, np.zeros(tuple(shape_of(r)[:-2]) + (m - n, n), dtype_of(r))],
-                                   ndim_of(r) - 2)
+            r = _concatenate_arrays([r, _np.zeros(tuple(_shape_of(r)[:-2]) + (m - n, n), _dtype_of(r))],
+                                   _ndim_of(r) - 2)
         return (r,)
     raise _unsupported(f"qr: mode={mode!r} is not supported for this shape on traced values; use "
                        "mode='economic'")
@@ -205,9 +213,9 @@ def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
     (``atol`` must be 0/None on traced values)."""
     if atol not in (None, 0, 0.0):
         raise _unsupported("pinv: atol is not supported on traced values; use rtol")
-    m, n = shape_of(a)[-2:]
+    m, n = _shape_of(a)[-2:]
     if rtol is None:
-        rtol = max(m, n) * np.finfo(np.finfo(dtype_of(as_inexact(a))).dtype).eps
+        rtol = max(m, n) * _np.finfo(_np.finfo(_dtype_of(_as_inexact(a))).dtype).eps
     out = _norms.pinv(a, rcond=rtol)
     if return_rank:
         return out, _norms.matrix_rank(a, rtol=rtol)
@@ -222,14 +230,14 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
 
 #: The SciPy functions (keyed by their code objects) that cannot see traced
 #: values, with the twin to call instead -- for error messages that name the
-#: replacement (the same scheme as ``npfunc.scipy.special.TWINS``).
-TWINS: dict = {}
+#: replacement (the same scheme as in ``npfunc.scipy.special``).
+_TWINS: dict = {}
 for _name in __all__:
     _target = getattr(_sl, _name, None)
     _target = getattr(_target, "__wrapped__", _target)
     _code = getattr(_target, "__code__", None)
     if _code is not None:
-        TWINS[_code] = f"npfunc.scipy.linalg.{_name}"
+        _TWINS[_code] = f"npfunc.scipy.linalg.{_name}"
 if getattr(_dispatch, "TWINS", None) is not None:
-    _dispatch.TWINS.update(TWINS)
+    _dispatch.TWINS.update(_TWINS)
 del _name, _target, _code

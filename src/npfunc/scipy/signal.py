@@ -21,7 +21,7 @@ from __future__ import annotations
 import scipy.signal as _ss
 
 from ..core import dispatch as _dispatch
-from ..primitives.convolution import signal_conv
+from ..primitives.convolution import signal_conv as _signal_conv
 
 __all__ = ["convolve", "correlate", "fftconvolve", "oaconvolve", "convolve2d", "correlate2d"]
 
@@ -37,14 +37,14 @@ def convolve(in1, in2, mode="full", method="auto"):
     (shape of ``in1``, centred as in SciPy) or 'valid' (one input at least as
     large as the other in every dimension)."""
     _check_method("convolve", method)
-    return signal_conv(in1, in2, mode, method, False, "convolve")
+    return _signal_conv(in1, in2, mode, method, False, "convolve")
 
 
 def correlate(in1, in2, mode="full", method="auto"):
     """``scipy.signal.correlate``: n-d cross-correlation
     ``z[k] = sum_l in1[l + k] conj(in2[l])`` (lags as in SciPy)."""
     _check_method("correlate", method)
-    return signal_conv(in1, in2, mode, method, True, "correlate")
+    return _signal_conv(in1, in2, mode, method, True, "correlate")
 
 
 def _no_axes(fn_name, axes):
@@ -56,13 +56,13 @@ def _no_axes(fn_name, axes):
 def fftconvolve(in1, in2, mode="full", axes=None):
     """``scipy.signal.fftconvolve`` (``axes=None`` only): convolution through FFTs."""
     _no_axes("fftconvolve", axes)
-    return signal_conv(in1, in2, mode, "fftconvolve", False, "fftconvolve")
+    return _signal_conv(in1, in2, mode, "fftconvolve", False, "fftconvolve")
 
 
 def oaconvolve(in1, in2, mode="full", axes=None):
     """``scipy.signal.oaconvolve`` (``axes=None`` only): overlap-add convolution."""
     _no_axes("oaconvolve", axes)
-    return signal_conv(in1, in2, mode, "oaconvolve", False, "oaconvolve")
+    return _signal_conv(in1, in2, mode, "oaconvolve", False, "oaconvolve")
 
 
 def _fill_only(fn_name, in1, in2, boundary, fillvalue):
@@ -79,13 +79,13 @@ def _fill_only(fn_name, in1, in2, boundary, fillvalue):
 def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
     """``scipy.signal.convolve2d`` with zero fill (the default boundary)."""
     _fill_only("convolve2d", in1, in2, boundary, fillvalue)
-    return signal_conv(in1, in2, mode, "convolve2d", False, "convolve2d")
+    return _signal_conv(in1, in2, mode, "convolve2d", False, "convolve2d")
 
 
 def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
     """``scipy.signal.correlate2d`` with zero fill (the default boundary)."""
     _fill_only("correlate2d", in1, in2, boundary, fillvalue)
-    return signal_conv(in1, in2, mode, "convolve2d", True, "correlate2d")
+    return _signal_conv(in1, in2, mode, "convolve2d", True, "correlate2d")
 
 
 #: SciPy's functions that cannot see traced values, with the twin to call
@@ -95,3 +95,7 @@ for _name in __all__:
     _code = getattr(getattr(_target, "__wrapped__", _target), "__code__", None)
     if _code is not None and getattr(_dispatch, "TWINS", None) is not None:
         _dispatch.TWINS[_code] = f"npfunc.scipy.signal.{_name}"
+
+
+def __dir__():
+    return __all__

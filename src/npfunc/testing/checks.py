@@ -16,7 +16,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..api import grad, jacfwd, jacrev, jvp, vjp, vmap
-from ..core.primitive import Primitive, Sample
+from ..api.jit import jit
+from ..core.primitive import Composite, Primitive, Sample
 
 RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 2e-4,
         np.dtype(np.complex128): 1e-9, np.dtype(np.complex64): 2e-4}
@@ -57,15 +58,17 @@ def as_function(prim: Primitive, sample: Sample, argnums: Sequence[int]) -> Call
     return f
 
 
-def _like(out, leaves):
-    """``leaves`` in the container type of ``out`` (tuple, list or named tuple)."""
-    if hasattr(out, "_fields"):
-        return type(out)(*leaves)
-    return type(out)(leaves)
-
-
 def _leaves(out):
     return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _like(out, leaves):
+    """``leaves`` in the container ``out`` came in (list, tuple, namedtuple, or one array)."""
+    if isinstance(out, list):
+        return list(leaves)
+    if isinstance(out, tuple):
+        return type(out)(*leaves) if hasattr(out, "_fields") else tuple(leaves)
+    return leaves[0]
 
 
 def _assert_close(actual, expected, rtol, atol, what):
@@ -91,13 +94,30 @@ def _inner(a, b) -> float:
     return float(np.real(np.vdot(np.asarray(a).ravel(), np.asarray(b).ravel())))
 
 
+def _rounding(prim, expected) -> tuple[float, float]:
+    """(rtol, atol) for comparing values with NumPy's: exact for a primitive,
+    whose implementation is NumPy's call; a few rounding errors for a
+    composite, which may add the same numbers in another order."""
+    if isinstance(prim, Primitive):
+        return 0.0, 0.0
+    eps, scale = 0.0, 0.0
+    for leaf in _leaves(expected):
+        leaf = np.asarray(leaf)
+        if leaf.dtype.kind in "fc":
+            eps = max(eps, float(np.finfo(leaf.dtype).eps))
+            finite = np.abs(leaf[np.isfinite(leaf)])
+            scale = max(scale, float(finite.max()) if finite.size else 0.0)
+    return 64 * eps, 64 * eps * max(scale, 1.0)
+
+
 # ---- the checks ---------------------------------------------------------------
 
 def check_value(prim: Primitive, sample: Sample) -> None:
     """The primal output under jvp, vjp and vmap equals the plain NumPy value."""
     expected = prim.impl(*sample.args, **sample.params)
     direct = prim.bind(*sample.args, **sample.params)
-    _assert_close(direct, expected, 0, 0, f"{prim.name} {sample} value")
+    rtol, atol = _rounding(prim, expected)
+    _assert_close(direct, expected, rtol, atol, f"{prim.name} {sample} value")
     for k, e in enumerate(_leaves(expected)):
         if _dtype(_leaves(direct)[k]) != _dtype(e):
             raise AssertionError(f"{prim.name} {sample}: dtype {_dtype(_leaves(direct)[k])}, expected {_dtype(e)}")
@@ -107,15 +127,15 @@ def check_value(prim: Primitive, sample: Sample) -> None:
     f = as_function(prim, sample, nums)
     primals = tuple(sample.args[i] for i in nums)
     out, _ = jvp(f, primals, tuple(np.zeros_like(p) for p in primals))
-    _assert_close(out, expected, 0, 0, f"{prim.name} {sample} value under jvp")
+    _assert_close(out, expected, rtol, atol, f"{prim.name} {sample} value under jvp")
     out, _ = vjp(f, *primals)
-    _assert_close(out, expected, 0, 0, f"{prim.name} {sample} value under vjp")
+    _assert_close(out, expected, rtol, atol, f"{prim.name} {sample} value under vjp")
 
 
 def check_jvp_fd(prim: Primitive, sample: Sample, rng) -> None:
     """JVP against central finite differences (float64 samples)."""
     nums = diff_argnums(sample)
-    if not prim.differentiable or not nums or sample.kink:
+    if not prim.differentiable or not nums or sample.fd_order < 1:
         return  # at a kink the convention is tested by hand, not by differences
     primals = tuple(np.asarray(sample.args[i]) for i in nums)
     if any(p.dtype not in (np.float64, np.complex128) for p in primals):
@@ -128,6 +148,11 @@ def check_jvp_fd(prim: Primitive, sample: Sample, rng) -> None:
     plus = f(*(p + FD_EPS * t for p, t in zip(primals, tangents)))
     minus = f(*(p - FD_EPS * t for p, t in zip(primals, tangents)))
     fd = [(np.asarray(a) - np.asarray(b)) / (2 * FD_EPS) for a, b in zip(_leaves(plus), _leaves(minus))]
+    # Differences of a NaN or infinite output say nothing: there the rule's
+    # convention (a zero derivative for the NaN entries of the nan-functions,
+    # for a log-density of -inf outside a support) stands.
+    fd = [np.where(np.isfinite(o), d, t) if np.shape(o) == np.shape(d) else d
+          for o, t, d in zip(_leaves(f(*primals)), _leaves(t_out), fd)]
     _assert_close(t_out, fd if isinstance(t_out, (tuple, list)) else fd[0], FD_RTOL, FD_ATOL,
                   f"{prim.name} {sample} jvp vs finite differences")
 
@@ -143,7 +168,7 @@ def check_adjoint(prim: Primitive, sample: Sample, rng) -> None:
     out, t_out = jvp(f, primals, tangents)
     out2, pullback = vjp(f, *primals)
     cts = [_direction(rng, o) for o in _leaves(out)]
-    c_in = pullback(_like(out, cts) if isinstance(out, (tuple, list)) else cts[0])
+    c_in = pullback(_like(out, cts))
     for k, (o, t) in enumerate(zip(_leaves(out), _leaves(t_out))):
         if _dtype(t) != _dtype(o):
             raise AssertionError(f"{prim.name} {sample}: tangent {k} has dtype {_dtype(t)}, output {_dtype(o)}")
@@ -154,7 +179,7 @@ def check_adjoint(prim: Primitive, sample: Sample, rng) -> None:
     lhs = sum(_inner(u, jv) for u, jv in zip(cts, _leaves(t_out)))
     rhs = sum(_inner(c, v) for c, v in zip(c_in, tangents))
     tol = _tol(*primals, *_leaves(out)) * 10
-    if not np.isclose(lhs, rhs, rtol=tol, atol=tol):
+    if not np.isclose(lhs, rhs, rtol=tol, atol=tol, equal_nan=True):
         raise AssertionError(f"{prim.name} {sample}: <u, Jv> = {lhs!r} but <J^T u, v> = {rhs!r}")
 
 
@@ -186,8 +211,30 @@ def in_dims_cases(sample: Sample) -> list[tuple]:
     return seen
 
 
+def _must_raise(prim, run, what) -> bool:
+    """For a function whose output shape depends on values (np.nonzero): ``run``
+    raises npfunc's error naming the function.  False for any other function."""
+    if not getattr(prim, "shape_from_values", False):
+        return False
+    from ..core.errors import NpfuncError
+
+    try:
+        run()
+    except NpfuncError as err:
+        if prim.name not in str(err):
+            raise AssertionError(f"{what}: the error does not name {prim.name}: {err}") from err
+        return True
+    raise AssertionError(f"{what}: the output's shape depends on the values, so this must raise")
+
+
 def check_vmap(prim: Primitive, sample: Sample, rng, size: int = 3) -> None:
     """vmap over every in_dims case equals a Python loop over the batch."""
+    if getattr(prim, "shape_from_values", False):
+        dims = in_dims_cases(sample)[0]
+        args = [a if d is None else _batched(rng, a, d, size) for a, d in zip(sample.args, dims)]
+        _must_raise(prim, lambda: vmap(lambda *xs: prim.bind(*xs, **sample.params), in_dims=dims)(*args),
+                    f"{prim.name} {sample} vmap")
+        return
     for dims in in_dims_cases(sample):
         args = [a if d is None else _batched(rng, a, d, size) for a, d in zip(sample.args, dims)]
 
@@ -203,17 +250,53 @@ def check_vmap(prim: Primitive, sample: Sample, rng, size: int = 3) -> None:
             expected = np.stack(rows)
         _assert_close(got, expected, _tol(expected) * 10, _tol(expected) * 10,
                       f"{prim.name} {sample} vmap in_dims={dims}")
+        _assert_same_dtypes(got, expected, f"{prim.name} {sample} vmap in_dims={dims}")
+
+
+def _assert_same_dtypes(actual, expected, what):
+    for k, (a, e) in enumerate(zip(_leaves(actual), _leaves(expected))):
+        if _dtype(a) != _dtype(e):
+            raise AssertionError(f"{what}: output {k} has dtype {_dtype(a)}, expected {_dtype(e)}")
+
+
+def check_jit(prim: Primitive, sample: Sample, rng) -> None:
+    """``jit`` gives NumPy's value and dtype on the recording call and on a
+    replay with other values of the same shapes and dtypes."""
+    def f(*xs):
+        return prim.bind(*xs, **sample.params)
+
+    jitted = jit(f)
+    if _must_raise(prim, lambda: jitted(*sample.args), f"{prim.name} {sample} jit"):
+        return
+    if isinstance(prim, Composite):  # NumPy's own code may branch on values: jit may refuse, never differ
+        from ..core.errors import ConcretizationError, DataDependentShapeError
+
+        try:
+            jitted(*sample.args)
+        except (ConcretizationError, DataDependentShapeError):
+            return
+    arrays = [isinstance(a, (np.ndarray, np.generic)) for a in sample.args]
+    calls = [sample.args, tuple(_batched(rng, a, 0, 1)[0] if is_arr else a
+                                for a, is_arr in zip(sample.args, arrays))]
+    for n, args in enumerate(calls):
+        expected = prim.impl(*args, **sample.params)
+        got = jitted(*args)
+        what = f"{prim.name} {sample} under jit ({'recording' if n == 0 else 'replay'})"
+        _assert_close(got, expected, *_rounding(prim, expected), what)
+        _assert_same_dtypes(got, expected, what)
 
 
 def check_second_order(prim: Primitive, sample: Sample, rng) -> None:
     """jacfwd(jacrev(.)) of a scalarised output against differences of the gradient."""
     nums = diff_argnums(sample)
-    if not prim.differentiable or not nums or sample.kink:
+    if not prim.differentiable or not nums or sample.fd_order < 2:
         return
     primals = tuple(np.asarray(sample.args[i]) for i in nums)
     if any(p.dtype != np.float64 for p in primals):
         return
     f = as_function(prim, sample, nums)
+    if any(np.result_type(o) not in (np.float64, np.complex128) for o in _leaves(f(*primals))):
+        return  # differences in a lower precision say nothing about the rule
     weights = [rng.standard_normal(np.shape(o)) for o in _leaves(f(*primals))]
 
     def scalar(*xs):
@@ -242,6 +325,47 @@ def check_second_order(prim: Primitive, sample: Sample, rng) -> None:
                       f"{prim.name} {sample} second order (argument {nums[k]})")
 
 
+def check_third_order(prim: Primitive, sample: Sample, rng) -> None:
+    """For samples with ``fd_order >= 3`` (near special points): the third
+    directional derivative ``D^3 s[u, v, w]`` of a scalarised output, by
+    forward-over-forward-over-forward and by forward-over-forward-over-reverse,
+    against central differences (along ``w``) of the exact ``D^2 s[u, v]``."""
+    nums = diff_argnums(sample)
+    if not prim.differentiable or not nums or sample.fd_order < 3:
+        return
+    primals = tuple(np.asarray(sample.args[i]) for i in nums)
+    if any(p.dtype != np.float64 for p in primals):
+        return
+    f = as_function(prim, sample, nums)
+    weights = [rng.standard_normal(np.shape(o)) for o in _leaves(f(*primals))]
+
+    def scalar(*xs):
+        total = 0.0
+        for w, o in zip(weights, _leaves(f(*xs))):
+            total = total + ((o.real if np.result_type(o).kind == "c" else o) * w).sum()
+        return total
+
+    u, v, w = ([_direction(rng, p) for p in primals] for _ in range(3))
+
+    def d1(xs, a):
+        return jvp(scalar, xs, tuple(a))[1]
+
+    def d2(*xs):  # D^2 s[u, v], forward over forward
+        return jvp(lambda *ys: d1(ys, u), xs, tuple(v))[1]
+
+    def d2_rev(*xs):  # D^2 s[u, v] as <u, H v>, forward over reverse
+        hv = jvp(lambda *ys: grad(scalar, argnums=tuple(range(len(ys))))(*ys), xs, tuple(v))[1]
+        return sum((a * b).sum() for a, b in zip(u, hv))  # real float64 inputs only
+
+    fd = (float(d2(*(p + FD_EPS * t for p, t in zip(primals, w))))
+          - float(d2(*(p - FD_EPS * t for p, t in zip(primals, w))))) / (2 * FD_EPS)
+    for how, second in (("jvp(jvp(jvp))", d2), ("jvp(jvp(grad))", d2_rev)):
+        third = float(jvp(second, primals, tuple(w))[1])
+        if not np.isclose(third, fd, rtol=1e-5, atol=1e-6):
+            raise AssertionError(f"{prim.name} {sample} third order by {how}: {third!r}, "
+                                 f"central differences of the second derivative: {fd!r}")
+
+
 def check_primitive(prim: Primitive, seed: int = 0) -> None:
     """Run every check on every sample of ``prim``."""
     if prim.samples is None:
@@ -252,4 +376,6 @@ def check_primitive(prim: Primitive, seed: int = 0) -> None:
         check_jvp_fd(prim, sample, rng)
         check_adjoint(prim, sample, rng)
         check_vmap(prim, sample, rng)
+        check_jit(prim, sample, rng)
         check_second_order(prim, sample, rng)
+        check_third_order(prim, sample, rng)

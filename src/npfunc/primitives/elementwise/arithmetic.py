@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.primitive import Primitive, Sample
 from ...core.values import dtype_of, is_python_scalar
 from ...core.zeros import zero
-from ..families import binary, conj, elementwise_batch, nary, nondiff, unary
+from ..families import binary, composite, conj, elementwise_batch, nary, nondiff, unary
 from .samples import (COMPLEX, combined, complex_array, complex_binary, complex_unary,
-                                  pair_points, points, real_and_complex_binary,
-                                  real_and_complex_unary)
+                      pair_points, points, real_and_complex_binary, real_and_complex_unary,
+                      sign_samples, where_samples)
 from ..sampling import FLOATS, array, binary_samples, unary_samples
 
 # ---- linear and arithmetic ----------------------------------------------------------
@@ -219,7 +218,7 @@ where = nary("where", np.where,
              notes="the branch not taken gets a zero cotangent, but a NaN or inf made while "
                    "computing that branch still poisons its own derivative (0 * inf = NaN, "
                    "as in JAX); guard its input with an inner where (the 'double where' fix)")
-implements(np.where)(lambda condition, x=None, y=None: _where_dispatch(condition, x, y))
+composite(np.where, samples=where_samples)(lambda condition, x=None, y=None: _where_dispatch(condition, x, y))
 
 
 def _where_dispatch(condition, x, y):
@@ -273,7 +272,7 @@ def sign(x, /):
 
 
 sign.primitive = _sign_real.primitive  # type: ignore[attr-defined]
-implements(np.sign)(sign)
+composite(np.sign, samples=sign_samples)(sign)
 
 _BOOLS2 = lambda rng: [Sample(rng.uniform(size=(2, 3)) > .5, rng.uniform(size=(3,)) > .5)]  # noqa: E731
 logical_not = nondiff("logical_not", np.logical_not,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.primitive import Sample
 from ...core.tracer import Tracer
 from ...core.values import shape_of
 from .arithmetic import document, equal, imag, logical_not, not_equal
-from ..families import nondiff
+from ..families import composite, nondiff
+from . import samples
 from ..sampling import array
 
 
@@ -74,7 +74,7 @@ _isclose = nondiff("isclose", lambda a, b, *, rtol, atol, equal_nan:
                    samples=_isclose_samples)
 
 
-@implements(np.isclose)
+@composite(np.isclose, samples=samples.close_samples, differentiable=False)
 def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     """``np.isclose`` (elementwise, boolean result)."""
     return _isclose(a, b, rtol=float(rtol), atol=float(atol), equal_nan=bool(equal_nan))
@@ -92,17 +92,18 @@ def _as_bool(result):
     return result if isinstance(result, Tracer) else bool(result)
 
 
-@implements(np.allclose)
+@composite(np.allclose, samples=samples.close_samples, differentiable=False)
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     """``np.allclose``: a ``bool`` (batched under vmap); never differentiated."""
     return _as_bool(_all(isclose(a, b, rtol, atol, equal_nan)))
 
 
-@implements(np.array_equal)
+@composite(np.array_equal, samples=samples.equal_samples, differentiable=False)
 def array_equal(a1, a2, equal_nan=False):
     """``np.array_equal``: same shape and equal entries (NaN == NaN with ``equal_nan``)."""
     if tuple(shape_of(a1)) != tuple(shape_of(a2)):
-        return False
+        # NumPy's Python bool; for traced inputs a NumPy one, which a transform can return
+        return np.False_ if isinstance(a1, Tracer) or isinstance(a2, Tracer) else False
     same = equal(a1, a2)
     if equal_nan:
         from .arithmetic import isnan, logical_and, logical_or
@@ -111,13 +112,13 @@ def array_equal(a1, a2, equal_nan=False):
     return _as_bool(_all(same))
 
 
-@implements(np.isreal)
+@composite(np.isreal, samples=samples.real_or_complex_test_samples, differentiable=False)
 def isreal(x):
     """``np.isreal``: the imaginary part is 0 (all True for real dtypes)."""
     return equal(imag(x), 0)
 
 
-@implements(np.iscomplex)
+@composite(np.iscomplex, samples=samples.real_or_complex_test_samples, differentiable=False)
 def iscomplex(x):
     """``np.iscomplex``: the imaginary part is not 0 (all False for real dtypes)."""
     return not_equal(imag(x), 0)

@@ -26,13 +26,15 @@ import numpy as np
 from ...core.dispatch import implements
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
+from ...core.tracer import Tracer
 from ...core.values import dtype_of
 from ...core.zeros import zero
 from .arithmetic import (_keep, astype, document, equal, greater, imag, isfinite, isnan, less,
                           logical_and, logical_not, logical_or, maximum, minimum, real, sign, where,
                           zeros_like)
+from . import samples
 from .samples import combined, complex_array, pair_points, points
-from ..families import binary, elementwise_batch, fit_cotangent, fit_tangent, nondiff
+from ..families import binary, composite, elementwise_batch, fit_cotangent, fit_tangent, nondiff
 from ..sampling import FLOATS, array, binary_samples, unary_samples
 
 
@@ -62,6 +64,7 @@ def partial_nary(name: str, impl: Callable, *, jvps: Sequence, vjps: Sequence, s
 
     fn.__name__ = fn.__qualname__ = name
     fn.primitive = prim  # type: ignore[attr-defined]
+    fn.direct = True  # type: ignore[attr-defined]  # NumPy's call is the primitive's: its samples test it
     if numpy:
         implements(*numpy)(fn)
     return fn
@@ -92,7 +95,7 @@ _round = nondiff("round", lambda x, *, decimals: np.round(x, decimals), samples=
                  notes=_ROUNDING_NOTE)
 
 
-@implements(np.round, np.around)
+@composite(np.round, np.around, samples=samples.round_samples, differentiable=False)
 def round(a, decimals=0, out=None):
     """``np.round`` / ``np.around`` (half to even, any ``decimals``): derivative 0."""
     if out is not None:
@@ -102,7 +105,7 @@ def round(a, decimals=0, out=None):
     return _round(a, decimals=int(decimals))
 
 
-@implements(np.fix)
+@composite(np.fix, samples=samples.unary_with_ints(bools=False), differentiable=False)
 def fix(x, out=None):
     """``np.fix``: round towards zero, like ``np.trunc`` (derivative 0)."""
     if out is not None:
@@ -149,15 +152,17 @@ fmod = partial_nary(
     notes="x - y * trunc(x / y): derivative 1 in x, -trunc(x / y) in y")
 
 
-@implements(np.divmod)
+@composite(np.divmod, samples=samples.divmod_samples)
 def divmod_(x1, x2, /):
     """``np.divmod``: ``(floor_divide(x1, x2), remainder(x1, x2))``."""
     return floor_divide(x1, x2), remainder(x1, x2)
 
 
-@implements(np.modf)
+@composite(np.modf, samples=samples.unary_with_ints(bools=False))
 def modf(x, /):
     """``np.modf``: ``(fractional part, integral part)``; derivatives 1 and 0."""
+    if dtype_of(x).kind in "biu":  # NumPy's loop for integers is floating (int8 -> float16)
+        x = astype(x, np.modf(np.zeros(1, dtype_of(x)))[0].dtype)
     whole = trunc(x)
     return x - whole, whole
 
@@ -176,7 +181,7 @@ _frexp_exponent = nondiff("frexp_exponent", lambda x: np.frexp(x)[1], samples=un
                           numpy=[])
 
 
-@implements(np.frexp)
+@composite(np.frexp, samples=samples.unary_with_ints(bools=False))
 def frexp(x, /):
     """``np.frexp``: ``(mantissa, exponent)`` with x = mantissa * 2**exponent; the
     mantissa's derivative is 2**-exponent, the integer exponent has none."""
@@ -213,7 +218,7 @@ def _given(v) -> bool:
     return v is not None and v is not np._NoValue
 
 
-@implements(np.clip)
+@composite(np.clip, samples=samples.clip_samples)
 def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
          max=np._NoValue, **kwargs):
     """``np.clip``: ``minimum(maximum(a, a_min), a_max)``; either bound may be None.
@@ -229,6 +234,8 @@ def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
             "assign the result (y = np.clip(x, lo, hi)) and cast separately")
     if _given(a_min) and _given(min) or _given(a_max) and _given(max):
         raise ValueError("np.clip: pass either a_min/a_max or min/max, not both")
+    if not isinstance(a, Tracer):  # NumPy converts a Python scalar ``a`` to an array (not weak)
+        a = np.asarray(a)
     low = a_min if _given(a_min) else (min if _given(min) else None)
     high = a_max if _given(a_max) else (max if _given(max) else None)
     if low is not None:
@@ -311,7 +318,7 @@ def _scalar_param(v, name):
     return float(v)
 
 
-@implements(np.nan_to_num)
+@composite(np.nan_to_num, samples=samples.nan_to_num_samples)
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     """``np.nan_to_num``: NaN and infinities replaced; derivative 1 where ``x`` is
     finite and 0 where an entry was replaced."""

@@ -94,3 +94,172 @@ def pair_points(*pairs, dtype=np.float64, kink=True, label="special point", argn
                        label=label, argnums=argnums) for x, y in pairs]
 
     return make
+
+
+# ---- NumPy functions built from the elementwise primitives (composites) ------------------
+
+def _ints_and_bools(rng, n_args: int):
+    from ..sampling import bool_array, int8_array
+
+    return [Sample(*[int8_array(rng, (2, 3)) for _ in range(n_args)], label="int8"),
+            Sample(*[bool_array(rng, (2, 3)) for _ in range(n_args)], label="bool")]
+
+
+def round_samples(rng):
+    from ..sampling import FLOATS, int8_array
+
+    out = []
+    for dt in FLOATS:
+        x = array(rng, (2, 3), dt, (-30.0, 30.0))
+        out += [Sample(x), Sample(x, 2), Sample(x, decimals=-1), Sample(x, 0)]
+    x = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.125])
+    out += [Sample(x, label="halves to even", kink=True), Sample(x, 2, label="halves", kink=True),
+            Sample(complex_array(rng, (3,)), 1, label="complex"),
+            Sample(int8_array(rng, (2, 3)), -1, label="int8, decimals=-1"),
+            Sample(int8_array(rng, (2, 3)), 1, label="int8, decimals=1"),
+            Sample(int8_array(rng, (2, 3)), label="int8")]
+    return out
+
+
+def unary_with_ints(domain=(-3.0, 3.0), complex_ok=False, bools=True):
+    """float64/float32 samples plus int8 (and bool) arrays NumPy accepts."""
+    def make(rng):
+        out = unary_samples(domain=domain)(rng)
+        out += [s for s in _ints_and_bools(rng, 1) if bools or s.label != "bool"]
+        if complex_ok:
+            out += complex_unary()(rng)
+        return out
+
+    return make
+
+
+def divmod_samples(rng):
+    from ..sampling import FLOATS, int8_array
+
+    out = []
+    for dt in FLOATS:
+        out += [Sample(array(rng, (2, 3), dt, (-5.0, 5.0)), array(rng, (3,), dt, (0.7, 2.0))),
+                Sample(array(rng, (3,), dt, (-5.0, 5.0)), array(rng, (3,), dt, (-2.0, -0.7)))]
+    y = int8_array(rng, (2, 3))
+    y[y == 0] = 3
+    return out + [Sample(array(rng, (3,), np.float32, (-5.0, 5.0)), 1.5, label="python scalar y"),
+                  Sample(int8_array(rng, (2, 3)), y, label="int8"),
+                  Sample(int8_array(rng, (2, 3)), 7, label="int8, python int")]
+
+
+def clip_samples(rng):
+    from ..sampling import FLOATS, int8_array
+
+    out = []
+    for dt in FLOATS:
+        x = array(rng, (2, 3), dt)
+        out += [Sample(x, -0.5, 1.0), Sample(x, None, 0.5), Sample(x, -1.0, None),
+                Sample(x, array(rng, (3,), dt, (-2.0, -0.2)), array(rng, (2, 1), dt, (0.2, 2.0)),
+                       label="array bounds"),
+                Sample(x, min=-0.5, max=0.5), Sample(x, max=0.0)]
+    x = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    out += [Sample(x, -0.5, 0.5, label="at the bounds", kink=True),
+            Sample(1.5, array(rng, (3,), np.float32, (-2.0, 0.0)), array(rng, (3,), np.float32, (0.5, 1.0)),
+                   label="python scalar a"),
+            Sample(2, array(rng, (2, 3), np.float64, (-2.0, 0.0)), 1.0, label="python int a"),
+            Sample(np.float32(0.5), array(rng, (3,)), None, label="NumPy scalar a"),
+            Sample(array(rng, (3,), np.float32), np.float64(-0.5), np.float64(0.5),
+                   label="float64 NumPy scalars"),
+            Sample(array(rng, (3,), np.float32), -0.5, array(rng, (3,), np.float64, (0.5, 1.0)),
+                   label="float32 a, float64 bound"),
+            Sample(int8_array(rng, (2, 3)), -50, 50, label="int8"),
+            Sample(int8_array(rng, (2, 3)), -50.5, 50.5, label="int8, float bounds"),
+            Sample(array(rng, (3,)), 1.0, -1.0, label="min > max")]
+    return out
+
+
+def nan_to_num_samples(rng):
+    from ..sampling import int8_array
+
+    x = np.array([[1.5, np.nan, -np.inf], [np.inf, -0.5, 2.0]])
+    z = np.array([complex(1, np.nan), complex(np.inf, -1), 0.5 + 2j])
+    return [Sample(x), Sample(x, nan=-1.0), Sample(x.astype(np.float32), True, 1.0, 10.0, -10.0),
+            Sample(x, posinf=1e300, neginf=-1e300), Sample(array(rng, (2, 3))),
+            Sample(z, nan=-1.0, posinf=5.0), Sample(int8_array(rng, (3,)), label="int8"),
+            Sample(np.float64(np.nan), label="0-d")]
+
+
+def where_samples(rng):
+    from ..sampling import FLOATS, bool_array, int8_array
+
+    out = []
+    c = bool_array(rng, (2, 3))
+    for dt in FLOATS:
+        out += [Sample(c, array(rng, (2, 3), dt), array(rng, (2, 3), dt)),
+                Sample(c[0], array(rng, (2, 3), dt), array(rng, (3,), dt), label="broadcast"),
+                Sample(c, array(rng, (2, 3), dt), 0.0, label="python scalar y"),
+                Sample(c, 1.5, array(rng, (1, 3), dt), label="python scalar x")]
+    out += [Sample(c, array(rng, (2, 3), np.float32), array(rng, (2, 3)), label="mixed precision"),
+            Sample(array(rng, (2, 3)), array(rng, (2, 3)), array(rng, (2, 3)), argnums=(1, 2),
+                   label="float condition"),
+            Sample(c, int8_array(rng, (2, 3)), int8_array(rng, (2, 3)), label="int8"),
+            Sample(c, int8_array(rng, (2, 3)), 1000, label="int8 and a large python int"),
+            Sample(c, bool_array(rng, (2, 3)), False, label="bool"),
+            Sample(c, complex_array(rng, (2, 3)), array(rng, (2, 3)), label="complex, real")]
+    return out
+
+
+def sign_samples(rng):
+    return (unary_samples()(rng) + points([0.0, -1.0, 2.0], kink=True)(rng) + complex_unary()(rng)
+            + points([0.5, 1 + 1j, -2j, 0j], dtype=np.complex128, label="complex zero", kink=True)(rng)
+            + _ints_and_bools(rng, 1)[:1])
+
+
+def float_power_samples(rng):
+    from ..sampling import int8_array
+
+    out = []
+    for dt in (np.float64, np.float32):
+        out += [Sample(array(rng, (2, 3), dt, (0.5, 2.0)), array(rng, (3,), dt)),
+                Sample(array(rng, (3,), dt, (0.5, 2.0)), 2.5, label="python scalar exponent")]
+    return out + [Sample(1.5, array(rng, (3,)), label="python scalar base"),
+                  Sample(int8_array(rng, (3,)) // 30, np.array([2, 3, 1], np.int8), label="int8"),
+                  Sample(complex_array(rng, (3,)), array(rng, (3,)), label="complex base"),
+                  Sample(np.array([0.0, 1.0, 2.0]), np.array([2.0, 3.0, 1.0]), label="zero base", kink=True)]
+
+
+def sinc_samples(rng):
+    return (unary_samples()(rng)
+            + [Sample(np.array([0.0, 1e-3, -0.05, 0.099, 0.101, 1.0]), label="near and at 0", fd_order=3)]
+            + complex_unary()(rng) + _ints_and_bools(rng, 1)[:1])
+
+
+def angle_samples(rng):
+    out = [Sample(complex_array(rng, (2, 3))), Sample(complex_array(rng, (3,), np.complex64)),
+           Sample(complex_array(rng, (3,)), True), Sample(complex_array(rng, (3,)), deg=True)]
+    return out + unary_samples()(rng) + [Sample(np.array([-1.0, 0.0, 2.0]), deg=True, label="real", kink=True)] \
+        + _ints_and_bools(rng, 1)
+
+
+def close_samples(rng):
+    """isclose / allclose: tolerances, NaNs, broadcasting, scalars."""
+    a = array(rng, (2, 3))
+    b = a + np.array([0.0, 1e-9, 1.0])
+    b[0, 0] = a[0, 0] = np.nan
+    return [Sample(a, b), Sample(a, b, equal_nan=True), Sample(a, b, 1e-3, 0.5),
+            Sample(a.astype(np.float32), 0.5, rtol=0.5, atol=0.0), Sample(a, a.copy()),
+            Sample(a, b[0], label="broadcast"), Sample(complex_array(rng, (3,)), complex_array(rng, (3,)), atol=2.0),
+            Sample(array(rng, (2, 3), np.float32), array(rng, (2, 3)), atol=1.0)]
+
+
+def equal_samples(rng):
+    a = array(rng, (2, 3))
+    b = a.copy()
+    b[1, 2] = 7.0
+    c = a.copy()
+    c[0, 0] = np.nan
+    return [Sample(a, a.copy()), Sample(a, b), Sample(a, a[0], label="different shapes"),
+            Sample(c, c.copy()), Sample(c, c.copy(), equal_nan=True), Sample(c, c.copy(), True),
+            Sample(a.astype(np.float32), a.astype(np.float32)), Sample(np.zeros((0,)), np.zeros((0,)))]
+
+
+def real_or_complex_test_samples(rng):
+    z = complex_array(rng, (2, 3))
+    z[0, 1] = 2.0 + 0j
+    return [Sample(z), Sample(complex_array(rng, (3,), np.complex64)), Sample(array(rng, (2, 3))),
+            Sample(array(rng, (3,), np.float32))] + _ints_and_bools(rng, 1)

@@ -15,13 +15,13 @@ import math
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.values import dtype_of, is_python_scalar
 from .arithmetic import (_keep, absolute, astype, document, equal, exp, imag, less, logical_and, ones_like,
                           power, real, sign, sin, sqrt, stop_gradient, where, zeros_like)
 from .logic import isinf
 from .samples import combined, pair_points, points, real_and_complex_unary
-from ..families import binary, unary
+from ..families import binary, composite, unary
+from . import samples
 from ..sampling import binary_samples, unary_samples
 
 LN2 = math.log(2.0)
@@ -52,7 +52,7 @@ fabs = unary("fabs", np.fabs, deriv=_fabs_deriv,
              numpy=[np.fabs], notes="derivative 0 at x == 0")
 
 
-@implements(np.float_power)
+@composite(np.float_power, samples=samples.float_power_samples)
 def float_power(x1, x2, /):
     """``np.float_power``: ``x1 ** x2`` computed in float64 (complex128 for complex).
 
@@ -162,7 +162,7 @@ _SINC_SERIES = tuple((-1.0) ** n / math.factorial(2 * n + 1) for n in range(8))
 _SINC_SERIES_RADIUS = 0.1
 
 
-@implements(np.sinc)
+@composite(np.sinc, samples=samples.sinc_samples)
 def sinc(x):
     """``np.sinc``: sin(pi x) / (pi x), 1 at 0.
 
@@ -191,7 +191,7 @@ def sinc(x):
 # ---- angle ------------------------------------------------------------------------
 
 
-@implements(np.angle)
+@composite(np.angle, samples=samples.angle_samples)
 def angle(z, deg=False):
     """``np.angle``: arctan2(imag z, real z); piecewise constant (0 or pi) for real z."""
     if dtype_of(z).kind == "c":

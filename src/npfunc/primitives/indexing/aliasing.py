@@ -46,7 +46,7 @@ from ...core.context import Invalidated, current_stack, describe_stack
 from ...core.dispatch import twin_hint
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer, become, clone
-from ...core.values import dtype_of, shape_of
+from ...core.values import shape_of
 
 FRESH_C = "C"  # the _alias marker of a fresh C-contiguous array (a copy)
 _MAX_CANDIDATE_RANK = 5  # beyond this, a fresh array's layout counts as unknown

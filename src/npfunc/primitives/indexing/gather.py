@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.context import describe_stack
-from ...core.dispatch import implements
+from .. import call_samples
+from ..families import composite
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
@@ -323,16 +324,37 @@ def index_add(g, index, shape):
     return _scatter.bind(g, *arrays, spec=spec, shape=tuple(shape))
 
 
-@implements(np.take)
+@composite(np.take, samples=call_samples.take)
 def take(a, indices, axis=None, out=None, mode=None):
-    """``np.take`` for traced and plain values (also a traced integer ``indices``)."""
-    if out is not None or mode not in (None, "raise"):
-        raise UnsupportedOperationError("np.take: 'out' and 'mode' are not supported on traced values")
+    """``np.take`` for traced and plain values (also a traced integer ``indices``;
+    ``mode`` 'raise', 'wrap' or 'clip')."""
+    if out is not None:
+        raise UnsupportedOperationError("np.take: 'out' is not supported on traced values; assign "
+                                        "the result instead: y = np.take(...)")
+    if mode not in (None, "raise", "wrap", "clip"):
+        raise ValueError(f"np.take: clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
     if axis is None:
         from ..shape.basic import ravel
 
         a, axis = ravel(a), 0
-    axis = axis % len(shape_of(a))
+    from ..families import normalize_axes
+
+    axis = normalize_axes(axis, len(shape_of(a)), "take")[0]
+    if not isinstance(indices, Tracer):
+        indices = np.asarray(indices)
+        if indices.size == 0:  # np.take([]) is fine in NumPy (an empty float list)
+            indices = indices.astype(np.intp)
+    if mode in ("wrap", "clip"):
+        n = shape_of(a)[axis]
+        if n == 0:
+            raise IndexError("np.take: cannot do a non-empty take from an empty axes.")
+        if isinstance(indices, Tracer):
+            from ..elementwise.piecewise import clip, remainder
+
+            indices = remainder(indices, n) if mode == "wrap" else clip(indices, 0, n - 1)
+        else:
+            indices = np.asarray(indices)
+            indices = np.remainder(indices, n) if mode == "wrap" else np.clip(indices, 0, n - 1)
     return getitem(a, (slice(None),) * axis + (indices,))
 
 
@@ -358,7 +380,7 @@ def along_axis_index(arr, indices, axis, fn_name):
     return index, False
 
 
-@implements(np.take_along_axis)
+@composite(np.take_along_axis, samples=call_samples.take_along_axis)
 def take_along_axis(arr, indices, axis=-1):
     """``np.take_along_axis`` for traced and plain values (also traced integer
     ``indices``, e.g. under vmap): a gather, so repeated indices accumulate in

@@ -1,5 +1,5 @@
 """Index arithmetic: ``unravel_index``, ``ravel_multi_index``, ``ix_`` and the
-``*_indices_from`` helpers, plus ``array_equiv``.
+``array_equiv``.
 
 Their outputs are integers or booleans: no derivative.  Integer index arrays
 may be traced (computed under vmap, e.g. from ``np.argmax``): the arithmetic
@@ -118,38 +118,6 @@ def ix_(*args):
     return tuple(out)
 
 
-def _square_samples(rng):
-    return [Sample(array(rng, (3, 3))), Sample(array(rng, (2, 2, 2)), label="3-d")]
-
-
-@composite(np.diag_indices_from, samples=_square_samples, differentiable=False)
-def diag_indices_from(arr):
-    """``np.diag_indices_from`` for a traced array (only its shape is used)."""
-    return np.diag_indices_from(np.broadcast_to(np.zeros((), dtype_of(arr)), tuple(shape_of(arr))))
-
-
-def _tri_samples(rng):
-    return [Sample(array(rng, (3, 4)), k=0), Sample(array(rng, (4, 3)), k=-1), Sample(array(rng, (3, 3)), k=2)]
-
-
-@composite(np.tril_indices_from, samples=_tri_samples, differentiable=False)
-def tril_indices_from(arr, k=0):
-    """``np.tril_indices_from`` for a traced array (only its shape is used)."""
-    if ndim_of(arr) != 2:
-        raise ValueError("input array must be 2-d")
-    n, m = shape_of(arr)
-    return np.tril_indices(n, k=k, m=m)
-
-
-@composite(np.triu_indices_from, samples=_tri_samples, differentiable=False)
-def triu_indices_from(arr, k=0):
-    """``np.triu_indices_from`` for a traced array (only its shape is used)."""
-    if ndim_of(arr) != 2:
-        raise ValueError("input array must be 2-d")
-    n, m = shape_of(arr)
-    return np.triu_indices(n, k=k, m=m)
-
-
 def _equiv_samples(rng):
     x = np.round(array(rng, (2, 3)))
     return [Sample(x, x[0] + 0.0), Sample(x, np.round(array(rng, (3,)))), Sample(x, x.copy()),
@@ -172,5 +140,4 @@ def array_equiv(a1, a2):
     return _as_bool(_all(equal(a1, a2)))
 
 
-__all__ = ["unravel_index", "ravel_multi_index", "ix_", "diag_indices_from", "tril_indices_from",
-           "triu_indices_from", "array_equiv"]
+__all__ = ["unravel_index", "ravel_multi_index", "ix_", "array_equiv"]

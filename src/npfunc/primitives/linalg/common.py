@@ -17,7 +17,6 @@ from ...interpreters.batching import align_front, move_to_front
 from ..elementwise.arithmetic import real, where
 from ..families import conj
 from .products import einsum
-from ..sampling import array
 from ..shape.basic import swapaxes
 
 # ---- matrix helpers (rule-writing vocabulary) -------------------------------------------
@@ -204,39 +203,5 @@ def solve_batch(prim: Primitive):
     return batch
 
 
-# ---- samples --------------------------------------------------------------------------
-
-
-def general_matrix(rng, shape, dtype):
-    """A well-conditioned square matrix (or stack): random plus a multiple of I."""
-    n = shape[-1]
-    a = array(rng, shape, np.float64, (-1.0, 1.0)) + 2.0 * np.eye(n) * np.sign(rng.uniform(-1, 1, (n,)))
-    return a.astype(dtype)
-
-
-def spd_matrix(rng, shape, dtype):
-    """A symmetric positive definite matrix (or stack) with eigenvalues in about [1, 3]."""
-    n = shape[-1]
-    b = array(rng, shape, np.float64, (-1.0, 1.0))
-    a = b @ np.swapaxes(b, -1, -2) / n + np.eye(n)
-    return a.astype(dtype)
-
-
-def symmetric_matrix(rng, shape, dtype):
-    """A symmetric matrix (or stack) with well separated eigenvalues."""
-    n = shape[-1]
-    q, _ = np.linalg.qr(array(rng, shape, np.float64, (-1.0, 1.0)))
-    w = np.linspace(-2.0, 2.0, n) + array(rng, shape[:-1], np.float64, (-0.1, 0.1))
-    a = (q * w[..., None, :]) @ np.swapaxes(q, -1, -2)
-    return a.astype(dtype)
-
-
-def complex_matrix(rng, shape, maker, dtype=np.complex128):
-    """A complex variant of a real sample maker (Hermitian makers stay Hermitian)."""
-    re = maker(rng, shape, np.float64)
-    n = shape[-1]
-    im = array(rng, shape, np.float64, (-0.5, 0.5))
-    if maker is general_matrix:
-        return (re + 1j * im).astype(dtype)
-    im = im - np.swapaxes(im, -1, -2)  # anti-symmetric: i * im is Hermitian
-    return (re + 1j * im * (1 - np.eye(n))).astype(dtype)
+# sample makers live in .samples (imported here by the modules that use them)
+from .samples import complex_matrix, general_matrix, spd_matrix, symmetric_matrix  # noqa: E402,F401

@@ -127,7 +127,7 @@ def _batch(vals, dims, *, rcond):
             raise UnsupportedOperationError(
                 "np.linalg.lstsq under vmap: the matrices of the batch do not all have the same "
                 "rank, so NumPy's residuals differ in shape between them; compute the residuals "
-                "as ((b - a @ x) ** 2).sum(0) instead") from err
+                "as ((b - a @ x) ** 2).sum(0) instead") from None
     if m > n and rank == n:
         resid = reduce_sum(_sq_abs(b - matmul(a, x)), axes=(1,))
     else:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
@@ -21,9 +20,10 @@ from .common import (as_inexact, check_matrix, general_matrix, herm_from_triangl
 from .solve import inv
 from .spectral import eigvalsh, svd
 from ..elementwise.arithmetic import absolute, astype, not_equal, power, stop_gradient, where
-from ..families import conj, expand_reduced, normalize_axes, reduction
+from ..families import composite, conj, expand_reduced, normalize_axes, reduction
+from . import samples
 from .products import matmul
-from ..reductions.basic import max as reduce_max, min as reduce_min, reduce_sum
+from ..reductions.basic import max as reduce_max, min as reduce_min, reduce_sum, sum as sum_
 from ..sampling import FLOATS, array
 from ..shape.basic import moveaxis, reshape
 
@@ -81,8 +81,8 @@ def _vector_norm(x, ord, axes, keepdims):
     if isinstance(ord, str):
         raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
     ax = absolute(x)
-    if ord == np.inf:
-        return reduce_max(ax, axis=axes, keepdims=keepdims)
+    if ord == np.inf:  # 0 for an empty vector, as NumPy (max with initial=0)
+        return reduce_max(ax, axis=axes, keepdims=keepdims, initial=0)
     if ord == -np.inf:
         return reduce_min(ax, axis=axes, keepdims=keepdims)
     if ord == 0:
@@ -90,20 +90,30 @@ def _vector_norm(x, ord, axes, keepdims):
     if ord == 1:
         return reduce_sum(ax, axes=axes, keepdims=keepdims)
     p = float(ord)
+    if p < 0:
+        return _negative_order_norm(ax, p, axes, keepdims)
     total = reduce_sum(power(ax, p), axes=axes, keepdims=keepdims)
     zero_total = total == 0  # the double where: no 0 ** (1/p - 1) in the derivative
     return where(zero_total, 0, power(where(zero_total, 1, total), 1.0 / p))
+
+
+def _negative_order_norm(ax, p, axes, keepdims):
+    """``sum(|x| ** p) ** (1 / p)`` for ``p < 0``: 0 when an entry is 0 (with
+    gradient 0, like ``abs`` at 0: the function is Lipschitz there) and inf
+    for an empty vector (the empty sum is 0), both as NumPy's values."""
+    zero_entry = ax == 0
+    total = reduce_sum(power(where(zero_entry, 1, ax), p), axes=axes, keepdims=keepdims)
+    has_zero = reduce_sum(astype(zero_entry, np.intp), axes=axes, keepdims=keepdims) > 0
+    empty = total == 0
+    value = where(empty, np.inf, power(where(empty, 1, total), 1.0 / p))
+    return where(has_zero, 0, value)
 
 
 def _matrix_norm(x, ord, row, col, keepdims):
     if ord in (None, "fro", "f"):
         return norm2(x, tuple(sorted((row, col))), keepdims)
     if ord in (2, -2, "nuc"):
-        s = svd(moveaxis(x, (row, col), (-2, -1)), compute_uv=False)
-        if ord == "nuc":
-            out = reduce_sum(s, axes=(ndim_of(s) - 1,))
-        else:
-            out = (reduce_max if ord == 2 else reduce_min)(s, axis=-1)
+        out = _singular_value_norm(moveaxis(x, (row, col), (-2, -1)), ord)
     elif ord in (1, -1, np.inf, -np.inf):
         summed, other = (row, col) if ord in (1, -1) else (col, row)
         sums = reduce_sum(absolute(x), axes=(summed,), keepdims=True)
@@ -120,7 +130,36 @@ def _matrix_norm(x, ord, row, col, keepdims):
     return out
 
 
-@implements(np.linalg.norm)
+def _singular_value_norm(x, ord):
+    """The 2, -2 or nuclear norm of the (stacked) last two axes of ``x``.
+
+    At the zero matrix every singular vector is a valid one, and LAPACK's
+    choice would make the nuclear norm's gradient ``U V^H`` (an identity):
+    the documented gradient there is 0 (the minimum-norm subgradient, as for
+    ``abs``, the 2-norm and 'fro').  So zero matrices are replaced by a fixed
+    matrix with distinct singular values ("double where"), whose derivative
+    is then masked: 0 to every order, never NaN."""
+    m, n = shape_of(x)[-2:]
+    fro = norm2(x, (ndim_of(x) - 2, ndim_of(x) - 1), keepdims=True)
+    is_zero = fro == 0
+    if isinstance(is_zero, Tracer) or np.any(is_zero):
+        k = min(m, n)
+        filler = np.zeros((m, n), real_dtype(dtype_of(x)))
+        filler[np.arange(k), np.arange(k)] = np.arange(k, 0, -1)
+        x = where(is_zero, filler, x)
+    s = svd(x, compute_uv=False)
+    if ord == "nuc":
+        out = reduce_sum(s, axes=(ndim_of(s) - 1,))
+    elif ord == 2:  # 0 for an empty matrix, as NumPy
+        out = reduce_max(s, axis=-1, initial=0)
+    else:
+        out = reduce_min(s, axis=-1)
+    if isinstance(is_zero, Tracer) or np.any(is_zero):
+        out = where(is_zero[..., 0, 0], 0, out)
+    return out
+
+
+@composite(np.linalg.norm, samples=samples.norm)
 def norm(x, ord=None, axis=None, keepdims=False):
     """``np.linalg.norm``: vector ords (None/2, 1, inf, -inf, 0, any p) and
     matrix ords ('fro', 'nuc', 2, -2, 1, -1, inf, -inf) over an int or a
@@ -164,10 +203,10 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
 
 for _name, _fn in (("vector_norm", vector_norm), ("matrix_norm", matrix_norm)):
     if hasattr(np.linalg, _name):
-        implements(getattr(np.linalg, _name))(_fn)
+        composite(getattr(np.linalg, _name), samples=getattr(samples, _name))(_fn)
 
 
-@implements(np.linalg.cond)
+@composite(np.linalg.cond, samples=samples.cond)
 def cond(x, p=None):
     """``np.linalg.cond`` (composite): singular values for p in (None, 2, -2),
     ``norm(x, p) * norm(inv(x), p)`` otherwise."""
@@ -180,7 +219,7 @@ def cond(x, p=None):
     return norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
 
 
-@implements(np.linalg.matrix_rank)
+@composite(np.linalg.matrix_rank, samples=samples.matrix_rank, differentiable=False)
 def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
     """``np.linalg.matrix_rank``: an integer, no derivative."""
     A = stop_gradient(as_inexact(A))
@@ -243,7 +282,7 @@ _pinv.batch = stacked_batch(_pinv)
 _NO_VALUE = getattr(np, "_NoValue", object())
 
 
-@implements(np.linalg.pinv)
+@composite(np.linalg.pinv, samples=samples.pinv)
 def pinv(a, rcond=None, hermitian=False, *, rtol=_NO_VALUE):
     """``np.linalg.pinv`` (scalar ``rcond``/``rtol`` on traced values).  The
     derivative holds where the rank is constant; with ``hermitian=True`` only
@@ -281,7 +320,25 @@ def _concrete_int(x):
         return None
 
 
-@implements(np.linalg.lstsq)
+def _check_batch_full_rank(rank, n):
+    """Under vmap NumPy would return residuals for the full-rank batch elements
+    only (a ragged result): raise when a batch element is rank-deficient."""
+    val = rank
+    while isinstance(val, BatchTracer):
+        val = val.val
+    if isinstance(val, Tracer):
+        return  # not known while recording (jit): residuals assume full rank
+    if np.any(np.asarray(val) != n):
+        from ...core.context import describe_stack
+        from ...core.errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: np.linalg.lstsq: some batch elements have rank < {n}, for which NumPy "
+            "returns empty residuals (the batched result would be ragged). Compute the residuals "
+            "yourself: np.sum(abs(b - a @ x) ** 2, axis=0).")
+
+
+@composite(np.linalg.lstsq, samples=samples.lstsq)
 def lstsq(a, b, rcond=None):
     """``np.linalg.lstsq`` (composite): ``(x, residuals, rank, s)`` with
     ``x = pinv(a, rcond) @ b``; ``x``, ``residuals`` and ``s`` are
@@ -289,6 +346,8 @@ def lstsq(a, b, rcond=None):
     across the batch, so residuals are returned whenever ``m > n`` (NumPy
     returns an empty array for rank-deficient ``a``)."""
     a, b = as_inexact(a), as_inexact(b)
+    common = np.result_type(dtype_of(a), dtype_of(b))  # NumPy solves in the common dtype
+    a, b = astype(a, common), astype(b, common)
     if ndim_of(a) != 2 or ndim_of(b) not in (1, 2):
         raise np.linalg.LinAlgError("lstsq: a must be 2-D and b 1-D or 2-D")
     m, n = shape_of(a)
@@ -298,10 +357,12 @@ def lstsq(a, b, rcond=None):
     rcond = eps * max(m, n) if rcond is None else rcond
     x = matmul(_pinv.bind(a, rcond=float(rcond), hermitian=False), b)
     s = svd(a, compute_uv=False)
-    rank = reduce_sum(astype(stop_gradient(s) > rcond * stop_gradient(s)[..., :1], np.intc), axes=(0,))
+    rank = sum_(stop_gradient(s) > rcond * stop_gradient(s)[..., :1], axis=0, dtype=np.intc)
     concrete_rank = _concrete_int(rank)
     if concrete_rank is not None:
         rank = np.intc(concrete_rank)  # NumPy's type for it
+    elif m > n:
+        _check_batch_full_rank(rank, n)
     if m > n and (concrete_rank is None or concrete_rank == n):
         r = b - matmul(a, x)
         resid = reduce_sum(_sq_abs(r), axes=(0,))

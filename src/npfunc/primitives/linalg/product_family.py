@@ -11,11 +11,12 @@ import string
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.errors import UnsupportedOperationError
 from ...core.values import dtype_of, ndim_of, shape_of
-from ..elementwise.arithmetic import astype, multiply
-from ..families import conj
+from ..elementwise.arithmetic import multiply
+from ..families import composite, conj
+from ..sampling import sequence_call
+from . import samples
 from .products import einsum, matmul
 from ..shape.basic import moveaxis, ravel, reshape, swapaxes
 
@@ -28,13 +29,13 @@ def _no_out(name, out):
                                         "assign the result instead")
 
 
-@implements(np.vdot)
+@composite(np.vdot, samples=samples.vdot)
 def vdot(a, b, /):
     """``np.vdot``: flattens both, conjugates the first."""
     return einsum("i,i->", conj(ravel(a)), ravel(b))
 
 
-@implements(np.inner)
+@composite(np.inner, samples=samples.inner)
 def inner(a, b, /):
     """``np.inner``: contraction over the last axes."""
     na, nb = ndim_of(a), ndim_of(b)
@@ -46,14 +47,14 @@ def inner(a, b, /):
     return einsum(f"{sa}{z},{sb}{z}->{sa}{sb}", a, b)
 
 
-@implements(np.outer)
+@composite(np.outer, samples=samples.outer)
 def outer(a, b, out=None):
     """``np.outer``: both inputs flattened."""
     _no_out("outer", out)
     return multiply(reshape(ravel(a), (-1, 1)), reshape(ravel(b), (1, -1)))
 
 
-@implements(np.kron)
+@composite(np.kron, samples=samples.kron)
 def kron(a, b):
     """``np.kron``: the block (Kronecker) product, for any ranks."""
     na, nb = ndim_of(a), ndim_of(b)
@@ -72,7 +73,7 @@ def _axes_list(axes, nd):
     return [int(a) % nd if nd else int(a) for a in axes]
 
 
-@implements(np.tensordot)
+@composite(np.tensordot, samples=samples.tensordot)
 def tensordot(a, b, axes=2):
     """``np.tensordot``: ``axes`` an int N (last N of ``a`` with first N of
     ``b``) or a pair of axis sequences (or ints)."""
@@ -103,7 +104,7 @@ def tensordot(a, b, axes=2):
     return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
 
 
-@implements(np.linalg.tensordot)
+@composite(np.linalg.tensordot, samples=samples.linalg_tensordot)
 def linalg_tensordot(x1, x2, /, *, axes=2):
     """``np.linalg.tensordot`` (array-API spelling of tensordot)."""
     return tensordot(x1, x2, axes)
@@ -118,7 +119,7 @@ def _levi_civita(na: int, nb: int, dtype):
     return eps[:, :na, :nb]
 
 
-@implements(np.cross)
+@composite(np.cross, samples=samples.cross)
 def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     """``np.cross`` of 2- or 3-vectors along ``axisa``/``axisb``, result
     along ``axisc`` (``axis`` sets all three); leading axes broadcast."""
@@ -136,7 +137,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     return moveaxis(out, -1, axisc)
 
 
-@implements(np.linalg.cross)
+@composite(np.linalg.cross, samples=samples.linalg_cross)
 def linalg_cross(x1, x2, /, *, axis=-1):
     """``np.linalg.cross``: 3-vectors only."""
     if shape_of(x1)[axis] != 3 or shape_of(x2)[axis] != 3:
@@ -144,7 +145,7 @@ def linalg_cross(x1, x2, /, *, axis=-1):
     return cross(x1, x2, axis=axis)
 
 
-@implements(np.linalg.outer)
+@composite(np.linalg.outer, samples=samples.linalg_outer)
 def linalg_outer(x1, x2, /):
     """``np.linalg.outer``: 1-D inputs only."""
     if ndim_of(x1) != 1 or ndim_of(x2) != 1:
@@ -152,24 +153,23 @@ def linalg_outer(x1, x2, /):
     return outer(x1, x2)
 
 
-@implements(np.linalg.matmul)
+@composite(np.linalg.matmul, samples=samples.matmul)
 def linalg_matmul(x1, x2, /):
     """``np.linalg.matmul``."""
     return matmul(x1, x2)
 
 
-@implements(np.linalg.trace)
+@composite(np.linalg.trace, samples=samples.linalg_trace)
 def linalg_trace(x, /, *, offset=0, dtype=None):
     """``np.linalg.trace``: the trace of the last two axes."""
+    from ..reductions.basic import sum as sum_
     from ..shape.arranging import diagonal
 
-    d = diagonal(x, int(offset), -2, -1)
-    if dtype is not None:
-        d = astype(d, dtype)
-    return einsum("...i->...", d)
+    # a sum, not an einsum: small integers promote as in NumPy (no int8 overflow)
+    return sum_(diagonal(x, int(offset), -2, -1), axis=-1, dtype=dtype)
 
 
-@implements(np.linalg.vecdot)
+@composite(np.linalg.vecdot, samples=samples.vecdot)
 def vecdot(x1, x2, /, *, axis=-1):
     """``np.linalg.vecdot``: ``sum(conj(x1) * x2, axis)`` with broadcasting."""
     prod = multiply(conj(x1), x2)
@@ -182,11 +182,13 @@ if isinstance(getattr(np, "vecdot", None), np.ufunc):
             x1, x2, axis = moveaxis(x1, axes[0][0], -1), moveaxis(x2, axes[1][0], -1), -1
         return vecdot(x1, x2, axis=axis)
 
-    implements(np.vecdot)(_vecdot_ufunc)
+    composite(np.vecdot, samples=samples.vecdot_ufunc)(_vecdot_ufunc)
 
 if isinstance(getattr(np, "matvec", None), np.ufunc):
-    implements(np.matvec)(lambda x1, x2, /, **kwargs: einsum("...ij,...j->...i", x1, x2))
-    implements(np.vecmat)(lambda x1, x2, /, **kwargs: einsum("...i,...ij->...j", conj(x1), x2))
+    composite(np.matvec, samples=samples.matvec)(
+        lambda x1, x2, /, **kwargs: einsum("...ij,...j->...i", x1, x2))
+    composite(np.vecmat, samples=samples.vecmat)(
+        lambda x1, x2, /, **kwargs: einsum("...i,...ij->...j", conj(x1), x2))
 
 
 # ---- multi_dot -------------------------------------------------------------------------
@@ -215,7 +217,7 @@ def _chain(arrays, split, i, j):
     return matmul(_chain(arrays, split, i, k), _chain(arrays, split, k + 1, j))
 
 
-@implements(np.linalg.multi_dot)
+@composite(np.linalg.multi_dot, samples=samples.multi_dot, call=sequence_call)
 def multi_dot(arrays, *, out=None):
     """``np.linalg.multi_dot``: matmuls in the cheapest order; the first and
     last arrays may be 1-D."""

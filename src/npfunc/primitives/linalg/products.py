@@ -14,12 +14,12 @@ import string
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.primitive import Primitive, Sample
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
 from ...interpreters.batching import move_to_front
-from ..families import conj, fit_cotangent, sum_to_shape
+from ..families import composite, conj, fit_cotangent, sum_to_shape
+from . import samples
 from ..sampling import FLOATS, array
 from ..shape.basic import broadcast_to, moveaxis, reshape, swapaxes, transpose
 
@@ -146,7 +146,7 @@ _matmul = Primitive("matmul", np.matmul, jvp=_matmul_jvp, vjp=_matmul_vjp, batch
                     samples=_matmul_samples)
 
 
-@implements(np.matmul)
+@composite(np.matmul, samples=samples.matmul)
 def matmul(a, b, /):
     """``a @ b`` for traced and plain values (NumPy's stacking and 1-D rules)."""
     if ndim_of(a) == 0 or ndim_of(b) == 0:
@@ -154,7 +154,7 @@ def matmul(a, b, /):
     return _matmul.bind(a, b)
 
 
-@implements(np.dot)
+@composite(np.dot, samples=samples.dot)
 def dot(a, b, out=None):
     """``np.dot`` for traced and plain values."""
     if out is not None:
@@ -328,7 +328,7 @@ def _from_sublists(args):
     return text, operands
 
 
-@implements(np.einsum)
+@composite(np.einsum, samples=samples.einsum)
 def einsum(*operands, out=None, dtype=None, optimize=False, **kwargs):
     """``np.einsum`` for traced and plain values: explicit and implicit
     output, ellipsis, repeated indices (diagonals), size-1 broadcasting and
@@ -344,9 +344,17 @@ def einsum(*operands, out=None, dtype=None, optimize=False, **kwargs):
         subscripts, operands = operands[0], list(operands[1:])
     else:
         subscripts, operands = _from_sublists(operands)
+    casting = kwargs.pop("casting", "safe")
+    kwargs.pop("order", None)  # a memory layout: traced values have none
+    if kwargs:
+        raise TypeError(f"np.einsum: unexpected keyword arguments {sorted(kwargs)}")
     if dtype is not None:
         from ..elementwise.arithmetic import astype
 
+        for op in operands:
+            if not np.can_cast(dtype_of(op), dtype, casting):
+                raise TypeError(f"np.einsum: operand dtype {dtype_of(op)} cannot be cast to {np.dtype(dtype)} "
+                                f"according to the rule {casting!r}")
         operands = [astype(op, dtype) for op in operands]
     inputs, output = _parse_einsum(subscripts, [shape_of(op) for op in operands])
     out = _einsum.bind(*operands, inputs=inputs, output=output)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.primitive import Primitive, Sample
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
@@ -27,7 +26,8 @@ from .common import (add_tangents, as_inexact, check_square,
                                     matrix_trace, masked, real_dtype, solve_batch, spd_matrix,
                                     stacked_batch, tri_mask)
 from ..elementwise.arithmetic import imag, real
-from ..families import conj, fit_cotangent
+from ..families import composite, conj, fit_cotangent
+from . import samples
 from .products import matmul
 from ..sampling import FLOATS, array
 from ..shape.basic import broadcast_to, reshape
@@ -181,7 +181,7 @@ _solve = Primitive("solve", lambda a, b: np.linalg.solve(a, b), jvp=_solve_jvp, 
 _solve.batch = solve_batch(_solve)
 
 
-@implements(np.linalg.solve)
+@composite(np.linalg.solve, samples=samples.solve)
 def solve(a, b):
     """``np.linalg.solve``: ``b`` is a vector when 1-D, else a (stack of)
     matrices; leading axes broadcast.  Derivatives solve with ``a``/``a^H``."""
@@ -218,7 +218,7 @@ _inv = Primitive(
 _inv.batch = stacked_batch(_inv)
 
 
-@implements(np.linalg.inv)
+@composite(np.linalg.inv, samples=samples.square(general_matrix))
 def inv(a):
     """``np.linalg.inv`` for traced and plain values (stacks of matrices)."""
     check_square(a, "inv")
@@ -256,7 +256,7 @@ _det = Primitive(
 _det.batch = stacked_batch(_det)
 
 
-@implements(np.linalg.det)
+@composite(np.linalg.det, samples=samples.square(general_matrix, extra=samples._row_swap))
 def det(a):
     """``np.linalg.det`` for traced and plain values (stacks of matrices)."""
     check_square(a, "det")
@@ -302,7 +302,7 @@ except ImportError:  # pragma: no cover
     SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 
 
-@implements(np.linalg.slogdet)
+@composite(np.linalg.slogdet, samples=samples.square(general_matrix, extra=samples._row_swap))
 def slogdet(a):
     """``np.linalg.slogdet``: ``(sign, logabsdet)``; only ``logabsdet`` (and
     the phase of a complex ``sign``) carries a derivative."""
@@ -367,7 +367,7 @@ _cholesky = Primitive(
 _cholesky.batch = stacked_batch(_cholesky)
 
 
-@implements(np.linalg.cholesky)
+@composite(np.linalg.cholesky, samples=samples.cholesky)
 def cholesky(a, /, *, upper=False):
     """``np.linalg.cholesky`` (lower factor, or upper with ``upper=True``).
 
@@ -384,7 +384,7 @@ cholesky.primitive = _cholesky  # type: ignore[attr-defined]
 
 # ---- matrix_power ---------------------------------------------------------------
 
-@implements(np.linalg.matrix_power)
+@composite(np.linalg.matrix_power, samples=samples.matrix_power)
 def matrix_power(a, n):
     """``np.linalg.matrix_power`` (composite): repeated squaring with matmul;
     ``n == 0`` gives the identity (no derivative) and ``n < 0`` uses ``inv``."""

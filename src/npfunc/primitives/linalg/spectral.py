@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.primitive import Primitive, Sample
 from ...core.values import dtype_of, shape_of
 from ...core.zeros import zero
@@ -31,7 +30,8 @@ from .common import (add_tangents, as_inexact, check_matrix, check_square, compl
                                     spectral_gaps, stacked_batch, symmetric_matrix, tri_mask)
 from .solve import solve_right_triangular
 from ..elementwise.arithmetic import imag, real, zeros_like
-from ..families import fit_cotangent, is_traced
+from ..families import composite, fit_cotangent, is_traced
+from . import samples
 from .products import matmul
 from ..sampling import FLOATS, array
 from ..shape.basic import concatenate_arrays
@@ -96,7 +96,7 @@ def _uplo(UPLO) -> bool:
     return UPLO == "L"
 
 
-@implements(np.linalg.eigh)
+@composite(np.linalg.eigh, samples=samples.eigh())
 def eigh(a, UPLO="L"):
     """``np.linalg.eigh``: ``(eigenvalues, eigenvectors)`` of a (stack of)
     Hermitian matrices, reading the ``UPLO`` triangle.  See the module doc
@@ -110,7 +110,7 @@ def eigh(a, UPLO="L"):
 eigh.primitive = _eigh  # type: ignore[attr-defined]
 
 
-@implements(np.linalg.eigvalsh)
+@composite(np.linalg.eigvalsh, samples=samples.eigh(values_only=True))
 def eigvalsh(a, UPLO="L"):
     """``np.linalg.eigvalsh`` (composite of eigh): exact derivatives also
     with repeated eigenvalues, for functions symmetric in them."""
@@ -211,19 +211,21 @@ _svd = Primitive(
 _svd.batch = stacked_batch(_svd)
 
 
-@implements(np.linalg.svd)
+@composite(np.linalg.svd, samples=samples.svd)
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     """``np.linalg.svd``.  With ``compute_uv=False`` only the singular
     values are used, so their derivative is exact even when some repeat.
 
-    Traced values always take the general SVD path (``hermitian`` only
-    changes how NumPy computes it, which may pick other signs for the
-    vectors).  With ``full_matrices=True`` and a non-square matrix, the
-    columns beyond ``min(m, n)`` carry no derivative (they are not unique).
+    ``hermitian=True`` goes through ``eigh`` as NumPy does (reading the
+    lower triangle, the same signs for the vectors).  With
+    ``full_matrices=True`` and a non-square matrix, the columns beyond
+    ``min(m, n)`` carry no derivative (they are not unique).
     """
     check_matrix(a, "svd")
     if not is_traced(a):
         return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv, hermitian=hermitian)
+    if hermitian:
+        return _hermitian_svd(as_inexact(a), compute_uv)
     m, n = shape_of(a)[-2:]
     full = bool(full_matrices) and bool(compute_uv) and m != n
     outs = _svd.bind(as_inexact(a), full_matrices=full)
@@ -235,13 +237,31 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
 svd.primitive = _svd  # type: ignore[attr-defined]
 
 
+def _hermitian_svd(a, compute_uv):
+    """NumPy's ``svd(hermitian=True)``: |eigenvalues| in decreasing order, the
+    eigenvectors as U and the signs moved into Vh."""
+    from ..elementwise.arithmetic import absolute, sign
+    from ..indexing.gather import take_along_axis
+    from ..sorting import argsort
+
+    w, v = _eigh.bind(a, lower=True)
+    s = absolute(w)
+    order = argsort(s, axis=-1)[..., ::-1]
+    s = take_along_axis(s, order, axis=-1)
+    if not compute_uv:
+        return s
+    sgn = take_along_axis(sign(w), order, axis=-1)
+    u = take_along_axis(v, order[..., None, :], axis=-1)
+    return SVDResult(u, s, mH(u * sgn[..., None, :]))
+
+
 def svdvals(x, /):
     """``np.linalg.svdvals`` (composite of svd, values only)."""
     return svd(x, compute_uv=False)
 
 
 if hasattr(np.linalg, "svdvals"):
-    implements(np.linalg.svdvals)(svdvals)
+    composite(np.linalg.svdvals, samples=samples.svdvals)(svdvals)
 
 
 # ---- qr ----------------------------------------------------------------------------------
@@ -317,7 +337,7 @@ _qr = Primitive("qr", lambda a: tuple(np.linalg.qr(a)), jvp=_qr_jvp, vjp=_qr_vjp
 _qr.batch = stacked_batch(_qr)
 
 
-@implements(np.linalg.qr)
+@composite(np.linalg.qr, samples=samples.qr)
 def qr(a, mode="reduced"):
     """``np.linalg.qr`` with ``mode='reduced'`` (or ``'r'``, or ``'complete'``
     for matrices with at least as many columns as rows, where it is the same)."""

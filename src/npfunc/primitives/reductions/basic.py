@@ -8,19 +8,22 @@ in the sibling modules ``scans`` (cumsum, cumprod),
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from ...core.dispatch import implements, implements_reduce
+from ...core.dispatch import implements_reduce
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
+from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import astype, maximum, minimum, multiply, ones_like, where
 from ...interpreters.batching import broadcast_batch
-from ..families import conj, expand_reduced, keep_reduced_dims, normalize_axes, reduction
+from ..families import composite, conj, expand_reduced, keep_reduced_dims, normalize_axes, reduction
 from ..shape.basic import broadcast_to, reshape, transpose
 from ..sampling import FLOATS, array
+from .samples import reduce_samples
 
 
 def _reduction_samples(rng):
@@ -86,7 +89,31 @@ def _masked(a, where_, fill):
     return where(where_, a, fill)
 
 
-@implements(np.sum)
+@functools.lru_cache(maxsize=None)
+def reduced_dtype(name: str, dtype: np.dtype) -> np.dtype:
+    """The dtype of NumPy's ``np.<name>`` of entries of ``dtype`` (bool and small
+    integers promote to the platform integer in sums and products)."""
+    return getattr(np, name)(np.zeros((1,), dtype)).dtype
+
+
+def _as_result(total, name, a, dtype=None):
+    """``total`` in the dtype NumPy's reduction gives: ``dtype=`` if given (an
+    int8 sum wraps around as NumPy's does), else the promoted one (an
+    ``axis=()`` reduction reduces nothing, but still promotes)."""
+    want = np.dtype(dtype) if dtype is not None else reduced_dtype(name, dtype_of(a))
+    return total if dtype_of(total) == want else astype(total, want)
+
+
+def cast_initial(initial, like):
+    """``initial=`` cast to the result's dtype, as NumPy does before reducing."""
+    dtype = dtype_of(like)
+    if isinstance(initial, Tracer):
+        return initial if dtype_of(initial) == dtype else astype(initial, dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(initial).astype(dtype, casting="unsafe")[()]
+
+
+@composite(np.sum, samples=reduce_samples(initial=1.5))
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     """``np.sum`` for traced and plain values (``where=`` and ``initial=`` included)."""
     _check_unsupported("sum", out=out)
@@ -94,11 +121,11 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
         a = astype(a, dtype)
     a = _masked(a, where, 0)
     axes = normalize_axes(axis, ndim_of(a), "sum")
-    total = reduce_sum(a, axes=axes, keepdims=bool(keepdims))
-    return total if initial is None else total + initial
+    total = _as_result(reduce_sum(a, axes=axes, keepdims=bool(keepdims)), "sum", a, dtype)
+    return total if initial is None else total + cast_initial(initial, total)
 
 
-@implements(np.mean)
+@composite(np.mean, samples=reduce_samples())
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     """``np.mean`` for traced and plain values (``where=`` included)."""
     _check_unsupported("mean", out=out)
@@ -110,10 +137,23 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     if where is not None and where is not True:
         shape = np.broadcast_shapes(shape, shape_of(where))
         total = sum(a, axis, keepdims=keepdims, where=where)
-        return total / count_where(where, shape, axis, keepdims, dtype_of(total))
+        return divide_by_count(total, count_where(where, shape, axis, keepdims, dtype_of(total)))
     axes = normalize_axes(axis, len(shape), "mean")
     count = math.prod(shape[i] for i in axes)
-    return reduce_sum(a, axes=axes, keepdims=bool(keepdims)) / count
+    total = reduce_sum(a, axes=axes, keepdims=bool(keepdims))
+    if count == 0:  # NaN, as NumPy's 0/0, but a constant: its derivative is 0, not NaN
+        return total * 0 + np.nan
+    return total / count
+
+
+def divide_by_count(total, count, divisor=None):
+    """``total / divisor`` (default ``count``); where ``count`` is 0 (nothing
+    selected) NaN, as in NumPy, but a constant: its derivative is 0, not NaN."""
+    divisor = count if divisor is None else divisor
+    if not isinstance(count, Tracer) and not np.any(count == 0):
+        return total / divisor
+    none = count == 0
+    return where(none, np.nan, total / where(none, 1, divisor))
 
 
 def count_where(mask, shape, axis, keepdims, dtype):
@@ -189,7 +229,7 @@ def reduce_prod(x, *, axes, keepdims=False):
     return _prod.bind(x, axes=axes, keepdims=keepdims)
 
 
-@implements(np.prod)
+@composite(np.prod, samples=reduce_samples(initial=1.5, domain=(-1.5, 1.5)))
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     """``np.prod`` for traced and plain values: exact, division-free derivatives at zeros."""
     _check_unsupported("prod", out=out)
@@ -197,8 +237,8 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where
         a = astype(a, dtype)
     a = _masked(a, where, 1)
     axes = normalize_axes(axis, ndim_of(a), "prod")
-    total = reduce_prod(a, axes=axes, keepdims=bool(keepdims))
-    return total if initial is None else total * initial
+    total = _as_result(reduce_prod(a, axes=axes, keepdims=bool(keepdims)), "prod", a, dtype)
+    return total if initial is None else total * cast_initial(initial, total)
 
 
 # ---- max / min ---------------------------------------------------------------------
@@ -257,27 +297,36 @@ _min = reduction("reduce_min", lambda x, *, axes, keepdims: np.min(x, axis=axes,
                        "the derivative of that slice NaN")
 
 
+def filled_reduction(a, axes, keepdims, value):
+    """``value`` in the shape of ``a`` reduced over ``axes``: traced and batched
+    as ``a`` is, with a zero derivative (the result of reducing nothing)."""
+    count = reduce_sum(astype(a, bool), axes=axes, keepdims=keepdims)
+    return where(count >= 0, value, value)
+
+
 def _extremum(prim, name, a, axis, out, keepdims, initial, where_):
     _check_unsupported(name, out=out)
     if where_ is not None and where_ is not True:
         if initial is None:
             raise ValueError(f"np.{name}: a where= mask needs initial= (the value of a slice "
                              "with no selected entry)")
-        a = where(where_, a, initial)
+        a = where(where_, a, cast_initial(initial, a))
     axes = normalize_axes(axis, ndim_of(a), name)
+    if initial is not None and any(shape_of(a)[i] == 0 for i in axes):
+        return filled_reduction(a, axes, bool(keepdims), cast_initial(initial, a))
     out = a if not axes and not keepdims else prim.bind(a, axes=axes, keepdims=bool(keepdims))
     if initial is not None:
-        out = (maximum if prim is _max else minimum)(out, initial)
+        out = (maximum if prim is _max else minimum)(out, cast_initial(initial, out))
     return out
 
 
-@implements(np.max, np.amax)
+@composite(np.max, np.amax, samples=reduce_samples(initial=0.5, dtype_kw=False, where_needs_initial=True))
 def max(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     """``np.max`` for traced and plain values (ties share the derivative)."""
     return _extremum(_max, "max", a, axis, out, keepdims, initial, where)
 
 
-@implements(np.min, np.amin)
+@composite(np.min, np.amin, samples=reduce_samples(initial=0.5, dtype_kw=False, where_needs_initial=True))
 def min(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     """``np.min`` for traced and plain values (ties share the derivative)."""
     return _extremum(_min, "min", a, axis, out, keepdims, initial, where)

@@ -22,7 +22,7 @@ from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import astype
 from ..families import composite, conj
-from ..guards import check, static_value
+from ..data_dependent import check, peek
 from ..indexing.gather import getitem
 from ..sampling import FLOATS, array
 from ..shape.basic import concatenate_arrays, reshape, transpose
@@ -147,11 +147,9 @@ def _nonpositive_to_zero(fact):
             warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=3)
             return 0.0
         return fact
-    try:
-        if static_value(fact <= 0, "", ""):
-            warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=3)
-    except Exception:  # noqa: BLE001 - no single value (vmap, jit): no warning, same result
-        pass
+    nonpositive = peek(fact <= 0)  # no single value under vmap and jit: no warning, same result
+    if nonpositive is not None and nonpositive:
+        warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=3)
     return np.where(fact <= 0, 0.0, fact)
 
 

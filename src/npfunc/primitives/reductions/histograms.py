@@ -44,7 +44,7 @@ from ...interpreters.batching import materialize_front
 from ..creation import linspace
 from ..elementwise.arithmetic import astype
 from ..families import composite, fit_cotangent
-from ..guards import check, static_value
+from ..data_dependent import check, concrete
 from ..indexing.gather import getitem, take, take_along_axis
 from ..sampling import FLOATS, array
 from ..shape.basic import concatenate_arrays, reshape
@@ -255,9 +255,9 @@ def _auto_bin_count(a, bins, range):
     """The number of bins a string estimator picks: NumPy's own, on the data's value."""
     fix = ("Pass bins as an integer or as an array of edges; under vmap every batch element "
            "needs the same number of bins.")
-    plain = static_value(a, f"np.histogram(bins={bins!r}) (the number of bins)", fix)
+    plain = concrete(a, f"np.histogram(bins={bins!r}) (the number of bins)", fix)
     if range is not None:
-        range = tuple(static_value(r, "np.histogram's range with a string bins", fix) for r in range)
+        range = tuple(concrete(r, "np.histogram's range with a string bins", fix) for r in range)
     return len(np.histogram_bin_edges(plain, bins, range)) - 1
 
 

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.dispatch import implements, implements_reduce
+from ...core.dispatch import implements_reduce
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...interpreters.batching import move_to_front
 from ..elementwise.arithmetic import astype, isnan, where
-from ..families import normalize_axes, reduction_batch
+from ..families import composite, normalize_axes, reduction_batch
 from .basic import _check_unsupported
 from ..sampling import FLOATS, array
+from .samples import arg_samples, logical_samples
 from ..shape.basic import reshape
 
 # ---- all / any / count_nonzero ----------------------------------------------------------
@@ -59,19 +60,19 @@ def _logical(prim, name, a, axis, out, keepdims, where_, fill):
     return prim.bind(a, axes=axes, keepdims=bool(keepdims))
 
 
-@implements(np.all)
+@composite(np.all, samples=logical_samples(), differentiable=False)
 def all(a, axis=None, out=None, keepdims=False, *, where=None):
     """``np.all`` for traced and plain values (no derivative)."""
     return _logical(_all, "all", a, axis, out, keepdims, where, True)
 
 
-@implements(np.any)
+@composite(np.any, samples=logical_samples(), differentiable=False)
 def any(a, axis=None, out=None, keepdims=False, *, where=None):
     """``np.any`` for traced and plain values (no derivative)."""
     return _logical(_any, "any", a, axis, out, keepdims, where, False)
 
 
-@implements(np.count_nonzero)
+@composite(np.count_nonzero, samples=logical_samples(where=False), differentiable=False)
 def count_nonzero(a, axis=None, *, keepdims=False):
     """``np.count_nonzero`` for traced and plain values (an integer, no derivative)."""
     if not isinstance(a, Tracer) and axis is None and not keepdims:
@@ -150,13 +151,13 @@ def _arg(prim, name, a, axis, out, keepdims):
     return prim.bind(a, axis=axis, keepdims=bool(keepdims))
 
 
-@implements(np.argmax)
+@composite(np.argmax, samples=arg_samples(), differentiable=False)
 def argmax(a, axis=None, out=None, *, keepdims=False):
     """``np.argmax`` for traced and plain values (no derivative; first of tied entries)."""
     return _arg(_argmax, "argmax", a, axis, out, keepdims)
 
 
-@implements(np.argmin)
+@composite(np.argmin, samples=arg_samples(), differentiable=False)
 def argmin(a, axis=None, out=None, *, keepdims=False):
     """``np.argmin`` for traced and plain values (no derivative; first of tied entries)."""
     return _arg(_argmin, "argmin", a, axis, out, keepdims)
@@ -172,13 +173,13 @@ def _nanarg(fn, name, fill, a, axis, out, keepdims):
     return fn(where(nan, fill, a), axis, keepdims=keepdims)
 
 
-@implements(np.nanargmax)
+@composite(np.nanargmax, samples=arg_samples(nans=True), differentiable=False)
 def nanargmax(a, axis=None, out=None, *, keepdims=False):
     """``np.nanargmax``: the index of the largest non-NaN entry."""
     return _nanarg(argmax, "nanargmax", -np.inf, a, axis, out, keepdims)
 
 
-@implements(np.nanargmin)
+@composite(np.nanargmin, samples=arg_samples(nans=True), differentiable=False)
 def nanargmin(a, axis=None, out=None, *, keepdims=False):
     """``np.nanargmin``: the index of the smallest non-NaN entry."""
     return _nanarg(argmin, "nanargmin", np.inf, a, axis, out, keepdims)

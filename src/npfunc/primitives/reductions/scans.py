@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.dispatch import implements, implements_accumulate
+from ...core.dispatch import implements_accumulate
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import astype, isnan, ones_like, where, zeros_like
-from ..families import conj, normalize_axes
+from ..families import composite, conj, normalize_axes
 from ..indexing.gather import getitem
 from ..sampling import FLOATS, array
+from .samples import scan_samples
 from ..shape.basic import concatenate_arrays, ravel
 
 # ---- slicing helpers ----------------------------------------------------------------
@@ -219,7 +220,7 @@ def _prepare(name, a, axis, dtype):
     return a, axis
 
 
-@implements(np.cumsum)
+@composite(np.cumsum, samples=scan_samples())
 def cumsum(a, axis=None, dtype=None, out=None):
     """``np.cumsum`` for traced and plain values (``axis=None`` flattens first)."""
     _reject_out("cumsum", out)
@@ -227,7 +228,7 @@ def cumsum(a, axis=None, dtype=None, out=None):
     return scan_sum(a, axis)
 
 
-@implements(np.cumprod)
+@composite(np.cumprod, samples=scan_samples(domain=(-1.5, 1.5), with_zeros=True))
 def cumprod(a, axis=None, dtype=None, out=None):
     """``np.cumprod`` for traced and plain values: exact, division-free derivatives at zeros."""
     _reject_out("cumprod", out)
@@ -253,25 +254,25 @@ def _cumulative(name, scan, fill, x, axis, dtype, out, include_initial):
 
 
 if hasattr(np, "cumulative_sum"):
-    @implements(np.cumulative_sum)
+    @composite(np.cumulative_sum, samples=scan_samples(include_initial=True))
     def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
         """``np.cumulative_sum`` (NumPy >= 2.1) for traced and plain values."""
         return _cumulative("cumulative_sum", scan_sum, 0, x, axis, dtype, out, include_initial)
 
-    @implements(np.cumulative_prod)
+    @composite(np.cumulative_prod, samples=scan_samples(include_initial=True, with_zeros=True))
     def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
         """``np.cumulative_prod`` (NumPy >= 2.1) for traced and plain values."""
         return _cumulative("cumulative_prod", scan_prod, 1, x, axis, dtype, out, include_initial)
 
 
-@implements(np.nancumsum)
+@composite(np.nancumsum, samples=scan_samples(nans=True))
 def nancumsum(a, axis=None, dtype=None, out=None):
     """``np.nancumsum``: NaNs count as 0 and get a zero derivative."""
     _reject_out("nancumsum", out)
     return cumsum(where(isnan(a), 0, a), axis, dtype)
 
 
-@implements(np.nancumprod)
+@composite(np.nancumprod, samples=scan_samples(nans=True, domain=(-1.5, 1.5)))
 def nancumprod(a, axis=None, dtype=None, out=None):
     """``np.nancumprod``: NaNs count as 1 and get a zero derivative."""
     _reject_out("nancumprod", out)

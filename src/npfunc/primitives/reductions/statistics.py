@@ -26,16 +26,17 @@ import math
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import (astype, equal, imag, isnan, logical_not, maximum, multiply, real, sqrt,
-                          where)
-from ..families import normalize_axes
+                                      where)
+from ..families import composite, normalize_axes
 from ..indexing.gather import getitem
-from .basic import _check_unsupported, count_where, max, mean, min, prod, sum
+from .basic import _check_unsupported, count_where, divide_by_count, max, mean, min, prod, sum
 from .index import all as all_
+from .samples import (_nan_extremum_extra, average_samples, reduce_samples, trace_samples,
+                      var_samples)
 from ..shape.basic import broadcast_to, moveaxis, reshape, transpose
 
 # ---- var / std ----------------------------------------------------------------------
@@ -58,12 +59,18 @@ def _abs2(d):
     return d * d
 
 
-@implements(np.var)
+@composite(np.var, samples=var_samples())
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
         correction=None):
     """``np.var`` for traced and plain values (``ddof``/``correction``, ``where=``, ``mean=``)."""
-    _check_unsupported("var", out=out)
-    ddof = _resolve_ddof("var", ddof, correction)
+    return _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, "var", None)
+
+
+def _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, name, deviation_dtype):
+    """var; ``deviation_dtype``: the dtype the deviations are rounded to
+    (np.nanvar keeps them in the input's dtype even when ``dtype=`` is wider)."""
+    _check_unsupported(name, out=out)
+    ddof = _resolve_ddof(name, ddof, correction)
     if dtype is not None:
         a = astype(a, dtype)
     elif dtype_of(a).kind not in "fc":
@@ -73,16 +80,23 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     if mean is None:
         mean = _mean(a, axis, keepdims=True, where=where)
     d = a - mean
+    if deviation_dtype is not None and deviation_dtype != dtype_of(d):
+        d = astype(d, deviation_dtype)
+    squares = _abs2(d)
+    if dtype_of(squares) != dtype_of(a) and dtype_of(a).kind == "f":
+        squares = astype(squares, dtype_of(a))
+    total = sum(squares, axis, keepdims=keepdims, where=where)
     if masked:
-        n = count_where(where, shape, axis, keepdims, dtype_of(a))
-        divisor = maximum(n - ddof, 0)
-    else:
-        n = math.prod(shape[i] for i in normalize_axes(axis, len(shape), "var"))
-        divisor = builtins.max(n - ddof, 0)
-    return sum(_abs2(d), axis, keepdims=keepdims, where=where) / divisor
+        n = count_where(where, shape, axis, keepdims, dtype_of(total))
+        # a slice with nothing selected is a constant NaN (derivative 0)
+        return divide_by_count(total, n, maximum(n - ddof, 0))
+    n = math.prod(shape[i] for i in normalize_axes(axis, len(shape), name))
+    if n == 0:  # an empty slice: a constant NaN, as NumPy's 0/0 (derivative 0)
+        return total * 0 + np.nan
+    return total / builtins.max(n - ddof, 0)
 
 
-@implements(np.std)
+@composite(np.std, samples=var_samples())
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
         correction=None):
     """``np.std`` for traced and plain values.
@@ -96,12 +110,15 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
 def safe_sqrt(v):
     """``sqrt(v)`` whose derivative at ``v == 0`` is 0 instead of inf (the "double where")."""
     at_zero = equal(v, 0)
+    if dtype_of(v).kind == "f":  # a NaN variance (an empty slice) keeps its own derivative
+        flat = at_zero | isnan(v)
+        return where(at_zero, 0, where(flat, v, sqrt(where(flat, 1, v))))
     return where(at_zero, 0, sqrt(where(at_zero, 1, v)))
 
 
 # ---- average ------------------------------------------------------------------------
 
-@implements(np.average)
+@composite(np.average, samples=average_samples())
 def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     """``np.average`` for traced and plain values, differentiable in ``a`` and ``weights``."""
     nd = ndim_of(a)
@@ -144,7 +161,8 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
 
 # ---- ptp ----------------------------------------------------------------------------
 
-@implements(np.ptp)
+@composite(np.ptp, samples=reduce_samples(dtype_kw=False, where=False, axes=(None, 1, -1, (0, 2)),
+                                         empty=False, bools=False))
 def ptp(a, axis=None, out=None, keepdims=False):
     """``np.ptp`` (max - min) for traced and plain values; ties share the derivative."""
     _check_unsupported("ptp", out=out)
@@ -160,13 +178,13 @@ def _fill_nan(a, fill):
     return where(isnan(a), fill, a)
 
 
-@implements(np.nansum)
+@composite(np.nansum, samples=reduce_samples(initial=1.5, nans=True))
 def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     """``np.nansum``: NaNs count as 0 and get a zero derivative."""
     return sum(_fill_nan(a, 0), axis, dtype, out, keepdims, initial, where)
 
 
-@implements(np.nanprod)
+@composite(np.nanprod, samples=reduce_samples(initial=1.5, nans=True, domain=(-1.5, 1.5)))
 def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     """``np.nanprod``: NaNs count as 1 and get a zero derivative."""
     return prod(_fill_nan(a, 1), axis, dtype, out, keepdims, initial, where)
@@ -180,7 +198,7 @@ def _present(a, where_):
     return keep
 
 
-@implements(np.nanmean)
+@composite(np.nanmean, samples=reduce_samples(nans=True))
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     """``np.nanmean``: the mean of the non-NaN entries (NaN for an all-NaN slice)."""
     _check_unsupported("nanmean", out=out)
@@ -206,29 +224,31 @@ def _nan_extremum(fn, name, a, axis, out, keepdims, initial, where_):
     return where(empty, np.nan, result)
 
 
-@implements(np.nanmax)
+@composite(np.nanmax, samples=reduce_samples(initial=0.5, dtype_kw=False, where_needs_initial=True,
+                                            nans=True, extra=_nan_extremum_extra))
 def nanmax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     """``np.nanmax``: NaNs are skipped (zero derivative); an all-NaN slice gives NaN."""
     return _nan_extremum(max, "nanmax", a, axis, out, keepdims, initial, where)
 
 
-@implements(np.nanmin)
+@composite(np.nanmin, samples=reduce_samples(initial=0.5, dtype_kw=False, where_needs_initial=True,
+                                            nans=True, extra=_nan_extremum_extra))
 def nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     """``np.nanmin``: NaNs are skipped (zero derivative); an all-NaN slice gives NaN."""
     return _nan_extremum(min, "nanmin", a, axis, out, keepdims, initial, where)
 
 
-@implements(np.nanvar)
+@composite(np.nanvar, samples=var_samples(nans=True))
 def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
            correction=None):
     """``np.nanvar``: the variance of the non-NaN entries (NaNs get a zero derivative)."""
     if dtype_of(a).kind not in "fc":
         return var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction)
-    return var(_fill_nan(a, 0), axis, dtype, out, ddof, keepdims, where=_present(a, where),
-               mean=mean, correction=correction)
+    return _var(_fill_nan(a, 0), axis, dtype, out, ddof, keepdims, _present(a, where), mean,
+                correction, "nanvar", dtype_of(a))
 
 
-@implements(np.nanstd)
+@composite(np.nanstd, samples=var_samples(nans=True))
 def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
            correction=None):
     """``np.nanstd``: as ``std`` over the non-NaN entries (derivative 0 at zero variance)."""
@@ -238,7 +258,7 @@ def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=
 
 # ---- trace ----------------------------------------------------------------------------
 
-@implements(np.trace)
+@composite(np.trace, samples=trace_samples())
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     """``np.trace`` for traced and plain values (``offset``, ``axis1``, ``axis2``)."""
     if out is not None:

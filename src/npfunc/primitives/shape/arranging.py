@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from ...core import dispatch
-from ...core.dispatch import implements
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import astype, where, zeros_like
-from ..families import normalize_axes
+from ..families import composite, normalize_axes
+from . import samples
 from ..indexing.gather import getitem, index_add, take
-from .basic import broadcast_to, concatenate_arrays, moveaxis, ravel, reshape, transpose
+from .basic import broadcast_to, concatenate_arrays, moveaxis, ravel, reshape
 
 
 def _array(x):
@@ -43,7 +43,7 @@ def flip(m, axis=None):
 
 
 
-@implements(np.roll)
+@composite(np.roll, samples=samples.roll)
 def roll(a, shift, axis=None):
     """``np.roll`` for traced and plain values (``shift`` and ``axis`` ints or tuples;
     a traced integer ``shift``, e.g. one per batch element under vmap, too)."""
@@ -187,7 +187,7 @@ def _pad_axis(x, axis, before, after, mode, reflect_type):
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
 
 
-@implements(np.pad)
+@composite(np.pad, samples=samples._pad)
 def pad(array, pad_width, mode="constant", **kwargs):
     """``np.pad`` for traced and plain values.
 
@@ -281,7 +281,7 @@ def diag(v, k=0):
     return index_add(v, (rows, cols), (size, size))
 
 
-@implements(np.diagflat)
+@composite(np.diagflat, samples=samples._diagflat)
 def diagflat(v, k=0):
     """``np.diagflat`` for traced and plain values."""
     return diag(ravel(_array(v)), k)
@@ -294,13 +294,13 @@ def _triangle(m, mask_fn):
     return where(mask, m, zeros_like(m))
 
 
-@implements(np.tril)
+@composite(np.tril, samples=samples.triangle)
 def tril(m, k=0):
     """``np.tril`` for traced and plain values (over the last two axes)."""
     return _triangle(m, lambda n, p: np.tri(n, p, k=int(k), dtype=bool))
 
 
-@implements(np.triu)
+@composite(np.triu, samples=samples.triangle)
 def triu(m, k=0):
     """``np.triu`` for traced and plain values (over the last two axes)."""
     return _triangle(m, lambda n, p: ~np.tri(n, p, k=int(k) - 1, dtype=bool))

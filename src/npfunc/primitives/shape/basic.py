@@ -8,14 +8,15 @@ import math
 
 import numpy as np
 
-from ...core.dispatch import implements
+
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import ndim_of, shape_of
 from ...core.zeros import zero
 from ...interpreters.batching import materialize_front, move_to_front
-from ..families import fit_cotangent, normalize_axes, sum_to_shape
-from ..sampling import FLOATS, array
+from ..families import composite, fit_cotangent, normalize_axes, sum_to_shape
+from ..sampling import FLOATS, array, sequence_call
+from . import samples
 
 # ---- reshape -------------------------------------------------------------------
 
@@ -58,8 +59,8 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     shape = resolve_shape(shape, math.prod(current), "reshape")
     if order == "F":
         return transpose(reshape(transpose(a), shape[::-1]))
-    if order not in ("C", "A"):
-        raise ValueError(f"reshape: order must be 'C' or 'F', got {order!r}")
+    if order != "C":
+        raise ValueError(f"reshape: order must be 'C', 'F' or 'A', got {order!r}")
     if tuple(current) == shape:
         return a
     return _reshape.bind(a, shape=shape)
@@ -234,7 +235,7 @@ def concatenate_arrays(arrays, axis: int):
     return _concat.bind(*arrays, axis=axis)
 
 
-@implements(np.concatenate)
+@composite(np.concatenate, samples=samples.concatenate, call=sequence_call)
 def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     """``np.concatenate`` for traced and plain values."""
     arrays = [a if isinstance(a, Tracer) else np.asarray(a) for a in arrays]
@@ -262,7 +263,7 @@ def _as_dtype(a, dtype):
     return astype(a, dtype) if isinstance(a, Tracer) else np.asarray(a, dtype=dtype)
 
 
-@implements(np.stack)
+@composite(np.stack, samples=samples.stack, call=sequence_call)
 def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     """``np.stack`` for traced and plain values."""
     arrays = [a if isinstance(a, Tracer) else np.asarray(a) for a in arrays]
@@ -325,10 +326,24 @@ def broadcast_arrays(*args, subok=False):
     return tuple(broadcast_to(a if isinstance(a, Tracer) else np.asarray(a), shape) for a in args)
 
 
+_copy = Primitive(
+    "copy", lambda x: np.array(x, copy=True),
+    jvp=lambda primals, tangents, out: tangents[0],
+    vjp=lambda g, primals, out, needs: (g,),
+    batch=lambda vals, dims: (_copy.bind(vals[0]), dims[0]),
+    samples=lambda rng: [Sample(array(rng, (2, 3), dt)) for dt in FLOATS],
+    notes="a new array with the same values; traced values are only copied where a staged program "
+          "could hand the result out as an array the user writes into")
+
+
 def copy(a):
     """A copy of ``a``: a new traced object (in-place updates of one leave the
-    other alone), or ``np.copy`` of a plain value."""
+    other alone), or ``np.copy`` of a plain value.  Traced values never change
+    in place, so a new object is enough, except under a transform whose program
+    returns plain arrays (jit): there the copy is recorded."""
     if isinstance(a, Tracer):
+        if a._interp.copies_values:
+            return _copy.bind(a)
         from ...core.tracer import clone
 
         return clone(a)

@@ -7,15 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.context import describe_stack
-from ...core.dispatch import implements
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
-from ..families import normalize_axes
+from ..families import composite, normalize_axes
 from ..indexing.gather import take
-from ..sampling import FLOATS, array as sample_array
+from ..sampling import FLOATS, array as sample_array, sequence_call
+from . import samples
 from .basic import (atleast_1d, atleast_2d, atleast_3d, broadcast_to, concatenate, concatenate_arrays,
                     ravel, reshape, stack)
 from .basic import copy as _copy
@@ -32,26 +32,26 @@ def _as_list(x):
     return [x] if not isinstance(x, tuple) else list(x)
 
 
-@implements(np.vstack, np.row_stack)
+@composite(np.vstack, np.row_stack, samples=samples.vstack, call=sequence_call)
 def vstack(tup, *, dtype=None, casting="same_kind"):
     """``np.vstack`` for traced and plain values."""
     return concatenate(_as_list(atleast_2d(*_arrays(tup, "vstack"))), axis=0, dtype=dtype)
 
 
-@implements(np.hstack)
+@composite(np.hstack, samples=samples.hstack, call=sequence_call)
 def hstack(tup, *, dtype=None, casting="same_kind"):
     """``np.hstack`` for traced and plain values."""
     arrays = _as_list(atleast_1d(*_arrays(tup, "hstack")))
     return concatenate(arrays, axis=0 if ndim_of(arrays[0]) == 1 else 1, dtype=dtype)
 
 
-@implements(np.dstack)
+@composite(np.dstack, samples=samples.dstack, call=sequence_call)
 def dstack(tup):
     """``np.dstack`` for traced and plain values."""
     return concatenate(_as_list(atleast_3d(*_arrays(tup, "dstack"))), axis=2)
 
 
-@implements(np.column_stack)
+@composite(np.column_stack, samples=samples.column_stack, call=sequence_call)
 def column_stack(tup):
     """``np.column_stack`` for traced and plain values (1-D inputs become columns)."""
     arrays = [reshape(a, (-1, 1)) if ndim_of(a) < 2 else a for a in _arrays(tup, "column_stack")]
@@ -173,7 +173,7 @@ def split(ary, indices_or_sections, axis=0):
 
 # ---- tile, repeat --------------------------------------------------------------------
 
-@implements(np.tile)
+@composite(np.tile, samples=samples._tile)
 def tile(A, reps):
     """``np.tile`` for traced and plain values (a broadcast, so the VJP is a sum)."""
     A = A if isinstance(A, Tracer) else np.asarray(A)
@@ -190,7 +190,7 @@ def tile(A, reps):
     return reshape(out, tuple(r * n for r, n in zip(reps, shape)))
 
 
-@implements(np.repeat)
+@composite(np.repeat, samples=samples._repeat)
 def repeat(a, repeats, axis=None):
     """``np.repeat`` for traced and plain values: a scalar count (a broadcast)
     or one count per element (a gather, so repeated gradients accumulate)."""
@@ -221,7 +221,7 @@ def repeat(a, repeats, axis=None):
 
 # ---- meshgrid ---------------------------------------------------------------------------
 
-@implements(np.meshgrid)
+@composite(np.meshgrid, samples=samples._meshgrid)
 def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     """``np.meshgrid`` for traced and plain values (``indexing`` 'xy' or 'ij', ``sparse``)."""
     if indexing not in ("xy", "ij"):

@@ -493,7 +493,7 @@ def copy(a, order="K", subok=False):
     """``np.copy``: a new array (updating one leaves the other alone)."""
     if not _traced(a):
         return np.copy(a, order=order, subok=subok)
-    out = clone(a)
+    out = basic.copy(a)
     out._alias = FRESH_C if order == "C" or ndim_of(a) <= 1 else None
     if out._alias is None and ndim_of(a) == 0:
         out._alias = FRESH_C
@@ -540,56 +540,42 @@ RETURNS_ITS_ARGUMENT.update({np.squeeze, np.atleast_1d, np.atleast_2d, np.atleas
 def _register_samples() -> None:
     from ...core.dispatch import describe
     from ...core.primitive import Composite, Sample
-    from ..elementwise.samples import complex_array
+    from ..linalg import samples as linalg_samples
     from ..sampling import array
+    from . import samples
 
     def x(rng, shape, dtype=np.float64):
         return array(rng, shape, dtype)
 
     cases = {
-        np.reshape: lambda r: [Sample(x(r, (2, 3, 4)), shape=(6, 4)), Sample(x(r, (6,), np.float32), shape=(3, -1)),
-                               Sample(x(r, (2, 3)), shape=(3, 2), order="F"), Sample(x(r, ()), shape=(1, 1))],
-        np.ravel: lambda r: [Sample(x(r, (2, 3))), Sample(x(r, (2, 3), np.float32), order="F")],
-        np.transpose: lambda r: [Sample(x(r, (2, 3, 4)), axes=(1, 2, 0)), Sample(x(r, (2, 3), np.float32))],
+        np.reshape: samples.reshape, np.ravel: samples.ravel, np.transpose: samples.transpose,
         np.permute_dims: lambda r: [Sample(x(r, (2, 3, 4)), axes=(2, 0, 1))],
-        np.matrix_transpose: lambda r: [Sample(x(r, (2, 3, 4)))],
-        np.linalg.matrix_transpose: lambda r: [Sample(x(r, (3, 2)))],
-        np.swapaxes: lambda r: [Sample(x(r, (2, 3, 4)), axis1=0, axis2=-1)],
-        np.moveaxis: lambda r: [Sample(x(r, (2, 3, 4)), source=0, destination=-1),
-                                Sample(x(r, (2, 3, 4)), source=(0, 1), destination=(2, 0))],
-        np.rollaxis: lambda r: [Sample(x(r, (2, 3, 4)), axis=2, start=0)],
-        np.expand_dims: lambda r: [Sample(x(r, (2, 3)), axis=(0, 2)), Sample(x(r, ()), axis=0)],
-        np.squeeze: lambda r: [Sample(x(r, (1, 3, 1))), Sample(x(r, (1, 3, 1), np.float32), axis=2)],
-        np.atleast_1d: lambda r: [Sample(x(r, ())), Sample(x(r, (3,)))],
-        np.atleast_2d: lambda r: [Sample(x(r, (3,))), Sample(x(r, (2, 3)))],
-        np.atleast_3d: lambda r: [Sample(x(r, (3,))), Sample(x(r, (2, 3)))],
-        np.real: lambda r: [Sample(complex_array(r, (2, 3), np.complex128)), Sample(x(r, (3,)))],
-        np.imag: lambda r: [Sample(complex_array(r, (2, 3), np.complex128)),
-                            Sample(complex_array(r, (3,), np.complex64))],
-        np.broadcast_to: lambda r: [Sample(x(r, (3,)), shape=(2, 3)), Sample(x(r, (2, 1), np.float32), shape=(2, 4))],
-        np.broadcast_arrays: lambda r: [Sample(x(r, (3,)), x(r, (2, 1)))],
-        np.diagonal: lambda r: [Sample(x(r, (3, 4)), offset=1), Sample(x(r, (2, 3, 3)), axis1=1, axis2=2)],
-        np.linalg.diagonal: lambda r: [Sample(x(r, (2, 3, 3))), Sample(x(r, (3, 4)), offset=-1)],
-        np.diag: lambda r: [Sample(x(r, (3, 3)), k=-1), Sample(x(r, (3,)), k=1)],
-        np.lib.stride_tricks.sliding_window_view: lambda r: [Sample(x(r, (6,)), window_shape=3),
-                                                             Sample(x(r, (4, 5)), window_shape=2, axis=1)],
-        np.flip: lambda r: [Sample(x(r, (2, 3))), Sample(x(r, (2, 3, 2)), axis=1)],
-        np.fliplr: lambda r: [Sample(x(r, (2, 3)))],
-        np.flipud: lambda r: [Sample(x(r, (2, 3)))],
-        np.rot90: lambda r: [Sample(x(r, (2, 3))), Sample(x(r, (2, 3, 2)), k=3, axes=(2, 0)),
-                             Sample(x(r, (2, 3)), k=2)],
-        np.split: lambda r: [Sample(x(r, (6, 2)), indices_or_sections=3),
-                             Sample(x(r, (2, 5)), indices_or_sections=[1, 3], axis=1)],
-        np.array_split: lambda r: [Sample(x(r, (7,)), indices_or_sections=3)],
-        np.hsplit: lambda r: [Sample(x(r, (2, 4)), indices_or_sections=2)],
-        np.vsplit: lambda r: [Sample(x(r, (4, 2)), indices_or_sections=2)],
-        np.dsplit: lambda r: [Sample(x(r, (1, 2, 4)), indices_or_sections=2)],
-        np.unstack: lambda r: [Sample(x(r, (3, 2)), axis=1)],
-        np.copy: lambda r: [Sample(x(r, (2, 3))), Sample(x(r, ()))],
-        np.astype: lambda r: [Sample(x(r, (2, 3)), np.float32), Sample(x(r, (3,), np.float32), np.float64)],
+        np.matrix_transpose: samples.matrix_transpose,
+        np.linalg.matrix_transpose: linalg_samples.linalg_matrix_transpose,
+        np.swapaxes: samples.swapaxes, np.moveaxis: samples.moveaxis, np.rollaxis: samples.rollaxis,
+        np.expand_dims: samples.expand_dims, np.squeeze: samples._squeeze,
+        np.atleast_1d: samples.atleast_nd, np.atleast_2d: samples.atleast_nd, np.atleast_3d: samples.atleast_nd,
+        np.real: samples_complex_parts, np.imag: samples_complex_parts,
+        np.broadcast_to: samples._broadcast_to, np.broadcast_arrays: samples._broadcast_arrays,
+        np.diagonal: samples.diagonal, np.linalg.diagonal: linalg_samples.linalg_diagonal, np.diag: samples._diag,
+        np.lib.stride_tricks.sliding_window_view: samples._sliding_window_view,
+        np.flip: samples.flip, np.fliplr: samples.fliplr, np.flipud: samples.flipud, np.rot90: samples.rot90,
+        np.split: samples.split(), np.array_split: samples.split("array_split"), np.hsplit: samples.split("hsplit"),
+        np.vsplit: samples.split("vsplit"), np.dsplit: samples.split("dsplit"), np.unstack: samples._unstack,
+        np.copy: samples.copy, np.astype: samples._astype,
     }
-    for target, samples in cases.items():
-        Composite(describe(target), target, samples=samples)
+    for target, make in cases.items():
+        Composite(describe(target), target, samples=make)
+
+
+def samples_complex_parts(rng):
+    """``np.real`` / ``np.imag`` of complex arrays (views) and of a real array."""
+    from ...core.primitive import Sample
+    from ..elementwise.samples import complex_array
+    from ..sampling import array
+
+    return [Sample(complex_array(rng, (2, 3), np.complex128)), Sample(complex_array(rng, (3,), np.complex64)),
+            Sample(array(rng, (3,)), label="real input")]
 
 
 _register_samples()

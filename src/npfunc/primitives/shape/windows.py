@@ -14,7 +14,6 @@ import itertools
 
 import numpy as np
 
-from ...core.dispatch import implements
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import ndim_of, shape_of

@@ -9,23 +9,42 @@ fails.  Use the same call on this module instead::
     from npfunc.scipy import stats
     npfunc.grad(lambda mu: stats.norm.logpdf(x, loc=mu, scale=2.0).sum())(0.3)
 
-Continuous (``logpdf pdf cdf logcdf sf logsf``; shapes, ``loc=0``,
-``scale=1``): ``norm`` (also ``ppf``/``isf``), ``t``, ``cauchy``,
-``laplace``, ``logistic``, ``gamma``, ``beta``, ``chi2``, ``expon``.
-Discrete (``logpmf pmf cdf logcdf sf logsf``; shapes, ``loc=0``):
-``poisson``, ``binom``.  Multivariate (``logpdf pdf``):
-``multivariate_normal``, ``dirichlet``.  Calling a distribution freezes it:
+Continuous (``logpdf pdf cdf logcdf sf logsf``, ``entropy``; shapes,
+``loc=0``, ``scale=1``): ``norm`` (also ``ppf``/``isf``), ``t``, ``cauchy``,
+``laplace``, ``logistic``, ``gamma``, ``beta``, ``chi2``, ``expon``; with
+``ppf`` too: ``uniform``, ``truncnorm``, ``pareto``, ``vonmises``,
+``wrapcauchy``, ``gennorm``, ``gumbel_l``, ``gumbel_r``, ``lognorm``,
+``weibull_min``, ``invgamma``, ``halfnorm``.  Discrete (``logpmf pmf cdf
+logcdf sf logsf ppf``; shapes, ``loc=0``): ``poisson``, ``binom``, ``geom``,
+``nbinom``, ``betabinom``, ``bernoulli``.  Multivariate: ``multivariate_normal``,
+``dirichlet`` (``logpdf pdf entropy``), ``multinomial`` (``logpmf pmf``).
+Also ``gaussian_kde`` (differentiable in the points and the data) and
+``rankdata``, ``mode`` (no derivative).  Calling a distribution freezes it:
 ``stats.norm(loc, scale).logpdf(x)``.  See docs/stats.md.
 """
 from __future__ import annotations
 
+from ._circular import vonmises, wrapcauchy  # noqa: F401
 from ._continuous import beta, cauchy, chi2, expon, gamma, laplace, logistic, norm, t  # noqa: F401
-from ._discrete import binom, poisson  # noqa: F401
+from ._continuous_more import (gennorm, gumbel_l, gumbel_r, halfnorm, invgamma, lognorm, pareto,  # noqa: F401
+                               uniform, weibull_min)
+from ._discrete import bernoulli, betabinom, binom, geom, nbinom, poisson  # noqa: F401
+from ._kde import gaussian_kde  # noqa: F401
+from ._multinomial import multinomial  # noqa: F401
 from ._multivariate import dirichlet, multivariate_normal  # noqa: F401
+from ._ranks import mode, rankdata  # noqa: F401
+from ._truncnorm import truncnorm  # noqa: F401
 
 __all__ = ["norm", "t", "cauchy", "laplace", "logistic", "gamma", "beta", "chi2", "expon", "poisson", "binom",
-           "multivariate_normal", "dirichlet"]
+           "multivariate_normal", "dirichlet", "uniform", "truncnorm", "pareto", "vonmises", "wrapcauchy",
+           "gennorm", "gumbel_l", "gumbel_r", "lognorm", "weibull_min", "invgamma", "halfnorm", "geom",
+           "nbinom", "betabinom", "bernoulli", "multinomial", "gaussian_kde", "rankdata", "mode"]
 
-from . import _twins  # noqa: E402
+from . import _samples, _samples_original, _twins  # noqa: E402,F401  (registry samples; error hints)
 
 _twins.install()
+_samples_original.register()
+
+
+def __dir__():
+    return __all__

@@ -13,6 +13,7 @@ import numpy as np
 
 from ...core.tracer import Tracer
 from ...core.values import dtype_of
+from ._quantiles import discrete_ppf
 
 INF = np.inf
 
@@ -29,6 +30,15 @@ def as_float(v):
     dt = dtype_of(v)
     target = np.promote_types(dt, np.float64) if dt.kind != "c" else dt
     return v if dt == target else v.astype(target)
+
+
+def _no_closed_form(name):
+    from ...core.context import describe_stack
+    from ...core.errors import UnsupportedOperationError
+
+    return UnsupportedOperationError(
+        f"{describe_stack()}: npfunc.scipy.stats.{name}.entropy is not provided: it has no closed form "
+        "(SciPy sums or integrates numerically).")
 
 
 def is_traced(*values) -> bool:
@@ -80,9 +90,12 @@ class Frozen:
         method = getattr(self.dist, name)
         if not callable(method) or name.startswith("_"):
             raise AttributeError(name)
-
-        def bound(x, *more, **kw):
-            return method(x, *self.args, *more, **self.kwds, **kw)
+        if name == "entropy":  # no point argument
+            def bound(**kw):
+                return method(*self.args, **self.kwds, **kw)
+        else:
+            def bound(x, *more, **kw):
+                return method(x, *self.args, *more, **self.kwds, **kw)
 
         bound.__name__ = name
         return bound
@@ -137,10 +150,16 @@ class Continuous(Distribution):
 
     support = (-INF, INF)
     inner = 0.0
+    #: SciPy's ``_open_support_mask``: the density is 0 at the support's ends
+    open_support = False
 
     # ---- what subclasses provide (standardized variable z) --------------------------------
     def _support(self, *shapes):
         return self.support
+
+    def _inner(self, *shapes):
+        """A point inside the support, used in place of the points outside."""
+        return self.inner
 
     def _argcheck(self, *shapes):
         return True
@@ -171,6 +190,14 @@ class Continuous(Distribution):
         high = sf < 0.5
         return np.where(high, np.log(np.where(high, sf, 0.5)), np.log1p(-np.where(high, 0.5, cdf)))
 
+    def _ppf(self, q, *shapes):
+        from ...core.errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError(f"npfunc.scipy.stats.{self.name}.ppf is not provided")
+
+    def _entropy(self, *shapes):
+        raise _no_closed_form(self.name)
+
     # ---- the public methods ---------------------------------------------------------------------
     def _prepare(self, x, args, kwds):
         shapes, (loc, scale) = self._parse(args, kwds)
@@ -198,8 +225,21 @@ class Continuous(Distribution):
         z, shapes, scale, valid = self._prepare(x, args, kwds)
         lo, hi = self._support(*shapes)
         bounded = not (is_const(lo, -INF) and is_const(hi, INF))
-        inside = both(z >= lo, z <= hi) if bounded else True
-        zs = safe(inside, z, self.inner)
+        if not bounded:
+            inside = True
+        elif self.open_support:
+            inside = both(z > lo, z < hi)
+        else:
+            inside = both(z >= lo, z <= hi)
+        zs = safe(inside, z, self._inner(*shapes))
+        if bounded:
+            # At an edge of the support the density may vanish for every nearby
+            # shape (gamma's at 0 for a > 1): log-density -inf, whose derivative
+            # in the shapes is -inf (log 0), and exp(-inf) * -inf is NaN.  Such
+            # points join the outside: the constant 0 (-inf), derivative 0.
+            vanishes = self._logpdf(zs, *shapes) == -INF
+            inside = both(inside, ~vanishes)
+            zs = safe(inside, z, self._inner(*shapes))
         if log:
             val = self._logpdf(zs, *shapes)
             if not (isinstance(scale, float) and scale == 1):
@@ -217,7 +257,7 @@ class Continuous(Distribution):
         lo, hi = self._support(*shapes)
         bounded = not (is_const(lo, -INF) and is_const(hi, INF))
         inside = both(z > lo, z < hi) if bounded else True
-        zs = safe(inside, z, self.inner)
+        zs = safe(inside, z, self._inner(*shapes))
         val = getattr(self, "_" + which)(zs, *shapes)
         if inside is not True:
             upper, lower = z >= hi, z <= lo
@@ -250,6 +290,37 @@ class Continuous(Distribution):
         """Log of the survival function at ``x``."""
         return self._tail("logsf", x, args, kwds)
 
+    def _valid_params(self, args, kwds):
+        shapes, (loc, scale) = self._parse(args, kwds)
+        valid = self._argcheck(*shapes)
+        if not positive_scalar(scale):
+            valid = both(valid, scale > 0)
+        return self._safe_shapes(valid, shapes), loc, safe(valid, scale, 1.0), valid
+
+    def ppf(self, q, *args, **kwds):
+        """Percent point function (inverse of ``cdf``) at ``q``: the support's ends at
+        q = 0 and 1 (derivative 0 there), NaN outside [0, 1] or for invalid parameters."""
+        shapes, loc, scale, valid = self._valid_params(args, kwds)
+        q = as_float(q)
+        inside = (q > 0) & (q < 1)
+        z = self._ppf(np.where(inside, q, 0.5), *shapes)
+        lo, hi = self._support(*shapes)
+        z = np.where(inside, z, np.where(q == 0, lo, np.where(q == 1, hi, np.nan)))
+        out = loc + scale * z
+        if valid is not True:
+            out = np.where(valid, out, np.nan)
+        return squeeze_scalar(out)
+
+    def entropy(self, *args, **kwds):
+        """Differential entropy (closed form); ``loc`` has no effect, ``scale`` adds log(scale)."""
+        shapes, loc, scale, valid = self._valid_params(args, kwds)
+        out = self._entropy(*shapes)
+        if not (isinstance(scale, float) and scale == 1):
+            out = out + np.log(scale)
+        if valid is not True:
+            out = np.where(valid, out, np.nan)
+        return squeeze_scalar(out)
+
 
 class Discrete(Distribution):
     """An integer-valued family shifted by ``loc`` (SciPy's ``rv_discrete`` rules)."""
@@ -268,6 +339,15 @@ class Discrete(Distribution):
 
     def _pmf(self, k, *shapes):
         return np.exp(self._logpmf(k, *shapes))
+
+    def _logcdf(self, k, *shapes):
+        return np.log(self._cdf(k, *shapes))
+
+    def _logsf(self, k, *shapes):
+        return np.log(self._sf(k, *shapes))
+
+    def _entropy(self, *shapes):
+        raise _no_closed_form(self.name)
 
     def _prepare(self, k, args, kwds):
         shapes, (loc,) = self._parse(args, kwds)
@@ -303,9 +383,8 @@ class Discrete(Distribution):
         inside = (k >= lo) & (k < hi) & np.isfinite(k)
         ks = np.floor(np.where(inside, k, self.inner))
         lower_tail = which in ("cdf", "logcdf")
-        val = (self._cdf if lower_tail else self._sf)(ks, *shapes)
+        val = getattr(self, "_" + which)(ks, *shapes)
         if which.startswith("log"):
-            val = np.log(val)
             full, empty = 0.0, -INF
         else:
             full, empty = 1.0, 0.0
@@ -338,3 +417,22 @@ class Discrete(Distribution):
     def logsf(self, k, *args, **kwds):
         """Log of the survival function at ``k``."""
         return self._tail("logsf", k, args, kwds)
+
+    def ppf(self, q, *args, **kwds):
+        """Percent point function: the smallest k with cdf(k) >= q.  A step function of
+        ``q`` and the shape parameters (derivative 0); derivative 1 in ``loc``."""
+        shapes, (loc,) = self._parse(args, kwds)
+        out = discrete_ppf(self.name, as_float(q), *shapes)
+        if not (isinstance(loc, float) and loc == 0):
+            out = out + loc
+        return squeeze_scalar(out)
+
+    def entropy(self, *args, **kwds):
+        """Entropy (closed form where one exists); ``loc`` has no effect."""
+        shapes, (loc,) = self._parse(args, kwds)
+        valid = self._argcheck(*shapes)
+        shapes = tuple(safe(valid, s, self._safe_value(i)) for i, s in enumerate(shapes))
+        out = self._entropy(*shapes)
+        if valid is not True:
+            out = np.where(valid, out, np.nan)
+        return squeeze_scalar(out)

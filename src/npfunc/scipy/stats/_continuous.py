@@ -43,6 +43,9 @@ class norm_gen(Continuous):
     def _logsf(self, z):
         return sc.log_ndtr(-z)
 
+    def _entropy(self):
+        return 0.5 * (math.log(2 * math.pi) + 1)
+
     def ppf(self, q, loc=0.0, scale=1.0):
         """Quantile function ``loc + scale * ndtri(q)`` (NaN outside [0, 1] or for scale <= 0)."""
         return self._quantile(q, loc, scale, lambda q: sc.ndtri(q))
@@ -82,6 +85,16 @@ class t_gen(Continuous):
     def _sf(self, z, df):
         return sc.stdtr(df, -z)
 
+    def _entropy(self, df):
+        large = df >= 100  # SciPy's asymptotic series there (df = inf: the normal's)
+        dr = np.where(large, 1.0, df)
+        dl = np.where(large, df, 100.0)
+        half, half1 = dr / 2, (dr + 1) / 2
+        regular = half1 * (sc.digamma(half1) - sc.digamma(half)) + np.log(np.sqrt(dr) * sc.beta(half, 0.5))
+        asymptotic = (0.5 * (math.log(2 * math.pi) + 1) + 1 / dl + dl ** -2.0 / 4 - dl ** -3.0 / 6
+                      - dl ** -4.0 / 8 + 3 / 10 * dl ** -5.0 + dl ** -6.0 / 4)
+        return np.where(large, asymptotic, regular)
+
 
 class cauchy_gen(Continuous):
     """Cauchy distribution ``scipy.stats.cauchy`` (loc, scale)."""
@@ -104,6 +117,9 @@ class cauchy_gen(Continuous):
 
     def _sf(self, z):
         return np.arctan2(1, z) / np.pi
+
+    def _entropy(self):
+        return math.log(4 * math.pi)
 
 
 class laplace_gen(Continuous):
@@ -135,6 +151,9 @@ class laplace_gen(Continuous):
     def _logsf(self, z):
         return self._logcdf(-z)
 
+    def _entropy(self):
+        return _LOG_2 + 1
+
 
 class logistic_gen(Continuous):
     """Logistic distribution ``scipy.stats.logistic`` (loc, scale)."""
@@ -156,6 +175,9 @@ class logistic_gen(Continuous):
 
     def _logsf(self, z):
         return sc.log_expit(-z)
+
+    def _entropy(self):
+        return 2.0
 
 
 class gamma_gen(Continuous):
@@ -179,6 +201,9 @@ class gamma_gen(Continuous):
     def _sf(self, z, a):
         return sc.gammaincc(a, z)
 
+    def _entropy(self, a):
+        return sc.psi(a) * (1 - a) + a + sc.gammaln(a)
+
 
 class chi2_gen(Continuous):
     """Chi-squared distribution ``scipy.stats.chi2`` (df, loc, scale)."""
@@ -199,6 +224,10 @@ class chi2_gen(Continuous):
 
     def _sf(self, z, df):
         return sc.gammaincc(df / 2, z / 2)     # = scipy.special.chdtrc(df, z)
+
+    def _entropy(self, df):
+        half = 0.5 * df
+        return half + _LOG_2 + sc.gammaln(half) + (1 - half) * sc.psi(half)
 
 
 class expon_gen(Continuous):
@@ -223,6 +252,9 @@ class expon_gen(Continuous):
     def _logsf(self, z):
         return -z
 
+    def _entropy(self):
+        return 1.0
+
 
 class beta_gen(Continuous):
     """Beta distribution ``scipy.stats.beta`` (a, b, loc, scale); the cdf is
@@ -244,6 +276,9 @@ class beta_gen(Continuous):
 
     def _sf(self, z, a, b):
         return sc.betaincc(a, b, z)
+
+    def _entropy(self, a, b):
+        return (sc.betaln(a, b) - (a - 1) * sc.psi(a) - (b - 1) * sc.psi(b) + (a + b - 2) * sc.psi(a + b))
 
 
 norm = norm_gen()

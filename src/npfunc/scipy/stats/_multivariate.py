@@ -1,4 +1,4 @@
-"""``multivariate_normal`` and ``dirichlet`` (logpdf and pdf), differentiable
+"""``multivariate_normal`` and ``dirichlet`` (logpdf, pdf, entropy), differentiable
 in the point and in every parameter (``mean``, ``cov``, ``alpha``).
 
 ``multivariate_normal`` works from the Cholesky factor of ``cov`` (one
@@ -142,6 +142,26 @@ class multivariate_normal_gen:
         """Density at ``x``."""
         return np.exp(self.logpdf(x, mean, cov, allow_singular))
 
+    def entropy(self, mean=None, cov=1, allow_singular=False):
+        """Differential entropy ``(rank (1 + log 2 pi) + log pdet(cov)) / 2`` (``mean`` has no effect)."""
+        dim, mean, cov = self._params(mean, cov)
+        if not is_traced(cov):
+            self._check_plain(cov, allow_singular)
+        if allow_singular:
+            full = cov if ndim_of(cov) == 2 else (cov * np.eye(dim) if ndim_of(cov) == 0 else np.diag(cov))
+            s = np.linalg.eigvalsh(full)
+            eps = 1e6 * np.finfo(np.float64).eps * np.max(np.abs(s))
+            keep = s > eps
+            rank = np.sum(keep)
+            log_pdet = np.sum(np.where(keep, np.log(np.where(keep, s, 1.0)), 0.0))
+        elif ndim_of(cov) < 2:
+            rank = dim
+            log_pdet = dim * np.log(cov) if ndim_of(cov) == 0 else np.sum(np.log(cov))
+        else:
+            rank = dim
+            log_pdet = 2.0 * np.sum(np.log(np.diagonal(np.linalg.cholesky(cov))))
+        return squeeze_scalar(0.5 * (rank * (1 + _LOG_2PI) + log_pdet))
+
     def _no_cdf(self, *args, **kwargs):
         raise UnsupportedOperationError(
             "npfunc.scipy.stats.multivariate_normal.cdf/logcdf are not supported on traced values (SciPy "
@@ -209,6 +229,18 @@ class dirichlet_gen:
     def pdf(self, x, alpha):
         """Density at ``x``."""
         return np.exp(self.logpdf(x, alpha))
+
+    def entropy(self, alpha):
+        """Differential entropy ``lnB(alpha) + (a0 - K) psi(a0) - sum (a_j - 1) psi(a_j)``."""
+        alpha = as_float(alpha)
+        if not is_traced(alpha) and np.min(alpha) <= 0:
+            raise ValueError("All parameters must be greater than 0")
+        if ndim_of(alpha) != 1:
+            raise ValueError(f"Parameter vector 'a' must be one dimensional, but a.shape = {shape_of(alpha)}.")
+        a0 = np.sum(alpha)
+        lnb = np.sum(sc.gammaln(alpha)) - sc.gammaln(a0)
+        k = shape_of(alpha)[0]
+        return squeeze_scalar(lnb + (a0 - k) * sc.psi(a0) - np.sum((alpha - 1) * sc.psi(alpha)))
 
     def __repr__(self):
         return "<npfunc.scipy.stats.dirichlet>"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from ...core import dispatch as _dispatch
 from ...core.imports import when_imported
 
-_CONTINUOUS = ("pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf")
-_DISCRETE = ("pmf", "logpmf", "cdf", "logcdf", "sf", "logsf")
+_CONTINUOUS = ("pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "entropy")
+_DISCRETE = ("pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "ppf", "entropy")
 _DONE: list = []
 
 
@@ -37,6 +37,23 @@ def register(st) -> None:
                 code = _code(getattr(owner, m, None))
                 if code is not None:
                     table[code] = f"npfunc.scipy.stats.{name}.{m}"
+    for m in ("logpdf", "pdf", "entropy"):
+        for obj in (st.multivariate_normal, st.dirichlet):
+            code = _code(getattr(type(obj), m, None))
+            if code is not None:
+                table.setdefault(code, f"npfunc.scipy.stats.{type(obj).__name__[:-4]}.{m}")
+    for m in ("logpmf", "pmf"):
+        code = _code(getattr(type(st.multinomial), m, None))
+        if code is not None:
+            table[code] = f"npfunc.scipy.stats.multinomial.{m}"
+    for m in ("__init__", "evaluate", "logpdf", "pdf", "__call__"):
+        code = _code(getattr(st.gaussian_kde, m, None))
+        if code is not None:
+            table[code] = "npfunc.scipy.stats.gaussian_kde (same arguments)"
+    for name in ("rankdata",):
+        code = _code(getattr(st, name, None))
+        if code is not None:
+            table[code] = f"npfunc.scipy.stats.{name}"
     _dispatch.TWINS.update(table)
 
 

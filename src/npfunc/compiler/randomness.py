@@ -1,0 +1,52 @@
+"""Noticing random draws made while a function is traced.
+
+A draw inside a jitted function would be recorded as a constant and
+replayed unchanged, so it must raise.  ``npfunc.random`` raises by itself;
+NumPy's generators (``np.random.*``, ``Generator``, ``RandomState``) and
+Python's ``random`` know nothing of npfunc, so ``RandomWatch`` notes the
+state of every live bit generator before tracing and compares it after: any
+draw advances a state.  (A generator created *during* tracing is not seen:
+its draws are frozen like any other value the function computes from
+constants.  Seeded inside the function, that is what the plain function
+gives every call anyway.)
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> watch = RandomWatch()
+>>> _ = rng.normal()
+>>> watch.changed()
+True
+"""
+from __future__ import annotations
+
+import gc
+import random
+
+import numpy as np
+
+from .keys import exact_key
+
+__all__ = ["RandomWatch"]
+
+_TYPES = frozenset({np.random.MT19937, np.random.PCG64, np.random.PCG64DXSM, np.random.Philox,
+                    np.random.SFC64, random.Random})
+
+
+def _state(obj):
+    if isinstance(obj, random.Random):
+        return obj.getstate()
+    return exact_key(obj.state)
+
+
+class RandomWatch:
+    """The states of all live random generators, to compare with later (see module doc)."""
+
+    __slots__ = ("states",)
+
+    def __init__(self) -> None:
+        types = _TYPES
+        self.states = [(obj, _state(obj)) for obj in gc.get_objects() if type(obj) in types]
+
+    def changed(self) -> bool:
+        """True if any watched generator has drawn since the watch was made."""
+        return any(_state(obj) != state for obj, state in self.states)

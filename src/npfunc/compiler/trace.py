@@ -1,0 +1,158 @@
+"""Recording a function into a ``Program``: what ``jit`` does on a cache miss.
+
+``record(call, leaves, names)`` runs ``call`` once under the staging
+interpreter, with the array leaves as staged inputs carrying their values
+as examples, and returns a ``Recording``:
+
+* the program (inputs, equations, outputs); arrays the function read from
+  elsewhere (closures, globals, attributes) are constants of the program,
+  copied when recorded (a *snapshot*: later changes to them are not seen);
+* the outputs of this first call (computed on the example values, so they
+  are exactly the plain function's);
+* the inputs the function updated in place (``x += y``, ``x[i] = v``,
+  ``np.copyto(x, v)``, ``out=x``): the staged input then holds a new
+  variable, which becomes an extra output of the program, written back to
+  the caller's array on every call;
+* whether the program can be cached: not when it read a value traced by an
+  enclosing transform (a closure over an outer traced value).
+
+Recording refuses what a replay could not repeat: random draws (any
+generator's state changed), and a function that caught a refused
+concretization and carried on along another path.
+
+>>> import numpy as np
+>>> rec = record(lambda leaves: np.sin(leaves[0]) * 2.0, [np.zeros(2)], ["x"])
+>>> print(rec.program)
+{ lambda a:f64[2] .
+    b:f64[2] = sin a
+    c:f64[2] = multiply b 2.0
+  in (c) }
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.context import describe_stack
+from ..core.errors import ConcretizationError, RandomnessError
+from ..core.tracer import Tracer
+from ..core.values import dtype_of, shape_of
+from ..interpreters.staging import StagedTracer, StagingInterpreter, describe_src
+from .program import Const, Eqn, Program, Var
+from .randomness import RandomWatch
+from ..primitives.indexing.aliasing import mark_input
+
+__all__ = ["record", "Recording", "is_traced_leaf", "snapshot", "holds_tracer"]
+
+
+def is_traced_leaf(x) -> bool:
+    """Arrays (plain, NumPy scalars, traced values) are staged; anything else is static."""
+    return isinstance(x, (np.ndarray, np.generic, Tracer))
+
+
+class Recording:
+    """What one recording produced (see the module doc)."""
+
+    __slots__ = ("program", "n_out", "out_spec", "first", "mutated", "cacheable")
+
+    def __init__(self, program, n_out, out_spec, first, mutated, cacheable) -> None:
+        self.program = program      # outputs: the function's, then the mutated inputs' new values
+        self.n_out = n_out
+        self.out_spec = out_spec
+        self.first = first          # the outputs of the recording call (flat)
+        self.mutated = mutated      # [(leaf index, new value of the recording call)]
+        self.cacheable = cacheable
+
+
+def _keeps_changing(value) -> bool:
+    """False only for arrays whose contents cannot change (read-only, owning their data)."""
+    return isinstance(value, np.ndarray) and (value.flags.writeable or value.base is not None)
+
+
+def snapshot(program: Program) -> Program:
+    """The program with every constant array copied, so it no longer follows the original."""
+    memo: dict = {}
+
+    def frozen(atom):
+        if type(atom) is not Const or not _keeps_changing(atom.value):
+            return atom
+        hit = memo.get(id(atom.value))
+        if hit is None:
+            hit = memo[id(atom.value)] = (Const(atom.value.copy()), atom.value)
+        return hit[0]
+
+    eqns = []
+    for eqn in program.eqns:
+        inputs = [frozen(i) for i in eqn.inputs]
+        eqns.append(eqn if all(a is b for a, b in zip(inputs, eqn.inputs))
+                    else Eqn(eqn.prim, inputs, eqn.params, eqn.outs))
+    return Program(program.in_vars, eqns, [frozen(o) for o in program.outputs])
+
+
+def holds_tracer(program: Program) -> bool:
+    """True if a constant of the program is a value traced by some transform."""
+    for eqn in program.eqns:
+        for i in eqn.inputs:
+            if type(i) is Const and isinstance(i.value, Tracer):
+                return True
+    return any(type(o) is Const and isinstance(o.value, Tracer) for o in program.outputs)
+
+
+def record(call, leaves: list, names: list, transform: str = "jit") -> Recording:
+    """Record ``call(staged_leaves)`` (see the module doc).  ``names[k]`` describes
+    leaf ``k`` for error messages; leaves that are the same object are staged
+    as one value, so an in-place update through one name is seen by the other."""
+    watch = RandomWatch()
+    with StagingInterpreter(transform) as stage:
+        wrapped, staged, by_id = [], [], {}
+        for k, x in enumerate(leaves):
+            if not is_traced_leaf(x):
+                wrapped.append(x)
+                continue
+            same = by_id.get(id(x))
+            if same is None:
+                same = by_id[id(x)] = stage.new_var(shape_of(x), dtype_of(x), x, names[k])
+                mark_input(same, x)  # its layout decides NumPy's views and copies (part of the key)
+                staged.append((k, same, same._var))
+            wrapped.append(same)
+        out = call(wrapped)
+    if watch.changed():
+        raise RandomnessError(
+            f"{describe_stack(transform)}: the function drew random numbers (np.random.*, a "
+            "Generator or RandomState, or Python's random) while jit recorded it; the draw "
+            "would be replayed unchanged on every call. Draw outside the jitted function and "
+            "pass the numbers in as an argument.")
+    if stage.refused is not None:
+        raise ConcretizationError(
+            f"{stage.refused} (The function caught this error and went on along another path, "
+            f"which would make {transform} differ from the plain function.)")
+    from ..api._common import tree_flatten
+
+    out_leaves, out_spec = tree_flatten(out)
+    outputs, first = [], []
+    seen = {var for _, _, var in staged}
+    for leaf in out_leaves:
+        if type(leaf) is StagedTracer and leaf._interp is stage:
+            value = leaf._example
+            if leaf._var in seen and isinstance(value, np.ndarray):
+                value = value.copy()  # an input returned, or one value twice: independent arrays
+            seen.add(leaf._var)
+            outputs.append(leaf._var)
+            first.append(value)
+        else:
+            outputs.append(Const(leaf))
+            first.append(leaf)
+    mutated = []
+    for k, tracer, var in staged:
+        if tracer._var is not var:
+            mutated.append((k, tracer._example))
+            outputs.append(tracer._var)
+    in_vars = [var for _, _, var in staged]
+    program = Program(in_vars, stage.eqns, outputs)
+    cacheable = not holds_tracer(program)
+    return Recording(snapshot(program), len(out_leaves), out_spec, first, mutated, cacheable)
+
+
+def describe_vars(vars_) -> str:
+    """The inputs a set of variables were computed from, for messages."""
+    src = frozenset().union(*[v.src for v in vars_ if type(v) is Var])
+    return describe_src(src)

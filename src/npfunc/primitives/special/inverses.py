@@ -1,0 +1,83 @@
+"""Inverse functions of ``scipy.special`` used by the quantile functions:
+``ndtri_exp`` (inverse of ``log_ndtr``), ``gammaincinv`` and ``gammainccinv``
+(inverses in ``x`` of the regularized incomplete gamma functions).
+
+Their derivatives are those of the implicit function ``F(a, x) = p``:
+``dx/dp = 1 / F_x`` and ``dx/da = -F_a / F_x``, evaluated at the output
+``x`` with the differentiable ``gammainc`` shape derivative and density, so
+every derivative order is exact:
+
+    ndtri_exp(y)'      = exp(y + x^2/2) sqrt(2 pi)
+    gammaincinv(a, p)  : d/dp = 1 / f(a, x),  d/da = -dP/da(a, x) / f(a, x)
+    gammainccinv(a, q) : d/dq = -1 / f(a, x), d/da = -dP/da(a, x) / f(a, x)
+
+with ``f(a, x) = x^(a-1) e^-x / Gamma(a)`` the gamma density.
+
+>>> import npfunc, scipy.special as sc
+>>> round(float(npfunc.grad(lambda a: sc.gammaincinv(a, 0.5))(2.0)), 6)
+0.993295
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...core.primitive import Sample
+from ..families import nary, unary
+from ..sampling import FLOATS, array, unary_samples
+from ._lazy import lazy_ufunc, register_when_imported
+from .functions import gammaln, xlogy
+from .incomplete import gammainc_shape_derivative
+
+DEFS: dict = {}
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _ndtri_exp_samples(rng):
+    out = unary_samples(domain=(-5.0, -0.05))(rng)
+    out.append(Sample(np.array([-800.0, -40.0, -1e-2]), label="far tails"))
+    return out
+
+
+ndtri_exp = unary("ndtri_exp", lazy_ufunc("ndtri_exp"),
+                  deriv=lambda y, x: np.exp(y + 0.5 * x * x + _LOG_SQRT_2PI),
+                  samples=_ndtri_exp_samples,
+                  notes="inverse of log_ndtr: derivative exp(y + x^2/2) sqrt(2 pi), from the output")
+ndtri_exp.__doc__ = "``scipy.special.ndtri_exp(y)``: x with log_ndtr(x) = y, for traced and plain values."
+DEFS["ndtri_exp"] = ndtri_exp
+
+
+def _inv_density(a, x):
+    """1 / f(a, x) = exp(x + gammaln(a) - (a-1) log x)."""
+    return np.exp(x + gammaln(a) - xlogy(a - 1, x))
+
+
+def _da(a, x):
+    return -gammainc_shape_derivative(a, x, 1) * _inv_density(a, x)
+
+
+def _inverse(name, sign, samples):
+    fn = nary(name, lazy_ufunc(name),
+              jvps=(lambda t, a, p, out: t * _da(a, out), lambda t, a, p, out: sign * t * _inv_density(a, out)),
+              vjps=(lambda g, a, p, out: g * _da(a, out), lambda g, a, p, out: sign * g * _inv_density(a, out)),
+              samples=samples,
+              notes="implicit derivatives at the output: d/dp = +-1/f(a, x), d/da = -dP/da / f(a, x)")
+    fn.__doc__ = f"``scipy.special.{name}(a, p)`` for traced and plain values (see the module doc)."
+    DEFS[name] = fn
+    return fn
+
+
+def _inverse_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out.append(Sample(array(rng, (2, 3), dt, (0.5, 5.0)), array(rng, (3,), dt, (0.05, 0.95))))
+    out.append(Sample(np.array([0.3, 2.0, 40.0]), np.array([5e-3, 0.5, 0.995]), label="tails, large a"))
+    out.append(Sample(2.5, array(rng, (3,), domain=(0.1, 0.9)), label="python scalar a"))
+    return out
+
+
+gammaincinv = _inverse("gammaincinv", 1.0, _inverse_samples)
+gammainccinv = _inverse("gammainccinv", -1.0, _inverse_samples)
+
+register_when_imported(DEFS)

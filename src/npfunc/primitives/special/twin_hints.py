@@ -1,0 +1,32 @@
+"""Error hints for SciPy's Python-level special functions that have a twin in
+``npfunc.scipy.special``: when one of them converts a traced value with
+``np.asarray``, the conversion error names the twin (``core.dispatch.TWINS``
+maps code objects to twins).  Filled when ``scipy.special`` is imported, so
+the hint appears without importing ``npfunc.scipy``.
+"""
+from __future__ import annotations
+
+from ...core import dispatch
+from ...core.imports import when_imported
+
+_TWINS = {"multigammaln": "multigammaln", "comb": "comb", "factorial": "factorial",
+          "spherical_jn": "spherical_jn / spherical_yn (same arguments)",
+          "sph_harm_y": "sph_harm_y (same arguments)"}
+
+
+def _code(fn):
+    code = getattr(fn, "__code__", None)
+    if code is None:  # a callable object (SciPy's MultiUFunc): its __call__
+        code = getattr(getattr(type(fn), "__call__", None), "__code__", None)
+    return code
+
+
+def register(sc) -> None:
+    for name, twin in _TWINS.items():
+        fn = getattr(sc, name, None)
+        code = _code(fn) if fn is not None else None
+        if code is not None:
+            dispatch.TWINS.setdefault(code, f"npfunc.scipy.special.{twin}")
+
+
+when_imported("scipy.special", register)
