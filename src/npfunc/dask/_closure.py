@@ -19,6 +19,7 @@ from typing import Callable
 import optree
 
 _MAX_DEPTH = 4  # how deep into called user functions to look
+_MAX_ITEMS = 64  # how many items of containers in closures and globals to look at
 
 
 class Hole:
@@ -44,6 +45,22 @@ def _global_names(code: types.CodeType) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def _holds(value, wanted, budget: list) -> bool:
+    """Whether a small container holds a wanted value.  Looks at no more than
+    ``budget[0]`` items in all: a large table in the globals is not data (and
+    this runs on every grad call)."""
+    items = value.values() if isinstance(value, dict) else value
+    if len(items) > budget[0]:
+        return False
+    budget[0] -= len(items)
+    for item in items:
+        if wanted(item):
+            return True
+        if isinstance(item, (tuple, list, dict)) and _holds(item, wanted, budget):
+            return True
+    return False
+
+
 class Finder:
     """Walks a function for values matching ``wanted``; ``found`` lists them in the
     order ``rebuild`` consumes replacements."""
@@ -60,6 +77,8 @@ class Finder:
             self.found.append(value)
             return ("leaf",)
         if isinstance(value, (tuple, list, dict)):
+            if not _holds(value, self.wanted, [_MAX_ITEMS]):
+                return None
             leaves, spec = optree.tree_flatten(value, none_is_leaf=True)
             mask = [self.wanted(leaf) for leaf in leaves]
             if any(mask):
