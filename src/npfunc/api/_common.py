@@ -237,6 +237,10 @@ def check_outputs(leaves, transform: str, first: int = 0) -> list:
             fix = ("return only arrays from the mapped function, and handle other values outside vmap"
                    if transform == "vmap" else
                    "return np arrays, or use has_aux=True to return other values alongside")
+            if type(leaf).__module__.startswith("dask"):  # data npfunc/dask could not see
+                fix = ("pass the dask arrays the function reads as arguments (in_dims=None under "
+                       "vmap): npfunc did not find them, so Dask built a graph around traced "
+                       "values (docs/dask.md)")
             raise OutputTypeError(
                 f"{transform}: the function must return arrays (or a pytree of arrays), but "
                 f"output {k} is a {type(leaf).__name__}. To fix it, {fix}.")

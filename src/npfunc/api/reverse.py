@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -104,6 +105,10 @@ def vjp(func: Callable, *primals: Any, has_aux: bool = False):
     True
     """
     check_callable(func, "vjp")
+    if "dask" in sys.modules:  # dask data: a Dask reduction of per-chunk gradients (npfunc/dask)
+        from ..dask._grad import vjp_hook
+        if (out := vjp_hook(func, primals, has_aux)) is not NotImplemented:
+            return out
     out, pullback, aux = trace_vjp(func, primals, has_aux, "vjp",
                                    lambda k: f"primal {k}" if len(primals) > 1 else "the primal")
     return (out, pullback, aux) if has_aux else (out, pullback)
@@ -143,6 +148,10 @@ def _make_grad(func, argnums, has_aux, transform, with_value):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        if "dask" in sys.modules:  # dask data: a Dask reduction of per-chunk gradients (npfunc/dask)
+            from ..dask._grad import grad_hook
+            if (out := grad_hook(func, args, kwargs, argnums, has_aux, transform, with_value)) is not NotImplemented:
+                return out
         nums = normalize_argnums(argnums, len(args), transform)
         diff_args, partial = select_args(func, args, nums, kwargs)
         out, pullback, aux = trace_vjp(partial, diff_args, has_aux, transform, arg_name(nums))

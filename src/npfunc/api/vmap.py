@@ -9,6 +9,7 @@ import numpy as np
 from ..core.errors import BatchSizeError, ChunkSizeError, InDimsError, OutDimsError
 from ..core.tracer import Tracer, snapshot
 from ..core.values import ndim_of, shape_of
+from ..dask._detect import has_dask
 from ..interpreters.batching import BatchInterpreter, BatchTracer
 from ..interpreters.structured import dense
 from ..primitives.indexing.aliasing import mark_input
@@ -90,6 +91,9 @@ def vmap(func: Callable, in_dims: Any = 0, out_dims: Any = 0, randomness: str = 
                 f"{len(args)} positional argument(s); give one int or None per argument")
         dims = [in_dims] * len(leaves) if in_dims is None or type(in_dims) is int else \
             _broadcast_dims(in_dims, args, "in_dims", "vmap")
+        if has_dask(leaves, kwargs):  # a Dask graph running this vmap chunk by chunk
+            from ..dask._vmap import dask_vmap
+            return dask_vmap(func, args, leaves, dims, spec, kwargs, out_dims, randomness, chunk_size)
         size = _batch_size(leaves, dims, args)
         if chunk_size is None or chunk_size >= size:
             return _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness)
