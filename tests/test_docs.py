@@ -72,6 +72,7 @@ def test_every_code_block_runs(page, monkeypatch, tmp_path):
                 if elsewhere:
                     continue
                 test = parser.get_doctest(code, globs, f"{page}:{line}", str(DOCS / page), line - 1)
+                test.globs = globs  # (get_doctest copies them): later blocks see this one's names
                 runner.run(test, clear_globs=False)
             else:
                 exec(compile(code, f"{page}:{line}", "exec"), globs)  # noqa: S102  (the page's own code)
