@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import pathlib
 import re
 import warnings
@@ -146,3 +147,15 @@ def test_public_functions_are_found_where_they_say_they_live(name):
             if getattr(home, obj.__qualname__, None) is not obj or pickle.loads(pickle.dumps(obj)) is not obj:
                 lost.append(f"{member} ({obj.__module__}.{obj.__qualname__})")
     assert not lost, f"{name}: {lost}"
+
+
+def test_gallery_script_makes_a_figure(tmp_path):
+    """tools/gallery.py runs an example and saves its figure (the NTK one: the quickest)."""
+    pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location("npfunc_gallery", ROOT / "tools" / "gallery.py")
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    written = gallery.main(["--only", "ntk", "--small", "--out", str(tmp_path)])
+    assert [p.name for p in written] == ["ntk.png"] and written[0].stat().st_size > 10_000
+    figures = set(re.findall(r"\]\((\w+\.png)\)", (DOCS / "gallery" / "index.md").read_text()))
+    assert figures == {f"{name}.png" for name in gallery.FIGURES}  # every figure shown, and made by the script
