@@ -159,3 +159,14 @@ def test_gallery_script_makes_a_figure(tmp_path):
     assert [p.name for p in written] == ["ntk.png"] and written[0].stat().st_size > 10_000
     figures = set(re.findall(r"\]\((\w+\.png)\)", (DOCS / "gallery" / "index.md").read_text()))
     assert figures == {f"{name}.png" for name in gallery.FIGURES}  # every figure shown, and made by the script
+
+
+def test_griffe_extension_fences_doctests():
+    """tools/griffe_docstrings.py (mkdocstrings renders docstrings through it)."""
+    pytest.importorskip("griffe")
+    spec = importlib.util.spec_from_file_location("npfunc_griffe_docstrings", ROOT / "tools" / "griffe_docstrings.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    assert doctest.testmod(ext).failed == 0
+    text = "Example::\n\n    a = 1\n\nThen:\n\n    >>> f(1)\n    2\n"
+    assert ext.fence(text) == "Example:\n\n```text\na = 1\n```\n\nThen:\n\n    ```pycon\n    >>> f(1)\n    2\n    ```\n"

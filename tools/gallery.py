@@ -63,7 +63,8 @@ def maml_sine(plt, small: bool):
         return npfunc.functional_call(model, p, (x,))
 
     step = npfunc.jit(lambda p, xs, ys: {n: p[n] - inner_lr * v for n, v in npfunc.grad(task_loss)(p, xs, ys).items()})
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    axes = axes.ravel()
     axes[0].plot(history, color="0.75", lw=0.8)
     window = max(1, len(history) // 30)
     axes[0].plot(np.convolve(history, np.ones(window) / window, mode="valid"), color="C0")
@@ -85,7 +86,7 @@ def maml_sine(plt, small: bool):
         ax.scatter(xs, ys, color="C0", zorder=3, s=18, label=f"K={k} points")
         ax.set(title=f"new task: {amp:.1f} sin(x - {phase:.2f})", xlabel="x")
     axes[1].legend(fontsize=7, loc="lower left")
-    fig.suptitle("MAML on sine waves: second-order meta-gradients, vmap over tasks (examples/maml_sine.py)")
+    fig.suptitle("MAML on sine waves: second-order meta-gradients, vmap over tasks\n(examples/maml_sine.py)")
     return fig
 
 

@@ -19,18 +19,9 @@ def _indent(line: str) -> int:
 
 
 def fence(text: str) -> str:
-    """``text`` with doctest examples and ``::`` literal blocks fenced as code.
-
-    >>> print(fence("Add.\\n\\n>>> 1 + 1\\n2\\n\\nDone."))
-    Add.
-    <BLANKLINE>
-    ```pycon
-    >>> 1 + 1
-    2
-    ```
-    <BLANKLINE>
-    Done.
-    """
+    """``text`` with doctest examples and ``::`` literal blocks fenced as code
+    (tests/test_docs.py has examples: a doctest here would read the fenced
+    ``>>>`` lines of its own output as examples)."""
     lines = text.split("\n")
     out: list[str] = []
     i = 0
