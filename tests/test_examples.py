@@ -90,3 +90,10 @@ def test_bench_nn_quick_checks_agree(capsys):
     assert [name.split(",")[0] for name, _ in rows] == ["per-sample grads", "ensemble of 10 MLPs 64-32-32-10",
                                                         "ensemble of 10 MLPs 64-32-32-10"]
     assert "÷ hand" in capsys.readouterr().out
+
+
+def test_ode_fit(capsys):
+    out = load("ode_fit").main(small=True)
+    assert out["fd_error"] < 1e-4 and np.allclose(out["fit"], [3.0, 0.4], atol=0.15)
+    assert out["history"][-1] < 0.05 * out["history"][0] and out["sensitivity"].shape == (200, 2)
+    assert "BFGS with npfunc's gradient" in capsys.readouterr().out

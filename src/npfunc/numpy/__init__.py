@@ -26,10 +26,13 @@ _load_all()  # the namespace offers every supported function: load every definit
 from . import _namespace  # noqa: E402
 from ..primitives.elementwise.arithmetic import stop_gradient  # noqa: F401  (in __all__)
 from ..primitives.indexing.updates import add_at, set_at  # noqa: F401
-from ..primitives.shape.joining import array, asarray  # noqa: F401
 
 __all__ = sorted(set(_namespace.fill(globals(), _np, "np"))
                  | {"stop_gradient", "set_at", "add_at", "array", "asarray", "linalg", "fft"})
+
+# after fill, which binds NumPy's own np.array/np.asarray under these names: npfunc's
+# accept lists of traced values even when imported by name (from npfunc.numpy import array)
+from ..primitives.shape.joining import array, asarray  # noqa: E402,F401
 
 from . import fft, linalg  # noqa: E402  (after the functions: they are the same objects)
 

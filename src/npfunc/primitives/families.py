@@ -15,6 +15,7 @@ is the conjugate Wirtinger derivative, so a holomorphic ``f`` has
 """
 from __future__ import annotations
 
+import sys
 from typing import Callable, Sequence
 
 import numpy as np
@@ -37,8 +38,19 @@ _reshape = deferred("npfunc.primitives.shape.basic:reshape", globals(), "_reshap
 _broadcast_to = deferred("npfunc.primitives.shape.basic:broadcast_to", globals(), "_broadcast_to")
 
 
+def _defining_module() -> str:
+    """The module that called into this one (where the primitive is defined)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", __name__) if frame is not None else __name__
+
+
 def _public(fn: Callable, prim: Primitive, name: str, numpy: Sequence) -> Callable:
     fn.__name__ = fn.__qualname__ = name
+    # the defining module, not this one: pickle (Dask workers) and documentation tools find
+    # a function by its __module__ and __qualname__
+    fn.__module__ = _defining_module()
     fn.primitive = prim  # type: ignore[attr-defined]
     fn.direct = True  # type: ignore[attr-defined]  # NumPy's call is the primitive's: its samples test it
     fn.positional_bind = prim.bind  # type: ignore[attr-defined]  # fn(*args) is bind(*args)
