@@ -7,11 +7,18 @@
 """
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
 
-from npfunc.core import context
-from npfunc.testing import numerical_jacobian as _numerical_jacobian
+# One BLAS thread per process: pytest-xdist runs a worker per core, and
+# OpenBLAS threads spinning beside them would oversubscribe the cores.  (Set
+# before the workers start, so they inherit it before importing NumPy.)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from npfunc.core import context  # noqa: E402
+from npfunc.testing import numerical_jacobian as _numerical_jacobian  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

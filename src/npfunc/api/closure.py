@@ -31,7 +31,7 @@ def concrete_example(x):
                 return np.zeros(x.shape, x.dtype)
             x = getitem(val, (slice(None),) * x.bdim + (0,))
         elif isinstance(x, StagedTracer):
-            x = x.value if x.value is not None else np.zeros(x.shape, x.dtype)
+            x = x._example if x._example is not None else np.zeros(x.shape, x.dtype)
         elif hasattr(x, "val"):  # functionalize
             x = x.val
         else:  # pragma: no cover - every interpreter's tracer is handled above
@@ -59,7 +59,7 @@ def closure_convert(fun: Callable, *example_args) -> tuple[Callable, list]:
     >>> npfunc.grad(outer)(np.array([1.0, 2.0]))
     array([0., 1.])
     """
-    from ..interpreters.staging import Const, StagedTracer, StagingInterpreter, Var, replay
+    from ..interpreters.staging import Const, Eqn, StagedTracer, StagingInterpreter, Var, replay
 
     leaves, in_spec = tree_flatten(example_args)
     plain = [concrete_example(x) for x in leaves]
@@ -90,18 +90,18 @@ def closure_convert(fun: Callable, *example_args) -> tuple[Callable, list]:
         return var
 
     eqns = []
-    for prim, inputs, params, out_vars in stage.eqns:
-        inputs = [hoist(i.value) if type(i) is Const and isinstance(i.value, Tracer) else i for i in inputs]
-        eqns.append((prim, inputs, params, out_vars))
+    for eqn in stage.eqns:
+        inputs = [hoist(i.value) if type(i) is Const and isinstance(i.value, Tracer) else i for i in eqn.inputs]
+        eqns.append(Eqn(eqn.prim, inputs, eqn.params, eqn.outs))
     outputs = []
     for o in out_leaves:
         if isinstance(o, StagedTracer) and o._interp is stage:
-            outputs.append(o.var)
+            outputs.append(o._var)
         elif isinstance(o, Tracer):
             outputs.append(hoist(o))
         else:
             outputs.append(Const(o))
-    in_vars = [w.var if isinstance(w, StagedTracer) else None for w in wrapped]
+    in_vars = [w._var if isinstance(w, StagedTracer) else None for w in wrapped]
     hoisted = [const_vars[id(c)] for c in consts]
     n_in = len(leaves)
 

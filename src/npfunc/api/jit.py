@@ -164,6 +164,22 @@ class Lowered:
     __repr__ = __str__
 
 
+def _layout_key(x, depth: int = 0):
+    """What decides a traced argument's layout, for the cache key: the plain array
+    (or mapped axis of one) it stands for, a fresh C-ordered array, or None
+    when it is a view of something else (keyed apart, as an unknown layout).
+    So ``grad(jitted)(x)`` and ``jitted(x)`` share one recording."""
+    marker = getattr(x, "_alias", None)
+    if type(marker) is np.ndarray:
+        return marker.strides
+    if isinstance(marker, Tracer) and depth < 8:
+        return _layout_key(marker, depth + 1)
+    if type(marker) is tuple and len(marker) == 2 and type(marker[1]) is int:
+        return (_layout_key(marker[0], depth + 1) if isinstance(marker[0], Tracer) else
+                getattr(marker[0], "strides", None), marker[1])
+    return marker if marker == "C" else None
+
+
 class Jitted:
     """A function compiled by ``jit`` (see the module doc)."""
 
@@ -294,7 +310,7 @@ class Jitted:
         for k, x in enumerate(leaves):
             if isinstance(x, (np.ndarray, np.generic, Tracer)):
                 # the first leaf that is this same object: aliasing is part of the key
-                leaf_keys.append((x.shape, x.dtype, x.strides if type(x) is np.ndarray else None,
+                leaf_keys.append((x.shape, x.dtype, x.strides if type(x) is np.ndarray else _layout_key(x),
                                   ids.setdefault(id(x), k)))
             else:
                 leaf_keys.append(self._static_key(x, f"argument leaf {k}"))

@@ -19,6 +19,7 @@ True
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import random
 
@@ -38,6 +39,22 @@ def _state(obj):
     return exact_key(obj.state)
 
 
+_enabled = True
+
+
+@contextlib.contextmanager
+def unwatched():
+    """Record without watching (for npfunc's own tests of many primitives,
+    whose time the heap scan would dominate; each primitive's first sample
+    is still recorded with the watch)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
 class RandomWatch:
     """The states of all live random generators, to compare with later (see module doc)."""
 
@@ -45,7 +62,8 @@ class RandomWatch:
 
     def __init__(self) -> None:
         types = _TYPES
-        self.states = [(obj, _state(obj)) for obj in gc.get_objects() if type(obj) in types]
+        self.states = [(obj, _state(obj)) for obj in gc.get_objects() if type(obj) in types] \
+            if _enabled else []
 
     def changed(self) -> bool:
         """True if any watched generator has drawn since the watch was made."""

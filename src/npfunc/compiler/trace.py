@@ -114,7 +114,17 @@ def record(call, leaves: list, names: list, transform: str = "jit") -> Recording
                 mark_input(same, x)  # its layout decides NumPy's views and copies (part of the key)
                 staged.append((k, same, same._var))
             wrapped.append(same)
-        out = call(wrapped)
+        try:
+            out = call(wrapped)
+        except ConcretizationError:
+            raise
+        except Exception as err:
+            if stage.refused is None:
+                raise
+            # the function caught a refusal and then failed another way: the refusal is the cause
+            raise ConcretizationError(
+                f"{stage.refused} (The function caught this error and then raised "
+                f"{type(err).__name__}: {err})") from err
     if watch.changed():
         raise RandomnessError(
             f"{describe_stack(transform)}: the function drew random numbers (np.random.*, a "

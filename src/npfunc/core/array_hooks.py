@@ -22,6 +22,20 @@ from .errors import BatchedConversionError, ConcretizationError
 
 _lock = threading.Lock()
 _active = 0
+#: ``probing.depth > 0`` while NumPy's own constructor is tried on a value that
+#: may hold traced values: their refusal is expected and handled here, so a
+#: recording transform must not count it as a refusal the function caught.
+probing = threading.local()
+probing.depth = 0
+
+
+def _try(name, *args, **kwargs):
+    depth = getattr(probing, "depth", 0)
+    probing.depth = depth + 1
+    try:
+        return _ORIGINAL[name](*args, **kwargs)
+    finally:
+        probing.depth = depth
 _REFUSALS = (ConcretizationError, BatchedConversionError)
 
 #: NumPy's own ``np.asarray``, whatever the ``numpy`` namespace holds: for code
@@ -32,7 +46,7 @@ numpy_asarray = _ORIGINAL["asarray"]
 
 def _traced_array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=None):
     try:
-        return _ORIGINAL["array"](object, dtype, copy=copy, order=order, subok=subok, ndmin=ndmin, like=like)
+        return _try("array", object, dtype, copy=copy, order=order, subok=subok, ndmin=ndmin, like=like)
     except _REFUSALS:  # a traced value inside: it refused to become a plain array
         from ..primitives.shape.joining import array
 
@@ -41,7 +55,7 @@ def _traced_array(object, dtype=None, *, copy=True, order="K", subok=False, ndmi
 
 def _traced_asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
     try:
-        return _ORIGINAL["asarray"](a, dtype, order, device=device, copy=copy, like=like)
+        return _try("asarray", a, dtype, order, device=device, copy=copy, like=like)
     except _REFUSALS:
         from ..primitives.shape.joining import asarray
 
@@ -50,7 +64,7 @@ def _traced_asarray(a, dtype=None, order=None, *, device=None, copy=None, like=N
 
 def _traced_asanyarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
     try:
-        return _ORIGINAL["asanyarray"](a, dtype, order, device=device, copy=copy, like=like)
+        return _try("asanyarray", a, dtype, order, device=device, copy=copy, like=like)
     except _REFUSALS:
         from ..primitives.shape.joining import asarray
 
@@ -59,7 +73,7 @@ def _traced_asanyarray(a, dtype=None, order=None, *, device=None, copy=None, lik
 
 def _traced_ascontiguousarray(a, dtype=None, *, like=None):
     try:
-        return _ORIGINAL["ascontiguousarray"](a, dtype, like=like)
+        return _try("ascontiguousarray", a, dtype, like=like)
     except _REFUSALS:
         from ..primitives.shape.views import ascontiguousarray
 

@@ -20,6 +20,7 @@ import itertools
 
 import numpy as np
 
+from ..core import array_hooks
 from ..core.context import Interpreter, describe_stack
 from ..core.errors import ConcretizationError
 from ..core.primitive import Primitive
@@ -142,7 +143,8 @@ class StagedTracer(Tracer):
                 f"{describe_stack()}: the {interp.transform} computation needs the value of a "
                 f"tangent (through {what}), which is not known while it is recorded. "
                 "Derivative rules must not branch on tangent values.")
-        interp.refused = interp.refused or str(err)
+        if not getattr(array_hooks.probing, "depth", 0):  # (np.array's own refusals are handled)
+            interp.refused = interp.refused or str(err)
         raise err
 
 

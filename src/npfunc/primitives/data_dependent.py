@@ -148,7 +148,11 @@ def _ensure_batch(vals, dims, **params):
 
 
 _ensure = Primitive(
-    "ensure", _ensure_impl, differentiable=False, batch=_ensure_batch, effect=True,
+    "ensure", _ensure_impl, batch=_ensure_batch, effect=True,
+    # the value passes through unchanged, and so does its derivative (a float checked
+    # for a domain and then used keeps its gradient)
+    jvp=lambda primals, tangents, out, **_: tangents[0],
+    vjp=lambda g, primals, out, needs, **_: (g,),
     samples=lambda rng: [
         Sample(np.array([0, 2, 1]), test="in_range", low=0, high=3, error=ValueError, message="bad"),
         Sample(np.array([[False, False]]), test="all_false", low=0, high=0, error=IndexError,
@@ -157,7 +161,7 @@ _ensure = Primitive(
         Sample(np.array([[0.1, 0.5], [0.9, 0.25]]), test="unit_interval", low=0, high=0, error=ValueError,
                message="outside")],
     notes="x itself, after raising error(message) when the test fails on its values (the primal "
-          "under grad, the whole batch under vmap, every replay under jit); no derivative")
+          "under grad, the whole batch under vmap, every replay under jit); the identity's derivative")
 
 
 def ensure(x, test: str, message: str, error: type = ValueError, low=0, high=0):

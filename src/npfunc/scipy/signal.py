@@ -20,7 +20,7 @@ with vectorised sliding windows (small kernels) or FFTs (large kernels).
 """
 from __future__ import annotations
 
-import numpy as np
+import numpy as _np
 import scipy.signal as _ss
 
 from ..core import dispatch as _dispatch
@@ -66,12 +66,12 @@ def _conv_axes(in1, in2, mode, axes, fn_name):
         raise ValueError("in1 and in2 should have the same dimensionality")
     if mode not in ("full", "same", "valid"):
         raise ValueError("acceptable mode flags are 'valid', 'same', or 'full'")
-    axes = sorted({int(a) % nd for a in np.atleast_1d(axes)}) if nd else []
+    axes = sorted({int(a) % nd for a in _np.atleast_1d(axes)}) if nd else []
     s1, s2 = tuple(_shape_of(in1)), tuple(_shape_of(in2))
     if any(s1[a] != s2[a] and 1 not in (s1[a], s2[a]) for a in range(nd) if a not in axes):
         raise ValueError("incompatible shapes for in1 and in2: " f"{s1} and {s2}")
     if 0 in s1 or 0 in s2:
-        return np.zeros(0, np.result_type(_dtype_of(in1), _dtype_of(in2)))
+        return _np.zeros(0, _np.result_type(_dtype_of(in1), _dtype_of(in2)))
     if mode == "valid" and not all(s1[a] >= s2[a] for a in axes):
         if all(s2[a] >= s1[a] for a in axes):
             in1, in2, s1, s2 = in2, in1, s2, s1
@@ -79,10 +79,10 @@ def _conv_axes(in1, in2, mode, axes, fn_name):
             raise ValueError("For 'valid' mode, one must be at least as large as the other in every dimension")
     full = [s1[a] + s2[a] - 1 for a in axes]
     if _dtype_of(in1).kind == "c" or _dtype_of(in2).kind == "c":
-        out = np.fft.ifftn(np.fft.fftn(in1, full, axes) * np.fft.fftn(in2, full, axes), full, axes)
+        out = _np.fft.ifftn(_np.fft.fftn(in1, full, axes) * _np.fft.fftn(in2, full, axes), full, axes)
     else:
-        out = np.fft.irfftn(np.fft.rfftn(in1, full, axes) * np.fft.rfftn(in2, full, axes), full, axes)
-    out = out.astype(np.result_type(_dtype_of(in1), _dtype_of(in2), np.float32))
+        out = _np.fft.irfftn(_np.fft.rfftn(in1, full, axes) * _np.fft.rfftn(in2, full, axes), full, axes)
+    out = out.astype(_np.result_type(_dtype_of(in1), _dtype_of(in2), _np.float32))
     index = [slice(None)] * nd
     for a, n in zip(axes, full):
         size = n if mode == "full" else s1[a] if mode == "same" else s1[a] - s2[a] + 1
