@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.context import describe_stack
-from ..core.errors import ConcretizationError, RandomnessError
+from ..core.errors import ConcretizationError, NpfuncError, RandomnessError
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, shape_of
 from ..interpreters.staging import StagedTracer, StagingInterpreter, describe_src
@@ -116,7 +116,7 @@ def record(call, leaves: list, names: list, transform: str = "jit") -> Recording
             wrapped.append(same)
         try:
             out = call(wrapped)
-        except ConcretizationError:
+        except NpfuncError:  # npfunc's own errors say what went wrong
             raise
         except Exception as err:
             if stage.refused is None:
