@@ -3,4 +3,5 @@ import sys
 
 from .runner import main
 
-sys.exit(main())
+if __name__ == "__main__":  # (not when a documentation tool imports every module)
+    sys.exit(main())
