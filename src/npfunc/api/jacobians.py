@@ -9,7 +9,7 @@ import numpy as np
 
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
-from ..primitives.elementwise.arithmetic import ones_like, zeros_like
+from ..primitives.elementwise.arithmetic import add, multiply, ones_like, real, zeros_like
 from ..primitives.shape.basic import expand_dims, reshape, stack, transpose
 from ._common import (arg_name, check_callable, check_differentiable, normalize_argnums, select_args, tree_flatten,
                       tree_unflatten)
@@ -93,23 +93,38 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
         def pull(cts):
             return [zeros_like(p) if c is zero else c for c, p in zip(pullback.flat(cts), in_leaves)]
 
-        if sum(sizes) == 1:  # one output element: a single pullback, no vmap level
-            seed = [ones_like(o) if n else zeros_like(o) for o, n in zip(out_leaves, sizes)]
-            stacked = [expand_dims(c, 0) for c in pull(seed)]
-        elif chunk_size == 1:
-            basis = _basis(out_leaves)
-            rows = [pull([b[i] for b in basis]) for i in range(sum(sizes))]
-            stacked = [stack([r[j] for r in rows]) if rows else np.zeros((0,) + tuple(shape_of(x)), dtype_of(x))
-                       for j, x in enumerate(in_leaves)]
-        elif chunk_size is None and len(out_leaves) == 1:
-            stacked = _map_basis(pull, out_leaves[0], "jacrev")
-        else:
-            stacked = vmap(pull, chunk_size=chunk_size)(_basis(out_leaves))
+        def rows(pull):
+            """Every output direction pulled back, stacked: one block per input leaf."""
+            if sum(sizes) == 1:  # one output element: a single pullback, no vmap level
+                seed = [ones_like(o) if n else zeros_like(o) for o, n in zip(out_leaves, sizes)]
+                return [expand_dims(c, 0) for c in pull(seed)]
+            if chunk_size == 1:
+                basis = _basis(out_leaves)
+                found = [pull([b[i] for b in basis]) for i in range(sum(sizes))]
+                return [stack([r[j] for r in found]) if found else
+                        np.zeros((0,) + tuple(shape_of(x)), dtype_of(x)) for j, x in enumerate(in_leaves)]
+            if chunk_size is None and len(out_leaves) == 1:
+                return _map_basis(pull, out_leaves[0], "jacrev")
+            return vmap(pull, chunk_size=chunk_size)(_basis(out_leaves))
+
+        stacked = rows(pull)
+        complex_out = [dtype_of(o).kind == "c" for o in out_leaves]
+        if any(complex_out):
+            # A vjp with cotangent e_k gives d Re(f_k); with 1j * e_k, d Im(f_k) (the real
+            # inner product): a complex output's rows take both, so that jacrev, like jacfwd,
+            # gives df_k/dx (along the real part of a complex input).
+            stacked_im = rows(lambda cts: pull([multiply(c, 1j) if cx else c
+                                                for c, cx in zip(cts, complex_out)]))
         entries = []
         for i, o in enumerate(out_leaves):
             row = []
             for j, x in enumerate(in_leaves):
                 block = _split_rows(stacked[j], sizes, i)
+                if complex_out[i]:
+                    im = _split_rows(stacked_im[j], sizes, i)
+                    if dtype_of(x).kind == "c":
+                        block, im = real(block), real(im)
+                    block = add(block, multiply(im, 1j))
                 row.append(reshape(block, tuple(shape_of(o)) + tuple(shape_of(x))))
             entries.append(row)
         _, in_spec = tree_flatten(diff_args)
