@@ -326,3 +326,39 @@ def test_sinc_derivatives_at_zero_are_exact():
     np.testing.assert_allclose(d4(0.0), np.pi ** 4 / 5, rtol=1e-14)
     # continuous with the values just beside 0
     np.testing.assert_allclose(d2(1e-4), -np.pi ** 2 / 3, rtol=1e-6)
+
+
+class _Deferring:
+    """An operand that opts out of ufuncs, as NumPy's protocol allows: its own
+    (reflected) operator methods handle arithmetic with arrays."""
+    __array_ufunc__ = None
+
+    def __radd__(self, other):
+        return ("radd", np.shape(other))
+
+    def __mul__(self, other):
+        return ("mul", np.shape(other))
+
+    __rmul__ = __mul__
+
+
+class _Refusing:
+    __array_ufunc__ = None
+
+
+@pytest.mark.parametrize("transform", ["grad", "vmap", "jit"])
+def test_operands_with_array_ufunc_none_handle_the_operation(transform):
+    seen = []
+
+    def f(x):
+        seen.append((x + _Deferring(), x * _Deferring(), _Deferring() * x))
+        with pytest.raises(TypeError, match="unsupported operand"):
+            x - _Refusing()
+        return (x * x).sum()
+
+    x = np.ones(3)
+    plain = f(x)
+    {"grad": npfunc.grad(f), "vmap": npfunc.vmap(f), "jit": npfunc.jit(f)}[transform](
+        np.ones((2, 3)) if transform == "vmap" else x)
+    assert seen[0] == (("radd", (3,)), ("mul", (3,)), ("mul", (3,)))  # what NumPy gives
+    assert all(s == seen[0] for s in seen[1:]) and plain == 3.0

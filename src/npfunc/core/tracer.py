@@ -27,13 +27,19 @@ _ufunc_calls_get = dispatch.UFUNC_CALLS.get
 
 
 def _ufunc(ufunc):
+    # NumPy's rule for operators: an operand whose type sets __array_ufunc__ = None
+    # handles the operation itself (its reflected method is called).
     def forward(self, other):
+        if getattr(type(other), "__array_ufunc__", 0) is None:
+            return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (self, other), {})
         return fn(self, other)
 
     def reflected(self, other):
+        if getattr(type(other), "__array_ufunc__", 0) is None:
+            return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (other, self), {})
