@@ -404,3 +404,18 @@ def test_keyword_arguments_and_methods():
         np.testing.assert_array_equal(m(x), 2.0 * x)
     with pytest.raises(ConcretizationError, match=r"keyword argument 'w'"):
         npfunc.jit(lambda x, *, w: x if w.sum() > 0 else -x)(x, w=w)
+
+
+def test_replays_of_plain_arrays_take_the_fast_path():
+    jf = npfunc.jit(f)
+    jf(X)
+    expected = f(X)
+
+    def slow_path(*args):  # the keyed lookup: only for arguments the fast path does not know
+        raise AssertionError("the fast path missed a known signature")
+
+    jf._call = slow_path
+    np.testing.assert_allclose(jf(X.copy()), expected)
+    strided = np.stack([X, X], axis=1)[:, 0]  # the same values, another layout: keyed apart
+    with pytest.raises(AssertionError, match="fast path missed"):
+        jf(strided)

@@ -234,6 +234,7 @@ class Jitted:
                     break
                 key.append(a.shape)
                 key.append(a.dtype)
+                key.append(a.strides)  # (as _fast_key: the layout decides views)
             else:
                 entry = self._fast.get(tuple(key))
                 if entry is not None:
@@ -248,6 +249,7 @@ class Jitted:
                     break
                 key.append(a.shape)
                 key.append(a.dtype)
+                key.append(a.strides)  # (as _fast_key: the layout decides views)
             else:
                 entry = self._fast.get(tuple(key))
                 if entry is not None:
