@@ -222,27 +222,22 @@ def test_integer_dtype_std_of_an_array_refuses_like_numpy():
 
 # ---- not fixed (the lead's or another helper's area) --------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "jit(f)(x, x[::-1]) where f updates x in place: later calls raise (api/jit.py _check_no_overlap, "
-    "'two arguments share memory'), but the first call -- the recording -- runs no such check and "
-    "returns y's old values, the arguments treated as independent arrays"))
-def test_jit_arguments_that_are_views_of_each_other():
+def test_jit_arguments_that_are_views_of_each_other_refuse_on_every_call():
+    """jit(f)(x, x[::-1]) with f updating x in place: the recording treats the
+    arguments as independent arrays, so the first call used to return y's old
+    values; it now refuses as every replay does, before writing anything."""
     def f(x, y):
         x += 2.0
         return -y
 
-    x = np.array([1.5, 0.6, 0.9, 1.4])
-    want = _plain_pair(f, x, lambda a: a[::-1])
-    a = x.copy()
-    got = npfunc.jit(f)(a, a[::-1])
-    np.testing.assert_array_equal(got, want[0])
-    np.testing.assert_array_equal(a, want[1])
-
-
-def _plain_pair(f, x, view):
-    a = x.copy()
-    out = f(a, view(a))
-    return out, a
+    a = np.array([1.5, 0.6, 0.9, 1.4])
+    before = a.copy()
+    jf = npfunc.jit(f)
+    for _ in range(2):
+        with pytest.raises(NpfuncError, match="share memory"):
+            jf(a, a[::-1])
+        np.testing.assert_array_equal(a, before)
+    np.testing.assert_array_equal(jf(a, a.copy()[::-1]), -before[::-1])  # independent arrays work
 
 
 def test_jit_0d_array_arguments_are_arrays():
@@ -297,10 +292,6 @@ def test_weighted_quantile_of_a_vector_is_an_array():
     _under_transforms(f, X)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "jit's compiler treats copies that change nothing (x.flatten() of a 1-d x, np.roll(x, 0), "
-    "np.pad(x, 0), np.repeat(x, 1), np.stack([x])[0]) as the identity, so the result is the "
-    "caller's array and the write-back of the mutated argument changes it (npfunc/compiler)"))
 @pytest.mark.parametrize("copy", [
     lambda x: x.flatten(), lambda x: np.roll(x, 0), lambda x: np.pad(x, 0), lambda x: np.repeat(x, 1),
     lambda x: np.stack([x])[0]], ids=["flatten", "roll 0", "pad 0", "repeat 1", "stack"])
@@ -327,10 +318,6 @@ def test_conj_method_of_a_real_array_is_the_array_itself():
     np.testing.assert_array_equal(npfunc.jit(f)(X.copy()), f(X.copy()))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "jit keeps a plain array made inside the function by reference in the recording: when the "
-    "function changes it after using it (y.fill), the next replay reads the changed value "
-    "(api/jit.py / interpreters/staging.py: constants should be snapshotted when recorded)"))
 def test_jit_plain_array_changed_after_its_use():
     def f(x):
         y = np.array([0.98, 0.5])
@@ -341,3 +328,24 @@ def test_jit_plain_array_changed_after_its_use():
     jf = npfunc.jit(f)
     np.testing.assert_array_equal(jf(np.zeros(2)), f(np.zeros(2)))
     np.testing.assert_array_equal(jf(np.ones(2)), f(np.ones(2)))
+
+
+def test_jit_reads_a_closed_over_array_once():
+    """jit's documented rule (as JAX's): a plain array the function closes over is
+    read when the function is recorded; the function's writes into it happen
+    once, so a replay computes with the recorded contents, where the plain
+    function would read its own earlier writes."""
+    y = np.array([1.0, 2.0])
+
+    def f(x):
+        z = x * y
+        y[...] += 1.0  # a write into a closed-over array: a side effect
+        return z
+
+    jf = npfunc.jit(f)
+    np.testing.assert_array_equal(jf(np.ones(2)), [1.0, 2.0])
+    np.testing.assert_array_equal(y, [2.0, 3.0])      # the write happened, when recording
+    np.testing.assert_array_equal(jf(np.ones(2)), [1.0, 2.0])  # the replay: recorded contents
+    np.testing.assert_array_equal(y, [2.0, 3.0])      # and no write
+    jf.clear_cache()                                   # the documented way to read it again
+    np.testing.assert_array_equal(jf(np.ones(2)), [2.0, 3.0])

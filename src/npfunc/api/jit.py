@@ -368,7 +368,7 @@ class Jitted:
         code = lower(program)
         if self._fuse is not None:
             code = fuse_regions(code, self._fuse)
-        generated = generate(code, name=_identifier(self._func))
+        generated = generate(code, name=_identifier(self._func), fresh=rec.fresh)
         done = time.perf_counter()
         times = {"trace": traced - start, "optimize": optimised - traced, "codegen": done - optimised}
         return rec, program, generated, times
@@ -377,6 +377,8 @@ class Jitted:
         rec, program, generated, times = self._record(leaves, spec, args, kwargs)
         self.trace_count += 1
         self.last_compile = times
+        if rec.mutated:  # as every replay checks: views of one array cannot be followed
+            _check_no_overlap(leaves, list({id(x): k for k, x in reversed(list(enumerate(leaves)))}.values()))
         for k, value in rec.mutated:
             _write_back(leaves[k], value)
         first = rec.first

@@ -240,11 +240,33 @@ def _plan_reuse(program: Program, min_size: int):
     return plan
 
 
-def generate(program: Program, *, reuse_min_size: int | None = -1, name: str = "program") -> Generated:
+def _own(value, *inputs):
+    """``value``, copied if it shares memory with one of ``inputs`` (the arguments)."""
+    if type(value) is np.ndarray:  # (replayed under a transform, values are traced: nothing to share)
+        for a in inputs:
+            if type(a) is np.ndarray and np.may_share_memory(value, a):
+                return value.copy()
+    return value
+
+
+def _may_view_inputs(program: Program) -> set:
+    """The variables that may be views of an input: the inputs, and the results of
+    non-ufunc equations reading such a variable (``x[1:]``, reshapes, transposes)."""
+    found = set(program.in_vars)
+    for eqn in program.eqns:
+        if not _fresh(eqn) and any(type(i) is Var and i in found for i in eqn.inputs):
+            found.update(eqn.outs)
+    return found
+
+
+def generate(program: Program, *, reuse_min_size: int | None = -1, name: str = "program",
+             fresh: tuple = ()) -> Generated:
     """Compile ``program`` into a Python function (see the module doc).
 
     ``reuse_min_size``: smallest result written into a dead buffer (default
-    ``REUSE_MIN_SIZE``); ``None`` turns buffer reuse off."""
+    ``REUSE_MIN_SIZE``); ``None`` turns buffer reuse off.  ``fresh``: positions
+    of outputs that must not share memory with the arguments (NumPy gives new
+    arrays there, where the generated code might give a view of an argument)."""
     if reuse_min_size == -1:
         reuse_min_size = REUSE_MIN_SIZE
     ns = _Namespace()
@@ -290,11 +312,17 @@ def generate(program: Program, *, reuse_min_size: int | None = -1, name: str = "
         lines.append(f"    {lhs} = {expr}")
     outs = []
     seen = set(program.in_vars)
-    for o in program.outputs:
+    viewing = _may_view_inputs(program) if fresh else ()
+    for n, o in enumerate(program.outputs):
         if type(o) is Var:
             # an input returned as it is, or one value returned twice: the caller must get
             # independent arrays, as from the plain function
-            outs.append(f"{var(o)}.copy()" if o in seen else var(o))
+            if o in seen:
+                outs.append(f"{var(o)}.copy()")
+            elif n in fresh and o in viewing:
+                outs.append(f"{ns.bind(_own, '_own')}({', '.join([var(o)] + [var(v) for v in program.in_vars])})")
+            else:
+                outs.append(var(o))
             seen.add(o)
         else:
             text = atom(o)

@@ -38,6 +38,7 @@ from ..core.tracer import Tracer
 from ..core.values import dtype_of, shape_of
 from ..interpreters.staging import StagedTracer, StagingInterpreter, describe_src
 from .program import Const, Eqn, Program, Var
+from ..primitives.indexing.aliasing import Alias
 from .randomness import RandomWatch
 from ..primitives.indexing.aliasing import mark_input
 
@@ -52,15 +53,16 @@ def is_traced_leaf(x) -> bool:
 class Recording:
     """What one recording produced (see the module doc)."""
 
-    __slots__ = ("program", "n_out", "out_spec", "first", "mutated", "cacheable")
+    __slots__ = ("program", "n_out", "out_spec", "first", "mutated", "cacheable", "fresh")
 
-    def __init__(self, program, n_out, out_spec, first, mutated, cacheable) -> None:
+    def __init__(self, program, n_out, out_spec, first, mutated, cacheable, fresh=()) -> None:
         self.program = program      # outputs: the function's, then the mutated inputs' new values
         self.n_out = n_out
         self.out_spec = out_spec
         self.first = first          # the outputs of the recording call (flat)
         self.mutated = mutated      # [(leaf index, new value of the recording call)]
         self.cacheable = cacheable
+        self.fresh = tuple(fresh)   # outputs NumPy makes new arrays (not views of an argument)
 
 
 def _keeps_changing(value) -> bool:
@@ -138,11 +140,21 @@ def record(call, leaves: list, names: list, transform: str = "jit") -> Recording
     from ..api._common import tree_flatten
 
     out_leaves, out_spec = tree_flatten(out)
-    outputs, first = [], []
+    outputs, first, fresh = [], [], []
     seen = {var for _, _, var in staged}
-    for leaf in out_leaves:
+    families = {id(a.storage) for _, t, _ in staged if type(a := getattr(t, "_alias", None)) is Alias}
+    inputs = [leaves[k] for k, _, _ in staged]
+    for n, leaf in enumerate(out_leaves):
         if type(leaf) is StagedTracer and leaf._interp is stage:
             value = leaf._example
+            alias = getattr(leaf, "_alias", None)
+            if type(alias) is not Alias or id(alias.storage) not in families:
+                # NumPy gives a new array here: it must not share an argument's memory
+                # (the recording's example may be a view of one, as generated code may be)
+                fresh.append(n)
+                if type(value) is np.ndarray and any(
+                        type(a) is np.ndarray and np.may_share_memory(value, a) for a in inputs):
+                    value = value.copy()
             if leaf._var in seen and isinstance(value, np.ndarray):
                 value = value.copy()  # an input returned, or one value twice: independent arrays
             seen.add(leaf._var)
@@ -159,7 +171,7 @@ def record(call, leaves: list, names: list, transform: str = "jit") -> Recording
     in_vars = [var for _, _, var in staged]
     program = Program(in_vars, stage.eqns, outputs)
     cacheable = not holds_tracer(program)
-    return Recording(snapshot(program), len(out_leaves), out_spec, first, mutated, cacheable)
+    return Recording(snapshot(program), len(out_leaves), out_spec, first, mutated, cacheable, fresh)
 
 
 def describe_vars(vars_) -> str:

@@ -164,17 +164,33 @@ _identity = Primitive("identity", lambda x: x, jvp=lambda primals, tangents, out
 
 
 class StagingInterpreter(Interpreter):
-    copies_values = True  # the generated program returns plain arrays: x.copy() must copy
     """Records equations.  ``refused`` keeps the first concretization refused
     while recording, so a caller can tell that a function swallowed it (and
     took a different path than the plain function would)."""
 
-    __slots__ = ("eqns", "refused")
+    copies_values = True  # the generated program returns plain arrays: x.copy() must copy
+    __slots__ = ("eqns", "refused", "_kept")
 
     def __init__(self, transform: str) -> None:
         super().__init__(transform)
         self.eqns: list[Eqn] = []
         self.refused: str | None = None
+        self._kept: dict = {}  # id of a plain array -> (its copy as kept, the array)
+
+    def _constant(self, value):
+        """``value`` as the program keeps it: a traced value's private copy, and a
+        plain array that may still change copied as it is now (the function, or
+        its caller, may write into it after this use), once per contents."""
+        if isinstance(value, Tracer):
+            return snapshot(value)
+        if type(value) is not np.ndarray or not (value.flags.writeable or value.base is not None):
+            return value
+        hit = self._kept.get(id(value))
+        if hit is None or hit[0].tobytes() != value.tobytes():
+            kept = value.copy()
+            kept.flags.writeable = False  # (so later passes need not copy it again)
+            hit = self._kept[id(value)] = (kept, value)
+        return hit[0]
 
     def new_var(self, shape, dtype, example=None, name: str | None = None) -> StagedTracer:
         return StagedTracer(self, Var(shape, dtype, frozenset((name,)) if name else _NO_SRC), example)
@@ -183,7 +199,7 @@ class StagingInterpreter(Interpreter):
         """A variable holding the constant ``value`` (for in-place writes of values
         that do not depend on the recorded inputs)."""
         tracer = self.new_var(shape_of(value), dtype_of(value), value)
-        self.eqns.append(Eqn(_identity, [Const(snapshot(value))], {}, [tracer._var]))
+        self.eqns.append(Eqn(_identity, [Const(self._constant(value))], {}, [tracer._var]))
         return tracer
 
     def process(self, prim, args, params):
@@ -203,7 +219,7 @@ class StagingInterpreter(Interpreter):
                 else:
                     examples.append(arg._example)
             else:  # kept in the program: a private copy, which later writes cannot reach
-                inputs.append(Const(snapshot(arg)))
+                inputs.append(Const(self._constant(arg)))
                 examples.append(arg)
         if prim.name in VALUE_DEPENDENT_SHAPES:
             self._refuse_value_dependent(prim, src)
