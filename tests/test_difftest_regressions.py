@@ -266,9 +266,6 @@ def test_jit_copy_of_a_view_of_an_argument_is_independent():
     np.testing.assert_array_equal(npfunc.jit(f)(x.copy()), f(x.copy()))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "np.i0 of a NumPy scalar is a 0-d array in NumPy (it is Python code over asanyarray); npfunc's "
-    "unary family returns a scalar, so b = a; a += 1 rebinds a (primitives/elementwise/floating.py)"))
 def test_i0_of_a_scalar_is_an_array():
     def f(x):
         a = np.i0(x[0])
@@ -279,9 +276,6 @@ def test_i0_of_a_scalar_is_an_array():
     _under_transforms(f, X)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "np.quantile(..., weights=, method='inverted_cdf') returns a 0-d array for a full reduction in "
-    "NumPy, a scalar in npfunc (primitives/reductions/quantiles.py)"))
 def test_weighted_quantile_of_a_vector_is_an_array():
     def f(x):
         a = np.quantile(x, 0.5, weights=np.ones(3), method="inverted_cdf")

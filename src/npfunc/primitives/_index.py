@@ -132,6 +132,7 @@ INDEX = {
     'composite:np.histogramdd': ('npfunc.primitives.reductions.histograms',),
     'composite:np.hsplit': ('npfunc.primitives.shape.views',),
     'composite:np.hstack': ('npfunc.primitives.shape.joining',),
+    'composite:np.i0': ('npfunc.primitives.elementwise.floating',),
     'composite:np.imag': ('npfunc.primitives.shape.views',),
     'composite:np.inner': ('npfunc.primitives.linalg.product_family',),
     'composite:np.insert': ('npfunc.primitives.shape.editing',),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.primitive import Sample
-from ..families import nondiff, unary
+from ..families import composite, nondiff, unary
 from ..sampling import FLOATS, array, binary_samples, unary_samples
 from .arithmetic import _keep, document
 from .piecewise import partial_nary
@@ -59,10 +59,18 @@ def _i0_samples(rng):
         Sample(np.array([-25.0, 0.0, 12.0, 40.0]), label="large and zero")]
 
 
-i0 = unary("numpy_i0", np.i0, deriv=_i1, samples=_i0_samples, numpy=[np.i0],
-           notes="np.i0's values; derivative scipy.special.i1(x)")
-i0.__name__ = i0.__qualname__ = "i0"
-i0.__doc__ = "``np.i0`` for traced and plain values (NumPy's values); derivative ``scipy.special.i1(x)``."
+_i0 = unary("numpy_i0", np.i0, deriv=_i1, samples=_i0_samples,
+            notes="np.i0's values; derivative scipy.special.i1(x)")
+
+
+@composite(np.i0, samples=_i0_samples)
+def i0(x):
+    """``np.i0`` for traced and plain values (NumPy's values); derivative
+    ``scipy.special.i1(x)``.  NumPy's ``i0`` is Python code over
+    ``asanyarray``: its result is an array, also for a NumPy scalar."""
+    from ..indexing.aliasing import array_result
+
+    return array_result(_i0(x), x)
 
 document(globals())
 

@@ -429,6 +429,10 @@ def _quantile_front(name, a, q, axis, out, method, keepdims, weights, percent, n
     if nan_policy == "omit" and math.prod(shape_of(a)) == 0:
         return np.nanmean(a, axis, keepdims=keepdims)
     r = _order_statistics(x, q, method, weak_q, weights, nan_policy)
+    if weights is not None:  # NumPy's weighted path returns an array, a 0-d one included
+        from ..indexing.aliasing import array_result
+
+        r = array_result(r)
     return _keepdims(r, shape_of(a), axes, nd, ndim_of(q)) if keepdims else r
 
 
