@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.integrate
 import scipy.linalg
+import scipy.optimize
 import scipy.special
 import scipy.stats
 
@@ -112,6 +113,23 @@ def centred_cubes(a):
     return np.sum(A ** 3)
 
 
+def sir_epidemic(p):
+    """An SIR model with scipy.integrate.odeint, its right-hand side returning a list."""
+    def rhs(y, t, beta, gamma):
+        S, I, R = y
+        return [-beta * S * I, beta * S * I - gamma * I, gamma * I]
+
+    sol = scipy.integrate.odeint(rhs, [0.99, 0.01, 0.0], np.linspace(0, 10, 11), args=(p[0], p[1]),
+                                 rtol=1e-10, atol=1e-12)
+    return sol[:, 1].sum()
+
+
+def equilibrium(p):
+    """A steady state with scipy.optimize.root: residuals and x0 given as lists."""
+    sol = scipy.optimize.root(lambda x: [x[0] ** 2 - p[0], x[1] - p[1] * x[0]], [1.0, 1.0], tol=1e-12)
+    return sol.x[0] + 2 * sol.x[1]
+
+
 _XS = np.random.default_rng(3).standard_normal((10, 4))
 _YS = np.arange(10) % 3
 
@@ -133,6 +151,8 @@ PROGRAMS = {
     "pendulum": (pendulum, np.array([9.81, 0.3])),
     "centring": (centred_cubes, np.linspace(0.1, 1.2, 12)),
     "cross-entropy": (cross_entropy, np.linspace(-0.5, 0.5, 12)),
+    "sir": (sir_epidemic, np.array([0.9, 0.3])),
+    "equilibrium": (equilibrium, np.array([2.0, 0.5])),
 }
 
 

@@ -18,6 +18,7 @@ from ...api.closure import closure_convert
 from ...core.context import current_stack, describe_stack
 from ...core.tracer import Tracer
 from ...core.values import dtype_of
+from ...primitives.shape.joining import asarray as _asarray
 from ._ode import (OdeProblem, OdeSettings, UnsupportedOdeError, UserCallable, check_grid_mode, ode_primitive,
                    record_of)
 
@@ -40,7 +41,9 @@ def _rhs_problem(fun: Callable, t0, y0, args, settings: OdeSettings, order: str)
 
     def call(t, y, *arr):
         user = rebuild(arr)
-        return fun(t, y, *user) if order == "ty" else fun(y, t, *user)
+        dy = fun(t, y, *user) if order == "ty" else fun(y, t, *user)
+        # SciPy takes any sequence (np.asarray); a list of traced values becomes one array
+        return dy if _is_array(dy) else _asarray(dy, dtype=np.float64)
 
     converted, consts = closure_convert(call, t0, y0, *arrays)
     n = int(np.size(y0)) if not isinstance(y0, Tracer) else int(np.prod(y0.shape))

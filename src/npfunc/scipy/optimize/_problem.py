@@ -31,6 +31,10 @@ class Problem:
     """``fun(x, *args)`` with the traced inputs gathered in ``params``."""
 
     def __init__(self, name: str, fun: Callable, x0, args=(), example_x=None) -> None:
+        if not _is_array(x0):  # SciPy takes any sequence for x0 (np.asarray), traced entries too
+            from ...primitives.shape.joining import asarray
+
+            x0 = asarray(x0, dtype=np.float64)
         args = as_args(args)
         self.name, self.user_fun, self.user_args = name, fun, args
         leaves, self._spec = tree_flatten(args)
@@ -55,7 +59,12 @@ class Problem:
         return tree_unflatten(self._spec, [next(it_a) if k else next(it_s) for k in self._kinds])
 
     def __call__(self, x, params):
-        return self.fun(x, *params)
+        out = self.fun(x, *params)
+        if isinstance(out, (list, tuple)):  # SciPy takes a sequence of values (np.asarray)
+            from ...primitives.shape.joining import asarray
+
+            out = asarray(out, dtype=np.float64)
+        return out
 
     def user_args_of(self, params) -> tuple:
         """The user's ``args`` rebuilt from (plain) params, for user callables."""
