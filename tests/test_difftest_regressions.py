@@ -238,6 +238,9 @@ def test_jit_arguments_that_are_views_of_each_other_refuse_on_every_call():
             jf(a, a[::-1])
         np.testing.assert_array_equal(a, before)
     np.testing.assert_array_equal(jf(a, a.copy()[::-1]), -before[::-1])  # independent arrays work
+    b = np.stack([a, 2 * a])  # under vmap too: the traced arguments are views of one array
+    with pytest.raises(NpfuncError, match="share memory"):
+        npfunc.vmap(jf)(b, b[:, ::-1])
 
 
 def test_jit_0d_array_arguments_are_arrays():

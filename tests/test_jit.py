@@ -419,3 +419,13 @@ def test_replays_of_plain_arrays_take_the_fast_path():
     strided = np.stack([X, X], axis=1)[:, 0]  # the same values, another layout: keyed apart
     with pytest.raises(AssertionError, match="fast path missed"):
         jf(strided)
+
+
+def test_vmap_of_a_jitted_function_that_updates_its_argument():
+    def f(x):
+        x *= 2.0
+        return np.sin(x).sum()
+
+    xs = rng.standard_normal((3, 4))
+    np.testing.assert_allclose(npfunc.vmap(npfunc.jit(f))(xs.copy()), [f(x.copy()) for x in xs])
+    np.testing.assert_allclose(npfunc.grad(npfunc.jit(f))(X.copy()), npfunc.grad(f)(X.copy()))

@@ -75,6 +75,7 @@ from ..compiler.trace import is_traced_leaf, record
 from ..core import debug
 from ..core.errors import ArgnumsError, RetraceWarning, UnsupportedOperationError
 from ..core.tracer import Tracer
+from ..primitives.indexing.aliasing import Alias
 from ..interpreters.staging import Var, replay
 from ._common import check_callable, tree_unflatten
 
@@ -134,11 +135,31 @@ def _write_back(target, value) -> None:
     # NumPy scalars are immutable: the plain function only rebinds its local name
 
 
+def _memory(x):
+    """What ``x`` reads its values from: a plain array, the array a traced argument
+    stands for (or maps over), a traced family (by id), or None."""
+    if type(x) is np.ndarray:
+        return x
+    marker = getattr(x, "_alias", None) if isinstance(x, Tracer) else None
+    if type(marker) is Alias:
+        return id(marker.storage)
+    if type(marker) is tuple and len(marker) == 2:
+        marker = marker[0]
+    return marker if type(marker) is np.ndarray else None
+
+
 def _check_no_overlap(leaves, inputs) -> None:
-    arrays = [leaves[k] for k in inputs if isinstance(leaves[k], np.ndarray)]
-    for i in range(len(arrays)):
-        for j in range(i + 1, len(arrays)):
-            if np.may_share_memory(arrays[i], arrays[j]):
+    """Refuse arguments that share memory (views of one array, plain or traced)
+    when the function updates one in place."""
+    memories = [m for k in inputs if (m := _memory(leaves[k])) is not None]
+    for i in range(len(memories)):
+        for j in range(i):
+            a, b = memories[i], memories[j]
+            if type(a) is int or type(b) is int:
+                shared = a == b if type(a) is type(b) else False
+            else:
+                shared = np.may_share_memory(a, b)
+            if shared:
                 raise UnsupportedOperationError(
                     "jit: two arguments share memory (views of one array) and the function "
                     "updates an argument in place; the recording cannot follow the update from "
