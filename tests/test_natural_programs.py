@@ -130,6 +130,13 @@ def equilibrium(p):
     return sol.x[0] + 2 * sol.x[1]
 
 
+def drawdown(r):
+    """Finance: the maximum drawdown of compounded returns (a running maximum)."""
+    wealth = np.cumprod(1 + r)
+    peak = np.maximum.accumulate(wealth)
+    return np.max(1 - wealth / peak) + np.sum(np.log1p(r))
+
+
 _XS = np.random.default_rng(3).standard_normal((10, 4))
 _YS = np.arange(10) % 3
 
@@ -153,6 +160,7 @@ PROGRAMS = {
     "cross-entropy": (cross_entropy, np.linspace(-0.5, 0.5, 12)),
     "sir": (sir_epidemic, np.array([0.9, 0.3])),
     "equilibrium": (equilibrium, np.array([2.0, 0.5])),
+    "drawdown": (drawdown, np.array([0.02, -0.05, 0.03, -0.04, 0.01, 0.06])),
 }
 
 

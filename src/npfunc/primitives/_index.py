@@ -5,6 +5,8 @@ traced implementation; see ``npfunc.core.lazy``."""
 
 INDEX = {
     'accumulate:numpy:add': ('npfunc.primitives.reductions.scans',),
+    'accumulate:numpy:maximum': ('npfunc.primitives.reductions.scans',),
+    'accumulate:numpy:minimum': ('npfunc.primitives.reductions.scans',),
     'accumulate:numpy:multiply': ('npfunc.primitives.reductions.scans',),
     'composite:array_api.argsort': ('npfunc.array_api._samples',),
     'composite:array_api.asarray([a, b])': ('npfunc.array_api._samples',),
@@ -183,8 +185,10 @@ INDEX = {
     'composite:np.matmul': ('npfunc.primitives.linalg.products',),
     'composite:np.matrix_transpose': ('npfunc.primitives.shape.views',),
     'composite:np.matvec': ('npfunc.primitives.linalg.product_family',),
+    'composite:np.maximum.accumulate': ('npfunc.primitives.reductions.scans',),
     'composite:np.median': ('npfunc.primitives.reductions.quantiles',),
     'composite:np.meshgrid': ('npfunc.primitives.shape.joining',),
+    'composite:np.minimum.accumulate': ('npfunc.primitives.reductions.scans',),
     'composite:np.modf': ('npfunc.primitives.elementwise.piecewise',),
     'composite:np.moveaxis': ('npfunc.primitives.shape.views',),
     'composite:np.nan_to_num': ('npfunc.primitives.elementwise.piecewise',),
@@ -1026,6 +1030,7 @@ INDEX = {
     'primitive:right_shift': ('npfunc.primitives.elementwise.logic',),
     'primitive:rint': ('npfunc.primitives.elementwise.piecewise',),
     'primitive:round': ('npfunc.primitives.elementwise.piecewise',),
+    'primitive:running_pick': ('npfunc.primitives.reductions.scans',),
     'primitive:scatter_set': ('npfunc.primitives.indexing.updates',),
     'primitive:schur': ('npfunc.primitives.linalg.schur',),
     'primitive:searchsorted': ('npfunc.primitives.sorting',),

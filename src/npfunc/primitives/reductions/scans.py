@@ -17,11 +17,11 @@ import numpy as np
 
 from ...core.dispatch import implements_accumulate
 from ...core.errors import UnsupportedOperationError
-from ...core.primitive import Primitive, Sample
+from ...core.primitive import Composite, Primitive, Sample
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import astype, isnan, ones_like, where, zeros_like
 from ..families import composite, conj, normalize_axes
-from ..indexing.gather import getitem
+from ..indexing.gather import getitem, take_along_axis
 from ..sampling import FLOATS, array
 from .samples import scan_samples
 from .basic import reduced_dtype
@@ -287,3 +287,88 @@ def nancumprod(a, axis=None, dtype=None, out=None):
 
 implements_accumulate(np.add)(lambda a, axis=0, dtype=None, out=None: cumsum(a, axis, dtype, out))
 implements_accumulate(np.multiply)(lambda a, axis=0, dtype=None, out=None: cumprod(a, axis, dtype, out))
+
+
+# ---- running maxima and minima: np.maximum.accumulate, np.minimum.accumulate ---------------
+# The running extremum is an entry of x: the one the scan last took.  A primitive
+# finds its position (no derivative) and take_along_axis reads it, so the derivative
+# of each output is that of the entry it is (the first of tied entries, as argmax;
+# the first NaN once one is met, as NumPy propagates it).
+
+def _running_pick_impl(x, *, axis, larger):
+    x = np.moveaxis(np.asarray(x), axis, -1)
+    n = x.shape[-1]
+    if n == 0:
+        return np.moveaxis(np.zeros(x.shape, np.intp), -1, axis)
+    best = (np.maximum if larger else np.minimum).accumulate(x, axis=-1)
+    before = np.concatenate([best[..., :1], best[..., :-1]], axis=-1)
+    improves = (x > before) if larger else (x < before)
+    new = improves | (np.isnan(x) & ~np.isnan(before))
+    new[..., 0] = True
+    picks = np.maximum.accumulate(np.where(new, np.arange(n), 0), axis=-1)
+    return np.moveaxis(picks, -1, axis)
+
+
+def _running_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out += [Sample(array(rng, (6,), dt), axis=0, larger=True), Sample(array(rng, (3, 5), dt), axis=1, larger=False)]
+    out += [Sample(np.array([1.0, 3.0, 3.0, 2.0, 5.0, 5.0]), axis=0, larger=True, label="ties"),
+            Sample(np.array([2.0, np.nan, 1.0, 4.0]), axis=0, larger=False, label="nan")]
+    return out
+
+
+_running_pick = Primitive("running_pick", _running_pick_impl, differentiable=False, samples=_running_samples,
+                          notes="positions of the running maximum (larger=True) or minimum along axis")
+
+
+def _running_pick_batch(vals, dims, *, axis, larger):
+    (x,), (d,) = vals, dims
+    return _running_pick.bind(x, axis=axis + (axis >= d), larger=larger), d
+
+
+_running_pick.batch = _running_pick_batch
+
+
+def _running_extremum(name, larger, a, axis=0, dtype=None, out=None):
+    _reject_out(f"{name}.accumulate", out)
+    if dtype is not None:
+        a = astype(a, dtype)
+    if ndim_of(a) == 0:
+        raise ValueError(f"np.{name}.accumulate: the input must have at least one dimension")
+    if dtype_of(a).kind == "c":  # (NumPy orders complex numbers lexicographically)
+        raise UnsupportedOperationError(f"np.{name}.accumulate of complex values is not supported on "
+                                        "traced values; accumulate the real part, or keep it outside the transform")
+    axis = normalize_axes(axis, ndim_of(a), f"{name}.accumulate")[0]
+    return take_along_axis(a, _running_pick.bind(a, axis=axis, larger=larger), axis)
+
+
+@implements_accumulate(np.maximum)
+def maximum_accumulate(a, axis=0, dtype=None, out=None):
+    """``np.maximum.accumulate``: the running maximum; each entry's derivative is that
+    of the entry it equals (the first of ties; NaN propagates, as in NumPy)."""
+    return _running_extremum("maximum", True, a, axis, dtype, out)
+
+
+@implements_accumulate(np.minimum)
+def minimum_accumulate(a, axis=0, dtype=None, out=None):
+    """``np.minimum.accumulate``: the running minimum (see ``maximum_accumulate``)."""
+    return _running_extremum("minimum", False, a, axis, dtype, out)
+
+
+def _accumulate_samples(larger):
+    def make(rng):
+        out = []
+        for dt in FLOATS:
+            out += [Sample(array(rng, (7,), dt)), Sample(array(rng, (3, 4), dt), 1),
+                    Sample(array(rng, (3, 4), dt), 0)]
+        out += [Sample(np.array([1.0, 3.0, 3.0, 2.0, 5.0, 5.0]), label="ties", kink=True),
+                Sample(np.array([2.0, np.nan, 1.0, 4.0]), label="nan", kink=True)]
+        return out
+    return make
+
+
+Composite("np.maximum.accumulate", lambda a, axis=0: np.maximum.accumulate(a, axis=axis),
+          samples=_accumulate_samples(True))
+Composite("np.minimum.accumulate", lambda a, axis=0: np.minimum.accumulate(a, axis=axis),
+          samples=_accumulate_samples(False))
