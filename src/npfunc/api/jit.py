@@ -185,6 +185,18 @@ class Lowered:
     __repr__ = __str__
 
 
+def _plain_key(arrays, head: tuple):
+    """The fast path's key: ``head``, then the shape, dtype and strides of each
+    array (the layout decides which reshapes are views); None unless every one
+    is a plain ndarray."""
+    key = list(head)
+    for a in arrays:
+        if type(a) is not np.ndarray:
+            return None
+        key += (a.shape, a.dtype, a.strides)
+    return tuple(key)
+
+
 def _layout_key(x, depth: int = 0):
     """What decides a traced argument's layout, for the cache key: the plain array
     (or mapped axis of one) it stands for, a fresh C-ordered array, or None
@@ -249,35 +261,21 @@ class Jitted:
     def __call__(self, *args, **kwargs):
         if not kwargs and not self._static_nums and not debug.FLAGS.nans:
             # fast path: plain arrays, flat or in a pytree, seen before
-            key = []
-            for a in args:
-                if type(a) is not np.ndarray:
-                    break
-                key.append(a.shape)
-                key.append(a.dtype)
-                key.append(a.strides)  # (as _fast_key: the layout decides views)
-            else:
-                entry = self._fast.get(tuple(key))
-                if entry is not None:
-                    self._streak = 0
-                    outs = entry.fn(*args)
-                    return outs[0] if entry.single else tree_unflatten(entry.out_spec, list(outs))
-                return self._call(args, kwargs)
+            key = _plain_key(args, ())
+            if key is not None:
+                entry = self._fast.get(key)
+                return self._call(args, kwargs) if entry is None else self._run_fast(entry, args)
             leaves, spec = optree.tree_flatten(args)
-            key = [spec]
-            for a in leaves:
-                if type(a) is not np.ndarray:
-                    break
-                key.append(a.shape)
-                key.append(a.dtype)
-                key.append(a.strides)  # (as _fast_key: the layout decides views)
-            else:
-                entry = self._fast.get(tuple(key))
-                if entry is not None:
-                    self._streak = 0
-                    outs = entry.fn(*leaves)
-                    return outs[0] if entry.single else tree_unflatten(entry.out_spec, list(outs))
+            key = _plain_key(leaves, (spec,))
+            entry = None if key is None else self._fast.get(key)
+            if entry is not None:
+                return self._run_fast(entry, leaves)
         return self._call(args, kwargs)
+
+    def _run_fast(self, entry, leaves):
+        self._streak = 0
+        outs = entry.fn(*leaves)
+        return outs[0] if entry.single else tree_unflatten(entry.out_spec, list(outs))
 
     def _call(self, args, kwargs):
         key, leaves, spec, statics = self._key(args, kwargs)
@@ -305,14 +303,9 @@ class Jitted:
             return None
         flat = all(type(a) is np.ndarray for a in args)
         leaves, spec = (args, None) if flat else optree.tree_flatten(args)
-        if entry.inputs != list(range(len(leaves))) or not all(type(a) is np.ndarray for a in leaves):
+        if entry.inputs != list(range(len(leaves))):
             return None
-        key = [] if flat else [spec]
-        for a in leaves:
-            key.append(a.shape)
-            key.append(a.dtype)
-            key.append(a.strides)  # the layout decides which reshapes are views
-        return tuple(key)
+        return _plain_key(leaves, () if flat else (spec,))
 
     def _key(self, args, kwargs):
         statics = []

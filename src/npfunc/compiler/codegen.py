@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from .program import Const, Program, Var
+from .program import Const, Program, Var, _letters
 
 __all__ = ["generate", "Generated", "REUSE_MIN_SIZE"]
 
@@ -62,15 +62,6 @@ class Generated:
 
     def __repr__(self) -> str:
         return f"<Generated program, {self.source.count(chr(10))} lines>"
-
-
-def _letters(k: int) -> str:
-    name = ""
-    k += 1
-    while k:
-        k, r = divmod(k - 1, 26)
-        name = chr(ord("a") + r) + name
-    return name
 
 
 class _Namespace:
