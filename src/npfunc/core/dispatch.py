@@ -44,10 +44,11 @@ FUNCTIONS: dict[Any, Callable] = Table("function")
 COVERAGE_HINT = "see docs/coverage.md for what npfunc supports"
 
 
-#: ufunc -> what traced values call for it: ``UFUNCS[ufunc]``, or the same call
-#: one step shorter (a rule family's function is its primitive's ``bind``,
-#: ``fn.positional_bind``).  Kept by ``implements``.
-UFUNC_CALLS: dict[Any, Callable] = {}
+#: ufunc -> what traced values call for it: ``UFUNCS[ufunc]``, or, when that
+#: function is only its primitive's ``bind`` (a rule family's function, with
+#: ``fn.positional_bind``), the primitive itself, which the tracer hands to the
+#: deciding interpreter at once (see ``tracer.py``).  Kept by ``implements``.
+UFUNC_CALLS: dict[Any, Any] = {}
 
 
 def implements(*numpy_callables: Any) -> Callable[[Callable], Callable]:
@@ -57,7 +58,8 @@ def implements(*numpy_callables: Any) -> Callable[[Callable], Callable]:
         for target in numpy_callables:
             if type(target).__name__ == "ufunc":
                 UFUNCS[target] = fn
-                UFUNC_CALLS[target] = getattr(fn, "positional_bind", fn)
+                direct = getattr(fn, "positional_bind", None)
+                UFUNC_CALLS[target] = fn if direct is None else direct.__self__
             else:
                 FUNCTIONS[target] = fn
         return fn

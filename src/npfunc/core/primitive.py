@@ -172,3 +172,8 @@ class Composite:
 def unregister(name: str) -> None:
     """Remove a primitive from the registry (used by tests that define broken rules)."""
     REGISTRY.pop(name, None)
+
+
+from . import tracer as _tracer  # noqa: E402  (tracer.py needs the class, and this module needs tracer.py)
+
+_tracer._Primitive = Primitive

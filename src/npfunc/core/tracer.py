@@ -24,6 +24,22 @@ _inplace_binary = deferred("npfunc.primitives.indexing.inplace:inplace_binary", 
 
 
 _ufunc_calls_get = dispatch.UFUNC_CALLS.get
+_Primitive = None  # core.primitive.Primitive (that module imports this one)
+
+
+def _apply(prim, x, y):
+    """``prim.bind(x, y)`` for a primitive of two arguments, ``x`` or ``y`` traced:
+    the higher level of the two processes it (``Primitive.bind``, inlined, as
+    every operator on a traced value goes through here)."""
+    if isinstance(x, Tracer):
+        top = x._interp
+        if isinstance(y, Tracer) and y._interp.level > top.level:
+            top = y._interp
+    else:
+        top = y._interp
+    if not top.alive:
+        raise next(a for a in (x, y) if isinstance(a, Tracer) and a._interp is top)._escaped()
+    return top.process(prim, (x, y), {})
 
 
 def _ufunc(ufunc):
@@ -33,6 +49,8 @@ def _ufunc(ufunc):
         if getattr(type(other), "__array_ufunc__", 0) is None:
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
+        if type(fn) is _Primitive:
+            return _apply(fn, self, other)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (self, other), {})
         return fn(self, other)
@@ -41,6 +59,8 @@ def _ufunc(ufunc):
         if getattr(type(other), "__array_ufunc__", 0) is None:
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
+        if type(fn) is _Primitive:
+            return _apply(fn, other, self)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (other, self), {})
         return fn(other, self)
@@ -70,6 +90,21 @@ class Tracer(NDArrayMethods):
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method == "__call__" and not kwargs:  # the hot case of dispatch.ufunc_call, inline
             fn = _ufunc_calls_get(ufunc)
+            if type(fn) is _Primitive:
+                if len(inputs) == 1:  # self: its level decides
+                    top = self._interp
+                    if not top.alive:
+                        raise self._escaped()
+                    out = top.process(fn, inputs, {})
+                    return out if out is not self else dispatch._new_object(out, inputs)
+                if len(inputs) == 2:
+                    out = _apply(fn, *inputs)
+                else:
+                    out = fn.bind(*inputs)
+                for x in inputs:
+                    if out is x:
+                        return dispatch._new_object(out, inputs)
+                return out
             if fn is not None:
                 out = fn(*inputs)
                 for x in inputs:

@@ -1,6 +1,6 @@
 """Reverse mode: a tape of nodes per level, replayed backwards with VJP rules.
 
-Every primitive applied to this level's tracers records a ``Node`` holding
+Every primitive applied to this level's tracers records a node holding
 the primitive, its params, its (unwrapped) arguments and output, and links to
 the nodes of its traced arguments.  ``backward`` walks the nodes reachable
 from the outputs in reverse creation order and calls each VJP rule.  The VJP
@@ -24,26 +24,22 @@ from ..core.zeros import add_any, zero
 
 _next_seq = itertools.count().__next__
 
-
-class Node:
-    """One recorded primitive application (or an input when ``prim`` is None)."""
-
-    __slots__ = ("prim", "params", "primals", "out", "parents", "seq", "n_out")
-
-    def __init__(self, prim, params, primals, out, parents, n_out=1) -> None:
-        self.prim = prim
-        self.params = params
-        self.primals = primals
-        self.out = out
-        self.parents = parents  # tuple of (argument index, parent node, parent output index)
-        self.n_out = n_out
-        self.seq = _next_seq()
+# A node -- one recorded primitive application, or an input when ``prim`` is
+# None -- is a tuple ``(seq, prim, params, primals, out, parents, needs)``:
+# one is made per primitive application, and a tuple is the cheapest
+# immutable record Python has.  ``seq`` orders nodes by creation (the backward
+# pass visits them newest first) and keys their cotangents; ``parents`` holds
+# one ``(argument index, parent node, parent output index)`` per traced
+# argument, and ``needs[i]`` says whether argument ``i`` is one (what the VJP
+# rule is told).
+_NO_PARENTS = ()
+_ONLY_ARGUMENT = (True,)
 
 
 class ReverseTracer(PrimalTracer):
     __slots__ = ("node", "index")
 
-    def __init__(self, interp: "ReverseInterpreter", primal, node: Node, index: int = 0) -> None:
+    def __init__(self, interp: "ReverseInterpreter", primal, node: tuple, index: int = 0) -> None:
         self._interp = interp
         self.primal = primal
         self.node = node
@@ -55,35 +51,47 @@ class ReverseInterpreter(Interpreter):
 
     def new_input(self, value) -> ReverseTracer:
         value = snapshot(value)
-        return ReverseTracer(self, value, Node(None, None, (), value, ()))
+        return ReverseTracer(self, value, (_next_seq(), None, None, _NO_PARENTS, value, _NO_PARENTS, _NO_PARENTS))
 
     lift = new_input  # a constant is an input nobody asks the cotangent of
 
     def process(self, prim, args, params):
-        primals = list(args)
-        parents = []
-        plain = type(prim) is Primitive  # and no primal is traced: prim.bind is prim.impl
-        for i, arg in enumerate(args):
-            if type(arg) is ReverseTracer and arg._interp is self:
-                primal = primals[i] = arg.primal
-                parents.append((i, arg.node, arg.index))
-                if plain and isinstance(primal, Tracer):
+        if len(args) == 1:  # the argument is this level's tracer: bind chose this level for it
+            arg = args[0]
+            primal = arg.primal
+            primals = [primal]
+            parents = ((0, arg.node, arg.index),)
+            needs = _ONLY_ARGUMENT
+            plain = type(prim) is Primitive and not isinstance(primal, Tracer)
+        else:
+            primals = list(args)
+            parents = []
+            needs = [False] * len(args)
+            plain = type(prim) is Primitive  # and no primal is traced: prim.bind is prim.impl
+            i = 0
+            for arg in args:
+                if type(arg) is ReverseTracer and arg._interp is self:
+                    primal = primals[i] = arg.primal
+                    parents.append((i, arg.node, arg.index))
+                    needs[i] = True
+                    if plain and isinstance(primal, Tracer):
+                        plain = False
+                elif isinstance(arg, Tracer):  # an outer value kept on the tape: later writes must not reach it
+                    primals[i] = snapshot(arg)
                     plain = False
-            elif isinstance(arg, Tracer):  # an outer value kept on the tape: later writes must not reach it
-                primals[i] = snapshot(arg)
-                plain = False
+                i += 1
         out = prim.impl(*primals, **params) if plain and not FLAGS.nans else prim.bind(*primals, **params)
         if not prim.differentiable:
             return out
         if prim.multiple_results:
-            node = Node(prim, params, tuple(primals), out, tuple(parents), len(out))
+            node = (_next_seq(), prim, params, tuple(primals), out, tuple(parents), needs)
             return tuple(
                 ReverseTracer(self, o, node, k) if is_inexact(o) else o for k, o in enumerate(out)
             )
         tout = type(out)
-        if not (tout is np.float64 or (out.dtype.kind in "fc" if tout is np.ndarray else is_inexact(out))):
-            return out
-        return ReverseTracer(self, out, Node(prim, params, primals, out, parents))
+        if tout is np.float64 or (out.dtype.kind in "fc" if tout is np.ndarray else is_inexact(out)):
+            return ReverseTracer(self, out, (_next_seq(), prim, params, primals, out, parents, needs))
+        return out
 
     def unwrap(self, value):
         """(primal, node, index) of ``value`` at this level; node is None for constants."""
@@ -100,44 +108,55 @@ def backward(seeds, inputs):
 
     Nodes are visited newest first (a max-heap on creation order): a node's
     cotangent is complete once every later node has been processed.  Only
-    nodes that actually receive a non-zero cotangent are ever visited.
+    nodes that actually receive a non-zero cotangent are ever visited.  A
+    node's cotangent is kept under its ``seq``: the value itself for a
+    primitive with one output, a list with one entry per output otherwise.
     """
-    cts: dict[Node, list] = {}
+    cts = {}
     heap = []
     for node, index, ct in seeds:
         if node is None or ct is zero:
             continue
-        slot = cts.get(node)
-        if slot is None:
-            slot = cts[node] = [zero] * node.n_out
-            heap.append((-node.seq, node))
-        slot[index] = add_any(slot[index], ct)
+        seq, prim = node[0], node[1]
+        if prim is not None and prim.multiple_results:
+            slot = cts.get(seq)
+            if slot is None:
+                slot = cts[seq] = [zero] * len(node[4])
+                heap.append((-seq, node))
+            slot[index] = add_any(slot[index], ct)
+        elif seq in cts:
+            cts[seq] = add_any(cts[seq], ct)
+        else:
+            cts[seq] = ct
+            heap.append((-seq, node))
     heapq.heapify(heap)
 
     results = {}
     pop, push = heapq.heappop, heapq.heappush
     while heap:
-        node = pop(heap)[1]
-        ct = cts.pop(node)
-        prim = node.prim
+        seq, prim, params, primals, out, parents, needs = pop(heap)[1]
+        ct = cts.pop(seq)
         if prim is None:  # an input
-            results[node] = ct[0]
+            results[seq] = ct
             continue
-        g = tuple(ct) if prim.multiple_results else ct[0]
-        parents = node.parents
-        needs = [False] * len(node.primals)
-        for i, _, _ in parents:
-            needs[i] = True
-        arg_cts = prim.vjp(g, node.primals, node.out, needs, **node.params)
+        if prim.multiple_results:
+            ct = tuple(ct)
+        arg_cts = prim.vjp(ct, primals, out, needs, **params)
         for i, parent, index in parents:
             c = arg_cts[i]
             if c is zero:
                 continue
-            slot = cts.get(parent)
-            if slot is None:
-                slot = cts[parent] = [zero] * parent.n_out
-                push(heap, (-parent.seq, parent))
-                slot[index] = c
-            else:
+            pseq = parent[0]
+            pprim = parent[1]
+            if pprim is not None and pprim.multiple_results:
+                slot = cts.get(pseq)
+                if slot is None:
+                    slot = cts[pseq] = [zero] * len(parent[4])
+                    push(heap, (-pseq, parent))
                 slot[index] = add_any(slot[index], c)
-    return [results.get(node, zero) for node in inputs]
+            elif pseq in cts:
+                cts[pseq] = add_any(cts[pseq], c)
+            else:
+                cts[pseq] = c
+                push(heap, (-pseq, parent))
+    return [results.get(node[0], zero) for node in inputs]
