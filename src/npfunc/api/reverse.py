@@ -13,7 +13,7 @@ from ..core.zeros import zero
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
 from ..primitives.elementwise.arithmetic import astype, ones_like, zeros_like
 from ..primitives.indexing.aliasing import mark_input
-from ._common import (arg_name, check_callable, check_differentiable, check_outputs, normalize_argnums, select_args,
+from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, check_outputs, normalize_argnums, select_args,
                       split_aux, tree_flatten, tree_unflatten)
 
 
@@ -74,6 +74,11 @@ def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, des
         aux = None
         if has_aux:
             out, aux = split_aux(out, transform)
+    return _traced_outputs(interp, out, aux, has_aux, transform, in_spec, in_leaves, in_nodes)
+
+
+def _traced_outputs(interp, out, aux, has_aux, transform, in_spec, in_leaves, in_nodes):
+    """What ``trace_vjp`` returns, from what ``func`` returned under ``interp``."""
     out_leaves, out_spec = tree_flatten(out)
     out_leaves = check_outputs(out_leaves, transform)
     seeds = []
@@ -145,9 +150,14 @@ def grad(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = Fal
 def _make_grad(func, argnums, has_aux, transform, with_value):
     check_callable(func, transform)
     normalize_argnums(argnums, 1 << 30, transform)  # type errors now, range at call time
+    one_array = type(argnums) is int and argnums >= 0  # the common call may take the short path
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        if one_array and not kwargs and argnums < len(args) and "dask" not in sys.modules:
+            x = args[argnums]
+            if type(x) is np.ndarray and x.dtype.kind == "f":
+                return _grad_of_array(func, args, argnums, x, has_aux, transform, with_value)
         if "dask" in sys.modules:  # dask data: a Dask reduction of per-chunk gradients (npfunc/dask)
             from ..dask._grad import grad_hook
             if (out := grad_hook(func, args, kwargs, argnums, has_aux, transform, with_value)) is not NotImplemented:
@@ -156,15 +166,63 @@ def _make_grad(func, argnums, has_aux, transform, with_value):
         diff_args, partial = select_args(func, args, nums, kwargs)
         out, pullback, aux = trace_vjp(partial, diff_args, has_aux, transform, arg_name(nums))
         _check_scalar(out, transform)
-        cts = pullback.flat([ones_like(out)])
+        cts = pullback.flat([_seed(out)])
         grads = tree_unflatten(pullback._in_spec,
                                [zeros_like(p) if c is zero else c for c, p in zip(cts, pullback._in_leaves)])
         result = grads[0] if isinstance(argnums, int) else grads
-        if with_value:
-            return (result, (out, aux)) if has_aux else (result, out)
-        return (result, aux) if has_aux else result
+        return _grad_result(result, out, aux, has_aux, with_value)
 
     return wrapper
+
+
+def _grad_of_array(func, args, argnum, x, has_aux, transform, with_value):
+    """``grad`` with respect to one real ndarray argument, without pytrees: the
+    short path of ``_make_grad``'s wrapper (the same steps as ``trace_vjp`` and
+    the pullback, for one input and, usually, one output node)."""
+    with ReverseInterpreter(transform) as interp:
+        tracer = mark_input(interp.new_input(x), x)
+        in_node = tracer.node  # before func: an in-place update rebinds tracer.node
+        if len(args) == 1:
+            out = func(tracer)
+        else:
+            args = list(args)
+            args[argnum] = tracer
+            out = func(*args)
+        aux = None
+        if has_aux:
+            out, aux = split_aux(out, transform)
+    if type(out) is ReverseTracer and out._interp is interp:
+        primal = out.primal
+        _check_scalar(primal, transform)
+        (ct,) = backward(((out.node, out.index, _seed(primal)),), (in_node,))
+        if has_aux:
+            aux = lower(aux, interp)
+    else:  # not traced (a constant function), or a pytree: the general steps
+        primal, pullback, aux = _traced_outputs(interp, out, aux, has_aux, transform, ArgsSpec(None, False),
+                                                [x], [in_node])
+        _check_scalar(primal, transform)
+        (ct,) = pullback.flat([_seed(primal)])
+    return _grad_result(zeros_like(x) if ct is zero else ct, primal, aux, has_aux, with_value)
+
+
+def _grad_result(grads, out, aux, has_aux, with_value):
+    if with_value:
+        return (grads, (out, aux)) if has_aux else (grads, out)
+    return (grads, aux) if has_aux else grads
+
+
+_ONE = {np.dtype(np.float64): np.float64(1.0), np.dtype(np.float32): np.float32(1.0)}
+
+
+def _seed(out):
+    """The cotangent 1 of a scalar output: a NumPy scalar for a NumPy scalar
+    (the arithmetic of the backward pass then stays on fast scalars), else an
+    array of ones."""
+    if isinstance(out, np.generic):
+        one = _ONE.get(out.dtype)
+        if one is not None:
+            return one
+    return ones_like(out)
 
 
 def _check_scalar(out, transform):
