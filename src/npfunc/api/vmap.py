@@ -78,8 +78,14 @@ def vmap(func: Callable, in_dims: Any = 0, out_dims: Any = 0, randomness: str = 
     if not callable(func):
         raise TypeError(f"vmap: func must be callable, got {type(func).__name__}")
 
+    int_dims = type(in_dims) is int and type(out_dims) is int and chunk_size is None
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        if int_dims and not kwargs and args:
+            size = _common_size(args, in_dims)
+            if size is not None:
+                return _vmap_arrays(func, args, in_dims, size, out_dims, randomness)
         leaves, spec = tree_flatten(args, none_is_leaf=True)
         if not isinstance(in_dims, (int, tuple, type(None))) or isinstance(in_dims, bool):
             raise InDimsError(
@@ -100,6 +106,39 @@ def vmap(func: Callable, in_dims: Any = 0, out_dims: Any = 0, randomness: str = 
         return _chunked(func, leaves, dims, spec, kwargs, size, out_dims, randomness, chunk_size)
 
     return wrapper
+
+
+def _common_size(args, axis: int):
+    """The size of the mapped axis when every argument is an ndarray that has it,
+    the same for all; None otherwise (the general path then checks, and names
+    what is wrong)."""
+    size = None
+    for a in args:
+        if type(a) is not np.ndarray:
+            return None
+        shape = a.shape
+        if not -len(shape) <= axis < len(shape):
+            return None
+        n = shape[axis]
+        if size is None:
+            size = n
+        elif n != size:
+            return None
+    return size
+
+
+def _vmap_arrays(func, args, axis, size, out_dim, randomness):
+    """``vmap`` of a function of ndarrays, each mapped over ``axis``: the general
+    path's steps without pytrees, for one output (else the general unbatching)."""
+    with BatchInterpreter(size, randomness, "vmap") as interp:
+        out = func(*[_batched_input(interp, a, axis % a.ndim) for a in args])
+    if type(out) is BatchTracer and out._interp is interp:
+        val = out.val
+        nd = val.ndim
+        if -nd <= out_dim < nd:
+            out_dim %= nd
+            return val if out.bdim == out_dim else moveaxis(val, out.bdim, out_dim)
+    return _unbatch_outputs(out, interp, size, out_dim, "vmap")
 
 
 def _batch_size(leaves, dims, args) -> int:

@@ -70,12 +70,19 @@ class BatchInterpreter(Interpreter):
         self.structured = structured
 
     def process(self, prim, args, params):
-        vals = list(args)
-        dims = [None] * len(args)
-        for i, arg in enumerate(args):
-            if type(arg) is BatchTracer and arg._interp is self:
-                vals[i] = arg.val
-                dims[i] = arg.bdim
+        if len(args) == 1:  # the argument is this level's tracer: bind chose this level for it
+            arg = args[0]
+            vals = [arg.val]
+            dims = [arg.bdim]
+        else:
+            vals = list(args)
+            dims = [None] * len(args)
+            i = 0
+            for arg in args:
+                if type(arg) is BatchTracer and arg._interp is self:
+                    vals[i] = arg.val
+                    dims[i] = arg.bdim
+                i += 1
         if self.structured:
             result = structured.apply(prim, vals, dims, params)
             if result is not None:

@@ -28,19 +28,30 @@ class JVPInterpreter(Interpreter):
     __slots__ = ()
 
     def process(self, prim, args, params):
-        primals = list(args)
-        tangents = [zero] * len(args)
-        plain = type(prim) is Primitive  # and no primal is traced: prim.bind is prim.impl
-        for i, arg in enumerate(args):
-            if type(arg) is JVPTracer and arg._interp is self:
-                primal = primals[i] = arg.primal
-                tangents[i] = arg.tangent
-                if plain and isinstance(primal, Tracer):
+        if len(args) == 1:  # the argument is this level's tracer: bind chose this level for it
+            arg = args[0]
+            primal = arg.primal
+            primals = [primal]
+            tangents = [arg.tangent]
+            plain = type(prim) is Primitive and not isinstance(primal, Tracer)
+            independent = tangents[0] is zero
+        else:
+            primals = list(args)
+            tangents = [zero] * len(args)
+            plain = type(prim) is Primitive  # and no primal is traced: prim.bind is prim.impl
+            i = 0
+            for arg in args:
+                if type(arg) is JVPTracer and arg._interp is self:
+                    primal = primals[i] = arg.primal
+                    tangents[i] = arg.tangent
+                    if plain and isinstance(primal, Tracer):
+                        plain = False
+                elif plain and isinstance(arg, Tracer):
                     plain = False
-            elif plain and isinstance(arg, Tracer):
-                plain = False
+                i += 1
+            independent = all(t is zero for t in tangents)  # e.g. lifted integer constants
         out = prim.impl(*primals, **params) if plain and not FLAGS.nans else prim.bind(*primals, **params)
-        if not prim.differentiable or all(t is zero for t in tangents):  # e.g. lifted integer constants
+        if independent or not prim.differentiable:
             return out
         tangent_out = prim.jvp(primals, tangents, out, **params)
         if prim.multiple_results:

@@ -46,6 +46,12 @@ def _traced(x) -> bool:
 def getitem(x, index):
     """``x[index]``: basic indices give a view; integer-array and boolean
     indices give a copy; indexing every axis with an integer gives a scalar."""
+    if type(index) is int:  # x[k], the commonest index: the steps below, known in advance
+        spec = (("i", index),)
+        out = _gather.bind(x, spec=spec)
+        if not _traced(x) or len(x.shape) == 1:
+            return out  # a scalar (or NumPy's IndexError, raised above)
+        return make_view(x, out, Index(spec))
     split = split_scalar_bools(index)
     if split is not None:  # 0-d booleans: new axes (a view), then integer arrays on them
         return getitem(getitem(x, split[0]), split[1])
