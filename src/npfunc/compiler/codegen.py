@@ -181,7 +181,7 @@ OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
 
 def _fresh(eqn) -> bool:
     """True if the equation's result is a new array nothing else shares (a ufunc's)."""
-    return isinstance(eqn.prim.impl, np.ufunc) and len(eqn.outs) == 1
+    return eqn.prim.ufunc is not None and len(eqn.outs) == 1
 
 
 def _plan_reuse(program: Program, min_size: int):
@@ -211,7 +211,7 @@ def _plan_reuse(program: Program, min_size: int):
         out = eqn.outs[0]
         if _fresh(eqn):
             block = out
-            ufunc = prim.impl
+            ufunc = prim.ufunc
             if ufunc.signature is None and not eqn.params and ufunc.nout == 1 and \
                     len(eqn.inputs) == ufunc.nin:
                 for cand in by_key.get((out.shape, out.dtype), ()):
@@ -285,13 +285,14 @@ def generate(program: Program, *, reuse_min_size: int | None = -1, name: str = "
         args = [atom(i) for i in eqn.inputs]
         lower = LOWERINGS.get(prim.name)
         expr = lower(ns, args, eqn.params, eqn.outs[0]) if lower and not prim.multiple_results else None
-        if expr is None and k not in plan and not eqn.params and prim.impl is getattr(np, prim.name, None):
+        if expr is None and k not in plan and not eqn.params and prim.ufunc is not None and \
+                prim.ufunc is getattr(np, prim.name, None):
             if prim.name in OPERATORS and len(args) == 2:
                 expr = f"{args[0]} {OPERATORS[prim.name]} {args[1]}"
             elif prim.name == "negative" and len(args) == 1:
                 expr = f"-{args[0]}"
         if expr is None:
-            fn = ns.bind(prim.impl, prim.name)
+            fn = ns.bind(prim.impl if prim.ufunc is None else prim.ufunc, prim.name)
             kw = [f"{key}={ns.literal(value, f'{prim.name}_{key}')}" for key, value in eqn.params.items()]
             if k in plan:
                 kw.append(f"out={var(plan[k])}")

@@ -219,7 +219,7 @@ def _astype(eqn, ins, ctx):
 
 def _unbroadcast(eqn, ins, ctx):
     """Elementwise ops broadcast by themselves: an explicit broadcast_to in front is not needed."""
-    if not isinstance(eqn.prim.impl, np.ufunc) or eqn.params:
+    if eqn.prim.ufunc is None or eqn.params:
         return None
     out = eqn.outs[0]
     new = list(ins)

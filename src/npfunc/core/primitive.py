@@ -75,7 +75,7 @@ class Primitive:
     """An operation with its implementation and its rules (see module doc)."""
 
     __slots__ = ("name", "impl", "jvp", "vjp", "batch", "samples",
-                 "differentiable", "multiple_results", "notes", "effect")
+                 "differentiable", "multiple_results", "notes", "effect", "ufunc")
 
     def __init__(
         self,
@@ -91,6 +91,7 @@ class Primitive:
         notes: str = "",
         register: bool = True,
         effect: bool = False,
+        ufunc: np.ufunc | None = None,
     ) -> None:
         if differentiable and (jvp is None or vjp is None):
             raise ValueError(f"primitive {name!r}: a differentiable primitive needs jvp and vjp rules")
@@ -108,6 +109,9 @@ class Primitive:
         #: an application matters even when its output is unused (it raises on
         #: bad values): program optimisations must keep it
         self.effect = effect
+        #: the NumPy ufunc ``impl`` computes (``impl`` itself, or a quicker way to
+        #: the same values), for the compiler's ``out=`` buffers and operators
+        self.ufunc = impl if ufunc is None and isinstance(impl, np.ufunc) else ufunc
         if register:  # per-function primitives (custom rules) stay out of the registry
             REGISTRY[name] = self
 

@@ -42,11 +42,16 @@ def _apply(prim, x, y):
     return top.process(prim, (x, y), {})
 
 
+#: Operand types that never set ``__array_ufunc__ = None`` (asking a type without
+#: the attribute costs more than the rest of an operator's dispatch).
+_NUMERIC = frozenset([float, int, complex, bool, np.ndarray, *set(np.sctypeDict.values())])
+
+
 def _ufunc(ufunc):
     # NumPy's rule for operators: an operand whose type sets __array_ufunc__ = None
     # handles the operation itself (its reflected method is called).
     def forward(self, other):
-        if getattr(type(other), "__array_ufunc__", 0) is None:
+        if type(other) not in _NUMERIC and getattr(type(other), "__array_ufunc__", 0) is None:
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if type(fn) is _Primitive:
@@ -56,7 +61,7 @@ def _ufunc(ufunc):
         return fn(self, other)
 
     def reflected(self, other):
-        if getattr(type(other), "__array_ufunc__", 0) is None:
+        if type(other) not in _NUMERIC and getattr(type(other), "__array_ufunc__", 0) is None:
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if type(fn) is _Primitive:

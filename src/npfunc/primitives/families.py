@@ -123,6 +123,8 @@ def fit_cotangent(ct, primal):
     """Un-broadcast and cast a cotangent to the primal's shape and dtype."""
     if ct is zero:
         return zero
+    if type(ct) is np.float64 and type(primal) is np.float64:  # scalar code: nothing to check
+        return ct
     if type(ct) in _PLAIN and type(primal) in _PLAIN and ct.shape == primal.shape and ct.dtype == primal.dtype:
         return ct
     return cast_like(sum_to_shape(ct, shape_of(primal)), dtype_of(primal))
@@ -174,8 +176,29 @@ def _nary_jvp(jvps):
     return jvp
 
 
+#: NumPy's own array and scalar types (not subclasses: np.matrix's ``*`` is a product)
+_NUMPY_TYPES = frozenset([np.ndarray, *set(np.sctypeDict.values())])
+
+
+def by_operator(op: Callable, ufunc: np.ufunc) -> Callable:
+    """``ufunc(x, y)`` computed as ``op(x, y)`` when an operand is a NumPy array or
+    scalar.  NumPy's operators are its ufuncs (or, for two NumPy scalars, its
+    scalar math, which gives the same values) without the call's argument
+    parsing: several times quicker on scalars, and what user code writes."""
+
+    def impl(x, y, /):
+        if type(x) in _NUMPY_TYPES or type(y) in _NUMPY_TYPES:
+            return op(x, y)
+        return ufunc(x, y)
+
+    impl.__name__ = impl.__qualname__ = ufunc.__name__
+    impl.__doc__ = f"``np.{ufunc.__name__}``, by its operator when an operand is a NumPy value."
+    return impl
+
+
 def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[Callable],
-         samples=None, numpy: Sequence = (), notes: str = "", _rules=None) -> Callable:
+         samples=None, numpy: Sequence = (), notes: str = "", _rules=None,
+         ufunc: np.ufunc | None = None) -> Callable:
     """A broadcasting elementwise primitive with one JVP and VJP rule per argument.
 
     ``jvps[i](t, *args, out)`` is the output tangent contributed by argument
@@ -184,6 +207,7 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
     (or return ``zero``): the output does not depend on that argument.
     (``_rules``: the primitive's jvp and vjp rules made by ``unary`` from a
     derivative, equivalent to those built here from ``jvps``/``vjps``, one call shorter.)
+    ``ufunc``: the NumPy ufunc ``impl`` computes, when ``impl`` is not that ufunc itself.
     """
     if _rules is not None:
         jvp, vjp = _rules
@@ -218,7 +242,7 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
                 for rule, need, p in zip(vjps, needs, primals)
             )
 
-    prim = Primitive(name, impl, jvp=jvp, vjp=vjp, samples=samples, notes=notes)
+    prim = Primitive(name, impl, jvp=jvp, vjp=vjp, samples=samples, notes=notes, ufunc=ufunc)
     prim.batch = elementwise_batch(prim)
     bind = prim.bind
     # Plain values (the rules' own arithmetic) go straight to impl, as bind would send them.
@@ -263,7 +287,7 @@ def unary(name: str, impl: Callable, *, deriv: Callable | None = None, jvp: Call
 
 def binary(name: str, impl: Callable, *, partials: Sequence[Callable] | None = None,
            jvps: Sequence[Callable] | None = None, vjps: Sequence[Callable] | None = None,
-           samples=None, numpy: Sequence = (), notes: str = "") -> Callable:
+           samples=None, numpy: Sequence = (), notes: str = "", ufunc: np.ufunc | None = None) -> Callable:
     """A broadcasting f(x, y) given ``partials[i](x, y, out)`` or explicit rules."""
     rules = None
     if partials is not None:
@@ -289,7 +313,8 @@ def binary(name: str, impl: Callable, *, partials: Sequence[Callable] | None = N
 
         jvp_rule.__name__ = f"{name}_jvp"
         rules = (jvp_rule, vjp_rule)
-    return nary(name, impl, jvps=jvps, vjps=vjps, samples=samples, numpy=numpy, notes=notes, _rules=rules)
+    return nary(name, impl, jvps=jvps, vjps=vjps, samples=samples, numpy=numpy, notes=notes, _rules=rules,
+                ufunc=ufunc)
 
 
 def nondiff(name: str, impl: Callable, *, samples=None, numpy: Sequence = (), batch=None,

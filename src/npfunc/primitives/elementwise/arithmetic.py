@@ -17,12 +17,14 @@ bitwise operations); they are imported at the bottom of this module.
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ...core.primitive import Primitive, Sample
 from ...core.values import dtype_of, is_python_scalar, shape_of
 from ...core.zeros import zero
-from ..families import binary, cast_like, composite, conj, elementwise_batch, nary, nondiff, unary
+from ..families import binary, by_operator, cast_like, composite, conj, elementwise_batch, nary, nondiff, unary
 from .samples import (COMPLEX, combined, complex_array, complex_binary, complex_unary,
                       pair_points, points, real_and_complex_binary, real_and_complex_unary,
                       sign_samples, where_samples)
@@ -39,11 +41,12 @@ def _negate(t, *_):
     return negative(t)
 
 
-add = binary("add", np.add, jvps=(_keep, _keep), vjps=(_keep, _keep),
-             samples=real_and_complex_binary(), numpy=[np.add])
-subtract = binary("subtract", np.subtract, jvps=(_keep, _negate), vjps=(_keep, _negate),
-                  samples=real_and_complex_binary(), numpy=[np.subtract])
-multiply = binary("multiply", np.multiply,
+add = binary("add", by_operator(operator.add, np.add), ufunc=np.add,
+             jvps=(_keep, _keep), vjps=(_keep, _keep), samples=real_and_complex_binary(), numpy=[np.add])
+subtract = binary("subtract", by_operator(operator.sub, np.subtract), ufunc=np.subtract,
+                  jvps=(_keep, _negate), vjps=(_keep, _negate), samples=real_and_complex_binary(),
+                  numpy=[np.subtract])
+multiply = binary("multiply", by_operator(operator.mul, np.multiply), ufunc=np.multiply,
                   partials=(lambda x, y, out: y, lambda x, y, out: x),
                   samples=real_and_complex_binary(), numpy=[np.multiply])
 
@@ -56,7 +59,7 @@ def _div_vjp_y(g, x, y, out):
     return -g * conj(out / y)
 
 
-divide = binary("divide", np.true_divide,
+divide = binary("divide", by_operator(operator.truediv, np.true_divide), ufunc=np.true_divide,
                 jvps=(lambda t, x, y, out: t / y, _div_jvp_y),
                 vjps=(lambda g, x, y, out: g / conj(y), _div_vjp_y),
                 samples=real_and_complex_binary(domain_y=(0.5, 2.0)), numpy=[np.true_divide])
