@@ -34,6 +34,7 @@ _next_seq = itertools.count().__next__
 # rule is told).
 _NO_PARENTS = ()
 _ONLY_ARGUMENT = (True,)
+_BOTH_ARGUMENTS, _FIRST_ARGUMENT, _SECOND_ARGUMENT = (True, True), (True, False), (False, True)
 
 
 class ReverseTracer(PrimalTracer):
@@ -63,6 +64,33 @@ class ReverseInterpreter(Interpreter):
             parents = ((0, arg.node, arg.index),)
             needs = _ONLY_ARGUMENT
             plain = type(prim) is Primitive and not isinstance(primal, Tracer)
+        elif len(args) == 2:  # the commonest case after one argument: binary arithmetic
+            x, y = args
+            plain = type(prim) is Primitive
+            if type(x) is ReverseTracer and x._interp is self:
+                px = x.primal
+                if type(y) is ReverseTracer and y._interp is self:
+                    py = y.primal
+                    parents = ((0, x.node, x.index), (1, y.node, y.index))
+                    needs = _BOTH_ARGUMENTS
+                else:
+                    py = y
+                    if isinstance(y, Tracer):  # an outer value kept on the tape: later writes must not reach it
+                        py = snapshot(y)
+                        plain = False
+                    parents = ((0, x.node, x.index),)
+                    needs = _FIRST_ARGUMENT
+            else:  # then y is this level's tracer
+                px = x
+                if isinstance(x, Tracer):
+                    px = snapshot(x)
+                    plain = False
+                py = y.primal
+                parents = ((1, y.node, y.index),)
+                needs = _SECOND_ARGUMENT
+            if plain and (isinstance(px, Tracer) or isinstance(py, Tracer)):
+                plain = False
+            primals = [px, py]
         else:
             primals = list(args)
             parents = []
@@ -141,7 +169,7 @@ def backward(seeds, inputs):
             continue
         if prim.multiple_results:
             ct = tuple(ct)
-        arg_cts = prim.vjp(ct, primals, out, needs, **params)
+        arg_cts = prim.vjp(ct, primals, out, needs, **params) if params else prim.vjp(ct, primals, out, needs)
         for i, parent, index in parents:
             c = arg_cts[i]
             if c is zero:

@@ -24,7 +24,8 @@ import numpy as np
 from ...core.primitive import Primitive, Sample
 from ...core.values import dtype_of, is_python_scalar, shape_of
 from ...core.zeros import zero
-from ..families import binary, by_operator, cast_like, composite, conj, elementwise_batch, nary, nondiff, unary
+from ..families import (binary, by_operator, cast_like, composite, conj, elementwise_batch, fit_cotangent, nary,
+                        nondiff, unary)
 from .samples import (COMPLEX, combined, complex_array, complex_binary, complex_unary,
                       pair_points, points, real_and_complex_binary, real_and_complex_unary,
                       sign_samples, where_samples)
@@ -49,6 +50,16 @@ subtract = binary("subtract", by_operator(operator.sub, np.subtract), ufunc=np.s
 multiply = binary("multiply", by_operator(operator.mul, np.multiply), ufunc=np.multiply,
                   partials=(lambda x, y, out: y, lambda x, y, out: x),
                   samples=real_and_complex_binary(), numpy=[np.multiply])
+
+
+def _multiply_vjp(g, primals, out, needs):
+    """The VJP ``binary`` builds from multiply's partials, without calling them."""
+    x, y = primals
+    return (fit_cotangent(g * conj(y), x) if needs[0] else zero,
+            fit_cotangent(g * conj(x), y) if needs[1] else zero)
+
+
+multiply.primitive.vjp = _multiply_vjp
 
 
 def _div_jvp_y(t, x, y, out):
