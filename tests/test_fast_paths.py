@@ -100,3 +100,154 @@ def test_unary_and_binary_rules_match_their_definitions():
     # NumPy scalars (0-d results) and float32 keep their dtypes through the fast paths
     assert npfunc.grad(np.sin)(np.float32(0.5)).dtype == np.float32
     assert type(npfunc.grad(lambda q: q[0] * q[1])(np.array([2.0, 3.0]))) is np.ndarray
+
+
+# ---- grad's short path (one real ndarray argument) against the general path ------------
+
+def _general_grad(f, argnums=0, has_aux=False, with_value=False):
+    """The same gradient through the general path: the argument wrapped in a tuple
+    pytree (the short path takes only a bare ndarray)."""
+    def wrapped(*args):
+        args = list(args)
+        args[argnums] = args[argnums][0]
+        return f(*args)
+    make = npfunc.grad_and_value if with_value else npfunc.grad
+
+    def call(*args):
+        args = list(args)
+        args[argnums] = (args[argnums],)
+        return make(wrapped, argnums=argnums, has_aux=has_aux)(*args)
+
+    return call
+
+
+SHORT_PATH_CASES = [
+    ("scalar chain", lambda x: np.sin(np.cos(x)), np.array(0.4)),
+    ("sum", lambda x: (x * x).sum(), np.array([1.0, -2.0, 3.0])),
+    ("identity of a 0-d array", lambda x: x, np.array(0.5)),
+    ("constant", lambda x: np.float64(3.0), np.array([1.0, 2.0])),
+    ("python float out", lambda x: 2.0, np.array(1.5)),
+    ("indexing", lambda q: q[0] * q[1] - 0.5 * q[0] ** 2, np.array([2.0, 3.0])),
+    ("float32", lambda x: np.sin(x).sum(), np.array([0.5, 1.0], np.float32)),
+    ("in-place", lambda x: (lambda y: (y.__setitem__(0, 5.0), y.sum())[1])(x.copy() * x), np.arange(3.0)),
+    ("view written", lambda x: (lambda v: (v.__imul__(3.0), x.sum())[1])(x[1:]), np.ones(3)),
+]
+
+
+@pytest.mark.parametrize("name,f,x", SHORT_PATH_CASES, ids=[c[0] for c in SHORT_PATH_CASES])
+def test_grad_short_path_is_the_general_path(name, f, x):
+    fast = npfunc.grad(f)(x.copy())
+    (slow,) = _general_grad(f)(x.copy())
+    assert type(fast) is type(slow) and np.shape(fast) == np.shape(slow)
+    assert np.asarray(fast).dtype == np.asarray(slow).dtype
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_grad_short_path_argnums_aux_and_value():
+    def f(a, x, b):
+        return (a * np.sin(x) + b).sum(), {"x": x, "n": 2}
+
+    x = np.array([0.1, 0.2])
+    g, aux = npfunc.grad(f, argnums=1, has_aux=True)(2.0, x, 1.0)
+    np.testing.assert_allclose(g, 2.0 * np.cos(x))
+    assert aux["n"] == 2 and type(aux["x"]) is np.ndarray and np.array_equal(aux["x"], x)
+    (g2, (value, aux2)) = npfunc.grad_and_value(f, argnums=1, has_aux=True)(2.0, x, 1.0)
+    np.testing.assert_allclose(g2, g)
+    np.testing.assert_allclose(value, (2.0 * np.sin(x) + 1.0).sum())
+    g3, v3 = npfunc.grad_and_value(lambda x: np.sin(x).sum())(x)
+    np.testing.assert_allclose(g3, np.cos(x))
+    assert np.isclose(v3, np.sin(x).sum())
+    # grad of grad, and a gradient that escapes nowhere
+    assert np.isclose(npfunc.grad(npfunc.grad(np.sin))(np.array(0.3)), -np.sin(0.3))
+
+
+@pytest.mark.parametrize("f,error,words", [
+    (lambda x: x, npfunc.errors.NonScalarOutputError, "shape (2,)"),
+    (lambda x: (x.sum(), x.sum()), npfunc.errors.OutputTypeError, "single scalar"),
+    (lambda x: x.sum() * 1j, npfunc.errors.NonScalarOutputError, "complex"),
+])
+def test_grad_short_path_errors_are_the_general_ones(f, error, words):
+    x = np.ones(2)
+    with pytest.raises(error) as fast:
+        npfunc.grad(f)(x)
+    with pytest.raises(error) as slow:
+        _general_grad(f)(x)
+    assert type(fast.value) is type(slow.value) and words in str(fast.value)
+    assert str(fast.value) == str(slow.value)
+
+
+# ---- vmap's short path (ndarrays mapped over one axis) -----------------------------------
+
+@pytest.mark.parametrize("in_dims,out_dims", [(0, 0), (1, 0), (-1, 1), (0, -1), (1, 1)])
+def test_vmap_short_path_is_the_general_path(in_dims, out_dims):
+    a = np.arange(12.0).reshape(3, 4)
+    b = np.linspace(0, 1, 12).reshape(3, 4)
+    f = lambda x, y: np.sin(x) * y + x.sum()  # noqa: E731
+    fast = npfunc.vmap(f, in_dims, out_dims)(a, b)
+    slow = npfunc.vmap(lambda t: f(*t), ((in_dims, in_dims),), out_dims)((a, b))
+    np.testing.assert_array_equal(fast, slow)
+    loop = np.stack([f(np.take(a, k, in_dims), np.take(b, k, in_dims)) for k in range(a.shape[in_dims])],
+                    axis=out_dims)
+    np.testing.assert_allclose(fast, loop)
+
+
+def test_vmap_short_path_outputs_and_errors():
+    xs = np.arange(6.0).reshape(3, 2)
+    # an output that does not vary over the batch is broadcast; pytrees of outputs work
+    np.testing.assert_array_equal(npfunc.vmap(lambda x: np.ones(2))(xs), np.ones((3, 2)))
+    pair = npfunc.vmap(lambda x: (x, x.sum()))(xs)
+    np.testing.assert_array_equal(pair[0], xs)
+    np.testing.assert_array_equal(pair[1], xs.sum(1))
+    with pytest.raises(npfunc.errors.BatchSizeError, match="sizes"):
+        npfunc.vmap(np.add)(xs, np.ones((4, 2)))
+    with pytest.raises(npfunc.errors.OutDimsError, match="out_dims=3"):
+        npfunc.vmap(np.sin, out_dims=3)(xs)
+    with pytest.raises(npfunc.errors.InDimsError, match="axis 2"):
+        npfunc.vmap(np.sin, in_dims=2)(xs)
+
+
+# ---- the operator-based arithmetic and x[k] ------------------------------------------------
+
+OPERANDS = [2, 2.5, 1j, True, np.float64(0.3), np.float32(1.5), np.int64(3), np.array(2.0), np.array([1.0, 2.0]),
+            np.array([1, 2], np.int32), np.array([0.5], np.float32), np.float16(0.25), np.complex64(1 + 2j)]
+
+
+@pytest.mark.parametrize("name", ["add", "subtract", "multiply", "divide"])
+def test_operator_arithmetic_is_the_ufunc(name):
+    from npfunc.core.primitive import REGISTRY
+
+    prim = REGISTRY[name]
+    for x in OPERANDS:
+        for y in OPERANDS:
+            with np.errstate(all="ignore"):
+                try:
+                    want = prim.ufunc(x, y)
+                except TypeError:  # booleans have no subtraction: the same error
+                    with pytest.raises(TypeError):
+                        prim.impl(x, y)
+                    continue
+                got = prim.impl(x, y)
+            assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype, (x, y)
+            np.testing.assert_array_equal(got, want)
+    m = np.matrix([[1.0, 2.0], [3.0, 4.0]])  # a subclass whose * is a product: the ufunc, not the operator
+    np.testing.assert_array_equal(REGISTRY["multiply"].impl(m, m), np.multiply(m, m))
+
+
+def test_integer_index_of_a_traced_value():
+    x = np.arange(6.0).reshape(2, 3)
+    g = npfunc.grad(lambda x: (x[1] * x[-1]).sum() + x[0][2])(x)
+    want = np.zeros_like(x)
+    want[1] = 2 * x[1]
+    want[0, 2] = 1
+    np.testing.assert_allclose(g, want)
+
+    def write_through_row(x):
+        row = x[0]  # a view: writing into it writes into x
+        row *= 3.0
+        return x.sum()
+
+    np.testing.assert_allclose(npfunc.grad(write_through_row)(x), [[3.0] * 3, [1.0] * 3])
+    with pytest.raises(IndexError):
+        npfunc.grad(lambda s: s[0])(np.array(1.0))
+    with pytest.raises(IndexError):
+        npfunc.grad(lambda v: v[5])(np.ones(3))

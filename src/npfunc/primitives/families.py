@@ -187,7 +187,8 @@ def by_operator(op: Callable, ufunc: np.ufunc) -> Callable:
     parsing: several times quicker on scalars, and what user code writes."""
 
     def impl(x, y, /):
-        if type(x) in _NUMPY_TYPES or type(y) in _NUMPY_TYPES:
+        # (a Python complex on the left would compute with np.float64, a float subclass, itself)
+        if type(x) in _NUMPY_TYPES or type(y) in _NUMPY_TYPES and type(x) is not complex:
             return op(x, y)
         return ufunc(x, y)
 
