@@ -101,7 +101,7 @@ def tree_unflatten(spec, leaves):
 
 def as_array(x):
     """Arrays and traced values as they are; NumPy/Python scalars as 0-d arrays."""
-    if isinstance(x, (np.ndarray, Tracer)):
+    if isinstance(x, (Tracer, np.ndarray)):
         return x
     if isinstance(x, np.generic) or is_python_scalar(x):
         return np.asarray(x)
@@ -112,7 +112,7 @@ def as_input(x):
     """A transform's input as an array.  A NumPy or Python scalar becomes a
     read-only 0-d array, which marks it as a scalar: immutable, as NumPy's
     scalars are (see primitives/indexing/aliasing.py)."""
-    if isinstance(x, (np.ndarray, Tracer)):
+    if isinstance(x, (Tracer, np.ndarray)):
         return x
     if isinstance(x, np.generic) or is_python_scalar(x):
         x = np.array(x)
@@ -121,7 +121,7 @@ def as_input(x):
 
 
 def is_array(x) -> bool:
-    return isinstance(x, (np.ndarray, np.generic, Tracer)) or (is_python_scalar(x) and not isinstance(x, bool))
+    return isinstance(x, (Tracer, np.ndarray, np.generic)) or (is_python_scalar(x) and not isinstance(x, bool))
 
 
 def normalize_argnums(argnums, nargs: int, transform: str) -> tuple[int, ...]:
@@ -212,7 +212,7 @@ def arg_name(nums: tuple[int, ...], leaf_counts: Sequence[int] | None = None) ->
 
 def describe_value(x) -> str:
     """How a user would describe ``x`` (no internal class names)."""
-    if isinstance(x, (np.ndarray, np.generic, Tracer)):
+    if isinstance(x, (Tracer, np.ndarray, np.generic)):
         return f"a single array of shape {tuple(x.shape)}"
     if isinstance(x, (tuple, list)):
         return f"a {type(x).__name__} of length {len(x)}"

@@ -253,7 +253,7 @@ def split_residuals(res):
     """(array leaves, rebuild) for a residual pytree: arrays are kept on the
     tape (and batched), every other leaf is static and rides in ``rebuild``."""
     leaves, spec = tree_flatten(res)
-    kinds = [isinstance(x, (np.ndarray, np.generic, Tracer)) for x in leaves]
+    kinds = [isinstance(x, (Tracer, np.ndarray, np.generic)) for x in leaves]
     arrays = [x for x, k in zip(leaves, kinds) if k]
     statics = [x for x, k in zip(leaves, kinds) if not k]
 

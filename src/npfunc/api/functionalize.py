@@ -59,7 +59,7 @@ def _unaliased(out, inputs):
     """``out`` with every leaf that shares memory with an input or an earlier
     output replaced by a copy."""
     leaves, spec = tree_flatten(out)
-    seen = [x for x in inputs if isinstance(x, (np.ndarray, Tracer))]
+    seen = [x for x in inputs if isinstance(x, (Tracer, np.ndarray))]
     fresh = []
     for leaf in leaves:
         if any(_shares(leaf, other) for other in seen):

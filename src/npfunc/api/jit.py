@@ -324,7 +324,7 @@ class Jitted:
         leaf_keys = []
         ids: dict = {}
         for k, x in enumerate(leaves):
-            if isinstance(x, (np.ndarray, np.generic, Tracer)):
+            if isinstance(x, (Tracer, np.ndarray, np.generic)):
                 # the first leaf that is this same object: aliasing is part of the key
                 leaf_keys.append((x.shape, x.dtype, x.strides if type(x) is np.ndarray else _layout_key(x),
                                   ids.setdefault(id(x), k)))

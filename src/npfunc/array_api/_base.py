@@ -65,7 +65,7 @@ def check_device(device, where: str) -> None:
 
 def check_array(x, where: str, what: str = "x") -> None:
     """The standard's functions take arrays, not Python scalars or lists."""
-    if not isinstance(x, (np.ndarray, Tracer, np.generic)):
+    if not isinstance(x, (Tracer, np.ndarray, np.generic)):
         raise TypeError(f"npfunc.array_api.{where}: {what} must be an array, got {type(x).__name__} "
                         "(wrap it with xp.asarray)")
 

@@ -43,7 +43,7 @@ def as_dtype(dtype, where: str) -> np.dtype:
 
 
 def _dtype_of(x, where: str) -> np.dtype:
-    if isinstance(x, (np.ndarray, Tracer, np.generic)):
+    if isinstance(x, (Tracer, np.ndarray, np.generic)):
         return x.dtype
     return as_dtype(x, where)
 

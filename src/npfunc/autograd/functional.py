@@ -67,7 +67,7 @@ class StrategyError(NpfuncError, NotImplementedError):
 
 
 def _is_array(x) -> bool:
-    return isinstance(x, (np.ndarray, np.generic, Tracer))
+    return isinstance(x, (Tracer, np.ndarray, np.generic))
 
 
 def _as_tuple(value, what: str, fn: str, error=TypeError):

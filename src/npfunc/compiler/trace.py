@@ -47,7 +47,7 @@ __all__ = ["record", "Recording", "is_traced_leaf", "snapshot", "holds_tracer"]
 
 def is_traced_leaf(x) -> bool:
     """Arrays (plain, NumPy scalars, traced values) are staged; anything else is static."""
-    return isinstance(x, (np.ndarray, np.generic, Tracer))
+    return isinstance(x, (Tracer, np.ndarray, np.generic))
 
 
 class Recording:

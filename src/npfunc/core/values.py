@@ -9,8 +9,12 @@ from .tracer import Tracer
 _PY_SCALARS = (bool, int, float, complex)
 
 
+# (Tracer first: ``isinstance(tracer, np.ndarray)`` asks the tracer's ``__class__``
+# property, a Python call; a match on Tracer never gets there.)
+
+
 def shape_of(x) -> tuple:
-    if type(x) is np.ndarray or isinstance(x, (np.ndarray, Tracer, np.generic)):
+    if type(x) is np.ndarray or isinstance(x, (Tracer, np.ndarray, np.generic)):
         return x.shape
     shape = getattr(x, "shape", None)  # e.g. a structured batch value
     return shape if shape is not None else np.shape(x)
@@ -24,7 +28,7 @@ _FLOAT64 = np.dtype(np.float64)
 
 
 def dtype_of(x) -> np.dtype:
-    if type(x) is np.ndarray or isinstance(x, (np.ndarray, Tracer, np.generic)):
+    if type(x) is np.ndarray or isinstance(x, (Tracer, np.ndarray, np.generic)):
         return x.dtype
     if type(x) is float:
         return _FLOAT64
@@ -51,4 +55,4 @@ def is_python_scalar(x) -> bool:
 
 
 def is_array_like(x) -> bool:
-    return isinstance(x, (np.ndarray, np.generic, Tracer) + _PY_SCALARS)
+    return isinstance(x, (Tracer, np.ndarray, np.generic) + _PY_SCALARS)

@@ -127,7 +127,10 @@ def fit_cotangent(ct, primal):
         return ct
     if type(ct) in _PLAIN and type(primal) in _PLAIN and ct.shape == primal.shape and ct.dtype == primal.dtype:
         return ct
-    return cast_like(sum_to_shape(ct, shape_of(primal)), dtype_of(primal))
+    shape, dtype = shape_of(primal), dtype_of(primal)
+    if tuple(shape_of(ct)) == tuple(shape) and dtype_of(ct) == dtype:  # e.g. traced values (higher order)
+        return ct
+    return cast_like(sum_to_shape(ct, shape), dtype)
 
 
 def fit_tangent(t, out):

@@ -279,10 +279,10 @@ def _buffer_like(maker):
 
 class _NdarrayMeta(type):
     def __instancecheck__(cls, obj) -> bool:
-        return isinstance(obj, (np.ndarray, Tracer))
+        return isinstance(obj, (Tracer, np.ndarray))
 
     def __subclasscheck__(cls, sub) -> bool:
-        return issubclass(sub, (np.ndarray, Tracer))
+        return issubclass(sub, (Tracer, np.ndarray))
 
 
 class ndarray(metaclass=_NdarrayMeta):

@@ -92,7 +92,7 @@ def select(condlist, choicelist, default=0):
 
 def _conditions(x, condlist):
     """NumPy's reading of ``condlist``: a list of boolean arrays shaped like ``x``."""
-    if isinstance(condlist, (np.ndarray, Tracer)):
+    if isinstance(condlist, (Tracer, np.ndarray)):
         first_is_array = ndim_of(condlist) >= 2
     elif np.isscalar(condlist):
         first_is_array = False
@@ -100,7 +100,7 @@ def _conditions(x, condlist):
         first_is_array = isinstance(condlist[0], (list, np.ndarray, Tracer))
     if np.isscalar(condlist) or (not first_is_array and ndim_of(x) != 0):
         condlist = [condlist]
-    if isinstance(condlist, (np.ndarray, Tracer)):
+    if isinstance(condlist, (Tracer, np.ndarray)):
         condlist = [condlist[i] for i in range(shape_of(condlist)[0])]
     conds = []
     for c in condlist:
@@ -181,7 +181,7 @@ def choose(a, choices, out=None, mode="raise"):
     if dtype_of(a).kind not in "biu":
         raise TypeError(f"Cannot cast array data from {dtype_of(a)!r} to dtype('int64') according to "
                         "the rule 'safe'")
-    if isinstance(choices, (np.ndarray, Tracer)):
+    if isinstance(choices, (Tracer, np.ndarray)):
         items = [getitem(choices, i) for i in range(shape_of(choices)[0])] if ndim_of(choices) else [choices]
     else:
         items = [c if type(c) in _PY_SCALARS else as_array(c) for c in choices]
@@ -293,7 +293,7 @@ def place(arr, mask, vals):
     """``np.place`` on a traced array (or with traced values or mask): the masked
     entries take ``vals`` in order, repeated cyclically; ``arr`` then holds the
     result, as after NumPy's in-place call."""
-    if not isinstance(arr, (np.ndarray, Tracer)):
+    if not isinstance(arr, (Tracer, np.ndarray)):
         raise TypeError(f"place() argument 1 must be numpy.ndarray, not {type(arr).__name__}")
     mask = _flat_mask(arr, mask, "place")
     vals = ravel(as_array(vals))
@@ -314,7 +314,7 @@ def putmask(a, mask, values):
     """``np.putmask`` on a traced array (or with traced values or mask): entry
     ``n`` takes ``values[n % len(values)]`` where the mask is true; ``a`` then
     holds the result."""
-    if not isinstance(a, (np.ndarray, Tracer)):
+    if not isinstance(a, (Tracer, np.ndarray)):
         raise TypeError(f"putmask: first argument must be an array, not {type(a).__name__}")
     mask = _flat_mask(a, mask, "putmask")
     values = ravel(as_array(values))

@@ -470,7 +470,7 @@ def _lexsort_samples(rng):
 @composite_via(np.lexsort, target=_lexsort_call, samples=_lexsort_samples, differentiable=False)
 def lexsort(keys, axis=-1):
     """``np.lexsort`` for traced and plain keys (integer output, no derivative)."""
-    if isinstance(keys, (np.ndarray, Tracer)):
+    if isinstance(keys, (Tracer, np.ndarray)):
         keys = [keys[i] for i in range(shape_of(keys)[0])] if ndim_of(keys) > 0 else [keys]
     keys = [k if isinstance(k, Tracer) else np.asarray(k) for k in keys]
     if not keys:

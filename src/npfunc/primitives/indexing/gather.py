@@ -317,7 +317,7 @@ def _concrete_mask(mask):
 def _is_scalar_bool(c) -> bool:
     if isinstance(c, (bool, np.bool_)):
         return True
-    return isinstance(c, (np.ndarray, Tracer)) and dtype_of(c).kind == "b" and not shape_of(c)
+    return isinstance(c, (Tracer, np.ndarray)) and dtype_of(c).kind == "b" and not shape_of(c)
 
 
 def split_scalar_bools(index):

@@ -24,7 +24,7 @@ from ._ode import (OdeProblem, OdeSettings, UnsupportedOdeError, UserCallable, c
 
 
 def _is_array(x) -> bool:
-    return isinstance(x, (np.ndarray, np.generic, Tracer))
+    return isinstance(x, (Tracer, np.ndarray, np.generic))
 
 
 def _rhs_problem(fun: Callable, t0, y0, args, settings: OdeSettings, order: str):

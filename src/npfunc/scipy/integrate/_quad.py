@@ -163,7 +163,7 @@ def _prepare(func: Callable, a, b, args, family: str, settings: dict, name: str)
     """(integrand, params, output shape) with traced args and closures as params."""
     args = args if isinstance(args, tuple) else (args,)
     leaves, spec = tree_flatten(args)
-    kinds = [isinstance(x, (np.ndarray, np.generic, Tracer)) for x in leaves]
+    kinds = [isinstance(x, (Tracer, np.ndarray, np.generic)) for x in leaves]
     statics = [x for x, k in zip(leaves, kinds) if not k]
     arrays = [x for x, k in zip(leaves, kinds) if k]
 

@@ -48,7 +48,7 @@ class UnsupportedSolverError(NpfuncError, NotImplementedError):
 
 def is_float_leaf(x) -> bool:
     """A leaf that carries derivatives: a floating or complex array or number."""
-    if isinstance(x, (np.ndarray, np.generic, Tracer)):
+    if isinstance(x, (Tracer, np.ndarray, np.generic)):
         return dtype_of(x).kind in "fc"
     return isinstance(x, (float, complex))
 

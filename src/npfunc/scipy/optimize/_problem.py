@@ -20,7 +20,7 @@ from ._implicit import UnsupportedSolverError
 
 
 def _is_array(x) -> bool:
-    return isinstance(x, (np.ndarray, np.generic, Tracer))
+    return isinstance(x, (Tracer, np.ndarray, np.generic))
 
 
 def as_args(args) -> tuple:
