@@ -159,7 +159,10 @@ def elementwise_batch(prim: Primitive) -> Callable:
 
     def batch(vals, dims, **params):
         if len(vals) == 1 and dims[0] is not None:  # what broadcast_batch would return
-            return bind(vals[0], **params), dims[0]
+            value = vals[0]
+            if type(value) is np.ndarray and not params and not FLAGS.nans:  # what bind would do
+                return prim.impl(value), dims[0]
+            return bind(value, **params), dims[0]
         vals, out_dim = broadcast_batch(vals, dims)
         return bind(*vals, **params), out_dim
 
