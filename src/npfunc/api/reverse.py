@@ -193,8 +193,14 @@ def _grad_of_array(func, args, argnum, x, has_aux, transform, with_value):
             out, aux = split_aux(out, transform)
     if type(out) is ReverseTracer and out._interp is interp:
         primal = out.primal
-        _check_scalar(primal, transform)
-        (ct,) = backward(((out.node, out.index, _seed(primal)),), (in_node,))
+        if type(primal) is np.float64:  # a real scalar: the checks would pass
+            seed = _ONE_FLOAT64
+        else:
+            _check_scalar(primal, transform)
+            seed = _seed(primal)
+        (ct,) = backward(((out.node, out.index, seed),), (in_node,))
+        if not (has_aux or with_value):
+            return zeros_like(x) if ct is zero else ct
         if has_aux:
             aux = lower(aux, interp)
     else:  # not traced (a constant function), or a pytree: the general steps
@@ -211,7 +217,8 @@ def _grad_result(grads, out, aux, has_aux, with_value):
     return (grads, aux) if has_aux else grads
 
 
-_ONE = {np.dtype(np.float64): np.float64(1.0), np.dtype(np.float32): np.float32(1.0)}
+_ONE_FLOAT64 = np.float64(1.0)
+_ONE = {np.dtype(np.float64): _ONE_FLOAT64, np.dtype(np.float32): np.float32(1.0)}
 
 
 def _seed(out):

@@ -50,7 +50,7 @@ class Interpreter:
         stack.append(self)
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, exc, traceback) -> None:
         self.alive = False
         stack = _state.stack
         if stack:

@@ -31,8 +31,8 @@ class JVPInterpreter(Interpreter):
         if len(args) == 1:  # the argument is this level's tracer: bind chose this level for it
             arg = args[0]
             primal = arg.primal
-            primals = [primal]
-            tangents = [arg.tangent]
+            primals = (primal,)
+            tangents = (arg.tangent,)
             plain = type(prim) is Primitive and not isinstance(primal, Tracer)
             independent = tangents[0] is zero
         else:
@@ -50,7 +50,10 @@ class JVPInterpreter(Interpreter):
                     plain = False
                 i += 1
             independent = all(t is zero for t in tangents)  # e.g. lifted integer constants
-        out = prim.impl(*primals, **params) if plain and not FLAGS.nans else prim.bind(*primals, **params)
+        if plain and not FLAGS.nans:
+            out = prim.impl(*primals, **params) if params else prim.impl(*primals)
+        else:
+            out = prim.bind(*primals, **params)
         if independent or not prim.differentiable:
             return out
         tangent_out = prim.jvp(primals, tangents, out, **params)

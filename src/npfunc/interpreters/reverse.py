@@ -60,7 +60,7 @@ class ReverseInterpreter(Interpreter):
         if len(args) == 1:  # the argument is this level's tracer: bind chose this level for it
             arg = args[0]
             primal = arg.primal
-            primals = [primal]
+            primals = (primal,)
             parents = ((0, arg.node, arg.index),)
             needs = _ONLY_ARGUMENT
             plain = type(prim) is Primitive and not isinstance(primal, Tracer)
@@ -90,7 +90,7 @@ class ReverseInterpreter(Interpreter):
                 needs = _SECOND_ARGUMENT
             if plain and (isinstance(px, Tracer) or isinstance(py, Tracer)):
                 plain = False
-            primals = [px, py]
+            primals = (px, py)
         else:
             primals = list(args)
             parents = []
@@ -108,7 +108,10 @@ class ReverseInterpreter(Interpreter):
                     primals[i] = snapshot(arg)
                     plain = False
                 i += 1
-        out = prim.impl(*primals, **params) if plain and not FLAGS.nans else prim.bind(*primals, **params)
+        if plain and not FLAGS.nans:
+            out = prim.impl(*primals, **params) if params else prim.impl(*primals)
+        else:
+            out = prim.bind(*primals, **params)
         if not prim.differentiable:
             return out
         if prim.multiple_results:
@@ -187,4 +190,5 @@ def backward(seeds, inputs):
             else:
                 cts[pseq] = c
                 push(heap, (-pseq, parent))
-    return [results.get(node[0], zero) for node in inputs]
+    get = results.get
+    return [get(node[0], zero) for node in inputs] if len(inputs) != 1 else [get(inputs[0][0], zero)]

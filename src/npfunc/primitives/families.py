@@ -281,10 +281,16 @@ def unary(name: str, impl: Callable, *, deriv: Callable | None = None, jvp: Call
             return g * conj(deriv(x, out))
 
         def jvp_rule(primals, tangents, out, **params):  # jvp above, as nary would apply it
-            return fit_tangent(tangents[0] * deriv(primals[0], out), out)
+            t = tangents[0] * deriv(primals[0], out)
+            if type(t) is np.float64 and type(out) is np.float64:  # scalar code: nothing to fit
+                return t
+            return fit_tangent(t, out)
 
         def vjp_rule(g, primals, out, needs, **params):  # vjp above, as nary would apply it
             x = primals[0]
+            if type(x) is np.float64:  # a real scalar: conj is the identity
+                ct = g * deriv(x, out)
+                return (ct if type(ct) is np.float64 else fit_cotangent(ct, x),)
             return (fit_cotangent(g * conj(deriv(x, out)), x),)
 
         jvp_rule.__name__ = f"{name}_jvp"
