@@ -212,23 +212,25 @@ OPERANDS = [2, 2.5, 1j, True, np.float64(0.3), np.float32(1.5), np.int64(3), np.
             np.array([1, 2], np.int32), np.array([0.5], np.float32), np.float16(0.25), np.complex64(1 + 2j)]
 
 
-@pytest.mark.parametrize("name", ["add", "subtract", "multiply", "divide"])
+@pytest.mark.parametrize("name", ["add", "subtract", "multiply", "divide", "negative"])
 def test_operator_arithmetic_is_the_ufunc(name):
     from npfunc.core.primitive import REGISTRY
 
     prim = REGISTRY[name]
-    for x in OPERANDS:
-        for y in OPERANDS:
-            with np.errstate(all="ignore"):
-                try:
-                    want = prim.ufunc(x, y)
-                except TypeError:  # booleans have no subtraction: the same error
-                    with pytest.raises(TypeError):
-                        prim.impl(x, y)
-                    continue
-                got = prim.impl(x, y)
-            assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype, (x, y)
-            np.testing.assert_array_equal(got, want)
+    calls = [(x,) for x in OPERANDS] if prim.ufunc.nin == 1 else [(x, y) for x in OPERANDS for y in OPERANDS]
+    for args in calls:
+        with np.errstate(all="ignore"):
+            try:
+                want = prim.ufunc(*args)
+            except TypeError:  # booleans have no subtraction or negation: the same error
+                with pytest.raises(TypeError):
+                    prim.impl(*args)
+                continue
+            got = prim.impl(*args)
+        assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype, args
+        np.testing.assert_array_equal(got, want)
+    if name != "multiply":
+        return
     m = np.matrix([[1.0, 2.0], [3.0, 4.0]])  # a subclass whose * is a product: the ufunc, not the operator
     np.testing.assert_array_equal(REGISTRY["multiply"].impl(m, m), np.multiply(m, m))
 

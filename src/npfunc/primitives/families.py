@@ -187,16 +187,19 @@ _NUMPY_TYPES = frozenset([np.ndarray, *set(np.sctypeDict.values())])
 
 
 def by_operator(op: Callable, ufunc: np.ufunc) -> Callable:
-    """``ufunc(x, y)`` computed as ``op(x, y)`` when an operand is a NumPy array or
-    scalar.  NumPy's operators are its ufuncs (or, for two NumPy scalars, its
-    scalar math, which gives the same values) without the call's argument
-    parsing: several times quicker on scalars, and what user code writes."""
-
-    def impl(x, y, /):
-        # (a Python complex on the left would compute with np.float64, a float subclass, itself)
-        if type(x) in _NUMPY_TYPES or type(y) in _NUMPY_TYPES and type(x) is not complex:
-            return op(x, y)
-        return ufunc(x, y)
+    """``ufunc(x, y)`` (or ``ufunc(x)``) computed as ``op(x, y)`` when an operand
+    is a NumPy array or scalar.  NumPy's operators are its ufuncs (or, for NumPy
+    scalars, its scalar math, which gives the same values) without the call's
+    argument parsing: several times quicker on scalars, and what user code writes."""
+    if ufunc.nin == 1:
+        def impl(x, /):
+            return op(x) if type(x) in _NUMPY_TYPES else ufunc(x)
+    else:
+        def impl(x, y, /):
+            # (a Python complex on the left would compute with np.float64, a float subclass, itself)
+            if type(x) in _NUMPY_TYPES or type(y) in _NUMPY_TYPES and type(x) is not complex:
+                return op(x, y)
+            return ufunc(x, y)
 
     impl.__name__ = impl.__qualname__ = ufunc.__name__
     impl.__doc__ = f"``np.{ufunc.__name__}``, by its operator when an operand is a NumPy value."
@@ -270,7 +273,8 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
 
 
 def unary(name: str, impl: Callable, *, deriv: Callable | None = None, jvp: Callable | None = None,
-          vjp: Callable | None = None, samples=None, numpy: Sequence = (), notes: str = "") -> Callable:
+          vjp: Callable | None = None, samples=None, numpy: Sequence = (), notes: str = "",
+          ufunc: np.ufunc | None = None) -> Callable:
     """An elementwise f(x) given ``deriv(x, out)`` = f'(x), or explicit rules."""
     rules = None
     if deriv is not None:
@@ -295,7 +299,8 @@ def unary(name: str, impl: Callable, *, deriv: Callable | None = None, jvp: Call
 
         jvp_rule.__name__ = f"{name}_jvp"
         rules = (jvp_rule, vjp_rule)
-    return nary(name, impl, jvps=(jvp,), vjps=(vjp,), samples=samples, numpy=numpy, notes=notes, _rules=rules)
+    return nary(name, impl, jvps=(jvp,), vjps=(vjp,), samples=samples, numpy=numpy, notes=notes, _rules=rules,
+                ufunc=ufunc)
 
 
 def binary(name: str, impl: Callable, *, partials: Sequence[Callable] | None = None,

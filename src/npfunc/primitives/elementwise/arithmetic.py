@@ -120,7 +120,7 @@ power = binary("power", np.power, partials=(_pow_dx, _pow_dy),
                notes="no NaN at x == 0 for y >= 1 or integer y; d/dy uses log(x) with "
                      "zeros replaced by 1")
 
-negative = unary("negative", np.negative, jvp=_negate, vjp=_negate,
+negative = unary("negative", by_operator(operator.neg, np.negative), ufunc=np.negative, jvp=_negate, vjp=_negate,
                  samples=real_and_complex_unary(), numpy=[np.negative])
 
 

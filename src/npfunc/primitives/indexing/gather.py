@@ -143,6 +143,8 @@ def _batched_spec(spec, arrays, arr_dims, x_batched: bool, x_ndim: int, size: in
 # ---- gather --------------------------------------------------------------------------
 
 def _gather_impl(x, *arrays, spec):
+    if len(spec) == 1 and spec[0][0] == "i":  # x[k], the commonest index
+        return x[spec[0][1]]
     return x[_build(spec, arrays)]
 
 
