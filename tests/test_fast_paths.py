@@ -253,3 +253,21 @@ def test_integer_index_of_a_traced_value():
         npfunc.grad(lambda s: s[0])(np.array(1.0))
     with pytest.raises(IndexError):
         npfunc.grad(lambda v: v[5])(np.ones(3))
+
+
+def test_broadcast_shapes_is_numpys():
+    import itertools
+
+    from npfunc.core.values import broadcast_shapes
+
+    shapes = [(), (1,), (3,), (1, 3), (2, 1), (2, 3), (4, 1, 3), (0,), (1, 0), (2, 0), (5, 4, 1)]
+    for k in (1, 2, 3):
+        for combo in itertools.product(shapes, repeat=k):
+            try:
+                want = np.broadcast_shapes(*combo)
+            except ValueError as error:
+                with pytest.raises(ValueError, match=str(error)[:30]):
+                    broadcast_shapes(*combo)
+                continue
+            assert broadcast_shapes(*combo) == want
+    assert broadcast_shapes() == np.broadcast_shapes()

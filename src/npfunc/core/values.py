@@ -56,3 +56,22 @@ def is_python_scalar(x) -> bool:
 
 def is_array_like(x) -> bool:
     return isinstance(x, (Tracer, np.ndarray, np.generic) + _PY_SCALARS)
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """``np.broadcast_shapes`` for tuples of ints, in Python (NumPy's builds
+    arrays and costs about 3 µs; this is called on every structured product and
+    matmul rule).  Raises NumPy's ``ValueError`` on shapes that do not broadcast."""
+    if len(shapes) == 2 and shapes[0] == shapes[1]:
+        return tuple(shapes[0])
+    rank = max(map(len, shapes), default=0)
+    out = [1] * rank
+    for shape in shapes:
+        offset = rank - len(shape)
+        for i, n in enumerate(shape):
+            m = out[offset + i]
+            if m == 1:
+                out[offset + i] = n
+            elif n != 1 and n != m:
+                return np.broadcast_shapes(*shapes)  # NumPy's error, with its message
+    return tuple(out)

@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 from ..core.lazy import deferred
-from ..core.values import dtype_of, is_python_scalar, shape_of
+from ..core.values import broadcast_shapes, dtype_of, is_python_scalar, shape_of
 
 # (imported on first use: the primitives are built with this module)
 reshape = deferred("npfunc.primitives.shape.basic:reshape", globals(), "reshape")
@@ -77,7 +77,7 @@ def _scalable(value, scale_shape) -> bool:
         return True
     shape = tuple(shape_of(value))
     try:
-        return np.broadcast_shapes(shape, tuple(scale_shape)) == tuple(scale_shape)
+        return broadcast_shapes(shape, tuple(scale_shape)) == tuple(scale_shape)
     except ValueError:
         return False
 

@@ -15,7 +15,7 @@ import string
 import numpy as np
 
 from ...core.primitive import Primitive, Sample
-from ...core.values import dtype_of, ndim_of, shape_of
+from ...core.values import broadcast_shapes, dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
 from ...interpreters.batching import move_to_front
 from ..families import composite, conj, fit_cotangent, sum_to_shape
@@ -30,7 +30,7 @@ def _matmul_shape(sa, sb):
     """The shape ``np.matmul`` gives for operand shapes ``sa`` and ``sb``."""
     a2 = (1,) + tuple(sa) if len(sa) == 1 else tuple(sa)
     b2 = tuple(sb) + (1,) if len(sb) == 1 else tuple(sb)
-    lead = np.broadcast_shapes(a2[:-2], b2[:-2])
+    lead = broadcast_shapes(a2[:-2], b2[:-2])
     core = ((a2[-2],) if len(sa) > 1 else ()) + ((b2[-1],) if len(sb) > 1 else ())
     return tuple(lead) + core
 

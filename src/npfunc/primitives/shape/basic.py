@@ -11,7 +11,7 @@ import numpy as np
 
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer, clone
-from ...core.values import ndim_of, shape_of
+from ...core.values import broadcast_shapes, ndim_of, shape_of
 from ...core.zeros import zero
 from ...interpreters.batching import materialize_front, move_to_front
 from ..families import composite, fit_cotangent, normalize_axes, sum_to_shape
@@ -27,7 +27,7 @@ def _reshape_batch(vals, dims, *, shape):
 
 
 _reshape = Primitive(
-    "reshape", lambda x, *, shape: np.reshape(x, shape),
+    "reshape", lambda x, *, shape: x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape),
     jvp=lambda primals, tangents, out, *, shape: reshape(tangents[0], shape),
     vjp=lambda g, primals, out, needs, *, shape: (reshape(g, shape_of(primals[0])),),
     batch=_reshape_batch,
@@ -80,7 +80,7 @@ def _transpose_batch(vals, dims, *, perm):
 
 
 _transpose = Primitive(
-    "transpose", lambda x, *, perm: np.transpose(x, perm),
+    "transpose", lambda x, *, perm: x.transpose(perm) if type(x) is np.ndarray else np.transpose(x, perm),
     jvp=lambda primals, tangents, out, *, perm: _transpose.bind(tangents[0], perm=perm),
     vjp=lambda g, primals, out, needs, *, perm: (_transpose.bind(g, perm=tuple(np.argsort(perm))),),
     batch=_transpose_batch,
@@ -322,7 +322,7 @@ def atleast_3d(*arys):
 
 def broadcast_arrays(*args, subok=False):
     """``np.broadcast_arrays`` for traced and plain values (a tuple, as in NumPy 2)."""
-    shape = np.broadcast_shapes(*[tuple(shape_of(a)) for a in args])
+    shape = broadcast_shapes(*[tuple(shape_of(a)) for a in args])
     return tuple(broadcast_to(a if isinstance(a, Tracer) else np.asarray(a), shape) for a in args)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from ...core.dispatch import RETURNS_ITS_ARGUMENT, implements
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer, clone
-from ...core.values import dtype_of, ndim_of, shape_of
+from ...core.values import broadcast_shapes, dtype_of, ndim_of, shape_of
 from ..families import normalize_axes
 from ..indexing import aliasing
 from ..indexing.aliasing import (FRESH_C, ImagPart, Index, Positions, ReadOnly, RealPart, Reshape, Transpose,
@@ -345,7 +345,7 @@ def broadcast_to(array, shape, subok=False):
 def broadcast_arrays(*args, subok=False):
     """``np.broadcast_arrays``: read-only views (NumPy still lets one write
     into them with a warning; npfunc refuses the write)."""
-    shape = np.broadcast_shapes(*[tuple(shape_of(a)) for a in args])
+    shape = broadcast_shapes(*[tuple(shape_of(a)) for a in args])
     return tuple(broadcast_to(a if _traced(a) else np.asarray(a), shape) for a in args)
 
 
