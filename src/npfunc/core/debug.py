@@ -24,6 +24,10 @@ class _Flags(threading.local):  # per thread, like the transform stack
 
 
 FLAGS = _Flags()
+#: How many ``debug_nans()`` blocks are open in any thread.  The hot paths read
+#: ``NAN_CHECKS[0] and FLAGS.nans``: a list item costs a fraction of reading a
+#: thread-local attribute, and is 0 unless someone is debugging.
+NAN_CHECKS = [0]
 
 
 @contextlib.contextmanager
@@ -35,6 +39,7 @@ def debug_nans(enabled: bool = True):
     whose traceback points at the rule.  Infinities are legitimate values
     (``log(0)``, ``sqrt``'s derivative at 0) and are not reported."""
     previous, FLAGS.nans = FLAGS.nans, enabled
+    NAN_CHECKS[0] += 1
     try:
         if enabled:
             with np.errstate(invalid="raise"):
@@ -43,6 +48,7 @@ def debug_nans(enabled: bool = True):
             yield
     finally:
         FLAGS.nans = previous
+        NAN_CHECKS[0] -= 1
 
 
 def _has_nan(value) -> bool:

@@ -28,6 +28,7 @@ from .dispatch import Table
 from .tracer import Tracer
 
 _FLAGS = debug.FLAGS  # per-thread debug switches, read by every plain application
+_NAN_CHECKS = debug.NAN_CHECKS  # nonzero while some thread debugs NaNs
 
 #: Every primitive by name.  Modules load on first use (core/lazy.py), so
 #: ``REGISTRY[name]`` may load one; iterate it after ``core.lazy.load_all()``.
@@ -124,7 +125,7 @@ class Primitive:
                 if top is None or interp.level > top.level:
                     top = interp
         if top is None:
-            if _FLAGS.nans:
+            if _NAN_CHECKS[0] and _FLAGS.nans:
                 return debug.apply_checked(self, args, params)
             return self.impl(*args, **params)
         if not top.alive:

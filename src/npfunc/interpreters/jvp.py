@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.context import Interpreter
-from ..core.debug import FLAGS
+from ..core.debug import FLAGS, NAN_CHECKS
 from ..core.primitive import Primitive
 from ..core.tracer import PrimalTracer, Tracer
 from ..core.values import is_inexact
@@ -50,7 +50,7 @@ class JVPInterpreter(Interpreter):
                     plain = False
                 i += 1
             independent = all(t is zero for t in tangents)  # e.g. lifted integer constants
-        if plain and not FLAGS.nans:
+        if plain and not (NAN_CHECKS[0] and FLAGS.nans):
             out = prim.impl(*primals, **params) if params else prim.impl(*primals)
         else:
             out = prim.bind(*primals, **params)

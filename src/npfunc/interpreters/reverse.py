@@ -16,7 +16,7 @@ import itertools
 import numpy as np
 
 from ..core.context import Interpreter
-from ..core.debug import FLAGS
+from ..core.debug import FLAGS, NAN_CHECKS
 from ..core.primitive import Primitive
 from ..core.tracer import PrimalTracer, Tracer, snapshot
 from ..core.values import is_inexact
@@ -108,7 +108,7 @@ class ReverseInterpreter(Interpreter):
                     primals[i] = snapshot(arg)
                     plain = False
                 i += 1
-        if plain and not FLAGS.nans:
+        if plain and not (NAN_CHECKS[0] and FLAGS.nans):
             out = prim.impl(*primals, **params) if params else prim.impl(*primals)
         else:
             out = prim.bind(*primals, **params)

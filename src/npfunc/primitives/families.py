@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..core.debug import FLAGS
+from ..core.debug import FLAGS, NAN_CHECKS
 from ..core.dispatch import describe, implements
 from ..core.primitive import Composite, Primitive
 from ..core.tracer import Tracer
@@ -160,7 +160,7 @@ def elementwise_batch(prim: Primitive) -> Callable:
     def batch(vals, dims, **params):
         if len(vals) == 1 and dims[0] is not None:  # what broadcast_batch would return
             value = vals[0]
-            if type(value) is np.ndarray and not params and not FLAGS.nans:  # what bind would do
+            if type(value) is np.ndarray and not params and not (NAN_CHECKS[0] and FLAGS.nans):  # what bind would do
                 return prim.impl(value), dims[0]
             return bind(value, **params), dims[0]
         vals, out_dim = broadcast_batch(vals, dims)
@@ -258,12 +258,12 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
     # Plain values (the rules' own arithmetic) go straight to impl, as bind would send them.
     if len(jvps) == 1:
         def fn(x, /):
-            if isinstance(x, Tracer) or FLAGS.nans:
+            if isinstance(x, Tracer) or NAN_CHECKS[0] and FLAGS.nans:
                 return bind(x)
             return prim.impl(x)
     elif len(jvps) == 2:
         def fn(x, y, /):
-            if isinstance(x, Tracer) or isinstance(y, Tracer) or FLAGS.nans:
+            if isinstance(x, Tracer) or isinstance(y, Tracer) or NAN_CHECKS[0] and FLAGS.nans:
                 return bind(x, y)
             return prim.impl(x, y)
     else:
