@@ -31,7 +31,9 @@ _next_seq = itertools.count().__next__
 # pass visits them newest first) and keys their cotangents; ``parents`` holds
 # one ``(argument index, parent node, parent output index)`` per traced
 # argument, and ``needs[i]`` says whether argument ``i`` is one (what the VJP
-# rule is told).
+# rule is told).  The output index of a value is None unless its node has
+# several outputs (``prim.multiple_results``): the backward pass tells the two
+# kinds of node apart by it, without looking at the primitive.
 _NO_PARENTS = ()
 _ONLY_ARGUMENT = (True,)
 _BOTH_ARGUMENTS, _FIRST_ARGUMENT, _SECOND_ARGUMENT = (True, True), (True, False), (False, True)
@@ -40,7 +42,7 @@ _BOTH_ARGUMENTS, _FIRST_ARGUMENT, _SECOND_ARGUMENT = (True, True), (True, False)
 class ReverseTracer(PrimalTracer):
     __slots__ = ("node", "index")
 
-    def __init__(self, interp: "ReverseInterpreter", primal, node: tuple, index: int = 0) -> None:
+    def __init__(self, interp: "ReverseInterpreter", primal, node: tuple, index: int | None = None) -> None:
         self._interp = interp
         self.primal = primal
         self.node = node
@@ -128,7 +130,26 @@ class ReverseInterpreter(Interpreter):
         """(primal, node, index) of ``value`` at this level; node is None for constants."""
         if isinstance(value, ReverseTracer) and value._interp is self:
             return value.primal, value.node, value.index
-        return value, None, 0
+        return value, None, None
+
+
+def _receive(cts, heap, node, index, ct):
+    """Add ``ct`` to the cotangent of output ``index`` of ``node``; a node seen
+    for the first time joins ``heap`` (a list, heapified by the caller)."""
+    seq = node[0]
+    if index is None:
+        old = cts.get(seq)
+        if old is None:
+            cts[seq] = ct
+            heap.append((-seq, node))
+        else:
+            cts[seq] = add_any(old, ct)
+        return
+    slot = cts.get(seq)
+    if slot is None:
+        slot = cts[seq] = [zero] * len(node[4])
+        heap.append((-seq, node))
+    slot[index] = add_any(slot[index], ct)
 
 
 def backward(seeds, inputs):
@@ -146,20 +167,8 @@ def backward(seeds, inputs):
     cts = {}
     heap = []
     for node, index, ct in seeds:
-        if node is None or ct is zero:
-            continue
-        seq, prim = node[0], node[1]
-        if prim is not None and prim.multiple_results:
-            slot = cts.get(seq)
-            if slot is None:
-                slot = cts[seq] = [zero] * len(node[4])
-                heap.append((-seq, node))
-            slot[index] = add_any(slot[index], ct)
-        elif seq in cts:
-            cts[seq] = add_any(cts[seq], ct)
-        else:
-            cts[seq] = ct
-            heap.append((-seq, node))
+        if node is not None and ct is not zero:
+            _receive(cts, heap, node, index, ct)
     heapq.heapify(heap)
 
     results = {}
@@ -177,18 +186,18 @@ def backward(seeds, inputs):
             c = arg_cts[i]
             if c is zero:
                 continue
-            pseq = parent[0]
-            pprim = parent[1]
-            if pprim is not None and pprim.multiple_results:
-                slot = cts.get(pseq)
-                if slot is None:
-                    slot = cts[pseq] = [zero] * len(parent[4])
+            if index is None:  # the commonest case, inline
+                pseq = parent[0]
+                old = cts.get(pseq)
+                if old is None:
+                    cts[pseq] = c
                     push(heap, (-pseq, parent))
-                slot[index] = add_any(slot[index], c)
-            elif pseq in cts:
-                cts[pseq] = add_any(cts[pseq], c)
+                else:
+                    cts[pseq] = add_any(old, c)
             else:
-                cts[pseq] = c
-                push(heap, (-pseq, parent))
+                pending = []
+                _receive(cts, pending, parent, index, c)
+                if pending:
+                    push(heap, pending[0])
     get = results.get
     return [get(node[0], zero) for node in inputs] if len(inputs) != 1 else [get(inputs[0][0], zero)]
