@@ -27,7 +27,7 @@ _ufunc_calls_get = dispatch.UFUNC_CALLS.get
 _Primitive = None  # core.primitive.Primitive (that module imports this one)
 
 
-def _apply(prim, x, y):
+def apply_binary(prim, x, y):
     """``prim.bind(x, y)`` for a primitive of two arguments, ``x`` or ``y`` traced:
     the higher level of the two processes it (``Primitive.bind``, inlined, as
     every operator on a traced value goes through here)."""
@@ -55,7 +55,7 @@ def _ufunc(ufunc):
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if type(fn) is _Primitive:
-            return _apply(fn, self, other)
+            return apply_binary(fn, self, other)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (self, other), {})
         return fn(self, other)
@@ -65,7 +65,7 @@ def _ufunc(ufunc):
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if type(fn) is _Primitive:
-            return _apply(fn, other, self)
+            return apply_binary(fn, other, self)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (other, self), {})
         return fn(other, self)
@@ -103,7 +103,7 @@ class Tracer(NDArrayMethods):
                     out = top.process(fn, inputs, {})
                     return out if out is not self else dispatch._new_object(out, inputs)
                 if len(inputs) == 2:
-                    out = _apply(fn, *inputs)
+                    out = apply_binary(fn, *inputs)
                 else:
                     out = fn.bind(*inputs)
                 for x in inputs:

@@ -23,7 +23,7 @@ import numpy as np
 from ..core.debug import FLAGS, NAN_CHECKS
 from ..core.dispatch import describe, implements
 from ..core.primitive import Composite, Primitive
-from ..core.tracer import Tracer
+from ..core.tracer import Tracer, apply_binary
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..core.lazy import deferred
@@ -256,14 +256,20 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
     prim.batch = elementwise_batch(prim)
     bind = prim.bind
     # Plain values (the rules' own arithmetic) go straight to impl, as bind would send them.
+    # A traced argument goes to its level at once (bind's choice, made here).
     if len(jvps) == 1:
         def fn(x, /):
-            if isinstance(x, Tracer) or NAN_CHECKS[0] and FLAGS.nans:
+            if isinstance(x, Tracer):
+                top = x._interp
+                return top.process(prim, (x,), {}) if top.alive else bind(x)
+            if NAN_CHECKS[0] and FLAGS.nans:
                 return bind(x)
             return prim.impl(x)
     elif len(jvps) == 2:
         def fn(x, y, /):
-            if isinstance(x, Tracer) or isinstance(y, Tracer) or NAN_CHECKS[0] and FLAGS.nans:
+            if isinstance(x, Tracer) or isinstance(y, Tracer):
+                return apply_binary(prim, x, y)
+            if NAN_CHECKS[0] and FLAGS.nans:
                 return bind(x, y)
             return prim.impl(x, y)
     else:
