@@ -58,8 +58,9 @@ def implements(*numpy_callables: Any) -> Callable[[Callable], Callable]:
         for target in numpy_callables:
             if type(target).__name__ == "ufunc":
                 UFUNCS[target] = fn
-                direct = getattr(fn, "positional_bind", None)
-                UFUNC_CALLS[target] = fn if direct is None else direct.__self__
+                prim = getattr(getattr(fn, "positional_bind", None), "__self__", None)
+                # (only a plain Primitive: the tracer inlines Primitive.bind, not a subclass's)
+                UFUNC_CALLS[target] = prim if type(prim).__name__ == "Primitive" else fn
             else:
                 FUNCTIONS[target] = fn
         return fn
