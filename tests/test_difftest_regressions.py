@@ -346,3 +346,31 @@ def test_jit_reads_a_closed_over_array_once():
     np.testing.assert_array_equal(y, [2.0, 3.0])      # and no write
     jf.clear_cache()                                   # the documented way to read it again
     np.testing.assert_array_equal(jf(np.ones(2)), [2.0, 3.0])
+
+
+def test_integer_cast_of_a_0d_array_updated_in_place_is_an_array():
+    """Program 13:1061 (seed 13): after ``x += np.sin(x)`` the traced 0-d array's
+    value is a NumPy scalar, and its cast to int8 came back as the scalar
+    ``np.int8``, where NumPy's astype gives a 0-d array: ``a2[...] = 1`` raised
+    TypeError.  It is now the array, under every transform."""
+    def f(x):
+        x += np.sin(x)
+        a2 = x.astype(np.int8)
+        a2[...] = 3
+        return x * 2.0, a2, np.std(a2, axis=())
+
+    x = np.array(-1.013, dtype=np.float32)
+    want = f(x.copy())
+    _same(npfunc.jvp(f, (x.copy(),), (np.ones_like(x),))[0], want)
+    _same(npfunc.vjp(f, x.copy())[0], want)
+    assert type(npfunc.jvp(f, (x.copy(),), (np.ones_like(x),))[0][1]) is np.ndarray
+    g = npfunc.grad(lambda x: f(x)[0])(x.copy())
+    np.testing.assert_allclose(g, 2.0 * (1.0 + np.cos(x)), rtol=1e-6)
+    # writing the traced value itself into the plain integer array is refused, with the fix
+    def g2(x):
+        x += np.sin(x)
+        a2 = x.astype(np.int8)
+        a2[...] = x
+        return x * 1.0
+    with pytest.raises(npfunc.errors.ConcretizationError, match="like=x"):
+        npfunc.grad(g2)(x.copy())

@@ -521,10 +521,14 @@ def astype(x, dtype, /, *, copy=True, device=None):
     out = cast(x, dtype)
     if out is x:
         return globals()["copy"](x) if copy else x
-    # A 0-d array stays an array.  (A cast to an integer dtype may drop the
-    # derivative and give a plain 0-d ndarray, which is already an array.)
-    if ndim_of(out) == 0 and isinstance(out, Tracer) and not aliasing.is_scalar(x):
-        out._alias = FRESH_C
+    # A 0-d array stays an array.  (A cast to an integer dtype drops the
+    # derivative and gives a plain value: a NumPy scalar when the traced value's
+    # primal is one, which must become the 0-d array NumPy's astype returns.)
+    if ndim_of(out) == 0 and not aliasing.is_scalar(x):
+        if isinstance(out, Tracer):
+            out._alias = FRESH_C
+        elif isinstance(out, np.generic):
+            out = np.array(out)
     return out
 
 
