@@ -374,3 +374,49 @@ def test_integer_cast_of_a_0d_array_updated_in_place_is_an_array():
         return x * 1.0
     with pytest.raises(npfunc.errors.ConcretizationError, match="like=x"):
         npfunc.grad(g2)(x.copy())
+
+
+def test_plain_array_written_after_copyto_into_a_traced_array():
+    """Program 16:455 (seed 16): ``np.copyto(x, a1)`` with a plain ``a1`` (floor
+    carries no derivative) made the traced ``x`` hold ``a1``'s memory, so the
+    later ``a1[...] = np.cos(a1)`` changed ``x`` too, under jvp and vjp, silently."""
+    def f(x):
+        a1 = np.floor(x)
+        np.copyto(x, a1)
+        a2 = a1[...].copy()
+        a1[...] = np.cos(a1)
+        return a2, x * 1.0
+
+    x = np.array([[0.08, 0.24, -1.29], [-0.014, 0.63, 0.71]])
+    _under_transforms(f, x)
+
+
+def test_plain_arrays_changed_after_use_keep_their_derivatives():
+    """A reverse-mode tape keeps the constants a primitive used until the backward
+    pass; a plain array the function changes afterwards (a reused work buffer) must
+    not change the derivative (it did: the tape held the array itself)."""
+    def reuse_buffer(x):
+        buf = np.empty(2)
+        total = 0.0
+        for k in range(3):
+            buf[...] = k + 1.0
+            total = total + (x * buf).sum()
+        return total
+
+    def scaled_after_use(x):
+        a = np.ones(2)
+        y = np.sin(x) * a
+        a *= 5.0
+        return y.sum() + (a @ x)
+
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(npfunc.grad(reuse_buffer)(x), [6.0, 6.0])
+    np.testing.assert_allclose(npfunc.grad(scaled_after_use)(x), np.cos(x) + 5.0)
+    np.testing.assert_allclose(npfunc.jacrev(lambda x: np.atleast_1d(scaled_after_use(x)))(x)[0],
+                               np.cos(x) + 5.0)
+    _, pull = npfunc.vjp(scaled_after_use, x)
+    np.testing.assert_allclose(pull(np.float64(1.0))[0], np.cos(x) + 5.0)
+    # a read-only constant is kept as it is (no copy), and still gives the right derivative
+    W = np.array([[1.0, 2.0], [3.0, 4.0]])
+    W.flags.writeable = False
+    np.testing.assert_allclose(npfunc.grad(lambda x: (W @ x).sum())(x), W.sum(axis=0))

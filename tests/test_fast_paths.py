@@ -271,3 +271,24 @@ def test_broadcast_shapes_is_numpys():
                 continue
             assert broadcast_shapes(*combo) == want
     assert broadcast_shapes() == np.broadcast_shapes()
+
+
+def test_keep_copies_memory_that_may_still_change():
+    from npfunc.core.tracer import keep
+
+    a = np.ones(3)
+    assert keep(a) is not a and np.array_equal(keep(a), a)
+    b = np.ones(3)
+    b.flags.writeable = False
+    assert keep(b) is b  # read-only memory of its own: kept as it is
+    c = np.ones((3, 3))
+    v = c.T
+    v.flags.writeable = False
+    assert keep(v) is not v  # a read-only view of writeable memory
+    assert keep(np.broadcast_to(np.ones(3), (2, 3))) is not None
+    d = np.broadcast_to(np.ones(3), (2, 3))
+    assert keep(d) is not d
+    e = np.frombuffer(bytearray(b"abcdefgh"), dtype=np.uint8)
+    assert keep(e) is not e  # foreign memory
+    s = np.float64(1.0)
+    assert keep(s) is s and keep(2.0) == 2.0

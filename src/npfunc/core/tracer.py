@@ -344,6 +344,26 @@ def snapshot(x):
     return clone(x) if isinstance(x, Tracer) else x
 
 
+def keep(x):
+    """A plain array as a tape keeps it until the backward pass: a copy when its
+    memory may still be written (a writeable array, or a read-only view of
+    writeable memory), since the user's code may update it in place after the
+    primitive used it; read-only memory as it is (mark a large constant
+    read-only, ``W.flags.writeable = False``, to spare the copy).  Anything
+    else (traced values, NumPy and Python scalars) as it is."""
+    if type(x) is not np.ndarray:
+        return x
+    a = x
+    while not a.flags.writeable:
+        base = a.base
+        if base is None:
+            return x  # read-only memory of its own
+        if not isinstance(base, np.ndarray):
+            return x.copy()  # foreign memory (a buffer, a memory map): it may change
+        a = base
+    return x.copy()
+
+
 def become(x: Tracer, new: Tracer) -> None:
     """Give the object ``x`` the value of ``new`` (every name bound to ``x`` sees it)."""
     for name in _value_slots(type(x)):

@@ -18,7 +18,7 @@ import numpy as np
 from ..core.context import Interpreter
 from ..core.debug import FLAGS, NAN_CHECKS
 from ..core.primitive import Primitive
-from ..core.tracer import PrimalTracer, Tracer, snapshot
+from ..core.tracer import PrimalTracer, Tracer, keep, snapshot
 from ..core.values import is_inexact
 from ..core.zeros import add_any, zero
 
@@ -76,14 +76,14 @@ class ReverseInterpreter(Interpreter):
                     parents = ((0, x.node, x.index), (1, y.node, y.index))
                     needs = _BOTH_ARGUMENTS
                 else:
-                    py = y
-                    if isinstance(y, Tracer):  # an outer value kept on the tape: later writes must not reach it
+                    py = keep(y)  # a constant kept on the tape: later writes must not reach it
+                    if isinstance(y, Tracer):  # an outer value kept on the tape: likewise
                         py = snapshot(y)
                         plain = False
                     parents = ((0, x.node, x.index),)
                     needs = _FIRST_ARGUMENT
             else:  # then y is this level's tracer
-                px = x
+                px = keep(x)  # a constant kept on the tape: later writes must not reach it
                 if isinstance(x, Tracer):
                     px = snapshot(x)
                     plain = False
@@ -109,6 +109,8 @@ class ReverseInterpreter(Interpreter):
                 elif isinstance(arg, Tracer):  # an outer value kept on the tape: later writes must not reach it
                     primals[i] = snapshot(arg)
                     plain = False
+                else:  # a constant kept on the tape: likewise
+                    primals[i] = keep(arg)
                 i += 1
         if plain and not (NAN_CHECKS[0] and FLAGS.nans):
             out = prim.impl(*primals, **params) if params else prim.impl(*primals)

@@ -23,7 +23,7 @@ from ...core import dispatch
 from ...core.context import describe_stack
 from ...core.dispatch import implements, twin_hint
 from ...core.errors import UnsupportedOperationError
-from ...core.tracer import Tracer
+from ...core.tracer import Tracer, keep
 from ...core.values import dtype_of, shape_of
 from ..elementwise.arithmetic import astype
 from .aliasing import is_scalar, write
@@ -39,7 +39,7 @@ def _lifted(x: Tracer, new):
             return new
         if new._interp.level > interp.level:
             return None
-    return interp.lift(new)
+    return interp.lift(keep(new))  # a plain array: a copy, or later writes to it would reach x
 
 
 def assign(x, new, what: str, fix: str) -> None:
