@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.errors import NonScalarOutputError, OutputTypeError, TangentError
+from ..core.tracer import keep
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
@@ -63,12 +64,17 @@ class _Pullback:
             zeros_like(p) if c is zero else c for c, p in zip(cts, self._in_leaves)])
 
 
-def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, describe=None):
-    """Run ``func`` under a reverse interpreter: (output, pullback, aux)."""
+def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, describe=None,
+              keep_inputs: bool = False):
+    """Run ``func`` under a reverse interpreter: (output, pullback, aux).
+
+    ``keep_inputs``: the tape keeps copies of writeable input arrays (``vjp``,
+    whose pullback the caller may call after changing them)."""
     in_leaves, in_spec = tree_flatten(primals)
     in_leaves = check_differentiable(in_leaves, transform, describe or (lambda k: f"primal leaf {k}"))
     with ReverseInterpreter(transform) as interp:
-        tracers = [mark_input(interp.new_input(x), x) for x in in_leaves]
+        # (the copy holds the values; the array passed in still gives the layout)
+        tracers = [mark_input(interp.new_input(keep(x) if keep_inputs else x), x) for x in in_leaves]
         in_nodes = [t.node for t in tracers]  # before func: an in-place update rebinds t.node
         out = func(*tree_unflatten(in_spec, tracers))
         aux = None
@@ -115,7 +121,7 @@ def vjp(func: Callable, *primals: Any, has_aux: bool = False):
         if (out := vjp_hook(func, primals, has_aux)) is not NotImplemented:
             return out
     out, pullback, aux = trace_vjp(func, primals, has_aux, "vjp",
-                                   lambda k: f"primal {k}" if len(primals) > 1 else "the primal")
+                                   lambda k: f"primal {k}" if len(primals) > 1 else "the primal", keep_inputs=True)
     return (out, pullback, aux) if has_aux else (out, pullback)
 
 
