@@ -344,24 +344,28 @@ def snapshot(x):
     return clone(x) if isinstance(x, Tracer) else x
 
 
-def keep(x):
-    """A plain array as a tape keeps it until the backward pass: a copy when its
-    memory may still be written (a writeable array, or a read-only view of
-    writeable memory), since the user's code may update it in place after the
-    primitive used it; read-only memory as it is (mark a large constant
-    read-only, ``W.flags.writeable = False``, to spare the copy).  Anything
-    else (traced values, NumPy and Python scalars) as it is."""
-    if type(x) is not np.ndarray:
-        return x
+def may_change(x: np.ndarray) -> bool:
+    """Whether the memory of the plain array ``x`` may still be written: it is
+    writeable, or a read-only view of writeable memory, or of memory NumPy does
+    not own (a buffer, a memory map)."""
     a = x
     while not a.flags.writeable:
         base = a.base
         if base is None:
-            return x  # read-only memory of its own
+            return False  # read-only memory of its own
         if not isinstance(base, np.ndarray):
-            return x.copy()  # foreign memory (a buffer, a memory map): it may change
+            return True
         a = base
-    return x.copy()
+    return True
+
+
+def keep(x):
+    """A plain array as a tape keeps it until the backward pass: a copy when its
+    memory may still change (``may_change``), since the user's code may update
+    it in place after the primitive used it; read-only memory as it is (mark a
+    large constant read-only, ``W.flags.writeable = False``, to spare the
+    copy).  Anything else (traced values, NumPy and Python scalars) as it is."""
+    return x.copy() if type(x) is np.ndarray and may_change(x) else x
 
 
 def become(x: Tracer, new: Tracer) -> None:

@@ -76,17 +76,19 @@ class ReverseInterpreter(Interpreter):
                     parents = ((0, x.node, x.index), (1, y.node, y.index))
                     needs = _BOTH_ARGUMENTS
                 else:
-                    py = keep(y)  # a constant kept on the tape: later writes must not reach it
-                    if isinstance(y, Tracer):  # an outer value kept on the tape: likewise
+                    if isinstance(y, Tracer):  # an outer value kept on the tape: later writes must not reach it
                         py = snapshot(y)
                         plain = False
+                    else:  # a constant kept on the tape: likewise
+                        py = keep(y)
                     parents = ((0, x.node, x.index),)
                     needs = _FIRST_ARGUMENT
             else:  # then y is this level's tracer
-                px = keep(x)  # a constant kept on the tape: later writes must not reach it
-                if isinstance(x, Tracer):
+                if isinstance(x, Tracer):  # an outer value kept on the tape: later writes must not reach it
                     px = snapshot(x)
                     plain = False
+                else:  # a constant kept on the tape: likewise
+                    px = keep(x)
                 py = y.primal
                 parents = ((1, y.node, y.index),)
                 needs = _SECOND_ARGUMENT
@@ -137,20 +139,21 @@ class ReverseInterpreter(Interpreter):
 
 def _receive(cts, heap, node, index, ct):
     """Add ``ct`` to the cotangent of output ``index`` of ``node``; a node seen
-    for the first time joins ``heap`` (a list, heapified by the caller)."""
+    for the first time joins ``heap``.  (The backward loop inlines the case of
+    a single-output node.)"""
     seq = node[0]
     if index is None:
         old = cts.get(seq)
         if old is None:
             cts[seq] = ct
-            heap.append((-seq, node))
+            heapq.heappush(heap, (-seq, node))
         else:
             cts[seq] = add_any(old, ct)
         return
     slot = cts.get(seq)
     if slot is None:
         slot = cts[seq] = [zero] * len(node[4])
-        heap.append((-seq, node))
+        heapq.heappush(heap, (-seq, node))
     slot[index] = add_any(slot[index], ct)
 
 
@@ -171,7 +174,6 @@ def backward(seeds, inputs):
     for node, index, ct in seeds:
         if node is not None and ct is not zero:
             _receive(cts, heap, node, index, ct)
-    heapq.heapify(heap)
 
     results = {}
     pop, push = heapq.heappop, heapq.heappush
@@ -197,9 +199,6 @@ def backward(seeds, inputs):
                 else:
                     cts[pseq] = add_any(old, c)
             else:
-                pending = []
-                _receive(cts, pending, parent, index, c)
-                if pending:
-                    push(heap, pending[0])
+                _receive(cts, heap, parent, index, c)
     get = results.get
     return [get(node[0], zero) for node in inputs] if len(inputs) != 1 else [get(inputs[0][0], zero)]

@@ -24,7 +24,7 @@ from ..core import array_hooks
 from ..core.context import Interpreter, describe_stack
 from ..core.errors import ConcretizationError
 from ..core.primitive import Primitive
-from ..core.tracer import Tracer, snapshot
+from ..core.tracer import Tracer, may_change, snapshot
 from ..core.values import dtype_of, shape_of
 
 _next_id = itertools.count().__next__
@@ -183,7 +183,7 @@ class StagingInterpreter(Interpreter):
         its caller, may write into it after this use), once per contents."""
         if isinstance(value, Tracer):
             return snapshot(value)
-        if type(value) is not np.ndarray or not (value.flags.writeable or value.base is not None):
+        if type(value) is not np.ndarray or not may_change(value):
             return value
         hit = self._kept.get(id(value))
         if hit is None or hit[0].tobytes() != value.tobytes():
