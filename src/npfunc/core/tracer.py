@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from . import dispatch
+from . import buffers, dispatch
 from .context import describe_stack
 from .errors import EscapedTracerError
 from .lazy import deferred
@@ -364,8 +364,11 @@ def keep(x):
     memory may still change (``may_change``), since the user's code may update
     it in place after the primitive used it; read-only memory as it is (mark a
     large constant read-only, ``W.flags.writeable = False``, to spare the
-    copy).  Anything else (traced values, NumPy and Python scalars) as it is."""
-    return x.copy() if type(x) is np.ndarray and may_change(x) else x
+    copy; large copies reuse memory, see ``buffers``).  Anything else (traced
+    values, NumPy and Python scalars) as it is."""
+    if type(x) is np.ndarray and may_change(x):
+        return x.copy() if x.nbytes < buffers.MIN_BYTES else buffers.copy(x)
+    return x
 
 
 def become(x: Tracer, new: Tracer) -> None:
