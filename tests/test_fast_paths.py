@@ -292,3 +292,24 @@ def test_keep_copies_memory_that_may_still_change():
     assert keep(e) is not e  # foreign memory
     s = np.float64(1.0)
     assert keep(s) is s and keep(2.0) == 2.0
+
+
+@pytest.mark.parametrize("x, shape", [
+    (np.float64(2.0), (3,)), (np.float32(1.5), ()), (np.int64(3), (2, 2)), (np.complex128(1 + 2j), (2,)),
+    (np.ones((3, 1)), (2, 3, 4)), (np.ones((3, 1), order="F"), (3, 5)), (np.arange(6.0).reshape(2, 3)[:, ::2], (4, 2, 2)),
+    (np.ones(0), (3, 0)), (np.ones(1), (0,)), (np.ones((2, 3)), (2, 3)), (np.array(["a"]), (2,)),
+    (np.ones(3).astype(">f8"), (2, 3)),
+], ids=repr)
+def test_broadcast_view_is_numpys(x, shape):
+    """broadcast_to's implementation makes the view itself: the same values,
+    strides, dtype and read-only flag as np.broadcast_to, and its errors."""
+    from npfunc.primitives.shape.basic import _broadcast_impl
+
+    got, want = _broadcast_impl(x, shape=shape), np.broadcast_to(x, shape)
+    assert got.shape == want.shape and got.dtype == want.dtype and got.strides == want.strides
+    assert not got.flags.writeable
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError):
+        _broadcast_impl(np.ones((2, 3)), shape=(3, 3))
+    with pytest.raises(ValueError):
+        _broadcast_impl(np.ones(3), shape=())

@@ -173,8 +173,39 @@ def _broadcast_batch(vals, dims, *, shape):
     return _broadcast.bind(x, shape=(xs[0],) + shape), 0
 
 
+#: NumPy scalar types whose buffer a broadcast view can be made over directly
+_SCALAR_TYPES = frozenset({np.float64, np.float32, np.float16, np.complex128, np.complex64, np.int64, np.int32,
+                           np.bool_})
+
+
+def _broadcast_impl(x, *, shape):
+    """``np.broadcast_to(x, shape)``: the same read-only view of ``x``'s memory.
+    ``np.broadcast_to`` is written in Python (3 µs); a view made directly over
+    the buffer of a scalar or a contiguous array costs a fifth of that, and the
+    backward pass of every sum makes one."""
+    t = type(x)
+    if t in _SCALAR_TYPES:  # a read-only buffer: so is the view
+        return np.ndarray(shape, x.dtype, x, 0, (0,) * len(shape))
+    if t is np.ndarray and x.dtype.kind in "biufc" and (x.flags.c_contiguous or x.flags.f_contiguous):
+        lead = len(shape) - x.ndim
+        if lead >= 0:
+            strides = [0] * lead
+            for n, stride, want in zip(x.shape, x.strides, shape[lead:]):
+                if n == want:
+                    strides.append(stride)
+                elif n == 1:
+                    strides.append(0)
+                else:
+                    break  # not broadcastable: NumPy's error
+            else:
+                out = np.ndarray(shape, x.dtype, x, 0, tuple(strides))
+                out.flags.writeable = False
+                return out
+    return np.broadcast_to(x, shape)
+
+
 _broadcast = Primitive(
-    "broadcast_to", lambda x, *, shape: np.broadcast_to(x, shape),
+    "broadcast_to", _broadcast_impl,
     jvp=lambda primals, tangents, out, *, shape: broadcast_to(tangents[0], shape),
     vjp=lambda g, primals, out, needs, *, shape: (sum_to_shape(g, shape_of(primals[0])),),
     batch=_broadcast_batch,
