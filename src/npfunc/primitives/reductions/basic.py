@@ -119,6 +119,10 @@ def cast_initial(initial, like):
 @composite(np.sum, samples=reduce_samples(initial=1.5))
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     """``np.sum`` for traced and plain values (``where=`` and ``initial=`` included)."""
+    if dtype is None and out is None and initial is None and where is None and dtype_of(a).kind in "fc":
+        # the common call: a float sum keeps its dtype, nothing to check or cast
+        axes = tuple(range(ndim_of(a))) if axis is None else normalize_axes(axis, ndim_of(a), "sum")
+        return reduce_sum(a, axes=axes, keepdims=bool(keepdims))
     _check_unsupported("sum", out=out)
     if dtype is not None:
         a = astype(a, dtype)
