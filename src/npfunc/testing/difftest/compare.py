@@ -75,9 +75,10 @@ def _short(a: np.ndarray) -> str:
         return f"{np.array2string(a, separator=', ')} ({a.dtype})"
 
 
-def directional_difference(F, primals: tuple, tangents: tuple, itemsize: int):
-    """Central difference of the tuple-valued plain ``F`` along ``tangents`` (as complex128/float64)."""
-    h = FD_STEP[itemsize]
+def directional_difference(F, primals: tuple, tangents: tuple, itemsize: int, scale: float = 1.0):
+    """Central difference of the tuple-valued plain ``F`` along ``tangents`` (as
+    complex128/float64), with ``scale`` times the usual step."""
+    h = FD_STEP[itemsize] * scale
     plus = F(*(np.asarray(p + h * t).astype(p.dtype) for p, t in zip(primals, tangents)))
     minus = F(*(np.asarray(p - h * t).astype(p.dtype) for p, t in zip(primals, tangents)))
     return tuple((_wide(a) - _wide(b)) / (2 * h) for a, b in zip(plus, minus))
