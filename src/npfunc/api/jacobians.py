@@ -45,11 +45,11 @@ def _map_basis(fn, like, transform, out_dims=0, randomness="error"):
 
 def _split_rows(value, sizes, index):
     """Rows ``[start, start + sizes[index])`` of a batched value."""
+    if len(sizes) == 1:
+        return value
     from ..primitives.indexing.gather import getitem
 
     start = sum(sizes[:index])
-    if len(sizes) == 1:
-        return value
     return getitem(value, slice(start, start + sizes[index]))
 
 

@@ -102,6 +102,9 @@ def transpose_perm(nd: int, axes=None) -> tuple[int, ...]:
 
 def transpose(a, axes=None):
     """The values of ``np.transpose``, for traced and plain values."""
+    if axes is None:  # the commonest call, a.T: reverse the axes
+        nd = ndim_of(a)
+        return a if nd < 2 else _transpose.bind(a, perm=tuple(range(nd - 1, -1, -1)))
     perm = transpose_perm(ndim_of(a), axes)
     if perm == tuple(range(len(perm))):
         return a
