@@ -545,12 +545,67 @@ def _inplace_cases():
         y[0, :2] = [v[0], 2.0 * v[1]]
         return y
 
-    return [put, put_wrap, put_along, put_along_flat, fill, copyto, list_of_values]
+    def add_at_repeats(x, v):
+        y = _fresh(x, v)
+        np.add.at(y, (np.array([0, 2, 0, 0]), np.array([1, 1, 1, 3])), v)
+        return y
+
+    def subtract_at_rows(x, v):
+        y = _fresh(x, v)
+        np.subtract.at(y, [1, 1, -1], v)  # each row update is v, broadcast
+        return y
+
+    def add_at_through_a_view(x, v):
+        y = _fresh(x, v)
+        np.add.at(y[1:, ::2], [0, 0, 1], v[:2] * 2.0)  # y itself is updated
+        return y
+
+    return [put, put_wrap, put_along, put_along_flat, fill, copyto, list_of_values, add_at_repeats,
+            subtract_at_rows, add_at_through_a_view]
 
 
 @pytest.mark.parametrize("fn", _inplace_cases(), ids=lambda f: f.__name__)
 def test_numpy_inplace_functions(fn):
     run_checks(fn, arr(3, 4), arr(4), second_order=False)
+
+
+def test_ufunc_at_follows_numpy():
+    """np.add.at / np.subtract.at accumulate repeated indices, cast as NumPy does
+    (each value cast to the target's dtype, then added), and raise NumPy's errors;
+    other ufuncs' at and a plain target of traced values refuse, naming the fix."""
+    ints = np.arange(6).reshape(2, 3)
+
+    def update(a, v):
+        a = a.copy() if not isinstance(a, Tracer) else a * 1
+        np.add.at(a, ([0, 0, 1], [2, 2, 0]), v)
+        return a
+
+    for v in (3, np.array([7, -2, 3], dtype=np.int8), np.array([1.5, -2.25, 3.75], dtype=np.float32)):
+        for a in (ints, ints.astype(np.float32)):
+            if a.dtype.kind == "i" and np.asarray(v).dtype.kind == "f":
+                continue
+            want = a.copy()
+            np.add.at(want, ([0, 0, 1], [2, 2, 0]), v)
+            got = npfunc.vmap(lambda a: update(a, v))(np.stack([a, a]))
+            np.testing.assert_array_equal(got, [want, want])
+            assert got.dtype == want.dtype
+    # NumPy truncates into an integer array after each addition: order-dependent, refused
+    with pytest.raises(UnsupportedOperationError, match="truncates"):
+        npfunc.vmap(lambda a: update(a, np.array([1.7, -2.2, 3.9])))(np.stack([ints, ints]))
+    with pytest.raises(ValueError, match="second operand"):
+        npfunc.grad(lambda x: (np.add.at(x, [0]), x.sum())[1])(arr(3))
+    with pytest.raises(UnsupportedOperationError, match=r"np\.multiply\.at.*add_at"):
+        npfunc.grad(lambda x: (np.multiply.at(x * 1.0, [0], 2.0), x.sum())[1])(arr(3))
+    with pytest.raises(IndexError):
+        npfunc.grad(lambda x: (np.add.at(x * 1.0, [5], 2.0), x.sum())[1])(arr(3))
+
+    def into_plain(v):
+        out = np.zeros(3)
+        np.add.at(out, [0, 0], v)
+        return out.sum()
+
+    with pytest.raises(UnsupportedOperationError, match=r"plain ndarray.*npfunc\.numpy\.add_at"):
+        npfunc.grad(into_plain)(arr(2))
 
 
 def test_numpy_inplace_function_into_a_plain_array_is_a_clear_error():

@@ -163,6 +163,10 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
             return _new_object(fn(*inputs), inputs)
     from .context import describe_stack
 
+    if method == "at":  # np.add.at(a, indices, b): an in-place update of a
+        from ..primitives.indexing.inplace import ufunc_at
+
+        return ufunc_at(ufunc, *inputs, **kwargs)
     out = kwargs.pop("out", None)
     if out is not None:
         if method != "__call__" or len(out) != 1:

@@ -119,6 +119,38 @@ def into_out(ufunc, inputs, out, kwargs):
     return out
 
 
+#: The ufuncs whose ``at`` method traced values take (an accumulated scatter-add).
+AT_UFUNCS = (np.add, np.subtract)
+
+
+def ufunc_at(ufunc, a, indices, b=None, /) -> None:
+    """``np.add.at(a, indices, b)`` and ``np.subtract.at`` with traced values:
+    ``a`` (and its views) then hold ``a`` with ``b`` added at ``indices``,
+    repeated indices accumulating (``npfunc.numpy.add_at``, written back)."""
+    from .updates import add_at
+
+    name = f"np.{ufunc.__name__}.at"
+    if ufunc not in AT_UFUNCS:
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: {name} is not supported on traced values (np.add.at and "
+            "np.subtract.at are). Write the update out of place: npfunc.numpy.set_at(a, indices, v) "
+            "assigns, npfunc.numpy.add_at(a, indices, v) accumulates.")
+    if b is None:
+        raise ValueError(f"{name}: second operand needed for ufunc")  # NumPy's error
+    if dtype_of(a).kind in "biu" and np.result_type(dtype_of(a), b if not isinstance(b, Tracer)
+                                                   else dtype_of(b)).kind in "fc":
+        # NumPy adds in floating point and truncates into a after each addition, so the
+        # result depends on the order of repeated indices: not an accumulated sum
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: {name} of floating-point values into an integer array truncates "
+            "after every addition, which npfunc does not reproduce; cast the values first "
+            f"({name}(a, indices, b.astype(a.dtype))) or make the array floating-point")
+    if ufunc is np.subtract:
+        b = np.negative(b) if isinstance(b, Tracer) else np.negative(np.asarray(b))
+    assign(a, _cast_into(a, add_at(a, indices, b), ufunc), f"{name}(a, indices, b)",
+           f"a = npfunc.numpy.add_at(a, indices, {'-' if ufunc is np.subtract else ''}b)")
+
+
 def sort_inplace(x: Tracer, axis=-1, kind=None, order=None, stable=None) -> None:
     """``x.sort(...)``: ``x`` (and its views) now hold the sorted values."""
     from ..sorting import sort
