@@ -6,7 +6,9 @@ with twins is imported (and npfunc is), each of its functions that has a twin
 in ``npfunc.scipy`` is replaced, in SciPy's own namespace, by a small router:
 it calls SciPy's function unchanged unless an argument is traced (or, for
 functions that take a function, unless a transform is running), in which
-case it calls the twin.  A distribution object (``scipy.stats.t``) becomes an
+case it calls the twin.  A class with a twin (``CubicSpline``,
+``gaussian_kde``...) becomes a stand-in that constructs SciPy's object from
+plain values and the twin from traced ones.  A distribution object (``scipy.stats.t``) becomes an
 instance of a subclass of its own class sharing its state, whose public
 methods route the same way, so ``isinstance`` checks and frozen
 distributions keep working.
@@ -40,6 +42,11 @@ TWIN_MODULES = {
     "scipy.interpolate": "npfunc.scipy.interpolate",
     "scipy.spatial.distance": "npfunc.scipy.spatial.distance",
 }
+
+#: SciPy classes whose construction from traced values makes npfunc's twin.
+ROUTED_CLASSES = frozenset({"PPoly", "CubicHermiteSpline", "CubicSpline", "PchipInterpolator",
+                            "Akima1DInterpolator", "BSpline", "interp1d", "RegularGridInterpolator",
+                            "RBFInterpolator", "gaussian_kde"})
 
 _DISTRIBUTION_METHODS = ("pdf", "logpdf", "pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf",
                          "entropy", "mean", "var", "std", "median", "moment", "stats", "interval", "expect")
@@ -121,6 +128,39 @@ def routed_distribution(original, twin):
     return out
 
 
+def routed_class(original: type, twin: type) -> type:
+    """A stand-in for the SciPy class ``original`` (an interpolator, ``gaussian_kde``)
+    whose construction makes a ``twin`` when an argument is traced and an
+    instance of ``original`` itself otherwise (so plain objects pickle and compare
+    as SciPy's).  ``isinstance`` and ``issubclass`` answer for ``original`` (and
+    ``twin``), and user subclasses construct as subclasses of ``original`` do."""
+    base_meta = type(original)
+
+    def __call__(cls, *args, **kwargs):
+        if cls is not routed:  # a user's subclass: ordinary construction
+            return base_meta.__call__(cls, *args, **kwargs)
+        if _should_route(args, kwargs) and not _from_npfunc():
+            token = _ROUTED.set(True)
+            try:
+                return twin(*args, **kwargs)
+            finally:
+                _ROUTED.reset(token)
+        return original(*args, **kwargs)
+
+    def __instancecheck__(cls, obj):
+        return base_meta.__instancecheck__(cls, obj) or isinstance(obj, (original, twin))
+
+    def __subclasscheck__(cls, sub):
+        return base_meta.__subclasscheck__(cls, sub) or issubclass(sub, (original, twin))
+
+    meta = type(f"Routed{base_meta.__name__}", (base_meta,), {
+        "__call__": __call__, "__instancecheck__": __instancecheck__, "__subclasscheck__": __subclasscheck__})
+    routed = meta(original.__name__, (original,), {
+        "__module__": original.__module__, "__qualname__": original.__qualname__, "__doc__": original.__doc__,
+        "npfunc_twin": twin})
+    return routed
+
+
 def _is_distribution(obj) -> bool:
     from scipy.stats import rv_continuous, rv_discrete
     from scipy.stats._multivariate import multi_rv_generic
@@ -143,6 +183,8 @@ def install(scipy_module) -> None:
             setattr(scipy_module, name, routed_function(original, twin))
         elif scipy_module.__name__ == "scipy.stats" and _is_distribution(original):
             setattr(scipy_module, name, routed_distribution(original, twin))
+        elif isinstance(original, type) and isinstance(twin, type) and name in ROUTED_CLASSES:
+            setattr(scipy_module, name, routed_class(original, twin))
 
 
 def register() -> None:
