@@ -15,7 +15,7 @@ from ..interpreters.structured import dense
 from ..primitives.indexing.aliasing import mark_input
 from ..primitives.indexing.gather import getitem
 from ..primitives.shape.basic import broadcast_to, concatenate_arrays, expand_dims, moveaxis
-from ._common import as_array, check_outputs, is_array, optree, tree_flatten, tree_unflatten
+from ._common import _is_leaf, as_array, check_outputs, is_array, optree, tree_flatten, tree_unflatten
 
 RANDOMNESS = ("error", "different", "same")
 
@@ -37,6 +37,17 @@ def _broadcast_dims(dims_tree, tree, what: str, transform: str) -> list:
     if isinstance(dims_tree, (int, np.integer)) and not isinstance(dims_tree, bool) or dims_tree is None:
         n = len(tree_flatten(tree, none_is_leaf=True)[0])
         return [dims_tree] * n
+    if type(dims_tree) is tuple and type(tree) is tuple and len(dims_tree) == len(tree) and all(
+            d is None or type(d) is int for d in dims_tree):  # one dim per element (jacfwd's): no optree
+        dims = []
+        for d, sub in zip(dims_tree, tree):
+            if sub is None or _is_leaf(sub):
+                dims.append(d)
+            elif type(sub) is list and all(_is_leaf(x) for x in sub):
+                dims += [d] * len(sub)
+            else:
+                dims += [d] * len(tree_flatten(sub, none_is_leaf=True)[0])
+        return dims
     try:
         dims = optree().broadcast_prefix(dims_tree, tree, none_is_leaf=True)
     except ValueError as err:
