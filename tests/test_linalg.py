@@ -11,7 +11,7 @@ import pytest
 import scipy.linalg as sl
 
 import npfunc.scipy.linalg as sla
-from npfunc import errors, grad, hessian, jacfwd, jacrev, jvp, vjp, vmap
+from npfunc import errors, grad, hessian, jacfwd, jacrev, jit, jvp, vjp, vmap
 from npfunc.core.primitive import REGISTRY
 from npfunc.primitives.linalg import norms as ours_norms
 from npfunc.primitives.linalg import solve as ours
@@ -631,3 +631,21 @@ def test_linalg_errors(r):
         grad(lambda a: np.linalg.solve(a, np.ones(2)).sum())(np.zeros((2, 2)))
     with pytest.raises(errors.UnsupportedOperationError, match="generalized"):
         grad(lambda a: sla.eigh(a, np.eye(3))[0].sum())(_spd(r, 3, 3))
+
+
+@pytest.mark.parametrize("fn, in_axis, product", [
+    (lambda v: A34 @ v, 0, "f64[3,5] = matmul"),      # matrix @ batched vectors: the vectors as columns
+    (lambda v: A34 @ v, 1, "f64[3,5] = matmul"),
+    (lambda v: v @ A34.T, 0, "f64[5,3] = matmul"),    # batched vectors @ matrix: the vectors as rows
+])
+def test_a_matrix_times_batched_vectors_is_one_matrix_product(fn, in_axis, product):
+    """vmap of a matrix-vector product is one 2-d matrix product (one GEMM), not a
+    stacked product of (k, 1) matrices; the values are the loop's."""
+    V = np.random.default_rng(1).standard_normal((5, 4))
+    V = V if in_axis == 0 else V.T.copy()
+    np.testing.assert_allclose(vmap(fn, in_dims=in_axis)(V),
+                               np.stack([fn(np.take(V, i, axis=in_axis)) for i in range(5)]), rtol=1e-14)
+    assert product in str(jit(vmap(fn, in_dims=in_axis)).lower(V))
+
+
+A34 = np.arange(12.0).reshape(3, 4) / 7.0

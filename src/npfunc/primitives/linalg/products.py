@@ -122,6 +122,12 @@ def _matmul_batch(vals, dims):
         folded = _matmul_batch_one_gemm(a, b, da, db, size, sa, sb)
         if folded is not None:
             return folded
+    # A matrix times a batch of vectors is one matrix product with the vectors as
+    # columns (or rows): a stacked matmul of matrix-vector products is many times slower.
+    if len(sa) == 2 and len(sb) == 1 and da is None:
+        return _matmul.bind(a, moveaxis(b, db, 1)), 1
+    if len(sa) == 1 and len(sb) == 2 and db is None:
+        return _matmul.bind(moveaxis(a, da, 0), b), 0
     out_shape = (size,) + _matmul_shape(sa, sb)
     lead = max(len(sa), 2) - 2, max(len(sb), 2) - 2
     rank = max(lead)
