@@ -313,3 +313,24 @@ def test_broadcast_view_is_numpys(x, shape):
         _broadcast_impl(np.ones((2, 3)), shape=(3, 3))
     with pytest.raises(ValueError):
         _broadcast_impl(np.ones(3), shape=())
+
+
+def _central(f, x, eps=1e-6):
+    return np.array([(f(x + e) - f(x - e)) / (2 * eps) for e in np.eye(x.size).reshape((x.size,) + x.shape) * eps])
+
+
+@pytest.mark.parametrize("name, f", [
+    ("chain", lambda x: np.sin(np.cos(np.tanh(x))).sum()),
+    ("diamond: a parent used again later", lambda x: (np.cos(np.sin(x)) * np.sin(x)).sum()),
+    ("chain into a two-output node", lambda x: np.linalg.slogdet(np.diag(np.exp(np.sin(x))) + 1.0)[1]),
+    ("chain through a zero derivative", lambda x: (np.floor(np.sin(np.cos(x)) * 3.0) + np.exp(x)).sum()),
+    ("two outputs seeded", lambda x: sum(np.sin(v).sum() for v in np.split(np.tanh(x), 2))),
+    ("an input used twice", lambda x: (x * np.sin(x)).sum()),
+])
+def test_backward_along_chains_and_graphs(name, f):
+    """The backward pass follows a chain without its heap while nothing else is
+    pending; diamonds, several outputs and symbolic zeros go through the heap."""
+    x = np.array([0.3, -0.8, 1.1, 0.4])
+    np.testing.assert_allclose(npfunc.grad(f)(x), _central(f, x), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(npfunc.hessian(f)(x), np.stack([_central(lambda v: npfunc.grad(f)(v)[i], x)
+                                                               for i in range(x.size)]), rtol=1e-5, atol=1e-7)

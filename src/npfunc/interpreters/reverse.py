@@ -180,12 +180,24 @@ def backward(seeds, inputs):
     while heap:
         seq, prim, params, primals, out, parents, needs = pop(heap)[1]
         ct = cts.pop(seq)
-        if prim is None:  # an input
-            results[seq] = ct
-            continue
-        if prim.multiple_results:
-            ct = tuple(ct)
-        arg_cts = prim.vjp(ct, primals, out, needs, **params) if params else prim.vjp(ct, primals, out, needs)
+        while True:  # along a chain: see the end of the loop
+            if prim is None:  # an input
+                results[seq] = ct
+                break
+            if prim.multiple_results:
+                ct = tuple(ct)
+            arg_cts = prim.vjp(ct, primals, out, needs, **params) if params else prim.vjp(ct, primals, out, needs)
+            if heap or len(parents) != 1 or parents[0][2] is not None:
+                break
+            # Nothing else is pending and this node has one parent: no later node can add to
+            # the parent's cotangent (any other node using it that received a cotangent
+            # would be pending), so it is complete: go on with it, without the heap.
+            i, parent, _ = parents[0]
+            ct = arg_cts[i]
+            if ct is zero:
+                parents = _NO_PARENTS
+                break
+            seq, prim, params, primals, out, parents, needs = parent
         for i, parent, index in parents:
             c = arg_cts[i]
             if c is zero:
