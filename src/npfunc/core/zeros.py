@@ -8,6 +8,9 @@ therefore a structural fact, which is what ``strict=True`` checks.
 """
 from __future__ import annotations
 
+import numpy as np
+
+from .debug import NAN_CHECKS
 from .lazy import deferred
 
 
@@ -38,6 +41,10 @@ def add_any(a, b):
         return b
     if b is zero:
         return a
+    ta = type(a)
+    if ta is type(b) and (ta is np.float64 or ta is np.ndarray and a.shape == b.shape and a.dtype == b.dtype) \
+            and not NAN_CHECKS[0]:
+        return a + b  # what np.add gives them (the commonest accumulation, without the dispatch)
     return _add(a, b)
 
 
