@@ -4,6 +4,7 @@ stack).  All are linear: the JVP applies the primitive to the tangent and
 the VJP applies its transpose to the cotangent."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -92,6 +93,17 @@ _transpose = Primitive(
 
 def transpose_perm(nd: int, axes=None) -> tuple[int, ...]:
     """The permutation ``np.transpose(x, axes)`` applies to an ``nd``-d array."""
+    if type(axes) is tuple:  # hashable: the rules ask for the same few permutations over and over
+        return _checked_perm(nd, axes)
+    return _perm(nd, axes)
+
+
+@functools.lru_cache(maxsize=512)
+def _checked_perm(nd: int, axes: tuple) -> tuple[int, ...]:
+    return _perm(nd, axes)
+
+
+def _perm(nd: int, axes) -> tuple[int, ...]:
     if axes is not None and any(not -nd <= int(p) < nd for p in axes):
         raise np.exceptions.AxisError(f"transpose: axes {tuple(axes)} out of range for an array of dimension {nd}")
     perm = tuple(range(nd))[::-1] if axes is None else tuple(int(p) % nd for p in axes)
