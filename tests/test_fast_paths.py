@@ -13,7 +13,8 @@ from npfunc.core import array_hooks, context
 from npfunc.core.lazy import deferred
 
 TREES = [np.ones(2), 1.0, 3, np.float64(2.0), (np.ones(2), 1.0), (), (np.ones(1),), (np.ones(2), None),
-         [np.ones(2)], {"a": np.ones(1)}, (np.ones(2), (1.0,)), None, True, (True, 1.0)]
+         [np.ones(2)], {"a": np.ones(1)}, (np.ones(2), (1.0,)), None, True, (True, 1.0), [], [1.0, np.ones(2)],
+         [np.ones(2), None], [np.ones(1), [2.0]]]
 
 
 @pytest.mark.parametrize("none_is_leaf", [False, True])
@@ -38,6 +39,8 @@ def test_args_spec_compares_like_optree():
     assert a == tree_flatten((3, 4))[1] and a != tree_flatten((3,))[1] and a != tree_flatten(3)[1]
     assert a != tree_flatten((3, 4), none_is_leaf=True)[1]
     assert a != optree.tree_structure([1, 2]) and a != "(*, *)"
+    assert a != tree_flatten([3, 4])[1] and tree_flatten([3, 4])[1] == optree.tree_structure([1, 2])
+    assert type(tree_unflatten(tree_flatten([3, 4])[1], [1, 2])) is list
     with pytest.raises(ValueError, match="Too few leaves"):
         tree_unflatten(a, [1])
 

@@ -24,28 +24,31 @@ def optree():
 
 
 class ArgsSpec:
-    """optree's structure of one leaf (``n is None``) or of a tuple of ``n``
-    leaves, made without optree: the common case of transform arguments and
-    outputs.  Two of them compare by value; everything else (printing, hashing,
-    ``num_leaves``, comparing with optree's own specs) is optree's spec."""
+    """optree's structure of one leaf (``n is None``) or of a tuple (or list,
+    ``kind``) of ``n`` leaves, made without optree: the common case of
+    transform arguments and outputs.  Two of them compare by value; everything
+    else (printing, hashing, ``num_leaves``, comparing with optree's own specs)
+    is optree's spec."""
 
-    __slots__ = ("n", "none_is_leaf", "_real")
+    __slots__ = ("n", "none_is_leaf", "kind", "_real")
 
-    def __init__(self, n: int | None, none_is_leaf: bool) -> None:
+    def __init__(self, n: int | None, none_is_leaf: bool, kind: type = tuple) -> None:
         self.n = n
         self.none_is_leaf = none_is_leaf
+        self.kind = kind
         self._real = None
 
     def real(self):
         real = self._real
         if real is None:
-            example = 0 if self.n is None else (0,) * self.n
+            example = 0 if self.n is None else self.kind([0] * self.n)
             real = self._real = optree().tree_structure(example, none_is_leaf=self.none_is_leaf)
         return real
 
     def __eq__(self, other):
         if type(other) is ArgsSpec:
-            return self.n == other.n and self.none_is_leaf == other.none_is_leaf
+            return self.n == other.n and self.none_is_leaf == other.none_is_leaf and (
+                self.n is None or self.kind is other.kind)
         return self.real() == other
 
     def __ne__(self, other):
@@ -73,12 +76,13 @@ def _is_leaf(x) -> bool:
 
 def tree_flatten(tree, none_is_leaf: bool = False):
     """optree's ``tree_flatten``: (list of leaves, structure)."""
-    if type(tree) is tuple:
+    tt = type(tree)
+    if tt is tuple or tt is list:
         for x in tree:
             if not _is_leaf(x):
                 break
         else:
-            return list(tree), ArgsSpec(len(tree), none_is_leaf)
+            return list(tree), ArgsSpec(len(tree), none_is_leaf, tt)
     elif _is_leaf(tree):
         return [tree], ArgsSpec(None, none_is_leaf)
     return optree().tree_flatten(tree, none_is_leaf=none_is_leaf)
@@ -94,7 +98,7 @@ def tree_unflatten(spec, leaves):
             if len(leaves) == 1:
                 return leaves[0]
         elif len(leaves) == n:
-            return tuple(leaves)
+            return tuple(leaves) if spec.kind is tuple else list(leaves)
         spec = spec.real()  # optree's error
     return optree().tree_unflatten(spec, leaves)
 
