@@ -83,7 +83,7 @@ def tree_flatten(tree, none_is_leaf: bool = False):
                 break
         else:
             return list(tree), ArgsSpec(len(tree), none_is_leaf, tt)
-    elif _is_leaf(tree):
+    elif _is_leaf(tree) or tree is None and none_is_leaf:
         return [tree], ArgsSpec(None, none_is_leaf)
     return optree().tree_flatten(tree, none_is_leaf=none_is_leaf)
 

@@ -206,11 +206,25 @@ def _batched_input(interp, leaf, d):
 
 
 def _unbatch_outputs(out, interp, size, out_dims, transform):
+    if type(out_dims) is tuple and type(out) is tuple and len(out_dims) == len(out) and all(
+            d is None or type(d) is int for d in out_dims):  # one dim per element (jacfwd's): each on its own
+        parts, first = [], 0
+        for sub, d in zip(out, out_dims):
+            leaves, spec = tree_flatten(sub, none_is_leaf=True)
+            parts.append(tree_unflatten(spec, _unbatch_leaves(leaves, [d] * len(leaves), interp, size,
+                                                              transform, first)))
+            first += len(leaves)
+        return tuple(parts)
     out_leaves, out_spec = tree_flatten(out, none_is_leaf=True)
     dims = [out_dims] * len(out_leaves) if out_dims is None or type(out_dims) is int else \
         _broadcast_dims(out_dims, out, "out_dims", transform)
+    return tree_unflatten(out_spec, _unbatch_leaves(out_leaves, dims, interp, size, transform))
+
+
+def _unbatch_leaves(out_leaves, dims, interp, size, transform, first=0):
+    """Each output leaf with its batch axis at its out_dim (``first``: the number of leaves before these)."""
     results = []
-    for k, (leaf, d) in enumerate(zip(out_leaves, dims)):
+    for k, (leaf, d) in enumerate(zip(out_leaves, dims), first):
         if leaf is None:
             results.append(None)
             continue
@@ -235,7 +249,7 @@ def _unbatch_outputs(out, interp, size, out_dims, transform):
         else:
             value = broadcast_to(expand_dims(leaf, d), _insert(shape_of(leaf), d, size))
             results.append(np.ascontiguousarray(value) if not isinstance(value, Tracer) else value)
-    return tree_unflatten(out_spec, results)
+    return results
 
 
 def _insert(shape, axis, n):
