@@ -8,6 +8,7 @@ import functools
 
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.special
 import scipy.stats
 
@@ -178,6 +179,104 @@ def kalman_innovation_loglik(log_noise):
     return -total
 
 
+# ---- a second batch: imaging, climate, genetics, structures, kinetics, economics, statistics,
+#      dynamics, networks, mechanics ------------------------------------------------------
+
+def image_smoothness(img_flat):
+    """Total variation of an image after padding, 2-d gradient energy."""
+    img = img_flat.reshape(5, 6)
+    p = np.pad(img, 1, mode="edge")
+    dx = p[1:-1, 2:] - p[1:-1, :-2]
+    dy = p[2:, 1:-1] - p[:-2, 1:-1]
+    gy, gx = np.gradient(img)
+    return np.sum(np.sqrt(dx ** 2 + dy ** 2 + 1e-3)) + 0.1 * np.sum(gx ** 2 + gy ** 2)
+
+
+def moving_average_anomaly(temps):
+    """Climate: 5-point moving average and the mean exceedance above it."""
+    kernel = np.ones(5) / 5
+    smooth = np.convolve(temps, kernel, mode="valid")
+    anomaly = temps[2:-2] - smooth
+    return np.mean(np.where(anomaly > 0, anomaly, 0.1 * anomaly) ** 2) + np.cumsum(temps)[-1] * 0.01
+
+
+def hmm_forward(logits):
+    """Genetics: HMM forward algorithm in log space with a loop and in-place rows."""
+    T, K = 6, 3
+    trans = scipy.special.log_softmax(logits[:9].reshape(3, 3), axis=1)
+    emit = scipy.special.log_softmax(logits[9:].reshape(3, 2), axis=1)
+    obs = np.array([0, 1, 1, 0, 1, 0])
+    alpha = np.zeros((T, K), like=logits)
+    alpha[0] = np.log(1.0 / K) + emit[:, obs[0]]
+    for t in range(1, T):
+        alpha[t] = scipy.special.logsumexp(alpha[t - 1][:, None] + trans, axis=0) + emit[:, obs[t]]
+    return scipy.special.logsumexp(alpha[-1])
+
+
+def truss_compliance(areas):
+    """Structural mechanics: assemble a stiffness matrix with np.add.at, solve, compliance."""
+    n_nodes = 4
+    elems = np.array([[0, 1], [1, 2], [2, 3], [0, 2], [1, 3]])
+    K = np.zeros((n_nodes, n_nodes), like=areas)
+    for e, (i, j) in enumerate(elems):
+        k = areas[e] * np.array([[1.0, -1.0], [-1.0, 1.0]])
+        np.add.at(K, (np.array([i, i, j, j]), np.array([i, j, i, j])), k.ravel())
+    Kr = K[1:, 1:]
+    f = np.array([0.0, 0.0, 1.0])
+    u = np.linalg.solve(Kr, f)
+    return f @ u
+
+
+def kinetics_odeint(k):
+    """Chemistry: A -> B -> C with odeint."""
+    def rhs(y, t):
+        return np.array([-k[0] * y[0], k[0] * y[0] - k[1] * y[1], k[1] * y[1]])
+    t = np.linspace(0, 3, 7)
+    sol = scipy.integrate.odeint(rhs, np.array([1.0, 0.0, 0.0]), t, rtol=1e-11, atol=1e-12)
+    return sol[-1, 1] + sol[3, 2]
+
+
+def value_iteration(rewards):
+    """Economics: Bellman value iteration with np.max over actions."""
+    P = np.array([[[0.9, 0.1], [0.2, 0.8]], [[0.5, 0.5], [0.3, 0.7]]])  # action, state, next
+    R = rewards.reshape(2, 2)
+    V = np.zeros(2)
+    for _ in range(30):
+        Q = R + 0.9 * np.einsum("asn,n->as", P, V)
+        V = np.max(Q, axis=0)
+    return V.sum()
+
+
+def cholesky_whitening(params):
+    a, b, c = params
+    S = np.array([[a, b], [b, c]])
+    L = np.linalg.cholesky(S)
+    z = np.linalg.solve(L, np.array([1.0, 2.0]))
+    return z @ z + 2 * np.sum(np.log(np.diag(L)))
+
+
+def logistic_map_bifurcation(r):
+    x = 0.3
+    xs = []
+    for _ in range(40):
+        x = r[0] * x * (1 - x)
+        xs.append(x)
+    return np.var(np.array(xs[-10:]))
+
+
+def softplus_network(w):
+    X = np.linspace(-1, 1, 12).reshape(6, 2)
+    h = np.logaddexp(0, X @ w[:4].reshape(2, 2))
+    return np.sum(np.tanh(h @ w[4:6]) ** 2)
+
+
+def trapezoid_energy(p):
+    t = np.linspace(0, 2, 21)
+    x = p[0] * np.exp(-p[1] * t) * np.cos(3 * t)
+    v = np.gradient(x, t)
+    return np.trapezoid(v ** 2, t)
+
+
 PROGRAMS = {
     "pharmacokinetics": (pk_one_compartment, np.log(np.array([1.2, 0.2, 10.0]))),
     "mean-field": (mean_field_free_energy, np.array([0.3, -0.2, 0.5, 0.1, -0.4, 0.25])),
@@ -190,6 +289,16 @@ PROGRAMS = {
     "variogram": (variogram_fit_loss, np.array([0.6, 2.5])),
     "thin-film": (thin_film_reflectance, np.array([1.38, 110.0])),
     "kalman": (kalman_innovation_loglik, np.log(np.array([0.05, 0.2]))),
+    "image": (image_smoothness, np.linspace(0, 1, 30) ** 2),
+    "climate": (moving_average_anomaly, np.sin(np.linspace(0, 6, 20)) + 0.1 * np.arange(20)),
+    "hmm": (hmm_forward, np.linspace(-1, 1, 15)),
+    "truss (np.add.at)": (truss_compliance, np.array([1.0, 2.0, 1.5, 0.7, 1.2])),
+    "odeint": (kinetics_odeint, np.array([1.3, 0.6])),
+    "value-iteration": (value_iteration, np.array([1.0, 0.5, 0.2, 0.9])),
+    "cholesky": (cholesky_whitening, np.array([2.0, 0.3, 1.5])),
+    "logistic-map": (logistic_map_bifurcation, np.array([3.3])),
+    "softplus-network": (softplus_network, np.linspace(-0.5, 0.5, 6)),
+    "trapezoid": (trapezoid_energy, np.array([1.0, 0.4])),
 }
 
 
