@@ -187,6 +187,21 @@ def test_contract_stacks_of_matrix_vector_products():
     np.testing.assert_allclose(_run(optimize(program), Y)[0], Y @ B, rtol=1e-14)
 
 
+def test_contract_multiplies_contiguous_matrices():
+    """A @ Yᵀ with a constant A becomes (Y @ Aᵀ)ᵀ with Aᵀ folded contiguous (and Yᵀ @ A
+    becomes (Aᵀ @ Y)ᵀ): no product reads a transposed operand."""
+    from npfunc.compiler.program import Const
+
+    rng = np.random.default_rng(0)
+    A, B, Y = rng.standard_normal((4, 3)), rng.standard_normal((5, 2)), rng.standard_normal((5, 3))
+    for fn, want, product in ((lambda Y: A @ Y.T, A @ Y.T, "matmul a C0"), (lambda Y: Y.T @ B, Y.T @ B, "matmul C0 a")):
+        after = optimize(trace_program(fn, Y))
+        assert product in str(after) and "transpose[perm=(1, 0)] b" in str(after), str(after)
+        consts = [i.value for e in after.eqns for i in e.inputs if type(i) is Const]
+        assert consts and all(c.flags.c_contiguous for c in consts)
+        np.testing.assert_allclose(_run(after, Y)[0], want, rtol=1e-14)
+
+
 # ---- code generation and buffer reuse ---------------------------------------------------------
 
 def test_generated_code_is_straight_line_numpy():

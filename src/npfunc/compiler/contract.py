@@ -10,6 +10,9 @@ easily, which is not the one BLAS runs fastest:
   of a matrix-vector product) is ``(Y[..., 0] @ A.T)[..., None]``: one
   matrix-matrix product instead of one matrix-vector product per element;
   likewise ``Y @ B`` for a stack of row vectors ``(..., 1, k)``.
+* ``A @ Yᵀ`` with a constant ``A`` is ``(Y @ Aᵀ)ᵀ`` (likewise ``Yᵀ @ A``), with
+  ``Aᵀ`` folded into a contiguous constant: BLAS then multiplies two contiguous
+  matrices, which it does faster than a transposed operand.
 
 These rewrites change the order of the additions in a sum, so results may
 differ from the recorded program in the last bits (as two BLAS calls of
@@ -136,6 +139,29 @@ def _column_stack(eqn: Eqn):
     return bld.eqns
 
 
+def _untransposed(eqn: Eqn, producers: dict):
+    """``A @ Yᵀ`` with a constant ``A`` as ``(Y @ Aᵀ)ᵀ`` (and ``Yᵀ @ A`` as ``(Aᵀ @ Y)ᵀ``):
+    the transposed constant is folded into a contiguous array, so BLAS multiplies
+    two contiguous matrices, which it does faster than a transposed one."""
+    a, b = eqn.inputs
+    out = eqn.outs[0]
+    if len(_shape(a)) != 2 or len(_shape(b)) != 2:
+        return None
+    for const, var, right in ((a, b, True), (b, a, False)):
+        src = producers.get(var) if type(var) is Var else None
+        if type(const) is not Const or src is None or src.prim.name != "transpose" or \
+                tuple(src.params["perm"]) != (1, 0) or type(src.inputs[0]) is not Var:
+            continue
+        y = src.inputs[0]
+        bld = _Builder()
+        ct = bld.apply("transpose", [const], {"perm": (1, 0)}, _shape(const)[::-1], _dtype(const))
+        pair = [y, ct] if right else [ct, y]
+        m = bld.apply("matmul", pair, {}, out.shape[::-1], out.dtype)
+        bld.apply("transpose", [m], {"perm": (1, 0)}, out.shape, out.dtype, out=out)
+        return bld.eqns
+    return None
+
+
 def contract(program: Program) -> Program:
     """The program with the matrix products of the module doc made explicit."""
     uses = use_counts(program)
@@ -151,7 +177,7 @@ def contract(program: Program) -> Program:
             if prod is not None and prod.prim.name == "multiply" and uses.get(x) == 1:
                 new = _sum_of_product(prod, eqn)
         elif name == "matmul" and not eqn.params:
-            new = _column_stack(eqn)
+            new = _column_stack(eqn) or _untransposed(eqn, producers)
         if new is None:
             eqns.append(eqn)
         else:

@@ -9,7 +9,9 @@ constant work never reaches the program: while tracing, a primitive applied
 to constants alone runs at once.  Folding catches what other passes expose.)
 
 Folded arrays are shared between calls: the compiled code never writes into
-a constant, and returns a copy of a constant output.
+a constant, and returns a copy of a constant output.  A folded view that
+would be strided (a transposed constant) is stored contiguous, which BLAS
+and ufuncs read faster; broadcast views stay views.
 
 >>> import numpy as np, npfunc
 >>> from npfunc.primitives.elementwise.arithmetic import ones_like
@@ -48,6 +50,9 @@ def fold(program: Program) -> Program:
             kept.append(eqn)
             continue
         for var, value in zip(eqn.outs, outs):
+            if type(value) is np.ndarray and value.ndim > 1 and not value.flags.c_contiguous and \
+                    0 not in value.strides:  # a transposed or strided view: BLAS and ufuncs want it contiguous
+                value = np.ascontiguousarray(value)
             mapping[var] = Const(value)
     if not mapping:
         return program
