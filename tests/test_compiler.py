@@ -169,7 +169,8 @@ def test_contract_leaves_sums_it_cannot_express():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((5, 4)), rng.standard_normal((5, 1))
     program = trace_program(lambda a, b: (a * b).sum(axis=1), a, b)   # b spans no summed axis
-    assert "reduce_sum" in str(optimize(program, ["contract", "dce"]))
+    after = optimize(program, ["contract", "dce"])
+    assert "multiply" in str(after)  # the product stays (its sum is a product with ones)
     x = rng.standard_normal((3, 4))
     program = trace_program(lambda x: (x * x).sum(axis=1) + (x * x).sum(), x)  # product read twice
     assert "multiply" in str(contract(program))
@@ -185,6 +186,22 @@ def test_contract_stacks_of_matrix_vector_products():
     B = rng.standard_normal((3, 5))
     program = trace_program(lambda Y: (Y.reshape(6, 1, 3) @ B).reshape(6, 5), Y)
     np.testing.assert_allclose(_run(optimize(program), Y)[0], Y @ B, rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+@pytest.mark.parametrize("axis, keepdims", [(0, False), (1, False), (0, True), (1, True), (-1, False)])
+def test_contract_sums_matrix_rows_with_a_product(dtype, axis, keepdims):
+    """The sum over one axis of a float matrix is a matrix-vector product with ones
+    (quicker in BLAS); the dtype and shape are the sum's, the values to rounding."""
+    X = (np.arange(20.0).reshape(4, 5) / 3 - 2).astype(dtype)
+    fn = lambda X: X.sum(axis=axis, keepdims=keepdims)  # noqa: E731
+    after = optimize(trace_program(fn, X))
+    assert "reduce_sum" not in str(after) and "matmul" in str(after), str(after)
+    got, want = _run(after, X)[0], fn(X)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-14)
+    for keep in (X[:1], X.astype(int)):  # one row (nothing to gain), integers: the reduction stays
+        assert "reduce_sum" in str(optimize(trace_program(fn, keep)))
 
 
 def test_contract_multiplies_contiguous_matrices():
