@@ -420,3 +420,14 @@ def test_plain_arrays_changed_after_use_keep_their_derivatives():
     W = np.array([[1.0, 2.0], [3.0, 4.0]])
     W.flags.writeable = False
     np.testing.assert_allclose(npfunc.grad(lambda x: (W @ x).sum())(x), W.sum(axis=0))
+
+
+def test_einsum_derivatives_over_empty_and_broadcast_indices():
+    """Seed 22, program 595: the VJP of einsum('ij->j', y) for an empty y took the
+    empty index for a length-1 one (and a summed index that another operand
+    broadcasts with length 1 failed the same way): a reshape error."""
+    y = np.zeros((0, 3))
+    np.testing.assert_array_equal(npfunc.grad(lambda y: np.einsum("ij->j", y).sum())(y), y)
+    x, w = np.arange(12.0).reshape(4, 3), np.array([[1.0, -2.0, 0.5]])
+    np.testing.assert_allclose(npfunc.grad(lambda x: np.einsum("ij,ij->j", x, w).sum())(x), np.repeat(w, 4, 0))
+    np.testing.assert_allclose(npfunc.grad(lambda w: np.einsum("ij,ij->j", x, w).sum())(w), x.sum(0, keepdims=True))

@@ -208,7 +208,8 @@ def _einsum_vjp(g, primals, out, needs, *, inputs, output):
     sizes = {}
     for subs, op in zip(inputs, primals):
         for ch, n in zip(subs, shape_of(op)):
-            sizes[ch] = max(sizes.get(ch, 1), n)
+            if sizes.get(ch, 1) == 1:  # a length-1 axis broadcasts; any other length (0 too) is the index's
+                sizes[ch] = n
     cts = []
     for k, need in enumerate(needs):
         if not need:
@@ -227,9 +228,11 @@ def _einsum_vjp(g, primals, out, needs, *, inputs, output):
         available = set(output).union(*(set(s) for s, _ in others))
         kept = "".join(ch for ch in target if ch in available)
         ct = _einsum.bind(g, *(p for _, p in others), inputs=(output,) + tuple(s for s, _ in others), output=kept)
+        full = tuple(sizes[ch] for ch in inputs[k])
         if len(kept) != len(target):  # indices summed in operand k alone: constant along them
-            full = tuple(sizes[ch] for ch in inputs[k])
-            ct = reshape(ct, tuple(n if ch in available else 1 for ch, n in zip(target, full)))
+            dims = iter(shape_of(ct))
+            ct = reshape(ct, tuple(next(dims) if ch in available else 1 for ch in target))
+        if tuple(shape_of(ct)) != full:  # and along those the other operands broadcast (length 1)
             ct = broadcast_to(ct, full)
         cts.append(fit_cotangent(sum_to_shape(ct, shape_of(primals[k])), primals[k]))
     return tuple(cts)
@@ -267,6 +270,11 @@ def _einsum_samples(rng):
     out.append(Sample(z, array(rng, (3, 2)) - 0.5j, inputs=("ij", "jk"), output="ik", label="complex"))
     out.append(Sample(array(rng, (2, 3), np.float32), array(rng, (3,)), inputs=("ij", "j"), output="i",
                       label="mixed precision"))
+    out.append(Sample(np.zeros((0, 3)), inputs=("ij",), output="j", label="summed over an empty axis"))
+    out.append(Sample(np.zeros((0, 3)), array(rng, (1, 3)), inputs=("ij", "ij"), output="j",
+                      label="empty axis against a length-1 one"))
+    out.append(Sample(array(rng, (4, 3)), array(rng, (1, 3)), inputs=("ij", "ij"), output="j",
+                      label="length-1 broadcasting of a summed index"))
     return out
 
 
