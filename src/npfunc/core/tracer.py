@@ -297,9 +297,11 @@ class PrimalTracer(Tracer):
             import math
 
             return getattr(math, kind)(self.primal)
-        from .conversions import conversion_fix
+        from .conversions import conversion_fix, probing
         from .errors import ConcretizationError
 
+        if kind == "array" and probing():  # np.array's wrapper catches this and stacks instead
+            raise ConcretizationError("a traced value refuses to become a plain array")
         what = {"array": "np.asarray(x)", "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")
         fix = conversion_fix(kind)
         raise ConcretizationError(

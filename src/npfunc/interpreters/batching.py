@@ -43,9 +43,11 @@ class BatchTracer(Tracer):
         what = {"array": "np.asarray(x)", "index": "using it as an index of a NumPy array",
                 "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")
         if kind in ("array", "index"):
-            from ..core.conversions import conversion_fix
+            from ..core.conversions import conversion_fix, probing
             from ..core.dispatch import twin_hint
 
+            if kind == "array" and probing():  # np.array's wrapper catches this and stacks instead
+                raise BatchedConversionError("a batched value refuses to become a plain array")
             fix = (conversion_fix(kind) or "For data-dependent choices use np.where(cond, a, b).") + twin_hint()
         else:
             fix = ("Use np.where(cond, a, b) instead of if/else (data-dependent Python control "

@@ -123,9 +123,11 @@ class StagedTracer(Tracer):
                 "index": "using x as an index"}.get(kind, f"{kind}(x)")
         fix = None
         if kind in ("array", "index"):
-            from ..core.conversions import conversion_fix
+            from ..core.conversions import conversion_fix, probing
             from ..core.dispatch import twin_hint
 
+            if kind == "array" and probing():  # np.array's wrapper catches this and stacks instead
+                raise ConcretizationError("a recorded value refuses to become a plain array")
             fix = conversion_fix(kind)
             if fix is not None:
                 fix += twin_hint()
