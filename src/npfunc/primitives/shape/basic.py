@@ -274,6 +274,43 @@ _concat = Primitive(
 )
 
 
+def _stack_impl(*xs, axis):
+    # np.array of a tuple stacks on a new first axis as np.stack does (dtype
+    # promotion included), without np.stack's Python layer (4 µs for two vectors)
+    return np.array(xs) if axis == 0 else np.stack(xs, axis=axis)
+
+
+def _stack_jvp(primals, tangents, out, *, axis):
+    from ..elementwise.arithmetic import zeros_like
+
+    return _stack.bind(*[zeros_like(p) if t is zero else t for p, t in zip(primals, tangents)], axis=axis)
+
+
+def _stack_vjp(g, primals, out, needs, *, axis):
+    from ..indexing.gather import getitem
+
+    lead = (slice(None),) * axis
+    return tuple(fit_cotangent(getitem(g, lead + (k,) if axis else k), p) if need else zero
+                 for k, (p, need) in enumerate(zip(primals, needs)))
+
+
+def _stack_batch(vals, dims, *, axis):
+    size = next(shape_of(v)[d] for v, d in zip(vals, dims) if d is not None)
+    return _stack.bind(*[materialize_front(v, d, size) for v, d in zip(vals, dims)], axis=axis + 1), 0
+
+
+# One primitive for np.stack (and np.array of a list of traced values): a new
+# axis for k arrays of one shape is one node, not k reshapes and a concatenation.
+_stack = Primitive(
+    "stack", _stack_impl, jvp=_stack_jvp, vjp=_stack_vjp, batch=_stack_batch,
+    samples=lambda rng: [s for dt in FLOATS for s in (
+        Sample(array(rng, (), dt), array(rng, (), dt), array(rng, (), dt), axis=0, label="scalars"),
+        Sample(array(rng, (2, 3), dt), array(rng, (2, 3), dt), axis=1),
+        Sample(array(rng, (3,), dt), array(rng, (3,), dt), axis=1, label="new last axis"))] + [
+        Sample(array(rng, (2,), np.float32), array(rng, (2,)), axis=0, label="mixed precision")],
+)
+
+
 def concatenate_arrays(arrays, axis: int):
     """Concatenate a list of values along a non-negative ``axis`` (rule helper)."""
     if len(arrays) == 1:
@@ -322,7 +359,9 @@ def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
         raise ValueError("stack: all input arrays must have the same shape")
     nd = ndim_of(arrays[0]) + 1
     axis = normalize_axes(axis, nd, "stack")[0]
-    return concatenate_arrays([expand_dims(a, axis) for a in arrays], axis)
+    if len(arrays) == 1:
+        return expand_dims(arrays[0], axis)
+    return _stack.bind(*arrays, axis=axis)
 
 
 # ---- more axis bookkeeping (composites) ---------------------------------------------
