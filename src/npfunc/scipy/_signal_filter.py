@@ -60,7 +60,7 @@ def lfilter(b, a, x, axis=-1, zi=None):
     >>> lfilter([1.0], [1.0, -0.5], x)
     array([1.   , 0.5  , 0.25 , 0.125])
     >>> npfunc.grad(lambda a1: lfilter([1.0], np.stack([1.0, a1]), x).sum())(-0.5)  # -(1 + 2/2 + 3/4)
-    array(-2.75)
+    np.float64(-2.75)
     """
     b, a = _coefficients(b, "b"), _coefficients(a, "a")
     x = as_array(x)
