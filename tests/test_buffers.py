@@ -113,3 +113,25 @@ def test_derivatives_through_reused_memory_stay_right():
         npfunc.jacrev(lambda x: np.sin(W @ x))(x)
     np.testing.assert_array_equal(J1, W1)  # still the first W, though later calls copied other values
     np.testing.assert_array_equal(J2, W1 + 1.0)
+
+
+def test_threads_never_share_a_buffer_in_use():
+    """Copies made concurrently from several threads each keep their own values."""
+    import threading
+
+    errors = []
+
+    def work(k):
+        x = np.full(LARGE, float(k))
+        for _ in range(200):
+            c = buffers.copy(x)
+            if not (c[0] == k and c[-1] == k):
+                errors.append(k)
+            c[0] = -1.0  # a write into this copy must not show in another thread's
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
