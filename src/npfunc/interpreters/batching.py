@@ -76,6 +76,14 @@ class BatchInterpreter(Interpreter):
             arg = args[0]
             vals = [arg.val]
             dims = [arg.bdim]
+        elif len(args) == 2:  # binary arithmetic: no loop
+            x, y = args
+            if type(x) is BatchTracer and x._interp is self:
+                vals, dims = [x.val, y], [x.bdim, None]
+            else:
+                vals, dims = [x, y], [None, None]
+            if type(y) is BatchTracer and y._interp is self:
+                vals[1], dims[1] = y.val, y.bdim
         else:
             vals = list(args)
             dims = [None] * len(args)
@@ -86,10 +94,14 @@ class BatchInterpreter(Interpreter):
                     dims[i] = arg.bdim
                 i += 1
         if self.structured:
-            result = structured.apply(prim, vals, dims, params)
-            if result is not None:
-                return self.wrap(*result)
-            vals = [structured.dense(v) for v in vals]
+            OneHot = structured.OneHot
+            for v in vals:
+                if type(v) is OneHot:  # a structured basis: its rule, or its dense value
+                    result = structured.apply(prim, vals, dims, params)
+                    if result is not None:
+                        return self.wrap(*result)
+                    vals = [structured.dense(v) for v in vals]
+                    break
         out, out_dim = prim.batch(vals, dims, **params)
         if prim.multiple_results:
             return tuple(self.wrap(o, d) for o, d in zip(out, out_dim))
@@ -150,6 +162,16 @@ def broadcast_batch(vals, dims):
     and every unbatched operand only spans axes right of that batch axis,
     the arrays already broadcast correctly and nothing moves.
     """
+    if len(vals) == 2:  # the fast path for two operands, without the loops
+        (x, y), (dx, dy) = vals, dims
+        if dy is None:
+            if dx is not None and (type(y) is float or type(y) is int or ndim_of(y) <= len(x.shape) - 1 - dx):
+                return vals, dx
+        elif dx is None:
+            if type(x) is float or type(x) is int or ndim_of(x) <= len(y.shape) - 1 - dy:
+                return vals, dy
+        elif dx == dy and len(x.shape) == len(y.shape):
+            return vals, dx
     nd = bd = None
     uniform = True
     for v, d in zip(vals, dims):
