@@ -35,6 +35,21 @@ class JVPInterpreter(Interpreter):
             tangents = (arg.tangent,)
             plain = type(prim) is Primitive and not isinstance(primal, Tracer)
             independent = tangents[0] is zero
+        elif len(args) == 2:  # binary arithmetic: no loop
+            x, y = args
+            plain = type(prim) is Primitive
+            if type(x) is JVPTracer and x._interp is self:
+                px, tx = x.primal, x.tangent
+            else:
+                px, tx = x, zero
+            if type(y) is JVPTracer and y._interp is self:
+                py, ty = y.primal, y.tangent
+            else:
+                py, ty = y, zero
+            if plain and (isinstance(px, Tracer) or isinstance(py, Tracer)):
+                plain = False
+            primals, tangents = (px, py), (tx, ty)
+            independent = tx is zero and ty is zero
         else:
             primals = list(args)
             tangents = [zero] * len(args)
