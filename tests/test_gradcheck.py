@@ -11,6 +11,12 @@ import numpy as np
 import pytest
 
 import npfunc
+import npfunc.scipy.interpolate  # noqa: F401  (every primitive registered, as in test_registry.py:
+import npfunc.scipy.linalg  # noqa: F401        the cases below must not depend on what other
+import npfunc.scipy.signal  # noqa: F401        test modules imported first)
+import npfunc.scipy.spatial.distance  # noqa: F401
+import npfunc.scipy.special  # noqa: F401
+import npfunc.scipy.stats  # noqa: F401
 from npfunc.core.errors import ArgnumsError, NonDifferentiableInputError, NpfuncError
 from npfunc.core.primitive import REGISTRY, Primitive, unregister
 from npfunc.gradcheck import (GradcheckError, GradcheckUsageError, get_analytical_jacobian,

@@ -17,13 +17,13 @@ def _impl(q, *shapes, dist):
 
 
 def _samples(rng):
-    q = np.array([0.0, 0.05, 0.5, 0.93, 1.0])
-    return [Sample(q, np.array([0.3]), dist="geom"),
-            Sample(q, 3.0, np.array([0.4]), dist="nbinom"),
-            Sample(q, 6.0, 1.5, np.array([2.5]), dist="betabinom"),
-            Sample(q, np.array([0.2, 0.5, 0.7, 0.9, 1.0]), dist="bernoulli"),
-            Sample(q, np.array([3.5]), dist="poisson"),
-            Sample(q, 8.0, np.array([0.35]), dist="binom")]
+    q = np.array([0.0, 0.05, 0.5, 0.93, 1.0])  # the ends of [0, 1] included: not differentiable there
+    return [Sample(q, np.array([0.3]), dist="geom", kink=True),
+            Sample(q, 3.0, np.array([0.4]), dist="nbinom", kink=True),
+            Sample(q, 6.0, 1.5, np.array([2.5]), dist="betabinom", kink=True),
+            Sample(q, np.array([0.2, 0.5, 0.7, 0.9, 1.0]), dist="bernoulli", kink=True),
+            Sample(q, np.array([3.5]), dist="poisson", kink=True),
+            Sample(q, 8.0, np.array([0.35]), dist="binom", kink=True)]
 
 
 _discrete_ppf = Primitive("stats_discrete_ppf", _impl, differentiable=False, samples=_samples,

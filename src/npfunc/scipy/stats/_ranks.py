@@ -38,11 +38,12 @@ def _rank_batch(values, dims, *, method, axis, nan_policy):
 
 
 def _rank_samples(rng):
-    a = np.array([[3.0, 1.0, 2.0, 2.0], [0.5, 0.5, -1.0, 4.0]])
-    return [Sample(a, method="average", axis=None, nan_policy="propagate"),
-            Sample(a, method="min", axis=1, nan_policy="propagate"),
-            Sample(a, method="dense", axis=0, nan_policy="propagate"),
-            Sample(np.array([1.0, np.nan, 0.0]), method="ordinal", axis=-1, nan_policy="omit")]
+    a = np.array([[3.0, 1.0, 2.0, 2.0], [0.5, 0.5, -1.0, 4.0]])  # ties: ranks jump there
+    return [Sample(a, method="average", axis=None, nan_policy="propagate", kink=True),
+            Sample(a, method="min", axis=1, nan_policy="propagate", kink=True),
+            Sample(a, method="dense", axis=0, nan_policy="propagate", kink=True),
+            Sample(np.array([1.0, np.nan, 0.0]), method="ordinal", axis=-1, nan_policy="omit",
+                   kink=True)]  # (a NaN rank: differences are NaN there)
 
 
 _rank = Primitive("stats_rankdata", _rank_impl, differentiable=False, batch=_rank_batch, samples=_rank_samples,
@@ -80,10 +81,10 @@ def _mode_batch(values, dims, *, axis, nan_policy, keepdims):
 
 
 def _mode_samples(rng):
-    a = np.array([[1.0, 2.0, 2.0, 5.0], [3.0, 3.0, 1.0, 1.0], [0.5, 4.0, 0.5, 0.5]])
-    return [Sample(a, axis=0, nan_policy="propagate", keepdims=False),
-            Sample(a, axis=-1, nan_policy="propagate", keepdims=True),
-            Sample(a, axis=None, nan_policy="propagate", keepdims=False)]
+    a = np.array([[1.0, 2.0, 2.0, 5.0], [3.0, 3.0, 1.0, 1.0], [0.5, 4.0, 0.5, 0.5]])  # ties decide the mode
+    return [Sample(a, axis=0, nan_policy="propagate", keepdims=False, kink=True),
+            Sample(a, axis=-1, nan_policy="propagate", keepdims=True, kink=True),
+            Sample(a, axis=None, nan_policy="propagate", keepdims=False, kink=True)]
 
 
 _mode = Primitive("stats_mode", _mode_impl, differentiable=False, multiple_results=True, batch=_mode_batch,
