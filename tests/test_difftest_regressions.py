@@ -431,3 +431,24 @@ def test_einsum_derivatives_over_empty_and_broadcast_indices():
     x, w = np.arange(12.0).reshape(4, 3), np.array([[1.0, -2.0, 0.5]])
     np.testing.assert_allclose(npfunc.grad(lambda x: np.einsum("ij,ij->j", x, w).sum())(x), np.repeat(w, 4, 0))
     np.testing.assert_allclose(npfunc.grad(lambda w: np.einsum("ij,ij->j", x, w).sum())(w), x.sum(0, keepdims=True))
+
+
+def test_jit_first_call_writes_back_values_recorded_as_views():
+    """Seed 28, program 319: on jit's first (recording) call, an argument's new value
+    recorded as a view of another argument (y gets x.flatten() of a 1-d x, then x is
+    written) was written back after that argument, so y received x's new values;
+    later calls were right."""
+    def f(x, y):
+        a = x.flatten()
+        x[...] = np.cos(x)
+        np.copyto(y, a)
+        return y * 1.0
+
+    jf = npfunc.jit(f)
+    for _ in range(2):  # the recording call, then a replay
+        x, y = np.array([0.7, -0.2, 1.2]), np.zeros(3)
+        xp, yp = x.copy(), y.copy()
+        want = f(xp, yp)
+        np.testing.assert_array_equal(jf(x, y), want)
+        np.testing.assert_array_equal(y, yp)
+        np.testing.assert_array_equal(x, xp)

@@ -74,7 +74,7 @@ from ..compiler.program import Program, format_program
 from ..compiler.trace import is_traced_leaf, record
 from ..core import debug
 from ..core.errors import ArgnumsError, RetraceWarning, UnsupportedOperationError
-from ..core.tracer import Tracer
+from ..core.tracer import Tracer, snapshot
 from ..primitives.indexing.aliasing import Alias
 from ..interpreters.staging import Var, replay
 from ._common import check_callable, tree_unflatten
@@ -393,7 +393,11 @@ class Jitted:
         self.last_compile = times
         if rec.mutated:  # as every replay checks: views of one array cannot be followed
             _check_no_overlap(leaves, list({id(x): k for k, x in reversed(list(enumerate(leaves)))}.values()))
-        for k, value in rec.mutated:
+        # The recorded new values may be views of arguments written back before them
+        # (y = x.flatten() of a 1-d x is computed as a view): copy them all first.
+        new_values = [(k, value.copy() if isinstance(value, np.ndarray) else snapshot(value))
+                      for k, value in rec.mutated]
+        for k, value in new_values:
             _write_back(leaves[k], value)
         first = rec.first
         out = first[0] if rec.out_spec.num_nodes == 1 and rec.out_spec.num_leaves == 1 else \
