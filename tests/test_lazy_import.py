@@ -116,3 +116,22 @@ LAZY_CALLS = {
 @pytest.mark.parametrize("name", sorted(LAZY_CALLS))
 def test_definitions_load_on_first_use(name):
     _run("import numpy as np, npfunc\n" + LAZY_CALLS[name] + "\n")
+
+
+@pytest.mark.parametrize("scipy_module, twin_module", [
+    ("scipy.signal", "npfunc.scipy.signal"), ("scipy.linalg", "npfunc.scipy.linalg"),
+    ("scipy.special", "npfunc.scipy.special"), ("scipy.optimize", "npfunc.scipy.optimize"),
+    ("scipy.spatial.distance", "npfunc.scipy.spatial.distance"), ("scipy.stats", "npfunc.scipy.stats")])
+@pytest.mark.parametrize("first", ["twins", "scipy"])
+def test_scipy_is_routed_whichever_module_is_imported_first(scipy_module, twin_module, first):
+    """Importing npfunc's twin module before SciPy's (it imports SciPy's while it
+    loads) left SciPy's functions unrouted; each order must route every twin."""
+    order = [twin_module, scipy_module] if first == "twins" else [scipy_module, twin_module]
+    code = (f"import types, importlib, npfunc, {order[0]}, {order[1]}\n"
+            f"s, t = importlib.import_module('{scipy_module}'), importlib.import_module('{twin_module}')\n"
+            "names = [n for n in t.__all__ if isinstance(getattr(s, n, None), types.FunctionType)]\n"
+            "missing = [n for n in names if not hasattr(getattr(s, n), 'npfunc_twin')]\n"
+            "print(len(names), missing)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    count, missing = out.split(" ", 1)
+    assert int(count) > 0 and missing.strip() == "[]", out

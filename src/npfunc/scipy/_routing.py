@@ -168,12 +168,34 @@ def _is_distribution(obj) -> bool:
     return isinstance(obj, (rv_continuous, rv_discrete, multi_rv_generic))
 
 
+#: twin module name -> the SciPy module whose routes wait for it to finish loading
+_WAITING: dict = {}
+
+
 def install(scipy_module) -> None:
     """Route every function of ``scipy_module`` that has a twin."""
+    twin_name = TWIN_MODULES[scipy_module.__name__]
+    loading = sys.modules.get(twin_name)
+    if loading is not None and getattr(getattr(loading, "__spec__", None), "_initializing", False):
+        # the twin module imported SciPy's while it loads: its twins are not all defined
+        # yet, so the routes are installed when it is done (twins_loaded, at its end)
+        _WAITING[twin_name] = scipy_module
+        return
     try:
-        twins = importlib.import_module(TWIN_MODULES[scipy_module.__name__])
+        twins = importlib.import_module(twin_name)
     except ModuleNotFoundError:  # no twins for this module yet
         return
+    _install_from(scipy_module, twins)
+
+
+def twins_loaded(twin_name: str) -> None:
+    """Called at the end of each twin module: install the routes that waited for it."""
+    scipy_module = _WAITING.pop(twin_name, None)
+    if scipy_module is not None:
+        _install_from(scipy_module, sys.modules[twin_name])
+
+
+def _install_from(scipy_module, twins) -> None:
     for name in getattr(twins, "__all__", ()):
         original = getattr(scipy_module, name, None)
         twin = getattr(twins, name, None)

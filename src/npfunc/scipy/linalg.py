@@ -253,3 +253,7 @@ if getattr(_dispatch, "TWINS", None) is not None:
 del _name, _target, _code
 
 from . import _linalg_samples  # noqa: E402,F401  (registry samples of the twins)
+
+from ._routing import twins_loaded as _twins_loaded  # noqa: E402
+
+_twins_loaded(__name__)  # routes of SciPy's module that waited for these twins

@@ -80,3 +80,7 @@ def __getattr__(name: str):
         f"npfunc.scipy.special has no function {name!r}"
         + (f" (scipy.special.{name} is not supported on traced values yet; {_dispatch.COVERAGE_HINT})"
            if target is not None else ""))
+
+from ._routing import twins_loaded as _twins_loaded  # noqa: E402
+
+_twins_loaded(__name__)  # routes of SciPy's module that waited for these twins

@@ -33,3 +33,7 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(__all__)
+
+from .._routing import twins_loaded as _twins_loaded  # noqa: E402
+
+_twins_loaded(__name__)  # routes of SciPy's module that waited for these twins

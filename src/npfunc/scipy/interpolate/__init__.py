@@ -38,3 +38,7 @@ def _register_twins():
 
 _register_twins()
 from . import _samples  # noqa: E402,F401  (registry samples of the twins)
+
+from .._routing import twins_loaded as _twins_loaded  # noqa: E402
+
+_twins_loaded(__name__)  # routes of SciPy's module that waited for these twins

@@ -25,3 +25,7 @@ from ._roots import brentq, fixed_point, newton, root, root_scalar
 __all__ = ["root", "root_scalar", "brentq", "newton", "fixed_point", "minimize", "minimize_scalar",
            "least_squares", "curve_fit", "OptimizeResult", "NonConvergedError", "UnsupportedSolverError",
            "linear_solve"]
+
+from .._routing import twins_loaded as _twins_loaded  # noqa: E402
+
+_twins_loaded(__name__)  # routes of SciPy's module that waited for these twins

@@ -360,3 +360,7 @@ for _name in __all__:  # conversion errors in SciPy's versions name these twins
         _dispatch.TWINS[_code] = f"npfunc.scipy.spatial.distance.{_name}"
 
 from . import _samples  # noqa: E402,F401  (registry samples of the twins)
+
+from .._routing import twins_loaded as _twins_loaded  # noqa: E402
+
+_twins_loaded(__name__)  # routes of SciPy's module that waited for these twins

@@ -48,3 +48,7 @@ _samples_original.register()
 
 def __dir__():
     return __all__
+
+from .._routing import twins_loaded as _twins_loaded  # noqa: E402
+
+_twins_loaded(__name__)  # routes of SciPy's module that waited for these twins
