@@ -88,17 +88,22 @@ def routed() -> bool:
     return _ROUTED.get()
 
 
+def _call_twin(twin, args, kwargs):
+    """``twin(*args, **kwargs)`` reached from an unmodified SciPy call (see ``routed``)."""
+    token = _ROUTED.set(True)
+    try:
+        return twin(*args, **kwargs)
+    finally:
+        _ROUTED.reset(token)
+
+
 def routed_function(original, twin):
     """``original`` (SciPy's), calling ``twin`` when its arguments are traced."""
 
     @functools.wraps(original)
     def route(*args, **kwargs):
         if _should_route(args, kwargs) and not _from_npfunc():
-            token = _ROUTED.set(True)
-            try:
-                return twin(*args, **kwargs)
-            finally:
-                _ROUTED.reset(token)
+            return _call_twin(twin, args, kwargs)
         return original(*args, **kwargs)
 
     route.npfunc_twin = twin  # type: ignore[attr-defined]
@@ -140,11 +145,7 @@ def routed_class(original: type, twin: type) -> type:
         if cls is not routed:  # a user's subclass: ordinary construction
             return base_meta.__call__(cls, *args, **kwargs)
         if _should_route(args, kwargs) and not _from_npfunc():
-            token = _ROUTED.set(True)
-            try:
-                return twin(*args, **kwargs)
-            finally:
-                _ROUTED.reset(token)
+            return _call_twin(twin, args, kwargs)
         return original(*args, **kwargs)
 
     def __instancecheck__(cls, obj):
