@@ -5,6 +5,7 @@ boundary values against central differences, natural programs (a cubic
 spline through a parametrised table, a spline-defined ODE right-hand
 side, an RBF surrogate), and the error paths."""
 import pickle
+import zlib
 
 import numpy as np
 import pytest
@@ -14,11 +15,18 @@ import npfunc
 import npfunc.scipy.interpolate as I
 from npfunc.testing import numerical_jacobian
 
-RNG = np.random.default_rng(3)
+RNG = np.random.default_rng(3)  # (module-level data only: tests draw from ``rng``)
 X = np.sort(RNG.random(8)) * 5
 Y = RNG.standard_normal((8, 2))
 XP = np.linspace(-1.0, 6.0, 15)
 INSIDE = np.linspace(X[0], X[-1], 11)
+
+
+@pytest.fixture
+def rng(request):
+    """A generator of the test's own: its draws do not depend on which tests ran
+    before it in the same process (which pytest-xdist decides)."""
+    return np.random.default_rng(zlib.crc32(request.node.name.encode()))
 
 
 def _close(a, b, tol=1e-10):
@@ -48,11 +56,11 @@ def test_cubic_spline_matches_scipy(bc, n):
         _close(ours.integrate(a, b), ref.integrate(a, b))
 
 
-def test_ppoly_and_hermite_match_scipy():
+def test_ppoly_and_hermite_match_scipy(rng):
     ref = si.CubicSpline(X, Y[:, 0])
     for extrapolate in (True, False, "periodic"):
         _close(I.PPoly(ref.c, ref.x, extrapolate=extrapolate)(XP), si.PPoly(ref.c, ref.x, extrapolate=extrapolate)(XP))
-    dydx = RNG.standard_normal(8)
+    dydx = rng.standard_normal(8)
     _close(I.CubicHermiteSpline(X, Y[:, 0], dydx)(XP), si.CubicHermiteSpline(X, Y[:, 0], dydx)(XP))
     ax = si.CubicSpline(X, Y.T, axis=1)
     _close(I.CubicSpline(X, Y.T, axis=1)(XP[:, None]), ax(XP[:, None]))
@@ -101,7 +109,7 @@ def test_make_interp_spline_boundary_conditions_and_periodic():
 
 @pytest.mark.parametrize("kind", ["linear", "nearest", "nearest-up", "zero", "slinear", "quadratic", "cubic",
                                   "previous", "next", 5])
-def test_interp1d_matches_scipy(kind):
+def test_interp1d_matches_scipy(kind, rng):
     y = Y.T
     _close(I.interp1d(X, y, kind=kind)(INSIDE), si.interp1d(X, y, kind=kind)(INSIDE))
     opts = dict(bounds_error=False, fill_value=(-1.0, 2.0))
@@ -110,7 +118,7 @@ def test_interp1d_matches_scipy(kind):
            si.interp1d(X, y, kind=kind, fill_value="extrapolate")(XP))
     _close(I.interp1d(X, Y, kind=kind, axis=0, bounds_error=False)(XP[None]),
            si.interp1d(X, Y, kind=kind, axis=0, bounds_error=False)(XP[None]))
-    perm = RNG.permutation(8)
+    perm = rng.permutation(8)
     _close(I.interp1d(X[perm], y[:, perm], kind=kind)(INSIDE), si.interp1d(X[perm], y[:, perm], kind=kind)(INSIDE))
 
 
@@ -151,8 +159,8 @@ def test_regular_grid_options_match_scipy():
 
 @pytest.mark.parametrize("kernel", ["linear", "thin_plate_spline", "cubic", "quintic", "multiquadric",
                                     "inverse_multiquadric", "inverse_quadratic", "gaussian"])
-def test_rbf_matches_scipy(kernel):
-    sites, data, pts = RNG.random((20, 2)), RNG.standard_normal((20, 3)), RNG.random((7, 2))
+def test_rbf_matches_scipy(kernel, rng):
+    sites, data, pts = rng.random((20, 2)), rng.standard_normal((20, 3)), rng.random((7, 2))
     _close(I.RBFInterpolator(sites, data, kernel=kernel, epsilon=2.0)(pts),
            si.RBFInterpolator(sites, data, kernel=kernel, epsilon=2.0)(pts), 1e-8)
     _close(I.RBFInterpolator(sites, data[:, 0], smoothing=0.1, degree=2)(pts),
@@ -166,9 +174,9 @@ def _check(f, x, tol=1e-6):
 
 
 @pytest.mark.parametrize("bc", ["not-a-knot", "natural", "clamped", "periodic"])
-def test_cubic_spline_derivatives_in_points_data_and_knots(bc):
+def test_cubic_spline_derivatives_in_points_data_and_knots(bc, rng):
     y = _periodic_y()[:, 0] if bc == "periodic" else Y[:, 0]
-    w = RNG.standard_normal(11)
+    w = rng.standard_normal(11)
     pts = np.linspace(X[0] + 0.1, X[-1] - 0.1, 11)
     _check(lambda p: (w * I.CubicSpline(X, y, bc_type=bc)(p)).sum(), pts)
     if bc != "periodic":  # the periodic check compares y[0] and y[-1] exactly
@@ -210,9 +218,9 @@ def test_interp1d_and_grid_derivatives():
     _check(lambda g: I.RegularGridInterpolator((g,) + GRID[1:], VALUES[..., 0])(PTS).sum(), GRID[0])
 
 
-def test_rbf_derivatives_in_points_sites_and_data():
-    sites, data = RNG.random((10, 2)), RNG.standard_normal(10)
-    pts = RNG.random((4, 2))
+def test_rbf_derivatives_in_points_sites_and_data(rng):
+    sites, data = rng.random((10, 2)), rng.standard_normal(10)
+    pts = rng.random((4, 2))
     for kernel in ("thin_plate_spline", "gaussian", "cubic"):
         kw = dict(kernel=kernel, epsilon=3.0)
         _check(lambda p: I.RBFInterpolator(sites, data, **kw)(p).sum(), pts)
@@ -250,9 +258,9 @@ def test_spline_through_a_parametrised_table():
                                rtol=1e-7)
 
 
-def test_rbf_surrogate_gradient_descent():
+def test_rbf_surrogate_gradient_descent(rng):
     """Minimise an RBF surrogate of a quadratic bowl by gradient descent."""
-    sites = RNG.uniform(-1, 1, (40, 2))
+    sites = rng.uniform(-1, 1, (40, 2))
     values = ((sites - np.array([0.3, -0.2])) ** 2).sum(axis=1)
     surrogate = I.RBFInterpolator(sites, values, kernel="thin_plate_spline")
     p = np.zeros(2)
@@ -261,8 +269,8 @@ def test_rbf_surrogate_gradient_descent():
     np.testing.assert_allclose(p, [0.3, -0.2], atol=2e-2)
 
 
-def test_vmap_over_datasets_constructs_inside_the_transform():
-    datasets = RNG.standard_normal((3, 8))
+def test_vmap_over_datasets_constructs_inside_the_transform(rng):
+    datasets = rng.standard_normal((3, 8))
     out = npfunc.vmap(lambda y: I.CubicSpline(X, y)(INSIDE))(datasets)
     _close(out, [si.CubicSpline(X, y)(INSIDE) for y in datasets])
     out = npfunc.vmap(lambda y: I.make_interp_spline(X, y)(INSIDE))(datasets)
@@ -280,7 +288,7 @@ def test_out_of_range_points_are_nan_with_zero_gradient():
     assert npfunc.jacrev(f)(p)[0, 0] == 0
 
 
-def test_errors():
+def test_errors(rng):
     with pytest.raises(ValueError, match="strictly increasing"):
         I.CubicSpline(X[::-1], Y)
     with pytest.raises(ValueError, match="strictly increasing"):
@@ -296,10 +304,10 @@ def test_errors():
     with pytest.raises(NotImplementedError):
         I.interp1d(X, Y[:, 0], kind="spooky")
     with pytest.raises(ValueError, match="epsilon"):
-        I.RBFInterpolator(RNG.random((5, 2)), np.ones(5), kernel="gaussian")
+        I.RBFInterpolator(rng.random((5, 2)), np.ones(5), kernel="gaussian")
     from npfunc.errors import UnsupportedOperationError
     with pytest.raises(UnsupportedOperationError, match="neighbors"):
-        npfunc.grad(lambda d: I.RBFInterpolator(RNG.random((9, 2)), d, neighbors=4)(np.zeros((1, 2))).sum())(
+        npfunc.grad(lambda d: I.RBFInterpolator(rng.random((9, 2)), d, neighbors=4)(np.zeros((1, 2))).sum())(
             np.ones(9))
     with pytest.raises(ValueError, match="Order of derivative"):
         I.CubicSpline(X, Y)(1.0, nu=-1)
