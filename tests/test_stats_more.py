@@ -291,6 +291,15 @@ def test_gaussian_kde(bw, weighted):
                                rtol=1e-5, atol=1e-8)
 
 
+def test_unmodified_gaussian_kde_of_traced_data_is_the_twin():
+    """scipy.stats.gaussian_kde built from traced data (the unmodified call) gives the
+    twin's derivatives; built from plain data it is SciPy's own object."""
+    data = np.array([0.0, 0.4, 1.1, 2.0, -0.7])
+    f = lambda d: st.gaussian_kde(d).logpdf(np.array([0.3, 1.5])).sum()  # noqa: E731
+    np.testing.assert_allclose(npfunc.grad(f)(data), fd(f, data), rtol=1e-6)
+    assert type(st.gaussian_kde(data)) is st._kde.gaussian_kde and isinstance(S.gaussian_kde(data), st.gaussian_kde)
+
+
 def test_gaussian_kde_one_dimensional_and_batched():
     data = np.array([0.0, 0.4, 1.1, 2.0, -0.7])
     x = np.array([-1.0, 0.5, 3.0])
