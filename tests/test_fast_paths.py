@@ -364,3 +364,77 @@ def test_np_array_of_traced_values_builds_no_refusal_message(monkeypatch):
 
     with pytest.raises(npfunc.errors.ConcretizationError, match="like=x"):  # a real refusal: the full message
         npfunc.grad(store)(y)
+
+
+# ---- jacrev's and jacfwd's short paths (one array in, one array out) -------------------
+
+JACOBIAN_CASES = [
+    ("identity", lambda x: x, np.array([0.5, -1.0, 2.0])),
+    ("tanh(Wx+b)", lambda x: np.tanh(np.arange(9.0).reshape(3, 3) @ x + 1.0), np.array([0.1, 0.2, -0.3])),
+    ("matrix in, vector out", lambda x: np.sin(x).sum(axis=0), np.arange(6.0).reshape(2, 3) / 7),
+    ("vector in, matrix out", lambda x: np.outer(x, x), np.array([1.0, 2.0, 3.0])),
+    ("0-d in", lambda x: np.stack([x, x * x, np.sin(x)]), np.array(0.7)),
+    ("0-d out", lambda x: (x ** 3).sum(), np.array([1.0, -2.0])),
+    ("one element out", lambda x: (x * x).sum(keepdims=True), np.array([1.0, -2.0])),
+    ("independent output", lambda x: np.ones(3), np.array([1.0, 2.0])),
+    ("partly independent", lambda x: np.concatenate([x, np.zeros(2)]), np.array([1.0, 2.0])),
+    ("float32", lambda x: np.exp(x) * x, np.array([0.5, 1.0], np.float32)),
+    ("complex output", lambda x: np.exp(1j * x), np.array([0.5, 1.0])),
+    ("input written in place", lambda x: (x.__imul__(2.0), np.sin(x))[1], np.array([0.3, 0.6])),
+    ("view of the input written", lambda x: (x[1:].__iadd__(x[:1]), x * x)[1], np.array([1.0, 2.0, 3.0])),
+    ("tuple output", lambda x: (x * 2.0, x.sum()), np.array([1.0, 2.0])),
+    ("empty output", lambda x: x[:0] * 2.0, np.array([1.0, 2.0])),
+]
+
+
+@pytest.mark.parametrize("name,f,x", JACOBIAN_CASES, ids=[c[0] for c in JACOBIAN_CASES])
+@pytest.mark.parametrize("transform", ["jacrev", "jacfwd"])
+def test_jacobian_short_path_is_the_general_path(transform, name, f, x):
+    make = getattr(npfunc, transform)
+    fast = make(f)(x.copy())
+    slow = make(f, argnums=(0,))(x.copy())  # a tuple of argnums takes the general path
+    other = (npfunc.jacfwd if transform == "jacrev" else npfunc.jacrev)(f, argnums=(0,))(x.copy())
+    fast_leaves = optree.tree_leaves(fast)
+    slow_leaves = optree.tree_leaves(slow)  # (one more tuple level: one entry per argnum)
+    assert len(fast_leaves) == len(slow_leaves) == len(optree.tree_leaves(f(x.copy())))
+    for got, want, ref in zip(fast_leaves, slow_leaves, optree.tree_leaves(other)):
+        assert type(got) is type(want) and got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-12)  # and forward agrees with reverse
+
+
+@pytest.mark.parametrize("transform", ["jacrev", "jacfwd"])
+def test_jacobian_short_path_with_other_arguments_and_errors(transform):
+    make = getattr(npfunc, transform)
+
+    def f(a, x, *, scale):
+        return scale * np.sin(a * x)
+
+    x = np.array([0.1, 0.2, 0.3])
+    J = make(f, argnums=1)(2.0, x, scale=3.0)
+    np.testing.assert_allclose(J, np.diag(6.0 * np.cos(2.0 * x)))
+    J = make(f, argnums=-1)(2.0, x, scale=3.0)
+    np.testing.assert_allclose(J, np.diag(6.0 * np.cos(2.0 * x)))
+    with pytest.raises(npfunc.errors.NonDifferentiableInputError, match=transform):
+        make(lambda n: n * 2)(np.arange(3))
+    with pytest.raises(npfunc.errors.OutputTypeError, match=transform):
+        make(lambda x: "text")(x)
+    # under an outer transform the argument is traced: the general path, same values
+    H = npfunc.jacfwd(make(lambda x: np.sin(x) * x.sum()))(x)
+    np.testing.assert_allclose(H, npfunc.jacrev(npfunc.jacrev(lambda x: np.sin(x) * x.sum()))(x))
+
+
+def test_jacobian_short_paths_are_taken(monkeypatch):
+    from npfunc.api import jacobians
+
+    taken = []
+    for name in ("_lone_jacobian", "_lone_columns"):
+        original = getattr(jacobians, name)
+        monkeypatch.setattr(jacobians, name, lambda *a, _f=original, _n=name: (taken.append(_n), _f(*a))[1])
+    x = np.array([0.1, 0.2])
+    npfunc.jacrev(np.sin)(x)
+    npfunc.jacfwd(np.sin)(x)
+    assert taken == ["_lone_jacobian", "_lone_columns"]
+    npfunc.jacrev(np.sin, argnums=(0,))(x)
+    npfunc.jacfwd(lambda d: np.sin(d["x"]))({"x": x})
+    assert taken == ["_lone_jacobian", "_lone_columns"]

@@ -31,9 +31,14 @@ def trace_jvp(func: Callable, primal_leaves, tangent_leaves, in_spec, has_aux: b
         tracers = [mark_input(JVPTracer(interp, snapshot(p), snapshot(t)), p)
                    for p, t in zip(primal_leaves, tangent_leaves)]
         out = func(*tree_unflatten(in_spec, tracers))
-        aux = None
-        if has_aux:
-            out, aux = split_aux(out, transform)
+    return traced_outputs(interp, out, has_aux, transform)
+
+
+def traced_outputs(interp, out, has_aux: bool, transform: str):
+    """What ``trace_jvp`` returns, from what the function returned under ``interp``."""
+    aux = None
+    if has_aux:
+        out, aux = split_aux(out, transform)
     out_leaves, out_spec = tree_flatten(out)
     out_leaves = check_outputs(out_leaves, transform)
     primals = [interp.primal_of(o) for o in out_leaves]

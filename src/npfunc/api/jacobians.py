@@ -11,12 +11,17 @@ from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..primitives.elementwise.arithmetic import add, multiply, ones_like, real, zeros_like
 from ..primitives.shape.basic import expand_dims, reshape, stack, transpose
-from ._common import (arg_name, check_callable, check_differentiable, normalize_argnums, select_args, tree_flatten,
+from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, normalize_argnums, select_args, tree_flatten,
                       tree_unflatten)
-from .forward import trace_jvp
-from .reverse import trace_vjp
+from .forward import trace_jvp, traced_outputs
+from ..core.tracer import snapshot
+from ..interpreters.jvp import JVPInterpreter, JVPTracer
+from .reverse import _traced_outputs, trace_vjp
 from ..interpreters.structured import OneHot
-from .vmap import RANDOMNESS, _vmap_call, check_chunk_size, vmap
+from ..interpreters.batching import BatchInterpreter, BatchTracer
+from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
+from ..primitives.indexing.aliasing import mark_input
+from .vmap import RANDOMNESS, _unbatch_outputs, check_chunk_size, vmap
 
 
 def _basis(leaves):
@@ -36,11 +41,13 @@ def _basis(leaves):
 
 def _map_basis(fn, like, transform, out_dims=0, randomness="error"):
     """``vmap(fn)`` over the standard basis of ``like``'s space, kept
-    structured (``OneHot``) so products with it cost what their result costs."""
+    structured (``OneHot``) so products with it cost what their result costs.
+    ``fn`` receives a list holding the basis element (the basis is no pytree
+    and no input the user passed: nothing to flatten, mark or copy)."""
     basis = OneHot(np.ones(shape_of(like), dtype=dtype_of(like)), unit=True)
-    leaves, spec = tree_flatten(([basis],), none_is_leaf=True)
-    return _vmap_call(fn, leaves, [0], spec, {}, basis.size, out_dims, randomness, transform,
-                      structured=True)
+    with BatchInterpreter(basis.size, randomness, transform, True) as interp:
+        out = fn([BatchTracer(interp, basis, 0)])
+    return _unbatch_outputs(out, interp, basis.size, out_dims, transform)
 
 
 def _split_rows(value, sizes, index):
@@ -81,11 +88,27 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
     check_chunk_size(chunk_size, "jacrev")
     normalize_argnums(argnums, 1 << 30, "jacrev")
 
+    # one array in, one array out, nothing else asked: the common case, without pytrees
+    lone = type(argnums) is int and not has_aux and chunk_size is None
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), "jacrev")
         diff_args, partial = select_args(func, args, nums, kwargs)
-        out, pullback, aux = trace_vjp(partial, diff_args, has_aux, "jacrev", arg_name(nums))
+        x = diff_args[0]
+        if lone and type(x) is np.ndarray and x.dtype.kind == "f":
+            with ReverseInterpreter("jacrev") as interp:
+                tracer = mark_input(interp.new_input(x), x)
+                in_node = tracer.node  # before func: an in-place update rebinds tracer.node
+                out = partial(tracer)
+            if type(out) is ReverseTracer and out._interp is interp and out.index is None:
+                primal = out.primal
+                if type(primal) is np.ndarray and primal.dtype.kind == "f" and primal.size > 1:
+                    return _lone_jacobian(primal, out.node, in_node, x)
+            in_spec = tree_flatten(diff_args)[1]
+            out, pullback, aux = _traced_outputs(interp, out, None, False, "jacrev", in_spec, [x], [in_node])
+        else:
+            out, pullback, aux = trace_vjp(partial, diff_args, has_aux, "jacrev", arg_name(nums))
         out_leaves, out_spec = tree_flatten(out)
         in_leaves = pullback._in_leaves
         sizes = [math.prod(shape_of(o)) for o in out_leaves]
@@ -134,6 +157,19 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
     return wrapper
 
 
+def _lone_jacobian(out, out_node, in_node, x):
+    """jacrev's rows for one real array output of more than one element and
+    one real array input: every output direction pulled back at once."""
+
+    def pull(cts):
+        (ct,) = backward([(out_node, None, cts[0])], [in_node])
+        return [zeros_like(x) if ct is zero else ct]
+
+    (block,) = _map_basis(pull, out, "jacrev")
+    shape = out.shape + x.shape
+    return block if block.shape == shape else reshape(block, shape)
+
+
 def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False, *,
            randomness: str = "error") -> Callable:
     """The Jacobian of ``func`` w.r.t. ``argnums``, by forward mode: one jvp
@@ -158,10 +194,17 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
         in_leaves = check_differentiable(in_leaves, "jacfwd", arg_name(nums))
         sizes = [math.prod(shape_of(x)) for x in in_leaves]
         box = {}
+        x = in_leaves[0]
+        lone = type(argnums) is int and type(x) is np.ndarray and x is diff_args[0]  # one array in: no pytree
 
         def push(tangents):
-            outs, touts, out_spec, aux = trace_jvp(partial, in_leaves, tangents, in_spec, has_aux, "jacfwd",
-                                                   hidden=True)
+            if lone:
+                with JVPInterpreter("jacfwd", True) as interp:
+                    out = partial(mark_input(JVPTracer(interp, x, snapshot(tangents[0])), x))
+                outs, touts, out_spec, aux = traced_outputs(interp, out, has_aux, "jacfwd")
+            else:
+                outs, touts, out_spec, aux = trace_jvp(partial, in_leaves, tangents, in_spec, has_aux, "jacfwd",
+                                                       hidden=True)
             box["spec"] = out_spec
             return [zeros_like(o) if t is zero else t for o, t in zip(outs, touts)], outs, aux
 
@@ -171,6 +214,10 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
         else:
             columns, outs, aux = vmap(push, out_dims=(0, None, None), randomness=randomness)(
                 _basis(in_leaves))
+        out_spec = box["spec"]
+        if lone and len(outs) == 1 and type(out_spec) is ArgsSpec and out_spec.n is None:
+            jac = _lone_columns(columns[0], x.shape, tuple(shape_of(outs[0])))
+            return (jac, aux) if has_aux else jac
         entries = []
         for i, o in enumerate(outs):
             row = []
@@ -186,6 +233,17 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
         return (jac, aux) if has_aux else jac
 
     return wrapper
+
+
+def _lone_columns(columns, x_shape, o_shape):
+    """jacfwd's Jacobian of one array output from the batch of its columns
+    (input elements first): output axes first, then input axes."""
+    if len(x_shape) != 1:
+        columns = reshape(columns, x_shape + o_shape)
+    if not o_shape:
+        return columns
+    nx = len(x_shape)
+    return transpose(columns, tuple(range(nx, nx + len(o_shape))) + tuple(range(nx)))
 
 
 def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
