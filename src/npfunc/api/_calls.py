@@ -99,11 +99,12 @@ class RulePrimitive(Primitive):
     """
 
     def __init__(self, name: str, owner, n_args: int, n_outs: int,
-                 vjp_args: Callable | None, jvp_args: Callable | None) -> None:
+                 vjp_args: Callable | None, jvp_args: Callable | None, call: CallPrimitive) -> None:
         super().__init__(name, self._outs, jvp=self._jvp, vjp=self._vjp, batch=self._batch,
                          multiple_results=True, register=False)
         self.owner, self.n_args, self.n_outs = owner, n_args, n_outs
         self.vjp_args, self.jvp_args = vjp_args, jvp_args
+        self.call = call  # the call that recorded this (run again when a tape is carried up a level)
 
     def _outs(self, *ops):
         return tuple(ops[self.n_args:self.n_args + self.n_outs])

@@ -110,7 +110,7 @@ class _Remat(CallPrimitive):
                 result[i] = c
             return result
 
-        rule = RulePrimitive(self.name, top, len(leaves), len(outs), vjp_args, None)
+        rule = RulePrimitive(self.name, top, len(leaves), len(outs), vjp_args, None, self)
         return rule.bind(*leaves, *outs)
 
     def forward(self, top, leaves):

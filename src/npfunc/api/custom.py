@@ -179,7 +179,7 @@ class _JVPCall(CallPrimitive):
                 result[i] = c
             return result
 
-        rule = RulePrimitive(self.name, top, len(leaves), len(outs), vjp_args, None)
+        rule = RulePrimitive(self.name, top, len(leaves), len(outs), vjp_args, None, self)
         return rule.bind(*leaves, *outs)
 
     def _batch_rule(self, vals, dims):
@@ -318,7 +318,7 @@ class _VJPCall(CallPrimitive):
         def jvp_args(args, res_vals, out, tangents):
             return _transpose_bwd(vjp_args, args, res_vals, out, tangents)
 
-        rule = RulePrimitive(self.name, top, len(leaves), len(outs), vjp_args, jvp_args)
+        rule = RulePrimitive(self.name, top, len(leaves), len(outs), vjp_args, jvp_args, self)
         return rule.bind(*leaves, *outs, *res)
 
     reverse = forward = _record

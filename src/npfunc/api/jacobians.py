@@ -14,6 +14,10 @@ from ..primitives.shape.basic import expand_dims, reshape, stack, transpose
 from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, normalize_argnums, select_args, tree_flatten,
                       tree_unflatten)
 from .forward import trace_jvp, traced_outputs
+from .tape_cache import TapeCache, cacheable_input, compile_pull_back, read_tape
+from .tape_replay import recorded_ref, transplant
+from ..core.context import current_stack
+from ..core.debug import FLAGS
 from ..core.tracer import snapshot
 from ..interpreters.jvp import JVPInterpreter, JVPTracer
 from .reverse import _traced_outputs, trace_vjp
@@ -90,6 +94,7 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
 
     # one array in, one array out, nothing else asked: the common case, without pytrees
     lone = type(argnums) is int and not has_aux and chunk_size is None
+    cache = TapeCache()  # compiled pull-backs, by tape structure (api/tape_cache.py)
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -97,6 +102,7 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
         diff_args, partial = select_args(func, args, nums, kwargs)
         x = diff_args[0]
         if lone and type(x) is np.ndarray and x.dtype.kind == "f":
+            top = not current_stack()  # (the tape's values are plain: a compiled pull-back may serve)
             with ReverseInterpreter("jacrev") as interp:
                 tracer = mark_input(interp.new_input(x), x)
                 in_node = tracer.node  # before func: an in-place update rebinds tracer.node
@@ -104,62 +110,80 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
             if type(out) is ReverseTracer and out._interp is interp and out.index is None:
                 primal = out.primal
                 if type(primal) is np.ndarray and primal.dtype.kind == "f" and primal.size > 1:
-                    return _lone_jacobian(primal, out.node, in_node, x)
+                    out_node = out.node
+                    if top and cache.active and tracer.node is in_node and not FLAGS.nans:
+                        tape = read_tape(out_node, in_node)
+                        if tape is not None:
+                            return cache.pull_back(tape, lambda: _lone_jacobian(out_node, in_node),
+                                                   _compile_jacrev)
+                    return _lone_jacobian(out_node, in_node)
             in_spec = tree_flatten(diff_args)[1]
             out, pullback, aux = _traced_outputs(interp, out, None, False, "jacrev", in_spec, [x], [in_node])
         else:
             out, pullback, aux = trace_vjp(partial, diff_args, has_aux, "jacrev", arg_name(nums))
-        out_leaves, out_spec = tree_flatten(out)
-        in_leaves = pullback._in_leaves
-        sizes = [math.prod(shape_of(o)) for o in out_leaves]
+        return _rows_to_jacobian(out, pullback, aux, diff_args, has_aux, chunk_size, isinstance(argnums, int))
 
-        def pull(cts):
-            return [zeros_like(p) if c is zero else c for c, p in zip(pullback.flat(cts), in_leaves)]
-
-        def rows(pull):
-            """Every output direction pulled back, stacked: one block per input leaf."""
-            if sum(sizes) == 1:  # one output element: a single pullback, no vmap level
-                seed = [ones_like(o) if n else zeros_like(o) for o, n in zip(out_leaves, sizes)]
-                return [expand_dims(c, 0) for c in pull(seed)]
-            if chunk_size == 1:
-                basis = _basis(out_leaves)
-                found = [pull([b[i] for b in basis]) for i in range(sum(sizes))]
-                return [stack([r[j] for r in found]) if found else
-                        np.zeros((0,) + tuple(shape_of(x)), dtype_of(x)) for j, x in enumerate(in_leaves)]
-            if chunk_size is None and len(out_leaves) == 1:
-                return _map_basis(pull, out_leaves[0], "jacrev")
-            return vmap(pull, chunk_size=chunk_size)(_basis(out_leaves))
-
-        stacked = rows(pull)
-        complex_out = [dtype_of(o).kind == "c" for o in out_leaves]
-        if any(complex_out):
-            # A vjp with cotangent e_k gives d Re(f_k); with 1j * e_k, d Im(f_k) (the real
-            # inner product): a complex output's rows take both, so that jacrev, like jacfwd,
-            # gives df_k/dx (along the real part of a complex input).
-            stacked_im = rows(lambda cts: pull([multiply(c, 1j) if cx else c
-                                                for c, cx in zip(cts, complex_out)]))
-        entries = []
-        for i, o in enumerate(out_leaves):
-            row = []
-            for j, x in enumerate(in_leaves):
-                block = _split_rows(stacked[j], sizes, i)
-                if complex_out[i]:
-                    im = _split_rows(stacked_im[j], sizes, i)
-                    if dtype_of(x).kind == "c":
-                        block, im = real(block), real(im)
-                    block = add(block, multiply(im, 1j))
-                row.append(reshape(block, tuple(shape_of(o)) + tuple(shape_of(x))))
-            entries.append(row)
-        _, in_spec = tree_flatten(diff_args)
-        jac = _nest(out_spec, in_spec, entries, isinstance(argnums, int))
-        return (jac, aux) if has_aux else jac
-
+    wrapper._tape_cache = cache  # (for tests and benchmarks: hits, misses, compiles)
     return wrapper
 
 
-def _lone_jacobian(out, out_node, in_node, x):
+def _rows_to_jacobian(out, pullback, aux, diff_args, has_aux: bool, chunk_size, single_arg: bool):
+    """jacrev's result from a traced function's outputs and pullback: every
+    output direction pulled back (one vjp per output element, batched)."""
+    out_leaves, out_spec = tree_flatten(out)
+    in_leaves = pullback._in_leaves
+    sizes = [math.prod(shape_of(o)) for o in out_leaves]
+
+    def pull(cts):
+        return [zeros_like(p) if c is zero else c for c, p in zip(pullback.flat(cts), in_leaves)]
+
+    def rows(pull):
+        """Every output direction pulled back, stacked: one block per input leaf."""
+        if sum(sizes) == 1:  # one output element: a single pullback, no vmap level
+            seed = [ones_like(o) if n else zeros_like(o) for o, n in zip(out_leaves, sizes)]
+            return [expand_dims(c, 0) for c in pull(seed)]
+        if chunk_size == 1:
+            basis = _basis(out_leaves)
+            found = [pull([b[i] for b in basis]) for i in range(sum(sizes))]
+            return [stack([r[j] for r in found]) if found else
+                    np.zeros((0,) + tuple(shape_of(x)), dtype_of(x)) for j, x in enumerate(in_leaves)]
+        if chunk_size is None and len(out_leaves) == 1:
+            return _map_basis(pull, out_leaves[0], "jacrev")
+        return vmap(pull, chunk_size=chunk_size)(_basis(out_leaves))
+
+    stacked = rows(pull)
+    complex_out = [dtype_of(o).kind == "c" for o in out_leaves]
+    if any(complex_out):
+        # A vjp with cotangent e_k gives d Re(f_k); with 1j * e_k, d Im(f_k) (the real
+        # inner product): a complex output's rows take both, so that jacrev, like jacfwd,
+        # gives df_k/dx (along the real part of a complex input).
+        stacked_im = rows(lambda cts: pull([multiply(c, 1j) if cx else c
+                                            for c, cx in zip(cts, complex_out)]))
+    entries = []
+    for i, o in enumerate(out_leaves):
+        row = []
+        for j, x in enumerate(in_leaves):
+            block = _split_rows(stacked[j], sizes, i)
+            if complex_out[i]:
+                im = _split_rows(stacked_im[j], sizes, i)
+                if dtype_of(x).kind == "c":
+                    block, im = real(block), real(im)
+                block = add(block, multiply(im, 1j))
+            row.append(reshape(block, tuple(shape_of(o)) + tuple(shape_of(x))))
+        entries.append(row)
+    _, in_spec = tree_flatten(diff_args)
+    jac = _nest(out_spec, in_spec, entries, single_arg)
+    return (jac, aux) if has_aux else jac
+
+
+def _compile_jacrev(tape):
+    return compile_pull_back(tape, _lone_jacobian, "jacrev")
+
+
+def _lone_jacobian(out_node, in_node):
     """jacrev's rows for one real array output of more than one element and
     one real array input: every output direction pulled back at once."""
+    out, x = out_node[4], in_node[4]
 
     def pull(cts):
         (ct,) = backward([(out_node, None, cts[0])], [in_node])
@@ -249,6 +273,12 @@ def _lone_columns(columns, x_shape, o_shape):
 def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
     """The Hessian of a scalar function: ``jacfwd(jacrev(func))`` (forward over reverse).
 
+    Called outside other transforms, with one real array argument
+    differentiated, ``func`` runs under the reverse level alone and the
+    forward-over-reverse part is computed from its tape (``tape_replay``):
+    the same values as the composition, and a tape met again runs a compiled
+    program (``tape_cache``).
+
     >>> import numpy as np, npfunc
     >>> H = npfunc.hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
     >>> H
@@ -256,4 +286,61 @@ def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
            [ 0., 12.]])
     """
     check_callable(func, "hessian")
-    return jacfwd(jacrev(func, argnums), argnums)
+    composed = jacfwd(jacrev(func, argnums), argnums)
+    if type(argnums) is not int:
+        return composed
+    cache = TapeCache()
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if current_stack() or not cache.active or FLAGS.nans:
+            return composed(*args, **kwargs)
+        nums = normalize_argnums(argnums, len(args), "jacfwd")
+        diff_args, partial = select_args(func, args, nums, kwargs)
+        x = diff_args[0]
+        if not cacheable_input(x):
+            return composed(*args, **kwargs)
+        # func runs once, under jacrev's level, inside jacfwd's two levels: they stay idle
+        # (none of their values reaches func), but func meets the transform stack it meets
+        # in the composition (its messages, vmap's randomness rule, batch-aware layers).
+        with BatchInterpreter(x.size, "error", "jacfwd", True), JVPInterpreter("jacfwd", True), \
+                ReverseInterpreter("jacrev") as interp:
+            tracer = mark_input(interp.new_input(x), x)
+            in_node = tracer.node  # before func: an in-place update rebinds tracer.node
+            out = partial(tracer)
+        ref = recorded_ref(interp)
+
+        def from_tape():
+            return _hessian_of_tape(out, ref, in_node, x)
+
+        if type(out) is ReverseTracer and out._interp is interp and out.index is None and tracer.node is in_node:
+            tape = read_tape(out.node, in_node)
+            if tape is not None:
+                return cache.pull_back(tape, from_tape, _compile_hessian)
+        return from_tape()
+
+    wrapper._tape_cache = cache
+    return wrapper
+
+
+def _hessian_of_tape(out, ref, in_node, x):
+    """``jacfwd(jacrev(f))(x)`` from the tape ``f`` recorded (see ``tape_replay``)."""
+
+    def gradient(x_new):  # what jacrev(f) gives at the forward-mode value x_new
+        new_out, interp, new_in = transplant(out, ref, in_node, x_new)
+        in_spec = tree_flatten((x_new,))[1]
+        traced, pullback, _ = _traced_outputs(interp, new_out, None, False, "jacrev", in_spec, [x_new], [new_in])
+        return _rows_to_jacobian(traced, pullback, None, (x_new,), False, None, True)
+
+    return jacfwd(gradient)(x)
+
+
+_OUTPUT = object()  # the output leaf, when a compiled Hessian is recorded from rebuilt nodes
+
+
+def _compile_hessian(tape):
+    def hessian_of_nodes(out_node, in_node):
+        return _hessian_of_tape(_OUTPUT, lambda leaf: (out_node, None) if leaf is _OUTPUT else None,
+                                in_node, in_node[4])
+
+    return compile_pull_back(tape, hessian_of_nodes, "hessian")

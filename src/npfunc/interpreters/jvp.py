@@ -81,6 +81,21 @@ class JVPInterpreter(Interpreter):
             return JVPTracer(self, out, tangent_out)
         return out
 
+    def known(self, prim, args, params, out):
+        """What ``process`` returns for ``prim(*args)`` when its primal output
+        ``out`` is already known (computed by a level below that recorded it):
+        the JVP rule runs, the primitive does not (see api/tape_replay.py)."""
+        primals, tangents = list(args), [zero] * len(args)
+        for i, arg in enumerate(args):
+            if type(arg) is JVPTracer and arg._interp is self:
+                primals[i], tangents[i] = arg.primal, arg.tangent
+        if not prim.differentiable or all(t is zero for t in tangents):
+            return out
+        tangent_out = prim.jvp(primals, tangents, out, **params)
+        if prim.multiple_results:
+            return tuple(self.wrap(o, t) for o, t in zip(out, tangent_out))
+        return self.wrap(out, tangent_out)
+
     def lift(self, value) -> JVPTracer:
         """``value`` as this level's tracer, with a zero tangent (for in-place
         writes of values that do not depend on this level's inputs)."""

@@ -1,0 +1,297 @@
+"""Compiled backward passes for eager ``jacrev``, keyed by the tape's structure.
+
+An eager ``jacrev(f)(x)`` runs ``f`` under a reverse level, which records a
+tape, then pulls every output direction back through it at once (a vmap of
+the pull-back over a structured basis): on small problems that second half
+is most of the cost, and it is Python's, not NumPy's.
+
+Which NumPy operations the pull-back performs is decided by the tape's
+*structure* alone: the primitives, their parameters, how they are linked,
+and the types, shapes and dtypes of the values (Python scalars: their
+values).  So each ``jacrev`` function remembers the structures it has met.
+When one comes back, its pull-back is recorded once by the staging
+interpreter, cleaned up by the compiler's exact passes (the values stay the
+eager ones bit for bit: no reassociation) and generated as one Python
+function; from then on that function runs on the tape's values.
+
+``f`` itself still runs eagerly on every call, under the same reverse level
+as without the cache: its side effects, Python control flow, conversions and
+errors are the eager ones.  A call whose tape differs in any way (another
+branch taken, another shape, another scalar) has another key and runs the
+eager pull-back.  Tapes this module does not key are simply left to the
+eager pull-back: primitives with custom rules (their backward code is the
+user's), multiple outputs, unhashable parameters.
+
+>>> import numpy as np, npfunc
+>>> J = npfunc.jacrev(np.tanh)
+>>> x = np.array([0.5, -1.0])
+>>> first, second, third = J(x), J(x), J(x)   # eager, eager and compiled, compiled
+>>> bool(np.array_equal(first, third))
+True
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..core.primitive import Primitive
+from ..core.tracer import Tracer
+
+#: Off: every call pulls back eagerly (for comparisons; the results are the same).
+ENABLED = True
+#: The compiler passes whose results equal the eager values bit for bit (not
+#: ``simplify``, ``contract``, nor the generated code's buffer reuse: they change the
+#: memory layout or order of some sums, and so their last bits).
+EXACT_PASSES = ("fold", "cse", "dce")
+#: A structure is compiled on its second appearance (a one-off tape is not worth it).
+COMPILE_AFTER = 2
+#: Structures kept per function; beyond this the least recently used is dropped.
+MAX_ENTRIES = 16
+#: A function whose tapes kept changing this many times without one compiled run
+#: stops keying them (its Python control flow follows the data).
+GIVE_UP_AFTER = 64
+
+_NOT_KEYABLE = object()
+
+
+def _freeze(value):
+    """A hashable stand-in for a parameter value (``_NOT_KEYABLE`` if there is none)."""
+    tv = type(value)
+    if tv is int or tv is bool or tv is str or value is None or value is Ellipsis:
+        return tv, value
+    if tv is float:
+        return float, value.hex()  # keeps -0.0 apart from 0.0, and NaN equal to itself
+    if tv is tuple or tv is list:
+        parts = tuple(_freeze(v) for v in value)
+        return _NOT_KEYABLE if _NOT_KEYABLE in parts else (tv, parts)
+    if tv is slice:
+        parts = (_freeze(value.start), _freeze(value.stop), _freeze(value.step))
+        return _NOT_KEYABLE if _NOT_KEYABLE in parts else (slice, parts)
+    if tv is np.dtype or isinstance(value, np.dtype):
+        return np.dtype, value
+    if tv is np.ndarray:
+        if value.dtype.kind not in "biu" or value.size > 64:  # small integer index arrays only
+            return _NOT_KEYABLE
+        return np.ndarray, value.shape, value.dtype, value.tobytes()
+    if isinstance(value, np.generic):
+        return tv, value.tobytes()
+    if tv is complex:
+        return complex, value.real.hex(), value.imag.hex()
+    try:
+        hash(value)
+    except TypeError:
+        return _NOT_KEYABLE
+    return tv, value
+
+
+_PLAIN_PARAMS = frozenset({int, bool, str, type(None)})  # (keyed with their type: 1 is not True)
+
+
+def _freeze_params(params: dict):
+    out = []
+    for name, value in params.items():
+        tv = type(value)
+        if tv in _PLAIN_PARAMS:  # the common parameters, as they are (equal means the same here)
+            out.append((name, tv, value))
+            continue
+        if tv is tuple:  # axes, shapes, permutations
+            for v in value:
+                if type(v) is not int:
+                    break
+            else:
+                out.append((name, tuple, value))
+                continue
+        frozen = _freeze(value)
+        if frozen is _NOT_KEYABLE:
+            return _NOT_KEYABLE
+        out.append((name, frozen))
+    return tuple(out)
+
+
+class Tape:
+    """A tape read for the cache: its ``key``, the ``values`` a compiled
+    pull-back takes (arrays and NumPy scalars, each object once), and its
+    ``nodes`` in creation order (``out_slot``, ``in_slot``: their positions)."""
+
+    __slots__ = ("key", "values", "nodes", "out_slot", "in_slot")
+
+    def __init__(self, key, values, nodes, out_slot, in_slot) -> None:
+        self.key = key
+        self.values = values
+        self.nodes = nodes
+        self.out_slot = out_slot
+        self.in_slot = in_slot
+
+
+_SCALAR_TYPES = frozenset({float, int, bool, complex, type(None)})
+
+
+def read_tape(out_node, in_node) -> Tape | None:
+    """The tape from ``in_node`` to ``out_node`` (only the nodes the output
+    depends on), or None when it cannot be keyed."""
+    found = {}
+    stack = [out_node]
+    while stack:
+        node = stack.pop()
+        seq = node[0]
+        if seq not in found:
+            found[seq] = node
+            for _, parent, _ in node[5]:
+                stack.append(parent)
+    if in_node[0] not in found:
+        return None
+    order = sorted(found)
+    local = {seq: k for k, seq in enumerate(order)}
+    nodes = [found[seq] for seq in order]
+    values: list = []
+    slot_of: dict = {}  # id -> position in values: the same object is one value
+    key = []
+    append = key.append
+    for node in nodes:
+        _, prim, params, primals, out, parents, needs = node
+        tout = type(out)
+        if tout is not np.ndarray and not isinstance(out, np.generic):
+            return None
+        k = slot_of.get(id(out))
+        if k is None:
+            k = slot_of[id(out)] = len(values)
+            values.append(out)
+        out_desc = (tout, out.shape, out.dtype, k)
+        if prim is None:  # the input, or a constant lifted onto the tape by an in-place write
+            append((node is in_node, out_desc))
+            continue
+        if type(prim) is not Primitive or prim.multiple_results:
+            return None
+        frozen = _freeze_params(params) if params else ()
+        if frozen is _NOT_KEYABLE:
+            return None
+        args = []
+        linked = 0
+        for i, v in enumerate(primals):
+            if linked < len(parents) and parents[linked][0] == i:
+                _, parent, index = parents[linked]
+                linked += 1
+                if index is not None or v is not parent[4]:
+                    return None
+                args.append(local[parent[0]])
+                continue
+            tv = type(v)
+            if tv is np.ndarray or isinstance(v, np.generic):
+                k = slot_of.get(id(v))
+                if k is None:
+                    k = slot_of[id(v)] = len(values)
+                    values.append(v)
+                args.append((tv, v.shape, v.dtype, k))
+            elif tv in _SCALAR_TYPES:
+                args.append(("scalar", _freeze(v)))
+            else:  # (a traced value of an outer level cannot be here: the cache runs at top level)
+                return None
+        if linked != len(parents):
+            return None
+        append((prim, frozen, tuple(args), needs if type(needs) is tuple else tuple(needs), out_desc))
+    return Tape(tuple(key), values, nodes, local[out_node[0]], local[in_node[0]])
+
+
+def rebuild(tape: Tape, values) -> tuple:
+    """Nodes like the tape's, over ``values`` (staged, when compiling):
+    ``(out_node, in_node)``."""
+    rebuilt = []
+    for k, (node, entry) in enumerate(zip(tape.nodes, tape.key)):
+        out = values[entry[-1][3]]
+        if node[1] is None:  # an input or lifted constant
+            rebuilt.append((k, None, None, (), out, (), ()))
+            continue
+        _, prim, params, primals, _, _, needs = node
+        new_primals, parents = [], []
+        for i, (arg, original) in enumerate(zip(entry[2], primals)):
+            if type(arg) is int:  # another node's output
+                parent = rebuilt[arg]
+                new_primals.append(parent[4])
+                parents.append((i, parent, None))
+            elif arg[0] == "scalar":
+                new_primals.append(original)
+            else:
+                new_primals.append(values[arg[3]])
+        rebuilt.append((k, prim, params, tuple(new_primals), out, tuple(parents), needs))
+    return rebuilt[tape.out_slot], rebuilt[tape.in_slot]
+
+
+class Compiled:
+    __slots__ = ("fn",)
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+
+class TapeCache:
+    """The pull-backs one ``jacrev`` function compiled, by tape structure."""
+
+    __slots__ = ("entries", "misses", "hits", "compiles", "active")
+
+    def __init__(self) -> None:
+        self.entries: dict = {}  # key -> times seen (int) or Compiled (or None: failed to compile)
+        self.misses = 0
+        self.hits = 0
+        self.compiles = 0
+        self.active = True
+
+    def pull_back(self, tape: Tape, eager, compile_):
+        """The result for ``tape``: the compiled pull-back when there is one,
+        else ``eager()`` (compiling on a structure's second appearance)."""
+        if not ENABLED:
+            return eager()
+        entries = self.entries
+        key = tape.key
+        if key in entries:
+            entry = entries[key]
+            if type(entry) is Compiled:
+                self.hits += 1
+                if len(entries) > 1:  # most recently used last
+                    entries[key] = entries.pop(key)
+                return entry.fn(*tape.values)[0]
+            if entry is None:  # it failed to compile: eager for good
+                return eager()
+            seen = entry + 1
+        else:
+            seen = 1
+        self.misses += 1
+        if self.misses > GIVE_UP_AFTER and not self.hits:
+            self.active = False
+            entries.clear()
+            return eager()
+        if seen < COMPILE_AFTER:
+            entries[key] = seen
+            if len(entries) > MAX_ENTRIES:
+                del entries[next(iter(entries))]
+            return eager()
+        result = eager()  # this call's value is the eager one; later calls run the program
+        try:
+            entries[key] = Compiled(compile_(tape))
+            self.compiles += 1
+        except Exception:  # a rule that needs concrete values: this structure stays eager
+            entries[key] = None
+        return result
+
+
+def compile_pull_back(tape: Tape, pull_back, transform: str):
+    """``pull_back(out_node, in_node)`` over the tape's values, recorded,
+    optimised with the exact passes and generated as a Python function."""
+    from ..compiler import generate, optimize
+    from ..compiler.trace import record
+
+    def run(leaves):
+        out_node, in_node = rebuild(tape, leaves)
+        return pull_back(out_node, in_node)
+
+    names = [f"tape value {k}" for k in range(len(tape.values))]
+    rec = record(run, list(tape.values), names, transform=transform)
+    if not rec.cacheable or rec.mutated or rec.n_out != 1:
+        raise ValueError("not a pure function of the tape's values")
+    program = optimize(rec.program, EXACT_PASSES)
+    return generate(program, name=f"{transform}_pull_back", fresh=rec.fresh, reuse_min_size=None).fn
+
+
+def cacheable_input(x) -> bool:
+    """Inputs the cache takes: a real floating ndarray (not traced, not a subclass)."""
+    return type(x) is np.ndarray and x.dtype.kind == "f" and not isinstance(x, Tracer) and math.prod(x.shape) > 0

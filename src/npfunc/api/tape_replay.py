@@ -1,0 +1,125 @@
+"""Derivatives from a recorded tape, as if its function had run under them.
+
+Eager ``hessian(f)(x)`` is ``jacfwd(jacrev(f))(x)``: ``f`` runs under three
+levels (batching, forward, reverse), and every operation ``f`` performs
+passes through all three.  The user's code only ever sees the innermost one,
+the reverse level.  So ``hessian`` runs ``f`` under that reverse level alone
+(with the two outer levels entered but idle, so that ``f`` meets the same
+transform stack, the same conversions and the same refusals as eagerly), and
+then computes the Hessian from the tape: ``transplant`` carries the recorded
+nodes one level up, attaching to each the forward-mode tangent its JVP rule
+gives (the primal outputs are the recorded ones: nothing is recomputed and
+``f`` is not called again), and ``jacrev_of_tape`` pulls back through the
+carried nodes exactly as ``jacrev`` pulls back through a tape recorded over
+forward-mode values.  Every rule runs on the same values, in the same order,
+as in the eager composition, so the result is the eager one, bit for bit.
+
+The carried-over computation depends on the tape's structure only, so
+``hessian`` also compiles it per structure (``tape_cache``).
+"""
+from __future__ import annotations
+
+from ..compiler.randomness import RandomWatch
+from ..core.context import describe_stack
+from ..core.errors import RandomnessError
+from ..core.tracer import Tracer
+from ..interpreters.jvp import JVPTracer
+from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, _next_seq
+from ._calls import RulePrimitive
+from ._common import tree_flatten, tree_unflatten
+
+
+def _reachable(roots) -> list:
+    """The nodes ``roots`` depend on, oldest first."""
+    found = {}
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        seq = node[0]
+        if seq not in found:
+            found[seq] = node
+            stack.extend(parent for _, parent, _ in node[5])
+    return [found[seq] for seq in sorted(found)]
+
+
+def transplant(out, ref, in_node, x_new: JVPTracer):
+    """The recorded outputs ``out`` rebuilt over the forward-mode value ``x_new``.
+
+    ``ref(leaf)`` gives the ``(node, index)`` a leaf of ``out`` was recorded
+    as (None for a constant leaf); ``in_node`` is the recorded input's node.
+    Returns ``(out', interp, in_node')``: ``out'`` holds tracers of a new
+    reverse level ``interp`` whose nodes carry forward-mode values, as if the
+    function had run on ``x_new`` under that level.
+
+    A call with custom rules (``custom_vjp``, ``custom_jvp``, ``checkpoint``)
+    is run again at the new level, as the composition runs it: its forward
+    code one level down, in forward mode.  That is the one piece of the
+    user's code run twice; if it draws random numbers the draws would differ,
+    so that is refused."""
+    forward = x_new._interp
+    leaves, spec = tree_flatten(out)
+    refs = [ref(leaf) for leaf in leaves]
+    nodes = _reachable([r[0] for r in refs if r is not None] + [in_node])
+    calls = any(type(node[1]) is RulePrimitive for node in nodes)
+    watch = RandomWatch() if calls else None
+    carried = {}  # recorded seq -> (new value, new node); for a call: (its outputs, None)
+
+    def carry(parent, index):
+        """(value, (node, index) or None) of a recorded parent's output, carried."""
+        value, node = carried[parent[0]]
+        if node is None:  # an output of a call run again: a tracer of the new level, or a constant
+            value = value[index]
+            if type(value) is ReverseTracer and value._interp is interp:
+                return value.primal, (value.node, value.index)
+            return value, None
+        return (value if index is None else value[index]), (node, index)
+
+    # New nodes are numbered as they are made, in the recorded order: the backward
+    # pass visits nodes newest first.
+    with ReverseInterpreter("jacrev") as interp:  # (live: a call run again records at it)
+        for node in nodes:
+            seq, prim, params, primals, value, parents, needs = node
+            if prim is None:  # the input, or a constant an in-place write lifted onto the tape
+                tracer = interp.new_input(x_new if node is in_node else value)
+                carried[seq] = (tracer.primal, tracer.node)
+                continue
+            if type(prim) is RulePrimitive:
+                args = list(primals[:prim.n_args])
+                for i, parent, index in parents:
+                    if i < prim.n_args:
+                        new_value, link = carry(parent, index)
+                        args[i] = new_value if link is None else ReverseTracer(interp, new_value, *link)
+                carried[seq] = (prim.call.reverse(interp, args), None)
+                continue
+            args = list(primals)
+            links = []
+            for i, parent, index in parents:
+                args[i], link = carry(parent, index)
+                if link is not None:
+                    links.append((i,) + link)
+            new_value = forward.known(prim, args, params, value)
+            carried[seq] = (new_value, (_next_seq(), prim, params, tuple(args), new_value, tuple(links), needs))
+    if watch is not None and watch.changed():
+        raise RandomnessError(
+            f"{describe_stack('hessian')}: a custom_vjp, custom_jvp or checkpoint function drew random "
+            "numbers; hessian runs such a function a second time (in forward mode) and its draws would "
+            "differ. Draw outside it and pass the numbers in, or use jacfwd(jacrev(f)).")
+    new_leaves = []
+    for leaf, r in zip(leaves, refs):
+        if r is None:
+            new_leaves.append(leaf)
+            continue
+        new_value, link = carry(*r)
+        new_leaves.append(new_value if link is None else ReverseTracer(interp, new_value, *link))
+    return tree_unflatten(spec, new_leaves), interp, carried[in_node[0]][1]
+
+
+def recorded_ref(interp):
+    """``ref`` for ``transplant``: the node of a leaf traced by ``interp``."""
+
+    def ref(leaf):
+        if isinstance(leaf, Tracer) and type(leaf) is ReverseTracer and leaf._interp is interp:
+            return leaf.node, leaf.index
+        return None
+
+    return ref

@@ -1,0 +1,266 @@
+"""Eager jacrev and hessian from the tape (api/tape_replay.py) and its compiled
+pull-backs (api/tape_cache.py): the values are the composition's, bit for bit,
+call after call, and the function still runs eagerly every time."""
+import numpy as np
+import pytest
+
+import npfunc
+from npfunc.api import tape_cache
+from npfunc.core.context import describe_stack
+
+RNG = np.random.default_rng(7)
+A8 = RNG.standard_normal((8, 8)) / 3
+W5 = RNG.standard_normal((5, 5)) / 2
+B5 = RNG.standard_normal(5)
+
+
+def logsumexp(z):
+    m = np.max(z)
+    return np.log(np.sum(np.exp(z - m))) + m
+
+
+def rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def neg_log_likelihood(theta):  # a Gaussian linear model: mean, then log-scale
+    y = np.array([0.3, -1.2, 0.8, 2.1, -0.4])
+    X = np.linspace(-1, 1, 10).reshape(5, 2)
+    mu = X @ theta[:2]
+    log_s = theta[2]
+    return 0.5 * np.sum(((y - mu) / np.exp(log_s)) ** 2) + y.size * log_s
+
+
+def energy(q):  # a chain of springs with a Lennard-Jones-like end term
+    d = np.diff(q)
+    return 0.5 * np.sum((d - 1.0) ** 2) + 1.0 / (1.0 + q[0] ** 2) + np.cos(q).mean()
+
+
+def entropy(logits):
+    p = np.exp(logits - logits.max())
+    p = p / p.sum()
+    return -np.sum(p * np.log(p))
+
+
+def matrix_objective(M):  # a 2-d input
+    return np.trace(M @ M.T) + np.sum(np.tanh(M)) * M[0, 1]
+
+
+SCALAR_FUNCTIONS = [
+    ("logsumexp(Ax)", lambda x: logsumexp(A8 @ x), RNG.standard_normal(8)),
+    ("rosenbrock", rosenbrock, np.array([0.5, 1.2, -0.3, 0.8])),
+    ("gaussian nll", neg_log_likelihood, np.array([0.1, -0.2, 0.3])),
+    ("springs", energy, np.array([0.0, 1.1, 1.9, 3.2])),
+    ("entropy", entropy, np.array([0.2, -1.0, 0.5, 2.0])),
+    ("matrix input", matrix_objective, RNG.standard_normal((2, 3))),
+    ("float32", lambda x: np.sum(np.sin(x) * x ** 2), np.array([0.5, 1.5, -2.0], np.float32)),
+    ("where", lambda x: np.sum(np.where(x > 0, x ** 3, -x)), np.array([0.5, -1.0, 2.0])),
+    ("max and indexing", lambda x: np.max(x * x) + x[1] * x[2] - x[::2].sum() ** 2, np.array([0.5, -1.5, 2.0, 1.0])),
+]
+
+VECTOR_FUNCTIONS = [
+    ("tanh(Wx+b)", lambda x: np.tanh(W5 @ x + B5), RNG.standard_normal(5)),
+    ("softmax", lambda z: np.exp(z - z.max()) / np.exp(z - z.max()).sum(), np.array([0.1, 2.0, -1.0])),
+    ("pendulum rhs", lambda s: np.stack([s[1], -np.sin(s[0]) - 0.1 * s[1]]), np.array([0.3, -0.2])),
+    ("outer", lambda x: np.outer(x, np.cumsum(x)), np.array([1.0, -2.0, 0.5])),
+    ("concatenate", lambda x: np.concatenate([np.sin(x), x[:2] * 3.0]), np.array([0.4, 0.1, 2.0])),
+]
+
+
+def _ids(cases):
+    return [c[0] for c in cases]
+
+
+@pytest.mark.parametrize("name,f,x", SCALAR_FUNCTIONS, ids=_ids(SCALAR_FUNCTIONS))
+def test_hessian_is_the_composition_bit_for_bit(name, f, x):
+    want = npfunc.jacfwd(npfunc.jacrev(f))(x)
+    H = npfunc.hessian(f)
+    for _ in range(4):  # eager from the tape, then compiled
+        got = H(x)
+        assert type(got) is type(want) and got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert H._tape_cache.hits >= 2 and H._tape_cache.compiles == 1
+    # and it is the Hessian
+    np.testing.assert_allclose(got, npfunc.jacrev(npfunc.jacfwd(f))(x), rtol=2e-4 if x.dtype == np.float32 else 1e-9,
+                               atol=1e-5 if x.dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("name,f,x", VECTOR_FUNCTIONS, ids=_ids(VECTOR_FUNCTIONS))
+def test_jacrev_is_the_uncached_one_bit_for_bit(name, f, x, monkeypatch):
+    J = npfunc.jacrev(f)
+    got = [J(x) for _ in range(4)]
+    assert J._tape_cache.hits == 2 and J._tape_cache.compiles == 1
+    monkeypatch.setattr(tape_cache, "ENABLED", False)
+    want = npfunc.jacrev(f)(x)
+    for g in got:
+        assert g.shape == want.shape and g.dtype == want.dtype
+        np.testing.assert_array_equal(g, want)
+    np.testing.assert_allclose(want, npfunc.jacfwd(f)(x), rtol=1e-12, atol=1e-14)
+
+
+def test_a_new_branch_shape_or_scalar_is_a_new_key():
+    scale = [2.0]
+
+    def f(x):
+        if x[0] > 0:  # data-dependent control flow: each branch its own tape
+            y = np.sin(x) * scale[0]
+        else:
+            y = np.cos(x) ** 2
+        return y.sum() * x.sum()
+
+    H = npfunc.hessian(f)
+    composed = npfunc.jacfwd(npfunc.jacrev(f))
+    points = [np.array([0.5, 1.0]), np.array([-0.5, 1.0]), np.array([0.7, 0.2]), np.array([-1.0, 2.0]),
+              np.array([0.5, 1.0, 2.0])]
+    for rounds in range(3):
+        for k, x in enumerate(points):
+            if rounds == 2 and k == 0:
+                scale[0] = 3.0  # a Python scalar the tape holds by value
+            np.testing.assert_array_equal(H(x), composed(x))
+    assert H._tape_cache.compiles >= 3
+
+
+def test_closed_over_arrays_are_read_on_every_call():
+    W = np.eye(3)
+    f = lambda x: np.tanh(W @ x)  # noqa: E731
+    J = npfunc.jacrev(f)
+    x = np.array([0.1, 0.2, 0.3])
+    for k in range(5):
+        W[...] = np.arange(9.0).reshape(3, 3) * (k + 1) / 10  # changed in place between calls
+        got = J(x)
+        np.testing.assert_allclose(got, (1 - np.tanh(W @ x) ** 2)[:, None] * W, rtol=1e-12)
+    assert J._tape_cache.hits >= 2
+
+
+def test_the_function_runs_on_every_call():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        print_like = repr(type(x).__name__)
+        assert print_like
+        return np.sum(x ** 3)
+
+    H = npfunc.hessian(f)
+    for _ in range(5):
+        H(np.array([1.0, 2.0]))
+    assert len(calls) == 5 and H._tape_cache.hits == 3
+
+
+def test_the_function_meets_the_composition_s_transform_stack():
+    seen = []
+
+    def f(x):
+        seen.append(describe_stack())
+        return np.sum(x ** 2)
+
+    x = np.array([1.0, 2.0])
+    npfunc.hessian(f)(x)
+    npfunc.jacfwd(npfunc.jacrev(f))(x)
+    assert seen[0] == seen[1] == "jacfwd(jacrev(f))"
+
+
+@pytest.mark.parametrize("body", ["float", "random"])
+def test_refusals_inside_the_function_are_the_composition_s(body):
+    rng = npfunc.random.default_rng(0)
+
+    def f(x):
+        if body == "float":
+            return float(x[0]) * np.sum(x)
+        return np.sum(x * rng.normal(size=2))
+
+    x = np.array([1.0, 2.0])
+    with pytest.raises(Exception) as eager:
+        npfunc.jacfwd(npfunc.jacrev(f))(x)
+    with pytest.raises(Exception) as taped:
+        npfunc.hessian(f)(x)
+    assert type(taped.value) is type(eager.value) and str(taped.value) == str(eager.value)
+
+
+def test_in_place_updates_and_custom_rules_take_the_eager_path():
+    @npfunc.custom_vjp
+    def softplus(x):
+        return np.log1p(np.exp(x))
+
+    softplus.defvjp(lambda x: (softplus(x), x), lambda x, g: (g / (1 + np.exp(-x)),))
+
+    def written(x):
+        y = x * 1.0
+        y[0] = y[1] ** 2  # an in-place update of a traced value
+        return np.sum(y ** 3)
+
+    def writes_input(x):
+        x *= 2.0
+        return np.sum(x ** 3)
+
+    for f in [lambda x: np.sum(softplus(x) ** 2), written, writes_input]:
+        x = np.array([0.5, -1.0, 2.0])
+        x_eager, x_taped = x.copy(), x.copy()
+        want = npfunc.jacfwd(npfunc.jacrev(f))(x_eager)
+        H = npfunc.hessian(f)
+        for _ in range(3):
+            np.testing.assert_array_equal(H(x_taped.copy()), want)
+        got = H(x_taped)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(x_taped, x_eager)  # the caller's array, as the composition leaves it
+
+
+@pytest.mark.parametrize("f,x", [
+    (lambda x: np.sin(x) * x.sum(), np.array([0.5, 1.0])),  # a vector function: a 3-d Hessian
+    (lambda x: np.float64(3.0), np.array([0.5, 1.0])),  # independent of x
+    (lambda x: (np.sum(x ** 2), np.prod(x)), np.array([0.5, 1.0])),  # a tuple of outputs
+    (lambda x: np.sum(x * 1j) * 2.0, np.array([0.5, 1.0])),  # complex
+])
+def test_hessian_of_other_outputs_is_the_composition(f, x):
+    want = npfunc.jacfwd(npfunc.jacrev(f))(x)
+    H = npfunc.hessian(f)
+    for _ in range(3):
+        got = H(x)
+        for g, w in zip(np.atleast_1d(np.asarray(got, dtype=object) if isinstance(got, tuple) else [got]),
+                        np.atleast_1d(np.asarray(want, dtype=object) if isinstance(want, tuple) else [want])):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_under_other_transforms_and_debug_nans_the_cache_stays_out():
+    f = lambda x: np.sum(np.sin(x) * x)  # noqa: E731
+    xs = np.linspace(0.1, 1.0, 6).reshape(3, 2)
+    H = npfunc.hessian(f)
+    batched = npfunc.vmap(H)(xs)
+    for k in range(3):
+        np.testing.assert_allclose(batched[k], npfunc.jacfwd(npfunc.jacrev(f))(xs[k]), rtol=1e-14)
+    assert H._tape_cache.hits == H._tape_cache.misses == 0
+    with npfunc.debug_nans():
+        for _ in range(3):
+            H(xs[0])
+    assert H._tape_cache.hits == 0
+
+
+def test_a_function_whose_tape_always_changes_stops_being_keyed():
+    calls = [0]
+
+    def f(x):
+        calls[0] += 1
+        y = x
+        for _ in range(calls[0]):  # one more operation on every call
+            y = np.sin(y)
+        return y
+
+    J = npfunc.jacrev(f)
+    x = np.array([0.2, 0.4])
+    for _ in range(tape_cache.GIVE_UP_AFTER + 3):
+        J(x)
+    assert not J._tape_cache.active and not J._tape_cache.entries
+    got = J(x)
+    calls[0] -= 1
+    np.testing.assert_array_equal(got, npfunc.jacrev(f, argnums=(0,))(x)[0])
+
+
+def test_keys_tell_apart_what_changes_the_pull_back():
+    from npfunc.api.tape_cache import _freeze
+
+    assert _freeze(0.0) != _freeze(-0.0) and _freeze(float("nan")) == _freeze(float("nan"))
+    assert _freeze(1) != _freeze(True) and _freeze((1, 2)) != _freeze([1, 2])
+    assert _freeze(slice(1, None)) == _freeze(slice(1, None)) != _freeze(slice(1, 2))
+    assert _freeze(np.array([1, 2])) != _freeze(np.array([1, 3]))
+    assert _freeze(np.ones(3)) is tape_cache._NOT_KEYABLE  # float arrays are values, not parameters
+    assert _freeze({"a": 1}) is tape_cache._NOT_KEYABLE
