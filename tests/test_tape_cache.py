@@ -9,6 +9,15 @@ from npfunc.api import tape_cache
 from npfunc.core.context import describe_stack
 
 RNG = np.random.default_rng(7)
+
+
+def composed_hessian(f):
+    """jacfwd(jacrev(f)) as the eager composition computes it (a tuple of argnums takes no tape)."""
+    return lambda x: npfunc.jacfwd(npfunc.jacrev(f), argnums=(0,))(x)[0]
+
+
+def plain_jacfwd(f):
+    return lambda x: npfunc.jacfwd(f, argnums=(0,))(x)[0]
 A8 = RNG.standard_normal((8, 8)) / 3
 W5 = RNG.standard_normal((5, 5)) / 2
 B5 = RNG.standard_normal(5)
@@ -73,7 +82,7 @@ def _ids(cases):
 
 @pytest.mark.parametrize("name,f,x", SCALAR_FUNCTIONS, ids=_ids(SCALAR_FUNCTIONS))
 def test_hessian_is_the_composition_bit_for_bit(name, f, x):
-    want = npfunc.jacfwd(npfunc.jacrev(f))(x)
+    want = composed_hessian(f)(x)
     H = npfunc.hessian(f)
     for _ in range(4):  # eager from the tape, then compiled
         got = H(x)
@@ -98,6 +107,17 @@ def test_jacrev_is_the_uncached_one_bit_for_bit(name, f, x, monkeypatch):
     np.testing.assert_allclose(want, npfunc.jacfwd(f)(x), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("name,f,x", VECTOR_FUNCTIONS + SCALAR_FUNCTIONS, ids=_ids(VECTOR_FUNCTIONS + SCALAR_FUNCTIONS))
+def test_jacfwd_is_the_eager_one_bit_for_bit(name, f, x):
+    want = plain_jacfwd(f)(x)
+    J = npfunc.jacfwd(f)
+    for _ in range(4):
+        got = J(x)
+        assert type(got) is type(want) and got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert J._tape_cache.hits == 2 and J._tape_cache.compiles == 1
+
+
 def test_a_new_branch_shape_or_scalar_is_a_new_key():
     scale = [2.0]
 
@@ -109,7 +129,7 @@ def test_a_new_branch_shape_or_scalar_is_a_new_key():
         return y.sum() * x.sum()
 
     H = npfunc.hessian(f)
-    composed = npfunc.jacfwd(npfunc.jacrev(f))
+    composed = composed_hessian(f)
     points = [np.array([0.5, 1.0]), np.array([-0.5, 1.0]), np.array([0.7, 0.2]), np.array([-1.0, 2.0]),
               np.array([0.5, 1.0, 2.0])]
     for rounds in range(3):
@@ -156,7 +176,7 @@ def test_the_function_meets_the_composition_s_transform_stack():
 
     x = np.array([1.0, 2.0])
     npfunc.hessian(f)(x)
-    npfunc.jacfwd(npfunc.jacrev(f))(x)
+    composed_hessian(f)(x)
     assert seen[0] == seen[1] == "jacfwd(jacrev(f))"
 
 
@@ -171,7 +191,7 @@ def test_refusals_inside_the_function_are_the_composition_s(body):
 
     x = np.array([1.0, 2.0])
     with pytest.raises(Exception) as eager:
-        npfunc.jacfwd(npfunc.jacrev(f))(x)
+        composed_hessian(f)(x)
     with pytest.raises(Exception) as taped:
         npfunc.hessian(f)(x)
     assert type(taped.value) is type(eager.value) and str(taped.value) == str(eager.value)
@@ -196,7 +216,7 @@ def test_in_place_updates_and_custom_rules_take_the_eager_path():
     for f in [lambda x: np.sum(softplus(x) ** 2), written, writes_input]:
         x = np.array([0.5, -1.0, 2.0])
         x_eager, x_taped = x.copy(), x.copy()
-        want = npfunc.jacfwd(npfunc.jacrev(f))(x_eager)
+        want = composed_hessian(f)(x_eager)
         H = npfunc.hessian(f)
         for _ in range(3):
             np.testing.assert_array_equal(H(x_taped.copy()), want)
@@ -212,7 +232,7 @@ def test_in_place_updates_and_custom_rules_take_the_eager_path():
     (lambda x: np.sum(x * 1j) * 2.0, np.array([0.5, 1.0])),  # complex
 ])
 def test_hessian_of_other_outputs_is_the_composition(f, x):
-    want = npfunc.jacfwd(npfunc.jacrev(f))(x)
+    want = composed_hessian(f)(x)
     H = npfunc.hessian(f)
     for _ in range(3):
         got = H(x)
@@ -227,7 +247,7 @@ def test_under_other_transforms_and_debug_nans_the_cache_stays_out():
     H = npfunc.hessian(f)
     batched = npfunc.vmap(H)(xs)
     for k in range(3):
-        np.testing.assert_allclose(batched[k], npfunc.jacfwd(npfunc.jacrev(f))(xs[k]), rtol=1e-14)
+        np.testing.assert_allclose(batched[k], composed_hessian(f)(xs[k]), rtol=1e-14)
     assert H._tape_cache.hits == H._tape_cache.misses == 0
     with npfunc.debug_nans():
         for _ in range(3):
@@ -264,3 +284,53 @@ def test_keys_tell_apart_what_changes_the_pull_back():
     assert _freeze(np.array([1, 2])) != _freeze(np.array([1, 3]))
     assert _freeze(np.ones(3)) is tape_cache._NOT_KEYABLE  # float arrays are values, not parameters
     assert _freeze({"a": 1}) is tape_cache._NOT_KEYABLE
+
+
+@pytest.mark.parametrize("body", ["float", "random", "stack"])
+def test_jacfwd_s_function_meets_what_it_meets_eagerly(body):
+    rng = npfunc.random.default_rng(0)
+    seen = []
+
+    def f(x):
+        seen.append(describe_stack())
+        if body == "float":
+            return float(x[0]) * x
+        if body == "random":
+            return x * rng.normal(size=2)
+        return np.sin(x)
+
+    x = np.array([1.0, 2.0])
+    if body == "stack":
+        np.testing.assert_array_equal(npfunc.jacfwd(f)(x), plain_jacfwd(f)(x))
+        assert seen == ["jacfwd(f)", "jacfwd(f)"]
+        return
+    with pytest.raises(Exception) as eager:
+        plain_jacfwd(f)(x)
+    with pytest.raises(Exception) as taped:
+        npfunc.jacfwd(f)(x)
+    assert type(taped.value) is type(eager.value) and str(taped.value) == str(eager.value)
+    # other randomness settings take the composition, as before
+    J = npfunc.jacfwd(lambda x: x * rng.normal(size=2), randomness="same")
+    assert J(x).shape == (2, 2) and J._tape_cache.misses == 0
+
+
+def test_jacfwd_with_custom_rules_is_the_eager_one():
+    @npfunc.custom_jvp
+    def clipped_exp(x):
+        return np.exp(np.minimum(x, 3.0))
+
+    clipped_exp.defjvp(lambda primals, tangents: (clipped_exp(primals[0]), clipped_exp(primals[0]) * tangents[0]))
+
+    @npfunc.custom_vjp
+    def halved(x):
+        return x * 1.0
+
+    halved.defvjp(lambda x: (x * 1.0, None), lambda _, g: (0.5 * g,))
+
+    for f in [lambda x: clipped_exp(x) * x, lambda x: np.sin(halved(x)) * x,
+              npfunc.checkpoint(lambda x: np.tanh(x) ** 2)]:
+        x = np.array([0.5, 4.0, -1.0])
+        want = plain_jacfwd(f)(x)
+        J = npfunc.jacfwd(f)
+        for _ in range(3):
+            np.testing.assert_array_equal(J(x), want)

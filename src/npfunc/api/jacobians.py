@@ -15,7 +15,6 @@ from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, 
                       tree_unflatten)
 from .forward import trace_jvp, traced_outputs
 from .tape_cache import TapeCache, cacheable_input, compile_pull_back, read_tape
-from .tape_replay import recorded_ref, transplant
 from ..core.context import current_stack
 from ..core.debug import FLAGS
 from ..core.tracer import snapshot
@@ -26,6 +25,11 @@ from ..interpreters.batching import BatchInterpreter, BatchTracer
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
 from ..primitives.indexing.aliasing import mark_input
 from .vmap import RANDOMNESS, _unbatch_outputs, check_chunk_size, vmap
+from ..core.lazy import deferred
+
+# (loaded on a tape's first use: custom-rule calls and the compiler stay unloaded until then)
+recorded_ref = deferred("npfunc.api.tape_replay:recorded_ref", globals(), "recorded_ref")
+transplant = deferred("npfunc.api.tape_replay:transplant", globals(), "transplant")
 
 
 def _basis(leaves):
@@ -205,15 +209,27 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
     >>> np.allclose(J, np.diag(np.cos(x)))
     True
     """
+    return _make_jacfwd(func, argnums, has_aux, randomness, taped=True)
+
+
+def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> Callable:
+    """``jacfwd``; ``taped``: at top level, with one real array in and no aux,
+    run ``func`` under a reverse level and push the basis through its tape
+    (``tape_replay``; compiled per structure by ``tape_cache``)."""
     check_callable(func, "jacfwd")
     if randomness not in RANDOMNESS:
         raise ValueError(f"jacfwd: randomness must be one of {RANDOMNESS}, got {randomness!r}")
     normalize_argnums(argnums, 1 << 30, "jacfwd")
+    # (randomness other than 'error' draws batched values: the composition's business)
+    taped = taped and type(argnums) is int and not has_aux and randomness == "error"
+    cache = TapeCache()
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), "jacfwd")
         diff_args, partial = select_args(func, args, nums, kwargs)
+        if taped and cache.active and cacheable_input(diff_args[0]) and not current_stack() and not FLAGS.nans:
+            return _taped_jacfwd(partial, diff_args[0], randomness, cache)
         in_leaves, in_spec = tree_flatten(diff_args)
         in_leaves = check_differentiable(in_leaves, "jacfwd", arg_name(nums))
         sizes = [math.prod(shape_of(x)) for x in in_leaves]
@@ -256,7 +272,45 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
         jac = _nest(box["spec"], in_spec, entries, isinstance(argnums, int))
         return (jac, aux) if has_aux else jac
 
+    wrapper._tape_cache = cache
     return wrapper
+
+
+def _taped_jacfwd(partial, x, randomness: str, cache: TapeCache):
+    """jacfwd's Jacobian of ``partial`` at the real array ``x``: ``partial`` runs
+    once under a reverse level (inside jacfwd's batch level, idle, so that it meets
+    the transform stack it meets eagerly), then the basis goes through its tape."""
+    with BatchInterpreter(x.size, randomness, "jacfwd", True), ReverseInterpreter("jacfwd", True) as interp:
+        tracer = mark_input(interp.new_input(x), x)
+        in_node = tracer.node  # before partial: an in-place update rebinds tracer.node
+        out = partial(tracer)
+    ref = recorded_ref(interp)
+
+    def from_tape():
+        return _jacfwd_of_tape(out, ref, in_node, x, randomness)
+
+    if type(out) is ReverseTracer and out._interp is interp and out.index is None and tracer.node is in_node:
+        tape = read_tape(out.node, in_node)
+        if tape is not None:
+            return cache.pull_back(tape, from_tape, functools.partial(_compile_jacfwd, randomness=randomness))
+    return from_tape()
+
+
+def _jacfwd_of_tape(out, ref, in_node, x, randomness: str):
+    """``jacfwd(f)(x)`` from the tape ``f`` recorded (see ``tape_replay``)."""
+
+    def image(x_new):  # what f gives at the forward-mode value x_new
+        return transplant(out, ref, in_node, x_new, tape=False)[0]
+
+    return _make_jacfwd(image, 0, False, randomness, taped=False)(x)
+
+
+def _compile_jacfwd(tape, randomness: str):
+    def jacobian_of_nodes(out_node, in_node):
+        return _jacfwd_of_tape(_OUTPUT, lambda leaf: (out_node, None) if leaf is _OUTPUT else None,
+                               in_node, in_node[4], randomness)
+
+    return compile_pull_back(tape, jacobian_of_nodes, "jacfwd")
 
 
 def _lone_columns(columns, x_shape, o_shape):
@@ -286,7 +340,7 @@ def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
            [ 0., 12.]])
     """
     check_callable(func, "hessian")
-    composed = jacfwd(jacrev(func, argnums), argnums)
+    composed = _make_jacfwd(jacrev(func, argnums), argnums, False, "error", taped=False)
     if type(argnums) is not int:
         return composed
     cache = TapeCache()
@@ -332,7 +386,7 @@ def _hessian_of_tape(out, ref, in_node, x):
         traced, pullback, _ = _traced_outputs(interp, new_out, None, False, "jacrev", in_spec, [x_new], [new_in])
         return _rows_to_jacobian(traced, pullback, None, (x_new,), False, None, True)
 
-    return jacfwd(gradient)(x)
+    return _make_jacfwd(gradient, 0, False, "error", taped=False)(x)
 
 
 _OUTPUT = object()  # the output leaf, when a compiled Hessian is recorded from rebuilt nodes

@@ -19,13 +19,11 @@ The carried-over computation depends on the tape's structure only, so
 """
 from __future__ import annotations
 
-from ..compiler.randomness import RandomWatch
 from ..core.context import describe_stack
 from ..core.errors import RandomnessError
 from ..core.tracer import Tracer
 from ..interpreters.jvp import JVPTracer
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, _next_seq
-from ._calls import RulePrimitive
 from ._common import tree_flatten, tree_unflatten
 
 
@@ -42,14 +40,16 @@ def _reachable(roots) -> list:
     return [found[seq] for seq in sorted(found)]
 
 
-def transplant(out, ref, in_node, x_new: JVPTracer):
+def transplant(out, ref, in_node, x_new: JVPTracer, tape: bool = True):
     """The recorded outputs ``out`` rebuilt over the forward-mode value ``x_new``.
 
     ``ref(leaf)`` gives the ``(node, index)`` a leaf of ``out`` was recorded
     as (None for a constant leaf); ``in_node`` is the recorded input's node.
     Returns ``(out', interp, in_node')``: ``out'`` holds tracers of a new
     reverse level ``interp`` whose nodes carry forward-mode values, as if the
-    function had run on ``x_new`` under that level.
+    function had run on ``x_new`` under that level.  With ``tape=False`` no
+    level is made: ``out'`` holds the forward-mode values (``jacfwd``), and
+    ``interp`` and ``in_node'`` are None.
 
     A call with custom rules (``custom_vjp``, ``custom_jvp``, ``checkpoint``)
     is run again at the new level, as the composition runs it: its forward
@@ -60,8 +60,14 @@ def transplant(out, ref, in_node, x_new: JVPTracer):
     leaves, spec = tree_flatten(out)
     refs = [ref(leaf) for leaf in leaves]
     nodes = _reachable([r[0] for r in refs if r is not None] + [in_node])
+    from ._calls import RulePrimitive
+
     calls = any(type(node[1]) is RulePrimitive for node in nodes)
-    watch = RandomWatch() if calls else None
+    watch = None
+    if calls:
+        from ..compiler.randomness import RandomWatch
+
+        watch = RandomWatch()
     carried = {}  # recorded seq -> (new value, new node); for a call: (its outputs, None)
 
     def carry(parent, index):
@@ -72,14 +78,19 @@ def transplant(out, ref, in_node, x_new: JVPTracer):
             if type(value) is ReverseTracer and value._interp is interp:
                 return value.primal, (value.node, value.index)
             return value, None
-        return (value if index is None else value[index]), (node, index)
+        value = value if index is None else value[index]
+        return value, ((node, index) if tape else None)
 
     # New nodes are numbered as they are made, in the recorded order: the backward
     # pass visits nodes newest first.
-    with ReverseInterpreter("jacrev") as interp:  # (live: a call run again records at it)
+    interp = ReverseInterpreter("jacrev") if tape else _NoTape()
+    with interp:  # (live: a call run again records at it)
         for node in nodes:
             seq, prim, params, primals, value, parents, needs = node
             if prim is None:  # the input, or a constant an in-place write lifted onto the tape
+                if not tape:
+                    carried[seq] = (x_new if node is in_node else value), _NO_NODE
+                    continue
                 tracer = interp.new_input(x_new if node is in_node else value)
                 carried[seq] = (tracer.primal, tracer.node)
                 continue
@@ -89,7 +100,8 @@ def transplant(out, ref, in_node, x_new: JVPTracer):
                     if i < prim.n_args:
                         new_value, link = carry(parent, index)
                         args[i] = new_value if link is None else ReverseTracer(interp, new_value, *link)
-                carried[seq] = (prim.call.reverse(interp, args), None)
+                carried[seq] = (prim.call.reverse(interp, args) if tape else prim.call.forward(forward, args),
+                                None)
                 continue
             args = list(primals)
             links = []
@@ -98,7 +110,8 @@ def transplant(out, ref, in_node, x_new: JVPTracer):
                 if link is not None:
                     links.append((i,) + link)
             new_value = forward.known(prim, args, params, value)
-            carried[seq] = (new_value, (_next_seq(), prim, params, tuple(args), new_value, tuple(links), needs))
+            carried[seq] = (new_value, (_next_seq(), prim, params, tuple(args), new_value, tuple(links), needs)
+                            if tape else _NO_NODE)
     if watch is not None and watch.changed():
         raise RandomnessError(
             f"{describe_stack('hessian')}: a custom_vjp, custom_jvp or checkpoint function drew random "
@@ -111,7 +124,22 @@ def transplant(out, ref, in_node, x_new: JVPTracer):
             continue
         new_value, link = carry(*r)
         new_leaves.append(new_value if link is None else ReverseTracer(interp, new_value, *link))
+    if not tape:
+        return tree_unflatten(spec, new_leaves), None, None
     return tree_unflatten(spec, new_leaves), interp, carried[in_node[0]][1]
+
+
+class _NoTape:
+    """Stands in for the new level when no tape is wanted (``jacfwd``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+_NO_NODE = ("no node",)  # carried outputs without a new node (jacfwd)
 
 
 def recorded_ref(interp):
