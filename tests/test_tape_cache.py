@@ -84,7 +84,7 @@ def _ids(cases):
 def test_hessian_is_the_composition_bit_for_bit(name, f, x):
     want = composed_hessian(f)(x)
     H = npfunc.hessian(f)
-    for _ in range(4):  # eager from the tape, then compiled
+    for _ in range(5):  # the composition, eager from the tape, then compiled
         got = H(x)
         assert type(got) is type(want) and got.shape == want.shape and got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
@@ -111,7 +111,7 @@ def test_jacrev_is_the_uncached_one_bit_for_bit(name, f, x, monkeypatch):
 def test_jacfwd_is_the_eager_one_bit_for_bit(name, f, x):
     want = plain_jacfwd(f)(x)
     J = npfunc.jacfwd(f)
-    for _ in range(4):
+    for _ in range(5):
         got = J(x)
         assert type(got) is type(want) and got.shape == want.shape and got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
@@ -164,7 +164,7 @@ def test_the_function_runs_on_every_call():
     H = npfunc.hessian(f)
     for _ in range(5):
         H(np.array([1.0, 2.0]))
-    assert len(calls) == 5 and H._tape_cache.hits == 3
+    assert len(calls) == 5 and H._tape_cache.hits == 2
 
 
 def test_the_function_meets_the_composition_s_transform_stack():
@@ -334,3 +334,54 @@ def test_jacfwd_with_custom_rules_is_the_eager_one():
         J = npfunc.jacfwd(f)
         for _ in range(3):
             np.testing.assert_array_equal(J(x), want)
+
+
+# ---- jvp(grad(f)): Hessian-vector products from the tape -------------------------------------
+
+@pytest.mark.parametrize("name,f,x", SCALAR_FUNCTIONS, ids=_ids(SCALAR_FUNCTIONS))
+def test_hvp_is_the_composition_bit_for_bit(name, f, x):
+    g = npfunc.grad(f)
+    v = np.linspace(-1.0, 1.0, x.size).reshape(x.shape).astype(x.dtype)
+    want = npfunc.jvp(lambda y: g(y), (x,), (v,))  # a lambda around grad: the composition
+    for _ in range(5):
+        got = npfunc.jvp(g, (x,), (v,))
+        for a, b in zip(got, want):
+            assert type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+    cache = g._taped_grad[2]
+    if x.dtype == np.float64:
+        assert cache.hits == 2 and cache.compiles == 1
+    # the tangent is the same array as the point, or a new one on each call
+    np.testing.assert_array_equal(npfunc.jvp(g, (x,), (x,))[1], npfunc.jvp(lambda y: g(y), (x,), (x,))[1])
+
+
+def test_hvp_tape_only_for_grad_itself():
+    f = lambda x: np.sum(np.sin(x) * x)  # noqa: E731
+    g = npfunc.grad(f)
+    x, v = np.array([0.3, 0.6]), np.array([1.0, 0.0])
+    batched = npfunc.vmap(g)  # a wrapper of grad: the attribute it copies names grad, not it
+    assert batched._taped_grad[0] is g
+    out = npfunc.jvp(batched, (np.stack([x, x]),), (np.stack([v, v]),))
+    np.testing.assert_array_equal(out[1][0], npfunc.jvp(g, (x,), (v,))[1])
+    for other in [npfunc.grad(f, has_aux=False, argnums=(0,)), npfunc.grad_and_value(f),
+                  npfunc.grad(lambda x: (f(x), 1), has_aux=True)]:
+        assert other._taped_grad is None
+    with pytest.raises(npfunc.errors.NonScalarOutputError) as taped:
+        npfunc.jvp(npfunc.grad(np.sin), (x,), (v,))
+    with pytest.raises(npfunc.errors.NonScalarOutputError) as eager:
+        npfunc.jvp(lambda y: npfunc.grad(np.sin)(y), (x,), (v,))
+    assert str(taped.value) == str(eager.value)
+
+
+def test_a_function_called_once_runs_the_plain_composition():
+    f = lambda x: np.sum(np.exp(x) * x)  # noqa: E731
+    x = np.array([0.1, 0.2])
+    for make in [npfunc.hessian, npfunc.jacfwd]:
+        T = make(f)
+        T(x)
+        assert T._tape_cache.misses == T._tape_cache.hits == 0
+        T(x)
+        assert T._tape_cache.misses == 1
+    g = npfunc.grad(f)
+    npfunc.jvp(g, (x,), (x,))
+    assert g._taped_grad[2].misses == 0

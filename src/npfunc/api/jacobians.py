@@ -228,7 +228,7 @@ def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> 
     def wrapper(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), "jacfwd")
         diff_args, partial = select_args(func, args, nums, kwargs)
-        if taped and cache.active and cacheable_input(diff_args[0]) and not current_stack() and not FLAGS.nans:
+        if taped and cacheable_input(diff_args[0]) and not current_stack() and not FLAGS.nans and cache.warm():
             return _taped_jacfwd(partial, diff_args[0], randomness, cache)
         in_leaves, in_spec = tree_flatten(diff_args)
         in_leaves = check_differentiable(in_leaves, "jacfwd", arg_name(nums))
@@ -347,7 +347,7 @@ def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        if current_stack() or not cache.active or FLAGS.nans:
+        if current_stack() or FLAGS.nans or not cache.warm():
             return composed(*args, **kwargs)
         nums = normalize_argnums(argnums, len(args), "jacfwd")
         diff_args, partial = select_args(func, args, nums, kwargs)

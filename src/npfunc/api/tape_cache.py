@@ -114,7 +114,7 @@ class Tape:
     pull-back takes (arrays and NumPy scalars, each object once), and its
     ``nodes`` in creation order (``out_slot``, ``in_slot``: their positions)."""
 
-    __slots__ = ("key", "values", "nodes", "out_slot", "in_slot")
+    __slots__ = ("key", "values", "nodes", "out_slot", "in_slot", "extra")
 
     def __init__(self, key, values, nodes, out_slot, in_slot) -> None:
         self.key = key
@@ -122,6 +122,18 @@ class Tape:
         self.nodes = nodes
         self.out_slot = out_slot
         self.in_slot = in_slot
+        self.extra: tuple = ()  # positions in values of further inputs (a jvp's tangent)
+
+    def add_input(self, value: np.ndarray) -> None:
+        """A further array the pull-back takes (keyed by its type, shape and dtype)."""
+        for k, v in enumerate(self.values):  # the same object is one value, as in the recording
+            if v is value:
+                break
+        else:
+            k = len(self.values)
+            self.values.append(value)
+        self.extra += (k,)
+        self.key += (("input", type(value), value.shape, value.dtype, k),)
 
 
 _SCALAR_TYPES = frozenset({float, int, bool, complex, type(None)})
@@ -218,16 +230,17 @@ def rebuild(tape: Tape, values) -> tuple:
 
 
 class Compiled:
-    __slots__ = ("fn",)
+    __slots__ = ("fn", "single")
 
-    def __init__(self, fn) -> None:
+    def __init__(self, fn, single: bool) -> None:
         self.fn = fn
+        self.single = single  # one output (else a tuple of them)
 
 
 class TapeCache:
     """The pull-backs one ``jacrev`` function compiled, by tape structure."""
 
-    __slots__ = ("entries", "misses", "hits", "compiles", "active")
+    __slots__ = ("entries", "misses", "hits", "compiles", "active", "called")
 
     def __init__(self) -> None:
         self.entries: dict = {}  # key -> times seen (int) or Compiled (or None: failed to compile)
@@ -235,6 +248,16 @@ class TapeCache:
         self.hits = 0
         self.compiles = 0
         self.active = True
+        self.called = False
+
+    def warm(self) -> bool:
+        """Whether the function was called before: a function transformed and called
+        once (``jvp(grad(f), ...)`` written inline) runs the plain composition, whose
+        cost a tape read from scratch would only add to."""
+        if self.called:
+            return self.active
+        self.called = True
+        return False
 
     def pull_back(self, tape: Tape, eager, compile_):
         """The result for ``tape``: the compiled pull-back when there is one,
@@ -249,7 +272,8 @@ class TapeCache:
                 self.hits += 1
                 if len(entries) > 1:  # most recently used last
                     entries[key] = entries.pop(key)
-                return entry.fn(*tape.values)[0]
+                outs = entry.fn(*tape.values)
+                return outs[0] if entry.single else outs
             if entry is None:  # it failed to compile: eager for good
                 return eager()
             seen = entry + 1
@@ -267,7 +291,7 @@ class TapeCache:
             return eager()
         result = eager()  # this call's value is the eager one; later calls run the program
         try:
-            entries[key] = Compiled(compile_(tape))
+            entries[key] = compile_(tape)
             self.compiles += 1
         except Exception:  # a rule that needs concrete values: this structure stays eager
             entries[key] = None
@@ -282,14 +306,15 @@ def compile_pull_back(tape: Tape, pull_back, transform: str):
 
     def run(leaves):
         out_node, in_node = rebuild(tape, leaves)
-        return pull_back(out_node, in_node)
+        return pull_back(out_node, in_node, *[leaves[k] for k in tape.extra])
 
     names = [f"tape value {k}" for k in range(len(tape.values))]
     rec = record(run, list(tape.values), names, transform=transform)
-    if not rec.cacheable or rec.mutated or rec.n_out != 1:
+    if not rec.cacheable or rec.mutated:
         raise ValueError("not a pure function of the tape's values")
     program = optimize(rec.program, EXACT_PASSES)
-    return generate(program, name=f"{transform}_pull_back", fresh=rec.fresh, reuse_min_size=None).fn
+    fn = generate(program, name=f"{transform}_pull_back", fresh=rec.fresh, reuse_min_size=None).fn
+    return Compiled(fn, rec.n_out == 1 and rec.out_spec.num_leaves == 1 and rec.out_spec.num_nodes == 1)
 
 
 def cacheable_input(x) -> bool:

@@ -19,12 +19,16 @@ The carried-over computation depends on the tape's structure only, so
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..core.context import describe_stack
 from ..core.errors import RandomnessError
 from ..core.tracer import Tracer
 from ..interpreters.jvp import JVPTracer
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, _next_seq
-from ._common import tree_flatten, tree_unflatten
+from ._common import ArgsSpec, tree_flatten, tree_unflatten
+
+_ONE_LEAF = ArgsSpec(None, False)  # the structure of a single array
 
 
 def _reachable(roots) -> list:
@@ -151,3 +155,67 @@ def recorded_ref(interp):
         return None
 
     return ref
+
+
+# ---- jvp of grad (Hessian-vector products) ------------------------------------------------
+
+def taped_grad_jvp(func, cache, x, t):
+    """``jvp(grad(func), (x,), (t,))`` for a real array ``x``, from a tape: the
+    ``(gradient, H t)`` pair, as ``trace_jvp`` returns it.  ``func`` runs once,
+    under grad's level inside jvp's (idle) level, the stack it meets eagerly."""
+    from ..interpreters.jvp import JVPInterpreter
+    from ..primitives.indexing.aliasing import mark_input
+    from .tape_cache import read_tape
+
+    with JVPInterpreter("jvp"), ReverseInterpreter("grad") as interp:
+        tracer = mark_input(interp.new_input(x), x)
+        in_node = tracer.node  # before func: an in-place update rebinds tracer.node
+        out = func(tracer)
+    ref = recorded_ref(interp)
+
+    def from_tape(t):
+        return _grad_jvp_of_tape(out, ref, in_node, x, t)
+
+    if type(out) is ReverseTracer and out._interp is interp and out.index is None and tracer.node is in_node \
+            and type(out.primal) is np.float64:
+        tape = read_tape(out.node, in_node)
+        if tape is not None:
+            tape.add_input(t)
+            primal, tangent = cache.pull_back(tape, lambda: from_tape(t), _compile_grad_jvp)
+            return [primal], [tangent], _ONE_LEAF, None
+    primal, tangent = from_tape(t)
+    return [primal], [tangent], _ONE_LEAF, None
+
+
+def _grad_jvp_of_tape(out, ref, in_node, x, t):
+    """(gradient, its tangent along ``t``) from the tape, as ``jvp(grad(f))`` computes them."""
+    from ..api.forward import traced_outputs
+    from ..interpreters.jvp import JVPInterpreter
+    from ..primitives.elementwise.arithmetic import zeros_like
+    from ..primitives.indexing.aliasing import mark_input
+    from ..core.tracer import snapshot
+    from ..core.zeros import zero
+    from .reverse import _check_scalar, _seed, _traced_outputs
+
+    with JVPInterpreter("jvp") as forward:
+        x_new = mark_input(JVPTracer(forward, snapshot(x), snapshot(t)), x)
+        new_out, interp, new_in = transplant(out, ref, in_node, x_new)
+        primal, pullback, _ = _traced_outputs(interp, new_out, None, False, "grad", _ONE_LEAF, [x_new], [new_in])
+        _check_scalar(primal, "grad")
+        (ct,) = pullback.flat([_seed(primal)])
+        gradient = zeros_like(x_new) if ct is zero else ct
+    (primal,), (tangent,), _, _ = traced_outputs(forward, gradient, False, "jvp")
+    return primal, (zeros_like(primal) if tangent is zero else tangent)
+
+
+def _compile_grad_jvp(tape):
+    from .tape_cache import compile_pull_back
+
+    def of_nodes(out_node, in_node, t):
+        return _grad_jvp_of_tape(_OUTPUT, lambda leaf: (out_node, None) if leaf is _OUTPUT else None,
+                                 in_node, in_node[4], t)
+
+    return compile_pull_back(tape, of_nodes, "jvp_grad")
+
+
+_OUTPUT = object()  # the output leaf, when a compiled pull-back is recorded from rebuilt nodes
