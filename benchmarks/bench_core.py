@@ -60,7 +60,8 @@ class Row:
 
 def _calibrate(fn: Callable[[], object], cfg: Config) -> int:
     """How many calls of ``fn`` make one measurement last >= ``cfg.min_time``."""
-    fn()  # warm up (first-call imports, caches, allocator)
+    for _ in range(3):  # warm up: first-call imports, caches, the allocator, and the eager
+        fn()            # transforms' compiled pull-backs (made on a tape's second sighting)
     start = time.perf_counter()
     fn()
     once = time.perf_counter() - start
@@ -100,9 +101,19 @@ def check(name: str, got, expected, rtol=1e-7, atol=1e-9) -> None:
 
 def compare(name: str, npfunc_fn, hand_fn, target: str, cfg: Config, note: str = "",
             rtol=1e-7, atol=1e-9) -> Row:
-    """Check ``npfunc_fn() == hand_fn()``, then time both."""
-    check(name, npfunc_fn(), hand_fn(), rtol=rtol, atol=atol)
+    """Check ``npfunc_fn() == hand_fn()``, then time both.  The note gives the
+    first three calls of ``npfunc_fn`` when they cost more than later ones (an
+    eager jacrev/jacfwd/hessian compiles its tape's pull-back on the third)."""
+    firsts = []
+    for k in range(3):
+        start = time.perf_counter()
+        got = npfunc_fn()
+        firsts.append(time.perf_counter() - start)
+        if k == 0:
+            check(name, got, hand_fn(), rtol=rtol, atol=atol)
     t_npfunc, t_hand = measure_pair(npfunc_fn, hand_fn, cfg)
+    if not note and max(firsts) > 5 * t_npfunc:
+        note = "first calls " + ", ".join(f"{t * 1e3:.2f}" for t in firsts) + " ms"
     return Row(name, t_npfunc, t_hand, target, note)
 
 
