@@ -11,6 +11,12 @@ from npfunc.core.context import describe_stack
 RNG = np.random.default_rng(7)
 
 
+@pytest.fixture(autouse=True)
+def compile_at_once(monkeypatch):
+    """Compile a structure on its second appearance (not once it has cost 4 ms)."""
+    monkeypatch.setattr(tape_cache, "COMPILE_AFTER_SECONDS", 0.0)
+
+
 def composed_hessian(f):
     """jacfwd(jacrev(f)) as the eager composition computes it (a tuple of argnums takes no tape)."""
     return lambda x: npfunc.jacfwd(npfunc.jacrev(f), argnums=(0,))(x)[0]
@@ -385,3 +391,59 @@ def test_a_function_called_once_runs_the_plain_composition():
     g = npfunc.grad(f)
     npfunc.jvp(g, (x,), (x,))
     assert g._taped_grad[2].misses == 0
+
+
+def test_a_pull_back_that_does_not_compile_stays_eager(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise ValueError("cannot be recorded")
+
+    from npfunc.api import jacobians
+
+    monkeypatch.setattr(jacobians, "compile_pull_back", refuse)
+    f = lambda x: np.tanh(W5 @ x + B5)  # noqa: E731
+    J = npfunc.jacrev(f)
+    x = np.linspace(0.0, 1.0, 5)
+    monkeypatch.setattr(tape_cache, "ENABLED", False)
+    want = npfunc.jacrev(f)(x)
+    monkeypatch.setattr(tape_cache, "ENABLED", True)
+    for _ in range(4):
+        np.testing.assert_array_equal(J(x), want)
+    assert J._tape_cache.compiles == 0 and list(J._tape_cache.entries.values()) == [None]
+
+
+def test_threads_share_one_transformed_function():
+    import threading
+
+    f = lambda x: logsumexp(A8 @ x) * np.sum(x ** 2)  # noqa: E731
+    H = npfunc.hessian(f)
+    points = [RNG.standard_normal(8) for _ in range(4)]
+    wants = [composed_hessian(f)(p) for p in points]
+    failures = []
+
+    def work(k):
+        for i in range(30):
+            p = (k + i) % 4
+            if not np.array_equal(H(points[p]), wants[p]):
+                failures.append((k, i))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures and H._tape_cache.hits > 0
+
+
+def test_a_structure_compiles_once_its_eager_pull_backs_cost_what_compiling_does(monkeypatch):
+    monkeypatch.setattr(tape_cache, "COMPILE_AFTER_SECONDS", 3600.0)
+    J = npfunc.jacrev(lambda x: np.sin(x) * x)
+    x = np.array([0.1, 0.2])
+    for _ in range(20):
+        J(x)
+    assert J._tape_cache.compiles == 0 and J._tape_cache.misses == 20 and J._tape_cache.active
+    (spent,) = J._tape_cache.entries.values()
+    assert 0.0 < spent < 1.0
+    monkeypatch.setattr(tape_cache, "COMPILE_AFTER_SECONDS", spent)
+    J(x)
+    J(x)
+    assert J._tape_cache.compiles == 1 and J._tape_cache.hits == 1

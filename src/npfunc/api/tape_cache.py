@@ -9,10 +9,11 @@ Which NumPy operations the pull-back performs is decided by the tape's
 *structure* alone: the primitives, their parameters, how they are linked,
 and the types, shapes and dtypes of the values (Python scalars: their
 values).  So each ``jacrev`` function remembers the structures it has met.
-When one comes back, its pull-back is recorded once by the staging
-interpreter, cleaned up by the compiler's exact passes (the values stay the
-eager ones bit for bit: no reassociation) and generated as one Python
-function; from then on that function runs on the tape's values.
+When one comes back often enough to pay for it (once its eager pull-backs
+have taken as long as compiling takes), its pull-back is recorded once by
+the staging interpreter, cleaned up by the compiler's exact passes (the
+values stay the eager ones bit for bit: no reassociation) and generated as
+one Python function; from then on that function runs on the tape's values.
 
 ``f`` itself still runs eagerly on every call, under the same reverse level
 as without the cache: its side effects, Python control flow, conversions and
@@ -25,13 +26,16 @@ user's), multiple outputs, unhashable parameters.
 >>> import numpy as np, npfunc
 >>> J = npfunc.jacrev(np.tanh)
 >>> x = np.array([0.5, -1.0])
->>> first, second, third = J(x), J(x), J(x)   # eager, eager and compiled, compiled
->>> bool(np.array_equal(first, third))
-True
+>>> first = J(x)                    # eager
+>>> for _ in range(2000):           # eager until they have taken COMPILE_AFTER_SECONDS, then compiled
+...     later = J(x)
+>>> bool(np.array_equal(first, later)), J._tape_cache.compiles
+(True, 1)
 """
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -44,15 +48,19 @@ ENABLED = True
 #: ``simplify``, ``contract``, nor the generated code's buffer reuse: they change the
 #: memory layout or order of some sums, and so their last bits).
 EXACT_PASSES = ("fold", "cse", "dce")
-#: A structure is compiled on its second appearance (a one-off tape is not worth it).
-COMPILE_AFTER = 2
-#: Structures kept per function; beyond this the least recently used is dropped.
+#: A structure is compiled once the eager pull-backs of its tapes have taken this
+#: long (seconds), as much as compiling takes: a function called a few times
+#: never pays for a compilation, and one called often spends at most about
+#: twice the best possible time before it runs compiled (a ski-rental rule).
+COMPILE_AFTER_SECONDS = 0.004
+#: Structures kept per function; beyond this the oldest is dropped.
 MAX_ENTRIES = 16
-#: A function whose tapes kept changing this many times without one compiled run
-#: stops keying them (its Python control flow follows the data).
+#: A function that met this many tape structures without one compiled run stops
+#: keying them (its Python control flow follows the data).
 GIVE_UP_AFTER = 64
 
 _NOT_KEYABLE = object()
+_ABSENT = object()
 
 
 def _freeze(value):
@@ -240,13 +248,14 @@ class Compiled:
 class TapeCache:
     """The pull-backs one ``jacrev`` function compiled, by tape structure."""
 
-    __slots__ = ("entries", "misses", "hits", "compiles", "active", "called")
+    __slots__ = ("entries", "misses", "hits", "compiles", "structures", "active", "called")
 
     def __init__(self) -> None:
-        self.entries: dict = {}  # key -> times seen (int) or Compiled (or None: failed to compile)
+        self.entries: dict = {}  # key -> eager seconds spent (float), Compiled, or None (not compilable)
         self.misses = 0
         self.hits = 0
         self.compiles = 0
+        self.structures = 0  # tape structures met
         self.active = True
         self.called = False
 
@@ -261,37 +270,39 @@ class TapeCache:
 
     def pull_back(self, tape: Tape, eager, compile_):
         """The result for ``tape``: the compiled pull-back when there is one,
-        else ``eager()`` (compiling on a structure's second appearance)."""
+        else ``eager()`` (compiling the structure once its eager pull-backs have
+        taken ``COMPILE_AFTER_SECONDS``, from its second appearance on)."""
         if not ENABLED:
             return eager()
         entries = self.entries
         key = tape.key
-        if key in entries:
-            entry = entries[key]
+        entry = entries.get(key, _ABSENT)
+        if entry is not _ABSENT:
             if type(entry) is Compiled:
                 self.hits += 1
-                if len(entries) > 1:  # most recently used last
-                    entries[key] = entries.pop(key)
                 outs = entry.fn(*tape.values)
                 return outs[0] if entry.single else outs
             if entry is None:  # it failed to compile: eager for good
                 return eager()
-            seen = entry + 1
+            spent = entry
         else:
-            seen = 1
+            spent = None
+            self.structures += 1
+            if self.structures > GIVE_UP_AFTER and not self.hits:
+                self.active = False
+                entries.clear()
+                return eager()
         self.misses += 1
-        if self.misses > GIVE_UP_AFTER and not self.hits:
-            self.active = False
-            entries.clear()
-            return eager()
-        if seen < COMPILE_AFTER:
-            entries[key] = seen
-            if len(entries) > MAX_ENTRIES:
-                del entries[next(iter(entries))]
-            return eager()
-        result = eager()  # this call's value is the eager one; later calls run the program
-        try:
-            entries[key] = compile_(tape)
+        start = time.perf_counter()
+        result = eager()
+        if spent is None or spent + time.perf_counter() - start < COMPILE_AFTER_SECONDS:
+            entries[key] = (spent or 0.0) + time.perf_counter() - start  # eager time spent on it
+            if spent is None and len(entries) > MAX_ENTRIES:
+                entries.pop(next(iter(entries), None), None)
+            return result
+        try:  # this call's value is the eager one; later calls run the program
+            with np.errstate(all="ignore"):  # (the eager call has just warned about these values)
+                entries[key] = compile_(tape)
             self.compiles += 1
         except Exception:  # a rule that needs concrete values: this structure stays eager
             entries[key] = None
