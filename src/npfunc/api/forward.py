@@ -1,7 +1,6 @@
 """Forward-mode transform: jvp."""
 from __future__ import annotations
 
-import sys
 from typing import Callable
 
 import numpy as np
@@ -93,7 +92,7 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
     taped = getattr(func, "_taped_grad", None)
     if taped is not None and taped[0] is func and not (has_aux or strict) and len(primals) == 1 and \
             p_leaves[0] is primals[0] and cacheable_input(primals[0]) and type(fitted[0]) is np.ndarray and \
-            not current_stack() and not FLAGS.nans and "dask" not in sys.modules and taped[2].warm():
+            not current_stack() and not FLAGS.nans and taped[2].warm():
         outs, touts, out_spec, aux = taped_grad_jvp(taped[1], taped[2], primals[0], fitted[0])
     else:
         outs, touts, out_spec, aux = trace_jvp(func, p_leaves, fitted, p_spec, has_aux, "jvp")
