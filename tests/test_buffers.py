@@ -135,3 +135,19 @@ def test_threads_never_share_a_buffer_in_use():
     for t in threads:
         t.join()
     assert not errors
+
+
+@pytest.mark.parametrize("make", [
+    lambda a: a, lambda a: a.T, lambda a: a.transpose(1, 2, 0), lambda a: a[:, ::2], lambda a: a[..., 0].T,
+])
+@pytest.mark.parametrize("big", [False, True])
+def test_copies_keep_the_layout(make, big):
+    """A kept copy is laid out as the array it copies (``order="K"``): NumPy's
+    products pick their kernels, and so round, by the operands' layout."""
+    n = 64 if big else 4  # 64**3 float64: pooled; 4**3: a plain copy
+    x = make(np.arange(float(n ** 3)).reshape(n, n, n))
+    for copied in (buffers.copy(x), keep(x)):
+        want = x.copy(order="K")
+        assert copied.shape == x.shape and np.array_equal(copied, x)
+        assert copied.strides == want.strides
+        assert not np.may_share_memory(copied, x)

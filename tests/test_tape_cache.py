@@ -447,3 +447,31 @@ def test_a_structure_compiles_once_its_eager_pull_backs_cost_what_compiling_does
     J(x)
     J(x)
     assert J._tape_cache.compiles == 1 and J._tape_cache.hits == 1
+
+
+# ---- the natural programs of tests/test_natural_programs*.py, from the tape ------------------
+
+def _natural_programs():
+    import test_natural_programs as first
+    import test_natural_programs_fields as second
+
+    return {**first.PROGRAMS, **second.PROGRAMS}
+
+
+@pytest.mark.parametrize("name", sorted(_natural_programs()))
+def test_natural_programs_from_the_tape_are_the_composition(name):
+    f, x = _natural_programs()[name]
+    g = npfunc.grad(f)
+    cases = [(npfunc.hessian(f), composed_hessian(f)), (npfunc.jacfwd(g), plain_jacfwd(g)),
+             (lambda x: npfunc.jvp(g, (x,), (np.cos(x),))[1], lambda x: npfunc.jvp(lambda y: g(y), (x,), (np.cos(x),))[1])]
+    with np.errstate(all="ignore"):
+        for taped, composed in cases:
+            try:
+                want = composed(x.copy())
+            except Exception as error:  # refused by the composition: refused the same way
+                with pytest.raises(type(error)):
+                    for _ in range(3):
+                        taped(x.copy())
+                continue
+            for _ in range(5):
+                np.testing.assert_array_equal(taped(x.copy()), want)

@@ -47,13 +47,20 @@ _buffers: list[np.ndarray] = []  # every buffer made and not yet dropped, oldest
 
 
 def copy(x: np.ndarray) -> np.ndarray:
-    """A private copy of the plain array ``x``, in reused memory when ``x`` is large."""
+    """A private copy of the plain array ``x``, in reused memory when ``x`` is
+    large, laid out as ``x`` is (``x.copy(order="K")``): NumPy's products and
+    sums pick their kernels, and so round, by the layout of their operands."""
     nbytes = x.nbytes
     if not MIN_BYTES <= nbytes <= MAX_BYTES or not _POOLED or x.dtype.kind not in "biufc":
-        return x.copy()
+        return x.copy(order="K")
     with _lock:
         buffer = _take(nbytes)
-    out = buffer.view(x.dtype).reshape(x.shape)
+    flat = buffer.view(x.dtype)
+    if x.flags.c_contiguous or x.ndim < 2:
+        out = flat.reshape(x.shape)
+    else:  # the axes in memory order, outermost first (what order="K" keeps)
+        perm = sorted(range(x.ndim), key=lambda i: -abs(x.strides[i]))
+        out = flat.reshape([x.shape[i] for i in perm]).transpose(np.argsort(perm))
     np.copyto(out, x)
     return out
 

@@ -369,7 +369,7 @@ def keep(x):
     copy; large copies reuse memory, see ``buffers``).  Anything else (traced
     values, NumPy and Python scalars) as it is."""
     if type(x) is np.ndarray and may_change(x):
-        return x.copy() if x.nbytes < buffers.MIN_BYTES else buffers.copy(x)
+        return x.copy(order="K") if x.nbytes < buffers.MIN_BYTES else buffers.copy(x)
     return x
 
 
