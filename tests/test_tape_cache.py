@@ -229,6 +229,11 @@ def test_in_place_updates_and_custom_rules_take_the_eager_path():
         got = H(x_taped)
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(x_taped, x_eager)  # the caller's array, as the composition leaves it
+    # a tape with a custom-rule call is carried once; then the function runs the composition
+    H = npfunc.hessian(lambda x: np.sum(softplus(x) ** 2))
+    for _ in range(2):
+        H(np.array([0.5, 1.0]))
+    assert not H._tape_cache.active
 
 
 @pytest.mark.parametrize("f,x", [

@@ -284,7 +284,7 @@ def _taped_jacfwd(partial, x, randomness: str, cache: TapeCache):
         tracer = mark_input(interp.new_input(x), x)
         in_node = tracer.node  # before partial: an in-place update rebinds tracer.node
         out = partial(tracer)
-    ref = recorded_ref(interp)
+    ref = recorded_ref(interp, cache)
 
     def from_tape():
         return _jacfwd_of_tape(out, ref, in_node, x, randomness)
@@ -362,7 +362,7 @@ def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
             tracer = mark_input(interp.new_input(x), x)
             in_node = tracer.node  # before func: an in-place update rebinds tracer.node
             out = partial(tracer)
-        ref = recorded_ref(interp)
+        ref = recorded_ref(interp, cache)
 
         def from_tape():
             return _hessian_of_tape(out, ref, in_node, x)

@@ -259,6 +259,11 @@ class TapeCache:
         self.active = True
         self.called = False
 
+    def deactivate(self) -> None:
+        """Take no more tapes: the function runs the plain composition from now on."""
+        self.active = False
+        self.entries.clear()
+
     def warm(self) -> bool:
         """Whether the function was called before: a function transformed and called
         once (``jvp(grad(f), ...)`` written inline) runs the plain composition, whose
@@ -320,7 +325,9 @@ def compile_pull_back(tape: Tape, pull_back, transform: str):
         return pull_back(out_node, in_node, *[leaves[k] for k in tape.extra])
 
     names = [f"tape value {k}" for k in range(len(tape.values))]
-    rec = record(run, list(tape.values), names, transform=transform)
+    # (the pull-back runs only npfunc's rules: no random draw to watch for, and the
+    # watch would visit every object of the process)
+    rec = record(run, list(tape.values), names, transform=transform, watch_random=False)
     if not rec.cacheable or rec.mutated:
         raise ValueError("not a pure function of the tape's values")
     program = optimize(rec.program, EXACT_PASSES)

@@ -71,7 +71,10 @@ def transplant(out, ref, in_node, x_new: JVPTracer, tape: bool = True):
     if calls:
         from ..compiler.randomness import RandomWatch
 
-        watch = RandomWatch()
+        watch = RandomWatch()  # (it visits every object of the process: once per function,
+        on_calls = getattr(ref, "on_calls", None)  # which then runs the composition)
+        if on_calls is not None:
+            on_calls()
     carried = {}  # recorded seq -> (new value, new node); for a call: (its outputs, None)
 
     def carry(parent, index):
@@ -146,14 +149,18 @@ class _NoTape:
 _NO_NODE = ("no node",)  # carried outputs without a new node (jacfwd)
 
 
-def recorded_ref(interp):
-    """``ref`` for ``transplant``: the node of a leaf traced by ``interp``."""
+def recorded_ref(interp, cache=None):
+    """``ref`` for ``transplant``: the node of a leaf traced by ``interp``.  A
+    tape with custom-rule calls turns ``cache`` off: its function then runs the
+    plain composition, which runs each such call once."""
 
     def ref(leaf):
         if isinstance(leaf, Tracer) and type(leaf) is ReverseTracer and leaf._interp is interp:
             return leaf.node, leaf.index
         return None
 
+    if cache is not None:
+        ref.on_calls = cache.deactivate
     return ref
 
 
@@ -171,7 +178,7 @@ def taped_grad_jvp(func, cache, x, t):
         tracer = mark_input(interp.new_input(x), x)
         in_node = tracer.node  # before func: an in-place update rebinds tracer.node
         out = func(tracer)
-    ref = recorded_ref(interp)
+    ref = recorded_ref(interp, cache)
 
     def from_tape(t):
         return _grad_jvp_of_tape(out, ref, in_node, x, t)

@@ -99,11 +99,13 @@ def holds_tracer(program: Program) -> bool:
     return any(type(o) is Const and isinstance(o.value, Tracer) for o in program.outputs)
 
 
-def record(call, leaves: list, names: list, transform: str = "jit") -> Recording:
+def record(call, leaves: list, names: list, transform: str = "jit", watch_random: bool = True) -> Recording:
     """Record ``call(staged_leaves)`` (see the module doc).  ``names[k]`` describes
     leaf ``k`` for error messages; leaves that are the same object are staged
-    as one value, so an in-place update through one name is seen by the other."""
-    watch = RandomWatch()
+    as one value, so an in-place update through one name is seen by the other.
+    ``watch_random=False`` skips the check for random draws (it visits every
+    object of the process): for calls that run only npfunc's own rules."""
+    watch = RandomWatch() if watch_random else None
     with StagingInterpreter(transform) as stage:
         wrapped, staged, by_id = [], [], {}
         for k, x in enumerate(leaves):
@@ -127,7 +129,7 @@ def record(call, leaves: list, names: list, transform: str = "jit") -> Recording
             raise ConcretizationError(
                 f"{stage.refused} (The function caught this error and then raised "
                 f"{type(err).__name__}: {err})") from err
-    if watch.changed():
+    if watch is not None and watch.changed():
         raise RandomnessError(
             f"{describe_stack(transform)}: the function drew random numbers (np.random.*, a "
             "Generator or RandomState, or Python's random) while jit recorded it; the draw "
