@@ -480,3 +480,19 @@ def test_natural_programs_from_the_tape_are_the_composition(name):
                 continue
             for _ in range(5):
                 np.testing.assert_array_equal(taped(x.copy()), want)
+
+
+def test_a_custom_rule_call_that_draws_random_numbers_is_refused():
+    @npfunc.custom_vjp
+    def noisy(x):
+        return x + np.random.normal(size=x.shape) * 1e-3
+
+    noisy.defvjp(lambda x: (noisy(x), None), lambda _, g: (g,))
+    f = lambda x: np.sum(noisy(x) ** 2)  # noqa: E731
+    x = np.array([0.5, 1.0])
+    npfunc.jacfwd(npfunc.jacrev(f), argnums=(0,))(x)  # the composition runs it once: fine
+    H = npfunc.hessian(f)
+    H(x)  # the first call: the composition
+    with pytest.raises(npfunc.errors.RandomnessError, match="argnums=\\(0,\\)"):
+        H(x)
+    assert H(x).shape == (2, 2)  # from then on, the composition

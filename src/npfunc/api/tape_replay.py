@@ -60,12 +60,12 @@ def transplant(out, ref, in_node, x_new: JVPTracer, tape: bool = True):
     code one level down, in forward mode.  That is the one piece of the
     user's code run twice; if it draws random numbers the draws would differ,
     so that is refused."""
+    from ._calls import RulePrimitive
+
     forward = x_new._interp
     leaves, spec = tree_flatten(out)
     refs = [ref(leaf) for leaf in leaves]
     nodes = _reachable([r[0] for r in refs if r is not None] + [in_node])
-    from ._calls import RulePrimitive
-
     calls = any(type(node[1]) is RulePrimitive for node in nodes)
     watch = None
     if calls:
@@ -121,9 +121,10 @@ def transplant(out, ref, in_node, x_new: JVPTracer, tape: bool = True):
                             if tape else _NO_NODE)
     if watch is not None and watch.changed():
         raise RandomnessError(
-            f"{describe_stack('hessian')}: a custom_vjp, custom_jvp or checkpoint function drew random "
-            "numbers; hessian runs such a function a second time (in forward mode) and its draws would "
-            "differ. Draw outside it and pass the numbers in, or use jacfwd(jacrev(f)).")
+            f"{describe_stack()}: a custom_vjp, custom_jvp or checkpoint function drew random numbers. "
+            "This derivative is computed from the function's tape, which runs such a function's forward "
+            "code a second time (in forward mode), and the draws would differ. Draw outside it and pass "
+            "the numbers in, or give argnums as a tuple (argnums=(0,)): that runs the plain composition.")
     new_leaves = []
     for leaf, r in zip(leaves, refs):
         if r is None:
