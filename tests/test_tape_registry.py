@@ -1,6 +1,7 @@
 """Every primitive's compiled pull-back (api/tape_cache.py) gives the eager
-values bit for bit: generated from the registry's samples, for jacrev, jacfwd
-and hessian, whose third call runs the compiled program."""
+values bit for bit: generated from the registry's first two samples of each
+primitive, for jacrev, jacfwd and hessian, whose fourth call runs the
+compiled program."""
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ def _cases():
         prim = REGISTRY[name]
         if not prim.differentiable or not prim.samples:
             continue
-        for k, sample in enumerate(prim.samples(np.random.default_rng(0))):
+        for k, sample in enumerate(prim.samples(np.random.default_rng(0))[:2]):  # (the rest: other dtypes)
             nums = checks.diff_argnums(sample)
             if nums and np.result_type(sample.args[nums[0]]).kind == "f" and np.size(sample.args[nums[0]]):
                 yield pytest.param(name, k, id=f"{name}-{k}")
