@@ -295,6 +295,8 @@ def test_keys_tell_apart_what_changes_the_pull_back():
     assert _freeze(np.array([1, 2])) != _freeze(np.array([1, 3]))
     assert _freeze(np.ones(3)) is tape_cache._NOT_KEYABLE  # float arrays are values, not parameters
     assert _freeze({"a": 1}) is tape_cache._NOT_KEYABLE
+    assert _freeze(lambda t: t) is tape_cache._NOT_KEYABLE  # a function may change behaviour
+    assert _freeze(np.float64) == _freeze(np.float64) and _freeze(np.add) != _freeze(np.multiply)
 
 
 @pytest.mark.parametrize("body", ["float", "random", "stack"])

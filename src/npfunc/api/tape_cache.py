@@ -86,6 +86,10 @@ def _freeze(value):
         return tv, value.tobytes()
     if tv is complex:
         return complex, value.real.hex(), value.imag.hex()
+    if callable(value) and not isinstance(value, (type, np.ufunc)):
+        # a user's function (an ODE right-hand side, a vectorized body): the same object
+        # may compute differently later (a closure over mutable state), so no key
+        return _NOT_KEYABLE
     try:
         hash(value)
     except TypeError:
