@@ -15,7 +15,7 @@ from ..interpreters.jvp import JVPInterpreter, JVPTracer
 from ..core.tracer import snapshot
 from ..primitives.elementwise.arithmetic import astype, zeros_like
 from ..primitives.indexing.aliasing import mark_input
-from .tape_cache import cacheable_input
+from .tape_cache import cacheable_input, grad_cache
 from ._common import check_callable, check_differentiable, check_outputs, split_aux, tree_flatten, tree_unflatten
 
 
@@ -92,8 +92,8 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
     taped = getattr(func, "_taped_grad", None)
     if taped is not None and taped[0] is func and not (has_aux or strict) and len(primals) == 1 and \
             p_leaves[0] is primals[0] and cacheable_input(primals[0]) and type(fitted[0]) is np.ndarray and \
-            not current_stack() and not FLAGS.nans and taped[2].warm():
-        outs, touts, out_spec, aux = taped_grad_jvp(taped[1], taped[2], primals[0], fitted[0])
+            not current_stack() and not FLAGS.nans and (cache := grad_cache(func)).warm():
+        outs, touts, out_spec, aux = taped_grad_jvp(taped[1], cache, primals[0], fitted[0])
     else:
         outs, touts, out_spec, aux = trace_jvp(func, p_leaves, fitted, p_spec, has_aux, "jvp")
     if strict:

@@ -7,28 +7,28 @@ from typing import Callable
 
 import numpy as np
 
-from ..core.values import dtype_of, shape_of
-from ..core.zeros import zero
-from ..primitives.elementwise.arithmetic import add, multiply, ones_like, real, zeros_like
-from ..primitives.shape.basic import expand_dims, reshape, stack, transpose
-from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, normalize_argnums, select_args, tree_flatten,
-                      tree_unflatten)
-from .forward import trace_jvp, traced_outputs
-from .tape_cache import TapeCache, cacheable_input, compile_pull_back, read_tape
 from ..core.context import current_stack
 from ..core.debug import FLAGS
-from ..core.tracer import snapshot
-from ..interpreters.jvp import JVPInterpreter, JVPTracer
-from .reverse import _traced_outputs, trace_vjp
-from ..interpreters.structured import OneHot
-from ..interpreters.batching import BatchInterpreter, BatchTracer
-from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
-from ..primitives.indexing.aliasing import mark_input
-from .vmap import RANDOMNESS, _unbatch_outputs, check_chunk_size, vmap
 from ..core.lazy import deferred
+from ..core.tracer import snapshot
+from ..core.values import dtype_of, shape_of
+from ..core.zeros import zero
+from ..interpreters.batching import BatchInterpreter, BatchTracer
+from ..interpreters.jvp import JVPInterpreter, JVPTracer
+from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
+from ..interpreters.structured import OneHot
+from ..primitives.elementwise.arithmetic import add, multiply, ones_like, real, zeros_like
+from ..primitives.indexing.aliasing import mark_input
+from ..primitives.shape.basic import expand_dims, reshape, stack, transpose
+from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, normalize_argnums, select_args,
+                      tree_flatten, tree_unflatten)
+from .forward import trace_jvp, traced_outputs
+from .reverse import _traced_outputs, trace_vjp
+from .tape_cache import TapeCache, cacheable_input, compile_pull_back, read_tape
+from .vmap import RANDOMNESS, _unbatch_outputs, check_chunk_size, vmap
 
 # (loaded on a tape's first use: custom-rule calls and the compiler stay unloaded until then)
-recorded_ref = deferred("npfunc.api.tape_replay:recorded_ref", globals(), "recorded_ref")
+taped_run = deferred("npfunc.api.tape_replay:taped", globals(), "taped_run")
 transplant = deferred("npfunc.api.tape_replay:transplant", globals(), "transplant")
 
 
@@ -228,8 +228,12 @@ def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> 
     def wrapper(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), "jacfwd")
         diff_args, partial = select_args(func, args, nums, kwargs)
-        if taped and cacheable_input(diff_args[0]) and not current_stack() and not FLAGS.nans and cache.warm():
-            return _taped_jacfwd(partial, diff_args[0], randomness, cache)
+        x = diff_args[0]
+        if taped and cacheable_input(x) and not current_stack() and not FLAGS.nans and cache.warm():
+            # partial runs under a reverse level inside jacfwd's batch level (idle: it meets
+            # the transform stack it meets eagerly), then the basis goes through its tape
+            return taped_run(partial, x, [BatchInterpreter(x.size, "error", "jacfwd", True),
+                                          ReverseInterpreter("jacfwd", True)], cache, _jacfwd_of_tape, "jacfwd")
         in_leaves, in_spec = tree_flatten(diff_args)
         in_leaves = check_differentiable(in_leaves, "jacfwd", arg_name(nums))
         sizes = [math.prod(shape_of(x)) for x in in_leaves]
@@ -276,41 +280,13 @@ def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> 
     return wrapper
 
 
-def _taped_jacfwd(partial, x, randomness: str, cache: TapeCache):
-    """jacfwd's Jacobian of ``partial`` at the real array ``x``: ``partial`` runs
-    once under a reverse level (inside jacfwd's batch level, idle, so that it meets
-    the transform stack it meets eagerly), then the basis goes through its tape."""
-    with BatchInterpreter(x.size, randomness, "jacfwd", True), ReverseInterpreter("jacfwd", True) as interp:
-        tracer = mark_input(interp.new_input(x), x)
-        in_node = tracer.node  # before partial: an in-place update rebinds tracer.node
-        out = partial(tracer)
-    ref = recorded_ref(interp, cache)
-
-    def from_tape():
-        return _jacfwd_of_tape(out, ref, in_node, x, randomness)
-
-    if type(out) is ReverseTracer and out._interp is interp and out.index is None and tracer.node is in_node:
-        tape = read_tape(out.node, in_node)
-        if tape is not None:
-            return cache.pull_back(tape, from_tape, functools.partial(_compile_jacfwd, randomness=randomness))
-    return from_tape()
-
-
-def _jacfwd_of_tape(out, ref, in_node, x, randomness: str):
+def _jacfwd_of_tape(out, ref, in_node, x):
     """``jacfwd(f)(x)`` from the tape ``f`` recorded (see ``tape_replay``)."""
 
     def image(x_new):  # what f gives at the forward-mode value x_new
         return transplant(out, ref, in_node, x_new, tape=False)[0]
 
-    return _make_jacfwd(image, 0, False, randomness, taped=False)(x)
-
-
-def _compile_jacfwd(tape, randomness: str):
-    def jacobian_of_nodes(out_node, in_node):
-        return _jacfwd_of_tape(_OUTPUT, lambda leaf: (out_node, None) if leaf is _OUTPUT else None,
-                               in_node, in_node[4], randomness)
-
-    return compile_pull_back(tape, jacobian_of_nodes, "jacfwd")
+    return _make_jacfwd(image, 0, False, "error", taped=False)(x)
 
 
 def _lone_columns(columns, x_shape, o_shape):
@@ -357,21 +333,9 @@ def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
         # func runs once, under jacrev's level, inside jacfwd's two levels: they stay idle
         # (none of their values reaches func), but func meets the transform stack it meets
         # in the composition (its messages, vmap's randomness rule, batch-aware layers).
-        with BatchInterpreter(x.size, "error", "jacfwd", True), JVPInterpreter("jacfwd", True), \
-                ReverseInterpreter("jacrev") as interp:
-            tracer = mark_input(interp.new_input(x), x)
-            in_node = tracer.node  # before func: an in-place update rebinds tracer.node
-            out = partial(tracer)
-        ref = recorded_ref(interp, cache)
-
-        def from_tape():
-            return _hessian_of_tape(out, ref, in_node, x)
-
-        if type(out) is ReverseTracer and out._interp is interp and out.index is None and tracer.node is in_node:
-            tape = read_tape(out.node, in_node)
-            if tape is not None:
-                return cache.pull_back(tape, from_tape, _compile_hessian)
-        return from_tape()
+        levels = [BatchInterpreter(x.size, "error", "jacfwd", True), JVPInterpreter("jacfwd", True),
+                  ReverseInterpreter("jacrev")]
+        return taped_run(partial, x, levels, cache, _hessian_of_tape, "hessian")
 
     wrapper._tape_cache = cache
     return wrapper
@@ -388,13 +352,3 @@ def _hessian_of_tape(out, ref, in_node, x):
 
     return _make_jacfwd(gradient, 0, False, "error", taped=False)(x)
 
-
-_OUTPUT = object()  # the output leaf, when a compiled Hessian is recorded from rebuilt nodes
-
-
-def _compile_hessian(tape):
-    def hessian_of_nodes(out_node, in_node):
-        return _hessian_of_tape(_OUTPUT, lambda leaf: (out_node, None) if leaf is _OUTPUT else None,
-                                in_node, in_node[4])
-
-    return compile_pull_back(tape, hessian_of_nodes, "hessian")

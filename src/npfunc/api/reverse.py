@@ -14,7 +14,6 @@ from ..core.zeros import zero
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
 from ..primitives.elementwise.arithmetic import astype, ones_like, zeros_like
 from ..primitives.indexing.aliasing import mark_input
-from .tape_cache import TapeCache
 from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, check_outputs, normalize_argnums, select_args,
                       split_aux, tree_flatten, tree_unflatten)
 
@@ -181,7 +180,7 @@ def _make_grad(func, argnums, has_aux, transform, with_value):
 
     # jvp(grad(f)) (a Hessian-vector product) may take f's tape (api/tape_replay.py); the
     # wrapper names itself, as functools.wraps copies the attribute onto wrappers of it
-    wrapper._taped_grad = (wrapper, func, TapeCache()) if (
+    wrapper._taped_grad = (wrapper, func) if (
         argnums == 0 and type(argnums) is int and not has_aux and not with_value) else None
     return wrapper
 

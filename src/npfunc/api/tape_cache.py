@@ -34,13 +34,12 @@ user's), multiple outputs, unhashable parameters.
 """
 from __future__ import annotations
 
-import math
 import time
+import weakref
 
 import numpy as np
 
 from ..core.primitive import Primitive
-from ..core.tracer import Tracer
 
 #: Off: every call pulls back eagerly (for comparisons; the results are the same).
 ENABLED = True
@@ -151,11 +150,10 @@ class Tape:
 _SCALAR_TYPES = frozenset({float, int, bool, complex, type(None)})
 
 
-def read_tape(out_node, in_node) -> Tape | None:
-    """The tape from ``in_node`` to ``out_node`` (only the nodes the output
-    depends on), or None when it cannot be keyed."""
+def reachable(roots) -> list:
+    """The tape's nodes that ``roots`` depend on, oldest first."""
     found = {}
-    stack = [out_node]
+    stack = list(roots)
     while stack:
         node = stack.pop()
         seq = node[0]
@@ -163,11 +161,16 @@ def read_tape(out_node, in_node) -> Tape | None:
             found[seq] = node
             for _, parent, _ in node[5]:
                 stack.append(parent)
-    if in_node[0] not in found:
+    return [found[seq] for seq in sorted(found)]
+
+
+def read_tape(out_node, in_node) -> Tape | None:
+    """The tape from ``in_node`` to ``out_node`` (only the nodes the output
+    depends on), or None when it cannot be keyed."""
+    nodes = reachable([out_node])
+    local = {node[0]: k for k, node in enumerate(nodes)}
+    if in_node[0] not in local:
         return None
-    order = sorted(found)
-    local = {seq: k for k, seq in enumerate(order)}
-    nodes = [found[seq] for seq in order]
     values: list = []
     slot_of: dict = {}  # id -> position in values: the same object is one value
     key = []
@@ -339,6 +342,18 @@ def compile_pull_back(tape: Tape, pull_back, transform: str):
     return Compiled(fn, rec.n_out == 1 and rec.out_spec.num_leaves == 1 and rec.out_spec.num_nodes == 1)
 
 
+_GRAD_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def grad_cache(grad_fn) -> TapeCache:
+    """The cache of ``jvp(grad_fn, ...)`` for a ``grad`` function (made on its first
+    such use: ``grad(f)`` itself, often made per call, pays nothing for it)."""
+    cache = _GRAD_CACHES.get(grad_fn)
+    if cache is None:
+        cache = _GRAD_CACHES[grad_fn] = TapeCache()
+    return cache
+
+
 def cacheable_input(x) -> bool:
-    """Inputs the cache takes: a real floating ndarray (not traced, not a subclass)."""
-    return type(x) is np.ndarray and x.dtype.kind == "f" and not isinstance(x, Tracer) and math.prod(x.shape) > 0
+    """Inputs the cache takes: a non-empty real floating ndarray (not traced, not a subclass)."""
+    return type(x) is np.ndarray and x.dtype.kind == "f" and x.size > 0

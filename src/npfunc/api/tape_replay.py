@@ -3,45 +3,86 @@
 Eager ``hessian(f)(x)`` is ``jacfwd(jacrev(f))(x)``: ``f`` runs under three
 levels (batching, forward, reverse), and every operation ``f`` performs
 passes through all three.  The user's code only ever sees the innermost one,
-the reverse level.  So ``hessian`` runs ``f`` under that reverse level alone
-(with the two outer levels entered but idle, so that ``f`` meets the same
-transform stack, the same conversions and the same refusals as eagerly), and
-then computes the Hessian from the tape: ``transplant`` carries the recorded
+the reverse level.  So ``hessian`` (and likewise ``jacfwd`` and
+``jvp(grad(f))``) runs ``f`` under that reverse level alone, with the outer
+levels entered but idle, so that ``f`` meets the same transform stack, the
+same conversions and the same refusals as eagerly (``taped``).  Then it
+computes the derivative from the tape: ``transplant`` carries the recorded
 nodes one level up, attaching to each the forward-mode tangent its JVP rule
 gives (the primal outputs are the recorded ones: nothing is recomputed and
-``f`` is not called again), and ``jacrev_of_tape`` pulls back through the
-carried nodes exactly as ``jacrev`` pulls back through a tape recorded over
+``f`` is not called again), and the pull-back runs through the carried
+nodes exactly as ``jacrev``'s runs through a tape recorded over
 forward-mode values.  Every rule runs on the same values, in the same order,
 as in the eager composition, so the result is the eager one, bit for bit.
 
-The carried-over computation depends on the tape's structure only, so
-``hessian`` also compiles it per structure (``tape_cache``).
+The carried-over computation depends on the tape's structure only, so it is
+also compiled per structure (``tape_cache``).
 """
 from __future__ import annotations
+
+import contextlib
+import functools
 
 import numpy as np
 
 from ..core.context import describe_stack
 from ..core.errors import RandomnessError
-from ..core.tracer import Tracer
-from ..interpreters.jvp import JVPTracer
+from ..core.tracer import snapshot
+from ..core.zeros import zero
+from ..interpreters.jvp import JVPInterpreter, JVPTracer
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, _next_seq
+from ..primitives.elementwise.arithmetic import zeros_like
+from ..primitives.indexing.aliasing import mark_input
+from ._calls import RulePrimitive
 from ._common import ArgsSpec, tree_flatten, tree_unflatten
+from .forward import traced_outputs
+from .reverse import _check_scalar, _seed, _traced_outputs
+from .tape_cache import compile_pull_back, read_tape, reachable
 
 _ONE_LEAF = ArgsSpec(None, False)  # the structure of a single array
 
 
-def _reachable(roots) -> list:
-    """The nodes ``roots`` depend on, oldest first."""
-    found = {}
-    stack = list(roots)
-    while stack:
-        node = stack.pop()
-        seq = node[0]
-        if seq not in found:
-            found[seq] = node
-            stack.extend(parent for _, parent, _ in node[5])
-    return [found[seq] for seq in sorted(found)]
+def taped(func, x, levels, cache, of_tape, name: str, extra: tuple = (), scalar: bool = False):
+    """``of_tape(out, ref, in_node, x, *extra)`` for ``func`` run once at the
+    real array ``x`` under ``levels`` (the composition's outer levels, idle,
+    then the reverse level that records).  A tape ``cache`` keys is served by
+    its compiled program (``extra``: further inputs of it, a jvp's tangent)
+    once the structure has been met often enough; ``scalar``: only a float64
+    scalar output is keyed."""
+    interp = levels[-1]
+    for level in levels:
+        level.__enter__()
+    try:
+        tracer = mark_input(interp.new_input(x), x)
+        in_node = tracer.node  # before func: an in-place update rebinds tracer.node
+        out = func(tracer)
+    finally:
+        for level in reversed(levels):
+            level.__exit__(None, None, None)
+    ref = recorded_ref(interp, cache)
+
+    def eager():
+        return of_tape(out, ref, in_node, x, *extra)
+
+    if type(out) is ReverseTracer and out._interp is interp and out.index is None and tracer.node is in_node \
+            and (not scalar or type(out.primal) is np.float64):
+        tape = read_tape(out.node, in_node)
+        if tape is not None:
+            for value in extra:
+                tape.add_input(value)
+            return cache.pull_back(tape, eager, functools.partial(_compile, of_tape=of_tape, name=name))
+    return eager()
+
+
+_OUTPUT = object()  # the output leaf, when a compiled program is recorded from rebuilt nodes
+
+
+def _compile(tape, of_tape, name: str):
+    def of_nodes(out_node, in_node, *extra):
+        return of_tape(_OUTPUT, lambda leaf: (out_node, None) if leaf is _OUTPUT else None, in_node, in_node[4],
+                       *extra)
+
+    return compile_pull_back(tape, of_nodes, name)
 
 
 def transplant(out, ref, in_node, x_new: JVPTracer, tape: bool = True):
@@ -60,12 +101,10 @@ def transplant(out, ref, in_node, x_new: JVPTracer, tape: bool = True):
     code one level down, in forward mode.  That is the one piece of the
     user's code run twice; if it draws random numbers the draws would differ,
     so that is refused."""
-    from ._calls import RulePrimitive
-
     forward = x_new._interp
     leaves, spec = tree_flatten(out)
     refs = [ref(leaf) for leaf in leaves]
-    nodes = _reachable([r[0] for r in refs if r is not None] + [in_node])
+    nodes = reachable([r[0] for r in refs if r is not None] + [in_node])
     calls = any(type(node[1]) is RulePrimitive for node in nodes)
     watch = None
     if calls:
@@ -90,8 +129,8 @@ def transplant(out, ref, in_node, x_new: JVPTracer, tape: bool = True):
 
     # New nodes are numbered as they are made, in the recorded order: the backward
     # pass visits nodes newest first.
-    interp = ReverseInterpreter("jacrev") if tape else _NoTape()
-    with interp:  # (live: a call run again records at it)
+    interp = ReverseInterpreter("jacrev") if tape else None
+    with interp or contextlib.nullcontext():  # (live: a call run again records at it)
         for node in nodes:
             seq, prim, params, primals, value, parents, needs = node
             if prim is None:  # the input, or a constant an in-place write lifted onto the tape
@@ -137,16 +176,6 @@ def transplant(out, ref, in_node, x_new: JVPTracer, tape: bool = True):
     return tree_unflatten(spec, new_leaves), interp, carried[in_node[0]][1]
 
 
-class _NoTape:
-    """Stands in for the new level when no tape is wanted (``jacfwd``)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
 _NO_NODE = ("no node",)  # carried outputs without a new node (jacfwd)
 
 
@@ -156,7 +185,7 @@ def recorded_ref(interp, cache=None):
     plain composition, which runs each such call once."""
 
     def ref(leaf):
-        if isinstance(leaf, Tracer) and type(leaf) is ReverseTracer and leaf._interp is interp:
+        if type(leaf) is ReverseTracer and leaf._interp is interp:
             return leaf.node, leaf.index
         return None
 
@@ -171,40 +200,13 @@ def taped_grad_jvp(func, cache, x, t):
     """``jvp(grad(func), (x,), (t,))`` for a real array ``x``, from a tape: the
     ``(gradient, H t)`` pair, as ``trace_jvp`` returns it.  ``func`` runs once,
     under grad's level inside jvp's (idle) level, the stack it meets eagerly."""
-    from ..interpreters.jvp import JVPInterpreter
-    from ..primitives.indexing.aliasing import mark_input
-    from .tape_cache import read_tape
-
-    with JVPInterpreter("jvp"), ReverseInterpreter("grad") as interp:
-        tracer = mark_input(interp.new_input(x), x)
-        in_node = tracer.node  # before func: an in-place update rebinds tracer.node
-        out = func(tracer)
-    ref = recorded_ref(interp, cache)
-
-    def from_tape(t):
-        return _grad_jvp_of_tape(out, ref, in_node, x, t)
-
-    if type(out) is ReverseTracer and out._interp is interp and out.index is None and tracer.node is in_node \
-            and type(out.primal) is np.float64:
-        tape = read_tape(out.node, in_node)
-        if tape is not None:
-            tape.add_input(t)
-            primal, tangent = cache.pull_back(tape, lambda: from_tape(t), _compile_grad_jvp)
-            return [primal], [tangent], _ONE_LEAF, None
-    primal, tangent = from_tape(t)
+    primal, tangent = taped(func, x, [JVPInterpreter("jvp"), ReverseInterpreter("grad")], cache, _grad_jvp_of_tape,
+                            "jvp_grad", extra=(t,), scalar=True)
     return [primal], [tangent], _ONE_LEAF, None
 
 
 def _grad_jvp_of_tape(out, ref, in_node, x, t):
     """(gradient, its tangent along ``t``) from the tape, as ``jvp(grad(f))`` computes them."""
-    from ..api.forward import traced_outputs
-    from ..interpreters.jvp import JVPInterpreter
-    from ..primitives.elementwise.arithmetic import zeros_like
-    from ..primitives.indexing.aliasing import mark_input
-    from ..core.tracer import snapshot
-    from ..core.zeros import zero
-    from .reverse import _check_scalar, _seed, _traced_outputs
-
     with JVPInterpreter("jvp") as forward:
         x_new = mark_input(JVPTracer(forward, snapshot(x), snapshot(t)), x)
         new_out, interp, new_in = transplant(out, ref, in_node, x_new)
@@ -214,16 +216,3 @@ def _grad_jvp_of_tape(out, ref, in_node, x, t):
         gradient = zeros_like(x_new) if ct is zero else ct
     (primal,), (tangent,), _, _ = traced_outputs(forward, gradient, False, "jvp")
     return primal, (zeros_like(primal) if tangent is zero else tangent)
-
-
-def _compile_grad_jvp(tape):
-    from .tape_cache import compile_pull_back
-
-    def of_nodes(out_node, in_node, t):
-        return _grad_jvp_of_tape(_OUTPUT, lambda leaf: (out_node, None) if leaf is _OUTPUT else None,
-                                 in_node, in_node[4], t)
-
-    return compile_pull_back(tape, of_nodes, "jvp_grad")
-
-
-_OUTPUT = object()  # the output leaf, when a compiled pull-back is recorded from rebuilt nodes
