@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 
 # One BLAS thread per process: pytest-xdist runs a worker per core, and
 # OpenBLAS threads spinning beside them would oversubscribe the cores.  (Set
@@ -32,6 +33,19 @@ def transform_stack_is_empty_after_test():
         for interp in reversed(leaked):
             interp.__exit__(None, None, None)
     assert leaked == (), f"transform stack not empty after the test: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def module_generators_reseeded(request):
+    """A test that draws from a generator of its module (``rng =
+    default_rng(0)`` at module level) sees the same numbers whatever ran
+    before it in its process: pytest-xdist hands tests to workers differently
+    from run to run, so each test restarts those generators from seeds of its
+    own name."""
+    module = request.module
+    generators = [name for name, value in vars(module).items() if isinstance(value, np.random.Generator)]
+    for name in generators:
+        setattr(module, name, np.random.default_rng(zlib.crc32(f"{request.node.nodeid}:{name}".encode())))
 
 
 @pytest.fixture
