@@ -43,15 +43,16 @@ def apply_binary(prim, x, y):
 
 
 #: Operand types that never set ``__array_ufunc__ = None`` (asking a type without
-#: the attribute costs more than the rest of an operator's dispatch).
-_NUMERIC = frozenset([float, int, complex, bool, np.ndarray, *set(np.sctypeDict.values())])
+#: the attribute costs more than the rest of an operator's dispatch); the tracer
+#: classes join them as they are defined (``Tracer.__init_subclass__``).
+_KNOWN_OPERANDS = {float, int, complex, bool, np.ndarray, *set(np.sctypeDict.values())}
 
 
 def _ufunc(ufunc):
     # NumPy's rule for operators: an operand whose type sets __array_ufunc__ = None
     # handles the operation itself (its reflected method is called).
     def forward(self, other):
-        if type(other) not in _NUMERIC and getattr(type(other), "__array_ufunc__", 0) is None:
+        if type(other) not in _KNOWN_OPERANDS and getattr(type(other), "__array_ufunc__", 0) is None:
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if type(fn) is _Primitive:
@@ -61,7 +62,7 @@ def _ufunc(ufunc):
         return fn(self, other)
 
     def reflected(self, other):
-        if type(other) not in _NUMERIC and getattr(type(other), "__array_ufunc__", 0) is None:
+        if type(other) not in _KNOWN_OPERANDS and getattr(type(other), "__array_ufunc__", 0) is None:
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if type(fn) is _Primitive:
@@ -82,6 +83,11 @@ class Tracer(NDArrayMethods):
 
     __slots__ = ("_interp", "_alias", "__weakref__")
     __array_priority__ = 1000
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__array_ufunc__ is not None:
+            _KNOWN_OPERANDS.add(cls)
 
     # ---- what subclasses provide -------------------------------------------
     shape: tuple

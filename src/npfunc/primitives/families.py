@@ -186,6 +186,9 @@ def _nary_jvp(jvps):
     return jvp
 
 
+#: Real scalars whose products with a ``np.float64`` are ``np.float64``s (and conj the identity)
+_REAL_SCALARS = frozenset([np.float64, float, int])
+
 #: NumPy's own array and scalar types (not subclasses: np.matrix's ``*`` is a product)
 _NUMPY_TYPES = frozenset([np.ndarray, *set(np.sctypeDict.values())])
 
@@ -247,6 +250,12 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
 
         def vjp(g, primals, out, needs, **params):
             x, y = primals
+            if type(g) is np.float64 and type(x) in _REAL_SCALARS and type(y) in _REAL_SCALARS:
+                # real scalars: the rules give NumPy scalars, which need no fitting
+                cx = vx(g, x, y, out) if needs[0] and vx is not None else zero
+                cy = vy(g, x, y, out) if needs[1] and vy is not None else zero
+                if (cx is zero or type(cx) is np.float64) and (cy is zero or type(cy) is np.float64):
+                    return cx, cy
             return (fit_cotangent(vx(g, x, y, out), x) if needs[0] and vx is not None else zero,
                     fit_cotangent(vy(g, x, y, out), y) if needs[1] and vy is not None else zero)
     else:
@@ -336,6 +345,12 @@ def binary(name: str, impl: Callable, *, partials: Sequence[Callable] | None = N
 
         def vjp_rule(g, primals, out, needs, **params):  # vjps above, as nary would apply them
             x, y = primals
+            if type(g) is np.float64 and type(x) in _REAL_SCALARS and type(y) in _REAL_SCALARS:
+                # real scalars: conj is the identity, and NumPy scalars need no fitting
+                cx = g * px(x, y, out) if needs[0] else zero
+                cy = g * py(x, y, out) if needs[1] else zero
+                if (cx is zero or type(cx) is np.float64) and (cy is zero or type(cy) is np.float64):
+                    return cx, cy
             return (fit_cotangent(g * conj(px(x, y, out)), x) if needs[0] else zero,
                     fit_cotangent(g * conj(py(x, y, out)), y) if needs[1] else zero)
 

@@ -24,7 +24,7 @@ import numpy as np
 from ...core.primitive import Primitive, Sample
 from ...core.values import dtype_of, is_python_scalar, shape_of
 from ...core.zeros import zero
-from ..families import (binary, by_operator, cast_like, composite, conj, elementwise_batch, fit_cotangent, nary,
+from ..families import (_REAL_SCALARS, binary, by_operator, cast_like, composite, conj, elementwise_batch, fit_cotangent, nary,
                         nondiff, unary)
 from .samples import (COMPLEX, combined, complex_array, complex_binary, complex_unary,
                       pair_points, points, real_and_complex_binary, real_and_complex_unary,
@@ -55,6 +55,9 @@ multiply = binary("multiply", by_operator(operator.mul, np.multiply), ufunc=np.m
 def _multiply_vjp(g, primals, out, needs):
     """The VJP ``binary`` builds from multiply's partials, without calling them."""
     x, y = primals
+    if type(g) is np.float64 and type(x) in _REAL_SCALARS and type(y) in _REAL_SCALARS:
+        # real scalars: conj is the identity, and the products need no fitting
+        return (g * y if needs[0] else zero, g * x if needs[1] else zero)
     return (fit_cotangent(g * conj(y), x) if needs[0] else zero,
             fit_cotangent(g * conj(x), y) if needs[1] else zero)
 

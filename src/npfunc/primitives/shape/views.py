@@ -43,15 +43,24 @@ def _traced(x) -> bool:
 
 # ---- indexing ---------------------------------------------------------------------------
 
+#: gather's params for ``x[k]``, made once for small ``k`` (nothing changes params)
+_INT_INDEX = {k: {"spec": (("i", k),)} for k in range(-8, 64)}
+
+
 def getitem(x, index):
     """``x[index]``: basic indices give a view; integer-array and boolean
     indices give a copy; indexing every axis with an integer gives a scalar."""
     if type(index) is int:  # x[k], the commonest index: the steps below, known in advance
-        spec = (("i", index),)
-        out = _gather.bind(x, spec=spec)
-        if not _traced(x) or len(x.shape) == 1:
+        params = _INT_INDEX.get(index)
+        if params is None:
+            params = {"spec": (("i", index),)}
+        if not isinstance(x, Tracer):
+            return _gather.bind(x, **params)
+        top = x._interp  # the level of x's only argument processes it (bind's choice, made here)
+        out = top.process(_gather, (x,), params) if top.alive else _gather.bind(x, **params)
+        if len(x.shape) == 1:
             return out  # a scalar (or NumPy's IndexError, raised above)
-        return make_view(x, out, Index(spec))
+        return make_view(x, out, Index(params["spec"]))
     split = split_scalar_bools(index)
     if split is not None:  # 0-d booleans: new axes (a view), then integer arrays on them
         return getitem(getitem(x, split[0]), split[1])
