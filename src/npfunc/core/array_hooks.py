@@ -50,7 +50,7 @@ def _traced_array(object, dtype=None, *, copy=True, order="K", subok=False, ndmi
     except _REFUSALS:  # a traced value inside: it refused to become a plain array
         from ..primitives.shape.joining import array
 
-        return array(object, dtype=dtype, copy=copy is not False, ndmin=ndmin)
+        return array(object, dtype=dtype, copy=copy, order=order, ndmin=ndmin)
 
 
 def _traced_asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
@@ -59,7 +59,7 @@ def _traced_asarray(a, dtype=None, order=None, *, device=None, copy=None, like=N
     except _REFUSALS:
         from ..primitives.shape.joining import asarray
 
-        return asarray(a, dtype=dtype, copy=copy)  # a traced scalar becomes a new 0-d array
+        return asarray(a, dtype=dtype, order=order, copy=copy)  # a traced scalar becomes a new 0-d array
 
 
 def _traced_asanyarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
@@ -68,7 +68,7 @@ def _traced_asanyarray(a, dtype=None, order=None, *, device=None, copy=None, lik
     except _REFUSALS:
         from ..primitives.shape.joining import asarray
 
-        return asarray(a, dtype=dtype, copy=copy)  # a traced scalar becomes a new 0-d array
+        return asarray(a, dtype=dtype, order=order, copy=copy)  # a traced scalar becomes a new 0-d array
 
 
 def _traced_ascontiguousarray(a, dtype=None, *, like=None):

@@ -9,8 +9,8 @@ import numpy as np
 from ...core.context import describe_stack
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
-from ...core.tracer import Tracer
-from ...core.values import dtype_of, ndim_of, shape_of
+from ...core.tracer import Tracer, clone
+from ...core.values import broadcast_shapes, dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
 from ..families import composite, normalize_axes
 from ..indexing import aliasing
@@ -224,9 +224,13 @@ def repeat(a, repeats, axis=None):
 
 @composite(np.meshgrid, samples=samples._meshgrid)
 def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
-    """``np.meshgrid`` for traced and plain values (``indexing`` 'xy' or 'ij', ``sparse``)."""
+    """``np.meshgrid`` for traced and plain values (``indexing`` 'xy' or 'ij', ``sparse``);
+    with ``copy=False`` the grids are views of the inputs, as NumPy's are
+    (read-only ones unless ``sparse``)."""
     if indexing not in ("xy", "ij"):
         raise ValueError("meshgrid: Valid values for `indexing` are 'xy' and 'ij'.")
+    if not copy:
+        return _meshgrid_views(xi, sparse, indexing)
     xs = [ravel(x if isinstance(x, Tracer) else np.asarray(x)) for x in xi]
     nd = len(xs)
     sizes = [shape_of(x)[0] for x in xs]
@@ -243,6 +247,22 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
         g = g if sparse else broadcast_to(g, tuple(sizes))
         out.append(_copy(g) if copy and g is xi[k] else g)
     return tuple(out)
+
+
+def _meshgrid_views(xi, sparse, indexing):
+    """``np.meshgrid(..., copy=False)``: each input reshaped onto its axis (a view
+    where NumPy's reshape gives one), broadcast to the grid unless ``sparse``."""
+    from . import views
+
+    nd = len(xi)
+    grids = []
+    for k, x in enumerate(xi):
+        pos = 1 - k if indexing == "xy" and nd > 1 and k < 2 else k
+        grids.append(views.reshape(x, (1,) * pos + (-1,) + (1,) * (nd - pos - 1)))
+    if sparse:
+        return tuple(grids)
+    shape = broadcast_shapes(*[shape_of(g) for g in grids])
+    return tuple(views.broadcast_to(g, shape) for g in grids)
 
 
 # ---- array / asarray of (nested) lists of traced values ---------------------------------
@@ -275,7 +295,9 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
     """``np.array`` that also accepts (nested) lists and tuples of traced values
     and scalars: they are stacked (``np.array`` itself would try to convert each
     traced value to a plain number and raise).  Without traced values it is
-    ``np.array``.
+    ``np.array``.  ``copy`` as in NumPy: ``None`` returns a traced array itself
+    (or a view of it, for ``ndmin``) unless a copy is needed, ``False`` raises
+    where one would be.
 
     >>> import numpy as np, npfunc
     >>> npfunc.grad(lambda x: array([[x, 2 * x], [x * x, 1.0]]).sum())(np.float64(3.0))
@@ -284,15 +306,25 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
     if not _has_tracer(object):
         return np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin)
     out = _build(object)
-    if out is object:  # a traced value itself: NumPy copies it (or, for asarray, returns it)
-        from ..indexing.aliasing import is_scalar
+    if out is object:  # a traced value itself: NumPy copies it only when asked to, or when it must
+        from .views import copy as copy_of, reshape as view_of
 
-        if copy or is_scalar(out):  # np.asarray(np.float64(1)) is a new 0-d array
-            from .views import copy as copy_of
-
-            out = copy_of(out, order="C" if order == "C" else "K")
-    elif isinstance(out, Tracer):
-        out._alias = "C"  # a new C-contiguous array (aliasing.FRESH_C)
+        cast = dtype is not None and dtype_of(out) != np.dtype(dtype)
+        layout = True if order not in ("C", "F") else aliasing.decide(
+            out, (lambda s: s.flags.c_contiguous) if order == "C" else (lambda s: s.flags.f_contiguous))
+        if copy is False and (cast or layout is not True or aliasing.is_scalar(out)):
+            raise ValueError(_NO_COPY)
+        if copy or layout is False or aliasing.is_scalar(out):  # (np.asarray(np.float64(1)): a new 0-d array)
+            out = copy_of(out, order=order if order in ("C", "F") else "K")
+        elif layout is None and not cast:  # it may or may not be laid out so: writes through it are refused
+            out = aliasing.make_view(out, clone(out), aliasing.Reshape(shape_of(out)), uncertain=True)
+        if ndmin > ndim_of(out) and not cast:
+            return view_of(out, (1,) * (ndmin - ndim_of(out)) + tuple(shape_of(out)))
+    else:  # a new array, stacked from a sequence
+        if copy is False:
+            raise ValueError(_NO_COPY)
+        if isinstance(out, Tracer):
+            out._alias = "C"  # a new C-contiguous array (aliasing.FRESH_C)
     if dtype is not None and dtype_of(out) != np.dtype(dtype):
         from ..elementwise.arithmetic import astype
 
@@ -303,11 +335,15 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
     return out
 
 
+#: NumPy's refusal of ``copy=False`` when a copy is needed (its own words are a migration note)
+_NO_COPY = ("Unable to avoid copy while creating an array as requested: np.array(..., copy=False) "
+            "never copies; use np.asarray(x) (copy=None) to allow a copy when needed.")
+
+
 def asarray(a, dtype=None, order=None, *, copy=None, like=None):
     """``np.asarray`` that also accepts (nested) lists of traced values; a traced
-    value itself is returned as it is (no copy)."""
+    value itself is returned as it is (no copy) unless ``dtype``, ``order`` or
+    ``copy=True`` ask for one."""
     if not _has_tracer(a):
         return np.asarray(a, dtype=dtype, order=order, copy=copy)
-    if isinstance(a, Tracer) and aliasing.is_scalar(a):
-        copy = True  # a NumPy scalar becomes a new 0-d array
-    return array(a, dtype=dtype, copy=bool(copy))
+    return array(a, dtype=dtype, copy=copy, order="K" if order is None else order)
