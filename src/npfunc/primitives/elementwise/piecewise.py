@@ -321,11 +321,25 @@ def _scalar_param(v, name):
 @composite(np.nan_to_num, samples=samples.nan_to_num_samples)
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     """``np.nan_to_num``: NaN and infinities replaced; derivative 1 where ``x`` is
-    finite and 0 where an entry was replaced."""
-    if dtype_of(x).kind not in "fc":
-        return x
-    return _nan_to_num.bind(x, nan=_scalar_param(nan, "nan"), posinf=_scalar_param(posinf, "posinf"),
-                            neginf=_scalar_param(neginf, "neginf"))
+    finite and 0 where an entry was replaced.  ``copy=False`` replaces them in
+    ``x`` itself (and its views), as NumPy does for an array."""
+    from ...primitives.indexing.aliasing import is_scalar
+
+    in_place = copy is False and isinstance(x, Tracer) and not is_scalar(x)
+    if dtype_of(x).kind not in "fc":  # nothing to replace: x itself, or a copy of it
+        if in_place or not isinstance(x, Tracer):
+            return x
+        from ..shape.views import copy as copy_of
+
+        return copy_of(x)
+    new = _nan_to_num.bind(x, nan=_scalar_param(nan, "nan"), posinf=_scalar_param(posinf, "posinf"),
+                           neginf=_scalar_param(neginf, "neginf"))
+    if not in_place:
+        return new
+    from ..indexing.inplace import assign
+
+    assign(x, new, "np.nan_to_num(x, copy=False)", "x = np.nan_to_num(x)")
+    return x
 
 
 document(globals())
