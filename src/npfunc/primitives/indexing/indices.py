@@ -17,7 +17,6 @@ from ..elementwise.arithmetic import astype, equal
 from ..elementwise.piecewise import clip, floor_divide, remainder
 from ..families import composite, composite_via
 from ..sampling import array
-from ..shape.basic import reshape
 
 
 def _index_array(x, fn_name):
@@ -103,9 +102,12 @@ def _ix_call(a, b):
                                     Sample(array(rng, (3,)), np.array([0, 2]), label="floats pass through")])
 def ix_(*args):
     """``np.ix_`` for traced and plain sequences: each becomes an open-mesh axis
-    (a traced boolean mask selects a data-dependent number of positions)."""
+    (a traced boolean mask selects a data-dependent number of positions); an
+    array of positions gives a view of it, as NumPy's reshape does."""
     if not is_traced(*args):
         return np.ix_(*args)
+    from ..shape.views import reshape as view_reshape
+
     out = []
     nd = len(args)
     for k, a in enumerate(args):
@@ -114,7 +116,7 @@ def ix_(*args):
             raise ValueError("Cross index must be 1 dimensional")
         if dtype_of(a) == np.bool_:
             a = np.nonzero(concrete(a, "np.ix_(mask)", "Pass integer positions (a fixed number)."))[0]
-        out.append(reshape(a, (1,) * k + (shape_of(a)[0],) + (1,) * (nd - k - 1)))
+        out.append(view_reshape(a, (1,) * k + (shape_of(a)[0],) + (1,) * (nd - k - 1)))
     return tuple(out)
 
 
