@@ -71,7 +71,7 @@ from ..compiler.fusion import fuse as fuse_regions
 from ..compiler.keys import Unhashable, exact_key
 from ..compiler.lower import lower
 from ..compiler.program import Program, format_program
-from ..compiler.trace import is_traced_leaf, record
+from ..compiler.trace import argument_views, is_traced_leaf, record
 from ..core import debug
 from ..core.errors import ArgnumsError, RetraceWarning, UnsupportedOperationError
 from ..core.tracer import Tracer, snapshot
@@ -88,9 +88,9 @@ RETRACE_WARN_AFTER = 4
 class _Entry:
     """One cached recording: the generated function and the optimised program."""
 
-    __slots__ = ("fn", "program", "n_out", "out_spec", "single", "mutated", "inputs")
+    __slots__ = ("fn", "program", "n_out", "out_spec", "single", "mutated", "inputs", "views")
 
-    def __init__(self, fn, program: Program, n_out, out_spec, mutated, inputs) -> None:
+    def __init__(self, fn, program: Program, n_out, out_spec, mutated, inputs, views=()) -> None:
         self.fn = fn
         self.program = program
         self.n_out = n_out
@@ -98,6 +98,7 @@ class _Entry:
         self.single = out_spec.num_nodes == 1 and out_spec.num_leaves == 1
         self.mutated = mutated      # leaf indices of the arguments updated in place
         self.inputs = inputs        # leaf indices of the staged inputs, in order
+        self.views = views          # outputs that are arguments or views of them (trace.Recording)
 
     def run(self, leaves):
         args = [leaves[k] for k in self.inputs]
@@ -110,6 +111,8 @@ class _Entry:
             for k, value in zip(self.mutated, outs[self.n_out:]):
                 _write_back(leaves[k], value)
             outs = outs[:self.n_out]
+        if self.views:
+            outs = argument_views(list(outs), leaves, self.views)
         return outs[0] if self.single else tree_unflatten(self.out_spec, list(outs))
 
     def _replay(self, args):
@@ -275,6 +278,8 @@ class Jitted:
     def _run_fast(self, entry, leaves):
         self._streak = 0
         outs = entry.fn(*leaves)
+        if entry.views:
+            outs = argument_views(list(outs), leaves, entry.views)
         return outs[0] if entry.single else tree_unflatten(entry.out_spec, list(outs))
 
     def _call(self, args, kwargs):
@@ -399,7 +404,7 @@ class Jitted:
                       for k, value in rec.mutated]
         for k, value in new_values:
             _write_back(leaves[k], value)
-        first = rec.first
+        first = argument_views(list(rec.first), leaves, rec.views) if rec.views else rec.first
         out = first[0] if rec.out_spec.num_nodes == 1 and rec.out_spec.num_leaves == 1 else \
             tree_unflatten(rec.out_spec, list(first))
         if not rec.cacheable:
@@ -409,7 +414,8 @@ class Jitted:
             if is_traced_leaf(x) and id(x) not in seen:
                 seen.add(id(x))
                 inputs.append(k)
-        entry = _Entry(generated.fn, program, rec.n_out, rec.out_spec, [k for k, _ in rec.mutated], inputs)
+        entry = _Entry(generated.fn, program, rec.n_out, rec.out_spec, [k for k, _ in rec.mutated], inputs,
+                       rec.views)
         return entry, out
 
     # ---- retracing ---------------------------------------------------------------------------

@@ -53,9 +53,9 @@ def is_traced_leaf(x) -> bool:
 class Recording:
     """What one recording produced (see the module doc)."""
 
-    __slots__ = ("program", "n_out", "out_spec", "first", "mutated", "cacheable", "fresh")
+    __slots__ = ("program", "n_out", "out_spec", "first", "mutated", "cacheable", "fresh", "views")
 
-    def __init__(self, program, n_out, out_spec, first, mutated, cacheable, fresh=()) -> None:
+    def __init__(self, program, n_out, out_spec, first, mutated, cacheable, fresh=(), views=()) -> None:
         self.program = program      # outputs: the function's, then the mutated inputs' new values
         self.n_out = n_out
         self.out_spec = out_spec
@@ -63,6 +63,9 @@ class Recording:
         self.mutated = mutated      # [(leaf index, new value of the recording call)]
         self.cacheable = cacheable
         self.fresh = tuple(fresh)   # outputs NumPy makes new arrays (not views of an argument)
+        #: outputs NumPy gives as an argument itself or a view of it: (output index, leaf
+        #: index, the view's operations from the argument), made from the caller's array
+        self.views = tuple(views)
 
 
 def _keeps_changing(value) -> bool:
@@ -142,14 +145,21 @@ def record(call, leaves: list, names: list, transform: str = "jit", watch_random
     from ..api._common import tree_flatten
 
     out_leaves, out_spec = tree_flatten(out)
-    outputs, first, fresh = [], [], []
+    outputs, first, fresh, views = [], [], [], []
     seen = {var for _, _, var in staged}
     families = {id(a.storage) for _, t, _ in staged if type(a := getattr(t, "_alias", None)) is Alias}
+    owners = {id(a.storage): k for k, t, _ in staged
+              if type(a := getattr(t, "_alias", None)) is Alias and not a.chain}
+    arguments = {id(t): k for k, t, _ in staged}
     inputs = [leaves[k] for k, _, _ in staged]
     for n, leaf in enumerate(out_leaves):
         if type(leaf) is StagedTracer and leaf._interp is stage:
             value = leaf._example
             alias = getattr(leaf, "_alias", None)
+            if id(leaf) in arguments:  # an argument returned (updated in place or not): itself
+                views.append((n, arguments[id(leaf)], ()))
+            elif type(alias) is Alias and not alias.uncertain and id(alias.storage) in owners:
+                views.append((n, owners[id(alias.storage)], alias.chain))
             if type(alias) is not Alias or id(alias.storage) not in families:
                 # NumPy gives a new array here: it must not share an argument's memory
                 # (the recording's example may be a view of one, as generated code may be)
@@ -173,7 +183,27 @@ def record(call, leaves: list, names: list, transform: str = "jit", watch_random
     in_vars = [var for _, _, var in staged]
     program = Program(in_vars, stage.eqns, outputs)
     cacheable = not holds_tracer(program)
-    return Recording(snapshot(program), len(out_leaves), out_spec, first, mutated, cacheable, fresh)
+    return Recording(snapshot(program), len(out_leaves), out_spec, first, mutated, cacheable, fresh, views)
+
+
+def argument_views(outs: list, leaves: list, views) -> list:
+    """``outs`` with the outputs that NumPy gives as an argument itself or a view
+    of it made from the caller's plain array (after its in-place updates were
+    written back), so that writes through them reach it as they would."""
+    for n, k, chain in views:
+        value = leaves[k]
+        if type(value) is not np.ndarray:
+            continue  # a traced argument (jit inside a transform): the computed value
+        try:
+            for op in chain:
+                value = op.shadow(value)
+                if value is None:
+                    break
+        except ValueError:  # a layout the recording did not foresee: the computed value
+            value = None
+        if value is not None:
+            outs[n] = value
+    return outs
 
 
 def describe_vars(vars_) -> str:
