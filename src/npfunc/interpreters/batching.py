@@ -50,8 +50,13 @@ class BatchTracer(Tracer):
                 raise BatchedConversionError("a batched value refuses to become a plain array")
             fix = (conversion_fix(kind) or "For data-dependent choices use np.where(cond, a, b).") + twin_hint()
         else:
-            fix = ("Use np.where(cond, a, b) instead of if/else (data-dependent Python control "
-                   "flow cannot be batched), or move the computation outside vmap.")
+            fix = None
+            if kind in ("float", "int", "complex"):  # a[i] = x into a plain array asks for a number
+                from ..core.conversions import conversion_fix
+
+                fix = conversion_fix(kind)
+            fix = fix or ("Use np.where(cond, a, b) instead of if/else (data-dependent Python control "
+                          "flow cannot be batched), or move the computation outside vmap.")
         raise BatchedConversionError(
             f"{describe_stack()}: {what} needs a single value, but under vmap x holds one "
             f"value per batch element. {fix}"

@@ -122,7 +122,7 @@ class StagedTracer(Tracer):
         what = {"array": "np.asarray(x)", "item": "x.item()", "tolist": "x.tolist()",
                 "index": "using x as an index"}.get(kind, f"{kind}(x)")
         fix = None
-        if kind in ("array", "index"):
+        if kind in ("array", "index", "float", "int", "complex"):  # (a[i] = x asks for a number too)
             from ..core.conversions import conversion_fix, probing
             from ..core.dispatch import twin_hint
 
