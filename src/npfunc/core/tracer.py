@@ -75,6 +75,14 @@ def _ufunc(ufunc):
     return forward, reflected
 
 
+def _refuse_shape_assignment(self, shape) -> None:
+    from .errors import UnsupportedOperationError
+
+    raise UnsupportedOperationError(
+        f"{describe_stack()}: x.shape = {shape!r} reshapes an array object in place, which traced values "
+        f"do not support (NumPy itself recommends against it); write x = x.reshape({shape!r}) instead.")
+
+
 class Tracer(NDArrayMethods):
     """Base class of the traced values made by npfunc's interpreters.
 
@@ -88,6 +96,9 @@ class Tracer(NDArrayMethods):
         super().__init_subclass__(**kwargs)
         if cls.__array_ufunc__ is not None:
             _KNOWN_OPERANDS.add(cls)
+        shape = cls.__dict__.get("shape")
+        if isinstance(shape, property) and shape.fset is None:
+            cls.shape = shape.setter(_refuse_shape_assignment)
 
     # ---- what subclasses provide -------------------------------------------
     shape: tuple

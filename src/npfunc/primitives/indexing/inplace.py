@@ -113,8 +113,12 @@ _OPERATORS = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "
 def into_out(ufunc, inputs, out, kwargs):
     """``np.<ufunc>(..., out=out)`` with traced values: computed out of place,
     then held by ``out`` (a traced array updated in place, or a plain one
-    receiving a plain result)."""
+    receiving a plain result); with ``where=``, the entries it leaves out keep
+    ``out``'s values, as NumPy's."""
+    mask = kwargs.pop("where", True)
     new = _cast_into(out, dispatch.ufunc_call(ufunc, "__call__", tuple(inputs), kwargs), ufunc)
+    if mask is not True:
+        new = np.where(mask, new, out)
     assign(out, new, f"np.{ufunc.__name__}(..., out=x)", f"x = np.{ufunc.__name__}(...)")
     return out
 

@@ -352,10 +352,12 @@ def broadcast_to(array, shape, subok=False):
 
 @implements(np.broadcast_arrays)
 def broadcast_arrays(*args, subok=False):
-    """``np.broadcast_arrays``: read-only views (NumPy still lets one write
-    into them with a warning; npfunc refuses the write)."""
+    """``np.broadcast_arrays``: an argument already of the common shape is
+    returned itself, as NumPy returns it; the others as read-only views (NumPy
+    still lets one write into them with a warning; npfunc refuses the write)."""
+    args = [a if _traced(a) else np.asarray(a) for a in args]
     shape = broadcast_shapes(*[tuple(shape_of(a)) for a in args])
-    return tuple(broadcast_to(a if _traced(a) else np.asarray(a), shape) for a in args)
+    return tuple(a if tuple(shape_of(a)) == shape else broadcast_to(a, shape) for a in args)
 
 
 @implements(np.diagonal)
