@@ -2,8 +2,9 @@
 ``empty_like``, ``full_like``, ``linspace``, ``logspace``, ``geomspace`` and
 ``vander`` (composites).
 
-* The ``*_like`` functions give constants shaped like one example: under
-  vmap the result is not batched.  ``full_like`` with a traced fill value is
+* The ``*_like`` functions give constants shaped like one example (under
+  vmap the result is not batched), made as ``like=`` makes them
+  (``shape/like.py``): traced values can be written into them.  ``full_like`` with a traced fill value is
   traced (its derivative is the fill value's, summed by the adjoint);
   ``empty_like`` returns zeros.
 * ``linspace``/``logspace``/``geomspace`` are differentiable in ``start``,
@@ -23,12 +24,14 @@ from ..core.dispatch import implements
 from ..core.primitive import Composite, Sample
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, ndim_of, shape_of
-from .elementwise.arithmetic import astype, ones_like as _ones_like, zeros_like as _zeros_like
+from .elementwise.arithmetic import astype
 from .families import composite
 from .data_dependent import check
+from .indexing import aliasing
 from .indexing.updates import set_at
 from .sampling import FLOATS, array
 from .shape.basic import broadcast_to, concatenate_arrays, moveaxis, reshape
+from .shape.like import traced_constant
 
 _PY_SCALARS = (bool, int, float, complex)
 
@@ -42,13 +45,22 @@ def _check_device(fn_name, device):
 # ---- *_like ----------------------------------------------------------------------------
 
 
-def _constant_like(prim, fill, fn_name, a, dtype, shape, device):
+def _constant_like(fill, fn_name, a, dtype, order, shape, device):
+    """A new array of ``fill`` shaped like ``a`` (or ``shape``): a constant of the
+    innermost running transform, as ``np.full(shape, fill, like=a)`` makes, so
+    that traced values can be written into it (``buf = np.zeros_like(x);
+    buf[0] = ...``) as into NumPy's own."""
     _check_device(fn_name, device)
     dt = dtype_of(a) if dtype is None else np.dtype(dtype)
-    if shape is not None:  # nothing of `a` but its dtype is used
-        return np.full(shape, fill, dtype=dt)
-    out = prim(a)
-    return out if dtype_of(out) == dt else astype(out, dt)
+    if shape is None:
+        shape, layout = tuple(shape_of(a)), a
+    else:  # nothing of `a` but its dtype is used
+        shape, layout = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape), None
+    out = traced_constant(np.full(shape, fill, dtype=dt))
+    if layout is not None and order in ("K", "A") and len(shape) > 1 and isinstance(out, Tracer) \
+            and aliasing.decide(layout, lambda s: s.flags.c_contiguous) is not True:
+        out._alias = None  # laid out as `a` is (NumPy's order="K"), which may not be C order
+    return out
 
 
 def _like_samples(rng):
@@ -61,20 +73,21 @@ def _like_samples(rng):
 
 @composite(np.zeros_like, samples=_like_samples, differentiable=False)
 def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    """``np.zeros_like``: a constant (no derivative, not batched under vmap).
+    """``np.zeros_like``: a constant (no derivative, not batched under vmap) that
+    traced values can be written into.
 
     >>> import numpy as np, npfunc
     >>> npfunc.vmap(lambda x: np.zeros_like(x, dtype=int) + x.sum())(np.ones((2, 3)))
     array([[3., 3., 3.],
            [3., 3., 3.]])
     """
-    return _constant_like(_zeros_like, 0, "zeros_like", a, dtype, shape, device)
+    return _constant_like(0, "zeros_like", a, dtype, order, shape, device)
 
 
 @implements(np.empty_like)
 def empty_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
     """``np.empty_like``: NumPy leaves the entries undefined; on traced values they are zeros."""
-    return _constant_like(_zeros_like, 0, "empty_like", a, dtype, shape, device)
+    return _constant_like(0, "empty_like", a, dtype, order, shape, device)
 
 
 # NumPy's entries are arbitrary: the tests compare shapes and dtypes, through zeros_like.
@@ -85,8 +98,9 @@ empty_like.composite = Composite(  # type: ignore[attr-defined]
 
 @composite(np.ones_like, samples=_like_samples, differentiable=False)
 def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    """``np.ones_like``: a constant (no derivative, not batched under vmap)."""
-    return _constant_like(_ones_like, 1, "ones_like", a, dtype, shape, device)
+    """``np.ones_like``: a constant (no derivative, not batched under vmap) that
+    traced values can be written into."""
+    return _constant_like(1, "ones_like", a, dtype, order, shape, device)
 
 
 def _full_like_samples(rng):
@@ -121,7 +135,7 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
     shape = tuple(shape_of(a)) if shape is None else ((shape,) if isinstance(shape, (int, np.integer))
                                                       else tuple(shape))
     if not isinstance(fill_value, Tracer):
-        return np.full(shape, fill_value, dtype=dt)
+        return _constant_like(fill_value, "full_like", a, dtype, order, shape, device)
     fill = astype(fill_value, dt)
     if tuple(shape_of(fill)) == shape:
         from .indexing.inplace import clone
