@@ -245,7 +245,7 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
     if not has_tracer(object):
         out = np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin)
         return writable(out) if _top() is not None else out
-    out = traced_array(object, dtype=dtype, copy=False, ndmin=ndmin)
+    out = traced_array(object, dtype=dtype, copy=None, ndmin=ndmin)
     if copy or not isinstance(out, CodeTracer) or out._interp is not _top():
         return writable(out)
     return out
