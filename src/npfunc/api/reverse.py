@@ -65,14 +65,15 @@ class _Pullback:
 
 
 def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, describe=None,
-              keep_inputs: bool = False):
+              keep_inputs: bool = False, hidden: bool = False):
     """Run ``func`` under a reverse interpreter: (output, pullback, aux).
 
     ``keep_inputs``: the tape keeps copies of writeable input arrays (``vjp``,
-    whose pullback the caller may call after changing them)."""
+    whose pullback the caller may call after changing them); ``hidden``: the
+    level is npfunc's own (a rule transposed), which messages do not name."""
     in_leaves, in_spec = tree_flatten(primals)
     in_leaves = check_differentiable(in_leaves, transform, describe or (lambda k: f"primal leaf {k}"))
-    with ReverseInterpreter(transform) as interp:
+    with ReverseInterpreter(transform, hidden) as interp:
         # (the copy holds the values; the array passed in still gives the layout)
         tracers = [mark_input(interp.new_input(keep(x) if keep_inputs else x), x) for x in in_leaves]
         in_nodes = [t.node for t in tracers]  # before func: an in-place update rebinds t.node

@@ -53,7 +53,8 @@ def transposed_vjp(jvp_rule: Callable, name: str, multiple_results: bool = False
             t_outs = list(t_out) if multiple_results else [t_out]
             return [zeros_like(outs[k]) if t_outs[k] is zero else t_outs[k] for k in live]
 
-        _, pullback, _ = trace_vjp(linear, tuple(zeros_like(primals[i]) for i in wanted), False, name)
+        _, pullback, _ = trace_vjp(linear, tuple(zeros_like(primals[i]) for i in wanted), False, name,
+                                   hidden=True)
         cts = pullback.flat([gs[k] for k in live])
         result = [zero] * len(primals)
         for i, c in zip(wanted, cts):
