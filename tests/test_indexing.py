@@ -398,6 +398,38 @@ def test_np_array_of_traced_values_works_and_imported_names_point_to_stack():
 _numpy_array = np.array  # as `from numpy import array` binds it: NumPy's own function
 
 
+@pytest.mark.parametrize("transform", ["grad", "jit", "vmap"])
+def test_np_array_copy_modes_of_a_traced_array_are_numpys(transform):
+    """copy=True copies; copy=None (or np._CopyMode.IF_NEEDED, as array-API code passes it)
+    returns the array itself, a view of it for ndmin, a copy for another dtype or order;
+    copy=False raises where a copy is needed."""
+    def f(x):
+        y = x * 1.0
+        np.array(y, copy=None)[0] = 5.0                       # y itself
+        np.array(y, copy=np._CopyMode.IF_NEEDED)[1] *= 2.0    # y itself
+        np.array(y, copy=None, ndmin=2)[0, 2] = -1.0          # a view of y
+        np.array(y, copy=True)[0] = 0.0                       # a copy
+        np.array(y, dtype=np.float32, copy=None)[0] = 0.0     # a copy: another dtype
+        np.asarray(y.reshape(2, 2).T, order="C")[0, 0] = 0.0  # a copy: another order
+        return y * x
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    want = f(x.copy())
+    if transform == "vmap":
+        np.testing.assert_array_equal(npfunc.vmap(f)(np.stack([x, x]))[1], want)
+    elif transform == "jit":
+        np.testing.assert_array_equal(npfunc.jit(f)(x.copy()), want)
+    else:
+        np.testing.assert_allclose(npfunc.grad(lambda v: f(v).sum())(x.copy()), [5.0, 8.0, -1.0, 8.0])
+    for bad in (lambda y: np.array(y[0], copy=False), lambda y: np.array(y, dtype=np.float32, copy=False),
+                lambda y: np.array([y[0], y[1]], copy=False)):
+        with pytest.raises(ValueError, match="copy"):
+            bad(x)
+        with pytest.raises(ValueError, match="copy"):
+            {"grad": lambda g: npfunc.grad(lambda v: g(v).sum()), "jit": npfunc.jit,
+             "vmap": npfunc.vmap}[transform](bad)(np.stack([x, x]) if transform == "vmap" else x)
+
+
 def test_npfunc_array_builds_from_traced_values():
     def f(x):
         return np_array([[x[0], 2.0 * x[1]], [x[0] * x[1], 1.0]])

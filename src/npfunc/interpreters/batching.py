@@ -53,8 +53,9 @@ class BatchTracer(Tracer):
             fix = None
             if kind in ("float", "int", "complex"):  # a[i] = x into a plain array asks for a number
                 from ..core.conversions import conversion_fix
+                from ..core.dispatch import twin_hint
 
-                fix = conversion_fix(kind)
+                fix = ((conversion_fix(kind) or "") + twin_hint()).strip()
             fix = fix or ("Use np.where(cond, a, b) instead of if/else (data-dependent Python control "
                           "flow cannot be batched), or move the computation outside vmap.")
         raise BatchedConversionError(

@@ -128,9 +128,7 @@ class StagedTracer(Tracer):
 
             if kind == "array" and probing():  # np.array's wrapper catches this and stacks instead
                 raise ConcretizationError("a recorded value refuses to become a plain array")
-            fix = conversion_fix(kind)
-            if fix is not None:
-                fix += twin_hint()
+            fix = ((conversion_fix(kind) or "") + twin_hint()).strip() or None
         if fix is not None:
             err = ConcretizationError(f"{describe_stack()}: {what} of a value inside {interp.transform}. {fix}")
         elif interp.transform == "jit":

@@ -305,6 +305,7 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
     """
     if not _has_tracer(object):
         return np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin)
+    copy = _COPY_MODES.get(copy, copy)
     out = _build(object)
     if out is object:  # a traced value itself: NumPy copies it only when asked to, or when it must
         from .views import copy as copy_of, reshape as view_of
@@ -334,6 +335,9 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, lik
         out = reshape(out, (1,) * (ndmin - nd) + tuple(shape_of(out)))
     return out
 
+
+#: ``np._CopyMode`` (which array-API code passes as ``copy=``) as True, None, False
+_COPY_MODES = {np._CopyMode.ALWAYS: True, np._CopyMode.IF_NEEDED: None, np._CopyMode.NEVER: False}
 
 #: NumPy's refusal of ``copy=False`` when a copy is needed (its own words are a migration note)
 _NO_COPY = ("Unable to avoid copy while creating an array as requested: np.array(..., copy=False) "
