@@ -6,8 +6,8 @@ slices and row views, fancy-index swaps, np.put / np.place / np.add.at ...).
 Each program is compared, under every transform, with the plain program:
 values (jit on three inputs, functionalize, vmap against a loop), derivatives
 (grad / jacrev / jacfwd against central differences) and what is left in the
-caller's array (jit and functionalize mutate it as NumPy does; grad, jacrev
-and vmap leave it alone, as docs/testing.md documents).
+caller's array (jit, functionalize and vmap update it as NumPy does; grad and
+jacrev work on their own copy, as docs/sharp-bits.md documents).
 
 The tests at the end pin (a) refusals, with the fix their message names, and
 (b) the discrepancies these programs found (npfunc returned NumPy's values
@@ -313,13 +313,15 @@ def test_functionalize_matches_plain(name):
 def test_vmap_matches_a_loop(name):
     f, x0 = PROGRAMS[name]
     X = np.stack(_inputs(x0))
-    X_before = X.copy()
-    want = np.stack([_plain(f, row)[0] for row in X])
-    np.testing.assert_allclose(npfunc.vmap(f)(X), want, rtol=1e-10, atol=1e-12)
-    np.testing.assert_array_equal(X, X_before)       # vmap leaves the caller's array alone
+    X_loop = X.copy()
+    want = np.stack([f(row) for row in X_loop])      # rows are views: a function updating its
+    got = X.copy()                                   # argument updates them, and vmap as well
+    np.testing.assert_allclose(npfunc.vmap(f)(got), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got, X_loop, rtol=1e-12, atol=1e-14)
     # the batch at the last axis: each example is a strided view in the loop
-    np.testing.assert_allclose(npfunc.vmap(f, in_dims=1, out_dims=0)(X.T.copy()), want,
-                               rtol=1e-10, atol=1e-12)
+    got_t = X.T.copy()
+    np.testing.assert_allclose(npfunc.vmap(f, in_dims=1, out_dims=0)(got_t), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got_t.T, X_loop, rtol=1e-12, atol=1e-14)
 
 
 # ---- derivatives ---------------------------------------------------------------------------

@@ -20,7 +20,9 @@ Distribution parameters may be traced: ``normal(loc, scale)`` is
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import numpy as np
 
@@ -62,6 +64,31 @@ def _draw(call: str, sample, shape: tuple):
     return value
 
 
+_first_states = threading.local()
+
+
+@contextlib.contextmanager
+def same_draws():
+    """For ``vmap(..., randomness="same", chunk_size=k)``, which calls the function
+    once per chunk: yields ``restart()``, to call before each chunk, which sets
+    every generator drawn from so far back to its state before its first draw,
+    so that each chunk draws what the first drew (one value for the batch)."""
+    outer = getattr(_first_states, "states", None)
+    states = _first_states.states = {}
+
+    def restart() -> None:
+        for rng, state in states.values():
+            rng.bit_generator.state = state
+
+    try:
+        yield restart
+    finally:
+        _first_states.states = outer
+        if outer is not None:  # an enclosing chunked vmap needs the states before these draws too
+            for key, entry in states.items():
+                outer.setdefault(key, entry)
+
+
 def _shape(size, *params) -> tuple:
     if size is not None:
         return (int(size),) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
@@ -82,33 +109,39 @@ class Generator:
         """The underlying ``np.random.Generator``."""
         return self._rng
 
+    def _draw(self, call: str, sample, shape: tuple):
+        states = getattr(_first_states, "states", None)
+        if states is not None and id(self._rng) not in states:  # (see same_draws)
+            states[id(self._rng)] = (self._rng, self._rng.bit_generator.state)
+        return _draw(call, sample, shape)
+
     # ---- continuous ------------------------------------------------------------------
     def standard_normal(self, size=None, dtype=np.float64):
         """Standard normal draws of shape ``size``."""
-        return _draw("standard_normal", lambda s: self._rng.standard_normal(s, dtype=dtype), _shape(size))
+        return self._draw("standard_normal", lambda s: self._rng.standard_normal(s, dtype=dtype), _shape(size))
 
     def normal(self, loc=0.0, scale=1.0, size=None):
         """Normal draws, ``loc + scale * z``: differentiable in ``loc`` and ``scale``."""
-        z = _draw("normal", self._rng.standard_normal, _shape(size, loc, scale))
+        z = self._draw("normal", self._rng.standard_normal, _shape(size, loc, scale))
         return loc + scale * z
 
     def uniform(self, low=0.0, high=1.0, size=None):
         """Uniform draws on [low, high), ``low + (high - low) * u``: differentiable in the bounds."""
-        u = _draw("uniform", self._rng.random, _shape(size, low, high))
+        u = self._draw("uniform", self._rng.random, _shape(size, low, high))
         return low + (high - low) * u
 
     def random(self, size=None):
         """Uniform draws on [0, 1)."""
-        return _draw("random", self._rng.random, _shape(size))
+        return self._draw("random", self._rng.random, _shape(size))
 
     def exponential(self, scale=1.0, size=None):
         """Exponential draws, ``scale * e``: differentiable in ``scale``."""
-        return scale * _draw("exponential", self._rng.standard_exponential, _shape(size, scale))
+        return scale * self._draw("exponential", self._rng.standard_exponential, _shape(size, scale))
 
     # ---- discrete (never differentiated) -------------------------------------------------
     def integers(self, low, high=None, size=None, dtype=np.int64, endpoint=False):
         """Random integers as ``np.random.Generator.integers`` (bounds must be concrete)."""
-        return _draw("integers",
+        return self._draw("integers",
                      lambda s: self._rng.integers(low, high, size=s, dtype=dtype, endpoint=endpoint),
                      _shape(size))
 
@@ -118,14 +151,14 @@ class Generator:
 
     def binomial(self, n, p, size=None):
         """Binomial counts (``n`` and ``p`` must be concrete)."""
-        return _draw("binomial", lambda s: self._rng.binomial(n, p, size=s), _shape(size, n, p))
+        return self._draw("binomial", lambda s: self._rng.binomial(n, p, size=s), _shape(size, n, p))
 
     def permutation(self, x):
         """A random permutation of ``range(x)`` (int ``x``) or of ``x`` along axis 0."""
         from .primitives.indexing.gather import getitem
 
         n = int(x) if isinstance(x, (int, np.integer)) else shape_of(x)[0]
-        order = np.argsort(_draw("permutation", self._rng.random, (n,)))
+        order = np.argsort(self._draw("permutation", self._rng.random, (n,)))
         return order if isinstance(x, (int, np.integer)) else getitem(x, order)
 
     def choice(self, a, size=None, replace=True, p=None):
@@ -140,16 +173,16 @@ class Generator:
             if count > n:
                 raise ValueError("choice: cannot take a larger sample than the population with replace=False")
             if p is not None:  # Gumbel top-k: keys log(p) + Gumbel noise, largest first
-                gumbel = _draw("choice", self._rng.gumbel, (n,))
+                gumbel = self._draw("choice", self._rng.gumbel, (n,))
                 order = np.argsort(-(np.log(np.asarray(p, dtype=np.float64)) + gumbel))
             else:
-                order = np.argsort(_draw("choice", self._rng.random, (n,)))
+                order = np.argsort(self._draw("choice", self._rng.random, (n,)))
             idx = reshape(getitem(order, slice(0, count)), shape)
         elif p is None:
-            idx = _draw("choice", lambda s: self._rng.integers(0, n, size=s), shape)
+            idx = self._draw("choice", lambda s: self._rng.integers(0, n, size=s), shape)
         else:
             cdf = np.cumsum(np.asarray(p, dtype=np.float64))
-            u = _draw("choice", self._rng.random, shape)
+            u = self._draw("choice", self._rng.random, shape)
             idx = np.minimum(np.searchsorted(cdf / cdf[-1], u, side="right"), n - 1)
         return idx if isinstance(a, (int, np.integer)) else getitem(a, idx)
 

@@ -250,3 +250,22 @@ def check_outputs(leaves, transform: str, first: int = 0) -> list:
                 f"output {k} is a {type(leaf).__name__}. To fix it, {fix}.")
         out.append(as_array(leaf))
     return out
+
+
+def fit_dtype(value, like, what: str):
+    """The tangent or cotangent ``value`` in the dtype of ``like`` (its primal or
+    output): another real or integer dtype is cast, as a direction in the same
+    space; a complex one for a real ``like`` would lose its imaginary part, so it
+    is refused (``what`` names it)."""
+    have, want = dtype_of(value), dtype_of(like)
+    if have == want:
+        return value
+    if have.kind == "c" and want.kind != "c":
+        from ..core.errors import TangentError
+
+        raise TangentError(
+            f"{what} is complex ({have}) but belongs to a real value ({want}): casting it would drop its "
+            "imaginary part. Pass a real one, or make the value complex (x.astype(complex)).")
+    from ..primitives.elementwise.arithmetic import astype
+
+    return astype(value, want)

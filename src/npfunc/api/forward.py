@@ -9,14 +9,15 @@ from ..core.context import current_stack, describe_stack
 from ..core.debug import FLAGS
 from ..core.lazy import deferred
 from ..core.errors import IndependenceError, TangentError
-from ..core.values import dtype_of, shape_of
+from ..core.values import shape_of
 from ..core.zeros import zero
 from ..interpreters.jvp import JVPInterpreter, JVPTracer
 from ..core.tracer import snapshot
-from ..primitives.elementwise.arithmetic import astype, zeros_like
+from ..primitives.elementwise.arithmetic import zeros_like
 from ..primitives.indexing.aliasing import mark_input
 from .tape_cache import cacheable_input, grad_cache
-from ._common import check_callable, check_differentiable, check_outputs, split_aux, tree_flatten, tree_unflatten
+from ._common import (check_callable, check_differentiable, check_outputs, fit_dtype, split_aux, tree_flatten,
+                      tree_unflatten)
 
 
 # jvp(grad(f)) from f's tape (loaded on first use)
@@ -88,7 +89,7 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
             raise TangentError(
                 f"jvp: tangent leaf {k} has shape {tuple(shape_of(t))} but its primal has shape "
                 f"{tuple(shape_of(p))}; pass tangents shaped like the primals")
-        fitted.append(astype(t, dtype_of(p)) if dtype_of(t) != dtype_of(p) else t)
+        fitted.append(fit_dtype(t, p, f"jvp: tangent leaf {k}"))
     taped = getattr(func, "_taped_grad", None)
     if taped is not None and taped[0] is func and not (has_aux or strict) and len(primals) == 1 and \
             p_leaves[0] is primals[0] and cacheable_input(primals[0]) and type(fitted[0]) is np.ndarray and \

@@ -12,9 +12,10 @@ from ..core.tracer import keep
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
-from ..primitives.elementwise.arithmetic import astype, ones_like, zeros_like
+from ..primitives.elementwise.arithmetic import ones_like, zeros_like
 from ..primitives.indexing.aliasing import mark_input
-from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, check_outputs, normalize_argnums, select_args,
+from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, check_outputs, fit_dtype,
+                      normalize_argnums, select_args,
                       split_aux, tree_flatten, tree_unflatten)
 
 
@@ -58,7 +59,7 @@ class _Pullback:
                 raise TangentError(
                     f"vjp_fn: cotangent {k} has shape {tuple(shape_of(ct))} but output {k} has "
                     f"shape {tuple(shape_of(out))}; pass a cotangent shaped like the output")
-            fitted.append(astype(ct, dtype_of(out)) if dtype_of(ct) != dtype_of(out) else ct)
+            fitted.append(fit_dtype(ct, out, f"vjp_fn: cotangent {k}"))
         cts = self.flat(fitted)
         return tree_unflatten(self._in_spec, [
             zeros_like(p) if c is zero else c for c, p in zip(cts, self._in_leaves)])

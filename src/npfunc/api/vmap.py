@@ -1,6 +1,7 @@
 """The batching transform: vmap."""
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any, Callable
 
@@ -142,14 +143,22 @@ def _vmap_arrays(func, args, axis, size, out_dim, randomness):
     """``vmap`` of a function of ndarrays, each mapped over ``axis``: the general
     path's steps without pytrees, for one output (else the general unbatching)."""
     with BatchInterpreter(size, randomness, "vmap") as interp:
-        out = func(*[_batched_input(interp, a, axis % a.ndim) for a in args])
+        inputs = [_batched_input(interp, a, axis % a.ndim) for a in args]
+        values = [t.val for t in inputs]
+        out = func(*inputs)
+    result = None
     if type(out) is BatchTracer and out._interp is interp:
         val = out.val
         nd = val.ndim
         if -nd <= out_dim < nd:
             out_dim %= nd
-            return val if out.bdim == out_dim else moveaxis(val, out.bdim, out_dim)
-    return _unbatch_outputs(out, interp, size, out_dim, "vmap")
+            result = val if out.bdim == out_dim else moveaxis(val, out.bdim, out_dim)
+            if id(_memory_of(result)) in {id(_memory_of(a)) for a in args}:
+                result = result.copy()
+    if result is None:
+        result = _own_memory(_unbatch_outputs(out, interp, size, out_dim, "vmap"), args)
+    _write_back(args, [axis % a.ndim for a in args], inputs, values, interp)
+    return result
 
 
 def _batch_size(leaves, dims, args) -> int:
@@ -193,8 +202,54 @@ def _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness, tra
     with BatchInterpreter(size, randomness, transform, structured) as interp:
         wrapped = [leaf if d is None or leaf is None else _batched_input(interp, leaf, d % ndim_of(leaf))
                    for leaf, d in zip(leaves, dims)]
+        values = [getattr(w, "val", None) for w in wrapped]
         out = func(*tree_unflatten(spec, wrapped), **kwargs)
-    return _unbatch_outputs(out, interp, size, out_dims, transform)
+    result = _unbatch_outputs(out, interp, size, out_dims, transform)
+    if transform == "vmap":
+        result = _own_memory(result, leaves)
+        _write_back(leaves, dims, wrapped, values, interp)
+    return result
+
+
+def _own_memory(outputs, inputs):
+    """``outputs`` with every plain array that shares memory with a plain input
+    copied: a loop stacks its results into new arrays, which writes into the
+    inputs (``_write_back``) or into the results do not reach."""
+    memory = {id(_memory_of(a)) for a in inputs if type(a) is np.ndarray}
+    if not memory:
+        return outputs
+    leaves, spec = tree_flatten(outputs, none_is_leaf=True)
+    fresh = [leaf.copy() if type(leaf) is np.ndarray and id(_memory_of(leaf)) in memory else leaf
+             for leaf in leaves]
+    return outputs if all(a is b for a, b in zip(fresh, leaves)) else tree_unflatten(spec, fresh)
+
+
+def _memory_of(x: np.ndarray):
+    """The object owning the memory of the array ``x`` (NumPy points a view's
+    ``base`` at it): two arrays share memory only if they have the same."""
+    while type(x.base) is np.ndarray:
+        x = x.base
+    return x if x.base is None else x.base
+
+
+def _write_back(leaves, dims, wrapped, values, interp) -> None:
+    """Give each mapped argument the function updated in place its new rows, as a
+    loop over the rows (views of it) would leave it: ``wrapped[k]`` stands for
+    them and held ``values[k]`` when the function was called."""
+    for leaf, d, tracer, value in zip(leaves, dims, wrapped, values):
+        if type(tracer) is not BatchTracer or tracer.val is value or tracer._interp is not interp:
+            continue  # not mapped, or not updated in place
+        d %= ndim_of(leaf)
+        new = tracer.val if tracer.bdim is not None else broadcast_to(
+            expand_dims(tracer.val, 0), (shape_of(leaf)[d],) + tuple(shape_of(tracer.val)))
+        new = moveaxis(dense(new), tracer.bdim or 0, d)
+        if type(leaf) is np.ndarray:
+            np.copyto(leaf, new)
+        elif isinstance(leaf, Tracer):  # an outer transform's value: updated in place at its level
+            from ..primitives.indexing.inplace import assign
+
+            assign(leaf, new, "vmap writing an in-place update back to its argument",
+                   "a function that returns the new value instead of updating its argument")
 
 
 def _batched_input(interp, leaf, d):
@@ -259,14 +314,20 @@ def _insert(shape, axis, n):
 
 
 def _chunked(func, leaves, dims, spec, kwargs, size, out_dims, randomness, chunk_size):
+    from ..random import same_draws
+
     pieces = []
-    for start in range(0, size, chunk_size):
-        stop = min(start + chunk_size, size)
-        chunk = [
-            leaf if d is None or leaf is None else getitem(leaf, (slice(None),) * (d % ndim_of(leaf)) + (slice(start, stop),))
-            for leaf, d in zip(leaves, dims)
-        ]
-        pieces.append(_vmap_call(func, chunk, dims, spec, kwargs, stop - start, out_dims, randomness))
+    # randomness="same" is one draw for the whole batch: every chunk draws what the first drew
+    with (same_draws() if randomness == "same" else contextlib.nullcontext(lambda: None)) as restart:
+        for start in range(0, size, chunk_size):
+            stop = min(start + chunk_size, size)
+            chunk = [
+                leaf if d is None or leaf is None else
+                getitem(leaf, (slice(None),) * (d % ndim_of(leaf)) + (slice(start, stop),))
+                for leaf, d in zip(leaves, dims)
+            ]
+            restart()
+            pieces.append(_vmap_call(func, chunk, dims, spec, kwargs, stop - start, out_dims, randomness))
     _, out_spec = tree_flatten(pieces[0], none_is_leaf=True)
     dims_out = _broadcast_dims(out_dims, pieces[0], "out_dims", "vmap")
     flat = [tree_flatten(p, none_is_leaf=True)[0] for p in pieces]

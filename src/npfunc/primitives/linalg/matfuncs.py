@@ -75,7 +75,28 @@ _sqrtm.batch = stacked_batch(_sqrtm)
 def sqrtm(a):
     """The principal square root of a (stack of) square matrices."""
     check_square(a, "sqrtm")
+    _check_recordable(a, "sqrtm")
     return _sqrtm.bind(as_inexact(a))
+
+
+def _check_recordable(a, name: str) -> None:
+    """Refuse a real ``a`` whose values jit records: the result is real or complex
+    depending on them (eigenvalues on the negative real axis), so one recording
+    cannot stand for every call."""
+    if dtype_of(a).kind == "c":
+        return
+    from ...core.context import describe_stack
+    from ...core.errors import ConcretizationError
+    from ...core.tracer import PrimalTracer, Tracer
+
+    x = a
+    while isinstance(x, PrimalTracer):
+        x = x.primal
+    if isinstance(x, Tracer) and x._interp.transform == "jit":
+        raise ConcretizationError(
+            f"{describe_stack()}: {name}(A) of a real A is real or complex depending on A's values (complex "
+            "when A has eigenvalues on the negative real axis), which jit cannot record once for all calls. "
+            f"Pass A.astype(complex) to always get the complex result, or call {name} outside jit.")
 
 
 _GLOBAL_RNG = threading.Lock()
@@ -137,6 +158,7 @@ _logm.batch = stacked_batch(_logm)
 def logm(a):
     """The principal logarithm of a (stack of) square matrices."""
     check_square(a, "logm")
+    _check_recordable(a, "logm")
     return _logm.bind(as_inexact(a))
 
 

@@ -9,6 +9,7 @@ differentiable in ``y0``, the time span and output times, the arrays in
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
@@ -138,10 +139,37 @@ def solve_ivp(fun: Callable, t_span, y0, method="RK45", t_eval=None, dense_outpu
     report = rec.report if rec is not None else None
     from scipy.integrate._ivp.ivp import OdeResult
 
-    return OdeResult(t=t, y=ys.T, sol=TracedOdeSolution(problem, y0, t0, tf, params) if dense_output else None,
+    moving = t_eval is None and any(isinstance(v, Tracer) for v in (y0, t0, tf, *params))
+    return (_step_grid_result() if moving else OdeResult)(t=t, y=ys.T, sol=TracedOdeSolution(problem, y0, t0, tf, params) if dense_output else None,
                      t_events=None, y_events=None, nfev=getattr(report, "nfev", 0), njev=getattr(report, "njev", 0),
                      nlu=getattr(report, "nlu", 0), status=getattr(report, "status", 0),
                      message=getattr(report, "message", ""), success=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _step_grid_result():
+    """``OdeResult`` whose ``t`` refuses: without ``t_eval`` it is SciPy's step grid,
+    which moves with the parameters being differentiated.  npfunc differentiates
+    ``y`` at those times held fixed (exact for the end point), so a quantity
+    computed from the times themselves (``np.trapezoid(sol.y, sol.t)``) would get
+    another derivative than the plain program's."""
+    from scipy.integrate._ivp.ivp import OdeResult
+
+    class StepGridResult(OdeResult):
+        def __getattr__(self, name):
+            if name == "t":
+                raise UnsupportedOdeError(
+                    f"{describe_stack()}: sol.t of solve_ivp without t_eval is SciPy's own step grid, "
+                    "which moves with the values being differentiated; npfunc differentiates sol.y at "
+                    "those times held fixed, so what is computed from sol.t would get another derivative "
+                    "than the plain program's. Give t_eval (the times to return), e.g. "
+                    "t_eval=np.linspace(t0, t1, n).")
+            return super().__getattr__(name)
+
+        def __getitem__(self, key):
+            return self.__getattr__("t") if key == "t" else super().__getitem__(key)
+
+    return StepGridResult
 
 
 def odeint(func: Callable, y0, t, args=(), Dfun=None, col_deriv=0, full_output=0, ml=None, mu=None, rtol=None,

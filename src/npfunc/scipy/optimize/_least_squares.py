@@ -24,7 +24,7 @@ from ...core.context import current_stack
 from ...core.tracer import Tracer
 from ._implicit import UnsupportedSolverError, implicit_solution, mapped
 from ._minimize import bound_arrays, hold_active
-from ._problem import Problem, as_args, plain_callable
+from ._problem import Problem, as_args, per_element, plain_callable
 
 
 def _rho(loss: str) -> Callable:
@@ -145,7 +145,7 @@ def least_squares(fun: Callable, x0, jac="2-point", bounds=(-np.inf, np.inf), me
     res.cost = cost(x, *pb.params)
     res.jac = jacfwd(lambda x: residuals(x, *pb.params))(x)
     res.grad = _gradient(cost)(x, *pb.params)
-    return res
+    return per_element(res, x, "least_squares")
 
 
 def _n_params(f: Callable) -> int:

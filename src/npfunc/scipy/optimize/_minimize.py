@@ -20,7 +20,7 @@ import numpy as np
 import scipy.optimize as so
 
 from ._implicit import UnsupportedSolverError, implicit_solution, mapped
-from ._problem import Problem, as_args, plain_callable
+from ._problem import Problem, as_args, per_element, plain_callable
 
 _USES_JAC = {"cg", "bfgs", "newton-cg", "l-bfgs-b", "tnc", "slsqp", "dogleg", "trust-ncg", "trust-krylov",
              "trust-exact", "trust-constr"}
@@ -158,7 +158,7 @@ def minimize(fun: Callable, x0, args=(), method=None, jac=None, hess=None, hessp
     res.fun = objective(x, *pb.params)
     if "jac" in res:
         res.jac = np.reshape(gradient(x, *pb.params), shape)
-    return res
+    return per_element(res, x, "minimize")
 
 
 def _stationary(res, method: str, options) -> bool:

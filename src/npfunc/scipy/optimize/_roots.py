@@ -16,7 +16,7 @@ import scipy.optimize as so
 
 from ...core.values import shape_of
 from ._implicit import UnsupportedSolverError, implicit_solution, mapped
-from ._problem import Problem, flat_residual, plain_callable
+from ._problem import Problem, flat_residual, per_element, plain_callable
 
 _BRACKETING = ("bisect", "brentq", "brenth", "ridder", "toms748")
 
@@ -45,7 +45,7 @@ def _result(info, x, pb: Problem, post):
     res.x = np.reshape(x, pb.shape)
     out = pb(res.x, pb.params)
     res.fun = post(out) if post is not None else out
-    return res
+    return per_element(res, x, "root")
 
 
 def root(fun: Callable, x0, args=(), method: str = "hybr", jac=None, tol=None, callback=None, options=None):

@@ -348,9 +348,11 @@ class _Checker:
         got = vmap(grad(L))(X.copy())
         compare(got, want, "vmap(grad)", rtol=ADJOINT_TOL[self.itemsize], expected="a loop of grad")
 
-    def _vmap_ref(self, rows: list[int], y_batched: bool, f: Callable) -> tuple:
-        """Stacked results of ``f`` on each row; a row of a 0-d argument is a NumPy scalar, as ``X[i]`` is."""
-        per_row = []
+    def _vmap_ref(self, rows: list[int], y_batched: bool, f: Callable) -> tuple[tuple, list]:
+        """Stacked results of ``f`` on each row, and the stacked rows of the mapped
+        arguments after the calls (a loop over views of the batch leaves them so);
+        a row of a 0-d argument is a NumPy scalar, as ``X[i]`` is, and stays as it was."""
+        per_row, after = [], []
         for r in rows:
             args = [a[()] if isinstance(a, np.ndarray) and a.ndim == 0 else a for a in self.p.arguments(r)]
             if self.p.has_y and not self.p.alias:
@@ -359,7 +361,10 @@ class _Checker:
             if self.p.alias:
                 args[1] = self.p.aliased(args[0])
             per_row.append(reference(run_plain, f, tuple(args))[0])
-        return tuple(np.stack([np.asarray(row[k]) for row in per_row]) for k in range(len(per_row[0])))
+            mapped = [args[0]] + ([args[1]] if self.p.has_y and not self.p.alias and y_batched else [])
+            after.append([np.array(a) for a in mapped])
+        outs = tuple(np.stack([np.asarray(row[k]) for row in per_row]) for k in range(len(per_row[0])))
+        return outs, [np.stack([row[k] for row in after]) for k in range(len(after[0]))]
 
     def check_vmap(self, s: int, variant: str, f: Callable | None = None) -> str | None:
         rows = self.batch()
@@ -387,10 +392,15 @@ class _Checker:
             head = (x, p.aliased(x)) if p.alias else tuple(arrays)
             return f(*(head + statics))
         originals = [a.copy() for a in batched]
-        want = self._vmap_ref(rows, y_batched, self.f)
+        want, after = self._vmap_ref(rows, y_batched, self.f)
         got = vmap(V, in_dims=tuple(dims))(*batched)
         compare_leaves(leaves(got), want, f"vmap ({variant})", rtol=self.rtol)
-        self._unchanged("vmap", batched, originals)
+        # the mapped arguments hold what the loop left in their rows; an unmapped one is unchanged
+        if variant == "x at axis -1":
+            after[0] = np.moveaxis(after[0], 0, -1)
+        compare_leaves(batched[:len(after)], after, f"vmap ({variant}): the caller's batch afterwards",
+                       rtol=self.rtol)
+        self._unchanged("vmap", batched[len(after):], originals[len(after):])
 
     # ---- jit ------------------------------------------------------------------------------------
 
