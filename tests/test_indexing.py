@@ -279,7 +279,10 @@ def test_updating_an_input_in_place_under_jvp_and_vmap():
     out, tout = npfunc.jvp(f, (x,), (t,))
     np.testing.assert_allclose(tout, np.r_[0.0, 2 * (x[1:] + 1) * t[1:]])
     xs = arr(3, 4)
-    np.testing.assert_allclose(npfunc.vmap(f)(xs), np.stack([f(r.copy()) for r in xs]))
+    rows = xs.copy()
+    want = np.stack([f(r) for r in rows])  # each row (a view) updated in place
+    np.testing.assert_allclose(npfunc.vmap(f)(xs), want)
+    np.testing.assert_allclose(xs, rows)  # vmap updates the caller's rows as the loop does
 
 
 def test_update_with_a_value_from_an_inner_transform_is_a_clear_error():

@@ -51,8 +51,9 @@ def relu6(input):
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0):
-    """x clipped to [min_val, max_val] (derivative 0 outside, 1 inside)."""
-    return np.where(input < min_val, min_val, np.where(input > max_val, max_val, input))
+    """x clipped to [min_val, max_val]: derivative 1 strictly inside, 0 elsewhere
+    (also at the bounds, as torch's)."""
+    return np.where(input <= min_val, min_val, np.where(input >= max_val, max_val, input))
 
 
 def leaky_relu(input, negative_slope: float = 0.01):
@@ -60,8 +61,9 @@ def leaky_relu(input, negative_slope: float = 0.01):
 
 
 def elu(input, alpha: float = 1.0):
-    """x for x > 0, alpha (exp(x) - 1) otherwise."""
-    return np.where(input > 0, input, alpha * np.expm1(np.minimum(input, 0.0)))
+    """x for x > 0, alpha (exp(x) - 1) otherwise (derivative alpha at 0, as torch's)."""
+    # (the untaken branch sees no positive x: exp cannot overflow there, the double where)
+    return np.where(input > 0, input, alpha * np.expm1(np.where(input > 0, 0.0, input)))
 
 
 def sigmoid(input):
@@ -150,11 +152,11 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
 
 
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
-    """<x1, x2> / max(||x1|| ||x2||, eps) along ``dim``."""
+    """<x1, x2> / (max(||x1||, eps) max(||x2||, eps)) along ``dim`` (torch's formula)."""
     dot = np.sum(x1 * x2, axis=dim)
     n1 = np.sqrt(np.sum(x1 * x1, axis=dim))
     n2 = np.sqrt(np.sum(x2 * x2, axis=dim))
-    return dot / np.maximum(n1 * n2, eps)
+    return dot / (np.maximum(n1, eps) * np.maximum(n2, eps))
 
 
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}

@@ -256,13 +256,20 @@ class Module:
         return child
 
     def to(self, dtype) -> "Module":
-        """Cast every floating parameter and buffer to ``dtype`` (in place; returns self)."""
+        """Cast every floating parameter and buffer to ``dtype`` (in place; returns self).
+        An array already of ``dtype`` is kept, and an array shared by several
+        modules (tied weights) stays shared, as torch's in-place conversion keeps it."""
         dtype = np.dtype(dtype)
+        converted: dict = {}  # id of an array -> its cast (tied weights: one cast)
         for module in self.modules():
             for table in (module._parameters, module._buffers):
                 for name, value in table.items():
-                    if value is not None and np.asarray(value).dtype.kind in "fc":
-                        table[name] = np.asarray(value).astype(dtype)
+                    if value is None or np.asarray(value).dtype.kind not in "fc":
+                        continue
+                    cast = converted.get(id(value))
+                    if cast is None:
+                        cast = converted[id(value)] = np.asarray(value).astype(dtype, copy=False)
+                    table[name] = cast
         return self
 
     def float(self) -> "Module":

@@ -272,11 +272,13 @@ _unique = Primitive("unique", _unique_impl, differentiable=False, multiple_resul
                           "must have equally many unique values")
 
 
-@composite(np.unique, samples=call_samples.unique(), differentiable=False)
+@composite(np.unique, samples=call_samples.unique())
 def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *,
            equal_nan=True, sorted=True):
-    """``np.unique`` for traced and plain values.  No derivative; under vmap only
-    with ``axis=None`` and when every batch element has as many unique values."""
+    """``np.unique`` for traced and plain values.  The values are differentiable
+    (the derivative of each is its first occurrence's); index, inverse and counts
+    are not.  Under vmap only with ``axis=None`` and when every batch element has
+    as many unique values."""
     ar = ar if isinstance(ar, Tracer) else np.asarray(ar)
     stage = recorded(ar)
     if stage is not None:
@@ -288,6 +290,10 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
     if axis is not None:
         axis = normalize_axes(axis, ndim_of(ar), "unique")[0]
     values, index, inverse, counts = _unique.bind(ar, axis=axis, equal_nan=bool(equal_nan), batch_ndim=0)
+    if isinstance(ar, Tracer) and dtype_of(ar).kind in "fc":
+        # The values are the input's entries at their first occurrences (NumPy's index):
+        # gathered from it, they carry its derivative (at a tie, the first occurrence's).
+        values = take(ravel(ar), index) if axis is None else take(ar, index, axis=axis)
     extra = [r for r, want in ((index, return_index), (inverse, return_inverse), (counts, return_counts))
              if want]
     return (values, *extra) if extra else values
@@ -305,7 +311,7 @@ def _sorted_values(target):
     return call
 
 
-@composite(np.unique_values, samples=call_samples.unique(False), differentiable=False, call=_sorted_values,
+@composite(np.unique_values, samples=call_samples.unique(False), call=_sorted_values,
            notes="sorted (NumPy >= 2.3 leaves the order unspecified)")
 def unique_values(x):
     """``np.unique_values`` for traced and plain values (no derivative; sorted,
