@@ -153,8 +153,9 @@ def _vmap_arrays(func, args, axis, size, out_dim, randomness):
         if -nd <= out_dim < nd:
             out_dim %= nd
             result = val if out.bdim == out_dim else moveaxis(val, out.bdim, out_dim)
-            if id(_memory_of(result)) in {id(_memory_of(a)) for a in args}:
-                result = result.copy()
+            if (result.base is not None or any(result is a for a in args)) and \
+                    id(_memory_of(result)) in {id(_memory_of(a)) for a in args}:
+                result = result.copy()  # (an array that owns its memory and is no argument is new)
     if result is None:
         result = _own_memory(_unbatch_outputs(out, interp, size, out_dim, "vmap"), args)
     _write_back(args, [axis % a.ndim for a in args], inputs, values, interp)
