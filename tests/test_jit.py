@@ -162,6 +162,16 @@ def test_retracing_is_counted_and_warned_about():
     assert h.trace_count == 1
 
 
+def test_retrace_warning_names_a_layout_change():
+    g = npfunc.jit(lambda x: x.sum())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RetraceWarning)
+        for k in range(1, 7):  # the same shape and dtype, other strides each call
+            g(np.ones((8, 3 * k))[:, ::k])
+    msgs = [str(w.message) for w in caught if issubclass(w.category, RetraceWarning)]
+    assert len(msgs) == 1 and "kept its shape (8, 3)" in msgs[0] and "np.ascontiguousarray" in msgs[0]
+
+
 def test_the_cache_is_bounded():
     g = npfunc.jit(lambda x: x + 1, cache_size=2)
     for n in (1, 2, 3, 1):

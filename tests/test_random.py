@@ -93,3 +93,15 @@ def test_jacfwd_passes_randomness():
     rng = npfunc.random.default_rng(0)
     J = npfunc.jacfwd(lambda x: x * rng.normal(size=3), randomness="same")(np.ones(3))
     assert J.shape == (3, 3) and np.count_nonzero(J - np.diag(np.diag(J))) == 0
+
+
+def test_a_draw_under_jacfwd_or_hessian_names_their_randomness():
+    rng = npfunc.random.default_rng(0)
+
+    def f(x):
+        return (x * x * rng.normal(size=2)).sum()
+
+    for transform in (npfunc.jacfwd, npfunc.hessian):
+        with pytest.raises(RandomnessError, match=r"inside jacfwd.*to jacfwd.*jacfwd\(jacrev\(f\), randomness='same'\)"):
+            transform(f)(np.ones(2))
+    assert npfunc.jacfwd(npfunc.jacrev(f), randomness="same")(np.ones(2)).shape == (2, 2)

@@ -46,10 +46,12 @@ def _batch_axes(call: str) -> list[BatchInterpreter]:
         if not isinstance(interp, BatchInterpreter):
             continue
         if interp.randomness == "error":
+            name = interp.transform  # vmap, or jacfwd (which maps over a basis)
             raise RandomnessError(
-                f"{describe_stack()}: {call} draws random numbers inside vmap, whose "
+                f"{describe_stack()}: {call} draws random numbers inside {name}, whose "
                 "randomness='error'. Pass randomness='different' (independent values per batch "
-                "element) or randomness='same' (one value for the whole batch) to vmap.")
+                f"element) or randomness='same' (one value for the whole batch) to {name}"
+                + (" (for hessian: jacfwd(jacrev(f), randomness='same'))." if name == "jacfwd" else "."))
         if interp.randomness == "different":
             levels.append(interp)
     return levels

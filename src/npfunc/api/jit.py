@@ -446,6 +446,14 @@ class Jitted:
                     return (f"{names[k]} is a Python value (not an array), so jit treats it as static "
                             "and records once per value; pass it as an array (np.asarray(v) or "
                             "np.float64(v)) to trace it instead")
+                if a[:2] == b[:2] and a[2] != b[2]:
+                    return (f"{names[k]} kept its shape {a[0]} and dtype {a[1]} but changed its layout "
+                            f"(strides {a[2]} to {b[2]}: a transposed, strided or sliced view), which "
+                            "decides NumPy's views and copies; pass np.ascontiguousarray(x) to keep one "
+                            "layout")
+                if a[:3] == b[:3]:
+                    return (f"{names[k]} is now the same array as another argument (or no longer is), "
+                            "which jit records apart; pass distinct arrays")
                 return (f"{names[k]} changed from shape {a[0]} dtype {a[1]} to shape {b[0]} dtype "
                         f"{b[1]}; each new shape or dtype needs its own recording")
         return "the arguments changed"
