@@ -144,8 +144,8 @@ class Generator:
     def integers(self, low, high=None, size=None, dtype=np.int64, endpoint=False):
         """Random integers as ``np.random.Generator.integers`` (bounds must be concrete)."""
         return self._draw("integers",
-                     lambda s: self._rng.integers(low, high, size=s, dtype=dtype, endpoint=endpoint),
-                     _shape(size))
+                          lambda s: self._rng.integers(low, high, size=s, dtype=dtype, endpoint=endpoint),
+                          _shape(size))
 
     def bernoulli(self, p=0.5, size=None):
         """Booleans that are True with probability ``p`` (``p`` may be traced; no derivative)."""

@@ -269,3 +269,13 @@ def fit_dtype(value, like, what: str):
     from ..primitives.elementwise.arithmetic import astype
 
     return astype(value, want)
+
+
+def write_back(target, value) -> None:
+    """Give the caller's argument ``target`` the new value the function left in it
+    (jit's recorded updates, vmap's updated rows), as the plain function would
+    have: ``np.copyto``, which a traced ``target`` (an outer transform's value,
+    an ``np.ndarray`` to ``isinstance``) takes as an in-place update.  NumPy
+    scalars are immutable: the plain function only rebinds its local name."""
+    if isinstance(target, np.ndarray):
+        np.copyto(target, value)

@@ -77,7 +77,7 @@ from ..core.errors import ArgnumsError, RetraceWarning, UnsupportedOperationErro
 from ..core.tracer import Tracer, snapshot
 from ..primitives.indexing.aliasing import Alias
 from ..interpreters.staging import Var, replay
-from ._common import check_callable, tree_unflatten
+from ._common import check_callable, tree_unflatten, write_back
 
 __all__ = ["jit", "make_graph", "Jitted", "Lowered"]
 
@@ -109,7 +109,7 @@ class _Entry:
         if self.mutated:
             _check_no_overlap(leaves, self.inputs)
             for k, value in zip(self.mutated, outs[self.n_out:]):
-                _write_back(leaves[k], value)
+                write_back(leaves[k], value)
             outs = outs[:self.n_out]
         if self.views:
             outs = argument_views(list(outs), leaves, self.views)
@@ -125,17 +125,6 @@ class _Entry:
 def _const_out(value):
     return value.copy() if isinstance(value, np.ndarray) else value
 
-
-def _write_back(target, value) -> None:
-    """Give the caller's argument its new value, as the plain function would have."""
-    if isinstance(target, np.ndarray):
-        np.copyto(target, value)
-    elif isinstance(target, Tracer):
-        from ..primitives.indexing.inplace import assign
-
-        assign(target, value, "jit writing an in-place update back to its argument",
-               "a function that returns the new value instead of updating its argument")
-    # NumPy scalars are immutable: the plain function only rebinds its local name
 
 
 def _memory(x):
@@ -403,7 +392,7 @@ class Jitted:
         new_values = [(k, value.copy() if isinstance(value, np.ndarray) else snapshot(value))
                       for k, value in rec.mutated]
         for k, value in new_values:
-            _write_back(leaves[k], value)
+            write_back(leaves[k], value)
         first = argument_views(list(rec.first), leaves, rec.views) if rec.views else rec.first
         out = first[0] if rec.out_spec.num_nodes == 1 and rec.out_spec.num_leaves == 1 else \
             tree_unflatten(rec.out_spec, list(first))

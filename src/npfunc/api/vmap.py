@@ -16,7 +16,7 @@ from ..interpreters.structured import dense
 from ..primitives.indexing.aliasing import mark_input
 from ..primitives.indexing.gather import getitem
 from ..primitives.shape.basic import broadcast_to, concatenate_arrays, expand_dims, moveaxis
-from ._common import _is_leaf, as_array, check_outputs, is_array, optree, tree_flatten, tree_unflatten
+from ._common import _is_leaf, as_array, check_outputs, is_array, optree, tree_flatten, tree_unflatten, write_back
 
 RANDOMNESS = ("error", "different", "same")
 
@@ -152,13 +152,10 @@ def _vmap_arrays(func, args, axis, size, out_dim, randomness):
         nd = val.ndim
         if -nd <= out_dim < nd:
             out_dim %= nd
-            result = val if out.bdim == out_dim else moveaxis(val, out.bdim, out_dim)
-            if (result.base is not None or any(result is a for a in args)) and \
-                    id(_memory_of(result)) in {id(_memory_of(a)) for a in args}:
-                result = result.copy()  # (an array that owns its memory and is no argument is new)
+            result = _own_array(val if out.bdim == out_dim else moveaxis(val, out.bdim, out_dim), args)
     if result is None:
         result = _own_memory(_unbatch_outputs(out, interp, size, out_dim, "vmap"), args)
-    _write_back(args, [axis % a.ndim for a in args], inputs, values, interp)
+    _write_back_rows(args, [axis % a.ndim for a in args], inputs, values, interp)
     return result
 
 
@@ -208,21 +205,25 @@ def _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness, tra
     result = _unbatch_outputs(out, interp, size, out_dims, transform)
     if transform == "vmap":
         result = _own_memory(result, leaves)
-        _write_back(leaves, dims, wrapped, values, interp)
+        _write_back_rows(leaves, dims, wrapped, values, interp)
     return result
 
 
 def _own_memory(outputs, inputs):
     """``outputs`` with every plain array that shares memory with a plain input
     copied: a loop stacks its results into new arrays, which writes into the
-    inputs (``_write_back``) or into the results do not reach."""
-    memory = {id(_memory_of(a)) for a in inputs if type(a) is np.ndarray}
-    if not memory:
-        return outputs
+    inputs (``_write_back_rows``) or into the results do not reach."""
     leaves, spec = tree_flatten(outputs, none_is_leaf=True)
-    fresh = [leaf.copy() if type(leaf) is np.ndarray and id(_memory_of(leaf)) in memory else leaf
-             for leaf in leaves]
+    fresh = [_own_array(leaf, inputs) for leaf in leaves]
     return outputs if all(a is b for a, b in zip(fresh, leaves)) else tree_unflatten(spec, fresh)
+
+
+def _own_array(x, inputs):
+    """``x``, or a copy of it when it is a plain array sharing memory with a plain input."""
+    if type(x) is not np.ndarray or (x.base is None and not any(x is a for a in inputs)):
+        return x  # (an array that owns its memory and is no input is new)
+    memory = {id(_memory_of(a)) for a in inputs if type(a) is np.ndarray}
+    return x.copy() if id(_memory_of(x)) in memory else x
 
 
 def _memory_of(x: np.ndarray):
@@ -233,7 +234,7 @@ def _memory_of(x: np.ndarray):
     return x if x.base is None else x.base
 
 
-def _write_back(leaves, dims, wrapped, values, interp) -> None:
+def _write_back_rows(leaves, dims, wrapped, values, interp) -> None:
     """Give each mapped argument the function updated in place its new rows, as a
     loop over the rows (views of it) would leave it: ``wrapped[k]`` stands for
     them and held ``values[k]`` when the function was called."""
@@ -243,14 +244,7 @@ def _write_back(leaves, dims, wrapped, values, interp) -> None:
         d %= ndim_of(leaf)
         new = tracer.val if tracer.bdim is not None else broadcast_to(
             expand_dims(tracer.val, 0), (shape_of(leaf)[d],) + tuple(shape_of(tracer.val)))
-        new = moveaxis(dense(new), tracer.bdim or 0, d)
-        if type(leaf) is np.ndarray:
-            np.copyto(leaf, new)
-        elif isinstance(leaf, Tracer):  # an outer transform's value: updated in place at its level
-            from ..primitives.indexing.inplace import assign
-
-            assign(leaf, new, "vmap writing an in-place update back to its argument",
-                   "a function that returns the new value instead of updating its argument")
+        write_back(leaf, moveaxis(dense(new), tracer.bdim or 0, d))
 
 
 def _batched_input(interp, leaf, d):

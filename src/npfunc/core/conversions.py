@@ -85,3 +85,13 @@ def conversion_fix(kind: str) -> str | None:
                 "rather than to methods of plain arrays (np.dot(a, x) instead of a.dot(x)); to build an "
                 "array from traced values use np.stack([...]).")
     return None
+
+
+def conversion_advice(kind: str, default: str = "") -> str:
+    """What a refused conversion of ``kind`` tells the user: the fix for the
+    operation that asked (``conversion_fix``, else ``default``), then the twin or
+    SciPy's array-API path when a foreign function asked (``dispatch.twin_hint``,
+    which ``conversion_fix`` leaves to its caller)."""
+    from .dispatch import twin_hint
+
+    return ((conversion_fix(kind) or default) + twin_hint()).strip()

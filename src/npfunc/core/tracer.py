@@ -324,8 +324,7 @@ class PrimalTracer(Tracer):
         raise ConcretizationError(
             f"{describe_stack()}: {what} on a value differentiated by {self._interp.transform} "
             "would silently drop its derivative (if a constant is what you want, say so with "
-            "npfunc.stop_gradient(x))." + (" " + fix if fix else "") + (dispatch.twin_hint() if kind == "array" or not fix
-                                                                         else ""))
+            "npfunc.stop_gradient(x))." + (" " + fix if fix else "") + dispatch.twin_hint())
 
 
 # ---- tracer objects as NumPy arrays: copies and in-place updates ---------------------------

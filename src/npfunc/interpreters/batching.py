@@ -42,20 +42,15 @@ class BatchTracer(Tracer):
             raise self._escaped()
         what = {"array": "np.asarray(x)", "index": "using it as an index of a NumPy array",
                 "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")
-        if kind in ("array", "index"):
-            from ..core.conversions import conversion_fix, probing
-            from ..core.dispatch import twin_hint
+        from ..core.conversions import conversion_advice, probing
 
+        if kind in ("array", "index"):
             if kind == "array" and probing():  # np.array's wrapper catches this and stacks instead
                 raise BatchedConversionError("a batched value refuses to become a plain array")
-            fix = (conversion_fix(kind) or "For data-dependent choices use np.where(cond, a, b).") + twin_hint()
+            fix = conversion_advice(kind, "For data-dependent choices use np.where(cond, a, b).")
         else:
-            fix = None
-            if kind in ("float", "int", "complex"):  # a[i] = x into a plain array asks for a number
-                from ..core.conversions import conversion_fix
-                from ..core.dispatch import twin_hint
-
-                fix = ((conversion_fix(kind) or "") + twin_hint()).strip()
+            # (a[i] = x into a plain array asks for a number: conversion_advice names that case)
+            fix = conversion_advice(kind) if kind in ("float", "int", "complex") else ""
             fix = fix or ("Use np.where(cond, a, b) instead of if/else (data-dependent Python control "
                           "flow cannot be batched), or move the computation outside vmap.")
         raise BatchedConversionError(

@@ -123,12 +123,11 @@ class StagedTracer(Tracer):
                 "index": "using x as an index"}.get(kind, f"{kind}(x)")
         fix = None
         if kind in ("array", "index", "float", "int", "complex"):  # (a[i] = x asks for a number too)
-            from ..core.conversions import conversion_fix, probing
-            from ..core.dispatch import twin_hint
+            from ..core.conversions import conversion_advice, probing
 
             if kind == "array" and probing():  # np.array's wrapper catches this and stacks instead
                 raise ConcretizationError("a recorded value refuses to become a plain array")
-            fix = ((conversion_fix(kind) or "") + twin_hint()).strip() or None
+            fix = conversion_advice(kind) or None
         if fix is not None:
             err = ConcretizationError(f"{describe_stack()}: {what} of a value inside {interp.transform}. {fix}")
         elif interp.transform == "jit":

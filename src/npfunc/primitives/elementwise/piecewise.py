@@ -323,7 +323,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     """``np.nan_to_num``: NaN and infinities replaced; derivative 1 where ``x`` is
     finite and 0 where an entry was replaced.  ``copy=False`` replaces them in
     ``x`` itself (and its views), as NumPy does for an array."""
-    from ...primitives.indexing.aliasing import is_scalar
+    from ..indexing.aliasing import is_scalar
 
     in_place = copy is False and isinstance(x, Tracer) and not is_scalar(x)
     if dtype_of(x).kind not in "fc":  # nothing to replace: x itself, or a copy of it

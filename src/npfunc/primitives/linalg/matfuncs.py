@@ -85,18 +85,17 @@ def _check_recordable(a, name: str) -> None:
     cannot stand for every call."""
     if dtype_of(a).kind == "c":
         return
-    from ...core.context import describe_stack
-    from ...core.errors import ConcretizationError
-    from ...core.tracer import PrimalTracer, Tracer
+    from ..data_dependent import recorded
 
-    x = a
-    while isinstance(x, PrimalTracer):
-        x = x.primal
-    if isinstance(x, Tracer) and x._interp.transform == "jit":
+    stage = recorded(a)
+    if stage is not None:
+        from ...core.context import describe_stack
+        from ...core.errors import ConcretizationError
+
         raise ConcretizationError(
             f"{describe_stack()}: {name}(A) of a real A is real or complex depending on A's values (complex "
-            "when A has eigenvalues on the negative real axis), which jit cannot record once for all calls. "
-            f"Pass A.astype(complex) to always get the complex result, or call {name} outside jit.")
+            f"when A has eigenvalues on the negative real axis), which {stage} cannot record once for all "
+            f"calls. Pass A.astype(complex) to always get the complex result, or call {name} outside {stage}.")
 
 
 _GLOBAL_RNG = threading.Lock()

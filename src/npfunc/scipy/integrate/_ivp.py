@@ -9,7 +9,6 @@ differentiable in ``y0``, the time span and output times, the arrays in
 """
 from __future__ import annotations
 
-import functools
 from typing import Callable
 
 import numpy as np
@@ -20,6 +19,7 @@ from ...core.context import current_stack, describe_stack
 from ...core.tracer import Tracer
 from ...core.values import dtype_of
 from ...primitives.shape.joining import asarray as _asarray
+from .._results import with_refused_fields
 from ._ode import (OdeProblem, OdeSettings, UnsupportedOdeError, UserCallable, check_grid_mode, ode_primitive,
                    record_of)
 
@@ -139,37 +139,26 @@ def solve_ivp(fun: Callable, t_span, y0, method="RK45", t_eval=None, dense_outpu
     report = rec.report if rec is not None else None
     from scipy.integrate._ivp.ivp import OdeResult
 
-    moving = t_eval is None and any(isinstance(v, Tracer) for v in (y0, t0, tf, *params))
-    return (_step_grid_result() if moving else OdeResult)(t=t, y=ys.T, sol=TracedOdeSolution(problem, y0, t0, tf, params) if dense_output else None,
-                     t_events=None, y_events=None, nfev=getattr(report, "nfev", 0), njev=getattr(report, "njev", 0),
-                     nlu=getattr(report, "nlu", 0), status=getattr(report, "status", 0),
-                     message=getattr(report, "message", ""), success=True)
+    res = OdeResult(t=t, y=ys.T, sol=TracedOdeSolution(problem, y0, t0, tf, params) if dense_output else None,
+                    t_events=None, y_events=None, nfev=getattr(report, "nfev", 0), njev=getattr(report, "njev", 0),
+                    nlu=getattr(report, "nlu", 0), status=getattr(report, "status", 0),
+                    message=getattr(report, "message", ""), success=True)
+    if t_eval is None and any(isinstance(v, Tracer) for v in (y0, t0, tf, *params)):  # the grid moves
+        return with_refused_fields(res, ("t",), _refuse_step_grid)
+    return res
 
 
-@functools.lru_cache(maxsize=None)
-def _step_grid_result():
-    """``OdeResult`` whose ``t`` refuses: without ``t_eval`` it is SciPy's step grid,
-    which moves with the parameters being differentiated.  npfunc differentiates
-    ``y`` at those times held fixed (exact for the end point), so a quantity
-    computed from the times themselves (``np.trapezoid(sol.y, sol.t)``) would get
-    another derivative than the plain program's."""
-    from scipy.integrate._ivp.ivp import OdeResult
-
-    class StepGridResult(OdeResult):
-        def __getattr__(self, name):
-            if name == "t":
-                raise UnsupportedOdeError(
-                    f"{describe_stack()}: sol.t of solve_ivp without t_eval is SciPy's own step grid, "
-                    "which moves with the values being differentiated; npfunc differentiates sol.y at "
-                    "those times held fixed, so what is computed from sol.t would get another derivative "
-                    "than the plain program's. Give t_eval (the times to return), e.g. "
-                    "t_eval=np.linspace(t0, t1, n).")
-            return super().__getattr__(name)
-
-        def __getitem__(self, key):
-            return self.__getattr__("t") if key == "t" else super().__getitem__(key)
-
-    return StepGridResult
+def _refuse_step_grid(field: str) -> Exception:
+    """Without ``t_eval``, ``sol.t`` is SciPy's step grid, which moves with the
+    parameters being differentiated.  npfunc differentiates ``y`` at those times
+    held fixed (exact for the end point), so a quantity computed from the times
+    themselves (``np.trapezoid(sol.y, sol.t)``) would get another derivative than
+    the plain program's."""
+    return UnsupportedOdeError(
+        f"{describe_stack()}: sol.t of solve_ivp without t_eval is SciPy's own step grid, which moves with "
+        "the values being differentiated; npfunc differentiates sol.y at those times held fixed, so what "
+        "is computed from sol.t would get another derivative than the plain program's. Give t_eval (the "
+        "times to return), e.g. t_eval=np.linspace(t0, t1, n).")
 
 
 def odeint(func: Callable, y0, t, args=(), Dfun=None, col_deriv=0, full_output=0, ml=None, mu=None, rtol=None,

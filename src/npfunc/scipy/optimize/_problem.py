@@ -123,38 +123,22 @@ def per_element(res, x, name: str):
     describe the one stacked solve (``STACKED_FIELDS``) refuse to be read: a loop
     would give each element its own, and the stacked one is none of them."""
     from ...interpreters.batching import BatchTracer
+    from .._results import with_refused_fields
 
     fields = tuple(k for k in STACKED_FIELDS[name] if k in res)
     if not fields or not isinstance(x, BatchTracer):
         return res
-    return _stacked_result(type(res), fields, name)(res)
+    return with_refused_fields(res, fields, _STACKED_REFUSALS[name])
 
 
-_STACKED_CLASSES: dict = {}
+def _stacked_refusal(name: str):
+    def refuse(field: str) -> Exception:
+        return UnsupportedSolverError(
+            f"{describe_stack()}: res.{field} of {name} under vmap describes the one solve of the stacked "
+            f"problem, not each element's (a loop would give each its own). Compute it from res.x, e.g. "
+            f"npfunc.hessian(objective)(res.x) and its inverse for hess_inv.")
+
+    return refuse
 
 
-def _stacked_result(base: type, fields: tuple, name: str) -> type:
-    """A subclass of SciPy's result class whose ``fields`` refuse (SciPy's results
-    store attributes as dict entries, so the fields are the class's)."""
-    key = (base, fields, name)
-    cls = _STACKED_CLASSES.get(key)
-    if cls is None:
-        def refuse(field):
-            return UnsupportedSolverError(
-                f"{describe_stack()}: res.{field} of {name} under vmap describes the one solve of the stacked "
-                f"problem, not each element's (a loop would give each its own). Compute it from res.x, e.g. "
-                f"npfunc.hessian(objective)(res.x) and its inverse for hess_inv.")
-
-        def __getattr__(self, attr):
-            if attr in fields:
-                raise refuse(attr)
-            return base.__getattr__(self, attr)
-
-        def __getitem__(self, item):
-            if item in fields:
-                raise refuse(item)
-            return base.__getitem__(self, item)
-
-        cls = _STACKED_CLASSES[key] = type("StackedResult", (base,), {"__getattr__": __getattr__,
-                                                                      "__getitem__": __getitem__})
-    return cls
+_STACKED_REFUSALS = {name: _stacked_refusal(name) for name in STACKED_FIELDS}
