@@ -138,6 +138,30 @@ def test_like_constants_are_not_batched_and_full_like_carries_its_fill():
     assert npfunc.jacrev(f)(x) == pytest.approx(np.ones((3, 3)))
 
 
+@pytest.mark.parametrize("make", [np.zeros_like, np.ones_like, lambda a: np.full_like(a, 2.0)],
+                         ids=["zeros_like", "ones_like", "full_like"])
+def test_like_buffers_keep_the_layout_of_their_argument(make):
+    """NumPy lays out a *_like array as its argument (order='K'): of a transposed
+    array, a reshape is a copy, and writes through it do not reach the buffer.
+    npfunc may refuse the write (the layout is not tracked) but never take the
+    reshape for a view (full_like with a constant fill did, under jit)."""
+    def f(x):
+        F = x.T * 1.0
+        z = make(F)
+        r = z.reshape(6)
+        r[0] = 0.0
+        return (z * F).sum()
+
+    x = np.arange(6.0).reshape(3, 2) + 1
+    want = f(x)
+    for transform in (npfunc.jit, npfunc.grad_and_value):
+        try:
+            got = transform(f)(x)
+        except UnsupportedOperationError:
+            continue
+        np.testing.assert_allclose(got[1] if transform is npfunc.grad_and_value else got, want)
+
+
 # ---- order statistics ----------------------------------------------------------------------
 
 def pinball(y_pred, y, tau):

@@ -130,12 +130,12 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
     NumPy dispatches ``np.full_like`` on ``a`` only: with a plain ``a`` and a
     traced fill, NumPy's own code runs and its ``np.copyto`` raises.
     """
+    if not isinstance(fill_value, Tracer):  # (the shape as given: None means a's, and a's layout)
+        return _constant_like(fill_value, "full_like", a, dtype, order, shape, device)
     _check_device("full_like", device)
     dt = dtype_of(a) if dtype is None else np.dtype(dtype)
     shape = tuple(shape_of(a)) if shape is None else ((shape,) if isinstance(shape, (int, np.integer))
                                                       else tuple(shape))
-    if not isinstance(fill_value, Tracer):
-        return _constant_like(fill_value, "full_like", a, dtype, order, shape, device)
     fill = astype(fill_value, dt)
     if tuple(shape_of(fill)) == shape:
         from .indexing.inplace import clone
