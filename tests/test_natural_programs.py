@@ -16,6 +16,7 @@ import scipy.stats
 
 import npfunc
 from npfunc.errors import ConcretizationError, NpfuncError
+from npfunc.testing import numerical_jacobian as _differences  # central, absolute steps
 
 
 def heat(k):
@@ -162,15 +163,6 @@ PROGRAMS = {
     "equilibrium": (equilibrium, np.array([2.0, 0.5])),
     "drawdown": (drawdown, np.array([0.02, -0.05, 0.03, -0.04, 0.01, 0.06])),
 }
-
-
-def _differences(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in range(x.size):
-        e = np.zeros_like(x)
-        e.flat[i] = eps
-        g.flat[i] = (f(x + e) - f(x - e)) / (2 * eps)
-    return g
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,6 +13,7 @@ import scipy.special
 import scipy.stats
 
 import npfunc
+from npfunc.testing import numerical_jacobian
 
 # ---- pharmacokinetics ----------------------------------------------------------------------
 
@@ -302,15 +303,7 @@ PROGRAMS = {
 }
 
 
-def _differences(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in range(x.size):
-        step = eps * max(1.0, abs(x.flat[i]))
-        e = np.zeros_like(x)
-        e.flat[i] = step
-        g.flat[i] = (f(x + e) - f(x - e)) / (2 * step)
-    return g
-
+_differences = functools.partial(numerical_jacobian, relative=True)
 
 @functools.lru_cache(maxsize=None)
 def _expected(name):

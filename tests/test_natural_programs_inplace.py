@@ -22,6 +22,7 @@ import pytest
 
 import npfunc
 from npfunc.errors import NpfuncError
+from npfunc.testing import numerical_jacobian as _differences  # central, absolute steps
 
 
 # ---- the programs ------------------------------------------------------------------------
@@ -271,16 +272,6 @@ def _plain(f, x):
     out = f(xc)
     return np.asarray(out), xc
 
-
-def _differences(f, x, eps=1e-6):
-    """Central differences, each evaluation on a fresh copy (the programs may mutate x)."""
-    y0 = np.asarray(f(x.copy()))
-    J = np.zeros(y0.shape + x.shape)
-    for i in range(x.size):
-        e = np.zeros_like(x)
-        e.flat[i] = eps
-        J[..., i] = (np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * eps)
-    return J
 
 
 # ---- values --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import scipy.special
 import scipy.stats
 
 import npfunc
+from npfunc.testing import numerical_jacobian
 
 # ---- quantum mechanics ---------------------------------------------------------------------
 
@@ -342,23 +343,16 @@ def calibration_summary(params):
     median, interquartile range, a trimmed mean after an in-place sort, the
     correlation and covariance with the reference, and a table lookup."""
     a, b, c = params
-    calibrated = np.polyval([c, b, a], _READINGS)
-    resid = calibrated - _REFERENCE
-    med = np.median(resid)
-    q75, q25 = np.percentile(resid, [75, 25])
-    s = resid.copy()
-    s.sort()
-    trimmed = s[3:-3].mean()
-    r = np.corrcoef(calibrated, _REFERENCE)[0, 1]
-    C = np.cov(np.vstack([calibrated, _REFERENCE]))
-    lookup = np.interp(med, _GRID, _TABLE)
-    return med**2 + (q75 - q25) + trimmed**2 + 10 * (1 - r) + 0.1 * C[0, 0] + lookup
+    return _residual_summaries(np.polyval([c, b, a], _READINGS))
 
 
 def calibration_summary_explicit(params):
     """The same summaries, the calibration polynomial written out."""
     a, b, c = params
-    calibrated = a + b * _READINGS + c * _READINGS**2
+    return _residual_summaries(a + b * _READINGS + c * _READINGS**2)
+
+
+def _residual_summaries(calibrated):
     resid = calibrated - _REFERENCE
     med = np.median(resid)
     q75, q25 = np.percentile(resid, [75, 25])
@@ -578,15 +572,7 @@ REFUSED = {
 }
 
 
-def _differences(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in range(x.size):
-        step = eps * max(1.0, abs(x.flat[i]))
-        e = np.zeros_like(x)
-        e.flat[i] = step
-        g.flat[i] = (f(x + e) - f(x - e)) / (2 * step)
-    return g
-
+_differences = functools.partial(numerical_jacobian, relative=True)
 
 @functools.lru_cache(maxsize=None)
 def _expected(name):

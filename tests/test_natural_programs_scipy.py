@@ -38,6 +38,7 @@ import scipy.stats as stats
 from scipy.spatial.distance import cdist
 
 import npfunc
+from npfunc.testing import numerical_jacobian
 from npfunc.errors import NpfuncError
 
 # ---- survival analysis ---------------------------------------------------------------------------
@@ -547,23 +548,12 @@ REFUSED = {
 }
 
 
-def _differences(f, x, eps=1e-6, order=2):
-    g = np.zeros_like(x)
-    for i in range(x.size):
-        step = eps * max(1.0, abs(x.flat[i]))
-        e = np.zeros_like(x)
-        e.flat[i] = step
-        if order == 2:
-            g.flat[i] = (f(x + e) - f(x - e)) / (2 * step)
-        else:
-            g.flat[i] = (-f(x + 2 * e) + 8 * f(x + e) - 8 * f(x - e) + f(x - 2 * e)) / (12 * step)
-    return g
-
+_differences = functools.partial(numerical_jacobian, relative=True)
 
 @functools.lru_cache(maxsize=None)
 def _expected(name):
     f, x, fd = PROGRAMS[name]
-    return f(x.copy()), _differences(f, x, fd["eps"], fd["order"])
+    return f(x.copy()), _differences(f, x, fd["eps"], order=fd["order"])
 
 
 def _batch(x):
@@ -658,7 +648,7 @@ def test_hessians_match_differences_of_the_gradient(name, step, order):
     f, x, _ = PROGRAMS[name]
     H = npfunc.hessian(f)(x.copy())
     grad = npfunc.grad(f)
-    H_fd = np.stack([_differences(lambda v: grad(v)[i], x, step, order) for i in range(x.size)])
+    H_fd = np.stack([_differences(lambda v: grad(v)[i], x, step, order=order) for i in range(x.size)])
     np.testing.assert_allclose(H, H_fd, rtol=1e-5, atol=1e-6 * max(1.0, np.abs(H_fd).max()))
     np.testing.assert_allclose(H, H.T, rtol=1e-9, atol=1e-11 * max(1.0, np.abs(H).max()))
 
