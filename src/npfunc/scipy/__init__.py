@@ -2,12 +2,12 @@
 themselves (they convert their inputs with ``np.asarray``).
 
 The submodules (``special``, ``linalg``, ``stats``, ``signal``, ``optimize``,
-``integrate``, ``spatial``, ``interpolate``) load on first
+``integrate``, ``spatial``, ``interpolate``, ``fft``) load on first
 use, so ``import npfunc`` does not import SciPy.
 """
 import importlib as _importlib
 
-_SUBMODULES = ("special", "linalg", "stats", "signal", "optimize", "integrate", "spatial", "interpolate")
+_SUBMODULES = ("special", "linalg", "stats", "signal", "optimize", "integrate", "spatial", "interpolate", "fft")
 __all__ = list(_SUBMODULES)
 
 

@@ -41,6 +41,7 @@ TWIN_MODULES = {
     "scipy.optimize": "npfunc.scipy.optimize",
     "scipy.interpolate": "npfunc.scipy.interpolate",
     "scipy.spatial.distance": "npfunc.scipy.spatial.distance",
+    "scipy.fft": "npfunc.scipy.fft",
 }
 
 #: SciPy classes whose construction from traced values makes npfunc's twin.
@@ -52,7 +53,8 @@ _DISTRIBUTION_METHODS = ("pdf", "logpdf", "pmf", "logpmf", "cdf", "logcdf", "sf"
                          "entropy", "mean", "var", "std", "median", "moment", "stats", "interval", "expect")
 
 
-def _traced(values) -> bool:
+def traced(values) -> bool:
+    """Whether a traced value is among ``values`` (or in a list or tuple among them)."""
     for v in values:
         if isinstance(v, Tracer):
             return True
@@ -69,13 +71,15 @@ def _takes_functions(args, kwargs) -> bool:
 
 
 def _from_npfunc() -> bool:
-    """True when npfunc itself calls SciPy (a twin running SciPy's solver)."""
+    """True when one of npfunc's twins calls SciPy (a twin running SciPy's solver).
+    A transform calling a SciPy function it was given, ``jacfwd(scipy.linalg.expm)``,
+    is a user's call: it is routed."""
     caller = sys._getframe(2).f_globals.get("__name__", "")
-    return caller.startswith("npfunc.")
+    return caller.startswith("npfunc.scipy.")
 
 
 def _should_route(args, kwargs) -> bool:
-    return _traced(args) or _traced(kwargs.values()) or _takes_functions(args, kwargs)
+    return traced(args) or traced(kwargs.values()) or _takes_functions(args, kwargs)
 
 
 _ROUTED = contextvars.ContextVar("npfunc_routed_from_scipy", default=False)
@@ -112,7 +116,7 @@ def routed_function(original, twin):
 
 def _routed_method(routed_cls, name, twin):
     def method(self, *args, **kwargs):
-        if (_traced(args) or _traced(kwargs.values())) and not _from_npfunc():
+        if (traced(args) or traced(kwargs.values())) and not _from_npfunc():
             return getattr(twin, name)(*args, **kwargs)
         return getattr(super(routed_cls, self), name)(*args, **kwargs)
 
@@ -208,6 +212,8 @@ def _install_from(scipy_module, twins) -> None:
             setattr(scipy_module, name, routed_distribution(original, twin))
         elif isinstance(original, type) and isinstance(twin, type) and name in ROUTED_CLASSES:
             setattr(scipy_module, name, routed_class(original, twin))
+        elif type(original).__module__ == "uarray":  # scipy.fft's functions are uarray multimethods
+            setattr(scipy_module, name, routed_function(original, twin))
 
 
 def register() -> None:
