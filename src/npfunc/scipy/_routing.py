@@ -54,11 +54,9 @@ _DISTRIBUTION_METHODS = ("pdf", "logpdf", "pmf", "logpmf", "cdf", "logcdf", "sf"
 
 
 def traced(values) -> bool:
-    """Whether a traced value is among ``values`` (or in a list or tuple among them)."""
+    """Whether a traced value is among ``values`` (or in lists and tuples among them, at any depth)."""
     for v in values:
-        if isinstance(v, Tracer):
-            return True
-        if type(v) in (list, tuple) and any(isinstance(w, Tracer) for w in v):
+        if isinstance(v, Tracer) or (type(v) in (list, tuple) and traced(v)):
             return True
     return False
 

@@ -43,10 +43,13 @@ def _sos(rng, sections, dt=np.float64):
     return np.array(rows, dt)
 
 
-def _sosfilt_call(sos5, x, zi=None, *, axis=-1):
+def _with_a0(sos5):
     ones = np.ones((np.shape(sos5)[0], 1), np.result_type(sos5))
-    sos = np.concatenate([sos5[:, :3], ones, sos5[:, 3:]], axis=1)
-    return F.sosfilt(sos, x, axis=axis, zi=zi)
+    return np.concatenate([sos5[:, :3], ones, sos5[:, 3:]], axis=1)
+
+
+def _sosfilt_call(sos5, x, zi=None, *, axis=-1):
+    return F.sosfilt(_with_a0(sos5), x, axis=axis, zi=zi)
 
 
 _register("lfilter", _lfilter_call, _lfilter_samples,
@@ -55,6 +58,42 @@ _register("sosfilt", _sosfilt_call,
           lambda rng: [Sample(_sos(rng, 2, dt), array(rng, (7,), dt)) for dt in FLOATS]
           + [Sample(_sos(rng, 2), array(rng, (5, 2)), array(rng, (2, 2, 2)), axis=0, label="zi, axis 0")],
           "cascade of lfilter sections; the a0 column must be ones")
+_register("lfilter_zi", F.lfilter_zi,
+          lambda rng: [Sample(array(rng, (3,), dt), stable_denominator(rng, 2, dt) * 2) for dt in FLOATS]
+          + [Sample(array(rng, (4,)), stable_denominator(rng, 1), label="longer b"),
+             Sample(array(rng, (1,)), stable_denominator(rng, 3), label="longer a"),
+             Sample(array(rng, (2,)) + 0.5j, stable_denominator(rng, 2), label="complex")],
+          "the solution of (I - companion(a).T) zi = b[1:] - a[1:] b[0] after dividing by a[0]")
+_register("sosfilt_zi", lambda sos5: F.sosfilt_zi(_with_a0(sos5)),
+          lambda rng: [Sample(_sos(rng, 2, dt)) for dt in FLOATS] + [Sample(_sos(rng, 1), label="one section")],
+          "lfilter_zi of each section, scaled by the zero-frequency gains of the sections before it")
+
+
+def _filtfilt_call(b, a, x, **kw):
+    return F.filtfilt(b, a, x, **kw)
+
+
+def _sosfiltfilt_call(sos5, x, **kw):
+    return F.sosfiltfilt(_with_a0(sos5), x, **kw)
+
+
+_register("filtfilt", _filtfilt_call,
+          lambda rng: [Sample(array(rng, (3,), dt), stable_denominator(rng, 2, dt) * 2, array(rng, (12,), dt))
+                       for dt in FLOATS]
+          + [Sample(array(rng, (2,)), stable_denominator(rng, 1), array(rng, (8, 2)), axis=0, padtype="even",
+                    padlen=3, label="axis 0, even"),
+             Sample(array(rng, (3,)), stable_denominator(rng, 2), array(rng, (2, 9)), padtype="constant",
+                    padlen=4, label="constant"),
+             Sample(array(rng, (3,)), stable_denominator(rng, 2), array(rng, (7,)), padtype=None,
+                    label="no extension"),
+             Sample(array(rng, (2,)) + 0.5j, stable_denominator(rng, 1), array(rng, (9,)), label="complex")],
+          "lfilter forwards and backwards over the extended signal, from lfilter_zi times the end samples")
+_register("sosfiltfilt", _sosfiltfilt_call,
+          lambda rng: [Sample(_sos(rng, 2, dt), array(rng, (16,), dt), padlen=6) for dt in FLOATS]
+          + [Sample(_sos(rng, 2), array(rng, (9, 2)), axis=0, padtype="even", padlen=4, label="axis 0, even"),
+             Sample(_sos(rng, 1), array(rng, (8,)), padtype=None, label="no extension")],
+          "sosfilt forwards and backwards (explicit padlen: SciPy's default depends on which entries "
+          "of sos are zero)")
 _register("detrend", S.detrend,
           lambda rng: [Sample(array(rng, (9,), dt)) for dt in FLOATS]
           + [Sample(array(rng, (3, 8)), type="constant", label="constant"),

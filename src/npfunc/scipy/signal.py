@@ -1,5 +1,5 @@
 """``npfunc.scipy.signal``: convolution, correlation, filtering (``lfilter``,
-``sosfilt``), detrending and spectral analysis (``csd``, ``welch``, ``stft``,
+``sosfilt``, zero-phase ``filtfilt``, ``sosfiltfilt``), detrending and spectral analysis (``csd``, ``welch``, ``stft``,
 ``istft``) that work on traced values (under every transform) and on plain
 arrays.
 
@@ -29,11 +29,11 @@ from ..core.values import ndim_of as _ndim_of
 from ..core.values import shape_of as _shape_of
 from ..primitives.convolution import signal_conv as _signal_conv
 from ..primitives.data_dependent import as_array as _as_array
-from ._signal_filter import lfilter, sosfilt
+from ._signal_filter import filtfilt, lfilter, lfilter_zi, sosfilt, sosfilt_zi, sosfiltfilt
 from ._signal_spectral import csd, detrend, istft, stft, welch
 
 __all__ = ["convolve", "correlate", "fftconvolve", "oaconvolve", "convolve2d", "correlate2d", "lfilter",
-           "sosfilt", "detrend", "csd", "welch", "stft", "istft"]
+           "sosfilt", "lfilter_zi", "sosfilt_zi", "filtfilt", "sosfiltfilt", "detrend", "csd", "welch", "stft", "istft"]
 
 
 def _check_method(fn_name, method):
