@@ -234,7 +234,7 @@ def split_aux(out: Any, transform: str):
 def check_outputs(leaves, transform: str, first: int = 0) -> list:
     out = []
     for k, leaf in enumerate(leaves, first):
-        if type(leaf) is np.ndarray or isinstance(leaf, Tracer):
+        if type(leaf) is np.ndarray or isinstance(leaf, (Tracer, np.generic)):  # (a NumPy scalar stays one)
             out.append(leaf)
             continue
         if not is_array(leaf):

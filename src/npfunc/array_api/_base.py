@@ -46,10 +46,10 @@ def array_out(x):
     if isinstance(x, np.generic):
         return np.asarray(x)
     if isinstance(x, Tracer) and not x.shape and getattr(x, "_alias", None) is None:
-        from ..core.tracer import clone
         from ..primitives.indexing.aliasing import FRESH_C
+        from ..primitives.shape.basic import _copy
 
-        x = clone(x)  # a new object: whoever else holds the scalar keeps a scalar
+        x = _copy.bind(x)  # a new 0-d array (its values too): whoever else holds the scalar keeps a scalar
         x._alias = FRESH_C
     return x
 

@@ -316,6 +316,7 @@ def _simplify_once(program: Program) -> Program:
             atom = mapping[atom]
         return atom
 
+    outputs = {o for o in program.outputs if type(o) is Var}
     for eqn in program.eqns:
         ins = [resolve(i) for i in eqn.inputs]
         if any(x is not y for x, y in zip(ins, eqn.inputs)):
@@ -329,6 +330,10 @@ def _simplify_once(program: Program) -> Program:
             eqns.extend(result)
             changed = True
             eqn = result[-1]
+        elif not eqn.outs[0].shape and eqn.outs[0] in outputs:
+            # a 0-d result handed out: NumPy's call gives a scalar or an array as it does
+            # (a * 1 of a 0-d array is a scalar), which the replacing atom may not be
+            eqns.append(eqn)
         else:
             mapping[eqn.outs[0]] = result
             changed = True

@@ -64,7 +64,8 @@ class Recording:
         self.cacheable = cacheable
         self.fresh = tuple(fresh)   # outputs NumPy makes new arrays (not views of an argument)
         #: outputs NumPy gives as an argument itself or a view of it: (output index, leaf
-        #: index, the view's operations from the argument), made from the caller's array
+        #: index, the view's operations from the argument), made from the caller's array;
+        #: and (output index, None, earlier output index) for one object returned twice
         self.views = tuple(views)
 
 
@@ -152,8 +153,15 @@ def record(call, leaves: list, names: list, transform: str = "jit", watch_random
               if type(a := getattr(t, "_alias", None)) is Alias and not a.chain}
     arguments = {id(t): k for k, t, _ in staged}
     inputs = [leaves[k] for k, _, _ in staged]
+    first_at = {}  # id of an output tracer -> its first position
     for n, leaf in enumerate(out_leaves):
-        if type(leaf) is StagedTracer and leaf._interp is stage:
+        if type(leaf) is StagedTracer and leaf._interp is stage and id(leaf) in first_at:
+            # the same object returned twice (return v, v): NumPy's caller gets one array twice
+            views.append((n, None, first_at[id(leaf)]))
+            outputs.append(leaf._var)
+            first.append(first[first_at[id(leaf)]])
+        elif type(leaf) is StagedTracer and leaf._interp is stage:
+            first_at[id(leaf)] = n
             value = leaf._example
             alias = getattr(leaf, "_alias", None)
             if id(leaf) in arguments:  # an argument returned (updated in place or not): itself
@@ -168,7 +176,7 @@ def record(call, leaves: list, names: list, transform: str = "jit", watch_random
                         type(a) is np.ndarray and np.may_share_memory(value, a) for a in inputs):
                     value = value.copy()
             if leaf._var in seen and isinstance(value, np.ndarray):
-                value = value.copy()  # an input returned, or one value twice: independent arrays
+                value = value.copy()  # an input, or a value computed twice (v, v.copy()): independent arrays
             seen.add(leaf._var)
             outputs.append(leaf._var)
             first.append(value)
@@ -189,8 +197,12 @@ def record(call, leaves: list, names: list, transform: str = "jit", watch_random
 def argument_views(outs: list, leaves: list, views) -> list:
     """``outs`` with the outputs that NumPy gives as an argument itself or a view
     of it made from the caller's plain array (after its in-place updates were
-    written back), so that writes through them reach it as they would."""
+    written back), so that writes through them reach it as they would, and with
+    an object the function returned twice given twice."""
     for n, k, chain in views:
+        if k is None:  # the object of an earlier output, returned again
+            outs[n] = outs[chain]
+            continue
         value = leaves[k]
         if type(value) is not np.ndarray:
             continue  # a traced argument (jit inside a transform): the computed value

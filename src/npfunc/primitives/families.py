@@ -15,6 +15,7 @@ is the conjugate Wirtinger derivative, so a holomorphic ``f`` has
 """
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Callable, Sequence
 
@@ -61,7 +62,7 @@ def _public(fn: Callable, prim: Primitive, name: str, numpy: Sequence) -> Callab
 
 def composite(*numpy_callables: Callable, samples: Callable, differentiable: bool = True,
               notes: str = "", call: Callable | None = None,
-              shape_from_values: bool = False) -> Callable[[Callable], Callable]:
+              shape_from_values: bool = False, scalars: bool = False) -> Callable[[Callable], Callable]:
     """Register ``fn`` as npfunc's implementation of NumPy callables it builds
     from primitives, with ``samples`` (``rng -> [Sample]``) for the generated
     tests, which call each callable exactly as a user would::
@@ -74,9 +75,13 @@ def composite(*numpy_callables: Callable, samples: Callable, differentiable: boo
     takes a list (``call=sequence_call``), ``np.shape`` returns a tuple that
     code then uses (see ``sampling.py``).  ``shape_from_values``: the output's
     shape depends on the input's values, so vmap and jit must raise.
+    ``scalars``: NumPy returns a 0-d result as a NumPy scalar (reductions,
+    statistics, norms, products), where ``fn`` may end with a 0-d array.
     """
 
     def register(fn: Callable) -> Callable:
+        if scalars:
+            fn = scalar_results(fn)
         implements(*numpy_callables)(fn)
         # Aliases (np.max and np.amax) are distinct callables: each is tested.
         made = [Composite(describe(target), target if call is None else call(target), samples=samples,
@@ -86,6 +91,56 @@ def composite(*numpy_callables: Callable, samples: Callable, differentiable: boo
         return fn
 
     return register
+
+
+def numpy_scalars(out):
+    """``out`` with each 0-d array (traced or plain) made a NumPy scalar, as
+    NumPy's functions that compute values return them (``np.std(x)`` is an
+    ``np.float64``; ``isinstance(r, float)``, hashing and ``r.flags`` tell the
+    two apart); tuples and named tuples keep their type."""
+    if isinstance(out, tuple):
+        items = [numpy_scalars(o) for o in out]
+        return type(out)(*items) if hasattr(out, "_fields") else tuple(items)
+    if isinstance(out, (np.ndarray, Tracer)) and not shape_of(out) and _holds_array(out):
+        return out[()]
+    return out
+
+
+_SCALARS = frozenset({np.float64, np.float32, np.complex128, np.complex64, np.int64, np.intp, np.bool_})
+
+
+def example_value(x):
+    """The plain value behind ``x``: ``x`` itself, a traced value's primal, or a
+    recording's example value; None for a batched value (which has no single one)."""
+    while isinstance(x, Tracer):
+        value = getattr(x, "primal", None)
+        if value is None:
+            value = getattr(x, "_example", None)
+        if value is None:
+            return None
+        x = value
+    return x
+
+
+def _holds_array(x) -> bool:
+    """Whether the 0-d ``x`` is a 0-d array rather than a NumPy scalar (its example
+    value says, so a result that is a scalar already costs no operation; a batched
+    value has no single kind, as vmap's result is stacked: False)."""
+    return type(example_value(x)) is np.ndarray
+
+
+def scalar_results(fn: Callable) -> Callable:
+    """``fn`` returning NumPy scalars for its 0-d results (see ``numpy_scalars``),
+    except with ``keepdims=True`` or ``out=``, where NumPy returns arrays."""
+    @functools.wraps(fn)
+    def with_scalars(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        value = getattr(out, "primal", out)
+        if type(value) in _SCALARS or kwargs and (kwargs.get("keepdims") or kwargs.get("out") is not None):
+            return out  # (the common case, a scalar already, at the cost of two lookups)
+        return numpy_scalars(out)
+
+    return with_scalars
 
 
 # ---- casting and un-broadcasting, used by every family -----------------------

@@ -84,7 +84,7 @@ def select(condlist, choicelist, default=0):
     for cond, choice in zip(reversed(conds), reversed(choices)):  # the first condition wins
         out = where(cond, _cast(choice, dtype), out)
     out = out if tuple(shape_of(out)) == shape else broadcast_to(out, shape)
-    return array_result(out, *choices, fallback)  # np.select gives an array, 0-d too
+    return array_result(out)  # np.select gives an array, 0-d too
 
 
 

@@ -128,8 +128,10 @@ def check_value(prim: Primitive, sample: Sample) -> None:
     primals = tuple(sample.args[i] for i in nums)
     out, _ = jvp(f, primals, tuple(np.zeros_like(p) for p in primals))
     _assert_close(out, expected, rtol, atol, f"{prim.name} {sample} value under jvp")
+    _assert_same_kinds(out, expected, f"{prim.name} {sample} value under jvp")
     out, _ = vjp(f, *primals)
     _assert_close(out, expected, rtol, atol, f"{prim.name} {sample} value under vjp")
+    _assert_same_kinds(out, expected, f"{prim.name} {sample} value under vjp")
 
 
 def check_jvp_fd(prim: Primitive, sample: Sample, rng) -> None:
@@ -257,6 +259,15 @@ def _assert_same_dtypes(actual, expected, what):
     for k, (a, e) in enumerate(zip(_leaves(actual), _leaves(expected))):
         if _dtype(a) != _dtype(e):
             raise AssertionError(f"{what}: output {k} has dtype {_dtype(a)}, expected {_dtype(e)}")
+    _assert_same_kinds(actual, expected, what)
+
+
+def _assert_same_kinds(actual, expected, what):
+    """A NumPy scalar where NumPy gives one, an array where it gives an array
+    (``isinstance(r, float)``, hashing and ``r.flags`` tell them apart)."""
+    for k, (a, e) in enumerate(zip(_leaves(actual), _leaves(expected))):
+        if isinstance(e, (np.ndarray, np.generic)) and isinstance(a, np.ndarray) != isinstance(e, np.ndarray):
+            raise AssertionError(f"{what}: output {k} is a {type(a).__name__}, expected a {type(e).__name__}")
 
 
 def check_jit(prim: Primitive, sample: Sample, rng) -> None:

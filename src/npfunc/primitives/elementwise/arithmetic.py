@@ -247,7 +247,7 @@ def _where_dispatch(condition, x, y):
 
     # np.where returns an array, a 0-d one too (library code that wants NumPy's
     # scalar for a 0-d result calls the primitive ``where`` instead)
-    return array_result(where(condition, x, y), x, y)
+    return array_result(where(condition, x, y))
 
 
 # ---- comparisons and other outputs without derivatives --------------------------

@@ -70,7 +70,7 @@ def i0(x):
     ``asanyarray``: its result is an array, also for a NumPy scalar."""
     from ..indexing.aliasing import array_result
 
-    return array_result(_i0(x), x)
+    return array_result(_i0(x))
 
 document(globals())
 

@@ -158,7 +158,7 @@ def divmod_(x1, x2, /):
     return floor_divide(x1, x2), remainder(x1, x2)
 
 
-@composite(np.modf, samples=samples.unary_with_ints(bools=False))
+@composite(np.modf, samples=samples.unary_with_ints(bools=False), scalars=True)
 def modf(x, /):
     """``np.modf``: ``(fractional part, integral part)``; derivatives 1 and 0."""
     if dtype_of(x).kind in "biu":  # NumPy's loop for integers is floating (int8 -> float16)
@@ -181,7 +181,7 @@ _frexp_exponent = nondiff("frexp_exponent", lambda x: np.frexp(x)[1], samples=un
                           numpy=[])
 
 
-@composite(np.frexp, samples=samples.unary_with_ints(bools=False))
+@composite(np.frexp, samples=samples.unary_with_ints(bools=False), scalars=True)
 def frexp(x, /):
     """``np.frexp``: ``(mantissa, exponent)`` with x = mantissa * 2**exponent; the
     mantissa's derivative is 2**-exponent, the integer exponent has none."""

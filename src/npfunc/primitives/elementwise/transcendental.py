@@ -162,7 +162,7 @@ _SINC_SERIES = tuple((-1.0) ** n / math.factorial(2 * n + 1) for n in range(8))
 _SINC_SERIES_RADIUS = 0.1
 
 
-@composite(np.sinc, samples=samples.sinc_samples)
+@composite(np.sinc, samples=samples.sinc_samples, scalars=True)
 def sinc(x):
     """``np.sinc``: sin(pi x) / (pi x), 1 at 0.
 
@@ -191,7 +191,7 @@ def sinc(x):
 # ---- angle ------------------------------------------------------------------------
 
 
-@composite(np.angle, samples=samples.angle_samples)
+@composite(np.angle, samples=samples.angle_samples, scalars=True)
 def angle(z, deg=False):
     """``np.angle``: arctan2(imag z, real z); piecewise constant (0 or pi) for real z."""
     if dtype_of(z).kind == "c":

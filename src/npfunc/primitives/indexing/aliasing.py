@@ -62,15 +62,16 @@ def is_scalar(x: Tracer) -> bool:
     return not x.shape and getattr(x, "_alias", None) is None
 
 
-def array_result(out, *inputs):
+def array_result(out):
     """``out``, a result NumPy returns as a new array even when it is 0-d
     (``np.where``, ``np.asarray`` of a scalar, ``np.tensordot``...): a 0-d
     traced ``out`` would otherwise stand for an immutable NumPy scalar, and
     ``b = a; a += 1`` would rebind ``a`` instead of updating the array ``b``
-    shares.  ``out`` is copied first when it is one of ``inputs``."""
+    shares.  A 0-d result becomes a new traced object holding a 0-d array."""
     if isinstance(out, Tracer) and not out.shape and getattr(out, "_alias", None) is None:
-        if any(out is x for x in inputs):
-            out = clone(out)
+        from ..shape.basic import _copy
+
+        out = _copy.bind(out)  # a new object, whose value is a 0-d array where it was a NumPy scalar
         out._alias = FRESH_C
     return out
 

@@ -159,7 +159,7 @@ def _singular_value_norm(x, ord):
     return out
 
 
-@composite(np.linalg.norm, samples=samples.norm)
+@composite(np.linalg.norm, samples=samples.norm, scalars=True)
 def norm(x, ord=None, axis=None, keepdims=False):
     """``np.linalg.norm``: vector ords (None/2, 1, inf, -inf, 0, any p) and
     matrix ords ('fro', 'nuc', 2, -2, 1, -1, inf, -inf) over an int or a
@@ -203,7 +203,7 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
 
 for _name, _fn in (("vector_norm", vector_norm), ("matrix_norm", matrix_norm)):
     if hasattr(np.linalg, _name):
-        composite(getattr(np.linalg, _name), samples=getattr(samples, _name))(_fn)
+        composite(getattr(np.linalg, _name), samples=getattr(samples, _name), scalars=True)(_fn)
 
 
 @composite(np.linalg.cond, samples=samples.cond)
@@ -340,7 +340,7 @@ def _check_batch_full_rank(rank, n):
             "yourself: np.sum(abs(b - a @ x) ** 2, axis=0).")
 
 
-@composite(np.linalg.lstsq, samples=samples.lstsq)
+@composite(np.linalg.lstsq, samples=samples.lstsq, scalars=True)
 def lstsq(a, b, rcond=None):
     """``np.linalg.lstsq`` (composite): ``(x, residuals, rank, s)`` with
     ``x = pinv(a, rcond) @ b``; ``x``, ``residuals`` and ``s`` are

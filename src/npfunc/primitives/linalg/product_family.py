@@ -30,13 +30,13 @@ def _no_out(name, out):
                                         "assign the result instead")
 
 
-@composite(np.vdot, samples=samples.vdot)
+@composite(np.vdot, samples=samples.vdot, scalars=True)
 def vdot(a, b, /):
     """``np.vdot``: flattens both, conjugates the first."""
     return einsum("i,i->", conj(ravel(a)), ravel(b))
 
 
-@composite(np.inner, samples=samples.inner)
+@composite(np.inner, samples=samples.inner, scalars=True)
 def inner(a, b, /):
     """``np.inner``: contraction over the last axes."""
     na, nb = ndim_of(a), ndim_of(b)
@@ -222,7 +222,7 @@ def _chain(arrays, split, i, j):
     return matmul(_chain(arrays, split, i, k), _chain(arrays, split, k + 1, j))
 
 
-@composite(np.linalg.multi_dot, samples=samples.multi_dot, call=sequence_call)
+@composite(np.linalg.multi_dot, samples=samples.multi_dot, call=sequence_call, scalars=True)
 def multi_dot(arrays, *, out=None):
     """``np.linalg.multi_dot``: matmuls in the cheapest order; the first and
     last arrays may be 1-D."""

@@ -342,7 +342,7 @@ def _from_sublists(args):
     return text, operands
 
 
-@composite(np.einsum, samples=samples.einsum)
+@composite(np.einsum, samples=samples.einsum, scalars=True)
 def einsum(*operands, out=None, dtype=None, optimize=False, **kwargs):
     """``np.einsum`` for traced and plain values: explicit and implicit
     output, ellipsis, repeated indices (diagonals), size-1 broadcasting and

@@ -302,7 +302,7 @@ except ImportError:  # pragma: no cover
     SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 
 
-@composite(np.linalg.slogdet, samples=samples.square(general_matrix, extra=samples._row_swap))
+@composite(np.linalg.slogdet, samples=samples.square(general_matrix, extra=samples._row_swap), scalars=True)
 def slogdet(a):
     """``np.linalg.slogdet``: ``(sign, logabsdet)``; only ``logabsdet`` (and
     the phase of a complex ``sign``) carries a derivative."""

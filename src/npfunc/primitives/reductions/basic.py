@@ -107,6 +107,12 @@ def _as_result(total, name, a, dtype=None):
     return total if dtype_of(total) == want else astype(total, want)
 
 
+def _unreduced(a):
+    """``np.sum(a, axis=())`` and the like reduce nothing, but still give a new
+    array (a NumPy scalar for a 0-d ``a``), not ``a`` itself."""
+    return a[()] if not shape_of(a) else np.copy(a)
+
+
 def cast_initial(initial, like):
     """``initial=`` cast to the result's dtype, as NumPy does before reducing."""
     dtype = dtype_of(like)
@@ -122,13 +128,14 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
     if dtype is None and out is None and initial is None and where is None and dtype_of(a).kind in "fc":
         # the common call: a float sum keeps its dtype, nothing to check or cast
         axes = tuple(range(ndim_of(a))) if axis is None else normalize_axes(axis, ndim_of(a), "sum")
-        return reduce_sum(a, axes=axes, keepdims=bool(keepdims))
+        return reduce_sum(a, axes=axes, keepdims=bool(keepdims)) if axes or keepdims else _unreduced(a)
     _check_unsupported("sum", out=out)
     if dtype is not None:
         a = astype(a, dtype)
     a = _masked(a, where, 0)
     axes = normalize_axes(axis, ndim_of(a), "sum")
-    total = _as_result(reduce_sum(a, axes=axes, keepdims=bool(keepdims)), "sum", a, dtype)
+    total = _as_result(reduce_sum(a, axes=axes, keepdims=bool(keepdims)) if axes or keepdims else _unreduced(a),
+                       "sum", a, dtype)
     return total if initial is None else total + cast_initial(initial, total)
 
 
@@ -255,7 +262,8 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where
         a = astype(a, dtype)
     a = _masked(a, where, 1)
     axes = normalize_axes(axis, ndim_of(a), "prod")
-    total = _as_result(reduce_prod(a, axes=axes, keepdims=bool(keepdims)), "prod", a, dtype)
+    total = _as_result(reduce_prod(a, axes=axes, keepdims=bool(keepdims)) if axes or keepdims else _unreduced(a),
+                       "prod", a, dtype)
     return total if initial is None else total * cast_initial(initial, total)
 
 
@@ -335,7 +343,7 @@ def _extremum(prim, name, a, axis, out, keepdims, initial, where_):
     axes = normalize_axes(axis, ndim_of(a), name)
     if initial is not None and any(shape_of(a)[i] == 0 for i in axes):
         return filled_reduction(a, axes, bool(keepdims), cast_initial(initial, a))
-    out = a if not axes and not keepdims else prim.bind(a, axes=axes, keepdims=bool(keepdims))
+    out = _unreduced(a) if not axes and not keepdims else prim.bind(a, axes=axes, keepdims=bool(keepdims))
     if initial is not None:
         out = (maximum if prim is _max else minimum)(out, cast_initial(initial, out))
     return out

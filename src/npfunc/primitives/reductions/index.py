@@ -72,7 +72,7 @@ def any(a, axis=None, out=None, keepdims=False, *, where=None):
     return _logical(_any, "any", a, axis, out, keepdims, where, False)
 
 
-@composite(np.count_nonzero, samples=logical_samples(where=False), differentiable=False)
+@composite(np.count_nonzero, samples=logical_samples(where=False), differentiable=False, scalars=True)
 def count_nonzero(a, axis=None, *, keepdims=False):
     """``np.count_nonzero`` for traced and plain values (an integer, no derivative)."""
     if not isinstance(a, Tracer) and axis is None and not keepdims:
@@ -130,7 +130,7 @@ def _arg_samples(rng):
 
 def _arg_prim(name, np_fn):
     def impl(x, *, axis, keepdims):
-        return np.asarray(np_fn(x, axis=axis, keepdims=keepdims))
+        return np.asarray(np_fn(x, axis=axis, keepdims=keepdims))  # (arrays: the batching rule reshapes them)
 
     prim = Primitive(name, impl, differentiable=False, samples=_arg_samples,
                      notes="an integer index: no derivative; ties give the first occurrence")
@@ -151,13 +151,13 @@ def _arg(prim, name, a, axis, out, keepdims):
     return prim.bind(a, axis=axis, keepdims=bool(keepdims))
 
 
-@composite(np.argmax, samples=arg_samples(), differentiable=False)
+@composite(np.argmax, samples=arg_samples(), differentiable=False, scalars=True)
 def argmax(a, axis=None, out=None, *, keepdims=False):
     """``np.argmax`` for traced and plain values (no derivative; first of tied entries)."""
     return _arg(_argmax, "argmax", a, axis, out, keepdims)
 
 
-@composite(np.argmin, samples=arg_samples(), differentiable=False)
+@composite(np.argmin, samples=arg_samples(), differentiable=False, scalars=True)
 def argmin(a, axis=None, out=None, *, keepdims=False):
     """``np.argmin`` for traced and plain values (no derivative; first of tied entries)."""
     return _arg(_argmin, "argmin", a, axis, out, keepdims)
@@ -173,13 +173,13 @@ def _nanarg(fn, name, fill, a, axis, out, keepdims):
     return fn(where(nan, fill, a), axis, keepdims=keepdims)
 
 
-@composite(np.nanargmax, samples=arg_samples(nans=True), differentiable=False)
+@composite(np.nanargmax, samples=arg_samples(nans=True), differentiable=False, scalars=True)
 def nanargmax(a, axis=None, out=None, *, keepdims=False):
     """``np.nanargmax``: the index of the largest non-NaN entry."""
     return _nanarg(argmax, "nanargmax", -np.inf, a, axis, out, keepdims)
 
 
-@composite(np.nanargmin, samples=arg_samples(nans=True), differentiable=False)
+@composite(np.nanargmin, samples=arg_samples(nans=True), differentiable=False, scalars=True)
 def nanargmin(a, axis=None, out=None, *, keepdims=False):
     """``np.nanargmin``: the index of the smallest non-NaN entry."""
     return _nanarg(argmin, "nanargmin", np.inf, a, axis, out, keepdims)

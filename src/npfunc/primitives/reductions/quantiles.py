@@ -35,7 +35,7 @@ from ...core.tracer import Tracer
 from ...core.zeros import zero
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import astype, where
-from ..families import composite, normalize_axes
+from ..families import composite, example_value, normalize_axes, numpy_scalars
 from ..data_dependent import check, peek
 from ..indexing.gather import getitem, index_add, take, take_along_axis
 from ..sampling import FLOATS, array
@@ -175,7 +175,7 @@ def _nan_slices(s, result):
     return where(s.has_nan, np.nan, result)  # the primitive: a 0-d result stays a scalar
 
 
-@composite(np.median, samples=_median_samples)
+@composite(np.median, samples=_median_samples, scalars=True)
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     """``np.median``: the middle order statistic (the mean of the two middle
     ones for an even count), differentiable through the sort.
@@ -429,11 +429,17 @@ def _quantile_front(name, a, q, axis, out, method, keepdims, weights, percent, n
     if nan_policy == "omit" and math.prod(shape_of(a)) == 0:
         return np.nanmean(a, axis, keepdims=keepdims)
     r = _order_statistics(x, q, method, weak_q, weights, nan_policy)
-    if weights is not None:  # NumPy's weighted path returns an array, a 0-d one included
+    if weights is not None:
+        # NumPy's weighted path returns an array, a 0-d one included, but np.quantile a scalar
+        # when a NaN reached it: the example value decides, as NumPy's values do
         from ..indexing.aliasing import array_result
 
-        r = array_result(r)
-    return _keepdims(r, shape_of(a), axes, nd, ndim_of(q)) if keepdims else r
+        r = _keepdims(r, shape_of(a), axes, nd, ndim_of(q)) if keepdims else r
+        example = example_value(a)
+        nan = (nan_policy == "propagate" and example is not None and dtype_of(example).kind in "fc"
+               and bool(np.isnan(example).any()))
+        return numpy_scalars(r) if nan else array_result(r)
+    return _keepdims(r, shape_of(a), axes, nd, ndim_of(q)) if keepdims else numpy_scalars(r)
 
 
 def _along_front(w, axes, nd):
@@ -565,7 +571,7 @@ def _nanmedian_samples(rng):
             Sample(np.array([[3, 1, 2], [0, 5, 4]]), 1, label="integers")]
 
 
-@composite(np.nanmedian, samples=_nanmedian_samples)
+@composite(np.nanmedian, samples=_nanmedian_samples, scalars=True)
 def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=np._NoValue):
     """``np.nanmedian``: the median of the non-NaN entries of each slice (NaNs
     get a zero derivative; an all-NaN slice gives NaN)."""

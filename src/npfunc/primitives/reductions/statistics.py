@@ -59,7 +59,7 @@ def _abs2(d):
     return d * d
 
 
-@composite(np.var, samples=var_samples())
+@composite(np.var, samples=var_samples(), scalars=True)
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
         correction=None):
     """``np.var`` for traced and plain values (``ddof``/``correction``, ``where=``, ``mean=``)."""
@@ -111,7 +111,7 @@ def _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, name, dev
     return total / builtins.max(n - ddof, 0)
 
 
-@composite(np.std, samples=var_samples())
+@composite(np.std, samples=var_samples(), scalars=True)
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
         correction=None):
     """``np.std`` for traced and plain values.
@@ -204,13 +204,13 @@ def _fill_nan(a, fill):
     return where(isnan(a), fill, a)
 
 
-@composite(np.nansum, samples=reduce_samples(initial=1.5, nans=True))
+@composite(np.nansum, samples=reduce_samples(initial=1.5, nans=True), scalars=True)
 def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     """``np.nansum``: NaNs count as 0 and get a zero derivative."""
     return sum(_fill_nan(a, 0), axis, dtype, out, keepdims, initial, where)
 
 
-@composite(np.nanprod, samples=reduce_samples(initial=1.5, nans=True, domain=(-1.5, 1.5)))
+@composite(np.nanprod, samples=reduce_samples(initial=1.5, nans=True, domain=(-1.5, 1.5)), scalars=True)
 def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     """``np.nanprod``: NaNs count as 1 and get a zero derivative."""
     return prod(_fill_nan(a, 1), axis, dtype, out, keepdims, initial, where)
@@ -224,7 +224,7 @@ def _present(a, where_):
     return keep
 
 
-@composite(np.nanmean, samples=reduce_samples(nans=True))
+@composite(np.nanmean, samples=reduce_samples(nans=True), scalars=True)
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     """``np.nanmean``: the mean of the non-NaN entries (NaN for an all-NaN slice)."""
     _check_unsupported("nanmean", out=out)
@@ -251,20 +251,20 @@ def _nan_extremum(fn, name, a, axis, out, keepdims, initial, where_):
 
 
 @composite(np.nanmax, samples=reduce_samples(initial=0.5, dtype_kw=False, where_needs_initial=True,
-                                            nans=True, extra=_nan_extremum_extra))
+                                            nans=True, extra=_nan_extremum_extra), scalars=True)
 def nanmax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     """``np.nanmax``: NaNs are skipped (zero derivative); an all-NaN slice gives NaN."""
     return _nan_extremum(max, "nanmax", a, axis, out, keepdims, initial, where)
 
 
 @composite(np.nanmin, samples=reduce_samples(initial=0.5, dtype_kw=False, where_needs_initial=True,
-                                            nans=True, extra=_nan_extremum_extra))
+                                            nans=True, extra=_nan_extremum_extra), scalars=True)
 def nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     """``np.nanmin``: NaNs are skipped (zero derivative); an all-NaN slice gives NaN."""
     return _nan_extremum(min, "nanmin", a, axis, out, keepdims, initial, where)
 
 
-@composite(np.nanvar, samples=var_samples(nans=True))
+@composite(np.nanvar, samples=var_samples(nans=True), scalars=True)
 def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
            correction=None):
     """``np.nanvar``: the variance of the non-NaN entries (NaNs get a zero derivative)."""
@@ -274,7 +274,7 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=
                 correction, "nanvar", dtype_of(a))
 
 
-@composite(np.nanstd, samples=var_samples(nans=True))
+@composite(np.nanstd, samples=var_samples(nans=True), scalars=True)
 def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
            correction=None):
     """``np.nanstd``: as ``std`` over the non-NaN entries (derivative 0 at zero variance)."""

@@ -69,7 +69,7 @@ def getitem(x, index):
     if arrays or not _traced(x):
         return out
     if aliasing.is_scalar(x) and (index is Ellipsis or isinstance(index, tuple) and Ellipsis in index):
-        return aliasing.array_result(out, x)  # s[...] of a NumPy scalar: a new 0-d array
+        return aliasing.array_result(out)  # s[...] of a NumPy scalar: a new 0-d array
     ints = sum(c[0] == "i" for c in spec)
     if ints == ndim_of(x) and all(c[0] == "i" for c in spec):
         return out  # NumPy returns a scalar: a copy
