@@ -85,6 +85,25 @@ __all__ = ["jit", "make_graph", "Jitted", "Lowered"]
 RETRACE_WARN_AFTER = 4
 
 
+def _refuse_mutable_object(value, what: str) -> None:
+    """An object keyed by its identity (its class keeps object's hash) with attributes
+    of its own: they may change between calls (``box.pos = new``, ``cfg.n = 4``)
+    where jit would replay what the first call read, so it is refused.  Listed in
+    ``static_argnums`` it is the caller's promise that it does not change."""
+    if type(value).__hash__ is not object.__hash__ or callable(value) or isinstance(value, type):
+        return
+    fields = getattr(value, "__dict__", None)
+    if not isinstance(fields, dict) or not fields:
+        return
+    cls = type(value).__name__
+    arrays = [n for n, v in fields.items() if isinstance(v, (np.ndarray, Tracer))]
+    raise UnsupportedOperationError(
+        f"jit: {what} is a {cls} object, which jit would key by its identity: a later call would replay "
+        f"what the first call read from it ({', '.join(f'{cls}.{n}' for n in (arrays or list(fields))[:3])}) "
+        "even after its attributes changed. Pass its arrays as arguments (or in a tuple, a dict or a "
+        "NamedTuple, whose arrays jit traces), or list it in static_argnums to promise that it never changes.")
+
+
 class _Entry:
     """One cached recording: the generated function and the optimised program."""
 
@@ -123,7 +142,7 @@ class _Entry:
 
 
 def _const_out(value):
-    return value.copy() if isinstance(value, np.ndarray) else value
+    return value.copy(order="K") if isinstance(value, np.ndarray) else value
 
 
 
@@ -323,6 +342,7 @@ class Jitted:
                 leaf_keys.append((x.shape, x.dtype, x.strides if type(x) is np.ndarray else _layout_key(x),
                                   ids.setdefault(id(x), k)))
             else:
+                _refuse_mutable_object(x, f"argument leaf {k}")
                 leaf_keys.append(self._static_key(x, f"argument leaf {k}"))
         key = (spec, tuple(leaf_keys), tuple(statics))
         return key, leaves, spec, statics
@@ -334,8 +354,9 @@ class Jitted:
         except Unhashable:
             raise UnsupportedOperationError(
                 f"jit: {what} is a {type(value).__name__}, which has no hash, so jit cannot tell "
-                "whether a later call passes the same value. Make it hashable (a tuple instead "
-                "of a list, a frozen dataclass), or pass arrays in it as regular arguments.") from None
+                "whether a later call passes the same value. Pass the arrays it holds as arguments "
+                "(or in a tuple, a dict or a NamedTuple, whose arrays jit traces), and other values as "
+                "hashable ones (a tuple instead of a list).") from None
 
     def _pname(self, i: int) -> str:
         return f" ('{self._param_names[i]}')" if 0 <= i < len(self._param_names) else ""
@@ -389,7 +410,7 @@ class Jitted:
             _check_no_overlap(leaves, list({id(x): k for k, x in reversed(list(enumerate(leaves)))}.values()))
         # The recorded new values may be views of arguments written back before them
         # (y = x.flatten() of a 1-d x is computed as a view): copy them all first.
-        new_values = [(k, value.copy() if isinstance(value, np.ndarray) else snapshot(value))
+        new_values = [(k, value.copy(order="K") if isinstance(value, np.ndarray) else snapshot(value))
                       for k, value in rec.mutated]
         for k, value in new_values:
             write_back(leaves[k], value)

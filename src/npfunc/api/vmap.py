@@ -13,7 +13,7 @@ from ..core.values import ndim_of, shape_of
 from ..dask._detect import has_dask
 from ..interpreters.batching import BatchInterpreter, BatchTracer
 from ..interpreters.structured import dense
-from ..primitives.indexing.aliasing import mark_input
+from ..primitives.indexing.aliasing import check_plain_array, mark_input
 from ..primitives.indexing.gather import getitem
 from ..primitives.shape.basic import broadcast_to, concatenate_arrays, expand_dims, moveaxis
 from ._common import _is_leaf, as_array, check_outputs, is_array, optree, tree_flatten, tree_unflatten, write_back
@@ -251,6 +251,7 @@ def _batched_input(interp, leaf, d):
     """The traced value standing for one element of ``leaf`` mapped over axis ``d``:
     an array view of ``leaf`` when it has axes left, else a scalar (as iterating
     over a 1-d array gives scalars)."""
+    check_plain_array(leaf)
     tracer = BatchTracer(interp, snapshot(as_array(leaf)), d)
     return mark_input(tracer, leaf, d) if ndim_of(leaf) > 1 else tracer
 

@@ -236,7 +236,7 @@ def _own(value, *inputs):
     if type(value) is np.ndarray:  # (replayed under a transform, values are traced: nothing to share)
         for a in inputs:
             if type(a) is np.ndarray and np.may_share_memory(value, a):
-                return value.copy()
+                return value.copy(order="K")
     return value
 
 
@@ -310,7 +310,7 @@ def generate(program: Program, *, reuse_min_size: int | None = -1, name: str = "
             # an input returned as it is, or one value returned twice: the caller must get
             # independent arrays, as from the plain function
             if o in seen:
-                outs.append(f"{var(o)}.copy()")
+                outs.append(f"{var(o)}.copy(order='K')")
             elif n in fresh and o in viewing:
                 outs.append(f"{ns.bind(_own, '_own')}({', '.join([var(o)] + [var(v) for v in program.in_vars])})")
             else:
@@ -318,7 +318,7 @@ def generate(program: Program, *, reuse_min_size: int | None = -1, name: str = "
             seen.add(o)
         else:
             text = atom(o)
-            outs.append(f"{text}.copy()" if isinstance(o.value, np.ndarray) else text)
+            outs.append(f"{text}.copy(order='K')" if isinstance(o.value, np.ndarray) else text)
     lines.append(f"    return {', '.join(outs)}{',' if len(outs) == 1 else ''}")
     source = "\n".join(lines) + "\n"
     code = compile(source, f"<npfunc.jit {name}>", "exec")

@@ -28,6 +28,9 @@ from .program import Const, Program, Var, substitute
 
 __all__ = ["fold", "SHAPE_ONLY"]
 
+#: Primitives whose result is laid out the same whatever their inputs' layouts.
+_LAYOUT_BLIND = frozenset({"matmul"})
+
 #: Primitives whose result depends on their input's shape and dtype only.
 SHAPE_ONLY = frozenset({"ones_like", "zeros_like"})
 
@@ -36,6 +39,12 @@ def fold(program: Program) -> Program:
     """The program with input-independent equations evaluated (see module doc)."""
     mapping: dict = {}
     kept = []
+    outputs = {o for o in program.outputs if type(o) is Var}
+    consumers: dict = {}
+    for eqn in program.eqns:
+        for i in eqn.inputs:
+            if type(i) is Var:
+                consumers.setdefault(i, set()).add(eqn.prim.name)
     for eqn in program.eqns:
         inputs = [mapping.get(i, i) if type(i) is Var else i for i in eqn.inputs]
         prim = eqn.prim
@@ -51,7 +60,11 @@ def fold(program: Program) -> Program:
             continue
         for var, value in zip(eqn.outs, outs):
             if type(value) is np.ndarray and value.ndim > 1 and not value.flags.c_contiguous and \
-                    0 not in value.strides:  # a transposed or strided view: BLAS and ufuncs want it contiguous
+                    0 not in value.strides and var not in outputs and (
+                        not value.flags.f_contiguous or consumers.get(var, set()) <= _LAYOUT_BLIND):
+                # a transposed or strided view: BLAS and ufuncs want it contiguous; but a dense one
+                # read by an elementwise operation decides the layout of its result, as an output's
+                # is NumPy's: those keep theirs
                 value = np.ascontiguousarray(value)
             mapping[var] = Const(value)
     if not mapping:

@@ -83,7 +83,7 @@ def snapshot(program: Program) -> Program:
             return atom
         hit = memo.get(id(atom.value))
         if hit is None:
-            hit = memo[id(atom.value)] = (Const(atom.value.copy()), atom.value)
+            hit = memo[id(atom.value)] = (Const(atom.value.copy(order="K")), atom.value)
         return hit[0]
 
     eqns = []
@@ -174,9 +174,9 @@ def record(call, leaves: list, names: list, transform: str = "jit", watch_random
                 fresh.append(n)
                 if type(value) is np.ndarray and any(
                         type(a) is np.ndarray and np.may_share_memory(value, a) for a in inputs):
-                    value = value.copy()
+                    value = value.copy(order="K")
             if leaf._var in seen and isinstance(value, np.ndarray):
-                value = value.copy()  # an input, or a value computed twice (v, v.copy()): independent arrays
+                value = value.copy(order="K")  # an input, or a value computed twice (v, v.copy()): independent arrays
             seen.add(leaf._var)
             outputs.append(leaf._var)
             first.append(value)

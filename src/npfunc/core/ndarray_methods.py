@@ -80,13 +80,18 @@ class NDArrayMethods:
         return dispatch.FUNCTIONS[np.swapaxes](self, axis1, axis2)
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
-        return dispatch.FUNCTIONS[np.astype](self, dtype, copy=copy)
+        out = dispatch.FUNCTIONS[np.astype](self, dtype, copy=copy)
+        if order in ("C", "F"):  # (a copy laid out so, as NumPy's)
+            from ..primitives.shape.views import copy as copy_in
+
+            out = copy_in(out, order=order)
+        return out
 
     def copy(self, order="C"):
         """A new traced array with the same value (in-place updates of one leave the other)."""
         from ..primitives.shape.views import copy
 
-        return copy(self)
+        return copy(self, order=order)
 
     def view(self, dtype=None, type=None):
         """A view of the same values (``x.view()``); reinterpreting the bytes as

@@ -186,7 +186,7 @@ class StagingInterpreter(Interpreter):
             return value
         hit = self._kept.get(id(value))
         if hit is None or hit[0].tobytes() != value.tobytes():
-            kept = value.copy()
+            kept = value.copy(order="K")
             kept.flags.writeable = False  # (so later passes need not copy it again)
             hit = self._kept[id(value)] = (kept, value)
         return hit[0]

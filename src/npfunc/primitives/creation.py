@@ -56,10 +56,15 @@ def _constant_like(fill, fn_name, a, dtype, order, shape, device):
         shape, layout = tuple(shape_of(a)), a
     else:  # nothing of `a` but its dtype is used
         shape, layout = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape), None
-    out = traced_constant(np.full(shape, fill, dtype=dt))
-    if layout is not None and order in ("K", "A") and len(shape) > 1 and isinstance(out, Tracer) \
-            and aliasing.decide(layout, lambda s: s.flags.c_contiguous) is not True:
-        out._alias = None  # laid out as `a` is (NumPy's order="K"), which may not be C order
+    # NumPy lays the result out as `a` (order "K", or "A" for an F-ordered `a`), or as asked
+    follows = layout is not None and order in ("K", "A") and len(shape) > 1
+    c_order = not follows and order != "F" or follows and aliasing.decide(
+        layout, lambda s: s.flags.c_contiguous) is True
+    f_order = not follows and order == "F" or follows and not c_order and aliasing.decide(
+        layout, lambda s: s.flags.f_contiguous) is True
+    out = traced_constant(np.full(shape, fill, dtype=dt, order="F" if f_order else "C"))
+    if not c_order and isinstance(out, Tracer):
+        out._alias = None  # laid out as `a` is, or in F order: not C order
     return out
 
 

@@ -128,7 +128,7 @@ def _symmetric_from_triangle(a, lower: bool):
 
 
 _ASSUME = {None: "gen", "gen": "gen", "general": "gen", "sym": "sym", "symmetric": "sym",
-           "her": "her", "hermitian": "her", "pos": "her", "positive definite": "her",
+           "her": "her", "hermitian": "her", "pos": "pos", "positive definite": "pos",
            "diagonal": "diagonal", "lower triangular": "lower", "upper triangular": "upper"}
 
 
@@ -147,6 +147,11 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
     if kind == "diagonal":
         d = _diag_part(a)
         return b / (d if _ndim_of(b) == 1 else d[..., :, None])
+    if kind == "pos":  # by Cholesky, as SciPy: a matrix that is not positive definite raises LinAlgError
+        a = _herm_from_triangle(a, lower=bool(lower))
+        factor = _solve.cholesky(_mT(a) if transposed else a)
+        y = _solve.triangular_solve(factor, b, lower=True)
+        return _solve.triangular_solve(factor, y, lower=True, trans=2)
     if kind == "her":
         a = _herm_from_triangle(a, lower=bool(lower))
     elif kind == "sym":

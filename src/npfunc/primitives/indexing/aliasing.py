@@ -81,6 +81,7 @@ def mark_input(tracer: Tracer, source, axis: int | None = None) -> Tracer:
     (one element of it, mapped over ``axis``, for vmap): an array keeps its
     layout (and 0-d arrays stay arrays), a NumPy or Python scalar stays a
     scalar."""
+    check_plain_array(source)
     # An outer traced value that stands for a NumPy scalar (a row of a 1-d
     # array under vmap) stays a scalar inside the inner transform too.
     # (isinstance(tracer, np.ndarray) is True: ask Tracer first.)
@@ -88,6 +89,23 @@ def mark_input(tracer: Tracer, source, axis: int | None = None) -> Tracer:
             isinstance(source, np.ndarray) and (source.ndim or source.flags.writeable)):
         tracer._alias = source if axis is None else (source, axis)
     return tracer
+
+
+def check_plain_array(source) -> None:
+    """Refuse a masked array or a matrix passed into a transform (naming the fix)."""
+    if type(source) is np.ndarray or not isinstance(source, (np.ma.MaskedArray, np.matrix)):
+        return
+    from ...core.context import describe_stack
+
+    kind = type(source).__name__
+    fix = ("pass the data and the mask as two arrays (x.data, x.mask; or x.filled(fill)) and keep the mask "
+           "with np.where(mask, ...), np.sum(x, where=~mask) or the np.nan* functions"
+           if isinstance(source, np.ma.MaskedArray) else
+           "pass np.asarray(m) and write matrix products with @")
+    raise UnsupportedOperationError(
+        f"{describe_stack()}: an argument is a {type(source).__module__}.{kind}, whose operations differ from "
+        f"a plain array's (a masked mean skips the masked entries, a matrix's * is a product); traced values "
+        f"are plain arrays and would silently compute the plain array's result. To fix it, {fix}.")
 
 
 # ---- the view operations --------------------------------------------------------------

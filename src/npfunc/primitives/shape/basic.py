@@ -412,24 +412,27 @@ def broadcast_arrays(*args, subok=False):
 
 
 _copy = Primitive(
-    "copy", lambda x: np.array(x, copy=True),
-    jvp=lambda primals, tangents, out: tangents[0],
-    vjp=lambda g, primals, out, needs: (g,),
-    batch=lambda vals, dims: (_copy.bind(vals[0]), dims[0]),
-    samples=lambda rng: [Sample(array(rng, (2, 3), dt)) for dt in FLOATS],
+    "copy", lambda x, *, order="K": np.array(x, copy=True, order=order),
+    jvp=lambda primals, tangents, out, **params: tangents[0],
+    vjp=lambda g, primals, out, needs, **params: (g,),
+    batch=lambda vals, dims, **params: (_copy.bind(vals[0], **params), dims[0]),
+    samples=lambda rng: [Sample(array(rng, (2, 3), dt)) for dt in FLOATS] + [
+        Sample(np.asfortranarray(array(rng, (2, 3), np.float64)), order="C"),
+        Sample(array(rng, (2, 3), np.float64), order="F")],
     notes="a new array with the same values; traced values are only copied where a staged program "
           "could hand the result out as an array the user writes into")
 
 
-def copy(a):
-    """A copy of ``a``: a new traced object (in-place updates of one leave the
-    other alone), or ``np.copy`` of a plain value.  Traced values never change
-    in place, so a new object is enough, except under a transform whose program
-    returns plain arrays (jit): there the copy is recorded."""
+def copy(a, order="K"):
+    """A copy of ``a`` laid out in ``order``: a new traced object (in-place
+    updates of one leave the other alone), or ``np.copy`` of a plain value.
+    Traced values never change in place, so a new object is enough, except
+    under a transform whose program returns plain arrays (jit): there the copy
+    is recorded, with the layout NumPy gives it."""
     if isinstance(a, Tracer):
         if a._interp.copies_values:
-            return _copy.bind(a)
+            return _copy.bind(a) if order == "K" else _copy.bind(a, order=order)
         return clone(a)
-    return np.copy(a)
+    return np.copy(a, order=order)
 
 

@@ -21,8 +21,11 @@ array([1., 3., 3.])
 """
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
+from ...core.context import describe_stack
 from ...core.dispatch import RETURNS_ITS_ARGUMENT, implements
 from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer, clone
@@ -299,7 +302,16 @@ def _lift(np_fn, internal):
 
 def view(x, dtype=None, type=None):
     """``x.view()``: a new array object sharing ``x``'s memory."""
-    if type is not None or (dtype is not None and np.dtype(dtype) != dtype_of(x)):
+    subclass = type if type is not None else dtype if isinstance(dtype, builtins.type) and issubclass(
+        dtype, np.ndarray) else None
+    if subclass is not None:
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: x.view({subclass.__module__}.{subclass.__name__}) (as np.ma's and np.matrix's "
+            "functions make their arrays) on a traced value: traced values are plain arrays, whose "
+            "operations differ from a subclass's (a masked mean skips masked entries). Keep the mask as an "
+            "array of its own: np.where(mask, x, fill), np.nanmean of np.where(mask, np.nan, x), "
+            "np.sum(x, where=~mask).")
+    if dtype is not None and np.dtype(dtype) != dtype_of(x):
         raise UnsupportedOperationError(
             "x.view(dtype) reinterprets the bytes of an array, which a traced value does not have; "
             "use x.astype(dtype) to convert the values instead.")
@@ -515,7 +527,7 @@ def copy(a, order="K", subok=False):
     """``np.copy``: a new array (updating one leaves the other alone)."""
     if not _traced(a):
         return np.copy(a, order=order, subok=subok)
-    out = basic.copy(a)
+    out = basic.copy(a, order if order in ("C", "F") else "K")
     out._alias = FRESH_C if order == "C" or ndim_of(a) <= 1 else None
     if out._alias is None and ndim_of(a) == 0:
         out._alias = FRESH_C
@@ -624,4 +636,6 @@ def ascontiguousarray(a, dtype=None):
         return a
     if contiguous is False:
         return copy(a, order="C")
-    return make_view(a, clone(a), Reshape(shape_of(a)), uncertain=True)
+    # NumPy gives a itself or a C-ordered copy, as a's layout decides: the value is C-ordered
+    # either way, and writes through it refuse (an uncertain member)
+    return make_view(a, basic.copy(a, "C"), Reshape(shape_of(a)), uncertain=True)

@@ -25,7 +25,6 @@ import scipy.special as sc
 from ._base import INF, Continuous
 
 _EULER = 0.5772156649015329
-_LOG_2 = math.log(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT_2 = math.sqrt(2.0)
 _HALF_LOG_2_OVER_PI = 0.5 * math.log(2 / math.pi)
@@ -234,6 +233,9 @@ class invgamma_gen(Continuous):
         return np.where(large, asymptotic, regular)
 
 
+_HALFNORM_MEDIAN = float(sc.ndtri(0.75))
+
+
 class halfnorm_gen(Continuous):
     """Half-normal distribution ``scipy.stats.halfnorm`` (loc, scale)."""
 
@@ -251,7 +253,12 @@ class halfnorm_gen(Continuous):
         return 2 * sc.ndtr(-z)
 
     def _logsf(self, z):
-        return _LOG_2 + sc.log_ndtr(-z)
+        # SciPy's: log(sf) above the median, log1p(-cdf) below it (accurate near 0, -inf
+        # where sf underflows); each branch sees only its own points, so neither makes NaNs
+        upper = z > _HALFNORM_MEDIAN
+        tail = np.log(self._sf(np.where(upper, z, _HALFNORM_MEDIAN)))
+        body = np.log1p(-self._cdf(np.where(upper, 0.0, z)))
+        return np.where(upper, tail, body)
 
     def _ppf(self, q):
         return sc.ndtri((1 + q) / 2.0)

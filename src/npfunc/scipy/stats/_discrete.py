@@ -193,8 +193,7 @@ class betabinom_gen(Discrete):
         return np.sum(np.where(j <= k, mass, 0.0), axis=-1)
 
     def _sf(self, k, n, a, b, raw):
-        mass, j, k = self._masses(k, n, a, b, raw, "sf")
-        return np.sum(np.where(j > k, mass, 0.0), axis=-1)
+        return 1.0 - self._cdf(k, n, a, b, raw)  # SciPy's (its rounding in the far tail too)
 
     def _entropy(self, n, a, b):
         raise UnsupportedOperationError(
