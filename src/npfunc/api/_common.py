@@ -271,6 +271,26 @@ def fit_dtype(value, like, what: str):
     return astype(value, want)
 
 
+def write_back_updated(arguments, tracers, before, results=()) -> list:
+    """After the function ran: give each caller's argument the value the function
+    left in its traced stand-in when it updated that in place (``x += 1``,
+    ``x[0] = v``: the stand-in then holds another primal than ``before``), as
+    the plain function leaves its argument.  ``results`` (a list of output
+    values) come back with each array that shares an updated argument's memory
+    copied first (``y = x.copy()`` before the update may hold the argument's
+    array itself: traced values share what never changes in place)."""
+    updated = [(x, tracer.primal) for x, tracer, value in zip(arguments, tracers, before)
+               if tracer.primal is not value]
+    if not updated:
+        return list(results)
+    targets = [x for x, _ in updated if type(x) is np.ndarray]
+    results = [r.copy(order="K") if type(r) is np.ndarray and any(np.may_share_memory(r, x) for x in targets)
+               else r for r in results]
+    for x, value in updated:
+        write_back(x, value)
+    return results
+
+
 def write_back(target, value) -> None:
     """Give the caller's argument ``target`` the new value the function left in it
     (jit's recorded updates, vmap's updated rows), as the plain function would

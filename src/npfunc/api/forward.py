@@ -17,7 +17,7 @@ from ..primitives.elementwise.arithmetic import zeros_like
 from ..primitives.indexing.aliasing import mark_input
 from .tape_cache import cacheable_input, grad_cache
 from ._common import (check_callable, check_differentiable, check_outputs, fit_dtype, split_aux, tree_flatten,
-                      tree_unflatten)
+                      tree_unflatten, write_back_updated)
 
 
 # jvp(grad(f)) from f's tape (loaded on first use)
@@ -40,8 +40,12 @@ def trace_jvp(func: Callable, primal_leaves, tangent_leaves, in_spec, has_aux: b
     with JVPInterpreter(transform, hidden) as interp:
         tracers = [mark_input(JVPTracer(interp, snapshot(p), snapshot(t)), p)
                    for p, t in zip(primal_leaves, tangent_leaves)]
+        before = [t.primal for t in tracers]
         out = func(*tree_unflatten(in_spec, tracers))
-    return traced_outputs(interp, out, has_aux, transform)
+    primals, tangents, out_spec, aux = traced_outputs(interp, out, has_aux, transform)
+    aux_leaves, aux_spec = tree_flatten(aux)
+    kept = write_back_updated(primal_leaves, tracers, before, primals + aux_leaves)
+    return kept[:len(primals)], tangents, out_spec, tree_unflatten(aux_spec, kept[len(primals):])
 
 
 def traced_outputs(interp, out, has_aux: bool, transform: str):

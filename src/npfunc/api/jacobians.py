@@ -21,7 +21,7 @@ from ..primitives.elementwise.arithmetic import add, multiply, ones_like, real, 
 from ..primitives.indexing.aliasing import mark_input
 from ..primitives.shape.basic import expand_dims, reshape, stack, transpose
 from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, normalize_argnums, select_args,
-                      tree_flatten, tree_unflatten)
+                      tree_flatten, tree_unflatten, write_back, write_back_updated)
 from .forward import trace_jvp, traced_outputs
 from .reverse import _traced_outputs, trace_vjp
 from .tape_cache import TapeCache, cacheable_input, compile_pull_back, read_tape
@@ -111,21 +111,27 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
                 tracer = mark_input(interp.new_input(x), x)
                 in_node = tracer.node  # before func: an in-place update rebinds tracer.node
                 out = partial(tracer)
-            if type(out) is ReverseTracer and out._interp is interp and out.index is None:
-                primal = out.primal
-                if type(primal) is np.ndarray and primal.dtype.kind == "f" and primal.size > 1:
-                    out_node = out.node
-                    if top and cache.active and tracer.node is in_node and not FLAGS.nans:
-                        tape = read_tape(out_node, in_node)
-                        if tape is not None:
-                            return cache.pull_back(tape, lambda: _lone_jacobian(out_node, in_node),
-                                                   _compile_jacrev)
-                    return _lone_jacobian(out_node, in_node)
-            in_spec = tree_flatten(diff_args)[1]
-            out, pullback, aux = _traced_outputs(interp, out, None, False, "jacrev", in_spec, [x], [in_node])
-        else:
-            out, pullback, aux = trace_vjp(partial, diff_args, has_aux, "jacrev", arg_name(nums))
-        return _rows_to_jacobian(out, pullback, aux, diff_args, has_aux, chunk_size, isinstance(argnums, int))
+            try:
+                if type(out) is ReverseTracer and out._interp is interp and out.index is None:
+                    primal = out.primal
+                    if type(primal) is np.ndarray and primal.dtype.kind == "f" and primal.size > 1:
+                        out_node = out.node
+                        if top and cache.active and tracer.node is in_node and not FLAGS.nans:
+                            tape = read_tape(out_node, in_node)
+                            if tape is not None:
+                                return cache.pull_back(tape, lambda: _lone_jacobian(out_node, in_node),
+                                                       _compile_jacrev)
+                        return _lone_jacobian(out_node, in_node)
+                in_spec = tree_flatten(diff_args)[1]
+                out, pullback, aux = _traced_outputs(interp, out, None, False, "jacrev", in_spec, [x], [in_node])
+                return _rows_to_jacobian(out, pullback, aux, diff_args, has_aux, chunk_size,
+                                         isinstance(argnums, int))
+            finally:  # after the backward passes, which read the tape's (unchanged) argument
+                if tracer.node is not in_node:  # the function updated its argument: so does the caller's
+                    write_back(x, tracer.primal)
+        out, pullback, aux = trace_vjp(partial, diff_args, has_aux, "jacrev", arg_name(nums))
+        return pullback.write_back_updates(
+            _rows_to_jacobian(out, pullback, aux, diff_args, has_aux, chunk_size, isinstance(argnums, int)))
 
     wrapper._tape_cache = cache  # (for tests and benchmarks: hits, misses, compiles)
     return wrapper
@@ -244,8 +250,12 @@ def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> 
         def push(tangents):
             if lone:
                 with JVPInterpreter("jacfwd", True) as interp:
-                    out = partial(mark_input(JVPTracer(interp, x, snapshot(tangents[0])), x))
+                    tracer = mark_input(JVPTracer(interp, x, snapshot(tangents[0])), x)
+                    out = partial(tracer)
                 outs, touts, out_spec, aux = traced_outputs(interp, out, has_aux, "jacfwd")
+                aux_leaves, aux_spec = tree_flatten(aux)
+                kept = write_back_updated((x,), (tracer,), (x,), outs + aux_leaves)
+                outs, aux = kept[:len(outs)], tree_unflatten(aux_spec, kept[len(outs):])
             else:
                 outs, touts, out_spec, aux = trace_jvp(partial, in_leaves, tangents, in_spec, has_aux, "jacfwd",
                                                        hidden=True)

@@ -16,7 +16,7 @@ from ..primitives.elementwise.arithmetic import ones_like, zeros_like
 from ..primitives.indexing.aliasing import mark_input
 from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, check_outputs, fit_dtype,
                       normalize_argnums, select_args,
-                      split_aux, tree_flatten, tree_unflatten)
+                      split_aux, tree_flatten, tree_unflatten, write_back_updated)
 
 
 def lower(tree, interp):
@@ -38,6 +38,20 @@ class _Pullback:
         self._out_spec = out_spec
         self._out_leaves = out_leaves
         self._seeds = seeds
+        #: (caller's argument, its traced stand-in, the stand-in's value before the
+        #: function ran): written back once the tape, which may read the argument
+        #: itself, has done its work (``write_back_updates``)
+        self._updates = ()
+
+    def write_back_updates(self, results):
+        """Give the caller's arguments the values the function left in them (after the
+        backward passes that read the tape: it holds the arguments as they were);
+        ``results`` (a pytree) comes back with the arrays sharing their memory copied."""
+        updates, self._updates = self._updates, ()
+        if not updates:
+            return results
+        leaves, spec = tree_flatten(results)
+        return tree_unflatten(spec, write_back_updated(*zip(*updates), leaves))
 
     def flat(self, ct_leaves):
         """Cotangents of the input leaves (``zero`` where independent)."""
@@ -78,11 +92,16 @@ def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, des
         # (the copy holds the values; the array passed in still gives the layout)
         tracers = [mark_input(interp.new_input(keep(x) if keep_inputs else x), x) for x in in_leaves]
         in_nodes = [t.node for t in tracers]  # before func: an in-place update rebinds t.node
+        before = [t.primal for t in tracers]
         out = func(*tree_unflatten(in_spec, tracers))
         aux = None
         if has_aux:
             out, aux = split_aux(out, transform)
-    return _traced_outputs(interp, out, aux, has_aux, transform, in_spec, in_leaves, in_nodes)
+    out, pullback, aux = _traced_outputs(interp, out, aux, has_aux, transform, in_spec, in_leaves, in_nodes)
+    pullback._updates = tuple(zip(in_leaves, tracers, before))
+    if keep_inputs:  # the tape holds copies of the arguments: the caller's may change now
+        out, aux = pullback.write_back_updates((out, aux))
+    return out, pullback, aux
 
 
 def _traced_outputs(interp, out, aux, has_aux, transform, in_spec, in_leaves, in_nodes):
@@ -178,7 +197,7 @@ def _make_grad(func, argnums, has_aux, transform, with_value):
         grads = tree_unflatten(pullback._in_spec,
                                [zeros_like(p) if c is zero else c for c, p in zip(cts, pullback._in_leaves)])
         result = grads[0] if isinstance(argnums, int) else grads
-        return _grad_result(result, out, aux, has_aux, with_value)
+        return pullback.write_back_updates(_grad_result(result, out, aux, has_aux, with_value))
 
     # jvp(grad(f)) (a Hessian-vector product) may take f's tape (api/tape_replay.py); the
     # wrapper names itself, as functools.wraps copies the attribute onto wrappers of it
@@ -203,6 +222,15 @@ def _grad_of_array(func, args, argnum, x, has_aux, transform, with_value):
         aux = None
         if has_aux:
             out, aux = split_aux(out, transform)
+    result = _gradient_from(interp, out, aux, x, in_node, has_aux, transform, with_value)
+    if tracer.node is not in_node:  # the function updated its argument: so does the caller's, after
+        leaves, spec = tree_flatten(result)  # the backward pass (which read the argument as it was)
+        result = tree_unflatten(spec, write_back_updated((x,), (tracer,), (None,), leaves))
+    return result
+
+
+def _gradient_from(interp, out, aux, x, in_node, has_aux, transform, with_value):
+    """``_grad_of_array``'s result, from what the function returned under ``interp``."""
     if type(out) is ReverseTracer and out._interp is interp:
         primal = out.primal
         if type(primal) is np.float64:  # a real scalar: the checks would pass

@@ -34,7 +34,7 @@ from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, _next_seq
 from ..primitives.elementwise.arithmetic import zeros_like
 from ..primitives.indexing.aliasing import mark_input
 from ._calls import RulePrimitive
-from ._common import ArgsSpec, tree_flatten, tree_unflatten
+from ._common import ArgsSpec, tree_flatten, tree_unflatten, write_back
 from .forward import traced_outputs
 from .reverse import _check_scalar, _seed, _traced_outputs
 from .tape_cache import compile_pull_back, read_tape, reachable
@@ -64,8 +64,13 @@ def taped(func, x, levels, cache, of_tape, name: str, extra: tuple = (), scalar:
     def eager():
         return of_tape(out, ref, in_node, x, *extra)
 
-    if type(out) is ReverseTracer and out._interp is interp and out.index is None and tracer.node is in_node \
-            and (not scalar or type(out.primal) is np.float64):
+    if tracer.node is not in_node:  # the function updated its argument: so does the caller's, after
+        try:                        # the tape (which reads the argument as it was) has done its work
+            return eager()
+        finally:
+            write_back(x, tracer.primal)
+    if type(out) is ReverseTracer and out._interp is interp and out.index is None and \
+            (not scalar or type(out.primal) is np.float64):
         tape = read_tape(out.node, in_node)
         if tape is not None:
             for value in extra:
