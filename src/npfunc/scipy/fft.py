@@ -13,7 +13,7 @@ have no rules yet: on traced values they raise an error naming the fix.
 >>> import numpy as np, npfunc, scipy.fft
 >>> x = np.array([1.0, 2.0, 0.0, -1.0])
 >>> npfunc.grad(lambda v: np.abs(scipy.fft.rfft(v)[1]) ** 2)(x)
-array([ 2.,  2., -2., -2.])
+array([ 2.,  6., -2., -6.])
 """
 from __future__ import annotations
 
