@@ -228,3 +228,29 @@ def test_unmodified_scipy_calls_reach_the_twins():
     f = lambda x: ss.lfilter([1.0, 0.5], [1.0, -0.3], x).sum() + ss.welch(x, nperseg=8)[1].sum()  # noqa: E731
     g = lambda x: S.lfilter([1.0, 0.5], [1.0, -0.3], x).sum() + S.welch(x, nperseg=8)[1].sum()  # noqa: E731
     np.testing.assert_allclose(npfunc.grad(f)(x), npfunc.grad(g)(x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["convolve2d", "correlate2d"])
+@pytest.mark.parametrize("boundary,fillvalue", [("wrap", 0), ("symm", 0), ("fill", 1.5)])
+def test_2d_boundaries_match_scipy_and_differences(name, boundary, fillvalue):
+    """Every boundary of convolve2d/correlate2d, as SciPy extends the input (kernels
+    smaller and larger than the image, odd and even sizes)."""
+    import scipy.signal as ss
+
+    from npfunc.testing import numerical_jacobian
+
+    rng = np.random.default_rng(7)
+    image = rng.standard_normal((4, 5))
+    for shape in ((3, 3), (2, 4), (5, 6)):
+        kernel = rng.standard_normal(shape)
+        for mode in ("full", "same", "valid"):
+            if mode == "valid" and shape == (5, 6):
+                continue
+            want = getattr(ss, name)(image, kernel, mode, boundary, fillvalue)
+
+            def f(x):
+                return getattr(ss, name)(x, kernel, mode, boundary, fillvalue)
+
+            np.testing.assert_allclose(npfunc.jit(f)(image), want, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(npfunc.jacrev(f)(image), numerical_jacobian(f, image, order=4),
+                                       rtol=1e-6, atol=1e-8)

@@ -40,7 +40,8 @@ _REFUSALS = (ConcretizationError, BatchedConversionError)
 
 #: NumPy's own ``np.asarray``, whatever the ``numpy`` namespace holds: for code
 #: that needs a plain array (and the refusal of a traced value).
-_ORIGINAL = {name: getattr(np, name) for name in ("array", "asarray", "asanyarray", "ascontiguousarray")}
+_ORIGINAL = {name: getattr(np, name) for name in ("array", "asarray", "asanyarray", "ascontiguousarray",
+                                                   "asfortranarray")}
 numpy_asarray = _ORIGINAL["asarray"]
 
 
@@ -80,10 +81,19 @@ def _traced_ascontiguousarray(a, dtype=None, *, like=None):
         return ascontiguousarray(a, dtype)
 
 
+def _traced_asfortranarray(a, dtype=None, *, like=None):
+    try:
+        return _try("asfortranarray", a, dtype, like=like)
+    except _REFUSALS:
+        from ..primitives.shape.views import asfortranarray
+
+        return asfortranarray(a, dtype)
+
+
 #: NumPy passes the function bound in its namespace to ``like=`` dispatch, so
 #: the like= implementations are registered for these as well.
 WRAPPERS = {"array": _traced_array, "asarray": _traced_asarray, "asanyarray": _traced_asanyarray,
-             "ascontiguousarray": _traced_ascontiguousarray}
+             "ascontiguousarray": _traced_ascontiguousarray, "asfortranarray": _traced_asfortranarray}
 for _name, _fn in WRAPPERS.items():
     _fn.__name__ = _fn.__qualname__ = _name
     _fn.__doc__ = f"NumPy's ``np.{_name}``, also for traced values (while a transform runs)."

@@ -12,6 +12,7 @@ import itertools
 import threading
 
 from . import array_hooks
+from .errors import NpfuncError
 
 _next_level = itertools.count(1).__next__
 
@@ -59,6 +60,11 @@ class Interpreter:
                     break
             if not stack:
                 array_hooks.exit()
+        if exc_type is ValueError and isinstance(exc.__cause__, NpfuncError) and \
+                str(exc).startswith("setting an array element with a sequence"):
+            # NumPy's own wording for `plain[i] = traced`, with npfunc's refusal (which names
+            # the transform and the fix) as its cause: the user sees the refusal
+            raise exc.__cause__.with_traceback(None) from exc
 
     def process(self, prim, args, params):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -24,6 +24,7 @@ import numpy as _np
 import scipy.signal as _ss
 
 from ..core import dispatch as _dispatch
+from ..core.tracer import Tracer as _Tracer
 from ..core.values import dtype_of as _dtype_of
 from ..core.values import ndim_of as _ndim_of
 from ..core.values import shape_of as _shape_of
@@ -107,27 +108,47 @@ def oaconvolve(in1, in2, mode="full", axes=None):
     return _conv_axes(in1, in2, mode, axes, "oaconvolve")
 
 
-def _fill_only(fn_name, in1, in2, boundary, fillvalue):
-    from ..core.values import ndim_of
+_BOUNDARIES = {"fill": "constant", "pad": "constant", "wrap": "wrap", "circular": "wrap", "symm": "symmetric",
+               "symmetric": "symmetric"}
 
-    if boundary != "fill" or fillvalue != 0:
-        raise NotImplementedError(f"npfunc.scipy.signal.{fn_name}: only boundary='fill' with fillvalue=0 is "
-                                  "supported; pad the input with np.pad(..., mode='wrap' / 'symmetric') and "
-                                  "use mode='valid' instead")
+
+def _conv2d(fn_name, in1, in2, mode, boundary, fillvalue, correlate):
+    """``convolve2d``/``correlate2d``: zero fill is the plain convolution; another
+    boundary (or fill value) extends ``in1`` by ``in2``'s size less one on each
+    side, as SciPy does, and the 'full' result is the 'valid' one of the extended
+    input ('same' is its centred part, as SciPy crops it)."""
     if _ndim_of(in1) != 2 or _ndim_of(in2) != 2:
         raise ValueError(f"scipy.signal.{fn_name}: inputs must both be 2-D arrays")
+    pad_mode = _BOUNDARIES.get(boundary)
+    if pad_mode is None:
+        raise ValueError(f"scipy.signal.{fn_name}: acceptable boundary flags are 'fill', 'wrap' and 'symm', "
+                         f"got {boundary!r}")
+    if mode == "valid" or pad_mode == "constant" and not isinstance(fillvalue, _Tracer) and fillvalue == 0:
+        return _signal_conv(in1, in2, mode, "convolve2d", correlate, fn_name)
+    if mode not in ("full", "same"):
+        raise ValueError(f"scipy.signal.{fn_name}: acceptable mode flags are 'valid', 'same', or 'full', "
+                         f"got {mode!r}")
+    (m, n), (k, l) = _shape_of(in1), _shape_of(in2)
+    widths = ((k - 1, k - 1), (l - 1, l - 1))
+    extended = (_np.pad(in1, widths, mode="constant", constant_values=fillvalue) if pad_mode == "constant"
+                else _np.pad(in1, widths, mode=pad_mode))
+    full = _signal_conv(extended, in2, "valid", "convolve2d", correlate, fn_name)
+    if mode == "full":
+        return full
+    i, j = (k // 2, l // 2) if correlate else ((k - 1) // 2, (l - 1) // 2)
+    return full[i:i + m, j:j + n]
 
 
 def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
-    """``scipy.signal.convolve2d`` with zero fill (the default boundary)."""
-    _fill_only("convolve2d", in1, in2, boundary, fillvalue)
-    return _signal_conv(in1, in2, mode, "convolve2d", False, "convolve2d")
+    """``scipy.signal.convolve2d`` with every boundary ('fill' with any ``fillvalue``,
+    'wrap', 'symm')."""
+    return _conv2d("convolve2d", in1, in2, mode, boundary, fillvalue, False)
 
 
 def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
-    """``scipy.signal.correlate2d`` with zero fill (the default boundary)."""
-    _fill_only("correlate2d", in1, in2, boundary, fillvalue)
-    return _signal_conv(in1, in2, mode, "convolve2d", True, "correlate2d")
+    """``scipy.signal.correlate2d`` with every boundary ('fill' with any ``fillvalue``,
+    'wrap', 'symm')."""
+    return _conv2d("correlate2d", in1, in2, mode, boundary, fillvalue, True)
 
 
 #: SciPy's functions that cannot see traced values, with the twin to call

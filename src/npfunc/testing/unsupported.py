@@ -72,7 +72,7 @@ UNSUPPORTED = {
         "np.dtype", "np.finfo", "np.iinfo", "np.promote_types", "np.can_cast", "np.issubdtype",
         "np.isdtype", "np.common_type", "np.mintypecode", "np.typename")},
     "np.min_scalar_type": _VALUE_DTYPE,
-    **{name: _LAYOUT for name in ("np.asfortranarray", "np.require", "np.isfortran")},
+    **{name: _LAYOUT for name in ("np.require", "np.isfortran")},
     **{name: _MEMORY for name in ("np.may_share_memory", "np.shares_memory")},
     **{name: _OBJECT for name in ("np.frompyfunc", "np.ufunc")},
     **{name: _ITER for name in ("np.nditer", "np.nested_iters", "np.ndenumerate", "np.flatiter",

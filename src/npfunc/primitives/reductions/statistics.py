@@ -155,7 +155,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
         size_avg = math.prod(shape_of(avg))
         scl = dtype_of(avg).type(size_a / size_avg if size_avg else np.nan)
     else:
-        w = weights
+        w = weights if isinstance(weights, (Tracer, np.ndarray)) else np.asarray(weights)  # (a list, as NumPy takes)
         if tuple(shape_of(a)) != tuple(shape_of(w)):
             if axis is None:
                 raise TypeError("np.average: axis must be specified when the shapes of a and "

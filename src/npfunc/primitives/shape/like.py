@@ -91,5 +91,6 @@ array = _like(np.array, _array_like("array"))
 asarray = _like(np.asarray, _array_like("asarray"))
 asanyarray = _like(np.asanyarray, _array_like("asanyarray"))
 ascontiguousarray = _like(np.ascontiguousarray, _array_like("ascontiguousarray"))
+asfortranarray = _like(np.asfortranarray, _array_like("asfortranarray"))
 for _name, _wrapper in WRAPPERS.items():  # np.array & co. while a transform runs
     implements(_wrapper)(globals()[_name])

@@ -621,6 +621,25 @@ def samples_complex_parts(rng):
 _register_samples()
 
 
+def asfortranarray(a, dtype=None):
+    """``np.asfortranarray`` of a traced value: the array itself when it is
+    F-contiguous, else an F-ordered copy (at least 1-d, as NumPy gives)."""
+    if dtype is not None and np.dtype(dtype) != dtype_of(a):
+        from ..elementwise.arithmetic import astype as cast
+
+        a = cast(a, dtype)
+        return copy(reshape(a, (1,)) if ndim_of(a) == 0 else a, order="F")
+    if ndim_of(a) == 0:
+        return reshape(a, (1,))
+    fortran = aliasing.decide(a, lambda s: s.flags.f_contiguous)
+    if fortran:
+        return a
+    if fortran is False:
+        return copy(a, order="F")
+    # NumPy gives a itself or an F-ordered copy, as a's layout decides (see ascontiguousarray)
+    return make_view(a, basic.copy(a, "F"), Reshape(shape_of(a)), uncertain=True)
+
+
 def ascontiguousarray(a, dtype=None):
     """``np.ascontiguousarray`` of a traced value: the array itself when it is
     C-contiguous, else a C-ordered copy (at least 1-d, as NumPy gives)."""
