@@ -109,11 +109,55 @@ def twin_hint() -> str:
         other = next((s for s in (alt(frame.f_code) for alt in ALTERNATIVES) if s), None)
         if name is not None or other is not None:
             where = f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_name}"
+            if name is not None and "<distribution>" in name:
+                name, missing = _distribution_twin(name, frame.f_locals.get("self"))
+                if missing:
+                    return (f" ({where} converts its input with np.asarray, which a traced value cannot go "
+                            f"through: {missing}" + (f"; or {other}" if other else "") + ".)")
             fix = f"call {name} instead" + (f", or {other}" if other else "") if name else other
             return (f" ({where} converts its input with np.asarray, which a traced value cannot go "
                     f"through: {fix}.)")
         frame = frame.f_back
     return ""
+
+
+def scipy_caller() -> str:
+    """When SciPy's code made the call npfunc refuses, a clause naming the SciPy
+    function the user called (the outermost SciPy frame) and SciPy's array-API
+    route; else "".  Only called while building an error message."""
+    import sys
+
+    frame, found = sys._getframe(1), None
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith("scipy"):
+            found = frame
+        elif found is not None and not module.startswith(("numpy", "npfunc")):
+            break
+        frame = frame.f_back
+    if found is None:
+        return ""
+    name = f"{found.f_globals['__name__']}.{found.f_code.co_name}"
+    return (f", inside SciPy's {name}, which has no npfunc twin (docs/scipy.md: with SCIPY_ARRAY_API=1 much of "
+            f"SciPy's own code runs on traced values)")
+
+
+def _distribution_twin(name: str, dist) -> tuple[str, str]:
+    """(the twin of SciPy's distribution method ``name`` for the distribution object
+    ``dist``, "") or ("", a sentence saying there is none)."""
+    import sys
+
+    dname = getattr(dist, "name", None)
+    method = name.split("<distribution>.", 1)[1].split()[0]
+    if not isinstance(dname, str):
+        return name, ""
+    twins = sys.modules.get("npfunc.scipy.stats")
+    twin = getattr(twins, dname, None) if twins is not None else None
+    if twin is not None and callable(getattr(twin, method, None)):
+        return name.replace("<distribution>", dname), ""
+    missing = f"scipy.stats.{dname}" if twin is None else f"npfunc.scipy.stats.{dname}.{method}"
+    return "", (f"{missing} has no npfunc twin yet (docs/coverage.md lists the distributions and methods "
+                "there are); write the formula with np and scipy.special functions, which npfunc differentiates")
 
 
 def describe(fn: Any) -> str:
@@ -207,7 +251,7 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
             return _new_object(fn(*inputs, **kwargs), inputs)
     what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     raise UnsupportedFunctionError(
-        f"{describe_stack()}: {what} is not supported on traced values ({COVERAGE_HINT}). "
+        f"{describe_stack()}: {what} is not supported on traced values{scipy_caller()} ({COVERAGE_HINT}). "
         "Express it with supported functions, or file an issue."
     )
 
@@ -220,7 +264,7 @@ def function_call(func, args, kwargs):
         from .context import describe_stack
 
         raise UnsupportedFunctionError(
-            f"{describe_stack()}: {describe(func)} is not supported on traced values "
+            f"{describe_stack()}: {describe(func)} is not supported on traced values{scipy_caller()} "
             f"({COVERAGE_HINT}). Express it with supported functions, or file an issue."
         )
     out = fn(*args, **kwargs)

@@ -27,6 +27,7 @@ __all__ = [
     "RandomnessError",
     "UnsupportedOperationError",
     "DataDependentShapeError",
+    "NoMemoryError",
     "RetraceWarning",
 ]
 
@@ -102,6 +103,12 @@ class RandomnessError(NpfuncError, RuntimeError):
 
 class UnsupportedOperationError(NpfuncError, TypeError):
     """An operation a traced value cannot support (e.g. ``out=``)."""
+
+
+class NoMemoryError(NpfuncError, AttributeError):
+    """Code reading a traced value's memory (``__array_interface__``, as
+    ``np.lib.stride_tricks.as_strided`` does): it has none.  An
+    ``AttributeError``, as NumPy's probes for the attribute expect."""
 
 
 class DataDependentShapeError(UnsupportedOperationError):

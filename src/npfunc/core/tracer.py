@@ -141,6 +141,17 @@ class Tracer(NDArrayMethods):
     def __array__(self, dtype=None, copy=None):
         return self._concrete("array")
 
+    @property
+    def __array_interface__(self):
+        # (an AttributeError, as a missing attribute gives: NumPy probes for it)
+        from .errors import NoMemoryError
+
+        raise NoMemoryError(
+            "a traced value has no __array_interface__: its values are not in memory NumPy could read "
+            "through strides, so np.lib.stride_tricks.as_strided (and other code reading the memory) cannot "
+            "run on it. Frame a signal with np.lib.stride_tricks.sliding_window_view, which npfunc "
+            "differentiates, and repeat values with np.broadcast_to.")
+
     # ---- shape-like attributes ---------------------------------------------
     @property
     def ndim(self) -> int:

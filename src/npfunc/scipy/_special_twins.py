@@ -25,6 +25,7 @@ from ..core.context import describe_stack
 from ..core.errors import UnsupportedOperationError
 from ..core.primitive import Composite, Sample
 from ..core.tracer import Tracer
+from ..primitives.families import numpy_scalars
 from ..primitives.sampling import FLOATS, array
 from ..primitives.special.bessel import spherical_derivative
 from ..primitives.special.bessel import spherical_jn as _jn
@@ -84,7 +85,7 @@ def multigammaln(a, d):
     for j in range(d):
         res = res + gammaln(a - 0.5 * j)
     if _traced(a):
-        res = np.where(a > 0.5 * (d - 1), res, np.nan)
+        res = numpy_scalars(np.where(a > 0.5 * (d - 1), res, np.nan))  # (SciPy's 0-d result is a scalar)
     return res
 
 

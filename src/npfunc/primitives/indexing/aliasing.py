@@ -463,8 +463,9 @@ def write(x: Tracer, new: Tracer, what: str) -> None:
         return
     if not alias.writeable:
         raise ValueError(f"assignment destination is read-only ({what} writes into a read-only view, "
-                         "as NumPy's broadcast_to, diagonal and sliding_window_view return; write into "
-                         "a copy, or into the array it views)")
+                         "as NumPy's broadcast_to, diagonal and sliding_window_view return (traced windows "
+                         "are read-only with writeable=True too: they overlap); write into a copy, or into "
+                         "the array it views)")
     if alias.uncertain:
         raise uncertain_error(what)
     storage = alias.storage

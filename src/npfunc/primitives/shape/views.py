@@ -402,10 +402,12 @@ def diag(v, k=0):
 
 @implements(np.lib.stride_tricks.sliding_window_view)
 def sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
-    """``np.lib.stride_tricks.sliding_window_view``: a read-only view."""
+    """``np.lib.stride_tricks.sliding_window_view``: a view, read-only on traced values
+    (with ``writeable=True`` too: a write into overlapping windows, which NumPy's
+    documentation warns of, is refused rather than guessed)."""
     if not _traced(x):
         return np.lib.stride_tricks.sliding_window_view(x, window_shape, axis, subok=subok, writeable=writeable)
-    out = _sliding_window_view(x, window_shape, axis, writeable=writeable)
+    out = _sliding_window_view(x, window_shape, axis)
     return make_view(x, out, ReadOnly(_sliding_window_view, np.lib.stride_tricks.sliding_window_view,
                                       window_shape=window_shape, axis=axis))
 

@@ -106,10 +106,6 @@ def sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=Fa
     tuple (repeats allowed, as in NumPy).  The gradient adds the windows back
     with one vectorised slice-add per position inside a window.
     """
-    if writeable:
-        from ...core.errors import UnsupportedOperationError
-
-        raise UnsupportedOperationError("sliding_window_view: writeable=True is not supported on traced values")
     x = x if isinstance(x, Tracer) else np.asarray(x)
     nd = ndim_of(x)
     window_shape = (int(window_shape),) if np.ndim(window_shape) == 0 else tuple(int(w) for w in window_shape)

@@ -191,9 +191,13 @@ class Continuous(Distribution):
         return np.where(high, np.log(np.where(high, sf, 0.5)), np.log1p(-np.where(high, 0.5, cdf)))
 
     def _ppf(self, q, *shapes):
+        from ...core.context import describe_stack
         from ...core.errors import UnsupportedOperationError
 
-        raise UnsupportedOperationError(f"npfunc.scipy.stats.{self.name}.ppf is not provided")
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: npfunc.scipy.stats.{self.name}.ppf is not provided yet (docs/coverage.md "
+            f"lists the distributions with one); compute the quantile outside the transform if no derivative "
+            f"is needed, or write the inverse with np and scipy.special functions")
 
     def _entropy(self, *shapes):
         raise _no_closed_form(self.name)
