@@ -43,6 +43,8 @@ def trace_jvp(func: Callable, primal_leaves, tangent_leaves, in_spec, has_aux: b
         before = [t.primal for t in tracers]
         out = func(*tree_unflatten(in_spec, tracers))
     primals, tangents, out_spec, aux = traced_outputs(interp, out, has_aux, transform)
+    if all(t.primal is b for t, b in zip(tracers, before)):  # (the common case: no argument updated)
+        return primals, tangents, out_spec, aux
     aux_leaves, aux_spec = tree_flatten(aux)
     kept = write_back_updated(primal_leaves, tracers, before, primals + aux_leaves)
     return kept[:len(primals)], tangents, out_spec, tree_unflatten(aux_spec, kept[len(primals):])

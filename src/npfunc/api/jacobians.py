@@ -253,9 +253,10 @@ def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> 
                     tracer = mark_input(JVPTracer(interp, x, snapshot(tangents[0])), x)
                     out = partial(tracer)
                 outs, touts, out_spec, aux = traced_outputs(interp, out, has_aux, "jacfwd")
-                aux_leaves, aux_spec = tree_flatten(aux)
-                kept = write_back_updated((x,), (tracer,), (x,), outs + aux_leaves)
-                outs, aux = kept[:len(outs)], tree_unflatten(aux_spec, kept[len(outs):])
+                if tracer.primal is not x:  # the function updated its argument: so does the caller's
+                    aux_leaves, aux_spec = tree_flatten(aux)
+                    kept = write_back_updated((x,), (tracer,), (x,), outs + aux_leaves)
+                    outs, aux = kept[:len(outs)], tree_unflatten(aux_spec, kept[len(outs):])
             else:
                 outs, touts, out_spec, aux = trace_jvp(partial, in_leaves, tangents, in_spec, has_aux, "jacfwd",
                                                        hidden=True)
