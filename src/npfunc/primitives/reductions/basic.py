@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import numpy as np
 
@@ -166,7 +167,8 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     count = math.prod(shape[i] for i in axes)
     total = reduce_sum(a, axes=axes, keepdims=bool(keepdims))
     if count == 0:  # NaN, as NumPy's 0/0, but a constant: its derivative is 0, not NaN
-        return total * 0 + np.nan
+        warnings.warn("Mean of empty slice.", RuntimeWarning, stacklevel=2)  # (NumPy's warning; under
+        return total * 0 + np.nan                                            # jit, when recording)
     return total / count
 
 

@@ -432,6 +432,11 @@ def copy(a, order="K"):
     if isinstance(a, Tracer):
         if a._interp.copies_values:
             return _copy.bind(a) if order == "K" else _copy.bind(a, order=order)
+        if order in ("C", "F"):  # a primal laid out otherwise is copied so (jvp and vjp return it)
+            value = getattr(a, "primal", None)
+            if type(value) is np.ndarray and value.ndim > 1 and not (
+                    value.flags.c_contiguous if order == "C" else value.flags.f_contiguous):
+                return _copy.bind(a, order=order)
         return clone(a)
     return np.copy(a, order=order)
 
