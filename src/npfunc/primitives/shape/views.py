@@ -626,37 +626,31 @@ _register_samples()
 def asfortranarray(a, dtype=None):
     """``np.asfortranarray`` of a traced value: the array itself when it is
     F-contiguous, else an F-ordered copy (at least 1-d, as NumPy gives)."""
-    if dtype is not None and np.dtype(dtype) != dtype_of(a):
-        from ..elementwise.arithmetic import astype as cast
-
-        a = cast(a, dtype)
-        return copy(reshape(a, (1,)) if ndim_of(a) == 0 else a, order="F")
-    if ndim_of(a) == 0:
-        return reshape(a, (1,))
-    fortran = aliasing.decide(a, lambda s: s.flags.f_contiguous)
-    if fortran:
-        return a
-    if fortran is False:
-        return copy(a, order="F")
-    # NumPy gives a itself or an F-ordered copy, as a's layout decides (see ascontiguousarray)
-    return make_view(a, basic.copy(a, "F"), Reshape(shape_of(a)), uncertain=True)
+    return _laid_out(a, dtype, "F")
 
 
 def ascontiguousarray(a, dtype=None):
     """``np.ascontiguousarray`` of a traced value: the array itself when it is
     C-contiguous, else a C-ordered copy (at least 1-d, as NumPy gives)."""
+    return _laid_out(a, dtype, "C")
+
+
+def _laid_out(a, dtype, order):
+    """``a`` (as ``dtype``) in memory order ``order``, as np.ascontiguousarray and
+    np.asfortranarray give it: itself when it is laid out so, else a copy."""
     if dtype is not None and np.dtype(dtype) != dtype_of(a):
         from ..elementwise.arithmetic import astype as cast
 
         out = cast(a, dtype)
-        return _fresh_c(reshape(out, (1,)) if ndim_of(out) == 0 else out)
+        return copy(reshape(out, (1,)) if ndim_of(out) == 0 else out, order=order)  # (the cast kept a's layout)
     if ndim_of(a) == 0:
         return reshape(a, (1,))
-    contiguous = aliasing.decide(a, lambda s: s.flags.c_contiguous)
-    if contiguous:
+    laid_out = aliasing.decide(a, (lambda s: s.flags.c_contiguous) if order == "C" else
+                               (lambda s: s.flags.f_contiguous))
+    if laid_out:
         return a
-    if contiguous is False:
-        return copy(a, order="C")
-    # NumPy gives a itself or a C-ordered copy, as a's layout decides: the value is C-ordered
-    # either way, and writes through it refuse (an uncertain member)
-    return make_view(a, basic.copy(a, "C"), Reshape(shape_of(a)), uncertain=True)
+    if laid_out is False:
+        return copy(a, order=order)
+    # NumPy gives a itself or a copy, as a's layout decides: the value is laid out so either
+    # way, and writes through it refuse (an uncertain member)
+    return make_view(a, basic.copy(a, order), Reshape(shape_of(a)), uncertain=True)
