@@ -964,8 +964,6 @@ def ising_where(spins):
     return s.mean()
 
 
-@pytest.mark.xfail(strict=True, reason="documented (docs/guide/random.md): np.random draws inside vmap are shared "
-                                       "by the batch, silently, even with randomness='different'")
 @pytest.mark.parametrize("randomness", ["error", "different"])
 def test_vmap_ensemble_of_monte_carlo_chains(randomness):
     S = np.where(rng.random((8, 8)) < 0.5, 1, -1)

@@ -105,3 +105,22 @@ def test_a_draw_under_jacfwd_or_hessian_names_their_randomness():
         with pytest.raises(RandomnessError, match=r"inside jacfwd.*to jacfwd.*jacfwd\(jacrev\(f\), randomness='same'\)"):
             transform(f)(np.ones(2))
     assert npfunc.jacfwd(npfunc.jacrev(f), randomness="same")(np.ones(2)).shape == (2, 2)
+
+
+def test_numpy_global_draws_inside_vmap_follow_randomness():
+    """np.random's global generator takes no traced input: under vmap its draw would be
+    shared by the batch where a loop draws anew, so 'error' and 'different' refuse it,
+    naming npfunc.random; 'same' asks for one draw, and gets it."""
+    from npfunc.errors import RandomnessError
+
+    def noisy(x):
+        return x + np.random.standard_normal(x.shape)
+
+    for randomness in ("error", "different"):
+        with pytest.raises(RandomnessError, match=r"vmap\(f\): np\.random\.standard_normal .*npfunc\.random"):
+            npfunc.vmap(noisy, randomness=randomness)(np.zeros((3, 2)))
+    shared = npfunc.vmap(noisy, randomness="same")(np.zeros((3, 2)))
+    assert np.array_equal(shared[0], shared[1])
+    np.random.seed(0)
+    assert np.random.standard_normal(2).shape == (2,)  # outside vmap: NumPy's, as always
+    assert npfunc.grad(lambda x: (x * np.random.standard_normal(3)).sum())(np.ones(3)).shape == (3,)

@@ -8,6 +8,7 @@ it is when they can, which saves transposes.
 """
 from __future__ import annotations
 
+from ..core import random_hooks
 from ..core.context import Interpreter, describe_stack
 from ..core.errors import BatchedConversionError
 from ..core.tracer import Tracer
@@ -71,6 +72,16 @@ class BatchInterpreter(Interpreter):
         self.axis_size = axis_size
         self.randomness = randomness
         self.structured = structured
+
+    def __enter__(self) -> "BatchInterpreter":
+        if self.randomness != "same" and self.transform == "vmap":  # np.random's draws must not be shared
+            random_hooks.enter()
+        return Interpreter.__enter__(self)
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if self.randomness != "same" and self.transform == "vmap":
+            random_hooks.exit()
+        Interpreter.__exit__(self, exc_type, exc, traceback)
 
     def process(self, prim, args, params):
         if len(args) == 1:  # the argument is this level's tracer: bind chose this level for it
