@@ -271,6 +271,24 @@ def fit_dtype(value, like, what: str):
     return astype(value, want)
 
 
+def check_containers_kept(tree, leaves, transform: str, none_is_leaf: bool = False) -> None:
+    """After the function ran on ``tree``, the containers a transform built around
+    ``leaves`` (the caller's dicts and lists, rebuilt around traced values): refuse
+    when the function rebound an entry (``params['w'] = ...``, ``state['t'] += 1``),
+    which NumPy's caller would see in its own container and the transform's caller
+    would not."""
+    after, _ = tree_flatten(tree, none_is_leaf)
+    if len(after) == len(leaves) and all(a is b for a, b in zip(after, leaves)):
+        return
+    from ..core.errors import UnsupportedOperationError
+
+    raise UnsupportedOperationError(
+        f"{transform}: the function rebinds an entry of a dict, list or other container it was given "
+        f"(params['w'] = ..., state['t'] += 1). {transform} hands the function a container of its own, so "
+        "the caller's would not change as it does when NumPy runs the function. Update arrays in place "
+        "(params['w'] -= ..., which reaches the caller's arrays), or return the new values.")
+
+
 def write_back_updated(arguments, tracers, before, results=()) -> list:
     """After the function ran: give each caller's argument the value the function
     left in its traced stand-in when it updated that in place (``x += 1``,

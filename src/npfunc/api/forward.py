@@ -16,8 +16,8 @@ from ..core.tracer import snapshot
 from ..primitives.elementwise.arithmetic import zeros_like
 from ..primitives.indexing.aliasing import mark_input
 from .tape_cache import cacheable_input, grad_cache
-from ._common import (check_callable, check_differentiable, check_outputs, fit_dtype, split_aux, tree_flatten,
-                      tree_unflatten, write_back_updated)
+from ._common import (ArgsSpec, check_callable, check_containers_kept, check_differentiable, check_outputs,
+                      fit_dtype, split_aux, tree_flatten, tree_unflatten, write_back_updated)
 
 
 # jvp(grad(f)) from f's tape (loaded on first use)
@@ -41,7 +41,10 @@ def trace_jvp(func: Callable, primal_leaves, tangent_leaves, in_spec, has_aux: b
         tracers = [mark_input(JVPTracer(interp, snapshot(p), snapshot(t)), p)
                    for p, t in zip(primal_leaves, tangent_leaves)]
         before = [t.primal for t in tracers]
-        out = func(*tree_unflatten(in_spec, tracers))
+        args = tree_unflatten(in_spec, tracers)
+        out = func(*args)
+    if type(in_spec) is not ArgsSpec:  # containers built around the tracers: entries must stay
+        check_containers_kept(args, tracers, transform)
     primals, tangents, out_spec, aux = traced_outputs(interp, out, has_aux, transform)
     if all(t.primal is b for t, b in zip(tracers, before)):  # (the common case: no argument updated)
         return primals, tangents, out_spec, aux

@@ -77,7 +77,7 @@ from ..core.errors import ArgnumsError, RetraceWarning, UnsupportedOperationErro
 from ..core.tracer import Tracer, snapshot
 from ..primitives.indexing.aliasing import Alias
 from ..interpreters.staging import Var, replay
-from ._common import check_callable, tree_unflatten, write_back
+from ._common import check_callable, check_containers_kept, tree_unflatten, write_back
 
 __all__ = ["jit", "make_graph", "Jitted", "Lowered"]
 
@@ -379,7 +379,9 @@ class Jitted:
             dyn_args, dyn_kwargs = tree_unflatten(spec, leaves)
             full = [args[i] if i in nums else a for i, a in enumerate(dyn_args)]
             statics = {k: v for k, v in kwargs.items() if k in self._static_names}
-            return func(*full, **dyn_kwargs, **statics)
+            out = func(*full, **dyn_kwargs, **statics)
+            check_containers_kept((dyn_args, dyn_kwargs), leaves, "jit")  # (a replay could not redo it)
+            return out
 
         return call
 

@@ -16,7 +16,7 @@ from ..primitives.elementwise.arithmetic import ones_like, zeros_like
 from ..primitives.indexing.aliasing import mark_input
 from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, check_outputs, fit_dtype,
                       normalize_argnums, select_args,
-                      split_aux, tree_flatten, tree_unflatten, write_back_updated)
+                      split_aux, tree_flatten, tree_unflatten, write_back_updated, check_containers_kept)
 
 
 def lower(tree, interp):
@@ -93,10 +93,13 @@ def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, des
         tracers = [mark_input(interp.new_input(keep(x) if keep_inputs else x), x) for x in in_leaves]
         in_nodes = [t.node for t in tracers]  # before func: an in-place update rebinds t.node
         before = [t.primal for t in tracers]
-        out = func(*tree_unflatten(in_spec, tracers))
+        args = tree_unflatten(in_spec, tracers)
+        out = func(*args)
         aux = None
         if has_aux:
             out, aux = split_aux(out, transform)
+    if type(in_spec) is not ArgsSpec:  # containers built around the tracers: entries must stay
+        check_containers_kept(args, tracers, transform)
     out, pullback, aux = _traced_outputs(interp, out, aux, has_aux, transform, in_spec, in_leaves, in_nodes)
     pullback._updates = tuple(zip(in_leaves, tracers, before))
     if keep_inputs:  # the tape holds copies of the arguments: the caller's may change now

@@ -16,7 +16,8 @@ from ..interpreters.structured import dense
 from ..primitives.indexing.aliasing import check_plain_array, mark_input
 from ..primitives.indexing.gather import getitem
 from ..primitives.shape.basic import broadcast_to, concatenate_arrays, expand_dims, moveaxis
-from ._common import _is_leaf, as_array, check_outputs, is_array, optree, tree_flatten, tree_unflatten, write_back
+from ._common import (ArgsSpec, _is_leaf, as_array, check_containers_kept, check_outputs, is_array, optree, tree_flatten,
+                      tree_unflatten, write_back)
 
 RANDOMNESS = ("error", "different", "same")
 
@@ -201,7 +202,10 @@ def _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness, tra
         wrapped = [leaf if d is None or leaf is None else _batched_input(interp, leaf, d % ndim_of(leaf))
                    for leaf, d in zip(leaves, dims)]
         values = [getattr(w, "val", None) for w in wrapped]
-        out = func(*tree_unflatten(spec, wrapped), **kwargs)
+        args = tree_unflatten(spec, wrapped)
+        out = func(*args, **kwargs)
+    if type(spec) is not ArgsSpec:  # containers vmap built: the function must not rebind their entries
+        check_containers_kept(args, wrapped, transform, none_is_leaf=True)
     result = _unbatch_outputs(out, interp, size, out_dims, transform)
     if transform == "vmap":
         result = _own_memory(result, leaves)

@@ -15,6 +15,7 @@ not affected.
 """
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -22,6 +23,8 @@ import numpy as np
 from .context import current_stack, describe_stack
 from .errors import RandomnessError
 
+#: modules whose draws are their own business (made on plain values inside a computation)
+_LIBRARIES = ("numpy", "scipy", "npfunc")
 _NOT_DRAWS = frozenset({"default_rng", "get_bit_generator", "get_state", "seed", "set_bit_generator", "set_state",
                         "test"})
 _ORIGINAL = {name: fn for name, fn in np.random.__dict__.items()
@@ -40,8 +43,8 @@ def _refuse_in_vmap(name: str) -> None:
 
 def _wrapper(name, original):
     def draw(*args, **kwargs):
-        if _active:
-            _refuse_in_vmap(name)
+        if _active and not sys._getframe(1).f_globals.get("__name__", "").startswith(_LIBRARIES):
+            _refuse_in_vmap(name)  # (a library's own draw on plain values, SciPy's norm estimates, is its own)
         return original(*args, **kwargs)
 
     draw.__name__ = draw.__qualname__ = name
