@@ -251,7 +251,7 @@ def minimize_scalar(fun: Callable, bracket=None, bounds=None, args=(), method=No
     x, cell = implicit_solution("minimize_scalar", residual, solve, np.zeros(1), pb.params,
                                 _stacked_scalar(objective, bracket, bounds, tol, options), symmetric=True)
     res = copy.copy(cell["info"]["result"])
-    res.x = np.reshape(x, ())
+    res.x = x[0]  # a scalar, as SciPy's
     res.fun = objective(x, *pb.params)
     return res
 

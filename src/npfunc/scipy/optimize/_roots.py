@@ -112,7 +112,7 @@ def _scalar_root(name: str, f: Callable, args, start, solve_scalar: Callable, st
 
     x, cell = implicit_solution(name, residual, solve, start, pb.params,
                                 run_stacked if stacked is not None else None)
-    return np.reshape(x, ()), cell["info"]
+    return x[0], cell["info"]  # a scalar, as SciPy's float (np.float64 is a float)
 
 
 def _finite(start) -> float:
@@ -288,7 +288,7 @@ def newton(func: Callable, x0, fprime=None, args=(), tol: float = 1.48e-08, maxi
                                                      "result": out}
 
     x, cell = implicit_solution("newton", residual, solve, np.ravel(x0), pb.params, stacked)
-    root_ = np.reshape(x, shape)
+    root_ = x[0] if scalar else np.reshape(x, shape)  # (a scalar x0: a scalar root, as SciPy's)
     if not full_output:
         return root_
     result = cell["info"]["result"]
