@@ -807,8 +807,6 @@ def test_garch_plain_buffer_refusal_is_npfunc_error():
         npfunc.grad(garch_negloglik)(PAR_GARCH, RET_GARCH)
 
 
-@pytest.mark.xfail(strict=True, reason="np.r_[1.0, -phi] with a traced phi is refused under "
-                   "grad/jit/vmap")
 @pytest.mark.parametrize("how", ["grad", "jit"])
 def test_finding_np_r_refused(how):
     if how == "grad":

@@ -100,6 +100,57 @@ for _name, _fn in WRAPPERS.items():
     _fn.__wrapped__ = _ORIGINAL[_name]
 
 
+class _TracedConcatenator:
+    """``np.r_`` / ``np.c_``, also for items that are traced values: NumPy's own
+    object first; when a traced value refused, the plain forms (arrays and
+    numbers, no slices or directive strings) are built with ``np.concatenate``."""
+
+    def __init__(self, name: str, original) -> None:
+        self._name, self._original = name, original
+        self.__wrapped__ = original
+        self.__doc__ = f"NumPy's ``np.{name}``, also for traced values (while a transform runs)."
+
+    def __len__(self) -> int:
+        return len(self._original)
+
+    def __getitem__(self, key):
+        depth = getattr(probing, "depth", 0)
+        probing.depth = depth + 1
+        try:
+            return self._original[key]
+        except _REFUSALS as refusal:
+            items = key if isinstance(key, tuple) else (key,)
+            if any(isinstance(k, (slice, str)) for k in items):
+                raise refusal  # (ranges and directives: NumPy's refusal, which names the value)
+            refused = refusal
+        finally:
+            probing.depth = depth
+        try:
+            return _concatenate_items(self._name, items)
+        except _REFUSALS:
+            raise refused from None
+
+
+def _concatenate_items(name: str, items):
+    """``np.r_[items]`` (1-d pieces along axis 0) or ``np.c_[items]`` (1-d pieces as
+    columns, along the last axis) of arrays, traced values and numbers."""
+    arrays = [x for x in items if isinstance(x, np.ndarray) or hasattr(x, "_interp")]
+    dtype = np.result_type(*[x.dtype for x in arrays], *[x for x in items if not (
+        isinstance(x, np.ndarray) or hasattr(x, "_interp"))])
+    pieces = []
+    for x in items:
+        x = np.asarray(x, dtype=dtype) if not hasattr(x, "_interp") else x.astype(dtype)
+        if name == "r_":
+            pieces.append(np.reshape(x, (1,)) if np.ndim(x) == 0 else x)
+        else:
+            pieces.append(np.reshape(x, (1, 1)) if np.ndim(x) == 0 else
+                          np.reshape(x, (-1, 1)) if np.ndim(x) == 1 else x)
+    return np.concatenate(pieces, axis=0 if name == "r_" else -1)
+
+
+_CONCATENATORS = {name: _TracedConcatenator(name, getattr(np, name)) for name in ("r_", "c_")}
+
+
 def enter() -> None:
     """A thread starts running transforms: install the wrappers if no thread runs one yet."""
     global _active
@@ -124,4 +175,5 @@ def exit() -> None:
 # and one dict update each are measurably cheaper than ``with`` and setattr.)
 _acquire, _release = _lock.acquire, _lock.release
 _NUMPY = np.__dict__
-_INSTALL = dict(WRAPPERS)
+_INSTALL = {**WRAPPERS, **_CONCATENATORS}
+_ORIGINAL.update({name: c._original for name, c in _CONCATENATORS.items()})

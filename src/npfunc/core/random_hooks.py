@@ -2,33 +2,30 @@
 
 A draw from NumPy's global generator takes no traced input, so nothing of
 npfunc would see it: it would run once, and the whole batch would share it,
-where a loop over the batch draws anew for every element.  The first time a
-``vmap`` runs, the drawing functions in the ``np.random`` namespace are
-replaced by wrappers (for good: swapping 45 names in and out costs more than
-a ``vmap`` call) that raise ``RandomnessError`` under a live ``vmap`` whose
-``randomness`` is ``'error'`` or ``'different'`` (naming
-``npfunc.random.default_rng``, whose draws follow ``randomness``), and
-otherwise call NumPy's function, at the cost of one Python call (``'same'``:
-one draw for the batch is what it asks for).  Code that bound the function
-itself (``from numpy.random import normal``) and ``Generator`` objects are
-not affected.
+where a loop over the batch draws anew for every element.  Once a ``vmap``
+has run (and ``numpy.random`` is imported), the drawing functions in the
+``np.random`` namespace are wrappers (for good: swapping 45 names in and out
+would cost more than a ``vmap`` call).  Under a live ``vmap`` whose
+``randomness`` is ``'error'`` or ``'different'`` they raise
+``RandomnessError`` naming ``npfunc.random.default_rng`` (whose draws follow
+``randomness``); otherwise, and for draws SciPy or NumPy make themselves,
+they call NumPy's function, at the cost of one Python call.  Code that bound
+the function itself (``from numpy.random import normal``) and ``Generator``
+objects are not affected.
 """
 from __future__ import annotations
 
 import sys
 import threading
 
-import numpy as np
-
-from .context import current_stack, describe_stack
+from .context import _state, current_stack, describe_stack
 from .errors import RandomnessError
+from .imports import when_imported
 
 #: modules whose draws are their own business (made on plain values inside a computation)
 _LIBRARIES = ("numpy", "scipy", "npfunc")
 _NOT_DRAWS = frozenset({"default_rng", "get_bit_generator", "get_state", "seed", "set_bit_generator", "set_state",
                         "test"})
-_ORIGINAL = {name: fn for name, fn in np.random.__dict__.items()
-             if not name.startswith("_") and type(fn).__name__ == "method" and name not in _NOT_DRAWS}
 
 
 def _refuse_in_vmap(name: str) -> None:
@@ -43,7 +40,8 @@ def _refuse_in_vmap(name: str) -> None:
 
 def _wrapper(name, original):
     def draw(*args, **kwargs):
-        if _active and not sys._getframe(1).f_globals.get("__name__", "").startswith(_LIBRARIES):
+        if getattr(_state, "stack", None) and not sys._getframe(1).f_globals.get("__name__", "").startswith(
+                _LIBRARIES):
             _refuse_in_vmap(name)  # (a library's own draw on plain values, SciPy's norm estimates, is its own)
         return original(*args, **kwargs)
 
@@ -54,30 +52,21 @@ def _wrapper(name, original):
 
 
 _lock = threading.Lock()
-#: live vmaps that refuse shared draws (in every thread): only a quick "look at the
-#: stack" flag, which the wrappers confirm on this thread's transform stack
-_active = 0
-_installed = False
+installed = False  # (read by the batching interpreter: one bool check per vmap)
 
 
-def _install() -> None:
-    global _installed
+def _install(random_module) -> None:
+    """Wrap the drawing functions of ``numpy.random`` (once it is imported: importing
+    npfunc or running a vmap does not import it)."""
     with _lock:
-        if not _installed:
-            np.random.__dict__.update({name: _wrapper(name, fn) for name, fn in _ORIGINAL.items()
-                                       if np.random.__dict__.get(name) is fn})
-            _installed = True
+        namespace = random_module.__dict__
+        namespace.update({name: _wrapper(name, fn) for name, fn in list(namespace.items())
+                          if not name.startswith("_") and type(fn).__name__ == "method" and name not in _NOT_DRAWS})
 
 
-def enter() -> None:
-    """A vmap starts (the first one installs the wrappers)."""
-    global _active
-    if not _installed:
-        _install()
-    _active += 1
-
-
-def exit() -> None:
-    """A vmap ended."""
-    global _active
-    _active -= 1
+def install() -> None:
+    """The first vmap installs the wrappers (now, or when np.random is first imported)."""
+    global installed
+    if not installed:
+        installed = True
+        when_imported("numpy.random", _install)

@@ -72,16 +72,8 @@ class BatchInterpreter(Interpreter):
         self.axis_size = axis_size
         self.randomness = randomness
         self.structured = structured
-
-    def __enter__(self) -> "BatchInterpreter":
-        if self.randomness != "same" and self.transform == "vmap":  # np.random's draws must not be shared
-            random_hooks.enter()
-        return Interpreter.__enter__(self)
-
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        if self.randomness != "same" and self.transform == "vmap":
-            random_hooks.exit()
-        Interpreter.__exit__(self, exc_type, exc, traceback)
+        if not random_hooks.installed:  # np.random's global draws inside vmap must not be shared
+            random_hooks.install()
 
     def process(self, prim, args, params):
         if len(args) == 1:  # the argument is this level's tracer: bind chose this level for it
