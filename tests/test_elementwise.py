@@ -296,8 +296,22 @@ def test_clip_argument_errors():
     x = np.ones(3)
     with pytest.raises(ValueError, match="either a_min/a_max or min/max"):
         npfunc.grad(lambda x: np.clip(x, 0.0, 1.0, min=0.0).sum())(x)
-    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="np.clip.*'out'"):
-        npfunc.grad(lambda x: np.clip(x, 0.0, 1.0, out=np.empty(3)).sum())(x)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"grad\(f\): np\.copyto.*plain ndarray"):
+        npfunc.grad(lambda x: np.clip(x, 0.0, 1.0, out=np.empty(3)).sum())(x)  # a plain out= cannot hold it
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"grad\(f\): np\.clip's argument 'casting'"):
+        npfunc.grad(lambda x: np.clip(x, 0.0, 1.0, casting="unsafe").sum())(x)
+
+
+def test_clip_into_out_updates_it_as_numpy():
+    def clipped_update(g):
+        np.clip(g, -0.3, 0.3, out=g)
+        return g * 2.0
+
+    g, plain = np.array([0.5, -1.0, 0.1]), np.array([0.5, -1.0, 0.1])
+    want = clipped_update(plain)
+    np.testing.assert_allclose(npfunc.jit(clipped_update)(g), want)
+    np.testing.assert_allclose(g, plain)
+    np.testing.assert_allclose(npfunc.jacrev(clipped_update)(np.array([0.5, -1.0, 0.1])), np.diag([0.0, 0.0, 2.0]))
 
 
 def test_round_and_rounding_keep_numpy_values_and_dtypes():

@@ -227,11 +227,15 @@ def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
     is 1 strictly inside, 0 outside and split 1/2 - 1/2 between ``a`` and the
     bound where ``a`` equals it.
     """
-    if out is not None or kwargs:
-        bad = "out" if out is not None else sorted(kwargs)[0]
+    if kwargs:
+        from ...core.context import describe_stack
+
         raise UnsupportedOperationError(
-            f"np.clip: argument {bad!r} is not supported on traced values; "
-            "assign the result (y = np.clip(x, lo, hi)) and cast separately")
+            f"{describe_stack()}: np.clip's argument {sorted(kwargs)[0]!r} is not supported on traced values; "
+            "clip first, then cast or mask the result (y = np.clip(x, lo, hi))")
+    if out is not None:  # the result written into `out`, as NumPy's ufunc does (same_kind casting)
+        np.copyto(out, clip(a, a_min, a_max, min=min, max=max), casting="same_kind")
+        return out
     if _given(a_min) and _given(min) or _given(a_max) and _given(max):
         raise ValueError("np.clip: pass either a_min/a_max or min/max, not both")
     if not isinstance(a, Tracer):  # NumPy converts a Python scalar ``a`` to an array (not weak)
