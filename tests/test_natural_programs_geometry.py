@@ -843,7 +843,6 @@ def test_fit_plane_lstsq_derivatives_and_vmap():
     assert_deriv(npfunc.jacfwd(fit_plane_lstsq)(p), J)
 
 
-@pytest.mark.xfail(strict=True, raises=npfunc.errors.ConcretizationError, reason="np.linalg.lstsq(rcond=None) refused under jit with 'int(x) needs the value' (names neither lstsq nor a fix that applies)")
 def test_fit_plane_lstsq_jit():
     p = _plane_cloud()
     assert_same(npfunc.jit(fit_plane_lstsq)(p), fit_plane_lstsq(p))

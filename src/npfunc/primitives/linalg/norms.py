@@ -313,13 +313,11 @@ pinv.primitive = _pinv  # type: ignore[attr-defined]
 # ---- lstsq ----------------------------------------------------------------------------------
 
 def _concrete_int(x):
-    """``int(x)`` when ``x`` has a single value here (not batched by vmap), else None."""
-    if isinstance(x, BatchTracer):
-        return None
-    try:
-        return int(x)
-    except Exception:  # noqa: BLE001 - any traced value without a single value
-        return None
+    """``int(x)`` when ``x`` has a value here (a plain value, or a primal under grad
+    and jvp), else None (batched by vmap, or recorded by jit: no single value yet)."""
+    while isinstance(x, Tracer) and not isinstance(x, BatchTracer):
+        x = getattr(x, "primal", None)
+    return None if x is None or isinstance(x, Tracer) else int(x)
 
 
 def _check_batch_full_rank(rank, n):
@@ -328,8 +326,15 @@ def _check_batch_full_rank(rank, n):
     val = rank
     while isinstance(val, BatchTracer):
         val = val.val
-    if isinstance(val, Tracer):
-        return  # not known while recording (jit): residuals assume full rank
+    if isinstance(val, Tracer):  # recorded by jit: every replay checks the full rank the residuals assume
+        from ..data_dependent import check
+        from ...core.errors import UnsupportedOperationError
+
+        check(rank == n, "true", f"np.linalg.lstsq: a is rank-deficient (rank < {n}), for which NumPy returns "
+              "empty residuals, where the recorded program returns them. For the solution alone write "
+              "np.linalg.pinv(a, rcond) @ b; for the residuals, np.sum(abs(b - a @ x) ** 2, axis=0)",
+              UnsupportedOperationError)
+        return
     if np.any(np.asarray(val) != n):
         from ...core.context import describe_stack
         from ...core.errors import UnsupportedOperationError
