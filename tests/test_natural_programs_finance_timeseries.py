@@ -37,27 +37,9 @@ from npfunc.errors import (
     NpfuncError,
     RandomnessError,
 )
-from npfunc.testing import numerical_jacobian
+from natural_checks import assert_deriv, assert_same, fd
 
 
-def fd(f, x, eps=1e-5):
-    """Five-point central differences of the plain program."""
-    return numerical_jacobian(f, np.asarray(x, dtype=float), eps, order=4)
-
-
-def assert_same(got, want, rtol=1e-12, atol=0.0):
-    """Same type (array vs NumPy scalar vs Python float), dtype, shape and value."""
-    assert type(got) is type(want), (type(got), type(want))
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.dtype == want.dtype, (got.dtype, want.dtype)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
-
-
-def assert_deriv(got, want, rtol=1e-5, atol=1e-8):
-    got = np.asarray(got)
-    assert got.shape == np.shape(want), (got.shape, np.shape(want))
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
 
 
 def loop(f, xs, *args):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import npfunc
+from natural_checks import assert_deriv as _assert_deriv, assert_same as _assert_same
 from npfunc.testing import numerical_jacobian
 
 # ---- rotations -----------------------------------------------------------------------------
@@ -436,18 +437,11 @@ def fd(f, x, eps=1e-5):
 
 
 def assert_same(got, ref, rtol=1e-12, atol=1e-14):
-    """Same Python type, dtype, shape and value (to rounding) as plain NumPy."""
-    assert type(got) is type(ref), (type(got), type(ref))
-    got_a, ref_a = np.asarray(got), np.asarray(ref)
-    assert got_a.dtype == ref_a.dtype, (got_a.dtype, ref_a.dtype)
-    assert got_a.shape == ref_a.shape, (got_a.shape, ref_a.shape)
-    np.testing.assert_allclose(got_a, ref_a, rtol=rtol, atol=atol)
+    _assert_same(got, ref, rtol, atol)
 
 
 def assert_deriv(got, ref, rtol=1e-5, atol=1e-7):
-    got = np.asarray(got)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol)
+    _assert_deriv(got, ref, rtol, atol)
 
 
 def loop(f, xs):
