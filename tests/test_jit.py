@@ -226,7 +226,7 @@ def test_closed_over_arrays_are_snapshots(use):
     (lambda x: x[x > 0], "boolean mask"),
     (lambda x: np.unique(x), "np.unique"),
     (lambda x: np.nonzero(x)[0], "nonzero"),
-    (lambda x: np.linalg.lstsq(np.outer(x, x)[:, :2], x, rcond=None)[1], r"int\(x\)"),
+    (lambda x: np.linalg.lstsq(np.outer(x, x)[:, :2], x, rcond=None)[1], r"lstsq: a is rank-deficient"),
     (lambda x: float(x[0]) * x, r"float\(x\)"),
 ])
 def test_value_dependent_shapes_and_control_flow_raise(body, what):

@@ -383,8 +383,6 @@ def test_ridge_four_ways_derivatives_and_vmap():
     check_jacobians(ridge_four_ways, _RIDGE_P)
 
 
-@pytest.mark.xfail(strict=True, raises=NpfuncError,
-                   reason="jit refuses np.linalg.lstsq of a traced matrix ('int(x) needs the value...', lstsq not named)")
 def test_ridge_four_ways_jit():
     assert_same(npfunc.jit(ridge_four_ways)(_RIDGE_P), ridge_four_ways(_RIDGE_P))
 
