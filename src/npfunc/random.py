@@ -27,6 +27,7 @@ import threading
 import numpy as np
 
 from .core.context import current_stack, describe_stack
+from .core.tracer import Tracer
 from .core.errors import RandomnessError
 from .core.values import shape_of
 from .interpreters.batching import BatchInterpreter, BatchTracer
@@ -152,8 +153,32 @@ class Generator:
         return self.random(_shape(size, p)) < p
 
     def binomial(self, n, p, size=None):
-        """Binomial counts (``n`` and ``p`` must be concrete)."""
-        return self._draw("binomial", lambda s: self._rng.binomial(n, p, size=s), _shape(size, n, p))
+        """Binomial counts (no derivative): NumPy's draw for plain ``n`` and ``p``, and
+        for a ``p`` differentiated by grad/jvp (its value); a ``p`` batched by a
+        ``vmap(randomness='different')`` counts ``n`` Bernoulli draws below each
+        element's ``p`` (the same distribution, other draws; ``n`` plain)."""
+        value = p
+        while isinstance(value, Tracer) and not isinstance(value, BatchTracer):
+            value = getattr(value, "primal", None)
+        if not isinstance(value, Tracer):  # a value to draw with (None: recorded by jit, which refuses draws)
+            return self._draw("binomial", lambda s: self._rng.binomial(n, p if value is None else value, size=s),
+                              _shape(size, n, p))
+        levels = _batch_axes("binomial")
+        if isinstance(n, Tracer) or any(i.randomness == "same" for i in current_stack()
+                                        if isinstance(i, BatchInterpreter)) or not levels:
+            raise RandomnessError(
+                f"{describe_stack()}: npfunc.random binomial(n, p) with p batched by vmap draws n Bernoulli "
+                "variates per element, which only randomness='different' allows (with 'same' a loop would give "
+                "NumPy's own binomial draws), and needs a plain n. Pass randomness='different', or p in plain.")
+        shape = _shape(size, n, p)
+        n = np.broadcast_to(np.asarray(n), shape)
+        trials = int(n.max()) if n.size else 0
+        if trials > 1_000_000:
+            raise RandomnessError(f"{describe_stack()}: npfunc.random binomial with a batched p draws n Bernoulli "
+                                  f"variates each; n = {trials} is too many. Pass p in plain, or use a normal "
+                                  "approximation: n * p + np.sqrt(n * p * (1 - p)) * rng.standard_normal(shape)")
+        below = self._draw("binomial", self._rng.random, shape + (trials,)) < np.expand_dims(p, -1)
+        return np.sum(below & (np.arange(trials) < n[..., None]), axis=-1)
 
     def permutation(self, x):
         """A random permutation of ``range(x)`` (int ``x``) or of ``x`` along axis 0."""

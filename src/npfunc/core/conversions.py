@@ -51,6 +51,26 @@ def _instruction(frame) -> str:
     return ""
 
 
+def _called_method(frame) -> str:
+    """The name of the attribute the instruction at ``frame`` calls (``rng.binomial``), or ""."""
+    name = ""
+    for ins in dis.get_instructions(frame.f_code):
+        if ins.offset > frame.f_lasti:
+            break
+        if ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+            name = ins.argval
+    return name
+
+
+def _draws() -> frozenset:
+    """NumPy Generator draws (a plain array has no method of these names); only asked
+    for while building an error message (numpy.random is not loaded before)."""
+    import numpy as np
+
+    return frozenset(n for n in dir(np.random.Generator) if not n.startswith("_")) - frozenset(
+        dir(np.ndarray)) - {"bit_generator", "spawn", "bytes"}
+
+
 def conversion_fix(kind: str) -> str | None:
     """The fix for the operation that asked for a plain value of ``kind``
     (``"array"`` or ``"index"``), or None when nothing specific applies."""
@@ -78,6 +98,11 @@ def conversion_fix(kind: str) -> str | None:
         return ("Indexing a plain NumPy array with a traced index (table[i]) cannot work: make the table a "
                 "traced constant first, table = np.asarray(table, like=i), then table[i] works; or use "
                 "npfunc.numpy.take(table, i).")
+    if kind == "array" and _called_method(user) in _draws():
+        return (f"A NumPy random Generator's {_called_method(user)}(...) turned a traced parameter into a plain "
+                "array: NumPy's generators take plain numbers. Draw with npfunc.random.default_rng(seed), whose "
+                "draws follow vmap's randomness= and take traced parameters where its docstrings say so, or "
+                "draw standard variates and transform them (loc + scale * rng.standard_normal(shape)).")
     if kind == "array":
         return ("A NumPy function or method turned a traced value into a plain array. Call NumPy's functions "
                 "through the module (np.array(...), which accepts traced values while a transform runs, not "
