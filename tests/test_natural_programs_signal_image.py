@@ -853,8 +853,6 @@ def test_savgol_pipeline_gradient():
     _close_deriv(npfunc.grad(savgol_detrend_welch)(x), _fd(savgol_detrend_welch, x))
 
 
-@pytest.mark.xfail(strict=True, reason="np.pad(reflect_type='odd'), 'linear_ramp', 'mean', 'maximum' refused "
-                   "on traced values")
 def test_pad_modes_mix_gradient():
     x = rng.standard_normal(10)
     _close_deriv(npfunc.grad(pad_modes_mix)(x), _fd(pad_modes_mix, x))

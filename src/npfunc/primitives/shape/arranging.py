@@ -158,7 +158,46 @@ def _rev(x, axis, start, stop):
     return getitem(getitem(x, _along(axis, slice(start, stop))), _along(axis, slice(None, None, -1)))
 
 
-def _pad_axis(x, axis, before, after, mode, reflect_type):
+_STAT_MODES = {"maximum": "max", "minimum": "min", "mean": "mean", "median": "median"}
+
+
+def _stat_parts(x, axis, n, before, after, mode, stat_length):
+    """The blocks of a statistic mode: the statistic of the first (last) ``stat_length``
+    entries along ``axis``, repeated ``before`` (``after``) times; NumPy rounds a
+    mean or median of integers back to the integer dtype."""
+    (lb, la) = stat_length
+    lb, la = (n if v is None else max(1, min(int(v), n)) for v in (lb, la))
+    stat = getattr(np, _STAT_MODES[mode])
+    shape = tuple(shape_of(x))
+    parts = []
+    for width, piece in ((before, slice(0, lb)), (after, slice(n - la, n))):
+        value = stat(getitem(x, _along(axis, piece)), axis=axis, keepdims=True)
+        if dtype_of(value) != dtype_of(x):
+            value = astype(np.round(value), dtype_of(x))
+        parts.append(broadcast_to(value, shape[:axis] + (width,) + shape[axis + 1:]))
+    return parts
+
+
+def _ramp_parts(x, axis, n, before, after, end_values):
+    """The blocks of ``linear_ramp``: from each end value towards the edge value,
+    without it (NumPy's ``linspace(end, edge, width, endpoint=False)``, floored for
+    integers; the after block reversed)."""
+    parts = []
+    for width, edge, end, flip in ((before, slice(0, 1), end_values[0], False),
+                                   (after, slice(n - 1, n), end_values[1], True)):
+        if not width:
+            parts.append(None)  # (an empty side adds no block)
+            continue
+        steps = np.arange(width, dtype=np.float64).reshape((1,) * axis + (width,) + (1,) * (ndim_of(x) - axis - 1))
+        ramp = end + (getitem(x, _along(axis, edge)) - end) * (steps / width)
+        if dtype_of(x).kind in "iub":
+            ramp = np.floor(ramp)
+        ramp = astype(ramp, dtype_of(x))
+        parts.append(getitem(ramp, _along(axis, slice(None, None, -1))) if flip else ramp)
+    return parts
+
+
+def _pad_axis(x, axis, before, after, mode, reflect_type, stat_length=(None, None), end_values=(0, 0)):
     n = shape_of(x)[axis]
     if n == 0:
         raise ValueError(f"pad: can't extend empty axis {axis} using modes other than 'constant' or 'empty'")
@@ -173,6 +212,17 @@ def _pad_axis(x, axis, before, after, mode, reflect_type):
         parts = [_rev(x, axis, 1, before + 1), _rev(x, axis, n - 1 - after, n - 1)]
     elif mode == "symmetric" and before <= n and after <= n:
         parts = [_rev(x, axis, 0, before), _rev(x, axis, n - after, n)]
+    elif mode in _STAT_MODES:
+        parts = _stat_parts(x, axis, n, before, after, mode, stat_length)
+    elif mode == "linear_ramp":
+        parts = _ramp_parts(x, axis, n, before, after, end_values)
+    if reflect_type == "odd" and mode in ("reflect", "symmetric"):
+        if parts is None:
+            raise UnsupportedOperationError(
+                "np.pad: reflect_type='odd' with a width beyond one reflection of the axis is not supported on "
+                "traced values; pad in steps no wider than the axis")
+        first, last = getitem(x, _along(axis, slice(0, 1))), getitem(x, _along(axis, slice(n - 1, n)))
+        parts = [2 * first - parts[0], 2 * last - parts[1]]  # reflected about the end values
     if parts is None:  # widths beyond one period: index arrays (NumPy's own pattern)
         index = np.pad(np.arange(n), (before, after), mode=mode,
                        **({"reflect_type": reflect_type} if mode in ("reflect", "symmetric") else {}))
@@ -181,7 +231,8 @@ def _pad_axis(x, axis, before, after, mode, reflect_type):
     return concatenate_arrays(pieces, axis)
 
 
-_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap", "maximum", "minimum", "mean", "median",
+              "linear_ramp")
 
 
 @composite(np.pad, samples=samples._pad)
@@ -189,7 +240,9 @@ def pad(array, pad_width, mode="constant", **kwargs):
     """``np.pad`` for traced and plain values.
 
     Modes ``constant`` (``constant_values``, which may be traced), ``edge``,
-    ``reflect``, ``symmetric`` (``reflect_type='even'``) and ``wrap``; every
+    ``reflect``, ``symmetric`` (both ``reflect_type``\ s; 'odd' up to one
+    reflection), ``wrap``, ``maximum``/``minimum``/``mean``/``median``
+    (``stat_length``) and ``linear_ramp`` (``end_values``); every
     ``pad_width`` form NumPy accepts.
     """
     x = source = _array(array)
@@ -197,15 +250,18 @@ def pad(array, pad_width, mode="constant", **kwargs):
         raise UnsupportedOperationError(
             f"np.pad: mode {mode!r} is not supported on traced values; supported modes are "
             f"{', '.join(_PAD_MODES)}")
-    allowed = {"constant": {"constant_values"}, "reflect": {"reflect_type"},
-               "symmetric": {"reflect_type"}}.get(mode, set())
+    allowed = {"constant": {"constant_values"}, "reflect": {"reflect_type"}, "symmetric": {"reflect_type"},
+               "linear_ramp": {"end_values"}, **{m: {"stat_length"} for m in _STAT_MODES}}.get(mode, set())
     unexpected = set(kwargs) - allowed
     if unexpected:
         raise ValueError(f"pad: unsupported keyword arguments for mode '{mode}': {unexpected}")
     reflect_type = kwargs.get("reflect_type", "even")
-    if reflect_type != "even":
-        raise UnsupportedOperationError("np.pad: reflect_type='odd' is not supported on traced values")
+    if reflect_type not in ("even", "odd"):
+        raise ValueError(f"pad: reflect_type must be 'even' or 'odd', got {reflect_type!r}")
     nd = ndim_of(x)
+    stat_lengths = _pairs(kwargs.get("stat_length"), nd, True, "index") if kwargs.get("stat_length") is not None \
+        else [(None, None)] * nd
+    end_values = _pairs(kwargs.get("end_values", 0), nd, False, "")
     if isinstance(pad_width, dict):  # {axis: width} (NumPy >= 2.3); other axes unpadded
         widths = [(0, 0)] * nd
         for ax, w in pad_width.items():
@@ -228,7 +284,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
         return _fresh(x, source)
     for axis, (before, after) in enumerate(widths):
         if before or after:
-            x = _pad_axis(x, axis, int(before), int(after), mode, reflect_type)
+            x = _pad_axis(x, axis, int(before), int(after), mode, reflect_type, stat_lengths[axis], end_values[axis])
     return _fresh(x, source)
 
 

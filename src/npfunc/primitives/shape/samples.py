@@ -251,7 +251,15 @@ def _pad(rng):
             Sample(array(rng, (2, 3), np.float32), 1, constant_values=np.float64(0.5),
                    label="float64 constant into float32"),
             Sample(int8_array(rng, (3,)), 2, constant_values=1.7, label="float constant into int8"),
-            Sample(array(rng, (2, 3)), 0, label="no padding")]
+            Sample(array(rng, (2, 3)), 0, label="no padding"),
+            Sample(x, ((1, 1), (2, 1)), mode="reflect", reflect_type="odd"),
+            Sample(x, 2, mode="symmetric", reflect_type="odd"),
+            Sample(x, ((1, 2), (2, 1)), mode="mean"), Sample(x, 2, mode="maximum", stat_length=2, kink=True),
+            Sample(x, ((2, 1), (1, 3)), mode="minimum", stat_length=((1, 2), (2, 1)), kink=True),
+            Sample(array(rng, (2, 5)), 2, mode="median", kink=True),
+            Sample(int8_array(rng, (4,)), 2, mode="mean", label="mean of integers, rounded"),
+            Sample(x, ((1, 2), (3, 1)), mode="linear_ramp", end_values=((0.5, -1.0), (2.0, 0.0))),
+            Sample(int8_array(rng, (4,)), 3, mode="linear_ramp", end_values=5, label="integer ramp, floored")]
     return out
 
 
