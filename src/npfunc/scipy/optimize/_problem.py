@@ -91,10 +91,11 @@ def _strip(out, name: str, what: str):
         while isinstance(x, PrimalTracer):
             x = x.primal
         if isinstance(x, Tracer):
+            how = "batched by vmap" if x._interp.transform == "vmap" else f"traced by {x._interp.transform}"
             raise UnsupportedSolverError(
-                f"{describe_stack()}: the {what} given to {name} closes over a value batched by "
-                f"{x._interp.transform}, which SciPy cannot call it with. Leave {what} out: npfunc "
-                "computes the derivatives it needs itself.")
+                f"{describe_stack()}: the {what} given to {name} computes with a value {how} (a closed-over "
+                f"parameter), which SciPy's solver cannot take: it calls {what} with plain numbers. Leave {what} "
+                "out: npfunc computes the derivatives it needs itself.")
         plain.append(x)
     return tree_unflatten(spec, plain)
 
