@@ -31,6 +31,7 @@ from .core.tracer import Tracer
 from .core.errors import RandomnessError
 from .core.values import shape_of
 from .interpreters.batching import BatchInterpreter, BatchTracer
+from .primitives.families import primal_value
 
 __all__ = ["Generator", "default_rng"]
 
@@ -157,9 +158,7 @@ class Generator:
         for a ``p`` differentiated by grad/jvp (its value); a ``p`` batched by a
         ``vmap(randomness='different')`` counts ``n`` Bernoulli draws below each
         element's ``p`` (the same distribution, other draws; ``n`` plain)."""
-        value = p
-        while isinstance(value, Tracer) and not isinstance(value, BatchTracer):
-            value = getattr(value, "primal", None)
+        value = primal_value(p)
         if not isinstance(value, Tracer):  # a value to draw with (None: recorded by jit, which refuses draws)
             return self._draw("binomial", lambda s: self._rng.binomial(n, p if value is None else value, size=s),
                               _shape(size, n, p))

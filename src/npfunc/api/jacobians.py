@@ -21,8 +21,8 @@ from ..primitives.elementwise.arithmetic import add, multiply, ones_like, real, 
 from ..primitives.indexing.aliasing import mark_input
 from ..primitives.shape.basic import expand_dims, reshape, stack, transpose
 from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, normalize_argnums, select_args,
-                      tree_flatten, tree_unflatten, write_back, write_back_updated)
-from .forward import trace_jvp, traced_outputs
+                      tree_flatten, tree_unflatten, write_back)
+from .forward import trace_jvp, traced_outputs, written_back
 from .reverse import _traced_outputs, trace_vjp
 from .tape_cache import TapeCache, cacheable_input, compile_pull_back, read_tape
 from .vmap import RANDOMNESS, _unbatch_outputs, check_chunk_size, vmap
@@ -253,10 +253,7 @@ def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> 
                     tracer = mark_input(JVPTracer(interp, x, snapshot(tangents[0])), x)
                     out = partial(tracer)
                 outs, touts, out_spec, aux = traced_outputs(interp, out, has_aux, "jacfwd")
-                if tracer.primal is not x:  # the function updated its argument: so does the caller's
-                    aux_leaves, aux_spec = tree_flatten(aux)
-                    kept = write_back_updated((x,), (tracer,), (x,), outs + aux_leaves)
-                    outs, aux = kept[:len(outs)], tree_unflatten(aux_spec, kept[len(outs):])
+                outs, aux = written_back((x,), (tracer,), (x,), outs, aux)
             else:
                 outs, touts, out_spec, aux = trace_jvp(partial, in_leaves, tangents, in_spec, has_aux, "jacfwd",
                                                        hidden=True)

@@ -45,13 +45,9 @@ def array_out(x):
     updates in place."""
     if isinstance(x, np.generic):
         return np.asarray(x)
-    if isinstance(x, Tracer) and not x.shape and getattr(x, "_alias", None) is None:
-        from ..primitives.indexing.aliasing import FRESH_C
-        from ..primitives.shape.basic import _copy
+    from ..primitives.indexing.aliasing import array_result
 
-        x = _copy.bind(x)  # a new 0-d array (its values too): whoever else holds the scalar keeps a scalar
-        x._alias = FRESH_C
-    return x
+    return array_result(x)  # (a traced scalar: a new 0-d array; whoever else holds the scalar keeps it)
 
 
 def arrays_out(xs):

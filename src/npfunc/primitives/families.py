@@ -28,7 +28,7 @@ from ..core.tracer import Tracer, apply_binary
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..core.lazy import deferred
-from ..interpreters.batching import broadcast_batch
+from ..interpreters.batching import BatchTracer, broadcast_batch
 
 # (imported on first use: these modules are built with this one)
 _astype = deferred("npfunc.primitives.elementwise.arithmetic:astype", globals(), "_astype")
@@ -119,6 +119,14 @@ def example_value(x):
         if value is None:
             return None
         x = value
+    return x
+
+
+def primal_value(x):
+    """``x``'s value below every differentiating level (grad, jvp): a plain value,
+    a batched value (vmap: no single value), or None (jit's recording: none yet)."""
+    while isinstance(x, Tracer) and not isinstance(x, BatchTracer):
+        x = getattr(x, "primal", None)
     return x
 
 

@@ -20,7 +20,7 @@ from .common import (as_inexact, check_matrix, general_matrix, herm_from_triangl
 from .solve import inv
 from .spectral import eigvalsh, svd
 from ..elementwise.arithmetic import absolute, astype, not_equal, power, stop_gradient, where
-from ..families import composite, conj, expand_reduced, normalize_axes, reduction
+from ..families import composite, conj, expand_reduced, normalize_axes, primal_value, reduction
 from . import samples
 from .products import matmul
 from ..reductions.basic import max as reduce_max, min as reduce_min, reduce_sum, sum as sum_
@@ -315,8 +315,7 @@ pinv.primitive = _pinv  # type: ignore[attr-defined]
 def _concrete_int(x):
     """``int(x)`` when ``x`` has a value here (a plain value, or a primal under grad
     and jvp), else None (batched by vmap, or recorded by jit: no single value yet)."""
-    while isinstance(x, Tracer) and not isinstance(x, BatchTracer):
-        x = getattr(x, "primal", None)
+    x = primal_value(x)
     return None if x is None or isinstance(x, Tracer) else int(x)
 
 
