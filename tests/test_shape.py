@@ -220,7 +220,8 @@ def test_errors_match_numpy():
         npfunc.grad(lambda a: np.expand_dims(a, 3).sum())(arr(2, 3))
     with pytest.raises(npfunc.errors.UnsupportedOperationError, match="mode"):
         npfunc.grad(lambda a: np.pad(a, 1, mode="empty").sum())(arr(3))
-    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="reflect_type='odd' with a width beyond"):
+    with pytest.raises(npfunc.errors.UnsupportedOperationError,
+                       match=r"grad\(f\): np.pad\(mode=.reflect., reflect_type=.odd.\) wider than one reflection"):
         npfunc.grad(lambda a: np.pad(a, 3, mode="reflect", reflect_type="odd").sum())(arr(3))
     with pytest.raises(ValueError, match="Input must be"):
         npfunc.grad(lambda a: np.fliplr(a).sum())(arr(3))

@@ -30,12 +30,20 @@ probing.depth = 0
 
 
 def _try(name, *args, **kwargs):
+    """NumPy's own ``np.<name>(...)``, probing (see ``probing``)."""
+    return _probe(_ORIGINAL[name], *args, **kwargs)
+
+
+def _probe(fn, *args, **kwargs):
+    """``fn(...)`` of NumPy's, whose refusal of a traced value is expected (see ``probing``)."""
     depth = getattr(probing, "depth", 0)
     probing.depth = depth + 1
     try:
-        return _ORIGINAL[name](*args, **kwargs)
+        return fn(*args, **kwargs)
     finally:
         probing.depth = depth
+
+
 _REFUSALS = (ConcretizationError, BatchedConversionError)
 
 #: NumPy's own ``np.asarray``, whatever the ``numpy`` namespace holds: for code
@@ -114,17 +122,13 @@ class _TracedConcatenator:
         return len(self._original)
 
     def __getitem__(self, key):
-        depth = getattr(probing, "depth", 0)
-        probing.depth = depth + 1
         try:
-            return self._original[key]
+            return _probe(self._original.__getitem__, key)
         except _REFUSALS as refusal:
             items = key if isinstance(key, tuple) else (key,)
             if any(isinstance(k, (slice, str)) for k in items):
-                raise refusal  # (ranges and directives: NumPy's refusal, which names the value)
+                return self._original[key]  # (ranges and directives: NumPy's refusal, in full this time)
             refused = refusal
-        finally:
-            probing.depth = depth
         try:
             return _concatenate_items(self._name, items)
         except _REFUSALS:
@@ -134,12 +138,11 @@ class _TracedConcatenator:
 def _concatenate_items(name: str, items):
     """``np.r_[items]`` (1-d pieces along axis 0) or ``np.c_[items]`` (1-d pieces as
     columns, along the last axis) of arrays, traced values and numbers."""
-    arrays = [x for x in items if isinstance(x, np.ndarray) or hasattr(x, "_interp")]
-    dtype = np.result_type(*[x.dtype for x in arrays], *[x for x in items if not (
-        isinstance(x, np.ndarray) or hasattr(x, "_interp"))])
+    arrays = [isinstance(x, np.ndarray) for x in items]  # (traced values are ndarrays to isinstance)
+    dtype = np.result_type(*[x.dtype if a else x for x, a in zip(items, arrays)])
     pieces = []
     for x in items:
-        x = np.asarray(x, dtype=dtype) if not hasattr(x, "_interp") else x.astype(dtype)
+        x = x.astype(dtype) if hasattr(x, "_interp") else np.asarray(x, dtype=dtype)
         if name == "r_":
             pieces.append(np.reshape(x, (1,)) if np.ndim(x) == 0 else x)
         else:

@@ -83,6 +83,9 @@ def conversion_fix(kind: str) -> str | None:
         name = f"{entry.f_globals.get('__name__', '?')}.{entry.f_code.co_name}"
         if name.startswith("scipy"):
             return None  # dispatch.twin_hint names the twin
+        if type(entry.f_locals.get("self")).__name__ in ("RClass", "CClass", "AxisConcatenator"):
+            return ("np.r_ / np.c_ with a range or a directive string (0:3, 'r') beside a traced value cannot "
+                    "build it: write the pieces out, np.concatenate([np.arange(0, 3), x]) for np.r_[0:3, x].")
         short = "np." + entry.f_code.co_name if name.startswith("numpy") else name
         return (f"{short} (called from your code) turned its argument into a plain array, which a traced "
                 f"value cannot become: pass arrays, e.g. build a list of traced values into one with "
@@ -98,8 +101,9 @@ def conversion_fix(kind: str) -> str | None:
         return ("Indexing a plain NumPy array with a traced index (table[i]) cannot work: make the table a "
                 "traced constant first, table = np.asarray(table, like=i), then table[i] works; or use "
                 "npfunc.numpy.take(table, i).")
-    if kind == "array" and _called_method(user) in _draws():
-        return (f"A NumPy random Generator's {_called_method(user)}(...) turned a traced parameter into a plain "
+    method = _called_method(user) if kind == "array" else ""
+    if method in _draws():
+        return (f"A NumPy random Generator's {method}(...) turned a traced parameter into a plain "
                 "array: NumPy's generators take plain numbers. Draw with npfunc.random.default_rng(seed), whose "
                 "draws follow vmap's randomness= and take traced parameters where its docstrings say so, or "
                 "draw standard variates and transform them (loc + scale * rng.standard_normal(shape)).")

@@ -218,9 +218,13 @@ def _pad_axis(x, axis, before, after, mode, reflect_type, stat_length=(None, Non
         parts = _ramp_parts(x, axis, n, before, after, end_values)
     if reflect_type == "odd" and mode in ("reflect", "symmetric"):
         if parts is None:
+            from ...core.context import describe_stack
+
+            period = n - 1 if mode == "reflect" else n
             raise UnsupportedOperationError(
-                "np.pad: reflect_type='odd' with a width beyond one reflection of the axis is not supported on "
-                "traced values; pad in steps no wider than the axis")
+                f"{describe_stack()}: np.pad(mode={mode!r}, reflect_type='odd') wider than one reflection of an "
+                f"axis of {n} is not supported on traced values; pad in steps of {period} (the last step what "
+                f"remains), np.pad(np.pad(x, {period}, ...), ...): NumPy's wide padding is those steps")
         first, last = getitem(x, _along(axis, slice(0, 1))), getitem(x, _along(axis, slice(n - 1, n)))
         parts = [2 * first - parts[0], 2 * last - parts[1]]  # reflected about the end values
     if parts is None:  # widths beyond one period: index arrays (NumPy's own pattern)
