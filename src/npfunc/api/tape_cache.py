@@ -96,6 +96,10 @@ def _freeze(value):
     return tv, value
 
 
+#: Frozen parameters by the identity of their dict (primitives' parameters are never
+#: changed once applied; the dict is held, so its id stays its own).
+_FROZEN_PARAMS: dict = {}
+
 _PLAIN_PARAMS = frozenset({int, bool, str, type(None)})  # (keyed with their type: 1 is not True)
 
 
@@ -154,70 +158,97 @@ def reachable(roots) -> list:
     """The tape's nodes that ``roots`` depend on, oldest first."""
     found = {}
     stack = list(roots)
+    pop, push = stack.pop, stack.append
     while stack:
-        node = stack.pop()
+        node = pop()
         seq = node[0]
         if seq not in found:
             found[seq] = node
-            for _, parent, _ in node[5]:
-                stack.append(parent)
+            for link in node[5]:
+                push(link[1])
     return [found[seq] for seq in sorted(found)]
 
 
 def read_tape(out_node, in_node) -> Tape | None:
     """The tape from ``in_node`` to ``out_node`` (only the nodes the output
-    depends on), or None when it cannot be keyed."""
-    nodes = reachable([out_node])
-    local = {node[0]: k for k, node in enumerate(nodes)}
-    if in_node[0] not in local:
-        return None
+    depends on), or None when it cannot be keyed.
+
+    The values are the nodes' outputs and the constant arrays and NumPy scalars
+    they read, each object once (the recording, and so the compiled program,
+    takes one object once).  (This runs on every call of a cached transform:
+    it is written for speed, the common nodes first.)"""
+    nodes = reachable((out_node,))
+    local = {}  # seq -> position of the node
     values: list = []
-    slot_of: dict = {}  # id -> position in values: the same object is one value
+    push = values.append
+    slot_of: dict = {}  # id -> position in values
     key = []
     append = key.append
     for node in nodes:
-        _, prim, params, primals, out, parents, needs = node
+        seq, prim, params, primals, out, parents, needs = node
         tout = type(out)
-        if tout is not np.ndarray and not isinstance(out, np.generic):
-            return None
         k = slot_of.get(id(out))
         if k is None:
             k = slot_of[id(out)] = len(values)
-            values.append(out)
-        out_desc = (tout, out.shape, out.dtype, k)
+            push(out)
+        if tout is np.float64:  # (its shape and dtype are its type's)
+            out_desc = (tout, k)
+        elif tout is np.ndarray or isinstance(out, np.generic):
+            out_desc = (tout, out.shape, out.dtype, k)
+        else:
+            return None
+        local[seq] = len(key)
         if prim is None:  # the input, or a constant lifted onto the tape by an in-place write
             append((node is in_node, out_desc))
             continue
         if type(prim) is not Primitive or prim.multiple_results:
             return None
-        frozen = _freeze_params(params) if params else ()
-        if frozen is _NOT_KEYABLE:
-            return None
+        if params:
+            seen = _FROZEN_PARAMS.get(id(params))
+            if seen is not None and seen[0] is params:  # parameters made once (x[k]'s), frozen once
+                frozen = seen[1]
+            else:
+                frozen = _freeze_params(params)
+                if frozen is _NOT_KEYABLE:
+                    return None
+                if len(_FROZEN_PARAMS) > 4096:
+                    _FROZEN_PARAMS.clear()
+                _FROZEN_PARAMS[id(params)] = (params, frozen)  # (holding params keeps its id its own)
+        else:
+            frozen = ()
         args = []
         linked = 0
-        for i, v in enumerate(primals):
-            if linked < len(parents) and parents[linked][0] == i:
+        n_parents = len(parents)
+        i = 0
+        for v in primals:
+            if linked < n_parents and parents[linked][0] == i:
                 _, parent, index = parents[linked]
                 linked += 1
                 if index is not None or v is not parent[4]:
                     return None
                 args.append(local[parent[0]])
-                continue
-            tv = type(v)
-            if tv is np.ndarray or isinstance(v, np.generic):
-                k = slot_of.get(id(v))
-                if k is None:
-                    k = slot_of[id(v)] = len(values)
-                    values.append(v)
-                args.append((tv, v.shape, v.dtype, k))
-            elif tv in _SCALAR_TYPES:
-                args.append(("scalar", _freeze(v)))
-            else:  # (a traced value of an outer level cannot be here: the cache runs at top level)
-                return None
-        if linked != len(parents):
+            else:
+                tv = type(v)
+                if tv is float or tv is int:
+                    args.append((tv, v.hex() if tv is float else v))  # (as _freeze keys them)
+                elif tv is np.ndarray or isinstance(v, np.generic):
+                    k = slot_of.get(id(v))
+                    if k is None:
+                        k = slot_of[id(v)] = len(values)
+                        push(v)
+                    args.append((tv, v.shape, v.dtype, k))
+                elif tv in _SCALAR_TYPES:
+                    args.append(("scalar", _freeze(v)))
+                else:  # (a traced value of an outer level cannot be here: the cache runs at top level)
+                    return None
+            i += 1
+        if linked != n_parents:
             return None
         append((prim, frozen, tuple(args), needs if type(needs) is tuple else tuple(needs), out_desc))
-    return Tape(tuple(key), values, nodes, local[out_node[0]], local[in_node[0]])
+    in_slot = local.get(in_node[0])
+    if in_slot is None:  # the output does not depend on the input
+        return None
+    return Tape(tuple(key), values, nodes, local[out_node[0]], in_slot)
 
 
 def rebuild(tape: Tape, values) -> tuple:
@@ -225,7 +256,7 @@ def rebuild(tape: Tape, values) -> tuple:
     ``(out_node, in_node)``."""
     rebuilt = []
     for k, (node, entry) in enumerate(zip(tape.nodes, tape.key)):
-        out = values[entry[-1][3]]
+        out = values[entry[-1][-1]]
         if node[1] is None:  # an input or lifted constant
             rebuilt.append((k, None, None, (), out, (), ()))
             continue
@@ -236,10 +267,10 @@ def rebuild(tape: Tape, values) -> tuple:
                 parent = rebuilt[arg]
                 new_primals.append(parent[4])
                 parents.append((i, parent, None))
-            elif arg[0] == "scalar":
-                new_primals.append(original)
-            else:
+            elif len(arg) == 4:  # an array or NumPy scalar: a value
                 new_primals.append(values[arg[3]])
+            else:  # a Python scalar, keyed by its value
+                new_primals.append(original)
         rebuilt.append((k, prim, params, tuple(new_primals), out, tuple(parents), needs))
     return rebuilt[tape.out_slot], rebuilt[tape.in_slot]
 

@@ -76,7 +76,7 @@ class Primitive:
     """An operation with its implementation and its rules (see module doc)."""
 
     __slots__ = ("name", "impl", "jvp", "vjp", "batch", "samples",
-                 "differentiable", "multiple_results", "notes", "effect", "ufunc")
+                 "differentiable", "multiple_results", "notes", "effect", "ufunc", "operator")
 
     def __init__(
         self,
@@ -113,6 +113,9 @@ class Primitive:
         #: the NumPy ufunc ``impl`` computes (``impl`` itself, or a quicker way to
         #: the same values), for the compiler's ``out=`` buffers and operators
         self.ufunc = impl if ufunc is None and isinstance(impl, np.ufunc) else ufunc
+        #: the Python operator ``impl`` computes with when its first argument is a NumPy
+        #: array or scalar (``families.by_operator``): the same values, one call shorter
+        self.operator = getattr(impl, "operator", None)
         if register:  # per-function primitives (custom rules) stay out of the registry
             REGISTRY[name] = self
 

@@ -46,27 +46,43 @@ def apply_binary(prim, x, y):
 #: the attribute costs more than the rest of an operator's dispatch); the tracer
 #: classes join them as they are defined (``Tracer.__init_subclass__``).
 _KNOWN_OPERANDS = {float, int, complex, bool, np.ndarray, *set(np.sctypeDict.values())}
+#: The tracer classes (``Tracer.__init_subclass__`` adds them).
+_TRACER_TYPES: set = set()
 
 
 def _ufunc(ufunc):
     # NumPy's rule for operators: an operand whose type sets __array_ufunc__ = None
-    # handles the operation itself (its reflected method is called).
+    # handles the operation itself (its reflected method is called).  The level that
+    # processes a primitive is chosen here as apply_binary chooses it (inlined: every
+    # operator on a traced value comes through here).
     def forward(self, other):
-        if type(other) not in _KNOWN_OPERANDS and getattr(type(other), "__array_ufunc__", 0) is None:
+        to = type(other)
+        if to not in _KNOWN_OPERANDS and getattr(to, "__array_ufunc__", 0) is None:
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if type(fn) is _Primitive:
-            return apply_binary(fn, self, other)
+            top = self._interp
+            if to in _TRACER_TYPES and other._interp.level > top.level:
+                top = other._interp
+            if top.alive:
+                return top.process(fn, (self, other), {})
+            return apply_binary(fn, self, other)  # (which raises the escape error)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (self, other), {})
         return fn(self, other)
 
     def reflected(self, other):
-        if type(other) not in _KNOWN_OPERANDS and getattr(type(other), "__array_ufunc__", 0) is None:
+        to = type(other)
+        if to not in _KNOWN_OPERANDS and getattr(to, "__array_ufunc__", 0) is None:
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if type(fn) is _Primitive:
-            return apply_binary(fn, other, self)
+            top = self._interp
+            if to in _TRACER_TYPES and other._interp.level > top.level:
+                top = other._interp
+            if top.alive:
+                return top.process(fn, (other, self), {})
+            return apply_binary(fn, other, self)  # (which raises the escape error)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (other, self), {})
         return fn(other, self)
@@ -94,6 +110,7 @@ class Tracer(NDArrayMethods):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        _TRACER_TYPES.add(cls)
         if cls.__array_ufunc__ is not None:
             _KNOWN_OPERANDS.add(cls)
         shape = cls.__dict__.get("shape")

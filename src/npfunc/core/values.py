@@ -7,6 +7,8 @@ import numpy as np
 from .tracer import Tracer
 
 _PY_SCALARS = (bool, int, float, complex)
+#: NumPy's own array and scalar types (not subclasses: np.matrix's ``*`` is a product)
+NUMPY_TYPES = frozenset([np.ndarray, *set(np.sctypeDict.values())])
 
 
 # (Tracer first: ``isinstance(tracer, np.ndarray)`` asks the tracer's ``__class__``

@@ -19,10 +19,11 @@ from ..core.context import Interpreter
 from ..core.debug import FLAGS, NAN_CHECKS
 from ..core.primitive import Primitive
 from ..core.tracer import PrimalTracer, Tracer, keep, snapshot
-from ..core.values import is_inexact
+from ..core.values import NUMPY_TYPES, is_inexact
 from ..core.zeros import add_any, zero
 
 _next_seq = itertools.count().__next__
+_new_tracer = object.__new__
 
 # A node -- one recorded primitive application, or an input when ``prim`` is
 # None -- is a tuple ``(seq, prim, params, primals, out, parents, needs)``:
@@ -76,7 +77,10 @@ class ReverseInterpreter(Interpreter):
                     parents = ((0, x.node, x.index), (1, y.node, y.index))
                     needs = _BOTH_ARGUMENTS
                 else:
-                    if isinstance(y, Tracer):  # an outer value kept on the tape: later writes must not reach it
+                    ty = type(y)
+                    if ty is float or ty is np.float64 or ty is int:  # an immutable constant, kept as it is
+                        py = y
+                    elif isinstance(y, Tracer):  # an outer value kept on the tape: later writes must not reach it
                         py = snapshot(y)
                         plain = False
                     else:  # a constant kept on the tape: likewise
@@ -84,7 +88,10 @@ class ReverseInterpreter(Interpreter):
                     parents = ((0, x.node, x.index),)
                     needs = _FIRST_ARGUMENT
             else:  # then y is this level's tracer
-                if isinstance(x, Tracer):  # an outer value kept on the tape: later writes must not reach it
+                tx = type(x)
+                if tx is float or tx is np.float64 or tx is int:  # an immutable constant, kept as it is
+                    px = x
+                elif isinstance(x, Tracer):  # an outer value kept on the tape: later writes must not reach it
                     px = snapshot(x)
                     plain = False
                 else:  # a constant kept on the tape: likewise
@@ -115,7 +122,12 @@ class ReverseInterpreter(Interpreter):
                     primals[i] = keep(arg)
                 i += 1
         if plain and not (NAN_CHECKS[0] and FLAGS.nans):
-            out = prim.impl(*primals, **params) if params else prim.impl(*primals)
+            if params:
+                out = prim.impl(*primals, **params)
+            elif prim.operator is not None and type(primals[0]) in NUMPY_TYPES:
+                out = prim.operator(*primals)  # what impl computes (families.by_operator), one call shorter
+            else:
+                out = prim.impl(*primals)
         else:
             out = prim.bind(*primals, **params)
         if not prim.differentiable:
@@ -127,7 +139,12 @@ class ReverseInterpreter(Interpreter):
             )
         tout = type(out)
         if tout is np.float64 or (out.dtype.kind in "fc" if tout is np.ndarray else is_inexact(out)):
-            return ReverseTracer(self, out, (_next_seq(), prim, params, primals, out, parents, needs))
+            tracer = _new_tracer(ReverseTracer)  # ReverseTracer(self, out, node), without __init__'s frame
+            tracer._interp = self
+            tracer.primal = out
+            tracer.node = (_next_seq(), prim, params, primals, out, parents, needs)
+            tracer.index = None
+            return tracer
         return out
 
     def unwrap(self, value):

@@ -25,7 +25,7 @@ from ..core.debug import FLAGS, NAN_CHECKS
 from ..core.dispatch import describe, implements
 from ..core.primitive import Composite, Primitive
 from ..core.tracer import Tracer, apply_binary
-from ..core.values import dtype_of, shape_of
+from ..core.values import NUMPY_TYPES, dtype_of, shape_of
 from ..core.zeros import zero
 from ..core.lazy import deferred
 from ..interpreters.batching import BatchTracer, broadcast_batch
@@ -252,8 +252,7 @@ def _nary_jvp(jvps):
 #: Real scalars whose products with a ``np.float64`` are ``np.float64``s (and conj the identity)
 _REAL_SCALARS = frozenset([np.float64, float, int])
 
-#: NumPy's own array and scalar types (not subclasses: np.matrix's ``*`` is a product)
-_NUMPY_TYPES = frozenset([np.ndarray, *set(np.sctypeDict.values())])
+_NUMPY_TYPES = NUMPY_TYPES
 
 
 def by_operator(op: Callable, ufunc: np.ufunc) -> Callable:
@@ -273,6 +272,7 @@ def by_operator(op: Callable, ufunc: np.ufunc) -> Callable:
 
     impl.__name__ = impl.__qualname__ = ufunc.__name__
     impl.__doc__ = f"``np.{ufunc.__name__}``, by its operator when an operand is a NumPy value."
+    impl.operator = op  # (Primitive.operator: interpreters call it directly on NumPy values)
     return impl
 
 
