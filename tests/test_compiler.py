@@ -219,6 +219,40 @@ def test_contract_multiplies_contiguous_matrices():
         np.testing.assert_allclose(_run(after, Y)[0], want, rtol=1e-14)
 
 
+def test_transposed_constants_are_stored_contiguous_where_their_layout_cannot_show():
+    """A transposed constant read by products only (directly, or through elementwise
+    operations whose results only products read) is stored C-contiguous; where its
+    layout shows -- in an output's layout, or in a sum's order -- it keeps its own,
+    as NumPy computes it.  Dead equations show nothing (contraction leaves the
+    product it replaced for dce)."""
+    from npfunc.compiler.program import Const, layout_observed
+
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((6, 6))
+
+    def consts(program):
+        return [i.value for e in program.eqns for i in e.inputs if type(i) is Const and np.ndim(i.value) == 2]
+
+    hidden = lambda x: (A.T + x[:, None]) @ x  # noqa: E731  (the sum's layout goes into a product only)
+    shown = lambda x: A.T + x[:, None]  # noqa: E731  (an output laid out like A.T, as NumPy's)
+    summed = lambda x: (A.T * x).sum(axis=0)  # noqa: E731  (a sum in A.T's memory order)
+    x = rng.standard_normal(6)
+    for fn, contiguous in ((hidden, True), (shown, False), (summed, False)):
+        program = optimize(trace_program(fn, x), ["fold"])
+        (c,) = consts(program)
+        assert c.flags.c_contiguous is contiguous, (fn, program)
+        got, want = npfunc.jit(fn)(x), fn(x)
+        if contiguous:  # (BLAS may sum a product with a transposed matrix in another order)
+            np.testing.assert_allclose(got, want, rtol=1e-14)
+        else:
+            np.testing.assert_array_equal(got, want)
+        assert got.flags.f_contiguous == want.flags.f_contiguous
+    program = trace_program(lambda x: (A.T * x).sum(axis=1), x)  # observed while the reduction is live...
+    assert any(id(c) in layout_observed(program) for c in consts(program))
+    after = optimize(program)  # ... not once contraction made it a product
+    assert all(c.flags.c_contiguous for c in consts(after)), str(after)
+
+
 # ---- code generation and buffer reuse ---------------------------------------------------------
 
 def test_generated_code_is_straight_line_numpy():

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..interpreters.staging import Const, Eqn, Var
 
-__all__ = ["Program", "Var", "Const", "Eqn", "substitute", "use_counts"]
+__all__ = ["Program", "Var", "Const", "Eqn", "substitute", "use_counts", "layout_observed"]
 
 
 class Program:
@@ -57,6 +57,41 @@ def use_counts(program: Program) -> dict:
         if type(o) is Var:
             counts[o] = counts.get(o, 0) + 1
     return counts
+
+
+#: Primitives whose result is laid out the same whatever their inputs' layouts.
+LAYOUT_BLIND = frozenset({"matmul"})
+
+
+def layout_observed(program: Program) -> set:
+    """The variables, and the ids of the constant arrays, whose memory layout can
+    show: in an output's layout, or in the values of an operation whose result
+    depends on its inputs' layouts (the order of a sum, a copy's order...).  An
+    elementwise ufunc lays its result out like its inputs, so its inputs'
+    layouts show where its result's does; ``matmul``'s result is laid out the
+    same whatever its inputs' are; any other operation is taken to show its
+    inputs' layouts.  Equations whose results nobody reads show nothing."""
+    observed: set = set()
+    live = {o for o in program.outputs if type(o) is Var}  # (a dead equation shows nothing)
+
+    def observe(atom):
+        observed.add(atom if type(atom) is Var else id(atom.value))
+
+    for o in program.outputs:
+        observe(o)
+    for eqn in reversed(program.eqns):
+        prim = eqn.prim
+        if not prim.effect and not any(o in live for o in eqn.outs):
+            continue
+        live.update(i for i in eqn.inputs if type(i) is Var)
+        if prim.name in LAYOUT_BLIND:
+            continue
+        ufunc = getattr(prim, "ufunc", None)
+        if ufunc is not None and ufunc.signature is None and not any(o in observed for o in eqn.outs):
+            continue
+        for i in eqn.inputs:
+            observe(i)
+    return observed
 
 
 def substitute(program: Program, mapping: dict) -> Program:
