@@ -1101,3 +1101,23 @@ def test_misc_profiles_and_transfer():
     check_array_program(sediment_transport_smooth, 0.06 + 0.1 * rng.random(N), 0.06 + 0.1 * rng.random((3, N)))
     check_array_program(precip_gamma_cdf, np.array([0.8, 6.0]), np.array([[0.8, 6.0], [1.2, 4.0], [0.5, 10.0]]))
     check_array_program(detrend_anomaly, _field(36), _field(3, 36))
+
+
+def sst_at_buoys(sst, lat=np.array([-10.0, 0.0, 10.0, 20.0]), lon=np.array([0.0, 15.0, 30.0]),
+                 buoys=[np.array([-5.0, 12.0]), np.array([3.0, 28.0])]):
+    """SST at two buoys by RegularGridInterpolator; the buoys are given as a list
+    of (lat, lon) rows, which SciPy reads as an array of points."""
+    return scipy.interpolate.RegularGridInterpolator((lat, lon), sst)(buoys)
+
+
+def sst_at_mooring(sst, lat=np.array([-10.0, 0.0, 10.0, 20.0]), lon=np.array([0.0, 15.0, 30.0])):
+    """SST at one mooring given as a 1-d (lat, lon) point: SciPy returns shape (1,)."""
+    return scipy.interpolate.RegularGridInterpolator((lat, lon), sst)(np.array([4.0, 21.0]))
+
+
+def test_regular_grid_interpolator_point_forms():
+    """Regression: a list of point rows was stacked as coordinate columns (other
+    values), and a single 1-d point gave shape () instead of SciPy's (1,)."""
+    sst = 20 + _field(4, 3)
+    check_array_program(sst_at_buoys, sst, 20 + _field(3, 4, 3))
+    check_array_program(sst_at_mooring, sst, 20 + _field(3, 4, 3))
