@@ -1121,3 +1121,20 @@ def test_regular_grid_interpolator_point_forms():
     sst = 20 + _field(4, 3)
     check_array_program(sst_at_buoys, sst, 20 + _field(3, 4, 3))
     check_array_program(sst_at_mooring, sst, 20 + _field(3, 4, 3))
+
+
+def enso_teleconnection(rain, nino34=np.array([0.8, -0.3, 1.9, -1.1, 0.2, 1.4, -0.6])):
+    """Correlation of a station's seasonal rainfall with the Nino-3.4 index (scipy.stats.pearsonr)."""
+    return scipy.stats.pearsonr(rain, nino34).statistic
+
+
+def test_enso_teleconnection_pearsonr():
+    """Regression: SciPy's xpx.at(r).set(nan) took the traced NumPy scalar r for a
+    writeable array and raised TypeError under grad; SciPy copies a scalar first."""
+    rain = 100 + 20 * _field(7)
+    ref = enso_teleconnection(rain)
+    g, v = npfunc.grad_and_value(enso_teleconnection)(rain)
+    assert_same(v, ref)
+    assert_deriv(g, fd(enso_teleconnection, rain))
+    y, yd = npfunc.jvp(enso_teleconnection, (rain,), (np.ones(7),))
+    assert_same(y, ref)

@@ -53,18 +53,39 @@ def _traced_namespace(xs, api_version):
     return namespace_for(api_version)
 
 
+def _wrap_is_writeable_array(original):
+    def is_writeable_array(x):
+        if isinstance(x, Tracer):  # a traced NumPy scalar is immutable, as np.generic: not writeable
+            from ..primitives.indexing.aliasing import is_scalar
+
+            return not is_scalar(x)
+        return original(x)
+
+    is_writeable_array.__wrapped__ = original  # type: ignore[attr-defined]
+    is_writeable_array.__doc__ = original.__doc__
+    is_writeable_array.npfunc_hook = True  # type: ignore[attr-defined]
+    return is_writeable_array
+
+
 def install(compat) -> None:
     """Wrap ``compat.array_namespace`` (SciPy's vendored array_api_compat), and
-    the names SciPy's modules already bound to it."""
+    the names SciPy's modules already bound to it; likewise
+    ``is_writeable_array``, which takes every unknown array type for a
+    writeable one (``xpx.at(r).set(v)`` would then write into a traced NumPy
+    scalar, where SciPy's NumPy path makes a copy)."""
     original = compat.array_namespace
     if getattr(original, "npfunc_hook", False):
         return
-    hooked = _wrap_array_namespace(original)
+    hooks = {original: _wrap_array_namespace(original)}
+    writeable = getattr(compat, "is_writeable_array", None)
+    if writeable is not None:
+        hooks[writeable] = _wrap_is_writeable_array(writeable)
     for name, module in list(sys.modules.items()):
         if module is None or not (name == compat.__name__ or name.startswith("scipy.")):
             continue
-        for attr in ("array_namespace", "get_namespace"):
-            if getattr(module, attr, None) is original:
+        for attr in ("array_namespace", "get_namespace", "is_writeable_array"):
+            hooked = hooks.get(getattr(module, attr, None))
+            if hooked is not None:
                 setattr(module, attr, hooked)
 
 
