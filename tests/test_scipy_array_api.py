@@ -72,6 +72,23 @@ def test_conversion_error_names_the_twin_and_the_variable(without_variable):
         npfunc.grad(lambda x: scipy_own(x[None], np.ones((1, 2))).sum())(X)
 
 
+def test_ndimage_conversion_error_does_not_offer_the_variable():
+    """scipy.ndimage (and savgol_filter, which calls it) computes on np.asarray
+    of a traced value with or without SCIPY_ARRAY_API: the message names what
+    works instead, and that does."""
+    import scipy.signal as sig
+
+    x = np.sin(np.arange(9.0))
+    with pytest.raises(ConcretizationError) as info:
+        npfunc.jacrev(lambda x: sig.savgol_filter(x, 5, 2))(x)
+    assert "SCIPY_ARRAY_API=1 in the environment" not in str(info.value)
+    assert re.search(r"scipy\.ndimage\.correlate1d computes on NumPy arrays.*np\.convolve", str(info.value))
+    w = sig.savgol_coeffs(5, 2)
+    smooth = lambda x: np.convolve(x, w, mode="valid")  # noqa: E731
+    np.testing.assert_allclose(npfunc.jacrev(smooth)(x)[0], np.concatenate([w[::-1], np.zeros(4)]), rtol=1e-12)
+    np.testing.assert_allclose(smooth(x), sig.savgol_filter(x, 5, 2)[2:-2], rtol=1e-12)
+
+
 def test_scipy_namespace_lookup_takes_numpy_arrays_beside_traced_values():
     from scipy._lib import array_api_compat
 

@@ -129,11 +129,17 @@ def _scipy_array_api_on() -> bool:
 
 def array_api_alternative(code) -> str | None:
     """For a SciPy function's code object: the sentence about ``SCIPY_ARRAY_API=1``
-    when SciPy marks the function as supporting the standard and the variable is unset."""
-    if _scipy_array_api_on():
-        return None
+    when SciPy marks the function as supporting the standard and the variable is unset.
+    ``scipy.ndimage`` marks its functions so but runs them on ``np.asarray`` of
+    any other namespace's arrays: the variable cannot help, and the sentence
+    says what does."""
     name = _capable_functions().get(code)
     if name is None:
+        return None
+    if name.startswith("scipy.ndimage."):  # its array-API support converts to NumPy (np.asarray)
+        return (f"{name} computes on NumPy arrays even with SCIPY_ARRAY_API=1, and npfunc has no twin "
+                "for it yet: write the filter with np.convolve or npfunc.scipy.signal.convolve")
+    if _scipy_array_api_on():
         return None
     return (f"set SCIPY_ARRAY_API=1 in the environment before SciPy is imported, and {name} runs "
             "SciPy's own array-API code on traced values (see docs/scipy.md)")
