@@ -1138,3 +1138,65 @@ def test_enso_teleconnection_pearsonr():
     assert_deriv(g, fd(enso_teleconnection, rain))
     y, yd = npfunc.jvp(enso_teleconnection, (rain,), (np.ones(7),))
     assert_same(y, ref)
+
+
+def thomas(a, b, c, d, like=None):
+    """Tridiagonal solve by the Thomas algorithm (a sub-, b main, c super-diagonal),
+    element by element into buffers shaped like the right-hand side."""
+    n = d.shape[0]
+    cp = np.empty_like(d) if like is None else np.empty(n, like=like)
+    dp = np.empty_like(d) if like is None else np.empty(n, like=like)
+    cp[0] = c[0] / b[0]
+    dp[0] = d[0] / b[0]
+    for i in range(1, n):
+        m = b[i] - a[i] * cp[i - 1]
+        cp[i] = c[i] / m if i < n - 1 else 0.0
+        dp[i] = (d[i] - a[i] * dp[i - 1]) / m
+    x = np.empty_like(dp)
+    x[-1] = dp[-1]
+    for i in range(n - 2, -1, -1):
+        x[i] = dp[i] - cp[i] * x[i + 1]
+    return x
+
+
+def implicit_vertical_diffusion(K, like=False):
+    """One backward-Euler step of vertical diffusion with a diffusivity profile K
+    (the parameter), solved by the Thomas algorithm on a plain temperature profile."""
+    n = K.shape[0]
+    T0 = np.linspace(300.0, 250.0, n)
+    lower = -np.concatenate([[0.0], K[1:]])
+    upper = -np.concatenate([K[:-1], [0.0]])
+    main = 1 + K + np.concatenate([K[1:], [0.0]])
+    return thomas(lower, main, upper, T0, like=K if like else None)
+
+
+def test_thomas_vertical_diffusion_buffers_like_the_rhs():
+    """np.empty_like(d) of the plain right-hand side cannot hold values traced
+    through K: refused, naming like=; buffers made with like=K work everywhere."""
+    K = 0.5 + rng.random(6)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev\(f\).*like=x"):
+        npfunc.jacrev(implicit_vertical_diffusion)(K)
+    fixed = lambda K: implicit_vertical_diffusion(K, like=True)  # noqa: E731
+    assert_same(fixed(K), implicit_vertical_diffusion(K))
+    check_array_program(fixed, K, 0.5 + rng.random((3, 6)))
+    n = 6
+    a, c, b = -np.ones(n), -np.ones(n), 4 + rng.random(n)
+    solve_d = lambda d: thomas(a, b, c, d)  # noqa: E731
+    check_array_program(solve_d, _field(n), _field(3, n))
+
+
+def test_ensemble_diagnostic_accumulated_into_shared_buffer_refused_by_vmap():
+    """Members adding into one unbatched buffer (a loop accumulates across members)
+    cannot run as one batch: vmap refuses; returning the diagnostic and summing works."""
+    def member(u, diag):
+        diag += u**2
+        return u.sum()
+
+    U = _field(3, 4)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"vmap\(f\).*out=x"):
+        npfunc.vmap(member, in_dims=(0, None))(U, np.zeros(4))
+    d_loop = np.zeros(4)
+    r_loop = loop(lambda u: member(u, d_loop), U)
+    r, d = npfunc.vmap(lambda u: (u.sum(), u**2))(U)
+    assert_same(r, r_loop)
+    np.testing.assert_allclose(d.sum(axis=0), d_loop, rtol=1e-15)
