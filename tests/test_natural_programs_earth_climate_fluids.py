@@ -1200,3 +1200,19 @@ def test_ensemble_diagnostic_accumulated_into_shared_buffer_refused_by_vmap():
     r, d = npfunc.vmap(lambda u: (u.sum(), u**2))(U)
     assert_same(r, r_loop)
     np.testing.assert_allclose(d.sum(axis=0), d_loop, rtol=1e-15)
+
+
+def test_interp_traced_fill_values_need_the_twin():
+    """np.interp dispatches on x, xp and fp only: traced left/right with a plain
+    table reach NumPy's float(left); the message names npfunc.numpy.interp, which works."""
+    from npfunc.numpy import interp
+
+    zq = np.array([0.3, 1.7, 2.2, 4.9, -0.5, 6.1])
+    fp = np.array([1.0, 0.5, 0.2, 0.4, 0.9, 1.3])
+    plain = lambda p: np.interp(zq, np.arange(6.0), fp, left=p[0], right=p[1])  # noqa: E731
+    twin = lambda p: interp(zq, np.arange(6.0), fp, left=p[0], right=p[1])  # noqa: E731
+    p = np.array([-1.0, 2.0])
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev\(f\).*npfunc\.numpy\.interp"):
+        npfunc.jacrev(plain)(p)
+    assert_same(twin(p), plain(p))
+    check_array_program(twin, p, np.array([[-1.0, 2.0], [0.0, 3.0], [1.0, 1.0]]))
