@@ -1216,3 +1216,22 @@ def test_interp_traced_fill_values_need_the_twin():
         npfunc.jacrev(plain)(p)
     assert_same(twin(p), plain(p))
     check_array_program(twin, p, np.array([[-1.0, 2.0], [0.0, 3.0], [1.0, 1.0]]))
+
+
+def monthly_totals(daily, days=np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])):
+    """Monthly precipitation totals from a daily record with np.add.reduceat at month starts."""
+    starts = np.concatenate([[0], np.cumsum(days)[:-1]])
+    return np.add.reduceat(daily, starts)
+
+
+def test_monthly_climatology_with_bincount():
+    months = np.repeat(np.arange(12), 3)
+    clim = lambda T: np.bincount(months, weights=T, minlength=12) / np.bincount(months, minlength=12)  # noqa: E731
+    check_array_program(clim, _field(36), _field(3, 36))
+
+
+@pytest.mark.xfail(strict=True, raises=npfunc.errors.UnsupportedFunctionError,
+                   reason="np.add.reduceat (monthly totals of daily data) is not supported on traced values")
+def test_monthly_totals_reduceat():
+    daily = rng.gamma(0.6, 5.0, size=365)
+    check_array_program(monthly_totals, daily, rng.gamma(0.6, 5.0, size=(3, 365)))
