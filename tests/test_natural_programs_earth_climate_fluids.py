@@ -1235,3 +1235,50 @@ def test_monthly_climatology_with_bincount():
 def test_monthly_totals_reduceat():
     daily = rng.gamma(0.6, 5.0, size=365)
     check_array_program(monthly_totals, daily, rng.gamma(0.6, 5.0, size=(3, 365)))
+
+
+def ice_melt_time_event(p):
+    """Time until an ice layer melts: a terminal solve_ivp event."""
+    Q, L = p
+
+    def thinning(t, y):
+        return [-Q / L * (1 + 0.1 * y[0])]
+
+    def melted(t, y):
+        return y[0]
+
+    melted.terminal = True
+    sol = scipy.integrate.solve_ivp(thinning, (0.0, 100.0), [2.0], events=melted, rtol=1e-10, atol=1e-12)
+    return sol.t_events[0][0]
+
+
+def ice_melt_time_dense(p):
+    """The same time found by brentq on the dense solution (t_eval keeps jit able to stage it)."""
+    Q, L = p
+    sol = scipy.integrate.solve_ivp(lambda t, y: [-Q / L * (1 + 0.1 * y[0])], (0.0, 20.0), [2.0],
+                                    dense_output=True, t_eval=np.array([20.0]), rtol=1e-10, atol=1e-12)
+    return scipy.optimize.brentq(lambda t: sol.sol(t)[0], 0.0, 20.0)
+
+
+def _melt_exact(p):
+    return p[1] / (0.1 * p[0]) * np.log(1.2)
+
+
+def test_ice_melt_event_refused_and_the_brentq_fix():
+    """Events are refused, naming brentq on sol(t); that fix differentiates
+    (against the closed form) and runs under jit."""
+    p = np.array([1.0, 3.0])
+    np.testing.assert_allclose(ice_melt_time_event(p), _melt_exact(p), rtol=1e-8)
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"grad\(f\): solve_ivp with events.*brentq on sol\(t\)"):
+        npfunc.grad(ice_melt_time_event)(p)
+    np.testing.assert_allclose(ice_melt_time_dense(p), _melt_exact(p), rtol=1e-8)
+    np.testing.assert_allclose(npfunc.grad(ice_melt_time_dense)(p), npfunc.grad(_melt_exact)(p), rtol=1e-7)
+    assert_same(npfunc.jit(ice_melt_time_dense)(p), ice_melt_time_dense(p), rtol=1e-12)
+
+
+@pytest.mark.xfail(strict=True, raises=npfunc.errors.NpfuncError,
+                   reason="vmap of brentq on a dense ODE solution: the stacked root search evaluates sol.sol(t) at "
+                          "batched t, refused as 'vmap over the output times' (the message names vmap(vmap(vmap(f))))")
+def test_ice_melt_dense_brentq_under_vmap():
+    ps = np.array([[1.0, 3.0], [1.5, 3.0]])
+    np.testing.assert_allclose(npfunc.vmap(ice_melt_time_dense)(ps), [_melt_exact(q) for q in ps], rtol=1e-8)
