@@ -1288,3 +1288,27 @@ def test_ice_melt_event_refused_and_the_brentq_fix():
 def test_ice_melt_dense_brentq_under_vmap():
     ps = np.array([[1.0, 3.0], [1.5, 3.0]])
     np.testing.assert_allclose(npfunc.vmap(ice_melt_time_dense)(ps), [_melt_exact(q) for q in ps], rtol=1e-8)
+
+
+def test_jit_snapshots_a_closed_over_forcing_field():
+    """A model reading a forcing field from its closure: jit records the field
+    (documented snapshot semantics); clear_cache() or passing it as an argument
+    picks up a changed field, and different states give the plain values."""
+    forcing = np.linspace(0.0, 1.0, N)
+
+    def step(u):
+        return u + 0.1 * (np.roll(u, 1) - 2 * u + np.roll(u, -1)) + 0.05 * forcing
+
+    jstep = npfunc.jit(step)
+    u1, u2 = _field(N), _field(N)
+    assert_same(jstep(u1), step(u1))
+    assert_same(jstep(u2), step(u2))
+    old = step(u1)
+    forcing[:] = 2.0
+    assert_same(jstep(u1), old)  # the recorded field
+    jstep.clear_cache()
+    assert_same(jstep(u1), step(u1))
+    with_arg = npfunc.jit(lambda u, F: u + 0.1 * (np.roll(u, 1) - 2 * u + np.roll(u, -1)) + 0.05 * F)
+    assert_same(with_arg(u1, forcing), step(u1))
+    forcing[:] = -1.0
+    assert_same(with_arg(u1, forcing), step(u1))
