@@ -330,6 +330,18 @@ def test_jit_runs_polynomial_and_eig_code():
 
 # ---- error paths ---------------------------------------------------------------------------------
 
+def test_polyfit_under_jit_names_numpy_code_and_a_fix_that_works():
+    """np.polyfit's rank check branches on the values inside NumPy's code: the
+    generic advice (np.where, static_argnums) cannot reach it, so the message
+    names np.polyfit and says to call it outside jit."""
+    t, y = np.arange(8.0), np.sin(np.arange(8.0))
+    slope = lambda y: np.polyfit(t, y, 1)[0]  # noqa: E731
+    with pytest.raises(errors.ConcretizationError, match=r"np\.polyfit.*outside jit"):
+        jit(slope)(y)
+    np.testing.assert_allclose(vmap(slope)(np.stack([y, 2 * y])), [slope(y), slope(2 * y)], rtol=1e-12)
+    np.testing.assert_allclose(grad(slope)(y), (t - t.mean()) / ((t - t.mean()) ** 2).sum(), rtol=1e-10)
+
+
 def test_roots_under_vmap_needs_the_same_zero_pattern():
     coefs = np.array([[0.0, 1.0, -3.0, 2.0], [1.0, 1.0, -3.0, 2.0]])   # degree 2 and degree 3
     with pytest.raises(errors.BatchedConversionError, match="vmap.*do not agree|vmap"):

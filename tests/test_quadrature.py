@@ -81,6 +81,27 @@ def test_quad_under_vmap():
                                gauss(bs, 1.0), rtol=1e-8)
 
 
+def test_scalar_integral_is_an_immutable_scalar_under_transforms():
+    """SciPy's integral of a scalar integrand is a float (quad) or np.float64
+    (quad_vec): ``v += c`` rebinds v and leaves other names bound to it alone.
+    A traced 0-d array would be updated in place and change them too."""
+    def ratio(k, integrate):
+        col = integrate(lambda z: np.exp(-k * z), 0.0, 8.0)[0]
+        total = col
+        total += 0.25  # rebinds total; col keeps the integral
+        return total / col
+
+    k = np.float64(0.5)
+    for integrate in (quad, quad_vec):
+        f = lambda k: ratio(k, integrate)  # noqa: E731
+        want = f(k)
+        assert npfunc.jit(f)(k) == pytest.approx(want, rel=1e-12)
+        assert npfunc.jvp(f, (k,), (np.float64(1.0),))[0] == pytest.approx(want, rel=1e-12)
+        assert type(npfunc.jit(lambda k: integrate(lambda z: np.exp(-k * z), 0.0, 8.0)[0])(k)) is np.float64
+        ref = (f(k + 1e-6) - f(k - 1e-6)) / 2e-6
+        assert npfunc.grad(f)(k) == pytest.approx(ref, rel=1e-6)
+
+
 def test_quad_vec_and_fixed_quad():
     k = np.float64(2.0)
     vec = lambda k: quad_vec(lambda x: np.stack([np.sin(k * x), x * np.cos(k * x)]), 0.0, 1.0)[0]  # noqa: E731

@@ -72,6 +72,23 @@ def test_conversion_error_names_the_twin_and_the_variable(without_variable):
         npfunc.grad(lambda x: scipy_own(x[None], np.ones((1, 2))).sum())(X)
 
 
+def test_ndimage_conversion_error_does_not_offer_the_variable():
+    """scipy.ndimage (and savgol_filter, which calls it) computes on np.asarray
+    of a traced value with or without SCIPY_ARRAY_API: the message names what
+    works instead, and that does."""
+    import scipy.signal as sig
+
+    x = np.sin(np.arange(9.0))
+    with pytest.raises(ConcretizationError) as info:
+        npfunc.jacrev(lambda x: sig.savgol_filter(x, 5, 2))(x)
+    assert "SCIPY_ARRAY_API=1 in the environment" not in str(info.value)
+    assert re.search(r"scipy\.ndimage\.correlate1d computes on NumPy arrays.*np\.convolve", str(info.value))
+    w = sig.savgol_coeffs(5, 2)
+    smooth = lambda x: np.convolve(x, w, mode="valid")  # noqa: E731
+    np.testing.assert_allclose(npfunc.jacrev(smooth)(x)[0], np.concatenate([w[::-1], np.zeros(4)]), rtol=1e-12)
+    np.testing.assert_allclose(smooth(x), sig.savgol_filter(x, 5, 2)[2:-2], rtol=1e-12)
+
+
 def test_scipy_namespace_lookup_takes_numpy_arrays_beside_traced_values():
     from scipy._lib import array_api_compat
 
@@ -86,6 +103,26 @@ def test_scipy_namespace_lookup_takes_numpy_arrays_beside_traced_values():
 
     with pytest.raises(TypeError, match="Multiple namespaces"):
         npfunc.grad(lambda x: array_api_compat.array_namespace(x, Foreign()) or x.sum())(X)
+
+
+def test_traced_numpy_scalar_is_not_writeable_for_scipy():
+    """array_api_compat takes unknown array types for writeable: xpx.at(r).set(v)
+    on pearsonr's r (a NumPy scalar, which SciPy copies into a 0-d array) wrote
+    into the traced scalar and raised TypeError under grad."""
+    from scipy._lib import array_api_compat
+    import scipy.stats
+
+    seen = []
+    npfunc.grad(lambda x: seen.append((array_api_compat.is_writeable_array(x),
+                                        array_api_compat.is_writeable_array(x.sum()))) or x.sum())(X)
+    assert seen == [(True, False)]
+    v = np.array([0.3, 1.2, 2.0, 0.7, 1.1])
+    x = np.array([0.9, 0.4, 1.7, 0.6, 0.2])
+    r = lambda x: scipy.stats.pearsonr(x, v).statistic  # noqa: E731
+    xm, vm = x - x.mean(), v - v.mean()
+    want = vm / np.sqrt(xm @ xm * (vm @ vm)) - (xm @ vm) * xm / (np.sqrt(vm @ vm) * (xm @ xm) ** 1.5)
+    np.testing.assert_allclose(npfunc.grad(r)(x), want, rtol=1e-12)
+    assert type(npfunc.grad_and_value(r)(x)[1]) is type(r(x))
 
 
 def test_special_functions_for_scipy_array_api_code():

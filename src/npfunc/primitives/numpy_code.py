@@ -38,7 +38,7 @@ import numpy as np
 
 from ..core.array_hooks import numpy_asarray
 from ..core.context import Interpreter, current_stack, describe_stack
-from ..core.errors import BatchedConversionError
+from ..core.errors import BatchedConversionError, ConcretizationError
 from ..core.tracer import PrimalTracer, Tracer
 from ..core.values import dtype_of, shape_of
 
@@ -103,6 +103,10 @@ class CodeTracer(Tracer):
                 except _NoValue:
                     pass
                 raise disagreement(f"{kind}(x)", self._interp.transform) from None
+            except ConcretizationError as e:  # under jit: the branch is NumPy's, not the user's
+                raise type(e)(f"{e} (The branch is in {self._interp.transform}, NumPy's own code run on "
+                              f"traced values, whose control flow depends on the values: call "
+                              f"{self._interp.transform} outside jit; grad, jvp and vmap run it.)") from None
         return convert(val)
 
 

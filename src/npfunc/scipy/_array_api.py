@@ -53,18 +53,39 @@ def _traced_namespace(xs, api_version):
     return namespace_for(api_version)
 
 
+def _wrap_is_writeable_array(original):
+    def is_writeable_array(x):
+        if isinstance(x, Tracer):  # a traced NumPy scalar is immutable, as np.generic: not writeable
+            from ..primitives.indexing.aliasing import is_scalar
+
+            return not is_scalar(x)
+        return original(x)
+
+    is_writeable_array.__wrapped__ = original  # type: ignore[attr-defined]
+    is_writeable_array.__doc__ = original.__doc__
+    is_writeable_array.npfunc_hook = True  # type: ignore[attr-defined]
+    return is_writeable_array
+
+
 def install(compat) -> None:
     """Wrap ``compat.array_namespace`` (SciPy's vendored array_api_compat), and
-    the names SciPy's modules already bound to it."""
+    the names SciPy's modules already bound to it; likewise
+    ``is_writeable_array``, which takes every unknown array type for a
+    writeable one (``xpx.at(r).set(v)`` would then write into a traced NumPy
+    scalar, where SciPy's NumPy path makes a copy)."""
     original = compat.array_namespace
     if getattr(original, "npfunc_hook", False):
         return
-    hooked = _wrap_array_namespace(original)
+    hooks = {original: _wrap_array_namespace(original)}
+    writeable = getattr(compat, "is_writeable_array", None)
+    if writeable is not None:
+        hooks[writeable] = _wrap_is_writeable_array(writeable)
     for name, module in list(sys.modules.items()):
         if module is None or not (name == compat.__name__ or name.startswith("scipy.")):
             continue
-        for attr in ("array_namespace", "get_namespace"):
-            if getattr(module, attr, None) is original:
+        for attr in ("array_namespace", "get_namespace", "is_writeable_array"):
+            hooked = hooks.get(getattr(module, attr, None))
+            if hooked is not None:
                 setattr(module, attr, hooked)
 
 
@@ -108,11 +129,17 @@ def _scipy_array_api_on() -> bool:
 
 def array_api_alternative(code) -> str | None:
     """For a SciPy function's code object: the sentence about ``SCIPY_ARRAY_API=1``
-    when SciPy marks the function as supporting the standard and the variable is unset."""
-    if _scipy_array_api_on():
-        return None
+    when SciPy marks the function as supporting the standard and the variable is unset.
+    ``scipy.ndimage`` marks its functions so but runs them on ``np.asarray`` of
+    any other namespace's arrays: the variable cannot help, and the sentence
+    says what does."""
     name = _capable_functions().get(code)
     if name is None:
+        return None
+    if name.startswith("scipy.ndimage."):  # its array-API support converts to NumPy (np.asarray)
+        return (f"{name} computes on NumPy arrays even with SCIPY_ARRAY_API=1, and npfunc has no twin "
+                "for it yet: write the filter with np.convolve or npfunc.scipy.signal.convolve")
+    if _scipy_array_api_on():
         return None
     return (f"set SCIPY_ARRAY_API=1 in the environment before SciPy is imported, and {name} runs "
             "SciPy's own array-API code on traced values (see docs/scipy.md)")

@@ -210,7 +210,9 @@ def quad(func: Callable, a, b, args=(), full_output=0, epsabs=1.49e-8, epsrel=1.
     if points is not None:
         settings["points"] = points
     ig, params, _ = _prepare(func, a, b, args, "quad", settings, "quad")
-    value = np.reshape(_integral(ig).bind(a, b, *params), ())
+    # a NumPy scalar, as close as a traced value comes to SciPy's float: immutable, so
+    # ``v += c`` rebinds v instead of updating every name bound to the integral
+    value = np.reshape(_integral(ig).bind(a, b, *params), (1,))[0]
     result = ig.cell.get("result", (np.nan, np.nan, {}))
     if full_output:
         return (value,) + tuple(result[1:])
@@ -232,6 +234,8 @@ def quad_vec(f: Callable, a, b, epsabs=1e-200, epsrel=1e-08, norm="2", cache_siz
         settings["points"] = points
     ig, params, shape = _prepare(f, a, b, args, "quad_vec", settings, "quad_vec")
     value = np.reshape(_integral(ig).bind(a, b, *params), shape)
+    if shape == ():  # SciPy's np.float64 for a scalar integrand: a scalar, not a 0-d array
+        value = np.reshape(value, (1,))[0]
     result = ig.cell.get("result", (None, np.nan))
     if full_output:
         return (value,) + tuple(result[1:])

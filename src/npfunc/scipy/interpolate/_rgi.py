@@ -201,18 +201,21 @@ class RegularGridInterpolator:
 
 
 def _coords(xi, ndim):
-    """SciPy's ``_ndim_coords_from_arrays``: points as ``(..., ndim)``."""
-    if isinstance(xi, tuple) or (isinstance(xi, list) and len(xi) == ndim and ndim > 1
-                                 and all(hasattr(v, "shape") or np.ndim(v) > 0 for v in xi)):
+    """SciPy's ``_ndim_coords_from_arrays``: points as ``(..., ndim)``.  A tuple
+    holds one coordinate array per dimension (a 1-tuple is its one entry);
+    anything else is an array of points, a 1-d one reshaped to ``(-1, ndim)``
+    (``[x, y]`` of two arrays is therefore two rows of points, not columns)."""
+    if isinstance(xi, tuple) and len(xi) == 1:
+        xi = xi[0]
+    if isinstance(xi, tuple):
         arrays = np.broadcast_arrays(*[as_array(v) for v in xi])
-        if len(arrays) == 1:
-            return np.reshape(arrays[0], tuple(shape_of(arrays[0])) + (1,))
-        return np.stack(arrays, axis=-1)
+        return np.stack([a if dtype_of(a) == np.float64 else a.astype(np.float64) for a in arrays], axis=-1)
     xi = as_array(xi)
-    if ndim == 1 and (ndim_of(xi) == 0 or shape_of(xi)[-1] != 1):
-        return np.reshape(xi, tuple(shape_of(xi)) + (1,))
-    if shape_of(xi)[-1] != ndim:
-        raise ValueError(f"The requested sample points xi have dimension {shape_of(xi)[-1]} but this "
+    if ndim_of(xi) == 1:
+        xi = np.reshape(xi, (-1, ndim))
+    if ndim_of(xi) == 0 or shape_of(xi)[-1] != ndim:
+        got = "a scalar" if ndim_of(xi) == 0 else f"dimension {shape_of(xi)[-1]}"
+        raise ValueError(f"The requested sample points xi have {got} but this "
                          f"RegularGridInterpolator has dimension {ndim}")
     return xi
 

@@ -176,6 +176,10 @@ def _rgi_samples(rng):
            for m in ("linear", "nearest", "slinear", "cubic", "pchip")]
     out.append(Sample(g0, g1, array(rng, (6, 7, 2)), xi * 1.3 - 0.5, bounds_error=False, fill_value=None,
                       label="extrapolate, trailing axis"))
+    # SciPy reshapes a 1-d xi to (-1, ndim): one point (output shape (1,)), and two
+    # points for a (2, 2) xi given row by row
+    out.append(Sample(g0, g1, array(rng, (6, 7)), xi[0], label="one point as a 1-d xi"))
+    out.append(Sample(g0, g1, array(rng, (6, 7)), xi[:2].ravel(), label="two points in a flat xi"))
     return out
 
 
