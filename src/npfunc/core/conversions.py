@@ -95,7 +95,8 @@ def conversion_fix(kind: str) -> str | None:
     op = _instruction(user)
     if op in _STORES:
         return ("Writing a traced value into a plain NumPy array (a[i] = x) cannot work, the array cannot "
-                "hold it: create the array traced, e.g. a = np.zeros(shape, like=x), and writes of traced "
+                "hold it: create the array traced, e.g. a = np.zeros(shape, like=x) (np.zeros_like(x, "
+                "shape=shape) when x may be a scalar, which NumPy's like= refuses), and writes of traced "
                 "values into it work; or build the result functionally with npfunc.numpy.set_at(a, i, x).")
     if op in _LOADS:
         return ("Indexing a plain NumPy array with a traced index (table[i]) cannot work: make the table a "

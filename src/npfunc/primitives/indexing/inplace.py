@@ -119,7 +119,13 @@ def into_out(ufunc, inputs, out, kwargs):
     new = _cast_into(out, dispatch.ufunc_call(ufunc, "__call__", tuple(inputs), kwargs), ufunc)
     if mask is not True:
         new = np.where(mask, new, out)
-    assign(out, new, f"np.{ufunc.__name__}(..., out=x)", f"x = np.{ufunc.__name__}(...)")
+    op = _OPERATORS.get(ufunc)
+    if op is not None and mask is True and len(inputs) == 2 and inputs[0] is out:
+        # what a plain ndarray's `x += y` calls: name the statement the user wrote
+        what, fix = f"x {op}= y (np.{ufunc.__name__}(x, y, out=x))", f"x = x {op} y"
+    else:
+        what, fix = f"np.{ufunc.__name__}(..., out=x)", f"x = np.{ufunc.__name__}(...)"
+    assign(out, new, what, fix)
     return out
 
 
