@@ -87,6 +87,10 @@ def conversion_fix(kind: str) -> str | None:
             return ("np.r_ / np.c_ with a range or a directive string (0:3, 'r') beside a traced value cannot "
                     "build it: write the pieces out, np.concatenate([np.arange(0, 3), x]) for np.r_[0:3, x].")
         short = "np." + entry.f_code.co_name if name.startswith("numpy") else name
+        if short == "np.fill_diagonal":  # NumPy dispatches it on the plain array it writes into
+            return ("np.fill_diagonal(a, v) writes a traced value into the plain ndarray a, which cannot hold "
+                    "it: create a traced, e.g. a = np.zeros(shape, like=v), and np.fill_diagonal(a, v) works; "
+                    "or build the result functionally, a = a + np.diag(v - np.diag(a)).")
         return (f"{short} (called from your code) turned its argument into a plain array, which a traced "
                 f"value cannot become: pass arrays, e.g. build a list of traced values into one with "
                 f"np.stack([...]) first ({short}(np.stack([x, y])) instead of {short}([x, y])).")
