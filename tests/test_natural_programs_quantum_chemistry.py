@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.optimize
 import scipy.special
 from scipy.special import erf, logsumexp
 
@@ -507,6 +508,40 @@ def velocity_verlet(x0, v0, nsteps=20, dt=0.01):
         v = v + 0.5 * dt * f
         traj[k + 1] = x
     return traj
+
+
+def lj_full_matrix(x_flat):
+    """LJ energy over the full distance matrix, the self-distances set to inf by
+    np.fill_diagonal so 1/r vanishes there; half the double sum."""
+    X = x_flat.reshape(-1, 3)
+    r = np.linalg.norm(X[:, None, :] - X[None, :, :], axis=-1)
+    np.fill_diagonal(r, np.inf)
+    inv6 = (1.0 / r) ** 6
+    return 2.0 * np.sum(inv6**2 - inv6)
+
+
+def grid_levels_fill_diagonal(V, dx=0.1):
+    """Grid Hamiltonian from the kinetic bands, its diagonal written by np.fill_diagonal."""
+    n = V.shape[0]
+    H = -0.5 * (np.eye(n, k=1) + np.eye(n, k=-1)) / dx**2
+    np.fill_diagonal(H, 1.0 / dx**2 + V)
+    return np.linalg.eigvalsh(H)[:3]
+
+
+def morse_bond_length(De, a=1.9, re=0.74, k=0.2):
+    """Equilibrium of a Morse bond in a weak harmonic trap: the root of the force
+    by scipy.optimize.brentq."""
+    def force(r):
+        e = np.exp(-a * (r - re))
+        return 2 * De * a * e * (1 - e) + k * r
+
+    return scipy.optimize.brentq(force, 0.3, 1.5, xtol=1e-14)
+
+
+def morse_minimum(De, a=1.9, re=0.74):
+    """The same equilibrium by scipy.optimize.minimize_scalar of the energy."""
+    E = lambda r: De * (1 - np.exp(-a * (r - re))) ** 2 + 0.1 * r**2
+    return scipy.optimize.minimize_scalar(E, bracket=(0.5, 1.0), tol=1e-12).x
 
 
 # ---- statistical mechanics -----------------------------------------------------------------
@@ -1131,6 +1166,68 @@ def test_velocity_verlet_trajectory_buffer():
 
     assert_same(verlet(0.9), f(0.9))
     check_array_program(verlet, np.float64(0.9), np.array([0.8, 0.9, 1.0]))
+
+
+def test_lj_full_matrix_fill_diagonal_inf():
+    """np.fill_diagonal(r, inf) over norms of zero vectors: no NaN in any derivative."""
+    check_scalar_program(lj_full_matrix, CLUSTER, _clusters())
+    assert_same(lj_full_matrix(CLUSTER), lj_energy(CLUSTER), rtol=1e-13)
+
+
+def test_fill_diagonal_into_plain_matrix_refused_with_working_fixes():
+    """np.fill_diagonal(H_plain, traced) used to advise np.stack; it names the buffer
+    and the functional form, and both work."""
+    V = HARMONIC[:12]
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"grad\(f\).*np.fill_diagonal\(a, v\) writes"):
+        npfunc.grad(lambda V: grid_levels_fill_diagonal(V)[0])(V)
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(f\).*like=v"):
+        npfunc.vmap(grid_levels_fill_diagonal)(np.stack([V, V]))
+
+    def levels_like(V, dx=0.1):
+        n = V.shape[0]
+        H = np.zeros((n, n), like=V) - 0.5 * (np.eye(n, k=1) + np.eye(n, k=-1)) / dx**2
+        np.fill_diagonal(H, 1.0 / dx**2 + V)
+        return np.linalg.eigvalsh(H)[:3]
+
+    def levels_functional(V, dx=0.1):
+        n = V.shape[0]
+        H = -0.5 * (np.eye(n, k=1) + np.eye(n, k=-1)) / dx**2
+        H = H + np.diag(1.0 / dx**2 + V - np.diag(H))
+        return np.linalg.eigvalsh(H)[:3]
+
+    Vs = V + 0.1 * rng.normal(size=(3, 12))
+    for f in (levels_like, levels_functional):
+        assert_same(f(V), grid_levels_fill_diagonal(V))
+        check_array_program(f, V, Vs, rtol=1e-11)
+
+
+def test_brentq_root_is_a_python_float_under_jit():
+    """SciPy's brentq returns a Python float; under jit with nothing traced the
+    solver runs as written (it returned np.float64)."""
+    f = npfunc.jit(morse_bond_length)
+    assert_same(f(4.7), morse_bond_length(4.7))
+    assert_same(f(3.0), morse_bond_length(3.0))
+    # traced: the root carries its derivative (implicit function theorem), a NumPy scalar
+    a, re, k, De = 1.9, 0.74, 0.2, 4.7
+    r = morse_bond_length(De)
+    e = np.exp(-a * (r - re))
+    drdDe = -(2 * a * e * (1 - e)) / (2 * De * a * a * (2 * e * e - e) + k)
+    g, v = npfunc.grad_and_value(morse_bond_length)(np.float64(De))
+    np.testing.assert_allclose(g, drdDe, rtol=1e-9)
+    assert v == r
+    Des = np.array([3.0, 4.7, 6.0])
+    assert_same(npfunc.vmap(morse_bond_length)(Des), np.array([morse_bond_length(d) for d in Des]), rtol=1e-12)
+
+
+def test_minimize_scalar_equilibrium_derivative():
+    """The minimiser's derivative in De against the implicit-function value
+    (five-point differences of a 1e-8-accurate minimiser are noisier than that)."""
+    a, re, De = 1.9, 0.74, 4.7
+    r = morse_minimum(De)
+    e = np.exp(-a * (r - re))
+    drdDe = -(2 * a * e * (1 - e)) / (2 * De * a * a * (2 * e * e - e) + 0.2)
+    np.testing.assert_allclose(npfunc.grad(morse_minimum)(De), drdDe, rtol=1e-9)
+    assert_same(npfunc.jit(morse_minimum)(np.float64(De)), morse_minimum(np.float64(De)))
 
 
 # ---- statistical mechanics -----------------------------------------------------------------------
