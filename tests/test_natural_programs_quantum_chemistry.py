@@ -1317,6 +1317,36 @@ def test_driven_two_level_complex_solve_ivp_refused_with_working_fix():
     assert_same(npfunc.vmap(driven_real)(Ws), loop(driven_real, Ws), rtol=1e-9)
 
 
+def test_hellmann_feynman_custom_vjp_keeps_numpy_scalar():
+    """A custom_vjp ground-state energy (dE0/dV = |psi_0|^2, the Hellmann-Feynman
+    rule) returns the NumPy scalar the function returns (it gave a 0-d array:
+    np.float64 is a Python float, which the call turned into an array)."""
+
+    @npfunc.custom_vjp
+    def e0(V):
+        return ground_state_energy(V)
+
+    def e0_fwd(V):
+        n = V.shape[0]
+        off = -50.0 * np.ones(n - 1)
+        w, v = np.linalg.eigh(np.diag(100.0 + V) + np.diag(off, 1) + np.diag(off, -1))
+        return w[0], v[:, 0] ** 2
+
+    e0.defvjp(e0_fwd, lambda density, g: (g * density,))
+    V = HARMONIC
+    assert_same(e0(V), ground_state_energy(V))
+    assert_same(npfunc.jit(e0)(V), ground_state_energy(V))
+    g, v = npfunc.grad_and_value(e0)(V)
+    assert_same(v, ground_state_energy(V))
+    assert_deriv(g, fd(ground_state_energy, V))
+    Vs = _wells(2)
+    assert_same(npfunc.vmap(e0)(Vs), loop(ground_state_energy, Vs))
+    assert_deriv(npfunc.vmap(npfunc.grad(e0))(Vs), loop(lambda z: fd(ground_state_energy, z), Vs))
+    ck = lambda V: npfunc.checkpoint(ground_state_energy)(V)
+    assert_same(ck(V), ground_state_energy(V))
+    assert_same(npfunc.grad_and_value(ck)(V)[1], ground_state_energy(V))
+
+
 # ---- statistical mechanics -----------------------------------------------------------------------
 
 
