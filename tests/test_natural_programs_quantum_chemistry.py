@@ -764,6 +764,16 @@ def test_ground_state_vector_sign_is_lapacks():
     assert_same(j.eigenvalues, r.eigenvalues)
 
 
+def test_eigh_namedtuple_vmap_out_dims_tuple():
+    """out_dims=(0, 2) for eigh's EighResult (a named tuple): eigenvectors stacked
+    on the last axis, the result still an EighResult (a plain tuple was refused)."""
+    Hs = np.stack([fd_hamiltonian(v) for v in _wells()])
+    r = npfunc.vmap(np.linalg.eigh, out_dims=(0, 2))(Hs)
+    assert type(r) is type(np.linalg.eigh(Hs[0]))
+    assert_same(r.eigenvalues, loop(np.linalg.eigvalsh, Hs))
+    assert_same(r.eigenvectors, np.stack([np.linalg.eigh(H)[1] for H in Hs], axis=2))
+
+
 def test_grid_hamiltonian_buffer_refused_with_working_fix():
     """H = np.zeros((n, n)); H[i, i] = ... + V[i] refuses and names like=; the fix works."""
     with pytest.raises(npfunc.errors.ConcretizationError, match=r"grad\(f\).*like=x"):
