@@ -586,6 +586,68 @@ def driven_two_level(W, T=2.0):
     return np.abs(sol.y[1, -1]) ** 2
 
 
+def two_qubit_state(th):
+    """A normalised two-qubit state from three angles (complex amplitudes)."""
+    a, b, c = th
+    psi = np.array([np.cos(a), np.sin(a) * np.exp(1j * b), 0.5 * np.sin(a) * np.cos(c), np.sin(c) + 0j])
+    return psi / np.linalg.norm(psi)
+
+
+def entanglement_entropy_partial_trace(th):
+    """Von Neumann entropy of qubit A: partial trace by np.einsum('ijkj->ik') of the
+    reshaped density matrix, eigenvalues clipped away from 0 before the log."""
+    psi = two_qubit_state(th)
+    rho = np.outer(psi, psi.conj()).reshape(2, 2, 2, 2)
+    p = np.clip(np.linalg.eigvalsh(np.einsum("ijkj->ik", rho)), 1e-15, 1.0)
+    return -np.sum(p * np.log(p))
+
+
+def entanglement_entropy_svd(th):
+    """The same entropy from the Schmidt coefficients (singular values of the
+    2x2 amplitude matrix)."""
+    s = np.linalg.svd(two_qubit_state(th).reshape(2, 2), compute_uv=False)
+    p = s**2
+    return -np.sum(p * np.log(p))
+
+
+def reduced_purity(th):
+    """tr(rho_A^2) with the partial trace by np.trace(axis1=1, axis2=3)."""
+    psi = two_qubit_state(th)
+    rho_a = np.trace(np.outer(psi, psi.conj()).reshape(2, 2, 2, 2), axis1=1, axis2=3)
+    return np.real(np.trace(rho_a @ rho_a))
+
+
+def smeared_band_energy(t, mu=-0.2, kT=0.1):
+    """Open chain with Fermi-Dirac occupations (scipy.special.expit), spin 2."""
+    H = np.diag(-t, 1) + np.diag(-t, -1)
+    e = np.linalg.eigvalsh(H)
+    return 2 * np.sum(scipy.special.expit(-(e - mu) / kT) * e)
+
+
+def aufbau_energy(eps, nel=3):
+    """Fill the nel lowest levels: occupations written through np.argsort."""
+    occ = np.zeros_like(eps)
+    occ[np.argsort(eps)[:nel]] = 1.0
+    return np.sum(occ * eps)
+
+
+def ideal_gas_lnq_plus_beta_u(p, N=100):
+    """ln Q + U / kT of an ideal gas in reduced units (thermal wavelength cubed,
+    ln N! by scipy.special.gammaln): the entropy S/k, in log volume and log T."""
+    logV, logT = p
+    lam3 = np.exp(-1.5 * logT)
+    lnQ = N * (logV - np.log(lam3)) - scipy.special.gammaln(N + 1)
+    return lnQ + 1.5 * N
+
+
+def rabi_complex64(p):
+    """The Rabi population in single precision: complex64 expm, float32 out."""
+    W, d = p
+    H = np.stack([np.stack([np.zeros_like(W), W / 2]), np.stack([W / 2, d])])
+    U = scipy.linalg.expm(-1j * H.astype(np.complex64) * np.float32(1.3))
+    return np.abs(U[1, 0]) ** 2
+
+
 # ---- statistical mechanics -----------------------------------------------------------------
 
 
@@ -1355,6 +1417,45 @@ def test_hellmann_feynman_custom_vjp_keeps_numpy_scalar():
     ck = lambda V: npfunc.checkpoint(ground_state_energy)(V)
     assert_same(ck(V), ground_state_energy(V))
     assert_same(npfunc.grad_and_value(ck)(V)[1], ground_state_energy(V))
+
+
+_ANGLES = np.array([0.4, 0.3, 0.7])
+
+
+def test_entanglement_entropy_partial_trace_and_schmidt():
+    ths = _ANGLES + 0.1 * rng.normal(size=(3, 3))
+    check_scalar_program(entanglement_entropy_partial_trace, _ANGLES, ths)
+    check_scalar_program(entanglement_entropy_svd, _ANGLES, ths)
+    check_scalar_program(reduced_purity, _ANGLES, ths)
+    np.testing.assert_allclose(entanglement_entropy_svd(_ANGLES), entanglement_entropy_partial_trace(_ANGLES),
+                               rtol=1e-12)
+
+
+def test_fermi_smeared_band_energy():
+    t = np.array([1.0, 0.9, 1.1, 0.95, 1.05])
+    check_scalar_program(smeared_band_energy, t, t + 0.05 * rng.normal(size=(3, 5)))
+
+
+def test_aufbau_argsort_occupations():
+    e = np.array([0.3, -0.5, 0.1, 0.8, -0.2])
+    check_scalar_program(aufbau_energy, e, e + 0.01 * rng.normal(size=(3, 5)), hess=False)
+
+
+def test_ideal_gas_entropy_gammaln():
+    check_scalar_program(ideal_gas_lnq_plus_beta_u, np.array([2.0, 1.0]), rng.normal(size=(3, 2)))
+
+
+def test_rabi_complex64_float32_out():
+    p = np.array([1.0, 0.3], np.float32)
+    ref = rabi_complex64(p)
+    assert type(ref) is np.float32
+    assert_same(npfunc.jit(rabi_complex64)(p), ref, rtol=1e-6)
+    g, v = npfunc.grad_and_value(rabi_complex64)(p)
+    assert g.dtype == np.float32
+    assert_same(v, ref, rtol=1e-6)
+    assert_deriv(g, fd(rabi_population, p.astype(float)), rtol=1e-4, atol=1e-5)  # the float64 program's
+    ps = np.stack([p, 1.1 * p])
+    assert_same(npfunc.vmap(rabi_complex64)(ps), loop(rabi_complex64, ps), rtol=1e-6)
 
 
 # ---- statistical mechanics -----------------------------------------------------------------------
