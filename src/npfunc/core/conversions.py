@@ -87,6 +87,10 @@ def conversion_fix(kind: str) -> str | None:
             return ("np.r_ / np.c_ with a range or a directive string (0:3, 'r') beside a traced value cannot "
                     "build it: write the pieces out, np.concatenate([np.arange(0, 3), x]) for np.r_[0:3, x].")
         short = "np." + entry.f_code.co_name if name.startswith("numpy") else name
+        if short in ("np.full", "np.full_like"):  # NumPy fills a plain array with the traced value
+            return (f"{short}(..., v) with a traced fill value v fills a plain ndarray, which cannot hold it: "
+                    "write v * np.ones(shape) (np.ones_like(a) for full_like), or np.full(shape, v, like=x) "
+                    "with x a traced array.")
         if short == "np.fill_diagonal":  # NumPy dispatches it on the plain array it writes into
             return ("np.fill_diagonal(a, v) writes a traced value into the plain ndarray a, which cannot hold "
                     "it: create a traced, e.g. a = np.zeros(shape, like=v), and np.fill_diagonal(a, v) works; "
