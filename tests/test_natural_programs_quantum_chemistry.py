@@ -648,6 +648,29 @@ def rabi_complex64(p):
     return np.abs(U[1, 0]) ** 2
 
 
+_KS = np.linspace(-np.pi, np.pi, 16, endpoint=False)
+
+
+def ssh_band_energy(p):
+    """Lower-band energy of the Rice-Mele chain over a k grid: a stack of 2x2
+    Bloch Hamiltonians built with np.full for the on-site terms, batched eigvalsh."""
+    t1, t2, eps = p
+    off = t1 + t2 * np.exp(-1j * _KS)
+    Hk = np.stack([np.stack([np.full(_KS.shape, eps + 0j), off], -1),
+                   np.stack([np.conj(off), np.full(_KS.shape, -eps + 0j)], -1)], -2)
+    return np.linalg.eigvalsh(Hk)[:, 0].mean()
+
+
+def zak_phase(p):
+    """Zak phase of the SSH lower band: gauge-invariant product of neighbouring
+    eigenvector overlaps around the Brillouin zone, np.angle of the product."""
+    t1, t2 = p
+    off = t1 + t2 * np.exp(-1j * _KS)
+    Hk = np.stack([np.stack([np.zeros_like(off), off], -1), np.stack([np.conj(off), np.zeros_like(off)], -1)], -2)
+    u = np.linalg.eigh(Hk)[1][:, :, 0]
+    return -np.angle(np.prod(np.sum(np.conj(u) * np.roll(u, -1, axis=0), axis=1)))
+
+
 # ---- statistical mechanics -----------------------------------------------------------------
 
 
@@ -1456,6 +1479,37 @@ def test_rabi_complex64_float32_out():
     assert_deriv(g, fd(rabi_population, p.astype(float)), rtol=1e-4, atol=1e-5)  # the float64 program's
     ps = np.stack([p, 1.1 * p])
     assert_same(npfunc.vmap(rabi_complex64)(ps), loop(rabi_complex64, ps), rtol=1e-6)
+
+
+def test_band_energy_np_full_refused_with_working_fix():
+    """np.full(shape, traced) used to advise np.stack; it names the plain array it
+    fills and the fixes, which work."""
+    p = np.array([1.0, 0.6, 0.2])
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"grad\(f\).*np.full\(\.\.\., v\) with a traced fill"):
+        npfunc.grad(ssh_band_energy)(p)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"vmap\(f\).*np.full/np.full_like"):
+        npfunc.vmap(lambda p: np.full(3, p[0], dtype=complex))(np.ones((2, 3)))
+
+    def band_energy(p):
+        t1, t2, eps = p
+        off = t1 + t2 * np.exp(-1j * _KS)
+        Hk = np.stack([np.stack([(eps + 0j) * np.ones(_KS.shape), off], -1),
+                       np.stack([np.conj(off), np.full(_KS.shape, -eps + 0j, like=p)], -1)], -2)
+        return np.linalg.eigvalsh(Hk)[:, 0].mean()
+
+    assert_same(band_energy(p), ssh_band_energy(p))
+    check_scalar_program(band_energy, p, p + 0.05 * rng.normal(size=(3, 3)))
+
+
+def test_zak_phase_quantised():
+    """pi in the topological phase (t2 > t1), 0 in the trivial one; its derivative 0."""
+    topo, trivial = np.array([0.5, 1.0]), np.array([1.0, 0.5])
+    np.testing.assert_allclose(abs(zak_phase(topo)), np.pi, rtol=1e-12)
+    np.testing.assert_allclose(zak_phase(trivial), 0.0, atol=1e-12)
+    assert_same(npfunc.jit(zak_phase)(trivial), zak_phase(trivial), atol=1e-15)
+    assert_same(npfunc.vmap(zak_phase)(np.stack([trivial, 1.1 * trivial])),
+                loop(zak_phase, np.stack([trivial, 1.1 * trivial])), atol=1e-15)
+    assert_deriv(npfunc.grad(zak_phase)(trivial), np.zeros(2), atol=1e-12)
 
 
 # ---- statistical mechanics -----------------------------------------------------------------------
