@@ -1512,6 +1512,29 @@ def test_zak_phase_quantised():
     assert_deriv(npfunc.grad(zak_phase)(trivial), np.zeros(2), atol=1e-12)
 
 
+def test_complex_hermitian_perturbation_eigenvector_expectation():
+    """<v0|O|v0> and E1 of A + p0 B + p1 diag(k^2), A and B complex Hermitian:
+    first and second derivatives (perturbation theory) through eigh's vectors,
+    which are defined up to a phase the expectation does not see."""
+    n = 5
+    A = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    B = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    A, B = A + A.conj().T, B + B.conj().T
+    O = np.diag(np.arange(n, dtype=float))
+
+    def hamiltonian(p):
+        return A + p[0] * B + p[1] * np.diag(np.arange(n) ** 2.0)
+
+    def expectation(p):
+        v0 = np.linalg.eigh(hamiltonian(p))[1][:, 0]
+        return np.real(np.vdot(v0, O @ v0))
+
+    p = np.array([0.3, 0.1])
+    ps = p + 0.05 * rng.normal(size=(3, 2))
+    check_scalar_program(expectation, p, ps, rtol=1e-10)
+    check_scalar_program(lambda p: np.linalg.eigvalsh(hamiltonian(p))[1], p, ps, rtol=1e-10)
+
+
 # ---- statistical mechanics -----------------------------------------------------------------------
 
 
