@@ -39,8 +39,9 @@ def _broadcast_dims(dims_tree, tree, what: str, transform: str) -> list:
     if isinstance(dims_tree, (int, np.integer)) and not isinstance(dims_tree, bool) or dims_tree is None:
         n = len(tree_flatten(tree, none_is_leaf=True)[0])
         return [dims_tree] * n
-    if type(dims_tree) is tuple and type(tree) is tuple and len(dims_tree) == len(tree) and all(
+    if type(dims_tree) is tuple and isinstance(tree, tuple) and len(dims_tree) == len(tree) and all(
             d is None or type(d) is int for d in dims_tree):  # one dim per element (jacfwd's): no optree
+        # (a plain tuple of dims also fits a named tuple of outputs: out_dims=(0, 2) for eigh's EighResult)
         dims = []
         for d, sub in zip(dims_tree, tree):
             if sub is None or _is_leaf(sub):

@@ -87,6 +87,14 @@ def conversion_fix(kind: str) -> str | None:
             return ("np.r_ / np.c_ with a range or a directive string (0:3, 'r') beside a traced value cannot "
                     "build it: write the pieces out, np.concatenate([np.arange(0, 3), x]) for np.r_[0:3, x].")
         short = "np." + entry.f_code.co_name if name.startswith("numpy") else name
+        if short in ("np.full", "np.full_like"):  # NumPy fills a plain array with the traced value
+            return (f"{short}(..., v) with a traced fill value v fills a plain ndarray, which cannot hold it: "
+                    "write v * np.ones(shape) (np.ones_like(a) for full_like), or np.full(shape, v, like=x) "
+                    "with x a traced array.")
+        if short == "np.fill_diagonal":  # NumPy dispatches it on the plain array it writes into
+            return ("np.fill_diagonal(a, v) writes a traced value into the plain ndarray a, which cannot hold "
+                    "it: create a traced, e.g. a = np.zeros(shape, like=v), and np.fill_diagonal(a, v) works; "
+                    "or build the result functionally, a = a + np.diag(v - np.diag(a)).")
         return (f"{short} (called from your code) turned its argument into a plain array, which a traced "
                 f"value cannot become: pass arrays, e.g. build a list of traced values into one with "
                 f"np.stack([...]) first ({short}(np.stack([x, y])) instead of {short}([x, y])).")
@@ -95,7 +103,8 @@ def conversion_fix(kind: str) -> str | None:
     op = _instruction(user)
     if op in _STORES:
         return ("Writing a traced value into a plain NumPy array (a[i] = x) cannot work, the array cannot "
-                "hold it: create the array traced, e.g. a = np.zeros(shape, like=x), and writes of traced "
+                "hold it: create the array traced, e.g. a = np.zeros(shape, like=x) (np.zeros_like(x, "
+                "shape=shape) when x may be a scalar, which NumPy's like= refuses), and writes of traced "
                 "values into it work; or build the result functionally with npfunc.numpy.set_at(a, i, x).")
     if op in _LOADS:
         return ("Indexing a plain NumPy array with a traced index (table[i]) cannot work: make the table a "

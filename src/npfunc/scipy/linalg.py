@@ -28,7 +28,7 @@ from ..primitives.linalg import solve as _solve
 from ..primitives.linalg import spectral as _spectral
 from ..primitives.linalg.common import as_inexact as _as_inexact, check_square as _check_square
 from ..primitives.linalg.common import diag_part as _diag_part, herm_from_triangle as _herm_from_triangle
-from ..primitives.linalg.common import mT as _mT, tri_mask as _tri_mask
+from ..primitives.linalg.common import mH as _mH, mT as _mT, tri_mask as _tri_mask
 from ..primitives.linalg.expm import expm as _expm
 from ..primitives.linalg.expm import frechet as _frechet
 from ..primitives.shape.basic import concatenate_arrays as _concatenate_arrays
@@ -162,29 +162,55 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
     return _solve.solve(a, b)
 
 
-def _check_standard_eigh(b, kwargs):
-    if b is not None:
-        raise _unsupported("eigh: the generalized problem (b given) is not supported on traced values")
+def _check_eigh(kwargs):
+    from ..core.context import describe_stack
+
     bad = [k for k in ("subset_by_index", "subset_by_value", "eigvals") if kwargs.get(k) is not None]
-    if bad or kwargs.get("type", 1) != 1:
-        raise _unsupported(f"eigh: {(bad or ['type'])[0]} is not supported on traced values")
+    if bad:
+        raise _UnsupportedOperationError(
+            f"{describe_stack()}: scipy.linalg.eigh({bad[0]}=...) is not supported on traced values: "
+            "compute all eigenvalues and slice them (w = scipy.linalg.eigh(a)[0]; w[lo:hi + 1])")
+    if kwargs.get("type", 1) != 1:
+        raise _UnsupportedOperationError(
+            f"{describe_stack()}: scipy.linalg.eigh(a, b, type={kwargs['type']!r}) is not supported on "
+            "traced values (type=1, a v = w b v, is)")
+
+
+def _reduced(a, b, lower):
+    """The standard problem of the generalized ``a v = w b v``, as LAPACK's sygvd
+    reduces it: ``c = L^-1 a L^-H`` with ``b = L L^H``; ``v = L^-H v_c``."""
+    a = _herm_from_triangle(_as_inexact(a), lower=lower)
+    factor = _solve.cholesky(_herm_from_triangle(_as_inexact(b), lower=lower))
+    y = _solve.triangular_solve(factor, a, lower=True)
+    return _solve.triangular_solve(factor, _mH(y), lower=True), factor
 
 
 def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False,
          check_finite=True, driver=None, **kwargs):
-    """Eigenvalues (and eigenvectors) of a Hermitian matrix read from one triangle."""
-    _check_standard_eigh(b, kwargs)
+    """Eigenvalues (and eigenvectors) of a Hermitian matrix read from one triangle;
+    with ``b`` (Hermitian positive definite) the generalized problem ``a v = w b v``,
+    reduced by ``b``'s Cholesky factor as LAPACK does (SciPy's values and signs to
+    rounding, eigenvectors normalised to ``v^H b v = I``)."""
+    _check_eigh(kwargs)
     uplo = "L" if lower else "U"
+    factor = None
+    if b is not None:  # (the reduced matrix read from the triangle LAPACK's sygst writes)
+        a, factor = _reduced(a, b, bool(lower))
     if eigvals_only:
         return _spectral.eigvalsh(a, UPLO=uplo)
     w, v = _spectral.eigh(a, UPLO=uplo)
+    if factor is not None:
+        v = _solve.triangular_solve(factor, v, lower=True, trans=2)
     return w, v
 
 
 def eigvalsh(a, b=None, *, lower=True, overwrite_a=False, overwrite_b=False, check_finite=True,
              driver=None, **kwargs):
-    """Eigenvalues of a Hermitian matrix (exact derivatives with repeats)."""
-    _check_standard_eigh(b, kwargs)
+    """Eigenvalues of a Hermitian matrix (exact derivatives with repeats); with ``b``,
+    of the generalized problem ``a v = w b v``."""
+    _check_eigh(kwargs)
+    if b is not None:
+        return _spectral.eigvalsh(_reduced(a, b, bool(lower))[0], UPLO="L" if lower else "U")
     return _spectral.eigvalsh(a, UPLO="L" if lower else "U")
 
 

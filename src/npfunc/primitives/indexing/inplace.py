@@ -119,7 +119,13 @@ def into_out(ufunc, inputs, out, kwargs):
     new = _cast_into(out, dispatch.ufunc_call(ufunc, "__call__", tuple(inputs), kwargs), ufunc)
     if mask is not True:
         new = np.where(mask, new, out)
-    assign(out, new, f"np.{ufunc.__name__}(..., out=x)", f"x = np.{ufunc.__name__}(...)")
+    op = _OPERATORS.get(ufunc)
+    if op is not None and mask is True and len(inputs) == 2 and inputs[0] is out:
+        # what a plain ndarray's `x += y` calls: name the statement the user wrote
+        what, fix = f"x {op}= y (np.{ufunc.__name__}(x, y, out=x))", f"x = x {op} y"
+    else:
+        what, fix = f"np.{ufunc.__name__}(..., out=x)", f"x = np.{ufunc.__name__}(...)"
+    assign(out, new, what, fix)
     return out
 
 
@@ -247,4 +253,23 @@ def copyto(dst, src, casting="same_kind", where=True):
     src = broadcast_to(src if isinstance(src, Tracer) else np.asarray(src), shape)
     new = src if where is True else where_(where, src, dst)
     new = astype(new, dtype) if dtype_of(new) != dtype else new
+    if not isinstance(dst, Tracer) and isinstance(new, Tracer) and _called_from_numpy("full", "full_like"):
+        # (refuses: NumPy's full/full_like fill a plain array by copyto)
+        assign(dst, new, "np.full/np.full_like(..., v) with a traced fill value v",
+               "v * np.ones(shape) (np.ones_like(a) for full_like) or np.full(shape, v, like=x) with x traced")
     assign(dst, new, "np.copyto(dst, src)", "dst = np.where(mask, src, dst) or dst = src")
+
+
+def _called_from_numpy(*names) -> bool:
+    """True when NumPy's own function of one of ``names`` made the call (only asked
+    while a refusal is worded: dst is then a plain array)."""
+    import sys
+
+    frame = sys._getframe(2)
+    for _ in range(8):
+        if frame is None:
+            return False
+        if frame.f_code.co_name in names and frame.f_globals.get("__name__", "").startswith("numpy"):
+            return True
+        frame = frame.f_back
+    return False

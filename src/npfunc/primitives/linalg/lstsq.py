@@ -173,6 +173,12 @@ def least_squares(a, b, rcond=None):
     x, resid, s = _lstsq.bind(a, reshape(b, (m, 1)) if vector else b, rcond=float(rcond))
     if vector:
         x = x[:, 0]
+    # The rank depends on ``a`` alone: a matrix with one value (np.polyfit of a traced
+    # ``y`` at fixed ``x``, also under jit) gives NumPy's rank, so code branching on it runs.
+    plain = _plain_matrix(a)
+    if plain is not None:
+        dt = np.result_type(plain.dtype, dtype_of(b))
+        return x, resid, np.intc(np.linalg.lstsq(plain, np.zeros((m, 1), dt), rcond=rcond)[2]), s
     rank = _rank(s, rcond)
     try:
         from ..numpy_code import uniform_value
@@ -181,3 +187,14 @@ def least_squares(a, b, rcond=None):
     except (BatchedConversionError, ConcretizationError):  # ranks differ, or jit: keep them traced
         pass
     return x, resid, rank, s
+
+
+def _plain_matrix(a):
+    """The one plain value of ``a`` (under every level, the same across a batch),
+    or None when it has none yet (jit) or differs across the batch."""
+    from ..numpy_code import _Disagree, _NoValue, _peek
+
+    try:
+        return np.asarray(_peek(a))
+    except (_Disagree, _NoValue):
+        return None

@@ -60,7 +60,8 @@ def _as_vector(y0, name: str):
     if len(np.shape(y0)) != 1:
         raise ValueError(f"{name}: y0 must be 1-dimensional, got shape {np.shape(y0)}")
     if dtype_of(y0).kind == "c":
-        raise UnsupportedOdeError(f"{describe_stack()}: {name}: complex y0 cannot be differentiated; solve for the "
+        raise UnsupportedOdeError(f"{describe_stack()}: {name}: a complex y0 is not supported on traced values "
+                                  "(the solves npfunc differentiates, batches and records are real); solve for the "
                                   "real and imaginary parts as a real system of twice the size")
     return y0 if dtype_of(y0) == np.float64 else y0.astype(np.float64)  # SciPy solves in float64
 

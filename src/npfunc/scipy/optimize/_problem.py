@@ -53,6 +53,10 @@ class Problem:
             self.fun, consts = (lambda x, *arr: fun(x, *self.rebuild(arr))), []
         self.n_arrays = len(arrays)
         self.params = list(arrays) + list(consts)
+        if self.traced and not isinstance(x0, Tracer) and not any(isinstance(p, Tracer) for p in self.params):
+            # a transform is live but nothing here is traced (a jit recording calling a solver
+            # on constants): SciPy as written, so the result is SciPy's (a Python float root)
+            self.traced = False
 
     def rebuild(self, arrays) -> tuple:
         it_a, it_s = iter(arrays), iter(self._statics)
