@@ -1,0 +1,707 @@
+"""Natural programs from statistics and Bayesian inference, each written first as
+plain NumPy/SciPy the way a practitioner writes it (GLM likelihoods with
+logaddexp / expit / gammaln, Cox partial likelihood by reversed cumulative sums,
+Kaplan-Meier by a loop, robust and quantile losses, kernel density estimates,
+bootstrap resampling, hierarchical and mixed-effects log-densities, scipy.stats
+logpdf/logcdf/sf with traced parameters, HMC and Metropolis steps, Laplace
+approximations, Fisher information, empirical Bayes with scipy.optimize), then
+run under npfunc's transforms and compared with the plain program (values,
+dtypes, NumPy scalar vs array, shapes, side effects) and with central
+differences of the plain program (derivatives)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.optimize
+import scipy.special
+import scipy.stats
+
+import npfunc
+from natural_checks import assert_deriv, assert_same, fd
+
+RNG = np.random.default_rng(20261207)
+
+# ---- data shared by the programs -----------------------------------------------------------
+
+N, P = 24, 3
+X = RNG.standard_normal((N, P))
+X[:, 0] = 1.0
+BETA = np.array([0.3, -0.7, 0.5])
+Y_BIN = (RNG.uniform(size=N) < scipy.special.expit(X @ BETA)).astype(float)
+Y_CNT = RNG.poisson(np.exp(X @ BETA)).astype(float)
+TIMES = RNG.exponential(2.0, size=N)
+EVENTS = (RNG.uniform(size=N) < 0.7).astype(float)
+GROUP = np.repeat(np.arange(6), 4)
+Y_GRP = RNG.standard_normal(N) + 0.5 * GROUP
+
+
+# ---- generalised linear models -------------------------------------------------------------
+
+
+def logistic_nll(beta, X, y):
+    """Negative log-likelihood of logistic regression, stable form log(1 + e^eta) - y eta."""
+    eta = X @ beta
+    return np.sum(np.logaddexp(0.0, eta) - y * eta)
+
+
+def logistic_nll_expit(beta, X, y):
+    """The same likelihood written carelessly with expit and log / log1p."""
+    p = scipy.special.expit(X @ beta)
+    ll = 0.0
+    for i in range(len(y)):
+        if y[i] == 1:
+            ll += np.log(p[i])
+        else:
+            ll += np.log1p(-p[i])
+    return -ll
+
+
+def poisson_glm_loglik(beta, X, y):
+    """Poisson log-likelihood with log link, the constant kept through gammaln."""
+    eta = X @ beta
+    return np.sum(y * eta - np.exp(eta) - scipy.special.gammaln(y + 1.0))
+
+
+def negbin_loglik(params, X, y):
+    """NB2 log-likelihood: params = (beta..., log r), dispersion r > 0."""
+    beta, log_r = params[:-1], params[-1]
+    mu = np.exp(X @ beta)
+    r = np.exp(log_r)
+    ll = (
+        scipy.special.gammaln(y + r)
+        - scipy.special.gammaln(r)
+        - scipy.special.gammaln(y + 1)
+        + r * np.log(r / (r + mu))
+        + y * np.log(mu / (r + mu))
+    )
+    return ll.sum()
+
+
+def probit_loglik(beta, X, y):
+    """Probit log-likelihood through scipy.stats.norm.logcdf of +-eta."""
+    eta = X @ beta
+    sign = 2.0 * y - 1.0
+    return np.sum(scipy.stats.norm.logcdf(sign * eta))
+
+
+def irls_step(beta, X, y):
+    """One IRLS / Newton step for logistic regression, solved with np.linalg.solve."""
+    p = 1.0 / (1.0 + np.exp(-(X @ beta)))
+    W = p * (1.0 - p)
+    H = X.T @ (W[:, None] * X)
+    g = X.T @ (y - p)
+    return beta + np.linalg.solve(H, g)
+
+
+# ---- survival analysis ----------------------------------------------------------------------
+
+
+def cox_partial_loglik(beta, X, time, event):
+    """Breslow partial log-likelihood: sort by time, risk-set sums by reversed cumsum."""
+    order = np.argsort(time)
+    Xs, ev = X[order], event[order]
+    eta = Xs @ beta
+    risk = np.cumsum(np.exp(eta)[::-1])[::-1]
+    return np.sum(ev * (eta - np.log(risk)))
+
+
+def kaplan_meier(weights, time, event):
+    """Weighted Kaplan-Meier survival at each sorted time, by a loop over a
+    preallocated array (the weights are the differentiable input)."""
+    order = np.argsort(time)
+    w, ev = weights[order], event[order]
+    n = len(w)
+    S = np.empty(n)
+    at_risk = np.sum(w)
+    surv = 1.0
+    for i in range(n):
+        if ev[i] > 0:
+            surv = surv * (1.0 - w[i] / at_risk)
+        S[i] = surv
+        at_risk = at_risk - w[i]
+    return S
+
+
+def weibull_censored_loglik(theta, t, event):
+    """Weibull AFT without covariates, theta = (log shape, log scale); events
+    contribute log f, censored times log S."""
+    k, lam = np.exp(theta[0]), np.exp(theta[1])
+    z = t / lam
+    log_h = np.log(k) - np.log(lam) + (k - 1.0) * np.log(z)
+    log_S = -(z**k)
+    return np.sum(event * log_h + log_S)
+
+
+def gamma_censored_loglik(params, t, event):
+    """Gamma lifetimes with right censoring through scipy.stats.gamma logpdf / logsf."""
+    a, scale = np.exp(params)
+    obs = scipy.stats.gamma.logpdf(t, a, scale=scale)
+    cens = scipy.stats.gamma.logsf(t, a, scale=scale)
+    return np.sum(np.where(event > 0, obs, cens))
+
+
+def tobit_loglik(params, X, y, c):
+    """Left-censored normal regression: params = (beta..., log sigma)."""
+    beta, sigma = params[:-1], np.exp(params[-1])
+    mu = X @ beta
+    censored = y <= c
+    ll = np.where(
+        censored,
+        scipy.stats.norm.logcdf((c - mu) / sigma),
+        scipy.stats.norm.logpdf(y, loc=mu, scale=sigma),
+    )
+    return ll.sum()
+
+
+# ---- robust and quantile estimators --------------------------------------------------------
+
+
+def huber_loss(beta, X, y, delta=1.0):
+    """Huber regression loss with np.where on the absolute residual."""
+    r = y - X @ beta
+    a = np.abs(r)
+    return np.mean(np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta)))
+
+
+def pinball_loss(beta, X, y, tau=0.3):
+    """Quantile-regression check loss max(tau r, (tau - 1) r)."""
+    r = y - X @ beta
+    return np.sum(np.maximum(tau * r, (tau - 1.0) * r))
+
+
+def mad_scale(x):
+    """Median absolute deviation, scaled to be consistent for the normal."""
+    med = np.median(x)
+    return 1.4826 * np.median(np.abs(x - med))
+
+
+def trimmed_mean(x, prop=0.1):
+    """Mean after sorting and dropping prop of each tail (slicing a sorted copy)."""
+    xs = np.sort(x)
+    k = int(prop * len(xs))
+    return xs[k : len(xs) - k].mean()
+
+
+def weighted_quantile(values, weights, q):
+    """Weighted quantile by sorting, a normalised cumulative weight and np.interp."""
+    order = np.argsort(values)
+    v, w = values[order], weights[order]
+    cw = np.cumsum(w) - 0.5 * w
+    cw /= np.sum(w)
+    return np.interp(q, cw, v)
+
+
+def sample_moments(x):
+    """Mean, unbiased variance, skewness and excess kurtosis as a dict of scalars."""
+    m = x.mean()
+    v = x.var(ddof=1)
+    return {
+        "mean": m,
+        "var": v,
+        "skew": scipy.stats.skew(x),
+        "kurt": scipy.stats.kurtosis(x),
+    }
+
+
+# ---- densities and resampling --------------------------------------------------------------
+
+
+def kde_logpdf(log_h, data, grid):
+    """Gaussian KDE log-density on a grid by logsumexp over the data points."""
+    h = np.exp(log_h)
+    z = (grid[:, None] - data[None, :]) / h
+    logk = -0.5 * z**2 - np.log(h) - 0.5 * np.log(2 * np.pi)
+    return scipy.special.logsumexp(logk, axis=1) - np.log(len(data))
+
+
+def kde_loo_score(log_h, data):
+    """Leave-one-out log-likelihood of a Gaussian KDE: the kernel matrix with its
+    diagonal zeroed in place by np.fill_diagonal."""
+    h = np.exp(log_h)
+    n = len(data)
+    D = data[:, None] - data[None, :]
+    K = np.exp(-0.5 * (D / h) ** 2) / (h * np.sqrt(2 * np.pi))
+    np.fill_diagonal(K, 0.0)
+    dens = K.sum(axis=1) / (n - 1)
+    return np.sum(np.log(dens))
+
+
+def bootstrap_se(x, idx):
+    """Bootstrap standard error of the mean from a fixed (B, n) index array."""
+    means = x[idx].mean(axis=1)
+    return means.std(ddof=1)
+
+
+def bootstrap_loop(x, seed=3, B=30):
+    """Bootstrap the median by a loop with a seeded generator and a preallocated array."""
+    rng = np.random.default_rng(seed)
+    n = x.shape[0]
+    stats = np.zeros(B)
+    for b in range(B):
+        idx = rng.integers(0, n, size=n)
+        stats[b] = np.median(x[idx])
+    return np.percentile(stats, [5.0, 95.0])
+
+
+def gmm_loglik(params, x):
+    """Two-component 1-D Gaussian mixture: params = (logit w, mu1, mu2, log s1, log s2),
+    the component log-densities filled into a preallocated (K, n) array."""
+    w1 = scipy.special.expit(params[0])
+    logw = np.log(np.array([w1, 1.0 - w1]))
+    mus, sig = params[1:3], np.exp(params[3:5])
+    comp = np.empty((2, x.size))
+    for k in range(2):
+        comp[k] = logw[k] + scipy.stats.norm.logpdf(x, mus[k], sig[k])
+    return scipy.special.logsumexp(comp, axis=0).sum()
+
+
+# ---- hierarchical and mixed models ---------------------------------------------------------
+
+
+def hierarchical_logdensity(params, y, group, sigma=1.0):
+    """Non-centred normal hierarchy: theta_j = mu + tau z_j, y_i ~ N(theta_g(i), sigma)."""
+    mu, log_tau, z = params["mu"], params["log_tau"], params["z"]
+    tau = np.exp(log_tau)
+    theta = mu + tau * z
+    lp = scipy.stats.norm.logpdf(y, loc=theta[group], scale=sigma).sum()
+    lp += scipy.stats.norm.logpdf(z).sum()
+    lp += scipy.stats.norm.logpdf(mu, 0.0, 5.0)
+    lp += scipy.stats.halfcauchy.logpdf(tau, scale=2.5) + log_tau
+    return lp
+
+
+def mixed_model_marginal(theta, X, y, Z):
+    """Random-intercept marginal log-likelihood: V = s2 I + t2 Z Z^T with
+    slogdet and solve; theta = (beta..., log s2, log t2)."""
+    beta = theta[: X.shape[1]]
+    s2, t2 = np.exp(theta[-2]), np.exp(theta[-1])
+    V = s2 * np.eye(len(y)) + t2 * Z @ Z.T
+    r = y - X @ beta
+    sign, logdet = np.linalg.slogdet(V)
+    return -0.5 * (logdet + r @ np.linalg.solve(V, r) + len(y) * np.log(2 * np.pi))
+
+
+def gp_marginal(log_params, x, y):
+    """GP regression log marginal likelihood with Cholesky and solve_triangular."""
+    ell, sf2, sn2 = np.exp(log_params)
+    d = x[:, None] - x[None, :]
+    K = sf2 * np.exp(-0.5 * d**2 / ell**2)
+    K[np.diag_indices_from(K)] += sn2
+    L = np.linalg.cholesky(K)
+    alpha = scipy.linalg.solve_triangular(L, y, lower=True)
+    return -0.5 * alpha @ alpha - np.log(np.diag(L)).sum() - 0.5 * len(y) * np.log(2 * np.pi)
+
+
+def student_t_regression(params, X, y):
+    """Robust regression with Student-t errors: params = (beta..., log scale, log df)."""
+    beta = params[:-2]
+    scale, nu = np.exp(params[-2]), np.exp(params[-1])
+    return np.sum(scipy.stats.t.logpdf(y, nu, loc=X @ beta, scale=scale))
+
+
+def dirichlet_multinomial(log_alpha, counts):
+    """Dirichlet-multinomial log-likelihood for rows of counts, written with gammaln."""
+    alpha = np.exp(log_alpha)
+    A = alpha.sum()
+    n = counts.sum(axis=1)
+    ll = scipy.special.gammaln(A) - scipy.special.gammaln(n + A)
+    ll = ll + np.sum(scipy.special.gammaln(counts + alpha) - scipy.special.gammaln(alpha), axis=1)
+    return ll.sum()
+
+
+def ar1_loglik(params, x):
+    """Stationary AR(1) exact log-likelihood, params = (atanh phi, log sigma), by a loop."""
+    phi, sigma = np.tanh(params[0]), np.exp(params[1])
+    ll = scipy.stats.norm.logpdf(x[0], 0.0, sigma / np.sqrt(1 - phi**2))
+    for t in range(1, len(x)):
+        ll = ll + scipy.stats.norm.logpdf(x[t], phi * x[t - 1], sigma)
+    return ll
+
+
+def stick_breaking(y):
+    """Unconstrained R^{K-1} -> simplex by stick breaking, with the log |Jacobian|
+    accumulated in the loop (a Stan-style transform)."""
+    K = y.shape[0] + 1
+    x = np.zeros(K)
+    remaining = 1.0
+    logJ = 0.0
+    for k in range(K - 1):
+        z = scipy.special.expit(y[k] - np.log(K - k - 1))
+        x[k] = remaining * z
+        logJ += np.log(remaining) + np.log(z) + np.log1p(-z)
+        remaining -= x[k]
+    x[K - 1] = remaining
+    return x, logJ
+
+
+def standardize_(A):
+    """Centre and scale the columns of A in place, returning A and the column scales."""
+    A -= A.mean(axis=0)
+    s = A.std(axis=0, ddof=1)
+    A /= s
+    return A, s
+
+
+def cov_to_corr(S):
+    """Correlation matrix from a covariance matrix, the standard deviations from np.diag."""
+    sd = np.sqrt(np.diag(S))
+    return S / np.outer(sd, sd)
+
+
+def sample_cov_corr(data):
+    """np.cov and np.corrcoef of observations in rows."""
+    return np.cov(data, rowvar=False), np.corrcoef(data, rowvar=False)
+
+
+# ---- inference algorithms ------------------------------------------------------------------
+
+
+def banana_logp(q):
+    """A curved 2-D target for the samplers."""
+    return -0.5 * (q[0] ** 2 / 4.0 + (q[1] - 0.5 * q[0] ** 2) ** 2)
+
+
+def hmc_leapfrog(q, p, eps=0.1, L=5):
+    """L leapfrog steps with the gradient from npfunc.grad inside the loop."""
+    g = npfunc.grad(banana_logp)
+    q, p = q.copy(), p.copy()
+    p += 0.5 * eps * g(q)
+    for i in range(L):
+        q += eps * p
+        if i < L - 1:
+            p += eps * g(q)
+    p += 0.5 * eps * g(q)
+    return q, p
+
+
+def metropolis_step(x, u, step=0.5, noise=None):
+    """Random-walk Metropolis step with a given uniform and proposal noise."""
+    prop = x + step * noise
+    log_ratio = banana_logp(prop) - banana_logp(x)
+    if np.log(u) < log_ratio:
+        return prop
+    return x
+
+
+def metropolis_step_where(x, u, step=0.5, noise=None):
+    """The same step written branch-free with np.where, for batches of chains."""
+    prop = x + step * noise
+    log_ratio = banana_logp(prop) - banana_logp(x)
+    return np.where(np.log(u) < log_ratio, prop, x)
+
+
+def laplace_log_evidence(log_prec, X, y):
+    """Laplace approximation to the marginal likelihood of Bayesian logistic regression
+    with prior N(0, 1/prec): Newton iterations to the mode, then hessian + slogdet."""
+    prec = np.exp(log_prec)
+
+    def neg_log_post(b):
+        return logistic_nll(b, X, y) + 0.5 * prec * b @ b
+
+    b = np.zeros(X.shape[1])
+    for _ in range(8):
+        g = npfunc.grad(neg_log_post)(b)
+        H = npfunc.hessian(neg_log_post)(b)
+        b = b - np.linalg.solve(H, g)
+    H = npfunc.hessian(neg_log_post)(b)
+    sign, logdet = np.linalg.slogdet(H)
+    d = X.shape[1]
+    return -neg_log_post(b) + 0.5 * d * np.log(prec) - 0.5 * logdet
+
+
+def obs_loglik(beta, x, y):
+    """One observation's logistic log-likelihood."""
+    eta = x @ beta
+    return y * eta - np.logaddexp(0.0, eta)
+
+
+def fisher_information(beta, X, y):
+    """Empirical Fisher information: outer products of per-observation scores from vmap(grad)."""
+    scores = npfunc.vmap(npfunc.grad(obs_loglik), in_dims=(None, 0, 0))(beta, X, y)
+    return scores.T @ scores / len(y)
+
+
+def eb_neg_marginal(hyper, y, s):
+    """Normal-normal empirical Bayes: y_j ~ N(mu, tau^2 + s_j^2), hyper = (mu, log tau)."""
+    mu, tau2 = hyper[0], np.exp(2 * hyper[1])
+    v = tau2 + s**2
+    return 0.5 * np.sum(np.log(v) + (y - mu) ** 2 / v)
+
+
+def empirical_bayes(y, s):
+    """Fit (mu, log tau) by BFGS with the gradient from npfunc.grad; return the shrunk means."""
+    res = scipy.optimize.minimize(
+        eb_neg_marginal, np.array([0.0, 0.0]), args=(y, s), jac=npfunc.grad(eb_neg_marginal), method="BFGS"
+    )
+    mu, tau2 = res.x[0], np.exp(2 * res.x[1])
+    shrink = s**2 / (s**2 + tau2)
+    return res.x, shrink * mu + (1 - shrink) * y
+
+
+# ---- more likelihood building blocks -------------------------------------------------------
+
+
+def poisson_deviance(mu, y):
+    """Poisson deviance 2 sum(y log(y/mu) - (y - mu)), zero counts handled by np.where
+    under np.errstate (the y = 0 branch is evaluated and discarded)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(y > 0, y * np.log(y / mu), 0.0)
+    return 2.0 * np.sum(term - (y - mu))
+
+
+def bernoulli_xlogy(p, y):
+    """Bernoulli log-likelihood with xlogy / xlog1py, finite at p on the boundary."""
+    return np.sum(scipy.special.xlogy(y, p) + scipy.special.xlog1py(1 - y, -p))
+
+
+def welford_float32(x):
+    """Running mean and variance in float32 by Welford's update, as streaming code does."""
+    mean = np.float32(0.0)
+    m2 = np.float32(0.0)
+    for k in range(x.shape[0]):
+        delta = x[k] - mean
+        mean = mean + delta / np.float32(k + 1)
+        m2 = m2 + delta * (x[k] - mean)
+    return mean, m2 / np.float32(x.shape[0] - 1)
+
+
+def distribution_zoo(theta, x, k):
+    """Sum of scipy.stats log-densities/log-cdfs whose parameters are all traced."""
+    a, b, mu, s = np.exp(theta)
+    u = scipy.special.expit(x)
+    out = scipy.stats.beta.logpdf(u, a, b).sum()
+    out += scipy.stats.poisson.logpmf(k, mu).sum()
+    out += scipy.stats.nbinom.logpmf(k, a, b / (1.0 + b)).sum()
+    out += scipy.stats.lognorm.logcdf(np.exp(x), s, scale=mu).sum()
+    out += scipy.stats.expon.logsf(np.abs(x), scale=s).sum()
+    out += scipy.stats.laplace.logpdf(x, loc=mu - 1.0, scale=s).sum()
+    out += scipy.stats.logistic.logcdf(x, loc=0.1, scale=b).sum()
+    out += scipy.stats.invgamma.logpdf(np.abs(x) + 0.5, a, scale=b).sum()
+    out += scipy.stats.weibull_min.logsf(np.abs(x) + 0.1, a, scale=s).sum()
+    out += scipy.stats.binom.logpmf(k, 8, scipy.special.expit(mu - 1.0)).sum()
+    return out
+
+
+def mvn_logpdf_cov(log_sd, x, corr):
+    """scipy.stats.multivariate_normal.logpdf with a traced covariance diag(sd) R diag(sd)."""
+    sd = np.exp(log_sd)
+    cov = sd[:, None] * corr * sd[None, :]
+    return scipy.stats.multivariate_normal.logpdf(x, mean=np.zeros(len(sd)), cov=cov).sum()
+
+
+def mvn_logpdf_chol(mean, x, cov):
+    """Multivariate normal log-density by hand: Cholesky, triangular solve, log det."""
+    L = np.linalg.cholesky(cov)
+    r = x - mean
+    z = scipy.linalg.solve_triangular(L, r.T, lower=True)
+    n, d = x.shape
+    return -0.5 * np.sum(z * z) - n * np.sum(np.log(np.diag(L))) - 0.5 * n * d * np.log(2 * np.pi)
+
+
+def credible_interval(samples, level=0.9):
+    """Equal-tailed interval and median of posterior draws by np.quantile."""
+    lo, med, hi = np.quantile(samples, [(1 - level) / 2, 0.5, (1 + level) / 2])
+    return lo, med, hi
+
+
+def normal_quantile_interval(mu_sigma, level=0.95):
+    """Wald interval mu -+ z sigma with z from scipy.stats.norm.ppf."""
+    mu, sigma = mu_sigma
+    z = scipy.stats.norm.ppf(0.5 + level / 2)
+    return np.array([mu - z * sigma, mu + z * sigma])
+
+
+def ecdf_at(data, t):
+    """Empirical CDF of data evaluated at t by searchsorted (piecewise constant in data)."""
+    xs = np.sort(data)
+    return np.searchsorted(xs, t, side="right") / len(xs)
+
+
+def split_params(theta):
+    """(beta, sigma) from a packed vector; beta is a view of theta as in NumPy."""
+    return theta[:-1], np.exp(theta[-1])
+
+
+def clip_params_(theta, lo=-3.0, hi=3.0):
+    """Clip a parameter vector in place, as optimisers' projection steps do."""
+    np.clip(theta, lo, hi, out=theta)
+    return theta
+
+
+def nuts_energy(q, p, inv_mass):
+    """Hamiltonian: minus log target plus kinetic energy with a diagonal mass."""
+    return -banana_logp(q) + 0.5 * np.sum(inv_mass * p**2)
+
+
+def leapfrog_jit(q, p, eps=0.1, L=5):
+    """Leapfrog with a jit'ed gradient, written functionally (p = p + ...)."""
+    g = npfunc.jit(npfunc.grad(banana_logp))
+    p = p + 0.5 * eps * g(q)
+    for i in range(L):
+        q = q + eps * p
+        if i < L - 1:
+            p = p + eps * g(q)
+    p = p + 0.5 * eps * g(q)
+    return q, p
+
+
+# ---- the programs under every transform ----------------------------------------------------
+
+_R = np.random.default_rng(7)
+_B0 = np.array([0.2, -0.4, 0.6])
+_P0 = np.array([0.2, -0.4, 0.6, 0.3])
+_TH = np.array([0.2, 0.5])
+_XS = _R.standard_normal(15)
+_WQ = _R.uniform(0.5, 1.5, 15)
+_GRID = np.linspace(-2.0, 2.0, 7)
+_IDX = _R.integers(0, 15, size=(20, 15))
+_XM = np.concatenate([_R.normal(-1.0, 0.7, 10), _R.normal(1.0, 1.2, 10)])
+_YT = np.maximum(X @ BETA + _R.standard_normal(N), 0.0)
+_YR = X @ BETA + _R.standard_t(2, size=N)
+_YL = X @ BETA + 0.5 * _R.standard_normal(N)
+_COUNTS = _R.integers(0, 6, size=(7, 4)).astype(float)
+_ZG = np.eye(6)[GROUP]
+_XG = np.linspace(0.0, 3.0, 10)
+_YG = np.sin(_XG) + 0.1 * _R.standard_normal(10)
+_CORR = np.array([[1.0, 0.3, 0.1], [0.3, 1.0, -0.2], [0.1, -0.2, 1.0]])
+_XV = _R.standard_normal((6, 3))
+_ZOO_X = _R.standard_normal(9)
+_ZOO_K = _R.integers(0, 6, size=9).astype(float)
+_S0 = np.cov(_R.standard_normal((30, 3)), rowvar=False)
+_D0 = _R.standard_normal((12, 3))
+_YE = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
+_SE = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
+
+
+def _near(x, n=3, scale=0.1):
+    return x + scale * _R.standard_normal((n,) + np.shape(x))
+
+
+# (name, program of one array, point, batch for vmap, scalar output?)
+SCALAR = [
+    ("logistic_nll", lambda b: logistic_nll(b, X, Y_BIN), _B0),
+    ("logistic_nll_expit", lambda b: logistic_nll_expit(b, X, Y_BIN), _B0),
+    ("poisson_glm", lambda b: poisson_glm_loglik(b, X, Y_CNT), _B0),
+    ("negbin", lambda p: negbin_loglik(p, X, Y_CNT), _P0),
+    ("probit", lambda b: probit_loglik(b, X, Y_BIN), _B0),
+    ("cox", lambda b: cox_partial_loglik(b, X, TIMES, EVENTS), _B0),
+    ("weibull", lambda t: weibull_censored_loglik(t, TIMES, EVENTS), _TH),
+    ("gamma_censored", lambda t: gamma_censored_loglik(t, TIMES, EVENTS), _TH),
+    ("tobit", lambda p: tobit_loglik(p, X, _YT, 0.0), _P0),
+    ("huber", lambda b: huber_loss(b, X, _YR), _B0),
+    ("pinball", lambda b: pinball_loss(b, X, _YR), _B0),
+    ("mad", mad_scale, _XS),
+    ("trimmed_mean", trimmed_mean, _XS),
+    ("weighted_quantile_w", lambda w: weighted_quantile(_XS, w, 0.4), _WQ),
+    ("kde_loo", lambda lh: kde_loo_score(lh, _XS), np.array(-0.5)),
+    ("kde_loo_data", lambda d: kde_loo_score(-0.5, d), _XS),
+    ("bootstrap_se", lambda x: bootstrap_se(x, _IDX), _XS),
+    ("ar1", lambda p: ar1_loglik(p, _XS), np.array([0.3, -0.4])),
+    ("student_t", lambda p: student_t_regression(p, X, _YL), np.array([0.2, -0.4, 0.6, -0.5, 1.0])),
+    ("dirichlet_multinomial", lambda a: dirichlet_multinomial(a, _COUNTS), np.array([0.1, -0.2, 0.3, 0.0])),
+    ("mixed_model", lambda t: mixed_model_marginal(t, X, Y_GRP, _ZG), np.array([0.1, 0.4, -0.2, 0.0, -0.5])),
+    ("gp_marginal", lambda lp: gp_marginal(lp, _XG, _YG), np.array([-0.2, 0.1, -2.0])),
+    ("distribution_zoo", lambda t: distribution_zoo(t, _ZOO_X, _ZOO_K), np.log([2.0, 1.5, 2.5, 0.8])),
+    ("distribution_zoo_x", lambda x: distribution_zoo(np.log([2.0, 1.5, 2.5, 0.8]), x, _ZOO_K), _ZOO_X),
+    ("mvn_scipy_cov", lambda ls: mvn_logpdf_cov(ls, _XV, _CORR), np.array([0.1, -0.2, 0.3])),
+    ("mvn_chol_mean", lambda m: mvn_logpdf_chol(m, _XV, _CORR), np.array([0.1, -0.2, 0.3])),
+    ("mvn_chol_cov", lambda c: mvn_logpdf_chol(np.zeros(3), _XV, c), _CORR),
+    ("bernoulli_xlogy", lambda p: bernoulli_xlogy(p, np.array([0.0, 1, 1, 0, 1])),
+     np.array([0.2, 0.7, 0.9, 0.1, 0.5])),
+    ("energy", lambda q: nuts_energy(q, np.array([0.2, 0.4]), np.array([1.0, 2.0])), np.array([0.5, -0.3])),
+    ("eb_neg_marginal", lambda h: eb_neg_marginal(h, _YE, _SE), np.array([5.0, 1.5])),
+    ("laplace_evidence", lambda lp: laplace_log_evidence(lp, X, Y_BIN), np.array(0.3)),
+]
+VECTOR = [
+    ("irls_step", lambda b: irls_step(b, X, Y_BIN), _B0),
+    ("kde_logpdf", lambda lh: kde_logpdf(lh, _XS, _GRID), np.array(-0.5)),
+    ("kde_logpdf_data", lambda d: kde_logpdf(np.array(-0.5), d, _GRID), _XS),
+    ("credible_interval", lambda s: np.stack(credible_interval(s)), _XM),
+    ("wald", normal_quantile_interval, np.array([1.0, 0.5])),
+    ("cov_to_corr", cov_to_corr, _S0),
+    ("np_cov", lambda d: sample_cov_corr(d)[0], _D0),
+    ("np_corrcoef", lambda d: sample_cov_corr(d)[1], _D0),
+    ("fisher_information", lambda b: fisher_information(b, X, Y_BIN), _B0),
+    ("leapfrog_jit_q", lambda q: leapfrog_jit(q, np.array([0.2, 0.4]))[0], np.array([0.5, -0.3])),
+    ("leapfrog_jit_p", lambda p: leapfrog_jit(np.array([0.1, 0.2]), p)[1], np.array([0.5, -0.3])),
+    ("empirical_bayes", lambda y: empirical_bayes(y, _SE)[1], _YE),
+]
+_SLOW = {"laplace_evidence", "empirical_bayes"}
+
+
+def _ids(cases):
+    return [c[0] for c in cases]
+
+
+@pytest.mark.parametrize("name, f, x", SCALAR, ids=_ids(SCALAR))
+def test_scalar_program_gradients(name, f, x):
+    """grad, jacrev, jacfwd, jit(grad) and vjp/jvp against five-point differences."""
+    J = fd(f, x)
+    assert_deriv(npfunc.grad(f)(x), J)
+    assert_deriv(npfunc.jacfwd(f)(x), J)
+    if name in _SLOW:
+        return
+    assert_deriv(npfunc.jacrev(f)(x), J)
+    jg = npfunc.jit(npfunc.grad(f))
+    assert_deriv(jg(x), J)
+    assert_deriv(jg(x * 1.01), fd(f, x * 1.01))
+    t = _R.standard_normal(np.shape(x))
+    out, tan = npfunc.jvp(f, (x,), (t,))
+    assert_same(out, f(x))
+    assert_deriv(tan, np.sum(J * t))
+    out, pull = npfunc.vjp(f, x)
+    assert_same(out, f(x))
+    assert_deriv(pull(np.float64(1.5))[0], 1.5 * J)
+
+
+@pytest.mark.parametrize("name, f, x", SCALAR, ids=_ids(SCALAR))
+def test_scalar_program_hessian(name, f, x):
+    """hessian and jacfwd(jacrev) against differences of the gradient."""
+    if name in _SLOW:
+        pytest.skip("covered by test_laplace_evidence_composition")
+    H = fd(lambda z: np.asarray(npfunc.grad(f)(z)), x)
+    assert_deriv(npfunc.hessian(f)(x), H, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, f, x", SCALAR + VECTOR, ids=_ids(SCALAR + VECTOR))
+def test_program_jit_values(name, f, x):
+    """jit gives the plain program's value, type and dtype, on two different inputs."""
+    if name in _SLOW:
+        pytest.skip("slow: scipy.optimize / nested hessians, values checked elsewhere")
+    jf = npfunc.jit(f)
+    assert_same(jf(x), f(x))
+    x2 = x * 1.01
+    assert_same(jf(x2), f(x2))
+
+
+@pytest.mark.parametrize("name, f, x", SCALAR + VECTOR, ids=_ids(SCALAR + VECTOR))
+def test_program_vmap(name, f, x):
+    """vmap over a batch of inputs against a Python loop and np.stack; vmap(grad) too."""
+    if name in _SLOW:
+        pytest.skip("slow; empirical Bayes has its own vmap test")
+    batch = _near(x) if x.ndim != 2 else np.stack([x, x * 1.1 + 0.01 * np.eye(*x.shape)])
+    got = npfunc.vmap(f)(batch)
+    want = np.stack([np.asarray(f(b)) for b in batch])
+    assert_same(got, want, rtol=1e-10)
+    if name in dict((c[0], 0) for c in SCALAR):
+        assert_deriv(npfunc.vmap(npfunc.grad(f))(batch), np.stack([fd(f, b) for b in batch]))
+
+
+@pytest.mark.parametrize("name, f, x", VECTOR, ids=_ids(VECTOR))
+def test_vector_program_jacobians(name, f, x):
+    """jacrev, jacfwd, jvp and vjp of the vector-valued programs."""
+    J = fd(f, x)
+    assert_deriv(npfunc.jacfwd(f)(x), J)
+    if name in _SLOW:
+        return
+    assert_deriv(npfunc.jacrev(f)(x), J)
+    want = f(x)
+    t = _R.standard_normal(np.shape(x))
+    out, tan = npfunc.jvp(f, (x,), (t,))
+    assert_same(out, want)
+    assert_deriv(tan, np.tensordot(J, t, axes=t.ndim))
+    ct = _R.standard_normal(np.shape(want))
+    out, pull = npfunc.vjp(f, x)
+    assert_same(out, want)
+    assert_deriv(pull(ct)[0], np.tensordot(ct, J, axes=ct.ndim))
