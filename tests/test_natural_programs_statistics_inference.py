@@ -259,15 +259,18 @@ def gmm_loglik(params, x):
 # ---- hierarchical and mixed models ---------------------------------------------------------
 
 
-def hierarchical_logdensity(params, y, group, sigma=1.0):
-    """Non-centred normal hierarchy: theta_j = mu + tau z_j, y_i ~ N(theta_g(i), sigma)."""
+def hierarchical_logdensity(params, y, group, sigma=1.0, tau_logprior=None):
+    """Non-centred normal hierarchy: theta_j = mu + tau z_j, y_i ~ N(theta_g(i), sigma),
+    a half-Cauchy(2.5) prior on tau unless another log-prior is given."""
     mu, log_tau, z = params["mu"], params["log_tau"], params["z"]
     tau = np.exp(log_tau)
     theta = mu + tau * z
     lp = scipy.stats.norm.logpdf(y, loc=theta[group], scale=sigma).sum()
     lp += scipy.stats.norm.logpdf(z).sum()
     lp += scipy.stats.norm.logpdf(mu, 0.0, 5.0)
-    lp += scipy.stats.halfcauchy.logpdf(tau, scale=2.5) + log_tau
+    if tau_logprior is None:
+        tau_logprior = lambda t: scipy.stats.halfcauchy.logpdf(t, scale=2.5)  # noqa: E731
+    lp += tau_logprior(tau) + log_tau
     return lp
 
 
@@ -705,3 +708,167 @@ def test_vector_program_jacobians(name, f, x):
     out, pull = npfunc.vjp(f, x)
     assert_same(out, want)
     assert_deriv(pull(ct)[0], np.tensordot(ct, J, axes=ct.ndim))
+
+
+# ---- compositions, pytrees, dtypes ---------------------------------------------------------
+
+
+def test_empirical_bayes_vmap_agrees_to_solver_tolerance():
+    """vmap of a program that calls scipy.optimize.minimize solves the stacked problem
+    once; docs/solvers.md promises agreement with a loop to the solver tolerance."""
+    batch = np.stack([_YE, _YE + 1.0, 0.5 * _YE])
+    got = npfunc.vmap(lambda y: empirical_bayes(y, _SE)[1])(batch)
+    want = np.stack([empirical_bayes(y, _SE)[1] for y in batch])
+    assert_same(got, want, rtol=1e-4)
+
+
+def test_laplace_evidence_under_jit_of_grad_and_vmap():
+    """Laplace evidence (npfunc.grad and npfunc.hessian inside a Newton loop) under
+    vmap over prior precisions; its derivative was checked in the scalar table."""
+    lps = np.array([-0.5, 0.3])
+    got = npfunc.vmap(lambda lp: laplace_log_evidence(lp, X, Y_BIN))(lps)
+    assert_same(got, np.stack([laplace_log_evidence(lp, X, Y_BIN) for lp in lps]), rtol=1e-10)
+
+
+def test_hmc_leapfrog_jacobian_is_volume_preserving():
+    """jacrev of the leapfrog map in (q, p) (npfunc.grad inside the loop, in-place updates
+    of copies of traced arguments) matches differences and has determinant 1."""
+    q0, p0 = np.array([0.5, -0.3]), np.array([0.2, 0.4])
+    (Jqq, Jqp), (Jpq, Jpp) = npfunc.jacrev(hmc_leapfrog, argnums=(0, 1))(q0, p0)
+    J = np.block([[Jqq, Jqp], [Jpq, Jpp]])
+    flat = lambda z: np.concatenate(hmc_leapfrog(z[:2], z[2:]))  # noqa: E731
+    assert_deriv(J, fd(flat, np.concatenate([q0, p0])))
+    assert abs(np.linalg.det(J) - 1.0) < 1e-6
+    for got, want in zip(npfunc.jit(hmc_leapfrog)(q0, p0), hmc_leapfrog(q0, p0)):
+        assert_same(got, want)
+    qs, ps = np.stack([q0, q0 + 0.1]), np.stack([p0, -p0])
+    got = npfunc.vmap(hmc_leapfrog)(qs, ps)
+    want = [hmc_leapfrog(q, p) for q, p in zip(qs, ps)]
+    assert_same(got[0], np.stack([w[0] for w in want]))
+    assert_same(got[1], np.stack([w[1] for w in want]))
+
+
+def test_hmc_leapfrog_plain_momentum_refuses_in_place_add():
+    """With q traced and p plain, `p += eps * g(q)` writes a traced value into a plain copy:
+    npfunc refuses naming the transform and the functional fix, which works (leapfrog_jit)."""
+    q0, p0 = np.array([0.5, -0.3]), np.array([0.2, 0.4])
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"jacrev\(f\).*returns a new array"):
+        npfunc.jacrev(lambda q: hmc_leapfrog(q, p0)[0])(q0)
+    f = lambda q: leapfrog_jit(q, p0)[0]  # noqa: E731
+    assert_deriv(npfunc.jacrev(f)(q0), fd(f, q0))
+    np.testing.assert_allclose(leapfrog_jit(q0, p0)[0], hmc_leapfrog(q0, p0)[0], rtol=1e-13)
+
+
+def _halfcauchy_logpdf(t, s=2.5):
+    return np.log(2.0 / (np.pi * s)) - np.log1p((t / s) ** 2)
+
+
+_HPARAMS = {"mu": np.float64(0.3), "log_tau": np.float64(-0.2), "z": np.linspace(-1.0, 1.0, 6)}
+
+
+def test_hierarchical_halfcauchy_refuses_and_formula_works():
+    """scipy.stats.halfcauchy has no twin: grad refuses naming the distribution and the
+    fix (write the formula with np / scipy.special); the formula gives SciPy's value and
+    a derivative matching differences, as a dict of the parameters' own types."""
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"grad\(f\).*halfcauchy.*write the formula"):
+        npfunc.grad(lambda p: hierarchical_logdensity(p, Y_GRP, GROUP))(_HPARAMS)
+
+    def f(p):
+        return hierarchical_logdensity(p, Y_GRP, GROUP, tau_logprior=_halfcauchy_logpdf)
+
+    assert_same(f(_HPARAMS), hierarchical_logdensity(_HPARAMS, Y_GRP, GROUP))
+    g = npfunc.grad(f)(_HPARAMS)
+    assert type(g["mu"]) is np.float64 and type(g["log_tau"]) is np.float64
+    flat = np.concatenate([[_HPARAMS["mu"], _HPARAMS["log_tau"]], _HPARAMS["z"]])
+    unflat = lambda v: {"mu": v[0], "log_tau": v[1], "z": v[2:]}  # noqa: E731
+    J = fd(lambda v: f(unflat(v)), flat)
+    assert_deriv(np.concatenate([[g["mu"], g["log_tau"]], g["z"]]), J)
+    assert_same(npfunc.jit(f)(_HPARAMS), f(_HPARAMS))
+    H = npfunc.hessian(f)(_HPARAMS)
+    assert_deriv(H["z"]["log_tau"], fd(lambda v: npfunc.grad(f)(unflat(v))["z"], flat)[:, 1])
+    batch = {"mu": np.array([0.3, -0.1]), "log_tau": np.array([-0.2, 0.4]), "z": np.stack([_HPARAMS["z"]] * 2)}
+    got = npfunc.vmap(f)(batch)
+    want = np.stack([f({k: v[i] for k, v in batch.items()}) for i in range(2)])
+    assert_same(got, want)
+
+
+def test_float32_likelihoods_keep_float32():
+    """float32 data and parameters: values are np.float32 scalars (probit goes to float64
+    through scipy.stats, as in NumPy), gradients float32, under grad / jvp / jit / vmap."""
+    X32, y32, b32 = X.astype(np.float32), Y_BIN.astype(np.float32), _B0.astype(np.float32)
+    for prog in (logistic_nll, logistic_nll_expit, huber_loss, pinball_loss, probit_loglik):
+        f = lambda b: prog(b, X32, y32)  # noqa: E731
+        want = f(b32)
+        assert_same(npfunc.jit(f)(b32), want, rtol=1e-6)
+        out, tan = npfunc.jvp(f, (b32,), (np.ones(3, np.float32),))
+        assert_same(out, want, rtol=1e-6)
+        assert tan.dtype == want.dtype
+        g = npfunc.grad(f)(b32)
+        assert g.dtype == np.float32
+        assert_deriv(g, fd(f, b32.astype(float)), rtol=2e-3, atol=2e-3)
+        vb = npfunc.vmap(f)(np.stack([b32, -b32]))
+        assert vb.dtype == want.dtype
+
+
+def test_welford_float32_scalars():
+    """Welford's float32 running moments: NumPy float32 scalars under jit, jvp and vmap."""
+    x32 = _XS[:10].astype(np.float32)
+    want = welford_float32(x32)
+    for got in (npfunc.jit(welford_float32)(x32), npfunc.jvp(welford_float32, (x32,), (np.ones_like(x32),))[0]):
+        for g, w in zip(got, want):
+            assert_same(g, w, rtol=1e-6)
+    vb = npfunc.vmap(welford_float32)(np.stack([x32, 2 * x32]))
+    assert vb[0].dtype == np.float32 and vb[1].dtype == np.float32
+    assert npfunc.jacrev(lambda x: welford_float32(x)[1])(x32).dtype == np.float32
+
+
+# ---- side effects and views ----------------------------------------------------------------
+
+
+def _spread(n=4):
+    return np.arange(3.0 * n).reshape(n, 3) ** 1.5
+
+
+def test_standardize_in_place_under_transforms():
+    """standardize_ centres and scales its argument in place and returns it: jit returns
+    the caller's array itself, updated; grad/jvp update it as the plain call does; vmap
+    updates each row of the batch."""
+    A = _spread()
+    plain = A.copy()
+    out_plain, s_plain = standardize_(plain)
+    a = A.copy()
+    out, s = npfunc.jit(standardize_)(a)
+    assert out is a
+    assert_same(a, plain)
+    assert_same(s, s_plain)
+    a = A.copy()
+    g = npfunc.grad(lambda m: standardize_(m)[1].sum())(a)
+    assert_same(a, plain)
+    assert_deriv(g, fd(lambda m: standardize_(m.copy())[1].sum(), A))
+    a = A.copy()
+    npfunc.jvp(standardize_, (a,), (np.ones_like(a),))
+    assert_same(a, plain)
+    batch = np.stack([A, 2.0 * A + 1.0])
+    want = batch.copy()
+    for b in want:
+        standardize_(b)
+    npfunc.vmap(standardize_)(batch)
+    assert_same(batch, want)
+
+
+def test_clip_out_argument_and_views():
+    """np.clip(theta, out=theta) under jit returns the caller's array, clipped; grad clips
+    it too; split_params' beta is a view of theta under jit as in NumPy."""
+    t = np.array([5.0, -4.0, 1.0])
+    r = npfunc.jit(clip_params_)(t)
+    assert r is t
+    assert_same(t, np.array([3.0, -3.0, 1.0]))
+    t = np.array([5.0, -4.0, 1.0])
+    assert_same(npfunc.grad(lambda v: clip_params_(v).sum())(t), np.array([0.0, 0.0, 1.0]))
+    assert_same(t, np.array([3.0, -3.0, 1.0]))
+    th = np.array([0.3, -0.2, 0.5])
+    beta, sigma = npfunc.jit(split_params)(th)
+    want_beta, want_sigma = split_params(th)
+    assert_same(beta, want_beta)
+    assert_same(sigma, want_sigma)
+    assert np.shares_memory(beta, th)
