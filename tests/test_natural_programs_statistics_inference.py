@@ -872,3 +872,179 @@ def test_clip_out_argument_and_views():
     assert_same(beta, want_beta)
     assert_same(sigma, want_sigma)
     assert np.shares_memory(beta, th)
+
+
+# ---- refusals: the message names the transform and a fix that works ------------------------
+
+_BUFFER = r"np\.zeros\(shape, like=x\)"
+
+
+def kaplan_meier_traced(weights, time, event):
+    """kaplan_meier with the output buffer made traced, as the refusal advises."""
+    order = np.argsort(time)
+    w, ev = weights[order], event[order]
+    n = len(w)
+    S = np.zeros(n, like=weights)
+    at_risk = np.sum(w)
+    surv = 1.0
+    for i in range(n):
+        if ev[i] > 0:
+            surv = surv * (1.0 - w[i] / at_risk)
+        S[i] = surv
+        at_risk = at_risk - w[i]
+    return S
+
+
+@pytest.mark.parametrize("transform", ["jacrev", "jacfwd", "jit", "vmap"])
+def test_kaplan_meier_plain_buffer_refuses(transform):
+    """S = np.empty(n); S[i] = traced: every transform refuses and names the fix."""
+    w = 1.0 + 0.3 * _R.uniform(size=N)
+    f = lambda w: kaplan_meier(w, TIMES, EVENTS)  # noqa: E731
+    arg = np.stack([w, w]) if transform == "vmap" else w
+    with pytest.raises(npfunc.errors.NpfuncError, match=rf"{transform}\(f\).*{_BUFFER}"):
+        getattr(npfunc, transform)(f)(arg)
+
+
+def test_kaplan_meier_traced_buffer_works():
+    w = 1.0 + 0.3 * _R.uniform(size=N)
+    f = lambda w: kaplan_meier_traced(w, TIMES, EVENTS)  # noqa: E731
+    assert_same(f(w), kaplan_meier(w, TIMES, EVENTS))
+    J = fd(f, w)
+    assert_deriv(npfunc.jacrev(f)(w), J)
+    assert_deriv(npfunc.jacfwd(f)(w), J)
+    jf = npfunc.jit(f)
+    assert_same(jf(w), f(w))
+    assert_same(jf(w * 1.1), f(w * 1.1))
+    batch = np.stack([w, w[::-1]])
+    assert_same(npfunc.vmap(f)(batch), np.stack([f(b) for b in batch]))
+
+
+def gmm_loglik_traced(params, x):
+    """gmm_loglik with the (K, n) buffer created like the parameters."""
+    w1 = scipy.special.expit(params[0])
+    logw = np.log(np.array([w1, 1.0 - w1]))
+    mus, sig = params[1:3], np.exp(params[3:5])
+    comp = np.zeros((2, x.size), like=params)
+    for k in range(2):
+        comp[k] = logw[k] + scipy.stats.norm.logpdf(x, mus[k], sig[k])
+    return scipy.special.logsumexp(comp, axis=0).sum()
+
+
+def stick_breaking_traced(y):
+    """stick_breaking with the simplex buffer created like y."""
+    K = y.shape[0] + 1
+    x = np.zeros(K, like=y)
+    remaining = 1.0
+    logJ = 0.0
+    for k in range(K - 1):
+        z = scipy.special.expit(y[k] - np.log(K - k - 1))
+        x[k] = remaining * z
+        logJ += np.log(remaining) + np.log(z) + np.log1p(-z)
+        remaining -= x[k]
+    x[K - 1] = remaining
+    return x, logJ
+
+
+def bootstrap_loop_traced(x, seed=3, B=30):
+    """bootstrap_loop with the statistics buffer created like x."""
+    rng = np.random.default_rng(seed)
+    n = x.shape[0]
+    stats = np.zeros(B, like=x)
+    for b in range(B):
+        idx = rng.integers(0, n, size=n)
+        stats[b] = np.median(x[idx])
+    return np.percentile(stats, [5.0, 95.0])
+
+
+@pytest.mark.parametrize(
+    "plain, fixed, x",
+    [
+        (lambda p: gmm_loglik(p, _XM), lambda p: gmm_loglik_traced(p, _XM), np.array([0.0, -1.0, 1.0, -0.3, 0.2])),
+        (lambda y: stick_breaking(y)[1], lambda y: stick_breaking_traced(y)[1], np.array([0.3, -0.4, 0.1])),
+        (lambda y: stick_breaking(y)[0], lambda y: stick_breaking_traced(y)[0], np.array([0.3, -0.4, 0.1])),
+        (bootstrap_loop, bootstrap_loop_traced, _XS),
+    ],
+    ids=["gmm", "stick_logJ", "stick_simplex", "bootstrap_loop"],
+)
+def test_preallocated_buffer_refusal_and_fix(plain, fixed, x):
+    """Writes of traced values into np.empty/np.zeros buffers refuse under jacrev naming
+    np.zeros(shape, like=x); that fix gives the plain value and the differences' derivative."""
+    with pytest.raises(npfunc.errors.ConcretizationError, match=rf"jacrev\(\w+\).*{_BUFFER}"):
+        npfunc.jacrev(plain)(x)
+    assert_same(fixed(x), plain(x))
+    assert_deriv(npfunc.jacrev(fixed)(x), fd(plain, x))
+    assert_same(npfunc.jit(fixed)(x), plain(x))
+
+
+def test_weighted_quantile_plain_weights_under_jit():
+    """Under jit argsort is traced, so weights[order] indexes a plain array with a traced
+    index: jit refuses naming np.asarray(table, like=i), and that fix works."""
+    f = lambda v: weighted_quantile(v, _WQ, 0.4)  # noqa: E731
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*np\.asarray\(table, like=i\)"):
+        npfunc.jit(f)(_XS)
+
+    def fixed(values):
+        order = np.argsort(values)
+        w = np.asarray(_WQ, like=order)[order]
+        cw = (np.cumsum(w) - 0.5 * w) / np.sum(w)
+        return np.interp(0.4, cw, values[order])
+
+    jf = npfunc.jit(fixed)
+    assert_same(jf(_XS), f(_XS))
+    assert_same(jf(-_XS), f(-_XS))
+    batch = _near(_XS, 2, 1.0)
+    assert_same(npfunc.vmap(fixed)(batch), np.stack([f(b) for b in batch]))
+
+
+def test_metropolis_branch_refuses_under_vmap_where_version_matches():
+    """`if log(u) < log_ratio` cannot be batched: vmap refuses naming np.where; the
+    np.where version matches a loop of the branching step."""
+    xs = _R.standard_normal((5, 2))
+    us = _R.uniform(size=5)
+    noise = _R.standard_normal((5, 2))
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(.*np\.where"):
+        npfunc.vmap(lambda x, u, e: metropolis_step(x, u, noise=e))(xs, us, noise)
+    got = npfunc.vmap(lambda x, u, e: metropolis_step_where(x, u, noise=e))(xs, us, noise)
+    want = np.stack([metropolis_step(x, u, noise=e) for x, u, e in zip(xs, us, noise)])
+    assert_same(got, want)
+
+
+def test_scipy_skew_refuses_under_jit_and_differentiates():
+    """scipy.stats.skew catches a refused bool() inside: jit refuses rather than
+    replay another path; grad works outside jit."""
+    f = lambda v: sample_moments(v)["skew"]  # noqa: E731
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*caught this error"):
+        npfunc.jit(f)(_XS)
+    assert_deriv(npfunc.grad(f)(_XS), fd(f, _XS))
+    moments = npfunc.jvp(sample_moments, (_XS,), (np.ones_like(_XS),))[0]
+    for k, v in sample_moments(_XS).items():
+        assert_same(moments[k], v)
+
+
+# ---- documented conventions ----------------------------------------------------------------
+
+_Y_DEV = np.array([0.0, 2, 0, 5, 1, 3, 0, 7])
+_MU_DEV = np.array([0.5, 2.2, 0.3, 4.0, 1.5, 2.5, 0.7, 6.0])
+
+
+def poisson_deviance_double_where(mu, y):
+    """The deviance with the zero counts kept out of the log (the double-where fix)."""
+    pos = y > 0
+    safe = np.where(pos, y, 1.0)
+    term = np.where(pos, safe * np.log(safe / mu), 0.0)
+    return 2.0 * np.sum(term - (y - mu))
+
+
+def test_poisson_deviance_where_nan_is_the_documented_convention():
+    """np.where with log(0) in the untaken branch: reverse mode gives NaN at the zero
+    counts (docs/conventions.md, as JAX); forward mode is finite; the double where fixes it."""
+    f = lambda m: poisson_deviance(m, _Y_DEV)  # noqa: E731
+    J = fd(f, _MU_DEV)
+    with np.errstate(all="ignore"):  # the reverse pass warns about the NaN it makes
+        g = npfunc.grad(f)(_MU_DEV)
+    assert np.all(np.isnan(g[_Y_DEV == 0]))
+    assert_deriv(g[_Y_DEV > 0], J[_Y_DEV > 0])
+    assert_deriv(npfunc.jacfwd(f)(_MU_DEV), J)
+    fixed = lambda m: poisson_deviance_double_where(m, _Y_DEV)  # noqa: E731
+    assert_same(fixed(_MU_DEV), f(_MU_DEV))
+    assert_deriv(npfunc.grad(fixed)(_MU_DEV), J)
