@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core import array_hooks
 from ..core.context import Interpreter, describe_stack
-from ..core.errors import ConcretizationError
+from ..core.errors import ConcretizationError, UnsupportedOperationError
 from ..core.primitive import Primitive
 from ..core.tracer import Tracer, may_change, snapshot
 from ..core.values import dtype_of, shape_of
@@ -168,13 +168,14 @@ class StagingInterpreter(Interpreter):
     took a different path than the plain function would)."""
 
     copies_values = True  # the generated program returns plain arrays: x.copy() must copy
-    __slots__ = ("eqns", "refused", "_kept")
+    __slots__ = ("eqns", "refused", "_kept", "_errstate")
 
     def __init__(self, transform: str) -> None:
         super().__init__(transform)
         self.eqns: list[Eqn] = []
         self.refused: str | None = None
         self._kept: dict = {}  # id of a plain array -> (its copy as kept, the array)
+        self._errstate = np.geterr()  # the caller's: replays run under the errstate of their call
 
     def _constant(self, value):
         """``value`` as the program keeps it: a traced value's private copy, and a
@@ -223,6 +224,8 @@ class StagingInterpreter(Interpreter):
         if prim.name in VALUE_DEPENDENT_SHAPES:
             self._refuse_value_dependent(prim, src)
         if known:
+            if np.geterr() != self._errstate:
+                self._refuse_raising_errstate(prim)
             out = prim.bind(*examples, **params)
         else:
             with np.errstate(all="ignore"):  # zeros are stand-ins: their warnings mean nothing
@@ -232,6 +235,23 @@ class StagingInterpreter(Interpreter):
         self.eqns.append(Eqn(prim, inputs, params, out_vars))
         tracers = tuple(StagedTracer(self, v, o if known else None) for v, o in zip(out_vars, outs))
         return tracers if prim.multiple_results else tracers[0]
+
+    def _refuse_raising_errstate(self, prim):
+        """An np.errstate(...='raise') set inside the function: the program keeps the
+        operations, not the errstate, so a replay would not raise where NumPy does (and a
+        function that catches FloatingPointError would lose its except branch)."""
+        state = np.geterr()
+        raising = sorted(k for k, v in state.items() if v in ("raise", "call") and self._errstate[k] != v)
+        if not raising:
+            return  # only warnings differ: the replay's can (see the errstate xfail in the tests)
+        modes = ", ".join(f"{k}={state[k]!r}" for k in raising)
+        msg = (f"{describe_stack()}: np.{prim.name} runs under np.errstate({modes}) set inside the "
+               f"function, which {self.transform} cannot replay (it records the NumPy operations, not "
+               "the errstate), so a FloatingPointError NumPy raises, and an except branch catching it, "
+               f"would be lost. Keep np.errstate (and any try/except FloatingPointError) outside the "
+               f"{self.transform}-ed function, around the call, whose errstate the replay follows.")
+        self.refused = self.refused or msg
+        raise UnsupportedOperationError(msg)
 
     def _refuse_value_dependent(self, prim, src):
         msg = (f"{describe_stack()}: np.{prim.name} of an array computed from {describe_src(src)} "
