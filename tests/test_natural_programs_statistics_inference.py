@@ -1111,3 +1111,37 @@ def test_errstate_ignore_inside_jit_keeps_warnings_silent():
         f(_MU_DEV)
         assert_same(jf(_MU_DEV), f(_MU_DEV))
         assert_same(jf(_MU_DEV * 1.1), f(_MU_DEV * 1.1))
+
+
+# ---- Python's math module on traced values -------------------------------------------------
+
+import math  # noqa: E402  (the careless program below uses it)
+
+
+def normal_loglik_math(theta, x):
+    """A normal log-likelihood written carelessly with math.exp / math.log."""
+    sigma = math.exp(theta[1])
+    return np.sum(-0.5 * ((x - theta[0]) / sigma) ** 2) - len(x) * math.log(sigma)
+
+
+def normal_loglik_np(theta, x):
+    """The same with np.exp / np.log, as the refusal advises."""
+    sigma = np.exp(theta[1])
+    return np.sum(-0.5 * ((x - theta[0]) / sigma) ** 2) - len(x) * np.log(sigma)
+
+
+@pytest.mark.parametrize("transform", ["grad", "jit", "vmap"])
+def test_math_module_refusal_names_the_numpy_function(transform):
+    """math.exp(traced) refuses under every transform; the message used to offer only
+    stop_gradient (grad) or np.where / static_argnums (jit, vmap), which do not help:
+    it now names np.exp, and that fix works."""
+    f = lambda t: normal_loglik_math(t, _XS)  # noqa: E731
+    th = np.array([0.2, -0.1])
+    arg = np.stack([th, -th]) if transform == "vmap" else th
+    with pytest.raises(npfunc.errors.NpfuncError, match=rf"{transform}\(f\).*math\.exp\(x\).*use np\.exp\(x\)"):
+        getattr(npfunc, transform)(f)(arg)
+    fixed = lambda t: normal_loglik_np(t, _XS)  # noqa: E731
+    assert_same(fixed(th), f(th))
+    assert_deriv(npfunc.grad(fixed)(th), fd(f, th))
+    assert_same(npfunc.jit(fixed)(th), f(th))
+    assert_same(npfunc.vmap(fixed)(np.stack([th, -th])), np.stack([f(th), f(-th)]))

@@ -62,6 +62,65 @@ def _called_method(frame) -> str:
     return name
 
 
+#: math functions whose NumPy/SciPy spelling is not np.<same name>
+_MATH_TWINS = {"lgamma": "scipy.special.gammaln", "gamma": "scipy.special.gamma", "erf": "scipy.special.erf",
+               "erfc": "scipy.special.erfc", "asin": "np.arcsin", "acos": "np.arccos", "atan": "np.arctan",
+               "atan2": "np.arctan2", "asinh": "np.arcsinh", "acosh": "np.arccosh", "atanh": "np.arctanh",
+               "pow": "np.power", "fsum": "np.sum", "factorial": "scipy.special.factorial",
+               "comb": "scipy.special.comb", "dist": "np.linalg.norm(p - q)"}
+
+
+def _math_callee(frame):
+    """The ``math``/``cmath`` function that the call at ``frame`` is making
+    (``math.exp(x)``, or ``exp(x)`` after ``from math import exp``), else None.
+    A small walk over the call targets the line pushes; anything it does not
+    follow gives None (the message then has no hint, never a wrong one)."""
+    import builtins
+    import inspect
+
+    targets: list = []
+    for ins in dis.get_instructions(frame.f_code):
+        if ins.offset > frame.f_lasti:
+            break
+        if ins.starts_line:  # a new line (an int in 3.11-3.12, a bool from 3.13)
+            targets = []
+        op = ins.opname
+        if op == "LOAD_GLOBAL" and "NULL" in (ins.argrepr or ""):
+            name = ins.argval
+            targets.append(frame.f_globals.get(name, getattr(builtins, name, None)))
+        elif op in ("LOAD_ATTR", "LOAD_METHOD"):
+            if targets and inspect.ismodule(targets[-1]):
+                targets[-1] = getattr(targets[-1], ins.argval, None)
+            elif op == "LOAD_METHOD" or "NULL" in (ins.argrepr or ""):
+                targets.append(None)
+        elif op == "PUSH_NULL":
+            targets.append(None)
+        elif op.startswith(("CALL", "PRECALL")) and op != "CALL_INTRINSIC_1":
+            # (3.11's specialised PRECALL makes a warm builtin call itself: f_lasti is there)
+            if ins.offset == frame.f_lasti:
+                fn = targets[-1] if targets else None
+                return fn if getattr(fn, "__module__", None) in ("math", "cmath") else None
+            if targets and op != "PRECALL":
+                targets.pop()
+    return None
+
+
+def _math_fix(frame) -> str | None:
+    fn = _math_callee(frame)
+    if fn is None:
+        return None
+    import numpy as np
+
+    name = fn.__name__
+    twin = _MATH_TWINS.get(name) or (f"np.{name}" if hasattr(np, name) else None)
+    if twin is None:
+        return (f"{fn.__module__}.{name}(x) works on Python numbers only: write it with NumPy or "
+                "scipy.special functions, which take traced values.")
+    call = twin if "(" in twin else f"{twin}(x)"
+    return (f"{fn.__module__}.{name}(x) works on Python numbers only: use {call}, which takes traced "
+            "values (and arrays).")
+
+
 def _draws() -> frozenset:
     """NumPy Generator draws (a plain array has no method of these names); only asked
     for while building an error message (numpy.random is not loaded before)."""
@@ -92,6 +151,10 @@ def conversion_fix(kind: str) -> str | None:
                 f"np.stack([...]) first ({short}(np.stack([x, y])) instead of {short}([x, y])).")
     if user is None or (entry is not None and kind != "array"):
         return None
+    if kind in ("float", "complex"):
+        fix = _math_fix(user)
+        if fix is not None:
+            return fix
     op = _instruction(user)
     if op in _STORES:
         return ("Writing a traced value into a plain NumPy array (a[i] = x) cannot work, the array cannot "
