@@ -1145,3 +1145,33 @@ def test_math_module_refusal_names_the_numpy_function(transform):
     assert_deriv(npfunc.grad(fixed)(th), fd(f, th))
     assert_same(npfunc.jit(fixed)(th), f(th))
     assert_same(npfunc.vmap(fixed)(np.stack([th, -th])), np.stack([f(th), f(-th)]))
+
+
+# ---- a vectorised bootstrap: vmap over index arrays ----------------------------------------
+
+
+def bootstrap_se_vmap(x, idx):
+    """Bootstrap SE of the mean with vmap over the resampling indices; the data made a
+    traced constant of the index (np.asarray(x, like=i)), as the refusal below advises."""
+    means = npfunc.vmap(lambda i: np.asarray(x, like=i)[i].mean())(idx)
+    return means.std(ddof=1)
+
+
+def test_bootstrap_vmap_over_indices_refuses_plain_table():
+    """x[i] with i batched by vmap and x plain cannot work: vmap refuses naming
+    np.asarray(table, like=i)."""
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(.*np\.asarray\(table, like=i\)"):
+        npfunc.vmap(lambda i: _XS[i].mean())(_IDX)
+
+
+def test_bootstrap_vmap_over_indices_under_grad():
+    """The advised np.asarray(x, like=i) with x itself traced by an outer grad / jit:
+    it raised TypeError (array() got an unexpected keyword argument 'device') from
+    primitives/shape/like.py; now x is returned as np.asarray returns an array."""
+    assert_same(bootstrap_se_vmap(_XS, _IDX), bootstrap_se(_XS, _IDX))
+    f = lambda x: bootstrap_se_vmap(x, _IDX)  # noqa: E731
+    assert_deriv(npfunc.grad(f)(_XS), fd(lambda x: bootstrap_se(x, _IDX), _XS))
+    assert_same(npfunc.jit(f)(_XS), bootstrap_se(_XS, _IDX))
+    for name in ("asarray", "asanyarray", "array", "ascontiguousarray", "asfortranarray"):
+        g = lambda x: getattr(np, name)(x, like=x).sum()  # noqa: E731
+        assert_same(npfunc.grad(g)(_XS), np.ones_like(_XS))
