@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.linalg
 import scipy.optimize
 import scipy.special
@@ -551,6 +552,122 @@ def leapfrog_jit(q, p, eps=0.1, L=5):
     return q, p
 
 
+# ---- grouped data, weighted and missing-data summaries, VI, tied survival times ------------
+
+
+def group_means(w, group):
+    """Group means of w by np.bincount with weights."""
+    return np.bincount(group, weights=w) / np.bincount(group)
+
+
+def group_sums_add_at(w, group, G=6):
+    """Group sums by np.add.at into a buffer made like w."""
+    out = np.zeros(G, like=w)
+    np.add.at(out, group, w)
+    return out
+
+
+def group_sums_add_at_plain(w, group, G=6):
+    """The same into a plain buffer, as it is usually written."""
+    out = np.zeros(G)
+    np.add.at(out, group, w)
+    return out
+
+
+def frozen_normal_loglik(theta, x):
+    """A frozen scipy.stats.norm(mu, s) with traced parameters: logpdf and logsf."""
+    dist = scipy.stats.norm(theta[0], np.exp(theta[1]))
+    return dist.logpdf(x).sum() + dist.logsf(2.0)
+
+
+def weighted_mean_var(x, w):
+    """np.average with returned=True, then a weighted variance."""
+    m, sw = np.average(x, weights=w, returned=True)
+    v = np.average((x - m) ** 2, weights=w)
+    return np.array([m, v, sw])
+
+
+def nan_summaries(x):
+    """Summaries of data with missing values marked NaN."""
+    return np.array([np.nanmean(x), np.nanvar(x, ddof=1), np.nanmedian(x), np.nanstd(x)])
+
+
+def quantile_methods(x):
+    """np.quantile with several of NumPy's methods."""
+    return np.array([np.quantile(x, 0.3, method=m)
+                     for m in ("linear", "hazen", "weibull", "median_unbiased", "nearest", "lower")])
+
+
+def weighted_histogram(w, x):
+    """A weighted density histogram (differentiable in the weights)."""
+    h, _ = np.histogram(x, bins=5, range=(-2, 2), weights=w, density=True)
+    return h
+
+
+def multinomial_logit(beta_flat, X, y, K=3):
+    """Multinomial logit log-likelihood with scipy.special.softmax and fancy indexing."""
+    P = scipy.special.softmax(X @ beta_flat.reshape(X.shape[1], K), axis=1)
+    return np.sum(np.log(P[np.arange(len(y)), y]))
+
+
+def ols_with_se(shift, X, y):
+    """OLS by np.linalg.lstsq and classical standard errors from inv(X^T X)."""
+    yy = y + shift[0] * X[:, 1]
+    coef, res, rank, sv = np.linalg.lstsq(X, yy, rcond=None)
+    r = yy - X @ coef
+    s2 = r @ r / (X.shape[0] - X.shape[1])
+    return np.concatenate([coef, np.sqrt(np.diag(s2 * np.linalg.inv(X.T @ X)))])
+
+
+def log_normaliser_quad(theta):
+    """Log normalising constant of a normal x Cauchy posterior by scipy.integrate.quad."""
+    f = lambda t, a, b: np.exp(-0.5 * (t - a) ** 2 / b**2) / (1 + t**2)  # noqa: E731
+    val, err = scipy.integrate.quad(f, -10.0, 10.0, args=(theta[0], np.exp(theta[1])))
+    return np.log(val)
+
+
+def elbo(params, eps, X, y):
+    """Monte Carlo ELBO of Bayesian logistic regression, Gaussian mean-field family,
+    reparameterised with fixed standard normal draws eps (S, d)."""
+    d = X.shape[1]
+    mu, log_s = params[:d], params[d:]
+    z = mu + np.exp(log_s) * eps
+    logp = np.array([-np.sum(np.logaddexp(0.0, X @ zi) - y * (X @ zi)) - 0.5 * zi @ zi for zi in z])
+    return logp.mean() + np.sum(log_s)
+
+
+def km_vectorised(w, time, event):
+    """Weighted Kaplan-Meier with reversed cumsum risk sets and np.cumprod."""
+    order = np.argsort(time)
+    w, ev = w[order], event[order]
+    at_risk = np.cumsum(w[::-1])[::-1]
+    return np.cumprod(1.0 - ev * w / at_risk)
+
+
+def efron_cox(beta, X, time, event):
+    """Cox partial likelihood with Efron's correction for ties, by loops."""
+    eta = X @ beta
+    r = np.exp(eta)
+    ll = 0.0
+    for t in np.unique(time[event > 0]):
+        dead = (time == t) & (event > 0)
+        risk = time >= t
+        d = dead.sum()
+        rs, rd = r[risk].sum(), r[dead].sum()
+        ll += eta[dead].sum()
+        for l in range(d):
+            ll -= np.log(rs - l / d * rd)
+    return ll
+
+
+def hinge_loop(beta, X, y):
+    """SVM hinge loss by a loop with Python's max."""
+    total = 0.0
+    for i in range(len(y)):
+        total += max(0.0, 1.0 - y[i] * (X[i] @ beta))
+    return total
+
+
 # ---- the programs under every transform ----------------------------------------------------
 
 _R = np.random.default_rng(7)
@@ -575,6 +692,11 @@ _ZOO_X = _R.standard_normal(9)
 _ZOO_K = _R.integers(0, 6, size=9).astype(float)
 _S0 = np.cov(_R.standard_normal((30, 3)), rowvar=False)
 _D0 = _R.standard_normal((12, 3))
+_YK = _R.integers(0, 3, size=N)
+_EPS = _R.standard_normal((4, 3))
+_W24 = 1.0 + _R.uniform(size=N)
+_XNAN = _XS.copy()
+_XNAN[3] = np.nan
 _YE = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
 _SE = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
 
@@ -617,6 +739,13 @@ SCALAR = [
     ("energy", lambda q: nuts_energy(q, np.array([0.2, 0.4]), np.array([1.0, 2.0])), np.array([0.5, -0.3])),
     ("eb_neg_marginal", lambda h: eb_neg_marginal(h, _YE, _SE), np.array([5.0, 1.5])),
     ("laplace_evidence", lambda lp: laplace_log_evidence(lp, X, Y_BIN), np.array(0.3)),
+    ("multinomial_logit", lambda b: multinomial_logit(b, X, _YK), 0.1 * _R.standard_normal(9)),
+    ("frozen_normal", lambda t: frozen_normal_loglik(t, _XS), np.array([0.2, -0.1])),
+    ("log_normaliser_quad", log_normaliser_quad, np.array([0.3, -0.2])),
+    ("elbo", lambda p: elbo(p, _EPS, X, Y_BIN), 0.1 * _R.standard_normal(6)),
+    ("efron_cox", lambda b: efron_cox(b, X, np.round(TIMES), EVENTS), _B0),
+    ("median_even", np.median, _XS[:10]),
+    ("poisson_int_counts", lambda b: poisson_glm_loglik(b, X, Y_CNT.astype(np.int64)), _B0),
 ]
 VECTOR = [
     ("irls_step", lambda b: irls_step(b, X, Y_BIN), _B0),
@@ -631,6 +760,15 @@ VECTOR = [
     ("leapfrog_jit_q", lambda q: leapfrog_jit(q, np.array([0.2, 0.4]))[0], np.array([0.5, -0.3])),
     ("leapfrog_jit_p", lambda p: leapfrog_jit(np.array([0.1, 0.2]), p)[1], np.array([0.5, -0.3])),
     ("empirical_bayes", lambda y: empirical_bayes(y, _SE)[1], _YE),
+    ("group_means", lambda w: group_means(w, GROUP), _W24),
+    ("group_sums_add_at", lambda w: group_sums_add_at(w, GROUP), _W24),
+    ("weighted_mean_var_x", lambda x: weighted_mean_var(x, _WQ), _XS),
+    ("weighted_mean_var_w", lambda w: weighted_mean_var(_XS, w), _WQ),
+    ("nan_summaries", nan_summaries, _XNAN),
+    ("quantile_methods", quantile_methods, _XS),
+    ("weighted_histogram", lambda w: weighted_histogram(w, _XS), _WQ),
+    ("ols_with_se", lambda s: ols_with_se(s, X, Y_CNT), np.array([0.3])),
+    ("km_vectorised", lambda w: km_vectorised(w, TIMES, EVENTS), _W24),
 ]
 _SLOW = {"laplace_evidence", "empirical_bayes"}
 
@@ -1175,3 +1313,53 @@ def test_bootstrap_vmap_over_indices_under_grad():
     for name in ("asarray", "asanyarray", "array", "ascontiguousarray", "asfortranarray"):
         g = lambda x: getattr(np, name)(x, like=x).sum()  # noqa: E731
         assert_same(npfunc.grad(g)(_XS), np.ones_like(_XS))
+
+
+def test_add_at_into_plain_buffer_refuses_and_fix_works():
+    """np.add.at(plain, group, traced) refuses naming npfunc.numpy.add_at and a traced
+    buffer; both fixes give the plain sums and the derivative."""
+    f = lambda w: group_sums_add_at_plain(w, GROUP)  # noqa: E731
+    with pytest.raises(npfunc.errors.UnsupportedOperationError,
+                       match=r"jacrev\(f\): np\.add\.at.*npfunc\.numpy\.add_at.*like=x"):
+        npfunc.jacrev(f)(_W24)
+
+    def functional(w):
+        return npfunc.numpy.add_at(np.zeros(6), GROUP, w)
+
+    J = fd(f, _W24)
+    for fixed in (functional, lambda w: group_sums_add_at(w, GROUP)):
+        assert_same(fixed(_W24), f(_W24))
+        assert_deriv(npfunc.jacrev(fixed)(_W24), J)
+        assert_same(npfunc.jit(fixed)(_W24), f(_W24))
+
+
+def test_hinge_with_python_max_refuses_under_jit_and_vmap():
+    """Python's max on a traced value branches: grad follows the branch (values are
+    concrete); jit and vmap refuse naming np.where, and np.maximum works."""
+    ys = 2.0 * Y_BIN - 1.0
+    f = lambda b: hinge_loop(b, X, ys)  # noqa: E731
+    assert_deriv(npfunc.grad(f)(_B0), fd(f, _B0))
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*np\.where"):
+        npfunc.jit(f)(_B0)
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(f\).*np\.where"):
+        npfunc.vmap(f)(_near(_B0))
+    fixed = lambda b: np.sum(np.maximum(0.0, 1.0 - ys * (X @ b)))  # noqa: E731
+    assert_same(npfunc.jit(fixed)(_B0), np.float64(f(_B0)))
+    batch = _near(_B0)
+    assert_same(npfunc.vmap(fixed)(batch), np.stack([np.float64(f(b)) for b in batch]))
+
+
+def rng_choice_bootstrap(x, seed, B=10):
+    """Bootstrap means with Generator.choice on the data itself, a seed as argument."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.choice(x, size=len(x)).mean() for _ in range(B)])
+
+
+def test_generator_choice_of_traced_data():
+    """rng.choice(x) with x traced: a generator made inside from a seed argument replays
+    the same draws (the seed is static), and the derivative is the resampled counts."""
+    jf = npfunc.jit(rng_choice_bootstrap)
+    for seed in (1, 2):
+        assert_same(jf(_XS, seed), rng_choice_bootstrap(_XS, seed))
+    f = lambda x: rng_choice_bootstrap(x, 1)  # noqa: E731
+    assert_deriv(npfunc.jacrev(f)(_XS), fd(f, _XS))
