@@ -1363,3 +1363,38 @@ def test_generator_choice_of_traced_data():
         assert_same(jf(_XS, seed), rng_choice_bootstrap(_XS, seed))
     f = lambda x: rng_choice_bootstrap(x, 1)  # noqa: E731
     assert_deriv(npfunc.jacrev(f)(_XS), fd(f, _XS))
+
+
+# ---- internal probes under jit ---------------------------------------------------------------
+
+
+def importance_weighted_cov(w, draws):
+    """Posterior covariance from importance-sampling draws: np.cov with aweights."""
+    return np.cov(draws, rowvar=False, aweights=w)
+
+
+def test_weighted_cov_under_jit():
+    """np.cov(aweights=traced) under jit: cov's internal check for nonpositive degrees of
+    freedom (data_dependent.peek) caught the recording's refusal, and jit took that for a
+    refusal the user's function had caught and refused the whole function; now it
+    records (the check becomes np.where), with NumPy's values."""
+    w = _R.uniform(0.5, 2.0, 12)
+    jf = npfunc.jit(importance_weighted_cov)
+    for ww in (w, 2.0 * w + 1.0):
+        assert_same(jf(ww, _D0), importance_weighted_cov(ww, _D0))
+    f = lambda w: importance_weighted_cov(w, _D0)  # noqa: E731
+    assert_deriv(npfunc.jit(npfunc.jacrev(f))(w), fd(f, w))
+
+
+def test_float32_quantile_with_float64_q_under_jit():
+    """A float32 posterior sample's quantile at an np.float64 level (float64 result): the
+    same false refusal (quantiles' peek for a NaN slice); jit now gives NumPy's value,
+    and, as documented in quantiles.py, float64 also for a NaN slice (NumPy: float32)."""
+    s32 = _XS.astype(np.float32)
+    f = lambda s: np.quantile(s, np.float64(0.3))  # noqa: E731
+    jf = npfunc.jit(f)
+    assert_same(jf(s32), f(s32))
+    assert_same(jf(2 * s32), f(2 * s32))
+    nan32 = s32.copy()
+    nan32[2] = np.nan
+    assert_same(jf(nan32), np.float64(np.nan))
