@@ -1398,3 +1398,42 @@ def test_float32_quantile_with_float64_q_under_jit():
     nan32 = s32.copy()
     nan32[2] = np.nan
     assert_same(jf(nan32), np.float64(np.nan))
+
+
+# ---- MLE influence by implicit differentiation; Python numbers among the outputs -----------
+
+
+def ridge_logistic_mle(y, lam=0.1):
+    """Penalised logistic MLE by BFGS (the gradient filled in by npfunc)."""
+    res = scipy.optimize.minimize(lambda b, y: logistic_nll(b, X, y) + 0.5 * lam * b @ b, np.zeros(3),
+                                  args=(y,), method="BFGS", options={"gtol": 1e-10})
+    return res.x
+
+
+def test_mle_influence_of_each_observation():
+    """jacrev of the MLE in the responses is the implicit-function derivative
+    H^-1 X^T (finite differences of an optimiser are too noisy to check it)."""
+    b = ridge_logistic_mle(Y_BIN)
+    p = scipy.special.expit(X @ b)
+    H = X.T @ ((p * (1 - p))[:, None] * X) + 0.1 * np.eye(3)
+    assert_deriv(npfunc.jacrev(ridge_logistic_mle)(Y_BIN), np.linalg.solve(H, X.T), rtol=1e-8, atol=1e-10)
+    assert_deriv(npfunc.jacfwd(ridge_logistic_mle)(Y_BIN), np.linalg.solve(H, X.T), rtol=1e-8, atol=1e-10)
+
+
+def mean_and_count(x):
+    """A summary with the sample size, a Python int, beside the mean."""
+    return np.mean(x), len(x)
+
+
+def test_python_int_output_under_jit():
+    assert_same(npfunc.jit(mean_and_count)(_XS)[1], 15)
+
+
+@pytest.mark.xfail(strict=True, reason="jvp/vjp/linearize turn a Python int or float output into a 0-d "
+                   "ndarray (api/_common.check_outputs: as_array); the plain function and jit return the "
+                   "Python number")
+def test_python_int_output_under_jvp_and_vjp():
+    out, tan = npfunc.jvp(mean_and_count, (_XS,), (np.ones_like(_XS),))
+    assert_same(out[1], 15)
+    out, pull = npfunc.vjp(mean_and_count, _XS)
+    assert_same(out[1], 15)
