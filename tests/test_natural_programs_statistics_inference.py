@@ -1437,3 +1437,34 @@ def test_python_int_output_under_jvp_and_vjp():
     assert_same(out[1], 15)
     out, pull = npfunc.vjp(mean_and_count, _XS)
     assert_same(out[1], 15)
+
+
+# ---- a SciPy distribution without a twin -----------------------------------------------------
+
+
+def wishart_logpdf(W, df, Sigma):
+    """The Wishart log-density by its formula (slogdet, solve, multigammaln)."""
+    p = W.shape[0]
+    _, ld_w = np.linalg.slogdet(W)
+    _, ld_s = np.linalg.slogdet(Sigma)
+    return (0.5 * (df - p - 1) * ld_w - 0.5 * np.trace(np.linalg.solve(Sigma, W)) - 0.5 * df * p * np.log(2.0)
+            - 0.5 * df * ld_s - scipy.special.multigammaln(0.5 * df, p))
+
+
+@pytest.mark.parametrize("transform", ["grad", "jit", "vmap"])
+def test_wishart_scale_refusal_names_the_formula_fix(transform):
+    """scipy.stats.wishart.logpdf with a traced scale has no twin: the message said only
+    'stop_gradient' (grad) or 'np.where / static_argnums' (jit, vmap); it now names the
+    SciPy function and the fix (the formula), which works."""
+    W = 1.5 * np.eye(2)
+    f = lambda t: scipy.stats.wishart.logpdf(W, 4.0, np.diag(np.exp(t)))  # noqa: E731
+    t0 = np.array([0.3, -0.2])
+    arg = np.stack([t0, -t0]) if transform == "vmap" else t0
+    with pytest.raises(npfunc.errors.NpfuncError,
+                       match=rf"{transform}\(f\).*wishart.*no npfunc twin.*write the formula"):
+        getattr(npfunc, transform)(f)(arg)
+    fixed = lambda t: wishart_logpdf(W, 4.0, np.diag(np.exp(t)))  # noqa: E731
+    assert_same(fixed(t0), f(t0))
+    assert_deriv(npfunc.grad(fixed)(t0), fd(f, t0))
+    assert_same(npfunc.jit(fixed)(t0), f(t0))
+    assert_same(npfunc.vmap(fixed)(np.stack([t0, -t0])), np.stack([f(t0), f(-t0)]))

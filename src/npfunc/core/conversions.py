@@ -140,8 +140,13 @@ def conversion_fix(kind: str) -> str | None:
     user, entry = _asking_frames()
     if entry is not None and kind == "array":
         name = f"{entry.f_globals.get('__name__', '?')}.{entry.f_code.co_name}"
-        if name.startswith("scipy"):
-            return None  # dispatch.twin_hint names the twin
+        if name.startswith("scipy"):  # (a twin would have been named by dispatch.twin_hint above)
+            owner = type(entry.f_locals.get("self")).__name__
+            what = f"{name} (of {owner})" if owner not in ("NoneType", "module") else name
+            return (f"{what}, called from your code, converts its input with np.asarray, which a traced "
+                    "value cannot go through, and has no npfunc twin (docs/coverage.md lists SciPy's "
+                    "twins): write the formula with np and scipy.special functions, which npfunc "
+                    "differentiates, batches and records.")
         if type(entry.f_locals.get("self")).__name__ in ("RClass", "CClass", "AxisConcatenator"):
             return ("np.r_ / np.c_ with a range or a directive string (0:3, 'r') beside a traced value cannot "
                     "build it: write the pieces out, np.concatenate([np.arange(0, 3), x]) for np.r_[0:3, x].")
