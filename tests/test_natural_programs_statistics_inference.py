@@ -1583,3 +1583,64 @@ def test_ess_early_break():
         npfunc.jit(ess)(x)
     with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(f\).*np\.where"):
         npfunc.vmap(ess)(np.stack([x, x]))
+
+
+# ---- permutation tests and running means: messages that name the transform and the fix ------
+
+
+def permutation_test(x, y, seed=0, B=20):
+    """Mean absolute difference of group means under random relabelling."""
+    rng = np.random.default_rng(seed)
+    pooled = np.concatenate([x, y])
+    n = len(x)
+    stats = [(p[:n].mean() - p[n:].mean()) for p in (rng.permutation(pooled) for _ in range(B))]
+    return np.mean(np.abs(np.array(stats)))
+
+
+def permutation_test_indices(x, y, seed=0, B=20):
+    """The same with permuted indices of the traced pooled sample, as the refusal advises."""
+    rng = np.random.default_rng(seed)
+    pooled = np.concatenate([x, y])
+    n = len(x)
+    stats = [(p[:n].mean() - p[n:].mean()) for p in (pooled[rng.permutation(len(pooled))] for _ in range(B))]
+    return np.mean(np.abs(np.array(stats)))
+
+
+@pytest.mark.parametrize("transform", ["grad", "jit", "vmap"])
+def test_generator_permutation_of_traced_data(transform):
+    """Generator.permutation(traced) runs NumPy's np.may_share_memory on it: the refusal
+    named only that function, which the user never called; it now names the Generator
+    method and the fix (permute indices), which gives NumPy's values and derivative."""
+    y = _XS[:7]
+    f = lambda x: permutation_test(x, y)  # noqa: E731
+    x = _XS[7:]
+    arg = np.stack([x, -x]) if transform == "vmap" else x
+    with pytest.raises(npfunc.errors.UnsupportedFunctionError,
+                       match=rf"{transform}\(f\).*Generator's permutation.*rng\.permutation\(len\(x\)\)"):
+        getattr(npfunc, transform)(f)(arg)
+    fixed = lambda x: permutation_test_indices(x, y)  # noqa: E731
+    assert_same(fixed(x), f(x))
+    assert_deriv(npfunc.grad(fixed)(x), fd(f, x))
+    assert_same(npfunc.jit(fixed)(x), f(x))
+    assert_same(npfunc.vmap(fixed)(np.stack([x, -x])), np.stack([f(x), f(-x)]))
+
+
+def running_means_out(x):
+    """Running means through np.cumsum(x, out=acc), as buffer-minded code writes them."""
+    acc = np.zeros_like(x)
+    np.cumsum(x, out=acc)
+    acc /= np.arange(1, len(x) + 1)
+    return acc
+
+
+def test_cumsum_out_refusal_names_the_transform():
+    """np.cumsum(..., out=) refuses on traced values; the message now starts with the
+    transform like every other refusal, and its fix (assign the result) works."""
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"^jit\(f\): np\.cumsum: argument 'out'"):
+        npfunc.jit(running_means_out)(_XS)
+
+    def fixed(x):
+        return np.cumsum(x) / np.arange(1, len(x) + 1)
+
+    assert_same(npfunc.jit(fixed)(_XS), running_means_out(_XS.copy()))
+    assert_deriv(npfunc.jacrev(fixed)(_XS), fd(running_means_out, _XS))

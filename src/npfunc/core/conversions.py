@@ -130,6 +130,26 @@ def _draws() -> frozenset:
         dir(np.ndarray)) - {"bit_generator", "spawn", "bytes"}
 
 
+def generator_hint() -> str:
+    """When the user's code is calling a method of a NumPy random Generator (whose
+    compiled code then ran NumPy functions on a traced argument: ``permutation``
+    calls np.may_share_memory), a clause with the fixes; else "".  Only called
+    while building an error message."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "") or ""
+        if not (module.startswith(_OURS) or module.split(".")[0] in ("numpy", "scipy")) \
+                or module.startswith("npfunc.tour"):
+            break
+        frame = frame.f_back
+    method = _called_method(frame) if frame is not None else ""
+    if method not in _draws():
+        return ""
+    return (f" (inside a NumPy random Generator's {method}(...), which runs NumPy code on a traced "
+            "argument: draw indices and index the traced array, x[rng.permutation(len(x))], or draw with "
+            f"npfunc.random.default_rng(seed), whose {method} takes traced arrays)")
+
+
 def conversion_fix(kind: str) -> str | None:
     """The fix for the operation that asked for a plain value of ``kind``
     (``"array"`` or ``"index"``), or None when nothing specific applies."""
