@@ -1341,10 +1341,11 @@ def test_errstate_raise_outside_jit_works():
     assert_deriv(npfunc.grad(f)(_MU_OK), fd(f, _MU_OK))  # eager transforms keep the errstate
 
 
-@pytest.mark.xfail(strict=True, reason="jit replays without the np.errstate the function set around an "
-                   "operation: the generated code warns 'divide by zero encountered in log' where the plain "
-                   "function (errstate divide='ignore') is silent; the recording keeps no errstate per equation")
 def test_errstate_ignore_inside_jit_keeps_warnings_silent():
+    """The deviance silences log(0) with np.errstate(divide='ignore'): jit's replay ran
+    without it and warned 'divide by zero encountered in log' where the plain function
+    is silent; the recording now keeps the errstate of each operation (Var.errstate)
+    and the generated code restores it. Also under jit(grad) and inside grad(jit)."""
     f = lambda m: poisson_deviance(m, _Y_DEV)  # noqa: E731
     jf = npfunc.jit(f)
     with warnings.catch_warnings():
@@ -1352,6 +1353,10 @@ def test_errstate_ignore_inside_jit_keeps_warnings_silent():
         f(_MU_DEV)
         assert_same(jf(_MU_DEV), f(_MU_DEV))
         assert_same(jf(_MU_DEV * 1.1), f(_MU_DEV * 1.1))
+        assert_same(jf(_MU_DEV * 1.2), f(_MU_DEV * 1.2))
+        fixed = lambda m: poisson_deviance_double_where(m, _Y_DEV)  # noqa: E731
+        assert_deriv(npfunc.grad(npfunc.jit(fixed))(_MU_DEV), fd(f, _MU_DEV))
+        assert_same(npfunc.vmap(jf)(np.stack([_MU_DEV, 2 * _MU_DEV])), np.stack([f(_MU_DEV), f(2 * _MU_DEV)]))
 
 
 # ---- Python's math module on traced values -------------------------------------------------
