@@ -1649,3 +1649,31 @@ def test_cumsum_out_refusal_names_the_transform():
 
     assert_same(npfunc.jit(fixed)(_XS), running_means_out(_XS.copy()))
     assert_deriv(npfunc.jacrev(fixed)(_XS), fd(running_means_out, _XS))
+
+
+def posterior_predictive_mean(theta, seed=0):
+    """Mean of posterior-predictive draws from a NumPy Generator with traced parameters."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(theta[0], np.exp(theta[1]), size=50).mean()
+
+
+def posterior_predictive_mean_reparam(theta, seed=0):
+    """The same draws as loc + scale * standard normals, as the refusal advises."""
+    rng = np.random.default_rng(seed)
+    return (theta[0] + np.exp(theta[1]) * rng.standard_normal(50)).mean()
+
+
+@pytest.mark.parametrize("transform", ["grad", "jit", "vmap"])
+def test_generator_draw_with_traced_parameters_names_the_fix(transform):
+    """rng.normal(mu, np.exp(s)): the Generator hint looked at the last attribute loaded
+    before the call (np.exp, inside the arguments) and was not given; it now finds the
+    method being called, and its fix (reparameterise) gives NumPy's draws."""
+    t0 = np.array([0.3, -0.5])
+    arg = np.stack([t0, -t0]) if transform == "vmap" else t0
+    with pytest.raises(npfunc.errors.NpfuncError,
+                       match=rf"{transform}\(f\).*Generator's normal.*loc \+ scale \* rng\.standard_normal"):
+        getattr(npfunc, transform)(posterior_predictive_mean)(arg)
+    f, fixed = posterior_predictive_mean, posterior_predictive_mean_reparam
+    assert_same(fixed(t0), f(t0))
+    assert_deriv(npfunc.grad(fixed)(t0), fd(f, t0))
+    assert_same(npfunc.jit(fixed)(t0), f(t0))

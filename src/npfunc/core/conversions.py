@@ -51,15 +51,49 @@ def _instruction(frame) -> str:
     return ""
 
 
-def _called_method(frame) -> str:
-    """The name of the attribute the instruction at ``frame`` calls (``rng.binomial``), or ""."""
-    name = ""
+def _call_target(frame):
+    """(the object, its name) that the call at ``frame`` is calling: ``rng.normal``
+    in ``rng.normal(mu, np.exp(s))`` (not ``exp``, whose call has finished), or
+    (None, ""). A small walk over the call targets the line pushes; what it does
+    not follow gives (None, "") or an object left unresolved (None, name)."""
+    import builtins
+    import inspect
+
+    targets: list = []  # [object or None, name]
+    extend = False  # the previous instruction pushed or extended the top target
     for ins in dis.get_instructions(frame.f_code):
         if ins.offset > frame.f_lasti:
             break
-        if ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+        if ins.starts_line:  # a new line (an int in 3.11-3.12, a bool from 3.13)
+            targets, extend = [], False
+        op, argrepr = ins.opname, ins.argrepr or ""
+        pushed = False
+        if op == "LOAD_GLOBAL" and "NULL" in argrepr:
             name = ins.argval
-    return name
+            targets.append([frame.f_globals.get(name, getattr(builtins, name, None)), name])
+            pushed = True
+        elif op == "LOAD_METHOD" or (op == "LOAD_ATTR" and "NULL" in argrepr):  # obj.method(...)
+            targets.append([None, ins.argval])
+            pushed = True
+        elif op == "LOAD_ATTR" and extend and targets:  # module.function(...)
+            obj = targets[-1][0]
+            targets[-1] = [getattr(obj, ins.argval, None) if inspect.ismodule(obj) else None, ins.argval]
+            pushed = True
+        elif op == "PUSH_NULL":
+            targets.append([None, ""])
+        elif op.startswith(("CALL", "PRECALL")) and op != "CALL_INTRINSIC_1":
+            # (3.11's specialised PRECALL makes a warm builtin call itself: f_lasti is there)
+            if ins.offset == frame.f_lasti:
+                return tuple(targets[-1]) if targets else (None, "")
+            if targets and op != "PRECALL":
+                targets.pop()
+        extend = pushed
+    return None, ""
+
+
+def _called_method(frame) -> str:
+    """The name of the attribute the call at ``frame`` calls (``rng.binomial``), or ""."""
+    return _call_target(frame)[1]
 
 
 #: math functions whose NumPy/SciPy spelling is not np.<same name>
@@ -72,37 +106,9 @@ _MATH_TWINS = {"lgamma": "scipy.special.gammaln", "gamma": "scipy.special.gamma"
 
 def _math_callee(frame):
     """The ``math``/``cmath`` function that the call at ``frame`` is making
-    (``math.exp(x)``, or ``exp(x)`` after ``from math import exp``), else None.
-    A small walk over the call targets the line pushes; anything it does not
-    follow gives None (the message then has no hint, never a wrong one)."""
-    import builtins
-    import inspect
-
-    targets: list = []
-    for ins in dis.get_instructions(frame.f_code):
-        if ins.offset > frame.f_lasti:
-            break
-        if ins.starts_line:  # a new line (an int in 3.11-3.12, a bool from 3.13)
-            targets = []
-        op = ins.opname
-        if op == "LOAD_GLOBAL" and "NULL" in (ins.argrepr or ""):
-            name = ins.argval
-            targets.append(frame.f_globals.get(name, getattr(builtins, name, None)))
-        elif op in ("LOAD_ATTR", "LOAD_METHOD"):
-            if targets and inspect.ismodule(targets[-1]):
-                targets[-1] = getattr(targets[-1], ins.argval, None)
-            elif op == "LOAD_METHOD" or "NULL" in (ins.argrepr or ""):
-                targets.append(None)
-        elif op == "PUSH_NULL":
-            targets.append(None)
-        elif op.startswith(("CALL", "PRECALL")) and op != "CALL_INTRINSIC_1":
-            # (3.11's specialised PRECALL makes a warm builtin call itself: f_lasti is there)
-            if ins.offset == frame.f_lasti:
-                fn = targets[-1] if targets else None
-                return fn if getattr(fn, "__module__", None) in ("math", "cmath") else None
-            if targets and op != "PRECALL":
-                targets.pop()
-    return None
+    (``math.exp(x)``, or ``exp(x)`` after ``from math import exp``), else None."""
+    fn = _call_target(frame)[0]
+    return fn if getattr(fn, "__module__", None) in ("math", "cmath") else None
 
 
 def _math_fix(frame) -> str | None:
