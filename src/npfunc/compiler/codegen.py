@@ -301,7 +301,12 @@ def generate(program: Program, *, reuse_min_size: int | None = -1, name: str = "
             lhs = ", ".join(var(o) for o in eqn.outs) + ("," if len(eqn.outs) == 1 else "")
         else:
             lhs = var(eqn.outs[0])
-        lines.append(f"    {lhs} = {expr}")
+        state = eqn.outs[0].errstate
+        if state is None:
+            lines.append(f"    {lhs} = {expr}")
+        else:  # the function set np.errstate around this operation (NumPy's warnings as it gave them)
+            lines.append(f"    with np.errstate(**{ns.bind(state, 'errstate')}):")
+            lines.append(f"        {lhs} = {expr}")
     outs = []
     seen = set(program.in_vars)
     viewing = _may_view_inputs(program) if fresh else ()

@@ -51,15 +51,80 @@ def _instruction(frame) -> str:
     return ""
 
 
-def _called_method(frame) -> str:
-    """The name of the attribute the instruction at ``frame`` calls (``rng.binomial``), or ""."""
-    name = ""
+def _call_target(frame):
+    """(the object, its name) that the call at ``frame`` is calling: ``rng.normal``
+    in ``rng.normal(mu, np.exp(s))`` (not ``exp``, whose call has finished), or
+    (None, ""). A small walk over the call targets the line pushes; what it does
+    not follow gives (None, "") or an object left unresolved (None, name)."""
+    import builtins
+    import inspect
+
+    targets: list = []  # [object or None, name]
+    extend = False  # the previous instruction pushed or extended the top target
     for ins in dis.get_instructions(frame.f_code):
         if ins.offset > frame.f_lasti:
             break
-        if ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+        if ins.starts_line:  # a new line (an int in 3.11-3.12, a bool from 3.13)
+            targets, extend = [], False
+        op, argrepr = ins.opname, ins.argrepr or ""
+        pushed = False
+        if op == "LOAD_GLOBAL" and "NULL" in argrepr:
             name = ins.argval
-    return name
+            targets.append([frame.f_globals.get(name, getattr(builtins, name, None)), name])
+            pushed = True
+        elif op == "LOAD_METHOD" or (op == "LOAD_ATTR" and "NULL" in argrepr):  # obj.method(...)
+            targets.append([None, ins.argval])
+            pushed = True
+        elif op == "LOAD_ATTR" and extend and targets:  # module.function(...)
+            obj = targets[-1][0]
+            targets[-1] = [getattr(obj, ins.argval, None) if inspect.ismodule(obj) else None, ins.argval]
+            pushed = True
+        elif op == "PUSH_NULL":
+            targets.append([None, ""])
+        elif op.startswith(("CALL", "PRECALL")) and op != "CALL_INTRINSIC_1":
+            # (3.11's specialised PRECALL makes a warm builtin call itself: f_lasti is there)
+            if ins.offset == frame.f_lasti:
+                return tuple(targets[-1]) if targets else (None, "")
+            if targets and op != "PRECALL":
+                targets.pop()
+        extend = pushed
+    return None, ""
+
+
+def _called_method(frame) -> str:
+    """The name of the attribute the call at ``frame`` calls (``rng.binomial``), or ""."""
+    return _call_target(frame)[1]
+
+
+#: math functions whose NumPy/SciPy spelling is not np.<same name>
+_MATH_TWINS = {"lgamma": "scipy.special.gammaln", "gamma": "scipy.special.gamma", "erf": "scipy.special.erf",
+               "erfc": "scipy.special.erfc", "asin": "np.arcsin", "acos": "np.arccos", "atan": "np.arctan",
+               "atan2": "np.arctan2", "asinh": "np.arcsinh", "acosh": "np.arccosh", "atanh": "np.arctanh",
+               "pow": "np.power", "fsum": "np.sum", "factorial": "scipy.special.factorial",
+               "comb": "scipy.special.comb", "dist": "np.linalg.norm(p - q)"}
+
+
+def _math_callee(frame):
+    """The ``math``/``cmath`` function that the call at ``frame`` is making
+    (``math.exp(x)``, or ``exp(x)`` after ``from math import exp``), else None."""
+    fn = _call_target(frame)[0]
+    return fn if getattr(fn, "__module__", None) in ("math", "cmath") else None
+
+
+def _math_fix(frame) -> str | None:
+    fn = _math_callee(frame)
+    if fn is None:
+        return None
+    import numpy as np
+
+    name = fn.__name__
+    twin = _MATH_TWINS.get(name) or (f"np.{name}" if hasattr(np, name) else None)
+    if twin is None:
+        return (f"{fn.__module__}.{name}(x) works on Python numbers only: write it with NumPy or "
+                "scipy.special functions, which take traced values.")
+    call = twin if "(" in twin else f"{twin}(x)"
+    return (f"{fn.__module__}.{name}(x) works on Python numbers only: use {call}, which takes traced "
+            "values (and arrays).")
 
 
 def _draws() -> frozenset:
@@ -69,6 +134,26 @@ def _draws() -> frozenset:
 
     return frozenset(n for n in dir(np.random.Generator) if not n.startswith("_")) - frozenset(
         dir(np.ndarray)) - {"bit_generator", "spawn", "bytes"}
+
+
+def generator_hint() -> str:
+    """When the user's code is calling a method of a NumPy random Generator (whose
+    compiled code then ran NumPy functions on a traced argument: ``permutation``
+    calls np.may_share_memory), a clause with the fixes; else "".  Only called
+    while building an error message."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "") or ""
+        if not (module.startswith(_OURS) or module.split(".")[0] in ("numpy", "scipy")) \
+                or module.startswith("npfunc.tour"):
+            break
+        frame = frame.f_back
+    method = _called_method(frame) if frame is not None else ""
+    if method not in _draws():
+        return ""
+    return (f" (inside a NumPy random Generator's {method}(...), which runs NumPy code on a traced "
+            "argument: draw indices and index the traced array, x[rng.permutation(len(x))], or draw with "
+            f"npfunc.random.default_rng(seed), whose {method} takes traced arrays)")
 
 
 def conversion_fix(kind: str) -> str | None:
@@ -81,8 +166,13 @@ def conversion_fix(kind: str) -> str | None:
     user, entry = _asking_frames()
     if entry is not None and kind == "array":
         name = f"{entry.f_globals.get('__name__', '?')}.{entry.f_code.co_name}"
-        if name.startswith("scipy"):
-            return None  # dispatch.twin_hint names the twin
+        if name.startswith("scipy"):  # (a twin would have been named by dispatch.twin_hint above)
+            owner = type(entry.f_locals.get("self")).__name__
+            what = f"{name} (of {owner})" if owner not in ("NoneType", "module") else name
+            return (f"{what}, called from your code, converts its input with np.asarray, which a traced "
+                    "value cannot go through, and has no npfunc twin (docs/coverage.md lists SciPy's "
+                    "twins): write the formula with np and scipy.special functions, which npfunc "
+                    "differentiates, batches and records.")
         if type(entry.f_locals.get("self")).__name__ in ("RClass", "CClass", "AxisConcatenator"):
             return ("np.r_ / np.c_ with a range or a directive string (0:3, 'r') beside a traced value cannot "
                     "build it: write the pieces out, np.concatenate([np.arange(0, 3), x]) for np.r_[0:3, x].")
@@ -100,6 +190,10 @@ def conversion_fix(kind: str) -> str | None:
                 f"np.stack([...]) first ({short}(np.stack([x, y])) instead of {short}([x, y])).")
     if user is None or (entry is not None and kind != "array"):
         return None
+    if kind in ("float", "complex"):
+        fix = _math_fix(user)
+        if fix is not None:
+            return fix
     op = _instruction(user)
     if op in _STORES:
         return ("Writing a traced value into a plain NumPy array (a[i] = x) cannot work, the array cannot "

@@ -280,9 +280,11 @@ def function_call(func, args, kwargs):
     if fn is None:
         from .context import describe_stack
 
+        from .conversions import generator_hint
+
         raise UnsupportedFunctionError(
-            f"{describe_stack()}: {describe(func)} is not supported on traced values{scipy_caller()} "
-            f"({COVERAGE_HINT}). Express it with supported functions, or file an issue."
+            f"{describe_stack()}: {describe(func)} is not supported on traced values{scipy_caller()}"
+            f"{generator_hint()} ({COVERAGE_HINT}). Express it with supported functions, or file an issue."
         )
     out = fn(*args, **kwargs)
     if args and out is args[0] and func not in RETURNS_ITS_ARGUMENT:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core import array_hooks
 from ..core.context import Interpreter, describe_stack
-from ..core.errors import ConcretizationError
+from ..core.errors import ConcretizationError, UnsupportedOperationError
 from ..core.primitive import Primitive
 from ..core.tracer import Tracer, may_change, snapshot
 from ..core.values import dtype_of, shape_of
@@ -39,15 +39,19 @@ _NO_SRC: frozenset = frozenset()
 class Var:
     """A staged value: its shape and dtype are known, its contents are not.
 
-    ``src`` names the staged inputs it was computed from (for messages)."""
+    ``src`` names the staged inputs it was computed from (for messages);
+    ``errstate`` is the ``np.errstate`` the function set around the operation
+    that computed it, when it differs from its caller's (replays restore it),
+    else None."""
 
-    __slots__ = ("shape", "dtype", "id", "src")
+    __slots__ = ("shape", "dtype", "id", "src", "errstate")
 
     def __init__(self, shape, dtype, src: frozenset = _NO_SRC) -> None:
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.id = _next_id()
         self.src = src
+        self.errstate = None
 
     @property
     def aval(self) -> str:
@@ -168,13 +172,15 @@ class StagingInterpreter(Interpreter):
     took a different path than the plain function would)."""
 
     copies_values = True  # the generated program returns plain arrays: x.copy() must copy
-    __slots__ = ("eqns", "refused", "_kept")
+    __slots__ = ("eqns", "refused", "_kept", "_errstate", "_state")
 
     def __init__(self, transform: str) -> None:
         super().__init__(transform)
         self.eqns: list[Eqn] = []
         self.refused: str | None = None
         self._kept: dict = {}  # id of a plain array -> (its copy as kept, the array)
+        self._errstate = np.geterr()  # the caller's: replays run under the errstate of their call
+        self._state = self._errstate  # the last other one seen, shared by the variables it applies to
 
     def _constant(self, value):
         """``value`` as the program keeps it: a traced value's private copy, and a
@@ -222,6 +228,15 @@ class StagingInterpreter(Interpreter):
                 examples.append(arg)
         if prim.name in VALUE_DEPENDENT_SHAPES:
             self._refuse_value_dependent(prim, src)
+        state = np.geterr()
+        if state == self._errstate:
+            state = None
+        else:
+            if known:
+                self._refuse_raising_errstate(prim)
+            if state == self._state:
+                state = self._state
+            self._state = state
         if known:
             out = prim.bind(*examples, **params)
         else:
@@ -229,9 +244,29 @@ class StagingInterpreter(Interpreter):
                 out = prim.bind(*examples, **params)
         outs = out if prim.multiple_results else (out,)
         out_vars = [Var(shape_of(o), dtype_of(o), src) for o in outs]
+        if state is not None:  # set by the function around this operation: replays restore it
+            for var in out_vars:
+                var.errstate = state
         self.eqns.append(Eqn(prim, inputs, params, out_vars))
         tracers = tuple(StagedTracer(self, v, o if known else None) for v, o in zip(out_vars, outs))
         return tracers if prim.multiple_results else tracers[0]
+
+    def _refuse_raising_errstate(self, prim):
+        """An np.errstate(...='raise') set inside the function: the program keeps the
+        operations, not the errstate, so a replay would not raise where NumPy does (and a
+        function that catches FloatingPointError would lose its except branch)."""
+        state = np.geterr()
+        raising = sorted(k for k, v in state.items() if v in ("raise", "call") and self._errstate[k] != v)
+        if not raising:
+            return  # only warnings differ: replays restore the errstate (Var.errstate)
+        modes = ", ".join(f"{k}={state[k]!r}" for k in raising)
+        msg = (f"{describe_stack()}: np.{prim.name} runs under np.errstate({modes}) set inside the "
+               f"function, which {self.transform} cannot replay (it records the NumPy operations, not "
+               "the errstate), so a FloatingPointError NumPy raises, and an except branch catching it, "
+               f"would be lost. Keep np.errstate (and any try/except FloatingPointError) outside the "
+               f"{self.transform}-ed function, around the call, whose errstate the replay follows.")
+        self.refused = self.refused or msg
+        raise UnsupportedOperationError(msg)
 
     def _refuse_value_dependent(self, prim, src):
         msg = (f"{describe_stack()}: np.{prim.name} of an array computed from {describe_src(src)} "
@@ -249,7 +284,11 @@ def replay(eqns, env: dict, plain: bool = False):
     for eqn in eqns:
         args = [env[i] if type(i) is Var else i.value for i in eqn.inputs]
         prim = eqn.prim
-        out = prim.impl(*args, **eqn.params) if plain else prim.bind(*args, **eqn.params)
+        if eqn.outs[0].errstate is not None:
+            with np.errstate(**eqn.outs[0].errstate):
+                out = prim.impl(*args, **eqn.params) if plain else prim.bind(*args, **eqn.params)
+        else:
+            out = prim.impl(*args, **eqn.params) if plain else prim.bind(*args, **eqn.params)
         if prim.multiple_results:
             for var, value in zip(eqn.outs, out):
                 env[var] = value

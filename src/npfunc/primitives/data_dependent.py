@@ -74,9 +74,13 @@ def concrete(x, what: str, fix: str) -> np.ndarray:
 
 def peek(x):
     """The plain value of ``x`` where every transform still has one (grad, jvp,
-    vjp), else None (vmap: one value per element; jit: none yet)."""
+    vjp), else None (vmap: one value per element; jit: none yet).  The refusal
+    is expected here (``array_hooks._probe``): jit must not take it for one the
+    user's function caught and went on from, which it refuses to record."""
+    from ..core.array_hooks import _probe
+
     try:
-        return concrete(x, "", "")
+        return _probe(concrete, x, "", "")
     except DataDependentShapeError:
         return None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.context import describe_stack
 from ...core.dispatch import implements_accumulate
 from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Composite, Primitive, Sample
@@ -207,7 +208,7 @@ def scan_prod(x, axis: int, reverse: bool = False, exclusive: bool = False):
 def _reject_out(name, out):
     if out is not None:
         raise UnsupportedOperationError(
-            f"np.{name}: argument 'out' is not supported on traced values; assign the result "
+            f"{describe_stack()}: np.{name}: argument 'out' is not supported on traced values; assign the result "
             f"instead: y = np.{name}(...)")
 
 

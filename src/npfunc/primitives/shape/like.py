@@ -78,10 +78,15 @@ full = _like(np.full, _full)
 
 def _array_like(name):
     def values(obj, *args, **kwargs):
-        from .joining import _has_tracer, array
+        from . import joining, views
 
-        if _has_tracer(obj):
-            return array(obj, *args, **kwargs)
+        if joining._has_tracer(obj):  # (np.asarray(x, like=i) with x traced too: x's own rules)
+            traced = {"array": joining.array, "asarray": joining.asarray, "asanyarray": joining.asarray,
+                      "ascontiguousarray": views.ascontiguousarray,
+                      "asfortranarray": views.asfortranarray}[name]
+            kwargs.pop("like", None)
+            kwargs.pop("device", None)  # (NumPy's only device is "cpu")
+            return traced(obj, *args, **kwargs)
         return getattr(np, name)(obj, *args, **kwargs)
 
     return values
