@@ -17,6 +17,7 @@ import numpy as np
 
 from ...core.errors import BatchedConversionError, ConcretizationError, UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
+from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
 from ...interpreters.batching import move_to_front
@@ -160,6 +161,16 @@ _lstsq = Primitive(
           "below rcond * max(s) are exact zeros); residuals only for full column rank, as NumPy")
 
 
+def _plain_value(a):
+    """``a``'s value when no transform traces it (polyfit's Vandermonde matrix,
+    also as NumPy code running on it holds it), else None."""
+    from ..numpy_code import CodeTracer
+
+    while isinstance(a, CodeTracer):
+        a = a.val
+    return None if isinstance(a, Tracer) else np.asarray(a)
+
+
 def least_squares(a, b, rcond=None):
     """``np.linalg.lstsq(a, b, rcond)`` on traced values with NumPy's values:
     ``(x, residuals, rank, s)``."""
@@ -173,6 +184,9 @@ def least_squares(a, b, rcond=None):
     x, resid, s = _lstsq.bind(a, reshape(b, (m, 1)) if vector else b, rcond=float(rcond))
     if vector:
         x = x[:, 0]
+    plain_a = _plain_value(a)
+    if plain_a is not None:  # the rank depends on a alone: NumPy's, a plain integer even under jit
+        return x, resid, np.intc(np.linalg.lstsq(plain_a, np.zeros((m, 1), plain_a.dtype), rcond=rcond)[2]), s
     rank = _rank(s, rcond)
     try:
         from ..numpy_code import uniform_value
