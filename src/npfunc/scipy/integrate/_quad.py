@@ -210,7 +210,8 @@ def quad(func: Callable, a, b, args=(), full_output=0, epsabs=1.49e-8, epsrel=1.
     if points is not None:
         settings["points"] = points
     ig, params, _ = _prepare(func, a, b, args, "quad", settings, "quad")
-    value = np.reshape(_integral(ig).bind(a, b, *params), ())
+    # a NumPy scalar, not a 0-d array: SciPy's quad returns a float
+    value = np.reshape(_integral(ig).bind(a, b, *params), ())[()]
     result = ig.cell.get("result", (np.nan, np.nan, {}))
     if full_output:
         return (value,) + tuple(result[1:])
