@@ -1169,3 +1169,62 @@ def test_jit_closed_over_masses_are_a_snapshot():
     assert_same(f(_STATE), before)
     f.clear_cache()
     assert_same(f(_STATE), nbody_energy(_STATE, m))
+
+
+# ==== Kepler's equation with a hand-written derivative ============================================
+
+
+def _kepler_body(M, e):
+    E = M + e * np.sin(M)
+    for _ in range(30):
+        E = E - (E - e * np.sin(E) - M) / (1 - e * np.cos(E))
+    return E
+
+
+kepler_custom = npfunc.custom_vjp(_kepler_body)
+
+
+def _kepler_fwd(M, e):
+    E = kepler_custom(M, e)
+    return E, (E, e)
+
+
+def _kepler_bwd(res, g):
+    """dE/dM = 1 / (1 - e cos E), dE/de = sin E / (1 - e cos E) (implicit function theorem)."""
+    E, e = res
+    d = 1 - e * np.cos(E)
+    return g / d, np.sum(g * np.sin(E) / d) * np.ones_like(e)
+
+
+kepler_custom.defvjp(_kepler_fwd, _kepler_bwd)
+
+kepler_custom_jvp = npfunc.custom_jvp(_kepler_body)
+
+
+@kepler_custom_jvp.defjvp
+def _kepler_jvp(primals, tangents):
+    M, e = primals
+    dM, de = tangents
+    E = _kepler_body(M, e)
+    return E, (dM + de * np.sin(E)) / (1 - e * np.cos(E))
+
+
+def test_kepler_custom_rules_keep_numpy_scalars():
+    """A custom_vjp / custom_jvp function returned a 0-d ndarray where its body returns an
+    np.float64 (np.float64 is a float, and Python floats were made 0-d arrays): plainly
+    called, under grad_and_value, jvp and jit."""
+    M, e = np.float64(1.0), np.float64(0.3)
+    want = _kepler_body(M, e)
+    assert type(want) is np.float64
+    for F in (kepler_custom, kepler_custom_jvp):
+        f = lambda M: F(M, e)
+        assert_same(F(M, e), want)
+        assert_same(npfunc.grad_and_value(f)(M)[1], want)
+        assert_same(npfunc.jvp(f, (M,), (np.float64(1.0),))[0], want)
+        assert_same(npfunc.jit(f)(M), want)
+        assert_deriv(npfunc.grad(f)(M), fd(lambda M: _kepler_body(M, e), M))
+        assert_deriv(npfunc.grad(lambda e: F(M, e))(e), fd(lambda e: _kepler_body(M, e), e))
+        Ms = np.linspace(0.2, 5.0, 4)
+        assert_same(npfunc.vmap(f)(Ms), loop(lambda M: _kepler_body(M, e), Ms))
+        assert_same(npfunc.vmap(npfunc.grad(f))(Ms), loop(npfunc.grad(f), Ms), rtol=1e-12)
+        assert_deriv(npfunc.jit(npfunc.grad(lambda M: F(M, e).sum()))(Ms), fd(lambda M: _kepler_body(M, e).sum(), Ms))

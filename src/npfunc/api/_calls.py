@@ -168,8 +168,9 @@ def batched_to(value, d):
 
 
 def as_out(x):
-    """Python numbers as 0-d arrays (interpreters wrap arrays, not Python scalars)."""
-    return as_array(x) if isinstance(x, (float, int, complex)) and not isinstance(x, bool) else x
+    """Python numbers as 0-d arrays (interpreters wrap arrays, not Python scalars);
+    NumPy scalars (np.float64 is a float too) stay NumPy scalars, as the function returned them."""
+    return as_array(x) if type(x) in (float, int, complex) else x
 
 
 def fit(ct, primal, name: str, k: int):
