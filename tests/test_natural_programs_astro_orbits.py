@@ -1259,3 +1259,68 @@ def test_checkpointed_nbody_steps():
     noisy = npfunc.checkpoint(lambda p, v: (p + 0.02 * v * np.random.default_rng().normal(), v))
     with pytest.raises(npfunc.api.checkpoint.NondeterministicCheckpointError, match="grad"):
         npfunc.grad(lambda s: _energy_after_steps(s, noisy))(_STATE)
+
+
+# ==== phase folding, batching axes, static step counts ================================================
+
+
+def fold_phase(params, t=np.array([0.3, 7.0, -8.0, 19.0, 33.3])):
+    """Phases of observation times folded at a trial (t0, P): np.mod, np.fmod, np.divmod and %."""
+    t0, P = params
+    a = np.mod(t - t0, P) / P
+    b = np.fmod(t - t0, P) / P
+    n, r = np.divmod(t - t0, P)
+    return np.concatenate([a, b, r / P + 0.0 * n, ((t - t0) % P) / P])
+
+
+def leapfrog_static(s, nsteps):
+    p, v = s[:9].reshape(3, 3), s[9:].reshape(3, 3)
+    for _ in range(nsteps):
+        v = v + 0.01 * pairwise_accel(p, _M3)
+        p = p + 0.02 * v
+    return p
+
+
+def test_fold_phase_wrt_epoch_and_period():
+    check_array_program(fold_phase, np.array([0.1, 2.5]), np.array([[0.1, 2.5], [0.2, 3.1], [-0.4, 1.7]]))
+    m = lambda x: np.mod(x, -2.5)  # a negative divisor: NumPy's sign convention
+    x = np.array([7.0, -8.0, 19.0])
+    assert_same(npfunc.jit(m)(x), m(x))
+    assert_deriv(npfunc.jacrev(m)(x), fd(m, x))
+    x32 = np.array([-30.0, 400.0], np.float32)
+    w = lambda x: np.mod(x, np.float32(360.0))
+    assert_same(npfunc.jit(w)(x32), w(x32))
+    assert_same(npfunc.vmap(w)(x32), loop(w, x32))
+
+
+def test_vmap_axes_and_static_step_counts():
+    Ms = rng.uniform(0, 6, (5, 3))
+    g = lambda M: kepler_vec(M, 0.4)
+    cols = [g(Ms[:, i]) for i in range(3)]
+    assert_same(npfunc.vmap(g, in_dims=1)(Ms), np.stack(cols))
+    assert_same(npfunc.vmap(g, in_dims=1, out_dims=1)(Ms), np.stack(cols, axis=1))
+    j = npfunc.jit(leapfrog_static, static_argnums=1)
+    assert_same(j(_STATE, 3), leapfrog_static(_STATE, 3))
+    assert_same(j(_STATE, 5), leapfrog_static(_STATE, 5))
+    assert_same(npfunc.jit(leapfrog_static)(_STATE, 4), leapfrog_static(_STATE, 4))  # a Python int is static
+    jk = npfunc.jit(g)
+    M64 = np.linspace(0.1, 6, 5)
+    assert_same(jk(M64), g(M64))
+    assert_same(jk(M64.astype(np.float32)), g(M64.astype(np.float32)), rtol=1e-6)  # retraced for the dtype
+    assert_same(jk(np.array([1, 2, 3])), g(np.array([1, 2, 3])))
+    assert_same(npfunc.vmap(g)(np.array([1, 2, 3])), loop(g, np.array([1, 2, 3])))
+
+
+def test_autograd_functional_on_rv_fit():
+    from npfunc.autograd import functional as AF
+
+    chi = lambda th: rv_chi2(th, _T_RV, _V_RV, 1.0)
+    assert_deriv(AF.jacobian(lambda th: rv_model(th, _T_RV), _TH_RV), fd(lambda th: rv_model(th, _T_RV), _TH_RV))
+    H = fd(npfunc.grad(chi), _TH_RV)
+    assert_deriv(AF.hessian(chi, _TH_RV), H, atol=1e-5)
+    assert_deriv(AF.hvp(chi, _TH_RV, np.ones(6))[1], H @ np.ones(6), atol=1e-5)
+    out, g = AF.vjp(chi, _TH_RV)
+    # documented (docs/autograd_functional.md): outputs come back as arrays, as torch's tensors
+    assert type(out) is np.ndarray and out.shape == ()
+    np.testing.assert_allclose(out, chi(_TH_RV), rtol=1e-14)
+    assert_deriv(g, fd(chi, _TH_RV))
