@@ -18,6 +18,7 @@ import pytest
 import scipy.integrate
 import scipy.interpolate
 import scipy.optimize
+import scipy.signal
 import scipy.special
 import scipy.stats
 
@@ -1324,3 +1325,68 @@ def test_autograd_functional_on_rv_fit():
     assert type(out) is np.ndarray and out.shape == ()
     np.testing.assert_allclose(out, chi(_TH_RV), rtol=1e-14)
     assert_deriv(g, fd(chi, _TH_RV))
+
+
+# ==== orbit fits by least squares, SciPy's periodogram, clipped arccos =================================
+
+
+def fit_rv_least_squares(v, t=_T_RV):
+    res = scipy.optimize.least_squares(lambda th: rv_model(th, t) - v, _TH_RV * 1.01,
+                                       xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    return res.x
+
+
+def test_rv_least_squares_fit_sensitivity_to_the_data():
+    """d(fit)/d(data) by the implicit function theorem on the full Hessian of the
+    objective (not Gauss-Newton's J^T J: the residuals are not small). Finite
+    differences of the solve are only as good as its stopping rule, so the reference
+    is the theorem evaluated independently at the solver's optimum."""
+    x = fit_rv_least_squares(_V_RV)
+    H = npfunc.hessian(lambda th: 0.5 * np.sum((rv_model(th, _T_RV) - _V_RV) ** 2))(x)
+    J = npfunc.jacfwd(lambda th: rv_model(th, _T_RV))(x)
+    want = np.linalg.solve(H, J.T)
+    assert_deriv(npfunc.jacrev(fit_rv_least_squares)(_V_RV), want, rtol=1e-9, atol=1e-12)
+    tangent = np.linspace(-1.0, 1.0, len(_V_RV))
+    assert_deriv(npfunc.jvp(fit_rv_least_squares, (_V_RV,), (tangent,))[1], want @ tangent, rtol=1e-9, atol=1e-12)
+    assert_same(npfunc.jit(fit_rv_least_squares)(_V_RV), x, rtol=1e-9)
+    vs = np.stack([_V_RV, 1.01 * _V_RV])
+    # one solve of the stacked problem (docs/solvers.md): equal to the solver's tolerance
+    # (SciPy's default ones here: with the 1e-15 above the stacked solve takes some 20 s)
+    fit = lambda v: scipy.optimize.least_squares(lambda th: rv_model(th, _T_RV) - v, _TH_RV * 1.01).x
+    assert_same(npfunc.vmap(fit)(vs), loop(fit, vs), rtol=1e-5)
+
+
+_T_LS = np.sort(np.random.default_rng(7).uniform(0, 20, 30))
+_W_LS = np.array([0.5, 1.0, 1.5]) * TWO_PI
+
+
+def test_scipy_lombscargle_derivatives_and_weights_workaround():
+    y = np.sin(TWO_PI * 0.25 * _T_LS)
+    f = lambda y: scipy.signal.lombscargle(_T_LS, y, _W_LS)
+    assert_deriv(npfunc.jacrev(f)(y), fd(f, y))
+    assert_deriv(npfunc.jacfwd(f)(y), fd(f, y))
+    # with the (default) unit weights passed, SciPy's weight check sees a plain array
+    w = lambda y: scipy.signal.lombscargle(_T_LS, y, _W_LS, weights=np.ones(len(_T_LS)))
+    ys = np.stack([y, 2 * y + 0.1])
+    assert_same(npfunc.jit(w)(y), f(y))
+    assert_same(npfunc.vmap(w)(ys), loop(f, ys))
+
+
+@pytest.mark.xfail(strict=True, raises=npfunc.errors.ConcretizationError,
+                   reason="scipy.signal.lombscargle without weights= refused under jit: SciPy makes "
+                          "weights = np.ones_like(y), traced, and checks np.all(weights >= 0); the message "
+                          "advises np.where / static_argnums, neither applies (weights=np.ones(n) works)")
+def test_scipy_lombscargle_jit_without_weights():
+    y = np.sin(TWO_PI * 0.25 * _T_LS)
+    f = lambda y: scipy.signal.lombscargle(_T_LS, y, _W_LS)
+    assert_same(npfunc.jit(f)(y), f(y))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.xfail(strict=True, reason="grad of np.arccos(np.clip(c, -1, 1)) at c outside [-1, 1] is NaN "
+                                       "(clip's 0 times arccos' -inf at 1), finite differences give 0; the "
+                                       "same 0 * inf as the geometry file's sqrt(clip) xfail")
+def test_arccos_of_clipped_cosine_grad_outside_the_range():
+    f = lambda c: np.sum(np.arccos(np.clip(c, -1.0, 1.0)))
+    c = np.array([1.2, 0.5, -1.3])
+    assert_deriv(npfunc.grad(f)(c), fd(f, c))
