@@ -1390,3 +1390,109 @@ def test_arccos_of_clipped_cosine_grad_outside_the_range():
     f = lambda c: np.sum(np.arccos(np.clip(c, -1.0, 1.0)))
     c = np.array([1.2, 0.5, -1.3])
     assert_deriv(npfunc.grad(f)(c), fd(f, c))
+
+
+# ==== pair forces by np.add.at, periodic phase curves, robust statistics, views of state vectors ========
+
+
+def pair_forces_add_at(p):
+    """Accelerations (unit masses) accumulated from a pair list with np.add.at into np.zeros_like."""
+    P = p.reshape(3, 3)
+    i, j = np.triu_indices(3, 1)
+    d = P[j] - P[i]
+    f = d / np.linalg.norm(d, axis=1, keepdims=True) ** 3
+    acc = np.zeros_like(P)
+    np.add.at(acc, i, f)
+    np.add.at(acc, j, -f)
+    return acc.ravel()
+
+
+_XP = np.linspace(0, 1, 9, endpoint=False)
+_FP = 1 - 0.01 * np.exp(-(((_XP - 0.5) / 0.05) ** 2))
+
+
+def phase_curve(ph, fp=_FP):
+    """A tabulated phase curve interpolated periodically (np.interp with period=1)."""
+    return np.interp(ph, _XP, fp, period=1.0)
+
+
+def robust_jitter(r):
+    """Scaled median absolute deviation."""
+    return 1.4826 * np.median(np.abs(r - np.median(r)))
+
+
+def sigma_clipped_mean(y, where=False):
+    """Iterative 3-sigma clipping; ``where`` is the refusal's fix (masked sums, fixed size)."""
+    mask = np.ones(len(y), bool)
+    for _ in range(3):
+        if where:
+            n = np.sum(mask)
+            m = np.sum(np.where(mask, y, 0.0)) / n
+            s = np.sqrt(np.sum(np.where(mask, (y - m) ** 2, 0.0)) / n)
+        else:
+            m, s = y[mask].mean(), y[mask].std()
+        mask = np.abs(y - m) < 3 * s
+    return np.sum(np.where(mask, y, 0.0)) / np.sum(mask) if where else y[mask].mean()
+
+
+def drift_inplace(state, dt=0.1):
+    state[:3] += dt * state[3:]
+    return state[:3]
+
+
+def test_pair_forces_add_at_and_phase_curves():
+    p = _POS.ravel()
+    check_array_program(pair_forces_add_at, p, p + rng.normal(size=(2, 9)) * 0.01)
+    check_array_program(phase_curve, np.array([0.13, 0.97, 1.45, -0.2]), rng.uniform(-1, 2, (3, 4)))
+    f = lambda fp: phase_curve(np.array([0.13, 0.97, 1.45, -0.2]), fp)
+    check_array_program(f, _FP, _FP + rng.normal(size=(2, 9)) * 0.01)
+
+
+def test_robust_statistics():
+    r = np.array([0.3, -1.2, 0.8, 0.1, -0.5, 2.0])
+    check_scalar_program(robust_jitter, r, rng.normal(size=(3, 6)), hessian=False)
+    check_array_program(lambda r: np.percentile(r, [16, 50, 84]), r, rng.normal(size=(3, 6)))
+    y = np.concatenate([np.sin(np.arange(20.0)), [10.0]])
+    ys = np.stack([y, 1.1 * y])
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"jit\(f\).*np\.where\(mask, x, 0\)"):
+        npfunc.jit(sigma_clipped_mean)(y)
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"vmap\(f\).*np\.where\(mask, x, 0\)"):
+        npfunc.vmap(sigma_clipped_mean)(ys)
+    assert_deriv(npfunc.grad(sigma_clipped_mean)(y), fd(sigma_clipped_mean, y))
+    fixed = lambda y: sigma_clipped_mean(y, where=True)
+    np.testing.assert_allclose(fixed(y), sigma_clipped_mean(y), rtol=1e-14)
+    np.testing.assert_allclose(npfunc.jit(fixed)(y), sigma_clipped_mean(y), rtol=1e-14)
+    np.testing.assert_allclose(npfunc.vmap(fixed)(ys), loop(sigma_clipped_mean, ys), rtol=1e-14)
+
+
+def test_drift_in_place_returns_a_view_under_jit():
+    s = np.arange(6.0) + 1
+    a, r = s.copy(), s.copy()
+    want = drift_inplace(r)
+    got = npfunc.jit(drift_inplace)(a)
+    assert_same(got, want)
+    np.testing.assert_array_equal(a, r)
+    assert np.shares_memory(got, a)
+    S = np.stack([s, 2 * s])
+    R = S.copy()
+    assert_same(npfunc.vmap(drift_inplace)(S), loop(drift_inplace, R))
+    np.testing.assert_array_equal(S, R)
+    x, v = npfunc.jit(lambda st: (st[:3], st[3:]))(a)
+    x[0] = 100.0
+    assert a[0] == 100.0 and np.shares_memory(v, a)
+
+
+def test_odeint_two_body():
+    def final(v0):
+        y0 = np.array([1.0, 0.0, v0[0], v0[1]])
+        ys = scipy.integrate.odeint(lambda y, t: np.concatenate([y[2:], -y[:2] / np.linalg.norm(y[:2]) ** 3]),
+                                    y0, np.linspace(0, 2, 5), rtol=1e-10, atol=1e-12)
+        return ys[-1, :2]
+
+    v0 = np.array([0.1, 1.1])
+    J = fd(final, v0)
+    assert_deriv(npfunc.jacrev(final)(v0), J, rtol=1e-5, atol=1e-7)
+    assert_deriv(npfunc.jacfwd(final)(v0), J, rtol=1e-5, atol=1e-7)
+    assert_same(npfunc.jit(final)(v0), final(v0))
+    v0s = np.array([[0.1, 1.1], [0.0, 1.0]])
+    assert_same(npfunc.vmap(final)(v0s), loop(final, v0s), rtol=1e-8)  # one stacked solve
