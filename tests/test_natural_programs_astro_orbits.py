@@ -1372,14 +1372,18 @@ def test_scipy_lombscargle_derivatives_and_weights_workaround():
     assert_same(npfunc.vmap(w)(ys), loop(f, ys))
 
 
-@pytest.mark.xfail(strict=True, raises=npfunc.errors.ConcretizationError,
-                   reason="scipy.signal.lombscargle without weights= refused under jit: SciPy makes "
-                          "weights = np.ones_like(y), traced, and checks np.all(weights >= 0); the message "
-                          "advises np.where / static_argnums, neither applies (weights=np.ones(n) works)")
-def test_scipy_lombscargle_jit_without_weights():
+def test_scipy_lombscargle_jit_and_vmap_without_weights():
+    """Refused under jit and vmap (advising np.where / static_argnums, neither of which
+    applies): SciPy makes weights = np.ones_like(y), traced, and checks np.all(weights >= 0).
+    npfunc.scipy.signal.lombscargle passes the unit weights as a plain array."""
     y = np.sin(TWO_PI * 0.25 * _T_LS)
     f = lambda y: scipy.signal.lombscargle(_T_LS, y, _W_LS)
     assert_same(npfunc.jit(f)(y), f(y))
+    ys = np.stack([y, 2 * y + 0.1])
+    assert_same(npfunc.vmap(f)(ys), loop(f, ys))
+    g = lambda w: scipy.signal.lombscargle(_T_LS, y, w, normalize=True, floating_mean=True)
+    assert_same(npfunc.jit(g)(_W_LS), g(_W_LS))
+    assert_deriv(npfunc.jacfwd(g)(_W_LS), fd(g, _W_LS))
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
