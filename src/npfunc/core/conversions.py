@@ -34,6 +34,8 @@ def _asking_frames():
     while frame is not None:
         module = frame.f_globals.get("__name__", "") or ""
         if module.startswith(_OURS) and not module.startswith("npfunc.tour"):
+            if entry is not None and module == "npfunc.core.dispatch" and frame.f_code.co_name == "function_call":
+                entry = frame  # npfunc's version of the NumPy function the user called asked
             frame = frame.f_back
             continue
         if module.split(".")[0] in ("numpy", "scipy"):
@@ -176,7 +178,12 @@ def conversion_fix(kind: str) -> str | None:
         if type(entry.f_locals.get("self")).__name__ in ("RClass", "CClass", "AxisConcatenator"):
             return ("np.r_ / np.c_ with a range or a directive string (0:3, 'r') beside a traced value cannot "
                     "build it: write the pieces out, np.concatenate([np.arange(0, 3), x]) for np.r_[0:3, x].")
-        short = "np." + entry.f_code.co_name if name.startswith("numpy") else name
+        if name == "npfunc.core.dispatch.function_call":
+            from .dispatch import describe
+
+            short = describe(entry.f_locals.get("func"))
+        else:
+            short = "np." + entry.f_code.co_name if name.startswith("numpy") else name
         if short in ("np.full", "np.full_like"):  # NumPy fills a plain array with the traced value
             return (f"{short}(..., v) with a traced fill value v fills a plain ndarray, which cannot hold it: "
                     "write v * np.ones(shape) (np.ones_like(a) for full_like), or np.full(shape, v, like=x) "

@@ -515,6 +515,7 @@ INDEX = {
     'composite:npfunc.scipy.signal.istft': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.lfilter': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.lfilter_zi': ('npfunc.scipy._signal_samples',),
+    'composite:npfunc.scipy.signal.lombscargle': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.oaconvolve': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.sosfilt': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.sosfilt_zi': ('npfunc.scipy._signal_samples',),

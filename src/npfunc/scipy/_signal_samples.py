@@ -168,3 +168,20 @@ def _oaconvolve(in1, in2, **kw):
 
 _register("fftconvolve", _fftconvolve, _conv_axes_samples, "axes=...: FFTs over those axes only")
 _register("oaconvolve", _oaconvolve, _conv_axes_samples, "axes=...: FFTs over those axes only")
+
+
+def _lombscargle_samples(rng):
+    out = []
+    for dt in FLOATS:
+        t = np.sort(array(rng, (12,), np.float64, (0.0, 10.0))).astype(dt)
+        out.append(Sample(t, array(rng, (12,), dt), np.array([0.7, 1.3, 2.1], dt)))
+    t = np.sort(array(rng, (10,), np.float64, (0.0, 8.0)))
+    out += [Sample(t, array(rng, (10,)), np.array([0.9, 1.7]), normalize=True, floating_mean=True,
+                   label="normalized, floating mean"),
+            Sample(t, array(rng, (10,)), np.array([0.9, 1.7]), weights=array(rng, (10,), np.float64, (0.5, 2.0)),
+                   label="weights")]
+    return out
+
+
+_register("lombscargle", S.lombscargle, _lombscargle_samples,
+          "SciPy's own code on traced values, given its default unit weights as a plain array")

@@ -1,5 +1,5 @@
-"""Twins of ``scipy.signal.detrend``, ``csd``, ``welch``, ``stft`` and ``istft``
-(re-exported by ``npfunc.scipy.signal``).
+"""Twins of ``scipy.signal.detrend``, ``csd``, ``welch``, ``stft``, ``istft``
+and ``lombscargle`` (re-exported by ``npfunc.scipy.signal``).
 
 They follow SciPy 1.17's code paths step by step -- segments, per-segment
 detrending, window, FFT, scaling, one-sided doubling, averaging -- with
@@ -19,7 +19,19 @@ from ..core.values import dtype_of, ndim_of, shape_of
 from ..primitives.data_dependent import as_array, is_traced
 from ..primitives.indexing.updates import add_at
 
-__all__ = ["detrend", "csd", "welch", "stft", "istft"]
+__all__ = ["detrend", "csd", "welch", "stft", "istft", "lombscargle"]
+
+
+def lombscargle(x, y, freqs, **kwargs):
+    """``scipy.signal.lombscargle``: SciPy's own code, which runs on traced values,
+    given its default unit weights as a plain array.  SciPy makes them with
+    ``np.ones_like(y)``, traced when ``y`` is, and checks them with a Python ``if``
+    (``np.all(weights >= 0)``), which jit and vmap must refuse."""
+    import scipy.signal as ss
+
+    if kwargs.get("weights") is None:
+        kwargs["weights"] = np.ones(shape_of(y), np.float64)
+    return ss.lombscargle(x, y, freqs, **kwargs)  # (called from npfunc: SciPy's own function)
 
 
 def detrend(data, axis=-1, type="linear", bp=0, overwrite_data=False):

@@ -12,6 +12,7 @@ import string
 import numpy as np
 
 from ...core.errors import UnsupportedOperationError
+from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import multiply
 from ..families import composite, conj
@@ -24,6 +25,11 @@ from ..shape.basic import moveaxis, ravel, reshape, swapaxes
 _LETTERS = string.ascii_letters
 
 
+def _arrays(*xs):
+    """List and tuple operands (``np.cross([0, 0, 1], h)``) as the arrays NumPy makes of them."""
+    return tuple(x if isinstance(x, (Tracer, np.ndarray, np.generic)) else np.asarray(x) for x in xs)
+
+
 def _no_out(name, out):
     if out is not None:
         raise UnsupportedOperationError(f"np.{name}(..., out=...) is not supported on traced values; "
@@ -33,6 +39,7 @@ def _no_out(name, out):
 @composite(np.vdot, samples=samples.vdot, scalars=True)
 def vdot(a, b, /):
     """``np.vdot``: flattens both, conjugates the first."""
+    a, b = _arrays(a, b)
     return einsum("i,i->", conj(ravel(a)), ravel(b))
 
 
@@ -127,6 +134,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     along ``axisc`` (``axis`` sets all three); leading axes broadcast."""
     if axis is not None:
         axisa = axisb = axisc = axis
+    a, b = _arrays(a, b)
     a = moveaxis(a, axisa, -1)
     b = moveaxis(b, axisb, -1)
     na, nb = shape_of(a)[-1], shape_of(b)[-1]
@@ -174,6 +182,7 @@ def linalg_trace(x, /, *, offset=0, dtype=None):
 @composite(np.linalg.vecdot, samples=samples.vecdot)
 def vecdot(x1, x2, /, *, axis=-1):
     """``np.linalg.vecdot``: ``sum(conj(x1) * x2, axis)`` with broadcasting."""
+    x1, x2 = _arrays(x1, x2)
     n1, n2 = shape_of(x1)[axis], shape_of(x2)[axis]
     if n1 != n2:  # the vectors themselves are not broadcast
         raise ValueError(f"vecdot: the vectors along axis {axis} have lengths {n1} and {n2}")
@@ -193,7 +202,7 @@ if isinstance(getattr(np, "matvec", None), np.ufunc):
     composite(np.matvec, samples=samples.matvec)(
         lambda x1, x2, /, **kwargs: einsum("...ij,...j->...i", x1, x2))
     composite(np.vecmat, samples=samples.vecmat)(
-        lambda x1, x2, /, **kwargs: einsum("...i,...ij->...j", conj(x1), x2))
+        lambda x1, x2, /, **kwargs: einsum("...i,...ij->...j", conj(_arrays(x1)[0]), x2))
 
 
 # ---- multi_dot -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import string
 import numpy as np
 
 from ...core.primitive import Primitive, Sample
+from ...core.tracer import Tracer
 from ...core.values import broadcast_shapes, dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
 from ...interpreters.batching import move_to_front
@@ -358,6 +359,8 @@ def einsum(*operands, out=None, dtype=None, optimize=False, **kwargs):
         subscripts, operands = operands[0], list(operands[1:])
     else:
         subscripts, operands = _from_sublists(operands)
+    # lists and other array-likes become arrays, as NumPy's einsum makes them
+    operands = [op if isinstance(op, (Tracer, np.ndarray, np.generic)) else np.asarray(op) for op in operands]
     casting = kwargs.pop("casting", "safe")
     kwargs.pop("order", None)  # a memory layout: traced values have none
     if kwargs:

@@ -74,11 +74,20 @@ def pairs(shapes, ints: bool = True, complex_ok: bool = True, **params):
     return make
 
 
+def with_list_operand(make, first, second_shape):
+    """``make``'s samples plus one whose first operand is a Python list (the
+    z axis in ``np.cross([0.0, 0.0, 1.0], h)``): NumPy makes an array of it."""
+    def samples(rng):
+        return make(rng) + [Sample(list(first), array(rng, second_shape), argnums=(1,), label="list operand")]
+
+    return samples
+
+
 matmul = pairs([((2, 3), (3, 4), {}), ((3,), (3, 2), {}), ((2, 3), (3,), {}), ((3,), (3,), {}),
                 ((2, 1, 2, 3), (4, 3, 2), {})])
 dot = pairs([((2, 3), (3, 4), {}), ((3,), (3,), {}), ((2, 3, 4), (4, 2), {}), ((2, 3), (2, 3, 4), {}),
              ((), (2, 3), {}), ((4,), (2, 4, 3), {})])
-vdot = pairs([((2, 3), (3, 2), {}), ((3,), (3,), {})])
+vdot = with_list_operand(pairs([((2, 3), (3, 2), {}), ((3,), (3,), {})]), [1.0, -2.0, 0.5], (3,))
 inner = pairs([((2, 3), (4, 3), {}), ((3,), (3,), {}), ((2, 3), (3,), {}), ((), (2,), {})])
 outer = pairs([((3,), (2,), {}), ((2, 2), (3,), {}), ((), (2,), {})])
 kron = pairs([((2, 2), (2, 3), {}), ((3,), (2, 2), {}), ((2, 1, 2), (3, 2), {}), ((), (2,), {})])
@@ -86,17 +95,19 @@ tensordot = pairs([((2, 3, 4), (3, 4, 2), {}), ((2, 3), (3, 4), dict(axes=1)), (
                    ((2, 3, 4), (4, 2, 3), dict(axes=([1, 2], [2, 0]))), ((3, 2), (2, 3), dict(axes=(0, 1)))])
 linalg_tensordot = pairs([((2, 3, 4), (3, 4, 2), {}), ((2, 3), (3, 4), dict(axes=1)),
                           ((2, 3, 4), (4, 2, 3), dict(axes=([1, 2], [2, 0])))])
-cross = pairs([((3,), (3,), {}), ((2, 3), (3,), {}), ((2,), (2,), {}), ((2, 2), (3,), {}),
-               ((3, 2), (3, 2), dict(axis=0)), ((3, 4), (4, 3), dict(axisa=0, axisb=1, axisc=0)),
-               ((2, 3), (2, 3), dict(axisc=0))])
+_cross_arrays = pairs([((3,), (3,), {}), ((2, 3), (3,), {}), ((2,), (2,), {}), ((2, 2), (3,), {}),
+                      ((3, 2), (3, 2), dict(axis=0)), ((3, 4), (4, 3), dict(axisa=0, axisb=1, axisc=0)),
+                      ((2, 3), (2, 3), dict(axisc=0))])
+cross = with_list_operand(_cross_arrays, [0.0, 0.0, 1.0], (2, 3))
 linalg_cross = pairs([((3,), (3,), {}), ((2, 3), (3,), {}), ((3, 2), (3, 2), dict(axis=0))])
 linalg_outer = pairs([((3,), (2,), {})])
-vecdot = pairs([((2, 3), (3,), {}), ((3,), (3,), {}), ((3, 2), (3, 2), dict(axis=0)),
-                ((2, 1, 3), (4, 3), dict(axis=-1))])
+vecdot = with_list_operand(pairs([((2, 3), (3,), {}), ((3,), (3,), {}), ((3, 2), (3, 2), dict(axis=0)),
+                                  ((2, 1, 3), (4, 3), dict(axis=-1))]), [1.0, -2.0, 0.5], (2, 3))
 vecdot_ufunc = pairs([((2, 3), (3,), {}), ((3, 2), (3, 2), dict(axis=0)),
                       ((3, 2), (2, 3), dict(axes=[(0,), (1,), ()]))])
 matvec = pairs([((2, 3), (3,), {}), ((4, 2, 3), (3,), {}), ((2, 3), (4, 3), {})])
-vecmat = pairs([((2,), (2, 3), {}), ((4, 2), (2, 3), {}), ((2,), (4, 2, 3), {})])
+vecmat = with_list_operand(pairs([((2,), (2, 3), {}), ((4, 2), (2, 3), {}), ((2,), (4, 2, 3), {})]),
+                           [1.0, -2.0], (2, 3))
 
 
 def einsum(rng):
@@ -116,7 +127,8 @@ def einsum(rng):
                   Sample("ij,jk,kl->il", a, array(rng, (3, 4)), array(rng, (4, 2)), optimize=True),
                   Sample("ij,ij->i", a, array(rng, (1, 3)), label="size-1 broadcast"),
                   Sample("i,j", array(rng, (2,)), array(rng, (3,)), label="implicit outer"),
-                  Sample(a, [0, 1], array(rng, (3, 2)), [1, 2], [0, 2], label="sublists")]
+                  Sample(a, [0, 1], array(rng, (3, 2)), [1, 2], [0, 2], label="sublists"),
+                  Sample("ij,j->i", a, [1.0, -2.0, 0.5], argnums=(1,), label="list operand")]
 
 
 def multi_dot(rng):

@@ -175,7 +175,9 @@ def _polyfit_samples(rng):
             Sample(x, y, 2, cov="unscaled", label="cov unscaled"),
             Sample(x, y, 0, label="degree 0"),
             Sample(x, y, 2, rcond=1e-3, label="rcond"),
-            Sample(np.arange(6), np.arange(6.0) ** 2, 2, label="integer x")]
+            Sample(np.arange(6), np.arange(6.0) ** 2, 2, label="integer x"),
+            Sample(x.tolist(), y, 1, argnums=(1,), label="x a list: a plain design matrix, whose rank "
+                   "(polyfit's check) stays a plain integer under jit")]
     return out
 
 
