@@ -244,7 +244,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
     """``np.pad`` for traced and plain values.
 
     Modes ``constant`` (``constant_values``, which may be traced), ``edge``,
-    ``reflect``, ``symmetric`` (both ``reflect_type``\ s; 'odd' up to one
+    ``reflect``, ``symmetric`` (both ``reflect_type`` values; 'odd' up to one
     reflection), ``wrap``, ``maximum``/``minimum``/``mean``/``median``
     (``stat_length``) and ``linear_ramp`` (``end_values``); every
     ``pad_width`` form NumPy accepts.

@@ -1,0 +1,906 @@
+"""Natural programs from deep learning written in raw NumPy and with npfunc.nn:
+attention with causal and padding masks, multi-head reshapes, layer and RMS
+norm, GELU, embeddings and rotary positions, cross-entropy (take_along_axis,
+one-hot, label smoothing), dropout with a Generator, hand-written Adam/SGD
+steps on dicts, per-sample gradients, ensembles with functional_call and
+stack_module_state, MAML, sharpness by Hessian-vector products, gradient
+clipping, float32 training, weight tying and jit of a whole train step.  Each
+program is written first as plain NumPy, then run under npfunc's transforms and
+compared with the plain program (values, dtypes, types, side effects) and with
+central differences (derivatives)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.special as sps
+
+import npfunc
+from natural_checks import assert_deriv, assert_same, fd
+
+# ---- building blocks -----------------------------------------------------------------------
+
+
+def softmax(s, axis=-1):
+    """Softmax by max-subtraction (the max is a constant shift, safe under masks)."""
+    m = np.max(s, axis=axis, keepdims=True)
+    e = np.exp(s - m)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(s, axis=-1):
+    m = s.max(axis=axis, keepdims=True)
+    z = s - m
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def causal_attention(q, k, v):
+    """Single-head scaled dot-product attention with a causal mask from np.triu."""
+    T, d = q.shape
+    scores = q @ k.T / np.sqrt(d)
+    mask = np.triu(np.ones((T, T), dtype=bool), k=1)
+    scores = np.where(mask, -np.inf, scores)
+    return softmax(scores) @ v
+
+
+def padded_attention(q, k, v, lengths):
+    """Batched attention with a key-padding mask built from sequence lengths;
+    padded query rows are zeroed afterwards (careless but common)."""
+    B, T, d = q.shape
+    scores = np.einsum("btd,bsd->bts", q, k) / np.sqrt(d)
+    key_ok = np.arange(T)[None, :] < lengths[:, None]          # (B, T)
+    scores = np.where(key_ok[:, None, :], scores, -1e9)
+    w = softmax(scores, axis=-1)
+    out = w @ v
+    out = out * key_ok[:, :, None]
+    return out
+
+
+def multihead_attention(x, Wq, Wk, Wv, Wo, n_heads):
+    """Multi-head self-attention: project, split heads by reshape/transpose,
+    attend per head with a causal mask, merge heads and project out."""
+    T, D = x.shape
+    dh = D // n_heads
+    q = (x @ Wq).reshape(T, n_heads, dh).transpose(1, 0, 2)
+    k = (x @ Wk).reshape(T, n_heads, dh).transpose(1, 0, 2)
+    v = (x @ Wv).reshape(T, n_heads, dh).transpose(1, 0, 2)
+    s = q @ k.transpose(0, 2, 1) / np.sqrt(dh)
+    causal = np.tril(np.ones((T, T))) == 0
+    s[:, causal] = -np.inf
+    a = softmax(s)
+    h = (a @ v).transpose(1, 0, 2).reshape(T, D)
+    return h @ Wo
+
+
+def layer_norm(x, gamma, beta, eps=1e-5):
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * gamma + beta
+
+
+def rms_norm(x, w, eps=1e-6):
+    rms = np.sqrt(np.mean(np.square(x), axis=-1, keepdims=True) + eps)
+    return x / rms * w
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+
+
+def gelu_erf(x):
+    return 0.5 * x * (1.0 + sps.erf(x / np.sqrt(2.0)))
+
+
+def sinusoidal_positions(T, D):
+    """The Transformer's sin/cos position table, filled column pair by column pair."""
+    pe = np.zeros((T, D))
+    pos = np.arange(T)[:, None]
+    for i in range(0, D, 2):
+        freq = 1.0 / 10000 ** (i / D)
+        pe[:, i] = np.sin(pos[:, 0] * freq)
+        pe[:, i + 1] = np.cos(pos[:, 0] * freq)
+    return pe
+
+
+def embed(tokens, E):
+    return E[tokens] * np.sqrt(E.shape[1]) + sinusoidal_positions(len(tokens), E.shape[1])
+
+
+def rope(x, base=10000.0):
+    """Rotary position embedding on (T, D): rotate the interleaved pairs
+    (x[:, 0::2], x[:, 1::2]) by position-dependent angles, into a preallocated output."""
+    T, D = x.shape
+    inv = base ** (-np.arange(0, D, 2) / D)
+    ang = np.outer(np.arange(T), inv)
+    c, s = np.cos(ang), np.sin(ang)
+    out = np.empty_like(x)
+    out[:, 0::2] = x[:, 0::2] * c - x[:, 1::2] * s
+    out[:, 1::2] = x[:, 0::2] * s + x[:, 1::2] * c
+    return out
+
+
+def cross_entropy(logits, labels):
+    logp = log_softmax(logits, axis=1)
+    picked = np.take_along_axis(logp, labels[:, None], axis=1)
+    return -picked.mean()
+
+
+def cross_entropy_onehot(logits, labels):
+    C = logits.shape[1]
+    onehot = np.eye(C)[labels]
+    return -(onehot * log_softmax(logits)).sum(axis=1).mean()
+
+
+def label_smoothed_ce(logits, labels, eps=0.1):
+    N, C = logits.shape
+    target = np.full((N, C), eps / (C - 1))
+    target[np.arange(N), labels] = 1.0 - eps
+    logp = logits - sps.logsumexp(logits, axis=1, keepdims=True)
+    return -np.sum(target * logp) / N
+
+
+def dropout(x, p, rng):
+    keep = rng.random(x.shape) >= p
+    return x * keep / (1.0 - p)
+
+
+def mlp(params, x):
+    h = np.tanh(x @ params["W1"] + params["b1"])
+    return h @ params["W2"] + params["b2"]
+
+
+def mse(params, x, y):
+    r = mlp(params, x) - y
+    return np.mean(r**2)
+
+
+def global_norm_clip(grads, max_norm):
+    """Clip a dict of gradients by their global norm (scaled copies, as optax does)."""
+    total = np.sqrt(sum(np.sum(g**2) for g in grads.values()))
+    if total > max_norm:
+        scale = max_norm / (total + 1e-6)
+        return {k: g * scale for k, g in grads.items()}, total
+    return grads, total
+
+
+def adam_update_(params, grads, m, v, t, lr=1e-2, b1=0.9, b2=0.999, eps=1e-8):
+    """One Adam step updating params, m and v in place (dicts of arrays)."""
+    for k in params:
+        m[k] *= b1
+        m[k] += (1 - b1) * grads[k]
+        v[k] *= b2
+        v[k] += (1 - b2) * grads[k] ** 2
+        mhat = m[k] / (1 - b1**t)
+        vhat = v[k] / (1 - b2**t)
+        params[k] -= lr * mhat / (np.sqrt(vhat) + eps)
+
+
+def sgd_momentum_(params, grads, buf, lr=0.1, mu=0.9, wd=1e-4):
+    for k, p in params.items():
+        g = grads[k] + wd * p
+        buf[k] = mu * buf[k] + g
+        p -= lr * buf[k]
+
+
+def cosine_lr(step, total, base=1e-3, warmup=10):
+    if step < warmup:
+        return base * (step + 1) / warmup
+    prog = (step - warmup) / max(1, total - warmup)
+    return 0.5 * base * (1 + np.cos(np.pi * prog))
+
+
+# ---- fixtures ------------------------------------------------------------------------------
+
+RNG = np.random.default_rng(20240601)
+
+
+def _mlp_params(din=3, dh=5, dout=2, seed=0, dtype=np.float64):
+    g = np.random.default_rng(seed)
+    return {
+        "W1": (g.standard_normal((din, dh)) * 0.5).astype(dtype),
+        "b1": (g.standard_normal(dh) * 0.1).astype(dtype),
+        "W2": (g.standard_normal((dh, dout)) * 0.5).astype(dtype),
+        "b2": (g.standard_normal(dout) * 0.1).astype(dtype),
+    }
+
+
+def _flat(d):
+    return np.concatenate([np.ravel(d[k]) for k in sorted(d)])
+
+
+def _unflat(vec, like):
+    out, i = {}, 0
+    for k in sorted(like):
+        n = like[k].size
+        out[k] = vec[i:i + n].reshape(like[k].shape)
+        i += n
+    return out
+
+
+# ---- attention -----------------------------------------------------------------------------
+
+
+def test_causal_attention_values_and_grad():
+    q, k, v = RNG.standard_normal((3, 4, 3))
+    assert_same(npfunc.jit(causal_attention)(q, k, v), causal_attention(q, k, v))
+    f = lambda qq: causal_attention(qq, k, v).sum()
+    assert_deriv(npfunc.grad(f)(q), fd(f, q))
+    J = npfunc.jacrev(causal_attention, argnums=1)(q, k, v)
+    assert_deriv(J, fd(lambda kk: causal_attention(q, kk, v), k))
+    Jf = npfunc.jacfwd(causal_attention, argnums=2)(q, k, v)
+    assert_deriv(Jf, fd(lambda vv: causal_attention(q, k, vv), v))
+
+
+def test_causal_attention_vmap_over_batch():
+    qs, ks, vs = RNG.standard_normal((3, 5, 4, 2))
+    got = npfunc.vmap(causal_attention)(qs, ks, vs)
+    want = np.stack([causal_attention(a, b, c) for a, b, c in zip(qs, ks, vs)])
+    assert_same(got, want)
+    g = npfunc.vmap(npfunc.grad(lambda a, b, c: causal_attention(a, b, c)[-1].sum()))(qs, ks, vs)
+    for i in range(len(qs)):
+        assert_deriv(g[i], fd(lambda a: causal_attention(a, ks[i], vs[i])[-1].sum(), qs[i]))
+
+
+def test_padded_attention_grad_and_jit():
+    q, k, v = RNG.standard_normal((3, 2, 4, 3))
+    lengths = np.array([4, 2])
+    want = padded_attention(q, k, v, lengths)
+    assert_same(npfunc.jit(padded_attention)(q, k, v, lengths), want)
+    assert_same(npfunc.jit(padded_attention)(q, k, v, np.array([3, 1])),
+                padded_attention(q, k, v, np.array([3, 1])))
+    f = lambda kk: (padded_attention(q, kk, v, lengths) ** 2).sum()
+    assert_deriv(npfunc.grad(f)(k), fd(f, k))
+
+
+def test_multihead_attention_inplace_mask_under_transforms():
+    D, T, H = 4, 3, 2
+    x = RNG.standard_normal((T, D))
+    Ws = [RNG.standard_normal((D, D)) * 0.5 for _ in range(4)]
+    want = multihead_attention(x, *Ws, H)
+    assert_same(npfunc.jit(multihead_attention, static_argnums=5)(x, *Ws, H), want)
+    f = lambda wq: multihead_attention(x, wq, *Ws[1:], H)
+    assert_deriv(npfunc.jacrev(f)(Ws[0]), fd(f, Ws[0]))
+    g = lambda xx: multihead_attention(xx, *Ws, H).sum()
+    assert_deriv(npfunc.grad(g)(x), fd(g, x))
+    xs = RNG.standard_normal((2, T, D))
+    got = npfunc.vmap(lambda xx: multihead_attention(xx, *Ws, H))(xs)
+    assert_same(got, np.stack([multihead_attention(xx, *Ws, H) for xx in xs]))
+
+
+def test_softmax_jacobian_matches_closed_form():
+    s = RNG.standard_normal(5)
+    p = softmax(s)
+    J = npfunc.jacfwd(softmax)(s)
+    assert_deriv(J, np.diag(p) - np.outer(p, p))
+    H = npfunc.hessian(lambda z: log_softmax(z)[2])(s)
+    assert_deriv(H, fd(lambda z: npfunc.grad(lambda w: log_softmax(w)[2])(z), s), rtol=1e-5, atol=1e-7)
+
+
+def test_scipy_softmax_and_logsumexp_match_handwritten():
+    s = RNG.standard_normal((3, 4))
+    assert_same(npfunc.jit(lambda z: sps.softmax(z, axis=1))(s), sps.softmax(s, axis=1))
+    assert_deriv(npfunc.jacrev(lambda z: sps.log_softmax(z, axis=1))(s),
+                 npfunc.jacrev(log_softmax)(s))
+    f = lambda z: sps.logsumexp(z)
+    assert_same(npfunc.jit(f)(s), f(s))
+    assert_deriv(npfunc.grad(f)(s), fd(f, s))
+
+
+# ---- norms, activations, embeddings --------------------------------------------------------
+
+
+def test_layer_norm_and_rms_norm():
+    x = RNG.standard_normal((3, 5))
+    gamma, beta = 1 + 0.1 * RNG.standard_normal(5), 0.1 * RNG.standard_normal(5)
+    assert_same(npfunc.jit(layer_norm)(x, gamma, beta), layer_norm(x, gamma, beta))
+    J = npfunc.jacrev(layer_norm)(x, gamma, beta)
+    assert_deriv(J, fd(lambda z: layer_norm(z, gamma, beta), x))
+    Jg = npfunc.jacfwd(rms_norm, argnums=(0, 1))(x, gamma)
+    assert_deriv(Jg[0], fd(lambda z: rms_norm(z, gamma), x))
+    assert_deriv(Jg[1], fd(lambda w: rms_norm(x, w), gamma))
+    got = npfunc.vmap(rms_norm, in_dims=(0, None))(x, gamma)
+    assert_same(got, np.stack([rms_norm(r, gamma) for r in x]))
+
+
+def test_gelu_forms_grad_and_float32():
+    x = np.linspace(-3, 3, 7)
+    for f in (gelu_tanh, gelu_erf):
+        assert_same(npfunc.jit(f)(x), f(x))
+        assert_deriv(npfunc.vmap(npfunc.grad(f))(x), np.diag(fd(f, x)))
+        x32 = x.astype(np.float32)
+        assert_same(npfunc.jit(f)(x32), f(x32), rtol=1e-6)
+        g32 = npfunc.grad(lambda z: f(z).sum())(x32)
+        assert g32.dtype == np.float32
+    # second derivative of the erf form, by hand: (2 - x^2) phi(x)
+    d2 = npfunc.vmap(npfunc.grad(npfunc.grad(gelu_erf)))(x)
+    phi = np.exp(-x**2 / 2) / np.sqrt(2 * np.pi)
+    assert_deriv(d2, (2 - x**2) * phi)
+
+
+def test_scalar_gelu_returns_numpy_scalar():
+    x = np.float64(0.7)
+    assert_same(npfunc.jit(gelu_erf)(x), gelu_erf(x))
+    g = npfunc.grad(gelu_tanh)(x)
+    assert type(g) is np.float64
+    assert_deriv(g, fd(gelu_tanh, x))
+
+
+def test_embedding_with_positions_grad_scatters_rows():
+    E = RNG.standard_normal((6, 4))
+    tokens = np.array([1, 3, 1, 5])
+    assert_same(npfunc.jit(embed)(tokens, E), embed(tokens, E))
+    f = lambda EE: (embed(tokens, EE) ** 2).sum()
+    g = npfunc.grad(f)(E)
+    assert_deriv(g, fd(f, E))
+    assert np.all(g[[0, 2, 4]] == 0)
+
+
+def test_rope_preallocated_output():
+    x = RNG.standard_normal((5, 6))
+    assert_same(npfunc.jit(rope)(x), rope(x))
+    assert_deriv(npfunc.jacrev(rope)(x), fd(rope, x))
+    assert_deriv(npfunc.jacfwd(rope)(x), fd(rope, x))
+    xs = RNG.standard_normal((3, 5, 6))
+    assert_same(npfunc.vmap(rope)(xs), np.stack([rope(a) for a in xs]))
+    x32 = x.astype(np.float32)
+    assert_same(npfunc.jit(rope)(x32), rope(x32), rtol=1e-6)
+
+
+# ---- losses and dropout --------------------------------------------------------------------
+
+
+def test_cross_entropy_variants_agree():
+    logits = RNG.standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    for f in (cross_entropy, cross_entropy_onehot, label_smoothed_ce):
+        assert_deriv(npfunc.grad(f)(logits, labels), fd(lambda z: f(z, labels), logits))
+    assert_same(npfunc.jit(cross_entropy)(logits, labels), cross_entropy(logits, labels))
+    p = softmax(logits)
+    assert_deriv(npfunc.grad(cross_entropy)(logits, labels), (p - np.eye(4)[labels]) / 5)
+
+
+def test_onehot_table_indexed_by_traced_labels_refuses_under_jit_and_vmap():
+    # np.eye(C)[labels]: NumPy's own indexing of a plain table asks the traced labels for an array
+    logits = RNG.standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*table = np.asarray\(table, like=i\)"):
+        npfunc.jit(cross_entropy_onehot)(logits, labels)
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap.*npfunc.numpy.take"):
+        npfunc.vmap(lambda z, y: cross_entropy_onehot(z[None], y[None]))(logits, labels)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*a = np.zeros\(shape, like=x\)"):
+        npfunc.jit(label_smoothed_ce)(logits, labels)
+
+
+def ce_onehot_like(logits, labels):
+    """cross_entropy_onehot with the table made like the labels (the refusal's fix; plain
+    NumPy runs it unchanged)."""
+    onehot = np.asarray(np.eye(logits.shape[1]), like=labels)[labels]
+    return -(onehot * log_softmax(logits)).sum(axis=1).mean()
+
+
+def label_smoothed_ce_like(logits, labels, eps=0.1):
+    N, C = logits.shape
+    target = np.full((N, C), eps / (C - 1), like=labels)
+    target[np.arange(N), labels] = 1.0 - eps
+    logp = logits - sps.logsumexp(logits, axis=1, keepdims=True)
+    return -np.sum(target * logp) / N
+
+
+def test_onehot_and_smoothing_fixes_work():
+    logits = RNG.standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    for f, plain in ((ce_onehot_like, cross_entropy_onehot), (label_smoothed_ce_like, label_smoothed_ce)):
+        assert_same(f(logits, labels), plain(logits, labels))
+        for y in (labels, labels[::-1].copy()):
+            assert_same(npfunc.jit(f)(logits, y), plain(logits, y))
+        one = lambda z, y: f(z[None], y[None])
+        got = npfunc.vmap(one)(logits, labels)
+        assert_same(got, np.stack([plain(z[None], y[None]) for z, y in zip(logits, labels)]))
+        assert_deriv(npfunc.jit(npfunc.grad(f))(logits, labels), fd(lambda z: plain(z, labels), logits))
+    onehot_take = lambda z, y: -(npfunc.numpy.take(np.eye(4), y, axis=0) * log_softmax(z)).sum(axis=1).mean()
+    assert_same(npfunc.jit(onehot_take)(logits, labels), cross_entropy_onehot(logits, labels))
+
+
+def test_per_example_ce_by_vmap():
+    logits = RNG.standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    one = lambda z, y: cross_entropy(z[None], y[None])
+    got = npfunc.vmap(one)(logits, labels)
+    want = np.stack([one(z, y) for z, y in zip(logits, labels)])
+    assert_same(got, want)
+    gs = npfunc.vmap(npfunc.grad(one))(logits, labels)
+    assert_deriv(gs / 5, npfunc.grad(cross_entropy)(logits, labels))
+
+
+def test_dropout_with_generator_grad_and_jit():
+    x = RNG.standard_normal((4, 3))
+    want = dropout(x, 0.3, np.random.default_rng(7))
+    got = npfunc.grad(lambda z: dropout(z, 0.3, np.random.default_rng(7)).sum())(x)
+    assert_same(got, (want != 0) / 0.7)
+    f = npfunc.jit(lambda z: dropout(z, 0.3, np.random.default_rng(7)))
+    assert_same(f(x), want)
+
+
+def test_dropout_generator_state_advances_like_numpy():
+    x = RNG.standard_normal((4, 3))
+    g1, g2 = np.random.default_rng(3), np.random.default_rng(3)
+    dropout(x, 0.5, g1)
+    npfunc.grad(lambda z: dropout(z, 0.5, g2).sum())(x)
+    assert g1.random() == g2.random()
+
+
+# ---- optimisers and training steps ---------------------------------------------------------
+
+
+def test_grad_then_inplace_adam_matches_plain():
+    x = RNG.standard_normal((8, 3))
+    y = RNG.standard_normal((8, 2))
+    p1, p2 = _mlp_params(), _mlp_params()
+    m1 = {k: np.zeros_like(a) for k, a in p1.items()}
+    v1 = {k: np.zeros_like(a) for k, a in p1.items()}
+    m2 = {k: np.zeros_like(a) for k, a in p2.items()}
+    v2 = {k: np.zeros_like(a) for k, a in p2.items()}
+    for t in range(1, 4):
+        gf = {k: fd(lambda a: mse({**p1, k: a}, x, y), p1[k]) for k in p1}
+        adam_update_(p1, gf, m1, v1, t)
+        g = npfunc.grad(mse)(p2, x, y)
+        adam_update_(p2, g, m2, v2, t)
+    for k in p1:
+        assert_deriv(p2[k], p1[k], rtol=1e-7)
+        assert p2[k].dtype == np.float64
+
+
+def test_jit_whole_train_step_with_clipping():
+    x = RNG.standard_normal((8, 3))
+    y = RNG.standard_normal((8, 2))
+
+    def step(params, x, y, lr):
+        g, loss = npfunc.grad_and_value(mse)(params, x, y)
+        g, norm = global_norm_clip(g, 0.5)
+        return {k: params[k] - lr * g[k] for k in params}, loss, norm
+
+    def plain_step(params, x, y, lr):
+        g = {k: fd(lambda a: mse({**params, k: a}, x, y), params[k]) for k in params}
+        g, norm = global_norm_clip(g, 0.5)
+        return {k: params[k] - lr * g[k] for k in params}, mse(params, x, y), norm
+
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*np.where\(cond, a, b\)"):
+        npfunc.jit(step)(_mlp_params(), x, y, 0.1)
+
+    def step_where(params, x, y, lr):
+        # the refusal's fix: the branch of global_norm_clip as a scale factor
+        g, loss = npfunc.grad_and_value(mse)(params, x, y)
+        norm = np.sqrt(sum(np.sum(a**2) for a in g.values()))
+        scale = np.where(norm > 0.5, 0.5 / (norm + 1e-6), 1.0)
+        return {k: params[k] - lr * scale * g[k] for k in params}, loss, norm
+
+    jstep = npfunc.jit(step_where)
+    p = _mlp_params()
+    q = _mlp_params()
+    for lr in (0.1, 0.05):
+        p, loss, norm = jstep(p, x, y, lr)
+        q, loss_w, norm_w = plain_step(q, x, y, lr)
+        assert_same(loss, loss_w)
+        assert_deriv(norm, norm_w)
+        for k in p:
+            assert_deriv(p[k], q[k], rtol=1e-8)
+
+
+def test_sgd_momentum_inplace_on_dict():
+    params = _mlp_params()
+    ref = {k: a.copy() for k, a in params.items()}
+    x, y = RNG.standard_normal((6, 3)), RNG.standard_normal((6, 2))
+    buf = {k: np.zeros_like(a) for k, a in params.items()}
+    buf_ref = {k: np.zeros_like(a) for k, a in params.items()}
+    views = dict(params)
+    for _ in range(2):
+        sgd_momentum_(params, npfunc.grad(mse)(params, x, y), buf)
+        g = {k: fd(lambda a: mse({**ref, k: a}, x, y), ref[k]) for k in ref}
+        sgd_momentum_(ref, g, buf_ref)
+    for k in params:
+        assert params[k] is views[k]          # updated in place, as NumPy does
+        assert_deriv(params[k], ref[k], rtol=1e-7)
+
+
+def test_cosine_schedule_types():
+    for step in (3, 50):
+        want = cosine_lr(step, 100)
+        got = npfunc.jit(cosine_lr, static_argnums=(0, 1))(step, 100)
+        assert_same(got, want)
+
+
+# ---- per-sample gradients, MAML, sharpness --------------------------------------------------
+
+
+def test_per_sample_grads_vmap_grad():
+    params = _mlp_params()
+    x, y = RNG.standard_normal((5, 3)), RNG.standard_normal((5, 2))
+    one = lambda p, xi, yi: mse(p, xi[None], yi[None])
+    ps = npfunc.vmap(npfunc.grad(one), in_dims=(None, 0, 0))(params, x, y)
+    for i in range(5):
+        for k in params:
+            want = fd(lambda a: one({**params, k: a}, x[i], y[i]), params[k])
+            assert_deriv(ps[k][i], want)
+    jps = npfunc.jit(npfunc.vmap(npfunc.grad(one), in_dims=(None, 0, 0)))(params, x, y)
+    for k in params:
+        assert_same(jps[k], ps[k], rtol=1e-10)
+
+
+def test_maml_grad_of_grad():
+    params = _mlp_params(seed=1)
+    xs, ys = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 2))
+    xq, yq = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 2))
+
+    def adapted_loss(flat):
+        p = _unflat(flat, params)
+        for _ in range(2):
+            g = npfunc.grad(mse)(p, xs, ys)
+            p = {k: p[k] - 0.1 * g[k] for k in p}
+        return mse(p, xq, yq)
+
+    def plain_adapted(flat):
+        p = _unflat(flat, params)
+        for _ in range(2):
+            g = {k: fd(lambda a: mse({**p, k: a}, xs, ys), p[k], eps=1e-4) for k in p}
+            p = {k: p[k] - 0.1 * g[k] for k in p}
+        return mse(p, xq, yq)
+
+    w = _flat(params)
+    assert_same(adapted_loss(w), plain_adapted(w), rtol=1e-7)
+    assert_deriv(npfunc.grad(adapted_loss)(w), fd(adapted_loss, w), rtol=1e-6)
+
+
+def test_sharpness_hvp_by_jvp_of_grad():
+    params = _mlp_params()
+    x, y = RNG.standard_normal((6, 3)), RNG.standard_normal((6, 2))
+    loss = lambda w: mse(_unflat(w, params), x, y)
+    w = _flat(params)
+    u = RNG.standard_normal(w.size)
+    u /= np.linalg.norm(u)
+    _, hv = npfunc.jvp(npfunc.grad(loss), (w,), (u,))
+    H = npfunc.hessian(loss)(w)
+    assert_deriv(hv, H @ u)
+    assert_deriv(H, fd(npfunc.grad(loss), w), rtol=1e-5, atol=1e-7)
+    # power iteration for the top eigenvalue, with jit'ed HVPs
+    hvp = npfunc.jit(lambda v: npfunc.jvp(npfunc.grad(loss), (w,), (v,))[1])
+    v = np.ones(w.size) / np.sqrt(w.size)
+    for _ in range(200):
+        hv = hvp(v)
+        v = hv / np.linalg.norm(hv)
+    lam = v @ hvp(v)
+    assert_deriv(abs(lam), np.max(np.abs(np.linalg.eigvalsh(H))), rtol=1e-4)
+
+
+def test_linearize_and_vjp_of_layer():
+    x = RNG.standard_normal((3, 4))
+    gamma, beta = np.ones(4), np.zeros(4)
+    f = lambda z: gelu_tanh(layer_norm(z, gamma, beta))
+    y, f_jvp = npfunc.linearize(f, x)
+    assert_same(y, f(x))
+    t = RNG.standard_normal(x.shape)
+    assert_deriv(f_jvp(t), np.einsum("ijkl,kl->ij", fd(f, x), t))
+    y2, pull = npfunc.vjp(f, x)
+    assert_same(y2, f(x))
+    (ct,) = pull(np.ones_like(y2))
+    assert_deriv(ct, fd(lambda z: f(z).sum(), x))
+
+
+# ---- float32 and weight tying --------------------------------------------------------------
+
+
+def test_float32_training_keeps_float32():
+    params = _mlp_params(dtype=np.float32)
+    x = RNG.standard_normal((6, 3)).astype(np.float32)
+    y = RNG.standard_normal((6, 2)).astype(np.float32)
+    loss = mse(params, x, y)
+    assert_same(npfunc.jit(mse)(params, x, y), loss, rtol=1e-6)
+    g = npfunc.grad(mse)(params, x, y)
+    for k in g:
+        assert g[k].dtype == np.float32, k
+    g2, val = npfunc.grad_and_value(mse)(params, x, y)
+    assert_same(val, loss, rtol=1e-6)
+    for k in g:
+        assert_same(g2[k], g[k])
+    m = {k: np.zeros_like(a) for k, a in params.items()}
+    v = {k: np.zeros_like(a) for k, a in params.items()}
+    adam_update_(params, g, m, v, 1)
+    for k in params:
+        assert params[k].dtype == np.float32
+
+
+def tied_lm_loss(E, W, tokens, targets):
+    """Tiny language model with weight tying: the embedding matrix E embeds the
+    tokens and is reused (transposed) as the output projection."""
+    h = np.tanh(E[tokens] @ W)
+    logits = h @ E.T
+    return cross_entropy(logits, targets)
+
+
+def test_weight_tying_grad_sums_both_uses():
+    E = RNG.standard_normal((7, 4)) * 0.5
+    W = RNG.standard_normal((4, 4)) * 0.5
+    tokens, targets = np.array([1, 2, 2, 6]), np.array([2, 2, 6, 0])
+    f = lambda EE: tied_lm_loss(EE, W, tokens, targets)
+    assert_deriv(npfunc.grad(f)(E), fd(f, E))
+    assert_same(npfunc.jit(tied_lm_loss)(E, W, tokens, targets), tied_lm_loss(E, W, tokens, targets))
+    E32, W32 = E.astype(np.float32), W.astype(np.float32)
+    g32 = npfunc.grad(tied_lm_loss)(E32, W32, tokens, targets)
+    assert g32.dtype == np.float32
+    assert_same(npfunc.jit(tied_lm_loss)(E32, W32, tokens, targets), tied_lm_loss(E32, W32, tokens, targets),
+                rtol=1e-6)
+
+
+# ---- KV cache, mixture of experts, contrastive loss ----------------------------------------
+
+
+def decode_with_kv_cache(x, Wq, Wk, Wv):
+    """Incremental decoding: keys and values written into a preallocated cache
+    one step at a time, each step attending to the cache so far."""
+    T, D = x.shape
+    K = np.zeros((T, D))
+    V = np.zeros((T, D))
+    outs = []
+    for t in range(T):
+        K[t] = x[t] @ Wk
+        V[t] = x[t] @ Wv
+        q = x[t] @ Wq
+        s = K[:t + 1] @ q / np.sqrt(D)
+        w = np.exp(s - s.max())
+        w /= w.sum()
+        outs.append(w @ V[:t + 1])
+    return np.array(outs)
+
+
+def test_kv_cache_into_plain_zeros_refuses():
+    D, T = 3, 4
+    x = RNG.standard_normal((T, D))
+    Wq, Wk, Wv = (RNG.standard_normal((D, D)) for _ in range(3))
+    full = causal_attention(x @ Wq, x @ Wk, x @ Wv)
+    np.testing.assert_allclose(decode_with_kv_cache(x, Wq, Wk, Wv), full)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*a = np.zeros\(shape, like=x\)"):
+        npfunc.jit(decode_with_kv_cache)(x, Wq, Wk, Wv)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev.*a = np.zeros\(shape, like=x\)"):
+        npfunc.jacrev(lambda wk: decode_with_kv_cache(x, Wq, wk, Wv))(Wk)
+
+
+def decode_with_kv_cache_like(x, Wq, Wk, Wv):
+    """decode_with_kv_cache with the caches allocated like the values written into
+    them (the refusal's fix): traced whenever those are, plain otherwise."""
+    T, D = x.shape
+    K = np.zeros_like(x @ Wk)
+    V = np.zeros_like(x @ Wv)
+    outs = []
+    for t in range(T):
+        K[t] = x[t] @ Wk
+        V[t] = x[t] @ Wv
+        q = x[t] @ Wq
+        s = K[:t + 1] @ q / np.sqrt(D)
+        w = np.exp(s - s.max())
+        w /= w.sum()
+        outs.append(w @ V[:t + 1])
+    return np.array(outs)
+
+
+def test_kv_cache_fix_under_transforms():
+    D, T = 3, 4
+    x = RNG.standard_normal((T, D))
+    Wq, Wk, Wv = (RNG.standard_normal((D, D)) for _ in range(3))
+    want = decode_with_kv_cache(x, Wq, Wk, Wv)
+    assert_same(decode_with_kv_cache_like(x, Wq, Wk, Wv), want)
+    jf = npfunc.jit(decode_with_kv_cache_like)
+    assert_same(jf(x, Wq, Wk, Wv), want)
+    assert_same(jf(2 * x, Wq, Wk, Wv), decode_with_kv_cache(2 * x, Wq, Wk, Wv))
+    f = lambda wk: decode_with_kv_cache_like(x, Wq, wk, Wv)
+    plain = lambda wk: decode_with_kv_cache(x, Wq, wk, Wv)
+    assert_deriv(npfunc.jacrev(f)(Wk), fd(plain, Wk))
+    assert_deriv(npfunc.jacfwd(f)(Wk), fd(plain, Wk))
+    xs = RNG.standard_normal((2, T, D))
+    got = npfunc.vmap(decode_with_kv_cache_like, in_dims=(0, None, None, None))(xs, Wq, Wk, Wv)
+    assert_same(got, np.stack([decode_with_kv_cache(a, Wq, Wk, Wv) for a in xs]))
+
+
+def moe_top2(x, Wg, experts):
+    """Mixture of experts with top-2 routing per token: argsort the gate logits,
+    renormalise the chosen gates and sum the chosen experts' outputs."""
+    logits = x @ Wg
+    top = np.argsort(logits, axis=1)[:, -2:]
+    chosen = np.take_along_axis(logits, top, axis=1)
+    gates = softmax(chosen, axis=1)
+    out = np.zeros((x.shape[0], experts.shape[2]))
+    for i in range(x.shape[0]):
+        for j in range(2):
+            out[i] += gates[i, j] * (x[i] @ experts[top[i, j]])
+    return out
+
+
+def test_moe_accumulating_into_plain_zeros_refuses():
+    x = RNG.standard_normal((4, 3))
+    Wg = RNG.standard_normal((3, 4))
+    experts = RNG.standard_normal((4, 3, 2))
+    msg = r"np.add\(..., out=x\) writes a traced value into a plain ndarray.*np.zeros\(shape, like=x\)"
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="jit.*" + msg):
+        npfunc.jit(moe_top2)(x, Wg, experts)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="grad.*" + msg):
+        npfunc.grad(lambda w: moe_top2(x, w, experts).sum())(Wg)
+
+
+def moe_top2_rows(x, Wg, experts, take=None):
+    """moe_top2 building each row as a new array (out = out + ..., the refusal's fix)
+    and picking experts with ``take`` (npfunc.numpy.take under vmap, where the
+    routing indices are batched)."""
+    logits = x @ Wg
+    top = np.argsort(logits, axis=1)[:, -2:]
+    gates = softmax(np.take_along_axis(logits, top, axis=1), axis=1)
+    rows = []
+    for i in range(x.shape[0]):
+        r = 0.0
+        for j in range(2):
+            e = experts[top[i, j]] if take is None else take(experts, top[i, j], axis=0)
+            r = r + gates[i, j] * (x[i] @ e)
+        rows.append(r)
+    return np.stack(rows)
+
+
+def test_moe_fix_grad_jit_and_vmap():
+    x = RNG.standard_normal((4, 3))
+    Wg = RNG.standard_normal((3, 4))
+    experts = RNG.standard_normal((4, 3, 2))
+    want = moe_top2(x, Wg, experts)
+    assert_same(moe_top2_rows(x, Wg, experts), want)
+    assert_same(npfunc.jit(moe_top2_rows)(x, Wg, experts), want)
+    f = lambda w: moe_top2_rows(x, w, experts).sum()
+    assert_deriv(npfunc.grad(f)(Wg), fd(lambda w: moe_top2(x, w, experts).sum(), Wg))
+    fe = lambda e: moe_top2_rows(x, Wg, e)
+    assert_deriv(npfunc.jacrev(fe)(experts), fd(lambda e: moe_top2(x, Wg, e), experts))
+    xs = RNG.standard_normal((2, 4, 3))
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap.*npfunc.numpy.take\(table, i\)"):
+        npfunc.vmap(moe_top2_rows, in_dims=(0, None, None))(xs, Wg, experts)
+    got = npfunc.vmap(lambda a: moe_top2_rows(a, Wg, experts, take=npfunc.numpy.take))(xs)
+    assert_same(got, np.stack([moe_top2(a, Wg, experts) for a in xs]))
+
+
+def info_nce(za, zb, temperature=0.1):
+    za = za / np.linalg.norm(za, axis=1, keepdims=True)
+    zb = zb / np.linalg.norm(zb, axis=1, keepdims=True)
+    sim = za @ zb.T / temperature
+    labels = np.arange(len(za))
+    return 0.5 * (cross_entropy(sim, labels) + cross_entropy(sim.T, labels))
+
+
+def test_info_nce_grad():
+    za, zb = RNG.standard_normal((2, 4, 3))
+    assert_same(npfunc.jit(info_nce)(za, zb), info_nce(za, zb))
+    f = lambda a: info_nce(a, zb)
+    assert_deriv(npfunc.grad(f)(za), fd(f, za))
+    assert_deriv(npfunc.jacfwd(npfunc.grad(f))(za), fd(npfunc.grad(f), za), rtol=1e-5, atol=1e-7)
+
+
+def bce_focal(logits, targets, gamma=2.0):
+    p = 1 / (1 + np.exp(-logits))
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    pt = np.where(targets == 1, p, 1 - p)
+    return np.mean(-((1 - pt) ** gamma) * np.log(pt))
+
+
+def test_focal_loss_grad():
+    z = np.array([-2.0, -0.3, 0.1, 1.5, 3.0])
+    t = np.array([0, 1, 1, 0, 1])
+    assert_same(npfunc.jit(bce_focal)(z, t), bce_focal(z, t))
+    f = lambda zz: bce_focal(zz, t)
+    assert_deriv(npfunc.grad(f)(z), fd(f, z))
+
+
+# ---- batch norm with running statistics ----------------------------------------------------
+
+
+def batch_norm_train(x, gamma, beta, running, momentum=0.1, eps=1e-5):
+    """Training-mode batch norm updating running statistics in place in a dict."""
+    mu = x.mean(axis=0)
+    var = x.var(axis=0)
+    running["mean"] *= 1 - momentum
+    running["mean"] += momentum * mu
+    running["var"] *= 1 - momentum
+    running["var"] += momentum * var * len(x) / (len(x) - 1)
+    return (x - mu) / np.sqrt(var + eps) * gamma + beta
+
+
+def test_batch_norm_running_stats_under_grad():
+    x = RNG.standard_normal((6, 3))
+    gamma, beta = np.ones(3), np.zeros(3)
+    r1 = {"mean": np.zeros(3), "var": np.ones(3)}
+    r2 = {"mean": np.zeros(3), "var": np.ones(3)}
+    batch_norm_train(x, gamma, beta, r1)
+    f = lambda g: (batch_norm_train(x, g, beta, r2) ** 3).sum()
+    npfunc.grad(f)(gamma)
+    assert_same(r2["mean"], r1["mean"])
+    assert_same(r2["var"], r1["var"])
+
+
+# ---- npfunc.nn: modules, functional_call, ensembles ----------------------------------------
+
+
+def _tiny_transformer_block(seed=0):
+    from npfunc import nn
+
+    class Block(nn.Module):
+        def __init__(self, vocab=7, d=4):
+            super().__init__()
+            g = np.random.default_rng(seed)
+            self.emb = nn.Embedding(vocab, d, rng=g)
+            self.ln = nn.LayerNorm(d)
+            self.fc = nn.Linear(d, d, rng=g)
+            self.out = nn.Linear(d, vocab, rng=g)
+
+        def forward(self, tokens):
+            h = self.emb(tokens)
+            h = h + nn.functional.gelu(self.fc(self.ln(h)))
+            return self.out(h)
+
+    return Block()
+
+
+def test_nn_block_matches_raw_numpy_and_grad():
+    from npfunc.nn import functional as F
+    model = _tiny_transformer_block()
+    params = dict(model.named_parameters())
+    tokens, targets = np.array([1, 4, 4, 0]), np.array([4, 4, 0, 2])
+
+    def raw(p):
+        h = p["emb.weight"][tokens]
+        z = layer_norm(h, p["ln.weight"], p["ln.bias"])
+        h = h + gelu_erf(z @ p["fc.weight"].T + p["fc.bias"])
+        return cross_entropy(h @ p["out.weight"].T + p["out.bias"], targets)
+
+    def loss(p):
+        return F.cross_entropy(npfunc.functional_call(model, p, (tokens,)), targets)
+
+    np.testing.assert_allclose(loss(params), raw(params), rtol=1e-12)
+    g = npfunc.grad(loss)(params)
+    gr = npfunc.grad(raw)(params)
+    for k in params:
+        assert_deriv(g[k], gr[k], rtol=1e-9)
+        assert_deriv(g[k], fd(lambda a: raw({**params, k: a}), params[k]))
+    # functional_call restores the module's own arrays
+    for k, a in model.named_parameters():
+        assert a is params[k]
+
+
+def test_nn_ensemble_stack_module_state_vmap():
+    models = [_tiny_transformer_block(seed=s) for s in range(3)]
+    base = models[0]
+    stacked, buffers = npfunc.stack_module_state(models)
+    tokens = np.array([1, 2, 3])
+    out = npfunc.vmap(lambda p, b: npfunc.functional_call(base, (p, b), (tokens,)))(stacked, buffers)
+    want = np.stack([m(tokens) for m in models])
+    assert_same(out, want)
+    # and per-model gradients of a loss
+    from npfunc.nn import functional as F
+    targets = np.array([0, 1, 2])
+    lossf = lambda p, b: F.cross_entropy(npfunc.functional_call(base, (p, b), (tokens,)), targets)
+    gs = npfunc.vmap(npfunc.grad(lossf))(stacked, buffers)
+    for i, m in enumerate(models):
+        pi = dict(m.named_parameters())
+        gi = npfunc.grad(lambda p: F.cross_entropy(npfunc.functional_call(base, p, (tokens,)), targets))(pi)
+        for k in pi:
+            assert_deriv(gs[k][i], gi[k], rtol=1e-10)
+
+
+def test_nn_float32_module_grads_stay_float32():
+    from npfunc.nn import functional as F
+    model = _tiny_transformer_block().to(np.float32)
+    params = dict(model.named_parameters())
+    tokens, targets = np.array([1, 4, 4, 0]), np.array([4, 4, 0, 2])
+    loss = lambda p: F.cross_entropy(npfunc.functional_call(model, p, (tokens,)), targets)
+    want = loss(params)
+    assert_same(npfunc.jit(loss)(params), want, rtol=1e-6)
+    g = npfunc.grad(loss)(params)
+    for k in g:
+        assert g[k].dtype == np.float32, k
+
+
+def test_nn_dropout_module_train_and_eval():
+    from npfunc import nn
+    drop = nn.Dropout(0.5)
+    x = RNG.standard_normal((3, 4))
+    drop.eval()
+    assert_same(npfunc.jit(drop)(x), drop(x))
+    assert_deriv(npfunc.grad(lambda z: drop(z).sum())(x), np.ones_like(x))
