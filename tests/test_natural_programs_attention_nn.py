@@ -904,3 +904,54 @@ def test_nn_dropout_module_train_and_eval():
     drop.eval()
     assert_same(npfunc.jit(drop)(x), drop(x))
     assert_deriv(npfunc.grad(lambda z: drop(z).sum())(x), np.ones_like(x))
+
+
+# ---- logging inside a loss -----------------------------------------------------------------
+
+
+def logged_ce(logits, labels, log):
+    """Cross-entropy that logs its value with a format spec, as training loops do."""
+    loss = cross_entropy(logits, labels)
+    log.append(f"loss {loss:.6f}")
+    return loss
+
+
+def test_formatting_a_loss_under_grad_matches_plain():
+    logits = RNG.standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    want, got = [], []
+    logged_ce(logits, labels, want)
+    g = npfunc.grad(logged_ce)(logits, labels, got)
+    assert got == want
+    assert_deriv(g, fd(lambda z: cross_entropy(z, labels), logits))
+    got = []
+    npfunc.jvp(lambda z: logged_ce(z, labels, got), (logits,), (np.ones_like(logits),))
+    assert got == want
+    got = []
+    npfunc.grad(npfunc.grad(lambda s: logged_ce(logits * s, labels, got)))(1.0)
+    assert got == want
+
+
+def test_formatting_a_loss_under_jit_and_vmap_refuses():
+    logits = RNG.standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\): format\(x\).*outside jit"):
+        npfunc.jit(lambda z, y: logged_ce(z, y, []))(logits, labels)
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(f\): format\(x\).*outside vmap"):
+        npfunc.vmap(lambda z, y: logged_ce(z[None], y[None], []))(logits, labels)
+    # the fix: return the loss and format it outside
+    log = []
+    loss = npfunc.jit(cross_entropy)(logits, labels)
+    log.append(f"loss {loss:.6f}")
+    want = []
+    logged_ce(logits, labels, want)
+    assert log == want
+
+
+def test_formatting_a_traced_vector_with_a_spec_raises_numpys_typeerror():
+    def f(z):
+        return f"{z:.3f}"
+    with pytest.raises(TypeError, match="unsupported format string"):
+        f(np.ones(2))
+    with pytest.raises(TypeError, match="unsupported format string"):
+        npfunc.grad(lambda z: len(f(z)) * z.sum())(np.ones(2))
