@@ -955,3 +955,67 @@ def test_formatting_a_traced_vector_with_a_spec_raises_numpys_typeerror():
         f(np.ones(2))
     with pytest.raises(TypeError, match="unsupported format string"):
         npfunc.grad(lambda z: len(f(z)) * z.sum())(np.ones(2))
+
+
+# ---- checkpointed blocks and a cross-entropy with its own backward pass --------------------
+
+
+def block_loss(x, gamma, beta, W):
+    """A pre-norm residual block's mean squared output: a NumPy scalar."""
+    h = x + gelu_tanh(layer_norm(x, gamma, beta) @ W)
+    return np.mean(h**2)
+
+
+def test_checkpointed_block_returns_what_the_block_returns():
+    x = RNG.standard_normal((3, 4))
+    gamma, beta, W = np.ones(4), np.zeros(4), RNG.standard_normal((4, 4)) * 0.5
+    ck = npfunc.checkpoint(block_loss)
+    want = block_loss(x, gamma, beta, W)
+    assert_same(ck(x, gamma, beta, W), want)
+    assert_same(npfunc.jit(ck)(x, gamma, beta, W), want)
+    assert_same(npfunc.jvp(lambda z: ck(z, gamma, beta, W), (x,), (np.ones_like(x),))[0], want)
+    assert_same(npfunc.vjp(lambda z: ck(z, gamma, beta, W), x)[0], want)
+    assert_deriv(npfunc.grad(ck)(x, gamma, beta, W), fd(lambda z: block_loss(z, gamma, beta, W), x))
+    assert_deriv(npfunc.grad(ck, argnums=3)(x, gamma, beta, W), fd(lambda w: block_loss(x, gamma, beta, w), W))
+    x32 = x.astype(np.float32)
+    assert_same(ck(x32, gamma.astype(np.float32), beta.astype(np.float32), W.astype(np.float32)),
+                block_loss(x32, gamma.astype(np.float32), beta.astype(np.float32), W.astype(np.float32)))
+
+
+@npfunc.custom_vjp
+def fused_ce(logits, onehot):
+    return -np.mean(np.sum(onehot * log_softmax(logits), axis=1))
+
+
+def _fused_ce_fwd(logits, onehot):
+    p = softmax(logits)
+    return -np.mean(np.sum(onehot * np.log(p), axis=1)), (p, onehot)
+
+
+def _fused_ce_bwd(res, g):
+    p, onehot = res
+    return (g * (p - onehot) / len(p), None)
+
+
+fused_ce.defvjp(_fused_ce_fwd, _fused_ce_bwd)
+
+
+def test_custom_vjp_cross_entropy_returns_a_numpy_scalar():
+    logits = RNG.standard_normal((5, 4))
+    onehot = np.eye(4)[[0, 3, 1, 1, 2]]
+    want = -np.mean(np.sum(onehot * log_softmax(logits), axis=1))
+    assert_same(fused_ce(logits, onehot), want)
+    assert_same(npfunc.jit(fused_ce)(logits, onehot), want)
+    assert_deriv(npfunc.grad(fused_ce)(logits, onehot), fd(lambda z: fused_ce(z, onehot), logits))
+    per = npfunc.vmap(lambda z, y: fused_ce(z[None], y[None]))(logits, onehot)
+    assert_same(per, np.stack([fused_ce(z[None], y[None]) for z, y in zip(logits, onehot)]))
+
+
+def test_checkpointed_early_return_keeps_a_python_float():
+    def aux_loss(x, enabled):
+        if not enabled:
+            return 0.0
+        return np.mean(x**2)
+    x = RNG.standard_normal(3)
+    assert_same(npfunc.checkpoint(aux_loss, static_argnums=1)(x, False), 0.0)
+    assert_same(npfunc.checkpoint(aux_loss, static_argnums=1)(x, True), aux_loss(x, True))

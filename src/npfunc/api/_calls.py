@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
+
 from ..core.context import describe_stack
 from ..core.errors import NpfuncError
 from ..core.primitive import Primitive
@@ -168,8 +170,12 @@ def batched_to(value, d):
 
 
 def as_out(x):
-    """Python numbers as 0-d arrays (interpreters wrap arrays, not Python scalars)."""
-    return as_array(x) if isinstance(x, (float, int, complex)) and not isinstance(x, bool) else x
+    """Python numbers as 0-d arrays (interpreters wrap arrays, not Python scalars).  NumPy
+    scalars stay as they are: np.float64 and np.complex128 subclass float and complex, and
+    a 0-d array in their place would be another type than the function returned."""
+    if isinstance(x, (float, int, complex)) and not isinstance(x, (bool, np.generic)):
+        return as_array(x)
+    return x
 
 
 def fit(ct, primal, name: str, k: int):
