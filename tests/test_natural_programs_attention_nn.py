@@ -1019,3 +1019,18 @@ def test_checkpointed_early_return_keeps_a_python_float():
     x = RNG.standard_normal(3)
     assert_same(npfunc.checkpoint(aux_loss, static_argnums=1)(x, False), 0.0)
     assert_same(npfunc.checkpoint(aux_loss, static_argnums=1)(x, True), aux_loss(x, True))
+
+
+# ---- float16 inference ---------------------------------------------------------------------
+
+
+def test_float16_norms_match_numpy_bit_for_bit():
+    # np.mean of float16 sums and divides in float32 (np.var and np.nanmean do not)
+    x = (RNG.standard_normal((64, 6)) * 30).astype(np.float16)
+    g, b = np.ones(6, np.float16), np.zeros(6, np.float16)
+    for f in (lambda a: layer_norm(a, g, b), lambda a: rms_norm(a, g), lambda a: np.mean(a, axis=-1),
+              lambda a: a.var(axis=-1), lambda a: np.nanmean(a, axis=0)):
+        want = f(x)
+        assert_same(npfunc.jit(f)(x), want, rtol=0)
+        assert_same(npfunc.vmap(f)(x[None])[0], want, rtol=0)
+        assert_same(npfunc.jvp(f, (x,), (np.ones_like(x),))[0], want, rtol=0)
