@@ -1034,3 +1034,35 @@ def test_float16_norms_match_numpy_bit_for_bit():
         assert_same(npfunc.jit(f)(x), want, rtol=0)
         assert_same(npfunc.vmap(f)(x[None])[0], want, rtol=0)
         assert_same(npfunc.jvp(f, (x,), (np.ones_like(x),))[0], want, rtol=0)
+
+
+# ---- pooling over padded sequences ---------------------------------------------------------
+
+
+def bool_index_pool(h, lengths):
+    """Mean over each sequence's real tokens by boolean indexing (careless: the shape
+    of each selection depends on the lengths)."""
+    out = []
+    for i in range(len(h)):
+        out.append(h[i][np.arange(h.shape[1]) < lengths[i]].mean(axis=0))
+    return np.stack(out)
+
+
+def test_boolean_mask_pooling_refuses_under_jit_and_the_fixes_work():
+    h = RNG.standard_normal((2, 4, 3))
+    lengths = np.array([2, 4])
+    want = bool_index_pool(h, lengths)
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"jit.*close over it"):
+        npfunc.jit(bool_index_pool)(h, lengths)
+    closed = npfunc.jit(lambda a: bool_index_pool(a, lengths))
+    assert_same(closed(h), want)
+    assert_same(closed(2 * h), bool_index_pool(2 * h, lengths))
+    assert_same(npfunc.jit(masked_mean_pool)(h, lengths), masked_mean_pool(h, lengths))
+    np.testing.assert_allclose(masked_mean_pool(h, lengths), want, rtol=1e-12)
+    f = lambda a: bool_index_pool(a, lengths).sum()
+    assert_deriv(npfunc.grad(f)(h), fd(f, h))
+
+
+def masked_mean_pool(h, lengths):
+    mask = np.arange(h.shape[1])[None, :] < lengths[:, None]
+    return (h * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)

@@ -319,7 +319,7 @@ def _concrete_mask(mask):
 
     return concrete(mask, "x[mask] with a traced boolean mask",
                     "Use np.where(mask, x, 0) (or a fixed-size index) instead, or compute the mask outside "
-                    "the transform.")
+                    "the transform and close over it (passed as an argument, it is traced too).")
 
 
 def _is_scalar_bool(c) -> bool:
