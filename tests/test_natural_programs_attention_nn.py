@@ -1108,3 +1108,81 @@ def test_jit_refuses_a_closed_over_generator_and_the_fix_works():
     g1, g2 = np.random.default_rng(5), np.random.default_rng(5)
     for _ in range(2):
         assert_same(apply_mask(x, g1.random(x.shape)), dropout(x, 0.3, g2))
+
+
+# ---- incremental decoding into the caller's caches -----------------------------------------
+
+
+def decode_step_(cache_k, cache_v, t, x, Wq, Wk, Wv):
+    """One decoding step writing this token's key and value into the caller's caches."""
+    cache_k[t] = x @ Wk
+    cache_v[t] = x @ Wv
+    q = x @ Wq
+    s = cache_k[:t + 1] @ q / np.sqrt(len(q))
+    return softmax(s) @ cache_v[:t + 1]
+
+
+@pytest.mark.filterwarnings("ignore::npfunc.errors.RetraceWarning")  # (t is static: one recording per step)
+def test_decode_step_updates_caches_in_place_under_jit_and_vmap():
+    T, D = 4, 3
+    Wq, Wk, Wv = RNG.standard_normal((3, D, D))
+    xs = RNG.standard_normal((2, T, D))
+    step = npfunc.jit(decode_step_)
+    K1, V1, K2, V2 = (np.zeros((T, D)) for _ in range(4))
+    Kb, Vb, Kr, Vr = (np.zeros((2, T, D)) for _ in range(4))
+    for t in range(T):
+        want = decode_step_(K1, V1, t, xs[0, t], Wq, Wk, Wv)
+        assert_same(step(K2, V2, t, xs[0, t], Wq, Wk, Wv), want)
+        assert_same(K2, K1)
+        assert_same(V2, V1)
+        got = npfunc.vmap(lambda k, v, x: decode_step_(k, v, t, x, Wq, Wk, Wv))(Kb, Vb, xs[:, t])
+        want = np.stack([decode_step_(Kr[i], Vr[i], t, xs[i, t], Wq, Wk, Wv) for i in range(2)])
+        assert_same(got, want)
+        assert_same(Kb, Kr)
+        assert_same(Vb, Vr)
+
+
+def test_grad_through_jitted_and_vmapped_pieces():
+    x = RNG.standard_normal((2, 4, 3))
+    gamma, beta = 1 + 0.1 * RNG.standard_normal(3), 0.1 * RNG.standard_normal(3)
+    W = RNG.standard_normal((3, 3)) * 0.5
+    ln = npfunc.jit(layer_norm)
+    attn = npfunc.vmap(causal_attention)
+
+    def loss(w):
+        h = ln(x, gamma, beta)
+        q = h @ w
+        return np.sum(attn(q, h, h) ** 2)
+
+    def plain(w):
+        h = layer_norm(x, gamma, beta)
+        return np.sum(np.stack([causal_attention(a @ w, a, a) for a in h]) ** 2)
+
+    assert_same(loss(W), plain(W))
+    assert_deriv(npfunc.grad(loss)(W), fd(plain, W))
+    assert_deriv(npfunc.jit(npfunc.grad(loss))(W), fd(plain, W))
+    assert_deriv(npfunc.hessian(loss)(W), fd(npfunc.grad(plain), W), rtol=1e-5, atol=1e-7)
+
+
+def test_traced_slice_bound_refusal_names_the_slice_and_its_fix():
+    T, D = 4, 3
+    Wq, Wk, Wv = RNG.standard_normal((3, D, D))
+    x = RNG.standard_normal(D)
+    K, V = np.zeros((T, D)), np.zeros((T, D))
+    # t as an array is traced: cache[:t + 1] would have a length jit cannot know
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"jit\(f\): the shape of x\[a:b\] with a "
+                       r"traced slice bound.*jit\(f, static_argnums=...\)"):
+        npfunc.jit(decode_step_)(K, V, np.asarray(1), x, Wq, Wk, Wv)
+    assert not K.any()
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"vmap\(f\).*x\[a:b\]"):
+        npfunc.vmap(lambda s, t: s[:t].sum())(np.ones((2, 5)), np.array([1, 2]))
+    # the fixes: a static bound, or the full length masked
+    step = npfunc.jit(decode_step_, static_argnums=2)
+    K2, V2 = np.zeros((T, D)), np.zeros((T, D))
+    assert_same(step(K2, V2, np.int64(1), x, Wq, Wk, Wv), decode_step_(K, V, 1, x, Wq, Wk, Wv))
+    assert_same(K2, K)
+    masked = npfunc.vmap(lambda s, t: np.where(np.arange(5) < t, s, 0).sum())(np.ones((2, 5)), np.array([1, 2]))
+    assert_same(masked, np.array([1.0, 2.0]))
+    # under grad the bound has its value, as in NumPy
+    g = npfunc.grad(lambda s, t: s[:t + 1].sum())(np.arange(5.0), np.int64(2))
+    assert_same(g, np.array([1.0, 1.0, 1.0, 0.0, 0.0]))
