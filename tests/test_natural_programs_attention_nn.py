@@ -1186,3 +1186,46 @@ def test_traced_slice_bound_refusal_names_the_slice_and_its_fix():
     # under grad the bound has its value, as in NumPy
     g = npfunc.grad(lambda s, t: s[:t + 1].sum())(np.arange(5.0), np.int64(2))
     assert_same(g, np.array([1.0, 1.0, 1.0, 0.0, 0.0]))
+
+
+# ---- tied weights updated in place ---------------------------------------------------------
+
+
+def renorm_embed_logits_(E, W_out, tokens, max_norm=1.0):
+    """Embedding lookup with max-norm renormalisation of the used rows, in place (as
+    torch's Embedding(max_norm=...)), then logits against the output matrix, which
+    is E itself when the weights are tied."""
+    rows = E[tokens]
+    scale = np.minimum(1.0, max_norm / np.linalg.norm(rows, axis=1, keepdims=True))
+    E[tokens] = rows * scale
+    return E[tokens] @ W_out.T
+
+
+def test_tied_weights_updated_in_place_refuse_when_passed_twice():
+    tokens = np.array([0, 2])
+    E0 = RNG.standard_normal((4, 3)) * 2
+    E1 = E0.copy()
+    want = renorm_embed_logits_(E1, E1, tokens)
+    for transform in (lambda E: npfunc.vjp(lambda a, b: renorm_embed_logits_(a, b, tokens), E, E)[0],
+                      lambda E: npfunc.jvp(lambda a, b: renorm_embed_logits_(a, b, tokens), (E, E),
+                                           (np.ones_like(E), np.ones_like(E)))[0],
+                      lambda E: npfunc.linearize(lambda a, b: renorm_embed_logits_(a, b, tokens), E, E)[0],
+                      lambda E: npfunc.jacrev(renorm_embed_logits_, argnums=(0, 1))(E, E, tokens)):
+        E2 = E0.copy()
+        with pytest.raises(npfunc.errors.UnsupportedOperationError, match="shares memory with another argument"):
+            transform(E2)
+    # the fix: pass the tied array once
+    E3 = E0.copy()
+    out, pull = npfunc.vjp(lambda e: renorm_embed_logits_(e, e, tokens), E3)
+    assert_same(out, want)
+    assert_same(E3, E1)
+    E4 = E0.copy()
+    J = npfunc.jacrev(lambda e: renorm_embed_logits_(e, e, tokens))(E4)
+    assert_same(E4, E1)
+    assert_deriv(J, fd(lambda e: renorm_embed_logits_(e, e, tokens), E0))
+    # untied, or tied but not updated in place, works as before
+    E5, W = E0.copy(), RNG.standard_normal((4, 3))
+    assert_same(npfunc.vjp(lambda a, b: renorm_embed_logits_(a, b, tokens), E5, W)[0],
+                renorm_embed_logits_(E0.copy(), W, tokens))
+    assert_deriv(npfunc.grad(lambda a, b: tied_lm_loss(a, b, tokens, tokens), argnums=0)(E0, E0[:3, :3].copy()),
+                 fd(lambda a: tied_lm_loss(a, E0[:3, :3], tokens, tokens), E0))
