@@ -1229,3 +1229,34 @@ def test_tied_weights_updated_in_place_refuse_when_passed_twice():
                 renorm_embed_logits_(E0.copy(), W, tokens))
     assert_deriv(npfunc.grad(lambda a, b: tied_lm_loss(a, b, tokens, tokens), argnums=0)(E0, E0[:3, :3].copy()),
                  fd(lambda a: tied_lm_loss(a, E0[:3, :3], tokens, tokens), E0))
+
+
+def centre_batch_and_score_(X, x, w):
+    """Centre the caller's batch buffer in place (a plain update), then score one
+    example x, which the caller passes as a row of that buffer (a view)."""
+    X -= X.mean(axis=0)
+    return np.tanh(x @ w)
+
+
+@pytest.mark.xfail(strict=True, reason="vjp keeps a copy of each writeable argument for its pullback, so an "
+                   "argument that is a view of an array the function updates through a closure (x = X[0], "
+                   "X -= ...) keeps its old values inside the function: the output differs from NumPy's, "
+                   "silently (grad, jvp and the Jacobians see the update)")
+def test_vjp_sees_updates_through_a_closed_over_base():
+    w = RNG.standard_normal(3)
+    X1 = RNG.standard_normal((4, 3)) + 2.0
+    X2 = X1.copy()
+    want = centre_batch_and_score_(X1, X1[0], w)
+    out, _ = npfunc.vjp(lambda x: centre_batch_and_score_(X2, x, w), X2[0])
+    assert_same(X2, X1)
+    assert_same(out, want)
+
+
+def test_jvp_and_grad_see_updates_through_a_closed_over_base():
+    w = RNG.standard_normal(3)
+    X1 = RNG.standard_normal((4, 3)) + 2.0
+    X2, X3 = X1.copy(), X1.copy()
+    want = centre_batch_and_score_(X1, X1[0], w)
+    assert_same(npfunc.jvp(lambda x: centre_batch_and_score_(X2, x, w), (X2[0],), (np.ones(3),))[0], want)
+    g = npfunc.grad(lambda v: centre_batch_and_score_(X3, X3[0], v))(w)
+    assert_deriv(g, (1 - want**2) * X1[0])
