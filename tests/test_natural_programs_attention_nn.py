@@ -1260,3 +1260,32 @@ def test_jvp_and_grad_see_updates_through_a_closed_over_base():
     assert_same(npfunc.jvp(lambda x: centre_batch_and_score_(X2, x, w), (X2[0],), (np.ones(3),))[0], want)
     g = npfunc.grad(lambda v: centre_batch_and_score_(X3, X3[0], v))(w)
     assert_deriv(g, (1 - want**2) * X1[0])
+
+
+# ---- torch-style autograd.functional on a loss -----------------------------------------------
+
+
+def test_autograd_functional_returns_the_loss_as_the_loss_function_does():
+    from npfunc.autograd import functional as AF
+    params = _mlp_params()
+    x, y = RNG.standard_normal((6, 3)), RNG.standard_normal((6, 2))
+    loss = lambda w: mse(_unflat(w, params), x, y)
+    w = _flat(params)
+    u = RNG.standard_normal(w.size)
+    want = loss(w)
+    out, g = AF.vjp(loss, w)
+    assert_same(out, want)
+    assert_deriv(g, fd(loss, w))
+    out, jv = AF.jvp(loss, w, u)
+    assert_same(out, want)
+    assert_deriv(jv, fd(loss, w) @ u)
+    out, hv = AF.hvp(loss, w, u)
+    assert_same(out, want)
+    assert_deriv(hv, npfunc.hessian(loss)(w) @ u)
+    out, vh = AF.vhp(loss, w, u)
+    assert_same(out, want)
+    # two outputs, as a tuple: each as the function returns it
+    pair = lambda w: (loss(w), np.sum(w**2))
+    outs, _ = AF.vjp(pair, w, (np.float64(1.0), np.float64(0.5)))
+    assert_same(outs[0], want)
+    assert_same(outs[1], np.sum(w**2))
