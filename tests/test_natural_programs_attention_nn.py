@@ -1289,3 +1289,40 @@ def test_autograd_functional_returns_the_loss_as_the_loss_function_does():
     outs, _ = AF.vjp(pair, w, (np.float64(1.0), np.float64(0.5)))
     assert_same(outs[0], want)
     assert_same(outs[1], np.sum(w**2))
+
+
+# ---- losses handed out as arrays -------------------------------------------------------------
+
+
+def loss_as_array(logits, labels):
+    """A loss returned as an array (np.array / np.copy of the NumPy scalar), as code that
+    stores losses into history arrays does; and a scalar .copy(), which stays a scalar."""
+    loss = cross_entropy(logits, labels)
+    return np.array(loss), np.asarray(loss * 2), np.copy(loss), loss.copy()
+
+
+def test_array_of_a_scalar_loss_is_a_0d_array_under_every_transform():
+    logits = RNG.standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    want = loss_as_array(logits, labels)
+    f = lambda z: loss_as_array(z, labels)
+    for got in (npfunc.jit(f)(logits), npfunc.jvp(f, (logits,), (np.ones_like(logits),))[0],
+                npfunc.vjp(f, logits)[0], npfunc.linearize(f, logits)[0], npfunc.functionalize(f)(logits)):
+        for g, w in zip(got, want):
+            assert_same(g, w)
+    assert_deriv(npfunc.grad(lambda z: f(z)[0] + f(z)[3])(logits), 2 * fd(lambda z: cross_entropy(z, labels), logits))
+
+
+@pytest.mark.xfail(strict=True, reason="a 0-d array updated in place (a = np.array(s); a += 1) comes back from "
+                   "jit, jvp and vjp as a NumPy scalar: the ufunc's result on the 0-d primal is a scalar, and "
+                   "the in-place write keeps it")
+def test_0d_array_updated_in_place_stays_an_array():
+    x = RNG.standard_normal(3)
+
+    def f(v):
+        a = np.array(v.sum())
+        a += 1.0
+        return a
+
+    assert_same(npfunc.jvp(f, (x,), (np.ones(3),))[0], f(x))
+    assert_same(npfunc.jit(f)(x), f(x))
