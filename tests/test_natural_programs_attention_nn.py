@@ -1325,3 +1325,31 @@ def test_0d_array_updated_in_place_stays_an_array():
     assert_same(npfunc.jit(f)(x), f(x))
     assert_same(npfunc.vjp(f, x)[0], f(x))
     assert_deriv(npfunc.grad(f)(x), np.ones(3))
+
+
+# ---- Huber losses from scipy.special -----------------------------------------------------------
+
+
+def td_huber_loss(q_values, actions, targets, delta=1.0):
+    """A DQN-style temporal-difference loss: the chosen actions' Q-values against
+    their targets through scipy.special.huber (and pseudo_huber, its smooth twin)."""
+    chosen = np.take_along_axis(q_values, actions[:, None], axis=1)[:, 0]
+    err = chosen - targets
+    return np.mean(sps.huber(delta, err)) + 0.1 * np.mean(sps.pseudo_huber(delta, err))
+
+
+def test_huber_td_loss_under_transforms():
+    q = RNG.standard_normal((6, 3)) * 2
+    actions = np.array([0, 2, 1, 1, 0, 2])
+    targets = RNG.standard_normal(6)
+    want = td_huber_loss(q, actions, targets)
+    assert_same(npfunc.jit(td_huber_loss)(q, actions, targets), want)
+    f = lambda z: td_huber_loss(z, actions, targets)
+    assert_deriv(npfunc.grad(f)(q), fd(f, q))
+    assert_deriv(npfunc.grad(lambda d: td_huber_loss(q, actions, targets, d))(0.8),
+                 fd(lambda d: td_huber_loss(q, actions, targets, d), 0.8))
+    per = npfunc.vmap(lambda z, a, t: td_huber_loss(z[None], a[None], t[None]))(q, actions, targets)
+    assert_same(per, np.stack([td_huber_loss(z[None], a[None], t[None]) for z, a, t in zip(q, actions, targets)]))
+    q32 = q.astype(np.float32)
+    assert_same(npfunc.jit(td_huber_loss)(q32, actions, targets.astype(np.float32)),
+                td_huber_loss(q32, actions, targets.astype(np.float32)), rtol=1e-6)

@@ -200,6 +200,21 @@ def _lookup(table: Table, key):
     return fn
 
 
+def ufunc_label(ufunc) -> str:
+    """How the user calls ``ufunc``: np.sin, scipy.special.huber (SciPy's are ufuncs too)."""
+    import sys
+
+    import numpy as np
+
+    name = ufunc.__name__
+    if getattr(np, name, None) is ufunc:
+        return f"np.{name}"
+    special = sys.modules.get("scipy.special")
+    if special is not None and getattr(special, name, None) is ufunc:
+        return f"scipy.special.{name}"
+    return f"the ufunc {name}"
+
+
 def ufunc_call(ufunc, method: str, inputs, kwargs):
     if method == "__call__" and not kwargs:
         fn = UFUNCS.get(ufunc)
@@ -249,7 +264,7 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
         fn = _lookup(table, ufunc)
         if fn is not None:
             return _new_object(fn(*inputs, **kwargs), inputs)
-    what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    what = ufunc_label(ufunc) + ("" if method == "__call__" else f".{method}")
     raise UnsupportedFunctionError(
         f"{describe_stack()}: {what} is not supported on traced values{scipy_caller()} ({COVERAGE_HINT}). "
         "Express it with supported functions, or file an issue."
