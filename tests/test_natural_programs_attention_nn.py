@@ -1353,3 +1353,56 @@ def test_huber_td_loss_under_transforms():
     q32 = q.astype(np.float32)
     assert_same(npfunc.jit(td_huber_loss)(q32, actions, targets.astype(np.float32)),
                 td_huber_loss(q32, actions, targets.astype(np.float32)), rtol=1e-6)
+
+
+# ---- batch norm in a jitted training step --------------------------------------------------------
+
+
+def _bn_net(seed=0):
+    from npfunc import nn
+    g = np.random.default_rng(seed)
+    return nn.Sequential(nn.Linear(3, 4, rng=g), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2, rng=g))
+
+
+def test_jit_train_step_with_batch_norm_buffers_passed_in():
+    from npfunc.nn import functional as F
+    x, y = RNG.standard_normal((8, 3)), RNG.standard_normal((8, 2))
+    net, ref = _bn_net(), _bn_net()
+    params = dict(net.named_parameters())
+    buffers = {k: v.copy() for k, v in net.named_buffers()}
+    ref_params = dict(ref.named_parameters())
+    ref_buffers = {k: v.copy() for k, v in ref.named_buffers()}
+
+    def step(p, b, x, y):
+        loss = lambda q: F.mse_loss(npfunc.functional_call(net, (q, b), (x,)), y)
+        g, value = npfunc.grad_and_value(loss)(p)
+        return {k: p[k] - 0.1 * g[k] for k in p}, value
+
+    def plain_step(p, b, x, y):
+        value = F.mse_loss(npfunc.functional_call(ref, (p, b), (x,)), y)
+        g = {k: fd(lambda a: F.mse_loss(npfunc.functional_call(ref, ({**p, k: a}, {kk: vv.copy() for kk, vv in b.items()}),
+                                                               (x,)), y), p[k]) for k in p}
+        return {k: p[k] - 0.1 * g[k] for k in p}, value
+
+    jstep = npfunc.jit(step)
+    for i in range(2):
+        params, loss = jstep(params, buffers, x * (i + 1), y)
+        ref_params, ref_loss = plain_step(ref_params, ref_buffers, x * (i + 1), y)
+        assert_same(loss, ref_loss)
+        for k in params:
+            assert_deriv(params[k], ref_params[k], rtol=1e-7)
+        for k in buffers:
+            assert_same(buffers[k], ref_buffers[k])
+    assert buffers["1.num_batches_tracked"] == 2
+
+
+def test_jit_of_a_training_batch_norm_module_names_jit_and_its_fixes():
+    x = RNG.standard_normal((8, 3))
+    net = _bn_net()
+    with pytest.raises(npfunc.nn.ModuleError, match=r"inside jit.*Pass the buffers in"):
+        npfunc.jit(net)(x)
+    net.eval()
+    assert_same(npfunc.jit(net)(x), net(x))
+    net.train()
+    npfunc.replace_all_batch_norm_modules_(net)
+    assert_same(npfunc.jit(net)(x), net(x))
