@@ -1406,3 +1406,19 @@ def test_jit_of_a_training_batch_norm_module_names_jit_and_its_fixes():
     net.train()
     npfunc.replace_all_batch_norm_modules_(net)
     assert_same(npfunc.jit(net)(x), net(x))
+
+
+# ---- heads by vmap ---------------------------------------------------------------------------
+
+
+def test_heads_by_vmap_over_the_head_axis():
+    q, k, v = RNG.standard_normal((3, 4, 2, 3))  # (T, heads, d)
+    want = np.stack([causal_attention(q[:, h], k[:, h], v[:, h]) for h in range(2)], axis=1)
+    assert_same(npfunc.vmap(causal_attention, in_dims=1, out_dims=1)(q, k, v), want)
+    assert_same(npfunc.vmap(causal_attention, in_dims=1, out_dims=1, chunk_size=1)(q, k, v), want)
+    qb = RNG.standard_normal((2, 2, 4, 3))  # (batch, heads, T, d)
+    nested = npfunc.vmap(npfunc.vmap(causal_attention))(qb, qb, qb)
+    assert_same(nested, np.stack([np.stack([causal_attention(a, a, a) for a in b]) for b in qb]))
+    f = lambda a: gelu_tanh(layer_norm(a, np.ones(3), np.zeros(3)))
+    x = RNG.standard_normal((4, 3))
+    assert_deriv(npfunc.jacrev(f, chunk_size=2)(x), fd(f, x))
