@@ -289,24 +289,56 @@ def check_containers_kept(tree, leaves, transform: str, none_is_leaf: bool = Fal
         "(params['w'] -= ..., which reaches the caller's arrays), or return the new values.")
 
 
-def write_back_updated(arguments, tracers, before, results=()) -> list:
+def write_back_updated(arguments, tracers, before, results=(), transform: str = "") -> list:
     """After the function ran: give each caller's argument the value the function
     left in its traced stand-in when it updated that in place (``x += 1``,
     ``x[0] = v``: the stand-in then holds another primal than ``before``), as
     the plain function leaves its argument.  ``results`` (a list of output
     values) come back with each array that shares an updated argument's memory
     copied first (``y = x.copy()`` before the update may hold the argument's
-    array itself: traced values share what never changes in place)."""
+    array itself: traced values share what never changes in place).
+
+    An updated argument sharing memory with another argument (one array passed
+    twice, or views of one array) is refused, as jit refuses it: each has a
+    stand-in of its own, so the other did not see the update that NumPy's
+    shared memory would have shown it."""
     updated = [(x, tracer.primal) for x, tracer, value in zip(arguments, tracers, before)
                if tracer.primal is not value]
     if not updated:
         return list(results)
+    if len(arguments) > 1:
+        _check_updated_not_shared(arguments, tracers, before, transform)
     targets = [x for x, _ in updated if type(x) is np.ndarray]
     results = [r.copy(order="K") if type(r) is np.ndarray and any(np.may_share_memory(r, x) for x in targets)
                else r for r in results]
     for x, value in updated:
         write_back(x, value)
     return results
+
+
+def _check_updated_not_shared(arguments, tracers, before, transform: str) -> None:
+    arrays = [(k, x) for k, x in enumerate(arguments) if type(x) is np.ndarray]
+    for k, x in arrays:
+        if tracers[k].primal is before[k]:
+            continue  # not updated
+        for j, y in arrays:
+            if j != k and (x is y or (np.may_share_memory(x, y) and _overlap(x, y))):
+                from ..core.errors import UnsupportedOperationError
+
+                raise UnsupportedOperationError(
+                    f"{transform or 'the transform'}: the function updated an argument in place that shares "
+                    "memory with another argument (one array passed twice, or views of one array); each "
+                    "argument is traced on its own, so the other would not see the update as it does when "
+                    "NumPy runs the function. Pass the array once, or copy one of them.")
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of one buffer have an element in common (two columns of a
+    matrix do not); when that is too hard to tell, they are taken to."""
+    try:
+        return bool(np.shares_memory(a, b, max_work=100_000))
+    except np.exceptions.TooHardError:
+        return True
 
 
 def write_back(target, value) -> None:

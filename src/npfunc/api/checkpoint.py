@@ -42,7 +42,7 @@ from ..core.tracer import Tracer
 from ..core.values import is_inexact
 from ..core.zeros import zero
 from ._calls import (CallPrimitive, RulePrimitive, Static, check_closure_levels, flat_fun, instantiate, lower,
-                     map_call, out_spec)
+                     map_call, out_spec, top_interpreter)
 from ._common import tree_flatten, tree_unflatten
 
 __all__ = ["checkpoint", "NondeterministicCheckpointError"]
@@ -66,6 +66,8 @@ def checkpoint(fun: Callable, *, static_argnums: int | Sequence[int] = (),
     def wrapper(*args):
         static, dyn, nums = static_split.split(args)
         leaves, in_spec = tree_flatten(dyn)
+        if top_interpreter(leaves) is None:  # nothing traced: the plain call, its outputs as they are
+            return fun(*args)
         store: dict = {}
         flat = flat_fun(lambda *d: fun(*Static.merge(static, d, nums)), in_spec, store)
         outs = _Remat(name, flat, preserve_rng_state).bind(*leaves)

@@ -49,7 +49,7 @@ from ..core.values import is_inexact
 from ..core.zeros import add_any, zero
 from ..primitives.elementwise.arithmetic import zeros_like
 from ._calls import (CallPrimitive, CustomRuleError, RulePrimitive, Static, as_out, batched_front, batched_to,
-                     check_closure_levels, fit, flat_fun, instantiate, lower, map_call, out_spec)
+                     check_closure_levels, fit, flat_fun, instantiate, lower, map_call, out_spec, top_interpreter)
 from ._common import tree_flatten, tree_unflatten
 from .closure import closure_convert  # noqa: F401  (re-exported: custom rules and closures go together)
 
@@ -106,6 +106,8 @@ class custom_jvp:
         static, dyn, nums = self._static.split(args)
         fun, rule = self.fun, self.rule
         leaves, in_spec = tree_flatten(dyn)
+        if top_interpreter(leaves) is None:  # nothing traced: the plain call, its outputs as they are
+            return fun(*args)
         store: dict = {}
         flat = flat_fun(lambda *d: fun(*Static.merge(static, d, nums)), in_spec, store)
         flat_rule = _flat_jvp_rule(lambda p, t: rule(*static, p, t), in_spec, store, name)
@@ -241,6 +243,8 @@ class custom_vjp:
         static, dyn, nums = self._static.split(args)
         fun, fwd, bwd = self.fun, self.fwd, self.bwd
         leaves, in_spec = tree_flatten(dyn)
+        if top_interpreter(leaves) is None:  # nothing traced: the plain call, its outputs as they are
+            return fun(*args)
         store: dict = {}
         flat = flat_fun(lambda *d: fun(*Static.merge(static, d, nums)), in_spec, store)
         flat_fwd = _flat_fwd(lambda *d: fwd(*Static.merge(static, d, nums)), in_spec, store, name)

@@ -51,7 +51,7 @@ class _Pullback:
         if not updates:
             return results
         leaves, spec = tree_flatten(results)
-        return tree_unflatten(spec, write_back_updated(*zip(*updates), leaves))
+        return tree_unflatten(spec, write_back_updated(*zip(*updates), leaves, self._transform))
 
     def flat(self, ct_leaves):
         """Cotangents of the input leaves (``zero`` where independent)."""

@@ -70,8 +70,10 @@ def _is_array(x) -> bool:
     return isinstance(x, (Tracer, np.ndarray, np.generic))
 
 
-def _as_tuple(value, what: str, fn: str, error=TypeError):
-    """``(was_tuple, tuple_of_arrays)``, or a clear error naming ``what``."""
+def _as_tuple(value, what: str, fn: str, error=TypeError, scalars_as_arrays: bool = True):
+    """``(was_tuple, tuple_of_arrays)``, or a clear error naming ``what``; NumPy scalars
+    become 0-d arrays unless ``scalars_as_arrays`` is False (the function's outputs,
+    returned as the function returned them)."""
     is_tuple = isinstance(value, tuple)
     items = value if is_tuple else (value,)
     for k, item in enumerate(items):
@@ -79,6 +81,8 @@ def _as_tuple(value, what: str, fn: str, error=TypeError):
             where = f"entry {k} of {what}" if is_tuple else what
             raise error(f"{fn}: {what} must be an array or a tuple of arrays, but {where} is a "
                         f"{type(item).__name__}")
+    if not scalars_as_arrays:
+        return is_tuple, items
     return is_tuple, tuple(np.asarray(x) if isinstance(x, np.generic) else x for x in items)
 
 
@@ -94,7 +98,7 @@ def _inputs(inputs, fn: str):
 
 
 def _outputs(out, fn: str):
-    return _as_tuple(out, "the output of the function", fn, OutputTypeError)
+    return _as_tuple(out, "the output of the function", fn, OutputTypeError, scalars_as_arrays=False)
 
 
 def _vectors(v, refs, refs_is_tuple: bool, fn: str, against: str, can_default: bool):

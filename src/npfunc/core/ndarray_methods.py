@@ -88,9 +88,14 @@ class NDArrayMethods:
         return out
 
     def copy(self, order="C"):
-        """A new traced array with the same value (in-place updates of one leave the other)."""
+        """A new traced array with the same value (in-place updates of one leave the other);
+        for a value standing for a NumPy scalar, a scalar again (``np.float64.copy()``)."""
+        from ..primitives.indexing.aliasing import is_scalar
         from ..primitives.shape.views import copy
+        from .tracer import clone
 
+        if is_scalar(self):
+            return clone(self)
         return copy(self, order=order)
 
     def view(self, dtype=None, type=None):

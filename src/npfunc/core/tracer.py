@@ -207,6 +207,15 @@ class Tracer(NDArrayMethods):
     def item(self, *args):
         return self._concrete("item")
 
+    def __format__(self, spec: str) -> str:
+        # f"{x}" is str(x), as for any object; a spec (f"{loss:.4f}") formats the number, as NumPy
+        # does for a 0-d array (and refuses for others), so it needs the value
+        if not spec:
+            return str(self)
+        if self.shape:
+            raise TypeError("unsupported format string passed to numpy.ndarray.__format__")
+        return format(self._concrete("format"), spec)
+
     def tolist(self):
         return self._concrete("tolist")
 
@@ -336,6 +345,8 @@ class PrimalTracer(Tracer):
             raise self._escaped()
         if kind == "bool":
             return bool(self.primal)
+        if kind == "format":  # a string carries no derivative: nothing is lost
+            return self.primal
         if kind in ("int", "index"):
             return int(self.primal) if kind == "int" else self.primal.__index__()
         if kind in ("floor", "ceil", "trunc"):  # piecewise constant: nothing is lost

@@ -52,6 +52,8 @@ class BatchTracer(Tracer):
         else:
             # (a[i] = x into a plain array asks for a number: conversion_advice names that case)
             fix = conversion_advice(kind) if kind in ("float", "int", "complex") else ""
+            if kind == "format":
+                fix = "Return the values and format them outside vmap."
             fix = fix or ("Use np.where(cond, a, b) instead of if/else (data-dependent Python control "
                           "flow cannot be batched), or move the computation outside vmap.")
         raise BatchedConversionError(

@@ -134,6 +134,12 @@ class StagedTracer(Tracer):
             fix = conversion_advice(kind) or None
         if fix is not None:
             err = ConcretizationError(f"{describe_stack()}: {what} of a value inside {interp.transform}. {fix}")
+        elif kind == "format" and interp.transform == "jit":
+            err = ConcretizationError(
+                f"{describe_stack()}: format(x) (an f-string or format() with a spec) needs the value of an "
+                f"array computed from {describe_src(self._var.src)}, but jit records the function once and "
+                "replays it, so the number is not known (and the string would be made once, while "
+                "recording). Return the value and format it outside jit.")
         elif interp.transform == "jit":
             err = ConcretizationError(
                 f"{describe_stack()}: {what} needs the value of an array computed from "

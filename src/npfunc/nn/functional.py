@@ -451,11 +451,21 @@ def _update_running(running_mean, running_var, batch_mean, batch_var, momentum: 
     pairs = ((running_mean, batch_mean), (running_var, batch_var))
     new = [(1.0 - momentum) * buf + momentum * stat for buf, stat in pairs]
     if any(isinstance(v, Tracer) for v in new):
-        raise ModuleError(
-            "batch_norm: training mode with running statistics, inside vmap: the statistics would have "
-            f"to be updated from every batch element separately. {_VMAP_BN_HINT}")
+        from ..core.context import current_stack
+
+        if any(interp.transform == "vmap" for interp in current_stack()):
+            raise ModuleError(
+                "batch_norm: training mode with running statistics, inside vmap: the statistics would have "
+                f"to be updated from every batch element separately. {_VMAP_BN_HINT}")
+        if not all(isinstance(buf, Tracer) for buf, _ in pairs):  # (jit: recorded statistics, plain buffers)
+            raise ModuleError(
+                "batch_norm: training mode with running statistics inside jit: the running statistics are "
+                "plain arrays of the module, which cannot hold statistics jit only records. Pass the buffers "
+                "in as an argument of the jitted function, npfunc.functional_call(model, (params, buffers), "
+                "args) (jit then updates the caller's buffers in place), or call model.eval(), or "
+                "npfunc.replace_all_batch_norm_modules_(model) to normalise with batch statistics only.")
     for buf, _ in pairs:
-        if not isinstance(buf, np.ndarray) or not buf.flags.writeable:
+        if not isinstance(buf, Tracer) and (not isinstance(buf, np.ndarray) or not buf.flags.writeable):
             raise ModuleError("batch_norm: running_mean and running_var must be writeable NumPy arrays to "
                               "be updated in training mode (pass None to use batch statistics only)")
     for (buf, _), value in zip(pairs, new):

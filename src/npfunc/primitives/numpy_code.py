@@ -118,7 +118,7 @@ def _math(name):
 
 _CONVERSIONS = {"bool": bool, "int": int, "float": float, "complex": complex,
                 "index": lambda v: v.__index__() if hasattr(v, "__index__") else np.asarray(v).__index__(),
-                "item": lambda v: v.item(), "tolist": lambda v: v.tolist(),
+                "item": lambda v: v.item(), "tolist": lambda v: v.tolist(), "format": lambda v: v,
                 "floor": _math("floor"), "ceil": _math("ceil"), "trunc": _math("trunc")}
 #: Conversions that only steer control flow or pick sizes (no derivative to lose).
 _CONTROL = frozenset({"bool", "int", "index", "floor", "ceil", "trunc"})

@@ -26,9 +26,9 @@ import scipy.special as _sc
 from ..core import dispatch as _dispatch
 from ..primitives.special import functions as _special_primitives
 from ..primitives.special.functions import (beta, betaln, digamma, entr, erf, erfc, erfcinv, erfcx,  # noqa: F401
-                                  erfinv, expit, gamma, gammaln, i0, i0e, i1, i1e, kl_div, log_expit,
+                                  erfinv, expit, gamma, gammaln, huber, i0, i0e, i1, i1e, kl_div, log_expit,
                                   log_ndtr, log_softmax, logit, logsumexp, ndtr, ndtri, polygamma,
-                                  rel_entr, softmax, softplus, xlog1py, xlogy)
+                                  pseudo_huber, rel_entr, softmax, softplus, xlog1py, xlogy)
 from ..primitives.special.bessel import (iv, ive, j0, j1, jn, jv, k0, k0e, k1, k1e, kv, kve, y0, y1,  # noqa: F401
                                          yn, yv)
 from ..primitives.special.boxcox import boxcox, boxcox1p, inv_boxcox  # noqa: F401
@@ -47,9 +47,9 @@ _special_primitives.register_scipy_special(_sc)
 psi = digamma
 
 __all__ = ["beta", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfcx", "erfinv", "expit",
-           "gamma", "gammaln", "i0", "i0e", "i1", "i1e", "kl_div", "log_expit", "log_ndtr", "log_softmax",
-           "logit", "logsumexp", "ndtr", "ndtri", "polygamma", "psi", "rel_entr", "softmax", "softplus",
-           "xlog1py", "xlogy",
+           "gamma", "gammaln", "huber", "i0", "i0e", "i1", "i1e", "kl_div", "log_expit", "log_ndtr",
+           "log_softmax", "logit", "logsumexp", "ndtr", "ndtri", "polygamma", "psi", "pseudo_huber",
+           "rel_entr", "softmax", "softplus", "xlog1py", "xlogy",
            # Bessel functions
            "iv", "ive", "j0", "j1", "jn", "jv", "k0", "k0e", "k1", "k1e", "kv", "kve", "y0", "y1", "yn", "yv",
            "spherical_jn", "spherical_yn",

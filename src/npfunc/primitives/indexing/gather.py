@@ -11,6 +11,7 @@ scatters with ``np.add.at``, so repeated indices accumulate.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -319,7 +320,7 @@ def _concrete_mask(mask):
 
     return concrete(mask, "x[mask] with a traced boolean mask",
                     "Use np.where(mask, x, 0) (or a fixed-size index) instead, or compute the mask outside "
-                    "the transform.")
+                    "the transform and close over it (passed as an argument, it is traced too).")
 
 
 def _is_scalar_bool(c) -> bool:
@@ -359,7 +360,17 @@ def split_scalar_bools(index):
 
 
 def _static_int(v):
-    return None if v is None else int(v)
+    """A slice bound as a Python int.  A traced bound has its value under grad and jvp; under
+    jit and vmap the slice's length would depend on it, which is refused as such."""
+    if v is None:
+        return None
+    if isinstance(v, Tracer):
+        from ..data_dependent import concrete
+
+        v = concrete(v, "x[a:b] with a traced slice bound",
+                     "Make the bound a Python int (under jit, jit(f, static_argnums=...)), or keep the full "
+                     "length and mask: np.where(np.arange(n) < b, x, 0).")
+    return operator.index(v)
 
 
 def getitem(x, index):

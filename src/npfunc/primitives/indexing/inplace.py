@@ -26,7 +26,7 @@ from ...core.errors import UnsupportedOperationError
 from ...core.tracer import Tracer, keep
 from ...core.values import dtype_of, shape_of
 from ..elementwise.arithmetic import astype
-from .aliasing import is_scalar, write
+from .aliasing import array_result, is_scalar, write
 from .updates import set_at
 
 
@@ -61,6 +61,8 @@ def assign(x, new, what: str, fix: str) -> None:
             f"{what}: the target stands for a NumPy scalar (a 0-d result such as x.sum() or x[0] of "
             f"a 1-d x), which cannot be written into; NumPy raises here too. Use {fix}, or make it a "
             "0-d array first with np.array(s).")
+    if not shape_of(x):  # a 0-d array holds a 0-d array (a ufunc on one gives a NumPy scalar)
+        new = array_result(new) if isinstance(new, Tracer) else np.asarray(new)
     lifted = _lifted(x, new)
     if lifted is None:
         raise UnsupportedOperationError(

@@ -144,6 +144,14 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     """``np.mean`` for traced and plain values (``where=`` included)."""
     _check_unsupported("mean", out=out)
+    if dtype is None and dtype_of(a) == np.float16:  # NumPy sums and divides in float32, rounds once
+        return astype(mean_same_dtype(astype(a, np.float32), axis, keepdims=keepdims, where=where), np.float16)
+    return mean_same_dtype(a, axis, dtype, keepdims=keepdims, where=where)
+
+
+def mean_same_dtype(a, axis=None, dtype=None, keepdims=False, where=None):
+    """``np.mean`` without its float16 rule: a float16 mean summed and divided in float16,
+    as the means inside ``np.var`` and ``np.nanmean`` are."""
     if dtype is not None and np.dtype(dtype).kind in "iub":
         # NumPy sums in the integer dtype (wrapping) and casts the quotient back to it (truncating)
         a = astype(a, dtype)

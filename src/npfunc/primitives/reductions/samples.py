@@ -125,9 +125,15 @@ def mean_integer_dtype(rng):
     """``np.mean(..., dtype=<integer>)``: NumPy sums in that dtype (wrapping) and
     truncates the quotient into it."""
     xi = int8_array(rng, (3, 4))
+    # float16: NumPy sums and divides in float32 and rounds the mean once (differences in
+    # float16 say little: derivatives by the adjoint identity)
+    x16 = (array(rng, (4, 64)) * 30).astype(np.float16)
     return [Sample(xi, axis=1, dtype=np.int64, label="integer dtype"),
             Sample(xi, dtype=np.uint8, label="wrapping integer dtype"),
-            Sample(array(rng, (3, 4)), axis=0, dtype=np.int16, label="float data, integer dtype")]
+            Sample(array(rng, (3, 4)), axis=0, dtype=np.int16, label="float data, integer dtype"),
+            Sample(x16, axis=1, label="float16", fd_order=0),
+            Sample(x16, axis=0, keepdims=True, label="float16", fd_order=0),
+            Sample(x16, label="float16", fd_order=0)]
 
 
 def _var_extra(rng):

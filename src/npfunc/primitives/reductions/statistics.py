@@ -33,7 +33,7 @@ from ..elementwise.arithmetic import (astype, equal, imag, isnan, logical_not, m
                                       where)
 from ..families import composite, normalize_axes
 from ..indexing.gather import getitem
-from .basic import _check_unsupported, count_where, divide_by_count, max, mean, min, prod, sum
+from .basic import _check_unsupported, count_where, divide_by_count, max, mean, mean_same_dtype, min, prod, sum
 from .index import all as all_
 from .samples import (_nan_extremum_extra, average_samples, reduce_samples, trace_samples,
                       var_samples)
@@ -41,7 +41,7 @@ from ..shape.basic import broadcast_to, moveaxis, reshape, transpose
 
 # ---- var / std ----------------------------------------------------------------------
 
-_mean = mean  # var's ``mean=`` argument shadows the function inside var
+_mean = mean_same_dtype  # (var's ``mean=`` argument shadows the name; float16 stays float16, as in NumPy)
 
 
 def _resolve_ddof(name, ddof, correction):
@@ -230,7 +230,8 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     _check_unsupported("nanmean", out=out)
     if dtype_of(a).kind not in "fc":
         return mean(a, axis, dtype, keepdims=keepdims, where=where)
-    return mean(_fill_nan(a, 0), axis, dtype, keepdims=keepdims, where=_present(a, where))
+    # (NumPy sums a float16 nanmean in float16: no float32 detour, unlike np.mean)
+    return mean_same_dtype(_fill_nan(a, 0), axis, dtype, keepdims=keepdims, where=_present(a, where))
 
 
 def _nan_extremum(fn, name, a, axis, out, keepdims, initial, where_):

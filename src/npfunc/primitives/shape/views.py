@@ -529,6 +529,8 @@ def copy(a, order="K", subok=False):
     """``np.copy``: a new array (updating one leaves the other alone)."""
     if not _traced(a):
         return np.copy(a, order=order, subok=subok)
+    if aliasing.is_scalar(a):  # a NumPy scalar's copy is a new 0-d array, under every transform
+        return aliasing.array_result(a)
     out = basic.copy(a, order if order in ("C", "F") else "K")
     out._alias = FRESH_C if order == "C" or ndim_of(a) <= 1 else None
     if out._alias is None and ndim_of(a) == 0:

@@ -322,6 +322,49 @@ rel_entr = _scipy_binary("rel_entr", partials=(_rel_entr_dx, _rel_entr_dy), samp
 kl_div = _scipy_binary("kl_div", partials=(_kl_div_dx, _kl_div_dy), samples=_entropy_samples,
                        notes="derivative 0 outside x > 0, y > 0, except d/dy = 1 on x = 0")
 
+# ---- Huber losses --------------------------------------------------------------------
+# huber(delta, r) is r**2/2 for |r| <= delta and delta (|r| - delta/2) beyond: C1 at |r| = delta,
+# where both partials agree.  pseudo_huber(delta, r) = delta**2 (sqrt(1 + (r/delta)**2) - 1).
+# For delta < 0 both are +inf (a constant: derivative 0), and pseudo_huber is 0 at delta = 0.
+
+
+def _huber_ddelta(delta, r, out):
+    return np.where((delta >= 0) & (np.abs(r) > delta), np.abs(r) - delta, 0)
+
+
+def _huber_dr(delta, r, out):
+    return np.where(delta < 0, 0, np.where(np.abs(r) <= delta, r, delta * np.sign(r)))
+
+
+def _pseudo_huber_parts(delta, r):
+    inside = delta > 0
+    d = np.where(inside, delta, 1)
+    s = np.hypot(1, r / d)
+    return inside, d, s
+
+
+def _pseudo_huber_ddelta(delta, r, out):
+    inside, d, s = _pseudo_huber_parts(delta, r)
+    return np.where(inside, 2 * d * (s - 1) - r * r / (d * s), 0)
+
+
+def _pseudo_huber_dr(delta, r, out):
+    inside, d, s = _pseudo_huber_parts(delta, r)
+    return np.where(inside, r / s, 0)
+
+
+def _huber_samples(rng):
+    out = binary_samples(domain=(0.3, 2.0), domain_y=(-3.0, 3.0), scalar=None)(rng)
+    for dt in FLOATS:  # both sides of |r| = delta, with a Python delta as losses pass it
+        out.append(Sample(1.0, np.array([-2.5, -0.4, 0.3, 1.7], dt), label="python delta"))
+    return out
+
+
+huber = _scipy_binary("huber", partials=(_huber_ddelta, _huber_dr), samples=_huber_samples,
+                      notes="derivative 0 for delta < 0, where the value is +inf")
+pseudo_huber = _scipy_binary("pseudo_huber", partials=(_pseudo_huber_ddelta, _pseudo_huber_dr),
+                             samples=_huber_samples, notes="derivative 0 for delta <= 0")
+
 # ---- modified Bessel functions -------------------------------------------------------
 # The derivatives of i1 and i1e need i1(x) / x, whose limit at 0 is 1/2.  A
 # quotient with the limit patched in at x == 0 has the wrong derivatives from
