@@ -81,8 +81,11 @@ def conversion_fix(kind: str) -> str | None:
     user, entry = _asking_frames()
     if entry is not None and kind == "array":
         name = f"{entry.f_globals.get('__name__', '?')}.{entry.f_code.co_name}"
-        if name.startswith("scipy"):
-            return None  # dispatch.twin_hint names the twin
+        if name.startswith("scipy"):  # twin_hint found no twin and no array-API path
+            public = ".".join(p for p in name.split(".")[:-1] if not p.startswith("_"))
+            return (f"{public}.{entry.f_code.co_name} (called from your code) converts its arguments with "
+                    "np.asarray and has no npfunc twin (docs/coverage.md lists what npfunc supports): write "
+                    "that step with np functions, or keep traced values out of it.")
         if type(entry.f_locals.get("self")).__name__ in ("RClass", "CClass", "AxisConcatenator"):
             return ("np.r_ / np.c_ with a range or a directive string (0:3, 'r') beside a traced value cannot "
                     "build it: write the pieces out, np.concatenate([np.arange(0, 3), x]) for np.r_[0:3, x].")
