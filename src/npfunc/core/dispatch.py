@@ -249,11 +249,31 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
         fn = _lookup(table, ufunc)
         if fn is not None:
             return _new_object(fn(*inputs, **kwargs), inputs)
-    what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    import numpy as np
+
+    what = _ufunc_name(ufunc) + ("" if method == "__call__" else f".{method}")
+    twin = getattr(np, ufunc.__name__, None)
+    fix = "Express it with supported functions, or file an issue."
+    if method == "__call__" and isinstance(twin, np.ufunc) and twin is not ufunc and _lookup(UFUNCS, twin):
+        fix = f"np.{ufunc.__name__} computes the same function (to rounding) and is supported: call it instead."
     raise UnsupportedFunctionError(
-        f"{describe_stack()}: {what} is not supported on traced values{scipy_caller()} ({COVERAGE_HINT}). "
-        "Express it with supported functions, or file an issue."
+        f"{describe_stack()}: {what} is not supported on traced values{scipy_caller()} ({COVERAGE_HINT}). {fix}"
     )
+
+
+def _ufunc_name(ufunc) -> str:
+    """How a user writes ``ufunc``: ``np.log1p``, or ``scipy.special.log1p`` for SciPy's
+    own ufunc of the same name (a different object, which npfunc may not support)."""
+    import sys
+
+    import numpy as np
+
+    name = ufunc.__name__
+    if getattr(np, name, None) is not ufunc:
+        special = sys.modules.get("scipy.special")
+        if special is not None and getattr(special, name, None) is ufunc:
+            return f"scipy.special.{name}"
+    return f"np.{name}"
 
 
 def function_call(func, args, kwargs):
