@@ -16,6 +16,17 @@ from . import dispatch
 from .errors import UnsupportedOperationError
 
 
+def _stands_for_scalar(x) -> bool:
+    """``x`` is 0-d and stands for a NumPy scalar, not a 0-d array (aliasing.is_scalar)."""
+    return not x.shape and getattr(x, "_alias", None) is None
+
+
+def clone(x):
+    from .tracer import clone as make
+
+    return make(x)
+
+
 def _fn(np_func):
     def call(*args, **kwargs):
         return dispatch.function_call(np_func, args, kwargs)
@@ -88,9 +99,12 @@ class NDArrayMethods:
         return out
 
     def copy(self, order="C"):
-        """A new traced array with the same value (in-place updates of one leave the other)."""
+        """A new traced array with the same value (in-place updates of one leave the other);
+        a NumPy scalar's copy is a NumPy scalar (np.float64(1).copy()), not a 0-d array."""
         from ..primitives.shape.views import copy
 
+        if _stands_for_scalar(self):
+            return clone(self)
         return copy(self, order=order)
 
     def view(self, dtype=None, type=None):
@@ -185,6 +199,8 @@ class NDArrayMethods:
     def __copy__(self):
         from ..primitives.shape.views import copy
 
+        if _stands_for_scalar(self):
+            return clone(self)
         return copy(self, order="K")
 
     def __deepcopy__(self, memo):
