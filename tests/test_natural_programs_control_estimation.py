@@ -1000,3 +1000,35 @@ def test_mpc_by_minimize():
     assert_deriv(npfunc.jacfwd(mpc_by_minimize)(x0), exact, rtol=1e-6)
     xs = np.array([1.0, 0.5, -0.3])
     np.testing.assert_allclose(npfunc.vmap(mpc_by_minimize)(xs), loop(mpc_by_minimize, xs), atol=1e-5)
+
+
+# ---- NumPy scalars and 0-d arrays out of a cost ---------------------------------------------
+
+
+def logged_cost(p, how):
+    """A cost handed back in the form a logging/optimiser wrapper wants it."""
+    cost = np.sum(p**2) + p[0] * p[1]
+    if how == "np.array":
+        return np.array(cost)  # a 0-d array
+    if how == "np.copy":
+        return np.copy(cost)  # a 0-d array
+    if how == ".copy()":
+        return cost.copy()  # a NumPy scalar's copy is a NumPy scalar
+    if how == ".astype":
+        return cost.astype(np.float64)  # still a NumPy scalar
+    return np.array(p[0]).copy()  # a 0-d array's copy
+
+
+@pytest.mark.parametrize("how", ["np.array", "np.copy", ".copy()", ".astype", "0-d.copy()"])
+def test_cost_scalar_or_zero_d_array(how):
+    """np.array(np.float64) is a 0-d array and np.float64(..).copy() a NumPy scalar:
+    grad_and_value / jvp / vjp gave the former as np.float64, jit the latter as a 0-d array."""
+    f = lambda p: logged_cost(p, how)  # noqa: E731
+    p = np.array([0.3, 1.2, -0.9])
+    want = f(p)
+    assert_same(npfunc.jit(f)(p), want)
+    g, v = npfunc.grad_and_value(f)(p)
+    assert_same(v, want)
+    assert_deriv(g, fd(f, p))
+    assert_same(npfunc.jvp(f, (p,), (np.ones(3),))[0], want)
+    assert_same(npfunc.vjp(f, p)[0], want)
