@@ -10,6 +10,8 @@ twice, and in-place updates of arguments.  Refusals are checked for the
 transform and the fix they name, and the fix is run."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import scipy.integrate
@@ -1032,3 +1034,55 @@ def test_cost_scalar_or_zero_d_array(how):
     assert_deriv(g, fd(f, p))
     assert_same(npfunc.jvp(f, (p,), (np.ones(3),))[0], want)
     assert_same(npfunc.vjp(f, p)[0], want)
+
+
+# ---- covariance conditioning ---------------------------------------------------------------
+
+
+def floored_logdet(p, eps=0.0):
+    """log det of a rank-one covariance whose variances are floored with np.fill_diagonal;
+    the floor leaves it exactly singular for some p (NumPy: logabsdet = -inf)."""
+    P = np.outer(p, p)
+    np.fill_diagonal(P, np.maximum(np.diag(P), 0.5))
+    return np.linalg.slogdet(P + eps * np.eye(3))[1]
+
+
+def jittered_inverse(p):
+    P = np.outer(p, p)
+    P.flat[:: P.shape[0] + 1] += 0.5  # jitter on the diagonal through .flat
+    return np.linalg.inv(P).ravel()
+
+
+def diagonal_loaded(p):
+    P = np.outer(p, p) + np.eye(3)
+    P[np.diag_indices(3)] += p**2
+    return P.ravel()
+
+
+def symmetric_from_upper(p):
+    M = np.zeros((3, 3), like=p)
+    M[np.triu_indices(3)] = p
+    return np.linalg.eigvalsh(M + M.T - np.diag(np.diag(M)))
+
+
+def test_covariance_conditioning():
+    xs = rng.normal(size=(3, 3))
+    check_array_program(jittered_inverse, rng.normal(size=3), xs)
+    check_array_program(diagonal_loaded, rng.normal(size=3), xs)
+    check_array_program(symmetric_from_upper, rng.normal(size=6), rng.normal(size=(3, 6)))
+    # at most one |p_i| above the floor's sqrt(0.5): nonsingular
+    check_scalar_program(floored_logdet, np.array([0.3, 0.7, -0.9]),
+                         np.array([[0.3, 0.7, -0.2], [0.1, -0.5, 0.6], [0.65, 0.2, 0.1]]))
+
+
+def test_logdet_at_singular_matrix_refused_with_reason():
+    """NumPy's value is -inf; the derivative raised a bare LinAlgError('Singular matrix')."""
+    p = np.array([0.3, 1.2, -0.9])
+    assert floored_logdet(p) == -np.inf
+    assert_same(npfunc.jit(floored_logdet)(p), floored_logdet(p))
+    for t, where in [(npfunc.grad, ""), (npfunc.jacfwd, "jacfwd(f): ")]:
+        with pytest.raises(np.linalg.LinAlgError, match=rf"^{re.escape(where)}the derivative of "
+                           r"np\.linalg\.slogdet at an exactly singular.*eps \* np\.eye\(n\)"):
+            t(floored_logdet)(p)
+    f = lambda p: floored_logdet(p, 1e-2)  # noqa: E731
+    assert_deriv(npfunc.grad(f)(p), fd(f, p))
