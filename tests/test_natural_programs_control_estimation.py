@@ -1086,3 +1086,32 @@ def test_logdet_at_singular_matrix_refused_with_reason():
             t(floored_logdet)(p)
     f = lambda p: floored_logdet(p, 1e-2)  # noqa: E731
     assert_deriv(npfunc.grad(f)(p), fd(f, p))
+
+
+# ---- Jacobians with auxiliary filter state -------------------------------------------------
+
+MEASUREMENT_MODEL = np.array([[1.0, 0.0]])
+
+
+def predict_with_info(x):
+    """A pendulum step returning (next state, filter bookkeeping): the model matrix it
+    used, the step count, the time step, a label and the predicted energy."""
+    nxt = pendulum_step(x)
+    info = {"H": MEASUREMENT_MODEL, "steps": 1, "dt": 0.05, "model": "pendulum",
+            "energy": pendulum_energy(nxt)}
+    return nxt, info
+
+
+def test_jacobian_aux_kept_as_returned():
+    """jacfwd(has_aux=True) sent aux through its vmap: the int, float and str came back as
+    0-d arrays (or refused), the model matrix as a copy; jacrev returns them as they are."""
+    x = np.array([0.3, -0.2])
+    _, want = predict_with_info(x)
+    for jac in (npfunc.jacfwd, npfunc.jacrev):
+        J, aux = jac(predict_with_info, has_aux=True)(x)
+        assert_deriv(J, fd(lambda v: predict_with_info(v)[0], x))
+        assert aux.keys() == want.keys()
+        for k in ("steps", "dt", "model"):
+            assert type(aux[k]) is type(want[k]) and aux[k] == want[k]
+        assert aux["H"] is MEASUREMENT_MODEL
+        assert_same(aux["energy"], want["energy"])
