@@ -1115,3 +1115,25 @@ def test_jacobian_aux_kept_as_returned():
             assert type(aux[k]) is type(want[k]) and aux[k] == want[k]
         assert aux["H"] is MEASUREMENT_MODEL
         assert_same(aux["energy"], want["energy"])
+
+
+def steady_state_covariance_f32(poles):
+    """Stationary state covariance of a float32 diagonal model driven by unit noise."""
+    A = np.diag(poles.astype(np.float32))
+    return scipy.linalg.solve_discrete_lyapunov(A, np.eye(2, dtype=np.float32))
+
+
+def test_discrete_lyapunov_float32_is_float64_as_in_scipy():
+    """SciPy returns float64 for float32 inputs (its identity matrices are float64);
+    the npfunc twin returned float32 under jit, vjp and jvp."""
+    poles = np.array([0.5, -0.3], np.float32)
+    want = steady_state_covariance_f32(poles)
+    assert want.dtype == np.float64
+    assert_same(npfunc.jit(steady_state_covariance_f32)(poles), want)
+    assert_same(npfunc.vjp(steady_state_covariance_f32, poles)[0], want)
+    assert_same(npfunc.jvp(steady_state_covariance_f32, (poles,), (np.ones(2, np.float32),))[0], want)
+    batch = np.array([[0.5, -0.3], [0.2, 0.4]], np.float32)
+    assert_same(npfunc.vmap(steady_state_covariance_f32)(batch), loop(steady_state_covariance_f32, batch))
+    J = npfunc.jacfwd(steady_state_covariance_f32)(poles)  # X_ii = 1 / (1 - p_i^2)
+    p = poles.astype(np.float64)
+    assert_deriv(np.einsum("iik->ik", J), np.diag(2 * p / (1 - p**2) ** 2), rtol=1e-6)
