@@ -44,6 +44,19 @@ def _asking_frames():
     return None, entry
 
 
+def _named_scipy_frame(entry):
+    """The outermost frame below the user's of a SciPy function defined at module level:
+    ``entry`` itself, or, when that is a decorator's closure (scipy._lib._util.wrapper
+    around scipy.linalg.eig), the function it called."""
+    frame, named = sys._getframe(1), entry
+    while frame is not None and frame is not entry:
+        if (frame.f_globals.get("__name__", "") or "").startswith("scipy") and \
+                "<locals>" not in frame.f_code.co_qualname:
+            named = frame  # (keeps the outermost one: the walk goes outwards)
+        frame = frame.f_back
+    return entry if "<locals>" not in entry.f_code.co_qualname else named
+
+
 def _instruction(frame) -> str:
     for ins in dis.get_instructions(frame.f_code):
         if ins.offset == frame.f_lasti:
@@ -82,8 +95,9 @@ def conversion_fix(kind: str) -> str | None:
     if entry is not None and kind == "array":
         name = f"{entry.f_globals.get('__name__', '?')}.{entry.f_code.co_name}"
         if name.startswith("scipy"):  # twin_hint found no twin and no array-API path
-            public = ".".join(p for p in name.split(".")[:-1] if not p.startswith("_"))
-            return (f"{public}.{entry.f_code.co_name} (called from your code) converts its arguments with "
+            named = _named_scipy_frame(entry)
+            public = ".".join(p for p in named.f_globals["__name__"].split(".") if not p.startswith("_"))
+            return (f"{public}.{named.f_code.co_name} (called from your code) converts its arguments with "
                     "np.asarray and has no npfunc twin (docs/coverage.md lists what npfunc supports): write "
                     "that step with np functions, or keep traced values out of it.")
         if type(entry.f_locals.get("self")).__name__ in ("RClass", "CClass", "AxisConcatenator"):
