@@ -1137,3 +1137,33 @@ def test_discrete_lyapunov_float32_is_float64_as_in_scipy():
     J = npfunc.jacfwd(steady_state_covariance_f32)(poles)  # X_ii = 1 / (1 - p_i^2)
     p = poles.astype(np.float64)
     assert_deriv(np.einsum("iik->ik", J), np.diag(2 * p / (1 - p**2) ** 2), rtol=1e-6)
+
+
+def observability_gramian_f32(a):
+    """float32 model: determinant of the observability matrix by scipy.linalg.det and
+    the discretised input response by expm_frechet, both double precision in SciPy."""
+    A = np.array([[0.0, 1.0], [-1.0, -0.5]], np.float32) * a[0]
+    C = np.array([[1.0, 0.0]], np.float32)
+    O = np.vstack([C, C @ A])
+    E = np.array([[0.0, 0.0], [a[1], 0.0]], np.float32)
+    expA, L = scipy.linalg.expm_frechet(A * np.float32(0.1), E)
+    return np.concatenate([[scipy.linalg.det(O)], expA.ravel(), L.ravel()])
+
+
+def test_scipy_det_and_expm_frechet_float32_give_float64():
+    """SciPy's det and expm_frechet return float64 for float32 input; the twins kept
+    float32 (under jit, vjp and vmap)."""
+    a = np.array([1.5, 0.7], np.float32)
+    want = observability_gramian_f32(a)
+    assert want.dtype == np.float64
+    for got in (npfunc.jit(observability_gramian_f32)(a), npfunc.vjp(observability_gramian_f32, a)[0]):
+        assert_same(got, want, rtol=1e-6)  # SciPy works partly in float32 inside
+    batch = np.array([[1.5, 0.7], [0.5, -0.2]], np.float32)
+    assert_same(npfunc.vmap(observability_gramian_f32)(batch), loop(observability_gramian_f32, batch), rtol=1e-6)
+
+
+def test_scipy_function_behind_a_decorator_named():
+    """scipy.linalg.eigvals runs inside SciPy's batching decorator: the refusal named
+    'scipy.wrapper'; it names scipy.linalg.eigvals."""
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"scipy\.linalg\.eigvals \(called from your code\)"):
+        npfunc.jit(lambda k: scipy.linalg.eigvals(np.array([[0.0, 1.0], [-k[0], -k[1]]])))(np.array([2.0, 0.5]))
