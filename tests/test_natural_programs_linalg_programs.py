@@ -553,8 +553,6 @@ def test_sylvester_and_discrete_lyapunov():
     check_jacobians(var1_stationary_covariance, phi)
 
 
-@pytest.mark.xfail(strict=True, reason="solve_continuous_are refusal names scipy._lib._util.wrapper and "
-                   "scipy.linalg.orthogonal_procrustes instead of solve_continuous_are")
 def test_lqr_cost_refusal_names_the_function():
     with pytest.raises(NpfuncError, match="solve_continuous_are"):
         npfunc.grad(lqr_cost)(np.array([0.1, -0.2, 0.3]))

@@ -10,7 +10,7 @@ import numpy as np
 from ..core.context import current_stack
 from ..core.debug import FLAGS
 from ..core.lazy import deferred
-from ..core.tracer import snapshot
+from ..core.tracer import Tracer, snapshot
 from ..core.values import dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.batching import BatchInterpreter, BatchTracer
@@ -218,6 +218,10 @@ def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = F
     return _make_jacfwd(func, argnums, has_aux, randomness, taped=True)
 
 
+#: where a traced leaf of jacfwd's aux was (the others bypass its vmap: a Python int stays one)
+_TRACED = object()
+
+
 def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> Callable:
     """``jacfwd``; ``taped``: at top level, with one real array in and no aux,
     run ``func`` under a reverse level and push the basis through its tape
@@ -258,6 +262,10 @@ def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> 
                 outs, touts, out_spec, aux = trace_jvp(partial, in_leaves, tangents, in_spec, has_aux, "jacfwd",
                                                        hidden=True)
             box["spec"] = out_spec
+            if has_aux:  # only traced leaves of aux go through the vmap; the rest stay as returned
+                leaves, box["aux_spec"] = tree_flatten(aux)
+                box["aux_kept"] = [_TRACED if isinstance(v, Tracer) else v for v in leaves]
+                aux = [v for v in leaves if isinstance(v, Tracer)]
             return [zeros_like(o) if t is zero else t for o, t in zip(outs, touts)], outs, aux
 
         if len(in_leaves) == 1:
@@ -266,6 +274,9 @@ def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> 
         else:
             columns, outs, aux = vmap(push, out_dims=(0, None, None), randomness=randomness)(
                 _basis(in_leaves))
+        if has_aux:
+            traced = iter(aux)
+            aux = tree_unflatten(box["aux_spec"], [next(traced) if v is _TRACED else v for v in box["aux_kept"]])
         out_spec = box["spec"]
         if lone and len(outs) == 1 and type(out_spec) is ArgsSpec and out_spec.n is None:
             jac = _lone_columns(columns[0], x.shape, tuple(shape_of(outs[0])))

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..core.errors import NonScalarOutputError, OutputTypeError, TangentError
 from ..core.tracer import keep
-from ..core.values import dtype_of, shape_of
+from ..core.values import dtype_of, is_python_scalar, shape_of
 from ..core.zeros import zero
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
 from ..primitives.elementwise.arithmetic import ones_like, zeros_like
@@ -110,6 +110,7 @@ def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, des
 def _traced_outputs(interp, out, aux, has_aux, transform, in_spec, in_leaves, in_nodes):
     """What ``trace_vjp`` returns, from what ``func`` returned under ``interp``."""
     out_leaves, out_spec = tree_flatten(out)
+    raw = out_leaves
     out_leaves = check_outputs(out_leaves, transform)
     seeds = []
     primal_outs = []
@@ -121,7 +122,10 @@ def _traced_outputs(interp, out, aux, has_aux, transform, in_spec, in_leaves, in
                          primal_outs, seeds)
     if has_aux:
         aux = lower(aux, interp)
-    return tree_unflatten(out_spec, primal_outs), pullback, aux
+    # A Python number returned (a constant: `return np.inf` on one branch) stays one, as
+    # the plain function's value; the pullback keeps its 0-d array for the cotangent.
+    values = [r if is_python_scalar(r) else p for r, p in zip(raw, primal_outs)]
+    return tree_unflatten(out_spec, values), pullback, aux
 
 
 def vjp(func: Callable, *primals: Any, has_aux: bool = False):

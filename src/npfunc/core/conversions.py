@@ -46,6 +46,19 @@ def _asking_frames():
     return None, entry
 
 
+def _named_scipy_frame(entry):
+    """The outermost frame below the user's of a SciPy function defined at module level:
+    ``entry`` itself, or, when that is a decorator's closure (scipy._lib._util.wrapper
+    around scipy.linalg.eig), the function it called."""
+    frame, named = sys._getframe(1), entry
+    while frame is not None and frame is not entry:
+        if (frame.f_globals.get("__name__", "") or "").startswith("scipy") and \
+                "<locals>" not in frame.f_code.co_qualname:
+            named = frame  # (keeps the outermost one: the walk goes outwards)
+        frame = frame.f_back
+    return entry if "<locals>" not in entry.f_code.co_qualname else named
+
+
 def _instruction(frame) -> str:
     for ins in dis.get_instructions(frame.f_code):
         if ins.offset == frame.f_lasti:
@@ -168,10 +181,13 @@ def conversion_fix(kind: str) -> str | None:
     user, entry = _asking_frames()
     if entry is not None and kind == "array":
         name = f"{entry.f_globals.get('__name__', '?')}.{entry.f_code.co_name}"
-        if name.startswith("scipy"):  # (a twin would have been named by dispatch.twin_hint above)
-            owner = type(entry.f_locals.get("self")).__name__
-            what = f"{name} (of {owner})" if owner not in ("NoneType", "module") else name
-            return (f"{what}, called from your code, converts its input with np.asarray, which a traced "
+        if name.startswith("scipy"):  # twin_hint found no twin and no array-API path
+            named = _named_scipy_frame(entry)
+            public = ".".join(p for p in named.f_globals["__name__"].split(".") if not p.startswith("_"))
+            owner = type(named.f_locals.get("self")).__name__
+            what = f"{public}.{named.f_code.co_name}"
+            what = f"{what} (of {owner})" if owner not in ("NoneType", "module") else what
+            return (f"{what} (called from your code) converts its input with np.asarray, which a traced "
                     "value cannot go through, and has no npfunc twin (docs/coverage.md lists SciPy's "
                     "twins): write the formula with np and scipy.special functions, which npfunc "
                     "differentiates, batches and records.")

@@ -266,10 +266,15 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
         fn = _lookup(table, ufunc)
         if fn is not None:
             return _new_object(fn(*inputs, **kwargs), inputs)
+    import numpy as np
+
     what = _ufunc_label(ufunc) + ("" if method == "__call__" else f".{method}")
+    twin = getattr(np, ufunc.__name__, None)
+    fix = "Express it with supported functions, or file an issue."
+    if method == "__call__" and isinstance(twin, np.ufunc) and twin is not ufunc and _lookup(UFUNCS, twin):
+        fix = f"np.{ufunc.__name__} computes the same function (to rounding) and is supported: call it instead."
     raise UnsupportedFunctionError(
-        f"{describe_stack()}: {what} is not supported on traced values{scipy_caller()} ({COVERAGE_HINT}). "
-        "Express it with supported functions, or file an issue."
+        f"{describe_stack()}: {what} is not supported on traced values{scipy_caller()} ({COVERAGE_HINT}). {fix}"
     )
 
 

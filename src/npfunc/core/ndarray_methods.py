@@ -16,6 +16,12 @@ from . import dispatch
 from .errors import UnsupportedOperationError
 
 
+def clone(x):
+    from .tracer import clone as make
+
+    return make(x)
+
+
 def _fn(np_func):
     def call(*args, **kwargs):
         return dispatch.function_call(np_func, args, kwargs)
@@ -92,7 +98,6 @@ class NDArrayMethods:
         for a value standing for a NumPy scalar, a scalar again (``np.float64.copy()``)."""
         from ..primitives.indexing.aliasing import is_scalar
         from ..primitives.shape.views import copy
-        from .tracer import clone
 
         if is_scalar(self):
             return clone(self)
@@ -188,8 +193,11 @@ class NDArrayMethods:
             "np.concatenate.")
 
     def __copy__(self):
+        from ..primitives.indexing.aliasing import is_scalar
         from ..primitives.shape.views import copy
 
+        if is_scalar(self):
+            return clone(self)
         return copy(self, order="K")
 
     def __deepcopy__(self, memo):

@@ -107,9 +107,13 @@ def _capable_functions() -> dict:
             target = f
             while target is not None:
                 code = getattr(target, "__code__", None)
-                if code is not None:
+                inner = getattr(target, "__wrapped__", None)
+                # A decorator's closure (scipy._lib._util.wrapper) runs for every function it
+                # decorates, orthogonal_procrustes and solve_continuous_are alike: on the
+                # stack it does not say which one runs, so only the code it wraps names f.
+                if code is not None and not (inner is not None and code.co_freevars):
                     codes[code] = _public_name(f)
-                target = getattr(target, "__wrapped__", None)
+                target = inner
         _CAPABLE["entries"], _CAPABLE["codes"] = len(table), codes
     return _CAPABLE["codes"]
 

@@ -238,8 +238,12 @@ def solve_continuous_lyapunov(a, q):
 
 
 def solve_discrete_lyapunov(a, q, method=None):
-    """``scipy.linalg.solve_discrete_lyapunov``: ``X`` with ``a X a^H - X + q = 0``."""
-    return discrete_lyapunov(a, q, method=method)
+    """``scipy.linalg.solve_discrete_lyapunov``: ``X`` with ``a X a^H - X + q = 0``.
+    In double precision, as SciPy returns it (its identity matrices are float64; a
+    float32 ``a`` still enters its products in float32, so only ``q`` is promoted)."""
+    a, q = as_array(a), as_array(q)
+    dtype = np.result_type(dtype_of(a), dtype_of(q), np.float64)
+    return discrete_lyapunov(a, q if dtype_of(q) == dtype else astype(q, dtype), method=method)
 
 
 def solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_finite=True):

@@ -100,10 +100,23 @@ def expm(A):
     return _expm(A)
 
 
+def _double(x):
+    """``x`` in double precision (float32 -> float64, complex64 -> complex128), the
+    dtype SciPy's det and expm_frechet return for single-precision input."""
+    x = _as_inexact(x)
+    dtype = _np.result_type(_dtype_of(x), _np.float64)
+    if _dtype_of(x) == dtype:
+        return x
+    from ..primitives.elementwise.arithmetic import astype
+
+    return astype(x, dtype)
+
+
 def expm_frechet(A, E, method=None, compute_expm=True, check_finite=True):
-    """``(expm(A), L(A, E))`` (or ``L(A, E)`` alone), differentiable in both."""
+    """``(expm(A), L(A, E))`` (or ``L(A, E)`` alone), differentiable in both; in double
+    precision, as SciPy returns them."""
     _check_square(A, "expm_frechet")
-    A, E = _as_inexact(A), _as_inexact(E)
+    A, E = _double(A), _double(E)
     if tuple(_shape_of(A)) != tuple(_shape_of(E)):
         raise ValueError("expm_frechet: A and E must have the same shape")
     lfrechet = _frechet(A, E)
@@ -116,8 +129,9 @@ def inv(a, overwrite_a=False, check_finite=True, **kwargs):
 
 
 def det(a, overwrite_a=False, check_finite=True):
-    """The determinant of a (stack of) square matrices."""
-    return _solve.det(a)
+    """The determinant of a (stack of) square matrices; in double precision, as SciPy
+    returns it (np.linalg.det keeps float32)."""
+    return _solve.det(_double(a))
 
 
 def _symmetric_from_triangle(a, lower: bool):

@@ -6,7 +6,9 @@ No rule forms an inverse that a solve can replace: the derivative of
 differentiates through triangular solves with its own factor, and only
 the rules whose result *is* an inverse (the VJPs of ``det``/``slogdet``)
 solve against the identity.  Singular matrices raise NumPy's
-``LinAlgError`` in the rules, as they do in the values.
+``LinAlgError`` in the rules, as they do in the values of ``solve`` and
+``inv``; ``det`` and ``slogdet`` have values there, so their rules raise
+``SingularMatrixError`` (a ``LinAlgError``) saying so.
 
 Functions that LAPACK computes from one triangle of the input (``cholesky``,
 ``triangular_solve``) are differentiated as the function NumPy/SciPy
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.errors import NpfuncError
 from ...core.primitive import Primitive, Sample
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
@@ -230,12 +233,36 @@ inv.primitive = _inv  # type: ignore[attr-defined]
 
 # ---- det and slogdet ------------------------------------------------------------------
 
-def _solve_identity(a, scale):
+class SingularMatrixError(NpfuncError, np.linalg.LinAlgError):
+    """The derivative of det / slogdet at an exactly singular matrix, whose value NumPy
+    gives (0, or sign 0 and -inf) but whose derivative solves with the matrix."""
+
+
+def _singular_solve(a, b, name: str):
+    """``solve(a, b)`` for the rules of det / slogdet: NumPy's values do not raise at an
+    exactly singular ``a``, so its LinAlgError from the solve here needs to say why."""
+    try:
+        return _solve.bind(a, b)
+    except SingularMatrixError:
+        raise
+    except np.linalg.LinAlgError as e:
+        from ...core.context import describe_stack
+
+        where = describe_stack()  # (a pullback runs after its transform returned: "npfunc")
+        why = ("log|det| has no finite derivative there" if name == "slogdet" else
+               "npfunc differentiates det by a solve with the matrix, which fails there (docs/linalg.md)")
+        raise SingularMatrixError(
+            f"{'' if where == 'npfunc' else where + ': '}the derivative of np.linalg.{name} at an exactly "
+            f"singular matrix ({e}): NumPy gives the value, but {why}. Keep the matrix away from "
+            "singular, e.g. add eps * np.eye(n).") from None
+
+
+def _solve_identity(a, scale, name="det"):
     """``a^{-1} * scale[..., None, None]`` computed as one solve."""
     if isinstance(scale, (int, float, complex, np.generic)):  # scalar arithmetic drops to Python
         scale = np.asarray(scale)
     n = shape_of(a)[-1]
-    return _solve.bind(a, diag_embed(broadcast_to(scale[..., None], tuple(shape_of(scale)) + (n,))))
+    return _singular_solve(a, diag_embed(broadcast_to(scale[..., None], tuple(shape_of(scale)) + (n,))), name)
 
 
 def _det_vjp(g, primals, out, needs):
@@ -250,7 +277,7 @@ def _negative_det_sample(rng):
 
 _det = Primitive(
     "det", np.linalg.det,
-    jvp=lambda primals, tangents, out: out * matrix_trace(_solve.bind(primals[0], tangents[0])),
+    jvp=lambda primals, tangents, out: out * matrix_trace(_singular_solve(primals[0], tangents[0], "det")),
     vjp=_det_vjp, samples=_square_samples(general_matrix, (_negative_det_sample,)),
     notes="derivative through solves with a; an exactly singular a raises LinAlgError")
 _det.batch = stacked_batch(_det)
@@ -269,7 +296,7 @@ det.primitive = _det  # type: ignore[attr-defined]
 def _slogdet_jvp(primals, tangents, out):
     (a,), (t,) = primals, tangents
     sign, _ = out
-    tau = matrix_trace(_solve.bind(a, t))
+    tau = matrix_trace(_singular_solve(a, t, "slogdet"))
     if dtype_of(a).kind != "c":
         return zero, tau
     return sign * (1j * imag(tau)), real(tau)
@@ -284,7 +311,7 @@ def _slogdet_vjp(g, primals, out, needs):
         coef = add_tangents(coef, -1j * imag(conj(g_sign) * sign))
     if coef is zero:
         return (zero,)
-    return (fit_cotangent(_solve_identity(mH(a), coef), a),)
+    return (fit_cotangent(_solve_identity(mH(a), coef, "slogdet"), a),)
 
 
 _slogdet = Primitive(

@@ -432,6 +432,8 @@ def copy(a, order="K"):
     if isinstance(a, Tracer):
         if a._interp.copies_values:
             return _copy.bind(a) if order == "K" else _copy.bind(a, order=order)
+        if not a.shape:  # np.array(np.float64(2.0)) is a 0-d array, which jvp and vjp return as such
+            return _copy.bind(a)
         if order in ("C", "F"):  # a primal laid out otherwise is copied so (jvp and vjp return it)
             value = getattr(a, "primal", None)
             if type(value) is np.ndarray and value.ndim > 1 and not (

@@ -546,8 +546,8 @@ def astype(x, dtype, /, *, copy=True, device=None):
     if not _traced(x):
         return np.astype(x, dtype, copy=copy)
     out = cast(x, dtype)
-    if out is x:
-        return globals()["copy"](x) if copy else x
+    if out is x:  # (a NumPy scalar's astype to its own dtype is a NumPy scalar)
+        return (clone(x) if aliasing.is_scalar(x) else globals()["copy"](x)) if copy else x
     # A 0-d array stays an array.  (A cast to an integer dtype drops the
     # derivative and gives a plain value: a NumPy scalar when the traced value's
     # primal is one, which must become the 0-d array NumPy's astype returns.)

@@ -71,6 +71,8 @@ def mapped(fn: Callable, nb: int) -> Callable:
         batch = tuple(shape_of(args[0]))[:nb]
         flat = [flatten_batch(a, nb) for a in args]
         out = vmap(fn)(*flat)
+        if isinstance(out, (tuple, list)):  # e.g. a pullback's one cotangent per primal
+            return type(out)(np.reshape(o, batch + tuple(shape_of(o))[1:]) for o in out)
         return np.reshape(out, batch + tuple(shape_of(out))[1:])
 
     return run
