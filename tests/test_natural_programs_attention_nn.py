@@ -716,7 +716,7 @@ def test_moe_accumulating_into_plain_zeros_refuses():
     x = RNG.standard_normal((4, 3))
     Wg = RNG.standard_normal((3, 4))
     experts = RNG.standard_normal((4, 3, 2))
-    msg = r"np.add\(..., out=x\) writes a traced value into a plain ndarray.*np.zeros\(shape, like=x\)"
+    msg = r"x \+= y \(np.add\(x, y, out=x\)\) writes a traced value into a plain ndarray.*np.zeros\(shape, like=x\)"
     with pytest.raises(npfunc.errors.UnsupportedOperationError, match="jit.*" + msg):
         npfunc.jit(moe_top2)(x, Wg, experts)
     with pytest.raises(npfunc.errors.UnsupportedOperationError, match="grad.*" + msg):

@@ -1537,9 +1537,6 @@ def test_python_int_output_under_jit():
     assert_same(npfunc.jit(mean_and_count)(_XS)[1], 15)
 
 
-@pytest.mark.xfail(strict=True, reason="jvp/vjp/linearize turn a Python int or float output into a 0-d "
-                   "ndarray (api/_common.check_outputs: as_array); the plain function and jit return the "
-                   "Python number")
 def test_python_int_output_under_jvp_and_vjp():
     out, tan = npfunc.jvp(mean_and_count, (_XS,), (np.ones_like(_XS),))
     assert_same(out[1], 15)
