@@ -9,7 +9,7 @@ from ..core.context import current_stack, describe_stack
 from ..core.debug import FLAGS
 from ..core.lazy import deferred
 from ..core.errors import IndependenceError, TangentError
-from ..core.values import is_python_scalar, shape_of
+from ..core.values import PYTHON_NUMBERS, shape_of
 from ..core.zeros import zero
 from ..interpreters.jvp import JVPInterpreter, JVPTracer
 from ..core.tracer import snapshot
@@ -72,7 +72,7 @@ def traced_outputs(interp, out, has_aux: bool, transform: str):
     tangents = [interp.tangent_of(o) for o in out_leaves]
     # A Python number returned (a constant: `return np.inf` on one branch) stays one, as
     # the plain function's value; its tangent is a zero array all the same.
-    primals = [r if is_python_scalar(r) else interp.primal_of(o) for r, o in zip(raw, out_leaves)]
+    primals = [r if type(r) in PYTHON_NUMBERS else interp.primal_of(o) for r, o in zip(raw, out_leaves)]
     if has_aux:
         aux = lower(aux, interp)
     return primals, tangents, out_spec, aux

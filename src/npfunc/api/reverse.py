@@ -9,7 +9,7 @@ import numpy as np
 
 from ..core.errors import NonScalarOutputError, OutputTypeError, TangentError
 from ..core.tracer import keep
-from ..core.values import dtype_of, is_python_scalar, shape_of
+from ..core.values import PYTHON_NUMBERS, dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
 from ..primitives.elementwise.arithmetic import ones_like, zeros_like
@@ -124,7 +124,7 @@ def _traced_outputs(interp, out, aux, has_aux, transform, in_spec, in_leaves, in
         aux = lower(aux, interp)
     # A Python number returned (a constant: `return np.inf` on one branch) stays one, as
     # the plain function's value; the pullback keeps its 0-d array for the cotangent.
-    values = [r if is_python_scalar(r) else p for r, p in zip(raw, primal_outs)]
+    values = [r if type(r) in PYTHON_NUMBERS else p for r, p in zip(raw, primal_outs)]
     return tree_unflatten(out_spec, values), pullback, aux
 
 

@@ -7,6 +7,9 @@ import numpy as np
 from .tracer import Tracer
 
 _PY_SCALARS = (bool, int, float, complex)
+#: The Python number types themselves (a type test: isinstance of a traced value asks its
+#: ``__class__`` property, a Python call, once per type)
+PYTHON_NUMBERS = frozenset(_PY_SCALARS)
 #: NumPy's own array and scalar types (not subclasses: np.matrix's ``*`` is a product)
 NUMPY_TYPES = frozenset([np.ndarray, *set(np.sctypeDict.values())])
 
