@@ -322,7 +322,7 @@ def _check_updated_not_shared(arguments, tracers, before, transform: str) -> Non
         if tracers[k].primal is before[k]:
             continue  # not updated
         for j, y in arrays:
-            if j != k and (x is y or (np.may_share_memory(x, y) and _overlap(x, y))):
+            if j != k and (x is y or (np.may_share_memory(x, y) and arrays_overlap(x, y))):
                 from ..core.errors import UnsupportedOperationError
 
                 raise UnsupportedOperationError(
@@ -332,7 +332,7 @@ def _check_updated_not_shared(arguments, tracers, before, transform: str) -> Non
                     "NumPy runs the function. Pass the array once, or copy one of them.")
 
 
-def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+def arrays_overlap(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two arrays of one buffer have an element in common (two columns of a
     matrix do not); when that is too hard to tell, they are taken to."""
     try:

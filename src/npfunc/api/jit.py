@@ -77,7 +77,7 @@ from ..core.errors import ArgnumsError, RetraceWarning, UnsupportedOperationErro
 from ..core.tracer import Tracer, snapshot
 from ..primitives.indexing.aliasing import Alias
 from ..interpreters.staging import Var, replay
-from ._common import check_callable, check_containers_kept, tree_unflatten, write_back
+from ._common import arrays_overlap, check_callable, check_containers_kept, tree_unflatten, write_back
 
 __all__ = ["jit", "make_graph", "Jitted", "Lowered"]
 
@@ -169,21 +169,12 @@ def _check_no_overlap(leaves, inputs) -> None:
             if type(a) is int or type(b) is int:
                 shared = a == b if type(a) is type(b) else False
             else:
-                shared = np.may_share_memory(a, b) and _overlap(a, b)
+                shared = np.may_share_memory(a, b) and arrays_overlap(a, b)
             if shared:
                 raise UnsupportedOperationError(
                     "jit: two arguments share memory (views of one array) and the function "
                     "updates an argument in place; the recording cannot follow the update from "
                     "one view to the other. Pass the base array once, or copy one of them.")
-
-
-def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two arrays of one buffer have an element in common (two columns of a
-    matrix do not); when that is too hard to tell, they are taken to."""
-    try:
-        return bool(np.shares_memory(a, b, max_work=100_000))
-    except np.exceptions.TooHardError:
-        return True
 
 
 class Lowered:
