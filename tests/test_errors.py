@@ -555,3 +555,40 @@ def test_tangent_and_cotangent_shapes_must_match(x):
     with pytest.raises(errors.TangentError) as info:
         vjp_fn(np.ones(4))
     check_message(info, "vjp", "cotangent", "(4,)", "(3,)")
+
+
+# ---- refusals that name a fix that works ---------------------------------------------------------
+
+def test_vmap_update_of_an_unmapped_buffer_names_mapping_it():
+    """``diag += u**2`` into an argument vmap passes unmapped: like= cannot help (the one
+    array is shared by the batch); the message says to map it, which works."""
+    def accumulate(u, diag):
+        diag += u ** 2
+        return diag
+
+    U = np.arange(12.0).reshape(4, 3)
+    with pytest.raises(errors.UnsupportedOperationError) as info:
+        vmap(accumulate, in_dims=(0, None))(U, np.zeros(3))
+    check_message(info, "vmap", "x += y", "in_dims=None", "in_dims=0")
+    rows = np.zeros((4, 3))
+    np.testing.assert_array_equal(vmap(accumulate)(U, rows), U ** 2)
+    np.testing.assert_array_equal(rows, U ** 2)  # each row updated in place, as a loop over rows does
+
+
+def test_scipy_spline_without_twin_names_the_twin_that_computes_it():
+    """splrep/splev and UnivariateSpline(s=0) have no twin; the message names the class
+    the user called and make_interp_spline(x, y, k=3), which is the same spline."""
+    import scipy.interpolate as si
+
+    x = np.linspace(0.0, 3.0, 9)
+    y = np.sin(x) * x
+    for f in (lambda y: si.splev(1.3, si.splrep(x, y)), lambda y: si.UnivariateSpline(x, y, s=0)(1.3)):
+        with pytest.raises(errors.ConcretizationError) as info:
+            grad(f)(y)
+        check_message(info, "grad", "make_interp_spline(x, y, k=3)")
+    assert "scipy.interpolate.UnivariateSpline (called from your code)" in str(info.value)
+    fix = lambda y: si.make_interp_spline(x, y, k=3)(1.3)  # noqa: E731
+    np.testing.assert_allclose(fix(y), si.splev(1.3, si.splrep(x, y)), rtol=1e-13)
+    h = 1e-6
+    fd = [(fix(y + h * e) - fix(y - h * e)) / (2 * h) for e in np.eye(9)]
+    np.testing.assert_allclose(grad(fix)(y), fd, rtol=1e-6, atol=1e-9)

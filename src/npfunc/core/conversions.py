@@ -185,8 +185,18 @@ def conversion_fix(kind: str) -> str | None:
             named = _named_scipy_frame(entry)
             public = ".".join(p for p in named.f_globals["__name__"].split(".") if not p.startswith("_"))
             owner = type(named.f_locals.get("self")).__name__
-            what = f"{public}.{named.f_code.co_name}"
-            what = f"{what} (of {owner})" if owner not in ("NoneType", "module") else what
+            if owner in ("NoneType", "module"):
+                what = f"{public}.{named.f_code.co_name}"
+            elif named.f_code.co_name == "__init__":  # a class being made: its name is what was called
+                what = f"{public}.{owner}"
+            else:
+                what = f"{public}.{owner}.{named.f_code.co_name}"
+            if public.startswith("scipy.interpolate"):  # twins exist for the spline classes
+                return (f"{what} (called from your code) converts its input with np.asarray, which a traced "
+                        "value cannot go through, and has no npfunc twin; the interpolators that have one "
+                        "take traced values (docs/coverage.md): an interpolating spline (splrep/splev or "
+                        "UnivariateSpline with s=0) is scipy.interpolate.make_interp_spline(x, y, k=3), and "
+                        "CubicSpline, PchipInterpolator, Akima1DInterpolator, BSpline and interp1d work too.")
             return (f"{what} (called from your code) converts its input with np.asarray, which a traced "
                     "value cannot go through, and has no npfunc twin (docs/coverage.md lists SciPy's "
                     "twins): write the formula with np and scipy.special functions, which npfunc "

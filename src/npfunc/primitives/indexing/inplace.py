@@ -50,10 +50,18 @@ def assign(x, new, what: str, fix: str) -> None:
         if not isinstance(new, Tracer):
             np.copyto(x, new)
             return
+        from ...interpreters.batching import BatchTracer
+
+        shared = ""
+        if isinstance(new, BatchTracer):  # (like= cannot help an array shared by the whole batch)
+            shared = (" Under vmap, an array the function did not receive mapped (in_dims=None, or closed "
+                      "over) is one plain array for the whole batch, into which every element would write "
+                      "its own values: map it (in_dims=0, one row per element), or return the update and "
+                      "reduce it over the batch afterwards.")
         raise UnsupportedOperationError(
             f"{describe_stack()}: {what} writes a traced value into a plain ndarray, which cannot "
             f"hold it (it would silently drop the derivative or the batch). Use {fix}, which "
-            "returns a new array, or create the array traced (np.zeros(shape, like=x))." + twin_hint())
+            "returns a new array, or create the array traced (np.zeros(shape, like=x))." + shared + twin_hint())
     if not x._interp.alive:
         raise x._escaped()
     if is_scalar(x):
