@@ -846,8 +846,8 @@ def test_scipy_fft_with_n_under_jit():
 
 
 # ---- findings: natural code refused --------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="savgol_filter refused (np.asarray in scipy.ndimage.correlate1d; "
-                   "needs SCIPY_ARRAY_API=1)")
+@pytest.mark.xfail(strict=True, reason="savgol_filter refused (np.asarray in scipy.ndimage.correlate1d, "
+                   "with or without SCIPY_ARRAY_API=1; np.convolve with savgol_coeffs works)")
 def test_savgol_pipeline_gradient():
     x = _sig64()
     _close_deriv(npfunc.grad(savgol_detrend_welch)(x), _fd(savgol_detrend_welch, x))
