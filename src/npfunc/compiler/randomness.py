@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import random
 
 import numpy as np
@@ -61,9 +62,14 @@ class RandomWatch:
     __slots__ = ("states",)
 
     def __init__(self) -> None:
-        types = _TYPES
-        self.states = [(obj, _state(obj)) for obj in gc.get_objects() if type(obj) in types] \
-            if _enabled else []
+        if not _enabled:
+            self.states = []
+            return
+        objects = gc.get_objects()
+        # (the filter runs in C, over map and compress: twice as quick as a list comprehension
+        # on the millions of objects of a large process)
+        found = itertools.compress(objects, map(_TYPES.__contains__, map(type, objects)))
+        self.states = [(obj, _state(obj)) for obj in found]
 
     def changed(self) -> bool:
         """True if any watched generator has drawn since the watch was made."""
