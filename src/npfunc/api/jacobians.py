@@ -257,7 +257,7 @@ def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> 
                     tracer = mark_input(JVPTracer(interp, x, snapshot(tangents[0])), x)
                     out = partial(tracer)
                 outs, touts, out_spec, aux = traced_outputs(interp, out, has_aux, "jacfwd")
-                outs, aux = written_back((x,), (tracer,), (x,), outs, aux)
+                outs, aux = written_back((x,), (tracer,), (x,), outs, aux, "jacfwd")
             else:
                 outs, touts, out_spec, aux = trace_jvp(partial, in_leaves, tangents, in_spec, has_aux, "jacfwd",
                                                        hidden=True)

@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..api._calls import as_out
 from ..api._common import tree_flatten, tree_unflatten
 from ..api.forward import trace_jvp
 from ..api.reverse import trace_vjp
@@ -97,15 +98,10 @@ def _inputs(inputs, fn: str):
     return is_tuple, xs
 
 
-def _array_out(x):
-    """A Python number the function returned (trace_vjp / trace_jvp give it back as
-    itself) as a 0-d array: outputs here are arrays, as torch's are tensors (a NumPy
-    scalar stays the scalar it is, as hvp and vhp return it)."""
-    return np.asarray(x) if isinstance(x, (int, float, complex)) and not isinstance(x, (bool, np.generic)) else x
-
-
 def _outputs(out, fn: str):
-    out = tuple(_array_out(x) for x in out) if isinstance(out, tuple) else _array_out(out)
+    # A Python number returned (trace_vjp / trace_jvp give it back as itself) becomes a 0-d
+    # array: outputs here are arrays, as torch's are tensors; a NumPy scalar stays as it is
+    out = tuple(as_out(x) for x in out) if isinstance(out, tuple) else as_out(out)
     return _as_tuple(out, "the output of the function", fn, OutputTypeError, scalars_as_arrays=False)
 
 
@@ -441,7 +437,7 @@ def _gradient_fn(func, fn, strict):
     """``inputs -> (gradient tuple, output)`` for a single-element output (reverse mode)."""
     def gradient(*inp):
         out, pullback, _ = trace_vjp(func, inp, False, fn, lambda k: f"input {k}")
-        out = _single_output(_array_out(out), fn)
+        out = _single_output(as_out(out), fn)
         grads = pullback.flat([ones_like(out)])
         if strict:
             for j, g in enumerate(grads):

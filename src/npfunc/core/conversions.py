@@ -171,6 +171,10 @@ def generator_hint() -> str:
             f"npfunc.random.default_rng(seed), whose {method} takes traced arrays)")
 
 
+#: What computes np.full / np.full_like with a traced fill value v (their NumPy code fills a plain array)
+FULL_FIX = "v * np.ones(shape) (np.ones_like(a) for full_like), or np.full(shape, v, like=x) with x a traced array"
+
+
 def conversion_fix(kind: str) -> str | None:
     """The fix for the operation that asked for a plain value of ``kind``
     (``"array"`` or ``"index"``), or None when nothing specific applies."""
@@ -191,16 +195,15 @@ def conversion_fix(kind: str) -> str | None:
                 what = f"{public}.{owner}"
             else:
                 what = f"{public}.{owner}.{named.f_code.co_name}"
+            refusal = (f"{what} (called from your code) converts its input with np.asarray, which a traced "
+                       "value cannot go through, and has no npfunc twin")
             if public.startswith("scipy.interpolate"):  # twins exist for the spline classes
-                return (f"{what} (called from your code) converts its input with np.asarray, which a traced "
-                        "value cannot go through, and has no npfunc twin; the interpolators that have one "
-                        "take traced values (docs/coverage.md): an interpolating spline (splrep/splev or "
-                        "UnivariateSpline with s=0) is scipy.interpolate.make_interp_spline(x, y, k=3), and "
-                        "CubicSpline, PchipInterpolator, Akima1DInterpolator, BSpline and interp1d work too.")
-            return (f"{what} (called from your code) converts its input with np.asarray, which a traced "
-                    "value cannot go through, and has no npfunc twin (docs/coverage.md lists SciPy's "
-                    "twins): write the formula with np and scipy.special functions, which npfunc "
-                    "differentiates, batches and records.")
+                return (f"{refusal}; the interpolators that have one take traced values (docs/coverage.md): an "
+                        "interpolating spline (splrep/splev or UnivariateSpline with s=0) is "
+                        "scipy.interpolate.make_interp_spline(x, y, k=3), and CubicSpline, PchipInterpolator, "
+                        "Akima1DInterpolator, BSpline and interp1d work too.")
+            return (f"{refusal} (docs/coverage.md lists SciPy's twins): write the formula with np and "
+                    "scipy.special functions, which npfunc differentiates, batches and records.")
         if type(entry.f_locals.get("self")).__name__ in ("RClass", "CClass", "AxisConcatenator"):
             return ("np.r_ / np.c_ with a range or a directive string (0:3, 'r') beside a traced value cannot "
                     "build it: write the pieces out, np.concatenate([np.arange(0, 3), x]) for np.r_[0:3, x].")
@@ -212,8 +215,7 @@ def conversion_fix(kind: str) -> str | None:
             short = "np." + entry.f_code.co_name if name.startswith("numpy") else name
         if short in ("np.full", "np.full_like"):  # NumPy fills a plain array with the traced value
             return (f"{short}(..., v) with a traced fill value v fills a plain ndarray, which cannot hold it: "
-                    "write v * np.ones(shape) (np.ones_like(a) for full_like), or np.full(shape, v, like=x) "
-                    "with x a traced array.")
+                    f"write {FULL_FIX}.")
         if short == "np.fill_diagonal":  # NumPy dispatches it on the plain array it writes into
             return ("np.fill_diagonal(a, v) writes a traced value into the plain ndarray a, which cannot hold "
                     "it: create a traced, e.g. a = np.zeros(shape, like=v), and np.fill_diagonal(a, v) works; "

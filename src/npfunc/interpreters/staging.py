@@ -239,7 +239,7 @@ class StagingInterpreter(Interpreter):
             state = None
         else:
             if known:
-                self._refuse_raising_errstate(prim)
+                self._refuse_raising_errstate(prim, state)
             if state == self._state:
                 state = self._state
             self._state = state
@@ -257,11 +257,10 @@ class StagingInterpreter(Interpreter):
         tracers = tuple(StagedTracer(self, v, o if known else None) for v, o in zip(out_vars, outs))
         return tracers if prim.multiple_results else tracers[0]
 
-    def _refuse_raising_errstate(self, prim):
-        """An np.errstate(...='raise') set inside the function: the program keeps the
-        operations, not the errstate, so a replay would not raise where NumPy does (and a
-        function that catches FloatingPointError would lose its except branch)."""
-        state = np.geterr()
+    def _refuse_raising_errstate(self, prim, state):
+        """An np.errstate(...='raise') set inside the function (``state``, NumPy's now): the
+        program keeps the operations, not the errstate, so a replay would not raise where NumPy
+        does (and a function that catches FloatingPointError would lose its except branch)."""
         raising = sorted(k for k, v in state.items() if v in ("raise", "call") and self._errstate[k] != v)
         if not raising:
             return  # only warnings differ: replays restore the errstate (Var.errstate)

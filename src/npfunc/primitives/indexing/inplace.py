@@ -265,8 +265,9 @@ def copyto(dst, src, casting="same_kind", where=True):
     new = astype(new, dtype) if dtype_of(new) != dtype else new
     if not isinstance(dst, Tracer) and isinstance(new, Tracer) and _called_from_numpy("full", "full_like"):
         # (refuses: NumPy's full/full_like fill a plain array by copyto)
-        assign(dst, new, "np.full/np.full_like(..., v) with a traced fill value v",
-               "v * np.ones(shape) (np.ones_like(a) for full_like) or np.full(shape, v, like=x) with x traced")
+        from ...core.conversions import FULL_FIX
+
+        assign(dst, new, "np.full/np.full_like(..., v) with a traced fill value v", FULL_FIX)
     assign(dst, new, "np.copyto(dst, src)", "dst = np.where(mask, src, dst) or dst = src")
 
 

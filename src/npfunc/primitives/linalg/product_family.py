@@ -12,22 +12,16 @@ import string
 import numpy as np
 
 from ...core.errors import UnsupportedOperationError
-from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ..elementwise.arithmetic import multiply
 from ..families import composite, conj
 from ..sampling import sequence_call
 from . import samples
-from .products import einsum, matmul
+from .products import array_operands, einsum, matmul
 from ..indexing.aliasing import array_result
 from ..shape.basic import moveaxis, ravel, reshape, swapaxes
 
 _LETTERS = string.ascii_letters
-
-
-def _arrays(*xs):
-    """List and tuple operands (``np.cross([0, 0, 1], h)``) as the arrays NumPy makes of them."""
-    return tuple(x if isinstance(x, (Tracer, np.ndarray, np.generic)) else np.asarray(x) for x in xs)
 
 
 def _no_out(name, out):
@@ -39,7 +33,7 @@ def _no_out(name, out):
 @composite(np.vdot, samples=samples.vdot, scalars=True)
 def vdot(a, b, /):
     """``np.vdot``: flattens both, conjugates the first."""
-    a, b = _arrays(a, b)
+    a, b = array_operands(a, b)
     return einsum("i,i->", conj(ravel(a)), ravel(b))
 
 
@@ -134,7 +128,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     along ``axisc`` (``axis`` sets all three); leading axes broadcast."""
     if axis is not None:
         axisa = axisb = axisc = axis
-    a, b = _arrays(a, b)
+    a, b = array_operands(a, b)
     a = moveaxis(a, axisa, -1)
     b = moveaxis(b, axisb, -1)
     na, nb = shape_of(a)[-1], shape_of(b)[-1]
@@ -182,7 +176,7 @@ def linalg_trace(x, /, *, offset=0, dtype=None):
 @composite(np.linalg.vecdot, samples=samples.vecdot)
 def vecdot(x1, x2, /, *, axis=-1):
     """``np.linalg.vecdot``: ``sum(conj(x1) * x2, axis)`` with broadcasting."""
-    x1, x2 = _arrays(x1, x2)
+    x1, x2 = array_operands(x1, x2)
     n1, n2 = shape_of(x1)[axis], shape_of(x2)[axis]
     if n1 != n2:  # the vectors themselves are not broadcast
         raise ValueError(f"vecdot: the vectors along axis {axis} have lengths {n1} and {n2}")
@@ -202,7 +196,7 @@ if isinstance(getattr(np, "matvec", None), np.ufunc):
     composite(np.matvec, samples=samples.matvec)(
         lambda x1, x2, /, **kwargs: einsum("...ij,...j->...i", x1, x2))
     composite(np.vecmat, samples=samples.vecmat)(
-        lambda x1, x2, /, **kwargs: einsum("...i,...ij->...j", conj(_arrays(x1)[0]), x2))
+        lambda x1, x2, /, **kwargs: einsum("...i,...ij->...j", conj(array_operands(x1)[0]), x2))
 
 
 # ---- multi_dot -------------------------------------------------------------------------

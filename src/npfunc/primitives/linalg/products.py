@@ -343,6 +343,12 @@ def _from_sublists(args):
     return text, operands
 
 
+def array_operands(*xs) -> list:
+    """List and tuple operands (``np.cross([0, 0, 1], h)``) as the arrays NumPy makes
+    of them; arrays, NumPy scalars and traced values as they are."""
+    return [x if isinstance(x, (Tracer, np.ndarray, np.generic)) else np.asarray(x) for x in xs]
+
+
 @composite(np.einsum, samples=samples.einsum, scalars=True)
 def einsum(*operands, out=None, dtype=None, optimize=False, **kwargs):
     """``np.einsum`` for traced and plain values: explicit and implicit
@@ -359,8 +365,7 @@ def einsum(*operands, out=None, dtype=None, optimize=False, **kwargs):
         subscripts, operands = operands[0], list(operands[1:])
     else:
         subscripts, operands = _from_sublists(operands)
-    # lists and other array-likes become arrays, as NumPy's einsum makes them
-    operands = [op if isinstance(op, (Tracer, np.ndarray, np.generic)) else np.asarray(op) for op in operands]
+    operands = array_operands(*operands)  # (lists become arrays, as NumPy's einsum makes them)
     casting = kwargs.pop("casting", "safe")
     kwargs.pop("order", None)  # a memory layout: traced values have none
     if kwargs:
