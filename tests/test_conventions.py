@@ -432,3 +432,19 @@ def test_docs_conventions_examples_run():
         failures, tried = doctest.testfile(str(path), module_relative=False,
                                            optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert tried > 10 and failures == 0
+
+
+def test_clipped_side_gets_an_exact_zero_in_reverse_mode():
+    """maximum/minimum select the loser's zero: an infinite derivative after the clip gives 0."""
+    x = np.array([-1.5, 4.0, 0.5])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for f, want in ((lambda x: np.sqrt(np.clip(x, 0.0, None)).sum(), [0.0, 0.25, 0.5 / np.sqrt(0.5)]),
+                        (lambda x: np.arccos(np.clip(x, -1.0, 1.0)).sum(), [0.0, 0.0, -1 / np.sqrt(0.75)]),
+                        (lambda x: np.sqrt(np.fmax(x, 0.0)).sum(), [0.0, 0.25, 0.5 / np.sqrt(0.5)])):
+            np.testing.assert_allclose(npfunc.grad(f)(x), want)
+            np.testing.assert_allclose(npfunc.jacrev(f)(x), want)
+            np.testing.assert_allclose(npfunc.vmap(npfunc.grad(f))(np.stack([x, x])), [want, want])
+            np.testing.assert_allclose(npfunc.jit(npfunc.grad(f))(x), want)
+    # scalars keep NumPy scalar types, promoted as a product with the weight would be
+    assert type(npfunc.grad(lambda x: np.maximum(x, 1.0))(-1.0)) is np.float64
+    assert type(npfunc.grad(lambda x: np.maximum(x, 1.0))(np.float32(3.0))) is np.float32

@@ -1387,9 +1387,6 @@ def test_scipy_lombscargle_jit_and_vmap_without_weights():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.xfail(strict=True, reason="grad of np.arccos(np.clip(c, -1, 1)) at c outside [-1, 1] is NaN "
-                                       "(clip's 0 times arccos' -inf at 1), finite differences give 0; the "
-                                       "same 0 * inf as the geometry file's sqrt(clip) xfail")
 def test_arccos_of_clipped_cosine_grad_outside_the_range():
     f = lambda c: np.sum(np.arccos(np.clip(c, -1.0, 1.0)))
     c = np.array([1.2, 0.5, -1.3])

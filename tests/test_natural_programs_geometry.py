@@ -566,7 +566,6 @@ def test_ray_sphere_depth_values_and_forward_mode():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.xfail(strict=True, reason="reverse mode through np.sqrt(np.clip(disc, 0, None)) gives NaN for missed rays (0 * inf), finite differences give 0")
 def test_ray_sphere_depth_reverse_mode():
     O, D = _rays(12)
     c = np.array([0.05, -0.02, 0.1])
@@ -575,7 +574,6 @@ def test_ray_sphere_depth_reverse_mode():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.xfail(strict=True, reason="grad of np.sqrt(np.clip(x, 0, None)) at x < 0 is NaN, not 0")
 def test_sqrt_of_clipped_discriminant_grad():
     f = lambda x: np.sqrt(np.clip(x, 0.0, None)).sum()
     x = np.array([-1.0, 4.0])
@@ -855,7 +853,6 @@ def test_rotation_angle_error_unclipped():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.xfail(strict=True, reason="grad through np.arccos(np.clip(c, -1, 1)) with c clipped is NaN (0 * inf), finite differences give 0")
 def test_rotation_angle_error_clipped():
     R_true = rodrigues_batch(np.array([0.2, -0.1, 0.4]))
     f = lambda r: rotation_angle_error(r, R_true)

@@ -1674,9 +1674,6 @@ def test_population_curvature_at_zero_coupling_by_conjugate_product():
 # ---- rounding-level differences ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="a NumPy scalar's `s ** 3` is NumPy's scalar math (libm pow), npfunc "
-                   "computes np.power's array loop: 1 ulp apart for some inputs (20% of float32, 5% of "
-                   "float64); the float32 LJ force loop's cancellation makes it 7e-5 relative")
 def test_scalar_power_operator_bitwise():
     r2 = np.float32(1.21)
     f = lambda r2: (1.0 / r2) ** 3
@@ -1684,3 +1681,9 @@ def test_scalar_power_operator_bitwise():
     got = npfunc.jit(f)(r2)
     assert type(got) is np.float32
     assert got == f(r2)
+    for got in (npfunc.jit(f)(np.float32(1.3)), npfunc.grad_and_value(f)(r2)[1],
+                npfunc.jvp(f, (r2,), (np.float32(1.0),))[0], npfunc.vjp(f, r2)[0]):
+        assert type(got) is np.float32
+        assert got == f(r2) or got == f(np.float32(1.3))
+    g = lambda r2: np.power(1.0 / r2, 3)  # the ufunc keeps its own loop
+    assert npfunc.jit(g)(r2) == g(r2) and npfunc.grad_and_value(g)(r2)[1] == g(r2)

@@ -177,6 +177,8 @@ LOWERINGS = {
 #: Elementwise primitives written as Python operators: the same ufunc for arrays, and
 #: NumPy's scalar fast path (several times quicker than a ufunc call) for 0-d values.
 OPERATORS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+#: ``x ** y`` binds ``power`` with these parameters (the ``**`` operator, not ``np.power``).
+_AS_OPERATOR = {"as_operator": True}
 
 
 def _fresh(eqn) -> bool:
@@ -291,8 +293,10 @@ def generate(program: Program, *, reuse_min_size: int | None = -1, name: str = "
                 expr = f"{args[0]} {OPERATORS[prim.name]} {args[1]}"
             elif prim.name == "negative" and len(args) == 1:
                 expr = f"-{args[0]}"
+        elif expr is None and k not in plan and eqn.params == _AS_OPERATOR and prim.name == "power":
+            expr = f"{args[0]} ** {args[1]}"  # what impl computes: scalar math on NumPy scalars
         if expr is None:
-            fn = ns.bind(prim.impl if prim.ufunc is None else prim.ufunc, prim.name)
+            fn = ns.bind(prim.impl if prim.ufunc is None or eqn.params else prim.ufunc, prim.name)
             kw = [f"{key}={ns.literal(value, f'{prim.name}_{key}')}" for key, value in eqn.params.items()]
             if k in plan:
                 kw.append(f"out={var(plan[k])}")

@@ -50,7 +50,7 @@ _KNOWN_OPERANDS = {float, int, complex, bool, np.ndarray, *set(np.sctypeDict.val
 _TRACER_TYPES: set = set()
 
 
-def _ufunc(ufunc):
+def _ufunc(ufunc, params=None):
     # NumPy's rule for operators: an operand whose type sets __array_ufunc__ = None
     # handles the operation itself (its reflected method is called).  The level that
     # processes a primitive is chosen here as apply_binary chooses it (inlined: every
@@ -65,7 +65,7 @@ def _ufunc(ufunc):
             if to in _TRACER_TYPES and other._interp.level > top.level:
                 top = other._interp
             if top.alive:
-                return top.process(fn, (self, other), {})
+                return top.process(fn, (self, other), params or {})
             return apply_binary(fn, self, other)  # (which raises the escape error)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (self, other), {})
@@ -81,7 +81,7 @@ def _ufunc(ufunc):
             if to in _TRACER_TYPES and other._interp.level > top.level:
                 top = other._interp
             if top.alive:
-                return top.process(fn, (other, self), {})
+                return top.process(fn, (other, self), params or {})
             return apply_binary(fn, other, self)  # (which raises the escape error)
         if fn is None:
             return dispatch.ufunc_call(ufunc, "__call__", (other, self), {})
@@ -226,7 +226,8 @@ class Tracer(NDArrayMethods):
     __truediv__, __rtruediv__ = _ufunc(np.true_divide)
     __floordiv__, __rfloordiv__ = _ufunc(np.floor_divide)
     __mod__, __rmod__ = _ufunc(np.remainder)
-    __pow__, __rpow__ = _ufunc(np.power)
+    # (x ** y is not np.power(x, y) on NumPy scalars: scalar math, see the power primitive)
+    __pow__, __rpow__ = _ufunc(np.power, {"as_operator": True})
     __matmul__, __rmatmul__ = _ufunc(np.matmul)
     __and__, __rand__ = _ufunc(np.bitwise_and)
     __or__, __ror__ = _ufunc(np.bitwise_or)

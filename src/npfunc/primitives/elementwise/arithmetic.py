@@ -2,7 +2,8 @@
 
 Conventions at special points (tested in tests/test_conventions.py, table in
 docs/conventions.md): ``abs`` and ``sign`` have derivative 0 at 0;
-``maximum``/``minimum`` split the derivative equally at ties; ``sqrt`` has
+``maximum``/``minimum`` split the derivative equally at ties and give the
+losing argument an exact 0 (selected, never ``0 * inf``); ``sqrt`` has
 derivative +inf at 0; ``x ** y`` has no NaN at ``x = 0`` for ``y >= 1`` or
 integer ``y`` and uses ``log(x)`` with zeros replaced in ∂/∂y; ``where``
 lets a NaN made in the untaken branch reach that branch's inputs (as JAX).
@@ -18,6 +19,7 @@ bitwise operations); they are imported at the bottom of this module.
 from __future__ import annotations
 
 import operator
+from typing import Callable
 
 import numpy as np
 
@@ -113,12 +115,41 @@ def _power_samples(rng):
             Sample(array(rng, (2, 3), np.float32, (0.5, 2.0)), 2, label="float32, python int y")]
 
 
-power = binary("power", np.power, partials=(_pow_dx, _pow_dy),
+def _power(x, y, /, as_operator=False):
+    """``np.power(x, y)``; ``x ** y`` with ``as_operator`` (how the ``**`` operator binds it).
+
+    They differ on NumPy scalars: ``s ** 3`` is NumPy's scalar math (the C
+    library's ``pow``), ``np.power(s, 3)`` the ufunc's loop, and the two are
+    1 ulp apart for some inputs.  On arrays both are the ufunc.
+    """
+    if as_operator:
+        x, y = _scalar_operand(x), _scalar_operand(y)
+        if type(x) is not np.ndarray and type(y) is not np.ndarray:
+            return x ** y
+    return np.power(x, y)
+
+
+def _scalar_operand(v):
+    """A transform's NumPy-scalar input (held as a read-only 0-d array, api/_common.as_input) as
+    the scalar it stands for."""
+    if type(v) is np.ndarray and not v.shape and not v.flags.writeable:
+        return v[()]
+    return v
+
+
+def _scalar_power_samples(rng):
+    return [Sample(np.float64(1.3), 3, as_operator=True, label="s ** 3, scalar math"),
+            Sample(np.float32(1.21), -3.0, as_operator=True, label="float32 s ** -3.0, scalar math"),
+            Sample(2.5, np.float64(1.7), as_operator=True, label="2.5 ** s"),
+            Sample(array(rng, (2, 3), np.float64, (0.5, 2.0)), 1.5, as_operator=True, label="array ** 1.5")]
+
+
+power = binary("power", _power, ufunc=np.power, partials=(_pow_dx, _pow_dy),
                samples=combined(
                    binary_samples(domain=(0.5, 2.0), domain_y=(-2.0, 2.0), scalar=3.0),
                    complex_binary(re=(0.5, 2.0), re_y=(-2.0, 2.0), im_y=(-0.5, 0.5),
                                   scalar=2.0 - 0.5j),
-                   _power_samples),
+                   _power_samples, _scalar_power_samples),
                numpy=[np.power],
                notes="no NaN at x == 0 for y >= 1 or integer y; d/dy uses log(x) with "
                      "zeros replaced by 1")
@@ -180,25 +211,61 @@ arctan = unary("arctan", np.arctan, deriv=lambda x, out: 1 / (1 + x * x),
 # ---- maximum / minimum: ties split the derivative equally -----------------------------
 
 def _tie_weight(x, y, out, wins):
-    """1 where ``x`` wins, 0.5 at ties, 0 where it loses, in ``out``'s dtype."""
+    """1 where ``x`` is taken alone, 0.5 at ties, 0 where it loses, in ``out``'s dtype."""
     dt = dtype_of(out)
     return astype(wins(x, y), dt) + astype(equal(x, y), dt) * 0.5
 
 
+def _weighted(v, w):
+    """``v * w``, exactly 0 where ``w == 0`` even if ``v`` is infinite or NaN there."""
+    out = v * w
+    if type(out) is np.ndarray:
+        if not np.isfinite(np.add.reduce(out, axis=None)):  # rare: only then can 0 * inf be in it
+            out = np.where(w == 0, np.zeros((), out.dtype), out)
+    elif w == 0 and out != out:
+        out = type(out)(0)
+    return out
+
+
+def _weighted_samples(rng):
+    w = np.array([[0.0, 0.5, 1.0], [1.0, 0.0, 0.5]])
+    return [Sample(array(rng, (2, 3), dt), w.astype(dt), argnums=(0,)) for dt in FLOATS] + [
+        Sample(array(rng, (3,)), w, argnums=(0,), label="broadcast v"),
+        Sample(complex_array(rng, (2, 3)), w, argnums=(0,), label="complex v")]
+
+
+weighted = nary(
+    "weighted", _weighted,
+    jvps=(lambda t, v, w, out: weighted(t, w), None),
+    vjps=(lambda g, v, w, out: weighted(g, w), None),
+    samples=_weighted_samples,
+    notes="v * w for a selection weight w (0, 1/2, 1): an exact 0 where w == 0, never 0 * inf = NaN")
+
+
+def extremum(name: str, ufunc: np.ufunc, wins: Callable, notes: str, samples) -> Callable:
+    """``np.maximum``-like ``ufunc``; ``wins(x, y)``: where ``x`` alone is taken.
+
+    The derivative goes to the argument taken, split equally at ties, through
+    ``weighted``: where an argument loses it gets an exact 0, so an infinite
+    derivative downstream (``sqrt`` at the clipped side of
+    ``np.sqrt(np.clip(x, 0, None))``) gives the 0 of the constant the function
+    is there, not ``0 * inf = NaN`` (PyTorch's ``clamp`` selects as well).
+    """
+    def rule(first):
+        def rule(v, x, y, out):
+            return weighted(v, _tie_weight(x, y, out, wins) if first else _tie_weight(y, x, out, wins))
+        return rule
+
+    return binary(name, ufunc, jvps=(rule(True), rule(False)), vjps=(rule(True), rule(False)),
+                  samples=samples, numpy=[ufunc], notes=notes)
+
+
 _TIES = pair_points(([1.0, 2.0, -3.0], [1.0, 0.5, -3.0]), ([[0.0, 1.0]], [[0.0], [1.0]]),
                     label="ties")
-maximum = binary(
-    "maximum", np.maximum,
-    partials=(lambda x, y, out: _tie_weight(x, y, out, greater),
-              lambda x, y, out: _tie_weight(y, x, out, greater)),
-    samples=combined(binary_samples(), _TIES), numpy=[np.maximum],
-    notes="ties split the derivative equally")
-minimum = binary(
-    "minimum", np.minimum,
-    partials=(lambda x, y, out: _tie_weight(x, y, out, less),
-              lambda x, y, out: _tie_weight(y, x, out, less)),
-    samples=combined(binary_samples(), _TIES), numpy=[np.minimum],
-    notes="ties split the derivative equally")
+maximum = extremum("maximum", np.maximum, lambda x, y: greater(x, y), "ties split the derivative equally",
+                   combined(binary_samples(), _TIES))
+minimum = extremum("minimum", np.minimum, lambda x, y: less(x, y), "ties split the derivative equally",
+                   combined(binary_samples(), _TIES))
 
 
 # ---- where ------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import dtype_of
 from ...core.zeros import zero
-from .arithmetic import (_keep, astype, document, equal, greater, imag, isfinite, isnan, less,
+from .arithmetic import (_keep, astype, document, equal, extremum, greater, imag, isfinite, isnan, less,
                           logical_and, logical_not, logical_or, maximum, minimum, real, sign, where,
                           zeros_like)
 from . import samples
@@ -191,25 +191,21 @@ def frexp(x, /):
 
 # ---- fmax / fmin: NaN-ignoring maximum / minimum -------------------------------------
 
-def _f_weight(x, y, out, wins):
-    """Like ``maximum``'s weight, and all of the derivative where only ``y`` is NaN."""
-    dt = dtype_of(out)
-    only_other_nan = logical_and(isnan(y), logical_not(isnan(x)))
-    return astype(logical_or(wins(x, y), only_other_nan), dt) + astype(equal(x, y), dt) * 0.5
+def _f_wins(x, y, beats):
+    """Where ``x`` alone is taken: it beats ``y``, or only ``y`` is NaN."""
+    return logical_or(beats(x, y), logical_and(isnan(y), logical_not(isnan(x))))
+
+
+def _f_extremum(name, ufunc, beats):
+    return extremum(name, ufunc, lambda x, y: _f_wins(x, y, beats),
+                    "ties split the derivative equally; a NaN argument gets none",
+                    combined(binary_samples(), _F_POINTS))
 
 
 _F_POINTS = pair_points(([1.0, np.nan, 2.0], [1.0, 3.0, np.nan]),
                         label="ties and NaN")
-fmax = binary("fmax", np.fmax,
-              partials=(lambda x, y, out: _f_weight(x, y, out, greater),
-                        lambda x, y, out: _f_weight(y, x, out, greater)),
-              samples=combined(binary_samples(), _F_POINTS), numpy=[np.fmax],
-              notes="ties split the derivative equally; a NaN argument gets none")
-fmin = binary("fmin", np.fmin,
-              partials=(lambda x, y, out: _f_weight(x, y, out, less),
-                        lambda x, y, out: _f_weight(y, x, out, less)),
-              samples=combined(binary_samples(), _F_POINTS), numpy=[np.fmin],
-              notes="ties split the derivative equally; a NaN argument gets none")
+fmax = _f_extremum("fmax", np.fmax, lambda x, y: greater(x, y))
+fmin = _f_extremum("fmin", np.fmin, lambda x, y: less(x, y))
 
 
 # ---- clip ------------------------------------------------------------------------------
