@@ -33,6 +33,13 @@ CONTINUOUS = {
     "weibull_min": (((0.6, 3.0),), (0.2, 3.0)),
     "invgamma": (((0.8, 4.0),), (0.2, 4.0)),
     "halfnorm": ((), (0.1, 3.0)),
+    # (issue 12's first distributions, here for their quantiles; their other methods are in test_stats.py too)
+    "expon": ((), (0.1, 3.0)),
+    "cauchy": ((), (-3.0, 3.0)),
+    "laplace": ((), (-2.5, 2.5)),
+    "logistic": ((), (-2.5, 2.5)),
+    "gamma": (((0.8, 4.0),), (0.2, 4.0)),
+    "chi2": (((1.5, 6.0),), (0.3, 6.0)),
 }
 
 

@@ -202,6 +202,14 @@ def _ufunc_methods() -> list[str]:
     return lines + [""]
 
 
+def _has_quantile(dist) -> bool:
+    """A continuous twin's ``ppf`` works when it has an inverse cdf (the base class refuses)."""
+    from npfunc.scipy.stats._base import Continuous
+
+    own = getattr(type(dist), "_ppf", None)
+    return not isinstance(dist, Continuous) or own is not Continuous._ppf or "ppf" in type(dist).__dict__
+
+
 def _stats_twins() -> list[str]:
     module = importlib.import_module("npfunc.scipy.stats")
     lines = ["## scipy.stats", "",
@@ -211,7 +219,7 @@ def _stats_twins() -> list[str]:
     for name in module.__all__:
         dist = getattr(module, name)
         methods = [m for m in ("logpdf", "pdf", "logpmf", "pmf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf")
-                   if callable(getattr(dist, m, None))]
+                   if callable(getattr(dist, m, None)) and (m != "ppf" or _has_quantile(dist))]
         lines.append(f"| `scipy.stats.{name}` | {', '.join(f'`{m}`' for m in methods)} |")
     return lines + [""]
 

@@ -118,6 +118,12 @@ class cauchy_gen(Continuous):
     def _sf(self, z):
         return np.arctan2(1, z) / np.pi
 
+    def _ppf(self, q):
+        # SciPy's (Boost's) quantile: -1 / tan(pi p), p folded into (-1/2, 1/2]; exactly 0 at the median
+        p = np.where(q > 0.5, q - 1.0, q)
+        median = q == 0.5
+        return np.where(median, np.pi * (q - 0.5), -1.0 / np.tan(np.pi * np.where(median, 0.25, p)))
+
     def _entropy(self):
         return math.log(4 * math.pi)
 
@@ -151,6 +157,10 @@ class laplace_gen(Continuous):
     def _logsf(self, z):
         return self._logcdf(-z)
 
+    def _ppf(self, q):
+        upper = q > 0.5
+        return np.where(upper, -np.log(2.0 * (1.0 - np.where(upper, q, 0.0))), np.log(2.0 * np.where(upper, 0.5, q)))
+
     def _entropy(self):
         return _LOG_2 + 1
 
@@ -175,6 +185,9 @@ class logistic_gen(Continuous):
 
     def _logsf(self, z):
         return sc.log_expit(-z)
+
+    def _ppf(self, q):
+        return sc.logit(q)
 
     def _entropy(self):
         return 2.0
@@ -201,6 +214,9 @@ class gamma_gen(Continuous):
     def _sf(self, z, a):
         return sc.gammaincc(a, z)
 
+    def _ppf(self, q, a):
+        return sc.gammaincinv(a, q)
+
     def _entropy(self, a):
         return sc.psi(a) * (1 - a) + a + sc.gammaln(a)
 
@@ -224,6 +240,9 @@ class chi2_gen(Continuous):
 
     def _sf(self, z, df):
         return sc.gammaincc(df / 2, z / 2)     # = scipy.special.chdtrc(df, z)
+
+    def _ppf(self, q, df):
+        return 2.0 * sc.gammaincinv(df / 2, q)
 
     def _entropy(self, df):
         half = 0.5 * df
@@ -251,6 +270,9 @@ class expon_gen(Continuous):
 
     def _logsf(self, z):
         return -z
+
+    def _ppf(self, q):
+        return -np.log1p(-q)
 
     def _entropy(self):
         return 1.0
