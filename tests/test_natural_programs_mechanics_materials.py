@@ -1,0 +1,549 @@
+"""Natural programs from solid mechanics and materials, written first as plain
+NumPy/SciPy and then run under npfunc's transforms.
+
+Programs:
+ 1. bar1d_tip_displacement: 1-d bar, element stiffness added into a global K in a loop
+    (K[i:i+2, i:i+2] += k * [[1,-1],[-1,1]]), fixed left end, np.linalg.solve.
+ 2. truss2d_compliance: 2-d truss, element stiffness from direction cosines, assembly by
+    K[np.ix_(dofs, dofs)] += ke, supports removed by fancy indexing, compliance f @ u.
+ 3. cantilever_deflection: closed-form Euler-Bernoulli tip deflection on Python floats.
+ 4. beam_fe_tip: Hermite beam elements, ke from np.array of scalars, solve.
+ 5. neo_hookean_energy / pk1: det, inv, trace; first Piola-Kirchhoff stress in closed form.
+ 6. svk_energy: St Venant-Kirchhoff with einsum; second PK stress.
+ 7. cauchy_and_von_mises: sigma = P F^T / J, deviator, von Mises, principal stresses (eigvalsh).
+ 8. hooke_voigt: small strain from a displacement gradient, Voigt vector by fancy indexing,
+    6x6 stiffness, stress back to a tensor.
+ 9. isotropic_c4: C_ijkl from Kronecker deltas with einsum, sigma = C : eps.
+10. lj_energy_loops: Lennard-Jones pair double loop with np.linalg.norm.
+11. lj_energy_pdist: scipy.spatial.distance.pdist, cut-off and shift with np.where.
+12. morse_energy_broadcast: pair distances by broadcasting, triu_indices.
+13. lj_forces_inplace: forces accumulated in place pair by pair (f[i] += ..., f[j] -= ...).
+14. velocity_verlet: MD integrator on a state dict updated in place.
+15. spring_network_energy: edges array, np.add.at force accumulation.
+16. heat_explicit: 1-d explicit stencil, in-place update of interior slice in a loop.
+17. heat_implicit_banded: backward Euler with scipy.linalg.solve_banded.
+18. heat2d_stencil: 2-d five-point Laplacian with slices.
+19. contact_penalty_ground: np.maximum(0, -gap)**2 penalty.
+20. contact_cdist: two particle sets, scipy.spatial.distance.cdist, penalty on overlap.
+21. stress_invariants / drucker_prager: I1, J2, J3 via np.linalg.det of the deviator.
+22. radial_return_1d: 1-d plasticity return mapping written with if and with np.where.
+23. laminate_abd: classical lamination theory, rotation of reduced stiffness per ply.
+24. spring_chain_frequencies: scipy.linalg.eigh(K, M) generalized eigenproblem.
+25. mooney_rivlin: I1, I2 from C.
+26. log_strain: Hencky strain by eigh.
+27. polar_rotation: scipy.linalg.polar of F.
+28. bond_angle_energy: harmonic angle potential with arccos of a clipped cosine.
+29. dihedral: dihedral angle with np.cross and arctan2.
+30. minimum_image_energy: periodic box, d -= L*np.round(d/L).
+31. newton_bar_hyperelastic: nonlinear 1-d bar solved by Newton with a while loop.
+32. cst_plane_stress: constant-strain triangle stiffness, area via det, B matrix.
+33. halpin_tsai / rule_of_mixtures: scalar formulas, Python float and NumPy scalar results.
+34. paris_law_life: crack growth life by scipy.integrate.quad.
+35. kinetic_temperature: kinetic energy and temperature from a dict of arrays.
+36. buckling_load: smallest eigenvalue of K_g^{-1} K.
+37. thermal_stress_bar: restrained bar, float32 inputs.
+38. implicit_newton_custom_vjp: Newton solve with an implicit-function custom_vjp.
+39. checkpointed MD step, functionalize of the stencil.
+40. ogden_energy: principal stretches from eigvalsh of C.
+41. stress_intensity: K_I = Y(a/W) sigma sqrt(pi a) with np.polyval.
+42. sparse assembly with scipy.sparse.coo_matrix.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.integrate as si
+import scipy.linalg as sla
+import scipy.spatial.distance as ssd
+
+import npfunc
+from natural_checks import assert_deriv, assert_same, fd
+
+RNG = np.random.default_rng(1207)
+
+# ---- 1-d bar -------------------------------------------------------------------------------
+
+
+def bar1d_tip_displacement(E, A, L, P):
+    """A bar of n elements with moduli E[e] and areas A[e], fixed at node 0, point load
+    P at the tip. Assemble, apply the support by deleting row/col 0, solve."""
+    n = len(E)
+    h = L / n
+    K = np.zeros((n + 1, n + 1))
+    for e in range(n):
+        k = E[e] * A[e] / h
+        K[e:e + 2, e:e + 2] += k * np.array([[1.0, -1.0], [-1.0, 1.0]])
+    f = np.zeros(n + 1)
+    f[-1] = P
+    u = np.zeros(n + 1)
+    u[1:] = np.linalg.solve(K[1:, 1:], f[1:])
+    return u[-1]
+
+
+def bar1d_like(E, A, L, P):
+    """The same with the buffers made like E (the refusal's advice)."""
+    n = len(E)
+    h = L / n
+    K = np.zeros((n + 1, n + 1), like=E)
+    for e in range(n):
+        k = E[e] * A[e] / h
+        K[e:e + 2, e:e + 2] += k * np.array([[1.0, -1.0], [-1.0, 1.0]])
+    f = np.zeros(n + 1)
+    f[-1] = P
+    u = np.zeros(n + 1, like=E)
+    u[1:] = np.linalg.solve(K[1:, 1:], f[1:])
+    return u[-1]
+
+
+def test_bar1d_plain_buffer_refuses_and_like_works():
+    E = np.array([200e9, 150e9, 100e9]) / 1e9
+    A = np.array([1.0, 2.0, 1.5])
+    want = bar1d_tip_displacement(E, A, 3.0, 5.0)
+    # analytic: sum of h / (E A)
+    np.testing.assert_allclose(want, 5.0 * np.sum(1.0 / (E * A)), rtol=1e-12)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"np.zeros\(shape, like=x\)"):
+        npfunc.grad(bar1d_tip_displacement)(E, A, 3.0, 5.0)
+    assert_same(bar1d_like(E, A, 3.0, 5.0), want)
+    f = lambda EE: bar1d_like(EE, A, 3.0, 5.0)
+    assert_deriv(npfunc.grad(f)(E), fd(f, E))
+    assert_same(npfunc.jit(bar1d_like)(E, A, 3.0, 5.0), want)
+    E2 = E * 1.3
+    assert_same(npfunc.jit(bar1d_like)(E2, A, 3.0, 5.0), bar1d_tip_displacement(E2, A, 3.0, 5.0))
+    Es = np.stack([E, E2, E * 0.7])
+    got = npfunc.vmap(bar1d_like, in_dims=(0, None, None, None))(Es, A, 3.0, 5.0)
+    assert_same(got, np.stack([bar1d_tip_displacement(e, A, 3.0, 5.0) for e in Es]))
+    gE = npfunc.jacfwd(bar1d_like)(E, A, 3.0, 5.0)
+    assert_deriv(gE, fd(lambda EE: bar1d_tip_displacement(EE, A, 3.0, 5.0), E))
+    # with E and A both differentiated, the buffer made like E is traced at both levels
+    gEA = npfunc.grad(bar1d_like, argnums=(0, 1))(E, A, 3.0, 5.0)
+    assert_deriv(gEA[1], fd(lambda AA: bar1d_tip_displacement(E, AA, 3.0, 5.0), A))
+
+
+# ---- 2-d truss -----------------------------------------------------------------------------
+
+TRUSS_NODES = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [0.5, 0.8], [1.5, 0.8]])
+TRUSS_ELEMS = np.array([[0, 1], [1, 2], [0, 3], [3, 1], [1, 4], [4, 2], [3, 4]])
+TRUSS_FIXED = np.array([0, 1, 5])          # pin at node 0 (x, y), roller at node 2 (y)
+
+
+def truss_stiffness(nodes, areas, E=1.0, elems=TRUSS_ELEMS):
+    ndof = 2 * len(nodes)
+    K = np.zeros((ndof, ndof), like=areas)
+    for e, (i, j) in enumerate(elems):
+        d = nodes[j] - nodes[i]
+        L = np.sqrt(d @ d)
+        c, s = d / L
+        T = np.array([c * c, c * s, c * s, s * s]).reshape(2, 2)
+        ke = E * areas[e] / L * np.block([[T, -T], [-T, T]])
+        dofs = [2 * i, 2 * i + 1, 2 * j, 2 * j + 1]
+        K[np.ix_(dofs, dofs)] += ke
+    return K
+
+
+def truss_compliance(areas, nodes=TRUSS_NODES, load=-1.0):
+    K = truss_stiffness(nodes, areas)
+    f = np.zeros(K.shape[0])
+    f[2 * 1 + 1] = load                     # downward load at node 1
+    free = np.setdiff1d(np.arange(K.shape[0]), TRUSS_FIXED)
+    u = np.zeros(K.shape[0], like=areas)
+    u[free] = np.linalg.solve(K[np.ix_(free, free)], f[free])
+    return f @ u
+
+
+def test_truss_compliance_grad_wrt_areas_and_nodes():
+    a = 1.0 + 0.3 * RNG.random(len(TRUSS_ELEMS))
+    want = truss_compliance(a)
+    assert_same(npfunc.jit(truss_compliance)(a), want)
+    a2 = a[::-1].copy()
+    assert_same(npfunc.jit(truss_compliance)(a2), truss_compliance(a2))
+    g = npfunc.grad(truss_compliance)(a)
+    assert_deriv(g, fd(truss_compliance, a))
+    assert np.all(g <= 0)                    # stiffer members never raise compliance
+    # shape sensitivity: derivative with respect to node coordinates (areas constant)
+    ga, gX = npfunc.grad(truss_compliance, argnums=(0, 1))(a, TRUSS_NODES)
+    assert_deriv(ga, g, rtol=1e-12)
+    fn = lambda X: truss_compliance(a, nodes=X)
+    assert_deriv(gX, fd(fn, TRUSS_NODES))
+    # batch of designs
+    As = 1.0 + 0.3 * RNG.random((3, len(TRUSS_ELEMS)))
+    assert_same(npfunc.vmap(truss_compliance)(As), np.stack([truss_compliance(x) for x in As]))
+    assert_same(npfunc.vmap(truss_compliance, chunk_size=2)(As), np.stack([truss_compliance(x) for x in As]))
+    gs = npfunc.vmap(npfunc.grad(truss_compliance))(As)
+    for i in range(3):
+        assert_deriv(gs[i], fd(truss_compliance, As[i]))
+
+
+def test_truss_stiffness_jacobian_and_hessian_of_compliance():
+    a = 1.0 + 0.3 * RNG.random(len(TRUSS_ELEMS))
+    J = npfunc.jacrev(lambda x: truss_stiffness(TRUSS_NODES, x))(a)
+    assert_deriv(J, fd(lambda x: truss_stiffness(TRUSS_NODES, x), a))
+    H = npfunc.hessian(truss_compliance)(a)
+    assert_deriv(H, fd(lambda x: npfunc.grad(truss_compliance)(x), a), rtol=1e-5, atol=1e-7)
+    H2 = npfunc.jacfwd(npfunc.jacrev(truss_compliance))(a)
+    assert_deriv(H2, H, rtol=1e-10)
+
+
+# ---- beams ---------------------------------------------------------------------------------
+
+
+def cantilever_deflection(P, L, E, I, x=None):
+    """Tip (or point x) deflection of a cantilever with an end load, Python floats in."""
+    if x is None:
+        x = L
+    return P * x**2 * (3 * L - x) / (6 * E * I)
+
+
+def test_cantilever_scalar_types():
+    P, L, E, I = 1000.0, 2.0, 210e9, 8e-6
+    want = cantilever_deflection(P, L, E, I)
+    assert type(want) is float
+    g = npfunc.grad(cantilever_deflection, argnums=(0, 3))(P, L, E, I)
+    assert_deriv(g[0], fd(lambda p: cantilever_deflection(p, L, E, I), P), rtol=1e-6, atol=0)
+    assert_deriv(g[1] * I, fd(lambda s: cantilever_deflection(P, L, E, I * s), 1.0), rtol=1e-6, atol=0)
+    xs = np.linspace(0.0, L, 5)
+    got = npfunc.vmap(cantilever_deflection, in_dims=(None, None, None, None, 0))(P, L, E, I, xs)
+    assert_same(got, np.stack([cantilever_deflection(P, L, E, I, x) for x in xs]))
+    # a NumPy scalar argument gives a NumPy scalar
+    assert_same(npfunc.jit(cantilever_deflection)(np.float64(P), L, E, I), cantilever_deflection(np.float64(P), L, E, I))
+    y, t = npfunc.jvp(lambda p: cantilever_deflection(p, L, E, I), (np.float64(P),), (np.float64(1.0),))
+    assert_same(y, cantilever_deflection(np.float64(P), L, E, I))
+
+
+def beam_fe_tip(EI, L=1.0, P=1.0):
+    """Cantilever of len(EI) Hermite elements; returns tip deflection and tip rotation."""
+    n = len(EI)
+    h = L / n
+    K = np.zeros((2 * n + 2, 2 * n + 2), like=EI)
+    for e in range(n):
+        ke = EI[e] / h**3 * np.array([[12, 6 * h, -12, 6 * h],
+                                      [6 * h, 4 * h * h, -6 * h, 2 * h * h],
+                                      [-12, -6 * h, 12, -6 * h],
+                                      [6 * h, 2 * h * h, -6 * h, 4 * h * h]])
+        K[2 * e:2 * e + 4, 2 * e:2 * e + 4] += ke
+    f = np.zeros(2 * n + 2)
+    f[-2] = P
+    u = np.linalg.solve(K[2:, 2:], f[2:])
+    return u[-2], u[-1]
+
+
+def test_beam_fe_matches_closed_form_and_derivatives():
+    EI = np.full(4, 2.0)
+    w, th = beam_fe_tip(EI)
+    np.testing.assert_allclose(w, 1.0 / (3 * 2.0), rtol=1e-12)
+    got = npfunc.jit(beam_fe_tip)(EI)
+    assert type(got) is tuple
+    assert_same(got[0], w)
+    assert_same(got[1], th)
+    EI2 = np.array([1.0, 2.0, 3.0, 4.0])
+    got = npfunc.jit(beam_fe_tip)(EI2)
+    want = beam_fe_tip(EI2)
+    assert_same(got[0], want[0])
+    assert_same(got[1], want[1])
+    J = npfunc.jacrev(lambda e: np.stack(beam_fe_tip(e)))(EI2)
+    assert_deriv(J, fd(lambda e: np.stack(beam_fe_tip(e)), EI2))
+    Jf = npfunc.jacfwd(beam_fe_tip)(EI2)
+    assert type(Jf) is tuple
+    assert_deriv(Jf[0], J[0])
+    assert_deriv(Jf[1], J[1])
+
+
+# ---- hyperelasticity -----------------------------------------------------------------------
+
+MU, LAM = 1.3, 2.1
+
+
+def neo_hookean_energy(F, mu=MU, lam=LAM):
+    C = F.T @ F
+    J = np.linalg.det(F)
+    I1 = np.trace(C)
+    lnJ = np.log(J)
+    return 0.5 * mu * (I1 - 3.0) - mu * lnJ + 0.5 * lam * lnJ**2
+
+
+def neo_hookean_pk1(F, mu=MU, lam=LAM):
+    FinvT = np.linalg.inv(F).T
+    return mu * (F - FinvT) + lam * np.log(np.linalg.det(F)) * FinvT
+
+
+def svk_energy(F, mu=MU, lam=LAM):
+    E = 0.5 * (np.einsum("ki,kj->ij", F, F) - np.eye(3))
+    S = lam * np.trace(E) * np.eye(3) + 2 * mu * E
+    return 0.5 * np.einsum("ij,ij", S, E)
+
+
+def svk_pk2(F, mu=MU, lam=LAM):
+    E = 0.5 * (F.T @ F - np.eye(3))
+    return lam * np.trace(E) * np.eye(3) + 2 * mu * E
+
+
+def _def_grad(seed, n=None, dtype=np.float64):
+    g = np.random.default_rng(seed)
+    shape = (3, 3) if n is None else (n, 3, 3)
+    return (np.eye(3) + 0.15 * g.standard_normal(shape)).astype(dtype)
+
+
+def test_neo_hookean_stress_is_energy_gradient():
+    F = _def_grad(1)
+    W = neo_hookean_energy(F)
+    assert type(W) is np.float64
+    assert_same(npfunc.jit(neo_hookean_energy)(F), W)
+    F2 = _def_grad(2)
+    assert_same(npfunc.jit(neo_hookean_energy)(F2), neo_hookean_energy(F2))
+    P = npfunc.grad(neo_hookean_energy)(F)
+    assert_deriv(P, neo_hookean_pk1(F), rtol=1e-12, atol=1e-12)
+    assert_deriv(P, fd(neo_hookean_energy, F))
+    # elasticity tensor A = dP/dF, symmetric in (ij),(kl) pairs
+    A = npfunc.hessian(neo_hookean_energy)(F)
+    assert A.shape == (3, 3, 3, 3)
+    assert_deriv(A, fd(neo_hookean_pk1, F))
+    np.testing.assert_allclose(A, A.transpose(2, 3, 0, 1), atol=1e-12)
+    assert_deriv(npfunc.jacfwd(neo_hookean_pk1)(F), A)
+
+
+def test_neo_hookean_over_quadrature_points_and_float32():
+    Fs = _def_grad(3, n=4)
+    want = np.stack([neo_hookean_energy(F) for F in Fs])
+    assert_same(npfunc.vmap(neo_hookean_energy)(Fs), want)
+    Ps = npfunc.vmap(npfunc.grad(neo_hookean_energy))(Fs)
+    assert_deriv(Ps, np.stack([neo_hookean_pk1(F) for F in Fs]), rtol=1e-12, atol=1e-12)
+    assert_same(npfunc.jit(npfunc.vmap(neo_hookean_energy))(Fs), want)
+    F32 = _def_grad(4, dtype=np.float32)
+    w32 = neo_hookean_energy(F32)
+    assert_same(npfunc.jit(neo_hookean_energy)(F32), w32, rtol=1e-6)
+    P32 = npfunc.grad(neo_hookean_energy)(F32)
+    assert P32.dtype == np.float32
+    np.testing.assert_allclose(P32, neo_hookean_pk1(F32.astype(float)), rtol=1e-4, atol=1e-5)
+    # material parameters batched with in_dims=None for F
+    mus = np.array([0.5, 1.0, 2.0])
+    got = npfunc.vmap(neo_hookean_energy, in_dims=(None, 0))(Fs[0], mus)
+    assert_same(got, np.stack([neo_hookean_energy(Fs[0], m) for m in mus]))
+
+
+def test_svk_energy_pk2_and_linearize():
+    F = _def_grad(5)
+    assert_same(npfunc.jit(svk_energy)(F), svk_energy(F))
+    P = npfunc.grad(svk_energy)(F)
+    assert_deriv(P, F @ svk_pk2(F), rtol=1e-12, atol=1e-12)
+    dF = 0.01 * RNG.standard_normal((3, 3))
+    y, jfn = npfunc.linearize(svk_pk2, F)
+    assert_same(y, svk_pk2(F))
+    assert_deriv(jfn(dF), fd(svk_pk2, F).reshape(9, 9) @ dF.ravel() if False else
+                 np.tensordot(fd(svk_pk2, F), dF, axes=2))
+    y2, t2 = npfunc.jvp(svk_energy, (F,), (dF,))
+    assert_same(y2, svk_energy(F))
+    assert_deriv(t2, np.sum(P * dF))
+    y3, vjp_fn = npfunc.vjp(svk_pk2, F)
+    assert_same(y3, svk_pk2(F))
+    ct = RNG.standard_normal((3, 3))
+    assert_deriv(vjp_fn(ct)[0], np.tensordot(ct, fd(svk_pk2, F), axes=2))
+
+
+def mooney_rivlin(F, c10=0.4, c01=0.1, kappa=10.0):
+    C = F.T @ F
+    J = np.linalg.det(F)
+    I1 = np.trace(C)
+    I2 = 0.5 * (I1**2 - np.trace(C @ C))
+    Ib1 = J ** (-2.0 / 3.0) * I1
+    Ib2 = J ** (-4.0 / 3.0) * I2
+    return c10 * (Ib1 - 3) + c01 * (Ib2 - 3) + 0.5 * kappa * (J - 1) ** 2
+
+
+def test_mooney_rivlin():
+    F = _def_grad(6)
+    assert_same(npfunc.jit(mooney_rivlin)(F), mooney_rivlin(F))
+    assert_deriv(npfunc.grad(mooney_rivlin)(F), fd(mooney_rivlin, F))
+    H = npfunc.hessian(mooney_rivlin)(F)
+    assert_deriv(H, fd(npfunc.grad(mooney_rivlin), F), rtol=1e-5, atol=1e-7)
+    # volumetric invariance: pure rotation leaves the isochoric part at zero
+    R = sla.expm(np.array([[0, -0.3, 0.1], [0.3, 0, -0.2], [-0.1, 0.2, 0]]))
+    np.testing.assert_allclose(mooney_rivlin(R), 0.0, atol=1e-12)
+
+
+def ogden_energy(F, mu=(1.0, -0.2), alpha=(2.0, -2.0)):
+    lam2 = np.linalg.eigvalsh(F.T @ F)
+    lam = np.sqrt(lam2)
+    W = 0.0
+    for m, a in zip(mu, alpha):
+        W += m / a * (np.sum(lam**a) - 3.0)
+    return W
+
+
+def test_ogden_energy():
+    F = _def_grad(7)
+    want = ogden_energy(F)
+    assert_same(npfunc.jit(ogden_energy)(F), want)
+    assert_deriv(npfunc.grad(ogden_energy)(F), fd(ogden_energy, F))
+    Fs = _def_grad(8, n=3)
+    assert_same(npfunc.vmap(ogden_energy)(Fs), np.stack([ogden_energy(x) for x in Fs]))
+
+
+def hencky_strain(F):
+    C = F.T @ F
+    w, V = np.linalg.eigh(C)
+    return 0.5 * (V * np.log(w)) @ V.T
+
+
+def test_hencky_strain():
+    F = _def_grad(9)
+    assert_same(npfunc.jit(hencky_strain)(F), hencky_strain(F))
+    assert_deriv(npfunc.jacrev(hencky_strain)(F), fd(hencky_strain, F))
+    assert_deriv(npfunc.jacfwd(hencky_strain)(F), fd(hencky_strain, F))
+    f = lambda G: np.sum(hencky_strain(G) ** 2)
+    assert_deriv(npfunc.grad(f)(F), fd(f, F))
+
+
+def polar_rotation_angle(F):
+    R, U = sla.polar(F)
+    return np.arccos((np.trace(R) - 1) / 2), U
+
+
+def test_polar_decomposition():
+    F = _def_grad(10)
+    want = polar_rotation_angle(F)
+    got = npfunc.jit(polar_rotation_angle)(F)
+    assert_same(got[0], want[0])
+    assert_same(got[1], want[1])
+    g = npfunc.grad(lambda G: polar_rotation_angle(G)[0])(F)
+    assert_deriv(g, fd(lambda G: polar_rotation_angle(G)[0], F))
+    J = npfunc.jacrev(lambda G: polar_rotation_angle(G)[1])(F)
+    assert_deriv(J, fd(lambda G: polar_rotation_angle(G)[1], F))
+
+
+# ---- stress and strain ---------------------------------------------------------------------
+
+
+def cauchy_and_von_mises(F, mu=MU, lam=LAM):
+    P = neo_hookean_pk1(F, mu, lam)
+    J = np.linalg.det(F)
+    sigma = P @ F.T / J
+    s = sigma - np.trace(sigma) / 3 * np.eye(3)
+    vm = np.sqrt(1.5 * np.sum(s * s))
+    principal = np.linalg.eigvalsh(sigma)[::-1]
+    tau_max = 0.5 * (principal[0] - principal[2])
+    return {"sigma": sigma, "von_mises": vm, "principal": principal, "tau_max": tau_max}
+
+
+def test_cauchy_von_mises_dict():
+    F = _def_grad(11)
+    want = cauchy_and_von_mises(F)
+    got = npfunc.jit(cauchy_and_von_mises)(F)
+    assert type(got) is dict and list(got) == list(want)
+    for k in want:
+        assert_same(got[k], want[k])
+    for k in ("von_mises", "tau_max"):
+        f = lambda G, k=k: cauchy_and_von_mises(G)[k]
+        assert_deriv(npfunc.grad(f)(F), fd(f, F))
+    Jp = npfunc.jacfwd(lambda G: cauchy_and_von_mises(G)["principal"])(F)
+    assert_deriv(Jp, fd(lambda G: cauchy_and_von_mises(G)["principal"], F))
+    Fs = _def_grad(12, n=3)
+    got = npfunc.vmap(cauchy_and_von_mises)(Fs)
+    for k in want:
+        assert_same(got[k], np.stack([cauchy_and_von_mises(x)[k] for x in Fs]))
+
+
+VOIGT_I = np.array([0, 1, 2, 1, 0, 0])
+VOIGT_J = np.array([0, 1, 2, 2, 2, 1])
+
+
+def hooke_voigt(grad_u, E=70.0, nu=0.33):
+    eps = 0.5 * (grad_u + grad_u.T)
+    ev = eps[VOIGT_I, VOIGT_J]
+    ev[3:] *= 2.0                       # engineering shear strains
+    c = E / ((1 + nu) * (1 - 2 * nu))
+    D = np.zeros((6, 6))
+    D[:3, :3] = c * nu
+    D[np.arange(3), np.arange(3)] = c * (1 - nu)
+    D[np.arange(3, 6), np.arange(3, 6)] = c * (1 - 2 * nu) / 2
+    sv = D @ ev
+    sigma = np.empty((3, 3), dtype=sv.dtype)
+    sigma[VOIGT_I, VOIGT_J] = sv
+    sigma[VOIGT_J, VOIGT_I] = sv
+    return sigma
+
+
+def isotropic_c4(lam, mu):
+    d = np.eye(3)
+    return (lam * np.einsum("ij,kl->ijkl", d, d)
+            + mu * (np.einsum("ik,jl->ijkl", d, d) + np.einsum("il,jk->ijkl", d, d)))
+
+
+def hooke_tensor(grad_u, E=70.0, nu=0.33):
+    lam = E * nu / ((1 + nu) * (1 - 2 * nu))
+    mu = E / (2 * (1 + nu))
+    eps = 0.5 * (grad_u + grad_u.T)
+    return np.einsum("ijkl,kl->ij", isotropic_c4(lam, mu), eps)
+
+
+def test_hooke_voigt_matches_tensor_form():
+    H = 0.01 * RNG.standard_normal((3, 3))
+    want = hooke_tensor(H)
+    np.testing.assert_allclose(hooke_voigt(H), want, rtol=1e-12, atol=1e-14)
+    assert_same(npfunc.jit(hooke_tensor)(H), want)
+    assert_deriv(npfunc.jacrev(hooke_tensor)(H), fd(hooke_tensor, H))
+    # the Voigt form writes a traced stress vector into np.empty
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like="):
+        npfunc.jit(hooke_voigt)(H)
+
+
+def hooke_voigt_like(grad_u, E=70.0, nu=0.33):
+    eps = 0.5 * (grad_u + grad_u.T)
+    ev = eps[VOIGT_I, VOIGT_J]
+    ev[3:] *= 2.0
+    c = E / ((1 + nu) * (1 - 2 * nu))
+    D = np.zeros((6, 6))
+    D[:3, :3] = c * nu
+    D[np.arange(3), np.arange(3)] = c * (1 - nu)
+    D[np.arange(3, 6), np.arange(3, 6)] = c * (1 - 2 * nu) / 2
+    sv = D @ ev
+    sigma = np.empty((3, 3), dtype=sv.dtype, like=grad_u)
+    sigma[VOIGT_I, VOIGT_J] = sv
+    sigma[VOIGT_J, VOIGT_I] = sv
+    return sigma
+
+
+def test_hooke_voigt_like_under_transforms():
+    H = 0.01 * RNG.standard_normal((3, 3))
+    want = hooke_voigt(H)
+    assert_same(npfunc.jit(hooke_voigt_like)(H), want)
+    H2 = 0.01 * RNG.standard_normal((3, 3))
+    assert_same(npfunc.jit(hooke_voigt_like)(H2), hooke_voigt(H2))
+    assert_deriv(npfunc.jacrev(hooke_voigt_like)(H), fd(hooke_voigt, H))
+    assert_deriv(npfunc.jacfwd(hooke_voigt_like)(H), fd(hooke_voigt, H))
+    Hs = 0.01 * RNG.standard_normal((3, 3, 3))
+    assert_same(npfunc.vmap(hooke_voigt_like)(Hs), np.stack([hooke_voigt(h) for h in Hs]))
+    H32 = H.astype(np.float32)
+    assert_same(npfunc.jit(hooke_voigt_like)(H32), hooke_voigt(H32), rtol=1e-6)
+
+
+def stress_invariants(sigma):
+    I1 = np.trace(sigma)
+    s = sigma - I1 / 3.0 * np.eye(3)
+    J2 = 0.5 * np.tensordot(s, s)
+    J3 = np.linalg.det(s)
+    return I1, J2, J3
+
+
+def drucker_prager(sigma, alpha=0.2, k=1.0):
+    I1, J2, _ = stress_invariants(sigma)
+    return alpha * I1 + np.sqrt(J2) - k
+
+
+def lode_angle(sigma):
+    _, J2, J3 = stress_invariants(sigma)
+    x = 1.5 * np.sqrt(3.0) * J3 / J2**1.5
+    return np.arcsin(np.clip(x, -1.0, 1.0)) / 3.0
+
+
+def test_invariants_yield_and_lode():
+    S = RNG.standard_normal((3, 3))
+    S = S + S.T
+    want = stress_invariants(S)
+    got = npfunc.jit(stress_invariants)(S)
+    for a, b in zip(got, want):
+        assert_same(a, b)
+    assert_deriv(npfunc.grad(drucker_prager)(S), fd(drucker_prager, S))
+    assert_deriv(npfunc.grad(lode_angle)(S), fd(lode_angle, S))
+    Ss = RNG.standard_normal((4, 3, 3))
+    Ss = Ss + Ss.transpose(0, 2, 1)
+    assert_same(npfunc.vmap(lode_angle)(Ss), np.stack([lode_angle(s) for s in Ss]))
+    assert_same(npfunc.jit(drucker_prager)(Ss[0]), drucker_prager(Ss[0]))
