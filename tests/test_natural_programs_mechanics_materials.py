@@ -547,3 +547,358 @@ def test_invariants_yield_and_lode():
     Ss = Ss + Ss.transpose(0, 2, 1)
     assert_same(npfunc.vmap(lode_angle)(Ss), np.stack([lode_angle(s) for s in Ss]))
     assert_same(npfunc.jit(drucker_prager)(Ss[0]), drucker_prager(Ss[0]))
+
+
+# ---- molecular dynamics --------------------------------------------------------------------
+
+
+def lj_energy_loops(x, eps=1.0, sigma=1.0):
+    """Lennard-Jones energy by the textbook double loop."""
+    n = x.shape[0]
+    U = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            r = np.linalg.norm(x[i] - x[j])
+            sr6 = (sigma / r) ** 6
+            U += 4 * eps * (sr6 * sr6 - sr6)
+    return U
+
+
+def lj_energy_pdist(x, eps=1.0, sigma=1.0, rc=2.5):
+    r = ssd.pdist(x)
+    sr6 = (sigma / r) ** 6
+    src6 = (sigma / rc) ** 6
+    e = 4 * eps * (sr6**2 - sr6) - 4 * eps * (src6**2 - src6)
+    return np.sum(np.where(r < rc, e, 0.0))
+
+
+def morse_energy_broadcast(x, D=1.0, a=1.5, r0=1.1):
+    diff = x[:, None, :] - x[None, :, :]
+    iu = np.triu_indices(len(x), k=1)
+    r = np.sqrt(np.sum(diff[iu] ** 2, axis=-1))
+    return np.sum(D * (1 - np.exp(-a * (r - r0))) ** 2)
+
+
+def lj_forces_inplace(x, eps=1.0, sigma=1.0):
+    """Forces accumulated pair by pair into a buffer made like x."""
+    n = len(x)
+    f = np.zeros_like(x)
+    for i in range(n):
+        for j in range(i + 1, n):
+            d = x[i] - x[j]
+            r2 = d @ d
+            sr6 = (sigma**2 / r2) ** 3
+            fij = 24 * eps * (2 * sr6 * sr6 - sr6) / r2 * d
+            f[i] += fij
+            f[j] -= fij
+    return f
+
+
+def _cluster(n=5, seed=3, spacing=1.2):
+    g = np.random.default_rng(seed)
+    grid = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)], dtype=float)
+    return grid[:n] * spacing + 0.05 * g.standard_normal((n, 3))
+
+
+def test_lj_loop_and_pdist_agree_and_forces_are_minus_gradient():
+    x = _cluster()
+    U = lj_energy_loops(x)
+    assert type(U) is np.float64
+    assert_same(npfunc.jit(lj_energy_loops)(x), U)
+    x2 = _cluster(seed=4)
+    assert_same(npfunc.jit(lj_energy_loops)(x2), lj_energy_loops(x2))
+    g = npfunc.grad(lj_energy_loops)(x)
+    assert_deriv(g, fd(lj_energy_loops, x))
+    assert_deriv(-g, lj_forces_inplace(x), rtol=1e-10, atol=1e-12)
+    assert_deriv(npfunc.grad(lj_energy_pdist)(x), fd(lj_energy_pdist, x))
+    assert_same(npfunc.jit(lj_energy_pdist)(x), lj_energy_pdist(x))
+    assert_same(npfunc.jit(lj_forces_inplace)(x), lj_forces_inplace(x))
+    assert_same(npfunc.jit(lj_forces_inplace)(x2), lj_forces_inplace(x2))
+    # the force field's Jacobian is minus the Hessian of the energy
+    Jf = npfunc.jacfwd(lj_forces_inplace)(x)
+    H = npfunc.hessian(lj_energy_pdist)(x)
+    assert_deriv(Jf, -H, rtol=1e-8, atol=1e-8)
+
+
+def test_md_energies_over_a_batch_of_configurations():
+    xs = np.stack([_cluster(seed=s) for s in range(3)])
+    for f in (lj_energy_loops, lj_energy_pdist, morse_energy_broadcast):
+        assert_same(npfunc.vmap(f)(xs), np.stack([f(x) for x in xs]))
+        gs = npfunc.vmap(npfunc.grad(f))(xs)
+        for i in range(3):
+            assert_deriv(gs[i], fd(f, xs[i]))
+    assert_same(npfunc.vmap(lj_forces_inplace)(xs), np.stack([lj_forces_inplace(x) for x in xs]))
+    # batch along axis 1 (atoms, configurations, xyz)
+    got = npfunc.vmap(morse_energy_broadcast, in_dims=1)(xs.transpose(1, 0, 2))
+    assert_same(got, np.stack([morse_energy_broadcast(x) for x in xs]))
+    # float32 coordinates: pdist computes in float64, the broadcast form stays float32
+    x32 = xs[0].astype(np.float32)
+    assert lj_energy_pdist(x32).dtype == np.float64
+    assert morse_energy_broadcast(x32).dtype == np.float32
+    for f in (lj_energy_pdist, morse_energy_broadcast):
+        assert_same(npfunc.jit(f)(x32), f(x32), rtol=2e-6)
+        assert_same(npfunc.vmap(f)(xs.astype(np.float32)), np.stack([f(z) for z in xs.astype(np.float32)]), rtol=2e-6)
+        g32 = npfunc.grad(f)(x32)
+        assert g32.dtype == np.float32              # a gradient has its argument's dtype
+        np.testing.assert_allclose(g32, fd(f, x32.astype(float)), rtol=1e-3, atol=1e-3)
+
+
+def test_pdist_squareform_and_cdist_metrics():
+    x = _cluster()
+    f = lambda z: ssd.squareform(ssd.pdist(z, "sqeuclidean"))
+    assert_same(npfunc.jit(f)(x), f(x))
+    assert_deriv(npfunc.jacrev(f)(x), fd(f, x))
+    y = x[:3] + 0.5
+    g = lambda z: ssd.cdist(z, y, metric="euclidean")
+    assert_same(npfunc.jit(g)(x), g(x))
+    assert_deriv(npfunc.jacfwd(g)(x), fd(g, x))
+    assert_same(npfunc.vmap(g)(np.stack([x, x + 0.1])), np.stack([g(x), g(x + 0.1)]))
+    h = lambda z: ssd.cdist(z, y, "minkowski", p=3).sum()
+    assert_deriv(npfunc.grad(h)(x), fd(h, x))
+
+
+def velocity_verlet(state, dt, n_steps, force=lj_forces_inplace, m=1.0):
+    """Velocity Verlet, updating the state dict's arrays in place; returns the final
+    total energy."""
+    x, v = state["x"], state["v"]
+    f = force(x)
+    for _ in range(n_steps):
+        v += 0.5 * dt * f / m
+        x += dt * v
+        f = force(x)
+        v += 0.5 * dt * f / m
+    return 0.5 * m * np.sum(v * v) + lj_energy_pdist(x, rc=np.inf)
+
+
+def test_velocity_verlet_updates_state_in_place():
+    x0 = _cluster(4)
+    v0 = 0.1 * RNG.standard_normal(x0.shape)
+    s_plain = {"x": x0.copy(), "v": v0.copy()}
+    E_plain = velocity_verlet(s_plain, 0.005, 3)
+    s_jit = {"x": x0.copy(), "v": v0.copy()}
+    E_jit = npfunc.jit(velocity_verlet, static_argnums=(1, 2))(s_jit, 0.005, 3)
+    assert_same(E_jit, E_plain)
+    assert_same(s_jit["x"], s_plain["x"])
+    assert_same(s_jit["v"], s_plain["v"])
+    # a replay on a different state
+    s_b = {"x": x0 + 0.01, "v": v0.copy()}
+    s_b_plain = {"x": x0 + 0.01, "v": v0.copy()}
+    jv = npfunc.jit(velocity_verlet, static_argnums=(1, 2))
+    jv({"x": x0.copy(), "v": v0.copy()}, 0.005, 3)
+    assert_same(jv(s_b, 0.005, 3), velocity_verlet(s_b_plain, 0.005, 3))
+    assert_same(s_b["x"], s_b_plain["x"])
+    # sensitivity of the final energy to the initial positions
+    def final_energy(x):
+        return velocity_verlet({"x": x.copy(), "v": v0.copy()}, 0.005, 3)
+    # v0.copy() is a plain array, and v += ... writes the traced force into it
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"create the array traced"):
+        npfunc.grad(final_energy)(x0)
+
+    def final_energy_like(x):
+        return velocity_verlet({"x": x.copy(), "v": np.array(v0, like=x)}, 0.005, 3)
+    assert_same(final_energy_like(x0), final_energy(x0))
+    assert_deriv(npfunc.grad(final_energy_like)(x0), fd(final_energy, x0))
+    assert_deriv(npfunc.jacfwd(final_energy_like)(x0), fd(final_energy, x0))
+    # grad leaves the caller's arguments updated as the plain call does
+    s_g = {"x": x0.copy(), "v": v0.copy()}
+    npfunc.grad(lambda x, v: velocity_verlet({"x": x, "v": v}, 0.005, 3), argnums=(0, 1))(s_g["x"], s_g["v"])
+    assert_same(s_g["x"], s_plain["x"])
+    assert_same(s_g["v"], s_plain["v"])
+
+
+def test_checkpointed_md_step():
+    x0 = _cluster(4)
+    v0 = 0.1 * RNG.standard_normal(x0.shape)
+
+    def step(x, v, dt=0.005):
+        f = lj_forces_inplace(x)
+        v = v + 0.5 * dt * f
+        x = x + dt * v
+        v = v + 0.5 * dt * lj_forces_inplace(x)
+        return x, v
+
+    def run(x, ckpt):
+        v = v0
+        s = npfunc.checkpoint(step) if ckpt else step
+        for _ in range(3):
+            x, v = s(x, v)
+        return np.sum(x[0] * v[1])
+
+    want = npfunc.grad(run)(x0, False)
+    assert_deriv(npfunc.grad(run)(x0, True), want, rtol=1e-12)
+    assert_deriv(want, fd(lambda x: run(x, False), x0))
+    assert_same(npfunc.jit(run, static_argnums=1)(x0, True), run(x0, False))
+
+
+def kinetic_temperature(state, masses, kB=1.0):
+    v = state["v"]
+    ke = 0.5 * np.sum(masses[:, None] * v**2)
+    dof = v.size - 3
+    return {"KE": ke, "T": 2 * ke / (dof * kB), "p": masses @ v}
+
+
+def test_kinetic_temperature_dict():
+    v = RNG.standard_normal((5, 3))
+    m = np.array([1.0, 2.0, 1.0, 16.0, 1.0])
+    want = kinetic_temperature({"v": v}, m)
+    got = npfunc.jit(kinetic_temperature)({"v": v}, m)
+    for k in want:
+        assert_same(got[k], want[k])
+    g = npfunc.grad(lambda s: kinetic_temperature(s, m)["T"])({"v": v})
+    assert type(g) is dict
+    assert_deriv(g["v"], fd(lambda vv: kinetic_temperature({"v": vv}, m)["T"], v))
+    vs = RNG.standard_normal((3, 5, 3))
+    got = npfunc.vmap(kinetic_temperature, in_dims=({"v": 0}, None))({"v": vs}, m)
+    for k in want:
+        assert_same(got[k], np.stack([kinetic_temperature({"v": vv}, m)[k] for vv in vs]))
+
+
+def minimum_image_energy(x, L=3.0, k=1.0, r0=1.0):
+    """Harmonic pair energy in a periodic box with the minimum-image convention."""
+    n = len(x)
+    U = 0.0
+    for i in range(n - 1):
+        d = x[i + 1:] - x[i]
+        d -= L * np.round(d / L)
+        r = np.sqrt(np.sum(d * d, axis=1))
+        U = U + 0.5 * k * np.sum((r - r0) ** 2)
+    return U
+
+
+def test_minimum_image():
+    x = RNG.random((4, 3)) * 3.0
+    assert_same(npfunc.jit(minimum_image_energy)(x), minimum_image_energy(x))
+    assert_deriv(npfunc.grad(minimum_image_energy)(x), fd(minimum_image_energy, x))
+    xs = RNG.random((3, 4, 3)) * 3.0
+    assert_same(npfunc.vmap(minimum_image_energy)(xs), np.stack([minimum_image_energy(z) for z in xs]))
+    # box length batched, positions shared: d is plain, d -= L*round(d/L) is batched
+    Ls = np.array([3.0, 3.5, 4.0])
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"Use x = x - y"):
+        npfunc.vmap(minimum_image_energy, in_dims=(None, 0))(x, Ls)
+    got = npfunc.vmap(minimum_image_energy_functional, in_dims=(None, 0))(x, Ls)
+    assert_same(got, np.stack([minimum_image_energy(x, L) for L in Ls]))
+
+
+def minimum_image_energy_functional(x, L=3.0, k=1.0, r0=1.0):
+    """minimum_image_energy with the refusal's advice: d = d - ... instead of d -= ..."""
+    n = len(x)
+    U = 0.0
+    for i in range(n - 1):
+        d = x[i + 1:] - x[i]
+        d = d - L * np.round(d / L)
+        r = np.sqrt(np.sum(d * d, axis=1))
+        U = U + 0.5 * k * np.sum((r - r0) ** 2)
+    return U
+
+
+def bond_angle_energy(x, bonds_ijk, k=1.0, theta0=np.deg2rad(109.5)):
+    E = 0.0
+    for i, j, kk in bonds_ijk:
+        a = x[i] - x[j]
+        b = x[kk] - x[j]
+        cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+        theta = np.arccos(np.clip(cos, -1.0, 1.0))
+        E += 0.5 * k * (theta - theta0) ** 2
+    return E
+
+
+def dihedral(p0, p1, p2, p3):
+    b0 = p0 - p1
+    b1 = p2 - p1
+    b2 = p3 - p2
+    b1 /= np.linalg.norm(b1)
+    v = b0 - np.dot(b0, b1) * b1
+    w = b2 - np.dot(b2, b1) * b1
+    x = np.dot(v, w)
+    y = np.dot(np.cross(b1, v), w)
+    return np.degrees(np.arctan2(y, x))
+
+
+def test_angle_and_dihedral():
+    x = _cluster(4, spacing=1.0)
+    angles = [(0, 1, 2), (1, 2, 3), (0, 2, 3)]
+    assert_same(npfunc.jit(bond_angle_energy)(x, angles), bond_angle_energy(x, angles))
+    f = lambda z: bond_angle_energy(z, angles)
+    assert_deriv(npfunc.grad(f)(x), fd(f, x))
+    d = lambda z: dihedral(*z)
+    assert_same(npfunc.jit(d)(x), d(x))
+    assert_deriv(npfunc.grad(d)(x), fd(d, x))
+    assert_same(npfunc.jit(dihedral)(*x), dihedral(*x))
+    xs = np.stack([x, x[::-1], x + 0.1 * RNG.standard_normal(x.shape)])
+    assert_same(npfunc.vmap(d)(xs), np.stack([d(z) for z in xs]))
+
+
+# ---- mass-spring networks ------------------------------------------------------------------
+
+SPRING_EDGES = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [0, 2], [1, 3]])
+
+
+def spring_energy(x, edges=SPRING_EDGES, k=10.0, L0=1.0):
+    d = x[edges[:, 1]] - x[edges[:, 0]]
+    r = np.linalg.norm(d, axis=1)
+    return 0.5 * k * np.sum((r - L0) ** 2)
+
+
+def spring_forces(x, edges=SPRING_EDGES, k=10.0, L0=1.0):
+    d = x[edges[:, 1]] - x[edges[:, 0]]
+    r = np.linalg.norm(d, axis=1, keepdims=True)
+    fe = k * (r - L0) * d / r
+    f = np.zeros_like(x)
+    np.add.at(f, edges[:, 0], fe)
+    np.subtract.at(f, edges[:, 1], fe)
+    return f
+
+
+def test_spring_network_add_at():
+    x = np.array([[0.0, 0.0], [1.1, 0.0], [1.0, 0.9], [-0.1, 1.05]])
+    assert_deriv(-npfunc.grad(spring_energy)(x), spring_forces(x), rtol=1e-12, atol=1e-12)
+    assert_same(npfunc.jit(spring_forces)(x), spring_forces(x))
+    x2 = x + 0.05
+    assert_same(npfunc.jit(spring_forces)(x2), spring_forces(x2))
+    assert_deriv(npfunc.jacrev(spring_forces)(x), fd(spring_forces, x))
+    assert_deriv(npfunc.jacfwd(spring_forces)(x), -npfunc.hessian(spring_energy)(x), rtol=1e-10, atol=1e-10)
+    xs = np.stack([x, x2, x * 1.1])
+    assert_same(npfunc.vmap(spring_forces)(xs), np.stack([spring_forces(z) for z in xs]))
+    # stiffness batched, positions shared: f = np.zeros_like(x) is plain, the forces batched
+    ks = np.array([1.0, 5.0])
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"npfunc.numpy.add_at\(a, indices, b\)"):
+        npfunc.vmap(spring_forces, in_dims=(None, None, 0))(x, SPRING_EDGES, ks)
+    got = npfunc.vmap(spring_forces_functional, in_dims=(None, None, 0))(x, SPRING_EDGES, ks)
+    assert_same(got, np.stack([spring_forces(x, k=kk) for kk in ks]))
+    assert_same(spring_forces_functional(x), spring_forces(x))
+
+
+def spring_forces_functional(x, edges=SPRING_EDGES, k=10.0, L0=1.0):
+    """spring_forces with the refusal's advice, npfunc.numpy.add_at returning a new array."""
+    d = x[edges[:, 1]] - x[edges[:, 0]]
+    r = np.linalg.norm(d, axis=1, keepdims=True)
+    fe = k * (r - L0) * d / r
+    f = np.zeros_like(x)
+    f = npfunc.numpy.add_at(f, edges[:, 0], fe)
+    f = npfunc.numpy.add_at(f, edges[:, 1], -fe)
+    return f
+
+
+def relax_springs_(x, n_iter=20, lr=0.02, pinned=(0,)):
+    """Gradient-descent relaxation updating x in place, pinned nodes held."""
+    for _ in range(n_iter):
+        f = spring_forces(x)
+        f[list(pinned)] = 0.0
+        x += lr * f
+    return spring_energy(x)
+
+
+def test_relaxation_in_place_under_jit_and_vmap():
+    x0 = np.array([[0.0, 0.0], [1.3, 0.0], [1.0, 1.2], [-0.2, 0.9]])
+    xp = x0.copy()
+    want = relax_springs_(xp)
+    xj = x0.copy()
+    assert_same(npfunc.jit(relax_springs_)(xj), want)
+    assert_same(xj, xp)
+    xs = np.stack([x0, x0 * 1.1])
+    xs_plain = xs.copy()
+    wants = np.stack([relax_springs_(z) for z in xs_plain])
+    assert_same(npfunc.vmap(relax_springs_)(xs), wants)
+    assert_same(xs, xs_plain)
+    g = npfunc.grad(lambda z: relax_springs_(z.copy()))(x0)
+    assert_deriv(g, fd(lambda z: relax_springs_(z.copy()), x0))
