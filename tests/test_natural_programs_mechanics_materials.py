@@ -902,3 +902,317 @@ def test_relaxation_in_place_under_jit_and_vmap():
     assert_same(xs, xs_plain)
     g = npfunc.grad(lambda z: relax_springs_(z.copy()))(x0)
     assert_deriv(g, fd(lambda z: relax_springs_(z.copy()), x0))
+
+
+def spring_forces_fancy(x, edges=SPRING_EDGES, k=10.0, L0=1.0):
+    """The common slip: f[idx] += fe with repeated node indices. NumPy does not
+    accumulate repeats (the last write wins); transforms must do the same."""
+    d = x[edges[:, 1]] - x[edges[:, 0]]
+    r = np.linalg.norm(d, axis=1, keepdims=True)
+    fe = k * (r - L0) * d / r
+    f = np.zeros_like(x)
+    f[edges[:, 0]] += fe
+    f[edges[:, 1]] -= fe
+    return f
+
+
+def test_fancy_index_increment_with_repeats_keeps_numpys_last_write():
+    x = np.array([[0.0, 0.0], [1.1, 0.0], [1.0, 0.9], [-0.1, 1.05]])
+    want = spring_forces_fancy(x)
+    assert not np.allclose(want, spring_forces(x))      # the repeats really are dropped
+    assert_same(npfunc.jit(spring_forces_fancy)(x), want)
+    x2 = x * 0.9
+    assert_same(npfunc.jit(spring_forces_fancy)(x2), spring_forces_fancy(x2))
+    assert_deriv(npfunc.jacrev(spring_forces_fancy)(x), fd(spring_forces_fancy, x))
+    assert_deriv(npfunc.jacfwd(spring_forces_fancy)(x), fd(spring_forces_fancy, x))
+    xs = np.stack([x, x2])
+    assert_same(npfunc.vmap(spring_forces_fancy)(xs), np.stack([spring_forces_fancy(z) for z in xs]))
+
+
+# ---- heat conduction -----------------------------------------------------------------------
+
+
+def heat_explicit(u0, alpha=1.0, dx=0.1, dt=0.004, n_steps=10):
+    """FTCS on a rod with fixed ends, the interior slice updated in place."""
+    u = u0.copy()
+    r = alpha * dt / dx**2
+    for _ in range(n_steps):
+        u[1:-1] += r * (u[2:] - 2 * u[1:-1] + u[:-2])
+    return u
+
+
+def heat_explicit_like(u0, alpha, dx=0.1, dt=0.004, n_steps=10):
+    """heat_explicit with the refusal's advice: the work array made like the diffusivity."""
+    u = np.array(u0, like=np.asarray(alpha))
+    r = alpha * dt / dx**2
+    for _ in range(n_steps):
+        u[1:-1] += r * (u[2:] - 2 * u[1:-1] + u[:-2])
+    return u
+
+
+def heat_explicit_inplace_(u, alpha=1.0, dx=0.1, dt=0.004, n_steps=10):
+    """The same, overwriting the caller's array, and returning its interior (a view)."""
+    r = alpha * dt / dx**2
+    for _ in range(n_steps):
+        lap = u[2:] - 2 * u[1:-1] + u[:-2]
+        u[1:-1] += r * lap
+    return u[1:-1]
+
+
+def test_heat_explicit_copy_and_in_place():
+    x = np.linspace(0, 1, 11)
+    u0 = np.sin(np.pi * x) + 0.1 * RNG.standard_normal(11)
+    want = heat_explicit(u0)
+    assert_same(npfunc.jit(heat_explicit)(u0), want)
+    assert_same(npfunc.jit(heat_explicit)(u0 * 2), heat_explicit(u0 * 2))
+    assert_deriv(npfunc.jacrev(heat_explicit)(u0), fd(heat_explicit, u0))
+    assert_deriv(npfunc.jacfwd(heat_explicit)(u0), fd(heat_explicit, u0))
+    U0 = np.stack([u0, u0[::-1], 2 * u0])
+    assert_same(npfunc.vmap(heat_explicit)(U0), np.stack([heat_explicit(v) for v in U0]))
+    assert_same(npfunc.vmap(heat_explicit, in_dims=1)(U0.T.copy()), np.stack([heat_explicit(v) for v in U0]))
+    # diffusivity batched, initial state shared: u = u0.copy() is plain and u[1:-1] += ...
+    # writes the batched update through a view of it, which rebinding cannot fix
+    al = np.array([0.5, 1.0])
+    with pytest.raises(npfunc.errors.UnsupportedOperationError,
+                       match=r"a\[i\] = a\[i\] \+ y writes into a as well.*np.array\(a0, like=t\)"):
+        npfunc.vmap(heat_explicit, in_dims=(None, 0))(u0, al)
+    got = npfunc.vmap(heat_explicit_like, in_dims=(None, 0))(u0, al)
+    assert_same(got, np.stack([heat_explicit(u0, a) for a in al]))
+    assert_same(heat_explicit_like(u0, np.float64(1.0)), heat_explicit(u0))
+    # the in-place form: the argument ends as NumPy leaves it, the return is a view of it
+    up = u0.copy()
+    wp = heat_explicit_inplace_(up)
+    uj = u0.copy()
+    wj = npfunc.jit(heat_explicit_inplace_)(uj)
+    assert_same(wj, wp)
+    assert_same(uj, up)
+    uv = U0.copy()
+    wv = npfunc.vmap(heat_explicit_inplace_)(uv)
+    Up = U0.copy()
+    assert_same(wv, np.stack([heat_explicit_inplace_(r) for r in Up]))
+    assert_same(uv, Up)
+    uf = u0.copy()
+    wf = npfunc.functionalize(heat_explicit_inplace_)(uf)
+    assert_same(wf, wp)
+    assert_same(uf, up)
+    ug = u0.copy()
+    g = npfunc.grad(lambda v: heat_explicit_inplace_(v).sum())(ug)
+    assert_same(ug, up)
+    assert_deriv(g, fd(lambda v: heat_explicit_inplace_(v.copy()).sum(), u0))
+
+
+def heat_implicit_banded(u0, alpha=1.0, dx=0.1, dt=0.01, n_steps=5):
+    """Backward Euler, Dirichlet ends, tridiagonal system by scipy.linalg.solve_banded."""
+    n = len(u0) - 2
+    r = alpha * dt / dx**2
+    ab = np.zeros((3, n))
+    ab[0, 1:] = -r
+    ab[1, :] = 1 + 2 * r
+    ab[2, :-1] = -r
+    u = u0.copy()
+    for _ in range(n_steps):
+        rhs = u[1:-1].copy()
+        rhs[0] += r * u[0]
+        rhs[-1] += r * u[-1]
+        u[1:-1] = sla.solve_banded((1, 1), ab, rhs)
+    return u
+
+
+def heat_implicit_dense(u0, alpha=1.0, dx=0.1, dt=0.01, n_steps=5):
+    n = len(u0) - 2
+    r = alpha * dt / dx**2
+    A = (1 + 2 * r) * np.eye(n) - r * np.eye(n, k=1) - r * np.eye(n, k=-1)
+    u = u0.copy()
+    for _ in range(n_steps):
+        b = u[1:-1].copy()
+        b[[0, -1]] += r * u[[0, -1]]
+        u[1:-1] = np.linalg.solve(A, b)
+    return u
+
+
+def test_heat_implicit_banded_and_dense():
+    u0 = np.concatenate([[1.0], RNG.random(7), [0.0]])
+    want = heat_implicit_banded(u0)
+    np.testing.assert_allclose(heat_implicit_dense(u0), want, rtol=1e-12, atol=1e-14)
+    for f in (heat_implicit_banded, heat_implicit_dense):
+        assert_same(npfunc.jit(f)(u0), f(u0))
+        assert_same(npfunc.jit(f)(u0 + 1), f(u0 + 1))
+        assert_deriv(npfunc.jacrev(f)(u0), fd(f, u0))
+        U0 = np.stack([u0, u0 * 0.5])
+        assert_same(npfunc.vmap(f)(U0), np.stack([f(v) for v in U0]))
+
+
+def heat_implicit_banded_alpha(alpha, u0):
+    n = len(u0) - 2
+    r = alpha * 0.01 / 0.1**2
+    ab = np.zeros((3, n), like=alpha)
+    ab[0, 1:] = -r
+    ab[1, :] = 1 + 2 * r
+    ab[2, :-1] = -r
+    u = np.array(u0, like=alpha)
+    for _ in range(5):
+        rhs = u[1:-1].copy()
+        rhs[0] += r * u[0]
+        rhs[-1] += r * u[-1]
+        u[1:-1] = sla.solve_banded((1, 1), ab, rhs)
+    return u[4]
+
+
+def test_heat_banded_diffusivity_derivative():
+    u0 = np.concatenate([[1.0], RNG.random(7), [0.0]])
+    a = np.array(1.0)
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"like="):
+        npfunc.grad(lambda al: heat_implicit_banded(u0, alpha=al)[4])(a)
+    f = lambda al: heat_implicit_banded_alpha(al, u0)
+    assert_same(f(a), heat_implicit_banded(u0)[4])
+    assert_deriv(npfunc.grad(f)(a), fd(lambda al: heat_implicit_banded(u0, alpha=al)[4], a))
+
+
+def heat2d_step(T, kappa=0.2):
+    """One explicit step of the 2-d heat equation, five-point Laplacian, insulated edges
+    by edge padding."""
+    P = np.pad(T, 1, mode="edge")
+    lap = P[:-2, 1:-1] + P[2:, 1:-1] + P[1:-1, :-2] + P[1:-1, 2:] - 4 * T
+    return T + kappa * lap
+
+
+def heat2d_roll(T, kappa=0.2):
+    lap = (np.roll(T, 1, 0) + np.roll(T, -1, 0) + np.roll(T, 1, 1) + np.roll(T, -1, 1) - 4 * T)
+    return T + kappa * lap
+
+
+def test_heat2d_stencils():
+    T = RNG.random((5, 6))
+    for f in (heat2d_step, heat2d_roll):
+        assert_same(npfunc.jit(f)(T), f(T))
+        assert_deriv(npfunc.jacrev(f)(T), fd(f, T))
+        Ts = RNG.random((3, 5, 6)).astype(np.float32)
+        assert_same(npfunc.vmap(f)(Ts), np.stack([f(t) for t in Ts]))
+        g = lambda t: f(f(t))[2, 3]
+        assert_deriv(npfunc.grad(g)(T), fd(g, T))
+    # heat is conserved by the insulated stencil (a value check, not a derivative one)
+    np.testing.assert_allclose(heat2d_step(T).sum(), T.sum(), rtol=1e-12)
+
+
+# ---- contact -------------------------------------------------------------------------------
+
+
+def ground_penalty(y, k=1e3):
+    gap = y - 0.0
+    return 0.5 * k * np.sum(np.maximum(0.0, -gap) ** 2)
+
+
+def ground_penalty_early(y, k=1e3):
+    """Return early when nothing touches the ground."""
+    if np.all(y > 0):
+        return 0.0
+    pen = np.minimum(y, 0.0)
+    return 0.5 * k * pen @ pen
+
+
+def n_contacts(y):
+    return np.count_nonzero(y < 0)
+
+
+def test_ground_contact_penalty():
+    y = np.array([0.3, -0.01, 0.2, -0.05])
+    assert_same(npfunc.jit(ground_penalty)(y), ground_penalty(y))
+    assert_deriv(npfunc.grad(ground_penalty)(y), fd(ground_penalty, y))
+    assert_deriv(npfunc.grad(ground_penalty_early)(y), fd(ground_penalty_early, y))
+    ys = np.stack([y, np.abs(y), -y])
+    assert_same(npfunc.vmap(ground_penalty)(ys), np.stack([ground_penalty(v) for v in ys]))
+    assert_deriv(npfunc.hessian(ground_penalty)(y), np.diag([0, 1e3, 0, 1e3]))
+    # the early return gives a Python float: grad of a constant branch
+    yp = np.abs(y)
+    assert ground_penalty_early(yp) == 0.0
+    assert_deriv(npfunc.grad(ground_penalty_early)(yp), np.zeros(4))
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.where"):
+        npfunc.jit(ground_penalty_early)(y)
+    # a count of contacts
+    got = npfunc.jit(n_contacts)(y)
+    assert_same(got, n_contacts(y))
+    assert_same(npfunc.vmap(n_contacts)(ys), np.stack([n_contacts(v) for v in ys]))
+
+
+def particle_overlap_energy(xa, xb, ra=0.5, rb=0.4, k=100.0):
+    d = ssd.cdist(xa, xb)
+    overlap = ra + rb - d
+    return 0.5 * k * np.sum(np.where(overlap > 0, overlap, 0.0) ** 2)
+
+
+def test_cdist_contact():
+    xa = RNG.random((4, 2)) * 2
+    xb = RNG.random((3, 2)) * 2
+    want = particle_overlap_energy(xa, xb)
+    assert want > 0
+    assert_same(npfunc.jit(particle_overlap_energy)(xa, xb), want)
+    g = npfunc.grad(particle_overlap_energy, argnums=(0, 1))(xa, xb)
+    assert_deriv(g[0], fd(lambda a: particle_overlap_energy(a, xb), xa))
+    assert_deriv(g[1], fd(lambda b: particle_overlap_energy(xa, b), xb))
+    xas = np.stack([xa, xa + 0.1, xa * 0.9])
+    got = npfunc.vmap(particle_overlap_energy, in_dims=(0, None))(xas, xb)
+    assert_same(got, np.stack([particle_overlap_energy(a, xb) for a in xas]))
+    gv = npfunc.jit(npfunc.vmap(npfunc.grad(particle_overlap_energy), in_dims=(0, None)))(xas, xb)
+    for i in range(3):
+        assert_deriv(gv[i], fd(lambda a: particle_overlap_energy(a, xb), xas[i]))
+
+
+# ---- plasticity ----------------------------------------------------------------------------
+
+
+def radial_return_1d(eps, eps_p, alpha, E=200.0, H=10.0, sigma_y=1.0):
+    """One strain increment of 1-d linear-hardening plasticity: trial stress, yield
+    check with if, plastic correction. Returns stress and updated internal variables."""
+    sig_tr = E * (eps - eps_p)
+    f_tr = abs(sig_tr) - (sigma_y + H * alpha)
+    if f_tr <= 0:
+        return sig_tr, eps_p, alpha
+    dgamma = f_tr / (E + H)
+    s = np.sign(sig_tr)
+    return sig_tr - E * dgamma * s, eps_p + dgamma * s, alpha + dgamma
+
+
+def radial_return_where(eps, eps_p, alpha, E=200.0, H=10.0, sigma_y=1.0):
+    sig_tr = E * (eps - eps_p)
+    f_tr = np.abs(sig_tr) - (sigma_y + H * alpha)
+    dgamma = np.where(f_tr > 0, f_tr / (E + H), 0.0)
+    s = np.sign(sig_tr)
+    return sig_tr - E * dgamma * s, eps_p + dgamma * s, alpha + dgamma
+
+
+def test_radial_return_if_and_where():
+    eps = np.linspace(-0.02, 0.02, 5)
+    ep = np.zeros(5)
+    al = np.zeros(5)
+    want = [radial_return_1d(e, p, a) for e, p, a in zip(eps, ep, al)]
+    got = npfunc.vmap(radial_return_where)(eps, ep, al)
+    for k in range(3):
+        assert_same(got[k], np.stack([np.float64(w[k]) for w in want]))
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"np.where"):
+        npfunc.vmap(radial_return_1d)(eps, ep, al)
+    # consistent tangent E H / (E + H) in the plastic range, E in the elastic one
+    for e in (0.001, 0.02, -0.02):
+        d = npfunc.grad(lambda x: radial_return_1d(x, 0.0, 0.0)[0])(np.float64(e))
+        assert_deriv(d, fd(lambda x: radial_return_1d(x, 0.0, 0.0)[0], e))
+        dw = npfunc.grad(lambda x: radial_return_where(x, 0.0, 0.0)[0])(np.float64(e))
+        assert_same(dw, d)
+    assert_same(npfunc.jit(radial_return_where)(eps, ep, al)[0], got[0])
+
+
+def strain_history(eps_path, E=200.0, H=10.0, sigma_y=1.0):
+    """Drive the material point along a strain path; collect the stress in a list."""
+    ep, al = 0.0, 0.0
+    out = []
+    for e in eps_path:
+        s, ep, al = radial_return_where(e, ep, al, E, H, sigma_y)
+        out.append(s)
+    return np.array(out)
+
+
+def test_strain_history_list_of_traced_scalars():
+    path = np.concatenate([np.linspace(0, 0.02, 4), np.linspace(0.015, -0.01, 4)])
+    want = strain_history(path)
+    assert_same(npfunc.jit(strain_history)(path), want)
+    assert_deriv(npfunc.jacrev(strain_history)(path), fd(strain_history, path))
+    f = lambda p: strain_history(path, H=p)
+    assert_deriv(npfunc.jacfwd(f)(10.0), fd(f, 10.0))
