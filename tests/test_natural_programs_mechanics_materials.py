@@ -1216,3 +1216,229 @@ def test_strain_history_list_of_traced_scalars():
     assert_deriv(npfunc.jacrev(strain_history)(path), fd(strain_history, path))
     f = lambda p: strain_history(path, H=p)
     assert_deriv(npfunc.jacfwd(f)(10.0), fd(f, 10.0))
+
+
+# ---- composites ----------------------------------------------------------------------------
+
+
+def reduced_stiffness(E1, E2, G12, nu12):
+    nu21 = nu12 * E2 / E1
+    d = 1 - nu12 * nu21
+    return np.array([[E1 / d, nu12 * E2 / d, 0.0],
+                     [nu12 * E2 / d, E2 / d, 0.0],
+                     [0.0, 0.0, G12]])
+
+
+def laminate_abd(angles_deg, t_ply=0.125, props=(140.0, 10.0, 5.0, 0.3)):
+    """Classical lamination theory: rotate Q per ply, integrate through the thickness."""
+    Q = reduced_stiffness(*props)
+    n = len(angles_deg)
+    z = (np.arange(n + 1) - n / 2) * t_ply
+    A = np.zeros((3, 3), like=angles_deg)
+    B = np.zeros((3, 3), like=angles_deg)
+    D = np.zeros((3, 3), like=angles_deg)
+    for k, th in enumerate(np.deg2rad(angles_deg)):
+        c, s = np.cos(th), np.sin(th)
+        T = np.array([[c * c, s * s, 2 * c * s],
+                      [s * s, c * c, -2 * c * s],
+                      [-c * s, c * s, c * c - s * s]])
+        R = np.diag([1.0, 1.0, 2.0])
+        Qbar = np.linalg.inv(T) @ Q @ R @ T @ np.linalg.inv(R)
+        A += Qbar * (z[k + 1] - z[k])
+        B += Qbar * (z[k + 1] ** 2 - z[k] ** 2) / 2
+        D += Qbar * (z[k + 1] ** 3 - z[k] ** 3) / 3
+    return np.block([[A, B], [B, D]])
+
+
+def effective_modulus_x(angles_deg):
+    ABD = laminate_abd(angles_deg)
+    h = 0.125 * len(angles_deg)
+    a = np.linalg.inv(ABD)
+    return 1.0 / (h * a[0, 0])
+
+
+def test_laminate_abd_and_effective_modulus():
+    ang = np.array([0.0, 45.0, -45.0, 90.0, 90.0, -45.0, 45.0, 0.0])
+    ABD = laminate_abd(ang)
+    np.testing.assert_allclose(ABD[:3, 3:], 0.0, atol=1e-10)     # symmetric laminate: B = 0
+    assert_same(npfunc.jit(laminate_abd)(ang), ABD)
+    ang2 = ang + 5.0
+    assert_same(npfunc.jit(laminate_abd)(ang2), laminate_abd(ang2))
+    assert_deriv(npfunc.jacfwd(laminate_abd)(ang), fd(laminate_abd, ang), atol=1e-7)
+    g = npfunc.grad(effective_modulus_x)(ang)
+    assert_deriv(g, fd(effective_modulus_x, ang))
+    angs = np.stack([ang, ang2, np.zeros(8)])
+    assert_same(npfunc.vmap(effective_modulus_x)(angs), np.stack([effective_modulus_x(a) for a in angs]))
+    # ply properties: derivative with respect to E1 through reduced_stiffness's np.array of scalars
+    f = lambda E1: laminate_abd_props(ang, E1)[0, 0]
+    assert_deriv(npfunc.grad(f)(140.0), fd(f, 140.0))
+
+
+def laminate_abd_props(angles_deg, E1):
+    Q = reduced_stiffness(E1, 10.0, 5.0, 0.3)
+    out = 0.0
+    for th in np.deg2rad(angles_deg):
+        c, s = np.cos(th), np.sin(th)
+        T = np.array([[c * c, s * s, 2 * c * s], [s * s, c * c, -2 * c * s], [-c * s, c * s, c * c - s * s]])
+        R = np.diag([1.0, 1.0, 2.0])
+        out = out + np.linalg.inv(T) @ Q @ R @ T @ np.linalg.inv(R) * 0.125
+    return out
+
+
+def rule_of_mixtures(Vf, Ef=230.0, Em=3.5):
+    E1 = Vf * Ef + (1 - Vf) * Em
+    E2 = 1.0 / (Vf / Ef + (1 - Vf) / Em)
+    return E1, E2
+
+
+def halpin_tsai(Vf, Ef=230.0, Em=3.5, xi=2.0):
+    eta = (Ef / Em - 1) / (Ef / Em + xi)
+    return Em * (1 + xi * eta * Vf) / (1 - eta * Vf)
+
+
+def test_micromechanics_scalar_types():
+    for Vf in (0.6, np.float64(0.6), np.float32(0.6)):
+        want = rule_of_mixtures(Vf)
+        got = npfunc.jit(rule_of_mixtures)(Vf)
+        assert type(got) is tuple
+        for a, b in zip(got, want):
+            assert_same(a, b, rtol=1e-6)
+        assert_same(npfunc.jit(halpin_tsai)(Vf), halpin_tsai(Vf), rtol=1e-6)
+    assert_deriv(npfunc.grad(halpin_tsai)(0.6), fd(halpin_tsai, 0.6))
+    assert_deriv(npfunc.jacfwd(rule_of_mixtures)(0.6), [fd(lambda v: rule_of_mixtures(v)[i], 0.6) for i in range(2)])
+    Vfs = np.linspace(0.3, 0.7, 5)
+    assert_same(npfunc.vmap(halpin_tsai)(Vfs), np.stack([halpin_tsai(v) for v in Vfs]))
+    g32 = npfunc.grad(halpin_tsai)(np.float32(0.6))
+    assert type(g32) is np.float32
+    y, t = npfunc.jvp(halpin_tsai, (np.float32(0.6),), (np.float32(1.0),))
+    assert_same(y, halpin_tsai(np.float32(0.6)))
+    assert type(t) is np.float32
+
+
+# ---- vibration and buckling ----------------------------------------------------------------
+
+
+def chain_frequencies(m, k):
+    """Natural frequencies of a fixed-free chain of masses m[i] joined by springs k[i]."""
+    n = len(m)
+    K = np.zeros((n, n), like=k)
+    for i in range(n):
+        K[i, i] += k[i]
+        if i > 0:
+            K[i - 1, i - 1] += k[i]
+            K[i - 1, i] -= k[i]
+            K[i, i - 1] -= k[i]
+    M = np.diag(m)
+    w2 = sla.eigh(K, M, eigvals_only=True)
+    return np.sqrt(w2)
+
+
+def test_spring_chain_generalized_eigh():
+    m = np.array([1.0, 2.0, 1.5, 1.0])
+    k = np.array([10.0, 8.0, 12.0, 5.0])
+    want = chain_frequencies(m, k)
+    assert_same(npfunc.jit(chain_frequencies)(m, k), want)
+    assert_same(npfunc.jit(chain_frequencies)(m * 2, k), chain_frequencies(m * 2, k))
+    Jk = npfunc.jacrev(chain_frequencies, argnums=1)(m, k)
+    assert_deriv(Jk, fd(lambda kk: chain_frequencies(m, kk), k))
+    Jm = npfunc.jacfwd(chain_frequencies, argnums=0)(m, k)
+    assert_deriv(Jm, fd(lambda mm: chain_frequencies(mm, k), m))
+    ks = np.stack([k, k[::-1], k * 2])
+    got = npfunc.vmap(chain_frequencies, in_dims=(None, 0))(m, ks)
+    assert_same(got, np.stack([chain_frequencies(m, kk) for kk in ks]))
+
+
+def fundamental_mode(m, k):
+    n = len(m)
+    K = np.diag(k) + np.diag(np.r_[k[1:], 0.0]) - np.diag(k[1:], 1) - np.diag(k[1:], -1)
+    w2, V = sla.eigh(K, np.diag(m))
+    v = V[:, 0]
+    v = v / v[np.argmax(np.abs(v))]          # normalise to a unit largest amplitude
+    return np.sqrt(w2[0]), v
+
+
+def test_fundamental_mode_shape():
+    m = np.array([1.0, 2.0, 1.5, 1.0])
+    k = np.array([10.0, 8.0, 12.0, 5.0])
+    w, v = fundamental_mode(m, k)
+    got = npfunc.jit(fundamental_mode)(m, k)
+    assert_same(got[0], w)
+    assert_same(got[1], v)
+    Jv = npfunc.jacrev(lambda kk: fundamental_mode(m, kk)[1])(k)
+    assert_deriv(Jv, fd(lambda kk: fundamental_mode(m, kk)[1], k))
+    gw = npfunc.grad(lambda kk: fundamental_mode(m, kk)[0])(k)
+    assert_deriv(gw, fd(lambda kk: fundamental_mode(m, kk)[0], k))
+
+
+def column_buckling_load(EI, L=1.0, n=6):
+    """Critical load of a pinned-pinned column by finite differences: the smallest
+    eigenvalue of (EI/h^2) * tridiag(-1, 2, -1)."""
+    h = L / (n + 1)
+    A = (2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)) / h**2
+    return np.min(np.linalg.eigvalsh(EI * A))
+
+
+def test_column_buckling():
+    EI = 3.0
+    P = column_buckling_load(EI)
+    np.testing.assert_allclose(P, np.pi**2 * EI, rtol=0.05)
+    assert_deriv(npfunc.grad(column_buckling_load)(EI), fd(column_buckling_load, EI))
+    assert_same(npfunc.jit(column_buckling_load)(np.float64(EI)), P)
+    EIs = np.array([1.0, 2.0, 3.0])
+    assert_same(npfunc.vmap(column_buckling_load)(EIs), np.stack([column_buckling_load(e) for e in EIs]))
+
+
+# ---- 2-d plane stress ----------------------------------------------------------------------
+
+
+def cst_stiffness(xy, E=1.0, nu=0.3, t=1.0):
+    """Constant-strain triangle: area from a determinant, B from the shape function
+    derivatives, ke = t A B^T D B."""
+    x, y = xy[:, 0], xy[:, 1]
+    area = 0.5 * np.linalg.det(np.array([[1, x[0], y[0]], [1, x[1], y[1]], [1, x[2], y[2]]]))
+    b = np.array([y[1] - y[2], y[2] - y[0], y[0] - y[1]])
+    c = np.array([x[2] - x[1], x[0] - x[2], x[1] - x[0]])
+    B = np.zeros((3, 6), like=xy)
+    B[0, 0::2] = b
+    B[1, 1::2] = c
+    B[2, 0::2] = c
+    B[2, 1::2] = b
+    B /= 2 * area
+    D = E / (1 - nu**2) * np.array([[1, nu, 0], [nu, 1, 0], [0, 0, (1 - nu) / 2]])
+    return t * area * B.T @ D @ B
+
+
+def plate_compliance(xy_nodes, tris, fixed, load_dof, P=1.0):
+    ndof = 2 * len(xy_nodes)
+    K = np.zeros((ndof, ndof), like=xy_nodes)
+    for tri in tris:
+        dofs = np.ravel([[2 * n, 2 * n + 1] for n in tri])
+        K[np.ix_(dofs, dofs)] += cst_stiffness(xy_nodes[tri])
+    free = np.setdiff1d(np.arange(ndof), fixed)
+    f = np.zeros(ndof)
+    f[load_dof] = P
+    u = np.linalg.solve(K[np.ix_(free, free)], f[free])
+    return f[free] @ u
+
+
+def test_cst_plate():
+    xy = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
+    tris = np.array([[0, 1, 4], [0, 4, 3], [1, 2, 5], [1, 5, 4]])
+    fixed = np.array([0, 1, 6, 7])
+    ke = cst_stiffness(xy[tris[0]])
+    np.testing.assert_allclose(ke @ np.tile([1.0, 0.0], 3), 0.0, atol=1e-12)   # rigid translation
+    assert_same(npfunc.jit(cst_stiffness)(xy[tris[0]]), ke)
+    assert_deriv(npfunc.jacrev(cst_stiffness)(xy[tris[0]]), fd(cst_stiffness, xy[tris[0]]))
+    c = plate_compliance(xy, tris, fixed, 5)
+    # the mesh passed to jit is traced, and the dofs built from it by np.ravel of a list
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.stack"):
+        npfunc.jit(plate_compliance, static_argnums=3)(xy, tris, fixed, 5)
+    # a mesh that does not change is closed over
+    pc = npfunc.jit(lambda z: plate_compliance(z, tris, fixed, 5))
+    assert_same(pc(xy), c)
+    assert_same(pc(xy * 1.2), plate_compliance(xy * 1.2, tris, fixed, 5))
+    g = npfunc.grad(plate_compliance)(xy, tris, fixed, 5)
+    assert_deriv(g, fd(lambda z: plate_compliance(z, tris, fixed, 5), xy))
+    xys = np.stack([xy, xy * 1.1, xy + [[0.1, 0.05]]])
+    got = npfunc.vmap(plate_compliance, in_dims=(0, None, None, None))(xys, tris, fixed, 5)
+    assert_same(got, np.stack([plate_compliance(z, tris, fixed, 5) for z in xys]))
