@@ -1442,3 +1442,301 @@ def test_cst_plate():
     xys = np.stack([xy, xy * 1.1, xy + [[0.1, 0.05]]])
     got = npfunc.vmap(plate_compliance, in_dims=(0, None, None, None))(xys, tris, fixed, 5)
     assert_same(got, np.stack([plate_compliance(z, tris, fixed, 5) for z in xys]))
+
+
+# ---- nonlinear solves ----------------------------------------------------------------------
+
+
+def hyperelastic_bar_residual(u, P, EA=1.0, n=4):
+    """Nodal residual of a bar with stress sigma = EA*(lambda - 1/lambda^2) per element,
+    fixed at node 0 (u holds the n free displacements), tip load P."""
+    h = 1.0 / n
+    full = np.concatenate([[0.0], u])
+    lam = 1 + np.diff(full) / h
+    N = EA * (lam - 1 / lam**2)
+    r = np.zeros_like(u)
+    r[:-1] = N[:-1] - N[1:]
+    r[-1] = N[-1] - P
+    return r
+
+
+def newton_bar(P, n=4, tol=1e-12):
+    u = np.zeros(n)
+    r = hyperelastic_bar_residual(u, P)
+    it = 0
+    while np.linalg.norm(r) > tol and it < 30:
+        J = np.empty((n, n))
+        for j in range(n):             # a finite-difference tangent, column by column
+            du = np.zeros(n)
+            du[j] = 1e-7
+            J[:, j] = (hyperelastic_bar_residual(u + du, P) - r) / 1e-7
+        u = u - np.linalg.solve(J, r)
+        r = hyperelastic_bar_residual(u, P)
+        it += 1
+    return u[-1]
+
+
+def newton_bar_exact(P, n=4, tol=1e-12):
+    """Newton with the exact tangent from npfunc.jacfwd."""
+    u = np.zeros(n, like=np.asarray(P))
+    r = hyperelastic_bar_residual(u, P)
+    it = 0
+    while np.linalg.norm(r) > tol and it < 30:
+        J = npfunc.jacfwd(hyperelastic_bar_residual)(u, P)
+        u = u - np.linalg.solve(J, r)
+        r = hyperelastic_bar_residual(u, P)
+        it += 1
+    return u[-1]
+
+
+def test_newton_bar_unrolled_and_refusals():
+    P = 0.3
+    want = newton_bar(P)
+    np.testing.assert_allclose(newton_bar_exact(P), want, rtol=1e-8)
+    # grad through the unrolled Newton iterations (the loop condition is concrete under grad)
+    d = npfunc.grad(newton_bar_exact)(np.float64(P))
+    assert_deriv(d, fd(newton_bar, P), rtol=1e-5)
+    # the plain start u = np.zeros(n) gets r = np.zeros_like(u), and r[-1] = N[-1] - P
+    # writes the traced load into it
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like=x"):
+        npfunc.grad(newton_bar)(np.float64(P))
+    # jit cannot record a convergence loop
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.where|static_argnums"):
+        npfunc.jit(newton_bar_exact)(np.float64(P))
+
+
+@npfunc.custom_vjp
+def solve_bar(P):
+    return _newton_u(P)
+
+
+def _newton_u(P, n=4):
+    u = np.zeros(n)
+    for _ in range(30):
+        r = hyperelastic_bar_residual(u, P)
+        if np.linalg.norm(r) < 1e-13:
+            break
+        u = u - np.linalg.solve(npfunc.jacfwd(hyperelastic_bar_residual)(u, P), r)
+    return u
+
+
+def _solve_bar_fwd(P):
+    u = _newton_u(P)
+    return u, (u, P)
+
+
+def bar_residual_functional(u, P, EA=1.0, n=4):
+    """hyperelastic_bar_residual assembled with np.append instead of a zeros_like buffer."""
+    full = np.concatenate([[0.0], u])
+    lam = 1 + np.diff(full) * n
+    N = EA * (lam - 1 / lam**2)
+    return np.append(N[:-1] - N[1:], N[-1] - P)
+
+
+def _solve_bar_bwd(res, ubar):
+    u, P = res
+    Ju = npfunc.jacfwd(hyperelastic_bar_residual, argnums=0)(u, P)
+    JP = npfunc.jacfwd(bar_residual_functional, argnums=1)(u, P)
+    lam = np.linalg.solve(Ju.T, ubar)
+    return (-(lam @ JP),)
+
+
+solve_bar.defvjp(_solve_bar_fwd, _solve_bar_bwd)
+
+
+def test_implicit_function_custom_vjp():
+    P = np.float64(0.3)
+    u = solve_bar(P)
+    np.testing.assert_allclose(u[-1], newton_bar(0.3), rtol=1e-8)
+    g = npfunc.grad(lambda p: solve_bar(p)[-1])(P)
+    assert_deriv(g, fd(lambda p: _newton_u(p)[-1], P))
+    J = npfunc.jacrev(solve_bar)(P)
+    assert_deriv(J, fd(_newton_u, P))
+    # the residual's buffer is made like u: differentiating in P alone refuses
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"npfunc.numpy.set_at"):
+        npfunc.jacfwd(hyperelastic_bar_residual, argnums=1)(u, P)
+    assert_same(bar_residual_functional(u, P), hyperelastic_bar_residual(u, P))
+    # jit keeps the custom_vjp function's Python (its Newton loop) for each call
+    js = npfunc.jit(solve_bar)
+    for p in (P, np.float64(0.5), np.float64(0.1)):
+        assert_same(js(p), _newton_u(p))
+    assert js.trace_count == 1
+    # jit of its gradient records the forward rule, whose Newton loop cannot be recorded
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(grad\(f\)\)"):
+        npfunc.jit(npfunc.grad(lambda p: solve_bar(p)[-1]))(np.float64(0.5))
+
+
+# ---- fracture and fatigue ------------------------------------------------------------------
+
+
+def geometry_factor(a_over_W):
+    """Single-edge-notch tension, Tada's polynomial."""
+    return np.polyval([30.38, -21.71, 10.55, -0.23, 1.12], a_over_W)
+
+
+def stress_intensity(a, sigma=100.0, W=0.05):
+    return geometry_factor(a / W) * sigma * np.sqrt(np.pi * a)
+
+
+def paris_life(a0, ac=0.02, C=1e-11, m=3.0, dsigma=100.0):
+    """Cycles to grow a crack from a0 to ac: N = int da / (C dK^m)."""
+    N, _ = si.quad(lambda a: 1.0 / (C * stress_intensity(a, dsigma) ** m), a0, ac)
+    return N
+
+
+def test_stress_intensity_and_paris_life():
+    a = np.linspace(0.002, 0.02, 6)
+    assert_same(npfunc.jit(stress_intensity)(a), stress_intensity(a))
+    assert_deriv(npfunc.vmap(npfunc.grad(stress_intensity))(a), np.diag(fd(stress_intensity, a)))
+    assert_same(npfunc.vmap(stress_intensity)(a), stress_intensity(a))
+    N = paris_life(0.002)
+    assert type(N) is float
+    dN = npfunc.grad(paris_life)(0.002)
+    assert_deriv(dN, -1.0 / (1e-11 * stress_intensity(0.002) ** 3.0), rtol=1e-7)
+    assert_deriv(dN, fd(paris_life, 0.002), rtol=1e-4)
+
+
+# ---- assorted FE utilities -----------------------------------------------------------------
+
+
+def penalty_bc_solve(k, fixed=(0,), penalty=1e8):
+    """Spring chain with supports applied by the penalty method on the diagonal."""
+    n = len(k)
+    K = np.diag(np.r_[k[:-1] + k[1:], k[-1]]) - np.diag(k[1:], 1) - np.diag(k[1:], -1)
+    for d in fixed:
+        K[d, d] += penalty
+    f = np.ones(n)
+    c, low = sla.cho_factor(K)
+    return sla.cho_solve((c, low), f)
+
+
+def test_penalty_bc_cholesky():
+    k = np.array([4.0, 3.0, 2.0, 5.0])
+    want = penalty_bc_solve(k)
+    assert_same(npfunc.jit(penalty_bc_solve)(k), want)
+    assert_same(npfunc.jit(penalty_bc_solve)(k * 2), penalty_bc_solve(k * 2))
+    J = npfunc.jacrev(penalty_bc_solve)(k)
+    assert_deriv(J, fd(penalty_bc_solve, k), rtol=1e-4, atol=1e-7)
+    ks = np.stack([k, k + 1])
+    assert_same(npfunc.vmap(penalty_bc_solve)(ks), np.stack([penalty_bc_solve(v) for v in ks]))
+
+
+def laplacian_2d(n, h):
+    T = (2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)) / h**2
+    return np.kron(np.eye(n), T) + np.kron(T, np.eye(n))
+
+
+def membrane_deflection(q, tension=1.0):
+    """Poisson problem for a membrane under pressure q (n*n grid, Dirichlet edges)."""
+    n = int(np.sqrt(q.size))
+    A = tension * laplacian_2d(n, 1.0 / (n + 1))
+    w = sla.lu_solve(sla.lu_factor(A), q.ravel())
+    return w.reshape(n, n)
+
+
+def test_membrane_kron_lu():
+    q = RNG.random((3, 3))
+    want = membrane_deflection(q)
+    assert_same(npfunc.jit(membrane_deflection)(q), want)
+    assert_deriv(npfunc.jacrev(membrane_deflection)(q), fd(membrane_deflection, q))
+    f = lambda t: membrane_deflection(q, t).max()
+    assert_deriv(npfunc.grad(f)(2.0), fd(f, 2.0))
+    qs = RNG.random((2, 3, 3))
+    assert_same(npfunc.vmap(membrane_deflection)(qs), np.stack([membrane_deflection(v) for v in qs]))
+
+
+def beam_deflection_by_integration(x, M, EI=2.0):
+    """Curvature M/EI integrated twice with the trapezoid rule (cantilever, clamped at x[0])."""
+    kappa = M / EI
+    theta = si.cumulative_trapezoid(kappa, x, initial=0.0)
+    w = si.cumulative_trapezoid(theta, x, initial=0.0)
+    return w
+
+
+def strain_from_displacement(x, u):
+    return np.gradient(u, x)
+
+
+def test_beam_integration_and_gradient_strain():
+    x = np.linspace(0, 1, 9)
+    P = 1.0
+    M = P * (1 - x)
+    w = beam_deflection_by_integration(x, M)
+    np.testing.assert_allclose(w[-1], P / (3 * 2.0), rtol=1e-2)
+    assert_same(npfunc.jit(beam_deflection_by_integration)(x, M), w)
+    assert_deriv(npfunc.jacrev(beam_deflection_by_integration, argnums=1)(x, M),
+                 fd(lambda m: beam_deflection_by_integration(x, m), M))
+    assert_deriv(npfunc.jacfwd(beam_deflection_by_integration, argnums=0)(x, M),
+                 fd(lambda z: beam_deflection_by_integration(z, M), x))
+    u = 0.01 * x**2
+    assert_same(npfunc.jit(strain_from_displacement)(x, u), strain_from_displacement(x, u))
+    assert_deriv(npfunc.jacrev(strain_from_displacement, argnums=1)(x, u),
+                 fd(lambda v: strain_from_displacement(x, v), u))
+    assert_deriv(npfunc.jacfwd(strain_from_displacement, argnums=0)(x, u),
+                 fd(lambda z: strain_from_displacement(z, u), x))
+    us = np.stack([u, 2 * u])
+    assert_same(npfunc.vmap(strain_from_displacement, in_dims=(None, 0))(x, us),
+                np.stack([strain_from_displacement(x, v) for v in us]))
+
+
+STRAIN_PTS = np.array([0.0, 0.002, 0.01, 0.05, 0.2])
+STRESS_PTS = np.array([0.0, 400.0, 480.0, 560.0, 600.0])
+
+
+def tabulated_hardening(eps):
+    """Stress from a tabulated stress-strain curve (linear interpolation)."""
+    return np.interp(eps, STRAIN_PTS, STRESS_PTS)
+
+
+def test_tabulated_stress_strain():
+    e = np.array([0.001, 0.004, 0.03, 0.1, 0.3])
+    assert_same(npfunc.jit(tabulated_hardening)(e), tabulated_hardening(e))
+    assert_deriv(npfunc.jacfwd(tabulated_hardening)(e), fd(tabulated_hardening, e))
+    assert_same(npfunc.vmap(tabulated_hardening)(e), tabulated_hardening(e))
+    assert_same(npfunc.jit(tabulated_hardening)(0.004), tabulated_hardening(0.004))
+    assert_same(npfunc.jit(tabulated_hardening)(np.float64(0.004)), tabulated_hardening(np.float64(0.004)))
+    g = npfunc.grad(tabulated_hardening)(np.float64(0.004))
+    assert_deriv(g, (480.0 - 400.0) / 0.008)
+    assert_deriv(g, fd(tabulated_hardening, 0.004))
+
+
+def test_tangent_of_interp_at_a_numpy_scalar_is_a_numpy_scalar():
+    # regression: np.interp's JVP reshaped the tangent to the 0-d shape of x and returned a
+    # 0-d ndarray while the primal (and NumPy's np.interp) is a NumPy scalar
+    for e in (np.float64(0.004), np.float32(0.004)):
+        y, t = npfunc.jvp(tabulated_hardening, (e,), (e.dtype.type(1.0),))
+        assert_same(y, tabulated_hardening(e))
+        assert type(t) is np.float64
+        assert_deriv(t, fd(tabulated_hardening, 0.004))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the eager transforms (jvp, vjp, linearize) return an output that is an argument passed "
+    "through unchanged as the read-only 0-d array as_input (api/_common.py) made of a NumPy "
+    "scalar argument, not as the NumPy scalar NumPy returns: radial_return_1d's elastic branch "
+    "returns eps_p and alpha themselves (also lambda z: z, np.real(z), np.squeeze(z), max(z, c)); "
+    "jit converts them back, jvp/vjp/linearize's output unwrapping does not"))
+def test_elastic_branch_returns_its_scalar_arguments_as_numpy_scalars():
+    e, ep, al = np.float64(0.001), np.float64(0.0), np.float64(0.0)
+    want = radial_return_1d(e, ep, al)
+    assert all(type(v) is np.float64 for v in want)
+    y, t = npfunc.jvp(radial_return_1d, (e, ep, al), (np.float64(1.0), np.float64(0.0), np.float64(0.0)))
+    assert_same(y[0], want[0])
+    y, _ = npfunc.vjp(radial_return_1d, e, ep, al)
+    assert_same(y[0], want[0])
+    for got in (y, npfunc.jvp(radial_return_1d, (e, ep, al), (e, ep, al))[0]):
+        assert_same(got[1], want[1])
+        assert_same(got[2], want[2])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "linearize's jvp_fn passes a Python-float tangent to the compiled tangent program as is "
+    "(api/linearize.py: only a dtype cast is applied), and the generated code calls .reshape "
+    "or indexes it: AttributeError \"'float' object has no attribute 'reshape'\" (TypeError "
+    "'float' object is not subscriptable for np.sum); np.sin's program, which only multiplies, "
+    "accepts it, and jvp accepts a Python-float tangent everywhere"))
+def test_linearized_hardening_curve_takes_a_python_float_tangent():
+    e = np.float64(0.004)
+    y, jvp_fn = npfunc.linearize(tabulated_hardening, e)
+    assert_same(y, tabulated_hardening(e))
+    assert_deriv(jvp_fn(1.0), fd(tabulated_hardening, 0.004))
