@@ -397,6 +397,33 @@ def polar_rotation_angle(F):
     return np.arccos((np.trace(R) - 1) / 2), U
 
 
+def test_polar_decomposition_at_the_reference_and_uniaxial_stretch():
+    # regression: polar's derivative went through the SVD's, which drops the in-block terms at
+    # repeated singular values: R and U were off by 0.5 at F = I and at a uniaxial stretch
+    # diag(1.2, 0.95, 0.95), with no error
+    for F in (np.eye(3), np.diag([1.2, 0.95, 0.95]), np.diag([1.1, 1.1, 1.1])):
+        for side in ("right", "left"):
+            f = lambda G: sla.polar(G, side)
+            for k in (0, 1):
+                g = lambda G, k=k: f(G)[k]
+                assert_deriv(npfunc.jacrev(g)(F), fd(g, F), rtol=1e-6, atol=1e-9)
+                assert_deriv(npfunc.jacfwd(g)(F), fd(g, F), rtol=1e-6, atol=1e-9)
+            got = npfunc.jit(f)(F)
+            assert_same(got[0], f(F)[0], rtol=0)
+            assert_same(got[1], f(F)[1], rtol=0)
+    # a rotation angle from R, and its second derivative at a uniaxial stretch
+    F = np.diag([1.2, 0.95, 0.95])
+    h = lambda G: np.sum(sla.polar(G)[0] * np.arange(9.0).reshape(3, 3))
+    assert_deriv(npfunc.hessian(h)(F), fd(npfunc.grad(h), F), rtol=1e-5, atol=1e-7)
+    Fs = np.stack([np.eye(3), F, _def_grad(10)])
+    got = npfunc.vmap(lambda G: sla.polar(G)[1])(Fs)
+    assert_same(got, np.stack([sla.polar(G)[1] for G in Fs]), rtol=1e-13, atol=1e-15)
+    # a tall matrix (right) and a wide one (left) keep exact derivatives too
+    A = RNG.standard_normal((4, 3))
+    assert_deriv(npfunc.jacrev(lambda G: sla.polar(G)[0])(A), fd(lambda G: sla.polar(G)[0], A))
+    assert_deriv(npfunc.jacrev(lambda G: sla.polar(G, "left")[1])(A.T), fd(lambda G: sla.polar(G, "left")[1], A.T))
+
+
 def test_polar_decomposition():
     F = _def_grad(10)
     want = polar_rotation_angle(F)
