@@ -1,52 +1,63 @@
 """Natural programs from solid mechanics and materials, written first as plain
-NumPy/SciPy and then run under npfunc's transforms.
+NumPy/SciPy and then run under npfunc's transforms (jit twice, vmap against a loop,
+derivatives against five-point differences, arguments updated in place).
 
 Programs:
- 1. bar1d_tip_displacement: 1-d bar, element stiffness added into a global K in a loop
-    (K[i:i+2, i:i+2] += k * [[1,-1],[-1,1]]), fixed left end, np.linalg.solve.
- 2. truss2d_compliance: 2-d truss, element stiffness from direction cosines, assembly by
-    K[np.ix_(dofs, dofs)] += ke, supports removed by fancy indexing, compliance f @ u.
- 3. cantilever_deflection: closed-form Euler-Bernoulli tip deflection on Python floats.
- 4. beam_fe_tip: Hermite beam elements, ke from np.array of scalars, solve.
- 5. neo_hookean_energy / pk1: det, inv, trace; first Piola-Kirchhoff stress in closed form.
- 6. svk_energy: St Venant-Kirchhoff with einsum; second PK stress.
- 7. cauchy_and_von_mises: sigma = P F^T / J, deviator, von Mises, principal stresses (eigvalsh).
- 8. hooke_voigt: small strain from a displacement gradient, Voigt vector by fancy indexing,
-    6x6 stiffness, stress back to a tensor.
- 9. isotropic_c4: C_ijkl from Kronecker deltas with einsum, sigma = C : eps.
-10. lj_energy_loops: Lennard-Jones pair double loop with np.linalg.norm.
-11. lj_energy_pdist: scipy.spatial.distance.pdist, cut-off and shift with np.where.
-12. morse_energy_broadcast: pair distances by broadcasting, triu_indices.
-13. lj_forces_inplace: forces accumulated in place pair by pair (f[i] += ..., f[j] -= ...).
-14. velocity_verlet: MD integrator on a state dict updated in place.
-15. spring_network_energy: edges array, np.add.at force accumulation.
-16. heat_explicit: 1-d explicit stencil, in-place update of interior slice in a loop.
-17. heat_implicit_banded: backward Euler with scipy.linalg.solve_banded.
-18. heat2d_stencil: 2-d five-point Laplacian with slices.
-19. contact_penalty_ground: np.maximum(0, -gap)**2 penalty.
-20. contact_cdist: two particle sets, scipy.spatial.distance.cdist, penalty on overlap.
-21. stress_invariants / drucker_prager: I1, J2, J3 via np.linalg.det of the deviator.
-22. radial_return_1d: 1-d plasticity return mapping written with if and with np.where.
-23. laminate_abd: classical lamination theory, rotation of reduced stiffness per ply.
-24. spring_chain_frequencies: scipy.linalg.eigh(K, M) generalized eigenproblem.
-25. mooney_rivlin: I1, I2 from C.
-26. log_strain: Hencky strain by eigh.
-27. polar_rotation: scipy.linalg.polar of F.
-28. bond_angle_energy: harmonic angle potential with arccos of a clipped cosine.
-29. dihedral: dihedral angle with np.cross and arctan2.
-30. minimum_image_energy: periodic box, d -= L*np.round(d/L).
-31. newton_bar_hyperelastic: nonlinear 1-d bar solved by Newton with a while loop.
-32. cst_plane_stress: constant-strain triangle stiffness, area via det, B matrix.
-33. halpin_tsai / rule_of_mixtures: scalar formulas, Python float and NumPy scalar results.
-34. paris_law_life: crack growth life by scipy.integrate.quad.
-35. kinetic_temperature: kinetic energy and temperature from a dict of arrays.
-36. buckling_load: smallest eigenvalue of K_g^{-1} K.
-37. thermal_stress_bar: restrained bar, float32 inputs.
-38. implicit_newton_custom_vjp: Newton solve with an implicit-function custom_vjp.
-39. checkpointed MD step, functionalize of the stencil.
-40. ogden_energy: principal stretches from eigvalsh of C.
-41. stress_intensity: K_I = Y(a/W) sigma sqrt(pi a) with np.polyval.
-42. sparse assembly with scipy.sparse.coo_matrix.
+ 1. bar1d_tip_displacement: 1-d bar, K[i:i+2, i:i+2] += k * [[1,-1],[-1,1]] into np.zeros
+    (refused; the like= variant under grad/jit/vmap/jacfwd).
+ 2. truss_stiffness / truss_compliance: 2-d truss, direction cosines, np.block, K[np.ix_] +=,
+    supports by np.setdiff1d, compliance; areas and node coordinates differentiated.
+ 3. cantilever_deflection: closed form on Python floats, NumPy scalars.
+ 4. beam_fe_tip: Hermite beam elements from np.array of scalars; tuple result.
+ 5. neo_hookean_energy / neo_hookean_pk1: det, inv, trace; P = dW/dF; elasticity tensor.
+ 6. svk_energy / svk_pk2: einsum; linearize, jvp, vjp.
+ 7. mooney_rivlin: I1, I2, J^(-2/3); Hessian.
+ 8. ogden_energy: principal stretches from eigvalsh.
+ 9. hencky_strain (eigh) and hencky_logm (scipy.linalg.logm), also at F = I.
+10. polar_rotation_angle and scipy.linalg.polar at F = I and a uniaxial stretch.
+11. cauchy_and_von_mises: dict of Cauchy stress, von Mises, principal stresses, max shear.
+12. hooke_voigt / hooke_tensor / isotropic_c4: Voigt fancy indexing into np.empty (refused;
+    like= variant), C_ijkl by einsum of Kronecker deltas.
+13. stress_invariants / drucker_prager / lode_angle: det of the deviator, arcsin of a clip.
+14. lj_energy_loops / lj_energy_pdist / morse_energy_broadcast / lj_forces_inplace.
+15. morse_energy_fill_diagonal: self-pairs masked by np.fill_diagonal(r, inf).
+16. velocity_verlet: a state dict updated in place; checkpointed steps.
+17. kinetic_temperature: dict output, dict input with in_dims.
+18. minimum_image_energy: periodic box, d -= L * np.round(d / L).
+19. bond_angle_energy / dihedral: arccos of a clipped cosine, np.cross, arctan2, degrees.
+20. spring_energy / spring_forces (np.add.at) / spring_forces_fancy (f[idx] += with repeats).
+21. relax_springs_: in-place gradient descent with pinned nodes.
+22. heat_explicit / heat_explicit_inplace_: FTCS stencil on a slice, returned view.
+23. heat_implicit_banded / heat_implicit_dense: scipy.linalg.solve_banded, np.linalg.solve.
+24. heat2d_step / heat2d_roll: np.pad edge and np.roll stencils.
+25. ground_penalty / ground_penalty_early / n_contacts: np.maximum penalty, early Python return.
+26. particle_overlap_energy: scipy.spatial.distance.cdist contact penalty.
+27. radial_return_1d (if) / radial_return_where / strain_history (np.array of a list).
+28. laminate_abd / effective_modulus_x / laminate_abd_props: classical lamination theory.
+29. rule_of_mixtures / halpin_tsai: scalar formulas on Python floats, float64, float32.
+30. chain_frequencies / fundamental_mode: scipy.linalg.eigh(K, M), mode normalised by argmax.
+31. column_buckling_load: smallest eigenvalue of a finite-difference operator.
+32. cst_stiffness / plate_compliance: constant-strain triangles, np.ravel of a list of dofs.
+33. hyperelastic_bar_residual / newton_bar / newton_bar_exact: Newton with a while loop.
+34. solve_bar: implicit-function custom_vjp around a Newton solve.
+35. stress_intensity / paris_life: np.polyval, scipy.integrate.quad.
+36. penalty_bc_solve: penalty supports, scipy.linalg.cho_factor / cho_solve.
+37. membrane_deflection: np.kron Laplacian, scipy.linalg.lu_factor / lu_solve.
+38. beam_deflection_by_integration / strain_from_displacement: cumulative_trapezoid, np.gradient.
+39. tabulated_hardening: np.interp stress-strain table.
+40. apply_dirichlet_ / solve_with_bcs: rows and columns zeroed in place on the arguments.
+41. svk_energy_batched / volumetric_penalty: '...' einsums, batched det, inv, slogdet.
+42. lj_energy_neighbour_list: scipy.spatial.cKDTree pairs (refused; stop_gradient variant).
+43. spring_equilibrium: scipy.optimize.minimize of the potential energy.
+44. oscillator_tip: scipy.integrate.solve_ivp.
+45. pair_distance_scalar: scipy.spatial.distance.euclidean (a Python float).
+46. split_displacements: returned views of one another.
+47. diag_stiffness: np.diagonal's read-only view.
+48. hooke_float32: NEP 50 promotion of float32 strains with a NumPy float64 modulus.
+49. principal_stretches_svd / stretch_energy_svd.
+50. fit_youngs_modulus / ramberg_osgood_fit: lstsq, polyfit, curve_fit.
+51. floating_truss_compliance: pinv and matrix_rank of a singular stiffness.
+52. symmetry check with np.allclose.
 """
 from __future__ import annotations
 
@@ -2213,3 +2224,32 @@ def test_symmetry_check_returns_a_python_bool_under_jit():
     K = _spd(4, 61)
     f = lambda k: np.allclose(k, k.T)
     assert_same(npfunc.jit(f)(K), f(K))
+
+
+def morse_energy_fill_diagonal(x, D=1.0, a=1.5, r0=1.1):
+    """All pair distances by broadcasting, the self-pairs masked with np.fill_diagonal(r, inf)."""
+    diff = x[:, None, :] - x[None, :, :]
+    r = np.sqrt(np.sum(diff**2, axis=-1))
+    np.fill_diagonal(r, np.inf)
+    return 0.5 * np.sum(D * (np.exp(-2 * a * (r - r0)) - 2 * np.exp(-a * (r - r0))))
+
+
+def test_morse_fill_diagonal_values_and_forward_mode():
+    x = _cluster(4)
+    want = morse_energy_fill_diagonal(x)
+    np.testing.assert_allclose(want, morse_energy_broadcast(x) - 6.0, rtol=1e-12)
+    assert_same(npfunc.jit(morse_energy_fill_diagonal)(x), want)
+    xs = np.stack([x, x * 1.1])
+    assert_same(npfunc.vmap(morse_energy_fill_diagonal)(xs), np.stack([morse_energy_fill_diagonal(z) for z in xs]))
+    assert_deriv(npfunc.jacfwd(morse_energy_fill_diagonal)(x), fd(morse_energy_fill_diagonal, x))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.xfail(strict=True, reason=(
+    "reverse mode: the diagonal of r = sqrt(sum(diff**2)) is 0 and overwritten by "
+    "np.fill_diagonal(r, inf), so its cotangent is 0, and sqrt's VJP multiplies it by 0.5/sqrt(0) "
+    "= inf: NaN in 12 of 12 entries of grad (jacfwd is right); the 0*inf family of the known "
+    "sqrt(clip(...)) NaNs"))
+def test_morse_fill_diagonal_gradient_has_no_nan():
+    x = _cluster(4)
+    assert_deriv(npfunc.grad(morse_energy_fill_diagonal)(x), fd(morse_energy_fill_diagonal, x))
