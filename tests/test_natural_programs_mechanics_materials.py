@@ -2254,3 +2254,41 @@ def test_morse_fill_diagonal_values_and_forward_mode():
 def test_morse_fill_diagonal_gradient_has_no_nan():
     x = _cluster(4)
     assert_deriv(npfunc.grad(morse_energy_fill_diagonal)(x), fd(morse_energy_fill_diagonal, x))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "grad of a Python-int argument (an integer load, cantilever_deflection(1000, ...)) refuses "
+    "with 'argument 0 has dtype int64 ... Convert it with x.astype(float)', but a Python int has "
+    "no dtype and no astype (the advice raises AttributeError); the message (api/_common.py, "
+    "check_differentiable) should say to pass a float, 1000.0 or float(P)"))
+def test_integer_load_refusal_names_a_fix_that_works_for_a_python_int():
+    with pytest.raises(npfunc.errors.NonDifferentiableInputError) as info:
+        npfunc.grad(cantilever_deflection)(1000, 2.0, 210e9, 8e-6)
+    assert "astype" not in str(info.value) or "float(" in str(info.value)
+
+
+def md_step_(state, dt=0.01):
+    """Advance positions and the clock of a state dict in place."""
+    state["x"] += dt * state["v"]
+    state["t"] += dt
+    return np.sum(state["x"] ** 2)
+
+
+def test_state_dict_clock_float_refuses_and_0d_array_clock_works():
+    s = {"x": np.ones(3), "v": np.arange(3.0), "t": 0.0}
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"rebinds an entry.*return the new values"):
+        npfunc.jit(md_step_)(s)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"rebinds an entry"):
+        npfunc.grad(md_step_)(s)
+    # the clock as a 0-d array is updated in place, as NumPy does
+    sp = {"x": np.ones(3), "v": np.arange(3.0), "t": np.zeros(())}
+    want = md_step_(sp)
+    for T in (npfunc.jit, npfunc.grad):
+        s = {"x": np.ones(3), "v": np.arange(3.0), "t": np.zeros(())}
+        got = T(md_step_)(s)
+        if T is npfunc.jit:
+            assert_same(got, want)
+        else:
+            assert_deriv(got["x"], 2 * sp["x"])
+        for k in sp:
+            assert_same(s[k], sp[k])
