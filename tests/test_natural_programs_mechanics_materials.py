@@ -58,6 +58,8 @@ Programs:
 50. fit_youngs_modulus / ramberg_osgood_fit: lstsq, polyfit, curve_fit.
 51. floating_truss_compliance: pinv and matrix_rank of a singular stiffness.
 52. symmetry check with np.allclose.
+53. md_step_: a state dict with a clock (Python float refused, 0-d array in place).
+54. lowest_modes: scipy.linalg.eigh(K, M, subset_by_index=...) (refused; slicing works).
 """
 from __future__ import annotations
 
@@ -2292,3 +2294,31 @@ def test_state_dict_clock_float_refuses_and_0d_array_clock_works():
             assert_deriv(got["x"], 2 * sp["x"])
         for k in sp:
             assert_same(s[k], sp[k])
+
+
+def lowest_modes(k, m=np.array([1.0, 2.0, 1.5, 1.0]), subset=True):
+    """The two lowest frequencies and the modes' first-node amplitude of a spring chain."""
+    K = np.diag(k) + np.diag(np.r_[k[1:], 0.0]) - np.diag(k[1:], 1) - np.diag(k[1:], -1)
+    if subset:
+        w2, V = sla.eigh(K, np.diag(m), subset_by_index=[0, 1])
+    else:
+        w2, V = sla.eigh(K, np.diag(m))
+        w2, V = w2[:2], V[:, :2]
+    return np.sqrt(w2), np.abs(V[0])
+
+
+def test_lowest_modes_subset_by_index_refuses_and_slicing_works():
+    k = np.array([10.0, 8.0, 12.0, 5.0])
+    want = lowest_modes(k)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"subset_by_index.*slice them"):
+        npfunc.jit(lowest_modes)(k)
+    f = lambda kk: lowest_modes(kk, subset=False)
+    for kk in (k, 1.5 * k):
+        got = npfunc.jit(f)(kk)
+        w = lowest_modes(kk)
+        assert_same(got[0], w[0], rtol=1e-12)
+        assert_same(got[1], w[1], rtol=1e-10)
+    flat = lambda kk: np.concatenate(f(kk))
+    assert_deriv(npfunc.jacrev(flat)(k), fd(lambda kk: np.concatenate(lowest_modes(kk)), k))
+    assert_deriv(npfunc.jacfwd(flat)(k), fd(lambda kk: np.concatenate(lowest_modes(kk)), k))
+    assert_same(np.concatenate(want), flat(k), rtol=1e-10)
