@@ -199,6 +199,8 @@ def fit_cotangent(ct, primal):
 def fit_tangent(t, out):
     """Broadcast and cast a tangent to the output's shape and dtype."""
     if type(t) in _PLAIN and type(out) in _PLAIN and t.shape == out.shape and t.dtype == out.dtype:
+        if type(t) is np.ndarray and type(out) is not np.ndarray:
+            return t[()]  # a NumPy scalar output's tangent is a NumPy scalar
         return t
     out_shape = shape_of(out)
     if tuple(shape_of(t)) != tuple(out_shape):

@@ -15,9 +15,11 @@ from ..primitives.linalg.common import as_inexact, check_square, diag_part, mH, 
 from ..primitives.linalg.lu import lu_parts, rows_from_pivots
 from ..primitives.linalg.matfuncs import logm as _logm
 from ..primitives.linalg.matfuncs import negligible_imag
+from ..primitives.linalg.matfuncs import _sqrtm as _sqrtm_primitive
 from ..primitives.linalg.matfuncs import sqrtm as _sqrtm
 from ..primitives.linalg.products import matmul
 from ..primitives.linalg.schur import hessenberg_parts, schur_parts
+from ..primitives.linalg.solve import solve as _solve
 from ..primitives.linalg.solve import triangular_solve
 from ..primitives.linalg.sylvester import discrete_lyapunov, sylvester
 from ..primitives.linalg.tridiagonal import tridiagonal_eigh
@@ -122,6 +124,17 @@ def polar(a, side="right"):
     w, s, vh = _spectral.svd(a, full_matrices=False)
     u = matmul(w, vh)
     p = matmul(mH(vh) * s, vh) if side == "right" else matmul(w * s, mH(w))
+    m, n = shape_of(a)
+    if is_traced(a) and (m >= n if side == "right" else m <= n):
+        # The SVD's derivative drops the in-block terms at repeated singular values (docs/
+        # linalg.md), but u and p are smooth wherever p is invertible, e.g. at a = I or a pure
+        # stretch with two equal stretches: take the values from the SVD, as SciPy, and the
+        # derivatives from p = sqrtm(a^H a) (Sylvester rule) and u = a p^-1 (p a^-1... left)
+        gram = matmul(mH(a), a) if side == "right" else matmul(a, mH(a))
+        p_smooth = _sqrtm_primitive.bind(as_inexact(gram))  # positive definite: real, no jit refusal
+        u_smooth = mH(_solve(p_smooth, mH(a))) if side == "right" else _solve(p_smooth, a)
+        u = stop_gradient(u) + (u_smooth - stop_gradient(u_smooth))
+        p = stop_gradient(p) + (p_smooth - stop_gradient(p_smooth))
     return u, p
 
 

@@ -42,13 +42,14 @@ TWIN_MODULES = {
     "scipy.optimize": "npfunc.scipy.optimize",
     "scipy.interpolate": "npfunc.scipy.interpolate",
     "scipy.spatial.distance": "npfunc.scipy.spatial.distance",
+    "scipy.spatial": "npfunc.scipy.spatial",
     "scipy.fft": "npfunc.scipy.fft",
 }
 
 #: SciPy classes whose construction from traced values makes npfunc's twin.
 ROUTED_CLASSES = frozenset({"PPoly", "CubicHermiteSpline", "CubicSpline", "PchipInterpolator",
                             "Akima1DInterpolator", "BSpline", "interp1d", "RegularGridInterpolator",
-                            "RBFInterpolator", "gaussian_kde"})
+                            "RBFInterpolator", "gaussian_kde", "KDTree", "cKDTree"})
 
 _DISTRIBUTION_METHODS = ("pdf", "logpdf", "pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf",
                          "entropy", "mean", "var", "std", "median", "moment", "stats", "interval", "expect")

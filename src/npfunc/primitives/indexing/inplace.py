@@ -58,10 +58,19 @@ def assign(x, new, what: str, fix: str) -> None:
                       "over) is one plain array for the whole batch, into which every element would write "
                       "its own values: map it (in_dims=0, one row per element), or return the update and "
                       "reduce it over the batch afterwards.")
+        view = ""
+        if isinstance(x, np.ndarray) and isinstance(x.base, np.ndarray):
+            # a[i] += y runs += on the view a[i]: rebinding it (or a[i] = a[i] + y) still
+            # writes into the plain a, so only a traced a helps
+            view = (" When x is a view of a plain array a (a[i] += y updates the view a[i]), the "
+                    "rebinding does not help, since a[i] = a[i] + y writes into a as well: make a "
+                    "traced where it is created (a = np.array(a0, like=t) copies a plain a0 into a traced "
+                    "array, t being an argument the transform traces).")
         raise UnsupportedOperationError(
             f"{describe_stack()}: {what} writes a traced value into a plain ndarray, which cannot "
             f"hold it (it would silently drop the derivative or the batch). Use {fix}, which "
-            "returns a new array, or create the array traced (np.zeros(shape, like=x))." + shared + twin_hint())
+            "returns a new array, or create the array traced (np.zeros(shape, like=x))." + view + shared
+            + twin_hint())
     if not x._interp.alive:
         raise x._escaped()
     if is_scalar(x):
