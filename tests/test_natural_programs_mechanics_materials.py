@@ -1750,12 +1750,6 @@ def test_tangent_of_interp_at_a_numpy_scalar_is_a_numpy_scalar():
         assert_deriv(t, fd(tabulated_hardening, 0.004))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the eager transforms (jvp, vjp, linearize) return an output that is an argument passed "
-    "through unchanged as the read-only 0-d array as_input (api/_common.py) made of a NumPy "
-    "scalar argument, not as the NumPy scalar NumPy returns: radial_return_1d's elastic branch "
-    "returns eps_p and alpha themselves (also lambda z: z, np.real(z), np.squeeze(z), max(z, c)); "
-    "jit converts them back, jvp/vjp/linearize's output unwrapping does not"))
 def test_elastic_branch_returns_its_scalar_arguments_as_numpy_scalars():
     e, ep, al = np.float64(0.001), np.float64(0.0), np.float64(0.0)
     want = radial_return_1d(e, ep, al)
@@ -1769,12 +1763,6 @@ def test_elastic_branch_returns_its_scalar_arguments_as_numpy_scalars():
         assert_same(got[2], want[2])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "linearize's jvp_fn passes a Python-float tangent to the compiled tangent program as is "
-    "(api/linearize.py: only a dtype cast is applied), and the generated code calls .reshape "
-    "or indexes it: AttributeError \"'float' object has no attribute 'reshape'\" (TypeError "
-    "'float' object is not subscriptable for np.sum); np.sin's program, which only multiplies, "
-    "accepts it, and jvp accepts a Python-float tangent everywhere"))
 def test_linearized_hardening_curve_takes_a_python_float_tangent():
     e = np.float64(0.004)
     y, jvp_fn = npfunc.linearize(tabulated_hardening, e)

@@ -1,6 +1,7 @@
 """Argument checking and pytree plumbing shared by the transforms."""
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -115,13 +116,50 @@ def as_array(x):
 def as_input(x):
     """A transform's input as an array.  A NumPy or Python scalar becomes a
     read-only 0-d array, which marks it as a scalar: immutable, as NumPy's
-    scalars are (see primitives/indexing/aliasing.py)."""
+    scalars are (see primitives/indexing/aliasing.py); ``scalar_again``
+    gives the scalar back where the function returned it as it was."""
     if isinstance(x, (Tracer, np.ndarray)):
         return x
     if isinstance(x, np.generic) or is_python_scalar(x):
+        scalar = x
         x = np.array(x)
         x.flags.writeable = False
+        key = id(x)
+        _SCALAR_INPUTS[key] = (weakref.ref(x, lambda _, key=key: _SCALAR_INPUTS.pop(key, None)), scalar)
     return x
+
+
+#: id -> (weak reference, scalar) for the 0-d arrays ``as_input`` made of scalars
+_SCALAR_INPUTS: dict[int, tuple] = {}
+
+
+def scalar_again(value):
+    """``value``, or the scalar argument it stands for when it is the 0-d array
+    ``as_input`` made of one (a function returning its scalar argument, or a
+    view or copy the primitives gave as the argument itself: NumPy returns the
+    scalar there)."""
+    if type(value) is np.ndarray and not value.shape and not value.flags.writeable:
+        entry = _SCALAR_INPUTS.get(id(value))
+        if entry is not None and entry[0]() is value:
+            return entry[1]
+    return value
+
+
+def scalars_again(tree):
+    """``scalar_again`` on each leaf of a pytree (outputs and aux)."""
+    leaves, spec = tree_flatten(tree)
+    if not any(type(v) is np.ndarray and not v.shape for v in leaves):
+        return tree
+    return tree_unflatten(spec, [scalar_again(v) for v in leaves])
+
+
+def scalar_gradient(ct, primal):
+    """A cotangent for the input ``primal``: a NumPy scalar when ``primal`` is a scalar
+    argument's 0-d array (``as_input``), as the gradient of a NumPy scalar."""
+    if type(ct) is np.ndarray and not ct.shape and type(primal) is np.ndarray and \
+            id(primal) in _SCALAR_INPUTS:
+        return ct[()]
+    return ct
 
 
 def is_array(x) -> bool:

@@ -17,7 +17,8 @@ from ..primitives.elementwise.arithmetic import zeros_like
 from ..primitives.indexing.aliasing import mark_input
 from .tape_cache import cacheable_input, grad_cache
 from ._common import (ArgsSpec, check_callable, check_containers_kept, check_differentiable, check_outputs,
-                      fit_dtype, split_aux, tree_flatten, tree_unflatten, write_back_updated)
+                      fit_dtype, scalar_again, scalars_again, split_aux, tree_flatten, tree_unflatten,
+                      write_back_updated)
 
 
 # jvp(grad(f)) from f's tape (loaded on first use)
@@ -72,9 +73,9 @@ def traced_outputs(interp, out, has_aux: bool, transform: str):
     tangents = [interp.tangent_of(o) for o in out_leaves]
     # A Python number returned (a constant: `return np.inf` on one branch) stays one, as
     # the plain function's value; its tangent is a zero array all the same.
-    primals = [r if type(r) in PYTHON_NUMBERS else interp.primal_of(o) for r, o in zip(raw, out_leaves)]
+    primals = [r if type(r) in PYTHON_NUMBERS else scalar_again(interp.primal_of(o)) for r, o in zip(raw, out_leaves)]
     if has_aux:
-        aux = lower(aux, interp)
+        aux = scalars_again(lower(aux, interp))
     return primals, tangents, out_spec, aux
 
 
@@ -109,6 +110,8 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
             raise TangentError(
                 f"jvp: tangent leaf {k} has shape {tuple(shape_of(t))} but its primal has shape "
                 f"{tuple(shape_of(p))}; pass tangents shaped like the primals")
+        if type(t) in PYTHON_NUMBERS:  # a Python number: a 0-d array, as primitives' rules take it
+            t = np.asarray(t)
         fitted.append(fit_dtype(t, p, f"jvp: tangent leaf {k}"))
     taped = getattr(func, "_taped_grad", None)
     if taped is not None and taped[0] is func and not (has_aux or strict) and len(primals) == 1 and \
@@ -123,7 +126,9 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
                 raise IndependenceError(
                     f"{describe_stack('jvp')}: output {k} does not depend on the inputs "
                     "(strict=True). Drop strict=True to get a zero tangent.")
-    touts = [zeros_like(o) if t is zero else t for o, t in zip(outs, touts)]
+    touts = [zeros_like(o) if t is zero else
+             t[()] if isinstance(o, np.generic) and type(t) is np.ndarray and not t.shape else t  # as o
+             for o, t in zip(outs, touts)]
     result = (tree_unflatten(out_spec, outs), tree_unflatten(out_spec, touts))
     return result + (aux,) if has_aux else result
 

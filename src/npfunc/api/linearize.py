@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from ..compiler import generate, optimize
 from ..compiler.lower import lower
 from ..compiler.program import Program, Var
@@ -10,7 +12,7 @@ from ..compiler.trace import holds_tracer
 from ..core import debug
 from ..core.errors import TangentError
 from ..core.tracer import Tracer
-from ..core.values import dtype_of, shape_of
+from ..core.values import PYTHON_NUMBERS, dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.staging import StagedTracer, StagingInterpreter, replay
 from ..primitives.elementwise.arithmetic import astype, zeros_like
@@ -63,7 +65,9 @@ def linearize(func: Callable, *primals):
                 raise TangentError(
                     f"linearize's jvp_fn: tangent leaf {k} has shape {tuple(shape_of(t))}, its primal "
                     f"{tuple(shape_of(p))}")
-        args = [astype(t, v.dtype) if dtype_of(t) != v.dtype else t for v, t in zip(in_vars, t_leaves)]
+        # (a Python number becomes a 0-d array: the compiled program may reshape or index it)
+        args = [np.asarray(t, v.dtype) if type(t) in PYTHON_NUMBERS else
+                astype(t, v.dtype) if dtype_of(t) != v.dtype else t for v, t in zip(in_vars, t_leaves)]
         if compiled is None or debug.FLAGS.nans or any(isinstance(a, Tracer) for a in args):
             env = replay(program.eqns, dict(zip(in_vars, args)))  # through bind: transformable
             values = [env[o] if type(o) is Var else o.value for o in program.outputs]
@@ -74,7 +78,10 @@ def linearize(func: Callable, *primals):
             if t is zero:
                 results.append(zeros_like(o))
             elif isinstance(t, StagedTracer):
-                results.append(values[position[t._var]])
+                value = values[position[t._var]]
+                if isinstance(o, np.generic) and type(value) is np.ndarray and not value.shape:
+                    value = value[()]  # a NumPy scalar output's tangent, as jvp gives it
+                results.append(value)
             else:  # not recorded: a constant tangent (never depends on the inputs')
                 results.append(t)
         return tree_unflatten(out_spec, results)

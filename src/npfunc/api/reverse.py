@@ -15,7 +15,7 @@ from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, backward
 from ..primitives.elementwise.arithmetic import ones_like, zeros_like
 from ..primitives.indexing.aliasing import mark_input
 from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, check_outputs, fit_dtype,
-                      normalize_argnums, select_args,
+                      normalize_argnums, scalar_again, scalar_gradient, scalars_again, select_args,
                       split_aux, tree_flatten, tree_unflatten, write_back_updated, check_containers_kept)
 
 
@@ -76,7 +76,7 @@ class _Pullback:
             fitted.append(fit_dtype(ct, out, f"vjp_fn: cotangent {k}"))
         cts = self.flat(fitted)
         return tree_unflatten(self._in_spec, [
-            zeros_like(p) if c is zero else c for c, p in zip(cts, self._in_leaves)])
+            zeros_like(p) if c is zero else scalar_gradient(c, p) for c, p in zip(cts, self._in_leaves)])
 
 
 def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, describe=None,
@@ -121,10 +121,10 @@ def _traced_outputs(interp, out, aux, has_aux, transform, in_spec, in_leaves, in
     pullback = _Pullback(transform, in_spec, in_leaves, in_nodes, out_spec,
                          primal_outs, seeds)
     if has_aux:
-        aux = lower(aux, interp)
+        aux = scalars_again(lower(aux, interp))
     # A Python number returned (a constant: `return np.inf` on one branch) stays one, as
     # the plain function's value; the pullback keeps its 0-d array for the cotangent.
-    values = [r if type(r) in PYTHON_NUMBERS else p for r, p in zip(raw, primal_outs)]
+    values = [r if type(r) in PYTHON_NUMBERS else scalar_again(p) for r, p in zip(raw, primal_outs)]
     return tree_unflatten(out_spec, values), pullback, aux
 
 
@@ -201,8 +201,8 @@ def _make_grad(func, argnums, has_aux, transform, with_value):
         out, pullback, aux = trace_vjp(partial, diff_args, has_aux, transform, arg_name(nums))
         _check_scalar(out, transform)
         cts = pullback.flat([_seed(out)])
-        grads = tree_unflatten(pullback._in_spec,
-                               [zeros_like(p) if c is zero else c for c, p in zip(cts, pullback._in_leaves)])
+        grads = tree_unflatten(pullback._in_spec, [zeros_like(p) if c is zero else scalar_gradient(c, p)
+                                                   for c, p in zip(cts, pullback._in_leaves)])
         result = grads[0] if isinstance(argnums, int) else grads
         return pullback.write_back_updates(_grad_result(result, out, aux, has_aux, with_value))
 
@@ -248,8 +248,9 @@ def _gradient_from(interp, out, aux, x, in_node, has_aux, transform, with_value)
         (ct,) = backward(((out.node, out.index, seed),), (in_node,))
         if not (has_aux or with_value):
             return zeros_like(x) if ct is zero else ct
+        primal = scalar_again(primal)
         if has_aux:
-            aux = lower(aux, interp)
+            aux = scalars_again(lower(aux, interp))
     else:  # not traced (a constant function), or a pytree: the general steps
         primal, pullback, aux = _traced_outputs(interp, out, aux, has_aux, transform, ArgsSpec(None, False),
                                                 [x], [in_node])
