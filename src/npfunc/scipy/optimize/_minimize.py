@@ -119,12 +119,12 @@ def minimize(fun: Callable, x0, args=(), method=None, jac=None, hess=None, hessp
     m = _method(method, bounds, constraints)
     f = _scalar_fun(fun, jac)
     pb = Problem("minimize", fun, x0, args)
-    if not pb.traced:
+    if not pb.traced and not (constraints and _constraints_traced(constraints, x0)):
         j, h, hp = _derivatives(f, m, jac, hess, hessp)
         return _scipy_minimize(fun, x0, args, method, j, h, hp, bounds, constraints, tol, callback, options)
-    if constraints:
+    if constraints and (pb.traced or _constraints_traced(constraints, x0)):
         raise UnsupportedSolverError(
-            "minimize: derivatives and vmap of constrained minimisation (constraints=...) are not supported; "
+            "minimize: derivatives, vmap and jit of constrained minimisation (constraints=...) are not supported; "
             "the solution's derivative would need the KKT system. Write the constraints into the objective "
             "(penalty or change of variables), or use bounds.")
     shape = pb.shape
@@ -159,6 +159,30 @@ def minimize(fun: Callable, x0, args=(), method=None, jac=None, hess=None, hessp
     if "jac" in res:
         res.jac = np.reshape(gradient(x, *pb.params), shape)
     return per_element(res, x, "minimize")
+
+
+def _constraints_traced(constraints, x0) -> bool:
+    """Whether a constraint's function computes with a traced value (closes over a
+    parameter under a transform): SciPy would call it and fail on np.asarray inside
+    its finite differences, so the refusal of constrained problems applies."""
+    from ...core.context import current_stack
+    from ...core.tracer import Tracer
+    from ...api._common import tree_flatten
+
+    if not current_stack():
+        return False
+    x = np.asarray(x0, dtype=float) if not isinstance(x0, Tracer) else x0
+    for c in ([constraints] if isinstance(constraints, (dict, so.NonlinearConstraint, so.LinearConstraint))
+              else constraints):
+        if isinstance(c, so.LinearConstraint):
+            leaves = [c.A, c.lb, c.ub]
+        elif isinstance(c, so.NonlinearConstraint):
+            leaves = [c.fun(x), c.lb, c.ub]
+        else:
+            leaves = [c["fun"](x, *c.get("args", ())), *tree_flatten(c.get("args", ()))[0]]
+        if any(isinstance(v, Tracer) for leaf in leaves for v in tree_flatten(leaf)[0]):
+            return True
+    return False
 
 
 def _stationary(res, method: str, options) -> bool:
