@@ -254,3 +254,465 @@ def test_utility_max_with_budget_constraint_refuses_and_substitution_works():
     ps = np.array([[1.0, 2.0], [2.0, 1.0]])
     np.testing.assert_allclose(npfunc.vmap(utility_max_substituted)(ps), 10.0 * np.array([0.3, 0.7]) / ps,
                                rtol=1e-5)
+
+
+# ==== dynamic programming ===================================================================
+
+
+def growth_vfi(beta, alpha=0.3, n=25, iters=40):
+    """Deterministic growth on a capital grid: V(k) = max_k' log(k^alpha - k') + beta V(k')."""
+    k = np.linspace(0.05, 0.5, n)
+    c = k[:, None] ** alpha - k[None, :]
+    u = np.where(c > 0, np.log(np.where(c > 0, c, 1.0)), -1e10)
+    V = np.zeros(n)
+    for _ in range(iters):
+        V = np.max(u + beta * V[None, :], axis=1)
+    return V
+
+
+def bellman_mdp(R, P, beta, tol=1e-10, max_iter=500):
+    """Value iteration for a finite MDP (R: (S, A), P: (S, A, S)) until the sup-norm change
+    is below tol; returns V and the greedy policy."""
+    V = np.zeros(R.shape[0])
+    for _ in range(max_iter):
+        Q = R + beta * P @ V
+        V_new = Q.max(axis=1)
+        if np.max(np.abs(V_new - V)) < tol:
+            V = V_new
+            break
+        V = V_new
+    policy = np.argmax(R + beta * P @ V, axis=1)
+    return V, policy
+
+
+def bellman_sweeps(R, P, beta=0.9, iters=40):
+    """The same with a fixed number of sweeps."""
+    V = np.zeros(R.shape[0])
+    for _ in range(iters):
+        Q = R + beta * P @ V
+        V = Q.max(axis=1)
+    return V, Q.argmax(axis=1)
+
+
+def policy_evaluation(R, P, beta, policy):
+    S = R.shape[0]
+    P_pi = P[np.arange(S), policy]
+    r_pi = R[np.arange(S), policy]
+    return np.linalg.solve(np.eye(S) - beta * P_pi, r_pi)
+
+
+def soft_value_iteration(R, P, beta, temp=1.0, iters=30):
+    """Entropy-regularised (logit shocks) Bellman operator V = temp * logsumexp(Q / temp)."""
+    V = np.zeros(R.shape[0])
+    for _ in range(iters):
+        Q = R + beta * np.einsum("sat,t->sa", P, V)
+        V = temp * sps.logsumexp(Q / temp, axis=1)
+    return V
+
+
+def softmax_policy_value(theta, R, P, mu0, beta=0.9):
+    """Discounted value of a tabular softmax policy pi(a|s) = softmax(theta[s]), exactly."""
+    pi = np.exp(theta - theta.max(axis=1, keepdims=True))
+    pi /= pi.sum(axis=1, keepdims=True)
+    P_pi = np.einsum("sa,sat->st", pi, P)
+    r_pi = (pi * R).sum(axis=1)
+    V = np.linalg.solve(np.eye(len(r_pi)) - beta * P_pi, r_pi)
+    return mu0 @ V
+
+
+def _mdp(S=4, A=3, seed=5):
+    g = np.random.default_rng(seed)
+    R = g.standard_normal((S, A))
+    P = g.random((S, A, S))
+    P /= P.sum(axis=-1, keepdims=True)
+    return R, P
+
+
+def test_growth_value_iteration_in_beta():
+    b = np.float64(0.9)
+    assert_same(npfunc.jit(growth_vfi)(b), growth_vfi(b))
+    assert_same(npfunc.jit(growth_vfi)(np.float64(0.95)), growth_vfi(np.float64(0.95)))
+    bs = np.array([0.8, 0.9, 0.95])
+    assert_same(npfunc.vmap(growth_vfi)(bs), _stack(growth_vfi, bs))
+    assert_deriv(npfunc.jacfwd(growth_vfi)(b), fd(growth_vfi, b), rtol=1e-5, atol=1e-6)
+    assert_deriv(npfunc.jacrev(growth_vfi)(b), fd(growth_vfi, b), rtol=1e-5, atol=1e-6)
+
+
+def test_bellman_with_tolerance_break():
+    R, P = _mdp()
+    V, pol = bellman_mdp(R, P, 0.9)
+    f = lambda R: bellman_mdp(R, P, 0.9)[0]
+    # grad and jacobians run the Python loop on concrete values: the break is taken as in NumPy
+    assert_deriv(npfunc.jacrev(f)(R), fd(f, R))
+    assert_deriv(npfunc.jacfwd(f)(R), fd(f, R))
+    out = npfunc.grad(lambda R: bellman_mdp(R, P, 0.9)[0].sum(), has_aux=False)(R)
+    assert_deriv(out, fd(lambda R: bellman_mdp(R, P, 0.9)[0].sum(), R))
+    # jit and vmap cannot take the break: the refusals name np.where / static arguments
+    with pytest.raises(ERR.ConcretizationError, match=r"jit\(f\): bool\(x\).*np.where"):
+        npfunc.jit(bellman_mdp)(R, P, 0.9)
+    with pytest.raises(ERR.BatchedConversionError, match=r"np.where"):
+        npfunc.vmap(lambda R: bellman_mdp(R, P, 0.9))(np.stack([R, R + 1]))
+
+
+def test_bellman_fixed_sweeps_values_policy_and_batching():
+    R, P = _mdp()
+    f = lambda R, beta=0.9: bellman_sweeps(R, P, beta)
+    jf = npfunc.jit(f)
+    for r in (R, -R):
+        V, pol = jf(r)
+        Vw, polw = f(r)
+        assert_same(V, Vw)
+        assert_same(pol, polw)
+    Rs = np.stack([R, R + 1, -R])
+    V, pol = npfunc.vmap(f)(Rs)
+    assert_same(V, _stack(lambda r: f(r)[0], Rs))
+    assert_same(pol, _stack(lambda r: f(r)[1], Rs))
+    betas = np.array([0.5, 0.9])
+    _, pol = npfunc.vmap(f, in_dims=(None, 0))(R, betas)
+    assert_same(pol, np.stack([f(R, b)[1] for b in betas]))
+    V, _ = npfunc.vmap(f, in_dims=(2, None), chunk_size=2)(np.stack([R, -R, 2 * R], axis=2), 0.8)
+    assert_same(V, np.stack([f(r, 0.8)[0] for r in (R, -R, 2 * R)]))
+    # derivatives in beta (the greedy policy is locally constant) and compositions
+    g = lambda b: f(R, b)[0].sum()
+    b = np.float64(0.9)
+    assert_deriv(npfunc.grad(g)(b), fd(g, b))
+    assert_deriv(npfunc.jacfwd(npfunc.jacrev(g))(b), fd(npfunc.grad(g), b), rtol=1e-4)
+    y, lin = npfunc.linearize(lambda r: f(r)[0], R)
+    assert_same(y, f(R)[0])
+    t = RNG.standard_normal(R.shape)
+    assert_deriv(lin(t), fd(lambda r: f(r)[0], R).reshape(4, -1) @ t.ravel())
+
+
+def test_bellman_float32_keeps_dtype():
+    R, P = _mdp()
+    R32, P32 = R.astype(np.float32), P.astype(np.float32)
+    f = lambda R, beta: bellman_sweeps(R, P32, beta)
+    for beta in (np.float32(0.9), 0.9):
+        V, pol = npfunc.jit(f)(R32, beta)
+        Vw, polw = f(R32, beta)
+        assert_same(V, Vw, rtol=1e-6)
+        assert_same(pol, polw)
+    g = npfunc.grad(lambda r: f(r, np.float32(0.9))[0].sum())(R32)
+    assert g.dtype == np.float32
+
+
+def test_policy_evaluation_fancy_indexing_and_solve():
+    R, P = _mdp()
+    pol = bellman_mdp(R, P, 0.9)[1]
+    f = lambda R: policy_evaluation(R, P, 0.9, pol)
+    assert_same(npfunc.jit(f)(R), f(R))
+    assert_same(npfunc.jit(f)(2 * R), f(2 * R))
+    assert_deriv(npfunc.jacrev(f)(R), fd(f, R))
+    g = lambda b: policy_evaluation(R, P, b, pol)
+    b = np.float64(0.7)
+    assert_deriv(npfunc.jacfwd(g)(b), fd(g, b))
+    bs = np.array([0.5, 0.6, 0.95])
+    assert_same(npfunc.vmap(g)(bs), _stack(g, bs))
+    # the policy itself as a traced integer argument
+    h = npfunc.jit(policy_evaluation)
+    for q in (pol, (pol + 1) % 3):
+        assert_same(h(R, P, 0.9, q), policy_evaluation(R, P, 0.9, q))
+    Ps = np.stack([P, P[:, ::-1]])
+    assert_same(npfunc.vmap(policy_evaluation, in_dims=(None, 0, None, None))(R, Ps, 0.9, pol),
+                np.stack([policy_evaluation(R, q, 0.9, pol) for q in Ps]))
+
+
+def test_soft_value_iteration_logsumexp():
+    R, P = _mdp()
+    f = lambda R: soft_value_iteration(R, P, 0.8)
+    assert_same(npfunc.jit(f)(R), f(R))
+    assert_same(npfunc.jit(f)(R * 2), f(R * 2))
+    assert_deriv(npfunc.jacrev(f)(R), fd(f, R))
+    Rs = np.stack([R, -R])
+    assert_same(npfunc.vmap(f)(Rs), _stack(f, Rs))
+    g = lambda t: soft_value_iteration(R, P, 0.8, temp=t).sum()
+    t = np.float64(0.5)
+    assert_deriv(npfunc.grad(g)(t), fd(g, t))
+    assert_deriv(npfunc.jit(npfunc.grad(g))(t), fd(g, t))
+
+
+def test_softmax_policy_gradient_exact():
+    R, P = _mdp()
+    mu0 = np.full(4, 0.25)
+    theta = RNG.standard_normal((4, 3))
+    f = lambda th: softmax_policy_value(th, R, P, mu0)
+    assert_same(npfunc.jit(f)(theta), f(theta))
+    assert_same(npfunc.jit(f)(-theta), f(-theta))
+    g = npfunc.grad(f)(theta)
+    assert_deriv(g, fd(f, theta))
+    assert_deriv(npfunc.hessian(f)(theta), fd(npfunc.grad(f), theta), rtol=1e-4, atol=1e-7)
+    thetas = RNG.standard_normal((3, 4, 3))
+    assert_deriv(npfunc.vmap(npfunc.grad(f))(thetas), np.stack([fd(f, t) for t in thetas]))
+    # theta is updated in place by a gradient ascent step the plain way
+    th = theta.copy()
+    th += 0.1 * npfunc.grad(f)(th)
+    assert f(th) > f(theta)
+
+
+# ==== discrete choice =======================================================================
+
+
+def logit_loglik(beta, X, y):
+    """Conditional logit: X (N, J, K), y (N,) chosen alternatives."""
+    V = X @ beta
+    V = V - V.max(axis=1, keepdims=True)
+    logp = V - np.log(np.exp(V).sum(axis=1, keepdims=True))
+    return logp[np.arange(len(y)), y].sum()
+
+
+def choice_counts_ll(beta, X, choices, J):
+    """Aggregate logit log-likelihood from choice counts (np.bincount)."""
+    counts = np.bincount(choices, minlength=J)
+    V = X @ beta
+    return counts @ V - len(choices) * sps.logsumexp(V)
+
+
+def nested_logit(V, nests, lam):
+    """Nested logit probabilities into a preallocated vector."""
+    P = np.zeros(V.shape[0])
+    IV = np.array([lam[k] * sps.logsumexp(V[idx] / lam[k]) for k, idx in enumerate(nests)])
+    Pnest = np.exp(IV - sps.logsumexp(IV))
+    for k, idx in enumerate(nests):
+        w = np.exp(V[idx] / lam[k])
+        P[idx] = Pnest[k] * w / w.sum()
+    return P
+
+
+def nested_logit_like(V, nests, lam):
+    """The same with the buffer made like V (the refusal's fix; plain NumPy runs it unchanged)."""
+    P = np.zeros(V.shape[0], like=V)
+    IV = np.array([lam[k] * sps.logsumexp(V[idx] / lam[k]) for k, idx in enumerate(nests)])
+    Pnest = np.exp(IV - sps.logsumexp(IV))
+    for k, idx in enumerate(nests):
+        w = np.exp(V[idx] / lam[k])
+        P[idx] = Pnest[k] * w / w.sum()
+    return P
+
+
+def logit_elasticities(p, alpha, xi):
+    """Own and cross price elasticities of logit shares with an outside good."""
+    delta = xi - alpha * p
+    s = np.exp(delta) / (1.0 + np.exp(delta).sum())
+    E = alpha * np.outer(np.ones(len(p)), s * p)
+    E[np.diag_indices(len(p))] = -alpha * p * (1 - s)
+    return E, s
+
+
+def blp_inversion(s_obs, x_beta, n_iter=60):
+    """BLP inversion for plain logit: delta <- delta + log s_obs - log s(delta)."""
+    delta = np.log(s_obs) - np.log(1 - s_obs.sum())
+    for _ in range(n_iter):
+        s = np.exp(delta + x_beta) / (1 + np.exp(delta + x_beta).sum())
+        delta += np.log(s_obs) - np.log(s)
+    return delta
+
+
+def blp_inversion_rebind(s_obs, x_beta, n_iter=60):
+    """The same with delta = delta + ... (the refusal's fix)."""
+    delta = np.log(s_obs) - np.log(1 - s_obs.sum())
+    for _ in range(n_iter):
+        s = np.exp(delta + x_beta) / (1 + np.exp(delta + x_beta).sum())
+        delta = delta + np.log(s_obs) - np.log(s)
+    return delta
+
+
+def mixed_logit_ll(theta, X, y, draws):
+    """Simulated mixed logit: random coefficients b = mean + exp(log sd) * draws."""
+    b = theta[:2] + np.exp(theta[2:]) * draws
+    V = np.einsum("njk,rk->nrj", X, b)
+    p = sps.softmax(V, axis=2)
+    pc = p[np.arange(len(y)), :, y]
+    return np.log(pc.mean(axis=1)).sum()
+
+
+def mixed_logit_seeded(theta, X, y, R=30):
+    """The same drawing its own standard normals from a seeded generator."""
+    draws = np.random.default_rng(11).standard_normal((R, 2))
+    return mixed_logit_ll(theta, X, y, draws)
+
+
+def test_conditional_logit_loglik_score_and_hessian():
+    X = RNG.standard_normal((6, 3, 2))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    f = lambda b: logit_loglik(b, X, y)
+    b = np.array([0.5, -0.3])
+    assert_same(npfunc.jit(f)(b), f(b))
+    assert_same(npfunc.jit(f)(-b), f(-b))
+    assert_deriv(npfunc.grad(f)(b), fd(f, b))
+    H = npfunc.hessian(f)(b)
+    assert_deriv(H, fd(npfunc.grad(f), b), rtol=1e-4, atol=1e-7)
+    assert np.all(np.linalg.eigvalsh(H) < 0)
+    bs = RNG.standard_normal((3, 2))
+    assert_same(npfunc.vmap(f)(bs), _stack(f, bs))
+    # per-observation scores by vmap over the data
+    score = npfunc.vmap(npfunc.grad(logit_loglik), in_dims=(None, 0, 0))(b, X[:, None], y[:, None])
+    assert_deriv(score.sum(axis=0), npfunc.grad(f)(b), rtol=1e-12)
+    # the choices as a traced integer argument of jit
+    jl = npfunc.jit(logit_loglik)
+    for yy in (y, y[::-1].copy()):
+        assert_same(jl(b, X, yy), logit_loglik(b, X, yy))
+
+
+def test_aggregate_logit_with_bincount():
+    X = RNG.standard_normal((4, 2))
+    ch = np.array([0, 1, 1, 3, 3, 3])
+    f = lambda b: choice_counts_ll(b, X, ch, 4)
+    b = np.array([0.2, 0.3])
+    assert_same(npfunc.jit(f)(b), f(b))
+    assert_deriv(npfunc.grad(f)(b), fd(f, b))
+    bs = RNG.standard_normal((3, 2))
+    assert_same(npfunc.vmap(f)(bs), _stack(f, bs))
+    # both formulations of the likelihood agree, and so do their scores
+    Xl = np.broadcast_to(X, (6, 4, 2))
+    g = lambda b: logit_loglik(b, Xl, ch)
+    np.testing.assert_allclose(f(b), g(b), rtol=1e-12)
+    assert_deriv(npfunc.grad(g)(b), npfunc.grad(f)(b), rtol=1e-12)
+
+
+@pytest.mark.xfail(strict=True, raises=ERR.ConcretizationError,
+                   reason="known limitation: writes of traced values into np.zeros(n) are refused (advice: like=)")
+def test_nested_logit_plain_buffer_known_limitation():
+    V = RNG.standard_normal(5)
+    nests = [np.array([0, 1]), np.array([2, 3, 4])]
+    npfunc.jacrev(lambda v: nested_logit(v, nests, np.array([0.5, 0.8])))(V)
+
+
+def test_nested_logit_with_like_buffer():
+    V = RNG.standard_normal(5)
+    nests = [np.array([0, 1]), np.array([2, 3, 4])]
+    lam = np.array([0.5, 0.8])
+    assert_same(nested_logit_like(V, nests, lam), nested_logit(V, nests, lam))
+    f = lambda v: nested_logit_like(v, nests, lam)
+    assert_same(npfunc.jit(f)(V), nested_logit(V, nests, lam))
+    assert_same(npfunc.jit(f)(2 * V), nested_logit(2 * V, nests, lam))
+    assert_deriv(npfunc.jacrev(f)(V), fd(lambda v: nested_logit(v, nests, lam), V))
+    Vs = RNG.standard_normal((3, 5))
+    assert_same(npfunc.vmap(f)(Vs), np.stack([nested_logit(v, nests, lam) for v in Vs]))
+    g = lambda l: nested_logit_like(V, nests, l)
+    # a buffer like V is plain when only lam is traced: refused again, the advice names like=x
+    with pytest.raises(ERR.ConcretizationError, match=r"like=x"):
+        npfunc.jacfwd(g)(lam)
+    # lam = 1 everywhere is plain logit
+    np.testing.assert_allclose(g(np.ones(2)), sps.softmax(V), rtol=1e-12)
+
+
+def test_logit_elasticities_diag_indices_write():
+    p = np.array([1.0, 2.0, 3.0])
+    xi = np.array([1.0, 0.5, 0.2])
+    f = lambda p: logit_elasticities(p, 0.5, xi)
+    E, s = npfunc.jit(f)(p)
+    Ew, sw = f(p)
+    assert_same(E, Ew)
+    assert_same(s, sw)
+    assert_same(npfunc.jit(f)(2 * p)[0], f(2 * p)[0])
+    # the elasticity matrix is d log s / d log p: check against jacrev of log shares
+    logs = lambda lp: np.log(f(np.exp(lp))[1])
+    assert_deriv(npfunc.jacrev(logs)(np.log(p)), Ew, rtol=1e-10)
+    assert_deriv(npfunc.jacfwd(lambda p: f(p)[0])(p), fd(lambda p: f(p)[0], p))
+    ps = RNG.random((3, 3)) + 0.5
+    assert_same(npfunc.vmap(lambda p: f(p)[0])(ps), _stack(lambda p: f(p)[0], ps))
+
+
+def test_blp_inversion_inplace_refusal_and_rebinding_fix():
+    s_obs = np.array([0.2, 0.3, 0.1])
+    xb = np.array([0.1, 0.2, 0.3])
+    # plain: the inversion recovers log(s_j / s_0) - x_beta
+    np.testing.assert_allclose(blp_inversion(s_obs, xb), np.log(s_obs / 0.4) - xb, atol=1e-10)
+    # delta starts as a plain array (from the data): delta += traced is refused with the fix
+    with pytest.raises(ERR.UnsupportedOperationError, match=r"x \+= y.*Use x = x \+ y"):
+        npfunc.jacrev(lambda x: blp_inversion(s_obs, x))(xb)
+    f = lambda x: blp_inversion_rebind(s_obs, x)
+    assert_same(f(xb), blp_inversion(s_obs, xb))
+    assert_same(npfunc.jit(f)(xb), blp_inversion(s_obs, xb))
+    assert_same(npfunc.jit(f)(2 * xb), blp_inversion(s_obs, 2 * xb))
+    assert_deriv(npfunc.jacrev(f)(xb), fd(f, xb), atol=1e-7)
+    assert_deriv(npfunc.jacrev(lambda s: blp_inversion_rebind(s, xb))(s_obs),
+                 fd(lambda s: blp_inversion(s, xb), s_obs), atol=1e-7)
+    xbs = RNG.random((2, 3))
+    assert_same(npfunc.vmap(f)(xbs), np.stack([blp_inversion(s_obs, x) for x in xbs]))
+
+
+def test_mixed_logit_fixed_and_seeded_draws():
+    X = RNG.standard_normal((5, 3, 2))
+    y = np.array([0, 1, 2, 1, 0])
+    draws = np.random.default_rng(3).standard_normal((40, 2))
+    f = lambda th: mixed_logit_ll(th, X, y, draws)
+    th = np.array([0.1, 0.2, -1.0, -0.5])
+    assert_same(npfunc.jit(f)(th), f(th))
+    assert_same(npfunc.jit(f)(-th), f(-th))
+    assert_deriv(npfunc.grad(f)(th), fd(f, th))
+    ths = RNG.standard_normal((2, 4))
+    assert_same(npfunc.vmap(f)(ths), _stack(f, ths))
+    g = lambda th: mixed_logit_seeded(th, X, y)
+    assert_same(npfunc.jit(g)(th), g(th))
+    assert_same(npfunc.jit(g)(-th), g(-th))
+    assert_deriv(npfunc.grad(g)(th), fd(g, th))
+    assert_deriv(npfunc.jit(npfunc.grad(g))(th), fd(g, th))
+
+
+# ==== optimal transport =====================================================================
+
+
+def sinkhorn_log(C, a, b, eps=0.2, n_iter=25):
+    """Entropic OT in log space; returns the transport cost <P, C>."""
+    f = np.zeros_like(a)
+    g = np.zeros_like(b)
+    for _ in range(n_iter):
+        f = eps * np.log(a) - eps * sps.logsumexp((g[None, :] - C) / eps, axis=1)
+        g = eps * np.log(b) - eps * sps.logsumexp((f[:, None] - C) / eps, axis=0)
+    P = np.exp((f[:, None] + g[None, :] - C) / eps)
+    return np.sum(P * C)
+
+
+def sinkhorn_scaling(C, a, b, eps=0.5, n_iter=40):
+    """Classic Sinkhorn with scaling vectors updated in place."""
+    K = np.exp(-C / eps)
+    u = np.ones_like(a)
+    v = np.ones_like(b)
+    for _ in range(n_iter):
+        u[:] = a / (K @ v)
+        v[:] = b / (K.T @ u)
+    return u[:, None] * K * v[None, :]
+
+
+def sinkhorn_scaling_like(C, a, b, eps=0.5, n_iter=40):
+    """The same with the scaling vectors made like the kernel (the refusal's fix)."""
+    K = np.exp(-C / eps)
+    u = np.ones(a.shape, like=K)
+    v = np.ones(b.shape, like=K)
+    for _ in range(n_iter):
+        u[:] = a / (K @ v)
+        v[:] = b / (K.T @ u)
+    return u[:, None] * K * v[None, :]
+
+
+def test_sinkhorn_log_space():
+    C = RNG.random((3, 4))
+    a, b = np.full(3, 1 / 3), np.full(4, 0.25)
+    f = lambda C: sinkhorn_log(C, a, b)
+    assert_same(npfunc.jit(f)(C), f(C))
+    assert_same(npfunc.jit(f)(2 * C), f(2 * C))
+    assert_deriv(npfunc.grad(f)(C), fd(f, C))
+    Cs = RNG.random((2, 3, 4))
+    assert_same(npfunc.vmap(f)(Cs), _stack(f, Cs))
+    # in the marginals (a simplex direction), forward mode
+    g = lambda a: sinkhorn_log(C, a, b)
+    t = np.array([1.0, -0.5, -0.5])
+    _, dt = npfunc.jvp(g, (a,), (t,))
+    assert_deriv(dt, fd(g, a) @ t)
+
+
+def test_sinkhorn_scaling_inplace():
+    C = RNG.random((3, 4))
+    a, b = np.full(3, 1 / 3), np.full(4, 0.25)
+    with pytest.raises(ERR.ConcretizationError, match=r"like=x"):
+        npfunc.jacrev(lambda C: sinkhorn_scaling(C, a, b))(C)
+    f = lambda C: sinkhorn_scaling_like(C, a, b)
+    assert_same(f(C), sinkhorn_scaling(C, a, b))
+    assert_same(npfunc.jit(f)(C), sinkhorn_scaling(C, a, b))
+    assert_same(npfunc.jit(f)(C ** 2), sinkhorn_scaling(C ** 2, a, b))
+    assert_deriv(npfunc.jacrev(f)(C), fd(lambda C: sinkhorn_scaling(C, a, b), C))
+    Cs = RNG.random((2, 3, 4))
+    assert_same(npfunc.vmap(f)(Cs), _stack(lambda C: sinkhorn_scaling(C, a, b), Cs))
+    P = f(C)
+    np.testing.assert_allclose(P.sum(axis=0), b, rtol=1e-12)
