@@ -716,3 +716,485 @@ def test_sinkhorn_scaling_inplace():
     assert_same(npfunc.vmap(f)(Cs), _stack(lambda C: sinkhorn_scaling(C, a, b), Cs))
     P = f(C)
     np.testing.assert_allclose(P.sum(axis=0), b, rtol=1e-12)
+
+
+# ==== portfolios ============================================================================
+
+
+def min_variance_portfolio(Sigma):
+    ones = np.ones(Sigma.shape[0])
+    z = np.linalg.solve(Sigma, ones)
+    return z / z.sum()
+
+
+def tangency_portfolio(mu, Sigma, rf=0.01):
+    c, low = sla.cho_factor(Sigma)
+    z = sla.cho_solve((c, low), mu - rf)
+    return z / z.sum()
+
+
+def markowitz_kkt(mu, Sigma, target):
+    """min w'Sigma w s.t. mu'w = target, 1'w = 1 by the KKT system built with np.block;
+    the risk is reported as a Python float."""
+    n = len(mu)
+    A = np.vstack([mu, np.ones(n)])
+    K = np.block([[2 * Sigma, A.T], [A, np.zeros((2, 2))]])
+    rhs = np.concatenate([np.zeros(n), [target, 1.0]])
+    sol = np.linalg.solve(K, rhs)
+    w = sol[:n]
+    return w, float(np.sqrt(w @ Sigma @ w))
+
+
+def markowitz_kkt_array_risk(mu, Sigma, target):
+    """The same returning the risk as NumPy computes it, and the right-hand side's tail
+    stacked (the refusals' fixes)."""
+    n = len(mu)
+    A = np.vstack([mu, np.ones(n)])
+    K = np.block([[2 * Sigma, A.T], [A, np.zeros((2, 2))]])
+    rhs = np.concatenate([np.zeros(n), np.stack([target, 1.0])])
+    w = np.linalg.solve(K, rhs)[:n]
+    return w, np.sqrt(w @ Sigma @ w)
+
+
+def _cov(n=3, seed=8):
+    M = np.random.default_rng(seed).standard_normal((n, n))
+    return M @ M.T + np.eye(n)
+
+
+def test_min_variance_and_tangency_portfolios():
+    S = _cov()
+    assert_same(npfunc.jit(min_variance_portfolio)(S), min_variance_portfolio(S))
+    assert_same(npfunc.jit(min_variance_portfolio)(S + np.eye(3)), min_variance_portfolio(S + np.eye(3)))
+    assert_deriv(npfunc.jacrev(min_variance_portfolio)(S), fd(min_variance_portfolio, S))
+    Ss = np.stack([S, 2 * S + np.eye(3)])
+    assert_same(npfunc.vmap(min_variance_portfolio)(Ss), _stack(min_variance_portfolio, Ss))
+    mu = np.array([0.05, 0.08, 0.1])
+    f = lambda m: tangency_portfolio(m, S)
+    assert_same(npfunc.jit(f)(mu), f(mu))
+    assert_same(npfunc.jit(f)(2 * mu), f(2 * mu))
+    assert_deriv(npfunc.jacfwd(f)(mu), fd(f, mu))
+    g = lambda S: tangency_portfolio(mu, S)
+    assert_deriv(npfunc.jacrev(g)(S), fd(g, S))
+    assert_same(npfunc.vmap(tangency_portfolio, in_dims=(0, None))(np.stack([mu, 2 * mu]), S),
+                np.stack([f(mu), f(2 * mu)]))
+    # the Sharpe ratio w.(mu - rf) / sqrt(w'Sw) is scale-free and maximal at the tangency weights
+    sharpe = lambda w: w @ (mu - 0.01) / np.sqrt(w @ S @ w)
+    gw = npfunc.grad(sharpe)(f(mu))
+    np.testing.assert_allclose(gw, 0.0, atol=1e-12)
+    assert_deriv(npfunc.grad(sharpe)(np.ones(3) / 3), fd(sharpe, np.ones(3) / 3))
+
+
+def test_markowitz_kkt_float_refusal_and_fix():
+    S = _cov()
+    mu = np.array([0.05, 0.08, 0.1])
+    w, risk = markowitz_kkt(mu, S, 0.07)
+    assert type(risk) is float
+    with pytest.raises(ERR.ConcretizationError, match=r"float\(x\).*stop_gradient"):
+        npfunc.jacrev(lambda m: markowitz_kkt(m, S, 0.07)[0])(mu)
+    with pytest.raises(ERR.ConcretizationError, match=r"jit\(f\): float\(x\)"):
+        npfunc.jit(markowitz_kkt)(mu, S, 0.07)
+    # a traced target inside the list [target, 1.0]: NumPy's concatenate converts the list itself
+    with pytest.raises(ERR.ConcretizationError, match=r"np.stack\(\[\.\.\.\]\)"):
+        npfunc.grad(lambda t: markowitz_kkt(mu, S, t)[0][0])(np.float64(0.07))
+    # the fixes: keep NumPy's scalar, stack the list
+    f = lambda m: markowitz_kkt_array_risk(m, S, 0.07)
+    w2, risk2 = npfunc.jit(f)(mu)
+    assert_same(w2, w)
+    assert type(risk2) is np.float64 and np.isclose(risk2, risk, rtol=1e-13)
+    assert_deriv(npfunc.jacrev(lambda m: f(m)[0])(mu), fd(lambda m: f(m)[0], mu))
+    assert_deriv(npfunc.grad(lambda t: markowitz_kkt_array_risk(mu, S, t)[1])(np.float64(0.07)),
+                 fd(lambda t: markowitz_kkt_array_risk(mu, S, t)[1], np.float64(0.07)))
+    targets = np.array([0.06, 0.07, 0.09])
+    risks = npfunc.vmap(lambda t: markowitz_kkt_array_risk(mu, S, t)[1])(targets)
+    assert_same(risks, np.stack([markowitz_kkt_array_risk(mu, S, t)[1] for t in targets]))
+    w1 = npfunc.jit(markowitz_kkt_array_risk, static_argnums=2)(mu, S, 0.07)[0]
+    assert_same(w1, w)
+
+
+# ==== inventory and queues ==================================================================
+
+
+def eoq(D, K=50.0, h=2.0):
+    """Economic order quantity with math.sqrt (an analyst's scalar code) and its annual cost."""
+    Q = math.sqrt(2 * D * K / h)
+    return Q, D / Q * K + Q / 2 * h
+
+
+def eoq_np(D, K=50.0, h=2.0):
+    Q = np.sqrt(2 * D * K / h)
+    return Q, D / Q * K + Q / 2 * h
+
+
+def newsvendor(mu, sigma, price=10.0, cost=6.0, salvage=2.0):
+    """Normal-demand newsvendor: optimal order (critical fractile) and expected profit."""
+    cu, co = price - cost, cost - salvage
+    z = st.norm.ppf(cu / (cu + co))
+    q = mu + sigma * z
+    loss = sigma * (st.norm.pdf(z) - z * (1 - st.norm.cdf(z)))
+    exp_sales = mu - loss
+    profit = price * exp_sales + salvage * (q - exp_sales) - cost * q
+    return q, profit
+
+
+def base_stock_cost(S, lam, h=1.0, b=4.0, kmax=40):
+    """Expected holding + backorder cost of base-stock level S under Poisson(lam) demand."""
+    k = np.arange(kmax)
+    pmf = st.poisson.pmf(k, lam)
+    return h * np.sum(pmf * np.maximum(S - k, 0)) + b * np.sum(pmf * np.maximum(k - S, 0))
+
+
+def mm1(lam, mu):
+    rho = lam / mu
+    L = rho / (1 - rho)
+    W = L / lam
+    return {"rho": rho, "L": L, "W": W, "Wq": W - 1 / mu}
+
+
+def erlang_c(lam, mu, c):
+    """Probability of waiting in M/M/c (Erlang C), summed with math.factorial."""
+    a = lam / mu
+    s = 0.0
+    for k in range(c):
+        s += a ** k / math.factorial(k)
+    top = a ** c / math.factorial(c) / (1 - a / c)
+    return top / (s + top)
+
+
+def erlang_b(a, c):
+    B = 1.0
+    for k in range(1, c + 1):
+        B = a * B / (k + a * B)
+    return B
+
+
+def pollaczek_khinchine(lam, ES, ES2):
+    rho = lam * ES
+    Lq = lam ** 2 * ES2 / (2 * (1 - rho))
+    return Lq, Lq / lam + ES
+
+
+def test_eoq_math_sqrt_refusal_names_np_sqrt():
+    D = np.float64(1000.0)
+    Q, cost = eoq(D)
+    assert type(Q) is float and type(cost) is np.float64
+    with pytest.raises(ERR.ConcretizationError, match=r"math.sqrt\(x\).*np.sqrt\(x\)"):
+        npfunc.grad(lambda d: eoq(d)[1])(D)
+    f = lambda d: eoq_np(d)[1]
+    assert_same(npfunc.jit(f)(D), f(D))
+    assert_deriv(npfunc.grad(f)(D), fd(f, D))
+    # at the EOQ the cost's derivative in Q vanishes and dC/dD = K / Q (envelope theorem)
+    np.testing.assert_allclose(npfunc.grad(f)(D), 50.0 / eoq_np(D)[0], rtol=1e-12)
+    Ds = np.array([100.0, 400.0])
+    assert_same(npfunc.vmap(eoq_np)(Ds)[0], np.stack([eoq_np(d)[0] for d in Ds]))
+
+
+def test_newsvendor_scipy_stats():
+    mu, sigma = np.float64(100.0), np.float64(20.0)
+    q, profit = newsvendor(mu, sigma)
+    for t in (npfunc.jit(newsvendor),):
+        qq, pp = t(mu, sigma)
+        assert_same(qq, q)
+        assert_same(pp, profit)
+        assert_same(t(np.float64(50.0), np.float64(5.0))[1], newsvendor(np.float64(50.0), np.float64(5.0))[1])
+    for argnum, x in ((0, mu), (1, sigma)):
+        g = lambda v: newsvendor(*[v if i == argnum else a for i, a in enumerate((mu, sigma))])[1]
+        assert_deriv(npfunc.grad(g)(x), fd(g, x))
+    gp = lambda p: newsvendor(mu, sigma, price=p)
+    J = npfunc.jacfwd(gp)(np.float64(10.0))
+    assert_deriv(J[0], fd(lambda p: gp(p)[0], np.float64(10.0)))
+    assert_deriv(J[1], fd(lambda p: gp(p)[1], np.float64(10.0)))
+    sig = np.array([5.0, 20.0, 40.0])
+    assert_same(npfunc.vmap(newsvendor, in_dims=(None, 0))(mu, sig)[1],
+                np.stack([newsvendor(mu, s)[1] for s in sig]))
+
+
+def test_base_stock_poisson_pmf():
+    f = lambda lam: base_stock_cost(5, lam)
+    lam = np.float64(4.0)
+    assert_same(npfunc.jit(f)(lam), f(lam))
+    assert_same(npfunc.jit(f)(np.float64(6.5)), f(np.float64(6.5)))
+    assert_deriv(npfunc.grad(f)(lam), fd(f, lam))
+    lams = np.array([3.0, 5.0])
+    assert_same(npfunc.vmap(f)(lams), _stack(f, lams))
+    g = lambda S: base_stock_cost(S, 4.0)        # a continuous level between integers
+    S = np.float64(4.5)
+    assert_deriv(npfunc.grad(g)(S), fd(g, S))
+    assert_same(npfunc.jit(g)(S), g(S))
+    # an integer level: plain and jit agree, with an int64 S
+    assert_same(npfunc.jit(base_stock_cost)(np.int64(5), lam), base_stock_cost(np.int64(5), lam))
+
+
+def test_mm1_dict_results():
+    f = lambda lam: mm1(lam, 2.0)
+    lam = np.float64(1.0)
+    got, want = npfunc.jit(f)(lam), f(lam)
+    assert got.keys() == want.keys()
+    for k in want:
+        assert_same(got[k], want[k])
+    got = npfunc.jit(mm1)(1.5, 2.0)          # Python floats: static, Python floats back
+    for k, v in mm1(1.5, 2.0).items():
+        assert_same(got[k], v)
+    J = npfunc.jacrev(f)(lam)
+    for k in want:
+        assert_deriv(J[k], fd(lambda l: f(l)[k], lam))
+    lams = np.array([0.5, 1.0, 1.5])
+    V = npfunc.vmap(f)(lams)
+    for k in want:
+        assert_same(V[k], np.stack([f(l)[k] for l in lams]))
+    # Little's law L = lam W holds for the derivatives too
+    np.testing.assert_allclose(J["L"], want["W"] + lam * J["W"], rtol=1e-12)
+
+
+def test_erlang_formulas_python_loops():
+    f = lambda lam: erlang_c(lam, 1.0, 4)
+    lam = np.float64(3.0)
+    assert_same(npfunc.jit(f)(lam), f(lam))
+    assert_same(npfunc.jit(f)(np.float64(2.5)), f(np.float64(2.5)))
+    assert_deriv(npfunc.grad(f)(lam), fd(f, lam))
+    assert_deriv(npfunc.hessian(f)(lam), fd(npfunc.grad(f), lam), rtol=1e-4)
+    lams = np.array([1.0, 2.0, 3.5])
+    assert_same(npfunc.vmap(f)(lams), _stack(f, lams))
+    assert_same(npfunc.jit(erlang_c)(3.0, 1.0, 4), erlang_c(3.0, 1.0, 4))      # all static: a Python float
+    g = lambda a: erlang_b(a, 5)
+    a = np.float64(3.0)
+    assert_same(npfunc.jit(g)(a), g(a))
+    assert_deriv(npfunc.grad(g)(a), fd(g, a))
+    assert_same(npfunc.vmap(g)(lams), _stack(g, lams))
+    # Erlang C from Erlang B: C = c B / (c - a (1 - B))
+    np.testing.assert_allclose(erlang_c(lam, 1.0, 4), 4 * erlang_b(lam, 4) / (4 - lam * (1 - erlang_b(lam, 4))),
+                               rtol=1e-12)
+    a32 = np.float32(3.0)
+    assert_same(npfunc.jit(g)(a32), g(a32), rtol=1e-6)
+    assert npfunc.grad(g)(a32).dtype == np.float32
+
+
+def test_pollaczek_khinchine_tuple():
+    f = lambda lam: pollaczek_khinchine(lam, 0.5, 0.4)
+    lam = np.float64(1.0)
+    got, want = npfunc.jit(f)(lam), f(lam)
+    assert type(got) is tuple
+    for g, w in zip(got, want):
+        assert_same(g, w)
+    J = npfunc.jacfwd(f)(lam)
+    assert_deriv(J[1], fd(lambda l: f(l)[1], lam))
+    y, vjp_fn = npfunc.vjp(f, lam)
+    for g, w in zip(y, want):
+        assert_same(g, w)
+    (ct,) = vjp_fn((np.float64(0.0), np.float64(1.0)))
+    assert_deriv(ct, fd(lambda l: f(l)[1], lam))
+
+
+# ==== auctions, markets, industrial organisation =============================================
+
+
+def fpa_bid(v, n, grid=200):
+    """First-price auction equilibrium bid with values F(t) = t^2 on [0, 1]:
+    b(v) = v - int_0^v F(t)^(n-1) dt / F(v)^(n-1), by the trapezoid rule."""
+    t = np.linspace(0.0, v, grid)
+    integral = np.trapezoid((t ** 2) ** (n - 1), t)
+    return v - integral / v ** (2 * (n - 1))
+
+
+def spa_revenue(reserve, values):
+    """Second-price auction with a reserve, Monte Carlo over value draws (draws x bidders)."""
+    srt = np.sort(values, axis=1)
+    top, second = srt[:, -1], srt[:, -2]
+    price = np.where(top >= reserve, np.maximum(second, reserve), 0.0)
+    return price.mean()
+
+
+def myerson_reserve(lam):
+    """Optimal reserve for exponential(lam) values: the root of the virtual value r - 1/lam."""
+    return so.brentq(lambda r: r - (1 - (1 - np.exp(-lam * r))) / (lam * np.exp(-lam * r)), 1e-6, 10.0)
+
+
+def assignment_value(C):
+    r, c = so.linear_sum_assignment(C)
+    return C[r, c].sum()
+
+
+def cournot(a, b, c):
+    """Cournot-Nash with inverse demand P = a - b Q and marginal costs c."""
+    n = len(c)
+    q = np.linalg.solve(b * (np.eye(n) + np.ones((n, n))), a - c)
+    price = a - b * q.sum()
+    return q, price, (price - c) * q
+
+
+def cournot_root(c, a=10.0):
+    return so.root(lambda q: a - q.sum() - q - c, np.ones_like(c)).x
+
+
+def cournot_fsolve(c, a=10.0):
+    return so.fsolve(lambda q: a - q.sum() - q - c, np.ones_like(c))
+
+
+def lp_profit(c):
+    """A two-product production LP: max profit under two resource constraints (linprog minimises)."""
+    res = so.linprog(-c, A_ub=np.array([[1.0, 1.0], [1.0, 3.0]]), b_ub=np.array([4.0, 6.0]),
+                     bounds=[(0, None)] * 2)
+    return -res.fun
+
+
+def lp_profit_envelope(c):
+    """The refusal's spelling: solve on the values, write the optimum with the traced prices."""
+    res = so.linprog(-npfunc.stop_gradient(c), A_ub=np.array([[1.0, 1.0], [1.0, 3.0]]),
+                     b_ub=np.array([4.0, 6.0]), bounds=[(0, None)] * 2)
+    return c @ res.x
+
+
+def bertrand_logit(c, alpha=1.0, iters=40):
+    """Single-product firms with logit demand: markup fixed point p = c + 1 / (alpha (1 - s))."""
+    p = c + 1.0
+    for _ in range(iters):
+        e = np.exp(-alpha * p)
+        s = e / (1.0 + e.sum())
+        p = c + 1.0 / (alpha * (1.0 - s))
+    return p
+
+
+def gini(y):
+    y = np.sort(y)
+    n = len(y)
+    i = np.arange(1, n + 1)
+    return (2 * np.sum(i * y) / (n * np.sum(y))) - (n + 1) / n
+
+
+def hhi(sales):
+    s = 100 * sales / sales.sum()
+    return np.sum(s ** 2)
+
+
+def test_first_price_bid_trapezoid():
+    v = np.float64(0.7)
+    f = lambda v: fpa_bid(v, 3)
+    assert_same(npfunc.jit(f)(v), f(v))
+    assert_same(npfunc.jit(f)(np.float64(0.4)), f(np.float64(0.4)))
+    vs = np.array([0.3, 0.6, 0.9])
+    assert_same(npfunc.vmap(f)(vs), _stack(f, vs))
+    assert_deriv(npfunc.grad(f)(v), fd(f, v))
+    # the closed form for F = t^2 is b(v) = (2n - 2) / (2n - 1) v: slope 4/5 with n = 3
+    np.testing.assert_allclose(npfunc.grad(f)(v), 0.8, rtol=1e-4)
+
+
+def test_second_price_revenue_sort_where():
+    values = np.random.default_rng(9).random((200, 3))
+    f = lambda r: spa_revenue(r, values)
+    r = np.float64(0.3)
+    assert_same(npfunc.jit(f)(r), f(r))
+    assert_same(npfunc.jit(f)(np.float64(0.55)), f(np.float64(0.55)))
+    rs = np.array([0.1, 0.4, 0.6])
+    assert_same(npfunc.vmap(f)(rs), _stack(f, rs))
+    assert_deriv(npfunc.grad(f)(r), fd(f, r))
+    g = lambda vals: spa_revenue(0.3, vals)
+    V = values[:10]
+    assert_deriv(npfunc.grad(g)(V), fd(g, V))
+    Vs = values[:20].reshape(2, 10, 3)
+    assert_same(npfunc.vmap(spa_revenue, in_dims=(None, 0))(0.3, Vs), _stack(g, Vs))
+
+
+def test_myerson_reserve_brentq():
+    lam = np.float64(2.0)
+    r = myerson_reserve(lam)
+    assert type(r) is float
+    np.testing.assert_allclose(r, 1 / lam, rtol=1e-10)
+    assert_deriv(npfunc.grad(myerson_reserve)(lam), fd(myerson_reserve, lam), rtol=1e-6)
+    got = npfunc.jit(myerson_reserve)(lam)
+    np.testing.assert_allclose(got, r, rtol=1e-12)  # (np.float64 under jit: the known brentq limitation)
+    lams = np.array([0.5, 1.0, 4.0])
+    np.testing.assert_allclose(npfunc.vmap(myerson_reserve)(lams), 1 / lams, rtol=1e-9)
+
+
+def test_assignment_value_under_grad_and_refusals():
+    C = np.random.default_rng(10).random((4, 4))
+    g = npfunc.grad(assignment_value)(C)
+    assert_deriv(g, fd(assignment_value, C))
+    r, c = so.linear_sum_assignment(C)
+    want = np.zeros((4, 4))
+    want[r, c] = 1.0
+    assert_same(g, want)
+    assert_deriv(npfunc.jacfwd(assignment_value)(C), fd(assignment_value, C))
+    assert_same(npfunc.jacrev(lambda C: so.linear_sum_assignment(C, maximize=True)[1])(C), np.zeros((4, 4, 4)))
+    for how, X in ((npfunc.jit, C), (npfunc.vmap, np.stack([C, C.T]))):
+        with pytest.raises(ERR.NpfuncError, match=r"linear_sum_assignment.*Compute the assignment outside"):
+            how(assignment_value)(X)
+    # the advised spelling under jit: indices from the plain values, passed in
+    f = npfunc.jit(lambda C, r, c: C[r, c].sum())
+    assert_same(f(C, r, c), assignment_value(C))
+    assert_same(f(C.T, *so.linear_sum_assignment(C.T)), assignment_value(C.T))
+
+
+def test_cournot_solve_root_fsolve_agree():
+    c = np.array([1.0, 2.0, 1.5])
+    f = lambda c: cournot(10.0, 1.0, c)
+    q, price, prof = f(c)
+    got = npfunc.jit(f)(c)
+    for g, w in zip(got, (q, price, prof)):
+        assert_same(g, w)
+    assert_deriv(npfunc.jacrev(lambda c: f(c)[2])(c), fd(lambda c: f(c)[2], c))
+    assert_deriv(npfunc.grad(lambda a: cournot(a, 1.0, c)[1])(np.float64(10.0)),
+                 fd(lambda a: cournot(a, 1.0, c)[1], np.float64(10.0)))
+    cs = np.stack([c, 2 * c])
+    assert_same(npfunc.vmap(lambda c: f(c)[0])(cs), np.stack([f(x)[0] for x in cs]))
+    # the same equilibrium by SciPy's root finders, under transforms
+    for solver in (cournot_root, cournot_fsolve):
+        np.testing.assert_allclose(solver(c), q, rtol=1e-10)
+        assert_deriv(npfunc.jacrev(solver)(c), npfunc.jacrev(lambda c: f(c)[0])(c), rtol=1e-8)
+        assert_deriv(npfunc.jacfwd(solver)(c), fd(solver, c), rtol=1e-6)
+        np.testing.assert_allclose(npfunc.jit(solver)(c), q, rtol=1e-10)
+        np.testing.assert_allclose(npfunc.jit(solver)(2 * c), f(2 * c)[0], rtol=1e-10)
+        np.testing.assert_allclose(npfunc.vmap(solver)(cs), np.stack([f(x)[0] for x in cs]), rtol=1e-10)
+
+
+def test_fsolve_plain_and_routed_values_are_scipys():
+    c = np.array([1.0, 2.0, 1.5])
+    want = cournot_fsolve(c)
+    assert type(want) is np.ndarray and want.shape == (3,)
+    y, _ = npfunc.vjp(cournot_fsolve, c)
+    np.testing.assert_allclose(y, want, rtol=1e-12)
+    assert y.shape == want.shape and y.dtype == want.dtype
+    with pytest.raises(ERR.NpfuncError, match=r"full_output.*scipy.optimize.root"):
+        npfunc.grad(lambda c: so.fsolve(lambda q: 10.0 - q.sum() - q - c, np.ones(3), full_output=True)[0].sum())(c)
+
+
+def test_linprog_refusal_and_envelope_spelling():
+    c = np.array([1.0, 2.0])
+    want = lp_profit(c)
+    for how in (npfunc.grad, npfunc.jit, npfunc.jacfwd):
+        with pytest.raises(ERR.NpfuncError, match=r"linprog has no npfunc twin.*stop_gradient"):
+            how(lp_profit)(c)
+    assert_same(lp_profit_envelope(c), np.float64(want))
+    g = npfunc.grad(lp_profit_envelope)(c)
+    assert_deriv(g, fd(lp_profit, c), rtol=1e-6)
+    assert_deriv(npfunc.grad(lp_profit_envelope)(np.array([2.0, 1.0])), fd(lp_profit, np.array([2.0, 1.0])),
+                 rtol=1e-6)
+    # plain calls and a callback under a transform on constants are SciPy's
+    np.testing.assert_allclose(npfunc.jit(lambda x: x * lp_profit(c))(np.float64(2.0)), 2 * want)
+
+
+def test_bertrand_fixed_point():
+    c = np.array([1.0, 2.0, 1.5])
+    f = bertrand_logit
+    assert_same(npfunc.jit(f)(c), f(c))
+    assert_same(npfunc.jit(f)(2 * c), f(2 * c))
+    assert_deriv(npfunc.jacrev(f)(c), fd(f, c))
+    cs = np.stack([c, 2 * c])
+    assert_same(npfunc.vmap(f)(cs), _stack(f, cs))
+    g = lambda a: bertrand_logit(c, alpha=a)
+    assert_deriv(npfunc.jacfwd(g)(np.float64(1.2)), fd(g, np.float64(1.2)))
+
+
+def test_gini_and_hhi():
+    y = np.random.default_rng(12).random(6) + 0.1
+    for f in (gini, hhi):
+        assert_same(npfunc.jit(f)(y), f(y))
+        assert_same(npfunc.jit(f)(y[::-1] * 2), f(y[::-1] * 2))
+        assert_deriv(npfunc.grad(f)(y), fd(f, y))
+        ys = np.random.default_rng(13).random((3, 6)) + 0.1
+        assert_same(npfunc.vmap(f)(ys), _stack(f, ys))
+        assert_same(npfunc.vmap(f, in_dims=1)(ys.T), _stack(f, ys))
+    # integer sales: NumPy's true division gives float64, so does jit
+    sales = np.array([10, 20, 30, 40])
+    assert_same(npfunc.jit(hhi)(sales), hhi(sales))
+    assert_same(npfunc.jit(gini)(sales), gini(sales))
+    assert npfunc.grad(gini)(y.astype(np.float32)).dtype == np.float32
