@@ -1198,3 +1198,237 @@ def test_gini_and_hhi():
     assert_same(npfunc.jit(hhi)(sales), hhi(sales))
     assert_same(npfunc.jit(gini)(sales), gini(sales))
     assert npfunc.grad(gini)(y.astype(np.float32)).dtype == np.float32
+
+
+# ==== input-output and Markov chains ========================================================
+
+
+def leontief(A, d):
+    """Gross output x = (I - A)^{-1} d and the output multipliers (column sums of L)."""
+    L = np.linalg.inv(np.eye(A.shape[0]) - A)
+    return L @ d, L.sum(axis=0)
+
+
+def leontief_series(A, d, terms=30):
+    """The power series x = sum_k A^k d, accumulated in place."""
+    x = d.copy()
+    term = d.copy()
+    for _ in range(terms):
+        term = A @ term
+        x += term
+    return x
+
+
+def leontief_prices(A, v):
+    return sla.solve(np.eye(len(v)) - A.T, v)
+
+
+def stationary_eig(P):
+    """Stationary distribution from the eigenvector of P^T for the eigenvalue closest to 1."""
+    w, V = np.linalg.eig(P.T)
+    i = np.argmin(np.abs(w - 1.0))
+    pi = np.real(V[:, i])
+    return pi / pi.sum()
+
+
+def stationary_solve(P):
+    n = P.shape[0]
+    A = P.T - np.eye(n)
+    A[-1, :] = 1.0
+    b = np.zeros(n)
+    b[-1] = 1.0
+    return np.linalg.solve(A, b)
+
+
+def stationary_power(P, iters=60):
+    pi = np.full(P.shape[0], 1.0 / P.shape[0])
+    for _ in range(iters):
+        pi = pi @ P
+    return pi
+
+
+def absorbing_times(Q):
+    """Expected steps to absorption t = N 1, N = (I - Q)^{-1} the fundamental matrix."""
+    N = np.linalg.inv(np.eye(Q.shape[0]) - Q)
+    return N @ np.ones(Q.shape[0])
+
+
+def normalize_rows_(P):
+    """Turn nonnegative weights into a transition matrix, in place."""
+    P /= P.sum(axis=-1, keepdims=True)
+    return P
+
+
+def tauchen(rho, sigma, n=5, m=3.0):
+    """Tauchen's discretisation of y' = rho y + eps, eps ~ N(0, sigma^2), as in the textbooks."""
+    std_y = sigma / np.sqrt(1 - rho ** 2)
+    y = np.linspace(-m * std_y, m * std_y, n)
+    step = y[1] - y[0]
+    P = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            if j == 0:
+                P[i, j] = st.norm.cdf((y[0] - rho * y[i] + step / 2) / sigma)
+            elif j == n - 1:
+                P[i, j] = 1 - st.norm.cdf((y[n - 1] - rho * y[i] - step / 2) / sigma)
+            else:
+                z = y[j] - rho * y[i]
+                P[i, j] = st.norm.cdf((z + step / 2) / sigma) - st.norm.cdf((z - step / 2) / sigma)
+    return y, P
+
+
+def tauchen_vec(rho, sigma, n=5, m=3.0):
+    std_y = sigma / np.sqrt(1 - rho ** 2)
+    y = np.linspace(-m * std_y, m * std_y, n)
+    mid = (y[:-1] + y[1:]) / 2
+    cdf = st.norm.cdf((mid[None, :] - rho * y[:, None]) / sigma)
+    cdf = np.concatenate([np.zeros((n, 1)), cdf, np.ones((n, 1))], axis=1)
+    return y, np.diff(cdf, axis=1)
+
+
+def ctmc_transition(t, Q):
+    """Transition probabilities of a continuous-time Markov chain: P(t) = expm(Q t)."""
+    return sla.expm(Q * t)
+
+
+def _chain(n=4, seed=14):
+    P = np.random.default_rng(seed).random((n, n))
+    return P / P.sum(axis=1, keepdims=True)
+
+
+def test_leontief_inverse_and_multipliers():
+    A = np.random.default_rng(15).random((3, 3)) * 0.3
+    d = np.array([1.0, 2.0, 3.0])
+    f = lambda A: leontief(A, d)
+    for X in (A, 0.5 * A):
+        got, want = npfunc.jit(f)(X), f(X)
+        assert_same(got[0], want[0])
+        assert_same(got[1], want[1])
+    assert_deriv(npfunc.jacrev(lambda A: f(A)[0])(A), fd(lambda A: f(A)[0], A))
+    assert_deriv(npfunc.jacfwd(lambda A: f(A)[1])(A), fd(lambda A: f(A)[1], A))
+    As = np.stack([A, 0.5 * A, A.T])
+    assert_same(npfunc.vmap(lambda A: f(A)[1])(As), np.stack([f(X)[1] for X in As]))
+    # dx/dd is the Leontief inverse itself
+    assert_deriv(npfunc.jacrev(leontief, argnums=1)(A, d)[0], np.linalg.inv(np.eye(3) - A), rtol=1e-12)
+    g = lambda A: leontief_prices(A, d)
+    assert_same(npfunc.jit(g)(A), g(A))
+    assert_deriv(npfunc.jacrev(g)(A), fd(g, A))
+
+
+def test_leontief_series_inplace_accumulation():
+    A = np.random.default_rng(15).random((3, 3)) * 0.3
+    d = np.array([1.0, 2.0, 3.0])
+    # in d, x = d.copy() is traced: x += term works under every transform
+    f = lambda d: leontief_series(A, d)
+    assert_same(npfunc.jit(f)(d), f(d))
+    assert_same(npfunc.jit(f)(2 * d), f(2 * d))
+    assert_deriv(npfunc.jacrev(f)(d), fd(f, d))
+    ds = np.stack([d, d[::-1]])
+    assert_same(npfunc.vmap(f)(ds), _stack(f, ds))
+    # in A, x = d.copy() is a plain array: x += traced term is refused with a fix that works
+    with pytest.raises(ERR.UnsupportedOperationError, match=r"x \+= y.*Use x = x \+ y"):
+        npfunc.jacrev(lambda A: leontief_series(A, d))(A)
+
+    def series_rebind(A, d, terms=30):
+        x = d.copy()
+        term = d.copy()
+        for _ in range(terms):
+            term = A @ term
+            x = x + term
+        return x
+    assert_deriv(npfunc.jacrev(lambda A: series_rebind(A, d))(A), fd(lambda A: leontief_series(A, d), A))
+    np.testing.assert_allclose(f(d), leontief(A, d)[0], rtol=1e-10)
+
+
+def test_stationary_distributions_three_ways():
+    P, P2 = _chain(), _chain(seed=16)
+    for f in (stationary_eig, stationary_solve, stationary_power):
+        assert_same(npfunc.jit(f)(P), f(P))
+        assert_same(npfunc.jit(f)(P2), f(P2))
+        Ps = np.stack([P, P2])
+        assert_same(npfunc.vmap(f)(Ps), _stack(f, Ps))
+    J = npfunc.jacrev(stationary_solve)(P)
+    assert_deriv(J, fd(stationary_solve, P))
+    # (off the simplex the three are different functions of P: each against its own differences)
+    assert_deriv(npfunc.jacrev(stationary_eig)(P), fd(stationary_eig, P))
+    assert_deriv(npfunc.jacfwd(stationary_eig)(P), fd(stationary_eig, P))
+    assert_deriv(npfunc.jacfwd(stationary_power)(P), fd(stationary_power, P))
+    # along a direction that keeps the rows summing to one they agree
+    T = np.random.default_rng(19).standard_normal(P.shape)
+    T -= T.mean(axis=1, keepdims=True)
+    d_eig = npfunc.jvp(stationary_eig, (P,), (T,))[1]
+    assert_deriv(d_eig, J.reshape(4, -1) @ T.ravel(), rtol=1e-8, atol=1e-12)
+    assert_deriv(npfunc.jvp(stationary_power, (P,), (T,))[1], d_eig, rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(stationary_eig(P), stationary_solve(P), rtol=1e-10)
+
+
+def test_transition_matrix_normalised_in_place():
+    W = np.random.default_rng(17).random((3, 3))
+    plain = W.copy()
+    want = stationary_solve(normalize_rows_(plain))
+    arg = W.copy()
+    got = npfunc.jit(lambda P: stationary_solve(normalize_rows_(P)))(arg)
+    assert_same(got, want)
+    assert_same(arg, plain)          # the caller's matrix is normalised, as NumPy leaves it
+    arg = W.copy()
+    J = npfunc.jacrev(lambda P: stationary_solve(normalize_rows_(P)))(arg)
+    assert_same(arg, plain)
+    assert_deriv(J, fd(lambda P: stationary_solve(normalize_rows_(P.copy())), W))
+    Ws = np.random.default_rng(18).random((2, 3, 3))
+    a, b = Ws.copy(), Ws.copy()
+    out = npfunc.vmap(normalize_rows_)(a)
+    for row in b:
+        normalize_rows_(row)
+    assert_same(a, b)
+    assert_same(out, b)
+    out = npfunc.jit(normalize_rows_)(arg)           # returns the argument itself, as NumPy does
+    assert np.shares_memory(out, arg)
+
+
+def test_absorption_times():
+    Q = _chain()[:3, :3] * 0.8
+    assert_same(npfunc.jit(absorbing_times)(Q), absorbing_times(Q))
+    assert_same(npfunc.jit(absorbing_times)(Q * 0.5), absorbing_times(Q * 0.5))
+    assert_deriv(npfunc.jacrev(absorbing_times)(Q), fd(absorbing_times, Q))
+    Qs = np.stack([Q, 0.5 * Q])
+    assert_same(npfunc.vmap(absorbing_times)(Qs), _stack(absorbing_times, Qs))
+
+
+@pytest.mark.xfail(strict=True, raises=ERR.ConcretizationError,
+                   reason="known limitation: P = np.empty((n, n)); P[i, j] = traced is refused (advice: like=)")
+def test_tauchen_loop_plain_buffer_known_limitation():
+    npfunc.jacfwd(lambda r: tauchen(r, 0.1)[1])(np.float64(0.9))
+
+
+def test_tauchen_vectorised():
+    f = lambda rho: tauchen_vec(rho, 0.1)[1]
+    rho = np.float64(0.9)
+    np.testing.assert_allclose(f(rho), tauchen(rho, 0.1)[1], rtol=1e-12, atol=1e-15)
+    assert_same(npfunc.jit(f)(rho), f(rho))
+    assert_same(npfunc.jit(f)(np.float64(0.5)), f(np.float64(0.5)))
+    assert_deriv(npfunc.jacfwd(f)(rho), fd(lambda r: tauchen(r, 0.1)[1], rho))
+    g = lambda s: tauchen_vec(0.9, s)
+    s = np.float64(0.2)
+    J = npfunc.jacrev(g)(s)
+    assert_deriv(J[0], fd(lambda s: g(s)[0], s))
+    assert_deriv(J[1], fd(lambda s: g(s)[1], s), atol=1e-7)
+    rhos = np.array([0.3, 0.6, 0.95])
+    got = npfunc.vmap(tauchen_vec, in_dims=(0, None))(rhos, 0.1)
+    assert_same(got[1], np.stack([tauchen_vec(r, 0.1)[1] for r in rhos]))
+    # the chain's stationary distribution as a function of persistence
+    h = lambda r: stationary_solve(f(r))
+    assert_deriv(npfunc.jacrev(h)(rho), fd(h, rho), atol=1e-8)
+
+
+def test_ctmc_expm():
+    Q = np.array([[-1.0, 1.0, 0.0], [0.5, -1.0, 0.5], [0.0, 2.0, -2.0]])
+    f = lambda t: ctmc_transition(t, Q)[0]
+    t = np.float64(0.7)
+    assert_same(npfunc.jit(f)(t), f(t))
+    assert_same(npfunc.jit(f)(np.float64(1.5)), f(np.float64(1.5)))
+    # Kolmogorov forward equation: dP/dt = P Q
+    assert_deriv(npfunc.jacfwd(f)(t), (ctmc_transition(t, Q) @ Q)[0], rtol=1e-10)
+    g = lambda Q: ctmc_transition(0.5, Q)
+    assert_deriv(npfunc.jacrev(g)(Q), fd(g, Q))
+    ts = np.array([0.2, 1.0])
+    assert_same(npfunc.vmap(f)(ts), _stack(f, ts))
