@@ -1432,3 +1432,325 @@ def test_ctmc_expm():
     assert_deriv(npfunc.jacrev(g)(Q), fd(g, Q))
     ts = np.array([0.2, 1.0])
     assert_same(npfunc.vmap(f)(ts), _stack(f, ts))
+
+
+# ==== growth, public finance and present values =============================================
+
+
+def solow_steady(s, alpha=0.33, delta=0.05, n=0.01):
+    return (s / (n + delta)) ** (1 / (1 - alpha))
+
+
+def solow_path(k0, s, alpha=0.33, delta=0.05, n=0.01, T=30):
+    """Capital path of the Solow model, filled into a preallocated array like k0."""
+    k = np.empty(T + 1, like=np.asarray(k0))
+    k[0] = k0
+    for t in range(T):
+        k[t + 1] = (s * k[t] ** alpha + (1 - delta) * k[t]) / (1 + n)
+    return k
+
+
+def egm_step(c_next, grid, R=1.03, beta=0.95, gamma=2.0):
+    """Endogenous grid method: one Euler-equation step for consumption on a savings grid."""
+    c_now = (beta * R * c_next ** (-gamma)) ** (-1.0 / gamma)
+    m_endog = grid + c_now
+    return np.interp(grid + 1.0, m_endog, c_now)
+
+
+def income_tax(y):
+    """A three-bracket income tax with np.piecewise."""
+    return np.piecewise(y, [y < 10, (y >= 10) & (y < 40), y >= 40],
+                        [lambda y: 0.0 * y, lambda y: 0.2 * (y - 10), lambda y: 6.0 + 0.4 * (y - 40)])
+
+
+def income_tax_select(y):
+    return np.select([y < 10, y < 40], [0.0 * y, 0.2 * (y - 10)], default=6.0 + 0.4 * (y - 40))
+
+
+def pv(cf, r):
+    t = np.arange(1, len(cf) + 1)
+    return np.sum(cf / (1 + r) ** t)
+
+
+def pv_loop(cf, r):
+    total = 0.0
+    for t, c in enumerate(cf, start=1):
+        total += c / (1 + r) ** t
+    return total
+
+
+def annuity_payment(P, r, n):
+    return r * P / (1 - (1 + r) ** (-n))
+
+
+def amortization(P, r, n):
+    """Outstanding balance after each payment, in a preallocated array."""
+    pmt = annuity_payment(P, r, n)
+    bal = np.zeros(n + 1)
+    bal[0] = P
+    for k in range(n):
+        bal[k + 1] = bal[k] * (1 + r) - pmt
+    return bal
+
+
+def amortization_like(P, r, n):
+    pmt = annuity_payment(P, r, n)
+    bal = np.zeros_like(r, shape=n + 1)
+    bal[0] = P
+    for k in range(n):
+        bal[k + 1] = bal[k] * (1 + r) - pmt
+    return bal
+
+
+def irr_newton(cf, r0=0.1, iters=20):
+    t = np.arange(len(cf))
+    r = r0
+    for _ in range(iters):
+        disc = (1 + r) ** (-t)
+        f = np.sum(cf * disc)
+        df = np.sum(-t * cf * disc / (1 + r))
+        r = r - f / df
+    return r
+
+
+def irr_roots(cf):
+    """IRR from the real positive root of the NPV polynomial in the discount factor."""
+    roots = np.roots(cf[::-1])
+    real = roots[np.isreal(roots)].real
+    return 1.0 / real[real > 0].max() - 1.0
+
+
+def irr_brentq(cf):
+    t = np.arange(len(cf))
+    return so.brentq(lambda r: np.sum(cf / (1 + r) ** t), -0.5, 1.0)
+
+
+def npv_polyval(cf, r):
+    return np.polyval(cf[::-1], 1.0 / (1.0 + r))
+
+
+def macaulay_duration(cf, r):
+    t = np.arange(1, len(cf) + 1)
+    disc = cf / (1 + r) ** t
+    return (t * disc).sum() / disc.sum()
+
+
+def continuous_pv(r, T=5.0, cf=100.0, grid=101):
+    t = np.linspace(0, T, grid)
+    return np.trapezoid(cf * np.exp(-r * t), t)
+
+
+def hyperbolic_utility(c, k=0.5):
+    D = 1.0 / (1.0 + k * np.arange(len(c)))
+    return np.dot(D, np.log(c))
+
+
+def fisher_index(p0, p1, q0, q1):
+    laspeyres = (p1 @ q0) / (p0 @ q0)
+    paasche = (p1 @ q1) / (p0 @ q1)
+    return np.sqrt(laspeyres * paasche)
+
+
+def gravity(Y, D, theta=4.0):
+    """Gravity trade flows X_ij = Y_i Y_j / D_ij^theta, no domestic flows."""
+    X = np.outer(Y, Y) / D ** theta
+    np.fill_diagonal(X, 0.0)
+    return X
+
+
+def real_rate(r):
+    """A habit: make the rate a float first."""
+    r = np.float64(r)
+    return 100.0 / (1 + r) ** 3
+
+
+def test_solow_steady_state_and_path():
+    s = np.float64(0.2)
+    assert_same(npfunc.jit(solow_steady)(s), solow_steady(s))
+    assert_deriv(npfunc.grad(solow_steady)(s), fd(solow_steady, s))
+    ss = np.array([0.1, 0.2, 0.3])
+    assert_same(npfunc.vmap(solow_steady)(ss), _stack(solow_steady, ss))
+    f = lambda k0: solow_path(k0, 0.2)
+    k0 = np.float64(1.0)
+    assert_same(npfunc.jit(f)(k0), f(k0))
+    assert_same(npfunc.jit(f)(np.float64(3.0)), f(np.float64(3.0)))
+    assert_deriv(npfunc.jacfwd(f)(k0), fd(f, k0))
+    # in s the buffer is like the plain k0: writes of traced values into it are refused (like=x)
+    with pytest.raises(ERR.ConcretizationError, match=r"like=x"):
+        npfunc.jacrev(lambda s: solow_path(1.0, s))(s)
+    k0s = np.array([0.5, 2.0])
+    assert_same(npfunc.vmap(f)(k0s), _stack(f, k0s))
+    # the path converges towards the steady state
+    assert abs(solow_path(1.0, s, T=2000)[-1] - solow_steady(s)) < 1e-6
+
+
+def test_egm_step_interp():
+    grid = np.linspace(0, 5, 8)
+    c = 1 + 0.3 * grid
+    f = lambda c: egm_step(c, grid)
+    assert_same(npfunc.jit(f)(c), f(c))
+    assert_same(npfunc.jit(f)(1 + 0.5 * grid), f(1 + 0.5 * grid))
+    assert_deriv(npfunc.jacrev(f)(c), fd(f, c))
+    assert_deriv(npfunc.jacfwd(f)(c), fd(f, c))
+    cs = np.stack([c, 1 + 0.2 * grid])
+    assert_same(npfunc.vmap(f)(cs), _stack(f, cs))
+    g = lambda R: egm_step(c, grid, R=R)
+    assert_deriv(npfunc.jacfwd(g)(np.float64(1.03)), fd(g, np.float64(1.03)))
+
+
+def test_income_tax_piecewise_and_select():
+    y = np.array([5.0, 15.0, 50.0, 39.0])
+    for f in (income_tax, income_tax_select):
+        assert_same(npfunc.jit(f)(y), f(y))
+        assert_same(npfunc.jit(f)(1.1 * y), f(1.1 * y))
+        assert_deriv(npfunc.jacrev(f)(y), fd(f, y))
+        ys = np.stack([y, 2 * y])
+        assert_same(npfunc.vmap(f)(ys), _stack(f, ys))
+        # marginal tax rates by vmap(grad) over scalar incomes
+        mtr = npfunc.vmap(npfunc.grad(f))(y)
+        assert_same(mtr, np.array([0.0, 0.2, 0.4, 0.2]))
+    np.testing.assert_allclose(income_tax(y), income_tax_select(y), rtol=1e-15)
+
+
+def test_present_values_vector_loop_float32():
+    cf = np.array([5.0, 5.0, 5.0, 105.0])
+    for f in (pv, pv_loop):
+        g = lambda r: f(cf, r)
+        r = np.float64(0.05)
+        assert_same(npfunc.jit(g)(r), g(r))
+        assert_same(npfunc.jit(g)(np.float64(0.03)), g(np.float64(0.03)))
+        assert_deriv(npfunc.grad(g)(r), fd(g, r))
+        assert_deriv(npfunc.hessian(g)(r), fd(npfunc.grad(g), r), rtol=1e-4)
+        rs = np.array([0.01, 0.05, 0.1])
+        assert_same(npfunc.vmap(g)(rs), _stack(g, rs))
+        h = lambda c: f(c, 0.05)
+        assert_deriv(npfunc.grad(h)(cf), 1.05 ** -np.arange(1, 5), rtol=1e-12)
+        cf32 = cf.astype(np.float32)
+        assert_same(npfunc.jit(h)(cf32), h(cf32), rtol=1e-6)
+        assert npfunc.grad(h)(cf32).dtype == np.float32
+        assert_same(npfunc.vmap(f, in_dims=(0, None))(np.stack([cf, 2 * cf]), 0.05),
+                    np.stack([f(cf, 0.05), f(2 * cf, 0.05)]))
+    # all-Python arguments: the loop returns a Python float, and so does jit (static arguments)
+    assert_same(npfunc.jit(pv_loop)([5.0, 105.0], 0.05), pv_loop([5.0, 105.0], 0.05))
+    # a float32 rate with float64 flows promotes as NumPy does
+    r32 = np.float32(0.05)
+    assert_same(npfunc.jit(pv)(cf, r32), pv(cf, r32))
+
+
+def test_annuity_and_amortisation():
+    f = lambda r: annuity_payment(1000.0, r, 12)
+    r = np.float64(0.01)
+    assert_same(npfunc.jit(f)(r), f(r))
+    assert_deriv(npfunc.grad(f)(r), fd(f, r))
+    assert_same(npfunc.jit(annuity_payment)(1000.0, 0.01, 12), annuity_payment(1000.0, 0.01, 12))
+    with pytest.raises(ERR.ConcretizationError, match=r"np.zeros_like\(x, shape=shape\)"):
+        npfunc.jacfwd(lambda r: amortization(1000.0, r, 6))(r)
+    g = lambda r: amortization_like(1000.0, r, 6)
+    assert_same(g(r), amortization(1000.0, r, 6))
+    assert_same(npfunc.jit(g)(r), amortization(1000.0, r, 6))
+    assert_same(npfunc.jit(g)(np.float64(0.02)), amortization(1000.0, np.float64(0.02), 6))
+    assert_deriv(npfunc.jacfwd(g)(r), fd(lambda r: amortization(1000.0, r, 6), r), atol=1e-5)
+    rs = np.array([0.01, 0.03])
+    assert_same(npfunc.vmap(g)(rs), np.stack([amortization(1000.0, x, 6) for x in rs]))
+    np.testing.assert_allclose(g(r)[-1], 0.0, atol=1e-9)
+
+
+def test_irr_newton_roots_brentq_polyval():
+    cf = np.array([-100.0, 30.0, 40.0, 50.0])
+    cf2 = np.array([-100.0, 50.0, 40.0, 50.0])
+    r = irr_newton(cf)
+    np.testing.assert_allclose(irr_roots(cf), r, rtol=1e-10)
+    np.testing.assert_allclose(irr_brentq(cf), r, rtol=1e-10)
+    assert_same(npfunc.jit(irr_newton)(cf), irr_newton(cf))
+    assert_same(npfunc.jit(irr_newton)(cf2), irr_newton(cf2))
+    G = npfunc.grad(irr_newton)(cf)
+    assert_deriv(G, fd(irr_newton, cf))
+    # implicit function theorem: dIRR/dcf_t = -(1+r)^-t / NPV'(r)
+    dnpv = npfunc.grad(lambda r: npv_polyval(cf, r))(r)
+    assert_deriv(G, -(1 + r) ** -np.arange(4) / dnpv, rtol=1e-8)
+    for f in (irr_roots, irr_brentq):
+        assert_deriv(npfunc.grad(f)(cf), G, rtol=1e-7)
+    np.testing.assert_allclose(npfunc.vmap(irr_brentq)(np.stack([cf, cf2])), [irr_newton(cf), irr_newton(cf2)],
+                               rtol=1e-10)
+    with pytest.raises(ERR.DataDependentShapeError, match=r"np.where\(mask, x, 0\)"):
+        npfunc.vmap(irr_roots)(np.stack([cf, cf2]))
+    with pytest.raises(ERR.ConcretizationError, match=r"np.roots.*call np.roots outside jit"):
+        npfunc.jit(irr_roots)(cf)
+    np.testing.assert_allclose(npfunc.jit(irr_brentq)(cf2), irr_brentq(cf2), rtol=1e-12)
+    g = lambda r: npv_polyval(cf, r)
+    assert_same(npfunc.jit(g)(np.float64(0.05)), g(np.float64(0.05)))
+    assert_deriv(npfunc.grad(g)(np.float64(0.05)), fd(g, np.float64(0.05)))
+    assert_deriv(npfunc.grad(npv_polyval)(cf, 0.05), fd(lambda c: npv_polyval(c, 0.05), cf))
+
+
+def test_duration_continuous_pv_and_discounting():
+    cf = np.array([5.0, 5.0, 5.0, 105.0])
+    f = lambda r: macaulay_duration(cf, r)
+    r = np.float64(0.05)
+    assert_same(npfunc.jit(f)(r), f(r))
+    assert_deriv(npfunc.grad(f)(r), fd(f, r))
+    # modified duration is -d log PV / dr
+    np.testing.assert_allclose(-npfunc.grad(lambda r: np.log(pv(cf, r)))(r), f(r) / (1 + r), rtol=1e-12)
+    r32 = np.float32(0.05)
+    assert_same(npfunc.jit(lambda r: macaulay_duration(cf.astype(np.float32), r))(r32),
+                macaulay_duration(cf.astype(np.float32), r32), rtol=1e-6)
+    assert_same(npfunc.jit(continuous_pv)(r), continuous_pv(r))
+    assert_deriv(npfunc.grad(continuous_pv)(r), fd(continuous_pv, r))
+    rs = np.array([0.01, 0.1])
+    assert_same(npfunc.vmap(continuous_pv)(rs), _stack(continuous_pv, rs))
+    c = np.array([1.0, 2.0, 1.5, 1.2])
+    assert_same(npfunc.jit(hyperbolic_utility)(c), hyperbolic_utility(c))
+    assert_deriv(npfunc.grad(hyperbolic_utility)(c), 1 / (1 + 0.5 * np.arange(4)) / c, rtol=1e-12)
+    assert_same(npfunc.vmap(hyperbolic_utility)(np.stack([c, 2 * c])), _stack(hyperbolic_utility, [c, 2 * c]))
+
+
+def test_fisher_index_and_gravity():
+    p0 = np.array([1.0, 2.0, 1.5])
+    q0, q1 = np.array([1.0, 2.0, 3.0]), np.array([2.0, 1.0, 3.0])
+    f = lambda p1: fisher_index(p0, p1, q0, q1)
+    p1 = 1.1 * p0
+    assert_same(npfunc.jit(f)(p1), f(p1))
+    assert_deriv(npfunc.grad(f)(p1), fd(f, p1))
+    np.testing.assert_allclose(f(1.1 * p0), 1.1, rtol=1e-14)      # proportional prices
+    ps = np.stack([p1, 0.9 * p0])
+    assert_same(npfunc.vmap(f)(ps), _stack(f, ps))
+    D = np.random.default_rng(20).random((3, 3)) + 1
+    g = lambda Y: gravity(Y, D)
+    Y = np.array([1.0, 2.0, 3.0])
+    assert_same(npfunc.jit(g)(Y), g(Y))
+    assert_same(npfunc.jit(g)(2 * Y), g(2 * Y))
+    assert_deriv(npfunc.jacrev(g)(Y), fd(g, Y))
+    h = lambda D: gravity(Y, D)
+    assert_deriv(npfunc.jacfwd(h)(D), fd(h, D))
+    assert_same(npfunc.vmap(gravity, in_dims=(None, 0))(Y, np.stack([D, 2 * D])), np.stack([h(D), h(2 * D)]))
+
+
+def test_vectorized_erlang_c():
+    verl = np.vectorize(lambda lam: erlang_c(lam, 1.0, 4))
+    lams = np.array([1.0, 2.0, 3.0])
+    assert_same(npfunc.jit(verl)(lams), verl(lams))
+    assert_same(npfunc.jit(verl)(lams + 0.5), verl(lams + 0.5))
+    assert_deriv(npfunc.jacrev(verl)(lams), fd(verl, lams))
+    assert_same(npfunc.vmap(verl)(np.stack([lams, lams / 2])), np.stack([verl(lams), verl(lams / 2)]))
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="np.float64(r) of a traced rate is refused with the generic text 'A NumPy function or "
+                          "method turned a traced value into a plain array. Call NumPy's functions through the "
+                          "module ... np.stack([...])', which does not apply; the fix that works, "
+                          "np.asarray(r, dtype=np.float64), is not named (core/conversions.conversion_fix has no "
+                          "case for NumPy's scalar types called on a traced value)")
+def test_finding_np_float64_of_traced_value_message():
+    with pytest.raises(ERR.ConcretizationError, match=r"np.float64\(x\).*np.asarray\(x, dtype=np.float64\)"):
+        npfunc.grad(real_rate)(np.float64(0.05))
+
+
+def test_np_float64_refused_and_asarray_fix_works():
+    with pytest.raises(ERR.ConcretizationError):
+        npfunc.grad(real_rate)(np.float64(0.05))
+    fixed = lambda r: 100.0 / (1 + np.asarray(r, dtype=np.float64)) ** 3
+    r = np.float64(0.05)
+    assert_same(fixed(r), real_rate(r))
+    assert_same(npfunc.jit(fixed)(r), real_rate(r))
+    assert_deriv(npfunc.grad(fixed)(r), fd(real_rate, r))
+    assert_same(npfunc.vmap(fixed)(np.array([0.05, 0.1])), np.stack([real_rate(0.05), real_rate(0.1)]))
