@@ -57,6 +57,7 @@ import math
 import numpy as np
 import pytest
 import scipy.linalg as sla
+import scipy.sparse as ssp
 import scipy.optimize as so
 import scipy.special as sps
 import scipy.stats as st
@@ -301,7 +302,7 @@ def policy_evaluation(R, P, beta, policy):
     return np.linalg.solve(np.eye(S) - beta * P_pi, r_pi)
 
 
-def soft_value_iteration(R, P, beta, temp=1.0, iters=30):
+def soft_value_iteration(R, P, beta, temp=1.0, iters=20):
     """Entropy-regularised (logit shocks) Bellman operator V = temp * logsumexp(Q / temp)."""
     V = np.zeros(R.shape[0])
     for _ in range(iters):
@@ -340,18 +341,18 @@ def test_growth_value_iteration_in_beta():
 
 def test_bellman_with_tolerance_break():
     R, P = _mdp()
-    V, pol = bellman_mdp(R, P, 0.9)
-    f = lambda R: bellman_mdp(R, P, 0.9)[0]
+    V, pol = bellman_mdp(R, P, 0.6)
+    f = lambda R: bellman_mdp(R, P, 0.6)[0]
     # grad and jacobians run the Python loop on concrete values: the break is taken as in NumPy
     assert_deriv(npfunc.jacrev(f)(R), fd(f, R))
     assert_deriv(npfunc.jacfwd(f)(R), fd(f, R))
-    out = npfunc.grad(lambda R: bellman_mdp(R, P, 0.9)[0].sum(), has_aux=False)(R)
-    assert_deriv(out, fd(lambda R: bellman_mdp(R, P, 0.9)[0].sum(), R))
+    out = npfunc.grad(lambda R: bellman_mdp(R, P, 0.6)[0].sum(), has_aux=False)(R)
+    assert_deriv(out, fd(lambda R: bellman_mdp(R, P, 0.6)[0].sum(), R))
     # jit and vmap cannot take the break: the refusals name np.where / static arguments
     with pytest.raises(ERR.ConcretizationError, match=r"jit\(f\): bool\(x\).*np.where"):
-        npfunc.jit(bellman_mdp)(R, P, 0.9)
+        npfunc.jit(bellman_mdp)(R, P, 0.6)
     with pytest.raises(ERR.BatchedConversionError, match=r"np.where"):
-        npfunc.vmap(lambda R: bellman_mdp(R, P, 0.9))(np.stack([R, R + 1]))
+        npfunc.vmap(lambda R: bellman_mdp(R, P, 0.6))(np.stack([R, R + 1]))
 
 
 def test_bellman_fixed_sweeps_values_policy_and_batching():
@@ -653,7 +654,7 @@ def test_mixed_logit_fixed_and_seeded_draws():
 # ==== optimal transport =====================================================================
 
 
-def sinkhorn_log(C, a, b, eps=0.2, n_iter=25):
+def sinkhorn_log(C, a, b, eps=0.2, n_iter=15):
     """Entropic OT in log space; returns the transport cost <P, C>."""
     f = np.zeros_like(a)
     g = np.zeros_like(b)
@@ -1754,3 +1755,255 @@ def test_np_float64_refused_and_asarray_fix_works():
     assert_same(npfunc.jit(fixed)(r), real_rate(r))
     assert_deriv(npfunc.grad(fixed)(r), fd(real_rate, r))
     assert_same(npfunc.vmap(fixed)(np.array([0.05, 0.1])), np.stack([real_rate(0.05), real_rate(0.1)]))
+
+
+# ==== market aggregation, electricity dispatch, equilibrium stability ======================
+
+
+MARKET = np.array([0, 0, 1, 1, 1, 2])
+
+
+def within_market_shares(w):
+    """Product shares within their market: weights over the market total (np.bincount)."""
+    total = np.bincount(MARKET, weights=w)
+    return w / total[MARKET]
+
+
+def market_totals_reduceat(w):
+    """Market totals of products sorted by market, with np.add.reduceat."""
+    return np.add.reduceat(w, np.array([0, 2, 5]))
+
+
+def market_totals_add_at(w):
+    out = np.zeros(3, like=w)
+    np.add.at(out, MARKET, w)
+    return out
+
+
+OFFER_Q = np.array([10.0, 5.0, 8.0, 12.0])
+
+
+def clearing_price(bid_prices, demand=20.0):
+    """Merit-order dispatch: stack offers by price, the marginal offer sets the price."""
+    order = np.argsort(bid_prices)
+    cum_q = np.cumsum(OFFER_Q[order])
+    k = np.searchsorted(cum_q, demand)
+    return bid_prices[order][k]
+
+
+def clearing_price_like(bid_prices, demand=20.0):
+    """The same with the quantity table made like the traced order (the refusal's fix)."""
+    order = np.argsort(bid_prices)
+    cum_q = np.cumsum(np.asarray(OFFER_Q, like=order)[order])
+    k = np.searchsorted(cum_q, demand)
+    return bid_prices[order][k]
+
+
+def second_highest_bid(b):
+    return np.partition(b, -2)[-2]
+
+
+def spectral_radius(J):
+    """Stability of an equilibrium's adjustment map: the largest |eigenvalue| of its Jacobian."""
+    return np.max(np.abs(np.linalg.eigvals(J)))
+
+
+def leontief_lu(A, d):
+    lu = sla.lu_factor(np.eye(len(d)) - A)
+    return sla.lu_solve(lu, d)
+
+
+def entropic_objective(P, C, eps=0.1):
+    """The entropic OT objective <P, C> - eps H(P), with xlogy for 0 log 0 = 0."""
+    return np.sum(P * C) + eps * np.sum(sps.xlogy(P, P))
+
+
+def test_market_shares_bincount_and_add_at():
+    w = np.random.default_rng(21).random(6) + 0.1
+    f = within_market_shares
+    assert_same(npfunc.jit(f)(w), f(w))
+    assert_same(npfunc.jit(f)(w[::-1].copy()), f(w[::-1].copy()))
+    assert_deriv(npfunc.jacrev(f)(w), fd(f, w))
+    ws = np.random.default_rng(22).random((3, 6)) + 0.1
+    assert_same(npfunc.vmap(f)(ws), _stack(f, ws))
+    g = market_totals_add_at
+    assert_same(g(w), market_totals_reduceat(w))
+    assert_same(npfunc.jit(g)(w), market_totals_reduceat(w))
+    assert_deriv(npfunc.jacfwd(g)(w), fd(market_totals_reduceat, w))
+    assert_same(npfunc.vmap(g)(ws), _stack(market_totals_reduceat, ws))
+    with pytest.raises(ERR.UnsupportedFunctionError, match=r"np.add.reduceat is not supported"):
+        npfunc.jacrev(market_totals_reduceat)(w)
+
+
+def test_merit_order_clearing_price():
+    p = np.array([30.0, 10.0, 25.0, 50.0])
+    f = clearing_price
+    assert_deriv(npfunc.grad(f)(p), fd(f, p))              # the marginal offer's price moves it
+    with pytest.raises(ERR.ConcretizationError, match=r"table = np.asarray\(table, like=i\)"):
+        npfunc.jit(f)(p)
+    g = clearing_price_like
+    assert_same(g(p), f(p))
+    jg = npfunc.jit(g)
+    for q in (p, np.array([5.0, 10.0, 25.0, 1.0]), np.array([60.0, 10.0, 25.0, 50.0])):
+        assert_same(jg(q), f(q))
+    ps = np.array([[30.0, 10.0, 25.0, 50.0], [5.0, 10.0, 25.0, 1.0]])
+    assert_same(npfunc.vmap(g)(ps), _stack(f, ps))
+    assert_deriv(npfunc.vmap(npfunc.grad(g))(ps), np.stack([fd(f, q) for q in ps]))
+    # in the demand: piecewise constant price, a step when another offer becomes marginal
+    h = lambda d: clearing_price(p, d) * d
+    assert_deriv(npfunc.grad(h)(np.float64(12.0)), fd(h, np.float64(12.0)))
+
+
+def test_second_price_partition_and_percentile_reserve():
+    b = np.random.default_rng(23).random(5)
+    for f in (second_highest_bid, lambda v: np.percentile(v, 90) + np.ptp(v)):
+        assert_same(npfunc.jit(f)(b), f(b))
+        assert_same(npfunc.jit(f)(b[::-1] * 2), f(b[::-1] * 2))
+        assert_deriv(npfunc.grad(f)(b), fd(f, b))
+        bs = np.random.default_rng(24).random((3, 5))
+        assert_same(npfunc.vmap(f)(bs), _stack(f, bs))
+    assert_same(npfunc.grad(second_highest_bid)(b), (b == np.sort(b)[-2]).astype(float))
+
+
+def test_spectral_radius_eigvals_complex():
+    J = np.random.default_rng(25).random((3, 3))
+    f = spectral_radius
+    assert_same(npfunc.jit(f)(J), f(J))
+    assert_same(npfunc.jit(f)(J.T * 0.5), f(J.T * 0.5))
+    assert_deriv(npfunc.grad(f)(J), fd(f, J))
+    Js = np.random.default_rng(26).random((2, 3, 3))
+    assert_same(npfunc.vmap(f)(Js), _stack(f, Js))
+    # a rotation-like Jacobian with complex eigenvalues
+    K = np.array([[0.5, -0.6, 0.0], [0.6, 0.5, 0.0], [0.0, 0.0, 0.2]])
+    assert_same(npfunc.jit(f)(K), f(K))
+    assert_deriv(npfunc.grad(f)(K), fd(f, K))
+
+
+def test_leontief_lu_factor_solve():
+    A = np.random.default_rng(27).random((3, 3)) * 0.3
+    d = np.array([1.0, 2.0, 3.0])
+    f = leontief_lu
+    assert_same(npfunc.jit(f)(A, d), f(A, d))
+    assert_same(npfunc.jit(f)(A.T, 2 * d), f(A.T, 2 * d))
+    assert_deriv(npfunc.jacrev(f)(A, d), fd(lambda A: f(A, d), A))
+    assert_deriv(npfunc.jacfwd(f, argnums=1)(A, d), fd(lambda d: f(A, d), d))
+    assert_same(npfunc.vmap(f, in_dims=(None, 0))(A, np.stack([d, 2 * d])), np.stack([f(A, d), f(A, 2 * d)]))
+    np.testing.assert_allclose(f(A, d), leontief(A, d)[0], rtol=1e-12)
+
+
+def test_sparse_io_matrix_refusal_and_dense_fix():
+    A = np.random.default_rng(28).random((3, 3)) * 0.3
+    As = ssp.csr_matrix(A)
+    d = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ERR.ConcretizationError, match=r"scipy.sparse.*no npfunc twin"):
+        npfunc.jacrev(lambda d: As @ d)(d)
+    dense = As.toarray()
+    f = lambda d: d + dense @ d
+    assert_same(npfunc.jit(f)(d), d + As @ d)
+    assert_deriv(npfunc.jacrev(f)(d), np.eye(3) + A, rtol=1e-12)
+
+
+def test_entropic_objective_xlogy():
+    P = np.random.default_rng(29).random((2, 3)) / 6
+    P[0, 1] = 0.0
+    C = np.random.default_rng(30).random((2, 3))
+    f = lambda P: entropic_objective(P, C)
+    assert_same(npfunc.jit(f)(P), f(P))
+    Q = P + 0.01
+    assert_deriv(npfunc.grad(f)(Q), fd(f, Q))
+    assert_same(npfunc.vmap(f)(np.stack([P, Q])), _stack(f, [P, Q]))
+    g = lambda C: entropic_objective(P, C)
+    assert_deriv(npfunc.grad(g)(C), P, rtol=1e-12)
+
+
+# ==== fixed points with custom rules, checkpointed sweeps, functionalize ====================
+
+
+_R, _P = _mdp()
+
+
+def _soft_bellman(V, R, beta=0.5):
+    return sps.logsumexp(R + beta * _P @ V, axis=1)
+
+
+def soft_fixed_point_plain(R, n=40):
+    V = np.zeros(R.shape[0])
+    for _ in range(n):
+        V = _soft_bellman(V, R)
+    return V
+
+
+@npfunc.custom_vjp
+def soft_fixed_point(R):
+    """The logit Bellman fixed point, differentiated by the implicit function theorem."""
+    return soft_fixed_point_plain(R)
+
+
+def _fp_fwd(R):
+    V = soft_fixed_point(R)
+    return V, (V, R)
+
+
+def _fp_bwd(res, g):
+    V, R = res
+    pi = sps.softmax(R + 0.5 * _P @ V, axis=1)
+    P_pi = np.einsum("sa,sat->st", pi, _P)
+    w = np.linalg.solve((np.eye(len(V)) - 0.5 * P_pi).T, g)
+    return (w[:, None] * pi,)
+
+
+soft_fixed_point.defvjp(_fp_fwd, _fp_bwd)
+
+
+def sweeps_checkpointed(R, n=20):
+    step = npfunc.checkpoint(lambda V, R: np.max(R + 0.9 * _P @ V, axis=1))
+    V = np.zeros(R.shape[0])
+    for _ in range(n):
+        V = step(V, R)
+    return V
+
+
+def test_custom_vjp_bellman_fixed_point():
+    R = _R
+    f = soft_fixed_point
+    assert_same(f(R), soft_fixed_point_plain(R))
+    assert_same(npfunc.jit(f)(R), soft_fixed_point_plain(R))
+    assert_same(npfunc.jit(f)(-R), soft_fixed_point_plain(-R))
+    want = fd(soft_fixed_point_plain, R)
+    assert_deriv(npfunc.jacrev(f)(R), want)
+    assert_deriv(npfunc.jacfwd(f)(R), want)          # the transposed bwd
+    g = lambda R: soft_fixed_point(R)[0]
+    Rs = np.stack([R, -R])
+    assert_deriv(npfunc.vmap(npfunc.grad(g))(Rs), np.stack([want[0], npfunc.jacrev(f)(-R)[0]]))
+    assert_deriv(npfunc.jit(npfunc.grad(g))(R), want[0])
+    assert_same(npfunc.vmap(f)(Rs), _stack(soft_fixed_point_plain, Rs))
+
+
+def test_checkpointed_value_iteration():
+    R = _R
+    plain = lambda R: bellman_sweeps(R, _P, 0.9, 20)[0]
+    f = sweeps_checkpointed
+    assert_same(f(R), plain(R))
+    assert_same(npfunc.jit(f)(R), plain(R))
+    assert_deriv(npfunc.jacrev(f)(R), fd(plain, R))
+    Rs = np.stack([R, -R])
+    assert_same(npfunc.vmap(f)(Rs), _stack(plain, Rs))
+    s = lambda R: f(R).sum()
+    assert_deriv(npfunc.hessian(s)(R), np.zeros((4, 3, 4, 3)), atol=1e-12)   # piecewise linear in R
+
+
+def test_functionalize_inplace_programs():
+    W = np.random.default_rng(31).random((3, 3))
+    for remove in ("mutations", "mutations_and_views"):
+        a, b = W.copy(), W.copy()
+        want = normalize_rows_(a)
+        got = npfunc.functionalize(normalize_rows_, remove=remove)(b)
+        assert_same(got, want)
+        assert_same(b, a)
+        assert np.shares_memory(got, b) == (remove == "mutations")
+    r = np.float64(0.01)
+    assert_same(npfunc.functionalize(amortization_like)(1000.0, r, 6), amortization(1000.0, r, 6))
+    f = npfunc.jit(npfunc.functionalize(sinkhorn_scaling_like))
+    C = np.random.default_rng(32).random((3, 4))
+    a, b = np.full(3, 1 / 3), np.full(4, 0.25)
+    assert_same(f(C, a, b), sinkhorn_scaling(C, a, b))
