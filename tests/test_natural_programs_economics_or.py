@@ -2007,3 +2007,77 @@ def test_functionalize_inplace_programs():
     C = np.random.default_rng(32).random((3, 4))
     a, b = np.full(3, 1 / 3), np.full(4, 0.25)
     assert_same(f(C, a, b), sinkhorn_scaling(C, a, b))
+
+
+# ==== CRRA utility at log utility, capital policy on the grid ===============================
+
+
+def crra(c, gamma):
+    """CRRA utility with the log case selected by np.where (both branches are computed)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(gamma == 1.0, np.log(c), (c ** (1 - gamma) - 1) / (1 - gamma))
+
+
+def crra_double_where(c, gamma):
+    """docs/conventions.md's double where: the untaken branch gets a safe gamma."""
+    g = np.where(gamma == 1.0, 2.0, gamma)
+    return np.where(gamma == 1.0, np.log(c), (c ** (1 - g) - 1) / (1 - g))
+
+
+def growth_policy(alpha, beta=0.9, n=20, iters=30):
+    """Growth model in alpha: value and the capital policy k[argmax] on the grid."""
+    k = np.linspace(0.05, 0.5, n)
+    c = k[:, None] ** alpha - k[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.where(c > 0, np.log(c), -np.inf)
+    V = np.zeros(n)
+    for _ in range(iters):
+        V = np.max(u + beta * V[None, :], axis=1)
+    return V, k[np.argmax(u + beta * V[None, :], axis=1)]
+
+
+def growth_policy_like(alpha, beta=0.9, n=20, iters=30):
+    k = np.linspace(0.05, 0.5, n)
+    c = k[:, None] ** alpha - k[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.where(c > 0, np.log(c), -np.inf)
+    V = np.zeros(n)
+    for _ in range(iters):
+        V = np.max(u + beta * V[None, :], axis=1)
+    pol = np.argmax(u + beta * V[None, :], axis=1)
+    return V, np.asarray(k, like=pol)[pol]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # (the NaN derivative's own)
+def test_crra_log_case_where_trap_and_double_where():
+    c = np.array([0.5, 1.0, 2.0])
+    f = lambda c: crra(c, 1.0).sum()
+    g = lambda c: crra_double_where(c, 1.0).sum()
+    assert_same(g(c), f(c))
+    assert_same(npfunc.jit(f)(c), f(c))
+    # documented (conventions.md, where): 0 * inf in the untaken branch gives NaN, as in JAX
+    assert np.all(np.isnan(npfunc.grad(f)(c)))
+    assert_deriv(npfunc.grad(g)(c), fd(f, c))
+    assert_deriv(npfunc.grad(g)(c), 1 / c, rtol=1e-12)
+    # away from log utility both spellings are right, in gamma too
+    h = lambda gm: crra_double_where(c, gm).sum()
+    assert_deriv(npfunc.grad(h)(np.float64(2.0)), fd(lambda gm: crra(c, gm).sum(), np.float64(2.0)))
+    gs = np.array([0.5, 1.0, 3.0])
+    assert_same(npfunc.vmap(lambda gm: crra_double_where(c, gm))(gs), np.stack([crra(c, gm) for gm in gs]))
+
+
+def test_growth_policy_on_the_grid():
+    a = np.float64(0.3)
+    V, kp = growth_policy(a)
+    assert_deriv(npfunc.jacrev(lambda a: growth_policy(a)[0])(a), fd(lambda a: growth_policy(a)[0], a))
+    assert_same(npfunc.jacfwd(lambda a: growth_policy(a)[1])(a), np.zeros(20))
+    with pytest.raises(ERR.ConcretizationError, match=r"table = np.asarray\(table, like=i\)"):
+        npfunc.jit(growth_policy)(a)
+    j = npfunc.jit(growth_policy_like)
+    for x in (a, np.float64(0.4)):
+        got, want = j(x), growth_policy(x)
+        assert_same(got[0], want[0])
+        assert_same(got[1], want[1])
+    alphas = np.array([0.25, 0.35])
+    got = npfunc.vmap(growth_policy_like)(alphas)
+    assert_same(got[1], np.stack([growth_policy(x)[1] for x in alphas]))
