@@ -2081,3 +2081,20 @@ def test_growth_policy_on_the_grid():
     alphas = np.array([0.25, 0.35])
     got = npfunc.vmap(growth_policy_like)(alphas)
     assert_same(got[1], np.stack([growth_policy(x)[1] for x in alphas]))
+
+
+def test_amortisation_term_as_numpy_integer_under_jit():
+    """A loan term read from data is an np.int64: traced by jit, so the buffer's size
+    np.zeros_like(r, shape=n + 1) needs its value (it raised a raw TypeError, len() of a
+    0-d traced array, from zeros_like's shape handling)."""
+    r, n = np.float64(0.01), np.int64(6)
+    with pytest.raises(ERR.ConcretizationError, match=r"jit\(f\).*argument 2 \('n'\).*static_argnums"):
+        npfunc.jit(amortization_like)(1000.0, r, n)
+    for make in (np.ones_like, np.empty_like):
+        with pytest.raises(ERR.ConcretizationError, match=r"static_argnums"):
+            npfunc.jit(lambda r, n: make(r, shape=n))(r, n)
+    with pytest.raises(ERR.BatchedConversionError):
+        npfunc.vmap(lambda r, n: np.zeros_like(r, shape=n))(np.array([0.01, 0.02]), np.array([3, 3]))
+    f = npfunc.jit(amortization_like, static_argnums=2)
+    assert_same(f(1000.0, r, n), amortization(1000.0, r, n))
+    assert_same(f(1000.0, np.float64(0.02), np.int64(4)), amortization(1000.0, np.float64(0.02), np.int64(4)))
