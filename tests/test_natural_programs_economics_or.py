@@ -2098,3 +2098,62 @@ def test_amortisation_term_as_numpy_integer_under_jit():
     f = npfunc.jit(amortization_like, static_argnums=2)
     assert_same(f(1000.0, r, n), amortization(1000.0, r, n))
     assert_same(f(1000.0, np.float64(0.02), np.int64(4)), amortization(1000.0, np.float64(0.02), np.int64(4)))
+
+
+def level_annuity_pv(c, r, T):
+    """PV of a level payment c for T periods, T read from data (an np.int64)."""
+    t = np.arange(1, T + 1)
+    return np.sum(c / (1 + r) ** t)
+
+
+def simulated_revenue(reserve, seed, n_draws=200, n_bidders=3):
+    """Second-price revenue from one replication of the value draws (seeded by its number)."""
+    values = np.random.default_rng(seed).random((n_draws, n_bidders))
+    return spa_revenue(reserve, values)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="np.arange(1, T + 1) with a traced np.int64 T under jit is refused with the generic "
+                          "'A NumPy function or method turned a traced value into a plain array ... np.stack([...])' "
+                          "text (core/conversions.conversion_fix: np.arange has no dispatch, so no entry frame "
+                          "names it); the fix that works, static_argnums for T, is not named")
+def test_finding_arange_of_traced_length_message():
+    with pytest.raises(ERR.ConcretizationError, match=r"static_argnums"):
+        npfunc.jit(level_annuity_pv)(np.float64(5.0), np.float64(0.04), np.int64(10))
+
+
+def test_arange_of_traced_length_static_fix():
+    with pytest.raises(ERR.ConcretizationError):
+        npfunc.jit(level_annuity_pv)(np.float64(5.0), np.float64(0.04), np.int64(10))
+    f = npfunc.jit(level_annuity_pv, static_argnums=2)
+    for T in np.array([5, 10]):
+        assert_same(f(np.float64(5.0), np.float64(0.04), T), level_annuity_pv(np.float64(5.0), np.float64(0.04), T))
+    g = lambda r: level_annuity_pv(5.0, r, np.int64(10))
+    assert_deriv(npfunc.grad(g)(np.float64(0.04)), fd(g, np.float64(0.04)))
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError,
+                   reason="np.random.default_rng(seed) with a traced integer seed (an np.int64 replication number "
+                          "under jit, or seeds mapped by vmap) raises NumPy's raw TypeError 'SeedSequence expects "
+                          "int or sequence of ints for entropy not StagedTracer<jit>' (BatchTracer<vmap>) instead "
+                          "of an npfunc refusal naming static_argnums / in_dims=None: default_rng is not among the "
+                          "NumPy constructors npfunc wraps while a transform runs (core/array_hooks)")
+def test_finding_default_rng_of_traced_seed_raw_type_error():
+    try:
+        npfunc.jit(simulated_revenue)(np.float64(0.3), np.int64(7))
+    except ERR.NpfuncError:
+        return
+    raise AssertionError("no refusal")  # (a TypeError is raised before this line today)
+
+
+def test_default_rng_seed_static_and_unmapped_work():
+    want = simulated_revenue(np.float64(0.3), 7)
+    f = npfunc.jit(simulated_revenue, static_argnums=1)
+    assert_same(f(np.float64(0.3), np.int64(7)), want)
+    assert_same(f(np.float64(0.5), np.int64(7)), simulated_revenue(np.float64(0.5), 7))
+    assert_same(npfunc.jit(simulated_revenue)(np.float64(0.3), 7), want)      # a Python int is static
+    rs = np.array([0.2, 0.4])
+    assert_same(npfunc.vmap(simulated_revenue, in_dims=(0, None))(rs, 7),
+                np.stack([simulated_revenue(r, 7) for r in rs]))
+    assert_deriv(npfunc.grad(simulated_revenue)(np.float64(0.3), np.int64(7)),
+                 fd(lambda r: simulated_revenue(r, 7), np.float64(0.3)))
