@@ -2157,3 +2157,45 @@ def test_default_rng_seed_static_and_unmapped_work():
                 np.stack([simulated_revenue(r, 7) for r in rs]))
     assert_deriv(npfunc.grad(simulated_revenue)(np.float64(0.3), np.int64(7)),
                  fd(lambda r: simulated_revenue(r, 7), np.float64(0.3)))
+
+
+def bond_price_any(r, cf=np.array([5.0, 5.0, 105.0])):
+    """Bond price at one yield or at many: a scalar in, a scalar out (np.isscalar)."""
+    scalar = np.isscalar(r)
+    r = np.atleast_1d(r)
+    out = (cf[None, :] / (1 + r[:, None]) ** np.arange(1, 4)).sum(axis=1)
+    return out[0] if scalar else out
+
+
+def bond_price_any_ndim(r, cf=np.array([5.0, 5.0, 105.0])):
+    """The same branching on np.ndim(r) == 0, which traced values answer as NumPy's do."""
+    scalar = np.ndim(r) == 0
+    r = np.atleast_1d(r)
+    out = (cf[None, :] / (1 + r[:, None]) ** np.arange(1, 4)).sum(axis=1)
+    return out[0] if scalar else out
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="SILENT: np.isscalar(r) is False for a traced NumPy scalar (np.isscalar is plain Python, "
+                          "isinstance checks, and npfunc does not swap it while a transform runs as it swaps "
+                          "np.array), so the function takes its array branch: jit, vjp and jvp return array([100.]) "
+                          "(shape (1,)) where NumPy returns np.float64(100.0), vmap a (2, 1) array for (2,)")
+def test_finding_isscalar_of_traced_scalar_silently_changes_shape():
+    r = np.float64(0.05)
+    want = bond_price_any(r)
+    assert type(want) is np.float64
+    assert_same(npfunc.jit(bond_price_any)(r), want)
+
+
+def test_isscalar_program_array_inputs_and_ndim_fix():
+    rs = np.array([0.05, 0.06])
+    assert_same(npfunc.jit(bond_price_any)(rs), bond_price_any(rs))      # arrays: the same branch
+    assert_deriv(npfunc.jacrev(bond_price_any)(rs), fd(bond_price_any, rs))
+    r = np.float64(0.05)
+    f = bond_price_any_ndim
+    assert_same(f(r), bond_price_any(r))
+    assert_same(npfunc.jit(f)(r), bond_price_any(r))
+    assert_same(npfunc.vjp(f, r)[0], bond_price_any(r))
+    assert_same(npfunc.jvp(f, (r,), (np.float64(1.0),))[0], bond_price_any(r))
+    assert_same(npfunc.vmap(f)(rs), np.stack([bond_price_any(x) for x in rs]))
+    assert_deriv(npfunc.grad(f)(r), fd(f, r))
