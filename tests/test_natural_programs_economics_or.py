@@ -2176,10 +2176,10 @@ def bond_price_any_ndim(r, cf=np.array([5.0, 5.0, 105.0])):
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="SILENT: np.isscalar(r) is False for a traced NumPy scalar (np.isscalar is plain Python, "
-                          "isinstance checks, and npfunc does not swap it while a transform runs as it swaps "
-                          "np.array), so the function takes its array branch: jit, vjp and jvp return array([100.]) "
-                          "(shape (1,)) where NumPy returns np.float64(100.0), vmap a (2, 1) array for (2,)")
+                   reason="SILENT: np.isscalar(r) is False for a traced NumPy scalar (np.isscalar is plain Python "
+                          "isinstance checks, not among core/array_hooks.WRAPPERS, and docs/coverage.md says it never "
+                          "sees a traced value), so the function takes its array branch: jit, vjp and jvp return "
+                          "array([100.]) (shape (1,)) where NumPy returns np.float64(100.0), vmap a (2, 1) array")
 def test_finding_isscalar_of_traced_scalar_silently_changes_shape():
     r = np.float64(0.05)
     want = bond_price_any(r)
@@ -2199,3 +2199,27 @@ def test_isscalar_program_array_inputs_and_ndim_fix():
     assert_same(npfunc.jvp(f, (r,), (np.float64(1.0),))[0], bond_price_any(r))
     assert_same(npfunc.vmap(f)(rs), np.stack([bond_price_any(x) for x in rs]))
     assert_deriv(npfunc.grad(f)(r), fd(f, r))
+
+
+def discount_factors(r, T=3):
+    """One rate per period (a term structure) or a flat rate for T periods."""
+    if isinstance(r, np.ndarray):
+        return 1 / (1 + r) ** np.arange(1, r.size + 1)
+    return 1 / (1 + r) ** np.arange(1, T + 1)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="SILENT: a traced NumPy scalar answers isinstance(r, np.ndarray) True (traced values' "
+                          "__class__ is np.ndarray, docs/architecture.md) where np.float64 is no ndarray, so the "
+                          "term-structure branch is taken: jit gives 1 discount factor (shape (1,)) for NumPy's 3")
+def test_finding_isinstance_ndarray_of_traced_scalar():
+    r = np.float64(0.05)
+    assert discount_factors(r).shape == (3,)
+    assert_same(npfunc.jit(discount_factors)(r), discount_factors(r))
+
+
+def test_discount_factors_term_structure_and_python_float():
+    rs = np.array([0.03, 0.04, 0.05])
+    assert_same(npfunc.jit(discount_factors)(rs), discount_factors(rs))
+    assert_deriv(npfunc.jacrev(discount_factors)(rs), fd(discount_factors, rs))
+    assert_same(npfunc.jit(discount_factors)(0.05), discount_factors(0.05))   # a Python float: static
