@@ -2223,3 +2223,41 @@ def test_discount_factors_term_structure_and_python_float():
     assert_same(npfunc.jit(discount_factors)(rs), discount_factors(rs))
     assert_deriv(npfunc.jacrev(discount_factors)(rs), fd(discount_factors, rs))
     assert_same(npfunc.jit(discount_factors)(0.05), discount_factors(0.05))   # a Python float: static
+
+
+def yield_report(r, cf=np.array([5.0, 5.0, 105.0])):
+    """A bond's price with the yield it was priced at, also stored in single precision."""
+    price = np.sum(cf / (1 + r) ** np.arange(1, 4))
+    return {"yield": r.copy(), "price": price, "yield32": r.astype(np.float32)}
+
+
+def _types(d):
+    return {k: type(v) for k, v in d.items()}
+
+
+def test_yield_report_types_under_jit_and_functionalize():
+    r = np.float64(0.05)
+    want = yield_report(r)
+    assert _types(want) == {"yield": np.float64, "price": np.float64, "yield32": np.float32}
+    for got in (npfunc.jit(yield_report)(r), npfunc.functionalize(yield_report)(r)):
+        for k in want:
+            assert_same(got[k], want[k])
+    J = npfunc.jacrev(yield_report)(r)
+    assert_deriv(J["price"], fd(lambda r: yield_report(r)["price"], r))
+    assert_deriv(J["yield"], 1.0)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="SILENT type: r.copy() and r.astype(np.float32) of a NumPy-scalar argument are NumPy "
+                          "scalars (jit and functionalize agree), but the eager transforms return them as 0-d "
+                          "ndarrays: vjp/jvp/linearize primal outputs and grad/jacrev/jacfwd aux. Suspected cause: "
+                          "their primal is the read-only 0-d array api/_common.as_input makes of the scalar, on "
+                          "which NumPy's copy/astype/reshape/squeeze/real return 0-d arrays, and the eager output "
+                          "path does not restore the scalar that aliasing.is_scalar says the tracer stands for")
+def test_finding_scalar_passthrough_outputs_become_0d_arrays_in_eager_transforms():
+    r = np.float64(0.05)
+    want = _types(yield_report(r))
+    assert _types(npfunc.vjp(yield_report, r)[0]) == want
+    assert _types(npfunc.jvp(yield_report, (r,), (np.float64(1.0),))[0]) == want
+    aux = npfunc.grad(lambda r: (yield_report(r)["price"], yield_report(r)), has_aux=True)(r)[1]
+    assert _types(aux) == want
