@@ -48,7 +48,26 @@ Programs:
   ``brentq``, NPV by ``np.polyval``, Macaulay duration, continuous compounding by
   ``np.trapezoid``, hyperbolic discounting, Fisher price index, a gravity trade
   matrix (``np.fill_diagonal``), an in-place row normalisation of a transition
-  matrix.
+  matrix, a progressive income tax (``np.piecewise``, ``np.select``), Erlang C
+  through ``np.vectorize``, a CTMC's ``scipy.linalg.expm``;
+* markets: within-market shares (``np.bincount`` weights), market totals
+  (``np.add.at``, ``np.add.reduceat``), merit-order electricity clearing
+  (``argsort``, ``cumsum``, ``searchsorted``), the second-highest bid
+  (``np.partition``), a percentile reserve, equilibrium stability
+  (``np.linalg.eigvals``), Leontief by ``lu_factor``/``lu_solve``, a sparse IO
+  matrix, the entropic OT objective (``xlogy``);
+* custom rules and program transforms: the logit Bellman fixed point with a
+  ``custom_vjp`` (implicit function theorem), checkpointed value-iteration
+  sweeps, ``functionalize`` of in-place programs; CRRA utility with the log case
+  in ``np.where`` (the documented NaN trap and the double where), a capital
+  policy read off the grid by ``argmax``;
+* data-typed arguments: a loan term and a replication seed read from data as
+  ``np.int64`` under jit, a bond priced at a scalar or a vector of yields chosen
+  by ``np.isscalar`` / ``isinstance(r, np.ndarray)``, a report returning the
+  yield itself (``r.copy()``, ``r.astype``).
+
+The strict xfails at the end of some sections pin the findings (silent
+differences, raw exceptions and misleading refusals) that need npfunc's core.
 """
 from __future__ import annotations
 
@@ -2248,8 +2267,9 @@ def test_yield_report_types_under_jit_and_functionalize():
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="SILENT type: r.copy() and r.astype(np.float32) of a NumPy-scalar argument are NumPy "
-                          "scalars (jit and functionalize agree), but the eager transforms return them as 0-d "
+                   reason="SILENT type: r.copy() and r.astype(np.float32) of a NumPy-scalar argument (and r "
+                          "itself returned: f = lambda r: (r, 2 * r)) are NumPy scalars (jit and functionalize "
+                          "agree), but the eager transforms return them as 0-d "
                           "ndarrays: vjp/jvp/linearize primal outputs and grad/jacrev/jacfwd aux. Suspected cause: "
                           "their primal is the read-only 0-d array api/_common.as_input makes of the scalar, on "
                           "which NumPy's copy/astype/reshape/squeeze/real return 0-d arrays, and the eager output "
