@@ -1144,6 +1144,7 @@ def test_assignment_value_under_grad_and_refusals():
     assert_same(f(C.T, *so.linear_sum_assignment(C.T)), assignment_value(C.T))
 
 
+@pytest.mark.filterwarnings("ignore:The iteration is not making good progress")  # (SciPy's, in fd's plain calls)
 def test_cournot_solve_root_fsolve_agree():
     c = np.array([1.0, 2.0, 1.5])
     f = lambda c: cournot(10.0, 1.0, c)
