@@ -2282,3 +2282,44 @@ def test_finding_scalar_passthrough_outputs_become_0d_arrays_in_eager_transforms
     assert _types(npfunc.jvp(yield_report, (r,), (np.float64(1.0),))[0]) == want
     aux = npfunc.grad(lambda r: (yield_report(r)["price"], yield_report(r)), has_aux=True)(r)[1]
     assert _types(aux) == want
+
+
+# ==== monopoly pricing by minimize_scalar with a cost-dependent interval ====================
+
+
+def monopoly_price(c, a=10.0, b=1.0):
+    """Profit-maximising price under exponential demand a exp(-b p / a), searched above cost."""
+    res = so.minimize_scalar(lambda p: -(p - c) * a * np.exp(-b * p / a), bounds=(c, 100.0), method="bounded")
+    return res.x
+
+
+def monopoly_price_plain_bounds(c, a=10.0, b=1.0):
+    res = so.minimize_scalar(lambda p: -(p - c) * a * np.exp(-b * p / a), bounds=(0.0, 100.0), method="bounded")
+    return res.x
+
+
+def test_monopoly_price_traced_bounds():
+    """bounds=(c, 100) with c differentiated: the minimiser is interior, so the interval's
+    ends can be taken as numbers (it refused, advising npfunc.scipy.optimize.minimize_scalar,
+    the twin that was already running)."""
+    c = np.float64(2.0)
+    p = monopoly_price(c)
+    np.testing.assert_allclose(p, c + 10.0, rtol=1e-6)         # p* = c + a / b
+    assert_deriv(npfunc.grad(monopoly_price)(c), 1.0, rtol=1e-5)
+    assert_deriv(npfunc.grad(monopoly_price)(c), fd(monopoly_price, c), rtol=1e-4)
+    y, t = npfunc.jvp(monopoly_price, (c,), (np.float64(1.0),))
+    assert_same(y, p)
+    for how, x in ((npfunc.jit, c), (npfunc.vmap, np.array([1.0, 2.0]))):
+        with pytest.raises(ERR.NpfuncError, match=r"minimize_scalar's bounds.*Pass plain bounds"):
+            how(monopoly_price)(x)
+    # the advised fix
+    f = monopoly_price_plain_bounds
+    assert_same(npfunc.jit(f)(c), f(c), rtol=1e-9)
+    assert_same(npfunc.jit(f)(np.float64(3.0)), f(np.float64(3.0)), rtol=1e-9)
+    np.testing.assert_allclose(npfunc.vmap(f)(np.array([1.0, 2.0])), [11.0, 12.0], rtol=1e-6)
+    # a minimum on the traced bound moves with it: refused rather than a zero derivative
+    on_bound = lambda c: so.minimize_scalar(lambda p: p ** 2, bounds=(c, 10.0), method="bounded").x
+    with pytest.raises(ERR.NpfuncError, match=r"minimum is on a bound"):
+        npfunc.grad(on_bound)(np.float64(1.0))
+    inside = lambda c: so.minimize_scalar(lambda p: (p - 3.0) ** 2, bounds=(c, 10.0), method="bounded").x
+    assert_deriv(npfunc.grad(inside)(np.float64(1.0)), 0.0)
