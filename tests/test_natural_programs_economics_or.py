@@ -2323,3 +2323,43 @@ def test_monopoly_price_traced_bounds():
         npfunc.grad(on_bound)(np.float64(1.0))
     inside = lambda c: so.minimize_scalar(lambda p: (p - 3.0) ** 2, bounds=(c, 10.0), method="bounded").x
     assert_deriv(npfunc.grad(inside)(np.float64(1.0)), 0.0)
+
+
+# ==== job search ============================================================================
+
+
+WAGES = np.linspace(10.0, 60.0, 51)
+WAGE_PROBS = np.full(51, 1 / 51)
+
+
+def reservation_wage(b, beta=0.95):
+    """McCall: w* solves w - b = beta / (1 - beta) E[max(w' - w, 0)], bracketed by [b, w_max]."""
+    g = lambda w: w - b - beta / (1 - beta) * np.sum(WAGE_PROBS * np.maximum(WAGES - w, 0))
+    return so.brentq(g, b, 60.0)
+
+
+def reservation_wage_vfi(b, beta=0.95, iters=200):
+    """The same by iterating on the value of an offer, v = max(w / (1 - beta), h)."""
+    v = WAGES / (1 - beta)
+    for _ in range(iters):
+        h = b + beta * np.sum(v * WAGE_PROBS)
+        v = np.maximum(WAGES / (1 - beta), h)
+    return (1 - beta) * (b + beta * np.sum(v * WAGE_PROBS))
+
+
+def test_mccall_reservation_wage_two_ways():
+    b = np.float64(25.0)
+    w = reservation_wage(b)
+    assert type(w) is float
+    np.testing.assert_allclose(reservation_wage_vfi(b), w, rtol=1e-8)
+    g = npfunc.grad(reservation_wage)(b)
+    assert_deriv(g, fd(reservation_wage, b), rtol=1e-6)
+    assert_deriv(npfunc.grad(reservation_wage_vfi)(b), g, rtol=1e-6)
+    np.testing.assert_allclose(npfunc.jit(reservation_wage)(b), w, rtol=1e-12)   # np.float64 (known brentq type)
+    np.testing.assert_allclose(npfunc.jit(reservation_wage)(np.float64(20.0)), reservation_wage(20.0), rtol=1e-12)
+    bs = np.array([15.0, 20.0, 30.0])
+    np.testing.assert_allclose(npfunc.vmap(reservation_wage)(bs), [reservation_wage(x) for x in bs], rtol=1e-10)
+    f = reservation_wage_vfi
+    assert_same(npfunc.jit(f)(b), f(b))
+    assert_same(npfunc.vmap(f)(bs), _stack(f, bs))
+    assert_deriv(npfunc.jacfwd(npfunc.grad(f))(b), 0.0, atol=1e-6)   # piecewise linear in b: 0 between kinks
