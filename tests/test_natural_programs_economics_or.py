@@ -2363,3 +2363,24 @@ def test_mccall_reservation_wage_two_ways():
     assert_same(npfunc.jit(f)(b), f(b))
     assert_same(npfunc.vmap(f)(bs), _stack(f, bs))
     assert_deriv(npfunc.jacfwd(npfunc.grad(f))(b), 0.0, atol=1e-6)   # piecewise linear in b: 0 between kinks
+
+
+def option_payoffs(S, K=np.array([0.9, 1.0, 1.1])):
+    """Call payoffs of every terminal price against every strike (np.subtract.outer)."""
+    return np.maximum(np.subtract.outer(S, K), 0.0).mean(axis=0)
+
+
+def option_payoffs_broadcast(S, K=np.array([0.9, 1.0, 1.1])):
+    return np.maximum(S[:, None] - K[None, :], 0.0).mean(axis=0)
+
+
+def test_ufunc_outer_refused_and_broadcast_fix():
+    S = np.random.default_rng(33).lognormal(0.0, 0.2, 12)
+    with pytest.raises(ERR.UnsupportedFunctionError, match=r"np.subtract.outer is not supported"):
+        npfunc.jacrev(option_payoffs)(S)
+    f = option_payoffs_broadcast
+    assert_same(f(S), option_payoffs(S))
+    assert_same(npfunc.jit(f)(S), option_payoffs(S))
+    assert_deriv(npfunc.jacrev(f)(S), fd(option_payoffs, S))
+    Ss = np.stack([S, S * 1.1])
+    assert_same(npfunc.vmap(f)(Ss), _stack(option_payoffs, Ss))
