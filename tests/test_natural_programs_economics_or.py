@@ -1176,6 +1176,10 @@ def test_fsolve_plain_and_routed_values_are_scipys():
     assert y.shape == want.shape and y.dtype == want.dtype
     with pytest.raises(ERR.NpfuncError, match=r"full_output.*scipy.optimize.root"):
         npfunc.grad(lambda c: so.fsolve(lambda q: 10.0 - q.sum() - q - c, np.ones(3), full_output=True)[0].sum())(c)
+    # routed because a transform runs, with nothing traced: SciPy's own call, full_output included
+    full = lambda: so.fsolve(lambda q: 10.0 - q.sum() - q - c, np.ones(3), full_output=True)
+    got = npfunc.jit(lambda x: x * full()[0])(np.float64(2.0))
+    assert_same(got, 2.0 * full()[0])
 
 
 def test_linprog_refusal_and_envelope_spelling():

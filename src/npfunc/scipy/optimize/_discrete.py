@@ -49,8 +49,15 @@ def linprog(c, *args, **kwargs):
 
 def fsolve(func, x0, args=(), fprime=None, full_output=0, col_deriv=0, xtol=1.49012e-08, maxfev=0, band=None,
            epsfcn=None, factor=100, diag=None):
+    from scipy.optimize._minpack_py import fsolve as scipy_fsolve
+
+    from ._problem import Problem
     from ._roots import root
 
+    if not Problem("fsolve", func, x0, args if isinstance(args, tuple) else (args,)).traced:
+        # routed because a transform runs, but nothing here is traced: SciPy's call, warnings included
+        return scipy_fsolve(func, x0, args, fprime, full_output, col_deriv, xtol, maxfev, band, epsfcn, factor,
+                            diag)
     if full_output or col_deriv or band is not None:
         raise UnsupportedSolverError(
             f"{describe_stack()}: fsolve with full_output, col_deriv or band on traced values: call "
