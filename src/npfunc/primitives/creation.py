@@ -55,7 +55,9 @@ def _constant_like(fill, fn_name, a, dtype, order, shape, device):
     if shape is None:
         shape, layout = tuple(shape_of(a)), a
     else:  # nothing of `a` but its dtype is used
-        shape, layout = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape), None
+        # (a traced 0-d size is one dimension, as NumPy's int; np.full then asks for its value)
+        scalar = isinstance(shape, (int, np.integer)) or isinstance(shape, Tracer) and not shape.shape
+        shape, layout = (shape,) if scalar else tuple(shape), None
     # NumPy lays the result out as `a` (order "K", or "A" for an F-ordered `a`), or as asked
     follows = layout is not None and order in ("K", "A") and len(shape) > 1
     c_order = not follows and order != "F" or follows and aliasing.decide(

@@ -204,12 +204,13 @@ def twins_loaded(twin_name: str) -> None:
 
 
 def _install_from(scipy_module, twins) -> None:
-    for name in getattr(twins, "__all__", ()):
+    for name in (*getattr(twins, "__all__", ()), *getattr(twins, "ROUTED_ONLY", ())):
         original = getattr(scipy_module, name, None)
         twin = getattr(twins, name, None)
         if original is None or twin is None or twin is original or hasattr(original, "npfunc_twin"):
             continue
-        if isinstance(original, types.FunctionType):
+        if isinstance(original, types.FunctionType) or (
+                isinstance(original, types.BuiltinFunctionType) and name in getattr(twins, "ROUTED_ONLY", ())):
             setattr(scipy_module, name, routed_function(original, twin))
         elif scipy_module.__name__ == "scipy.stats" and _is_distribution(original):
             setattr(scipy_module, name, routed_distribution(original, twin))

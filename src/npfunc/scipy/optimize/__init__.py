@@ -26,6 +26,13 @@ __all__ = ["root", "root_scalar", "brentq", "newton", "fixed_point", "minimize",
            "least_squares", "curve_fit", "OptimizeResult", "NonConvergedError", "UnsupportedSolverError",
            "linear_solve"]
 
+from . import _discrete  # noqa: E402
+
+#: routed from SciPy's module but not public twins: linear_sum_assignment runs on the cost's value under
+#: grad and jvp, linprog refuses (naming the envelope-theorem spelling), fsolve is root(..., 'hybr').x
+ROUTED_ONLY = ("linear_sum_assignment", "linprog", "fsolve")
+linear_sum_assignment, linprog, fsolve = _discrete.linear_sum_assignment, _discrete.linprog, _discrete.fsolve
+
 from .._routing import twins_loaded as _twins_loaded  # noqa: E402
 
 _twins_loaded(__name__)  # routes of SciPy's module that waited for these twins

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 import scipy.optimize as so
 
+from ...core.tracer import Tracer
 from ._implicit import UnsupportedSolverError, implicit_solution, mapped
 from ._problem import Problem, as_args, per_element, plain_callable
 
@@ -119,12 +120,12 @@ def minimize(fun: Callable, x0, args=(), method=None, jac=None, hess=None, hessp
     m = _method(method, bounds, constraints)
     f = _scalar_fun(fun, jac)
     pb = Problem("minimize", fun, x0, args)
-    if not pb.traced:
+    if not pb.traced and not (constraints and _constraints_traced(constraints, x0)):
         j, h, hp = _derivatives(f, m, jac, hess, hessp)
         return _scipy_minimize(fun, x0, args, method, j, h, hp, bounds, constraints, tol, callback, options)
-    if constraints:
+    if constraints and (pb.traced or _constraints_traced(constraints, x0)):
         raise UnsupportedSolverError(
-            "minimize: derivatives and vmap of constrained minimisation (constraints=...) are not supported; "
+            "minimize: derivatives, vmap and jit of constrained minimisation (constraints=...) are not supported; "
             "the solution's derivative would need the KKT system. Write the constraints into the objective "
             "(penalty or change of variables), or use bounds.")
     shape = pb.shape
@@ -159,6 +160,30 @@ def minimize(fun: Callable, x0, args=(), method=None, jac=None, hess=None, hessp
     if "jac" in res:
         res.jac = np.reshape(gradient(x, *pb.params), shape)
     return per_element(res, x, "minimize")
+
+
+def _constraints_traced(constraints, x0) -> bool:
+    """Whether a constraint's function computes with a traced value (closes over a
+    parameter under a transform): SciPy would call it and fail on np.asarray inside
+    its finite differences, so the refusal of constrained problems applies."""
+    from ...core.context import current_stack
+    from ...core.tracer import Tracer
+    from ...api._common import tree_flatten
+
+    if not current_stack():
+        return False
+    x = np.asarray(x0, dtype=float) if not isinstance(x0, Tracer) else x0
+    for c in ([constraints] if isinstance(constraints, (dict, so.NonlinearConstraint, so.LinearConstraint))
+              else constraints):
+        if isinstance(c, so.LinearConstraint):
+            leaves = [c.A, c.lb, c.ub]
+        elif isinstance(c, so.NonlinearConstraint):
+            leaves = [c.fun(x), c.lb, c.ub]
+        else:
+            leaves = [c["fun"](x, *c.get("args", ())), *tree_flatten(c.get("args", ()))[0]]
+        if any(isinstance(v, Tracer) for leaf in leaves for v in tree_flatten(leaf)[0]):
+            return True
+    return False
 
 
 def _stationary(res, method: str, options) -> bool:
@@ -227,10 +252,22 @@ def minimize_scalar(fun: Callable, bracket=None, bounds=None, args=(), method=No
     from ...api.reverse import grad
 
     args = as_args(args)
+    traced_bounds = bounds is not None and not isinstance(bounds, so.Bounds) and \
+        any(isinstance(e, Tracer) for e in bounds)
+    bracket, bounds = _plain_interval(bracket, "bracket"), _plain_interval(bounds, "bounds")
     pb = Problem("minimize_scalar", fun, np.float64(0.0), args)
     if not pb.traced:
-        return so.minimize_scalar(fun, bracket=bracket, bounds=bounds, args=args, method=method, tol=tol,
-                                  options=options)
+        res = so.minimize_scalar(fun, bracket=bracket, bounds=bounds, args=args, method=method, tol=tol,
+                                 options=options)
+        xatol = (options or {}).get("xatol", 1e-5)
+        if traced_bounds and min(abs(res.x - bounds[0]), abs(res.x - bounds[1])) <= 10 * xatol:
+            from ...core.context import describe_stack
+
+            raise UnsupportedSolverError(
+                f"{describe_stack()}: minimize_scalar's minimum is on a bound computed from a differentiated "
+                "value, so it moves with that bound, which SciPy's search (given the bound's number) does not "
+                "see. Write the constrained minimiser out (here x = the bound), or widen the bounds.")
+        return res
 
     def objective(x, *params):
         return pb(np.reshape(x, ()), params)
@@ -254,6 +291,26 @@ def minimize_scalar(fun: Callable, bracket=None, bounds=None, args=(), method=No
     res.x = x[0]  # a scalar, as SciPy's
     res.fun = objective(x, *pb.params)
     return res
+
+
+def _plain_interval(ends, what: str):
+    """``bounds`` or ``bracket`` with traced ends replaced by their values: SciPy's
+    search takes numbers, and a minimum inside the interval does not move with its
+    ends (one on a bound is refused by ``solve``).  Under jit or vmap an end has no
+    single value: refused, naming the spelling that works."""
+    if ends is None or isinstance(ends, so.Bounds) or not any(isinstance(e, Tracer) for e in ends):
+        return ends
+    from ...core.context import describe_stack
+    from ...primitives.elementwise.arithmetic import stop_gradient
+
+    plain = [stop_gradient(e) if isinstance(e, Tracer) else e for e in ends]
+    if any(isinstance(e, Tracer) for e in plain):
+        raise UnsupportedSolverError(
+            f"{describe_stack()}: minimize_scalar's {what} are computed from a value traced by jit or batched "
+            f"by vmap, but SciPy's search needs their numbers. Pass plain {what} (numbers not computed from "
+            f"the arguments, e.g. {what}=(0.0, 100.0) enclosing every case): the minimiser and its derivative "
+            "do not depend on them while the minimum is inside.")
+    return type(ends)(plain) if isinstance(ends, (tuple, list)) else plain
 
 
 def _stacked_scalar(objective, bracket, bounds, tol, options):
