@@ -1,0 +1,355 @@
+"""Natural programs from electromagnetism, optics and waves, with complex numbers.
+
+PROGRAMS (draft)
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.special as sps
+
+import npfunc
+from natural_checks import assert_deriv, assert_same, fd
+
+
+def fd_complex(f, z, eps=1e-6):
+    """The torch-convention gradient of a real scalar loss of a complex array,
+    dL/dx + i dL/dy, by five-point differences in each of the two real directions."""
+    z = np.asarray(z, dtype=complex)
+    g = np.zeros(z.shape, dtype=complex)
+    for idx in np.ndindex(z.shape):
+        for direction in (1.0, 1j):
+            def along(h):
+                zz = z.copy()
+                zz[idx] += h * direction
+                return float(f(zz))
+            d = (-along(2 * eps) + 8 * along(eps) - 8 * along(-eps) + along(-2 * eps)) / (12 * eps)
+            g[idx] += d * direction
+    return g
+
+
+# ---- 1. Fresnel coefficients ----------------------------------------------------------------
+
+
+def fresnel(n1, n2, theta_i):
+    """Amplitude reflection and transmission for s and p polarisation at a planar
+    interface; n2 may be complex (absorbing), the transmitted cosine by the complex
+    Snell law."""
+    cos_i = np.cos(theta_i)
+    sin_t = n1 * np.sin(theta_i) / n2
+    cos_t = np.sqrt(1 - sin_t**2 + 0j)
+    rs = (n1 * cos_i - n2 * cos_t) / (n1 * cos_i + n2 * cos_t)
+    rp = (n2 * cos_i - n1 * cos_t) / (n2 * cos_i + n1 * cos_t)
+    ts = 2 * n1 * cos_i / (n1 * cos_i + n2 * cos_t)
+    tp = 2 * n1 * cos_i / (n2 * cos_i + n1 * cos_t)
+    return rs, rp, ts, tp
+
+
+def reflectance_unpolarised(theta, n2):
+    rs, rp, _, _ = fresnel(1.0, n2, theta)
+    return 0.5 * (np.abs(rs) ** 2 + np.abs(rp) ** 2)
+
+
+def test_fresnel_reflectance_jit_vmap_and_grad_in_angle():
+    theta = np.linspace(0.05, 1.4, 7)
+    n2 = 1.5 + 0.02j
+    want = reflectance_unpolarised(theta, n2)
+    assert want.dtype == np.float64
+    jf = npfunc.jit(reflectance_unpolarised)
+    assert_same(jf(theta, n2), want)
+    assert_same(jf(theta[::-1].copy(), n2), reflectance_unpolarised(theta[::-1].copy(), n2))
+    assert_deriv(npfunc.jacfwd(reflectance_unpolarised)(theta, n2), fd(lambda t: reflectance_unpolarised(t, n2), theta))
+    assert_deriv(npfunc.vmap(npfunc.grad(reflectance_unpolarised), in_dims=(0, None))(theta, n2),
+                 np.diag(fd(lambda t: reflectance_unpolarised(t, n2), theta)))
+
+
+def test_fresnel_grad_in_complex_index_and_scalar_types():
+    theta = 0.7
+    n2 = np.complex128(0.2 + 3.1j)   # a metal
+    want = reflectance_unpolarised(theta, n2)
+    assert_same(npfunc.jit(reflectance_unpolarised)(np.float64(theta), n2),
+                want)
+    g = npfunc.grad(reflectance_unpolarised, argnums=1)(theta, n2)
+    np.testing.assert_allclose(g, fd_complex(lambda n: reflectance_unpolarised(theta, n), n2), rtol=1e-6)
+    # Brewster's angle for a dielectric: the p reflectance vanishes and is stationary there
+    n = 1.5
+    tb = np.arctan(n)
+    rp_sq = lambda t: np.abs(fresnel(1.0, n, t)[1]) ** 2
+    assert abs(rp_sq(tb)) < 1e-25
+    assert abs(npfunc.grad(rp_sq)(tb)) < 1e-10
+    # energy balance R + T = 1 for a lossless interface, also under jit
+    def energy(t):
+        rs, rp, ts, tp = fresnel(1.0, n, t)
+        cos_t = np.sqrt(1 - (np.sin(t) / n) ** 2)
+        T_s = n * cos_t / np.cos(t) * np.abs(ts) ** 2
+        return np.abs(rs) ** 2 + T_s
+    ts_ = np.linspace(0.0, 1.2, 5)
+    assert_same(npfunc.jit(energy)(ts_), energy(ts_))
+    np.testing.assert_allclose(energy(ts_), 1.0)
+    assert_deriv(npfunc.jacrev(energy)(ts_), np.zeros((5, 5)), atol=1e-12)
+
+
+# ---- 2. Snell refraction in vector form ---------------------------------------------------------
+
+
+def refract(d, normal, eta):
+    """Refract unit direction d at a surface with unit normal (facing the incoming
+    ray); returns None at total internal reflection (the early return)."""
+    cos_i = -np.dot(normal, d)
+    sin2_t = eta**2 * (1.0 - cos_i**2)
+    if sin2_t > 1.0:
+        return None
+    cos_t = np.sqrt(1.0 - sin2_t)
+    return eta * d + (eta * cos_i - cos_t) * normal
+
+
+def test_snell_vector_refraction_grad_and_tir_branch():
+    d = np.array([0.3, -0.2, -0.9])
+    d = d / np.linalg.norm(d)
+    nrm = np.array([0.0, 0.0, 1.0])
+    out = refract(d, nrm, 1 / 1.5)
+    np.testing.assert_allclose(np.linalg.norm(out), 1.0)
+    J = npfunc.jacrev(refract)(d, nrm, 1 / 1.5)
+    assert_deriv(J, fd(lambda v: refract(v, nrm, 1 / 1.5), d))
+    Jeta = npfunc.jacfwd(refract, argnums=2)(d, nrm, 1 / 1.5)
+    assert_deriv(Jeta, fd(lambda e: refract(d, nrm, e[0]), np.array([1 / 1.5]))[:, 0])
+    # the grazing ray from glass to air: total internal reflection under grad gives None back
+    graze = np.array([0.9, 0.0, -np.sqrt(1 - 0.81)])
+    assert refract(graze, nrm, 1.5) is None
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.where"):
+        npfunc.jit(refract)(d, nrm, np.float64(1 / 1.5))
+
+
+# ---- 3. thin films by 2x2 characteristic matrices ----------------------------------------------
+
+
+def thin_film_reflectance(thicknesses, indices, wavelength, n_in=1.0, n_sub=1.52):
+    """Normal-incidence reflectance of a stack (characteristic matrices, Born & Wolf)."""
+    M = np.eye(2, dtype=complex)
+    k0 = 2 * np.pi / wavelength
+    for d, n in zip(thicknesses, indices):
+        delta = k0 * n * d
+        layer = np.array([[np.cos(delta), 1j * np.sin(delta) / n],
+                          [1j * n * np.sin(delta), np.cos(delta)]])
+        M = M @ layer
+    B, C = M @ np.array([1.0, n_sub])
+    r = (n_in * B - C) / (n_in * B + C)
+    return np.abs(r) ** 2
+
+
+def test_thin_film_stack_grad_in_thicknesses_and_jit():
+    d = np.array([95.0, 120.0, 80.0])
+    n = np.array([1.38, 2.1, 1.46 + 0.001j])
+    R = thin_film_reflectance(d, n, 550.0)
+    assert isinstance(R, np.float64)
+    jf = npfunc.jit(thin_film_reflectance)
+    assert_same(jf(d, n, 550.0), R)
+    assert_same(jf(d + 5.0, n, 550.0), thin_film_reflectance(d + 5.0, n, 550.0))
+    g = npfunc.grad(thin_film_reflectance)(d, n, 550.0)
+    assert g.dtype == np.float64
+    assert_deriv(g, fd(lambda t: thin_film_reflectance(t, n, 550.0), d))
+    gn = npfunc.grad(thin_film_reflectance, argnums=1)(d, n, 550.0)
+    np.testing.assert_allclose(gn, fd_complex(lambda m: thin_film_reflectance(d, m, 550.0), n), rtol=1e-5)
+
+
+def test_thin_film_spectrum_by_vmap_over_wavelengths():
+    d = np.array([100.0, 70.0])
+    n = np.array([1.45, 2.3])
+    lams = np.linspace(400.0, 800.0, 6)
+    want = np.stack([thin_film_reflectance(d, n, lam) for lam in lams])
+    assert_same(npfunc.vmap(thin_film_reflectance, in_dims=(None, None, 0))(d, n, lams), want)
+    assert_same(npfunc.vmap(thin_film_reflectance, in_dims=(None, None, 0), chunk_size=4)(d, n, lams), want)
+    # a design loss: mean reflectance over the band, gradient in the thicknesses
+    loss = lambda t: npfunc.vmap(thin_film_reflectance, in_dims=(None, None, 0))(t, n, lams).mean()
+    plain = lambda t: np.mean([thin_film_reflectance(t, n, lam) for lam in lams])
+    assert_deriv(npfunc.grad(loss)(d), fd(plain, d))
+    assert_deriv(npfunc.jit(npfunc.grad(loss))(d), fd(plain, d))
+
+
+# ---- 4. Fourier optics ---------------------------------------------------------------------------
+
+
+def angular_spectrum(u0, wavelength, dx, z):
+    """Propagate a sampled complex field by the angular spectrum method; evanescent
+    components are dropped with a boolean mask."""
+    ny, nx = u0.shape
+    fx = np.fft.fftfreq(nx, d=dx)
+    fy = np.fft.fftfreq(ny, d=dx)
+    FX, FY = np.meshgrid(fx, fy)
+    arg = 1.0 / wavelength**2 - FX**2 - FY**2
+    kz = 2 * np.pi * np.sqrt(np.maximum(arg, 0.0))
+    H = np.exp(1j * kz * z)
+    H[arg < 0] = 0
+    return np.fft.ifft2(np.fft.fft2(u0) * H)
+
+
+def phase_mask_focus_loss(phi, target, wavelength=0.5, dx=1.0, z=50.0):
+    u0 = np.exp(1j * phi)
+    u = angular_spectrum(u0, wavelength, dx, z)
+    I = np.abs(u) ** 2
+    return np.sum((I / I.sum() - target) ** 2)
+
+
+def test_angular_spectrum_phase_retrieval_loss_grad_and_jit():
+    rng = np.random.default_rng(4)
+    phi = rng.uniform(-np.pi, np.pi, (6, 6))
+    target = np.zeros((6, 6))
+    target[2:4, 2:4] = 0.25
+    want = phase_mask_focus_loss(phi, target)
+    jf = npfunc.jit(phase_mask_focus_loss)
+    assert_same(jf(phi, target), want)
+    assert_same(jf(phi * 0.5, target), phase_mask_focus_loss(phi * 0.5, target))
+    g = npfunc.grad(phase_mask_focus_loss)(phi, target)
+    assert g.dtype == np.float64
+    assert_deriv(g, fd(lambda p: phase_mask_focus_loss(p, target), phi))
+    u0 = np.exp(1j * phi)
+    assert_same(npfunc.jit(angular_spectrum, static_argnums=(1, 2, 3))(u0, 0.5, 1.0, 50.0),
+                angular_spectrum(u0, 0.5, 1.0, 50.0))
+
+
+def fraunhofer_pattern(aperture):
+    """Far-field intensity of a real aperture, centred and normalised to its peak."""
+    F = np.fft.fftshift(np.fft.fft2(aperture))
+    I = np.abs(F) ** 2
+    return I / I.max()
+
+
+def test_fraunhofer_float32_keeps_dtypes_and_vmaps():
+    rng = np.random.default_rng(5)
+    a = rng.uniform(0.0, 1.0, (3, 8, 8)).astype(np.float32)
+    want = fraunhofer_pattern(a[0])
+    assert want.dtype == np.float32       # NumPy 2's pocketfft keeps single precision
+    assert_same(npfunc.jit(fraunhofer_pattern)(a[0]), want, rtol=1e-6)
+    assert_same(npfunc.vmap(fraunhofer_pattern)(a), np.stack([fraunhofer_pattern(x) for x in a]), rtol=1e-6)
+    f = lambda x: fraunhofer_pattern(x)[3:6, 3:6].sum()
+    g = npfunc.grad(f)(a[0])
+    assert g.dtype == np.float32
+    assert_deriv(g, fd(f, a[0].astype(np.float64)), rtol=2e-3, atol=1e-4)
+
+
+def gaussian_pulse_through_dispersion(gdd, t, tau=1.0, inplace=False):
+    """Chirp a transform-limited Gaussian pulse by a quadratic spectral phase and
+    return its RMS duration."""
+    E = np.exp(-t**2 / (2 * tau**2)).astype(complex)
+    dt = t[1] - t[0]
+    w = 2 * np.pi * np.fft.fftfreq(t.size, d=dt)
+    Ew = np.fft.fft(E)
+    if inplace:
+        Ew *= np.exp(0.5j * gdd * w**2)
+    else:
+        Ew = Ew * np.exp(0.5j * gdd * w**2)
+    Et = np.fft.ifft(Ew)
+    I = np.abs(Et) ** 2
+    I /= np.trapezoid(I, t)
+    mean = np.trapezoid(t * I, t)
+    return np.sqrt(np.trapezoid((t - mean) ** 2 * I, t))
+
+
+def test_chirped_pulse_duration_derivative_in_gdd():
+    t = np.linspace(-20, 20, 128)
+    gdd = 1.5
+    want = gaussian_pulse_through_dispersion(gdd, t)
+    assert gaussian_pulse_through_dispersion(gdd, t, inplace=True) == want
+    # Ew = fft(E) does not depend on gdd, a plain array: multiplying it in place by a traced
+    # phase is refused, with the functional spelling as the fix (used below)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"x \*= y.*Use x = x \* y"):
+        npfunc.grad(gaussian_pulse_through_dispersion)(gdd, t, inplace=True)
+    # the analytic broadening: tau_rms = tau/sqrt(2) * sqrt(1 + (gdd/tau^2)^2)
+    np.testing.assert_allclose(want, np.sqrt(0.5 * (1 + gdd**2)), rtol=1e-6)
+    assert_same(npfunc.jit(gaussian_pulse_through_dispersion)(np.float64(gdd), t), want)
+    d = npfunc.grad(gaussian_pulse_through_dispersion)(gdd, t)
+    assert_deriv(d, fd(lambda g: gaussian_pulse_through_dispersion(g[0], t), np.array([gdd]))[0])
+    d2 = npfunc.grad(npfunc.grad(gaussian_pulse_through_dispersion))(gdd, t)
+    assert_deriv(d2, fd(lambda g: npfunc.grad(gaussian_pulse_through_dispersion)(g[0], t), np.array([gdd]))[0])
+    gs = np.array([0.0, 0.5, 2.0])
+    assert_same(npfunc.vmap(gaussian_pulse_through_dispersion, in_dims=(0, None))(gs, t),
+                np.stack([gaussian_pulse_through_dispersion(g, t) for g in gs]))
+
+
+# ---- 5. phased antenna arrays ------------------------------------------------------------------
+
+
+def array_factor(weights, theta, d=0.5):
+    """Array factor of a uniform linear array (spacing in wavelengths) at angles theta."""
+    n = np.arange(len(weights))
+    k = 2 * np.pi
+    steering = np.exp(1j * k * d * np.outer(np.sin(theta), n))     # (angles, elements)
+    return steering @ weights
+
+
+def pattern_db(weights, theta):
+    af = array_factor(weights, theta)
+    p = np.abs(af) ** 2
+    return 10 * np.log10(p / np.max(p))
+
+
+def sidelobe_loss(weights, theta, main):
+    """Mean sidelobe power relative to the power in the steering direction."""
+    af = array_factor(weights, theta)
+    P = np.abs(af) ** 2
+    P0 = np.abs(array_factor(weights, np.array([main]))[0]) ** 2
+    side = np.abs(theta - main) > 0.3
+    return np.mean(P[side]) / P0
+
+
+def test_phased_array_pattern_and_complex_weight_gradient():
+    rng = np.random.default_rng(7)
+    N = 6
+    w = np.exp(-1j * np.pi * np.sin(0.3) * np.arange(N)) * (1 + 0.1 * rng.standard_normal(N))
+    theta = np.linspace(-1.4, 1.4, 25)
+    assert_same(npfunc.jit(pattern_db)(w, theta), pattern_db(w, theta))
+    w2 = w * np.exp(0.2j)
+    assert_same(npfunc.jit(pattern_db)(w2, theta), pattern_db(w2, theta))
+    g = npfunc.grad(sidelobe_loss)(w, theta, 0.3)
+    assert g.dtype == np.complex128
+    np.testing.assert_allclose(g, fd_complex(lambda v: sidelobe_loss(v, theta, 0.3), w), rtol=1e-5, atol=1e-9)
+    # gradient descent on complex weights lowers the loss
+    w_new = w - 0.05 * g
+    assert sidelobe_loss(w_new, theta, 0.3) < sidelobe_loss(w, theta, 0.3)
+
+
+def test_array_factor_jacobians_real_angles_complex_output():
+    w = np.ones(4, dtype=complex) / 2
+    theta = np.array([0.1, 0.4, -0.3])
+    Jf = npfunc.jacfwd(array_factor, argnums=1)(w, theta)
+    Jr = npfunc.jacrev(array_factor, argnums=1)(w, theta)
+    assert Jf.dtype == np.complex128 and Jr.dtype == np.complex128
+    num = fd(lambda t: array_factor(w, t).real, theta) + 1j * fd(lambda t: array_factor(w, t).imag, theta)
+    assert_deriv(Jf, num)
+    assert_deriv(Jr, num)
+    # holomorphic in the weights: jacfwd equals the steering matrix
+    Jw = npfunc.jacfwd(array_factor)(w, theta)
+    np.testing.assert_allclose(Jw, np.exp(1j * np.pi * np.outer(np.sin(theta), np.arange(4))))
+    assert_same(npfunc.vmap(array_factor, in_dims=(1, None))(np.stack([w, 2 * w], axis=1), theta),
+                np.stack([array_factor(w, theta), array_factor(2 * w, theta)]))
+
+
+def mvdr_weights(R, a):
+    """Minimum-variance distortionless beamformer w = R^-1 a / (a^H R^-1 a)."""
+    Ria = np.linalg.solve(R, a)
+    return Ria / (a.conj() @ Ria)
+
+
+def mvdr_output_power(theta_s, R, N):
+    a = np.exp(1j * np.pi * np.arange(N) * np.sin(theta_s))
+    w = mvdr_weights(R, a)
+    return np.real(w.conj() @ R @ w)
+
+
+def test_mvdr_beamformer_power_spectrum_derivative_in_look_angle():
+    rng = np.random.default_rng(8)
+    N = 5
+    X = rng.standard_normal((N, 40)) + 1j * rng.standard_normal((N, 40))
+    a0 = np.exp(1j * np.pi * np.arange(N) * np.sin(0.4))
+    X += 3 * np.outer(a0, rng.standard_normal(40))
+    R = X @ X.conj().T / 40
+    P = mvdr_output_power(0.2, R, N)
+    assert isinstance(P, np.float64)
+    assert_same(npfunc.jit(mvdr_output_power, static_argnums=2)(np.float64(0.2), R, N), P)
+    d = npfunc.grad(mvdr_output_power)(0.2, R, N)
+    assert_deriv(d, fd(lambda t: mvdr_output_power(t[0], R, N), np.array([0.2]))[0])
+    angles = np.linspace(-1, 1, 5)
+    assert_same(npfunc.vmap(mvdr_output_power, in_dims=(0, None, None))(angles, R, N),
+                np.stack([mvdr_output_power(t, R, N) for t in angles]))
+    gR = npfunc.grad(mvdr_output_power, argnums=1)(0.2, R, N)
+    np.testing.assert_allclose(gR, fd_complex(lambda m: mvdr_output_power(0.2, m, N), R), rtol=1e-5, atol=1e-9)
