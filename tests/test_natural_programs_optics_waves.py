@@ -721,3 +721,145 @@ def test_divide_where_does_not_raise_floating_point_errors_numpy_skips():
         assert_same(npfunc.vmap(grating_intensity, in_dims=(0, None))(phi[:, None], 3),
                     np.stack([grating_intensity(p, 3) for p in phi[:, None]]))
     assert want.shape == (3,)
+
+
+# ---- 10. Gaussian beams, resonators -------------------------------------------------------------
+
+
+def gaussian_beam_after_system(w0, elements, wavelength=1.064e-3):
+    """Propagate the complex beam parameter q through ABCD elements (lengths in mm);
+    returns the beam radius and the wavefront radius of curvature at the end."""
+    zr = np.pi * w0**2 / wavelength
+    q = 1j * zr
+    for kind, value in elements:
+        if kind == "space":
+            M = np.array([[1.0, value], [0.0, 1.0]])
+        else:                                  # thin lens of focal length value
+            M = np.array([[1.0, 0.0], [-1.0 / value, 1.0]])
+        A, B, C, D = M.ravel()
+        q = (A * q + B) / (C * q + D)
+    inv_q = 1 / q
+    w = np.sqrt(-wavelength / (np.pi * inv_q.imag))
+    R = 1 / inv_q.real
+    return w, R
+
+
+def test_gaussian_beam_abcd_complex_q():
+    system = [("space", 100.0), ("lens", 50.0), ("space", 60.0)]
+    w, R = gaussian_beam_after_system(0.5, system)
+    assert isinstance(w, np.float64) and isinstance(R, np.float64)
+    got = npfunc.jit(gaussian_beam_after_system, static_argnums=1)(np.float64(0.5), tuple(system))
+    assert_same(got[0], w)
+    assert_same(got[1], R)
+    f = lambda v: gaussian_beam_after_system(v[0], system)[0]
+    assert_deriv(npfunc.grad(lambda w0: gaussian_beam_after_system(w0, system)[0])(0.5), fd(f, np.array([0.5]))[0])
+    # the lens focal length that minimises the spot at the end: d w / d f by jacfwd
+    spot = lambda fl: gaussian_beam_after_system(0.5, [("space", 100.0), ("lens", fl), ("space", 60.0)])[0]
+    assert_deriv(npfunc.jacfwd(spot)(50.0), fd(lambda v: spot(v[0]), np.array([50.0]))[0])
+    w0s = np.array([0.3, 0.5, 0.8])
+    got = npfunc.vmap(lambda w0: gaussian_beam_after_system(w0, system))(w0s)
+    assert_same(got[1], np.stack([gaussian_beam_after_system(v, system)[1] for v in w0s]))
+
+
+def ring_resonator_transmission(phi, a=0.96, r=0.97):
+    """All-pass ring: t = (r - a e^{i phi}) / (1 - r a e^{i phi}), power |t|^2 and phase."""
+    e = np.exp(1j * phi)
+    t = (r - a * e) / (1 - r * a * e)
+    return np.abs(t) ** 2, np.angle(t)
+
+
+def fabry_perot(delta, R):
+    """Airy transmission of a lossless Fabry-Perot etalon with finesse coefficient from R."""
+    F = 4 * R / (1 - R) ** 2
+    return 1 / (1 + F * np.sin(delta / 2) ** 2)
+
+
+def test_ring_resonator_and_etalon_phase_response():
+    phi = np.linspace(-0.2, 0.2, 9)
+    T, ph = ring_resonator_transmission(phi)
+    got = npfunc.jit(ring_resonator_transmission)(phi)
+    assert_same(got[0], T)
+    assert_same(got[1], ph)
+    # group delay: d(angle t)/d phi, by jacfwd and by vmap(grad)
+    gd = npfunc.jacfwd(lambda p: ring_resonator_transmission(p)[1])(phi)
+    assert_deriv(gd, fd(lambda p: ring_resonator_transmission(p)[1], phi))
+    gd2 = npfunc.vmap(npfunc.grad(lambda p: ring_resonator_transmission(p)[1]))(phi)
+    assert_deriv(gd2, np.diag(gd), rtol=1e-12)
+    # finesse derivative in the mirror reflectance, float32 in and out
+    d = np.linspace(-0.5, 0.5, 5).astype(np.float32)
+    R = np.float32(0.9)
+    assert_same(npfunc.jit(fabry_perot)(d, R), fabry_perot(d, R), rtol=1e-6)
+    g = npfunc.grad(lambda rr: fabry_perot(d, rr).sum())(R)
+    assert g.dtype == np.float32 and np.ndim(g) == 0
+    assert_deriv(g, fd(lambda rr: fabry_perot(d.astype(float), rr[0]).sum(), np.array([0.9]))[0], rtol=1e-3)
+
+
+# ---- 11. plasmonics and material models -------------------------------------------------------------
+
+
+def drude(omega, wp, gamma, eps_inf=1.0):
+    return eps_inf - wp**2 / (omega**2 + 1j * gamma * omega)
+
+
+def spp_wavevector(omega, wp=9.0, gamma=0.07, eps_d=1.77):
+    """Surface plasmon polariton k_sp / k0 = sqrt(eps_m eps_d / (eps_m + eps_d)); returns
+    the effective index and the propagation length 1 / (2 Im k)."""
+    eps_m = drude(omega, wp, gamma)
+    n_eff = np.sqrt(eps_m * eps_d / (eps_m + eps_d))
+    k0 = omega / 0.1973          # 1/um for omega in eV
+    L = 1 / (2 * k0 * n_eff.imag)
+    return n_eff, L
+
+
+def test_surface_plasmon_dispersion_and_propagation_length():
+    omega = np.linspace(1.0, 3.0, 5)
+    n_eff, L = spp_wavevector(omega)
+    assert n_eff.dtype == np.complex128 and L.dtype == np.float64
+    got = npfunc.jit(spp_wavevector)(omega)
+    assert_same(got[0], n_eff)
+    assert_same(got[1], L)
+    JL = npfunc.jacrev(lambda w: spp_wavevector(w)[1])(omega)
+    assert_deriv(JL, fd(lambda w: spp_wavevector(w)[1], omega))
+    Jn = npfunc.jacfwd(lambda w: spp_wavevector(w)[0])(omega)
+    num = fd(lambda w: spp_wavevector(w)[0].real, omega) + 1j * fd(lambda w: spp_wavevector(w)[0].imag, omega)
+    assert_deriv(Jn, num)
+    # the material parameters: gradient of the propagation length at one frequency
+    Lp = lambda p: spp_wavevector(2.0, p[0], p[1])[1]
+    p = np.array([9.0, 0.07])
+    assert_deriv(npfunc.grad(Lp)(p), fd(Lp, p))
+    assert_same(npfunc.vmap(spp_wavevector, in_dims=(None, 0))(2.0, np.array([8.0, 9.0]))[0],
+                np.stack([spp_wavevector(2.0, wp)[0] for wp in (8.0, 9.0)]))
+
+
+def complex_index_from_permittivity(eps):
+    """n + i kappa = sqrt(eps) on the branch with kappa >= 0, and the absorption
+    coefficient; the n and kappa written into a preallocated (2, N) table."""
+    n = np.sqrt(eps)
+    n = np.where(n.imag < 0, -n, n)
+    out = np.empty((2,) + eps.shape)
+    out[0] = n.real
+    out[1] = n.imag
+    return out
+
+
+def test_index_table_from_permittivity_preallocated():
+    eps = np.array([2.25 + 0.1j, -10.0 + 1.2j, 1.0 + 0.05j, -2.0 - 0.5j])
+    want = complex_index_from_permittivity(eps)
+    assert np.all(want[1] >= 0)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.zeros\(shape, like=x\)"):
+        npfunc.jit(complex_index_from_permittivity)(eps)
+
+    def table_like(eps):
+        n = np.sqrt(eps)
+        n = np.where(n.imag < 0, -n, n)
+        out = np.empty((2,) + eps.shape, like=eps.real)
+        out[0] = n.real
+        out[1] = n.imag
+        return out
+
+    assert_same(npfunc.jit(table_like)(eps), want)
+    assert_same(npfunc.jit(table_like)(eps * 1.5), complex_index_from_permittivity(eps * 1.5))
+    g = npfunc.grad(lambda e: table_like(e)[1].sum())(eps)
+    np.testing.assert_allclose(g, fd_complex(lambda e: complex_index_from_permittivity(e)[1].sum(), eps), rtol=1e-6)
+    assert_same(npfunc.vmap(table_like)(np.stack([eps, eps.conj()])),
+                np.stack([want, complex_index_from_permittivity(eps.conj())]))
