@@ -863,3 +863,141 @@ def test_index_table_from_permittivity_preallocated():
     np.testing.assert_allclose(g, fd_complex(lambda e: complex_index_from_permittivity(e)[1].sum(), eps), rtol=1e-6)
     assert_same(npfunc.vmap(table_like)(np.stack([eps, eps.conj()])),
                 np.stack([want, complex_index_from_permittivity(eps.conj())]))
+
+
+# ---- 12. time-domain waves -----------------------------------------------------------------
+
+
+def fdtd_1d(eps_r, steps=60, src=10):
+    """1D Yee FDTD (normalised units, Courant 0.5) with a soft Gaussian source; the fields
+    are updated in place, slice by slice; returns the energy of E that passed a probe."""
+    n = eps_r.size
+    Ez = np.zeros(n, like=eps_r)
+    Hy = np.zeros(n, like=eps_r)
+    probe = []
+    for t in range(steps):
+        Hy[:-1] += 0.5 * (Ez[1:] - Ez[:-1])
+        Ez[1:] += 0.5 / eps_r[1:] * (Hy[1:] - Hy[:-1])
+        Ez[src] += np.exp(-0.5 * ((t - 20) / 6.0) ** 2)
+        probe.append(Ez[-5])
+    return np.sum(np.array(probe) ** 2)
+
+
+def test_fdtd_inplace_slices_grad_in_permittivity():
+    eps = np.ones(40)
+    eps[25:32] = 2.5
+    want = fdtd_1d(eps)
+    assert_same(npfunc.jit(fdtd_1d)(eps), want)
+    assert_same(npfunc.jit(fdtd_1d)(eps * 1.1), fdtd_1d(eps * 1.1))
+    sl = slice(24, 33)
+    def f(e_sub):
+        e = np.concatenate([eps[:24], e_sub, eps[33:]])
+        return fdtd_1d(e)
+    assert_deriv(npfunc.grad(f)(eps[sl]), fd(f, eps[sl]))
+
+
+def test_fdtd_plain_buffers_refused_and_zeros_like_works():
+    def fdtd_plain(eps_r, steps=30):
+        Ez = np.zeros(eps_r.size)
+        Hy = np.zeros(eps_r.size)
+        for t in range(steps):
+            Hy[:-1] += 0.5 * (Ez[1:] - Ez[:-1])
+            Ez[1:] += 0.5 / eps_r[1:] * (Hy[1:] - Hy[:-1])
+            Ez[3] += np.exp(-0.5 * ((t - 10) / 4.0) ** 2)
+        return np.sum(Ez**2)
+    eps = np.linspace(1.0, 2.0, 20)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"np.zeros\(shape, like=x\)"):
+        npfunc.grad(fdtd_plain)(eps)
+    assert_same(npfunc.jit(lambda e: fdtd_1d(e, 30, 3))(eps), fdtd_1d(eps, 30, 3))
+
+
+# ---- 13. phase retrieval and aberrations ----------------------------------------------------------
+
+
+def gerchberg_saxton(amp_in, amp_out, iterations=5, phase0=None):
+    """Gerchberg-Saxton: alternate between the two planes, keeping the phase and
+    imposing the measured amplitudes; returns the recovered input-plane phase."""
+    phase = np.zeros_like(amp_in) if phase0 is None else phase0
+    for _ in range(iterations):
+        field = amp_in * np.exp(1j * phase)
+        far = np.fft.fft2(field)
+        far = amp_out * np.exp(1j * np.angle(far))
+        near = np.fft.ifft2(far)
+        phase = np.angle(near)
+    return phase
+
+
+def test_gerchberg_saxton_jit_and_derivative_in_target():
+    rng = np.random.default_rng(13)
+    amp_in = np.ones((4, 4))
+    amp_out = rng.uniform(0.5, 1.5, (4, 4))
+    p0 = rng.uniform(-1, 1, (4, 4))
+    want = gerchberg_saxton(amp_in, amp_out, 3, p0)
+    jf = npfunc.jit(gerchberg_saxton, static_argnums=2)
+    assert_same(jf(amp_in, amp_out, 3, p0), want)
+    assert_same(jf(amp_in, amp_out * 1.2, 3, p0 * 0.5), gerchberg_saxton(amp_in, amp_out * 1.2, 3, p0 * 0.5))
+    f = lambda a: np.sum(np.cos(gerchberg_saxton(amp_in, a, 3, p0)))
+    assert_deriv(npfunc.grad(f)(amp_out), fd(f, amp_out))
+
+
+def zernike_psf_strehl(coeffs, N=16):
+    """Strehl ratio of a circular pupil with defocus, astigmatism and coma (Zernike, in
+    waves), from the peak of the FFT-computed PSF relative to the aberration-free one."""
+    y, x = np.mgrid[-1:1:N * 1j, -1:1:N * 1j]
+    r, th = np.hypot(x, y), np.arctan2(y, x)
+    pupil = (r <= 1.0).astype(float)
+    Z = np.stack([np.sqrt(3) * (2 * r**2 - 1),
+                  np.sqrt(6) * r**2 * np.cos(2 * th),
+                  np.sqrt(8) * (3 * r**3 - 2 * r) * np.cos(th)])
+    W = np.tensordot(coeffs, Z, axes=1)
+    P = np.zeros((2 * N, 2 * N), dtype=complex)
+    P[:N, :N] = pupil * np.exp(2j * np.pi * W)
+    psf = np.abs(np.fft.fft2(P)) ** 2
+    return psf.max() / pupil.sum() ** 2
+
+
+def test_zernike_strehl_plain_complex_buffer():
+    c = np.array([0.05, -0.03, 0.02])
+    S = zernike_psf_strehl(c)
+    assert 0.5 < S < 1.0
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.zeros\(shape, like=x\)"):
+        npfunc.grad(zernike_psf_strehl)(c)
+
+    def strehl_like(coeffs, N=16):
+        y, x = np.mgrid[-1:1:N * 1j, -1:1:N * 1j]
+        r, th = np.hypot(x, y), np.arctan2(y, x)
+        pupil = (r <= 1.0).astype(float)
+        Z = np.stack([np.sqrt(3) * (2 * r**2 - 1), np.sqrt(6) * r**2 * np.cos(2 * th),
+                      np.sqrt(8) * (3 * r**3 - 2 * r) * np.cos(th)])
+        W = np.tensordot(coeffs, Z, axes=1)
+        P = np.zeros((2 * N, 2 * N), dtype=complex, like=coeffs)
+        P[:N, :N] = pupil * np.exp(2j * np.pi * W)
+        psf = np.abs(np.fft.fft2(P)) ** 2
+        return psf.max() / pupil.sum() ** 2
+
+    assert_same(npfunc.jit(strehl_like)(c), S)
+    assert_same(npfunc.jit(strehl_like)(2 * c), zernike_psf_strehl(2 * c))
+    assert_deriv(npfunc.grad(strehl_like)(c), fd(zernike_psf_strehl, c))
+    cs = np.array([c, -c, 0.5 * c])
+    assert_same(npfunc.vmap(strehl_like)(cs), np.stack([zernike_psf_strehl(v) for v in cs]))
+
+
+def interferogram_phase(I1, I2, I3, I4):
+    """Four-step phase-shifting interferometry, unwrapped along the row."""
+    wrapped = np.arctan2(I4 - I2, I1 - I3)
+    return np.unwrap(wrapped)
+
+
+def test_phase_shifting_interferometry_unwrap():
+    x = np.linspace(0, 1, 12)
+    phi = 9.0 * x**2                     # several wraps
+    frames = [1 + 0.8 * np.cos(phi + k * np.pi / 2) for k in range(4)]
+    want = interferogram_phase(*frames)
+    np.testing.assert_allclose(want - want[0], phi - phi[0], atol=1e-12)
+    assert_same(npfunc.jit(interferogram_phase)(*frames), want)
+    f = lambda a: interferogram_phase(a, *frames[1:])
+    assert_deriv(npfunc.jacrev(f)(frames[0]), fd(f, frames[0]))
+    assert_deriv(npfunc.jacfwd(f)(frames[0]), fd(f, frames[0]))
+    st = [np.stack([fr, fr[::-1]]) for fr in frames]
+    assert_same(npfunc.vmap(interferogram_phase)(*st),
+                np.stack([interferogram_phase(*[s[i] for s in st]) for i in range(2)]))
