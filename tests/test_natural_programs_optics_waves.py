@@ -1001,3 +1001,101 @@ def test_phase_shifting_interferometry_unwrap():
     st = [np.stack([fr, fr[::-1]]) for fr in frames]
     assert_same(npfunc.vmap(interferogram_phase)(*st),
                 np.stack([interferogram_phase(*[s[i] for s in st]) for i in range(2)]))
+
+
+# ---- 14. complex arrays updated in place, views of complex arrays --------------------------------
+
+
+def apply_phase_screen(E, phi):
+    """Multiply a field by a phase screen in place (the caller's array changes) and
+    return its new total power."""
+    E *= np.exp(1j * phi)
+    return np.sum(np.abs(E) ** 2)
+
+
+def add_loss_through_views(E, alpha):
+    """Attenuate the real and imaginary parts separately through the .real and .imag
+    views, then return the field itself (the argument, modified)."""
+    E.real *= np.exp(-alpha)
+    E.imag[:] = E.imag * np.exp(-2 * alpha)
+    return E
+
+
+def test_complex_argument_updated_in_place_under_transforms():
+    rng = np.random.default_rng(14)
+    E0 = rng.standard_normal(5) + 1j * rng.standard_normal(5)
+    phi = rng.uniform(-1, 1, 5)
+    E_plain = E0.copy()
+    P = apply_phase_screen(E_plain, phi)
+    E_jit = E0.copy()
+    assert_same(npfunc.jit(apply_phase_screen)(E_jit, phi), P)
+    np.testing.assert_allclose(E_jit, E_plain, rtol=1e-15)
+    # differentiating in phi only: E is a plain argument, which cannot hold the traced product
+    E_g = E0.copy()
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"x \*= y.*Use x = x \* y"):
+        npfunc.grad(apply_phase_screen, argnums=1)(E_g, phi)
+    np.testing.assert_array_equal(E_g, E0)            # refused before writing anything
+    g = npfunc.grad(apply_phase_screen, argnums=(0, 1))(E0.copy(), phi)[1]
+    assert_deriv(g, np.zeros(5), atol=1e-12)          # a phase screen conserves power
+    # the gradient in the field itself: 2 E (the screen is unitary), in the complex dtype
+    E_h = E0.copy()
+    gE = npfunc.grad(apply_phase_screen)(E_h, phi)
+    np.testing.assert_allclose(gE, 2 * E0, rtol=1e-12)
+    np.testing.assert_allclose(E_h, E_plain, rtol=1e-15)
+
+
+def test_real_and_imag_view_writes_of_a_complex_argument():
+    E0 = np.array([1.0 + 2.0j, -0.5 + 0.25j, 3.0 - 1.0j])
+    E_plain = E0.copy()
+    out = add_loss_through_views(E_plain, 0.3)
+    assert out is E_plain
+    E_j = E0.copy()
+    got = npfunc.jit(add_loss_through_views)(E_j, np.float64(0.3))
+    assert_same(got, out)
+    np.testing.assert_array_equal(E_j, E_plain)
+    E_v = np.stack([E0, 2 * E0])
+    want_v = np.stack([add_loss_through_views(e.copy(), 0.3) for e in E_v])
+    got_v = npfunc.vmap(add_loss_through_views, in_dims=(0, None))(E_v, 0.3)
+    assert_same(got_v, want_v)
+    np.testing.assert_array_equal(E_v, want_v)
+    loss = lambda a: np.sum(np.abs(add_loss_through_views(E0.copy(), a[0])) ** 2)
+    loss_like = lambda a: np.sum(np.abs(add_loss_through_views(np.asarray(E0, like=a).copy(), a)) ** 2)
+    assert_deriv(npfunc.grad(loss_like)(np.array(0.3)),
+                 fd(loss, np.array([0.3]))[0])
+    gE = npfunc.grad(lambda e: np.sum(np.abs(add_loss_through_views(e, 0.3)) ** 2))(E0.copy())
+    np.testing.assert_allclose(gE, fd_complex(lambda e: np.sum(np.abs(add_loss_through_views(e.copy(), 0.3)) ** 2), E0),
+                               rtol=1e-6)
+
+
+def intensity_forms(E):
+    """Three ways physicists write the intensity of a complex field."""
+    a = np.abs(E) ** 2
+    b = (E * E.conj()).real
+    c = E.real**2 + E.imag**2
+    d = np.vdot(E, E)
+    return a, b, c, d
+
+
+def test_intensity_spellings_types_and_complex64():
+    E = np.array([0.3 + 0.4j, 1.0 - 2.0j], dtype=np.complex64)
+    want = intensity_forms(E)
+    assert [w.dtype for w in want] == [np.float32, np.float32, np.float32, np.complex64]
+    assert isinstance(want[3], np.complex64)
+    got = npfunc.jit(intensity_forms)(E)
+    for g, w in zip(got, want):
+        assert_same(g, w, rtol=1e-6)
+    outs = npfunc.vmap(intensity_forms)(np.stack([E, 2 * E]))
+    for k in range(4):
+        assert_same(outs[k], np.stack([intensity_forms(E)[k], intensity_forms(2 * E)[k]]), rtol=1e-6)
+    for k in range(3):
+        g = npfunc.grad(lambda e: intensity_forms(e)[k].sum())(E)
+        assert g.dtype == np.complex64
+        np.testing.assert_allclose(g, 2 * E, rtol=1e-6)
+    g = npfunc.grad(lambda e: intensity_forms(e)[3].real)(E)
+    np.testing.assert_allclose(g, 2 * E, rtol=1e-6)
+    # the jvp of the vdot: complex scalar tangent 2 Re(conj(E) t)
+    t = np.array([1.0 + 0j, 0.5j], dtype=np.complex64)
+    out, tan = npfunc.jvp(lambda e: intensity_forms(e)[3], (E,), (t,))
+    assert_same(out, want[3])
+    assert isinstance(tan, np.complex64)
+    np.testing.assert_allclose(tan, 2 * np.real(np.vdot(E, t)), rtol=1e-6)
