@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.special as sps
 
 import npfunc
@@ -1099,3 +1100,126 @@ def test_intensity_spellings_types_and_complex64():
     assert_same(out, want[3])
     assert isinstance(tan, np.complex64)
     np.testing.assert_allclose(tan, 2 * np.real(np.vdot(E, t)), rtol=1e-6)
+
+
+# ---- 15. coupled modes, supermodes, plane-wave fits -------------------------------------------------
+
+
+def directional_coupler_power(L, kappa, dbeta):
+    """Coupled-mode equations dA/dz = -i K A for two waveguides, solved by scipy's expm;
+    returns the power in each guide after length L, launching into guide 0."""
+    K = np.array([[dbeta / 2, kappa], [kappa, -dbeta / 2]])
+    T = scipy.linalg.expm(-1j * K * L)
+    A = T @ np.array([1.0, 0.0])
+    return np.abs(A) ** 2
+
+
+def test_directional_coupler_expm_complex():
+    P = directional_coupler_power(1.3, 0.8, 0.4)
+    np.testing.assert_allclose(P.sum(), 1.0)
+    kap2 = 0.8**2 + 0.2**2
+    np.testing.assert_allclose(P[1], 0.8**2 / kap2 * np.sin(np.sqrt(kap2) * 1.3) ** 2)
+    assert_same(npfunc.jit(directional_coupler_power)(np.float64(1.3), np.float64(0.8), np.float64(0.4)), P)
+    f = lambda p: directional_coupler_power(p[0], p[1], p[2])
+    p = np.array([1.3, 0.8, 0.4])
+    assert_deriv(npfunc.jacrev(f)(p), fd(f, p))
+    assert_deriv(npfunc.jacfwd(f)(p), fd(f, p))
+    Ls = np.linspace(0.5, 3.0, 4)
+    assert_same(npfunc.vmap(directional_coupler_power, in_dims=(0, None, None))(Ls, 0.8, 0.4),
+                np.stack([directional_coupler_power(L, 0.8, 0.4) for L in Ls]), rtol=1e-10)
+
+
+def supermodes(beta, kappa):
+    """Propagation constants of the supermodes of a waveguide array with nearest-neighbour
+    coupling, by eigh of the (real symmetric) coupling matrix; and a complex Hermitian
+    variant with a Peierls phase on the couplings."""
+    n = beta.size
+    H = np.diag(beta) + np.diag(kappa, 1) + np.diag(kappa, -1)
+    return np.linalg.eigvalsh(H)
+
+
+def supermodes_with_flux(beta, kappa, flux):
+    H = np.diag(beta.astype(complex))
+    off = kappa * np.exp(1j * flux)
+    H = H + np.diag(off, 1) + np.diag(off.conj(), -1)
+    w, V = np.linalg.eigh(H)
+    return w, np.abs(V) ** 2
+
+
+def test_waveguide_array_supermodes_eigh():
+    beta = np.array([1.0, 1.1, 0.95, 1.05])
+    kappa = np.array([0.2, 0.3, 0.25])
+    assert_same(npfunc.jit(supermodes)(beta, kappa), supermodes(beta, kappa))
+    assert_deriv(npfunc.jacrev(supermodes)(beta, kappa), fd(lambda b: supermodes(b, kappa), beta))
+    w, P = supermodes_with_flux(beta, kappa, 0.4)
+    got = npfunc.jit(supermodes_with_flux)(beta, kappa, np.float64(0.4))
+    assert_same(got[0], w)
+    assert_same(got[1], P, rtol=1e-10, atol=1e-14)
+    f = lambda phi: supermodes_with_flux(beta, kappa, phi[0])[0]
+    assert_deriv(npfunc.jacfwd(lambda phi: supermodes_with_flux(beta, kappa, phi)[0])(0.4), fd(f, np.array([0.4]))[:, 0])
+    g = lambda b: supermodes_with_flux(b, kappa, 0.4)[1][:, 0]       # mode 0's intensity profile
+    assert_deriv(npfunc.jacrev(g)(beta), fd(g, beta))
+
+
+def plane_wave_fit(x, samples, kx):
+    """Decompose a sampled field into plane waves exp(i kx x) by complex least squares."""
+    A = np.exp(1j * np.outer(x, kx))
+    coef, res, rank, sv = np.linalg.lstsq(A, samples, rcond=None)
+    return coef
+
+
+def test_plane_wave_decomposition_complex_lstsq():
+    rng = np.random.default_rng(15)
+    x = np.linspace(0, 4, 11)
+    kx = np.array([-2.0, 0.5, 1.5])
+    c_true = np.array([1.0 + 0.5j, -0.3j, 0.8])
+    u = np.exp(1j * np.outer(x, kx)) @ c_true + 0.01 * (rng.standard_normal(11) + 1j * rng.standard_normal(11))
+    want = plane_wave_fit(x, u, kx)
+    assert_same(npfunc.jit(plane_wave_fit)(x, u, kx), want, rtol=1e-10)
+    loss = lambda k: np.sum(np.abs(plane_wave_fit(x, u, k)) ** 2)
+    assert_deriv(npfunc.grad(loss)(kx), fd(loss, kx))
+    gu = npfunc.grad(lambda v: np.sum(np.abs(plane_wave_fit(x, v, kx)) ** 2))(u)
+    np.testing.assert_allclose(gu, fd_complex(lambda v: np.sum(np.abs(plane_wave_fit(x, v, kx)) ** 2), u), rtol=1e-6)
+
+
+# ---- 16. periodic media ------------------------------------------------------------------------
+
+
+def bloch_band(omega, n1=1.0, n2=3.0, d1=0.5, d2=0.5):
+    """1D photonic crystal: cos(K a) = half the trace of the unit-cell transfer matrix;
+    K a from the principal arccos, complex in band gaps (evanescent Bloch waves)."""
+    def layer(n, d):
+        ph = omega * n * d
+        return np.array([[np.cos(ph), 1j * np.sin(ph) / n], [1j * n * np.sin(ph), np.cos(ph)]])
+    M = layer(n1, d1) @ layer(n2, d2)
+    half_trace = 0.5 * np.trace(M)
+    Ka = np.arccos(half_trace.real + 0j)
+    return Ka
+
+
+def test_photonic_crystal_band_edges_complex_arccos():
+    omegas = np.array([0.3, 0.6, 0.8, 1.2])
+    want = np.stack([bloch_band(w) for w in omegas])
+    assert want.dtype == np.complex128
+    assert np.any(np.abs(want.imag) > 1e-6)         # some frequency is in a gap
+    assert_same(npfunc.vmap(bloch_band)(omegas), want)
+    assert_same(npfunc.jit(bloch_band)(np.float64(0.3)), bloch_band(0.3))
+    # group velocity in a pass band: d omega / dK = 1 / (dK/d omega)
+    dK = npfunc.grad(lambda w: bloch_band(w).real)(0.3)
+    assert_deriv(dK, fd(lambda w: bloch_band(w[0]).real, np.array([0.3]))[0])
+    J = npfunc.jacfwd(bloch_band)(0.3)
+    num = fd(lambda w: bloch_band(w[0]).real, np.array([0.3]))[0] + 1j * fd(lambda w: bloch_band(w[0]).imag, np.array([0.3]))[0]
+    assert_deriv(J, num)
+
+
+def real_if_close_band(omega):
+    """The same band, with NumPy's real_if_close to drop the tiny imaginary part."""
+    return np.real_if_close(bloch_band(omega))
+
+
+def test_real_if_close_refused_with_advice():
+    w = np.float64(0.3)
+    want = real_if_close_band(w)
+    assert want.dtype == np.float64                  # pass band: real
+    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"real_if_close"):
+        npfunc.grad(lambda o: real_if_close_band(o))(w)
