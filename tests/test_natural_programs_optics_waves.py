@@ -1223,3 +1223,94 @@ def test_real_if_close_refused_with_advice():
     assert want.dtype == np.float64                  # pass band: real
     with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"real_if_close"):
         npfunc.grad(lambda o: real_if_close_band(o))(w)
+
+
+# ---- 17. microwave networks --------------------------------------------------------------------
+
+
+def input_impedance(ZL, Z0, beta_l):
+    """Lossless line: Zin = Z0 (ZL + j Z0 tan(beta l)) / (Z0 + j ZL tan(beta l))."""
+    t = np.tan(beta_l)
+    return Z0 * (ZL + 1j * Z0 * t) / (Z0 + 1j * ZL * t)
+
+
+def return_loss_db(ZL, Z0, beta_l):
+    Zin = input_impedance(ZL, Z0, beta_l)
+    gamma = (Zin - 50.0) / (Zin + 50.0)
+    return -20 * np.log10(np.abs(gamma))
+
+
+def test_transmission_line_return_loss_complex_load():
+    ZL = 30.0 - 20.0j
+    bl = np.linspace(0.1, 1.4, 6)
+    want = return_loss_db(ZL, 70.0, bl)
+    assert_same(npfunc.jit(return_loss_db)(ZL, 70.0, bl), want)
+    assert_deriv(npfunc.jacfwd(return_loss_db, argnums=2)(ZL, 70.0, bl), fd(lambda b: return_loss_db(ZL, 70.0, b), bl))
+    g = npfunc.grad(lambda z: return_loss_db(z, 70.0, 0.6))(np.complex128(ZL))
+    np.testing.assert_allclose(g, fd_complex(lambda z: return_loss_db(z, 70.0, 0.6), ZL), rtol=1e-6)
+    assert isinstance(g, np.complex128) or (isinstance(g, np.ndarray) and g.shape == ())
+    gZ0 = npfunc.grad(return_loss_db, argnums=1)(ZL, 70.0, 0.6)
+    assert_deriv(gZ0, fd(lambda z: return_loss_db(ZL, z[0], 0.6), np.array([70.0]))[0])
+
+
+def s_to_t(S):
+    """Two-port scattering to transfer (cascade) matrix."""
+    S11, S12, S21, S22 = S[0, 0], S[0, 1], S[1, 0], S[1, 1]
+    return np.array([[-(S11 * S22 - S12 * S21) / S21, S11 / S21], [-S22 / S21, 1 / S21]])
+
+
+def t_to_s(T):
+    T11, T12, T21, T22 = T.ravel()
+    return np.array([[T12 / T22, (T11 * T22 - T12 * T21) / T22], [1 / T22, -T21 / T22]])
+
+
+def cascade_transmission(phases, r=0.3):
+    """Cascade of partially reflecting mirrors separated by phase delays; |S21|^2."""
+    Sm = np.array([[r, np.sqrt(1 - r**2) * 1j], [np.sqrt(1 - r**2) * 1j, r]])
+    T = s_to_t(Sm)
+    for ph in phases:
+        D = np.diag(np.exp(np.array([1j, -1j]) * ph))
+        T = T @ D @ s_to_t(Sm)
+    S = t_to_s(T)
+    return np.abs(S[1, 0]) ** 2
+
+
+def test_cascaded_mirrors_s_and_t_matrices():
+    ph = np.array([0.3, 1.2, 2.0])
+    want = cascade_transmission(ph)
+    assert 0 < want <= 1
+    assert_same(npfunc.jit(cascade_transmission)(ph), want)
+    assert_same(npfunc.jit(cascade_transmission)(ph[::-1].copy()), cascade_transmission(ph[::-1].copy()))
+    assert_deriv(npfunc.grad(cascade_transmission)(ph), fd(cascade_transmission, ph))
+    assert_deriv(npfunc.hessian(cascade_transmission)(ph), fd(npfunc.grad(cascade_transmission), ph), atol=1e-7)
+    phs = np.array([ph, ph + 0.1])
+    assert_same(npfunc.vmap(cascade_transmission)(phs), np.stack([cascade_transmission(p) for p in phs]))
+    assert_same(npfunc.vmap(cascade_transmission, in_dims=1)(phs.T.copy()), np.stack([cascade_transmission(p) for p in phs]))
+
+
+def directivity(weights, n_theta=61, n_phi=32):
+    """Directivity of a planar array (x-y grid, half-wave spacing) over a ground plane, by
+    numerical integration of |AF|^2 over the upper half-space with np.trapezoid in both angles."""
+    th = np.linspace(0, np.pi / 2, n_theta)
+    ph = np.linspace(0, 2 * np.pi, n_phi)
+    TH, PH = np.meshgrid(th, ph, indexing="ij")
+    ny, nx = weights.shape
+    kx = np.pi * np.sin(TH) * np.cos(PH)
+    ky = np.pi * np.sin(TH) * np.sin(PH)
+    AF = np.einsum("mn,tpm,tpn->tp", weights, np.exp(1j * ky[..., None] * np.arange(ny)),
+                   np.exp(1j * kx[..., None] * np.arange(nx)))
+    U = np.abs(AF) ** 2
+    P = np.trapezoid(np.trapezoid(U * np.sin(TH), ph, axis=1), th)
+    return 2 * np.pi * U.max() / P
+
+
+def test_planar_array_directivity_einsum_and_double_trapezoid():
+    w = np.ones((2, 3), dtype=complex)
+    D = directivity(w)
+    assert isinstance(D, np.float64)
+    assert_same(npfunc.jit(directivity)(w), D)
+    w2 = w * np.exp(0.3j * np.arange(3)) * np.exp(-0.5j * np.arange(2))[:, None] * np.array([[1.0], [0.7]])
+    assert_same(npfunc.jit(directivity)(w2), directivity(w2))
+    g = npfunc.grad(directivity)(w2)
+    assert g.dtype == np.complex128
+    np.testing.assert_allclose(g, fd_complex(directivity, w2), rtol=1e-5, atol=1e-8)
