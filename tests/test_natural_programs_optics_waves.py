@@ -1212,6 +1212,46 @@ def test_photonic_crystal_band_edges_complex_arccos():
     assert_deriv(J, num)
 
 
+def test_bloch_decay_constant_in_band_gaps_on_the_arccos_cut():
+    """In a gap cos(K a) is real with |.| > 1: arccos(x + 0j) sits on its branch cut, and the
+    derivative along the real axis (the decay constant's dispersion) must be the one of the side
+    NumPy's value is on.  Above +1 it had the opposite sign (fixed in elementwise/transcendental)."""
+    for w in (1.3, 2.9):                     # half trace below -1, above +1
+        num = fd(lambda o: bloch_band(o[0]).real, np.array([w]))[0] \
+            + 1j * fd(lambda o: bloch_band(o[0]).imag, np.array([w]))[0]
+        assert abs(num.imag) > 0.05
+        assert_deriv(npfunc.jacfwd(bloch_band)(w), num)
+        assert_deriv(npfunc.jacrev(bloch_band)(w), num)
+        decay = lambda o: -bloch_band(o).imag
+        assert_deriv(npfunc.grad(decay)(w), -num.imag)
+    ws = np.array([1.5, 2.9, 3.0])
+    assert_deriv(npfunc.vmap(npfunc.grad(lambda o: np.abs(bloch_band(o))))(ws),
+                 np.diag(fd(lambda o: np.abs(np.stack([bloch_band(v) for v in o])), ws)))
+
+
+def _signed(re, im):
+    z = np.empty(1, dtype=complex)
+    z.real, z.imag = re, im
+    return z
+
+
+@pytest.mark.parametrize("f, re, im, along", [
+    (np.arcsin, 2.0, 0.0, 1.0), (np.arcsin, -2.0, -0.0, 1.0), (np.arcsin, 2.0, -0.0, 1.0),
+    (np.arccos, 2.0, 0.0, 1.0), (np.arccos, -2.0, -0.0, 1.0), (np.arccos, -2.0, 0.0, 1.0),
+    (np.arcsinh, -0.0, 2.0, 1j), (np.arcsinh, 0.0, -2.0, 1j), (np.arcsinh, 0.0, 2.0, 1j),
+    (np.arccosh, -2.0, -0.0, 1.0), (np.arccosh, 0.5, 0.0, 1.0), (np.arccosh, -2.0, 0.0, 1.0)])
+def test_inverse_trig_derivative_along_a_branch_cut_takes_the_value_side(f, re, im, along):
+    z = _signed(re, im)
+    h = 1e-6
+    moved = lambda t: f(_signed(re + t, im) if along == 1.0 else _signed(re, im + t))
+    num = (moved(h) - moved(-h)) / (2 * h)        # stays on the cut, on the side of the signed zero
+    _, tan = npfunc.jvp(f, (z,), (np.array([along], dtype=complex),))
+    np.testing.assert_allclose(tan, num, rtol=1e-6)
+    # the pullback of Re and Im parts, as jacrev builds it
+    J = npfunc.jacrev(f)(z)
+    np.testing.assert_allclose(J[0, 0] * along, num[0], rtol=1e-6)
+
+
 def real_if_close_band(omega):
     """The same band, with NumPy's real_if_close to drop the tiny imaginary part."""
     return np.real_if_close(bloch_band(omega))
