@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.optimize
 import scipy.special as sps
 
 import npfunc
@@ -1354,3 +1355,64 @@ def test_planar_array_directivity_einsum_and_double_trapezoid():
     g = npfunc.grad(directivity)(w2)
     assert g.dtype == np.complex128
     np.testing.assert_allclose(g, fd_complex(directivity, w2), rtol=1e-5, atol=1e-8)
+
+
+# ---- 18. modes found by root finding -----------------------------------------------------------
+
+
+def slab_te0_index(wavelength, d=1.0, n_core=1.5, n_clad=1.45):
+    """Effective index of the TE0 mode of a symmetric slab waveguide: the root of the
+    dispersion relation tan(kx d/2) = gamma/kx by brentq (a Python float)."""
+    k0 = 2 * np.pi / wavelength
+    def disp(neff):
+        kx = k0 * np.sqrt(n_core**2 - neff**2)
+        gamma = k0 * np.sqrt(neff**2 - n_clad**2)
+        return np.tan(kx * d / 2) - gamma / kx
+    return scipy.optimize.brentq(disp, n_clad + 1e-9, n_core - 1e-9)
+
+
+def test_slab_mode_index_by_brentq_implicit_derivative():
+    n = slab_te0_index(1.55)
+    assert isinstance(n, float) and 1.45 < n < 1.5
+    assert_deriv(npfunc.grad(slab_te0_index)(1.55), fd(lambda l: slab_te0_index(l[0]), np.array([1.55]))[0])
+    # group index n_g = n - lambda dn/dlambda, over a few wavelengths
+    lams = np.array([1.3, 1.55, 1.8])
+    ng = npfunc.vmap(lambda l: slab_te0_index(l) - l * npfunc.grad(slab_te0_index)(l))(lams)
+    want = [slab_te0_index(l) - l * fd(lambda v: slab_te0_index(v[0]), np.array([l]))[0] for l in lams]
+    assert_deriv(ng, want)
+    got = npfunc.jit(slab_te0_index)(np.float64(1.55))
+    assert got == n and isinstance(got, np.float64)       # Python float -> np.float64 (known)
+
+
+def leaky_mode(a, x0=1.0 + 0.5j):
+    """A complex propagation constant: the root of w^2 = a + 1j by Newton from a complex start."""
+    return scipy.optimize.newton(lambda w: w**2 - a - 1j, x0)
+
+
+def leaky_mode_real_system(a):
+    """The advised form: real and imaginary parts as a real system for scipy.optimize.root."""
+    g = lambda w: w**2 - a - 1j
+    sol = scipy.optimize.root(lambda v: np.stack([g(v[0] + 1j * v[1]).real, g(v[0] + 1j * v[1]).imag]),
+                              np.array([1.0, 0.5]), tol=1e-12)
+    return sol.x[0] + 1j * sol.x[1]
+
+
+def test_complex_newton_refused_instead_of_dropping_the_imaginary_part():
+    """newton from a complex x0 under jit and vmap returned the real part of the root (a float64,
+    with a ComplexWarning), and a Python complex x0 raised a raw TypeError; now a refusal whose
+    advice (a real system of twice the size) works (fixed in scipy/optimize/_problem.py)."""
+    w = leaky_mode(2.0)
+    assert isinstance(w, complex) and abs(w.imag) > 0.1
+    for x0 in (1.0 + 0.5j, np.complex128(1.0 + 0.5j), [1.0 + 0.5j, 1.2 + 0.1j]):
+        with pytest.raises(npfunc.errors.NpfuncError, match=r"complex x0 is not supported.*real system"):
+            npfunc.jit(lambda a: leaky_mode(a, x0))(np.float64(2.0))
+        with pytest.raises(npfunc.errors.NpfuncError, match=r"complex x0 is not supported"):
+            npfunc.vmap(lambda a: leaky_mode(a, x0))(np.array([2.0, 3.0]))
+        with pytest.raises(npfunc.errors.NpfuncError, match=r"complex x0 is not supported"):
+            npfunc.grad(lambda a: np.abs(leaky_mode(a, x0)).sum())(2.0)
+    np.testing.assert_allclose(leaky_mode_real_system(2.0), w, rtol=1e-12)
+    assert_same(npfunc.jit(leaky_mode_real_system)(np.float64(2.0)), leaky_mode_real_system(2.0), rtol=1e-12)
+    L = lambda a: np.abs(leaky_mode_real_system(a))
+    assert_deriv(npfunc.grad(L)(2.0), fd(lambda v: L(v[0]), np.array([2.0]))[0])
+    assert_same(npfunc.vmap(leaky_mode_real_system)(np.array([2.0, 3.0])),
+                np.stack([leaky_mode_real_system(a) for a in (2.0, 3.0)]), rtol=1e-10)
