@@ -1416,3 +1416,31 @@ def test_complex_newton_refused_instead_of_dropping_the_imaginary_part():
     assert_deriv(npfunc.grad(L)(2.0), fd(lambda v: L(v[0]), np.array([2.0]))[0])
     assert_same(npfunc.vmap(leaky_mode_real_system)(np.array([2.0, 3.0])),
                 np.stack([leaky_mode_real_system(a) for a in (2.0, 3.0)]), rtol=1e-10)
+
+
+# ---- 19. buffers of the wrong kind ---------------------------------------------------------------
+
+
+def sampled_field(k, x, complex_buffer=False):
+    """Fill a buffer with the plane wave exp(i k x); with a real buffer (a common slip) NumPy
+    keeps the real part, with a ComplexWarning."""
+    buf = np.zeros_like(x, dtype=complex) if complex_buffer else np.zeros_like(x)
+    buf[:] = np.exp(1j * k * x)
+    return buf
+
+
+def test_complex_values_into_a_real_buffer_refused_as_an_npfunc_error():
+    """It was a bare TypeError from set_at; now an npfunc refusal (still a TypeError) whose
+    advice (a complex buffer, or np.real) works."""
+    x = np.linspace(0.0, 1.0, 4)
+    with pytest.warns(np.exceptions.ComplexWarning):
+        want_real = sampled_field(2.0, x)
+    np.testing.assert_allclose(want_real, np.cos(2.0 * x))
+    for transform in (npfunc.jit, npfunc.grad):
+        with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"complex values into an array of dtype "
+                           r"float64.*np.zeros_like\(x, dtype=complex\)"):
+            transform(lambda xx: sampled_field(2.0, xx).sum())(x)
+    want = sampled_field(2.0, x, complex_buffer=True)
+    assert_same(npfunc.jit(sampled_field, static_argnums=2)(np.float64(2.0), x, True), want)
+    J = npfunc.jacfwd(lambda xx: sampled_field(2.0, xx, True))(x)
+    np.testing.assert_allclose(J, np.diag(2j * want))
