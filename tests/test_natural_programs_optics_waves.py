@@ -552,6 +552,25 @@ def test_sellmeier_group_index_and_gvd_by_nested_grad():
     assert_same(npfunc.jit(sellmeier_bk7)(l32), sellmeier_bk7(l32), rtol=1e-6)
 
 
+def metal_index(eps_real):
+    """n = eps^(1/2) for a real permittivity table that may be negative (a metal below the
+    plasma frequency): np.emath.power gives a complex result only then."""
+    return np.emath.power(eps_real, 0.5)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "np.emath.power (numpy.lib.scimath.power) is not supported, and the refusal says it is 'np.power' "
+    "(supported) called 'inside a NumPy random Generator's power(...)': core.conversions.generator_hint "
+    "matches the called attribute's name against the Generator's draw names (Generator.power is a "
+    "distribution), and core.dispatch.describe maps numpy.lib.scimath to 'np'"))
+def test_emath_power_refusal_does_not_blame_a_random_generator():
+    eps = np.array([2.25, -4.0, 1.0])
+    assert metal_index(eps).dtype == np.complex128
+    with pytest.raises(npfunc.errors.UnsupportedFunctionError) as info:
+        npfunc.jacfwd(metal_index)(eps)
+    assert "Generator" not in str(info.value) and "emath" in str(info.value)
+
+
 # ---- 8. scattering with spherical Bessel functions --------------------------------------------
 
 
