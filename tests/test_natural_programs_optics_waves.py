@@ -752,6 +752,43 @@ def test_bohren_huffman_mie_transcription():
         npfunc.vmap(lambda x: bhmie(x, m)[2])(np.array([2.5, 3.0]))
 
 
+def screened_multipoles(kappa_r, lmax=3):
+    """Radial functions of a screened (Yukawa-like, evanescent) multipole field outside a
+    sphere: modified spherical Bessel functions k_l, and i_l inside."""
+    l = np.arange(lmax + 1)
+    return sps.spherical_kn(l, kappa_r), sps.spherical_in(l, kappa_r)
+
+
+def screened_multipoles_by_hand(kappa_r):
+    """The same for l = 0, 1 from their closed forms (the fix: NumPy functions)."""
+    x = kappa_r
+    k0 = np.pi / 2 * np.exp(-x) / x
+    k1 = np.pi / 2 * np.exp(-x) * (x + 1) / x**2
+    i0 = np.sinh(x) / x
+    i1 = (x * np.cosh(x) - np.sinh(x)) / x**2
+    return np.stack([k0, k1]), np.stack([i0, i1])
+
+
+def test_modified_spherical_bessel_refusal_names_no_wrong_twin():
+    """spherical_in/kn share SciPy's decorator with spherical_jn/yn: under jit the conversion error
+    said 'call npfunc.scipy.special.spherical_jn / spherical_yn (same arguments) instead', a
+    different function; now it says which ones have a twin (primitives/special/twin_hints.py)."""
+    x = np.float64(1.3)
+    kn, inn = screened_multipoles(x)
+    with pytest.raises(npfunc.errors.ConcretizationError,
+                       match=r"if you called spherical_jn or spherical_yn \(scipy.special.spherical_in, "
+                             r"spherical_kn, in the same SciPy wrapper, have no twin yet"):
+        npfunc.jit(screened_multipoles)(x)
+    k_hand, i_hand = screened_multipoles_by_hand(x)
+    np.testing.assert_allclose(k_hand, kn[:2], rtol=1e-13)
+    np.testing.assert_allclose(i_hand, inn[:2], rtol=1e-13)
+    got = npfunc.jit(screened_multipoles_by_hand)(x)
+    assert_same(got[0], k_hand)
+    assert_same(got[1], i_hand)
+    J = npfunc.jacfwd(lambda v: screened_multipoles_by_hand(v)[0])(1.3)
+    np.testing.assert_allclose(J, sps.spherical_kn([0, 1], 1.3, derivative=True), rtol=1e-12)
+
+
 # ---- 9. diffraction with special functions ----------------------------------------------------
 
 
