@@ -6,6 +6,8 @@ the hint appears without importing ``npfunc.scipy``.
 """
 from __future__ import annotations
 
+import os
+
 from ...core import dispatch
 from ...core.imports import when_imported
 
@@ -21,6 +23,9 @@ def _code(fn):
     return code
 
 
+#: Where npfunc's own code lives (its router's code object is shared by every routed function).
+_OURS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 #: Every public name the twins above cover.
 _COVERED = {"multigammaln", "comb", "factorial", "spherical_jn", "spherical_yn", "sph_harm_y"}
 
@@ -29,7 +34,7 @@ def register(sc) -> None:
     for name, twin in _TWINS.items():
         fn = getattr(sc, name, None)
         code = _code(fn) if fn is not None else None
-        if code is None:
+        if code is None or code.co_filename.startswith(_OURS):  # npfunc.scipy routes it to the twin already
             continue
         hint = f"npfunc.scipy.special.{twin}"
         # SciPy may wrap several functions in one decorator (spherical_jn, yn, in, kn share
