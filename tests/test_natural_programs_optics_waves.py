@@ -1,6 +1,47 @@
-"""Natural programs from electromagnetism, optics and waves, with complex numbers.
+"""Natural programs from electromagnetism, optics and waves, with complex numbers, written
+first as plain NumPy/SciPy and then run under npfunc's transforms (jit, vmap, grad, jacrev,
+jacfwd, hessian, jvp, vjp, linearize, functionalize, checkpoint) against the plain program
+(type, dtype, shape, value, side effects) and against five-point differences (for complex
+inputs in both real directions: the torch convention dL/dx + i dL/dy).
 
-PROGRAMS (draft)
+Programs:
+  * Fresnel coefficients (complex index, metals, Brewster angle, R + T = 1);
+  * Snell refraction in vector form with an early return at total internal reflection;
+  * thin-film stacks by 2x2 characteristic matrices (loop of np.array([[...]]) @), spectra by vmap;
+  * angular-spectrum propagation and phase retrieval, Fraunhofer patterns in float32, chirped
+    pulses through dispersion (an in-place multiply of a plain spectrum), Gerchberg-Saxton,
+    Zernike aberrations and Strehl ratio (a complex pupil buffer), phase-shifting
+    interferometry with np.unwrap, split-step beam propagation with checkpointed steps;
+  * phased arrays: array factor, pattern in dB, sidelobe loss in complex weights, MVDR
+    beamforming by np.linalg.solve, planar-array directivity (einsum, double trapezoid);
+  * Jones calculus (polariser, wave plates, Malus), Stokes parameters as a dict, ellipse
+    angles, Mueller matrices by np.kron, np.diag of a list of traced scalars;
+  * waveguides: rectangular-guide dispersion (complex sqrt, np.emath.sqrt), Sellmeier group
+    index and GVD by nested grad, slab modes by brentq, leaky modes by Newton from a complex
+    start, directional couplers by scipy.linalg.expm, waveguide-array supermodes by eigh;
+  * scattering: Mie coefficients with spherical_jn/yn (derivative=True), the Bohren-Huffman
+    bhmie transcription (recurrences into traced buffers), PEC cylinders with Hankel
+    functions, modified spherical Bessel functions (spherical_in/kn);
+  * diffraction with special functions: knife edge (Fresnel integrals), Airy disk (double
+    where), N-slit gratings with np.divide(..., out=, where=);
+  * resonators and materials: Gaussian beams through ABCD systems (complex q), ring
+    resonators, Fabry-Perot etalons in float32, Drude metals and surface plasmons, n + i kappa
+    tables from permittivities, metal indices by np.emath.power;
+  * time-domain waves: 1D FDTD with in-place slice updates;
+  * complex arrays updated in place (phase screens, .real/.imag view writes), intensity
+    spellings in complex64 (abs**2, z z*, vdot), complex values into a real buffer;
+  * plane-wave decomposition by complex lstsq, 1D photonic-crystal Bloch bands (complex arccos,
+    band gaps on the branch cut), np.real_if_close;
+  * microwave networks: transmission-line return loss, S/T-matrix cascades;
+  * Poynting vectors of complex phasors (np.cross), IQ demodulation returning a dict.
+
+Findings fixed here (each with its regression test): np.divide(..., out=, where=) leaked NaN
+into Jacobians; arcsin/arccos/arcsinh/arccosh derivatives had the wrong sign on branch cuts;
+newton from a complex x0 dropped the imaginary part of the root under jit/vmap; complex values
+written into a real traced buffer raised a bare TypeError; the twin hint of SciPy's shared
+spherical-Bessel wrapper named spherical_jn for spherical_in/kn.  Strict xfails: np.emath
+refusals name the wrong function, np.divide(where=) warns/raises where NumPy does not compute,
+checkpoint of a closure over a traced value (jit: escaped tracer returned; grad: misleading error).
 """
 from __future__ import annotations
 
