@@ -33,7 +33,9 @@ Programs:
   * plane-wave decomposition by complex lstsq, 1D photonic-crystal Bloch bands (complex arccos,
     band gaps on the branch cut), np.real_if_close;
   * microwave networks: transmission-line return loss, S/T-matrix cascades;
-  * Poynting vectors of complex phasors (np.cross), IQ demodulation returning a dict.
+  * Poynting vectors of complex phasors (np.cross), IQ demodulation returning a dict;
+  * dipole radiation resistance (scipy.special.sici), the field of a current loop (ellipk and
+    ellipe refused; the AGM written out works).
 
 Findings fixed here (each with its regression test): np.divide(..., out=, where=) leaked NaN
 into Jacobians; arcsin/arccos/arcsinh/arccosh derivatives had the wrong sign on branch cuts;
@@ -1795,3 +1797,76 @@ def test_iq_demodulation_dict_of_numpy_scalars():
     for k in ("I", "Q", "amplitude"):      # linear in the signal: the tangent along s is the value
         np.testing.assert_allclose(tan[k], want[k], rtol=1e-10, atol=1e-14)
         assert isinstance(tan[k], np.float64) or np.ndim(tan[k]) == 0
+
+
+# ---- 21. antennas and magnetostatics with special functions ----------------------------------------
+
+
+def dipole_radiation_resistance(kL):
+    """Radiation resistance of a thin centre-fed dipole of electrical length kL (Balanis 4-70),
+    with the sine and cosine integrals from scipy.special.sici."""
+    eta = 376.73
+    si1, ci1 = sps.sici(kL)
+    si2, ci2 = sps.sici(2 * kL)
+    gamma = 0.5772156649015329
+    return eta / (2 * np.pi) * (gamma + np.log(kL) - ci1
+                                + 0.5 * np.sin(kL) * (si2 - 2 * si1)
+                                + 0.5 * np.cos(kL) * (gamma + np.log(kL / 2) + ci2 - 2 * ci1))
+
+
+def test_dipole_radiation_resistance_sici():
+    R = dipole_radiation_resistance(np.pi)          # half-wave dipole: about 73 ohm
+    np.testing.assert_allclose(R, 73.08, rtol=1e-3)
+    assert isinstance(R, np.float64)
+    assert_same(npfunc.jit(dipole_radiation_resistance)(np.float64(np.pi)), R)
+    kLs = np.array([0.5, np.pi, 2 * np.pi - 0.3])
+    assert_same(npfunc.jit(dipole_radiation_resistance)(kLs), dipole_radiation_resistance(kLs))
+    assert_deriv(npfunc.jacfwd(dipole_radiation_resistance)(kLs), fd(dipole_radiation_resistance, kLs))
+    assert_deriv(npfunc.vmap(npfunc.grad(dipole_radiation_resistance))(kLs),
+                 np.diag(fd(dipole_radiation_resistance, kLs)))
+
+
+def loop_field_on_plane(rho, a=1.0, I=1.0, ellipk=sps.ellipk, ellipe=sps.ellipe):
+    """Axial field B_z of a circular current loop (radius a) in its own plane at radius rho < a,
+    from the complete elliptic integrals (mu0 = 1)."""
+    m = 4 * a * rho / (a + rho) ** 2
+    K, E = ellipk(m), ellipe(m)
+    return I / (2 * np.pi) / (a + rho) * (K + (a**2 - rho**2) / (a - rho) ** 2 * E)
+
+
+def ellipk_agm(m, iterations=8):
+    """K(m) = pi / (2 AGM(1, sqrt(1 - m))), by a fixed number of AGM steps."""
+    a, b = np.ones_like(m), np.sqrt(1 - m)
+    for _ in range(iterations):
+        a, b = 0.5 * (a + b), np.sqrt(a * b)
+    return np.pi / (2 * a)
+
+
+def ellipe_agm(m, iterations=8):
+    """E(m) by the AGM with the sum of squared half-differences (Abramowitz & Stegun 17.6)."""
+    a, b = np.ones_like(m), np.sqrt(1 - m)
+    c2_sum = 0.5 * m                      # c_0^2 / 2 with c_0^2 = m
+    p = 1.0
+    for _ in range(iterations):
+        c = 0.5 * (a - b)
+        a, b = 0.5 * (a + b), np.sqrt(a * b)
+        p *= 2.0
+        c2_sum = c2_sum + p / 2 * c**2
+    return np.pi / (2 * a) * (1 - c2_sum)
+
+
+def test_current_loop_elliptic_integrals_refused_and_agm_works():
+    rho = np.array([0.1, 0.3, 0.5])
+    want = loop_field_on_plane(rho)
+    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"scipy.special.ellipk is not supported"):
+        npfunc.jit(loop_field_on_plane)(rho)
+    np.testing.assert_allclose(ellipk_agm(rho), sps.ellipk(rho), rtol=1e-14)
+    np.testing.assert_allclose(ellipe_agm(rho), sps.ellipe(rho), rtol=1e-14)
+    agm = lambda r: loop_field_on_plane(r, ellipk=ellipk_agm, ellipe=ellipe_agm)
+    np.testing.assert_allclose(agm(rho), want, rtol=1e-13)
+    assert_same(npfunc.jit(agm)(rho), agm(rho))
+    assert_deriv(npfunc.jacrev(agm)(rho), fd(loop_field_on_plane, rho))
+    # d K / d m = (E - (1 - m) K) / (2 m (1 - m))
+    m = rho
+    dK = (sps.ellipe(m) - (1 - m) * sps.ellipk(m)) / (2 * m * (1 - m))
+    assert_deriv(npfunc.vmap(npfunc.grad(ellipk_agm))(m), dK, rtol=1e-10)
