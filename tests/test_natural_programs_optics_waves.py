@@ -35,13 +35,15 @@ Programs:
   * microwave networks: transmission-line return loss, S/T-matrix cascades;
   * Poynting vectors of complex phasors (np.cross), IQ demodulation returning a dict;
   * dipole radiation resistance (scipy.special.sici), the field of a current loop (ellipk and
-    ellipe refused; the AGM written out works).
+    ellipe refused; the AGM written out works);
+  * a zoomed power spectrum by the chirp-z transform (scipy.signal.czt).
 
 Findings fixed here (each with its regression test): np.divide(..., out=, where=) leaked NaN
 into Jacobians; arcsin/arccos/arcsinh/arccosh derivatives had the wrong sign on branch cuts;
 newton from a complex x0 dropped the imaginary part of the root under jit/vmap; complex values
 written into a real traced buffer raised a bare TypeError; the twin hint of SciPy's shared
-spherical-Bessel wrapper named spherical_jn for spherical_in/kn.  Strict xfails: np.emath
+spherical-Bessel wrapper named spherical_jn for spherical_in/kn; x.transpose(np.int64(-1)) of
+a 1-d array (scipy.signal.czt) raised a raw TypeError.  Strict xfails: np.emath
 refusals name the wrong function, np.divide(where=) warns/raises where NumPy does not compute,
 checkpoint of a closure over a traced value (jit: escaped tracer returned; grad: misleading error).
 """
@@ -51,6 +53,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.optimize
+import scipy.signal
 import scipy.special as sps
 
 import npfunc
@@ -1870,3 +1873,37 @@ def test_current_loop_elliptic_integrals_refused_and_agm_works():
     m = rho
     dK = (sps.ellipe(m) - (1 - m) * sps.ellipk(m)) / (2 * m * (1 - m))
     assert_deriv(npfunc.vmap(npfunc.grad(ellipk_agm))(m), dK, rtol=1e-10)
+
+
+# ---- 22. spectral zoom ---------------------------------------------------------------------------
+
+
+def zoom_spectrum(signal, f_lo, f_hi, m=6, fs=1.0):
+    """Power spectrum on a fine grid between f_lo and f_hi by the chirp-z transform
+    (scipy.signal.czt, which transposes its input with x.transpose(*np.arange(...)))."""
+    w = np.exp(-2j * np.pi * (f_hi - f_lo) / (m * fs))
+    a = np.exp(2j * np.pi * f_lo / fs)
+    X = scipy.signal.czt(signal, m=m, w=w, a=a)
+    return np.abs(X) ** 2 / signal.size
+
+
+def test_chirp_z_zoom_spectrum():
+    """x.transpose(np.int64(-1)) of a 1-d traced array (and np.transpose(x, 0)) raised a raw
+    TypeError ('int' object is not iterable): NumPy takes one integer as the axes of a 1-d array
+    (fixed in primitives/shape/basic.py)."""
+    t = np.arange(24)
+    s = np.cos(2 * np.pi * 0.21 * t) + 0.5 * np.cos(2 * np.pi * 0.23 * t + 0.3)
+    want = zoom_spectrum(s, 0.18, 0.26)
+    assert_same(npfunc.jit(zoom_spectrum)(s, 0.18, 0.26), want)
+    assert_same(npfunc.jit(zoom_spectrum)(s[::-1].copy(), 0.18, 0.26), zoom_spectrum(s[::-1].copy(), 0.18, 0.26))
+    J = npfunc.jacrev(lambda x: zoom_spectrum(x, 0.18, 0.26))(s)
+    assert_deriv(J, fd(lambda x: zoom_spectrum(x, 0.18, 0.26), s))
+    g = npfunc.grad(lambda f0: zoom_spectrum(s, f0, 0.26).sum())(0.18)
+    assert_deriv(g, fd(lambda f0: zoom_spectrum(s, f0[0], 0.26).sum(), np.array([0.18]))[0])
+    assert_same(npfunc.vmap(zoom_spectrum, in_dims=(0, None, None))(np.stack([s, 2 * s]), 0.18, 0.26),
+                np.stack([want, zoom_spectrum(2 * s, 0.18, 0.26)]))
+    x = np.linspace(0.0, 1.0, 3)
+    for f in (lambda v: v.transpose(np.int64(-1)), lambda v: np.transpose(v, 0)):
+        assert_same(npfunc.jit(f)(x), f(x))
+    with pytest.raises(ValueError):
+        npfunc.jit(lambda v: np.outer(v, v).transpose(1))(x)
