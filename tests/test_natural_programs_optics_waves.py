@@ -36,7 +36,8 @@ Programs:
   * Poynting vectors of complex phasors (np.cross), IQ demodulation returning a dict;
   * dipole radiation resistance (scipy.special.sici), the field of a current loop (ellipk and
     ellipe refused; the AGM written out works);
-  * a zoomed power spectrum by the chirp-z transform (scipy.signal.czt).
+  * a zoomed power spectrum by the chirp-z transform (scipy.signal.czt);
+  * a tabulated beam read through a grid interpolator at traced detector offsets.
 
 Findings fixed here (each with its regression test): np.divide(..., out=, where=) leaked NaN
 into Jacobians; arcsin/arccos/arcsinh/arccosh derivatives had the wrong sign on branch cuts;
@@ -45,7 +46,8 @@ written into a real traced buffer raised a bare TypeError; the twin hint of SciP
 spherical-Bessel wrapper named spherical_jn for spherical_in/kn; x.transpose(np.int64(-1)) of
 a 1-d array (scipy.signal.czt) raised a raw TypeError.  Strict xfails: np.emath
 refusals name the wrong function, np.divide(where=) warns/raises where NumPy does not compute,
-checkpoint of a closure over a traced value (jit: escaped tracer returned; grad: misleading error).
+checkpoint of a closure over a traced value (jit: escaped tracer returned; grad: misleading error),
+a plain SciPy RegularGridInterpolator called on traced points (raw TypeError under grad).
 """
 from __future__ import annotations
 
@@ -1907,3 +1909,47 @@ def test_chirp_z_zoom_spectrum():
         assert_same(npfunc.jit(f)(x), f(x))
     with pytest.raises(ValueError):
         npfunc.jit(lambda v: np.outer(v, v).transpose(1))(x)
+
+
+# ---- 23. tabulated fields ----------------------------------------------------------------------------
+
+_X_GRID = np.linspace(-2.0, 2.0, 9)
+_Y_GRID = np.linspace(-1.0, 1.0, 5)
+_BEAM = np.exp(-(_X_GRID[:, None] ** 2 + 2 * _Y_GRID[None, :] ** 2))
+
+
+def detector_signal(offset, interp):
+    """Power on a 3-pixel detector whose centre is displaced by ``offset`` (x, y), read from a
+    tabulated beam profile through a grid interpolator built once from plain data."""
+    pts = np.stack([offset[0] + np.array([-0.5, 0.0, 0.5]), offset[1] + np.zeros(3)], axis=-1)
+    return np.sum(interp(pts))
+
+
+def test_tabulated_beam_through_a_grid_interpolator():
+    import scipy.interpolate
+
+    import npfunc.scipy.interpolate as nsi
+    twin = nsi.RegularGridInterpolator((_X_GRID, _Y_GRID), _BEAM)
+    off = np.array([0.2, -0.1])
+    plain = scipy.interpolate.RegularGridInterpolator((_X_GRID, _Y_GRID), _BEAM)
+    want = detector_signal(off, plain)
+    np.testing.assert_allclose(detector_signal(off, twin), want, rtol=1e-14)
+    assert_same(npfunc.jit(detector_signal, static_argnums=1)(off, twin), detector_signal(off, twin))
+    assert_deriv(npfunc.grad(detector_signal)(off, twin), fd(lambda o: detector_signal(o, plain), off))
+    offs = np.array([[0.2, -0.1], [-0.3, 0.25]])
+    assert_same(npfunc.vmap(detector_signal, in_dims=(0, None))(offs, twin),
+                np.stack([detector_signal(o, twin) for o in offs]))
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
+    "a SciPy RegularGridInterpolator built from plain data (outside the transform) and called on "
+    "traced points: under grad SciPy's Cython find_indices asks the tracer for a memoryview and a "
+    "raw TypeError ('a bytes-like object is required, not ReverseTracer') comes out; under jit the "
+    "refusal is about bool(x) with np.where advice and does not name the twin "
+    "npfunc.scipy.interpolate.RegularGridInterpolator. scipy/_routing.routed_class routes the "
+    "construction only (traced arguments), not calls of a plain instance"))
+def test_plain_scipy_grid_interpolator_called_on_traced_points():
+    import scipy.interpolate
+    plain = scipy.interpolate.RegularGridInterpolator((_X_GRID, _Y_GRID), _BEAM)
+    off = np.array([0.2, -0.1])
+    assert_deriv(npfunc.grad(detector_signal)(off, plain), fd(lambda o: detector_signal(o, plain), off))
