@@ -18,7 +18,8 @@ Programs:
     angles, Mueller matrices by np.kron, np.diag of a list of traced scalars;
   * waveguides: rectangular-guide dispersion (complex sqrt, np.emath.sqrt), Sellmeier group
     index and GVD by nested grad, slab modes by brentq, leaky modes by Newton from a complex
-    start, directional couplers by scipy.linalg.expm, waveguide-array supermodes by eigh;
+    start, directional couplers by scipy.linalg.expm, waveguide-array supermodes by eigh, a
+    PT-symmetric dimer by the non-Hermitian np.linalg.eig;
   * scattering: Mie coefficients with spherical_jn/yn (derivative=True), the Bohren-Huffman
     bhmie transcription (recurrences into traced buffers), PEC cylinders with Hankel
     functions, modified spherical Bessel functions (spherical_in/kn);
@@ -1384,6 +1385,28 @@ def test_waveguide_array_supermodes_eigh():
     assert_deriv(npfunc.jacfwd(lambda phi: supermodes_with_flux(beta, kappa, phi)[0])(0.4), fd(f, np.array([0.4]))[:, 0])
     g = lambda b: supermodes_with_flux(b, kappa, 0.4)[1][:, 0]       # mode 0's intensity profile
     assert_deriv(npfunc.jacrev(g)(beta), fd(g, beta))
+
+
+def pt_dimer(p):
+    """Two coupled waveguides with balanced gain and loss (a PT-symmetric dimer): the
+    non-Hermitian coupling matrix by np.linalg.eig, modes ordered by the real part;
+    returns propagation constants (real, imaginary parts) and modal intensity profiles."""
+    beta, kappa, g = p
+    H = np.array([[beta + 1j * g, kappa], [kappa, beta - 1j * g]])
+    w, V = np.linalg.eig(H)
+    order = np.argsort(w.real)
+    return np.concatenate([w[order].real, w[order].imag, (np.abs(V[:, order]) ** 2).ravel()])
+
+
+def test_pt_symmetric_dimer_non_hermitian_eig():
+    p = np.array([1.0, 0.5, 0.2])
+    want = pt_dimer(p)
+    assert_same(npfunc.jit(pt_dimer)(p), want, rtol=1e-12)
+    assert_same(npfunc.jit(pt_dimer)(p * 1.1), pt_dimer(p * 1.1), rtol=1e-12)
+    assert_deriv(npfunc.jacrev(pt_dimer)(p), fd(pt_dimer, p))
+    assert_deriv(npfunc.jacfwd(pt_dimer)(p), fd(pt_dimer, p))
+    ps = np.array([p, [1.0, 0.4, 0.1]])
+    assert_same(npfunc.vmap(pt_dimer)(ps), np.stack([pt_dimer(q) for q in ps]), rtol=1e-12)
 
 
 def plane_wave_fit(x, samples, kx):
