@@ -1375,7 +1375,6 @@ def supermodes(beta, kappa):
     """Propagation constants of the supermodes of a waveguide array with nearest-neighbour
     coupling, by eigh of the (real symmetric) coupling matrix; and a complex Hermitian
     variant with a Peierls phase on the couplings."""
-    n = beta.size
     H = np.diag(beta) + np.diag(kappa, 1) + np.diag(kappa, -1)
     return np.linalg.eigvalsh(H)
 
@@ -1398,7 +1397,8 @@ def test_waveguide_array_supermodes_eigh():
     assert_same(got[0], w)
     assert_same(got[1], P, rtol=1e-10, atol=1e-14)
     f = lambda phi: supermodes_with_flux(beta, kappa, phi[0])[0]
-    assert_deriv(npfunc.jacfwd(lambda phi: supermodes_with_flux(beta, kappa, phi)[0])(0.4), fd(f, np.array([0.4]))[:, 0])
+    assert_deriv(npfunc.jacfwd(lambda phi: supermodes_with_flux(beta, kappa, phi)[0])(0.4),
+                 fd(f, np.array([0.4]))[:, 0])
     g = lambda b: supermodes_with_flux(b, kappa, 0.4)[1][:, 0]       # mode 0's intensity profile
     assert_deriv(npfunc.jacrev(g)(beta), fd(g, beta))
 
@@ -1472,7 +1472,8 @@ def test_photonic_crystal_band_edges_complex_arccos():
     dK = npfunc.grad(lambda w: bloch_band(w).real)(0.3)
     assert_deriv(dK, fd(lambda w: bloch_band(w[0]).real, np.array([0.3]))[0])
     J = npfunc.jacfwd(bloch_band)(0.3)
-    num = fd(lambda w: bloch_band(w[0]).real, np.array([0.3]))[0] + 1j * fd(lambda w: bloch_band(w[0]).imag, np.array([0.3]))[0]
+    num = fd(lambda w: bloch_band(w[0]).real, np.array([0.3]))[0] \
+        + 1j * fd(lambda w: bloch_band(w[0]).imag, np.array([0.3]))[0]
     assert_deriv(J, num)
 
 
@@ -1549,7 +1550,8 @@ def test_transmission_line_return_loss_complex_load():
     bl = np.linspace(0.1, 1.4, 6)
     want = return_loss_db(ZL, 70.0, bl)
     assert_same(npfunc.jit(return_loss_db)(ZL, 70.0, bl), want)
-    assert_jit_replays(return_loss_db, (np.complex128(ZL), np.float64(70.0), bl), (np.complex128(80 + 5j), np.float64(50.0), bl[::-1]))
+    assert_jit_replays(return_loss_db, (np.complex128(ZL), np.float64(70.0), bl),
+                       (np.complex128(80 + 5j), np.float64(50.0), bl[::-1]))
     assert_deriv(npfunc.jacfwd(return_loss_db, argnums=2)(ZL, 70.0, bl), fd(lambda b: return_loss_db(ZL, 70.0, b), bl))
     g = npfunc.grad(lambda z: return_loss_db(z, 70.0, 0.6))(np.complex128(ZL))
     np.testing.assert_allclose(g, fd_complex(lambda z: return_loss_db(z, 70.0, 0.6), ZL), rtol=1e-6)
@@ -1590,7 +1592,8 @@ def test_cascaded_mirrors_s_and_t_matrices():
     assert_deriv(npfunc.hessian(cascade_transmission)(ph), fd(npfunc.grad(cascade_transmission), ph), atol=1e-7)
     phs = np.array([ph, ph + 0.1])
     assert_same(npfunc.vmap(cascade_transmission)(phs), np.stack([cascade_transmission(p) for p in phs]))
-    assert_same(npfunc.vmap(cascade_transmission, in_dims=1)(phs.T.copy()), np.stack([cascade_transmission(p) for p in phs]))
+    assert_same(npfunc.vmap(cascade_transmission, in_dims=1)(phs.T.copy()),
+                np.stack([cascade_transmission(p) for p in phs]))
 
 
 def directivity(weights, n_theta=61, n_phi=32):
