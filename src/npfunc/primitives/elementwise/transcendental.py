@@ -17,7 +17,7 @@ import numpy as np
 
 from ...core.values import dtype_of, is_python_scalar
 from .arithmetic import (_keep, absolute, astype, document, equal, exp, imag, less, logical_and, ones_like,
-                          power, real, sign, sin, sqrt, stop_gradient, where, zeros_like)
+                          power, real, sign, sin, sqrt, stop_gradient, where, zeros_like, cos, cosh, sinh)
 from .logic import isinf
 from .samples import combined, pair_points, points, real_and_complex_unary
 from ..families import binary, composite, unary
@@ -106,15 +106,27 @@ logaddexp2 = binary(
 
 # ---- inverse trigonometric and hyperbolic functions ---------------------------------------
 
-arcsin = unary("arcsin", np.arcsin, deriv=lambda x, out: 1 / sqrt(1 - x * x),
+# Complex arguments: the derivatives are written with the function's value (cos(arcsin z) =
+# sqrt(1 - z^2) off the branch cuts). On a cut (arcsin(2 + 0j), the signed zero picks the side)
+# the value is on NumPy's (C99's) side, while sqrt(1 - z * z) lands on whichever side the signed
+# zeros of NumPy's complex products and differences give, and had the opposite sign there.
+def _complex(x) -> bool:
+    return dtype_of(x).kind == "c"
+
+
+arcsin = unary("arcsin", np.arcsin,
+               deriv=lambda x, out: 1 / cos(out) if _complex(x) else 1 / sqrt(1 - x * x),
                samples=real_and_complex_unary(domain=(-0.9, 0.9), im=(-0.5, 0.5)),
                numpy=[np.arcsin], notes="derivative +inf at +-1")
-arccos = unary("arccos", np.arccos, deriv=lambda x, out: -1 / sqrt(1 - x * x),
+arccos = unary("arccos", np.arccos,
+               deriv=lambda x, out: -1 / sin(out) if _complex(x) else -1 / sqrt(1 - x * x),
                samples=real_and_complex_unary(domain=(-0.9, 0.9), im=(-0.5, 0.5)),
                numpy=[np.arccos], notes="derivative -inf at +-1")
-arcsinh = unary("arcsinh", np.arcsinh, deriv=lambda x, out: 1 / sqrt(x * x + 1),
+arcsinh = unary("arcsinh", np.arcsinh,
+                deriv=lambda x, out: 1 / cosh(out) if _complex(x) else 1 / sqrt(x * x + 1),
                 samples=real_and_complex_unary(im=(-0.5, 0.5)), numpy=[np.arcsinh])
-arccosh = unary("arccosh", np.arccosh, deriv=lambda x, out: 1 / (sqrt(x - 1) * sqrt(x + 1)),
+arccosh = unary("arccosh", np.arccosh,
+                deriv=lambda x, out: 1 / sinh(out) if _complex(x) else 1 / (sqrt(x - 1) * sqrt(x + 1)),
                 samples=real_and_complex_unary(domain=(1.2, 3.0)), numpy=[np.arccosh],
                 notes="derivative +inf at 1")
 arctanh = unary("arctanh", np.arctanh, deriv=lambda x, out: 1 / (1 - x * x),

@@ -135,6 +135,13 @@ def into_out(ufunc, inputs, out, kwargs):
     receiving a plain result); with ``where=``, the entries it leaves out keep
     ``out``'s values, as NumPy's."""
     mask = kwargs.pop("where", True)
+    if mask is not True:
+        # NumPy does not compute the entries left out: their derivative is 0, not the
+        # ufunc's there (1/0 in np.divide(a, b, out=..., where=b != 0)), so only the kept
+        # entries of each input carry a derivative (a NaN at a left-out entry stops here)
+        from ..elementwise.arithmetic import stop_gradient
+
+        inputs = [np.where(mask, a, stop_gradient(a)) if isinstance(a, Tracer) else a for a in inputs]
     new = _cast_into(out, dispatch.ufunc_call(ufunc, "__call__", tuple(inputs), kwargs), ufunc)
     if mask is not True:
         new = np.where(mask, new, out)

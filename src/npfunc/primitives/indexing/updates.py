@@ -189,8 +189,12 @@ def _fit_values(v, target, dtype, fn_name):
                          f"into shape {tuple(target)}")
     vdtype = dtype_of(v)
     if vdtype.kind == "c" and dtype.kind != "c":
-        raise TypeError(f"{fn_name}: cannot write complex values into an array of dtype {dtype}; "
-                        "take np.real(v) (or make x complex) explicitly")
+        # NumPy casts (ComplexWarning, the imaginary part dropped; a Python complex into one
+        # entry is its TypeError): an npfunc refusal naming both fixes
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: {fn_name}: cannot write complex values into an array of dtype {dtype} "
+            "(NumPy would drop the imaginary part with a ComplexWarning); take np.real(v) (or make x "
+            "complex, e.g. np.zeros_like(x, dtype=complex)) explicitly")
     if isinstance(v, (bool, int, float)):  # weak Python scalars: NumPy casts them on assignment
         return v
     return astype(v, dtype) if vdtype != dtype else v

@@ -5,6 +5,7 @@ the VJP applies its transpose to the cotangent."""
 from __future__ import annotations
 
 import functools
+import operator
 import math
 
 import numpy as np
@@ -104,6 +105,8 @@ def _checked_perm(nd: int, axes: tuple) -> tuple[int, ...]:
 
 
 def _perm(nd: int, axes) -> tuple[int, ...]:
+    if axes is not None and np.ndim(axes) == 0:  # NumPy takes one integer as (axes,): x.transpose(-1) of a 1-d x
+        axes = (operator.index(axes),)
     if axes is not None and any(not -nd <= int(p) < nd for p in axes):
         raise np.exceptions.AxisError(f"transpose: axes {tuple(axes)} out of range for an array of dimension {nd}")
     perm = tuple(range(nd))[::-1] if axes is None else tuple(int(p) % nd for p in axes)

@@ -6,6 +6,8 @@ the hint appears without importing ``npfunc.scipy``.
 """
 from __future__ import annotations
 
+import os
+
 from ...core import dispatch
 from ...core.imports import when_imported
 
@@ -21,12 +23,29 @@ def _code(fn):
     return code
 
 
+#: Where npfunc's own code lives (its router's code object is shared by every routed function).
+_OURS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+#: Every public name the twins above cover.
+_COVERED = {"multigammaln", "comb", "factorial", "spherical_jn", "spherical_yn", "sph_harm_y"}
+
+
 def register(sc) -> None:
     for name, twin in _TWINS.items():
         fn = getattr(sc, name, None)
         code = _code(fn) if fn is not None else None
-        if code is not None:
-            dispatch.TWINS.setdefault(code, f"npfunc.scipy.special.{twin}")
+        if code is None or code.co_filename.startswith(_OURS):  # npfunc.scipy routes it to the twin already
+            continue
+        hint = f"npfunc.scipy.special.{twin}"
+        # SciPy may wrap several functions in one decorator (spherical_jn, yn, in, kn share
+        # _spherical_bessel.wrapper): the code object is the same, so say which ones have a twin
+        others = sorted(n for n in dir(sc) if not n.startswith("_") and n not in _COVERED
+                        and _code(getattr(sc, n, None)) is code)
+        if others:
+            mine = sorted(n for n in _COVERED if _code(getattr(sc, n, None)) is code)
+            hint += (f" if you called {' or '.join(mine)} (scipy.special.{', '.join(others)}, in the same "
+                     "SciPy wrapper, have no twin yet: write them with NumPy functions)")
+        dispatch.TWINS.setdefault(code, hint)
 
 
 when_imported("scipy.special", register)

@@ -23,6 +23,15 @@ def _is_array(x) -> bool:
     return isinstance(x, (Tracer, np.ndarray, np.generic))
 
 
+def _is_complex_start(x0) -> bool:
+    """A complex starting point: a complex number or array, or a sequence holding one."""
+    if _is_array(x0):
+        return np.dtype(getattr(x0, "dtype", np.float64)).kind == "c"
+    if isinstance(x0, (list, tuple)):
+        return any(_is_complex_start(v) for v in x0)
+    return isinstance(x0, complex)
+
+
 def as_args(args) -> tuple:
     return args if isinstance(args, tuple) else (args,)
 
@@ -31,10 +40,11 @@ class Problem:
     """``fun(x, *args)`` with the traced inputs gathered in ``params``."""
 
     def __init__(self, name: str, fun: Callable, x0, args=(), example_x=None) -> None:
+        complex_start = _is_complex_start(x0)
         if not _is_array(x0):  # SciPy takes any sequence for x0 (np.asarray), traced entries too
             from ...primitives.shape.joining import asarray
 
-            x0 = asarray(x0, dtype=np.float64)
+            x0 = asarray(x0, dtype=np.complex128 if complex_start else np.float64)
         args = as_args(args)
         self.name, self.user_fun, self.user_args = name, fun, args
         leaves, self._spec = tree_flatten(args)
@@ -57,6 +67,14 @@ class Problem:
             # a transform is live but nothing here is traced (a jit recording calling a solver
             # on constants): SciPy as written, so the result is SciPy's (a Python float root)
             self.traced = False
+        if complex_start and self.traced:
+            # the roots npfunc differentiates, batches and records are real: a complex start
+            # was cast to float (the imaginary part of the root silently dropped)
+            raise UnsupportedSolverError(
+                f"{describe_stack()}: {name}: a complex x0 is not supported on traced values (the "
+                "roots npfunc differentiates, batches and records are real); solve for the real and "
+                "imaginary parts as a real system of twice the size, e.g. scipy.optimize.root(lambda v: "
+                "[f(v[0] + 1j * v[1]).real, f(v[0] + 1j * v[1]).imag], [x0.real, x0.imag])")
 
     def rebuild(self, arrays) -> tuple:
         it_a, it_s = iter(arrays), iter(self._statics)
