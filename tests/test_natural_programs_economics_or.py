@@ -2271,15 +2271,7 @@ def test_yield_report_types_under_jit_and_functionalize():
     assert_deriv(J["yield"], 1.0)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="SILENT type: r.copy() and r.astype(np.float32) of a NumPy-scalar argument (and r "
-                          "itself returned: f = lambda r: (r, 2 * r)) are NumPy scalars (jit and functionalize "
-                          "agree), but the eager transforms return them as 0-d "
-                          "ndarrays: vjp/jvp/linearize primal outputs and grad/jacrev/jacfwd aux. Suspected cause: "
-                          "their primal is the read-only 0-d array api/_common.as_input makes of the scalar, on "
-                          "which NumPy's copy/astype/reshape/squeeze/real return 0-d arrays, and the eager output "
-                          "path does not restore the scalar that aliasing.is_scalar says the tracer stands for")
-def test_finding_scalar_passthrough_outputs_become_0d_arrays_in_eager_transforms():
+def test_scalar_passthrough_outputs_stay_numpy_scalars_in_eager_transforms():
     r = np.float64(0.05)
     want = _types(yield_report(r))
     assert _types(npfunc.vjp(yield_report, r)[0]) == want
