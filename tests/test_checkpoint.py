@@ -135,3 +135,30 @@ def test_bench_solvers_quick_checks_agree(capsys):
     rows = bench.main(["--quick"])
     assert len(rows) == 8
     assert "peak MB" in capsys.readouterr().out
+
+
+def test_checkpoint_of_a_closure_over_a_traced_value_runs_as_written():
+    """A checkpointed function closing over a value traced by the enclosing transform cannot
+    be recomputed from its arguments alone: it runs inline there (no checkpoint at that level),
+    with the plain function's values and derivatives; jit returned a traced value, jvp and vmap
+    escaped tracers, grad/jacrev/jacfwd raised EscapedTracerError."""
+    x = np.array([1.0, 2.0, 3.0])
+    xs = np.stack([x, 2 * x])
+
+    def f(x):
+        step = npfunc.checkpoint(lambda u: u * np.sin(x))
+        return step(step(x))
+
+    want = x * np.sin(x) ** 2
+    jac = np.diag(np.sin(x) ** 2 + 2 * x * np.sin(x) * np.cos(x))
+    np.testing.assert_allclose(npfunc.jit(f)(x), want)
+    np.testing.assert_allclose(npfunc.jvp(f, (x,), (np.ones(3),))[1], np.diag(jac))
+    np.testing.assert_allclose(npfunc.vmap(f)(xs), np.stack([f(v) for v in xs]))
+    for jacobian in (npfunc.jacrev, npfunc.jacfwd):
+        np.testing.assert_allclose(jacobian(f)(x), jac)
+    np.testing.assert_allclose(npfunc.grad(lambda x: npfunc.jit(f)(x).sum())(x), np.diag(jac))
+    # a closure over an enclosing level's value keeps the checkpoint below it
+    inner = lambda x: npfunc.grad_and_value(lambda y: npfunc.checkpoint(lambda u: u * x)(y).sum())(x)
+    g, v = npfunc.vmap(inner)(xs)
+    np.testing.assert_allclose(g, xs)
+    np.testing.assert_allclose(v, (xs * xs).sum(1))

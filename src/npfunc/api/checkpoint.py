@@ -8,7 +8,10 @@ every intermediate of every step (``benchmarks/bench_solvers.py`` measures
 it).  Below the level that rematerialises, the function is itself a
 checkpoint again, so ``grad(grad(...))`` rematerialises at both levels;
 forward mode (``jvp``, ``jacfwd``) runs the function and its tangents as
-one checkpoint; ``vmap`` checkpoints the batched function.
+one checkpoint; ``vmap`` checkpoints the batched function.  A function that
+closes over a value traced at the level being processed (``checkpoint(lambda u:
+u * x)`` with ``x`` computed from the arguments) cannot be recomputed from its
+arguments there: at that level it runs as written, without a checkpoint.
 
 The recomputation must give what the forward pass gave.  NumPy's global
 random state (``np.random.*``) is saved and restored around it
@@ -77,16 +80,42 @@ def checkpoint(fun: Callable, *, static_argnums: int | Sequence[int] = (),
 
 
 class _Remat(CallPrimitive):
-    def __init__(self, name: str, flat: Callable, preserve_rng_state: bool) -> None:
+    def __init__(self, name: str, flat: Callable, preserve_rng_state: bool, guard: int = -1) -> None:
         super().__init__(f"checkpoint[{name}]", flat, self._batch_rule)
         self.fname, self.flat, self.preserve = name, flat, preserve_rng_state
+        #: the level of the interpreter that bound this call last: the function runs one level
+        #: below it, so a traced value at that level or above in its outputs came from a closure
+        self.guard = guard
+
+    def bind(self, *args, **params):
+        top = top_interpreter(args)
+        if top is None:
+            outs = self.impl(*args)
+            _check_closure(self.guard, outs)
+            return outs
+        self.guard = top.level
+        try:
+            return super().bind(*args, **params)
+        except _Closure as closure:
+            if closure.level < top.level:  # pragma: no cover - guards only rise on the way down
+                raise
+        # The function closes over a value traced at this level (or above): recomputed one level
+        # down it would meet that value stale or dead, so it runs here, as written, without a
+        # checkpoint at this level; a closure over a level above is that level's to run.
+        outs = self.flat(*args)
+        _check_closure(top.level + 1, outs)
+        return outs
+
+    def _below(self, flat: Callable) -> "_Remat":
+        """This call one level down, running ``flat``."""
+        return _Remat(self.fname, flat, self.preserve, self.guard)
 
     def reverse(self, top, leaves):
         lowered = [lower(top, x) for x in leaves]
         rng = np.random.get_state() if self.preserve else None
         # one level down the function is a checkpoint again, so nested reverse
         # levels also keep only inputs and outputs
-        outs = _Remat(self.fname, self.flat, self.preserve).bind(*lowered)
+        outs = self._below(self.flat).bind(*lowered)
         check_closure_levels(self.name, top, outs)
         diff = [i for i, x in enumerate(leaves) if isinstance(x, Tracer) and x._interp is top]
         flat, name = self.flat, self.name
@@ -140,14 +169,32 @@ class _Remat(CallPrimitive):
             n_out["n"] = len(outs)
             return tuple(outs) + tuple(instantiate(t_outs, outs))
 
-        both = _Remat(self.fname, primal_and_tangent, self.preserve).bind(*primals, *tangents)
+        both = self._below(primal_and_tangent).bind(*primals, *tangents)
         m = n_out["n"]
         return tuple(top.wrap(o, t) for o, t in zip(both[:m], both[m:]))
 
     def _batch_rule(self, vals, dims):
         cell: dict = {}
-        outs = _Remat(self.fname, map_call(self.flat, dims, cell), self.preserve).bind(*vals)
+        outs = self._below(map_call(self.flat, dims, cell)).bind(*vals)
         return outs, tuple(cell["dims"])
+
+
+class _Closure(Exception):
+    """Internal: a checkpointed function's outputs hold a value traced at ``level`` (a closure)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.level = level
+
+
+def _check_closure(guard: int, outs) -> None:
+    """Signal outputs holding a value traced at level ``guard`` or above: the function closed
+    over it, and a recomputation one level down would see a stale or dead value."""
+    if guard < 0:
+        return
+    for o in outs:
+        if isinstance(o, Tracer) and o._interp.level >= guard:
+            raise _Closure(o._interp.level)
 
 
 def _swap_rng(state):
