@@ -363,3 +363,355 @@ def test_gaussian_emission_hmm():
         mu, np.log(A), np.log(pi), xs)
     for k in range(3):
         assert_deriv(gx[k], fd(lambda z: gaussian_hmm_loglik(mu, np.log(A), np.log(pi), z), xs[k]))
+
+
+# =============================================================================================
+# 2. Soft alignment by dynamic programming, Markov chains, CTC, recurrent nets
+# =============================================================================================
+
+
+def soft_dtw(x, y, gamma=0.5):
+    """Soft-DTW (Cuturi & Blondel) by the O(nm) recursion on a table of inf, like D."""
+    n, m = len(x), len(y)
+    D = (x[:, None] - y[None, :]) ** 2
+    R = np.full((n + 1, m + 1), np.inf, like=D)
+    R[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            r = np.array([R[i - 1, j - 1], R[i - 1, j], R[i, j - 1]])
+            R[i, j] = D[i - 1, j - 1] - gamma * sps.logsumexp(-r / gamma)
+    return R[n, m]
+
+
+def test_soft_dtw_value_grad_and_batch():
+    x, y = RNG.standard_normal(4), RNG.standard_normal(5)
+    jf = npfunc.jit(soft_dtw)
+    assert_same(jf(x, y), soft_dtw(x, y))
+    assert_same(jf(2 * x, y[::-1].copy()), soft_dtw(2 * x, y[::-1].copy()))
+    assert_deriv(npfunc.grad(soft_dtw)(x, y), fd(lambda z: soft_dtw(z, y), x))
+    assert_deriv(npfunc.jacfwd(soft_dtw, argnums=1)(x, y), fd(lambda z: soft_dtw(x, z), y))
+    assert_deriv(npfunc.jit(npfunc.grad(soft_dtw))(x, y), fd(lambda z: soft_dtw(z, y), x))
+    xs = RNG.standard_normal((3, 4))
+    assert_same(npfunc.vmap(soft_dtw, in_dims=(0, None))(xs, y), _stack([soft_dtw(r, y) for r in xs]))
+    # a Python-float gamma is static under jit: another value records again
+    assert_same(jf(x, y, 0.1), soft_dtw(x, y, 0.1))
+    assert jf.trace_count == 2
+
+
+def soft_needleman_wunsch(s1, s2, S, gap=-1.0, temp=1.0):
+    """Global alignment score with the max over moves smoothed by temp*log-sum-exp."""
+    n, m = len(s1), len(s2)
+    F = np.zeros((n + 1, m + 1), like=S)
+    F[:, 0] = gap * np.arange(n + 1)
+    F[0, :] = gap * np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            moves = np.stack([F[i - 1, j - 1] + S[s1[i - 1], s2[j - 1]], F[i - 1, j] + gap, F[i, j - 1] + gap])
+            F[i, j] = temp * np.log(np.sum(np.exp(moves / temp)))
+    return F[n, m]
+
+
+def test_soft_needleman_wunsch_expected_substitutions():
+    S = RNG.standard_normal((4, 4))
+    S = (S + S.T) / 2
+    s1, s2 = np.array([0, 1, 2, 3, 1]), np.array([0, 2, 3, 1])
+    want = soft_needleman_wunsch(s1, s2, S)
+    jf = npfunc.jit(soft_needleman_wunsch)
+    assert_same(jf(s1, s2, S), want)
+    assert_same(jf(s1, s2, 2 * S), soft_needleman_wunsch(s1, s2, 2 * S))
+    # d score / d S is the expected number of each aligned pair: non-negative, at most min(n, m) in all
+    g = npfunc.grad(soft_needleman_wunsch, argnums=2)(s1, s2, S)
+    assert_deriv(g, fd(lambda z: soft_needleman_wunsch(s1, s2, z), S))
+    assert np.all(g >= 0) and g.sum() <= 4
+    Ss = RNG.standard_normal((2, 4, 4))
+    got = npfunc.vmap(soft_needleman_wunsch, in_dims=(None, None, 0))(s1, s2, Ss)
+    assert_same(got, _stack([soft_needleman_wunsch(s1, s2, z) for z in Ss]))
+
+
+def markov_chain_loglik(P, seq):
+    """Log-likelihood of a DNA sequence under a first-order chain, from transition counts."""
+    counts = np.zeros((4, 4))
+    np.add.at(counts, (seq[:-1], seq[1:]), 1)
+    return np.sum(counts * np.log(P))
+
+
+def markov_chain_loglik_bincount(P, seq):
+    counts = np.bincount(seq[:-1] * 4 + seq[1:], minlength=16).reshape(4, 4)
+    return np.sum(counts * np.log(P))
+
+
+def test_markov_chain_counts():
+    P = RNG.dirichlet(np.ones(4), 4)
+    seq = RNG.integers(0, 4, 30)
+    want = markov_chain_loglik(P, seq)
+    assert_same(markov_chain_loglik_bincount(P, seq), want)
+    assert_deriv(npfunc.grad(markov_chain_loglik)(P, seq), fd(lambda p: markov_chain_loglik(p, seq), P))
+    for f in (markov_chain_loglik_bincount,):
+        jf = npfunc.jit(f)
+        for s in (seq, RNG.integers(0, 4, 30)):
+            assert_same(jf(P, s), want if s is seq else markov_chain_loglik(P, s))
+        seqs = RNG.integers(0, 4, (3, 30))
+        got = npfunc.vmap(f, in_dims=(None, 0))(P, seqs)
+        assert_same(got, _stack([markov_chain_loglik(P, s) for s in seqs]))
+    # counts made like the sequence: np.add.at into it works under jit and vmap
+    like = lambda p, s: _counts_like_loglik(p, s)
+    assert_same(npfunc.jit(like)(P, seq), want)
+    seqs = RNG.integers(0, 4, (3, 30))
+    assert_same(npfunc.vmap(like, in_dims=(None, 0))(P, seqs), _stack([markov_chain_loglik(P, s) for s in seqs]))
+
+
+def _counts_like_loglik(P, seq):
+    counts = np.zeros((4, 4), like=seq)
+    np.add.at(counts, (seq[:-1], seq[1:]), 1)
+    return np.sum(counts * np.log(P))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "np.add.at(plain_counts, (traced_i, traced_j), 1) under jit/vmap: NumPy's ufunc.at does not "
+    "dispatch on the index tuple, converts the traced indices with np.asarray, and "
+    "core/conversions.conversion_fix falls through to the generic 'a NumPy function or method turned "
+    "a traced value into a plain array ... np.dot(a, x) ... np.stack' text; the fix that works is to "
+    "make the target like the indices (counts = np.zeros(shape, like=seq)), which the message never "
+    "names (a `_called_method(user) == 'at'` branch in conversion_fix would)"))
+def test_add_at_into_plain_counts_names_like_fix():
+    P = RNG.dirichlet(np.ones(4), 4)
+    seq = RNG.integers(0, 4, 30)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like="):
+        npfunc.jit(markov_chain_loglik)(P, seq)
+
+
+def ctc_neg_loglik(logits, labels, blank=0):
+    """Connectionist temporal classification loss by the alpha recursion in log space,
+    on the label sequence extended with blanks."""
+    T, C = logits.shape
+    logp = logits - sps.logsumexp(logits, axis=1, keepdims=True)
+    ext = [blank]
+    for lab in labels:
+        ext += [lab, blank]
+    ext = np.array(ext)
+    S = len(ext)
+    alpha = np.full(S, -np.inf, like=logits)
+    alpha[0] = logp[0, blank]
+    alpha[1] = logp[0, ext[1]]
+    for t in range(1, T):
+        prev = alpha.copy()
+        for s in range(S):
+            terms = [prev[s]]
+            if s > 0:
+                terms.append(prev[s - 1])
+            if s > 1 and ext[s] != blank and ext[s] != ext[s - 2]:
+                terms.append(prev[s - 2])
+            alpha[s] = sps.logsumexp(np.array(terms)) + logp[t, ext[s]]
+    return -np.logaddexp(alpha[-1], alpha[-2])
+
+
+def test_ctc_loss():
+    logits = RNG.standard_normal((5, 4))
+    labels = [1, 2, 2]
+    want = ctc_neg_loglik(logits, labels)
+    jf = npfunc.jit(ctc_neg_loglik)
+    assert_same(jf(logits, labels), want)
+    assert_same(jf(2 * logits, labels), ctc_neg_loglik(2 * logits, labels))
+    g = npfunc.grad(ctc_neg_loglik)(logits, labels)
+    assert_deriv(g, fd(lambda z: ctc_neg_loglik(z, labels), logits))
+    np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-12)   # softmax-invariant per frame
+    batch = RNG.standard_normal((2, 5, 4))
+    got = npfunc.vmap(ctc_neg_loglik, in_dims=(0, None))(batch, labels)
+    assert_same(got, _stack([ctc_neg_loglik(b, labels) for b in batch]))
+    l32 = logits.astype(np.float32)
+    assert_same(npfunc.jit(ctc_neg_loglik)(l32, labels), ctc_neg_loglik(l32, labels), rtol=1e-6)
+
+
+def elman_rnn(W_x, W_h, b, xs, h0):
+    h = h0
+    hs = []
+    for x in xs:
+        h = np.tanh(W_x @ x + W_h @ h + b)
+        hs.append(h)
+    return np.stack(hs)
+
+
+def lstm_cell(x, h, c, W, U, b):
+    z = W @ x + U @ h + b
+    i, f, g, o = np.split(z, 4)
+    i, f, o = sps.expit(i), sps.expit(f), sps.expit(o)
+    g = np.tanh(g)
+    c = f * c + i * g
+    h = o * np.tanh(c)
+    return h, c
+
+
+def gru_final_state(xs, Wz, Wr, Wh, h0):
+    h = h0.copy()
+    for x in xs:
+        xh = np.concatenate([x, h])
+        z = 1 / (1 + np.exp(-Wz @ xh))
+        r = 1 / (1 + np.exp(-Wr @ xh))
+        hc = np.tanh(Wh @ np.concatenate([x, r * h]))
+        h = (1 - z) * h + z * hc
+    return h
+
+
+def test_recurrent_nets():
+    Wx, Wh, b = RNG.standard_normal((3, 2)), 0.5 * RNG.standard_normal((3, 3)), RNG.standard_normal(3)
+    xs = RNG.standard_normal((4, 2))
+    h0 = np.zeros(3)
+    want = elman_rnn(Wx, Wh, b, xs, h0)
+    assert_same(npfunc.jit(elman_rnn)(Wx, Wh, b, xs, h0), want)
+    J = npfunc.jacrev(elman_rnn, argnums=1)(Wx, Wh, b, xs, h0)
+    assert_deriv(J, fd(lambda w: elman_rnn(Wx, w, b, xs, h0), Wh))
+    batch = RNG.standard_normal((3, 4, 2))
+    got = npfunc.vmap(elman_rnn, in_dims=(None, None, None, 0, None))(Wx, Wh, b, batch, h0)
+    assert_same(got, _stack([elman_rnn(Wx, Wh, b, q, h0) for q in batch]))
+    # inputs batched along axis 1 (time, batch, features)
+    got = npfunc.vmap(elman_rnn, in_dims=(None, None, None, 1, None))(Wx, Wh, b, batch.transpose(1, 0, 2), h0)
+    assert_same(got, _stack([elman_rnn(Wx, Wh, b, q, h0) for q in batch]))
+
+    W, U, bb = RNG.standard_normal((8, 2)), RNG.standard_normal((8, 2)), RNG.standard_normal(8)
+    h, c = lstm_cell(xs[0], np.zeros(2), np.zeros(2), W, U, bb)
+    hj, cj = npfunc.jit(lstm_cell)(xs[0], np.zeros(2), np.zeros(2), W, U, bb)
+    assert_same(hj, h)
+    assert_same(cj, c)
+    Jh, Jc = npfunc.jacfwd(lstm_cell, argnums=3)(xs[0], np.full(2, 0.1), np.full(2, -0.2), W, U, bb)
+    assert_deriv(Jh, fd(lambda w: lstm_cell(xs[0], np.full(2, 0.1), np.full(2, -0.2), w, U, bb)[0], W))
+    assert_deriv(Jc, fd(lambda w: lstm_cell(xs[0], np.full(2, 0.1), np.full(2, -0.2), w, U, bb)[1], W))
+
+    Wz, Wr, Whh = (RNG.standard_normal((3, 5)) for _ in range(3))
+    want = gru_final_state(xs, Wz, Wr, Whh, h0)
+    assert_same(npfunc.jit(gru_final_state)(xs, Wz, Wr, Whh, h0), want)
+    assert_deriv(npfunc.jacrev(gru_final_state)(xs, Wz, Wr, Whh, h0),
+                 fd(lambda q: gru_final_state(q, Wz, Wr, Whh, h0), xs))
+    f32 = [a.astype(np.float32) for a in (xs, Wz, Wr, Whh, h0)]
+    assert_same(npfunc.jit(gru_final_state)(*f32), gru_final_state(*f32), rtol=1e-6)
+    g32 = npfunc.grad(lambda w: gru_final_state(f32[0], w, *f32[2:]).sum())(f32[1])
+    assert g32.dtype == np.float32
+
+
+# =============================================================================================
+# 3. Bioinformatics: PWMs, scanning, phylogenetics
+# =============================================================================================
+
+BASES = {"A": 0, "C": 1, "G": 2, "T": 3}
+
+
+def one_hot(seq):
+    idx = np.array([BASES[c] for c in seq])
+    return np.eye(4)[idx]
+
+
+def pwm_from_counts(counts, pseudo=0.5, bg=np.full(4, 0.25)):
+    freqs = (counts + pseudo) / (counts + pseudo).sum(axis=1, keepdims=True)
+    return np.log2(freqs / bg)
+
+
+def pwm_scan(pwm, X):
+    """Log-odds score of every window of a one-hot sequence (sliding_window_view + einsum)."""
+    L = pwm.shape[0]
+    win = sliding_window_view(X, (L, 4))[:, 0]
+    return np.einsum("nlk,lk->n", win, pwm)
+
+
+def best_site(pwm, X):
+    s = pwm_scan(pwm, X)
+    i = np.argmax(s)
+    return i, s[i]
+
+
+def information_content(P):
+    return 2.0 - (-np.sum(P * np.log2(P), axis=1))
+
+
+def logo_heights(P):
+    ic = 2.0 + np.sum(P * np.log2(P), axis=1, keepdims=True)
+    return P * ic
+
+
+def gc_content(X):
+    return X[:, 1:3].sum() / len(X)
+
+
+def test_pwm_build_scan_and_best_site():
+    counts = RNG.integers(0, 10, (5, 4)).astype(float)
+    pwm = pwm_from_counts(counts)
+    assert_same(npfunc.jit(pwm_from_counts)(counts), pwm)
+    assert_deriv(npfunc.jacrev(pwm_from_counts)(counts), fd(pwm_from_counts, counts))
+    c32 = counts.astype(np.float32)
+    assert_same(npfunc.jit(pwm_from_counts)(c32), pwm_from_counts(c32), rtol=1e-6)
+    X = one_hot("ACGTTGCAAGCTAGGT")
+    assert_same(npfunc.jit(pwm_scan)(pwm, X), pwm_scan(pwm, X))
+    assert_deriv(npfunc.jacfwd(pwm_scan)(pwm, X), fd(lambda p: pwm_scan(p, X), pwm))
+    assert_deriv(npfunc.jacrev(pwm_scan, argnums=1)(pwm, X), fd(lambda x: pwm_scan(pwm, x), X))
+    pwms = RNG.standard_normal((3, 5, 4))
+    assert_same(npfunc.vmap(pwm_scan, in_dims=(0, None))(pwms, X), _stack([pwm_scan(p, X) for p in pwms]))
+    i, s = best_site(pwm, X)
+    ij, sj = npfunc.jit(best_site)(pwm, X)
+    assert_same(ij, i)
+    assert_same(sj, s)
+    g = npfunc.grad(lambda p: best_site(p, X)[1])(pwm)
+    assert_same(g, X[i:i + 5])
+    assert_same(npfunc.jit(gc_content)(X), gc_content(X))
+
+
+def test_information_content_and_logo():
+    P = RNG.dirichlet(np.ones(4), 6)
+    for f in (information_content, logo_heights):
+        assert_same(npfunc.jit(f)(P), f(P))
+        P2 = RNG.dirichlet(np.ones(4), 6)
+        assert_same(npfunc.jit(f)(P2), f(P2))
+        assert_deriv(npfunc.jacrev(f)(P), fd(f, P))
+        Ps = RNG.dirichlet(np.ones(4), (3, 6))
+        assert_same(npfunc.vmap(f)(Ps), _stack([f(p) for p in Ps]))
+
+
+def jukes_cantor(p):
+    return -0.75 * np.log(1 - 4.0 * p / 3.0)
+
+
+def test_jukes_cantor_scalar_types():
+    for p in (np.float64(0.2), np.float32(0.2), np.array([0.1, 0.3])):
+        assert_same(npfunc.jit(jukes_cantor)(p), jukes_cantor(p), rtol=1e-6)
+    g = npfunc.grad(jukes_cantor)(np.float64(0.2))
+    assert type(g) is np.float64
+    assert_deriv(g, 1 / (1 - 4 * 0.2 / 3))
+    g32 = npfunc.grad(jukes_cantor)(np.float32(0.2))
+    assert type(g32) is np.float32
+    assert_same(npfunc.vmap(npfunc.grad(jukes_cantor))(np.array([0.1, 0.3])), 1 / (1 - 4 * np.array([0.1, 0.3]) / 3))
+    d2 = npfunc.grad(npfunc.grad(jukes_cantor))(0.2)
+    assert_deriv(d2, fd(npfunc.grad(jukes_cantor), 0.2))
+
+
+def felsenstein_jc(t, leaves):
+    """Likelihood of one site on the tree ((a:t0, b:t1):t3, c:t2) under JC69,
+    transition matrices by scipy.linalg.expm, tip vectors by rows of np.eye."""
+    Q = np.full((4, 4), 1 / 3.0)
+    np.fill_diagonal(Q, -1.0)
+    P = [sla.expm(Q * ti) for ti in t]
+    La = P[0] @ np.eye(4)[leaves[0]]
+    Lb = P[1] @ np.eye(4)[leaves[1]]
+    Lab = P[3] @ (La * Lb)
+    Lc = P[2] @ np.eye(4)[leaves[2]]
+    return np.log(0.25 * (Lab * Lc).sum())
+
+
+def test_felsenstein_pruning_branch_length_gradients():
+    t = np.array([0.1, 0.2, 0.3, 0.05])
+    leaves = np.array([0, 0, 2])
+    want = felsenstein_jc(t, leaves)
+    assert_deriv(npfunc.grad(felsenstein_jc)(t, leaves), fd(lambda z: felsenstein_jc(z, leaves), t))
+    H = npfunc.hessian(felsenstein_jc)(t, leaves)
+    assert_deriv(H, fd(lambda z: npfunc.grad(felsenstein_jc)(z, leaves), t), atol=1e-7)
+    ts = RNG.random((3, 4)) * 0.3
+    got = npfunc.vmap(felsenstein_jc, in_dims=(0, None))(ts, leaves)
+    assert_same(got, _stack([felsenstein_jc(z, leaves) for z in ts]))
+    # under jit the leaves are traced and index the plain np.eye(4): refused, with a fix that works
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"table = np.asarray\(table, like=i\)"):
+        npfunc.jit(felsenstein_jc)(t, leaves)
+    # the leaves as a static argument (keyed by value: changing them in place records again)
+    jf = npfunc.jit(felsenstein_jc, static_argnums=1)
+    assert_same(jf(t, leaves), want)
+    assert_same(jf(2 * t, leaves), felsenstein_jc(2 * t, leaves))
+    other = leaves.copy()
+    assert_same(jf(t, other), want)
+    other[0] = 3
+    assert_same(jf(t, other), felsenstein_jc(t, other))
+    assert jf.trace_count == 2
