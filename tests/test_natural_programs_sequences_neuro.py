@@ -715,3 +715,215 @@ def test_felsenstein_pruning_branch_length_gradients():
     other[0] = 3
     assert_same(jf(t, other), felsenstein_jc(t, other))
     assert jf.trace_count == 2
+
+
+# =============================================================================================
+# 4. Single neurons by Euler steps
+# =============================================================================================
+
+
+def lif(I, dt=0.5, tau=10.0, v_rest=-65.0, v_th=-50.0, v_reset=-70.0, R=10.0):
+    """Leaky integrate-and-fire with a Python threshold test and reset; returns the
+    membrane trace and the list of spike steps."""
+    v = np.full(len(I) + 1, v_rest, like=I)
+    spikes = []
+    for t in range(len(I)):
+        v[t + 1] = v[t] + dt / tau * (-(v[t] - v_rest) + R * I[t])
+        if v[t + 1] >= v_th:
+            spikes.append(t)
+            v[t + 1] = v_reset
+    return v, spikes
+
+
+def lif_where(I, dt=0.5, tau=10.0, v_rest=-65.0, v_th=-50.0, v_reset=-70.0, R=10.0):
+    """The same neuron with the reset by np.where; also counts spikes (bool added to int)."""
+    v = v_rest
+    trace = []
+    n = 0
+    for It in I:
+        v = v + dt / tau * (-(v - v_rest) + R * It)
+        fired = v >= v_th
+        n = n + fired
+        v = np.where(fired, v_reset, v)
+        trace.append(v)
+    return np.array(trace), n
+
+
+def lif_subthreshold(I, tau, dt=0.1, R=10.0):
+    v = np.zeros_like(I)
+    for t in range(1, len(I)):
+        v[t] = v[t - 1] + dt / tau * (-v[t - 1] + R * I[t - 1])
+    return v
+
+
+def test_lif_python_threshold():
+    I = 2.5 + 0.3 * np.random.default_rng(12).standard_normal(60)
+    v, spikes = lif(I)
+    assert len(spikes) > 0
+    # grad and jvp run the Python branch on concrete values: the derivative of the branch taken
+    f = lambda z: lif(z)[0][-1]
+    assert_deriv(npfunc.grad(f)(I), fd(f, I))
+    (vv, sp), (tv, _) = npfunc.jvp(lif, (I,), (np.ones_like(I),))
+    assert_same(vv, v)
+    assert sp == spikes and type(sp[0]) is int
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*np.where\(cond, a, b\)"):
+        npfunc.jit(lif)(I)
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"np.where\(cond, a, b\)"):
+        npfunc.vmap(lif)(np.stack([I, I + 0.1]))
+
+
+def test_lif_where_reset_trace_and_count():
+    rng = np.random.default_rng(13)
+    I = 1.6 + 0.3 * rng.standard_normal(30)
+    trace, n = lif_where(I)
+    jf = npfunc.jit(lif_where)
+    for z in (I, I + 0.5):
+        t2, n2 = jf(z)
+        tw, nw = lif_where(z)
+        assert_same(t2, tw)
+        assert_same(n2, nw)
+    Is = 1.6 + 0.3 * rng.standard_normal((3, 30))
+    ts, ns = npfunc.vmap(lif_where)(Is)
+    want = [lif_where(z) for z in Is]
+    assert_same(ts, _stack([w[0] for w in want]))
+    assert_same(ns, _stack([w[1] for w in want]))
+    J = npfunc.jacrev(lambda z: lif_where(z)[0])(I)
+    assert_deriv(J, fd(lambda z: lif_where(z)[0], I))
+
+
+def test_lif_subthreshold_and_time_constant():
+    I = np.random.default_rng(14).standard_normal(8)
+    want = lif_subthreshold(I, 10.0)
+    assert_same(npfunc.jit(lif_subthreshold)(I, 10.0), want)
+    assert_deriv(npfunc.jacfwd(lif_subthreshold)(I, 10.0), fd(lambda z: lif_subthreshold(z, 10.0), I))
+    # d/d tau: the buffer is made like I, which is plain here: refused, and like the fix works
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacfwd.*np.zeros_like\(x, shape=shape\)"):
+        npfunc.jacfwd(lif_subthreshold, argnums=1)(I, np.float64(10.0))
+    fixed = lambda z, tau: _lif_sub_tau_like(z, tau)
+    got = npfunc.jacfwd(fixed, argnums=1)(I, np.float64(10.0))
+    assert_deriv(got, fd(lambda tau: lif_subthreshold(I, tau), np.float64(10.0)))
+    assert_same(npfunc.jit(fixed)(I, np.float64(10.0)), lif_subthreshold(I, 10.0))
+
+
+def _lif_sub_tau_like(I, tau, dt=0.1, R=10.0):
+    v = np.zeros_like(tau, shape=I.shape)
+    for t in range(1, len(I)):
+        v[t] = v[t - 1] + dt / tau * (-v[t - 1] + R * I[t - 1])
+    return v
+
+
+def exp_if(I, dt=0.1, tau=10.0, EL=-65.0, VT=-50.0, DT=2.0, Vpeak=0.0, Vr=-68.0):
+    V = EL
+    out = np.empty(len(I), like=I)
+    for k in range(len(I)):
+        dV = (-(V - EL) + DT * np.exp((V - VT) / DT) + I[k]) / tau
+        V = V + dt * dV
+        V = np.where(V > Vpeak, Vr, V)
+        out[k] = V
+    return out
+
+
+def izhikevich(I, a=0.02, b=0.2, c=-65.0, d=8.0, dt=0.5):
+    v, u = -65.0, b * -65.0
+    vs = []
+    for It in I:
+        v = v + dt * (0.04 * v**2 + 5 * v + 140 - u + It)
+        u = u + dt * a * (b * v - u)
+        spk = v >= 30.0
+        vs.append(np.minimum(v, 30.0))
+        v = np.where(spk, c, v)
+        u = np.where(spk, u + d, u)
+    return np.array(vs)
+
+
+def test_exponential_if_and_izhikevich():
+    rng = np.random.default_rng(15)
+    I = 20.0 + rng.standard_normal(30)
+    for f in (exp_if, izhikevich):
+        want = f(I)
+        jf = npfunc.jit(f)
+        assert_same(jf(I), want)
+        assert_same(jf(I + 5.0), f(I + 5.0))
+        Is = np.stack([I, I - 8.0, I + 3.0])
+        assert_same(npfunc.vmap(f)(Is), _stack([f(z) for z in Is]))
+        J = npfunc.jacrev(f)(I[:12])
+        assert_deriv(J, fd(f, I[:12]), atol=1e-6)
+    I32 = I.astype(np.float32)
+    assert_same(npfunc.jit(izhikevich)(I32), izhikevich(I32), rtol=1e-5)
+
+
+def hh_rates(V):
+    am = 0.1 * (V + 40.0) / (1.0 - np.exp(-(V + 40.0) / 10.0))
+    bm = 4.0 * np.exp(-(V + 65.0) / 18.0)
+    ah = 0.07 * np.exp(-(V + 65.0) / 20.0)
+    bh = 1.0 / (1.0 + np.exp(-(V + 35.0) / 10.0))
+    an = 0.01 * (V + 55.0) / (1.0 - np.exp(-(V + 55.0) / 10.0))
+    bn = 0.125 * np.exp(-(V + 65.0) / 80.0)
+    return am, bm, ah, bh, an, bn
+
+
+def hodgkin_huxley(gbar, I_ext=10.0, dt=0.05, steps=36):
+    """Hodgkin-Huxley squid axon by forward Euler; gating variables updated with +=."""
+    g_na, g_k, g_l = gbar
+    E_na, E_k, E_l, C = 50.0, -77.0, -54.387, 1.0
+    V = -65.0
+    m, h, n = 0.05, 0.6, 0.32
+    Vs = np.empty(steps, like=gbar)
+    for k in range(steps):
+        am, bm, ah, bh, an, bn = hh_rates(V)
+        m += dt * (am * (1 - m) - bm * m)
+        h += dt * (ah * (1 - h) - bh * h)
+        n += dt * (an * (1 - n) - bn * n)
+        I_ion = g_na * m**3 * h * (V - E_na) + g_k * n**4 * (V - E_k) + g_l * (V - E_l)
+        V = V + dt * (I_ext - I_ion) / C
+        Vs[k] = V
+    return Vs
+
+
+def test_hodgkin_huxley_conductance_sensitivities():
+    gbar = np.array([120.0, 36.0, 0.3])
+    want = hodgkin_huxley(gbar)
+    jf = npfunc.jit(hodgkin_huxley)
+    assert_same(jf(gbar), want, rtol=1e-10)
+    assert_same(jf(gbar * 1.05), hodgkin_huxley(gbar * 1.05), rtol=1e-10)
+    peak = lambda g: hodgkin_huxley(g).max()
+    assert_deriv(npfunc.grad(peak)(gbar), fd(peak, gbar), rtol=1e-5)
+    J = npfunc.jacfwd(hodgkin_huxley)(gbar)
+    assert J.shape == (36, 3)
+    y, jvp_fn = npfunc.linearize(hodgkin_huxley, gbar)
+    assert_same(y, want, rtol=1e-10)
+    assert_deriv(jvp_fn(np.array([1.0, 0.0, 0.0])), J[:, 0], rtol=1e-10)
+    # the rates at V = -40 and -55 hit 0/0 in NumPy too (nan there): away from them they are smooth
+    V = np.array([-70.0, -30.0])
+    am_grad = npfunc.vmap(npfunc.grad(lambda v: hh_rates(v)[0]))(V)
+    assert_deriv(am_grad, np.diag(fd(lambda v: hh_rates(v)[0], V)))
+
+
+def cable_steady_state(g_axial, g_leak, I_inj):
+    """Steady-state voltage of a sealed cable of compartments: a tridiagonal
+    system in LAPACK banded storage, built in a table like the injected current."""
+    n = len(I_inj)
+    ab = np.zeros((3, n), like=I_inj)
+    ab[0, 1:] = -g_axial
+    ab[1, :] = g_leak + 2 * g_axial
+    ab[1, 0] -= g_axial
+    ab[1, -1] -= g_axial
+    ab[2, :-1] = -g_axial
+    return sla.solve_banded((1, 1), ab, I_inj)
+
+
+def test_cable_banded_solve():
+    I_inj = np.zeros(6)
+    I_inj[0] = 1.0
+    want = cable_steady_state(2.0, 0.1, I_inj)
+    jf = npfunc.jit(cable_steady_state)
+    assert_same(jf(2.0, 0.1, I_inj), want)
+    assert_same(jf(2.0, 0.1, I_inj[::-1].copy()), cable_steady_state(2.0, 0.1, I_inj[::-1].copy()))
+    assert_deriv(npfunc.jacrev(cable_steady_state, argnums=2)(2.0, 0.1, I_inj),
+                 fd(lambda z: cable_steady_state(2.0, 0.1, z), I_inj))
+    # the conductances as traced arguments: the table is made like I_inj (plain here) and refuses
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like=x"):
+        npfunc.grad(lambda g: cable_steady_state(g, 0.1, I_inj)[-1])(np.float64(2.0))
+    Is = RNG.random((3, 6))
+    assert_same(npfunc.vmap(cable_steady_state, in_dims=(None, None, 0))(2.0, 0.1, Is),
+                _stack([cable_steady_state(2.0, 0.1, z) for z in Is]))
