@@ -927,3 +927,284 @@ def test_cable_banded_solve():
     Is = RNG.random((3, 6))
     assert_same(npfunc.vmap(cable_steady_state, in_dims=(None, None, 0))(2.0, 0.1, Is),
                 _stack([cable_steady_state(2.0, 0.1, z) for z in Is]))
+
+
+# =============================================================================================
+# 5. Networks, plasticity and learning rules
+# =============================================================================================
+
+
+def rate_network(W, I, tau=10.0, dt=1.0, steps=40):
+    """tau dr/dt = -r + tanh(W r + I), forward Euler from rest (state in W's dtype)."""
+    r = np.zeros(W.shape[0], dtype=W.dtype)
+    for _ in range(steps):
+        r = r + dt / tau * (-r + np.tanh(W @ r + I))
+    return r
+
+
+def rate_network_inplace(W, I, r, tau=10.0, dt=1.0, steps=20):
+    """A threshold-linear network advancing the caller's state vector in place;
+    returns the total rate."""
+    for _ in range(steps):
+        r += dt / tau * (-r + np.maximum(W @ r + I, 0.0))
+    return r.sum()
+
+
+def test_rate_network_steady_state_and_dtypes():
+    W = 0.5 * RNG.standard_normal((4, 4))
+    I = RNG.standard_normal(4)
+    want = rate_network(W, I)
+    jf = npfunc.jit(rate_network)
+    assert_same(jf(W, I), want)
+    assert_same(jf(0.9 * W, I), rate_network(0.9 * W, I))
+    assert_deriv(npfunc.jacrev(rate_network)(W, I), fd(lambda w: rate_network(w, I), W))
+    assert_deriv(npfunc.jacfwd(rate_network, argnums=1)(W, I), fd(lambda i: rate_network(W, i), I))
+    Ws = 0.5 * RNG.standard_normal((3, 4, 4))
+    assert_same(npfunc.vmap(rate_network, in_dims=(0, None))(Ws, I), _stack([rate_network(w, I) for w in Ws]))
+    W32, I32 = W.astype(np.float32), I.astype(np.float32)
+    assert_same(npfunc.jit(rate_network)(W32, I32), rate_network(W32, I32), rtol=1e-6)
+    g32 = npfunc.grad(lambda w: rate_network(w, I32).sum())(W32)
+    assert g32.dtype == np.float32
+    # float32 weights with a float64 input: NumPy promotes the state to float64 after one step
+    assert_same(npfunc.jit(rate_network)(W32, I), rate_network(W32, I), rtol=1e-6)
+
+
+def test_rate_network_state_updated_in_place_under_transforms():
+    W = 0.3 * RNG.standard_normal((3, 3))
+    I = RNG.standard_normal(3)
+    r_plain = np.zeros(3)
+    want = rate_network_inplace(W, I, r_plain)
+    r_jit = np.zeros(3)
+    assert_same(npfunc.jit(rate_network_inplace)(W, I, r_jit), want)
+    assert_same(r_jit, r_plain)
+    r_grad = np.zeros(3)
+    g = npfunc.grad(rate_network_inplace, argnums=2)(W, I, r_grad)
+    assert_same(r_grad, r_plain)
+    assert_deriv(g, fd(lambda r0: rate_network_inplace(W, I, r0.copy()), np.zeros(3)))
+    # a plain state with traced weights: the in-place update refuses, naming x = x + y
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"x = x \+ y"):
+        npfunc.grad(rate_network_inplace)(W, I, np.zeros(3))
+    # vmap over inputs and states (states as rows, then as columns): rows updated as a loop would
+    Is = RNG.standard_normal((4, 3))
+    R, R_ref = np.zeros((4, 3)), np.zeros((4, 3))
+    out = npfunc.vmap(rate_network_inplace, in_dims=(None, 0, 0), chunk_size=3)(W, Is, R)
+    want = _stack([rate_network_inplace(W, Is[k], R_ref[k]) for k in range(4)])
+    assert_same(out, want)
+    assert_same(R, R_ref)
+    C, C_ref = np.zeros((3, 4)), np.zeros((3, 4))
+    out = npfunc.vmap(rate_network_inplace, in_dims=(None, 1, 1))(W, Is.T.copy(), C)
+    want = _stack([rate_network_inplace(W, Is[k], C_ref[:, k]) for k in range(4)])
+    assert_same(out, want)
+    assert_same(C, C_ref)
+
+
+def wilson_cowan(params, steps=50, dt=0.1):
+    """Excitatory/inhibitory population rates; the trajectory as an array of (E, I) tuples."""
+    wee, wei, wie, wii = params
+    E, I = 0.1, 0.05
+    S = lambda x: 1 / (1 + np.exp(-x))
+    out = []
+    for _ in range(steps):
+        dE = -E + S(wee * E - wei * I + 1.0)
+        dI = -I + S(wie * E - wii * I)
+        E, I = E + dt * dE, I + dt * dI
+        out.append((E, I))
+    return np.array(out)
+
+
+def test_wilson_cowan_trajectory():
+    p = np.array([12.0, 4.0, 13.0, 11.0])
+    want = wilson_cowan(p)
+    jf = npfunc.jit(wilson_cowan)
+    assert_same(jf(p), want)
+    assert_same(jf(p - 1.0), wilson_cowan(p - 1.0))
+    assert_deriv(npfunc.jacrev(wilson_cowan)(p), fd(wilson_cowan, p))
+    ps = p + RNG.standard_normal((3, 4))
+    assert_same(npfunc.vmap(wilson_cowan)(ps), _stack([wilson_cowan(q) for q in ps]))
+
+
+def oja_rule(w, X, eta=0.01):
+    """Oja's Hebbian rule, updating the weight vector in place and returning it."""
+    for x in X:
+        y = w @ x
+        w += eta * y * (x - y * w)
+    return w
+
+
+def test_oja_rule_in_place_under_every_transform():
+    X = RNG.standard_normal((6, 3))
+    w0 = RNG.standard_normal(3)
+    w_plain = w0.copy()
+    want = oja_rule(w_plain, X)
+    w_jit = w0.copy()
+    out = npfunc.jit(oja_rule)(w_jit, X)
+    assert out is w_jit
+    assert_same(w_jit, w_plain)
+    for transform in (npfunc.jacrev, npfunc.jacfwd):
+        w = w0.copy()
+        J = transform(oja_rule)(w, X)
+        assert_same(w, w_plain)
+        assert_deriv(J, fd(lambda z: oja_rule(z.copy(), X), w0))
+    w = w0.copy()
+    y, pull = npfunc.vjp(oja_rule, w, X)
+    assert_same(y, want)
+    assert_same(w, w_plain)
+    (gw, gX) = pull(np.ones(3))
+    assert_deriv(gX, fd(lambda z: oja_rule(w0.copy(), z).sum(), X))
+    w = w0.copy()
+    H = npfunc.hessian(lambda z: oja_rule(z, X).sum())(w)
+    assert_same(w, w_plain)
+    assert_deriv(H, fd(lambda z: npfunc.grad(lambda q: oja_rule(q, X).sum())(z.copy()), w0), atol=1e-7)
+
+
+def stdp_loop(w, pre, post, A_plus=0.01, A_minus=0.012, tau=20.0):
+    """Pair-based STDP over all pre/post spike pairs, into w in place, then clipped in place."""
+    for tp in pre:
+        for tq in post:
+            dt = tq - tp
+            if dt > 0:
+                w += A_plus * np.exp(-dt / tau)
+            else:
+                w -= A_minus * np.exp(dt / tau)
+    np.clip(w, 0.0, 1.0, out=w)
+    return w
+
+
+def stdp_vectorised(w, pre, post, A_plus=0.01, A_minus=0.012, tau=20.0):
+    dt = post[None, :] - pre[:, None]
+    dw = np.where(dt > 0, A_plus * np.exp(-dt / tau), -A_minus * np.exp(dt / tau))
+    w += dw.sum()
+    np.clip(w, 0.0, 1.0, out=w)
+    return w
+
+
+def test_stdp_in_place_jit_and_vmap():
+    pre, post = np.array([1.0, 5.0, 9.0]), np.array([3.0, 4.0])
+    w0 = RNG.random((2, 2)) * 0.5
+    w_loop = w0.copy()
+    stdp_loop(w_loop, pre, post)
+    w_vec = w0.copy()
+    stdp_vectorised(w_vec, pre, post)
+    np.testing.assert_allclose(w_vec, w_loop)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*np.where\(cond, a, b\)"):
+        npfunc.jit(stdp_loop)(w0.copy(), pre, post)
+    jf = npfunc.jit(stdp_vectorised)
+    for post_k in (post, post + 3.0):
+        w_j, w_p = w0.copy(), w0.copy()
+        out = jf(w_j, pre, post_k)
+        stdp_vectorised(w_p, pre, post_k)
+        assert out is w_j
+        assert_same(w_j, w_p)
+    Wb = RNG.random((3, 2, 2))
+    Wb_ref = Wb.copy()
+    out = npfunc.vmap(stdp_vectorised, in_dims=(0, None, None))(Wb, pre, post)
+    for k in range(3):
+        stdp_vectorised(Wb_ref[k], pre, post)
+    assert_same(Wb, Wb_ref)
+    assert_same(out, Wb_ref)
+
+
+def td_values(rewards, alpha, gamma=0.9, episodes=5):
+    """Tabular TD(0) on a chain, the value table updated entry by entry."""
+    V = np.zeros(len(rewards) + 1)
+    for _ in range(episodes):
+        for s in range(len(rewards)):
+            delta = rewards[s] + gamma * V[s + 1] - V[s]
+            V[s] += alpha * delta
+    return V
+
+
+def td_values_like(rewards, alpha, gamma=0.9, episodes=5):
+    V = np.zeros_like(rewards * alpha, shape=len(rewards) + 1)
+    for _ in range(episodes):
+        for s in range(len(rewards)):
+            delta = rewards[s] + gamma * V[s + 1] - V[s]
+            V[s] += alpha * delta
+    return V
+
+
+def test_td_learning_value_table():
+    r = RNG.random(5)
+    want = td_values(r, 0.1)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*like=x"):
+        npfunc.jit(td_values)(r, 0.1)
+    jf = npfunc.jit(td_values_like)
+    assert_same(jf(r, 0.1), want)
+    assert_same(jf(r[::-1].copy(), 0.1), td_values(r[::-1].copy(), 0.1))
+    assert_same(jf(r, np.float64(0.2)), td_values(r, np.float64(0.2)))
+    assert_deriv(npfunc.jacrev(td_values_like)(r, 0.1), fd(lambda z: td_values(z, 0.1), r))
+    d_alpha = npfunc.jacfwd(td_values_like, argnums=1)(r, np.float64(0.1))
+    assert_deriv(d_alpha, fd(lambda a: td_values(r, a), np.float64(0.1)))
+    rs = RNG.random((3, 5))
+    assert_same(npfunc.vmap(td_values_like, in_dims=(0, None))(rs, 0.1), _stack([td_values(q, 0.1) for q in rs]))
+
+
+@npfunc.custom_vjp
+def spike_fn(v):
+    """Heaviside spike nonlinearity with a fast-sigmoid surrogate derivative."""
+    return (v > 0).astype(v.dtype)
+
+
+def _spike_fwd(v):
+    return spike_fn(v), v
+
+
+def _spike_bwd(v, g):
+    return (g / (1 + 10 * np.abs(v)) ** 2,)
+
+
+spike_fn.defvjp(_spike_fwd, _spike_bwd)
+
+
+def snn_count_loss(w, x, target, beta=0.9, th=1.0):
+    """A layer of leaky integrate-and-fire units with soft reset, trained on spike counts."""
+    mem = np.zeros(w.shape[1], dtype=w.dtype)
+    count = 0.0
+    for t in range(x.shape[0]):
+        mem = beta * mem + x[t] @ w
+        s = spike_fn(mem - th)
+        mem = mem - s * th
+        count = count + s
+    return np.sum((count - target) ** 2)
+
+
+def _snn_surrogate_grad_by_hand(w, x, target, beta=0.9, th=1.0):
+    """The same backward pass written out (reverse loop with the surrogate)."""
+    T = x.shape[0]
+    mems, ss = [], []
+    mem = np.zeros(w.shape[1])
+    count = 0.0
+    for t in range(T):
+        mem = beta * mem + x[t] @ w
+        mems.append(mem - th)
+        s = (mem - th > 0).astype(float)
+        ss.append(s)
+        mem = mem - s * th
+        count = count + s
+    g_count = 2 * (count - target)
+    gw = np.zeros_like(w)
+    g_mem_next = np.zeros(w.shape[1])   # dL/d mem_t (after the reset), from later steps
+    for t in range(T - 1, -1, -1):
+        sur = 1 / (1 + 10 * np.abs(mems[t])) ** 2
+        g_s = g_count - th * g_mem_next
+        g_pre = g_mem_next + g_s * sur         # dL/d mem before the reset
+        gw += np.outer(x[t], g_pre)
+        g_mem_next = beta * g_pre
+    return gw
+
+
+def test_spiking_layer_surrogate_gradient():
+    w = RNG.random((3, 4))
+    x = RNG.random((6, 3))
+    target = np.array([1.0, 2.0, 0.0, 1.0])
+    want = snn_count_loss(w, x, target)
+    assert_same(npfunc.jit(snn_count_loss)(w, x, target), want)
+    g = npfunc.grad(snn_count_loss)(w, x, target)
+    assert_deriv(g, _snn_surrogate_grad_by_hand(w, x, target), rtol=1e-12)
+    assert_same(npfunc.jit(npfunc.grad(snn_count_loss))(w, x, target), g)
+    ws = RNG.random((2, 3, 4))
+    gs = npfunc.vmap(npfunc.grad(snn_count_loss), in_dims=(0, None, None))(ws, x, target)
+    for k in range(2):
+        assert_deriv(gs[k], _snn_surrogate_grad_by_hand(ws[k], x, target), rtol=1e-12)
+    g32 = npfunc.grad(snn_count_loss)(w.astype(np.float32), x.astype(np.float32), target.astype(np.float32))
+    assert g32.dtype == np.float32
