@@ -1490,6 +1490,36 @@ def test_spike_counts_summed_in_float32_by_ufunc_reduce():
     assert_same(got[1], want[1])
 
 
+
+def trial_count_summary(spikes):
+    """Spike counts per trial from an int8 raster: the median and interquartile range of the
+    counts over trials, and each neuron's median count (np.percentile of integers)."""
+    counts = spikes.sum(axis=2)                       # (trials, neurons), NumPy's int64
+    per_trial = spikes.sum(axis=(1, 2))
+    q1, q3 = np.percentile(per_trial, 25), np.percentile(per_trial, 75)
+    return np.median(counts, axis=0), q3 - q1, np.percentile(spikes[:, :, :10], 50, axis=2)
+
+
+def test_percentile_of_integer_spike_counts():
+    # np.percentile / np.quantile of integer data with a Python-number q came back in the data's
+    # integer dtype, with the interpolation truncated, under jit and vmap (NumPy: float64)
+    raster = (np.random.default_rng(26).random((5, 3, 12)) < 0.3).astype(np.int8)
+    want = trial_count_summary(raster)
+    for r in (raster, raster[::-1].copy()):
+        got, want = npfunc.jit(trial_count_summary)(r), trial_count_summary(r)
+        for g, w in zip(got, want):
+            assert_same(g, w)
+    rasters = np.stack([raster, 1 - raster])
+    got = npfunc.vmap(trial_count_summary)(rasters)
+    for k in range(3):
+        assert_same(got[k], _stack([trial_count_summary(r)[k] for r in rasters]))
+    a = np.array([[0, 1, 1, 0], [1, 1, 0, 0]], dtype=np.int8)
+    for f in (lambda z: np.percentile(z, 50, axis=1), lambda z: np.quantile(z, 0.3),
+              lambda z: np.nanpercentile(z, 50, axis=1), lambda z: np.quantile(z, 0.5, method="midpoint")):
+        for dt in (np.int8, np.uint8, np.int64, np.float32):
+            assert_same(npfunc.jit(f)(a.astype(dt)), f(a.astype(dt)))
+
+
 # =============================================================================================
 # 7. Population codes and decision models
 # =============================================================================================
