@@ -1553,6 +1553,46 @@ def ml_decode_grid_like(counts, prefs, n_grid=64):
     return np.asarray(grid, like=ll)[np.argmax(ll)]
 
 
+
+def softmax_decoder(counts, W):
+    """Posterior over stimulus classes from spike counts: a softmax of the integer
+    counts (a sharpness check), and of the class scores counts @ W.T."""
+    return sps.softmax(counts, axis=-1), sps.log_softmax(counts @ W.T, axis=-1)
+
+
+def test_softmax_of_integer_spike_counts_keeps_scipys_dtype():
+    # scipy.special.softmax / log_softmax exponentiate integers as NumPy does (float16 for int8,
+    # float32 for int16); the twins computed them in float64 under jit and vmap
+    counts = np.random.default_rng(27).poisson(2.0, (3, 6))
+    W = np.random.default_rng(28).standard_normal((4, 6))
+    for dt in (np.int8, np.int16, np.int64):
+        c = counts.astype(dt)
+        got, want = npfunc.jit(softmax_decoder)(c, W), softmax_decoder(c, W)
+        assert_same(got[0], want[0], rtol=1e-3)
+        assert_same(got[1], want[1])
+        got = npfunc.vmap(softmax_decoder, in_dims=(0, None))(np.stack([c, c[::-1]]), W)
+        assert_same(got[0], _stack([softmax_decoder(c, W)[0], softmax_decoder(c[::-1], W)[0]]), rtol=1e-3)
+    g = npfunc.grad(lambda w: softmax_decoder(counts, w)[1][0, 2])(W)
+    assert_deriv(g, fd(lambda w: softmax_decoder(counts, w)[1][0, 2], W))
+
+
+def raster_second_moment(raster):
+    """Squared binary raster (an int array NumPy gives for bool ** 2) and its trial mean."""
+    sq = raster ** 2
+    return sq, sq.mean(axis=0)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bool_array ** 2: NumPy's operator takes its fast path np.square(b), int8, but the traced "
+    "value's __pow__ (core/tracer.py, _ufunc(np.power)) calls np.power(b, 2), whose weak Python "
+    "int gives int64 under jit and vmap (other exponents, and other dtypes, agree)"))
+def test_bool_raster_squared_dtype():
+    raster = np.random.default_rng(29).random((4, 5)) < 0.3
+    got, want = npfunc.jit(raster_second_moment)(raster), raster_second_moment(raster)
+    assert_same(got[1], want[1])
+    assert_same(got[0], want[0])
+
+
 def fisher_information(theta, prefs, T=0.5):
     """I(theta) = T sum f'(theta)^2 / f(theta), with f' by npfunc.jacfwd inside the program."""
     df = npfunc.jacfwd(von_mises_tuning)(theta, prefs)

@@ -318,7 +318,9 @@ _log_softmax.batch = _axes_batch(_log_softmax)
 def _softmax_call(prim, x, axis, name):
     if not isinstance(x, (Tracer, np.ndarray)):
         x = np.asarray(x)
-    if dtype_of(x).kind not in "fc":
+    if dtype_of(x).kind in "iu":  # SciPy exponentiates the integers: float16 for int8, float32 for int16
+        x = astype(x, np.exp(np.zeros(0, dtype_of(x))).dtype)
+    elif dtype_of(x).kind not in "fc":
         x = astype(x, np.float64)
     if dtype_of(x).kind == "c":
         from ...core.errors import UnsupportedOperationError
