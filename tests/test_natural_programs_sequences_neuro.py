@@ -384,14 +384,14 @@ def soft_dtw(x, y, gamma=0.5):
 
 
 def test_soft_dtw_value_grad_and_batch():
-    x, y = RNG.standard_normal(4), RNG.standard_normal(5)
+    x, y = RNG.standard_normal(3), RNG.standard_normal(4)
     jf = npfunc.jit(soft_dtw)
     assert_same(jf(x, y), soft_dtw(x, y))
     assert_same(jf(2 * x, y[::-1].copy()), soft_dtw(2 * x, y[::-1].copy()))
     assert_deriv(npfunc.grad(soft_dtw)(x, y), fd(lambda z: soft_dtw(z, y), x))
     assert_deriv(npfunc.jacfwd(soft_dtw, argnums=1)(x, y), fd(lambda z: soft_dtw(x, z), y))
     assert_deriv(npfunc.jit(npfunc.grad(soft_dtw))(x, y), fd(lambda z: soft_dtw(z, y), x))
-    xs = RNG.standard_normal((3, 4))
+    xs = RNG.standard_normal((2, 3))
     assert_same(npfunc.vmap(soft_dtw, in_dims=(0, None))(xs, y), _stack([soft_dtw(r, y) for r in xs]))
     # a Python-float gamma is static under jit: another value records again
     assert_same(jf(x, y, 0.1), soft_dtw(x, y, 0.1))
@@ -506,8 +506,8 @@ def ctc_neg_loglik(logits, labels, blank=0):
 
 
 def test_ctc_loss():
-    logits = RNG.standard_normal((5, 4))
-    labels = [1, 2, 2]
+    logits = RNG.standard_normal((4, 3))
+    labels = [1, 2]
     want = ctc_neg_loglik(logits, labels)
     jf = npfunc.jit(ctc_neg_loglik)
     assert_same(jf(logits, labels), want)
@@ -515,7 +515,7 @@ def test_ctc_loss():
     g = npfunc.grad(ctc_neg_loglik)(logits, labels)
     assert_deriv(g, fd(lambda z: ctc_neg_loglik(z, labels), logits))
     np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-12)   # softmax-invariant per frame
-    batch = RNG.standard_normal((2, 5, 4))
+    batch = RNG.standard_normal((2, 4, 3))
     got = npfunc.vmap(ctc_neg_loglik, in_dims=(0, None))(batch, labels)
     assert_same(got, _stack([ctc_neg_loglik(b, labels) for b in batch]))
     l32 = logits.astype(np.float32)
@@ -862,7 +862,7 @@ def hh_rates(V):
     return am, bm, ah, bh, an, bn
 
 
-def hodgkin_huxley(gbar, I_ext=10.0, dt=0.05, steps=36):
+def hodgkin_huxley(gbar, I_ext=10.0, dt=0.05, steps=24):
     """Hodgkin-Huxley squid axon by forward Euler; gating variables updated with +=."""
     g_na, g_k, g_l = gbar
     E_na, E_k, E_l, C = 50.0, -77.0, -54.387, 1.0
@@ -889,7 +889,7 @@ def test_hodgkin_huxley_conductance_sensitivities():
     peak = lambda g: hodgkin_huxley(g).max()
     assert_deriv(npfunc.grad(peak)(gbar), fd(peak, gbar), rtol=1e-5)
     J = npfunc.jacfwd(hodgkin_huxley)(gbar)
-    assert J.shape == (36, 3)
+    assert J.shape == (24, 3)
     y, jvp_fn = npfunc.linearize(hodgkin_huxley, gbar)
     assert_same(y, want, rtol=1e-10)
     assert_deriv(jvp_fn(np.array([1.0, 0.0, 0.0])), J[:, 0], rtol=1e-10)
@@ -1514,10 +1514,9 @@ def test_percentile_of_integer_spike_counts():
     for k in range(3):
         assert_same(got[k], _stack([trial_count_summary(r)[k] for r in rasters]))
     a = np.array([[0, 1, 1, 0], [1, 1, 0, 0]], dtype=np.int8)
-    for f in (lambda z: np.percentile(z, 50, axis=1), lambda z: np.quantile(z, 0.3),
-              lambda z: np.nanpercentile(z, 50, axis=1), lambda z: np.quantile(z, 0.5, method="midpoint")):
-        for dt in (np.int8, np.uint8, np.int64, np.float32):
-            assert_same(npfunc.jit(f)(a.astype(dt)), f(a.astype(dt)))
+    for f, dt in ((lambda z: np.quantile(z, 0.3), np.uint8), (lambda z: np.nanpercentile(z, 50, axis=1), np.int64),
+                  (lambda z: np.quantile(z, 0.5, method="midpoint"), np.int8)):
+        assert_same(npfunc.jit(f)(a.astype(dt)), f(a.astype(dt)))
 
 
 # =============================================================================================
