@@ -428,6 +428,49 @@ def test_soft_needleman_wunsch_expected_substitutions():
     assert_same(got, _stack([soft_needleman_wunsch(s1, s2, z) for z in Ss]))
 
 
+
+def stationary_distribution(A):
+    """Stationary distribution of a Markov chain: the eigenvector of A.T for the eigenvalue
+    closest to 1, real part, normalised to sum 1."""
+    w, V = np.linalg.eig(A.T)
+    k = np.argmin(np.abs(w - 1))
+    v = V[:, k].real
+    return v / v.sum()
+
+
+def stationary_distribution_complex(A):
+    """The refusal's fix: the eigendecomposition of a complex copy (complex for every chain)."""
+    w, V = np.linalg.eig(A.T.astype(complex))
+    k = np.argmin(np.abs(w - 1))
+    v = V[:, k].real
+    return v / v.sum()
+
+
+def test_stationary_distribution_by_eig():
+    # np.linalg.eig is real when every eigenvalue is real: jit recorded on such a chain then replayed
+    # on a chain with a complex pair returned complex128 (the recorded .real was a no-op)
+    g = np.random.default_rng(17)
+    A_real, A_cplx = g.dirichlet(np.ones(4), 4), g.dirichlet(np.ones(4), 4)
+    assert np.isrealobj(np.linalg.eigvals(A_real)) and np.iscomplexobj(np.linalg.eigvals(A_cplx))
+    jf = npfunc.jit(stationary_distribution)
+    assert_same(jf(A_real), stationary_distribution(A_real))
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"eig\(a.astype\(complex\)\)"):
+        jf(A_cplx)
+    jc = npfunc.jit(stationary_distribution_complex)
+    for A in (A_real, A_cplx):
+        assert_same(jc(A), stationary_distribution(A), rtol=1e-10)
+    assert_same(npfunc.jit(stationary_distribution)(A_cplx), stationary_distribution(A_cplx))
+    both = np.stack([A_real, A_cplx])
+    assert_same(npfunc.vmap(stationary_distribution)(both), _stack([stationary_distribution(a) for a in both]))
+    for A in (A_real, A_cplx):
+        assert_deriv(npfunc.jacrev(stationary_distribution)(A), fd(stationary_distribution, A))
+        assert_deriv(npfunc.jacfwd(stationary_distribution_complex)(A), fd(stationary_distribution, A))
+    ev = npfunc.jit(np.linalg.eigvals)
+    assert_same(ev(A_real), np.linalg.eigvals(A_real))
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="complex"):
+        ev(A_cplx)
+
+
 def markov_chain_loglik(P, seq):
     """Log-likelihood of a DNA sequence under a first-order chain, from transition counts."""
     counts = np.zeros((4, 4))
