@@ -1925,3 +1925,37 @@ def test_emath_refusals_name_the_function_called():
     with pytest.raises(npfunc.errors.UnsupportedFunctionError) as info:
         npfunc.jit(conduction_delay_spread)(x)
     assert "Generator" not in str(info.value), str(info.value)
+
+
+def kernel_rate_on_grid(t, dt=0.5):
+    """Kernel density of spike times on a time grid running to the last spike."""
+    grid = np.arange(0.0, t.max(), dt)
+    return np.exp(-(grid[:, None] - t[None, :]) ** 2).sum(axis=1)
+
+
+def kernel_rate_on_grid_stopped(t, dt=0.5):
+    grid = np.arange(0.0, npfunc.stop_gradient(t.max()), dt)
+    return np.exp(-(grid[:, None] - t[None, :]) ** 2).sum(axis=1)
+
+
+def test_time_grid_to_last_spike_under_grad_with_stop_gradient():
+    t = np.sort(np.random.default_rng(33).random(6)) * 10
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"stop_gradient"):
+        npfunc.jacrev(kernel_rate_on_grid)(t)
+    assert_same(kernel_rate_on_grid_stopped(t), kernel_rate_on_grid(t))
+    assert_deriv(npfunc.jacrev(kernel_rate_on_grid_stopped)(t), fd(kernel_rate_on_grid, t))
+    assert_deriv(npfunc.jacfwd(kernel_rate_on_grid_stopped)(t), fd(kernel_rate_on_grid, t))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "np.arange(0.0, t.max(), dt) with a traced bound under jit/vmap: refused (the length depends on "
+    "the values), but core/conversions.conversion_fix gives the generic text for a NumPy function "
+    "that converted a traced value ('call NumPy's functions through the module ... np.dot(a, x) "
+    "instead of a.dot(x) ... np.stack'), none of which applies; the fixes are a static bound "
+    "(jit(static_argnums=...), a Python number) or a fixed-length grid (np.linspace with a static "
+    "count), as DataDependentShapeError says for np.nonzero"))
+def test_time_grid_to_last_spike_refusal_under_jit_names_a_fix():
+    t = np.sort(np.random.default_rng(33).random(6)) * 10
+    with pytest.raises(npfunc.errors.NpfuncError) as info:
+        npfunc.jit(kernel_rate_on_grid)(t)
+    assert "np.dot" not in str(info.value) and ("static" in str(info.value) or "linspace" in str(info.value))
