@@ -1959,3 +1959,51 @@ def test_time_grid_to_last_spike_refusal_under_jit_names_a_fix():
     with pytest.raises(npfunc.errors.NpfuncError) as info:
         npfunc.jit(kernel_rate_on_grid)(t)
     assert "np.dot" not in str(info.value) and ("static" in str(info.value) or "linspace" in str(info.value))
+
+
+def autapse_step(r, drive, w=0.5):
+    """One update of units driven by an input; called with drive=r for units that excite
+    themselves (an autapse), so the in-place update of r is seen through drive."""
+    r += w * drive
+    return np.tanh(r + drive)
+
+
+def test_autapse_aliased_arguments_jit_and_refusals():
+    r0 = np.array([0.2, 0.4, 0.6])
+    a = r0.copy()
+    want = autapse_step(a, a)
+    b = r0.copy()
+    assert_same(npfunc.jit(autapse_step)(b, b), want)
+    assert_same(b, a)
+    c = r0.copy()
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="shares memory with another argument"):
+        npfunc.vjp(autapse_step, c, c)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "an argument updated in place that aliases another argument (autapse_step(r, r)): jit, "
+    "functionalize and vjp/jvp with both traced agree with NumPy or refuse ('shares memory with "
+    "another argument'), but vmap(f)(X, X), grad_and_value(f)(r, r) (grad's one-array fast path, "
+    "api/reverse._grad_of_array) and vjp/linearize of lambda r: f(r, r_alias) trace the two as "
+    "independent and silently return the value of the un-aliased program (vmap: tanh(1.5 r + r) "
+    "instead of tanh(1.5 r + 1.5 r)); the shared-memory check of api/_common.write_back_updated is "
+    "not run there (nor against plain arguments and closures aliasing the updated one)"))
+def test_autapse_aliased_arguments_under_vmap_and_grad():
+    r0 = np.array([0.2, 0.4, 0.6])
+    X = np.stack([r0, 2 * r0])
+    Y = X.copy()
+    want = _stack([autapse_step(Y[k], Y[k]) for k in range(2)])
+    try:
+        got = npfunc.vmap(autapse_step)(X, X)
+    except npfunc.errors.UnsupportedOperationError:
+        pass
+    else:
+        assert_same(got, want)
+    a, b = r0.copy(), r0.copy()
+    want = autapse_step(a, a).sum()
+    try:
+        _, val = npfunc.grad_and_value(lambda r, d: autapse_step(r, d).sum())(b, b)
+    except npfunc.errors.UnsupportedOperationError:
+        pass
+    else:
+        assert_same(val, want)
