@@ -2007,3 +2007,20 @@ def test_autapse_aliased_arguments_under_vmap_and_grad():
         pass
     else:
         assert_same(val, want)
+
+
+def test_hmm_second_derivatives_by_composition():
+    pi, A, B, obs = _hmm(K=2, M=3, T=5, seed=34)
+    lp, lA, lB = np.log(pi), np.log(A), np.log(B)
+    f = lambda la: hmm_forward_numpy_only(lp, la, lB, obs)
+    H = npfunc.hessian(f)(lA)
+    assert_deriv(H, fd(npfunc.grad(f), lA), atol=1e-7)
+    assert_deriv(npfunc.jacfwd(npfunc.jacrev(f))(lA), H, rtol=1e-10, atol=1e-12)
+    assert_deriv(npfunc.jacrev(npfunc.jacfwd(f))(lA), H, rtol=1e-10, atol=1e-12)
+    assert_deriv(npfunc.jit(npfunc.hessian(f))(lA), H, rtol=1e-10, atol=1e-12)
+    # per-sequence gradients by vmap(grad), emission table made like the observations
+    seqs = np.random.default_rng(35).integers(0, 3, (3, 5))
+    per_seq = lambda la, o: hmm_forward_numpy_only(lp, la, np.asarray(lB, like=o), o)
+    gs = npfunc.vmap(npfunc.grad(per_seq), in_dims=(None, 0))(lA, seqs)
+    for k in range(3):
+        assert_deriv(gs[k], fd(lambda la: hmm_forward_numpy_only(lp, la, lB, seqs[k]), lA))
