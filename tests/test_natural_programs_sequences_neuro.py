@@ -706,6 +706,34 @@ def test_information_content_and_logo():
         assert_same(npfunc.vmap(f)(Ps), _stack([f(p) for p in Ps]))
 
 
+
+def site_loglik(P, counts):
+    """Log-likelihood of the nucleotide counts of each aligned column under the motif's
+    column probabilities (scipy.stats.multinomial, one count vector at a time)."""
+    total = 0.0
+    for j in range(len(counts)):
+        total = total + st.multinomial.logpmf(counts[j], counts[j].sum(), P[j])
+    return total, st.multinomial.logpmf(counts[0], counts[0].sum(), P[0])
+
+
+def test_motif_column_multinomial_likelihood():
+    # SciPy's multinomial.logpmf of one count vector is a 0-d *array*; the twin gave np.float64
+    rng = np.random.default_rng(36)
+    P = rng.dirichlet(np.ones(4) * 2, 3)
+    counts = rng.multinomial(10, [0.25] * 4, size=3)
+    total, first = site_loglik(P, counts)
+    assert type(first) is np.ndarray and first.shape == ()
+    for transform in (npfunc.jit, lambda f: (lambda P, c: npfunc.jvp(lambda q: f(q, c), (P,), (P,))[0])):
+        got_total, got_first = transform(site_loglik)(P, counts)
+        assert_same(got_first, first)
+        assert_same(got_total, total)
+    got = npfunc.vmap(site_loglik, in_dims=(None, 0))(P, np.stack([counts, counts[::-1]]))
+    assert_same(got[1], _stack([first, site_loglik(P, counts[::-1])[1]]))
+    # on the simplex the twin differentiates SciPy's formula (sum_j x_j log p_j)
+    g = npfunc.grad(lambda q: site_loglik(q, counts)[0])(P)
+    assert_deriv(g, counts / P)
+
+
 def jukes_cantor(p):
     return -0.75 * np.log(1 - 4.0 * p / 3.0)
 
