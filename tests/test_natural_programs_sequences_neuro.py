@@ -8,27 +8,35 @@ Programs:
 * sequence models: HMM forward pass in log space (a preallocated table, a
   list of rows, NumPy's own ``np.logaddexp.reduce``), forward-backward
   posteriors, Rabiner's scaled forward pass, Baum-Welch's E/M step, Viterbi
-  with back-pointers, a Gaussian-emission HMM with scipy.stats, CTC loss, an
-  Elman RNN, an LSTM cell, a GRU over a sequence;
-* alignment: soft-DTW, soft Needleman-Wunsch, a first-order Markov chain's
-  log-likelihood from transition counts (np.add.at, np.bincount);
+  with back-pointers, a Gaussian-emission HMM with scipy.stats, second
+  derivatives by composition, CTC loss, an Elman RNN, an LSTM cell, a GRU;
+* alignment and chains: soft-DTW, soft Needleman-Wunsch, a first-order Markov
+  chain's log-likelihood from transition counts (np.add.at, np.bincount), its
+  stationary distribution by np.linalg.eig;
 * bioinformatics: one-hot encoding, position weight matrices from counts,
-  PWM scanning with sliding windows, information content and logo heights,
-  GC content, Jukes-Cantor distance, Felsenstein pruning with scipy.linalg.expm;
+  PWM scanning with sliding windows, best site, information content and logo
+  heights, GC content, motif columns under scipy.stats.multinomial,
+  Jukes-Cantor distance, Felsenstein pruning with scipy.linalg.expm;
 * neurons: leaky integrate-and-fire (Python threshold and np.where reset, and
   the subthreshold membrane), exponential integrate-and-fire, Izhikevich,
   Hodgkin-Huxley by Euler steps, a cable of compartments (solve_banded);
-* networks: a firing-rate network (also updating its state in place), a
-  Wilson-Cowan pair, Oja's rule and pair-based STDP updating weights in place,
-  temporal-difference learning, a spiking layer with a surrogate gradient
-  (custom_vjp);
-* spike-train statistics: Poisson GLMs (a Toeplitz design matrix, and
+* networks: a firing-rate network (also updating its state in place, and
+  with checkpointed steps), a Wilson-Cowan pair, Oja's rule and pair-based
+  STDP updating weights in place, temporal-difference learning, a spiking
+  layer with a surrogate gradient (custom_vjp), an autapse step whose two
+  arguments are one array;
+* spike trains: Poisson GLMs (a Toeplitz design matrix and a Newton step, and
   stimulus/history kernels by np.convolve), receptive-field and LN models,
-  spike-triggered average, smoothed rates, cross-correlograms, PSTHs, binned
-  counts, ISI CV and a gamma ISI likelihood, threshold-crossing counts;
+  spike-triggered average, smoothed rates, an exponential synaptic filter
+  (lfilter), cross-correlograms, PSTHs, binned counts, ISI CV, a gamma ISI
+  likelihood, threshold-crossing counts, medians and IQRs of integer counts
+  (np.percentile), a kernel rate on a grid to the last spike;
 * population codes: von Mises and Gaussian tuning, population vector, Poisson
-  maximum-likelihood decoding (grid and gradient), Fisher information by
-  jacfwd, divisive normalisation, drift-diffusion accuracy.
+  maximum-likelihood decoding (grid and Newton by grad of grad), Fisher
+  information by jacfwd, softmax decoding of integer counts, divisive
+  normalisation, drift-diffusion accuracy;
+* field potentials: Welch band power, Hilbert phase locking, coherence,
+  spike detection by scipy.signal.find_peaks, np.emath square roots.
 """
 from __future__ import annotations
 
