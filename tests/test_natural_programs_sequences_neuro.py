@@ -1119,6 +1119,10 @@ def test_oja_rule_in_place_under_every_transform():
     out = npfunc.jit(oja_rule)(w_jit, X)
     assert out is w_jit
     assert_same(w_jit, w_plain)
+    w_fun = w0.copy()
+    out = npfunc.functionalize(oja_rule)(w_fun, X)
+    assert out is w_fun
+    assert_same(w_fun, w_plain)
     for transform in (npfunc.jacrev, npfunc.jacfwd):
         w = w0.copy()
         J = transform(oja_rule)(w, X)
