@@ -29,8 +29,9 @@ Programs:
   stimulus/history kernels by np.convolve), receptive-field and LN models,
   spike-triggered average, smoothed rates, an exponential synaptic filter
   (lfilter), cross-correlograms, PSTHs, binned counts, ISI CV, a gamma ISI
-  likelihood, threshold-crossing counts, medians and IQRs of integer counts
-  (np.percentile), a kernel rate on a grid to the last spike;
+  likelihood, threshold-crossing counts, time rescaling and a KS distance,
+  medians and IQRs of integer counts (np.percentile), a kernel rate on a
+  grid to the last spike;
 * population codes: von Mises and Gaussian tuning, population vector, Poisson
   maximum-likelihood decoding (grid and Newton by grad of grad), Fisher
   information by jacfwd, softmax decoding of integer counts, divisive
@@ -1540,6 +1541,37 @@ def test_spike_train_statistics():
     # binned counts under vmap: np.bincount's length depends on the values unless minlength bounds it
     got = npfunc.vmap(binned_counts)(tb)
     assert_same(got, _stack([binned_counts(z) for z in tb]))
+
+
+
+def time_rescaled_isis(log_rate, t, spikes):
+    """Time-rescaling theorem: the integrated intensity at the spikes (cumulative sum of the
+    rate on a grid, np.interp at the spike times); rescaled intervals mapped to (0, 1)."""
+    Lam = np.concatenate([[0.0], np.cumsum(np.exp(log_rate[:-1]) * np.diff(t))])
+    tau = np.diff(np.interp(spikes, t, Lam))
+    return 1 - np.exp(-tau)
+
+
+def ks_distance(log_rate, t, spikes):
+    z = np.sort(time_rescaled_isis(log_rate, t, spikes))
+    n = len(z)
+    return np.max(np.abs(z - (np.arange(1, n + 1) - 0.5) / n))
+
+
+def test_time_rescaling_goodness_of_fit():
+    rng = np.random.default_rng(37)
+    t = np.linspace(0, 1, 41)
+    spikes = np.sort(rng.random(8))
+    lr = np.log(5 + 3 * np.sin(2 * np.pi * t))
+    for f in (time_rescaled_isis, ks_distance):
+        jf = npfunc.jit(f)
+        assert_same(jf(lr, t, spikes), f(lr, t, spikes))
+        assert_same(jf(0.9 * lr, t, spikes), f(0.9 * lr, t, spikes))
+        assert_deriv(npfunc.jacrev(f)(lr, t, spikes), fd(lambda z: f(z, t, spikes), lr))
+        lrs = np.stack([lr, 0.9 * lr])
+        assert_same(npfunc.vmap(f, in_dims=(0, None, None))(lrs, t, spikes), _stack([f(z, t, spikes) for z in lrs]))
+    Js = npfunc.jacfwd(time_rescaled_isis, argnums=2)(lr, t, spikes)
+    assert_deriv(Js, fd(lambda s: time_rescaled_isis(lr, t, s), spikes))
 
 
 def test_gamma_isi_likelihood():
