@@ -1881,8 +1881,8 @@ def test_checkpointed_euler_loop():
     "function instead of storing it'), which is not what happened and not the fix (pass W to the "
     "checkpointed function as an argument, or refuse up front as check_closure_levels does for "
     "custom rules); one call works. Under jacfwd the time grows about tenfold per call (4 calls "
-    "0.4 s, 5 calls over 100 s, not run here): api/checkpoint.py's _Remat.forward re-traces the "
-    "closure's enclosing calls inside each primal_and_tangent"))
+    "0.4 s, 5 calls over 100 s, not run here; suspected: api/checkpoint.py's _Remat.forward "
+    "re-traces the earlier calls' closures inside each primal_and_tangent)"))
 def test_checkpoint_closing_over_differentiated_weights_over_steps():
     W = RNG.standard_normal((3, 3))
     I = RNG.standard_normal(3)
