@@ -137,6 +137,7 @@ TESTS = {
     "unit_interval": lambda x, low, high: bool(np.all((0 <= x) & (x <= 1))),
     "integral": lambda x, low, high: bool(np.all(x == np.around(x))),
     "finite": lambda x, low, high: bool(np.all(np.isfinite(x))),
+    "real_dtype": lambda x, low, high: x.dtype.kind != "c",
 }
 
 

@@ -33,7 +33,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.dispatch import implements
+from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Composite, Primitive, Sample
+from ...core.tracer import Tracer
 from ...core.values import dtype_of, shape_of
 from ...core.zeros import zero
 from ..elementwise.arithmetic import absolute, imag, real, stop_gradient
@@ -162,7 +164,26 @@ def eig(a):
     square matrices, as NumPy returns them; see the module doc for the
     derivatives and their conventions."""
     check_square(a, "eig")
-    return EigResult(*_eig.bind(as_inexact(a)))
+    return EigResult(*_real_as_recorded(_eig.bind(as_inexact(a))))
+
+
+_COMPLEX_LATER = (
+    "np.linalg.eig returns real arrays when every eigenvalue is real and complex ones otherwise: this "
+    "computation was recorded (jit) for a matrix whose eigenvalues were all real, and this call's matrix "
+    "has complex ones, for which the recorded steps (a .real that was a no-op, real arithmetic) would "
+    "give other dtypes and values than NumPy. Fix the dtype: np.linalg.eig(a.astype(complex)) is "
+    "complex for every matrix; or keep the eigendecomposition outside jit.")
+
+
+def _real_as_recorded(out):
+    """The outputs of ``eig``, with a check, when they are traced and real, that they stay real
+    where the computation is replayed (jit records the dtype of its first call's values)."""
+    w, v = out
+    if isinstance(w, Tracer) and dtype_of(w).kind != "c":
+        from ..data_dependent import ensure
+
+        w = ensure(w, "real_dtype", _COMPLEX_LATER, UnsupportedOperationError)
+    return w, v
 
 
 eig.primitive = _eig  # type: ignore[attr-defined]
@@ -182,4 +203,4 @@ def eigvals(a):
     check_square(a, "eigvals")
     if not is_traced(a):
         return np.linalg.eigvals(a)
-    return _eig.bind(as_inexact(a))[0]
+    return _real_as_recorded(_eig.bind(as_inexact(a)))[0]

@@ -257,8 +257,8 @@ def _indexes(vi, n, inexact):
 def _lerp(a, b, t, t_weak):
     """NumPy's two-sided lerp; ``t_weak``: t stands for a Python float (weak promotion)."""
     diff = b - a
-    if t_weak:  # NumPy uses float(t): computed in double, converted to a's dtype
-        dt = dtype_of(diff)
+    if t_weak:  # NumPy uses float(t): promoted weakly, so float data keeps its dtype and integer
+        dt = np.result_type(dtype_of(diff), 0.5)  # data is interpolated in float64 (as NumPy's result)
         lo = a + diff * astype(t, dt)
         hi = b - diff * astype(1 - t, dt)
     else:

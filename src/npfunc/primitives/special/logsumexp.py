@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.dispatch import implements_reduce
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
@@ -233,6 +234,20 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
 logsumexp.primitive = _lse  # type: ignore[attr-defined]
 
 
+@implements_reduce(np.logaddexp)
+def logaddexp_reduce(a, axis=0, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=True):
+    """``np.logaddexp.reduce`` for traced values (an HMM's forward step written with
+    NumPy alone): ``logsumexp`` over ``axis``, which is NumPy's running logaddexp
+    to rounding, in the dtype and shape NumPy's reduction gives (NumPy reduces a
+    zero array of the same shape first: it checks ``axis`` and says the dtype)."""
+    like = np.logaddexp.reduce(np.zeros(shape_of(a), dtype_of(a)), axis=axis, keepdims=keepdims)
+    dt = np.result_type(like)
+    res = logsumexp(astype(a, dt), axis=axis, keepdims=keepdims)
+    if initial is not np._NoValue:
+        res = np.logaddexp(res, np.asarray(initial, dt))
+    return astype(res, dt)
+
+
 # ---- softmax / log_softmax ------------------------------------------------------------
 
 def _axes_batch(prim):
@@ -303,7 +318,9 @@ _log_softmax.batch = _axes_batch(_log_softmax)
 def _softmax_call(prim, x, axis, name):
     if not isinstance(x, (Tracer, np.ndarray)):
         x = np.asarray(x)
-    if dtype_of(x).kind not in "fc":
+    if dtype_of(x).kind in "iu":  # SciPy exponentiates the integers: float16 for int8, float32 for int16
+        x = astype(x, np.exp(np.zeros(0, dtype_of(x))).dtype)
+    elif dtype_of(x).kind not in "fc":
         x = astype(x, np.float64)
     if dtype_of(x).kind == "c":
         from ...core.errors import UnsupportedOperationError

@@ -20,8 +20,10 @@ import math
 import numpy as np
 import scipy.special as sc
 
+from ...core.tracer import Tracer
 from ...core.values import ndim_of, shape_of
-from ._base import Frozen, as_float, squeeze_scalar
+from ...primitives.indexing.aliasing import array_result
+from ._base import Frozen, as_float
 
 
 class multinomial_gen:
@@ -66,7 +68,7 @@ class multinomial_gen:
         ns = np.where(bad_np, 0.0, n)
         value = sc.gammaln(ns + 1) + np.sum(sc.xlogy(xs, ps) - sc.gammaln(xs + 1), axis=-1)
         value = np.where(bad_x, -np.inf, value)
-        return squeeze_scalar(np.where(bad_np, np.nan, value))
+        return _as_scipy_returns(np.where(bad_np, np.nan, value))
 
     def pmf(self, x, n, p):
         """Probability mass at ``x``."""
@@ -77,3 +79,15 @@ class multinomial_gen:
 
 
 multinomial = multinomial_gen()
+
+
+def _as_scipy_returns(value):
+    """SciPy's multinomial.logpmf returns ``np.asarray(result)``: a 0-d *array* for one count
+    vector (its pmf, np.exp of that, is a NumPy scalar), except for an invalid scalar
+    n or p, a Python float NaN (known here only for plain values)."""
+    if ndim_of(value) != 0:
+        return value
+    if isinstance(value, Tracer):
+        return array_result(value)
+    value = np.asarray(value)
+    return float(value) if np.isnan(value) else value
