@@ -1365,13 +1365,6 @@ def test_glm_kernels_by_convolution():
     assert_deriv(db, fd(lambda b: glm_from_kernels(k, h, b, stim, spikes), np.float64(3.0)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "grad w.r.t. a NumPy-scalar argument: np.float64 when the scalar meets only scalars "
-    "(grad(np.exp)(np.float64(3.0))), but a 0-d ndarray when it is broadcast against an array "
-    "(grad(lambda b: (x * b).sum())(np.float64(3.0)), the GLM's bias): the cotangent summed back to "
-    "shape () by the broadcast's VJP is a 0-d array and api/reverse returns the input node's "
-    "cotangent as it is, without making it the argument's kind (so g += 1 updates an alias of g in one "
-    "case and not in the other); conversely a 0-d array argument can get an np.float64 gradient"))
 def test_grad_of_numpy_scalar_bias_is_numpy_scalar():
     rng = np.random.default_rng(17)
     stim = rng.standard_normal(25)
@@ -1875,14 +1868,6 @@ def test_checkpointed_euler_loop():
     assert_deriv(npfunc.grad(one)(W), fd(lambda w: rate_network(w, I, steps=1).sum(), W))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "checkpoint of a step closing over the differentiated argument, called 2+ times in a loop: "
-    "grad/jacrev/jacfwd raise EscapedTracerError ('it escaped ... Return it from the transformed "
-    "function instead of storing it'), which is not what happened and not the fix (pass W to the "
-    "checkpointed function as an argument, or refuse up front as check_closure_levels does for "
-    "custom rules); one call works. Under jacfwd the time grows about tenfold per call (4 calls "
-    "0.4 s, 5 calls over 100 s, not run here; suspected: api/checkpoint.py's _Remat.forward "
-    "re-traces the earlier calls' closures inside each primal_and_tangent)"))
 def test_checkpoint_closing_over_differentiated_weights_over_steps():
     W = RNG.standard_normal((3, 3))
     I = RNG.standard_normal(3)
