@@ -1794,25 +1794,12 @@ def test_beam_propagation_checkpointed_steps():
     np.testing.assert_allclose(gu_closed, gu, rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "jit of a function calling npfunc.checkpoint(step) where step closes over a value traced by "
-    "that jit returns an escaped StagedTracer instead of an array (no error). Minimal: "
-    "jit(lambda x: npfunc.checkpoint(lambda u: u * x)(x))(np.ones(3)). The closure check "
-    "(api._calls.check_closure_levels) only looks at levels above the rematerialising one, and "
-    "_Remat under the staging interpreter records the flat function with the closed-over tracer inside"))
 def test_checkpoint_closing_over_a_jit_traced_value_returns_an_array():
     n, u0 = _bpm_inputs()
     got = npfunc.jit(lambda m: split_step_bpm(m, u0, closure=True))(n)
     assert_same(got, split_step_bpm(n, u0))
 
 
-@pytest.mark.xfail(strict=True, raises=npfunc.errors.EscapedTracerError, reason=(
-    "grad through npfunc.checkpoint(step) where step closes over the differentiated value raises "
-    "EscapedTracerError ('it escaped ... through a closure. Return it ... instead of storing it'), "
-    "advice that does not apply; the fix that works is passing the value as an argument of the "
-    "checkpointed function. Minimal: grad(lambda x: npfunc.checkpoint(lambda u: u * x)(x).sum())"
-    "(np.ones(3)): the backward recomputation (api/checkpoint.vjp_args) re-runs the closure with "
-    "the finished grad level's tracer"))
 def test_checkpoint_closing_over_the_differentiated_value():
     n, u0 = _bpm_inputs()
     g = npfunc.grad(lambda m: split_step_bpm(m, u0, closure=True))(n)

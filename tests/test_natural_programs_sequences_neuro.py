@@ -2037,14 +2037,6 @@ def test_autapse_aliased_arguments_jit_and_refusals():
         npfunc.vjp(autapse_step, c, c)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an argument updated in place that aliases another argument (autapse_step(r, r)): jit, "
-    "functionalize and vjp/jvp with both traced agree with NumPy or refuse ('shares memory with "
-    "another argument'), but vmap(f)(X, X), grad_and_value(f)(r, r) (grad's one-array fast path, "
-    "api/reverse._grad_of_array) and vjp/linearize of lambda r: f(r, r_alias) trace the two as "
-    "independent and silently return the value of the un-aliased program (vmap: tanh(1.5 r + r) "
-    "instead of tanh(1.5 r + 1.5 r)); the shared-memory check of api/_common.write_back_updated is "
-    "not run there (nor against plain arguments and closures aliasing the updated one)"))
 def test_autapse_aliased_arguments_under_vmap_and_grad():
     r0 = np.array([0.2, 0.4, 0.6])
     X = np.stack([r0, 2 * r0])

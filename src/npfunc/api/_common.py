@@ -212,6 +212,9 @@ def select_args(func: Callable, args: Sequence, nums: tuple[int, ...], kwargs: d
             full[i] = v
         return func(*full, **kwargs)
 
+    # the arrays the function also gets: an argument updated in place must not share their memory
+    partial.others = lambda: [leaf for i, a in enumerate(args) if i not in nums
+                              for leaf in tree_flatten(a)[0]] + tree_flatten(kwargs)[0]
     return tuple(args[i] for i in nums), partial
 
 
@@ -327,7 +330,7 @@ def check_containers_kept(tree, leaves, transform: str, none_is_leaf: bool = Fal
         "(params['w'] -= ..., which reaches the caller's arrays), or return the new values.")
 
 
-def write_back_updated(arguments, tracers, before, results=(), transform: str = "") -> list:
+def write_back_updated(arguments, tracers, before, results=(), transform: str = "", others=None) -> list:
     """After the function ran: give each caller's argument the value the function
     left in its traced stand-in when it updated that in place (``x += 1``,
     ``x[0] = v``: the stand-in then holds another primal than ``before``), as
@@ -339,13 +342,17 @@ def write_back_updated(arguments, tracers, before, results=(), transform: str = 
     An updated argument sharing memory with another argument (one array passed
     twice, or views of one array) is refused, as jit refuses it: each has a
     stand-in of its own, so the other did not see the update that NumPy's
-    shared memory would have shown it."""
+    shared memory would have shown it.  ``others`` (a function giving the
+    arguments not traced here, e.g. outside ``argnums``) are checked too: they
+    are the plain arrays, which did not see the update either."""
     updated = [(x, tracer.primal) for x, tracer, value in zip(arguments, tracers, before)
                if tracer.primal is not value]
     if not updated:
         return list(results)
     if len(arguments) > 1:
         _check_updated_not_shared(arguments, tracers, before, transform)
+    if others is not None:
+        check_not_shared_with([x for x, _ in updated], others(), transform)
     targets = [x for x, _ in updated if type(x) is np.ndarray]
     results = [r.copy(order="K") if type(r) is np.ndarray and any(np.may_share_memory(r, x) for x in targets)
                else r for r in results]
@@ -368,6 +375,24 @@ def _check_updated_not_shared(arguments, tracers, before, transform: str) -> Non
                     "memory with another argument (one array passed twice, or views of one array); each "
                     "argument is traced on its own, so the other would not see the update as it does when "
                     "NumPy runs the function. Pass the array once, or copy one of them.")
+
+
+def check_not_shared_with(updated, others, transform: str) -> None:
+    """Refuse when an argument ``updated`` in place shares memory with one of ``others`` (arrays
+    the function got as they are, not traced: they did not see the update, as NumPy's would)."""
+    for x in updated:
+        if type(x) is not np.ndarray:
+            continue
+        for y in others:
+            if type(y) is np.ndarray and (x is y or (np.may_share_memory(x, y) and arrays_overlap(x, y))):
+                from ..core.errors import UnsupportedOperationError
+
+                raise UnsupportedOperationError(
+                    f"{transform or 'the transform'}: the function updated an argument in place that shares "
+                    "memory with another argument it got as it is (one array passed twice, or views of one "
+                    "array, the other outside argnums or in_dims=None); the traced argument is a stand-in of "
+                    "its own, so the other would not see the update as it does when NumPy runs the function. "
+                    "Pass the array once, or copy one of them.")
 
 
 def arrays_overlap(a: np.ndarray, b: np.ndarray) -> bool:

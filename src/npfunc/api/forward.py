@@ -47,18 +47,19 @@ def trace_jvp(func: Callable, primal_leaves, tangent_leaves, in_spec, has_aux: b
     if type(in_spec) is not ArgsSpec:  # containers built around the tracers: entries must stay
         check_containers_kept(args, tracers, transform)
     primals, tangents, out_spec, aux = traced_outputs(interp, out, has_aux, transform)
-    primals, aux = written_back(primal_leaves, tracers, before, primals, aux, transform)
+    primals, aux = written_back(primal_leaves, tracers, before, primals, aux, transform,
+                                getattr(func, "others", None))
     return primals, tangents, out_spec, aux
 
 
-def written_back(arguments, tracers, before, primals: list, aux, transform: str = ""):
+def written_back(arguments, tracers, before, primals: list, aux, transform: str = "", others=None):
     """``(primals, aux)`` after the caller's ``arguments`` got what the function left
     in their ``tracers`` (``_common.write_back_updated``), the outputs sharing their
     memory copied; as they are when no argument was updated (the common case)."""
     if all(t.primal is b for t, b in zip(tracers, before)):
         return primals, aux
     aux_leaves, aux_spec = tree_flatten(aux)
-    kept = write_back_updated(arguments, tracers, before, primals + aux_leaves, transform)
+    kept = write_back_updated(arguments, tracers, before, primals + aux_leaves, transform, others)
     return kept[:len(primals)], tree_unflatten(aux_spec, kept[len(primals):])
 
 

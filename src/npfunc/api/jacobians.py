@@ -20,7 +20,8 @@ from ..interpreters.structured import OneHot
 from ..primitives.elementwise.arithmetic import add, multiply, ones_like, real, zeros_like
 from ..primitives.indexing.aliasing import mark_input
 from ..primitives.shape.basic import expand_dims, reshape, stack, transpose
-from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, normalize_argnums, select_args,
+from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, check_not_shared_with,
+                      normalize_argnums, select_args,
                       tree_flatten, tree_unflatten, write_back)
 from .forward import trace_jvp, traced_outputs, written_back
 from .reverse import _traced_outputs, trace_vjp
@@ -128,6 +129,8 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
                                          isinstance(argnums, int))
             finally:  # after the backward passes, which read the tape's (unchanged) argument
                 if tracer.node is not in_node:  # the function updated its argument: so does the caller's
+                    if hasattr(partial, "others"):
+                        check_not_shared_with([x], partial.others(), "jacrev")
                     write_back(x, tracer.primal)
         out, pullback, aux = trace_vjp(partial, diff_args, has_aux, "jacrev", arg_name(nums))
         return pullback.write_back_updates(
@@ -257,7 +260,7 @@ def _make_jacfwd(func, argnums, has_aux: bool, randomness: str, taped: bool) -> 
                     tracer = mark_input(JVPTracer(interp, x, snapshot(tangents[0])), x)
                     out = partial(tracer)
                 outs, touts, out_spec, aux = traced_outputs(interp, out, has_aux, "jacfwd")
-                outs, aux = written_back((x,), (tracer,), (x,), outs, aux, "jacfwd")
+                outs, aux = written_back((x,), (tracer,), (x,), outs, aux, "jacfwd", getattr(partial, "others", None))
             else:
                 outs, touts, out_spec, aux = trace_jvp(partial, in_leaves, tangents, in_spec, has_aux, "jacfwd",
                                                        hidden=True)

@@ -42,6 +42,8 @@ class _Pullback:
         #: function ran): written back once the tape, which may read the argument
         #: itself, has done its work (``write_back_updates``)
         self._updates = ()
+        #: the arrays the function got untraced (``select_args``' ``others``), or None
+        self._others = None
 
     def write_back_updates(self, results):
         """Give the caller's arguments the values the function left in them (after the
@@ -51,7 +53,7 @@ class _Pullback:
         if not updates:
             return results
         leaves, spec = tree_flatten(results)
-        return tree_unflatten(spec, write_back_updated(*zip(*updates), leaves, self._transform))
+        return tree_unflatten(spec, write_back_updated(*zip(*updates), leaves, self._transform, self._others))
 
     def flat(self, ct_leaves):
         """Cotangents of the input leaves (``zero`` where independent)."""
@@ -102,6 +104,7 @@ def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, des
         check_containers_kept(args, tracers, transform)
     out, pullback, aux = _traced_outputs(interp, out, aux, has_aux, transform, in_spec, in_leaves, in_nodes)
     pullback._updates = tuple(zip(in_leaves, tracers, before))
+    pullback._others = getattr(func, "others", None)
     if keep_inputs:  # the tape holds copies of the arguments: the caller's may change now
         out, aux = pullback.write_back_updates((out, aux))
     return out, pullback, aux
@@ -232,7 +235,8 @@ def _grad_of_array(func, args, argnum, x, has_aux, transform, with_value):
     result = _gradient_from(interp, out, aux, x, in_node, has_aux, transform, with_value)
     if tracer.node is not in_node:  # the function updated its argument: so does the caller's, after
         leaves, spec = tree_flatten(result)  # the backward pass (which read the argument as it was)
-        result = tree_unflatten(spec, write_back_updated((x,), (tracer,), (None,), leaves))
+        others = lambda: [leaf for i, a in enumerate(args) if i != argnum for leaf in tree_flatten(a)[0]]
+        result = tree_unflatten(spec, write_back_updated((x,), (tracer,), (None,), leaves, transform, others))
     return result
 
 

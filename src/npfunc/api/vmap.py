@@ -17,7 +17,7 @@ from ..primitives.indexing.aliasing import check_plain_array, mark_input
 from ..primitives.indexing.gather import getitem
 from ..primitives.shape.basic import broadcast_to, concatenate_arrays, expand_dims, moveaxis
 from ._common import (ArgsSpec, _is_leaf, as_array, check_containers_kept, check_outputs, is_array, optree, tree_flatten,
-                      tree_unflatten, write_back)
+                      tree_unflatten, write_back, check_not_shared_with)
 
 RANDOMNESS = ("error", "different", "same")
 
@@ -243,6 +243,10 @@ def _write_back_rows(leaves, dims, wrapped, values, interp) -> None:
     """Give each mapped argument the function updated in place its new rows, as a
     loop over the rows (views of it) would leave it: ``wrapped[k]`` stands for
     them and held ``values[k]`` when the function was called."""
+    updated = [k for k, (tracer, value) in enumerate(zip(wrapped, values))
+               if type(tracer) is BatchTracer and tracer.val is not value and tracer._interp is interp]
+    for k in updated:  # each argument has a stand-in of its own: another sharing memory missed the update
+        check_not_shared_with([leaves[k]], [y for j, y in enumerate(leaves) if j != k], "vmap")
     for leaf, d, tracer, value in zip(leaves, dims, wrapped, values):
         if type(tracer) is not BatchTracer or tracer.val is value or tracer._interp is not interp:
             continue  # not mapped, or not updated in place
