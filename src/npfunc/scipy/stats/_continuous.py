@@ -201,6 +201,9 @@ class gamma_gen(Continuous):
     def _sf(self, z, a):
         return sc.gammaincc(a, z)
 
+    def _ppf(self, q, a):  # SciPy's own: the inverse of the regularised incomplete gamma
+        return sc.gammaincinv(a, q)
+
     def _entropy(self, a):
         return sc.psi(a) * (1 - a) + a + sc.gammaln(a)
 
@@ -221,6 +224,9 @@ class chi2_gen(Continuous):
 
     def _cdf(self, z, df):
         return sc.gammainc(df / 2, z / 2)      # = scipy.special.chdtr(df, z)
+
+    def _ppf(self, q, df):  # SciPy's own
+        return 2 * sc.gammaincinv(df / 2, q)
 
     def _sf(self, z, df):
         return sc.gammaincc(df / 2, z / 2)     # = scipy.special.chdtrc(df, z)

@@ -1,0 +1,797 @@
+"""Natural programs from epidemiology, population ecology and pharmacokinetics,
+written first as plain NumPy/SciPy the way a modeller writes them, then run
+under npfunc's transforms and compared with the plain program (values, dtypes,
+Python types, side effects) and with five-point differences (derivatives).
+
+Programs:
+
+* compartmental epidemics: SIR by a hand-written RK4 loop over a list of
+  states (peak prevalence and attack rate, a tuple of NumPy scalars), SEIR by
+  ``solve_ivp`` with ``t_eval`` (peak, final size, trapezoid burden), SIR by
+  ``odeint`` with ``args=``, SEIR by ``odeint(full_output=True)``, the SIR
+  peak time by ``brentq`` on ``solve_ivp``'s dense output, an age-structured
+  SIR with an ``einsum`` contact matrix (scalar and per-group transmission),
+  SIR with a state vector updated in place (``state[0] -= ...``), a float32
+  SIR with a Python-float transmission rate, a seasonally forced SIR by
+  Euler steps written into ``np.zeros(..., like=)``, an SIS endemic
+  equilibrium with ``np.maximum``, Reed-Frost expected chains, the
+  renewal equation in a ``zeros_like`` buffer, a reporting delay by
+  ``np.convolve``/``cumsum``/``diff``, the Cori posterior of R_t;
+* reproduction numbers and final sizes: R0 as the spectral radius of a
+  next-generation matrix (``inv``, ``eigvals``), the final size by
+  ``brentq`` and by ``lambertw``, the multi-group final size by ``root``
+  (and by ``fsolve``), the critical vaccination coverage;
+* population ecology: Lotka-Volterra by float32 Euler steps, the
+  coexistence equilibrium of competitive Lotka-Volterra (``solve``) and its
+  stability (largest real part of ``eigvals``), the predator-prey period from
+  complex eigenvalues, logistic-growth least squares, a ``curve_fit`` of the
+  logistic curve, a Ricker map trajectory, Beverton-Holt in float32,
+  Leslie matrices (dominant eigenvalue by ``eigvals``, by power iteration
+  with ``/=``, elasticities from left and right eigenvectors, the stable age
+  distribution, ``matrix_power`` projections), a life table with
+  ``cumprod`` (R0, generation time in a dict) and the intrinsic rate from the
+  Euler-Lotka equation by ``brentq``;
+* pharmacokinetics/dynamics: a two-compartment model by ``expm``, the
+  Bateman function summed over a dose schedule with ``np.where``, the same
+  schedule by boolean-mask ``+=`` into a ``like=`` buffer, dosing intervals
+  integrated segment by segment with ``solve_ivp`` (dose added in place),
+  Michaelis-Menten elimination by ``solve_ivp(method='Radau', jac=, args=)``,
+  non-compartmental analysis (trapezoid AUC, Cmax, Tmax by ``argmax``,
+  terminal slope by ``polyfit``), ``np.interp`` of a concentration curve,
+  the Emax/Hill model (float32 and float64, Gaussian likelihood), an indirect
+  response model by RK4, a probit dose-response likelihood with
+  ``scipy.stats.norm.cdf``;
+* count likelihoods: Poisson regression with ``gammaln``, negative binomial
+  with ``gammaln``/``xlogy``, binomial prevalence with ``xlogy``/``xlog1py``,
+  ``scipy.stats.poisson.logpmf`` and ``nbinom.logpmf`` of exponential growth,
+  a discretised gamma serial interval from ``scipy.stats.gamma.cdf``, and a
+  Poisson-growth MLE by ``minimize``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.linalg
+import scipy.optimize
+import scipy.special as sps
+import scipy.stats as st
+
+import npfunc
+from natural_checks import assert_deriv, assert_same, fd
+
+# ---- compartmental epidemics ----------------------------------------------------------------
+
+
+def sir_rk4(theta):
+    """SIR in counts by RK4, states appended to a list; peak prevalence and attack rate."""
+    beta, gamma = theta
+    N = 1000.0
+    y = np.array([990.0, 10.0, 0.0])
+    dt = 0.5
+    out = [y]
+
+    def rhs(y):
+        S, I, R = y
+        inf = beta * S * I / N
+        rec = gamma * I
+        return np.array([-inf, inf - rec, rec])
+
+    for _ in range(40):
+        k1 = rhs(y)
+        k2 = rhs(y + dt / 2 * k1)
+        k3 = rhs(y + dt / 2 * k2)
+        k4 = rhs(y + dt * k3)
+        y = y + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        out.append(y)
+    traj = np.array(out)
+    return traj[:, 1].max(), traj[-1, 2] / N
+
+
+def seir_ivp(logp):
+    """SEIR by solve_ivp on a fixed grid: peak prevalence, final size, infection burden."""
+    beta, sigma, gamma = np.exp(logp)
+
+    def rhs(t, y):
+        S, E, I, R = y
+        return [-beta * S * I, beta * S * I - sigma * E, sigma * E - gamma * I, gamma * I]
+
+    t = np.linspace(0, 60, 31)
+    sol = scipy.integrate.solve_ivp(rhs, (0, 60), [0.99, 0.0, 0.01, 0.0], t_eval=t, rtol=1e-9, atol=1e-11)
+    I = sol.y[2]
+    return np.array([I.max(), sol.y[3, -1], np.trapezoid(I, sol.t)])
+
+
+def sir_odeint(params):
+    """The textbook odeint SIR with args=(beta, gamma); the final recovered fraction."""
+    def deriv(y, t, beta, gamma):
+        S, I, R = y
+        dS = -beta * S * I
+        dI = beta * S * I - gamma * I
+        dR = gamma * I
+        return dS, dI, dR
+
+    t = np.linspace(0, 50, 26)
+    ret = scipy.integrate.odeint(deriv, (0.999, 0.001, 0.0), t, args=tuple(params), rtol=1e-10, atol=1e-12)
+    S, I, R = ret.T
+    return R[-1]
+
+
+def seir_odeint_full(p):
+    """odeint with full_output=True (the info dict is ignored); the prevalence curve."""
+    beta, sigma, gamma = p
+
+    def f(y, t):
+        S, E, I, R = y
+        return [-beta * S * I, beta * S * I - sigma * E, sigma * E - gamma * I, gamma * I]
+
+    t = np.linspace(0, 100, 21)
+    y, info = scipy.integrate.odeint(f, [0.99, 0, 0.01, 0], t, full_output=True, rtol=1e-10, atol=1e-12)
+    return y[:, 2]
+
+
+def sir_peak_time(p):
+    """The time of peak prevalence (beta S = gamma) by brentq on solve_ivp's dense output."""
+    beta, gamma = p
+
+    def rhs(t, y):
+        S, I = y
+        return [-beta * S * I, beta * S * I - gamma * I]
+
+    sol = scipy.integrate.solve_ivp(rhs, (0, 60), [0.999, 0.001], t_eval=[60.0], dense_output=True,
+                                    rtol=1e-10, atol=1e-12)
+    return scipy.optimize.brentq(lambda t: beta * sol.sol(t)[0] - gamma, 0.0, 60.0, xtol=1e-13)
+
+
+CONTACTS = np.array([[3.0, 1.0, 0.5], [1.0, 2.0, 0.8], [0.5, 0.8, 1.5]])
+
+
+def age_sir(beta):
+    """Age-structured SIR, force of infection by einsum over a contact matrix,
+    simultaneous tuple update; final attack rate per age group."""
+    N = np.array([0.3, 0.5, 0.2])
+    S = N * 0.99
+    I = N * 0.01
+    R = np.zeros(3)
+    dt = 0.2
+    for _ in range(50):
+        lam = beta * np.einsum("ij,j->i", CONTACTS, I / N)
+        inf = lam * S * dt
+        rec = 0.2 * I * dt
+        S, I, R = S - inf, I + inf - rec, R + rec
+    return R / N
+
+
+def sir_step_inplace(state, beta, gamma, dt=0.1, n=10):
+    """Euler steps that update the caller's state vector in place; returns prevalence."""
+    for _ in range(n):
+        S, I, R = state
+        new_inf = beta * S * I * dt
+        new_rec = gamma * I * dt
+        state[0] -= new_inf
+        state[1] += new_inf - new_rec
+        state[2] += new_rec
+    return state[1]
+
+
+S32 = np.array([0.99, 0.01, 0.0], dtype=np.float32)
+
+
+def sir_float32(beta, gamma=0.1):
+    """A float32 SIR state advanced with a Python-float (weak) transmission rate."""
+    y = S32.copy()
+    for _ in range(5):
+        S, I, R = y
+        inf = beta * S * I
+        rec = gamma * I
+        y = y + 0.5 * np.array([-inf, inf - rec, rec])
+    return y[1]
+
+
+def seasonal_sir(theta):
+    """Seasonally forced SIR by Euler steps into a preallocated trajectory
+    (np.zeros(..., like=theta)); weekly incidence."""
+    beta0, amp = theta
+    dt, nsteps = 0.25, 112
+    traj = np.zeros((nsteps + 1, 3), like=theta)
+    traj[0] = [0.95, 0.05, 0.0]
+    inc = np.zeros(nsteps, like=theta)
+    for k in range(nsteps):
+        S, I, R = traj[k]
+        beta = beta0 * (1 + amp * np.cos(2 * np.pi * k * dt / 28.0))
+        new = beta * S * I * dt
+        traj[k + 1, 0] = S - new
+        traj[k + 1, 1] = I + new - 0.2 * I * dt
+        traj[k + 1, 2] = R + 0.2 * I * dt
+        inc[k] = new
+    return inc.reshape(-1, 28).sum(axis=1)
+
+
+def sis_endemic(theta):
+    """SIS endemic prevalence 1 - 1/R0, zero below threshold."""
+    beta, gamma = theta
+    R0 = beta / gamma
+    return np.maximum(0.0, 1.0 - 1.0 / R0)
+
+
+def reed_frost(q):
+    """Expected Reed-Frost chain binomial (deterministic mean path), float result per generation."""
+    S, I = 100.0, 1.0
+    cases = []
+    for _ in range(8):
+        p_inf = 1.0 - (1.0 - q) ** I
+        new = S * p_inf
+        S, I = S - new, new
+        cases.append(new)
+    return np.array(cases)
+
+
+W_SI = np.array([0.1, 0.3, 0.3, 0.2, 0.1])
+
+
+def renewal(Rt):
+    """The renewal equation I_t = R_t sum_s w_s I_{t-s}, written into zeros_like(Rt)."""
+    T = len(Rt)
+    I = np.zeros_like(Rt)
+    I[0] = 10.0
+    for t in range(1, T):
+        past = I[max(0, t - 5):t][::-1]
+        I[t] = Rt[t] * np.sum(W_SI[:len(past)] * past)
+    return I
+
+
+def reporting_delay(inc):
+    """Reported cases: infections convolved with a delay distribution, then the
+    daily counts recovered from the cumulative curve."""
+    delay = np.array([0.2, 0.5, 0.3])
+    reported = np.convolve(inc, delay)[:len(inc)]
+    cum = np.cumsum(reported)
+    return np.diff(cum, prepend=0.0)
+
+
+def cori_posterior_mean(inc):
+    """Cori et al. R_t over a sliding 3-day window: gamma posterior mean and 97.5% quantile."""
+    a, b = 1.0, 5.0
+    lam = np.convolve(inc, np.concatenate([[0.0], W_SI]))[:len(inc)]
+    k = 3
+    out_mean, out_hi = [], []
+    for t in range(k, len(inc)):
+        shape = a + inc[t - k + 1:t + 1].sum()
+        rate = 1.0 / b + lam[t - k + 1:t + 1].sum()
+        out_mean.append(shape / rate)
+        out_hi.append(st.gamma.ppf(0.975, shape, scale=1.0 / rate))
+    return np.array(out_mean), np.array(out_hi)
+
+
+# ---- reproduction numbers and final sizes --------------------------------------------------
+
+
+def r0_ngm(p):
+    """R0 of an SEIR-type model with two transmission routes: spectral radius of F V^-1."""
+    beta1, beta2, sigma, gamma = p
+    F = np.array([[0.0, beta1 + beta2], [0.0, 0.0]])
+    V = np.array([[sigma, 0.0], [-sigma, gamma]])
+    K = F @ np.linalg.inv(V)
+    return np.max(np.abs(np.linalg.eigvals(K)))
+
+
+def r0_two_group(p):
+    """Two-group R0 from a 2x2 next-generation matrix built by element assignment."""
+    K = np.empty((2, 2), like=p)
+    K[0, 0] = p[0] / p[4]
+    K[0, 1] = p[1] / p[4]
+    K[1, 0] = p[2] / p[4]
+    K[1, 1] = p[3] / p[4]
+    return np.max(np.abs(np.linalg.eigvals(K)))
+
+
+def final_size_brentq(R0):
+    """The final size z = 1 - exp(-R0 z) by brentq (a Python float)."""
+    return scipy.optimize.brentq(lambda z: z - 1 + np.exp(-R0 * z), 1e-6, 1.0)
+
+
+def final_size_lambertw(R0):
+    """The closed form z = 1 + W(-R0 exp(-R0)) / R0 (principal branch, real part)."""
+    return 1 + sps.lambertw(-R0 * np.exp(-R0)).real / R0
+
+
+def final_size_multigroup(beta_flat):
+    """Two-group final sizes z = 1 - exp(-B (N z)) by scipy.optimize.root."""
+    B = beta_flat.reshape(2, 2)
+    N = np.array([0.6, 0.4])
+
+    def eq(z):
+        return z - (1 - np.exp(-B @ (N * z)))
+
+    return scipy.optimize.root(eq, np.array([0.5, 0.5]), tol=1e-13).x
+
+
+def final_size_fsolve(beta_flat):
+    """The same final sizes by fsolve, the spelling most tutorials use."""
+    B = beta_flat.reshape(2, 2)
+    N = np.array([0.6, 0.4])
+
+    def eq(z):
+        return z - (1 - np.exp(-B @ (N * z)))
+
+    return scipy.optimize.fsolve(eq, np.array([0.5, 0.5]), xtol=1e-13)
+
+
+def vaccination_threshold(R0):
+    return 1.0 - 1.0 / R0
+
+
+# ---- population ecology ------------------------------------------------------------------
+
+
+def lv_euler32(z0):
+    """Lotka-Volterra in float32 by explicit Euler, parameters as float32 scalars."""
+    a, b, c, d = np.float32(1.1), np.float32(0.4), np.float32(0.4), np.float32(0.1)
+    x, y = z0[0], z0[1]
+    dt = np.float32(0.01)
+    for _ in range(50):
+        dx = a * x - b * x * y
+        dy = d * x * y - c * y
+        x = x + dt * dx
+        y = y + dt * dy
+    return np.stack([x, y])
+
+
+def lv_comp_stability(p):
+    """Competitive Lotka-Volterra: coexistence point by solve, stability as the
+    largest real part of the community matrix's eigenvalues."""
+    r = p[:2]
+    A = p[2:].reshape(2, 2)
+    xstar = np.linalg.solve(A, r)
+    J = -np.diag(xstar) @ A
+    ev = np.linalg.eigvals(J)
+    return np.max(ev.real)
+
+
+def lv_period(p):
+    """Predator-prey cycle period near equilibrium from the complex eigenvalues."""
+    a, b, c, d = p
+    xs, ys = c / d, a / b
+    J = np.array([[a - b * ys, -b * xs], [d * ys, d * xs - c]])
+    ev = np.linalg.eigvals(J)
+    return 2 * np.pi / np.abs(ev.imag).max()
+
+
+T_OBS = np.arange(0.0, 10.0)
+N_OBS = np.array([10., 17., 29., 46., 70., 98., 126., 148., 163., 172.])
+
+
+def logistic_sse(p):
+    r, K, N0 = p
+    pred = K / (1 + (K - N0) / N0 * np.exp(-r * T_OBS))
+    return np.sum((N_OBS - pred) ** 2)
+
+
+def logistic_curve_fit(y):
+    """curve_fit of the logistic curve to counts (tight tolerances)."""
+    f = lambda t, r, K, N0: K / (1 + (K / N0 - 1) * np.exp(-r * t))  # noqa: E731
+    popt, pcov = scipy.optimize.curve_fit(f, T_OBS, y, p0=[0.5, 150, 10], ftol=1e-14, xtol=1e-14, gtol=1e-14)
+    return popt
+
+
+def ricker(theta):
+    r, K = theta
+    N = 5.0
+    traj = []
+    for _ in range(20):
+        N = N * np.exp(r * (1 - N / K))
+        traj.append(N)
+    return np.array(traj)
+
+
+def beverton_holt32(n0):
+    """Beverton-Holt in float32 with a Python-float growth rate; returns the final density."""
+    R, M = 1.8, np.float32(50.0)
+    n = n0
+    for _ in range(15):
+        n = R * n / (1 + n / M)
+    return n
+
+
+def leslie_lambda(v):
+    """Dominant eigenvalue of a Leslie matrix (fecundities in row 0, survival on the subdiagonal)."""
+    f = v[:4]
+    s = v[4:]
+    L = np.diag(s, k=-1)
+    L[0] = f
+    ev = np.linalg.eigvals(L)
+    return np.max(ev.real)
+
+
+def leslie_power(v):
+    """The same eigenvalue by power iteration, normalising in place."""
+    f, s = v[:4], v[4:]
+    L = np.zeros((4, 4), like=v)
+    L[0, :] = f
+    L[np.arange(1, 4), np.arange(3)] = s
+    n = np.ones(4) / 4
+    for _ in range(60):
+        n = L @ n
+        lam = n.sum()
+        n /= lam
+    return lam
+
+
+def leslie_elasticity(v):
+    """Elasticities e_ij = (a_ij / lambda) v_i w_j / <v, w> from eig of L and L.T."""
+    f, s = v[:4], v[4:]
+    L = np.diag(s, -1)
+    L[0] = f
+    w, V = np.linalg.eig(L)
+    i = np.argmax(w.real)
+    lam = w[i].real
+    wvec = np.abs(V[:, i].real)
+    wl, W = np.linalg.eig(L.T)
+    j = np.argmax(wl.real)
+    vvec = np.abs(W[:, j].real)
+    S = np.outer(vvec, wvec) / (vvec @ wvec)
+    return S * L / lam
+
+
+def stable_age(v):
+    """Stable age distribution: the dominant eigenvector, made positive, summing to one."""
+    L = np.diag(v[4:], -1)
+    L[0] = v[:4]
+    w, V = np.linalg.eig(L)
+    k = np.argmax(np.abs(w))
+    u = np.abs(V[:, k])
+    return u / u.sum()
+
+
+def leslie_project(v):
+    L = np.diag(v[3:], -1)
+    L[0] = v[:3]
+    return np.linalg.matrix_power(L, 10) @ np.array([100.0, 50.0, 20.0])
+
+
+AGES = np.arange(1, 6)
+PX = np.array([0.8, 0.7, 0.6, 0.5, 0.4])
+
+
+def life_table(px, mx):
+    lx = np.concatenate([[1.0], np.cumprod(px)])
+    lxmx = lx[:-1] * mx
+    R0 = lxmx.sum()
+    T = (AGES * lxmx).sum() / R0
+    return {"R0": R0, "T": T, "r_approx": np.log(R0) / T}
+
+
+def euler_lotka_r(mx):
+    """Intrinsic growth rate from sum exp(-r x) l_x m_x = 1 by brentq."""
+    lx = np.concatenate([[1.0], np.cumprod(PX)[:-1]])
+    g = lambda r: np.sum(np.exp(-r * AGES) * lx * mx) - 1.0  # noqa: E731
+    return scipy.optimize.brentq(g, -2, 2, xtol=1e-14)
+
+
+# ---- pharmacokinetics and pharmacodynamics --------------------------------------------------
+
+
+def two_comp_expm(p):
+    k10, k12, k21 = p
+    A = np.array([[-(k10 + k12), k21], [k12, -k21]])
+    ts = np.linspace(0.5, 12, 8)
+    return np.array([scipy.linalg.expm(A * t)[0, 0] for t in ts]) * 100.0
+
+
+T_DOSE = np.linspace(0, 48, 25)
+
+
+def bateman_doses(p, t=T_DOSE):
+    """One-compartment oral absorption, superposed over a q12h schedule with np.where."""
+    ka, ke, V = p
+    c = np.zeros_like(t)
+    for td in [0.0, 12.0, 24.0, 36.0]:
+        tau = t - td
+        c = c + np.where(tau >= 0, 100.0 * ka / (V * (ka - ke)) * (np.exp(-ke * tau) - np.exp(-ka * tau)), 0.0)
+    return c
+
+
+def dose_mask_inplace(p):
+    """The same schedule added in place through boolean masks into a like= buffer."""
+    ka, ke, V = p
+    t = T_DOSE
+    c = np.zeros(t.shape, like=p)
+    for td in (0.0, 12.0, 24.0, 36.0):
+        m = t >= td
+        tau = t[m] - td
+        c[m] += 100.0 * ka / (V * (ka - ke)) * (np.exp(-ke * tau) - np.exp(-ka * tau))
+    return c
+
+
+def dosing_segments(p):
+    """Gut/central model integrated dose interval by dose interval; each new
+    dose is added in place to a copy of the last state."""
+    ka, ke = p
+
+    def rhs(t, y):
+        return [-ka * y[0], ka * y[0] - ke * y[1]]
+
+    y = np.array([100.0, 0.0])
+    cs = []
+    for k in range(3):
+        sol = scipy.integrate.solve_ivp(rhs, (12.0 * k, 12.0 * (k + 1)), y, rtol=1e-9, atol=1e-9,
+                                        t_eval=[12.0 * k + 6, 12.0 * (k + 1)])
+        y = sol.y[:, -1].copy()
+        cs.append(sol.y[1])
+        y[0] += 100.0
+    return np.concatenate(cs)
+
+
+def pk_mm_radau(p):
+    """Michaelis-Menten elimination by Radau with an analytic Jacobian and args=."""
+    Vmax, Km = p
+
+    def rhs(t, y, Vmax, Km):
+        return -Vmax * y / (Km + y)
+
+    def jac(t, y, Vmax, Km):
+        return np.array([[-Vmax * Km / (Km + y[0]) ** 2]])
+
+    sol = scipy.integrate.solve_ivp(rhs, (0, 5), [50.0], method="Radau", jac=jac, args=(Vmax, Km),
+                                    t_eval=[1, 2, 5], rtol=1e-8, atol=1e-8)
+    return sol.y[0]
+
+
+T_PK = np.array([0.5, 1, 2, 4, 6, 8, 12, 24.0])
+CONC = 10 * (np.exp(-0.15 * T_PK) - np.exp(-1.2 * T_PK))
+
+
+def nca(conc):
+    """Non-compartmental analysis: AUC_inf (trapezoid + C_last / lambda_z), Cmax,
+    Tmax (T_PK[argmax]) and the terminal half-life from polyfit of the last 3 logs."""
+    auc = np.trapezoid(conc, T_PK)
+    cmax = conc.max()
+    tmax = T_PK[np.argmax(conc)]
+    slope, intercept = np.polyfit(T_PK[-3:], np.log(conc[-3:]), 1)
+    lz = -slope
+    auc_inf = auc + conc[-1] / lz
+    return auc_inf, cmax, tmax, np.log(2) / lz
+
+
+def interp_conc(conc):
+    tq = np.array([0.75, 3.0, 10.0, 30.0])
+    return np.interp(tq, T_PK, conc, right=0.0)
+
+
+DOSES = np.array([0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0])
+RESP = np.array([2.1, 2.9, 5.2, 9.8, 15.1, 18.0, 19.5])
+
+
+def emax_nll(theta):
+    """Sigmoid Emax model, Gaussian negative log-likelihood with log-sd."""
+    E0, Emax, logEC50, n, logsig = theta
+    EC50 = np.exp(logEC50)
+    pred = E0 + Emax * DOSES ** n / (EC50 ** n + DOSES ** n)
+    sig = np.exp(logsig)
+    return 0.5 * np.sum(((RESP - pred) / sig) ** 2) + len(RESP) * logsig
+
+
+def hill(c, ec50=np.float32(2.0), n=np.float32(1.5), emax=np.float32(100.0)):
+    """The Hill curve with float32 defaults (a float32 concentration stays float32)."""
+    return emax * c ** n / (ec50 ** n + c ** n)
+
+
+def indirect_response(p):
+    """Indirect response model I (inhibition of kin) driven by a mono-exponential
+    concentration, RK4 over a list; the response at the end of each day."""
+    kin, kout, imax, ic50 = p
+    dt = 0.25
+
+    def rhs(t, R):
+        C = 10.0 * np.exp(-0.3 * t)
+        return kin * (1 - imax * C / (ic50 + C)) - kout * R
+
+    R = kin / kout
+    t = 0.0
+    out = []
+    for k in range(48):
+        k1 = rhs(t, R)
+        k2 = rhs(t + dt / 2, R + dt / 2 * k1)
+        k3 = rhs(t + dt / 2, R + dt / 2 * k2)
+        k4 = rhs(t + dt, R + dt * k3)
+        R = R + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        t += dt
+        if (k + 1) % 16 == 0:
+            out.append(R)
+    return np.array(out)
+
+
+def probit_loglik(theta):
+    """Probit dose-response (quantal) log-likelihood with scipy.stats.norm.cdf."""
+    a, b = theta
+    dose = np.array([1., 2., 4., 8., 16.])
+    dead = np.array([1, 4, 9, 13, 18])
+    n = 20
+    p = st.norm.cdf(a + b * np.log(dose))
+    return np.sum(dead * np.log(p) + (n - dead) * np.log1p(-p))
+
+
+# ---- count likelihoods --------------------------------------------------------------------
+
+X_DESIGN = np.column_stack([np.ones(8), np.arange(8) / 7.0])
+Y_COUNTS = np.array([3, 5, 4, 9, 12, 15, 22, 30])
+
+
+def poisson_loglik(beta):
+    mu = np.exp(X_DESIGN @ beta)
+    return np.sum(Y_COUNTS * np.log(mu) - mu - sps.gammaln(Y_COUNTS + 1))
+
+
+def nb_loglik(theta):
+    """Negative binomial (mean mu, size k) with gammaln and xlogy."""
+    logmu, logk = theta
+    mu, k = np.exp(logmu), np.exp(logk)
+    y = Y_COUNTS
+    ll = (sps.gammaln(y + k) - sps.gammaln(k) - sps.gammaln(y + 1)
+          + sps.xlogy(k, k / (k + mu)) + sps.xlogy(y, mu / (k + mu)))
+    return ll.sum()
+
+
+POS = np.array([0, 3, 7, 12])
+TESTED = np.array([20, 25, 30, 30])
+
+
+def binom_prev(logit_p):
+    """Binomial prevalence surveys (a zero count among them) with xlogy/xlog1py."""
+    p = sps.expit(logit_p)
+    return np.sum(sps.xlogy(POS, p) + sps.xlog1py(TESTED - POS, -p))
+
+
+GROWTH_CASES = np.array([2, 4, 7, 11, 18, 25, 30])
+
+
+def poisson_growth_nll(theta):
+    a, r = theta
+    t = np.arange(len(GROWTH_CASES))
+    return -st.poisson.logpmf(GROWTH_CASES, a * np.exp(r * t)).sum()
+
+
+def nbinom_growth_nll(theta):
+    mu, k = np.exp(theta)
+    return -st.nbinom.logpmf(GROWTH_CASES, k, k / (k + mu)).sum()
+
+
+def serial_interval(p):
+    """A gamma serial interval discretised by cdf differences, renormalised."""
+    shape, scale = p
+    k = np.arange(0, 15)
+    w = st.gamma.cdf(k + 1, shape, scale=scale) - st.gamma.cdf(k, shape, scale=scale)
+    return w / w.sum()
+
+
+def mle_growth(cases):
+    """Poisson exponential-growth MLE by BFGS; the fitted (log a, r)."""
+    t = np.arange(len(cases))
+    nll = lambda th: -np.sum(cases * (th[0] + th[1] * t) - np.exp(th[0] + th[1] * t))  # noqa: E731
+    res = scipy.optimize.minimize(nll, np.array([1.0, 0.1]), method="BFGS", options={"gtol": 1e-9})
+    return res.x
+
+
+# ---- comparisons ---------------------------------------------------------------------------
+
+
+def _same_tree(got, want, rtol=1e-12, atol=0.0):
+    """assert_same leaf by leaf through tuples, lists and dicts (same container types)."""
+    assert type(got) is type(want), (type(got), type(want))
+    if isinstance(want, dict):
+        assert got.keys() == want.keys()
+        for k in want:
+            _same_tree(got[k], want[k], rtol, atol)
+    elif isinstance(want, (tuple, list)):
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            _same_tree(g, w, rtol, atol)
+    else:
+        assert_same(got, want, rtol, atol)
+
+
+def _stack_tree(outs):
+    """What vmap returns for a loop's outputs: leaves stacked along a new axis 0."""
+    first = outs[0]
+    if isinstance(first, dict):
+        return {k: _stack_tree([o[k] for o in outs]) for k in first}
+    if isinstance(first, tuple):
+        return tuple(_stack_tree([o[i] for o in outs]) for i in range(len(first)))
+    return np.stack([np.asarray(o) for o in outs])
+
+
+def _batch(x, n=3):
+    return np.stack([x * (1 + 0.013 * k) for k in range(n)])
+
+
+# name: (program, point, value rtol, fd eps, derivative rtol)
+CASES = {
+    "sir-rk4": (sir_rk4, np.array([0.4, 0.1]), 1e-12, 1e-5, 1e-5),
+    "seir-solve_ivp": (seir_ivp, np.log([0.5, 0.2, 0.1]), 1e-8, 1e-5, 1e-4),
+    "sir-odeint": (sir_odeint, np.array([0.3, 0.1]), 1e-8, 1e-5, 1e-4),
+    "seir-odeint-full": (seir_odeint_full, np.array([0.6, 0.2, 0.1]), 1e-7, 1e-5, 1e-4),
+    "age-sir-scalar": (age_sir, np.float64(0.15), 1e-12, 1e-5, 1e-5),
+    "age-sir-vector": (age_sir, np.array([0.15, 0.12, 0.1]), 1e-12, 1e-5, 1e-5),
+    "seasonal-sir": (seasonal_sir, np.array([0.5, 0.3]), 1e-12, 1e-5, 1e-5),
+    "sis-endemic": (sis_endemic, np.array([0.3, 0.1]), 1e-12, 1e-5, 1e-5),
+    "reed-frost": (reed_frost, np.float64(0.03), 1e-12, 1e-6, 1e-5),
+    "renewal": (renewal, np.array([1.5, 1.4, 1.3, 1.2, 1.1, 1.0, 0.9, 0.8]), 1e-12, 1e-5, 1e-5),
+    "reporting-delay": (reporting_delay, np.array([1.0, 3.0, 6.0, 10.0, 14.0, 12.0]), 1e-12, 1e-5, 1e-5),
+    "cori": (cori_posterior_mean, np.array([5.0, 8.0, 12.0, 15.0, 21.0, 24.0, 30.0]), 1e-10, 1e-5, 1e-5),
+    "r0-ngm": (r0_ngm, np.array([0.3, 0.1, 0.2, 0.1]), 1e-12, 1e-5, 1e-5),
+    "r0-two-group": (r0_two_group, np.array([2.0, 0.5, 0.4, 1.2, 1.3]), 1e-12, 1e-5, 1e-5),
+    "final-size-root": (final_size_multigroup, np.array([2.0, 0.5, 0.5, 1.5]), 1e-8, 1e-5, 1e-5),
+    "vaccination": (vaccination_threshold, np.float64(2.5), 1e-12, 1e-5, 1e-5),
+    "lv-euler-f32": (lv_euler32, np.array([10.0, 5.0], dtype=np.float32), 1e-5, 1e-5, 1e-5),
+    "lv-stability": (lv_comp_stability, np.array([1.0, 0.8, 1.0, 0.6, 0.5, 1.0]), 1e-12, 1e-5, 1e-5),
+    "lv-period": (lv_period, np.array([1.1, 0.4, 0.4, 0.1]), 1e-12, 1e-5, 1e-5),
+    "logistic-sse": (logistic_sse, np.array([0.5, 180.0, 10.0]), 1e-12, 1e-5, 1e-5),
+    "ricker": (ricker, np.array([1.5, 100.0]), 1e-12, 1e-5, 1e-5),
+    "beverton-holt-f32": (beverton_holt32, np.float32(5.0), 1e-6, 1e-5, 1e-3),
+    "leslie-eigvals": (leslie_lambda, np.array([0.0, 1.2, 1.5, 0.8, 0.6, 0.7, 0.5]), 1e-12, 1e-5, 1e-5),
+    "leslie-power": (leslie_power, np.array([0.0, 1.2, 1.5, 0.8, 0.6, 0.7, 0.5]), 1e-12, 1e-5, 1e-5),
+    "leslie-elasticity": (leslie_elasticity, np.array([0.0, 1.2, 1.5, 0.8, 0.6, 0.7, 0.5]), 1e-9, 1e-5, 1e-5),
+    "stable-age": (stable_age, np.array([0.0, 1.2, 1.5, 0.8, 0.6, 0.7, 0.5]), 1e-9, 1e-5, 1e-5),
+    "leslie-matrix-power": (leslie_project, np.array([0.2, 1.5, 1.0, 0.6, 0.5]), 1e-12, 1e-5, 1e-5),
+    "two-comp-expm": (two_comp_expm, np.array([0.3, 0.2, 0.1]), 1e-12, 1e-5, 1e-5),
+    "bateman-where": (bateman_doses, np.array([1.0, 0.2, 20.0]), 1e-12, 1e-5, 1e-5),
+    "dose-mask-inplace": (dose_mask_inplace, np.array([1.0, 0.2, 20.0]), 1e-12, 1e-5, 1e-5),
+    "dosing-segments": (dosing_segments, np.array([1.0, 0.15]), 1e-7, 1e-5, 1e-4),
+    "mm-radau": (pk_mm_radau, np.array([10.0, 5.0]), 1e-7, 1e-5, 1e-4),
+    "interp-conc": (interp_conc, CONC, 1e-12, 1e-5, 1e-5),
+    "emax-nll": (emax_nll, np.array([2.0, 18.0, 0.2, 1.1, -0.5]), 1e-12, 1e-5, 1e-5),
+    "hill-f32": (hill, np.linspace(0.1, 10, 6, dtype=np.float32), 1e-6, 1e-3, 1e-3),
+    "indirect-response": (indirect_response, np.array([10.0, 0.5, 0.8, 2.0]), 1e-12, 1e-5, 1e-5),
+    "probit": (probit_loglik, np.array([-2.0, 1.0]), 1e-12, 1e-5, 1e-5),
+    "poisson-gammaln": (poisson_loglik, np.array([1.0, 2.0]), 1e-12, 1e-5, 1e-5),
+    "nb-xlogy": (nb_loglik, np.array([2.0, 0.5]), 1e-12, 1e-5, 1e-5),
+    "binom-xlog1py": (binom_prev, np.array([-2.0, -1.5, -1.0, -0.5]), 1e-12, 1e-5, 1e-5),
+    "stats-poisson": (poisson_growth_nll, np.array([2.5, 0.4]), 1e-12, 1e-5, 1e-5),
+    "stats-nbinom": (nbinom_growth_nll, np.array([2.5, 0.4]), 1e-12, 1e-5, 1e-5),
+    "serial-interval": (serial_interval, np.array([2.5, 2.0]), 1e-12, 1e-5, 1e-5),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_jit_value_and_replay(name):
+    f, x, rtol, _, _ = CASES[name]
+    jf = npfunc.jit(f)
+    _same_tree(jf(x), f(x), rtol)
+    x2 = x * (1 + np.asarray(0.02, dtype=np.asarray(x).dtype))
+    _same_tree(jf(x2), f(x2), rtol)  # the replay on new values
+    assert jf.trace_count == 1
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_vmap_value(name):
+    f, x, rtol, _, _ = CASES[name]
+    xs = _batch(np.asarray(x))
+    _same_tree(npfunc.vmap(f)(xs), _stack_tree([f(r) for r in xs]), max(rtol, 1e-9 if rtol < 1e-9 else rtol))
+
+
+def _first(f):
+    """The first output of a program returning a tuple (derivatives of tuples are tested elsewhere)."""
+    return lambda x: f(x)[0] if isinstance(f(x), tuple) else f(x)
+
+
+_FD = {}
+
+
+def _fd_case(name):
+    """Five-point differences of a case's (first) output, computed once per case."""
+    if name not in _FD:
+        f, x, _, eps, _ = CASES[name]
+        _FD[name] = fd(_first(f), x, eps=eps)
+    return _FD[name]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_jacrev_against_differences(name):
+    f, x, _, _, rtol = CASES[name]
+    assert_deriv(npfunc.jacrev(_first(f))(x), _fd_case(name), rtol=rtol)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_jacfwd_against_differences(name):
+    f, x, _, _, rtol = CASES[name]
+    assert_deriv(npfunc.jacfwd(_first(f))(x), _fd_case(name), rtol=rtol)
