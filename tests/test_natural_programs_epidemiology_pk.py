@@ -20,10 +20,11 @@ Programs:
 * reproduction numbers and final sizes: R0 as the spectral radius of a
   next-generation matrix (``inv``, ``eigvals``), the final size by
   ``brentq`` and by ``lambertw``, the multi-group final size by ``root``
-  (and by ``fsolve``), the critical vaccination coverage;
+  and by ``fsolve``, the critical vaccination coverage;
 * population ecology: Lotka-Volterra by float32 Euler steps, the
   coexistence equilibrium of competitive Lotka-Volterra (``solve``) and its
-  stability (largest real part of ``eigvals``), the predator-prey period from
+  stability (largest real part of ``eigvals``), the generalised
+  Lotka-Volterra equilibrium by ``root`` from a column-vector start, the predator-prey period from
   complex eigenvalues, logistic-growth least squares, a ``curve_fit`` of the
   logistic curve, a Ricker map trajectory, Beverton-Holt in float32,
   Leslie matrices (dominant eigenvalue by ``eigvals``, by power iteration
@@ -315,6 +316,18 @@ def final_size_fsolve(beta_flat):
         return z - (1 - np.exp(-B @ (N * z)))
 
     return scipy.optimize.fsolve(eq, np.array([0.5, 0.5]), xtol=1e-13)
+
+
+GLV_A = -np.array([[1.0, 0.3, 0.2], [0.2, 1.0, 0.4], [0.1, 0.3, 1.0]])
+
+
+def glv_equilibrium(r):
+    """Generalised Lotka-Volterra coexistence equilibrium N (r + A N) = 0 by root,
+    started from a column vector of abundances (SciPy's hybr flattens it: the
+    function sees, and sol.x is, 1-d)."""
+    N0 = np.full((3, 1), 0.5)
+    sol = scipy.optimize.root(lambda N: N * (r + GLV_A @ N), N0, tol=1e-12)
+    return sol.x
 
 
 def vaccination_threshold(R0):
@@ -721,6 +734,8 @@ CASES = {
     "r0-ngm": (r0_ngm, np.array([0.3, 0.1, 0.2, 0.1]), 1e-12, 1e-5, 1e-5),
     "r0-two-group": (r0_two_group, np.array([2.0, 0.5, 0.4, 1.2, 1.3]), 1e-12, 1e-5, 1e-5),
     "final-size-root": (final_size_multigroup, np.array([2.0, 0.5, 0.5, 1.5]), 1e-8, 1e-5, 1e-5),
+    "final-size-fsolve": (final_size_fsolve, np.array([2.0, 0.5, 0.5, 1.5]), 1e-8, 1e-5, 1e-5),
+    "glv-root-column-x0": (glv_equilibrium, np.array([1.0, 0.9, 0.8]), 1e-8, 1e-5, 1e-5),
     "vaccination": (vaccination_threshold, np.float64(2.5), 1e-12, 1e-5, 1e-5),
     "lv-euler-f32": (lv_euler32, np.array([10.0, 5.0], dtype=np.float32), 1e-5, 1e-5, 1e-5),
     "lv-stability": (lv_comp_stability, np.array([1.0, 0.8, 1.0, 0.6, 0.5, 1.0]), 1e-12, 1e-5, 1e-5),
