@@ -59,6 +59,7 @@ import scipy.special as sps
 import scipy.stats as st
 
 import npfunc
+from npfunc.scipy.integrate import UnsupportedOdeError
 from natural_checks import assert_deriv, assert_same, fd
 
 # ---- compartmental epidemics ----------------------------------------------------------------
@@ -810,3 +811,156 @@ def test_jacrev_against_differences(name):
 def test_jacfwd_against_differences(name):
     f, x, _, _, rtol = CASES[name]
     assert_deriv(npfunc.jacfwd(_first(f))(x), _fd_case(name), rtol=rtol)
+
+
+# ---- derivatives of tuples, dicts and Python-float results ---------------------------------
+
+
+def test_sir_rk4_tuple_of_numpy_scalars():
+    """A tuple of NumPy scalars: jit keeps the types; jacrev of both outputs matches differences."""
+    th = np.array([0.4, 0.1])
+    _same_tree(npfunc.jit(sir_rk4)(th), sir_rk4(th))
+    peak_J, attack_J = npfunc.jacrev(sir_rk4)(th)
+    assert_deriv(peak_J, fd(lambda t: sir_rk4(t)[0], th))
+    assert_deriv(attack_J, fd(lambda t: sir_rk4(t)[1], th))
+    primal, tangent = npfunc.jvp(sir_rk4, (th,), (np.array([1.0, -1.0]),))
+    _same_tree(primal, sir_rk4(th))
+
+
+def test_nca_tuple_derivatives_and_jvp():
+    """Non-compartmental analysis under grad-type transforms (the values are concrete:
+    T_PK[argmax] is fine), jvp keeps the tuple of NumPy scalars."""
+    for k in (0, 1, 3):
+        assert_deriv(npfunc.jacrev(lambda c: nca(c)[k])(CONC), fd(lambda c: nca(c)[k], CONC))
+    primal, tangent = npfunc.jvp(nca, (CONC,), (np.ones(8),))
+    _same_tree(primal, nca(CONC))
+    assert tangent[2] == 0.0  # Tmax is a grid time: no derivative
+    for k in (0, 1, 3):
+        assert type(tangent[k]) is np.float64
+
+
+@pytest.mark.xfail(strict=True, reason="an output that does not depend on the input gets its zero tangent "
+                                       "(jvp, linearize) or zero gradient (grad of np.float64 input) from the "
+                                       "zeros_like rule primitive, np.zeros(shape, dtype): a 0-d ndarray where "
+                                       "every dependent NumPy-scalar output gets an np.float64 "
+                                       "(api/forward.py, linearize.py, reverse.py materialize `zero`)")
+def test_zero_tangent_of_a_numpy_scalar_output_is_a_numpy_scalar():
+    tangent = npfunc.jvp(nca, (CONC,), (np.ones(8),))[1]
+    assert type(tangent[2]) is np.float64       # Tmax: T_PK[argmax], independent of conc
+    assert type(npfunc.grad(lambda k: np.float64(2.0) + 0.0 * (k > 0))(np.float64(1.0))) is np.float64
+
+
+def test_nca_tmax_under_jit_and_vmap_refuses_and_the_advice_works():
+    """T_PK[np.argmax(conc)] under jit/vmap: a plain table indexed by a traced index.
+    The refusal's fix, a table made traced with like= a traced *array* (np.argmax's
+    scalar is refused by NumPy's like=), and npfunc.numpy.take, give NumPy's values."""
+    with pytest.raises(npfunc.errors.ConcretizationError,
+                       match=r"jit\(f\).*np\.asarray\(table, like=i\).*like= refuses it: take like= a traced array"):
+        npfunc.jit(nca)(CONC)
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(f\).*npfunc\.numpy\.take"):
+        npfunc.vmap(nca)(_batch(CONC))
+    with pytest.raises(TypeError, match="like"):  # the literal like=i of a scalar index in plain NumPy
+        np.asarray(T_PK, like=np.argmax(CONC))
+
+    def tmax_like(conc):
+        return np.asarray(T_PK, like=conc)[np.argmax(conc)]
+
+    def tmax_take(conc):
+        return npfunc.numpy.take(T_PK, np.argmax(conc))
+
+    late = CONC[::-1].copy()
+    for f in (tmax_like, tmax_take):
+        jf = npfunc.jit(f)
+        assert_same(jf(CONC), T_PK[np.argmax(CONC)])
+        assert_same(jf(late), T_PK[np.argmax(late)])
+        assert_same(npfunc.vmap(f)(np.stack([CONC, late])), T_PK[[np.argmax(CONC), np.argmax(late)]])
+
+
+def test_np_take_of_plain_table_names_npfunc_take():
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np\.take\(table, i\).*npfunc\.numpy\.take"):
+        npfunc.jit(lambda c: np.take(T_PK, np.argmax(c)))(CONC)
+
+
+def test_life_table_dict_transforms():
+    """A dict of NumPy scalars: jit, jacrev in the fecundities (argnums=1), vmap with in_dims=(None, 0)."""
+    mx = np.array([0.0, 0.5, 1.2, 1.5, 1.0])
+    _same_tree(npfunc.jit(life_table)(PX, mx), life_table(PX, mx))
+    J = npfunc.jacrev(life_table, argnums=1)(PX, mx)
+    for k in ("R0", "T", "r_approx"):
+        assert_deriv(J[k], fd(lambda m: life_table(PX, m)[k], mx))
+    Jp = npfunc.jacfwd(life_table, argnums=0)(PX, mx)
+    assert_deriv(Jp["T"], fd(lambda p: life_table(p, mx)["T"], PX))
+    ms = _batch(mx)
+    _same_tree(npfunc.vmap(life_table, in_dims=(None, 0))(PX, ms), _stack_tree([life_table(PX, m) for m in ms]))
+
+
+@pytest.mark.parametrize("f, x", [(final_size_brentq, np.float64(2.5)),
+                                  (euler_lotka_r, np.array([0.0, 0.5, 1.2, 1.5, 1.0])),
+                                  (sir_peak_time, np.array([0.5, 0.1]))])
+def test_brentq_programs(f, x):
+    """Programs whose result is brentq's Python float: derivatives by the implicit
+    function theorem against differences; jit's value (an np.float64 there, a known
+    difference) and replay."""
+    assert type(f(x)) is float
+    assert_deriv(npfunc.jacrev(f)(x), fd(f, x), rtol=1e-5)
+    jf = npfunc.jit(f)
+    for y in (x, x * 1.03):
+        np.testing.assert_allclose(float(jf(y)), f(y), rtol=1e-10)
+
+
+def test_brentq_programs_vmap():
+    R0s = np.array([1.5, 2.5, 4.0])
+    np.testing.assert_allclose(npfunc.vmap(final_size_brentq)(R0s), [final_size_brentq(r) for r in R0s], rtol=1e-9)
+    ms = _batch(np.array([0.0, 0.5, 1.2, 1.5, 1.0]))
+    np.testing.assert_allclose(npfunc.vmap(euler_lotka_r)(ms), [euler_lotka_r(m) for m in ms], rtol=1e-9)
+    np.testing.assert_allclose(npfunc.vmap(npfunc.grad(final_size_brentq))(R0s),
+                               [fd(final_size_brentq, r) for r in R0s], rtol=1e-5)
+
+
+@pytest.mark.xfail(strict=True, raises=UnsupportedOdeError,
+                   reason="brentq on solve_ivp's dense output (what the events refusal advises) under vmap and "
+                          "jacfwd: the batched/tangent-carrying root time t reaches TracedOdeSolution.__call__ as "
+                          "a batched t_eval, and the ODE primitive's batch rule (scipy/integrate/_ode.py stack) "
+                          "refuses 'vmap over the time span or the output times ... map over y0, args or "
+                          "closed-over values' although the user maps over a closed-over value only")
+def test_sir_peak_time_vmap():
+    ps = _batch(np.array([0.5, 0.1]))
+    np.testing.assert_allclose(npfunc.vmap(sir_peak_time)(ps), [sir_peak_time(p) for p in ps], rtol=1e-8)
+
+
+@pytest.mark.xfail(strict=True, raises=UnsupportedOdeError,
+                   reason="the same refusal under jacfwd (jacfwd(vmap(vmap(jvp(f)))) in the message)")
+def test_sir_peak_time_jacfwd():
+    p = np.array([0.5, 0.1])
+    assert_deriv(npfunc.jacfwd(sir_peak_time)(p), fd(sir_peak_time, p))
+
+
+def sir_peak_event(p):
+    """The same peak time as a terminal solve_ivp event (beta S - gamma = 0)."""
+    beta, gamma = p
+
+    def rhs(t, y):
+        S, I = y
+        return [-beta * S * I, beta * S * I - gamma * I]
+
+    def peak(t, y):
+        return beta * y[0] - gamma
+
+    peak.terminal = True
+    sol = scipy.integrate.solve_ivp(rhs, (0, 200), [0.999, 0.001], events=peak, rtol=1e-10, atol=1e-12)
+    return sol.t_events[0][0]
+
+
+def test_solve_ivp_events_refuse_and_the_brentq_advice_works_under_grad_and_jit():
+    p = np.array([0.5, 0.1])
+    with pytest.raises(UnsupportedOdeError, match=r"grad\(f\).*events.*brentq on sol\(t\)"):
+        npfunc.grad(sir_peak_event)(p)
+    np.testing.assert_allclose(sir_peak_time(p), sir_peak_event(p), rtol=1e-8)
+    assert_deriv(npfunc.grad(sir_peak_time)(p), fd(sir_peak_event, p), rtol=1e-5)
+
+
+def test_lambertw_final_size_refuses_and_brentq_agrees():
+    """lambertw has no twin (a known gap): a refusal naming it; the brentq form is the same number."""
+    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"grad\(f\).*lambertw"):
+        npfunc.grad(final_size_lambertw)(2.5)
+    np.testing.assert_allclose(final_size_lambertw(2.5), final_size_brentq(2.5), rtol=1e-10)
