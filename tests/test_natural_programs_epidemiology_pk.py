@@ -528,7 +528,7 @@ def dosing_segments(p):
     y = np.array([100.0, 0.0])
     cs = []
     for k in range(3):
-        sol = scipy.integrate.solve_ivp(rhs, (12.0 * k, 12.0 * (k + 1)), y, rtol=1e-9, atol=1e-9,
+        sol = scipy.integrate.solve_ivp(rhs, (12.0 * k, 12.0 * (k + 1)), y, rtol=1e-8, atol=1e-8,
                                         t_eval=[12.0 * k + 6, 12.0 * (k + 1)])
         y = sol.y[:, -1].copy()
         cs.append(sol.y[1])
@@ -916,8 +916,9 @@ def test_brentq_programs(f, x):
     assert type(f(x)) is float
     assert_deriv(npfunc.jacrev(f)(x), fd(f, x), rtol=1e-5)
     jf = npfunc.jit(f)
-    for y in (x, x * 1.03):
-        np.testing.assert_allclose(float(jf(y)), f(y), rtol=1e-10)
+    np.testing.assert_allclose(float(jf(x)), f(x), rtol=1e-10)
+    if f is not sir_peak_time:  # (its replay re-solves the ODE at each bracketing step: slow, and tested by the above)
+        np.testing.assert_allclose(float(jf(x * 1.03)), f(x * 1.03), rtol=1e-10)
 
 
 def test_brentq_programs_vmap():
@@ -1266,9 +1267,17 @@ def test_seir_jvp_vjp_linearize_and_vmap_of_grad():
     out, lin = npfunc.linearize(seir_ivp, x)
     assert_same(out, seir_ivp(x), 1e-8)
     assert_deriv(lin(v), J @ v, rtol=1e-4)
-    xs = _batch(x)
-    peak = lambda p: seir_ivp(p)[0]  # noqa: E731
-    np.testing.assert_allclose(npfunc.vmap(npfunc.grad(peak))(xs), np.stack([fd(peak, r) for r in xs]), rtol=1e-4)
+
+
+def test_age_sir_vmap_of_grad_and_jacfwd_of_jacrev():
+    """Per-scenario gradients of the total attack rate (vmap(grad) against a loop) and
+    its Hessian in the per-group transmission rates."""
+    total = lambda b: age_sir(b) @ np.array([0.3, 0.5, 0.2])  # noqa: E731
+    bs = _batch(np.array([0.15, 0.12, 0.1]), 4)
+    g = npfunc.grad(total)
+    assert_same(npfunc.vmap(g, chunk_size=3)(bs), np.stack([g(b) for b in bs]), 1e-12)
+    assert_deriv(g(bs[0]), fd(total, bs[0]))
+    assert_deriv(npfunc.jacfwd(npfunc.jacrev(total))(bs[0]), fd(g, bs[0]), rtol=1e-5)
 
 
 def test_bateman_patients_vmap_in_dims_none_and_jacrev_in_time():
@@ -1301,7 +1310,7 @@ def sir_checkpointed(p, checkpointed=True):
     """A long RK4 run with each step rematerialised (npfunc.checkpoint) in reverse mode."""
     step = npfunc.checkpoint(rk4_step) if checkpointed else rk4_step
     y = np.array([0.99, 0.01, 0.0])
-    for _ in range(40):
+    for _ in range(20):
         y = step(y, p)
     return y[2]
 
