@@ -11,7 +11,8 @@ Programs:
   ``odeint`` with ``args=``, SEIR by ``odeint(full_output=True)``, the SIR
   peak time by ``brentq`` on ``solve_ivp``'s dense output, an age-structured
   SIR with an ``einsum`` contact matrix (scalar and per-group transmission),
-  SIR with a state vector updated in place (``state[0] -= ...``), a float32
+  the Poisson likelihood of weekly incidence from ``odeint`` (``np.diff`` of a
+  cumulative compartment), SIR with a state vector updated in place (``state[0] -= ...``), a float32
   SIR with a Python-float transmission rate, a seasonally forced SIR by
   Euler steps written into ``np.zeros(..., like=)``, an SIS endemic
   equilibrium with ``np.maximum``, Reed-Frost expected chains, the
@@ -49,6 +50,8 @@ Programs:
   Poisson-growth MLE by ``minimize`` and by IRLS (``solve`` in a loop).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -143,6 +146,24 @@ def sir_peak_time(p):
     sol = scipy.integrate.solve_ivp(rhs, (0, 40), [0.999, 0.001], t_eval=[40.0], dense_output=True,
                                     rtol=1e-8, atol=1e-10)
     return scipy.optimize.brentq(lambda t: beta * sol.sol(t)[0] - gamma, 0.0, 40.0, xtol=1e-10)
+
+
+WEEKLY_OBS = np.array([3, 10, 25, 40, 35])
+
+
+def sir_incidence_nll(theta):
+    """Poisson NLL of weekly incidence: odeint of (S, I, cumulative cases), the
+    incidence as np.diff of the cumulative column."""
+    beta, gamma = np.exp(theta)
+
+    def rhs(y, t):
+        S, I, C = y
+        return [-beta * S * I, beta * S * I - gamma * I, beta * S * I]
+
+    t = np.arange(0.0, 30.0, 5.0)
+    sol = scipy.integrate.odeint(rhs, [0.999, 0.001, 0.0], t, rtol=1e-9, atol=1e-11)
+    inc = 1000 * np.diff(sol[:, 2])
+    return np.sum(inc - WEEKLY_OBS * np.log(inc))
 
 
 CONTACTS = np.array([[3.0, 1.0, 0.5], [1.0, 2.0, 0.8], [0.5, 0.8, 1.5]])
@@ -734,6 +755,7 @@ CASES = {
     "sir-rk4": (sir_rk4, np.array([0.4, 0.1]), 1e-12, 1e-5, 1e-5),
     "seir-solve_ivp": (seir_ivp, np.log([0.5, 0.2, 0.1]), 1e-8, 1e-5, 1e-4),
     "sir-odeint": (sir_odeint, np.array([0.3, 0.1]), 1e-8, 1e-5, 1e-4),
+    "sir-incidence-nll": (sir_incidence_nll, np.log([0.5, 0.2]), 1e-8, 1e-5, 1e-4),
     "seir-odeint-full": (seir_odeint_full, np.array([0.6, 0.2, 0.1]), 1e-7, 1e-5, 1e-4),
     "age-sir-scalar": (age_sir, np.float64(0.15), 1e-12, 1e-5, 1e-5),
     "age-sir-vector": (age_sir, np.array([0.15, 0.12, 0.1]), 1e-12, 1e-5, 1e-5),
@@ -1353,3 +1375,95 @@ def test_custom_vjp_poisson_matches_plain():
     assert_deriv(npfunc.grad(poisson_custom)(b), G)
     assert_deriv(npfunc.jit(npfunc.grad(poisson_custom))(b), G)
     assert_same(npfunc.vmap(poisson_custom)(_batch(b)), np.stack([poisson_loglik(r) for r in _batch(b)]))
+
+
+# ---- scalar-style code: math.*, np.vectorize, np.piecewise ------------------------------------
+
+
+def bateman_math(ka):
+    """A single-dose concentration written with math.exp (scalar code)."""
+    ke, t = 0.2, 3.0
+    return ka / (ka - ke) * (math.exp(-ke * t) - math.exp(-ka * t))
+
+
+def bateman_np(ka):
+    ke, t = 0.2, 3.0
+    return ka / (ka - ke) * (np.exp(-ke * t) - np.exp(-ka * t))
+
+
+def test_math_exp_refuses_naming_np_exp_which_works():
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"grad\(f\).*math\.exp\(x\).*use np\.exp\(x\)"):
+        npfunc.grad(bateman_math)(1.0)
+    assert bateman_np(1.0) == bateman_math(1.0)
+    assert_deriv(npfunc.grad(bateman_np)(1.0), fd(bateman_math, 1.0))
+
+
+def hill_scalar(c, ec50=2.0, n=1.5):
+    """A scalar Hill function with an early return, vectorised with np.vectorize."""
+    if c <= 0:
+        return 0.0
+    return c ** n / (ec50 ** n + c ** n)
+
+
+HILL_V = np.vectorize(hill_scalar)
+
+
+def test_np_vectorize_hill_derivatives_and_jit_refusal():
+    c = np.array([0.3, 0.5, 2.0, 8.0])
+    assert_deriv(npfunc.jacrev(HILL_V)(c), fd(HILL_V, c))
+    total = lambda e: HILL_V(c, e).sum()  # noqa: E731
+    assert_deriv(npfunc.grad(total)(2.0), fd(total, 2.0))
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\): bool\(x\).*np\.where"):
+        npfunc.jit(HILL_V)(c)
+
+
+def infusion(p, piecewise=np.piecewise):
+    """Zero-order infusion for T hours then first-order washout, by np.piecewise."""
+    k, R = p
+    t = np.linspace(0, 10, 11)
+    T = 4.0
+    return piecewise(t, [t <= T, t > T], [lambda t: R / k * (1 - np.exp(-k * t)),
+                                          lambda t: R / k * (1 - np.exp(-k * T)) * np.exp(-k * (t - T))])
+
+
+def test_np_piecewise_refuses_naming_npfunc_piecewise_which_works():
+    p = np.array([0.3, 2.0])
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev\(f\).*call npfunc\.numpy\.piecewise"):
+        npfunc.jacrev(infusion)(p)
+    fixed = lambda q: infusion(q, npfunc.numpy.piecewise)  # noqa: E731
+    assert_same(fixed(p), infusion(p))
+    assert_same(npfunc.jit(fixed)(p), infusion(p))
+    assert_deriv(npfunc.jacrev(fixed)(p), fd(infusion, p))
+    assert_same(npfunc.vmap(fixed)(_batch(p)), np.stack([infusion(q) for q in _batch(p)]))
+
+
+def test_incidence_nll_jit_of_vmap_of_grad():
+    """Regression: jit(vmap(grad(...))) of an ODE solve raised a raw TypeError (the
+    batched adjoint indexed the solve's record box with an integer, which gives the
+    record object itself, not an array jit could record); now the loop's gradients,
+    also on a replay with new values."""
+    th = _batch(np.log([0.5, 0.2]), 2)
+    g = npfunc.grad(sir_incidence_nll)
+    jg = npfunc.jit(npfunc.vmap(g))
+    for x in (th, th + 0.05):
+        np.testing.assert_allclose(jg(x), np.stack([g(r) for r in x]), rtol=1e-7)
+    assert jg.trace_count == 1
+
+
+def test_einsum_out_refuses_and_assigning_works():
+    """np.einsum(..., out=buf) on traced values: a refusal saying to assign the result."""
+    L = np.array([[0.0, 1.5, 1.0], [0.6, 0, 0], [0, 0.5, 0]])
+
+    def project_out(n):
+        out = np.zeros_like(n)
+        np.einsum("ij,j->i", L, n, out=out)
+        return out
+
+    def project(n):
+        return np.einsum("ij,j->i", L, n)
+
+    n = np.array([100.0, 50.0, 20.0])
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"einsum.*out=.*assign the result"):
+        npfunc.jacrev(project_out)(n)
+    assert_same(project(n), project_out(n))
+    assert_deriv(npfunc.jacrev(project)(n), fd(project_out, n))
