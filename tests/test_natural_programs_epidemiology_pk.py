@@ -755,7 +755,7 @@ CASES = {
     "sir-rk4": (sir_rk4, np.array([0.4, 0.1]), 1e-12, 1e-5, 1e-5),
     "seir-solve_ivp": (seir_ivp, np.log([0.5, 0.2, 0.1]), 1e-8, 1e-5, 1e-4),
     "sir-odeint": (sir_odeint, np.array([0.3, 0.1]), 1e-8, 1e-5, 1e-4),
-    "sir-incidence-nll": (sir_incidence_nll, np.log([0.5, 0.2]), 1e-8, 1e-5, 1e-4),
+    "sir-incidence-nll": (sir_incidence_nll, np.log([0.5, 0.2]), 1e-7, 1e-5, 1e-4),
     "seir-odeint-full": (seir_odeint_full, np.array([0.6, 0.2, 0.1]), 1e-7, 1e-5, 1e-4),
     "age-sir-scalar": (age_sir, np.float64(0.15), 1e-12, 1e-5, 1e-5),
     "age-sir-vector": (age_sir, np.array([0.15, 0.12, 0.1]), 1e-12, 1e-5, 1e-5),
