@@ -43,8 +43,19 @@ Programs:
   the Emax/Hill model (float32 and float64, Gaussian likelihood), an indirect
   response model by RK4, a probit dose-response likelihood with
   ``scipy.stats.norm.cdf``;
+* growth rates and delays: the doubling time by ``np.linalg.lstsq`` and by
+  ``scipy.stats.linregress``, a Poisson-weighted ``np.polyfit(w=, cov=True)``,
+  ``np.gradient`` of log incidence, an Erlang delay by ``scipy.signal.lfilter``
+  stages, a gamma reporting delay from ``scipy.stats.gamma.pdf`` and
+  ``np.convolve``, cumulative AUC by ``cumulative_trapezoid``, AUC by ``quad``,
+  the dosing interval by ``minimize_scalar``; a two-group R0 with ``np.block``
+  and ``np.diag`` of a list, a metapopulation growth rate from ``np.kron``;
+* scalar-style code: a Bateman curve with ``math.exp``, a Hill function with
+  an early return under ``np.vectorize``, an infusion by ``np.piecewise``,
+  ``np.einsum(..., out=)``, a checkpointed RK4 step, a ``custom_vjp`` log rate;
 * count likelihoods: Poisson regression with ``gammaln``, negative binomial
   with ``gammaln``/``xlogy``, binomial prevalence with ``xlogy``/``xlog1py``,
+  a two-component Poisson mixture by ``logsumexp(b=)``,
   ``scipy.stats.poisson.logpmf`` and ``nbinom.logpmf`` of exponential growth,
   a discretised gamma serial interval from ``scipy.stats.gamma.cdf``, and a
   Poisson-growth MLE by ``minimize`` and by IRLS (``solve`` in a loop).
@@ -58,6 +69,7 @@ import pytest
 import scipy.integrate
 import scipy.linalg
 import scipy.optimize
+import scipy.signal
 import scipy.special as sps
 import scipy.stats as st
 
@@ -718,6 +730,97 @@ def mle_growth_irls(cases):
     return th
 
 
+# ---- more programs: structured matrices, growth-rate fits, delays, mixtures -----------------
+
+
+def ngm_two_group_diag(p):
+    """R0 of a two-group model, F from np.block and V = np.diag([g, g]) of a list of scalars."""
+    b11, b12, b21, b22, g = p
+    F = np.block([[np.array([[b11]]), np.array([[b12]])], [np.array([[b21]]), np.array([[b22]])]])
+    V = np.diag([g, g])
+    return np.max(np.abs(np.linalg.eigvals(F @ np.linalg.inv(V))))
+
+
+def metapopulation_kron(p):
+    """Two patches coupled by migration m, two host types: the dominant growth rate of kron(M, B)."""
+    beta, m = p[0], p[1]
+    M = np.array([[1 - m, m], [m, 1 - m]])
+    C = np.kron(M, np.array([[beta, 0.5 * beta], [0.5 * beta, beta]]))
+    return np.max(np.linalg.eigvals(C).real)
+
+
+DAYS = np.arange(10.0)
+DAILY = 5 * np.exp(0.2 * DAYS) * (1 + 0.05 * np.sin(DAYS))
+
+
+def doubling_time_lstsq(y):
+    """Doubling time from a log-linear fit by np.linalg.lstsq (starred unpacking of the rest)."""
+    X = np.column_stack([np.ones_like(DAYS), DAYS])
+    coef, *_ = np.linalg.lstsq(X, np.log(y), rcond=None)
+    return np.log(2) / coef[1]
+
+
+def doubling_time_linregress(y):
+    """The same with scipy.stats.linregress, with R^2."""
+    res = st.linregress(DAYS, np.log(y))
+    return np.log(2) / res.slope, res.rvalue ** 2
+
+
+def growth_rate_weighted_polyfit(y):
+    """Poisson-weighted log-linear fit with its covariance (np.polyfit(w=, cov=True))."""
+    p, cov = np.polyfit(DAYS, np.log(y), 1, w=np.sqrt(y), cov=True)
+    return p[0], np.sqrt(cov[0, 0])
+
+
+def instantaneous_growth(y):
+    return np.gradient(np.log(y), DAYS)
+
+
+def erlang_delay(k):
+    """A discrete Erlang(3) delay kernel as three first-order lfilter stages."""
+    x = np.zeros(20)
+    x[0] = 1.0
+    y = scipy.signal.lfilter([k], [1.0, -(1 - k)], x)
+    for _ in range(2):
+        y = scipy.signal.lfilter([k], [1.0, -(1 - k)], y)
+    return y
+
+
+MIX_COUNTS = np.array([1, 3, 0, 7, 9, 2])
+
+
+def poisson_mixture_ll(theta):
+    """Two-component Poisson mixture log-likelihood by logsumexp with weights b=."""
+    w = sps.softmax(np.array([0.0, theta[0]]))
+    mu = np.array([2.0, theta[1]])
+    lp = st.poisson.logpmf(MIX_COUNTS[:, None], mu[None, :])
+    return sps.logsumexp(lp, b=w[None, :], axis=1).sum()
+
+
+def cumulative_auc(c):
+    return scipy.integrate.cumulative_trapezoid(c, np.array([0.0, 1, 2, 4, 8]), initial=0)
+
+
+def gamma_delay_convolution(p):
+    """Infections convolved with a gamma onset-to-report delay (pdf at midpoints, normalised)."""
+    shape, scale = p
+    k = np.arange(15)
+    w = st.gamma.pdf(k + 0.5, shape, scale=scale)
+    inf = np.array([1., 3., 8., 15., 20., 18., 12., 7.])
+    return np.convolve(inf, w / w.sum())[:8]
+
+
+def dosing_interval(ke):
+    """The dosing interval whose trough is 1 (minimize_scalar, bounded)."""
+    f = lambda tau: (10 * np.exp(-ke * tau) / (1 - np.exp(-ke * tau)) - 1.0) ** 2  # noqa: E731
+    return scipy.optimize.minimize_scalar(f, bounds=(1.0, 48.0), method="bounded", options={"xatol": 1e-10}).x
+
+
+def auc_quad(p):
+    ka, ke = p
+    return scipy.integrate.quad(lambda t: ka / (ka - ke) * (np.exp(-ke * t) - np.exp(-ka * t)), 0, 24)[0]
+
+
 # ---- comparisons ---------------------------------------------------------------------------
 
 
@@ -799,6 +902,13 @@ CASES = {
     "stats-nbinom": (nbinom_growth_nll, np.array([2.5, 0.4]), 1e-12, 1e-5, 1e-5),
     "serial-interval": (serial_interval, np.array([2.5, 2.0]), 1e-12, 1e-5, 1e-5),
     "poisson-irls": (mle_growth_irls, GROWTH_CASES.astype(float), 1e-10, 1e-5, 1e-5),
+    "metapopulation-kron": (metapopulation_kron, np.array([0.4, 0.1]), 1e-12, 1e-5, 1e-5),
+    "doubling-lstsq": (doubling_time_lstsq, DAILY, 1e-12, 1e-5, 1e-5),
+    "np-gradient": (instantaneous_growth, DAILY, 1e-12, 1e-5, 1e-5),
+    "erlang-lfilter": (erlang_delay, np.float64(0.3), 1e-12, 1e-5, 1e-5),
+    "poisson-mixture": (poisson_mixture_ll, np.array([0.3, 8.0]), 1e-12, 1e-5, 1e-5),
+    "cumulative-auc": (cumulative_auc, np.array([0.0, 3.0, 2.5, 1.5, 0.4]), 1e-12, 1e-5, 1e-5),
+    "gamma-delay": (gamma_delay_convolution, np.array([2.5, 2.0]), 1e-12, 1e-5, 1e-5),
 }
 
 
@@ -1467,3 +1577,59 @@ def test_einsum_out_refuses_and_assigning_works():
         npfunc.jacrev(project_out)(n)
     assert_same(project(n), project_out(n))
     assert_deriv(npfunc.jacrev(project)(n), fd(project_out, n))
+
+
+def test_np_diag_of_a_list_of_scalars_refuses_and_np_stack_works():
+    p = np.array([0.3, 0.1, 0.05, 0.2, 0.1])
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np\.diag.*np\.stack"):
+        npfunc.jacrev(ngm_two_group_diag)(p)
+
+    def fixed(p):
+        b11, b12, b21, b22, g = p
+        F = np.block([[np.array([[b11]]), np.array([[b12]])], [np.array([[b21]]), np.array([[b22]])]])
+        V = np.diag(np.stack([g, g]))
+        return np.max(np.abs(np.linalg.eigvals(F @ np.linalg.inv(V))))
+
+    assert_same(fixed(p), ngm_two_group_diag(p))
+    assert_same(npfunc.jit(fixed)(p), ngm_two_group_diag(p))
+    assert_deriv(npfunc.jacrev(fixed)(p), fd(ngm_two_group_diag, p))
+
+
+def test_linregress_doubling_time_derivative():
+    assert_deriv(npfunc.grad(lambda y: doubling_time_linregress(y)[0])(DAILY),
+                 fd(lambda y: doubling_time_linregress(y)[0], DAILY))
+    primal, _ = npfunc.jvp(doubling_time_linregress, (DAILY,), (np.ones(10),))
+    _same_tree(primal, doubling_time_linregress(DAILY))
+
+
+@pytest.mark.xfail(strict=True, raises=npfunc.errors.ConcretizationError,
+                   reason="scipy.stats.linregress has no twin; under jit/vmap SciPy's own _axis_nan_policy wrapper "
+                          "asks bool(any(isnan)) of the traced data, and the refusal tells the user to 'use "
+                          "np.where(cond, a, b) instead of if/else' although the branch is in SciPy's code (for "
+                          "NumPy's code numpy_code.py says so and names what runs it); the bool refusal in "
+                          "core/tracer.py does not look for a SciPy frame")
+def test_linregress_under_jit():
+    _same_tree(npfunc.jit(doubling_time_linregress)(DAILY), doubling_time_linregress(DAILY))
+
+
+def test_weighted_polyfit_cov_jit_refusal_and_what_runs_it():
+    """np.polyfit with traced weights branches on the rank (NumPy's own code): jit
+    refuses and says grad, jvp and vmap run it; they give NumPy's values."""
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np\.polyfit.*grad, jvp and vmap run it"):
+        npfunc.jit(growth_rate_weighted_polyfit)(DAILY)
+    ys = np.stack([DAILY, DAILY * (1 + 0.1 * np.cos(DAYS))])
+    _same_tree(npfunc.vmap(growth_rate_weighted_polyfit)(ys), _stack_tree([growth_rate_weighted_polyfit(y) for y in ys]),
+               1e-10)
+    _same_tree(npfunc.jvp(growth_rate_weighted_polyfit, (DAILY,), (np.ones(10),))[0],
+               growth_rate_weighted_polyfit(DAILY), 1e-12)
+    assert_deriv(npfunc.grad(lambda y: growth_rate_weighted_polyfit(y)[1])(DAILY),
+                 fd(lambda y: growth_rate_weighted_polyfit(y)[1], DAILY))
+
+
+def test_dosing_interval_minimize_scalar_and_quad_auc():
+    assert_deriv(npfunc.grad(dosing_interval)(0.2), fd(dosing_interval, 0.2), rtol=1e-4)
+    assert_same(npfunc.jit(dosing_interval)(np.float64(0.2)), dosing_interval(np.float64(0.2)), 1e-10)
+    kes = np.array([0.1, 0.2, 0.3])
+    np.testing.assert_allclose(npfunc.vmap(dosing_interval)(kes), [dosing_interval(k) for k in kes], rtol=1e-7)
+    p = np.array([1.0, 0.2])
+    assert_deriv(npfunc.grad(auc_quad)(p), fd(auc_quad, p))

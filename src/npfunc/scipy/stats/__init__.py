@@ -11,8 +11,8 @@ fails.  Use the same call on this module instead::
 
 Continuous (``logpdf pdf cdf logcdf sf logsf``, ``entropy``; shapes,
 ``loc=0``, ``scale=1``): ``norm`` (also ``ppf``/``isf``), ``t``, ``cauchy``,
-``laplace``, ``logistic``, ``gamma``, ``beta``, ``chi2``, ``expon``; with
-``ppf`` too: ``uniform``, ``truncnorm``, ``pareto``, ``vonmises``,
+``laplace``, ``logistic``, ``beta``, ``expon``; with
+``ppf`` too: ``gamma``, ``chi2``, ``uniform``, ``truncnorm``, ``pareto``, ``vonmises``,
 ``wrapcauchy``, ``gennorm``, ``gumbel_l``, ``gumbel_r``, ``lognorm``,
 ``weibull_min``, ``invgamma``, ``halfnorm``.  Discrete (``logpmf pmf cdf
 logcdf sf logsf ppf``; shapes, ``loc=0``): ``poisson``, ``binom``, ``geom``,
