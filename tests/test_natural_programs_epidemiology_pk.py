@@ -1063,18 +1063,17 @@ def test_brentq_programs_vmap():
 
 
 @pytest.mark.xfail(strict=True, raises=UnsupportedOdeError,
-                   reason="brentq on solve_ivp's dense output (what the events refusal advises) under vmap and "
-                          "jacfwd: the batched/tangent-carrying root time t reaches TracedOdeSolution.__call__ as "
-                          "a batched t_eval, and the ODE primitive's batch rule (scipy/integrate/_ode.py stack) "
-                          "refuses 'vmap over the time span or the output times ... map over y0, args or "
-                          "closed-over values' although the user maps over a closed-over value only")
+                   reason="brentq on solve_ivp's dense output under vmap: the stacked root search evaluates "
+                          "sol.sol(t) at a batched t, which reaches the ODE primitive as a batched t_eval; "
+                          "scipy/integrate/_ode.py stack() needs one time axis for the stacked solve (solving "
+                          "on the union of the batch's times and gathering would lift it)")
 def test_sir_peak_time_vmap():
     ps = _batch(np.array([0.5, 0.1]))
     np.testing.assert_allclose(npfunc.vmap(sir_peak_time)(ps), [sir_peak_time(p) for p in ps], rtol=1e-8)
 
 
 @pytest.mark.xfail(strict=True, raises=UnsupportedOdeError,
-                   reason="the same refusal under jacfwd (jacfwd(vmap(vmap(jvp(f)))) in the message)")
+                   reason="the same gap under jacfwd, which batches the root time's tangents")
 def test_sir_peak_time_jacfwd():
     p = np.array([0.5, 0.1])
     assert_deriv(npfunc.jacfwd(sir_peak_time)(p), fd(sir_peak_time, p))
@@ -1097,9 +1096,17 @@ def sir_peak_event(p):
 
 
 def test_solve_ivp_events_refuse_and_the_brentq_advice_works_under_grad_and_jit():
+    """The events refusal advises brentq on sol(t) and says where that runs (grad,
+    jacrev, jvp, jit); under vmap the refusal says the output times are batched
+    (it said 'map over y0, args or closed-over values', which the program does)."""
     p = np.array([0.5, 0.1])
-    with pytest.raises(UnsupportedOdeError, match=r"grad\(f\).*events.*brentq on sol\(t\)"):
+    with pytest.raises(UnsupportedOdeError, match=r"grad\(f\).*events.*brentq on sol\(t\).*under grad, jacrev, "
+                                                  r"jvp and jit, not vmap or jacfwd"):
         npfunc.grad(sir_peak_event)(p)
+    with pytest.raises(UnsupportedOdeError, match=r"output times of this ODE solve are batched.*sol\.sol\(t\)"):
+        npfunc.vmap(sir_peak_time)(np.stack([p, p]))
+    primal, tangent = npfunc.jvp(sir_peak_time, (p,), (np.array([1.0, 0.0]),))
+    np.testing.assert_allclose(tangent, fd(sir_peak_event, p)[0], rtol=1e-5)
     np.testing.assert_allclose(sir_peak_time(p), sir_peak_event(p), rtol=1e-6)
     assert_deriv(npfunc.grad(sir_peak_time)(p), fd(sir_peak_event, p), rtol=1e-5)
 
