@@ -1594,21 +1594,53 @@ def test_np_diag_of_a_list_of_scalars_refuses_and_np_stack_works():
     assert_deriv(npfunc.jacrev(fixed)(p), fd(ngm_two_group_diag, p))
 
 
-def test_linregress_doubling_time_derivative():
+def test_linregress_doubling_time_derivative_and_jvp():
     assert_deriv(npfunc.grad(lambda y: doubling_time_linregress(y)[0])(DAILY),
                  fd(lambda y: doubling_time_linregress(y)[0], DAILY))
     primal, _ = npfunc.jvp(doubling_time_linregress, (DAILY,), (np.ones(10),))
     _same_tree(primal, doubling_time_linregress(DAILY))
 
 
-@pytest.mark.xfail(strict=True, raises=npfunc.errors.ConcretizationError,
-                   reason="scipy.stats.linregress has no twin; under jit/vmap SciPy's own _axis_nan_policy wrapper "
-                          "asks bool(any(isnan)) of the traced data, and the refusal tells the user to 'use "
-                          "np.where(cond, a, b) instead of if/else' although the branch is in SciPy's code (for "
-                          "NumPy's code numpy_code.py says so and names what runs it); the bool refusal in "
-                          "core/tracer.py does not look for a SciPy frame")
-def test_linregress_under_jit():
-    _same_tree(npfunc.jit(doubling_time_linregress)(DAILY), doubling_time_linregress(DAILY))
+def linregress_all(y):
+    r = st.linregress(DAYS, np.log(y))
+    return r.slope, r.intercept, r.rvalue, r.pvalue, r.stderr, r.intercept_stderr
+
+
+def test_linregress_under_jit_vmap_and_derivatives():
+    """Regression: scipy.stats.linregress under jit/vmap ran SciPy's own code, whose
+    NaN check asked bool() of the traced data and was refused with the advice to use
+    np.where in the user's code; it has a twin now: SciPy's values (NumPy scalars),
+    replays, a batch, derivatives of every field."""
+    want = linregress_all(DAILY)
+    jf = npfunc.jit(linregress_all)
+    _same_tree(jf(DAILY), want, 1e-12, 1e-300)
+    other = DAILY * (1 + 0.1 * np.cos(DAYS))
+    _same_tree(jf(other), linregress_all(other), 1e-12, 1e-300)
+    _same_tree(npfunc.jit(doubling_time_linregress)(DAILY), doubling_time_linregress(DAILY), 1e-12)
+    ys = np.stack([DAILY, other])
+    _same_tree(npfunc.vmap(linregress_all)(ys), _stack_tree([linregress_all(y) for y in ys]), 1e-12, 1e-300)
+    for k in range(6):
+        field = lambda y: linregress_all(y)[k]  # noqa: E731
+        assert_deriv(npfunc.jacrev(field)(DAILY), fd(field, DAILY), atol=1e-10)
+    one_sided = lambda y: st.linregress(np.log(y), DAYS, alternative="less").pvalue  # noqa: E731
+    assert_same(npfunc.jit(one_sided)(DAILY), one_sided(DAILY), 1e-10, 1e-300)
+
+
+def test_jit_returning_a_scipy_result_object_refuses():
+    """Regression: jit returned a SciPy result object (OptimizeResult, OdeResult,
+    LinregressResult) as a constant holding the recording's traced values, with no
+    error; it refuses now (vmap did already), and returning its arrays works."""
+    with pytest.raises(npfunc.errors.OutputTypeError, match=r"jit: output 0 is a LinregressResult holding traced"):
+        npfunc.jit(lambda y: st.linregress(DAYS, np.log(y)))(DAILY)
+
+    def fit(y):
+        return scipy.optimize.minimize(lambda th: np.sum((th[0] + th[1] * DAYS - np.log(y)) ** 2), np.zeros(2))
+
+    with pytest.raises(npfunc.errors.OutputTypeError, match=r"OptimizeResult holding traced values.*dict\(res\)"):
+        npfunc.jit(fit)(DAILY)
+    got = npfunc.jit(lambda y: dict(fit(y)))(DAILY)
+    np.testing.assert_allclose(got["x"], fit(DAILY).x, rtol=1e-8)
+    assert got["success"] is True
 
 
 def test_weighted_polyfit_cov_jit_refusal_and_what_runs_it():
