@@ -29,6 +29,9 @@ def linregress(x, y, alternative="two-sided", *, axis=0, nan_policy="propagate",
         raise UnsupportedOperationError(f"{describe_stack()}: scipy.stats.linregress on traced values takes 1-d "
                                         "x and y (call it per row for batched data, or under vmap)")
     n = x.shape[0]
+    if n <= 2:  # SciPy's two-point case returns Python floats chosen by comparing the values
+        raise UnsupportedOperationError(f"{describe_stack()}: scipy.stats.linregress of {n} points on traced "
+                                        "values: give at least 3 points")
     xmean, ymean = np.mean(x), np.mean(y)
     ssxm, ssxym, _, ssym = np.reshape(np.cov(x, y, bias=1), (4,))
     degenerate = (ssxm == 0.0) | (ssym == 0.0)
@@ -36,21 +39,17 @@ def linregress(x, y, alternative="two-sided", *, axis=0, nan_policy="propagate",
     r = np.where(degenerate, np.where(ssxym == 0, np.nan, 0.0), np.clip(ssxym / np.sqrt(safe), -1.0, 1.0))
     slope = ssxym / ssxm
     intercept = ymean - slope * xmean
-    if n == 2:
-        pvalue = np.where(y[0] == y[1], 1.0, 0.0)
-        slope_stderr = intercept_stderr = np.zeros_like(slope)
+    df = n - 2
+    tiny = 1.0e-20
+    t = r * np.sqrt(df / ((1.0 - r + tiny) * (1.0 + r + tiny)))
+    if alternative == "two-sided":
+        pvalue = 2 * sc.stdtr(df, -np.abs(t))
+    elif alternative == "less":
+        pvalue = sc.stdtr(df, t)
     else:
-        df = n - 2
-        tiny = 1.0e-20
-        t = r * np.sqrt(df / ((1.0 - r + tiny) * (1.0 + r + tiny)))
-        if alternative == "two-sided":
-            pvalue = 2 * sc.stdtr(df, -np.abs(t))
-        elif alternative == "less":
-            pvalue = sc.stdtr(df, t)
-        else:
-            pvalue = sc.stdtr(df, -t)
-        slope_stderr = np.sqrt((1 - r ** 2) * ssym / ssxm / df)
-        intercept_stderr = slope_stderr * np.sqrt(ssxm + xmean ** 2)
+        pvalue = sc.stdtr(df, -t)
+    slope_stderr = np.sqrt((1 - r ** 2) * ssym / ssxm / df)
+    intercept_stderr = slope_stderr * np.sqrt(ssxm + xmean ** 2)
     out = [v[()] for v in (slope, intercept, r, pvalue, slope_stderr, intercept_stderr)]  # NumPy scalars, as SciPy's
     return LinregressResult(slope=out[0], intercept=out[1], rvalue=out[2], pvalue=out[3], stderr=out[4],
                             intercept_stderr=out[5])
