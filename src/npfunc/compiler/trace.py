@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.context import describe_stack
-from ..core.errors import ConcretizationError, NpfuncError, RandomnessError
+from ..core.errors import ConcretizationError, NpfuncError, OutputTypeError, RandomnessError
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, shape_of
 from ..interpreters.staging import StagedTracer, StagingInterpreter, describe_src
@@ -101,6 +101,23 @@ def holds_tracer(program: Program) -> bool:
             if type(i) is Const and isinstance(i.value, Tracer):
                 return True
     return any(type(o) is Const and isinstance(o.value, Tracer) for o in program.outputs)
+
+
+def _holds_traced(obj, depth: int = 2) -> bool:
+    """Whether an object the function returned (not an array) holds traced values in
+    its items, its fields or its attributes (SciPy's result objects, the user's own)."""
+    if isinstance(obj, Tracer):
+        return True
+    if depth == 0 or obj is None or isinstance(obj, (str, bytes, int, float, complex, np.ndarray, np.generic)):
+        return False
+    if isinstance(obj, dict):
+        values = list(obj.values())
+    elif isinstance(obj, (tuple, list)):
+        values = list(obj)
+    else:
+        values = list(getattr(obj, "__dict__", {}).values())
+        values += [getattr(obj, a, None) for a in getattr(type(obj), "__slots__", ()) if isinstance(a, str)]
+    return any(_holds_traced(v, depth - 1) for v in values)
 
 
 def record(call, leaves: list, names: list, transform: str = "jit", watch_random: bool = True) -> Recording:
@@ -181,6 +198,12 @@ def record(call, leaves: list, names: list, transform: str = "jit", watch_random
             outputs.append(leaf._var)
             first.append(value)
         else:
+            if _holds_traced(leaf):
+                raise OutputTypeError(
+                    f"{transform}: output {n} is a {type(leaf).__name__} holding traced values, which {transform} "
+                    "cannot return (only arrays, NumPy scalars, and tuples, lists and dicts of them are "
+                    "replayed): return the arrays it holds (res.x, res.slope, dict(res) of a SciPy result) and "
+                    "build the object outside.")
             outputs.append(Const(leaf))
             first.append(leaf)
     mutated = []

@@ -202,6 +202,10 @@ def conversion_fix(kind: str) -> str | None:
                         "interpolating spline (splrep/splev or UnivariateSpline with s=0) is "
                         "scipy.interpolate.make_interp_spline(x, y, k=3), and CubicSpline, PchipInterpolator, "
                         "Akima1DInterpolator, BSpline and interp1d work too.")
+            if what == "scipy.optimize.leastsq":  # MINPACK's lmdif: least_squares(method='lm') runs it too
+                return (f"{refusal}; scipy.optimize.least_squares(fun, x0, method='lm') (MINPACK's "
+                        "Levenberg-Marquardt too, the same solution to the solver's tolerance) and curve_fit have "
+                        "twins.")
             return (f"{refusal} (docs/coverage.md lists SciPy's twins): write the formula with np and "
                     "scipy.special functions, which npfunc differentiates, batches and records.")
         if type(entry.f_locals.get("self")).__name__ in ("RClass", "CClass", "AxisConcatenator"):
@@ -216,6 +220,10 @@ def conversion_fix(kind: str) -> str | None:
         if short in ("np.full", "np.full_like"):  # NumPy fills a plain array with the traced value
             return (f"{short}(..., v) with a traced fill value v fills a plain ndarray, which cannot hold it: "
                     f"write {FULL_FIX}.")
+        if short == "np.take":  # NumPy dispatches np.take on the array, not on the indices
+            return ("np.take(table, i) of a plain array with a traced index i cannot work: use "
+                    "npfunc.numpy.take(table, i), or make the table traced first, np.asarray(table, like=x) "
+                    "with x a traced array (NumPy's like= refuses scalars).")
         if short == "np.fill_diagonal":  # NumPy dispatches it on the plain array it writes into
             return ("np.fill_diagonal(a, v) writes a traced value into the plain ndarray a, which cannot hold "
                     "it: create a traced, e.g. a = np.zeros(shape, like=v), and np.fill_diagonal(a, v) works; "
@@ -237,8 +245,9 @@ def conversion_fix(kind: str) -> str | None:
                 "values into it work; or build the result functionally with npfunc.numpy.set_at(a, i, x).")
     if op in _LOADS:
         return ("Indexing a plain NumPy array with a traced index (table[i]) cannot work: make the table a "
-                "traced constant first, table = np.asarray(table, like=i), then table[i] works; or use "
-                "npfunc.numpy.take(table, i).")
+                "traced constant first, table = np.asarray(table, like=i), then table[i] works (when i is a "
+                "scalar, np.argmax's result for one, NumPy's like= refuses it: take like= a traced array, the "
+                "one i was computed from); or use npfunc.numpy.take(table, i).")
     method = _called_method(user) if kind == "array" else ""
     if method in _draws():
         return (f"A NumPy random Generator's {method}(...) turned a traced parameter into a plain "

@@ -88,8 +88,9 @@ def adjoint_primitive(problem: OdeProblem, grid: bool, nc: int) -> Primitive:
             outs = adjoint_primitive(problem, grid, nc + 1).bind(materialize_front(g, dg, size), *x, b)
             return outs, (0,) * len(outs)
         stacked, x_s, size = stack(problem, x, dx)
-        if db is not None:  # the stacked forward solve this batch made
-            b_s = getitem(b, (slice(None),) * db + (0,))
+        if db is not None:  # the stacked forward solve this batch made (a slice, squeezed: an integer index
+            # of an object array is the record itself, not the 0-d box jit's recording needs)
+            b_s = np.squeeze(getitem(b, (slice(None),) * db + (slice(0, 1),)), axis=db)
         else:  # pragma: no cover - a batched forward always leaves a batched record
             b_s = ode_primitive(stacked, grid).bind(*x_s)[1]
         n = problem.n

@@ -111,7 +111,8 @@ def solve_ivp(fun: Callable, t_span, y0, method="RK45", t_eval=None, dense_outpu
         raise UnsupportedOdeError(
             f"{describe_stack()}: solve_ivp with events cannot be differentiated or batched (the end time "
             "would depend on the solution); integrate to a fixed time, or find the event time with "
-            "npfunc.scipy.optimize.brentq on sol(t).")
+            "npfunc.scipy.optimize.brentq on sol(t) (dense_output=True and t_eval; under grad, jacrev, jvp and "
+            "jit, not vmap or jacfwd, which batch the root time sol(t) is evaluated at).")
     if not isinstance(method, str):
         raise UnsupportedOdeError(f"{describe_stack()}: solve_ivp: give method by name ('RK45', 'Radau', ...)")
     t0, tf = t_span

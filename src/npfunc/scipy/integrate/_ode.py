@@ -285,6 +285,12 @@ def stack(problem: OdeProblem, vals, dims):
 
     y0, t0, tf, t_eval, *ps = vals
     d_y0, d_t0, d_tf, d_te, *d_ps = dims
+    if d_t0 is None and d_tf is None and d_te is not None:  # only the output times: often sol.sol(t) at a
+        raise UnsupportedOdeError(                            # time vmap or jacfwd batches (a root of brentq)
+            f"{describe_stack()}: the output times of this ODE solve are batched (t_eval, or t in sol.sol(t): "
+            "brentq on the dense output batches its root time under vmap and jacfwd), and one stacked solve "
+            "needs one time axis. Give output times that do not depend on the mapped values; grad, jacrev, jvp "
+            "and jit evaluate sol.sol at a computed time.")
     if d_t0 is not None or d_tf is not None or d_te is not None:
         raise UnsupportedOdeError(
             f"{describe_stack()}: vmap over the time span or the output times of an ODE solve is not "

@@ -20,9 +20,9 @@ from scipy.optimize import OptimizeResult  # noqa: F401
 from ._implicit import NonConvergedError, UnsupportedSolverError, linear_solve
 from ._least_squares import curve_fit, least_squares
 from ._minimize import minimize, minimize_scalar
-from ._roots import brentq, fixed_point, newton, root, root_scalar
+from ._roots import brentq, fixed_point, fsolve, newton, root, root_scalar
 
-__all__ = ["root", "root_scalar", "brentq", "newton", "fixed_point", "minimize", "minimize_scalar",
+__all__ = ["root", "fsolve", "root_scalar", "brentq", "newton", "fixed_point", "minimize", "minimize_scalar",
            "least_squares", "curve_fit", "OptimizeResult", "NonConvergedError", "UnsupportedSolverError",
            "linear_solve"]
 

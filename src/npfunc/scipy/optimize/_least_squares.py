@@ -93,9 +93,35 @@ def _stacked_least_squares(residuals: Callable, lim, jac, method: str, options: 
             kw["x_scale"] = np.tile(kw["x_scale"], b)
         bounds = (-np.inf, np.inf) if lim is None else (np.tile(lim[0], b), np.tile(lim[1], b))
         res = so.least_squares(fun, x0.ravel(), bounds=bounds, method=method, **kw)
-        return res.x.reshape(b, n), {"success": bool(res.status > 0), "message": res.message, "result": res}
+        if res.status > 0:
+            return res.x.reshape(b, n), {"success": True, "message": res.message, "result": res}
+        # The batch shares one trust region and one stopping test, so the stacked solve can run out
+        # of evaluations (status 0) where each element alone converges: solve them one by one, as
+        # the plain loop does, rather than return the stacked solve's unconverged iterate.
+        return _one_by_one(residuals, lim, jac, method, options, x0, params)
 
     return stacked
+
+
+def _one_by_one(residuals: Callable, lim, jac, method: str, options: dict, x0, params):
+    """SciPy's least_squares for each element of a batch (the fallback of the stacked solve)."""
+    from ...api.jacobians import jacfwd
+
+    xs, results = [], []
+    for i in range(x0.shape[0]):
+        ps = [p[i] for p in params]
+        kw = dict(options)
+        if method == "lm" or callable(jac):
+            kw["jac"] = lambda x, ps=ps: np.asarray(jacfwd(lambda z: residuals(z, *ps))(x))
+        else:
+            kw["jac"] = jac
+        res = so.least_squares(lambda x, ps=ps: np.asarray(residuals(x, *ps)), x0[i],
+                               bounds=(-np.inf, np.inf) if lim is None else lim, method=method, **kw)
+        xs.append(res.x)
+        results.append(res)
+    worst = copy.copy(min(results, key=lambda r: r.status))  # a failed element's result if any
+    worst.nfev = sum(r.nfev for r in results)
+    return np.stack(xs), {"success": bool(worst.status > 0), "message": worst.message, "result": worst}
 
 
 def least_squares(fun: Callable, x0, jac="2-point", bounds=(-np.inf, np.inf), method="trf", ftol=1e-08, xtol=1e-08,

@@ -1,4 +1,4 @@
-"""Roots and fixed points: ``root``, ``root_scalar``, ``brentq``, ``newton``, ``fixed_point``.
+"""Roots and fixed points: ``root``, ``fsolve``, ``root_scalar``, ``brentq``, ``newton``, ``fixed_point``.
 
 The forward solve is SciPy's; the derivative of the root ``x*`` of
 ``F(x, θ) = 0`` is ``-(∂F/∂x)⁻¹ ∂F/∂θ`` (``_implicit.py``).  Under ``vmap``
@@ -51,6 +51,8 @@ def _result(info, x, pb: Problem, post):
 def root(fun: Callable, x0, args=(), method: str = "hybr", jac=None, tol=None, callback=None, options=None):
     """``scipy.optimize.root``; ``res.x`` (and ``res.fun``) are differentiable in
     ``args`` and in any traced value ``fun`` closes over."""
+    if method in ("hybr", "lm") and np.ndim(x0) != 1:  # SciPy's MINPACK methods flatten x0: fun sees,
+        x0 = np.ravel(x0)                               # and res.x is, a 1-d array
     pb = Problem("root", fun, x0, args)
     if not pb.traced:
         return so.root(fun, x0, args=args, method=method, jac=jac, tol=tol, callback=callback, options=options)
@@ -86,6 +88,25 @@ def root(fun: Callable, x0, args=(), method: str = "hybr", jac=None, tol=None, c
 
     x, cell = implicit_solution("root", residual, solve, np.ravel(x0), pb.params, stacked)
     return _result(cell["info"], x, pb, post)
+
+
+def fsolve(func: Callable, x0, args=(), fprime=None, full_output=0, col_deriv=0, xtol=1.49012e-08, maxfev=0,
+           band=None, epsfcn=None, factor=100, diag=None):
+    """``scipy.optimize.fsolve``, which SciPy runs as ``root(method='hybr')``
+    (MINPACK's hybrd) with these options; inside a transform so does npfunc,
+    and the root is differentiable as ``root``'s."""
+    args = args if isinstance(args, tuple) else (args,)
+    if not Problem("fsolve", func, np.ravel(x0), args).traced:
+        return so.fsolve(func, x0, args=args, fprime=fprime, full_output=full_output, col_deriv=col_deriv,
+                         xtol=xtol, maxfev=maxfev, band=band, epsfcn=epsfcn, factor=factor, diag=diag)
+    options = {"col_deriv": col_deriv, "xtol": xtol, "maxfev": maxfev, "band": band, "eps": epsfcn,
+               "factor": factor, "diag": diag}
+    res = root(func, x0, args=args, method="hybr", jac=fprime, options=options)
+    if not full_output:
+        return res.x
+    info = {k: res[k] for k in ("nfev", "njev", "fjac", "r", "qtf") if k in res}
+    info["fvec"] = res.fun
+    return res.x, info, res.status, res.message
 
 
 # ---- scalar roots ---------------------------------------------------------------------------

@@ -11,15 +11,15 @@ fails.  Use the same call on this module instead::
 
 Continuous (``logpdf pdf cdf logcdf sf logsf``, ``entropy``; shapes,
 ``loc=0``, ``scale=1``): ``norm`` (also ``ppf``/``isf``), ``t``, ``cauchy``,
-``laplace``, ``logistic``, ``gamma``, ``beta``, ``chi2``, ``expon``; with
-``ppf`` too: ``uniform``, ``truncnorm``, ``pareto``, ``vonmises``,
+``laplace``, ``logistic``, ``beta``, ``expon``; with
+``ppf`` too: ``gamma``, ``chi2``, ``uniform``, ``truncnorm``, ``pareto``, ``vonmises``,
 ``wrapcauchy``, ``gennorm``, ``gumbel_l``, ``gumbel_r``, ``lognorm``,
 ``weibull_min``, ``invgamma``, ``halfnorm``.  Discrete (``logpmf pmf cdf
 logcdf sf logsf ppf``; shapes, ``loc=0``): ``poisson``, ``binom``, ``geom``,
 ``nbinom``, ``betabinom``, ``bernoulli``.  Multivariate: ``multivariate_normal``,
 ``dirichlet`` (``logpdf pdf entropy``), ``multinomial`` (``logpmf pmf``).
 Also ``gaussian_kde`` (differentiable in the points and the data) and
-``rankdata``, ``mode`` (no derivative).  Calling a distribution freezes it:
+``rankdata``, ``mode`` (no derivative), and ``linregress``.  Calling a distribution freezes it:
 ``stats.norm(loc, scale).logpdf(x)``.  See docs/stats.md.
 """
 from __future__ import annotations
@@ -33,12 +33,13 @@ from ._kde import gaussian_kde  # noqa: F401
 from ._multinomial import multinomial  # noqa: F401
 from ._multivariate import dirichlet, multivariate_normal  # noqa: F401
 from ._ranks import mode, rankdata  # noqa: F401
+from ._regression import linregress  # noqa: F401
 from ._truncnorm import truncnorm  # noqa: F401
 
 __all__ = ["norm", "t", "cauchy", "laplace", "logistic", "gamma", "beta", "chi2", "expon", "poisson", "binom",
            "multivariate_normal", "dirichlet", "uniform", "truncnorm", "pareto", "vonmises", "wrapcauchy",
            "gennorm", "gumbel_l", "gumbel_r", "lognorm", "weibull_min", "invgamma", "halfnorm", "geom",
-           "nbinom", "betabinom", "bernoulli", "multinomial", "gaussian_kde", "rankdata", "mode"]
+           "nbinom", "betabinom", "bernoulli", "multinomial", "gaussian_kde", "rankdata", "mode", "linregress"]
 
 from . import _samples, _samples_original, _twins  # noqa: E402,F401  (registry samples; error hints)
 
