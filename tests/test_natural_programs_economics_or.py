@@ -2199,11 +2199,6 @@ def bond_price_any_ndim(r, cf=np.array([5.0, 5.0, 105.0])):
     return out[0] if scalar else out
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="SILENT: np.isscalar(r) is False for a traced NumPy scalar (np.isscalar is plain Python "
-                          "isinstance checks, not among core/array_hooks.WRAPPERS, and docs/coverage.md says it never "
-                          "sees a traced value), so the function takes its array branch: jit, vjp and jvp return "
-                          "array([100.]) (shape (1,)) where NumPy returns np.float64(100.0), vmap a (2, 1) array")
 def test_finding_isscalar_of_traced_scalar_silently_changes_shape():
     r = np.float64(0.05)
     want = bond_price_any(r)

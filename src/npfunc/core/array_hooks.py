@@ -1,4 +1,4 @@
-"""``np.array``, ``np.asarray`` & co. on traced values, while a transform runs.
+"""``np.array``, ``np.asarray`` & co. (and ``np.isscalar``) on traced values, while a transform runs.
 
 NumPy's constructors take no ``__array_function__`` dispatch, so
 ``np.array([omega, -g / L * np.sin(theta)])`` would ask each traced value
@@ -154,6 +154,20 @@ def _concatenate_items(name: str, items):
 _CONCATENATORS = {name: _TracedConcatenator(name, getattr(np, name)) for name in ("r_", "c_")}
 
 
+def _traced_isscalar(element):
+    """``np.isscalar``: a traced value standing for a NumPy scalar is one (NumPy's own function
+    asks ``isinstance(x, np.generic)``, which a traced value, an ``np.ndarray`` to ``isinstance``,
+    answers False: ``if np.isscalar(r): ...`` would take the array branch)."""
+    if hasattr(element, "_interp"):  # (a traced value: a 0-d one that is not a 0-d array)
+        return not element.shape and getattr(element, "_alias", None) is None
+    return _ISSCALAR(element)
+
+
+_ISSCALAR = np.isscalar
+_traced_isscalar.__name__ = _traced_isscalar.__qualname__ = "isscalar"
+_traced_isscalar.__wrapped__ = _ISSCALAR
+
+
 def enter() -> None:
     """A thread starts running transforms: install the wrappers if no thread runs one yet."""
     global _active
@@ -178,5 +192,5 @@ def exit() -> None:
 # and one dict update each are measurably cheaper than ``with`` and setattr.)
 _acquire, _release = _lock.acquire, _lock.release
 _NUMPY = np.__dict__
-_INSTALL = {**WRAPPERS, **_CONCATENATORS}
-_ORIGINAL.update({name: c._original for name, c in _CONCATENATORS.items()})
+_INSTALL = {**WRAPPERS, **_CONCATENATORS, "isscalar": _traced_isscalar}
+_ORIGINAL.update({name: c._original for name, c in _CONCATENATORS.items()}, isscalar=_ISSCALAR)

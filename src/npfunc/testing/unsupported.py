@@ -38,9 +38,12 @@ NO_TRACED_INPUTS = {
     **{name: _SHAPES for name in (
         "np.indices",
         "np.hamming", "np.hanning", "np.bartlett", "np.blackman", "np.broadcast_shapes", "np.ndindex",
-        "np.isscalar", "np.iterable", "np.__array_namespace_info__")},
+        "np.iterable", "np.__array_namespace_info__")},
     **{name: _INDEX for name in (
         "np.tril_indices", "np.triu_indices", "np.diag_indices", "np.mask_indices")},
+    # (it does see traced values: while a transform runs, np.isscalar answers for the NumPy
+    # scalar a traced value stands for; core/array_hooks.py)
+    "np.isscalar": "True for a traced value standing for a NumPy scalar, as NumPy answers for the scalar",
     **{name: _SETTINGS for name in (
         "np.errstate", "np.seterr", "np.geterr", "np.seterrcall", "np.geterrcall", "np.getbufsize",
         "np.setbufsize", "np.set_printoptions", "np.get_printoptions", "np.printoptions",
