@@ -983,11 +983,6 @@ def test_nca_tuple_derivatives_and_jvp():
         assert type(tangent[k]) is np.float64
 
 
-@pytest.mark.xfail(strict=True, reason="an output that does not depend on the input gets its zero tangent "
-                                       "(jvp, linearize) or zero gradient (grad of np.float64 input) from the "
-                                       "zeros_like rule primitive, np.zeros(shape, dtype): a 0-d ndarray where "
-                                       "every dependent NumPy-scalar output gets an np.float64 "
-                                       "(api/forward.py, linearize.py, reverse.py materialize `zero`)")
 def test_zero_tangent_of_a_numpy_scalar_output_is_a_numpy_scalar():
     tangent = npfunc.jvp(nca, (CONC,), (np.ones(8),))[1]
     assert type(tangent[2]) is np.float64       # Tmax: T_PK[argmax], independent of conc

@@ -127,7 +127,7 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
                 raise IndependenceError(
                     f"{describe_stack('jvp')}: output {k} does not depend on the inputs "
                     "(strict=True). Drop strict=True to get a zero tangent.")
-    touts = [zeros_like(o) if t is zero else
+    touts = [(o.dtype.type(0) if isinstance(o, np.generic) else zeros_like(o)) if t is zero else
              t[()] if isinstance(o, np.generic) and type(t) is np.ndarray and not t.shape else t  # as o
              for o, t in zip(outs, touts)]
     result = (tree_unflatten(out_spec, outs), tree_unflatten(out_spec, touts))

@@ -78,7 +78,7 @@ class _Pullback:
             fitted.append(fit_dtype(ct, out, f"vjp_fn: cotangent {k}"))
         cts = self.flat(fitted)
         return tree_unflatten(self._in_spec, [
-            zeros_like(p) if c is zero else scalar_gradient(c, p) for c, p in zip(cts, self._in_leaves)])
+            scalar_gradient(zeros_like(p) if c is zero else c, p) for c, p in zip(cts, self._in_leaves)])
 
 
 def trace_vjp(func: Callable, primals: tuple, has_aux: bool, transform: str, describe=None,
@@ -204,7 +204,7 @@ def _make_grad(func, argnums, has_aux, transform, with_value):
         out, pullback, aux = trace_vjp(partial, diff_args, has_aux, transform, arg_name(nums))
         _check_scalar(out, transform)
         cts = pullback.flat([_seed(out)])
-        grads = tree_unflatten(pullback._in_spec, [zeros_like(p) if c is zero else scalar_gradient(c, p)
+        grads = tree_unflatten(pullback._in_spec, [scalar_gradient(zeros_like(p) if c is zero else c, p)
                                                    for c, p in zip(cts, pullback._in_leaves)])
         result = grads[0] if isinstance(argnums, int) else grads
         return pullback.write_back_updates(_grad_result(result, out, aux, has_aux, with_value))
