@@ -76,7 +76,7 @@ def linearize(func: Callable, *primals):
         results = []
         for o, t in zip(outs, touts):
             if t is zero:
-                results.append(zeros_like(o))
+                results.append(o.dtype.type(0) if isinstance(o, np.generic) else zeros_like(o))
             elif isinstance(t, StagedTracer):
                 value = values[position[t._var]]
                 if isinstance(o, np.generic) and type(value) is np.ndarray and not value.shape:
