@@ -1582,12 +1582,6 @@ def test_gamma_isi_likelihood():
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ufunc.reduce / ufunc.accumulate with dtype= on traced values: core/dispatch.ufunc_call pops "
-    "dtype= before the method dispatch and applies it only on the __call__ path, so "
-    "np.add.reduce(x, dtype=np.float32) of a float64 x returns float64 under jit (np.float64 instead "
-    "of np.float32), likewise np.multiply.reduce, np.maximum.reduce, np.add.accumulate (the dtype "
-    "should be passed on to the registered reduction, whose signatures take it)"))
 def test_spike_counts_summed_in_float32_by_ufunc_reduce():
     def total_counts32(counts):
         """Total spike count per trial, accumulated in float32 (memory-bound recordings)."""

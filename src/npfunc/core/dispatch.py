@@ -265,6 +265,8 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
         table = UFUNC_REDUCTIONS if method == "reduce" else UFUNC_ACCUMULATIONS
         fn = _lookup(table, ufunc)
         if fn is not None:
+            if dtype is not None:  # (popped above for __call__: reductions take it too)
+                kwargs["dtype"] = dtype
             return _new_object(fn(*inputs, **kwargs), inputs)
     import numpy as np
 
