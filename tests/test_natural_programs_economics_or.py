@@ -1759,12 +1759,6 @@ def test_vectorized_erlang_c():
     assert_same(npfunc.vmap(verl)(np.stack([lams, lams / 2])), np.stack([verl(lams), verl(lams / 2)]))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="np.float64(r) of a traced rate is refused with the generic text 'A NumPy function or "
-                          "method turned a traced value into a plain array. Call NumPy's functions through the "
-                          "module ... np.stack([...])', which does not apply; the fix that works, "
-                          "np.asarray(r, dtype=np.float64), is not named (core/conversions.conversion_fix has no "
-                          "case for NumPy's scalar types called on a traced value)")
 def test_finding_np_float64_of_traced_value_message():
     with pytest.raises(ERR.ConcretizationError, match=r"np.float64\(x\).*np.asarray\(x, dtype=np.float64\)"):
         npfunc.grad(real_rate)(np.float64(0.05))

@@ -248,6 +248,14 @@ def conversion_fix(kind: str) -> str | None:
                 "traced constant first, table = np.asarray(table, like=i), then table[i] works (when i is a "
                 "scalar, np.argmax's result for one, NumPy's like= refuses it: take like= a traced array, the "
                 "one i was computed from); or use npfunc.numpy.take(table, i).")
+    scalar_type = _call_target(user)[0] if user is not None else None
+    import numpy as np
+
+    if isinstance(scalar_type, type) and issubclass(scalar_type, np.generic):
+        name = f"np.{scalar_type.__name__}"
+        return (f"{name}(x) makes a plain NumPy scalar (or array) of the value, which a traced x cannot "
+                f"become: convert with x.astype({name}) (or np.asarray(x, dtype={name})), which stays "
+                "traced and gives the same values and dtype.")
     method = _called_method(user) if kind == "array" else ""
     if method in _draws():
         return (f"A NumPy random Generator's {method}(...) turned a traced parameter into a plain "
