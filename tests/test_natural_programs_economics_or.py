@@ -2130,11 +2130,6 @@ def simulated_revenue(reserve, seed, n_draws=200, n_bidders=3):
     return spa_revenue(reserve, values)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="np.arange(1, T + 1) with a traced np.int64 T under jit is refused with the generic "
-                          "'A NumPy function or method turned a traced value into a plain array ... np.stack([...])' "
-                          "text (core/conversions.conversion_fix: np.arange has no dispatch, so no entry frame "
-                          "names it); the fix that works, static_argnums for T, is not named")
 def test_finding_arange_of_traced_length_message():
     with pytest.raises(ERR.ConcretizationError, match=r"static_argnums"):
         npfunc.jit(level_annuity_pv)(np.float64(5.0), np.float64(0.04), np.int64(10))

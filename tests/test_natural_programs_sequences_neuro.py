@@ -1998,13 +1998,6 @@ def test_time_grid_to_last_spike_under_grad_with_stop_gradient():
     assert_deriv(npfunc.jacfwd(kernel_rate_on_grid_stopped)(t), fd(kernel_rate_on_grid, t))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "np.arange(0.0, t.max(), dt) with a traced bound under jit/vmap: refused (the length depends on "
-    "the values), but core/conversions.conversion_fix gives the generic text for a NumPy function "
-    "that converted a traced value ('call NumPy's functions through the module ... np.dot(a, x) "
-    "instead of a.dot(x) ... np.stack'), none of which applies; the fixes are a static bound "
-    "(jit(static_argnums=...), a Python number) or a fixed-length grid (np.linspace with a static "
-    "count), as DataDependentShapeError says for np.nonzero"))
 def test_time_grid_to_last_spike_refusal_under_jit_names_a_fix():
     t = np.sort(np.random.default_rng(33).random(6)) * 10
     with pytest.raises(npfunc.errors.NpfuncError) as info:

@@ -251,6 +251,12 @@ def conversion_fix(kind: str) -> str | None:
     scalar_type = _call_target(user)[0] if user is not None else None
     import numpy as np
 
+    if scalar_type is np.arange:  # its length comes from the traced bound
+        return ("np.arange(start, stop, step) with a traced bound makes an array whose length depends on a "
+                "traced value, and shapes must be plain numbers: pass the bound as a plain number (under jit "
+                "mark its argument static, jit(f, static_argnums=k); under vmap every element needs the same "
+                "length, e.g. np.arange(n_max) with a mask np.arange(n_max) < stop); under grad and jvp, "
+                "np.arange(start, npfunc.stop_gradient(stop), step) takes its value.")
     if isinstance(scalar_type, type) and issubclass(scalar_type, np.generic):
         name = f"np.{scalar_type.__name__}"
         return (f"{name}(x) makes a plain NumPy scalar (or array) of the value, which a traced x cannot "
