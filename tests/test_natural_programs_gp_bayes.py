@@ -1,0 +1,671 @@
+"""Natural programs from Gaussian processes and Bayesian computation, written first
+as plain NumPy/SciPy and then run under npfunc's transforms, compared with the plain
+program (values, dtypes, Python types, side effects) and with five-point central
+differences (derivatives).
+
+Programs:
+ GP kernels: RBF by broadcasting and by the |x|^2 expansion, ARD RBF, Matern 3/2 and
+   5/2 (sqrt of distances), periodic and locally periodic, spectral mixture, kernel
+   filled element by element into a buffer, cdist-based Matern.
+ GP marginal likelihood: cholesky + cho_solve, cho_factor, two solve_triangular,
+   slogdet + solve, float32 data, dict hyperparameters, the analytic trace-form
+   gradient against grad, jitter retry loop (try/except LinAlgError), hyperparameter
+   fit with scipy.optimize.minimize(jac=grad).
+ GP prediction: predictive mean/variance, gradient w.r.t. the test input, expected
+   improvement (norm.cdf/pdf) vmapped over candidates, Nystrom/Woodbury low rank.
+ Laplace: GP classification by Newton iterations (logistic likelihood), logistic
+   regression MAP + hessian covariance, Poisson-rate Laplace evidence.
+ HMC: leapfrog with npfunc.grad of the log density, in-place leapfrog on arguments,
+   full HMC step with Metropolis accept.
+ VI: mean-field reparameterised ELBO, full-rank ELBO with a tril scale, ELBO with
+   draws from a Generator inside, Gaussian entropy.
+ Flows: planar flow (log|1 + u.psi|), affine coupling (RealNVP) forward/inverse,
+   masked coupling, stacked flow list of dicts, logdet vs slogdet(jacfwd).
+ Importance sampling: logsumexp evidence, ESS, self-normalised expectations, by-hand
+   log-sum-exp with the max shift.
+ Binned Poisson fits: histogram templates, NLL with gammaln, signal strength fit,
+   covariance from the hessian, np.histogram(weights=) templates, bincount,
+   shape systematics by piecewise-linear interpolation, Asimov significance,
+   scipy.stats.poisson.logpmf, profile likelihood scan.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+import scipy.optimize as sopt
+import scipy.special as sps
+import scipy.stats as sst
+
+import npfunc
+from natural_checks import assert_deriv, assert_same, fd
+
+RNG = np.random.default_rng(2024)
+
+# ---- kernels ----------------------------------------------------------------------------------
+
+
+def rbf(X1, X2, ls, sf2):
+    d = X1[:, None, :] - X2[None, :, :]
+    r2 = np.sum(d**2, axis=-1)
+    return sf2 * np.exp(-0.5 * r2 / ls**2)
+
+
+def rbf_expand(X1, X2, ls, sf2):
+    """The |a|^2 + |b|^2 - 2ab form, clipped at zero against rounding."""
+    a = np.sum(X1**2, 1)[:, None]
+    b = np.sum(X2**2, 1)[None, :]
+    r2 = a + b - 2 * X1 @ X2.T
+    r2 = np.maximum(r2, 0.0)
+    return sf2 * np.exp(-0.5 * r2 / ls**2)
+
+
+def ard_rbf(X1, X2, ls_vec, sf2):
+    A = X1 / ls_vec
+    B = X2 / ls_vec
+    r2 = np.sum(A**2, 1)[:, None] + np.sum(B**2, 1)[None, :] - 2 * A @ B.T
+    return sf2 * np.exp(-0.5 * r2)
+
+
+def matern32(X1, X2, ls, sf2):
+    r = np.sqrt(np.sum((X1[:, None, :] - X2[None, :, :]) ** 2, -1) + 1e-12)
+    s = np.sqrt(3.0) * r / ls
+    return sf2 * (1.0 + s) * np.exp(-s)
+
+
+def matern52(X1, X2, ls, sf2):
+    r = np.sqrt(np.sum((X1[:, None, :] - X2[None, :, :]) ** 2, -1) + 1e-12)
+    s = np.sqrt(5.0) * r / ls
+    return sf2 * (1.0 + s + s**2 / 3.0) * np.exp(-s)
+
+
+def periodic(x1, x2, ls, p, sf2):
+    """1-D periodic (MacKay) kernel on vectors."""
+    d = np.abs(x1[:, None] - x2[None, :])
+    return sf2 * np.exp(-2.0 * np.sin(np.pi * d / p) ** 2 / ls**2)
+
+
+def locally_periodic(x1, x2, theta):
+    ls_p, p, ls_r, sf2 = np.exp(theta)
+    d = x1[:, None] - x2[None, :]
+    return sf2 * np.exp(-2 * np.sin(np.pi * d / p) ** 2 / ls_p**2) * np.exp(-0.5 * d**2 / ls_r**2)
+
+
+def spectral_mixture(tau, w, mu, v):
+    """Wilson & Adams: sum_q w_q exp(-2 pi^2 tau^2 v_q) cos(2 pi tau mu_q)."""
+    k = np.zeros_like(tau)
+    for q in range(len(w)):
+        k = k + w[q] * np.exp(-2 * np.pi**2 * tau**2 * v[q]) * np.cos(2 * np.pi * tau * mu[q])
+    return k
+
+
+def kernel_loop(X, ls, sf2):
+    """Gram matrix filled element by element (a textbook loop)."""
+    n = X.shape[0]
+    K = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            K[i, j] = sf2 * np.exp(-0.5 * np.sum((X[i] - X[j]) ** 2) / ls**2)
+    return K
+
+
+def kernel_loop_like(X, ls, sf2):
+    n = X.shape[0]
+    K = np.empty((n, n), like=X)
+    for i in range(n):
+        for j in range(i, n):
+            K[i, j] = sf2 * np.exp(-0.5 * np.sum((X[i] - X[j]) ** 2) / ls**2)
+            K[j, i] = K[i, j]
+    return K
+
+
+X5 = RNG.standard_normal((5, 2))
+X3 = RNG.standard_normal((3, 2))
+
+
+def test_rbf_two_spellings_agree_under_jit_and_grad():
+    for k in (rbf, rbf_expand):
+        f = npfunc.jit(k)
+        assert_same(f(X5, X3, 0.8, 1.3), k(X5, X3, 0.8, 1.3))
+        Y = RNG.standard_normal((5, 2))
+        assert_same(f(Y, X3, 0.8, 1.3), k(Y, X3, 0.8, 1.3))
+        g = npfunc.jacrev(k, argnums=2)(X5, X3, 0.8, 1.3)
+        assert_deriv(g, fd(lambda l: k(X5, X3, l, 1.3), 0.8).reshape(5, 3))
+        J = npfunc.jacfwd(k)(X5, X3, 0.8, 1.3)
+        assert_deriv(J, fd(lambda A: k(A, X3, 0.8, 1.3), X5))
+
+
+def test_rbf_expand_self_gram_grad_wrt_inputs():
+    # K(X, X) by the expansion: the diagonal r2 is clipped at zero by rounding
+    f = lambda X: rbf_expand(X, X, 0.9, 1.0).sum()
+    assert_deriv(npfunc.grad(f)(X5), fd(f, X5), atol=1e-7)
+
+
+def test_ard_rbf_jacobian_wrt_lengthscales_and_float32():
+    ls = np.array([0.7, 1.4])
+    J = npfunc.jacrev(ard_rbf, argnums=2)(X5, X3, ls, 1.0)
+    assert_deriv(J, fd(lambda l: ard_rbf(X5, X3, l, 1.0), ls))
+    X32, l32 = X5.astype(np.float32), ls.astype(np.float32)
+    assert_same(npfunc.jit(ard_rbf)(X32, X32, l32, 1.0), ard_rbf(X32, X32, l32, 1.0), rtol=1e-5)
+
+
+def test_matern_kernels_hyperparameter_derivatives():
+    for k in (matern32, matern52):
+        assert_same(npfunc.jit(k)(X5, X3, 0.6, 2.0), k(X5, X3, 0.6, 2.0))
+        h = npfunc.hessian(lambda t: k(X5, X3, np.exp(t[0]), np.exp(t[1])).sum())(np.array([-0.3, 0.2]))
+        g = lambda t: npfunc.grad(lambda u: k(X5, X3, np.exp(u[0]), np.exp(u[1])).sum())(t)
+        assert_deriv(h, fd(g, np.array([-0.3, 0.2])))
+
+
+def test_matern52_self_gram_grad_wrt_inputs_finite_at_diagonal():
+    f = lambda X: np.sum(matern52(X, X, 0.7, 1.0) * np.arange(25.0).reshape(5, 5))
+    g = npfunc.grad(f)(X5)
+    assert np.all(np.isfinite(g))
+    assert_deriv(g, fd(f, X5), atol=1e-6)
+
+
+def test_periodic_kernel_vmap_over_periods_and_grad():
+    x = np.linspace(0, 3, 6)
+    ps = np.array([0.5, 1.0, 1.7])
+    got = npfunc.vmap(periodic, in_dims=(None, None, None, 0, None))(x, x, 0.9, ps, 1.0)
+    assert_same(got, np.stack([periodic(x, x, 0.9, p, 1.0) for p in ps]))
+    f = lambda p: periodic(x, x + 0.1, 0.9, p, 1.0).sum()
+    assert_deriv(npfunc.grad(f)(1.3), fd(f, 1.3))
+
+
+def test_locally_periodic_hessian_and_jit_replay():
+    x = np.linspace(-1, 1, 5)
+    th = np.log(np.array([0.8, 1.2, 2.0, 1.5]))
+    f = lambda t: locally_periodic(x, x + 0.05, t).sum()
+    assert_deriv(npfunc.hessian(f)(th), fd(npfunc.grad(f), th))
+    j = npfunc.jit(locally_periodic)
+    for t in (th, th + 0.1):
+        assert_same(j(x, x, t), locally_periodic(x, x, t))
+
+
+def test_spectral_mixture_kernel():
+    tau = np.linspace(0, 2, 7)
+    w, mu, v = np.array([1.0, 0.5]), np.array([0.3, 1.1]), np.array([0.2, 0.05])
+    assert_same(npfunc.jit(spectral_mixture)(tau, w, mu, v), spectral_mixture(tau, w, mu, v))
+    J = npfunc.jacrev(spectral_mixture, argnums=(1, 2, 3))(tau, w, mu, v)
+    assert_deriv(J[1], fd(lambda m: spectral_mixture(tau, w, m, v), mu))
+    assert_deriv(J[2], fd(lambda s: spectral_mixture(tau, w, mu, s), v))
+    assert_same(npfunc.vmap(spectral_mixture, in_dims=(0, None, None, None))(tau, w, mu, v),
+                np.stack([spectral_mixture(t, w, mu, v) for t in tau]))
+
+
+def test_kernel_loop_into_plain_buffer_refuses_with_like_advice():
+    with pytest.raises((npfunc.errors.ConcretizationError, ValueError), match=r"like=|sequence"):
+        npfunc.grad(lambda l: kernel_loop(X5, l, 1.0).sum())(0.8)
+    assert_same(kernel_loop_like(X5, 0.8, 1.0), kernel_loop(X5, 0.8, 1.0))
+    f = lambda X: kernel_loop_like(X, 0.8, 1.0).sum()
+    assert_deriv(npfunc.grad(f)(X5), fd(f, X5))
+    j = npfunc.jit(kernel_loop_like)
+    assert_same(j(X5, 0.8, 1.0), kernel_loop(X5, 0.8, 1.0))
+    assert_same(j(X5 + 1.0, 0.8, 1.0), kernel_loop(X5 + 1.0, 0.8, 1.0))
+
+
+# ---- GP marginal likelihood -------------------------------------------------------------------
+
+XT = np.sort(RNG.uniform(-2, 2, (8, 1)), axis=0)
+YT = np.sin(2 * XT[:, 0]) + 0.1 * RNG.standard_normal(8)
+TH0 = np.log(np.array([0.7, 1.1, 0.15]))   # log lengthscale, log signal sd, log noise sd
+
+
+def gp_nlml(theta, X, y):
+    """Rasmussen & Williams Alg. 2.1: cholesky, cho_solve, log det from the diagonal."""
+    ls, sf, sn = np.exp(theta)
+    K = rbf(X, X, ls, sf**2) + sn**2 * np.eye(len(y))
+    L = np.linalg.cholesky(K)
+    alpha = sla.cho_solve((L, True), y)
+    return 0.5 * y @ alpha + np.sum(np.log(np.diag(L))) + 0.5 * len(y) * np.log(2 * np.pi)
+
+
+def gp_nlml_cho_factor(theta, X, y):
+    ls, sf, sn = np.exp(theta)
+    K = matern52(X, X, ls, sf**2)
+    K[np.diag_indices_from(K)] += sn**2
+    c, low = sla.cho_factor(K)
+    alpha = sla.cho_solve((c, low), y)
+    logdet = 2.0 * np.log(np.diag(c)).sum()
+    return 0.5 * np.dot(y, alpha) + 0.5 * logdet + 0.5 * y.size * np.log(2 * np.pi)
+
+
+def gp_nlml_triangular(theta, X, y):
+    ls, sf, sn = np.exp(theta)
+    K = rbf(X, X, ls, sf**2)
+    K += sn**2 * np.eye(K.shape[0])
+    L = sla.cholesky(K, lower=True)
+    v = sla.solve_triangular(L, y, lower=True)
+    return 0.5 * v @ v + np.log(L.diagonal()).sum() + 0.5 * len(y) * np.log(2 * np.pi)
+
+
+def gp_nlml_slogdet(theta, X, y):
+    ls, sf, sn = np.exp(theta)
+    K = rbf(X, X, ls, sf**2) + sn**2 * np.eye(len(y))
+    sign, logdet = np.linalg.slogdet(K)
+    return 0.5 * y @ np.linalg.solve(K, y) + 0.5 * logdet + 0.5 * len(y) * np.log(2 * np.pi)
+
+
+def gp_nlml_analytic_grad(theta, X, y):
+    """The textbook gradient: 0.5 tr((K^-1 - alpha alpha^T) dK/dtheta)."""
+    ls, sf, sn = np.exp(theta)
+    r2 = np.sum((X[:, None, :] - X[None, :, :]) ** 2, -1)
+    Kf = sf**2 * np.exp(-0.5 * r2 / ls**2)
+    K = Kf + sn**2 * np.eye(len(y))
+    L = np.linalg.cholesky(K)
+    alpha = sla.cho_solve((L, True), y)
+    W = sla.cho_solve((L, True), np.eye(len(y))) - np.outer(alpha, alpha)
+    dK = [Kf * r2 / ls**2, 2 * Kf, 2 * sn**2 * np.eye(len(y))]
+    return np.array([0.5 * np.sum(W * d) for d in dK])
+
+
+def test_gp_nlml_spellings_agree_value_and_gradient():
+    want_g = gp_nlml_analytic_grad(TH0, XT, YT)
+    for f in (gp_nlml, gp_nlml_triangular, gp_nlml_slogdet):
+        assert_same(npfunc.jit(f)(TH0, XT, YT), f(TH0, XT, YT), rtol=1e-10)
+        assert_deriv(npfunc.grad(f)(TH0, XT, YT), want_g)
+        assert_deriv(npfunc.grad(f)(TH0, XT, YT), fd(lambda t: f(t, XT, YT), TH0))
+
+
+def test_gp_nlml_cho_factor_grad_jit_and_replay():
+    f = gp_nlml_cho_factor
+    assert_deriv(npfunc.grad(f)(TH0, XT, YT), fd(lambda t: f(t, XT, YT), TH0))
+    j = npfunc.jit(npfunc.grad(f))
+    for t in (TH0, TH0 + 0.2):
+        assert_deriv(j(t, XT, YT), fd(lambda u: f(u, XT, YT), t))
+    jf = npfunc.jit(f)
+    assert_same(jf(TH0, XT, YT), f(TH0, XT, YT), rtol=1e-10)
+    assert_same(jf(TH0 - 0.1, XT, YT), f(TH0 - 0.1, XT, YT), rtol=1e-10)
+
+
+def test_gp_nlml_hessian_against_fd_of_analytic_gradient():
+    H = npfunc.hessian(gp_nlml)(TH0, XT, YT)
+    assert_deriv(H, fd(lambda t: gp_nlml_analytic_grad(t, XT, YT), TH0), rtol=1e-5, atol=1e-7)
+    assert_deriv(npfunc.jacfwd(npfunc.jacrev(gp_nlml))(TH0, XT, YT), H)
+
+
+def test_gp_nlml_vmap_over_hyperparameter_grid_and_datasets():
+    grid = TH0 + 0.1 * RNG.standard_normal((4, 3))
+    got = npfunc.vmap(gp_nlml, in_dims=(0, None, None))(grid, XT, YT)
+    assert_same(got, np.stack([gp_nlml(t, XT, YT) for t in grid]), rtol=1e-10)
+    Ys = YT + 0.05 * RNG.standard_normal((3, 8))
+    got = npfunc.vmap(npfunc.grad(gp_nlml), in_dims=(None, None, 0), chunk_size=2)(TH0, XT, Ys)
+    assert_deriv(got, np.stack([gp_nlml_analytic_grad(TH0, XT, y) for y in Ys]))
+    Yc = np.ascontiguousarray(Ys.T)    # datasets as columns
+    got = npfunc.vmap(gp_nlml, in_dims=(None, None, 1))(TH0, XT, Yc)
+    assert_same(got, np.stack([gp_nlml(TH0, XT, Yc[:, i]) for i in range(3)]), rtol=1e-10)
+
+
+def test_gp_nlml_float32_data_keeps_float32():
+    X32, y32, t32 = XT.astype(np.float32), YT.astype(np.float32), TH0.astype(np.float32)
+    want = gp_nlml(t32, X32, y32)
+    got = npfunc.jit(gp_nlml)(t32, X32, y32)
+    assert_same(got, want, rtol=1e-5)
+    g = npfunc.grad(gp_nlml)(t32, X32, y32)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, gp_nlml_analytic_grad(TH0, XT, YT), rtol=2e-3, atol=1e-3)
+
+
+def gp_nlml_dict(params, X, y):
+    ls = np.exp(params["log_ls"])
+    sf2 = np.exp(2 * params["log_sf"])
+    sn2 = np.exp(2 * params["log_sn"])
+    K = rbf(X, X, ls, sf2) + sn2 * np.eye(len(y))
+    L = np.linalg.cholesky(K)
+    alpha = sla.cho_solve((L, True), y)
+    return 0.5 * y @ alpha + np.log(np.diag(L)).sum() + 0.5 * len(y) * np.log(2 * np.pi)
+
+
+def test_gp_nlml_dict_params_grad_returns_dict():
+    params = {"log_ls": np.float64(TH0[0]), "log_sf": np.float64(TH0[1]), "log_sn": np.float64(TH0[2])}
+    g = npfunc.grad(gp_nlml_dict)(params, XT, YT)
+    assert set(g) == set(params)
+    want = gp_nlml_analytic_grad(TH0, XT, YT)
+    for i, k in enumerate(("log_ls", "log_sf", "log_sn")):
+        assert type(g[k]) is np.float64, type(g[k])
+        assert_deriv(g[k], want[i])
+
+
+def gp_nlml_jitter(theta, X, y):
+    """Add jitter until the cholesky succeeds (GPy / GPflow style)."""
+    ls, sf, sn = np.exp(theta)
+    K = rbf(X, X, ls, sf**2) + sn**2 * np.eye(len(y))
+    jitter = 0.0
+    for _ in range(5):
+        try:
+            L = np.linalg.cholesky(K + jitter * np.eye(len(y)))
+            break
+        except np.linalg.LinAlgError:
+            jitter = 1e-6 if jitter == 0.0 else jitter * 10
+    alpha = sla.cho_solve((L, True), y)
+    return 0.5 * y @ alpha + np.sum(np.log(np.diag(L)))
+
+
+def test_gp_jitter_retry_loop_grad_and_jit():
+    f = gp_nlml_jitter
+    assert_deriv(npfunc.grad(f)(TH0, XT, YT), fd(lambda t: f(t, XT, YT), TH0))
+    assert_same(npfunc.jit(f)(TH0, XT, YT), f(TH0, XT, YT), rtol=1e-10)
+    # a noise-free duplicated input: the first cholesky fails in NumPy, jitter rescues it
+    Xd = np.vstack([XT, XT[:1]])
+    yd = np.append(YT, YT[0])
+    th = np.array([TH0[0], TH0[1], np.log(1e-9)])
+    want = f(th, Xd, yd)
+
+    def fixed_jitter(t):   # the branch NumPy took, jitter 1e-6, as a smooth function
+        ls, sf, sn = np.exp(t)
+        K = rbf(Xd, Xd, ls, sf**2) + (sn**2 + 1e-6) * np.eye(9)
+        L = np.linalg.cholesky(K)
+        return 0.5 * yd @ sla.cho_solve((L, True), yd) + np.sum(np.log(np.diag(L)))
+
+    assert_same(fixed_jitter(th), want)
+    assert_deriv(npfunc.grad(f)(th, Xd, yd)[:2], fd(fixed_jitter, th)[:2], rtol=1e-4)
+    assert_same(npfunc.grad_and_value(f)(th, Xd, yd)[1], want)
+
+
+def test_gp_hyperparameter_fit_with_scipy_minimize_and_grad():
+    vg = npfunc.grad_and_value(gp_nlml)
+
+    def fun(t):
+        g, v = vg(t, XT, YT)
+        return v, g
+
+    res = sopt.minimize(fun, TH0, jac=True, method="L-BFGS-B")
+    res_fd = sopt.minimize(gp_nlml, TH0, args=(XT, YT), method="L-BFGS-B")
+    assert res.success
+    np.testing.assert_allclose(res.fun, res_fd.fun, rtol=1e-6)
+    assert_deriv(gp_nlml_analytic_grad(res.x, XT, YT), np.zeros(3), atol=1e-4)
+
+
+# ---- GP prediction and Bayesian optimisation --------------------------------------------------
+
+
+def gp_predict(Xs, X, y, theta):
+    """Predictive mean and variance (R&W Alg. 2.1) returned as a tuple."""
+    ls, sf, sn = np.exp(theta)
+    K = rbf(X, X, ls, sf**2) + sn**2 * np.eye(len(y))
+    L = np.linalg.cholesky(K)
+    alpha = sla.cho_solve((L, True), y)
+    Ks = rbf(X, Xs, ls, sf**2)
+    mean = Ks.T @ alpha
+    v = sla.solve_triangular(L, Ks, lower=True)
+    var = sf**2 - np.sum(v**2, axis=0)
+    return mean, var
+
+
+def expected_improvement(x, X, y, theta, xi=0.01):
+    """EI at one candidate point x (shape (d,)) for minimisation, a NumPy scalar."""
+    mu, var = gp_predict(x[None, :], X, y, theta)
+    sigma = np.sqrt(np.maximum(var[0], 1e-12))
+    best = np.min(y)
+    z = (best - mu[0] - xi) / sigma
+    return (best - mu[0] - xi) * sst.norm.cdf(z) + sigma * sst.norm.pdf(z)
+
+
+def ucb(x, X, y, theta, beta=2.0):
+    mu, var = gp_predict(x[None, :], X, y, theta)
+    return float(mu[0] - beta * np.sqrt(var[0]))
+
+
+def test_gp_predict_tuple_jit_vmap_and_jacobian_in_test_inputs():
+    Xs = np.linspace(-2, 2, 4)[:, None]
+    want = gp_predict(Xs, XT, YT, TH0)
+    got = npfunc.jit(gp_predict)(Xs, XT, YT, TH0)
+    assert type(got) is tuple
+    for a, b in zip(got, want):
+        assert_same(a, b, rtol=1e-10, atol=1e-13)
+    got = npfunc.vmap(gp_predict, in_dims=(0, None, None, None))(Xs[:, None, :], XT, YT, TH0)
+    loop = [gp_predict(x[None, :], XT, YT, TH0) for x in Xs]
+    assert_same(got[0], np.stack([m for m, _ in loop]), rtol=1e-10)
+    assert_same(got[1], np.stack([v for _, v in loop]), rtol=1e-10, atol=1e-13)
+    Jm = npfunc.jacrev(lambda z: gp_predict(z, XT, YT, TH0)[0])(Xs)
+    assert_deriv(Jm, fd(lambda z: gp_predict(z, XT, YT, TH0)[0], Xs))
+    Jv = npfunc.jacfwd(lambda z: gp_predict(z, XT, YT, TH0)[1])(Xs)
+    assert_deriv(Jv, fd(lambda z: gp_predict(z, XT, YT, TH0)[1], Xs), atol=1e-7)
+
+
+def test_expected_improvement_scalar_grad_and_vmap_over_candidates():
+    x = np.array([0.3])
+    ei = expected_improvement(x, XT, YT, TH0)
+    assert type(ei) is np.float64
+    assert_same(npfunc.jit(expected_improvement)(x, XT, YT, TH0), ei, rtol=1e-10)
+    assert_deriv(npfunc.grad(expected_improvement)(x, XT, YT, TH0),
+                 fd(lambda z: expected_improvement(z, XT, YT, TH0), x))
+    C = np.linspace(-1.5, 1.5, 5)[:, None]
+    got = npfunc.vmap(expected_improvement, in_dims=(0, None, None, None))(C, XT, YT, TH0)
+    assert_same(got, np.stack([expected_improvement(c, XT, YT, TH0) for c in C]), rtol=1e-9)
+    gs = npfunc.vmap(npfunc.grad(expected_improvement), in_dims=(0, None, None, None))(C, XT, YT, TH0)
+    assert_deriv(gs, np.stack([fd(lambda z: expected_improvement(z, XT, YT, TH0), c) for c in C]))
+
+
+def test_ucb_python_float_result_under_grad_refuses_or_converts():
+    x = np.array([0.1])
+    assert type(ucb(x, XT, YT, TH0)) is float
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"float\("):
+        npfunc.grad(ucb)(x, XT, YT, TH0)
+
+
+def nystrom_nlml(theta, X, y, Z):
+    """Low-rank (Nystrom / DTC) marginal likelihood by the Woodbury identity and the
+    matrix determinant lemma, with m inducing inputs Z."""
+    ls, sf, sn = np.exp(theta)
+    n, m = len(y), len(Z)
+    Kuu = rbf(Z, Z, ls, sf**2) + 1e-8 * np.eye(m)
+    Kuf = rbf(Z, X, ls, sf**2)
+    Luu = np.linalg.cholesky(Kuu)
+    A = sla.solve_triangular(Luu, Kuf, lower=True) / sn       # m x n
+    B = np.eye(m) + A @ A.T
+    LB = np.linalg.cholesky(B)
+    c = sla.solve_triangular(LB, A @ y, lower=True) / sn
+    logdet = 2 * np.sum(np.log(np.diag(LB))) + 2 * n * np.log(sn)
+    quad = y @ y / sn**2 - c @ c
+    return 0.5 * (quad + logdet + n * np.log(2 * np.pi))
+
+
+def test_nystrom_woodbury_matches_dense_when_inducing_equals_data_and_grads():
+    dense_lowrank = lambda t: nystrom_nlml(t, XT, YT, XT[::2])
+    g = npfunc.grad(dense_lowrank)(TH0)
+    assert_deriv(g, fd(dense_lowrank, TH0), rtol=1e-4)
+    assert_same(npfunc.jit(nystrom_nlml)(TH0, XT, YT, XT[::2]), dense_lowrank(TH0), rtol=1e-9)
+    # inducing-point locations are hyperparameters too
+    Z = XT[::2].copy()
+    gz = npfunc.grad(nystrom_nlml, argnums=3)(TH0, XT, YT, Z)
+    assert_deriv(gz, fd(lambda z: nystrom_nlml(TH0, XT, YT, z), Z), rtol=1e-4, atol=1e-6)
+
+
+# ---- Laplace approximations -------------------------------------------------------------------
+
+
+def gpc_laplace(theta, X, y, n_iter=8):
+    """GP classification, logistic likelihood, labels in {0, 1}: Newton iterations for
+    the mode (R&W Alg. 3.1/3.2, fixed count) and the approximate log marginal likelihood."""
+    ls, sf = np.exp(theta)
+    n = len(y)
+    K = rbf(X, X, ls, sf**2) + 1e-8 * np.eye(n)
+    f = np.zeros(n)
+    for _ in range(n_iter):
+        pi = 1.0 / (1.0 + np.exp(-f))
+        W = pi * (1 - pi)
+        sW = np.sqrt(W)
+        B = np.eye(n) + sW[:, None] * K * sW[None, :]
+        L = np.linalg.cholesky(B)
+        b = W * f + (y - pi)
+        a = b - sW * sla.cho_solve((L, True), sW * (K @ b))
+        f = K @ a
+    loglik = np.sum(y * f - np.logaddexp(0.0, f))
+    return -0.5 * a @ f + loglik - np.sum(np.log(np.diag(L)))
+
+
+YC = (YT > 0).astype(float)
+
+
+def test_gp_classification_laplace_evidence_grad_through_newton():
+    th = np.log(np.array([0.8, 1.5]))
+    f = lambda t: gpc_laplace(t, XT, YC)
+    g = npfunc.grad(f)(th)
+    assert_deriv(g, fd(f, th), rtol=1e-5)
+    assert_same(npfunc.jit(gpc_laplace, static_argnums=3)(th, XT, YC, 8), f(th), rtol=1e-10)
+    ths = th + 0.2 * RNG.standard_normal((3, 2))
+    got = npfunc.vmap(f)(ths)
+    assert_same(got, np.stack([f(t) for t in ths]), rtol=1e-10)
+
+
+def logistic_map_laplace(X, y, prior_prec=1.0, tol=1e-10):
+    """Bayesian logistic regression: MAP by Newton until the step is small (data-dependent
+    loop), covariance from npfunc.hessian of the negative log posterior."""
+
+    def neg_log_post(w):
+        z = X @ w
+        return np.sum(np.logaddexp(0, z) - y * z) + 0.5 * prior_prec * w @ w
+
+    w = np.zeros(X.shape[1])
+    for _ in range(50):
+        g = npfunc.grad(neg_log_post)(w)
+        H = npfunc.hessian(neg_log_post)(w)
+        step = np.linalg.solve(H, g)
+        w = w - step
+        if np.max(np.abs(step)) < tol:
+            break
+    H = npfunc.hessian(neg_log_post)(w)
+    log_evidence = -neg_log_post(w) + 0.5 * len(w) * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(H)[1] \
+        + 0.5 * len(w) * np.log(prior_prec / (2 * np.pi))
+    return w, np.linalg.inv(H), log_evidence
+
+
+def test_logistic_regression_laplace_by_npfunc_hessian():
+    rng = np.random.default_rng(11)
+    X = np.column_stack([np.ones(30), rng.standard_normal((30, 2))])
+    y = (X @ np.array([0.3, 1.0, -0.7]) + rng.logistic(size=30) > 0).astype(float)
+    w, cov, lev = logistic_map_laplace(X, y)
+    p = 1 / (1 + np.exp(-X @ w))
+    H = X.T @ (X * (p * (1 - p))[:, None]) + np.eye(3)
+    np.testing.assert_allclose(cov, np.linalg.inv(H), rtol=1e-10)
+    np.testing.assert_allclose(X.T @ (y - p) - w, 0, atol=1e-9)
+    assert type(lev) is np.float64
+
+
+def poisson_rate_laplace(log_rates, counts, exposure):
+    """Hierarchical-free Poisson log-rate model with a N(0, 1) prior on each log rate:
+    log posterior density at a point, as one scalar."""
+    mu = exposure * np.exp(log_rates)
+    return np.sum(counts * np.log(mu) - mu - sps.gammaln(counts + 1)) - 0.5 * np.sum(log_rates**2) \
+        - 0.5 * len(log_rates) * np.log(2 * np.pi)
+
+
+def test_poisson_laplace_evidence_newton_on_npfunc_derivatives():
+    counts = np.array([3.0, 0.0, 7.0, 2.0])
+    expo = np.array([1.0, 0.5, 2.0, 1.5])
+    f = lambda r: poisson_rate_laplace(r, counts, expo)
+    r = np.zeros(4)
+    for _ in range(30):
+        r = r - np.linalg.solve(npfunc.hessian(f)(r), npfunc.grad(f)(r))
+    H = npfunc.hessian(f)(r)
+    assert_deriv(H, fd(npfunc.grad(f), r))
+    assert_deriv(np.diag(H), -expo * np.exp(r) - 1.0)
+    assert np.allclose(H, np.diag(np.diag(H)))
+    assert_deriv(npfunc.grad(f)(r), np.zeros(4), atol=1e-10)
+    logZ = f(r) + 2 * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(-H)[1]
+    assert np.isfinite(logZ)
+    assert_same(npfunc.jit(poisson_rate_laplace)(r, counts, expo), f(r))
+
+
+# ---- HMC --------------------------------------------------------------------------------------
+
+
+def banana_logp(q):
+    """Rosenbrock-like banana log density, a NumPy scalar."""
+    return -0.5 * q[0] ** 2 - 0.5 * (q[1] - q[0] ** 2) ** 2 / 0.5**2
+
+
+def banana_grad(q):
+    r = (q[1] - q[0] ** 2) / 0.25
+    return np.array([-q[0] + 2 * q[0] * r, -r])
+
+
+def leapfrog(q, p, eps, n_steps, grad_logp):
+    q, p = q.copy(), p.copy()
+    p += 0.5 * eps * grad_logp(q)
+    for i in range(n_steps):
+        q += eps * p
+        if i != n_steps - 1:
+            p += eps * grad_logp(q)
+    p += 0.5 * eps * grad_logp(q)
+    return q, -p
+
+
+def leapfrog_inplace(q, p, eps, n_steps):
+    """Updates the caller's position and momentum in place (no return)."""
+    g = npfunc.grad(banana_logp)
+    for _ in range(n_steps):
+        p += 0.5 * eps * g(q)
+        q += eps * p
+        p += 0.5 * eps * g(q)
+
+
+def hmc_step(q, logp, rng, eps=0.1, n_steps=10):
+    gl = npfunc.grad(logp)
+    p0 = rng.standard_normal(q.shape)
+    q1, p1 = leapfrog(q, p0, eps, n_steps, gl)
+    h0 = -logp(q) + 0.5 * p0 @ p0
+    h1 = -logp(q1) + 0.5 * p1 @ p1
+    if np.log(rng.uniform()) < h0 - h1:
+        return q1, True
+    return q, False
+
+
+def test_leapfrog_with_npfunc_grad_matches_hand_gradient_and_reverses():
+    q0, p0 = np.array([0.5, 0.1]), np.array([0.3, -0.4])
+    q1, p1 = leapfrog(q0, p0, 0.05, 20, npfunc.grad(banana_logp))
+    w1, v1 = leapfrog(q0, p0, 0.05, 20, banana_grad)
+    assert_same(q1, w1)
+    assert_same(p1, v1)
+    qb, pb = leapfrog(q1, p1, 0.05, 20, npfunc.grad(banana_logp))
+    np.testing.assert_allclose(qb, q0, atol=1e-12)
+    np.testing.assert_allclose(pb, p0, atol=1e-12)   # negated twice
+
+
+def test_leapfrog_jit_and_jacobian_is_symplectic():
+    gl = npfunc.grad(banana_logp)
+    step = lambda qp: np.concatenate(leapfrog(qp[:2], qp[2:], 0.05, 5, gl))
+    qp = np.array([0.5, 0.1, 0.3, -0.4])
+    assert_same(npfunc.jit(step)(qp), step(qp))
+    assert_same(npfunc.jit(step)(qp + 0.1), step(qp + 0.1))
+    J = npfunc.jacfwd(step)(qp)
+    assert_deriv(J, fd(step, qp))
+    np.testing.assert_allclose(abs(np.linalg.det(J)), 1.0, rtol=1e-10)
+    assert_deriv(npfunc.jacrev(step)(qp), J, rtol=1e-10)
+
+
+def test_leapfrog_in_place_updates_arguments_under_jit_and_vmap():
+    q, p = np.array([0.5, 0.1]), np.array([0.3, -0.4])
+    qw, pw = q.copy(), p.copy()
+    leapfrog_inplace(qw, pw, 0.05, 4)
+    qj, pj = q.copy(), p.copy()
+    out = npfunc.jit(leapfrog_inplace, static_argnums=3)(qj, pj, 0.05, 4)
+    assert out is None
+    assert_same(qj, qw)
+    assert_same(pj, pw)
+    Q = np.stack([q, q + 0.1, q - 0.2])
+    P = np.stack([p, p, -p])
+    want = [(a.copy(), b.copy()) for a, b in zip(Q, P)]
+    for a, b in want:
+        leapfrog_inplace(a, b, 0.05, 4)
+    npfunc.vmap(lambda a, b: leapfrog_inplace(a, b, 0.05, 4))(Q, P)
+    assert_same(Q, np.stack([a for a, _ in want]))
+    assert_same(P, np.stack([b for _, b in want]))
+
+
+def test_hmc_chain_with_generator_matches_hand_gradient_chain():
+    rng1, rng2 = np.random.default_rng(5), np.random.default_rng(5)
+    q1 = q2 = np.array([0.0, 0.0])
+    acc = 0
+    for _ in range(20):
+        q1, a = hmc_step(q1, banana_logp, rng1)
+        p0 = rng2.standard_normal(2)
+        qn, pn = leapfrog(q2, p0, 0.1, 10, banana_grad)
+        h0, h1 = -banana_logp(q2) + 0.5 * p0 @ p0, -banana_logp(qn) + 0.5 * pn @ pn
+        if np.log(rng2.uniform()) < h0 - h1:
+            q2 = qn
+        acc += a
+        np.testing.assert_array_equal(q1, q2)
+    assert 0 < acc <= 20
