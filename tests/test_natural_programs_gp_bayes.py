@@ -1239,3 +1239,46 @@ def test_profile_likelihood_scan():
     # the 1-D hessian of a scalar is a NumPy scalar-shaped array
     h = npfunc.hessian(lambda b: binned_nll(np.array([1.0, b]), OBS, SIG_T, BKG_T))(1.0)
     assert np.shape(h) == ()
+
+
+# ---- ufunc spellings of log-sum-exp (importance sampling, SMC) -------------------------------
+
+
+def is_evidence_ufunc(logw):
+    """log of the mean importance weight, as np.logaddexp.reduce."""
+    return np.logaddexp.reduce(logw) - np.log(logw.shape[0])
+
+
+def smc_running_log_evidence(log_incr):
+    """Running log-evidence of a tempered SMC run: incremental log-weights (steps, particles)
+    averaged per step, then accumulated in log space with np.logaddexp.accumulate over a
+    sequence of per-step log-means (a cumulative log-sum of the evidences of restarts)."""
+    per_step = np.logaddexp.reduce(log_incr, axis=1) - np.log(log_incr.shape[1])
+    return np.cumsum(per_step), np.logaddexp.accumulate(per_step)
+
+
+def test_logaddexp_reduce_and_accumulate_under_transforms():
+    """Regression: np.logaddexp.reduce / .accumulate were refused on traced values
+    (UnsupportedFunctionError with no fix named); now logsumexp / NumPy's own fold."""
+    lw = np.random.default_rng(80).standard_normal(12)
+    assert_same(npfunc.jit(is_evidence_ufunc)(lw), is_evidence_ufunc(lw))
+    assert_deriv(npfunc.grad(is_evidence_ufunc)(lw), sps.softmax(lw))
+    L = np.random.default_rng(81).standard_normal((4, 12))
+    assert_same(npfunc.vmap(is_evidence_ufunc)(L), np.stack([is_evidence_ufunc(r) for r in L]))
+    assert_same(npfunc.vmap(is_evidence_ufunc, in_dims=1)(L.T.copy()), np.stack([is_evidence_ufunc(r) for r in L]))
+    got = npfunc.jit(smc_running_log_evidence)(L)
+    want = smc_running_log_evidence(L)
+    for a, b in zip(got, want):
+        assert_same(a, b)
+    f = lambda z: smc_running_log_evidence(z)[1]
+    assert_deriv(npfunc.jacrev(f)(L), fd(f, L))
+    assert_deriv(npfunc.jacfwd(f)(L), fd(f, L))
+    # values far apart: the fold stays exact where exp underflows
+    x = np.array([-1000.0, 0.0, -2000.0])
+    assert_same(npfunc.jit(np.logaddexp.accumulate)(x), np.logaddexp.accumulate(x))
+    assert_same(npfunc.jit(lambda v: np.logaddexp.reduce(v, axis=None, keepdims=True))(L),
+                np.logaddexp.reduce(L, axis=None, keepdims=True), rtol=1e-12)
+    L32 = L.astype(np.float32)
+    assert_same(npfunc.jit(lambda v: np.logaddexp.reduce(v, axis=1))(L32), np.logaddexp.reduce(L32, axis=1), rtol=1e-6)
+    ints = np.arange(5)
+    assert_same(npfunc.jit(np.logaddexp.reduce)(ints), np.logaddexp.reduce(ints))
