@@ -1546,3 +1546,104 @@ def test_kde_by_hand_matches_gaussian_kde_and_differentiates():
     # gaussian_kde w.r.t. its data runs (the points are plain)
     g = lambda d: sst.gaussian_kde(d).logpdf(x).sum()
     assert_deriv(npfunc.grad(g)(data), fd(g, data), atol=1e-7)
+
+
+# ---- forward/reverse entry points, checkpoint, custom_vjp, functionalize ----------------------
+
+
+def test_gp_nlml_jvp_vjp_linearize_values_and_types():
+    f = lambda t: gp_nlml(t, XT, YT)
+    v = np.array([1.0, -0.5, 0.2])
+    y, tan = npfunc.jvp(f, (TH0,), (v,))
+    assert_same(y, f(TH0))
+    assert type(tan) is np.float64
+    assert_deriv(tan, fd(f, TH0) @ v)
+    y, pull = npfunc.vjp(f, TH0)
+    assert_same(y, f(TH0))
+    assert_deriv(pull(np.float64(2.0))[0], 2 * gp_nlml_analytic_grad(TH0, XT, YT))
+    y, lin = npfunc.linearize(f, TH0)
+    assert_same(y, f(TH0))
+    assert_deriv(lin(v), tan)
+    assert_deriv(lin(2 * v), 2 * tan)
+
+
+def test_flow_vjp_with_tuple_cotangent():
+    rng = np.random.default_rng(31)
+    u, w, b = rng.standard_normal(2), rng.standard_normal(2), 0.1
+    z = rng.standard_normal((3, 2))
+    y, pull = npfunc.vjp(lambda zz: planar_flow(zz, u, w, b), z)
+    want = planar_flow(z, u, w, b)
+    assert type(y) is tuple
+    for a, c in zip(y, want):
+        assert_same(a, c)
+    ct = (rng.standard_normal((3, 2)), rng.standard_normal(3))
+    scal = lambda zz: np.sum(planar_flow(zz, u, w, b)[0] * ct[0]) + planar_flow(zz, u, w, b)[1] @ ct[1]
+    assert_deriv(pull(ct)[0], fd(scal, z))
+
+
+def test_checkpointed_leapfrog_steps():
+    gl = npfunc.grad(banana_logp)
+    step = lambda qp: np.concatenate(leapfrog(qp[:2], qp[2:], 0.05, 5, gl))
+    cstep = npfunc.checkpoint(step)
+    qp = np.array([0.5, 0.1, 0.3, -0.4])
+    loss = lambda x: np.sum(cstep(cstep(x)) ** 2)
+    assert_deriv(npfunc.grad(loss)(qp), fd(lambda x: np.sum(step(step(x)) ** 2), qp))
+    assert_same(npfunc.jit(loss)(qp), np.sum(step(step(qp)) ** 2))
+
+
+@npfunc.custom_vjp
+def logdet_pd(K):
+    return 2 * np.sum(np.log(np.diag(np.linalg.cholesky(K))))
+
+
+def _logdet_fwd(K):
+    L = np.linalg.cholesky(K)
+    return 2 * np.sum(np.log(np.diag(L))), L
+
+
+def _logdet_bwd(L, g):
+    return (g * sla.cho_solve((L, True), np.eye(len(L))),)
+
+
+logdet_pd.defvjp(_logdet_fwd, _logdet_bwd)
+
+
+def test_custom_vjp_logdet_in_hyperparameter_gradient():
+    K = rbf(XT, XT, 0.7, 1.0) + 0.1 * np.eye(8)
+    assert_deriv(npfunc.grad(logdet_pd)(K), np.linalg.inv(K))
+    assert_same(npfunc.jit(logdet_pd)(K), logdet_pd(K))
+    kf = lambda t: logdet_pd(rbf(XT, XT, np.exp(t[0]), 1.0) + np.exp(t[1]) * np.eye(8))
+    t0 = np.array([-0.3, -2.0])
+    assert_deriv(npfunc.grad(kf)(t0), fd(kf, t0))
+    ts = np.array([[-0.3, -2.0], [0.0, -1.0]])
+    assert_deriv(npfunc.vmap(npfunc.grad(kf))(ts), np.stack([fd(kf, r) for r in ts]))
+
+
+def test_functionalize_in_place_standardisation():
+    ya, yb = YT.copy(), YT.copy()
+    got = npfunc.functionalize(gp_standardise_then_nlml)(TH0, XT, ya)
+    want = gp_standardise_then_nlml(TH0, XT, yb)
+    assert_same(got, want)
+    assert_same(ya, yb)
+
+
+def leapfrog_mixed_precision(q, p):
+    """float32 positions with float64 momenta (a generator's default dtype), q updated
+    in place on a copy: q stays float32 by same-kind casting."""
+    q = q.copy()
+    for _ in range(3):
+        p = p + 0.05 * banana_grad(q)
+        q += 0.1 * p
+    return q, p
+
+
+def test_float32_positions_float64_momenta():
+    q, p = np.array([0.5, 0.1], np.float32), np.array([0.3, -0.4])
+    want = leapfrog_mixed_precision(q, p)
+    for got in (npfunc.jit(leapfrog_mixed_precision)(q, p),
+                tuple(a[0] for a in npfunc.vmap(leapfrog_mixed_precision)(q[None], p[None]))):
+        assert_same(got[0], want[0])
+        assert_same(got[1], want[1])
+    # a jacobian w.r.t. p alone: q's copy is plain, the refusal's x = x + y is the fix
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"x = x \+ y"):
+        npfunc.jacrev(lambda z: leapfrog_mixed_precision(q, z)[0])(p)
