@@ -1647,3 +1647,60 @@ def test_float32_positions_float64_momenta():
     # a jacobian w.r.t. p alone: q's copy is plain, the refusal's x = x + y is the fix
     with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"x = x \+ y"):
         npfunc.jacrev(lambda z: leapfrog_mixed_precision(q, z)[0])(p)
+
+
+# ---- posterior summaries from weighted samples ------------------------------------------------
+
+SAMP = np.random.default_rng(100).standard_normal((20, 2))
+LOGW = np.random.default_rng(101).standard_normal(20)
+
+
+def weighted_summary(samples, logw):
+    """Self-normalised posterior mean, covariance and effective sample size."""
+    w = np.exp(logw - logw.max())
+    mean, total = np.average(samples, axis=0, weights=w, returned=True)
+    cov = np.cov(samples.T, aweights=w)
+    ess = total[0] ** 2 / np.sum(w**2)   # (returned= broadcasts the weight sum to the mean)
+    return {"mean": mean, "cov": cov, "ess": ess}
+
+
+def credible_interval(samples, level=0.95):
+    lo, hi = 50 * (1 - level), 50 * (1 + level)
+    return np.percentile(samples, [lo, 50.0, hi], axis=0)
+
+
+def test_weighted_summary_dict_under_jit_vmap_and_jacobian():
+    want = weighted_summary(SAMP, LOGW)
+    got = npfunc.jit(weighted_summary)(SAMP, LOGW)
+    assert set(got) == set(want)
+    for k in want:
+        assert_same(got[k], want[k], rtol=1e-12)
+    J = npfunc.jacrev(lambda l: weighted_summary(SAMP, l)["cov"])(LOGW)
+    assert_deriv(J, fd(lambda l: weighted_summary(SAMP, l)["cov"], LOGW))
+    g = npfunc.grad(lambda l: weighted_summary(SAMP, l)["ess"])(LOGW)
+    assert_deriv(g, fd(lambda l: weighted_summary(SAMP, l)["ess"], LOGW))
+    LW = np.stack([LOGW, 0.5 * LOGW, -LOGW])
+    got = npfunc.vmap(weighted_summary, in_dims=(None, 0))(SAMP, LW)
+    for k in want:
+        assert_same(got[k], np.stack([weighted_summary(SAMP, l)[k] for l in LW]), rtol=1e-12)
+
+
+def test_credible_interval_percentiles():
+    assert_same(npfunc.jit(credible_interval)(SAMP), credible_interval(SAMP))
+    assert_deriv(npfunc.jacrev(credible_interval)(SAMP), fd(credible_interval, SAMP))
+    C = np.random.default_rng(102).standard_normal((3, 20, 2))
+    assert_same(npfunc.vmap(credible_interval)(C), np.stack([credible_interval(c) for c in C]))
+    f = lambda s: np.quantile(s, 0.9, method="hazen")
+    assert_same(npfunc.jit(f)(SAMP[:, 0]), f(SAMP[:, 0]))
+    assert_deriv(npfunc.grad(f)(SAMP[:, 0]), fd(f, SAMP[:, 0]))
+
+
+def test_elbo_hessian_and_forward_over_reverse():
+    th = np.array([0.2, -0.1, -0.5, -0.3])
+    f = lambda t: elbo_meanfield(t, EPS)
+    H = npfunc.hessian(f)(th)
+    assert_deriv(H, fd(npfunc.grad(f), th))
+    assert_deriv(npfunc.jacrev(npfunc.jacfwd(f))(th), H, rtol=1e-10)
+    hvp = lambda v: npfunc.jvp(npfunc.grad(f), (th,), (v,))[1]
+    v = np.array([1.0, 0.0, -1.0, 0.5])
+    assert_deriv(hvp(v), H @ v, rtol=1e-10)
