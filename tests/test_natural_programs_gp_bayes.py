@@ -1704,3 +1704,43 @@ def test_elbo_hessian_and_forward_over_reverse():
     hvp = lambda v: npfunc.jvp(npfunc.grad(f), (th,), (v,))[1]
     v = np.array([1.0, 0.0, -1.0, 0.5])
     assert_deriv(hvp(v), H @ v, rtol=1e-10)
+
+
+# ---- a hyperparameter grid as one stack of matrices (NumPy broadcasting, no vmap) ------------
+
+
+def gp_nlml_grid(thetas, X, y):
+    """The nlml for every row of thetas at once: a (G, n, n) stack of kernels, one stacked
+    cholesky, and SciPy's cho_solve of the one data vector y against every factor."""
+    ls, sf, sn = np.exp(thetas).T
+    r2 = np.sum((X[:, None, :] - X[None, :, :]) ** 2, -1)
+    K = sf[:, None, None] ** 2 * np.exp(-0.5 * r2 / ls[:, None, None] ** 2) + sn[:, None, None] ** 2 * np.eye(len(y))
+    L = np.linalg.cholesky(K)
+    alpha = sla.cho_solve((L, True), y)                          # (G, n)
+    logdet = np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
+    return 0.5 * alpha @ y + logdet + 0.5 * len(y) * np.log(2 * np.pi)
+
+
+def test_gp_grid_stacked_cho_solve_with_one_vector():
+    """Regression: cho_solve((L stack, True), vector) raised a raw ValueError from
+    np.linalg.solve ('mismatch in its core dimension') under every transform; SciPy
+    broadcasts the vector over the stack (its first triangular solve's (G, n) result
+    was taken for one (G, n) matrix by the second)."""
+    grid = TH0 + 0.1 * np.random.default_rng(110).standard_normal((4, 3))
+    want = gp_nlml_grid(grid, XT, YT)
+    np.testing.assert_allclose(want, [gp_nlml(t, XT, YT) for t in grid], rtol=1e-12)
+    j = npfunc.jit(gp_nlml_grid)
+    assert_same(j(grid, XT, YT), want, rtol=1e-12)
+    assert_same(j(grid + 0.05, XT, YT), gp_nlml_grid(grid + 0.05, XT, YT), rtol=1e-12)
+    g = npfunc.grad(lambda G: gp_nlml_grid(G, XT, YT).sum())(grid)
+    assert_deriv(g, np.stack([gp_nlml_analicheck(t) for t in grid]))
+    gy = npfunc.jacrev(lambda yy: gp_nlml_grid(grid, XT, yy))(YT)
+    assert_deriv(gy, fd(lambda yy: gp_nlml_grid(grid, XT, yy), YT))
+    for low in (True, False):
+        c = sla.cho_factor(np.stack([2 * np.eye(3) + 0.5, 3 * np.eye(3) + 0.2]), lower=low)
+        f = lambda cc, b: sla.cho_solve((cc, low), b)
+        assert_same(npfunc.jit(f)(c[0], np.arange(3.0)), f(c[0], np.arange(3.0)), rtol=1e-12)
+
+
+def gp_nlml_analicheck(t):
+    return gp_nlml_analytic_grad(t, XT, YT)

@@ -87,6 +87,11 @@ def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
 def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     """Solve ``a x = b`` given ``cho_factor(a)``: two triangular solves."""
     c, lower = c_and_lower
+    if _ndim_of(b) == 1:  # one vector for a whole stack of factors: solve it as a column, so the
+        from ..primitives.shape.basic import reshape  # first solve's (..., n) is not taken for a matrix
+
+        x = cho_solve((c, lower), reshape(b, (_shape_of(b)[0], 1)))
+        return x[..., 0]
     if lower:  # a = L L^H
         y = _solve.triangular_solve(c, b, lower=True, trans=0)
         return _solve.triangular_solve(c, y, lower=True, trans=2)
