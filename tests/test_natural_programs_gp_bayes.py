@@ -1744,3 +1744,37 @@ def test_gp_grid_stacked_cho_solve_with_one_vector():
 
 def gp_nlml_analicheck(t):
     return gp_nlml_analytic_grad(t, XT, YT)
+
+
+def gp_grid_solves(thetas, X, y, how):
+    """The data fit y^T K^-1 y for a stack of kernels, by SciPy's other solvers."""
+    ls, sf, sn = np.exp(thetas).T
+    r2 = np.sum((X[:, None, :] - X[None, :, :]) ** 2, -1)
+    K = sf[:, None, None] ** 2 * np.exp(-0.5 * r2 / ls[:, None, None] ** 2) + sn[:, None, None] ** 2 * np.eye(len(y))
+    if how == "pos":
+        alpha = sla.solve(K, y, assume_a="pos")
+    elif how == "lu":
+        alpha = sla.lu_solve(sla.lu_factor(K), y)
+    else:                                          # K is symmetric: the transposed solve is the same
+        alpha = sla.lu_solve(sla.lu_factor(K), y, trans=1)
+    return alpha @ y
+
+
+@pytest.mark.parametrize("how", ["pos", "lu", "lu_T"])
+def test_gp_grid_stacked_solve_pos_and_lu_solve(how):
+    """Regression: solve(stack, vector, assume_a='pos') and lu_solve(lu_factor(stack), vector)
+    raised a raw ValueError (the vector's first solve taken for a matrix); lu_solve with
+    trans=1/2 on a stack raised IndexError (one row order taken along the stack axis);
+    lu_solve of a batch of right-hand sides (B, n, k) raised 'shapes ... incompatible'."""
+    grid = TH0 + 0.1 * np.random.default_rng(111).standard_normal((3, 3))
+    want = gp_grid_solves(grid, XT, YT, how)
+    np.testing.assert_allclose(want, 2 * (gp_nlml_grid(grid, XT, YT) - gp_nlml_grid(grid, XT, 0 * YT)), rtol=1e-8)
+    assert_same(npfunc.jit(gp_grid_solves, static_argnums=3)(grid, XT, YT, how), want, rtol=1e-10)
+    J = npfunc.jacrev(gp_grid_solves)(grid, XT, YT, how)
+    assert_deriv(J, fd(lambda G: gp_grid_solves(G, XT, YT, how), grid), rtol=1e-5, atol=1e-7)
+    A = np.random.default_rng(112).standard_normal((3, 4, 4))
+    B = np.random.default_rng(113).standard_normal((2, 1, 4, 2))
+    trans = {"pos": 0, "lu": 0, "lu_T": 1}[how]
+    f = lambda a, b: sla.lu_solve(sla.lu_factor(a), b, trans=trans)
+    assert_same(npfunc.jit(f)(A, B), f(A, B), rtol=1e-10)
+    assert_deriv(npfunc.jacrev(f, argnums=1)(A, B), fd(lambda b: f(A, b), B))

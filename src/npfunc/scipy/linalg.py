@@ -167,6 +167,11 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
         d = _diag_part(a)
         return b / (d if _ndim_of(b) == 1 else d[..., :, None])
     if kind == "pos":  # by Cholesky, as SciPy: a matrix that is not positive definite raises LinAlgError
+        if _ndim_of(b) == 1 and _ndim_of(a) > 2:  # one vector for a stack: as a column (see cho_solve)
+            from ..primitives.shape.basic import reshape
+
+            return solve(a, reshape(b, (_shape_of(b)[0], 1)), lower=lower, assume_a=assume_a,
+                         transposed=transposed)[..., 0]
         a = _herm_from_triangle(a, lower=bool(lower))
         factor = _solve.cholesky(_mT(a) if transposed else a)
         y = _solve.triangular_solve(factor, b, lower=True)
