@@ -1778,3 +1778,95 @@ def test_gp_grid_stacked_solve_pos_and_lu_solve(how):
     f = lambda a, b: sla.lu_solve(sla.lu_factor(a), b, trans=trans)
     assert_same(npfunc.jit(f)(A, B), f(A, B), rtol=1e-10)
     assert_deriv(npfunc.jacrev(f, argnums=1)(A, B), fd(lambda b: f(A, b), B))
+
+
+# ---- more natural variants: aux outputs, energy scale, profiled nuisance, Matern-nu ----------
+
+
+def elbo_with_diagnostics(params, eps):
+    """Negative ELBO with a dict of diagnostics (has_aux), including a Python int."""
+    mu, ls = params["mu"], params["log_sigma"]
+    z = mu + np.exp(ls) * eps
+    ll = np.mean(log_joint(z))
+    ent = np.sum(ls)
+    return -(ll + ent), {"ll": ll, "ent": ent, "z": z, "n": len(eps)}
+
+
+def test_elbo_has_aux_types_and_dict_in_dims():
+    p = {"mu": np.array([0.1, 0.2]), "log_sigma": np.array([-0.5, 0.1])}
+    loss, aux = elbo_with_diagnostics(p, EPS)
+    g, got = npfunc.grad(elbo_with_diagnostics, has_aux=True)(p, EPS)
+    for k in aux:
+        assert_same(got[k], aux[k])
+    flat = lambda v: elbo_with_diagnostics({"mu": v[:2], "log_sigma": v[2:]}, EPS)[0]
+    v0 = np.concatenate([p["mu"], p["log_sigma"]])
+    assert_deriv(np.concatenate([g["mu"], g["log_sigma"]]), fd(flat, v0))
+    o, aux_j = npfunc.jit(elbo_with_diagnostics)(p, EPS)
+    assert_same(o, loss)
+    for k in aux:
+        assert_same(aux_j[k], aux[k])
+    mus = np.stack([p["mu"], p["mu"] + 0.1, p["mu"] - 0.3])
+    one = lambda P, e: elbo_with_diagnostics(P, e)[0]
+    got = npfunc.vmap(one, in_dims=({"mu": 0, "log_sigma": None}, None))({"mu": mus, "log_sigma": p["log_sigma"]}, EPS)
+    assert_same(got, np.stack([one({"mu": m, "log_sigma": p["log_sigma"]}, EPS) for m in mus]))
+    zs = npfunc.vmap(lambda P, e: elbo_with_diagnostics(P, e)[1]["z"], in_dims=({"mu": 0, "log_sigma": None}, None),
+                     out_dims=1)({"mu": mus, "log_sigma": p["log_sigma"]}, EPS)
+    assert_same(zs, np.stack([elbo_with_diagnostics({"mu": m, "log_sigma": p["log_sigma"]}, EPS)[1]["z"]
+                              for m in mus], axis=1))
+
+
+def energy_scale_nll(scale, data, edges, n_obs, bkg):
+    """An energy-scale systematic: the signal MC rehistogrammed after scaling (counts are
+    piecewise constant in the scale), with a Gaussian constraint on the scale."""
+    sig = np.histogram(data * scale, edges)[0] * (20.0 / len(data))
+    lam = sig + bkg
+    return np.sum(lam - n_obs * np.log(lam)) + 0.5 * ((scale - 1.0) / 0.02) ** 2
+
+
+def test_energy_scale_rehistogramming_under_jit_and_grad():
+    j = npfunc.jit(energy_scale_nll)
+    for s in (1.0, 1.02, 0.97):
+        assert_same(j(np.float64(s), SIG_MC, EDGES, OBS, BKG_T), energy_scale_nll(s, SIG_MC, EDGES, OBS, BKG_T))
+    # the histogram contributes nothing to the derivative: only the constraint does
+    assert_deriv(npfunc.grad(energy_scale_nll)(1.01, SIG_MC, EDGES, OBS, BKG_T), (1.01 - 1.0) / 0.02**2)
+    ss = np.array([0.99, 1.0, 1.03])
+    got = npfunc.vmap(energy_scale_nll, in_dims=(0, None, None, None, None))(ss, SIG_MC, EDGES, OBS, BKG_T)
+    assert_same(got, np.stack([energy_scale_nll(s, SIG_MC, EDGES, OBS, BKG_T) for s in ss]))
+
+
+def profiled_background(mu):
+    """b_hat(mu): the conditional maximum-likelihood background norm, by SciPy's bounded
+    scalar minimiser; its derivative in mu comes from the optimality condition."""
+    res = sopt.minimize_scalar(lambda b: binned_nll(np.array([mu, b]), OBS, SIG_T, BKG_T),
+                               bounds=(0.5, 1.5), method="bounded", options={"xatol": 1e-12})
+    return res.x
+
+
+def test_profiled_nuisance_implicit_derivative():
+    mu = 1.2
+    b = profiled_background(mu)
+    H = npfunc.hessian(lambda p: binned_nll(p, OBS, SIG_T, BKG_T))(np.array([mu, b]))
+    want = -H[1, 0] / H[1, 1]                       # d b_hat / d mu from grad_b nll = 0
+    assert_deriv(npfunc.grad(profiled_background)(mu), want, rtol=1e-6)
+    assert_same(npfunc.jit(profiled_background)(np.float64(mu)), b)
+
+
+def matern_general(r, ls, nu):
+    s = np.sqrt(2 * nu) * r / ls
+    return 2 ** (1 - nu) / sps.gamma(nu) * s**nu * sps.kv(nu, s)
+
+
+def test_matern_general_nu_kv_and_order_refusal():
+    r = np.array([0.1, 0.5, 1.0, 2.0])
+    np.testing.assert_allclose(matern_general(r, 0.8, 1.5), matern32(r[:, None], np.zeros((1, 1)), 0.8, 1.0)[:, 0],
+                               rtol=1e-5)
+    assert_same(npfunc.jit(matern_general)(r, 0.8, 2.5), matern_general(r, 0.8, 2.5))
+    f = lambda l: matern_general(r, l, 1.5).sum()
+    assert_deriv(npfunc.grad(f)(0.8), fd(f, 0.8))
+    h = lambda x: matern_general(x, 0.8, 2.5).sum()
+    assert_deriv(npfunc.grad(h)(r), fd(h, r))
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"kv\(v, x\) is differentiated in x only.*stop_gradient"):
+        npfunc.grad(lambda n: matern_general(r, 0.8, n).sum())(1.5)
+    # the advice: nu held constant while the lengthscale is differentiated
+    g = lambda l: matern_general(r, l, npfunc.stop_gradient(1.5)).sum()
+    assert_deriv(npfunc.grad(g)(0.8), fd(f, 0.8))
