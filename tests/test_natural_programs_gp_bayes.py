@@ -30,7 +30,7 @@ Programs:
    diagnostics and dict in_dims, hessian / forward-over-reverse of the ELBO.
  Flows: planar flow (log|1 + u.psi|), affine coupling (RealNVP) forward/inverse,
    masked coupling, stacked flow list of dicts, logdet vs slogdet(jacfwd), vjp with a
-   tuple cotangent.
+   tuple cotangent, a coupling fitted by a hand-written in-place Adam under jit.
  Importance sampling: logsumexp evidence against the closed form, ESS, self-normalised
    expectations, by-hand log-sum-exp with .item(), signed logsumexp(b=, return_sign=),
    np.logaddexp.reduce / accumulate (SMC running evidence), weighted posterior summaries
@@ -42,13 +42,15 @@ Programs:
  Priors and diagnostics: stick-breaking simplex transform and its log-Jacobian,
    beta-binomial, gamma/halfnorm/invgamma hyperpriors, split R-hat, FFT ESS,
    systematic resampling, Generator.multivariate_normal vs transformed standard draws,
-   Gaussian KDE by hand vs scipy.stats.gaussian_kde.
+   Gaussian KDE by hand vs scipy.stats.gaussian_kde, Bayesian linear regression evidence
+   for several datasets (scipy.linalg.lstsq batched over right-hand sides).
 
 Fixed here (regression tests): vmap of a stacked cholesky/solve whose LinAlgError comes
 from some batch elements only (a try/except took the except branch for all: silent
 values) now refuses; np.logaddexp.reduce/accumulate on traced values; cho_solve,
 solve(assume_a='pos') and lu_solve of one vector against a stack of factors, lu_solve
-with trans=1/2 on stacks and with stacks of right-hand sides.  Strict xfails: jit replay
+with trans=1/2 on stacks and with stacks of right-hand sides; scipy.linalg.lstsq of
+stacks refuses naming vmap (was NumPy's 2-D-only LinAlgError).  Strict xfails: jit replay
 of a try/except LinAlgError, two refusal messages (multivariate_normal, gaussian_kde).
 """
 from __future__ import annotations
@@ -1973,3 +1975,43 @@ def test_flow_training_in_place_adam_under_jit_matches_plain_and_optim():
         p3, state = opt.update(npfunc.grad(flow_nll)(p3, x), state, p3)
     for k in CPL:
         np.testing.assert_allclose(p3[k], p1[k], rtol=1e-7, atol=1e-9)
+
+
+def blr_evidence_many(X, Y, alpha=1.0, beta=25.0):
+    """Bayesian linear regression for several datasets Y (D, n) sharing the design X: the
+    least-squares fits of all datasets in one SciPy call (batched over Y's leading axis),
+    then each dataset's log evidence in closed form."""
+    n, p = X.shape
+    w_ls = sla.lstsq(X, Y[..., None])[0][..., 0]                   # (D, p), SciPy batches
+    A = alpha * np.eye(p) + beta * X.T @ X
+    m = beta * np.linalg.solve(A, X.T @ Y.T).T                      # (D, p) posterior means
+    E = 0.5 * beta * np.sum((Y - m @ X.T) ** 2, axis=1) + 0.5 * alpha * np.sum(m**2, axis=1)
+    logev = 0.5 * p * np.log(alpha) + 0.5 * n * np.log(beta) - E - 0.5 * np.linalg.slogdet(A)[1] \
+        - 0.5 * n * np.log(2 * np.pi)
+    return logev, w_ls
+
+
+def test_blr_batched_lstsq_refuses_and_vmap_fix():
+    """Regression: SciPy's lstsq of a stack of right-hand sides (SciPy >= 1.15 batches) raised
+    LinAlgError('a must be 2-D and b 1-D or 2-D'), a NumPy rule SciPy does not have; now an
+    npfunc refusal naming vmap, which works."""
+    rng = np.random.default_rng(140)
+    X = np.column_stack([np.ones(12), rng.uniform(-1, 1, 12)])
+    Y = (X @ rng.standard_normal((2, 3))).T + 0.2 * rng.standard_normal((3, 12))
+    logev, w = blr_evidence_many(X, Y)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"lstsq of stacked.*npfunc.vmap"):
+        npfunc.jit(blr_evidence_many)(X, Y)
+
+    def blr_one(Xd, y):   # the advice: the 2-D problem for one dataset, mapped by vmap
+        w1 = sla.lstsq(Xd, y)[0]
+        A = np.eye(2) + 25.0 * Xd.T @ Xd
+        m = 25.0 * np.linalg.solve(A, Xd.T @ y)
+        E = 12.5 * np.sum((y - Xd @ m) ** 2) + 0.5 * np.sum(m**2)
+        lev = 0.5 * 12 * np.log(25.0) - E - 0.5 * np.linalg.slogdet(A)[1] - 6 * np.log(2 * np.pi)
+        return lev, w1
+
+    got = npfunc.vmap(blr_one, in_dims=(None, 0))(X, Y)
+    assert_same(got[0], logev, rtol=1e-12)
+    assert_same(got[1], w, rtol=1e-10)
+    g = npfunc.grad(lambda y: blr_one(X, y)[0])(Y[0])
+    assert_deriv(g, fd(lambda y: blr_one(X, y)[0], Y[0]))

@@ -290,6 +290,14 @@ def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
 def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=True, lapack_driver=None):
     """``(x, residues, rank, s)`` as ``np.linalg.lstsq``; ``cond`` is the
     relative cutoff for small singular values."""
+    if _ndim_of(a) > 2 or _ndim_of(b) > 2:  # SciPy >= 1.15 batches here; npfunc's lstsq is NumPy's, 2-D only
+        from ..core.context import describe_stack
+
+        raise _UnsupportedOperationError(
+            f"{describe_stack()}: scipy.linalg.lstsq of stacked a {tuple(_shape_of(a))} / b {tuple(_shape_of(b))} "
+            "(SciPy batches over the leading axes) is not supported on traced values: map the 2-D problem "
+            "over the stack, npfunc.vmap(lambda a, b: scipy.linalg.lstsq(a, b)[0])(a, b) (in_dims=None for "
+            "the one not stacked), or loop over it.")
     return _norms.lstsq(a, b, rcond=cond)
 
 
