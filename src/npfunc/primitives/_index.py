@@ -5,6 +5,7 @@ traced implementation; see ``npfunc.core.lazy``."""
 
 INDEX = {
     'accumulate:numpy:add': ('npfunc.primitives.reductions.scans',),
+    'accumulate:numpy:logaddexp': ('npfunc.primitives.special.logsumexp',),
     'accumulate:numpy:maximum': ('npfunc.primitives.reductions.scans',),
     'accumulate:numpy:minimum': ('npfunc.primitives.reductions.scans',),
     'accumulate:numpy:multiply': ('npfunc.primitives.reductions.scans',),
@@ -1084,6 +1085,7 @@ INDEX = {
     'primitive:yn': ('npfunc.primitives.special.bessel',),
     'primitive:yv': ('npfunc.primitives.special.bessel',),
     'primitive:zeta_x_derivative': ('npfunc.primitives.special.gamma_zeta',),
+    'reduce:numpy:logaddexp': ('npfunc.primitives.special.logsumexp',),
     'reduce:numpy:logical_and': ('npfunc.primitives.reductions.index',),
     'reduce:numpy:logical_or': ('npfunc.primitives.reductions.index',),
     'ufunc:None:_riemann_zeta': ('npfunc.primitives.special.gamma_zeta',),

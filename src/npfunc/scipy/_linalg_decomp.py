@@ -23,6 +23,7 @@ from ..primitives.linalg.solve import solve as _solve
 from ..primitives.linalg.solve import triangular_solve
 from ..primitives.linalg.sylvester import discrete_lyapunov, sylvester
 from ..primitives.linalg.tridiagonal import tridiagonal_eigh
+from ..primitives.shape.basic import reshape
 from ..primitives.sorting import argsort
 
 __all__ = ["lu", "lu_factor", "lu_solve", "schur", "hessenberg", "sqrtm", "logm", "funm", "polar",
@@ -82,15 +83,31 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
     trans = int(trans)
     n = shape_of(lu_)[-1]
     b = as_array(b)
-    if shape_of(b)[0] != n:
+    if shape_of(b)[-2 if ndim_of(b) > 1 else 0] != n:  # (SciPy: b is (n,) or a stack of (n, k))
         raise ValueError(f"lu_solve: shapes of lu {tuple(shape_of(lu_))} and b {tuple(shape_of(b))} are incompatible")
+    if ndim_of(b) == 1 and ndim_of(lu_) > 2:  # one vector for a stack of factors: SciPy broadcasts it;
+        return lu_solve(lu_and_piv, reshape(b, (n, 1)), trans)[..., 0]  # as a column, not an (m, n) matrix
     rows = rows_from_pivots(piv, n)  # l @ u = a[rows]
     if trans == 0:
-        y = triangular_solve(lu_, take(b, rows, axis=0), lower=True, unit_diagonal=True)
+        y = triangular_solve(lu_, _rows_of(b, rows), lower=True, unit_diagonal=True)
         return triangular_solve(lu_, y, lower=False)
     y = triangular_solve(lu_, b, lower=False, trans=trans)
     z = triangular_solve(lu_, y, lower=True, trans=trans, unit_diagonal=True)
-    return take(z, argsort(rows), axis=0)  # x[rows] = z
+    return _rows_of(z, argsort(rows))  # x[rows] = z
+
+
+def _rows_of(x, order):
+    """``x[order]`` for a vector, ``x[..., order, :]`` for a stack of (n, k) matrices, with
+    ``order`` one row order or (a stack of factors) one per matrix."""
+    if ndim_of(x) == 1:
+        return take(x, order, axis=0)
+    if ndim_of(order) == 1:
+        return take(x, order, axis=-2)
+    from ..primitives.shape.basic import broadcast_to
+
+    lead = np.broadcast_shapes(tuple(shape_of(x)[:-2]), tuple(shape_of(order)[:-1]))
+    x = broadcast_to(x, lead + tuple(shape_of(x)[-2:]))
+    return take_along_axis(x, broadcast_to(order[..., None], lead + (shape_of(order)[-1], 1)), axis=-2)
 
 
 # ---- Schur, Hessenberg, polar ------------------------------------------------------------------

@@ -87,6 +87,11 @@ def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
 def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     """Solve ``a x = b`` given ``cho_factor(a)``: two triangular solves."""
     c, lower = c_and_lower
+    if _ndim_of(b) == 1:  # one vector for a whole stack of factors: solve it as a column, so the
+        from ..primitives.shape.basic import reshape  # first solve's (..., n) is not taken for a matrix
+
+        x = cho_solve((c, lower), reshape(b, (_shape_of(b)[0], 1)))
+        return x[..., 0]
     if lower:  # a = L L^H
         y = _solve.triangular_solve(c, b, lower=True, trans=0)
         return _solve.triangular_solve(c, y, lower=True, trans=2)
@@ -162,6 +167,11 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
         d = _diag_part(a)
         return b / (d if _ndim_of(b) == 1 else d[..., :, None])
     if kind == "pos":  # by Cholesky, as SciPy: a matrix that is not positive definite raises LinAlgError
+        if _ndim_of(b) == 1 and _ndim_of(a) > 2:  # one vector for a stack: as a column (see cho_solve)
+            from ..primitives.shape.basic import reshape
+
+            return solve(a, reshape(b, (_shape_of(b)[0], 1)), lower=lower, assume_a=assume_a,
+                         transposed=transposed)[..., 0]
         a = _herm_from_triangle(a, lower=bool(lower))
         factor = _solve.cholesky(_mT(a) if transposed else a)
         y = _solve.triangular_solve(factor, b, lower=True)
@@ -280,6 +290,14 @@ def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
 def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=True, lapack_driver=None):
     """``(x, residues, rank, s)`` as ``np.linalg.lstsq``; ``cond`` is the
     relative cutoff for small singular values."""
+    if _ndim_of(a) > 2 or _ndim_of(b) > 2:  # SciPy >= 1.15 batches here; npfunc's lstsq is NumPy's, 2-D only
+        from ..core.context import describe_stack
+
+        raise _UnsupportedOperationError(
+            f"{describe_stack()}: scipy.linalg.lstsq of stacked a {tuple(_shape_of(a))} / b {tuple(_shape_of(b))} "
+            "(SciPy batches over the leading axes) is not supported on traced values: map the 2-D problem "
+            "over the stack, npfunc.vmap(lambda a, b: scipy.linalg.lstsq(a, b)[0])(a, b) (in_dims=None for "
+            "the one not stacked), or loop over it.")
     return _norms.lstsq(a, b, rcond=cond)
 
 

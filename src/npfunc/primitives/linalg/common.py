@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.errors import NpfuncError, UnsupportedOperationError
 from ...core.primitive import Primitive
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
@@ -156,13 +157,44 @@ def as_inexact(a):
 # ---- batching rules for stacked matrices -------------------------------------------------
 
 
+def _bind_stack(prim: Primitive, vals, batched, **params):
+    """``prim.bind(*vals)`` on operands whose batch axis is at the front
+    (``batched[i]`` says which are batched).  NumPy's LinAlgError for a stack is
+    one error for all of it, while the loop vmap stands for raises only for
+    the failing elements: a ``try/except LinAlgError`` around the call would take
+    the except branch for the whole batch and silently change the others'
+    values.  So when only some elements fail, refuse, naming them."""
+    try:
+        return prim.bind(*vals, **params)
+    except np.linalg.LinAlgError as e:
+        if isinstance(e, NpfuncError):
+            raise
+        size = next(shape_of(v)[0] for v, b in zip(vals, batched) if b)
+        failed = []
+        for i in range(size):
+            try:
+                prim.bind(*(v[i] if b else v for v, b in zip(vals, batched)), **params)
+            except np.linalg.LinAlgError:
+                failed.append(i)
+        if not failed or len(failed) == size:
+            raise
+        from ...core.context import describe_stack
+
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: {prim.name} raised LinAlgError ({e}) for batch elements {failed} of "
+            f"{size} only. NumPy raises one error for a whole stack, so under vmap a try/except LinAlgError "
+            "around it would take the except branch for every element, where a loop over the batch takes "
+            "it for those elements alone. Keep every element's matrix valid (e.g. add the jitter "
+            "unconditionally, K + eps * np.eye(n)), or loop over the batch in Python.") from None
+
+
 def stacked_batch(prim: Primitive):
     """Batch rule of a single-operand matrix primitive: leading axes are a
     stack already, so the batch axis just goes to the front."""
 
     def batch(vals, dims, **params):
         (x,), (d,) = vals, dims
-        out = prim.bind(move_to_front(x, d), **params)
+        out = _bind_stack(prim, (move_to_front(x, d),), (True,), **params)
         if prim.multiple_results:
             return out, (0,) * len(out)
         return out, 0
@@ -176,7 +208,7 @@ def broadcast_stacked_batch(prim: Primitive):
 
     def batch(vals, dims, **params):
         vals, _ = align_front(list(vals), list(dims))
-        return prim.bind(*vals, **params), 0
+        return _bind_stack(prim, vals, tuple(d is not None for d in dims), **params), 0
 
     return batch
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.dispatch import implements_reduce
+from ...core.dispatch import implements_accumulate, implements_reduce
+from ...core.errors import UnsupportedOperationError
 from ...core.primitive import Primitive, Sample
 from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
@@ -234,18 +235,49 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
 logsumexp.primitive = _lse  # type: ignore[attr-defined]
 
 
+# ---- np.logaddexp.reduce / accumulate --------------------------------------------------
+
+def _logaddexp_only(name, out, extra=()):
+    if out is not None or any(extra):
+        raise UnsupportedOperationError(
+            f"np.logaddexp.{name} with out= or where= is not supported on traced values: "
+            "write scipy.special.logsumexp(a, axis=...) (b= for weights, np.where(mask, a, -np.inf) for a "
+            "mask) and assign the result.")
+
+
 @implements_reduce(np.logaddexp)
 def logaddexp_reduce(a, axis=0, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=True):
-    """``np.logaddexp.reduce`` for traced values (an HMM's forward step written with
-    NumPy alone): ``logsumexp`` over ``axis``, which is NumPy's running logaddexp
-    to rounding, in the dtype and shape NumPy's reduction gives (NumPy reduces a
-    zero array of the same shape first: it checks ``axis`` and says the dtype)."""
+    """``np.logaddexp.reduce`` for traced values (an HMM's forward step, an importance
+    sampler's log-sum of weights, written with NumPy alone): ``logsumexp`` over ``axis``,
+    which is NumPy's running logaddexp to rounding, in the dtype and shape NumPy's
+    reduction gives (NumPy reduces a zero array of the same shape first: it checks
+    ``axis`` and says the dtype)."""
+    _logaddexp_only("reduce", out, (where is not True and where is not None,))
+    if dtype is not None:
+        a = astype(a, dtype)
     like = np.logaddexp.reduce(np.zeros(shape_of(a), dtype_of(a)), axis=axis, keepdims=keepdims)
     dt = np.result_type(like)
     res = logsumexp(astype(a, dt), axis=axis, keepdims=keepdims)
-    if initial is not np._NoValue:
+    if initial is not np._NoValue and initial is not None:
         res = np.logaddexp(res, np.asarray(initial, dt))
     return astype(res, dt)
+
+
+@implements_accumulate(np.logaddexp)
+def logaddexp_accumulate(a, axis=0, dtype=None, out=None):
+    """``np.logaddexp.accumulate`` (running log-evidence): NumPy's own sequential fold,
+    np.logaddexp of the running value and the next slice, exact for any spread of values."""
+    _logaddexp_only("accumulate", out)
+    if dtype is not None:
+        a = astype(a, dtype)
+    if ndim_of(a) == 0:
+        raise ValueError("np.logaddexp.accumulate: the input must have at least one dimension")
+    axis = normalize_axes(axis, ndim_of(a), "logaddexp.accumulate")[0]
+    a = np.moveaxis(astype(a, _float_dtype(a)), axis, 0)
+    run = [a[0]]
+    for i in range(1, shape_of(a)[0]):
+        run.append(np.logaddexp(run[-1], a[i]))
+    return np.stack(run, axis=axis)
 
 
 # ---- softmax / log_softmax ------------------------------------------------------------
