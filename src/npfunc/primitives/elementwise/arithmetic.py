@@ -218,11 +218,14 @@ def _tie_weight(x, y, out, wins):
 
 def _weighted(v, w):
     """``v * w``, exactly 0 where ``w == 0`` even if ``v`` is infinite or NaN there."""
+    if type(v) is np.ndarray:
+        if np.isfinite(np.add.reduce(v, axis=None)):  # the common case: no 0 * inf can happen
+            return v * w
+        with np.errstate(invalid="ignore"):
+            out = v * w
+        return np.where(w == 0, np.zeros((), out.dtype), out)
     out = v * w
-    if type(out) is np.ndarray:
-        if not np.isfinite(np.add.reduce(out, axis=None)):  # rare: only then can 0 * inf be in it
-            out = np.where(w == 0, np.zeros((), out.dtype), out)
-    elif w == 0 and out != out:
+    if w == 0 and out != out:
         out = type(out)(0)
     return out
 

@@ -79,7 +79,7 @@ class BSpline:
     >>> spl(np.array([0.5, 1.5]))
     array([0.625, 0.625])
     >>> npfunc.grad(lambda x: BSpline(t, np.array([0.0, 1.0, 0.0, 2.0]), 2)(x))(np.float64(1.5))
-    array(1.5)
+    np.float64(1.5)
     """
 
     def __init__(self, t, c, k, extrapolate=True, axis=0):
