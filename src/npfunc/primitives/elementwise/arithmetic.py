@@ -218,16 +218,13 @@ def _tie_weight(x, y, out, wins):
 
 def _weighted(v, w):
     """``v * w``, exactly 0 where ``w == 0`` even if ``v`` is infinite or NaN there."""
-    if type(v) is np.ndarray:
-        if np.isfinite(np.add.reduce(v, axis=None)):  # the common case: no 0 * inf can happen
-            return v * w
-        with np.errstate(invalid="ignore"):
-            out = v * w
+    if np.isfinite(np.add.reduce(v, axis=None)):  # the common case (a sum of finite v): no 0 * inf
+        return v * w
+    with np.errstate(invalid="ignore"):  # (NumPy would warn of the 0 * inf discarded below)
+        out = v * w
+    if type(out) is np.ndarray:
         return np.where(w == 0, np.zeros((), out.dtype), out)
-    out = v * w
-    if w == 0 and out != out:
-        out = type(out)(0)
-    return out
+    return type(out)(0) if w == 0 else out  # a NumPy scalar, as the product
 
 
 def _weighted_samples(rng):
