@@ -1683,10 +1683,6 @@ def raster_second_moment(raster):
     return sq, sq.mean(axis=0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bool_array ** 2: NumPy's operator takes its fast path np.square(b), int8, but the traced "
-    "value's __pow__ (core/tracer.py, _ufunc(np.power)) calls np.power(b, 2), whose weak Python "
-    "int gives int64 under jit and vmap (other exponents, and other dtypes, agree)"))
 def test_bool_raster_squared_dtype():
     raster = np.random.default_rng(29).random((4, 5)) < 0.3
     got, want = npfunc.jit(raster_second_moment)(raster), raster_second_moment(raster)

@@ -120,12 +120,15 @@ def _power(x, y, /, as_operator=False):
 
     They differ on NumPy scalars: ``s ** 3`` is NumPy's scalar math (the C
     library's ``pow``), ``np.power(s, 3)`` the ufunc's loop, and the two are
-    1 ulp apart for some inputs.  On arrays both are the ufunc.
+    1 ulp apart for some inputs.  On arrays both are the ufunc, except that
+    NumPy's operator squares a boolean array (int8, not int64).
     """
     if as_operator:
         x, y = _scalar_operand(x), _scalar_operand(y)
         if type(x) is not np.ndarray and type(y) is not np.ndarray:
             return x ** y
+        if type(y) is int and y == 2 and type(x) is np.ndarray and x.dtype == bool:
+            return np.square(x)  # the operator squares (int8), where np.power gives int64
     return np.power(x, y)
 
 
