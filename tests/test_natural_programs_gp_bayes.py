@@ -1522,11 +1522,6 @@ def test_systematic_resampling_indices_under_jit_and_vmap():
 # ---- refusals whose messages are checked ------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="rng.multivariate_normal(traced_mean, K) under jacrev/jacfwd refuses with "
-                   "'x.shape = (4, 2) reshapes an array object in place ... write x = x.reshape((4, 2))': the "
-                   "assignment is inside NumPy's Generator.multivariate_normal, not user code; "
-                   "core/tracer.py _refuse_shape_assignment does not add conversions.generator_hint(), which "
-                   "would name the fix (draw standard normals and transform: mu + z @ L.T)")
 def test_multivariate_normal_draw_with_traced_mean_message():
     K = np.array([[2.0, 0.3], [0.3, 1.0]])
     draw = lambda mu: np.random.default_rng(1).multivariate_normal(mu, K, size=4)

@@ -166,9 +166,15 @@ def generator_hint() -> str:
     method = _called_method(frame) if frame is not None else ""
     if method not in _draws():
         return ""
-    return (f" (inside a NumPy random Generator's {method}(...), which runs NumPy code on a traced "
-            "argument: draw indices and index the traced array, x[rng.permutation(len(x))], or draw with "
-            f"npfunc.random.default_rng(seed), whose {method} takes traced arrays)")
+    from .. import random as traced_random
+
+    if hasattr(traced_random.Generator, method):
+        fix = (f"draw indices and index the traced array, x[rng.permutation(len(x))], or draw with "
+               f"npfunc.random.default_rng(seed), whose {method} takes traced arrays")
+    else:  # npfunc's generator has no such draw: transform standard variates
+        fix = ("draw standard variates with plain parameters and transform them with the traced ones, e.g. "
+               "mean + rng.standard_normal((n, d)) @ np.linalg.cholesky(cov).T for multivariate_normal")
+    return f" (inside a NumPy random Generator's {method}(...), which runs NumPy code on a traced argument: {fix})"
 
 
 #: What computes np.full / np.full_like with a traced fill value v (their NumPy code fills a plain array)

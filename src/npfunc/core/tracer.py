@@ -92,8 +92,13 @@ def _ufunc(ufunc, params=None):
 
 
 def _refuse_shape_assignment(self, shape) -> None:
+    from .conversions import generator_hint
     from .errors import UnsupportedOperationError
 
+    hint = generator_hint()  # NumPy's Generator code assigning a traced parameter's shape, not the user's
+    if hint:
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: a traced value reached NumPy's random Generator code{hint}.")
     raise UnsupportedOperationError(
         f"{describe_stack()}: x.shape = {shape!r} reshapes an array object in place, which traced values "
         f"do not support (NumPy itself recommends against it); write x = x.reshape({shape!r}) instead.")
