@@ -45,10 +45,11 @@ into Jacobians; arcsin/arccos/arcsinh/arccosh derivatives had the wrong sign on 
 newton from a complex x0 dropped the imaginary part of the root under jit/vmap; complex values
 written into a real traced buffer raised a bare TypeError; the twin hint of SciPy's shared
 spherical-Bessel wrapper named spherical_jn for spherical_in/kn; x.transpose(np.int64(-1)) of
-a 1-d array (scipy.signal.czt) raised a raw TypeError.  Strict xfails: np.emath
-refusals name the wrong function, np.divide(where=) warns/raises where NumPy does not compute,
-checkpoint of a closure over a traced value (jit: escaped tracer returned; grad: misleading error),
-a plain SciPy RegularGridInterpolator called on traced points (raw TypeError under grad).
+a 1-d array (scipy.signal.czt) raised a raw TypeError; np.emath was refused under the wrong
+name (it now runs on traced values); checkpoint of a closure over a traced value returned an
+escaped tracer under jit (it now runs inline).  Strict xfails: np.divide(where=) warns/raises
+where NumPy does not compute, a plain SciPy RegularGridInterpolator called on traced points
+(raw TypeError under grad).
 """
 from __future__ import annotations
 
@@ -572,15 +573,12 @@ def test_rect_waveguide_scimath_sqrt_dispersion_and_group_delay():
                 np.stack([rect_waveguide_beta(f, a, b, modes) for f in fs]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "np.emath.sqrt (numpy.lib.scimath.sqrt) is not supported, and the refusal calls it 'np.sqrt', "
-    "which is supported: core.dispatch.describe maps every numpy.lib.* module to 'np' (only linalg, "
-    "fft, polynomial are kept), so the message names a different, working function"))
-def test_scimath_sqrt_refusal_names_the_function_called():
+def test_scimath_sqrt_group_delay():
+    """np.emath.sqrt on traced values: the same derivative as the +0j spelling."""
     a, b = 22.86e-3, 10.16e-3
-    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"np\.emath\.sqrt|scimath"):
-        npfunc.grad(lambda f: np.real(rect_waveguide_beta(f, a, b, [(1, 0)], scimath=True)[0]))(10e9)
-
+    tg = lambda f, s: np.real(rect_waveguide_beta(f, a, b, [(1, 0)], scimath=s)[0])
+    assert_deriv(npfunc.grad(lambda f: tg(f, True))(10e9), npfunc.grad(lambda f: tg(f, False))(10e9),
+                 rtol=1e-12)
 
 def sellmeier_bk7(lam_um):
     """Refractive index of BK7 glass (Sellmeier, wavelength in micrometres)."""
@@ -621,18 +619,13 @@ def metal_index(eps_real):
     return np.emath.power(eps_real, 0.5)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "np.emath.power (numpy.lib.scimath.power) is not supported, and the refusal says it is 'np.power' "
-    "(supported) called 'inside a NumPy random Generator's power(...)': core.conversions.generator_hint "
-    "matches the called attribute's name against the Generator's draw names (Generator.power is a "
-    "distribution), and core.dispatch.describe maps numpy.lib.scimath to 'np'"))
-def test_emath_power_refusal_does_not_blame_a_random_generator():
+def test_emath_power_metal_index():
+    """np.emath.power of a permittivity table with a negative entry: complex, as NumPy, and its
+    forward-mode Jacobian matches the complex square root's."""
     eps = np.array([2.25, -4.0, 1.0])
     assert metal_index(eps).dtype == np.complex128
-    with pytest.raises(npfunc.errors.UnsupportedFunctionError) as info:
-        npfunc.jacfwd(metal_index)(eps)
-    assert "Generator" not in str(info.value) and "emath" in str(info.value)
-
+    assert_same(npfunc.jvp(metal_index, (eps,), (np.ones(3),))[0], metal_index(eps))
+    np.testing.assert_allclose(npfunc.jacfwd(metal_index)(eps), np.diag(0.5 / np.sqrt(eps + 0j)), rtol=1e-12)
 
 # ---- 8. scattering with spherical Bessel functions --------------------------------------------
 

@@ -164,6 +164,8 @@ def describe(fn: Any) -> str:
     """How a user writes ``fn``: ``np.diff``, ``np.linalg.norm``, ``scipy.special.gammaln``."""
     module = getattr(fn, "__module__", None) or "numpy"
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
+    if module == "numpy.lib.scimath":  # (np.emath.sqrt is not np.sqrt)
+        return f"np.emath.{name}"
     if module.startswith("numpy"):
         module = "np" + module[len("numpy"):] if module != "numpy" else "np"
         module = module.replace("np._core.", "np.").replace("np.core.", "np.")

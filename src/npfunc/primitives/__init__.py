@@ -29,7 +29,7 @@ MODULES = (
     "shape.like",
     "sorting", "special", "searching", "selection", "sets",
     "creation", "differences", "interpolation",
-    "functional", "polynomial",
+    "functional", "polynomial", "emath",
     "shape.views",
 )
 
