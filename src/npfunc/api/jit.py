@@ -104,6 +104,20 @@ def _refuse_mutable_object(value, what: str) -> None:
         "NamedTuple, whose arrays jit traces), or list it in static_argnums to promise that it never changes.")
 
 
+def replay_failed(error: Exception) -> Exception:
+    """The error for a ``LinAlgError`` raised while replaying a recording (still a LinAlgError)."""
+    from ..core.errors import ReplayLinAlgError
+
+    if isinstance(error, ReplayLinAlgError):
+        return error
+    return ReplayLinAlgError(
+        f"jit: a linear-algebra operation raised LinAlgError ({error}) while replaying the recording for new "
+        "values. The recording follows the path the first call took, where it succeeded: a try/except "
+        "LinAlgError inside the function (a jitter added on failure, a fallback solver) cannot take its except "
+        "branch on a replay. Catch the error around the jit-ed call (try: f_jit(x) except LinAlgError: ...), "
+        "or make the operation succeed for every input (add the jitter unconditionally).")
+
+
 class _Entry:
     """One cached recording: the generated function and the optimised program."""
 
@@ -124,7 +138,10 @@ class _Entry:
         if debug.FLAGS.nans or any(isinstance(a, Tracer) for a in args):
             outs = self._replay(args)
         else:
-            outs = self.fn(*args)
+            try:
+                outs = self.fn(*args)
+            except np.linalg.LinAlgError as e:
+                raise replay_failed(e) from e
         if self.mutated:
             _check_no_overlap(leaves, self.inputs)
             for k, value in zip(self.mutated, outs[self.n_out:]):
@@ -285,7 +302,10 @@ class Jitted:
 
     def _run_fast(self, entry, leaves):
         self._streak = 0
-        outs = entry.fn(*leaves)
+        try:
+            outs = entry.fn(*leaves)
+        except np.linalg.LinAlgError as e:
+            raise replay_failed(e) from e
         if entry.views:
             outs = argument_views(list(outs), leaves, entry.views)
         return outs[0] if entry.single else tree_unflatten(entry.out_spec, list(outs))

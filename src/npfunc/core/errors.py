@@ -7,6 +7,8 @@ nested transform still says where it came from.
 """
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = [
     "NpfuncError",
     "InDimsError",
@@ -20,6 +22,7 @@ __all__ = [
     "TangentError",
     "ChunkSizeError",
     "IndependenceError",
+    "ReplayLinAlgError",
     "BatchedConversionError",
     "ConcretizationError",
     "EscapedTracerError",
@@ -109,6 +112,12 @@ class NoMemoryError(NpfuncError, AttributeError):
     """Code reading a traced value's memory (``__array_interface__``, as
     ``np.lib.stride_tricks.as_strided`` does): it has none.  An
     ``AttributeError``, as NumPy's probes for the attribute expect."""
+
+
+class ReplayLinAlgError(NpfuncError, np.linalg.LinAlgError):
+    """A linear-algebra operation failed while ``jit`` replayed a recording: the
+    recording followed the path its first call took, which a ``try``/``except`` in
+    the function cannot change on a replay.  Still a ``LinAlgError``."""
 
 
 class DataDependentShapeError(UnsupportedOperationError):
