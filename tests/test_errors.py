@@ -592,3 +592,16 @@ def test_scipy_spline_without_twin_names_the_twin_that_computes_it():
     h = 1e-6
     fd = [(fix(y + h * e) - fix(y - h * e)) / (2 * h) for e in np.eye(9)]
     np.testing.assert_allclose(grad(fix)(y), fd, rtol=1e-6, atol=1e-9)
+
+
+def test_scipy_sparse_operands_are_refused_naming_toarray():
+    """A traced scalar times a scipy.sparse matrix, and a sparse product of a traced vector:
+    npfunc refusals naming H.toarray() (they were raw ValueError/TypeError from NumPy or SciPy)."""
+    import scipy.sparse as sp
+
+    H = sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    for f in (lambda x: (x[0] * H).sum(), lambda x: (H @ x).sum()):
+        for transform in (npfunc.grad, npfunc.jit):
+            with pytest.raises(npfunc.errors.NpfuncError, match=r"toarray"):
+                transform(f)(np.ones(2))
+    np.testing.assert_allclose(npfunc.grad(lambda x: (H.toarray() @ x).sum())(np.ones(2)), [1.0, 1.0])

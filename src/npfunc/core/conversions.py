@@ -203,6 +203,9 @@ def conversion_fix(kind: str) -> str | None:
                 what = f"{public}.{owner}.{named.f_code.co_name}"
             refusal = (f"{what} (called from your code) converts its input with np.asarray, which a traced "
                        "value cannot go through, and has no npfunc twin")
+            if public.startswith("scipy.sparse") and owner not in ("NoneType", "module"):
+                return (f"{refusal}: a sparse matrix's compiled products take plain arrays. Make the matrix "
+                        "dense, H.toarray() @ v, which works on traced values.")
             if public.startswith("scipy.interpolate"):  # twins exist for the spline classes
                 return (f"{refusal}; the interpolators that have one take traced values (docs/coverage.md): an "
                         "interpolating spline (splrep/splev or UnivariateSpline with s=0) is "

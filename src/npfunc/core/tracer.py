@@ -50,6 +50,22 @@ _KNOWN_OPERANDS = {float, int, complex, bool, np.ndarray, *set(np.sctypeDict.val
 _TRACER_TYPES: set = set()
 
 
+def _defers(to) -> bool:
+    """Whether an operator with an operand of type ``to`` is that type's to compute
+    (``__array_ufunc__ = None``, NumPy's rule); a SciPy sparse matrix, which cannot hold
+    traced values, refuses here (NumPy would hand it the operation by its priority)."""
+    if getattr(to, "__array_ufunc__", 0) is None:
+        return True
+    if to.__module__.startswith("scipy.sparse"):
+        from .errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: an operator between a traced value and a scipy.sparse {to.__name__}: a "
+            "sparse matrix cannot hold traced values, and its compiled products take plain ones. Make it "
+            "dense, H.toarray(); then x * H and H @ v work on traced values.")
+    return False
+
+
 def _ufunc(ufunc, params=None):
     # NumPy's rule for operators: an operand whose type sets __array_ufunc__ = None
     # handles the operation itself (its reflected method is called).  The level that
@@ -57,7 +73,7 @@ def _ufunc(ufunc, params=None):
     # operator on a traced value comes through here).
     def forward(self, other):
         to = type(other)
-        if to not in _KNOWN_OPERANDS and getattr(to, "__array_ufunc__", 0) is None:
+        if to not in _KNOWN_OPERANDS and _defers(to):
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if type(fn) is _Primitive:
@@ -73,7 +89,7 @@ def _ufunc(ufunc, params=None):
 
     def reflected(self, other):
         to = type(other)
-        if to not in _KNOWN_OPERANDS and getattr(to, "__array_ufunc__", 0) is None:
+        if to not in _KNOWN_OPERANDS and _defers(to):
             return NotImplemented
         fn = _ufunc_calls_get(ufunc)
         if type(fn) is _Primitive:
