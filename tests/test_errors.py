@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from npfunc import errors, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp, vmap
+from npfunc import errors, grad, grad_and_value, hessian, jacfwd, jacrev, jit, jvp, vjp, vmap
 from npfunc.core.context import current_stack
 
 
@@ -601,7 +601,7 @@ def test_scipy_sparse_operands_are_refused_naming_toarray():
 
     H = sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
     for f in (lambda x: (x[0] * H).sum(), lambda x: (H @ x).sum()):
-        for transform in (npfunc.grad, npfunc.jit):
-            with pytest.raises(npfunc.errors.NpfuncError, match=r"toarray"):
+        for transform in (grad, jit):
+            with pytest.raises(errors.NpfuncError, match=r"toarray"):
                 transform(f)(np.ones(2))
-    np.testing.assert_allclose(npfunc.grad(lambda x: (H.toarray() @ x).sum())(np.ones(2)), [1.0, 1.0])
+    np.testing.assert_allclose(grad(lambda x: (H.toarray() @ x).sum())(np.ones(2)), [1.0, 1.0])
