@@ -757,3 +757,250 @@ def test_bloch_purity():
 
 def test_remove_global_phase():
     check_array(remove_global_phase, np.array([0.7, 0.3]), rng.uniform(0.1, 2, size=(3, 2)))
+
+
+# ---- in-place gate application, views and aliasing -------------------------------------------
+
+
+def x_on_top_qubit_views(psi):
+    """X on the top qubit of a 2-qubit state by a tuple swap of views: NumPy
+    assigns psi[:2] first, so psi[2:] then receives the *new* psi[:2] (both
+    halves end as the old psi[2:]); a transform must do the same."""
+    psi[:2], psi[2:] = psi[2:], psi[:2]
+    return psi
+
+
+def apply_gate_stride(psi, U, q):
+    """The textbook state-vector kernel: pairs (j, j + 2**q) updated in place."""
+    stride = 2**q
+    for i in range(0, psi.size, 2 * stride):
+        for j in range(i, i + stride):
+            a, b = psi[j], psi[j + stride]
+            psi[j] = U[0, 0] * a + U[0, 1] * b
+            psi[j + stride] = U[1, 0] * a + U[1, 1] * b
+    return psi
+
+
+def stride_circuit(th):
+    psi = np.zeros(8, like=th)
+    psi[0] = 1.0
+    for q in range(3):
+        apply_gate_stride(psi, ry(th[q]), q)
+    return psi**2
+
+
+def phase_on_odd_inplace(psi, phi):
+    psi[1::2] *= np.exp(1j * phi)
+
+
+def cnot_by_row_view(psi):
+    t = psi.reshape(2, 2)
+    t[1] = t[1, ::-1]
+    return psi
+
+
+def test_view_swap_aliasing():
+    a = np.array([1.0, 2.0, 3.0, 4.0])
+    want = x_on_top_qubit_views(a.copy())
+    assert_same(want, np.array([3.0, 4.0, 3.0, 4.0]))
+    arg = a.copy()
+    assert_same(npfunc.jit(x_on_top_qubit_views)(arg), want)
+    assert_same(arg, want)
+    rows = np.stack([a, a + 1])
+    wrows = rows.copy()
+    for r in wrows:
+        x_on_top_qubit_views(r)
+    assert_same(npfunc.vmap(x_on_top_qubit_views)(rows), wrows)
+    assert_same(rows, wrows)
+
+    def loss(x):
+        return np.sum(x_on_top_qubit_views(x * np.array([1.0, 2.0, 3.0, 4.0])) * np.arange(1, 5))
+
+    x = np.array([0.7, 1.1, 0.3, 0.2])
+    assert_deriv(npfunc.grad(loss)(x), fd(loss, x))
+
+
+def test_stride_kernel_circuit():
+    check_array(stride_circuit, np.array([0.3, 1.1, -0.4]), rng.uniform(-2, 2, size=(3, 3)))
+    assert_same(stride_circuit(np.array([0.3, 1.1, -0.4])), three_qubit_ry_probs(np.array([0.3, 1.1, -0.4])))
+
+
+def three_qubit_ry_probs(th):
+    psi = zero_state(3)
+    for q in range(3):
+        psi = apply_1q_einsum(psi, ry(th[q]), 2 - q, 3)
+    return np.abs(psi) ** 2
+
+
+def test_phase_inplace_argument_jit_vmap():
+    a = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], dtype=complex) / 10
+    want = a[0].copy()
+    phase_on_odd_inplace(want, 0.3)
+    arg = a[0].copy()
+    assert npfunc.jit(phase_on_odd_inplace)(arg, 0.3) is None
+    assert_same(arg, want)
+    arg = a[0].copy()
+    want = a[0].copy()
+    phase_on_odd_inplace(want, np.float64(0.5))
+    npfunc.jit(phase_on_odd_inplace)(arg, np.float64(0.5))
+    assert_same(arg, want)
+    phis = np.array([0.1, 0.2])
+    want = a.copy()
+    for r, p in zip(want, phis):
+        phase_on_odd_inplace(r, p)
+    arg = a.copy()
+    npfunc.vmap(phase_on_odd_inplace)(arg, phis)
+    assert_same(arg, want)
+    want = a.T.copy()
+    for i in range(2):
+        phase_on_odd_inplace(want[:, i], 0.3)
+    arg = a.T.copy()
+    npfunc.vmap(phase_on_odd_inplace, in_dims=(1, None))(arg, 0.3)
+    assert_same(arg, want)
+
+
+def test_cnot_by_overlapping_row_view():
+    a = np.array([1.0, 2.0, 3.0, 4.0])
+    want = cnot_by_row_view(a.copy())
+    arg = a.copy()
+    assert_same(npfunc.jit(cnot_by_row_view)(arg), want)
+    assert_same(arg, want)
+    rows = np.stack([a, a + 1])
+    wrows = rows.copy()
+    for r in wrows:
+        cnot_by_row_view(r)
+    npfunc.vmap(cnot_by_row_view)(rows)
+    assert_same(rows, wrows)
+
+
+# ---- complex states as outputs and inputs ----------------------------------------------------
+
+
+def qubit_state(th):
+    c, s = np.cos(th[0] / 2), np.sin(th[0] / 2)
+    return np.array([c, -1j * s * np.exp(1j * th[1])])
+
+
+def test_complex_state_jacobian():
+    th = np.array([0.4, 0.9])
+    J = fd(lambda t: qubit_state(t).real, th) + 1j * fd(lambda t: qubit_state(t).imag, th)
+    assert_deriv(npfunc.jacrev(qubit_state)(th), J)
+    assert_deriv(npfunc.jacfwd(qubit_state)(th), J)
+    t = np.array([1.0, 0.5])
+    out, tan = npfunc.jvp(qubit_state, (th,), (t,))
+    assert_same(out, qubit_state(th))
+    assert_deriv(tan, J @ t)
+    assert_same(npfunc.jit(qubit_state)(th), qubit_state(th))
+
+
+def rayleigh_quotient(psi):
+    H = np.kron(Z, Z) + 0.5 * np.kron(X, I2)
+    return np.real(np.vdot(psi, H @ psi)) / np.real(np.vdot(psi, psi))
+
+
+def test_rayleigh_quotient_complex_state_gradient():
+    """grad of a real loss of a complex state: dL/dRe + i dL/dIm (torch's convention)."""
+    psi = np.array([1.0 + 0.2j, 0.3 - 0.1j, 0.2, 0.5j])
+    g = npfunc.grad(rayleigh_quotient)(psi)
+    want = fd(lambda r: rayleigh_quotient(r + 1j * psi.imag), psi.real) + 1j * fd(
+        lambda i: rayleigh_quotient(psi.real + 1j * i), psi.imag)
+    assert g.dtype == np.complex128
+    assert_deriv(g, want)
+    assert_same(npfunc.jit(rayleigh_quotient)(psi), rayleigh_quotient(psi))
+    psis = psi + rng.normal(size=(3, 4))
+    assert_same(npfunc.vmap(rayleigh_quotient)(psis), loop(rayleigh_quotient, psis))
+
+
+def rotated_pair32(x):
+    U = np.kron(np.array([[np.cos(x[0]), -np.sin(x[0])], [np.sin(x[0]), np.cos(x[0])]]), np.eye(2, dtype=np.float32))
+    psi = U @ np.array([1, 0, 0, 0], dtype=np.float32)
+    return psi * np.exp(1j * x[1])
+
+
+def test_float32_state_times_python_complex():
+    x = np.array([0.3, 0.2], dtype=np.float32)
+    ref = rotated_pair32(x)
+    assert ref.dtype == np.complex64
+    assert_same(npfunc.jit(rotated_pair32)(x), ref, rtol=1e-6)
+    xs = np.stack([x, x + 1])
+    assert_same(npfunc.vmap(rotated_pair32)(xs), loop(rotated_pair32, xs), rtol=1e-6)
+    assert npfunc.jacrev(rotated_pair32)(x).dtype == np.complex64
+
+
+# ---- spectra: ground states, partial transpose, non-Hermitian decay -------------------------
+
+
+def ground_state_overlap(x):
+    H = -np.kron(Z, Z) - x[0] * (np.kron(X, I2) + np.kron(I2, X)) - x[1] * np.kron(Z, I2)
+    w, v = np.linalg.eigh(H)
+    plus = np.ones(4) / 2
+    return np.abs(np.vdot(plus, v[:, 0])) ** 2
+
+
+def negativity(th):
+    c, s = np.cos(th[0]), np.sin(th[0])
+    psi = np.array([c, 0, 0, s])
+    rho = (1 - th[1]) * np.outer(psi, psi.conj()) + th[1] * np.eye(4) / 4
+    pt = rho.reshape(2, 2, 2, 2).transpose(0, 3, 2, 1).reshape(4, 4)
+    w = np.linalg.eigvalsh(pt)
+    return np.sum(np.abs(w) - w) / 2
+
+
+def decay_rates(x):
+    Heff = np.array([[0, x[0]], [x[0], -0.5j * x[1]]])
+    w = np.linalg.eigvals(Heff)
+    return np.sort(-2 * w.imag)
+
+
+def test_ground_state_overlap_eigh():
+    check_scalar(ground_state_overlap, np.array([0.5, 0.2]), rng.uniform(0.2, 1.0, size=(3, 2)), hess=True)
+
+
+def test_negativity_partial_transpose():
+    check_scalar(negativity, np.array([0.5, 0.2]), rng.uniform(0.2, 0.6, size=(3, 2)))
+
+
+def test_decay_rates_eigvals():
+    check_array(decay_rates, np.array([0.3, 1.0]), rng.uniform(0.1, 0.4, size=(3, 2)) + [0, 1])
+
+
+# ---- refusals with working advice ------------------------------------------------------------
+
+
+def tfim_gap_subset(x):
+    H = -np.kron(Z, Z) - x[0] * (np.kron(X, I2) + np.kron(I2, X))
+    return scipy.linalg.eigh(H, eigvals_only=True, subset_by_index=[0, 0])[0]
+
+
+def test_eigh_subset_refused_with_working_fix():
+    x = np.array([0.5])
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"subset_by_index.*slice"):
+        npfunc.grad(tfim_gap_subset)(x)
+
+    def fixed(x):
+        H = -np.kron(Z, Z) - x[0] * (np.kron(X, I2) + np.kron(I2, X))
+        return scipy.linalg.eigh(H, eigvals_only=True)[0:1][0]
+
+    assert_same(fixed(x), tfim_gap_subset(x))
+    check_scalar(fixed, x, rng.uniform(0.2, 1.0, size=(3, 1)))
+
+
+def relative_entropy(x):
+    rho = np.array([[x[0], 0.1], [0.1, 1 - x[0]]])
+    sig = np.array([[0.6, 0.0], [0.0, 0.4]])
+    return np.trace(rho @ (scipy.linalg.logm(rho) - scipy.linalg.logm(sig))).real
+
+
+def test_logm_refused_under_jit_with_working_fix():
+    x = np.array([0.3])
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"astype\(complex\)"):
+        npfunc.jit(relative_entropy)(x)
+    assert_deriv(npfunc.grad(relative_entropy)(x), fd(relative_entropy, x))
+
+    def fixed(x):
+        rho = np.array([[x[0], 0.1], [0.1, 1 - x[0]]]).astype(complex)
+        sig = np.array([[0.6, 0.0], [0.0, 0.4]])
+        return np.trace(rho @ (scipy.linalg.logm(rho) - scipy.linalg.logm(sig))).real
+
+    assert_same(npfunc.jit(fixed)(x), relative_entropy(x))
+    assert_same(npfunc.jit(fixed)(x + 0.1), relative_entropy(x + 0.1))
