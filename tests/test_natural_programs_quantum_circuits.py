@@ -43,10 +43,13 @@ Programs:
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.linalg
+import scipy.sparse
 
 import npfunc
 from natural_checks import assert_deriv, assert_same, fd
@@ -1004,3 +1007,210 @@ def test_logm_refused_under_jit_with_working_fix():
 
     assert_same(npfunc.jit(fixed)(x), relative_entropy(x))
     assert_same(npfunc.jit(fixed)(x + 0.1), relative_entropy(x + 0.1))
+
+
+# ---- vectorised superoperators, sampling, bitstrings -----------------------------------------
+
+
+def lindblad_superoperator_population(x):
+    """Column-stacking vec(rho) (order='F'): vec(A rho B) = (B^T kron A) vec(rho);
+    the Lindbladian exponentiated with expm."""
+    H = 0.5 * x[0] * X
+    L = np.sqrt(x[1]) * np.array([[0, 1], [0, 0]], dtype=complex)
+    eye = np.eye(2)
+    LdL = L.conj().T @ L
+    gen = (-1j * (np.kron(eye, H) - np.kron(H.T, eye)) + np.kron(L.conj(), L)
+           - 0.5 * (np.kron(eye, LdL) + np.kron(LdL.T, eye)))
+    rho0 = np.array([[0, 0], [0, 1]], dtype=complex)
+    v = scipy.linalg.expm(2.0 * gen) @ rho0.flatten(order="F")
+    return v.reshape(2, 2, order="F")[1, 1].real
+
+
+def test_lindblad_superoperator_fortran_vec():
+    check_scalar(lindblad_superoperator_population, np.array([0.5, 0.2]), rng.uniform(0.1, 1.0, size=(3, 2)))
+
+
+def complex_ground_vector(x):
+    H = x[0] * X + x[1] * Y + 0.3 * Z
+    return np.linalg.eigh(H)[1][:, 0]
+
+
+def test_complex_eigenvector_phase_is_lapacks():
+    x = np.array([0.5, 0.2])
+    xs = np.stack([x, x + 1, x - 0.3])
+    assert_same(npfunc.jit(complex_ground_vector)(x), complex_ground_vector(x))
+    assert_same(npfunc.vmap(complex_ground_vector)(xs), loop(complex_ground_vector, xs))
+
+
+BITS = np.array(list(itertools.product([0, 1], repeat=3)))
+
+
+def ground_configuration_weight(x):
+    """Boltzmann weight of the classical ground configuration of a 3-spin chain."""
+    spins = 1 - 2 * BITS
+    E = x[0] * np.sum(spins[:, :-1] * spins[:, 1:], axis=1) + x[1] * spins.sum(1)
+    p = np.exp(-E) / np.sum(np.exp(-E))
+    return p[np.argmin(E)]
+
+
+def test_ground_configuration_weight_argmin():
+    x = np.array([0.5, 0.2])
+    check_scalar(ground_configuration_weight, x, np.stack([x + 0.1, -x, x * 2]))
+
+
+UNIFORMS = np.random.default_rng(3).random(50)
+
+
+def sampled_z(x):
+    """<Z> estimated from 50 shots by inverse-CDF sampling with fixed uniforms."""
+    psi = np.array([np.cos(x[0] / 2), np.sin(x[0] / 2)])
+    cdf = np.cumsum(psi**2)
+    outcomes = np.searchsorted(cdf, UNIFORMS)
+    return np.mean(1 - 2 * outcomes)
+
+
+def test_shot_estimate_searchsorted():
+    x = np.array([0.5, 0.2])
+    jf = npfunc.jit(sampled_z)
+    assert_same(jf(x), sampled_z(x))
+    assert_same(jf(x + 1), sampled_z(x + 1))
+    xs = np.stack([x, x + 1, x + 2])
+    assert_same(npfunc.vmap(sampled_z)(xs), loop(sampled_z, xs))
+
+
+def shots_with_generator(th, shots=200):
+    p = np.array([np.cos(th[0] / 2), np.sin(th[0] / 2)]) ** 2
+    out = np.random.default_rng(7).choice(2, size=shots, p=p)
+    counts = np.bincount(out, minlength=2)
+    return (counts[0] - counts[1]) / shots
+
+
+def test_generator_choice_with_traced_probabilities_refused():
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"choice.*npfunc\.random\.default_rng"):
+        npfunc.jit(shots_with_generator)(np.array([0.5]))
+
+
+# ---- refusals: complex ODE, real_if_close, scipy.sparse --------------------------------------
+
+
+def tdse_populations(x):
+    H = x[0] * X + x[1] * Z
+    sol = scipy.integrate.solve_ivp(lambda t, y: -1j * (H @ y), (0, 1.0), np.array([1, 0], dtype=complex),
+                                    rtol=1e-10, atol=1e-12)
+    return np.abs(sol.y[:, -1]) ** 2
+
+
+def test_complex_solve_ivp_refused_with_working_fix():
+    x = np.array([0.5, 0.2])
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"complex y0.*real and imaginary parts"):
+        npfunc.jacrev(tdse_populations)(x)
+
+    def split(x):
+        H = x[0] * X + x[1] * Z
+        A = np.real(-1j * H)
+        B = np.imag(-1j * H)
+        M = np.block([[A, -B], [B, A]])
+        sol = scipy.integrate.solve_ivp(lambda t, y: M @ y, (0, 1.0), np.array([1.0, 0, 0, 0]),
+                                        t_eval=[1.0], rtol=1e-10, atol=1e-12)
+        y = sol.y[:, -1]
+        return y[:2] ** 2 + y[2:] ** 2
+
+    np.testing.assert_allclose(split(x), tdse_populations(x), rtol=1e-8)
+    assert_same(npfunc.jit(split)(x), split(x))
+    assert_deriv(npfunc.jacrev(split)(x), fd(split, x), rtol=1e-4, atol=1e-6)
+
+
+def z_via_real_if_close(x):
+    psi = np.array([np.cos(x[0]), np.sin(x[0])])
+    return np.real_if_close(np.vdot(psi, Z @ psi))
+
+
+def test_real_if_close_refused():
+    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match="real_if_close"):
+        npfunc.grad(z_via_real_if_close)(np.array([0.5]))
+
+
+HZZ_SPARSE = scipy.sparse.kron(Z, Z).tocsr()
+HX_SPARSE = (scipy.sparse.kron(X, I2) + scipy.sparse.kron(I2, X)).tocsr()
+
+
+def sparse_ising_energy(x):
+    H = HZZ_SPARSE + x[0] * HX_SPARSE
+    psi = np.array([np.cos(x[1]), 0, 0, np.sin(x[1])])
+    return np.real(np.vdot(psi, H @ psi))
+
+
+def test_sparse_matvec_with_traced_state_refused_dense_fix_works():
+    x = np.array([0.5, 0.2])
+
+    def matvec(x):
+        psi = np.array([np.cos(x[1]), 0, 0, np.sin(x[1])])
+        return np.real(np.vdot(psi, HZZ_SPARSE @ psi))
+
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"csr_matrix.__matmul__"):
+        npfunc.grad(matvec)(x)
+
+    def dense(x):
+        H = HZZ_SPARSE.toarray() + x[0] * HX_SPARSE.toarray()
+        psi = np.array([np.cos(x[1]), 0, 0, np.sin(x[1])])
+        return np.real(np.vdot(psi, H @ psi))
+
+    assert_same(dense(x), sparse_ising_energy(x))
+    check_scalar(dense, x, rng.uniform(0.1, 1.0, size=(3, 2)))
+
+
+@pytest.mark.xfail(strict=True, raises=(ValueError, TypeError), reason=(
+    "traced scalar * scipy.sparse matrix: NumPy defers to the sparse matrix's __rmul__ "
+    "(__array_priority__ 10.1, no __array_ufunc__), npfunc's Tracer operator (core/tracer.py "
+    "_ufunc.forward) only defers on __array_ufunc__ = None, so it binds multiply with the "
+    "csr_matrix as an operand: grad raises a raw ValueError from matmul, jit a TypeError, vmap "
+    "scipy's ValueError"))
+@pytest.mark.parametrize("transform", ["grad", "jit", "vmap"])
+def test_traced_scalar_times_sparse_matrix_is_an_npfunc_refusal(transform):
+    def bell_energy(x):
+        H = x[0] * HX_SPARSE + HZZ_SPARSE
+        psi = np.array([1.0, 0, 0, 1]) / np.sqrt(2)
+        return np.real(np.vdot(psi, H @ psi))
+
+    x = np.array([0.5, 0.2])
+    assert np.isclose(bell_energy(x), 1.0)
+    with pytest.raises(npfunc.errors.NpfuncError):
+        if transform == "grad":
+            npfunc.grad(bell_energy)(x)
+        elif transform == "jit":
+            npfunc.jit(bell_energy)(x)
+        else:
+            npfunc.vmap(bell_energy)(np.stack([x, x + 1]))
+
+
+def product_state_reduced(th):
+    psi = np.kron([np.cos(th[0]), np.sin(th[0])], [np.cos(th[1]), 1j * np.sin(th[1])])
+    rho = np.outer(psi, psi.conj())
+    return np.trace(rho.reshape(2, 2, 2, 2), axis1=1, axis2=3).real
+
+
+def test_kron_of_lists_refused_stacked_fix_works():
+    th = np.array([0.5, 0.2])
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np\.kron.*np\.stack"):
+        npfunc.jit(product_state_reduced)(th)
+
+    def fixed(th):
+        psi = np.kron(np.stack([np.cos(th[0]), np.sin(th[0])]), np.stack([np.cos(th[1]), 1j * np.sin(th[1])]))
+        rho = np.outer(psi, psi.conj())
+        return np.trace(rho.reshape(2, 2, 2, 2), axis1=1, axis2=3).real
+
+    assert_same(fixed(th), product_state_reduced(th))
+    check_array(fixed, th, rng.uniform(-1, 1, size=(3, 2)))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the refusal for a list of traced values passed to a two-argument function says "
+    "'np.kron(np.stack([x, y])) instead of np.kron([x, y])' (core/conversions.py's generic "
+    "list advice, written for one-argument functions): taken literally it calls np.kron with "
+    "one argument; np.einsum gets 'np.einsum(np.stack([x, y]))' and np.linalg.norm is named "
+    "'np.norm'"))
+def test_kron_of_lists_advice_keeps_both_arguments():
+    th = np.array([0.5, 0.2])
+    with pytest.raises(npfunc.errors.ConcretizationError) as info:
+        npfunc.jit(product_state_reduced)(th)
+    assert "np.kron(np.stack([x, y]))" not in str(info.value)
