@@ -1214,3 +1214,36 @@ def test_kron_of_lists_advice_keeps_both_arguments():
     with pytest.raises(npfunc.errors.ConcretizationError) as info:
         npfunc.jit(product_state_reduced)(th)
     assert "np.kron(np.stack([x, y]))" not in str(info.value)
+
+
+# ---- matrix trigonometric functions (fixed: twins for scipy.linalg.cosm / sinm) --------------
+
+
+def rx_by_cosm_sinm(theta):
+    """RX(theta) = cos(theta X / 2) - i sin(theta X / 2), with scipy.linalg.cosm/sinm
+    (before the twins: refused with advice to call npfunc.scipy.linalg.expm, a function
+    the program never called)."""
+    A = 0.5 * theta[0] * np.real(X) + 0.5 * theta[1] * np.real(Z)
+    U = scipy.linalg.cosm(A) - 1j * scipy.linalg.sinm(A)
+    return np.abs(U @ np.array([1, 0], dtype=complex)) ** 2
+
+
+def cosm_sinm_complex(theta):
+    A = theta[0] * X + theta[1] * Y
+    return np.abs(scipy.linalg.cosm(A)) + np.abs(scipy.linalg.sinm(A))
+
+
+def test_rx_by_cosm_sinm():
+    th = np.array([0.9, 0.4])
+    check_array(rx_by_cosm_sinm, th, rng.uniform(-2, 2, size=(3, 2)))
+    want = np.abs(scipy.linalg.expm(-0.5j * (th[0] * X + th[1] * Z))[:, 0]) ** 2
+    np.testing.assert_allclose(rx_by_cosm_sinm(th), want, rtol=1e-12)
+
+
+def test_cosm_sinm_complex_and_float32():
+    th = np.array([0.7, -0.3])
+    check_array(cosm_sinm_complex, th, rng.uniform(-1, 1, size=(3, 2)))
+    A32 = np.array([[0.2, 0.5], [0.5, -0.1]], dtype=np.float32)
+    for f in (scipy.linalg.cosm, scipy.linalg.sinm):
+        assert_same(npfunc.jit(f)(A32), f(A32))
+        assert_same(npfunc.vmap(f)(np.stack([A32, 2 * A32])), np.stack([f(A32), f(2 * A32)]))
