@@ -1280,3 +1280,33 @@ def test_is_unitary_python_bool_under_jit():
     th = np.array([0.3])
     assert type(is_unitary(th)) is bool
     assert_same(npfunc.jit(is_unitary)(th), is_unitary(th))
+
+
+def phase_amplitude_builtin_complex(t):
+    """An amplitude built with Python's complex(re, im) from traced parts."""
+    amp = complex(np.cos(t[0]), np.sin(t[0]))
+    return abs(amp + 1) ** 2
+
+
+def test_builtin_complex_of_traced_parts_refused_and_rewrite_works():
+    t = np.array([0.3])
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"complex\(x\)"):
+        npfunc.grad(phase_amplitude_builtin_complex)(t)
+
+    def rewritten(t):
+        amp = np.cos(t[0]) + 1j * np.sin(t[0])
+        return abs(amp + 1) ** 2
+
+    assert_same(rewritten(t), np.float64(phase_amplitude_builtin_complex(t)))
+    check_scalar(rewritten, t, rng.uniform(-2, 2, size=(3, 1)))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "complex(re, im) of traced parts: the refusal (core/conversions.py, built-in complex()) "
+    "names no fix under jit and vmap (np.where / static_argnums, which do not apply) and under "
+    "grad only stop_gradient, which drops the derivative the program wants; the working "
+    "rewrite re + 1j * im is not named (math.*/cmath.* calls get their np twin named)"))
+@pytest.mark.parametrize("transform", ["grad", "jit"])
+def test_builtin_complex_refusal_names_the_1j_rewrite(transform):
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"1j"):
+        getattr(npfunc, transform)(phase_amplitude_builtin_complex)(np.array([0.3]))
