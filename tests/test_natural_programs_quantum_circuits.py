@@ -39,6 +39,26 @@ Programs:
 32. Bloch-sphere purity of a noisy qubit from np.trace(rho @ rho).real
 33. global phase removal by np.angle of the first amplitude
 34. Hessian of the variational energy, jvp/linearize of the QAOA energy
+35. X on the top qubit by a tuple swap of views (NumPy's aliasing result)
+36. the textbook stride kernel: pairs (j, j + 2**q) updated in place in a loop
+37. phase on odd amplitudes of an argument in place (jit, vmap with in_dims)
+38. CNOT by an overlapping row-view assignment
+39. complex state as output (Jacobian) and as input (Rayleigh quotient gradient)
+40. float32 state times a Python complex phase (complex64)
+41. ground-state overlap from eigh; negativity by partial transpose; decay
+    rates from eigvals of a non-Hermitian effective Hamiltonian
+42. scipy.linalg.eigh(subset_by_index) and logm: refusals and their fixes
+43. Lindbladian as a superoperator on column-stacked vec(rho) (order='F')
+44. complex eigenvector phases under jit/vmap; argmin ground configuration
+45. shot estimates: searchsorted on a CDF with fixed uniforms; Generator.choice refusal
+46. complex solve_ivp (refused; real/imag split works); np.real_if_close (refused)
+47. scipy.sparse Hamiltonians: refusals, the dense fix, traced scalar * sparse (xfail)
+48. np.kron of lists of traced values: refusal, the stacked fix, the advice (xfail)
+49. RX by scipy.linalg.cosm / sinm (fixed: twins)
+50. a returned reshape view of the argument; np.allclose's bool under jit (xfail)
+51. complex(re, im) of traced parts (refusal; advice xfail)
+52. expm_multiply: eager derivatives, jit refusal (message xfail), expm @ v rewrite
+53. custom_vjp whose backward is the parameter-shift rule; checkpointed layers
 """
 from __future__ import annotations
 
@@ -50,6 +70,7 @@ import pytest
 import scipy.integrate
 import scipy.linalg
 import scipy.sparse
+import scipy.sparse.linalg
 
 import npfunc
 from natural_checks import assert_deriv, assert_same, fd
@@ -1310,3 +1331,94 @@ def test_builtin_complex_of_traced_parts_refused_and_rewrite_works():
 def test_builtin_complex_refusal_names_the_1j_rewrite(transform):
     with pytest.raises(npfunc.errors.ConcretizationError, match=r"1j"):
         getattr(npfunc, transform)(phase_amplitude_builtin_complex)(np.array([0.3]))
+
+
+def krylov_populations(x):
+    """psi(t) = expm(-i H t) psi0 by scipy.sparse.linalg.expm_multiply (no matrix exponential formed)."""
+    H = np.kron(Z, Z) + x[0] * np.kron(X, I2)
+    psi = scipy.sparse.linalg.expm_multiply(-1j * x[1] * H, np.array([1, 0, 0, 0], dtype=complex))
+    return np.abs(psi) ** 2
+
+
+def test_expm_multiply_eager_derivatives_and_jit_rewrite():
+    """Eager transforms run SciPy's algorithm on traced values (derivatives match
+    differences); under jit its data-dependent control flow refuses, and expm(A) @ v
+    records."""
+    x = np.array([0.6, 0.8])
+    J = fd(krylov_populations, x)
+    assert_deriv(npfunc.jacrev(krylov_populations)(x), J)
+    assert_deriv(npfunc.jacfwd(krylov_populations)(x), J)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\)"):
+        npfunc.jit(krylov_populations)(x)
+
+    def dense(x):
+        H = np.kron(Z, Z) + x[0] * np.kron(X, I2)
+        return np.abs(scipy.linalg.expm(-1j * x[1] * H) @ np.array([1, 0, 0, 0], dtype=complex)) ** 2
+
+    np.testing.assert_allclose(dense(x), krylov_populations(x), rtol=1e-12, atol=1e-15)
+    check_array(dense, x, rng.uniform(0.2, 1.0, size=(3, 2)))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "under jit, scipy.sparse.linalg.expm_multiply's own data-dependent control flow (its norm "
+    "estimates) refuses with the generic bool(x) message, which points at the program's "
+    "if/else (np.where, static_argnums) and names neither expm_multiply nor the rewrite "
+    "scipy.linalg.expm(A) @ v that records"))
+def test_expm_multiply_jit_refusal_names_the_scipy_function():
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"expm_multiply"):
+        npfunc.jit(krylov_populations)(np.array([0.6, 0.8]))
+
+
+# ---- custom_vjp with the parameter-shift rule, checkpointed layers ----------------------------
+
+
+@npfunc.custom_vjp
+def shifted_energy(p):
+    return vqe_energy(p)
+
+
+def _shifted_energy_fwd(p):
+    return vqe_energy(p), p
+
+
+def _shifted_energy_bwd(p, g):
+    return (g * parameter_shift(vqe_energy, p),)
+
+
+shifted_energy.defvjp(_shifted_energy_fwd, _shifted_energy_bwd)
+
+
+def test_custom_vjp_parameter_shift_backward():
+    """The hardware's gradient rule as the backward pass (its loop writes into
+    np.zeros_like(params), traced under jit(grad) and vmap(grad))."""
+    p = rng.uniform(-2, 2, size=6)
+    ps = rng.uniform(-2, 2, size=(3, 6))
+    G = fd(vqe_energy, p)
+    assert_same(shifted_energy(p), vqe_energy(p))
+    assert_deriv(npfunc.grad(shifted_energy)(p), G)
+    jg = npfunc.jit(npfunc.grad(shifted_energy))
+    assert_deriv(jg(p), G)
+    assert_deriv(jg(ps[0]), fd(vqe_energy, ps[0]))
+    assert_deriv(npfunc.vmap(npfunc.grad(shifted_energy))(ps), loop(lambda z: fd(vqe_energy, z), ps))
+    assert_same(npfunc.vmap(shifted_energy)(ps), loop(vqe_energy, ps))
+
+
+def checkpointed_vqe(p):
+    def layer(psi, th):
+        for q in range(3):
+            psi = apply_1q_einsum(psi, ry(th[q]), q, 3)
+        for q in range(2):
+            psi = apply_cz(psi, q, q + 1, 3)
+        return psi
+
+    step = npfunc.checkpoint(layer)
+    psi = zero_state(3)
+    for th in p.reshape(-1, 3):
+        psi = step(psi, th)
+    return np.real(psi.conj() @ H3 @ psi)
+
+
+def test_checkpointed_layers():
+    p = rng.uniform(-2, 2, size=6)
+    assert_same(checkpointed_vqe(p), vqe_energy(p))
+    check_scalar(checkpointed_vqe, p, rng.uniform(-2, 2, size=(3, 6)), hess=True)
