@@ -59,6 +59,8 @@ Programs:
 51. complex(re, im) of traced parts (refusal; advice xfail)
 52. expm_multiply: eager derivatives, jit refusal (message xfail), expm @ v rewrite
 53. custom_vjp whose backward is the parameter-shift rule; checkpointed layers
+54. <ZZ> from probabilities |psi|**2: Hessian at theta = 0, where amplitudes are
+    exactly zero (xfail), and the (psi * psi.conj()).real spelling
 """
 from __future__ import annotations
 
@@ -1422,3 +1424,41 @@ def test_checkpointed_layers():
     p = rng.uniform(-2, 2, size=6)
     assert_same(checkpointed_vqe(p), vqe_energy(p))
     check_scalar(checkpointed_vqe, p, rng.uniform(-2, 2, size=(3, 6)), hess=True)
+
+
+# ---- second derivatives of probabilities |amplitude|**2 at amplitudes that are exactly zero ---
+
+
+def zz_from_probabilities(th):
+    """<Z Z> from the measurement probabilities |psi|**2 of RY(a) x RX(b) |00>
+    (= cos a cos b); at a = b = 0 three amplitudes are exactly zero."""
+    psi = np.kron(ry(th[0]), rx(th[1])) @ np.array([1, 0, 0, 0], dtype=complex)
+    p = np.abs(psi) ** 2
+    return p @ np.array([1.0, -1.0, -1.0, 1.0])
+
+
+def zz_from_probabilities_conj(th):
+    psi = np.kron(ry(th[0]), rx(th[1])) @ np.array([1, 0, 0, 0], dtype=complex)
+    p = (psi * psi.conj()).real
+    return p @ np.array([1.0, -1.0, -1.0, 1.0])
+
+
+def test_probability_hessian_away_from_zero_amplitudes_and_conj_spelling():
+    th = np.array([0.4, -0.7])
+    check_scalar(zz_from_probabilities, th, rng.uniform(-2, 2, size=(3, 2)), hess=True)
+    H = fd(npfunc.grad(zz_from_probabilities_conj), np.zeros(2))
+    np.testing.assert_allclose(H, -np.eye(2), atol=1e-8)
+    assert_deriv(npfunc.hessian(zz_from_probabilities_conj)(np.zeros(2)), H, atol=1e-6)
+    assert_deriv(npfunc.grad(zz_from_probabilities)(np.zeros(2)), np.zeros(2))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Hessian of np.abs(psi)**2 where an amplitude is exactly 0 (a circuit at theta = 0): "
+    "abs's documented derivative 0 at 0 (docs/conventions.md) makes d(|z|**2) = 2|z| d|z| and "
+    "its derivative 2 (d|z|)**2 vanish, so the smooth |z|**2 gets Hessian 0 in place of 2 "
+    "(here -0.5 * I where central differences give -I; (psi * psi.conj()).real gives -I). "
+    "Not fixable in abs's rule: any linear derivative of |z| at 0 loses (d|z|)**2 = |dz|**2"))
+def test_probability_hessian_at_zero_amplitudes():
+    th = np.zeros(2)
+    H = fd(npfunc.grad(zz_from_probabilities), th)
+    assert_deriv(npfunc.hessian(zz_from_probabilities)(th), H, atol=1e-6)
