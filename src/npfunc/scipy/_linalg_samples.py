@@ -114,6 +114,31 @@ def _matfunc_samples(rng):
 _register("sqrtm", D.sqrtm, _matfunc_samples, "X dX + dX X = dA")
 _register("logm", D.logm, _matfunc_samples, "block-triangular Fréchet derivative")
 
+
+
+def _trig_samples(rng):
+    out = [Sample(general_matrix(rng, (3, 3), dt)) for dt in FLOATS]
+    return out + [Sample(complex_matrix(rng, (2, 2), general_matrix), label="complex"),
+                  Sample(array(rng, (2, 3, 3)), label="stack")]
+
+
+def _cosm_call(a):
+    from .linalg import cosm
+
+    return cosm(a)
+
+
+def _sinm_call(a):
+    from .linalg import sinm
+
+    return sinm(a)
+
+
+_register("cosm", _cosm_call, _trig_samples,
+          "expm(1j A).real (complex A: the mean of expm(+-1j A)), as SciPy")
+_register("sinm", _sinm_call, _trig_samples,
+          "expm(1j A).imag (complex A: -0.5j (expm(1j A) - expm(-1j A))), as SciPy")
+
 _FUNCS = {"exp": np.exp, "sin": np.sin, "cubic": lambda z: z ** 3 - 2 * z, "sqrt": np.sqrt}
 
 

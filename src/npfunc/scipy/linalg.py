@@ -39,7 +39,7 @@ from ._linalg_decomp import (eigh_tridiagonal, funm, hessenberg, logm, lu, lu_fa
 from ._linalg_special import block_diag, circulant, companion, hankel, toeplitz
 
 __all__ = ["solve_triangular", "cho_factor", "cho_solve", "cholesky", "expm", "expm_frechet", "inv",
-           "det", "solve", "eigh", "eigvalsh", "svd", "svdvals", "qr", "norm", "lstsq", "pinv",
+           "cosm", "sinm", "det", "solve", "eigh", "eigvalsh", "svd", "svdvals", "qr", "norm", "lstsq", "pinv",
            "lu", "lu_factor", "lu_solve", "schur", "hessenberg", "polar", "sqrtm", "logm", "funm",
            "solve_sylvester", "solve_continuous_lyapunov", "solve_discrete_lyapunov", "solve_banded",
            "solveh_banded", "eigh_tridiagonal", "block_diag", "toeplitz", "circulant", "hankel", "companion",
@@ -103,6 +103,33 @@ def expm(A):
     """The matrix exponential (stacks allowed); its derivative is the
     Fréchet derivative (block-triangular formula), its VJP the adjoint."""
     return _expm(A)
+
+
+def _trig_arg(A, name):
+    """``1j * A`` for cosm/sinm, and whether ``A`` is complex (SciPy branches on it)."""
+    if not hasattr(A, "dtype"):  # a list, as SciPy's np.asarray takes it
+        A = _np.asarray(A)
+    _check_square(A, name)
+    A = _as_inexact(A)
+    return 1j * A, _dtype_of(A).kind == "c"
+
+
+def cosm(A):
+    """The matrix cosine as SciPy computes it: ``expm(1j A).real`` for real ``A``,
+    ``(expm(1j A) + expm(-1j A)) / 2`` for complex (stacks allowed)."""
+    iA, is_complex = _trig_arg(A, "cosm")
+    if is_complex:
+        return 0.5 * (_expm(iA) + _expm(-iA))
+    return _expm(iA).real
+
+
+def sinm(A):
+    """The matrix sine as SciPy computes it: ``expm(1j A).imag`` for real ``A``,
+    ``-0.5j (expm(1j A) - expm(-1j A))`` for complex (stacks allowed)."""
+    iA, is_complex = _trig_arg(A, "sinm")
+    if is_complex:
+        return -0.5j * (_expm(iA) - _expm(-iA))
+    return _expm(iA).imag
 
 
 def _double(x):
