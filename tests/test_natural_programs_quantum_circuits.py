@@ -1184,12 +1184,6 @@ def test_sparse_matvec_with_traced_state_refused_dense_fix_works():
     check_scalar(dense, x, rng.uniform(0.1, 1.0, size=(3, 2)))
 
 
-@pytest.mark.xfail(strict=True, raises=(ValueError, TypeError), reason=(
-    "traced scalar * scipy.sparse matrix: NumPy defers to the sparse matrix's __rmul__ "
-    "(__array_priority__ 10.1, no __array_ufunc__), npfunc's Tracer operator (core/tracer.py "
-    "_ufunc.forward) only defers on __array_ufunc__ = None, so it binds multiply with the "
-    "csr_matrix as an operand: grad raises a raw ValueError from matmul, jit a TypeError, vmap "
-    "scipy's ValueError"))
 @pytest.mark.parametrize("transform", ["grad", "jit", "vmap"])
 def test_traced_scalar_times_sparse_matrix_is_an_npfunc_refusal(transform):
     def bell_energy(x):
