@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.fft as sfft
 import scipy.integrate as si
 import scipy.linalg as sla
 import scipy.optimize as so
@@ -1186,3 +1187,53 @@ def test_custom_vjp_constant_branch_type_under_jit():
     want = floor_at_one_half(np.float64(0.5))
     got = jit(floor_at_one_half)(np.float64(0.5))
     assert type(got) in (type(want), np.float64), type(got)
+
+
+def cheb_coefficients_dct(p, N=8):
+    """Chebyshev coefficients of exp(p x) from values at the Chebyshev extreme points by a DCT-I."""
+    x = np.cos(np.pi * np.arange(N + 1) / N)
+    c = sfft.dct(np.exp(p * x), type=1) / N
+    c[0] /= 2
+    c[-1] /= 2
+    return c
+
+
+def test_chebyshev_coefficients_by_dct_type1_advice_keeps_the_type():
+    # regression: the refusal advised scipy.fft.dct(np.eye(n), axis=0) @ x (a DCT-II) for a type=1
+    # call, and described the DCT-II FFT formula; following it silently changed the transform
+    with pytest.raises(npfunc.errors.UnsupportedOperationError,
+                       match=r"jit\(f\): scipy\.fft\.dct .*x @ scipy\.fft\.dct\(np\.eye\(m\), type=1\)") as err:
+        jit(cheb_coefficients_dct)(np.float64(0.5))
+    assert "DCT-II" not in str(err.value)
+
+    def cheb_coefficients_matrix(p, N=8):       # the advised spelling, verbatim
+        x = np.cos(np.pi * np.arange(N + 1) / N)
+        v = np.exp(p * x)
+        m = v.shape[-1]
+        c = v @ sfft.dct(np.eye(m), type=1) / N
+        c[0] /= 2
+        c[-1] /= 2
+        return c
+    np.testing.assert_allclose(cheb_coefficients_matrix(0.5), cheb_coefficients_dct(0.5), rtol=1e-12, atol=1e-15)
+    check_jit(cheb_coefficients_matrix, np.float64(0.5), np.float64(0.8))
+    check_vmap(cheb_coefficients_matrix, np.array([0.5, 0.8]))
+    assert_deriv(jacrev(cheb_coefficients_matrix)(0.5), fd(cheb_coefficients_dct, 0.5))
+    np.testing.assert_allclose(np.polynomial.chebyshev.chebval(0.3, cheb_coefficients_matrix(0.5)), np.exp(0.15),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("call, args, kwargs", [
+    ("dct", (), dict(type=1, norm="ortho")),
+    ("idst", (3,), {}),
+    ("dct", (), dict(axis=0, norm="ortho")),
+    ("fht", (0.1, 0.5), {}),
+])
+def test_real_transform_refusals_advise_a_matrix_with_the_same_settings(call, args, kwargs):
+    x = RNG.random((4, 4)) if kwargs.get("axis") == 0 else RNG.random(6)
+    fn = getattr(sfft, call)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="the matrix product ") as err:
+        grad(lambda v: np.sum(fn(v, *args, **kwargs) ** 2))(x)
+    advice = str(err.value).split("the matrix product ")[1].split(" (m = ")[0]
+    m = x.shape[kwargs.get("axis", -1)]
+    advised = eval(advice, {"np": np, "scipy": __import__("scipy"), "x": x, "m": m})
+    np.testing.assert_allclose(advised, fn(x, *args, **kwargs), rtol=1e-10, atol=1e-12)
