@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 import scipy.fft as sfft
 import scipy.integrate as si
+import scipy.interpolate as sint
 import scipy.linalg as sla
 import scipy.optimize as so
 
@@ -1237,3 +1238,32 @@ def test_real_transform_refusals_advise_a_matrix_with_the_same_settings(call, ar
     m = x.shape[kwargs.get("axis", -1)]
     advised = eval(advice, {"np": np, "scipy": __import__("scipy"), "x": x, "m": m})
     np.testing.assert_allclose(advised, fn(x, *args, **kwargs), rtol=1e-10, atol=1e-12)
+
+
+def spline_quadrature(y, kind="cubic"):
+    """Integrate tabulated data through an interpolating spline (SciPy returns a 0-d array)."""
+    x = np.linspace(0.0, 1.0, len(y))
+    if kind == "cubic":
+        s = sint.CubicSpline(x, y)
+    elif kind == "pchip":
+        s = sint.PchipInterpolator(x, y)
+    else:
+        s = sint.make_interp_spline(x, y, k=3)
+    return s.integrate(0.0, 0.8)
+
+
+@pytest.mark.parametrize("kind", ["cubic", "pchip", "bspline"])
+def test_spline_integral_is_a_0d_array_like_scipy(kind):
+    # regression: the spline twins' .integrate returned np.float64 under jit, jvp and grad_and_value
+    # where SciPy returns a 0-d ndarray
+    f = lambda y: spline_quadrature(y, kind)
+    y = np.sin(np.linspace(0.0, 1.0, 6))
+    assert type(f(y)) is np.ndarray and f(y).shape == ()
+    check_jit(f, y, y**2)
+    check_vmap(f, np.stack([y, y**2, np.cos(y)]))
+    out, tan = jvp(f, (y,), (np.ones_like(y),))
+    assert_same(out, f(y))
+    assert_deriv(tan, fd(f, y) @ np.ones_like(y))
+    assert_deriv(grad(f)(y), fd(f, y))
+    two = lambda y: sint.CubicSpline(np.linspace(0, 1, 6), np.stack([y, 2 * y], axis=1)).integrate(0.0, 0.8)
+    check_jit(two, y, y**2)
