@@ -1297,8 +1297,9 @@ def test_jit_rerecords_on_length_dtype_and_python_scalar_changes():
     jf = jit(simpson_any_n)
     calls = [(RNG.random(11), 0.1), (RNG.random(12), 0.1), (RNG.random(11).astype(np.float32), 0.1),
              (RNG.random(12), 1), (np.arange(11), 1), (RNG.random(11), np.float32(0.5))]
-    for args in calls:
-        assert_same(jf(*args), simpson_any_n(*args), rtol=1e-6)
+    with pytest.warns(npfunc.errors.RetraceWarning, match=r"jit\(simpson_any_n\) recorded the function again"):
+        for args in calls:
+            assert_same(jf(*args), simpson_any_n(*args), rtol=1e-6)
 
 
 def test_runge_kutta_from_a_tableau_dict():
@@ -1314,3 +1315,28 @@ def test_runge_kutta_from_a_tableau_dict():
     Y0 = RNG.random((2, 3))
     assert_same(vmap(explicit_rk, in_dims=(1, None))(Y0, HEUN_TABLEAU),
                 np.stack([explicit_rk(Y0[:, i], HEUN_TABLEAU) for i in range(3)]))
+
+
+def legendre_product_value(c, t=0.3):
+    """Arithmetic with NumPy's convenience classes: (L(c) * L([1, 0.5]) + 2)(t)."""
+    L = np.polynomial.Legendre
+    return (L(c) * L([1.0, 0.5]) + 2)(t)
+
+
+def test_polynomial_class_arithmetic_grad_and_jit_refusal():
+    c = np.array([0.3, 0.5, 0.2])
+    assert_deriv(grad(legendre_product_value)(c), fd(legendre_product_value, c))
+    # NumPy trims trailing zero coefficients (a data-dependent length); ABCPolyBase.__mul__ catches
+    # the refusal and returns NotImplemented, and jit reports the refusal as the cause
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*caught this error.*TypeError"):
+        jit(legendre_product_value)(c)
+
+
+@pytest.mark.xfail(strict=True, reason="vmap of NumPy polynomial-class arithmetic raises the raw TypeError "
+                   "'unsupported operand type(s) for *: Legendre and Legendre': trimseq's `seq[-1] != 0` "
+                   "raises BatchedConversionError, ABCPolyBase.__mul__ catches it (except Exception: return "
+                   "NotImplemented), and vmap has no counterpart of compiler/trace.record's stage.refused "
+                   "check that turns this into the npfunc error under jit")
+def test_polynomial_class_arithmetic_under_vmap_names_the_refusal():
+    with pytest.raises(npfunc.errors.NpfuncError):
+        vmap(legendre_product_value)(np.array([[0.3, 0.5, 0.2], [0.1, 0.2, 0.3]]))
