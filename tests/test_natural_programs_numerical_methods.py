@@ -22,7 +22,17 @@ np.fill_diagonal; RK4 (scalar, and a Lotka-Volterra trajectory in a
 preallocated array); Bogacki-Shampine with adaptive step control; velocity
 Verlet; explicit Euler in float32; Trefethen's Chebyshev differentiation matrix;
 Clenshaw's recurrence; barycentric interpolation; FFT spectral derivative;
-Vandermonde interpolation; scipy.optimize.bisect / brentq on a closure."""
+Vandermonde interpolation; scipy.optimize.bisect / brenth / ridder / brentq on
+a closure; Newton's divided differences through overlapping in-place slices and
+Horner on the Newton form; Lagrange's form with np.prod at and off a node; the
+2-D Laplacian by np.kron and a diagonal shift through A.flat; table lookup by a
+floor index (and npfunc.numpy.take); float writes into an integer buffer;
+np.polyfit smoothing and np.cumsum(out=); checkpointed RK4 steps; a custom_vjp
+around Newton's square root; Chebyshev coefficients by a type-1 DCT; spline
+quadrature with CubicSpline / Pchip / make_interp_spline .integrate; Simpson
+with an odd-interval fallback under re-recording jit; explicit Runge-Kutta from
+a Butcher tableau dict; np.polynomial.Legendre class arithmetic; a Taylor series
+whose term count falls back when the bound cannot be computed."""
 from __future__ import annotations
 
 import math
