@@ -8,7 +8,7 @@ from ..core import dispatch
 from ..core.imports import when_imported
 
 TWINS = {
-    "scipy.optimize": ("root", "fsolve", "root_scalar", "brentq", "newton", "fixed_point", "minimize", "minimize_scalar",
+    "scipy.optimize": ("root", "fsolve", "root_scalar", "brentq", "bisect", "brenth", "ridder", "newton", "fixed_point", "minimize", "minimize_scalar",
                        "least_squares", "curve_fit"),
     "scipy.integrate": ("solve_ivp", "odeint", "quad", "quad_vec", "fixed_quad", "trapezoid", "simpson",
                         "cumulative_trapezoid", "cumulative_simpson", "romb"),

@@ -95,17 +95,48 @@ def ihfft2(x, s=None, axes=(-2, -1), norm=None, overwrite_x=False, workers=None,
     return ihfftn(x, s, axes, norm, plan=plan)
 
 
+def _matrix_advice(name: str, args, kwargs) -> str:
+    """How to write the refused call as a matrix product, keeping the call's own settings
+    (``type``, ``n``, ``norm``... or fht's ``dln, mu``), so that the advised spelling
+    computes the same transform."""
+    import inspect
+
+    import scipy.fft
+
+    try:
+        bound = inspect.signature(getattr(scipy.fft, name)).bind(*args, **kwargs)
+    except TypeError:
+        return ""
+    skip = {"x", "a", "axis", "axes", "s", "overwrite_x", "workers"}
+    given = [f"{k}={v!r}" for k, v in bound.arguments.items() if k not in skip]
+    if name in ("fht", "ifht"):
+        return f"the matrix product x @ scipy.fft.{name}(np.eye(m), {', '.join(given)}) (m = x.shape[-1])"
+    call = f"scipy.fft.{name.rstrip('n')}(np.eye(m), {', '.join(given)})".replace(", )", ")")
+    if name.endswith("n"):
+        return (f"the 1-D matrix M = {call} applied along each transformed axis in turn (for a 2-D x: "
+                "M0.T @ x @ M1, with M0 made with m = x.shape[0] and M1 with m = x.shape[1])")
+    axis = bound.arguments.get("axis", -1)
+    if axis in (-1, None):
+        return f"the matrix product x @ {call} (m = x.shape[-1])"
+    return f"the matrix product np.moveaxis(np.moveaxis(x, {axis}, -1) @ {call}, -1, {axis}) (m = x.shape[{axis}])"
+
+
 def _refused(name: str):
     def twin(*args, **kwargs):
         if not (_traced(args) or _traced(kwargs.values())):
             import scipy.fft
 
             return getattr(scipy.fft, name)(*args, **kwargs)  # SciPy's own (the route passes plain values on)
+        matrix = _matrix_advice(name, args, kwargs)
+        default_dct = name == "dct" and kwargs.get("type", args[1] if len(args) > 1 else 2) == 2 and all(
+            kwargs.get(k) is None for k in ("n", "norm", "orthogonalize")) and len(args) <= 2
         raise UnsupportedOperationError(
-            f"{describe_stack()}: scipy.fft.{name} of a traced value has no derivative rule in npfunc yet. "
-            "Write the transform with the FFTs, which npfunc differentiates (a DCT-II is the real part of "
-            "np.exp(-1j * np.pi * k / (2 * n)) * np.fft.fft(np.concatenate([x, x[::-1]]))[:n]), or, for a "
-            "short axis, as a matrix product, scipy.fft." f"{name}(np.eye(n), axis=0) @ x.")
+            f"{describe_stack()}: scipy.fft.{name} of a traced value has no rule in npfunc yet. "
+            "Write the transform with what npfunc differentiates and batches: "
+            + ("the FFTs (this DCT-II is the real part of np.exp(-1j * np.pi * k / (2 * n)) * "
+               "np.fft.fft(np.concatenate([x, x[::-1]]))[:n], k = np.arange(n)), or " if default_dct else "")
+            + (f"for a short axis, {matrix}." if matrix else
+               f"for a short axis, a matrix product with scipy.fft.{name} of np.eye(m) (same settings)."))
 
     twin.__name__ = twin.__qualname__ = name
     twin.__doc__ = f"``scipy.fft.{name}``: SciPy's on plain values; refused on traced ones (no rule yet)."

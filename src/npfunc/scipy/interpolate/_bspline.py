@@ -214,7 +214,7 @@ class BSpline:
             if not extrapolate:
                 lo, hi = np.maximum(lo, self.t[k]), np.minimum(hi, self.t[n])
             total = at(hi) - at(lo)
-        return sign * total
+        return np.asarray(sign * total)  # an array, 0-d for one curve, as SciPy's
 
     def __repr__(self) -> str:
         return f"npfunc.scipy.interpolate.BSpline(k={self.k}, n={shape_of(self.t)[0] - self.k - 1})"

@@ -215,7 +215,7 @@ class PPoly:
             total = _bcast(n_periods, whole) * whole + part
         else:
             total = _ad(anti, hi, bool(extrapolate)) - _ad(anti, lo, bool(extrapolate))
-        return _bcast(sign, total) * total
+        return np.asarray(_bcast(sign, total) * total)  # an array, 0-d for one curve, as SciPy's
 
     def __repr__(self) -> str:
         return f"npfunc.scipy.interpolate.{type(self).__name__}(order={shape_of(self.c)[0]})"

@@ -20,7 +20,7 @@ from scipy.optimize import OptimizeResult  # noqa: F401
 from ._implicit import NonConvergedError, UnsupportedSolverError, linear_solve
 from ._least_squares import curve_fit, least_squares
 from ._minimize import minimize, minimize_scalar
-from ._roots import brentq, fixed_point, fsolve, newton, root, root_scalar
+from ._roots import bisect, brenth, brentq, fixed_point, fsolve, newton, ridder, root, root_scalar
 
 __all__ = ["root", "fsolve", "root_scalar", "brentq", "newton", "fixed_point", "minimize", "minimize_scalar",
            "least_squares", "curve_fit", "OptimizeResult", "NonConvergedError", "UnsupportedSolverError",
@@ -29,8 +29,9 @@ __all__ = ["root", "fsolve", "root_scalar", "brentq", "newton", "fixed_point", "
 from . import _discrete  # noqa: E402
 
 #: routed from SciPy's module but not public twins: linear_sum_assignment runs on the cost's value under
-#: grad and jvp, linprog refuses (naming the envelope-theorem spelling), fsolve is root(..., 'hybr').x
-ROUTED_ONLY = ("linear_sum_assignment", "linprog", "fsolve")
+#: grad and jvp, linprog refuses (naming the envelope-theorem spelling), fsolve is root(..., 'hybr').x;
+#: bisect, brenth and ridder share brentq's twin (SciPy's own method finds the root)
+ROUTED_ONLY = ("linear_sum_assignment", "linprog", "fsolve", "bisect", "brenth", "ridder")
 linear_sum_assignment, linprog, fsolve = _discrete.linear_sum_assignment, _discrete.linprog, _discrete.fsolve
 
 from .._routing import twins_loaded as _twins_loaded  # noqa: E402

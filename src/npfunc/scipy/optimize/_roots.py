@@ -250,23 +250,39 @@ def _scalar_callable(fn, user_args, name, what):
     return lambda x: fn(x, *user_args)
 
 
-def brentq(f: Callable, a, b, args=(), xtol: float = 2e-12, rtol: float = 8.881784197001252e-16,
-           maxiter: int = 100, full_output: bool = False, disp: bool = True):
-    """``scipy.optimize.brentq``; the root is differentiable in ``args`` and in
+def _bracketing(method: str) -> Callable:
+    """``scipy.optimize.<method>`` for the bracketing solvers sharing brentq's
+    signature (``brentq``, ``bisect``, ``brenth``, ``ridder``): SciPy's own
+    method finds the root, which is differentiable in ``args`` and in
     closed-over traced values (not in the bracket, which it does not depend on)."""
-    if not Problem("brentq", f, np.float64(0.0), args).traced:
-        return so.brentq(f, a, b, args=args, xtol=xtol, rtol=rtol, maxiter=maxiter, full_output=full_output,
-                         disp=disp)
+    scipy_solver = getattr(so, method)
 
-    def solve_scalar(fun, start, user_args):
-        x, r = so.brentq(fun, start[0], start[1], xtol=xtol, rtol=rtol, maxiter=maxiter, full_output=True,
-                         disp=disp)
-        return x, {"success": bool(r.converged), "message": r.flag, "result": r}
+    def solver(f: Callable, a, b, args=(), xtol: float = 2e-12, rtol: float = 8.881784197001252e-16,
+               maxiter: int = 100, full_output: bool = False, disp: bool = True):
+        if not Problem(method, f, np.float64(0.0), args).traced:
+            return scipy_solver(f, a, b, args=args, xtol=xtol, rtol=rtol, maxiter=maxiter,
+                                full_output=full_output, disp=disp)
 
-    x, info = _scalar_root("brentq", f, args, _start(a, b), solve_scalar, _find_root_stacked(xtol, rtol, maxiter))
-    if not full_output:
-        return x
-    return x, _root_results(info, x, "brentq")
+        def solve_scalar(fun, start, user_args):
+            x, r = scipy_solver(fun, start[0], start[1], xtol=xtol, rtol=rtol, maxiter=maxiter,
+                                full_output=True, disp=disp)
+            return x, {"success": bool(r.converged), "message": r.flag, "result": r}
+
+        x, info = _scalar_root(method, f, args, _start(a, b), solve_scalar, _find_root_stacked(xtol, rtol, maxiter))
+        if not full_output:
+            return x
+        return x, _root_results(info, x, method)
+
+    solver.__name__ = solver.__qualname__ = method
+    solver.__doc__ = (f"``scipy.optimize.{method}``; the root is differentiable in ``args`` and in closed-over "
+                      "traced values (not in the bracket, which it does not depend on).")
+    return solver
+
+
+brentq = _bracketing("brentq")
+bisect = _bracketing("bisect")
+brenth = _bracketing("brenth")
+ridder = _bracketing("ridder")
 
 
 def newton(func: Callable, x0, fprime=None, args=(), tol: float = 1.48e-08, maxiter: int = 50, fprime2=None,
