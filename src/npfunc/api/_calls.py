@@ -18,7 +18,7 @@ from ..core.context import describe_stack
 from ..core.errors import NpfuncError
 from ..core.primitive import Primitive
 from ..core.tracer import PrimalTracer, Tracer
-from ..core.values import dtype_of, is_inexact, shape_of
+from ..core.values import PYTHON_NUMBERS, dtype_of, is_inexact, shape_of
 from ..core.zeros import add_any, zero
 from ..interpreters.jvp import JVPInterpreter
 from ..interpreters.reverse import ReverseInterpreter
@@ -222,9 +222,20 @@ def flat_fun(fun: Callable, in_spec, store: dict) -> Callable:
     def flat(*leaves):
         out_leaves, out_spec = tree_flatten(fun(*tree_unflatten(in_spec, list(leaves))))
         store.setdefault("out", out_spec)
+        # a Python number returned is a constant: the call gives it back as it is (``outputs``)
+        store.setdefault("numbers", {k: o for k, o in enumerate(out_leaves) if type(o) in PYTHON_NUMBERS})
         return tuple(as_out(o) for o in out_leaves)
 
     return flat
+
+
+def outputs(store: dict, name: str, outs):
+    """The call's outputs in the function's structure, the Python numbers it returned as they were
+    (interpreters carry them as 0-d arrays; a number depends on nothing, so it is the same at every level)."""
+    outs = list(outs)
+    for k, number in store.get("numbers", {}).items():
+        outs[k] = number
+    return tree_unflatten(out_spec(store, name), outs)
 
 
 def out_spec(store: dict, name: str):

@@ -45,7 +45,7 @@ from ..core.tracer import Tracer
 from ..core.values import is_inexact
 from ..core.zeros import zero
 from ._calls import (CallPrimitive, RulePrimitive, Static, check_closure_levels, flat_fun, instantiate, lower,
-                     map_call, out_spec, top_interpreter)
+                     map_call, out_spec, outputs, top_interpreter)
 from ._common import tree_flatten, tree_unflatten
 
 __all__ = ["checkpoint", "NondeterministicCheckpointError"]
@@ -74,7 +74,7 @@ def checkpoint(fun: Callable, *, static_argnums: int | Sequence[int] = (),
         store: dict = {}
         flat = flat_fun(lambda *d: fun(*Static.merge(static, d, nums)), in_spec, store)
         outs = _Remat(name, flat, preserve_rng_state).bind(*leaves)
-        return tree_unflatten(out_spec(store, name), list(outs))
+        return outputs(store, name, outs)
 
     return wrapper
 

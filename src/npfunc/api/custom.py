@@ -48,8 +48,10 @@ from ..core.tracer import Tracer
 from ..core.values import is_inexact
 from ..core.zeros import add_any, zero
 from ..primitives.elementwise.arithmetic import zeros_like
+from ..core.values import PYTHON_NUMBERS
 from ._calls import (CallPrimitive, CustomRuleError, RulePrimitive, Static, as_out, batched_front, batched_to,
-                     check_closure_levels, fit, flat_fun, instantiate, lower, map_call, out_spec, top_interpreter)
+                     check_closure_levels, fit, flat_fun, instantiate, lower, map_call, out_spec, outputs,
+                     top_interpreter)
 from ._common import tree_flatten, tree_unflatten
 from .closure import closure_convert  # noqa: F401  (re-exported: custom rules and closures go together)
 
@@ -112,7 +114,7 @@ class custom_jvp:
         flat = flat_fun(lambda *d: fun(*Static.merge(static, d, nums)), in_spec, store)
         flat_rule = _flat_jvp_rule(lambda p, t: rule(*static, p, t), in_spec, store, name)
         outs = _JVPCall(name, flat, flat_rule).bind(*leaves)
-        return tree_unflatten(out_spec(store, name), list(outs))
+        return outputs(store, name, outs)
 
 
 def _flat_jvp_rule(rule: Callable, in_spec, store: dict, name: str) -> Callable:
@@ -128,6 +130,7 @@ def _flat_jvp_rule(rule: Callable, in_spec, store: dict, name: str) -> Callable:
             raise CustomRuleError(
                 f"custom_jvp {name}: tangent_out has structure {t_spec}, the output {spec}")
         store.setdefault("out", spec)
+        store.setdefault("numbers", {k: o for k, o in enumerate(outs) if type(o) in PYTHON_NUMBERS})
         outs = tuple(as_out(o) for o in outs)
         return outs, tuple(fit(t, o, f"custom_jvp {name}", k) for k, (t, o) in enumerate(zip(t_outs, outs)))
 
@@ -250,7 +253,7 @@ class custom_vjp:
         flat_fwd = _flat_fwd(lambda *d: fwd(*Static.merge(static, d, nums)), in_spec, store, name)
         flat_bwd = _flat_bwd(lambda res, g: bwd(*static, res, g), in_spec, store, name)
         outs = _VJPCall(name, flat, flat_fwd, flat_bwd).bind(*leaves)
-        return tree_unflatten(out_spec(store, name), list(outs))
+        return outputs(store, name, outs)
 
 
 def split_residuals(res):
@@ -279,6 +282,7 @@ def _flat_fwd(fwd: Callable, in_spec, store: dict, name: str) -> Callable:
         if store.setdefault("out", spec) != spec:
             raise CustomRuleError(f"custom_vjp {name}: fwd's output has structure {spec}, the "
                                   f"function's {store['out']}")
+        store.setdefault("numbers", {k: o for k, o in enumerate(outs) if type(o) in PYTHON_NUMBERS})
         arrays, rebuild = split_residuals(pair[1])
         return tuple(as_out(o) for o in outs), tuple(arrays), rebuild
 
