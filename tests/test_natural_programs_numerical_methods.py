@@ -1183,12 +1183,6 @@ def test_custom_vjp_newton_sqrt():
         assert_same(jit(sqrt_newton)(np.float64(a)), newton_sqrt(np.float64(a)))
 
 
-@pytest.mark.xfail(strict=True, reason="jit and jvp of a custom_vjp function whose primal returns a Python "
-                   "float not computed from the traced input (a clamp to a constant) return a 0-d ndarray "
-                   "(array(0.5)); plain NumPy gives 0.5 and jit of the same function without custom_vjp gives "
-                   "0.5. Repro: custom_vjp(lambda a: 0.5) under jit. Suspected cause: the custom call "
-                   "primitive's outputs (api/custom.py, api/_calls.py) are instantiated as arrays, losing "
-                   "the scalar marking")
 def test_custom_vjp_constant_branch_type_under_jit():
     @npfunc.custom_vjp
     def floor_at_one_half(a):
