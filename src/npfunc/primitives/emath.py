@@ -11,7 +11,7 @@ input, ``np.sqrt(x.astype(complex))`` works under every transform.
 
 >>> import numpy as np, npfunc
 >>> npfunc.jvp(np.emath.sqrt, (np.array([-4.0, 4.0]),), (np.ones(2),))[1]
-array([0.-0.25j, 0.25+0.j  ])
+array([0.  -0.25j, 0.25+0.j  ])
 """
 from __future__ import annotations
 
