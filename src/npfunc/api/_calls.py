@@ -259,8 +259,11 @@ def map_call(fn: Callable, dims: Sequence, cell: dict) -> Callable:
 
     def run(*vals):
         size = next(shape_of(v)[d] for v, d in zip(vals, dims) if d is not None)
+        from .vmap import call_batched
+
         with BatchInterpreter(size, "error", "vmap") as interp:
-            out = fn(*[v if d is None else BatchTracer(interp, v, d) for v, d in zip(vals, dims)])
+            out = call_batched(interp, fn, [v if d is None else BatchTracer(interp, v, d) for v, d in zip(vals, dims)],
+                               {}, "vmap")
         leaves, spec = tree_flatten(out)
         new, out_dims = [], []
         for o in leaves:

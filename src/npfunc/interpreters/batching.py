@@ -56,21 +56,26 @@ class BatchTracer(Tracer):
                 fix = "Return the values and format them outside vmap."
             fix = fix or ("Use np.where(cond, a, b) instead of if/else (data-dependent Python control "
                           "flow cannot be batched), or move the computation outside vmap.")
-        raise BatchedConversionError(
+        err = BatchedConversionError(
             f"{describe_stack()}: {what} needs a single value, but under vmap x holds one "
             f"value per batch element. {fix}"
         )
+        if not probing():  # (npfunc's own code that catches the refusal probes)
+            self._interp.refused = self._interp.refused or str(err)
+        raise err
 
 
 class BatchInterpreter(Interpreter):
     """``structured=True`` when some values are ``structured.OneHot`` bases
     (set by jacrev/jacfwd); only then are structured fast paths looked for."""
 
-    __slots__ = ("axis_size", "randomness", "structured")
+    __slots__ = ("axis_size", "randomness", "structured", "refused")
 
     def __init__(self, axis_size: int, randomness: str = "error", transform: str = "vmap",
                  structured: bool = False) -> None:
         super().__init__(transform)
+        #: the first conversion refused (a function catching it went another way: see api/vmap.py)
+        self.refused: str | None = None
         self.axis_size = axis_size
         self.randomness = randomness
         self.structured = structured

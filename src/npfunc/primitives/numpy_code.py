@@ -95,13 +95,19 @@ class CodeTracer(Tracer):
             return numpy_asarray(val)  # NumPy's own: a lower-level traced value refuses
         convert = _CONVERSIONS[kind]
         if kind in _CONTROL:
+            # (vmap's record of refusals its function caught: this one is handled here when the batch agrees)
+            refused = [(i, i.refused) for i in current_stack() if hasattr(i, "refused")]
             try:
                 return convert(val)
             except BatchedConversionError:
                 try:
-                    return convert(_peek(val))
+                    value = convert(_peek(val))
                 except _NoValue:
                     pass
+                else:
+                    for interp, before in refused:
+                        interp.refused = before
+                    return value
                 raise disagreement(f"{kind}(x)", self._interp.transform) from None
             except ConcretizationError as e:  # under jit: the branch is NumPy's, not the user's
                 raise type(e)(f"{e} (The branch is in {self._interp.transform}, NumPy's own code run on "
