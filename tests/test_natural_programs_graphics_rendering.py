@@ -214,6 +214,20 @@ def look_at(eye, target, up):
     return M
 
 
+def look_at_like(eye, target, up):
+    f = target - eye
+    f = f / np.linalg.norm(f)
+    s = np.cross(f, up)
+    s /= np.linalg.norm(s)
+    u = np.cross(s, f)
+    M = np.eye(4, like=eye)
+    M[0, :3] = s
+    M[1, :3] = u
+    M[2, :3] = -f
+    M[:3, 3] = -M[:3, :3] @ eye
+    return M
+
+
 def project(points, K, R, t, dist):
     """Pinhole projection with Brown-Conrady radial (k1, k2) and tangential (p1, p2) distortion."""
     pc = points @ R.T + t
@@ -685,3 +699,281 @@ def test_bilinear_float32_texture():
     uv = np.array([[0.3, 0.6]], dtype=np.float32)
     assert_same(npfunc.jit(bilinear)(tex, uv), bilinear(tex, uv), rtol=1e-6)
     assert_same(npfunc.vmap(bilinear_like, in_dims=(None, 0))(tex, uv[:, None]), bilinear(tex, uv[:, None]), rtol=1e-6)
+
+
+# ---- tests: camera ------------------------------------------------------------------------------
+
+
+def test_look_at_inplace_rows_and_jacobian():
+    eye = np.array([2.0, 1.5, 3.0])
+    target = np.array([0.0, 0.2, 0.0])
+    up = np.array([0.0, 1.0, 0.0])
+    want = look_at_like(eye, target, up)
+    # M = np.eye(4) is a plain buffer: the known refusal, whose advice (like=) is taken below
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.zeros\(shape, like=x\)"):
+        npfunc.jit(look_at)(eye, target, up)
+    assert_same(look_at_like(eye, target, up), want)
+    assert_same(npfunc.jit(look_at_like)(eye, target, up), want)
+    assert_same(npfunc.jit(look_at_like)(eye * 1.1, target, up), look_at_like(eye * 1.1, target, up))
+    J = npfunc.jacrev(look_at_like)(eye, target, up)
+    assert_deriv(J, fd(lambda e: look_at_like(e, target, up), eye))
+    Jf = npfunc.jacfwd(look_at_like)(eye, target, up)
+    assert_deriv(Jf, fd(lambda e: look_at_like(e, target, up), eye))
+    eyes = eye + RNG(12).normal(size=(3, 3)) * 0.2
+    assert_same(npfunc.vmap(look_at_like, in_dims=(0, None, None))(eyes, target, up),
+                np.stack([look_at_like(e, target, up) for e in eyes]), atol=1e-14)
+
+
+def test_projection_with_lens_distortion_grads():
+    rng = RNG(13)
+    P = rng.normal(size=(5, 3)) * 0.5 + np.array([0, 0, 4.0])
+    K = np.array([[500.0, 0, 320.0], [0, 510.0, 240.0], [0, 0, 1]])
+    R = np.eye(3)
+    t = np.array([0.1, -0.05, 0.2])
+    dist = np.array([-0.2, 0.05, 1e-3, -5e-4])
+    want = project(P, K, R, t, dist)
+    assert_same(npfunc.jit(project)(P, K, R, t, dist), want)
+    # reprojection error and its gradients w.r.t. the distortion and the translation
+    obs = want + rng.normal(size=want.shape)
+    err = lambda d: np.sum((project(P, K, R, t, d) - obs) ** 2)
+    assert_deriv(npfunc.grad(err)(dist), fd(err, dist), rtol=1e-5, atol=1e-5)
+    J = npfunc.jacfwd(project, argnums=3)(P, K, R, t, dist)
+    assert_deriv(J, fd(lambda q: project(P, K, R, q, dist), t), atol=1e-5)
+    Jr = npfunc.jacrev(project, argnums=0)(P, K, R, t, dist)
+    assert_deriv(Jr, fd(lambda q: project(q, K, R, t, dist), P), atol=1e-5)
+    # tuple unpacking of a traced dist under vmap
+    dists = dist + rng.normal(size=(3, 4)) * 1e-2
+    assert_same(npfunc.vmap(project, in_dims=(None, None, None, None, 0))(P, K, R, t, dists),
+                np.stack([project(P, K, R, t, d) for d in dists]))
+
+
+def test_projection_float32_points():
+    rng = RNG(14)
+    P = (rng.normal(size=(4, 3)) * 0.5 + np.array([0, 0, 4.0])).astype(np.float32)
+    K = np.array([[500.0, 0, 320.0], [0, 510.0, 240.0], [0, 0, 1]], dtype=np.float32)
+    R = np.eye(3, dtype=np.float32)
+    t = np.zeros(3, dtype=np.float32)
+    dist = np.array([-0.2, 0.05, 0.0, 0.0], dtype=np.float32)
+    assert_same(npfunc.jit(project)(P, K, R, t, dist), project(P, K, R, t, dist), rtol=1e-5)
+    assert_same(npfunc.vmap(project, in_dims=(0, None, None, None, None))(P[:, None], K, R, t, dist),
+                np.stack([project(p[None], K, R, t, dist) for p in P]), rtol=1e-5)
+
+
+def test_pixel_to_ray_unproject_with_inv():
+    def pixel_ray(uv, K):
+        h = np.array([uv[0], uv[1], 1.0])
+        d = np.linalg.inv(K) @ h
+        return d / np.linalg.norm(d)
+    K = np.array([[500.0, 0, 320.0], [0, 510.0, 240.0], [0, 0, 1]])
+    uv = np.array([100.0, 300.0])
+    assert_same(npfunc.jit(pixel_ray)(uv, K), pixel_ray(uv, K))
+    assert_deriv(npfunc.jacrev(pixel_ray)(uv, K), fd(lambda q: pixel_ray(q, K), uv))
+    assert_deriv(npfunc.jacfwd(pixel_ray, argnums=1)(uv, K), fd(lambda q: pixel_ray(uv, q), K), atol=1e-9)
+
+
+# ---- tests: soft rasterisation ------------------------------------------------------------------
+
+
+def _pixel_grid(n=6):
+    ys, xs = np.meshgrid(np.linspace(0, 1, n), np.linspace(0, 1, n), indexing="ij")
+    return np.stack([xs, ys], axis=-1)
+
+
+def test_soft_triangle_coverage_grad_wrt_vertices():
+    verts = np.array([[0.1, 0.2], [0.8, 0.3], [0.4, 0.9]])
+    pix = _pixel_grid()
+    want = soft_triangle(verts, pix)
+    assert_same(npfunc.jit(soft_triangle)(verts, pix), want)
+    assert_same(npfunc.jit(soft_triangle)(verts[::-1].copy(), pix), soft_triangle(verts[::-1].copy(), pix))
+    target = (pix[..., 0] > 0.5).astype(float)
+    loss = lambda v: np.mean((soft_triangle(v, pix) - target) ** 2)
+    assert_deriv(npfunc.grad(loss)(verts), fd(loss, verts))
+    assert_deriv(npfunc.jit(npfunc.grad(loss))(verts), fd(loss, verts))
+    H = npfunc.jacfwd(npfunc.jacrev(loss))(verts)
+    assert_deriv(H, fd(lambda v: npfunc.grad(loss)(v), verts), rtol=1e-4, atol=1e-6)
+
+
+def test_soft_triangle_vmap_over_triangles_and_zbuffer():
+    rng = RNG(15)
+    tris = rng.random((3, 3, 2))
+    pix = _pixel_grid(5)
+    cov = npfunc.vmap(soft_triangle, in_dims=(0, None))(tris, pix)
+    assert_same(cov, np.stack([soft_triangle(t, pix) for t in tris]))
+    depths = rng.random((3, 1, 1)) + 0.5
+    w = soft_zbuffer(depths, cov)
+    assert_same(npfunc.jit(soft_zbuffer)(depths, cov), w)
+    J = npfunc.jacrev(lambda d: soft_zbuffer(d, cov).sum(axis=0))(depths)
+    assert_deriv(J, fd(lambda d: soft_zbuffer(d, cov).sum(axis=0), depths))
+
+
+def test_hard_rasteriser_inside_test_integer_mask():
+    def raster(verts, pix):
+        a, b, c = verts
+        w0, w1, w2 = edge(b, c, pix), edge(c, a, pix), edge(a, b, pix)
+        inside = (w0 >= 0) & (w1 >= 0) & (w2 >= 0)
+        inside |= (w0 <= 0) & (w1 <= 0) & (w2 <= 0)
+        return inside.sum(), inside
+    verts = np.array([[0.1, 0.2], [0.8, 0.3], [0.4, 0.9]])
+    pix = _pixel_grid()
+    n, m = raster(verts, pix)
+    got = npfunc.jit(raster)(verts, pix)
+    assert_same(got[0], n)
+    assert_same(got[1], m)
+    vn = npfunc.vmap(raster, in_dims=(0, None))(np.stack([verts, verts * 0.5]), pix)
+    assert_same(vn[0], np.stack([n, raster(verts * 0.5, pix)[0]]))
+
+
+# ---- tests: meshes ------------------------------------------------------------------------------
+
+# a small closed mesh: an octahedron, jittered
+_OCT_V = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
+_OCT_F = np.array([[0, 2, 4], [2, 1, 4], [1, 3, 4], [3, 0, 4], [2, 0, 5], [1, 2, 5], [3, 1, 5], [0, 3, 5]])
+_OCT_NB = [np.array(sorted({int(j) for f in _OCT_F if i in f for j in f if j != i})) for i in range(6)]
+
+
+def _octahedron(seed):
+    return _OCT_V + RNG(seed).normal(size=_OCT_V.shape) * 0.05
+
+
+def test_vertex_normals_add_at_scatter():
+    V = _octahedron(16)
+    want = vertex_normals(V, _OCT_F)
+    assert_same(npfunc.jit(vertex_normals)(V, _OCT_F), want)
+    V2 = _octahedron(17)
+    assert_same(npfunc.jit(vertex_normals)(V2, _OCT_F), vertex_normals(V2, _OCT_F))
+    J = npfunc.jacrev(vertex_normals)(V, _OCT_F)
+    assert_deriv(J, fd(lambda v: vertex_normals(v, _OCT_F), V))
+    assert_same(npfunc.vmap(vertex_normals, in_dims=(0, None))(np.stack([V, V2]), _OCT_F),
+                np.stack([want, vertex_normals(V2, _OCT_F)]), atol=1e-15)
+
+
+def test_mesh_area_and_hessian():
+    V = _octahedron(18)
+    assert_same(npfunc.jit(mesh_area)(V, _OCT_F), mesh_area(V, _OCT_F))
+    g = npfunc.grad(mesh_area)(V, _OCT_F)
+    assert_deriv(g, fd(lambda v: mesh_area(v, _OCT_F), V))
+    H = npfunc.hessian(mesh_area)(V, _OCT_F)
+    assert_deriv(H, fd(lambda v: npfunc.grad(mesh_area)(v, _OCT_F), V), rtol=1e-5, atol=1e-7)
+
+
+def test_laplacian_smoothing_updates_argument_in_place():
+    V = _octahedron(19)
+    ref = laplacian_smooth(V.copy(), _OCT_NB)
+    a = V.copy()
+    out = npfunc.jit(lambda v: laplacian_smooth(v, _OCT_NB))(a)
+    np.testing.assert_allclose(a, ref, rtol=1e-13)
+    assert_same(out, ref)
+    b = V.copy()
+    J = npfunc.jacrev(lambda v: laplacian_smooth(v, _OCT_NB))(b)
+    np.testing.assert_allclose(b, ref, rtol=1e-13)
+    assert_deriv(J, fd(lambda v: laplacian_smooth(v.copy(), _OCT_NB), V))
+    c = np.stack([V, _octahedron(20)])
+    ref_c = np.stack([laplacian_smooth(x.copy(), _OCT_NB) for x in c])
+    vm = npfunc.vmap(lambda v: laplacian_smooth(v, _OCT_NB))(c)
+    np.testing.assert_allclose(c, ref_c, rtol=1e-13)
+    assert_same(vm, ref_c, atol=1e-15)
+
+
+def test_laplacian_smoothing_returns_the_argument_itself():
+    V = _octahedron(21)
+    a = V.copy()
+    out = npfunc.jit(lambda v: laplacian_smooth(v, _OCT_NB, iters=1))(a)
+    plain = V.copy()
+    assert laplacian_smooth(plain, _OCT_NB, iters=1) is plain
+    assert out is a
+    np.testing.assert_allclose(a, plain, rtol=1e-13)
+
+
+def test_mesh_vertex_normals_float32_dtype():
+    V = _octahedron(22).astype(np.float32)
+    assert_same(npfunc.jit(vertex_normals)(V, _OCT_F), vertex_normals(V, _OCT_F), rtol=1e-6)
+    g = npfunc.grad(lambda v: vertex_normals(v, _OCT_F)[:, 2].sum())(V)
+    assert g.dtype == np.float32
+    assert_same(npfunc.jit(mesh_area)(V, _OCT_F), mesh_area(V, _OCT_F), rtol=1e-6)
+
+
+# ---- tests: quaternions and skinning ------------------------------------------------------------
+
+
+def test_quat_to_matrix_array_of_scalars():
+    q = np.array([0.9, 0.1, -0.3, 0.2])
+    want = quat_to_matrix(q)
+    assert_same(npfunc.jit(quat_to_matrix)(q), want)
+    assert_same(npfunc.jit(quat_to_matrix)(q[::-1].copy()), quat_to_matrix(q[::-1].copy()))
+    assert_deriv(npfunc.jacrev(quat_to_matrix)(q), fd(quat_to_matrix, q))
+    assert_deriv(npfunc.jacfwd(quat_to_matrix)(q), fd(quat_to_matrix, q))
+    qs = RNG(23).normal(size=(3, 4))
+    assert_same(npfunc.vmap(quat_to_matrix)(qs), np.stack([quat_to_matrix(x) for x in qs]))
+    q32 = q.astype(np.float32)
+    assert_same(npfunc.jit(quat_to_matrix)(q32), quat_to_matrix(q32), rtol=1e-6)
+
+
+def test_quat_rotate_concatenate_list_scalar():
+    q = np.array([0.9, 0.1, -0.3, 0.2])
+    v = np.array([0.3, -1.0, 0.5])
+    want = quat_rotate(q, v)
+    np.testing.assert_allclose(want, quat_to_matrix(q) @ v, rtol=1e-12)
+    assert_same(npfunc.jit(quat_rotate)(q, v), want)
+    assert_deriv(npfunc.jacrev(quat_rotate)(q, v), fd(lambda z: quat_rotate(z, v), q))
+    assert_deriv(npfunc.jacfwd(quat_rotate, argnums=1)(q, v), fd(lambda z: quat_rotate(q, z), v))
+    vs = RNG(24).normal(size=(4, 3))
+    assert_same(npfunc.vmap(quat_rotate, in_dims=(None, 0))(q, vs), np.stack([quat_rotate(q, x) for x in vs]))
+    out, tan = npfunc.jvp(quat_rotate, (q, v), (np.ones(4), np.zeros(3)))
+    assert_same(out, want)
+    out2, lin = npfunc.linearize(quat_rotate, q, v)
+    assert_same(out2, want)
+    assert_deriv(lin(np.ones(4), np.zeros(3)), tan)
+
+
+def test_slerp_branches_grad_and_jit_refusal():
+    q0 = np.array([1.0, 0.0, 0.0, 0.0])
+    q1 = np.array([0.7, 0.7, 0.1, 0.0])
+    q1 = q1 / np.linalg.norm(q1)
+    q2 = q0 + np.array([0.0, 0.01, 0.0, 0.0])
+    q2 /= np.linalg.norm(q2)
+    # grad follows the branch taken: slerp, flipped slerp, lerp
+    assert_deriv(npfunc.jacrev(slerp, argnums=2)(q0, q1, 0.3), fd(lambda t: slerp(q0, q1, t[0]), np.array([0.3]))[:, 0])
+    assert_deriv(npfunc.jacrev(slerp, argnums=1)(q0, -q1, 0.3), fd(lambda z: slerp(q0, z, 0.3), -q1))
+    assert_deriv(npfunc.jacfwd(slerp, argnums=1)(q0, q2, 0.5), fd(lambda z: slerp(q0, z, 0.5), q2))
+    # jit refuses the value-dependent if, and advises np.where
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"bool\(x\).*np.where\(cond, a, b\)"):
+        npfunc.jit(slerp)(q0, q1, 0.3)
+
+    def slerp_where(q0, q1, t):
+        d = np.dot(q0, q1)
+        q1 = np.where(d < 0, -q1, q1)
+        d = np.abs(d)
+        th = np.arccos(np.minimum(d, 0.9995))
+        s = (np.sin((1 - t) * th) * q0 + np.sin(t * th) * q1) / np.sin(th)
+        lerp = q0 + t * (q1 - q0)
+        return np.where(d > 0.9995, lerp / np.linalg.norm(lerp), s)
+    f = npfunc.jit(slerp_where)
+    for qq, t in ((q1, 0.3), (-q1, 0.4), (q2, 0.5)):
+        np.testing.assert_allclose(slerp_where(qq * 0 + q0, qq, t), slerp(q0, qq, t), rtol=1e-12)
+        assert_same(f(q0, qq, t), slerp_where(q0, qq, t))
+        assert_deriv(npfunc.jit(npfunc.jacrev(slerp_where, argnums=1))(q0, qq, t), fd(lambda z: slerp(q0, z, t), qq))
+    ts = np.linspace(0, 1, 4)
+    assert_same(npfunc.vmap(slerp_where, in_dims=(None, None, 0))(q0, q1, ts),
+                np.stack([slerp_where(q0, q1, t) for t in ts]), atol=1e-15)
+
+
+def test_linear_blend_skinning_grads():
+    rng = RNG(25)
+    verts = rng.normal(size=(5, 3))
+    w = rng.random((5, 2))
+    w /= w.sum(axis=1, keepdims=True)
+    quats = rng.normal(size=(2, 4))
+    trans = rng.normal(size=(2, 3)) * 0.1
+    want = lbs(verts, w, quats, trans)
+    assert_same(npfunc.jit(lbs)(verts, w, quats, trans), want)
+    assert_same(npfunc.jit(lbs)(verts, w, quats * 2, trans), lbs(verts, w, quats * 2, trans))
+    J = npfunc.jacrev(lbs, argnums=2)(verts, w, quats, trans)
+    assert_deriv(J, fd(lambda q: lbs(verts, w, q, trans), quats))
+    Jw = npfunc.jacfwd(lbs, argnums=1)(verts, w, quats, trans)
+    assert_deriv(Jw, fd(lambda z: lbs(verts, z, quats, trans), w))
+    poses = rng.normal(size=(3, 2, 4))
+    assert_same(npfunc.vmap(lbs, in_dims=(None, None, 0, None))(verts, w, poses, trans),
+                np.stack([lbs(verts, w, p, trans) for p in poses]), atol=1e-15)
+    loss = lambda q: np.sum(lbs(verts, w, q, trans) ** 2)
+    assert_deriv(npfunc.jit(npfunc.grad(loss))(quats), fd(loss, quats))
+    assert_deriv(npfunc.vmap(npfunc.grad(loss))(poses), np.stack([fd(loss, p) for p in poses]))
