@@ -1052,6 +1052,72 @@ def ambient_occlusion(nrm, rng, n_samples=16):
     return np.mean(np.maximum(dirs @ nrm, 0))
 
 
+def zbuffer(pix, depth, n_pix):
+    """Hard z-buffer: the nearest depth per pixel by a scatter-min (np.minimum.at)."""
+    zb = np.full(n_pix, np.inf, like=depth)
+    np.minimum.at(zb, pix, depth)
+    return zb
+
+
+def max_splat(img, rows, cols, v):
+    """Max-splat of point intensities into an image that is updated in place."""
+    np.maximum.at(img, (rows, cols), v)
+    return img
+
+
+def test_zbuffer_scatter_min_jit_vmap_grad():
+    # np.minimum.at was refused with advice (set_at / add_at) that cannot express a scatter-min
+    pix = np.array([0, 1, 1, 3, 0, -1])
+    d = RNG(32).random(6)
+    want = zbuffer(pix, d, 5)
+    f = npfunc.jit(zbuffer, static_argnums=2)
+    assert_same(f(pix, d, 5), want)
+    assert_same(f(pix[::-1].copy(), d[::-1], 5), zbuffer(pix[::-1].copy(), d[::-1], 5))
+    ok = np.isfinite(want)
+    J = npfunc.jacrev(zbuffer, argnums=1)(pix, d, 5)
+    assert_deriv(J[ok], fd(lambda z: zbuffer(pix, z, 5)[ok], d))
+    assert_deriv(npfunc.jacfwd(zbuffer, argnums=1)(pix, d, 5), J)
+    ds = RNG(33).random((3, 6))
+    assert_same(npfunc.vmap(zbuffer, in_dims=(None, 0, None))(pix, ds, 5), np.stack([zbuffer(pix, z, 5) for z in ds]))
+    # int depths, and a NaN depth, as NumPy propagates it
+    di = np.array([5, 3, 7, 1, 2, 9])
+    zi = lambda p, z: (lambda zb: (np.minimum.at(zb, p, z), zb)[1])(np.full(5, 100, like=z))
+    assert_same(npfunc.jit(zi)(pix, di), zi(pix, di))
+    dn = d.copy()
+    dn[2] = np.nan
+    with np.errstate(invalid="ignore"):
+        assert_same(f(pix, dn, 5), zbuffer(pix, dn, 5))
+
+
+def test_max_splat_in_place_on_argument():
+    rng = RNG(34)
+    img = rng.random((3, 4)) * 0.5
+    rows, cols = np.array([0, 2, 0, 1]), np.array([1, 1, 1, 3])
+    v = rng.random(4)
+    ref = max_splat(img.copy(), rows, cols, v)
+    a = img.copy()
+    out = npfunc.jit(max_splat)(a, rows, cols, v)
+    assert out is a
+    np.testing.assert_array_equal(a, ref)
+    b = img.copy()
+    g = npfunc.grad(lambda im, vv: max_splat(im, rows, cols, vv).sum(), argnums=(0, 1))(b, v)
+    np.testing.assert_array_equal(b, ref)
+    assert_deriv(g[0], fd(lambda im: max_splat(im.copy(), rows, cols, v).sum(), img))
+    assert_deriv(g[1], fd(lambda vv: max_splat(img.copy(), rows, cols, vv).sum(), v))
+    # whole rows: an index into the first axis only, a broadcast scalar
+    rowmax = lambda im, vv: (np.maximum.at(im, np.array([0, 2, 2]), vv), im)[1]
+    vv = rng.random((3, 4))
+    assert_same(npfunc.jit(rowmax)(img.copy(), vv), rowmax(img.copy(), vv))
+    Jr = npfunc.jacrev(rowmax, argnums=(0, 1))(img.copy(), vv)
+    assert_deriv(Jr[0], fd(lambda z: rowmax(z.copy(), vv), img))
+    assert_deriv(Jr[1], fd(lambda z: rowmax(img.copy(), z), vv))
+    # a plain image updated with traced values: refused, and the advised traced copy works
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"np.array\(a, like=b\)"):
+        npfunc.grad(lambda vv: max_splat(img.copy(), rows, cols, vv).sum())(v)
+    traced_copy = lambda vv: max_splat(np.array(img, like=vv), rows, cols, vv).sum()
+    assert_deriv(npfunc.grad(traced_copy)(v), fd(lambda vv: max_splat(img.copy(), rows, cols, vv).sum(), v))
+
+
 def test_envmap_uv_tuple_of_scalars():
     d = np.array([0.3, 0.4, -0.8])
     want = envmap_uv(d)

@@ -166,11 +166,16 @@ def ufunc_at(ufunc, a, indices, b=None, /) -> None:
     from .updates import add_at
 
     name = f"np.{ufunc.__name__}.at"
+    if ufunc in (np.minimum, np.maximum) and b is not None and _integer_arrays(indices):
+        assign(a, _cast_into(a, _extreme_at(ufunc, a, indices, b), ufunc), f"{name}(a, indices, b)",
+               f"a = np.array(a, like=b) (a traced copy) before {name}(a, indices, b)")
+        return
     if ufunc not in AT_UFUNCS:
         raise UnsupportedOperationError(
             f"{describe_stack()}: {name} is not supported on traced values (np.add.at and "
-            "np.subtract.at are). Write the update out of place: npfunc.numpy.set_at(a, indices, v) "
-            "assigns, npfunc.numpy.add_at(a, indices, v) accumulates.")
+            "np.subtract.at are; np.minimum.at and np.maximum.at with integer-array indices). Write "
+            "the update out of place: npfunc.numpy.set_at(a, indices, v) assigns (the last of repeated "
+            "indices wins), npfunc.numpy.add_at(a, indices, v) accumulates.")
     if b is None:
         raise ValueError(f"{name}: second operand needed for ufunc")  # NumPy's error
     if dtype_of(a).kind in "biu" and np.result_type(dtype_of(a), b if not isinstance(b, Tracer)
@@ -185,6 +190,64 @@ def ufunc_at(ufunc, a, indices, b=None, /) -> None:
         b = np.negative(b) if isinstance(b, Tracer) else np.negative(np.asarray(b))
     assign(a, _cast_into(a, add_at(a, indices, b), ufunc), f"{name}(a, indices, b)",
            f"a = npfunc.numpy.add_at(a, indices, {'-' if ufunc is np.subtract else ''}b)")
+
+
+def _integer_arrays(indices) -> bool:
+    """An index of integer arrays only (one, or a tuple; plain or traced): the form
+    _extreme_at takes."""
+    parts = indices if isinstance(indices, tuple) else (indices,)
+    for i in parts:
+        if isinstance(i, (slice, type(Ellipsis), type(None), bool)):
+            return False
+        if (dtype_of(i) if isinstance(i, Tracer) else np.asarray(i).dtype).kind not in "iu":
+            return False
+    return len(parts) > 0
+
+
+def _extreme_at(ufunc, a, indices, b):
+    """``a`` after ``np.minimum.at(a, indices, b)`` (``maximum``): the values ordered so
+    that the extreme one of each repeated index is written last by ``set_at``
+    (the last write wins), then combined with ``a`` by the ufunc; an index that
+    receives a NaN ends NaN, as NumPy's propagates it."""
+    from ..sorting import argsort
+    from .gather import take
+    from .updates import add_at
+
+    shape = tuple(shape_of(a))
+    parts = [i if isinstance(i, Tracer) else np.asarray(i)
+             for i in (indices if isinstance(indices, tuple) else (indices,))]
+    if len(parts) > len(shape):
+        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, "
+                         f"but {len(parts)} were indexed")
+    lead = np.broadcast_shapes(*(tuple(shape_of(i)) for i in parts))
+    rest = shape[len(parts):]
+    target = lead + rest
+    flat, stride = 0, 1
+    for k in range(len(shape) - 1, -1, -1):  # the flat index of every element written
+        if k >= len(parts):
+            g = np.arange(shape[k]).reshape((shape[k],) + (1,) * (len(shape) - k - 1))
+        else:
+            i = parts[k]
+            g = np.where(i < 0, i + shape[k], i).reshape(tuple(shape_of(i)) + (1,) * len(rest))
+        flat = flat + g * stride
+        stride *= shape[k]
+    flat = np.broadcast_to(flat, target).reshape(-1)
+    dt = dtype_of(a)
+    v = np.broadcast_to(b if isinstance(b, Tracer) else np.asarray(b, dtype=np.result_type(dt, b)),
+                        target).reshape(-1)
+    order = argsort(v, kind="stable")
+    if ufunc is np.minimum:  # the smallest last
+        order = order[::-1]
+    size = int(np.prod(shape))
+    fill = (np.inf if ufunc is np.minimum else -np.inf) if dt.kind in "fc" else (
+        np.iinfo(dt).max if ufunc is np.minimum else np.iinfo(dt).min) if dt.kind in "iu" else (
+        ufunc is np.minimum)
+    winners = set_at(np.full(size, fill, dtype=dt), take(flat, order), take(v, order))
+    out = ufunc(a, winners.reshape(shape))
+    if dt.kind in "fc":
+        nan_hit = add_at(np.zeros(size), flat, np.isnan(v).astype(float)) > 0
+        out = np.where(nan_hit.reshape(shape), np.nan, out)
+    return out
 
 
 def sort_inplace(x: Tracer, axis=-1, kind=None, order=None, stable=None) -> None:
