@@ -1294,3 +1294,160 @@ def test_vmap_float_of_returned_statistic_names_dropping_float():
         return float(img.max()), img.mean()
     with pytest.raises(npfunc.errors.BatchedConversionError, match=r"float\(x\).*(drop|without float|np\.float64)"):
         npfunc.vmap(stats)(np.ones((3, 2)))
+
+
+# ---- more programs: framebuffers, colour spaces, cotangent weights ----------------------------------
+
+_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+
+
+def render_framebuffer(verts, W=4, H=4, sigma=0.1):
+    """A framebuffer created like the vertices, its channels written in place."""
+    fb = np.zeros((H, W, 3), like=verts)
+    pix = np.stack(np.meshgrid((np.arange(W) + 0.5) / W, (np.arange(H) + 0.5) / H), axis=-1)
+    cov = soft_triangle(verts, pix, sigma)
+    fb[..., 0] = cov
+    fb[..., 1] = cov**2
+    fb[:, :, 2] += 0.5 * cov
+    return fb
+
+
+def rgb_to_hsv(rgb):
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    mx = rgb.max(-1)
+    mn = rgb.min(-1)
+    d = mx - mn
+    dsafe = np.where(d == 0, 1.0, d)
+    h = np.select([d == 0, mx == r, mx == g], [0.0, ((g - b) / dsafe) % 6, (b - r) / dsafe + 2],
+                  (r - g) / dsafe + 4) / 6
+    s = np.where(mx == 0, 0.0, d / np.where(mx == 0, 1.0, mx))
+    return np.stack([h, s, mx], -1)
+
+
+def rgb_to_lab(rgb):
+    xyz = srgb_to_linear(rgb) @ _XYZ.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
+    L = 116 * f[..., 1] - 16
+    a = 500 * (f[..., 0] - f[..., 1])
+    b = 200 * (f[..., 1] - f[..., 2])
+    return np.stack([L, a, b], axis=-1)
+
+
+def delta_e(x, y):
+    return np.sqrt(np.sum((rgb_to_lab(x) - rgb_to_lab(y)) ** 2, axis=-1)).mean()
+
+
+def unpremultiply(img):
+    a = img[..., 3:]
+    out = img.copy()
+    np.divide(img[..., :3], a, out=out[..., :3], where=a > 0)
+    return out
+
+
+def cot_weights(V, F):
+    W = np.zeros((len(V), len(V)), like=V)
+    for f in F:
+        for k in range(3):
+            i, j, o = f[k], f[(k + 1) % 3], f[(k + 2) % 3]
+            u = V[i] - V[o]
+            w = V[j] - V[o]
+            cot = np.dot(u, w) / np.linalg.norm(np.cross(u, w))
+            W[i, j] += 0.5 * cot
+            W[j, i] += 0.5 * cot
+    return W
+
+
+def dirichlet_energy(V, F):
+    W = cot_weights(V, F)
+    L = np.diag(W.sum(1)) - W
+    return np.trace(V.T @ L @ V)
+
+
+def test_framebuffer_written_in_place():
+    v = np.array([[0.1, 0.2], [0.8, 0.3], [0.4, 0.9]])
+    want = render_framebuffer(v)
+    assert_same(npfunc.jit(render_framebuffer)(v), want)
+    assert_same(npfunc.jit(render_framebuffer)(v * 0.9), render_framebuffer(v * 0.9))
+    assert_deriv(npfunc.jacrev(render_framebuffer)(v), fd(render_framebuffer, v))
+    assert_deriv(npfunc.jit(npfunc.jacfwd(render_framebuffer))(v), fd(render_framebuffer, v))
+    assert_same(npfunc.vmap(render_framebuffer, chunk_size=1)(np.stack([v, v * 0.9])),
+                np.stack([want, render_framebuffer(v * 0.9)]))
+
+
+def test_hsv_select_and_lab_delta_e():
+    rng = RNG(35)
+    rgb = rng.random((5, 3))
+    rgb[0] = [0.5, 0.5, 0.5]  # grey: the d == 0 case
+    assert_same(npfunc.jit(rgb_to_hsv)(rgb), rgb_to_hsv(rgb))
+    assert_same(npfunc.vmap(rgb_to_hsv)(rgb), rgb_to_hsv(rgb))
+    assert_deriv(npfunc.jacrev(rgb_to_hsv)(rgb[1:]), fd(rgb_to_hsv, rgb[1:]))
+    r32 = rgb.astype(np.float32)
+    assert_same(npfunc.jit(rgb_to_hsv)(r32), rgb_to_hsv(r32), rtol=1e-6)
+    assert_same(npfunc.jit(rgb_to_lab)(rgb), rgb_to_lab(rgb))
+    assert_deriv(npfunc.jacrev(rgb_to_lab)(rgb), fd(rgb_to_lab, rgb), rtol=1e-5, atol=1e-6)
+    a, b = rgb[1:3], rgb[3:5]
+    assert_same(npfunc.jit(delta_e)(a, b), delta_e(a, b))
+    H = npfunc.hessian(delta_e)(a, b)
+    assert_deriv(H, fd(lambda z: npfunc.grad(delta_e)(z, b), a), rtol=1e-5, atol=1e-6)
+
+
+def test_unpremultiply_divide_where_out():
+    rng = RNG(36)
+    im = rng.random((3, 4))
+    im[1, 3] = 0.0  # a transparent pixel: left as it is
+    want = unpremultiply(im)
+    assert_same(npfunc.jit(unpremultiply)(im), want)
+    assert_same(npfunc.vmap(unpremultiply)(im), want)
+    J = npfunc.jacrev(unpremultiply)(im)
+    assert_deriv(J[[0, 2]], fd(lambda z: unpremultiply(z), im)[[0, 2]])
+    np.testing.assert_array_equal(J[1, :, 1], np.eye(4))  # the kept branch at a == 0
+    assert_deriv(npfunc.jacfwd(unpremultiply)(im), J)
+
+
+def test_unpremultiply_left_out_pixels_raise_nothing_under_errstate():
+    # np.divide(..., out=, where=a > 0) used to divide the transparent pixel too under every
+    # transform: a RuntimeWarning, and a FloatingPointError under errstate(all="raise")
+    im = RNG(39).random((3, 4))
+    im[1, 3] = 0.0
+    with np.errstate(all="raise"):
+        want = unpremultiply(im)
+        assert_same(npfunc.jit(unpremultiply)(im), want)
+        assert_same(npfunc.vmap(unpremultiply)(im), want)
+        J = npfunc.jacrev(unpremultiply)(im)
+        assert_deriv(npfunc.jacfwd(unpremultiply)(im), J)
+        g = npfunc.grad(lambda z: unpremultiply(z).sum())(im)
+    assert_deriv(g[[0, 2]], fd(lambda z: unpremultiply(z).sum(), im)[[0, 2]])
+    # integer and float32 images: the left-out entries keep out's values and dtype
+    im32 = im.astype(np.float32)
+    with np.errstate(all="raise"):
+        assert_same(npfunc.jit(unpremultiply)(im32), unpremultiply(im32))
+    counts = np.array([4, 0, 2])
+    avg = lambda s, n: np.divide(s, n, out=np.zeros_like(s), where=n > 0)
+    s = np.array([2.0, 0.0, 3.0])
+    with np.errstate(all="raise"):
+        assert_same(npfunc.jit(avg)(s, counts), avg(s, counts))
+        assert_deriv(npfunc.grad(lambda z: avg(z, counts).sum())(s), fd(lambda z: avg(z, counts).sum(), s))
+
+
+def test_cotangent_weights_and_dirichlet_energy():
+    from_oct = _octahedron(37)
+    W = cot_weights(from_oct, _OCT_F)
+    assert_same(npfunc.jit(cot_weights)(from_oct, _OCT_F), W, atol=1e-15)
+    assert_deriv(npfunc.jacrev(cot_weights)(from_oct, _OCT_F), fd(lambda v: cot_weights(v, _OCT_F), from_oct))
+    g = npfunc.grad(dirichlet_energy)(from_oct, _OCT_F)
+    assert_deriv(g, fd(lambda v: dirichlet_energy(v, _OCT_F), from_oct))
+    Vs = np.stack([from_oct, _octahedron(38)])
+    assert_same(npfunc.vmap(dirichlet_energy, in_dims=(0, None))(Vs, _OCT_F),
+                np.stack([dirichlet_energy(v, _OCT_F) for v in Vs]), rtol=1e-13)
+
+
+def test_gamma_lut_lookup_refusal_and_fix():
+    lut = srgb_to_linear(np.arange(256) / 255.0)
+    decode = lambda u8: lut[u8]
+    u8 = np.array([0, 17, 255], dtype=np.uint8)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"table = np.asarray\(table, like=i\)"):
+        npfunc.jit(decode)(u8)
+    decode_like = lambda u8: np.asarray(lut, like=u8)[u8]
+    assert_same(npfunc.jit(decode_like)(u8), decode(u8))
+    assert_same(npfunc.jit(decode_like)(u8[::-1]), decode(u8[::-1]))
+    assert_same(npfunc.vmap(decode_like)(u8), decode(u8))

@@ -129,6 +129,12 @@ _OPERATORS = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "
               np.bitwise_xor: "^", np.left_shift: "<<", np.right_shift: ">>"}
 
 
+def _harmless(a):
+    """A value of ``a``'s kind at which the usual ufuncs neither overflow nor divide by zero."""
+    kind = dtype_of(a).kind
+    return True if kind == "b" else 1 if kind in "iu" else 0.5
+
+
 def into_out(ufunc, inputs, out, kwargs):
     """``np.<ufunc>(..., out=out)`` with traced values: computed out of place,
     then held by ``out`` (a traced array updated in place, or a plain one
@@ -138,10 +144,12 @@ def into_out(ufunc, inputs, out, kwargs):
     if mask is not True:
         # NumPy does not compute the entries left out: their derivative is 0, not the
         # ufunc's there (1/0 in np.divide(a, b, out=..., where=b != 0)), so only the kept
-        # entries of each input carry a derivative (a NaN at a left-out entry stops here)
-        from ..elementwise.arithmetic import stop_gradient
-
-        inputs = [np.where(mask, a, stop_gradient(a)) if isinstance(a, Tracer) else a for a in inputs]
+        # entries of each input carry a derivative (a NaN at a left-out entry stops here),
+        # and the left-out entries read a harmless constant (0.5; 1 for integers, True for
+        # booleans), so that no warning or FloatingPointError (np.errstate) arises from
+        # them where NumPy raises none
+        inputs = [np.where(mask, a, _harmless(a))
+                  if isinstance(a, (Tracer, np.ndarray)) else a for a in inputs]
     new = _cast_into(out, dispatch.ufunc_call(ufunc, "__call__", tuple(inputs), kwargs), ufunc)
     if mask is not True:
         new = np.where(mask, new, out)
