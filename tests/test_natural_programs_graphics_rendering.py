@@ -1429,6 +1429,31 @@ def test_unpremultiply_left_out_pixels_raise_nothing_under_errstate():
         assert_deriv(npfunc.grad(lambda z: avg(z, counts).sum())(s), fd(lambda z: avg(z, counts).sum(), s))
 
 
+def mean_opaque_colour(img, alpha):
+    """The mean colour of the opaque pixels, the mask passed in (np.mean's where=)."""
+    return np.mean(img, where=alpha > 0.5)
+
+
+def test_masked_mean_with_traced_mask_is_a_numpy_scalar():
+    # with the mask computed from an argument, jit returned array(x) (np.where's 0-d array)
+    # where NumPy's np.mean(..., where=) returns a NumPy scalar
+    rng = RNG(40)
+    img, alpha = rng.random((3, 4)), rng.random((3, 4))
+    want = mean_opaque_colour(img, alpha)
+    f = npfunc.jit(mean_opaque_colour)
+    assert_same(f(img, alpha), want)
+    assert_same(f(img, alpha[::-1].copy()), mean_opaque_colour(img, alpha[::-1].copy()))
+    img32 = img.astype(np.float32)
+    assert_same(f(img32, alpha), mean_opaque_colour(img32, alpha), rtol=1e-6)
+    v = lambda x, a: np.var(x, where=a > 0.5)
+    assert_same(npfunc.jit(v)(img, alpha), v(img, alpha))
+    assert_same(npfunc.vmap(mean_opaque_colour)(img, alpha), np.stack([mean_opaque_colour(x, a) for x, a in zip(img, alpha)]))
+    g = npfunc.grad(mean_opaque_colour)(img, alpha)
+    assert_deriv(g, fd(lambda z: mean_opaque_colour(z, alpha), img))
+    out, tan = npfunc.jvp(mean_opaque_colour, (img, alpha), (np.ones_like(img), np.zeros_like(alpha)))
+    assert_same(out, want)
+
+
 def test_cotangent_weights_and_dirichlet_energy():
     from_oct = _octahedron(37)
     W = cot_weights(from_oct, _OCT_F)
