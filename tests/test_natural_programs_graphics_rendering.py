@@ -1454,6 +1454,39 @@ def test_masked_mean_with_traced_mask_is_a_numpy_scalar():
     assert_same(out, want)
 
 
+def exposed_colours(colours, exposure):
+    """Scale vertex colours by an exposure with np.dot (a scalar operand: NumPy makes it an array)."""
+    return np.dot(colours, exposure)
+
+
+def test_dot_with_python_scalar_promotes_as_numpy():
+    # np.dot(float32, 2.0) is float64 in NumPy (the Python float becomes a float64 array), and
+    # np.inner, np.kron likewise; npfunc treated the scalar as weak and kept float32
+    c32 = RNG(41).random((4, 3)).astype(np.float32)
+    for f in (exposed_colours, lambda c, e: np.inner(c, e), lambda c, e: np.kron(c, e), lambda c, e: c.dot(e)):
+        for e in (2.0, 3):
+            want = f(c32, e)
+            assert want.dtype == np.float64
+            assert_same(npfunc.jit(f)(c32, e), want)
+            assert_same(npfunc.vmap(f, in_dims=(0, None))(c32, e), np.stack([f(c, e) for c in c32]))
+            assert_same(npfunc.vjp(lambda c: f(c, e), c32)[0], want)
+    assert_same(npfunc.jit(exposed_colours)(c32[0, 0], 2.0), exposed_colours(c32[0, 0], 2.0))
+    g = npfunc.grad(lambda e: exposed_colours(c32, e).sum())(2.0)
+    assert_deriv(g, fd(lambda e: exposed_colours(c32, e[0]).sum(), np.array([2.0]))[0], rtol=1e-5)
+
+
+def test_softmax_of_a_single_layer_is_a_numpy_scalar():
+    # scipy.special.softmax of a 0-d depth (one surface) returns a NumPy scalar; npfunc gave array(1.)
+    def layer_weight(depth, gamma=0.1):
+        return sps.softmax(-depth / gamma) * np.exp(-depth)
+    d = np.float64(0.4)
+    assert_same(npfunc.jit(layer_weight)(d), layer_weight(d))
+    assert_same(npfunc.jit(layer_weight)(np.array(0.7)), layer_weight(np.array(0.7)))
+    assert_same(npfunc.vjp(layer_weight, d)[0], layer_weight(d))
+    assert_same(npfunc.jit(lambda z: sps.log_softmax(z))(np.float32(0.2)), sps.log_softmax(np.float32(0.2)))
+    assert_deriv(npfunc.grad(layer_weight)(d), fd(lambda z: layer_weight(z[0]), np.array([0.4]))[0])
+
+
 def test_cotangent_weights_and_dirichlet_energy():
     from_oct = _octahedron(37)
     W = cot_weights(from_oct, _OCT_F)
