@@ -1487,6 +1487,31 @@ def test_softmax_of_a_single_layer_is_a_numpy_scalar():
     assert_deriv(npfunc.grad(layer_weight)(d), fd(lambda z: layer_weight(z[0]), np.array([0.4]))[0])
 
 
+def plane_through(tri):
+    """The plane n . x = 1 through a triangle's three vertices (right-hand side a list)."""
+    n = np.linalg.solve(tri, [1.0, 1.0, 1.0])
+    return n / np.linalg.norm(n), 1.0 / np.linalg.norm(n)
+
+
+def test_plane_through_triangle_solve_with_list_rhs():
+    # np.linalg.solve(A, [1.0, 1.0, 1.0]) raised TypeError ("Field elements must be 2- or
+    # 3-tuples") from np.result_type of the list under every transform
+    tri = np.array([[1.0, 0.2, 0.1], [0.1, 1.2, 0.3], [0.2, 0.1, 0.9]])
+    want = plane_through(tri)
+    for got in (npfunc.jit(plane_through)(tri), npfunc.vjp(plane_through, tri)[0]):
+        for a, b in zip(got, want):
+            assert_same(a, b)
+    assert_deriv(npfunc.jacrev(lambda t: plane_through(t)[0])(tri), fd(lambda t: plane_through(t)[0], tri))
+    assert_deriv(npfunc.grad(lambda t: plane_through(t)[1])(tri), fd(lambda t: plane_through(t)[1], tri))
+    tris = tri + RNG(42).normal(size=(3, 3, 3)) * 0.05
+    vn, vd = npfunc.vmap(plane_through)(tris)
+    assert_same(vn, np.stack([plane_through(t)[0] for t in tris]), atol=1e-15)
+    t32 = tri.astype(np.float32)
+    assert_same(npfunc.jit(plane_through)(t32)[0], plane_through(t32)[0], rtol=1e-6)
+    fit = lambda t: np.linalg.lstsq(t, [1.0, 1.0, 1.0])[0]
+    assert_same(npfunc.jit(fit)(tri), fit(tri), rtol=1e-12, atol=1e-15)
+
+
 def test_cotangent_weights_and_dirichlet_energy():
     from_oct = _octahedron(37)
     W = cot_weights(from_oct, _OCT_F)
