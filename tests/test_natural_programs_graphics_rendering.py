@@ -1,17 +1,34 @@
 """Natural programs from computer graphics and rendering, written in plain NumPy/SciPy:
-signed distance functions (sphere, box, smooth union) and a sphere tracer with an early
-exit, SDF normals by central differences, Lambert/Phong/Blinn-Phong and GGX (Cook-Torrance
-with Schlick Fresnel) shading, soft rasterisation of a triangle with sigmoid edges and
-a soft z-buffer, pinhole projection with Brown-Conrady lens distortion, sRGB <-> linear
-conversion with np.where, luminance and HSV-style value, alpha compositing (over operator,
-front-to-back accumulation in a loop, premultiplied alpha), bilinear texture lookup by
-floor/fancy indexing (and scipy.ndimage.map_coordinates), mesh face normals by cross
-products and per-vertex accumulation with np.add.at, cotangent-free uniform Laplacian
-smoothing in place, quaternion rotation and linear blend skinning, quaternion slerp,
-Reinhard tone mapping, a volume-rendering transmittance (NeRF-style cumprod), gamma
-correction of float32 images and a screen-space look-at matrix.  Each program is written
-first as plain NumPy, then run under npfunc's transforms and compared with the plain
-program (values, dtypes, types, side effects) and with central differences."""
+
+- signed distance functions (sphere, box, smooth union), a sphere tracer with an early
+  return (and its np.where form under vmap), SDF normals by central differences;
+- shading: Lambert, Phong (einsum), Blinn-Phong (float32), GGX / Cook-Torrance with Schlick
+  Fresnel, ambient occlusion with Generator-drawn hemisphere samples;
+- colour: sRGB <-> linear with np.where, luminance and Reinhard tone mapping, HSV (np.select),
+  CIE Lab and a delta-E Hessian, quantisation to uint8, a gamma look-up table, auto-exposure
+  by percentiles, colour ramps by np.interp, exposure by np.dot with a Python scalar;
+- compositing: the over operator (tuples), front-to-back accumulation in a loop, NeRF-style
+  volume rendering (cumprod transmittance), premultiplying an argument in place,
+  unpremultiplying with np.divide(out=, where=), blending into aliased arguments, the mean
+  colour of opaque pixels (np.mean(where=)), a soft z-buffer and a single-layer softmax;
+- textures: bilinear lookup by floor and fancy indexing (float32, under vmap with the
+  texture made traced), map_coordinates vs scipy.interpolate.interpn, wrapping by %,
+  an edge-padded blur and a mip pyramid (a list), an equirectangular environment map;
+- cameras: look-at matrices written row by row, pinhole projection with Brown-Conrady
+  distortion, pixel rays by np.linalg.inv;
+- rasterisation: soft triangles with sigmoid edges, a framebuffer written channel by
+  channel, a hard inside test, a hard z-buffer by np.minimum.at, max-splatting by
+  np.maximum.at, Moller-Trumbore ray-triangle intersection (None on a miss), barycentric
+  coordinates and the plane through a triangle by np.linalg.solve;
+- meshes: vertex normals by np.add.at, area and its Hessian, uniform Laplacian smoothing
+  in place, cotangent weights and the Dirichlet energy;
+- rotations: quaternion products, matrices from np.array of scalars, rotation of vectors,
+  slerp with branches (and its np.where form under jit), linear blend skinning;
+- custom_vjp (a safe norm) and checkpoint (the soft rasteriser).
+
+Each program is written first as plain NumPy, then run under npfunc's transforms and
+compared with the plain program (values, dtypes, types, side effects) and with central
+differences (derivatives)."""
 from __future__ import annotations
 
 import numpy as np
@@ -50,7 +67,7 @@ def scene(p, params):
 
 def sphere_trace(ro, rd, params, n_steps=40, eps=1e-6):
     t = 0.0
-    for i in range(n_steps):
+    for _ in range(n_steps):
         d = scene(ro + t * rd, params)
         if d < eps:
             return t
@@ -440,6 +457,7 @@ def test_lambert_batched_normals_jit_and_vjp():
     assert_same(out, want)
     ct = rng.normal(size=want.shape)
     gN, gl, ga = pull(ct)
+    assert_deriv(gN, fd(lambda q: (lambert(q, l, albedo) * ct).sum(), N))
     assert_deriv(gl, fd(lambda q: (lambert(N, q, albedo) * ct).sum(), l))
     assert_deriv(ga, fd(lambda q: (lambert(N, l, q) * ct).sum(), albedo))
 
@@ -1138,8 +1156,10 @@ def test_ray_triangle_hit_distance_grad_and_miss():
     di = np.array([0.0, 0.0, 1.0])
     v0, v1, v2 = np.array([0.0, 0, 0]), np.array([1.0, 0, 0.1]), np.array([0.0, 1, 0.2])
     t = ray_triangle(o, di, v0, v1, v2)
-    assert_deriv(npfunc.grad(ray_triangle, argnums=3)(o, di, v0, v1, v2), fd(lambda z: ray_triangle(o, di, v0, z, v2), v1))
-    assert_deriv(npfunc.grad(ray_triangle, argnums=0)(o, di, v0, v1, v2), fd(lambda z: ray_triangle(z, di, v0, v1, v2), o))
+    assert_deriv(npfunc.grad(ray_triangle, argnums=3)(o, di, v0, v1, v2),
+                 fd(lambda z: ray_triangle(o, di, v0, z, v2), v1))
+    assert_deriv(npfunc.grad(ray_triangle, argnums=0)(o, di, v0, v1, v2),
+                 fd(lambda z: ray_triangle(z, di, v0, v1, v2), o))
     out, tan = npfunc.jvp(lambda z: ray_triangle(o, di, v0, z, v2), (v1,), (np.ones(3),))
     assert_same(out, t)
     assert_deriv(tan, fd(lambda z: ray_triangle(o, di, v0, z, v2), v1).sum())
@@ -1171,7 +1191,8 @@ def test_quantize_to_uint8_and_back():
     u = quantize(c)
     dequant = lambda u8, g: (u8 / 255.0) ** g
     assert_same(npfunc.jit(dequant)(u, 2.2), dequant(u, 2.2))
-    assert_deriv(npfunc.grad(lambda g: dequant(u, g).sum())(2.2), fd(lambda g: dequant(u, g[0]).sum(), np.array([2.2]))[0])
+    assert_deriv(npfunc.grad(lambda g: dequant(u, g).sum())(2.2),
+                 fd(lambda g: dequant(u, g[0]).sum(), np.array([2.2]))[0])
     to32 = lambda u8: u8.astype(np.float32) / 255
     assert_same(npfunc.jit(to32)(u), to32(u))
 
@@ -1185,7 +1206,8 @@ def test_texture_wrap_modulo_and_colour_ramp():
     assert_same(npfunc.jit(colour_ramp)(t), colour_ramp(t))
     assert_same(npfunc.jit(colour_ramp)(0.2), colour_ramp(0.2))
     assert_deriv(npfunc.jacrev(colour_ramp)(t), fd(colour_ramp, t))
-    assert_same(npfunc.grad(colour_ramp)(0.2), np.float64(fd(lambda z: colour_ramp(z[0]), np.array([0.2]))[0]), rtol=1e-6)
+    assert_same(npfunc.grad(colour_ramp)(0.2), np.float64(fd(lambda z: colour_ramp(z[0]), np.array([0.2]))[0]),
+                rtol=1e-6)
 
 
 def test_auto_exposure_percentile():
@@ -1447,11 +1469,13 @@ def test_masked_mean_with_traced_mask_is_a_numpy_scalar():
     assert_same(f(img32, alpha), mean_opaque_colour(img32, alpha), rtol=1e-6)
     v = lambda x, a: np.var(x, where=a > 0.5)
     assert_same(npfunc.jit(v)(img, alpha), v(img, alpha))
-    assert_same(npfunc.vmap(mean_opaque_colour)(img, alpha), np.stack([mean_opaque_colour(x, a) for x, a in zip(img, alpha)]))
+    assert_same(npfunc.vmap(mean_opaque_colour)(img, alpha),
+                np.stack([mean_opaque_colour(x, a) for x, a in zip(img, alpha)]))
     g = npfunc.grad(mean_opaque_colour)(img, alpha)
     assert_deriv(g, fd(lambda z: mean_opaque_colour(z, alpha), img))
     out, tan = npfunc.jvp(mean_opaque_colour, (img, alpha), (np.ones_like(img), np.zeros_like(alpha)))
     assert_same(out, want)
+    assert_deriv(tan, fd(lambda z: mean_opaque_colour(z, alpha), img).sum())
 
 
 def exposed_colours(colours, exposure):
@@ -1506,6 +1530,7 @@ def test_plane_through_triangle_solve_with_list_rhs():
     tris = tri + RNG(42).normal(size=(3, 3, 3)) * 0.05
     vn, vd = npfunc.vmap(plane_through)(tris)
     assert_same(vn, np.stack([plane_through(t)[0] for t in tris]), atol=1e-15)
+    assert_same(vd, np.stack([plane_through(t)[1] for t in tris]))
     t32 = tri.astype(np.float32)
     assert_same(npfunc.jit(plane_through)(t32)[0], plane_through(t32)[0], rtol=1e-6)
     fit = lambda t: np.linalg.lstsq(t, [1.0, 1.0, 1.0])[0]
