@@ -19,7 +19,7 @@
 - rasterisation: soft triangles with sigmoid edges, a framebuffer written channel by
   channel, a hard inside test, a hard z-buffer by np.minimum.at, max-splatting by
   np.maximum.at, Moller-Trumbore ray-triangle intersection (None on a miss), barycentric
-  coordinates and the plane through a triangle by np.linalg.solve;
+  coordinates and the plane through a triangle by np.linalg.solve, Kabsch alignment by SVD;
 - meshes: vertex normals by np.add.at, area and its Hessian, uniform Laplacian smoothing
   in place, cotangent weights and the Dirichlet energy;
 - rotations: quaternion products, matrices from np.array of scalars, rotation of vectors,
@@ -1535,6 +1535,42 @@ def test_plane_through_triangle_solve_with_list_rhs():
     assert_same(npfunc.jit(plane_through)(t32)[0], plane_through(t32)[0], rtol=1e-6)
     fit = lambda t: np.linalg.lstsq(t, [1.0, 1.0, 1.0])[0]
     assert_same(npfunc.jit(fit)(tri), fit(tri), rtol=1e-12, atol=1e-15)
+
+
+def kabsch(P, Q):
+    """The rotation best aligning point set P to Q (SVD, with the reflection fixed by det)."""
+    Pc = P - P.mean(0)
+    Qc = Q - Q.mean(0)
+    U, S, Vt = np.linalg.svd(Pc.T @ Qc)
+    d = np.sign(np.linalg.det(Vt.T @ U.T))
+    D = np.diag([1.0, 1.0, d])
+    return Vt.T @ D @ U.T
+
+
+def kabsch_stacked(P, Q):
+    """The same with the diagonal stacked first (the advised np.diag(np.stack([...])))."""
+    Pc = P - P.mean(0)
+    Qc = Q - Q.mean(0)
+    U, S, Vt = np.linalg.svd(Pc.T @ Qc)
+    d = np.sign(np.linalg.det(Vt.T @ U.T))
+    D = np.diag(np.stack([1.0, 1.0, d]))
+    return Vt.T @ D @ U.T
+
+
+def test_kabsch_alignment_svd():
+    rng = RNG(43)
+    P = rng.normal(size=(6, 3))
+    Q = P @ np.linalg.qr(rng.normal(size=(3, 3)))[0].T + 0.01 * rng.normal(size=(6, 3))
+    Qm = P[:, ::-1] + 0.01 * rng.normal(size=(6, 3))  # a mirrored set: d = -1
+    assert_deriv(npfunc.jacrev(kabsch, argnums=1)(P, Q), fd(lambda q: kabsch(P, q), Q))
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.diag\(np.stack\(\[x, y\]\)\)"):
+        npfunc.jit(kabsch)(P, Q)
+    f = npfunc.jit(kabsch_stacked)
+    for q in (Q, Qm):
+        assert_same(f(P, q), kabsch(P, q), rtol=1e-12, atol=1e-14)
+    got = npfunc.vmap(kabsch_stacked, in_dims=(None, 0))(P, np.stack([Q, Qm]))
+    assert_same(got, np.stack([kabsch(P, Q), kabsch(P, Qm)]), rtol=1e-12, atol=1e-14)
+    assert_deriv(npfunc.jacfwd(kabsch_stacked, argnums=1)(P, Qm), fd(lambda q: kabsch(P, q), Qm))
 
 
 def test_cotangent_weights_and_dirichlet_energy():
