@@ -1573,6 +1573,38 @@ def test_kabsch_alignment_svd():
     assert_deriv(npfunc.jacfwd(kabsch_stacked, argnums=1)(P, Qm), fd(lambda q: kabsch(P, q), Qm))
 
 
+def darken_negatives_(img):
+    """Clamp highlights and halve negative values, in place, with boolean masks."""
+    img[img > 1] = 1.0
+    img[img < 0] *= 0.5
+    return img.mean()
+
+
+def test_masked_inplace_update_refusal_names_the_update_fix():
+    # x[mask] *= v reads x[mask] (a value-dependent shape): the refusal used to advise only
+    # np.where(mask, x, 0), which is the fix for a read, not for the update
+    img = RNG(44).normal(size=(3, 3))
+    ref = img.copy()
+    want = darken_negatives_(ref)
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"x\[\.\.\.\] = np.where\(mask, x \* v, x\)"):
+        npfunc.jit(darken_negatives_)(img.copy())
+
+    def darken_where_(img):  # the advised spelling
+        img[img > 1] = 1.0
+        img[...] = np.where(img < 0, img * 0.5, img)
+        return img.mean()
+    a = img.copy()
+    assert_same(npfunc.jit(darken_where_)(a), want)
+    np.testing.assert_array_equal(a, ref)
+    b = np.stack([img, -img])
+    got = npfunc.vmap(darken_where_)(b)
+    plain = np.stack([img, -img])
+    assert_same(got, np.stack([darken_negatives_(plain[0]), darken_negatives_(plain[1])]))
+    np.testing.assert_array_equal(b, plain)
+    g = npfunc.grad(darken_where_)(img.copy())
+    assert_deriv(g, fd(lambda z: darken_negatives_(z.copy()), img))
+
+
 def test_cotangent_weights_and_dirichlet_energy():
     from_oct = _octahedron(37)
     W = cot_weights(from_oct, _OCT_F)
