@@ -1097,6 +1097,9 @@ def test_zbuffer_scatter_min_jit_vmap_grad():
     assert_deriv(npfunc.jacfwd(zbuffer, argnums=1)(pix, d, 5), J)
     ds = RNG(33).random((3, 6))
     assert_same(npfunc.vmap(zbuffer, in_dims=(None, 0, None))(pix, ds, 5), np.stack([zbuffer(pix, z, 5) for z in ds]))
+    visible = lambda z: np.sum(np.where(np.isfinite(zbuffer(pix, z, 5)), zbuffer(pix, z, 5), 0.0) ** 2)
+    assert_deriv(npfunc.vmap(npfunc.grad(visible))(ds), np.stack([fd(visible, z) for z in ds]))
+    assert_deriv(npfunc.jit(npfunc.grad(visible))(ds[0]), fd(visible, ds[0]))
     # int depths, and a NaN depth, as NumPy propagates it
     di = np.array([5, 3, 7, 1, 2, 9])
     zi = lambda p, z: (lambda zb: (np.minimum.at(zb, p, z), zb)[1])(np.full(5, 100, like=z))
