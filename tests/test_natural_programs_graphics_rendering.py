@@ -13,7 +13,8 @@
   colour of opaque pixels (np.mean(where=)), a soft z-buffer and a single-layer softmax;
 - textures: bilinear lookup by floor and fancy indexing (float32, under vmap with the
   texture made traced), map_coordinates vs scipy.interpolate.interpn, wrapping by %,
-  an edge-padded blur and a mip pyramid (a list), an equirectangular environment map;
+  an edge-padded blur and a mip pyramid (a list), an equirectangular environment map,
+  Perlin gradient noise from permutation and gradient tables;
 - cameras: look-at matrices written row by row, pinhole projection with Brown-Conrady
   distortion, pixel rays by np.linalg.inv;
 - rasterisation: soft triangles with sigmoid edges, a framebuffer written channel by
@@ -1606,6 +1607,47 @@ def test_masked_inplace_update_refusal_names_the_update_fix():
     np.testing.assert_array_equal(b, plain)
     g = npfunc.grad(darken_where_)(img.copy())
     assert_deriv(g, fd(lambda z: darken_negatives_(z.copy()), img))
+
+
+_PERM = np.random.default_rng(45).permutation(256)
+_GRADS = np.random.default_rng(46).normal(size=(256, 2))
+
+
+def perlin(p, perm=_PERM, grads=_GRADS):
+    """2-D gradient noise: hashed lattice gradients (integer tables), quintic fade."""
+    x, y = p[..., 0], p[..., 1]
+    xi = np.floor(x).astype(np.int64) & 255
+    yi = np.floor(y).astype(np.int64) & 255
+    xf, yf = x - np.floor(x), y - np.floor(y)
+    u = xf**3 * (xf * (xf * 6 - 15) + 10)
+    v = yf**3 * (yf * (yf * 6 - 15) + 10)
+
+    def corner(ix, iy, dx, dy):
+        g = grads[perm[(perm[ix] + iy) & 255]]
+        return g[..., 0] * dx + g[..., 1] * dy
+    n00 = corner(xi, yi, xf, yf)
+    n10 = corner((xi + 1) & 255, yi, xf - 1, yf)
+    n01 = corner(xi, (yi + 1) & 255, xf, yf - 1)
+    n11 = corner((xi + 1) & 255, (yi + 1) & 255, xf - 1, yf - 1)
+    return (n00 * (1 - u) + n10 * u) * (1 - v) + (n01 * (1 - u) + n11 * u) * v
+
+
+def test_perlin_noise_tables_indexed_by_lattice():
+    P = RNG(47).random((5, 2)) * 4
+    want = perlin(P)
+    assert_deriv(npfunc.jacrev(perlin)(P), fd(perlin, P))
+    # under jit the lattice indices are traced and the tables plain: refused, with the fix
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"table = np.asarray\(table, like=i\)"):
+        npfunc.jit(perlin)(P)
+
+    def perlin_traced_tables(p):
+        i = np.floor(p).astype(np.int64)
+        return perlin(p, np.asarray(_PERM, like=i), np.asarray(_GRADS, like=p))
+    f = npfunc.jit(perlin_traced_tables)
+    assert_same(f(P), want)
+    assert_same(f(P + 1.5), perlin(P + 1.5))
+    assert_same(npfunc.vmap(perlin_traced_tables)(P), want)
+    assert_deriv(npfunc.vmap(npfunc.grad(perlin_traced_tables))(P), np.stack([fd(perlin, q) for q in P]))
 
 
 def test_cotangent_weights_and_dirichlet_energy():
