@@ -1105,6 +1105,13 @@ def test_zbuffer_scatter_min_jit_vmap_grad():
     di = np.array([5, 3, 7, 1, 2, 9])
     zi = lambda p, z: (lambda zb: (np.minimum.at(zb, p, z), zb)[1])(np.full(5, 100, like=z))
     assert_same(npfunc.jit(zi)(pix, di), zi(pix, di))
+    # an index out of bounds raises NumPy's IndexError (not a write elsewhere)
+    with pytest.raises(IndexError, match="out of bounds"):
+        zbuffer(np.array([0, 7]), d[:2], 5)
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(np.array([0, 7]), d[:2], 5)
+    with pytest.raises(IndexError, match="out of bounds"):
+        npfunc.grad(lambda z: max_splat(np.zeros((3, 4), like=z), np.array([0, 1]), np.array([5, 1]), z).sum())(d[:2])
     dn = d.copy()
     dn[2] = np.nan
     with np.errstate(invalid="ignore"):

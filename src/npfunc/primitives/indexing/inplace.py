@@ -227,34 +227,28 @@ def _extreme_at(ufunc, a, indices, b):
     if len(parts) > len(shape):
         raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, "
                          f"but {len(parts)} were indexed")
-    lead = np.broadcast_shapes(*(tuple(shape_of(i)) for i in parts))
     rest = shape[len(parts):]
-    target = lead + rest
-    flat, stride = 0, 1
-    for k in range(len(shape) - 1, -1, -1):  # the flat index of every element written
-        if k >= len(parts):
-            g = np.arange(shape[k]).reshape((shape[k],) + (1,) * (len(shape) - k - 1))
-        else:
-            i = parts[k]
-            g = np.where(i < 0, i + shape[k], i).reshape(tuple(shape_of(i)) + (1,) * len(rest))
-        flat = flat + g * stride
-        stride *= shape[k]
-    flat = np.broadcast_to(flat, target).reshape(-1)
+    target = np.broadcast_shapes(*(tuple(shape_of(i)) for i in parts)) + rest
+    # one index array per axis, every element written listed once (set_at checks the bounds
+    # and wraps negative indices as x[i] = v does)
+    grids = [np.broadcast_to(np.reshape(i, tuple(shape_of(i)) + (1,) * len(rest)), target).reshape(-1)
+             for i in parts]
+    grids += [np.broadcast_to(np.arange(n).reshape((n,) + (1,) * (len(rest) - k - 1)), target).reshape(-1)
+              for k, n in enumerate(rest)]
     dt = dtype_of(a)
     v = np.broadcast_to(b if isinstance(b, Tracer) else np.asarray(b, dtype=np.result_type(dt, b)),
                         target).reshape(-1)
     order = argsort(v, kind="stable")
     if ufunc is np.minimum:  # the smallest last
         order = order[::-1]
-    size = int(np.prod(shape))
     fill = (np.inf if ufunc is np.minimum else -np.inf) if dt.kind in "fc" else (
         np.iinfo(dt).max if ufunc is np.minimum else np.iinfo(dt).min) if dt.kind in "iu" else (
         ufunc is np.minimum)
-    winners = set_at(np.full(size, fill, dtype=dt), take(flat, order), take(v, order))
-    out = ufunc(a, winners.reshape(shape))
+    winners = set_at(np.full(shape, fill, dtype=dt), tuple(take(g, order) for g in grids), take(v, order))
+    out = ufunc(a, winners)
     if dt.kind in "fc":
-        nan_hit = add_at(np.zeros(size), flat, np.isnan(v).astype(float)) > 0
-        out = np.where(nan_hit.reshape(shape), np.nan, out)
+        nan_hit = add_at(np.zeros(shape), tuple(grids), np.isnan(v).astype(float)) > 0
+        out = np.where(nan_hit, np.nan, out)
     return out
 
 
