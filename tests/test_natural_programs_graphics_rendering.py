@@ -1147,6 +1147,34 @@ def test_max_splat_in_place_on_argument():
     assert_deriv(npfunc.grad(traced_copy)(v), fd(lambda vv: max_splat(img.copy(), rows, cols, vv).sum(), v))
 
 
+def shadowed_light(light, hits, transmission=0.5):
+    """Each occluder hit on a pixel attenuates its light (np.multiply.at, repeats compound)."""
+    out = light.copy()
+    np.multiply.at(out, hits, transmission)
+    return out
+
+
+def test_shadow_attenuation_multiply_at_refusal_and_fix():
+    light = RNG(48).random(5) + 0.5
+    hits = np.array([0, 0, 3, 1, 0])
+    want = shadowed_light(light, hits)
+    # np.multiply.at on traced values is refused; the advice used to offer only set_at / add_at
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"f = np.ones\(a.shape\); np.multiply.at"):
+        npfunc.jit(shadowed_light)(light, hits)
+
+    def shadowed_light_factors(light, hits, transmission=0.5):  # the advised spelling
+        f = np.ones(light.shape)
+        np.multiply.at(f, hits, transmission)
+        return light * f
+    f = npfunc.jit(lambda l: shadowed_light_factors(l, hits))  # the hits closed over: plain
+    assert_same(f(light), want)
+    assert_same(f(light[::-1]), shadowed_light(light[::-1], hits))
+    assert_same(npfunc.vmap(lambda l: shadowed_light_factors(l, hits))(np.stack([light, 2 * light])),
+                np.stack([want, shadowed_light(2 * light, hits)]))
+    assert_deriv(npfunc.jacrev(lambda l: shadowed_light_factors(l, hits))(light),
+                 fd(lambda l: shadowed_light(l, hits), light))
+
+
 def test_envmap_uv_tuple_of_scalars():
     d = np.array([0.3, 0.4, -0.8])
     want = envmap_uv(d)
