@@ -179,13 +179,14 @@ def ufunc_at(ufunc, a, indices, b=None, /) -> None:
                f"a = np.array(a, like=b) (a traced copy) before {name}(a, indices, b)")
         return
     if ufunc not in AT_UFUNCS:
+        product = (f"; for a product with plain values v, build the factors with NumPy (f = "
+                   f"np.ones(a.shape); {name}(f, indices, v)) and write a = a * f"
+                   if ufunc in (np.multiply, np.true_divide) else "")
         raise UnsupportedOperationError(
             f"{describe_stack()}: {name} is not supported on traced values (np.add.at and "
             "np.subtract.at are; np.minimum.at and np.maximum.at with integer-array indices). Write "
             "the update out of place: npfunc.numpy.set_at(a, indices, v) assigns (the last of repeated "
-            "indices wins), npfunc.numpy.add_at(a, indices, v) accumulates; for a product with plain "
-            f"values v, build the factors with NumPy (f = np.ones(a.shape); {name}(f, indices, v)) "
-            "and write a = a * f.")
+            f"indices wins), npfunc.numpy.add_at(a, indices, v) accumulates{product}.")
     if b is None:
         raise ValueError(f"{name}: second operand needed for ufunc")  # NumPy's error
     if dtype_of(a).kind in "biu" and np.result_type(dtype_of(a), b if not isinstance(b, Tracer)
