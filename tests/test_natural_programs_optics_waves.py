@@ -945,11 +945,6 @@ def test_grating_divide_with_out_and_where():
     assert np.all(np.isfinite(g))
 
 
-@pytest.mark.xfail(strict=True, raises=FloatingPointError, reason=(
-    "np.divide(a, b, out=o, where=b != 0) under a transform divides every entry and selects "
-    "afterwards (primitives/indexing/inplace.into_out), so 0/0 at the left-out entries warns, and "
-    "raises under np.errstate(all='raise'), where NumPy never divides there; skipping them needs "
-    "a masked computation per ufunc (safe inputs) or errstate handling in the interpreters"))
 def test_divide_where_does_not_raise_floating_point_errors_numpy_skips():
     phi = np.array([0.0, 0.3, 1.1])
     with np.errstate(all="raise"):

@@ -131,6 +131,12 @@ def _scipy_array_api_on() -> bool:
     return bool(os.environ.get("SCIPY_ARRAY_API"))
 
 
+# scipy.ndimage's resampling functions (and the spline prefilter they call first at order > 1):
+# interpolation, for which a convolution is no advice
+_NDIMAGE_INTERPOLATION = frozenset({"map_coordinates", "affine_transform", "geometric_transform",
+                                    "shift", "zoom", "rotate", "spline_filter", "spline_filter1d"})
+
+
 def array_api_alternative(code) -> str | None:
     """For a SciPy function's code object: the sentence about ``SCIPY_ARRAY_API=1``
     when SciPy marks the function as supporting the standard and the variable is unset.
@@ -141,6 +147,11 @@ def array_api_alternative(code) -> str | None:
     if name is None:
         return None
     if name.startswith("scipy.ndimage."):  # its array-API support converts to NumPy (np.asarray)
+        if name.rsplit(".", 1)[1] in _NDIMAGE_INTERPOLATION:
+            return (f"{name} computes on NumPy arrays even with SCIPY_ARRAY_API=1, and npfunc has no "
+                    "twin for it yet: sample the grid with scipy.interpolate.interpn(points, values, xi, "
+                    "method='linear') or RegularGridInterpolator, which work on traced values (order=1; "
+                    "mind that xi is (n, ndim), the transpose of map_coordinates' coordinates)")
         return (f"{name} computes on NumPy arrays even with SCIPY_ARRAY_API=1, and npfunc has no twin "
                 "for it yet: write the filter with np.convolve or npfunc.scipy.signal.convolve")
     if _scipy_array_api_on():

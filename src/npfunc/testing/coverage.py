@@ -199,6 +199,9 @@ def _ufunc_methods() -> list[str]:
 
     for ufunc in AT_UFUNCS:
         lines.append(f"| `np.{ufunc.__name__}.at` | in place (repeated indices accumulate) |")
+    for ufunc in (np.maximum, np.minimum):
+        lines.append(f"| `np.{ufunc.__name__}.at` | in place, integer-array indices (the extreme of "
+                     "repeated indices wins) |")
     return lines + [""]
 
 

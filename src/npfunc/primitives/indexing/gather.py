@@ -319,8 +319,10 @@ def _concrete_mask(mask):
     from ..data_dependent import concrete
 
     return concrete(mask, "x[mask] with a traced boolean mask",
-                    "Use np.where(mask, x, 0) (or a fixed-size index) instead, or compute the mask outside "
-                    "the transform and close over it (passed as an argument, it is traced too).")
+                    "Use np.where(mask, x, 0) (or a fixed-size index) instead; an update x[mask] *= v "
+                    "(+=, ...) reads x[mask] first: write it x[...] = np.where(mask, x * v, x). Or compute "
+                    "the mask outside the transform and close over it (passed as an argument, it is traced "
+                    "too).")
 
 
 def _is_scalar_bool(c) -> bool:

@@ -129,6 +129,12 @@ _OPERATORS = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "
               np.bitwise_xor: "^", np.left_shift: "<<", np.right_shift: ">>"}
 
 
+def _harmless(a):
+    """A value of ``a``'s kind at which the usual ufuncs neither overflow nor divide by zero."""
+    kind = dtype_of(a).kind
+    return True if kind == "b" else 1 if kind in "iu" else 0.5
+
+
 def into_out(ufunc, inputs, out, kwargs):
     """``np.<ufunc>(..., out=out)`` with traced values: computed out of place,
     then held by ``out`` (a traced array updated in place, or a plain one
@@ -138,10 +144,12 @@ def into_out(ufunc, inputs, out, kwargs):
     if mask is not True:
         # NumPy does not compute the entries left out: their derivative is 0, not the
         # ufunc's there (1/0 in np.divide(a, b, out=..., where=b != 0)), so only the kept
-        # entries of each input carry a derivative (a NaN at a left-out entry stops here)
-        from ..elementwise.arithmetic import stop_gradient
-
-        inputs = [np.where(mask, a, stop_gradient(a)) if isinstance(a, Tracer) else a for a in inputs]
+        # entries of each input carry a derivative (a NaN at a left-out entry stops here),
+        # and the left-out entries read a harmless constant (0.5; 1 for integers, True for
+        # booleans), so that no warning or FloatingPointError (np.errstate) arises from
+        # them where NumPy raises none
+        inputs = [np.where(mask, a, _harmless(a))
+                  if isinstance(a, (Tracer, np.ndarray)) else a for a in inputs]
     new = _cast_into(out, dispatch.ufunc_call(ufunc, "__call__", tuple(inputs), kwargs), ufunc)
     if mask is not True:
         new = np.where(mask, new, out)
@@ -166,11 +174,19 @@ def ufunc_at(ufunc, a, indices, b=None, /) -> None:
     from .updates import add_at
 
     name = f"np.{ufunc.__name__}.at"
+    if ufunc in (np.minimum, np.maximum) and b is not None and _integer_arrays(indices):
+        assign(a, _cast_into(a, _extreme_at(ufunc, a, indices, b), ufunc), f"{name}(a, indices, b)",
+               f"a = np.array(a, like=b) (a traced copy) before {name}(a, indices, b)")
+        return
     if ufunc not in AT_UFUNCS:
+        product = (f"; for a product with plain values v, build the factors with NumPy (f = "
+                   f"np.ones(a.shape); {name}(f, indices, v)) and write a = a * f"
+                   if ufunc in (np.multiply, np.true_divide) else "")
         raise UnsupportedOperationError(
             f"{describe_stack()}: {name} is not supported on traced values (np.add.at and "
-            "np.subtract.at are). Write the update out of place: npfunc.numpy.set_at(a, indices, v) "
-            "assigns, npfunc.numpy.add_at(a, indices, v) accumulates.")
+            "np.subtract.at are; np.minimum.at and np.maximum.at with integer-array indices). Write "
+            "the update out of place: npfunc.numpy.set_at(a, indices, v) assigns (the last of repeated "
+            f"indices wins), npfunc.numpy.add_at(a, indices, v) accumulates{product}.")
     if b is None:
         raise ValueError(f"{name}: second operand needed for ufunc")  # NumPy's error
     if dtype_of(a).kind in "biu" and np.result_type(dtype_of(a), b if not isinstance(b, Tracer)
@@ -185,6 +201,58 @@ def ufunc_at(ufunc, a, indices, b=None, /) -> None:
         b = np.negative(b) if isinstance(b, Tracer) else np.negative(np.asarray(b))
     assign(a, _cast_into(a, add_at(a, indices, b), ufunc), f"{name}(a, indices, b)",
            f"a = npfunc.numpy.add_at(a, indices, {'-' if ufunc is np.subtract else ''}b)")
+
+
+def _integer_arrays(indices) -> bool:
+    """An index of integer arrays only (one, or a tuple; plain or traced): the form
+    _extreme_at takes."""
+    parts = indices if isinstance(indices, tuple) else (indices,)
+    for i in parts:
+        if isinstance(i, (slice, type(Ellipsis), type(None), bool)):
+            return False
+        if (dtype_of(i) if isinstance(i, Tracer) else np.asarray(i).dtype).kind not in "iu":
+            return False
+    return len(parts) > 0
+
+
+def _extreme_at(ufunc, a, indices, b):
+    """``a`` after ``np.minimum.at(a, indices, b)`` (``maximum``): the values ordered so
+    that the extreme one of each repeated index is written last by ``set_at``
+    (the last write wins), then combined with ``a`` by the ufunc; an index that
+    receives a NaN ends NaN, as NumPy's propagates it."""
+    from ..sorting import argsort
+    from .gather import take
+    from .updates import add_at
+
+    shape = tuple(shape_of(a))
+    parts = [i if isinstance(i, Tracer) else np.asarray(i)
+             for i in (indices if isinstance(indices, tuple) else (indices,))]
+    if len(parts) > len(shape):
+        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, "
+                         f"but {len(parts)} were indexed")
+    rest = shape[len(parts):]
+    target = np.broadcast_shapes(*(tuple(shape_of(i)) for i in parts)) + rest
+    # one index array per axis, every element written listed once (set_at checks the bounds
+    # and wraps negative indices as x[i] = v does)
+    grids = [np.broadcast_to(np.reshape(i, tuple(shape_of(i)) + (1,) * len(rest)), target).reshape(-1)
+             for i in parts]
+    grids += [np.broadcast_to(np.arange(n).reshape((n,) + (1,) * (len(rest) - k - 1)), target).reshape(-1)
+              for k, n in enumerate(rest)]
+    dt = dtype_of(a)
+    v = np.broadcast_to(b if isinstance(b, Tracer) else np.asarray(b, dtype=np.result_type(dt, b)),
+                        target).reshape(-1)
+    order = argsort(v, kind="stable")
+    if ufunc is np.minimum:  # the smallest last
+        order = order[::-1]
+    fill = (np.inf if ufunc is np.minimum else -np.inf) if dt.kind in "fc" else (
+        np.iinfo(dt).max if ufunc is np.minimum else np.iinfo(dt).min) if dt.kind in "iu" else (
+        ufunc is np.minimum)
+    winners = set_at(np.full(shape, fill, dtype=dt), tuple(take(g, order) for g in grids), take(v, order))
+    out = ufunc(a, winners)
+    if dt.kind in "fc":
+        nan_hit = add_at(np.zeros(shape), tuple(grids), np.isnan(v).astype(float)) > 0
+        out = np.where(nan_hit, np.nan, out)
+    return out
 
 
 def sort_inplace(x: Tracer, axis=-1, kind=None, order=None, stable=None) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from ...core.errors import NpfuncError, UnsupportedOperationError
 from ...core.primitive import Primitive
+from ...core.tracer import Tracer
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...core.zeros import zero
 from ...interpreters.batching import align_front, move_to_front
@@ -146,7 +147,10 @@ def check_matrix(a, fn_name: str) -> None:
 
 
 def as_inexact(a):
-    """Integer and bool inputs as float64, the way np.linalg promotes them."""
+    """Integer and bool inputs as float64, the way np.linalg promotes them (lists and
+    Python scalars, np.linalg.solve(A, [1.0, 2.0]), as the arrays NumPy makes of them)."""
+    if not isinstance(a, (Tracer, np.ndarray, np.generic)):
+        a = np.asarray(a)
     if dtype_of(a).kind in "fc":
         return a
     from ..elementwise.arithmetic import astype

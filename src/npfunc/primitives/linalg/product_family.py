@@ -42,7 +42,7 @@ def inner(a, b, /):
     """``np.inner``: contraction over the last axes."""
     na, nb = ndim_of(a), ndim_of(b)
     if na == 0 or nb == 0:
-        return multiply(a, b)
+        return multiply(*array_operands(a, b))  # a Python scalar is a float64/int64 array here
     sa = _LETTERS[:na - 1]
     sb = _LETTERS[na - 1:na + nb - 2]
     z = _LETTERS[na + nb - 2]
@@ -61,7 +61,7 @@ def kron(a, b):
     """``np.kron``: the block (Kronecker) product, for any ranks."""
     na, nb = ndim_of(a), ndim_of(b)
     if na == 0 or nb == 0:
-        return multiply(a, b)
+        return multiply(*array_operands(a, b))  # a Python scalar is a float64/int64 array here
     nd = max(na, nb)
     sa = (1,) * (nd - na) + tuple(shape_of(a))
     sb = (1,) * (nd - nb) + tuple(shape_of(b))

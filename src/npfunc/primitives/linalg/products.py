@@ -170,6 +170,9 @@ def dot(a, b, out=None):
         raise UnsupportedOperationError("np.dot(..., out=...) is not supported on traced values")
     na, nb = ndim_of(a), ndim_of(b)
     if na == 0 or nb == 0:
+        # a Python scalar is an array to np.dot (float64, int64), not a weak scalar as to *:
+        # np.dot(float32 array, 2.0) is float64
+        a, b = array_operands(a, b)
         return a * b
     if nb <= 2:
         return _matmul.bind(a, b)

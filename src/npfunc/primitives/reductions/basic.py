@@ -187,7 +187,9 @@ def divide_by_count(total, count, divisor=None):
     if not isinstance(count, Tracer) and not np.any(count == 0):
         return total / divisor
     none = count == 0
-    return where(none, np.nan, total / where(none, 1, divisor))
+    out = where(none, np.nan, total / where(none, 1, divisor))
+    # np.where gives a 0-d array where NumPy's reduction gives a NumPy scalar
+    return out[()] if not shape_of(out) else out
 
 
 def count_where(mask, shape, axis, keepdims, dtype):

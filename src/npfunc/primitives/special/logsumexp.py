@@ -359,8 +359,8 @@ def _softmax_call(prim, x, axis, name):
 
         raise UnsupportedOperationError(f"npfunc.scipy.special.{name}: complex input is not supported; "
                                         "pass the real part, or use logsumexp (which accepts complex)")
-    if ndim_of(x) == 0:
-        return reshape(prim.bind(reshape(x, (1,)), axes=(0,)), ())
+    if ndim_of(x) == 0:  # SciPy gives a NumPy scalar for a 0-d input
+        return reshape(prim.bind(reshape(x, (1,)), axes=(0,)), ())[()]
     return prim.bind(x, axes=normalize_axes(axis, ndim_of(x), name))
 
 
