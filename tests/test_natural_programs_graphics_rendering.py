@@ -1346,10 +1346,6 @@ def test_float32_mean_cast_advice():
     assert_same(g, np.array([1.0, 1.0], dtype=np.float32))
 
 
-@pytest.mark.xfail(strict=True, reason="vmap's refusal of float(x) on a batched value advises 'np.where instead of "
-                   "if/else' (control flow) even when float() only converts a returned statistic; the fix is to "
-                   "drop float() (keep the NumPy scalar), which the message does not say. The text comes from "
-                   "BatchTracer._concrete (interpreters/batching.py) / conversion_advice (core/conversions.py)")
 def test_vmap_float_of_returned_statistic_names_dropping_float():
     def stats(img):
         return float(img.max()), img.mean()

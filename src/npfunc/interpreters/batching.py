@@ -54,6 +54,9 @@ class BatchTracer(Tracer):
             fix = conversion_advice(kind) if kind in ("float", "int", "complex") else ""
             if kind == "format":
                 fix = "Return the values and format them outside vmap."
+            elif not fix and kind in ("float", "int", "complex"):
+                fix = (f"To keep a number per element, drop the {kind}() (vmap stacks what the function "
+                       f"returns) or write x.astype({kind}); for a choice, np.where(cond, a, b) instead of if/else.")
             fix = fix or ("Use np.where(cond, a, b) instead of if/else (data-dependent Python control "
                           "flow cannot be batched), or move the computation outside vmap.")
         err = BatchedConversionError(
