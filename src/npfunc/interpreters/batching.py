@@ -8,6 +8,8 @@ it is when they can, which saves transposes.
 """
 from __future__ import annotations
 
+import sys
+
 from ..core import random_hooks
 from ..core.context import Interpreter, describe_stack
 from ..core.errors import BatchedConversionError
@@ -63,9 +65,23 @@ class BatchTracer(Tracer):
             f"{describe_stack()}: {what} needs a single value, but under vmap x holds one "
             f"value per batch element. {fix}"
         )
-        if not probing():  # (npfunc's own code that catches the refusal probes)
+        if not probing() and not _probed_by_array_api():  # (code that catches the refusal on purpose)
             self._interp.refused = self._interp.refused or str(err)
         raise err
+
+
+def _probed_by_array_api() -> bool:
+    """Whether the conversion refused was asked by array-api-compat's ``is_lazy_array``
+    (SciPy's array-API code), which tries ``bool`` to learn whether values are known
+    and takes its lazy path, right for traced values, when that fails."""
+    frame = sys._getframe(2)
+    for _ in range(4):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "is_lazy_array" and "array_api_compat" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 class BatchInterpreter(Interpreter):
