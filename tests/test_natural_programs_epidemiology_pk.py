@@ -1310,15 +1310,7 @@ def test_leastsq_refuses_under_jit_naming_least_squares_and_the_advice_works():
                  rtol=1e-3, atol=2e-5)
 
 
-_LEASTSQ_ESCAPES = pytest.mark.xfail(strict=True, reason=(
-    "under grad/jacrev/jacfwd a SciPy function without a twin that catches npfunc's refusal and raises its "
-    "own error (leastsq's _check_func: minpack.error 'Result from function call is not a proper array of "
-    "floats') lets SciPy's error escape with the refusal only as __context__; jit's recording "
-    "(compiler/trace.py record) and vmap (api/vmap.call_batched) re-raise it as the refusal. The reverse "
-    "and forward interpreters would need the same check"))
-
-
-@pytest.mark.parametrize("transform", ["vmap", pytest.param("jacrev", marks=_LEASTSQ_ESCAPES)])
+@pytest.mark.parametrize("transform", ["vmap", "jacrev"])
 def test_leastsq_under_vmap_and_jacrev_raises_npfunc_error(transform):
     x = _batch(N_OBS) if transform == "vmap" else N_OBS
     with pytest.raises(npfunc.errors.NpfuncError, match="least_squares"):

@@ -33,7 +33,10 @@ class Interpreter:
     level's own tracers are constants from its point of view.
     """
 
-    __slots__ = ("level", "alive", "transform", "hidden")
+    __slots__ = ("level", "alive", "transform", "hidden", "refused")
+    #: Raise, on leaving, a conversion refused that the function caught (reverse and forward
+    #: mode; jit and vmap check their own ``refused`` where they report more).
+    watch_refusals = False
     #: True when the values this level makes can end up as plain arrays the user
     #: may write into (a staged program): copies must then be real copies.
     copies_values = False
@@ -43,6 +46,7 @@ class Interpreter:
         self.alive = True
         self.transform = transform
         self.hidden = hidden  # an inner level of a composite transform (jacfwd's jvp)
+        self.refused: str | None = None  # the first conversion refused at this level (its message)
 
     def __enter__(self) -> "Interpreter":
         stack = _state.stack
@@ -65,6 +69,16 @@ class Interpreter:
             # NumPy's own wording for `plain[i] = traced`, with npfunc's refusal (which names
             # the transform and the fix) as its cause: the user sees the refusal
             raise exc.__cause__.with_traceback(None) from exc
+        if self.refused is not None and self.watch_refusals and not isinstance(exc, NpfuncError):
+            from .errors import ConcretizationError
+
+            if exc_type is None:  # the function caught the refusal and returned another way
+                raise ConcretizationError(
+                    f"{self.refused} (The function caught this error and went on along another path, which "
+                    f"would make {self.transform} differ from the plain function.)")
+            raise ConcretizationError(
+                f"{self.refused} (The function caught this error and then raised {exc_type.__name__}: "
+                f"{exc})") from exc
 
     def process(self, prim, args, params):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -151,6 +151,21 @@ def _draws() -> frozenset:
         dir(np.ndarray)) - {"bit_generator", "spawn", "bytes"}
 
 
+def probed_by_array_api() -> bool:
+    """Whether the conversion being refused was asked by array-api-compat's ``is_lazy_array``
+    (SciPy's array-API code), which tries ``bool`` to learn whether values are known and
+    takes its lazy path, right for traced values, when that fails: a refusal it catches on
+    purpose, which the transforms must not report as the function's."""
+    frame = sys._getframe(2)
+    for _ in range(5):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "is_lazy_array" and "array_api_compat" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def generator_hint() -> str:
     """When the user's code is calling a method of a NumPy random Generator (whose
     compiled code then ran NumPy functions on a traced argument: ``permutation``

@@ -382,10 +382,15 @@ class PrimalTracer(Tracer):
             raise ConcretizationError("a traced value refuses to become a plain array")
         what = {"array": "np.asarray(x)", "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")
         fix = conversion_fix(kind)
-        raise ConcretizationError(
+        err = ConcretizationError(
             f"{describe_stack()}: {what} on a value differentiated by {self._interp.transform} "
             "would silently drop its derivative (if a constant is what you want, say so with "
             "npfunc.stop_gradient(x))." + (" " + fix if fix else "") + dispatch.twin_hint())
+        from .conversions import probed_by_array_api
+
+        if not probed_by_array_api():  # (a function catching it goes another way: the level reports it)
+            self._interp.refused = self._interp.refused or str(err)
+        raise err
 
 
 # ---- tracer objects as NumPy arrays: copies and in-place updates ---------------------------

@@ -8,8 +8,6 @@ it is when they can, which saves transposes.
 """
 from __future__ import annotations
 
-import sys
-
 from ..core import random_hooks
 from ..core.context import Interpreter, describe_stack
 from ..core.errors import BatchedConversionError
@@ -45,7 +43,7 @@ class BatchTracer(Tracer):
             raise self._escaped()
         what = {"array": "np.asarray(x)", "index": "using it as an index of a NumPy array",
                 "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")
-        from ..core.conversions import conversion_advice, probing
+        from ..core.conversions import conversion_advice, probed_by_array_api, probing
 
         if kind in ("array", "index"):
             if kind == "array" and probing():  # np.array's wrapper catches this and stacks instead
@@ -65,36 +63,22 @@ class BatchTracer(Tracer):
             f"{describe_stack()}: {what} needs a single value, but under vmap x holds one "
             f"value per batch element. {fix}"
         )
-        if not probing() and not _probed_by_array_api():  # (code that catches the refusal on purpose)
+        if not probing() and not probed_by_array_api():  # (code that catches the refusal on purpose)
             self._interp.refused = self._interp.refused or str(err)
         raise err
 
 
-def _probed_by_array_api() -> bool:
-    """Whether the conversion refused was asked by array-api-compat's ``is_lazy_array``
-    (SciPy's array-API code), which tries ``bool`` to learn whether values are known
-    and takes its lazy path, right for traced values, when that fails."""
-    frame = sys._getframe(2)
-    for _ in range(4):
-        if frame is None:
-            return False
-        if frame.f_code.co_name == "is_lazy_array" and "array_api_compat" in frame.f_code.co_filename:
-            return True
-        frame = frame.f_back
-    return False
 
 
 class BatchInterpreter(Interpreter):
     """``structured=True`` when some values are ``structured.OneHot`` bases
     (set by jacrev/jacfwd); only then are structured fast paths looked for."""
 
-    __slots__ = ("axis_size", "randomness", "structured", "refused")
+    __slots__ = ("axis_size", "randomness", "structured")
 
     def __init__(self, axis_size: int, randomness: str = "error", transform: str = "vmap",
                  structured: bool = False) -> None:
-        super().__init__(transform)
-        #: the first conversion refused (a function catching it went another way: see api/vmap.py)
-        self.refused: str | None = None
+        super().__init__(transform)  # (refused: the first conversion refused, see api/vmap.py)
         self.axis_size = axis_size
         self.randomness = randomness
         self.structured = structured

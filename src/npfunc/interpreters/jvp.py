@@ -26,6 +26,7 @@ class JVPInterpreter(Interpreter):
     reaches this interpreter: its arguments are not this level's tracers."""
 
     __slots__ = ()
+    watch_refusals = True
 
     def process(self, prim, args, params):
         if len(args) == 1:  # the argument is this level's tracer: bind chose this level for it

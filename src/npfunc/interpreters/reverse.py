@@ -52,6 +52,7 @@ class ReverseTracer(PrimalTracer):
 
 class ReverseInterpreter(Interpreter):
     __slots__ = ()
+    watch_refusals = True
 
     def new_input(self, value) -> ReverseTracer:
         value = snapshot(value)

@@ -178,7 +178,7 @@ class StagingInterpreter(Interpreter):
     took a different path than the plain function would)."""
 
     copies_values = True  # the generated program returns plain arrays: x.copy() must copy
-    __slots__ = ("eqns", "refused", "_kept", "_errstate", "_state")
+    __slots__ = ("eqns", "_kept", "_errstate", "_state")
 
     def __init__(self, transform: str) -> None:
         super().__init__(transform)
