@@ -222,11 +222,16 @@ def flat_fun(fun: Callable, in_spec, store: dict) -> Callable:
     def flat(*leaves):
         out_leaves, out_spec = tree_flatten(fun(*tree_unflatten(in_spec, list(leaves))))
         store.setdefault("out", out_spec)
-        # a Python number returned is a constant: the call gives it back as it is (``outputs``)
-        store.setdefault("numbers", {k: o for k, o in enumerate(out_leaves) if type(o) in PYTHON_NUMBERS})
+        note_numbers(store, out_leaves)
         return tuple(as_out(o) for o in out_leaves)
 
     return flat
+
+
+def note_numbers(store: dict, out_leaves) -> None:
+    """Keep the Python numbers among a call's output leaves: constants, which the call gives
+    back as they are (``outputs``)."""
+    store.setdefault("numbers", {k: o for k, o in enumerate(out_leaves) if type(o) in PYTHON_NUMBERS})
 
 
 def outputs(store: dict, name: str, outs):
@@ -259,11 +264,8 @@ def map_call(fn: Callable, dims: Sequence, cell: dict) -> Callable:
 
     def run(*vals):
         size = next(shape_of(v)[d] for v, d in zip(vals, dims) if d is not None)
-        from .vmap import call_batched
-
         with BatchInterpreter(size, "error", "vmap") as interp:
-            out = call_batched(interp, fn, [v if d is None else BatchTracer(interp, v, d) for v, d in zip(vals, dims)],
-                               {}, "vmap")
+            out = fn(*[v if d is None else BatchTracer(interp, v, d) for v, d in zip(vals, dims)])
         leaves, spec = tree_flatten(out)
         new, out_dims = [], []
         for o in leaves:

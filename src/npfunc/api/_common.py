@@ -138,11 +138,17 @@ def scalar_again(value):
     ``as_input`` made of one (a function returning its scalar argument, or a
     view or copy the primitives gave as the argument itself: NumPy returns the
     scalar there)."""
+    entry = _scalar_input(value)
+    return value if entry is None else entry[1]
+
+
+def _scalar_input(value):
+    """``_SCALAR_INPUTS``' entry for ``value`` if it is one of those 0-d arrays, else None."""
     if type(value) is np.ndarray and not value.shape and not value.flags.writeable:
         entry = _SCALAR_INPUTS.get(id(value))
         if entry is not None and entry[0]() is value:
-            return entry[1]
-    return value
+            return entry
+    return None
 
 
 def scalars_again(tree):
@@ -156,8 +162,7 @@ def scalars_again(tree):
 def scalar_gradient(ct, primal):
     """A cotangent for the input ``primal``: a NumPy scalar when ``primal`` is a scalar
     argument's 0-d array (``as_input``), as the gradient of a NumPy scalar."""
-    if type(ct) is np.ndarray and not ct.shape and type(primal) is np.ndarray and \
-            id(primal) in _SCALAR_INPUTS:
+    if type(ct) is np.ndarray and not ct.shape and _scalar_input(primal) is not None:
         return ct[()]
     return ct
 
@@ -213,9 +218,13 @@ def select_args(func: Callable, args: Sequence, nums: tuple[int, ...], kwargs: d
         return func(*full, **kwargs)
 
     # the arrays the function also gets: an argument updated in place must not share their memory
-    partial.others = lambda: [leaf for i, a in enumerate(args) if i not in nums
-                              for leaf in tree_flatten(a)[0]] + tree_flatten(kwargs)[0]
+    partial.others = lambda: untraced_leaves(args, nums) + tree_flatten(kwargs)[0]
     return tuple(args[i] for i in nums), partial
+
+
+def untraced_leaves(args: Sequence, nums) -> list:
+    """The leaves of the arguments outside ``nums`` (given to the function as they are)."""
+    return [leaf for i, a in enumerate(args) if i not in nums for leaf in tree_flatten(a)[0]]
 
 
 def check_differentiable(leaves, transform: str, where: Callable[[int], str]) -> list:
@@ -362,24 +371,15 @@ def write_back_updated(arguments, tracers, before, results=(), transform: str = 
 
 
 def _check_updated_not_shared(arguments, tracers, before, transform: str) -> None:
-    arrays = [(k, x) for k, x in enumerate(arguments) if type(x) is np.ndarray]
-    for k, x in arrays:
-        if tracers[k].primal is before[k]:
-            continue  # not updated
-        for j, y in arrays:
-            if j != k and (x is y or (np.may_share_memory(x, y) and arrays_overlap(x, y))):
-                from ..core.errors import UnsupportedOperationError
-
-                raise UnsupportedOperationError(
-                    f"{transform or 'the transform'}: the function updated an argument in place that shares "
-                    "memory with another argument (one array passed twice, or views of one array); each "
-                    "argument is traced on its own, so the other would not see the update as it does when "
-                    "NumPy runs the function. Pass the array once, or copy one of them.")
+    for k, x in enumerate(arguments):
+        if tracers[k].primal is not before[k]:  # updated
+            check_not_shared_with([x], [y for j, y in enumerate(arguments) if j != k], transform)
 
 
 def check_not_shared_with(updated, others, transform: str) -> None:
-    """Refuse when an argument ``updated`` in place shares memory with one of ``others`` (arrays
-    the function got as they are, not traced: they did not see the update, as NumPy's would)."""
+    """Refuse when an argument ``updated`` in place shares memory with one of ``others`` (the
+    other arguments, traced on their own or given as they are: they did not see the update,
+    as NumPy's shared memory would have shown it)."""
     for x in updated:
         if type(x) is not np.ndarray:
             continue
@@ -389,10 +389,10 @@ def check_not_shared_with(updated, others, transform: str) -> None:
 
                 raise UnsupportedOperationError(
                     f"{transform or 'the transform'}: the function updated an argument in place that shares "
-                    "memory with another argument it got as it is (one array passed twice, or views of one "
-                    "array, the other outside argnums or in_dims=None); the traced argument is a stand-in of "
-                    "its own, so the other would not see the update as it does when NumPy runs the function. "
-                    "Pass the array once, or copy one of them.")
+                    "memory with another argument (one array passed twice, or views of one array, the other "
+                    "maybe outside argnums or in_dims=None); the updated one is traced on its own, so the other "
+                    "would not see the update as it does when NumPy runs the function. Pass the array once, or "
+                    "copy one of them.")
 
 
 def arrays_overlap(a: np.ndarray, b: np.ndarray) -> bool:

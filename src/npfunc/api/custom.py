@@ -48,10 +48,9 @@ from ..core.tracer import Tracer
 from ..core.values import is_inexact
 from ..core.zeros import add_any, zero
 from ..primitives.elementwise.arithmetic import zeros_like
-from ..core.values import PYTHON_NUMBERS
 from ._calls import (CallPrimitive, CustomRuleError, RulePrimitive, Static, as_out, batched_front, batched_to,
-                     check_closure_levels, fit, flat_fun, instantiate, lower, map_call, out_spec, outputs,
-                     top_interpreter)
+                     check_closure_levels, fit, flat_fun, instantiate, lower, map_call, note_numbers, out_spec,
+                     outputs, top_interpreter)
 from ._common import tree_flatten, tree_unflatten
 from .closure import closure_convert  # noqa: F401  (re-exported: custom rules and closures go together)
 
@@ -130,7 +129,7 @@ def _flat_jvp_rule(rule: Callable, in_spec, store: dict, name: str) -> Callable:
             raise CustomRuleError(
                 f"custom_jvp {name}: tangent_out has structure {t_spec}, the output {spec}")
         store.setdefault("out", spec)
-        store.setdefault("numbers", {k: o for k, o in enumerate(outs) if type(o) in PYTHON_NUMBERS})
+        note_numbers(store, outs)
         outs = tuple(as_out(o) for o in outs)
         return outs, tuple(fit(t, o, f"custom_jvp {name}", k) for k, (t, o) in enumerate(zip(t_outs, outs)))
 
@@ -282,7 +281,7 @@ def _flat_fwd(fwd: Callable, in_spec, store: dict, name: str) -> Callable:
         if store.setdefault("out", spec) != spec:
             raise CustomRuleError(f"custom_vjp {name}: fwd's output has structure {spec}, the "
                                   f"function's {store['out']}")
-        store.setdefault("numbers", {k: o for k, o in enumerate(outs) if type(o) in PYTHON_NUMBERS})
+        note_numbers(store, outs)
         arrays, rebuild = split_residuals(pair[1])
         return tuple(as_out(o) for o in outs), tuple(arrays), rebuild
 

@@ -63,6 +63,16 @@ def written_back(arguments, tracers, before, primals: list, aux, transform: str 
     return kept[:len(primals)], tree_unflatten(aux_spec, kept[len(primals):])
 
 
+def output_tangent(t, out):
+    """The tangent ``t`` (or ``zero``) as returned for the output ``out``: a NumPy scalar
+    for a NumPy-scalar output, as its value."""
+    if isinstance(out, np.generic):
+        if t is zero:
+            return out.dtype.type(0)
+        return t[()] if type(t) is np.ndarray and not t.shape else t
+    return zeros_like(out) if t is zero else t
+
+
 def traced_outputs(interp, out, has_aux: bool, transform: str):
     """What ``trace_jvp`` returns, from what the function returned under ``interp``."""
     aux = None
@@ -127,9 +137,7 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
                 raise IndependenceError(
                     f"{describe_stack('jvp')}: output {k} does not depend on the inputs "
                     "(strict=True). Drop strict=True to get a zero tangent.")
-    touts = [(o.dtype.type(0) if isinstance(o, np.generic) else zeros_like(o)) if t is zero else
-             t[()] if isinstance(o, np.generic) and type(t) is np.ndarray and not t.shape else t  # as o
-             for o, t in zip(outs, touts)]
+    touts = [output_tangent(t, o) for o, t in zip(outs, touts)]
     result = (tree_unflatten(out_spec, outs), tree_unflatten(out_spec, touts))
     return result + (aux,) if has_aux else result
 

@@ -15,9 +15,9 @@ from ..core.tracer import Tracer
 from ..core.values import PYTHON_NUMBERS, dtype_of, shape_of
 from ..core.zeros import zero
 from ..interpreters.staging import StagedTracer, StagingInterpreter, replay
-from ..primitives.elementwise.arithmetic import astype, zeros_like
+from ..primitives.elementwise.arithmetic import astype
 from ._common import check_callable, check_differentiable, tree_flatten, tree_unflatten
-from .forward import trace_jvp
+from .forward import output_tangent, trace_jvp
 
 
 def linearize(func: Callable, *primals):
@@ -75,15 +75,10 @@ def linearize(func: Callable, *primals):
             values = compiled(*args)
         results = []
         for o, t in zip(outs, touts):
-            if t is zero:
-                results.append(o.dtype.type(0) if isinstance(o, np.generic) else zeros_like(o))
-            elif isinstance(t, StagedTracer):
-                value = values[position[t._var]]
-                if isinstance(o, np.generic) and type(value) is np.ndarray and not value.shape:
-                    value = value[()]  # a NumPy scalar output's tangent, as jvp gives it
-                results.append(value)
-            else:  # not recorded: a constant tangent (never depends on the inputs')
-                results.append(t)
+            if isinstance(t, StagedTracer):
+                t = values[position[t._var]]
+            # (else zero, or not recorded: a constant tangent, never depending on the inputs')
+            results.append(output_tangent(t, o))
         return tree_unflatten(out_spec, results)
 
     return tree_unflatten(out_spec, outs), jvp_fn

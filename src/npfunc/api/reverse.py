@@ -16,7 +16,8 @@ from ..primitives.elementwise.arithmetic import ones_like, zeros_like
 from ..primitives.indexing.aliasing import mark_input
 from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, check_outputs, fit_dtype,
                       normalize_argnums, scalar_again, scalar_gradient, scalars_again, select_args,
-                      split_aux, tree_flatten, tree_unflatten, write_back_updated, check_containers_kept)
+                      split_aux, tree_flatten, tree_unflatten, untraced_leaves, write_back_updated,
+                      check_containers_kept)
 
 
 def lower(tree, interp):
@@ -235,7 +236,7 @@ def _grad_of_array(func, args, argnum, x, has_aux, transform, with_value):
     result = _gradient_from(interp, out, aux, x, in_node, has_aux, transform, with_value)
     if tracer.node is not in_node:  # the function updated its argument: so does the caller's, after
         leaves, spec = tree_flatten(result)  # the backward pass (which read the argument as it was)
-        others = lambda: [leaf for i, a in enumerate(args) if i != argnum for leaf in tree_flatten(a)[0]]
+        others = lambda: untraced_leaves(args, (argnum,))
         result = tree_unflatten(spec, write_back_updated((x,), (tracer,), (None,), leaves, transform, others))
     return result
 

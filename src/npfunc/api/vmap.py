@@ -7,8 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..core.errors import (BatchedConversionError, BatchSizeError, ChunkSizeError, InDimsError, NpfuncError,
-                           OutDimsError)
+from ..core.errors import BatchSizeError, ChunkSizeError, InDimsError, OutDimsError
 from ..core.tracer import Tracer, snapshot
 from ..core.values import ndim_of, shape_of
 from ..dask._detect import has_dask
@@ -148,7 +147,7 @@ def _vmap_arrays(func, args, axis, size, out_dim, randomness):
     with BatchInterpreter(size, randomness, "vmap") as interp:
         inputs = [_batched_input(interp, a, axis % a.ndim) for a in args]
         values = [t.val for t in inputs]
-        out = call_batched(interp, func, inputs, {}, "vmap")
+        out = func(*inputs)
     result = None
     if type(out) is BatchTracer and out._interp is interp:
         val = out.val
@@ -205,7 +204,7 @@ def _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness, tra
                    for leaf, d in zip(leaves, dims)]
         values = [getattr(w, "val", None) for w in wrapped]
         args = tree_unflatten(spec, wrapped)
-        out = call_batched(interp, func, args, kwargs, transform)
+        out = func(*args, **kwargs)
     if type(spec) is not ArgsSpec:  # containers vmap built: the function must not rebind their entries
         check_containers_kept(args, wrapped, transform, none_is_leaf=True)
     result = _unbatch_outputs(out, interp, size, out_dims, transform)
@@ -213,28 +212,6 @@ def _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness, tra
         result = _own_memory(result, leaves)
         _write_back_rows(leaves, dims, wrapped, values, interp)
     return result
-
-
-def call_batched(interp, func, args, kwargs, transform: str):
-    """``func(*args, **kwargs)`` under the batching ``interp``; a conversion it refused that the
-    function caught is raised after all (jit refuses alike): returning, the function went on along
-    another path than a loop over the batch would have taken; raising another error (a NumPy
-    method catching the refusal and returning NotImplemented), it hid the cause."""
-    try:
-        out = func(*args, **kwargs)
-    except NpfuncError:
-        raise
-    except Exception as err:
-        if interp.refused is None:
-            raise
-        raise BatchedConversionError(
-            f"{interp.refused} (The function caught this error and then raised {type(err).__name__}: "
-            f"{err})") from err
-    if interp.refused is not None:
-        raise BatchedConversionError(
-            f"{interp.refused} (The function caught this error and went on along another path, which "
-            f"would make {transform} differ from a loop over the batch.)")
-    return out
 
 
 def _own_memory(outputs, inputs):

@@ -12,7 +12,7 @@ import itertools
 import threading
 
 from . import array_hooks
-from .errors import NpfuncError
+from .errors import ConcretizationError, NpfuncError
 
 _next_level = itertools.count(1).__next__
 
@@ -35,8 +35,11 @@ class Interpreter:
 
     __slots__ = ("level", "alive", "transform", "hidden", "refused")
     #: Raise, on leaving, a conversion refused that the function caught (reverse and forward
-    #: mode; jit and vmap check their own ``refused`` where they report more).
+    #: mode, vmap; jit checks its own ``refused`` in compiler/trace.py, where it reports more),
+    #: as ``refusal_error``, saying the result would differ from ``plain`` otherwise.
     watch_refusals = False
+    refusal_error: type = ConcretizationError
+    plain = "the plain function"
     #: True when the values this level makes can end up as plain arrays the user
     #: may write into (a staged program): copies must then be real copies.
     copies_values = False
@@ -70,15 +73,23 @@ class Interpreter:
             # the transform and the fix) as its cause: the user sees the refusal
             raise exc.__cause__.with_traceback(None) from exc
         if self.refused is not None and self.watch_refusals and not isinstance(exc, NpfuncError):
-            from .errors import ConcretizationError
-
             if exc_type is None:  # the function caught the refusal and returned another way
-                raise ConcretizationError(
+                raise self.refusal_error(
                     f"{self.refused} (The function caught this error and went on along another path, which "
-                    f"would make {self.transform} differ from the plain function.)")
-            raise ConcretizationError(
+                    f"would make {self.transform} differ from {self.plain}.)")
+            # another error hid it (a NumPy method catching it and returning NotImplemented)
+            raise self.refusal_error(
                 f"{self.refused} (The function caught this error and then raised {exc_type.__name__}: "
                 f"{exc})") from exc
+
+    def note_refusal(self, err: Exception) -> None:
+        """Keep the first conversion refused at this level (reported on leaving if the function
+        caught it), unless code that catches it on purpose asked: np.array's wrappers trying
+        NumPy first, array-api-compat's ``is_lazy_array``."""
+        from .conversions import probed_by_array_api, probing
+
+        if not probing() and not probed_by_array_api():
+            self.refused = self.refused or str(err)
 
     def process(self, prim, args, params):  # pragma: no cover - abstract
         raise NotImplementedError

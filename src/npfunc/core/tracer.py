@@ -386,10 +386,7 @@ class PrimalTracer(Tracer):
             f"{describe_stack()}: {what} on a value differentiated by {self._interp.transform} "
             "would silently drop its derivative (if a constant is what you want, say so with "
             "npfunc.stop_gradient(x))." + (" " + fix if fix else "") + dispatch.twin_hint())
-        from .conversions import probed_by_array_api
-
-        if not probed_by_array_api():  # (a function catching it goes another way: the level reports it)
-            self._interp.refused = self._interp.refused or str(err)
+        self._interp.note_refusal(err)  # (a function catching it goes another way: the level reports it)
         raise err
 
 

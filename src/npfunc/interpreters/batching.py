@@ -43,7 +43,7 @@ class BatchTracer(Tracer):
             raise self._escaped()
         what = {"array": "np.asarray(x)", "index": "using it as an index of a NumPy array",
                 "item": "x.item()", "tolist": "x.tolist()"}.get(kind, f"{kind}(x)")
-        from ..core.conversions import conversion_advice, probed_by_array_api, probing
+        from ..core.conversions import conversion_advice, probing
 
         if kind in ("array", "index"):
             if kind == "array" and probing():  # np.array's wrapper catches this and stacks instead
@@ -63,11 +63,8 @@ class BatchTracer(Tracer):
             f"{describe_stack()}: {what} needs a single value, but under vmap x holds one "
             f"value per batch element. {fix}"
         )
-        if not probing() and not probed_by_array_api():  # (code that catches the refusal on purpose)
-            self._interp.refused = self._interp.refused or str(err)
+        self._interp.note_refusal(err)  # (a function catching it goes another way: the level reports it)
         raise err
-
-
 
 
 class BatchInterpreter(Interpreter):
@@ -75,10 +72,13 @@ class BatchInterpreter(Interpreter):
     (set by jacrev/jacfwd); only then are structured fast paths looked for."""
 
     __slots__ = ("axis_size", "randomness", "structured")
+    watch_refusals = True
+    refusal_error = BatchedConversionError
+    plain = "a loop over the batch"
 
     def __init__(self, axis_size: int, randomness: str = "error", transform: str = "vmap",
                  structured: bool = False) -> None:
-        super().__init__(transform)  # (refused: the first conversion refused, see api/vmap.py)
+        super().__init__(transform)
         self.axis_size = axis_size
         self.randomness = randomness
         self.structured = structured

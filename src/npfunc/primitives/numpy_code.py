@@ -96,7 +96,7 @@ class CodeTracer(Tracer):
         convert = _CONVERSIONS[kind]
         if kind in _CONTROL:
             # (vmap's record of refusals its function caught: this one is handled here when the batch agrees)
-            refused = [(i, i.refused) for i in current_stack() if hasattr(i, "refused")]
+            refused = [(i, i.refused) for i in current_stack()]
             try:
                 return convert(val)
             except BatchedConversionError:

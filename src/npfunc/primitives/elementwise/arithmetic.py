@@ -415,8 +415,7 @@ stop_gradient.__doc__ = """The value of ``x`` as a constant: derivatives do not 
 
 
 def _astype_impl(x, *, dtype):
-    if type(x) is np.ndarray and not x.shape and not x.flags.writeable:
-        x = x[()]  # a NumPy scalar argument (api/_common.as_input): np.float64.astype gives a scalar
+    x = _scalar_operand(x)  # (np.float64.astype gives a scalar)
     return np.asarray(x).astype(dtype, copy=False) if not isinstance(x, np.generic) else x.astype(dtype)
 
 
