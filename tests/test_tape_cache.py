@@ -500,3 +500,152 @@ def test_a_custom_rule_call_that_draws_random_numbers_is_refused():
     assert H(x).shape == (2, 2)  # from then on, the composition
     H0 = npfunc.hessian(f, argnums=(0,))(x)[0][0]  # the fix the message names
     assert H0.shape == (2, 2)
+
+
+# ---- grad(grad(f)): second derivatives of scalar functions from the tape ---------------------
+
+def composed_grad_grad(f):
+    """grad(grad(f)) as the eager composition computes it (the outer grad of a lambda takes no tape)."""
+    inner = npfunc.grad(f)
+    return npfunc.grad(lambda t: inner(t))
+
+
+def along(f, x):
+    """f restricted to the line through x along a fixed direction: a function of a 0-d array."""
+    d = np.linspace(1.0, -0.5, x.size).reshape(x.shape).astype(x.dtype)
+    return lambda t: f(x + t * d)
+
+
+def _same(got, want):
+    assert type(got) is type(want) and np.shape(got) == np.shape(want) and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name,f,x", SCALAR_FUNCTIONS, ids=_ids(SCALAR_FUNCTIONS))
+def test_grad_of_grad_is_the_composition_bit_for_bit(name, f, x):
+    h = along(f, x)
+    t = np.array(0.25, dtype=x.dtype)
+    want = composed_grad_grad(h)(t)
+    inner = npfunc.grad(h)
+    gg = npfunc.grad(inner)
+    for _ in range(5):  # the composition, from the tape, compiling, compiled
+        _same(gg(t), want)
+    cache = tape_cache.grad_cache(inner, "grad")
+    if x.dtype == np.float64:  # (only a float64 scalar output is keyed)
+        assert cache.hits == 2 and cache.compiles == 1
+    # and it is the second derivative
+    fd = (inner(t + 1e-4) - inner(t - 1e-4)) / 2e-4
+    np.testing.assert_allclose(want, fd, rtol=1e-2 if x.dtype == np.float32 else 1e-6, atol=1e-6)
+
+
+def test_grad_of_grad_of_scalar_programs():
+    """Second derivatives users take of one-variable functions: a potential's curvature,
+    a log-density's observed information, a Taylor coefficient."""
+    def morse(r):
+        return 4.0 * (1.0 - np.exp(-1.3 * (r - 1.1))) ** 2
+
+    def log_gamma_density(theta):
+        a, b, data = 2.5, 1.5, np.array([0.3, 1.2, 0.8, 2.2])
+        return (a - 1) * np.log(theta) - b * theta + np.sum(-theta * data + np.log(theta))
+
+    def pendulum_energy(q):
+        return 0.5 * np.cos(q) ** 2 - np.cos(q) + q * np.sin(q) / (1.0 + q * q)
+
+    for f, t in [(morse, np.array(1.4)), (log_gamma_density, np.array(0.7)), (pendulum_energy, np.array(-0.4))]:
+        want = composed_grad_grad(f)(t)
+        gg = npfunc.grad(npfunc.grad(f))
+        for _ in range(4):
+            _same(gg(t), want)
+        third = npfunc.grad(npfunc.grad(npfunc.grad(f)))(t)  # a level more: the composition around the tape
+        assert third == composed_grad_grad(npfunc.grad(f))(t)
+
+
+def test_grad_of_grad_meets_the_composition_s_stack_and_refusals():
+    seen = []
+
+    def f(t):
+        seen.append(describe_stack())
+        return np.sin(t) * t
+
+    t = np.array(0.5)
+    gg = npfunc.grad(npfunc.grad(f))
+    for _ in range(3):
+        gg(t)
+    composed_grad_grad(f)(t)
+    assert len(set(seen)) == 1, seen
+    rng = npfunc.random.default_rng(0)
+    for body in [lambda t: float(t) * t, lambda t: t * rng.normal(), lambda t: np.sin(t) if t > 0 else t]:
+        try:
+            want = composed_grad_grad(body)(t)
+        except Exception as error:
+            gg = npfunc.grad(npfunc.grad(body))
+            for _ in range(3):
+                with pytest.raises(type(error)) as taped:
+                    gg(t)
+                assert str(taped.value) == str(error)
+        else:
+            gg = npfunc.grad(npfunc.grad(body))
+            for _ in range(3):
+                _same(gg(t), want)
+
+
+def test_grad_of_grad_other_inputs_take_the_composition():
+    f = lambda x: np.sum(np.sin(x) * x)  # noqa: E731
+    inner = npfunc.grad(f)
+    gg = npfunc.grad(inner)
+    for x in [np.array([0.5]), np.array(2), 0.5, np.float64(0.5)]:
+        try:
+            want = composed_grad_grad(f)(x)
+        except Exception as error:
+            with pytest.raises(type(error)) as taped:
+                gg(x)
+                gg(x)
+            assert str(taped.value) == str(error)
+            continue
+        for _ in range(3):
+            got = gg(x)
+            assert type(got) is type(want)
+            np.testing.assert_array_equal(got, want)
+    assert tape_cache.grad_cache(inner, "grad").misses == 0
+    # a grad of grad with other arguments, or under another transform, is the composition
+    two = npfunc.grad(npfunc.grad(lambda x, y: np.sin(x) * y), argnums=0)
+    assert two(np.array(0.5), 2.0) == npfunc.grad(lambda x, y: npfunc.grad(lambda x, y: np.sin(x) * y)(x, y))(
+        np.array(0.5), 2.0)
+    batched = npfunc.vmap(gg)
+    np.testing.assert_array_equal(batched(np.array([0.1, 0.2])), [gg(np.array(0.1)), gg(np.array(0.2))])
+    with npfunc.debug_nans():
+        assert gg(np.array(0.3)) == composed_grad_grad(f)(np.array(0.3))
+
+
+def test_grad_of_grad_with_custom_rules_and_in_place_updates():
+    @npfunc.custom_vjp
+    def softplus(x):
+        return np.log1p(np.exp(x))
+
+    softplus.defvjp(lambda x: (softplus(x), x), lambda x, g: (g / (1 + np.exp(-x)),))
+
+    def writes_input(t):
+        t *= 2.0
+        return np.sin(t) * t
+
+    for f in [lambda t: softplus(t) ** 3, writes_input, npfunc.checkpoint(lambda t: np.tanh(t) ** 2)]:
+        t_eager, t_taped = np.array(0.3), np.array(0.3)
+        want = composed_grad_grad(f)(t_eager)
+        gg = npfunc.grad(npfunc.grad(f))
+        for _ in range(3):
+            _same(gg(t_taped.copy()), want)
+        _same(gg(t_taped), want)
+        np.testing.assert_array_equal(t_taped, t_eager)  # the caller's array, as the composition leaves it
+
+    @npfunc.custom_vjp
+    def noisy(x):
+        return x + np.random.normal() * 1e-3
+
+    noisy.defvjp(lambda x: (noisy(x), None), lambda _, g: (g,))
+    f = lambda t: noisy(t) ** 2  # noqa: E731
+    gg = npfunc.grad(npfunc.grad(f))
+    gg(np.array(0.5))
+    with pytest.raises(npfunc.errors.RandomnessError, match=r"grad\(lambda x: g\(x\)\)"):
+        gg(np.array(0.5))
+    inner = npfunc.grad(f)
+    assert npfunc.grad(lambda x: inner(x))(np.array(0.5)) > 0  # the fix the message names

@@ -7,7 +7,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..core.context import current_stack
+from ..core.debug import FLAGS
 from ..core.errors import NonScalarOutputError, OutputTypeError, TangentError
+from ..core.lazy import deferred
 from ..core.tracer import keep
 from ..core.values import PYTHON_NUMBERS, dtype_of, shape_of
 from ..core.zeros import zero
@@ -18,6 +21,9 @@ from ._common import (ArgsSpec, arg_name, check_callable, check_differentiable, 
                       normalize_argnums, scalar_again, scalar_gradient, scalars_again, select_args,
                       split_aux, tree_flatten, tree_unflatten, untraced_leaves, write_back_updated,
                       check_containers_kept)
+from .tape_cache import grad_cache
+
+taped_grad_grad = deferred("npfunc.api.tape_replay:taped_grad_grad", globals(), "taped_grad_grad")
 
 
 def lower(tree, interp):
@@ -189,12 +195,19 @@ def _make_grad(func, argnums, has_aux, transform, with_value):
     check_callable(func, transform)
     normalize_argnums(argnums, 1 << 30, transform)  # type errors now, range at call time
     one_array = type(argnums) is int and argnums >= 0  # the common call may take the short path
+    # grad of a grad function (a second derivative) may take the inner function's tape
+    taped_inner = getattr(func, "_taped_grad", None)
+    if taped_inner is None or taped_inner[0] is not func or argnums != 0 or has_aux or with_value:
+        taped_inner = None
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         if one_array and not kwargs and argnums < len(args) and "dask" not in sys.modules:
             x = args[argnums]
             if type(x) is np.ndarray and x.dtype.kind == "f":
+                if taped_inner is not None and len(args) == 1 and x.shape == () and not current_stack() and \
+                        not FLAGS.nans and (cache := grad_cache(func, "grad")).warm():
+                    return taped_grad_grad(taped_inner[1], cache, x)  # grad(grad(f)): from f's tape
                 return _grad_of_array(func, args, argnums, x, has_aux, transform, with_value)
         if "dask" in sys.modules:  # dask data: a Dask reduction of per-chunk gradients (npfunc/dask)
             from ..dask._grad import grad_hook

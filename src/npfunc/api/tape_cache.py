@@ -373,15 +373,17 @@ def compile_pull_back(tape: Tape, pull_back, transform: str):
     return Compiled(fn, rec.n_out == 1 and rec.out_spec.num_leaves == 1 and rec.out_spec.num_nodes == 1)
 
 
-_GRAD_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_GRAD_CACHES: dict = {"jvp": weakref.WeakKeyDictionary(), "grad": weakref.WeakKeyDictionary()}
 
 
-def grad_cache(grad_fn) -> TapeCache:
-    """The cache of ``jvp(grad_fn, ...)`` for a ``grad`` function (made on its first
-    such use: ``grad(f)`` itself, often made per call, pays nothing for it)."""
-    cache = _GRAD_CACHES.get(grad_fn)
+def grad_cache(grad_fn, outer: str = "jvp") -> TapeCache:
+    """The cache of ``jvp(grad_fn, ...)`` (``outer="grad"``: of ``grad(grad_fn)``)
+    for a ``grad`` function, made on its first such use: ``grad(f)`` itself,
+    often made per call, pays nothing for it."""
+    caches = _GRAD_CACHES[outer]
+    cache = caches.get(grad_fn)
     if cache is None:
-        cache = _GRAD_CACHES[grad_fn] = TapeCache()
+        cache = caches[grad_fn] = TapeCache()
     return cache
 
 

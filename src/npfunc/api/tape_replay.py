@@ -3,14 +3,15 @@
 Eager ``hessian(f)(x)`` is ``jacfwd(jacrev(f))(x)``: ``f`` runs under three
 levels (batching, forward, reverse), and every operation ``f`` performs
 passes through all three.  The user's code only ever sees the innermost one,
-the reverse level.  So ``hessian`` (and likewise ``jacfwd`` and
-``jvp(grad(f))``) runs ``f`` under that reverse level alone, with the outer
+the reverse level.  So ``hessian`` (and likewise ``jacfwd``, ``jvp(grad(f))``
+and ``grad(grad(f))``) runs ``f`` under that reverse level alone, with the outer
 levels entered but idle, so that ``f`` meets the same transform stack, the
 same conversions and the same refusals as eagerly (``taped``).  Then it
 computes the derivative from the tape: ``transplant`` carries the recorded
 nodes one level up, attaching to each the forward-mode tangent its JVP rule
 gives (the primal outputs are the recorded ones: nothing is recomputed and
-``f`` is not called again), and the pull-back runs through the carried
+``f`` is not called again; for ``grad(grad(f))`` each node is recorded again
+at the outer reverse level instead), and the pull-back runs through the carried
 nodes exactly as ``jacrev``'s runs through a tape recorded over
 forward-mode values.  Every rule runs on the same values, in the same order,
 as in the eager composition, so the result is the eager one, bit for bit.
@@ -34,9 +35,9 @@ from ..interpreters.reverse import ReverseInterpreter, ReverseTracer, _next_seq
 from ..primitives.elementwise.arithmetic import zeros_like
 from ..primitives.indexing.aliasing import mark_input
 from ._calls import RulePrimitive
-from ._common import ArgsSpec, tree_flatten, tree_unflatten, write_back
+from ._common import ArgsSpec, scalar_gradient, tree_flatten, tree_unflatten, write_back
 from .forward import traced_outputs
-from .reverse import _check_scalar, _seed, _traced_outputs
+from .reverse import _check_scalar, _gradient_from, _seed, _traced_outputs
 from .tape_cache import compile_pull_back, read_tape, reachable
 
 _ONE_LEAF = ArgsSpec(None, False)  # the structure of a single array
@@ -50,15 +51,12 @@ def taped(func, x, levels, cache, of_tape, name: str, extra: tuple = (), scalar:
     once the structure has been met often enough; ``scalar``: only a float64
     scalar output is keyed."""
     interp = levels[-1]
-    for level in levels:
-        level.__enter__()
-    try:
+    with contextlib.ExitStack() as entered:  # (left as nested with-statements leave them: errors seen)
+        for level in levels:
+            entered.enter_context(level)
         tracer = mark_input(interp.new_input(x), x)
         in_node = tracer.node  # before func: an in-place update rebinds tracer.node
         out = func(tracer)
-    finally:
-        for level in reversed(levels):
-            level.__exit__(None, None, None)
     ref = recorded_ref(interp, cache)
 
     def eager():
@@ -90,14 +88,21 @@ def _compile(tape, of_tape, name: str):
     return compile_pull_back(tape, of_nodes, name)
 
 
-def transplant(out, ref, in_node, x_new: JVPTracer, tape: bool = True):
-    """The recorded outputs ``out`` rebuilt over the forward-mode value ``x_new``.
+_RERUN_FIX = "give argnums as a tuple (argnums=(0,)): that runs the plain composition"
+
+
+def transplant(out, ref, in_node, x_new, tape: bool = True, name: str = "jacrev", fix: str = _RERUN_FIX):
+    """The recorded outputs ``out`` rebuilt over ``x_new``, a value of the
+    level above: forward mode (a ``JVPTracer``), or reverse mode (a
+    ``ReverseTracer``, for ``grad(grad(f))``, whose level records the carried
+    nodes as if they had run there).
 
     ``ref(leaf)`` gives the ``(node, index)`` a leaf of ``out`` was recorded
     as (None for a constant leaf); ``in_node`` is the recorded input's node.
     Returns ``(out', interp, in_node')``: ``out'`` holds tracers of a new
     reverse level ``interp`` whose nodes carry forward-mode values, as if the
-    function had run on ``x_new`` under that level.  With ``tape=False`` no
+    function had run on ``x_new`` under that level (named ``name``; ``fix``: how to
+    run the plain composition instead, for the message below).  With ``tape=False`` no
     level is made: ``out'`` holds the forward-mode values (``jacfwd``), and
     ``interp`` and ``in_node'`` are None.
 
@@ -134,7 +139,7 @@ def transplant(out, ref, in_node, x_new: JVPTracer, tape: bool = True):
 
     # New nodes are numbered as they are made, in the recorded order: the backward
     # pass visits nodes newest first.
-    interp = ReverseInterpreter("jacrev") if tape else None
+    interp = ReverseInterpreter(name) if tape else None
     with interp or contextlib.nullcontext():  # (live: a call run again records at it)
         for node in nodes:
             seq, prim, params, primals, value, parents, needs = node
@@ -168,7 +173,7 @@ def transplant(out, ref, in_node, x_new: JVPTracer, tape: bool = True):
             f"{describe_stack()}: a custom_vjp, custom_jvp or checkpoint function drew random numbers. "
             "This derivative is computed from the function's tape, which runs such a function's forward "
             "code a second time (in forward mode), and the draws would differ. Draw outside it and pass "
-            "the numbers in, or give argnums as a tuple (argnums=(0,)): that runs the plain composition.")
+            f"the numbers in, or {fix}.")
     new_leaves = []
     for leaf, r in zip(leaves, refs):
         if r is None:
@@ -221,3 +226,31 @@ def _grad_jvp_of_tape(out, ref, in_node, x, t):
         gradient = zeros_like(x_new) if ct is zero else ct
     (primal,), (tangent,), _, _ = traced_outputs(forward, gradient, False, "jvp")
     return primal, (zeros_like(primal) if tangent is zero else tangent)
+
+
+# ---- grad of grad (second derivatives of scalar functions) --------------------------------
+
+def taped_grad_grad(func, cache, x):
+    """``grad(grad(func))(x)`` for a real 0-d array ``x``, from a tape.  ``func``
+    runs once, under the inner grad's level inside the outer one's (idle), the
+    stack it meets eagerly; the tape is then recorded again at the outer level
+    (``transplant``), and the two backward passes run as in the composition."""
+    return taped(func, x, [ReverseInterpreter("grad"), ReverseInterpreter("grad")], cache, _grad_grad_of_tape,
+                 "grad_grad", scalar=True)
+
+
+def _grad_grad_of_tape(out, ref, in_node, x):
+    """The second derivative from the tape, by the steps of ``grad(grad(f))``:
+    the inner grad's general path over the carried tape, then the outer's."""
+    with ReverseInterpreter("grad") as outer:
+        x_new = mark_input(outer.new_input(x), x)
+        outer_in = x_new.node
+        new_out, interp, new_in = transplant(
+            out, ref, in_node, x_new, name="grad",
+            fix="differentiate a function that calls the inner gradient, grad(lambda x: g(x)): that runs the "
+                "plain composition")
+        primal, pullback, _ = _traced_outputs(interp, new_out, None, False, "grad", _ONE_LEAF, [x_new], [new_in])
+        _check_scalar(primal, "grad")
+        (ct,) = pullback.flat([_seed(primal)])
+        gradient = scalar_gradient(zeros_like(x_new) if ct is zero else ct, x_new)
+    return _gradient_from(outer, gradient, None, x, outer_in, False, "grad", False)

@@ -16,6 +16,7 @@ from ..core.lazy import deferred
 from ..core.values import ndim_of, shape_of
 from . import structured
 
+_new_tracer = object.__new__
 _moveaxis = deferred("npfunc.primitives.shape.basic:moveaxis", globals(), "_moveaxis")
 _broadcast_to = deferred("npfunc.primitives.shape.basic:broadcast_to", globals(), "_broadcast_to")
 _reshape = deferred("npfunc.primitives.shape.basic:reshape", globals(), "_reshape")
@@ -119,7 +120,13 @@ class BatchInterpreter(Interpreter):
         out, out_dim = prim.batch(vals, dims, **params)
         if prim.multiple_results:
             return tuple(self.wrap(o, d) for o, d in zip(out, out_dim))
-        return out if out_dim is None else BatchTracer(self, out, out_dim)
+        if out_dim is None:
+            return out
+        tracer = _new_tracer(BatchTracer)  # BatchTracer(self, out, out_dim), without __init__'s frame
+        tracer._interp = self
+        tracer.val = out
+        tracer.bdim = out_dim
+        return tracer
 
     def wrap(self, val, bdim):
         if bdim is None:

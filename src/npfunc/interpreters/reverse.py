@@ -18,7 +18,7 @@ import numpy as np
 from ..core.context import Interpreter
 from ..core.debug import FLAGS, NAN_CHECKS
 from ..core.primitive import Primitive
-from ..core.tracer import PrimalTracer, Tracer, keep, snapshot
+from ..core.tracer import _TRACER_TYPES, PrimalTracer, Tracer, keep, snapshot
 from ..core.values import NUMPY_TYPES, is_inexact
 from ..core.zeros import add_any, zero
 
@@ -122,7 +122,10 @@ class ReverseInterpreter(Interpreter):
                 else:  # a constant kept on the tape: likewise
                     primals[i] = keep(arg)
                 i += 1
-        if plain and not (NAN_CHECKS[0] and FLAGS.nans):
+        if not plain and len(primals) == 1 and type(prim) is Primitive and isinstance(primals[0], Tracer) \
+                and primals[0]._interp.alive:
+            out = primals[0]._interp.process(prim, primals, params)  # bind's choice, made here
+        elif plain and not (NAN_CHECKS[0] and FLAGS.nans):
             if params:
                 out = prim.impl(*primals, **params)
             elif prim.operator is not None and type(primals[0]) in NUMPY_TYPES:
@@ -139,7 +142,8 @@ class ReverseInterpreter(Interpreter):
                 ReverseTracer(self, o, node, k) if is_inexact(o) else o for k, o in enumerate(out)
             )
         tout = type(out)
-        if tout is np.float64 or (out.dtype.kind in "fc" if tout is np.ndarray else is_inexact(out)):
+        if tout is np.float64 or (out.dtype.kind in "fc" if tout is np.ndarray or tout in _TRACER_TYPES
+                                  else is_inexact(out)):
             tracer = _new_tracer(ReverseTracer)  # ReverseTracer(self, out, node), without __init__'s frame
             tracer._interp = self
             tracer.primal = out
@@ -147,6 +151,24 @@ class ReverseInterpreter(Interpreter):
             tracer.index = None
             return tracer
         return out
+
+    def known(self, prim, args, params, out):
+        """What ``process`` returns for ``prim(*args)`` when its primal output
+        ``out`` is already known (computed by a level below that recorded it,
+        whose copies of the constants the arguments are): a node is recorded,
+        the primitive does not run (see api/tape_replay.py)."""
+        primals, parents, needs = list(args), [], [False] * len(args)
+        for i, arg in enumerate(args):
+            if type(arg) is ReverseTracer and arg._interp is self:
+                primals[i] = arg.primal
+                parents.append((i, arg.node, arg.index))
+                needs[i] = True
+        if not parents or not prim.differentiable:
+            return out
+        node = (_next_seq(), prim, params, tuple(primals), out, tuple(parents), tuple(needs))
+        if prim.multiple_results:
+            return tuple(ReverseTracer(self, o, node, k) if is_inexact(o) else o for k, o in enumerate(out))
+        return ReverseTracer(self, out, node) if is_inexact(out) else out
 
     def unwrap(self, value):
         """(primal, node, index) of ``value`` at this level; node is None for constants."""

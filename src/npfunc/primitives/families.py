@@ -217,6 +217,68 @@ def conj(x):
     return _conjugate(x)
 
 
+#: Elementwise VJP rules run on the stacked arrays of a vmap level (``_on_stacked``);
+#: off, they run operation by operation under the level (tests compare the two).
+STACKED_RULES = [True]
+_STACKED_SCALARS = frozenset([float, int, np.float64, np.float32, np.int64])
+
+
+def _on_stacked(vjp, g, primals, out, needs):
+    """``vjp(g, primals, out, needs)`` for an elementwise rule whose cotangent is a
+    vmap level's value, computed on the stacked arrays when that is what the level
+    would compute operation by operation, else None.
+
+    That holds when the cotangent, the output and every differentiated argument
+    are that level's values with one layout (batch axis and stacked shape), and
+    the other arguments are too or are scalars: then every operation of the rule
+    meets operands of one shape, for which the level's elementwise batching rule
+    is the operation itself on the stacked arrays, and no cotangent needs
+    un-broadcasting.  (``vmap(grad(f))`` runs every backward rule so; this spares
+    the level's dispatch for each of their operations.)"""
+    interp = g._interp
+    bdim = g.bdim
+    val = g.val
+    shape = val.shape
+    if type(val) is not np.ndarray or interp.structured or not STACKED_RULES[0] or \
+            type(out) is not BatchTracer or out._interp is not interp or out.bdim != bdim or out.val.shape != shape:
+        return None
+    if len(primals) == 1:  # a unary rule: its argument is differentiated
+        p = primals[0]
+        if type(p) is not BatchTracer or p._interp is not interp or p.bdim != bdim or p.val.shape != shape or \
+                type(p.val) is not np.ndarray:
+            return None
+        (c,) = vjp(val, (p.val,), out.val, needs)
+        return (c if c is zero else _batch_tracer(interp, c, bdim),)
+    vals = []
+    for p, need in zip(primals, needs):
+        tp = type(p)
+        if tp is BatchTracer:
+            if p._interp is not interp or p.bdim != bdim or p.val.shape != shape or type(p.val) is not np.ndarray:
+                return None
+            vals.append(p.val)
+        elif need or tp not in _STACKED_SCALARS:
+            return None
+        else:
+            vals.append(p)
+    cts = vjp(val, tuple(vals), out.val, needs)
+    if len(cts) == 1:
+        (c,) = cts
+        return (c if c is zero else _batch_tracer(interp, c, bdim),)
+    return tuple([c if c is zero else _batch_tracer(interp, c, bdim) for c in cts])
+
+
+def _batch_tracer(interp, val, bdim):
+    """``BatchTracer(interp, val, bdim)`` without ``__init__``'s frame."""
+    tracer = _new(BatchTracer)
+    tracer._interp = interp
+    tracer.val = val
+    tracer.bdim = bdim
+    return tracer
+
+
+_new = object.__new__
+
+
 # ---- elementwise ------------------------------------------------------------
 
 def elementwise_batch(prim: Primitive) -> Callable:
@@ -309,11 +371,15 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
         (only,) = vjps
 
         def vjp(g, primals, out, needs, **params):
+            if type(g) is BatchTracer and not params and (cts := _on_stacked(vjp, g, primals, out, needs)):
+                return cts
             return (fit_cotangent(only(g, primals[0], out), primals[0]),)
     elif len(vjps) == 2:
         vx, vy = vjps
 
         def vjp(g, primals, out, needs, **params):
+            if type(g) is BatchTracer and not params and (cts := _on_stacked(vjp, g, primals, out, needs)):
+                return cts
             x, y = primals
             if type(g) is np.float64 and type(x) in _REAL_SCALARS and type(y) in _REAL_SCALARS:
                 # real scalars: the rules give NumPy scalars, which need no fitting
@@ -325,6 +391,8 @@ def nary(name: str, impl: Callable, *, jvps: Sequence[Callable], vjps: Sequence[
                     fit_cotangent(vy(g, x, y, out), y) if needs[1] and vy is not None else zero)
     else:
         def vjp(g, primals, out, needs, **params):
+            if type(g) is BatchTracer and not params and (cts := _on_stacked(vjp, g, primals, out, needs)):
+                return cts
             return tuple(
                 fit_cotangent(rule(g, *primals, out), p) if need and rule is not None else zero
                 for rule, need, p in zip(vjps, needs, primals)
@@ -376,6 +444,8 @@ def unary(name: str, impl: Callable, *, deriv: Callable | None = None, jvp: Call
 
         def vjp_rule(g, primals, out, needs, **params):  # vjp above, as nary would apply it
             x = primals[0]
+            if type(g) is BatchTracer and not params and (cts := _on_stacked(vjp_rule, g, primals, out, needs)):
+                return cts
             if type(x) is np.float64:  # a real scalar: conj is the identity
                 ct = g * deriv(x, out)
                 return (ct if type(ct) is np.float64 else fit_cotangent(ct, x),)
@@ -409,6 +479,8 @@ def binary(name: str, impl: Callable, *, partials: Sequence[Callable] | None = N
             return zero if total is zero else fit_tangent(total, out)
 
         def vjp_rule(g, primals, out, needs, **params):  # vjps above, as nary would apply them
+            if type(g) is BatchTracer and not params and (cts := _on_stacked(vjp_rule, g, primals, out, needs)):
+                return cts
             x, y = primals
             if type(g) is np.float64 and type(x) in _REAL_SCALARS and type(y) in _REAL_SCALARS:
                 # real scalars: conj is the identity, and NumPy scalars need no fitting
