@@ -206,7 +206,8 @@ def bench_jacobians(cfg: Config, rng) -> list[Row]:
 
         for name, transform in (("jacrev", jacrev), ("jacfwd", jacfwd)):
             jac = transform(f)
-            rows.append(compare(f"{name} tanh(Wx+b), n={n}", lambda: jac(x), by_hand, "<= 6x", cfg))
+            rows.append(compare(f"{name} tanh(Wx+b), n={n}", lambda: jac(x), by_hand,
+                                "<= 6x" if n < 512 else "<= 3x", cfg))  # (SPEC.md's targets)
             rows.append(compare_jit(f"jit({name}) tanh(Wx+b), n={n}", lambda: transform(f), (x,), by_hand,
                                     "<= 1.5x", cfg))
     return rows
@@ -316,7 +317,7 @@ def bench_chain(cfg: Config, rng) -> list[Row]:
     x = 0.5 * rng.standard_normal(8)
     g = grad(chain)
     row = compare("grad of 50-op elementwise chain, R^8", lambda: g(x), lambda: chain_grad_by_hand(x),
-                  "<= 5x", cfg)
+                  "<= 3x", cfg)
     per_op = row.t_npfunc / len(CHAIN) * 1e6  # one transform level (grad)
     row.note = f"{per_op:.1f} us/op/level (hand: {row.t_hand / len(CHAIN) * 1e6:.1f} us/op)"
     return [row, compare_jit("jit(grad) of 50-op elementwise chain, R^8", lambda: grad(chain), (x,),
