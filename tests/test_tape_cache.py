@@ -469,8 +469,10 @@ def _natural_programs():
 def test_natural_programs_from_the_tape_are_the_composition(name):
     f, x = _natural_programs()[name]
     g = npfunc.grad(f)
+    gg_line = npfunc.grad(npfunc.grad(along(f, x)))  # the second derivative along a line
     cases = [(npfunc.hessian(f), composed_hessian(f)), (npfunc.jacfwd(g), plain_jacfwd(g)),
-             (lambda x: npfunc.jvp(g, (x,), (np.cos(x),))[1], lambda x: npfunc.jvp(lambda y: g(y), (x,), (np.cos(x),))[1])]
+             (lambda x: npfunc.jvp(g, (x,), (np.cos(x),))[1], lambda x: npfunc.jvp(lambda y: g(y), (x,), (np.cos(x),))[1]),
+             (lambda x: gg_line(np.array(0.0)), lambda x: composed_grad_grad(along(f, x))(np.array(0.0)))]
     with np.errstate(all="ignore"):
         for taped, composed in cases:
             try:
