@@ -651,3 +651,16 @@ def test_grad_of_grad_with_custom_rules_and_in_place_updates():
         gg(np.array(0.5))
     inner = npfunc.grad(f)
     assert npfunc.grad(lambda x: inner(x))(np.array(0.5)) > 0  # the fix the message names
+
+
+def test_grad_functions_pickle_by_value():
+    """Dask's workers receive grad functions pickled by value (cloudpickle): the wrapper
+    refers to module functions by name, never to thread-local state."""
+    cloudpickle = pytest.importorskip("cloudpickle")
+    gg = npfunc.grad(npfunc.grad(lambda t: np.sin(t) * t))
+    t = np.array(0.7)
+    for _ in range(3):
+        want = gg(t)
+    again = cloudpickle.loads(cloudpickle.dumps(gg))
+    for _ in range(3):
+        _same(again(t), want)

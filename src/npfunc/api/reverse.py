@@ -205,9 +205,9 @@ def _make_grad(func, argnums, has_aux, transform, with_value):
         if one_array and not kwargs and argnums < len(args) and "dask" not in sys.modules:
             x = args[argnums]
             if type(x) is np.ndarray and x.dtype.kind == "f":
-                if taped_inner is not None and len(args) == 1 and x.shape == () and not current_stack() and \
-                        not FLAGS.nans and (cache := grad_cache(func, "grad")).warm():
-                    return taped_grad_grad(taped_inner[1], cache, x)  # grad(grad(f)): from f's tape
+                if taped_inner is not None and len(args) == 1 and \
+                        (second := _second_derivative_from_tape(taped_inner, x)) is not None:
+                    return second
                 return _grad_of_array(func, args, argnums, x, has_aux, transform, with_value)
         if "dask" in sys.modules:  # dask data: a Dask reduction of per-chunk gradients (npfunc/dask)
             from ..dask._grad import grad_hook
@@ -228,6 +228,19 @@ def _make_grad(func, argnums, has_aux, transform, with_value):
     wrapper._taped_grad = (wrapper, func) if (
         argnums == 0 and type(argnums) is int and not has_aux and not with_value) else None
     return wrapper
+
+
+def _second_derivative_from_tape(taped_inner, x):
+    """``grad(g)(x)`` for a grad function ``g`` of ``f`` (``taped_inner``: ``(g, f)``)
+    from ``f``'s tape (api/tape_replay.py), or None where the composition runs: an
+    input other than a 0-d array, under another transform or ``debug_nans``, on the
+    first call.  (A module function: a grad function pickled by value, for Dask's
+    workers, refers to it by name.)"""
+    if x.shape == () and not current_stack() and not FLAGS.nans:
+        cache = grad_cache(taped_inner[0], "grad")
+        if cache.warm():
+            return taped_grad_grad(taped_inner[1], cache, x)
+    return None
 
 
 def _grad_of_array(func, args, argnum, x, has_aux, transform, with_value):
