@@ -210,6 +210,12 @@ def quad(func: Callable, a, b, args=(), full_output=0, epsabs=1.49e-8, epsrel=1.
     if points is not None:
         settings["points"] = points
     ig, params, _ = _prepare(func, a, b, args, "quad", settings, "quad")
+    if not any(isinstance(v, Tracer) for v in (a, b, *params)):
+        # a transform is live but nothing here is traced (a jit recording with static
+        # arguments, a grad in another variable): SciPy as written, its Python float
+        return si.quad(func, a, b, args=args, full_output=full_output, epsabs=epsabs, epsrel=epsrel, limit=limit,
+                       points=points, weight=weight, wvar=wvar, wopts=wopts, maxp1=maxp1, limlst=limlst,
+                       complex_func=complex_func)
     # a NumPy scalar, as close as a traced value comes to SciPy's float: immutable, so
     # ``v += c`` rebinds v instead of updating every name bound to the integral
     value = np.reshape(_integral(ig).bind(a, b, *params), (1,))[0]
