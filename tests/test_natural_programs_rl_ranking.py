@@ -1,0 +1,881 @@
+"""Natural programs from reinforcement learning, ranking and recommender systems, written
+first as plain NumPy/SciPy and then run under npfunc's transforms (jit with replays, vmap
+against a Python loop, grad, jacrev, jacfwd, hessian, jvp, vjp and their compositions, each
+transformed function called repeatedly on the same and on new inputs) against the plain
+program (type, dtype, shape, value, side effects) and against five-point differences.
+
+Programs:
+  * policies: a linear softmax policy (log-probabilities, entropy, float32), a Gaussian policy
+    with a state-dependent mean and log-std (log-likelihood, KL between two policies);
+  * policy-gradient losses: REINFORCE with discounted returns by a backward loop into a
+    preallocated buffer and a mean baseline, the same returns by scipy.signal.lfilter, an
+    actor-critic loss with a linear critic, PPO's clipped surrogate (np.clip, np.minimum);
+  * temporal differences: TD(lambda) with accumulating eligibility traces (in-place updates of
+    a weight vector), GAE by a backward loop, V-trace with clipped importance ratios, a Huber
+    TD loss by np.where, tabular Q-learning updates Q[s, a] += ... over a trajectory;
+  * planning: policy evaluation by np.linalg.solve(I - gamma P_pi, r_pi), the exact policy
+    gradient of J(theta) = d0 . V_pi through the solve (grad, hessian, jvp(grad)), the
+    successor representation by np.linalg.inv, value iteration with an early return at
+    convergence, soft value iteration with scipy.special.logsumexp, the stationary
+    distribution by np.linalg.eig, fitted value iteration with np.interp;
+  * distributional RL: the C51 categorical projection (np.floor/np.ceil indices, np.add.at);
+  * bandits: UCB scores and the arm chosen (an int), Thompson sampling posteriors with
+    scipy.stats.beta (logpdf, mean, ppf, the probability one arm beats another by quadrature),
+    EXP3 probabilities, expected improvement with scipy.stats.norm, LinUCB bonuses;
+  * paired comparisons: Bradley-Terry log-likelihood (np.logaddexp) and its MLE by
+    scipy.optimize.minimize, Hunter's MM iteration, Thurstone-Mosteller with norm.logcdf, Elo
+    rating updates in a loop (derivative of the final ratings in K), Plackett-Luce likelihood
+    of full rankings (reversed cumulative logsumexp);
+  * learning to rank: DCG/NDCG@k with np.argsort, ListNet cross entropy, RankNet pairwise
+    loss over np.triu_indices, LambdaRank-style lambdas weighted by |delta NDCG|, ApproxNDCG
+    with sigmoid soft ranks;
+  * recommender systems: matrix factorisation with an observation mask, ALS by per-user and
+    per-item np.linalg.solve sweeps, implicit ALS (Hu-Koren-Volinsky confidences), SGD on
+    ratings with in-place row updates, BPR loss with fancy-indexed embeddings, factorisation
+    machines (the O(kn) identity), a two-tower sampled softmax with logQ correction, item-item
+    cosine similarity and top-k by np.argpartition, truncated SVD reconstruction, an IPS
+    estimator returning a dict;
+  * per-sample gradients of losses by vmap(grad), natural-gradient Fisher matrices of the
+    softmax and Gaussian policies from per-sample score functions, the SAC temperature that
+    meets a target entropy by scipy.optimize.brentq.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.optimize
+import scipy.signal
+import scipy.special as sps
+import scipy.stats
+
+import npfunc
+from natural_checks import assert_deriv, assert_same, fd
+
+
+def assert_jit_replays(f, *argsets, rtol=1e-12, **jit_kwargs):
+    """One jit object called on each argument set (the first records, the others replay),
+    every result the plain program's."""
+    jf = npfunc.jit(f, **jit_kwargs)
+    for args in argsets:
+        got, want = jf(*args), f(*args)
+        if isinstance(want, tuple):
+            assert isinstance(got, tuple) and len(got) == len(want)
+            for g, w in zip(got, want):
+                assert_same(g, w, rtol=rtol)
+        elif isinstance(want, dict):
+            assert set(got) == set(want)
+            for k in want:
+                assert_same(got[k], want[k], rtol=rtol)
+        else:
+            assert_same(got, want, rtol=rtol)
+
+
+def assert_repeated(tf, inputs, rtol=0.0):
+    """Call the transformed function 5 times on each input (the eager caches take another code
+    path after a few calls); every later call equals the first call on that input, bit for bit
+    when rtol=0. Returns the first results."""
+    firsts = []
+    for _ in range(5):
+        for i, args in enumerate(inputs):
+            got = tf(*args)
+            if len(firsts) <= i:
+                firsts.append(got)
+            else:
+                _tree_equal(got, firsts[i], rtol)
+    return firsts
+
+
+def _tree_equal(a, b, rtol):
+    if isinstance(b, (tuple, list)):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b):
+            _tree_equal(x, y, rtol)
+    elif isinstance(b, dict):
+        assert set(a) == set(b)
+        for k in b:
+            _tree_equal(a[k], b[k], rtol)
+    else:
+        assert type(a) is type(b), (type(a), type(b))
+        assert np.asarray(a).dtype == np.asarray(b).dtype
+        if rtol == 0.0:
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=rtol)
+
+
+# ---- 1. policies ------------------------------------------------------------------------------
+
+
+def softmax_policy(theta, phi):
+    """pi(a|s) for a linear softmax policy; phi has shape (n_actions, n_features)."""
+    logits = phi @ theta
+    logits = logits - np.max(logits)
+    e = np.exp(logits)
+    return e / np.sum(e)
+
+
+def log_softmax_policy(theta, phi, a):
+    logits = phi @ theta
+    return logits[a] - sps.logsumexp(logits)
+
+
+def policy_entropy(theta, phi):
+    p = softmax_policy(theta, phi)
+    return -np.sum(p * np.log(p))
+
+
+def test_softmax_policy_values_types_and_derivatives():
+    rng = np.random.default_rng(0)
+    phi = rng.standard_normal((4, 3))
+    theta = rng.standard_normal(3)
+    theta2 = rng.standard_normal(3)
+    assert_jit_replays(softmax_policy, (theta, phi), (theta2, phi))
+    assert_jit_replays(log_softmax_policy, (theta, phi, 2), (theta2, phi, 2), static_argnums=2)
+    assert_jit_replays(policy_entropy, (theta, phi), (theta2, phi))
+    assert isinstance(policy_entropy(theta, phi), np.float64)
+    for tf in (npfunc.jacrev, npfunc.jacfwd):
+        J = assert_repeated(tf(softmax_policy), [(theta, phi), (theta2, phi)])
+        assert_deriv(J[0], fd(lambda t: softmax_policy(t, phi), theta))
+        assert_deriv(J[1], fd(lambda t: softmax_policy(t, phi), theta2))
+    g = assert_repeated(npfunc.grad(log_softmax_policy), [(theta, phi, 1), (theta2, phi, 3)])
+    # the score function: phi_a - E_pi[phi]
+    np.testing.assert_allclose(g[0], phi[1] - softmax_policy(theta, phi) @ phi, rtol=1e-12)
+    np.testing.assert_allclose(g[1], phi[3] - softmax_policy(theta2, phi) @ phi, rtol=1e-12)
+    H = assert_repeated(npfunc.hessian(policy_entropy), [(theta, phi), (theta2, phi)])
+    assert_deriv(H[0], fd(npfunc.grad(lambda t: policy_entropy(t, phi)), theta), atol=1e-7)
+    assert_deriv(H[1], fd(npfunc.grad(lambda t: policy_entropy(t, phi)), theta2), atol=1e-7)
+    v = np.array([1.0, -0.5, 0.25])
+    hv = assert_repeated(lambda t: npfunc.jvp(npfunc.grad(policy_entropy), (t, phi), (v, np.zeros_like(phi)))[1],
+                         [(theta,), (theta2,)])
+    np.testing.assert_allclose(hv[0], H[0] @ v, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(hv[1], H[1] @ v, rtol=1e-10, atol=1e-14)
+    # a batch of states: vmap over phi
+    phis = rng.standard_normal((5, 4, 3))
+    assert_same(npfunc.vmap(softmax_policy, in_dims=(None, 0))(theta, phis),
+                np.stack([softmax_policy(theta, p) for p in phis]))
+    # phi stored features-first (n_features, n_actions, batch): in_dims=2 after a transpose is
+    # not what users write; they vmap over the last axis instead
+    phis_last = np.moveaxis(phis, 0, 2)
+    assert_same(npfunc.vmap(lambda t, p: softmax_policy(t, p), in_dims=(None, 2))(theta, phis_last),
+                np.stack([softmax_policy(theta, phis_last[:, :, i]) for i in range(5)]))
+
+
+def test_softmax_policy_float32():
+    rng = np.random.default_rng(1)
+    phi = rng.standard_normal((4, 3)).astype(np.float32)
+    theta = rng.standard_normal(3).astype(np.float32)
+    want = softmax_policy(theta, phi)
+    assert want.dtype == np.float32
+    assert_same(npfunc.jit(softmax_policy)(theta, phi), want, rtol=1e-6)
+    H = policy_entropy(theta, phi)
+    assert isinstance(H, np.float32)
+    assert_same(npfunc.jit(policy_entropy)(theta, phi), H, rtol=1e-6)
+    g = npfunc.grad(policy_entropy)(theta, phi)
+    assert g.dtype == np.float32
+    assert_deriv(g, fd(lambda t: policy_entropy(t, phi.astype(np.float64)), theta), rtol=1e-3, atol=1e-4)
+    lp = npfunc.grad(log_softmax_policy)(theta, phi, 0)
+    assert lp.dtype == np.float32
+    gs = npfunc.vmap(npfunc.grad(log_softmax_policy), in_dims=(None, None, 0))(theta, phi, np.array([0, 1, 3]))
+    assert gs.dtype == np.float32
+    for i, a in enumerate([0, 1, 3]):
+        np.testing.assert_allclose(gs[i], npfunc.grad(log_softmax_policy)(theta, phi, a), rtol=1e-6)
+
+
+def gaussian_policy_logprob(params, s, a):
+    """log N(a; W s + b, diag(exp(2 log_std))) for a linear-Gaussian policy."""
+    W, b, log_std = params["W"], params["b"], params["log_std"]
+    mu = W @ s + b
+    std = np.exp(log_std)
+    z = (a - mu) / std
+    return -0.5 * np.sum(z**2) - np.sum(log_std) - 0.5 * len(a) * np.log(2 * np.pi)
+
+
+def gaussian_kl(mu0, log_std0, mu1, log_std1):
+    """KL(N0 || N1) for diagonal Gaussians, summed over action dimensions."""
+    var0, var1 = np.exp(2 * log_std0), np.exp(2 * log_std1)
+    return np.sum(log_std1 - log_std0 + (var0 + (mu0 - mu1) ** 2) / (2 * var1) - 0.5)
+
+
+def test_gaussian_policy_logprob_matches_scipy_and_per_sample_grads():
+    rng = np.random.default_rng(2)
+    params = {"W": rng.standard_normal((2, 3)), "b": rng.standard_normal(2), "log_std": np.array([-0.3, 0.2])}
+    S = rng.standard_normal((6, 3))
+    A = rng.standard_normal((6, 2))
+    lp = gaussian_policy_logprob(params, S[0], A[0])
+    mu = params["W"] @ S[0] + params["b"]
+    np.testing.assert_allclose(lp, scipy.stats.multivariate_normal(mu, np.diag(np.exp(2 * params["log_std"]))).logpdf(A[0]))
+    assert_jit_replays(gaussian_policy_logprob, (params, S[0], A[0]), (params, S[1], A[1]))
+    per = npfunc.vmap(npfunc.grad(gaussian_policy_logprob), in_dims=(None, 0, 0))
+    g = assert_repeated(per, [(params, S, A)])[0]
+    for i in range(6):
+        gi = npfunc.grad(gaussian_policy_logprob)(params, S[i], A[i])
+        for k in params:
+            np.testing.assert_allclose(g[k][i], gi[k], rtol=1e-12)
+    flat = lambda ls: gaussian_policy_logprob({**params, "log_std": ls}, S[2], A[2])
+    assert_deriv(g["log_std"][2], fd(flat, params["log_std"]))
+    gj = npfunc.jit(per)(params, S, A)
+    for k in params:
+        np.testing.assert_allclose(gj[k], g[k], rtol=1e-12)
+    assert_same(npfunc.vmap(gaussian_policy_logprob, in_dims=(None, 0, 0))(params, S, A),
+                np.stack([gaussian_policy_logprob(params, s, a) for s, a in zip(S, A)]))
+
+
+def test_gaussian_kl_trust_region_derivatives():
+    mu0, ls0 = np.array([0.1, -0.4]), np.array([-0.2, 0.1])
+    mu1, ls1 = np.array([0.3, -0.1]), np.array([0.0, -0.3])
+    k = gaussian_kl(mu0, ls0, mu1, ls1)
+    assert isinstance(k, np.float64)
+    assert_jit_replays(gaussian_kl, (mu0, ls0, mu1, ls1), (mu1, ls1, mu0, ls0))
+    # the KL's Hessian in the new mean at mu1 = mu0 is the Fisher matrix diag(1/var)
+    H = assert_repeated(npfunc.hessian(gaussian_kl, argnums=2), [(mu0, ls0, mu0, ls0), (mu0, ls0, mu1, ls0)])
+    np.testing.assert_allclose(H[0], np.diag(np.exp(-2 * ls0)), rtol=1e-12)
+    for tf in (npfunc.jacrev(npfunc.grad(gaussian_kl, argnums=3), argnums=3),
+               npfunc.jacfwd(npfunc.grad(gaussian_kl, argnums=3), argnums=3)):
+        Hs = assert_repeated(tf, [(mu0, ls0, mu1, ls1), (mu1, ls1, mu0, ls0)])
+        assert_deriv(Hs[0], fd(lambda l: npfunc.grad(gaussian_kl, argnums=3)(mu0, ls0, mu1, l), ls1))
+    # a scalar log-std shared by both dimensions: grad(grad) in a 0-d variable
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.full.*v \* np.ones\(shape\)"):
+        npfunc.grad(lambda s: gaussian_kl(mu0, ls0, mu1, np.full(2, s)))(0.1)
+    f = lambda s: gaussian_kl(mu0, ls0, mu1, s * np.ones(2))
+    d2 = assert_repeated(npfunc.grad(npfunc.grad(f)), [(0.1,), (-0.4,), (np.float64(0.3),)])
+    for x, d in zip((0.1, -0.4, 0.3), d2):
+        assert_deriv(d, fd(lambda v: npfunc.grad(f)(v[0]), np.array([x]))[0])
+    assert isinstance(d2[0], np.float64) == isinstance(npfunc.grad(f)(0.1), np.float64)
+
+
+# ---- 2. policy-gradient losses -------------------------------------------------------------------
+
+
+def discounted_returns(rewards, gamma, buffer_like_both=False):
+    """G_t = r_t + gamma G_{t+1}, backwards into a preallocated buffer (created from both
+    inputs when asked, the spelling npfunc advises when only gamma is traced)."""
+    G = np.zeros_like(gamma * rewards) if buffer_like_both else np.zeros_like(rewards)
+    running = 0.0
+    for t in reversed(range(len(rewards))):
+        running = rewards[t] + gamma * running
+        G[t] = running
+    return G
+
+
+def discounted_returns_lfilter(rewards, gamma):
+    return scipy.signal.lfilter([1.0], [1.0, -gamma], rewards[::-1])[::-1]
+
+
+def reinforce_loss(theta, phis, actions, rewards, gamma=0.9):
+    """-sum_t log pi(a_t|s_t) (G_t - b) with a mean baseline (no gradient through G)."""
+    G = discounted_returns(rewards, gamma)
+    adv = G - G.mean()
+    loss = 0.0
+    for t in range(len(actions)):
+        loss = loss - log_softmax_policy(theta, phis[t], actions[t]) * adv[t]
+    return loss / len(actions)
+
+
+def test_discounted_returns_buffer_and_lfilter():
+    r = np.array([1.0, 0.0, -0.5, 2.0, 0.3])
+    G = discounted_returns(r, 0.9)
+    np.testing.assert_allclose(discounted_returns_lfilter(r, 0.9), G, rtol=1e-14)
+    assert_jit_replays(discounted_returns, (r, 0.9), (r[::-1].copy(), 0.5))
+    assert_jit_replays(discounted_returns_lfilter, (r, 0.9), (2 * r, 0.9))
+    r32 = r.astype(np.float32)
+    assert_jit_replays(discounted_returns, (r32, 0.9), rtol=1e-6)
+    # the derivative in gamma alone: np.zeros_like(rewards) is a plain buffer that cannot hold
+    # traced returns; refused with the traced-buffer spelling advised (used below)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"create the array traced"):
+        npfunc.jacfwd(discounted_returns, argnums=1)(r, 0.9)
+    both = lambda rr, g: discounted_returns(rr, g, buffer_like_both=True)
+    assert_same(both(r, 0.9), G, rtol=0)
+    for prog in (both, discounted_returns_lfilter):
+        J = npfunc.jacrev(prog)(r, 0.9)
+        assert_deriv(J, np.triu(0.9 ** (np.arange(5)[None, :] - np.arange(5)[:, None])), atol=1e-12)
+        dg = assert_repeated(npfunc.jacfwd(prog, argnums=1), [(r, 0.9), (r, 0.5)])
+        assert_deriv(dg[0], fd(lambda g: prog(r, g[0]), np.array([0.9]))[:, 0])
+        assert_deriv(dg[1], fd(lambda g: prog(r, g[0]), np.array([0.5]))[:, 0])
+    # the value of the first state as a function of gamma, twice differentiated
+    v0 = lambda g: discounted_returns(r, g, True)[0]
+    d2 = assert_repeated(npfunc.grad(npfunc.grad(v0)), [(0.9,), (0.7,)])
+    np.testing.assert_allclose(d2[0], np.sum(r * np.arange(5) * (np.arange(5) - 1) * 0.9 ** np.maximum(np.arange(5) - 2, 0)), rtol=1e-12)
+    R = np.stack([r, 2 * r, -r])
+    assert_same(npfunc.vmap(discounted_returns, in_dims=(0, None))(R, 0.9),
+                np.stack([discounted_returns(x, 0.9) for x in R]))
+    assert_same(npfunc.vmap(discounted_returns, in_dims=(1, None))(R.T.copy(), 0.9),
+                np.stack([discounted_returns(x, 0.9) for x in R]))
+    gammas = np.array([0.5, 0.9, 0.99])
+    assert_same(npfunc.vmap(discounted_returns, in_dims=(None, 0, None))(r, gammas, True),
+                np.stack([discounted_returns(r, g) for g in gammas]))
+
+
+def test_reinforce_loss_grad_and_per_episode_grads():
+    rng = np.random.default_rng(3)
+    T = 5
+    phis = rng.standard_normal((T, 3, 4))
+    actions = rng.integers(0, 3, T)
+    rewards = rng.standard_normal(T)
+    theta = rng.standard_normal(4)
+    loss = reinforce_loss(theta, phis, actions, rewards)
+    assert isinstance(loss, np.float64)
+    assert_jit_replays(reinforce_loss, (theta, phis, actions, rewards), (theta * 2, phis, actions, -rewards))
+    g = assert_repeated(npfunc.grad(reinforce_loss), [(theta, phis, actions, rewards), (-theta, phis, actions, rewards)])
+    assert_deriv(g[0], fd(lambda t: reinforce_loss(t, phis, actions, rewards), theta))
+    assert_deriv(g[1], fd(lambda t: reinforce_loss(t, phis, actions, rewards), -theta))
+    # per-episode gradients for a batch of episodes
+    P = rng.standard_normal((3, T, 3, 4))
+    Aa = rng.integers(0, 3, (3, T))
+    Rr = rng.standard_normal((3, T))
+    per = npfunc.vmap(npfunc.grad(reinforce_loss), in_dims=(None, 0, 0, 0))
+    got = assert_repeated(per, [(theta, P, Aa, Rr)])[0]
+    np.testing.assert_allclose(got, np.stack([npfunc.grad(reinforce_loss)(theta, P[i], Aa[i], Rr[i]) for i in range(3)]),
+                               rtol=1e-12)
+    np.testing.assert_allclose(npfunc.jit(per)(theta, P, Aa, Rr), got, rtol=1e-12)
+    np.testing.assert_allclose(npfunc.jit(npfunc.grad(reinforce_loss))(theta, phis, actions, rewards), g[0], rtol=1e-12)
+
+
+def actor_critic_loss(params, s, a, r, s_next, done, gamma=0.99, value_coef=0.5):
+    """One-step advantage actor-critic with a linear critic V(s) = w . s and a softmax
+    actor with logits W s; the advantage is treated as a constant in the actor term by
+    computing it from a copy of the critic's parameters."""
+    W, w = params["actor"], params["critic"]
+    v = s @ w
+    v_next = np.where(done, 0.0, s_next @ w)
+    target = r + gamma * v_next
+    td = target - v
+    w_c = np.array(w, copy=True) if isinstance(w, np.ndarray) else w
+    adv = r + gamma * np.where(done, 0.0, s_next @ w_c) - s @ w_c
+    logits = s @ W.T
+    logp = logits[np.arange(len(a)), a] - sps.logsumexp(logits, axis=1)
+    actor = -np.mean(logp * adv)
+    critic = value_coef * np.mean(td**2)
+    return actor + critic
+
+
+def test_actor_critic_loss_grad_jit_and_vmap_over_seeds():
+    rng = np.random.default_rng(4)
+    B = 6
+    params = {"actor": rng.standard_normal((3, 4)), "critic": rng.standard_normal(4)}
+    s, s_next = rng.standard_normal((B, 4)), rng.standard_normal((B, 4))
+    a = rng.integers(0, 3, B)
+    r = rng.standard_normal(B)
+    done = np.array([False, False, True, False, False, True])
+    L = actor_critic_loss(params, s, a, r, s_next, done)
+    assert isinstance(L, np.float64)
+    assert_jit_replays(actor_critic_loss, (params, s, a, r, s_next, done), (params, s_next, a, -r, s, ~done))
+    g = assert_repeated(npfunc.grad(actor_critic_loss), [(params, s, a, r, s_next, done)])[0]
+    assert_deriv(g["critic"], fd(lambda w: actor_critic_loss({**params, "critic": w}, s, a, r, s_next, done),
+                                 params["critic"]))
+    assert_deriv(g["actor"], fd(lambda W: actor_critic_loss({**params, "actor": W}, s, a, r, s_next, done),
+                                params["actor"]))
+    # an ensemble of critics: vmap over the critic's parameters only
+    critics = rng.standard_normal((3, 4))
+    f = lambda w: actor_critic_loss({"actor": params["actor"], "critic": w}, s, a, r, s_next, done)
+    assert_same(npfunc.vmap(f)(critics), np.stack([f(w) for w in critics]))
+
+
+def ppo_clip_objective(theta, phis, actions, logp_old, adv, eps=0.2):
+    logits = np.einsum("bak,k->ba", phis, theta)
+    logp = logits[np.arange(len(actions)), actions] - sps.logsumexp(logits, axis=1)
+    ratio = np.exp(logp - logp_old)
+    clipped = np.clip(ratio, 1 - eps, 1 + eps)
+    return -np.mean(np.minimum(ratio * adv, clipped * adv))
+
+
+def test_ppo_clipped_surrogate_grad_and_clip_fraction():
+    rng = np.random.default_rng(5)
+    B = 8
+    phis = rng.standard_normal((B, 3, 4))
+    actions = rng.integers(0, 3, B)
+    theta_old = rng.standard_normal(4)
+    logits = np.einsum("bak,k->ba", phis, theta_old)
+    logp_old = logits[np.arange(B), actions] - sps.logsumexp(logits, axis=1)
+    adv = rng.standard_normal(B)
+    theta = theta_old + 0.3 * rng.standard_normal(4)
+    assert_jit_replays(ppo_clip_objective, (theta, phis, actions, logp_old, adv), (theta_old, phis, actions, logp_old, adv))
+    g = assert_repeated(npfunc.grad(ppo_clip_objective), [(theta, phis, actions, logp_old, adv), (theta_old, phis, actions, logp_old, adv)])
+    assert_deriv(g[0], fd(lambda t: ppo_clip_objective(t, phis, actions, logp_old, adv), theta))
+    # at theta_old the ratio is 1, inside the clip: the gradient is the vanilla policy gradient
+    vanilla = lambda t: -np.mean(np.exp((np.einsum("bak,k->ba", phis, t)[np.arange(B), actions]
+                                         - sps.logsumexp(np.einsum("bak,k->ba", phis, t), axis=1)) - logp_old) * adv)
+    np.testing.assert_allclose(g[1], npfunc.grad(vanilla)(theta_old), rtol=1e-12)
+    H = npfunc.hessian(ppo_clip_objective)(theta, phis, actions, logp_old, adv)
+    assert_deriv(H, fd(lambda t: npfunc.grad(ppo_clip_objective)(t, phis, actions, logp_old, adv), theta), atol=1e-7)
+
+
+# ---- 3. temporal differences ----------------------------------------------------------------------
+
+
+def td_lambda(w0, features, rewards, gamma=0.95, lam=0.8, alpha=0.1, functional=False):
+    """Linear TD(lambda) with accumulating traces over one episode (the last state is
+    terminal); w is updated in place on a copy (or functionally, w = w + ...)."""
+    w = w0.copy()
+    e = np.zeros_like(w0)
+    if functional:
+        T = len(rewards)
+        for t in range(T):
+            x = features[t]
+            v_next = features[t + 1] @ w if t + 1 < T else 0.0
+            delta = rewards[t] + gamma * v_next - x @ w
+            e = gamma * lam * e + x
+            w = w + alpha * delta * e
+        return w
+    T = len(rewards)
+    for t in range(T):
+        x = features[t]
+        v = x @ w
+        v_next = features[t + 1] @ w if t + 1 < T else 0.0
+        delta = rewards[t] + gamma * v_next - v
+        e *= gamma * lam
+        e += x
+        w += alpha * delta * e
+    return w
+
+
+def test_td_lambda_inplace_weights_jit_and_jacobians():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((6, 3))
+    r = rng.standard_normal(6)
+    w0 = np.zeros(3)
+    w0_before = w0.copy()
+    want = td_lambda(w0, X, r)
+    assert_jit_replays(td_lambda, (w0, X, r), (np.ones(3), X, -r))
+    np.testing.assert_array_equal(w0, w0_before)          # the argument is not modified
+    # the weights' derivative in the rewards: w0.copy() is a plain array, w += ... is refused
+    # with the functional spelling advised
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"x \+= y.*Use x = x \+ y"):
+        npfunc.jacrev(td_lambda, argnums=2)(w0, X, r)
+    assert_same(td_lambda(w0, X, r, functional=True), want, rtol=1e-14)
+    tdf = lambda w, x, rr: td_lambda(w, x, rr, functional=True)
+    J = assert_repeated(npfunc.jacrev(tdf, argnums=2), [(w0, X, r), (np.ones(3), X, r)])
+    assert_deriv(J[0], fd(lambda rr: td_lambda(w0, X, rr), r))
+    Jw = npfunc.jacfwd(td_lambda)(w0 + 0.1, X, r)
+    assert_deriv(Jw, fd(lambda w: td_lambda(w, X, r), w0 + 0.1))
+    np.testing.assert_array_equal(w0, w0_before)
+    # sensitivity of the learned weights to lambda
+    dl = npfunc.jacfwd(lambda l: td_lambda(w0, X, r, lam=l, functional=True))(0.8)
+    assert_deriv(dl, fd(lambda l: td_lambda(w0, X, r, lam=l[0]), np.array([0.8]))[:, 0])
+    R = rng.standard_normal((4, 6))
+    assert_same(npfunc.vmap(tdf, in_dims=(None, None, 0))(w0, X, R), np.stack([td_lambda(w0, X, x) for x in R]),
+                rtol=1e-14)
+
+
+def gae(rewards, values, dones, gamma=0.99, lam=0.95, traced_buffer=True, first_only=False):
+    """Generalised advantage estimation by the backward recursion; values has one more entry
+    (the bootstrap value)."""
+    T = len(rewards)
+    adv = np.zeros_like(values, shape=T) if traced_buffer else np.zeros(T)
+    last = 0.0
+    for t in range(T - 1, -1, -1):
+        nonterminal = 1.0 - dones[t]
+        delta = rewards[t] + gamma * values[t + 1] * nonterminal - values[t]
+        last = delta + gamma * lam * nonterminal * last
+        if first_only:
+            continue
+        adv[t] = last
+    if first_only:
+        return last
+    returns = adv + values[:-1]
+    return adv, returns
+
+
+def test_gae_backward_loop():
+    rng = np.random.default_rng(7)
+    r = rng.standard_normal(6)
+    v = rng.standard_normal(7)
+    d = np.array([0, 0, 1, 0, 0, 0], dtype=float)
+    adv, ret = gae(r, v, d)
+    assert_same(gae(r, v, d, traced_buffer=False)[0], adv, rtol=0)
+    # np.zeros(T) is a plain buffer that cannot hold traced advantages: refused, naming the fix
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.zeros_like\(x, shape=shape\)"):
+        npfunc.jit(gae, static_argnames="traced_buffer")(r, v, d, traced_buffer=False)
+    assert_jit_replays(gae, (r, v, d), (-r, v, d), (r, 2 * v, np.zeros(6)))
+    J = assert_repeated(npfunc.jacrev(lambda vv: gae(r, vv, d)[0]), [(v,), (v * 0.5,)])
+    assert_deriv(J[0], fd(lambda vv: gae(r, vv, d)[0], v))
+    Jf = npfunc.jacfwd(lambda vv: gae(r, vv, d)[1])(v)
+    assert_deriv(Jf, fd(lambda vv: gae(r, vv, d)[1], v))
+    got = npfunc.vmap(gae, in_dims=(0, 0, None))(np.stack([r, -r]), np.stack([v, v]), d)
+    for k in range(2):
+        assert_same(got[k], np.stack([gae(r, v, d)[k], gae(-r, v, d)[k]]))
+    # derivative in lambda (a 0-d variable), twice
+    f = lambda l: gae(r, v, d, lam=l, first_only=True)
+    assert f(0.95) == adv[0]
+    d2 = assert_repeated(npfunc.grad(npfunc.grad(f)), [(0.95,), (0.5,)])
+    assert_deriv(d2[0], fd(lambda l: npfunc.grad(f)(l[0]), np.array([0.95]))[0])
+    assert_deriv(d2[1], fd(lambda l: npfunc.grad(f)(l[0]), np.array([0.5]))[0])
+
+
+def vtrace(values, bootstrap, rewards, log_rhos, gamma=0.99, rho_bar=1.0, c_bar=1.0):
+    """V-trace targets (IMPALA) by the backward recursion with clipped importance ratios."""
+    rhos = np.exp(log_rhos)
+    clipped_rhos = np.minimum(rho_bar, rhos)
+    cs = np.minimum(c_bar, rhos)
+    values_next = np.append(values[1:], bootstrap)
+    deltas = clipped_rhos * (rewards + gamma * values_next - values)
+    acc = 0.0
+    vs_minus_v = []
+    for t in reversed(range(len(rewards))):
+        acc = deltas[t] + gamma * cs[t] * acc
+        vs_minus_v.append(acc)
+    vs = values + np.array(vs_minus_v[::-1])
+    return vs
+
+
+def test_vtrace_targets():
+    rng = np.random.default_rng(8)
+    v = rng.standard_normal(5)
+    r = rng.standard_normal(5)
+    lr = rng.normal(0, 0.5, 5)
+    want = vtrace(v, 0.3, r, lr)
+    # on-policy (rhos = 1) V-trace is the n-step return
+    on = vtrace(v, 0.3, r, np.zeros(5))
+    np.testing.assert_allclose(on[0], sum(0.99**k * r[k] for k in range(5)) + 0.99**5 * 0.3, rtol=1e-12)
+    assert_jit_replays(vtrace, (v, 0.3, r, lr), (v, np.float64(-1.0), r, -lr))
+    for tf in (npfunc.jacrev, npfunc.jacfwd):
+        J = assert_repeated(tf(vtrace, argnums=3), [(v, 0.3, r, lr), (v, 0.3, r, lr * 0.1)])
+        assert_deriv(J[0], fd(lambda x: vtrace(v, 0.3, r, x), lr))
+        assert_deriv(J[1], fd(lambda x: vtrace(v, 0.3, r, x), lr * 0.1))
+    _, vj = npfunc.vjp(lambda vv: vtrace(vv, 0.3, r, lr), v)
+    ct = np.arange(5.0)
+    assert_deriv(vj(ct)[0], ct @ fd(lambda vv: vtrace(vv, 0.3, r, lr), v))
+    assert_same(npfunc.vmap(vtrace, in_dims=(None, 0, None, None))(v, np.array([0.0, 1.0]), r, lr),
+                np.stack([vtrace(v, b, r, lr) for b in (0.0, 1.0)]))
+
+
+def huber_td_loss(w, X, r, X_next, gamma=0.9, kappa=1.0):
+    td = r + gamma * X_next @ w - X @ w
+    a = np.abs(td)
+    return np.mean(np.where(a <= kappa, 0.5 * td**2, kappa * (a - 0.5 * kappa)))
+
+
+def test_huber_td_loss_per_sample_and_hessian():
+    rng = np.random.default_rng(9)
+    X, Xn = rng.standard_normal((7, 3)), rng.standard_normal((7, 3))
+    r = 2 * rng.standard_normal(7)
+    w = rng.standard_normal(3)
+    assert_jit_replays(huber_td_loss, (w, X, r, Xn), (-w, X, r, Xn))
+    assert_deriv(npfunc.grad(huber_td_loss)(w, X, r, Xn), fd(lambda q: huber_td_loss(q, X, r, Xn), w))
+    per = npfunc.vmap(npfunc.grad(huber_td_loss), in_dims=(None, 0, 0, 0))
+    got = assert_repeated(per, [(w, X[:, None], r[:, None], Xn[:, None]), (-w, X[:, None], r[:, None], Xn[:, None])])
+    for i in range(7):
+        assert_deriv(got[0][i], fd(lambda q: huber_td_loss(q, X[i:i + 1], r[i:i + 1], Xn[i:i + 1]), w))
+    np.testing.assert_allclose(npfunc.jit(per)(w, X[:, None], r[:, None], Xn[:, None]), got[0], rtol=1e-12)
+    H = assert_repeated(npfunc.hessian(huber_td_loss), [(w, X, r, Xn), (-w, X, r, Xn)])
+    assert_deriv(H[0], fd(lambda q: npfunc.grad(huber_td_loss)(q, X, r, Xn), w), atol=1e-7)
+
+
+def q_learning(Q0, transitions, alpha=0.5, gamma=0.9):
+    Q = Q0.copy()
+    for s, a, r, s2 in transitions:
+        Q[s, a] += alpha * (r + gamma * np.max(Q[s2]) - Q[s, a])
+    return Q
+
+
+def q_learning_rewards(Q0, states, actions, rewards, next_states, alpha=0.5, gamma=0.9):
+    Q = Q0.copy()
+    for t in range(len(rewards)):
+        s, a, s2 = states[t], actions[t], next_states[t]
+        Q[s, a] = Q[s, a] + alpha * (rewards[t] + gamma * Q[s2].max() - Q[s, a])
+    return Q
+
+
+def test_tabular_q_learning_updates():
+    rng = np.random.default_rng(10)
+    Q0 = rng.standard_normal((3, 2))
+    S = np.array([0, 1, 2, 0, 1])
+    A = np.array([1, 0, 1, 0, 1])
+    S2 = np.array([1, 2, 0, 1, 0])
+    R = rng.standard_normal(5)
+    trans = list(zip(S, A, R, S2))
+    assert_same(q_learning(Q0, trans), q_learning_rewards(Q0, S, A, R, S2), rtol=0)
+    assert_jit_replays(q_learning_rewards, (Q0, S, A, R, S2), (Q0, S, A, -R, S2))
+    # the table's derivative in the rewards alone: Q0.copy() is plain, refused naming the fix
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"create the array traced"):
+        npfunc.jacrev(q_learning_rewards, argnums=3)(Q0, S, A, R, S2)
+    for tf in (npfunc.jacfwd, npfunc.jacrev):
+        Jq = assert_repeated(tf(q_learning_rewards, argnums=(0, 3)), [(Q0, S, A, R, S2), (Q0 * 2, S, A, -R, S2)])
+        assert_deriv(Jq[0][0], fd(lambda q: q_learning_rewards(q, S, A, R, S2), Q0))
+        assert_deriv(Jq[0][1], fd(lambda rr: q_learning_rewards(Q0, S, A, rr, S2), R))
+        assert_deriv(Jq[1][1], fd(lambda rr: q_learning_rewards(2 * Q0, S, A, rr, S2), -R))
+    Rs = rng.standard_normal((3, 5))
+    Q0s = np.stack([Q0] * 3)
+    assert_same(npfunc.vmap(q_learning_rewards, in_dims=(0, None, None, 0, None))(Q0s, S, A, Rs, S2),
+                np.stack([q_learning_rewards(Q0, S, A, x, S2) for x in Rs]))
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"vmap"):
+        npfunc.vmap(q_learning_rewards, in_dims=(None, None, None, 0, None))(Q0, S, A, Rs, S2)
+
+
+# ---- 4. planning in small MDPs ---------------------------------------------------------------------
+
+
+def random_mdp(rng, nS=4, nA=2):
+    P = rng.uniform(0.1, 1.0, (nA, nS, nS))
+    P /= P.sum(axis=2, keepdims=True)
+    R = rng.standard_normal((nS, nA))
+    return P, R
+
+
+def policy_evaluation(pi, P, R, gamma=0.9):
+    """V_pi = (I - gamma P_pi)^-1 r_pi for a stochastic policy pi (nS, nA)."""
+    nS = R.shape[0]
+    P_pi = np.einsum("sa,ast->st", pi, P)
+    r_pi = np.sum(pi * R, axis=1)
+    return np.linalg.solve(np.eye(nS) - gamma * P_pi, r_pi)
+
+
+def softmax_rows(logits):
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def exact_policy_objective(theta, P, R, d0, gamma=0.9):
+    """J(theta) = d0 . V_pi for a tabular softmax policy with logits theta (nS, nA)."""
+    return d0 @ policy_evaluation(softmax_rows(theta), P, R, gamma)
+
+
+def test_policy_evaluation_by_solve_and_exact_policy_gradient():
+    rng = np.random.default_rng(11)
+    P, R = random_mdp(rng)
+    d0 = np.array([0.4, 0.3, 0.2, 0.1])
+    theta = rng.standard_normal((4, 2))
+    theta2 = rng.standard_normal((4, 2))
+    V = policy_evaluation(softmax_rows(theta), P, R)
+    # the Bellman equation holds
+    pi = softmax_rows(theta)
+    np.testing.assert_allclose(V, np.sum(pi * (R + 0.9 * np.einsum("ast,t->sa", P, V)), axis=1), rtol=1e-12)
+    assert_jit_replays(exact_policy_objective, (theta, P, R, d0), (theta2, P, R, d0))
+    assert_jit_replays(policy_evaluation, (pi, P, R), (softmax_rows(theta2), P, R * 2))
+    g = assert_repeated(npfunc.grad(exact_policy_objective), [(theta, P, R, d0), (theta2, P, R, d0)])
+    assert_deriv(g[0], fd(lambda t: exact_policy_objective(t, P, R, d0), theta))
+    assert_deriv(g[1], fd(lambda t: exact_policy_objective(t, P, R, d0), theta2))
+    # the policy gradient theorem: dJ/dtheta[s, a] = d_pi(s) pi(a|s) A(s, a) / (1 - gamma)
+    P_pi = np.einsum("sa,ast->st", pi, P)
+    d_pi = (1 - 0.9) * np.linalg.solve((np.eye(4) - 0.9 * P_pi).T, d0)
+    Qv = R + 0.9 * np.einsum("ast,t->sa", P, V)
+    np.testing.assert_allclose(g[0], d_pi[:, None] * pi * (Qv - V[:, None]) / (1 - 0.9), rtol=1e-10)
+    H = assert_repeated(npfunc.hessian(exact_policy_objective), [(theta, P, R, d0), (theta2, P, R, d0)])
+    assert H[0].shape == (4, 2, 4, 2)
+    assert_deriv(H[0], fd(lambda t: npfunc.grad(exact_policy_objective)(t, P, R, d0), theta), atol=1e-7)
+    v = rng.standard_normal((4, 2))
+    hvp = lambda t: npfunc.jvp(lambda q: npfunc.grad(exact_policy_objective)(q, P, R, d0), (t,), (v,))[1]
+    hv = assert_repeated(hvp, [(theta,), (theta2,)])
+    np.testing.assert_allclose(hv[0], np.tensordot(H[0], v, axes=2), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(hv[1], np.tensordot(H[1], v, axes=2), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(npfunc.jit(npfunc.grad(exact_policy_objective))(theta2, P, R, d0), g[1], rtol=1e-12)
+    # the derivative of every state value in the discount, and in the rewards
+    dV = npfunc.jacfwd(policy_evaluation, argnums=3)(pi, P, R, 0.9)
+    assert_deriv(dV, fd(lambda g_: policy_evaluation(pi, P, R, g_[0]), np.array([0.9]))[:, 0])
+    JR = npfunc.jacrev(policy_evaluation, argnums=2)(pi, P, R)
+    assert_deriv(JR, fd(lambda rr: policy_evaluation(pi, P, rr), R))
+    # a batch of policies
+    thetas = rng.standard_normal((3, 4, 2))
+    assert_same(npfunc.vmap(exact_policy_objective, in_dims=(0, None, None, None))(thetas, P, R, d0),
+                np.stack([exact_policy_objective(t, P, R, d0) for t in thetas]))
+    per = npfunc.vmap(npfunc.grad(exact_policy_objective), in_dims=(0, None, None, None))
+    np.testing.assert_allclose(npfunc.jit(per)(thetas, P, R, d0),
+                               np.stack([npfunc.grad(exact_policy_objective)(t, P, R, d0) for t in thetas]), rtol=1e-12)
+
+
+def successor_representation(P_pi, gamma):
+    return np.linalg.inv(np.eye(len(P_pi)) - gamma * P_pi)
+
+
+def test_successor_representation_inverse():
+    rng = np.random.default_rng(12)
+    P, R = random_mdp(rng)
+    P_pi = 0.5 * (P[0] + P[1])
+    M = successor_representation(P_pi, 0.9)
+    np.testing.assert_allclose(M.sum(axis=1), 1 / (1 - 0.9), rtol=1e-12)
+    assert_jit_replays(successor_representation, (P_pi, 0.9), (P[0], np.float64(0.5)))
+    dM = assert_repeated(npfunc.jacfwd(successor_representation, argnums=1), [(P_pi, 0.9), (P_pi, 0.5)])
+    # dM/dgamma = M P M
+    np.testing.assert_allclose(dM[0], M @ P_pi @ M, rtol=1e-12)
+    assert_deriv(npfunc.jacrev(successor_representation)(P_pi, 0.9), fd(lambda p: successor_representation(p, 0.9), P_pi))
+    # the value of state 0 from the SR, second derivative in gamma
+    f = lambda g: successor_representation(P_pi, g)[0] @ R[:, 0]
+    d2 = assert_repeated(npfunc.grad(npfunc.grad(f)), [(0.9,), (0.3,)])
+    assert_deriv(d2[0], fd(lambda g: npfunc.grad(f)(g[0]), np.array([0.9]))[0])
+    assert_same(npfunc.vmap(successor_representation, in_dims=(None, 0))(P_pi, np.array([0.1, 0.9])),
+                np.stack([successor_representation(P_pi, g) for g in (0.1, 0.9)]))
+
+
+def value_iteration(P, R, gamma=0.9, tol=1e-10, max_iter=500):
+    nS = R.shape[0]
+    V = np.zeros(nS)
+    for it in range(max_iter):
+        Q = R + gamma * np.einsum("ast,t->sa", P, V)
+        V_new = Q.max(axis=1)
+        if np.max(np.abs(V_new - V)) < tol:
+            return V_new, Q.argmax(axis=1), it
+        V = V_new
+    return V, Q.argmax(axis=1), max_iter
+
+
+def test_value_iteration_early_return_refused_under_jit_and_grad_through_fixed_iterations():
+    rng = np.random.default_rng(13)
+    P, R = random_mdp(rng)
+    V, pol, it = value_iteration(P, R)
+    assert isinstance(it, int) and pol.dtype == np.intp
+    # the optimal policy's value by policy evaluation equals the fixed point
+    pi = np.eye(2)[pol]
+    np.testing.assert_allclose(policy_evaluation(pi, P, R), V, rtol=1e-8)
+    # the convergence test is data dependent: jit refuses and names the fix
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit"):
+        npfunc.jit(value_iteration)(P, R)
+    # grad runs the loop eagerly: dV*/dR is the optimal policy's evaluation derivative
+    J = assert_repeated(npfunc.jacrev(lambda r: value_iteration(P, r)[0]), [(R,)], rtol=0)[0]
+    Jpe = npfunc.jacrev(lambda r: policy_evaluation(pi, P, r))(R)
+    np.testing.assert_allclose(J, Jpe, rtol=1e-7, atol=1e-9)
+    # vmap over reward tables: the convergence test asks one bool of a batch, refused naming np.where
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"np.where"):
+        npfunc.vmap(lambda r: value_iteration(P, r)[0])(np.stack([R, 2 * R]))
+
+
+def soft_value_iteration(P, R, gamma=0.9, temperature=1.0, n_iter=60):
+    """Soft Bellman backups V(s) = tau logsumexp_a Q(s, a)/tau; returns the soft-optimal
+    policy as well."""
+    V = np.zeros(R.shape[0])
+    for _ in range(n_iter):
+        Q = R + gamma * np.einsum("ast,t->sa", P, V)
+        V = temperature * sps.logsumexp(Q / temperature, axis=1)
+    pi = np.exp((Q - V[:, None]) / temperature)
+    return V, pi
+
+
+def test_soft_value_iteration_logsumexp():
+    rng = np.random.default_rng(14)
+    P, R = random_mdp(rng)
+    V, pi = soft_value_iteration(P, R)
+    np.testing.assert_allclose(pi.sum(axis=1), 1.0, rtol=1e-12)
+    assert_jit_replays(soft_value_iteration, (P, R), (P, -R), (P, R, 0.9, np.float64(0.3)))
+    for tf in (npfunc.jacrev, npfunc.jacfwd):
+        J = assert_repeated(tf(lambda r: soft_value_iteration(P, r, n_iter=30)[0]), [(R,), (R * 0.5,)])
+        assert_deriv(J[0], fd(lambda r: soft_value_iteration(P, r, n_iter=30)[0], R))
+    # the temperature: grad(grad) of the entropy-regularised value of state 0
+    f = lambda tau: soft_value_iteration(P, R, temperature=tau, n_iter=30)[0][0]
+    d = assert_repeated(npfunc.grad(f), [(1.0,), (0.5,)])
+    assert_deriv(d[0], fd(lambda t: f(t[0]), np.array([1.0]))[0])
+    d2 = assert_repeated(npfunc.grad(npfunc.grad(f)), [(1.0,), (0.5,)])
+    assert_deriv(d2[0], fd(lambda t: npfunc.grad(f)(t[0]), np.array([1.0]))[0], rtol=1e-5, atol=1e-7)
+    assert_deriv(d2[1], fd(lambda t: npfunc.grad(f)(t[0]), np.array([0.5]))[0], rtol=1e-5, atol=1e-7)
+    taus = np.array([0.2, 1.0, 5.0])
+    got = npfunc.vmap(lambda t: soft_value_iteration(P, R, temperature=t, n_iter=30)[1])(taus)
+    assert_same(got, np.stack([soft_value_iteration(P, R, temperature=t, n_iter=30)[1] for t in taus]))
+
+
+def stationary_distribution(P_pi):
+    """The left Perron eigenvector of a row-stochastic matrix, normalised to sum one."""
+    w, V = np.linalg.eig(P_pi.T)
+    k = np.argmin(np.abs(w - 1.0))
+    v = np.real(V[:, k])
+    return v / v.sum()
+
+
+def stationary_by_solve(P_pi):
+    n = len(P_pi)
+    A = np.vstack([(P_pi.T - np.eye(n))[:-1], np.ones(n)])
+    b = np.zeros(n)
+    b[-1] = 1.0
+    return np.linalg.solve(A, b)
+
+
+def test_stationary_distribution_eig_and_solve():
+    rng = np.random.default_rng(15)
+    P, _ = random_mdp(rng)
+    P_pi = P[0]
+    mu = stationary_distribution(P_pi)
+    np.testing.assert_allclose(mu, stationary_by_solve(P_pi), rtol=1e-10)
+    assert_jit_replays(stationary_by_solve, (P_pi,), (P[1],))
+    assert_jit_replays(stationary_distribution, (P_pi,), (P[1],), rtol=1e-10)
+    Js = npfunc.jacrev(stationary_by_solve)(P_pi)
+    assert_deriv(Js, fd(stationary_by_solve, P_pi))
+    Je = assert_repeated(npfunc.jacrev(stationary_distribution), [(P_pi,), (P[1],)])
+    assert_deriv(Je[0], fd(stationary_distribution, P_pi))
+    Jf = npfunc.jacfwd(stationary_distribution)(P_pi)
+    assert_deriv(Jf, fd(stationary_distribution, P_pi))
+    assert_same(npfunc.vmap(stationary_by_solve)(P), np.stack([stationary_by_solve(p) for p in P]))
+
+
+def fitted_value_iteration(grid, rewards, gamma=0.9, drift=0.15, n_iter=40):
+    """A 1-D continuous-state problem: V(x) <- max_a r(x, a) + gamma V(x + a drift), with the
+    next-state value read from the grid by linear interpolation (np.interp)."""
+    V = np.zeros_like(rewards[0])
+    for _ in range(n_iter):
+        q_left = rewards[0] + gamma * np.interp(grid - drift, grid, V)
+        q_right = rewards[1] + gamma * np.interp(grid + drift, grid, V)
+        V = np.maximum(q_left, q_right)
+    return V
+
+
+def test_fitted_value_iteration_interp():
+    grid = np.linspace(0.0, 1.0, 9)
+    rewards = np.stack([np.sin(3 * grid), np.cos(2 * grid) - 0.5])
+    V = fitted_value_iteration(grid, rewards)
+    assert_jit_replays(fitted_value_iteration, (grid, rewards), (grid, rewards * 1.5))
+    J = assert_repeated(npfunc.jacrev(fitted_value_iteration, argnums=1), [(grid, rewards), (grid, -rewards)])
+    assert_deriv(J[0], fd(lambda r: fitted_value_iteration(grid, r), rewards))
+    Jd = npfunc.jacfwd(lambda d: fitted_value_iteration(grid, rewards, drift=d))(0.15)
+    assert_deriv(Jd, fd(lambda d: fitted_value_iteration(grid, rewards, drift=d[0]), np.array([0.15]))[:, 0])
+    Rs = np.stack([rewards, 2 * rewards])
+    assert_same(npfunc.vmap(fitted_value_iteration, in_dims=(None, 0))(grid, Rs),
+                np.stack([fitted_value_iteration(grid, r) for r in Rs]))
+    assert V.dtype == np.float64
+
+
+# ---- 5. distributional RL -----------------------------------------------------------------------
+
+
+def c51_projection(next_probs, rewards, dones, gamma=0.99, v_min=-2.0, v_max=2.0, traced_buffer=False):
+    """Project the Bellman-updated categorical distribution r + gamma z onto the fixed
+    support (Bellemare et al. 2017), with np.add.at for the shared neighbours."""
+    B, n_atoms = next_probs.shape
+    z = np.linspace(v_min, v_max, n_atoms)
+    dz = (v_max - v_min) / (n_atoms - 1)
+    Tz = np.clip(rewards[:, None] + gamma * (1 - dones[:, None]) * z[None, :], v_min, v_max)
+    b = (Tz - v_min) / dz
+    lo = np.floor(b).astype(int)
+    hi = np.ceil(b).astype(int)
+    out = np.zeros_like(next_probs) if traced_buffer else np.zeros((B, n_atoms))
+    rows = np.repeat(np.arange(B), n_atoms)
+    np.add.at(out, (rows, lo.ravel()), (next_probs * (hi - b + (lo == hi))).ravel())
+    np.add.at(out, (rows, hi.ravel()), (next_probs * (b - lo)).ravel())
+    return out
+
+
+def c51_loss(logits, next_probs, rewards, dones, actions):
+    target = c51_projection(next_probs, rewards, dones)
+    logp = logits[np.arange(len(actions)), actions] - sps.logsumexp(logits[np.arange(len(actions)), actions], axis=1, keepdims=True)
+    return -np.mean(np.sum(target * logp, axis=1))
+
+
+def test_c51_projection_add_at_and_loss():
+    rng = np.random.default_rng(16)
+    B, nA, K = 4, 2, 7
+    next_probs = rng.dirichlet(np.ones(K), B)
+    rewards = np.array([0.3, -1.0, 2.5, 0.0])
+    dones = np.array([0.0, 0.0, 0.0, 1.0])
+    m = c51_projection(next_probs, rewards, dones)
+    np.testing.assert_allclose(m.sum(axis=1), 1.0, rtol=1e-12)
+    # np.zeros + np.add.at of traced probabilities: refused, naming npfunc.numpy.add_at and the
+    # traced buffer (np.zeros_like(next_probs), used below)
+    for tf in (npfunc.jit, npfunc.jacrev, npfunc.jacfwd):
+        with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"np.add.at.*npfunc.numpy.add_at"):
+            tf(c51_projection)(next_probs, rewards, dones)
+    proj = lambda p, r, d: c51_projection(p, r, d, traced_buffer=True)
+    assert_same(proj(next_probs, rewards, dones), m, rtol=0)
+    assert_jit_replays(proj, (next_probs, rewards, dones), (next_probs[::-1].copy(), rewards * 0.5, dones))
+    for tf in (npfunc.jacrev, npfunc.jacfwd):
+        J = assert_repeated(tf(proj), [(next_probs, rewards, dones)])[0]
+        assert_deriv(J, fd(lambda p: proj(p, rewards, dones), next_probs))
+        # the projection is piecewise linear in the rewards
+        Jr = tf(proj, argnums=(0, 1))(next_probs, rewards, dones)[1]
+        assert_deriv(Jr, fd(lambda r: proj(next_probs, r, dones), rewards), atol=1e-7)
+    Ps = np.stack([next_probs, next_probs[::-1]])
+    assert_same(npfunc.vmap(proj, in_dims=(0, None, None))(Ps, rewards, dones),
+                np.stack([proj(p, rewards, dones) for p in Ps]))
+    logits = rng.standard_normal((B, nA, K))
+    actions = np.array([0, 1, 1, 0])
+    L = c51_loss(logits, next_probs, rewards, dones, actions)
+    assert isinstance(L, np.float64)
+    g = assert_repeated(npfunc.grad(c51_loss), [(logits, next_probs, rewards, dones, actions)])[0]
+    assert_deriv(g, fd(lambda l: c51_loss(l, next_probs, rewards, dones, actions), logits))
