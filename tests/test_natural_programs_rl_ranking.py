@@ -852,7 +852,7 @@ def test_c51_projection_add_at_and_loss():
     rng = np.random.default_rng(16)
     B, nA, K = 4, 2, 7
     next_probs = rng.dirichlet(np.ones(K), B)
-    rewards = np.array([0.3, -1.0, 2.5, 0.0])
+    rewards = np.array([0.3, -1.0, 2.5, 0.1])
     dones = np.array([0.0, 0.0, 0.0, 1.0])
     m = c51_projection(next_probs, rewards, dones)
     np.testing.assert_allclose(m.sum(axis=1), 1.0, rtol=1e-12)
