@@ -1099,3 +1099,288 @@ def test_linucb_scores_and_rank_one_updates():
     got = npfunc.vmap(linucb_update, in_dims=(None, None, 0, 0))(A, b, Xs[0], np.arange(4.0))
     for k in range(2):
         assert_same(got[k], np.stack([linucb_update(A, b, x, r)[k] for x, r in zip(Xs[0], np.arange(4.0))]))
+
+
+# ---- 7. paired comparisons and ranking models -----------------------------------------------------
+
+
+def bradley_terry_nll(strengths, winners, losers, l2=0.01):
+    """-log L for P(i beats j) = sigmoid(s_i - s_j), with a small ridge to pin the scale."""
+    d = strengths[winners] - strengths[losers]
+    return np.sum(np.logaddexp(0.0, -d)) + l2 * np.sum(strengths**2)
+
+
+def bradley_terry_fit(winners, losers, n):
+    res = scipy.optimize.minimize(bradley_terry_nll, np.zeros(n), args=(winners, losers),
+                                  jac=npfunc.grad(bradley_terry_nll), method="BFGS")
+    return res.x
+
+
+def hunter_mm(wins_matrix, n_iter=50):
+    """Hunter's MM algorithm for Bradley-Terry worths p (normalised to sum one)."""
+    n = len(wins_matrix)
+    W = wins_matrix.sum(axis=1)
+    N = wins_matrix + wins_matrix.T
+    p = np.ones(n) / n
+    for _ in range(n_iter):
+        denom = np.array([np.sum(N[i] / (p[i] + p)) - N[i, i] / (2 * p[i]) for i in range(n)])
+        p = W / denom
+        p = p / p.sum()
+    return p
+
+
+def test_bradley_terry_likelihood_mle_and_mm():
+    winners = np.array([0, 0, 1, 2, 1, 3, 0, 2, 3, 1])
+    losers = np.array([1, 2, 2, 3, 3, 0, 3, 0, 1, 0])
+    s = np.array([0.3, -0.1, 0.2, -0.4])
+    L = bradley_terry_nll(s, winners, losers)
+    assert isinstance(L, np.float64)
+    assert_jit_replays(bradley_terry_nll, (s, winners, losers), (-s, winners, losers), (s, losers, winners))
+    g = assert_repeated(npfunc.grad(bradley_terry_nll), [(s, winners, losers), (2 * s, winners, losers)])
+    assert_deriv(g[0], fd(lambda x: bradley_terry_nll(x, winners, losers), s))
+    H = assert_repeated(npfunc.hessian(bradley_terry_nll), [(s, winners, losers), (2 * s, winners, losers)])
+    assert_deriv(H[1], fd(lambda x: npfunc.grad(bradley_terry_nll)(x, winners, losers), 2 * s), atol=1e-7)
+    v = np.array([1.0, 0.0, -1.0, 0.5])
+    hv = assert_repeated(lambda x: npfunc.jvp(lambda y: npfunc.grad(bradley_terry_nll)(y, winners, losers), (x,), (v,))[1],
+                         [(s,), (2 * s,)])
+    np.testing.assert_allclose(hv[0], H[0] @ v, rtol=1e-10, atol=1e-14)
+    # jit(grad) and per-comparison gradients
+    np.testing.assert_allclose(npfunc.jit(npfunc.grad(bradley_terry_nll))(s, winners, losers), g[0], rtol=1e-12)
+    per = npfunc.vmap(npfunc.grad(bradley_terry_nll, argnums=0), in_dims=(None, 0, 0))(s, winners[:, None], losers[:, None])
+    np.testing.assert_allclose(per.sum(axis=0) - 9 * 0.02 * s, g[0], rtol=1e-10, atol=1e-14)
+    s_hat = bradley_terry_fit(winners, losers, 4)
+    assert np.linalg.norm(npfunc.grad(bradley_terry_nll)(s_hat, winners, losers)) < 1e-4
+    W = np.zeros((4, 4))
+    np.add.at(W, (winners, losers), 1.0)
+    p = hunter_mm(W)
+    np.testing.assert_allclose(p.sum(), 1.0)
+    # hunter_mm builds denom with np.array([...]) of computed values
+    assert_jit_replays(hunter_mm, (W,), (W + 0.5,), rtol=1e-10)
+    J = assert_repeated(npfunc.jacrev(lambda w: hunter_mm(w, 20)), [(W + 0.5,)])[0]
+    assert_deriv(J, fd(lambda w: hunter_mm(w, 20), W + 0.5))
+    Jf = npfunc.jacfwd(lambda w: hunter_mm(w, 20))(W + 0.5)
+    np.testing.assert_allclose(Jf, J, rtol=1e-9, atol=1e-12)
+
+
+def thurstone_nll(mu, winners, losers, sigma=1.0):
+    return -np.sum(scipy.stats.norm.logcdf((mu[winners] - mu[losers]) / (np.sqrt(2) * sigma)))
+
+
+def test_thurstone_mosteller_norm_logcdf():
+    winners = np.array([0, 1, 2, 0, 3])
+    losers = np.array([1, 2, 3, 3, 0])
+    mu = np.array([0.5, 0.1, -0.2, -3.0])
+    assert_jit_replays(thurstone_nll, (mu, winners, losers), (mu * 4, winners, losers))
+    g = assert_repeated(npfunc.grad(thurstone_nll), [(mu, winners, losers), (mu * 4, winners, losers)])
+    assert_deriv(g[0], fd(lambda m: thurstone_nll(m, winners, losers), mu))
+    assert_deriv(g[1], fd(lambda m: thurstone_nll(m, winners, losers), mu * 4))
+    H = assert_repeated(npfunc.hessian(thurstone_nll), [(mu, winners, losers)])[0]
+    assert_deriv(H, fd(lambda m: npfunc.grad(thurstone_nll)(m, winners, losers), mu), atol=1e-7)
+    d2 = assert_repeated(npfunc.grad(npfunc.grad(lambda sg: thurstone_nll(mu, winners, losers, sg))), [(1.0,), (0.4,)])
+    assert_deriv(d2[0], fd(lambda sg: npfunc.grad(lambda q: thurstone_nll(mu, winners, losers, q))(sg[0]), np.array([1.0]))[0])
+    M = np.stack([mu, -mu])
+    assert_same(npfunc.vmap(thurstone_nll, in_dims=(0, None, None))(M, winners, losers),
+                np.stack([thurstone_nll(m, winners, losers) for m in M]))
+
+
+def elo_ratings(initial, matches, outcomes, K=32.0):
+    """Sequential Elo updates; ratings is a float array updated in place on a copy."""
+    ratings = initial.astype(float)
+    history = []
+    for (i, j), s in zip(matches, outcomes):
+        expected = 1.0 / (1.0 + 10 ** ((ratings[j] - ratings[i]) / 400.0))
+        ratings[i] += K * (s - expected)
+        ratings[j] -= K * (s - expected)
+        history.append(expected)
+    return ratings, np.array(history)
+
+
+def test_elo_updates_in_place_and_derivative_in_k():
+    initial = np.array([1500, 1520, 1480, 1600])
+    matches = [(0, 1), (2, 3), (0, 3), (1, 2), (3, 0)]
+    outcomes = np.array([1.0, 0.5, 0.0, 1.0, 1.0])
+    r, h = elo_ratings(initial, matches, outcomes)
+    assert initial.dtype.kind == "i"
+    np.testing.assert_allclose(r.sum(), initial.sum())
+    init_f = initial.astype(float)
+    assert_jit_replays(lambda x, o: elo_ratings(x, matches, o), (init_f, outcomes), (init_f + 10, outcomes[::-1].copy()))
+    for tf in (npfunc.jacrev, npfunc.jacfwd):
+        J = assert_repeated(tf(lambda x: elo_ratings(x, matches, outcomes)[0]), [(init_f,), (init_f * 1.1,)])
+        assert_deriv(J[0], fd(lambda x: elo_ratings(x, matches, outcomes)[0], init_f), rtol=1e-6, atol=1e-7)
+    # the K-factor alone: initial.astype(float) is a plain array, += of traced values refused
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacfwd.*create the array traced"):
+        npfunc.jacfwd(lambda k: elo_ratings(initial, matches, outcomes, K=k)[0])(32.0)
+    dK = npfunc.jacfwd(lambda x, k: elo_ratings(x, matches, outcomes, K=k)[0], argnums=(0, 1))(init_f, 32.0)[1]
+    assert_deriv(dK, fd(lambda k: elo_ratings(initial, matches, outcomes, K=k[0])[0], np.array([32.0]))[:, 0], rtol=1e-6)
+    O = np.stack([outcomes, 1 - outcomes])
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(f\).*create the array traced"):
+        npfunc.vmap(lambda x, o: elo_ratings(x, matches, o), in_dims=(None, 0))(init_f, O)
+    got = npfunc.vmap(lambda x, o: elo_ratings(x, matches, o))(np.stack([init_f, init_f]), O)
+    for k in range(2):
+        assert_same(got[k], np.stack([elo_ratings(init_f, matches, o)[k] for o in O]))
+
+
+def plackett_luce_loglik(scores, rankings):
+    """log P(ranking) = sum_k [s_{r_k} - logsumexp(s_{r_k}, ..., s_{r_n})] summed over observed
+    full rankings (rows of item indices, best first)."""
+    total = 0.0
+    for ranking in rankings:
+        s = scores[ranking]
+        # reversed cumulative logsumexp: log sum_{m >= k} exp(s_m)
+        tail = np.logaddexp.accumulate(s[::-1])[::-1]
+        total += np.sum(s - tail)
+    return total
+
+
+def plackett_luce_loop(scores, rankings):
+    total = 0.0
+    for ranking in rankings:
+        for k in range(len(ranking)):
+            total += scores[ranking[k]] - sps.logsumexp(scores[ranking[k:]])
+    return total
+
+
+def test_plackett_luce_likelihood():
+    rankings = np.array([[0, 2, 1, 3], [2, 0, 3, 1], [0, 1, 2, 3]])
+    s = np.array([0.4, -0.2, 0.3, -0.5])
+    L = plackett_luce_loglik(s, rankings)
+    np.testing.assert_allclose(plackett_luce_loop(s, rankings), L, rtol=1e-13)
+    for prog in (plackett_luce_loglik, plackett_luce_loop):
+        assert_jit_replays(prog, (s, rankings), (s[::-1].copy(), rankings), rtol=1e-12)
+        g = assert_repeated(npfunc.grad(prog), [(s, rankings), (2 * s, rankings)])
+        assert_deriv(g[0], fd(lambda x: prog(x, rankings), s))
+        H = assert_repeated(npfunc.hessian(prog), [(s, rankings)])[0]
+        assert_deriv(H, fd(lambda x: npfunc.grad(prog)(x, rankings), s), atol=1e-7)
+        per = npfunc.vmap(npfunc.grad(prog), in_dims=(None, 0))(s, rankings[:, None, :])
+        np.testing.assert_allclose(per.sum(axis=0), g[0], rtol=1e-12, atol=1e-15)
+        assert_same(npfunc.vmap(prog, in_dims=(0, None))(np.stack([s, -s]), rankings),
+                    np.stack([prog(s, rankings), prog(-s, rankings)]))
+
+
+# ---- 8. learning to rank --------------------------------------------------------------------------
+
+
+def dcg_at_k(relevance_in_rank_order, k):
+    rel = relevance_in_rank_order[:k]
+    return np.sum((2.0**rel - 1) / np.log2(np.arange(2, len(rel) + 2)))
+
+
+def ndcg_at_k(scores, relevance, k=3, table_like_scores=False):
+    order = np.argsort(-scores)
+    ideal = np.sort(relevance)[::-1]
+    idcg = dcg_at_k(ideal, k)
+    if idcg == 0:
+        return 0.0
+    if table_like_scores:      # the spelling npfunc advises for a traced permutation
+        relevance = np.asarray(relevance, like=scores)
+    return dcg_at_k(relevance[order], k) / idcg
+
+
+def listnet_loss(scores, relevance):
+    """Top-one cross entropy between softmax(relevance) and softmax(scores)."""
+    p_true = sps.softmax(relevance)
+    return -np.sum(p_true * sps.log_softmax(scores))
+
+
+def ranknet_loss(scores, relevance, sigma=1.0):
+    i, j = np.triu_indices(len(scores), k=1)
+    sij = np.sign(relevance[i] - relevance[j])
+    keep = sij != 0
+    diff = sigma * (scores[i] - scores[j])[keep]
+    return np.sum(np.log1p(np.exp(-sij[keep] * diff)))
+
+
+def lambdarank_lambdas(scores, relevance, sigma=1.0):
+    """LambdaRank gradients: RankNet pair gradients weighted by |delta NDCG| of swapping the
+    two documents in the current ranking (positions from argsort of the scores)."""
+    n = len(scores)
+    order = np.argsort(-scores)
+    pos = np.empty(n, dtype=int)
+    pos[order] = np.arange(n)
+    gains = 2.0**relevance - 1
+    disc = 1.0 / np.log2(pos + 2.0)
+    idcg = np.sum(np.sort(gains)[::-1] / np.log2(np.arange(n) + 2.0))
+    lambdas = np.zeros_like(scores)
+    for i in range(n):
+        for j in range(n):
+            if relevance[i] <= relevance[j]:
+                continue
+            delta = np.abs((gains[i] - gains[j]) * (disc[i] - disc[j])) / idcg
+            rho = 1.0 / (1.0 + np.exp(sigma * (scores[i] - scores[j])))
+            lambdas[i] -= sigma * rho * delta
+            lambdas[j] += sigma * rho * delta
+    return lambdas
+
+
+def approx_ndcg(scores, relevance, temperature=0.1):
+    """ApproxNDCG: positions as 1 + sum_j sigmoid((s_j - s_i) / T)."""
+    diff = (scores[None, :] - scores[:, None]) / temperature
+    approx_pos = 0.5 + np.sum(sps.expit(diff), axis=1)   # sigmoid(0) = 0.5 for j = i
+    gains = 2.0**relevance - 1
+    idcg = np.sum(np.sort(gains)[::-1] / np.log2(np.arange(len(gains)) + 2.0))
+    return np.sum(gains / np.log2(1.0 + approx_pos)) / idcg
+
+
+def test_ndcg_metric_types_and_piecewise_constant_gradient():
+    scores = np.array([0.3, 1.2, -0.4, 0.8, 0.1])
+    rel = np.array([2.0, 3.0, 0.0, 1.0, 2.0])
+    n = ndcg_at_k(scores, rel)
+    assert isinstance(n, np.float64)
+    assert isinstance(ndcg_at_k(scores, np.zeros(5)), float)
+    # the early return on idcg == 0 depends on the relevance labels: refused under jit when they
+    # are traced, naming the argument; closing over the labels works
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\): bool\(x\).*'relevance'"):
+        npfunc.jit(ndcg_at_k)(scores, rel)
+    # closing over them: relevance[order] indexes a plain array by a traced permutation, refused
+    # naming np.asarray(table, like=i)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*np.asarray\(table, like=i\)"):
+        npfunc.jit(lambda s: ndcg_at_k(s, rel))(scores)
+    g = assert_repeated(npfunc.grad(ndcg_at_k), [(scores, rel), (-scores, rel)])
+    np.testing.assert_array_equal(g[0], np.zeros(5))
+    S = np.stack([scores, -scores, scores[::-1]])
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(f\).*np.asarray\(table, like=i\)"):
+        npfunc.vmap(ndcg_at_k, in_dims=(0, None))(S, rel)
+    # the advised spelling: the labels as a traced constant
+    ndcg_like = lambda s, r: ndcg_at_k(s, r, table_like_scores=True)
+    assert_same(npfunc.vmap(ndcg_like, in_dims=(0, None))(S, rel), np.stack([ndcg_at_k(s, rel) for s in S]))
+    assert_jit_replays(lambda s: ndcg_like(s, rel), (scores,), (-scores,), (scores[::-1].copy(),))
+
+
+def test_listnet_ranknet_lambdarank_approxndcg():
+    rng = np.random.default_rng(19)
+    scores = rng.standard_normal(5)
+    rel = np.array([2.0, 3.0, 0.0, 1.0, 2.0])
+    # RankNet drops tied pairs with a boolean mask of the labels: jit refuses traced labels
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"jit\(f\).*np.where"):
+        npfunc.jit(ranknet_loss)(scores, rel)
+    for prog in (listnet_loss, ranknet_loss, approx_ndcg):
+        want = prog(scores, rel)
+        assert isinstance(want, np.float64), prog
+        assert_jit_replays(lambda s: prog(s, rel), (scores,), (scores * 2,))
+        g = assert_repeated(npfunc.grad(prog), [(scores, rel), (-scores, rel)])
+        assert_deriv(g[0], fd(lambda s: prog(s, rel), scores))
+        assert_deriv(g[1], fd(lambda s: prog(s, rel), -scores))
+        H = assert_repeated(npfunc.hessian(prog), [(scores, rel), (-scores, rel)])
+        assert_deriv(H[0], fd(lambda s: npfunc.grad(prog)(s, rel), scores), atol=1e-7)
+        Q = rng.standard_normal((3, 5))
+        per = npfunc.vmap(npfunc.grad(prog), in_dims=(0, None))
+        got = assert_repeated(per, [(Q, rel)])[0]
+        np.testing.assert_allclose(got, np.stack([npfunc.grad(prog)(q, rel) for q in Q]), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(npfunc.jit(lambda q: per(q, rel))(Q), got, rtol=1e-12, atol=1e-15)
+    # the LambdaRank lambdas: with |delta NDCG| = 1 for every pair they are RankNet's gradient
+    lam = lambdarank_lambdas(scores, rel)
+    np.testing.assert_allclose(lam.sum(), 0.0, atol=1e-14)
+    # pos[order] = np.arange(n): a traced permutation written into a plain int buffer, refused under jit
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*create the array traced"):
+        npfunc.jit(lambda s: lambdarank_lambdas(s, rel))(scores)
+    J = assert_repeated(npfunc.jacrev(lambdarank_lambdas), [(scores, rel)])[0]
+    assert_deriv(J, fd(lambda s: lambdarank_lambdas(s, rel), scores))
+    Jf = npfunc.jacfwd(lambdarank_lambdas)(scores, rel)
+    np.testing.assert_allclose(Jf, J, rtol=1e-12, atol=1e-15)
+    # float32 scores keep float32 losses
+    s32 = scores.astype(np.float32)
+    for prog in (listnet_loss, ranknet_loss):
+        want = prog(s32, rel.astype(np.float32))
+        assert isinstance(want, np.float32), prog
+        assert_same(npfunc.jit(lambda s: prog(s, rel.astype(np.float32)))(s32), want, rtol=1e-6)
+        assert npfunc.grad(prog)(s32, rel.astype(np.float32)).dtype == np.float32
