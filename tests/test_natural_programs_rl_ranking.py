@@ -48,6 +48,7 @@ import pytest
 import scipy.integrate
 import scipy.optimize
 import scipy.signal
+import scipy.special
 import scipy.special as sps
 import scipy.stats
 
@@ -944,12 +945,11 @@ def test_thompson_beta_posteriors():
     s = np.array([3.0, 7.0, 1.0])
     f = np.array([5.0, 4.0, 1.0])
     want = thompson_posterior_summary(s, f)
-    # the frozen distribution's moments go through SciPy's own code (no twin) and the beta
-    # quantile has no rule yet: both refused, naming the transform and the way out
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*rv_continuous_frozen.mean.*scipy.special"):
+    # the frozen distribution's moments go through SciPy's own code (no twin): refused, naming the
+    # transform, the method and the closed form
+    with pytest.raises(npfunc.errors.ConcretizationError,
+                       match=r"jit\(f\).*rv_continuous_frozen.mean.*closed form.*a / \(a \+ b\)"):
         npfunc.jit(thompson_posterior_summary)(s, f)
-    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"jacfwd\(f\).*beta.ppf is not provided"):
-        npfunc.jacfwd(lambda x: scipy.stats.beta(1 + x, 1 + f).ppf(0.05))(s)
     prog = thompson_posterior_by_formula
     for k in ("mean", "var", "logpdf_at_mean"):
         np.testing.assert_allclose(prog(s, f)[k], want[k], rtol=1e-12)
@@ -965,6 +965,61 @@ def test_thompson_beta_posteriors():
     got = npfunc.vmap(prog, in_dims=(1, None))(np.stack([s, 2 * s], axis=1), f)
     for k in got:
         assert_same(got[k], np.stack([prog(x, f)[k] for x in (s, 2 * s)]), rtol=1e-12)
+
+
+def bayes_ucb_scores(successes, failures, t, c=0):
+    """Bayes-UCB (Kaufmann et al. 2012): the 1 - 1/(t log^c t) quantile of each arm's Beta
+    posterior."""
+    q = 1.0 - 1.0 / (t * np.log(t) ** c)
+    return scipy.stats.beta.ppf(q, 1 + successes, 1 + failures)
+
+
+def test_bayes_ucb_beta_quantiles():
+    """Regression: scipy.stats.beta.ppf (and scipy.special.betaincinv / betainccinv) were refused
+    ("npfunc.scipy.stats.beta.ppf is not provided yet"); they are primitives now, with implicit
+    derivatives in the shapes and the level."""
+    s = np.array([3.0, 7.0, 1.0, 0.0])
+    f = np.array([5.0, 4.0, 1.0, 2.0])
+    want = bayes_ucb_scores(s, f, 20)
+    np.testing.assert_allclose(want, scipy.special.betaincinv(1 + s, 1 + f, 1 - 1 / 20), rtol=1e-14)
+    assert_jit_replays(bayes_ucb_scores, (s, f, 20), (s + 1, f, 20), (f, s, 50), static_argnums=2)
+    assert_jit_replays(bayes_ucb_scores, (s, f, np.float64(20.0)), (s, f, np.float64(200.0)))
+    assert isinstance(bayes_ucb_scores(3.0, 5.0, 20), np.float64)
+    assert_same(npfunc.jit(bayes_ucb_scores)(np.float64(3.0), np.float64(5.0), np.float64(20.0)),
+                bayes_ucb_scores(3.0, 5.0, 20.0))
+    for tf in (npfunc.jacrev, npfunc.jacfwd):
+        J = assert_repeated(tf(bayes_ucb_scores, argnums=(0, 1)), [(s, f, 20.0), (s + 1, f + 2, 100.0)])
+        assert_deriv(J[0][0], fd(lambda x: bayes_ucb_scores(x, f, 20.0), s))
+        assert_deriv(J[0][1], fd(lambda y: bayes_ucb_scores(s, y, 20.0), f))
+        assert_deriv(J[1][1], fd(lambda y: bayes_ucb_scores(s + 1, y, 100.0), f + 2))
+    # the score's derivative in the round t, twice (a 0-d variable); and the lower 5% quantile
+    one = lambda t: bayes_ucb_scores(3.0, 5.0, t)
+    d = assert_repeated(npfunc.grad(one), [(20.0,), (np.float64(80.0),)])
+    assert_deriv(d[0], fd(lambda t: one(t[0]), np.array([20.0]))[0])
+    d2 = assert_repeated(npfunc.grad(npfunc.grad(one)), [(20.0,), (np.float64(80.0),)])
+    assert_deriv(d2[0], fd(lambda t: npfunc.grad(one)(t[0]), np.array([20.0]))[0], rtol=1e-5, atol=1e-10)
+    assert_deriv(d2[1], fd(lambda t: npfunc.grad(one)(t[0]), np.array([80.0]))[0], rtol=1e-5, atol=1e-10)
+    lo = lambda x: scipy.stats.beta(1 + x, 1 + f).ppf(0.05)
+    assert_same(npfunc.jit(lo)(s), lo(s))
+    H = assert_repeated(npfunc.hessian(lambda x: np.sum(lo(x))), [(s,), (s + 1,)])
+    assert_deriv(H[0], fd(npfunc.grad(lambda x: np.sum(lo(x))), s), atol=1e-8)
+    iv = lambda x: scipy.stats.beta(1 + x, 1 + f).interval(0.9)
+    assert_jit_replays(iv, (s,), (s + 3,))
+    assert_deriv(npfunc.jacfwd(lambda x: iv(x)[1])(s), fd(lambda x: iv(x)[1], s))
+    S = np.stack([s, s + 1, 2 * s])
+    assert_same(npfunc.vmap(bayes_ucb_scores, in_dims=(0, None, None))(S, f, 20.0),
+                np.stack([bayes_ucb_scores(x, f, 20.0) for x in S]))
+    assert_same(npfunc.vmap(bayes_ucb_scores, in_dims=(None, None, 0))(s, f, np.array([10.0, 100.0])),
+                np.stack([bayes_ucb_scores(s, f, t) for t in (10.0, 100.0)]))
+    # betainccinv: the upper quantile from the survival side
+    up = lambda x: scipy.special.betainccinv(1 + x, 1 + f, 0.05)
+    np.testing.assert_allclose(up(s), bayes_ucb_scores(s, f, 20.0), rtol=1e-12)
+    assert_jit_replays(up, (s,), (s + 1,))
+    assert_deriv(npfunc.jacrev(up)(s), fd(up, s))
+    f32 = lambda x: scipy.special.betaincinv(x, np.float32(2.0), np.float32(0.3))
+    x32 = np.array([1.5, 3.0], dtype=np.float32)
+    assert_same(npfunc.jit(f32)(x32), f32(x32), rtol=1e-6)
+    assert npfunc.jacfwd(f32)(x32).dtype == np.float32
 
 
 def test_probability_one_arm_beats_another():
