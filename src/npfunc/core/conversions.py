@@ -166,6 +166,41 @@ def probed_by_array_api() -> bool:
     return False
 
 
+def lazy_probe_refusal(transform: str) -> str:
+    """The refusal jit reports when SciPy's array-API code asked ``is_lazy_array`` of a recorded
+    value and caught the refusal: SciPy's lazy path skips the checks and warnings that depend on
+    the values (NumPy's run makes them), so jit does not replay it; naming the SciPy function the
+    user called. Only called while building an error message."""
+    from .context import describe_stack
+
+    def public(module, name):
+        return ".".join(p for p in module.split(".") if not p.startswith("_")) + "." + name
+
+    frame, what = sys._getframe(1), None
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "") or ""
+        if not module.startswith(("numpy", "npfunc", "scipy", "array_api_compat")):
+            if what is not None:
+                break
+        elif module.startswith("scipy") and "array_api_compat" not in module:
+            if "<locals>" not in frame.f_code.co_qualname:
+                what = public(module, frame.f_code.co_name)
+            else:  # a decorator's wrapper (SciPy's axis_nan_policy): the function it wraps
+                for v in frame.f_locals.values():
+                    if callable(v) and (getattr(v, "__module__", "") or "").startswith("scipy") and \
+                            not getattr(v, "__name__", "_").startswith("_"):
+                        what = public(v.__module__, v.__name__)
+                        break
+        frame = frame.f_back
+    what = what or "a SciPy function"
+    return (f"{describe_stack()}: {what} (SciPy's array-API code) asks array-api-compat's is_lazy_array "
+            f"whether its input's values are known and, for a value {transform} records, takes its lazy "
+            "path, which leaves out the checks and warnings that depend on the values (the plain call "
+            f"makes them), so {transform} does not record it. Call it outside {transform} (grad, jacrev and "
+            "jacfwd run it as SciPy does), or write the formula with np and scipy.special functions "
+            "(scipy.stats.entropy(p) is np.sum(scipy.special.entr(p / p.sum()))).")
+
+
 def generator_hint() -> str:
     """When the user's code is calling a method of a NumPy random Generator (whose
     compiled code then ran NumPy functions on a traced argument: ``permutation``
@@ -230,6 +265,17 @@ def conversion_fix(kind: str) -> str | None:
                 return (f"{refusal}; scipy.optimize.least_squares(fun, x0, method='lm') (MINPACK's "
                         "Levenberg-Marquardt too, the same solution to the solver's tolerance) and curve_fit have "
                         "twins.")
+            method = named.f_code.co_name
+            if public.startswith("scipy.stats") and method == "rvs":  # a draw, not a formula
+                return (f"{refusal}: SciPy's samplers take plain parameters. Draw standard variates with "
+                        "npfunc.random.default_rng(seed) (or plain ones outside the transform) and transform "
+                        "them with the traced parameters (loc + scale * z), or draw outside the transform.")
+            if public.startswith("scipy.stats") and method in ("mean", "var", "std", "stats", "median",
+                                                                "moment", "interval", "expect"):
+                return (f"{refusal} (docs/coverage.md lists the distribution methods with one): write the "
+                        "distribution's closed form with np and scipy.special functions (the beta's mean is "
+                        "a / (a + b), its variance a b / ((a + b)^2 (a + b + 1))), which npfunc "
+                        "differentiates, batches and records.")
             return (f"{refusal} (docs/coverage.md lists SciPy's twins): write the formula with np and "
                     "scipy.special functions, which npfunc differentiates, batches and records.")
         if type(entry.f_locals.get("self")).__name__ in ("RClass", "CClass", "AxisConcatenator"):

@@ -153,7 +153,12 @@ class StagedTracer(Tracer):
                 f"tangent (through {what}), which is not known while it is recorded. "
                 "Derivative rules must not branch on tangent values.")
         if not getattr(array_hooks.probing, "depth", 0):  # (np.array's own refusals are handled)
-            interp.refused = interp.refused or str(err)
+            from ..core.conversions import lazy_probe_refusal, probed_by_array_api
+
+            # SciPy's is_lazy_array probe catches the refusal and takes its lazy path (no value
+            # checks or warnings): reported on leaving, naming the SciPy function
+            msg = lazy_probe_refusal(interp.transform) if probed_by_array_api() else str(err)
+            interp.refused = interp.refused or msg
         raise err
 
 

@@ -1,6 +1,7 @@
 """Inverse functions of ``scipy.special`` used by the quantile functions:
 ``ndtri_exp`` (inverse of ``log_ndtr``), ``gammaincinv`` and ``gammainccinv``
-(inverses in ``x`` of the regularized incomplete gamma functions).
+(inverses in ``x`` of the regularized incomplete gamma functions), ``betaincinv`` and
+``betainccinv`` (of the regularized incomplete beta functions).
 
 Their derivatives are those of the implicit function ``F(a, x) = p``:
 ``dx/dp = 1 / F_x`` and ``dx/da = -F_a / F_x``, evaluated at the output
@@ -11,7 +12,12 @@ every derivative order is exact:
     gammaincinv(a, p)  : d/dp = 1 / f(a, x),  d/da = -dP/da(a, x) / f(a, x)
     gammainccinv(a, q) : d/dq = -1 / f(a, x), d/da = -dP/da(a, x) / f(a, x)
 
-with ``f(a, x) = x^(a-1) e^-x / Gamma(a)`` the gamma density.
+with ``f(a, x) = x^(a-1) e^-x / Gamma(a)`` the gamma density, and
+
+    betaincinv(a, b, y)  : d/dy = 1 / g(a, b, x),  d/da = -dI/da(a, b, x) / g, d/db = -dI/db / g
+    betainccinv(a, b, y) : d/dy = -1 / g(a, b, x), d/da, d/db the same
+
+with ``g(a, b, x) = x^(a-1) (1-x)^(b-1) / B(a, b)`` the beta density.
 
 >>> import npfunc, scipy.special as sc
 >>> round(float(npfunc.grad(lambda a: sc.gammaincinv(a, 0.5))(2.0)), 6)
@@ -27,8 +33,8 @@ from ...core.primitive import Sample
 from ..families import nary, unary
 from ..sampling import FLOATS, array, unary_samples
 from ._lazy import lazy_ufunc, register_when_imported
-from .functions import gammaln, xlogy
-from .incomplete import gammainc_shape_derivative
+from .functions import betaln, gammaln, xlog1py, xlogy
+from .incomplete import betainc_shape_derivative, gammainc_shape_derivative
 
 DEFS: dict = {}
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -79,5 +85,50 @@ def _inverse_samples(rng):
 
 gammaincinv = _inverse("gammaincinv", 1.0, _inverse_samples)
 gammainccinv = _inverse("gammainccinv", -1.0, _inverse_samples)
+
+
+
+def _inv_beta_density(a, b, x):
+    """1 / g(a, b, x) = exp(betaln(a, b) - (a-1) log x - (b-1) log(1-x))."""
+    return np.exp(betaln(a, b) - xlogy(a - 1, x) - xlog1py(b - 1, -x))
+
+
+def _beta_da(a, b, x):
+    return -betainc_shape_derivative(a, b, x, 1, 0) * _inv_beta_density(a, b, x)
+
+
+def _beta_db(a, b, x):
+    return -betainc_shape_derivative(a, b, x, 0, 1) * _inv_beta_density(a, b, x)
+
+
+def _beta_inverse(name, sign):
+    fn = nary(name, lazy_ufunc(name),
+              jvps=(lambda t, a, b, y, out: t * _beta_da(a, b, out),
+                    lambda t, a, b, y, out: t * _beta_db(a, b, out),
+                    lambda t, a, b, y, out: sign * t * _inv_beta_density(a, b, out)),
+              vjps=(lambda g, a, b, y, out: g * _beta_da(a, b, out),
+                    lambda g, a, b, y, out: g * _beta_db(a, b, out),
+                    lambda g, a, b, y, out: sign * g * _inv_beta_density(a, b, out)),
+              samples=_beta_inverse_samples,
+              notes="implicit derivatives at the output: d/dy = +-1/g(a, b, x), d/da = -dI/da / g, "
+                    "d/db = -dI/db / g (g the beta density)")
+    fn.__doc__ = f"``scipy.special.{name}(a, b, y)`` for traced and plain values (see the module doc)."
+    DEFS[name] = fn
+    return fn
+
+
+def _beta_inverse_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out.append(Sample(array(rng, (3,), dt, (0.6, 5.0)), array(rng, (2, 3), dt, (0.6, 5.0)),
+                          array(rng, (3,), dt, (0.05, 0.95))))
+    out.append(Sample(np.array([0.5, 2.0, 30.0]), np.array([3.0, 0.7, 20.0]), np.array([1e-3, 0.5, 0.99]),
+                      label="tails, large shapes"))
+    out.append(Sample(2.5, 1.5, array(rng, (3,), domain=(0.1, 0.9)), label="python scalar shapes"))
+    return out
+
+
+betaincinv = _beta_inverse("betaincinv", 1.0)
+betainccinv = _beta_inverse("betainccinv", -1.0)
 
 register_when_imported(DEFS)

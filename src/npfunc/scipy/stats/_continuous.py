@@ -299,6 +299,9 @@ class beta_gen(Continuous):
     def _sf(self, z, a, b):
         return sc.betaincc(a, b, z)
 
+    def _ppf(self, q, a, b):
+        return sc.betaincinv(a, b, q)
+
     def _entropy(self, a, b):
         return (sc.betaln(a, b) - (a - 1) * sc.psi(a) - (b - 1) * sc.psi(b) + (a + b - 2) * sc.psi(a + b))
 
