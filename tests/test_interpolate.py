@@ -332,3 +332,84 @@ def test_unmodified_scipy_calls_reach_or_name_the_twins():
     # a plain object evaluated at traced points: SciPy's own compiled method refuses
     with pytest.raises(TypeError):
         npfunc.grad(lambda t: plain(t))(np.float64(1.0))
+
+
+# ---- SciPy's interpolators made from plain data, evaluated at traced points ----------------------
+
+def _plain_interpolators():
+    import scipy.interpolate as si
+
+    xs = np.linspace(0.0, 3.0, 8)
+    ys = np.sin(xs) + 0.1 * xs
+    two = np.stack([ys, np.cos(xs)], axis=1)
+    return {
+        "CubicSpline": si.CubicSpline(xs, ys),
+        "CubicSpline natural, 2 columns": si.CubicSpline(xs, two, bc_type="natural"),
+        "PchipInterpolator": si.PchipInterpolator(xs, ys),
+        "Akima1DInterpolator": si.Akima1DInterpolator(xs, ys, extrapolate=True),
+        "CubicHermiteSpline": si.CubicHermiteSpline(xs, ys, np.cos(xs)),
+        "make_interp_spline": si.make_interp_spline(xs, ys, k=3),
+        "make_interp_spline k=1, axis=1": si.make_interp_spline(xs, two.T, k=1, axis=1),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_plain_interpolators()))
+def test_plain_interpolators_at_traced_points(name):
+    """A table interpolated at a point the transform traces: a twin made from the SciPy
+    object's coefficients evaluates the same function (values to rounding, exact derivatives)."""
+    spl = _plain_interpolators()[name]
+    t = np.array([0.35, 1.7, 2.95])
+    want = spl(t)
+    f = lambda t: np.sum(spl(t) ** 2)  # noqa: E731
+    for _ in range(3):
+        np.testing.assert_allclose(npfunc.grad(f)(t), _numerical_gradient(f, t), rtol=1e-6, atol=1e-9)
+    got = npfunc.jit(lambda t: spl(t))(t)
+    assert type(got) is type(want) and got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(npfunc.vmap(lambda s: spl(s))(t), np.stack([spl(s) for s in t]), rtol=1e-13)
+    np.testing.assert_allclose(npfunc.jacfwd(lambda t: spl(t, 1))(np.array([1.1]))[..., 0], spl(np.array([1.1]), 2),
+                               rtol=1e-9, atol=1e-12)
+    assert spl(t) is not None and np.array_equal(spl(t), want)  # plain calls: SciPy's own values
+
+
+def _numerical_gradient(f, x, eps=1e-6):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = eps
+        out[i] = (f(x + e) - f(x - e)) / (2 * eps)
+    return out
+
+
+def test_plain_spline_integral_with_traced_bounds():
+    import scipy.interpolate as si
+
+    xs = np.linspace(0.0, 3.0, 8)
+    spl = si.CubicSpline(xs, np.exp(-xs))
+    bspl = si.make_interp_spline(xs, np.exp(-xs))
+    for s in (spl, bspl):
+        # d/db of the integral from a to b is the spline at b
+        np.testing.assert_allclose(npfunc.grad(lambda b: s.integrate(0.2, b))(1.3), s(1.3), rtol=1e-12)
+        np.testing.assert_allclose(npfunc.jit(lambda b: s.integrate(0.2, b))(np.float64(1.3)), s.integrate(0.2, 1.3),
+                                   rtol=1e-13)
+
+
+def test_plain_grid_interpolator_at_traced_points():
+    import scipy.interpolate as si
+
+    gx, gy = np.linspace(0.0, 2.0, 5), np.linspace(-1.0, 1.0, 4)[::-1]  # a descending axis too
+    values = np.add.outer(np.sin(gx), gy ** 2)
+    rng = np.random.default_rng(2)
+    pts = np.stack([rng.uniform(0, 2, 6), rng.uniform(-1, 1, 6)], axis=-1)
+    for method in ("linear", "nearest"):
+        rgi = si.RegularGridInterpolator((gx, gy), values, method=method)
+        got = npfunc.jit(lambda p: rgi(p))(pts)
+        np.testing.assert_allclose(got, rgi(pts), rtol=1e-14, atol=1e-15)
+        f = lambda p: np.sum(rgi(p) * np.arange(6.0))  # noqa: E731
+        np.testing.assert_allclose(npfunc.grad(f)(pts), _numerical_gradient(f, pts.ravel()).reshape(pts.shape)
+                                   if method == "linear" else np.zeros_like(pts), rtol=1e-6, atol=1e-9)
+    cubic = si.RegularGridInterpolator((gx, gy), values, method="cubic")
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="method='linear'"):
+        npfunc.grad(lambda p: cubic(p).sum())(pts)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="iterative solver"):
+        npfunc.jit(lambda p: si.RegularGridInterpolator((gx, gy), values)(p, method="cubic"))(pts)

@@ -1433,13 +1433,17 @@ def test_resample_poly_traced_signal():
     npfunc.jit(resample_poly_2_3)(x)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "a CubicSpline built from plain samples is SciPy's own object (scipy/_routing.py routes "
-    "only a construction with traced arguments); calling it on traced points reaches the "
-    "compiled _ppoly.evaluate: raw TypeError instead of a refusal or the twin"))
 def test_plain_cubic_spline_at_traced_times():
+    """A spline made from plain samples, evaluated at traced times: a twin of SciPy's
+    object (its coefficients and breakpoints) evaluates them."""
     x = rng.standard_normal(10)
-    npfunc.jacfwd(lambda t: spline_resample(x, t))(np.array([0.5, 3.3, 7.25]))
+    t = np.array([0.5, 3.3, 7.25])
+    for _ in range(3):
+        assert_deriv(npfunc.jacfwd(lambda t: spline_resample(x, t))(t), fd(lambda t: spline_resample(x, t), t))
+        assert_deriv(npfunc.jacrev(lambda t: spline_resample(x, t))(t), fd(lambda t: spline_resample(x, t), t))
+    jitted = npfunc.jit(lambda t: spline_resample(x, t))
+    assert_same(jitted(t), spline_resample(x, t), rtol=1e-13)
+    assert_same(jitted(t + 0.4), spline_resample(x, t + 0.4), rtol=1e-13)
 
 
 def test_fractional_delay_and_spline_resampling():

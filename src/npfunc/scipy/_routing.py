@@ -11,7 +11,10 @@ case it calls the twin.  A class with a twin (``CubicSpline``,
 plain values and the twin from traced ones.  A distribution object (``scipy.stats.t``) becomes an
 instance of a subclass of its own class sharing its state, whose public
 methods route the same way, so ``isinstance`` checks and frozen
-distributions keep working.
+distributions keep working.  An interpolator made from plain values (a
+table loaded once) is SciPy's object, whose evaluating methods are patched
+to evaluate a twin made from its state at traced points
+(``evaluated_at_traced``).
 
 Plain calls get SciPy's results, at the cost of one Python call (measured in
 ``benchmarks/bench_scipy_routing.py``); code that never imports npfunc sees
@@ -203,7 +206,33 @@ def twins_loaded(twin_name: str) -> None:
         _install_from(scipy_module, sys.modules[twin_name])
 
 
+def evaluated_at_traced(original: type, name: str, to_twin) -> None:
+    """SciPy's method ``name`` of the class ``original`` (an interpolator made from plain
+    data, a module-level table), patched to evaluate ``to_twin(obj, args, kwargs)``, a
+    twin made from the object's state, when an argument is traced: SciPy's compiled
+    evaluation cannot take traced points.  Plain calls run SciPy's method."""
+    method = getattr(original, name)
+    if getattr(method, "npfunc_routed", False):
+        return
+
+    @functools.wraps(method)
+    def routed(self, *args, **kwargs):
+        if (traced(args) or traced(kwargs.values())) and not _from_npfunc():
+            return getattr(to_twin(self, args, kwargs), name)(*args, **kwargs)
+        return method(self, *args, **kwargs)
+
+    routed.npfunc_routed = True
+    setattr(original, name, routed)
+
+
 def _install_from(scipy_module, twins) -> None:
+    for name, (methods, to_twin) in getattr(twins, "FROM_PLAIN", {}).items():
+        original = getattr(scipy_module, name, None)
+        if isinstance(original, type):
+            if hasattr(original, "npfunc_twin"):  # the stand-in (routed_class): SciPy's class is its base
+                original = original.__bases__[0]
+            for method in methods:
+                evaluated_at_traced(original, method, to_twin)
     for name in (*getattr(twins, "__all__", ()), *getattr(twins, "ROUTED_ONLY", ())):
         original = getattr(scipy_module, name, None)
         twin = getattr(twins, name, None)
