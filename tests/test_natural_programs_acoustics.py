@@ -1423,14 +1423,12 @@ def test_fft_polyphase_and_linear_resampling():
     check_array(lambda tt: np.interp(tt, np.arange(12), x), t, np.array([[1.1, 3.3, 8.8], [0.2, 5.5, 10.7]]))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "scipy.signal.resample_poly has no npfunc twin; while a transform runs np.asarray(x, dtype) "
-    "(core/array_hooks.py) hands the traced x back, and scipy.signal._upfirdn's compiled _apply "
-    "raises a raw TypeError instead of npfunc's 'converts its input with np.asarray ... no npfunc "
-    "twin' refusal"))
 def test_resample_poly_traced_signal():
+    """scipy.signal.resample_poly (and upfirdn) of a traced signal: npfunc's twin."""
     x = rng.standard_normal(12)
-    npfunc.jit(resample_poly_2_3)(x)
+    xs = rng.standard_normal((3, 12))
+    check_array(resample_poly_2_3, x, xs, rtol=1e-13, d_atol=1e-9)
+    check_array(lambda v: scipy.signal.resample_poly(v, 3, 2, padtype="mean"), x, xs, rtol=1e-13, d_atol=1e-9)
 
 
 def test_plain_cubic_spline_at_traced_times():

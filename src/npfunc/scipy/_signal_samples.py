@@ -185,3 +185,41 @@ def _lombscargle_samples(rng):
 
 _register("lombscargle", S.lombscargle, _lombscargle_samples,
           "SciPy's own code on traced values, given its default unit weights as a plain array")
+
+
+def _upfirdn_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out.append(Sample(array(rng, (4,), dt), array(rng, (7,), dt), up=3, down=2))
+    out += [Sample(array(rng, (5,)), array(rng, (3, 6)), up=2, down=1, label="rows"),
+            Sample(array(rng, (3,)), array(rng, (6, 2)), up=1, down=3, axis=0, label="axis 0, down only"),
+            Sample(array(rng, (2,)) + 0.5j, array(rng, (5,)), up=2, down=2, label="complex filter")]
+    return out
+
+
+def _upfirdn_call(h, x, **kw):
+    from ._signal_resample import upfirdn
+
+    return upfirdn(h, x, **kw)
+
+
+def _resample_poly_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out.append(Sample(array(rng, (9,), dt), up=3, down=2))
+    out += [Sample(array(rng, (2, 8)), up=2, down=3, axis=1, label="rows, down by 3/2"),
+            Sample(array(rng, (7,)), up=4, down=2, padtype="mean", label="mean background, gcd 2"),
+            Sample(array(rng, (7,)), up=2, down=1, padtype="median", label="median background"),
+            Sample(array(rng, (6,)), array(rng, (5,)), up=2, down=1, label="the filter given as the window")]
+    return out
+
+
+def _resample_poly_call(x, window=None, **kw):
+    from ._signal_resample import resample_poly
+
+    return resample_poly(x, window=window, **kw) if window is not None else resample_poly(x, **kw)
+
+
+_register("upfirdn", _upfirdn_call, _upfirdn_samples, "upsampling by stacked zeros, a full convolution, a slice")
+_register("resample_poly", _resample_poly_call, _resample_poly_samples,
+          "SciPy's filter design on plain values, upfirdn on the traced signal (and window)")

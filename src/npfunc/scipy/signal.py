@@ -31,11 +31,12 @@ from ..core.values import shape_of as _shape_of
 from ..primitives.convolution import signal_conv as _signal_conv
 from ..primitives.data_dependent import as_array as _as_array
 from ._signal_filter import filtfilt, lfilter, lfilter_zi, sosfilt, sosfilt_zi, sosfiltfilt
+from ._signal_resample import resample_poly, upfirdn
 from ._signal_spectral import csd, detrend, istft, lombscargle, stft, welch
 
 __all__ = ["convolve", "correlate", "fftconvolve", "oaconvolve", "convolve2d", "correlate2d", "lfilter",
            "sosfilt", "lfilter_zi", "sosfilt_zi", "filtfilt", "sosfiltfilt", "detrend", "csd", "welch", "stft", "istft",
-           "lombscargle"]
+           "lombscargle", "upfirdn", "resample_poly"]
 
 
 def _check_method(fn_name, method):
