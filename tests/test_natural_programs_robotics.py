@@ -37,8 +37,27 @@ Programs:
     penalties over np.triu_indices pairs, soft-min clearance by logsumexp, scipy cdist;
   * pose graphs and registration: 2D pose-graph residuals over an edge list (Huber cost) and a
     hand-written Gauss-Newton, SE(3) residuals through so3_log, Kabsch alignment (svd, sign of
-    det, np.diag of a list), ICP with argmin correspondences, pinhole reprojection error and a
-    float32 projection into an np.empty buffer.
+    det, np.diag of an np.array), ICP with argmin correspondences, pinhole reprojection error and a
+    float32 projection into an np.empty buffer;
+  * more: bilinear occupancy-grid costs (floor to cell indices), planar moments by np.cross of
+    2-vectors, scipy.spatial.transform.Rotation, regularised IK by scipy.optimize.least_squares,
+    the perimeter of an elliptic path (ellipe), linearized FK, functionalize of the in-place gyro
+    update, checkpointed RK4 steps.
+
+Refusals checked as such (each names the transform and a fix): plain preallocated buffers written
+with traced values (np.zeros(..., like=x)), q = q0.copy(); q += traced with a plain q0 (x = x + y),
+Python branches on traced values under jit/vmap (np.where), np.diag([1.0, 1.0, d]), a traced
+index into a plain grid under jit/vmap, solve_ivp without t_eval under jit/vmap.
+
+Findings fixed here (each with its regression test): scipy.special.ellipk/ellipe/ellipkm1 were
+refused (now primitives: Legendre's relations, a Taylor series near m = 0); np.concatenate([a, [t],
+b]) with a traced t in a nested list gave a generic message (now names np.concatenate and
+np.hstack/np.stack); np.cross of 2-vectors did not give NumPy 2's DeprecationWarning under any
+transform; scipy.spatial.transform.Rotation on traced values raised a bare "TypeError: a
+bytes-like object is required, not 'ReverseTracer'" (now a refusal naming the transform,
+Rotation.from_rotvec and SCIPY_ARRAY_API=1, with which it works).  Observed, not a difference:
+the optimised jit replay may differ from the recording call in the last bits (documented), so
+replays are compared bit for bit with each other; vmap of least_squares takes ~4 s for 2 problems.
 """
 from __future__ import annotations
 
@@ -671,6 +690,20 @@ def self_collision_penalty(q, lengths, d_safe=0.6):
 def soft_min_distance(points, obstacles, alpha=20.0):
     d = np.sqrt(((points[:, None, :] - obstacles[None, :, :]) ** 2).sum(-1))
     return -scipy.special.logsumexp(-alpha * d) / alpha
+
+
+OCCUPANCY = np.random.default_rng(7).random((10, 10))
+
+
+def occupancy_cost(p, res=0.1, grid=OCCUPANCY, like=False):
+    """Bilinear interpolation of an occupancy grid at a continuous position (floor to cell
+    indices; ``like``: the grid made traced first, the fix npfunc names under jit/vmap)."""
+    uv = p / res
+    ij = np.floor(uv).astype(int)
+    a, b = uv - ij
+    i, j = ij
+    g = np.asarray(grid, like=uv) if like else grid
+    return (1 - a) * (1 - b) * g[i, j] + a * (1 - b) * g[i + 1, j] + (1 - a) * b * g[i, j + 1] + a * b * g[i + 1, j + 1]
 
 
 def cdist_clearance(points, obstacles):
@@ -1872,3 +1905,19 @@ def test_linearized_forward_kinematics_functionalized_gyro_and_checkpointed_step
     check_repeated_jit(npfunc.jit(npfunc.grad(ck)), [(np.float64(0.5),), (np.float64(1.1),)],
                        lambda t: fd(pendulum_after, t), deriv_cmp())
     check_vmap(ck, (np.array([0.5, 0.7, 1.1]),), 0)
+
+
+def test_occupancy_grid_bilinear_cost():
+    p, p2 = np.array([0.43, 0.27]), np.array([0.61, 0.35])
+    # eager transforms read the cell indices from the values
+    check_scalar_function(occupancy_cost, p, p2, jit=False, hess=False)
+    # under jit and vmap a traced index into the plain grid is refused, naming the fix
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*np\.asarray\(table, like=i\)"):
+        npfunc.jit(occupancy_cost)(p)
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(f\).*like=i"):
+        npfunc.vmap(occupancy_cost)(np.stack([p, p2]))
+    fixed = lambda x: occupancy_cost(x, like=True)
+    check_jit(fixed, (p,), (p2,))
+    check_vmap(fixed, (np.stack([p, p2, p * 0.5]),), 0)
+    check_repeated(npfunc.vmap(npfunc.grad(fixed)), [(np.stack([p, p2]),)],
+                   lambda X: np.stack([fd(occupancy_cost, x) for x in X]), deriv_cmp())
