@@ -1151,12 +1151,16 @@ def test_views_and_inplace_updates_of_state_vectors():
 
 
 def test_elliptic_integrals_refusal_names_scipy_special():
-    """The refusal named 'np.ellipk', which does not exist; it names scipy.special.ellipk."""
+    """The refusal named 'np.ellipk', which does not exist; it names scipy.special.ellipkinc
+    (ellipk and ellipe are primitives now, see test_natural_programs_robotics.py)."""
     k = np.array([0.1, 0.5, 0.9])
-    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"jacrev\(f\): scipy\.special\.ellipk is not"):
-        npfunc.jacrev(mandel_agol_ellip)(k)
-    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"jit\(f\): scipy\.special\.ellipk is not"):
-        npfunc.jit(mandel_agol_ellip)(k)
+    incomplete = lambda k: scipy.special.ellipkinc(0.3, k**2)
+    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"jacrev\(f\): scipy\.special\.ellipkinc is not"):
+        npfunc.jacrev(incomplete)(k)
+    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"jit\(f\): scipy\.special\.ellipkinc is not"):
+        npfunc.jit(incomplete)(k)
+    assert_same(npfunc.jit(mandel_agol_ellip)(k), mandel_agol_ellip(k))
+    assert_deriv(npfunc.jacrev(mandel_agol_ellip)(k), fd(mandel_agol_ellip, k))
 
 
 def test_jit_closed_over_masses_are_a_snapshot():

@@ -36,7 +36,7 @@ Programs:
   * microwave networks: transmission-line return loss, S/T-matrix cascades;
   * Poynting vectors of complex phasors (np.cross), IQ demodulation returning a dict;
   * dipole radiation resistance (scipy.special.sici), the field of a current loop (ellipk and
-    ellipe refused; the AGM written out works);
+    ellipe, and the AGM written out);
   * a zoomed power spectrum by the chirp-z transform (scipy.signal.czt);
   * a tabulated beam read through a grid interpolator at traced detector offsets.
 
@@ -1878,11 +1878,12 @@ def ellipe_agm(m, iterations=8):
     return np.pi / (2 * a) * (1 - c2_sum)
 
 
-def test_current_loop_elliptic_integrals_refused_and_agm_works():
+def test_current_loop_elliptic_integrals_and_agm_work():
     rho = np.array([0.1, 0.3, 0.5])
     want = loop_field_on_plane(rho)
-    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"scipy.special.ellipk is not supported"):
-        npfunc.jit(loop_field_on_plane)(rho)
+    # scipy.special.ellipk/ellipe were refused here; they are primitives now
+    assert_jit_replays(loop_field_on_plane, (rho,), (rho[::-1] * 0.9,))
+    assert_deriv(npfunc.jacrev(loop_field_on_plane)(rho), fd(loop_field_on_plane, rho))
     np.testing.assert_allclose(ellipk_agm(rho), sps.ellipk(rho), rtol=1e-14)
     np.testing.assert_allclose(ellipe_agm(rho), sps.ellipe(rho), rtol=1e-14)
     agm = lambda r: loop_field_on_plane(r, ellipk=ellipk_agm, ellipe=ellipe_agm)

@@ -12,7 +12,7 @@ import itertools
 import threading
 
 from . import array_hooks
-from .errors import ConcretizationError, NpfuncError
+from .errors import ConcretizationError, NpfuncError, UnsupportedOperationError
 
 _next_level = itertools.count(1).__next__
 
@@ -61,12 +61,17 @@ class Interpreter:
     def __exit__(self, exc_type, exc, traceback) -> None:
         self.alive = False
         stack = _state.stack
+        # compiled code (Cython, C) asking a traced value for its memory raises a bare TypeError:
+        # name the transforms (while they are still on the stack) and the function
+        compiled = describe_stack() if exc_type is TypeError and _buffer_refusal(exc) else None
         if stack:
             while stack:  # also drops anything a failed inner transform left
                 if stack.pop() is self:
                     break
             if not stack:
                 array_hooks.exit()
+        if compiled is not None:
+            raise UnsupportedOperationError(f"{compiled}: {_buffer_fix(exc)}") from exc
         if exc_type is ValueError and isinstance(exc.__cause__, NpfuncError) and \
                 str(exc).startswith("setting an array element with a sequence"):
             # NumPy's own wording for `plain[i] = traced`, with npfunc's refusal (which names
@@ -102,6 +107,45 @@ class Interpreter:
 def current_stack() -> tuple[Interpreter, ...]:
     """The live interpreters of this thread, outermost first."""
     return tuple(_state.stack)
+
+
+def _buffer_refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` is compiled code's refusal of a traced value where it needs an array's
+    memory (the buffer protocol: Cython's typed memoryviews, ``memoryview(x)``)."""
+    text = str(exc)
+    return text.startswith(("a bytes-like object is required, not '", "memoryview: a bytes-like object")) \
+        and text.rstrip("'").endswith("Tracer")
+
+
+def _buffer_fix(exc: BaseException) -> str:
+    """The refusal for ``_buffer_refusal``: the library function the user called (the outermost
+    NumPy/SciPy frame of the traceback) and what works instead.  Only called while building
+    an error message."""
+    from . import dispatch
+
+    frames, tb = [], exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    found, other = None, None
+    for frame in frames:
+        module = frame.f_globals.get("__name__", "") or ""
+        if found is None and module.split(".")[0] in ("scipy", "numpy"):
+            found = frame
+        if other is None:
+            other = dispatch.TWINS.get(frame.f_code)
+            other = f"call {other} instead" if other else next(
+                (s for s in (alt(frame.f_code) for alt in dispatch.ALTERNATIVES) if s), None)
+    if found is None:
+        where = "a compiled function"
+    else:
+        name = getattr(found.f_code, "co_qualname", found.f_code.co_name)  # Rotation.from_rotvec
+        public = ".".join(p for p in found.f_globals["__name__"].split(".") if not p.startswith("_"))
+        where = f"{public}.{name} (called from your code)"
+    fix = other or ("compute it with NumPy and scipy.special functions, which npfunc transforms "
+                    "(docs/coverage.md lists SciPy's twins)")
+    return (f"{where} runs compiled code that needs the memory of a plain array (the buffer protocol), "
+            f"which a traced value does not have: {fix}.")
 
 
 def describe_stack(innermost: str | None = None) -> str:

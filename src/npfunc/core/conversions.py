@@ -327,6 +327,12 @@ def conversion_fix(kind: str) -> str | None:
                 "mark its argument static, jit(f, static_argnums=k); under vmap every element needs the same "
                 "length, e.g. np.arange(n_max) with a mask np.arange(n_max) < stop); under grad and jvp, "
                 "np.arange(start, npfunc.stop_gradient(stop), step) takes its value.")
+    if kind == "array" and scalar_type is np.concatenate:
+        # NumPy dispatches on the sequence's items: a traced value inside a nested list ([x]) hides
+        return ("np.concatenate of a sequence with a traced value inside a nested list (np.concatenate([a, [x], "
+                "b])) turned that list into a plain array: NumPy looks only at the sequence's items, and the "
+                "list hides x. Make the item an array: np.concatenate([a, np.stack([x]), b]) (or "
+                "np.atleast_1d(x)), or np.hstack([a, x, b]).")
     if isinstance(scalar_type, type) and issubclass(scalar_type, np.generic):
         name = f"np.{scalar_type.__name__}"
         return (f"{name}(x) makes a plain NumPy scalar (or array) of the value, which a traced x cannot "

@@ -121,7 +121,10 @@ def _capable_functions() -> dict:
 def _public_name(f) -> str:
     """``scipy.stats.skew`` for the function defined in ``scipy.stats._stats_py``."""
     module = ".".join(p for p in (getattr(f, "__module__", None) or "scipy").split(".") if not p.startswith("_"))
-    return f"{module}.{getattr(f, '__name__', '?')}"
+    name = getattr(f, "__qualname__", None) or getattr(f, "__name__", "?")
+    if "<" in name:  # a function defined inside another: its own name
+        name = getattr(f, "__name__", "?")
+    return f"{module}.{name}"
 
 
 def _scipy_array_api_on() -> bool:

@@ -8,6 +8,7 @@ einsum / matmul / elementwise rules."""
 from __future__ import annotations
 
 import string
+import warnings
 
 import numpy as np
 
@@ -122,6 +123,10 @@ def _levi_civita(na: int, nb: int, dtype):
     return eps[:, :na, :nb]
 
 
+#: NumPy 2.0 deprecated 2-vectors in np.cross (a DeprecationWarning each call)
+_CROSS_2D_DEPRECATED = int(np.__version__.split(".")[0]) >= 2
+
+
 @composite(np.cross, samples=samples.cross)
 def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     """``np.cross`` of 2- or 3-vectors along ``axisa``/``axisb``, result
@@ -134,6 +139,9 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     na, nb = shape_of(a)[-1], shape_of(b)[-1]
     if na not in (2, 3) or nb not in (2, 3):
         raise ValueError("cross: incompatible dimensions for cross product (dimension must be 2 or 3)")
+    if (na == 2 or nb == 2) and _CROSS_2D_DEPRECATED:  # NumPy's warning (under jit, when recording)
+        warnings.warn("Arrays of 2-dimensional vectors are deprecated. Use arrays of 3-dimensional vectors "
+                      "instead. (deprecated in NumPy 2.0)", DeprecationWarning, stacklevel=2)
     eps = _levi_civita(na, nb, np.result_type(dtype_of(a), dtype_of(b)))
     if na == nb == 2:
         return array_result(einsum("...j,...k,jk->...", a, b, eps[2]))  # 0-d: still an array
