@@ -47,9 +47,8 @@ written into a real traced buffer raised a bare TypeError; the twin hint of SciP
 spherical-Bessel wrapper named spherical_jn for spherical_in/kn; x.transpose(np.int64(-1)) of
 a 1-d array (scipy.signal.czt) raised a raw TypeError; np.emath was refused under the wrong
 name (it now runs on traced values); checkpoint of a closure over a traced value returned an
-escaped tracer under jit (it now runs inline).  Strict xfails: np.divide(where=) warns/raises
-where NumPy does not compute, a plain SciPy RegularGridInterpolator called on traced points
-(raw TypeError under grad).
+escaped tracer under jit (it now runs inline); a plain SciPy RegularGridInterpolator called on
+traced points raised a raw TypeError (it now evaluates as its twin).
 """
 from __future__ import annotations
 
@@ -1959,15 +1958,16 @@ def test_tabulated_beam_through_a_grid_interpolator():
                 np.stack([detector_signal(o, twin) for o in offs]))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "a SciPy RegularGridInterpolator built from plain data (outside the transform) and called on "
-    "traced points: under grad SciPy's Cython find_indices asks the tracer for a memoryview and a "
-    "raw TypeError ('a bytes-like object is required, not ReverseTracer') comes out; under jit the "
-    "refusal is about bool(x) with np.where advice and does not name the twin "
-    "npfunc.scipy.interpolate.RegularGridInterpolator. scipy/_routing.routed_class routes the "
-    "construction only (traced arguments), not calls of a plain instance"))
 def test_plain_scipy_grid_interpolator_called_on_traced_points():
+    """A SciPy RegularGridInterpolator built from plain data (outside the transform) and called
+    on traced points: its Cython find_indices raised a raw TypeError ('a bytes-like object is
+    required, not ReverseTracer'); the call now evaluates the twin made from the instance's data
+    (scipy/_routing._route_plain_calls)."""
     import scipy.interpolate
     plain = scipy.interpolate.RegularGridInterpolator((_X_GRID, _Y_GRID), _BEAM)
     off = np.array([0.2, -0.1])
     assert_deriv(npfunc.grad(detector_signal)(off, plain), fd(lambda o: detector_signal(o, plain), off))
+    f = lambda o: detector_signal(o, plain)
+    assert_same(npfunc.jit(f)(off), f(off))
+    offs = np.array([[0.2, -0.1], [-0.3, 0.25]])
+    assert_same(npfunc.vmap(f)(offs), np.stack([f(o) for o in offs]))

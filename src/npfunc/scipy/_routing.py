@@ -169,6 +169,100 @@ def routed_class(original: type, twin: type) -> type:
     return routed
 
 
+def _ppoly_twin(obj, twins):
+    return twins.PPoly.construct_fast(obj.c, obj.x, obj.extrapolate, obj.axis)
+
+
+def _bspline_twin(obj, twins):
+    return twins.BSpline.construct_fast(obj.t, obj.c, obj.k, obj.extrapolate, obj.axis)
+
+
+def _rgi_twin(obj, twins):
+    # SciPy keeps the grid ascending and the values flipped to match
+    return twins.RegularGridInterpolator(obj.grid, obj.values, method=obj.method, bounds_error=obj.bounds_error,
+                                         fill_value=obj.fill_value)
+
+
+def _interp1d_twin(obj, twins):
+    kind = obj._spline.k if obj._kind == "spline" else obj._kind  # x and y are stored sorted
+    return twins.interp1d(obj.x, obj.y, kind=kind, axis=obj.axis, bounds_error=obj.bounds_error,
+                          fill_value=obj.fill_value, assume_sorted=True)
+
+
+def _same_state_twin(obj, twins):
+    """The twin sharing the plain instance's fitted state (the same attribute names)."""
+    twin = object.__new__(getattr(twins, _scipy_name(obj)))
+    twin.__dict__.update(vars(obj))
+    return twin
+
+
+def _scipy_name(obj) -> str:
+    for cls in type(obj).__mro__:
+        if cls.__name__ in _PLAIN_INSTANCE_TWINS:
+            return cls.__name__
+    raise AssertionError(type(obj))
+
+
+def _rbf_twin(obj, twins):
+    twin = _same_state_twin(obj, twins)
+    twin._scipy = obj if obj.neighbors is not None else None  # local interpolants: the twin refuses traced x
+    return twin
+
+
+def _tree_query_refusal(obj, twins):
+    from ..core.context import describe_stack
+    from ..core.errors import ConcretizationError
+
+    raise ConcretizationError(
+        f"{describe_stack()}: scipy.spatial.{type(obj).__name__} queried at traced points: the tree search is "
+        "SciPy's compiled code on plain coordinates and its indices have no derivative. Query at plain points, "
+        "tree.query(npfunc.stop_gradient(x)), and compute the distances from x with the indices it returns "
+        "(np.linalg.norm(x - tree.data[i], axis=-1)); under vmap or jit, where the values are not known, use "
+        "all pairs (scipy.spatial.distance.cdist) with np.argmin or a cut-off mask.")
+
+
+#: SciPy classes (those defining the methods; subclasses inherit them) whose instances, made
+#: from plain data and called on traced points, evaluate as the twin made from their data
+#: (SciPy's compiled evaluation cannot take traced values): the twin maker and the methods.
+_PLAIN_INSTANCE_TWINS = {
+    "PPoly": (_ppoly_twin, ("__call__",)),
+    "BSpline": (_bspline_twin, ("__call__",)),
+    "RegularGridInterpolator": (_rgi_twin, ("__call__",)),
+    "interp1d": (_interp1d_twin, ("__call__",)),
+    "RBFInterpolator": (_rbf_twin, ("__call__",)),
+    "gaussian_kde": (_same_state_twin, ("evaluate", "__call__", "pdf", "logpdf")),
+    "KDTree": (_tree_query_refusal, ("query", "query_ball_point")),
+    "cKDTree": (_tree_query_refusal, ("query", "query_ball_point")),
+}
+
+
+def _route_plain_calls(original: type, twins) -> None:
+    """The methods of ``original`` (a plain SciPy interpolator called with a traced
+    argument) call the twin made from the instance's plain data; plain calls are
+    SciPy's.  PPoly's ``__call__`` covers CubicSpline, PchipInterpolator,
+    Akima1DInterpolator and CubicHermiteSpline, which inherit it."""
+    to_twin, names = _PLAIN_INSTANCE_TWINS[original.__name__]
+    for name in names:
+        method = getattr(original, name)
+        if getattr(method, "npfunc_plain_call", False):
+            continue
+
+        def make(method, name):
+            @functools.wraps(method)
+            def routed_method(self, *args, **kwargs):
+                if (traced(args) or traced(kwargs.values())) and not _from_npfunc():
+                    return _call_twin(getattr(to_twin(self, twins), name), args, kwargs)
+                return method(self, *args, **kwargs)
+
+            routed_method.npfunc_plain_call = True  # type: ignore[attr-defined]
+            return routed_method
+
+        try:
+            setattr(original, name, make(method, name))
+        except TypeError:  # a compiled class (cKDTree) cannot be patched: its raw error stays
+            pass
+
+
 def _is_distribution(obj) -> bool:
     from scipy.stats import rv_continuous, rv_discrete
     from scipy.stats._multivariate import multi_rv_generic
@@ -216,6 +310,8 @@ def _install_from(scipy_module, twins) -> None:
             setattr(scipy_module, name, routed_distribution(original, twin))
         elif isinstance(original, type) and isinstance(twin, type) and name in ROUTED_CLASSES:
             setattr(scipy_module, name, routed_class(original, twin))
+            if name in _PLAIN_INSTANCE_TWINS:
+                _route_plain_calls(original, twins)
         elif type(original).__module__ == "uarray":  # scipy.fft's functions are uarray multimethods
             setattr(scipy_module, name, routed_function(original, twin))
 
