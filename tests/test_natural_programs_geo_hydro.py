@@ -68,8 +68,6 @@ points still raises SciPy's raw TypeError.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import scipy.integrate
@@ -989,11 +987,6 @@ def check_array(f, x, x2, xs=None, *, fwd=True, jit=True, vmap=True, rtol=1e-6):
         assert_same(npfunc.vmap(npfunc.jacrev(f))(xs), loop(npfunc.jacrev(f), xs), rtol=1e-10, atol=1e-14)
 
 
-def warns_none(fn):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        return fn()
-
 
 # ======================= hydrology tests =======================
 
@@ -1062,8 +1055,9 @@ def test_horton_scs_and_thornthwaite():
 
 
 def test_scs_scalar_early_return():
-    """`if P <= Ia: return 0.0` returns a Python float on the dry side: grad gives 0.0 there,
-    as a float? (no: a derivative of the argument's type); jit refuses, naming np.where."""
+    """`if P <= Ia: return 0.0` returns a Python float on the dry side: grad gives an
+    np.float64 zero there (the argument's type), grad_and_value the float as returned; jit
+    refuses the branch, naming np.where."""
     f = lambda P: scs_runoff_scalar(P, 75.0)
     check_scalar(f, np.float64(60.0), np.float64(90.0), jit=False, vmap=False)
     assert f(np.float64(5.0)) == 0.0 and type(f(np.float64(5.0))) is float
@@ -1149,7 +1143,7 @@ def test_nash_cascade_unit_hydrograph():
     for f in (lambda p: nash_uh(t, p[0], p[1]), lambda p: nash_uh_stats(t, p[0], p[1])):
         check_array(f, np.array([3.0, 1.5]), np.array([2.5, 2.0]), rng.uniform([2, 1], [4, 2], (3, 2)))
     np.testing.assert_allclose(nash_uh(t, 3.0, 1.5), nash_uh_stats(t, 3.0, 1.5), rtol=1e-13)
-    # the peak time n-1)k by grad: d/dt of the IUH vanishes there
+    # the peak time (n-1) k: d/dt of the IUH vanishes there
     peak = lambda tt: nash_uh(tt, 3.0, 1.5)
     np.testing.assert_allclose(npfunc.grad(peak)(np.float64(3.0)), 0.0, atol=1e-15)
     check_scalar(peak, np.float64(2.0), np.float64(4.5), np.array([1.0, 2.0, 5.0]))
@@ -1666,7 +1660,7 @@ def test_moment_tensor_and_radiation_pattern():
     assert_same(got, np.stack([p_radiation(_ANG, a, b) for a, b in zip(tk, az)]), rtol=1e-12)
     J = npfunc.jacfwd(lambda a: npfunc.vmap(p_radiation, in_dims=(None, 0, 0))(a, tk, az))(_ANG)
     assert_deriv(J, fd(lambda a: np.array([p_radiation(a, x, y) for x, y in zip(tk, az)]), _ANG))
-    # the moment tensor's scalar moment under the transforms: M0 = 1 for the unit double couple
+    # the misfit of a mechanism to observed P amplitudes
     amps = np.array([p_radiation(np.array([0.5, 0.9, 1.0]), a, b) for a, b in zip(tk, az)])
     check_scalar(lambda a: polarity_misfit(a, tk, az, amps), _ANG, _ANG + 0.1, _ANG + rng.normal(0, 0.1, (2, 3)))
 
