@@ -43,8 +43,10 @@ Programs:
     and %), geodetic to ECEF, Airy isostasy, half-space cooling (erf), geotherms, Mogi sources,
     screw dislocations, layered-earth magnetotellurics (complex tanh recursion), Wenner
     soundings over two layers (image series), Q-attenuated amplitudes;
-  * in-place habits: demeaning and tapering a trace in place (the caller's array changes as in
-    NumPy under jit, grad, vmap).
+  * in-place habits: demeaning and tapering a trace in place, Jacobi sweeps into the caller's
+    head field (the caller's array changes as in NumPy under jit, grad, vmap, functionalize);
+  * other transforms: linearize of Muskingum routing, checkpointed groundwater time steps,
+    Theis' well function as a custom_vjp, a float32 gravity profile.
 
 Findings fixed here (each with its regression test): a SciPy interpolator built from plain data
 and called at traced points (a rating-curve CubicSpline at a traced stage; also PchipInterpolator,
@@ -1940,6 +1942,98 @@ def test_lithosphere_and_deformation():
     check_array(mogi_uz_ur, np.array([2.0, 1e-3]), np.array([3.0, 2e-3]), rng.uniform([1, 1e-4], [4, 1e-3], (3, 2)))
     check_array(lambda p: screw_dislocation(np.array([-20.0, 0.0, 5.0, 50.0]), p[0], p[1]), np.array([30.0, 15.0]),
                 np.array([35.0, 10.0]), rng.uniform([20, 5], [40, 20], (3, 2)))
+
+
+
+# ======================= linearize, checkpoint, custom_vjp, in-place arguments =======================
+
+
+def gw_explicit_step(h, r=0.4):
+    """One explicit step of transient 1D groundwater flow, ends held fixed."""
+    hn = h.copy()
+    hn[1:-1] = h[1:-1] + r * (h[2:] - 2 * h[1:-1] + h[:-2])
+    return hn
+
+
+def gw_explicit_energy(h0, n=10, checkpointed=False):
+    step = npfunc.checkpoint(gw_explicit_step) if checkpointed else gw_explicit_step
+    h = h0
+    for _ in range(n):
+        h = step(h)
+    return np.sum(h**2)
+
+
+@npfunc.custom_vjp
+def well_function(u):
+    """Theis' W(u) = E1(u) with its derivative -exp(-u)/u written by hand."""
+    return sps.exp1(u)
+
+
+well_function.defvjp(lambda u: (well_function(u), u), lambda u, g: (-g * np.exp(-u) / u,))
+
+
+def theis_custom(lp, r=np.array([5.0, 20.0]), t=np.array([0.5, 1.0])):
+    T, S = np.exp(lp)
+    return np.sum(500.0 / (4 * np.pi * T) * well_function(r**2 * S / (4 * T * t)))
+
+
+def jacobi_in_place(h, n=5):
+    """Jacobi sweeps written into the caller's head field; the centre head returned."""
+    for _ in range(n):
+        h[1:-1, 1:-1] = 0.25 * (h[2:, 1:-1] + h[:-2, 1:-1] + h[1:-1, 2:] + h[1:-1, :-2])
+    return h[2, 2]
+
+
+def test_linearize_checkpoint_and_custom_vjp():
+    f = lambda i: muskingum(i, 2.0, 0.2)
+    y, jf = npfunc.linearize(f, _INFLOW)
+    assert_same(y, f(_INFLOW))
+    t = np.linspace(-1, 1, 9)
+    first = jf(t)
+    assert_deriv(first, fd(f, _INFLOW) @ t)
+    for _ in range(4):
+        bitwise(jf(t), first)
+    h0 = np.array([10.0, 9.0, 8.5, 8.0, 7.0, 6.0, 5.0])
+    ck = lambda h: gw_explicit_energy(h, checkpointed=True)
+    g = npfunc.grad(gw_explicit_energy)
+    assert_same(calls(npfunc.grad(ck), [h0, h0 + 1])[0], g(h0), rtol=1e-13)
+    assert_same(npfunc.jit(npfunc.grad(ck))(h0), g(h0), rtol=1e-12)
+    assert_same(npfunc.vmap(npfunc.grad(ck))(np.stack([h0, h0 + 1])), np.stack([g(h0), g(h0 + 1)]), rtol=1e-12)
+    assert_deriv(npfunc.hessian(ck)(h0), fd(g, h0))
+    ref = lambda lp: np.sum(theis_drawdown(np.array([5.0, 20.0]), np.array([0.5, 1.0]), 500.0, *np.exp(lp)))
+    x = np.log([300.0, 1e-4])
+    assert_same(theis_custom(x), ref(x), rtol=1e-14)
+    check_scalar(theis_custom, x, x + 0.1, np.stack([x, x + 0.1, x - 0.2]), hess=False)
+
+
+def test_head_field_updated_in_place_and_float32_gravity():
+    H0 = np.zeros((5, 5))
+    H0[0] = 10.0
+    a = H0.copy()
+    want = jacobi_in_place(a)
+    for t in (npfunc.functionalize, npfunc.jit):
+        b = H0.copy()
+        assert_same(t(jacobi_in_place)(b), want)
+        assert_same(b, a)   # the caller's field is updated, as in NumPy
+    c = H0.copy()
+    g = npfunc.grad(jacobi_in_place)(c)
+    assert_same(c, a)
+    assert_deriv(g, fd(lambda h: jacobi_in_place(h.copy()), H0))
+    e = np.stack([H0, 2 * H0])
+    ee = e.copy()
+    assert_same(npfunc.vmap(jacobi_in_place)(e), np.stack([jacobi_in_place(r) for r in ee]))
+    assert_same(e, ee)
+    # a float32 survey profile and float32 body parameters stay float32
+    x32 = np.linspace(-500, 500, 7).astype(np.float32)
+    gz = lambda p: sphere_gz(x32, p[0], p[1], np.float32(100.0), np.float32(500.0))
+    p = np.array([0.0, 200.0], dtype=np.float32)
+    ref = gz(p)
+    assert ref.dtype == np.float32
+    jit_calls(gz, [p, p + np.float32(10.0)], rtol=1e-6)
+    assert_same(npfunc.vmap(gz)(np.stack([p, p + 10])), np.stack([gz(p), gz(p + 10)]), rtol=1e-6)
+    for J in (npfunc.jacrev(gz)(p), npfunc.jacfwd(gz)(p)):
+        assert J.dtype == np.float32
+        np.testing.assert_allclose(J, npfunc.jacrev(gz)(p.astype(np.float64)), rtol=1e-4, atol=1e-9)
 
 
 # ======================= regressions of the findings =======================
