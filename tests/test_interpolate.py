@@ -332,6 +332,7 @@ def test_unmodified_scipy_calls_reach_or_name_the_twins():
     # a plain object evaluated at traced points: a twin made from its coefficients evaluates them
     np.testing.assert_allclose(npfunc.grad(lambda t: plain(t))(np.float64(1.0)), plain(1.0, 1), rtol=1e-12)
     np.testing.assert_allclose(npfunc.grad(lambda t: Mine(X, Y[:, 0])(t))(np.float64(1.0)), plain(1.0, 1), rtol=1e-12)
+    assert type(npfunc.jit(plain)(np.float64(1.0))) is type(plain(np.float64(1.0)))
 
 
 # ---- SciPy's interpolators made from plain data, evaluated at traced points ----------------------

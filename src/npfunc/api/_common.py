@@ -9,7 +9,7 @@ import numpy as np
 from ..core.errors import (ArgnumsError, AuxOutputError, NonDifferentiableInputError,
                            OutputTypeError)
 from ..core.tracer import Tracer
-from ..core.values import dtype_of, is_python_scalar
+from ..core.values import dtype_of, is_python_scalar, shape_of
 
 _optree = None
 
@@ -164,7 +164,17 @@ def scalar_gradient(ct, primal):
     argument's 0-d array (``as_input``), as the gradient of a NumPy scalar."""
     if type(ct) is np.ndarray and not ct.shape and _scalar_input(primal) is not None:
         return ct[()]
+    if isinstance(ct, Tracer) and isinstance(primal, Tracer) and not shape_of(ct) and _staged_scalar(primal):
+        return ct[()]  # recorded: the replay gives a NumPy scalar where the 0-d gradient is an array
     return ct
+
+
+def _staged_scalar(primal) -> bool:
+    """Whether ``primal`` is jit's staged NumPy scalar argument (its example is the scalar):
+    ``jit(grad(f))(np.float64(x))`` gives the NumPy scalar ``grad(f)`` gives."""
+    from ..interpreters.staging import StagedTracer
+
+    return type(primal) is StagedTracer and isinstance(primal._example, np.generic)
 
 
 def is_array(x) -> bool:

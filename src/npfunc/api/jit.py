@@ -251,6 +251,9 @@ class Jitted:
             raise ValueError(f"jit: fuse must be one of {BACKENDS} or None, got {fuse!r}")
         self._fuse = fuse
         functools.update_wrapper(self, func)
+        for name in [k for k in vars(self) if not k.startswith("__") and hasattr(Jitted, k)]:
+            # a callable object's state (SciPy's interp1d has a ``_call``) must not shadow jit's methods
+            del self.__dict__[name]
         self._func = func
         self._passes = tuple(passes)
         self._cache_size = int(cache_size)

@@ -14,7 +14,7 @@ methods route the same way, so ``isinstance`` checks and frozen
 distributions keep working.  An interpolator made from plain values (a
 table loaded once) is SciPy's object, whose evaluating methods are patched
 to evaluate a twin made from its state at traced points
-(``evaluated_at_traced``).
+(``_route_plain_calls``).
 
 Plain calls get SciPy's results, at the cost of one Python call (measured in
 ``benchmarks/bench_scipy_routing.py``); code that never imports npfunc sees
@@ -172,6 +172,110 @@ def routed_class(original: type, twin: type) -> type:
     return routed
 
 
+def _ppoly_twin(obj, twins, args, kwargs):
+    return twins.PPoly.construct_fast(obj.c, obj.x, obj.extrapolate, obj.axis)
+
+
+def _bspline_twin(obj, twins, args, kwargs):
+    return twins.BSpline.construct_fast(obj.t, obj.c, obj.k, obj.extrapolate, obj.axis)
+
+
+def _rgi_twin(obj, twins, args, kwargs):
+    method = kwargs.get("method", args[1] if len(args) > 1 else None) or obj.method
+    if method not in ("linear", "nearest", "pchip") and not method.endswith("_legacy"):
+        from ..core.context import describe_stack
+        from ..core.errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: a scipy.interpolate.RegularGridInterpolator made from plain values, "
+            f"method={method!r}, evaluated at traced points: SciPy fits that spline with an iterative solver, "
+            "whose values npfunc's exact fit would not reproduce. Construct it inside the function (npfunc's "
+            f"twin then fits it exactly), or use method='linear', 'pchip' or '{method}_legacy'.")
+    # SciPy keeps the grid ascending and the values flipped to match
+    return twins.RegularGridInterpolator(obj.grid, obj.values, method=obj.method, bounds_error=obj.bounds_error,
+                                         fill_value=obj.fill_value)
+
+
+def _interp1d_twin(obj, twins, args, kwargs):
+    kind = obj._spline.k if obj._kind == "spline" else obj._kind  # x and y are stored sorted
+    return twins.interp1d(obj.x, obj.y, kind=kind, axis=obj.axis, bounds_error=obj.bounds_error,
+                          fill_value=obj.fill_value, assume_sorted=True)
+
+
+def _same_state_twin(obj, twins, args=(), kwargs=None):
+    """The twin sharing the plain instance's fitted state (the same attribute names)."""
+    twin = object.__new__(getattr(twins, _scipy_name(obj)))
+    twin.__dict__.update(vars(obj))
+    return twin
+
+
+def _scipy_name(obj) -> str:
+    for cls in type(obj).__mro__:
+        if cls.__name__ in _PLAIN_INSTANCE_TWINS:
+            return cls.__name__
+    raise AssertionError(type(obj))
+
+
+def _rbf_twin(obj, twins, args, kwargs):
+    twin = _same_state_twin(obj, twins)
+    twin._scipy = obj if obj.neighbors is not None else None  # local interpolants: the twin refuses traced x
+    return twin
+
+
+def _tree_query_refusal(obj, twins, args, kwargs):
+    from ..core.context import describe_stack
+    from ..core.errors import ConcretizationError
+
+    raise ConcretizationError(
+        f"{describe_stack()}: scipy.spatial.{type(obj).__name__} queried at traced points: the tree search is "
+        "SciPy's compiled code on plain coordinates and its indices have no derivative. Query at plain points, "
+        "tree.query(npfunc.stop_gradient(x)), and compute the distances from x with the indices it returns "
+        "(np.linalg.norm(x - tree.data[i], axis=-1)); under vmap or jit, where the values are not known, use "
+        "all pairs (scipy.spatial.distance.cdist) with np.argmin or a cut-off mask.")
+
+
+#: SciPy classes (those defining the methods; subclasses inherit them) whose instances, made
+#: from plain data and called on traced points, evaluate as the twin made from their data
+#: (SciPy's compiled evaluation cannot take traced values): the twin maker and the methods.
+_PLAIN_INSTANCE_TWINS = {
+    "PPoly": (_ppoly_twin, ("__call__", "integrate")),
+    "BSpline": (_bspline_twin, ("__call__", "integrate")),
+    "RegularGridInterpolator": (_rgi_twin, ("__call__",)),
+    "interp1d": (_interp1d_twin, ("__call__",)),
+    "RBFInterpolator": (_rbf_twin, ("__call__",)),
+    "gaussian_kde": (_same_state_twin, ("evaluate", "__call__", "pdf", "logpdf")),
+    "KDTree": (_tree_query_refusal, ("query", "query_ball_point")),
+    "cKDTree": (_tree_query_refusal, ("query", "query_ball_point")),
+}
+
+
+def _route_plain_calls(original: type, twins) -> None:
+    """The methods of ``original`` (a plain SciPy interpolator called with a traced
+    argument) call the twin made from the instance's plain data; plain calls are
+    SciPy's.  PPoly's ``__call__`` covers CubicSpline, PchipInterpolator,
+    Akima1DInterpolator and CubicHermiteSpline, which inherit it."""
+    to_twin, names = _PLAIN_INSTANCE_TWINS[original.__name__]
+    for name in names:
+        method = getattr(original, name)
+        if getattr(method, "npfunc_plain_call", False):
+            continue
+
+        def make(method, name):
+            @functools.wraps(method)
+            def routed_method(self, *args, **kwargs):
+                if (traced(args) or traced(kwargs.values())) and not _from_npfunc():
+                    return _call_twin(getattr(to_twin(self, twins, args, kwargs), name), args, kwargs)
+                return method(self, *args, **kwargs)
+
+            routed_method.npfunc_plain_call = True  # type: ignore[attr-defined]
+            return routed_method
+
+        try:
+            setattr(original, name, make(method, name))
+        except TypeError:  # a compiled class (cKDTree) cannot be patched: its raw error stays
+            pass
+
+
 def _is_distribution(obj) -> bool:
     from scipy.stats import rv_continuous, rv_discrete
     from scipy.stats._multivariate import multi_rv_generic
@@ -206,33 +310,7 @@ def twins_loaded(twin_name: str) -> None:
         _install_from(scipy_module, sys.modules[twin_name])
 
 
-def evaluated_at_traced(original: type, name: str, to_twin) -> None:
-    """SciPy's method ``name`` of the class ``original`` (an interpolator made from plain
-    data, a module-level table), patched to evaluate ``to_twin(obj, args, kwargs)``, a
-    twin made from the object's state, when an argument is traced: SciPy's compiled
-    evaluation cannot take traced points.  Plain calls run SciPy's method."""
-    method = getattr(original, name)
-    if getattr(method, "npfunc_routed", False):
-        return
-
-    @functools.wraps(method)
-    def routed(self, *args, **kwargs):
-        if (traced(args) or traced(kwargs.values())) and not _from_npfunc():
-            return getattr(to_twin(self, args, kwargs), name)(*args, **kwargs)
-        return method(self, *args, **kwargs)
-
-    routed.npfunc_routed = True
-    setattr(original, name, routed)
-
-
 def _install_from(scipy_module, twins) -> None:
-    for name, (methods, to_twin) in getattr(twins, "FROM_PLAIN", {}).items():
-        original = getattr(scipy_module, name, None)
-        if isinstance(original, type):
-            if hasattr(original, "npfunc_twin"):  # the stand-in (routed_class): SciPy's class is its base
-                original = original.__bases__[0]
-            for method in methods:
-                evaluated_at_traced(original, method, to_twin)
     for name in (*getattr(twins, "__all__", ()), *getattr(twins, "ROUTED_ONLY", ())):
         original = getattr(scipy_module, name, None)
         twin = getattr(twins, name, None)
@@ -245,6 +323,8 @@ def _install_from(scipy_module, twins) -> None:
             setattr(scipy_module, name, routed_distribution(original, twin))
         elif isinstance(original, type) and isinstance(twin, type) and name in ROUTED_CLASSES:
             setattr(scipy_module, name, routed_class(original, twin))
+            if name in _PLAIN_INSTANCE_TWINS:
+                _route_plain_calls(original, twins)
         elif type(original).__module__ == "uarray":  # scipy.fft's functions are uarray multimethods
             setattr(scipy_module, name, routed_function(original, twin))
 

@@ -87,14 +87,23 @@ def _matmul_vjp_small(g, a, b, sa, sb, needs):
     return ga, gb
 
 
-def _as_view(x, shape):
-    """``x`` reshaped without copying, or None (traced values, or a copy would be needed)."""
-    if type(x) is not np.ndarray:
+def _folded(x, axis, dest, shape):
+    """``x`` with its batch axis moved to ``dest`` and reshaped to ``shape`` when that is a
+    view of ``x`` (no copy of the weights), else None.  A staged value is judged by its
+    example, whose layout the recorded program's value has: a compiled pull-back (the tape
+    cache) then folds where the eager call did, and the two agree bit for bit (a stacked
+    matmul of (n, k) @ (k, 1) products and one GEMV of the folded rows round differently)."""
+    if type(x) is np.ndarray:
+        try:
+            return np.reshape(np.moveaxis(x, axis, dest), shape, copy=False)
+        except (ValueError, TypeError):  # TypeError: NumPy < 2.1 has no copy=
+            return None
+    from ...interpreters.staging import StagedTracer, example_of
+
+    example = example_of(x) if type(x) is StagedTracer else None
+    if type(example) is not np.ndarray or _folded(example, axis, dest, shape) is None:
         return None
-    try:
-        return np.reshape(x, shape, copy=False)
-    except (ValueError, TypeError):  # TypeError: NumPy < 2.1 has no copy=
-        return None
+    return reshape(moveaxis(x, axis, dest), shape)
 
 
 def _matmul_batch_one_gemm(a, b, da, db, size, sa, sb):
@@ -104,11 +113,11 @@ def _matmul_batch_one_gemm(a, b, da, db, size, sa, sb):
     matmul of small ones.  Returns None when folding would copy."""
     (n, k), m = sa, sb[1]
     if da is not None:  # (B, n, k) @ (k, m): rows
-        rows = _as_view(np.moveaxis(a, da, 0) if type(a) is np.ndarray else a, (size * n, k))
+        rows = _folded(a, da, 0, (size * n, k))
         if rows is None:
             return None
         return reshape(_matmul.bind(rows, b), (size, n, m)), 0
-    cols = _as_view(np.moveaxis(b, db, 1) if type(b) is np.ndarray else b, (k, size * m))
+    cols = _folded(b, db, 1, (k, size * m))
     if cols is None:
         return None
     return reshape(_matmul.bind(a, cols), (n, size, m)), 1

@@ -136,7 +136,12 @@ def _integral(ig: _Integrand) -> Primitive:
             stacked = _Integrand(f_s, size * n, "quad_vec", ig.derived(None, 0).settings, ig.cell)
             return np.reshape(_integral(stacked).bind(a, b, *ps_f), (size, n)), 0
         if not (np.all(np.isfinite(_value(a))) and np.all(np.isfinite(_value(b)))):
-            raise UnsupportedOdeError(f"{describe_stack()}: vmap over an infinite integration limit")
+            raise UnsupportedOdeError(
+                f"{describe_stack()}: vmap over an infinite integration limit, the other limit batched: the "
+                "change of variable onto [0, 1] that batches the limits needs both finite. Shift the variable so "
+                "the limits do not depend on the batch: quad(lambda t: f(a + t), 0, np.inf) for "
+                "quad(f, a, np.inf) (and quad(lambda t: f(b - t), 0, np.inf) for quad(f, -np.inf, b)); the "
+                "batched a is then a value inside the integrand, which vmap supports")
         # batched limits: x = a + (b - a) u on [0, 1]
         a_f, b_f = front([a, b], [da, db], size)
 

@@ -39,32 +39,6 @@ def _register_twins():
 _register_twins()
 
 
-def _rgi_from_plain(obj, args, kwargs):
-    method = kwargs.get("method", args[1] if len(args) > 1 else None) or obj.method
-    if method not in ("linear", "nearest"):
-        from ...core.context import describe_stack
-        from ...core.errors import UnsupportedOperationError
-
-        raise UnsupportedOperationError(
-            f"{describe_stack()}: a scipy.interpolate.RegularGridInterpolator made from plain values, "
-            f"method={method!r}, evaluated at traced points: SciPy fits that spline with an iterative solver, "
-            "whose values npfunc's exact fit would not reproduce. Construct it inside the function (npfunc's "
-            "twin then fits it exactly), or use method='linear'.")
-    return RegularGridInterpolator(obj.grid, obj.values, method=obj.method, bounds_error=obj.bounds_error,
-                                   fill_value=obj.fill_value)
-
-
-#: SciPy interpolators made from plain values and evaluated at traced points: class name ->
-#: (the methods that evaluate, a twin of an object made from its state, the call's arguments).
-#: The state is SciPy's (its coefficients, knots, grid): the twin evaluates the same function.
-FROM_PLAIN = {
-    "PPoly": (("__call__", "integrate"),
-              lambda obj, args, kwargs: PPoly.construct_fast(obj.c, obj.x, obj.extrapolate, obj.axis)),
-    "BSpline": (("__call__", "integrate"),
-                lambda obj, args, kwargs: BSpline.construct_fast(obj.t, obj.c, obj.k, obj.extrapolate, obj.axis)),
-    "RegularGridInterpolator": (("__call__",), _rgi_from_plain),
-}
-
 from . import _samples  # noqa: E402,F401  (registry samples of the twins)
 
 from .._routing import twins_loaded as _twins_loaded  # noqa: E402
