@@ -87,10 +87,19 @@ def _matmul_vjp_small(g, a, b, sa, sb, needs):
     return ga, gb
 
 
-def _as_view(x, shape):
-    """``x`` reshaped without copying, or None (traced values, or a copy would be needed)."""
+def _as_view(x, shape, axis=None, to=None):
+    """``x`` (with ``axis`` moved to ``to`` first) reshaped without copying, or None (a copy
+    would be needed, or a traced value of unknown layout).  A staged value (jit, the compiled
+    pull-backs of tape_cache) is decided on its example, which the same primitives made
+    with the layout the eager computation has: the recording then takes the eager path, so
+    both make the same matrix products (bit for bit)."""
     if type(x) is not np.ndarray:
-        return None
+        example = getattr(x, "_example", None)
+        if type(example) is not np.ndarray or _as_view(example, shape, axis, to) is None:
+            return None
+        return reshape(moveaxis(x, axis, to) if axis is not None else x, shape)
+    if axis is not None:
+        x = np.moveaxis(x, axis, to)
     try:
         return np.reshape(x, shape, copy=False)
     except (ValueError, TypeError):  # TypeError: NumPy < 2.1 has no copy=
@@ -104,11 +113,11 @@ def _matmul_batch_one_gemm(a, b, da, db, size, sa, sb):
     matmul of small ones.  Returns None when folding would copy."""
     (n, k), m = sa, sb[1]
     if da is not None:  # (B, n, k) @ (k, m): rows
-        rows = _as_view(np.moveaxis(a, da, 0) if type(a) is np.ndarray else a, (size * n, k))
+        rows = _as_view(a, (size * n, k), da, 0)
         if rows is None:
             return None
         return reshape(_matmul.bind(rows, b), (size, n, m)), 0
-    cols = _as_view(np.moveaxis(b, db, 1) if type(b) is np.ndarray else b, (k, size * m))
+    cols = _as_view(b, (k, size * m), db, 1)
     if cols is None:
         return None
     return reshape(_matmul.bind(a, cols), (n, size, m)), 1
