@@ -287,10 +287,10 @@ def conversion_fix(kind: str) -> str | None:
                 f"become: convert with x.astype({name}) (or np.asarray(x, dtype={name})), which stays "
                 "traced and gives the same values and dtype.")
     if kind == "array" and scalar_type is np.concatenate:  # NumPy's C function: no frame of its own
-        return ("np.concatenate received a traced value only inside a nested list ([t]), which NumPy "
-                "converts with np.asarray before npfunc sees it: make that piece an array, "
-                "np.concatenate([a, np.stack([t])]) (or np.atleast_1d(t), or np.reshape(t, 1)) instead of "
-                "np.concatenate([a, [t]]).")
+        return ("np.concatenate received a traced value only inside a nested list ([t, 1.0]), which NumPy "
+                "converts with np.asarray before npfunc sees it: build that list into an array with "
+                "np.stack([...]) first, np.concatenate([a, np.stack([t, 1.0])]) instead of "
+                "np.concatenate([a, [t, 1.0]]) (np.atleast_1d(t) for a lone [t]).")
     method = _called_method(user) if kind == "array" else ""
     if method in _draws():
         return (f"A NumPy random Generator's {method}(...) turned a traced parameter into a plain "
