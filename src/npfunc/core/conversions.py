@@ -196,9 +196,10 @@ def generator_hint() -> str:
 FULL_FIX = "v * np.ones(shape) (np.ones_like(a) for full_like), or np.full(shape, v, like=x) with x a traced array"
 
 
-def conversion_fix(kind: str) -> str | None:
+def conversion_fix(kind: str, dtype=None) -> str | None:
     """The fix for the operation that asked for a plain value of ``kind``
-    (``"array"`` or ``"index"``), or None when nothing specific applies."""
+    (``"array"`` or ``"index"``), or None when nothing specific applies; ``dtype``:
+    the traced value's, when known (a boolean mask gets its own advice)."""
     from .dispatch import twin_hint
 
     if twin_hint():
@@ -267,6 +268,11 @@ def conversion_fix(kind: str) -> str | None:
                 "hold it: create the array traced, e.g. a = np.zeros(shape, like=x) (np.zeros_like(x, "
                 "shape=shape) when x may be a scalar, which NumPy's like= refuses), and writes of traced "
                 "values into it work; or build the result functionally with npfunc.numpy.set_at(a, i, x).")
+    if op in _LOADS and getattr(dtype, "kind", None) == "b":
+        return ("Indexing a plain NumPy array with a traced boolean mask (table[mask]) selects a number of "
+                "entries that depends on the values, which jit and vmap cannot record or batch (grad and "
+                "jvp can: they see the values): keep the shape fixed and zero the rest, e.g. "
+                "np.sum(np.where(mask, table, 0.0)) for np.sum(table[mask]).")
     if op in _LOADS:
         return ("Indexing a plain NumPy array with a traced index (table[i]) cannot work: make the table a "
                 "traced constant first, table = np.asarray(table, like=i), then table[i] works (when i is a "
@@ -306,11 +312,11 @@ def conversion_fix(kind: str) -> str | None:
     return None
 
 
-def conversion_advice(kind: str, default: str = "") -> str:
+def conversion_advice(kind: str, default: str = "", dtype=None) -> str:
     """What a refused conversion of ``kind`` tells the user: the fix for the
     operation that asked (``conversion_fix``, else ``default``), then the twin or
     SciPy's array-API path when a foreign function asked (``dispatch.twin_hint``,
     which ``conversion_fix`` leaves to its caller)."""
     from .dispatch import twin_hint
 
-    return ((conversion_fix(kind) or default) + twin_hint()).strip()
+    return ((conversion_fix(kind, dtype) or default) + twin_hint()).strip()
