@@ -33,7 +33,23 @@ Programs:
     probit dose-response with the ED50 and its delta-method standard error, an Emax ED90 by
     brentq;
   * ROC: a smooth AUC surrogate by np.subtract.outer, the Mann-Whitney AUC by rankdata, the
-    binormal AUC.
+    binormal AUC;
+  * side effects and warnings: covariates standardised in place (the caller's array under jit
+    and grad), the Greenwood variance dividing by zero (the same warnings under jit).
+
+Findings fixed here (each with its regression test): jacfwd's compiled pull-back differed from
+the eager jacfwd in the last bits (matmul's batching rule folded a batch into one GEMM only for
+eager arrays, never for staged values: the 2PL marginal likelihood); np.subtract.outer (any
+binary ufunc's outer) was refused on traced values; a traced value nested in a list inside
+np.concatenate ([0.0, ..., [tau]]) got the generic "a NumPy function or method" message (now
+names np.concatenate and np.stack/np.atleast_1d); a plain array indexed by a traced boolean mask
+under jit/vmap advised np.asarray(table, like=i), which only leads to the next refusal (now the
+fixed-shape np.where).  Refusals with working fixes (tested): risk sets and KM masks of traced
+data under jit (close over the data), `if event[i]` / `if n > 1` / IRLS's convergence break
+under jit and vmap, a traced value written into a plain preallocated buffer (like=), an in-place
+continuity correction by a traced mask under jit/vmap (np.where).  Documented conventions met:
+0 * inf = NaN derivatives at R = inf (interval censoring) and at a zero-dose control (Hill), with
+the double-where spellings exact; brentq's root comes back as np.float64 under jit/vjp.
 """
 from __future__ import annotations
 
@@ -461,7 +477,7 @@ def test_kaplan_meier_weights_buffer_greenwood_rmst():
     assert_same(rm(1.1), rmst(time, event, w, 1.1), rtol=0)
     check_scalar_second(rm, 1.1, 0.9)
     np.testing.assert_allclose(npfunc.grad(rm)(1.1), S[ts < 1.1][-1], rtol=1e-14)
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\)"):
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*traced boolean mask.*np.where"):
         npfunc.jit(rm)(np.float64(1.1))     # (ts < tau selects a tau-dependent number of steps)
     W = np.stack([w, w**2, np.ones(10)])
     check_vmap(km_s, (W,), (0,))
@@ -1542,3 +1558,66 @@ def test_regression_batched_matmul_compiled_jacfwd_is_the_eager_one(monkeypatch)
     J2 = npfunc.jacfwd(twopl_marginal_loglik)
     for _ in range(6):
         np.testing.assert_array_equal(J2(p, Y2), first)
+
+
+def test_regression_plain_array_indexed_by_a_traced_mask_names_np_where():
+    """ts[ts < tau] with a traced tau under jit/vmap advised np.asarray(ts, like=i), which only
+    leads to the next refusal; a boolean mask now gets the fixed-shape np.where advice."""
+    ts = np.array([0.2, 0.5, 0.9])
+    f = lambda tau: np.sum(ts[ts < tau]) * tau
+    assert npfunc.grad(f)(0.6) == f(0.6) / 0.6
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*boolean mask.*np.where\(mask, table, 0.0\)"):
+        npfunc.jit(f)(np.float64(0.6))
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(f\).*boolean mask.*np.where"):
+        npfunc.vmap(f)(np.array([0.3, 0.6]))
+    fixed = lambda tau: np.sum(np.where(ts < tau, ts, 0.0)) * tau
+    check_jit(fixed, (np.float64(0.6),), (np.float64(0.3),))
+    # an integer index keeps the like= advice
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like=i"):
+        npfunc.jit(lambda i: ts[i] * 2.0)(np.int64(1))
+
+
+def laplace_cluster(e, yy, s2, newton_steps=6):
+    """One cluster's Laplace-approximated log marginal likelihood (random intercept)."""
+    b = 0.0
+    for _ in range(newton_steps):
+        mu = sps.expit(e + b)
+        b = b - (np.sum(yy - mu) - b / s2) / (-np.sum(mu * (1 - mu)) - 1 / s2)
+    mu = sps.expit(e + b)
+    h = np.sum(mu * (1 - mu)) + 1 / s2
+    ll = np.sum(yy * (e + b) - np.logaddexp(0, e + b)) - 0.5 * b**2 / s2 - 0.5 * np.log(2 * np.pi * s2)
+    return ll + 0.5 * np.log(2 * np.pi) - 0.5 * np.log(h)
+
+
+def laplace_glmm_checkpointed(params, X, y, n_groups, remat):
+    beta, s2 = params[:-1], np.exp(2 * params[-1])
+    eta0 = (X @ beta).reshape(n_groups, -1)
+    Y = y.reshape(n_groups, -1)
+    cluster = npfunc.checkpoint(laplace_cluster) if remat else laplace_cluster
+    total = 0.0
+    for g in range(n_groups):
+        total = total + cluster(eta0[g], Y[g], s2)
+    return total
+
+
+def test_laplace_clusters_checkpointed_and_vmapped():
+    rng = np.random.default_rng(15)
+    groups = np.repeat(np.arange(3), 4)
+    X = np.column_stack([np.ones(12), rng.standard_normal(12)])
+    y = (rng.uniform(size=12) < 0.5).astype(float)
+    p, p2 = np.array([0.1, 0.5, -0.3]), np.array([-0.2, 0.2, 0.1])
+    plain = lambda q: laplace_glmm_checkpointed(q, X, y, 3, False)
+    np.testing.assert_allclose(plain(p), laplace_glmm_loglik(p, X, y, groups, 3), rtol=1e-13)
+    remat = lambda q: laplace_glmm_checkpointed(q, X, y, 3, True)
+    assert_same(remat(p), plain(p), rtol=0)
+    for q in (p, p2):   # (one node per cluster: cotangents of s2 accumulate in another order)
+        assert_same(npfunc.grad(remat)(q), npfunc.grad(plain)(q), rtol=1e-13)
+        assert_deriv(npfunc.grad(remat)(q), fd(plain, q))
+    check_jit(remat, (p,), (p2,))
+    # the clusters batched: vmap over rows of the (cluster, member) arrays
+    eta0 = (X @ p[:-1]).reshape(3, -1)
+    check_vmap(laplace_cluster, (eta0, y.reshape(3, -1), np.exp(2 * p[-1])), (0, 0, None))
+    vg = npfunc.vmap(npfunc.grad(laplace_cluster), in_dims=(0, 0, None))
+    got = repeated(vg, [(eta0, y.reshape(3, -1), 0.8)])[0]
+    want = np.stack([fd(lambda e: laplace_cluster(e, yy, 0.8), e0) for e0, yy in zip(eta0, y.reshape(3, -1))])
+    assert_deriv(got, want)
