@@ -231,9 +231,10 @@ def generator_hint() -> str:
 FULL_FIX = "v * np.ones(shape) (np.ones_like(a) for full_like), or np.full(shape, v, like=x) with x a traced array"
 
 
-def conversion_fix(kind: str) -> str | None:
+def conversion_fix(kind: str, dtype=None) -> str | None:
     """The fix for the operation that asked for a plain value of ``kind``
-    (``"array"`` or ``"index"``), or None when nothing specific applies."""
+    (``"array"`` or ``"index"``), or None when nothing specific applies; ``dtype``:
+    the traced value's, when known (a boolean mask gets its own advice)."""
     from .dispatch import twin_hint
 
     if twin_hint():
@@ -313,6 +314,11 @@ def conversion_fix(kind: str) -> str | None:
                 "hold it: create the array traced, e.g. a = np.zeros(shape, like=x) (np.zeros_like(x, "
                 "shape=shape) when x may be a scalar, which NumPy's like= refuses), and writes of traced "
                 "values into it work; or build the result functionally with npfunc.numpy.set_at(a, i, x).")
+    if op in _LOADS and getattr(dtype, "kind", None) == "b":
+        return ("Indexing a plain NumPy array with a traced boolean mask (table[mask]) selects a number of "
+                "entries that depends on the values, which jit and vmap cannot record or batch (grad and "
+                "jvp can: they see the values): keep the shape fixed and zero the rest, e.g. "
+                "np.sum(np.where(mask, table, 0.0)) for np.sum(table[mask]).")
     if op in _LOADS:
         return ("Indexing a plain NumPy array with a traced index (table[i]) cannot work: make the table a "
                 "traced constant first, table = np.asarray(table, like=i), then table[i] works (when i is a "
@@ -327,17 +333,17 @@ def conversion_fix(kind: str) -> str | None:
                 "mark its argument static, jit(f, static_argnums=k); under vmap every element needs the same "
                 "length, e.g. np.arange(n_max) with a mask np.arange(n_max) < stop); under grad and jvp, "
                 "np.arange(start, npfunc.stop_gradient(stop), step) takes its value.")
-    if kind == "array" and scalar_type is np.concatenate:
-        # NumPy dispatches on the sequence's items: a traced value inside a nested list ([x]) hides
-        return ("np.concatenate of a sequence with a traced value inside a nested list (np.concatenate([a, [x], "
-                "b])) turned that list into a plain array: NumPy looks only at the sequence's items, and the "
-                "list hides x. Make the item an array: np.concatenate([a, np.stack([x]), b]) (or "
-                "np.atleast_1d(x)), or np.hstack([a, x, b]).")
     if isinstance(scalar_type, type) and issubclass(scalar_type, np.generic):
         name = f"np.{scalar_type.__name__}"
         return (f"{name}(x) makes a plain NumPy scalar (or array) of the value, which a traced x cannot "
                 f"become: convert with x.astype({name}) (or np.asarray(x, dtype={name})), which stays "
                 "traced and gives the same values and dtype.")
+    if kind == "array" and scalar_type is np.concatenate:  # NumPy's C function: no frame of its own
+        return ("np.concatenate received a traced value only inside a nested list ([t, 1.0]), which NumPy "
+                "converts with np.asarray before npfunc sees it: build that list into an array with "
+                "np.stack([...]) first, np.concatenate([a, np.stack([t, 1.0])]) instead of "
+                "np.concatenate([a, [t, 1.0]]) (np.atleast_1d(t) for a lone [t]), or write "
+                "np.hstack([a, t, b]), which takes the traced value as an item.")
     method = _called_method(user) if kind == "array" else ""
     if method in _draws():
         return (f"A NumPy random Generator's {method}(...) turned a traced parameter into a plain "
@@ -353,11 +359,11 @@ def conversion_fix(kind: str) -> str | None:
     return None
 
 
-def conversion_advice(kind: str, default: str = "") -> str:
+def conversion_advice(kind: str, default: str = "", dtype=None) -> str:
     """What a refused conversion of ``kind`` tells the user: the fix for the
     operation that asked (``conversion_fix``, else ``default``), then the twin or
     SciPy's array-API path when a foreign function asked (``dispatch.twin_hint``,
     which ``conversion_fix`` leaves to its caller)."""
     from .dispatch import twin_hint
 
-    return ((conversion_fix(kind) or default) + twin_hint()).strip()
+    return ((conversion_fix(kind, dtype) or default) + twin_hint()).strip()

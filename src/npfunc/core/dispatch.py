@@ -270,6 +270,10 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
             if dtype is not None:  # (popped above for __call__: reductions take it too)
                 kwargs["dtype"] = dtype
             return _new_object(fn(*inputs, **kwargs), inputs)
+    elif method == "outer" and ufunc.nin == 2 and len(inputs) == 2:
+        fn = _lookup(UFUNCS, ufunc)
+        if fn is not None:
+            return _ufunc_outer(fn, inputs, dtype, kwargs)
     import numpy as np
 
     what = _ufunc_label(ufunc) + ("" if method == "__call__" else f".{method}")
@@ -280,6 +284,23 @@ def ufunc_call(ufunc, method: str, inputs, kwargs):
     raise UnsupportedFunctionError(
         f"{describe_stack()}: {what} is not supported on traced values{scipy_caller()} ({COVERAGE_HINT}). {fix}"
     )
+
+
+def _ufunc_outer(fn, inputs, dtype, kwargs):
+    """``ufunc.outer(a, b)``: the ufunc of ``a`` reshaped to ``a.shape + (1,) * b.ndim`` and
+    ``b``.  As NumPy's ``outer``, Python scalars and lists become arrays first (no weak
+    promotion)."""
+    import numpy as np
+
+    from .tracer import Tracer
+
+    a, b = (x if isinstance(x, (Tracer, np.ndarray, np.generic)) else np.asarray(x) for x in inputs)
+    a = np.reshape(a, tuple(np.shape(a)) + (1,) * np.ndim(b))
+    if dtype is not None:
+        from ..primitives.elementwise.arithmetic import astype
+
+        a, b = astype(a, dtype), astype(b, dtype)
+    return fn(a, b, **kwargs)
 
 
 def function_call(func, args, kwargs):

@@ -49,7 +49,7 @@ class BatchTracer(Tracer):
         if kind in ("array", "index"):
             if kind == "array" and probing():  # np.array's wrapper catches this and stacks instead
                 raise BatchedConversionError("a batched value refuses to become a plain array")
-            fix = conversion_advice(kind, "For data-dependent choices use np.where(cond, a, b).")
+            fix = conversion_advice(kind, "For data-dependent choices use np.where(cond, a, b).", self.dtype)
         else:
             # (a[i] = x into a plain array asks for a number: conversion_advice names that case)
             fix = conversion_advice(kind) if kind in ("float", "int", "complex") else ""

@@ -131,7 +131,7 @@ class StagedTracer(Tracer):
 
             if kind == "array" and probing():  # np.array's wrapper catches this and stacks instead
                 raise ConcretizationError("a recorded value refuses to become a plain array")
-            fix = conversion_advice(kind) or None
+            fix = conversion_advice(kind, dtype=self._var.dtype) or None
         if fix is not None:
             err = ConcretizationError(f"{describe_stack()}: {what} of a value inside {interp.transform}. {fix}")
         elif kind == "format" and interp.transform == "jit":

@@ -195,6 +195,8 @@ def _ufunc_methods() -> list[str]:
     for table, method in ((dispatch.UFUNC_REDUCTIONS, "reduce"), (dispatch.UFUNC_ACCUMULATIONS, "accumulate")):
         for ufunc in sorted(table, key=lambda u: u.__name__):
             lines.append(f"| `np.{ufunc.__name__}.{method}` | composite |")
+    lines.append("| `np.<ufunc>.outer` (every supported binary ufunc) | composite: the ufunc of "
+                 "`a[..., None, ...]` and `b` |")
     from ..primitives.indexing.inplace import AT_UFUNCS
 
     for ufunc in AT_UFUNCS:
