@@ -56,6 +56,11 @@ import numpy as np
 
 import npfunc
 import npfunc.numpy as fnp
+import npfunc.scipy.interpolate  # noqa: F401  (the twins' primitives join the registry on import:
+import npfunc.scipy.linalg  # noqa: F401       every one of them is benchmarked, not only those
+import npfunc.scipy.signal  # noqa: F401       some earlier sample happened to load)
+import npfunc.scipy.special  # noqa: F401
+import npfunc.scipy.stats  # noqa: F401
 from npfunc.core.primitive import REGISTRY, Primitive, Sample
 from npfunc.testing.checks import diff_argnums
 
