@@ -169,6 +169,26 @@ def routed_class(original: type, twin: type) -> type:
     return routed
 
 
+def route_plain_calls(original: type, to_twin) -> None:
+    """Make SciPy's class ``original`` (an interpolator) call npfunc's twin when an
+    instance built from plain data is called on traced points: ``to_twin(self)`` makes
+    the twin from the instance's (plain) state.  SciPy's compiled evaluation would
+    otherwise ask the traced points for a memoryview (a raw TypeError).  Plain calls run
+    SciPy's method unchanged; instances stay SciPy's own (they pickle and compare as before)."""
+    call = original.__call__
+    if hasattr(call, "npfunc_twin"):
+        return
+
+    @functools.wraps(call)
+    def __call__(self, *args, **kwargs):
+        if (traced(args) or traced(kwargs.values())) and not _from_npfunc():
+            return _call_twin(to_twin(self), args, kwargs)
+        return call(self, *args, **kwargs)
+
+    __call__.npfunc_twin = to_twin  # type: ignore[attr-defined]
+    original.__call__ = __call__
+
+
 def _is_distribution(obj) -> bool:
     from scipy.stats import rv_continuous, rv_discrete
     from scipy.stats._multivariate import multi_rv_generic
@@ -204,6 +224,10 @@ def twins_loaded(twin_name: str) -> None:
 
 
 def _install_from(scipy_module, twins) -> None:
+    for name, to_twin in getattr(twins, "PLAIN_CALLS", {}).items():  # before the classes are replaced
+        original = getattr(scipy_module, name, None)
+        if isinstance(original, type) and not hasattr(original, "npfunc_twin"):
+            route_plain_calls(original, to_twin)
     for name in (*getattr(twins, "__all__", ()), *getattr(twins, "ROUTED_ONLY", ())):
         original = getattr(scipy_module, name, None)
         twin = getattr(twins, name, None)

@@ -20,6 +20,33 @@ from ._rgi import RegularGridInterpolator, interpn
 __all__ += ["interp1d", "RegularGridInterpolator", "interpn", "RBFInterpolator"]
 
 
+def _ppoly_of(obj):
+    """npfunc's PPoly with the coefficients and breakpoints of SciPy's (plain) piecewise
+    polynomial ``obj`` (PPoly, CubicSpline, PchipInterpolator, Akima1DInterpolator...)."""
+    import numpy as _np
+
+    from ...core.context import describe_stack
+    from ...core.errors import UnsupportedOperationError
+
+    if _np.any(_np.diff(obj.x) < 0):
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: a SciPy {type(obj).__name__} with decreasing breakpoints called on traced "
+            "points: npfunc's twin takes increasing ones; build it as "
+            "npfunc.scipy.interpolate.PPoly(c[:, ::-1] re-expanded, x[::-1]) or interpolate on increasing x")
+    return PPoly.construct_fast(obj.c, obj.x, obj.extrapolate, obj.axis)
+
+
+#: SciPy class -> its twin made from a plain instance's state, for calls of a plain
+#: instance (built outside the transform) on traced points (scipy/_routing.route_plain_calls)
+PLAIN_CALLS = {
+    "PPoly": _ppoly_of, "CubicHermiteSpline": _ppoly_of, "CubicSpline": _ppoly_of,
+    "PchipInterpolator": _ppoly_of, "Akima1DInterpolator": _ppoly_of,
+    "BSpline": lambda obj: BSpline.construct_fast(obj.t, obj.c, obj.k, obj.extrapolate, obj.axis),
+    "RegularGridInterpolator": lambda obj: RegularGridInterpolator(
+        obj.grid, obj.values, obj.method, obj.bounds_error, obj.fill_value),
+}
+
+
 def _register_twins():
     """Conversion errors inside SciPy's interpolators name these twins."""
     import scipy.interpolate as _si
