@@ -907,6 +907,105 @@ def parallel_transformer_sharing(Z, S_load=1.0 + 0.5j):
     return np.array([np.abs(Sa), np.abs(Sb)])
 
 
+# 41. a float32 pack: cell voltages to state of charge through the OCV table
+def pack_soc32(v):
+    v = np.asarray(v, dtype=np.float32)
+    soc = np.interp(v, OCV_TABLE, SOC_TABLE)
+    return soc, soc.mean()
+
+
+# 42. phasors normalised in place to the reference phase
+def normalise_phasors(V):
+    V /= V[0]
+    return np.abs(V[1:]), np.angle(V[1:], deg=True)
+
+
+# 43. a discretised RC low-pass (bilinear transform) filtering a sampled signal
+def rc_filter(x, R=1e3, C=1e-6, fs=1e4):
+    b, a = scipy.signal.bilinear([1.0], [R * C, 1.0], fs)
+    return scipy.signal.lfilter(b, a, x)
+
+
+def rc_filter_written_out(x, R=1e3, C=1e-6, fs=1e4):
+    """The bilinear transform of 1 / (RC s + 1) written out."""
+    k = 2 * fs * R * C
+    b = np.array([1.0, 1.0]) / (1 + k)
+    a = np.array([1.0, (1 - k) / (1 + k)])
+    return scipy.signal.lfilter(b, a, x)
+
+
+# 44. RMS of a distorted wave by quad
+def rms_quad(a3):
+    f = lambda t: (np.sin(2 * np.pi * t) + a3 * np.sin(6 * np.pi * t)) ** 2
+    return np.sqrt(scipy.integrate.quad(f, 0, 1)[0])
+
+
+# 45. small-signal damping ratio of the swing equation by eigvals
+def small_signal_damping(D, H=5.0, K=1.2, f0=50.0):
+    M = 2 * H / (2 * np.pi * f0)
+    A = np.array([[0.0, 1.0], [-K / M, -D / M]])
+    lam = np.linalg.eigvals(A)
+    return np.min(-lam.real / np.abs(lam))
+
+
+# 46. a wind-turbine power curve by np.piecewise
+def wind_power(v, rated=2.0e6):
+    return np.piecewise(v, [v < 3.0, (v >= 3.0) & (v < 12.0), (v >= 12.0) & (v < 25.0), v >= 25.0],
+                        [0.0, lambda u: rated * ((u - 3.0) / 9.0) ** 3, rated, 0.0])
+
+
+# 47. OCV curve: a polynomial fitted to measured points, evaluated at a traced SOC
+OCV_FIT = np.polyfit(SOC_TABLE, OCV_TABLE, 5)
+
+
+def ocv_poly(soc):
+    return np.polyval(OCV_FIT, soc)
+
+
+def ocv_fit_from_data(ocv_measured):
+    coeffs = np.polyfit(SOC_TABLE, ocv_measured, 3)
+    return np.polyval(coeffs, 0.55)
+
+
+# 48. AC nodal analysis: a two-node RLC network at angular frequency w (complex solve)
+def ac_node_voltage(w, R1=10.0, L=1e-3, C=1e-5, R2=50.0):
+    yL = 1 / (1j * w * L)
+    yC = 1j * w * C
+    Y = np.array([[1 / R1 + yL, -yL], [-yL, yL + yC + 1 / R2]])
+    I = np.array([1.0 / R1, 0.0])
+    V = np.linalg.solve(Y, I)
+    return np.abs(V[1])
+
+
+# 49. cable conductor temperature by fixed-point iteration (resistance rises with temperature)
+def cable_temperature(I, R20=1e-4, alpha=0.00393, Rth=0.8, T_amb=25.0):
+    T = T_amb
+    while True:
+        R = R20 * (1 + alpha * (T - 20.0))
+        T_new = T_amb + Rth * I**2 * R
+        if abs(T_new - T) < 1e-12:
+            return T_new
+        T = T_new
+
+
+def cable_temperature_fixed(I, R20=1e-4, alpha=0.00393, Rth=0.8, T_amb=25.0, iters=60):
+    T = T_amb
+    for _ in range(iters):
+        T = T_amb + Rth * I**2 * R20 * (1 + alpha * (T - 20.0))
+    return T
+
+
+# 50. reactive power compensation sized by a Python int of capacitor steps
+def capacitor_bank_steps(Q_needed, step_kvar=50):
+    n = int(np.ceil(Q_needed / step_kvar))
+    return n * step_kvar
+
+
+def pf_after_bank(P, Q, steps=3, step_kvar=50.0):
+    Qc = steps * step_kvar
+    return P / np.hypot(P, Q - Qc)
+
+
 # ==== checks ======================================================================================
 
 rng = np.random.default_rng(7)
@@ -1653,3 +1752,122 @@ def test_plain_ppoly_with_decreasing_breakpoints_is_refused():
 def test_parallel_transformers_load_sharing():
     z = np.array([0.01, 0.05, 0.012, 0.06])
     check_array(parallel_transformer_sharing, z, np.stack([z, z * 1.5, z[::-1].copy()]))
+
+
+# ==== more programs ================================================================================
+
+
+def test_pack_soc_float32_voltages():
+    """np.interp of float32 voltages gives float64 in NumPy; the mean is an np.float64."""
+    v = np.array([3.7, 3.65, 3.8], dtype=np.float32)
+    check_jit(pack_soc32, (v,), (v + np.float32(0.05),))
+    got = npfunc.vmap(pack_soc32)(np.stack([v, v + np.float32(0.05)]))
+    want = [pack_soc32(v), pack_soc32(v + np.float32(0.05))]
+    assert_same(got[0], np.stack([w[0] for w in want]))
+    assert_same(got[1], np.stack([w[1] for w in want]))
+    g = repeated(npfunc.grad(lambda u: pack_soc32(u)[1]), v)
+    assert g.dtype == np.float32   # the cotangent keeps its primal's dtype
+    k = np.searchsorted(OCV_TABLE, v.astype(float)) - 1   # the table's slope on each cell's segment
+    slope = (SOC_TABLE[k + 1] - SOC_TABLE[k]) / (OCV_TABLE[k + 1] - OCV_TABLE[k])
+    np.testing.assert_allclose(g, slope / 3, rtol=1e-6)
+
+
+def test_phasors_normalised_in_place():
+    V = np.array([1.0 + 0.1j, 0.5 - 0.8j, -0.5 + 0.8j])
+    V_plain = V.copy()
+    want = normalise_phasors(V_plain)
+    for name, T in (("jit", npfunc.jit), ("jacrev", lambda f: npfunc.jacrev(lambda z: f(z)[0])),
+                    ("jacfwd", lambda f: npfunc.jacfwd(lambda z: f(z)[0]))):
+        W = V.copy()
+        out = T(normalise_phasors)(W)
+        np.testing.assert_array_equal(W, V_plain) if name == "jit" else np.testing.assert_allclose(W, V_plain, rtol=1e-15)
+        if name == "jit":
+            assert_same(out[0], want[0])
+            assert_same(out[1], want[1])
+    Ws = np.stack([V, V * 2j])
+    Ws_plain = Ws.copy()
+    loop_out = [normalise_phasors(w) for w in Ws_plain]
+    out = npfunc.vmap(normalise_phasors)(Ws)
+    np.testing.assert_allclose(Ws, Ws_plain, rtol=1e-15)
+    assert_same(out[0], np.stack([o[0] for o in loop_out]))
+    assert_same(out[1], np.stack([o[1] for o in loop_out]))
+
+
+def test_rc_filter_by_bilinear_and_lfilter():
+    """bilinear's np.trim_zeros has a value-dependent shape: with a traced R, jit and vmap
+    refuse, naming SciPy's bilinear (the refusal named np.trim_zeros and advised its size=,
+    which the user cannot pass inside SciPy); eager grad works; the written-out transform
+    works everywhere."""
+    x = np.sin(np.linspace(0, 6, 12))
+    check_array(rc_filter, x, np.stack([x, x ** 2, -x]))
+    f = lambda r: rc_filter(x, R=r * 1e3)[-1]
+    assert_deriv(repeated(npfunc.grad(f), np.float64(1.0)), fd(f, 1.0))
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"^jit\(f\):.*SciPy's scipy\.signal\.bilinear.*plain values"):
+        npfunc.jit(f)(np.float64(1.0))
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"^vmap\(f\):.*SciPy's scipy\.signal\.bilinear"):
+        npfunc.vmap(f)(np.array([1.0, 2.0]))
+    g = lambda r: rc_filter_written_out(x, R=r * 1e3)[-1]
+    np.testing.assert_allclose(rc_filter_written_out(x), rc_filter(x), rtol=1e-13)
+    check_scalar(g, np.float64(1.0), np.array([0.5, 1.5, 2.0]))
+
+
+def test_rms_of_a_distorted_wave_by_quad():
+    f = rms_quad
+    np.testing.assert_allclose(f(0.2), np.sqrt(0.5 * (1 + 0.04)), rtol=1e-12)
+    jf = npfunc.jit(f)
+    for a in (np.float64(0.2), np.float64(0.5), np.float64(0.2)):
+        got = jf(a)
+        assert isinstance(got, float)
+        np.testing.assert_allclose(got, f(a), rtol=1e-12)
+    assert_deriv(repeated(npfunc.grad(f), 0.2), fd(f, 0.2))
+    assert_deriv(repeated(npfunc.grad(npfunc.grad(f)), 0.2), fd(npfunc.grad(f), 0.2), atol=1e-7)
+    assert_same(npfunc.vmap(f)(np.array([0.1, 0.3])), np.array([f(0.1), f(0.3)]))
+
+
+def test_small_signal_damping_by_eigvals():
+    check_scalar(small_signal_damping, np.float64(0.02), np.array([0.01, 0.03, 0.05]))
+
+
+def test_wind_turbine_power_curve_piecewise():
+    vs = np.array([2.0, 5.0, 10.0, 15.0, 30.0])
+    check_jit(wind_power, (vs,), (vs + 0.5,))
+    assert_same(npfunc.vmap(wind_power)(vs), loop(wind_power, vs))
+    g = npfunc.vmap(npfunc.grad(wind_power))
+    want = np.array([0.0, 3 * 2e6 * (2.0 / 9) ** 2 / 9, 3 * 2e6 * (7.0 / 9) ** 2 / 9, 0.0, 0.0])
+    np.testing.assert_allclose(repeated(g, vs), want, rtol=1e-12)
+    check_scalar(lambda u: wind_power(u) / 1e6, np.float64(7.0), np.array([4.0, 8.0, 11.0]))
+
+
+def test_ocv_polynomial_fit_and_evaluation():
+    check_scalar(ocv_poly, np.float64(0.5), np.array([0.1, 0.6, 0.9]))
+    check_scalar(ocv_fit_from_data, OCV_TABLE, np.stack([OCV_TABLE, OCV_TABLE + 0.01, OCV_TABLE * 0.99]),
+                 hess=False)
+
+
+def test_ac_nodal_analysis_complex_solve():
+    check_scalar(ac_node_voltage, np.float64(3000.0), np.array([1000.0, 5000.0, 1e4]), fd_rtol=1e-6)
+
+
+def test_cable_temperature_fixed_point():
+    """`while True: ... if abs(T_new - T) < tol: return` runs under the eager derivative
+    transforms (the values are concrete); jit refuses naming np.where; the fixed count works."""
+    I = np.float64(400.0)
+    T = cable_temperature(I)
+    np.testing.assert_allclose(cable_temperature_fixed(I), T, rtol=1e-12)
+    assert_deriv(repeated(npfunc.grad(cable_temperature), I), fd(cable_temperature, I))
+    assert_deriv(repeated(npfunc.grad(npfunc.grad(cable_temperature)), I), fd(npfunc.grad(cable_temperature), I), atol=1e-9)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"^jit\(f\).*np\.where"):
+        npfunc.jit(cable_temperature)(I)
+    check_scalar(cable_temperature_fixed, I, np.array([200.0, 300.0, 500.0]))
+
+
+def test_capacitor_bank_steps_and_power_factor():
+    """int(np.ceil(...)) of a traced value: refused under jit naming static arguments; the
+    power factor with a plain step count differentiates."""
+    assert capacitor_bank_steps(120.0) == 150 and type(capacitor_bank_steps(120.0)) is int
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"^jit\(f\)"):
+        npfunc.jit(capacitor_bank_steps)(np.float64(120.0))
+    assert_same(npfunc.jit(capacitor_bank_steps, static_argnums=0)(120.0), 150)
+    f = lambda pq: pf_after_bank(pq[0], pq[1])
+    x = np.array([400.0, 300.0])
+    check_scalar(f, x, np.stack([x, x * 1.2, np.array([300.0, 250.0])]))
