@@ -497,7 +497,7 @@ def diode_operating_point(Vs, R=1e3, iters=25):
     for _ in range(iters):
         f = (Vs - v) / R - diode_current(v)
         df = -1 / R - IS_D / (N_D * VT) * np.exp(v / (N_D * VT))
-        v = v - f / df
+        v = v - np.clip(f / df, -0.1, 0.1)   # SPICE-style junction voltage limiting
     return v
 
 
@@ -506,9 +506,9 @@ def diode_operating_point_tol(Vs, R=1e3):
     for _ in range(100):
         f = (Vs - v) / R - diode_current(v)
         df = -1 / R - IS_D / (N_D * VT) * np.exp(v / (N_D * VT))
-        step = f / df
+        step = np.clip(f / df, -0.1, 0.1)
         v = v - step
-        if abs(step) < 1e-14:
+        if abs(step) < 1e-13:
             return v
     raise RuntimeError("no convergence")
 
@@ -1871,3 +1871,82 @@ def test_capacitor_bank_steps_and_power_factor():
     f = lambda pq: pf_after_bank(pq[0], pq[1])
     x = np.array([400.0, 300.0])
     check_scalar(f, x, np.stack([x, x * 1.2, np.array([300.0, 250.0])]))
+
+
+# ==== custom rules, linearize, checkpoint, functionalize ===========================================
+
+
+@npfunc.custom_vjp
+def diode_vop(Vs):
+    """The diode-resistor operating point by Newton to convergence, differentiated by the
+    implicit function theorem (dv/dVs = (1/R) / (1/R + Id'(v)))."""
+    return diode_operating_point(Vs)
+
+
+def _diode_fwd(Vs):
+    v = diode_operating_point(Vs)
+    return v, v
+
+
+def _diode_bwd(v, ct):
+    gd = IS_D / (N_D * VT) * np.exp(v / (N_D * VT))
+    return (ct * (1e-3 / (1e-3 + gd)),)
+
+
+diode_vop.defvjp(_diode_fwd, _diode_bwd)
+
+
+def test_diode_custom_vjp_implicit_derivative():
+    Vs = np.float64(5.0)
+    assert_same(diode_vop(Vs), diode_operating_point(Vs))
+    G = fd(diode_operating_point, 5.0)
+    assert_deriv(repeated(npfunc.grad(diode_vop), Vs), G, rtol=1e-6)
+    assert_deriv(repeated(npfunc.grad(diode_vop), np.float64(9.0)), fd(diode_operating_point, 9.0), rtol=1e-6)
+    np.testing.assert_allclose(diode_operating_point(9.0), diode_operating_point_tol(9.0), rtol=1e-14)
+    check_jit(diode_vop, (Vs,), (np.float64(9.0),))
+    Vss = np.array([3.0, 5.0, 9.0])
+    assert_same(npfunc.vmap(diode_vop)(Vss), loop(diode_operating_point, Vss))
+    assert_deriv(repeated(npfunc.vmap(npfunc.grad(diode_vop)), Vss), loop(lambda v: fd(diode_operating_point, v), Vss), rtol=1e-6)
+    assert_deriv(repeated(npfunc.jit(npfunc.grad(diode_vop)), Vs), G, rtol=1e-6)
+    # the diode power, d/dVs through the custom rule
+    p = lambda vs: diode_vop(vs) * diode_current(diode_vop(vs))
+    assert_deriv(repeated(npfunc.grad(p), Vs), fd(lambda vs: diode_operating_point(vs) * diode_current(diode_operating_point(vs)), 5.0), rtol=1e-6)
+
+
+def test_power_flow_linearize_and_checkpointed_iterations():
+    out, lin = npfunc.linearize(newton_power_flow, LOADS)
+    assert_same(out, newton_power_flow(LOADS))
+    J = fd(newton_power_flow, LOADS)
+    t = np.array([0.1, -0.2, 0.3])
+    assert_deriv(repeated(lin, t), J @ t)
+    assert_deriv(npfunc.vmap(lin)(np.eye(3)), J.T)
+
+    def pf_checkpointed(loads, iters=5):
+        p_spec = np.concatenate([[0.0], -loads])
+        q_spec = np.concatenate([[0.0], -0.4 * loads])
+
+        @npfunc.checkpoint
+        def step(x):
+            va = np.concatenate([[0.0], x[:3]])
+            vm = np.concatenate([[1.02], x[3:]])
+            dVa, dVm = power_flow_jacobian(vm, va)
+            J = np.block([[dVa.real[1:, 1:], dVm.real[1:, 1:]], [dVa.imag[1:, 1:], dVm.imag[1:, 1:]]])
+            return x + np.linalg.solve(J, mismatch_vectorised(x, p_spec, q_spec))
+
+        x = X0.copy()
+        for _ in range(iters):
+            x = step(x)
+        return x
+
+    assert_same(pf_checkpointed(LOADS), newton_power_flow(LOADS))
+    check_array(pf_checkpointed, LOADS, LOAD_SET)
+
+
+def test_battery_model_functionalized():
+    cur = np.array([1.0, 2.0, 3.0, 2.0, 1.0, -1.0])
+    f = npfunc.functionalize(battery_terminal_voltage_traced)
+    assert_same(f(cur), battery_terminal_voltage(cur))
+    J = fd(battery_terminal_voltage, cur)
+    assert_deriv(repeated(npfunc.jacrev(f), cur), J)
+    assert_deriv(repeated(npfunc.jacfwd(f), cur), J)
+    check_jit(f, (cur,), (cur * 2,))
