@@ -1006,6 +1006,26 @@ def pf_after_bank(P, Q, steps=3, step_kvar=50.0):
     return P / np.hypot(P, Q - Qc)
 
 
+# 51. the long line's ABCD matrix as the matrix exponential of the telegrapher system
+def abcd_by_expm(length_km, z=0.03 + 0.35j, y=4.2e-6j):
+    return scipy.linalg.expm(length_km * np.array([[0, z], [y, 0]]))
+
+
+# 52. AC power flow by fsolve on the mismatch equations
+def power_flow_fsolve(loads):
+    p_spec = np.concatenate([[0.0], -loads])
+    q_spec = np.concatenate([[0.0], -0.4 * loads])
+    return scipy.optimize.fsolve(mismatch_vectorised, X0, args=(p_spec, q_spec), xtol=1e-13)
+
+
+# 53. the swing equation by odeint (a list for y0, a list from the right-hand side)
+def swing_odeint(Pm, H=5.0, D=0.02, Pmax=2.0, f0=50.0):
+    M = 2 * H / (2 * np.pi * f0)
+    rhs = lambda y, t: [y[1], (Pm - Pmax * np.sin(y[0]) - D * y[1]) / M]
+    y = scipy.integrate.odeint(rhs, [np.arcsin(Pm / Pmax) + 0.2, 0.0], np.linspace(0, 0.3, 4), rtol=1e-10, atol=1e-12)
+    return y[:, 0]
+
+
 # ==== checks ======================================================================================
 
 rng = np.random.default_rng(7)
@@ -1099,12 +1119,13 @@ def check_scalar(f, x, xs, hess=True, rtol=1e-12, fd_rtol=1e-5, atol=1e-8, hatol
         assert_deriv(repeated(gg, xs[0]), fd(g, xs[0]), rtol=fd_rtol, atol=hatol)
 
 
-def check_array(f, x, xs, rtol=1e-12, fd_rtol=1e-5, atol=1e-8, vmap=True, vatol=0.0):
+def check_array(f, x, xs, rtol=1e-12, fd_rtol=1e-5, atol=1e-8, vmap=True, vatol=0.0, eps=1e-5):
     """f: array -> array.  jit, vmap, jacrev, jacfwd, vjp, jvp (each called 5 times), vmap(jacrev)."""
     check_jit(f, (x,), (xs[0],), (xs[1],), rtol=rtol)
     ref = f(x)
     if vmap:
         assert_same(npfunc.vmap(f)(xs), loop(f, xs), rtol=rtol, atol=vatol)
+    fd = lambda f, x: fd_(f, x, eps)
     J = fd(f, x)
     assert_deriv(repeated(npfunc.jacrev(f), x), J, rtol=fd_rtol, atol=atol)
     assert_deriv(repeated(npfunc.jacfwd(f), x), J, rtol=fd_rtol, atol=atol)
@@ -1950,3 +1971,29 @@ def test_battery_model_functionalized():
     assert_deriv(repeated(npfunc.jacrev(f), cur), J)
     assert_deriv(repeated(npfunc.jacfwd(f), cur), J)
     check_jit(f, (cur,), (cur * 2,))
+
+
+def test_abcd_by_expm_of_the_telegrapher_matrix():
+    l = np.float64(200.0)
+    np.testing.assert_allclose(abcd_by_expm(l), long_line_abcd(l), rtol=1e-12)
+    check_jit(abcd_by_expm, (l,), (np.float64(300.0),))
+    _, t = repeated(lambda q: npfunc.jvp(abcd_by_expm, (q,), (np.float64(1.0),)), l)
+    _, t_ref = npfunc.jvp(long_line_abcd, (l,), (np.float64(1.0),))
+    np.testing.assert_allclose(t, t_ref, rtol=1e-10)
+    f = lambda q: np.abs(abcd_by_expm(q)[0, 1])
+    check_scalar(f, l, np.array([100.0, 250.0, 320.0]), fd_rtol=1e-6)
+
+
+def test_power_flow_by_fsolve():
+    x = power_flow_fsolve(LOADS)
+    np.testing.assert_allclose(x, newton_power_flow(LOADS), rtol=1e-11)
+    check_array(power_flow_fsolve, LOADS, LOAD_SET, rtol=1e-10)
+
+
+def test_swing_equation_by_odeint_with_list_y0():
+    """Regression: odeint's twin called np.ndim on the list y0 = [traced angle, 0.0] and
+    was refused with a message about np.ndim "called from your code"."""
+    # (steps of 1e-3: differences of the adaptive solve are noisy at 1e-5)
+    check_array(swing_odeint, np.array(1.0), np.array([0.8, 1.0, 1.2]), rtol=1e-9, fd_rtol=1e-6, eps=1e-3)
+    np.testing.assert_allclose(swing_odeint(1.0)[1:], swing_rk4_traced(1.0, dt=0.01, steps=30)[[9, 19, 29]], rtol=1e-6)  # RK4 truncation
+
