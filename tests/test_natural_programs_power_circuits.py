@@ -2019,3 +2019,19 @@ def test_harmonic_spectrum_by_periodogram():
     assert_same(npfunc.jit(f32)(w32), f32(w32), rtol=1e-6)
     assert npfunc.grad(lambda w: f32(w)[3])(w32).dtype == np.float32
 
+
+def test_plain_rbf_interpolator_of_a_loading_surface():
+    """Regression: a SciPy RBFInterpolator built from plain data and called on traced points
+    raised pythran's raw TypeError (Invalid call to pythranized function) under jit, grad and
+    vmap; it now evaluates npfunc's twin with SciPy's solved coefficients."""
+    # transformer loading limit over (ambient temperature, wind speed) samples
+    pts = np.array([[0.0, 0.0], [10.0, 1.0], [20.0, 0.5], [30.0, 2.0], [40.0, 0.0], [25.0, 3.0], [5.0, 2.5]])
+    limit = 1.3 - 0.01 * pts[:, 0] + 0.05 * np.sqrt(pts[:, 1])
+    surf = scipy.interpolate.RBFInterpolator(pts, limit, kernel="thin_plate_spline", smoothing=1e-3)
+    f = lambda q: surf(np.reshape(q, (-1, 2)))
+    q = np.array([12.0, 1.5, 33.0, 0.7])
+    check_array(f, q, np.stack([q, q + 1.0, q * 0.9]), atol=1e-10)
+    local = scipy.interpolate.RBFInterpolator(pts, limit, neighbors=4)
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"^jacrev\(f\): .*neighbors="):
+        npfunc.jacrev(lambda q: local(np.reshape(q, (-1, 2))))(q)
+

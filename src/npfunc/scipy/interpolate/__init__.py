@@ -36,6 +36,20 @@ def _ppoly_of(obj):
     return PPoly.construct_fast(obj.c, obj.x, obj.extrapolate, obj.axis)
 
 
+def _rbf_of(obj):
+    """npfunc's RBFInterpolator with the state of SciPy's (plain) ``obj``: the same
+    attributes, SciPy's solved coefficients."""
+    twin = object.__new__(RBFInterpolator)
+    for name in ("y", "d", "d_shape", "d_dtype", "smoothing", "kernel", "epsilon", "powers", "neighbors"):
+        setattr(twin, name, getattr(obj, name))
+    if obj.neighbors is None:
+        twin._scipy = None
+        twin._shift, twin._scale, twin._coeffs = obj._shift, obj._scale, obj._coeffs
+    else:  # local interpolants: the twin refuses traced points, naming neighbors=
+        twin._scipy = obj
+    return twin
+
+
 #: SciPy class -> its twin made from a plain instance's state, for calls of a plain
 #: instance (built outside the transform) on traced points (scipy/_routing.route_plain_calls)
 PLAIN_CALLS = {
@@ -44,6 +58,7 @@ PLAIN_CALLS = {
     "BSpline": lambda obj: BSpline.construct_fast(obj.t, obj.c, obj.k, obj.extrapolate, obj.axis),
     "RegularGridInterpolator": lambda obj: RegularGridInterpolator(
         obj.grid, obj.values, obj.method, obj.bounds_error, obj.fill_value),
+    "RBFInterpolator": _rbf_of,
 }
 
 
