@@ -1587,7 +1587,6 @@ def test_per_unit_conversions():
     assert_same(npfunc.jit(change_base)(z32), change_base(z32))
     assert_same(npfunc.grad(change_base)(z32), np.float32(change_base(1.0)), rtol=1e-6)
     r = np.array([100.0, 138.0])
-    out = per_unit_system(r)
     check_jit(per_unit_system, (r,), (r * 2,))
     J = npfunc.jacrev(per_unit_system)(r)
     assert_deriv(J["Z_base"], fd(lambda q: per_unit_system(q)["Z_base"], r))
@@ -2034,4 +2033,53 @@ def test_plain_rbf_interpolator_of_a_loading_surface():
     local = scipy.interpolate.RBFInterpolator(pts, limit, neighbors=4)
     with pytest.raises(npfunc.errors.NpfuncError, match=r"^jacrev\(f\): .*neighbors="):
         npfunc.jacrev(lambda q: local(np.reshape(q, (-1, 2))))(q)
+
+
+INTERP1D_SETTINGS = [dict(kind="linear"), dict(kind="cubic", fill_value="extrapolate"),
+                     dict(kind="nearest", bounds_error=False, fill_value=(0.0, 9.0)), dict(kind="linear", axis=0),
+                     dict(kind=3, fill_value="extrapolate"), dict(kind="previous", bounds_error=False)]
+
+
+@pytest.mark.parametrize("settings", INTERP1D_SETTINGS, ids=lambda kw: "-".join(map(str, kw.values())))
+def test_plain_interp1d_load_profile_jitted_directly(settings):
+    """Regression: jit(obj) of a callable object copied the object's __dict__ into the jit
+    wrapper (functools.update_wrapper), so interp1d's own `_call` replaced jit's method and a
+    raw AttributeError came out; a plain interp1d called on traced points now runs the twin
+    (it was refused naming the twin)."""
+    hours = np.array([2.0, 0.0, 6.0, 12.0, 18.0, 24.0])          # unsorted, as logged
+    load = np.array([0.55, 0.6, 0.7, 1.0, 0.9, 0.62])
+    if settings.get("axis") == 0:
+        load = np.stack([load, 0.8 * load], axis=1)
+    profile = scipy.interpolate.interp1d(hours, load, **settings)
+    t = np.array([1.0, 7.5, 20.0]) if settings.get("bounds_error", True) and "fill_value" not in settings \
+        else np.array([-1.0, 7.5, 25.0])
+    check_jit(profile, (t,), (t + 0.5,))
+    assert_same(npfunc.vmap(profile)(t), loop(profile, t))
+    if settings["kind"] not in ("nearest", "previous"):
+        assert_deriv(repeated(npfunc.jacfwd(profile), t), fd(profile, t), atol=1e-9)
+        assert_deriv(repeated(npfunc.jacrev(profile), t), fd(profile, t), atol=1e-9)
+
+
+def test_jit_of_a_callable_object_keeps_its_own_methods():
+    class Meter:
+        """A callable with attributes named like jit's internals (regression: they replaced
+        jit's; custom_vjp of a callable object raised a raw AttributeError, no __name__)."""
+        def __init__(self):
+            self._call = "not a method"
+            self._cache = {"a": 1}
+            self.trace_count = -1
+            self.scale = 2.0
+
+        def __call__(self, x):
+            return self.scale * np.sum(x**2)
+
+    m = Meter()
+    x = np.array([1.0, 2.0])
+    jm = npfunc.jit(m)
+    for args in ((x,), (x * 3,), (x,)):
+        assert_same(jm(*args), m(*args))
+    assert jm.scale == 2.0 and jm.__wrapped__ is m
+    cv = npfunc.custom_vjp(m)
+    cv.defvjp(lambda x: (m(x), x), lambda x, ct: (2 * m.scale * x * ct,))
+    assert_deriv(npfunc.grad(cv)(x), fd(m, x))
 

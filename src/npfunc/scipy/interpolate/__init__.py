@@ -50,6 +50,13 @@ def _rbf_of(obj):
     return twin
 
 
+def _interp1d_of(obj):
+    """npfunc's interp1d on the (sorted) data of SciPy's plain ``obj``."""
+    kind = obj._spline.k if obj._kind == "spline" else obj._kind
+    return interp1d(obj.x, obj.y, kind=kind, axis=obj.axis, copy=False, bounds_error=obj.bounds_error,
+                    fill_value=obj.fill_value, assume_sorted=True)
+
+
 #: SciPy class -> its twin made from a plain instance's state, for calls of a plain
 #: instance (built outside the transform) on traced points (scipy/_routing.route_plain_calls)
 PLAIN_CALLS = {
@@ -58,7 +65,7 @@ PLAIN_CALLS = {
     "BSpline": lambda obj: BSpline.construct_fast(obj.t, obj.c, obj.k, obj.extrapolate, obj.axis),
     "RegularGridInterpolator": lambda obj: RegularGridInterpolator(
         obj.grid, obj.values, obj.method, obj.bounds_error, obj.fill_value),
-    "RBFInterpolator": _rbf_of,
+    "RBFInterpolator": _rbf_of, "interp1d": _interp1d_of,
 }
 
 
