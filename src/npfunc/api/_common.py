@@ -1,6 +1,7 @@
 """Argument checking and pytree plumbing shared by the transforms."""
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Any, Callable, Sequence
 
@@ -422,3 +423,18 @@ def write_back(target, value) -> None:
     scalars are immutable: the plain function only rebinds its local name."""
     if isinstance(target, np.ndarray):
         np.copyto(target, value)
+
+
+def wrap_like(wrapper, func) -> None:
+    """``functools.update_wrapper(wrapper, func)`` for a transform object: the name, doc
+    and ``__wrapped__`` of ``func``, and the attributes in its ``__dict__`` that do not
+    name one of the wrapper's own (a callable object's ``_call`` or ``_cache``, as
+    SciPy's ``interp1d`` has, must not replace the wrapper's methods)."""
+    functools.update_wrapper(wrapper, func, updated=())
+    if "__name__" not in wrapper.__dict__:  # a callable object: its class's name (the rules' messages use it)
+        wrapper.__name__ = getattr(type(func), "__name__", "f")
+    own = type(wrapper)
+    for name, value in getattr(func, "__dict__", {}).items():
+        if not hasattr(own, name):
+            wrapper.__dict__.setdefault(name, value)
+

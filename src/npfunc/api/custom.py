@@ -37,7 +37,6 @@ passed first to the rules and never traced.
 """
 from __future__ import annotations
 
-import functools
 from typing import Callable, Sequence
 
 import numpy as np
@@ -51,7 +50,7 @@ from ..primitives.elementwise.arithmetic import zeros_like
 from ._calls import (CallPrimitive, CustomRuleError, RulePrimitive, Static, as_out, batched_front, batched_to,
                      check_closure_levels, fit, flat_fun, instantiate, lower, map_call, note_numbers, out_spec,
                      outputs, top_interpreter)
-from ._common import tree_flatten, tree_unflatten
+from ._common import tree_flatten, tree_unflatten, wrap_like
 from .closure import closure_convert  # noqa: F401  (re-exported: custom rules and closures go together)
 
 __all__ = ["custom_jvp", "custom_vjp", "closure_convert", "CustomRuleError"]
@@ -71,7 +70,7 @@ class custom_jvp:
     """
 
     def __init__(self, fun: Callable, nondiff_argnums: int | Sequence[int] = ()) -> None:
-        functools.update_wrapper(self, fun)
+        wrap_like(self, fun)
         self.fun = fun
         self.nondiff_argnums = nondiff_argnums
         self.rule: Callable | None = None
@@ -225,7 +224,7 @@ class custom_vjp:
     """
 
     def __init__(self, fun: Callable, nondiff_argnums: int | Sequence[int] = ()) -> None:
-        functools.update_wrapper(self, fun)
+        wrap_like(self, fun)
         self.fun = fun
         self.nondiff_argnums = nondiff_argnums
         self.fwd: Callable | None = None

@@ -77,7 +77,7 @@ from ..core.errors import ArgnumsError, RetraceWarning, UnsupportedOperationErro
 from ..core.tracer import Tracer, snapshot
 from ..primitives.indexing.aliasing import Alias
 from ..interpreters.staging import Var, replay
-from ._common import arrays_overlap, check_callable, check_containers_kept, tree_unflatten, write_back
+from ._common import arrays_overlap, check_callable, check_containers_kept, tree_unflatten, wrap_like, write_back
 
 __all__ = ["jit", "make_graph", "Jitted", "Lowered"]
 
@@ -250,10 +250,7 @@ class Jitted:
         if fuse is not None and fuse not in BACKENDS:
             raise ValueError(f"jit: fuse must be one of {BACKENDS} or None, got {fuse!r}")
         self._fuse = fuse
-        functools.update_wrapper(self, func)
-        for name in [k for k in vars(self) if not k.startswith("__") and hasattr(Jitted, k)]:
-            # a callable object's state (SciPy's interp1d has a ``_call``) must not shadow jit's methods
-            del self.__dict__[name]
+        wrap_like(self, func)
         self._func = func
         self._passes = tuple(passes)
         self._cache_size = int(cache_size)

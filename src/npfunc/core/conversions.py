@@ -119,6 +119,39 @@ _MATH_TWINS = {"lgamma": "scipy.special.gammaln", "gamma": "scipy.special.gamma"
                "comb": "scipy.special.comb", "dist": "np.linalg.norm(p - q)"}
 
 
+#: NumPy's joining functions, whose pieces may be nested lists
+_JOINS = frozenset({"np.concatenate", "np.stack", "np.hstack", "np.vstack", "np.column_stack", "np.row_stack",
+                    "np.dstack", "np.block", "np.append"})
+
+
+#: the array constructors npfunc wraps while a transform runs (a name bound to NumPy's own is not wrapped)
+_CONSTRUCTORS = frozenset({"array", "asarray", "asanyarray", "ascontiguousarray"})
+
+
+def _list_fix(short: str) -> str:
+    """The fix when the NumPy function ``short`` converted a list holding traced values."""
+    if short in _JOINS:  # a traced scalar in a nested list, no other piece traced: NumPy never asked npfunc
+        return (f"{short} (called from your code) turned a list holding a traced value into a plain array "
+                f"(the [x] of {short}([[x], a]) when no other piece is traced): make that piece an array, "
+                f"{short}([np.stack([x]), a]) (np.atleast_1d(x) for one value), or create the other pieces "
+                "traced (np.zeros(n, like=x)).")
+    return (f"{short} (called from your code) turned its argument into a plain array, which a traced "
+            f"value cannot become: pass arrays, e.g. build a list of traced values into one with "
+            f"np.stack([...]) first ({short}(np.stack([x, y])) instead of {short}([x, y])).")
+
+
+def _numpy_callee(frame) -> str:
+    """``np.name`` (``np.linalg.name``...) when the call at ``frame`` is calling a NumPy
+    function (``np.concatenate`` in ``np.concatenate([[x], v])``), else ""."""
+    fn = _call_target(frame)[0]
+    module = getattr(fn, "__module__", None) or ""
+    if not callable(fn) or isinstance(fn, type) or module.split(".")[0] != "numpy" or \
+            getattr(fn, "__name__", "") in _CONSTRUCTORS:  # NumPy's own np.array bound by name: the generic advice
+        return ""
+    public = ".".join(p for p in module.split(".") if not p.startswith("_"))
+    return f"{public.replace('numpy', 'np', 1)}.{fn.__name__}"
+
+
 def _math_callee(frame):
     """The ``math``/``cmath`` function that the call at ``frame`` is making
     (``math.exp(x)``, or ``exp(x)`` after ``from math import exp``), else None."""
@@ -299,9 +332,7 @@ def conversion_fix(kind: str, dtype=None) -> str | None:
             return ("np.fill_diagonal(a, v) writes a traced value into the plain ndarray a, which cannot hold "
                     "it: create a traced, e.g. a = np.zeros(shape, like=v), and np.fill_diagonal(a, v) works; "
                     "or build the result functionally, a = a + np.diag(v - np.diag(a)).")
-        return (f"{short} (called from your code) turned its argument into a plain array, which a traced "
-                f"value cannot become: pass arrays, e.g. build a list of traced values into one with "
-                f"np.stack([...]) first ({short}(np.stack([x, y])) instead of {short}([x, y])).")
+        return _list_fix(short)
     if user is None or (entry is not None and kind != "array"):
         return None
     if kind in ("float", "complex"):
@@ -351,6 +382,9 @@ def conversion_fix(kind: str, dtype=None) -> str | None:
                 "draws follow vmap's randomness= and take traced parameters where its docstrings say so, or "
                 "draw standard variates and transform them (loc + scale * rng.standard_normal(shape)).")
     if kind == "array":
+        named = _numpy_callee(user)  # a NumPy function without a Python frame (np.concatenate, np.dot)
+        if named:
+            return _list_fix(named)
         return ("A NumPy function or method turned a traced value into a plain array. Call NumPy's functions "
                 "through the module (np.array(...), which accepts traced values while a transform runs, not "
                 "a name imported with `from numpy import array`), and pass traced values to np.* functions "

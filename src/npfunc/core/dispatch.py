@@ -121,10 +121,9 @@ def twin_hint() -> str:
     return ""
 
 
-def scipy_caller() -> str:
-    """When SciPy's code made the call npfunc refuses, a clause naming the SciPy
-    function the user called (the outermost SciPy frame) and SciPy's array-API
-    route; else "".  Only called while building an error message."""
+def scipy_function() -> str:
+    """The SciPy function the user called (the outermost SciPy frame) when SciPy's code
+    made the current call, else "".  Only called while building an error message."""
     import sys
 
     frame, found = sys._getframe(1), None
@@ -137,7 +136,17 @@ def scipy_caller() -> str:
         frame = frame.f_back
     if found is None:
         return ""
-    name = f"{found.f_globals['__name__']}.{found.f_code.co_name}"
+    public = ".".join(p for p in found.f_globals["__name__"].split(".") if not p.startswith("_"))
+    return f"{public}.{found.f_code.co_name}"
+
+
+def scipy_caller() -> str:
+    """When SciPy's code made the call npfunc refuses, a clause naming the SciPy
+    function the user called (the outermost SciPy frame) and SciPy's array-API
+    route; else "".  Only called while building an error message."""
+    name = scipy_function()
+    if not name:
+        return ""
     return (f", inside SciPy's {name}, which has no npfunc twin (docs/scipy.md: with SCIPY_ARRAY_API=1 much of "
             f"SciPy's own code runs on traced values)")
 

@@ -529,6 +529,7 @@ INDEX = {
     'composite:npfunc.scipy.signal.lfilter_zi': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.lombscargle': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.oaconvolve': ('npfunc.scipy._signal_samples',),
+    'composite:npfunc.scipy.signal.periodogram': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.resample_poly': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.sosfilt': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.sosfilt_zi': ('npfunc.scipy._signal_samples',),

@@ -67,6 +67,14 @@ def concrete(x, what: str, fix: str) -> np.ndarray:
         reason = "vmap needs one output shape for the whole batch"
     except ConcretizationError:
         reason = "jit records every shape at the first call, and later calls would reuse it"
+    from ..core.dispatch import scipy_function
+
+    inside = scipy_function()
+    if inside:  # SciPy's code made the call: the fix is not the user's to write there
+        raise DataDependentShapeError(
+            f"{describe_stack()}: the shape of {what}, which SciPy's {inside} computes, depends on the values "
+            f"of its input, and {reason}. Call {inside.rsplit('.', 1)[-1]} with plain values (computed "
+            "outside the transform), or write its formula out with np functions.") from None
     raise DataDependentShapeError(
         f"{describe_stack()}: the shape of {what} depends on the values of its input, and "
         f"{reason}. {fix}") from None

@@ -31,6 +31,8 @@ import os
 import sys
 import types
 
+import numpy as np
+
 from ..core.context import current_stack
 from ..core.imports import when_imported
 from ..core.tracer import Tracer
@@ -173,6 +175,14 @@ def routed_class(original: type, twin: type) -> type:
 
 
 def _ppoly_twin(obj, twins, args, kwargs):
+    if np.any(np.diff(obj.x) < 0):
+        from ..core.context import describe_stack
+        from ..core.errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: a SciPy {type(obj).__name__} with decreasing breakpoints called at traced "
+            "points: npfunc's twin takes increasing ones. Build it on increasing x (reverse the data), or "
+            "construct it inside the function from the reversed table.")
     return twins.PPoly.construct_fast(obj.c, obj.x, obj.extrapolate, obj.axis)
 
 

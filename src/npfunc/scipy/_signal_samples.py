@@ -117,6 +117,15 @@ _register("welch", _welch_call,
              Sample(array(rng, (30,)), nperseg=8, average="median", label="median"),
              Sample(array(rng, (30, 2)), nperseg=8, axis=0, window="hamming", label="axis 0"),
              Sample(array(rng, (24,)) + 1j * array(rng, (24,)), nperseg=8, label="complex, two-sided")])
+def _periodogram_call(x, **kw):
+    return S.periodogram(x, **kw)[1]
+
+
+_register("periodogram", _periodogram_call,
+          lambda rng: [Sample(array(rng, (16,), dt)) for dt in FLOATS]
+          + [Sample(array(rng, (2, 12)), nfft=8, scaling="spectrum", window="hann", label="short nfft"),
+             Sample(array(rng, (9, 2)), nfft=12, axis=0, detrend="linear", label="padded, axis 0"),
+             Sample(array(rng, (10,)) + 1j * array(rng, (10,)), return_onesided=False, label="complex")])
 _register("csd", _csd_call,
           lambda rng: [Sample(array(rng, (32,), dt), array(rng, (32,), dt), nperseg=8) for dt in FLOATS]
           + [Sample(array(rng, (2, 20)), array(rng, (24,)), nperseg=8, return_onesided=False, label="two-sided"),

@@ -19,7 +19,7 @@ from ..core.values import dtype_of, ndim_of, shape_of
 from ..primitives.data_dependent import as_array, is_traced
 from ..primitives.indexing.updates import add_at
 
-__all__ = ["detrend", "csd", "welch", "stft", "istft", "lombscargle"]
+__all__ = ["detrend", "csd", "welch", "periodogram", "stft", "istft", "lombscargle"]
 
 
 def lombscargle(x, y, freqs, **kwargs):
@@ -219,6 +219,39 @@ def welch(x, fs=1.0, window="hann_periodic", nperseg=None, noverlap=None, nfft=N
     f, pxx = csd(x, x, fs=fs, window=window, nperseg=nperseg, noverlap=noverlap, nfft=nfft, detrend=detrend,
                  return_onesided=return_onesided, scaling=scaling, axis=axis, average=average)
     return f, np.real(pxx)
+
+
+def periodogram(x, fs=1.0, window="boxcar", nfft=None, detrend="constant", return_onesided=True,
+                scaling="density", axis=-1):
+    """``scipy.signal.periodogram``: ``(f, Pxx)``, SciPy's own reduction to ``welch``
+    with one segment the length of the signal (``nfft`` shorter than it truncates).
+
+    >>> import numpy as np, npfunc
+    >>> x = np.sin(0.3 * np.arange(16))
+    >>> g = npfunc.grad(lambda x: periodogram(x)[1][2])(x)
+    >>> g.shape
+    (16,)
+    """
+    x = as_array(x)
+    axis = int(axis)
+    n = shape_of(x)[axis]
+    if 0 in shape_of(x):
+        return np.empty(shape_of(x)), np.empty(shape_of(x))
+    if window is None:
+        window = "boxcar"
+    if nfft is None or nfft == n:
+        nperseg = n
+    elif nfft > n:
+        nperseg = n
+    else:
+        index = [slice(None)] * ndim_of(x)
+        index[axis] = slice(None, nfft)
+        x = x[tuple(index)]
+        nperseg, nfft = nfft, None
+    if hasattr(window, "size") and window.size != nperseg:
+        raise ValueError("the size of the window must be the same size of the input on the specified axis")
+    return welch(x, fs=fs, window=window, nperseg=nperseg, noverlap=0, nfft=nfft, detrend=detrend,
+                 return_onesided=return_onesided, scaling=scaling, axis=axis)
 
 
 # ---- stft / istft ---------------------------------------------------------------------------------

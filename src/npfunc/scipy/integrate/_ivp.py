@@ -177,7 +177,8 @@ def odeint(func: Callable, y0, t, args=(), Dfun=None, col_deriv=0, full_output=0
                          mu=mu, rtol=rtol, atol=atol, tcrit=tcrit, h0=h0, hmax=hmax, hmin=hmin, ixpr=ixpr,
                          mxstep=mxstep, mxhnil=mxhnil, mxordn=mxordn, mxords=mxords, printmessg=printmessg,
                          tfirst=tfirst)
-    y0 = _as_vector(np.reshape(y0, (-1,)) if not isinstance(y0, Tracer) and np.ndim(y0) == 0 else y0, "odeint")
+    y0 = y0 if isinstance(y0, Tracer) else np.asarray(y0)  # a list may hold traced values (np.ndim would refuse)
+    y0 = _as_vector(np.reshape(y0, (-1,)) if len(np.shape(y0)) == 0 else y0, "odeint")
     tol = 1.49012e-8
     options = dict(ml=ml, mu=mu, tcrit=tcrit, h0=h0, hmax=hmax, hmin=hmin, ixpr=ixpr, mxstep=mxstep, mxhnil=mxhnil,
                    mxordn=mxordn, mxords=mxords, printmessg=printmessg)

@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 
+from ...core.context import describe_stack
 from ...core.errors import UnsupportedOperationError
 from ...core.values import dtype_of, ndim_of, shape_of
 from ...primitives.data_dependent import as_array, is_traced
@@ -149,7 +150,8 @@ class RBFInterpolator:
         if self._scipy is not None:
             if is_traced(x):
                 raise UnsupportedOperationError(
-                    "npfunc.scipy.interpolate.RBFInterpolator: an interpolator with neighbors= cannot be evaluated "
+                    f"{describe_stack()}: npfunc.scipy.interpolate.RBFInterpolator: an interpolator with neighbors= "
+                    "cannot be evaluated "
                     "at traced points (each point selects its neighbours by value); use neighbors=None")
             return self._scipy(x)
         vec = np.concatenate([_kernel(self.kernel, x * self.epsilon, self.y * self.epsilon),

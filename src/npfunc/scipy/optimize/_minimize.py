@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 import scipy.optimize as so
 
+from ...core.context import describe_stack
 from ...core.tracer import Tracer
 from ._implicit import UnsupportedSolverError, implicit_solution, mapped
 from ._problem import Problem, as_args, per_element, plain_callable
@@ -125,9 +126,10 @@ def minimize(fun: Callable, x0, args=(), method=None, jac=None, hess=None, hessp
         return _scipy_minimize(fun, x0, args, method, j, h, hp, bounds, constraints, tol, callback, options)
     if constraints and (pb.traced or _constraints_traced(constraints, x0)):
         raise UnsupportedSolverError(
-            "minimize: derivatives, vmap and jit of constrained minimisation (constraints=...) are not supported; "
-            "the solution's derivative would need the KKT system. Write the constraints into the objective "
-            "(penalty or change of variables), or use bounds.")
+            f"{describe_stack()}: scipy.optimize.minimize: derivatives, vmap and jit of constrained minimisation "
+            "(constraints=...) are not supported; the solution's derivative would need the KKT system. Write the "
+            "constraints into the objective (penalty or change of variables), use bounds, or solve the KKT "
+            "conditions with scipy.optimize.root (differentiable).")
     shape = pb.shape
     n = int(np.prod(shape))
     lim = bound_arrays(bounds, n, pairs=True)
