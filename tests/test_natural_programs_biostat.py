@@ -470,7 +470,7 @@ def test_kaplan_meier_weights_buffer_greenwood_rmst():
     # a traced tau nested in a list inside np.concatenate: NumPy converts [tau] itself, so npfunc
     # can only refuse, with a message naming np.concatenate and the fix
     for T in (npfunc.grad, npfunc.jacfwd):
-        with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.concatenate.*np.atleast_1d\(t\)"):
+        with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.concatenate.*np.atleast_1d\(x\)"):
             T(lambda tau: rmst(time, event, w, tau))(np.float64(1.1))
     # d RMST / d tau is the KM survival at tau
     rm = lambda tau: rmst(time, event, w, tau, fixed=True)

@@ -134,7 +134,7 @@ def _list_fix(short: str) -> str:
         return (f"{short} (called from your code) turned a list holding a traced value into a plain array "
                 f"(the [x] of {short}([[x], a]) when no other piece is traced): make that piece an array, "
                 f"{short}([np.stack([x]), a]) (np.atleast_1d(x) for one value), or create the other pieces "
-                "traced (np.zeros(n, like=x)).")
+                "traced (np.zeros(n, like=x)); np.hstack([a, x]) takes a traced scalar as a piece.")
     return (f"{short} (called from your code) turned its argument into a plain array, which a traced "
             f"value cannot become: pass arrays, e.g. build a list of traced values into one with "
             f"np.stack([...]) first ({short}(np.stack([x, y])) instead of {short}([x, y])).")
@@ -369,12 +369,6 @@ def conversion_fix(kind: str, dtype=None) -> str | None:
         return (f"{name}(x) makes a plain NumPy scalar (or array) of the value, which a traced x cannot "
                 f"become: convert with x.astype({name}) (or np.asarray(x, dtype={name})), which stays "
                 "traced and gives the same values and dtype.")
-    if kind == "array" and scalar_type is np.concatenate:  # NumPy's C function: no frame of its own
-        return ("np.concatenate received a traced value only inside a nested list ([t, 1.0]), which NumPy "
-                "converts with np.asarray before npfunc sees it: build that list into an array with "
-                "np.stack([...]) first, np.concatenate([a, np.stack([t, 1.0])]) instead of "
-                "np.concatenate([a, [t, 1.0]]) (np.atleast_1d(t) for a lone [t]), or write "
-                "np.hstack([a, t, b]), which takes the traced value as an item.")
     method = _called_method(user) if kind == "array" else ""
     if method in _draws():
         return (f"A NumPy random Generator's {method}(...) turned a traced parameter into a plain "
