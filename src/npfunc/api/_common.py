@@ -164,6 +164,11 @@ def scalar_gradient(ct, primal):
     argument's 0-d array (``as_input``), as the gradient of a NumPy scalar."""
     if type(ct) is np.ndarray and not ct.shape and _scalar_input(primal) is not None:
         return ct[()]
+    if isinstance(ct, Tracer) and isinstance(getattr(primal, "_example", None), np.generic) and \
+            type(getattr(ct, "_example", None)) is np.ndarray and not ct._example.shape:
+        # jit recording grad of a NumPy scalar argument: the gradient is a NumPy scalar too,
+        # as the eager gradient is (x[()] of a 0-d array is its scalar, in the generated code)
+        return ct[()]
     return ct
 
 
