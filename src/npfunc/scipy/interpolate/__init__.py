@@ -37,6 +37,35 @@ def _register_twins():
 
 
 _register_twins()
+
+
+def _route_plain_spline_calls():
+    """SciPy's own piecewise polynomials (``CubicSpline``, ``PchipInterpolator``, ``PPoly``...
+    built from plain data, e.g. a property table inside the function) called at traced
+    points: SciPy's compiled evaluation asks the traced value for a memoryview (a raw
+    ``TypeError: a bytes-like object is required``).  Such a call evaluates the object's
+    own coefficients with the twin ``PPoly`` instead; plain calls run SciPy's code."""
+    import scipy.interpolate._interpolate as _si_impl
+
+    from .._routing import traced
+
+    original = _si_impl.PPoly.__call__
+    if getattr(original, "npfunc_twin", None) is not None:
+        return
+
+    def __call__(self, x, nu=0, extrapolate=None):
+        if traced((x,)):
+            return PPoly.construct_fast(self.c, self.x, self.extrapolate, self.axis)(x, nu, extrapolate)
+        return original(self, x, nu, extrapolate)
+
+    __call__.__name__ = __call__.__qualname__ = "__call__"
+    __call__.__doc__ = original.__doc__
+    __call__.__wrapped__ = original
+    __call__.npfunc_twin = PPoly
+    _si_impl.PPoly.__call__ = __call__
+
+
+_route_plain_spline_calls()
 from . import _samples  # noqa: E402,F401  (registry samples of the twins)
 
 from .._routing import twins_loaded as _twins_loaded  # noqa: E402
