@@ -48,8 +48,8 @@ spherical-Bessel wrapper named spherical_jn for spherical_in/kn; x.transpose(np.
 a 1-d array (scipy.signal.czt) raised a raw TypeError; np.emath was refused under the wrong
 name (it now runs on traced values); checkpoint of a closure over a traced value returned an
 escaped tracer under jit (it now runs inline).  Strict xfails: np.divide(where=) warns/raises
-where NumPy does not compute, a plain SciPy RegularGridInterpolator called on traced points
-(raw TypeError under grad).
+where NumPy does not compute.  (A plain SciPy RegularGridInterpolator called on traced points
+raised a raw TypeError under grad; it now evaluates with the twin.)
 """
 from __future__ import annotations
 
@@ -1959,15 +1959,16 @@ def test_tabulated_beam_through_a_grid_interpolator():
                 np.stack([detector_signal(o, twin) for o in offs]))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "a SciPy RegularGridInterpolator built from plain data (outside the transform) and called on "
-    "traced points: under grad SciPy's Cython find_indices asks the tracer for a memoryview and a "
-    "raw TypeError ('a bytes-like object is required, not ReverseTracer') comes out; under jit the "
-    "refusal is about bool(x) with np.where advice and does not name the twin "
-    "npfunc.scipy.interpolate.RegularGridInterpolator. scipy/_routing.routed_class routes the "
-    "construction only (traced arguments), not calls of a plain instance"))
 def test_plain_scipy_grid_interpolator_called_on_traced_points():
+    """A SciPy RegularGridInterpolator built from plain data (outside the transform) and called
+    on traced points (was a strict xfail: SciPy's Cython find_indices raised a raw TypeError;
+    scipy/interpolate/__init__.py now evaluates a plain object's grid with the twin)."""
     import scipy.interpolate
     plain = scipy.interpolate.RegularGridInterpolator((_X_GRID, _Y_GRID), _BEAM)
     off = np.array([0.2, -0.1])
     assert_deriv(npfunc.grad(detector_signal)(off, plain), fd(lambda o: detector_signal(o, plain), off))
+    for o in (off, np.array([-0.3, 0.25]), off):
+        assert_same(npfunc.jit(detector_signal, static_argnums=1)(o, plain), detector_signal(o, plain))
+    offs = np.array([[0.2, -0.1], [-0.3, 0.25]])
+    assert_same(npfunc.vmap(detector_signal, in_dims=(0, None))(offs, plain),
+                np.stack([detector_signal(o, plain) for o in offs]))

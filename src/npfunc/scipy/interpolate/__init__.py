@@ -66,6 +66,50 @@ def _route_plain_spline_calls():
 
 
 _route_plain_spline_calls()
+
+
+def _route_plain_grid_calls():
+    """Likewise SciPy's own ``RegularGridInterpolator`` (a plain table) called at traced
+    points: its Cython index search raised the raw TypeError.  Such a call evaluates the
+    object's grid and (ascending) values with the twin; for 'slinear', 'cubic' and 'quintic',
+    which SciPy solves iteratively (the twin's exact values would differ), it is refused,
+    naming the twin and the exact '*_legacy' methods."""
+    import scipy.interpolate._rgi as _si_rgi
+
+    from .._routing import traced
+
+    cls = _si_rgi.RegularGridInterpolator
+    original = cls.__call__
+    if getattr(original, "npfunc_twin", None) is not None:
+        return
+
+    def __call__(self, xi, method=None, *, nu=None):
+        if traced((xi,)):
+            chosen = self.method if method is None else method
+            if chosen in ("slinear", "cubic", "quintic"):
+                from ...core.context import describe_stack
+                from ...core.errors import UnsupportedOperationError
+
+                raise UnsupportedOperationError(
+                    f"{describe_stack()}: SciPy's RegularGridInterpolator(method={chosen!r}) called at traced "
+                    "points: SciPy solves its spline system iteratively (gcrotmk), so its values differ from the "
+                    "exact interpolant npfunc would compute by up to that solver's tolerance. Build it with "
+                    "npfunc.scipy.interpolate.RegularGridInterpolator (the exact interpolant), or use "
+                    f"method={chosen + '_legacy'!r}, which SciPy computes exactly too.")
+            twin = RegularGridInterpolator(self.grid, self.values, self.method, self.bounds_error, self.fill_value,
+                                           solver=getattr(self, "_solver", None),
+                                           solver_args=getattr(self, "_solver_args", None))
+            return twin(xi, method, nu=nu)
+        return original(self, xi, method, nu=nu)
+
+    __call__.__name__ = __call__.__qualname__ = "__call__"
+    __call__.__doc__ = original.__doc__
+    __call__.__wrapped__ = original
+    __call__.npfunc_twin = RegularGridInterpolator
+    cls.__call__ = __call__
+
+
+_route_plain_grid_calls()
 from . import _samples  # noqa: E402,F401  (registry samples of the twins)
 
 from .._routing import twins_loaded as _twins_loaded  # noqa: E402
