@@ -50,7 +50,11 @@ Findings fixed here (each with its regression test): jit(grad(f)) of a NumPy sca
 np.concatenate([plain, [traced]]) was refused with a message naming no function
 (core/array_hooks.py now builds the list items); a SciPy spline built from plain data and
 called at traced points raised SciPy's raw TypeError under every transform
-(scipy/interpolate/__init__.py evaluates its coefficients with the twin); the refusal of a
+(scipy/interpolate/__init__.py evaluates its coefficients with the twin), likewise a plain
+RegularGridInterpolator (linear, nearest, pchip, *_legacy; 'cubic' and the other methods
+SciPy solves iteratively are refused, since the exact twin's values would differ); a solver's
+closure refusal named npfunc's wrapper ('call closes over...', scipy/optimize/_problem.py);
+the refusal of a
 non-converged fsolve named grad(custom_jvp(f)) and a batched brentq's refusal named
 vmap(grad(vmap(vmap(f)))) (npfunc's own levels are hidden: api/custom.py, api/vmap.py
 internal_vmap, api/_calls.py map_call); fsolve's RuntimeWarning when MINPACK stops short was
@@ -1286,7 +1290,9 @@ def test_adiabatic_flame_temperature_and_kirchhoff():
     assert 1500.0 < Tad < 4000.0
     # the balance closes over the traced excess and branches on T (the NASA range): refused,
     # with the fix (pass the traced value through args=)
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"grad\(f\): .*closes over a traced value.*args="):
+    # (the message named npfunc's wrapper, "call closes over...": scipy/optimize/_problem.py)
+    with pytest.raises(npfunc.errors.NpfuncError,
+                       match=r"^grad\(f\): brentq's function balance closes over a traced value.*args="):
         npfunc.grad(adiabatic_flame_T)(0.5)
     for phi in (0.5, 1.0, 0.5, 1.0, 0.5, 1.0):
         assert_deriv(npfunc.grad(adiabatic_flame_T_args)(phi), fd(adiabatic_flame_T, phi, 1e-4), rtol=1e-6)
@@ -1678,3 +1684,41 @@ def test_fsolve_warning_under_vmap_matches_the_loop():
     with pytest.warns(RuntimeWarning, match="not making good progress"):
         got = npfunc.vmap(_dew_T_strict)(Ps)
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+SH_T = np.array([200.0, 250.0, 300.0, 350.0, 400.0])          # degC
+SH_P = np.array([0.1, 0.5, 1.0, 1.4])                          # MPa
+SH_H = np.array([[2875.3, 2855.4, 2827.9, 2803.3], [2974.3, 2960.7, 2942.6, 2927.2],
+                 [3074.3, 3064.2, 3051.2, 3040.4], [3175.8, 3167.7, 3157.7, 3149.5],
+                 [3278.2, 3271.9, 3263.9, 3257.5]])                     # kJ/kg, superheated steam
+
+
+def superheated_enthalpy(TP):
+    """h(T, P) of superheated steam from a steam-table grid (SciPy's interpolator built inside)."""
+    return scipy.interpolate.RegularGridInterpolator((SH_T, SH_P), SH_H, method="cubic_legacy")(TP)
+
+
+def test_plain_scipy_grid_interpolator_built_inside_called_at_traced_points():
+    """Regression: SciPy's RegularGridInterpolator built from a plain table and called at traced
+    points raised a raw TypeError from its Cython index search (scipy/interpolate/__init__.py
+    now evaluates a plain object's grid and values with the twin)."""
+    p1, p2 = np.array([[275.0, 0.7]]), np.array([[320.0, 0.3], [380.0, 0.9]])
+    check_values(superheated_enthalpy, [(p1,), (p1 + 5.0 * np.array([1.0, 0.0]),)])
+    check_jacobians(superheated_enthalpy, [p1, p2], eps=1e-4, rtol=1e-6, atol=1e-8)   # (h ~ 3000: rounding)
+    cp = lambda T: superheated_enthalpy(np.stack([T, 0.7])[None])[0]      # cp = dh/dT at 0.7 MPa
+    check_scalar_derivs(cp, [np.float64(275.0), np.float64(320.0)], eps=1e-2, eps2=1e-2, rtol=1e-6)
+    P3 = np.stack([p1, p1 + np.array([10.0, 0.1]), p1 - np.array([20.0, 0.2])])
+    assert_same(npfunc.vmap(superheated_enthalpy)(P3), np.stack([superheated_enthalpy(p) for p in P3]), rtol=1e-13)
+    linear = lambda TP: scipy.interpolate.RegularGridInterpolator((SH_T, SH_P), SH_H)(TP)
+    check_values(linear, [(p1,), (p2,)])
+    check_jacobians(linear, [p1, p2], eps=1e-4, rtol=1e-7, atol=1e-8)
+    # SciPy solves method='cubic' iteratively (gcrotmk): the exact twin would differ from it by up
+    # to ~1e-6 here, so that call is refused, naming the twin and 'cubic_legacy'
+    cubic = lambda TP: scipy.interpolate.RegularGridInterpolator((SH_T, SH_P), SH_H, method="cubic")(TP)
+    exact = npfunc.scipy.interpolate.RegularGridInterpolator((SH_T, SH_P), SH_H, method="cubic")(p1)
+    assert abs(cubic(p1)[0] - exact[0]) > 1e-3
+    for transform in (npfunc.jit, npfunc.grad, npfunc.vmap):
+        arg = P3 if transform is npfunc.vmap else p1
+        f = (lambda TP: cubic(TP)[0]) if transform is npfunc.grad else cubic
+        with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"iteratively.*cubic_legacy"):
+            transform(f)(arg)
