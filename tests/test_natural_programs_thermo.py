@@ -50,7 +50,8 @@ Findings fixed here (each with its regression test): jit(grad(f)) of a NumPy sca
 np.concatenate([plain, [traced]]) was refused with a message naming no function
 (core/array_hooks.py now builds the list items); a SciPy spline built from plain data and
 called at traced points raised SciPy's raw TypeError under every transform
-(scipy/interpolate/__init__.py evaluates its coefficients with the twin), likewise a plain
+(scipy/interpolate/__init__.py evaluates its coefficients with the twin; likewise
+make_interp_spline's BSpline, which raised a raw ValueError), and a plain
 RegularGridInterpolator (linear, nearest, pchip, *_legacy; 'cubic' and the other methods
 SciPy solves iteratively are refused, since the exact twin's values would differ); a solver's
 closure refusal named npfunc's wrapper ('call closes over...', scipy/optimize/_problem.py);
@@ -1722,3 +1723,23 @@ def test_plain_scipy_grid_interpolator_built_inside_called_at_traced_points():
         f = (lambda TP: cubic(TP)[0]) if transform is npfunc.grad else cubic
         with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"iteratively.*cubic_legacy"):
             transform(f)(arg)
+
+
+def test_plain_scipy_bspline_built_inside_called_at_traced_points():
+    """Regression: make_interp_spline's BSpline built from a plain table and called at traced
+    points raised SciPy's raw ValueError ('Expected a 1-dim C contiguous array'); it now
+    evaluates its knots and coefficients with the twin BSpline (scipy/interpolate/__init__.py)."""
+    table_T = np.array([300.0, 400.0, 500.0, 600.0, 800.0, 1000.0])
+    table_cp = np.array([33.6, 34.3, 35.2, 36.3, 38.7, 41.3])
+
+    def cp_spline(T, nu=0):
+        return scipy.interpolate.make_interp_spline(table_T, table_cp, k=3)(T, nu)
+
+    for nu in (0, 1):
+        f = lambda T, nu=nu: cp_spline(T, nu)
+        check_values(f, [(np.float64(450.0),), (np.float64(720.0),), (np.array([350.0, 900.0]),)])
+        check_scalar_derivs(f, [np.float64(450.0), np.float64(720.0)], eps=1e-2, eps2=1e-2, rtol=1e-6)
+        Ts = np.array([350.0, 450.0, 900.0])
+        assert_same(npfunc.vmap(f)(Ts), f(Ts), rtol=1e-13)
+    for T in (450.0, 720.0, 450.0, 720.0, 450.0):
+        np.testing.assert_allclose(npfunc.grad(cp_spline)(T), cp_spline(T, 1), rtol=1e-12)

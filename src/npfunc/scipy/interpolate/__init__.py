@@ -40,29 +40,34 @@ _register_twins()
 
 
 def _route_plain_spline_calls():
-    """SciPy's own piecewise polynomials (``CubicSpline``, ``PchipInterpolator``, ``PPoly``...
-    built from plain data, e.g. a property table inside the function) called at traced
-    points: SciPy's compiled evaluation asks the traced value for a memoryview (a raw
-    ``TypeError: a bytes-like object is required``).  Such a call evaluates the object's
-    own coefficients with the twin ``PPoly`` instead; plain calls run SciPy's code."""
+    """SciPy's own piecewise polynomials and B-splines (``CubicSpline``, ``PchipInterpolator``,
+    ``PPoly``, ``make_interp_spline``'s ``BSpline``... built from plain data, e.g. a property
+    table inside the function) called at traced points: SciPy's compiled evaluation asks the
+    traced value for a memoryview or a contiguous array (a raw ``TypeError``/``ValueError``).
+    Such a call evaluates the object's own coefficients with the twin instead; plain calls
+    run SciPy's code."""
+    import scipy.interpolate._bsplines as _si_bsplines
     import scipy.interpolate._interpolate as _si_impl
 
     from .._routing import traced
 
-    original = _si_impl.PPoly.__call__
-    if getattr(original, "npfunc_twin", None) is not None:
-        return
+    routes = ((_si_impl.PPoly, PPoly, lambda o: PPoly.construct_fast(o.c, o.x, o.extrapolate, o.axis)),
+              (_si_bsplines.BSpline, BSpline, lambda o: BSpline.construct_fast(o.t, o.c, o.k, o.extrapolate, o.axis)))
+    for cls, twin_cls, twin_of in routes:
+        original = cls.__call__
+        if getattr(original, "npfunc_twin", None) is not None:
+            continue
 
-    def __call__(self, x, nu=0, extrapolate=None):
-        if traced((x,)):
-            return PPoly.construct_fast(self.c, self.x, self.extrapolate, self.axis)(x, nu, extrapolate)
-        return original(self, x, nu, extrapolate)
+        def __call__(self, x, nu=0, extrapolate=None, *, _original=original, _twin_of=twin_of):
+            if traced((x,)):
+                return _twin_of(self)(x, nu, extrapolate)
+            return _original(self, x, nu, extrapolate)
 
-    __call__.__name__ = __call__.__qualname__ = "__call__"
-    __call__.__doc__ = original.__doc__
-    __call__.__wrapped__ = original
-    __call__.npfunc_twin = PPoly
-    _si_impl.PPoly.__call__ = __call__
+        __call__.__name__ = __call__.__qualname__ = "__call__"
+        __call__.__doc__ = original.__doc__
+        __call__.__wrapped__ = original
+        __call__.npfunc_twin = twin_cls
+        cls.__call__ = __call__
 
 
 _route_plain_spline_calls()
