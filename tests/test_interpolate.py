@@ -412,5 +412,5 @@ def test_plain_grid_interpolator_at_traced_points():
     cubic = si.RegularGridInterpolator((gx, gy), values, method="cubic")
     with pytest.raises(npfunc.errors.UnsupportedOperationError, match="method='linear'"):
         npfunc.grad(lambda p: cubic(p).sum())(pts)
-    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="iterative solver"):
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="iteratively"):
         npfunc.jit(lambda p: si.RegularGridInterpolator((gx, gy), values)(p, method="cubic"))(pts)

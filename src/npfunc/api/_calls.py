@@ -264,7 +264,8 @@ def map_call(fn: Callable, dims: Sequence, cell: dict) -> Callable:
 
     def run(*vals):
         size = next(shape_of(v)[d] for v, d in zip(vals, dims) if d is not None)
-        with BatchInterpreter(size, "error", "vmap") as interp:
+        # (hidden: npfunc's own level under the user's vmap, which messages do not name)
+        with BatchInterpreter(size, "error", "vmap", hidden=True) as interp:
             out = fn(*[v if d is None else BatchTracer(interp, v, d) for v, d in zip(vals, dims)])
         leaves, spec = tree_flatten(out)
         new, out_dims = [], []

@@ -169,8 +169,9 @@ class _JVPCall(CallPrimitive):
 
         # The rule runs once, here; its linear tangent part is recorded and
         # transposed when the cotangent arrives (the record is the residual).
+        # (hidden: npfunc's own level, which messages do not name -- grad(f), not grad(custom_jvp(f)))
         _, pull, _ = trace_vjp(tangent_map, tuple(zeros_like(lowered[i]) for i in diff), False,
-                               "custom_jvp")
+                               "custom_jvp", hidden=True)
         outs = cell["outs"]
         check_closure_levels(self.name, top, outs)
         inexact = [k for k, o in enumerate(outs) if is_inexact(o)]

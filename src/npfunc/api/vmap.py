@@ -198,8 +198,8 @@ def _batch_size(leaves, dims, args) -> int:
 
 
 def _vmap_call(func, leaves, dims, spec, kwargs, size, out_dims, randomness, transform="vmap",
-               structured=False):
-    with BatchInterpreter(size, randomness, transform, structured) as interp:
+               structured=False, hidden=False):
+    with BatchInterpreter(size, randomness, transform, structured, hidden) as interp:
         wrapped = [leaf if d is None or leaf is None else _batched_input(interp, leaf, d % ndim_of(leaf))
                    for leaf, d in zip(leaves, dims)]
         values = [getattr(w, "val", None) for w in wrapped]
@@ -344,3 +344,16 @@ def _chunked(func, leaves, dims, spec, kwargs, size, out_dims, randomness, chunk
         else:
             merged.append(concatenate_arrays(parts, d % ndim_of(parts[0])))
     return tree_unflatten(out_spec, merged)
+
+
+def internal_vmap(func: Callable) -> Callable:
+    """``vmap(func)`` over the leading axis of every argument for npfunc's own use (a
+    solver's batched residual): its level is hidden, so messages name the user's
+    transforms only (``vmap(grad(f))``, not ``vmap(grad(vmap(f)))``)."""
+    def run(*args):
+        leaves, spec = tree_flatten(args, none_is_leaf=True)
+        dims = [0] * len(leaves)
+        size = _batch_size(leaves, dims, args)
+        return _vmap_call(func, leaves, dims, spec, {}, size, 0, "error", hidden=True)
+
+    return run

@@ -1,4 +1,5 @@
-"""``np.array``, ``np.asarray`` & co. (and ``np.isscalar``) on traced values, while a transform runs.
+"""``np.array``, ``np.asarray`` & co. (and ``np.isscalar``, ``np.concatenate`` of lists holding
+traced values) on traced values, while a transform runs.
 
 NumPy's constructors take no ``__array_function__`` dispatch, so
 ``np.array([omega, -g / L * np.sin(theta)])`` would ask each traced value
@@ -154,6 +155,27 @@ def _concatenate_items(name: str, items):
 _CONCATENATORS = {name: _TracedConcatenator(name, getattr(np, name)) for name in ("r_", "c_")}
 
 
+def _traced_concatenate(arrays, *args, **kwargs):
+    """``np.concatenate``, also when an item is a list or tuple holding traced values
+    (``np.concatenate([lam0, [np.log(n)]])``): NumPy dispatches on the items that are
+    arrays, so a plain first item sends the call to NumPy's own code, which asks each
+    traced value inside the list for a plain array.  NumPy's function first; when a
+    traced value refused, the items that are not arrays are built as ``np.asarray``
+    does for traced values, and NumPy's function is called again (it then dispatches)."""
+    try:
+        return _probe(_CONCATENATE, arrays, *args, **kwargs)
+    except _REFUSALS:
+        if not isinstance(arrays, (list, tuple)):
+            raise
+    items = [a if isinstance(a, np.ndarray) else _traced_asarray(a) for a in arrays]  # (traced values are ndarrays)
+    return _CONCATENATE(items, *args, **kwargs)
+
+
+_CONCATENATE = np.concatenate
+_traced_concatenate.__name__ = _traced_concatenate.__qualname__ = "concatenate"
+_traced_concatenate.__wrapped__ = _CONCATENATE
+
+
 def _traced_isscalar(element):
     """``np.isscalar``: a traced value standing for a NumPy scalar is one (NumPy's own function
     asks ``isinstance(x, np.generic)``, which a traced value, an ``np.ndarray`` to ``isinstance``,
@@ -192,5 +214,6 @@ def exit() -> None:
 # and one dict update each are measurably cheaper than ``with`` and setattr.)
 _acquire, _release = _lock.acquire, _lock.release
 _NUMPY = np.__dict__
-_INSTALL = {**WRAPPERS, **_CONCATENATORS, "isscalar": _traced_isscalar}
-_ORIGINAL.update({name: c._original for name, c in _CONCATENATORS.items()}, isscalar=_ISSCALAR)
+_INSTALL = {**WRAPPERS, **_CONCATENATORS, "isscalar": _traced_isscalar, "concatenate": _traced_concatenate}
+_ORIGINAL.update({name: c._original for name, c in _CONCATENATORS.items()}, isscalar=_ISSCALAR,
+                 concatenate=_CONCATENATE)

@@ -78,8 +78,8 @@ class BatchInterpreter(Interpreter):
     plain = "a loop over the batch"
 
     def __init__(self, axis_size: int, randomness: str = "error", transform: str = "vmap",
-                 structured: bool = False) -> None:
-        super().__init__(transform)
+                 structured: bool = False, hidden: bool = False) -> None:
+        super().__init__(transform, hidden)
         self.axis_size = axis_size
         self.randomness = randomness
         self.structured = structured

@@ -198,9 +198,10 @@ def _rgi_twin(obj, twins, args, kwargs):
 
         raise UnsupportedOperationError(
             f"{describe_stack()}: a scipy.interpolate.RegularGridInterpolator made from plain values, "
-            f"method={method!r}, evaluated at traced points: SciPy fits that spline with an iterative solver, "
-            "whose values npfunc's exact fit would not reproduce. Construct it inside the function (npfunc's "
-            f"twin then fits it exactly), or use method='linear', 'pchip' or '{method}_legacy'.")
+            f"method={method!r}, evaluated at traced points: SciPy fits that spline iteratively (gcrotmk), and "
+            "npfunc's exact fit would not reproduce its values. Use npfunc.scipy.interpolate."
+            "RegularGridInterpolator for the exact spline, or method='linear', 'pchip' or "
+            f"'{method}_legacy' (SciPy's exact spline, one axis at a time).")
     # SciPy keeps the grid ascending and the values flipped to match
     return twins.RegularGridInterpolator(obj.grid, obj.values, method=obj.method, bounds_error=obj.bounds_error,
                                          fill_value=obj.fill_value)

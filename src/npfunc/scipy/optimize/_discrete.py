@@ -52,7 +52,7 @@ def fsolve(func, x0, args=(), fprime=None, full_output=0, col_deriv=0, xtol=1.49
     from scipy.optimize._minpack_py import fsolve as scipy_fsolve
 
     from ._problem import Problem
-    from ._roots import root
+    from ._roots import _fsolve_status, _root
 
     if not Problem("fsolve", func, x0, args if isinstance(args, tuple) else (args,)).traced:
         # routed because a transform runs, but nothing here is traced: SciPy's call, warnings included
@@ -68,6 +68,7 @@ def fsolve(func, x0, args=(), fprime=None, full_output=0, col_deriv=0, xtol=1.49
         options["eps"] = epsfcn
     if diag is not None:
         options["diag"] = diag
-    res = root(func, x0, args=args if isinstance(args, tuple) else (args,), method="hybr", jac=fprime,
-               options=options)
+    # (SciPy's fsolve warns, or raises, on MINPACK's status: so does each solve here, replays included)
+    res = _root(func, x0, args if isinstance(args, tuple) else (args,), "hybr", fprime, None, None, options,
+                on_result=_fsolve_status)
     return np.reshape(res.x, np.shape(x0)) if not isinstance(res.x, Tracer) else res.x.reshape(np.shape(x0))

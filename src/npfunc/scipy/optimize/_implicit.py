@@ -65,12 +65,12 @@ def mapped(fn: Callable, nb: int) -> Callable:
     """``fn`` applied over ``nb`` leading batch axes of every argument (npfunc's vmap)."""
     if nb == 0:
         return fn
-    from ...api.vmap import vmap
+    from ...api.vmap import internal_vmap
 
     def run(*args):
         batch = tuple(shape_of(args[0]))[:nb]
         flat = [flatten_batch(a, nb) for a in args]
-        out = vmap(fn)(*flat)
+        out = internal_vmap(fn)(*flat)
         if isinstance(out, (tuple, list)):  # e.g. a pullback's one cotangent per primal
             return type(out)(np.reshape(o, batch + tuple(shape_of(o))[1:]) for o in out)
         return np.reshape(out, batch + tuple(shape_of(out))[1:])

@@ -57,6 +57,8 @@ class Problem:
             def call(x, *arr):
                 return fun(x, *self.rebuild(arr))
 
+            # (messages name the user's function: "brentq's function balance", not "call")
+            call.__name__ = f"{name}'s function {getattr(fun, '__name__', '')}".rstrip()
             example = x0 if example_x is None else example_x
             self.fun, consts = closure_convert(call, example, *arrays)
         else:

@@ -9,6 +9,7 @@ bracketing scalar methods use ``scipy.optimize.elementwise.find_root``,
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -51,6 +52,12 @@ def _result(info, x, pb: Problem, post):
 def root(fun: Callable, x0, args=(), method: str = "hybr", jac=None, tol=None, callback=None, options=None):
     """``scipy.optimize.root``; ``res.x`` (and ``res.fun``) are differentiable in
     ``args`` and in any traced value ``fun`` closes over."""
+    return _root(fun, x0, args, method, jac, tol, callback, options)
+
+
+def _root(fun, x0, args, method, jac, tol, callback, options, on_result=None):
+    """``root``; ``on_result(res)`` is called with SciPy's result of each solve (when it
+    runs: at every call, replays of jit included), for fsolve's warnings."""
     if method in ("hybr", "lm") and np.ndim(x0) != 1:  # SciPy's MINPACK methods flatten x0: fun sees,
         x0 = np.ravel(x0)                               # and res.x is, a 1-d array
     pb = Problem("root", fun, x0, args)
@@ -73,6 +80,8 @@ def root(fun: Callable, x0, args=(), method: str = "hybr", jac=None, tol=None, c
         j = (lambda x: user_jac(x.reshape(shape), *user_args)) if callable(user_jac) else jac
         res = so.root(f, x0, method=method, jac=j, tol=tol, callback=plain_callable(callback, "root", "callback"),
                       options=options)
+        if on_result is not None:
+            on_result(res)
         return res.x, {"success": bool(res.success), "message": res.message, "result": res}
 
     def stacked(x0, *params):
@@ -84,6 +93,8 @@ def root(fun: Callable, x0, args=(), method: str = "hybr", jac=None, tol=None, c
 
         j = _block_jacobian(residual, params, b, n) if method in ("hybr", "lm") else None
         res = so.root(f, x0.ravel(), method=method, jac=j, tol=tol, options=options)
+        if on_result is not None:
+            on_result(res)
         return res.x.reshape(b, n), {"success": bool(np.all(res.success)), "message": res.message, "result": res}
 
     x, cell = implicit_solution("root", residual, solve, np.ravel(x0), pb.params, stacked)
@@ -107,6 +118,17 @@ def fsolve(func: Callable, x0, args=(), fprime=None, full_output=0, col_deriv=0,
     info = {k: res[k] for k in ("nfev", "njev", "fjac", "r", "qtf") if k in res}
     info["fvec"] = res.fun
     return res.x, info, res.status, res.message
+
+
+def _fsolve_status(res) -> None:
+    """What SciPy's fsolve does with MINPACK's status when it returns only the root: warn
+    (status 2-5: too many calls, xtol too small, no progress) or raise (improper input)."""
+    if res.status == 1:
+        return
+    if res.status in (2, 3, 4, 5):
+        warnings.warn(res.message, RuntimeWarning, stacklevel=2)
+        return
+    raise TypeError(res.message)
 
 
 # ---- scalar roots ---------------------------------------------------------------------------
