@@ -1,6 +1,8 @@
 """Eager jacrev and hessian from the tape (api/tape_replay.py) and its compiled
 pull-backs (api/tape_cache.py): the values are the composition's, bit for bit,
 call after call, and the function still runs eagerly every time."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -13,8 +15,11 @@ RNG = np.random.default_rng(7)
 
 @pytest.fixture(autouse=True)
 def compile_at_once(monkeypatch):
-    """Compile a structure on its second appearance (not once it has cost 4 ms)."""
+    """Compile a structure on its second appearance (not once it has cost 4 ms).  And run as
+    without Dask: once it is imported (another test in this process), grad takes its general
+    path (a function may read Dask data), which grad(grad)'s tape is not on."""
     monkeypatch.setattr(tape_cache, "COMPILE_AFTER_SECONDS", 0.0)
+    monkeypatch.delitem(sys.modules, "dask", raising=False)
 
 
 def composed_hessian(f):

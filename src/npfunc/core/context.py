@@ -117,6 +117,17 @@ def _buffer_refusal(exc: BaseException) -> bool:
         and text.rstrip("'").endswith("Tracer")
 
 
+#: SciPy functions that find positions (no derivative): find them on the plain values and
+#: gather the traced ones
+_INDEX_FINDERS = {
+    name: (f"find the positions on the plain values, i = {name.split('.')[-1]}(npfunc.stop_gradient(v), ...)[0] "
+           "(or on the data before the transform), then gather the traced values, v[i], which npfunc "
+           "differentiates and batches")
+    for name in ("scipy.signal.find_peaks", "scipy.signal.find_peaks_cwt", "scipy.signal.argrelextrema",
+                 "scipy.signal.argrelmax", "scipy.signal.argrelmin", "scipy.signal.peak_prominences",
+                 "scipy.signal.peak_widths")}
+
+
 def _buffer_fix(exc: BaseException) -> str:
     """The refusal for ``_buffer_refusal``: the library function the user called (the outermost
     NumPy/SciPy frame of the traceback) and what works instead.  Only called while building
@@ -142,8 +153,9 @@ def _buffer_fix(exc: BaseException) -> str:
         name = getattr(found.f_code, "co_qualname", found.f_code.co_name)  # Rotation.from_rotvec
         public = ".".join(p for p in found.f_globals["__name__"].split(".") if not p.startswith("_"))
         where = f"{public}.{name} (called from your code)"
-    fix = other or ("compute it with NumPy and scipy.special functions, which npfunc transforms "
-                    "(docs/coverage.md lists SciPy's twins)")
+    fix = other or _INDEX_FINDERS.get(where.split(" ")[0]) or (
+        "compute it with NumPy and scipy.special functions, which npfunc transforms (docs/coverage.md lists "
+        "SciPy's twins)")
     return (f"{where} runs compiled code that needs the memory of a plain array (the buffer protocol), "
             f"which a traced value does not have: {fix}.")
 
