@@ -265,6 +265,26 @@ def test_every_random_draw_raises(draw):
         npfunc.jit(draw)(X)
 
 
+@pytest.mark.parametrize("gen", ["global", "RandomState"])
+def test_a_legacy_gaussian_served_from_the_cache_raises(gen):
+    """The legacy Gaussian draws come in pairs: the second is served from the RandomState's
+    cache, its bit generator untouched.  jit recorded that draw as a constant and replayed it
+    (the same 'random' value every call) where the plain function draws anew."""
+    state = np.random.RandomState(3) if gen == "RandomState" else np.random.mtrand._rand
+    saved = state.get_state()
+    try:
+        state.seed(3)
+        state.normal()  # leaves the pair's second value cached
+        with pytest.raises(RandomnessError, match="jit"):
+            npfunc.jit(lambda x: x + state.normal())(X)
+        state.seed(3)
+        state.standard_normal()
+        with pytest.raises(RandomnessError, match="jit"):
+            npfunc.jit(lambda x: x * state.standard_normal())(X)
+    finally:
+        state.set_state(saved)
+
+
 # ---- in-place updates of arguments ---------------------------------------------------------
 
 def _setitem(x, v):

@@ -5,7 +5,9 @@ replayed unchanged, so it must raise.  ``npfunc.random`` raises by itself;
 NumPy's generators (``np.random.*``, ``Generator``, ``RandomState``) and
 Python's ``random`` know nothing of npfunc, so ``RandomWatch`` notes the
 state of every live bit generator before tracing and compares it after: any
-draw advances a state.  (A generator created *during* tracing is not seen:
+draw advances a state.  A ``RandomState`` is watched too: its legacy Gaussian
+draws come in pairs, and the second of a pair is served from the
+``RandomState``'s own cache without touching its bit generator.  (A generator created *during* tracing is not seen:
 its draws are frozen like any other value the function computes from
 constants.  Seeded inside the function, that is what the plain function
 gives every call anyway.)
@@ -31,12 +33,14 @@ from .keys import exact_key
 __all__ = ["RandomWatch"]
 
 _TYPES = frozenset({np.random.MT19937, np.random.PCG64, np.random.PCG64DXSM, np.random.Philox,
-                    np.random.SFC64, random.Random})
+                    np.random.SFC64, random.Random, np.random.RandomState})
 
 
 def _state(obj):
     if isinstance(obj, random.Random):
         return obj.getstate()
+    if type(obj) is np.random.RandomState:  # (its cached second Gaussian is not in the bit generator)
+        return exact_key(obj.get_state(legacy=False))
     return exact_key(obj.state)
 
 
