@@ -803,19 +803,35 @@ def test_quantile_predictions_jacobian():
 
 
 def test_missing_ppf_message_names_the_transform():
-    """Student's t has no quantile twin yet (SciPy's stdtrit): refused, naming the transform."""
-    with pytest.raises(npfunc.errors.NpfuncError, match="jacrev.*t.ppf"):
-        npfunc.jacrev(lambda s: stats.t.ppf(np.array([0.05, 0.95]), 4.0, scale=s))(1.3)
+    """A distribution without a quantile twin is refused, naming the transform (every
+    continuous twin has one now; Student's t was the last: a stand-in shows the message)."""
+    from npfunc.scipy.stats._base import Continuous
+
+    class toy_gen(Continuous):
+        name = "toy"
+
+        def _logpdf(self, z):
+            return -z * z / 2.0
+
+        def _cdf(self, z):
+            return 0.5 * (1.0 + np.tanh(z))
+
+    with pytest.raises(npfunc.errors.NpfuncError, match="jacrev.*toy.ppf"):
+        npfunc.jacrev(lambda s: toy_gen().ppf(np.array([0.05, 0.95]), scale=s))(1.3)
+    q = np.array([0.05, 0.95])
+    f = lambda s: stats.t.ppf(q, 4.0, scale=s)  # noqa: E731
+    np.testing.assert_allclose(npfunc.jacrev(f)(1.3), stats.t.ppf(q, 4.0), rtol=1e-13)
 
 
 def test_missing_ppf_is_refused():
-    """Regression: a refusal, not a value (Student's t has no quantile twin yet; the beta's
-    came with betaincinv)."""
-    with pytest.raises(npfunc.errors.NpfuncError, match="t.ppf"):
-        npfunc.grad(lambda r: stats.t.ppf(0.9, 3.0, scale=r))(1.3)
-    f = lambda r: stats.beta.ppf(0.9, 2.0, 3.0, scale=r)  # noqa: E731
-    assert_same_as_numpy(npfunc.jit(f)(1.3), f(1.3))
-    assert_matches_fd(npfunc.jacrev(f)(1.3), f, 1.3)
+    """Regression: a refusal, not a value (the F distribution has no quantile twin yet; the
+    beta's came with betaincinv, Student's t's with stdtrit)."""
+    with pytest.raises(npfunc.errors.NpfuncError):
+        npfunc.grad(lambda r: stats.f.ppf(0.9, 3.0, 5.0, scale=r))(1.3)
+    for f in (lambda r: stats.beta.ppf(0.9, 2.0, 3.0, scale=r), lambda r: stats.t.ppf(0.9, 3.0, scale=r),
+              lambda d: stats.t.ppf(0.975, d, loc=1.0)):
+        assert_same_as_numpy(npfunc.jit(f)(1.3), f(1.3))
+        assert_matches_fd(npfunc.jacrev(f)(1.3), f, 1.3)
 
 
 def test_gamma_and_expon_quantiles_match_scipy():

@@ -40,7 +40,8 @@ from ..primitives.special.incomplete import (betainc, betaincc, gammainc, gammai
                                              stdtr)
 from ..primitives.special.elliptic import ellipe, ellipk, ellipkm1  # noqa: F401
 from ..primitives.special.integrals import dawsn, exp1, expi, expn, fresnel, owens_t, sici, spence, wofz  # noqa
-from ..primitives.special.inverses import betainccinv, betaincinv, gammainccinv, gammaincinv, ndtri_exp  # noqa: F401
+from ..primitives.special.inverses import (betainccinv, betaincinv, gammainccinv, gammaincinv,  # noqa: F401
+                                          ndtri_exp, stdtrit)
 from ._special_twins import (bernoulli, comb, factorial, multigammaln, sph_harm_y, spherical_jn,  # noqa: F401
                              spherical_yn, zeta)
 
@@ -59,7 +60,7 @@ __all__ = ["beta", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfcx
            "exp1", "expi", "expn", "dawsn", "fresnel", "sici", "spence", "wofz", "owens_t", "ellipk", "ellipe",
            "ellipkm1", "hyp1f1",
            "hyp2f1", "boxcox", "boxcox1p", "inv_boxcox", "sph_harm_y", "gammainc", "gammaincc", "betainc",
-           "betaincc", "stdtr", "poch", "gammaincinv", "gammainccinv", "betaincinv", "betainccinv", "ndtri_exp",
+           "betaincc", "stdtr", "poch", "gammaincinv", "gammainccinv", "betaincinv", "betainccinv", "stdtrit", "ndtri_exp",
            # derivatives without a closed form, as functions of their own
            "gammainc_shape_derivative", "betainc_shape_derivative", "zeta_x_derivative",
            "hyp1f1_parameter_derivative", "hyp2f1_parameter_derivative"]

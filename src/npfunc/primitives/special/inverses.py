@@ -1,7 +1,8 @@
 """Inverse functions of ``scipy.special`` used by the quantile functions:
 ``ndtri_exp`` (inverse of ``log_ndtr``), ``gammaincinv`` and ``gammainccinv``
 (inverses in ``x`` of the regularized incomplete gamma functions), ``betaincinv`` and
-``betainccinv`` (of the regularized incomplete beta functions).
+``betainccinv`` (of the regularized incomplete beta functions), ``stdtrit`` (of
+Student's t distribution function ``stdtr`` in ``t``).
 
 Their derivatives are those of the implicit function ``F(a, x) = p``:
 ``dx/dp = 1 / F_x`` and ``dx/da = -F_a / F_x``, evaluated at the output
@@ -34,7 +35,7 @@ from ..families import nary, unary
 from ..sampling import FLOATS, array, unary_samples
 from ._lazy import lazy_ufunc, register_when_imported
 from .functions import betaln, gammaln, xlog1py, xlogy
-from .incomplete import betainc_shape_derivative, gammainc_shape_derivative
+from .incomplete import _stdtr_ddf, _stdtr_dt, betainc_shape_derivative, gammainc_shape_derivative
 
 DEFS: dict = {}
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -129,6 +130,37 @@ def _beta_inverse_samples(rng):
 
 
 betaincinv = _beta_inverse("betaincinv", 1.0)
+
+def _t_density(df, x):
+    """The Student t density at ``x`` (the normal's for df = inf, where SciPy's t is the normal)."""
+    finite = np.isfinite(df)
+    return np.where(finite, _stdtr_dt(np.where(finite, df, 1.0), x), np.exp(-0.5 * x * x - _LOG_SQRT_2PI))
+
+
+def _stdtrit_ddf(df, x):
+    """-dF/ddf / f at the output (0 at df = inf, the normal's limit)."""
+    finite = np.isfinite(df)
+    d = np.where(finite, df, 1.0)
+    return np.where(finite, -_stdtr_ddf(d, x) / _stdtr_dt(d, x), 0.0)
+
+
+def _stdtrit_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out.append(Sample(array(rng, (3,), dt, (0.8, 12.0)), array(rng, (2, 3), dt, (0.05, 0.95))))
+    out.append(Sample(np.array([1.0, 3.0, 60.0]), np.array([2e-2, 0.5, 0.999]), label="tails, Cauchy, large df"))
+    out.append(Sample(4.0, array(rng, (3,), domain=(0.1, 0.9)), label="python scalar df"))
+    return out
+
+
+stdtrit = nary("stdtrit", lazy_ufunc("stdtrit"),
+               jvps=(lambda t, df, p, out: t * _stdtrit_ddf(df, out), lambda t, df, p, out: t / _t_density(df, out)),
+               vjps=(lambda g, df, p, out: g * _stdtrit_ddf(df, out), lambda g, df, p, out: g / _t_density(df, out)),
+               samples=_stdtrit_samples,
+               notes="implicit derivatives at the output: d/dp = 1/f(x), d/ddf = -dF/ddf / f (f the t density)")
+stdtrit.__doc__ = "``scipy.special.stdtrit(df, p)``: the t quantile, for traced and plain values."
+DEFS["stdtrit"] = stdtrit
+
 betainccinv = _beta_inverse("betainccinv", -1.0)
 
 register_when_imported(DEFS)

@@ -85,6 +85,9 @@ class t_gen(Continuous):
     def _sf(self, z, df):
         return sc.stdtr(df, -z)
 
+    def _ppf(self, q, df):
+        return sc.stdtrit(df, q)
+
     def _entropy(self, df):
         large = df >= 100  # SciPy's asymptotic series there (df = inf: the normal's)
         dr = np.where(large, 1.0, df)
