@@ -17,8 +17,7 @@ derivatives in *every* argument, to any order.
 
 Conventions: derivatives are 0 where the function is constant (``x = 0``,
 ``x = inf``, ``x`` at 0 or 1 for ``betainc``) and NaN where it is (invalid
-parameters).  The mixed second derivative of ``stdtr`` in ``(df, t)`` exactly
-at ``t = 0`` is not exact (first derivatives are).
+parameters).
 """
 from __future__ import annotations
 
@@ -298,7 +297,16 @@ def _stdtr_dt(df, t):
 
 def _stdtr_ddf(df, t):
     """-sign(t)/4 dI_x(df/2, 1/2)/da - t/2 R, with R the x-term written so it stays smooth at t = 0;
-    for |t| small dI_x/da is taken as -dI_y(1/2, df/2)/db, y = t^2 / (df + t^2) (no cancellation)."""
+    for |t| small dI_x/da is taken as -dI_y(1/2, df/2)/db, y = t^2 / (df + t^2) (no cancellation).
+    Exactly at t = 0 (where sign(t) has no derivative) it is t times its slope there,
+    d f(0; df)/d df, so that its derivative in t, the mixed second derivative, is exact."""
+    zero = t == 0
+    general = _stdtr_ddf_off_zero(df, np.where(zero, 1.0, t))
+    slope = _stdtr_dt(df, 0.0) * 0.5 * (digamma((df + 1) / 2) - digamma(df / 2) - 1 / df)
+    return np.where(zero, t * slope, general)
+
+
+def _stdtr_ddf_off_zero(df, t):
     s = df + t * t
     x, y = df / s, t * t / s
     near = x > 0.5
@@ -314,6 +322,7 @@ def _stdtr_samples(rng):
     for dt in FLOATS:
         out.append(Sample(array(rng, (3,), dt, (0.8, 12)), array(rng, (2, 3), dt, (-4, 4))))
     out.append(Sample(np.array([3.0, 30.0, 0.5]), np.array([1e-3, -0.2, 40.0]), label="near 0, far tail"))
+    out.append(Sample(np.array([2.5, 7.0]), np.array([0.0, 0.0]), label="t = 0 exactly (mixed second derivative)"))
     out.append(Sample(4.0, array(rng, (3,), domain=(-3, 3)), label="python scalar df"))
     return out
 
