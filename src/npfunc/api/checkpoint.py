@@ -45,8 +45,8 @@ from ..core.tracer import Tracer
 from ..core.values import is_inexact
 from ..core.zeros import zero
 from ._calls import (CallPrimitive, RulePrimitive, Static, check_closure_levels, flat_fun, instantiate, lower,
-                     map_call, out_spec, outputs, top_interpreter)
-from ._common import tree_flatten, tree_unflatten
+                     map_call, outputs, top_interpreter)
+from ._common import tree_flatten
 
 __all__ = ["checkpoint", "NondeterministicCheckpointError"]
 

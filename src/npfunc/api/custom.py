@@ -48,7 +48,7 @@ from ..core.values import is_inexact
 from ..core.zeros import add_any, zero
 from ..primitives.elementwise.arithmetic import zeros_like
 from ._calls import (CallPrimitive, CustomRuleError, RulePrimitive, Static, as_out, batched_front, batched_to,
-                     check_closure_levels, fit, flat_fun, instantiate, lower, map_call, note_numbers, out_spec,
+                     check_closure_levels, fit, flat_fun, instantiate, lower, map_call, note_numbers,
                      outputs, top_interpreter)
 from ._common import tree_flatten, tree_unflatten, wrap_like
 from .closure import closure_convert  # noqa: F401  (re-exported: custom rules and closures go together)

@@ -13,7 +13,6 @@ from ..core import debug
 from ..core.errors import TangentError
 from ..core.tracer import Tracer
 from ..core.values import PYTHON_NUMBERS, dtype_of, shape_of
-from ..core.zeros import zero
 from ..interpreters.staging import StagedTracer, StagingInterpreter, replay
 from ..primitives.elementwise.arithmetic import astype
 from ._common import check_callable, check_differentiable, tree_flatten, tree_unflatten

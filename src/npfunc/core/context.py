@@ -151,8 +151,7 @@ def _buffer_fix(exc: BaseException) -> str:
         where = "a compiled function"
     else:
         name = getattr(found.f_code, "co_qualname", found.f_code.co_name)  # Rotation.from_rotvec
-        public = ".".join(p for p in found.f_globals["__name__"].split(".") if not p.startswith("_"))
-        where = f"{public}.{name} (called from your code)"
+        where = f"{dispatch.public_module(found.f_globals['__name__'])}.{name} (called from your code)"
     fix = other or _INDEX_FINDERS.get(where.split(" ")[0]) or (
         "compute it with NumPy and scipy.special functions, which npfunc transforms (docs/coverage.md lists "
         "SciPy's twins)")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dis
 import sys
 
+from .dispatch import public_module
+
 _STORES = ("STORE_SUBSCR", "STORE_SLICE")
 _LOADS = ("BINARY_SUBSCR", "BINARY_SLICE")
 _OURS = ("npfunc.", "optree")
@@ -148,8 +150,7 @@ def _numpy_callee(frame) -> str:
     if not callable(fn) or isinstance(fn, type) or module.split(".")[0] != "numpy" or \
             getattr(fn, "__name__", "") in _CONSTRUCTORS:  # NumPy's own np.array bound by name: the generic advice
         return ""
-    public = ".".join(p for p in module.split(".") if not p.startswith("_"))
-    return f"{public.replace('numpy', 'np', 1)}.{fn.__name__}"
+    return f"{public_module(module).replace('numpy', 'np', 1)}.{fn.__name__}"
 
 
 def _math_callee(frame):
@@ -206,9 +207,6 @@ def lazy_probe_refusal(transform: str) -> str:
     user called. Only called while building an error message."""
     from .context import describe_stack
 
-    def public(module, name):
-        return ".".join(p for p in module.split(".") if not p.startswith("_")) + "." + name
-
     frame, what = sys._getframe(1), None
     while frame is not None:
         module = frame.f_globals.get("__name__", "") or ""
@@ -217,12 +215,12 @@ def lazy_probe_refusal(transform: str) -> str:
                 break
         elif module.startswith("scipy") and "array_api_compat" not in module:
             if "<locals>" not in frame.f_code.co_qualname:
-                what = public(module, frame.f_code.co_name)
+                what = f"{public_module(module)}.{frame.f_code.co_name}"
             else:  # a decorator's wrapper (SciPy's axis_nan_policy): the function it wraps
                 for v in frame.f_locals.values():
                     if callable(v) and (getattr(v, "__module__", "") or "").startswith("scipy") and \
                             not getattr(v, "__name__", "_").startswith("_"):
-                        what = public(v.__module__, v.__name__)
+                        what = f"{public_module(v.__module__)}.{v.__name__}"
                         break
         frame = frame.f_back
     what = what or "a SciPy function"
@@ -277,7 +275,7 @@ def conversion_fix(kind: str, dtype=None) -> str | None:
         name = f"{entry.f_globals.get('__name__', '?')}.{entry.f_code.co_name}"
         if name.startswith("scipy"):  # twin_hint found no twin and no array-API path
             named = _named_scipy_frame(entry)
-            public = ".".join(p for p in named.f_globals["__name__"].split(".") if not p.startswith("_"))
+            public = public_module(named.f_globals["__name__"])
             owner = type(named.f_locals.get("self")).__name__
             if owner in ("NoneType", "module"):
                 what = f"{public}.{named.f_code.co_name}"

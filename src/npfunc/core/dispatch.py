@@ -121,6 +121,12 @@ def twin_hint() -> str:
     return ""
 
 
+def public_module(module: str) -> str:
+    """The module a user imports a function from: ``scipy.stats`` for
+    ``scipy.stats._stats_py`` (the private parts of the path dropped)."""
+    return ".".join(p for p in module.split(".") if not p.startswith("_"))
+
+
 def scipy_function() -> str:
     """The SciPy function the user called (the outermost SciPy frame) when SciPy's code
     made the current call, else "".  Only called while building an error message."""
@@ -136,8 +142,7 @@ def scipy_function() -> str:
         frame = frame.f_back
     if found is None:
         return ""
-    public = ".".join(p for p in found.f_globals["__name__"].split(".") if not p.startswith("_"))
-    return f"{public}.{found.f_code.co_name}"
+    return f"{public_module(found.f_globals['__name__'])}.{found.f_code.co_name}"
 
 
 def scipy_caller() -> str:

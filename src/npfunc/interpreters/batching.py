@@ -122,7 +122,7 @@ class BatchInterpreter(Interpreter):
             return tuple(self.wrap(o, d) for o, d in zip(out, out_dim))
         if out_dim is None:
             return out
-        tracer = _new_tracer(BatchTracer)  # BatchTracer(self, out, out_dim), without __init__'s frame
+        tracer = _new_tracer(BatchTracer)  # batch_tracer(self, out, out_dim), inline
         tracer._interp = self
         tracer.val = out
         tracer.bdim = out_dim
@@ -136,6 +136,15 @@ class BatchInterpreter(Interpreter):
     def lift(self, value) -> BatchTracer:
         """``value`` (the same for every batch element) as this level's tracer."""
         return BatchTracer(self, materialize_front(value, None, self.axis_size), 0)
+
+
+def batch_tracer(interp: BatchInterpreter, val, bdim: int) -> BatchTracer:
+    """``BatchTracer(interp, val, bdim)`` without ``__init__``'s frame (for hot paths)."""
+    tracer = _new_tracer(BatchTracer)
+    tracer._interp = interp
+    tracer.val = val
+    tracer.bdim = bdim
+    return tracer
 
 
 # ---- helpers for batch rules ------------------------------------------------

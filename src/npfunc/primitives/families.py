@@ -28,7 +28,7 @@ from ..core.tracer import Tracer, apply_binary
 from ..core.values import NUMPY_TYPES, dtype_of, shape_of
 from ..core.zeros import zero
 from ..core.lazy import deferred
-from ..interpreters.batching import BatchTracer, broadcast_batch
+from ..interpreters.batching import BatchTracer, batch_tracer, broadcast_batch
 
 # (imported on first use: these modules are built with this one)
 _astype = deferred("npfunc.primitives.elementwise.arithmetic:astype", globals(), "_astype")
@@ -248,7 +248,7 @@ def _on_stacked(vjp, g, primals, out, needs):
                 type(p.val) is not np.ndarray:
             return None
         (c,) = vjp(val, (p.val,), out.val, needs)
-        return (c if c is zero else _batch_tracer(interp, c, bdim),)
+        return (c if c is zero else batch_tracer(interp, c, bdim),)
     vals = []
     for p, need in zip(primals, needs):
         tp = type(p)
@@ -263,20 +263,8 @@ def _on_stacked(vjp, g, primals, out, needs):
     cts = vjp(val, tuple(vals), out.val, needs)
     if len(cts) == 1:
         (c,) = cts
-        return (c if c is zero else _batch_tracer(interp, c, bdim),)
-    return tuple([c if c is zero else _batch_tracer(interp, c, bdim) for c in cts])
-
-
-def _batch_tracer(interp, val, bdim):
-    """``BatchTracer(interp, val, bdim)`` without ``__init__``'s frame."""
-    tracer = _new(BatchTracer)
-    tracer._interp = interp
-    tracer.val = val
-    tracer.bdim = bdim
-    return tracer
-
-
-_new = object.__new__
+        return (c if c is zero else batch_tracer(interp, c, bdim),)
+    return tuple([c if c is zero else batch_tracer(interp, c, bdim) for c in cts])
 
 
 # ---- elementwise ------------------------------------------------------------

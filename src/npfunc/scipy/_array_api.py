@@ -24,6 +24,7 @@ import sys
 import numpy as np
 
 from ..core import dispatch
+from ..core.dispatch import public_module
 from ..core.imports import when_imported
 from ..core.tracer import Tracer
 
@@ -120,7 +121,7 @@ def _capable_functions() -> dict:
 
 def _public_name(f) -> str:
     """``scipy.stats.skew`` for the function defined in ``scipy.stats._stats_py``."""
-    module = ".".join(p for p in (getattr(f, "__module__", None) or "scipy").split(".") if not p.startswith("_"))
+    module = public_module(getattr(f, "__module__", None) or "scipy")
     name = getattr(f, "__qualname__", None) or getattr(f, "__name__", "?")
     if "<" in name:  # a function defined inside another: its own name
         name = getattr(f, "__name__", "?")

@@ -9,6 +9,7 @@ from ..core.primitive import Composite, Sample
 from ..primitives.filtering import stable_denominator
 from ..primitives.sampling import FLOATS, array
 from . import _signal_filter as F
+from . import _signal_resample as R
 from . import _signal_spectral as S
 
 
@@ -206,12 +207,6 @@ def _upfirdn_samples(rng):
     return out
 
 
-def _upfirdn_call(h, x, **kw):
-    from ._signal_resample import upfirdn
-
-    return upfirdn(h, x, **kw)
-
-
 def _resample_poly_samples(rng):
     out = []
     for dt in FLOATS:
@@ -224,11 +219,10 @@ def _resample_poly_samples(rng):
 
 
 def _resample_poly_call(x, window=None, **kw):
-    from ._signal_resample import resample_poly
+    """(the window, a filter given as an array, comes second in a sample: SciPy takes it by name)"""
+    return R.resample_poly(x, window=window, **kw) if window is not None else R.resample_poly(x, **kw)
 
-    return resample_poly(x, window=window, **kw) if window is not None else resample_poly(x, **kw)
 
-
-_register("upfirdn", _upfirdn_call, _upfirdn_samples, "upsampling by stacked zeros, a full convolution, a slice")
+_register("upfirdn", R.upfirdn, _upfirdn_samples, "upsampling by stacked zeros, a full convolution, a slice")
 _register("resample_poly", _resample_poly_call, _resample_poly_samples,
           "SciPy's filter design on plain values, upfirdn on the traced signal (and window)")
