@@ -1429,6 +1429,8 @@ def test_resample_poly_traced_signal():
     xs = rng.standard_normal((3, 12))
     check_array(resample_poly_2_3, x, xs, rtol=1e-13, d_atol=1e-9)
     check_array(lambda v: scipy.signal.resample_poly(v, 3, 2, padtype="mean"), x, xs, rtol=1e-13, d_atol=1e-9)
+    h = scipy.signal.firwin(9, 0.4)
+    check_array(lambda v: scipy.signal.upfirdn(h, v, 3, 2), x, xs, rtol=1e-13, d_atol=1e-9)
 
 
 def test_plain_cubic_spline_at_traced_times():

@@ -834,6 +834,21 @@ def test_missing_ppf_is_refused():
         assert_matches_fd(npfunc.jacrev(f)(1.3), f, 1.3)
 
 
+def test_t_interval_half_width_by_stdtrit():
+    """A confidence interval's half-width, stdtrit(n - 1, 0.975) s / sqrt(n), as written with
+    scipy.special: its derivative in the data (s) and in the level."""
+    data = np.array([2.1, 1.7, 2.6, 2.2, 1.9, 2.4])
+
+    def half_width(x, level=0.975):
+        n = x.size
+        return special.stdtrit(n - 1, level) * np.std(x, ddof=1) / np.sqrt(n)
+
+    assert_same_as_numpy(npfunc.jit(half_width)(data), half_width(data))
+    assert_matches_fd(npfunc.grad(half_width)(data), half_width, data)
+    by_level = lambda q: half_width(data, q)  # noqa: E731
+    assert_matches_fd(npfunc.grad(by_level)(0.95), by_level, 0.95)
+
+
 def test_gamma_and_expon_quantiles_match_scipy():
     """The quantiles added for the predictive-quantile program: values and derivatives."""
     q = np.array([0.05, 0.5, 0.95])

@@ -33,7 +33,8 @@ import types
 
 import numpy as np
 
-from ..core.context import current_stack
+from ..core.context import current_stack, describe_stack
+from ..core.errors import ConcretizationError, UnsupportedOperationError
 from ..core.imports import when_imported
 from ..core.tracer import Tracer
 
@@ -176,13 +177,11 @@ def routed_class(original: type, twin: type) -> type:
 
 def _ppoly_twin(obj, twins, args, kwargs):
     if np.any(np.diff(obj.x) < 0):
-        from ..core.context import describe_stack
-        from ..core.errors import UnsupportedOperationError
-
         raise UnsupportedOperationError(
             f"{describe_stack()}: a SciPy {type(obj).__name__} with decreasing breakpoints called at traced "
-            "points: npfunc's twin takes increasing ones. Build it on increasing x (reverse the data), or "
-            "construct it inside the function from the reversed table.")
+            "points: npfunc's twin takes increasing ones. Build the piecewise polynomial on increasing "
+            "breakpoints: for an interpolant of a table given in decreasing x, interpolate the reversed table "
+            "(CubicSpline(x[::-1], y[::-1])), the same function.")
     return twins.PPoly.construct_fast(obj.c, obj.x, obj.extrapolate, obj.axis)
 
 
@@ -193,9 +192,6 @@ def _bspline_twin(obj, twins, args, kwargs):
 def _rgi_twin(obj, twins, args, kwargs):
     method = kwargs.get("method", args[1] if len(args) > 1 else None) or obj.method
     if method not in ("linear", "nearest", "pchip") and not method.endswith("_legacy"):
-        from ..core.context import describe_stack
-        from ..core.errors import UnsupportedOperationError
-
         raise UnsupportedOperationError(
             f"{describe_stack()}: a scipy.interpolate.RegularGridInterpolator made from plain values, "
             f"method={method!r}, evaluated at traced points: SciPy fits that spline iteratively (gcrotmk), and "
@@ -234,9 +230,6 @@ def _rbf_twin(obj, twins, args, kwargs):
 
 
 def _tree_query_refusal(obj, twins, args, kwargs):
-    from ..core.context import describe_stack
-    from ..core.errors import ConcretizationError
-
     raise ConcretizationError(
         f"{describe_stack()}: scipy.spatial.{type(obj).__name__} queried at traced points: the tree search is "
         "SciPy's compiled code on plain coordinates and its indices have no derivative. Query at plain points, "
