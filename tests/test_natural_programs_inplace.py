@@ -23,6 +23,7 @@ import pytest
 import npfunc
 from npfunc.errors import NpfuncError
 from npfunc.testing import numerical_jacobian as _differences  # central, absolute steps
+from natural_checks import assert_deriv, assert_same, fd
 
 
 # ---- the programs ------------------------------------------------------------------------
@@ -464,21 +465,18 @@ def _multiply_at(x):
 _X6 = np.array([0.3, 0.5, 0.7, 1.1, 0.2, 0.9])
 
 
-@pytest.mark.parametrize("transform", ["jit", "grad", "vmap"])
-def test_plain_buffer_writes_refuse_naming_like(transform):
-    err = _refusal(_euler_plain_empty, _X6, transform)
-    assert isinstance(err, NpfuncError)
-    assert "like=x" in str(err)
-
-
-@pytest.mark.parametrize("transform", ["jacrev", "jit", "vmap"])
-def test_scalar_writes_into_a_plain_buffer_refuse(transform):
-    """sol = np.empty(n); sol[i] = traced_scalar.  NumPy's ValueError ('setting an array
-    element with a sequence') is raised from the npfunc refusal, which names the write and
-    like= under every transform (under jit and vmap it used to speak of control flow)."""
-    err = _refusal(_thomas_plain_empty, _X6, transform)
-    assert isinstance(err, NpfuncError)
-    assert "like=x" in str(err)
+@pytest.mark.parametrize("f", [_euler_plain_empty, _thomas_plain_empty])
+def test_plain_buffers_take_traced_writes(f):
+    """u = np.empty(...); u[i] = traced: the buffer, made while the transform runs, becomes
+    traced at its first traced write (npfunc.core.pending): every transform gives plain
+    NumPy's values, and the derivatives are the five-point differences'."""
+    want = f(_X6.copy())
+    for _ in range(2):
+        assert_same(npfunc.jit(f)(_X6.copy()), want)
+    X = np.stack([_X6, 1.1 * _X6])
+    assert_same(npfunc.vmap(f)(X), np.stack([f(x) for x in X]))
+    assert_deriv(npfunc.jacrev(f)(_X6.copy()), fd(f, _X6))
+    assert_deriv(npfunc.jacfwd(f)(_X6.copy()), fd(f, _X6))
 
 
 @pytest.mark.parametrize("transform", ["jit", "jacrev", "vmap"])

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.errors import (ArgnumsError, AuxOutputError, NonDifferentiableInputError,
                            OutputTypeError)
+from ..core import tracer as _tracer
 from ..core.tracer import Tracer
 from ..core.values import dtype_of, is_python_scalar, shape_of
 
@@ -87,7 +88,11 @@ def tree_flatten(tree, none_is_leaf: bool = False):
             return list(tree), ArgsSpec(len(tree), none_is_leaf, tt)
     elif _is_leaf(tree) or tree is None and none_is_leaf:
         return [tree], ArgsSpec(None, none_is_leaf)
-    return optree().tree_flatten(tree, none_is_leaf=none_is_leaf)
+    leaves, spec = optree().tree_flatten(tree, none_is_leaf=none_is_leaf)
+    pending = _tracer._PENDING
+    if pending is not None:  # an array made by np.zeros & co. in the function: its value (core.pending)
+        leaves = [x._value() if type(x) is pending else x for x in leaves]
+    return leaves, spec
 
 
 def tree_unflatten(spec, leaves):

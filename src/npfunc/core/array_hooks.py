@@ -54,7 +54,25 @@ _ORIGINAL = {name: getattr(np, name) for name in ("array", "asarray", "asanyarra
 numpy_asarray = _ORIGINAL["asarray"]
 
 
+def _written(x):
+    """``x``, or the traced value of a pending array written with one (core.pending; a plain
+    pending array, and a list holding one, NumPy converts through ``__array__``)."""
+    from . import tracer
+
+    pending = tracer._PENDING
+    if pending is None:
+        return x
+    if type(x) is pending:
+        return x._value()
+    if type(x) in (list, tuple):
+        from .pending import _unwrap_tree
+
+        return _unwrap_tree(x)
+    return x
+
+
 def _traced_array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=None):
+    object = _written(object)
     try:
         return _try("array", object, dtype, copy=copy, order=order, subok=subok, ndmin=ndmin, like=like)
     except _REFUSALS:  # a traced value inside: it refused to become a plain array
@@ -64,6 +82,7 @@ def _traced_array(object, dtype=None, *, copy=True, order="K", subok=False, ndmi
 
 
 def _traced_asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
+    a = _written(a)
     try:
         return _try("asarray", a, dtype, order, device=device, copy=copy, like=like)
     except _REFUSALS:
@@ -73,6 +92,7 @@ def _traced_asarray(a, dtype=None, order=None, *, device=None, copy=None, like=N
 
 
 def _traced_asanyarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
+    a = _written(a)
     try:
         return _try("asanyarray", a, dtype, order, device=device, copy=copy, like=like)
     except _REFUSALS:
@@ -82,6 +102,7 @@ def _traced_asanyarray(a, dtype=None, order=None, *, device=None, copy=None, lik
 
 
 def _traced_ascontiguousarray(a, dtype=None, *, like=None):
+    a = _written(a)
     try:
         return _try("ascontiguousarray", a, dtype, like=like)
     except _REFUSALS:
@@ -91,6 +112,7 @@ def _traced_ascontiguousarray(a, dtype=None, *, like=None):
 
 
 def _traced_asfortranarray(a, dtype=None, *, like=None):
+    a = _written(a)
     try:
         return _try("asfortranarray", a, dtype, like=like)
     except _REFUSALS:
@@ -162,6 +184,7 @@ def _traced_concatenate(arrays, *args, **kwargs):
     traced value inside the list for a plain array.  NumPy's function first; when a
     traced value refused, the items that are not arrays are built as ``np.asarray``
     does for traced values, and NumPy's function is called again (it then dispatches)."""
+    arrays = _written(arrays)
     try:
         return _probe(_CONCATENATE, arrays, *args, **kwargs)
     except _REFUSALS:
@@ -195,6 +218,8 @@ def enter() -> None:
     global _active
     _acquire()
     if not _active:
+        if "zeros" not in _INSTALL:
+            _load_pending()
         _NUMPY.update(_INSTALL)
     _active += 1
     _release()
@@ -217,3 +242,12 @@ _NUMPY = np.__dict__
 _INSTALL = {**WRAPPERS, **_CONCATENATORS, "isscalar": _traced_isscalar, "concatenate": _traced_concatenate}
 _ORIGINAL.update({name: c._original for name, c in _CONCATENATORS.items()}, isscalar=_ISSCALAR,
                  concatenate=_CONCATENATE)
+
+
+def _load_pending() -> None:
+    """NumPy's constructors (``np.zeros`` & co.) as pending arrays' makers (core.pending),
+    installed from the first transform on (that module needs the tracer classes)."""
+    from . import pending
+
+    _ORIGINAL.update(pending.ORIGINALS)
+    _INSTALL.update(pending.WRAPPERS)

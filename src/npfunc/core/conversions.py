@@ -340,9 +340,12 @@ def conversion_fix(kind: str, dtype=None) -> str | None:
     op = _instruction(user)
     if op in _STORES:
         return ("Writing a traced value into a plain NumPy array (a[i] = x) cannot work, the array cannot "
-                "hold it: create the array traced, e.g. a = np.zeros(shape, like=x) (np.zeros_like(x, "
-                "shape=shape) when x may be a scalar, which NumPy's like= refuses), and writes of traced "
-                "values into it work; or build the result functionally with npfunc.numpy.set_at(a, i, x).")
+                "hold it. Arrays the function makes with np.zeros, np.ones, np.empty, np.full (and their "
+                "_like forms of a plain array), np.eye or np.identity take traced writes; this one was made "
+                "otherwise (a copy of a plain array, np.array of numbers, an argument or a global): make a "
+                "traced copy, a = np.array(a, like=x), or create the array traced, e.g. a = np.zeros(shape, like=x) "
+                "(np.zeros_like(x, shape=shape) when x may be a scalar, which NumPy's like= refuses); or build "
+                "the result functionally with npfunc.numpy.set_at(a, i, x).")
     if op in _LOADS and getattr(dtype, "kind", None) == "b":
         return ("Indexing a plain NumPy array with a traced boolean mask (table[mask]) selects a number of "
                 "entries that depends on the values, which jit and vmap cannot record or batch (grad and "

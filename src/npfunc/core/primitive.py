@@ -127,6 +127,8 @@ class Primitive:
                 interp = arg._interp
                 if top is None or interp.level > top.level:
                     top = interp
+            elif type(arg) is _tracer._PENDING:  # a plain array made in the function (core.pending)
+                return self.bind(*[a._value() if type(a) is _tracer._PENDING else a for a in args], **params)
         if top is None:
             if _NAN_CHECKS[0] and _FLAGS.nans:
                 return debug.apply_checked(self, args, params)

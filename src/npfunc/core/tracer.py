@@ -25,6 +25,9 @@ _inplace_binary = deferred("npfunc.primitives.indexing.inplace:inplace_binary", 
 
 _ufunc_calls_get = dispatch.UFUNC_CALLS.get
 _Primitive = None  # core.primitive.Primitive (that module imports this one)
+#: core.pending.PendingArray once that module is loaded (it imports this one): a plain
+#: array that becomes traced at its first traced write, unwrapped wherever it meets a tracer
+_PENDING = None
 
 
 def apply_binary(prim, x, y):
@@ -50,11 +53,16 @@ _KNOWN_OPERANDS = {float, int, complex, bool, np.ndarray, *set(np.sctypeDict.val
 _TRACER_TYPES: set = set()
 
 
+def _has_pending(inputs, out) -> bool:
+    """Whether a pending array (core.pending) is among a ufunc's inputs or out= arrays."""
+    return any(type(x) is _PENDING for x in inputs) or (out is not None and any(type(x) is _PENDING for x in out))
+
+
 def _defers(to) -> bool:
     """Whether an operator with an operand of type ``to`` is that type's to compute
     (``__array_ufunc__ = None``, NumPy's rule); a SciPy sparse matrix, which cannot hold
     traced values, refuses here (NumPy would hand it the operation by its priority)."""
-    if getattr(to, "__array_ufunc__", 0) is None:
+    if getattr(to, "__array_ufunc__", 0) is None or to is _PENDING:  # (a pending array unwraps itself)
         return True
     if to.__module__.startswith("scipy.sparse"):
         from .errors import UnsupportedOperationError
@@ -158,7 +166,11 @@ class Tracer(NDArrayMethods):
                     out = top.process(fn, inputs, {})
                     return out if out is not self else dispatch._new_object(out, inputs)
                 if len(inputs) == 2:
+                    if type(inputs[0]) is _PENDING or type(inputs[1]) is _PENDING:
+                        return NotImplemented  # (NumPy asks the pending array, which unwraps itself)
                     out = apply_binary(fn, *inputs)
+                elif _PENDING is not None and _has_pending(inputs, None):
+                    return NotImplemented
                 else:
                     out = fn.bind(*inputs)
                 for x in inputs:
@@ -166,14 +178,20 @@ class Tracer(NDArrayMethods):
                         return dispatch._new_object(out, inputs)
                 return out
             if fn is not None:
+                if _PENDING is not None and len(inputs) > 1 and _has_pending(inputs, None):
+                    return NotImplemented
                 out = fn(*inputs)
                 for x in inputs:
                     if out is x:
                         return dispatch._new_object(out, inputs)
                 return out
+        if _PENDING is not None and _has_pending(inputs, kwargs.get("out")):
+            return NotImplemented
         return dispatch.ufunc_call(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if _PENDING in types:
+            return NotImplemented  # (NumPy asks the pending array, which unwraps itself)
         return dispatch.function_call(func, args, kwargs)
 
     def __array__(self, dtype=None, copy=None):
@@ -298,11 +316,15 @@ class Tracer(NDArrayMethods):
         """``x[index] = value``: x, and every view sharing its memory, now hold
         the updated values (computed functionally).  See
         npfunc/primitives/indexing/inplace.py."""
+        if type(value) is _PENDING:
+            value = value._value()
         _setitem(self, index, value)
 
     # ---- in-place operators: x += y makes x hold NumPy's result (x's shape and dtype)
     def _inplace(ufunc, name):  # noqa: N805 - builds the methods below, deleted after use
         def method(self, other):
+            if type(other) is _PENDING:
+                other = other._value()
             return _inplace_binary(self, ufunc, other)
 
         method.__name__ = method.__qualname__ = name

@@ -36,6 +36,7 @@ import numpy as np
 from ..core.context import current_stack, describe_stack
 from ..core.errors import ConcretizationError, UnsupportedOperationError
 from ..core.imports import when_imported
+from ..core import tracer as _tracer
 from ..core.tracer import Tracer
 
 #: SciPy module -> the npfunc module holding its twins.
@@ -59,6 +60,13 @@ ROUTED_CLASSES = frozenset({"PPoly", "CubicHermiteSpline", "CubicSpline", "Pchip
 
 _DISTRIBUTION_METHODS = ("pdf", "logpdf", "pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf",
                          "entropy", "mean", "var", "std", "median", "moment", "stats", "interval", "expect")
+
+
+def unwrap_pending(args, kwargs):
+    """``args`` and ``kwargs`` with the pending arrays among them (core.pending) as their values."""
+    from ..core.pending import _unwrap_tree
+
+    return _unwrap_tree(args), _unwrap_tree(kwargs)
 
 
 def traced(values) -> bool:
@@ -115,6 +123,8 @@ def routed_function(original, twin):
 
     @functools.wraps(original)
     def route(*args, **kwargs):
+        if _tracer._PENDING is not None:  # arrays made by np.zeros & co. in the function: their values
+            args, kwargs = unwrap_pending(args, kwargs)
         if _should_route(args, kwargs) and not _from_npfunc():
             return _call_twin(twin, args, kwargs)
         return original(*args, **kwargs)
@@ -125,6 +135,8 @@ def routed_function(original, twin):
 
 def _routed_method(routed_cls, name, twin):
     def method(self, *args, **kwargs):
+        if _tracer._PENDING is not None:
+            args, kwargs = unwrap_pending(args, kwargs)
         if (traced(args) or traced(kwargs.values())) and not _from_npfunc():
             return getattr(twin, name)(*args, **kwargs)
         return getattr(super(routed_cls, self), name)(*args, **kwargs)
@@ -157,6 +169,8 @@ def routed_class(original: type, twin: type) -> type:
     def __call__(cls, *args, **kwargs):
         if cls is not routed:  # a user's subclass: ordinary construction
             return base_meta.__call__(cls, *args, **kwargs)
+        if _tracer._PENDING is not None:
+            args, kwargs = unwrap_pending(args, kwargs)
         if _should_route(args, kwargs) and not _from_npfunc():
             return _call_twin(twin, args, kwargs)
         return original(*args, **kwargs)

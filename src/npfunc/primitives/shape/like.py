@@ -23,6 +23,7 @@ import numpy as np
 
 from ...core.context import current_stack
 from ...core.array_hooks import WRAPPERS
+from ...core.pending import WRAPPERS as PENDING_WRAPPERS
 from ...core.dispatch import implements
 from ...core.tracer import Tracer
 from ..indexing.aliasing import FRESH_C
@@ -99,3 +100,6 @@ ascontiguousarray = _like(np.ascontiguousarray, _array_like("ascontiguousarray")
 asfortranarray = _like(np.asfortranarray, _array_like("asfortranarray"))
 for _name, _wrapper in WRAPPERS.items():  # np.array & co. while a transform runs
     implements(_wrapper)(globals()[_name])
+for _name, _wrapper in PENDING_WRAPPERS.items():  # np.zeros & co. while a transform runs
+    if _name in globals():
+        implements(_wrapper)(globals()[_name])
