@@ -24,6 +24,7 @@ CONTINUOUS = {
     "uniform": ((), (0.05, 0.95)),
     "truncnorm": (((-1.5, -0.3), (0.5, 2.0)), None),
     "pareto": (((1.0, 4.0),), (1.2, 4.0)),
+    "lomax": (((1.0, 4.0),), (0.2, 4.0)),
     "vonmises": (((0.3, 6.0),), (-2.5, 2.5)),
     "wrapcauchy": (((0.1, 0.8),), (0.3, 6.0)),
     "gennorm": (((0.8, 3.0),), (0.2, 2.0)),
@@ -139,10 +140,10 @@ def test_hessian_in_parameters(name, method):
     np.testing.assert_allclose(npfunc.hessian(f)(p0), fd(npfunc.grad(f), p0, eps=1e-5), rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", ["uniform", "truncnorm", "pareto", "wrapcauchy", "lognorm", "weibull_min",
-                                  "invgamma", "halfnorm"])
+@pytest.mark.parametrize("name", ["uniform", "truncnorm", "pareto", "lomax", "wrapcauchy", "lognorm",
+                                  "weibull_min", "invgamma", "halfnorm"])
 def test_zero_derivative_outside_the_support(name):
-    shapes = {"truncnorm": (-1.0, 1.5), "pareto": (2.0,), "wrapcauchy": (0.4,), "lognorm": (0.7,),
+    shapes = {"truncnorm": (-1.0, 1.5), "pareto": (2.0,), "lomax": (2.0,), "wrapcauchy": (0.4,), "lognorm": (0.7,),
               "weibull_min": (1.5,), "invgamma": (2.0,)}.get(name, ())
     x = np.array([-3.0, 8.0])
     dist = getattr(S, name)

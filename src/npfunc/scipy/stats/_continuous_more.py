@@ -1,5 +1,5 @@
 """More continuous distributions, written from SciPy's own formulas so values
-agree with ``scipy.stats`` to rounding: ``uniform``, ``pareto``,
+agree with ``scipy.stats`` to rounding: ``uniform``, ``pareto``, ``lomax``,
 ``gumbel_r``, ``gumbel_l``, ``lognorm``, ``weibull_min``, ``invgamma``,
 ``halfnorm``, ``gennorm`` -- each with ``logpdf pdf cdf logcdf sf logsf ppf
 entropy`` (the base class adds loc/scale, support masks and parameter checks).
@@ -84,6 +84,40 @@ class pareto_gen(Continuous):
 
     def _entropy(self, b):
         return 1 + 1.0 / b - np.log(b)
+
+
+class lomax_gen(Continuous):
+    """Lomax (Pareto of the second kind) ``scipy.stats.lomax`` (c, loc, scale), support
+    z >= 0: the actuaries' Pareto, ``pareto`` moved by ``loc=-1``."""
+
+    name = "lomax"
+    shapes = ("c",)
+    support = (0.0, INF)
+    inner = 1.0
+
+    def _argcheck(self, c):
+        return c > 0
+
+    def _logpdf(self, z, c):
+        return np.log(c) - (c + 1) * np.log1p(z)
+
+    def _pdf(self, z, c):
+        return c * 1.0 / (1.0 + z) ** (c + 1.0)
+
+    def _cdf(self, z, c):
+        return -np.expm1(-c * np.log1p(z))
+
+    def _sf(self, z, c):
+        return np.exp(-c * np.log1p(z))
+
+    def _logsf(self, z, c):
+        return -c * np.log1p(z)
+
+    def _ppf(self, q, c):
+        return np.expm1(-np.log1p(-q) / c)
+
+    def _entropy(self, c):
+        return 1 + 1.0 / c - np.log(c)
 
 
 class gumbel_r_gen(Continuous):
@@ -310,6 +344,7 @@ class gennorm_gen(Continuous):
 
 uniform = uniform_gen()
 pareto = pareto_gen()
+lomax = lomax_gen()
 gumbel_r = gumbel_r_gen()
 gumbel_l = gumbel_l_gen()
 lognorm = lognorm_gen()

@@ -36,6 +36,7 @@ def _u(rng, lo, hi, n=3):
 _CONTINUOUS = {
     "uniform": (_continuous_more.uniform, (), (0.05, 0.95)),
     "pareto": (_continuous_more.pareto, ((1.0, 4.0),), (1.2, 4.0)),
+    "lomax": (_continuous_more.lomax, ((1.0, 4.0),), (0.2, 4.0)),
     "gumbel_r": (_continuous_more.gumbel_r, (), (-2.0, 2.5)),
     "gumbel_l": (_continuous_more.gumbel_l, (), (-2.5, 2.0)),
     "lognorm": (_continuous_more.lognorm, ((0.3, 1.5),), (0.2, 4.0)),
@@ -88,6 +89,7 @@ def _outside(values, *shapes, kink=True):
 _EDGES = {
     "uniform": _outside([-0.5, 0.3, 1.7]),
     "pareto": _outside([0.5, 2.0, -1.0], np.array([2.5, 1.5, 3.0])),
+    "lomax": _outside([-0.5, 2.0, -1.0], np.array([2.5, 1.5, 3.0])),
     "lognorm": _outside([-1.0, 0.0, 2.0], np.array([0.5, 1.0, 0.8])),
     "weibull_min": _outside([-1.0, 1.5, -0.1], np.array([1.5, 2.0, 0.8])),
     "invgamma": _outside([-1.0, 0.0, 2.0], np.array([1.5, 2.0, 3.0])),
