@@ -14,7 +14,8 @@ Continuous (``logpdf pdf cdf logcdf sf logsf``, ``entropy``; shapes,
 ``laplace``, ``logistic``, ``beta``, ``expon``; with
 ``ppf`` too: ``gamma``, ``chi2``, ``uniform``, ``truncnorm``, ``pareto``, ``lomax``, ``vonmises``,
 ``wrapcauchy``, ``gennorm``, ``gumbel_l``, ``gumbel_r``, ``lognorm``,
-``weibull_min``, ``invgamma``, ``halfnorm``.  Discrete (``logpmf pmf cdf
+``weibull_min``, ``invgamma``, ``halfnorm`` (and ``isf`` for all of these but
+``vonmises``).  Discrete (``logpmf pmf cdf
 logcdf sf logsf ppf``; shapes, ``loc=0``): ``poisson``, ``binom``, ``geom``,
 ``nbinom``, ``betabinom``, ``bernoulli``.  Multivariate: ``multivariate_normal``,
 ``dirichlet`` (``logpdf pdf entropy``), ``multinomial`` (``logpmf pmf``).

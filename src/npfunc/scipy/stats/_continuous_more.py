@@ -82,6 +82,9 @@ class pareto_gen(Continuous):
     def _ppf(self, q, b):
         return np.exp(-np.log1p(-q) / b)
 
+    def _isf(self, q, b):
+        return np.power(q, -1.0 / b)
+
     def _entropy(self, b):
         return 1 + 1.0 / b - np.log(b)
 
@@ -116,6 +119,9 @@ class lomax_gen(Continuous):
     def _ppf(self, q, c):
         return np.expm1(-np.log1p(-q) / c)
 
+    def _isf(self, q, c):
+        return q ** (-1.0 / c) - 1
+
     def _entropy(self, c):
         return 1 + 1.0 / c - np.log(c)
 
@@ -140,6 +146,9 @@ class gumbel_r_gen(Continuous):
     def _ppf(self, q):
         return -np.log(-np.log(q))
 
+    def _isf(self, q):
+        return -np.log(-np.log1p(-q))
+
     def _entropy(self):
         return _EULER + 1.0
 
@@ -163,6 +172,9 @@ class gumbel_l_gen(Continuous):
 
     def _ppf(self, q):
         return np.log(-np.log1p(-q))
+
+    def _isf(self, q):
+        return np.log(-np.log(q))
 
     def _entropy(self):
         return _EULER + 1.0
@@ -199,6 +211,9 @@ class lognorm_gen(Continuous):
     def _ppf(self, q, s):
         return np.exp(s * sc.ndtri(q))
 
+    def _isf(self, q, s):
+        return np.exp(s * -sc.ndtri(q))
+
     def _entropy(self, s):
         return 0.5 * (1 + math.log(2 * math.pi) + 2 * np.log(s))
 
@@ -229,6 +244,9 @@ class weibull_min_gen(Continuous):
     def _ppf(self, q, c):
         return np.power(-np.log1p(-q), 1.0 / c)
 
+    def _isf(self, q, c):
+        return (-np.log(q)) ** (1 / c)
+
     def _entropy(self, c):
         return -_EULER / c - np.log(c) + _EULER + 1
 
@@ -256,6 +274,9 @@ class invgamma_gen(Continuous):
 
     def _ppf(self, q, a):
         return 1.0 / sc.gammainccinv(a, q)
+
+    def _isf(self, q, a):
+        return 1.0 / sc.gammaincinv(a, q)
 
     def _entropy(self, a):
         large = a >= 200  # SciPy's asymptotic form there (the regular one cancels)
@@ -297,6 +318,9 @@ class halfnorm_gen(Continuous):
     def _ppf(self, q):
         return sc.ndtri((1 + q) / 2.0)
 
+    def _isf(self, q):
+        return -sc.ndtri(q / 2)
+
     def _entropy(self):
         return 0.5 * math.log(math.pi / 2.0) + 0.5
 
@@ -337,6 +361,9 @@ class gennorm_gen(Continuous):
         core = c * np.power(sc.gammainccinv(1.0 / beta, (1.0 + c) - 2.0 * c * qs), 1.0 / beta)
         density0 = np.exp(np.log(0.5 * beta) - sc.gammaln(1.0 / beta))
         return np.where(median, (q - 0.5) / density0, core)
+
+    def _isf(self, q, beta):
+        return -self._ppf(q, beta)
 
     def _entropy(self, beta):
         return 1.0 / beta - np.log(0.5 * beta) + sc.gammaln(1.0 / beta)
