@@ -42,12 +42,18 @@ Programs:
     stress-strength, a bathtub hazard integrated by cumulative_trapezoid, Weibull hazard
     ratios, a healthy-sick-dead Markov chain by matrix_power and by a loop;
   * in-place updates of arguments (exposure normalised in place, losses trended in place),
-    vmap with in_dims other than 0 (a dict of loss ratios, a trend factor mapped over).
+    vmap with in_dims other than 0 (a dict of loss ratios, a trend factor mapped over);
+  * Lee-Carter mortality forecasts by SVD, the Cox partial likelihood (reversed cumsum risk
+    sets), Hill's tail index, a Gaussian-copula aggregate (cholesky, norm.cdf, lognorm.ppf),
+    a Monte Carlo expected deficit with a seeded generator, the equivalence premium by
+    root_scalar, expected times to absorption by the fundamental matrix.
 
 Findings fixed here: scipy.stats.lomax (the actuaries' Pareto II) was refused under every
 transform (it now has a twin); scipy.stats.<dist>.isf was refused for every distribution but
 norm (the continuous twins now have isf, with SciPy's own formula where SciPy has one;
-vonmises.isf is refused, naming ppf(1 - q)).  Refusals checked to name a fix that works:
+vonmises.isf is refused, naming ppf(1 - q)); the refusal of x *= traced into a plain array
+named like= fixes that NumPy refuses for a scalar x or t (it now names np.zeros_like(x,
+shape=...) and a0 + np.zeros_like(t)).  Refusals checked to name a fix that works:
 traced values written into plain buffers (like=), np.piecewise of a plain x with traced
 branches, Python control flow under jit/vmap, solve_ivp without t_eval, np.polyfit and
 np.roots under jit, a non-converged BFGS, np.add.reduceat, distribution moments (mean/var).
@@ -545,11 +551,9 @@ def test_endowment_and_reserves():
         npfunc.jit(lambda q: recursive_reserves(q, 0.04, 0.05))(QX[:-1])
     check_vector(lambda q: recursive_reserves(q[:-1], 0.04, 0.05, like=q), QX, QX_NEW, batch=np.stack([QX, QX_NEW]))
     # recursive and prospective reserves agree at the net premium, and so do their Jacobians
-    P = whole_life_apv(QX, 0.04) / life_annuity_due(QX, 0.04)
     # (the recursion stops before the last year, whose q = 1 divides by p = 0)
     rec = lambda q: recursive_reserves(q[:-1], 0.04, whole_life_apv(q, 0.04) / life_annuity_due(q, 0.04), like=q)
     np.testing.assert_allclose(rec(QX), prospective_reserves(QX, 0.04), atol=1e-12)
-    assert P == whole_life_apv(QX, 0.04) / life_annuity_due(QX, 0.04)
     np.testing.assert_allclose(npfunc.jacrev(rec)(QX), npfunc.jacfwd(lambda q: prospective_reserves(q, 0.04))(QX),
                                atol=1e-10)
 
@@ -1571,3 +1575,112 @@ def test_no_warnings_from_the_programs():
         npfunc.jit(lambda t: chain_ladder(t, like=t))(TRI)
         npfunc.vmap(npfunc.grad(var_gamma_isf))(np.array([[2.0, 1.5], [3.0, 1.0]]))
         npfunc.hessian(lambda p: weibull_censored_nll(p, CLAIMS, np.array([1, 0, 1, 1, 0], bool)))(np.array([1.5, 3.0]))
+
+
+# ======================================================================================
+# 11. mortality forecasting, survival regression, tails, dependence, simulation
+# ======================================================================================
+
+
+def lee_carter_forecast(logm):
+    """Lee-Carter: a_x the row means, b_x k_t from the leading singular triple (sum b = 1),
+    k_t extrapolated by its drift; next year's log mortality."""
+    a = logm.mean(axis=1)
+    U, s, Vt = np.linalg.svd(logm - a[:, None], full_matrices=False)
+    b = U[:, 0] / np.sum(U[:, 0])
+    k = s[0] * Vt[0] * np.sum(U[:, 0])
+    drift = (k[-1] - k[0]) / (len(k) - 1)
+    return a + b * (k[-1] + drift)
+
+
+def test_lee_carter_by_svd():
+    rng = np.random.default_rng(1)
+    trend = (-6 + 0.08 * np.arange(5))[:, None] - 0.02 * np.arange(6)[None, :] * (1 + 0.1 * np.arange(5))[:, None]
+    logm = trend + 0.01 * rng.standard_normal((5, 6))
+    logm2 = trend + 0.01 * rng.standard_normal((5, 6))
+    check_vector(lee_carter_forecast, logm, logm2, batch=np.stack([logm, logm2]), reps=3)
+    # the forecast does not depend on the SVD's sign convention: flipping the data's sign flips it
+    np.testing.assert_allclose(lee_carter_forecast(-logm), -lee_carter_forecast(logm), rtol=1e-12)
+
+
+def cox_partial_loglik(beta, X, events):
+    """Cox partial likelihood, times sorted ascending, no ties: risk sets by a reversed cumsum."""
+    eta = X @ beta
+    risk = np.log(np.cumsum(np.exp(eta)[::-1])[::-1])
+    return np.sum(events * (eta - risk))
+
+
+def hill_estimator(losses, k=4):
+    """Hill's tail index from the k largest losses."""
+    x = np.sort(losses)[::-1]
+    return 1.0 / np.mean(np.log(x[:k]) - np.log(x[k]))
+
+
+def test_cox_regression_and_hill_tail_index():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((8, 2))
+    ev = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0])
+    b, b2 = np.array([0.3, -0.2]), np.array([-0.1, 0.4])
+    check_scalar(lambda b: cox_partial_loglik(b, X, ev), b, b2, batch=np.stack([b, b2]))
+    # per-subject design matrices: vmap over X (in_dims=(None, 0, None))
+    Xs = np.stack([X, X[::-1].copy()])
+    got = npfunc.vmap(npfunc.grad(cox_partial_loglik), in_dims=(None, 0, None))(b, Xs, ev)
+    assert_deriv(got, np.stack([fd(lambda b: cox_partial_loglik(b, x, ev), b) for x in Xs]))
+    L = np.exp(rng.standard_normal(12)) * 10
+    L2 = np.exp(rng.standard_normal(12)) * 10
+    check_scalar(hill_estimator, L, L2, batch=np.stack([L, L2]))
+
+
+def gaussian_copula_var(rho, u=(0.99, 0.9)):
+    """Sum of two lognormal risks at fixed normal scores, coupled by a Gaussian copula
+    (Cholesky of the correlation matrix, norm.cdf, lognorm.ppf)."""
+    L = np.linalg.cholesky(np.array([[1.0, rho], [rho, 1.0]]))
+    z = stats.norm.ppf(np.array(u))[:, None]
+    return np.sum(stats.lognorm.ppf(stats.norm.cdf(L @ z), 0.8, scale=np.e))
+
+
+def mc_mean_deficit(loading, u=5.0, n=200, years=10):
+    """Monte Carlo expected deficit at ruin (a seeded generator inside the function)."""
+    rng = np.random.default_rng(0)
+    claims = rng.exponential(1.0, size=(n, years))
+    surplus = u + np.cumsum((1 + loading) - claims, axis=1)
+    return np.mean(np.maximum(-np.min(surplus, axis=1), 0.0))
+
+
+def test_copula_aggregation_and_monte_carlo_deficit():
+    check_scalar(gaussian_copula_var, np.float64(0.5), np.float64(0.2), second=True, batch=np.array([0.5, 0.2]))
+    # rho = 0 is independence: the sum of the two quantiles
+    np.testing.assert_allclose(gaussian_copula_var(0.0), stats.lognorm.ppf(0.99, 0.8, scale=np.e)
+                               + stats.lognorm.ppf(0.9, 0.8, scale=np.e), rtol=1e-12)
+    check_scalar(mc_mean_deficit, np.float64(0.1), np.float64(0.2), batch=np.array([0.1, 0.2]), hess=False)
+
+
+def equivalence_premium(i, qx=QX[:4]):
+    """Premium from the equivalence principle, solved by root_scalar (brentq)."""
+    v = 1 / (1 + i)
+    kpx = np.concatenate([[1.0], np.cumprod(1 - qx[:-1])])
+    A = np.sum(v ** np.arange(1, len(qx) + 1) * kpx * qx)
+    a = np.sum(v ** np.arange(len(qx)) * kpx)
+    return scipy.optimize.root_scalar(lambda P: P * a - A, bracket=[0.0, 1.0], method="brentq").root
+
+
+def expected_time_to_absorption(p):
+    """Healthy/sick states absorbing into death: expected years by the fundamental matrix."""
+    Q = np.array([[1 - p[0] - p[1], p[0]], [p[2], 1 - p[2] - p[3]]])
+    return np.linalg.inv(np.eye(2) - Q).sum(axis=1)
+
+
+def test_equivalence_premium_and_absorption_times():
+    check_scalar(equivalence_premium, np.float64(0.04), np.float64(0.06), second=True, batch=np.array([0.04, 0.06]))
+    assert type(equivalence_premium(0.04)) is float
+    # the root is the ratio of the term insurance to the temporary annuity (brentq's xtol 2e-12)
+    direct = lambda i: net_level_premium(QX[:4], i, benefit=1.0)
+    for i in (0.04, 0.06, 0.04, 0.06, 0.08):
+        np.testing.assert_allclose(equivalence_premium(i), direct(i), rtol=0, atol=1e-11)
+        np.testing.assert_allclose(npfunc.grad(equivalence_premium)(i), npfunc.grad(direct)(i), rtol=1e-8)
+    p, p2 = np.array([0.1, 0.01, 0.3, 0.05]), np.array([0.15, 0.02, 0.25, 0.05])
+    # derivatives of O(100) years: five-point differences good to ~1e-8 relative
+    check_vector(expected_time_to_absorption, p, p2, batch=np.stack([p, p2]), rtol=1e-6, atol=1e-6)
+    solve = lambda p: np.linalg.solve(np.eye(2) - np.array([[1 - p[0] - p[1], p[0]], [p[2], 1 - p[2] - p[3]]]),
+                                      np.ones(2))
+    np.testing.assert_allclose(npfunc.jacfwd(solve)(p), npfunc.jacrev(expected_time_to_absorption)(p), rtol=1e-12)
