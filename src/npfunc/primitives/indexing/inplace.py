@@ -65,11 +65,13 @@ def assign(x, new, what: str, fix: str) -> None:
             view = (" When x is a view of a plain array a (a[i] += y updates the view a[i]), the "
                     "rebinding does not help, since a[i] = a[i] + y writes into a as well: make a "
                     "traced where it is created (a = np.array(a0, like=t) copies a plain a0 into a traced "
-                    "array, t being an argument the transform traces).")
+                    "array, t being an argument the transform traces; a = a0 + np.zeros_like(t) when t may "
+                    "be a scalar, which NumPy's like= refuses).")
         raise UnsupportedOperationError(
             f"{describe_stack()}: {what} writes a traced value into a plain ndarray, which cannot "
             f"hold it (it would silently drop the derivative or the batch). Use {fix}, which "
-            "returns a new array, or create the array traced (np.zeros(shape, like=x))." + view + shared
+            "returns a new array, or create the array traced (np.zeros(shape, like=x), or "
+            "np.zeros_like(x, shape=shape) when x may be a scalar, which NumPy's like= refuses)." + view + shared
             + twin_hint())
     if not x._interp.alive:
         raise x._escaped()

@@ -199,6 +199,14 @@ class Continuous(Distribution):
             f"lists the distributions with one); compute the quantile outside the transform if no derivative "
             f"is needed, or write the inverse with np and scipy.special functions")
 
+    def _isf(self, q, *shapes):
+        """SciPy's generic inverse survival function, ``ppf(1 - q)``; the families
+        for which SciPy has its own formula (accurate for small q) override it.  A q
+        below rounding makes 1 - q one: the support's upper end, as SciPy's ppf gives."""
+        p = 1.0 - q
+        top = p == 1.0
+        return np.where(top, self._support(*shapes)[1], self._ppf(np.where(top, 0.5, p), *shapes))
+
     def _entropy(self, *shapes):
         raise _no_closed_form(self.name)
 
@@ -310,6 +318,20 @@ class Continuous(Distribution):
         z = self._ppf(np.where(inside, q, 0.5), *shapes)
         lo, hi = self._support(*shapes)
         z = np.where(inside, z, np.where(q == 0, lo, np.where(q == 1, hi, np.nan)))
+        out = loc + scale * z
+        if valid is not True:
+            out = np.where(valid, out, np.nan)
+        return squeeze_scalar(out)
+
+    def isf(self, q, *args, **kwds):
+        """Inverse survival function (inverse of ``sf``) at ``q``: the support's ends at
+        q = 1 and 0 (derivative 0 there), NaN outside [0, 1] or for invalid parameters."""
+        shapes, loc, scale, valid = self._valid_params(args, kwds)
+        q = as_float(q)
+        inside = (q > 0) & (q < 1)
+        z = self._isf(np.where(inside, q, 0.5), *shapes)
+        lo, hi = self._support(*shapes)
+        z = np.where(inside, z, np.where(q == 1, lo, np.where(q == 0, hi, np.nan)))
         out = loc + scale * z
         if valid is not True:
             out = np.where(valid, out, np.nan)

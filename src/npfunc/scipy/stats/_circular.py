@@ -139,6 +139,17 @@ class vonmises_gen(Continuous):
     def _ppf(self, q, kappa):
         return _vonmises_ppf.bind(q, kappa)
 
+    def _isf(self, q, kappa):
+        from ...core.context import describe_stack
+        from ...core.errors import UnsupportedOperationError
+
+        # SciPy's is its numerical ppf at 1 - q: for q below rounding (1 - q == 1) the root
+        # finder's bracket end (pi at kappa = 2, 3.33 at kappa = 50), which no formula reproduces
+        raise UnsupportedOperationError(
+            f"{describe_stack()}: npfunc.scipy.stats.vonmises.isf is not provided (SciPy's is its numerical "
+            f"ppf(1 - q), whose value when 1 - q rounds to 1 is its root finder's); write "
+            f"vonmises.ppf(1 - q, kappa, loc, scale), which is SciPy's isf for every q with 1 - q < 1")
+
     def _entropy(self, kappa):
         i0e = sc.i0e(kappa)
         return -kappa * sc.i1e(kappa) / i0e + np.log(_TWO_PI * i0e) + kappa

@@ -88,6 +88,9 @@ class t_gen(Continuous):
     def _ppf(self, q, df):
         return sc.stdtrit(df, q)
 
+    def _isf(self, q, df):
+        return -sc.stdtrit(df, q)
+
     def _entropy(self, df):
         large = df >= 100  # SciPy's asymptotic series there (df = inf: the normal's)
         dr = np.where(large, 1.0, df)
@@ -127,6 +130,10 @@ class cauchy_gen(Continuous):
         median = q == 0.5
         return np.where(median, np.pi * (q - 0.5), -1.0 / np.tan(np.pi * np.where(median, 0.25, p)))
 
+    def _isf(self, q):
+        # SciPy's (Boost's) complement quantile: the ppf reflected, exactly 0 at the median
+        return -self._ppf(q)
+
     def _entropy(self):
         return math.log(4 * math.pi)
 
@@ -164,6 +171,9 @@ class laplace_gen(Continuous):
         upper = q > 0.5
         return np.where(upper, -np.log(2.0 * (1.0 - np.where(upper, q, 0.0))), np.log(2.0 * np.where(upper, 0.5, q)))
 
+    def _isf(self, q):
+        return -self._ppf(q)
+
     def _entropy(self):
         return _LOG_2 + 1
 
@@ -191,6 +201,9 @@ class logistic_gen(Continuous):
 
     def _ppf(self, q):
         return sc.logit(q)
+
+    def _isf(self, q):
+        return -sc.logit(q)
 
     def _entropy(self):
         return 2.0
@@ -220,6 +233,9 @@ class gamma_gen(Continuous):
     def _ppf(self, q, a):
         return sc.gammaincinv(a, q)
 
+    def _isf(self, q, a):
+        return sc.gammainccinv(a, q)
+
     def _entropy(self, a):
         return sc.psi(a) * (1 - a) + a + sc.gammaln(a)
 
@@ -246,6 +262,9 @@ class chi2_gen(Continuous):
 
     def _ppf(self, q, df):
         return 2.0 * sc.gammaincinv(df / 2, q)
+
+    def _isf(self, q, df):
+        return 2.0 * sc.gammainccinv(df / 2, q)   # = scipy.special.chdtri(df, q)
 
     def _entropy(self, df):
         half = 0.5 * df
@@ -277,6 +296,9 @@ class expon_gen(Continuous):
     def _ppf(self, q):
         return -np.log1p(-q)
 
+    def _isf(self, q):
+        return -np.log(q)
+
     def _entropy(self):
         return 1.0
 
@@ -304,6 +326,9 @@ class beta_gen(Continuous):
 
     def _ppf(self, q, a, b):
         return sc.betaincinv(a, b, q)
+
+    def _isf(self, q, a, b):
+        return sc.betainccinv(a, b, q)
 
     def _entropy(self, a, b):
         return (sc.betaln(a, b) - (a - 1) * sc.psi(a) - (b - 1) * sc.psi(b) + (a + b - 2) * sc.psi(a + b))

@@ -1,5 +1,5 @@
 """More continuous distributions, written from SciPy's own formulas so values
-agree with ``scipy.stats`` to rounding: ``uniform``, ``pareto``,
+agree with ``scipy.stats`` to rounding: ``uniform``, ``pareto``, ``lomax``,
 ``gumbel_r``, ``gumbel_l``, ``lognorm``, ``weibull_min``, ``invgamma``,
 ``halfnorm``, ``gennorm`` -- each with ``logpdf pdf cdf logcdf sf logsf ppf
 entropy`` (the base class adds loc/scale, support masks and parameter checks).
@@ -82,8 +82,48 @@ class pareto_gen(Continuous):
     def _ppf(self, q, b):
         return np.exp(-np.log1p(-q) / b)
 
+    def _isf(self, q, b):
+        return np.power(q, -1.0 / b)
+
     def _entropy(self, b):
         return 1 + 1.0 / b - np.log(b)
+
+
+class lomax_gen(Continuous):
+    """Lomax (Pareto of the second kind) ``scipy.stats.lomax`` (c, loc, scale), support
+    z >= 0: the actuaries' Pareto, ``pareto`` moved by ``loc=-1``."""
+
+    name = "lomax"
+    shapes = ("c",)
+    support = (0.0, INF)
+    inner = 1.0
+
+    def _argcheck(self, c):
+        return c > 0
+
+    def _logpdf(self, z, c):
+        return np.log(c) - (c + 1) * np.log1p(z)
+
+    def _pdf(self, z, c):
+        return c * 1.0 / (1.0 + z) ** (c + 1.0)
+
+    def _cdf(self, z, c):
+        return -np.expm1(-c * np.log1p(z))
+
+    def _sf(self, z, c):
+        return np.exp(-c * np.log1p(z))
+
+    def _logsf(self, z, c):
+        return -c * np.log1p(z)
+
+    def _ppf(self, q, c):
+        return np.expm1(-np.log1p(-q) / c)
+
+    def _isf(self, q, c):
+        return q ** (-1.0 / c) - 1
+
+    def _entropy(self, c):
+        return 1 + 1.0 / c - np.log(c)
 
 
 class gumbel_r_gen(Continuous):
@@ -105,6 +145,9 @@ class gumbel_r_gen(Continuous):
 
     def _ppf(self, q):
         return -np.log(-np.log(q))
+
+    def _isf(self, q):
+        return -np.log(-np.log1p(-q))
 
     def _entropy(self):
         return _EULER + 1.0
@@ -129,6 +172,9 @@ class gumbel_l_gen(Continuous):
 
     def _ppf(self, q):
         return np.log(-np.log1p(-q))
+
+    def _isf(self, q):
+        return np.log(-np.log(q))
 
     def _entropy(self):
         return _EULER + 1.0
@@ -165,6 +211,9 @@ class lognorm_gen(Continuous):
     def _ppf(self, q, s):
         return np.exp(s * sc.ndtri(q))
 
+    def _isf(self, q, s):
+        return np.exp(s * -sc.ndtri(q))
+
     def _entropy(self, s):
         return 0.5 * (1 + math.log(2 * math.pi) + 2 * np.log(s))
 
@@ -195,6 +244,9 @@ class weibull_min_gen(Continuous):
     def _ppf(self, q, c):
         return np.power(-np.log1p(-q), 1.0 / c)
 
+    def _isf(self, q, c):
+        return (-np.log(q)) ** (1 / c)
+
     def _entropy(self, c):
         return -_EULER / c - np.log(c) + _EULER + 1
 
@@ -222,6 +274,9 @@ class invgamma_gen(Continuous):
 
     def _ppf(self, q, a):
         return 1.0 / sc.gammainccinv(a, q)
+
+    def _isf(self, q, a):
+        return 1.0 / sc.gammaincinv(a, q)
 
     def _entropy(self, a):
         large = a >= 200  # SciPy's asymptotic form there (the regular one cancels)
@@ -262,6 +317,9 @@ class halfnorm_gen(Continuous):
 
     def _ppf(self, q):
         return sc.ndtri((1 + q) / 2.0)
+
+    def _isf(self, q):
+        return -sc.ndtri(q / 2)
 
     def _entropy(self):
         return 0.5 * math.log(math.pi / 2.0) + 0.5
@@ -304,12 +362,16 @@ class gennorm_gen(Continuous):
         density0 = np.exp(np.log(0.5 * beta) - sc.gammaln(1.0 / beta))
         return np.where(median, (q - 0.5) / density0, core)
 
+    def _isf(self, q, beta):
+        return -self._ppf(q, beta)
+
     def _entropy(self, beta):
         return 1.0 / beta - np.log(0.5 * beta) + sc.gammaln(1.0 / beta)
 
 
 uniform = uniform_gen()
 pareto = pareto_gen()
+lomax = lomax_gen()
 gumbel_r = gumbel_r_gen()
 gumbel_l = gumbel_l_gen()
 lognorm = lognorm_gen()

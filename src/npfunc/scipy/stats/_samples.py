@@ -36,6 +36,7 @@ def _u(rng, lo, hi, n=3):
 _CONTINUOUS = {
     "uniform": (_continuous_more.uniform, (), (0.05, 0.95)),
     "pareto": (_continuous_more.pareto, ((1.0, 4.0),), (1.2, 4.0)),
+    "lomax": (_continuous_more.lomax, ((1.0, 4.0),), (0.2, 4.0)),
     "gumbel_r": (_continuous_more.gumbel_r, (), (-2.0, 2.5)),
     "gumbel_l": (_continuous_more.gumbel_l, (), (-2.5, 2.0)),
     "lognorm": (_continuous_more.lognorm, ((0.3, 1.5),), (0.2, 4.0)),
@@ -51,10 +52,10 @@ _CONTINUOUS = {
 def _continuous_samples(dist, shape_domains, z_domain, edges):
     def make(rng):
         out = []
-        for method in _CONT_METHODS + ("ppf", "entropy"):
+        for method in _CONT_METHODS + ("ppf", "entropy") + (("isf",) if dist.name != "vonmises" else ()):
             shapes = [_u(rng, *d) for d in shape_domains]
             loc, scale = _u(rng, -0.5, 0.5), _u(rng, 0.6, 2.0)
-            if method == "ppf":
+            if method in ("ppf", "isf"):
                 first = [_u(rng, 0.05, 0.95)]
             elif method == "entropy":
                 first = []
@@ -88,6 +89,7 @@ def _outside(values, *shapes, kink=True):
 _EDGES = {
     "uniform": _outside([-0.5, 0.3, 1.7]),
     "pareto": _outside([0.5, 2.0, -1.0], np.array([2.5, 1.5, 3.0])),
+    "lomax": _outside([-0.5, 2.0, -1.0], np.array([2.5, 1.5, 3.0])),
     "lognorm": _outside([-1.0, 0.0, 2.0], np.array([0.5, 1.0, 0.8])),
     "weibull_min": _outside([-1.0, 1.5, -0.1], np.array([1.5, 2.0, 0.8])),
     "invgamma": _outside([-1.0, 0.0, 2.0], np.array([1.5, 2.0, 3.0])),
@@ -104,17 +106,17 @@ _EDGES = {
                                     label="beyond [-pi, pi], small and large kappa")],
 }
 
-_ALL = "logpdf pdf cdf logcdf sf logsf ppf entropy; derivative 0 outside the support"
+_ALL = "logpdf pdf cdf logcdf sf logsf ppf isf entropy; derivative 0 outside the support"
 for _name, (_dist, _shapes, _z) in _CONTINUOUS.items():
     _register(_name, _method_call(_dist), _continuous_samples(_dist, _shapes, _z, _EDGES.get(_name)), notes=_ALL)
 
 
 def _truncnorm_samples(rng):
     out = []
-    for method in _CONT_METHODS + ("ppf", "entropy"):
+    for method in _CONT_METHODS + ("ppf", "isf", "entropy"):
         a, b = _u(rng, -1.5, -0.3), _u(rng, 0.5, 2.0)
         loc, scale = _u(rng, -0.5, 0.5), _u(rng, 0.6, 2.0)
-        first = ([_u(rng, 0.05, 0.95)] if method == "ppf" else [] if method == "entropy" else
+        first = ([_u(rng, 0.05, 0.95)] if method in ("ppf", "isf") else [] if method == "entropy" else
                  [loc + scale * (a + (b - a) * _u(rng, 0.1, 0.9))])
         out.append(Sample(*first, a, b, loc, scale, method=method))
     # one-sided and far-tail truncations: infinite bounds are constants (not differentiated)

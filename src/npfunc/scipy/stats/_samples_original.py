@@ -74,6 +74,19 @@ def _samples(name, method):
     return make
 
 
+def _isf_samples(name):
+    ranges = _SHAPES[name][0]
+
+    def make(rng):
+        shapes = [array(rng, (3,), domain=r) for r in ranges]
+        q = array(rng, (3,), domain=(0.05, 0.95))
+        return [Sample(q, *shapes), Sample(q, *shapes, array(rng, (3,), domain=(-0.5, 0.5)),
+                                           array(rng, (3,), domain=(0.5, 2.0)), label="loc and scale"),
+                Sample(np.array([2e-3, 1e-2, 0.03]), *shapes, label="upper tail (SciPy's own isf formulas)")]
+
+    return make
+
+
 def register() -> None:
     from . import _continuous
 
@@ -83,3 +96,5 @@ def register() -> None:
             TwinComposite(f"scipy.stats.{name}.{method}", getattr(ours, method), getattr(theirs, method),
                           samples=_samples(name, method),
                           notes="npfunc.scipy.stats twin, checked against scipy.stats")
+        TwinComposite(f"scipy.stats.{name}.isf", ours.isf, theirs.isf, samples=_isf_samples(name),
+                      notes="npfunc.scipy.stats twin, checked against scipy.stats")
