@@ -194,9 +194,10 @@ DEFS["owens_t"] = owens_t
 
 
 def _voigt_parts(x, sigma, gamma):
-    """(w'(z), z, positive, s) with sigma replaced by 1 where it is 0 (the double where: the
-    Lorentzian branch there never sees a division by 0)."""
-    positive = sigma > 0
+    """(w'(z), z, nonzero, s) with sigma replaced by 1 where it is 0 (the double where: the
+    Lorentzian branch there never sees a division by 0).  SciPy evaluates the same formula
+    at negative sigma (z in the lower half-plane), so its derivatives are these there too."""
+    positive = sigma != 0
     s = np.where(positive, sigma, 1.0)
     z = (x + 1j * gamma) / (s * math.sqrt(2))
     dw = -2 * z * wofz(z) + 2j / math.sqrt(math.pi)
@@ -233,6 +234,8 @@ def _voigt_samples(rng):
                           array(rng, (4,), dt, (0.1, 1.5))))
     out.append(Sample(np.array([-2.0, 0.0, 0.7, 25.0]), 0.6, 0.0, label="gamma = 0 (Gaussian), far tail"))
     out.append(Sample(np.array([-1.0, 0.3, 2.0]), 0.0, 0.5, label="sigma = 0 (Lorentzian)"))
+    out.append(Sample(np.array([-1.0, 0.3, 2.0]), np.array([-0.5, -1.2, 0.7]), np.array([0.4, -0.3, -0.9]),
+                      label="negative sigma and gamma (SciPy's formula continued)"))
     out.append(Sample(np.array([[0.5], [-1.0]]), np.array([0.4, 1.2]), 0.8, label="broadcast"))
     return out
 
