@@ -1196,11 +1196,17 @@ def test_dead_time_corrections():
     m = np.array([1e4, 5e4, 1e5])
     n = dead_time_paralyzable(m, 2e-6)
     np.testing.assert_allclose(n * np.exp(-n * 2e-6), m, rtol=1e-12)
-    # scipy.special.lambertw has no npfunc twin: refused, naming the function
-    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"lambertw"):
-        npfunc.jit(dead_time_paralyzable)(m, 2e-6)
-    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"lambertw"):
-        npfunc.jacfwd(dead_time_paralyzable)(m, 2e-6)
+    # regression: scipy.special.lambertw (its ufunc _lambertw) was refused on traced values
+    check_jit(dead_time_paralyzable, (m, 2e-6), (m * 1.2, 3e-6))
+    check_jacobians(dead_time_paralyzable, m, m * 1.2, 2e-6, eps=1.0)
+    check_scalar_second(lambda tau: dead_time_paralyzable(5e4, tau) * 1e-4, 2e-6, 3e-6, eps=1e-9)
+    check_vmap(dead_time_paralyzable, (m, np.array([[1e-6, 2e-6, 3e-6]])), (None, 1))
+    check_per_sample_grads(lambda mm, tau: np.sum(dead_time_paralyzable(mm, tau)) * 1e-4,
+                           np.stack([m, m * 0.5]), 2e-6)
+    # the lower branch k = -1 (the paralyzable counter's high-rate solution), complex W kept
+    hi = lambda mm: -sps.lambertw(-mm * 2e-6, k=-1) / 2e-6
+    assert_same(npfunc.jit(hi)(m), hi(m))
+    assert_deriv(npfunc.jacfwd(lambda mm: np.real(hi(mm)))(m), fd(lambda mm: np.real(hi(mm)), m, 1.0))
 
 
 # ---- 7. absorption spectroscopy -----------------------------------------------------------------
