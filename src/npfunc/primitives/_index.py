@@ -531,6 +531,7 @@ INDEX = {
     'composite:npfunc.scipy.signal.oaconvolve': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.periodogram': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.resample_poly': ('npfunc.scipy._signal_samples',),
+    'composite:npfunc.scipy.signal.savgol_filter': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.sosfilt': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.sosfilt_zi': ('npfunc.scipy._signal_samples',),
     'composite:npfunc.scipy.signal.sosfiltfilt': ('npfunc.scipy._signal_samples',),
