@@ -1717,3 +1717,26 @@ def test_mass_constrained_fit_newton_loop():
     check_jit(mass_constrained_fit, (p, None, 91.1876), (p * 1.01, None, 91.1876))
     check_jacobians(mass_constrained_fit, p, p * 1.01, None, 91.1876)
     check_vmap(mass_constrained_fit, (np.stack([p, p * 1.02]), None, 91.1876), (0, None, None))
+
+
+def test_empty_channels_warn_as_numpy_does():
+    """An asymmetry of two empty counters and the absorbance of a dead pixel: NaN with NumPy's
+    RuntimeWarning, under jit (recording and replay) and vmap as in the plain program."""
+    zero = (np.float64(0.0), np.float64(0.0))
+    with pytest.warns(RuntimeWarning, match="invalid value"):
+        want = asymmetry(*zero)
+    jf = npfunc.jit(asymmetry)
+    for _ in range(2):
+        with pytest.warns(RuntimeWarning, match="invalid value"):
+            got = jf(*zero)
+        _tree_same(got, want)
+        assert np.isnan(got[0])
+    with pytest.warns(RuntimeWarning, match="invalid value"):
+        got = npfunc.vmap(asymmetry)(np.array([0.0, 5.0]), np.array([0.0, 3.0]))
+    assert np.isnan(got[0][0]) and got[0][1] == asymmetry(5.0, 3.0)[0]
+    I = np.array([-1.0, 500.0])
+    with pytest.warns(RuntimeWarning, match="invalid value encountered in log10"):
+        want = absorbance(I, 1000.0)
+    with pytest.warns(RuntimeWarning, match="invalid value encountered in log10"):
+        got = npfunc.jit(absorbance)(I, 1000.0)
+    _tree_identical(got, want)        # (NaN where NumPy has NaN)
