@@ -18,7 +18,7 @@ Findings are recorded as strict xfails (see the report in each reason):
   scipy.fft.rfft, and numpy's as_strided; a plain NotImplementedError for
   convolve2d(boundary='symm'); a refusal naming np.may_share_memory for
   scipy.signal.medfilt;
-* natural code refused: savgol_filter, np.pad(reflect_type='odd' /
+* natural code refused: savgol_filter (a twin since), np.pad(reflect_type='odd' /
   'linear_ramp' / 'mean' / 'maximum'), ``img = np.zeros(..); img += traced``,
   ``table[i]`` with a traced index under jit/vmap, np.add.reduceat.
 """
@@ -846,9 +846,9 @@ def test_scipy_fft_with_n_under_jit():
 
 
 # ---- findings: natural code refused --------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="savgol_filter refused (np.asarray in scipy.ndimage.correlate1d, "
-                   "with or without SCIPY_ARRAY_API=1; np.convolve with savgol_coeffs works)")
 def test_savgol_pipeline_gradient():
+    """(savgol_filter was refused here, np.asarray in scipy.ndimage.correlate1d; it has a twin now,
+    see test_natural_programs_spectro_particle.py)"""
     x = _sig64()
     _close_deriv(npfunc.grad(savgol_detrend_welch)(x), _fd(savgol_detrend_welch, x))
 

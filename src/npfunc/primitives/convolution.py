@@ -127,7 +127,9 @@ def _direct(a, v, start, shape, nd):
         pads.append((before, total - before - (c1 - c0)))
     ap = np.pad(a[tuple(crops)], pads)
     win = np.lib.stride_tricks.sliding_window_view(ap, tuple(sv), axis=tuple(range(a.ndim - nd, a.ndim)))
-    vf = np.flip(v, axis=tuple(range(v.ndim - nd, v.ndim)))
+    # (contiguous: einsum's summation order follows the operands' strides, and the kernel may
+    # come as the user's reversed view in one call and as a copy of it in another -- a tape's)
+    vf = np.ascontiguousarray(np.flip(v, axis=tuple(range(v.ndim - nd, v.ndim))))
     outs, ks = _LETTERS[:nd], _LETTERS[nd:2 * nd]
     return np.einsum(f"...{outs}{ks},...{ks}->...{outs}", win, vf)
 

@@ -10,6 +10,7 @@ from ..primitives.filtering import stable_denominator
 from ..primitives.sampling import FLOATS, array
 from . import _signal_filter as F
 from . import _signal_resample as R
+from . import _signal_savgol as G
 from . import _signal_spectral as S
 
 
@@ -226,3 +227,20 @@ def _resample_poly_call(x, window=None, **kw):
 _register("upfirdn", R.upfirdn, _upfirdn_samples, "upsampling by stacked zeros, a full convolution, a slice")
 _register("resample_poly", _resample_poly_call, _resample_poly_samples,
           "SciPy's filter design on plain values, upfirdn on the traced signal (and window)")
+
+
+def _savgol_samples(rng):
+    out = []
+    for dt in FLOATS:
+        out.append(Sample(array(rng, (9,), dt), 5, 2))
+    out += [Sample(array(rng, (3, 8)), 7, 3, deriv=1, delta=0.5, label="rows, first derivative"),
+            Sample(array(rng, (8, 2)), 5, 2, axis=0, mode="mirror", label="axis 0, mirror"),
+            Sample(array(rng, (7,)), 3, 1, mode="nearest", label="nearest"),
+            Sample(array(rng, (7,)), 5, 3, deriv=2, mode="wrap", label="wrap, second derivative"),
+            Sample(array(rng, (7,)), 5, 2, mode="constant", cval=0.5, label="constant")]
+    return out
+
+
+_register("savgol_filter", G.savgol_filter, _savgol_samples,
+          "linear in the signal: np.pad as convolve1d's mode extends, a valid convolution with SciPy's "
+          "coefficients; 'interp' edges by the matrices SciPy's filter gives on one window's unit signals")

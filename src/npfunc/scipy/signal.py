@@ -1,5 +1,5 @@
 """``npfunc.scipy.signal``: convolution, correlation, filtering (``lfilter``,
-``sosfilt``, zero-phase ``filtfilt``, ``sosfiltfilt``), detrending and spectral analysis (``csd``, ``welch``, ``periodogram``, ``stft``,
+``sosfilt``, zero-phase ``filtfilt``, ``sosfiltfilt``, Savitzky-Golay ``savgol_filter``), detrending and spectral analysis (``csd``, ``welch``, ``periodogram``, ``stft``,
 ``istft``, ``lombscargle``) that work on traced values (under every transform) and on plain
 arrays.
 
@@ -32,11 +32,12 @@ from ..primitives.convolution import signal_conv as _signal_conv
 from ..primitives.data_dependent import as_array as _as_array
 from ._signal_filter import filtfilt, lfilter, lfilter_zi, sosfilt, sosfilt_zi, sosfiltfilt
 from ._signal_resample import resample_poly, upfirdn
+from ._signal_savgol import savgol_filter
 from ._signal_spectral import csd, detrend, istft, lombscargle, periodogram, stft, welch
 
 __all__ = ["convolve", "correlate", "fftconvolve", "oaconvolve", "convolve2d", "correlate2d", "lfilter",
            "sosfilt", "lfilter_zi", "sosfilt_zi", "filtfilt", "sosfiltfilt", "detrend", "csd", "welch", "periodogram",
-           "stft", "istft", "lombscargle", "upfirdn", "resample_poly"]
+           "stft", "istft", "lombscargle", "upfirdn", "resample_poly", "savgol_filter"]
 
 
 def _check_method(fn_name, method):

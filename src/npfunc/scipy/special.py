@@ -39,7 +39,8 @@ from ..primitives.special.incomplete import (betainc, betaincc, gammainc, gammai
                                              gammainc_shape_derivative, betainc_shape_derivative, poch,
                                              stdtr)
 from ..primitives.special.elliptic import ellipe, ellipk, ellipkm1  # noqa: F401
-from ..primitives.special.integrals import dawsn, exp1, expi, expn, fresnel, owens_t, sici, spence, wofz  # noqa
+from ..primitives.special.integrals import (dawsn, exp1, expi, expn, fresnel, owens_t, sici, spence,  # noqa: F401
+                                           voigt_profile, wofz)
 from ..primitives.special.inverses import (betainccinv, betaincinv, gammainccinv, gammaincinv,  # noqa: F401
                                           ndtri_exp, stdtrit)
 from ._special_twins import (bernoulli, comb, factorial, multigammaln, sph_harm_y, spherical_jn,  # noqa: F401
@@ -57,7 +58,7 @@ __all__ = ["beta", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfcx
            "spherical_jn", "spherical_yn",
            # gamma relatives, zeta, integrals, hypergeometric functions, transforms
            "binom", "gammasgn", "loggamma", "rgamma", "multigammaln", "comb", "factorial", "bernoulli", "zeta",
-           "exp1", "expi", "expn", "dawsn", "fresnel", "sici", "spence", "wofz", "owens_t", "ellipk", "ellipe",
+           "exp1", "expi", "expn", "dawsn", "fresnel", "sici", "spence", "wofz", "voigt_profile", "owens_t", "ellipk", "ellipe",
            "ellipkm1", "hyp1f1",
            "hyp2f1", "boxcox", "boxcox1p", "inv_boxcox", "sph_harm_y", "gammainc", "gammaincc", "betainc",
            "betaincc", "stdtr", "poch", "gammaincinv", "gammainccinv", "betaincinv", "betainccinv", "stdtrit", "ndtri_exp",

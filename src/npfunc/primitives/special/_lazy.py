@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from ...core.dispatch import implements
 from ...core.imports import when_imported
 
@@ -22,10 +24,12 @@ def scipy_special():
 
 
 def find_ufunc(sc, name: str):
-    """``scipy.special.<name>``, or the private ufunc of that name."""
+    """``scipy.special.<name>``, or the private ufunc of that name (also when the public
+    name is something else: ``scipy.special._lambertw`` is the module, the ufunc is in
+    ``scipy.special._ufuncs``)."""
     found = getattr(sc, name, None)
-    if found is None:
-        found = getattr(getattr(sc, "_ufuncs", None), name, None)
+    if found is None or (name.startswith("_") and not isinstance(found, np.ufunc)):
+        found = getattr(getattr(sc, "_ufuncs", None), name, None) or found
     return found
 
 

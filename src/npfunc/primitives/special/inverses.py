@@ -2,7 +2,8 @@
 ``ndtri_exp`` (inverse of ``log_ndtr``), ``gammaincinv`` and ``gammainccinv``
 (inverses in ``x`` of the regularized incomplete gamma functions), ``betaincinv`` and
 ``betainccinv`` (of the regularized incomplete beta functions), ``stdtrit`` (of
-Student's t distribution function ``stdtr`` in ``t``).
+Student's t distribution function ``stdtr`` in ``t``), and the Lambert W function
+``lambertw`` (inverse of ``w e^w``; SciPy's wrapper calls the ufunc ``_lambertw(z, k, tol)``).
 
 Their derivatives are those of the implicit function ``F(a, x) = p``:
 ``dx/dp = 1 / F_x`` and ``dx/da = -F_a / F_x``, evaluated at the output
@@ -18,7 +19,9 @@ with ``f(a, x) = x^(a-1) e^-x / Gamma(a)`` the gamma density, and
     betaincinv(a, b, y)  : d/dy = 1 / g(a, b, x),  d/da = -dI/da(a, b, x) / g, d/db = -dI/db / g
     betainccinv(a, b, y) : d/dy = -1 / g(a, b, x), d/da, d/db the same
 
-with ``g(a, b, x) = x^(a-1) (1-x)^(b-1) / B(a, b)`` the beta density.
+with ``g(a, b, x) = x^(a-1) (1-x)^(b-1) / B(a, b)`` the beta density.  Lambert's W on any
+branch ``k``: ``W'(z) = e^-W / (1 + W)`` (holomorphic; 1 at z = 0 on the principal branch, no
+0/0 there), the branch index and tolerance not differentiated.
 
 >>> import npfunc, scipy.special as sc
 >>> round(float(npfunc.grad(lambda a: sc.gammaincinv(a, 0.5))(2.0)), 6)
@@ -31,7 +34,7 @@ import math
 import numpy as np
 
 from ...core.primitive import Sample
-from ..families import nary, unary
+from ..families import conj, nary, unary
 from ..sampling import FLOATS, array, unary_samples
 from ._lazy import lazy_ufunc, register_when_imported
 from .functions import betaln, gammaln, xlog1py, xlogy
@@ -162,5 +165,30 @@ stdtrit.__doc__ = "``scipy.special.stdtrit(df, p)``: the t quantile, for traced 
 DEFS["stdtrit"] = stdtrit
 
 betainccinv = _beta_inverse("betainccinv", -1.0)
+
+# ---- Lambert W ------------------------------------------------------------------------------------
+
+
+def _lambertw_deriv(out):
+    return np.exp(-out) / (1 + out)
+
+
+def _lambertw_samples(rng):
+    z = array(rng, (3,), domain=(0.3, 2.5)) + 1j * array(rng, (3,), domain=(-1.5, 1.5))
+    return [Sample(array(rng, (4,), domain=(-0.3, 3.0)), 0, 1e-8, label="real z, principal branch"),
+            Sample(np.array([-0.3, -0.2, -0.05]), -1, 1e-8, label="real z in (-1/e, 0), branch -1 (real W)"),
+            Sample(np.array([0.0, 1e-3, 40.0]), 0, 1e-8, label="0 and large z"),
+            Sample(z, np.array([[0], [1]]), 1e-8, label="complex z, branches 0 and 1")]
+
+
+_lambertw = nary("_lambertw", lazy_ufunc("_lambertw"),
+                 jvps=(lambda t, z, k, tol, out: t * _lambertw_deriv(out), None, None),
+                 vjps=(lambda g, z, k, tol, out: g * conj(_lambertw_deriv(out)), None, None),
+                 samples=_lambertw_samples,
+                 notes="W'(z) = exp(-W) / (1 + W) on every branch (holomorphic; real z gives complex W: the "
+                       "cotangent of a real z is the real part); branch k and tol not differentiated")
+_lambertw.__doc__ = ("``scipy.special._lambertw(z, k, tol)``, the ufunc behind ``scipy.special.lambertw``, "
+                     "for traced and plain values.")
+DEFS["_lambertw"] = _lambertw
 
 register_when_imported(DEFS)

@@ -1,7 +1,8 @@
 """More continuous distributions, written from SciPy's own formulas so values
 agree with ``scipy.stats`` to rounding: ``uniform``, ``pareto``, ``lomax``,
 ``gumbel_r``, ``gumbel_l``, ``lognorm``, ``weibull_min``, ``invgamma``,
-``halfnorm``, ``gennorm`` -- each with ``logpdf pdf cdf logcdf sf logsf ppf
+``halfnorm``, ``gennorm``, ``moyal`` (the Landau approximation of energy-loss
+straggling) -- each with ``logpdf pdf cdf logcdf sf logsf ppf
 entropy`` (the base class adds loc/scale, support masks and parameter checks).
 
 Special points: ``gennorm``'s ``|z|^beta`` has derivative 0 at z = 0 (the
@@ -369,6 +370,28 @@ class gennorm_gen(Continuous):
         return 1.0 / beta - np.log(0.5 * beta) + sc.gammaln(1.0 / beta)
 
 
+class moyal_gen(Continuous):
+    """Moyal distribution ``scipy.stats.moyal`` (loc, scale): density
+    exp(-(z + e^-z)/2) / sqrt(2 pi), cdf erfc(e^(-z/2) / sqrt 2)."""
+
+    name = "moyal"
+
+    def _logpdf(self, z):
+        return -0.5 * (z + np.exp(-z)) - _LOG_SQRT_2PI
+
+    def _cdf(self, z):
+        return sc.erfc(np.exp(-0.5 * z) / _SQRT_2)
+
+    def _sf(self, z):
+        return sc.erf(np.exp(-0.5 * z) / _SQRT_2)
+
+    def _ppf(self, q):
+        return -np.log(2 * sc.erfcinv(q) ** 2)
+
+    def _entropy(self):
+        return 0.5 * (1.0 + _EULER + math.log(4 * math.pi))
+
+
 uniform = uniform_gen()
 pareto = pareto_gen()
 lomax = lomax_gen()
@@ -379,3 +402,4 @@ weibull_min = weibull_min_gen()
 invgamma = invgamma_gen()
 halfnorm = halfnorm_gen()
 gennorm = gennorm_gen()
+moyal = moyal_gen()

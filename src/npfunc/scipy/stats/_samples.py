@@ -39,6 +39,7 @@ _CONTINUOUS = {
     "lomax": (_continuous_more.lomax, ((1.0, 4.0),), (0.2, 4.0)),
     "gumbel_r": (_continuous_more.gumbel_r, (), (-2.0, 2.5)),
     "gumbel_l": (_continuous_more.gumbel_l, (), (-2.5, 2.0)),
+    "moyal": (_continuous_more.moyal, (), (-1.5, 4.0)),
     "lognorm": (_continuous_more.lognorm, ((0.3, 1.5),), (0.2, 4.0)),
     "weibull_min": (_continuous_more.weibull_min, ((0.6, 3.0),), (0.2, 3.0)),
     "invgamma": (_continuous_more.invgamma, ((0.8, 4.0),), (0.2, 4.0)),
