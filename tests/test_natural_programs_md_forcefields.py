@@ -1356,3 +1356,679 @@ def test_quaternion_rigid_body():
     # the energy is invariant to the quaternion's norm: its gradient is orthogonal to q
     g = npfunc.grad(rigid_body_energy)(q, com, body, others)
     np.testing.assert_allclose(g @ q, 0.0, atol=1e-12)
+
+
+# =================================================================================================
+# 6. normal modes and lattices
+# =================================================================================================
+
+TRIMER = np.array([[0., 0, 0], [1.12, 0, 0], [0.56, 0.97, 0]])
+M3 = np.array([1.0, 2.0, 3.0])
+
+
+def trimer_energy(x):
+    return lj_energy_loop(x.reshape(-1, 3), 1e3)
+
+
+def test_normal_modes_from_the_mass_weighted_hessian():
+    hess_fd = lambda y: fd_hessian(trimer_energy, y)
+    # at the minimum (an equilateral triangle of side 2^(1/6)): six zero modes
+    # (translations, rotations) to rounding, three vibrations
+    r0 = 2 ** (1 / 6)
+    xm = np.array([[0.0, 0, 0], [r0, 0, 0], [r0 / 2, r0 * np.sqrt(3) / 2, 0]]).ravel()
+    w, modes = cluster_frequencies(xm, M3, npfunc.hessian(trimer_energy))
+    w_fd, _ = cluster_frequencies(xm, M3, hess_fd)
+    order = np.argsort(w)
+    assert (w[order[:6]] < 1e-6).all()
+    np.testing.assert_allclose(w[order[6:]], np.sort(w_fd)[6:], rtol=1e-7)
+    x = TRIMER.ravel()
+    w, _ = cluster_frequencies(x, M3, npfunc.hessian(trimer_energy))
+    np.testing.assert_allclose(np.sort(w)[3:], np.sort(cluster_frequencies(x, M3, hess_fd)[0])[3:], rtol=1e-6)
+    # the same Hessian under jit (npfunc.hessian inside a jitted program), replayed
+    jH = npfunc.jit(npfunc.hessian(trimer_energy))
+    H = npfunc.hessian(trimer_energy)(x)
+    for y in (x, 1.02 * x, x, 1.02 * x, x):
+        np.testing.assert_allclose(jH(y), npfunc.hessian(trimer_energy)(y), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(npfunc.hessian(trimer_energy)(x), H)
+    # the highest frequency as a function of the geometry: grad through hessian and eigh
+    top = lambda y: np.sort(cluster_frequencies(y, M3, npfunc.hessian(trimer_energy))[0])[-1]
+    top_fd = lambda y: np.sort(cluster_frequencies(y, M3, hess_fd)[0])[-1]
+    for g, y in zip(repeated(npfunc.grad(top), [x, 1.02 * x], n=3), (x, 1.02 * x)):
+        assert_deriv(g, fd(top, y), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(top(x), top_fd(x), rtol=1e-7)
+    # in the masses: sqrt of the eigenvalues of H / sqrt(m m^T)
+    fm = lambda m: np.sort(cluster_frequencies(x, m, lambda y: H)[0])[-1]
+    assert_deriv(npfunc.grad(fm)(M3), fd(fm, M3), rtol=1e-7)
+    assert_jit_replays(fm, (M3,), (M3[::-1].copy(),))
+
+
+def test_chain_dispersion_group_velocity_and_curvature():
+    kk = np.linspace(0.1, 3.0, 5)
+    assert_same(npfunc.jit(chain_dispersion)(kk, 1.0, 0.3), chain_dispersion(kk, 1.0, 0.3))
+    vg = npfunc.vmap(npfunc.grad(chain_dispersion), in_dims=(0, None, None))
+    for _ in range(5):
+        assert_deriv(vg(kk, 1.0, 0.3), np.diag(fd(lambda k: chain_dispersion(k, 1.0, 0.3), kk)))
+    gg = npfunc.grad(npfunc.grad(chain_dispersion))
+    first = gg(0.7, 1.0, 0.3)
+    assert type(first) is np.float64
+    for _ in range(5):
+        assert gg(0.7, 1.0, 0.3) == first
+        np.testing.assert_allclose(gg(1.9, 1.0, 0.3),
+                                   fd(lambda k: fd(lambda q: chain_dispersion(q, 1.0, 0.3), k, 1e-3), np.array(1.9), 1e-3),
+                                   rtol=1e-6)
+    np.testing.assert_allclose(first, fd(lambda k: fd(lambda q: chain_dispersion(q, 1.0, 0.3), k, 1e-3), np.array(0.7), 1e-3),
+                               rtol=1e-6)
+    jgg = npfunc.jit(npfunc.vmap(gg, in_dims=(0, None, None)))
+    for _ in range(5):
+        np.testing.assert_allclose(jgg(kk, 1.0, 0.3), np.array([gg(k, 1.0, 0.3) for k in kk]), rtol=1e-12)
+    # group velocity in the spring constants
+    gK = npfunc.jacrev(chain_dispersion, argnums=(1, 2))(kk, 1.0, 0.3)
+    assert_deriv(gK[0], fd(lambda K: chain_dispersion(kk, K, 0.3), np.array(1.0)))
+    assert_deriv(gK[1], fd(lambda K: chain_dispersion(kk, 1.0, K), np.array(0.3)))
+
+
+def test_diatomic_chain_bands_complex_hermitian():
+    kk = np.linspace(0.1, 3.0, 5)
+    assert_jit_replays(diatomic_chain_bands, (1.0, 1.5, 1.0, 2.0), (2.0, 1.2, 1.0, 3.0))
+    got = npfunc.vmap(diatomic_chain_bands, in_dims=(0, None, None, None))(kk, 1.5, 1.0, 2.0)
+    assert_same(got, np.stack([diatomic_chain_bands(k, 1.5, 1.0, 2.0) for k in kk]))
+    fK = lambda K: diatomic_chain_bands(1.0, K[0], 1.0, 2.0)
+    for T in (npfunc.jacfwd, npfunc.jacrev):
+        assert_deriv(T(fK)(np.array([1.5])), fd(fK, np.array([1.5])))
+    fk = lambda k: diatomic_chain_bands(k, 1.5, 1.0, 2.0)[1]   # the optical branch
+    for _ in range(5):
+        np.testing.assert_allclose(npfunc.grad(fk)(1.0), fd(fk, np.array(1.0)), rtol=1e-7)
+        np.testing.assert_allclose(npfunc.grad(npfunc.grad(fk))(1.0), fd(lambda k: fd(fk, k, 1e-3), np.array(1.0), 1e-3),
+                                   rtol=1e-6)
+    np.testing.assert_allclose(npfunc.vmap(npfunc.grad(fk))(kk), np.array([fd(fk, np.array(k)) for k in kk]), rtol=1e-7)
+
+
+def test_fcc_cohesive_energy_in_the_lattice_constant():
+    assert_jit_replays(fcc_lj_cohesive, (1.6,), (1.55,))
+    g = npfunc.grad(fcc_lj_cohesive)
+    gg = npfunc.grad(g)
+    for _ in range(5):
+        for a in (1.6, 1.55):
+            np.testing.assert_allclose(g(a), fd(fcc_lj_cohesive, np.array(a)), rtol=1e-8)
+    first = gg(1.6)
+    for _ in range(5):
+        assert gg(1.6) == first
+    np.testing.assert_allclose(first, fd(lambda a: fd(fcc_lj_cohesive, a, 1e-3), np.array(1.6), 1e-3), rtol=1e-6)
+    # the equilibrium lattice constant by Newton on the pressure, bulk modulus from its slope
+    a = 1.6
+    for _ in range(8):
+        a = a - g(a) / gg(a)
+    assert abs(g(a)) < 1e-10
+    aa = np.array([1.5, 1.55, 1.6])
+    assert_same(npfunc.vmap(fcc_lj_cohesive)(aa), np.stack([fcc_lj_cohesive(t) for t in aa]))
+    assert_deriv(npfunc.vmap(g)(aa), np.array([fd(fcc_lj_cohesive, np.array(t)) for t in aa]), rtol=1e-8)
+
+
+def test_lennard_jones_in_float32_stays_float32():
+    rng = np.random.default_rng(1)
+    pos = (rng.random((4, 3)) * 2 + 0.2).astype(np.float32)
+    pos2 = (rng.random((4, 3)) * 2 + 0.2).astype(np.float32)
+    b = np.float32(3.0)
+    for box in (b, 3.0):
+        want = lj_energy_f32(pos, box)
+        assert type(want) is np.float32
+        assert_jit_replays(lj_energy_f32, (pos, box), (pos2, box))
+    for T in (npfunc.grad, npfunc.jacrev, npfunc.jacfwd):
+        g = T(lj_energy_f32)(pos, b)
+        assert g.dtype == np.float32 and g.shape == (4, 3)
+        g64 = T(lj_energy_loop)(pos.astype(np.float64), 3.0)
+        np.testing.assert_allclose(g, g64, rtol=2e-3, atol=2e-3 * np.abs(g64).max())
+    H = npfunc.hessian(lj_energy_f32)(pos, b)
+    assert H.dtype == np.float32 and H.shape == (4, 3, 4, 3)
+    got = npfunc.vmap(lj_energy_f32, in_dims=(0, None))(np.stack([pos, pos2]), b)
+    assert_same(got, np.stack([lj_energy_f32(pos, b), lj_energy_f32(pos2, b)]))
+    vg = npfunc.vmap(npfunc.grad(lj_energy_f32), in_dims=(0, None))(np.stack([pos, pos2]), b)
+    assert vg.dtype == np.float32
+    # a float32 FCC lattice from a float32 constant
+    lat = npfunc.jit(lambda a: fcc_lattice(a, 2, np.float32))
+    for a in (np.float32(1.5), np.float32(1.6)):
+        assert_same(lat(a), fcc_lattice(a, 2, np.float32))
+
+
+def test_einstein_debye_and_heat_capacity_from_fluctuations():
+    om = np.array([1.0, 2.0, 3.0])
+    F = einstein_free_energy
+    assert_jit_replays(F, (om, 0.7), (2 * om, 1.3))
+    S = lambda T: -npfunc.grad(F, argnums=1)(om, T)      # entropy
+    Cv = lambda T: -T * npfunc.grad(npfunc.grad(F, argnums=1), argnums=1)(om, T)
+    first = Cv(0.7)
+    assert type(first) is np.float64
+    for _ in range(5):
+        assert Cv(0.7) == first
+        np.testing.assert_allclose(S(1.3), -fd(lambda T: F(om, T), np.array(1.3)), rtol=1e-8)
+    np.testing.assert_allclose(first, -0.7 * fd(lambda t: fd(lambda T: F(om, T), t, 1e-3), np.array(0.7), 1e-3), rtol=1e-6)
+    # Einstein: C_v -> number of modes at high T
+    np.testing.assert_allclose(Cv(100.0), 3.0, rtol=1e-4)
+    assert_deriv(npfunc.grad(F)(om, 0.7), fd(lambda w: F(w, 0.7), om))
+    ens = np.random.default_rng(0).standard_normal(10)
+    check_energy(lambda e: heat_capacity_fluct(e, 1.3), ens, 2 * ens)
+    assert_jit_replays(debye_heat_capacity, (50.0, 300.0), (120.0, 300.0))
+    Ts = np.array([10.0, 100.0, 300.0])
+    assert_same(npfunc.vmap(debye_heat_capacity, in_dims=(0, None))(Ts, 300.0),
+                np.stack([debye_heat_capacity(t, 300.0) for t in Ts]))
+    for _ in range(5):
+        np.testing.assert_allclose(npfunc.grad(debye_heat_capacity)(50.0, 300.0),
+                                   fd(lambda T: debye_heat_capacity(T, 300.0), np.array(50.0)), rtol=1e-7)
+    np.testing.assert_allclose(npfunc.grad(debye_heat_capacity, argnums=1)(50.0, 300.0),
+                               fd(lambda t: debye_heat_capacity(50.0, t), np.array(300.0)), rtol=1e-7)
+
+
+# =================================================================================================
+# 7. free energies and force-field fitting
+# =================================================================================================
+
+
+def test_free_energy_perturbation_and_soft_core_ti():
+    dU = np.random.default_rng(0).standard_normal(8)
+    check_energy(fep_delta_f, dU, 0.5 * dU + 0.3)
+    assert_jit_replays(fep_delta_f, (dU,), (dU[::-1].copy(),))
+    # the softcore potential in lambda: grad(grad) of one 0-d variable, repeated
+    gg = npfunc.grad(npfunc.grad(softcore_lj, argnums=1), argnums=1)
+    first = gg(1.1, 0.3)
+    for _ in range(5):
+        assert gg(1.1, 0.3) == first
+        np.testing.assert_allclose(gg(1.2, 0.6), fd(lambda l: fd(lambda m: softcore_lj(1.2, m), l, 1e-3), np.array(0.6), 1e-3),
+                                   rtol=1e-6)
+    np.testing.assert_allclose(first, fd(lambda l: fd(lambda m: softcore_lj(1.1, m), l, 1e-3), np.array(0.3), 1e-3), rtol=1e-6)
+    # the TI integrand written by hand is dU/dlam, which grad gives too
+    rs = 1.0 + 0.3 * np.random.default_rng(1).random(6)
+    dUdl = npfunc.vmap(npfunc.grad(softcore_lj, argnums=1), in_dims=(0, None))
+    for lam in (0.0, 0.4, 1.0):
+        np.testing.assert_allclose(np.mean(dUdl(rs, lam)), ti_integrand(lam, rs), rtol=1e-12)
+    rs2 = 1.0 + 0.3 * np.random.default_rng(2).random(6)
+    check_energy(ti_free_energy, rs, rs2)
+    assert_jit_replays(ti_free_energy, (rs,), (rs2,))
+
+
+def test_force_field_fit_full_of_a_traced_parameter_refused_with_the_fix():
+    configs = [cluster(4), cluster(4, seed=1), 1.05 * cluster(4)]
+    e_ref = np.array([-2.0, -1.5, -1.0])
+    p0 = np.array([1.0, 1.0])
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np\.full\(shape, v, like=x\)"):
+        npfunc.grad(ff_fit_loss)(p0, configs, e_ref)
+
+    def ff_fit_loss_fixed(params, configs, e_ref):
+        eps, sigma = params
+        pred = []
+        for pos in configs:
+            n = len(pos)
+            pred.append(lb_lj_energy(pos, np.full(n, sigma, like=params), np.full(n, eps, like=params)))
+        return np.mean((np.array(pred) - e_ref) ** 2)
+
+    f = lambda p: ff_fit_loss_fixed(p, configs, e_ref)
+    assert_same(f(p0), ff_fit_loss(p0, configs, e_ref))
+    check_energy(f, p0, np.array([0.8, 1.05]))
+    # and the plain-buffer version under jit: the pred[c] = ... write refused, like= named
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"like="):
+        npfunc.jit(ff_fit_loss)(p0, configs, e_ref)
+    # fit by scipy with the npfunc gradient
+    res = scipy.optimize.minimize(f, p0, jac=npfunc.grad(f), method="BFGS")
+    res_fd = scipy.optimize.minimize(f, p0, method="BFGS")
+    np.testing.assert_allclose(res.fun, res_fd.fun, rtol=1e-5, atol=1e-10)
+
+
+def test_tabulated_potential_through_a_cubic_spline():
+    tr = np.linspace(0.9, 3.0, 12)
+    tv = 4 * (tr**-12 - tr**-6)
+    r, r2 = np.array([1.0, 1.3, 2.1]), np.array([1.1, 1.5, 2.5])
+    check_energy(lambda x: tabulated_potential_energy(x, tr, tv), r, r2)
+    check_energy(lambda v: tabulated_potential_energy(r, tr, v), tv, 1.1 * tv, hessian=False)
+    assert_jit_replays(tabulated_potential_energy, (r, tr, tv), (r2, tr, 1.1 * tv))
+
+
+def test_lj_cluster_minimisation_with_npfunc_gradient():
+    x0 = TRIMER.ravel() * 1.05
+    res = scipy.optimize.minimize(trimer_energy, x0, jac=npfunc.grad(trimer_energy), method="BFGS")
+    np.testing.assert_allclose(res.fun, -3.0, rtol=1e-8)
+    assert_same(npfunc.jit(lj_cluster_minimize)(x0), lj_cluster_minimize(x0))
+
+
+# =================================================================================================
+# 8. more spellings: scipy.spatial distances, scatter-add forces, tabulated forces, cells
+# =================================================================================================
+
+from scipy.spatial import cKDTree  # noqa: E402
+from scipy.spatial.distance import cdist, pdist, squareform  # noqa: E402
+
+
+def lj_pdist(p):
+    r = pdist(p)
+    return np.sum(4 * (r**-12 - r**-6))
+
+
+def lj_squareform(p):
+    D = squareform(pdist(p)) + np.eye(len(p))
+    V = 4 * (D**-12 - D**-6)
+    np.fill_diagonal(V, 0.0)
+    return 0.5 * V.sum()
+
+
+def solvent_contact(p, probes):
+    return np.sum(np.exp(-cdist(p, probes) ** 2))
+
+
+def test_lj_by_pdist_squareform_and_cdist():
+    pos, pos2 = cluster(5), cluster(5, seed=1)
+    check_energy(lambda x: lj_pdist(x.reshape(-1, 3)), pos.ravel(), pos2.ravel())
+    assert_jit_replays(lj_squareform, (pos,), (pos2,))
+    f = lambda x: lj_squareform(x.reshape(-1, 3))
+    for g, p in zip(repeated(npfunc.grad(f), [pos.ravel(), pos2.ravel()]), (pos, pos2)):
+        assert_deriv(g, fd(f, p.ravel()))
+    probes = np.array([[0.0, 0.0, 0.0], [1.5, 1.5, 1.5]])
+    assert_jit_replays(solvent_contact, (pos, probes), (pos2, probes))
+    fc = lambda x: solvent_contact(x.reshape(-1, 3), probes)
+    assert_deriv(npfunc.grad(fc)(pos.ravel()), fd(fc, pos.ravel()))
+    got = npfunc.vmap(lj_pdist)(np.stack([pos, pos2]))
+    assert_same(got, np.stack([lj_pdist(pos), lj_pdist(pos2)]))
+
+
+def forces_add_at(p):
+    i, j = np.triu_indices(len(p), 1)
+    d = p[i] - p[j]
+    r2 = np.sum(d * d, axis=1)
+    s6 = 1 / r2**3
+    fij = (24 * (2 * s6**2 - s6) / r2)[:, None] * d
+    f = np.zeros_like(p)
+    np.add.at(f, i, fij)
+    np.add.at(f, j, -fij)
+    return f
+
+
+def forces_bincount(p):
+    i, j = np.triu_indices(len(p), 1)
+    d = p[i] - p[j]
+    r2 = np.sum(d * d, axis=1)
+    s6 = 1 / r2**3
+    fij = (24 * (2 * s6**2 - s6) / r2)[:, None] * d
+    n = len(p)
+    return np.stack([np.bincount(i, fij[:, k], minlength=n) - np.bincount(j, fij[:, k], minlength=n)
+                     for k in range(3)], axis=1)
+
+
+@pytest.mark.parametrize("forces", [forces_add_at, forces_bincount])
+def test_scatter_add_forces(forces):
+    pos, pos2 = cluster(5), cluster(5, seed=1)
+    np.testing.assert_allclose(forces(pos), -npfunc.grad(lj_pdist)(pos), rtol=1e-12, atol=1e-12)
+    assert_jit_replays(forces, (pos,), (pos2,))
+    F = lambda x: forces(x.reshape(-1, 3)).ravel()
+    for T in (npfunc.jacrev, npfunc.jacfwd):
+        for J, p in zip(repeated(T(F), [pos.ravel(), pos2.ravel()], n=3), (pos, pos2)):
+            assert_deriv(J, fd(F, p.ravel()), rtol=1e-6, atol=1e-7)
+    assert_same(npfunc.vmap(forces)(np.stack([pos, pos2])), np.stack([forces(pos), forces(pos2)]))
+
+
+def test_weighted_rdf_histogram_and_tabulated_forces():
+    pos = cluster(5)
+    r = pdist(pos)
+    w = np.linspace(0.5, 1.5, len(r))
+    hist = lambda r, w: np.histogram(r, bins=5, range=(0.0, 3.0), weights=w)[0]
+    assert_jit_replays(hist, (r, w), (r[::-1].copy(), 2 * w))
+    jw = npfunc.jacrev(hist, argnums=1)
+    for _ in range(5):
+        assert_deriv(jw(r, w), fd(lambda ww: hist(r, ww), w))
+    assert_same(npfunc.jacrev(hist)(r, w), np.zeros((5, len(r))))
+    # tabulated potentials: np.interp and the derivative of a cubic spline as the force
+    tr = np.linspace(0.9, 3.0, 30)
+    tv = 4 * (tr**-12 - tr**-6)
+    e_interp = lambda x, v: np.sum(np.interp(x, tr, v))
+    fe = lambda x: e_interp(x, tv)
+    assert_jit_replays(e_interp, (r, tv), (1.05 * r, tv))
+    for T in (npfunc.grad, npfunc.jacfwd):
+        for g, x in zip(repeated(T(fe), [r, 1.05 * r]), (r, 1.05 * r)):
+            assert_deriv(g, fd(fe, x))
+    # piecewise linear: the Hessian is zero between the knots (differences would straddle them)
+    assert_same(npfunc.hessian(fe)(r), np.zeros((len(r), len(r))))
+    assert_deriv(npfunc.grad(e_interp, argnums=1)(r, tv), fd(lambda v: e_interp(r, v), tv))
+
+    def spline_force(x, v):
+        spl = scipy.interpolate.CubicSpline(tr, v)
+        return -spl(x, 1)
+
+    def spline_force_derivative(x, v):
+        return -scipy.interpolate.CubicSpline(tr, v).derivative()(x)
+
+    for fn in (spline_force, spline_force_derivative):
+        assert_jit_replays(fn, (r, tv), (1.05 * r, 1.1 * tv))
+        for T in (npfunc.jacrev, npfunc.jacfwd):
+            assert_deriv(T(fn)(r, tv), fd(lambda x: fn(x, tv), r), rtol=1e-6)
+            assert_deriv(T(fn, argnums=1)(r, tv), fd(lambda v: fn(r, v), tv), rtol=1e-6)
+        got = npfunc.vmap(fn, in_dims=(None, 0))(r, np.stack([tv, 1.1 * tv]))
+        np.testing.assert_allclose(got, np.stack([fn(r, tv), fn(r, 1.1 * tv)]), rtol=1e-12, atol=1e-12)
+
+
+def lj_triclinic(s, h):
+    """LJ in fractional coordinates s of a triclinic cell h (rows are the cell vectors)."""
+    i, j = np.triu_indices(len(s), 1)
+    ds = s[i] - s[j]
+    ds -= np.round(ds)
+    d = ds @ h
+    r2 = np.sum(d**2, axis=1)
+    x = 1 / r2**3
+    return np.sum(4 * (x * x - x))
+
+
+def virial_stress(h, s):
+    """The stress tensor -h^T dE/dh / V (npfunc.grad inside the program)."""
+    V = np.linalg.det(h)
+    dEdh = npfunc.grad(lj_triclinic, argnums=1)(s, h)
+    return -(h.T @ dEdh) / V
+
+
+def test_triclinic_cell_stress_by_grad_in_the_cell():
+    h = np.array([[3.0, 0, 0], [0.3, 3.1, 0], [0.2, -0.1, 2.9]])
+    s = cluster(5) @ np.linalg.inv(h)
+    fh = lambda hh: lj_triclinic(s, hh.reshape(3, 3))
+    check_energy(fh, h.ravel(), (1.02 * h).ravel())
+    assert_jit_replays(virial_stress, (h, s), (1.02 * h, s))
+    S = lambda hh: virial_stress(hh.reshape(3, 3), s).ravel()
+    for T in (npfunc.jacfwd, npfunc.jacrev):
+        for J, hh in zip(repeated(T(S), [h.ravel(), 1.02 * h.ravel()], n=3), (h, 1.02 * h)):
+            assert_deriv(J, fd(S, hh.ravel(), 1e-4), rtol=1e-6, atol=1e-8)
+    got = npfunc.vmap(virial_stress, in_dims=(0, None))(np.stack([h, 1.02 * h]), s)
+    np.testing.assert_allclose(got, np.stack([virial_stress(h, s), virial_stress(1.02 * h, s)]), rtol=1e-12)
+
+
+def test_zero_point_energy_through_eigvalsh_with_zero_modes():
+    r0 = 2 ** (1 / 6)
+    xm = np.array([[0.0, 0, 0], [r0, 0, 0], [r0 / 2, r0 * np.sqrt(3) / 2, 0]]).ravel()
+
+    def zpe(x, m):
+        H = npfunc.hessian(trimer_energy)(x)
+        m3 = np.repeat(m, 3)
+        w2 = np.linalg.eigvalsh(H / np.sqrt(np.outer(m3, m3)))
+        return 0.5 * np.sum(np.sqrt(np.abs(np.sort(w2)[6:])))
+
+    gm = npfunc.grad(zpe, argnums=1)
+    for _ in range(5):
+        assert_deriv(gm(xm, M3), fd(lambda m: zpe(xm, m), M3), rtol=1e-7)
+    # the sum of all (six degenerate zero) eigenvalues is the trace: exact derivative
+    tr = lambda m: np.sum(np.linalg.eigh(npfunc.hessian(trimer_energy)(xm) / np.sqrt(np.outer(np.repeat(m, 3), np.repeat(m, 3))))[0])
+    assert_deriv(npfunc.grad(tr)(M3), fd(tr, M3), rtol=1e-7)
+    assert_same(npfunc.jit(zpe)(xm, M3), zpe(xm, M3))
+
+
+def dense_coulomb_where(p):
+    """All pairs on a dense matrix, the diagonal (r = 0) masked by np.where."""
+    d = p[:, None, :] - p[None, :, :]
+    r = np.sqrt(np.sum(d**2, axis=-1))
+    with np.errstate(divide="ignore"):
+        inv = np.where(r > 0, 1 / r, 0.0)
+    return 0.5 * np.sum(inv)
+
+
+def dense_coulomb_double_where(p):
+    d = p[:, None, :] - p[None, :, :]
+    r2 = np.sum(d**2, axis=-1)
+    off = ~np.eye(len(p), dtype=bool)
+    r = np.sqrt(np.where(off, r2, 1.0))   # sqrt never sees the zeros on the diagonal
+    return 0.5 * np.sum(np.where(off, 1 / r, 0.0))
+
+
+def test_dense_pair_matrix_nan_in_reverse_mode_is_the_documented_convention():
+    """sqrt at r = 0 on the masked diagonal: reverse mode gives NaN and warns
+    (docs/conventions.md, 'Discarded entries', as JAX and PyTorch); forward mode is
+    finite; the double where is exact in every mode."""
+    pos = cluster(4)
+    f = lambda x: dense_coulomb_where(x.reshape(-1, 3))
+    want = fd(f, pos.ravel())
+    with pytest.warns(RuntimeWarning):
+        g = npfunc.grad(f)(pos.ravel())
+    assert np.isnan(g).all()
+    with np.errstate(all="ignore"):
+        assert_deriv(npfunc.jacfwd(f)(pos.ravel()), want)
+    assert_jit_replays(dense_coulomb_where, (pos,), (cluster(4, seed=1),))
+    fixed = lambda x: dense_coulomb_double_where(x.reshape(-1, 3))
+    assert_same(fixed(pos.ravel()), f(pos.ravel()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_energy(fixed, pos.ravel(), cluster(4, seed=1).ravel())
+
+
+def kdtree_energy(p, rc=1.8):
+    pairs = cKDTree(p).query_pairs(rc, output_type="ndarray")
+    r = np.linalg.norm(p[pairs[:, 0]] - p[pairs[:, 1]], axis=1)
+    return np.sum((1 - r / rc) ** 2)
+
+
+def kdtree_energy_stopped(p, rc=1.8):
+    pairs = cKDTree(npfunc.stop_gradient(p)).query_pairs(rc, output_type="ndarray")
+    r = np.linalg.norm(p[pairs[:, 0]] - p[pairs[:, 1]], axis=1)
+    return np.sum((1 - r / rc) ** 2)
+
+
+def test_kdtree_neighbour_search_refused_and_the_named_fix():
+    pos = cluster(5)
+    for T in (npfunc.grad, npfunc.jit):
+        with pytest.raises(npfunc.errors.ConcretizationError, match=r"cKDTree\(npfunc\.stop_gradient\(x\)\)"):
+            T(kdtree_energy)(pos)
+    assert_same(kdtree_energy_stopped(pos), kdtree_energy(pos))
+    f = lambda x: kdtree_energy_stopped(x.reshape(-1, 3))
+    for g, p in zip(repeated(npfunc.grad(f), [pos.ravel(), cluster(5, seed=1).ravel()]), (pos, cluster(5, seed=1))):
+        assert_deriv(g, fd(lambda x: kdtree_energy(x.reshape(-1, 3)), p.ravel()))
+
+
+def test_random_kicks_from_a_generator_refused_under_jit_exact_eagerly():
+    pos = cluster(4)
+
+    def make(seed):
+        rng = np.random.default_rng(seed)
+
+        def kick(x, gamma):
+            return x * np.exp(-gamma) + np.sqrt(1 - np.exp(-2 * gamma)) * rng.standard_normal(x.shape)
+        return kick
+
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"Draw outside the jitted function"):
+        npfunc.jit(make(1))(pos, 0.1)
+    # eagerly, each call draws anew, as the plain program: grad, hessian and jvp(grad) see
+    # the same noise the plain program draws on its n-th call
+    ref, kick = make(1), make(1)
+    loss = lambda g: np.sum(kick(pos, g) ** 2)
+    for _ in range(5):
+        got = npfunc.grad(loss)(0.1)
+        x = ref(pos, 0.1)   # the same draw, plainly
+        noise = (x - pos * np.exp(-0.1)) / np.sqrt(1 - np.exp(-0.2))
+        dx = -pos * np.exp(-0.1) + np.exp(-0.2) / np.sqrt(1 - np.exp(-0.2)) * noise
+        np.testing.assert_allclose(got, np.sum(2 * x * dx), rtol=1e-12)
+
+
+def trajectory_buffer(x0, v0, dt=0.05, n=5):
+    traj = np.empty((n,) + x0.shape)
+    x, v = x0, v0
+    for k in range(n):
+        v = v - dt * x
+        x = x + dt * v
+        traj[k] = x
+    return traj
+
+
+def trajectory_buffer_like(x0, v0, dt=0.05, n=5):
+    traj = np.empty((n,) + x0.shape, like=v0)
+    x, v = x0, v0
+    for k in range(n):
+        v = v - dt * x
+        x = x + dt * v
+        traj[k] = x
+    return traj
+
+
+def test_trajectory_into_a_preallocated_array():
+    x0 = cluster(3)
+    v0 = 0.3 * np.random.default_rng(0).standard_normal((3, 3))
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like=x"):
+        npfunc.jit(trajectory_buffer)(x0, v0)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like=x"):
+        npfunc.jacrev(lambda v: trajectory_buffer(x0, v))(v0)
+    assert_same(trajectory_buffer_like(x0, v0), trajectory_buffer(x0, v0))
+    assert_jit_replays(trajectory_buffer_like, (x0, v0), (x0, 2 * v0))
+    f = lambda v: trajectory_buffer_like(x0, v.reshape(3, 3)).ravel()
+    for J in repeated(npfunc.jacrev(f), [v0.ravel(), 2 * v0.ravel()], n=3):
+        assert_deriv(J, fd(lambda v: trajectory_buffer(x0, v.reshape(3, 3)).ravel(), v0.ravel()))
+    got = npfunc.vmap(trajectory_buffer_like, in_dims=(None, 0))(x0, np.stack([v0, 2 * v0]))
+    assert_same(got, np.stack([trajectory_buffer(x0, v0), trajectory_buffer(x0, 2 * v0)]))
+
+
+# =================================================================================================
+# 9. MD with autodiff forces, checkpointed steps, custom rules, functionalize
+# =================================================================================================
+
+
+def md_autodiff_forces(p0, v0, dt=0.005, n=4):
+    """Velocity Verlet whose forces are -npfunc.grad of the energy."""
+    force = lambda p: -npfunc.grad(lj_energy_cut)(p, BOX)
+    p, v = p0, v0
+    f = force(p)
+    for _ in range(n):
+        v = v + 0.5 * dt * f
+        p = p + dt * v
+        f = force(p)
+        v = v + 0.5 * dt * f
+    return lj_energy_cut(p, BOX) + 0.5 * np.sum(v**2)
+
+
+def md_analytic_forces(p0, v0, dt=0.005, n=4, step_wrapper=None):
+    def step(p, v):
+        v = v + 0.5 * dt * lj_forces_analytic(p, BOX)
+        p = p + dt * v
+        v = v + 0.5 * dt * lj_forces_analytic(p, BOX)
+        return p, v
+    if step_wrapper is not None:
+        step = step_wrapper(step)
+    p, v = p0, v0
+    for _ in range(n):
+        p, v = step(p, v)
+    return lj_energy_cut(p, BOX) + 0.5 * np.sum(v**2)
+
+
+def test_md_with_autodiff_forces_and_checkpointed_steps():
+    pos = cluster(4)
+    vel = 0.3 * np.random.default_rng(0).standard_normal((4, 3))
+    ckpt = lambda p, v: md_analytic_forces(p, v, step_wrapper=npfunc.checkpoint)
+    for prog in (md_autodiff_forces, ckpt):
+        assert_same(prog(pos, vel), md_analytic_forces(pos, vel), rtol=1e-13)
+        jp = npfunc.jit(prog)
+        for p in (pos, 1.01 * pos, pos):
+            np.testing.assert_allclose(jp(p, vel), md_analytic_forces(p, vel), rtol=1e-13)
+        fv = lambda v: prog(pos, v.reshape(4, 3))
+        ref = lambda v: md_analytic_forces(pos, v.reshape(4, 3))
+        for g, v in zip(repeated(npfunc.grad(fv), [vel.ravel(), 2 * vel.ravel()]), (vel, 2 * vel)):
+            assert_deriv(g, fd(ref, v.ravel()), rtol=1e-6)
+        got = npfunc.vmap(prog, in_dims=(None, 0))(pos, np.stack([vel, 2 * vel]))
+        np.testing.assert_allclose(got, [md_analytic_forces(pos, vel), md_analytic_forces(pos, 2 * vel)], rtol=1e-13)
+    fx = lambda x: md_autodiff_forces(x.reshape(4, 3), vel)
+    refx = lambda x: md_analytic_forces(x.reshape(4, 3), vel)
+    jg = npfunc.jit(npfunc.grad(fx))
+    for _ in range(3):
+        for x in (pos.ravel(), 1.01 * pos.ravel()):
+            assert_deriv(jg(x), fd(refx, x), rtol=1e-6)
+    assert_deriv(npfunc.jacfwd(fx)(pos.ravel()), fd(refx, pos.ravel()), rtol=1e-6)
+
+
+@npfunc.custom_vjp
+def lj_energy_custom(p):
+    return lj_energy_loop(p, BOX)
+
+
+def _lj_fwd(p):
+    return lj_energy_loop(p, BOX), p
+
+
+def _lj_bwd(p, g):
+    return (-g * lj_forces_analytic(p, BOX),)
+
+
+lj_energy_custom.defvjp(_lj_fwd, _lj_bwd)
+
+
+@npfunc.custom_jvp
+def morse_custom(r):
+    return morse(r)
+
+
+@morse_custom.defjvp
+def _morse_jvp(primals, tangents):
+    (r,), (t,) = primals, tangents
+    e = np.exp(-1.9 * (r - 0.74))
+    return morse(r), 2 * 4.7 * 1.9 * (1 - e) * e * t
+
+
+def test_custom_vjp_analytic_forces_and_custom_jvp_morse():
+    pos, pos2 = cluster(5), cluster(5, seed=1)
+    assert_same(lj_energy_custom(pos), lj_energy_loop(pos, BOX))
+    assert_jit_replays(lj_energy_custom, (pos,), (pos2,))
+    for g, p in zip(repeated(npfunc.grad(lj_energy_custom), [pos, pos2]), (pos, pos2)):
+        np.testing.assert_array_equal(g, -lj_forces_analytic(p, BOX))
+    jg = npfunc.jit(npfunc.grad(lj_energy_custom))
+    for p in (pos, pos2, pos):
+        np.testing.assert_allclose(jg(p), -lj_forces_analytic(p, BOX), rtol=1e-13, atol=1e-13)
+    vg = npfunc.vmap(npfunc.grad(lj_energy_custom))(np.stack([pos, pos2]))
+    np.testing.assert_allclose(vg, -np.stack([lj_forces_analytic(pos, BOX), lj_forces_analytic(pos2, BOX)]),
+                               rtol=1e-13, atol=1e-13)
+    gg = npfunc.grad(npfunc.grad(morse_custom))
+    first = gg(0.8)
+    assert type(first) is np.float64
+    for _ in range(5):
+        assert gg(0.8) == first
+        np.testing.assert_allclose(gg(1.0), fd(lambda s: fd(morse, s, 1e-3), np.array(1.0), 1e-3), rtol=1e-6)
+    np.testing.assert_allclose(first, fd(lambda s: fd(morse, s, 1e-3), np.array(0.8), 1e-3), rtol=1e-6)
+    rr = np.array([0.8, 1.0, 1.4])
+    assert_deriv(npfunc.vmap(npfunc.grad(morse_custom))(rr), np.diag(fd(morse, rr)))
+    assert_same(npfunc.jit(morse_custom)(0.8), morse(0.8))
+
+
+def test_functionalize_berendsen_in_place():
+    vel = 0.3 * np.random.default_rng(0).standard_normal((5, 3))
+    for T in (npfunc.functionalize, lambda f: npfunc.jit(npfunc.functionalize(f))):
+        for s in (1.0, 2.0, 1.0):
+            v1, v2 = s * vel, s * vel
+            got = T(lambda v: berendsen_rescale(v, 1.5))(v1)
+            want = berendsen_rescale(v2, 1.5)
+            assert_same(got, want)
+            np.testing.assert_array_equal(v1, v2)
+
+
+def test_partition_function_ti_by_quad_and_vectorised_ewald():
+    E = np.array([0.0, 0.5, 0.5, 1.3])
+
+    def free_energy_levels(E, kT):
+        Z = np.sum(np.exp(-E / kT))
+        return -kT * np.log(Z)
+
+    gg = npfunc.grad(npfunc.grad(free_energy_levels, argnums=1), argnums=1)
+    first = gg(E, 0.7)
+    for _ in range(5):
+        assert gg(E, 0.7) == first
+    np.testing.assert_allclose(first, fd(lambda t: fd(lambda s: free_energy_levels(E, s), t, 1e-3), np.array(0.7), 1e-3),
+                               rtol=1e-6)
+    # TI by adaptive quadrature: the integral as a function of the sampled distances
+    rs = 1.0 + 0.3 * np.random.default_rng(1).random(6)
+    ti_quad = lambda rs: scipy.integrate.quad(lambda l: ti_integrand(l, rs), 0, 1)[0]
+    assert type(ti_quad(rs)) is float
+    got = npfunc.jit(ti_quad)(rs)   # quad's float comes back as np.float64 (a float) when traced
+    assert isinstance(got, float)
+    np.testing.assert_allclose(got, ti_quad(rs), rtol=1e-13)
+    for _ in range(5):
+        assert_deriv(npfunc.grad(ti_quad)(rs), fd(ti_quad, rs))
+    np.testing.assert_allclose(npfunc.vmap(ti_quad)(np.stack([rs, 1.1 * rs])), [ti_quad(rs), ti_quad(1.1 * rs)], rtol=1e-12)
+
+    def ewald_reciprocal(pos, q, L, alpha=1.2, kmax=2):
+        n = np.arange(-kmax, kmax + 1)
+        kv = np.stack(np.meshgrid(n, n, n, indexing="ij"), -1).reshape(-1, 3)
+        kv = kv[np.any(kv != 0, axis=1)]
+        k = 2 * np.pi * kv / L
+        k2 = np.sum(k**2, axis=1)
+        S = np.exp(1j * pos @ k.T).T @ q
+        return 2 * np.pi / L**3 * np.sum(np.exp(-k2 / (4 * alpha**2)) / k2 * np.abs(S) ** 2)
+
+    pos, pos2 = cluster(4), cluster(4, seed=1)
+    q = Q5[:4]
+    check_energy(lambda x: ewald_reciprocal(x.reshape(-1, 3), q, BOX), pos.ravel(), pos2.ravel())
+    assert_jit_replays(ewald_reciprocal, (pos, q, BOX), (pos2, -q, 3.2))
+    np.testing.assert_allclose(npfunc.grad(ewald_reciprocal, argnums=2)(pos, q, BOX),
+                               fd(lambda L: ewald_reciprocal(pos, q, L), np.array(BOX)), rtol=1e-7)
+    got = npfunc.vmap(ewald_reciprocal, in_dims=(None, 0, None))(pos, np.stack([q, -q, 2 * q]), BOX)
+    np.testing.assert_allclose(got, [ewald_reciprocal(pos, qq, BOX) for qq in (q, -q, 2 * q)], rtol=1e-12)
