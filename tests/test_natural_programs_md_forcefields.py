@@ -42,14 +42,30 @@ Programs:
   * free energies and fitting: FEP by scipy.special.logsumexp, soft-core LJ, thermodynamic
     integration by simpson over lambda, force-field fitting (np.full of a traced parameter:
     refused with a working fix), a tabulated potential through scipy's CubicSpline,
-    scipy.optimize.minimize of an LJ cluster with jac=npfunc.grad.
+    scipy.optimize.minimize of an LJ cluster with jac=npfunc.grad;
+  * more spellings: LJ by scipy.spatial.distance pdist/squareform/cdist, forces scattered by
+    np.add.at and np.bincount, a weighted RDF histogram, tabulated forces by np.interp and by
+    CubicSpline derivatives, the stress tensor of a triclinic cell (npfunc.grad in the cell
+    inside the program, then its Jacobian), the zero-point energy through eigvalsh with six
+    zero modes, the dense pair matrix with a masked diagonal (documented reverse-mode NaN,
+    the double where), cKDTree neighbour search, random kicks from a Generator, a trajectory
+    into a preallocated array;
+  * MD with forces = -npfunc.grad(energy) inside the loop, checkpointed Verlet steps, a
+    custom_vjp energy with analytic forces, a custom_jvp Morse, functionalize of Berendsen;
+    the partition function, TI by scipy.integrate.quad, a vectorised Ewald reciprocal sum;
+  * the Maxwell-Boltzmann temperature fit and tail fraction by scipy.stats.maxwell.
 
-Findings: none of these programs gave a silent difference, a raw error or an unhelpful
-refusal.  Refusals tested for naming a working fix: a traced value written into a plain
-buffer (lj_forces_buffer; velocity Verlet differentiated in only one of x0, v0 whose copy
-of the other argument is plain), np.diag of a list holding a traced value (Kabsch under
-jit/vmap), np.full with a traced fill value, np.nonzero under jit, a data-dependent break
-(SHAKE) under jit.
+Findings: scipy.stats.maxwell had no npfunc twin, so the Maxwell-Boltzmann fit was refused
+under every transform: npfunc.scipy.stats.maxwell added (SciPy's formulas, registry samples,
+tests/test_stats_more.py), reached from scipy.stats.maxwell.  No other program gave a silent
+difference, a raw error or an unhelpful refusal.  Refusals tested for naming a working fix: a
+traced value written into a plain buffer (lj_forces_buffer, a trajectory array; velocity
+Verlet or centre-of-mass removal differentiated in an argument while a copy of another,
+plain, argument is updated in place), np.diag / np.mean of a list holding a traced value,
+np.full with a traced fill value, np.nonzero under jit, a data-dependent break (SHAKE) under
+jit, cKDTree on traced positions, draws from a Generator under jit.  Documented conventions
+met: reverse-mode NaN from sqrt at the masked diagonal of a dense distance matrix; quad's
+float comes back as np.float64 under jit.
 """
 from __future__ import annotations
 
@@ -2032,3 +2048,54 @@ def test_partition_function_ti_by_quad_and_vectorised_ewald():
                                fd(lambda L: ewald_reciprocal(pos, q, L), np.array(BOX)), rtol=1e-7)
     got = npfunc.vmap(ewald_reciprocal, in_dims=(None, 0, None))(pos, np.stack([q, -q, 2 * q]), BOX)
     np.testing.assert_allclose(got, [ewald_reciprocal(pos, qq, BOX) for qq in (q, -q, 2 * q)], rtol=1e-12)
+
+
+# =================================================================================================
+# 10. the Maxwell-Boltzmann speed distribution (scipy.stats.maxwell: a twin added here)
+# =================================================================================================
+
+import scipy.stats  # noqa: E402
+
+
+def maxwell_speed_nll(T, speeds, m=1.0, kB=1.0):
+    """Negative log-likelihood of the temperature from sampled speeds."""
+    a = np.sqrt(kB * T / m)
+    return -np.sum(scipy.stats.maxwell.logpdf(speeds, scale=a))
+
+
+def maxwell_fraction_faster(T, v, m=1.0):
+    """The fraction of molecules faster than v (the survival function)."""
+    return scipy.stats.maxwell.sf(v, scale=np.sqrt(T / m))
+
+
+def test_maxwell_boltzmann_temperature_fit():
+    """scipy.stats.maxwell had no npfunc twin (grad refused, naming the missing twin); it now
+    has one (npfunc.scipy.stats.maxwell, SciPy's formulas), reached from scipy.stats.maxwell."""
+    speeds = scipy.stats.maxwell.rvs(scale=1.3, size=20, random_state=0)
+    speeds2 = scipy.stats.maxwell.rvs(scale=0.9, size=20, random_state=1)
+    assert_jit_replays(maxwell_speed_nll, (1.5, speeds), (0.8, speeds2))
+    g = npfunc.grad(maxwell_speed_nll)
+    gg = npfunc.grad(g)
+    first = gg(1.5, speeds)
+    for _ in range(5):
+        for T, s in ((1.5, speeds), (0.8, speeds2)):
+            np.testing.assert_allclose(g(T, s), fd(lambda t: maxwell_speed_nll(t, s), np.array(T)), rtol=1e-8)
+        assert gg(1.5, speeds) == first
+    np.testing.assert_allclose(first, fd(lambda t: fd(lambda u: maxwell_speed_nll(u, speeds), t, 1e-3), np.array(1.5), 1e-3),
+                               rtol=1e-6)
+    # Newton on the score reaches the closed-form estimate T = m <v^2> / 3
+    T = 1.0
+    for _ in range(20):
+        T = T - g(T, speeds) / gg(T, speeds)
+    np.testing.assert_allclose(T, np.mean(speeds**2) / 3, rtol=1e-12)
+    # in the speeds, per temperature by vmap, and the tail fraction
+    f = lambda s: maxwell_speed_nll(1.5, s)
+    assert_deriv(npfunc.grad(f)(speeds), fd(f, speeds))
+    Ts = np.array([0.8, 1.5, 2.0])
+    assert_same(npfunc.vmap(maxwell_speed_nll, in_dims=(0, None))(Ts, speeds),
+                np.stack([maxwell_speed_nll(t, speeds) for t in Ts]))
+    assert_jit_replays(maxwell_fraction_faster, (1.5, np.array([0.5, 2.0, 4.0])), (0.7, np.array([0.1, 1.0, 3.0])))
+    for T in (0.7, 1.5):
+        np.testing.assert_allclose(npfunc.jacfwd(maxwell_fraction_faster)(T, np.array([0.5, 2.0, 4.0])),
+                                   fd(lambda t: maxwell_fraction_faster(t, np.array([0.5, 2.0, 4.0])), np.array(T)),
+                                   rtol=1e-7, atol=1e-12)

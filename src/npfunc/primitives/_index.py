@@ -569,6 +569,7 @@ INDEX = {
     'composite:npfunc.scipy.stats.laplace.entropy': ('npfunc.scipy.stats._samples',),
     'composite:npfunc.scipy.stats.logistic.entropy': ('npfunc.scipy.stats._samples',),
     'composite:npfunc.scipy.stats.lognorm': ('npfunc.scipy.stats._samples',),
+    'composite:npfunc.scipy.stats.maxwell': ('npfunc.scipy.stats._samples',),
     'composite:npfunc.scipy.stats.multinomial': ('npfunc.scipy.stats._samples',),
     'composite:npfunc.scipy.stats.multivariate_normal.entropy': ('npfunc.scipy.stats._samples',),
     'composite:npfunc.scipy.stats.nbinom': ('npfunc.scipy.stats._samples',),
