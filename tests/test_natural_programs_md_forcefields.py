@@ -53,7 +53,10 @@ Programs:
   * MD with forces = -npfunc.grad(energy) inside the loop, checkpointed Verlet steps, a
     custom_vjp energy with analytic forces, a custom_jvp Morse, functionalize of Berendsen;
     the partition function, TI by scipy.integrate.quad, a vectorised Ewald reciprocal sum;
-  * the Maxwell-Boltzmann temperature fit and tail fraction by scipy.stats.maxwell.
+  * the Maxwell-Boltzmann temperature fit and tail fraction by scipy.stats.maxwell;
+  * force-field parameters as nested dicts of Python floats (grad, jacfwd, jacrev, hessian,
+    vmap with dict in_dims), a topology dict passed to a jitted force field, a float32
+    velocity Verlet with in-place updates and dt of every scalar type.
 
 Findings: scipy.stats.maxwell had no npfunc twin, so the Maxwell-Boltzmann fit was refused
 under every transform: npfunc.scipy.stats.maxwell added (SciPy's formulas, registry samples,
@@ -2099,3 +2102,74 @@ def test_maxwell_boltzmann_temperature_fit():
         np.testing.assert_allclose(npfunc.jacfwd(maxwell_fraction_faster)(T, np.array([0.5, 2.0, 4.0])),
                                    fd(lambda t: maxwell_fraction_faster(t, np.array([0.5, 2.0, 4.0])), np.array(T)),
                                    rtol=1e-7, atol=1e-12)
+
+
+# =================================================================================================
+# 11. force-field parameters as nested dicts, topologies as arguments, float32 integration
+# =================================================================================================
+
+
+def energy_from_params(params, pos):
+    """A small force field whose parameters live in a nested dict of Python floats."""
+    lj = params["lj"]
+    i, j = np.triu_indices(len(pos), 2)
+    r = np.linalg.norm(pos[i] - pos[j], axis=1)
+    x = (lj["sigma"] / r) ** 6
+    e = np.sum(4 * lj["eps"] * (x * x - x))
+    b = params["bond"]
+    rb = np.linalg.norm(pos[1:] - pos[:-1], axis=1)
+    return e + 0.5 * b["k"] * np.sum((rb - b["r0"]) ** 2)
+
+
+def test_parameter_dicts_and_topology_arguments():
+    pos = MOL[:4]
+    params = {"lj": {"eps": 1.0, "sigma": 1.0}, "bond": {"k": 300.0, "r0": 1.0}}
+    flat = lambda p: energy_from_params({"lj": {"eps": p[0], "sigma": p[1]}, "bond": {"k": p[2], "r0": p[3]}}, pos)
+    p0 = np.array([1.0, 1.0, 300.0, 1.0])
+    want = fd(flat, p0)
+    for T in (npfunc.grad, npfunc.jacfwd, npfunc.jacrev):
+        for _ in range(5):
+            g = T(energy_from_params)(params, pos)
+            assert list(g) == ["lj", "bond"] and list(g["lj"]) == ["eps", "sigma"]
+            got = np.array([g["lj"]["eps"], g["lj"]["sigma"], g["bond"]["k"], g["bond"]["r0"]], dtype=float)
+            assert_deriv(got, want, rtol=1e-7)
+    assert type(npfunc.grad(energy_from_params)(params, pos)["lj"]["eps"]) is np.float64
+    H = npfunc.hessian(energy_from_params)(params, pos)
+    assert_deriv(np.array([H["lj"]["sigma"]["lj"]["sigma"], H["bond"]["r0"]["bond"]["k"]], dtype=float),
+                 fd_hessian(flat, p0)[[1, 3], [1, 2]], rtol=1e-5)
+    assert_jit_replays(energy_from_params, (params, pos), ({"lj": {"eps": 0.7, "sigma": 1.1}, "bond": {"k": 250.0, "r0": 1.05}}, pos))
+    batch = {"lj": {"eps": np.array([1.0, 2.0]), "sigma": 1.0}, "bond": {"k": 300.0, "r0": 1.0}}
+    got = npfunc.vmap(energy_from_params, in_dims=({"lj": {"eps": 0, "sigma": None}, "bond": None}, None))(batch, pos)
+    assert_same(got, np.stack([energy_from_params(dict(params, lj={"eps": e, "sigma": 1.0}), pos) for e in (1.0, 2.0)]))
+    # a topology dict (index arrays, lists of quadruples) passed to a jitted force field
+    top2 = dict(TOP, bonds=np.array([[0, 2], [1, 3], [2, 4], [0, 4]]), quads=[(4, 3, 2, 1), (0, 2, 1, 3)],
+                n=[1, 3], kphi=[2.0, 0.3])
+    assert_jit_replays(force_field_terms, (MOL, TOP), (MOL, top2), (MOL2, TOP))
+
+
+def velocity_verlet_inplace(x0, v0, dt, nsteps):
+    x = x0.copy()
+    v = v0.copy()
+    f = harmonic_chain_forces(x)
+    for _ in range(nsteps):
+        v += 0.5 * dt * f
+        x += dt * v
+        f = harmonic_chain_forces(x)
+        v += 0.5 * dt * f
+    return x, v, 0.5 * np.sum(v**2) + 0.5 * np.sum((x[1:] - x[:-1] - 1.0) ** 2)
+
+
+def test_float32_velocity_verlet_stays_float32():
+    x0, v0 = X0.astype(np.float32), V0.astype(np.float32)
+    for dt in (0.1, np.float32(0.1), np.float64(0.1), np.array(0.1)):
+        want = velocity_verlet_inplace(x0, v0, dt, 5)
+        assert want[0].dtype == np.float32 and type(want[2]) is np.float32
+        assert_jit_replays(velocity_verlet_inplace, (x0, v0, dt, 5), (x0 + 1, 2 * v0, dt, 5), static_argnums=3)
+    z = np.concatenate([x0, v0])
+    e = lambda zz: velocity_verlet_inplace(zz[:5], zz[5:], 0.1, 5)[2]
+    g = npfunc.grad(e)(z)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, npfunc.grad(e)(z.astype(np.float64)), rtol=1e-5, atol=1e-6)
+    got = npfunc.vmap(lambda a, b: velocity_verlet_inplace(a, b, 0.1, 5))(np.stack([x0, x0 + 1]), np.stack([v0, 2 * v0]))
+    for k in range(3):
+        assert_same(got[k], np.stack([velocity_verlet_inplace(a, b, 0.1, 5)[k] for a, b in ((x0, v0), (x0 + 1, 2 * v0))]))
