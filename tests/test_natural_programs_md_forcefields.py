@@ -2173,3 +2173,77 @@ def test_float32_velocity_verlet_stays_float32():
     got = npfunc.vmap(lambda a, b: velocity_verlet_inplace(a, b, 0.1, 5))(np.stack([x0, x0 + 1]), np.stack([v0, 2 * v0]))
     for k in range(3):
         assert_same(got[k], np.stack([velocity_verlet_inplace(a, b, 0.1, 5)[k] for a, b in ((x0, v0), (x0 + 1, 2 * v0))]))
+
+
+# =================================================================================================
+# 12. equilibrium geometries by SciPy's solvers: fsolve's shape, a minimum with zero modes
+# =================================================================================================
+
+
+def bond_length_by_fsolve(k_ext):
+    """The stretched LJ bond under an external force k_ext: -dV/dr = k_ext, solved by fsolve
+    from a Python-float start (SciPy returns the root as a shape (1,) array)."""
+    return scipy.optimize.fsolve(lambda r: 24 * (2 * r**-13 - r**-7) + k_ext, 1.12)
+
+
+def test_fsolve_root_keeps_scipys_shape():
+    """Regression: with a scalar x0 the routed fsolve returned shape () (reshaped to x0's
+    shape) where SciPy returns (1,), so jacrev/jacfwd had the wrong shape and vmap a
+    (batch,) result instead of (batch, 1); a (2, 2) x0 gave (2, 2) instead of SciPy's (4,)."""
+    want = bond_length_by_fsolve(0.5)
+    assert want.shape == (1,)
+    assert_jit_replays(bond_length_by_fsolve, (0.5,), (1.0,))
+    for T in (npfunc.jacrev, npfunc.jacfwd):
+        for k in (0.5, 1.0, 0.5):
+            J = T(bond_length_by_fsolve)(k)
+            assert J.shape == (1,)
+            assert_deriv(J, fd(bond_length_by_fsolve, np.array(k)), rtol=1e-6)
+    ks = np.array([0.2, 0.5, 1.0])
+    got = npfunc.vmap(bond_length_by_fsolve)(ks)
+    # one stacked solve: agrees with the loop to fsolve's xtol (docs/solvers.md)
+    np.testing.assert_allclose(got, np.stack([bond_length_by_fsolve(k) for k in ks]), rtol=1.5e-8)
+    assert got.shape == (3, 1)
+    grid = lambda k: scipy.optimize.fsolve(lambda x: k * (x - 1) + x**3 - 2, np.ones((2, 2)))
+    assert grid(2.0).shape == (4,)
+    assert npfunc.jacrev(grid)(2.0).shape == (4,)
+    assert npfunc.vmap(grid)(ks).shape == (3, 4)
+
+
+def trimer_minimum(eps, x0):
+    res = scipy.optimize.minimize(lambda x, e: e * trimer_energy(x), x0, args=(eps,), method="BFGS")
+    return res.x
+
+
+def pinned_trimer_minimum(eps, sigma):
+    """The trimer with atom 0 at the origin, atom 1 on the x axis, atom 2 in the xy plane:
+    the minimum is unique, and so is its derivative."""
+    def E(q):
+        x = np.array([[0.0, 0.0, 0.0], [q[0], 0.0, 0.0], [q[1], q[2], 0.0]])
+        d = np.array([np.linalg.norm(x[0] - x[1]), np.linalg.norm(x[0] - x[2]), np.linalg.norm(x[1] - x[2])])
+        return np.sum(4 * eps * ((sigma / d) ** 12 - (sigma / d) ** 6))
+    return scipy.optimize.minimize(E, np.array([1.1, 0.6, 1.0]), method="BFGS").x
+
+
+def test_minimum_with_zero_modes_refused_pinned_minimum_differentiated():
+    """Regression: the implicit derivative of a cluster's minimum (six zero modes: the
+    Hessian is singular) raised numpy's raw LinAlgError('Singular matrix') from the dense
+    solve; it is now refused, naming why and the fixes."""
+    r0 = 2 ** (1 / 6)
+    x0 = 1.03 * np.array([[0.0, 0, 0], [r0, 0, 0], [r0 / 2, r0 * np.sqrt(3) / 2, 0]]).ravel()
+    for T in (npfunc.jacrev, npfunc.jacfwd):
+        with pytest.raises(npfunc.errors.NpfuncError,
+                           match=r"singular to working precision.*fix the free coordinates.*stop_gradient\(res\.x\)"):
+            T(trimer_minimum)(1.3, x0)
+
+    # the optimal value, by the named spelling (envelope theorem): dE*/deps = E*/eps = -3
+    def optimal_energy(e):
+        res = scipy.optimize.minimize(lambda x: e * trimer_energy(x), x0, method="BFGS")
+        return e * trimer_energy(npfunc.stop_gradient(res.x))
+    for _ in range(3):
+        np.testing.assert_allclose(npfunc.grad(optimal_energy)(1.3), -3.0, rtol=1e-8)
+    np.testing.assert_allclose(npfunc.jit(optimal_energy)(1.3), -3.9, rtol=1e-8)
+    # pinned, the minimum scales with sigma: d x*/d sigma = x*/sigma
+    want = r0 * np.array([1.0, 0.5, np.sqrt(3) / 2])
+    for _ in range(3):
+        np.testing.assert_allclose(npfunc.jacrev(pinned_trimer_minimum, argnums=1)(1.3, 1.0), want, rtol=1e-6)
+        np.testing.assert_allclose(npfunc.jacfwd(pinned_trimer_minimum, argnums=0)(1.3, 1.0), np.zeros(3), atol=1e-6)
