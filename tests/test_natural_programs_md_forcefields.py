@@ -58,10 +58,19 @@ Programs:
     vmap with dict in_dims), a topology dict passed to a jitted force field, a float32
     velocity Verlet with in-place updates and dt of every scalar type.
 
-Findings: scipy.stats.maxwell had no npfunc twin, so the Maxwell-Boltzmann fit was refused
-under every transform: npfunc.scipy.stats.maxwell added (SciPy's formulas, registry samples,
-tests/test_stats_more.py), reached from scipy.stats.maxwell.  No other program gave a silent
-difference, a raw error or an unhelpful refusal.  Refusals tested for naming a working fix: a
+  * equilibrium geometries by SciPy's solvers: a stretched bond by fsolve from a float start,
+    a trimer's minimum (six zero modes) and the pinned trimer's.
+
+Findings (each fixed, with its regression test): scipy.stats.maxwell had no npfunc twin, so
+the Maxwell-Boltzmann fit was refused under every transform: npfunc.scipy.stats.maxwell added
+(SciPy's formulas, registry samples, tests/test_stats_more.py), reached from
+scipy.stats.maxwell; scipy.optimize.fsolve under a transform reshaped the root to x0's shape
+(a Python-float x0 gave shape () instead of SciPy's (1,): Jacobians of the wrong shape and a
+(batch,) vmap result; a (2, 2) x0 gave (2, 2) instead of (4,)); the implicit derivative of a
+minimum whose Hessian is singular (a cluster's zero modes) raised numpy's raw LinAlgError: it
+is refused now (singular to working precision), naming the pinned coordinates and the
+stop_gradient(res.x) envelope spelling.  No other program gave a silent difference, a raw
+error or an unhelpful refusal.  Refusals tested for naming a working fix: a
 traced value written into a plain buffer (lj_forces_buffer, a trajectory array; velocity
 Verlet or centre-of-mass removal differentiated in an argument while a copy of another,
 plain, argument is updated in place), np.diag / np.mean of a list holding a traced value,
@@ -78,7 +87,6 @@ import numpy as np
 import pytest
 import scipy.integrate
 import scipy.interpolate
-import scipy.linalg
 import scipy.optimize
 import scipy.special as sps
 
@@ -471,7 +479,6 @@ def virial_pressure(pos, vel, box, masses=None):
         masses = np.ones(n)
     V = box**3
     ke2 = np.sum(masses[:, None] * vel**2)
-    f = lj_forces_analytic(pos, box)
     W = 0.0
     for i in range(n - 1):
         for j in range(i + 1, n):
