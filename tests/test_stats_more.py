@@ -34,6 +34,7 @@ CONTINUOUS = {
     "weibull_min": (((0.6, 3.0),), (0.2, 3.0)),
     "invgamma": (((0.8, 4.0),), (0.2, 4.0)),
     "halfnorm": ((), (0.1, 3.0)),
+    "maxwell": ((), (0.2, 3.5)),
     # (issue 12's first distributions, here for their quantiles; their other methods are in test_stats.py too)
     "expon": ((), (0.1, 3.0)),
     "cauchy": ((), (-3.0, 3.0)),
@@ -154,7 +155,7 @@ def test_hessian_in_parameters(name, method):
 
 
 @pytest.mark.parametrize("name", ["uniform", "truncnorm", "pareto", "lomax", "wrapcauchy", "lognorm",
-                                  "weibull_min", "invgamma", "halfnorm"])
+                                  "weibull_min", "invgamma", "halfnorm", "maxwell"])
 def test_zero_derivative_outside_the_support(name):
     shapes = {"truncnorm": (-1.0, 1.5), "pareto": (2.0,), "lomax": (2.0,), "wrapcauchy": (0.4,), "lognorm": (0.7,),
               "weibull_min": (1.5,), "invgamma": (2.0,)}.get(name, ())

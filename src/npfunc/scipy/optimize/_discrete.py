@@ -71,4 +71,5 @@ def fsolve(func, x0, args=(), fprime=None, full_output=0, col_deriv=0, xtol=1.49
     # (SciPy's fsolve warns, or raises, on MINPACK's status: so does each solve here, replays included)
     res = _root(func, x0, args if isinstance(args, tuple) else (args,), "hybr", fprime, None, None, options,
                 on_result=_fsolve_status)
-    return np.reshape(res.x, np.shape(x0)) if not isinstance(res.x, Tracer) else res.x.reshape(np.shape(x0))
+    # SciPy's fsolve returns the root flattened (x0 = 1.0 gives shape (1,), a (2, 2) x0 shape (4,))
+    return np.reshape(res.x, (-1,)) if not isinstance(res.x, Tracer) else res.x.reshape((-1,))

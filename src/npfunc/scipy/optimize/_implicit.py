@@ -126,6 +126,7 @@ def _linear_solve_primitive(matvec: Callable, symmetric: bool, nb: int) -> Primi
                                   (n,) + batch + (n,))
             cols = np.asarray(vmap(lambda e: apply(e, *ops))(np.ascontiguousarray(eye)))
             a = np.moveaxis(cols, 0, -1)
+            _check_conditioning(a)
             return np.linalg.solve(a, b[..., None])[..., 0]
         return _gmres(apply, b, ops)
 
@@ -174,6 +175,29 @@ def _linear_solve_primitive(matvec: Callable, symmetric: bool, nb: int) -> Primi
         return out, 0
 
     return Primitive("linear_solve", impl, jvp=jvp, vjp=vjp, batch=batch, register=False)
+
+
+def _check_conditioning(a) -> None:
+    """Refuse a singular (to working precision) Jacobian of the solution's equations: the
+    solution is not locally unique there (a minimum with flat directions, such as the
+    translations and rotations of a cluster's energy), and np.linalg.solve would raise a raw
+    LinAlgError or return a derivative made of rounding errors.  (The threshold is SciPy's
+    for scipy.linalg.solve's ill-conditioning warning: reciprocal condition number < eps.)"""
+    n = a.shape[-1]
+    with np.errstate(all="ignore"):
+        s = np.linalg.svd(a, compute_uv=False)
+    smax, smin = s[..., 0], s[..., -1]
+    bad = ~(smin > np.finfo(a.dtype).eps * smax) | ~np.isfinite(smax)
+    if np.any(bad):
+        raise NonConvergedError(
+            f"{describe_stack()}: the linear system of an implicit derivative ({n} unknowns) is singular to "
+            "working precision: the Jacobian of the equations the solution satisfies (for a minimum, the "
+            "Hessian) has no inverse there, so the solution is not locally unique and its derivative is not "
+            "defined (a minimum with flat directions: e.g. an energy invariant under translations and "
+            "rotations). Make the solution unique (fix the free coordinates, or add a small penalty on "
+            "them); for the optimal value, evaluate the objective at the solution held constant, "
+            "f(npfunc.stop_gradient(res.x), *args), whose derivative in the parameters is the optimal "
+            "value's (the envelope theorem) without this solve.")
 
 
 def _gmres(apply, b, ops):

@@ -14,7 +14,7 @@ Continuous (``logpdf pdf cdf logcdf sf logsf``, ``entropy``; shapes,
 ``laplace``, ``logistic``, ``beta``, ``expon``; with
 ``ppf`` too: ``gamma``, ``chi2``, ``uniform``, ``truncnorm``, ``pareto``, ``lomax``, ``vonmises``,
 ``wrapcauchy``, ``gennorm``, ``gumbel_l``, ``gumbel_r``, ``moyal``, ``lognorm``,
-``weibull_min``, ``invgamma``, ``halfnorm`` (and ``isf`` for all of these but
+``weibull_min``, ``invgamma``, ``halfnorm``, ``maxwell`` (and ``isf`` for all of these but
 ``vonmises``).  Discrete (``logpmf pmf cdf
 logcdf sf logsf ppf``; shapes, ``loc=0``): ``poisson``, ``binom``, ``geom``,
 ``nbinom``, ``betabinom``, ``bernoulli``.  Multivariate: ``multivariate_normal``,
@@ -28,7 +28,7 @@ from __future__ import annotations
 from ._circular import vonmises, wrapcauchy  # noqa: F401
 from ._continuous import beta, cauchy, chi2, expon, gamma, laplace, logistic, norm, t  # noqa: F401
 from ._continuous_more import (gennorm, gumbel_l, gumbel_r, halfnorm, invgamma, lognorm, lomax,  # noqa: F401
-                               moyal, pareto, uniform, weibull_min)
+                               maxwell, moyal, pareto, uniform, weibull_min)
 from ._discrete import bernoulli, betabinom, binom, geom, nbinom, poisson  # noqa: F401
 from ._kde import gaussian_kde  # noqa: F401
 from ._multinomial import multinomial  # noqa: F401
@@ -39,7 +39,7 @@ from ._truncnorm import truncnorm  # noqa: F401
 
 __all__ = ["norm", "t", "cauchy", "laplace", "logistic", "gamma", "beta", "chi2", "expon", "poisson", "binom",
            "multivariate_normal", "dirichlet", "uniform", "truncnorm", "pareto", "lomax", "vonmises", "wrapcauchy",
-           "gennorm", "gumbel_l", "gumbel_r", "lognorm", "weibull_min", "invgamma", "halfnorm", "moyal", "geom",
+           "gennorm", "gumbel_l", "gumbel_r", "lognorm", "weibull_min", "invgamma", "halfnorm", "moyal", "maxwell", "geom",
            "nbinom", "betabinom", "bernoulli", "multinomial", "gaussian_kde", "rankdata", "mode", "linregress"]
 
 from . import _samples, _samples_original, _twins  # noqa: E402,F401  (registry samples; error hints)

@@ -44,6 +44,7 @@ _CONTINUOUS = {
     "weibull_min": (_continuous_more.weibull_min, ((0.6, 3.0),), (0.2, 3.0)),
     "invgamma": (_continuous_more.invgamma, ((0.8, 4.0),), (0.2, 4.0)),
     "halfnorm": (_continuous_more.halfnorm, (), (0.1, 3.0)),
+    "maxwell": (_continuous_more.maxwell, (), (0.2, 3.5)),
     "gennorm": (_continuous_more.gennorm, ((0.8, 3.0),), (0.2, 2.0)),
     "vonmises": (_circular.vonmises, ((0.3, 6.0),), (-2.5, 2.5)),
     "wrapcauchy": (_circular.wrapcauchy, ((0.1, 0.8),), (0.3, 6.0)),
@@ -95,6 +96,7 @@ _EDGES = {
     "weibull_min": _outside([-1.0, 1.5, -0.1], np.array([1.5, 2.0, 0.8])),
     "invgamma": _outside([-1.0, 0.0, 2.0], np.array([1.5, 2.0, 3.0])),
     "halfnorm": _outside([-1.0, 0.5, -0.2]),
+    "maxwell": _outside([-1.0, 0.5, -0.2]),
     "wrapcauchy": _outside([-0.5, 3.0, 7.0], np.array([0.3, 0.5, 0.7])),
     # at the median; beta >= 1.5 there, where central differences resolve the density's cusp
     "gennorm": lambda rng: [Sample(np.array([0.0, 0.5, -0.7]), np.array([1.5, 2.0, 2.5]), method="cdf",
