@@ -910,3 +910,622 @@ def test_lande_equation_response_to_selection():
                 np.stack([lande_response(G, P, s) for s in Ss]))
     # the univariate breeder's equation R = h^2 S
     np.testing.assert_allclose(lande_response(G[:1, :1], P[:1, :1], S[:1]), 0.5 * 0.3)
+
+
+# ==== 4. capture-recapture and distance sampling ================================================
+
+
+def lincoln_petersen(M, C, R):
+    """Lincoln-Petersen and Chapman abundance estimates with Chapman's variance."""
+    N_lp = M * C / R
+    N_ch = (M + 1) * (C + 1) / (R + 1) - 1
+    var = (M + 1) * (C + 1) * (M - R) * (C - R) / ((R + 1) ** 2 * (R + 2))
+    return {"lincoln_petersen": N_lp, "chapman": N_ch, "se": np.sqrt(var)}
+
+
+def hypergeom_profile(N, M=60.0, C=50.0, R=12.0):
+    """Hypergeometric log-likelihood of R recaptures as a continuous function of N."""
+    lchoose = lambda n, k: sps.gammaln(n + 1) - sps.gammaln(k + 1) - sps.gammaln(n - k + 1)
+    return lchoose(M, R) + lchoose(N - M, C - R) - lchoose(N, C)
+
+
+def test_lincoln_petersen_dict_and_continuous_hypergeometric_profile():
+    want = lincoln_petersen(60.0, 50.0, 12.0)
+    assert_tree_same(npfunc.jit(lincoln_petersen)(60.0, 50.0, 12.0), want)
+    assert_jit_replays(lincoln_petersen, (np.float64(60.0), np.float64(50.0), np.float64(12.0)),
+                       (np.float64(80.0), np.float64(40.0), np.float64(9.0)))
+    g = npfunc.jacrev(lambda x: lincoln_petersen(*x)["chapman"])(np.array([60.0, 50.0, 12.0]))
+    assert_deriv(g, fd(lambda x: lincoln_petersen(*x)["chapman"], np.array([60.0, 50.0, 12.0])))
+    # the profile's maximum is near M C / R; score by grad, curvature by grad(grad)
+    d = repeat_calls(npfunc.grad(hypergeom_profile), (240.0,), (260.0,))
+    assert_deriv(d[0], scalar_fd(hypergeom_profile, 240.0, eps=1e-3))
+    root = scipy.optimize.brentq(npfunc.grad(hypergeom_profile), 200.0, 300.0)
+    assert 240.0 < root < 255.0
+    dd = repeat_calls(npfunc.grad(npfunc.grad(hypergeom_profile)), (root,), (230.0,))
+    assert dd[0] < 0
+    assert_deriv(dd[1], scalar_fd(npfunc.grad(hypergeom_profile), 230.0, eps=1e-3), rtol=1e-5)
+    Ns = np.array([150.0, 250.0, 400.0])
+    assert_same(npfunc.vmap(hypergeom_profile)(Ns), np.stack([hypergeom_profile(n) for n in Ns]))
+    # the plain profile agrees with scipy.stats.hypergeom at integer N
+    np.testing.assert_allclose(hypergeom_profile(250.0), st.hypergeom.logpmf(12, 250, 60, 50), rtol=1e-10)
+
+
+_HISTORIES = np.array([
+    [1, 1, 0, 1, 0],
+    [1, 0, 1, 1, 1],
+    [0, 1, 1, 0, 0],
+    [1, 1, 1, 1, 0],
+    [0, 0, 1, 0, 1],
+    [1, 0, 0, 0, 0],
+    [0, 1, 0, 0, 0],
+    [1, 1, 0, 0, 1],
+])
+
+
+def cjs_loglik(theta, histories):
+    """Cormack-Jolly-Seber: survival phi_t and detection p_t (logit scale, one per interval);
+    chi_t = probability of never being seen after occasion t, by the backward recursion."""
+    T = histories.shape[1]
+    phi = sps.expit(theta[: T - 1])
+    p = sps.expit(theta[T - 1:])
+    chi = [1.0]
+    for t in range(T - 2, -1, -1):
+        chi.insert(0, (1 - phi[t]) + phi[t] * (1 - p[t]) * chi[0])
+    ll = 0.0
+    for h in histories:
+        seen = np.flatnonzero(h)
+        first, last = seen[0], seen[-1]
+        if first == T - 1:
+            continue                  # first caught on the last occasion: no information
+        for t in range(first, last):
+            ll = ll + np.log(phi[t])
+            ll = ll + (np.log(p[t]) if h[t + 1] else np.log1p(-p[t]))
+        ll = ll + np.log(chi[last])
+    return ll
+
+
+def test_cormack_jolly_seber_likelihood():
+    theta = np.array([0.8, 0.5, 1.0, 0.2, -0.3, 0.4, 0.1, 0.0])
+    want = cjs_loglik(theta, _HISTORIES)
+    assert isinstance(want, np.float64)
+    # the histories steer Python loops: traced by jit they are refused (flatnonzero's shape);
+    # closed over, they are constants of the recording
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"flatnonzero"):
+        npfunc.jit(cjs_loglik)(theta, _HISTORIES)
+    f = lambda th: cjs_loglik(th, _HISTORIES)
+    assert_jit_replays(f, (theta,), (theta * 0.5,))
+    g = repeat_calls(npfunc.grad(f), (theta,), (theta - 0.3,))
+    assert_deriv(g[0], fd(f, theta))
+    assert_deriv(g[1], fd(f, theta - 0.3))
+    H = repeat_calls(npfunc.hessian(f), (theta,), n=3)
+    assert_deriv(H[0], fd(npfunc.grad(f), theta), atol=1e-7)
+    v = np.linspace(-1, 1, 8)
+    hv = repeat_calls(lambda th: npfunc.jvp(npfunc.grad(f), (th,), (v,))[1], (theta,))
+    np.testing.assert_allclose(hv[0], H[0] @ v, rtol=1e-10, atol=1e-13)
+    jg = repeat_calls(npfunc.jit(npfunc.grad(f)), (theta,), (theta - 0.3,), exact=False)
+    np.testing.assert_allclose(jg[1], g[1], rtol=1e-12)
+    thetas = np.stack([theta, theta + 0.1, theta - 0.2])
+    pg = npfunc.vmap(npfunc.grad(cjs_loglik), in_dims=(0, None))(thetas, _HISTORIES)
+    for k in range(3):
+        assert_deriv(pg[k], fd(f, thetas[k]))
+
+
+def schnabel_nll(logN, caught, marked_before, recaptured):
+    """Schnabel multiple census: recaptures ~ Poisson(caught_t * M_t / N)."""
+    N = np.exp(logN)
+    lam = caught * marked_before / N
+    return -np.sum(st.poisson.logpmf(recaptured, lam))
+
+
+def halfnormal_distance_nll(log_sigma, distances, w=50.0):
+    """Line-transect distance sampling with a half-normal detection function truncated at w."""
+    sigma = np.exp(log_sigma)
+    mu = sigma * np.sqrt(np.pi / 2) * sps.erf(w / (sigma * np.sqrt(2)))   # effective strip half-width
+    return -np.sum(-distances**2 / (2 * sigma**2) - np.log(mu))
+
+
+def test_schnabel_and_distance_sampling_likelihoods():
+    caught = np.array([30.0, 25.0, 40.0, 35.0])
+    marked = np.array([0.0, 30.0, 50.0, 80.0])
+    recap = np.array([0, 4, 8, 13])
+    f = lambda l: schnabel_nll(l, caught, marked, recap)
+    assert_jit_replays(schnabel_nll, (np.float64(5.3), caught, marked, recap), (np.float64(5.6), caught, marked, recap))
+    d = repeat_calls(npfunc.grad(f), (5.3,), (5.6,))
+    assert_deriv(d[0], scalar_fd(f, 5.3))
+    dd = repeat_calls(npfunc.grad(npfunc.grad(f)), (5.3,), (5.6,))
+    assert_deriv(dd[0], scalar_fd(npfunc.grad(f), 5.3), rtol=1e-6)
+    # the first occasion has no marked animals: lambda = 0 and the pmf of 0 is 1
+    assert np.isfinite(f(5.3))
+    dist = np.array([2.0, 5.5, 11.0, 0.5, 20.0, 8.0, 14.0, 3.0, 33.0, 6.0])
+    g = lambda l: halfnormal_distance_nll(l, dist)
+    assert_jit_replays(halfnormal_distance_nll, (np.float64(2.5), dist), (np.float64(2.8), dist * 1.2))
+    d = repeat_calls(npfunc.grad(g), (2.5,), (2.8,))
+    assert_deriv(d[0], scalar_fd(g, 2.5))
+    dd = repeat_calls(npfunc.grad(npfunc.grad(g)), (2.5,), (2.8,))
+    assert_deriv(dd[1], scalar_fd(npfunc.grad(g), 2.8), rtol=1e-6)
+    sigmas = np.array([2.0, 2.5, 3.0])
+    assert_same(npfunc.vmap(halfnormal_distance_nll, in_dims=(0, None))(sigmas, dist),
+                np.stack([halfnormal_distance_nll(s, dist) for s in sigmas]))
+
+
+# ==== 5. species distributions ======================================================================
+
+
+def sdm_nll(beta, temp, precip, presence):
+    """Logistic species-distribution model with a quadratic (Gaussian) niche in temperature."""
+    eta = beta[0] + beta[1] * temp + beta[2] * temp**2 + beta[3] * precip
+    return np.sum(np.logaddexp(0.0, eta) - presence * eta)
+
+
+def occupancy_nll(theta, y):
+    """Single-season occupancy (MacKenzie): psi occupancy, p detection per visit; a site with
+    no detections is either occupied and missed or unoccupied."""
+    psi, p = sps.expit(theta[0]), sps.expit(theta[1])
+    det = y.sum(axis=1)
+    K = y.shape[1]
+    lik_occ = psi * p**det * (1 - p) ** (K - det)
+    lik = np.where(det > 0, lik_occ, lik_occ + (1 - psi))
+    return -np.sum(np.log(lik))
+
+
+def test_species_distribution_logistic_and_occupancy_models():
+    rng = np.random.default_rng(11)
+    temp = rng.uniform(-2, 2, 30)
+    precip = rng.uniform(0, 1, 30)
+    eta = 0.5 + 0.3 * temp - 0.8 * temp**2 + 1.0 * precip
+    pres = (rng.random(30) < sps.expit(eta)).astype(float)
+    beta = np.array([0.2, 0.1, -0.5, 0.8])
+    f = lambda b: sdm_nll(b, temp, precip, pres)
+    assert_jit_replays(sdm_nll, (beta, temp, precip, pres), (beta * 2, temp, precip, pres))
+    g = repeat_calls(npfunc.grad(f), (beta,), (beta * 2,))
+    assert_deriv(g[0], fd(f, beta))
+    H = repeat_calls(npfunc.hessian(f), (beta,), (beta * 2,))
+    X = np.stack([np.ones(30), temp, temp**2, precip], axis=1)
+    mu = sps.expit(X @ beta)
+    np.testing.assert_allclose(H[0], X.T @ (X * (mu * (1 - mu))[:, None]), rtol=1e-10)
+    # per-site gradients (influence of each site) by vmap over rows
+    per = npfunc.vmap(npfunc.grad(sdm_nll), in_dims=(None, 0, 0, 0))(beta, temp, precip, pres)
+    np.testing.assert_allclose(per.sum(axis=0), g[0], rtol=1e-10)
+    y = np.array([[0, 1, 1], [0, 0, 0], [1, 0, 0], [0, 0, 0], [1, 1, 1], [0, 0, 1]])
+    th = np.array([0.3, -0.2])
+    o = lambda t: occupancy_nll(t, y)
+    assert_jit_replays(occupancy_nll, (th, y), (th + 1.0, y))
+    go = repeat_calls(npfunc.grad(o), (th,), (th + 1.0,))
+    assert_deriv(go[0], fd(o, th))
+    Ho = repeat_calls(npfunc.hessian(o), (th,), n=3)
+    assert_deriv(Ho[0], fd(npfunc.grad(o), th), atol=1e-7)
+    ys = np.stack([y, y[::-1]], axis=2)       # two species along the last axis
+    assert_same(npfunc.vmap(occupancy_nll, in_dims=(None, 2))(th, ys),
+                np.stack([occupancy_nll(th, ys[:, :, k]) for k in range(2)]))
+
+
+# ==== 6. diversity ====================================================================================
+
+
+def shannon(abundance):
+    p = abundance / abundance.sum()
+    return -np.sum(sps.xlogy(p, p))
+
+
+def shannon_masked(abundance):
+    p = abundance / abundance.sum()
+    p = p[p > 0]
+    return -np.sum(p * np.log(p))
+
+
+def simpson(abundance):
+    p = abundance / np.sum(abundance)
+    D = np.sum(p**2)
+    return {"simpson": 1 - D, "inverse_simpson": 1 / D}
+
+
+def hill_number(abundance, q):
+    """Hill diversity of order q; the q = 1 limit (exp of Shannon) by an early return."""
+    p = abundance / abundance.sum()
+    p = p[p > 0]
+    if q == 1:
+        return np.exp(-np.sum(p * np.log(p)))
+    return np.sum(p**q) ** (1 / (1 - q))
+
+
+def pielou(abundance):
+    S = np.count_nonzero(abundance)
+    return shannon(abundance) / np.log(S)
+
+
+def test_shannon_simpson_hill_and_evenness():
+    x = np.array([40.0, 25.0, 0.0, 12.0, 8.0, 3.0, 0.0, 1.0])
+    pos = x[x > 0]
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"np\.where\(mask, x, 0\)"):
+        npfunc.jit(shannon_masked)(pos)
+    for f in (shannon, shannon_masked, pielou):
+        if f is not shannon_masked:
+            assert_jit_replays(f, (pos,), (pos[::-1] + 1.0,))
+        g = repeat_calls(npfunc.grad(f), (pos,), (pos + np.arange(6.0),))
+        assert_deriv(g[0], fd(f, pos, eps=1e-4))
+        assert_deriv(g[1], fd(f, pos + np.arange(6.0), eps=1e-4))
+    # with absent species: the masked spelling drops them (its derivative in a zero
+    # abundance is the normalisation's only); the xlogy spelling: see the strict xfail below
+    g = npfunc.grad(shannon_masked)(x)
+    keep = x > 0
+    assert_deriv(g[keep], fd(shannon_masked, x, eps=1e-4)[keep])
+    np.testing.assert_allclose(g[~keep], (1 - shannon_masked(x)) / x.sum(), rtol=1e-12)
+    np.testing.assert_allclose(shannon(x), shannon_masked(x), rtol=1e-14)
+    assert_same(npfunc.jit(shannon)(x), shannon(x))
+    assert_jit_replays(shannon, (x,), (x[::-1].copy(),))
+    assert_jit_replays(simpson, (x,), (x * 2 + 1,))
+    gs = npfunc.jacrev(lambda a: simpson(a)["inverse_simpson"])(x)
+    assert_deriv(gs, fd(lambda a: simpson(a)["inverse_simpson"], x))
+    # a community matrix: sites along axis 1
+    comm = np.stack([x, x[::-1] + 1.0, np.ones(8)], axis=1)
+    assert_same(npfunc.vmap(shannon, in_dims=1)(comm), np.stack([shannon(comm[:, j]) for j in range(3)]))
+    sv = npfunc.vmap(simpson, in_dims=1)(comm)
+    for k in ("simpson", "inverse_simpson"):
+        assert_same(sv[k], np.stack([simpson(comm[:, j])[k] for j in range(3)]))
+    pg = npfunc.vmap(npfunc.grad(shannon), in_dims=1)(comm[:, 1:])
+    for j in (1, 2):
+        assert_deriv(pg[j - 1], fd(shannon, comm[:, j], eps=1e-4))
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"close over it"):
+        npfunc.jit(hill_number, static_argnums=1)(x, 2.0)
+    for q in (0.0, 0.5, 1.0, 2.0):
+        g = npfunc.grad(hill_number)(x, q)
+        keep = x > 0
+        assert_deriv(g[keep], fd(lambda a: hill_number(a, q), x, eps=1e-4)[keep])
+    # derivative in the order q away from 1, and its continuity through q = 1
+    dq = repeat_calls(npfunc.grad(hill_number, argnums=1), (x, 2.0), (x, 0.5))
+    assert_deriv(dq[0], scalar_fd(lambda q: hill_number(x, q), 2.0))
+    np.testing.assert_allclose(hill_number(x, 1.0 + 1e-7), hill_number(x, 1.0), rtol=1e-6)
+
+
+def test_shannon_xlogy_gradient_with_absent_species_follows_the_nan_convention():
+    """xlogy(p, p)'s derivative at p = 0 is log(0) = -inf (true: -p log p has an infinite
+    slope there) and the normalisation multiplies it by a_i = 0: inf * 0 = NaN in every entry,
+    in both modes, with NumPy's RuntimeWarning -- the 0 * inf convention of
+    docs/conventions.md ("Discarded entries"), as in JAX and PyTorch. The fix it names, to
+    compute only the entries used (p[p > 0]), gives the finite partials."""
+    x = np.array([40.0, 25.0, 0.0, 12.0, 8.0, 3.0, 0.0, 1.0])
+    for transform in (npfunc.grad, npfunc.jacfwd):
+        with pytest.warns(RuntimeWarning):
+            g = transform(shannon)(x)
+        assert np.isnan(g).all()
+    keep = x > 0
+    assert_deriv(npfunc.grad(shannon_masked)(x)[keep], fd(shannon_masked, x, eps=1e-4)[keep])
+
+
+def test_float32_abundances_keep_float32():
+    x = np.array([40.0, 25.0, 12.0, 8.0, 3.0, 1.0], dtype=np.float32)
+    H = shannon(x)
+    assert isinstance(H, np.float32)
+    assert_same(npfunc.jit(shannon)(x), H, rtol=1e-6)
+    g = npfunc.grad(shannon)(x)
+    assert g.dtype == np.float32
+    assert_deriv(g, fd(shannon, x.astype(np.float64)), rtol=1e-4, atol=1e-6)
+    s = simpson(x)
+    got = npfunc.jit(simpson)(x)
+    assert_tree_same(got, s, rtol=1e-6)
+
+
+def rarefaction(n, counts):
+    """Expected richness in a subsample of n individuals (Hurlbert), with gammaln."""
+    N = counts.sum()
+    lchoose = lambda a, b: sps.gammaln(a + 1) - sps.gammaln(b + 1) - sps.gammaln(a - b + 1)
+    absent = np.where(N - counts >= n, np.exp(lchoose(N - counts, n) - lchoose(N, n)), 0.0)
+    return np.sum(1 - absent)
+
+
+def bray_curtis(u, v):
+    return np.sum(np.abs(u - v)) / np.sum(u + v)
+
+
+def test_rarefaction_bray_curtis_and_species_area():
+    counts = np.array([50.0, 20.0, 10.0, 5.0, 2.0, 1.0, 1.0])
+    assert_same(npfunc.jit(rarefaction)(np.float64(20.0), counts), rarefaction(20.0, counts))
+    assert_jit_replays(rarefaction, (np.float64(20.0), counts), (np.float64(35.0), counts))
+    d = repeat_calls(npfunc.grad(rarefaction), (20.0, counts), (35.0, counts))
+    assert_deriv(d[0], scalar_fd(lambda n: rarefaction(n, counts), 20.0))
+    ns = np.array([5.0, 10.0, 40.0])
+    assert_same(npfunc.vmap(rarefaction, in_dims=(0, None))(ns, counts), np.stack([rarefaction(n, counts) for n in ns]))
+    u = np.array([10.0, 3.0, 0.0, 5.0])
+    v = np.array([4.0, 3.0, 2.0, 9.0])
+    want = bray_curtis(u, v)
+    np.testing.assert_allclose(want, scipy.spatial.distance.braycurtis(u, v), rtol=1e-14)
+    assert_jit_replays(bray_curtis, (u, v), (v, u))
+    g = npfunc.grad(bray_curtis)(u, v)
+    keep = u != v
+    assert_deriv(g[keep], fd(lambda a: bray_curtis(a, v), u)[keep])
+    # species-area relationship S = c A^z by a log-log polyfit
+    area = np.array([1.0, 10.0, 100.0, 1000.0, 1e4])
+    S = np.array([5.0, 11.0, 22.0, 48.0, 95.0])
+    sar = lambda s: np.polyfit(np.log(area), np.log(s), 1)[0]
+    assert_same(npfunc.jit(sar)(S), sar(S))
+    assert_deriv(npfunc.grad(sar)(S), fd(sar, S))
+
+
+# ==== 7. metapopulations ==============================================================================
+
+
+def levins(c, e, p0=0.1, dt=0.1, steps=100):
+    """Levins' metapopulation dp/dt = c p (1 - p) - e p, Euler steps; equilibrium 1 - e/c."""
+    p = p0
+    for _ in range(steps):
+        p += dt * (c * p * (1 - p) - e * p)
+    return p
+
+
+def metapopulation_capacity(areas, coords, alpha=1.0):
+    """Hanski & Ovaskainen: leading eigenvalue of M_ij = exp(-alpha d_ij) A_i A_j (i != j)."""
+    d = np.sqrt(((coords[:, None, :] - coords[None, :, :]) ** 2).sum(-1))
+    M = np.exp(-alpha * d) * np.outer(areas, areas)
+    np.fill_diagonal(M, 0.0)
+    return np.linalg.eigh(M)[0][-1]
+
+
+def metapopulation_capacity_offdiag(areas, coords, alpha=1.0):
+    """The same, the distance's square kept away from 0 on the (discarded) diagonal."""
+    sq = ((coords[:, None, :] - coords[None, :, :]) ** 2).sum(-1)
+    off = ~np.eye(len(areas), dtype=bool)
+    d = np.sqrt(np.where(off, sq, 1.0))
+    M = np.where(off, np.exp(-alpha * d) * np.outer(areas, areas), 0.0)
+    return np.linalg.eigh(M)[0][-1]
+
+
+def test_levins_and_metapopulation_capacity():
+    p = levins(0.5, 0.2, steps=1000)
+    np.testing.assert_allclose(p, 1 - 0.2 / 0.5, rtol=1e-10)
+    assert_jit_replays(levins, (np.float64(0.5), np.float64(0.2)), (np.float64(0.8), np.float64(0.1)))
+    d = repeat_calls(npfunc.grad(levins, argnums=(0, 1)), (0.5, 0.2), (0.8, 0.1))
+    assert_deriv(d[0][0], scalar_fd(lambda c: levins(c, 0.2), 0.5))
+    assert_deriv(d[0][1], scalar_fd(lambda e: levins(0.5, e), 0.2))
+    dd = repeat_calls(npfunc.grad(npfunc.grad(levins)), (0.5, 0.2), (0.8, 0.1))
+    assert_deriv(dd[0], scalar_fd(lambda c: npfunc.grad(levins)(c, 0.2), 0.5), rtol=1e-6)
+    cs = np.array([0.3, 0.5, 0.9])
+    assert_same(npfunc.vmap(levins, in_dims=(0, None))(cs, 0.2), np.stack([levins(c, 0.2) for c in cs]))
+    areas = np.array([1.0, 2.5, 0.7, 1.8, 3.0])
+    coords = np.array([[0.0, 0.0], [1.0, 0.3], [2.0, 1.5], [0.5, 2.0], [1.7, 0.9]])
+    lam = metapopulation_capacity(areas, coords)
+    assert isinstance(lam, np.float64)
+    assert_jit_replays(metapopulation_capacity, (areas, coords), (areas * 1.5, coords + 0.1))
+    g = repeat_calls(npfunc.grad(metapopulation_capacity), (areas, coords), (areas * 1.5, coords))
+    assert_deriv(g[0], fd(lambda a: metapopulation_capacity(a, coords), areas))
+    # the coordinates: sqrt of the zero diagonal distance, discarded by fill_diagonal, meets
+    # a zero cotangent in reverse mode: NaN with NumPy's warning (docs/conventions.md,
+    # "Discarded entries"); forward mode and the fix named there give the derivative
+    want = fd(lambda c: metapopulation_capacity(areas, c), coords)
+    with pytest.warns(RuntimeWarning):
+        assert np.isnan(npfunc.grad(metapopulation_capacity, argnums=1)(areas, coords)).all()
+    # forward mode's result is right, but sqrt's rule evaluated 0.5/0 at the discarded entries:
+    # NumPy's warnings, which the plain program does not emit (the same convention)
+    with pytest.warns(RuntimeWarning):
+        Jc = npfunc.jacfwd(metapopulation_capacity, argnums=1)(areas, coords)
+    assert_deriv(Jc, want)
+    gc = repeat_calls(npfunc.grad(metapopulation_capacity_offdiag, argnums=1), (areas, coords), (areas, coords * 1.1))
+    assert_deriv(gc[0], want)
+    assert_same(metapopulation_capacity_offdiag(areas, coords), lam)
+    # the plain coordinates and areas are not modified (fill_diagonal acts on M only)
+    assert coords[0, 0] == 0.0 and areas[0] == 1.0
+    ga = npfunc.grad(metapopulation_capacity, argnums=2)(areas, coords, 1.0)
+    assert_deriv(ga, scalar_fd(lambda a: metapopulation_capacity(areas, coords, a), 1.0))
+
+
+# ==== 8. phylogenetics ===================================================================================
+
+
+def jc_rate_matrix(mu=1.0):
+    Q = np.full((4, 4), mu / 3)
+    np.fill_diagonal(Q, -mu)
+    return Q
+
+
+def jc_transition(t):
+    return scipy.linalg.expm(jc_rate_matrix() * t)
+
+
+def jc_pair_loglik(d, n_same, n_diff):
+    """Log-likelihood of an aligned pair at distance d (substitutions per site)."""
+    P = jc_transition(d)
+    return n_same * np.log(0.25 * P[0, 0]) + n_diff * np.log(0.25 * P[0, 1])
+
+
+def test_jukes_cantor_expm_against_closed_form_and_ml_distance():
+    t = 0.3
+    P = jc_transition(t)
+    np.testing.assert_allclose(P[0, 0], 0.25 + 0.75 * np.exp(-4 * t / 3), rtol=1e-12)
+    np.testing.assert_allclose(P[0, 1], 0.25 - 0.25 * np.exp(-4 * t / 3), rtol=1e-12)
+    assert_jit_replays(jc_transition, (np.float64(0.3),), (np.float64(1.2),))
+    J = repeat_calls(npfunc.jacfwd(jc_transition), (0.3,), (1.2,))
+    np.testing.assert_allclose(J[0], jc_rate_matrix() @ P, rtol=1e-10, atol=1e-14)
+    Jr = npfunc.jacrev(jc_transition)(0.3)
+    np.testing.assert_allclose(Jr, J[0], rtol=1e-10, atol=1e-14)
+    ll = lambda d: jc_pair_loglik(d, 80.0, 20.0)
+    d1 = repeat_calls(npfunc.grad(ll), (0.2,), (0.3,))
+    assert_deriv(d1[0], scalar_fd(ll, 0.2))
+    d2 = repeat_calls(npfunc.grad(npfunc.grad(ll)), (0.2,), (0.3,))
+    assert_deriv(d2[0], scalar_fd(npfunc.grad(ll), 0.2), rtol=1e-6)
+    # ML distance = the closed form -3/4 log(1 - 4/3 p)
+    d_hat = scipy.optimize.brentq(npfunc.grad(ll), 0.01, 2.0, xtol=1e-14)
+    np.testing.assert_allclose(d_hat, -0.75 * np.log(1 - 4 / 3 * 0.2), rtol=1e-10)
+    ts = np.array([0.1, 0.5, 2.0])
+    assert_same(npfunc.vmap(jc_transition)(ts), np.stack([jc_transition(x) for x in ts]))
+
+
+def k80_transition(kappa, t):
+    """Kimura 2-parameter: transitions (A<->G, C<->T) at kappa times the transversion rate,
+    normalised to one substitution per unit time."""
+    b = 1.0
+    a = kappa
+    Q = np.array([[0.0, b, a, b],
+                  [b, 0.0, b, a],
+                  [a, b, 0.0, b],
+                  [b, a, b, 0.0]])
+    Q = Q - np.diag(Q.sum(axis=1))
+    rate = -np.mean(np.diag(Q))
+    return scipy.linalg.expm(Q / rate * t)
+
+
+def pruning_loglik(branch, kappa, patterns, weights, like=False):
+    """Felsenstein pruning on the tree ((1:b1, 2:b2):b3, 3:b4) rooted at the internal join,
+    uniform base frequencies; patterns are (sites, 3) nucleotide indices."""
+    P1, P2, P3, P4 = (k80_transition(kappa, b) for b in branch)
+    L = np.asarray(np.eye(4), like=patterns) if like else np.eye(4)
+    inner = (P1 @ L[:, patterns[:, 0]]) * (P2 @ L[:, patterns[:, 1]])    # (4, sites) at the join
+    site = 0.25 * np.sum((P3 @ inner) * (P4 @ L[:, patterns[:, 2]]), axis=0)
+    return np.sum(weights * np.log(site))
+
+
+def test_k80_and_felsenstein_pruning_likelihood():
+    P = k80_transition(3.0, 0.2)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-13)
+    assert_jit_replays(k80_transition, (np.float64(3.0), np.float64(0.2)), (np.float64(2.0), np.float64(0.5)))
+    Jk = npfunc.jacrev(k80_transition)(3.0, 0.2)
+    assert_deriv(Jk, scalar_fd(lambda k: k80_transition(k, 0.2), 3.0))
+    patterns = np.array([[0, 0, 0], [0, 2, 0], [1, 1, 3], [2, 2, 2], [0, 1, 2], [3, 3, 1]])
+    weights = np.array([40.0, 6.0, 3.0, 35.0, 1.0, 2.0])
+    br = np.array([0.1, 0.15, 0.05, 0.2])
+    f = lambda b: pruning_loglik(b, 2.5, patterns, weights)
+    assert isinstance(f(br), np.float64)
+    # traced site patterns index the plain identity: refused with the like= fix; the patterns
+    # are data, closed over
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np\.asarray\(table, like=i\)"):
+        npfunc.jit(pruning_loglik)(br, np.float64(2.5), patterns, weights)
+    assert_jit_replays(lambda b, k: pruning_loglik(b, k, patterns, weights), (br, np.float64(2.5)),
+                       (br * 2, np.float64(4.0)))
+    g = repeat_calls(npfunc.grad(f), (br,), (br * 1.5,))
+    assert_deriv(g[0], fd(f, br))
+    gk = repeat_calls(npfunc.grad(pruning_loglik, argnums=1), (br, 2.5, patterns, weights))
+    assert_deriv(gk[0], scalar_fd(lambda k: pruning_loglik(br, k, patterns, weights), 2.5))
+    H = repeat_calls(npfunc.hessian(f), (br,), n=3)
+    assert_deriv(H[0], fd(npfunc.grad(f), br), atol=1e-6)
+    # per-site log-likelihood gradients by vmap over site patterns (one site each)
+    one = lambda b, pat, like=False: pruning_loglik(b, 2.5, pat[None, :], np.ones(1), like=like)
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"np\.asarray\(table, like=i\)"):
+        npfunc.vmap(npfunc.grad(one), in_dims=(None, 0))(br, patterns)
+    per = npfunc.vmap(npfunc.grad(one), in_dims=(None, 0, None))(br, patterns, True)
+    assert_same(npfunc.vmap(one, in_dims=(None, 0, None))(br, patterns, True),
+                np.stack([one(br, pat) for pat in patterns]))
+    np.testing.assert_allclose(weights @ per, g[0], rtol=1e-10)
+
+
+def bm_loglik(theta, traits, C):
+    """Brownian motion on a phylogeny with Pagel's lambda scaling the off-diagonal shared
+    branch lengths: traits ~ N(mu 1, sigma2 (lambda C_off + diag C))."""
+    mu, log_s2, lam = theta
+    V = np.exp(log_s2) * (lam * (C - np.diag(np.diag(C))) + np.diag(np.diag(C)))
+    return st.multivariate_normal.logpdf(traits, mean=mu * np.ones(len(traits)), cov=V)
+
+
+def test_brownian_motion_pagel_lambda_likelihood():
+    C = np.array([[1.0, 0.6, 0.2, 0.2],
+                  [0.6, 1.0, 0.2, 0.2],
+                  [0.2, 0.2, 1.0, 0.7],
+                  [0.2, 0.2, 0.7, 1.0]])
+    traits = np.array([1.2, 1.0, 2.1, 2.4])
+    th = np.array([1.5, -0.5, 0.8])
+    want = bm_loglik(th, traits, C)
+    assert isinstance(want, np.float64)
+    assert_jit_replays(bm_loglik, (th, traits, C), (th * 0.9, traits + 0.2, C))
+    f = lambda t: bm_loglik(t, traits, C)
+    g = repeat_calls(npfunc.grad(f), (th,), (th * 0.9,))
+    assert_deriv(g[0], fd(f, th))
+    H = repeat_calls(npfunc.hessian(f), (th,), (th * 0.9,))
+    assert_deriv(H[0], fd(npfunc.grad(f), th), atol=1e-7)
+    ths = np.stack([th, th * 0.9, th * 1.1], axis=1)
+    assert_same(npfunc.vmap(bm_loglik, in_dims=(1, None, None))(ths, traits, C),
+                np.stack([bm_loglik(ths[:, k], traits, C) for k in range(3)]))
+
+
+# ==== 9. tabulated thermal performance ===================================================================
+
+_TEMPS = np.array([5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0])
+_RATES = np.array([0.05, 0.15, 0.35, 0.6, 0.8, 0.7, 0.2])
+
+
+def thermal_growth(T, spline=False):
+    """Intrinsic growth rate at temperature T from a measured thermal-performance table."""
+    if spline:
+        return scipy.interpolate.CubicSpline(_TEMPS, _RATES)(T)
+    return np.interp(T, _TEMPS, _RATES)
+
+
+def seasonal_population(amplitude, N0=10.0, K=100.0, days=60):
+    """Logistic growth under a seasonal temperature cycle, the rate read from the table."""
+    N = N0
+    for d in range(days):
+        T = 18.0 + amplitude * np.sin(2 * np.pi * d / 60)
+        r = thermal_growth(T, spline=True)
+        N = N + 0.1 * r * N * (1 - N / K)
+    return N
+
+
+def test_thermal_performance_interp_and_spline():
+    Ts = np.array([7.0, 18.0, 26.5, 33.0])
+    for spline in (False, True):
+        want = thermal_growth(Ts, spline)
+        assert_same(npfunc.jit(thermal_growth, static_argnums=1)(Ts, spline), want)
+        J = npfunc.jacfwd(thermal_growth)(Ts, spline)
+        assert_deriv(J, fd(lambda t: thermal_growth(t, spline), Ts))
+        assert_same(npfunc.vmap(thermal_growth, in_dims=(0, None))(Ts, spline),
+                    np.stack([thermal_growth(t, spline) for t in Ts]))
+    d = repeat_calls(npfunc.grad(seasonal_population), (6.0,), (8.0,))
+    assert_deriv(d[0], scalar_fd(seasonal_population, 6.0))
+    assert_jit_replays(seasonal_population, (np.float64(6.0),), (np.float64(8.0),))
+
+
+# ==== 10. in-place updates of the caller's arrays ========================================================
+
+
+def harvest_in_place(stock, rates, years=3):
+    """Project an age-structured stock in place (the caller's array is the state) with a
+    harvest fraction per class; returns the total catch."""
+    L = leslie(np.array([0.0, 1.1, 1.6]), np.array([0.7, 0.5]))
+    catch = 0.0
+    for _ in range(years):
+        stock[:] = L @ stock
+        taken = stock * rates
+        stock -= taken
+        catch = catch + taken.sum()
+    return catch
+
+
+def test_in_place_projection_of_the_callers_stock():
+    s0 = np.array([100.0, 40.0, 10.0])
+    rates = np.array([0.0, 0.1, 0.3])
+    plain_stock = s0.copy()
+    want = harvest_in_place(plain_stock, rates)
+    assert isinstance(want, np.float64)
+    st_jit = s0.copy()
+    jf = npfunc.jit(harvest_in_place)
+    assert_same(jf(st_jit, rates), want)
+    assert_same(st_jit, plain_stock)           # the caller's array updated as by the plain program
+    st2, st2_plain = s0 * 2, s0 * 2
+    assert_same(jf(st2, rates * 0.5), harvest_in_place(st2_plain, rates * 0.5))
+    assert_same(st2, st2_plain)
+    # derivatives in the harvest rates: a plain stock cannot hold the traced catch, refused
+    # with the functional spelling (stock = stock - taken), which gives the derivative
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"x -= y.*Use x = x - y"):
+        npfunc.grad(lambda r: harvest_in_place(s0.copy(), r))(rates)
+    f = lambda r: harvest_functional(s0, r)
+    assert_same(f(rates), want)
+    g = repeat_calls(npfunc.grad(f), (rates,), (rates + 0.05,))
+    assert_deriv(g[0], fd(f, rates))
+    # the stock itself differentiated (or batched): its in-place update reaches the caller
+    s_in = s0.copy()
+    gs = repeat_calls(lambda: npfunc.grad(harvest_in_place)(s_in.copy(), rates), ())
+    assert_deriv(gs[0], fd(lambda x: harvest_in_place(x.copy(), rates), s0))
+    npfunc.grad(harvest_in_place)(s_in, rates)
+    assert_same(s_in, plain_stock)
+    s_b = np.stack([s0, 2 * s0])
+    got = npfunc.vmap(harvest_in_place, in_dims=(0, None))(s_b, rates)
+    want_b = [s0.copy(), 2 * s0]
+    assert_same(got, np.stack([harvest_in_place(x, rates) for x in want_b]))
+    assert_same(s_b, np.stack(want_b))
+
+
+def harvest_functional(stock, rates, years=3):
+    L = leslie(np.array([0.0, 1.1, 1.6]), np.array([0.7, 0.5]))
+    catch = 0.0
+    for _ in range(years):
+        stock = L @ stock
+        taken = stock * rates
+        stock = stock - taken
+        catch = catch + taken.sum()
+    return catch
