@@ -1529,3 +1529,83 @@ def harvest_functional(stock, rates, years=3):
         stock = stock - taken
         catch = catch + taken.sum()
     return catch
+
+
+# ==== 11. more likelihoods and an extinction time ============================================================
+
+
+def hwe_multinomial(p, counts):
+    """Hardy-Weinberg genotype likelihood by scipy.stats.multinomial."""
+    probs = np.array([p * p, 2 * p * (1 - p), (1 - p) ** 2])
+    return st.multinomial.logpmf(counts, counts.sum(), probs)
+
+
+def overdispersed_allele_counts(theta, alt, depth):
+    """Allele counts across pools overdispersed by a beta-binomial (mean m, precision phi)."""
+    m, phi = sps.expit(theta[0]), np.exp(theta[1])
+    return np.sum(st.betabinom.logpmf(alt, depth, m * phi, (1 - m) * phi))
+
+
+def test_multinomial_hwe_betabinomial_and_hypergeometric_refusal():
+    counts = np.array([50, 30, 20])
+    want = hwe_multinomial(0.6, counts)
+    assert type(want) is np.ndarray and want.shape == ()      # SciPy's multinomial: a 0-d array
+    assert_jit_replays(hwe_multinomial, (np.float64(0.6), counts), (np.float64(0.45), counts))
+    d = repeat_calls(npfunc.grad(hwe_multinomial), (0.6, counts), (0.45, counts))
+    assert_deriv(d[0], scalar_fd(lambda p: hwe_multinomial(p, counts), 0.6))
+    np.testing.assert_allclose(npfunc.grad(hwe_multinomial)(0.65, counts), 0.0, atol=1e-10)   # MLE (2*50+30)/200
+    dd = repeat_calls(npfunc.grad(npfunc.grad(hwe_multinomial)), (0.6, counts), (0.45, counts))
+    assert_deriv(dd[1], scalar_fd(lambda p: npfunc.grad(hwe_multinomial)(p, counts), 0.45), rtol=1e-6)
+    alt = np.array([3, 10, 7, 0, 12])
+    dep = np.array([20, 25, 18, 15, 30])
+    th = np.array([-0.5, 2.0])
+    f = lambda t: overdispersed_allele_counts(t, alt, dep)
+    assert_jit_replays(overdispersed_allele_counts, (th, alt, dep), (th * 0.5, alt, dep))
+    g = repeat_calls(npfunc.grad(f), (th,), (th * 0.5,))
+    assert_deriv(g[0], fd(f, th))
+    H = repeat_calls(npfunc.hessian(f), (th,), n=3)
+    assert_deriv(H[0], fd(npfunc.grad(f), th), atol=1e-7)
+    # SciPy's hypergeom has no twin: refused, naming the special-function formula used by
+    # hypergeom_profile above
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"hypergeom has no npfunc twin.*scipy\.special"):
+        npfunc.grad(lambda N: st.hypergeom.logpmf(12, N, 60, 50))(250.0)
+
+
+def quasi_extinction_time(r, N0=10.0, threshold=1.0, events=False):
+    """Time for a declining population N' = r N (1 - N/K) to reach a quasi-extinction
+    threshold: by solve_ivp's terminal event, or by brentq on the dense output."""
+    K = 50.0
+
+    def rhs(t, y, r):
+        return [r * y[0] * (1 - y[0] / K)]
+
+    if events:
+        hit = lambda t, y, r: y[0] - threshold
+        hit.terminal = True
+        sol = scipy.integrate.solve_ivp(rhs, (0.0, 10.0), [N0], args=(r,), events=hit, rtol=1e-9, atol=1e-10)
+        return sol.t_events[0][0]
+    sol = scipy.integrate.solve_ivp(rhs, (0.0, 10.0), [N0], args=(r,), dense_output=True,
+                                    t_eval=np.linspace(0.0, 10.0, 3), rtol=1e-9, atol=1e-10)
+    return scipy.optimize.brentq(lambda t: sol.sol(t)[0] - threshold, 0.0, 10.0, xtol=1e-13)
+
+
+def test_quasi_extinction_time_event_refusal_and_dense_output_fix():
+    r = -0.4
+    exact = lambda r: np.log((10.0 / (1 - 10.0 / 50)) / (1.0 / (1 - 1.0 / 50))) / -r
+    t_ev = quasi_extinction_time(r, events=True)
+    t_bq = quasi_extinction_time(r)
+    np.testing.assert_allclose(t_ev, exact(r), rtol=1e-6)
+    np.testing.assert_allclose(t_bq, exact(r), rtol=1e-6)
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"events.*brentq on sol\(t\)"):
+        npfunc.grad(quasi_extinction_time)(r, events=True)
+    d = repeat_calls(npfunc.grad(quasi_extinction_time), (r,), (-0.6,), n=2)
+    # against the plain program's differences (the integrator's error is smooth in r)
+    np.testing.assert_allclose(d[0], scalar_fd(quasi_extinction_time, r, eps=1e-4), rtol=1e-5)
+    np.testing.assert_allclose(d[1], scalar_fd(exact, -0.6), rtol=1e-5)
+    # brentq's Python float becomes np.float64 once it depends on a traced value (a float
+    # subclass; docs/sharp-bits.md), with SciPy's value
+    jf = npfunc.jit(quasi_extinction_time)
+    for x in (r, -0.6, r):
+        got, want = jf(np.float64(x)), quasi_extinction_time(x)
+        assert type(want) is float and type(got) is np.float64
+        np.testing.assert_allclose(got, want, rtol=1e-9)
