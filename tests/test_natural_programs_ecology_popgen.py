@@ -42,7 +42,21 @@ Programs:
     closed form, the JC distance by maximum likelihood (brentq on the score), K80 with a traced
     kappa in np.array([[...]]), Felsenstein pruning on a three-taxon tree, Brownian-motion
     trait likelihoods (multivariate_normal.logpdf, Pagel's lambda);
-  * a temperature-dependent growth rate from a table by np.interp and CubicSpline.
+  * a temperature-dependent growth rate from a table by np.interp and CubicSpline;
+  * Hardy-Weinberg by scipy.stats.multinomial, beta-binomial allele counts in pools, the
+    quasi-extinction time by solve_ivp's terminal event (refused) and by brentq on the dense
+    output; an age-structured stock projected in place in the caller's array.
+
+Finding fixed here (with its regression test): scipy.stats' binom and bernoulli pmf at p = 0
+or 1, geom and nbinom at p = 1 and poisson at mu = 0 had NaN derivatives (and RuntimeWarnings)
+where the mass is a polynomial -- the absorbing rows of every Wright-Fisher matrix.  Checked
+as documented conventions: NaN from 0 * inf where an infinite derivative meets an unused or
+zero entry (Shannon's xlogy with absent species, sqrt on a distance matrix's diagonal), and
+brentq's Python float returned as np.float64 under jit.  Refusals checked to name a working
+fix: plain preallocated buffers (like=), np.float32(traced), eigvals of a real matrix whose
+eigenvalues turn complex between jit calls, flatnonzero/boolean masks of traced data, traced
+indices into a plain table, in-place updates of plain arrays by traced values, hypergeom
+(no twin), solve_ivp events.
 """
 from __future__ import annotations
 
@@ -615,6 +629,12 @@ def test_discrete_pmf_derivatives_at_the_ends_of_the_parameter_range():
     # exact polynomial derivatives: d/dp C(4,k) p^k (1-p)^(4-k) at p = 0
     np.testing.assert_allclose(npfunc.jacfwd(cases[0][0])(0.0), [-4.0, 4.0, 0.0, 0.0, 0.0], rtol=1e-14)
     np.testing.assert_allclose(npfunc.hessian(lambda p: st.binom.pmf(1.0, 4, p))(0.0), -24.0, rtol=1e-14)
+    # one recording at an inner p replays at the ends (the branch is in the program)
+    jJ = npfunc.jit(npfunc.jacfwd(cases[0][0]))
+    inner = jJ(np.float64(0.3))
+    np.testing.assert_allclose(inner, npfunc.jacfwd(cases[0][0])(0.3), rtol=1e-12)
+    np.testing.assert_allclose(jJ(np.float64(0.0)), [-4.0, 4.0, 0.0, 0.0, 0.0], rtol=1e-14)
+    np.testing.assert_allclose(jJ(np.float64(1.0)), [0.0, 0.0, 0.0, -4.0, 4.0], rtol=1e-14)
     # inside the range nothing changed: the values are exp(logpmf)'s
     ps = np.array([0.0, 0.3, 1.0])
     assert_same(npfunc.vmap(lambda p: st.binom.pmf(k, 4, p))(ps), np.stack([st.binom.pmf(k, 4, p) for p in ps]))
