@@ -45,13 +45,21 @@ Programs:
   * a temperature-dependent growth rate from a table by np.interp and CubicSpline;
   * Hardy-Weinberg by scipy.stats.multinomial, beta-binomial allele counts in pools, the
     quasi-extinction time by solve_ivp's terminal event (refused) and by brentq on the dense
-    output; an age-structured stock projected in place in the caller's array.
+    output; an age-structured stock projected in place in the caller's array;
+  * the mutation-drift stationary distribution of a Wright-Fisher chain (scipy.special.binom)
+    by np.linalg.eig, by lstsq and by scipy.linalg.null_space (refused), dynamic occupancy
+    as a hidden Markov model (forward algorithm with logsumexp, log of a zero emission).
 
-Finding fixed here (with its regression test): scipy.stats' binom and bernoulli pmf at p = 0
-or 1, geom and nbinom at p = 1 and poisson at mu = 0 had NaN derivatives (and RuntimeWarnings)
-where the mass is a polynomial -- the absorbing rows of every Wright-Fisher matrix.  Checked
+Findings fixed here (each with its regression test): scipy.stats' binom and bernoulli pmf at
+p = 0 or 1, geom and nbinom at p = 1 and poisson at mu = 0 had NaN derivatives (and
+RuntimeWarnings) where the mass is a polynomial -- the absorbing rows of every Wright-Fisher
+matrix; the refusal of scipy.linalg.null_space (no twin; it calls svd) told the user to "call
+npfunc.scipy.linalg.svd instead", as if they had called svd, and SciPy's batching decorator
+made the called function "scipy.wrapper": it now names null_space, the svd it calls and the
+twin to write it with.  Checked
 as documented conventions: NaN from 0 * inf where an infinite derivative meets an unused or
-zero entry (Shannon's xlogy with absent species, sqrt on a distance matrix's diagonal), and
+zero entry (Shannon's xlogy with absent species, sqrt on a distance matrix's diagonal, log of
+a zero emission probability under forward mode), and
 brentq's Python float returned as np.float64 under jit.  Refusals checked to name a working
 fix: plain preallocated buffers (like=), np.float32(traced), eigvals of a real matrix whose
 eigenvalues turn complex between jit calls, flatnonzero/boolean masks of traced data, traced
@@ -1629,3 +1637,102 @@ def test_quasi_extinction_time_event_refusal_and_dense_output_fix():
         got, want = jf(np.float64(x)), quasi_extinction_time(x)
         assert type(want) is float and type(got) is np.float64
         np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+# ==== 12. stationary distributions and hidden Markov occupancy =================================================
+
+
+def wf_mutation_matrix(u, N=6):
+    """Wright-Fisher with symmetric mutation u, written with scipy.special.binom and powers."""
+    i = np.arange(N + 1)
+    p = i / N
+    pm = p * (1 - u) + (1 - p) * u
+    return sps.binom(N, i)[None, :] * pm[:, None] ** i[None, :] * (1 - pm[:, None]) ** (N - i)[None, :]
+
+
+def stationary_by_eig(u):
+    w, V = np.linalg.eig(wf_mutation_matrix(u).T)
+    v = np.real(V[:, np.argmin(np.abs(w - 1))])
+    return v / v.sum()
+
+
+def stationary_by_lstsq(u):
+    P = wf_mutation_matrix(u)
+    n = P.shape[0]
+    A = np.vstack([P.T - np.eye(n), np.ones((1, n))])
+    b = np.zeros(n + 1)
+    b[-1] = 1.0
+    return np.linalg.lstsq(A, b, rcond=None)[0]
+
+
+def stationary_by_null_space(u):
+    v = scipy.linalg.null_space(wf_mutation_matrix(u).T - np.eye(7))[:, 0]
+    return v / v.sum()
+
+
+def test_mutation_drift_stationary_distribution_three_ways():
+    u = 0.05
+    pi = stationary_by_eig(u)
+    np.testing.assert_allclose(stationary_by_lstsq(u), pi, rtol=1e-10)
+    np.testing.assert_allclose(stationary_by_null_space(u), pi, rtol=1e-10)
+    np.testing.assert_allclose(pi, pi[::-1], rtol=1e-10)          # symmetric mutation
+    want = fd(lambda v: stationary_by_lstsq(v[0]), np.array([u]))[:, 0]
+    for f in (stationary_by_eig, stationary_by_lstsq):
+        assert_jit_replays(f, (np.float64(u),), (np.float64(0.1),), rtol=1e-10)
+        J = repeat_calls(npfunc.jacfwd(f), (u,), (0.1,), n=3)
+        assert_deriv(J[0], want)
+        np.testing.assert_allclose(npfunc.jacrev(f)(u), J[0], rtol=1e-9, atol=1e-13)
+        us = np.array([0.02, 0.05, 0.2])
+        assert_same(npfunc.vmap(f)(us), np.stack([f(x) for x in us]), rtol=1e-10)
+    # null_space has no twin and calls svd: the refusal names both (it named svd only, as if
+    # the user had called it) and the twin to write it with
+    with pytest.raises(npfunc.errors.ConcretizationError,
+                       match=r"scipy\.linalg\.null_space has no npfunc twin and calls scipy\.linalg\._decomp_svd\.svd"
+                             r".*write what scipy\.linalg\.null_space computes with npfunc\.scipy\.linalg\.svd"):
+        npfunc.jacfwd(stationary_by_null_space)(u)
+
+
+def occupancy_hmm(theta, y, safe=True):
+    """Dynamic occupancy as a two-state hidden Markov model (absent, present) with
+    colonisation, extinction and detection; forward algorithm in log space.  An absent site
+    is never detected: its emission probability is 0 and its log -inf."""
+    col, ext, pdet = sps.expit(theta)
+    T = np.array([[1 - col, col], [ext, 1 - ext]])
+    logalpha = np.log(np.array([0.5, 0.5]))
+    for obs in y:
+        emit = np.array([1.0 if obs == 0 else 0.0, pdet if obs else 1 - pdet])
+        if safe:
+            log_emit = np.where(emit > 0, np.log(np.where(emit > 0, emit, 1.0)), -np.inf)
+        else:
+            log_emit = np.log(emit)
+        logalpha = sps.logsumexp(logalpha[:, None] + np.log(T), axis=0) + log_emit
+    return sps.logsumexp(logalpha)
+
+
+def test_dynamic_occupancy_hmm_forward_algorithm():
+    y = [0, 1, 1, 0, 0, 1]
+    th = np.array([-0.5, -1.0, 0.3])
+    with pytest.warns(RuntimeWarning, match="divide by zero"):
+        raw = occupancy_hmm(th, y, safe=False)            # the plain program warns at log(0)
+    want = occupancy_hmm(th, y)
+    assert_same(want, raw)
+    f = lambda t: occupancy_hmm(t, y)
+    assert_jit_replays(f, (th,), (th * -1.0,))
+    g = repeat_calls(npfunc.grad(f), (th,), (th * -1.0,))
+    assert_deriv(g[0], fd(f, th))
+    H = repeat_calls(npfunc.hessian(f), (th,), n=3)
+    assert_deriv(H[0], fd(npfunc.grad(f), th), atol=1e-7)
+    Jf = repeat_calls(npfunc.jacfwd(f), (th,))
+    np.testing.assert_allclose(Jf[0], g[0], rtol=1e-12)
+    # log(emit) with its 0: reverse mode never sends the constant 0's entry to a parameter
+    # (finite, the derivative); forward mode hands log a zero tangent at 0: 0/0 = NaN, the
+    # documented 0 * inf convention (docs/conventions.md), fixed by the double where above
+    raw_f = lambda t: occupancy_hmm(t, y, safe=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert_deriv(npfunc.grad(raw_f)(th), g[0], rtol=1e-12)
+        assert np.isnan(npfunc.jacfwd(raw_f)(th)).all()
+    thetas = np.stack([th, th * 0.5, -th])
+    pg = npfunc.vmap(npfunc.grad(occupancy_hmm), in_dims=(0, None))(thetas, y)
+    for k in range(3):
+        assert_deriv(pg[k], fd(f, thetas[k]))
