@@ -114,6 +114,13 @@ def twin_hint() -> str:
                 if missing:
                     return (f" ({where} converts its input with np.asarray, which a traced value cannot go "
                             f"through: {missing}" + (f"; or {other}" if other else "") + ".)")
+            outer = scipy_function()
+            if name and outer and outer != f"{public_module(where.rsplit('.', 1)[0])}.{frame.f_code.co_name}":
+                # the user called another SciPy function (scipy.linalg.null_space), which has no
+                # twin and calls this one (scipy.linalg.svd): name both
+                return (f" ({outer} has no npfunc twin and calls {where}, which converts its input with "
+                        f"np.asarray, which a traced value cannot go through: write what {outer} computes "
+                        f"with {name}" + (f", or {other}" if other else "") + ".)")
             fix = f"call {name} instead" + (f", or {other}" if other else "") if name else other
             return (f" ({where} converts its input with np.asarray, which a traced value cannot go "
                     f"through: {fix}.)")
@@ -135,7 +142,9 @@ def scipy_function() -> str:
     frame, found = sys._getframe(1), None
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
-        if module.startswith("scipy"):
+        if module.startswith("scipy._lib"):
+            pass  # decorators' wrappers (_apply_over_batch): the function they wrap is the call
+        elif module.startswith("scipy"):
             found = frame
         elif found is not None and not module.startswith(("numpy", "npfunc")):
             break

@@ -364,7 +364,20 @@ class Discrete(Distribution):
         raise NotImplementedError
 
     def _pmf(self, k, *shapes):
-        return np.exp(self._logpmf(k, *shapes))
+        edge = self._edge(*shapes) if is_traced(*shapes) else None
+        if edge is None:
+            return np.exp(self._logpmf(k, *shapes))
+        # exp(logpmf)'s derivative is pmf * (k / p ...): 0 * inf where a probability or
+        # rate sits on the end of its range (a mass p**k at p = 0), though the mass is a
+        # polynomial there (d/dp binom.pmf(1, n, p) = n at p = 0).  Those points take the
+        # polynomial (equal values; the power rule gives every derivative), the others
+        # exp(logpmf) at a safe placeholder on the edge (no 0 * inf behind np.where)
+        inner = np.exp(self._logpmf(k, *self._off_edge(edge, shapes)))
+        return np.where(edge, self._edge_pmf(k, edge, *shapes), inner)
+
+    def _edge(self, *shapes):
+        """Where a shape parameter sits on the end of its range, or None (no such points)."""
+        return None
 
     def _logcdf(self, k, *shapes):
         return np.log(self._cdf(k, *shapes))

@@ -42,6 +42,16 @@ class poisson_gen(Discrete):
     def _logpmf(self, k, mu):
         return sc.xlogy(k, mu) - sc.gammaln(k + 1) - mu
 
+    def _edge(self, mu):
+        return mu == 0
+
+    def _off_edge(self, edge, shapes):
+        return (np.where(edge, 1.0, shapes[0]),)
+
+    def _edge_pmf(self, k, edge, mu):
+        mu = np.where(edge, mu, 0.5)
+        return mu**k * np.exp(-mu - sc.gammaln(k + 1))
+
     def _cdf(self, k, mu):
         return sc.gammaincc(k + 1, mu)       # = scipy.special.pdtr(k, mu)
 
@@ -68,11 +78,27 @@ class binom_gen(Discrete):
         combiln = sc.gammaln(n + 1) - (sc.gammaln(k + 1) + sc.gammaln(n - k + 1))
         return combiln + sc.xlogy(k, p) + sc.xlog1py(n - k, -p)
 
+    def _edge(self, n, p):
+        return (p == 0) | (p == 1)
+
+    def _off_edge(self, edge, shapes):
+        return shapes[0], np.where(edge, 0.5, shapes[1])
+
+    def _edge_pmf(self, k, edge, n, p):
+        return _binomial_polynomial(k, n, np.where(edge, p, 0.5))
+
     def _cdf(self, k, n, p):
         return sc.betaincc(k + 1, _rest(n, k), p)   # SciPy's (Boost's) binomial cdf, 0 <= k < n
 
     def _sf(self, k, n, p):
         return sc.betainc(k + 1, _rest(n, k), p)
+
+
+def _binomial_polynomial(k, n, p):
+    """C(n, k) p**k (1 - p)**(n - k), the coefficient capped where it would overflow (the
+    mass at p = 0 or 1 is 0 there, and so are its derivatives up to order k or n - k)."""
+    combiln = sc.gammaln(n + 1) - (sc.gammaln(k + 1) + sc.gammaln(n - k + 1))
+    return np.exp(np.minimum(combiln, 700.0)) * p**k * (1 - p) ** (n - k)
 
 
 def _rest(n, k):
@@ -98,6 +124,16 @@ class geom_gen(Discrete):
 
     def _logpmf(self, k, p):
         return sc.xlog1py(k - 1, -p) + np.log(p)
+
+    def _edge(self, p):
+        return p == 1
+
+    def _off_edge(self, edge, shapes):
+        return (np.where(edge, 0.5, shapes[0]),)
+
+    def _edge_pmf(self, k, edge, p):
+        p = np.where(edge, p, 0.5)
+        return p * (1 - p) ** (k - 1)
 
     def _cdf(self, k, p):
         return -np.expm1(sc.xlog1py(k, -p))
@@ -127,6 +163,17 @@ class nbinom_gen(Discrete):
     def _logpmf(self, k, n, p):
         coeff = sc.gammaln(n + k) - sc.gammaln(k + 1) - sc.gammaln(n)
         return coeff + n * np.log(p) + sc.xlog1py(k, -p)
+
+    def _edge(self, n, p):
+        return p == 1
+
+    def _off_edge(self, edge, shapes):
+        return shapes[0], np.where(edge, 0.5, shapes[1])
+
+    def _edge_pmf(self, k, edge, n, p):
+        p = np.where(edge, p, 0.5)
+        coeff = sc.gammaln(n + k) - sc.gammaln(k + 1) - sc.gammaln(n)
+        return np.exp(np.minimum(coeff, 700.0)) * p**n * (1 - p) ** k
 
     def _cdf(self, k, n, p):
         return sc.betainc(n, k + 1, p)
@@ -219,6 +266,15 @@ class bernoulli_gen(Discrete):
     def _logpmf(self, k, p):
         combiln = sc.gammaln(2.0) - (sc.gammaln(k + 1) + sc.gammaln(2 - k))
         return combiln + sc.xlogy(k, p) + sc.xlog1py(1 - k, -p)
+
+    def _edge(self, p):
+        return (p == 0) | (p == 1)
+
+    def _off_edge(self, edge, shapes):
+        return (np.where(edge, 0.5, shapes[0]),)
+
+    def _edge_pmf(self, k, edge, p):
+        return _binomial_polynomial(k, 1.0, np.where(edge, p, 0.5))
 
     def _cdf(self, k, p):
         return 1.0 - p + 0.0 * k   # 0 <= k < 1

@@ -175,18 +175,42 @@ def _with_entropy(make, *p):
     return lambda rng: make(rng) + [Sample(np.array(p), method="entropy")]
 
 
-_register("geom", _method_call(_discrete.geom), notes=_DISCRETE + "; entropy",
-          samples=_with_entropy(_discrete_samples(_discrete.geom, lambda r: [_u(r, 0.2, 0.8)], _ints(1, 6), (1,)),
-                                0.3, 0.9, 0.6))
-_register("nbinom", _method_call(_discrete.nbinom), notes=_DISCRETE + "; cdf through betainc (n, p)",
-          samples=_discrete_samples(_discrete.nbinom, lambda r: [_u(r, 1.5, 5.0), _u(r, 0.2, 0.8)], _ints(0, 8),
-                                    (1, 2)))
+def _with_edges(make, k, *edges):
+    """pmf where a probability or rate sits on the end of its range (p = 0 or 1, mu = 0):
+    exp(logpmf) would give 0 * inf there, the mass is a polynomial with finite derivatives.
+    Values, vmap and jit are checked here; the one-sided derivatives (no central differences
+    across the end of the range) against differences in
+    tests/test_natural_programs_ecology_popgen.py."""
+    def edge_samples(rng):
+        return make(rng) + [Sample(np.array(k), *shapes, 0.0, argnums=(argnum,), method="pmf", kink=True,
+                                   label="shape on the end of its range") for shapes, argnum in edges]
+
+    return edge_samples
+
+
+_register("geom", _method_call(_discrete.geom), notes=_DISCRETE + "; entropy; pmf at p = 1",
+          samples=_with_entropy(_with_edges(
+              _discrete_samples(_discrete.geom, lambda r: [_u(r, 0.2, 0.8)], _ints(1, 6), (1,)),
+              [1.0, 2.0, 3.0], ((1.0,), 1)), 0.3, 0.9, 0.6))
+_register("nbinom", _method_call(_discrete.nbinom), notes=_DISCRETE + "; cdf through betainc (n, p); pmf at p = 1",
+          samples=_with_edges(
+              _discrete_samples(_discrete.nbinom, lambda r: [_u(r, 1.5, 5.0), _u(r, 0.2, 0.8)], _ints(0, 8), (1, 2)),
+              [0.0, 1.0, 2.0], ((2.5, 1.0), 2)))
+_register("binom", _method_call(_discrete.binom), notes=_DISCRETE + "; cdf through betainc; pmf at p = 0 and 1",
+          samples=_with_edges(
+              _discrete_samples(_discrete.binom, lambda r: [6.0, _u(r, 0.2, 0.8)], _ints(0, 6), (2,)),
+              [0.0, 1.0, 2.0, 5.0, 6.0], ((6.0, 0.0), 2), ((6.0, 1.0), 2)))
+_register("poisson", _method_call(_discrete.poisson), notes=_DISCRETE + "; cdf through gammaincc; pmf at mu = 0",
+          samples=_with_edges(
+              _discrete_samples(_discrete.poisson, lambda r: [_u(r, 0.5, 6.0)], _ints(0, 8), (1,)),
+              [0.0, 1.0, 2.0], ((0.0,), 1)))
 _register("betabinom", _method_call(_discrete.betabinom), notes=_DISCRETE + "; cdf sums the pmf (plain n)",
           samples=_discrete_samples(_discrete.betabinom, lambda r: [6.0, _u(r, 0.5, 3.0), _u(r, 0.5, 3.0)],
                                     _ints(0, 6), (2, 3)))
-_register("bernoulli", _method_call(_discrete.bernoulli), notes=_DISCRETE + "; entropy",
-          samples=_with_entropy(_discrete_samples(_discrete.bernoulli, lambda r: [_u(r, 0.1, 0.9)], _ints(0, 1),
-                                                  (1,)), 0.1, 0.5, 0.8))
+_register("bernoulli", _method_call(_discrete.bernoulli), notes=_DISCRETE + "; entropy; pmf at p = 0 and 1",
+          samples=_with_entropy(_with_edges(
+              _discrete_samples(_discrete.bernoulli, lambda r: [_u(r, 0.1, 0.9)], _ints(0, 1), (1,)),
+              [0.0, 1.0], ((0.0,), 1), ((1.0,), 1)), 0.1, 0.5, 0.8))
 
 # ---- multivariate ---------------------------------------------------------------------------------------
 
