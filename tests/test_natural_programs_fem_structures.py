@@ -1,0 +1,805 @@
+"""Natural programs from structural engineering and finite elements, written first as
+plain NumPy/SciPy (loops, in-place assembly, preallocated buffers, early returns, dicts of
+results, float32 where natural) and then run under npfunc's transforms (jit recording and
+replay, vmap against a loop, grad/jacrev/jacfwd/hessian/jvp/vjp against five-point
+differences, and compositions called repeatedly so that the cached pull-backs are used).
+
+Programs:
+  * trusses: 2-d element stiffness from direction cosines, global K by K[np.ix_] += in a
+    loop (plain np.zeros refused, like= fix), by np.add.at of all element matrices, an
+    early ValueError for non-positive areas, displacements/compliance/member stresses as a
+    dict, sensitivities of displacements to areas by jacrev and the adjoint formula, shape
+    derivatives in node coordinates, a 3-d space truss by scipy.linalg.cho_factor, a
+    float32 element, Castigliano's theorem by grad of the complementary energy;
+  * beams: cantilever and simply supported formulas (Python floats, np.where for a point
+    load), Euler buckling with a dict of effective lengths, a beam on an elastic
+    foundation, Hermite beam elements (tip deflection, consistent mass, element matrices by
+    Gauss-Legendre quadrature), natural frequencies and buckling loads by
+    scipy.linalg.eigh(K, M), Rayleigh-Ritz buckling of a tapered column, a 2-d portal
+    frame with 6x6 rotated elements, the three-moment equation, Guyan reduction;
+  * 1-d FEM: Poisson with linear elements (tridiagonal np.diag, Gauss loads, solve_banded),
+    backward-Euler heat conduction with lu_factor/lu_solve;
+  * 2-d FEM: Poisson on P1 triangles (np.add.at), isoparametric Q4 element matrices by 2x2
+    Gauss quadrature, a plane-stress CST cantilever with von Mises stress recovery;
+  * topology optimisation: SIMP compliance and its analytic sensitivity (top88 port with a
+    dense K), a density filter, Heaviside projection, the OC update with its bisection
+    loop, scipy.sparse assembly;
+  * dynamics: spring-mass modal analysis, frequency response with complex solve,
+    Rayleigh damping coefficients, Newmark-beta integration into a history buffer,
+    response spectra by vmap over periods;
+  * plasticity: 1-d return mapping over a strain history (Python if) and vectorised with
+    np.where (consistent tangent by vmap(grad)), J2 radial return with its tangent by jacfwd;
+  * misc: tapered bar by scipy.integrate.quad, cantilever-with-tip-mass frequency by
+    brentq, Kirchhoff plate Navier series, penalty supports applied in place on the
+    arguments, a deflection curve through CubicSpline.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.interpolate
+import scipy.linalg
+import scipy.optimize
+
+import npfunc
+from natural_checks import assert_deriv, assert_same, fd
+
+
+def assert_jit_replays(f, *argsets, rtol=1e-12):
+    """One jit object on each argument set (the first records, the others replay)."""
+    jf = npfunc.jit(f)
+    for args in argsets:
+        got, want = jf(*args), f(*args)
+        _same_tree(got, want, rtol)
+
+
+def _same_tree(got, want, rtol=1e-12):
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys()
+        for k in want:
+            _same_tree(got[k], want[k], rtol)
+    elif isinstance(want, (tuple, list)):
+        assert type(got) is type(want) and len(got) == len(want)
+        for g, w in zip(got, want):
+            _same_tree(g, w, rtol)
+    else:
+        assert_same(got, want, rtol=rtol)
+
+
+def assert_repeats(tf, inputs, reference, n=5, rtol=1e-6, atol=1e-8, replay_rtol=0.0):
+    """Call the transformed function n times, alternating between inputs; every call agrees
+    with the reference (five-point differences) and with its first call, bit for bit
+    (eager transforms), or to rounding (replay_rtol, for jit: its replay is compiled code
+    whose sums may associate differently from the recording call)."""
+    first = {}
+    for k in range(n):
+        for j, args in enumerate(inputs):
+            got = tf(*args)
+            got_leaves = [np.asarray(g) for g in (got if isinstance(got, tuple) else (got,))]
+            if j not in first:
+                first[j] = got_leaves
+                ref = reference(*args)
+                refs = ref if isinstance(ref, tuple) else (ref,)
+                for g, r in zip(got_leaves, refs):
+                    assert_deriv(g, r, rtol=rtol, atol=atol)
+            else:
+                for g, f0 in zip(got_leaves, first[j]):
+                    if replay_rtol:
+                        np.testing.assert_allclose(g, f0, rtol=replay_rtol, atol=0, err_msg=f"call {k} of input {j}")
+                    else:
+                        np.testing.assert_array_equal(g, f0, err_msg=f"call {k} of input {j}")
+
+
+# =============================================================================================
+# 1. Trusses
+# =============================================================================================
+
+E_MOD = 200.0   # GPa-like units keep five-point differences well scaled
+
+TRUSS_NODES = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [0.5, 0.8], [1.5, 0.8]])
+TRUSS_ELEMS = np.array([[0, 1], [1, 2], [0, 3], [1, 3], [1, 4], [2, 4], [3, 4]])
+TRUSS_FIXED = np.array([0, 1, 5])          # pin at node 0, roller at node 2
+TRUSS_LOAD = np.zeros(10)
+TRUSS_LOAD[3] = -1.0                        # node 1 downwards
+TRUSS_LOAD[6] = 0.3                         # node 3 sideways
+AREAS = np.array([1.0, 1.2, 0.9, 0.7, 0.8, 1.1, 1.3])
+
+
+def truss_element_stiffness(xy1, xy2, EA):
+    d = xy2 - xy1
+    L = np.linalg.norm(d)
+    c, s = d / L
+    t = np.array([-c, -s, c, s])
+    return EA / L * np.outer(t, t)
+
+
+def assemble_truss_plain(nodes, elems, areas, E=E_MOD):
+    ndof = 2 * len(nodes)
+    K = np.zeros((ndof, ndof))
+    for e, (i, j) in enumerate(elems):
+        dofs = [2 * i, 2 * i + 1, 2 * j, 2 * j + 1]
+        K[np.ix_(dofs, dofs)] += truss_element_stiffness(nodes[i], nodes[j], E * areas[e])
+    return K
+
+
+def assemble_truss(nodes, elems, areas, E=E_MOD):
+    ndof = 2 * len(nodes)
+    K = np.zeros((ndof, ndof), like=areas)
+    for e, (i, j) in enumerate(elems):
+        dofs = [2 * i, 2 * i + 1, 2 * j, 2 * j + 1]
+        K[np.ix_(dofs, dofs)] += truss_element_stiffness(nodes[i], nodes[j], E * areas[e])
+    return K
+
+
+def assemble_truss_addat(nodes, elems, areas, E=E_MOD):
+    d = nodes[elems[:, 1]] - nodes[elems[:, 0]]
+    L = np.sqrt((d ** 2).sum(axis=1))
+    cs = d / L[:, None]
+    t = np.concatenate([-cs, cs], axis=1)
+    ke = (E * areas / L)[:, None, None] * t[:, :, None] * t[:, None, :]
+    dofs = np.stack([2 * elems[:, 0], 2 * elems[:, 0] + 1, 2 * elems[:, 1], 2 * elems[:, 1] + 1], axis=1)
+    ndof = 2 * len(nodes)
+    K = np.zeros((ndof, ndof), like=ke)
+    np.add.at(K, (dofs[:, :, None], dofs[:, None, :]), ke)
+    return K
+
+
+def truss_solve(areas, nodes=TRUSS_NODES):
+    K = assemble_truss(nodes, TRUSS_ELEMS, areas)
+    ndof = K.shape[0]
+    free = np.setdiff1d(np.arange(ndof), TRUSS_FIXED)
+    u = np.zeros(ndof, like=areas)
+    u[free] = np.linalg.solve(K[np.ix_(free, free)], TRUSS_LOAD[free])
+    return u
+
+
+def truss_compliance(areas):
+    u = truss_solve(areas)
+    return TRUSS_LOAD @ u
+
+
+def truss_compliance_checked(areas):
+    if np.any(areas <= 0):
+        raise ValueError("member areas must be positive")
+    return truss_compliance(areas)
+
+
+def truss_compliance_addat(areas, nodes=TRUSS_NODES):
+    K = assemble_truss_addat(nodes, TRUSS_ELEMS, areas)
+    free = np.setdiff1d(np.arange(K.shape[0]), TRUSS_FIXED)
+    uf = np.linalg.solve(K[np.ix_(free, free)], TRUSS_LOAD[free])
+    return TRUSS_LOAD[free] @ uf
+
+
+def truss_member_report(areas, sigma_y=2.5, plain_numbers=True):
+    u = truss_solve(areas)
+    stress = np.empty(len(TRUSS_ELEMS), like=areas)
+    for e, (i, j) in enumerate(TRUSS_ELEMS):
+        d = TRUSS_NODES[j] - TRUSS_NODES[i]
+        L = np.hypot(d[0], d[1])
+        c, s = d / L
+        elong = c * (u[2 * j] - u[2 * i]) + s * (u[2 * j + 1] - u[2 * i + 1])
+        stress[e] = E_MOD * elong / L
+    util = np.abs(stress) / sigma_y
+    volume = np.sum(areas * np.linalg.norm(TRUSS_NODES[TRUSS_ELEMS[:, 1]] - TRUSS_NODES[TRUSS_ELEMS[:, 0]], axis=1))
+    if plain_numbers:
+        return {"stress": stress, "max_util": util.max(), "critical": int(np.argmax(util)), "volume": float(volume)}
+    return {"stress": stress, "max_util": util.max(), "critical": np.argmax(util), "volume": volume}
+
+
+def truss_adjoint_sensitivity(areas):
+    """dC/dA_e = -u_e^T k_e u_e / A_e (k_e linear in A_e), written by hand."""
+    u = truss_solve(areas)
+    dc = np.zeros(len(areas))
+    for e, (i, j) in enumerate(TRUSS_ELEMS):
+        dofs = [2 * i, 2 * i + 1, 2 * j, 2 * j + 1]
+        ke = truss_element_stiffness(TRUSS_NODES[i], TRUSS_NODES[j], E_MOD)
+        dc[e] = -u[dofs] @ ke @ u[dofs]
+    return dc
+
+
+def test_truss_plain_buffer_refused_with_like_fix():
+    K = assemble_truss_plain(TRUSS_NODES, TRUSS_ELEMS, AREAS)
+    assert_same(assemble_truss(TRUSS_NODES, TRUSS_ELEMS, AREAS), K)
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"like=") as info:
+        npfunc.grad(lambda a: assemble_truss_plain(TRUSS_NODES, TRUSS_ELEMS, a).sum())(AREAS)
+    assert "grad" in str(info.value)
+    # the fix named there works
+    g = npfunc.grad(lambda a: assemble_truss(TRUSS_NODES, TRUSS_ELEMS, a).trace())(AREAS)
+    assert_deriv(g, fd(lambda a: assemble_truss(TRUSS_NODES, TRUSS_ELEMS, a).trace(), AREAS))
+
+
+def test_truss_assembly_addat_matches_loop_and_jit():
+    want = assemble_truss_plain(TRUSS_NODES, TRUSS_ELEMS, AREAS)
+    np.testing.assert_allclose(assemble_truss_addat(TRUSS_NODES, TRUSS_ELEMS, AREAS), want, rtol=1e-13, atol=1e-13)
+    assert_jit_replays(lambda a: assemble_truss_addat(TRUSS_NODES, TRUSS_ELEMS, a), (AREAS,), (AREAS[::-1].copy(),))
+    assert_jit_replays(lambda a: assemble_truss(TRUSS_NODES, TRUSS_ELEMS, a), (AREAS,), (AREAS * 2,))
+
+
+def test_truss_displacements_jacrev_jacfwd_and_early_error():
+    u = truss_solve(AREAS)
+    assert_jit_replays(truss_solve, (AREAS,), (AREAS + 0.1,))
+    J = fd(truss_solve, AREAS)
+    assert_deriv(npfunc.jacrev(truss_solve)(AREAS), J)
+    assert_deriv(npfunc.jacfwd(truss_solve)(AREAS), J)
+    # the area check is an early Python raise, as in the plain program (eager transforms
+    # see the value; jit refuses the branch on a traced value and names the fixes)
+    bad = AREAS.copy()
+    bad[2] = -0.1
+    with pytest.raises(ValueError, match="positive"):
+        truss_compliance_checked(bad)
+    with pytest.raises(ValueError, match="positive"):
+        npfunc.grad(truss_compliance_checked)(bad)
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"np.where.*outside vmap"):
+        npfunc.vmap(truss_compliance_checked)(np.stack([AREAS, bad]))
+    assert_deriv(npfunc.grad(truss_compliance_checked)(AREAS), fd(truss_compliance, AREAS))
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.where.*outside jit"):
+        npfunc.jit(truss_compliance_checked)(AREAS)
+    assert u[TRUSS_FIXED].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_truss_compliance_grad_is_adjoint_and_repeats():
+    c = truss_compliance(AREAS)
+    assert isinstance(c, np.float64)
+    assert_same(npfunc.jit(truss_compliance)(AREAS), c)
+    g = npfunc.grad(truss_compliance)(AREAS)
+    np.testing.assert_allclose(g, truss_adjoint_sensitivity(AREAS), rtol=1e-10)
+    a2 = AREAS * 1.3
+    assert_repeats(npfunc.grad(truss_compliance), [(AREAS,), (a2,)], lambda a: fd(truss_compliance, a))
+    assert_repeats(npfunc.hessian(truss_compliance), [(AREAS,), (a2,)],
+                   lambda a: fd(lambda b: fd(truss_compliance, b, 1e-4), a, 1e-4), rtol=1e-5)
+    v = np.linspace(-1, 1, 7)
+    hvp = lambda a: npfunc.jvp(npfunc.grad(truss_compliance), (a,), (v,))[1]
+    assert_repeats(hvp, [(AREAS,), (a2,)], lambda a: fd(lambda b: fd(truss_compliance, b, 1e-4), a, 1e-4) @ v,
+                   rtol=1e-5)
+    assert_repeats(npfunc.jit(npfunc.grad(truss_compliance)), [(AREAS,), (a2,)], truss_adjoint_sensitivity,
+                   replay_rtol=1e-13)
+
+
+def test_truss_compliance_vmap_over_designs_and_addat_shape_derivative():
+    designs = np.stack([AREAS, AREAS * 1.1, AREAS[::-1]])
+    want = np.stack([truss_compliance(a) for a in designs])
+    assert_same(npfunc.vmap(truss_compliance)(designs), want)
+    assert_same(npfunc.vmap(truss_compliance, in_dims=1)(designs.T.copy()), want)
+    pg = npfunc.vmap(npfunc.grad(truss_compliance))(designs)
+    assert_deriv(pg, np.stack([fd(truss_compliance, a) for a in designs]))
+    assert_repeats(npfunc.jit(npfunc.vmap(npfunc.grad(truss_compliance))), [(designs,), (designs * 0.9,)],
+                   lambda d: np.stack([truss_adjoint_sensitivity(a) for a in d]), replay_rtol=1e-13)
+    # shape derivative: node coordinates as the variable
+    f = lambda xy: truss_compliance_addat(AREAS, xy.reshape(-1, 2))
+    x0 = TRUSS_NODES.ravel().copy()
+    assert_same(npfunc.jit(f)(x0), f(x0))
+    assert_deriv(npfunc.grad(f)(x0), fd(f, x0), atol=1e-9)
+    assert_deriv(npfunc.vjp(f, x0)[1](1.0)[0], fd(f, x0), atol=1e-9)
+
+
+def test_truss_member_report_dict_types():
+    # int() / float() of computed values: jit and vmap refuse and name the fixes
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"int\(x\).*outside jit"):
+        npfunc.jit(truss_member_report)(AREAS)
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"drop the int\(\)"):
+        npfunc.vmap(truss_member_report)(np.stack([AREAS, AREAS * 2]))
+    report = lambda a: truss_member_report(a, plain_numbers=False)
+    assert_jit_replays(report, (AREAS,), (AREAS[::-1].copy(),))
+    # float() of the (differentiated) volume under grad: refused, naming stop_gradient
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"float\(x\).*stop_gradient"):
+        npfunc.grad(lambda a: truss_member_report(a)["max_util"])(AREAS)
+    seen = {}
+    def max_util(a):
+        r = report(a)
+        seen.update(r)
+        return r["max_util"]
+    g = npfunc.grad(max_util)(AREAS)
+    assert_deriv(g, fd(lambda a: report(a)["max_util"], AREAS))
+    assert seen["critical"] == report(AREAS)["critical"]
+    designs = np.stack([AREAS, AREAS * 2, AREAS[::-1]])
+    batched = npfunc.vmap(report)(designs)
+    _same_tree(batched, {k: np.stack([report(a)[k] for a in designs]) for k in report(AREAS)})
+
+
+# ---- 3-d space truss by Cholesky --------------------------------------------------------------
+
+SPACE_NODES = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.5, 0.9, 0.0], [0.5, 0.3, 1.2]])
+SPACE_ELEMS = np.array([[0, 3], [1, 3], [2, 3], [0, 1], [1, 2], [0, 2]])
+
+
+def space_truss_apex(areas, load=np.array([0.2, -0.1, -1.0])):
+    K = np.zeros((12, 12), like=areas)
+    for e, (i, j) in enumerate(SPACE_ELEMS):
+        d = SPACE_NODES[j] - SPACE_NODES[i]
+        L = np.sqrt(d @ d)
+        t = np.concatenate([-d / L, d / L])
+        dofs = np.r_[3 * i:3 * i + 3, 3 * j:3 * j + 3]
+        K[np.ix_(dofs, dofs)] += E_MOD * areas[e] / L * np.outer(t, t)
+    # apex free; base nodes pinned except node 1 sliding in x, node 2 sliding in x and y
+    free = np.array([3, 6, 7, 9, 10, 11])
+    f = np.zeros(12, like=load)
+    f[9:12] = load
+    c = scipy.linalg.cho_factor(K[np.ix_(free, free)])
+    u = scipy.linalg.cho_solve(c, f[free])
+    return u[-3:]
+
+
+def test_space_truss_cholesky():
+    a = np.array([1.0, 1.1, 0.9, 0.5, 0.6, 0.7])
+    assert_jit_replays(space_truss_apex, (a,), (a * 1.5,))
+    J = fd(space_truss_apex, a)
+    assert_deriv(npfunc.jacrev(space_truss_apex)(a), J)
+    assert_deriv(npfunc.jacfwd(space_truss_apex)(a), J)
+    # tip deflection under a batch of loads (in_dims on the second argument)
+    loads = np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.5]])
+    assert_same(npfunc.vmap(space_truss_apex, in_dims=(None, 0))(a, loads),
+                np.stack([space_truss_apex(a, p) for p in loads]))
+
+
+# ---- float32 element --------------------------------------------------------------------------
+
+
+def test_truss_element_float32_stays_float32():
+    xy1 = np.array([0.0, 0.0], dtype=np.float32)
+    xy2 = np.array([0.6, 0.8], dtype=np.float32)
+    EA = np.float32(150.0)
+    want = truss_element_stiffness(xy1, xy2, EA)
+    assert want.dtype == np.float32
+    assert_same(npfunc.jit(truss_element_stiffness)(xy1, xy2, EA), want, rtol=1e-6)
+    assert_same(npfunc.jit(truss_element_stiffness)(xy1, xy2 * 2, EA), truss_element_stiffness(xy1, xy2 * 2, EA), rtol=1e-6)
+    batch = np.stack([xy2, xy2 * 2, xy2[::-1].copy()])
+    assert_same(npfunc.vmap(truss_element_stiffness, in_dims=(None, 0, None))(xy1, batch, EA),
+                np.stack([truss_element_stiffness(xy1, b, EA) for b in batch]), rtol=1e-6)
+    g = npfunc.grad(lambda p: truss_element_stiffness(xy1, p, EA)[0, 0])(xy2)
+    assert g.dtype == np.float32
+
+
+# ---- Castigliano on a two-bar truss -------------------------------------------------------------
+
+
+def two_bar_complementary_energy(P, angle=np.deg2rad(35.0), L=1.0, EA=100.0):
+    """Two symmetric bars meeting at a loaded apex; member forces by statics, energy
+    U* = sum N^2 L / (2 EA)."""
+    A = np.array([[np.sin(angle), np.sin(angle)], [np.cos(angle), -np.cos(angle)]])
+    N = np.linalg.solve(A, np.array([P, 0.0]))
+    return np.sum(N ** 2 * L / (2 * EA))
+
+
+def two_bar_fe_deflection(P, angle=np.deg2rad(35.0), L=1.0, EA=100.0):
+    apex = np.array([0.0, 0.0])
+    supports = [np.array([-L * np.cos(angle), L * np.sin(angle)]), np.array([L * np.cos(angle), L * np.sin(angle)])]
+    K = np.zeros((2, 2))
+    for s in supports:
+        d = apex - s
+        n = d / np.linalg.norm(d)
+        K += EA / L * np.outer(n, n)
+    return -np.linalg.solve(K, np.array([0.0, -1.0]))[1] * P
+
+
+def test_castigliano_deflection_is_grad_of_complementary_energy():
+    P = 2.5
+    delta = npfunc.grad(two_bar_complementary_energy)(P)
+    np.testing.assert_allclose(delta, two_bar_fe_deflection(P), rtol=1e-12)
+    flex = lambda p: fd(two_bar_complementary_energy, np.array(p))
+    assert_repeats(npfunc.grad(npfunc.grad(two_bar_complementary_energy)), [(P,), (0.7,)],
+                   lambda p: two_bar_fe_deflection(1.0), rtol=1e-10)
+    assert_repeats(npfunc.grad(two_bar_complementary_energy), [(P,), (np.float64(0.7),)], flex)
+    assert_same(npfunc.jit(two_bar_complementary_energy)(np.float64(P)), two_bar_complementary_energy(np.float64(P)))
+    # the grad of a Python-float argument has the plain derivative's type
+    assert type(npfunc.grad(two_bar_complementary_energy)(np.float64(P))) is np.float64
+
+
+# =============================================================================================
+# 2. Beams and frames
+# =============================================================================================
+
+
+def cantilever_tip(P, L, E, b, h):
+    """Tip deflection of a rectangular cantilever under an end load."""
+    I = b * h ** 3 / 12
+    return P * L ** 3 / (3 * E * I)
+
+
+def ss_beam_deflection(x, P, a, L=4.0, EI=50.0):
+    """Simply supported beam, point load P at x = a: deflection along x (two branches)."""
+    b = L - a
+    left = P * b * x * (L ** 2 - b ** 2 - x ** 2) / (6 * L * EI)
+    right = P * a * (L - x) * (2 * L * x - x ** 2 - a ** 2) / (6 * L * EI)
+    return np.where(x <= a, left, right)
+
+
+EFFECTIVE_LENGTH = {"pinned": 1.0, "fixed": 0.5, "cantilever": 2.0, "fixed-pinned": 0.699}
+
+
+def euler_buckling(EI, L, support="pinned"):
+    return np.pi ** 2 * EI / (EFFECTIVE_LENGTH[support] * L) ** 2
+
+
+def winkler_beam(x, P, k, EI):
+    """Infinite beam on an elastic foundation under a point load at x = 0 (Hetenyi)."""
+    beta = (k / (4 * EI)) ** 0.25
+    t = beta * np.abs(x)
+    return P * beta / (2 * k) * np.exp(-t) * (np.cos(t) + np.sin(t))
+
+
+def test_cantilever_formula_python_floats_and_grad_in_depth():
+    args = (2.0, 3.0, 70.0, 0.1, 0.3)
+    want = cantilever_tip(*args)
+    assert type(want) is float
+    got = npfunc.jit(cantilever_tip)(*args)
+    assert_same(got, want)
+    f = lambda h: cantilever_tip(2.0, 3.0, 70.0, 0.1, h)
+    assert_repeats(npfunc.grad(f), [(0.3,), (0.25,)], lambda h: fd(f, np.array(h)))
+    assert_repeats(npfunc.grad(npfunc.grad(f)), [(0.3,), (0.25,)], lambda h: 48 * 2.0 * 27.0 / (70.0 * 0.1) * h ** -5,
+                   rtol=1e-12)
+    g = npfunc.grad(cantilever_tip, argnums=(0, 4))(*args)
+    assert isinstance(g, tuple) and len(g) == 2
+    assert_deriv(g[0], want / 2.0, rtol=1e-12)
+    h = np.float32(0.3)
+    assert_same(npfunc.jit(f)(h), f(h), rtol=1e-6)
+
+
+def test_simply_supported_beam_two_branches():
+    x = np.linspace(0.0, 4.0, 9)
+    want = ss_beam_deflection(x, 10.0, 1.5)
+    assert_jit_replays(ss_beam_deflection, (x, 10.0, 1.5), (x[::-1].copy(), 7.0, 2.5))
+    # maximum deflection moves with the load position: derivative along a, elementwise in x
+    da = npfunc.jacfwd(ss_beam_deflection, argnums=2)(x, 10.0, 1.5)
+    assert_deriv(da, fd(lambda a: ss_beam_deflection(x, 10.0, a), np.array(1.5)).ravel(), atol=1e-8)
+    # slopes along the beam by vmap(grad) (0-d x per sample), both branches and x = a itself
+    slopes = npfunc.vmap(npfunc.grad(ss_beam_deflection), in_dims=(0, None, None))(x, 10.0, 1.5)
+    assert_deriv(slopes, np.array([fd(lambda s: ss_beam_deflection(s, 10.0, 1.5), np.array(xi)) for xi in x]).ravel())
+    # a batch of loads and positions (in_dims on the second and third arguments)
+    P = np.array([1.0, 2.0, 3.0])
+    a = np.array([1.0, 2.0, 3.0])
+    assert_same(npfunc.vmap(ss_beam_deflection, in_dims=(None, 0, 0))(x, P, a),
+                np.stack([ss_beam_deflection(x, p, ai) for p, ai in zip(P, a)]))
+    assert want[0] == 0.0 and want[-1] == 0.0
+
+
+def test_euler_buckling_dict_of_lengths():
+    for support in EFFECTIVE_LENGTH:
+        assert_same(npfunc.jit(euler_buckling, static_argnums=2)(50.0, 3.0, support), euler_buckling(50.0, 3.0, support))
+        assert_deriv(npfunc.grad(euler_buckling, argnums=1)(50.0, 3.0, support),
+                     fd(lambda L: euler_buckling(50.0, L, support), np.array(3.0)).ravel()[0])
+    EI = np.array([10.0, 20.0, 40.0])
+    assert_same(npfunc.vmap(euler_buckling, in_dims=(0, None, None))(EI, 3.0, "fixed"),
+                np.stack([euler_buckling(e, 3.0, "fixed") for e in EI]))
+
+
+def test_winkler_beam_at_and_around_the_load():
+    x = np.array([-2.0, -0.5, 0.0, 0.3, 1.0, 4.0])
+    assert_jit_replays(winkler_beam, (x, 5.0, 10.0, 20.0), (x * 2, 4.0, 12.0, 30.0))
+    # slope along x, including x = 0 where |x| has no derivative but w has slope 0
+    slopes = npfunc.vmap(npfunc.grad(winkler_beam), in_dims=(0, None, None, None))(x, 5.0, 10.0, 20.0)
+    assert_deriv(slopes, np.array([fd(lambda s: winkler_beam(s, 5.0, 10.0, 20.0), np.array(xi)) for xi in x]).ravel())
+    assert slopes[2] == 0.0
+    # curvature (bending moment / EI) by grad(grad) of a 0-d x, called repeatedly
+    curv = npfunc.grad(npfunc.grad(winkler_beam))
+    assert_repeats(curv, [(0.3, 5.0, 10.0, 20.0), (1.0, 5.0, 10.0, 20.0)],
+                   lambda s, *r: fd(lambda t: fd(lambda q: winkler_beam(q, *r), t, 1e-4), np.array(s), 1e-4).ravel()[0],
+                   rtol=1e-6)
+    # foundation modulus sensitivity under the load
+    f = lambda k: winkler_beam(0.0, 5.0, k, 20.0)
+    assert_deriv(npfunc.grad(f)(10.0), fd(f, np.array(10.0)).ravel()[0])
+
+
+# ---- Hermite beam elements ----------------------------------------------------------------------
+
+
+def beam_element_k(EI, L):
+    return EI / L ** 3 * np.array([[12.0, 6 * L, -12.0, 6 * L],
+                                   [6 * L, 4 * L ** 2, -6 * L, 2 * L ** 2],
+                                   [-12.0, -6 * L, 12.0, -6 * L],
+                                   [6 * L, 2 * L ** 2, -6 * L, 4 * L ** 2]])
+
+
+def beam_element_m(rhoA, L):
+    return rhoA * L / 420 * np.array([[156.0, 22 * L, 54.0, -13 * L],
+                                      [22 * L, 4 * L ** 2, 13 * L, -3 * L ** 2],
+                                      [54.0, 13 * L, 156.0, -22 * L],
+                                      [-13 * L, -3 * L ** 2, -22 * L, 4 * L ** 2]])
+
+
+def beam_element_kg(L):
+    """Geometric stiffness per unit compressive axial force."""
+    return 1 / (30 * L) * np.array([[36.0, 3 * L, -36.0, 3 * L],
+                                    [3 * L, 4 * L ** 2, -3 * L, -L ** 2],
+                                    [-36.0, -3 * L, 36.0, -3 * L],
+                                    [3 * L, -L ** 2, -3 * L, 4 * L ** 2]])
+
+
+def hermite_shapes(xi, L):
+    """Cubic Hermite shape functions and second derivatives (d2/dx2) at xi in [-1, 1]."""
+    N = np.array([(1 - xi) ** 2 * (2 + xi) / 4, L * (1 - xi) ** 2 * (1 + xi) / 8,
+                  (1 + xi) ** 2 * (2 - xi) / 4, -L * (1 + xi) ** 2 * (1 - xi) / 8])
+    B = np.array([6 * xi / L ** 2, (3 * xi - 1) / L, -6 * xi / L ** 2, (3 * xi + 1) / L])
+    return N, B
+
+
+def beam_element_by_quadrature(EI, rhoA, L, ngauss=4):
+    xg, wg = np.polynomial.legendre.leggauss(ngauss)
+    ke = np.zeros((4, 4))
+    me = np.zeros((4, 4))
+    for x, w in zip(xg, wg):
+        N, B = hermite_shapes(x, L)
+        ke = ke + w * L / 2 * EI * np.outer(B, B)
+        me = me + w * L / 2 * rhoA * np.outer(N, N)
+    return ke, me
+
+
+def cantilever_fe(EI_elems, L=2.0, P=1.0):
+    """Cantilever of len(EI_elems) Hermite elements, clamped at x = 0, tip load P;
+    returns the tip deflection and rotation."""
+    n = len(EI_elems)
+    h = L / n
+    K = np.zeros((2 * n + 2, 2 * n + 2), like=EI_elems)
+    for e in range(n):
+        K[2 * e:2 * e + 4, 2 * e:2 * e + 4] += beam_element_k(EI_elems[e], h)
+    f = np.zeros(2 * n + 2)
+    f[-2] = P
+    u = np.linalg.solve(K[2:, 2:], f[2:])
+    return u[-2], u[-1]
+
+
+def cantilever_modes(EI_elems, rhoA=1.0, L=2.0, nmodes=3):
+    n = len(EI_elems)
+    h = L / n
+    K = np.zeros((2 * n + 2, 2 * n + 2), like=EI_elems)
+    M = np.zeros_like(K)
+    for e in range(n):
+        s = slice(2 * e, 2 * e + 4)
+        K[s, s] += beam_element_k(EI_elems[e], h)
+        M[s, s] += beam_element_m(rhoA, h)
+    lam = scipy.linalg.eigh(K[2:, 2:], M[2:, 2:], eigvals_only=True)
+    return np.sqrt(lam[:nmodes]) / (2 * np.pi)
+
+
+def column_buckling_fe(EI_elems, L=3.0):
+    """Pinned-pinned column: smallest lambda of K phi = lambda KG phi."""
+    n = len(EI_elems)
+    h = L / n
+    K = np.zeros((2 * n + 2, 2 * n + 2), like=EI_elems)
+    KG = np.zeros((2 * n + 2, 2 * n + 2))
+    for e in range(n):
+        K[2 * e:2 * e + 4, 2 * e:2 * e + 4] += beam_element_k(EI_elems[e], h)
+        KG[2 * e:2 * e + 4, 2 * e:2 * e + 4] += beam_element_kg(h)
+    keep = np.r_[1:2 * n, 2 * n + 1]          # w = 0 at both ends
+    lam, modes = scipy.linalg.eigh(K[np.ix_(keep, keep)], KG[np.ix_(keep, keep)])
+    return lam[0]
+
+
+def column_buckling_sensitivity(EI_elems, L=3.0):
+    """The eigenvalue sensitivity written by hand: dlam/dEI_e = phi^T dK/dEI_e phi with
+    phi normalised to phi^T KG phi = 1 (scipy's eigh normalises so)."""
+    n = len(EI_elems)
+    h = L / n
+    K = np.zeros((2 * n + 2, 2 * n + 2))
+    KG = np.zeros_like(K)
+    for e in range(n):
+        K[2 * e:2 * e + 4, 2 * e:2 * e + 4] += beam_element_k(EI_elems[e], h)
+        KG[2 * e:2 * e + 4, 2 * e:2 * e + 4] += beam_element_kg(h)
+    keep = np.r_[1:2 * n, 2 * n + 1]
+    lam, modes = scipy.linalg.eigh(K[np.ix_(keep, keep)], KG[np.ix_(keep, keep)])
+    phi = np.zeros(2 * n + 2)
+    phi[keep] = modes[:, 0]
+    return np.array([phi[2 * e:2 * e + 4] @ beam_element_k(1.0, h) @ phi[2 * e:2 * e + 4] for e in range(n)])
+
+
+def test_cantilever_fe_tip_is_exact_and_sensitivities():
+    EI = np.array([10.0, 12.0, 9.0, 11.0])
+    tip, rot = cantilever_fe(np.full(4, 10.0))
+    np.testing.assert_allclose(tip, 1.0 * 2.0 ** 3 / (3 * 10.0), rtol=1e-12)
+    np.testing.assert_allclose(rot, 1.0 * 2.0 ** 2 / (2 * 10.0), rtol=1e-12)
+    assert_jit_replays(cantilever_fe, (EI,), (EI * 2,))
+    J = fd(lambda e: np.array(cantilever_fe(e)), EI)
+    got = npfunc.jacrev(cantilever_fe)(EI)
+    assert isinstance(got, tuple)
+    assert_deriv(np.stack(got), J)
+    assert_deriv(np.stack(npfunc.jacfwd(cantilever_fe)(EI)), J)
+    tip_only = lambda e: cantilever_fe(e)[0]
+    # tip = sum_e c_e / EI_e, c_e = int_e M^2 dx (unit-load method): the Hessian is diag(2 c / EI^3)
+    xa = np.linspace(0.0, 2.0, 5)
+    c = ((2.0 - xa[:-1]) ** 3 - (2.0 - xa[1:]) ** 3) / 3
+    assert_repeats(npfunc.hessian(tip_only), [(EI,), (EI * 1.5,)], lambda e: np.diag(2 * c / e ** 3),
+                   rtol=1e-12, atol=1e-16)
+    # vjp with both cotangents
+    out, pull = npfunc.vjp(cantilever_fe, EI)
+    _same_tree(out, cantilever_fe(EI))
+    assert_deriv(pull((1.0, 0.5))[0], np.array([1.0, 0.5]) @ J)
+
+
+def test_beam_element_by_gauss_quadrature_matches_closed_form():
+    ke, me = beam_element_by_quadrature(10.0, 2.0, 0.5)
+    np.testing.assert_allclose(ke, beam_element_k(10.0, 0.5), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(me, beam_element_m(2.0, 0.5), rtol=1e-12, atol=1e-14)
+    assert_jit_replays(beam_element_by_quadrature, (10.0, 2.0, 0.5), (7.0, 3.0, 0.8))
+    jk = npfunc.jacfwd(lambda L: beam_element_by_quadrature(10.0, 2.0, L)[0])(0.5)
+    assert_deriv(jk, fd(lambda L: beam_element_by_quadrature(10.0, 2.0, L)[0], np.array(0.5)).reshape(4, 4))
+    jm = npfunc.jacrev(lambda L: beam_element_by_quadrature(10.0, 2.0, L)[1])(0.5)
+    assert_deriv(jm, fd(lambda L: beam_element_m(2.0, L), np.array(0.5)).reshape(4, 4), atol=1e-10)
+    lengths = np.array([0.3, 0.5, 0.9])
+    assert_same(npfunc.vmap(beam_element_by_quadrature, in_dims=(None, None, 0))(10.0, 2.0, lengths),
+                tuple(np.stack(m) for m in zip(*[beam_element_by_quadrature(10.0, 2.0, L) for L in lengths])))
+
+
+def test_cantilever_frequencies_eigh_generalised():
+    EI = np.array([10.0, 11.0, 9.0, 10.5, 10.0])
+    freqs = cantilever_modes(np.full(5, 10.0))
+    # Euler-Bernoulli: f1 = 1.8751^2 / (2 pi L^2) sqrt(EI / rhoA)
+    np.testing.assert_allclose(freqs[0], 1.87510407 ** 2 / (2 * np.pi * 4.0) * np.sqrt(10.0), rtol=1e-4)
+    # the generalised problem is reduced by M's Cholesky factor as LAPACK's sygvd does, in
+    # npfunc's own operations: the lowest eigenvalue agrees to the rounding its conditioning
+    # allows (a plain NumPy reduction differs from SciPy's by 7.5e-13 relative there too)
+    assert_jit_replays(cantilever_modes, (EI,), (EI * 1.2,), rtol=3e-12)
+    J = fd(cantilever_modes, EI, 1e-3)   # (a wider step: the eigenvalues carry rounding noise)
+    assert_deriv(npfunc.jacrev(cantilever_modes)(EI), J)
+    assert_deriv(npfunc.jacfwd(cantilever_modes)(EI), J)
+    f1 = lambda e: cantilever_modes(e)[0]
+    assert_repeats(npfunc.grad(f1), [(EI,), (EI * 0.8,)], lambda e: fd(f1, e, 1e-3))
+    batch = np.stack([EI, EI * 2, EI[::-1]])
+    assert_same(npfunc.vmap(cantilever_modes)(batch), np.stack([cantilever_modes(e) for e in batch]), rtol=3e-12)
+
+
+def test_column_buckling_generalised_eigenvalue():
+    EI = np.array([5.0, 6.0, 7.0, 6.0, 5.0, 4.0])
+    Pcr = column_buckling_fe(np.full(6, 5.0))
+    np.testing.assert_allclose(Pcr, euler_buckling(5.0, 3.0), rtol=2e-4)   # 6 elements
+    assert_jit_replays(column_buckling_fe, (EI,), (EI + 1,))
+    assert_repeats(npfunc.grad(column_buckling_fe), [(EI,), (EI * 2,)], lambda e: fd(column_buckling_fe, e))
+    np.testing.assert_allclose(npfunc.grad(column_buckling_fe)(EI), column_buckling_sensitivity(EI), rtol=1e-10)
+    assert_repeats(npfunc.jit(npfunc.grad(column_buckling_fe)), [(EI,), (EI * 2,)],
+                   column_buckling_sensitivity, rtol=1e-10, replay_rtol=1e-12)
+    v = np.linspace(1.0, -0.5, 6)
+    assert_repeats(lambda e: npfunc.jvp(npfunc.grad(column_buckling_fe), (e,), (v,))[1], [(EI,), (EI * 2,)],
+                   lambda e: fd(column_buckling_sensitivity, e, 1e-3) @ v, rtol=1e-6, atol=1e-9)
+    assert_repeats(npfunc.hessian(column_buckling_fe), [(EI,), (EI * 2,)],
+                   lambda e: fd(column_buckling_sensitivity, e, 1e-3), rtol=1e-6, atol=1e-9)
+    pg = npfunc.vmap(npfunc.grad(column_buckling_fe))(np.stack([EI, EI * 2]))
+    assert_deriv(pg, np.stack([fd(column_buckling_fe, EI), fd(column_buckling_fe, EI * 2)]))
+
+
+# ---- Rayleigh-Ritz buckling of a tapered column by Gauss quadrature ------------------------------
+
+
+def tapered_column_ritz(taper, EI0=5.0, L=3.0, nterms=4, ngauss=8):
+    """Pinned-pinned column, EI(x) = EI0 (1 - taper x / L); trial functions sin(k pi x / L);
+    P_cr from the Ritz matrices K_ij = int EI phi_i'' phi_j'', G_ij = int phi_i' phi_j'."""
+    xg, wg = np.polynomial.legendre.leggauss(ngauss)
+    x = L / 2 * (xg + 1)
+    w = L / 2 * wg
+    k = np.arange(1, nterms + 1)[:, None] * np.pi / L
+    d1 = k * np.cos(k * x)
+    d2 = -k ** 2 * np.sin(k * x)
+    EI = EI0 * (1 - taper * x / L)
+    Kr = (d2 * EI * w) @ d2.T
+    Gr = (d1 * w) @ d1.T
+    return scipy.linalg.eigh(Kr, Gr, eigvals_only=True)[0]
+
+
+def test_tapered_column_ritz():
+    np.testing.assert_allclose(tapered_column_ritz(0.0), euler_buckling(5.0, 3.0), rtol=1e-8)  # 8 Gauss points
+    assert_jit_replays(tapered_column_ritz, (0.3,), (0.1,))
+    ref = lambda t: fd(tapered_column_ritz, np.array(t)).ravel()[0]
+    assert_repeats(npfunc.grad(tapered_column_ritz), [(0.3,), (0.1,)], ref)
+    ref2 = lambda t: fd(lambda s: fd(tapered_column_ritz, s, 1e-4), np.array(t), 1e-4).ravel()[0]
+    assert_repeats(npfunc.grad(npfunc.grad(tapered_column_ritz)), [(0.3,), (0.1,)], ref2, rtol=1e-5)
+    tapers = np.array([0.0, 0.2, 0.4])
+    assert_same(npfunc.vmap(tapered_column_ritz)(tapers), np.stack([tapered_column_ritz(t) for t in tapers]))
+    assert_deriv(npfunc.vmap(npfunc.grad(tapered_column_ritz))(tapers), np.array([ref(t) for t in tapers]))
+
+
+# ---- portal frame ----------------------------------------------------------------------------------
+
+
+def frame_element(E, A, I, xy1, xy2):
+    """2-d frame element (axial + Euler-Bernoulli bending) in global coordinates."""
+    dx, dy = xy2 - xy1
+    L = np.sqrt(dx ** 2 + dy ** 2)
+    c, s = dx / L, dy / L
+    a, b1, b2, b3 = E * A / L, 12 * E * I / L ** 3, 6 * E * I / L ** 2, 4 * E * I / L
+    k = np.array([[a, 0, 0, -a, 0, 0],
+                  [0, b1, b2, 0, -b1, b2],
+                  [0, b2, b3, 0, -b2, b3 / 2],
+                  [-a, 0, 0, a, 0, 0],
+                  [0, -b1, -b2, 0, b1, -b2],
+                  [0, b2, b3 / 2, 0, -b2, b3]])
+    T = np.zeros((6, 6), like=np.asarray(c))
+    R = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+    T[:3, :3] = R
+    T[3:, 3:] = R
+    return T.T @ k @ T
+
+
+FRAME_NODES = np.array([[0.0, 0.0], [0.0, 3.0], [4.0, 3.0], [4.0, 0.0]])
+FRAME_ELEMS = [(0, 1), (1, 2), (2, 3)]
+
+
+def portal_frame_sway(I, H=1.0, E=200.0, A=0.01):
+    """Fixed-base portal frame, lateral load H at the left knee; I = (column, beam, column)
+    second moments; returns the knee displacements and rotations (free dofs 3..8)."""
+    K = np.zeros((12, 12), like=I)
+    for e, (i, j) in enumerate(FRAME_ELEMS):
+        dofs = [3 * i, 3 * i + 1, 3 * i + 2, 3 * j, 3 * j + 1, 3 * j + 2]
+        K[np.ix_(dofs, dofs)] += frame_element(E, A, I[e], FRAME_NODES[i], FRAME_NODES[j])
+    free = np.arange(3, 9)
+    f = np.zeros_like(H, shape=12)       # (np.zeros(12) cannot hold a batched H: the refusal's fix)
+    f[3] = H
+    return scipy.linalg.solve(K[np.ix_(free, free)], f[free], assume_a="pos")
+
+
+def test_portal_frame_sway():
+    I = np.array([1e-3, 2e-3, 1e-3])
+    u = portal_frame_sway(I)
+    assert_jit_replays(portal_frame_sway, (I,), (I * 1.5,))
+    f = lambda i: portal_frame_sway(i * 1e-3)
+    i0 = I * 1e3
+    assert_deriv(npfunc.jacrev(f)(i0), fd(f, i0), rtol=1e-6, atol=1e-10)
+    assert_deriv(npfunc.jacfwd(f)(i0), fd(f, i0), rtol=1e-6, atol=1e-10)
+    sway = lambda i: f(i)[0]
+    assert_repeats(npfunc.grad(sway), [(i0,), (i0 * 2,)], lambda i: fd(sway, i), atol=1e-10)
+    loads = np.array([1.0, -2.0, 0.5])
+    assert_same(npfunc.jit(portal_frame_sway)(I, np.float64(2.0)), portal_frame_sway(I, np.float64(2.0)))
+    assert_same(npfunc.vmap(portal_frame_sway, in_dims=(None, 0))(I, loads),
+                np.stack([portal_frame_sway(I, h) for h in loads]))
+    assert u[0] > 0
+
+
+# ---- continuous beam by the three-moment equation ----------------------------------------------------
+
+
+def three_moment(spans, w):
+    """Continuous beam over len(spans) spans with end supports pinned, UDL w per span:
+    interior support moments from M_{i-1} L_i + 2 M_i (L_i + L_{i+1}) + M_{i+1} L_{i+1} = rhs."""
+    n = len(spans) - 1
+    A = np.zeros((n, n), like=spans)
+    rhs = []
+    for i in range(n):
+        Li, Lj = spans[i], spans[i + 1]
+        A[i, i] = 2 * (Li + Lj)
+        if i > 0:
+            A[i, i - 1] = Li
+        if i < n - 1:
+            A[i, i + 1] = Lj
+        rhs.append(-(w[i] * Li ** 3 + w[i + 1] * Lj ** 3) / 4)
+    return np.linalg.solve(A, np.array(rhs))
+
+
+def test_three_moment_equation():
+    spans = np.array([4.0, 5.0, 4.5, 3.0])
+    w = np.array([1.0, 2.0, 1.5, 1.0])
+    M = three_moment(np.full(2, 4.0), np.ones(2))
+    np.testing.assert_allclose(M, [-2.0], rtol=1e-12)      # w L^2 / 8 for two equal spans
+    assert_jit_replays(three_moment, (spans, w), (spans[::-1].copy(), w * 3))
+    J = fd(lambda s: three_moment(s, w), spans)
+    assert_deriv(npfunc.jacrev(three_moment)(spans, w), J)
+    assert_deriv(npfunc.jacfwd(three_moment, argnums=1)(spans, w), fd(lambda q: three_moment(spans, q), w))
+    assert_same(npfunc.vmap(three_moment, in_dims=(None, 1))(spans, np.stack([w, 2 * w]).T.copy()),
+                np.stack([three_moment(spans, w), three_moment(spans, 2 * w)]))
+
+
+# ---- Guyan reduction ------------------------------------------------------------------------------
+
+
+def guyan_fundamental(k, m=np.array([1.0, 0.5, 0.8, 0.6]), masters=(0, 3)):
+    """Spring chain; static condensation onto master dofs; frequencies of the reduced model."""
+    n = len(k)
+    K = np.diag(k) + np.diag(np.r_[k[1:], 0.0]) - np.diag(k[1:], 1) - np.diag(k[1:], -1)
+    M = np.diag(m)
+    mm = list(masters)
+    ss = [i for i in range(n) if i not in mm]
+    Kss = K[np.ix_(ss, ss)]
+    T = np.vstack([np.eye(len(mm)), -scipy.linalg.solve(Kss, K[np.ix_(ss, mm)])])
+    order = mm + ss
+    Kr = T.T @ K[np.ix_(order, order)] @ T
+    Mr = T.T @ M[np.ix_(order, order)] @ T
+    w2 = scipy.linalg.eigvalsh(Kr, Mr)
+    return np.sqrt(w2)
+
+
+def test_guyan_reduction():
+    k = np.array([10.0, 8.0, 12.0, 9.0])
+    assert_jit_replays(guyan_fundamental, (k,), (k * 2,))
+    assert_deriv(npfunc.jacrev(guyan_fundamental)(k), fd(guyan_fundamental, k))
+    assert_deriv(npfunc.jacfwd(guyan_fundamental)(k), fd(guyan_fundamental, k))
+    assert_same(npfunc.vmap(guyan_fundamental)(np.stack([k, k[::-1]])),
+                np.stack([guyan_fundamental(k), guyan_fundamental(k[::-1])]))
