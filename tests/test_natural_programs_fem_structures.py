@@ -803,3 +803,288 @@ def test_guyan_reduction():
     assert_deriv(npfunc.jacfwd(guyan_fundamental)(k), fd(guyan_fundamental, k))
     assert_same(npfunc.vmap(guyan_fundamental)(np.stack([k, k[::-1]])),
                 np.stack([guyan_fundamental(k), guyan_fundamental(k[::-1])]))
+
+
+# =============================================================================================
+# 3. 1-d finite elements
+# =============================================================================================
+
+
+def poisson1d(k, q0=1.0, ngauss=3):
+    """-(k u')' = q0 sin(pi x) on (0, 1), u(0) = u(1) = 0, len(k) linear elements with
+    conductivity k[e]; loads by Gauss-Legendre quadrature element by element."""
+    n = len(k)
+    h = 1.0 / n
+    kk = k / h
+    K = np.diag(np.r_[kk, 0.0] + np.r_[0.0, kk]) - np.diag(kk, 1) - np.diag(kk, -1)
+    K = K[1:-1, 1:-1]                                           # u = 0 at both ends
+    xg, wg = np.polynomial.legendre.leggauss(ngauss)
+    F = np.zeros_like(q0, shape=n + 1, dtype=float)
+    for e in range(n):
+        xm = (e + 0.5) * h
+        x = xm + h / 2 * xg
+        fx = q0 * np.sin(np.pi * x)
+        F[e] += h / 2 * np.sum(wg * (1 - xg) / 2 * fx)
+        F[e + 1] += h / 2 * np.sum(wg * (1 + xg) / 2 * fx)
+    return np.pad(np.linalg.solve(K, F[1:-1]), 1)       # the boundary zeros back
+
+
+def poisson1d_banded(k, q):
+    """The same system by scipy.linalg.solve_banded, nodal loads q (interior nodes)."""
+    n = len(k)
+    h = 1.0 / n
+    kk = k / h
+    ab = np.zeros((3, n - 1), like=k)
+    ab[0, 1:] = -kk[1:-1]
+    ab[1, :] = kk[:-1] + kk[1:]
+    ab[2, :-1] = -kk[1:-1]
+    return scipy.linalg.solve_banded((1, 1), ab, q * h)
+
+
+def heat1d_backward_euler(kappa, nsteps=6, dt=0.02, n=8):
+    """Transient conduction, linear elements, lumped mass, u = 0 at both ends,
+    u0 = sin(pi x); K factored once, lu_solve each step; temperature history at the middle."""
+    h = 1.0 / n
+    main = 2.0 * np.ones(n - 1)
+    off = -np.ones(n - 2)
+    K = kappa / h * (np.diag(main) + np.diag(off, 1) + np.diag(off, -1))
+    M = h * np.eye(n - 1)
+    x = np.linspace(0, 1, n + 1)[1:-1]
+    u = np.sin(np.pi * x)
+    lu = scipy.linalg.lu_factor(M / dt + K)
+    mid = []
+    for _ in range(nsteps):
+        u = scipy.linalg.lu_solve(lu, M @ u / dt)
+        mid.append(u[n // 2 - 1])
+    return np.array(mid)
+
+
+def test_poisson1d_gauss_loads_and_conductivity_sensitivities():
+    k = np.array([1.0, 1.5, 0.8, 1.2, 1.0, 0.9])
+    u = poisson1d(np.ones(6))
+    x = np.linspace(0, 1, 7)
+    # linear elements are nodally exact in 1-d
+    np.testing.assert_allclose(u, np.sin(np.pi * x) / np.pi ** 2, rtol=1e-6, atol=1e-15)  # 3-point loads
+    assert_jit_replays(poisson1d, (k,), (k[::-1].copy(),))
+    J = fd(poisson1d, k)
+    assert_deriv(npfunc.jacrev(poisson1d)(k), J, atol=1e-10)
+    assert_deriv(npfunc.jacfwd(poisson1d)(k), J, atol=1e-10)
+    energy = lambda c: poisson1d(c) @ poisson1d(c)
+    assert_repeats(npfunc.hessian(energy), [(k,), (k * 2,)],
+                   lambda c: fd(lambda q: npfunc.grad(energy)(q), c, 1e-3), rtol=1e-6, atol=1e-11)
+    # load amplitude: u is linear in q0, so d2u/dq0^2 = 0. (F = np.zeros(n + 1) cannot take
+    # the traced q0: the refusal names np.zeros_like(x, shape=...), the fix used above)
+    mid = lambda q0: poisson1d(k, q0)[3]
+    assert_repeats(npfunc.grad(mid), [(1.0,), (2.0,)], lambda q0: poisson1d(k, 1.0)[3], rtol=1e-12)
+    assert_repeats(npfunc.grad(npfunc.grad(mid)), [(1.0,), (2.0,)], lambda q0: 0.0, atol=1e-15)
+    # a batch of conductivity fields, stored column-wise
+    ks = np.stack([k, k * 2, k[::-1]], axis=1)
+    assert_same(npfunc.vmap(poisson1d, in_dims=1)(ks), np.stack([poisson1d(c) for c in ks.T]))
+
+
+def test_poisson1d_solve_banded():
+    k = np.array([1.0, 1.5, 0.8, 1.2, 1.0])
+    q = np.array([1.0, 2.0, 0.5, 1.0])
+    want = poisson1d_banded(k, q)
+    assert_jit_replays(poisson1d_banded, (k, q), (k * 3, q[::-1].copy()))
+    assert_deriv(npfunc.jacrev(poisson1d_banded)(k, q), fd(lambda c: poisson1d_banded(c, q), k))
+    assert_deriv(npfunc.jacfwd(poisson1d_banded, argnums=1)(k, q), fd(lambda p: poisson1d_banded(k, p), q))
+    assert_same(npfunc.vmap(poisson1d_banded, in_dims=(None, 0))(k, np.stack([q, 2 * q])),
+                np.stack([want, poisson1d_banded(k, 2 * q)]))
+
+
+def test_heat1d_backward_euler_lu():
+    want = heat1d_backward_euler(1.0)
+    assert want.shape == (6,)
+    assert_jit_replays(heat1d_backward_euler, (1.0,), (0.5,))
+    assert_jit_replays(heat1d_backward_euler, (np.float64(1.0),), (np.float64(0.7),))
+    ref = lambda kap: fd(heat1d_backward_euler, np.array(kap)).ravel()
+    assert_deriv(npfunc.jacfwd(heat1d_backward_euler)(1.0), ref(1.0))
+    assert_deriv(npfunc.jacrev(heat1d_backward_euler)(1.0), ref(1.0))
+    last = lambda kap: heat1d_backward_euler(kap)[-1]
+    ref2 = lambda kap: fd(lambda s: fd(last, s, 1e-4), np.array(kap), 1e-4).ravel()[0]
+    assert_repeats(npfunc.grad(npfunc.grad(last)), [(1.0,), (0.6,)], ref2, rtol=1e-5)
+    kap = np.array([0.5, 1.0, 2.0])
+    assert_same(npfunc.vmap(heat1d_backward_euler)(kap), np.stack([heat1d_backward_euler(c) for c in kap]))
+    assert_deriv(npfunc.vmap(npfunc.grad(last))(kap), np.array([fd(last, np.array(c)).ravel()[0] for c in kap]))
+    assert_repeats(npfunc.jit(npfunc.vmap(npfunc.grad(last))), [(kap,), (kap * 1.5,)],
+                   lambda ks: np.array([fd(last, np.array(c)).ravel()[0] for c in ks]), replay_rtol=1e-12)
+
+
+# =============================================================================================
+# 4. 2-d finite elements
+# =============================================================================================
+
+
+def unit_square_mesh(nx, ny):
+    x, y = np.meshgrid(np.linspace(0, 1, nx + 1), np.linspace(0, 1, ny + 1), indexing="ij")
+    nodes = np.column_stack([x.ravel(), y.ravel()])
+    tris = []
+    for i in range(nx):
+        for j in range(ny):
+            a = i * (ny + 1) + j
+            b, c, d = a + ny + 1, a + ny + 2, a + 1
+            tris += [[a, b, c], [a, c, d]]
+    return nodes, np.array(tris)
+
+
+P1_NODES, P1_TRIS = unit_square_mesh(4, 4)
+P1_BOUNDARY = np.where((P1_NODES[:, 0] % 1 == 0) | (P1_NODES[:, 1] % 1 == 0))[0]
+P1_INTERIOR = np.setdiff1d(np.arange(len(P1_NODES)), P1_BOUNDARY)
+
+
+def poisson2d_p1(kappa, q=1.0, nodes=P1_NODES):
+    """-div(kappa grad u) = q on the unit square, u = 0 on the boundary, P1 triangles with
+    element conductivities kappa; returns u at the interior nodes."""
+    p = nodes[P1_TRIS]                                   # (ne, 3, 2)
+    x, y = p[..., 0], p[..., 1]
+    b = np.stack([y[:, 1] - y[:, 2], y[:, 2] - y[:, 0], y[:, 0] - y[:, 1]], axis=1)
+    c = np.stack([x[:, 2] - x[:, 1], x[:, 0] - x[:, 2], x[:, 1] - x[:, 0]], axis=1)
+    area = 0.5 * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0])
+    ke = (kappa / (4 * area))[:, None, None] * (b[:, :, None] * b[:, None, :] + c[:, :, None] * c[:, None, :])
+    fe = np.repeat((q * area / 3)[:, None], 3, axis=1)
+    N = len(nodes)
+    K = np.zeros((N, N), like=ke)
+    F = np.zeros(N, like=fe)
+    np.add.at(K, (P1_TRIS[:, :, None], P1_TRIS[:, None, :]), ke)
+    np.add.at(F, P1_TRIS, fe)
+    I = P1_INTERIOR
+    return np.linalg.solve(K[np.ix_(I, I)], F[I])
+
+
+def test_poisson2d_p1_triangles():
+    ne = len(P1_TRIS)
+    kappa = 1.0 + 0.3 * np.sin(np.arange(ne))
+    want = poisson2d_p1(kappa)
+    assert want.shape == (9,)
+    # the centre value approaches 0.0737 (the series solution) from below on coarse meshes
+    assert 0.06 < poisson2d_p1(np.ones(ne))[4] < 0.0737
+    assert_jit_replays(poisson2d_p1, (kappa,), (kappa[::-1].copy(),))
+    centre = lambda k: poisson2d_p1(k)[4]
+    assert_repeats(npfunc.grad(centre), [(kappa,), (kappa * 2,)], lambda k: fd(centre, k), atol=1e-10)
+    assert_deriv(npfunc.jacfwd(poisson2d_p1)(kappa), fd(poisson2d_p1, kappa), atol=1e-10)
+    # source strength, a 0-d argument; the mean temperature is linear in it
+    mean_u = lambda q: np.mean(poisson2d_p1(kappa, q))
+    assert_repeats(npfunc.grad(mean_u), [(1.0,), (3.0,)], lambda q: mean_u(1.0), rtol=1e-12)
+    # mesh coordinates (interior node moved): jacobian of u w.r.t. all coordinates
+    f = lambda xy: poisson2d_p1(kappa, 1.0, xy.reshape(-1, 2))
+    x0 = P1_NODES.ravel().copy()
+    assert_deriv(npfunc.jacrev(f)(x0), fd(f, x0), atol=1e-9)
+    assert_same(npfunc.vmap(poisson2d_p1, in_dims=(None, 0))(kappa, np.array([1.0, 2.0])),
+                np.stack([poisson2d_p1(kappa, 1.0), poisson2d_p1(kappa, 2.0)]))
+
+
+def q4_element(coords, kappa=1.0, ngauss=2):
+    """Isoparametric bilinear quadrilateral for the Laplacian: stiffness and (consistent)
+    mass by ngauss x ngauss Gauss-Legendre quadrature. coords: (4, 2) counter-clockwise."""
+    g, w = np.polynomial.legendre.leggauss(ngauss)
+    ke = np.zeros((4, 4), like=coords)
+    me = np.zeros((4, 4), like=coords)
+    xi_n = np.array([-1.0, 1.0, 1.0, -1.0])
+    eta_n = np.array([-1.0, -1.0, 1.0, 1.0])
+    for i in range(ngauss):
+        for j in range(ngauss):
+            xi, eta = g[i], g[j]
+            N = 0.25 * (1 + xi * xi_n) * (1 + eta * eta_n)
+            dN = 0.25 * np.array([xi_n * (1 + eta * eta_n), eta_n * (1 + xi * xi_n)])   # (2, 4)
+            J = dN @ coords
+            detJ = np.linalg.det(J)
+            B = np.linalg.solve(J, dN)
+            ke += w[i] * w[j] * kappa * detJ * B.T @ B
+            me += w[i] * w[j] * detJ * np.outer(N, N)
+    return ke, me
+
+
+def test_q4_element_quadrature():
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    ke, me = q4_element(square)
+    np.testing.assert_allclose(ke.sum(axis=1), 0.0, atol=1e-14)       # rigid-body row sums
+    np.testing.assert_allclose(me.sum(), 1.0, rtol=1e-14)               # area
+    np.testing.assert_allclose(ke[0], [2 / 3, -1 / 6, -1 / 3, -1 / 6], rtol=1e-13)
+    quad = np.array([[0.0, 0.0], [1.2, 0.1], [1.0, 0.9], [-0.1, 1.1]])
+    assert_jit_replays(q4_element, (quad,), (square,))
+    J = fd(lambda c: np.stack(q4_element(c.reshape(4, 2))), quad.ravel())
+    got = npfunc.jacfwd(lambda c: np.stack(q4_element(c.reshape(4, 2))))(quad.ravel())
+    assert_deriv(got, J, atol=1e-10)
+    got = npfunc.jacrev(lambda c: q4_element(c.reshape(4, 2))[0])(quad.ravel())
+    assert_deriv(got, J[0], atol=1e-10)
+    # a batch of distorted elements, stacked on the last axis
+    quads = np.stack([quad, square, quad[::-1].copy() * 2], axis=-1)
+    assert_same(npfunc.vmap(q4_element, in_dims=(2,))(quads),
+                tuple(np.stack(m) for m in zip(*[q4_element(quads[..., i]) for i in range(3)])))
+    # the element's energy for a nodal field: Hessian w.r.t. one corner's coordinates
+    u = np.array([0.0, 1.0, 2.0, 0.5])
+    corner_energy = lambda xy: u @ q4_element(np.vstack([quad[:2], xy[None], quad[3:]]))[0] @ u
+    assert_repeats(npfunc.hessian(corner_energy), [(quad[2].copy(),), (np.array([1.1, 1.0]),)],
+                   lambda xy: fd(lambda p: npfunc.grad(corner_energy)(p), xy, 1e-4), atol=1e-9)
+
+
+# ---- plane stress CST cantilever with stress recovery ---------------------------------------------
+
+
+def plane_stress_D(E, nu):
+    return E / (1 - nu ** 2) * np.array([[1.0, nu, 0.0], [nu, 1.0, 0.0], [0.0, 0.0, (1 - nu) / 2]])
+
+
+CST_NODES, CST_TRIS = unit_square_mesh(4, 2)
+CST_NODES = CST_NODES * np.array([2.0, 0.5])             # a 2 x 0.5 plate
+CST_FIXED_NODES = np.where(CST_NODES[:, 0] == 0.0)[0]
+CST_TIP_NODES = np.where(CST_NODES[:, 0] == 2.0)[0]
+
+
+def cst_cantilever(E_elems, nu=0.3, P=-1.0, t=0.1):
+    """Plane-stress cantilever of constant-strain triangles; returns the tip deflection and
+    a dict with the element von Mises stresses."""
+    nn = len(CST_NODES)
+    K = np.zeros((2 * nn, 2 * nn), like=E_elems)
+    Bs = []
+    for e, tri in enumerate(CST_TRIS):
+        (x1, y1), (x2, y2), (x3, y3) = CST_NODES[tri]
+        A = 0.5 * ((x2 - x1) * (y3 - y1) - (x3 - x1) * (y2 - y1))
+        b = np.array([y2 - y3, y3 - y1, y1 - y2])
+        c = np.array([x3 - x2, x1 - x3, x2 - x1])
+        B = np.zeros((3, 6))
+        B[0, 0::2] = b
+        B[1, 1::2] = c
+        B[2, 0::2] = c
+        B[2, 1::2] = b
+        B /= 2 * A
+        Bs.append(B)
+        dofs = np.ravel([[2 * n, 2 * n + 1] for n in tri])
+        K[np.ix_(dofs, dofs)] += t * A * B.T @ plane_stress_D(E_elems[e], nu) @ B
+    f = np.zeros(2 * nn)
+    f[2 * CST_TIP_NODES + 1] = P / len(CST_TIP_NODES)
+    fixed = np.concatenate([2 * CST_FIXED_NODES, 2 * CST_FIXED_NODES + 1])
+    free = np.setdiff1d(np.arange(2 * nn), fixed)
+    u = np.zeros(2 * nn, like=E_elems)
+    u[free] = np.linalg.solve(K[np.ix_(free, free)], f[free])
+    vm = []
+    for e, tri in enumerate(CST_TRIS):
+        dofs = np.ravel([[2 * n, 2 * n + 1] for n in tri])
+        sx, sy, txy = plane_stress_D(E_elems[e], nu) @ Bs[e] @ u[dofs]
+        vm.append(np.sqrt(sx ** 2 - sx * sy + sy ** 2 + 3 * txy ** 2))
+    return u[2 * CST_TIP_NODES + 1].mean(), {"von_mises": np.array(vm), "u": u}
+
+
+def test_cst_cantilever_and_von_mises():
+    ne = len(CST_TRIS)
+    E = 100.0 * (1 + 0.1 * np.cos(np.arange(ne)))
+    tip, res = cst_cantilever(E)
+    assert tip < 0 and res["von_mises"].shape == (ne,)
+    assert_jit_replays(cst_cantilever, (E,), (E * 2,))
+    tipf = lambda e: cst_cantilever(e)[0]
+    # (E ~ 100: steps of 1e-2..1e-1 keep the differences above the rounding of the solve)
+    assert_repeats(npfunc.grad(tipf), [(E,), (E[::-1].copy(),)], lambda e: fd(tipf, e, 1e-2), atol=1e-10)
+    vm_max = lambda e: cst_cantilever(e)[1]["von_mises"].max()
+    assert_deriv(npfunc.grad(vm_max)(E), fd(vm_max, E, 1e-1), rtol=1e-6, atol=1e-10)
+    # the stresses do not depend on a uniform scale of E (statically determinate load path)
+    J = npfunc.jacfwd(lambda s: cst_cantilever(s * E)[1]["von_mises"])(1.0)
+    np.testing.assert_allclose(J, 0.0, atol=1e-13 * res["von_mises"].max())
+    # K was made like the moduli: a batch of Poisson ratios alone cannot be added into it
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"vmap.*like=x.*map it \(in_dims=0"):
+        npfunc.vmap(cst_cantilever, in_dims=(None, 0))(E, np.array([0.25, 0.3]))
+    out = npfunc.vmap(cst_cantilever)(np.stack([E, E[::-1]]), np.array([0.25, 0.3]))
+    for k, (Ek, nu) in enumerate([(E, 0.25), (E[::-1], 0.3)]):
+        t, r = cst_cantilever(Ek, nu)
+        assert_same(out[0][k], t)
+        assert_same(out[1]["von_mises"][k], r["von_mises"])
