@@ -1295,3 +1295,278 @@ def test_oc_update_bisection_loop():
     J = npfunc.jacrev(lambda x: oc_update(x, dc, dv, 0.5))(X0)
     assert_deriv(J, fd(lambda x: oc_update(x, dc, dv, 0.5), X0, 1e-7), atol=1e-7)
     assert_same(npfunc.jacfwd(lambda x: oc_update(x, dc, dv, 0.5), has_aux=False)(X0), J)
+
+
+# =============================================================================================
+# 6. Structural dynamics
+# =============================================================================================
+
+
+def chain_matrices(k, m):
+    """Fixed-free spring-mass chain."""
+    n = len(k)
+    K = np.diag(k + np.r_[k[1:], 0.0]) - np.diag(k[1:], 1) - np.diag(k[1:], -1)
+    return K, np.diag(m)
+
+
+def modal_analysis(k, m=np.array([1.0, 1.5, 0.8, 1.2])):
+    """Natural frequencies (Hz), mass-normalised modes with a positive top entry, and the
+    effective modal masses for base excitation, as a dict."""
+    K, M = chain_matrices(k, m)
+    w2, phi = scipy.linalg.eigh(K, M)
+    phi = phi * np.sign(phi[-1])
+    gamma = phi.T @ M @ np.ones(len(m))
+    return {"freq": np.sqrt(w2) / (2 * np.pi), "modes": phi, "eff_mass": gamma ** 2}
+
+
+def frf_amplitude(omega, k, c=0.05, m=np.array([1.0, 1.5, 0.8, 1.2])):
+    """|u_top| under a unit harmonic force at the top, Rayleigh-free viscous dashpots c*K."""
+    K, M = chain_matrices(k, m)
+    f = np.zeros(len(k))
+    f[-1] = 1.0
+    Z = K - omega ** 2 * M + 1j * omega * c * K
+    u = np.linalg.solve(Z, f + 0j)
+    return np.abs(u[-1])
+
+
+def rayleigh_coefficients(w1, w2, zeta=0.05):
+    A = np.array([[1 / (2 * w1), w1 / 2], [1 / (2 * w2), w2 / 2]])
+    a0, a1 = np.linalg.solve(A, np.array([zeta, zeta]))
+    return {"alpha": a0, "beta": a1}
+
+
+def newmark_peak(k, m=np.array([1.0, 1.5]), zeta=0.02, dt=0.05, nt=60, beta=0.25, gamma=0.5):
+    """Two-storey shear frame under a ground-acceleration pulse, average-acceleration Newmark,
+    history stored in a preallocated buffer; peak top drift."""
+    K, M = chain_matrices(k, m)
+    w = np.sqrt(scipy.linalg.eigvalsh(K, M))
+    C = rayleigh_coefficients(w[0], w[1], zeta)["alpha"] * M + rayleigh_coefficients(w[0], w[1], zeta)["beta"] * K
+    t = np.arange(nt) * dt
+    ag = np.where(t < 0.6, np.sin(np.pi * t / 0.6), 0.0)
+    n = len(m)
+    u = np.zeros(n, like=k)
+    v = np.zeros(n, like=k)
+    a = np.linalg.solve(M, -M @ np.ones(n) * ag[0] - C @ v - K @ u)
+    hist = np.zeros((nt, n), like=k)
+    Keff = K + gamma / (beta * dt) * C + M / (beta * dt ** 2)
+    for i in range(1, nt):
+        p = -M @ np.ones(n) * ag[i]
+        rhs = (p + M @ (u / (beta * dt ** 2) + v / (beta * dt) + (1 / (2 * beta) - 1) * a)
+               + C @ (gamma / (beta * dt) * u + (gamma / beta - 1) * v + dt * (gamma / (2 * beta) - 1) * a))
+        un = np.linalg.solve(Keff, rhs)
+        an = (un - u) / (beta * dt ** 2) - v / (beta * dt) - (1 / (2 * beta) - 1) * a
+        v = v + dt * ((1 - gamma) * a + gamma * an)
+        u, a = un, an
+        hist[i] = u
+    return np.max(np.abs(hist[:, -1]))
+
+
+def sdof_peak(T, zeta=0.05, dt=0.02, nt=80):
+    """Peak relative displacement of an SDOF oscillator of period T (a response-spectrum
+    ordinate) under a ground-acceleration pulse, central differences."""
+    wn = 2 * np.pi / T
+    t = np.arange(nt) * dt
+    ag = np.where(t < 0.5, np.sin(2 * np.pi * t / 0.5), 0.0)
+    u_prev, u = 0.0, 0.0
+    peak = 0.0
+    for i in range(1, nt - 1):
+        acc = -ag[i] - 2 * zeta * wn * (u - u_prev) / dt - wn ** 2 * u
+        u_next = 2 * u - u_prev + dt ** 2 * acc
+        u_prev, u = u, u_next
+        peak = np.maximum(peak, np.abs(u))
+    return peak
+
+
+def test_modal_analysis_dict():
+    k = np.array([10.0, 8.0, 6.0, 4.0])
+    want = modal_analysis(k)
+    np.testing.assert_allclose(want["eff_mass"].sum(), 4.5, rtol=1e-12)     # total mass
+    # eigh + sign normalisation: within the conditioning rounding of the generalised problem
+    assert_jit_replays(modal_analysis, (k,), (k * 2,), rtol=1e-11)
+    f1 = lambda q: modal_analysis(q)["freq"][0]
+    assert_repeats(npfunc.grad(f1), [(k,), (k[::-1].copy(),)], lambda q: fd(f1, q, 1e-4))
+    assert_repeats(npfunc.hessian(f1), [(k,), (k[::-1].copy(),)],
+                   lambda q: fd(lambda p: npfunc.grad(f1)(p), q, 1e-4), rtol=1e-6, atol=1e-10)
+    modes = lambda q: modal_analysis(q)["modes"]
+    assert_deriv(npfunc.jacfwd(modes)(k), fd(modes, k, 1e-4), atol=1e-9)
+    assert_deriv(npfunc.jacrev(modes)(k), fd(modes, k, 1e-4), atol=1e-9)
+    ks = np.stack([k, k * 2, k[::-1]])
+    out = npfunc.vmap(modal_analysis)(ks)
+    for name in want:
+        assert_same(out[name], np.stack([modal_analysis(q)[name] for q in ks]), rtol=1e-11)
+
+
+def test_frf_complex_solve_and_vmap_over_frequency():
+    k = np.array([10.0, 8.0, 6.0, 4.0])
+    omegas = np.linspace(0.5, 4.0, 6)
+    want = np.stack([frf_amplitude(w, k) for w in omegas])
+    assert_same(npfunc.vmap(frf_amplitude, in_dims=(0, None))(omegas, k), want)
+    assert_jit_replays(frf_amplitude, (1.3, k), (2.0, k * 1.1))
+    assert_deriv(npfunc.jacrev(frf_amplitude, argnums=1)(1.3, k), fd(lambda q: frf_amplitude(1.3, q), k))
+    assert_deriv(npfunc.grad(frf_amplitude, argnums=2)(1.3, k, 0.05),
+                 fd(lambda c: frf_amplitude(1.3, k, c), np.array(0.05)).ravel()[0])
+    slope = npfunc.vmap(npfunc.grad(frf_amplitude), in_dims=(0, None))(omegas, k)
+    assert_deriv(slope, np.array([fd(lambda w: frf_amplitude(w, k), np.array(w0)).ravel()[0] for w0 in omegas]))
+    curv = npfunc.grad(npfunc.grad(frf_amplitude))
+    assert_repeats(curv, [(1.3, k), (2.0, k)],
+                   lambda w, q: fd(lambda s: npfunc.grad(frf_amplitude)(s, q), np.array(w), 1e-4).ravel()[0])
+
+
+def test_rayleigh_coefficients_dict():
+    want = rayleigh_coefficients(2.0, 12.0)
+    _same_tree(npfunc.jit(rayleigh_coefficients)(2.0, 12.0), want)
+    for key in ("alpha", "beta"):
+        g = npfunc.grad(lambda a, b: rayleigh_coefficients(a, b)[key], argnums=(0, 1))(2.0, 12.0)
+        assert_deriv(np.array(g), fd(lambda p: rayleigh_coefficients(p[0], p[1])[key], np.array([2.0, 12.0])))
+    ws = np.array([1.0, 2.0, 3.0])
+    _same_tree(npfunc.vmap(rayleigh_coefficients, in_dims=(0, None))(ws, 12.0),
+               {kk: np.stack([rayleigh_coefficients(w, 12.0)[kk] for w in ws]) for kk in want})
+
+
+def test_newmark_history_buffer():
+    k = np.array([40.0, 25.0])
+    want = newmark_peak(k)
+    assert isinstance(want, np.float64)
+    assert_jit_replays(newmark_peak, (k,), (k * 1.2,))
+    assert_repeats(npfunc.grad(newmark_peak), [(k,), (k * 1.2,)], lambda q: fd(newmark_peak, q, 1e-4))
+    assert_repeats(npfunc.jit(npfunc.grad(newmark_peak)), [(k,), (k * 1.2,)], lambda q: fd(newmark_peak, q, 1e-4),
+                   replay_rtol=1e-11)
+    ks = np.stack([k, k * 1.5, k[::-1]])
+    assert_same(npfunc.vmap(newmark_peak)(ks), np.stack([newmark_peak(q) for q in ks]))
+
+
+def test_response_spectrum_by_vmap_over_periods():
+    T = np.array([0.2, 0.5, 1.0, 2.0])
+    want = np.stack([sdof_peak(t) for t in T])
+    assert isinstance(sdof_peak(0.5), np.float64)
+    assert_same(npfunc.vmap(sdof_peak)(T), want)
+    assert_same(npfunc.jit(npfunc.vmap(sdof_peak))(T), want)
+    assert_same(npfunc.jit(npfunc.vmap(sdof_peak))(T * 1.1), np.stack([sdof_peak(t) for t in T * 1.1]))
+    assert_jit_replays(sdof_peak, (0.5,), (1.5,))
+    ref = lambda Ts: np.array([fd(sdof_peak, np.array(t), 1e-6).ravel()[0] for t in Ts])
+    assert_deriv(npfunc.vmap(npfunc.grad(sdof_peak))(T), ref(T))
+    assert_repeats(npfunc.jit(npfunc.vmap(npfunc.grad(sdof_peak))), [(T,), (T * 1.1,)], ref, replay_rtol=1e-12)
+    assert_repeats(npfunc.grad(sdof_peak, argnums=1), [(0.5, 0.05), (0.5, 0.1)],
+                   lambda t, z: fd(lambda q: sdof_peak(t, q), np.array(z), 1e-6).ravel()[0])
+
+
+# =============================================================================================
+# 7. Plasticity
+# =============================================================================================
+
+
+def bar_plastic_history(strains, E=200.0, H=20.0, sy=0.25):
+    """1-d elastoplastic bar with linear isotropic hardening; return mapping step by step
+    (Python if on the trial yield function)."""
+    eps_p, alpha = 0.0, 0.0
+    out = []
+    for eps in strains:
+        sig_tr = E * (eps - eps_p)
+        f_tr = abs(sig_tr) - (sy + H * alpha)
+        if f_tr > 0:
+            dg = f_tr / (E + H)
+            sig = sig_tr - E * dg * np.sign(sig_tr)
+            eps_p = eps_p + dg * np.sign(sig_tr)
+            alpha = alpha + dg
+        else:
+            sig = sig_tr
+        out.append(sig)
+    return np.array(out)
+
+
+def return_map_where(eps, eps_p, alpha, E=200.0, H=20.0, sy=0.25):
+    """Vectorised over Gauss points: the same return mapping with np.where."""
+    sig_tr = E * (eps - eps_p)
+    f_tr = np.abs(sig_tr) - (sy + H * alpha)
+    dg = np.where(f_tr > 0, f_tr / (E + H), 0.0)
+    n = np.sign(sig_tr)
+    return sig_tr - E * dg * n, eps_p + dg * n, alpha + dg
+
+
+def j2_return(eps, eps_p, alpha, K=160.0, G=80.0, sy=0.3, H=10.0):
+    """3-d J2 radial return (small strain, tensors), stress and updated state."""
+    I = np.eye(3)
+    tr = np.trace(eps)
+    dev = eps - tr / 3 * I
+    s_tr = 2 * G * (dev - eps_p)
+    q_tr = np.sqrt(1.5 * np.sum(s_tr * s_tr))
+    f = q_tr - (sy + H * alpha)
+    if f <= 0:
+        return K * tr * I + s_tr, eps_p, alpha
+    dg = f / (3 * G + H)
+    n = 1.5 * s_tr / q_tr
+    s = s_tr - 2 * G * dg * n
+    return K * tr * I + s, eps_p + dg * n, alpha + dg
+
+
+STRAIN_PATH = np.r_[np.linspace(0, 0.004, 5)[1:], np.linspace(0.004, -0.002, 6)[1:], np.linspace(-0.002, 0.003, 4)[1:]]
+
+
+def test_bar_plastic_history_if_and_where():
+    want = bar_plastic_history(STRAIN_PATH)
+    assert want.shape == STRAIN_PATH.shape
+    # eager transforms see the values and take the branches as written
+    J = npfunc.jacrev(bar_plastic_history)(STRAIN_PATH)
+    assert_deriv(J, fd(bar_plastic_history, STRAIN_PATH, 1e-7), atol=1e-6)
+    assert_deriv(npfunc.jacfwd(bar_plastic_history)(STRAIN_PATH), J, rtol=1e-12, atol=1e-12)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*np.where"):
+        npfunc.jit(bar_plastic_history)(STRAIN_PATH)
+    # the np.where form, stepped by the same loop, agrees and runs under jit
+    def bar_where(strains):
+        eps_p = np.zeros(()); alpha = np.zeros(())
+        out = []
+        for eps in strains:
+            sig, eps_p, alpha = return_map_where(eps, eps_p, alpha)
+            out.append(sig)
+        return np.array(out)
+    np.testing.assert_allclose(bar_where(STRAIN_PATH), want, rtol=1e-13, atol=1e-15)
+    assert_jit_replays(bar_where, (STRAIN_PATH,), (STRAIN_PATH * 0.5,))
+    assert_deriv(npfunc.jit(npfunc.jacrev(bar_where))(STRAIN_PATH), J, rtol=1e-12, atol=1e-12)
+
+
+def test_return_map_consistent_tangent_by_vmap_grad():
+    eps = np.array([0.0005, 0.002, -0.003, 0.0012, 0.004])
+    eps_p = np.array([0.0, 0.0005, -0.001, 0.0, 0.002])
+    alpha = np.array([0.0, 0.0005, 0.001, 0.0, 0.002])
+    want = return_map_where(eps, eps_p, alpha)
+    _same_tree(npfunc.jit(return_map_where)(eps, eps_p, alpha), want)
+    # per-point tangent dsig/deps: E elastic, E H / (E + H) plastic
+    tangent = npfunc.vmap(npfunc.grad(lambda e, p, a: return_map_where(e, p, a)[0]))(eps, eps_p, alpha)
+    plastic = np.abs(200.0 * (eps - eps_p)) > 0.25 + 20.0 * alpha
+    np.testing.assert_allclose(tangent, np.where(plastic, 200.0 * 20.0 / 220.0, 200.0), rtol=1e-14)
+    assert plastic.any() and (~plastic).any()
+    # the same on float32 Gauss-point data keeps float32
+    e32, p32, a32 = eps.astype(np.float32), eps_p.astype(np.float32), alpha.astype(np.float32)
+    w32 = return_map_where(e32, p32, a32, np.float32(200.0), np.float32(20.0), np.float32(0.25))
+    assert w32[0].dtype == np.float32
+    _same_tree(npfunc.jit(return_map_where)(e32, p32, a32, np.float32(200.0), np.float32(20.0), np.float32(0.25)),
+               w32, rtol=1e-6)
+    # in_dims=None for the state of a virgin material
+    assert_same(npfunc.vmap(return_map_where, in_dims=(0, None, None))(eps, 0.0, 0.0)[0],
+                np.stack([return_map_where(e, 0.0, 0.0)[0] for e in eps]))
+
+
+def test_j2_return_tangent_by_jacfwd():
+    eps = np.array([[0.004, 0.001, 0.0], [0.001, -0.001, 0.0005], [0.0, 0.0005, -0.0015]])
+    z = np.zeros((3, 3))
+    sig, ep, al = j2_return(eps, z, 0.0)
+    assert al > 0     # plastic
+    C = npfunc.jacfwd(lambda e: j2_return(e, z, 0.0)[0])(eps)
+    assert C.shape == (3, 3, 3, 3)
+    assert_deriv(C, fd(lambda e: j2_return(e.reshape(3, 3), z, 0.0)[0], eps.ravel(), 1e-7).reshape(3, 3, 3, 3),
+                 atol=1e-6)
+    assert_deriv(npfunc.jacrev(lambda e: j2_return(e, z, 0.0)[0])(eps), C, rtol=1e-12, atol=1e-12)
+    # elastic step: isotropic elasticity tensor
+    small = eps * 0.01
+    Ce = npfunc.jacfwd(lambda e: j2_return(e, z, 0.0)[0])(small)
+    I = np.eye(3)
+    # (derivative in the unsymmetrised strain components: 2G dev acts on eps_kl itself)
+    Cel = 160.0 * np.einsum("ij,kl->ijkl", I, I) + 2 * 80.0 * (np.einsum("ik,jl->ijkl", I, I)
+                                                             - np.einsum("ij,kl->ijkl", I, I) / 3)
+    np.testing.assert_allclose(Ce, Cel, rtol=1e-13, atol=1e-12)
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*np.where"):
+        npfunc.jit(j2_return)(eps, z, 0.0)
+    # yield stress sensitivity, a 0-d variable; and repeated calls on the cached path
+    q = lambda sy: np.sqrt(1.5 * np.sum((j2_return(eps, z, 0.0, sy=sy)[0] - np.trace(j2_return(eps, z, 0.0, sy=sy)[0]) / 3 * np.eye(3)) ** 2))
+    assert_repeats(npfunc.grad(q), [(0.3,), (0.35,)], lambda sy: fd(q, np.array(sy)).ravel()[0])
+    assert_repeats(npfunc.grad(npfunc.grad(q)), [(0.3,), (0.35,)], lambda sy: 0.0, atol=1e-12)
