@@ -1570,3 +1570,165 @@ def test_j2_return_tangent_by_jacfwd():
     q = lambda sy: np.sqrt(1.5 * np.sum((j2_return(eps, z, 0.0, sy=sy)[0] - np.trace(j2_return(eps, z, 0.0, sy=sy)[0]) / 3 * np.eye(3)) ** 2))
     assert_repeats(npfunc.grad(q), [(0.3,), (0.35,)], lambda sy: fd(q, np.array(sy)).ravel()[0])
     assert_repeats(npfunc.grad(npfunc.grad(q)), [(0.3,), (0.35,)], lambda sy: 0.0, atol=1e-12)
+
+
+# =============================================================================================
+# 8. Miscellaneous: quadrature, root finding, series, in-place supports, interpolation
+# =============================================================================================
+
+
+def tapered_bar_elongation(taper, P=1.0, E=200.0, A0=0.01, L=2.0):
+    """delta = int_0^L P / (E A(x)) dx, A(x) = A0 (1 - taper x / L), by scipy.integrate.quad."""
+    val, err = scipy.integrate.quad(lambda x: P / (E * A0 * (1 - taper * x / L)), 0.0, L)
+    return val
+
+
+def cantilever_tip_mass_beta(mu):
+    """First root of 1 + cos b cosh b + mu b (cos b sinh b - sin b cosh b) = 0
+    (cantilever with a tip mass ratio mu), bracketed by [0.5, 1.9]."""
+    g = lambda b: 1 + np.cos(b) * np.cosh(b) + mu * b * (np.cos(b) * np.sinh(b) - np.sin(b) * np.cosh(b))
+    return scipy.optimize.brentq(g, 0.5, 1.9, xtol=1e-14)
+
+
+def navier_plate(x, y, h, a=1.0, b=1.0, q0=1.0, E=200.0, nu=0.3, nterms=7):
+    """Simply supported rectangular Kirchhoff plate under a uniform load: Navier's double sine
+    series over odd m, n."""
+    D = E * h ** 3 / (12 * (1 - nu ** 2))
+    w = 0.0
+    for m in range(1, 2 * nterms, 2):
+        for n in range(1, 2 * nterms, 2):
+            w = w + np.sin(m * np.pi * x / a) * np.sin(n * np.pi * y / b) / (m * n * ((m / a) ** 2 + (n / b) ** 2) ** 2)
+    return 16 * q0 / (np.pi ** 6 * D) * w
+
+
+def apply_penalty_supports_(K, f, dofs, penalty=1e8):
+    """Penalty supports applied in place on the caller's K and f (as FE codes do)."""
+    for d in dofs:
+        K[d, d] += penalty
+        f[d] = 0.0
+    return K, f
+
+
+def penalty_truss_tip(areas):
+    K = assemble_truss_addat(TRUSS_NODES, TRUSS_ELEMS, areas)
+    f = np.array(TRUSS_LOAD, like=areas)
+    apply_penalty_supports_(K, f, TRUSS_FIXED, penalty=1e6)
+    u = np.linalg.solve(K, f)
+    return u[3]
+
+
+def deflection_spline_max(EI_elems, L=2.0):
+    """Cantilever deflection line through the FE nodal values by a CubicSpline (with the
+    nodal rotations as end slopes); its value at a point between nodes."""
+    n = len(EI_elems)
+    h = L / n
+    K = np.zeros((2 * n + 2, 2 * n + 2), like=EI_elems)
+    for e in range(n):
+        K[2 * e:2 * e + 4, 2 * e:2 * e + 4] += beam_element_k(EI_elems[e], h)
+    f = np.zeros(2 * n + 2)
+    f[-2] = 1.0
+    u = np.concatenate([np.zeros(2), np.linalg.solve(K[2:, 2:], f[2:])])
+    xs = np.linspace(0.0, L, n + 1)
+    spline = scipy.interpolate.CubicSpline(xs, u[0::2], bc_type=((1, u[1]), (1, u[-1])))
+    return spline(0.7 * L)
+
+
+def test_tapered_bar_quad():
+    t = 0.4
+    want = tapered_bar_elongation(t)
+    assert type(want) is float
+    np.testing.assert_allclose(want, -1.0 * 2.0 / (200.0 * 0.01 * t) * np.log(1 - t), rtol=1e-12)
+    assert_same(npfunc.jit(tapered_bar_elongation)(t), want)
+    assert_same(npfunc.jit(tapered_bar_elongation)(0.2), tapered_bar_elongation(0.2))
+    ref = lambda s: 2.0 / (200.0 * 0.01) * (np.log(1 - s) / s ** 2 + 1 / (s * (1 - s)))
+    assert_repeats(npfunc.grad(tapered_bar_elongation), [(0.4,), (0.2,)], ref, rtol=1e-10)
+    assert_repeats(npfunc.grad(npfunc.grad(tapered_bar_elongation)), [(0.4,), (0.2,)],
+                   lambda s: fd(ref, np.array(s)).ravel()[0], rtol=1e-7)
+    ts = np.array([0.1, 0.3, 0.5])
+    assert_same(npfunc.vmap(tapered_bar_elongation)(ts), np.stack([tapered_bar_elongation(s) for s in ts]))
+    assert_deriv(npfunc.grad(tapered_bar_elongation, argnums=1)(t, 2.0), want)     # linear in P
+
+
+def test_cantilever_tip_mass_frequency_brentq():
+    np.testing.assert_allclose(cantilever_tip_mass_beta(0.0), 1.8751040687, rtol=1e-9)
+    want = cantilever_tip_mass_beta(0.5)
+    assert_same(npfunc.jit(cantilever_tip_mass_beta)(0.5), want)
+    assert_same(npfunc.jit(cantilever_tip_mass_beta)(0.2), cantilever_tip_mass_beta(0.2))
+    ref = lambda mu: fd(cantilever_tip_mass_beta, np.array(mu), 1e-4).ravel()[0]
+    assert_repeats(npfunc.grad(cantilever_tip_mass_beta), [(0.5,), (0.2,)], ref, rtol=1e-6)
+    mus = np.array([0.1, 0.5, 1.0])
+    assert_same(npfunc.vmap(cantilever_tip_mass_beta)(mus), np.stack([cantilever_tip_mass_beta(m) for m in mus]))
+    assert_deriv(npfunc.vmap(npfunc.grad(cantilever_tip_mass_beta))(mus), np.array([ref(m) for m in mus]))
+
+
+def test_navier_plate_series():
+    w0 = navier_plate(0.5, 0.5, 0.05)
+    D = 200.0 * 0.05 ** 3 / (12 * (1 - 0.09))
+    np.testing.assert_allclose(w0 * D, 0.00406, rtol=2e-3)          # Timoshenko's 0.00406 q a^4 / D
+    assert_jit_replays(navier_plate, (0.5, 0.5, 0.05), (0.3, 0.7, 0.04))
+    # slopes along x and y over a grid of points by vmap(grad) with in_dims (0, 0, None)
+    xs, ys = np.array([0.2, 0.5, 0.8]), np.array([0.3, 0.5, 0.6])
+    gx, gy = npfunc.vmap(npfunc.grad(navier_plate, argnums=(0, 1)), in_dims=(0, 0, None))(xs, ys, 0.05)
+    ref = np.array([fd(lambda p: navier_plate(p[0], p[1], 0.05), np.array([x, y])) for x, y in zip(xs, ys)])
+    assert_deriv(np.stack([gx, gy], axis=1), ref, atol=1e-10)
+    # curvature w_xx at the centre (bending moment), grad(grad) of a 0-d x, repeatedly
+    wxx = npfunc.grad(npfunc.grad(navier_plate))
+    assert_repeats(wxx, [(0.5, 0.5, 0.05), (0.3, 0.5, 0.05)],
+                   lambda x, y, h: fd(lambda s: npfunc.grad(navier_plate)(s, y, h), np.array(x), 1e-4).ravel()[0])
+    assert_repeats(npfunc.grad(navier_plate, argnums=2), [(0.5, 0.5, 0.05), (0.5, 0.5, 0.04)],
+                   lambda x, y, h: -3 * navier_plate(x, y, h) / h, rtol=1e-12)
+    # float32 thickness and coordinates
+    x32, h32 = np.float32(0.5), np.float32(0.05)
+    want32 = navier_plate(x32, x32, h32)
+    assert want32.dtype == np.float32   # (Python-float constants keep float32 under NEP 50)
+    assert_same(npfunc.jit(navier_plate)(x32, x32, h32), want32, rtol=1e-6)
+    g32 = npfunc.grad(navier_plate, argnums=2)(x32, x32, h32)
+    assert g32.dtype == np.float32
+    np.testing.assert_allclose(g32, -3 * want32 / h32, rtol=1e-5)
+
+
+def test_penalty_supports_in_place_side_effects():
+    # plain: the caller's arrays are modified
+    K = assemble_truss_plain(TRUSS_NODES, TRUSS_ELEMS, AREAS)
+    f = TRUSS_LOAD.copy()
+    K0 = K.copy()
+    out = apply_penalty_supports_(K, f, TRUSS_FIXED, 1e6)
+    assert out[0] is K and out[1] is f
+    assert K[0, 0] == K0[0, 0] + 1e6 and f[TRUSS_FIXED].tolist() == [0.0, 0.0, 0.0]
+    # under jit with plain arguments the same writes land in the caller's arrays, on record and replay
+    jf = npfunc.jit(apply_penalty_supports_, static_argnums=(2, 3))
+    for scale in (1.0, 2.0):
+        Kj, fj = K0 * scale, TRUSS_LOAD * scale
+        Kp, fp = K0 * scale, TRUSS_LOAD * scale
+        want = apply_penalty_supports_(Kp, fp, tuple(TRUSS_FIXED), 1e6)
+        got = jf(Kj, fj, tuple(TRUSS_FIXED), 1e6)
+        np.testing.assert_array_equal(Kj, Kp)
+        np.testing.assert_array_equal(fj, fp)
+        _same_tree(got, want)
+    # functionalize keeps the writes too
+    Kf, ff = K0.copy(), TRUSS_LOAD.copy()
+    npfunc.functionalize(apply_penalty_supports_)(Kf, ff, TRUSS_FIXED, 1e6)
+    Kexp = K0.copy()
+    Kexp[TRUSS_FIXED, TRUSS_FIXED] += 1e6
+    np.testing.assert_array_equal(Kf, Kexp)
+    np.testing.assert_array_equal(ff, np.where(np.isin(np.arange(10), TRUSS_FIXED), 0.0, TRUSS_LOAD))
+    # the penalty solution approaches the exact one; derivative through the in-place updates
+    np.testing.assert_allclose(penalty_truss_tip(AREAS), truss_solve(AREAS)[3], rtol=1e-4)
+    assert_jit_replays(penalty_truss_tip, (AREAS,), (AREAS * 2,))
+    assert_repeats(npfunc.grad(penalty_truss_tip), [(AREAS,), (AREAS * 2,)], lambda a: fd(penalty_truss_tip, a))
+    assert_same(npfunc.vmap(penalty_truss_tip)(np.stack([AREAS, AREAS * 2])),
+                np.stack([penalty_truss_tip(AREAS), penalty_truss_tip(AREAS * 2)]))
+
+
+def test_deflection_line_cubic_spline():
+    EI = np.array([10.0, 12.0, 9.0, 11.0])
+    want = deflection_spline_max(EI)
+    assert_jit_replays(deflection_spline_max, (EI,), (EI * 1.5,))
+    assert_repeats(npfunc.grad(deflection_spline_max), [(EI,), (EI * 1.5,)],
+                   lambda e: fd(deflection_spline_max, e, 1e-3))
+    # a uniform cantilever: cubic deflection between nodes is reproduced by the clamped spline
+    uni = deflection_spline_max(np.full(4, 10.0))
+    x = 1.4
+    np.testing.assert_allclose(uni, x ** 2 * (3 * 2.0 - x) / (6 * 10.0), rtol=1e-12)
+    assert_same(npfunc.vmap(deflection_spline_max)(np.stack([EI, EI[::-1]])),
+                np.stack([want, deflection_spline_max(EI[::-1])]))
