@@ -1732,3 +1732,251 @@ def test_deflection_line_cubic_spline():
     np.testing.assert_allclose(uni, x ** 2 * (3 * 2.0 - x) / (6 * 10.0), rtol=1e-12)
     assert_same(npfunc.vmap(deflection_spline_max)(np.stack([EI, EI[::-1]])),
                 np.stack([want, deflection_spline_max(EI[::-1])]))
+
+
+# ---- shear and moment diagrams ------------------------------------------------------------------
+
+
+def beam_diagrams(w, L=6.0, EI=50.0):
+    """Simply supported beam with a distributed load sampled at len(w) points: reactions,
+    shear by cumulative_trapezoid, moment by a second one, the largest moment and where it
+    is, and the strain energy int M^2 / (2 EI) by Simpson's rule."""
+    x = np.linspace(0.0, L, len(w))
+    total = scipy.integrate.trapezoid(w, x)
+    moment_about_0 = scipy.integrate.trapezoid(w * x, x)
+    RB = moment_about_0 / L
+    RA = total - RB
+    V = RA - scipy.integrate.cumulative_trapezoid(w, x, initial=0.0)
+    M = scipy.integrate.cumulative_trapezoid(V, x, initial=0.0)
+    i = np.argmax(np.abs(M))
+    U = scipy.integrate.simpson(M ** 2 / (2 * EI), x=x)
+    x = np.asarray(x, like=M)       # (x[i] with i computed from the load: the refusal's fix)
+    return {"V": V, "M": M, "M_max": M[i], "x_max": x[i], "U": U}
+
+
+def test_beam_diagrams_cumulative_integrals():
+    x = np.linspace(0.0, 6.0, 13)
+    w = 2.0 + 0.5 * np.sin(x)
+    want = beam_diagrams(w)
+    # uniform load: M_max = w L^2 / 8 at midspan
+    uni = beam_diagrams(np.full(13, 2.0))
+    np.testing.assert_allclose(uni["M_max"], 2.0 * 36 / 8, rtol=1e-12)
+    assert uni["x_max"] == 3.0
+    assert_jit_replays(beam_diagrams, (w,), (w[::-1].copy(),))
+    def x_of_max_plain(q):
+        x = np.linspace(0.0, 6.0, len(q))
+        M = scipy.integrate.cumulative_trapezoid(np.cumsum(q), x, initial=0.0)
+        return x[np.argmax(np.abs(M))]
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np.asarray\(table, like=i\)"):
+        npfunc.jit(x_of_max_plain)(w)
+    for key in ("M_max", "U"):
+        f = lambda q: beam_diagrams(q)[key]
+        assert_repeats(npfunc.grad(f), [(w,), (w * 2,)], lambda q: fd(f, q))
+    assert_deriv(npfunc.jacfwd(lambda q: beam_diagrams(q)["M"])(w), fd(lambda q: beam_diagrams(q)["M"], w), atol=1e-9)
+    U = lambda q: beam_diagrams(q)["U"]
+    assert_repeats(npfunc.hessian(U), [(w,), (w * 2,)], lambda q: fd(lambda p: npfunc.grad(U)(p), q, 1e-3),
+                   atol=1e-10)
+    ws = np.stack([w, w * 2, w[::-1]])
+    out = npfunc.vmap(beam_diagrams)(ws)
+    for key in want:
+        assert_same(out[key], np.stack([beam_diagrams(q)[key] for q in ws]))
+
+
+# ---- geometrically nonlinear two-bar truss by Newton-Raphson --------------------------------------
+
+
+def von_mises_truss(P, h=0.3, b=1.0, EA=100.0, tol=1e-12, maxit=50, v0=0.0):
+    """Shallow two-bar (von Mises) truss, apex load P downwards; Green strain bars; Newton
+    iterations on the apex deflection until the residual is below tol. Returns (v, iters)."""
+    L0 = np.sqrt(b ** 2 + h ** 2)
+    v = v0
+    for it in range(maxit):
+        L2 = b ** 2 + (h - v) ** 2
+        eps = (L2 - L0 ** 2) / (2 * L0 ** 2)
+        N = EA * eps
+        r = -2 * N * (h - v) / L0 - P         # internal vertical resistance minus load
+        if abs(r) < tol:
+            break
+        kt = 2 * EA * (h - v) ** 2 / L0 ** 3 + 2 * N / L0
+        v = v - r / kt
+    return v, it
+
+
+def test_von_mises_truss_newton():
+    P = 0.5          # below the limit load 0.913
+    v, iters = von_mises_truss(P)
+    assert 0 < v < 0.3 and iters < 50
+    # the apex deflection's derivative in P is 1 / tangent stiffness at equilibrium
+    dv = npfunc.grad(lambda p: von_mises_truss(p)[0])(P)
+    assert_deriv(dv, fd(lambda p: von_mises_truss(p)[0], np.array(P), 1e-4).ravel()[0], rtol=1e-6)
+    # the loop exits on a value: jit refuses a traced load, naming the fixes; a Python float
+    # is static (one recording per value), each with the plain result and iteration count
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*np.where"):
+        npfunc.jit(von_mises_truss)(np.float64(P))
+    jf = npfunc.jit(von_mises_truss)
+    for p in (0.5, 0.3):
+        got = jf(p)
+        _same_tree(got, von_mises_truss(p))
+        assert type(got[1]) is int
+    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap"):
+        npfunc.vmap(von_mises_truss)(np.array([0.3, 0.5]))
+    assert_repeats(npfunc.grad(lambda p: von_mises_truss(p)[0]), [(0.5,), (0.3,)],
+                   lambda p: fd(lambda q: von_mises_truss(q)[0], np.array(p), 1e-4).ravel()[0], rtol=1e-6)
+    # the iteration count is a plain int, as without npfunc
+    seen = []
+    npfunc.grad(lambda p: seen.append(von_mises_truss(p)[1]) or von_mises_truss(p)[0])(P)
+    assert seen == [iters] and type(seen[0]) is int
+
+
+def von_mises_truss_energy(v, P, h=0.3, b=1.0, EA=100.0):
+    L0 = np.sqrt(b ** 2 + h ** 2)
+    eps = (b ** 2 + (h - v) ** 2 - L0 ** 2) / (2 * L0 ** 2)
+    return 2 * 0.5 * EA * eps ** 2 * L0 - P * v
+
+
+def equilibrium_by_minimize(P):
+    res = scipy.optimize.minimize(lambda v: von_mises_truss_energy(v[0], P), np.array([0.0]), method="BFGS",
+                                  options={"gtol": 1e-8})
+    return res.x[0]
+
+
+def test_equilibrium_by_minimize():
+    P = 0.5
+    # a gtol the line search cannot reach: SciPy reports failure, and grad refuses to
+    # differentiate the unconverged result (naming the fix) instead of returning a derivative
+    strict = lambda p: scipy.optimize.minimize(lambda v: von_mises_truss_energy(v[0], p), np.array([0.0]),
+                                               method="BFGS", options={"gtol": 1e-10}).x[0]
+    assert not scipy.optimize.minimize(lambda v: von_mises_truss_energy(v[0], P), np.array([0.0]),
+                                       method="BFGS", options={"gtol": 1e-10}).success
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"grad.*did not converge.*tolerances"):
+        npfunc.grad(strict)(P)
+    want = equilibrium_by_minimize(P)
+    # BFGS from v = 0 lands on the snapped-through (inverted) equilibrium at P = 0.5 and on
+    # the near one at P = 0.3: Newton from the minimiser's answer follows the same branch
+    newton = lambda p: von_mises_truss(p, v0=equilibrium_by_minimize(float(p)))[0]
+    np.testing.assert_allclose(want, newton(P), rtol=1e-7)
+    assert want > 0.3 and equilibrium_by_minimize(0.3) < 0.3
+    assert_same(npfunc.jit(equilibrium_by_minimize)(np.float64(P)), want)
+    assert_same(npfunc.jit(equilibrium_by_minimize)(np.float64(0.3)), equilibrium_by_minimize(0.3))
+    ref = lambda p: fd(newton, np.array(p), 1e-4).ravel()[0]
+    assert_repeats(npfunc.grad(equilibrium_by_minimize), [(P,), (0.3,)], ref, rtol=1e-6)
+    assert_same(npfunc.vmap(equilibrium_by_minimize)(np.array([0.3, 0.5])),
+                np.stack([equilibrium_by_minimize(0.3), equilibrium_by_minimize(0.5)]))
+
+
+# ---- structural reliability (FORM, linear limit state) -----------------------------------------------
+
+
+def beam_reliability(means, covs, L=4.0, b=0.2, h=0.4):
+    """Simply supported beam, limit state g = fy Z - q L^2 / 8 with independent normal fy and q:
+    reliability index and failure probability, as a dict."""
+    Z = b * h ** 2 / 6
+    mu_fy, mu_q = means
+    s_fy, s_q = means * covs
+    mu_g = mu_fy * Z - mu_q * L ** 2 / 8
+    s_g = np.sqrt((s_fy * Z) ** 2 + (s_q * L ** 2 / 8) ** 2)
+    beta = mu_g / s_g
+    return {"beta": beta, "pf": scipy.stats.norm.cdf(-beta), "log10_pf": np.log10(scipy.stats.norm.sf(beta))}
+
+
+def test_beam_reliability_form():
+    import scipy.stats  # noqa: F401
+    means = np.array([250e3, 250.0])
+    covs = np.array([0.15, 0.3])
+    want = beam_reliability(means, covs)
+    assert 2 < want["beta"] < 5
+    _same_tree(npfunc.jit(beam_reliability)(means, covs), want)
+    f = lambda c: beam_reliability(means, c)["log10_pf"]
+    assert_repeats(npfunc.grad(f), [(covs,), (covs * 1.2,)], lambda c: fd(f, c, 1e-6))
+    assert_repeats(npfunc.hessian(f), [(covs,), (covs * 1.2,)], lambda c: fd(lambda p: npfunc.grad(f)(p), c, 1e-6),
+                   rtol=1e-5)
+    cs = np.stack([covs, covs * 0.5, covs * 2]).T.copy()
+    out = npfunc.vmap(beam_reliability, in_dims=(None, 1))(means, cs)
+    for key in want:
+        assert_same(out[key], np.stack([beam_reliability(means, c)[key] for c in cs.T]))
+
+
+# ---- float32 modal analysis, flexibility matrix, determinant sign -------------------------------------
+
+
+def chain_modes_f32(k, m):
+    K, M = chain_matrices(k, m)
+    Minv_sqrt = np.diag(1 / np.sqrt(m))
+    w2, _ = np.linalg.eigh(Minv_sqrt @ K @ Minv_sqrt)
+    return np.sqrt(w2)
+
+
+def flexibility_and_stability(k, P, kg=np.array([1.0, 0.5, 0.25])):
+    """Flexibility F = K^-1 with a stiffening spring added in place on the diagonal, and the
+    sign and log-determinant of K - P KG (negative: past the buckling load)."""
+    K, _ = chain_matrices(k, np.ones(len(k)))
+    K[np.diag_indices_from(K)] += 0.1 * k
+    F = np.linalg.inv(K)
+    sign, logdet = np.linalg.slogdet(K - P * np.diag(kg))
+    return F, sign, logdet
+
+
+def test_float32_modes_and_flexibility():
+    k32 = np.array([10.0, 8.0, 6.0], dtype=np.float32)
+    m32 = np.array([1.0, 1.5, 0.8], dtype=np.float32)
+    want = chain_modes_f32(k32, m32)
+    assert want.dtype == np.float32
+    assert_same(npfunc.jit(chain_modes_f32)(k32, m32), want, rtol=1e-6)
+    assert_same(npfunc.vmap(chain_modes_f32, in_dims=(0, None))(np.stack([k32, k32 * 2]), m32),
+                np.stack([want, chain_modes_f32(k32 * 2, m32)]), rtol=1e-6)
+    g = npfunc.grad(lambda k: chain_modes_f32(k, m32)[0])(k32)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, fd(lambda k: chain_modes_f32(k, m32.astype(float))[0], k32.astype(float)), rtol=1e-4)
+    k = np.array([10.0, 8.0, 6.0])
+    want = flexibility_and_stability(k, 2.0)
+    _same_tree(npfunc.jit(flexibility_and_stability)(k, 2.0), want)
+    _same_tree(npfunc.jit(flexibility_and_stability)(k, 10.0), flexibility_and_stability(k, 10.0))
+    assert flexibility_and_stability(k, 10.0)[1] == -1.0       # past the first critical load 5.85
+    F = lambda q: flexibility_and_stability(q, 2.0)[0]
+    assert_deriv(npfunc.jacrev(F)(k), fd(F, k))
+    ld = lambda p: flexibility_and_stability(k, p)[2]
+    assert_repeats(npfunc.grad(ld), [(2.0,), (3.0,)], lambda p: fd(ld, np.array(p)).ravel()[0])
+    assert_repeats(npfunc.grad(npfunc.grad(ld)), [(2.0,), (3.0,)],
+                   lambda p: fd(lambda s: npfunc.grad(ld)(s), np.array(p), 1e-4).ravel()[0])
+
+
+def von_mises_residual(v, P, h=0.3, b=1.0, EA=100.0):
+    L0 = np.sqrt(b ** 2 + h ** 2)
+    N = EA * (b ** 2 + (h - v) ** 2 - L0 ** 2) / (2 * L0 ** 2)
+    return -2 * N * (h - v) / L0 - P
+
+
+EQUILIBRIUM_SOLVERS = {
+    "root": lambda P: scipy.optimize.root(lambda v: von_mises_residual(v, P), np.array([0.0])).x[0],
+    "fsolve": lambda P: scipy.optimize.fsolve(lambda v: von_mises_residual(v, P), np.array([0.0]))[0],
+    "newton": lambda P: scipy.optimize.newton(lambda v: von_mises_residual(v, P), 0.0),
+    "minimize": lambda P: scipy.optimize.minimize(lambda v: von_mises_truss_energy(v[0], P), np.array([0.0]),
+                                                  method="BFGS").x[0],
+}
+
+
+@pytest.mark.parametrize("solver", list(EQUILIBRIUM_SOLVERS))
+def test_equilibrium_solvers_under_vmap_are_the_loops(solver):
+    """Regression: vmap of root/fsolve/newton/minimize solved the batch as one stacked SciPy
+    problem; with loads past the limit point in the batch (whose own solves fail or snap
+    through) the stacked solve moved the other elements off their own solutions (root at
+    P = 0.3: 0.02178 instead of 0.02115; newton at P = 0.95 returned a non-root). Each
+    element is now solved by the plain program's own SciPy call."""
+    f = EQUILIBRIUM_SOLVERS[solver]
+    Ps = np.array([0.3, 0.5, 0.85, 0.95, 1.2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # (the loads past the limit point)
+        want = np.stack([f(p) for p in Ps])
+        got = npfunc.vmap(f)(Ps)
+        got_jit = npfunc.jit(npfunc.vmap(f))(Ps)
+    assert_same(got, want)
+    assert_same(got_jit, want)
+    # below the limit load every solver converges: per-sample derivatives by the theorem
+    ok = Ps[:3]
+    slopes = npfunc.vmap(npfunc.grad(f))(ok)
+    # the implicit function theorem at the solver's own answer v: dv/dP = 1 / k_t(v)
+    def tangent_stiffness(v, h=0.3, b=1.0, EA=100.0):
+        L0 = np.sqrt(b ** 2 + h ** 2)
+        N = EA * (b ** 2 + (h - v) ** 2 - L0 ** 2) / (2 * L0 ** 2)
+        return 2 * EA * (h - v) ** 2 / L0 ** 3 + 2 * N / L0
+    assert_deriv(slopes, 1 / tangent_stiffness(want[:3]), rtol=1e-10)
