@@ -31,7 +31,28 @@ Programs:
     np.where (consistent tangent by vmap(grad)), J2 radial return with its tangent by jacfwd;
   * misc: tapered bar by scipy.integrate.quad, cantilever-with-tip-mass frequency by
     brentq, Kirchhoff plate Navier series, penalty supports applied in place on the
-    arguments, a deflection curve through CubicSpline.
+    arguments, a deflection curve through CubicSpline, shear and moment diagrams by
+    cumulative_trapezoid with the largest moment located by argmax and the strain energy by
+    simpson (a dict), a geometrically nonlinear two-bar (von Mises) truss by Newton-Raphson
+    with an early break and by scipy.optimize.minimize/root/fsolve/newton, FORM reliability
+    of a beam with scipy.stats.norm, float32 modal frequencies, a flexibility matrix with an
+    in-place diagonal update and the slogdet stability sign.
+
+Findings fixed here (each with its regression test): a scipy.sparse matrix built from traced
+entries (top88's coo_matrix((sK, (iK, jK))).tocsc(), or .toarray()) was refused naming
+H.toarray() @ v, which converts the same entries and is refused again (the refusal now names
+the dense assembly from the triplets with np.add.at: core/conversions.py conversion_fix);
+vmap of scipy.optimize.root/fsolve/newton/fixed_point/minimize solved the batch as one stacked
+SciPy problem, so an element past the truss's limit point (failing or snapping through on its
+own) moved the other elements off their own solutions, silently (each element is now solved
+by the plain program's own call: scipy/optimize/_implicit.py one_by_one).  Refusals tested
+for naming a working fix: plain np.zeros buffers (like= / np.zeros_like(x, shape=)), Python
+control flow on values under jit/vmap (an area check, OC bisection, return mapping, Newton's
+break), int()/float() of computed values, x[i] of a plain array with a traced argmax index,
+minimize's non-converged solution under grad.  Rounding: the generalised eigenproblem is
+reduced by npfunc's own Cholesky operations (SciPy's values to the rounding its conditioning
+allows, 3e-12 on the lowest cantilever frequency); jit's replay of gradients through solves
+agrees with its recording call to 1e-13..1e-11, eager transforms bit for bit.
 """
 from __future__ import annotations
 
@@ -1980,3 +2001,57 @@ def test_equilibrium_solvers_under_vmap_are_the_loops(solver):
         N = EA * (b ** 2 + (h - v) ** 2 - L0 ** 2) / (2 * L0 ** 2)
         return 2 * EA * (h - v) ** 2 / L0 ** 3 + 2 * N / L0
     assert_deriv(slopes, 1 / tangent_stiffness(want[:3]), rtol=1e-10)
+
+
+def cantilever_lowest_modes_subset(EI_elems, rhoA=1.0, L=2.0):
+    """The first three frequencies asked of LAPACK directly (subset_by_index)."""
+    n = len(EI_elems)
+    h = L / n
+    K = np.zeros((2 * n + 2, 2 * n + 2), like=EI_elems)
+    M = np.zeros_like(K)
+    for e in range(n):
+        s = slice(2 * e, 2 * e + 4)
+        K[s, s] += beam_element_k(EI_elems[e], h)
+        M[s, s] += beam_element_m(rhoA, h)
+    lam = scipy.linalg.eigh(K[2:, 2:], M[2:, 2:], eigvals_only=True, subset_by_index=[0, 2])
+    return np.sqrt(lam) / (2 * np.pi)
+
+
+def test_eigh_subset_by_index_refused_naming_the_slice():
+    EI = np.array([10.0, 11.0, 9.0, 10.5, 10.0])
+    np.testing.assert_allclose(cantilever_lowest_modes_subset(EI), cantilever_modes(EI), rtol=1e-10)
+    for tf in (npfunc.grad, npfunc.jit):
+        f = (lambda e: cantilever_lowest_modes_subset(e)[0]) if tf is npfunc.grad else cantilever_lowest_modes_subset
+        with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"subset_by_index.*w\[lo:hi \+ 1\]"):
+            tf(f)(EI)
+    # the fix named there is cantilever_modes (all eigenvalues, then a slice)
+    assert_deriv(npfunc.grad(lambda e: cantilever_modes(e)[0])(EI), fd(lambda e: cantilever_modes(e)[0], EI, 1e-3))
+
+
+def heat1d_checkpointed(kappa, nsteps=6, dt=0.02, n=8):
+    """heat1d_backward_euler with each step wrapped in npfunc.checkpoint (memory for long runs)."""
+    h = 1.0 / n
+    K = kappa / h * (np.diag(2.0 * np.ones(n - 1)) - np.diag(np.ones(n - 2), 1) - np.diag(np.ones(n - 2), -1))
+    M = h * np.eye(n - 1)
+    u = np.sin(np.pi * np.linspace(0, 1, n + 1)[1:-1])
+    lu = scipy.linalg.lu_factor(M / dt + K)
+    step = npfunc.checkpoint(lambda u, lu0, lu1: scipy.linalg.lu_solve((lu0, lu1), M @ u / dt))
+    mid = []
+    for _ in range(nsteps):
+        u = step(u, lu[0], lu[1])
+        mid.append(u[n // 2 - 1])
+    return np.array(mid)
+
+
+def test_linearize_and_checkpoint():
+    y, f_jvp = npfunc.linearize(truss_solve, AREAS)
+    assert_same(y, truss_solve(AREAS))
+    J = fd(truss_solve, AREAS)
+    for v in (np.ones(7), np.linspace(-1, 1, 7)):
+        for _ in range(3):
+            assert_deriv(f_jvp(v), J @ v)
+    np.testing.assert_allclose(heat1d_checkpointed(1.0), heat1d_backward_euler(1.0), rtol=1e-14)
+    last = lambda k: heat1d_checkpointed(k)[-1]
+    assert_repeats(npfunc.grad(last), [(1.0,), (0.6,)], lambda k: fd(lambda q: heat1d_backward_euler(q)[-1],
+                                                                       np.array(k)).ravel()[0])
+    assert_same(npfunc.jit(heat1d_checkpointed)(np.float64(0.7)), heat1d_checkpointed(np.float64(0.7)))
