@@ -60,8 +60,8 @@ non-converged fsolve named grad(custom_jvp(f)) and a batched brentq's refusal na
 vmap(grad(vmap(vmap(f)))) (npfunc's own levels are hidden: api/custom.py, api/vmap.py
 internal_vmap, api/_calls.py map_call); fsolve's RuntimeWarning when MINPACK stops short was
 dropped under jit (scipy/optimize/_discrete.py fsolve warns on the status at every solve).
-Strict xfail: under vmap, fsolve solves the stacked problem in one MINPACK call, so an
-element whose own solve stops short is not warned about.  Refusals that name the transform and the fix are
+(Under vmap fsolve solved the stacked problem in one MINPACK call, so an element whose own
+solve stops short was not warned about: it now solves element by element, tested.)  Refusals that name the transform and the fix are
 tested as such: np.roots of a list of traced coefficients, traced values written into plain
 np.zeros/np.empty buffers, Python control flow on values under jit and vmap, a brentq
 function closing over a traced value and branching on its argument.  Known and recorded:
@@ -1674,11 +1674,10 @@ def test_fsolve_warning_is_kept_under_jit():
         assert_same(jf(np.float64(700.0)), _dew_T_strict(np.float64(700.0)), rtol=1e-13)
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=(
-    "vmap of fsolve solves the stacked problem as one MINPACK call (scipy/optimize/_roots.py "
-    "stacked), whose status is the joint solve's: the element whose own solve stops short (a "
-    "RuntimeWarning in the plain loop) is not reported"))
 def test_fsolve_warning_under_vmap_matches_the_loop():
+    """vmap of fsolve solved the stacked problem as one MINPACK call, whose status was the
+    joint solve's (the element whose own solve stops short was not reported); it now solves
+    element by element (scipy/optimize/_implicit.py one_by_one), as the loop does."""
     Ps = np.array([760.0, 700.0])
     with pytest.warns(RuntimeWarning, match="not making good progress"):
         want = np.array([_dew_T_strict(p) for p in Ps])

@@ -286,6 +286,16 @@ def conversion_fix(kind: str, dtype=None) -> str | None:
             refusal = (f"{what} (called from your code) converts its input with np.asarray, which a traced "
                        "value cannot go through, and has no npfunc twin")
             if public.startswith("scipy.sparse") and owner not in ("NoneType", "module"):
+                from .tracer import Tracer
+
+                if named.f_code.co_name == "__init__" or \
+                        isinstance(getattr(named.f_locals.get("self"), "data", None), Tracer):
+                    # the matrix's own entries are traced (made from them, or converting them):
+                    # toarray() would convert them too, so it is no fix here
+                    return (f"{refusal}: a sparse matrix cannot hold traced entries (toarray() converts "
+                            "them too). Assemble the matrix dense from its triplets, K = np.zeros((n, n), "
+                            "like=data); np.add.at(K, (rows, cols), data) (repeated entries are summed, as "
+                            "coo_matrix sums them), and solve with np.linalg.solve.")
                 return (f"{refusal}: a sparse matrix's compiled products take plain arrays. Make the matrix "
                         "dense, H.toarray() @ v, which works on traced values.")
             if public.startswith("scipy.interpolate"):  # twins exist for the spline classes

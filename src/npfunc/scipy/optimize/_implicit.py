@@ -219,6 +219,26 @@ def _gmres(apply, b, ops):
     return z.reshape(shape)
 
 
+def one_by_one(solve: Callable) -> Callable:
+    """``stacked`` for ``implicit_solution`` that solves a batch element by element with
+    ``solve``, the plain program's own SciPy call: one SciPy solve of the stacked problem
+    shares its trust region, line searches and stopping test across the batch, so where one
+    element fails (or, on a non-convex problem, takes another way) the others end elsewhere
+    than their own solves do, silently. The info is the first failed element's, else the
+    first element's."""
+
+    def stacked(x0, *params):
+        xs, infos = [], []
+        for i in range(x0.shape[0]):
+            x, info = solve(x0[i], *[p[i] for p in params])
+            xs.append(np.asarray(x, dtype=float))
+            infos.append(info)
+        failed = [info for info in infos if not info.get("success", True)]
+        return np.stack(xs), {**(failed[0] if failed else infos[0]), "success": not failed}
+
+    return stacked
+
+
 # ---- the implicit solution --------------------------------------------------------------------
 
 def implicit_solution(name: str, residual: Callable, solve: Callable, x0, params: Sequence,

@@ -21,7 +21,7 @@ import scipy.optimize as so
 
 from ...core.context import describe_stack
 from ...core.tracer import Tracer
-from ._implicit import UnsupportedSolverError, implicit_solution, mapped
+from ._implicit import UnsupportedSolverError, implicit_solution, mapped, one_by_one
 from ._problem import Problem, as_args, per_element, plain_callable
 
 _USES_JAC = {"cg", "bfgs", "newton-cg", "l-bfgs-b", "tnc", "slsqp", "dogleg", "trust-ncg", "trust-krylov",
@@ -153,7 +153,7 @@ def minimize(fun: Callable, x0, args=(), method=None, jac=None, hess=None, hessp
                               plain_callable(callback, "minimize", "callback"), options)
         return res.x, {"success": _stationary(res, m, options), "message": res.message, "result": res}
 
-    stacked = None if m not in _USES_JAC else _stacked_minimize(objective, m, lim, tol, options)
+    stacked = None if m not in _USES_JAC else one_by_one(solve)   # (see one_by_one)
     x, cell = implicit_solution("minimize", residual, solve, np.ravel(x0), pb.params, stacked,
                                 symmetric=lim is None)
     res = copy.copy(cell["info"]["result"])
@@ -207,44 +207,6 @@ def _bind(fn, user_args, shape, what):
     if what == "hessp":
         return lambda x, p: fn(np.reshape(x, shape), p, *user_args)
     return lambda x: fn(np.reshape(x, shape), *user_args)
-
-
-def _stacked_minimize(objective: Callable, method: str, lim, tol, options):
-    """One SciPy minimisation of ``sum_b f(x_b, θ_b)`` for a batch (gradient-based methods)."""
-    from ...api.forward import jvp
-    from ...api.jacobians import hessian
-    from ...api.reverse import grad, grad_and_value
-
-    def stacked(x0, *params):
-        b, n = x0.shape
-        f_b = mapped(objective, 1)
-
-        def total(x):
-            return f_b(np.reshape(x, (b, n)), *params).sum()
-
-        def value_and_grad(x):
-            g, v = grad_and_value(total)(x)
-            return float(v), np.asarray(g)
-
-        h_b = mapped(lambda x, *p: hessian(lambda x: objective(x, *p))(x), 1)
-        rows, cols = np.arange(b * n).reshape(b, n, 1), np.arange(b * n).reshape(b, 1, n)
-
-        def hess_fn(x):  # block-diagonal: the batch's problems are independent
-            full = np.zeros((b * n, b * n))
-            full[rows, cols] = np.asarray(h_b(x.reshape(b, n), *params))
-            return full
-
-        def hessp_fn(x, p):
-            return np.asarray(jvp(grad(total), (x,), (np.asarray(p, dtype=float),))[1])
-
-        bounds = None if lim is None else so.Bounds(np.tile(lim[0], b), np.tile(lim[1], b))
-        res = so.minimize(value_and_grad, x0.ravel(), method=method, jac=True,
-                          hess=hess_fn if method in _HESS else None, hessp=hessp_fn if method in _HESSP else None,
-                          bounds=bounds, tol=tol, options=options)
-        return res.x.reshape(b, n), {"success": _stationary(res, method, options), "message": res.message,
-                                     "result": res}
-
-    return stacked
 
 
 def minimize_scalar(fun: Callable, bracket=None, bounds=None, args=(), method=None, tol=None, options=None):

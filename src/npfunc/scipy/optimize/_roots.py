@@ -2,9 +2,10 @@
 
 The forward solve is SciPy's; the derivative of the root ``x*`` of
 ``F(x, θ) = 0`` is ``-(∂F/∂x)⁻¹ ∂F/∂θ`` (``_implicit.py``).  Under ``vmap``
-one vectorised solve handles the batch: ``root`` solves the stacked system,
-bracketing scalar methods use ``scipy.optimize.elementwise.find_root``,
-``newton`` and ``fixed_point`` SciPy's own array iterations.
+bracketing scalar methods use ``scipy.optimize.elementwise.find_root``;
+``root``, ``fsolve``, ``newton`` and ``fixed_point`` solve element by element
+(``one_by_one``): a stacked solve shares its trust region and stopping test,
+so one failing element moved the others off their own solutions.
 """
 from __future__ import annotations
 
@@ -16,32 +17,15 @@ import numpy as np
 import scipy.optimize as so
 
 from ...core.values import shape_of
-from ._implicit import UnsupportedSolverError, implicit_solution, mapped
+from ._implicit import UnsupportedSolverError, implicit_solution, mapped, one_by_one
 from ._problem import Problem, flat_residual, per_element, plain_callable
 
 _BRACKETING = ("bisect", "brentq", "brenth", "ridder", "toms748")
 
 
-def _block_jacobian(residual: Callable, params, b: int, n: int) -> Callable:
-    """The (b*n, b*n) block-diagonal Jacobian of the stacked residual, from npfunc."""
-    from ...api.jacobians import jacfwd
-
-    jac_one = mapped(lambda x, *p: jacfwd(lambda x: residual(x, *p))(x), 1)
-    rows = np.arange(b * n).reshape(b, n, 1)
-    cols = np.arange(b * n).reshape(b, 1, n)
-
-    def jac(x):
-        blocks = np.asarray(jac_one(x.reshape(b, n), *params))
-        full = np.zeros((b * n, b * n))
-        full[rows, cols] = blocks
-        return full
-
-    return jac
-
-
 def _result(info, x, pb: Problem, post):
     """SciPy's result with ``x`` and ``fun`` recomputed from the traced solution.
-    (Under vmap the other fields describe the one solve of the stacked problem.)"""
+    (Under vmap the other fields are the first failed element's solve, else the first's.)"""
     res = copy.copy(info["result"])
     res.x = np.reshape(x, pb.shape)
     out = pb(res.x, pb.params)
@@ -84,20 +68,7 @@ def _root(fun, x0, args, method, jac, tol, callback, options, on_result=None):
             on_result(res)
         return res.x, {"success": bool(res.success), "message": res.message, "result": res}
 
-    def stacked(x0, *params):
-        b, n = x0.shape
-        stacked_res = mapped(residual, 1)
-
-        def f(x):
-            return np.asarray(stacked_res(x.reshape(b, n), *params)).ravel()
-
-        j = _block_jacobian(residual, params, b, n) if method in ("hybr", "lm") else None
-        res = so.root(f, x0.ravel(), method=method, jac=j, tol=tol, options=options)
-        if on_result is not None:
-            on_result(res)
-        return res.x.reshape(b, n), {"success": bool(np.all(res.success)), "message": res.message, "result": res}
-
-    x, cell = implicit_solution("root", residual, solve, np.ravel(x0), pb.params, stacked)
+    x, cell = implicit_solution("root", residual, solve, np.ravel(x0), pb.params, one_by_one(solve))
     return _result(cell["info"], x, pb, post)
 
 
@@ -335,18 +306,7 @@ def newton(func: Callable, x0, fprime=None, args=(), tol: float = 1.48e-08, maxi
             return np.array([out[0]]), {"success": bool(out[1].converged), "message": out[1].flag, "result": out}
         return np.ravel(out.root), {"success": bool(np.all(out.converged)), "message": "newton", "result": out}
 
-    def stacked(x0, *params):
-        b, n = x0.shape
-        f_b = mapped(residual, 1)
-
-        def fun(x):
-            return np.asarray(f_b(x.reshape(b, n), *params)).ravel()
-
-        out = so.newton(fun, x0.ravel(), tol=tol, maxiter=maxiter, rtol=rtol, full_output=True, disp=False)
-        return np.asarray(out.root).reshape(b, n), {"success": bool(np.all(out.converged)), "message": "newton",
-                                                     "result": out}
-
-    x, cell = implicit_solution("newton", residual, solve, np.ravel(x0), pb.params, stacked)
+    x, cell = implicit_solution("newton", residual, solve, np.ravel(x0), pb.params, one_by_one(solve))
     root_ = x[0] if scalar else np.reshape(x, shape)  # (a scalar x0: a scalar root, as SciPy's)
     if not full_output:
         return root_
@@ -374,12 +334,5 @@ def fixed_point(func: Callable, x0, args=(), xtol: float = 1e-08, maxiter: int =
                            maxiter=maxiter, method=method)
         return np.ravel(x), {"success": True, "message": "converged"}
 
-    def stacked(x0, *params):
-        b, n = x0.shape
-        g_b = mapped(g, 1)
-        x = so.fixed_point(lambda x: np.asarray(g_b(x.reshape(b, n), *params)).ravel(), x0.ravel(), xtol=xtol,
-                           maxiter=maxiter, method=method)
-        return np.asarray(x).reshape(b, n), {"success": True, "message": "converged"}
-
-    x, _ = implicit_solution("fixed_point", residual, solve, np.ravel(x0), pb.params, stacked)
+    x, _ = implicit_solution("fixed_point", residual, solve, np.ravel(x0), pb.params, one_by_one(solve))
     return np.reshape(x, shape)
