@@ -127,7 +127,9 @@ def _direct(a, v, start, shape, nd):
         pads.append((before, total - before - (c1 - c0)))
     ap = np.pad(a[tuple(crops)], pads)
     win = np.lib.stride_tricks.sliding_window_view(ap, tuple(sv), axis=tuple(range(a.ndim - nd, a.ndim)))
-    vf = np.flip(v, axis=tuple(range(v.ndim - nd, v.ndim)))
+    # (contiguous: einsum's summation order follows the operands' strides, and a kernel
+    # reaching here as a view -- a flipped psf[::-1, ::-1] -- must give the bits its copy gives)
+    vf = np.ascontiguousarray(np.flip(v, axis=tuple(range(v.ndim - nd, v.ndim))))
     outs, ks = _LETTERS[:nd], _LETTERS[nd:2 * nd]
     return np.einsum(f"...{outs}{ks},...{ks}->...{outs}", win, vf)
 
