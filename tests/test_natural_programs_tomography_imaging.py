@@ -1979,6 +1979,14 @@ def test_regression_setitem_with_a_traced_0d_boolean():
         jit_replays(set_rows, (x, c), (x + 1, -c))
     assert_deriv(npfunc.jacrev(set_rows)(x, 1.0), fd(lambda v: set_rows(v, 1.0), x))
 
+    def set_empty(x, c):    # NumPy takes an empty value when the flag is False only
+        r = x * 1.0
+        r[c > 0] = np.zeros((0, 3))
+        return r
+    assert_same(set_empty(x, -1.0), x)
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"jit.*np\.where"):
+        npfunc.jit(set_empty)(x, np.float64(-1.0))
+
 
 def test_pearsonr_array_api_route_under_vmap():
     """The refusal of scipy.stats.pearsonr under vmap names SCIPY_ARRAY_API=1; with it set,
