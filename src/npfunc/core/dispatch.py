@@ -145,13 +145,30 @@ def scipy_function() -> str:
         if module.startswith("scipy._lib"):
             pass  # decorators' wrappers (_apply_over_batch): the function they wrap is the call
         elif module.startswith("scipy"):
-            found = frame
+            code = frame.f_code
+            # (a decorator's closure, scipy.signal's ``wrapper`` around medfilt, runs for every
+            # function it decorates: the function inside it is the one the user called)
+            if found is None or not (code.co_freevars and code.co_name == "wrapper"):
+                found = frame
         elif found is not None and not module.startswith(("numpy", "npfunc")):
             break
         frame = frame.f_back
     if found is None:
         return ""
     return f"{public_module(found.f_globals['__name__'])}.{found.f_code.co_name}"
+
+
+def _ndimage_on_stack() -> bool:
+    """Whether scipy.ndimage's code is running (it converts with np.asarray whatever
+    SCIPY_ARRAY_API says).  Only called while building an error message."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith("scipy.ndimage"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def scipy_caller() -> str:
@@ -161,6 +178,12 @@ def scipy_caller() -> str:
     name = scipy_function()
     if not name:
         return ""
+    if name.startswith("scipy.ndimage.") or _ndimage_on_stack():  # np.asarray whatever the variable says
+        return (f", inside SciPy's {name}, which has no npfunc twin and computes on NumPy arrays even with "
+                "SCIPY_ARRAY_API=1: write it with NumPy on the input padded as the function pads it (ndimage's "
+                "default mode='reflect' is np.pad(x, r, mode='symmetric'); scipy.signal.medfilt pads with "
+                "zeros, np.pad's default), e.g. a rank filter as np.median (np.max, np.min) over axis 0 of "
+                "np.stack of the shifted windows")
     return (f", inside SciPy's {name}, which has no npfunc twin (docs/scipy.md: with SCIPY_ARRAY_API=1 much of "
             f"SciPy's own code runs on traced values)")
 

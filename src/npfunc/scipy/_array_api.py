@@ -141,6 +141,19 @@ _NDIMAGE_INTERPOLATION = frozenset({"map_coordinates", "affine_transform", "geom
                                     "shift", "zoom", "rotate", "spline_filter", "spline_filter1d"})
 
 
+def _outermost_ndimage_call() -> str | None:
+    """The public name of the outermost scipy.ndimage function on the stack (the one the
+    user called: gaussian_filter, whose correlate1d converts the input), or None."""
+    codes = _capable_functions()
+    frame, found = sys._getframe(2), None
+    while frame is not None:
+        name = codes.get(frame.f_code)
+        if name is not None and name.startswith("scipy.ndimage."):
+            found = name
+        frame = frame.f_back
+    return found
+
+
 def array_api_alternative(code) -> str | None:
     """For a SciPy function's code object: the sentence about ``SCIPY_ARRAY_API=1``
     when SciPy marks the function as supporting the standard and the variable is unset.
@@ -151,13 +164,21 @@ def array_api_alternative(code) -> str | None:
     if name is None:
         return None
     if name.startswith("scipy.ndimage."):  # its array-API support converts to NumPy (np.asarray)
-        if name.rsplit(".", 1)[1] in _NDIMAGE_INTERPOLATION:
+        called = _outermost_ndimage_call() or name
+        if called != name:  # gaussian_filter's correlate1d: the message names what the user called
+            name = f"{called} (through {name})"
+        if called.rsplit(".", 1)[1] in _NDIMAGE_INTERPOLATION or name.rsplit(".", 1)[1] in _NDIMAGE_INTERPOLATION:
             return (f"{name} computes on NumPy arrays even with SCIPY_ARRAY_API=1, and npfunc has no "
                     "twin for it yet: sample the grid with scipy.interpolate.interpn(points, values, xi, "
                     "method='linear') or RegularGridInterpolator, which work on traced values (order=1; "
-                    "mind that xi is (n, ndim), the transpose of map_coordinates' coordinates)")
+                    "mind that xi is (n, ndim), the transpose of map_coordinates' coordinates; ndimage's "
+                    "mode='constant' is interpn's bounds_error=False, fill_value=cval, and mode='nearest' "
+                    "is np.clip of the coordinates to [0, n - 1])")
         return (f"{name} computes on NumPy arrays even with SCIPY_ARRAY_API=1, and npfunc has no twin "
-                "for it yet: write the filter with np.convolve or npfunc.scipy.signal.convolve")
+                "for it yet: write the filter with np.convolve or npfunc.scipy.signal.convolve "
+                "(mode='valid') of the input padded as ndimage pads it: its default mode='reflect' is "
+                "np.pad(x, r, mode='symmetric'), 'nearest' is np.pad's 'edge', 'mirror' its 'reflect', "
+                "'wrap' its 'wrap' and 'constant' its 'constant'")
     if _scipy_array_api_on():
         return None
     return (f"set SCIPY_ARRAY_API=1 in the environment before SciPy is imported, and {name} runs "

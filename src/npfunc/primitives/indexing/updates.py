@@ -29,7 +29,7 @@ from ...core.zeros import zero
 from ...interpreters.batching import materialize_front
 from ..elementwise.arithmetic import astype, where, zeros_like
 from ..families import fit_cotangent
-from .gather import (_FULL, _batched_spec, _build, _gather, _parse_index, _scatter, getitem, index_shape,
+from .gather import (_FULL, _is_scalar_bool, _batched_spec, _build, _gather, _parse_index, _scatter, getitem, index_shape,
                      split_scalar_bools)
 from ..sampling import FLOATS, array
 from ..shape.basic import broadcast_to, moveaxis, reshape, transpose
@@ -200,6 +200,21 @@ def _fit_values(v, target, dtype, fn_name):
     return astype(v, dtype) if vdtype != dtype else v
 
 
+def _fills(values, xshape) -> bool:
+    """Whether ``values`` (leading length-1 axes dropped) broadcast to ``xshape``: then
+    ``x[flag] = values`` is right whichever the flag (NumPy also takes an empty value for
+    False, which then stays with the refusal)."""
+    if isinstance(values, (list, tuple)):
+        return False
+    vshape = tuple(shape_of(values))
+    while len(vshape) > len(xshape) and vshape[0] == 1:
+        vshape = vshape[1:]
+    try:
+        return np.broadcast_shapes(vshape, xshape) == xshape
+    except ValueError:
+        return False
+
+
 def set_at(x, index, values):
     """The functional form of ``x[index] = values``: a new array, ``x`` unchanged.
 
@@ -214,7 +229,12 @@ def set_at(x, index, values):
     array([0., 2., 0., 2.])
     """
     x = x if isinstance(x, Tracer) else np.asarray(x)
-    split = split_scalar_bools(index)
+    parts = index if isinstance(index, tuple) else (index,)
+    # a traced 0-d boolean alone (SciPy's xpx.at(r, const).set(nan)) selects all of x or
+    # nothing, a shape the value does not change: np.where below, as for a traced mask
+    lone = (len(parts) == 1 and isinstance(parts[0], Tracer) and _is_scalar_bool(parts[0])
+            and _fills(values, tuple(shape_of(x))))
+    split = None if lone else split_scalar_bools(index)
     if split is not None:  # 0-d booleans: update x[pre] (only length-1 axes added), reshape back
         return reshape(set_at(getitem(x, split[0]), split[1], values), tuple(shape_of(x)))
     mask = _traced_mask(index)
