@@ -1,0 +1,363 @@
+"""Natural programs from NLP and structured prediction, written first as plain NumPy/SciPy
+and then run under npfunc's transforms (jit with a replay, vmap against a Python loop,
+grad, jacrev, jacfwd, hessian, jvp, vjp and their compositions, each called several times
+on the same and on new inputs) against the plain program (type, dtype, shape, value, side
+effects) and against five-point differences.
+
+Programs:
+  * hidden Markov models: the forward algorithm in log space (scipy.special.logsumexp in a
+    loop over a preallocated table made with like=), Rabiner's scaled forward pass in
+    float32, forward-backward posteriors returned as a dict, Viterbi with back-pointers
+    (argmax parts non-differentiable, the best score differentiable), a Baum-Welch E-step's
+    expected transition counts;
+  * linear-chain CRFs: log-likelihood of a gold tag sequence (fancy-indexed gold score, log
+    partition by a forward loop), marginals as the gradient of the log partition, the
+    structured hinge loss with loss-augmented Viterbi, a semi-Markov segment score by cumsum;
+  * parsing: the inside algorithm of a tiny PCFG in CNF (chart dict, logaddexp), the
+    matrix-tree theorem for non-projective dependency parsing (slogdet of a Laplacian);
+  * n-gram language models: bigram counts by np.add.at with add-k smoothing (grad in k),
+    interpolated trigram with softmax-parametrised weights, absolute discounting, perplexity;
+    a Zipf fit by np.polyfit;
+  * word embeddings: skip-gram negative sampling with np.log(expit), CBOW, GloVe's weighted
+    least squares, hierarchical softmax along a Huffman path, an embedding bag with a
+    hand-written gradient by np.add.at, cosine analogies with an argmax, PPMI of a
+    co-occurrence matrix;
+  * classifiers: a softmax classifier over a vocabulary with one-hot labels by np.eye
+    indexing (per-example gradients by vmap(grad)), label smoothing, bag-of-words logistic
+    regression (np.bincount features, np.logaddexp), multinomial naive Bayes with Laplace
+    smoothing (grad in alpha), temperature scaling (grad(grad) in T), focal loss, InfoNCE;
+  * attention over tokens: masked scaled dot-product attention (np.where with -inf), sinusoidal
+    positional encodings and layer norm, an Elman RNN language model, a Gumbel-softmax with
+    fixed noise, sparsemax (sort, cumsum);
+  * dynamic programming: soft edit distance with a soft-min (preallocated table), plain
+    Levenshtein distance in integers, beam search scores with np.argsort selections;
+  * topic models: LDA ELBO pieces (digamma, gammaln), Dirichlet-multinomial log-likelihood
+    (grad(grad) in a 0-d concentration), a KL between Dirichlets, NMF's KL objective with
+    multiplicative updates in place, entropy and KL by scipy.special.entr/rel_entr.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.special as sps
+import scipy.stats
+
+import npfunc
+from natural_checks import assert_deriv, assert_same, fd
+
+
+RNG = np.random.default_rng(20261207)
+
+
+def assert_jit_replays(f, *argsets, rtol=1e-12, **jit_kwargs):
+    """One jit object called on each argument set (the first records, the others replay),
+    every result the plain program's (trees of results compared leaf by leaf)."""
+    jf = npfunc.jit(f, **jit_kwargs)
+    for args in argsets:
+        _same_tree(jf(*args), f(*args), rtol)
+
+
+def _same_tree(got, want, rtol=1e-12):
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys()
+        for k in want:
+            _same_tree(got[k], want[k], rtol)
+    elif isinstance(want, (tuple, list)):
+        assert type(got) is type(want) and len(got) == len(want)
+        for g, w in zip(got, want):
+            _same_tree(g, w, rtol)
+    else:
+        assert_same(got, want, rtol=rtol)
+
+
+def repeat_same(fn, *args, n=5):
+    """Call a transformed function n times on the same arguments: the cached paths the
+    later calls take give the first call's values bit for bit."""
+    first = fn(*args)
+    for _ in range(n - 1):
+        again = fn(*args)
+        for a, b in zip(np.atleast_1d(_flat(first)), np.atleast_1d(_flat(again))):
+            np.testing.assert_array_equal(a, b)
+    return first
+
+
+def repeat_close(fn, want, *args, n=5, rtol=1e-12, atol=1e-14):
+    """A jit-compiled function called n times: its optimiser may reorder sums (documented in
+    npfunc.compiler.contract), so each call is compared with ``want`` to rounding."""
+    for _ in range(n):
+        for a, b in zip(np.atleast_1d(_flat(fn(*args))), np.atleast_1d(_flat(want))):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def _flat(tree):
+    if isinstance(tree, dict):
+        return [_flat(tree[k]) for k in sorted(tree)]
+    if isinstance(tree, (tuple, list)):
+        return [np.asarray(_flat(t)) for t in tree]
+    return np.asarray(tree)
+
+
+def scalar_suite(f, x, x_new, *, rtol=1e-6, atol=1e-8, hess_rtol=1e-5, second=True, batch=None):
+    """The derivative transforms and their compositions for a real scalar program of one
+    array, each called several times on x and on x_new, against five-point differences."""
+    for v in (x, x_new, x):
+        want = fd(f, v)
+        g = repeat_same(npfunc.grad(f), v)
+        assert_deriv(g, want, rtol=rtol, atol=atol)
+        assert_deriv(repeat_same(npfunc.jacrev(f), v), want, rtol=rtol, atol=atol)
+        assert_deriv(repeat_same(npfunc.jacfwd(f), v), want, rtol=rtol, atol=atol)
+        out, vjp_fn = npfunc.vjp(f, v)
+        assert_same(out, f(v))
+        assert_deriv(vjp_fn(np.ones_like(np.asarray(out)))[0], want, rtol=rtol, atol=atol)
+        t = np.cos(np.arange(v.size, dtype=float)).reshape(v.shape)
+        o2, dir_ = npfunc.jvp(f, (v,), (t,))
+        assert_same(o2, f(v))
+        np.testing.assert_allclose(dir_, np.sum(want * t), rtol=rtol, atol=atol)
+        repeat_close(npfunc.jit(npfunc.grad(f)), g, v)
+        if second:
+            H = repeat_same(npfunc.hessian(f), v)
+            Hfd = fd(npfunc.grad(f), v)
+            assert_deriv(H, Hfd, rtol=hess_rtol, atol=1e-7)
+            hvp = lambda vv: npfunc.jvp(npfunc.grad(f), (vv,), (t,))[1]
+            assert_deriv(repeat_same(hvp, v), np.tensordot(H, t, axes=t.ndim), rtol=1e-10, atol=1e-12)
+    if batch is not None:
+        per = np.stack([npfunc.grad(f)(b) for b in batch])
+        assert_deriv(repeat_same(npfunc.vmap(npfunc.grad(f)), batch), per, rtol=1e-12, atol=1e-14)
+        repeat_close(npfunc.jit(npfunc.vmap(npfunc.grad(f))), per, batch)
+        vals = np.stack([f(b) for b in batch])
+        assert_same(npfunc.vmap(f)(batch), vals)
+
+
+def scalar1_suite(f, s, s_new):
+    """A program of one 0-d variable: grad and grad(grad), several calls each."""
+    for v in (s, s_new, s):
+        d1 = fd(lambda a: f(float(a[0])), np.array([v]))[0]
+        assert_deriv(repeat_same(npfunc.grad(f), v), d1)
+        d2 = fd(lambda a: npfunc.grad(f)(float(a[0])), np.array([v]))[0]
+        assert_deriv(repeat_same(npfunc.grad(npfunc.grad(f)), v), d2, rtol=1e-5)
+        repeat_close(npfunc.jit(npfunc.grad(f)), npfunc.grad(f)(v), v)
+
+
+def log_normalise(a, axis=-1):
+    return a - sps.logsumexp(a, axis=axis, keepdims=True)
+
+
+# ---- 1. HMM forward algorithm in log space ---------------------------------------------------
+
+
+def hmm_forward(log_pi, log_A, log_B, obs, like=None):
+    """log p(obs) by the forward algorithm; alpha in a preallocated table."""
+    T, K = len(obs), log_pi.shape[0]
+    alpha = np.zeros((T, K), like=like)
+    alpha[0] = log_pi + log_B[:, obs[0]]
+    for t in range(1, T):
+        alpha[t] = sps.logsumexp(alpha[t - 1][:, None] + log_A, axis=0) + log_B[:, obs[t]]
+    return sps.logsumexp(alpha[-1])
+
+
+def _hmm_params(K=3, V=4, seed=0):
+    r = np.random.default_rng(seed)
+    return (log_normalise(r.standard_normal(K)), log_normalise(r.standard_normal((K, K))),
+            log_normalise(r.standard_normal((K, V))))
+
+
+OBS = np.array([0, 2, 1, 3, 3, 0])
+
+
+def test_hmm_forward_plain_buffer_is_refused_with_like_fix():
+    lp, lA, lB = _hmm_params()
+    with pytest.raises(npfunc.errors.NpfuncError, match="like="):
+        npfunc.grad(hmm_forward)(lp, lA, lB, OBS)
+
+
+def test_hmm_forward_values_and_derivatives():
+    lp, lA, lB = _hmm_params()
+    lp2, lA2, lB2 = _hmm_params(seed=1)
+    f = lambda lA_, lp=lp, lB=lB: hmm_forward(lp, lA_, lB, OBS, like=lA_)
+    assert_jit_replays(lambda a, b, c: hmm_forward(a, b, c, OBS, like=b), (lp, lA, lB), (lp2, lA2, lB2))
+    want = hmm_forward(lp, lA, lB, OBS)
+    assert type(want) is np.float64
+    assert_same(npfunc.jit(f)(lA), want)
+    scalar_suite(f, lA, lA2, batch=np.stack([lA, lA2, lA + 0.1]))
+    # the emissions, by all three arguments at once
+    g = npfunc.grad(lambda a, b, c: hmm_forward(a, b, c, OBS, like=b), argnums=(0, 1, 2))(lp, lA, lB)
+    assert_deriv(g[2], fd(lambda c: hmm_forward(lp, lA, c, OBS), lB))
+    assert_deriv(g[0], fd(lambda a: hmm_forward(a, lA, lB, OBS), lp))
+
+
+def test_hmm_forward_vmap_over_sequences_in_dims():
+    lp, lA, lB = _hmm_params()
+    seqs = np.array([[0, 2, 1, 3, 3, 0], [1, 1, 2, 0, 3, 2], [3, 0, 0, 1, 2, 2]])
+
+    def loglik(obs, lB, like=None):
+        if like is not None:
+            lB = np.asarray(lB, like=like)
+        alpha = lp + lB[:, obs[0]]
+        for t in range(1, len(obs)):
+            alpha = sps.logsumexp(alpha[:, None] + lA, axis=0) + lB[:, obs[t]]
+        return sps.logsumexp(alpha)
+
+    want = np.stack([loglik(s, lB) for s in seqs])
+    # a plain table indexed by batched positions: refused, naming like=
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"like=i"):
+        npfunc.vmap(loglik, in_dims=(0, None))(seqs, lB)
+    fixed = lambda obs, lB: loglik(obs, lB, like=obs)
+    assert_same(npfunc.vmap(fixed, in_dims=(0, None))(seqs, lB), want)
+    # sequences along axis 1
+    assert_same(npfunc.vmap(fixed, in_dims=(1, None))(seqs.T.copy(), lB), want)
+    G = npfunc.vmap(npfunc.grad(fixed, argnums=1), in_dims=(0, None))(seqs, lB)
+    for s, g in zip(seqs, G):
+        assert_deriv(g, fd(lambda c: loglik(s, c), lB))
+
+
+# ---- 2. scaled forward pass in float32 ---------------------------------------------------------
+
+
+def scaled_forward(pi, A, B, obs):
+    """Rabiner's scaled forward pass: log p(obs) = sum log c_t, in the dtype of the tables."""
+    alpha = pi * B[:, obs[0]]
+    c = alpha.sum()
+    alpha = alpha / c
+    logp = np.log(c)
+    for o in obs[1:]:
+        alpha = (alpha @ A) * B[:, o]
+        c = alpha.sum()
+        alpha /= c
+        logp += np.log(c)
+    return logp
+
+
+def test_scaled_forward_float32_types_and_grad():
+    lp, lA, lB = _hmm_params()
+    pi, A, B = (np.exp(a).astype(np.float32) for a in (lp, lA, lB))
+    want = scaled_forward(pi, A, B, OBS)
+    assert type(want) is np.float32
+    assert_jit_replays(scaled_forward, (pi, A, B, OBS), (pi[::-1].copy(), A.T.copy(), B, OBS), rtol=1e-6)
+    g = npfunc.grad(scaled_forward, argnums=1)(pi, A, B, OBS)
+    assert g.dtype == np.float32
+    A64 = A.astype(float)
+    assert_deriv(g, fd(lambda a: scaled_forward(pi.astype(float), a, B.astype(float), OBS), A64), rtol=2e-3)
+    # float64 tables agree with the log-space forward
+    np.testing.assert_allclose(scaled_forward(np.exp(lp), np.exp(lA), np.exp(lB), OBS), hmm_forward(lp, lA, lB, OBS))
+    f = lambda a: scaled_forward(np.exp(lp), a, np.exp(lB), OBS)
+    scalar_suite(f, np.exp(lA), np.exp(_hmm_params(seed=3)[1]))
+
+
+# ---- 3. forward-backward posteriors as a dict -----------------------------------------------
+
+
+def forward_backward(log_pi, log_A, log_B, obs):
+    T, K = len(obs), len(log_pi)
+    fwd, bwd = [], [None] * T
+    a = log_pi + log_B[:, obs[0]]
+    fwd.append(a)
+    for t in range(1, T):
+        a = sps.logsumexp(a[:, None] + log_A, axis=0) + log_B[:, obs[t]]
+        fwd.append(a)
+    b = np.zeros(K)
+    bwd[T - 1] = b
+    for t in range(T - 2, -1, -1):
+        b = sps.logsumexp(log_A + (log_B[:, obs[t + 1]] + b)[None, :], axis=1)
+        bwd[t] = b
+    F, Bk = np.array(fwd), np.array(bwd)
+    logZ = sps.logsumexp(F[-1])
+    gamma = np.exp(F + Bk - logZ)
+    return {"logZ": logZ, "gamma": gamma, "map_states": np.argmax(gamma, axis=1)}
+
+
+def test_forward_backward_dict_jit_vmap_and_posterior_as_gradient():
+    lp, lA, lB = _hmm_params()
+    lp2, lA2, lB2 = _hmm_params(seed=5)
+    assert_jit_replays(lambda a, b, c: forward_backward(a, b, c, OBS), (lp, lA, lB), (lp2, lA2, lB2))
+    out = forward_backward(lp, lA, lB, OBS)
+    np.testing.assert_allclose(out["gamma"].sum(1), 1.0)
+    # posteriors are the gradient of logZ in the per-position emission scores
+    def logZ_of_scores(S):
+        return forward_backward(lp, lA, S, np.arange(len(OBS)))["logZ"]
+    S = lB[:, OBS]
+    g = npfunc.grad(logZ_of_scores)(S)
+    np.testing.assert_allclose(g.T, out["gamma"], rtol=1e-12, atol=1e-15)
+    # vmap over a batch of emission tables
+    Bs = np.stack([lB, lB2, lB * 1.1])
+    got = npfunc.vmap(lambda c: forward_backward(lp, lA, c, OBS))(Bs)
+    loop = [forward_backward(lp, lA, c, OBS) for c in Bs]
+    for k in ("logZ", "gamma", "map_states"):
+        assert_same(got[k], np.stack([o[k] for o in loop]))
+    J = npfunc.jacrev(lambda c: forward_backward(lp, lA, c, OBS)["gamma"])(lB)
+    assert_deriv(J, fd(lambda c: forward_backward(lp, lA, c, OBS)["gamma"], lB))
+
+
+# ---- 4. Viterbi ---------------------------------------------------------------------------------
+
+
+def viterbi(log_pi, log_A, log_B, obs):
+    """Best path (back-pointers, argmax: not differentiable) and its score (max: differentiable)."""
+    T, K = len(obs), len(log_pi)
+    delta = log_pi + log_B[:, obs[0]]
+    back = np.zeros((T, K), dtype=np.int64)
+    for t in range(1, T):
+        scores = delta[:, None] + log_A
+        back[t] = np.argmax(scores, axis=0)
+        delta = np.max(scores, axis=0) + log_B[:, obs[t]]
+    path = [int(np.argmax(delta))]
+    for t in range(T - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    path.reverse()
+    return np.array(path), np.max(delta)
+
+
+def path_score(log_pi, log_A, log_B, obs, path):
+    s = log_pi[path[0]] + log_B[path[0], obs[0]]
+    s = s + np.sum(log_A[path[:-1], path[1:]]) + np.sum(log_B[path[1:], obs[1:]])
+    return s
+
+
+def test_viterbi_score_grad_equals_path_indicator_and_jit_refusal():
+    lp, lA, lB = _hmm_params()
+    path, best = viterbi(lp, lA, lB, OBS)
+    assert_same(path_score(lp, lA, lB, OBS, path), best)
+    gpath, gbest = npfunc.grad(lambda a: viterbi(lp, a, lB, OBS)[1])(lA), None
+    # the gradient of the best score is the count of each transition on the best path
+    counts = np.zeros_like(lA)
+    np.add.at(counts, (path[:-1], path[1:]), 1.0)
+    np.testing.assert_array_equal(gpath, counts)
+    assert_deriv(gpath, fd(lambda a: viterbi(lp, a, lB, OBS)[1], lA))
+    # path values under grad's forward pass are the plain ones
+    p2, s2 = npfunc.vjp(lambda a: viterbi(lp, a, lB, OBS), lA)[0]
+    assert_same(p2, path)
+    assert_same(s2, best)
+    # int(traced argmax) is data-dependent Python: jit refuses, naming the fix
+    with pytest.raises(npfunc.errors.ConcretizationError):
+        npfunc.jit(viterbi)(lp, lA, lB, OBS)
+
+
+def viterbi_vectorised(log_pi, log_A, log_B, obs):
+    """The same with back-tracking by array indexing (no int()), jit-friendly."""
+    T, K = len(obs), len(log_pi)
+    delta = log_pi + log_B[:, obs[0]]
+    backs = []
+    for t in range(1, T):
+        scores = delta[:, None] + log_A
+        backs.append(np.argmax(scores, axis=0))
+        delta = np.max(scores, axis=0) + log_B[:, obs[t]]
+    last = np.argmax(delta)
+    path = [last]
+    for bp in reversed(backs):
+        path.append(bp[path[-1]])
+    return np.stack(path[::-1]), np.max(delta)
+
+
+def test_viterbi_vectorised_jit_vmap():
+    lp, lA, lB = _hmm_params()
+    lp2, lA2, lB2 = _hmm_params(seed=9)
+    want = viterbi(lp, lA, lB, OBS)
+    got = viterbi_vectorised(lp, lA, lB, OBS)
+    assert_same(got[0], want[0])
+    assert_jit_replays(lambda a, b, c: viterbi_vectorised(a, b, c, OBS), (lp, lA, lB), (lp2, lA2, lB2))
+    Bs = np.stack([lB, lB2, lB[:, ::-1].copy()])
+    got = npfunc.vmap(lambda c: viterbi_vectorised(lp, lA, c, OBS))(Bs)
+    loop = [viterbi_vectorised(lp, lA, c, OBS) for c in Bs]
+    assert_same(got[0], np.stack([l[0] for l in loop]))
+    assert_same(got[1], np.stack([l[1] for l in loop]))
