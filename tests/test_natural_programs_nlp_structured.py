@@ -361,3 +361,164 @@ def test_viterbi_vectorised_jit_vmap():
     loop = [viterbi_vectorised(lp, lA, c, OBS) for c in Bs]
     assert_same(got[0], np.stack([l[0] for l in loop]))
     assert_same(got[1], np.stack([l[1] for l in loop]))
+
+
+# ---- 5. linear-chain CRF ---------------------------------------------------------------------
+
+
+def crf_log_partition(unary, trans):
+    alpha = unary[0]
+    for t in range(1, unary.shape[0]):
+        alpha = sps.logsumexp(alpha[:, None] + trans, axis=0) + unary[t]
+    return sps.logsumexp(alpha)
+
+
+def crf_loglik(unary, trans, tags):
+    """log p(tags | x) for a linear-chain CRF: gold score minus log partition."""
+    T = len(tags)
+    gold = unary[np.arange(T), tags].sum() + trans[tags[:-1], tags[1:]].sum()
+    return gold - crf_log_partition(unary, trans)
+
+
+TAGS = np.array([0, 1, 1, 2, 0])
+
+
+def test_crf_loglik_all_transforms():
+    r = np.random.default_rng(3)
+    U, W = r.standard_normal((5, 3)), r.standard_normal((3, 3))
+    U2, W2 = r.standard_normal((5, 3)), r.standard_normal((3, 3))
+    assert_jit_replays(crf_loglik, (U, W, TAGS), (U2, W2, TAGS[::-1].copy()))
+    scalar_suite(lambda u: crf_loglik(u, W, TAGS), U, U2, batch=np.stack([U, U2]))
+    scalar_suite(lambda w: crf_loglik(U, w, TAGS), W, W2)
+    # probabilities of all 3**5 tag sequences sum to one
+    import itertools
+    tot = sum(np.exp(crf_loglik(U, W, np.array(s))) for s in itertools.product(range(3), repeat=5))
+    np.testing.assert_allclose(tot, 1.0)
+
+
+def test_crf_marginals_are_gradient_of_log_partition_and_vmap_over_sentences():
+    r = np.random.default_rng(4)
+    U, W = r.standard_normal((4, 3)), r.standard_normal((3, 3))
+    marg = npfunc.grad(crf_log_partition)(U, W)
+    np.testing.assert_allclose(marg.sum(axis=1), 1.0)
+    # brute force marginals
+    import itertools
+    want = np.zeros_like(U)
+    Z = np.exp(crf_log_partition(U, W))
+    for s in itertools.product(range(3), repeat=4):
+        s = np.array(s)
+        p = np.exp(U[np.arange(4), s].sum() + W[s[:-1], s[1:]].sum()) / Z
+        want[np.arange(4), s] += p
+    np.testing.assert_allclose(marg, want, rtol=1e-12)
+    # a batch of sentences sharing the transition matrix (in_dims None), tags batched
+    Us = r.standard_normal((3, 5, 3))
+    tags = np.array([[0, 1, 1, 2, 0], [2, 2, 1, 0, 0], [1, 0, 2, 1, 2]])
+    f = lambda u, w, t: crf_loglik(u, w, np.asarray(t))
+    want = np.stack([crf_loglik(u, W, t) for u, t in zip(Us, tags)])
+    with pytest.raises(npfunc.errors.NpfuncError, match="like="):
+        npfunc.vmap(crf_loglik, in_dims=(0, None, 0))(Us, W, tags)
+    fixed = lambda u, w, t: crf_loglik(u, np.asarray(w, like=u), t)
+    assert_same(npfunc.vmap(fixed, in_dims=(0, None, 0))(Us, W, tags), want)
+    # per-sentence gradients of the shared transitions
+    G = npfunc.vmap(npfunc.grad(fixed, argnums=1), in_dims=(0, None, 0))(Us, W, tags)
+    for u, t, g in zip(Us, tags, G):
+        assert_deriv(g, fd(lambda w: crf_loglik(u, w, t), W))
+
+
+def structured_hinge(unary, trans, tags):
+    """max over sequences of score + Hamming loss, minus the gold score (loss-augmented Viterbi)."""
+    T, K = unary.shape
+    aug = unary + (np.arange(K)[None, :] != tags[:, None])
+    delta = aug[0]
+    for t in range(1, T):
+        delta = np.max(delta[:, None] + trans, axis=0) + aug[t]
+    gold = unary[np.arange(T), tags].sum() + trans[tags[:-1], tags[1:]].sum()
+    return np.max(delta) - gold
+
+
+def test_structured_hinge_subgradient_jit_vmap():
+    r = np.random.default_rng(5)
+    U, W = r.standard_normal((5, 3)), r.standard_normal((3, 3))
+    U2 = r.standard_normal((5, 3))
+    assert_jit_replays(structured_hinge, (U, W, TAGS), (U2, W, TAGS))
+    g = npfunc.grad(structured_hinge)(U, W, TAGS)
+    assert_deriv(g, fd(lambda u: structured_hinge(u, W, TAGS), U))
+    Us = np.stack([U, U2, -U])
+    assert_same(npfunc.vmap(structured_hinge, in_dims=(0, None, None))(Us, W, TAGS),
+                np.stack([structured_hinge(u, W, TAGS) for u in Us]))
+    assert_deriv(npfunc.jacfwd(structured_hinge, argnums=1)(U, W, TAGS), fd(lambda w: structured_hinge(U, w, TAGS), W))
+
+
+def semi_markov_score(x, seg_starts, seg_labels, w):
+    """Sum of segment scores, each the mean of a feature run (cumsum) times a label weight."""
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    ends = np.append(seg_starts[1:], len(x))
+    means = (c[ends] - c[seg_starts]) / (ends - seg_starts)
+    return np.sum(w[seg_labels] * means) - 0.5 * np.sum(w ** 2)
+
+
+def test_semi_markov_segment_score():
+    x = np.linspace(-1, 2, 9) ** 2
+    starts, labels = np.array([0, 2, 5]), np.array([1, 0, 1])
+    w = np.array([0.3, -0.7])
+    assert_jit_replays(semi_markov_score, (x, starts, labels, w), (x[::-1].copy(), starts, labels, w * 2))
+    scalar_suite(lambda v: semi_markov_score(v, starts, labels, w), x, x + 0.5)
+    scalar_suite(lambda v: semi_markov_score(x, starts, labels, v), w, -w)
+
+
+# ---- 6. parsing: inside algorithm and the matrix-tree theorem ---------------------------------------
+
+
+def inside_logZ(unary, binary):
+    """Inside algorithm (CKY with logsumexp) for a PCFG in CNF: unary (n, N) scores of each
+    nonterminal over each word, binary (N, N, N) rule scores A -> B C; a dict chart."""
+    n, N = unary.shape
+    chart = {}
+    for i in range(n):
+        chart[i, i + 1] = unary[i]
+    for span in range(2, n + 1):
+        for i in range(n - span + 1):
+            j = i + span
+            acc = None
+            for k in range(i + 1, j):
+                s = binary + chart[i, k][None, :, None] + chart[k, j][None, None, :]
+                s = sps.logsumexp(s, axis=(1, 2))
+                acc = s if acc is None else np.logaddexp(acc, s)
+            chart[i, j] = acc
+    return chart[0, n][0]
+
+
+def test_inside_algorithm_pcfg():
+    r = np.random.default_rng(6)
+    U, Bn = r.standard_normal((4, 2)), r.standard_normal((2, 2, 2)) - 1.0
+    U2, B2 = r.standard_normal((4, 2)), r.standard_normal((2, 2, 2)) - 1.0
+    assert_jit_replays(inside_logZ, (U, Bn), (U2, B2))
+    scalar_suite(lambda b: inside_logZ(U, b), Bn, B2)
+    # the expected count of each rule is the gradient; their sum is the number of binary nodes
+    counts = npfunc.grad(inside_logZ, argnums=1)(U, Bn)
+    np.testing.assert_allclose(counts.sum(), 3.0)
+    assert_same(npfunc.vmap(inside_logZ, in_dims=(None, 0))(U, np.stack([Bn, B2])),
+                np.stack([inside_logZ(U, Bn), inside_logZ(U, B2)]))
+
+
+def matrix_tree_logZ(theta, root):
+    """Koo et al. (2007): log partition of non-projective dependency trees by the
+    matrix-tree theorem; theta[h, m] head->modifier scores, root[m] root scores."""
+    n = theta.shape[0]
+    A = np.exp(theta) * (1 - np.eye(n))
+    L = np.diag(A.sum(axis=0)) - A
+    L[0, :] = np.exp(root)
+    sign, logdet = np.linalg.slogdet(L)
+    return logdet
+
+
+def test_matrix_tree_theorem_marginals():
+    r = np.random.default_rng(7)
+    th, rt = r.standard_normal((4, 4)), r.standard_normal(4)
+    th2, rt2 = r.standard_normal((4, 4)), r.standard_normal(4)
+    assert_jit_replays(matrix_tree_logZ, (th, rt), (th2, rt2))
+    scalar_suite(lambda t: matrix_tree_logZ(t, rt), th, th2, batch=np.stack([th, th2]))
+    # edge marginals: each modifier has exactly one head (root included)
+    g_th, g_rt = npfunc.grad(matrix_tree_logZ, argnums=(0, 1))(th, rt)
+    np.testing.assert_allclose(g_th.sum(axis=0) + g_rt, 1.0)
+    np.testing.assert_allclose(g_rt.sum(), 1.0)
