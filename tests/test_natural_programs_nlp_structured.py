@@ -522,3 +522,146 @@ def test_matrix_tree_theorem_marginals():
     g_th, g_rt = npfunc.grad(matrix_tree_logZ, argnums=(0, 1))(th, rt)
     np.testing.assert_allclose(g_th.sum(axis=0) + g_rt, 1.0)
     np.testing.assert_allclose(g_rt.sum(), 1.0)
+
+
+# ---- 7. n-gram language models -----------------------------------------------------------------
+
+
+CORPUS = np.array([0, 1, 2, 1, 0, 3, 1, 2, 2, 4, 0, 1, 3, 3, 1, 0, 2, 1])
+V = 5
+
+
+def bigram_counts(tokens, V, like=None):
+    C = np.zeros((V, V), like=like)
+    np.add.at(C, (tokens[:-1], tokens[1:]), 1.0)
+    return C
+
+
+def add_k_logprob(k, train, test, V=V):
+    """Log-probability of a test sequence under an add-k smoothed bigram model."""
+    C = bigram_counts(train, V)
+    P = (C + k) / (C.sum(axis=1, keepdims=True) + k * V)
+    return np.sum(np.log(P[test[:-1], test[1:]]))
+
+
+def test_add_k_smoothing_grad_in_k():
+    test = np.array([0, 1, 2, 4, 4, 3])
+    f = lambda k: add_k_logprob(k, CORPUS, test)
+    want = f(0.5)
+    assert type(want) is np.float64
+    assert_jit_replays(f, (0.5,), (1.5,), (np.float64(0.1),))
+    scalar1_suite(f, 0.5, 0.05)
+    # best k by Newton on grad/grad(grad)
+    k = 0.5
+    for _ in range(8):
+        k = k - npfunc.grad(f)(k) / npfunc.grad(npfunc.grad(f))(k)
+    assert abs(npfunc.grad(f)(k)) < 1e-9
+    ks = np.array([0.1, 0.5, 2.0])
+    assert_same(npfunc.vmap(f)(ks), np.stack([f(k) for k in ks]))
+    assert_same(npfunc.vmap(npfunc.grad(f))(ks), np.stack([npfunc.grad(f)(k) for k in ks]))
+
+
+def bigram_counts_loop(tokens, V, weights, like=None):
+    """Soft counts accumulated in a Python loop into a preallocated table."""
+    C = np.zeros((V, V), like=like)
+    for a, b, w in zip(tokens[:-1], tokens[1:], weights):
+        C[a, b] += w
+    return C
+
+
+def test_counts_by_np_add_at_with_traced_tokens_refused_naming_like():
+    """Regression: np.add.at into a plain table with traced token indices (tokens an argument
+    of jit, or batched by vmap) raised the generic 'a NumPy function or method' advice; it
+    now names np.zeros(shape, like=tokens), which works."""
+    for transform, arg in ((npfunc.jit, CORPUS), (npfunc.vmap, np.stack([CORPUS, CORPUS[::-1]]))):
+        with pytest.raises(npfunc.errors.NpfuncError, match=r"np.zeros\(shape, like=tokens\)"):
+            transform(lambda t: bigram_counts(t, V))(arg)
+    fixed = lambda t: bigram_counts(t, V, like=t)
+    assert_jit_replays(fixed, (CORPUS,), (CORPUS[::-1].copy(),))
+    assert_same(npfunc.vmap(fixed)(np.stack([CORPUS, CORPUS[::-1]])),
+                np.stack([bigram_counts(CORPUS, V), bigram_counts(CORPUS[::-1], V)]))
+
+
+def test_soft_counts_loop_and_np_add_at_agree():
+    w = np.linspace(0.5, 1.5, len(CORPUS) - 1)
+    want = np.zeros((V, V))
+    np.add.at(want, (CORPUS[:-1], CORPUS[1:]), w)
+    assert_same(bigram_counts_loop(CORPUS, V, w), want)
+    with pytest.raises(npfunc.errors.NpfuncError, match="like="):
+        npfunc.jacrev(lambda v: bigram_counts_loop(CORPUS, V, v))(w)
+    f = lambda v: bigram_counts_loop(CORPUS, V, v, like=v)
+    J = npfunc.jacrev(f)(w)
+    assert_deriv(J, fd(lambda v: bigram_counts_loop(CORPUS, V, v), w))
+    assert_same(npfunc.jit(f)(w), want)
+
+    def scatter(v):
+        C = np.zeros((V, V), like=v)
+        np.add.at(C, (CORPUS[:-1], CORPUS[1:]), v)
+        return C
+    assert_same(npfunc.jit(scatter)(w), want)
+    assert_same(npfunc.jit(scatter)(w[::-1].copy()), bigram_counts_loop(CORPUS, V, w[::-1].copy()))
+    assert_deriv(npfunc.jacfwd(scatter)(w), J)
+
+
+def interpolated_trigram(logits, tokens, V=V):
+    """Jelinek-Mercer interpolation of unigram, bigram and trigram MLEs with weights
+    softmax(logits); returns the mean negative log-likelihood and the perplexity."""
+    lam = sps.softmax(logits)
+    uni = np.bincount(tokens, minlength=V) / len(tokens)
+    bi = bigram_counts(tokens, V)
+    bi = bi / np.maximum(bi.sum(axis=1, keepdims=True), 1)
+    tri = np.zeros((V, V, V))
+    np.add.at(tri, (tokens[:-2], tokens[1:-1], tokens[2:]), 1.0)
+    tri = tri / np.maximum(tri.sum(axis=2, keepdims=True), 1)
+    nll = 0.0
+    for t in range(2, len(tokens)):
+        a, b, c = tokens[t - 2], tokens[t - 1], tokens[t]
+        p = lam[0] * uni[c] + lam[1] * bi[b, c] + lam[2] * tri[a, b, c]
+        nll = nll - np.log(p)
+    nll = nll / (len(tokens) - 2)
+    return {"nll": nll, "perplexity": np.exp(nll)}
+
+
+def test_interpolated_trigram_dict_and_grad():
+    lg = np.array([0.2, -0.1, 0.4])
+    assert_jit_replays(lambda v: interpolated_trigram(v, CORPUS), (lg,), (lg[::-1].copy(),))
+    out = interpolated_trigram(lg, CORPUS)
+    assert type(out["nll"]) is np.float64 and type(out["perplexity"]) is np.float64
+    f = lambda v: interpolated_trigram(v, CORPUS)["nll"]
+    scalar_suite(f, lg, np.array([1.0, 0.0, -1.0]), batch=np.stack([lg, -lg]))
+    J = npfunc.jacrev(lambda v: interpolated_trigram(v, CORPUS))(lg)
+    assert_deriv(J["perplexity"], fd(lambda v: interpolated_trigram(v, CORPUS)["perplexity"], lg))
+
+
+def absolute_discount(d, train, test, V=V):
+    """Absolute discounting interpolated with the unigram distribution (Ney et al.)."""
+    C = bigram_counts(train, V)
+    uni = (np.bincount(train, minlength=V) + 1.0) / (len(train) + V)
+    row = C.sum(axis=1, keepdims=True)
+    n_types = (C > 0).sum(axis=1, keepdims=True)
+    P = np.maximum(C - d, 0) / row + d * n_types / row * uni[None, :]
+    return np.mean(np.log(P[test[:-1], test[1:]]))
+
+
+def test_absolute_discounting_grad_in_discount():
+    test = np.array([0, 1, 2, 4, 4, 3, 1])
+    f = lambda d: absolute_discount(d, CORPUS, test)
+    assert_jit_replays(f, (0.75,), (0.3,))
+    scalar1_suite(f, 0.75, 0.3)
+    ds = np.array([0.2, 0.5, 0.9])
+    assert_same(npfunc.vmap(f)(ds), np.stack([f(d) for d in ds]))
+
+
+def zipf_fit(counts):
+    """Zipf exponent by a log-log least squares fit of sorted frequencies."""
+    freq = np.sort(counts)[::-1]
+    ranks = np.arange(1, len(freq) + 1)
+    slope, intercept = np.polyfit(np.log(ranks), np.log(freq), 1)
+    return -slope
+
+
+def test_zipf_fit_polyfit():
+    c = 100.0 / np.arange(1, 8) ** 1.1 * (1 + 0.05 * np.sin(np.arange(7)))
+    want = zipf_fit(c)
+    assert_jit_replays(zipf_fit, (c,), (c[::-1] * 2,))
+    scalar_suite(zipf_fit, c, c * 1.3 + 0.1, second=False)
