@@ -665,3 +665,183 @@ def test_zipf_fit_polyfit():
     want = zipf_fit(c)
     assert_jit_replays(zipf_fit, (c,), (c[::-1] * 2,))
     scalar_suite(zipf_fit, c, c * 1.3 + 0.1, second=False)
+
+
+# ---- 8. word embeddings -------------------------------------------------------------------------
+
+
+def sgns_loss(W_in, W_out, center, context, negatives):
+    """Skip-gram with negative sampling (Mikolov et al. 2013) for one (center, context) pair."""
+    v = W_in[center]
+    pos = np.log(sps.expit(W_out[context] @ v))
+    neg = np.sum(np.log(sps.expit(-W_out[negatives] @ v)))
+    return -(pos + neg)
+
+
+def test_skipgram_negative_sampling_loss_and_per_pair_gradients():
+    r = np.random.default_rng(8)
+    Win, Wout = 0.3 * r.standard_normal((6, 4)), 0.3 * r.standard_normal((6, 4))
+    negs = np.array([3, 5, 1])
+    assert_jit_replays(sgns_loss, (Win, Wout, 0, 2, negs), (Win * 2, Wout, 0, 2, negs))
+    assert_jit_replays(lambda a, b: sgns_loss(a, b, 4, 1, negs), (Win, Wout), (Wout, Win))
+    scalar_suite(lambda w: sgns_loss(w, Wout, 0, 2, negs), Win, Win * -1.5)
+    scalar_suite(lambda w: sgns_loss(Win, w, 0, 2, negs), Wout, Wout + 0.2)
+    # gradients only touch the rows used
+    g = npfunc.grad(sgns_loss)(Win, Wout, 0, 2, negs)
+    assert np.all(g[1:] == 0) and np.any(g[0] != 0)
+    # per-pair gradients for a batch of pairs, embeddings shared
+    centers, contexts = np.array([0, 4, 2]), np.array([2, 1, 5])
+    Negs = np.array([[3, 5, 1], [0, 2, 3], [1, 1, 4]])
+    f = lambda c, o, n, Win: sgns_loss(Win, Wout, c, o, n)
+    with pytest.raises(npfunc.errors.NpfuncError, match="like="):
+        npfunc.vmap(npfunc.grad(f, argnums=3), in_dims=(0, 0, 0, None))(centers, contexts, Negs, Win)
+    fixed = lambda c, o, n, Win: sgns_loss(np.asarray(Win, like=n), np.asarray(Wout, like=n), c, o, n)
+    G = npfunc.vmap(npfunc.grad(fixed, argnums=3), in_dims=(0, 0, 0, None))(centers, contexts, Negs, Win)
+    for c, o, n, gk in zip(centers, contexts, Negs, G):
+        np.testing.assert_allclose(gk, npfunc.grad(sgns_loss)(Win, Wout, c, o, n), rtol=1e-12)
+    L = npfunc.vmap(fixed, in_dims=(0, 0, 0, None))(centers, contexts, Negs, Win)
+    assert_same(L, np.stack([sgns_loss(Win, Wout, c, o, n) for c, o, n in zip(centers, contexts, Negs)]))
+
+
+def cbow_logprob(E, U, context, target):
+    """CBOW: mean of context embeddings, full softmax over the vocabulary (log_softmax)."""
+    h = E[context].mean(axis=0)
+    return sps.log_softmax(U @ h)[target]
+
+
+def test_cbow_full_softmax():
+    r = np.random.default_rng(9)
+    E, U = r.standard_normal((7, 3)), r.standard_normal((7, 3))
+    ctx = np.array([1, 3, 3, 6])
+    assert_jit_replays(cbow_logprob, (E, U, ctx, 2), (U, E, ctx[::-1].copy(), 5))
+    scalar_suite(lambda e: cbow_logprob(e, U, ctx, 2), E, E * 0.5)
+    Us = np.stack([U, U * 2, -U])
+    assert_same(npfunc.vmap(cbow_logprob, in_dims=(None, 0, None, None))(E, Us, ctx, 2),
+                np.stack([cbow_logprob(E, u, ctx, 2) for u in Us]))
+
+
+def glove_loss(W, Wc, b, bc, X, x_max=10.0, alpha=0.75):
+    """GloVe's weighted least squares over the nonzero co-occurrences."""
+    i, j = np.nonzero(X)
+    x = X[i, j]
+    f = np.minimum((x / x_max) ** alpha, 1.0)
+    diff = np.sum(W[i] * Wc[j], axis=1) + b[i] + bc[j] - np.log(x)
+    return 0.5 * np.sum(f * diff ** 2)
+
+
+def test_glove_weighted_least_squares():
+    r = np.random.default_rng(10)
+    X = np.floor(np.abs(r.standard_normal((5, 5))) * 8)
+    W, Wc, b, bc = (0.1 * r.standard_normal(s) for s in ((5, 2), (5, 2), 5, 5))
+    assert_jit_replays(lambda *p: glove_loss(*p, X), (W, Wc, b, bc), (Wc, W, bc, b))
+    scalar_suite(lambda w: glove_loss(w, Wc, b, bc, X), W, W + 0.3)
+    # the co-occurrence counts as the variable: f's kink at x_max and log x
+    Xs = X + 0.5
+    f = lambda x: glove_loss(W, Wc, b, bc, x)
+    assert_deriv(npfunc.grad(f)(Xs), fd(f, Xs))
+    with pytest.raises(npfunc.errors.DataDependentShapeError, match="np.nonzero"):
+        npfunc.jit(lambda x: glove_loss(W, Wc, b, bc, x))(X)
+
+
+def hierarchical_softmax_logprob(node_vecs, h, path_nodes, path_codes):
+    """log p(word | h) along its Huffman path: sum of log sigmoid(+/- n . h)."""
+    signs = 1.0 - 2.0 * path_codes
+    return np.sum(np.log(sps.expit(signs * (node_vecs[path_nodes] @ h))))
+
+
+def test_hierarchical_softmax_normalises_and_grads():
+    r = np.random.default_rng(11)
+    N = r.standard_normal((3, 4))  # a complete tree over 4 words: root 0, children 1 and 2
+    h = r.standard_normal(4)
+    paths = {0: ([0, 1], [0, 0]), 1: ([0, 1], [0, 1]), 2: ([0, 2], [1, 0]), 3: ([0, 2], [1, 1])}
+    total = sum(np.exp(hierarchical_softmax_logprob(N, h, np.array(p), np.array(c))) for p, c in paths.values())
+    np.testing.assert_allclose(total, 1.0)
+    p, c = np.array(paths[2][0]), np.array(paths[2][1])
+    assert_jit_replays(hierarchical_softmax_logprob, (N, h, p, c), (N * 2, -h, p, c))
+    scalar_suite(lambda v: hierarchical_softmax_logprob(N, v, p, c), h, -h, batch=np.stack([h, -h, 2 * h]))
+
+
+def embedding_bag_logistic(E, w, ids, y):
+    """Mean-pooled embeddings of a bag of token ids into a logistic loss."""
+    h = E[ids].mean(axis=0)
+    z = h @ w
+    return np.logaddexp(0.0, -y * z)
+
+
+def embedding_bag_grad_by_hand(E, w, ids, y):
+    h = E[ids].mean(axis=0)
+    z = h @ w
+    dz = -y * sps.expit(-y * z)
+    gE = np.zeros_like(E)
+    np.add.at(gE, ids, np.outer(np.ones(len(ids)) / len(ids), dz * w))
+    return gE, dz * h
+
+
+def test_embedding_bag_grad_matches_hand_written_np_add_at():
+    r = np.random.default_rng(12)
+    E, w = r.standard_normal((6, 3)), r.standard_normal(3)
+    ids = np.array([1, 4, 1, 5])
+    for y in (1.0, -1.0):
+        gE, gw = npfunc.grad(embedding_bag_logistic, argnums=(0, 1))(E, w, ids, y)
+        hE, hw = embedding_bag_grad_by_hand(E, w, ids, y)
+        np.testing.assert_allclose(gE, hE, rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(gw, hw, rtol=1e-12)
+    # the hand-written gradient itself under transforms: jit, and its Jacobian is the Hessian
+    assert_jit_replays(embedding_bag_grad_by_hand, (E, w, ids, 1.0), (E * 2, w, ids[::-1].copy(), -1.0))
+    H = npfunc.jacfwd(lambda e: embedding_bag_grad_by_hand(e, w, ids, 1.0)[0])(E)
+    np.testing.assert_allclose(H, npfunc.hessian(embedding_bag_logistic)(E, w, ids, 1.0), rtol=1e-10, atol=1e-14)
+    scalar_suite(lambda e: embedding_bag_logistic(e, w, ids, 1.0), E, E - 0.4)
+
+
+def analogy(E, a, b, c):
+    """b - a + c, nearest word by cosine (excluding the inputs); returns the id and the cosine."""
+    En = E / np.linalg.norm(E, axis=1, keepdims=True)
+    q = En[b] - En[a] + En[c]
+    q = q / np.linalg.norm(q)
+    sims = En @ q
+    sims[[a, b, c]] = -np.inf
+    best = np.argmax(sims)
+    return best, sims[best]
+
+
+def test_cosine_analogy_argmax_and_its_similarity_gradient():
+    r = np.random.default_rng(13)
+    E = r.standard_normal((8, 3))
+    best, sim = analogy(E, 0, 1, 2)
+    assert type(best) is np.int64 and type(sim) is np.float64
+    assert_jit_replays(analogy, (E, 0, 1, 2), (E[::-1].copy(), 0, 1, 2))
+    g = npfunc.grad(lambda e: analogy(e, 0, 1, 2)[1])(E)
+    assert_deriv(g, fd(lambda e: analogy(e, 0, 1, 2)[1], E))
+    Es = np.stack([E, E * 2 + 1, np.roll(E, 1, axis=0)])
+    got = npfunc.vmap(analogy, in_dims=(0, None, None, None))(Es, 0, 1, 2)
+    loop = [analogy(e, 0, 1, 2) for e in Es]
+    assert_same(got[0], np.stack([l[0] for l in loop]))
+    assert_same(got[1], np.stack([l[1] for l in loop]))
+
+
+def ppmi(C, alpha=0.75):
+    """Positive PMI with context-distribution smoothing (Levy et al. 2015)."""
+    total = C.sum()
+    pw = C.sum(axis=1) / total
+    pc = C.sum(axis=0) ** alpha
+    pc = pc / pc.sum()
+    with np.errstate(divide="ignore"):
+        pmi = np.log(C / total) - np.log(pw)[:, None] - np.log(pc)[None, :]
+    return np.maximum(pmi, 0.0)
+
+
+def test_ppmi_with_zero_counts():
+    C = np.array([[4.0, 0.0, 1.0], [2.0, 3.0, 0.0], [0.0, 1.0, 5.0]])
+    C2 = C.T + 1.0
+    assert_jit_replays(ppmi, (C,), (C2,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = npfunc.jit(ppmi)(C)
+    J = npfunc.jacrev(ppmi)(C2)
+    assert_deriv(J, fd(ppmi, C2))
+    Cs = np.stack([C, C2])
+    assert_same(npfunc.vmap(ppmi)(Cs), np.stack([ppmi(c) for c in Cs]))
+    # derivative at a zero count: -inf PMI is clipped at 0, whose derivative is 0 there
+    Jz = npfunc.jacfwd(ppmi)(C)
+    assert np.all(np.isfinite(Jz))
+    assert np.all(Jz[0, 1] == 0)
