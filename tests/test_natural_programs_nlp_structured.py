@@ -845,3 +845,169 @@ def test_ppmi_with_zero_counts():
     Jz = npfunc.jacfwd(ppmi)(C)
     assert np.all(np.isfinite(Jz))
     assert np.all(Jz[0, 1] == 0)
+
+
+# ---- 9. classifiers over a vocabulary -----------------------------------------------------------
+
+
+def softmax_xent(W, b, X, y, n_classes):
+    """Softmax regression with one-hot labels by np.eye indexing."""
+    Y = np.eye(n_classes)[y]
+    logits = X @ W + b
+    logp = logits - sps.logsumexp(logits, axis=1, keepdims=True)
+    return -np.sum(Y * logp) / len(y)
+
+
+def test_softmax_classifier_per_example_gradients():
+    r = np.random.default_rng(14)
+    X, y = r.standard_normal((6, 4)), np.array([0, 2, 1, 2, 2, 0])
+    W, b = 0.1 * r.standard_normal((4, 3)), np.zeros(3)
+    assert_jit_replays(lambda w, c, x: softmax_xent(w, c, x, y, 3), (W, b, X), (W * 3, b + 1, X[::-1].copy()))
+    # labels as a jit argument: np.eye(K)[y] indexes a plain array with a traced index
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like=i"):
+        npfunc.jit(softmax_xent, static_argnums=4)(W, b, X, y, 3)
+
+    def softmax_xent_like(W, b, X, y, n_classes):
+        Y = np.asarray(np.eye(n_classes), like=y)[y]
+        logits = X @ W + b
+        return -np.sum(Y * (logits - sps.logsumexp(logits, axis=1, keepdims=True))) / len(y)
+    assert_jit_replays(softmax_xent_like, (W, b, X, y, 3), (W * 3, b + 1, X, y[::-1].copy(), 3), static_argnums=4)
+    scalar_suite(lambda w: softmax_xent(w, b, X, y, 3), W, W + 0.5)
+    # per-example gradients (one example per call, a (1, d) batch inside)
+    per = lambda W, b, x, t: softmax_xent(W, b, x[None], t[None], 3)
+    with pytest.raises(npfunc.errors.NpfuncError, match="like="):
+        npfunc.vmap(npfunc.grad(per), in_dims=(None, None, 0, 0))(W, b, X, y)
+    fixed = lambda W, b, x, t: -np.sum(np.eye(3, like=x)[t] * sps.log_softmax(x @ W + b))
+    gW = npfunc.vmap(npfunc.grad(fixed), in_dims=(None, None, 0, 0))(W, b, X, y)
+    loop = np.stack([npfunc.grad(per)(W, b, x, np.array(t)) for x, t in zip(X, y)])
+    np.testing.assert_allclose(gW, loop, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(gW.mean(axis=0), npfunc.grad(softmax_xent)(W, b, X, y, 3), rtol=1e-12)
+    repeat_close(npfunc.jit(npfunc.vmap(npfunc.grad(fixed), in_dims=(None, None, 0, 0))), gW, W, b, X, y)
+
+
+def label_smoothed_xent(logits, y, eps=0.1):
+    K = logits.shape[-1]
+    q = np.full(K, eps / K)
+    q[y] += 1.0 - eps
+    return -np.sum(q * sps.log_softmax(logits))
+
+
+def test_label_smoothing():
+    z = np.array([1.0, -0.5, 2.0, 0.3])
+    scalar_suite(lambda v: label_smoothed_xent(v, 2), z, -z, batch=np.stack([z, -z, 2 * z]))
+    assert_jit_replays(lambda v: label_smoothed_xent(v, 2), (z,), (z * 3,))
+    # the gradient is softmax minus the smoothed target
+    q = np.full(4, 0.025)
+    q[2] += 0.9
+    np.testing.assert_allclose(npfunc.grad(label_smoothed_xent)(z, 2), sps.softmax(z) - q, rtol=1e-12, atol=1e-16)
+
+
+def bow_features(docs, V):
+    return np.stack([np.bincount(d, minlength=V) for d in docs]).astype(float)
+
+
+def bow_logreg_loss(w, b, X, y, lam=0.1):
+    """Bag-of-words logistic regression, labels in {-1, +1}, log(1 + exp(-y z)) by logaddexp."""
+    z = X @ w + b
+    return np.mean(np.logaddexp(0.0, -y * z)) + 0.5 * lam * w @ w
+
+
+def test_bag_of_words_logistic_regression():
+    docs = [np.array([0, 1, 1, 3]), np.array([2, 2, 4]), np.array([0, 3, 3, 3, 1]), np.array([4, 2])]
+    X = bow_features(docs, 5)
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    w = np.linspace(-0.3, 0.3, 5)
+    assert_jit_replays(bow_logreg_loss, (w, 0.1, X, y), (w * 2, np.float64(-0.2), X, -y))
+    scalar_suite(lambda v: bow_logreg_loss(v, 0.1, X, y), w, -w, batch=np.stack([w, -w]))
+    # bias as a 0-d variable
+    scalar1_suite(lambda c: bow_logreg_loss(w, c, X, y), 0.1, -1.0)
+    # per-document gradients
+    per = npfunc.vmap(npfunc.grad(bow_logreg_loss), in_dims=(None, None, 0, 0))(w, 0.1, X[:, None, :], y[:, None])
+    loop = np.stack([npfunc.grad(bow_logreg_loss)(w, 0.1, x[None], t[None]) for x, t in zip(X, y)])
+    np.testing.assert_allclose(per, loop, rtol=1e-12)
+    # Newton's method with the Hessian
+    v = np.zeros(5)
+    for _ in range(6):
+        v = v - np.linalg.solve(npfunc.hessian(bow_logreg_loss)(v, 0.1, X, y), npfunc.grad(bow_logreg_loss)(v, 0.1, X, y))
+    assert np.linalg.norm(npfunc.grad(bow_logreg_loss)(v, 0.1, X, y)) < 1e-10
+
+
+def naive_bayes_logpost(alpha, counts_by_class, priors, doc):
+    """Multinomial naive Bayes with Laplace/Lidstone smoothing alpha: log posterior of each class."""
+    theta = (counts_by_class + alpha) / (counts_by_class.sum(axis=1, keepdims=True) + alpha * counts_by_class.shape[1])
+    joint = np.log(priors) + np.log(theta) @ doc
+    return joint - sps.logsumexp(joint)
+
+
+def test_naive_bayes_smoothing_derivatives():
+    Cc = np.array([[3.0, 0.0, 5.0, 1.0], [0.0, 4.0, 1.0, 2.0]])
+    pri = np.array([0.4, 0.6])
+    doc = np.array([1.0, 2.0, 0.0, 1.0])
+    f = lambda a: naive_bayes_logpost(a, Cc, pri, doc)[0]
+    assert_jit_replays(lambda a: naive_bayes_logpost(a, Cc, pri, doc), (1.0,), (0.5,))
+    scalar1_suite(f, 1.0, 0.2)
+    J = npfunc.jacfwd(naive_bayes_logpost, argnums=3)(1.0, Cc, pri, doc)
+    assert_deriv(J, fd(lambda d: naive_bayes_logpost(1.0, Cc, pri, d), doc))
+    alphas = np.array([0.1, 1.0, 3.0])
+    assert_same(npfunc.vmap(lambda a: naive_bayes_logpost(a, Cc, pri, doc))(alphas),
+                np.stack([naive_bayes_logpost(a, Cc, pri, doc) for a in alphas]))
+
+
+def temperature_nll(T, logits, y):
+    """Temperature scaling (Guo et al. 2017): NLL of held-out labels at temperature T."""
+    z = logits / T
+    return -np.mean(z[np.arange(len(y)), y] - sps.logsumexp(z, axis=1))
+
+
+def test_temperature_scaling_newton_and_types():
+    r = np.random.default_rng(15)
+    L = 3 * r.standard_normal((8, 4))
+    y = np.array([0, 1, 2, 3, 0, 1, 1, 2])
+    f = lambda T: temperature_nll(T, L, y)
+    assert type(f(1.5)) is np.float64
+    assert_jit_replays(f, (1.5,), (0.7,))
+    scalar1_suite(f, 1.5, 3.0)
+    T = 1.0
+    for _ in range(30):
+        T = T - npfunc.grad(f)(T) / npfunc.grad(npfunc.grad(f))(T)
+    assert abs(npfunc.grad(f)(T)) < 1e-10
+    # float32 logits stay float32 (T a Python float)
+    L32 = L.astype(np.float32)
+    got = npfunc.jit(lambda T: temperature_nll(T, L32, y))(1.5)
+    assert_same(got, temperature_nll(1.5, L32, y), rtol=1e-6)
+    g32 = npfunc.grad(temperature_nll, argnums=1)(1.5, L32, y)
+    assert g32.dtype == np.float32
+
+
+def focal_loss(logits, y, gamma=2.0):
+    p = sps.softmax(logits, axis=-1)
+    pt = p[np.arange(len(y)), y]
+    return -np.mean((1 - pt) ** gamma * np.log(pt))
+
+
+def test_focal_loss():
+    r = np.random.default_rng(16)
+    Z = r.standard_normal((4, 3))
+    y = np.array([2, 0, 1, 1])
+    scalar_suite(lambda z: focal_loss(z, y), Z, Z * 2)
+    assert_jit_replays(focal_loss, (Z, y), (-Z, y[::-1].copy()))
+    g = lambda gm: focal_loss(Z, y, gm)
+    scalar1_suite(g, 2.0, 0.5)
+
+
+def info_nce(Q, K, tau=0.1):
+    """InfoNCE / contrastive loss: row i of Q matches row i of K."""
+    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    Kn = K / np.linalg.norm(K, axis=1, keepdims=True)
+    S = Qn @ Kn.T / tau
+    return -np.mean(np.diag(S) - sps.logsumexp(S, axis=1))
+
+
+def test_info_nce():
+    r = np.random.default_rng(17)
+    Q, K = r.standard_normal((4, 3)), r.standard_normal((4, 3))
+    assert_jit_replays(info_nce, (Q, K), (K, Q))
+    scalar_suite(lambda q: info_nce(q, K), Q, Q + K)
+    scalar1_suite(lambda t: info_nce(Q, K, t), 0.1, 0.5)
+    Qs = np.stack([Q, -Q, Q * 3])
+    assert_same(npfunc.vmap(info_nce, in_dims=(0, None))(Qs, K), np.stack([info_nce(q, K) for q in Qs]))
