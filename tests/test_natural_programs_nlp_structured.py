@@ -841,8 +841,30 @@ def test_ppmi_with_zero_counts():
     assert_deriv(J, fd(ppmi, C2))
     Cs = np.stack([C, C2])
     assert_same(npfunc.vmap(ppmi)(Cs), np.stack([ppmi(c) for c in Cs]))
-    # derivative at a zero count: -inf PMI is clipped at 0, whose derivative is 0 there
-    Jz = npfunc.jacfwd(ppmi)(C)
+    # derivative at a zero count: -inf PMI is clipped at 0, whose derivative is 0 there; log's
+    # derivative 1/0 warns as NumPy does (docs/conventions.md), silenced by the caller's errstate
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Jz = npfunc.jacfwd(ppmi)(C)
+            Jr = npfunc.jacrev(ppmi)(C)
+    # reverse mode sends a zero cotangent through log's infinite derivative at the zero count:
+    # 0 * inf = NaN reaches C.sum() and so every entry (docs/conventions.md, "Discarded entries");
+    # the double-where spelling keeps the zero out of log and agrees with forward mode
+    assert np.all(np.isnan(Jr))
+
+    def ppmi_safe(C, alpha=0.75):
+        total = C.sum()
+        pw = C.sum(axis=1) / total
+        pc = C.sum(axis=0) ** alpha
+        pc = pc / pc.sum()
+        pmi = np.log(np.where(C > 0, C, 1.0) / total) - np.log(pw)[:, None] - np.log(pc)[None, :]
+        return np.where(C > 0, np.maximum(pmi, 0.0), 0.0)
+    assert_same(ppmi_safe(C), ppmi(C))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(npfunc.jacrev(ppmi_safe)(C), Jz, rtol=1e-12, atol=1e-15)
+        assert_same(npfunc.jit(ppmi_safe)(C2), ppmi(C2))
     assert np.all(np.isfinite(Jz))
     assert np.all(Jz[0, 1] == 0)
 
@@ -1011,3 +1033,154 @@ def test_info_nce():
     scalar1_suite(lambda t: info_nce(Q, K, t), 0.1, 0.5)
     Qs = np.stack([Q, -Q, Q * 3])
     assert_same(npfunc.vmap(info_nce, in_dims=(0, None))(Qs, K), np.stack([info_nce(q, K) for q in Qs]))
+
+
+# ---- 10. attention over tokens and sequence encoders -----------------------------------------------
+
+
+def masked_attention(Q, K, Vv, lengths):
+    """Scaled dot-product attention over padded keys: key j of row i is masked when
+    j >= lengths[i]; the mask by np.where with -inf, the softmax written out."""
+    d = Q.shape[-1]
+    S = Q @ K.T / np.sqrt(d)
+    mask = np.arange(K.shape[0])[None, :] < lengths[:, None]
+    S = np.where(mask, S, -np.inf)
+    S = S - S.max(axis=1, keepdims=True)
+    P = np.exp(S)
+    P /= P.sum(axis=1, keepdims=True)
+    return P @ Vv
+
+
+def test_masked_attention_all_transforms():
+    r = np.random.default_rng(18)
+    Q, K, Vv = r.standard_normal((3, 4)), r.standard_normal((5, 4)), r.standard_normal((5, 2))
+    lengths = np.array([5, 3, 1])
+    assert_jit_replays(masked_attention, (Q, K, Vv, lengths), (K[:3], Q[:3].repeat(2, 0)[:5], Vv, np.array([2, 2, 4])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        J = npfunc.jacrev(masked_attention, argnums=1)(Q, K, Vv, lengths)
+        Jf = npfunc.jacfwd(masked_attention, argnums=1)(Q, K, Vv, lengths)
+    want = fd(lambda k: masked_attention(Q, k, Vv, lengths), K)
+    assert_deriv(J, want)
+    assert_deriv(Jf, want)
+    # masked keys get exactly zero derivative
+    assert np.all(J[2, :, 1:] == 0)
+    f = lambda q: np.sum(masked_attention(q, K, Vv, lengths) ** 2)
+    scalar_suite(f, Q, Q * 0.3)
+    # a batch of sentences: keys batched along axis 1 (time-major), lengths batched
+    Ks = r.standard_normal((5, 2, 4))
+    Ls = np.array([[5, 3, 1], [2, 2, 2]])
+    got = npfunc.vmap(masked_attention, in_dims=(None, 1, None, 0))(Q, Ks, Vv, Ls)
+    assert_same(got, np.stack([masked_attention(Q, Ks[:, b], Vv, Ls[b]) for b in range(2)]))
+
+
+def positional_encoding(T, d):
+    pos = np.arange(T)[:, None]
+    i = np.arange(d // 2)[None, :]
+    angle = pos / 10000 ** (2 * i / d)
+    pe = np.zeros((T, d))
+    pe[:, 0::2] = np.sin(angle)
+    pe[:, 1::2] = np.cos(angle)
+    return pe
+
+
+def layer_norm(x, g, b, eps=1e-5):
+    mu = x.mean(axis=-1, keepdims=True)
+    var = x.var(axis=-1, keepdims=True)
+    return g * (x - mu) / np.sqrt(var + eps) + b
+
+
+def encode(E, ids, g, b):
+    x = E[ids] + positional_encoding(len(ids), E.shape[1])
+    return layer_norm(x, g, b)
+
+
+def test_positional_encoding_layer_norm_float32():
+    r = np.random.default_rng(19)
+    E = r.standard_normal((10, 4)).astype(np.float32)
+    g, b = np.ones(4, np.float32), np.zeros(4, np.float32)
+    ids = np.array([3, 1, 4, 1, 5])
+    want = encode(E, ids, g, b)
+    assert want.dtype == np.float64  # the float64 positional table promotes
+    assert_jit_replays(lambda e, gg, bb: encode(e, ids, gg, bb), (E, g, b), (E * 2, g * 3, b + 1))
+    J = npfunc.jacrev(lambda gg: encode(E, ids, gg, b))(g)
+    assert_deriv(J, fd(lambda gg: encode(E, ids, gg, b), g.astype(float)))
+    f = lambda e: np.sum(encode(e, ids, g, b)[:, 0] ** 3)
+    E64 = E.astype(float)
+    scalar_suite(f, E64, E64 * 0.5, rtol=1e-5)
+
+
+def elman_lm_nll(params, ids):
+    """An Elman RNN language model: the NLL of each next token (a preallocated list, tanh)."""
+    E, Wh, Wo = params["E"], params["Wh"], params["Wo"]
+    h = np.zeros(Wh.shape[0])
+    nll = []
+    for t in range(len(ids) - 1):
+        h = np.tanh(E[ids[t]] + Wh @ h)
+        logits = Wo @ h
+        nll.append(sps.logsumexp(logits) - logits[ids[t + 1]])
+    return np.array(nll).sum()
+
+
+def test_elman_rnn_language_model_pytree_grad():
+    r = np.random.default_rng(20)
+    P = {"E": 0.5 * r.standard_normal((6, 3)), "Wh": 0.5 * r.standard_normal((3, 3)), "Wo": 0.5 * r.standard_normal((6, 3))}
+    ids = np.array([0, 3, 2, 5, 1])
+    assert_jit_replays(lambda p: elman_lm_nll(p, ids), (P,), ({k: v * 1.1 for k, v in P.items()},))
+    g = npfunc.grad(elman_lm_nll)(P, ids)
+    for k in P:
+        assert_deriv(g[k], fd(lambda v: elman_lm_nll({**P, k: v}, ids), P[k]))
+    scalar_suite(lambda w: elman_lm_nll({**P, "Wh": w}, ids), P["Wh"], -P["Wh"])
+
+
+def gumbel_softmax(logits, u, tau):
+    """The Gumbel-softmax relaxation with fixed uniforms u."""
+    g = -np.log(-np.log(u))
+    return sps.softmax((logits + g) / tau)
+
+
+def test_gumbel_softmax_fixed_noise():
+    z = np.array([0.5, -1.0, 2.0, 0.1])
+    u = np.array([0.3, 0.8, 0.1, 0.55])
+    assert_jit_replays(gumbel_softmax, (z, u, 0.5), (z * 2, u[::-1].copy(), 2.0))
+    assert_deriv(npfunc.jacfwd(gumbel_softmax)(z, u, 0.5), fd(lambda v: gumbel_softmax(v, u, 0.5), z))
+    assert_deriv(npfunc.jacrev(gumbel_softmax, argnums=2)(z, u, 0.5), fd(lambda t: gumbel_softmax(z, u, t[0]), np.array([0.5]))[:, 0])
+    scalar1_suite(lambda t: gumbel_softmax(z, u, t)[2], 0.5, 1.3)
+    U = np.stack([u, u[::-1], np.full(4, 0.5)])
+    assert_same(npfunc.vmap(gumbel_softmax, in_dims=(None, 0, None))(z, U, 0.5),
+                np.stack([gumbel_softmax(z, uu, 0.5) for uu in U]))
+
+
+def sparsemax(z):
+    """Sparsemax (Martins & Astudillo 2016): Euclidean projection onto the simplex."""
+    zs = np.sort(z)[::-1]
+    k = np.arange(1, len(z) + 1)
+    cs = np.cumsum(zs)
+    support = 1 + k * zs > cs
+    kz = k[support][-1]
+    tau = (cs[kz - 1] - 1) / kz
+    return np.maximum(z - tau, 0.0)
+
+
+def sparsemax_fixed_shape(z):
+    zs = np.sort(z)[::-1]
+    k = np.arange(1, z.shape[-1] + 1)
+    cs = np.cumsum(zs)
+    kz = np.sum(1 + k * zs > cs)
+    tau = (np.take(cs, kz - 1) - 1) / kz
+    return np.maximum(z - tau, 0.0)
+
+
+def test_sparsemax():
+    z = np.array([0.9, 0.2, 1.4, -0.3, 0.8])
+    p = sparsemax(z)
+    np.testing.assert_allclose(p.sum(), 1.0)
+    assert_same(sparsemax_fixed_shape(z), p)
+    J = npfunc.jacrev(sparsemax)(z)
+    assert_deriv(J, fd(sparsemax, z))
+    with pytest.raises(npfunc.errors.NpfuncError):
+        npfunc.jit(sparsemax)(z)
+    assert_jit_replays(sparsemax_fixed_shape, (z,), (z[::-1] * 3,), (np.array([5.0, 0.0, 0.0, 0.0, 0.1]),))
+    assert_deriv(npfunc.jacfwd(sparsemax_fixed_shape)(z), fd(sparsemax, z))
+    Z = np.stack([z, z * 3, -z])
+    assert_same(npfunc.vmap(sparsemax_fixed_shape)(Z), np.stack([sparsemax(v) for v in Z]))
