@@ -1184,3 +1184,114 @@ def test_sparsemax():
     assert_deriv(npfunc.jacfwd(sparsemax_fixed_shape)(z), fd(sparsemax, z))
     Z = np.stack([z, z * 3, -z])
     assert_same(npfunc.vmap(sparsemax_fixed_shape)(Z), np.stack([sparsemax(v) for v in Z]))
+
+
+# ---- 11. dynamic programming: edit distances and beam search ---------------------------------------
+
+
+def soft_edit_distance(S, sub_cost, gap, gamma=0.5, like=None):
+    """Levenshtein-like DP with a soft minimum (-gamma logsumexp(-x/gamma)); S[i, j] a
+    substitution mismatch in [0, 1], weighted by sub_cost; a preallocated table."""
+    n, m = S.shape
+    D = np.zeros((n + 1, m + 1)) if like is None else np.zeros_like(like, dtype=float, shape=(n + 1, m + 1))
+    D[:, 0] = gap * np.arange(n + 1)
+    D[0, :] = gap * np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cand = np.array([D[i - 1, j] + gap, D[i, j - 1] + gap, D[i - 1, j - 1] + sub_cost * S[i - 1, j - 1]])
+            D[i, j] = -gamma * sps.logsumexp(-cand / gamma)
+    return D[n, m]
+
+
+def test_soft_edit_distance_table():
+    a, b = np.array([0, 1, 2, 1]), np.array([1, 1, 2])
+    S = (a[:, None] != b[None, :]).astype(float)
+    S2 = 0.5 * S + 0.1
+    with pytest.raises(npfunc.errors.NpfuncError, match="like="):
+        npfunc.grad(soft_edit_distance, argnums=1)(S, 1.0, 1.0)
+    fixed = lambda S, c, g: soft_edit_distance(S, c, g, like=S)
+    want = soft_edit_distance(S, 1.0, 1.0)
+    assert type(want) is np.float64
+    assert_jit_replays(fixed, (S, 1.0, 1.0), (S2, 0.7, 1.3))
+    scalar_suite(lambda s: fixed(s, 1.0, 1.0), S, S2)
+    scalar1_suite(lambda g: soft_edit_distance(S, 1.0, g, like=g), 1.0, 0.6)
+    # the soft distance tends to Levenshtein's as gamma -> 0
+    np.testing.assert_allclose(soft_edit_distance(S, 1.0, 1.0, gamma=1e-3), 2.0, atol=1e-2)
+    Ss = np.stack([S, S2])
+    assert_same(npfunc.vmap(fixed, in_dims=(0, None, None))(Ss, 1.0, 1.0), np.stack([fixed(s, 1.0, 1.0) for s in Ss]))
+
+
+def levenshtein(a, b):
+    """Plain integer Levenshtein distance by the two-row DP."""
+    prev = np.arange(len(b) + 1)
+    for i in range(1, len(a) + 1):
+        cur = np.empty_like(prev)
+        cur[0] = i
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+        prev = cur
+    return prev[-1]
+
+
+def levenshtein_vectorised(a, b):
+    """The same, the inner minimum over a row by np.minimum.accumulate (no Python min)."""
+    n, m = len(a), len(b)
+    prev = np.arange(m + 1)
+    for i in range(1, n + 1):
+        sub = prev[:-1] + (a[i - 1] != b)
+        up = prev[1:] + 1
+        diag = np.minimum(sub, up)
+        cur = np.concatenate([[i], diag])
+        # insertion chain: cur[j] = min_k (cur[k] + (j - k))
+        cur = np.minimum.accumulate(cur - np.arange(m + 1)) + np.arange(m + 1)
+        prev = cur
+    return prev[-1]
+
+
+def test_levenshtein_integer_types_under_jit_and_vmap():
+    a, b = np.array([3, 1, 4, 1, 5]), np.array([3, 4, 1, 5, 9, 2])
+    want = levenshtein(a, b)
+    assert want == 3 and type(want) is np.int64
+    assert_same(levenshtein_vectorised(a, b), want)
+    with pytest.raises(npfunc.errors.ConcretizationError):
+        npfunc.jit(levenshtein)(a, b)
+    assert_jit_replays(levenshtein_vectorised, (a, b), (a[::-1].copy(), b), (b[:5], b))
+    As = np.array([[3, 1, 4, 1, 5], [2, 7, 1, 8, 2], [3, 4, 1, 5, 9]])
+    assert_same(npfunc.vmap(levenshtein_vectorised, in_dims=(0, None))(As, b),
+                np.stack([levenshtein(x, b) for x in As]))
+
+
+def beam_search(log_probs, beam=2):
+    """Beam search over a fixed table of per-step log-probabilities (T, V) with a bigram
+    bonus; returns the best hypothesis, its score, and all final beam scores."""
+    T, Vv = log_probs.shape
+    hyps = [((), 0.0)]
+    for t in range(T):
+        cand = []
+        for seq, score in hyps:
+            for w in range(Vv):
+                bonus = 0.1 if seq and seq[-1] == w else 0.0
+                cand.append((seq + (w,), score + log_probs[t, w] + bonus))
+        scores = np.array([c[1] for c in cand])
+        keep = np.argsort(-scores, kind="stable")[:beam]
+        hyps = [cand[k] for k in keep]
+    return np.array(hyps[0][0]), hyps[0][1], np.array([h[1] for h in hyps])
+
+
+def test_beam_search_scores():
+    r = np.random.default_rng(21)
+    L = log_normalise(r.standard_normal((4, 3)))
+    best, score, finals = beam_search(L)
+    assert type(score) is np.float64
+    # the best hypothesis' score is differentiable in the table (the selection is constant)
+    g = npfunc.grad(lambda l: beam_search(l)[1])(L)
+    onehot = np.zeros_like(L)
+    onehot[np.arange(4), best] = 1.0
+    np.testing.assert_array_equal(g, onehot)
+    J = npfunc.jacrev(lambda l: beam_search(l)[2])(L)
+    assert_deriv(J, fd(lambda l: beam_search(l)[2], L))
+    # the values from under the transforms are the plain ones
+    out, _ = npfunc.vjp(lambda l: beam_search(l), L)
+    _same_tree(out, (best, score, finals))
+    with pytest.raises(npfunc.errors.ConcretizationError):
+        npfunc.jit(beam_search)(L)
