@@ -1295,3 +1295,169 @@ def test_beam_search_scores():
     _same_tree(out, (best, score, finals))
     with pytest.raises(npfunc.errors.ConcretizationError):
         npfunc.jit(beam_search)(L)
+
+
+# ---- 12. topic models ------------------------------------------------------------------------------
+
+
+def lda_doc_elbo(gamma, phi, alpha, log_beta, doc):
+    """The per-document LDA ELBO (Blei et al. 2003) for mean-field parameters gamma (K,) and
+    phi (N, K), word ids doc (N,); the terms kept in a dict."""
+    Elog_theta = sps.digamma(gamma) - sps.digamma(gamma.sum())
+    terms = {
+        "p_theta": sps.gammaln(alpha.sum()) - sps.gammaln(alpha).sum() + ((alpha - 1) * Elog_theta).sum(),
+        "p_z": (phi @ Elog_theta).sum(),
+        "p_w": (phi * log_beta[:, doc].T).sum(),
+        "q_theta": -(sps.gammaln(gamma.sum()) - sps.gammaln(gamma).sum() + ((gamma - 1) * Elog_theta).sum()),
+        "q_z": -np.sum(sps.xlogy(phi, phi)),
+    }
+    terms["elbo"] = sum(terms.values())
+    return terms
+
+
+def test_lda_elbo_pieces_and_coordinate_ascent_fixed_point():
+    r = np.random.default_rng(22)
+    K, Vv = 3, 6
+    log_beta = log_normalise(r.standard_normal((K, Vv)))
+    doc = np.array([0, 2, 2, 5, 1])
+    alpha = np.full(K, 0.5)
+    gamma = alpha + np.array([1.0, 2.5, 1.5])
+    phi = sps.softmax(r.standard_normal((5, K)), axis=1)
+    out = lda_doc_elbo(gamma, phi, alpha, log_beta, doc)
+    assert type(out["elbo"]) is np.float64
+    assert_jit_replays(lambda g, p: lda_doc_elbo(g, p, alpha, log_beta, doc), (gamma, phi), (gamma * 2, phi[::-1].copy()))
+    f = lambda g: lda_doc_elbo(g, phi, alpha, log_beta, doc)["elbo"]
+    scalar_suite(f, gamma, gamma + 1.0, batch=np.stack([gamma, gamma * 3]))
+    # the coordinate-ascent update gamma = alpha + sum_n phi_n is a stationary point in gamma
+    g_star = alpha + phi.sum(axis=0)
+    np.testing.assert_allclose(npfunc.grad(f)(g_star), 0.0, atol=1e-12)
+    # phi's update: softmax(log beta + E log theta) is stationary on the simplex: the gradient
+    # in phi's logits vanishes there
+    Elog = sps.digamma(g_star) - sps.digamma(g_star.sum())
+    logits_star = log_beta[:, doc].T + Elog
+    h = lambda lg: lda_doc_elbo(g_star, sps.softmax(lg, axis=1), alpha, log_beta, doc)["elbo"]
+    np.testing.assert_allclose(npfunc.grad(h)(logits_star), 0.0, atol=1e-12)
+    scalar_suite(h, logits_star, logits_star + 0.3, second=False)
+
+
+def dirichlet_multinomial_loglik(s, m, counts):
+    """Polya / Dirichlet-multinomial log-likelihood of count vectors with concentration s
+    (0-d) and mean m: alpha = s m."""
+    a = s * m
+    n = counts.sum(axis=1)
+    ll = (sps.gammaln(n + 1) - sps.gammaln(counts + 1).sum(axis=1)
+          + sps.gammaln(a.sum()) - sps.gammaln(n + a.sum())
+          + (sps.gammaln(counts + a) - sps.gammaln(a)).sum(axis=1))
+    return ll.sum()
+
+
+def test_dirichlet_multinomial_concentration():
+    counts = np.array([[3.0, 0.0, 1.0, 6.0], [1.0, 1.0, 4.0, 2.0], [0.0, 5.0, 2.0, 2.0]])
+    m = np.array([0.2, 0.3, 0.2, 0.3])
+    f = lambda s: dirichlet_multinomial_loglik(s, m, counts)
+    assert type(f(2.0)) is np.float64
+    assert_jit_replays(f, (2.0,), (7.5,))
+    scalar1_suite(f, 2.0, 7.5)
+    # against scipy.stats.dirichlet_multinomial
+    want = sum(scipy.stats.dirichlet_multinomial.logpmf(c, 2.0 * m, c.sum()) for c in counts)
+    np.testing.assert_allclose(f(2.0), want, rtol=1e-12)
+    scalar_suite(lambda mm: dirichlet_multinomial_loglik(2.0, mm, counts), m, m * 2)
+    ss = np.array([0.5, 2.0, 10.0])
+    assert_same(npfunc.vmap(f)(ss), np.stack([f(s) for s in ss]))
+    assert_same(npfunc.vmap(npfunc.grad(npfunc.grad(f)))(ss), np.stack([npfunc.grad(npfunc.grad(f))(s) for s in ss]))
+
+
+def kl_dirichlet(a, b):
+    """KL(Dir(a) || Dir(b))."""
+    a0, b0 = a.sum(), b.sum()
+    return (sps.gammaln(a0) - sps.gammaln(a).sum() - sps.gammaln(b0) + sps.gammaln(b).sum()
+            + ((a - b) * (sps.digamma(a) - sps.digamma(a0))).sum())
+
+
+def test_kl_between_dirichlets():
+    a, b = np.array([1.5, 0.7, 3.0]), np.array([1.0, 1.0, 1.0])
+    assert_jit_replays(kl_dirichlet, (a, b), (b + 0.5, a))
+    scalar_suite(lambda v: kl_dirichlet(v, b), a, a + 2.0, batch=np.stack([a, a * 2]))
+    # Monte Carlo-free check: KL(a||a) = 0 with zero gradient
+    np.testing.assert_allclose(kl_dirichlet(a, a), 0.0, atol=1e-14)
+    np.testing.assert_allclose(npfunc.grad(kl_dirichlet)(a, a), 0.0, atol=1e-13)
+    # the same with scipy.stats.dirichlet's entropy: KL = -H(a) - E_a log p_b
+    Elog = sps.digamma(a) - sps.digamma(a.sum())
+    cross = -(sps.gammaln(b.sum()) - sps.gammaln(b).sum() + ((b - 1) * Elog).sum())
+    np.testing.assert_allclose(kl_dirichlet(a, b), cross - scipy.stats.dirichlet(a).entropy(), rtol=1e-12)
+
+
+def nmf_kl_updates(V_, W, H, n_iter=3):
+    """Lee & Seung multiplicative updates for KL-NMF, W and H updated in place; returns the
+    generalised KL divergence after the updates."""
+    for _ in range(n_iter):
+        WH = W @ H
+        H *= (W.T @ (V_ / WH)) / W.sum(axis=0)[:, None]
+        WH = W @ H
+        W *= ((V_ / WH) @ H.T) / H.sum(axis=1)[None, :]
+    WH = W @ H
+    return np.sum(V_ * np.log(V_ / WH) - V_ + WH)
+
+
+def test_nmf_multiplicative_updates_in_place_side_effects():
+    r = np.random.default_rng(23)
+    V_ = np.abs(r.standard_normal((4, 5))) + 0.1
+    W0, H0 = np.abs(r.standard_normal((4, 2))) + 0.5, np.abs(r.standard_normal((2, 5))) + 0.5
+    W1, H1 = W0.copy(), H0.copy()
+    want = nmf_kl_updates(V_, W1, H1)
+    assert not np.array_equal(W1, W0)  # plain NumPy updated the arguments
+    # jit: the same value and the same writes into the caller's arrays
+    W2, H2 = W0.copy(), H0.copy()
+    jf = npfunc.jit(nmf_kl_updates, static_argnums=3)
+    assert_same(jf(V_, W2, H2), want)
+    np.testing.assert_allclose(W2, W1, rtol=1e-12)
+    np.testing.assert_allclose(H2, H1, rtol=1e-12)
+    W3, H3 = W0.copy() * 1.1, H0.copy()
+    W4, H4 = W3.copy(), H3.copy()
+    assert_same(jf(V_, W3, H3), nmf_kl_updates(V_, W4, H4))
+    np.testing.assert_allclose(W3, W4, rtol=1e-12)
+    # the divergence after the updates, differentiated in the data
+    f = lambda v: nmf_kl_updates(v, W0.copy(), H0.copy())
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="like="):
+        npfunc.grad(f)(V_)
+    f_like = lambda v: nmf_kl_updates(v, np.array(W0, like=v), np.array(H0, like=v))
+    assert_deriv(npfunc.grad(f_like)(V_), fd(f, V_))
+    scalar_suite(f_like, V_, V_ + 0.5, second=False)
+    # grad in the initial factors: the arguments of grad are updated as NumPy updates them
+    # (H, a plain argument updated in place with W's traced values, is refused)
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"x \*= y"):
+        npfunc.grad(nmf_kl_updates, argnums=1)(V_, W0.copy(), H0.copy())
+    for _ in range(3):
+        W5, H5 = W0.copy(), H0.copy()
+        gW, gH = npfunc.grad(nmf_kl_updates, argnums=(1, 2))(V_, W5, H5)
+        assert_deriv(gW, fd(lambda w: nmf_kl_updates(V_, w, H0.copy()), W0))
+        assert_deriv(gH, fd(lambda h: nmf_kl_updates(V_, W0.copy(), h), H0))
+        np.testing.assert_allclose(H5, H1, rtol=1e-12)
+        np.testing.assert_allclose(W5, W1, rtol=1e-12)
+
+
+def topic_entropies(beta):
+    """Entropy of each topic's word distribution and the KL of each topic from the corpus
+    average, by scipy.special.entr and rel_entr."""
+    H = sps.entr(beta).sum(axis=1)
+    avg = beta.mean(axis=0)
+    kl = sps.rel_entr(beta, avg[None, :]).sum(axis=1)
+    return H, kl
+
+
+def test_topic_entropies_entr_rel_entr():
+    r = np.random.default_rng(24)
+    beta = sps.softmax(r.standard_normal((3, 5)), axis=1)
+    beta[0, 2] = 0.0  # a word a topic never emits: entr(0) = 0, rel_entr(0, q) = 0
+    beta[0] /= beta[0].sum()
+    assert_jit_replays(topic_entropies, (beta,), (beta[::-1].copy(),))
+    np.testing.assert_allclose(topic_entropies(beta)[1], scipy.stats.entropy(beta, beta.mean(axis=0), axis=1), rtol=1e-12)
+    b2 = beta + 0.05
+    J = npfunc.jacrev(lambda b: topic_entropies(b)[1])(b2)
+    assert_deriv(J, fd(lambda b: topic_entropies(b)[1], b2))
+    f = lambda b: np.sum(topic_entropies(b)[0])
+    scalar_suite(f, b2, b2 * 1.5)
+    Bs = np.stack([beta, b2])
+    got = npfunc.vmap(topic_entropies)(Bs)
+    assert_same(got[0], np.stack([topic_entropies(b)[0] for b in Bs]))
+    assert_same(got[1], np.stack([topic_entropies(b)[1] for b in Bs]))
