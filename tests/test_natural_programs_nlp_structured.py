@@ -1461,3 +1461,238 @@ def test_topic_entropies_entr_rel_entr():
     got = npfunc.vmap(topic_entropies)(Bs)
     assert_same(got[0], np.stack([topic_entropies(b)[0] for b in Bs]))
     assert_same(got[1], np.stack([topic_entropies(b)[1] for b in Bs]))
+
+
+# ---- 13. more sequence and text programs -------------------------------------------------------------
+
+
+def baum_welch_expected_transitions(log_pi, log_A, log_B, obs):
+    """The E-step's expected transition counts xi summed over time, from a forward and a
+    backward pass with np.logaddexp.reduce; returned with the log-likelihood."""
+    T, K = len(obs), len(log_pi)
+    fa = np.empty((T, K), like=log_A)
+    fb = np.empty((T, K), like=log_A)
+    fa[0] = log_pi + log_B[:, obs[0]]
+    for t in range(1, T):
+        fa[t] = np.logaddexp.reduce(fa[t - 1][:, None] + log_A, axis=0) + log_B[:, obs[t]]
+    fb[-1] = 0.0
+    for t in range(T - 2, -1, -1):
+        fb[t] = np.logaddexp.reduce(log_A + log_B[:, obs[t + 1]] + fb[t + 1], axis=1)
+    ll = np.logaddexp.reduce(fa[-1])
+    xi = np.zeros((K, K), like=log_A)
+    for t in range(T - 1):
+        xi += np.exp(fa[t][:, None] + log_A + log_B[:, obs[t + 1]] + fb[t + 1] - ll)
+    return xi, ll
+
+
+def test_baum_welch_expected_counts_are_gradients():
+    lp, lA, lB = _hmm_params()
+    lp2, lA2, lB2 = _hmm_params(seed=11)
+    xi, ll = baum_welch_expected_transitions(lp, lA, lB, OBS)
+    np.testing.assert_allclose(xi.sum(), len(OBS) - 1)
+    np.testing.assert_allclose(ll, hmm_forward(lp, lA, lB, OBS), rtol=1e-12)
+    # the expected transition counts are the gradient of the log-likelihood in log A
+    np.testing.assert_allclose(npfunc.grad(lambda a: hmm_forward(lp, a, lB, OBS, like=a))(lA), xi, rtol=1e-12)
+    assert_jit_replays(lambda a, b, c: baum_welch_expected_transitions(a, b, c, OBS), (lp, lA, lB), (lp2, lA2, lB2))
+    J = npfunc.jacrev(lambda a: baum_welch_expected_transitions(lp, a, lB, OBS)[0])(lA)
+    assert_deriv(J, fd(lambda a: baum_welch_expected_transitions(lp, a, lB, OBS)[0], lA))
+    Jf = npfunc.jacfwd(lambda a: baum_welch_expected_transitions(lp, a, lB, OBS)[0])(lA)
+    np.testing.assert_allclose(Jf, J, rtol=1e-10, atol=1e-14)
+    As = np.stack([lA, lA2])
+    got = npfunc.vmap(lambda a: baum_welch_expected_transitions(lp, a, lB, OBS))(As)
+    loop = [baum_welch_expected_transitions(lp, a, lB, OBS) for a in As]
+    assert_same(got[0], np.stack([l[0] for l in loop]))
+    assert_same(got[1], np.stack([l[1] for l in loop]))
+
+
+@npfunc.custom_vjp
+def straight_through_onehot(logits):
+    """Hard one-hot of the argmax in the forward pass; the softmax's gradient in the backward
+    pass (the straight-through estimator)."""
+    return np.eye(logits.shape[-1], like=logits)[np.argmax(logits, axis=-1)]
+
+
+def _st_fwd(logits):
+    return straight_through_onehot(logits), sps.softmax(logits, axis=-1)
+
+
+def _st_bwd(p, g):
+    return (p * (g - np.sum(g * p, axis=-1, keepdims=True)),)
+
+
+straight_through_onehot.defvjp(_st_fwd, _st_bwd)
+
+
+def test_straight_through_estimator_custom_vjp():
+    z = np.array([[0.2, 1.5, -0.3], [2.0, 0.1, 0.0]])
+    emb = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    loss = lambda lg: np.sum((straight_through_onehot(lg) @ emb) ** 2)
+    want_val = np.sum((np.eye(3)[np.argmax(z, axis=-1)] @ emb) ** 2)
+    assert_same(npfunc.jit(loss)(z), want_val)
+    assert_same(loss(z), want_val)
+    g = repeat_same(npfunc.grad(loss), z)
+    # the surrogate: the gradient of the same loss with the softmax in place of the one-hot, at
+    # the hard output
+    Y = np.eye(3)[np.argmax(z, axis=-1)]
+    p = sps.softmax(z, axis=-1)
+    gy = 2 * (Y @ emb) @ emb.T
+    np.testing.assert_allclose(g, p * (gy - np.sum(gy * p, axis=-1, keepdims=True)), rtol=1e-12)
+    Zs = np.stack([z, -z, z * 2])
+    per = npfunc.vmap(npfunc.grad(loss))(Zs)
+    for zz, gg in zip(Zs, per):
+        np.testing.assert_allclose(gg, npfunc.grad(loss)(zz), rtol=1e-12)
+    repeat_close(npfunc.jit(npfunc.grad(loss)), g, z)
+
+
+def text_cnn_score(E, filt, w, ids, width=3):
+    """A one-layer text CNN: embeddings of the tokens, windows by sliding_window_view, a
+    ReLU, max-over-time pooling and a linear score."""
+    X = E[ids]                                                     # (T, d)
+    win = np.lib.stride_tricks.sliding_window_view(X, width, axis=0)  # (T-w+1, d, w)
+    feats = np.maximum(np.einsum("tdw,fdw->tf", win, filt), 0.0)
+    return feats.max(axis=0) @ w
+
+
+def test_text_cnn_sliding_windows_max_pooling():
+    r = np.random.default_rng(25)
+    E, filt, w = r.standard_normal((7, 2)), r.standard_normal((4, 2, 3)), r.standard_normal(4)
+    ids = np.array([1, 5, 2, 2, 6, 0])
+    assert_jit_replays(lambda e, f: text_cnn_score(e, f, w, ids), (E, filt), (E * 0.5, -filt))
+    scalar_suite(lambda f: text_cnn_score(E, f, w, ids), filt, filt * 0.7, second=False)
+    scalar_suite(lambda e: text_cnn_score(e, filt, w, ids), E, E + 0.2, second=False)
+    # its Hessian in w is zero, in the filters piecewise zero
+    np.testing.assert_array_equal(npfunc.hessian(lambda ww: text_cnn_score(E, filt, ww, ids))(w), np.zeros((4, 4)))
+    Fs = np.stack([filt, -filt, filt * 2])
+    assert_same(npfunc.vmap(text_cnn_score, in_dims=(None, 0, None, None))(E, Fs, w, ids),
+                np.stack([text_cnn_score(E, f, w, ids) for f in Fs]))
+
+
+def tfidf_cosine(counts, q):
+    """TF-IDF vectors (smooth idf, as scikit-learn) and the cosine of each document with a query."""
+    n = counts.shape[0]
+    df = np.count_nonzero(counts, axis=0)
+    idf = np.log((1 + n) / (1 + df)) + 1
+    X = counts * idf
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    qv = q * idf
+    qv = qv / np.linalg.norm(qv)
+    return X @ qv
+
+
+def test_tfidf_cosine_in_soft_counts():
+    counts = np.array([[2.0, 0.0, 1.0, 0.0], [0.0, 3.0, 1.0, 1.0], [1.0, 1.0, 0.0, 4.0]])
+    q = np.array([1.0, 0.0, 1.0, 0.5])
+    assert_jit_replays(tfidf_cosine, (counts, q), (counts[::-1].copy(), q[::-1].copy()))
+    J = npfunc.jacrev(tfidf_cosine, argnums=1)(counts, q)
+    assert_deriv(J, fd(lambda v: tfidf_cosine(counts, v), q))
+    scalar_suite(lambda v: tfidf_cosine(counts, v)[1], q, q + 1.0, batch=np.stack([q, q + 1]))
+    Qs = np.stack([q, q * 2, q[::-1]])
+    assert_same(npfunc.vmap(tfidf_cosine, in_dims=(None, 0))(counts, Qs), np.stack([tfidf_cosine(counts, v) for v in Qs]))
+
+
+def bleu(hyp, ref, max_n=2):
+    """Sentence BLEU with clipped n-gram precisions (np.unique counts) and the brevity penalty;
+    the geometric mean of the precisions, add-one smoothed."""
+    logp = []
+    for n in range(1, max_n + 1):
+        h = np.lib.stride_tricks.sliding_window_view(hyp, n)
+        rf = np.lib.stride_tricks.sliding_window_view(ref, n)
+        hu, hc = np.unique(h, axis=0, return_counts=True)
+        ru, rc = np.unique(rf, axis=0, return_counts=True)
+        match = 0
+        for g, c in zip(hu, hc):
+            hit = np.all(ru == g, axis=1)
+            match += min(c, rc[hit].sum()) if hit.any() else 0
+        logp.append(np.log((match + 1) / (len(h) + 1)))
+    bp = np.exp(min(0.0, 1 - len(ref) / len(hyp)))
+    return bp * np.exp(np.mean(logp))
+
+
+def expected_bleu(logits, candidates, ref):
+    """Minimum-risk training: the expected BLEU of candidates under softmax(logits)."""
+    scores = np.array([bleu(c, ref) for c in candidates])
+    return sps.softmax(logits) @ scores
+
+
+def test_expected_bleu_risk():
+    ref = np.array([1, 2, 3, 4, 2])
+    cands = [np.array([1, 2, 3, 4]), np.array([2, 2, 3, 4, 2, 1]), np.array([4, 3, 2, 1])]
+    lg = np.array([0.5, -0.2, 0.1])
+    want = expected_bleu(lg, cands, ref)
+    assert type(want) is np.float64
+    assert_jit_replays(lambda v: expected_bleu(v, cands, ref), (lg,), (-lg,))
+    scalar_suite(lambda v: expected_bleu(v, cands, ref), lg, lg * 3, batch=np.stack([lg, -lg]))
+
+
+def sgd_step_in_place(E, ids, grad_rows, lr):
+    """A sparse SGD step on an embedding table, in place (repeated ids accumulate)."""
+    np.subtract.at(E, ids, lr * grad_rows)
+    return np.sum(E ** 2)
+
+
+def test_sparse_sgd_step_in_place_side_effects():
+    r = np.random.default_rng(26)
+    E0 = r.standard_normal((5, 2))
+    ids = np.array([1, 3, 1])
+    G = r.standard_normal((3, 2))
+    E1 = E0.copy()
+    want = sgd_step_in_place(E1, ids, G, 0.1)
+    E2 = E0.copy()
+    assert_same(npfunc.jit(sgd_step_in_place)(E2, ids, G, 0.1), want)
+    np.testing.assert_array_equal(E2, E1)
+    E3 = E0.copy()
+    g = npfunc.grad(sgd_step_in_place, argnums=(0, 3))(E3, ids, G, 0.1)
+    np.testing.assert_array_equal(E3, E1)  # the argument is updated as NumPy updates it
+    assert_deriv(g[0], fd(lambda e: sgd_step_in_place(e, ids, G, 0.1), E0))
+    assert_deriv(g[1], fd(lambda l: sgd_step_in_place(E0.copy(), ids, G, l[0]), np.array([0.1]))[0])
+    # the learning rate as the only variable: the traced update goes into a plain table
+    with pytest.raises(npfunc.errors.UnsupportedOperationError, match="add_at"):
+        npfunc.grad(sgd_step_in_place, argnums=3)(E0.copy(), ids, G, 0.1)
+    scalar1_suite(lambda l: sgd_step_in_place(np.array(E0, like=np.stack([l])), ids, G, l), 0.1, -0.5)
+
+
+def log_expit_sgns_float32(v, U):
+    """A float32 negative-sampling objective with scipy.special.log_expit (stable) and the
+    np.log(expit) spelling."""
+    s = U @ v
+    return np.sum(sps.log_expit(s[:1])) + np.sum(np.log(sps.expit(-s[1:])))
+
+
+def test_float32_skipgram_objective_dtypes():
+    r = np.random.default_rng(27)
+    v, U = r.standard_normal(3).astype(np.float32), r.standard_normal((4, 3)).astype(np.float32)
+    want = log_expit_sgns_float32(v, U)
+    assert type(want) is np.float32
+    assert_jit_replays(log_expit_sgns_float32, (v, U), (v * 2, U[::-1].copy()), rtol=1e-6)
+    g = npfunc.grad(log_expit_sgns_float32)(v, U)
+    assert g.dtype == np.float32
+    v64, U64 = v.astype(float), U.astype(float)
+    np.testing.assert_allclose(g, fd(lambda x: log_expit_sgns_float32(x, U64), v64), rtol=1e-5)
+    Vs = np.stack([v, -v])
+    got = npfunc.vmap(log_expit_sgns_float32, in_dims=(0, None))(Vs, U)
+    assert_same(got, np.stack([log_expit_sgns_float32(x, U) for x in Vs]), rtol=1e-6)
+    assert npfunc.vmap(npfunc.grad(log_expit_sgns_float32), in_dims=(0, None))(Vs, U).dtype == np.float32
+    scalar_suite(lambda x: log_expit_sgns_float32(x, U64), v64, -v64, batch=np.stack([v64, -v64]))
+
+
+def fit_logreg_with_scipy(X, y, lam):
+    """Fit by scipy.optimize.minimize with npfunc.grad as the Jacobian (npfunc outside the
+    solver), the fitted weights returned."""
+    import scipy.optimize
+    loss = lambda w: bow_logreg_loss(w, 0.0, X, y, lam)
+    res = scipy.optimize.minimize(loss, np.zeros(X.shape[1]), jac=npfunc.grad(loss), method="BFGS", tol=1e-12)
+    return res.x
+
+
+def test_scipy_minimize_with_npfunc_gradient_and_implicit_sensitivity():
+    docs = [np.array([0, 1, 1, 3]), np.array([2, 2, 4]), np.array([0, 3, 3, 3, 1]), np.array([4, 2])]
+    X = bow_features(docs, 5)
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    w = fit_logreg_with_scipy(X, y, 0.1)
+    np.testing.assert_allclose(npfunc.grad(bow_logreg_loss)(w, 0.0, X, y, 0.1), 0.0, atol=1e-8)
+    # d w*/d lam by the implicit function theorem: -H^{-1} d(grad)/d lam
+    H = npfunc.hessian(bow_logreg_loss)(w, 0.0, X, y, 0.1)
+    dg = npfunc.jacfwd(lambda l: npfunc.grad(bow_logreg_loss)(w, 0.0, X, y, l))(0.1)
+    dw = -np.linalg.solve(H, dg)
+    dw_fd = (fit_logreg_with_scipy(X, y, 0.1 + 1e-4) - fit_logreg_with_scipy(X, y, 0.1 - 1e-4)) / 2e-4
+    np.testing.assert_allclose(dw, dw_fd, rtol=1e-4, atol=1e-6)
