@@ -1696,3 +1696,49 @@ def test_scipy_minimize_with_npfunc_gradient_and_implicit_sensitivity():
     dw = -np.linalg.solve(H, dg)
     dw_fd = (fit_logreg_with_scipy(X, y, 0.1 + 1e-4) - fit_logreg_with_scipy(X, y, 0.1 - 1e-4)) / 2e-4
     np.testing.assert_allclose(dw, dw_fd, rtol=1e-4, atol=1e-6)
+
+
+# ---- 14. a document-term matrix in scipy.sparse ------------------------------------------------------
+
+
+def sparse_bow_loss(w, X, y):
+    """Logistic loss over a CSR document-term matrix, as scikit-learn users write it."""
+    return np.mean(np.logaddexp(0.0, -y * (X @ w)))
+
+
+def test_sparse_document_term_matrix_refusals_name_the_dense_fix():
+    """Regression: np.dot(X, w) and np.matmul(X, w) with a CSR matrix X and a traced w raised
+    a raw ValueError from matmul (NumPy's 0-d object array of the matrix), np.add(X, w) a raw
+    TypeError later, and X * w / X.multiply(w) (SciPy's code viewing the traced product with
+    .view(np.ndarray)) a refusal about np.ma masks; all now name the sparse matrix and
+    H.toarray()."""
+    import scipy.sparse
+    counts = np.array([[2.0, 0.0, 1.0, 0.0], [0.0, 3.0, 1.0, 1.0], [1.0, 1.0, 0.0, 4.0]])
+    y = np.array([1.0, -1.0, 1.0])
+    w = np.array([0.1, -0.2, 0.3, 0.05])
+    for fmt in (scipy.sparse.csr_matrix, scipy.sparse.csr_array):
+        X = fmt(counts)
+        programs = [lambda v: sparse_bow_loss(v, X, y),
+                    lambda v: np.sum(np.dot(X, v)),
+                    lambda v: np.sum(np.matmul(X, v)),
+                    lambda v: np.sum(np.add(X, v)),
+                    lambda v: np.sum(X.multiply(v)),
+                    lambda v: np.sum(v @ X.T)]
+        if fmt is scipy.sparse.csr_array:
+            programs.append(lambda v: np.sum(X * v))
+        for prog in programs:
+            for transform in (npfunc.grad, npfunc.jit):
+                with pytest.raises(npfunc.errors.NpfuncError, match=r"scipy.sparse.*toarray\(\)"):
+                    transform(prog)(w)
+        with pytest.raises(npfunc.errors.NpfuncError, match=r"scipy.sparse.*toarray\(\)"):
+            npfunc.vmap(lambda v: np.dot(X, v))(np.stack([w, w]))
+    # the fix the messages name
+    Xd = scipy.sparse.csr_array(counts).toarray()
+    want = sparse_bow_loss(w, scipy.sparse.csr_array(counts), y)
+    assert_jit_replays(lambda v: sparse_bow_loss(v, Xd, y), (w,), (-w,))
+    assert_same(sparse_bow_loss(w, Xd, y), want)
+    scalar_suite(lambda v: sparse_bow_loss(v, Xd, y), w, w * 3, batch=np.stack([w, -w]))
+    # a sparse product of plain values beside traced ones is fine
+    f = lambda v: np.sum((scipy.sparse.csr_array(counts).T @ y) * v)
+    assert_same(npfunc.jit(f)(w), f(w))
+    assert_deriv(npfunc.grad(f)(w), fd(f, w))
