@@ -33,7 +33,26 @@ Programs:
     Levenshtein distance in integers, beam search scores with np.argsort selections;
   * topic models: LDA ELBO pieces (digamma, gammaln), Dirichlet-multinomial log-likelihood
     (grad(grad) in a 0-d concentration), a KL between Dirichlets, NMF's KL objective with
-    multiplicative updates in place, entropy and KL by scipy.special.entr/rel_entr.
+    multiplicative updates in place, entropy and KL by scipy.special.entr/rel_entr;
+  * more: Baum-Welch expected transition counts (np.logaddexp.reduce, np.empty(like=)), a
+    straight-through one-hot estimator (custom_vjp), a text CNN (sliding_window_view, einsum,
+    max-over-time), TF-IDF cosines, expected BLEU for minimum-risk training (np.unique
+    n-gram counts), a sparse SGD step in place (np.subtract.at), a float32 skip-gram objective
+    with scipy.special.log_expit, logistic regression fitted by scipy.optimize.minimize with
+    npfunc's gradient (and the implicit sensitivity of the fit), a CSR document-term matrix,
+    a GRU encoder with checkpointed steps, linearize and vmap(in_dims=1, out_dims=1).
+
+Findings fixed here (each with its regression test): np.add.at into a plain table with traced
+token indices (jit or vmap over token ids) was refused with generic advice that named no working
+fix (now np.zeros(shape, like=tokens)); a SciPy sparse matrix beside a traced value in a NumPy
+function or ufunc (np.dot(X, w), np.matmul, np.add, np.stack) raised raw ValueError/TypeError,
+and X * w / X.multiply(w) were refused with advice about np.ma masks (all now name the sparse
+matrix and H.toarray()).  Refusals kept (each tested with its fix): plain tables indexed by
+traced ids (np.eye(K)[y], lB[:, obs[t]] under vmap: np.asarray(table, like=ids)), plain
+preallocated buffers (like=), np.nonzero under jit, Python int()/min() of traced values under jit.
+Documented behaviour met: jit's contraction pass reorders sums (last-bit differences from
+eager, compared to rounding); reverse mode's NaN through log's infinite derivative at a zero
+count (docs/conventions.md), fixed by the double where.
 """
 from __future__ import annotations
 
@@ -1742,3 +1761,47 @@ def test_sparse_document_term_matrix_refusals_name_the_dense_fix():
     f = lambda v: np.sum((scipy.sparse.csr_array(counts).T @ y) * v)
     assert_same(npfunc.jit(f)(w), f(w))
     assert_deriv(npfunc.grad(f)(w), fd(f, w))
+
+
+# ---- 15. checkpointed recurrences, linearize, out_dims ---------------------------------------------------
+
+
+def gru_step(h, x, Wz, Wr, Wh):
+    hx = np.concatenate([h, x])
+    z = sps.expit(Wz @ hx)
+    rr = sps.expit(Wr @ hx)
+    hh = np.tanh(Wh @ np.concatenate([rr * h, x]))
+    return (1 - z) * h + z * hh
+
+
+def gru_encode(params, X, step=gru_step):
+    h = np.zeros(params["Wz"].shape[0])
+    for x in X:
+        h = step(h, x, params["Wz"], params["Wr"], params["Wh"])
+    return h
+
+
+def test_gru_encoder_checkpointed_steps_and_linearize():
+    r = np.random.default_rng(28)
+    H, D = 3, 2
+    P = {k: 0.5 * r.standard_normal((H, H + D)) for k in ("Wz", "Wr", "Wh")}
+    X = r.standard_normal((5, D))
+    loss = lambda p, step=gru_step: np.sum(gru_encode(p, X, step) ** 2)
+    g_plain = npfunc.grad(loss)(P)
+    g_ckpt = npfunc.grad(lambda p: loss(p, npfunc.checkpoint(gru_step)))(P)
+    for k in P:
+        np.testing.assert_allclose(g_ckpt[k], g_plain[k], rtol=1e-12, atol=1e-15)
+        assert_deriv(g_plain[k], fd(lambda v: loss({**P, k: v}), P[k]))
+    assert_jit_replays(lambda p: gru_encode(p, X), (P,), ({k: -v for k, v in P.items()},))
+    # linearize in the inputs: the tangent map called repeatedly equals jvp
+    out, jvp_fn = npfunc.linearize(lambda x: gru_encode(P, x), X)
+    assert_same(out, gru_encode(P, X))
+    for s in range(4):
+        t = np.cos(np.arange(X.size) + s).reshape(X.shape)
+        want = npfunc.jvp(lambda x: gru_encode(P, x), (X,), (t,))[1]
+        np.testing.assert_allclose(jvp_fn(t), want, rtol=1e-12, atol=1e-15)
+    # a batch of sequences, time-major (in_dims=1), the hidden states returned batch-last
+    Xs = r.standard_normal((5, 4, D))
+    got = npfunc.vmap(lambda x: gru_encode(P, x), in_dims=1, out_dims=1)(Xs)
+    assert_same(got, np.stack([gru_encode(P, Xs[:, b]) for b in range(4)], axis=1))
+    scalar_suite(lambda x: np.sum(gru_encode(P, x) ** 2), X, X * 0.5, second=False)
