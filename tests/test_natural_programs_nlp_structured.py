@@ -47,7 +47,10 @@ token indices (jit or vmap over token ids) was refused with generic advice that 
 fix (now np.zeros(shape, like=tokens)); a SciPy sparse matrix beside a traced value in a NumPy
 function or ufunc (np.dot(X, w), np.matmul, np.add, np.stack) raised raw ValueError/TypeError,
 and X * w / X.multiply(w) were refused with advice about np.ma masks (all now name the sparse
-matrix and H.toarray()).  Refusals kept (each tested with its fix): plain tables indexed by
+matrix and H.toarray()); jit recorded the draws of a generator made inside the function from
+the operating system's entropy (np.random.default_rng() with no seed) and replayed them on every
+call, where each plain call draws new numbers: a silent difference, now refused (a seeded
+generator is replayed as the plain function repeats it).  Refusals kept (each tested with its fix): plain tables indexed by
 traced ids (np.eye(K)[y], lB[:, obs[t]] under vmap: np.asarray(table, like=ids)), plain
 preallocated buffers (like=), np.nonzero under jit, Python int()/min() of traced values under jit.
 Documented behaviour met: jit's contraction pass reorders sums (last-bit differences from
@@ -1805,3 +1808,35 @@ def test_gru_encoder_checkpointed_steps_and_linearize():
     got = npfunc.vmap(lambda x: gru_encode(P, x), in_dims=1, out_dims=1)(Xs)
     assert_same(got, np.stack([gru_encode(P, Xs[:, b]) for b in range(4)], axis=1))
     scalar_suite(lambda x: np.sum(gru_encode(P, x) ** 2), X, X * 0.5, second=False)
+
+
+# ---- 16. negative sampling with a generator made inside the function ---------------------------------
+
+
+def sgns_sampled_loss(v, U, k=3, seed=None):
+    """Skip-gram negative sampling that draws its negatives itself (a fresh generator per call,
+    seeded or from the operating system's entropy)."""
+    rng = np.random.default_rng(seed)
+    negs = rng.integers(1, U.shape[0], size=k)
+    return -np.log(sps.expit(U[0] @ v)) - np.sum(np.log(sps.expit(-U[negs] @ v)))
+
+
+def test_jit_refuses_a_generator_seeded_from_os_entropy_inside_the_function():
+    """Regression: jit recorded np.random.default_rng()'s draws (a generator made during
+    recording escaped the watch of live generators) and replayed them on every call, while each
+    plain call draws new negatives: a silent difference. jit now refuses it
+    (compiler/randomness.fresh_entropy); a seeded generator gives the plain function's draws."""
+    r = np.random.default_rng(29)
+    v, U = r.standard_normal(3), r.standard_normal((50, 3))
+    with pytest.raises(npfunc.errors.RandomnessError, match=r"default_rng\(seed\)"):
+        npfunc.jit(sgns_sampled_loss)(v, U)
+    with pytest.raises(npfunc.errors.RandomnessError):
+        npfunc.jit(lambda x: np.sum(x * np.random.RandomState().standard_normal(3)))(v)
+    # seeded inside: every plain call repeats the draws, and so does jit's replay
+    f = lambda x, u: sgns_sampled_loss(x, u, seed=7)
+    assert_jit_replays(f, (v, U), (-v, U * 2), (v, U))
+    scalar_suite(lambda x: f(x, U), v, v * 2)
+    # the eager transforms run the function at each call: new draws each time, as NumPy
+    g = npfunc.grad(sgns_sampled_loss)
+    draws = {tuple(g(v, U)) for _ in range(6)}
+    assert len(draws) > 1
