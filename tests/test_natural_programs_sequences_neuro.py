@@ -518,13 +518,6 @@ def _counts_like_loglik(P, seq):
     return np.sum(counts * np.log(P))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "np.add.at(plain_counts, (traced_i, traced_j), 1) under jit/vmap: NumPy's ufunc.at does not "
-    "dispatch on the index tuple, converts the traced indices with np.asarray, and "
-    "core/conversions.conversion_fix falls through to the generic 'a NumPy function or method turned "
-    "a traced value into a plain array ... np.dot(a, x) ... np.stack' text; the fix that works is to "
-    "make the target like the indices (counts = np.zeros(shape, like=seq)), which the message never "
-    "names (a `_called_method(user) == 'at'` branch in conversion_fix would)"))
 def test_add_at_into_plain_counts_names_like_fix():
     P = RNG.dirichlet(np.ones(4), 4)
     seq = RNG.integers(0, 4, 30)

@@ -10,7 +10,10 @@ draws come in pairs, and the second of a pair is served from the
 ``RandomState``'s own cache without touching its bit generator.  (A generator created *during* tracing is not seen:
 its draws are frozen like any other value the function computes from
 constants.  Seeded inside the function, that is what the plain function
-gives every call anyway.)
+gives every call anyway.  Seeded from the operating system's entropy,
+``np.random.default_rng()`` with no seed, it is not: every plain call draws
+new numbers, so ``fresh_entropy`` notes NumPy asking for entropy while the
+function is recorded.)
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -78,3 +81,34 @@ class RandomWatch:
     def changed(self) -> bool:
         """True if any watched generator has drawn since the watch was made."""
         return any(_state(obj) != state for obj, state in self.states)
+
+
+@contextlib.contextmanager
+def fresh_entropy():
+    """Within the block, NumPy seeding a new generator from the operating system's entropy
+    (``np.random.default_rng()``, ``SeedSequence()``, ``PCG64()``, ``RandomState()`` with
+    no seed) on this thread is noted: the block yields a list that such a seeding appends
+    to.  NumPy's ``SeedSequence`` takes its entropy from ``numpy.random.bit_generator``'s
+    module-level ``randbits`` (``secrets.randbits``), looked up at each call, so a
+    stand-in there sees every seeding; other threads' seedings pass through unnoted."""
+    import threading
+
+    from numpy.random import bit_generator
+
+    seen: list = []
+    if not _enabled or not callable(getattr(bit_generator, "randbits", None)):
+        yield seen
+        return
+    original = bit_generator.randbits
+    me = threading.get_ident()
+
+    def randbits(k):
+        if threading.get_ident() == me:
+            seen.append(k)
+        return original(k)
+
+    bit_generator.randbits = randbits
+    try:
+        yield seen
+    finally:
+        bit_generator.randbits = original

@@ -30,6 +30,8 @@ concretization and carried on along another path.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..core.context import describe_stack
@@ -39,7 +41,7 @@ from ..core.values import dtype_of, shape_of
 from ..interpreters.staging import StagedTracer, StagingInterpreter, describe_src
 from .program import Const, Eqn, Program, Var
 from ..primitives.indexing.aliasing import Alias
-from .randomness import RandomWatch
+from .randomness import RandomWatch, fresh_entropy
 from ..primitives.indexing.aliasing import mark_input
 
 __all__ = ["record", "Recording", "is_traced_leaf", "snapshot", "holds_tracer"]
@@ -140,7 +142,8 @@ def record(call, leaves: list, names: list, transform: str = "jit", watch_random
                 staged.append((k, same, same._var))
             wrapped.append(same)
         try:
-            out = call(wrapped)
+            with fresh_entropy() if watch_random else contextlib.nullcontext([]) as seeded:
+                out = call(wrapped)
         except NpfuncError:  # npfunc's own errors say what went wrong
             raise
         except Exception as err:
@@ -150,6 +153,13 @@ def record(call, leaves: list, names: list, transform: str = "jit", watch_random
             raise ConcretizationError(
                 f"{stage.refused} (The function caught this error and then raised "
                 f"{type(err).__name__}: {err})") from err
+    if seeded:
+        raise RandomnessError(
+            f"{describe_stack(transform)}: the function made a random generator seeded from the "
+            "operating system's entropy (np.random.default_rng() with no seed) while jit recorded it: "
+            "each plain call draws new numbers, and jit would replay the recorded draw on every call. "
+            "Draw outside the jitted function and pass the numbers in as an argument (or seed the "
+            "generator, np.random.default_rng(seed), whose draws every plain call repeats too).")
     if watch is not None and watch.changed():
         raise RandomnessError(
             f"{describe_stack(transform)}: the function drew random numbers (np.random.*, a "

@@ -381,6 +381,11 @@ def conversion_fix(kind: str, dtype=None) -> str | None:
                 f"become: convert with x.astype({name}) (or np.asarray(x, dtype={name})), which stays "
                 "traced and gives the same values and dtype.")
     method = _called_method(user) if kind == "array" else ""
+    if method == "at":  # np.add.at(a, (i, j), v): NumPy converts traced indices (a tuple: no dispatch)
+        return ("np.<ufunc>.at(a, indices, v) into a plain NumPy array a with traced indices (np.add.at(C, "
+                "(tokens[:-1], tokens[1:]), 1.0)) cannot work, the plain array cannot hold the result: create "
+                "the array traced, e.g. a = np.zeros(shape, like=tokens) (a traced array; NumPy's like= refuses "
+                "scalars), and the update works; or write a = npfunc.numpy.add_at(a, indices, v).")
     if method in _draws():
         return (f"A NumPy random Generator's {method}(...) turned a traced parameter into a plain "
                 "array: NumPy's generators take plain numbers. Draw with npfunc.random.default_rng(seed), whose "

@@ -265,6 +265,11 @@ def _ufunc_label(ufunc) -> str:
     return f"the ufunc {name}"
 
 
+def describe_ufunc(ufunc, method: str = "__call__") -> str:
+    """``np.add`` (``np.add.at``...) for messages."""
+    return _ufunc_label(ufunc) + ("" if method == "__call__" else f".{method}")
+
+
 def ufunc_call(ufunc, method: str, inputs, kwargs):
     if method == "__call__" and not kwargs:
         fn = UFUNCS.get(ufunc)

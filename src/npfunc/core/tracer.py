@@ -65,13 +65,33 @@ def _defers(to) -> bool:
     if getattr(to, "__array_ufunc__", 0) is None or to is _PENDING:  # (a pending array unwraps itself)
         return True
     if to.__module__.startswith("scipy.sparse"):
-        from .errors import UnsupportedOperationError
-
-        raise UnsupportedOperationError(
-            f"{describe_stack()}: an operator between a traced value and a scipy.sparse {to.__name__}: a "
-            "sparse matrix cannot hold traced values, and its compiled products take plain ones. Make it "
-            "dense, H.toarray(); then x * H and H @ v work on traced values.")
+        raise sparse_refusal(f"an operator between a traced value and a scipy.sparse {to.__name__}")
     return False
+
+
+def sparse_refusal(what: str):
+    """The refusal of ``what`` (an operator, np.dot(H, x)...) with a SciPy sparse operand."""
+    from .errors import UnsupportedOperationError
+
+    return UnsupportedOperationError(
+        f"{describe_stack()}: {what}: a sparse matrix cannot hold traced values, and its compiled products "
+        "take plain ones. Make it dense, H.toarray(); then x * H and H @ v work on traced values.")
+
+
+def refuse_sparse_operands(args, what) -> None:
+    """Refuse a NumPy function or ufunc called with a SciPy sparse matrix beside a traced value
+    (NumPy would make a 0-d object array of it): ``what()`` names the call. Lists and tuples of
+    pieces (np.stack([H, x])) are looked into one level deep."""
+    for a in args:
+        to = type(a)
+        if to in _KNOWN_OPERANDS:
+            continue
+        if to is list or to is tuple:
+            for b in a:
+                if type(b) not in _KNOWN_OPERANDS and type(b).__module__.startswith("scipy.sparse"):
+                    raise sparse_refusal(f"{what()} with a scipy.sparse {type(b).__name__} beside a traced value")
+        elif to.__module__.startswith("scipy.sparse"):
+            raise sparse_refusal(f"{what()} with a scipy.sparse {to.__name__} beside a traced value")
 
 
 def _ufunc(ufunc, params=None):
@@ -156,6 +176,12 @@ class Tracer(NDArrayMethods):
 
     # ---- array protocol ----------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        for x in inputs:
+            if type(x) not in _KNOWN_OPERANDS:  # (a SciPy sparse matrix: NumPy's object array of it)
+                if _PENDING is not None and _has_pending(inputs, None):
+                    return NotImplemented  # (NumPy asks the pending array, which unwraps itself)
+                refuse_sparse_operands(inputs, lambda: dispatch.describe_ufunc(ufunc, method))
+                break
         if method == "__call__" and not kwargs:  # the hot case of dispatch.ufunc_call, inline
             fn = _ufunc_calls_get(ufunc)
             if type(fn) is _Primitive:
@@ -166,11 +192,7 @@ class Tracer(NDArrayMethods):
                     out = top.process(fn, inputs, {})
                     return out if out is not self else dispatch._new_object(out, inputs)
                 if len(inputs) == 2:
-                    if type(inputs[0]) is _PENDING or type(inputs[1]) is _PENDING:
-                        return NotImplemented  # (NumPy asks the pending array, which unwraps itself)
                     out = apply_binary(fn, *inputs)
-                elif _PENDING is not None and _has_pending(inputs, None):
-                    return NotImplemented
                 else:
                     out = fn.bind(*inputs)
                 for x in inputs:
@@ -178,20 +200,22 @@ class Tracer(NDArrayMethods):
                         return dispatch._new_object(out, inputs)
                 return out
             if fn is not None:
-                if _PENDING is not None and len(inputs) > 1 and _has_pending(inputs, None):
-                    return NotImplemented
                 out = fn(*inputs)
                 for x in inputs:
                     if out is x:
                         return dispatch._new_object(out, inputs)
                 return out
-        if _PENDING is not None and _has_pending(inputs, kwargs.get("out")):
+        if _PENDING is not None and _has_pending((), kwargs.get("out")):
             return NotImplemented
         return dispatch.ufunc_call(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         if _PENDING in types:
             return NotImplemented  # (NumPy asks the pending array, which unwraps itself)
+        for a in args:
+            if type(a) not in _KNOWN_OPERANDS:  # a list of pieces, or a SciPy sparse matrix (refused)
+                refuse_sparse_operands(args, lambda: dispatch.describe(func))
+                break
         return dispatch.function_call(func, args, kwargs)
 
     def __array__(self, dtype=None, copy=None):

@@ -305,6 +305,18 @@ def view(x, dtype=None, type=None):
     subclass = type if type is not None else dtype if isinstance(dtype, builtins.type) and issubclass(
         dtype, np.ndarray) else None
     if subclass is not None:
+        import sys
+
+        frame = sys._getframe(1)
+        while frame is not None:  # SciPy's sparse code views the values of H.multiply(x) it computed
+            module = frame.f_globals.get("__name__", "")
+            if module.startswith("scipy.sparse"):
+                from ...core.tracer import sparse_refusal
+
+                owner = builtins.type(frame.f_locals.get("self")).__name__
+                raise sparse_refusal(f"a product of a scipy.sparse {owner} and a traced value (H * x, "
+                                     "H.multiply(x))")
+            frame = frame.f_back
         raise UnsupportedOperationError(
             f"{describe_stack()}: x.view({subclass.__module__}.{subclass.__name__}) (as np.ma's and np.matrix's "
             "functions make their arrays) on a traced value: traced values are plain arrays, whose "
