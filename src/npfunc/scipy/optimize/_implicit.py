@@ -184,11 +184,22 @@ def _check_conditioning(a) -> None:
     LinAlgError or return a derivative made of rounding errors.  (The threshold is SciPy's
     for scipy.linalg.solve's ill-conditioning warning: reciprocal condition number < eps.)"""
     n = a.shape[-1]
-    with np.errstate(all="ignore"):
-        s = np.linalg.svd(a, compute_uv=False)
-    smax, smin = s[..., 0], s[..., -1]
-    bad = ~(smin > np.finfo(a.dtype).eps * smax) | ~np.isfinite(smax)
-    if np.any(bad):
+    eps = np.finfo(a.dtype).eps
+    if a.ndim == 2 and a.dtype.kind == "f":  # LAPACK's estimate from an LU factorisation, as SciPy's
+        from scipy.linalg import lapack   # solve makes it: a solve's cost, not an SVD's
+
+        getrf, gecon = lapack.get_lapack_funcs(("getrf", "gecon"), (a,))
+        with np.errstate(all="ignore"):
+            lu, _, info = getrf(a)
+            norm = np.abs(a).sum(axis=0).max()
+            rcond, _ = gecon(lu, norm, norm="1")
+        bad = info != 0 or not rcond >= eps or not np.isfinite(norm)
+    else:
+        with np.errstate(all="ignore"):
+            s = np.linalg.svd(a, compute_uv=False)
+        smax, smin = s[..., 0], s[..., -1]
+        bad = np.any(~(smin > eps * smax) | ~np.isfinite(smax))
+    if bad:
         raise NonConvergedError(
             f"{describe_stack()}: the linear system of an implicit derivative ({n} unknowns) is singular to "
             "working precision: the Jacobian of the equations the solution satisfies (for a minimum, the "
