@@ -383,3 +383,32 @@ def test_a_write_from_an_inner_transform_is_refused():
 
     with pytest.raises(NpfuncError, match="set_at"):
         npfunc.grad(outer)(np.array([1.0, 2.0]))
+
+
+def test_fortran_order_buffers_view_and_copy_as_numpy():
+    """An F-ordered buffer: a C-order reshape copies it, ravel(order="K") views it, as in NumPy."""
+    def f(x):
+        A = np.zeros((3, 2), order="F")
+        A[:, 0] = x
+        A[:, 1] = x ** 2
+        r = A.reshape(-1)  # a copy (C order of an F-ordered array)
+        r[0] = 100.0
+        B = np.full_like(np.ones((2, 3)), 0.5)
+        B[0] = x
+        C = np.ones_like(np.arange(3.0))
+        C *= x
+        return A.sum() + r.sum() + B.sum() + C.sum()
+
+    def g(x):
+        A = np.zeros((3, 3), order="F")
+        A[0] = x
+        v = A.ravel(order="K")  # a view of the F-ordered memory, taken after the traced write
+        v[1] = 7.0
+        return A
+
+    x = np.array([0.1, 0.2, 0.3])
+    assert_same(npfunc.jit(f)(x), f(x))
+    assert_deriv(npfunc.grad(f)(x), fd(f, x))
+    assert_same(npfunc.jit(g)(x), g(x))
+    assert_same(npfunc.vmap(g)(np.stack([x, 2 * x])), np.stack([g(x), g(2 * x)]))
+    assert_deriv(npfunc.jacrev(g)(x), fd(g, x))

@@ -20,6 +20,7 @@ from . import errors
 from . import scipy as _scipy  # noqa: F401  (routes unmodified SciPy calls with traced values to the twins)
 from .api import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp, vmap
 from .core import lazy as _lazy
+from .core import pending as _pending  # noqa: F401  (np.zeros & co. in the user's function take traced writes)
 from .core.debug import debug_nans, debug_unwrap
 from .primitives.elementwise.arithmetic import stop_gradient
 from .primitives.reductions import basic as _reductions  # noqa: F401  (x.sum(): in almost every first gradient)

@@ -63,6 +63,10 @@ def implements(*numpy_callables: Any) -> Callable[[Callable], Callable]:
                 UFUNC_CALLS[target] = prim if type(prim).__name__ == "Primitive" else fn
             else:
                 FUNCTIONS[target] = fn
+                # (a module imported while a transform runs reads the numpy namespace's wrappers,
+                # core/array_hooks.py: NumPy dispatches with its own function, so register both)
+                if getattr(target, "npfunc_wrapper", False):
+                    FUNCTIONS[target.__wrapped__] = fn
         return fn
 
     return register

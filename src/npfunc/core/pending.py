@@ -174,6 +174,12 @@ class PendingArray:
     def __getitem__(self, key):
         value = self._value()
         key = _unwrap_tree(key)
+        if type(value) is np.ndarray and _holds_traced(key if type(key) is tuple else (key,)):
+            level = self._level  # a traced index into the plain values (np.eye(k)[labels]): read a
+            if level.alive and level in current_stack():  # traced copy of them, as like= would make
+                table = level.lift(value.copy())
+                table._alias = "C"
+                return table[key]
         result = value[key]
         if isinstance(value, Tracer) or type(result) is not np.ndarray:
             return result
@@ -388,13 +394,14 @@ def _describe() -> str:
 #: Where NumPy's, SciPy's, npfunc's and every installed package's code lives: their calls get
 #: NumPy's own arrays (their code expects plain arrays).
 def _library_dirs() -> tuple:
+    import importlib.util
     import os
     import sysconfig
 
-    import scipy
-
-    dirs = {os.path.dirname(os.path.dirname(__file__)), os.path.dirname(np.__file__),
-            os.path.dirname(scipy.__file__)}
+    dirs = {os.path.dirname(os.path.dirname(__file__)), os.path.dirname(np.__file__)}
+    spec = importlib.util.find_spec("scipy")  # (without importing it)
+    if spec is not None and spec.submodule_search_locations:
+        dirs.update(spec.submodule_search_locations)
     paths = sysconfig.get_paths()
     dirs.update(paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths)
     return tuple(os.path.join(d, "") for d in dirs)
@@ -467,11 +474,10 @@ def _pending_full(np_fn, empty, prototype: bool):
     pending, then filled (NumPy's own function for a plain fill value)."""
 
     def fn(*args, **kwargs):
-        fill_at = 1
-        if len(args) > fill_at:
-            fill = args[fill_at]
-        else:
-            fill = kwargs.get("fill_value")
+        fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
+        first = args[0] if args else kwargs.get("a" if prototype else "shape")
+        if prototype and _holds_traced((first,)):  # a traced prototype: NumPy dispatches to npfunc
+            return np_fn(*args, **kwargs)
         if kwargs.get("like") is not None or not _holds_traced((_unwrap(fill),)):
             out = np_fn(*args, **kwargs)
             level = _user_level(name) if type(out) is np.ndarray and kwargs.get("like") is None else None
@@ -506,6 +512,7 @@ def _named(fn, np_fn):
     fn.__doc__ = np_fn.__doc__
     fn.__module__ = getattr(np_fn, "__module__", "numpy")
     fn.__wrapped__ = np_fn
+    fn.npfunc_wrapper = True  # (core.dispatch registers NumPy's own function with it)
     return fn
 
 

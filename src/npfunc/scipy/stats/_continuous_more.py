@@ -351,6 +351,9 @@ class maxwell_gen(Continuous):
     def _ppf(self, q):
         return np.sqrt(2 * sc.gammaincinv(1.5, q))
 
+    def _isf(self, q):  # (SciPy's: the upper tail to q = 1e-300, where ppf(1 - q) is inf)
+        return np.sqrt(2 * sc.gammainccinv(1.5, q))
+
     def _entropy(self):
         return _EULER + 0.5 * math.log(2 * math.pi) - 0.5
 
