@@ -412,3 +412,60 @@ def test_fortran_order_buffers_view_and_copy_as_numpy():
     assert_same(npfunc.jit(g)(x), g(x))
     assert_same(npfunc.vmap(g)(np.stack([x, 2 * x])), np.stack([g(x), g(2 * x)]))
     assert_deriv(npfunc.jacrev(g)(x), fd(g, x))
+
+
+def test_pending_arrays_with_the_other_transforms_and_out():
+    x = np.array([0.7, 1.9, -0.4])
+
+    def nested(x):  # a written buffer handed to an inner grad
+        buf = np.zeros(3)
+        buf[:] = x ** 2
+        return (npfunc.grad(lambda b: (b ** 3).sum())(buf) * x).sum()
+
+    def integer_buffer(x):  # float values written into an int buffer truncate, as NumPy's do
+        ib = np.zeros(3, dtype=int)
+        ib[0] = x[0] * 4
+        ib[1:] = x[1:] * 3
+        return ib
+
+    def out_arguments(x):
+        A = np.arange(9.0).reshape(3, 3)
+        buf = np.empty(3)
+        np.matmul(A, x, out=buf)
+        r = np.empty(3)
+        np.sin(x, out=r)
+        return buf + r
+
+    def checkpointed(x):
+        def step(y):
+            out = np.zeros(3)
+            out[:] = np.tanh(y)
+            return out
+
+        return npfunc.checkpoint(step)(x).sum()
+
+    def in_place(x):
+        buf = np.zeros(3)
+        buf += x
+        buf *= 2
+        return buf
+
+    def custom(x):
+        @npfunc.custom_vjp
+        def h(y):
+            o = np.zeros(3)
+            o[:] = y ** 2
+            return o
+
+        h.defvjp(lambda y: (h(y), y), lambda y, g: (2 * y * g,))
+        return h(x).sum()
+
+    assert_deriv(npfunc.grad(nested)(x), fd(nested, x))
+    assert_same(npfunc.jit(integer_buffer)(x), integer_buffer(x))
+    assert_same(npfunc.vmap(integer_buffer)(np.stack([x, -x])), np.stack([integer_buffer(x), integer_buffer(-x)]))
+    assert_same(npfunc.jit(out_arguments)(x), out_arguments(x))
+    assert_deriv(npfunc.jacrev(out_arguments)(x), fd(out_arguments, x))
+    assert_deriv(npfunc.grad(checkpointed)(x), fd(checkpointed, x))
+    assert_same(npfunc.functionalize(in_place)(x), in_place(x))
+    assert_same(npfunc.jit(npfunc.functionalize(in_place))(x), in_place(x))
+    assert_deriv(npfunc.grad(custom)(x), 2 * x)

@@ -127,8 +127,7 @@ class PendingArray:
         pending_targets = [x for x in targets if type(x) is PendingArray]
         if pending_targets and (_holds_traced(inputs) or any(t._is_traced() for t in pending_targets)):
             for target in pending_targets:
-                if target._promote() is None:
-                    pending_targets = []  # (plain: NumPy's refusal below)
+                target._promote()  # (one whose transform returned stays plain: NumPy refuses below)
         args = [_unwrap(x) for x in inputs]
         if out is not None:
             kwargs["out"] = tuple(_unwrap(x) for x in out)
@@ -186,7 +185,10 @@ class PendingArray:
         root = self if self._root is None else self._root
         if result.base is not None and _shares(result, root):  # a view: a pending view of the root
             view = PendingArray(result, root._level, root, self._keys + (key,))
-            root._views.append(weakref.ref(view))
+            views = root._views
+            if len(views) >= 64 and len(views) & (len(views) - 1) == 0:  # (rows read in a loop: drop the dead)
+                views[:] = [ref for ref in views if ref() is not None]
+            views.append(weakref.ref(view))
             return view
         return PendingArray(result, root._level)  # a copy (advanced indexing): a pending array of its own
 
