@@ -312,26 +312,22 @@ class Continuous(Distribution):
     def ppf(self, q, *args, **kwds):
         """Percent point function (inverse of ``cdf``) at ``q``: the support's ends at
         q = 0 and 1 (derivative 0 there), NaN outside [0, 1] or for invalid parameters."""
-        shapes, loc, scale, valid = self._valid_params(args, kwds)
-        q = as_float(q)
-        inside = (q > 0) & (q < 1)
-        z = self._ppf(np.where(inside, q, 0.5), *shapes)
-        lo, hi = self._support(*shapes)
-        z = np.where(inside, z, np.where(q == 0, lo, np.where(q == 1, hi, np.nan)))
-        out = loc + scale * z
-        if valid is not True:
-            out = np.where(valid, out, np.nan)
-        return squeeze_scalar(out)
+        return self._quantile(self._ppf, q, args, kwds, at_lower_end=0.0)
 
     def isf(self, q, *args, **kwds):
         """Inverse survival function (inverse of ``sf``) at ``q``: the support's ends at
         q = 1 and 0 (derivative 0 there), NaN outside [0, 1] or for invalid parameters."""
+        return self._quantile(self._isf, q, args, kwds, at_lower_end=1.0)
+
+    def _quantile(self, inverse, q, args, kwds, at_lower_end: float):
+        """``loc + scale * inverse(q)`` inside (0, 1); the support's lower end at
+        ``q == at_lower_end``, its upper end at the other end of [0, 1]."""
         shapes, loc, scale, valid = self._valid_params(args, kwds)
         q = as_float(q)
         inside = (q > 0) & (q < 1)
-        z = self._isf(np.where(inside, q, 0.5), *shapes)
+        z = inverse(np.where(inside, q, 0.5), *shapes)
         lo, hi = self._support(*shapes)
-        z = np.where(inside, z, np.where(q == 1, lo, np.where(q == 0, hi, np.nan)))
+        z = np.where(inside, z, np.where(q == at_lower_end, lo, np.where(q == 1.0 - at_lower_end, hi, np.nan)))
         out = loc + scale * z
         if valid is not True:
             out = np.where(valid, out, np.nan)
