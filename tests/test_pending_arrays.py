@@ -469,3 +469,24 @@ def test_pending_arrays_with_the_other_transforms_and_out():
     assert_same(npfunc.functionalize(in_place)(x), in_place(x))
     assert_same(npfunc.jit(npfunc.functionalize(in_place))(x), in_place(x))
     assert_deriv(npfunc.grad(custom)(x), 2 * x)
+
+
+def test_a_buffer_read_by_a_traced_operation_before_its_first_traced_write():
+    """jit keeps a copy of each plain array a recorded operation reads: it must not count as a
+    reference the write would miss."""
+    def f(lam):
+        w = np.zeros(3)
+        g = lam * w + 1.0  # w read while still plain
+        w -= 0.1 * g       # its first traced write
+        return w.sum()
+
+    x = np.array([1.0, 2.0, 3.0])
+    for transform in (npfunc.jit, lambda h: npfunc.vmap(h), npfunc.grad):
+        arg = np.stack([x, x]) if transform is not npfunc.jit and transform is not npfunc.grad else x
+        got = transform(f)(arg)
+        if transform is npfunc.grad:
+            assert_deriv(got, fd(f, x))
+        elif transform is npfunc.jit:
+            assert_same(got, f(x))
+        else:
+            assert_same(got, np.stack([f(x), f(x)]))

@@ -411,32 +411,45 @@ def _library_dirs() -> tuple:
 
 _LIBRARY_DIRS: tuple | None = None
 _SITES: dict = {}  # (code, instruction offset) -> the name the call there calls, or None
+#: Code objects of libraries' Python code (npfunc's own included): their calls get NumPy's
+#: arrays, found in one lookup (npfunc's rules call np.zeros_like & co. on every gradient).
+_LIBRARY_CODE: set = set()
 
 
 def _user_level(name: str):
     """The innermost running transform when ``np.<name>`` was called by name from the
     user's code (not from a library's Python code, nor from compiled code, whose calls
     make no frame: the call site in the nearest Python frame must spell ``name``), else None."""
+    frame = sys._getframe(2)
+    code = frame.f_code
+    if code in _LIBRARY_CODE:
+        return None
     stack = current_stack()
     if not stack:
         return None
-    frame = sys._getframe(2)
-    key = (frame.f_code, frame.f_lasti)
+    key = (code, frame.f_lasti)
     called = _SITES.get(key, _SITES)
     if called is _SITES:
         if len(_SITES) > 4096:  # (code made by exec over and over: forget the oldest sites)
             _SITES.clear()
-        called = _SITES[key] = _called_name(frame.f_code, frame.f_lasti)
+        if _is_library(code):
+            _LIBRARY_CODE.add(code)
+            return None
+        called = _SITES[key] = _called_name(code, frame.f_lasti)
     return stack[-1] if called == name else None
+
+
+def _is_library(code) -> bool:
+    global _LIBRARY_DIRS
+    if _LIBRARY_DIRS is None:
+        _LIBRARY_DIRS = _library_dirs()
+    return code.co_filename.startswith(_LIBRARY_DIRS)
 
 
 def _called_name(code, offset: int) -> str | None:
     """The name called at ``offset`` in ``code`` (``zeros`` for ``np.zeros(n)``), read
     from the source; None for library code, unknown source, or another call."""
-    global _LIBRARY_DIRS
-    if _LIBRARY_DIRS is None:
-        _LIBRARY_DIRS = _library_dirs()
-    if code.co_filename.startswith(_LIBRARY_DIRS) or not hasattr(code, "co_positions"):
+    if _is_library(code) or not hasattr(code, "co_positions"):
         return None
     import ast
     import linecache

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import itertools
 
+import weakref
+
 import numpy as np
 
 from ..core import array_hooks
@@ -189,7 +191,9 @@ class StagingInterpreter(Interpreter):
         super().__init__(transform)
         self.eqns: list[Eqn] = []
         self.refused: str | None = None
-        self._kept: dict = {}  # id of a plain array -> (its copy as kept, the array)
+        # id of a plain array -> (its copy as kept, a weak reference to the array: its id stays
+        # its own while it lives, and a buffer written later, core/pending.py, is not held)
+        self._kept: dict = {}
         self._errstate = np.geterr()  # the caller's: replays run under the errstate of their call
         self._state = self._errstate  # the last other one seen, shared by the variables it applies to
 
@@ -202,10 +206,10 @@ class StagingInterpreter(Interpreter):
         if type(value) is not np.ndarray or not may_change(value):
             return value
         hit = self._kept.get(id(value))
-        if hit is None or hit[0].tobytes() != value.tobytes():
+        if hit is None or hit[1]() is not value or hit[0].tobytes() != value.tobytes():
             kept = value.copy(order="K")
             kept.flags.writeable = False  # (so later passes need not copy it again)
-            hit = self._kept[id(value)] = (kept, value)
+            hit = self._kept[id(value)] = (kept, weakref.ref(value))
         return hit[0]
 
     def new_var(self, shape, dtype, example=None, name: str | None = None) -> StagedTracer:
