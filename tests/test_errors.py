@@ -492,16 +492,56 @@ def test_unsupported_numpy_function_is_named(transform, name, call, x, X):
     check_message(info, transform, name, "not supported", "supported functions")
 
 
+# (call into out=, the functional spelling, its derivative)
+_OUT_CALLS = {
+    "sin": (lambda a, out: np.sin(a, out=out), lambda a: np.sin(a), lambda a: np.diag(np.cos(a))),
+    "add": (lambda a, out: np.add(a, 1.0, out=out), lambda a: np.add(a, 1.0), lambda a: np.eye(3)),
+    "multiply-positional": (lambda a, out: np.multiply(a, a, out),  # out given positionally
+                            lambda a: np.multiply(a, a), lambda a: np.diag(2 * a)),
+}
+
+
+@pytest.mark.parametrize("name", _OUT_CALLS)
+def test_out_argument_into_a_plain_buffer_matches_the_functional_spelling(name, x, X):
+    """out=np.empty(3) made while the transform runs takes the traced result: NumPy returns the
+    buffer itself, with the functional spelling's values and derivatives."""
+    call, functional, deriv = _OUT_CALLS[name]
+
+    def f(a):
+        buf = np.empty(3)
+        result = call(a, buf)
+        assert result is buf  # the out= array itself, as NumPy returns it
+        return buf
+
+    want = f(x)
+    np.testing.assert_array_equal(want, functional(x))
+    jitted = jit(f)
+    for arg in (x, 2 * x, x):  # the recording call, then replays with new values
+        got = jitted(arg)
+        assert type(got) is np.ndarray and got.dtype == want.dtype
+        np.testing.assert_allclose(got, functional(arg), rtol=1e-15)
+    np.testing.assert_allclose(vmap(f)(X), np.stack([f(r) for r in X]), rtol=1e-15)
+    np.testing.assert_allclose(grad(lambda a: f(a).sum())(x), grad(lambda a: functional(a).sum())(x), rtol=1e-15)
+    for jac in (jacrev, jacfwd):
+        np.testing.assert_allclose(jac(f)(x), deriv(x), rtol=1e-15, atol=1e-15)
+
+
 @pytest.mark.parametrize("call", [
-    lambda a: np.sin(a, out=np.empty(3)),
-    lambda a: np.add(a, 1.0, out=np.empty(3)),
-    lambda a: np.multiply(a, a, np.empty(3)),   # out given positionally
-], ids=["sin", "add", "multiply-positional"])
-def test_out_argument_on_a_ufunc_with_traced_values(call, x):
+    lambda a: np.sin(a, out=np.array([0.0, 0.0, 0.0])),
+    lambda a: np.add(a, 1.0, out=_PLAIN_OUT),
+    lambda a: np.multiply(a, a, _PLAIN_OUT),   # out given positionally
+], ids=["sin-np.array", "add-global", "multiply-positional-global"])
+def test_out_argument_on_an_array_made_otherwise_with_traced_values(call, x):
+    """A plain array not made by np.zeros & co. while the transform runs (np.array of numbers,
+    a global) cannot take the traced result: refused, naming both fixes."""
     with pytest.raises(errors.UnsupportedOperationError) as info:
         grad(lambda a: call(a).sum())(x)
-    message = check_message(info, "grad", "out=", "plain ndarray")
+    message = check_message(info, "grad", "out=", "plain ndarray", "create the array traced", "like=x")
     assert re.search(r"x = np\.(sin|add|multiply)\(", message)  # the functional fix
+    np.testing.assert_array_equal(_PLAIN_OUT, 0.0)  # left alone
+
+
+_PLAIN_OUT = np.zeros(3)
 
 
 def test_out_argument_into_a_traced_array_updates_it_functionally(x):

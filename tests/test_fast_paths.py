@@ -342,7 +342,9 @@ def test_backward_along_chains_and_graphs(name, f):
 def test_np_array_of_traced_values_builds_no_refusal_message(monkeypatch):
     """np.array([...]) of traced values tries NumPy's constructor first; the traced
     values' refusal is caught, so it builds no message (which disassembles the
-    calling code: 0.4-0.8 ms a call).  Outside that probe, the message is full."""
+    calling code: 0.4-0.8 ms a call); nor does a traced write into a buffer made by
+    np.zeros while the transform runs, which takes it.  Outside those, a refusal's
+    message is full."""
     from npfunc.core import conversions
 
     def no_message(*args):
@@ -355,15 +357,27 @@ def test_np_array_of_traced_values_builds_no_refusal_message(monkeypatch):
     np.testing.assert_allclose(npfunc.vmap(f)(np.stack([y, y])), [f(y)] * 2)
     np.testing.assert_allclose(npfunc.jit(f)(y), f(y))
     np.testing.assert_allclose(npfunc.jacfwd(lambda y: np.array([y[0], y[1] * 2.0]))(y)[1], [0.0, 2.0, 0.0])
-    monkeypatch.undo()
 
     def store(y):
         a = np.zeros((2, 3))
+        a[0] = y * y
+        return a.sum()
+
+    np.testing.assert_allclose(npfunc.grad(store)(y), 2 * y, rtol=1e-15)
+    np.testing.assert_allclose(npfunc.vmap(store)(np.stack([y, 2 * y])), [store(y), store(2 * y)], rtol=1e-15)
+    jitted = npfunc.jit(store)
+    for v in (y, 3 * y):  # the recording call and a replay
+        np.testing.assert_allclose(jitted(v), store(v), rtol=1e-15)
+    monkeypatch.undo()
+
+    def store_made_otherwise(y):
+        a = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # not np.zeros & co.: stays plain
         a[0] = y
         return a.sum()
 
-    with pytest.raises(npfunc.errors.ConcretizationError, match="like=x"):  # a real refusal: the full message
-        npfunc.grad(store)(y)
+    with pytest.raises(npfunc.errors.ConcretizationError, match="like=x") as info:  # a real refusal: the full message
+        npfunc.grad(store_made_otherwise)(y)
+    assert "create the array traced" in str(info.value) and "np.array(a, like=x)" in str(info.value)
 
 
 # ---- jacrev's and jacfwd's short paths (one array in, one array out) -------------------

@@ -230,7 +230,8 @@ def nbody_energy(state, m):
 
 def leapfrog(state, m, dt=0.02, nsteps=8, like=None):
     """Kick-drift-kick with the trajectory in a preallocated np.empty buffer
-    (``like`` is the refusal's fix: the buffer made traced)."""
+    (``like``: the buffer made traced from the start, the fix when plain buffers were refused;
+    both spellings now give NumPy's values)."""
     n = len(m)
     pos = state[: 3 * n].reshape(n, 3).copy()
     vel = state[3 * n:].reshape(n, 3).copy()
@@ -810,15 +811,19 @@ def test_pairwise_accel_fill_diagonal_and_energy():
     check_scalar_program(lambda s: nbody_energy(s, _M3), _STATE, _STATE + rng.normal(size=(3, 18)) * 0.01)
 
 
-def test_leapfrog_buffer_refused_and_like_fix():
+def test_leapfrog_plain_buffer_matches_like_fix():
+    """The trajectory in a plain np.empty buffer takes the traced states: NumPy's values and
+    derivatives, as with the buffer made traced (like=s)."""
     f = lambda s: leapfrog(s, _M3)[-1].ravel()
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev\(f\).*np\.zeros\(shape, like=x\)"):
-        npfunc.jacrev(f)(_STATE)
-    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap\(f\).*like=x"):
-        npfunc.vmap(f)(np.stack([_STATE, _STATE]))
     fixed = lambda s: leapfrog(s, _M3, like=s)[-1].ravel()
     assert_same(fixed(_STATE), f(_STATE))
-    check_array_program(fixed, _STATE, _STATE + rng.normal(size=(3, 18)) * 0.01)
+    xs = _STATE + rng.normal(size=(3, 18)) * 0.01
+    check_array_program(f, _STATE, xs)
+    check_array_program(fixed, _STATE, xs)
+    whole = lambda s: leapfrog(s, _M3)  # the whole trajectory, the buffer itself returned
+    assert_same(npfunc.jit(whole)(_STATE), whole(_STATE))
+    assert_same(npfunc.vmap(whole)(xs), loop(whole, xs))
+    assert_deriv(npfunc.jacrev(whole)(_STATE), npfunc.jacfwd(lambda s: leapfrog(s, _M3, like=s))(_STATE), rtol=1e-12)
 
 
 def test_verlet_step_updates_arguments_like_numpy():
@@ -1007,16 +1012,19 @@ def test_ephemeris_spline():
     check_array_program(ephemeris_spline, np.array([0.0, 0.8, 0.9, 0.1, -0.7]), rng.normal(size=(3, 5)))
 
 
-def test_lomb_scargle_buffer_refused_and_like_fix():
+def test_lomb_scargle_plain_buffer_matches_like_fix():
+    """The periodogram filled into a plain np.empty buffer: NumPy's values and derivatives, as
+    with the buffer made traced (like=y)."""
     t = np.sort(rng.uniform(0, 20, 30))
     fr = np.array([0.1, 0.25, 0.5])
     y = np.sin(TWO_PI * 0.25 * t) + 0.1 * np.cos(3.0 * t)
     f = lambda y: lomb_scargle_power(y, t, fr)
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev\(f\).*like=x"):
-        npfunc.jacrev(f)(y)
     fixed = lambda y: lomb_scargle_power(y, t, fr, like=y)
     assert_same(fixed(y), f(y))
-    check_array_program(fixed, y, y + rng.normal(size=(3, 30)) * 0.1)
+    ys = y + rng.normal(size=(3, 30)) * 0.1
+    check_array_program(f, y, ys)
+    check_array_program(fixed, y, ys)
+    assert_deriv(npfunc.jacrev(f)(y), npfunc.jacrev(fixed)(y), rtol=1e-12)
 
 
 def test_o_minus_c_polyfit_under_jit():
@@ -1088,20 +1096,27 @@ def test_lagrange_l1_brentq():
     assert_same(npfunc.vmap(lagrange_l1)(mus), np.array([lagrange_l1(m) for m in mus]))
 
 
-def test_lagrange_stability_buffer_refused_and_like_fix():
+def test_lagrange_stability_plain_buffer_matches_like_fix():
+    """The matrix filled entry by entry into a plain np.zeros: NumPy's values and derivatives,
+    as with the matrix made traced (like=mu)."""
     mu = np.float64(0.01215)
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacfwd\(f\).*like=x"):
-        npfunc.jacfwd(lagrange_stability)(mu)
+    J = fd(lagrange_stability, mu)
+    mus = np.array([0.01, 0.02])
+    assert_deriv(npfunc.jacfwd(lagrange_stability)(mu), J)
+    assert_deriv(npfunc.jacrev(lagrange_stability)(mu), J)
+    jf = npfunc.jit(lagrange_stability)
+    for m in (mu, np.float64(0.02), mu):  # the recording call, then replays with new values
+        assert_same(jf(m), lagrange_stability(m))
+    assert_same(npfunc.vmap(lagrange_stability)(mus), loop(lagrange_stability, mus))
     fixed = lambda mu: lagrange_stability(mu, like=mu)
+    assert_deriv(npfunc.jacfwd(lagrange_stability)(mu), npfunc.jacfwd(fixed)(mu), rtol=1e-12)
     # NumPy's own like= takes arrays only, not an np.float64: the plain call needs a 0-d array
     with pytest.raises(TypeError, match="like"):
         fixed(mu)
     assert_same(fixed(np.asarray(mu)), lagrange_stability(mu))
-    J = fd(lagrange_stability, mu)
     assert_deriv(npfunc.jacrev(fixed)(mu), J)
     assert_deriv(npfunc.jacfwd(fixed)(mu), J)
     assert_same(npfunc.jit(fixed)(mu), lagrange_stability(mu))
-    mus = np.array([0.01, 0.02])
     assert_same(npfunc.vmap(fixed)(mus), loop(lagrange_stability, mus))
 
 

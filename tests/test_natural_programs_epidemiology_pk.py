@@ -1098,11 +1098,26 @@ def test_solve_ivp_events_refuse_and_the_brentq_advice_works_under_grad_and_jit(
     np.testing.assert_allclose(float(npfunc.jit(sir_peak_time)(p)), sir_peak_time(p), rtol=1e-10)
 
 
-def test_lambertw_final_size_refuses_and_brentq_agrees():
-    """lambertw has no twin (a known gap): a refusal naming it; the brentq form is the same number."""
-    with pytest.raises(npfunc.errors.UnsupportedFunctionError, match=r"grad\(f\).*lambertw"):
-        npfunc.grad(final_size_lambertw)(2.5)
-    np.testing.assert_allclose(final_size_lambertw(2.5), final_size_brentq(2.5), rtol=1e-10)
+def test_lambertw_final_size_matches_brentq_and_differences():
+    """scipy.special.lambertw on a traced value (W' = exp(-W) / (1 + W); it was refused, a
+    known gap): SciPy's value and type under jit and vmap, the derivative against differences
+    and against the brentq form's implicit derivative, which is the same number."""
+    R0 = np.float64(2.5)
+    want = final_size_lambertw(R0)
+    assert type(want) is np.float64
+    np.testing.assert_allclose(want, final_size_brentq(R0), rtol=1e-10)
+    jf = npfunc.jit(final_size_lambertw)
+    for r in (R0, R0 * 1.03, np.float64(4.0)):  # the recording call, then replays with new values
+        assert_same(jf(r), final_size_lambertw(r))
+    R0s = np.array([1.5, 2.5, 4.0])
+    assert_same(npfunc.vmap(final_size_lambertw)(R0s), np.stack([final_size_lambertw(r) for r in R0s]))
+    g = npfunc.grad(final_size_lambertw)(R0)
+    assert type(g) is np.float64
+    assert_deriv(g, fd(final_size_lambertw, R0))
+    np.testing.assert_allclose(g, npfunc.grad(final_size_brentq)(R0), rtol=1e-10)
+    assert_deriv(npfunc.jacfwd(final_size_lambertw)(R0), fd(final_size_lambertw, R0))
+    np.testing.assert_allclose(npfunc.vmap(npfunc.grad(final_size_lambertw))(R0s),
+                               [fd(final_size_lambertw, r) for r in R0s], rtol=1e-5)
 
 
 # ---- side effects: a state vector updated in place -------------------------------------------
