@@ -567,23 +567,13 @@ PROGRAMS = {
     "resistor-network (G[a, a] += g into np.zeros)": (resistor_network, np.linspace(-0.5, 0.5, 8)),
 }
 
-#: jit refuses the ridge descent's first traced write, w -= lr * g, into w = np.zeros(5):
-#: the recording kept the plain w it read (lam * w) as a constant, and that kept reference
-#: counts as a plain reference taken before the write (npfunc.core.pending._check_alone;
-#: npfunc.interpreters.staging keeps the array itself beside its copy).  grad, vmap and
-#: jit(grad) take the program.  The refusal names the like= fix.
-_JIT_REFUSES = {"ridge-descent (w -= ... on np.zeros)"}
-
 # Natural spellings npfunc refuses (each raises an npfunc error, or NumPy's own error
 # with the npfunc error as its cause), with a fragment of the message, under the
 # transforms that refuse them.
 REFUSED = {
     "calibration (np.polyval of a list)": (calibration_summary, np.array([0.25, 1.05, 0.06]), "np.polyval",
                                            ("grad", "vmap", "jit")),
-    "ridge-descent (w -= ... on np.zeros)": (ridge_validation_loss, np.array([-1.0, -0.5, 0.0, 0.5, -2.0]),
-                                             "like=x", ("jit",)),
 }
-assert set(_JIT_REFUSES) <= set(REFUSED)
 
 
 _differences = functools.partial(numerical_jacobian, relative=True)
@@ -640,8 +630,6 @@ def test_values_under_vmap_and_jit(name):
     xs = _other_inputs(x)
     want = [f(v.copy()) for v in xs]
     np.testing.assert_allclose(npfunc.vmap(f)(xs.copy()), want, rtol=1e-10, atol=1e-13)
-    if name in _JIT_REFUSES:
-        return  # (the refusal is checked in test_refused_spellings_raise_npfunc_errors)
     jf = npfunc.jit(f)
     for v, w in zip(xs, want):  # the recording, then replays on other values
         np.testing.assert_allclose(jf(v.copy()), w, rtol=1e-10, atol=1e-13)
