@@ -10,8 +10,8 @@ five-point differences.
 Programs:
   * pair potentials: Lennard-Jones as a double loop with minimum image and vectorised with
     np.triu_indices, an in-place d -= box*np.rint(d/box), a shifted cutoff by np.where;
-    analytic LJ forces against -grad (and into a plain preallocated buffer: the known like=
-    refusal); Coulomb with minimum image (gradients in positions and charges); damped
+    analytic LJ forces against -grad (and into a plain preallocated np.zeros buffer, once
+    refused naming like=, now checked against the like= spelling); Coulomb with minimum image (gradients in positions and charges); damped
     shifted-force Coulomb with scipy.special.erfc; an Ewald sum (real space, reciprocal
     space by complex structure factors, self term; derivatives in positions and box length);
     Buckingham and Morse (grad(grad) for the vibrational force constant); Yukawa; harmonic
@@ -40,8 +40,8 @@ Programs:
     float32, the Einstein crystal free energy, heat capacity from fluctuations, the Debye
     heat capacity by scipy.integrate.simpson;
   * free energies and fitting: FEP by scipy.special.logsumexp, soft-core LJ, thermodynamic
-    integration by simpson over lambda, force-field fitting (np.full of a traced parameter:
-    refused with a working fix), a tabulated potential through scipy's CubicSpline,
+    integration by simpson over lambda, force-field fitting (np.full of a traced parameter
+    and predictions into np.empty: once refused, now checked against the like= fix), a tabulated potential through scipy's CubicSpline,
     scipy.optimize.minimize of an LJ cluster with jac=npfunc.grad;
   * more spellings: LJ by scipy.spatial.distance pdist/squareform/cdist, forces scattered by
     np.add.at and np.bincount, a weighted RDF histogram, tabulated forces by np.interp and by
@@ -49,7 +49,7 @@ Programs:
     inside the program, then its Jacobian), the zero-point energy through eigvalsh with six
     zero modes, the dense pair matrix with a masked diagonal (documented reverse-mode NaN,
     the double where), cKDTree neighbour search, random kicks from a Generator, a trajectory
-    into a preallocated array;
+    into a plain preallocated np.empty array;
   * MD with forces = -npfunc.grad(energy) inside the loop, checkpointed Verlet steps, a
     custom_vjp energy with analytic forces, a custom_jvp Morse, functionalize of Berendsen;
     the partition function, TI by scipy.integrate.quad, a vectorised Ewald reciprocal sum;
@@ -71,10 +71,9 @@ minimum whose Hessian is singular (a cluster's zero modes) raised numpy's raw Li
 is refused now (singular to working precision), naming the pinned coordinates and the
 stop_gradient(res.x) envelope spelling.  No other program gave a silent difference, a raw
 error or an unhelpful refusal.  Refusals tested for naming a working fix: a
-traced value written into a plain buffer (lj_forces_buffer, a trajectory array; velocity
-Verlet or centre-of-mass removal differentiated in an argument while a copy of another,
-plain, argument is updated in place), np.diag / np.mean of a list holding a traced value,
-np.full with a traced fill value, np.nonzero under jit, a data-dependent break (SHAKE) under
+traced value written into a plain array made otherwise (velocity Verlet or centre-of-mass
+removal differentiated in an argument while a copy of another, plain, argument is updated
+in place), np.diag / np.mean of a list holding a traced value, np.nonzero under jit, a data-dependent break (SHAKE) under
 jit, cKDTree on traced positions, draws from a Generator under jit.  Documented conventions
 met: reverse-mode NaN from sqrt at the masked diagonal of a dense distance matrix; quad's
 float comes back as np.float64 under jit.
@@ -136,7 +135,7 @@ def lj_forces_analytic(pos, box, eps=1.0, sigma=1.0):
 
 
 def lj_forces_buffer(pos, box):
-    """Forces into a preallocated plain buffer (the known refusal)."""
+    """Forces into a preallocated plain np.zeros buffer (once refused, naming like=)."""
     n = pos.shape[0]
     f = np.zeros((n, 3))
     for i in range(n):
@@ -859,18 +858,26 @@ def lj_forces_buffer_like(pos, box):
     return f
 
 
-def test_forces_into_a_plain_buffer_refused_with_the_like_fix():
+def test_forces_into_a_plain_buffer_match_the_like_fix():
+    """Forces into a plain np.zeros buffer (once refused under jit, jacfwd and jacrev,
+    naming like=): jit (recording and replays) and vmap give NumPy's values, jacfwd and
+    jacrev the differences' Jacobian, equal to the like= spelling's to rounding."""
     pos, pos2 = cluster(4), cluster(4, seed=1)
-    for T in (npfunc.jit, npfunc.jacfwd, npfunc.jacrev):
-        with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"np\.zeros\(shape, like=x\)"):
-            T(lj_forces_buffer)(pos, BOX)
     assert_same(lj_forces_buffer_like(pos, BOX), lj_forces_buffer(pos, BOX))
     assert_jit_replays(lj_forces_buffer_like, (pos, BOX), (pos2, BOX))
+    assert_jit_replays(lj_forces_buffer, (pos, BOX), (pos2, BOX))
     F = lambda p: lj_forces_buffer_like(p.reshape(-1, 3), BOX).ravel()
-    for J, p in zip(repeated(npfunc.jacfwd(F), [pos.ravel(), pos2.ravel()]), (pos, pos2)):
-        assert_deriv(J, fd(lambda q: lj_forces_buffer(q.reshape(-1, 3), BOX).ravel(), p.ravel()), rtol=1e-6, atol=1e-7)
+    F_plain = lambda p: lj_forces_buffer(p.reshape(-1, 3), BOX).ravel()
+    for jac in (npfunc.jacfwd, npfunc.jacrev):
+        for J, J_plain, p in zip(repeated(jac(F), [pos.ravel(), pos2.ravel()]),
+                                 repeated(jac(F_plain), [pos.ravel(), pos2.ravel()]), (pos, pos2)):
+            assert_deriv(J, fd(F_plain, p.ravel()), rtol=1e-6, atol=1e-7)
+            assert_deriv(J_plain, fd(F_plain, p.ravel()), rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(J_plain, J, rtol=1e-12, atol=1e-12)
+    want = np.stack([lj_forces_buffer(pos, BOX), lj_forces_buffer(pos2, BOX)])
     got = npfunc.vmap(lj_forces_buffer_like, in_dims=(0, None))(np.stack([pos, pos2]), BOX)
-    assert_same(got, np.stack([lj_forces_buffer(pos, BOX), lj_forces_buffer(pos2, BOX)]))
+    assert_same(got, want)
+    assert_same(npfunc.vmap(lj_forces_buffer, in_dims=(0, None))(np.stack([pos, pos2]), BOX), want)
 
 
 def test_coulomb_minimum_image_in_positions_and_charges():
@@ -1571,12 +1578,14 @@ def test_free_energy_perturbation_and_soft_core_ti():
     assert_jit_replays(ti_free_energy, (rs,), (rs2,))
 
 
-def test_force_field_fit_full_of_a_traced_parameter_refused_with_the_fix():
+def test_force_field_fit_full_of_a_traced_parameter_matches_the_like_fix():
+    """np.full(n, sigma) of a traced parameter and predictions written into np.empty (once
+    refused under grad, naming np.full(shape, v, like=x), and under jit): the plain program
+    under every transform (check_energy) against NumPy and differences, and its gradient
+    the like= fix's to rounding."""
     configs = [cluster(4), cluster(4, seed=1), 1.05 * cluster(4)]
     e_ref = np.array([-2.0, -1.5, -1.0])
     p0 = np.array([1.0, 1.0])
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np\.full\(shape, v, like=x\)"):
-        npfunc.grad(ff_fit_loss)(p0, configs, e_ref)
 
     def ff_fit_loss_fixed(params, configs, e_ref):
         eps, sigma = params
@@ -1589,9 +1598,12 @@ def test_force_field_fit_full_of_a_traced_parameter_refused_with_the_fix():
     f = lambda p: ff_fit_loss_fixed(p, configs, e_ref)
     assert_same(f(p0), ff_fit_loss(p0, configs, e_ref))
     check_energy(f, p0, np.array([0.8, 1.05]))
-    # and the plain-buffer version under jit: the pred[c] = ... write refused, like= named
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"like="):
-        npfunc.jit(ff_fit_loss)(p0, configs, e_ref)
+    # the plain program, np.full of the traced parameters and pred[c] = ... into np.empty
+    f_plain = lambda p: ff_fit_loss(p, configs, e_ref)
+    check_energy(f_plain, p0, np.array([0.8, 1.05]))
+    assert_jit_replays(ff_fit_loss, (p0, configs, e_ref), (np.array([0.8, 1.05]), configs, e_ref))
+    for p in (p0, np.array([0.8, 1.05])):
+        np.testing.assert_allclose(npfunc.grad(f_plain)(p), npfunc.grad(f)(p), rtol=1e-12, atol=1e-12)
     # fit by scipy with the npfunc gradient
     res = scipy.optimize.minimize(f, p0, jac=npfunc.grad(f), method="BFGS")
     res_fd = scipy.optimize.minimize(f, p0, method="BFGS")
@@ -1882,20 +1894,26 @@ def trajectory_buffer_like(x0, v0, dt=0.05, n=5):
     return traj
 
 
-def test_trajectory_into_a_preallocated_array():
+def test_trajectory_into_a_plain_preallocated_array_matches_the_like_fix():
+    """A trajectory written into a plain np.empty array (once refused under jit and jacrev,
+    naming like=x): jit (recording and replays) and vmap give NumPy's values, jacrev the
+    differences' Jacobian, equal to the like= spelling's to rounding."""
     x0 = cluster(3)
     v0 = 0.3 * np.random.default_rng(0).standard_normal((3, 3))
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like=x"):
-        npfunc.jit(trajectory_buffer)(x0, v0)
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like=x"):
-        npfunc.jacrev(lambda v: trajectory_buffer(x0, v))(v0)
     assert_same(trajectory_buffer_like(x0, v0), trajectory_buffer(x0, v0))
     assert_jit_replays(trajectory_buffer_like, (x0, v0), (x0, 2 * v0))
+    assert_jit_replays(trajectory_buffer, (x0, v0), (x0, 2 * v0), (2 * x0, v0))
     f = lambda v: trajectory_buffer_like(x0, v.reshape(3, 3)).ravel()
-    for J in repeated(npfunc.jacrev(f), [v0.ravel(), 2 * v0.ravel()], n=3):
-        assert_deriv(J, fd(lambda v: trajectory_buffer(x0, v.reshape(3, 3)).ravel(), v0.ravel()))
+    f_plain = lambda v: trajectory_buffer(x0, v.reshape(3, 3)).ravel()
+    for J, J_plain in zip(repeated(npfunc.jacrev(f), [v0.ravel(), 2 * v0.ravel()], n=3),
+                          repeated(npfunc.jacrev(f_plain), [v0.ravel(), 2 * v0.ravel()], n=3)):
+        assert_deriv(J, fd(f_plain, v0.ravel()))
+        assert_deriv(J_plain, fd(f_plain, v0.ravel()))
+        np.testing.assert_allclose(J_plain, J, rtol=1e-12, atol=1e-12)
+    want = np.stack([trajectory_buffer(x0, v0), trajectory_buffer(x0, 2 * v0)])
     got = npfunc.vmap(trajectory_buffer_like, in_dims=(None, 0))(x0, np.stack([v0, 2 * v0]))
-    assert_same(got, np.stack([trajectory_buffer(x0, v0), trajectory_buffer(x0, 2 * v0)]))
+    assert_same(got, want)
+    assert_same(npfunc.vmap(trajectory_buffer, in_dims=(None, 0))(x0, np.stack([v0, 2 * v0])), want)
 
 
 # =================================================================================================
