@@ -6,8 +6,8 @@ against the plain program (type, dtype, shape, value, side effects) and five-poi
 
 Programs:
   * population dynamics: logistic growth by Euler steps into a list, a logistic-curve
-    least-squares fit, Lotka-Volterra by RK4 into a preallocated trajectory (the plain buffer
-    refused with the like= fix), Lotka-Volterra by solve_ivp (t_eval) and the
+    least-squares fit, Lotka-Volterra by RK4 into a preallocated trajectory (the plain buffer,
+    once refused, against the like= fix), Lotka-Volterra by solve_ivp (t_eval) and the
     Rosenzweig-MacArthur model by odeint, a float32 Ricker map, Beverton-Holt harvest and
     the MSY by minimize_scalar, Holling type II/III functional-response fits;
   * structured populations: Leslie matrices built from fecundities and survivals,
@@ -236,14 +236,19 @@ def lotka_volterra_rk4(params, x0, dt=0.1, steps=25, like=True):
     return traj
 
 
-def test_lotka_volterra_rk4_buffer_refusal_fix_and_transforms():
+def test_lotka_volterra_rk4_plain_buffer_matches_like_fix_and_transforms():
     p = np.array([1.1, 0.4, 0.1, 0.4])
     x0 = np.array([10.0, 5.0])
     want = lotka_volterra_rk4(p, x0)
     assert_same(lotka_volterra_rk4(p, x0, like=False), want)
-    # the plain buffer is refused, and the refusal names like= (the fix used above)
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"like="):
-        npfunc.grad(lambda q: lotka_volterra_rk4(q, x0, like=False)[-1, 0])(p)
+    # the plain buffer (refused naming like= before pending arrays): grad gives the
+    # differences' gradient, as the like= fix does, and jit records and replays NumPy's values
+    plain = lambda q: lotka_volterra_rk4(q, x0, like=False)[-1, 0]  # noqa: E731
+    gp = repeat_calls(npfunc.grad(plain), (p,), (p * 0.95,), n=3)
+    assert_deriv(gp[0], fd(plain, p))
+    assert_deriv(gp[1], fd(plain, p * 0.95))
+    assert_deriv(gp[0], npfunc.grad(lambda q: lotka_volterra_rk4(q, x0)[-1, 0])(p), rtol=1e-12, atol=1e-15)
+    assert_jit_replays(lambda q, x: lotka_volterra_rk4(q, x, like=False), (p, x0), (p * 1.05, x0 + 1.0))
     assert_jit_replays(lotka_volterra_rk4, (p, x0), (p * 1.05, x0 + 1.0))
     # the plain input buffer is not modified
     x0c = x0.copy()
@@ -666,13 +671,17 @@ def moran_fixation_closed(r, N=8):
     return (1 - 1 / r) / (1 - r ** (-N))
 
 
-def test_moran_fixation_linear_system_against_closed_form():
+def test_moran_fixation_linear_system_plain_buffer_against_closed_form():
     for r in (0.9, 1.1, 1.5):
         np.testing.assert_allclose(moran_fixation_linear(r), moran_fixation_closed(r), rtol=1e-12)
         assert_same(moran_fixation_linear(r, like=False), moran_fixation_linear(r))
-    # the right-hand side written into a plain np.zeros: refused, naming like= (used above)
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np\.zeros\(shape, like=x\)"):
-        npfunc.grad(moran_fixation_linear)(1.1, like=False)
+    # the right-hand side written into a plain np.zeros (refused naming like= before pending
+    # arrays): grad gives the closed form's derivative, as the like= fix does
+    plain = lambda r: moran_fixation_linear(r, like=False)  # noqa: E731
+    gp = repeat_calls(npfunc.grad(plain), (1.1,), (1.4,))
+    for r, gr in zip((1.1, 1.4), gp):
+        assert_deriv(gr, scalar_fd(moran_fixation_closed, r))
+        assert_deriv(gr, npfunc.grad(moran_fixation_linear)(r), rtol=1e-12, atol=1e-15)
     assert_jit_replays(moran_fixation_linear, (np.float64(1.1),), (np.float64(1.3),))
     g = repeat_calls(npfunc.grad(moran_fixation_linear), (1.1,), (1.4,))
     assert_deriv(g[0], scalar_fd(moran_fixation_closed, 1.1))
@@ -1411,10 +1420,14 @@ def test_k80_and_felsenstein_pruning_likelihood():
     br = np.array([0.1, 0.15, 0.05, 0.2])
     f = lambda b: pruning_loglik(b, 2.5, patterns, weights)
     assert isinstance(f(br), np.float64)
-    # traced site patterns index the plain identity: refused with the like= fix; the patterns
-    # are data, closed over
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"np\.asarray\(table, like=i\)"):
-        npfunc.jit(pruning_loglik)(br, np.float64(2.5), patterns, weights)
+    # traced site patterns index the identity np.eye(4) made in the program (refused naming
+    # np.asarray(table, like=i) before pending arrays): jit records and replays NumPy's values,
+    # new patterns included
+    assert_jit_replays(pruning_loglik, (br, np.float64(2.5), patterns, weights),
+                       (br * 2, np.float64(4.0), (patterns + 1) % 4, weights))
+    assert_jit_replays(lambda b, k, pat: pruning_loglik(b, k, pat, weights, like=True),
+                       (br, np.float64(2.5), patterns), (br * 2, np.float64(4.0), (patterns + 1) % 4))
+    # the patterns as data, closed over
     assert_jit_replays(lambda b, k: pruning_loglik(b, k, patterns, weights), (br, np.float64(2.5)),
                        (br * 2, np.float64(4.0)))
     g = repeat_calls(npfunc.grad(f), (br,), (br * 1.5,))
@@ -1425,9 +1438,11 @@ def test_k80_and_felsenstein_pruning_likelihood():
     assert_deriv(H[0], fd(npfunc.grad(f), br), atol=1e-6)
     # per-site log-likelihood gradients by vmap over site patterns (one site each)
     one = lambda b, pat, like=False: pruning_loglik(b, 2.5, pat[None, :], np.ones(1), like=like)
-    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"np\.asarray\(table, like=i\)"):
-        npfunc.vmap(npfunc.grad(one), in_dims=(None, 0))(br, patterns)
+    # (the plain identity indexed by batched patterns, refused before pending arrays: the
+    # values of a loop, and the gradients of the like= fix)
     per = npfunc.vmap(npfunc.grad(one), in_dims=(None, 0, None))(br, patterns, True)
+    assert_same(npfunc.vmap(npfunc.grad(one), in_dims=(None, 0))(br, patterns), per, rtol=1e-12)
+    assert_same(npfunc.vmap(one, in_dims=(None, 0))(br, patterns), np.stack([one(br, pat) for pat in patterns]))
     assert_same(npfunc.vmap(one, in_dims=(None, 0, None))(br, patterns, True),
                 np.stack([one(br, pat) for pat in patterns]))
     np.testing.assert_allclose(weights @ per, g[0], rtol=1e-10)

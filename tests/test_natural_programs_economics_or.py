@@ -499,7 +499,7 @@ def nested_logit(V, nests, lam):
 
 
 def nested_logit_like(V, nests, lam):
-    """The same with the buffer made like V (the refusal's fix; plain NumPy runs it unchanged)."""
+    """The same with the buffer made like V (the fix the old refusal named; plain NumPy runs it unchanged)."""
     P = np.zeros(V.shape[0], like=V)
     IV = np.array([lam[k] * sps.logsumexp(V[idx] / lam[k]) for k, idx in enumerate(nests)])
     Pnest = np.exp(IV - sps.logsumexp(IV))
@@ -589,12 +589,22 @@ def test_aggregate_logit_with_bincount():
     assert_deriv(npfunc.grad(g)(b), npfunc.grad(f)(b), rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=ERR.ConcretizationError,
-                   reason="known limitation: writes of traced values into np.zeros(n) are refused (advice: like=)")
-def test_nested_logit_plain_buffer_known_limitation():
+def test_nested_logit_plain_buffer_matches_like_fix():
+    """P = np.zeros(n); P[idx] = traced (a strict xfail while such writes were refused,
+    advising like=): jacrev gives the differences' Jacobian, as the like= buffer does; jit
+    (recording and a replay) and vmap give plain NumPy's values."""
     V = RNG.standard_normal(5)
     nests = [np.array([0, 1]), np.array([2, 3, 4])]
-    npfunc.jacrev(lambda v: nested_logit(v, nests, np.array([0.5, 0.8])))(V)
+    lam = np.array([0.5, 0.8])
+    f = lambda v: nested_logit(v, nests, lam)  # noqa: E731
+    J = npfunc.jacrev(f)(V)
+    assert_deriv(J, fd(f, V))
+    assert_deriv(J, npfunc.jacrev(lambda v: nested_logit_like(v, nests, lam))(V), rtol=1e-12, atol=1e-15)
+    jf = npfunc.jit(f)
+    assert_same(jf(V), f(V))
+    assert_same(jf(2 * V), f(2 * V))
+    Vs = np.stack([V, 2 * V, V[::-1]])
+    assert_same(npfunc.vmap(f)(Vs), np.stack([f(v) for v in Vs]))
 
 
 def test_nested_logit_with_like_buffer():
@@ -696,7 +706,7 @@ def sinkhorn_scaling(C, a, b, eps=0.5, n_iter=40):
 
 
 def sinkhorn_scaling_like(C, a, b, eps=0.5, n_iter=40):
-    """The same with the scaling vectors made like the kernel (the refusal's fix)."""
+    """The same with the scaling vectors made like the kernel (the fix the old refusal named)."""
     K = np.exp(-C / eps)
     u = np.ones(a.shape, like=K)
     v = np.ones(b.shape, like=K)
@@ -722,20 +732,39 @@ def test_sinkhorn_log_space():
     assert_deriv(dt, fd(g, a) @ t)
 
 
-def test_sinkhorn_scaling_inplace():
+def test_sinkhorn_scaling_inplace_plain_buffers_match_like_fix():
+    """u = np.ones_like(a); u[:] = traced, written the plain way (refused naming like=x
+    before pending arrays): jacrev and vmap give plain NumPy's values and the differences'
+    Jacobian, as the like= scaling vectors do (jit: the strict xfail below)."""
     C = RNG.random((3, 4))
     a, b = np.full(3, 1 / 3), np.full(4, 0.25)
-    with pytest.raises(ERR.ConcretizationError, match=r"like=x"):
-        npfunc.jacrev(lambda C: sinkhorn_scaling(C, a, b))(C)
+    plain = lambda C: sinkhorn_scaling(C, a, b)  # noqa: E731
     f = lambda C: sinkhorn_scaling_like(C, a, b)
+    J = fd(plain, C)
+    assert_deriv(npfunc.jacrev(plain)(C), J)
+    assert_deriv(npfunc.jacrev(plain)(C), npfunc.jacrev(f)(C), rtol=1e-12, atol=1e-15)
     assert_same(f(C), sinkhorn_scaling(C, a, b))
     assert_same(npfunc.jit(f)(C), sinkhorn_scaling(C, a, b))
     assert_same(npfunc.jit(f)(C ** 2), sinkhorn_scaling(C ** 2, a, b))
-    assert_deriv(npfunc.jacrev(f)(C), fd(lambda C: sinkhorn_scaling(C, a, b), C))
+    assert_deriv(npfunc.jacrev(f)(C), J)
     Cs = RNG.random((2, 3, 4))
+    assert_same(npfunc.vmap(plain)(Cs), _stack(plain, Cs))
     assert_same(npfunc.vmap(f)(Cs), _stack(lambda C: sinkhorn_scaling(C, a, b), Cs))
     P = f(C)
     np.testing.assert_allclose(P.sum(axis=0), b, rtol=1e-12)
+
+
+@pytest.mark.xfail(strict=True, raises=ERR.UnsupportedOperationError,
+                   reason="misleading refusal: under jit only, v = np.ones_like(b) read by a traced operation "
+                   "(K @ v) before its first traced write (v[:] = ...) is refused as if the user had kept a plain "
+                   "view or reference of it; jacrev, jacfwd and vmap take the same program")
+def test_sinkhorn_scaling_plain_buffers_under_jit():
+    C = np.random.default_rng(31).random((3, 4))
+    a, b = np.full(3, 1 / 3), np.full(4, 0.25)
+    plain = lambda C: sinkhorn_scaling(C, a, b)  # noqa: E731
+    jf = npfunc.jit(plain)
+    assert_same(jf(C), plain(C))
+    assert_same(jf(C ** 2), plain(C ** 2))
 
 
 # ==== portfolios ============================================================================
@@ -1422,10 +1451,17 @@ def test_absorption_times():
     assert_same(npfunc.vmap(absorbing_times)(Qs), _stack(absorbing_times, Qs))
 
 
-def test_tauchen_loop_plain_buffer_refused_with_like_advice():
-    # (the known limitation, pinned once as an xfail by the nested logit above)
-    with pytest.raises(ERR.ConcretizationError, match=r"a = np.zeros\(shape, like=x\)"):
-        npfunc.jacfwd(lambda r: tauchen(r, 0.1)[1])(np.float64(0.9))
+def test_tauchen_loop_plain_buffer_matches_differences():
+    """P = np.empty((n, n)) filled by the textbook double loop (refused advising
+    a = np.zeros(shape, like=x) before pending arrays): jacfwd gives the differences'
+    Jacobian and the vectorised program's, jvp the plain values."""
+    f = lambda r: tauchen(r, 0.1)[1]  # noqa: E731
+    for rho in (np.float64(0.9), np.float64(0.5)):
+        J = npfunc.jacfwd(f)(rho)
+        assert_deriv(J, fd(f, rho))
+        assert_deriv(J, npfunc.jacfwd(lambda r: tauchen_vec(r, 0.1)[1])(rho), rtol=1e-10, atol=1e-13)
+        out, _ = npfunc.jvp(f, (rho,), (np.float64(1.0),))
+        assert_same(out, f(rho))
 
 
 def test_tauchen_vectorised():
@@ -1671,9 +1707,16 @@ def test_annuity_and_amortisation():
     assert_same(npfunc.jit(f)(r), f(r))
     assert_deriv(npfunc.grad(f)(r), fd(f, r))
     assert_same(npfunc.jit(annuity_payment)(1000.0, 0.01, 12), annuity_payment(1000.0, 0.01, 12))
-    with pytest.raises(ERR.ConcretizationError, match=r"np.zeros_like\(x, shape=shape\)"):
-        npfunc.jacfwd(lambda r: amortization(1000.0, r, 6))(r)
+    # bal = np.zeros(n + 1) written with traced balances (refused naming
+    # np.zeros_like(x, shape=shape) before pending arrays): jacfwd, jit (recording and a
+    # replay) and vmap of the plain program, as the zeros_like(r, shape=...) fix
+    plain = lambda r: amortization(1000.0, r, 6)  # noqa: E731
     g = lambda r: amortization_like(1000.0, r, 6)
+    assert_deriv(npfunc.jacfwd(plain)(r), fd(plain, r), atol=1e-5)
+    assert_deriv(npfunc.jacfwd(plain)(r), npfunc.jacfwd(g)(r), rtol=1e-12, atol=1e-12)
+    assert_same(npfunc.jit(plain)(r), plain(r))
+    assert_same(npfunc.jit(plain)(np.float64(0.02)), plain(np.float64(0.02)))
+    assert_same(npfunc.vmap(plain)(np.array([0.01, 0.03])), np.stack([plain(x) for x in (0.01, 0.03)]))
     assert_same(g(r), amortization(1000.0, r, 6))
     assert_same(npfunc.jit(g)(r), amortization(1000.0, r, 6))
     assert_same(npfunc.jit(g)(np.float64(0.02)), amortization(1000.0, np.float64(0.02), 6))

@@ -16,15 +16,21 @@ Findings are strict xfails (see each reason):
   NumPy scalars, from jit (and from grad_and_value / jvp / vjp for some);
 * silent: ``grad`` / ``jacrev`` of a function that updates its argument in
   place leave the caller's array unchanged (NumPy, jit and vmap mutate it);
-* raw errors: a traced element written into a plain buffer
-  (``R[j, j] = norm``); transforms applied to ``scipy.linalg.expm`` itself;
+* raw errors: transforms applied to ``scipy.linalg.expm`` itself;
   ``grad(np.linalg.det)`` at a singular matrix; solve_continuous_are's
   refusal naming ``orthogonal_procrustes``; lu_factor/lu_solve of a singular
   matrix;
-* refusals of natural code: preallocated plain buffers filled with traced
-  values (``out[i] = ...``, ``m += ...``), jit of lstsq with a traced matrix,
+* refusals of natural code: a plain array made by arithmetic on plain arrays
+  (``m = F @ m``) updated in place with traced values (``m += ...``), jit of
+  lstsq with a traced matrix,
   the generalized symmetric eigenproblem ``scipy.linalg.eigh(K, M)``,
   transforms applied to ``scipy.linalg.det`` itself.
+
+Buffers made with np.zeros / np.empty / np.zeros_like while a transform runs
+(``out[i] = ...``, ``L[np.tril_indices(3)] = params``, ``R[j, j] = norm``,
+CG's ``x = np.zeros_like(b); x += alpha * p``) were refused (or raised raw
+errors) before pending arrays (npfunc.core.pending); they now take the
+traced writes and are checked against plain NumPy and differences.
 """
 from __future__ import annotations
 
@@ -477,10 +483,14 @@ _OSC = np.array([2.0, 0.3])
 _OSCS = np.array([[2.0, 0.3], [1.5, 0.5], [3.0, 0.1]])
 
 
-@pytest.mark.xfail(strict=True, raises=NpfuncError,
-                   reason="writing traced rows into a preallocated np.zeros buffer (out[i] = ...) is refused")
 def test_damped_oscillator_preallocated_buffer():
+    """out = np.zeros(...); out[i] = traced row (once refused, a strict xfail): the plain
+    program's values under jit and vmap, the differences' Jacobians, as the like= buffer."""
     assert_same(npfunc.jit(damped_oscillator_expm)(_OSC), damped_oscillator_expm(_OSC))
+    check_values(damped_oscillator_expm, _OSC, _OSCS)
+    check_jacobians(damped_oscillator_expm, _OSC)
+    np.testing.assert_allclose(npfunc.jacrev(damped_oscillator_expm)(_OSC),
+                               npfunc.jacrev(damped_oscillator_expm_like)(_OSC), rtol=1e-12, atol=1e-14)
 
 
 def test_damped_oscillator_like_buffer():
@@ -676,11 +686,11 @@ def markov_k_step(logits):
     return np.concatenate([p5, pi])
 
 
-@pytest.mark.xfail(strict=True, raises=NpfuncError,
-                   reason="L[np.tril_indices(3)] = params into a plain np.zeros buffer is refused")
 def test_mvn_logpdf_inv_det():
+    """L = np.zeros((3, 3)); L[np.tril_indices(3)] = params (once refused, a strict xfail)."""
     p = np.array([1.0, 0.2, 1.0, 0.1, 0.3, 1.0])
     np.testing.assert_allclose(npfunc.grad(mvn_logpdf_inv_det)(p), fd(mvn_logpdf_inv_det, p), rtol=1e-5)
+    check_values(mvn_logpdf_inv_det, p, p + 0.05 * np.random.default_rng(19).standard_normal((3, 6)))
 
 
 def test_markov_k_step():
@@ -786,11 +796,14 @@ def batched_mahalanobis(L_flat, X=np.random.default_rng(21).standard_normal((6, 
     return np.sum(Z**2, axis=-1)
 
 
-@pytest.mark.xfail(strict=True, raises=NpfuncError,
-                   reason="R = np.empty(...); R[:, 0, 0] = cos(angles) is refused (plain buffer)")
 def test_rotation_chain_filled_buffer():
+    """R = np.empty(...); R[:, 0, 0] = cos(angles) (once refused, a strict xfail): the plain
+    program's values under jit and vmap and the differences' Jacobians."""
     a = np.array([0.1, 0.5, 1.0])
     assert_same(npfunc.jit(rotation_chain)(a), rotation_chain(a))
+    As = np.random.default_rng(22).standard_normal((3, 3))
+    check_values(rotation_chain, a, As)
+    check_jacobians(rotation_chain, a)
 
 
 def test_rotation_chain_stacked():
@@ -847,14 +860,24 @@ def conjugate_gradient(A, b, n_iter=3):
 
 
 @pytest.mark.parametrize("transform", ["jacrev", "vmap"])
-def test_gram_schmidt_error_is_npfunc_error(transform):
-    A = np.random.default_rng(24).standard_normal((5, 3))
+def test_gram_schmidt_plain_buffers_match_numpy(transform):
+    """R[i, j] = traced into np.zeros buffers (a raw error, then a refusal, before pending
+    arrays): jacrev gives the differences' Jacobian of R, vmap a loop's Q and R."""
+    rng = np.random.default_rng(24)
+    A = rng.standard_normal((5, 3))
     f = lambda a: modified_gram_schmidt(a)[1]  # noqa: E731
-    with pytest.raises(NpfuncError):
-        if transform == "jacrev":
-            npfunc.jacrev(f)(A)
-        else:
-            npfunc.vmap(f)(A[None])
+    if transform == "jacrev":
+        for _ in range(2):
+            np.testing.assert_allclose(npfunc.jacrev(f)(A), fd(f, A), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(npfunc.jacrev(lambda a: modified_gram_schmidt(a)[0])(A),
+                                   fd(lambda a: modified_gram_schmidt(a)[0], A), rtol=1e-5, atol=1e-7)
+    else:
+        As = np.concatenate([A[None], rng.standard_normal((2, 5, 3))])
+        got = npfunc.vmap(modified_gram_schmidt)(As)
+        want = stack_loop(modified_gram_schmidt, As)
+        for g, w in zip(got, want):
+            assert_same(g, w, rtol=1e-10, atol=1e-12)
+        assert_same(npfunc.vmap(f)(A[None]), f(A)[None], rtol=1e-10, atol=1e-12)
 
 
 def test_conjugate_gradient_traced_rhs_and_matrix():
@@ -873,9 +896,9 @@ def test_conjugate_gradient_traced_rhs_and_matrix():
     np.testing.assert_allclose(npfunc.jacfwd(conjugate_gradient, argnums=(0, 1))(A, b)[0], num, rtol=1e-5, atol=1e-8)
 
 
-@pytest.mark.xfail(strict=True, raises=NpfuncError, reason="CG differentiated w.r.t. A only: x = zeros_like(b) "
-                   "is plain, so `x += alpha * p` is refused")
 def test_conjugate_gradient_derivative_in_matrix_only():
+    """CG differentiated w.r.t. A only: x = np.zeros_like(b) of a plain b takes the traced
+    `x += alpha * p` (once refused, a strict xfail)."""
     B = np.random.default_rng(25).standard_normal((3, 3))
     A = B @ B.T + np.eye(3)
     b = np.array([1.0, 2.0, 3.0])

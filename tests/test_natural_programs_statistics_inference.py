@@ -1117,13 +1117,14 @@ def test_clip_out_argument_and_views():
     assert np.shares_memory(beta, th)
 
 
-# ---- refusals: the message names the transform and a fix that works ------------------------
-
-_BUFFER = r"np\.zeros\(shape, like=x\)"
+# ---- preallocated buffers (refused before pending arrays, now NumPy's values) and refusals --
+# A traced write into np.empty/np.zeros made in the program was refused naming
+# np.zeros(shape, like=x); the buffer written the plain way now takes the write
+# (npfunc.core.pending), and is checked against plain NumPy and against that like= fix.
 
 
 def kaplan_meier_traced(weights, time, event):
-    """kaplan_meier with the output buffer made traced, as the refusal advises."""
+    """kaplan_meier with the output buffer made traced (the like= fix the old refusal advised)."""
     order = np.argsort(time)
     w, ev = weights[order], event[order]
     n = len(w)
@@ -1139,13 +1140,31 @@ def kaplan_meier_traced(weights, time, event):
 
 
 @pytest.mark.parametrize("transform", ["jacrev", "jacfwd", "jit", "vmap"])
-def test_kaplan_meier_plain_buffer_refuses(transform):
-    """S = np.empty(n); S[i] = traced: every transform refuses and names the fix."""
+def test_kaplan_meier_plain_buffer_matches_like_fix(transform):
+    """S = np.empty(n); S[i] = traced (the buffer written the plain way) used to be refused
+    naming np.zeros(shape, like=x); it now works under every transform: the plain program's
+    values (jit: recording and replays with new values; vmap: a loop) and the differences'
+    Jacobian, as the like= fix gives."""
     w = 1.0 + 0.3 * _R.uniform(size=N)
     f = lambda w: kaplan_meier(w, TIMES, EVENTS)  # noqa: E731
-    arg = np.stack([w, w]) if transform == "vmap" else w
-    with pytest.raises(npfunc.errors.NpfuncError, match=rf"{transform}\(f\).*{_BUFFER}"):
-        getattr(npfunc, transform)(f)(arg)
+    fixed = lambda w: kaplan_meier_traced(w, TIMES, EVENTS)  # noqa: E731
+    if transform in ("jacrev", "jacfwd"):
+        jac = getattr(npfunc, transform)
+        for v in (w, w[::-1]):
+            got = jac(f)(v)
+            assert_deriv(got, fd(f, v))
+            assert_deriv(got, jac(fixed)(v), rtol=1e-12, atol=1e-15)
+    elif transform == "jit":
+        jf = npfunc.jit(f)
+        assert_same(jf(w), f(w))
+        for v in (w * 1.1, w[::-1], w * 0.9):  # replays with new values
+            assert_same(jf(v), f(v))
+            assert_same(jf(v), npfunc.jit(fixed)(v))
+    else:
+        batch = np.stack([w, w[::-1], 0.9 * w])
+        got = npfunc.vmap(f)(batch)
+        assert_same(got, np.stack([f(b) for b in batch]))
+        assert_same(got, npfunc.vmap(fixed)(batch))
 
 
 def test_kaplan_meier_traced_buffer_works():
@@ -1209,13 +1228,20 @@ def bootstrap_loop_traced(x, seed=3, B=30):
     ],
     ids=["gmm", "stick_logJ", "stick_simplex", "bootstrap_loop"],
 )
-def test_preallocated_buffer_refusal_and_fix(plain, fixed, x):
-    """Writes of traced values into np.empty/np.zeros buffers refuse under jacrev naming
-    np.zeros(shape, like=x); that fix gives the plain value and the differences' derivative."""
-    with pytest.raises(npfunc.errors.ConcretizationError, match=rf"jacrev\(\w+\).*{_BUFFER}"):
-        npfunc.jacrev(plain)(x)
+def test_preallocated_buffer_plain_matches_like_fix(plain, fixed, x):
+    """Writes of traced values into np.empty/np.zeros buffers, written the plain way, used to
+    be refused under jacrev naming np.zeros(shape, like=x); they now give the plain value
+    under jit (recording and a replay with new values) and the differences' derivative
+    under jacrev, as that fix does."""
+    J = fd(plain, x)
+    assert_deriv(npfunc.jacrev(plain)(x), J)
+    assert_deriv(npfunc.jacrev(plain)(x), npfunc.jacrev(fixed)(x), rtol=1e-12, atol=1e-15)
+    jp = npfunc.jit(plain)
+    assert_same(jp(x), plain(x))
+    x2 = x * 1.1
+    assert_same(jp(x2), plain(x2))  # a replay with new values
     assert_same(fixed(x), plain(x))
-    assert_deriv(npfunc.jacrev(fixed)(x), fd(plain, x))
+    assert_deriv(npfunc.jacrev(fixed)(x), J)
     assert_same(npfunc.jit(fixed)(x), plain(x))
 
 
@@ -1423,21 +1449,28 @@ def test_bootstrap_vmap_over_indices_under_grad():
         assert_same(npfunc.grad(g)(_XS), np.ones_like(_XS))
 
 
-def test_add_at_into_plain_buffer_refuses_and_fix_works():
-    """np.add.at(plain, group, traced) refuses naming npfunc.numpy.add_at and a traced
-    buffer; both fixes give the plain sums and the derivative."""
+def test_add_at_into_plain_buffer_matches_fixes():
+    """np.add.at(plain buffer, group, traced), written the plain way, used to be refused
+    naming npfunc.numpy.add_at and a traced buffer; it now gives the plain sums under jit
+    (recording and a replay with new values) and vmap (a loop), and the differences'
+    Jacobian under jacrev and jacfwd, as both fixes do."""
     f = lambda w: group_sums_add_at_plain(w, GROUP)  # noqa: E731
-    with pytest.raises(npfunc.errors.UnsupportedOperationError,
-                       match=r"jacrev\(f\): np\.add\.at.*npfunc\.numpy\.add_at.*like=x"):
-        npfunc.jacrev(f)(_W24)
 
     def functional(w):
         return npfunc.numpy.add_at(np.zeros(6), GROUP, w)
 
     J = fd(f, _W24)
+    assert_deriv(npfunc.jacrev(f)(_W24), J)
+    assert_deriv(npfunc.jacfwd(f)(_W24), J)
+    jf = npfunc.jit(f)
+    assert_same(jf(_W24), f(_W24))
+    assert_same(jf(_W24[::-1] * 1.1), f(_W24[::-1] * 1.1))  # a replay with new values
+    batch = np.stack([_W24, _W24[::-1], 0.9 * _W24])
+    assert_same(npfunc.vmap(f)(batch), np.stack([f(b) for b in batch]))
     for fixed in (functional, lambda w: group_sums_add_at(w, GROUP)):
         assert_same(fixed(_W24), f(_W24))
         assert_deriv(npfunc.jacrev(fixed)(_W24), J)
+        assert_deriv(npfunc.jacrev(fixed)(_W24), npfunc.jacrev(f)(_W24), rtol=1e-12, atol=1e-15)
         assert_same(npfunc.jit(fixed)(_W24), f(_W24))
 
 
