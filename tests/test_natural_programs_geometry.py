@@ -727,31 +727,35 @@ def test_rodrigues_branch_refused_under_jit_and_vmap():
         npfunc.vmap(rodrigues)(rng.normal(size=(3, 3)))
 
 
-# ---- refusals of natural code (kind 3) ------------------------------------------------------
+# ---- preallocated buffers written with traced values (were refused: strict xfails) ----------
+# np.zeros / np.eye made inside the function take traced writes (core/pending.py).
 
 
-@pytest.mark.xfail(strict=True, raises=npfunc.errors.ConcretizationError, reason="skew matrix filled into np.zeros((3, 3)) buffer (K[0, 1] = -w[2]) refused under jacrev")
 def test_rodrigues_skew_buffer_jacrev():
+    """The skew matrix filled into np.zeros((3, 3)) (K[0, 1] = -w[2])."""
     w = np.array([0.3, -0.5, 0.8])
     assert_deriv(npfunc.jacrev(rodrigues)(w), fd(rodrigues, w))
 
 
-@pytest.mark.xfail(strict=True, raises=npfunc.errors.ConcretizationError, reason="DH transform rows written into np.eye(4) (T[0, :] = [...]) refused under jacrev")
 def test_spatial_arm_fk_jacrev():
+    """DH transform rows written into np.eye(4) (T[0, :] = [...])."""
     q = rng.normal(size=4)
     assert_deriv(npfunc.jacrev(spatial_arm_fk)(q), fd(spatial_arm_fk, q))
 
 
-@pytest.mark.xfail(strict=True, raises=npfunc.errors.ConcretizationError, reason="trajectory integrated into np.zeros buffer (traj[k + 1, 0] = ...) refused under jacrev")
 def test_unicycle_odometry_jacrev():
+    """The trajectory integrated into an np.zeros buffer (traj[k + 1, 0] = ...)."""
     u = rng.normal(size=20) * 3
     assert_deriv(npfunc.jacrev(unicycle_odometry)(u), fd(unicycle_odometry, u))
 
 
-@pytest.mark.xfail(strict=True, raises=npfunc.errors.UnsupportedOperationError, reason="np.add.at into np.zeros(len(V)) buffer refused (np.zeros_like(V) works)")
 def test_cotangent_weights_jacrev():
+    """np.add.at into an np.zeros(len(V)) buffer (as into np.zeros_like(V))."""
     V = _octa()
     assert_deriv(npfunc.jacrev(cotangent_weights)(V), fd(cotangent_weights, V))
+
+
+# ---- refusals of natural code (kind 3) ------------------------------------------------------
 
 
 @pytest.mark.xfail(strict=True, raises=npfunc.errors.ConcretizationError, reason="np.diag([1.0, 1.0, d]) with traced d refused under jit (np.array([...]) of traced scalars works)")

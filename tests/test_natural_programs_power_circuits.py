@@ -6,7 +6,7 @@ function called five times on the same and on new inputs, bit for bit after the 
 against the plain program (Python type, dtype, shape, value, side effects).
 
 Programs:
-  * power flow: Ybus from a line list (a complex buffer with +=; refused plain, like= works) and
+  * power flow: Ybus from a line list (a complex buffer with +=, written plain and with like=) and
     from the incidence matrix; complex injections S = V conj(Y V) and the textbook dS/dVa, dS/dVm
     against jacrev/jacfwd; polar mismatch (double loop into buffers, and vectorised);
     Newton-Raphson with fixed iterations, with a tolerance break (x += dx on a plain copy refused,
@@ -19,18 +19,18 @@ Programs:
     telegrapher matrix, voltage regulation and efficiency, lossy-line input impedance and return
     loss (complex gradient in the load), conductor GMD inductance (np.prod of a list refused);
   * circuits: modified nodal analysis (solve), dissipation (Tellegen), Wheatstone, Thevenin,
-    maximum power transfer by Newton on grad; RC/RLC closed form, state space by expm (a plain
-    output buffer refused), solve_ivp, RC ladder by forward Euler (np.concatenate([[vin], v])
-    with a plain v builds vin; the plain history buffer is refused), bilinear + lfilter RC filter, AC nodal solve;
+    maximum power transfer by Newton on grad; RC/RLC closed form, state space by expm (into a
+    plain output buffer), solve_ivp, RC ladder by forward Euler (np.concatenate([[vin], v])
+    with a plain v builds vin; a plain history buffer), bilinear + lfilter RC filter, AC nodal solve;
   * devices: Shockley diode by limited Newton (fixed count, early return, brentq, custom_vjp
     with the implicit derivative), Ebers-Moll dict of currents, MOSFET regions by np.where,
     solar cell power and maximum power point;
-  * batteries: 1RC Thevenin model with in-place state (buffer refused; like=, a list, and
+  * batteries: 1RC Thevenin model with in-place state (an np.array state refused; like=, a list, and
     functionalize work), parameter-fit loss, Peukert, Coulomb counting (cumulative_trapezoid),
     float32 pack SOC through np.interp, OCV polyfit/polyval;
   * three-phase: symmetrical components, voltage unbalance, complex power, delta-wye, Zbus
     fault currents, single line-to-ground faults, Kron reduction, phasors normalised in place;
-  * harmonics: THD by rfft (a += into a plain buffer refused), RMS/crest dict, distortion power
+  * harmonics: THD by rfft (a += into a plain buffer), RMS/crest dict, distortion power
     factor, RMS by quad, harmonic spectrum by periodogram;
   * per unit, machines and stability: base changes (float32), transformer efficiency maximum,
     induction-motor torque-slip, power-factor correction, capacitor-bank steps (int(np.ceil)),
@@ -1203,14 +1203,29 @@ def check_array(f, x, xs, rtol=1e-12, fd_rtol=1e-5, atol=1e-8, vmap=True, vatol=
                      rtol=fd_rtol, atol=atol)
 
 
+def check_plain_buffer_matches_like_fix(plain, fixed, x, xs, check=None, **kw):
+    """A plain NumPy buffer (np.zeros & co. made inside the function) written with traced
+    values takes the writes (core/pending.py): the plain program under jit (recording and
+    replays), vmap (against a loop) and the derivative transforms (against its five-point
+    differences) by ``check`` (check_array by default), and the like= fix giving the same
+    values and derivatives to rounding."""
+    (check or check_array)(plain, x, xs, **kw)
+    for T, arg in ((npfunc.jit, x), (npfunc.vmap, xs), (npfunc.jacrev, x), (npfunc.jacfwd, x)):
+        np.testing.assert_allclose(T(plain)(arg), T(fixed)(arg), rtol=1e-12, atol=0)
+
+
 # ==== power flow ==================================================================================
 
 
-def test_ybus_from_line_list_jit_and_jacobian_in_reactances():
+def test_ybus_from_line_list_plain_buffer_matches_like_fix():
     """The plain complex buffer Y = np.zeros(..., dtype=complex) written with traced
-    admittances is refused (naming like=); created traced it works everywhere."""
+    admittances takes the writes: plain NumPy's values under jit, vmap and the Jacobians,
+    the same as the buffer created traced (like=)."""
     args = (LINE_R, LINE_X, LINE_B)
-    assert_buffer_refused(lambda xl: build_ybus(LINE_R, xl, LINE_B).real, LINE_X)
+    check_jit(build_ybus, args, (LINE_R * 1.1, LINE_X * 0.9, LINE_B))
+    fp = lambda xl: np.stack([build_ybus(LINE_R, xl, LINE_B).real, build_ybus(LINE_R, xl, LINE_B).imag])
+    ft = lambda xl: np.stack([build_ybus_traced(LINE_R, xl, LINE_B).real, build_ybus_traced(LINE_R, xl, LINE_B).imag])
+    check_plain_buffer_matches_like_fix(fp, ft, LINE_X, np.stack([LINE_X, LINE_X * 1.2, LINE_X * 0.8]))
     check_jit(build_ybus_traced, args, (LINE_R * 1.1, LINE_X * 0.9, LINE_B))
     Y = build_ybus_traced(*args)
     assert_same(Y, build_ybus(*args))
@@ -1242,11 +1257,13 @@ def test_power_injections_jacobian_against_textbook_formulas():
     assert_same(got[1], np.stack([w[1] for w in want]))
 
 
-def test_mismatch_loop_and_vectorised_spellings():
+def test_mismatch_plain_buffer_like_fix_and_vectorised_spellings_agree():
+    """The double loop into plain np.zeros buffers P, Q (+= of traced terms), the like= fix and
+    the vectorised form: the same values and Jacobians under every transform."""
     x = np.r_[-0.05, -0.06, -0.08, 0.98, 0.97, 0.96]
     xs = np.stack([x, x + 0.01, x * 1.01])
     np.testing.assert_allclose(mismatch(x), mismatch_vectorised(x), rtol=1e-12, atol=1e-14)
-    assert_buffer_refused(mismatch, x)
+    check_plain_buffer_matches_like_fix(mismatch, mismatch_traced, x, xs)
     assert_same(mismatch_traced(x), mismatch(x))
     check_array(mismatch_traced, x, xs)
     check_array(mismatch_vectorised, x, xs)
@@ -1295,10 +1312,13 @@ def test_newton_power_flow_with_tolerance_break():
         npfunc.vmap(f)(LOAD_SET)
 
 
-def test_dc_power_flow_and_ptdf():
+def test_dc_power_flow_plain_buffer_matches_like_fix_and_ptdf():
     p = np.array([1.5, -0.5, -0.4, -0.6])
     ps = np.stack([p, p * 0.9, np.array([1.0, 0.2, -0.6, -0.6])])
-    assert_buffer_refused(dc_power_flow, p)
+    # the plain buffers (B +=, theta[1:] = solve) take the traced writes
+    check_plain_buffer_matches_like_fix(dc_power_flow, dc_power_flow_traced, p, ps)
+    check_plain_buffer_matches_like_fix(lambda xl: dc_power_flow(p, xl), lambda xl: dc_power_flow_traced(p, xl),
+                                        LINE_X, np.stack([LINE_X, LINE_X * 1.1, LINE_X * 0.95]))
     assert_same(dc_power_flow_traced(p), dc_power_flow(p))
     check_array(dc_power_flow_traced, p, ps)
     # flows linear in injections: the Jacobian is the PTDF matrix
@@ -1389,10 +1409,11 @@ R_NET = np.array([100.0, 200.0, 150.0, 300.0, 120.0, 250.0, 500.0])
 R_SET = np.stack([R_NET, R_NET * 1.2, R_NET[::-1].copy()])
 
 
-def test_modified_nodal_analysis_resistor_network():
+def test_modified_nodal_analysis_plain_stamp_buffer_matches_like_fix():
     v = mna_resistor_network(R_NET)
     assert v[0] == 10.0
-    assert_buffer_refused(mna_resistor_network, R_NET)
+    # the plain stamp matrix A = np.zeros(...) takes the traced conductances
+    check_plain_buffer_matches_like_fix(mna_resistor_network, mna_resistor_network_traced, R_NET, R_SET)
     assert_same(mna_resistor_network_traced(R_NET), v)
     check_array(mna_resistor_network_traced, R_NET, R_SET)
     check_scalar(network_dissipation, R_NET, R_SET, fd_rtol=1e-6)
@@ -1437,15 +1458,16 @@ def test_rc_and_rlc_closed_form_transients():
     check_array(f, q, np.stack([q, q * np.array([1.5, 1.0, 1.0]), q * np.array([1.0, 1.2, 0.8])]), atol=1e-9)
 
 
-def test_rlc_state_space_by_expm():
+def test_rlc_state_space_by_expm_plain_buffer_matches_like_fix():
     p = np.array([10.0, 1e-3, 1e-6])
     np.testing.assert_allclose(rlc_expm_response(p), rlc_params_response(p, np.arange(1, 7) * 2e-5), rtol=1e-9)
-    assert_buffer_refused(rlc_expm_response, p)
     assert_same(rlc_expm_response_traced(p), rlc_expm_response(p))
     scale = np.array([1.0, 1e-3, 1e-6])
-    f = lambda q: rlc_expm_response_traced(q * scale)
     q = np.array([10.0, 1.0, 1.0])
-    check_array(f, q, np.stack([q, q * np.array([1.5, 1.0, 1.0]), q * np.array([1.0, 1.2, 0.8])]), atol=1e-9)
+    qs = np.stack([q, q * np.array([1.5, 1.0, 1.0]), q * np.array([1.0, 1.2, 0.8])])
+    # the plain output buffer out = np.empty(steps) takes the traced states
+    check_plain_buffer_matches_like_fix(lambda q: rlc_expm_response(q * scale), lambda q: rlc_expm_response_traced(q * scale),
+                                        q, qs, atol=1e-9)
 
 
 def test_rlc_by_solve_ivp():
@@ -1461,15 +1483,19 @@ def test_rlc_by_solve_ivp():
     check_jit(f, (q,), (q * 1.1,))
 
 
-def test_rc_ladder_forward_euler_buffer():
+def test_rc_ladder_forward_euler_plain_buffer_matches_like_fix():
     """np.concatenate([[vin], v[:-1]]) with a plain v builds the traced vin while a transform
-    runs (core/array_hooks.py; it was refused); the plain history buffer hist[k] = v is then
-    refused, naming like=."""
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"^jit\(f\).*plain NumPy array.*like=x"):
-        npfunc.jit(rc_ladder_euler)(np.float64(1.0))
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"^grad\(f\).*plain NumPy array.*like=x"):
-        npfunc.grad(lambda v: rc_ladder_euler(v)[-1])(np.float64(1.0))
+    runs (core/array_hooks.py; it was refused); the plain history buffer hist[k] = v takes
+    the traced states (core/pending.py): plain NumPy's values and the five-point derivatives,
+    the same as the buffers made with np.zeros_like(vin, shape=...)."""
     assert_same(rc_ladder_euler_traced(np.float64(1.0)), rc_ladder_euler(np.float64(1.0)))
+    check_jit(rc_ladder_euler, (np.float64(1.0),), (np.float64(2.0),))
+    check_plain_buffer_matches_like_fix(lambda v: rc_ladder_euler(v[0]), lambda v: rc_ladder_euler_traced(v[0]),
+                                        np.array([1.0]), np.array([[0.5], [2.0], [1.5]]))
+    check_plain_buffer_matches_like_fix(lambda v: rc_ladder_euler(v)[-1], lambda v: rc_ladder_euler_traced(v)[-1],
+                                        np.float64(1.0), np.array([0.5, 2.0, 1.5]), check=check_scalar)
+    np.testing.assert_allclose(npfunc.grad(lambda v: rc_ladder_euler(v)[-1])(np.float64(1.0)),
+                               npfunc.grad(lambda v: rc_ladder_euler_traced(v)[-1])(np.float64(1.0)), rtol=1e-12, atol=0)
     check_array(lambda v: rc_ladder_euler_traced(v[0]), np.array([1.0]), np.array([[0.5], [2.0], [1.5]]))
     check_scalar(lambda v: rc_ladder_euler_traced(v)[-1], np.float64(1.0), np.array([0.5, 2.0, 1.5]))
 
@@ -1609,11 +1635,13 @@ def test_fault_currents_by_zbus_and_sequence_networks():
 # ==== harmonics ====================================================================================
 
 
-def test_total_harmonic_distortion_by_rfft():
+def test_total_harmonic_distortion_plain_buffer_matches_like_fix():
     amps = np.array([1.0, 0.0, 0.2, 0.0, 0.1])
     np.testing.assert_allclose(thd_from_samples(amps), np.sqrt(0.05), rtol=1e-12)
     As = np.stack([amps, amps * np.array([1, 1, 0.5, 1, 2]), amps + 0.05])
-    assert_buffer_refused(thd_from_samples, amps, fix=r"x \+= y.*like=x")
+    # wave += a * sin(...) into the plain wave = np.zeros(n) takes the traced terms
+    check_plain_buffer_matches_like_fix(thd_from_samples, thd_from_samples_traced, amps, As,
+                                        check=check_scalar, fd_rtol=1e-6)
     assert_same(thd_from_samples_traced(amps), thd_from_samples(amps))
     check_scalar(thd_from_samples_traced, amps, As, fd_rtol=1e-6)
 
@@ -1695,8 +1723,11 @@ def test_power_factor_correction():
 # ==== stability ====================================================================================
 
 
-def test_swing_equation_rk4():
-    assert_buffer_refused(swing_rk4, np.float64(1.0))
+def test_swing_equation_rk4_plain_buffer_matches_like_fix():
+    # the plain trajectory buffer traj = np.zeros(steps) takes the traced angles
+    check_plain_buffer_matches_like_fix(swing_rk4, swing_rk4_traced, np.array(1.0), np.array([0.8, 1.0, 1.2]), atol=1e-7)
+    check_plain_buffer_matches_like_fix(lambda pm: np.max(swing_rk4(pm)), swing_max_angle, np.float64(1.0),
+                                        np.array([0.8, 1.1, 1.2]), check=check_scalar, hess=False)
     assert_same(swing_rk4_traced(np.float64(1.0)), swing_rk4(np.float64(1.0)))
     check_array(swing_rk4_traced, np.array(1.0), np.array([0.8, 1.0, 1.2]), atol=1e-7)
     check_scalar(swing_max_angle, np.float64(1.0), np.array([0.8, 1.1, 1.2]), hess=False)

@@ -85,7 +85,8 @@ def hmm_forward_table(log_pi, log_A, log_B, obs):
 
 
 def hmm_forward_table_like(log_pi, log_A, log_B, obs):
-    """The same with the table made like the transition matrix (the refusal's fix)."""
+    """The same with the table made like the transition matrix (the fix the refusal named
+    before plain buffers took traced writes)."""
     T = len(obs)
     K = log_pi.shape[0]
     alpha = np.zeros((T, K), like=log_A)
@@ -103,12 +104,25 @@ def hmm_forward_numpy_only(log_pi, log_A, log_B, obs):
     return np.logaddexp.reduce(a)
 
 
-def test_hmm_forward_table_into_plain_zeros_refuses_and_like_fix_works():
+def test_hmm_forward_table_into_plain_zeros_matches_like_fix():
+    """The (T, K) table alpha = np.zeros((T, K)) filled with traced rows takes them
+    (core/pending.py): under grad, hessian and jit (recording and replay) the plain program
+    gives plain NumPy's values and the five-point derivatives, as the like= fix does."""
     pi, A, B, obs = _hmm()
     args = (np.log(pi), np.log(A), np.log(B), obs)
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"grad.*np.zeros\(shape, like=x\)"):
-        npfunc.grad(hmm_forward_table, argnums=1)(*args)
     want = hmm_forward_table(*args)
+    args2 = (args[0], 1.3 * args[1], args[2], obs[::-1].copy())
+    jp = npfunc.jit(hmm_forward_table)
+    assert_same(jp(*args), want)
+    assert_same(jp(*args2), hmm_forward_table(*args2))
+    assert_same(jp(*args), want)
+    gp = npfunc.grad(hmm_forward_table, argnums=1)(*args)
+    assert_deriv(gp, fd(lambda z: hmm_forward_table(args[0], z, *args[2:]), args[1]))
+    np.testing.assert_allclose(gp, npfunc.grad(hmm_forward_table_like, argnums=1)(*args), rtol=1e-12, atol=0)
+    Hp = npfunc.hessian(hmm_forward_table, argnums=1)(*args)
+    np.testing.assert_allclose(Hp, npfunc.hessian(hmm_forward_table_like, argnums=1)(*args), rtol=1e-12, atol=1e-15)
+    grad_p = npfunc.grad(hmm_forward_table, argnums=1)
+    assert_deriv(Hp, fd(lambda z: grad_p(args[0], z, *args[2:]), args[1]), atol=1e-7)
     assert_same(hmm_forward_table_like(*args), want)
     jf = npfunc.jit(hmm_forward_table_like)
     assert_same(jf(*args), want)
@@ -320,6 +334,21 @@ def viterbi_like(log_pi, log_A, log_B, obs):
     return np.stack(path[::-1]), delta.max()
 
 
+def viterbi_plain_table(log_pi, log_A, log_B, obs):
+    """viterbi_like with the back-pointer table a plain np.zeros (it takes the traced argmax rows)."""
+    T, K = len(obs), len(log_pi)
+    delta = log_pi + log_B[:, obs[0]]
+    back = np.zeros((T, K), dtype=int)
+    for t in range(1, T):
+        s = delta[:, None] + log_A
+        back[t] = np.argmax(s, axis=0)
+        delta = s[back[t], np.arange(K)] + log_B[:, obs[t]]
+    path = [np.argmax(delta)]
+    for t in range(T - 1, 0, -1):
+        path.append(back[t, path[-1]])
+    return np.stack(path[::-1]), delta.max()
+
+
 def test_viterbi_score_gradient_is_path_indicator():
     pi, A, B, obs = _hmm(T=7, seed=6)
     args = (np.log(pi), np.log(A), np.log(B), obs)
@@ -329,20 +358,23 @@ def test_viterbi_score_gradient_is_path_indicator():
     np.add.at(counts, (path[:-1], path[1:]), 1.0)
     assert_same(g, counts)
     assert_deriv(g, fd(lambda la: viterbi(args[0], la, args[2], obs)[1], args[1]))
-    # under jit the plain back-pointer table and int() refuse; the like= spelling works
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*like=x"):
+    # under jit the plain back-pointer table takes the traced argmax rows, but int() of the
+    # traced argmax is refused (a value jit cannot know when recording), naming np.where
+    with pytest.raises(npfunc.errors.ConcretizationError, match=r"^jit\(f\): int\(x\) needs the value.*np\.where"):
         npfunc.jit(viterbi)(*args)
-    jv = npfunc.jit(viterbi_like)
-    for la in (args[1], np.log(np.random.default_rng(7).dirichlet(np.ones(3), 3))):
-        p2, s2 = jv(args[0], la, args[2], obs)
-        pw, sw = viterbi(args[0], la, args[2], obs)
-        assert_same(p2, pw)
-        assert_same(s2, sw)
+    # the path kept as arrays: with the plain table and with the table made like log_A
     As = np.log(np.random.default_rng(8).dirichlet(np.ones(3), (4, 3)))
-    paths, scores = npfunc.vmap(viterbi_like, in_dims=(None, 0, None, None))(args[0], As, args[2], obs)
     want = [viterbi(args[0], a, args[2], obs) for a in As]
-    assert_same(paths, _stack([w[0] for w in want]))
-    assert_same(scores, _stack([w[1] for w in want]))
+    for spelling in (viterbi_plain_table, viterbi_like):
+        jv = npfunc.jit(spelling)
+        for la in (args[1], np.log(np.random.default_rng(7).dirichlet(np.ones(3), 3)), args[1]):
+            p2, s2 = jv(args[0], la, args[2], obs)
+            pw, sw = viterbi(args[0], la, args[2], obs)
+            assert_same(p2, pw)
+            assert_same(s2, sw)
+        paths, scores = npfunc.vmap(spelling, in_dims=(None, 0, None, None))(args[0], As, args[2], obs)
+        assert_same(paths, _stack([w[0] for w in want]))
+        assert_same(scores, _stack([w[1] for w in want]))
 
 
 def gaussian_hmm_loglik(mu, log_A, log_pi, x, sigma=0.7):
@@ -518,11 +550,24 @@ def _counts_like_loglik(P, seq):
     return np.sum(counts * np.log(P))
 
 
-def test_add_at_into_plain_counts_names_like_fix():
+def test_add_at_into_plain_counts_with_traced_indices_matches_numpy():
+    """np.add.at(counts, (seq[:-1], seq[1:]), 1) into a plain np.zeros with the sequence traced
+    (jit, vmap over sequences): the counts take the traced indices (core/pending.py), plain
+    NumPy's log-likelihood, and the np.bincount spelling's."""
     P = RNG.dirichlet(np.ones(4), 4)
     seq = RNG.integers(0, 4, 30)
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like="):
-        npfunc.jit(markov_chain_loglik)(P, seq)
+    seq2 = RNG.integers(0, 4, 30)
+    P2 = RNG.dirichlet(np.ones(4), 4)
+    jf = npfunc.jit(markov_chain_loglik)
+    for p, q in ((P, seq), (P2, seq2), (P, seq2), (P, seq)):
+        assert_same(jf(p, q), markov_chain_loglik(p, q))
+        np.testing.assert_allclose(jf(p, q), markov_chain_loglik_bincount(p, q), rtol=1e-12)
+    seqs = np.stack([seq, seq2, seq[::-1].copy()])
+    assert_same(npfunc.vmap(markov_chain_loglik, in_dims=(None, 0))(P, seqs),
+                _stack([markov_chain_loglik(P, q) for q in seqs]))
+    g = npfunc.grad(markov_chain_loglik)(P, seq)
+    assert_deriv(g, fd(lambda z: markov_chain_loglik(z, seq), P))
+    assert_deriv(npfunc.jit(npfunc.grad(markov_chain_loglik))(P, seq2), fd(lambda z: markov_chain_loglik(z, seq2), P))
 
 
 def ctc_neg_loglik(logits, labels, blank=0):
@@ -766,7 +811,7 @@ def felsenstein_jc(t, leaves):
     return np.log(0.25 * (Lab * Lc).sum())
 
 
-def test_felsenstein_pruning_branch_length_gradients():
+def test_felsenstein_pruning_branch_length_gradients_and_jit_with_traced_leaves():
     t = np.array([0.1, 0.2, 0.3, 0.05])
     leaves = np.array([0, 0, 2])
     want = felsenstein_jc(t, leaves)
@@ -776,9 +821,13 @@ def test_felsenstein_pruning_branch_length_gradients():
     ts = RNG.random((3, 4)) * 0.3
     got = npfunc.vmap(felsenstein_jc, in_dims=(0, None))(ts, leaves)
     assert_same(got, _stack([felsenstein_jc(z, leaves) for z in ts]))
-    # under jit the leaves are traced and index the plain np.eye(4): refused, with a fix that works
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"table = np.asarray\(table, like=i\)"):
-        npfunc.jit(felsenstein_jc)(t, leaves)
+    # under jit the leaves are traced and index the plain np.eye(4): a traced copy of its rows
+    # is read (core/pending.py), plain NumPy's value on recording and on replays with new leaves
+    jt = npfunc.jit(felsenstein_jc)
+    for z, lv in ((t, leaves), (2 * t, np.array([1, 3, 2])), (t, np.array([3, 3, 3])), (t, leaves)):
+        assert_same(jt(z, lv), felsenstein_jc(z, lv))
+    assert jt.trace_count == 1
+    assert_deriv(npfunc.jit(npfunc.grad(felsenstein_jc))(t, leaves), fd(lambda z: felsenstein_jc(z, leaves), t))
     # the leaves as a static argument (keyed by value: changing them in place records again)
     jf = npfunc.jit(felsenstein_jc, static_argnums=1)
     assert_same(jf(t, leaves), want)
@@ -864,18 +913,26 @@ def test_lif_where_reset_trace_and_count():
     assert_deriv(J, fd(lambda z: lif_where(z)[0], I))
 
 
-def test_lif_subthreshold_and_time_constant():
+def test_lif_subthreshold_and_time_constant_into_plain_zeros_like_buffer():
     I = np.random.default_rng(14).standard_normal(8)
     want = lif_subthreshold(I, 10.0)
     assert_same(npfunc.jit(lif_subthreshold)(I, 10.0), want)
     assert_deriv(npfunc.jacfwd(lif_subthreshold)(I, 10.0), fd(lambda z: lif_subthreshold(z, 10.0), I))
-    # d/d tau: the buffer is made like I, which is plain here: refused, and like the fix works
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacfwd.*np.zeros_like\(x, shape=shape\)"):
-        npfunc.jacfwd(lif_subthreshold, argnums=1)(I, np.float64(10.0))
+    # d/d tau: the buffer np.zeros_like(I) is made like I, which is plain here; it takes the
+    # traced writes (core/pending.py) as the fix made like tau does
+    want_tau = fd(lambda tau: lif_subthreshold(I, tau), np.float64(10.0))
     fixed = lambda z, tau: _lif_sub_tau_like(z, tau)
-    got = npfunc.jacfwd(fixed, argnums=1)(I, np.float64(10.0))
-    assert_deriv(got, fd(lambda tau: lif_subthreshold(I, tau), np.float64(10.0)))
-    assert_same(npfunc.jit(fixed)(I, np.float64(10.0)), lif_subthreshold(I, 10.0))
+    for T in (npfunc.jacfwd, npfunc.jacrev):
+        got = T(lif_subthreshold, argnums=1)(I, np.float64(10.0))
+        assert_deriv(got, want_tau)
+        np.testing.assert_allclose(got, T(fixed, argnums=1)(I, np.float64(10.0)), rtol=1e-12, atol=0)
+    assert_deriv(npfunc.jacfwd(fixed, argnums=1)(I, np.float64(10.0)), want_tau)
+    for spelling in (lif_subthreshold, fixed):
+        jf = npfunc.jit(spelling)
+        for z, tau in ((I, np.float64(10.0)), (-I, np.float64(7.0)), (I, np.float64(10.0))):
+            assert_same(jf(z, tau), lif_subthreshold(z, tau))
+    taus = np.array([5.0, 10.0, 20.0])
+    assert_same(npfunc.vmap(lif_subthreshold, in_dims=(None, 0))(I, taus), _stack([lif_subthreshold(I, u) for u in taus]))
 
 
 def _lif_sub_tau_like(I, tau, dt=0.1, R=10.0):
@@ -1200,20 +1257,26 @@ def td_values_like(rewards, alpha, gamma=0.9, episodes=5):
     return V
 
 
-def test_td_learning_value_table():
+def test_td_learning_plain_value_table_matches_like_fix():
+    """V = np.zeros(n) updated entry by entry (V[s] += alpha * delta) with traced rewards and
+    rate: the plain table takes the writes (core/pending.py), plain NumPy's values under jit
+    and vmap, the five-point derivatives, and the like= fix's to rounding."""
     r = RNG.random(5)
     want = td_values(r, 0.1)
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*like=x"):
-        npfunc.jit(td_values)(r, 0.1)
-    jf = npfunc.jit(td_values_like)
-    assert_same(jf(r, 0.1), want)
-    assert_same(jf(r[::-1].copy(), 0.1), td_values(r[::-1].copy(), 0.1))
-    assert_same(jf(r, np.float64(0.2)), td_values(r, np.float64(0.2)))
-    assert_deriv(npfunc.jacrev(td_values_like)(r, 0.1), fd(lambda z: td_values(z, 0.1), r))
-    d_alpha = npfunc.jacfwd(td_values_like, argnums=1)(r, np.float64(0.1))
-    assert_deriv(d_alpha, fd(lambda a: td_values(r, a), np.float64(0.1)))
     rs = RNG.random((3, 5))
-    assert_same(npfunc.vmap(td_values_like, in_dims=(0, None))(rs, 0.1), _stack([td_values(q, 0.1) for q in rs]))
+    for spelling in (td_values, td_values_like):
+        jf = npfunc.jit(spelling)
+        assert_same(jf(r, 0.1), want)
+        assert_same(jf(r[::-1].copy(), 0.1), td_values(r[::-1].copy(), 0.1))
+        assert_same(jf(r, np.float64(0.2)), td_values(r, np.float64(0.2)))
+        assert_same(jf(r, 0.1), want)
+        assert_deriv(npfunc.jacrev(spelling)(r, 0.1), fd(lambda z: td_values(z, 0.1), r))
+        d_alpha = npfunc.jacfwd(spelling, argnums=1)(r, np.float64(0.1))
+        assert_deriv(d_alpha, fd(lambda a: td_values(r, a), np.float64(0.1)))
+        assert_same(npfunc.vmap(spelling, in_dims=(0, None))(rs, 0.1), _stack([td_values(q, 0.1) for q in rs]))
+    np.testing.assert_allclose(npfunc.jacrev(td_values)(r, 0.1), npfunc.jacrev(td_values_like)(r, 0.1), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(npfunc.jacfwd(td_values, argnums=1)(r, np.float64(0.1)),
+                               npfunc.jacfwd(td_values_like, argnums=1)(r, np.float64(0.1)), rtol=1e-12, atol=0)
 
 
 @npfunc.custom_vjp
@@ -1417,14 +1480,21 @@ def spike_triggered_average_windows(stim, spikes, L):
     return w @ win / w.sum()
 
 
-def test_spike_triggered_average():
+def test_spike_triggered_average_into_plain_buffer_and_by_windows():
     rng = np.random.default_rng(19)
     stim = rng.standard_normal(40)
     spikes = rng.poisson(0.4, 40).astype(float)
     want = spike_triggered_average(stim, spikes, 4)
     np.testing.assert_allclose(spike_triggered_average_windows(stim, spikes, 4), want)
-    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"x = x \+ y"):
-        npfunc.jacrev(spike_triggered_average)(stim, spikes, 4)
+    # acc += stim[...] * spikes[t] into the plain acc = np.zeros(L) takes the traced windows
+    # (core/pending.py): plain NumPy's value, the five-point Jacobian, and the windowed spelling's
+    out, _ = npfunc.vjp(lambda s: spike_triggered_average(s, spikes, 4), stim)
+    assert_same(out, want)
+    for T in (npfunc.jacrev, npfunc.jacfwd):
+        J = T(spike_triggered_average)(stim, spikes, 4)
+        assert_deriv(J, fd(lambda s: spike_triggered_average(s, spikes, 4), stim))
+        np.testing.assert_allclose(J, T(spike_triggered_average_windows)(stim, spikes, 4), rtol=1e-12, atol=1e-15)
+    # the loop over np.nonzero(spikes) of traced spikes: a data-dependent shape under jit
     with pytest.raises(npfunc.errors.DataDependentShapeError, match=r"size="):
         npfunc.jit(spike_triggered_average)(stim, spikes, 4)
     jf = npfunc.jit(spike_triggered_average_windows, static_argnums=2)

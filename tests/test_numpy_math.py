@@ -510,12 +510,30 @@ def test_shape_and_argument_errors_match_numpy():
         npfunc.grad(lambda v: np.histogram(v, "auto", weights=v)[0].sum())(x)
 
 
-def test_full_like_of_a_plain_array_with_a_traced_fill_reports_numpys_copy():
+def test_full_like_of_a_plain_array_with_a_traced_fill_matches_numpy():
     """NumPy dispatches np.full_like on its first argument only; with a plain
-    array NumPy's own code writes the traced fill with np.copyto, which npfunc
-    rejects with an error (a traced array as the first argument works)."""
-    with pytest.raises(NpfuncError):
-        npfunc.grad(lambda c: np.full_like(np.ones(3), c).sum())(2.0)
+    prototype (made in the function or a global) and a traced fill, the array
+    NumPy makes takes the traced fill (core/pending.py; NumPy's own np.copyto
+    of it was refused): NumPy's values and dtypes (the prototype's, float32 and
+    int64 included) under jit and vmap, the derivative of the fill (a traced
+    array as the first argument works as before)."""
+    proto = np.ones(3, dtype=np.float32)
+    programs = [lambda c: np.full_like(np.ones(3), c), lambda c: np.full_like(proto, c),
+                lambda c: np.full_like(np.arange(3), c)]
+    cs = np.array([2.0, 2.5, -1.25])
+    for f in programs:
+        jf = npfunc.jit(f)
+        for c in (cs[0], cs[1], cs[2], cs[0]):
+            got, want = jf(c), f(c)
+            assert type(got) is type(want) and got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+        got, want = npfunc.vmap(f)(cs), np.stack([f(c) for c in cs])
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    for f in programs[:2]:
+        assert float(npfunc.grad(lambda c: f(c).sum())(2.0)) == 3.0
+    f = programs[0]
+    np.testing.assert_allclose(npfunc.grad(lambda c: f(c).sum())(2.5), central(lambda c: f(c).sum(), 2.5), rtol=1e-6)
     assert float(npfunc.grad(lambda c: np.full_like(c * np.ones(3), c).sum())(2.0)) == 3.0
 
 
