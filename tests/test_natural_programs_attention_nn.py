@@ -372,12 +372,8 @@ def test_onehot_table_indexed_by_traced_labels_under_jit_and_vmap_matches_numpy(
     g = npfunc.jit(npfunc.grad(cross_entropy_onehot))(logits, labels)
     assert_deriv(g, fd(lambda z: cross_entropy_onehot(z, labels), logits))
     np.testing.assert_allclose(g, npfunc.jit(npfunc.grad(ce_onehot_like))(logits, labels), rtol=1e-12, atol=0)
-    # PENDING-BUG: target = np.full((N, C), eps / (C - 1)); target[np.arange(N), labels] = 1 - eps
-    # writes a PLAIN value at TRACED indices: PendingArray.__setitem__ promotes only for a traced
-    # value, so NumPy's own setitem asks the traced labels for an array and jit/vmap refuse, the
-    # message saying the array "was made otherwise" than np.zeros & co. (it was made by np.full).
-    # Minimal: def f(y): t = np.full(4, 0.1); t[y] = 0.9; return t -- npfunc.jit(f)(np.array([2])).
-    # The like= spelling (label_smoothed_ce_like) runs under jit and vmap with NumPy's values.
+    # target = np.full((N, C), eps / (C - 1)); target[np.arange(N), labels] = 1 - eps: a plain value
+    # written at traced indices makes the buffer traced, as a traced value would
     for y in (labels, labels[::-1].copy()):
         assert_same(npfunc.jit(label_smoothed_ce)(logits, y), label_smoothed_ce(logits, y))
     one = lambda z, y: label_smoothed_ce(z[None], y[None])

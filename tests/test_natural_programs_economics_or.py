@@ -754,11 +754,9 @@ def test_sinkhorn_scaling_inplace_plain_buffers_match_like_fix():
     np.testing.assert_allclose(P.sum(axis=0), b, rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=ERR.UnsupportedOperationError,
-                   reason="misleading refusal: under jit only, v = np.ones_like(b) read by a traced operation "
-                   "(K @ v) before its first traced write (v[:] = ...) is refused as if the user had kept a plain "
-                   "view or reference of it; jacrev, jacfwd and vmap take the same program")
 def test_sinkhorn_scaling_plain_buffers_under_jit():
+    """v = np.ones_like(b) is read by K @ v before its first traced write (v[:] = ...): jit keeps a
+    copy of what it read, and takes the program."""
     C = np.random.default_rng(31).random((3, 4))
     a, b = np.full(3, 1 / 3), np.full(4, 0.25)
     plain = lambda C: sinkhorn_scaling(C, a, b)  # noqa: E731

@@ -1378,13 +1378,8 @@ def test_series_reactions_rk4_trajectory_buffer():
     g = npfunc.jacrev(series_reactions_ivp)
     for k in (k1, np.array([2.0, 0.3]), k1, np.array([2.0, 0.3]), k1):
         assert_deriv(g(k), fd(series_reactions_ivp, k, 1e-5), rtol=1e-5, atol=1e-8)
-    # PENDING-BUG: under jit (also grad(jit(f)), vmap(jit(f))) the plain trajectory is refused:
-    # c = traj[i] (a pending view, nothing plain kept by the program) is used in traced arithmetic
-    # before the first traced write traj[i + 1] = ...; jit's recording keeps a reference to that
-    # NumPy view as a constant and core/pending.py _check_alone counts it as a plain view the user
-    # took ("a plain view of it or a reference to its memory was taken before"). Minimal:
-    # def g(k): buf = np.zeros((3, 2)); buf[1] = buf[0] + k; return buf -- npfunc.jit(g)(np.ones(2))
-    # refuses; jacrev, jacfwd, vmap and jit(grad) run it with NumPy's values.
+    # c = traj[i] is read by traced arithmetic before the first traced write traj[i + 1] = ...:
+    # jit keeps a copy of what it read, not a reference the write would miss
     check_values(lambda k: series_reactions_rk4(k, nsteps=20)[-1], [(k1,), (np.array([2.0, 0.3]),)])
 
 

@@ -490,3 +490,17 @@ def test_a_buffer_read_by_a_traced_operation_before_its_first_traced_write():
             assert_same(got, f(x))
         else:
             assert_same(got, np.stack([f(x), f(x)]))
+
+
+def test_a_plain_value_written_at_traced_indices():
+    """Label smoothing: t[labels] = 1 - eps with traced labels makes the buffer traced."""
+    def smoothed_targets(labels):
+        t = np.full((labels.size, 4), 0.1 / 3)
+        t[np.arange(labels.size), labels] = 0.9
+        return t
+
+    labels = np.array([2, 0, 3])
+    for y in (labels, labels[::-1].copy()):
+        assert_same(npfunc.jit(smoothed_targets)(y), smoothed_targets(y))
+    Y = np.stack([labels, labels[::-1]])
+    assert_same(npfunc.vmap(smoothed_targets)(Y), np.stack([smoothed_targets(y) for y in Y]))

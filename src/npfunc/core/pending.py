@@ -194,7 +194,8 @@ class PendingArray:
 
     def __setitem__(self, key, value):
         key = _unwrap_tree(key)
-        if _holds_traced((value,)) or self._is_traced():
+        if _holds_traced((value,)) or self._is_traced() or \
+                _holds_traced(key if type(key) is tuple else (key,)):  # (t[labels] = 0.9, labels traced)
             traced = self._promote()
             if traced is not None:
                 traced[key] = _unwrap_tree(value)
