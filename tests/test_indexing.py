@@ -356,7 +356,11 @@ def test_set_at_and_add_at():
 
 # ---- conversions of traced values into plain arrays ------------------------------------
 
-def test_writing_a_traced_value_into_a_plain_array_raises():
+def test_traced_writes_into_a_plain_buffer_match_like_fix_other_plain_arrays_raise():
+    """An array made with np.zeros inside the function takes traced writes (a scalar,
+    a slice, +=): values, derivatives and batches are plain NumPy's and the like= fix's.
+    An array made otherwise (np.array of numbers) still cannot hold a traced value: the
+    error names like=x."""
     def scalar_write(x):
         a = np.zeros(3)
         a[0] = x[0]
@@ -367,27 +371,54 @@ def test_writing_a_traced_value_into_a_plain_array_raises():
         a[:2] = x[:2]
         return a
 
-    with pytest.raises(ConcretizationError, match=r"like=x"):
-        npfunc.grad(lambda x: slice_write(x).sum())(arr(3))
-    with pytest.raises(BatchedConversionError, match=r"like=x"):
-        npfunc.vmap(slice_write)(arr(2, 3))
-    # A 0-d traced value: NumPy replaces our error by its own ValueError ("setting an array element
-    # with a sequence"), keeping ours as the cause; the transform raises ours again.
-    with pytest.raises(ConcretizationError, match=r"like=x") as info:
-        npfunc.grad(lambda x: scalar_write(x).sum())(arr(3))
-    assert isinstance(info.value.__cause__, ValueError)
+    def plain(x):  # the program written the plain way
+        a = np.zeros(3)
+        a[0] = x[0]
+        a[1:] = x[1:] * 2.0
+        return a
 
-    def fixed(x):  # the fix the messages name
+    def fixed(x):  # the fix the old refusal named
         a = np.zeros(3, like=x)
         a[0] = x[0]
         a[1:] = x[1:] * 2.0
         return a
 
-    run_checks(fixed, arr(3))
+    for f in (scalar_write, slice_write, plain, fixed):
+        run_checks(f, arr(3))
     xs = arr(2, 3)
-    np.testing.assert_array_equal(npfunc.vmap(fixed)(xs), np.stack([fixed(v) for v in xs]))
+    for f in (scalar_write, slice_write, plain, fixed):
+        np.testing.assert_array_equal(npfunc.vmap(f)(xs), np.stack([f(v) for v in xs]))
+        jitted = npfunc.jit(f)
+        np.testing.assert_array_equal(jitted(xs[0]), f(xs[0]))  # recording
+        np.testing.assert_array_equal(jitted(xs[1]), f(xs[1]))  # replay with new values
+    x = arr(3)
+    np.testing.assert_array_equal(npfunc.jacrev(plain)(x), npfunc.jacrev(fixed)(x))
+    np.testing.assert_array_equal(npfunc.jacfwd(plain)(x), npfunc.jacfwd(fixed)(x))
+    np.testing.assert_array_equal(npfunc.vmap(plain)(xs), npfunc.vmap(fixed)(xs))
+    g = npfunc.grad(lambda x: (_iadd(np.zeros(3), x) * x).sum())(x)  # a += x into a plain buffer
+    np.testing.assert_allclose(g, 2 * x)
+
+    def other_scalar_write(x):
+        a = np.array([0.0, 0.0, 0.0])  # made otherwise: a plain array, not a buffer
+        a[0] = x[0]
+        return a
+
+    def other_slice_write(x):
+        a = np.array([0.0, 0.0, 0.0])
+        a[:2] = x[:2]
+        return a
+
+    with pytest.raises(ConcretizationError, match=r"create the array traced.*like=x"):
+        npfunc.grad(lambda x: other_slice_write(x).sum())(arr(3))
+    with pytest.raises(BatchedConversionError, match=r"create the array traced.*like=x"):
+        npfunc.vmap(other_slice_write)(arr(2, 3))
+    # A 0-d traced value: NumPy replaces our error by its own ValueError ("setting an array element
+    # with a sequence"), keeping ours as the cause; the transform raises ours again.
+    with pytest.raises(ConcretizationError, match=r"create the array traced.*like=x") as info:
+        npfunc.grad(lambda x: other_scalar_write(x).sum())(arr(3))
+    assert isinstance(info.value.__cause__, ValueError)
     with pytest.raises(UnsupportedOperationError, match="out="):
-        npfunc.grad(lambda x: _iadd(np.zeros(3), x).sum())(arr(3))
+        npfunc.grad(lambda x: _iadd(np.array([0.0, 0.0, 0.0]), x).sum())(arr(3))
 
 
 def test_np_array_of_traced_values_works_and_imported_names_point_to_stack():
@@ -611,7 +642,8 @@ def test_numpy_inplace_functions(fn):
 def test_ufunc_at_follows_numpy():
     """np.add.at / np.subtract.at accumulate repeated indices, cast as NumPy does
     (each value cast to the target's dtype, then added), and raise NumPy's errors;
-    other ufuncs' at and a plain target of traced values refuse, naming the fix."""
+    into a buffer made with np.zeros they follow NumPy under grad, vmap and jit;
+    other ufuncs' at and a plain target made otherwise refuse, naming the fix."""
     ints = np.arange(6).reshape(2, 3)
 
     def update(a, v):
@@ -638,23 +670,66 @@ def test_ufunc_at_follows_numpy():
     with pytest.raises(IndexError):
         npfunc.grad(lambda x: (np.add.at(x * 1.0, [5], 2.0), x.sum())[1])(arr(3))
 
-    def into_plain(v):
+    def into_buffer(v):  # a buffer made with np.zeros takes the traced accumulation
         out = np.zeros(3)
+        np.add.at(out, [0, 0, 2], v * v[::-1])
+        return out
+
+    def into_buffer_fixed(v):
+        out = np.zeros(3, like=v)
+        np.add.at(out, [0, 0, 2], v * v[::-1])
+        return out
+
+    run_checks(into_buffer, arr(3))
+    v = arr(3)
+    np.testing.assert_array_equal(npfunc.jacrev(into_buffer)(v), npfunc.jacrev(into_buffer_fixed)(v))
+    vs = arr(3, 3)
+    np.testing.assert_array_equal(npfunc.vmap(into_buffer)(vs), np.stack([into_buffer(r) for r in vs]))
+    jitted = npfunc.jit(into_buffer)
+    np.testing.assert_array_equal(jitted(vs[0]), into_buffer(vs[0]))  # recording
+    np.testing.assert_array_equal(jitted(vs[1]), into_buffer(vs[1]))  # replay with new values
+
+    def into_plain(v):
+        out = np.array([0.0, 0.0, 0.0])  # made otherwise: a plain array, not a buffer
         np.add.at(out, [0, 0], v)
         return out.sum()
 
-    with pytest.raises(UnsupportedOperationError, match=r"plain ndarray.*npfunc\.numpy\.add_at"):
+    with pytest.raises(UnsupportedOperationError,
+                       match=r"plain ndarray.*npfunc\.numpy\.add_at.*create the array traced.*like=x"):
         npfunc.grad(into_plain)(arr(2))
 
 
-def test_numpy_inplace_function_into_a_plain_array_is_a_clear_error():
+def test_np_put_into_a_plain_buffer_matches_like_fix_other_plain_arrays_refuse():
+    """np.put of traced values into np.zeros(4) made in the function: NumPy's values,
+    derivatives and batches, as the like= fix; into an array made otherwise (np.array of
+    numbers) it is a clear error naming set_at and like=x."""
     def f(v):
         a = np.zeros(4)
         np.put(a, [0, 1], v)
         return a
 
-    with pytest.raises(UnsupportedOperationError, match="plain ndarray.*set_at"):
-        npfunc.grad(lambda v: f(v).sum())(arr(2))
+    def fixed(v):
+        a = np.zeros(4, like=v)
+        np.put(a, [0, 1], v)
+        return a
+
+    run_checks(f, arr(2))
+    v = arr(2)
+    np.testing.assert_array_equal(npfunc.jacrev(f)(v), npfunc.jacrev(fixed)(v))
+    np.testing.assert_array_equal(npfunc.jacfwd(f)(v), npfunc.jacfwd(fixed)(v))
+    vs = arr(3, 2)
+    np.testing.assert_array_equal(npfunc.vmap(f)(vs), np.stack([f(r) for r in vs]))
+    jitted = npfunc.jit(f)
+    np.testing.assert_array_equal(jitted(vs[0]), f(vs[0]))  # recording
+    np.testing.assert_array_equal(jitted(vs[1]), f(vs[1]))  # replay with new values
+
+    def other(v):
+        a = np.array([0.0, 0.0, 0.0, 0.0])  # made otherwise: a plain array, not a buffer
+        np.put(a, [0, 1], v)
+        return a
+
+    with pytest.raises(UnsupportedOperationError, match="plain ndarray.*set_at.*create the array traced.*like=x"):
+        npfunc.grad(lambda v: other(v).sum())(arr(2))
 
 
 def test_array_api_aliases():

@@ -102,8 +102,8 @@ def windowed_power_spectrum(x, window="hann"):
 
 
 def stft_magnitude(x, nfft=8, hop=4, like=None):
-    """Magnitude STFT with frames copied into a preallocated buffer (like=x: the
-    buffer npfunc's refusal advises)."""
+    """Magnitude STFT with frames copied into a preallocated buffer (a plain np.zeros,
+    or with like=x a traced one)."""
     w = np.hanning(nfft)
     nframes = 1 + (len(x) - nfft) // hop
     frames = np.zeros((nframes, nfft), like=like)
@@ -909,12 +909,21 @@ def test_kaiser_window_in_beta():
     assert_same(npfunc.vmap(f)(np.array([1.0, 2.0])), loop(f, np.array([1.0, 2.0])))
 
 
-def test_tukey_window_loop_in_alpha():
+def test_tukey_window_loop_in_alpha_plain_buffer_differentiates():
     f = lambda alpha: tukey_window(9, alpha)
     np.testing.assert_allclose(f(0.5), scipy.signal.windows.tukey(9, 0.5), atol=1e-15)
-    # w = np.ones(N) is plain and w[n] = <traced in alpha>: refused, naming the buffer fix
-    assert_refused(lambda: npfunc.jacfwd(f)(0.5), "jacfwd")
-    assert_refused(lambda: npfunc.grad(lambda a: np.mean(f(a)))(0.5), "grad")
+    # w = np.ones(N) made in the function takes w[n] = <traced in alpha>: derivatives in
+    # alpha against five-point differences (the branches are taken eagerly)
+    # (at alpha = 0.5 the edge is the sample n = 2: a kink the differences straddle)
+    for tf in (npfunc.jacfwd(f), npfunc.jacrev(f)):
+        got = repeated(tf, (0.45,), (0.7,))
+        assert_deriv(got[0], fd(lambda a: f(a[0]), np.array([0.45]))[:, 0])
+        assert_deriv(got[1], fd(lambda a: f(a[0]), np.array([0.7]))[:, 0])
+    mean = lambda a: np.mean(f(a))
+    got = repeated(npfunc.grad(mean), (0.45,), (0.7,))
+    assert_deriv(got[0], fd(lambda a: mean(a[0]), np.array([0.45]))[0])
+    assert_deriv(got[1], fd(lambda a: mean(a[0]), np.array([0.7]))[0])
+    assert_same(npfunc.jvp(f, (0.5,), (1.0,))[0], f(0.5))
     # the branches compare sample indices with alpha: refused by jit and vmap
     with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit"):
         npfunc.jit(f)(np.float64(0.5))
@@ -938,20 +947,26 @@ def test_windowed_power_spectrum_inplace_doubling():
                 loop(windowed_power_spectrum, xs.astype(np.float32)))
 
 
-def test_stft_preallocated_frames_and_spectrogram_db():
+def test_stft_plain_frames_buffer_and_spectrogram_db_match_like_fix():
     x = rng.standard_normal(24)
     xs = rng.standard_normal((3, 24))
-    # frames = np.zeros(...) is plain: frames[i] = <traced> refused, naming the fix
-    assert_refused(lambda: npfunc.jit(stft_magnitude)(x), "jit")
-    assert_refused(lambda: npfunc.jacrev(stft_magnitude)(x), "jacrev")
-    # the advised fix: the buffer made like=x
+    # frames = np.zeros(...) made in the function takes frames[i] = <traced>: the plain
+    # program under every transform, and the like=x spelling (the old refusal's advice)
+    check_array(stft_magnitude, x, xs)
     fixed = lambda v: stft_magnitude(v, like=v)
     assert_same(fixed(x), stft_magnitude(x))
     check_array(fixed, x, xs)
+    for jac in (npfunc.jacrev, npfunc.jacfwd):
+        assert_same(jac(stft_magnitude)(x), jac(fixed)(x), rtol=1e-13, atol=1e-15)
+    loss_plain = lambda v: np.mean(spectrogram_db(v))
+    check_scalar(loss_plain, x, xs, hess=False)
     loss = lambda v: np.mean(10 * np.log10(np.maximum(stft_magnitude(v, like=v) ** 2, 1e-10)))
+    assert_same(loss(x), loss_plain(x))
     check_scalar(loss, x, xs, hess=False)
+    assert_same(npfunc.grad(loss_plain)(x), npfunc.grad(loss)(x), rtol=1e-13, atol=1e-15)
     # vmap over the time axis of a (time, channel) buffer
     stereo = rng.standard_normal((24, 2))
+    assert_same(npfunc.vmap(stft_magnitude, in_dims=1)(stereo), loop(stft_magnitude, stereo.T))
     assert_same(npfunc.vmap(fixed, in_dims=1)(stereo), loop(stft_magnitude, stereo.T))
 
 
@@ -1003,13 +1018,16 @@ def test_direct_form_loops_match_lfilter_and_differentiate():
     np.testing.assert_allclose(biquad_df1(x, b, a), scipy.signal.lfilter(b, a, x), atol=1e-14)
     np.testing.assert_allclose(biquad_df2t_state(x, b, a), scipy.signal.lfilter(b, a, x), atol=1e-14)
     check_array(lambda v: biquad_df1(v, b, a), x, xs)
-    assert_refused(lambda: npfunc.jit(lambda v: biquad_df2t_state(v, b, a))(x), "jit")   # z, y plain buffers
-    # in the cutoff: the filter output's energy
-    # in the cutoff the buffers (zeros_like of the plain signal) are plain: refused
+    check_array(lambda v: biquad_df2t_state(v, b, a), x, xs)   # z, y: plain buffers made in the function
+    # in the cutoff: the filter output's energy; the buffers (zeros_like of the plain signal,
+    # np.zeros, np.empty) are plain buffers made in the function, which take the traced samples
     energy = lambda f0: np.sum(biquad_df1(x, *biquad_lowpass(f0, 0.9)) ** 2)
-    assert_refused(lambda: npfunc.grad(energy)(3000.0), "grad")
+    check_scalar0(energy, 3000.0, [2000.0, 5000.0, 800.0], d_rtol=1e-5)
     energy2 = lambda f0: np.sum(biquad_df2t_state(x, *biquad_lowpass(f0, 0.9)) ** 2)
-    assert_refused(lambda: npfunc.jit(energy2)(np.float64(3000.0)), "jit")
+    check_scalar0(energy2, 3000.0, [2000.0, 5000.0, 800.0], d_rtol=1e-5)
+    energy_lfilter = lambda f0: np.sum(lowpass_lfilter(x, f0, 0.9) ** 2)
+    for e in (energy, energy2):
+        np.testing.assert_allclose(npfunc.grad(e)(3000.0), npfunc.grad(energy_lfilter)(3000.0), rtol=1e-10)
 
 
 def test_lfilter_lowpass_in_signal_and_cutoff():
@@ -1025,21 +1043,26 @@ def test_lfilter_lowpass_in_signal_and_cutoff():
                 loop(lambda v: lowpass_lfilter(v, 2000.0), xs))
 
 
-def test_sosfilt_peaking_eq_cascade_in_gains():
+def test_sosfilt_peaking_eq_cascade_in_gains_plain_sos_buffer_matches_functional():
     x = rng.standard_normal(16)
     gains = np.array([3.0, -2.0, 6.0])
-    # sos = np.zeros((3, 6)) filled with coefficients traced in the gains: refused
+    g_batch = np.array([[0.0, 0.0, 0.0], [-6.0, 4.0, 1.0]])
+    g_loss = np.array([[0.0, 1.0, 0.0], [-6.0, 4.0, 1.0], [2.0, 2.0, 2.0]])
+    # sos = np.zeros((3, 6)) made in the function, filled with coefficients traced in the
+    # gains: sosfilt differentiates in the gains, as for the functional spelling below
     f = lambda g: eq_cascade_sosfilt(x, g)
-    assert_refused(lambda: npfunc.jit(f)(gains), "jit")
-    assert_refused(lambda: npfunc.jacfwd(f)(gains), "jacfwd")
-    # built functionally instead, sosfilt differentiates in the gains
+    check_array(f, gains, g_batch)
+    check_scalar(lambda g: np.sum(f(g) ** 2), gains, g_loss, d_rtol=1e-5)
+    # built functionally, sosfilt differentiates in the gains
     def eq_sos(g):
         rows = [np.concatenate(biquad_peaking(fc, gi, 1.0)) for fc, gi in zip((100.0, 1000.0, 8000.0), g)]
         return scipy.signal.sosfilt(np.stack(rows), x)
     assert_same(eq_sos(gains), f(gains))
-    check_array(eq_sos, gains, np.array([[0.0, 0.0, 0.0], [-6.0, 4.0, 1.0]]))
+    check_array(eq_sos, gains, g_batch)
     loss = lambda g: np.sum(eq_sos(g) ** 2)
-    check_scalar(loss, gains, np.array([[0.0, 1.0, 0.0], [-6.0, 4.0, 1.0], [2.0, 2.0, 2.0]]), d_rtol=1e-5)
+    check_scalar(loss, gains, g_loss, d_rtol=1e-5)
+    for jac in (npfunc.jacrev, npfunc.jacfwd):
+        assert_same(jac(f)(gains), jac(eq_sos)(gains), rtol=1e-12, atol=1e-15)
     xs = rng.standard_normal((3, 16))
     assert_same(npfunc.vmap(eq_cascade_sosfilt, in_dims=(0, None))(xs, gains),
                 loop(lambda v: eq_cascade_sosfilt(v, gains), xs))
@@ -1068,14 +1091,17 @@ def test_freqz_fir_magnitude():
     check_array(freqz_group_delay_proxy, b, bs)
 
 
-def test_one_pole_smoother_early_return_and_alpha():
+def test_one_pole_smoother_early_return_and_alpha_into_plain_buffer():
     x = rng.standard_normal(10)
     xs = rng.standard_normal((3, 10))
     check_array(lambda v: one_pole_smoother(v, 0.3), x, xs)
+    # y = np.empty_like(x) of the plain signal: a plain buffer made in the function, which
+    # takes the samples traced in alpha
     f = lambda a: np.sum(one_pole_smoother(x, a) ** 2)
-    assert_refused(lambda: npfunc.grad(f)(0.3), "grad")   # y = np.empty_like(x) of the plain signal
+    check_scalar0(f, 0.3, [0.1, 0.8, 0.5])
     g = lambda a: np.sum(one_pole_smoother(x + 0 * a, a) ** 2)   # x traced too: its buffer is
     check_scalar0(g, 0.3, [0.1, 0.8, 0.5])
+    np.testing.assert_allclose(npfunc.grad(f)(0.3), npfunc.grad(g)(0.3), rtol=1e-13)
     empty = np.zeros(0)
     assert npfunc.jit(lambda v: one_pole_smoother(v, 0.3))(empty).shape == (0,)
     x32 = x.astype(np.float32)
@@ -1086,24 +1112,31 @@ def test_one_pole_smoother_early_return_and_alpha():
     assert g.dtype == np.float32
 
 
-def test_comb_and_allpass_reverberator():
+def test_comb_and_allpass_reverberator_plain_buffers_match_like_fix():
     x = rng.standard_normal(10)
     xs = rng.standard_normal((3, 10))
-    assert_refused(lambda: npfunc.jit(lambda v: feedback_comb(v, 0.6))(x), "jit")
-    assert_refused(lambda: npfunc.vmap(lambda v: schroeder_allpass(v, 0.5))(xs), "vmap")
+    # the delay line and the output: plain np.zeros buffers made in the function, which take
+    # the traced samples (checked against the like= spelling too)
+    check_array(lambda v: feedback_comb(v, 0.6), x, xs)
+    check_array(lambda v: schroeder_allpass(v, 0.5), x, xs)
     check_array(lambda v: feedback_comb(v, 0.6, like=v), x, xs)
+    tail_plain = lambda g: np.sum(feedback_comb(x, g) ** 2)
+    check_scalar0(tail_plain, 0.6, [0.3, 0.8, 0.5])
     tail = lambda g: np.sum(feedback_comb(x, g, like=np.asarray(x, like=np.reshape(g, (1,)))) ** 2)
     assert_same(tail(0.6), np.sum(feedback_comb(x, 0.6) ** 2))
     check_scalar0(tail, 0.6, [0.3, 0.8, 0.5])
+    np.testing.assert_allclose(npfunc.grad(tail_plain)(0.6), npfunc.grad(tail)(0.6), rtol=1e-13)
 
 
-def test_karplus_strong():
+def test_karplus_strong_plain_output_buffer():
     exc = rng.standard_normal(5)
     excs = rng.standard_normal((3, 5))
     ks = lambda e: karplus_strong(e, 0.99)
-    assert_refused(lambda: npfunc.jit(ks)(exc), "jit")   # out = np.zeros(n_out)
+    check_array(ks, exc, excs)   # out = np.zeros(n_out): a plain buffer made in the function
+    # in the decay: buf = excitation.copy() is a copy of the plain excitation (not a buffer
+    # made with np.zeros & co.): the traced write is refused, naming the traced copy
     energy = lambda d: np.sum(karplus_strong(exc, d) ** 2)
-    assert_refused(lambda: npfunc.grad(energy)(0.99), "grad")
+    assert_refused(lambda: npfunc.grad(energy)(0.99), "grad", fix=r"a copy of a plain array.*np\.array\(a, like=x\)")
 
 
 def test_fir_design_by_gradient():
@@ -1172,33 +1205,41 @@ def test_band_rt60_from_absorption_table():
                 np.array([[130.0, 300.0, 700.0, 1900.0], [500.0, 900.0, 1100.0, 3900.0]]))
 
 
-def test_image_source_rir_sinc_delays():
+def test_image_source_rir_sinc_delays_accumulated_into_plain_buffer():
     room = np.array([5.0, 4.0, 3.0])
     mic = np.array([3.0, 2.0, 1.5])
     src = np.array([1.0, 1.2, 1.1])
     f = lambda s: image_source_rir(s, mic, room, 0.8, n=48, order=1)
-    # rir = np.zeros(n); rir += <traced arrival>: refused, naming x = x + y
-    assert_refused(lambda: npfunc.jit(f)(src), "jit", fix=r"x = x \+ y")
+    # rir = np.zeros(n) made in the function; rir += <traced arrival> makes it traced
+    srcs = np.array([[1.5, 1.0, 1.2], [0.8, 2.5, 1.8], [2.0, 0.7, 0.9]])
+    check_array(f, src, srcs)
     energy = lambda b: np.sum(image_source_rir(src, mic, room, b, n=48) ** 2)
-    assert_refused(lambda: npfunc.grad(energy)(0.8), "grad", fix=r"x = x \+ y")
+    check_scalar0(energy, 0.8, [0.5, 0.9, 0.3])
 
 
-def test_image_source_rir_integer_delays():
+def test_image_source_rir_integer_delays_into_plain_buffer():
     room = np.array([5.0, 4.0, 3.0])
     mic = np.array([3.0, 2.0, 1.5])
     src = np.array([1.0, 1.2, 1.1])
     f = lambda b: image_source_rir_int(src, mic, room, b, n=160)
     want = f(0.8)
     assert np.count_nonzero(want) == 7
-    # rir[idx] += <traced in beta> into the plain rir: refused
-    assert_refused(lambda: npfunc.jit(f)(np.float64(0.8)), "jit")
-    assert_refused(lambda: npfunc.jacfwd(f)(0.8), "jacfwd")
-    # the source position decides the sample index: int(round(r)) of a traced distance
+    # rir[idx] += <traced in beta> into rir = np.zeros(n) made in the function
+    check_array(lambda b: f(b[0]), np.array([0.8]), np.array([[0.5], [0.9], [0.3]]))
+    for tf in (npfunc.jacfwd(f), npfunc.jacrev(f)):
+        got = repeated(tf, (0.8,), (0.5,))
+        assert_deriv(got[0], fd(lambda b: f(b[0]), np.array([0.8]))[:, 0])
+        assert_deriv(got[1], fd(lambda b: f(b[0]), np.array([0.5]))[:, 0])
+    # the source position decides the sample index: int(round(r)) of a traced distance is
+    # refused under jit; the eager Jacobians in the source position (the amplitudes 1/(4 pi r)
+    # written into the plain rir, the indices constant nearby) are the differences'
     g = lambda s: image_source_rir_int(s, mic, room, 0.8, n=160)
     with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit"):
         npfunc.jit(g)(src)
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"jacrev"):
-        npfunc.jacrev(g)(src)
+    for tf in (npfunc.jacrev(g), npfunc.jacfwd(g)):
+        got = repeated(tf, (src,), (src + 0.05,))
+        assert_deriv(got[0], fd(g, src))
+        assert_deriv(got[1], fd(g, src + 0.05))
 
 
 def test_schroeder_decay_and_t20_fit():
@@ -1290,11 +1331,11 @@ def test_a_weighted_total_level():
                 loop(lambda c: a_weighted_level(bands, c), np.stack([centres, centres * 1.1])))
 
 
-def test_octave_band_levels_from_fft_bins():
+def test_octave_band_levels_from_fft_bins_into_plain_buffer():
     x = rng.standard_normal(32) * 0.1
     xs = rng.standard_normal((3, 32)) * 0.1
-    assert_refused(lambda: npfunc.jit(octave_band_levels)(x), "jit")   # out = np.zeros(len(centres))
-    assert_refused(lambda: npfunc.jacrev(octave_band_levels)(x), "jacrev")
+    check_array(octave_band_levels, x, xs)   # out = np.zeros(len(centres)) made in the function
+    check_scalar(lambda v: np.sum(octave_band_levels(v)), x, xs)
 
 
 def test_phon_to_sone_branches():
@@ -1396,11 +1437,16 @@ def test_autocorrelation_pitch_parabolic():
     check_scalar0(est, 440.0, [445.0, 435.0, 450.0], d_rtol=1e-5)
 
 
-def test_yin_difference_function():
+def test_yin_difference_function_plain_buffers_match_like_fix():
     x = tone(1000.0, n=20)
     xs = np.stack([tone(f, n=20) for f in (900.0, 1100.0, 1200.0)])
-    assert_refused(lambda: npfunc.jit(lambda v: yin_difference(v, 8))(x), "jit")
+    # d = np.zeros(...), dn = np.ones(...) made in the function take the traced differences,
+    # as the like= buffers do
+    check_array(lambda v: yin_difference(v, 8), x, xs, d_rtol=1e-5, d_atol=1e-8)
     check_array(lambda v: yin_difference(v, 8, like=v), x, xs, d_rtol=1e-5, d_atol=1e-8)
+    for jac in (npfunc.jacrev, npfunc.jacfwd):
+        assert_same(jac(lambda v: yin_difference(v, 8))(x), jac(lambda v: yin_difference(v, 8, like=v))(x),
+                    rtol=1e-13, atol=1e-15)
 
 
 def test_harmonic_product_spectrum():

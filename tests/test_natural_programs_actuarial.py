@@ -54,9 +54,12 @@ norm (the continuous twins now have isf, with SciPy's own formula where SciPy ha
 vonmises.isf is refused, naming ppf(1 - q)); the refusal of x *= traced into a plain array
 named like= fixes that NumPy refuses for a scalar x or t (it now names np.zeros_like(x,
 shape=...) and a0 + np.zeros_like(t)).  Refusals checked to name a fix that works:
-traced values written into plain buffers (like=), np.piecewise of a plain x with traced
-branches, Python control flow under jit/vmap, solve_ivp without t_eval, np.polyfit and
-np.roots under jit, a non-converged BFGS, np.add.reduceat, distribution moments (mean/var).
+np.piecewise of a plain x with traced branches, Python control flow under jit/vmap,
+solve_ivp without t_eval, np.polyfit and np.roots under jit, a non-converged BFGS,
+np.add.reduceat, distribution moments (mean/var).  Plain buffers made in the function with
+np.zeros, np.empty or np.full (the l_x column, Fackler's reserves, the Panjer and FFT
+buffers, the chain-ladder factors, the ruin grid, the credibility floor), once refused, take
+traced writes: checked under every transform, and against their like= spelling.
 """
 from __future__ import annotations
 
@@ -288,7 +291,7 @@ def test_complete_expectation_by_quad():
 
 def life_table_loop(qx, radix=1.0, like=None):
     """l_x written year by year into a preallocated column (the classic spreadsheet);
-    like=qx is the traced buffer npfunc's refusal advises."""
+    like=qx makes the column traced from the start (a plain one takes traced writes too)."""
     n = len(qx)
     lx = np.empty(n + 1, like=like)
     lx[0] = radix
@@ -301,13 +304,14 @@ QX = np.array([0.01, 0.015, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2, 0.35, 1.0])
 QX_NEW = QX * np.r_[np.full(9, 1.1), 1.0]
 
 
-def test_life_table_into_a_preallocated_column():
-    for transform in (npfunc.jit, npfunc.jacrev, npfunc.vmap):
-        with pytest.raises((ConcretizationError, BatchedConversionError), match=r"like=x"):
-            transform(life_table_loop)(QX if transform is not npfunc.vmap else np.stack([QX, QX]))
+def test_life_table_into_a_plain_preallocated_column_matches_like_fix():
+    # lx = np.empty(n + 1) made in the function takes the traced l_x, as the like= column does
+    check_vector(life_table_loop, QX, QX_NEW, batch=np.stack([QX, QX_NEW]))
     f = lambda q: life_table_loop(q, like=q)
     np.testing.assert_array_equal(f(QX), life_table_loop(QX))
     check_vector(f, QX, QX_NEW, batch=np.stack([QX, QX_NEW]))
+    for jac in (npfunc.jacrev, npfunc.jacfwd):
+        np.testing.assert_allclose(jac(life_table_loop)(QX), jac(f)(QX), rtol=1e-14, atol=1e-300)
 
 
 def uniform_fractional_ages(qx, s):
@@ -547,8 +551,8 @@ def recursive_reserves(qx, i, P, like=None):
 def test_endowment_and_reserves():
     check_scalar(lambda q: endowment_insurance(q, 0.04, 5), QX, QX_NEW, batch=np.stack([QX, QX_NEW]))
     check_vector(lambda q: prospective_reserves(q, 0.04), QX, QX_NEW, batch=np.stack([QX, QX_NEW]), reps=3)
-    with pytest.raises(ConcretizationError, match=r"like=x"):
-        npfunc.jit(lambda q: recursive_reserves(q, 0.04, 0.05))(QX[:-1])
+    # V = np.zeros(n + 1) made in the function takes the traced recursion, as the like= V does
+    check_vector(lambda q: recursive_reserves(q[:-1], 0.04, 0.05), QX, QX_NEW, batch=np.stack([QX, QX_NEW]))
     check_vector(lambda q: recursive_reserves(q[:-1], 0.04, 0.05, like=q), QX, QX_NEW, batch=np.stack([QX, QX_NEW]))
     # recursive and prospective reserves agree at the net premium, and so do their Jacobians
     # (the recursion stops before the last year, whose q = 1 divides by p = 0)
@@ -556,6 +560,9 @@ def test_endowment_and_reserves():
     np.testing.assert_allclose(rec(QX), prospective_reserves(QX, 0.04), atol=1e-12)
     np.testing.assert_allclose(npfunc.jacrev(rec)(QX), npfunc.jacfwd(lambda q: prospective_reserves(q, 0.04))(QX),
                                atol=1e-10)
+    rec_plain = lambda q: recursive_reserves(q[:-1], 0.04, whole_life_apv(q, 0.04) / life_annuity_due(q, 0.04))
+    np.testing.assert_array_equal(rec_plain(QX), rec(QX))
+    np.testing.assert_allclose(npfunc.jacrev(rec_plain)(QX), npfunc.jacrev(rec)(QX), rtol=1e-13, atol=1e-15)
 
 
 def thiele_euler(mu_params, delta, P, T=10.0, steps=50):
@@ -1099,15 +1106,18 @@ def test_buhlmann_with_a_python_floor():
         npfunc.jit(buhlmann_floor)(CRED)
     with pytest.raises(BatchedConversionError, match=r"np.where"):
         npfunc.vmap(buhlmann_floor)(np.stack([CRED, CRED_NEW]))
-    # no heterogeneity: the floor's branch, the grand mean (derivative 1/12 each)
+    # no heterogeneity: the floor's branch, the grand mean (derivative 1/12 each), by
+    # np.full(n, <traced mean>) made in the function, as by its like= spelling
     flat = np.tile(np.array([[1.0, 2.0, 3.0]]), (4, 1))
     assert_same(buhlmann_floor(flat), np.full(4, 2.0))
-    with pytest.raises(ConcretizationError, match=r"np.full\(shape, v, like=x\)"):
-        npfunc.jacrev(buhlmann_floor)(flat)
     assert_same(buhlmann_floor(flat, like=flat), np.full(4, 2.0))
-    for _ in range(5):
-        np.testing.assert_allclose(npfunc.jacrev(lambda c: buhlmann_floor(c, like=c))(flat),
-                                   np.broadcast_to(np.full((4, 3), 1 / 12), (4, 4, 3)), rtol=1e-15)
+    for f in (buhlmann_floor, lambda c: buhlmann_floor(c, like=c)):
+        for _ in range(5):
+            np.testing.assert_allclose(npfunc.jacrev(f)(flat),
+                                       np.broadcast_to(np.full((4, 3), 1 / 12), (4, 4, 3)), rtol=1e-15)
+            np.testing.assert_allclose(npfunc.jacfwd(f)(flat),
+                                       np.broadcast_to(np.full((4, 3), 1 / 12), (4, 4, 3)), rtol=1e-15)
+        assert_same(npfunc.jvp(f, (flat,), (np.ones_like(flat),))[0], np.full(4, 2.0))
 
 
 def poisson_gamma_credibility(counts, alpha, beta):
@@ -1171,14 +1181,16 @@ def chain_ladder_masked(tri, mask):
     return np.sum(latest * cdf[dev] - latest)
 
 
-def test_chain_ladder():
+def test_chain_ladder_plain_factor_buffer_matches_like_fix():
     keep = TRI.copy()
-    with pytest.raises(ConcretizationError, match=r"like=x"):
-        npfunc.jit(chain_ladder)(TRI)
+    # factors = np.empty(n - 1) made in the function takes the traced development factors
+    check_vector(chain_ladder, TRI, TRI_NEW, batch=np.stack([TRI, TRI_NEW]), reps=3)
+    np.testing.assert_array_equal(TRI, keep)          # the caller's triangle is untouched
     f = lambda t: chain_ladder(t, like=t)
     np.testing.assert_array_equal(f(TRI), chain_ladder(TRI))
     check_vector(f, TRI, TRI_NEW, batch=np.stack([TRI, TRI_NEW]), reps=3)
     np.testing.assert_array_equal(TRI, keep)          # the caller's triangle is untouched
+    np.testing.assert_allclose(npfunc.jacrev(chain_ladder)(TRI), npfunc.jacrev(f)(TRI), rtol=1e-13, atol=1e-15)
     # the NaN spreadsheet, the mask version and the buffer version agree, derivatives included
     check_vector(chain_ladder_nan, TRI, TRI_NEW, batch=np.stack([TRI, TRI_NEW]), reps=3)
     mask = (~np.isnan(TRI)).astype(float)
@@ -1278,12 +1290,16 @@ def compound_poisson_fft_pad(lam, sev, n=16):
 def test_panjer_recursion_against_fft():
     p = np.array([1.5, 0.0, 0.5, 0.3, 0.2])
     p2 = np.array([2.0, 0.1, 0.4, 0.3, 0.2])
-    with pytest.raises(ConcretizationError, match=r"like=x"):
-        npfunc.jacrev(lambda p: panjer_poisson(p[0], p[1:]))(p)
+    # g = np.zeros(nmax) and f = np.zeros(n) made in the functions take the traced values,
+    # as their like= spellings do
+    check_vector(lambda p: panjer_poisson(p[0], p[1:]), p, p2, batch=np.stack([p, p2]))
     check_vector(lambda p: panjer_poisson(p[0], p[1:], like=p), p, p2, batch=np.stack([p, p2]))
-    with pytest.raises(ConcretizationError, match=r"like=x"):
-        npfunc.jit(lambda p: compound_poisson_fft(p[0], p[1:]))(p)
+    check_vector(lambda p: compound_poisson_fft(p[0], p[1:]), p, p2, batch=np.stack([p, p2]))
     check_vector(lambda p: compound_poisson_fft(p[0], p[1:], like=p), p, p2, batch=np.stack([p, p2]))
+    for plain, fixed in ((lambda p: panjer_poisson(p[0], p[1:]), lambda p: panjer_poisson(p[0], p[1:], like=p)),
+                         (lambda p: compound_poisson_fft(p[0], p[1:]),
+                          lambda p: compound_poisson_fft(p[0], p[1:], like=p))):
+        np.testing.assert_allclose(npfunc.jacrev(plain)(p), npfunc.jacrev(fixed)(p), rtol=1e-13, atol=1e-15)
     check_vector(lambda p: compound_poisson_fft_pad(p[0], p[1:]), p, p2, batch=np.stack([p, p2]))
     check_scalar(lambda lam: compound_poisson_fft_pad(lam, p[1:])[5], np.float64(1.5), np.float64(2.0), second=True,
                  batch=np.array([1.5, 2.0]))
@@ -1322,9 +1338,13 @@ def max_drawdown_surplus(u, premiums, claims):
 def test_finite_time_ruin_and_drawdown():
     c = np.array([0.3, 0.3, 0.2, 0.1, 0.1])
     c2 = np.array([0.4, 0.2, 0.2, 0.1, 0.1])
-    with pytest.raises(UnsupportedOperationError, match=r"zeros\(shape, like=x\)"):
-        npfunc.grad(lambda c: finite_time_ruin_discrete(5, 2, c))(c)
+    # dist and new = np.zeros(m) made in the function: new[...] += <traced> makes them traced,
+    # as the like= buffers are
+    check_scalar(lambda c: finite_time_ruin_discrete(5, 2, c), c, c2, batch=np.stack([c, c2]), reps=3)
     check_scalar(lambda c: finite_time_ruin_discrete(5, 2, c, like=c), c, c2, batch=np.stack([c, c2]), reps=3)
+    np.testing.assert_allclose(npfunc.grad(lambda c: finite_time_ruin_discrete(5, 2, c))(c),
+                               npfunc.grad(lambda c: finite_time_ruin_discrete(5, 2, c, like=c))(c),
+                               rtol=1e-13, atol=1e-15)
     pr = np.full(4, 10.0)
     cl = np.array([5.0, 25.0, 3.0, 20.0])
     check_scalar(lambda x: max_drawdown_surplus(50.0, pr, x), cl, cl + np.array([0.0, 1.0, 2.0, -1.0]),

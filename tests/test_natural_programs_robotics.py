@@ -44,10 +44,12 @@ Programs:
     the perimeter of an elliptic path (ellipe), linearized FK, functionalize of the in-place gyro
     update, checkpointed RK4 steps.
 
-Refusals checked as such (each names the transform and a fix): plain preallocated buffers written
-with traced values (np.zeros(..., like=x)), q = q0.copy(); q += traced with a plain q0 (x = x + y),
-Python branches on traced values under jit/vmap (np.where), np.diag([1.0, 1.0, d]), a traced
-index into a plain grid under jit/vmap, solve_ivp without t_eval under jit/vmap.
+Refusals checked as such (each names the transform and a fix): q = q0.copy(); q += traced with a
+plain q0 (x = x + y), Python branches on traced values under jit/vmap (np.where),
+np.diag([1.0, 1.0, d]), a traced index into a plain grid under jit/vmap, solve_ivp without t_eval
+under jit/vmap.  Plain preallocated buffers made in the function (np.zeros(...) written with
+traced values: joint positions, an odometry pose), once refused, take the traced writes and are
+checked as values and derivatives, against the like= spelling too.
 
 Findings fixed here (each with its regression test): scipy.special.ellipk/ellipe/ellipkm1 were
 refused (now primitives: Legendre's relations, a Taylor series near m = 0); np.concatenate([a, [t],
@@ -1164,15 +1166,15 @@ def test_end_effector_pose_dict():
 def test_planar_arm_kinematics_and_float32():
     q = np.array([0.3, 0.5, -0.4])
     q2 = np.array([1.0, -0.2, 0.9])
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev\(f\).*like=x"):
-        npfunc.jacrev(planar_joint_positions)(q, L3)
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*like=x"):
-        npfunc.jit(planar_joint_positions)(q, L3)
+    # joint positions written element by element into a plain np.zeros buffer (like=None),
+    # and into the like= one: plain NumPy's values, batches and derivatives, the same for both
     joints = lambda x, l: planar_joint_positions(x, l, like=x)
-    for f in (planar_fk, planar_pose, joints, planar_jacobian):
+    for f in (planar_fk, planar_pose, planar_joint_positions, joints, planar_jacobian):
         check_jit(f, (q, L3), (q2, L3 * 1.1))
         check_vmap(f, (np.stack([q, q2, -q]), L3), (0, None))
         check_vector_function(lambda x: f(x, L3), q, q2)
+    for jac in (npfunc.jacrev, npfunc.jacfwd):
+        np.testing.assert_allclose(jac(planar_joint_positions)(q, L3), jac(joints)(q, L3), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(npfunc.jacfwd(planar_fk)(q, L3), planar_jacobian(q, L3), rtol=1e-13)
     np.testing.assert_allclose(npfunc.jacrev(planar_fk)(q, L3), planar_jacobian(q, L3), rtol=1e-13)
     # derivatives in the link lengths (calibration)
@@ -1192,6 +1194,8 @@ def test_planar_arm_kinematics_and_float32():
     assert g.dtype == np.float32
     # the float64 buffer of planar_joint_positions turns float32 joints into float64
     assert_same(npfunc.jit(joints)(q32, L32), planar_joint_positions(q32, L32), rtol=1e-6)
+    check_jit(planar_joint_positions, (q32, L32), (q2.astype(np.float32), L32), rtol=1e-6)
+    assert npfunc.jacrev(planar_joint_positions)(q32, L32).dtype == npfunc.jacrev(joints)(q32, L32).dtype
 
 
 def test_product_of_exponentials_matches_dh_style_chain():
@@ -1484,13 +1488,19 @@ def test_differential_drive_odometry_updates_pose_in_place():
         pose2, ref2 = np.array([1.0, -1.0, 3.0]), np.array([1.0, -1.0, 3.0])
         assert_same(tf(pose2, ticks * 2), diff_drive_odometry(ref2, ticks * 2))
         assert_same(pose2, ref2)
-    # a plain pose and traced increments: the refusal names the transform and like=
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev\(f\).*like=x"):
-        npfunc.jacrev(lambda t: diff_drive_odometry(np.zeros(3), t))(ticks)
-    # derivatives in the encoder increments, the pose a traced local buffer
+    # derivatives in the encoder increments, the pose a plain np.zeros(3) buffer made in the
+    # function (it takes the traced increments) or a traced one (like=t): the same
+    final_plain = lambda t: diff_drive_odometry(np.zeros(3), t)
     final = lambda t: diff_drive_odometry(np.zeros(3, like=t), t)
-    check_vector_function(final, ticks, ticks[::-1].copy())
+    for f in (final_plain, final):
+        check_jit(f, (ticks,), (ticks * 2,))
+        check_vmap(f, (np.stack([ticks, ticks[::-1], ticks * 0.5]),), 0)
+        check_vector_function(f, ticks, ticks[::-1].copy())
+    for jac in (npfunc.jacrev, npfunc.jacfwd):
+        np.testing.assert_allclose(jac(final_plain)(ticks), jac(final)(ticks), rtol=1e-13, atol=1e-15)
+    x_end_plain = lambda t: diff_drive_odometry(np.zeros(3), t)[0]
     x_end = lambda t: diff_drive_odometry(np.zeros(3, like=t), t)[0]
+    check_scalar_function(x_end_plain, ticks, ticks * 0.5, hess=True)
     check_scalar_function(x_end, ticks, ticks * 0.5, hess=True)
     # derivatives in the initial pose (traced buffer updated in place)
     check_vector_function(lambda p: diff_drive_odometry(p.copy(), ticks), np.array([0.0, 0.0, 0.3]), np.array([1.0, 2.0, -2.0]))
