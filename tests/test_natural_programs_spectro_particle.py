@@ -21,8 +21,8 @@ Programs:
     p-value;
   * kinematics: four-vectors from (pt, eta, phi, m), dimuon masses per event (per-event J C J^T
     by vmap(jacrev)), masses of particle rows with events on the last axis, Lorentz boosts
-    (np.eye(4, like=beta), and the plain np.eye buffer filled in, which once was refused), rest-frame boosts, helicity angle,
-    Delta R with phi wrapping, rapidity/pseudorapidity, transverse mass, fixed-target sqrt(s),
+    (np.eye(4, like=beta), and the plain np.eye buffer filled in, which once was refused),
+    rest-frame boosts, helicity angle, Delta R with phi wrapping, rapidity/pseudorapidity, transverse mass, fixed-target sqrt(s),
     missing mass of a list of detected particles (and its clipped m^2), event sphericity by
     eigvalsh, a Newton-iterated mass-constrained fit;
   * detector response: resolution smearing by np.convolve (kernel normalised in place), IRF
