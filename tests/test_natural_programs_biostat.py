@@ -46,8 +46,10 @@ np.concatenate builds such lists while a transform runs); a plain array indexed 
 under jit/vmap advised np.asarray(table, like=i), which only leads to the next refusal (now the
 fixed-shape np.where).  Refusals with working fixes (tested): risk sets and KM masks of traced
 data under jit (close over the data), `if event[i]` / `if n > 1` / IRLS's convergence break
-under jit and vmap, a traced value written into a plain preallocated buffer (like=), an in-place
-continuity correction by a traced mask under jit/vmap (np.where).  Documented conventions met:
+under jit and vmap, an in-place continuity correction by a traced mask under jit/vmap
+(np.where).  No longer refused: a traced value written into a plain preallocated buffer made
+inside the function (the Kaplan-Meier np.empty; it named like=), checked against NumPy and the
+like= fix.  Documented conventions met:
 0 * inf = NaN derivatives at R = inf (interval censoring) and at a zero-dose control (Hill), with
 the double-where spellings exact; brentq's root comes back as np.float64 under jit/vjp.
 """
@@ -409,7 +411,8 @@ def test_cox_predicted_survival_curve():
 
 def kaplan_meier(time, event, weights=None, like=False):
     """Product-limit estimate at the distinct event times, into a preallocated buffer (a
-    plain one, or with ``like`` one made like the weights, as npfunc's message advises)."""
+    plain one, or with ``like`` one made like the weights, as npfunc's message advised before
+    plain buffers made inside the function took traced writes)."""
     if weights is None:
         weights = np.ones_like(time)
     ts = np.unique(time[event == 1])
@@ -447,22 +450,25 @@ def rmst(time, event, weights, tau, fixed=False):
     return np.sum(heights * np.diff(grid))
 
 
-def test_kaplan_meier_weights_buffer_greenwood_rmst():
+def test_kaplan_meier_plain_weights_buffer_matches_like_fix_greenwood_rmst():
     X, time, event = survival_data(n=10, seed=4)
     w = np.linspace(0.8, 1.3, 10)
     ts, S = kaplan_meier(time, event, w)
     assert S.dtype == np.float64
     assert_same(kaplan_meier(time, event, w, like=True)[1], S, rtol=0)
-    # a traced survival probability written into the plain buffer: refused, naming like=
-    for T in (npfunc.jit, npfunc.jacrev, npfunc.vmap):
-        with pytest.raises((npfunc.errors.ConcretizationError, npfunc.errors.BatchedConversionError),
-                           match=r"np.zeros\(shape, like=x\)"):
-            T(lambda ww: kaplan_meier(time, event, ww)[1])(w if T is not npfunc.vmap else w[None])
+    # a traced survival probability written into the plain np.empty buffer (once refused,
+    # naming np.zeros(shape, like=x)): NumPy's values under jit and vmap, the differences'
+    # derivatives, and the like= fix's to rounding
+    km_plain = lambda ww: kaplan_meier(time, event, ww)[1]
+    check_jit(lambda ww: kaplan_meier(time, event, ww), (w,), (w[::-1].copy(),))
     check_jit(lambda ww: kaplan_meier(time, event, ww, like=True), (w,), (w[::-1].copy(),))
     km_s = lambda ww: kaplan_meier(time, event, ww, like=True)[1]
     for T in (npfunc.jacrev, npfunc.jacfwd):
         (J,) = repeated(T(km_s), [(w,)])
         assert_deriv(J, fd(km_s, w))
+        (Jp,) = repeated(T(km_plain), [(w,)])
+        assert_deriv(Jp, fd(km_plain, w))
+        assert_deriv(Jp, J, rtol=1e-14, atol=0)
     gw = lambda ww: greenwood_se(time, event, ww)
     check_jit(gw, (w,), (w * 1.1,))
     assert_deriv(npfunc.jacrev(gw)(w), fd(gw, w))
@@ -481,6 +487,7 @@ def test_kaplan_meier_weights_buffer_greenwood_rmst():
         npfunc.jit(rm)(np.float64(1.1))     # (ts < tau selects a tau-dependent number of steps)
     W = np.stack([w, w**2, np.ones(10)])
     check_vmap(km_s, (W,), (0,))
+    check_vmap(km_plain, (W,), (0,))
 
 
 def nelson_aalen(time, event, w):

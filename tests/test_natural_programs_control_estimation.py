@@ -113,7 +113,8 @@ def kf_nll(log_qr, zs=ZS):
 
 def kf_positions(z_meas, r=0.05, like=False):
     """Filtered positions into a preallocated history; covariance symmetrised in place.
-    like=True makes the history with np.zeros(..., like=z_meas), the fix npfunc names."""
+    like=True makes the history with np.zeros(..., like=z_meas), the fix npfunc named before
+    a plain np.zeros buffer made inside the function took traced writes."""
     F, Q, H = cv_model()
     Q = 0.01 * Q
     n = z_meas.shape[0]
@@ -174,14 +175,17 @@ def test_kf_nll():
     check_scalar_program(kf_nll, np.array([-4.0, -3.0]), rng.normal(-3.0, 0.5, size=(3, 2)))
 
 
-def test_kf_history_plain_zeros_refused_and_like_fix():
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev.*np\.zeros\(shape, like=x\)"):
-        npfunc.jacrev(kf_positions)(ZS)
-    with pytest.raises(npfunc.errors.BatchedConversionError, match=r"vmap.*like=x"):
-        npfunc.vmap(kf_positions)(np.stack([ZS, ZS]))
+def test_kf_history_plain_zeros_matches_like_fix():
+    """The history xs = np.zeros((n, 2)) (once refused under jacrev and vmap, naming
+    np.zeros(shape, like=x)) takes the traced states: the plain program under every
+    transform, and the like= fix agrees with it."""
+    zs = ZS + rng.normal(0, 0.05, size=(3, 8))
+    check_array_program(kf_positions, ZS.copy(), zs, second=False)
     f = lambda z: kf_positions(z, like=True)  # noqa: E731
     assert_same(f(ZS), kf_positions(ZS))
-    check_array_program(f, ZS.copy(), ZS + rng.normal(0, 0.05, size=(3, 8)), second=False)
+    check_array_program(f, ZS.copy(), zs, second=False)
+    assert_deriv(npfunc.jacrev(kf_positions)(ZS), npfunc.jacrev(f)(ZS), rtol=1e-14, atol=0)
+    assert_same(npfunc.vmap(kf_positions)(zs), npfunc.vmap(f)(zs), rtol=1e-14)
 
 
 def test_rts_smoother():
@@ -323,10 +327,15 @@ def test_ekf():
 
 
 def test_ukf_sigma_points():
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit.*like=x"):
-        npfunc.jit(lambda x: ukf_predict(x, like=False))(np.array([0.3, -0.2]))
-    assert_same(ukf_predict(np.array([0.3, -0.2])), ukf_predict(np.array([0.3, -0.2]), like=False))
-    check_array_program(ukf_predict, np.array([0.3, -0.2]), rng.normal(0, 0.3, size=(3, 2)))
+    """Sigma points written into a plain np.empty buffer (like=False; once refused under jit,
+    naming like=x) give the like= buffer's values and derivatives, plain and transformed."""
+    x = np.array([0.3, -0.2])
+    assert_same(ukf_predict(x), ukf_predict(x, like=False))
+    xs = rng.normal(0, 0.3, size=(3, 2))
+    check_array_program(ukf_predict, x, xs)
+    plain = lambda x: ukf_predict(x, like=False)  # noqa: E731
+    check_array_program(plain, x, xs)
+    assert_deriv(npfunc.jacrev(plain)(x), npfunc.jacrev(ukf_predict)(x), rtol=1e-14, atol=0)
     ps = np.array([[0.1, 0.02, 0.2], [0.2, 0.0, 0.3], [0.05, -0.01, 0.1]])
     check_array_program(ukf_wrt_covariance, ps[0], ps)
 
@@ -403,10 +412,13 @@ def test_riccati_solvers_refused_naming_the_function():
 
 
 def test_finite_horizon_lqr():
+    """The gains stored into a plain np.zeros buffer (like=False; once refused under grad,
+    naming like=x): the plain program under every transform, as the like= buffer."""
     qs = np.array([[1.0, 0.5], [2.0, 1.0], [0.3, 3.0]])
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"grad.*like=x"):
-        npfunc.grad(lambda qr: finite_horizon_lqr(qr, like=False))(qs[0])
     check_scalar_program(finite_horizon_lqr, qs[0], qs)
+    plain = lambda qr: finite_horizon_lqr(qr, like=False)  # noqa: E731
+    check_scalar_program(plain, qs[0], qs)
+    assert_deriv(npfunc.grad(plain)(qs[0]), npfunc.grad(finite_horizon_lqr)(qs[0]), rtol=1e-14, atol=0)
 
 
 def test_lyapunov_costs():
@@ -568,12 +580,14 @@ def test_pid_inplace_add_into_where_result():
 
 
 def test_pi_history():
+    """The output logged into a plain y = np.zeros(50) (once refused under jacfwd, naming
+    like=x): the plain program under every transform, as the like= buffer."""
     gains = np.array([[2.0, 0.5], [5.0, 1.0], [1.0, 0.1]])
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacfwd.*like=x"):
-        npfunc.jacfwd(pi_history)(gains[0])
+    check_array_program(pi_history, gains[0], gains, second=False)
     f = lambda k: pi_history(k, like=True)  # noqa: E731
     assert_same(f(gains[0]), pi_history(gains[0]))
     check_array_program(f, gains[0], gains, second=False)
+    assert_deriv(npfunc.jacfwd(pi_history)(gains[0]), npfunc.jacfwd(f)(gains[0]), rtol=1e-14, atol=0)
 
 
 # ---- system identification -----------------------------------------------------------------

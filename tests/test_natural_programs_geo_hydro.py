@@ -1126,18 +1126,23 @@ def unit_hydrograph_loop_like(rain, uh):
     return q
 
 
-def test_unit_hydrograph_loop_refused_and_the_fixes():
+def test_unit_hydrograph_plain_loop_matches_convolve_and_like_fix():
+    """The double loop into q = np.zeros(...) (once refused under jacrev and vmap, naming
+    like=) now takes the traced sums: it matches NumPy under every transform, and the like=
+    fix and np.convolve agree with it."""
     rain = np.array([0.0, 5.0, 12.0, 3.0])
     check_array(lambda r: unit_hydrograph_convolve(r, _UH), rain, np.array([1.0, 2.0, 3.0, 4.0]),
                 rng.uniform(0, 10, (3, 4)))
     check_array(lambda u: unit_hydrograph_convolve(rain, u), _UH, _UH[::-1].copy(), rng.uniform(0, 1, (3, 5)))
     np.testing.assert_allclose(unit_hydrograph_loop(rain, _UH), unit_hydrograph_convolve(rain, _UH), rtol=1e-14)
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev\(f\).*np\.zeros\(shape, like=x\)"):
-        npfunc.jacrev(lambda r: unit_hydrograph_loop(r, _UH))(rain)
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"vmap\(f\).*like=x"):
-        npfunc.vmap(lambda r: unit_hydrograph_loop(r, _UH))(np.stack([rain, rain]))
-    check_array(lambda r: unit_hydrograph_loop_like(r, _UH), rain, np.array([1.0, 2.0, 3.0, 4.0]),
-                rng.uniform(0, 10, (3, 4)))
+    rains = rng.uniform(0, 10, (3, 4))
+    plain = lambda r: unit_hydrograph_loop(r, _UH)
+    check_array(plain, rain, np.array([1.0, 2.0, 3.0, 4.0]), rains)
+    check_array(lambda u: unit_hydrograph_loop(rain, u), _UH, _UH[::-1].copy(), rng.uniform(0, 1, (3, 5)))
+    fix = lambda r: unit_hydrograph_loop_like(r, _UH)
+    check_array(fix, rain, np.array([1.0, 2.0, 3.0, 4.0]), rains)
+    _assert_deriv(npfunc.jacrev(plain)(rain), npfunc.jacrev(fix)(rain), rtol=1e-14, atol=0)
+    assert_same(npfunc.vmap(plain)(rains), npfunc.vmap(fix)(rains), rtol=1e-14)
 
 
 def test_nash_cascade_unit_hydrograph():
@@ -1175,19 +1180,27 @@ def test_muskingum_routing_in_inflow():
                 np.stack([muskingum(cols[:, k], 2.0, 0.2) for k in range(3)], axis=1))
 
 
-def test_muskingum_calibration_refused_and_the_fix():
-    """Differentiating in K and X: np.empty_like(inflow) is a plain buffer: refused naming
-    like=; the buffer made from K works, and the Nash-Sutcliffe efficiency is calibrated."""
+def test_muskingum_calibration_plain_buffer_matches_like_fix():
+    """Differentiating in K and X: the plain np.empty_like(inflow) buffer (once refused,
+    naming like= and zeros_like(x, shape=shape)) now takes the traced outflows: routing and
+    the Nash-Sutcliffe efficiency match NumPy and differences under every transform, and the
+    buffer made from K (the old fix) agrees."""
     p = np.array([2.0, 0.2])
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"grad\(f\).*zeros_like\(x, shape=shape\)"):
-        npfunc.grad(lambda p: nse(muskingum_params(p, _INFLOW), _OBS))(p)
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"jit\(f\).*like=x"):
-        npfunc.jit(lambda p: muskingum_params(p, _INFLOW))(p)
+    plain = lambda p: muskingum_params(p, _INFLOW)
+    plain_eff = lambda p: nse(muskingum_params(p, _INFLOW), _OBS)
     fixed = lambda p: muskingum_like(_INFLOW, p[0], p[1])
     np.testing.assert_allclose(fixed(p), muskingum_params(p, _INFLOW), rtol=1e-14)
-    check_array(fixed, p, np.array([1.5, 0.3]), rng.uniform([1, 0.1], [3, 0.4], (3, 2)))
+    ps = rng.uniform([1, 0.1], [3, 0.4], (3, 2))
+    check_array(plain, p, np.array([1.5, 0.3]), ps)
+    check_array(fixed, p, np.array([1.5, 0.3]), ps)
+    _assert_deriv(npfunc.jacrev(plain)(p), npfunc.jacrev(fixed)(p), rtol=1e-13, atol=0)
     eff = lambda p: nse(muskingum_like(_INFLOW, p[0], p[1]), _OBS)
-    check_scalar(eff, p, np.array([1.5, 0.3]), rng.uniform([1, 0.1], [3, 0.4], (3, 2)))
+    ps = rng.uniform([1, 0.1], [3, 0.4], (3, 2))
+    check_scalar(plain_eff, p, np.array([1.5, 0.3]), ps)
+    check_scalar(eff, p, np.array([1.5, 0.3]), ps)
+    _assert_deriv(npfunc.grad(plain_eff)(p), npfunc.grad(eff)(p), rtol=1e-13, atol=0)
+    # a scalar K (a 0-d input) written into the plain buffer
+    check_array(lambda K: muskingum(_INFLOW, K, 0.2), np.float64(2.0), np.float64(1.5), np.array([1.0, 2.0, 3.0]))
     # the routing as an IIR filter with the initial state written out (lfiltic is refused)
     def musk_lfilter_zi(p):
         K, X = p
@@ -1235,11 +1248,13 @@ def hbv_bucket_like(params, precip, temp):
 
 
 def test_hbv_bucket_dict_of_results():
+    """The plain q = np.zeros(n) buffer (once refused under jacrev, naming like=) takes the
+    traced discharges: the dict of results matches NumPy under jit, vmap (over the parameters
+    and over the forcing) and the derivative transforms, as the like=params buffer does."""
     p = np.array([0.0, 3.0, 150.0, 2.0, 0.2])
     p2 = np.array([0.5, 2.5, 120.0, 1.5, 0.3])
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev\(f\).*like=x"):
-        npfunc.jacrev(lambda p: hbv_bucket(p, _PREC, _TEMP)["q"])(p)
     ref = hbv_bucket(p, _PREC, _TEMP)
+    jit_calls(lambda p: hbv_bucket(p, _PREC, _TEMP), [p, p2])
     got = hbv_bucket_like(p, _PREC, _TEMP)
     for k in ref:
         assert_same(got[k], ref[k], rtol=1e-14)
@@ -1248,12 +1263,25 @@ def test_hbv_bucket_dict_of_results():
     got = npfunc.vmap(lambda p: hbv_bucket_like(p, _PREC, _TEMP))(ps)
     for k in ref:
         assert_same(got[k], np.stack([np.asarray(hbv_bucket(v, _PREC, _TEMP)[k]) for v in ps]), rtol=1e-12)
+    got = npfunc.vmap(lambda p: hbv_bucket(p, _PREC, _TEMP))(ps)
+    for k in ref:
+        assert_same(got[k], np.stack([np.asarray(hbv_bucket(v, _PREC, _TEMP)[k]) for v in ps]), rtol=1e-12)
     check_array(lambda p: hbv_bucket_like(p, _PREC, _TEMP)["q"], p, p2, ps)
     check_scalar(lambda p: hbv_bucket_like(p, _PREC, _TEMP)["sm"], p, p2, ps)
-    # forcing batched with the parameters shared: like=params is then a plain buffer (refused,
-    # naming like=); the buffer made like the precipitation works
+    plain_q = lambda p: hbv_bucket(p, _PREC, _TEMP)["q"]
+    check_array(plain_q, p, p2, ps)
+    check_scalar(lambda p: hbv_bucket(p, _PREC, _TEMP)["sm"], p, p2, ps)
+    _assert_deriv(npfunc.jacrev(plain_q)(p), npfunc.jacrev(lambda p: hbv_bucket_like(p, _PREC, _TEMP)["q"])(p),
+                  rtol=1e-13, atol=0)
+    # forcing batched with the parameters shared: the plain np.zeros buffer takes the batched
+    # discharges; like=params is then made from a plain array (np.zeros(..., like=plain) is
+    # NumPy's own array, not one that takes traced writes): refused, naming like=; the buffer
+    # made like the precipitation works
     precs = np.stack([_PREC, _PREC[::-1]])
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"vmap\(f\).*like=x"):
+    got = npfunc.vmap(hbv_bucket, in_dims=(None, 0, None))(p, precs, _TEMP)
+    for k in ref:
+        assert_same(got[k], np.stack([np.asarray(hbv_bucket(p, pr, _TEMP)[k]) for pr in precs]), rtol=1e-12)
+    with pytest.raises(npfunc.errors.NpfuncError, match=r"vmap\(f\).*create the array traced.*like=x"):
         npfunc.vmap(hbv_bucket_like, in_dims=(None, 0, None))(p, precs, _TEMP)
 
     def hbv_q(params, precip):
@@ -1383,13 +1411,18 @@ def gw_fd_1d_like(K, h_left=10.0, h_right=5.0, recharge=1e-3, dx=1.0):
 
 
 def test_steady_groundwater_heterogeneous_k():
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"grad\(f\).*like=x"):
-        npfunc.grad(lambda K: gw_fd_1d(K)[1])(_K)
+    """The tridiagonal matrix assembled into a plain A = np.zeros(...) (once refused under
+    grad, naming like=): heads and the outflow match NumPy under every transform, as the
+    like=K assembly does."""
     for a, b in zip(gw_fd_1d_like(_K), gw_fd_1d(_K)):
         assert_same(a, b, rtol=1e-13)
     Ks = rng.uniform(0.5, 3, (3, 6))
     check_array(lambda K: gw_fd_1d_like(K)[0], _K, _K[::-1].copy(), Ks)
     check_scalar(lambda K: gw_fd_1d_like(K)[1], _K, _K[::-1].copy(), Ks)
+    check_array(lambda K: gw_fd_1d(K)[0], _K, _K[::-1].copy(), Ks)
+    check_scalar(lambda K: gw_fd_1d(K)[1], _K, _K[::-1].copy(), Ks)
+    _assert_deriv(npfunc.grad(lambda K: gw_fd_1d(K)[1])(_K), npfunc.grad(lambda K: gw_fd_1d_like(K)[1])(_K),
+                  rtol=1e-13, atol=0)
 
 
 def test_transient_groundwater_solve_banded_and_jacobi():
@@ -1852,10 +1885,11 @@ def test_gravity_forward_models():
                 np.array([50.0, 250.0]), rng.uniform([-50, 150], [50, 300], (3, 2)))
     check_array(lambda x: prism_gz_2d(x, -100.0, 100.0, 50.0, 150.0, 400.0), _XS, _XS + 30.0,
                 _XS + rng.normal(0, 20, (3, 7)))
-    # in the body's corners the buffer np.zeros_like(x) of the plain stations is plain: refused
+    # in the body's corners the buffer np.zeros_like(x) of the plain stations (once refused,
+    # naming like=) takes the traced values
     corners = np.array([-100.0, 100.0, 50.0, 150.0])
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev\(f\).*like=x"):
-        npfunc.jacrev(lambda p: prism_gz_2d(_XS, p[0], p[1], p[2], p[3], 400.0))(corners)
+    check_array(lambda p: prism_gz_2d(_XS, p[0], p[1], p[2], p[3], 400.0), corners,
+                corners + np.array([10.0, -10.0, 5.0, 20.0]), corners + rng.normal(0, 5, (3, 4)))
     check_array(bouguer_correction, np.array([100.0, 500.0, 1200.0]), np.array([50.0, 400.0, 900.0]),
                 rng.uniform(0, 1000, (3, 3)))
 
@@ -1864,11 +1898,14 @@ def test_sphere_depth_gauss_newton():
     obs = sphere_gz(_XS, 20.0, 180.0, 100.0, 500.0)
     f = lambda o: sphere_depth_gauss_newton(o, _XS, 100.0, 500.0, z_init=150.0)
     np.testing.assert_allclose(f(obs), [20.0, 180.0], rtol=1e-9)
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jacrev\(f\).*like=x"):
-        npfunc.jacrev(f)(obs)
+    # the Jacobian's columns written into a plain J = np.empty(...) (once refused under
+    # jacrev, naming like=): the plain program under every transform, as the np.stack form
     g = lambda o: sphere_gauss_newton_like(o, _XS, 100.0, 500.0, z_init=150.0)
     assert_same(g(obs), f(obs), rtol=1e-12)
-    check_array(g, obs, obs * 1.02, obs * rng.uniform(0.98, 1.02, (3, 7)))
+    obs_s = obs * rng.uniform(0.98, 1.02, (3, 7))
+    check_array(g, obs, obs * 1.02, obs_s)
+    check_array(f, obs, obs * 1.02, obs_s)
+    _assert_deriv(npfunc.jacrev(f)(obs), npfunc.jacrev(g)(obs), rtol=1e-13, atol=0)
 
 
 def test_magnetic_dipole_and_mt_soundings():

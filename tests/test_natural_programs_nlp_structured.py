@@ -6,7 +6,7 @@ effects) and against five-point differences.
 
 Programs:
   * hidden Markov models: the forward algorithm in log space (scipy.special.logsumexp in a
-    loop over a preallocated table made with like=), Rabiner's scaled forward pass in
+    loop over a preallocated table, plain np.zeros and made with like=), Rabiner's scaled forward pass in
     float32, forward-backward posteriors returned as a dict, Viterbi with back-pointers
     (argmax parts non-differentiable, the best score differentiable), a Baum-Welch E-step's
     expected transition counts;
@@ -44,15 +44,19 @@ Programs:
 
 Findings fixed here (each with its regression test): np.add.at into a plain table with traced
 token indices (jit or vmap over token ids) was refused with generic advice that named no working
-fix (now np.zeros(shape, like=tokens)); a SciPy sparse matrix beside a traced value in a NumPy
+fix (then np.zeros(shape, like=tokens); now the plain np.zeros table made while the transform
+runs takes the traced indices and values, npfunc.core.pending); a SciPy sparse matrix beside a traced value in a NumPy
 function or ufunc (np.dot(X, w), np.matmul, np.add, np.stack) raised raw ValueError/TypeError,
 and X * w / X.multiply(w) were refused with advice about np.ma masks (all now name the sparse
 matrix and H.toarray()); jit recorded the draws of a generator made inside the function from
 the operating system's entropy (np.random.default_rng() with no seed) and replayed them on every
 call, where each plain call draws new numbers: a silent difference, now refused (a seeded
-generator is replayed as the plain function repeats it).  Refusals kept (each tested with its fix): plain tables indexed by
-traced ids (np.eye(K)[y], lB[:, obs[t]] under vmap: np.asarray(table, like=ids)), plain
-preallocated buffers (like=), np.nonzero under jit, Python int()/min() of traced values under jit.
+generator is replayed as the plain function repeats it).  Refusals kept (each tested with its fix): plain tables passed in
+and indexed by traced ids (lB[:, obs[t]] under vmap: np.asarray(table, like=ids)), np.nonzero
+under jit, Python int()/min() of traced values under jit.  No longer refused (the plain program
+is checked against NumPy, beside the like= fix it used to need): preallocated buffers made by
+np.zeros & co. inside the function (the HMM table, soft counts, np.add.at counts, the soft edit
+distance table) and np.eye(K)[y] with traced labels.
 Documented behaviour met: jit's contraction pass reorders sums (last-bit differences from
 eager, compared to rounding); reverse mode's NaN through log's infinite derivative at a zero
 count (docs/conventions.md), fixed by the double where.
@@ -188,10 +192,19 @@ def _hmm_params(K=3, V=4, seed=0):
 OBS = np.array([0, 2, 1, 3, 3, 0])
 
 
-def test_hmm_forward_plain_buffer_is_refused_with_like_fix():
+def test_hmm_forward_plain_buffer_matches_like_fix():
+    """alpha = np.zeros((T, K)) written with traced rows (once refused, naming like=): the plain
+    program matches NumPy and differences under every transform, and the like= fix agrees."""
     lp, lA, lB = _hmm_params()
-    with pytest.raises(npfunc.errors.NpfuncError, match="like="):
-        npfunc.grad(hmm_forward)(lp, lA, lB, OBS)
+    lp2, lA2, lB2 = _hmm_params(seed=1)
+    assert_jit_replays(lambda a, b, c: hmm_forward(a, b, c, OBS), (lp, lA, lB), (lp2, lA2, lB2))
+    f = lambda lA_: hmm_forward(lp, lA_, lB, OBS)
+    scalar_suite(f, lA, lA2, batch=np.stack([lA, lA2, lA + 0.1]))
+    g = npfunc.grad(lambda a, b, c: hmm_forward(a, b, c, OBS), argnums=(0, 1, 2))(lp, lA, lB)
+    g_like = npfunc.grad(lambda a, b, c: hmm_forward(a, b, c, OBS, like=b), argnums=(0, 1, 2))(lp, lA, lB)
+    for got, want in zip(g, g_like):
+        assert_deriv(got, want, rtol=1e-14, atol=0)
+    assert_deriv(g[2], fd(lambda c: hmm_forward(lp, lA, c, OBS), lB))
 
 
 def test_hmm_forward_values_and_derivatives():
@@ -591,13 +604,16 @@ def bigram_counts_loop(tokens, V, weights, like=None):
     return C
 
 
-def test_counts_by_np_add_at_with_traced_tokens_refused_naming_like():
+def test_counts_by_np_add_at_with_traced_tokens_plain_table_matches_like_fix():
     """Regression: np.add.at into a plain table with traced token indices (tokens an argument
-    of jit, or batched by vmap) raised the generic 'a NumPy function or method' advice; it
-    now names np.zeros(shape, like=tokens), which works."""
-    for transform, arg in ((npfunc.jit, CORPUS), (npfunc.vmap, np.stack([CORPUS, CORPUS[::-1]]))):
-        with pytest.raises(npfunc.errors.NpfuncError, match=r"np.zeros\(shape, like=tokens\)"):
-            transform(lambda t: bigram_counts(t, V))(arg)
+    of jit, or batched by vmap) raised the generic 'a NumPy function or method' advice, then
+    named np.zeros(shape, like=tokens); the plain np.zeros table made inside the function now
+    takes the traced indices: the counts are NumPy's under jit (recording and replay) and vmap,
+    as with the like=tokens fix."""
+    plain = lambda t: bigram_counts(t, V)
+    assert_jit_replays(plain, (CORPUS,), (CORPUS[::-1].copy(),), (CORPUS,))
+    toks = np.stack([CORPUS, CORPUS[::-1]])
+    assert_same(npfunc.vmap(plain)(toks), np.stack([bigram_counts(CORPUS, V), bigram_counts(CORPUS[::-1], V)]))
     fixed = lambda t: bigram_counts(t, V, like=t)
     assert_jit_replays(fixed, (CORPUS,), (CORPUS[::-1].copy(),))
     assert_same(npfunc.vmap(fixed)(np.stack([CORPUS, CORPUS[::-1]])),
@@ -609,12 +625,26 @@ def test_soft_counts_loop_and_np_add_at_agree():
     want = np.zeros((V, V))
     np.add.at(want, (CORPUS[:-1], CORPUS[1:]), w)
     assert_same(bigram_counts_loop(CORPUS, V, w), want)
-    with pytest.raises(npfunc.errors.NpfuncError, match="like="):
-        npfunc.jacrev(lambda v: bigram_counts_loop(CORPUS, V, v))(w)
+    # the plain table (once refused under jacrev, naming like=) takes the traced soft counts
+    plain = lambda v: bigram_counts_loop(CORPUS, V, v)
     f = lambda v: bigram_counts_loop(CORPUS, V, v, like=v)
     J = npfunc.jacrev(f)(w)
-    assert_deriv(J, fd(lambda v: bigram_counts_loop(CORPUS, V, v), w))
+    assert_deriv(J, fd(plain, w))
     assert_same(npfunc.jit(f)(w), want)
+    assert_deriv(npfunc.jacrev(plain)(w), J, rtol=1e-14, atol=0)
+    assert_deriv(npfunc.jacfwd(plain)(w), J, rtol=1e-14, atol=0)
+    assert_jit_replays(plain, (w,), (w[::-1].copy(),))
+    ws = np.stack([w, w[::-1], 2 * w])
+    assert_same(npfunc.vmap(plain)(ws), np.stack([plain(v) for v in ws]))
+
+    def plain_scatter(v):
+        C = np.zeros((V, V))
+        np.add.at(C, (CORPUS[:-1], CORPUS[1:]), v)
+        return C
+    assert_jit_replays(plain_scatter, (w,), (w[::-1].copy(),))
+    assert_same(npfunc.vmap(plain_scatter)(ws), np.stack([plain_scatter(v) for v in ws]))
+    assert_deriv(npfunc.jacrev(plain_scatter)(w), J, rtol=1e-14, atol=0)
+    assert_deriv(npfunc.jacfwd(plain_scatter)(w), J, rtol=1e-14, atol=0)
 
     def scatter(v):
         C = np.zeros((V, V), like=v)
@@ -903,13 +933,16 @@ def softmax_xent(W, b, X, y, n_classes):
 
 
 def test_softmax_classifier_per_example_gradients():
+    """One-hot labels by np.eye(K)[y]: with y traced (a jit argument, or batched by vmap) the
+    plain identity made inside the function is read at the traced labels (once refused,
+    naming like=i), as with the like= fix."""
     r = np.random.default_rng(14)
     X, y = r.standard_normal((6, 4)), np.array([0, 2, 1, 2, 2, 0])
     W, b = 0.1 * r.standard_normal((4, 3)), np.zeros(3)
     assert_jit_replays(lambda w, c, x: softmax_xent(w, c, x, y, 3), (W, b, X), (W * 3, b + 1, X[::-1].copy()))
-    # labels as a jit argument: np.eye(K)[y] indexes a plain array with a traced index
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"like=i"):
-        npfunc.jit(softmax_xent, static_argnums=4)(W, b, X, y, 3)
+    # labels as a jit argument: np.eye(K)[y] indexes the plain identity with a traced index
+    assert_jit_replays(softmax_xent, (W, b, X, y, 3), (W * 3, b + 1, X, y[::-1].copy(), 3),
+                       (W, b, X, np.array([1, 1, 0, 2, 0, 1]), 3), static_argnums=4)
 
     def softmax_xent_like(W, b, X, y, n_classes):
         Y = np.asarray(np.eye(n_classes), like=y)[y]
@@ -919,14 +952,20 @@ def test_softmax_classifier_per_example_gradients():
     scalar_suite(lambda w: softmax_xent(w, b, X, y, 3), W, W + 0.5)
     # per-example gradients (one example per call, a (1, d) batch inside)
     per = lambda W, b, x, t: softmax_xent(W, b, x[None], t[None], 3)
-    with pytest.raises(npfunc.errors.NpfuncError, match="like="):
-        npfunc.vmap(npfunc.grad(per), in_dims=(None, None, 0, 0))(W, b, X, y)
     fixed = lambda W, b, x, t: -np.sum(np.eye(3, like=x)[t] * sps.log_softmax(x @ W + b))
     gW = npfunc.vmap(npfunc.grad(fixed), in_dims=(None, None, 0, 0))(W, b, X, y)
     loop = np.stack([npfunc.grad(per)(W, b, x, np.array(t)) for x, t in zip(X, y)])
     np.testing.assert_allclose(gW, loop, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(gW.mean(axis=0), npfunc.grad(softmax_xent)(W, b, X, y, 3), rtol=1e-12)
     repeat_close(npfunc.jit(npfunc.vmap(npfunc.grad(fixed), in_dims=(None, None, 0, 0))), gW, W, b, X, y)
+    # the plain program, labels batched: per-example gradients as the loop, the fix and differences
+    g_plain = npfunc.vmap(npfunc.grad(per), in_dims=(None, None, 0, 0))(W, b, X, y)
+    np.testing.assert_allclose(g_plain, loop, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(g_plain, gW, rtol=1e-12, atol=1e-15)
+    assert_deriv(g_plain, np.stack([fd(lambda w: per(w, b, x, np.array(t)), W) for x, t in zip(X, y)]))
+    repeat_close(npfunc.jit(npfunc.vmap(npfunc.grad(per), in_dims=(None, None, 0, 0))), gW, W, b, X, y)
+    assert_same(npfunc.vmap(per, in_dims=(None, None, 0, 0))(W, b, X, y),
+                np.stack([per(W, b, x, np.array(t)) for x, t in zip(X, y)]))
 
 
 def label_smoothed_xent(logits, y, eps=0.1):
@@ -1229,9 +1268,19 @@ def test_soft_edit_distance_table():
     a, b = np.array([0, 1, 2, 1]), np.array([1, 1, 2])
     S = (a[:, None] != b[None, :]).astype(float)
     S2 = 0.5 * S + 0.1
-    with pytest.raises(npfunc.errors.NpfuncError, match="like="):
-        npfunc.grad(soft_edit_distance, argnums=1)(S, 1.0, 1.0)
+    # the plain table D = np.zeros(...) (once refused, naming like=) takes the traced soft minima
+    assert_jit_replays(soft_edit_distance, (S, 1.0, 1.0), (S2, 0.7, 1.3))
+    scalar_suite(lambda s: soft_edit_distance(s, 1.0, 1.0), S, S2)
+    scalar1_suite(lambda g: soft_edit_distance(S, 1.0, g), 1.0, 0.6)
+    scalar1_suite(lambda c: soft_edit_distance(S, c, 1.0), 1.0, 0.7)
+    Ss = np.stack([S, S2])
+    assert_same(npfunc.vmap(soft_edit_distance, in_dims=(0, None, None))(Ss, 1.0, 1.0),
+                np.stack([soft_edit_distance(s, 1.0, 1.0) for s in Ss]))
     fixed = lambda S, c, g: soft_edit_distance(S, c, g, like=S)
+    for got, want in zip(npfunc.grad(soft_edit_distance, argnums=(0, 1, 2))(S, 1.0, 1.0),
+                         npfunc.grad(fixed, argnums=(0, 1, 2))(S, 1.0, 1.0)):
+        assert type(got) is type(want)
+        assert_deriv(got, want, rtol=1e-14, atol=0)
     want = soft_edit_distance(S, 1.0, 1.0)
     assert type(want) is np.float64
     assert_jit_replays(fixed, (S, 1.0, 1.0), (S2, 0.7, 1.3))

@@ -21,22 +21,24 @@ Programs:
     p-value;
   * kinematics: four-vectors from (pt, eta, phi, m), dimuon masses per event (per-event J C J^T
     by vmap(jacrev)), masses of particle rows with events on the last axis, Lorentz boosts
-    (np.eye(4, like=beta); the plain np.eye buffer refused), rest-frame boosts, helicity angle,
-    Delta R with phi wrapping, rapidity/pseudorapidity, transverse mass, fixed-target sqrt(s),
+    (np.eye(4, like=beta), and the plain np.eye buffer filled in, which once was refused),
+    rest-frame boosts, helicity angle, Delta R with phi wrapping, rapidity/pseudorapidity, transverse mass, fixed-target sqrt(s),
     missing mass of a list of detected particles (and its clipped m^2), event sphericity by
     eigvalsh, a Newton-iterated mass-constrained fit;
   * detector response: resolution smearing by np.convolve (kernel normalised in place), IRF
     convolution of a fluorescence decay, Richardson-Lucy deconvolution, FWHM(E), HPGe
-    log-polynomial efficiency (in place += and the fix), quadratic energy calibration
-    (in place *= and the fix), dead-time corrections (paralyzable by scipy.special.lambertw),
+    log-polynomial efficiency (in place += into np.zeros_like of the plain energies, once
+    refused, and the acc = acc + ... form), quadratic energy calibration (in place *= of a
+    copy: refused, and the fix), dead-time corrections (paralyzable by scipy.special.lambertw),
     tabulated efficiencies by CubicSpline and np.interp, an exGaussian lifetime resolution;
   * absorption spectroscopy: absorbance in float64/float32, Beer-Lambert calibration by lstsq
     and np.polyfit with J C J^T, multi-component unmixing, Doppler widths, line areas (simpson,
     trapezoid), centroids in a window around argmax, baseline subtraction in place (the
     argument's side effect), ModPoly baselines, Savitzky-Golay smoothing and derivatives in
     every edge mode, FWHM of a sampled peak by while loops, median of a cumulative spectrum;
-  * histogram filling: np.add.at into a buffer (plain refused, like= fix), np.histogram with
-    traced weights; a per-bin expectation written into np.zeros (refused, zeros_like fix);
+  * histogram filling: np.add.at into a buffer (plain np.zeros, once refused, and the like= fix),
+    np.histogram with traced weights; a per-bin expectation written into np.zeros (once refused;
+    and the zeros_like fix);
   * nuclear: Klein-Nishina and the Compton edge, Rutherford, Bethe-Bloch and its minimum,
     the semi-empirical mass formula over a nuclide table (pairing by Python-int parity),
     Woods-Saxon rms radii, Bateman chains analytic and by expm, asymmetries (tuple outputs),
@@ -239,7 +241,8 @@ def invariant_mass_events(P):
     return np.sqrt(tot[0] ** 2 - tot[1:] @ tot[1:])
 
 def boost_matrix_plain(beta):
-    """The textbook buffer: a plain np.eye filled in (refused on traced beta, naming like=)."""
+    """The textbook buffer: a plain np.eye filled in (once refused on traced beta, naming like=;
+    made inside the function, it now takes the traced writes)."""
     b2 = beta @ beta
     gamma = 1.0 / np.sqrt(1.0 - b2)
     L = np.eye(4)
@@ -1473,9 +1476,10 @@ def test_asymmetry_and_cross_section_tuple_outputs():
                  np.array([900.0, 30.0, 0.5, 210.0]))
 
 
-def test_plain_preallocated_buffer_refused_with_like_fix():
-    """Per-bin expectation written into a plain np.zeros buffer: refused, naming like=; the
-    fix gives the program's values and derivatives."""
+def test_plain_preallocated_buffer_matches_like_fix():
+    """Per-bin expectation written into a plain np.zeros buffer (once refused, naming
+    zeros_like(x, shape=shape)): the plain program and the fix both give NumPy's values and
+    the differences' derivatives, and agree with each other."""
     edges = np.linspace(0.0, 10.0, 6)
 
     def expected_plain(tau):
@@ -1490,16 +1494,16 @@ def test_plain_preallocated_buffer_refused_with_like_fix():
             out[i] = tau * (np.exp(-edges[i] / tau) - np.exp(-edges[i + 1] / tau))
         return out
 
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"zeros_like\(x, shape=shape\)"):
-        npfunc.jacfwd(expected_plain)(2.0)
     tau = np.float64(2.0)
     assert_same(expected_like(tau), expected_plain(tau))
-    check_jit(expected_like, (np.float64(2.0),), (np.float64(3.0),))
-    for _ in range(5):
-        assert_deriv(npfunc.jacfwd(expected_like)(2.0), fd(lambda t: expected_plain(t[0]), np.array([2.0]))[:, 0])
-        assert_deriv(npfunc.jacrev(expected_like)(3.0), fd(lambda t: expected_plain(t[0]), np.array([3.0]))[:, 0])
-    check_vmap(expected_like, (np.array([1.0, 2.0, 4.0]),), (0,))
-    check_scalar_second(lambda t: expected_like(t)[2], 2.0, 3.0)
+    for f in (expected_plain, expected_like):
+        check_jit(f, (np.float64(2.0),), (np.float64(3.0),))
+        for _ in range(5):
+            assert_deriv(npfunc.jacfwd(f)(2.0), fd(lambda t: expected_plain(t[0]), np.array([2.0]))[:, 0])
+            assert_deriv(npfunc.jacrev(f)(3.0), fd(lambda t: expected_plain(t[0]), np.array([3.0]))[:, 0])
+        check_vmap(f, (np.array([1.0, 2.0, 4.0]),), (0,))
+        check_scalar_second(lambda t: f(t)[2], 2.0, 3.0)
+    assert_deriv(npfunc.jacfwd(expected_plain)(2.0), npfunc.jacfwd(expected_like)(2.0), rtol=1e-14, atol=0)
 
 
 def test_missing_mass_clipped_at_zero_documented_derivatives():
@@ -1516,21 +1520,34 @@ def test_missing_mass_clipped_at_zero_documented_derivatives():
         assert np.all(np.isnan(npfunc.jacfwd(f)(beam)))
 
 
-def test_plain_buffer_programs_refused_naming_the_fix():
-    """Traced values written into plain buffers (np.eye filled in, zeros_like of plain data
-    accumulated with +=, a plain copy scaled with *=): refused with the fix, which works."""
+def test_plain_buffer_programs_match_the_fixes():
+    """Traced values written into buffers made inside the function (np.eye filled in,
+    np.zeros_like of plain data accumulated with +=), once refused naming like= / x = x + y:
+    the plain programs give NumPy's values (jit, vmap) and the differences' derivatives, as
+    the fixes do."""
     beta = np.array([0.3, -0.2, 0.5])
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"like="):
-        npfunc.jacfwd(boost_matrix_plain)(beta)
     assert_same(boost_matrix(beta), boost_matrix_plain(beta))
+    check_jit(boost_matrix_plain, (beta,), (beta * 0.5,))
+    check_vmap(boost_matrix_plain, (np.stack([beta, beta * 0.5, -beta]),), (0,))
+    check_jacobians(boost_matrix_plain, beta, beta * 0.5)
+    assert_deriv(npfunc.jacfwd(boost_matrix_plain)(beta), npfunc.jacfwd(boost_matrix)(beta), rtol=1e-14, atol=0)
     E = np.array([122.0, 344.0, 662.0])
     coeffs = np.array([-3.0, -0.6, 0.05, -0.01])
-    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"x = x \+ y"):
-        npfunc.jacrev(efficiency_curve, argnums=1)(E, coeffs)
+    check_jit(efficiency_curve, (E, coeffs), (E * 1.1, coeffs * 1.1))
+    check_vmap(efficiency_curve, (E, np.stack([coeffs, coeffs * 1.1])), (None, 0))
+    check_jacobians(lambda c, e: efficiency_curve(e, c), coeffs, coeffs * 1.1, E)
     check_jacobians(lambda c, e: efficiency_curve_fixed(e, c), coeffs, coeffs * 1.1, E)
+    assert_deriv(npfunc.jacrev(efficiency_curve, argnums=1)(E, coeffs),
+                 npfunc.jacrev(efficiency_curve_fixed, argnums=1)(E, coeffs), rtol=1e-14, atol=0)
+
+
+def test_plain_copy_scaled_in_place_refused_naming_the_fix():
+    """A plain copy of the channels (not made by np.zeros & co.) scaled with *= by traced
+    gains: refused with the fix, which works."""
     ch = np.array([100, 400, 900, 1500])
     gains = np.array([1.5, 0.45, 1e-6])
-    with pytest.raises(npfunc.errors.UnsupportedOperationError, match=r"x = x \* y"):
+    with pytest.raises(npfunc.errors.UnsupportedOperationError,
+                       match=r"jacrev\(f\).*x = x \* y.*create the array traced.*like=x"):
         npfunc.jacrev(energy_calibration, argnums=1)(ch, gains)
     assert_same(energy_calibration_fixed(ch, gains), energy_calibration(ch, gains))
     check_jacobians(lambda g, c: energy_calibration_fixed(c, g), gains, gains * 1.01, ch)
@@ -1672,8 +1689,14 @@ def test_weighted_histogram_fill_add_at():
     edges = np.linspace(0, 1, 6)
     vals = np.array([0.05, 0.3, 0.31, 0.77, 0.99, 0.5])
     w = np.array([1.0, 0.5, 2.0, 1.5, 0.7, 1.1])
-    with pytest.raises(npfunc.errors.NpfuncError, match=r"like="):
-        npfunc.jacrev(weighted_histogram_fill, argnums=1)(vals, w, edges)
+    # the plain np.zeros buffer (once refused under jacrev, naming like=) takes np.add.at's
+    # traced weights: as NumPy, differences and the like= fix
+    check_jit(weighted_histogram_fill, (vals, w, edges), (vals[::-1].copy(), w * 2, edges))
+    check_jacobians(lambda ww, v: weighted_histogram_fill(v, ww, edges), w, w * 1.5, vals)
+    check_vmap(weighted_histogram_fill, (vals, np.stack([w, 2 * w]), edges), (None, 0, None))
+    check_vmap(weighted_histogram_fill, (np.stack([vals, vals[::-1]]), np.stack([w, 2 * w]), edges), (0, 0, None))
+    assert_deriv(npfunc.jacrev(weighted_histogram_fill, argnums=1)(vals, w, edges),
+                 npfunc.jacrev(weighted_histogram_fill_like, argnums=1)(vals, w, edges), rtol=1e-14, atol=0)
     assert_same(weighted_histogram_fill_like(vals, w, edges), weighted_histogram_fill(vals, w, edges))
     check_jit(weighted_histogram_fill_like, (vals, w, edges), (vals[::-1].copy(), w * 2, edges))
     check_jacobians(lambda ww, v: weighted_histogram_fill_like(v, ww, edges), w, w * 1.5, vals)
