@@ -849,10 +849,8 @@ def test_gauss_seidel_in_matrix_plain_buffer_matches_like_fix():
     assert_deriv(jacrev(h)(SPD), fd(h, SPD))
     np.testing.assert_allclose(jacrev(g)(SPD), jacrev(h)(SPD), rtol=1e-13, atol=1e-15)
     check_jit(h, SPD, SPD + np.eye(4))
-    # PENDING-BUG: jit(g) refuses with "a plain view of it or a reference to its memory was
-    # taken before": the first sweep reads the untouched buffer (A[i, i+1:] @ x[i+1:] with A
-    # traced) and jit's recording keeps that plain view as a constant, which the reference-count
-    # check of core/pending.py takes for a view held by the user; jacrev, jacfwd and vmap work.
+    # the first sweep reads the untouched buffer (A[i, i+1:] @ x[i+1:]) before writing into it:
+    # jit keeps a copy of what it read, and takes the plain spelling too
     check_jit(g, SPD, SPD + np.eye(4))
 
 

@@ -1472,9 +1472,11 @@ def test_listnet_ranknet_lambdarank_approxndcg():
     # the LambdaRank lambdas: with |delta NDCG| = 1 for every pair they are RankNet's gradient
     lam = lambdarank_lambdas(scores, rel)
     np.testing.assert_allclose(lam.sum(), 0.0, atol=1e-14)
-    # pos[order] = np.arange(n): a traced permutation written into a plain int buffer, refused under jit
-    with pytest.raises(npfunc.errors.ConcretizationError, match=r"jit\(f\).*create the array traced"):
-        npfunc.jit(lambda s: lambdarank_lambdas(s, rel))(scores)
+    # pos[order] = np.arange(n): plain ranks written at a traced permutation into an int buffer made
+    # in the function, which then becomes traced: jit records it and replays NumPy's values
+    jl = npfunc.jit(lambda s: lambdarank_lambdas(s, rel))
+    for s in (scores, -scores, scores[::-1].copy()):
+        assert_same(jl(s), lambdarank_lambdas(s, rel))
     J = assert_repeated(npfunc.jacrev(lambdarank_lambdas), [(scores, rel)])[0]
     assert_deriv(J, fd(lambda s: lambdarank_lambdas(s, rel), scores))
     Jf = npfunc.jacfwd(lambdarank_lambdas)(scores, rel)
